@@ -1,0 +1,566 @@
+//! The command catalog: every command Stratus implements, with its parameters, response
+//! object and access level. It is the single source for parameter validation at dispatch,
+//! for role checks, and for `listApis` (which CloudMonkey, Marvin and the UI use to
+//! discover the API), so what is described is exactly what is served.
+
+use crate::types::{self, ResponseField};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    String,
+    Uuid,
+    Long,
+    Integer,
+    Short,
+    Float,
+    Boolean,
+    Date,
+    List,
+    Map,
+}
+
+impl ParamType {
+    /// The lower-case names `listApis` reports (CloudStack's `CommandType`).
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            ParamType::String => "string",
+            ParamType::Uuid => "uuid",
+            ParamType::Long => "long",
+            ParamType::Integer => "integer",
+            ParamType::Short => "short",
+            ParamType::Float => "float",
+            ParamType::Boolean => "boolean",
+            ParamType::Date => "date",
+            ParamType::List => "list",
+            ParamType::Map => "map",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub kind: ParamType,
+    pub required: bool,
+    pub description: &'static str,
+    pub length: Option<u32>,
+    /// A `List` whose items are UUIDs (validated as such).
+    pub list_of_uuids: bool,
+}
+
+const fn param(
+    name: &'static str,
+    kind: ParamType,
+    required: bool,
+    description: &'static str,
+) -> ParamSpec {
+    ParamSpec {
+        name,
+        kind,
+        required,
+        description,
+        length: None,
+        list_of_uuids: false,
+    }
+}
+const fn req(name: &'static str, kind: ParamType, description: &'static str) -> ParamSpec {
+    param(name, kind, true, description)
+}
+const fn opt(name: &'static str, kind: ParamType, description: &'static str) -> ParamSpec {
+    param(name, kind, false, description)
+}
+const fn len(mut p: ParamSpec, max: u32) -> ParamSpec {
+    p.length = Some(max);
+    p
+}
+const fn uuids(name: &'static str, description: &'static str) -> ParamSpec {
+    let mut p = param(name, ParamType::List, false, description);
+    p.list_of_uuids = true;
+    p
+}
+
+/// Who may call a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No credentials (login).
+    Public,
+    /// Any authenticated user; handlers scope results to the caller.
+    User,
+    /// Root administrators only.
+    Admin,
+}
+
+/// How the answer is shaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseKind {
+    /// `{"count":N,"<object>":[...]}` or `{}`.
+    List,
+    /// `{"<object>":{...}}`.
+    Object,
+    /// `{"<object>":[{...}]}`: creates that answer a list (addCluster, registerIso).
+    ObjectList,
+    /// `{"success":true}`.
+    Success,
+    /// `{"jobid":...}`; the job's result is `{"<object>":{...}}` or success.
+    Async,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub since: Option<&'static str>,
+    pub access: Access,
+    pub kind: ResponseKind,
+    /// The item key (`zone`, `pod`, `userkeys`, ...).
+    pub object: &'static str,
+    pub params: &'static [ParamSpec],
+    pub response: &'static [ResponseField],
+    /// For async commands: the job's `jobinstancetype`.
+    pub instance_type: Option<&'static str>,
+}
+
+impl CommandSpec {
+    pub fn is_async(&self) -> bool {
+        self.kind == ResponseKind::Async
+    }
+    /// `listzonesresponse`: CloudStack's `getResponseNameByClass`.
+    pub fn response_name(&self) -> std::string::String {
+        format!("{}response", self.name.to_lowercase())
+    }
+}
+
+use ParamType::*;
+
+const PAGING: [ParamSpec; 3] = [
+    opt("keyword", String, "List by keyword"),
+    opt("page", Integer, ""),
+    opt("pagesize", Integer, ""),
+];
+
+macro_rules! params {
+    ($($p:expr),* $(,)?) => { &[$($p),*] };
+}
+macro_rules! list_params {
+    ($($p:expr),* $(,)?) => { &[PAGING[0], PAGING[1], PAGING[2], $($p),*] };
+}
+
+const fn cmd(
+    name: &'static str,
+    description: &'static str,
+    access: Access,
+    kind: ResponseKind,
+    object: &'static str,
+    params: &'static [ParamSpec],
+    response: &'static [ResponseField],
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        description,
+        since: None,
+        access,
+        kind,
+        object,
+        params,
+        response,
+        instance_type: None,
+    }
+}
+const fn asynch(mut c: CommandSpec, instance_type: &'static str) -> CommandSpec {
+    c.kind = ResponseKind::Async;
+    c.instance_type = Some(instance_type);
+    c
+}
+const fn since(mut c: CommandSpec, v: &'static str) -> CommandSpec {
+    c.since = Some(v);
+    c
+}
+
+use Access::{Admin, Public, User as AnyUser};
+use ResponseKind::{List as L, Object as O, ObjectList as OL, Success as S};
+
+const SUCCESS: &[ResponseField] = types::SuccessResponse::FIELDS;
+
+const ZONE_UPDATE_PARAMS: &[ParamSpec] = params![
+    req("id", Uuid, "the ID of the Zone"),
+    opt("name", String, "the name of the Zone"),
+    opt("dns1", String, "the first DNS for the Zone"),
+    opt("dns2", String, "the second DNS for the Zone"),
+    opt("ip6dns1", String, "the first DNS for IPv6 network in the Zone"),
+    opt("ip6dns2", String, "the second DNS for IPv6 network in the Zone"),
+    opt("internaldns1", String, "the first internal DNS for the Zone"),
+    opt("internaldns2", String, "the second internal DNS for the Zone"),
+    opt("guestcidraddress", String, "the guest CIDR address for the Zone"),
+    opt("allocationstate", String, "Allocation state of this cluster for allocation of new resources"),
+    opt("domain", String, "Network domain name for the networks in the zone; empty string will update domain with NULL value"),
+    opt("description", String, "the description of the Zone"),
+    opt("localstorageenabled", Boolean, "true if local storage offering enabled, false otherwise"),
+    opt("dhcpprovider", String, "the dhcp Provider for the Zone"),
+];
+
+/// Every implemented command, in the order `listApis` reports them.
+pub static COMMANDS: &[CommandSpec] = &[
+    // --- sessions and discovery ---
+    cmd("login", "Logs a user into the CloudStack. A successful login attempt will generate a JSESSIONID cookie value that can be passed in subsequent Query command calls until the \"logout\" command has been issued or the session has expired.", Public, O, "login",
+        params![
+            req("username", String, "Username"),
+            req("password", String, "Hashed password (Default is MD5). If you wish to use any other hashing algorithm, you would need to write a custom authentication adapter See Docs section."),
+            opt("domain", String, "Path of the domain that the user belongs to. Example: domain=/com/cloud/internal. If no domain is passed in, the ROOT (/) domain is assumed."),
+            opt("domainId", Long, "The id of the domain that the user belongs to. If both domain and domainId are passed in, \"domainId\" parameter takes precedence."),
+        ],
+        types::LoginResponse::FIELDS),
+    cmd("logout", "Logs out the user", AnyUser, O, "logout", params![], types::SuccessResponse::FIELDS),
+    since(cmd("listApis", "lists all available apis on the server, provided by the Api Discovery plugin", AnyUser, L, "api",
+        params![opt("name", String, "API name")], types::ApiDiscoveryResponse::FIELDS), "4.1.0"),
+    cmd("listCapabilities", "Lists capabilities", AnyUser, O, "capability", params![], types::CapabilitiesResponse::FIELDS),
+    cmd("listHypervisors", "List hypervisors", AnyUser, L, "hypervisor",
+        params![opt("zoneid", Uuid, "the zone id for listing hypervisors.")], types::HypervisorResponse::FIELDS),
+    // --- accounts, users, domains, roles ---
+    cmd("listDomains", "Lists domains and provides detailed information for listed domains", AnyUser, L, "domain",
+        list_params![
+            opt("id", Uuid, "List domain by domain ID."),
+            opt("level", Integer, "List domains by domain level."),
+            opt("name", String, "List domain by domain name."),
+            opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
+            opt("details", List, "comma separated list of domain details requested, value can be a list of [ all, resource, min]"),
+        ],
+        types::DomainResponse::FIELDS),
+    since(cmd("listRoles", "Lists dynamic roles in CloudStack", Admin, L, "role",
+        list_params![
+            opt("id", Uuid, "List role by role ID."),
+            opt("name", String, "List role by role name."),
+            opt("type", String, "List role by role type, valid options are: Admin, ResourceAdmin, DomainAdmin, User."),
+        ],
+        types::RoleResponse::FIELDS), "4.9.0"),
+    cmd("createAccount", "Creates an account", Admin, O, "account",
+        params![
+            opt("accounttype", Integer, "Type of the account.  Specify 0 for user, 1 for root admin, and 2 for domain admin"),
+            opt("roleid", Uuid, "Creates the account under the specified role."),
+            req("email", String, "email"),
+            req("firstname", String, "firstname"),
+            req("lastname", String, "lastname"),
+            req("password", String, "Clear text password (Default hashed to SHA256SALT). If you wish to use any other hashing algorithm, you would need to write a custom authentication adapter See Docs section."),
+            req("username", String, "Unique username."),
+            opt("account", String, "Name of the account to be created. The user will be added to this newly created account. If no account is specified, the username will be used as the account name."),
+            opt("domainid", Uuid, "Creates the user under the specified domain."),
+            opt("networkdomain", String, "Network domain for the account's networks"),
+            opt("timezone", String, "Specifies a timezone for this command. For more information on the timezone parameter, see Time Zone Format."),
+            opt("accountid", String, "Account UUID, required for adding account from external provisioning system"),
+            opt("userid", String, "User UUID, required for adding account from external provisioning system"),
+        ],
+        types::AccountResponse::FIELDS),
+    cmd("listAccounts", "Lists accounts and provides detailed account information for listed accounts", AnyUser, L, "account",
+        list_params![
+            opt("id", Uuid, "list account by account ID"),
+            opt("name", String, "list account by account name"),
+            opt("accounttype", Integer, "list accounts by account type. Valid account types are 1 (admin), 2 (domain-admin), and 0 (user)."),
+            opt("domainid", Uuid, "list only resources belonging to the domain specified"),
+            opt("state", String, "list accounts by state. Valid states are enabled, disabled, and locked."),
+            opt("iscleanuprequired", Boolean, "list accounts by cleanuprequired attribute (values are true or false)"),
+            opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
+            opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
+            opt("roleid", Uuid, "List accounts by the role ID"),
+        ],
+        types::AccountResponse::FIELDS),
+    cmd("updateAccount", "Updates account information for the authenticated user", Admin, O, "account",
+        params![
+            opt("id", Uuid, "Account UUID"),
+            opt("account", String, "Current account name"),
+            opt("domainid", Uuid, "The UUID of the domain where the account exists"),
+            opt("newname", String, "New name for the account"),
+            opt("networkdomain", String, "Network domain for the account's networks; empty string will update domainName with NULL value"),
+            opt("roleid", Uuid, "The UUID of the dynamic role to set for the account"),
+        ],
+        types::AccountResponse::FIELDS),
+    asynch(cmd("disableAccount", "Disables an account", Admin, O, "account",
+        params![
+            opt("id", Uuid, "Account id"),
+            opt("account", String, "Disables specified account."),
+            opt("domainid", Uuid, "Disables specified account in this domain."),
+            req("lock", Boolean, "If true, only lock the account; else disable the account"),
+        ],
+        types::AccountResponse::FIELDS), "Account"),
+    cmd("enableAccount", "Enables an account", Admin, O, "account",
+        params![
+            opt("id", Uuid, "Account id"),
+            opt("account", String, "Enables specified account."),
+            opt("domainid", Uuid, "Enables specified account in this domain."),
+        ],
+        types::AccountResponse::FIELDS),
+    asynch(cmd("deleteAccount", "Deletes a account, and all users associated with this account", Admin, S, "success",
+        params![req("id", Uuid, "Account id")], SUCCESS), "Account"),
+    cmd("createUser", "Creates a user for an account that already exists", Admin, O, "user",
+        params![
+            req("account", String, "Creates the user under the specified account. If no account is specified, the username will be used as the account name."),
+            opt("domainid", Uuid, "Creates the user under the specified domain. Has to be accompanied with the account parameter"),
+            req("email", String, "email"),
+            req("firstname", String, "firstname"),
+            req("lastname", String, "lastname"),
+            req("password", String, "Clear text password (Default hashed to SHA256SALT). If you wish to use any other hashing algorithm, you would need to write a custom authentication adapter See Docs section."),
+            opt("timezone", String, "Specifies a timezone for this command. For more information on the timezone parameter, see Time Zone Format."),
+            req("username", String, "Unique username."),
+            opt("userid", String, "User UUID, required for adding account from external provisioning system"),
+        ],
+        types::UserResponse::FIELDS),
+    cmd("listUsers", "Lists user accounts", AnyUser, L, "user",
+        list_params![
+            opt("id", Uuid, "List user by ID."),
+            opt("username", String, "List user by the username"),
+            opt("account", String, "list resources by account. Must be used with the domainId parameter."),
+            opt("accounttype", Integer, "List users by account type. Valid types include admin, domain-admin, read-only-admin, or user."),
+            opt("domainid", Uuid, "list only resources belonging to the domain specified"),
+            opt("state", String, "List users by state of the user account."),
+            opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
+            opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
+        ],
+        types::UserResponse::FIELDS),
+    cmd("updateUser", "Updates a user account", AnyUser, O, "user",
+        params![
+            req("id", Uuid, "User uuid"),
+            opt("email", String, "email"),
+            opt("firstname", String, "first name"),
+            opt("lastname", String, "last name"),
+            opt("password", String, "Clear text password (default hashed to SHA256SALT). If you wish to use any other hashing algorithm, you would need to write a custom authentication adapter. Can't be passed when command is executed via integration.api.port"),
+            opt("currentpassword", String, "Current password that was being used by the user. You must inform the current password when updating the password."),
+            opt("timezone", String, "Specifies a timezone for this command. For more information on the timezone parameter, see Time Zone Format."),
+            opt("username", String, "Unique username"),
+        ],
+        types::UserResponse::FIELDS),
+    asynch(cmd("disableUser", "Disables a user account", Admin, O, "user",
+        params![req("id", Uuid, "Disables user by user ID.")], types::UserResponse::FIELDS), "User"),
+    cmd("enableUser", "Enables a user account", Admin, O, "user",
+        params![req("id", Uuid, "Enables user by user ID.")], types::UserResponse::FIELDS),
+    cmd("deleteUser", "Deletes a user for an account", Admin, S, "success",
+        params![req("id", Uuid, "id of the user to be deleted")], SUCCESS),
+    cmd("registerUserKeys", "This command allows a user to register for the developer API, returning a secret key and an API key. This request is made through the integration API port, so it is a privileged command and must be made on behalf of a user. It is up to the implementer just how the username and password are entered, and then how that translates to an integration API request. Both secret key and API key should be returned to the user", AnyUser, O, "userkeys",
+        params![req("id", Uuid, "User id")], types::UserKeysResponse::FIELDS),
+    since(cmd("getUserKeys", "This command allows the user to query the seceret and API keys for the account", AnyUser, O, "userkeys",
+        params![req("id", Uuid, "ID of the user whose keys are required")], types::UserKeysResponse::FIELDS), "4.10.0"),
+    // --- topology ---
+    cmd("createZone", "Creates a Zone.", Admin, O, "zone",
+        params![
+            len(req("name", String, "the name of the Zone"), 255),
+            req("dns1", String, "the first DNS for the Zone"),
+            opt("dns2", String, "the second DNS for the Zone"),
+            opt("ip6dns1", String, "the first DNS for IPv6 network in the Zone"),
+            opt("ip6dns2", String, "the second DNS for IPv6 network in the Zone"),
+            req("internaldns1", String, "the first internal DNS for the Zone"),
+            opt("internaldns2", String, "the second internal DNS for the Zone"),
+            opt("guestcidraddress", String, "the guest CIDR address for the Zone"),
+            req("networktype", String, "network type of the zone, can be Basic or Advanced"),
+            opt("allocationstate", String, "Allocation state of this Zone for allocation of new resources"),
+            opt("domain", String, "Network domain name for the networks in the zone"),
+            opt("domainid", Uuid, "the ID of the containing domain, null for public zones"),
+            opt("securitygroupenabled", Boolean, "true if network is security group enabled, false otherwise"),
+            opt("localstorageenabled", Boolean, "true if local storage offering enabled, false otherwise"),
+            opt("isedge", Boolean, "true if the zone is an edge zone, false otherwise"),
+        ],
+        types::ZoneResponse::FIELDS),
+    cmd("listZones", "Lists zones", AnyUser, L, "zone",
+        list_params![
+            opt("id", Uuid, "the ID of the zone"),
+            uuids("ids", "the IDs of the zones, mutually exclusive with id"),
+            opt("name", String, "the name of the zone"),
+            opt("available", Boolean, "true if you want to retrieve all available Zones. False if you only want to return the Zones from which you have at least one VM. Default is false."),
+            opt("domainid", Uuid, "the ID of the domain associated with the zone"),
+            opt("networktype", String, "the network type of the zone that the virtual machine belongs to"),
+            opt("showcapacities", Boolean, "flag to display the capacity of the zones"),
+        ],
+        types::ZoneResponse::FIELDS),
+    cmd("updateZone", "Updates a Zone.", Admin, O, "zone", ZONE_UPDATE_PARAMS, types::ZoneResponse::FIELDS),
+    cmd("deleteZone", "Deletes a Zone.", Admin, S, "success",
+        params![req("id", Uuid, "the ID of the Zone")], SUCCESS),
+    cmd("createPod", "Creates a new Pod.", Admin, O, "pod",
+        params![
+            req("zoneid", Uuid, "the Zone ID in which the Pod will be created"),
+            req("name", String, "the name of the Pod"),
+            opt("gateway", String, "the gateway for the Pod"),
+            opt("netmask", String, "the netmask for the Pod"),
+            opt("startip", String, "the starting IP address for the Pod"),
+            opt("endip", String, "the ending IP address for the Pod"),
+            opt("allocationstate", String, "Allocation state of this Pod for allocation of new resources"),
+        ],
+        types::PodResponse::FIELDS),
+    cmd("listPods", "Lists all Pods.", Admin, L, "pod",
+        list_params![
+            opt("id", Uuid, "list Pods by ID"),
+            opt("name", String, "list Pods by name"),
+            opt("zoneid", Uuid, "list Pods by Zone ID"),
+            opt("allocationstate", String, "list pods by allocation state"),
+            opt("showcapacities", Boolean, "flag to display the capacity of the pods"),
+        ],
+        types::PodResponse::FIELDS),
+    cmd("updatePod", "Updates a Pod.", Admin, O, "pod",
+        params![
+            req("id", Uuid, "the ID of the Pod"),
+            opt("name", String, "the name of the Pod"),
+            opt("startip", String, "the starting IP address for the Pod"),
+            opt("endip", String, "the ending IP address for the Pod"),
+            opt("gateway", String, "the gateway for the Pod"),
+            opt("netmask", String, "the netmask of the Pod"),
+            opt("allocationstate", String, "Allocation state of this cluster for allocation of new resources"),
+        ],
+        types::PodResponse::FIELDS),
+    cmd("deletePod", "Deletes a Pod.", Admin, S, "success",
+        params![req("id", Uuid, "the ID of the Pod")], SUCCESS),
+    cmd("createVlanIpRange", "Creates a VLAN IP range.", Admin, O, "vlan",
+        params![
+            opt("zoneid", Uuid, "the Zone ID of the VLAN IP range"),
+            opt("podid", Uuid, "optional parameter. Have to be specified for Direct Untagged vlan only."),
+            opt("networkid", Uuid, "the network id"),
+            opt("physicalnetworkid", Uuid, "the physical network id"),
+            opt("vlan", String, "the ID or VID of the VLAN. If not specified, will be defaulted to the vLAN of the network or if vlan of the network is null - to Untagged"),
+            opt("gateway", String, "the gateway of the VLAN IP range"),
+            opt("netmask", String, "the netmask of the VLAN IP range"),
+            opt("startip", String, "the beginning IP address in the VLAN IP range"),
+            opt("endip", String, "the ending IP address in the VLAN IP range"),
+            opt("forvirtualnetwork", Boolean, "true if VLAN is of Virtual type, false if Direct"),
+            opt("forsystemvms", Boolean, "true if IP range is set to system vms, false if not"),
+            opt("account", String, "account who will own the VLAN. If VLAN is Zone wide, this parameter should be omitted"),
+            opt("domainid", Uuid, "domain ID of the account owning a VLAN"),
+        ],
+        types::VlanIpRangeResponse::FIELDS),
+    cmd("listVlanIpRanges", "Lists all VLAN IP ranges.", Admin, L, "vlaniprange",
+        list_params![
+            opt("id", Uuid, "the ID of the VLAN IP range"),
+            opt("zoneid", Uuid, "the Zone ID of the VLAN IP range"),
+            opt("podid", Uuid, "the Pod ID of the VLAN IP range"),
+            opt("vlan", String, "the ID or VID of the VLAN. Default is an \"untagged\" VLAN."),
+            opt("networkid", Uuid, "network id of the VLAN IP range"),
+            opt("physicalnetworkid", Uuid, "physical network id of the VLAN IP range"),
+            opt("forvirtualnetwork", Boolean, "true if VLAN is of Virtual type, false if Direct"),
+        ],
+        types::VlanIpRangeResponse::FIELDS),
+    cmd("deleteVlanIpRange", "Creates a VLAN IP range.", Admin, S, "success",
+        params![req("id", Uuid, "the id of the VLAN IP range")], SUCCESS),
+    cmd("addCluster", "Adds a new cluster", Admin, OL, "cluster",
+        params![
+            req("clustername", String, "the cluster name"),
+            req("clustertype", String, "type of the cluster: CloudManaged, ExternalManaged"),
+            req("hypervisor", String, "hypervisor type of the cluster: XenServer,KVM,VMware,Hyperv,BareMetal,Simulator,Ovm3"),
+            req("zoneid", Uuid, "the Zone ID for the cluster"),
+            req("podid", Uuid, "the Pod ID for the host"),
+            opt("allocationstate", String, "Allocation state of this cluster for allocation of new resources"),
+            opt("arch", String, "the CPU arch of the cluster. Valid options are: x86_64, aarch64"),
+            opt("url", String, "the URL"),
+            opt("username", String, "the username for the cluster"),
+            opt("password", String, "the password for the host"),
+        ],
+        types::ClusterResponse::FIELDS),
+    cmd("listClusters", "Lists clusters.", Admin, L, "cluster",
+        list_params![
+            opt("id", Uuid, "lists clusters by the cluster ID"),
+            opt("name", String, "lists clusters by the cluster name"),
+            opt("podid", Uuid, "lists clusters by Pod ID"),
+            opt("zoneid", Uuid, "lists clusters by Zone ID"),
+            opt("hypervisor", String, "lists clusters by hypervisor type"),
+            opt("clustertype", String, "lists clusters by cluster type"),
+            opt("allocationstate", String, "lists clusters by allocation state"),
+            opt("managedstate", String, "whether this cluster is managed by cloudstack"),
+            opt("showcapacities", Boolean, "flag to display the capacity of the clusters"),
+        ],
+        types::ClusterResponse::FIELDS),
+    cmd("updateCluster", "Updates an existing cluster", Admin, O, "cluster",
+        params![
+            req("id", Uuid, "the ID of the Cluster"),
+            opt("clustername", String, "the cluster name"),
+            opt("allocationstate", String, "Allocation state of this cluster for allocation of new resources"),
+            opt("clustertype", String, "hypervisor type of the cluster"),
+            opt("hypervisor", String, "hypervisor type of the cluster"),
+            opt("managedstate", String, "whether this cluster is managed by cloudstack"),
+        ],
+        types::ClusterResponse::FIELDS),
+    cmd("deleteCluster", "Deletes a cluster.", Admin, S, "success",
+        params![req("id", Uuid, "the cluster ID")], SUCCESS),
+    // --- configuration ---
+    cmd("listConfigurations", "Lists all configurations.", Admin, L, "configuration",
+        list_params![
+            opt("category", String, "lists configurations by category"),
+            opt("name", String, "lists configuration by name"),
+            opt("zoneid", Uuid, "the ID of the Zone to update the parameter value for corresponding zone"),
+            opt("clusterid", Uuid, "the ID of the Cluster to update the parameter value for corresponding cluster"),
+            opt("accountid", Uuid, "the ID of the Account to update the parameter value for corresponding account"),
+            opt("domainid", Uuid, "the ID of the Domain to update the parameter value for corresponding domain"),
+        ],
+        types::ConfigurationResponse::FIELDS),
+    cmd("updateConfiguration", "Updates a configuration.", Admin, O, "configuration",
+        params![
+            req("name", String, "the name of the configuration"),
+            len(opt("value", String, "the value of the configuration"), 4096),
+            opt("zoneid", Uuid, "the ID of the Zone to update the parameter value for corresponding zone"),
+            opt("clusterid", Uuid, "the ID of the Cluster to update the parameter value for corresponding cluster"),
+            opt("accountid", Uuid, "the ID of the Account to update the parameter value for corresponding account"),
+            opt("domainid", Uuid, "the ID of the Domain to update the parameter value for corresponding domain"),
+        ],
+        types::ConfigurationResponse::FIELDS),
+    since(cmd("resetConfiguration", "Resets a configuration. The configuration will be set to default value for global setting, and removed from account_details or domain_details for Account/Domain settings", Admin, O, "configuration",
+        params![
+            req("name", String, "the name of the configuration"),
+            opt("zoneid", Uuid, "the ID of the Zone to reset the parameter value for corresponding zone"),
+            opt("clusterid", Uuid, "the ID of the Cluster to reset the parameter value for corresponding cluster"),
+            opt("accountid", Uuid, "the ID of the Account to reset the parameter value for corresponding account"),
+            opt("domainid", Uuid, "the ID of the Domain to reset the parameter value for corresponding domain"),
+        ],
+        types::ConfigurationResponse::FIELDS), "4.16.0"),
+    // --- jobs and events ---
+    cmd("queryAsyncJobResult", "Retrieves the current status of asynchronous job.", AnyUser, O, "asyncjobs",
+        params![req("jobid", Uuid, "the ID of the asynchronous job")], types::AsyncJobResponse::FIELDS),
+    cmd("listAsyncJobs", "Lists all pending asynchronous jobs for the account.", AnyUser, L, "asyncjobs",
+        list_params![
+            opt("startdate", Date, "The start date of the async job (use format \"yyyy-MM-dd'T'HH:mm:ss'+'SSSS\")"),
+            opt("account", String, "list resources by account. Must be used with the domainId parameter."),
+            opt("domainid", Uuid, "list only resources belonging to the domain specified"),
+            opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
+            opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
+        ],
+        types::AsyncJobResponse::FIELDS),
+    cmd("listEvents", "A command to list events.", AnyUser, L, "event",
+        list_params![
+            opt("id", Uuid, "the ID of the event"),
+            opt("type", String, "the event type (see event types)"),
+            opt("level", String, "the event level (INFO, WARN, ERROR)"),
+            opt("startdate", Date, "the start date range of the list you want to retrieve (use format \"yyyy-MM-dd\" or the new format \"yyyy-MM-dd HH:mm:ss\")"),
+            opt("enddate", Date, "the end date range of the list you want to retrieve (use format \"yyyy-MM-dd\" or the new format \"yyyy-MM-dd HH:mm:ss\")"),
+            opt("resourceid", Uuid, "the ID of the resource associated with the event"),
+            opt("resourcetype", String, "the type of the resource associated with the event"),
+            opt("startid", Uuid, "the parent/start ID of the event, when provided this will list all the events with the start/parent ID including the parent event"),
+            opt("account", String, "list resources by account. Must be used with the domainId parameter."),
+            opt("domainid", Uuid, "list only resources belonging to the domain specified"),
+            opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
+            opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
+        ],
+        types::EventResponse::FIELDS),
+];
+
+/// Looks a command up by its exact (case-sensitive) name, as CloudStack does.
+pub fn find(name: &str) -> Option<&'static CommandSpec> {
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_lookup_is_case_sensitive() {
+        let mut names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
+        names.sort();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len());
+        assert!(find("listZones").is_some());
+        assert!(find("listzones").is_none());
+    }
+
+    #[test]
+    fn params_are_unique_per_command_and_async_ones_name_an_instance_type() {
+        for c in COMMANDS {
+            let mut p: Vec<&str> = c.params.iter().map(|p| p.name).collect();
+            p.sort();
+            let n = p.len();
+            p.dedup();
+            assert_eq!(n, p.len(), "{} repeats a parameter", c.name);
+            assert_eq!(c.is_async(), c.instance_type.is_some(), "{}", c.name);
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! Request parameters as CloudStack's dispatcher sees them: names bound case-sensitively,
+//! the first value of a repeated name wins, booleans follow Java's `Boolean.valueOf`, and
+//! every declared parameter is type-checked before a handler runs. Parameter errors use
+//! CloudStack's own texts, which some clients match on (Terraform's idempotent delete).
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use crate::command::{CommandSpec, ParamType};
+use crate::error::{ApiError, ApiResult};
+
+/// Parameters that belong to the transport, not to any command.
+pub const TRANSPORT_PARAMS: &[&str] = &[
+    "command",
+    "apiKey",
+    "apikey",
+    "signature",
+    "signatureVersion",
+    "signatureversion",
+    "expires",
+    "response",
+    "sessionkey",
+    "_",
+    "ctxAccountId",
+    "ctxUserId",
+    "ctxStartEventId",
+    "ctxDetails",
+    "uuid",
+    "httpmethod",
+];
+
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    command: String,
+    map: BTreeMap<String, String>,
+}
+
+/// `page`/`pagesize` resolved: `limit == None` means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub offset: i64,
+    pub limit: Option<i64>,
+}
+
+impl Params {
+    /// Builds from raw pairs in arrival order; the first value of a repeated name wins.
+    pub fn from_pairs(command: &str, pairs: &[(String, String)]) -> Self {
+        let mut map = BTreeMap::new();
+        for (k, v) in pairs {
+            map.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        Params {
+            command: command.to_string(),
+            map,
+        }
+    }
+
+    /// For callers (the UI, tests) that build a command in code.
+    pub fn new(command: &str) -> Self {
+        Params {
+            command: command.to_string(),
+            map: BTreeMap::new(),
+        }
+    }
+
+    pub fn with(mut self, name: &str, value: impl ToString) -> Self {
+        self.map.insert(name.to_string(), value.to_string());
+        self
+    }
+
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.map.iter()
+    }
+
+    /// Non-transport parameters, for persisting an async job's request.
+    pub fn to_json(&self) -> serde_json::Value {
+        self.map
+            .iter()
+            .filter(|(k, _)| !TRANSPORT_PARAMS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+
+    pub fn from_json(command: &str, v: &serde_json::Value) -> Self {
+        let mut p = Params::new(command);
+        if let Some(o) = v.as_object() {
+            for (k, v) in o {
+                if let Some(s) = v.as_str() {
+                    p.map.insert(k.clone(), s.to_string());
+                }
+            }
+        }
+        p
+    }
+
+    /// The raw value; an empty value counts as absent, as in CloudStack.
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.map
+            .get(name)
+            .map(|s| s.as_str())
+            .filter(|s| !s.is_empty())
+    }
+
+    pub fn string(&self, name: &str) -> Option<String> {
+        self.str(name).map(str::to_string)
+    }
+
+    pub fn required(&self, name: &str) -> ApiResult<&str> {
+        self.str(name)
+            .ok_or_else(|| missing_param(&self.command, name))
+    }
+
+    pub fn uuid(&self, name: &str) -> ApiResult<Option<Uuid>> {
+        match self.str(name) {
+            None => Ok(None),
+            Some(v) => Uuid::parse_str(v)
+                .map(Some)
+                .map_err(|_| invalid_param(&self.command, name, v)),
+        }
+    }
+
+    pub fn required_uuid(&self, name: &str) -> ApiResult<Uuid> {
+        self.uuid(name)?
+            .ok_or_else(|| missing_param(&self.command, name))
+    }
+
+    /// Comma-separated UUIDs (`ids`).
+    pub fn uuid_list(&self, name: &str) -> ApiResult<Option<Vec<Uuid>>> {
+        match self.str(name) {
+            None => Ok(None),
+            Some(v) => v
+                .split(',')
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+                .map(|s| Uuid::parse_str(s).map_err(|_| invalid_param(&self.command, name, s)))
+                .collect::<ApiResult<Vec<_>>>()
+                .map(Some),
+        }
+    }
+
+    /// Java `Boolean.valueOf`: any case of "true" is true, anything else false.
+    pub fn bool(&self, name: &str) -> Option<bool> {
+        self.str(name).map(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    pub fn i64(&self, name: &str) -> ApiResult<Option<i64>> {
+        match self.str(name) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| invalid_number(&self.command, name, v)),
+        }
+    }
+
+    pub fn f64(&self, name: &str) -> ApiResult<Option<f64>> {
+        match self.str(name) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(Some)
+                .ok_or_else(|| invalid_number(&self.command, name, v)),
+        }
+    }
+
+    /// CloudStack's `BaseListCmd` paging: 1-based `page`, `pagesize` at most
+    /// `default.page.size`; `pagesize=-1` means unlimited and forbids `page`; one without
+    /// the other is an error.
+    pub fn page(&self, default_page_size: i64) -> ApiResult<Page> {
+        let page = self.i64("page")?;
+        let size = self.i64("pagesize")?;
+        match (page, size) {
+            (None, None) => Ok(Page {
+                offset: 0,
+                limit: None,
+            }),
+            (Some(_), None) => Err(ApiError::param(
+                "\"pagesize\" parameter is required when \"page\" is specified",
+            )),
+            (None, Some(-1)) => Ok(Page {
+                offset: 0,
+                limit: None,
+            }),
+            (Some(_), Some(-1)) => Err(ApiError::param(
+                "Can't specify page parameter when pagesize is -1 (Unlimited)",
+            )),
+            (None, Some(_)) => Err(ApiError::param(
+                "\"page\" parameter is required when \"pagesize\" is specified",
+            )),
+            (Some(p), Some(s)) => {
+                if s < 1 {
+                    return Err(ApiError::param(
+                        "Page size can't be 0 or a negative value other than -1",
+                    ));
+                }
+                if s > default_page_size {
+                    return Err(ApiError::param(format!(
+                        "Page size can't exceed max allowed page size value: {default_page_size}"
+                    )));
+                }
+                if p < 1 {
+                    return Err(ApiError::param(
+                        "Page number can't be 0 or a negative value",
+                    ));
+                }
+                Ok(Page {
+                    offset: (p - 1) * s,
+                    limit: Some(s),
+                })
+            }
+        }
+    }
+
+    /// Checks every declared parameter of `spec`: presence of required ones, and the
+    /// format of UUIDs, numbers and dates. Control characters are refused everywhere.
+    pub fn validate(&self, spec: &CommandSpec) -> ApiResult<()> {
+        for (k, v) in &self.map {
+            if v.chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+            {
+                return Err(ApiError::param(format!(
+                    "Received value {} for parameter {k} is invalid, contains illegal ASCII non-printable characters",
+                    v.escape_debug()
+                )));
+            }
+        }
+        for p in spec.params {
+            if p.required && self.str(p.name).is_none() {
+                return Err(missing_param(&self.command, p.name));
+            }
+            let Some(v) = self.str(p.name) else { continue };
+            match p.kind {
+                ParamType::Uuid => {
+                    self.uuid(p.name)?;
+                }
+                ParamType::Long | ParamType::Integer | ParamType::Short => {
+                    self.i64(p.name)?;
+                }
+                ParamType::Float => {
+                    self.f64(p.name)?;
+                }
+                ParamType::List if p.list_of_uuids => {
+                    self.uuid_list(p.name)?;
+                }
+                _ => {}
+            }
+            if let Some(max) = p.length {
+                if v.chars().count() > max as usize {
+                    return Err(ApiError::param(format!(
+                        "Value greater than max allowed length {max} for param: {}",
+                        p.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn missing_param(command: &str, name: &str) -> ApiError {
+    ApiError::param(format!(
+        "Unable to execute API command {} due to missing parameter {name}",
+        command.to_lowercase()
+    ))
+}
+
+/// The text CloudStack uses for a malformed id and for an id that names nothing.
+pub fn invalid_param(command: &str, name: &str, value: &str) -> ApiError {
+    ApiError::param(format!(
+        "Unable to execute API command {} due to invalid value. Invalid parameter {name} value={value} due to incorrect long value format, or entity does not exist or due to incorrect parameter annotation for the field in api cmd class.",
+        command.to_lowercase()
+    ))
+}
+
+fn invalid_number(command: &str, name: &str, value: &str) -> ApiError {
+    ApiError::param(format!(
+        "Unable to execute API command {} due to invalid value {value} for parameter {name}",
+        command.to_lowercase()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        let v: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        Params::from_pairs("listZones", &v)
+    }
+
+    #[test]
+    fn first_value_wins_and_empty_is_absent() {
+        let p = params(&[("name", "a"), ("name", "b"), ("keyword", "")]);
+        assert_eq!(p.str("name"), Some("a"));
+        assert_eq!(p.str("keyword"), None);
+    }
+
+    #[test]
+    fn booleans_follow_java() {
+        let p = params(&[("a", "True"), ("b", "yes"), ("c", "TRUE")]);
+        assert_eq!(p.bool("a"), Some(true));
+        assert_eq!(p.bool("b"), Some(false));
+        assert_eq!(p.bool("c"), Some(true));
+        assert_eq!(p.bool("d"), None);
+    }
+
+    #[test]
+    fn paging_rules() {
+        assert_eq!(
+            params(&[]).page(500).unwrap(),
+            Page {
+                offset: 0,
+                limit: None
+            }
+        );
+        assert_eq!(
+            params(&[("page", "3"), ("pagesize", "10")])
+                .page(500)
+                .unwrap(),
+            Page {
+                offset: 20,
+                limit: Some(10)
+            }
+        );
+        assert_eq!(
+            params(&[("pagesize", "-1")]).page(500).unwrap(),
+            Page {
+                offset: 0,
+                limit: None
+            }
+        );
+        for bad in [
+            vec![("page", "1")],
+            vec![("pagesize", "10")],
+            vec![("page", "1"), ("pagesize", "-1")],
+            vec![("page", "0"), ("pagesize", "10")],
+            vec![("page", "1"), ("pagesize", "501")],
+            vec![("page", "x"), ("pagesize", "10")],
+        ] {
+            let e = params(&bad).page(500).unwrap_err();
+            assert_eq!(e.code.http_status(), 431, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_uuid_uses_cloudstack_text() {
+        let e = params(&[("id", "nope")]).uuid("id").unwrap_err();
+        assert!(e.text.contains("Invalid parameter id value=nope due to incorrect long value format, or entity does not exist"));
+    }
+}

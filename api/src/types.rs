@@ -1,0 +1,365 @@
+//! Response objects, named and shaped as apache/cloudstack's `*Response` classes
+//! (`api/src/main/java/org/apache/cloudstack/api/response`). Absent values are omitted,
+//! empty collections are `[]`, ids are UUID strings, dates are `yyyy-MM-dd'T'HH:mm:ssZ`.
+//! Each struct also describes its fields for `listApis`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize, Serializer};
+use uuid::Uuid;
+
+/// A response field as `listApis` describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseField {
+    pub name: &'static str,
+    pub kind: &'static str,
+    pub description: &'static str,
+}
+
+impl ResponseField {
+    /// The wire name (`r#type` is declared as a raw identifier).
+    pub fn wire_name(&self) -> &'static str {
+        self.name.trim_start_matches("r#")
+    }
+}
+
+/// CloudStack's date format: `2024-05-01T10:00:00+0000`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct CsDate(pub DateTime<Utc>);
+
+impl Serialize for CsDate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.format("%Y-%m-%dT%H:%M:%S%z").to_string())
+    }
+}
+
+impl From<DateTime<Utc>> for CsDate {
+    fn from(d: DateTime<Utc>) -> Self {
+        CsDate(d)
+    }
+}
+
+/// Whether a field is left out of the JSON: only absent optionals are.
+pub trait Skip {
+    fn skip(&self) -> bool {
+        false
+    }
+}
+impl<T> Skip for Option<T> {
+    fn skip(&self) -> bool {
+        self.is_none()
+    }
+}
+impl<T> Skip for Vec<T> {}
+impl Skip for String {}
+impl Skip for bool {}
+impl Skip for i64 {}
+impl Skip for i32 {}
+impl Skip for f64 {}
+impl Skip for Uuid {}
+impl Skip for CsDate {}
+impl Skip for serde_json::Value {}
+
+macro_rules! response {
+    ($(#[$m:meta])* $name:ident { $( $field:ident : $ty:ty => $kind:literal, $desc:literal ;)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Default, Serialize, PartialEq)]
+        #[allow(non_snake_case)]
+        pub struct $name {
+            $( #[serde(skip_serializing_if = "Skip::skip")] pub $field: $ty, )*
+        }
+        impl $name {
+            pub const FIELDS: &'static [ResponseField] = &[
+                $( ResponseField { name: stringify!($field), kind: $kind, description: $desc }, )*
+            ];
+        }
+    };
+}
+
+impl Default for CsDate {
+    fn default() -> Self {
+        CsDate(DateTime::<Utc>::UNIX_EPOCH)
+    }
+}
+
+response!(ZoneResponse {
+    id: Option<Uuid> => "string", "Zone id";
+    name: Option<String> => "string", "Zone name";
+    description: Option<String> => "string", "Zone description";
+    dns1: Option<String> => "string", "the first DNS for the Zone";
+    dns2: Option<String> => "string", "the second DNS for the Zone";
+    ip6dns1: Option<String> => "string", "the first IPv6 DNS for the Zone";
+    ip6dns2: Option<String> => "string", "the second IPv6 DNS for the Zone";
+    internaldns1: Option<String> => "string", "the first internal DNS for the Zone";
+    internaldns2: Option<String> => "string", "the second internal DNS for the Zone";
+    guestcidraddress: Option<String> => "string", "the guest CIDR address for the Zone";
+    domain: Option<String> => "string", "Network domain name for the networks in the zone";
+    networktype: Option<String> => "string", "the network type of the zone; can be Basic or Advanced";
+    securitygroupsenabled: Option<bool> => "boolean", "true if security groups support is enabled, false otherwise";
+    allocationstate: Option<String> => "string", "the allocation state of the cluster";
+    zonetoken: Option<String> => "string", "Zone Token";
+    dhcpprovider: Option<String> => "string", "the dhcp Provider for the Zone";
+    localstorageenabled: Option<bool> => "boolean", "true if local storage offering enabled, false otherwise";
+    tags: Vec<serde_json::Value> => "list", "the list of resource tags associated with zone.";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
+    r#type: Option<String> => "string", "The type of the zone - core or edge";
+    created: Option<CsDate> => "date", "the date this zone was created";
+});
+
+response!(IpRangeItem {
+    startip: Option<String> => "string", "the starting IP for the range";
+    endip: Option<String> => "string", "the ending IP for the range";
+    gateway: Option<String> => "string", "the gateway for the range";
+    cidr: Option<String> => "string", "the CIDR for the range";
+    forsystemvms: Option<String> => "string", "indicates if range is dedicated for CPVM and SSVM";
+    vlanid: Option<String> => "string", "indicates Vlan ID for the range";
+});
+
+response!(PodResponse {
+    id: Option<Uuid> => "string", "the ID of the Pod";
+    name: Option<String> => "string", "the name of the Pod";
+    zoneid: Option<Uuid> => "string", "the Zone ID of the Pod";
+    zonename: Option<String> => "string", "the Zone name of the Pod";
+    gateway: Option<String> => "string", "the gateway of the Pod";
+    netmask: Option<String> => "string", "the netmask of the Pod";
+    ipranges: Vec<IpRangeItem> => "list", "the IP ranges for the Pod";
+    startip: Vec<String> => "list", "the starting IP for the Pod. This parameter is deprecated, please use 'startip' from ipranges parameter.";
+    endip: Vec<String> => "list", "the ending IP for the Pod. This parameter is deprecated, please use 'endip' from ipranges parameter.";
+    forsystemvms: Vec<String> => "list", "indicates if range is dedicated for CPVM and SSVM. This parameter is deprecated, please use 'forsystemvms' from ipranges parameter.";
+    vlanid: Vec<String> => "list", "indicates Vlan ID for the range. This parameter is deprecated, please use 'vlanid' from ipranges parameter.";
+    allocationstate: Option<String> => "string", "the allocation state of the Pod";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
+    created: Option<CsDate> => "date", "the date this pod was created";
+});
+
+response!(VlanIpRangeResponse {
+    id: Option<Uuid> => "string", "the ID of the VLAN IP range";
+    forvirtualnetwork: Option<bool> => "boolean", "the virtual network for the VLAN IP range";
+    zoneid: Option<Uuid> => "string", "the Zone ID of the VLAN IP range";
+    vlan: Option<String> => "string", "the ID or VID of the VLAN.";
+    account: Option<String> => "string", "the account of the VLAN IP range";
+    domainid: Option<Uuid> => "string", "the domain ID of the VLAN IP range";
+    domain: Option<String> => "string", "the domain name of the VLAN IP range";
+    podid: Option<Uuid> => "string", "the Pod ID for the VLAN IP range";
+    podname: Option<String> => "string", "the Pod name for the VLAN IP range";
+    gateway: Option<String> => "string", "the gateway of the VLAN IP range";
+    netmask: Option<String> => "string", "the netmask of the VLAN IP range";
+    cidr: Option<String> => "string", "the cidr of the VLAN IP range";
+    description: Option<String> => "string", "the description of the VLAN IP range";
+    startip: Option<String> => "string", "the start ip of the VLAN IP range";
+    endip: Option<String> => "string", "the end ip of the VLAN IP range";
+    networkid: Option<Uuid> => "string", "the network id of vlan range";
+    physicalnetworkid: Option<Uuid> => "string", "the physical network this belongs to";
+    forsystemvms: Option<bool> => "boolean", "indicates whether VLAN IP range is dedicated to system vms or not";
+});
+
+response!(ClusterResponse {
+    id: Option<Uuid> => "string", "the cluster ID";
+    name: Option<String> => "string", "the cluster name";
+    podid: Option<Uuid> => "string", "the Pod ID of the cluster";
+    podname: Option<String> => "string", "the Pod name of the cluster";
+    zoneid: Option<Uuid> => "string", "the Zone ID of the cluster";
+    zonename: Option<String> => "string", "the Zone name of the cluster";
+    hypervisortype: Option<String> => "string", "the hypervisor type of the cluster";
+    clustertype: Option<String> => "string", "the type of the cluster";
+    allocationstate: Option<String> => "string", "the allocation state of the cluster";
+    managedstate: Option<String> => "string", "whether this cluster is managed by cloudstack";
+    cpuovercommitratio: Option<String> => "string", "The cpu overcommit ratio of the cluster";
+    memoryovercommitratio: Option<String> => "string", "The memory overcommit ratio of the cluster";
+    arch: Option<String> => "string", "CPU Arch of the hosts in the cluster";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
+    created: Option<CsDate> => "date", "the date this cluster was created";
+});
+
+response!(ConfigurationResponse {
+    category: Option<String> => "string", "the category of the configuration";
+    name: Option<String> => "string", "the name of the configuration";
+    value: Option<String> => "string", "the value of the configuration";
+    defaultvalue: Option<String> => "string", "the default value of the configuration";
+    description: Option<String> => "string", "the description of the configuration";
+    scope: Option<String> => "string", "scope(zone/cluster/pool/account) of the parameter that needs to be updated";
+    id: Option<Uuid> => "string", "the value of the configuration";
+    isdynamic: Option<bool> => "boolean", "true if the configuration is dynamic";
+    r#type: Option<String> => "string", "the type of the configuration value";
+    component: Option<String> => "string", "the component of the configuration";
+    displaytext: Option<String> => "string", "the display text of the configuration";
+});
+
+response!(UserResponse {
+    id: Option<Uuid> => "string", "the user ID";
+    username: Option<String> => "string", "the user name";
+    firstname: Option<String> => "string", "the user firstname";
+    lastname: Option<String> => "string", "the user lastname";
+    email: Option<String> => "string", "the user email address";
+    created: Option<CsDate> => "date", "the date and time the user account was created";
+    state: Option<String> => "string", "the user state";
+    account: Option<String> => "string", "the account name of the user";
+    accountid: Option<Uuid> => "string", "the account ID of the user";
+    accounttype: Option<i32> => "integer", "the account type of the user";
+    roleid: Option<Uuid> => "string", "the ID of the role";
+    roletype: Option<String> => "string", "the type of the role";
+    rolename: Option<String> => "string", "the name of the role";
+    domainid: Option<Uuid> => "string", "the domain ID of the user";
+    domain: Option<String> => "string", "the domain name of the user";
+    timezone: Option<String> => "string", "the timezone user was created in";
+    apikey: Option<String> => "string", "the api key of the user";
+    isdefault: Option<bool> => "boolean", "true if user is default, false otherwise";
+    iscallerchilddomain: Option<bool> => "boolean", "the boolean value representing if the updating target is in caller's child domain";
+    usersource: Option<String> => "string", "the source type of the user in lowercase, such as native, ldap, saml2";
+    is2faenabled: Option<bool> => "boolean", "true if user has two factor authentication enabled";
+    is2famandated: Option<bool> => "boolean", "true if user has two factor authentication is mandated";
+});
+
+response!(AccountResponse {
+    id: Option<Uuid> => "string", "the id of the account";
+    name: Option<String> => "string", "the name of the account";
+    accounttype: Option<i32> => "integer", "account type (admin, domain-admin, user)";
+    roleid: Option<Uuid> => "string", "the ID of the role";
+    roletype: Option<String> => "string", "the type of the role (Admin, ResourceAdmin, DomainAdmin, User)";
+    rolename: Option<String> => "string", "the name of the role";
+    domainid: Option<Uuid> => "string", "id of the Domain the account belongs to";
+    domain: Option<String> => "string", "name of the Domain the account belongs to";
+    domainpath: Option<String> => "string", "path of the Domain the account belongs to";
+    state: Option<String> => "string", "the state of the account";
+    created: Option<CsDate> => "date", "the date when this account was created";
+    isdefault: Option<bool> => "boolean", "true if account is default, false otherwise";
+    networkdomain: Option<String> => "string", "the network domain";
+    user: Vec<UserResponse> => "list", "the list of users associated with account";
+});
+
+response!(DomainResponse {
+    id: Option<Uuid> => "string", "the ID of the domain";
+    name: Option<String> => "string", "the name of the domain";
+    level: Option<i32> => "integer", "the level of the domain";
+    parentdomainid: Option<Uuid> => "string", "the domain ID of the parent domain";
+    parentdomainname: Option<String> => "string", "the domain name of the parent domain";
+    haschild: Option<bool> => "boolean", "whether the domain has one or more sub-domains";
+    path: Option<String> => "string", "the path of the domain";
+    state: Option<String> => "string", "the state of the domain";
+    created: Option<CsDate> => "date", "the date when this domain was created";
+});
+
+response!(RoleResponse {
+    id: Option<Uuid> => "string", "the ID of the role";
+    name: Option<String> => "string", "the name of the role";
+    r#type: Option<String> => "string", "the type of the role";
+    description: Option<String> => "string", "the description of the role";
+    isdefault: Option<bool> => "boolean", "true if role is default, false otherwise";
+    state: Option<String> => "string", "the state of the role";
+});
+
+response!(EventResponse {
+    id: Option<Uuid> => "string", "the ID of the event";
+    username: Option<String> => "string", "the name of the user who performed the action";
+    r#type: Option<String> => "string", "the type of the event (see event types)";
+    level: Option<String> => "string", "the event level (INFO, WARN, ERROR)";
+    description: Option<String> => "string", "a brief description of the event";
+    account: Option<String> => "string", "the account name for the account that owns the object being acted on in the event";
+    domainid: Option<Uuid> => "string", "the id of the account's domain";
+    domain: Option<String> => "string", "the name of the account's domain";
+    created: Option<CsDate> => "date", "the date the event was created";
+    state: Option<String> => "string", "the state of the event";
+    parentid: Option<Uuid> => "string", "whether the event is parented";
+    resourceid: Option<Uuid> => "string", "the id of the resource";
+    resourcetype: Option<String> => "string", "the type of the resource";
+    resourcename: Option<String> => "string", "the name of the resource";
+});
+
+response!(AsyncJobResponse {
+    jobid: Option<Uuid> => "string", "the ID of the async job";
+    accountid: Option<Uuid> => "string", "the account id that executed the async command";
+    account: Option<String> => "string", "the account that executed the async command";
+    domainid: Option<Uuid> => "string", "the domain id that executed the async command";
+    domainpath: Option<String> => "string", "the domain that executed the async command";
+    userid: Option<Uuid> => "string", "the user that executed the async command";
+    cmd: Option<String> => "string", "the async command executed";
+    jobstatus: Option<i32> => "integer", "the current job status-should be 0 for PENDING";
+    jobprocstatus: Option<i32> => "integer", "the progress information of the PENDING job";
+    jobresultcode: Option<i32> => "integer", "the result code for the job";
+    jobresulttype: Option<String> => "string", "the result type";
+    jobresult: Option<serde_json::Value> => "responseobject", "the result reason";
+    jobinstancetype: Option<String> => "string", "the instance/entity object related to the job";
+    jobinstanceid: Option<Uuid> => "string", "the unique ID of the instance/entity object related to the job";
+    created: Option<CsDate> => "date", "the created date of the job";
+    completed: Option<CsDate> => "date", "the completed date of the job";
+    managementserverid: Option<Uuid> => "string", "the msid of the management server on which the job is running";
+});
+
+response!(UserKeysResponse {
+    apikey: Option<String> => "string", "the api key of the registered user";
+    secretkey: Option<String> => "string", "the secret key of the registered user";
+});
+
+response!(HypervisorResponse {
+    name: Option<String> => "string", "Hypervisor name";
+});
+
+response!(SuccessResponse {
+    success: bool => "boolean", "true if operation is executed successfully";
+    displaytext: Option<String> => "string", "any text associated with the success or failure";
+});
+
+response!(CapabilitiesResponse {
+    cloudstackversion: Option<String> => "string", "version of the cloud stack";
+    securitygroupsenabled: Option<bool> => "boolean", "true if security groups support is enabled, false otherwise";
+    userpublictemplateenabled: Option<bool> => "boolean", "true if user and domain admins can set templates to be shared, false otherwise";
+    supportELB: Option<String> => "string", "true if region supports elastic load balancer on basic zones";
+    projectinviterequired: Option<bool> => "boolean", "If invitation confirmation is required when add account to project";
+    allowusercreateprojects: Option<bool> => "boolean", "true if regular user is allowed to create projects";
+    customdiskofferingminsize: Option<i64> => "long", "minimum size that can be specified when create disk from disk offering with custom size";
+    customdiskofferingmaxsize: Option<i64> => "long", "maximum size that can be specified when create disk from disk offering with custom size";
+    kvmsnapshotenabled: Option<bool> => "boolean", "true if snapshot is supported for KVM host, false otherwise";
+    apilimitinterval: Option<i32> => "integer", "time interval (in seconds) to reset api count";
+    apilimitmax: Option<i32> => "integer", "Max allowed number of api requests within the specified interval";
+    allowuserviewdestroyedvm: Option<bool> => "boolean", "true if the user is allowed to view destroyed virtualmachines, false otherwise";
+    allowuserexpungerecovervm: Option<bool> => "boolean", "true if the user can recover and expunge virtualmachines, false otherwise";
+    dynamicrolesenabled: Option<bool> => "boolean", "true if dynamic role-based api checker is enabled, false otherwise";
+    defaultuipagesize: Option<i64> => "long", "default page size in the UI for various views, value set in the configurations";
+    regionsecondaryenabled: Option<bool> => "boolean", "true if region wide secondary is enabled, false otherwise";
+});
+
+response!(LoginResponse {
+    username: Option<String> => "string", "Username";
+    userid: Option<String> => "string", "User ID";
+    domainid: Option<String> => "string", "Domain ID that the user belongs to";
+    timeout: Option<i32> => "integer", "the time period before the session has expired";
+    account: Option<String> => "string", "the account name the user belongs to";
+    firstname: Option<String> => "string", "first name of the user";
+    lastname: Option<String> => "string", "last name of the user";
+    r#type: Option<String> => "string", "the account type (admin, domain-admin, read-only-admin, user)";
+    timezone: Option<String> => "string", "user time zone";
+    timezoneoffset: Option<String> => "string", "user time zoneoffset";
+    registered: Option<String> => "string", "Is user registered";
+    sessionkey: Option<String> => "string", "Session key that can be passed in subsequent Query command calls";
+    is2faenabled: Option<String> => "string", "Two factor authentication enabled";
+    is2faverified: Option<String> => "string", "Two factor authentication verified";
+    managementserverid: Option<String> => "string", "Management Server ID that the user logged to";
+});
+
+response!(ApiParamResponse {
+    name: String => "string", "the name of the api parameter";
+    description: String => "string", "description of the api parameter";
+    r#type: String => "string", "parameter type";
+    length: i32 => "integer", "length of the parameter";
+    required: bool => "boolean", "true if this parameter is required for the api request";
+    since: Option<String> => "string", "version of CloudStack the api was introduced in";
+    related: String => "string", "comma separated related apis to get the parameter";
+});
+
+response!(ApiResponseFieldResponse {
+    name: String => "string", "the name of the api response field";
+    description: String => "string", "description of the api response field";
+    r#type: String => "string", "response field type";
+    response: Vec<serde_json::Value> => "set", "api response fields";
+});
+
+response!(ApiDiscoveryResponse {
+    name: String => "string", "the name of the api command";
+    description: String => "string", "description of the api";
+    since: Option<String> => "string", "version of CloudStack the api was introduced in";
+    isasync: bool => "boolean", "true if api is asynchronous";
+    related: String => "string", "comma separated related apis";
+    params: Vec<ApiParamResponse> => "set", "the list params the api accepts";
+    response: Vec<ApiResponseFieldResponse> => "set", "api response fields";
+    r#type: Option<String> => "string", "response field type";
+});

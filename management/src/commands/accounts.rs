@@ -1,0 +1,658 @@
+//! Domains, roles, accounts, users, API keys and the event log.
+//!
+//! Non-admin callers see only their own account and users (CloudStack's `listall=false`
+//! default for them); root admins see everything.
+
+use stratus_api::envelope::Reply;
+use stratus_api::types::{
+    AccountResponse, DomainResponse, EventResponse, RoleResponse, UserKeysResponse, UserResponse,
+};
+use stratus_api::{ApiError, ErrorCode, Params};
+use uuid::Uuid;
+
+use super::{event, list_filter, not_found};
+use crate::auth::{self, Caller};
+use crate::ctx::Ctx;
+use crate::db::accounts::{self as a, AccountRow, UserRow};
+use crate::db::events as ev;
+use crate::domain::states::AccountType;
+use crate::error::Result;
+
+pub fn domain_response(d: &a::DomainRow) -> DomainResponse {
+    DomainResponse {
+        id: Some(d.id),
+        name: Some(d.name.clone()),
+        level: Some(d.level),
+        parentdomainid: d.parent_id,
+        parentdomainname: d.parent_name.clone(),
+        haschild: Some(d.has_child),
+        path: Some(d.path.clone()),
+        state: Some(d.state.clone()),
+        created: Some(d.created.into()),
+    }
+}
+
+pub async fn list_domains(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let f = list_filter(ctx, p)?;
+    // Non-admins see their own domain and its children only.
+    let under = (!caller.is_root_admin()).then(|| caller.user.domain_path.clone());
+    let (rows, total) = a::domain_list(&ctx.pool, &f, p.i64("level")?, under.as_deref()).await?;
+    let items: Vec<DomainResponse> = rows.iter().map(domain_response).collect();
+    Ok(Reply::list("domain", total, &items))
+}
+
+pub async fn list_roles(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let f = list_filter(ctx, p)?;
+    let (rows, total) = a::role_list(&ctx.pool, &f, p.str("type")).await?;
+    let items: Vec<RoleResponse> = rows
+        .iter()
+        .map(|r| RoleResponse {
+            id: Some(r.id),
+            name: Some(r.name.clone()),
+            r#type: Some(r.role_type.clone()),
+            description: Some(r.description.clone()),
+            isdefault: Some(r.is_default),
+            state: Some(r.state.clone()),
+        })
+        .collect();
+    Ok(Reply::list("role", total, &items))
+}
+
+pub fn user_response(u: &UserRow, with_key: bool) -> UserResponse {
+    UserResponse {
+        id: Some(u.id),
+        username: Some(u.username.clone()),
+        firstname: Some(u.firstname.clone()),
+        lastname: Some(u.lastname.clone()),
+        email: Some(u.email.clone()),
+        created: Some(u.created.into()),
+        state: Some(u.state.clone()),
+        account: Some(u.account_name.clone()),
+        accountid: Some(u.account_id),
+        accounttype: Some(u.account_type),
+        roleid: Some(u.role_id),
+        roletype: Some(u.role_type.clone()),
+        rolename: Some(u.role_name.clone()),
+        domainid: Some(u.domain_id),
+        domain: Some(u.domain_name.clone()),
+        timezone: u.timezone.clone(),
+        apikey: if with_key { u.api_key.clone() } else { None },
+        isdefault: Some(u.is_default),
+        iscallerchilddomain: Some(false),
+        usersource: Some("native".into()),
+        is2faenabled: Some(false),
+        is2famandated: Some(false),
+    }
+}
+
+pub fn account_response(acc: &AccountRow, users: &[UserRow], with_keys: bool) -> AccountResponse {
+    AccountResponse {
+        id: Some(acc.id),
+        name: Some(acc.name.clone()),
+        accounttype: Some(acc.account_type),
+        roleid: Some(acc.role_id),
+        roletype: Some(acc.role_type.clone()),
+        rolename: Some(acc.role_name.clone()),
+        domainid: Some(acc.domain_id),
+        domain: Some(acc.domain_name.clone()),
+        domainpath: Some(acc.domain_path.clone()),
+        state: Some(acc.state.clone()),
+        created: Some(acc.created.into()),
+        isdefault: Some(acc.is_default),
+        networkdomain: acc.network_domain.clone(),
+        user: users
+            .iter()
+            .filter(|u| u.account_id == acc.id)
+            .map(|u| user_response(u, with_keys))
+            .collect(),
+    }
+}
+
+fn require_password(pw: &str) -> Result<(), ApiError> {
+    if pw.chars().count() < 6 {
+        return Err(ApiError::param(
+            "The password must be at least 6 characters long",
+        ));
+    }
+    Ok(())
+}
+
+async fn resolve_domain(ctx: &Ctx, p: &Params) -> Result<Uuid> {
+    match p.uuid("domainid")? {
+        Some(d) => Ok(a::domain_fetch(&ctx.pool, d)
+            .await?
+            .ok_or_else(|| not_found(p, "domainid"))?
+            .id),
+        None => Ok(a::ROOT_DOMAIN),
+    }
+}
+
+pub async fn create_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let domain_id = resolve_domain(ctx, p).await?;
+    let (role_id, account_type) = match (p.uuid("roleid")?, p.i64("accounttype")?) {
+        (Some(r), _) => {
+            let role = a::role_fetch(&ctx.pool, r)
+                .await?
+                .ok_or_else(|| not_found(p, "roleid"))?;
+            (role.id, AccountType::for_role_type(&role.role_type))
+        }
+        (None, Some(t)) => {
+            let t = AccountType::from_code(t)?;
+            let role = match t {
+                AccountType::RootAdmin => a::ROLE_ROOT_ADMIN,
+                AccountType::DomainAdmin => a::ROLE_DOMAIN_ADMIN,
+                AccountType::User => a::ROLE_USER,
+            };
+            (role, t)
+        }
+        (None, None) => {
+            return Err(ApiError::param(
+                "Please specify either accounttype or roleid for the new account",
+            )
+            .into())
+        }
+    };
+    let username = p.required("username")?.trim().to_string();
+    let password = p.required("password")?;
+    require_password(password)?;
+    let name = p.string("account").unwrap_or_else(|| username.clone());
+    let hash = auth::hash_password(password).await?;
+    let account_id = Uuid::new_v4();
+    let user_id = Uuid::new_v4();
+    let mut tx = ctx.pool.begin().await?;
+    a::account_insert(
+        &mut *tx,
+        account_id,
+        &name,
+        domain_id,
+        account_type as i32,
+        role_id,
+        p.str("networkdomain"),
+    )
+    .await?;
+    a::user_insert(
+        &mut *tx,
+        user_id,
+        account_id,
+        domain_id,
+        &username,
+        &hash,
+        p.required("firstname")?,
+        p.required("lastname")?,
+        p.required("email")?,
+        p.str("timezone"),
+    )
+    .await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "ACCOUNT.CREATE",
+        format!("Creating account {name}"),
+        Some((account_id, "Account", name.clone())),
+    )
+    .await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "USER.CREATE",
+        format!("Creating user {username} in account {name}"),
+        Some((user_id, "User", username.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    let acc = a::account_fetch(&ctx.pool, account_id)
+        .await?
+        .ok_or_else(|| crate::error::Error::internal("account vanished"))?;
+    let users = a::user_list_for_accounts(&ctx.pool, &[account_id]).await?;
+    Ok(Reply::object(
+        "account",
+        &account_response(&acc, &users, true),
+    ))
+}
+
+pub async fn list_accounts(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let f = a::AccountFilter {
+        common: list_filter(ctx, p)?,
+        account_type: p.i64("accounttype")?,
+        domain_id: p.uuid("domainid")?,
+        state: p.string("state"),
+        role_id: p.uuid("roleid")?,
+        only: (!caller.is_root_admin()).then(|| caller.account_id()),
+    };
+    let (rows, total) = a::account_list(&ctx.pool, &f).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let users = a::user_list_for_accounts(&ctx.pool, &ids).await?;
+    // API keys are shown to admins and to the account's own users (jclouds finds its
+    // caller by matching `user[].apikey`).
+    let items: Vec<AccountResponse> = rows
+        .iter()
+        .map(|r| account_response(r, &users, true))
+        .collect();
+    Ok(Reply::list("account", total, &items))
+}
+
+/// Finds the account a command names by `id`, or by `account` + `domainid`.
+async fn target_account(ctx: &Ctx, p: &Params) -> Result<AccountRow> {
+    if let Some(id) = p.uuid("id")? {
+        return a::account_fetch(&ctx.pool, id)
+            .await?
+            .ok_or_else(|| not_found(p, "id"));
+    }
+    match p.str("account") {
+        Some(name) => {
+            let domain = resolve_domain(ctx, p).await?;
+            a::account_fetch_by_name(&ctx.pool, domain, name)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::param(format!(
+                        "Unable to find account by name {name} in the domain"
+                    ))
+                    .into()
+                })
+        }
+        None => Err(ApiError::param(
+            "Please specify either the account id, or the account name and domainid",
+        )
+        .into()),
+    }
+}
+
+fn refuse_builtin(acc: &AccountRow, what: &str) -> Result<(), ApiError> {
+    if acc.id == a::SYSTEM_ACCOUNT || acc.id == a::ADMIN_ACCOUNT {
+        return Err(ApiError::new(
+            ErrorCode::ParamError,
+            format!("The default account {} cannot be {what}", acc.name),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn update_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let acc = target_account(ctx, p).await?;
+    let name = p.string("newname").unwrap_or_else(|| acc.name.clone());
+    if name != acc.name {
+        refuse_builtin(&acc, "renamed")?;
+    }
+    let network_domain = if p.iter().any(|(k, _)| k == "networkdomain") {
+        p.string("networkdomain")
+    } else {
+        acc.network_domain.clone()
+    };
+    let role_id = match p.uuid("roleid")? {
+        Some(r) => {
+            let role = a::role_fetch(&ctx.pool, r)
+                .await?
+                .ok_or_else(|| not_found(p, "roleid"))?;
+            if AccountType::for_role_type(&role.role_type) as i32 != acc.account_type {
+                return Err(ApiError::param(
+                    "The new role must be of the same type as the account's current role",
+                )
+                .into());
+            }
+            role.id
+        }
+        None => acc.role_id,
+    };
+    let mut tx = ctx.pool.begin().await?;
+    a::account_update(&mut *tx, acc.id, &name, network_domain.as_deref(), role_id).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "ACCOUNT.UPDATE",
+        format!("Updating account {name}"),
+        Some((acc.id, "Account", name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    let acc = a::account_fetch(&ctx.pool, acc.id)
+        .await?
+        .ok_or_else(|| crate::error::Error::internal("account vanished"))?;
+    let users = a::user_list_for_accounts(&ctx.pool, &[acc.id]).await?;
+    Ok(Reply::object(
+        "account",
+        &account_response(&acc, &users, true),
+    ))
+}
+
+pub async fn set_account_state(
+    ctx: &Ctx,
+    caller: &Caller,
+    p: &Params,
+    enable: bool,
+) -> Result<Reply> {
+    let acc = target_account(ctx, p).await?;
+    let state = if enable {
+        "enabled"
+    } else {
+        refuse_builtin(&acc, "disabled")?;
+        if acc.id == caller.account_id() {
+            return Err(ApiError::param("You cannot disable your own account").into());
+        }
+        if p.bool("lock") == Some(true) {
+            "locked"
+        } else {
+            "disabled"
+        }
+    };
+    let mut tx = ctx.pool.begin().await?;
+    a::account_set_state(&mut *tx, acc.id, state).await?;
+    let (kind, verb) = if enable {
+        ("ACCOUNT.ENABLE", "Enabling")
+    } else {
+        ("ACCOUNT.DISABLE", "Disabling")
+    };
+    event(
+        &mut tx,
+        &caller.user,
+        kind,
+        format!("{verb} account {}", acc.name),
+        Some((acc.id, "Account", acc.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    let acc = a::account_fetch(&ctx.pool, acc.id)
+        .await?
+        .ok_or_else(|| crate::error::Error::internal("account vanished"))?;
+    let users = a::user_list_for_accounts(&ctx.pool, &[acc.id]).await?;
+    Ok(Reply::object(
+        "account",
+        &account_response(&acc, &users, true),
+    ))
+}
+
+pub async fn delete_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let acc = target_account(ctx, p).await?;
+    refuse_builtin(&acc, "deleted")?;
+    if acc.id == caller.account_id() {
+        return Err(ApiError::param("You cannot delete your own account").into());
+    }
+    let mut tx = ctx.pool.begin().await?;
+    // Sessions and users go with the account (ON DELETE CASCADE); events keep their text.
+    a::account_delete(&mut *tx, acc.id).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "ACCOUNT.DELETE",
+        format!("Deleting account {}", acc.name),
+        Some((acc.id, "Account", acc.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::success())
+}
+
+/// Users may act on themselves; admins on anyone.
+async fn target_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<UserRow> {
+    let id = p.required_uuid("id")?;
+    let u = a::user_fetch(&ctx.pool, id)
+        .await?
+        .filter(|u| u.id != a::SYSTEM_USER);
+    match u {
+        Some(u) if caller.is_root_admin() || u.id == caller.user_id() => Ok(u),
+        _ => Err(not_found(p, "id")),
+    }
+}
+
+pub async fn create_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let domain_id = resolve_domain(ctx, p).await?;
+    let account_name = p.required("account")?;
+    let acc = a::account_fetch_by_name(&ctx.pool, domain_id, account_name)
+        .await?
+        .filter(|a| a.id != a::SYSTEM_ACCOUNT)
+        .ok_or_else(|| {
+            ApiError::param(format!(
+                "Unable to find account {account_name} in the domain to create the user in"
+            ))
+        })?;
+    let username = p.required("username")?.trim().to_string();
+    let password = p.required("password")?;
+    require_password(password)?;
+    let hash = auth::hash_password(password).await?;
+    let user_id = Uuid::new_v4();
+    let mut tx = ctx.pool.begin().await?;
+    a::user_insert(
+        &mut *tx,
+        user_id,
+        acc.id,
+        domain_id,
+        &username,
+        &hash,
+        p.required("firstname")?,
+        p.required("lastname")?,
+        p.required("email")?,
+        p.str("timezone"),
+    )
+    .await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "USER.CREATE",
+        format!("Creating user {username} in account {}", acc.name),
+        Some((user_id, "User", username.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    let u = a::user_fetch(&ctx.pool, user_id)
+        .await?
+        .ok_or_else(|| crate::error::Error::internal("user vanished"))?;
+    Ok(Reply::object("user", &user_response(&u, true)))
+}
+
+pub async fn list_users(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let mut f = a::UserFilter {
+        common: list_filter(ctx, p)?,
+        username: p.string("username"),
+        account_name: p.string("account"),
+        account_id: None,
+        account_type: p.i64("accounttype")?,
+        domain_id: p.uuid("domainid")?,
+        state: p.string("state"),
+    };
+    if !caller.is_root_admin() {
+        f.account_id = Some(caller.account_id());
+    }
+    let (rows, total) = a::user_list(&ctx.pool, &f).await?;
+    let items: Vec<UserResponse> = rows.iter().map(|u| user_response(u, true)).collect();
+    Ok(Reply::list("user", total, &items))
+}
+
+pub async fn update_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let u = target_user(ctx, caller, p).await?;
+    let hash = match p.str("password") {
+        Some(pw) => {
+            require_password(pw)?;
+            // Users changing their own password must prove they know the current one.
+            if !caller.is_root_admin() || caller.user_id() == u.id {
+                let cur = p.str("currentpassword").ok_or_else(|| {
+                    ApiError::param("Current password is required when changing your own password")
+                })?;
+                if !auth::verify_password(&u.password_hash, cur).await {
+                    return Err(ApiError::param("Current password is incorrect").into());
+                }
+            }
+            Some(auth::hash_password(pw).await?)
+        }
+        None => None,
+    };
+    let username = p.string("username").unwrap_or_else(|| u.username.clone());
+    let mut tx = ctx.pool.begin().await?;
+    a::user_update(
+        &mut *tx,
+        u.id,
+        &username,
+        p.str("firstname").unwrap_or(&u.firstname),
+        p.str("lastname").unwrap_or(&u.lastname),
+        p.str("email").unwrap_or(&u.email),
+        p.str("timezone").or(u.timezone.as_deref()),
+        hash.as_deref(),
+    )
+    .await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "USER.UPDATE",
+        format!("Updating user {username}"),
+        Some((u.id, "User", username.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    let u = a::user_fetch(&ctx.pool, u.id)
+        .await?
+        .ok_or_else(|| crate::error::Error::internal("user vanished"))?;
+    Ok(Reply::object("user", &user_response(&u, true)))
+}
+
+pub async fn set_user_state(ctx: &Ctx, caller: &Caller, p: &Params, enable: bool) -> Result<Reply> {
+    let u = target_user(ctx, caller, p).await?;
+    if !enable && u.id == caller.user_id() {
+        return Err(ApiError::param("You cannot disable yourself").into());
+    }
+    let mut tx = ctx.pool.begin().await?;
+    a::user_set_state(&mut *tx, u.id, if enable { "enabled" } else { "disabled" }).await?;
+    if !enable {
+        crate::db::sessions::session_delete_for_user(&mut *tx, u.id).await?;
+    }
+    let (kind, verb) = if enable {
+        ("USER.ENABLE", "Enabling")
+    } else {
+        ("USER.DISABLE", "Disabling")
+    };
+    event(
+        &mut tx,
+        &caller.user,
+        kind,
+        format!("{verb} user {}", u.username),
+        Some((u.id, "User", u.username.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    let u = a::user_fetch(&ctx.pool, u.id)
+        .await?
+        .ok_or_else(|| crate::error::Error::internal("user vanished"))?;
+    Ok(Reply::object("user", &user_response(&u, true)))
+}
+
+pub async fn delete_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let u = target_user(ctx, caller, p).await?;
+    if u.id == caller.user_id() {
+        return Err(ApiError::param("You cannot delete yourself").into());
+    }
+    let mut tx = ctx.pool.begin().await?;
+    if a::user_count_in_account(&mut *tx, u.account_id).await? <= 1 {
+        return Err(ApiError::param(format!(
+            "User {} is the last user of account {}; delete the account instead",
+            u.username, u.account_name
+        ))
+        .into());
+    }
+    a::user_delete(&mut *tx, u.id).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "USER.DELETE",
+        format!("Deleting user {}", u.username),
+        Some((u.id, "User", u.username.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::success())
+}
+
+pub async fn register_user_keys(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let u = target_user(ctx, caller, p).await?;
+    let (api_key, secret_key) = (auth::random_token(64), auth::random_token(64));
+    let mut tx = ctx.pool.begin().await?;
+    a::user_set_keys(&mut *tx, u.id, &api_key, &secret_key).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "REGISTER.USER.KEY",
+        format!("Registering API keys for user {}", u.username),
+        Some((u.id, "User", u.username.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::object(
+        "userkeys",
+        &UserKeysResponse {
+            apikey: Some(api_key),
+            secretkey: Some(secret_key),
+        },
+    ))
+}
+
+pub async fn get_user_keys(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let u = target_user(ctx, caller, p).await?;
+    Ok(Reply::object(
+        "userkeys",
+        &UserKeysResponse {
+            apikey: u.api_key.clone(),
+            secretkey: u.secret_key.clone(),
+        },
+    ))
+}
+
+pub fn parse_date(p: &Params, name: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+    let Some(v) = p.str(name) else {
+        return Ok(None);
+    };
+    if let Some(t) = stratus_api::signing::parse_expires(v) {
+        return Ok(Some(t));
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, fmt) {
+            return Ok(Some(t.and_utc()));
+        }
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        let t = if name == "enddate" {
+            d.and_hms_opt(23, 59, 59)
+        } else {
+            d.and_hms_opt(0, 0, 0)
+        };
+        return Ok(t.map(|t| t.and_utc()));
+    }
+    Err(ApiError::param(format!(
+        "Unable to parse date {v} for parameter {name}; use \"yyyy-MM-dd\" or \"yyyy-MM-dd HH:mm:ss\""
+    ))
+    .into())
+}
+
+pub async fn list_events(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let page = p.page(ctx.page_size())?;
+    let f = ev::EventFilter {
+        id: p.uuid("id")?,
+        event_type: p.string("type"),
+        level: p.string("level"),
+        start: parse_date(p, "startdate")?,
+        end: parse_date(p, "enddate")?,
+        resource_id: p.uuid("resourceid")?,
+        resource_type: p.string("resourcetype"),
+        account_id: (!caller.is_root_admin()).then(|| caller.account_id()),
+        domain_id: p.uuid("domainid")?,
+        keyword: p.string("keyword"),
+        offset: page.offset,
+        limit: page.limit,
+    };
+    let (rows, total) = ev::event_list(&ctx.pool, &f).await?;
+    let items: Vec<EventResponse> = rows
+        .iter()
+        .map(|e| EventResponse {
+            id: Some(e.id),
+            username: e.username.clone(),
+            r#type: Some(e.event_type.clone()),
+            level: Some(e.level.clone()),
+            description: Some(e.description.clone()),
+            account: e.account_name.clone(),
+            domainid: e.domain_id,
+            domain: e.domain_name.clone(),
+            created: Some(e.created.into()),
+            state: Some(e.state.clone()),
+            parentid: e.parent_id,
+            resourceid: e.resource_id,
+            resourcetype: e.resource_type.clone(),
+            resourcename: e.resource_name.clone(),
+        })
+        .collect();
+    Ok(Reply::list("event", total, &items))
+}

@@ -1,0 +1,93 @@
+//! `listApis`, `listCapabilities`, `listHypervisors`: what clients ask before anything else.
+
+use stratus_api::command::{Access, COMMANDS};
+use stratus_api::envelope::{Reply, CLOUDSTACK_COMPAT_VERSION};
+use stratus_api::types::{
+    ApiDiscoveryResponse, ApiParamResponse, ApiResponseFieldResponse, CapabilitiesResponse,
+    HypervisorResponse,
+};
+use stratus_api::{ApiError, Params};
+
+use crate::auth::Caller;
+use crate::ctx::Ctx;
+use crate::error::Result;
+
+/// Describes the commands this caller may use (all of them for admins), straight from the
+/// catalog the dispatcher enforces.
+pub fn list_apis(caller: &Caller, p: &Params) -> Result<Reply> {
+    let visible = |a: Access| match a {
+        Access::Public | Access::User => true,
+        Access::Admin => caller.is_root_admin(),
+    };
+    let items: Vec<ApiDiscoveryResponse> = COMMANDS
+        .iter()
+        .filter(|c| visible(c.access))
+        .filter(|c| p.str("name").is_none_or(|n| n == c.name))
+        .map(|c| ApiDiscoveryResponse {
+            name: c.name.into(),
+            description: c.description.into(),
+            since: c.since.map(str::to_string),
+            isasync: c.is_async(),
+            related: String::new(),
+            params: c
+                .params
+                .iter()
+                .map(|p| ApiParamResponse {
+                    name: p.name.into(),
+                    description: p.description.into(),
+                    r#type: p.kind.wire_name().into(),
+                    length: p.length.unwrap_or(255) as i32,
+                    required: p.required,
+                    since: None,
+                    related: String::new(),
+                })
+                .collect(),
+            response: c
+                .response
+                .iter()
+                .map(|f| ApiResponseFieldResponse {
+                    name: f.wire_name().into(),
+                    description: f.description.into(),
+                    r#type: f.kind.into(),
+                    response: vec![],
+                })
+                .collect(),
+            r#type: None,
+        })
+        .collect();
+    if items.is_empty() {
+        if let Some(n) = p.str("name") {
+            return Err(ApiError::param(format!("Api Discovery plugin was unable to find an api by that name or api is not available for the user: {n}")).into());
+        }
+    }
+    Ok(Reply::list("api", items.len() as i64, &items))
+}
+
+pub fn list_capabilities(ctx: &Ctx) -> Result<Reply> {
+    let caps = CapabilitiesResponse {
+        cloudstackversion: Some(CLOUDSTACK_COMPAT_VERSION.into()),
+        securitygroupsenabled: Some(false),
+        userpublictemplateenabled: Some(ctx.setting_bool("allow.public.user.templates", true)),
+        supportELB: Some("false".into()),
+        projectinviterequired: Some(false),
+        allowusercreateprojects: Some(false),
+        customdiskofferingminsize: Some(ctx.setting_i64("custom.diskoffering.size.min", 1)),
+        customdiskofferingmaxsize: Some(ctx.setting_i64("custom.diskoffering.size.max", 1024)),
+        kvmsnapshotenabled: Some(false),
+        apilimitinterval: None,
+        apilimitmax: None,
+        allowuserviewdestroyedvm: Some(false),
+        allowuserexpungerecovervm: Some(false),
+        dynamicrolesenabled: Some(false),
+        defaultuipagesize: Some(ctx.setting_i64("default.ui.page.size", 20)),
+        regionsecondaryenabled: Some(false),
+    };
+    Ok(Reply::object("capability", &caps))
+}
+
+pub async fn list_hypervisors(_ctx: &Ctx, _p: &Params) -> Result<Reply> {
+    let items = [HypervisorResponse {
+        name: Some("KVM".into()),
+    }];
+    Ok(Reply::list("hypervisor", 1, &items))
+}

@@ -1,0 +1,107 @@
+//! Async commands: submitting them as job rows, and `queryAsyncJobResult`/`listAsyncJobs`.
+
+use stratus_api::command::CommandSpec;
+use stratus_api::envelope::Reply;
+use stratus_api::types::AsyncJobResponse;
+use stratus_api::Params;
+use uuid::Uuid;
+
+use super::not_found;
+use crate::auth::Caller;
+use crate::ctx::Ctx;
+use crate::db::jobs::{self as j, JobRow, NewJob};
+use crate::error::Result;
+
+/// Queues an async command; the worker executes it with the caller's identity.
+pub async fn submit(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params) -> Result<Reply> {
+    let id = Uuid::new_v4();
+    j::job_insert(
+        &ctx.pool,
+        &NewJob {
+            id,
+            command: spec.name,
+            cmd_class: cmd_class(spec.name),
+            params: p.to_json(),
+            user_id: caller.user_id(),
+            account_id: caller.account_id(),
+            instance_type: spec.instance_type,
+            instance_id: p.uuid("id").ok().flatten(),
+        },
+    )
+    .await?;
+    ctx.jobs.notify_one();
+    Ok(Reply::Job {
+        jobid: id,
+        id: None,
+    })
+}
+
+/// CloudStack reports the Java command class in `cmd`; we report an equivalent name.
+fn cmd_class(command: &str) -> String {
+    let mut c = command.chars();
+    let cap: String = c
+        .next()
+        .map(|f| f.to_ascii_uppercase())
+        .into_iter()
+        .chain(c)
+        .collect();
+    format!("org.apache.cloudstack.api.command.admin.{cap}Cmd")
+}
+
+pub fn job_response(job: &JobRow) -> AsyncJobResponse {
+    AsyncJobResponse {
+        jobid: Some(job.id),
+        accountid: Some(job.account_id),
+        account: job.account_name.clone(),
+        domainid: job.domain_id,
+        domainpath: job.domain_path.clone(),
+        userid: Some(job.user_id),
+        cmd: Some(job.cmd_class.clone()),
+        jobstatus: Some(job.status),
+        jobprocstatus: Some(job.proc_status),
+        // Always present (0 while pending): cs treats a missing key as a failure.
+        jobresultcode: Some(job.result_code),
+        jobresulttype: Some(job.result_type.clone()),
+        jobresult: job.result.clone(),
+        jobinstancetype: job.instance_type.clone(),
+        jobinstanceid: job.instance_id,
+        created: Some(job.created.into()),
+        completed: job.completed.map(Into::into),
+        managementserverid: job.owner_ms.or(Some(Uuid::nil())),
+    }
+}
+
+fn visible(caller: &Caller, job: &JobRow) -> bool {
+    caller.is_root_admin() || job.account_id == caller.account_id()
+}
+
+pub async fn query(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let id = p.required_uuid("jobid")?;
+    let job = j::job_fetch(&ctx.pool, id)
+        .await?
+        .filter(|job| visible(caller, job))
+        .ok_or_else(|| not_found(p, "jobid"))?;
+    // queryAsyncJobResult answers the job's fields directly in the envelope.
+    Ok(Reply::Flat(
+        serde_json::to_value(job_response(&job)).unwrap_or_default(),
+    ))
+}
+
+pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let page = p.page(ctx.page_size())?;
+    let f = j::JobFilter {
+        account_id: if caller.is_root_admin() && p.bool("listall") == Some(true) {
+            None
+        } else {
+            Some(caller.account_id())
+        },
+        domain_id: p.uuid("domainid")?,
+        start: super::accounts::parse_date(p, "startdate")?,
+        keyword: p.string("keyword"),
+        offset: page.offset,
+        limit: page.limit,
+    };
+    let (rows, total) = j::job_list(&ctx.pool, &f).await?;
+    let items: Vec<AsyncJobResponse> = rows.iter().map(job_response).collect();
+    Ok(Reply::list("asyncjobs", total, &items))
+}

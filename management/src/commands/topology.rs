@@ -1,0 +1,797 @@
+//! Zones, pods, VLAN/guest IP ranges and clusters: the admin's physical layout.
+
+use chrono::Utc;
+use ipnetwork::IpNetwork;
+use stratus_api::envelope::Reply;
+use stratus_api::types::{
+    ClusterResponse, IpRangeItem, PodResponse, VlanIpRangeResponse, ZoneResponse,
+};
+use stratus_api::{ApiError, Params};
+use uuid::Uuid;
+
+use super::{event, list_filter, not_found};
+use crate::auth::Caller;
+use crate::ctx::Ctx;
+use crate::db::topology::{self as t, ClusterRow, IpRangeRow, PodRow, ZoneRow};
+use crate::domain::{iprange, states};
+use crate::error::Result;
+
+fn host(ip: &IpNetwork) -> String {
+    ip.ip().to_string()
+}
+
+pub fn zone_response(z: &ZoneRow) -> ZoneResponse {
+    ZoneResponse {
+        id: Some(z.id),
+        name: Some(z.name.clone()),
+        description: z.description.clone(),
+        dns1: Some(host(&z.dns1)),
+        dns2: z.dns2.as_ref().map(host),
+        ip6dns1: z.ip6dns1.as_ref().map(host),
+        ip6dns2: z.ip6dns2.as_ref().map(host),
+        internaldns1: Some(host(&z.internal_dns1)),
+        internaldns2: z.internal_dns2.as_ref().map(host),
+        guestcidraddress: z.guest_cidr.map(|c| c.to_string()),
+        domain: z.network_domain.clone(),
+        networktype: Some(z.network_type.clone()),
+        securitygroupsenabled: Some(z.security_groups_enabled),
+        allocationstate: Some(z.allocation_state.clone()),
+        zonetoken: Some(z.zone_token.to_string()),
+        dhcpprovider: Some(z.dhcp_provider.clone()),
+        localstorageenabled: Some(z.local_storage_enabled),
+        tags: vec![],
+        hasannotations: Some(false),
+        r#type: Some(if z.is_edge { "Edge" } else { "Core" }.into()),
+        created: Some(z.created.into()),
+    }
+}
+
+fn opt_dns(p: &Params, name: &str, v6: bool) -> Result<Option<IpNetwork>> {
+    Ok(match p.str(name) {
+        Some(v) => Some(iprange::parse_dns(name, v, v6)?),
+        None => None,
+    })
+}
+
+pub async fn create_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let network_type = states::network_type(p.required("networktype")?)?;
+    let guest_cidr = match p.str("guestcidraddress") {
+        Some(c) => Some(iprange::parse_cidr(c)?),
+        None if network_type == "Advanced" => Some(iprange::parse_cidr("10.1.1.0/24")?),
+        None => None,
+    };
+    let z = ZoneRow {
+        id: Uuid::new_v4(),
+        name: p.required("name")?.trim().to_string(),
+        description: p.string("description"),
+        network_type: network_type.into(),
+        dns1: iprange::parse_dns("dns1", p.required("dns1")?, false)?,
+        dns2: opt_dns(p, "dns2", false)?,
+        ip6dns1: opt_dns(p, "ip6dns1", true)?,
+        ip6dns2: opt_dns(p, "ip6dns2", true)?,
+        internal_dns1: iprange::parse_dns("internaldns1", p.required("internaldns1")?, false)?,
+        internal_dns2: opt_dns(p, "internaldns2", false)?,
+        guest_cidr,
+        network_domain: p.string("domain"),
+        domain_id: p.uuid("domainid")?,
+        security_groups_enabled: p
+            .bool("securitygroupenabled")
+            .unwrap_or(network_type == "Basic"),
+        local_storage_enabled: p.bool("localstorageenabled").unwrap_or(false),
+        allocation_state: match p.str("allocationstate") {
+            Some(s) => states::allocation_state(s)?.into(),
+            None => "Disabled".into(),
+        },
+        dhcp_provider: "DhcpServer".into(),
+        zone_token: Uuid::new_v4(),
+        is_edge: p.bool("isedge").unwrap_or(false),
+        created: Utc::now(),
+    };
+    if z.name.is_empty() {
+        return Err(ApiError::param("The zone name must not be empty").into());
+    }
+    if let Some(d) = z.domain_id {
+        if crate::db::accounts::domain_fetch(&ctx.pool, d)
+            .await?
+            .is_none()
+        {
+            return Err(not_found(p, "domainid"));
+        }
+    }
+    let mut tx = ctx.pool.begin().await?;
+    t::zone_insert(&mut *tx, &z).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "ZONE.CREATE",
+        format!("Creating zone. Zone Name: {}", z.name),
+        Some((z.id, "Zone", z.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::object("zone", &zone_response(&z)))
+}
+
+pub async fn list_zones(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let f = t::ZoneFilter {
+        common: list_filter(ctx, p)?,
+        network_type: p.string("networktype"),
+        domain_id: p.uuid("domainid")?,
+    };
+    let (rows, total) = t::zone_list(&ctx.pool, &f).await?;
+    let items: Vec<ZoneResponse> = rows.iter().map(zone_response).collect();
+    Ok(Reply::list("zone", total, &items))
+}
+
+pub async fn update_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let id = p.required_uuid("id")?;
+    let mut tx = ctx.pool.begin().await?;
+    let mut z = t::zone_fetch_for_update(&mut *tx, id)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    if let Some(v) = p.str("name") {
+        z.name = v.trim().to_string();
+    }
+    if let Some(v) = p.str("description") {
+        z.description = Some(v.to_string());
+    }
+    if let Some(v) = p.str("dns1") {
+        z.dns1 = iprange::parse_dns("dns1", v, false)?;
+    }
+    if let Some(v) = opt_dns(p, "dns2", false)? {
+        z.dns2 = Some(v);
+    }
+    if let Some(v) = opt_dns(p, "ip6dns1", true)? {
+        z.ip6dns1 = Some(v);
+    }
+    if let Some(v) = opt_dns(p, "ip6dns2", true)? {
+        z.ip6dns2 = Some(v);
+    }
+    if let Some(v) = p.str("internaldns1") {
+        z.internal_dns1 = iprange::parse_dns("internaldns1", v, false)?;
+    }
+    if let Some(v) = opt_dns(p, "internaldns2", false)? {
+        z.internal_dns2 = Some(v);
+    }
+    if let Some(v) = p.str("guestcidraddress") {
+        z.guest_cidr = Some(iprange::parse_cidr(v)?);
+    }
+    if let Some(v) = p.str("allocationstate") {
+        z.allocation_state = states::allocation_state(v)?.into();
+    }
+    // An empty `domain` clears the network domain, as CloudStack documents.
+    if p.iter().any(|(k, _)| k == "domain") {
+        z.network_domain = p.string("domain");
+    }
+    if let Some(v) = p.bool("localstorageenabled") {
+        z.local_storage_enabled = v;
+    }
+    if let Some(v) = p.str("dhcpprovider") {
+        z.dhcp_provider = v.to_string();
+    }
+    t::zone_update(&mut *tx, &z).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "ZONE.EDIT",
+        format!("Updating zone. Zone Name: {}", z.name),
+        Some((z.id, "Zone", z.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::object("zone", &zone_response(&z)))
+}
+
+pub async fn delete_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let id = p.required_uuid("id")?;
+    let mut tx = ctx.pool.begin().await?;
+    let z = t::zone_fetch_for_update(&mut *tx, id)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    let u = t::zone_usage(&mut *tx, id).await?;
+    let mut uses = vec![];
+    if u.pods > 0 {
+        uses.push(format!("{} pod(s)", u.pods));
+    }
+    if u.clusters > 0 {
+        uses.push(format!("{} cluster(s)", u.clusters));
+    }
+    if u.ip_ranges > 0 {
+        uses.push(format!("{} guest IP range(s)", u.ip_ranges));
+    }
+    if !uses.is_empty() {
+        return Err(ApiError::in_use(format!(
+            "The zone {} is not deletable because it has {}; delete them first",
+            z.name,
+            uses.join(", ")
+        ))
+        .into());
+    }
+    t::zone_delete(&mut *tx, id).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "ZONE.DELETE",
+        format!("Deleting zone. Zone Name: {}", z.name),
+        Some((z.id, "Zone", z.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::success())
+}
+
+pub fn pod_response(p: &PodRow, ranges: &[IpRangeRow]) -> PodResponse {
+    let mine: Vec<&IpRangeRow> = ranges
+        .iter()
+        .filter(|r| r.pod_id == Some(p.id) && r.purpose == "management")
+        .collect();
+    PodResponse {
+        id: Some(p.id),
+        name: Some(p.name.clone()),
+        zoneid: Some(p.zone_id),
+        zonename: Some(p.zone_name.clone()),
+        gateway: p.gateway.as_ref().map(host),
+        netmask: p.netmask.as_ref().map(host),
+        ipranges: mine
+            .iter()
+            .map(|r| IpRangeItem {
+                startip: Some(host(&r.start_ip)),
+                endip: Some(host(&r.end_ip)),
+                gateway: Some(host(&r.gateway)),
+                cidr: cidr_of(r),
+                forsystemvms: Some(if r.for_system_vms { "1" } else { "0" }.into()),
+                vlanid: Some(r.vlan.clone()),
+            })
+            .collect(),
+        startip: mine.iter().map(|r| host(&r.start_ip)).collect(),
+        endip: mine.iter().map(|r| host(&r.end_ip)).collect(),
+        forsystemvms: mine
+            .iter()
+            .map(|r| if r.for_system_vms { "1" } else { "0" }.to_string())
+            .collect(),
+        vlanid: mine.iter().map(|r| r.vlan.clone()).collect(),
+        allocationstate: Some(p.allocation_state.clone()),
+        hasannotations: Some(false),
+        created: Some(p.created.into()),
+    }
+}
+
+fn cidr_of(r: &IpRangeRow) -> Option<String> {
+    let (IpNetwork::V4(g), IpNetwork::V4(m)) = (r.gateway, r.netmask) else {
+        return None;
+    };
+    let prefix = iprange::netmask_prefix(m.ip()).ok()?;
+    ipnetwork::Ipv4Network::new(g.ip(), prefix)
+        .ok()
+        .and_then(|n| ipnetwork::Ipv4Network::new(n.network(), prefix).ok())
+        .map(|n| n.to_string())
+}
+
+fn management_range(pod: &PodRow, range: &iprange::Range) -> IpRangeRow {
+    IpRangeRow {
+        id: Uuid::new_v4(),
+        zone_id: pod.zone_id,
+        pod_id: Some(pod.id),
+        purpose: "management".into(),
+        vlan: "untagged".into(),
+        gateway: iprange::Range::inet(range.gateway),
+        netmask: iprange::Range::inet(range.netmask),
+        start_ip: iprange::Range::inet(range.start),
+        end_ip: iprange::Range::inet(range.end),
+        for_virtual_network: false,
+        for_system_vms: false,
+        network_id: None,
+        physical_network_id: None,
+        account_id: None,
+        description: None,
+        created: Utc::now(),
+        pod_name: Some(pod.name.clone()),
+    }
+}
+
+pub async fn create_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let zone_id = p.required_uuid("zoneid")?;
+    let name = p.required("name")?.trim().to_string();
+    let range = match (p.str("gateway"), p.str("netmask"), p.str("startip")) {
+        (Some(g), Some(m), Some(s)) => Some(iprange::validate(g, m, s, p.str("endip"), true)?),
+        (None, None, None) if p.str("endip").is_none() => None,
+        _ => {
+            return Err(ApiError::param(
+                "A pod's management IP range needs gateway, netmask and startip together (endip is optional)",
+            )
+            .into())
+        }
+    };
+    let mut tx = ctx.pool.begin().await?;
+    let zone = t::zone_fetch_for_update(&mut *tx, zone_id)
+        .await?
+        .ok_or_else(|| not_found(p, "zoneid"))?;
+    let pod = PodRow {
+        id: Uuid::new_v4(),
+        zone_id,
+        name,
+        gateway: range.map(|r| iprange::Range::inet(r.gateway)),
+        netmask: range.map(|r| iprange::Range::inet(r.netmask)),
+        allocation_state: match p.str("allocationstate") {
+            Some(s) => states::allocation_state(s)?.into(),
+            None => "Enabled".into(),
+        },
+        created: Utc::now(),
+        zone_name: zone.name.clone(),
+    };
+    t::pod_insert(&mut *tx, &pod).await?;
+    let mut ranges = vec![];
+    if let Some(r) = range {
+        let row = management_range(&pod, &r);
+        t::ip_range_insert(&mut *tx, &row).await?;
+        ranges.push(row);
+    }
+    event(
+        &mut tx,
+        &caller.user,
+        "POD.CREATE",
+        format!("Creating pod {} in zone {}", pod.name, zone.name),
+        Some((pod.id, "Pod", pod.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::object("pod", &pod_response(&pod, &ranges)))
+}
+
+pub async fn list_pods(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let f = t::PodFilter {
+        common: list_filter(ctx, p)?,
+        zone_id: p.uuid("zoneid")?,
+        allocation_state: match p.str("allocationstate") {
+            Some(s) => Some(states::allocation_state(s)?.to_string()),
+            None => None,
+        },
+    };
+    let (rows, total) = t::pod_list(&ctx.pool, &f).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let ranges = t::ip_range_list_for_pods(&ctx.pool, &ids).await?;
+    let items: Vec<PodResponse> = rows.iter().map(|r| pod_response(r, &ranges)).collect();
+    Ok(Reply::list("pod", total, &items))
+}
+
+pub async fn update_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let id = p.required_uuid("id")?;
+    let mut tx = ctx.pool.begin().await?;
+    let mut pod = t::pod_fetch_for_update(&mut *tx, id)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    if let Some(v) = p.str("name") {
+        pod.name = v.trim().to_string();
+    }
+    if let Some(v) = p.str("allocationstate") {
+        pod.allocation_state = states::allocation_state(v)?.into();
+    }
+    let (old_ranges, _) = t::ip_range_list(
+        &mut *tx,
+        &t::IpRangeFilter {
+            pod_id: Some(id),
+            purpose: Some("management"),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let changes_range = ["gateway", "netmask", "startip", "endip"]
+        .iter()
+        .any(|k| p.str(k).is_some());
+    let mut ranges = old_ranges.clone();
+    if changes_range {
+        // Fill what was not given from the pod's current (single) management range.
+        let cur = old_ranges.first();
+        let g = p
+            .string("gateway")
+            .or_else(|| pod.gateway.as_ref().map(host));
+        let m = p
+            .string("netmask")
+            .or_else(|| pod.netmask.as_ref().map(host));
+        let s = p
+            .string("startip")
+            .or_else(|| cur.map(|r| host(&r.start_ip)));
+        let e = p.string("endip").or_else(|| cur.map(|r| host(&r.end_ip)));
+        let (Some(g), Some(m), Some(s)) = (g, m, s) else {
+            return Err(ApiError::param(
+                "A pod's management IP range needs gateway, netmask and startip",
+            )
+            .into());
+        };
+        if old_ranges.len() > 1 {
+            return Err(ApiError::param(
+                "This pod has several management IP ranges; change them one by one instead",
+            )
+            .into());
+        }
+        let r = iprange::validate(&g, &m, &s, e.as_deref(), true)?;
+        t::ip_range_delete_management_of_pod(&mut *tx, id).await?;
+        pod.gateway = Some(iprange::Range::inet(r.gateway));
+        pod.netmask = Some(iprange::Range::inet(r.netmask));
+        let row = management_range(&pod, &r);
+        t::ip_range_insert(&mut *tx, &row).await?;
+        ranges = vec![row];
+    }
+    t::pod_update(&mut *tx, &pod).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "POD.EDIT",
+        format!("Updating pod {}", pod.name),
+        Some((pod.id, "Pod", pod.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::object("pod", &pod_response(&pod, &ranges)))
+}
+
+pub async fn delete_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let id = p.required_uuid("id")?;
+    let mut tx = ctx.pool.begin().await?;
+    let pod = t::pod_fetch_for_update(&mut *tx, id)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    let u = t::pod_usage(&mut *tx, id).await?;
+    if u.clusters > 0 || u.guest_ranges > 0 {
+        let mut uses = vec![];
+        if u.clusters > 0 {
+            uses.push(format!("{} cluster(s)", u.clusters));
+        }
+        if u.guest_ranges > 0 {
+            uses.push(format!("{} guest IP range(s)", u.guest_ranges));
+        }
+        return Err(ApiError::in_use(format!(
+            "The pod {} is not deletable because it has {}; delete them first",
+            pod.name,
+            uses.join(" and ")
+        ))
+        .into());
+    }
+    t::ip_range_delete_management_of_pod(&mut *tx, id).await?;
+    t::pod_delete(&mut *tx, id).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "POD.DELETE",
+        format!("Deleting pod {}", pod.name),
+        Some((pod.id, "Pod", pod.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::success())
+}
+
+pub fn vlan_response(r: &IpRangeRow) -> VlanIpRangeResponse {
+    VlanIpRangeResponse {
+        id: Some(r.id),
+        forvirtualnetwork: Some(r.for_virtual_network),
+        zoneid: Some(r.zone_id),
+        vlan: Some(if r.vlan == "untagged" {
+            "vlan://untagged".into()
+        } else {
+            format!("vlan://{}", r.vlan)
+        }),
+        account: None,
+        domainid: None,
+        domain: None,
+        podid: r.pod_id,
+        podname: r.pod_name.clone(),
+        gateway: Some(host(&r.gateway)),
+        netmask: Some(host(&r.netmask)),
+        cidr: cidr_of(r),
+        description: r.description.clone(),
+        startip: Some(host(&r.start_ip)),
+        endip: Some(host(&r.end_ip)),
+        networkid: r.network_id,
+        physicalnetworkid: r.physical_network_id,
+        forsystemvms: Some(r.for_system_vms),
+    }
+}
+
+/// `vlan://100`, `100`, `untagged`, `vlan://untagged` → `100` / `untagged`.
+fn parse_vlan(v: Option<&str>) -> Result<String, ApiError> {
+    let raw = v.unwrap_or("untagged").trim();
+    let tag = raw.strip_prefix("vlan://").unwrap_or(raw);
+    if tag.eq_ignore_ascii_case("untagged") {
+        return Ok("untagged".into());
+    }
+    match tag.parse::<u16>() {
+        Ok(n) if (1..=4094).contains(&n) => Ok(n.to_string()),
+        _ => Err(ApiError::param(format!(
+            "Invalid VLAN '{raw}': it must be a number from 1 to 4094 or 'untagged'"
+        ))),
+    }
+}
+
+pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let Some(zone_id) = p.uuid("zoneid")? else {
+        // Stratus has no physical networks or guest networks yet, so a range belongs to a zone.
+        return Err(
+            ApiError::param("Please specify zoneid: a VLAN IP range belongs to a zone").into(),
+        );
+    };
+    let gateway = p.required("gateway")?;
+    let netmask = p.required("netmask")?;
+    let start = p.required("startip")?;
+    let range = iprange::validate(gateway, netmask, start, p.str("endip"), false)?;
+    let vlan = parse_vlan(p.str("vlan"))?;
+    let mut tx = ctx.pool.begin().await?;
+    let zone = t::zone_fetch_for_update(&mut *tx, zone_id)
+        .await?
+        .ok_or_else(|| not_found(p, "zoneid"))?;
+    let pod = match p.uuid("podid")? {
+        Some(pid) => {
+            let pod = t::pod_fetch(&mut *tx, pid)
+                .await?
+                .ok_or_else(|| not_found(p, "podid"))?;
+            if pod.zone_id != zone.id {
+                return Err(ApiError::param(format!(
+                    "Pod {} does not belong to zone {}",
+                    pod.name, zone.name
+                ))
+                .into());
+            }
+            Some(pod)
+        }
+        None => None,
+    };
+    if zone.network_type == "Basic" && pod.is_none() {
+        return Err(ApiError::param(
+            "In a Basic zone a guest IP range belongs to a pod: please specify podid",
+        )
+        .into());
+    }
+    let row = IpRangeRow {
+        id: Uuid::new_v4(),
+        zone_id,
+        pod_id: pod.as_ref().map(|p| p.id),
+        purpose: "guest".into(),
+        vlan,
+        gateway: iprange::Range::inet(range.gateway),
+        netmask: iprange::Range::inet(range.netmask),
+        start_ip: iprange::Range::inet(range.start),
+        end_ip: iprange::Range::inet(range.end),
+        for_virtual_network: p
+            .bool("forvirtualnetwork")
+            .unwrap_or(zone.network_type == "Advanced"),
+        for_system_vms: p.bool("forsystemvms").unwrap_or(false),
+        network_id: p.uuid("networkid")?,
+        physical_network_id: p.uuid("physicalnetworkid")?,
+        account_id: None,
+        description: None,
+        created: Utc::now(),
+        pod_name: pod.as_ref().map(|p| p.name.clone()),
+    };
+    t::ip_range_insert(&mut *tx, &row).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "VLAN.IP.RANGE.CREATE",
+        format!(
+            "Creating VLAN IP range {}-{} in zone {}",
+            range.start, range.end, zone.name
+        ),
+        Some((row.id, "Vlan", format!("{}-{}", range.start, range.end))),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::object("vlan", &vlan_response(&row)))
+}
+
+pub async fn list_vlan_ip_ranges(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let page = p.page(ctx.page_size())?;
+    let f = t::IpRangeFilter {
+        id: p.uuid("id")?,
+        zone_id: p.uuid("zoneid")?,
+        pod_id: p.uuid("podid")?,
+        purpose: Some("guest"),
+        vlan: match p.str("vlan") {
+            Some(v) => Some(parse_vlan(Some(v))?),
+            None => None,
+        },
+        network_id: p.uuid("networkid")?,
+        physical_network_id: p.uuid("physicalnetworkid")?,
+        for_virtual_network: p.bool("forvirtualnetwork"),
+        keyword: p.string("keyword"),
+        offset: page.offset,
+        limit: page.limit,
+    };
+    let (rows, total) = t::ip_range_list(&ctx.pool, &f).await?;
+    let items: Vec<VlanIpRangeResponse> = rows.iter().map(vlan_response).collect();
+    Ok(Reply::list("vlaniprange", total, &items))
+}
+
+pub async fn delete_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let id = p.required_uuid("id")?;
+    let mut tx = ctx.pool.begin().await?;
+    let (rows, _) = t::ip_range_list(
+        &mut *tx,
+        &t::IpRangeFilter {
+            id: Some(id),
+            purpose: Some("guest"),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let r = rows.into_iter().next().ok_or_else(|| not_found(p, "id"))?;
+    t::ip_range_delete(&mut *tx, id).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "VLAN.IP.RANGE.DELETE",
+        format!(
+            "Deleting VLAN IP range {}-{}",
+            host(&r.start_ip),
+            host(&r.end_ip)
+        ),
+        Some((
+            r.id,
+            "Vlan",
+            format!("{}-{}", host(&r.start_ip), host(&r.end_ip)),
+        )),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::success())
+}
+
+pub fn cluster_response(c: &ClusterRow, ctx: &Ctx) -> ClusterResponse {
+    ClusterResponse {
+        id: Some(c.id),
+        name: Some(c.name.clone()),
+        podid: Some(c.pod_id),
+        podname: Some(c.pod_name.clone()),
+        zoneid: Some(c.zone_id),
+        zonename: Some(c.zone_name.clone()),
+        hypervisortype: Some(c.hypervisor.clone()),
+        clustertype: Some(c.cluster_type.clone()),
+        allocationstate: Some(c.allocation_state.clone()),
+        managedstate: Some(c.managed_state.clone()),
+        cpuovercommitratio: Some(
+            ctx.setting("cpu.overprovisioning.factor")
+                .unwrap_or_else(|| "1".into()),
+        ),
+        memoryovercommitratio: Some(
+            ctx.setting("mem.overprovisioning.factor")
+                .unwrap_or_else(|| "1".into()),
+        ),
+        arch: Some(c.arch.clone()),
+        hasannotations: Some(false),
+        created: Some(c.created.into()),
+    }
+}
+
+pub async fn add_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let hypervisor = states::hypervisor(p.required("hypervisor")?)?;
+    let cluster_type = states::cluster_type(p.required("clustertype")?)?;
+    if cluster_type != "CloudManaged" {
+        return Err(ApiError::param(
+            "KVM clusters are CloudManaged; ExternalManaged clusters are for vCenter",
+        )
+        .into());
+    }
+    let zone_id = p.required_uuid("zoneid")?;
+    let pod_id = p.required_uuid("podid")?;
+    let mut tx = ctx.pool.begin().await?;
+    let zone = t::zone_fetch(&mut *tx, zone_id)
+        .await?
+        .ok_or_else(|| not_found(p, "zoneid"))?;
+    let pod = t::pod_fetch_for_update(&mut *tx, pod_id)
+        .await?
+        .ok_or_else(|| not_found(p, "podid"))?;
+    if pod.zone_id != zone.id {
+        return Err(ApiError::param(format!(
+            "Pod {} does not belong to zone {}",
+            pod.name, zone.name
+        ))
+        .into());
+    }
+    let c = ClusterRow {
+        id: Uuid::new_v4(),
+        zone_id,
+        pod_id,
+        name: p.required("clustername")?.trim().to_string(),
+        hypervisor: hypervisor.into(),
+        cluster_type: cluster_type.into(),
+        allocation_state: match p.str("allocationstate") {
+            Some(s) => states::allocation_state(s)?.into(),
+            None => "Enabled".into(),
+        },
+        managed_state: "Managed".into(),
+        arch: match p.str("arch") {
+            Some(a) => states::arch(a)?.into(),
+            None => "x86_64".into(),
+        },
+        created: Utc::now(),
+        zone_name: zone.name.clone(),
+        pod_name: pod.name.clone(),
+    };
+    t::cluster_insert(&mut *tx, &c).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "CLUSTER.CREATE",
+        format!("Adding cluster {} to pod {}", c.name, pod.name),
+        Some((c.id, "Cluster", c.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::object_list("cluster", &[cluster_response(&c, ctx)]))
+}
+
+pub async fn list_clusters(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let f = t::ClusterFilter {
+        common: list_filter(ctx, p)?,
+        zone_id: p.uuid("zoneid")?,
+        pod_id: p.uuid("podid")?,
+        hypervisor: p.string("hypervisor"),
+        cluster_type: p.string("clustertype"),
+        allocation_state: match p.str("allocationstate") {
+            Some(s) => Some(states::allocation_state(s)?.to_string()),
+            None => None,
+        },
+        managed_state: p.string("managedstate"),
+    };
+    let (rows, total) = t::cluster_list(&ctx.pool, &f).await?;
+    let items: Vec<ClusterResponse> = rows.iter().map(|c| cluster_response(c, ctx)).collect();
+    Ok(Reply::list("cluster", total, &items))
+}
+
+pub async fn update_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let id = p.required_uuid("id")?;
+    let mut tx = ctx.pool.begin().await?;
+    let mut c = t::cluster_fetch(&mut *tx, id)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    if let Some(v) = p.str("clustername") {
+        c.name = v.trim().to_string();
+    }
+    if let Some(v) = p.str("allocationstate") {
+        c.allocation_state = states::allocation_state(v)?.into();
+    }
+    if let Some(v) = p.str("managedstate") {
+        c.managed_state = states::managed_state(v)?.into();
+    }
+    if let Some(v) = p.str("hypervisor") {
+        if states::hypervisor(v)? != c.hypervisor {
+            return Err(
+                ApiError::param("The hypervisor type of a cluster cannot be changed").into(),
+            );
+        }
+    }
+    if let Some(v) = p.str("clustertype") {
+        if states::cluster_type(v)? != c.cluster_type {
+            return Err(ApiError::param("The type of a cluster cannot be changed").into());
+        }
+    }
+    t::cluster_update(&mut *tx, &c).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "CLUSTER.UPDATE",
+        format!("Updating cluster {}", c.name),
+        Some((c.id, "Cluster", c.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::object("cluster", &cluster_response(&c, ctx)))
+}
+
+pub async fn delete_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let id = p.required_uuid("id")?;
+    let mut tx = ctx.pool.begin().await?;
+    let c = t::cluster_fetch(&mut *tx, id)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    t::cluster_delete(&mut *tx, id).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "CLUSTER.DELETE",
+        format!("Deleting cluster {}", c.name),
+        Some((c.id, "Cluster", c.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::success())
+}

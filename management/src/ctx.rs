@@ -1,0 +1,77 @@
+//! Shared server state handed to every handler and background task.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::db;
+use crate::error::Result;
+
+#[derive(Clone)]
+pub struct Ctx {
+    pub pool: PgPool,
+    /// This management server's id (`managementserverid`).
+    pub ms_id: Uuid,
+    /// Woken when a job is queued here, so the local worker picks it up at once.
+    pub jobs: Arc<Notify>,
+    settings: Arc<RwLock<HashMap<String, String>>>,
+}
+
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx").field("ms_id", &self.ms_id).finish()
+    }
+}
+
+impl Ctx {
+    pub async fn new(pool: PgPool, ms_id: Uuid) -> Result<Ctx> {
+        let ctx = Ctx {
+            pool,
+            ms_id,
+            jobs: Arc::new(Notify::new()),
+            settings: Arc::new(RwLock::new(HashMap::new())),
+        };
+        ctx.refresh_settings().await?;
+        Ok(ctx)
+    }
+
+    /// Reloads global settings. Called at start, after a local change, and on a timer so
+    /// changes made through another management server arrive within seconds.
+    pub async fn refresh_settings(&self) -> Result<()> {
+        let (rows, _) = db::config::config_list(&self.pool, &Default::default()).await?;
+        let map = rows
+            .into_iter()
+            .filter_map(|r| r.value.map(|v| (r.name, v)))
+            .collect();
+        *self.settings.write().expect("settings lock") = map;
+        Ok(())
+    }
+
+    pub fn setting(&self, name: &str) -> Option<String> {
+        self.settings
+            .read()
+            .expect("settings lock")
+            .get(name)
+            .cloned()
+    }
+
+    pub fn setting_i64(&self, name: &str, default: i64) -> i64 {
+        self.setting(name)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(default)
+    }
+
+    pub fn setting_bool(&self, name: &str, default: bool) -> bool {
+        self.setting(name)
+            .map(|v| v.trim().eq_ignore_ascii_case("true"))
+            .unwrap_or(default)
+    }
+
+    /// `default.page.size`: the default and maximum page size of list commands.
+    pub fn page_size(&self) -> i64 {
+        self.setting_i64("default.page.size", 500).max(1)
+    }
+}

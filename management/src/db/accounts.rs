@@ -1,0 +1,501 @@
+//! Domains, roles, accounts and users.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::{Counted, ListFilter};
+use crate::error::Result;
+
+pub const ROOT_DOMAIN: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000001);
+pub const ROLE_ROOT_ADMIN: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000011);
+pub const ROLE_DOMAIN_ADMIN: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000013);
+pub const ROLE_USER: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000014);
+pub const SYSTEM_ACCOUNT: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000021);
+pub const ADMIN_ACCOUNT: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000022);
+pub const SYSTEM_USER: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000031);
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DomainRow {
+    pub id: Uuid,
+    pub name: String,
+    pub parent_id: Option<Uuid>,
+    pub path: String,
+    pub level: i32,
+    pub network_domain: Option<String>,
+    pub state: String,
+    pub created: DateTime<Utc>,
+    #[sqlx(default)]
+    pub parent_name: Option<String>,
+    #[sqlx(default)]
+    pub has_child: bool,
+}
+
+pub async fn domain_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<DomainRow>> {
+    Ok(sqlx::query_as("SELECT * FROM domains WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?)
+}
+
+/// By CloudStack path (`ROOT`, `ROOT/sub`), case-insensitively.
+pub async fn domain_fetch_by_path(
+    db: impl PgExecutor<'_>,
+    path: &str,
+) -> Result<Option<DomainRow>> {
+    Ok(
+        sqlx::query_as("SELECT * FROM domains WHERE lower(path) = lower($1)")
+            .bind(path)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+pub async fn domain_list(
+    db: impl PgExecutor<'_>,
+    f: &ListFilter,
+    level: Option<i64>,
+    under_path: Option<&str>,
+) -> Result<(Vec<DomainRow>, i64)> {
+    let rows: Vec<Counted<_>> = sqlx::query_as(
+        "SELECT d.*, p.name AS parent_name,
+                EXISTS (SELECT 1 FROM domains c WHERE c.parent_id = d.id) AS has_child,
+                count(*) OVER () AS total
+         FROM domains d LEFT JOIN domains p ON p.id = d.parent_id
+         WHERE ($1::uuid IS NULL OR d.id = $1)
+           AND ($2::text IS NULL OR d.name = $2)
+           AND ($3::text IS NULL OR d.name ILIKE $3)
+           AND ($4::bigint IS NULL OR d.level = $4)
+           AND ($5::text IS NULL OR d.path = $5 OR d.path LIKE $5 || '/%')
+         ORDER BY d.path OFFSET $6 LIMIT $7",
+    )
+    .bind(f.id)
+    .bind(&f.name)
+    .bind(f.keyword_pattern())
+    .bind(level)
+    .bind(under_path)
+    .bind(f.offset)
+    .bind(f.limit())
+    .fetch_all(db)
+    .await?;
+    Ok(Counted::split(rows))
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RoleRow {
+    pub id: Uuid,
+    pub name: String,
+    pub role_type: String,
+    pub description: String,
+    pub is_default: bool,
+    pub state: String,
+}
+
+pub async fn role_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<RoleRow>> {
+    Ok(sqlx::query_as("SELECT * FROM roles WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?)
+}
+
+pub async fn role_list(
+    db: impl PgExecutor<'_>,
+    f: &ListFilter,
+    role_type: Option<&str>,
+) -> Result<(Vec<RoleRow>, i64)> {
+    let rows: Vec<Counted<_>> = sqlx::query_as(
+        "SELECT *, count(*) OVER () AS total FROM roles
+         WHERE ($1::uuid IS NULL OR id = $1)
+           AND ($2::text IS NULL OR name = $2)
+           AND ($3::text IS NULL OR name ILIKE $3)
+           AND ($4::text IS NULL OR lower(role_type) = lower($4))
+         ORDER BY name OFFSET $5 LIMIT $6",
+    )
+    .bind(f.id)
+    .bind(&f.name)
+    .bind(f.keyword_pattern())
+    .bind(role_type)
+    .bind(f.offset)
+    .bind(f.limit())
+    .fetch_all(db)
+    .await?;
+    Ok(Counted::split(rows))
+}
+
+/// An account with its domain and role joined in, as every answer about it needs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AccountRow {
+    pub id: Uuid,
+    pub name: String,
+    pub domain_id: Uuid,
+    pub account_type: i32,
+    pub role_id: Uuid,
+    pub state: String,
+    pub network_domain: Option<String>,
+    pub is_default: bool,
+    pub created: DateTime<Utc>,
+    pub domain_name: String,
+    pub domain_path: String,
+    pub role_name: String,
+    pub role_type: String,
+}
+
+const ACCOUNT_SELECT: &str = "SELECT a.*, d.name AS domain_name, d.path AS domain_path,
+        r.name AS role_name, r.role_type
+    FROM accounts a JOIN domains d ON d.id = a.domain_id JOIN roles r ON r.id = a.role_id";
+
+pub async fn account_insert(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    name: &str,
+    domain_id: Uuid,
+    account_type: i32,
+    role_id: Uuid,
+    network_domain: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO accounts (id, name, domain_id, account_type, role_id, network_domain)
+         VALUES ($1,$2,$3,$4,$5,$6)",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(domain_id)
+    .bind(account_type)
+    .bind(role_id)
+    .bind(network_domain)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn account_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<AccountRow>> {
+    Ok(sqlx::query_as(&format!("{ACCOUNT_SELECT} WHERE a.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?)
+}
+
+pub async fn account_fetch_by_name(
+    db: impl PgExecutor<'_>,
+    domain_id: Uuid,
+    name: &str,
+) -> Result<Option<AccountRow>> {
+    Ok(sqlx::query_as(&format!(
+        "{ACCOUNT_SELECT} WHERE a.domain_id = $1 AND a.name = $2"
+    ))
+    .bind(domain_id)
+    .bind(name)
+    .fetch_optional(db)
+    .await?)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AccountFilter {
+    pub common: ListFilter,
+    pub account_type: Option<i64>,
+    pub domain_id: Option<Uuid>,
+    pub state: Option<String>,
+    pub role_id: Option<Uuid>,
+    /// Restricts to one account (a non-admin caller's own).
+    pub only: Option<Uuid>,
+}
+
+pub async fn account_list(
+    db: impl PgExecutor<'_>,
+    f: &AccountFilter,
+) -> Result<(Vec<AccountRow>, i64)> {
+    let rows: Vec<Counted<_>> = sqlx::query_as(&format!(
+        "SELECT q.*, count(*) OVER () AS total FROM ({ACCOUNT_SELECT}) q
+         WHERE ($1::uuid IS NULL OR q.id = $1)
+           AND ($2::text IS NULL OR q.name = $2)
+           AND ($3::text IS NULL OR q.name ILIKE $3)
+           AND ($4::bigint IS NULL OR q.account_type = $4)
+           AND ($5::uuid IS NULL OR q.domain_id = $5)
+           AND ($6::text IS NULL OR lower(q.state) = lower($6))
+           AND ($7::uuid IS NULL OR q.role_id = $7)
+           AND ($8::uuid IS NULL OR q.id = $8)
+           AND q.id <> '{SYSTEM_ACCOUNT}'
+         ORDER BY q.created, q.id OFFSET $9 LIMIT $10"
+    ))
+    .bind(f.common.id)
+    .bind(&f.common.name)
+    .bind(f.common.keyword_pattern())
+    .bind(f.account_type)
+    .bind(f.domain_id)
+    .bind(&f.state)
+    .bind(f.role_id)
+    .bind(f.only)
+    .bind(f.common.offset)
+    .bind(f.common.limit())
+    .fetch_all(db)
+    .await?;
+    Ok(Counted::split(rows))
+}
+
+pub async fn account_update(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    name: &str,
+    network_domain: Option<&str>,
+    role_id: Uuid,
+) -> Result<()> {
+    sqlx::query("UPDATE accounts SET name=$2, network_domain=$3, role_id=$4 WHERE id=$1")
+        .bind(id)
+        .bind(name)
+        .bind(network_domain)
+        .bind(role_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn account_set_state(db: impl PgExecutor<'_>, id: Uuid, state: &str) -> Result<()> {
+    sqlx::query("UPDATE accounts SET state=$2 WHERE id=$1")
+        .bind(id)
+        .bind(state)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn account_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+    Ok(sqlx::query("DELETE FROM accounts WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// A user with account, domain and role joined in: everything authentication and
+/// answers about the user need.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub username: String,
+    pub domain_id: Uuid,
+    pub password_hash: String,
+    pub firstname: String,
+    pub lastname: String,
+    pub email: String,
+    pub timezone: Option<String>,
+    pub state: String,
+    pub api_key: Option<String>,
+    pub secret_key: Option<String>,
+    pub is_default: bool,
+    pub created: DateTime<Utc>,
+    pub account_name: String,
+    pub account_type: i32,
+    pub account_state: String,
+    pub role_id: Uuid,
+    pub role_name: String,
+    pub role_type: String,
+    pub domain_name: String,
+    pub domain_path: String,
+}
+
+const USER_SELECT: &str =
+    "SELECT u.*, a.name AS account_name, a.account_type, a.state AS account_state,
+        a.role_id, r.name AS role_name, r.role_type, d.name AS domain_name, d.path AS domain_path
+    FROM users u JOIN accounts a ON a.id = u.account_id JOIN roles r ON r.id = a.role_id
+    JOIN domains d ON d.id = u.domain_id";
+
+#[allow(clippy::too_many_arguments)]
+pub async fn user_insert(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    account_id: Uuid,
+    domain_id: Uuid,
+    username: &str,
+    password_hash: &str,
+    firstname: &str,
+    lastname: &str,
+    email: &str,
+    timezone: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO users (id, account_id, domain_id, username, password_hash, firstname, lastname, email, timezone)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+    )
+    .bind(id)
+    .bind(account_id)
+    .bind(domain_id)
+    .bind(username)
+    .bind(password_hash)
+    .bind(firstname)
+    .bind(lastname)
+    .bind(email)
+    .bind(timezone)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn user_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserRow>> {
+    Ok(sqlx::query_as(&format!("{USER_SELECT} WHERE u.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?)
+}
+
+pub async fn user_fetch_by_api_key(
+    db: impl PgExecutor<'_>,
+    api_key: &str,
+) -> Result<Option<UserRow>> {
+    Ok(
+        sqlx::query_as(&format!("{USER_SELECT} WHERE u.api_key = $1"))
+            .bind(api_key)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+pub async fn user_fetch_by_name(
+    db: impl PgExecutor<'_>,
+    domain_id: Uuid,
+    username: &str,
+) -> Result<Option<UserRow>> {
+    Ok(sqlx::query_as(&format!(
+        "{USER_SELECT} WHERE u.domain_id = $1 AND u.username = $2"
+    ))
+    .bind(domain_id)
+    .bind(username)
+    .fetch_optional(db)
+    .await?)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub common: ListFilter,
+    pub username: Option<String>,
+    pub account_name: Option<String>,
+    pub account_id: Option<Uuid>,
+    pub account_type: Option<i64>,
+    pub domain_id: Option<Uuid>,
+    pub state: Option<String>,
+}
+
+pub async fn user_list(db: impl PgExecutor<'_>, f: &UserFilter) -> Result<(Vec<UserRow>, i64)> {
+    let rows: Vec<Counted<_>> = sqlx::query_as(&format!(
+        "SELECT q.*, count(*) OVER () AS total FROM ({USER_SELECT}) q
+         WHERE ($1::uuid IS NULL OR q.id = $1)
+           AND ($2::text IS NULL OR q.username = $2)
+           AND ($3::text IS NULL OR q.username ILIKE $3 OR q.firstname ILIKE $3 OR q.lastname ILIKE $3 OR q.email ILIKE $3)
+           AND ($4::text IS NULL OR q.account_name = $4)
+           AND ($5::uuid IS NULL OR q.account_id = $5)
+           AND ($6::bigint IS NULL OR q.account_type = $6)
+           AND ($7::uuid IS NULL OR q.domain_id = $7)
+           AND ($8::text IS NULL OR lower(q.state) = lower($8))
+           AND q.id <> '{SYSTEM_USER}'
+         ORDER BY q.created, q.id OFFSET $9 LIMIT $10"
+    ))
+    .bind(f.common.id)
+    .bind(&f.username)
+    .bind(f.common.keyword_pattern())
+    .bind(&f.account_name)
+    .bind(f.account_id)
+    .bind(f.account_type)
+    .bind(f.domain_id)
+    .bind(&f.state)
+    .bind(f.common.offset)
+    .bind(f.common.limit())
+    .fetch_all(db)
+    .await?;
+    Ok(Counted::split(rows))
+}
+
+pub async fn user_list_for_accounts(
+    db: impl PgExecutor<'_>,
+    accounts: &[Uuid],
+) -> Result<Vec<UserRow>> {
+    Ok(sqlx::query_as(&format!(
+        "{USER_SELECT} WHERE u.account_id = ANY($1) ORDER BY u.created, u.id"
+    ))
+    .bind(accounts)
+    .fetch_all(db)
+    .await?)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn user_update(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    username: &str,
+    firstname: &str,
+    lastname: &str,
+    email: &str,
+    timezone: Option<&str>,
+    password_hash: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE users SET username=$2, firstname=$3, lastname=$4, email=$5, timezone=$6,
+            password_hash=COALESCE($7, password_hash)
+         WHERE id=$1",
+    )
+    .bind(id)
+    .bind(username)
+    .bind(firstname)
+    .bind(lastname)
+    .bind(email)
+    .bind(timezone)
+    .bind(password_hash)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn user_set_password(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    password_hash: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE users SET password_hash=$2 WHERE id=$1")
+        .bind(id)
+        .bind(password_hash)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn user_set_state(db: impl PgExecutor<'_>, id: Uuid, state: &str) -> Result<()> {
+    sqlx::query("UPDATE users SET state=$2 WHERE id=$1")
+        .bind(id)
+        .bind(state)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn user_set_keys(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    api_key: &str,
+    secret_key: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE users SET api_key=$2, secret_key=$3 WHERE id=$1")
+        .bind(id)
+        .bind(api_key)
+        .bind(secret_key)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn user_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+    Ok(sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+pub async fn user_count_in_account(db: impl PgExecutor<'_>, account_id: Uuid) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_one(db)
+            .await?,
+    )
+}

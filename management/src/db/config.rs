@@ -1,0 +1,139 @@
+//! Global settings and their scoped overrides.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::Counted;
+use crate::error::Result;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConfigRow {
+    pub name: String,
+    pub category: String,
+    pub component: String,
+    pub description: String,
+    pub default_value: Option<String>,
+    /// The effective value at the scope asked for (override, else global, else default).
+    pub value: Option<String>,
+    pub value_type: String,
+    pub scopes: Vec<String>,
+    pub is_dynamic: bool,
+    pub display_text: String,
+    pub updated: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConfigFilter {
+    pub name: Option<String>,
+    pub category: Option<String>,
+    pub keyword: Option<String>,
+    /// (scope, id): list the settings of that scope with their effective values there.
+    pub scope: Option<(&'static str, Uuid)>,
+    pub offset: i64,
+    pub limit: Option<i64>,
+}
+
+pub async fn config_list(
+    db: impl PgExecutor<'_>,
+    f: &ConfigFilter,
+) -> Result<(Vec<ConfigRow>, i64)> {
+    let (scope, scope_id) = match f.scope {
+        Some((s, id)) => (Some(s), Some(id)),
+        None => (None, None),
+    };
+    let rows: Vec<Counted<_>> = sqlx::query_as(
+        "SELECT c.name, c.category, c.component, c.description, c.default_value,
+                COALESCE(s.value, c.value, c.default_value) AS value,
+                c.value_type, c.scopes, c.is_dynamic, c.display_text, c.updated,
+                count(*) OVER () AS total
+         FROM configuration c
+         LEFT JOIN configuration_scoped s ON s.name = c.name AND s.scope = $4 AND s.scope_id = $5
+         WHERE ($1::text IS NULL OR c.name = $1)
+           AND ($2::text IS NULL OR lower(c.category) = lower($2))
+           AND ($3::text IS NULL OR c.name ILIKE $3 OR c.description ILIKE $3)
+           AND ($4::text IS NULL OR $4 = ANY(c.scopes))
+         ORDER BY c.category, c.name OFFSET $6 LIMIT $7",
+    )
+    .bind(&f.name)
+    .bind(&f.category)
+    .bind(f.keyword.as_ref().map(|k| format!("%{k}%")))
+    .bind(scope)
+    .bind(scope_id)
+    .bind(f.offset)
+    .bind(f.limit.unwrap_or(i64::MAX))
+    .fetch_all(db)
+    .await?;
+    Ok(Counted::split(rows))
+}
+
+pub async fn config_fetch(db: impl PgExecutor<'_>, name: &str) -> Result<Option<ConfigRow>> {
+    Ok(sqlx::query_as(
+        "SELECT name, category, component, description, default_value,
+                COALESCE(value, default_value) AS value, value_type, scopes, is_dynamic,
+                display_text, updated
+         FROM configuration WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// The effective global value of a setting.
+pub async fn config_value(db: impl PgExecutor<'_>, name: &str) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT COALESCE(value, default_value) FROM configuration WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(db)
+    .await?
+    .flatten())
+}
+
+/// Sets (or with `None`, resets to the default) the global value.
+pub async fn config_set_global(
+    db: impl PgExecutor<'_>,
+    name: &str,
+    value: Option<&str>,
+) -> Result<()> {
+    sqlx::query("UPDATE configuration SET value = $2, updated = now() WHERE name = $1")
+        .bind(name)
+        .bind(value)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn config_set_scoped(
+    db: impl PgExecutor<'_>,
+    name: &str,
+    scope: &str,
+    scope_id: Uuid,
+    value: Option<&str>,
+) -> Result<()> {
+    match value {
+        Some(v) => {
+            sqlx::query(
+                "INSERT INTO configuration_scoped (name, scope, scope_id, value) VALUES ($1,$2,$3,$4)
+                 ON CONFLICT (name, scope, scope_id) DO UPDATE SET value = EXCLUDED.value",
+            )
+            .bind(name)
+            .bind(scope)
+            .bind(scope_id)
+            .bind(v)
+            .execute(db)
+            .await?;
+        }
+        None => {
+            sqlx::query(
+                "DELETE FROM configuration_scoped WHERE name=$1 AND scope=$2 AND scope_id=$3",
+            )
+            .bind(name)
+            .bind(scope)
+            .bind(scope_id)
+            .execute(db)
+            .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! The event log (`listEvents`): every action, who did it, to what.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::Counted;
+use crate::error::Result;
+
+/// An event to record; written in the same transaction as the change it describes.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub event_type: &'a str,
+    pub level: &'a str,
+    pub description: String,
+    pub user_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    pub domain_id: Option<Uuid>,
+    pub resource_id: Option<Uuid>,
+    pub resource_type: Option<&'a str>,
+    pub resource_name: Option<String>,
+}
+
+pub async fn event_insert(db: impl PgExecutor<'_>, e: &NewEvent<'_>) -> Result<Uuid> {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO events (id, event_type, level, description, user_id, account_id, domain_id,
+            resource_id, resource_type, resource_name)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+    )
+    .bind(id)
+    .bind(e.event_type)
+    .bind(e.level)
+    .bind(&e.description)
+    .bind(e.user_id)
+    .bind(e.account_id)
+    .bind(e.domain_id)
+    .bind(e.resource_id)
+    .bind(e.resource_type)
+    .bind(&e.resource_name)
+    .execute(db)
+    .await?;
+    Ok(id)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: Uuid,
+    pub event_type: String,
+    pub level: String,
+    pub state: String,
+    pub description: String,
+    pub created: DateTime<Utc>,
+    pub parent_id: Option<Uuid>,
+    pub resource_id: Option<Uuid>,
+    pub resource_type: Option<String>,
+    pub resource_name: Option<String>,
+    pub username: Option<String>,
+    pub account_name: Option<String>,
+    pub domain_id: Option<Uuid>,
+    pub domain_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub id: Option<Uuid>,
+    pub event_type: Option<String>,
+    pub level: Option<String>,
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+    pub resource_id: Option<Uuid>,
+    pub resource_type: Option<String>,
+    pub account_id: Option<Uuid>,
+    pub domain_id: Option<Uuid>,
+    pub keyword: Option<String>,
+    pub offset: i64,
+    pub limit: Option<i64>,
+}
+
+pub async fn event_list(db: impl PgExecutor<'_>, f: &EventFilter) -> Result<(Vec<EventRow>, i64)> {
+    let rows: Vec<Counted<_>> = sqlx::query_as(
+        "SELECT e.id, e.event_type, e.level, e.state, e.description, e.created, e.parent_id,
+                e.resource_id, e.resource_type, e.resource_name, u.username, a.name AS account_name,
+                e.domain_id, d.name AS domain_name, count(*) OVER () AS total
+         FROM events e
+         LEFT JOIN users u ON u.id = e.user_id
+         LEFT JOIN accounts a ON a.id = e.account_id
+         LEFT JOIN domains d ON d.id = e.domain_id
+         WHERE ($1::uuid IS NULL OR e.id = $1)
+           AND ($2::text IS NULL OR e.event_type = $2)
+           AND ($3::text IS NULL OR e.level = upper($3))
+           AND ($4::timestamptz IS NULL OR e.created >= $4)
+           AND ($5::timestamptz IS NULL OR e.created <= $5)
+           AND ($6::uuid IS NULL OR e.resource_id = $6)
+           AND ($7::text IS NULL OR lower(e.resource_type) = lower($7))
+           AND ($8::uuid IS NULL OR e.account_id = $8)
+           AND ($9::uuid IS NULL OR e.domain_id = $9)
+           AND ($10::text IS NULL OR e.description ILIKE $10 OR e.event_type ILIKE $10)
+         ORDER BY e.created DESC, e.id OFFSET $11 LIMIT $12",
+    )
+    .bind(f.id)
+    .bind(&f.event_type)
+    .bind(&f.level)
+    .bind(f.start)
+    .bind(f.end)
+    .bind(f.resource_id)
+    .bind(&f.resource_type)
+    .bind(f.account_id)
+    .bind(f.domain_id)
+    .bind(f.keyword.as_ref().map(|k| format!("%{k}%")))
+    .bind(f.offset)
+    .bind(f.limit.unwrap_or(i64::MAX))
+    .fetch_all(db)
+    .await?;
+    Ok(Counted::split(rows))
+}

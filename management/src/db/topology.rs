@@ -1,0 +1,537 @@
+//! Zones, pods, IP ranges and clusters.
+
+use chrono::{DateTime, Utc};
+use ipnetwork::IpNetwork;
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::{Counted, ListFilter};
+use crate::error::Result;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ZoneRow {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub network_type: String,
+    pub dns1: IpNetwork,
+    pub dns2: Option<IpNetwork>,
+    pub ip6dns1: Option<IpNetwork>,
+    pub ip6dns2: Option<IpNetwork>,
+    pub internal_dns1: IpNetwork,
+    pub internal_dns2: Option<IpNetwork>,
+    pub guest_cidr: Option<IpNetwork>,
+    pub network_domain: Option<String>,
+    pub domain_id: Option<Uuid>,
+    pub security_groups_enabled: bool,
+    pub local_storage_enabled: bool,
+    pub allocation_state: String,
+    pub dhcp_provider: String,
+    pub zone_token: Uuid,
+    pub is_edge: bool,
+    pub created: DateTime<Utc>,
+}
+
+pub async fn zone_insert(db: impl PgExecutor<'_>, z: &ZoneRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO zones (id, name, description, network_type, dns1, dns2, ip6dns1, ip6dns2,
+            internal_dns1, internal_dns2, guest_cidr, network_domain, domain_id,
+            security_groups_enabled, local_storage_enabled, allocation_state, dhcp_provider,
+            zone_token, is_edge, created)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)",
+    )
+    .bind(z.id)
+    .bind(&z.name)
+    .bind(&z.description)
+    .bind(&z.network_type)
+    .bind(z.dns1)
+    .bind(z.dns2)
+    .bind(z.ip6dns1)
+    .bind(z.ip6dns2)
+    .bind(z.internal_dns1)
+    .bind(z.internal_dns2)
+    .bind(z.guest_cidr)
+    .bind(&z.network_domain)
+    .bind(z.domain_id)
+    .bind(z.security_groups_enabled)
+    .bind(z.local_storage_enabled)
+    .bind(&z.allocation_state)
+    .bind(&z.dhcp_provider)
+    .bind(z.zone_token)
+    .bind(z.is_edge)
+    .bind(z.created)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn zone_update(db: impl PgExecutor<'_>, z: &ZoneRow) -> Result<()> {
+    sqlx::query(
+        "UPDATE zones SET name=$2, description=$3, dns1=$4, dns2=$5, ip6dns1=$6, ip6dns2=$7,
+            internal_dns1=$8, internal_dns2=$9, guest_cidr=$10, network_domain=$11,
+            local_storage_enabled=$12, allocation_state=$13, dhcp_provider=$14
+         WHERE id=$1",
+    )
+    .bind(z.id)
+    .bind(&z.name)
+    .bind(&z.description)
+    .bind(z.dns1)
+    .bind(z.dns2)
+    .bind(z.ip6dns1)
+    .bind(z.ip6dns2)
+    .bind(z.internal_dns1)
+    .bind(z.internal_dns2)
+    .bind(z.guest_cidr)
+    .bind(&z.network_domain)
+    .bind(z.local_storage_enabled)
+    .bind(&z.allocation_state)
+    .bind(&z.dhcp_provider)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn zone_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<ZoneRow>> {
+    Ok(sqlx::query_as("SELECT * FROM zones WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?)
+}
+
+/// Locks the zone row so concurrent changes to its children see a stable parent.
+pub async fn zone_fetch_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<ZoneRow>> {
+    Ok(
+        sqlx::query_as("SELECT * FROM zones WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ZoneFilter {
+    pub common: ListFilter,
+    pub network_type: Option<String>,
+    pub domain_id: Option<Uuid>,
+}
+
+pub async fn zone_list(db: impl PgExecutor<'_>, f: &ZoneFilter) -> Result<(Vec<ZoneRow>, i64)> {
+    let rows: Vec<Counted<_>> = sqlx::query_as(
+        "SELECT *, count(*) OVER () AS total FROM zones
+         WHERE ($1::uuid IS NULL OR id = $1)
+           AND ($2::uuid[] IS NULL OR id = ANY($2))
+           AND ($3::text IS NULL OR name = $3)
+           AND ($4::text IS NULL OR name ILIKE $4 OR description ILIKE $4)
+           AND ($5::text IS NULL OR lower(network_type) = lower($5))
+           AND ($6::uuid IS NULL OR domain_id = $6)
+         ORDER BY created, id OFFSET $7 LIMIT $8",
+    )
+    .bind(f.common.id)
+    .bind(&f.common.ids)
+    .bind(&f.common.name)
+    .bind(f.common.keyword_pattern())
+    .bind(&f.network_type)
+    .bind(f.domain_id)
+    .bind(f.common.offset)
+    .bind(f.common.limit())
+    .fetch_all(db)
+    .await?;
+    Ok(Counted::split(rows))
+}
+
+/// What still depends on a zone, for a clear "in use" answer.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct ZoneUsage {
+    pub pods: i64,
+    pub clusters: i64,
+    pub ip_ranges: i64,
+}
+
+pub async fn zone_usage(db: impl PgExecutor<'_>, id: Uuid) -> Result<ZoneUsage> {
+    Ok(sqlx::query_as(
+        "SELECT (SELECT count(*) FROM pods WHERE zone_id = $1) AS pods,
+                (SELECT count(*) FROM clusters WHERE zone_id = $1) AS clusters,
+                (SELECT count(*) FROM ip_ranges WHERE zone_id = $1 AND purpose = 'guest') AS ip_ranges",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await?)
+}
+
+pub async fn zone_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+    Ok(sqlx::query("DELETE FROM zones WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PodRow {
+    pub id: Uuid,
+    pub zone_id: Uuid,
+    pub name: String,
+    pub gateway: Option<IpNetwork>,
+    pub netmask: Option<IpNetwork>,
+    pub allocation_state: String,
+    pub created: DateTime<Utc>,
+    /// Joined: the zone's name.
+    #[sqlx(default)]
+    pub zone_name: String,
+}
+
+pub async fn pod_insert(db: impl PgExecutor<'_>, p: &PodRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO pods (id, zone_id, name, gateway, netmask, allocation_state, created)
+         VALUES ($1,$2,$3,$4,$5,$6,$7)",
+    )
+    .bind(p.id)
+    .bind(p.zone_id)
+    .bind(&p.name)
+    .bind(p.gateway)
+    .bind(p.netmask)
+    .bind(&p.allocation_state)
+    .bind(p.created)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn pod_update(db: impl PgExecutor<'_>, p: &PodRow) -> Result<()> {
+    sqlx::query("UPDATE pods SET name=$2, gateway=$3, netmask=$4, allocation_state=$5 WHERE id=$1")
+        .bind(p.id)
+        .bind(&p.name)
+        .bind(p.gateway)
+        .bind(p.netmask)
+        .bind(&p.allocation_state)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+const POD_SELECT: &str =
+    "SELECT p.*, z.name AS zone_name FROM pods p JOIN zones z ON z.id = p.zone_id";
+
+pub async fn pod_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<PodRow>> {
+    Ok(sqlx::query_as(&format!("{POD_SELECT} WHERE p.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?)
+}
+
+pub async fn pod_fetch_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<PodRow>> {
+    Ok(
+        sqlx::query_as(&format!("{POD_SELECT} WHERE p.id = $1 FOR UPDATE OF p"))
+            .bind(id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PodFilter {
+    pub common: ListFilter,
+    pub zone_id: Option<Uuid>,
+    pub allocation_state: Option<String>,
+}
+
+pub async fn pod_list(db: impl PgExecutor<'_>, f: &PodFilter) -> Result<(Vec<PodRow>, i64)> {
+    let rows: Vec<Counted<_>> = sqlx::query_as(
+        "SELECT p.*, z.name AS zone_name, count(*) OVER () AS total
+         FROM pods p JOIN zones z ON z.id = p.zone_id
+         WHERE ($1::uuid IS NULL OR p.id = $1)
+           AND ($2::text IS NULL OR p.name = $2)
+           AND ($3::text IS NULL OR p.name ILIKE $3)
+           AND ($4::uuid IS NULL OR p.zone_id = $4)
+           AND ($5::text IS NULL OR p.allocation_state = $5)
+         ORDER BY p.created, p.id OFFSET $6 LIMIT $7",
+    )
+    .bind(f.common.id)
+    .bind(&f.common.name)
+    .bind(f.common.keyword_pattern())
+    .bind(f.zone_id)
+    .bind(&f.allocation_state)
+    .bind(f.common.offset)
+    .bind(f.common.limit())
+    .fetch_all(db)
+    .await?;
+    Ok(Counted::split(rows))
+}
+
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct PodUsage {
+    pub clusters: i64,
+    pub guest_ranges: i64,
+}
+
+pub async fn pod_usage(db: impl PgExecutor<'_>, id: Uuid) -> Result<PodUsage> {
+    Ok(sqlx::query_as(
+        "SELECT (SELECT count(*) FROM clusters WHERE pod_id = $1) AS clusters,
+                (SELECT count(*) FROM ip_ranges WHERE pod_id = $1 AND purpose = 'guest') AS guest_ranges",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await?)
+}
+
+pub async fn pod_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+    Ok(sqlx::query("DELETE FROM pods WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IpRangeRow {
+    pub id: Uuid,
+    pub zone_id: Uuid,
+    pub pod_id: Option<Uuid>,
+    pub purpose: String,
+    pub vlan: String,
+    pub gateway: IpNetwork,
+    pub netmask: IpNetwork,
+    pub start_ip: IpNetwork,
+    pub end_ip: IpNetwork,
+    pub for_virtual_network: bool,
+    pub for_system_vms: bool,
+    pub network_id: Option<Uuid>,
+    pub physical_network_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    pub description: Option<String>,
+    pub created: DateTime<Utc>,
+    #[sqlx(default)]
+    pub pod_name: Option<String>,
+}
+
+pub async fn ip_range_insert(db: impl PgExecutor<'_>, r: &IpRangeRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO ip_ranges (id, zone_id, pod_id, purpose, vlan, gateway, netmask, start_ip,
+            end_ip, for_virtual_network, for_system_vms, network_id, physical_network_id,
+            account_id, description, created)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
+    )
+    .bind(r.id)
+    .bind(r.zone_id)
+    .bind(r.pod_id)
+    .bind(&r.purpose)
+    .bind(&r.vlan)
+    .bind(r.gateway)
+    .bind(r.netmask)
+    .bind(r.start_ip)
+    .bind(r.end_ip)
+    .bind(r.for_virtual_network)
+    .bind(r.for_system_vms)
+    .bind(r.network_id)
+    .bind(r.physical_network_id)
+    .bind(r.account_id)
+    .bind(&r.description)
+    .bind(r.created)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IpRangeFilter {
+    pub id: Option<Uuid>,
+    pub zone_id: Option<Uuid>,
+    pub pod_id: Option<Uuid>,
+    pub purpose: Option<&'static str>,
+    pub vlan: Option<String>,
+    pub network_id: Option<Uuid>,
+    pub physical_network_id: Option<Uuid>,
+    pub for_virtual_network: Option<bool>,
+    pub keyword: Option<String>,
+    pub offset: i64,
+    pub limit: Option<i64>,
+}
+
+pub async fn ip_range_list(
+    db: impl PgExecutor<'_>,
+    f: &IpRangeFilter,
+) -> Result<(Vec<IpRangeRow>, i64)> {
+    let rows: Vec<Counted<_>> = sqlx::query_as(
+        "SELECT r.*, p.name AS pod_name, count(*) OVER () AS total
+         FROM ip_ranges r LEFT JOIN pods p ON p.id = r.pod_id
+         WHERE ($1::uuid IS NULL OR r.id = $1)
+           AND ($2::uuid IS NULL OR r.zone_id = $2)
+           AND ($3::uuid IS NULL OR r.pod_id = $3)
+           AND ($4::text IS NULL OR r.purpose = $4)
+           AND ($5::text IS NULL OR r.vlan = $5)
+           AND ($6::uuid IS NULL OR r.network_id = $6)
+           AND ($7::uuid IS NULL OR r.physical_network_id = $7)
+           AND ($8::boolean IS NULL OR r.for_virtual_network = $8)
+           AND ($9::text IS NULL OR r.vlan ILIKE $9 OR host(r.start_ip) ILIKE $9 OR host(r.end_ip) ILIKE $9)
+         ORDER BY r.start_ip, r.id OFFSET $10 LIMIT $11",
+    )
+    .bind(f.id)
+    .bind(f.zone_id)
+    .bind(f.pod_id)
+    .bind(f.purpose)
+    .bind(&f.vlan)
+    .bind(f.network_id)
+    .bind(f.physical_network_id)
+    .bind(f.for_virtual_network)
+    .bind(f.keyword.as_ref().map(|k| format!("%{k}%")))
+    .bind(f.offset)
+    .bind(f.limit.unwrap_or(i64::MAX))
+    .fetch_all(db)
+    .await?;
+    Ok(Counted::split(rows))
+}
+
+/// The management ranges of many pods at once, for list answers.
+pub async fn ip_range_list_for_pods(
+    db: impl PgExecutor<'_>,
+    pods: &[Uuid],
+) -> Result<Vec<IpRangeRow>> {
+    Ok(sqlx::query_as(
+        "SELECT r.* FROM ip_ranges r WHERE r.pod_id = ANY($1) AND r.purpose = 'management'
+         ORDER BY r.start_ip",
+    )
+    .bind(pods)
+    .fetch_all(db)
+    .await?)
+}
+
+pub async fn ip_range_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+    Ok(sqlx::query("DELETE FROM ip_ranges WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+pub async fn ip_range_delete_management_of_pod(
+    db: impl PgExecutor<'_>,
+    pod_id: Uuid,
+) -> Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM ip_ranges WHERE pod_id = $1 AND purpose = 'management'")
+            .bind(pod_id)
+            .execute(db)
+            .await?
+            .rows_affected(),
+    )
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClusterRow {
+    pub id: Uuid,
+    pub zone_id: Uuid,
+    pub pod_id: Uuid,
+    pub name: String,
+    pub hypervisor: String,
+    pub cluster_type: String,
+    pub allocation_state: String,
+    pub managed_state: String,
+    pub arch: String,
+    pub created: DateTime<Utc>,
+    #[sqlx(default)]
+    pub zone_name: String,
+    #[sqlx(default)]
+    pub pod_name: String,
+}
+
+pub async fn cluster_insert(db: impl PgExecutor<'_>, c: &ClusterRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO clusters (id, zone_id, pod_id, name, hypervisor, cluster_type,
+            allocation_state, managed_state, arch, created)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+    )
+    .bind(c.id)
+    .bind(c.zone_id)
+    .bind(c.pod_id)
+    .bind(&c.name)
+    .bind(&c.hypervisor)
+    .bind(&c.cluster_type)
+    .bind(&c.allocation_state)
+    .bind(&c.managed_state)
+    .bind(&c.arch)
+    .bind(c.created)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn cluster_update(db: impl PgExecutor<'_>, c: &ClusterRow) -> Result<()> {
+    sqlx::query(
+        "UPDATE clusters SET name=$2, allocation_state=$3, managed_state=$4, cluster_type=$5 WHERE id=$1",
+    )
+    .bind(c.id)
+    .bind(&c.name)
+    .bind(&c.allocation_state)
+    .bind(&c.managed_state)
+    .bind(&c.cluster_type)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+const CLUSTER_SELECT: &str = "SELECT c.*, z.name AS zone_name, p.name AS pod_name
+    FROM clusters c JOIN zones z ON z.id = c.zone_id JOIN pods p ON p.id = c.pod_id";
+
+pub async fn cluster_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<ClusterRow>> {
+    Ok(sqlx::query_as(&format!("{CLUSTER_SELECT} WHERE c.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ClusterFilter {
+    pub common: ListFilter,
+    pub zone_id: Option<Uuid>,
+    pub pod_id: Option<Uuid>,
+    pub hypervisor: Option<String>,
+    pub cluster_type: Option<String>,
+    pub allocation_state: Option<String>,
+    pub managed_state: Option<String>,
+}
+
+pub async fn cluster_list(
+    db: impl PgExecutor<'_>,
+    f: &ClusterFilter,
+) -> Result<(Vec<ClusterRow>, i64)> {
+    let rows: Vec<Counted<_>> = sqlx::query_as(
+        "SELECT c.*, z.name AS zone_name, p.name AS pod_name, count(*) OVER () AS total
+         FROM clusters c JOIN zones z ON z.id = c.zone_id JOIN pods p ON p.id = c.pod_id
+         WHERE ($1::uuid IS NULL OR c.id = $1)
+           AND ($2::text IS NULL OR c.name = $2)
+           AND ($3::text IS NULL OR c.name ILIKE $3)
+           AND ($4::uuid IS NULL OR c.zone_id = $4)
+           AND ($5::uuid IS NULL OR c.pod_id = $5)
+           AND ($6::text IS NULL OR lower(c.hypervisor) = lower($6))
+           AND ($7::text IS NULL OR c.cluster_type = $7)
+           AND ($8::text IS NULL OR c.allocation_state = $8)
+           AND ($9::text IS NULL OR c.managed_state = $9)
+         ORDER BY c.created, c.id OFFSET $10 LIMIT $11",
+    )
+    .bind(f.common.id)
+    .bind(&f.common.name)
+    .bind(f.common.keyword_pattern())
+    .bind(f.zone_id)
+    .bind(f.pod_id)
+    .bind(&f.hypervisor)
+    .bind(&f.cluster_type)
+    .bind(&f.allocation_state)
+    .bind(&f.managed_state)
+    .bind(f.common.offset)
+    .bind(f.common.limit())
+    .fetch_all(db)
+    .await?;
+    Ok(Counted::split(rows))
+}
+
+pub async fn cluster_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+    Ok(sqlx::query("DELETE FROM clusters WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?
+        .rows_affected()
+        == 1)
+}

@@ -1,0 +1,116 @@
+//! The management server's one error type, and the one place it becomes an API error.
+//! Postgres constraint violations become clear client errors (duplicate names, overlapping
+//! ranges, resources in use); anything unexpected becomes a 530 with a generic text while
+//! the detail goes to the log, never to the client.
+
+use stratus_api::{ApiError, ErrorCode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Messages for constraints the schema enforces, by constraint name.
+fn constraint_message(name: &str) -> Option<(ErrorCode, &'static str)> {
+    use ErrorCode::*;
+    Some(match name {
+        "zones_name_key" => (ParamError, "A zone with that name already exists"),
+        "pods_name_zone_key" => (
+            ParamError,
+            "A pod with that name already exists in this zone",
+        ),
+        "clusters_name_pod_key" => (
+            ParamError,
+            "A cluster with that name already exists in this pod",
+        ),
+        "accounts_name_domain_key" => (
+            ParamError,
+            "The specified account already exists in this domain",
+        ),
+        "users_username_domain_key" => (
+            ParamError,
+            "The specified username already exists in this domain",
+        ),
+        "users_api_key_key" => (ParamError, "The API key is already in use"),
+        "ip_ranges_no_overlap" => (
+            ParamError,
+            "The IP range overlaps with an existing IP range in this zone",
+        ),
+        "ip_ranges_order" => (
+            ParamError,
+            "The start IP of the range must not be greater than its end IP",
+        ),
+        "ip_ranges_family" => (
+            ParamError,
+            "The start IP, end IP and gateway must all be IPv4 or all IPv6",
+        ),
+        "pods_zone_id_fkey" => (ResourceInUse, "The zone is in use: it still has pods"),
+        "clusters_zone_id_fkey" | "ip_ranges_zone_id_fkey" => (
+            ResourceInUse,
+            "The zone is in use: it still has clusters or IP ranges",
+        ),
+        "clusters_pod_id_fkey" | "ip_ranges_pod_id_fkey" => (
+            ResourceInUse,
+            "The pod is in use: it still has clusters or IP ranges",
+        ),
+        "async_jobs_account_id_fkey" | "async_jobs_user_id_fkey" => (
+            ResourceInUse,
+            "The account still has asynchronous jobs on record",
+        ),
+        _ => return None,
+    })
+}
+
+impl Error {
+    pub fn internal(msg: impl Into<String>) -> Self {
+        Error::Internal(msg.into())
+    }
+
+    /// The answer a client sees for this error.
+    pub fn to_api(&self) -> ApiError {
+        match self {
+            Error::Api(e) => e.clone(),
+            Error::Db(sqlx::Error::Database(db)) => {
+                if let Some((code, text)) = db.constraint().and_then(constraint_message) {
+                    return ApiError::new(code, text);
+                }
+                match db.code().as_deref() {
+                    // unique, foreign key, check, exclusion: the request conflicts with data.
+                    Some("23505") => ApiError::param("A resource with these values already exists"),
+                    Some("23503") => ApiError::in_use("The resource is in use by another resource"),
+                    Some("23514") | Some("23P01") | Some("22P02") => {
+                        ApiError::param(format!("Invalid value: {}", db.message()))
+                    }
+                    _ => internal_error(),
+                }
+            }
+            _ => internal_error(),
+        }
+    }
+
+    /// Whether this error is the server's fault (and so worth an error-level log line).
+    pub fn is_internal(&self) -> bool {
+        self.to_api().code == ErrorCode::Internal
+    }
+}
+
+fn internal_error() -> ApiError {
+    ApiError::internal("Internal error executing command, please contact your system administrator")
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> ApiError {
+        e.to_api()
+    }
+}

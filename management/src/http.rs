@@ -1,0 +1,241 @@
+//! HTTP front: `/client/api` (the CloudStack query API, GET and POST), `/healthz`.
+//! Handlers here only translate HTTP to the command layer and back: parameters in, one
+//! envelope out, cookies for sessions. Every outcome is a CloudStack envelope with the
+//! matching status code; nothing panics into a 500.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use stratus_api::envelope::{self, Format, Reply};
+use stratus_api::{ApiError, ErrorCode, Params};
+
+use crate::auth::{self, Caller};
+use crate::commands;
+use crate::ctx::Ctx;
+
+pub fn router(ctx: Ctx) -> Router {
+    Router::new()
+        .route("/client/api", get(api).post(api))
+        .route("/client/api/", get(api).post(api))
+        .route("/healthz", get(healthz))
+        .with_state(ctx)
+}
+
+async fn healthz(State(ctx): State<Ctx>) -> Response {
+    match sqlx::query_scalar::<_, i32>("SELECT 1")
+        .fetch_one(&ctx.pool)
+        .await
+    {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
+        }
+    }
+}
+
+fn form_pairs(s: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(s.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn respond(
+    status: u16,
+    body: String,
+    format: Format,
+    extra: Vec<(header::HeaderName, String)>,
+) -> Response {
+    let mut r = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body,
+    )
+        .into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    for (k, v) in extra {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            r.headers_mut().append(k, v);
+        }
+    }
+    r
+}
+
+fn error_response(response_name: &str, e: &ApiError, format: Format) -> Response {
+    let desc = e.text.replace(['\r', '\n'], " ");
+    respond(
+        e.code.http_status(),
+        envelope::render_error(response_name, e, format),
+        format,
+        vec![(header::HeaderName::from_static("x-description"), desc)],
+    )
+}
+
+async fn api(
+    State(ctx): State<Ctx>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let mut pairs = form_pairs(query.as_deref().unwrap_or(""));
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if method == Method::POST && is_form {
+        pairs.extend(form_pairs(&String::from_utf8_lossy(&body)));
+    }
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let format = Format::from_param(get("response").as_deref());
+    let Some(command) = get("command") else {
+        return error_response(
+            "errorresponse",
+            &ApiError::unsupported(
+                "The command parameter is missing: please specify which API command to run",
+            ),
+            format,
+        );
+    };
+    let response_name = format!("{}response", command.to_lowercase());
+
+    if command == "login" {
+        return login(&ctx, &method, &pairs, &response_name, format).await;
+    }
+
+    // Who is calling: a signed request, or a session cookie plus its sessionkey.
+    let caller: Result<Caller, ApiError> =
+        if get("signature").is_some() || get("apiKey").is_some() || get("apikey").is_some() {
+            auth::authenticate_signed(&ctx, &pairs).await
+        } else {
+            match (cookie(&headers, "JSESSIONID"), get("sessionkey")) {
+                (Some(sid), Some(key)) => auth::authenticate_session(&ctx, sid, &key).await,
+                _ => Err(ApiError::unauthorized()),
+            }
+        };
+    let caller = match caller {
+        Ok(c) => c,
+        Err(e) => return error_response(&response_name, &e, format),
+    };
+    let spec = match commands::resolve(&command, Some(&caller)) {
+        Ok(s) => s,
+        Err(e) => return error_response("errorresponse", &e, format),
+    };
+    let params = Params::from_pairs(&command, &pairs);
+    match commands::dispatch(&ctx, &caller, spec, &params).await {
+        Ok(reply) => {
+            let mut extra = vec![];
+            if command == "logout" {
+                extra.push((
+                    header::SET_COOKIE,
+                    "JSESSIONID=; Path=/client; Max-Age=0; HttpOnly; SameSite=Lax".to_string(),
+                ));
+                extra.push((
+                    header::SET_COOKIE,
+                    "sessionkey=; Path=/client; Max-Age=0; HttpOnly; SameSite=Lax".to_string(),
+                ));
+            }
+            respond(
+                200,
+                envelope::render(&response_name, &reply.body(), format),
+                format,
+                extra,
+            )
+        }
+        Err(e) => error_response(&response_name, &e, format),
+    }
+}
+
+async fn login(
+    ctx: &Ctx,
+    method: &Method,
+    pairs: &[(String, String)],
+    response_name: &str,
+    format: Format,
+) -> Response {
+    if method != Method::POST {
+        return error_response(
+            response_name,
+            &ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                "Please use HTTP POST to authenticate using this API",
+            ),
+            format,
+        );
+    }
+    let spec = stratus_api::command::find("login").expect("login is in the catalog");
+    let p = Params::from_pairs("login", pairs);
+    if let Err(e) = p.validate(spec) {
+        return error_response(response_name, &e, format);
+    }
+    let (Ok(username), Ok(password)) = (p.required("username"), p.required("password")) else {
+        return error_response(
+            response_name,
+            &stratus_api::params::missing_param("login", "username"),
+            format,
+        );
+    };
+    match auth::login(ctx, username, password, p.str("domain")).await {
+        Ok(s) => {
+            let u = &s.user;
+            let body = serde_json::json!({
+                "username": u.username,
+                "userid": u.id.to_string(),
+                "domainid": u.domain_id.to_string(),
+                "timeout": s.timeout,
+                "account": u.account_name,
+                "firstname": u.firstname,
+                "lastname": u.lastname,
+                "type": u.account_type.to_string(),
+                "timezone": u.timezone.clone().unwrap_or_default(),
+                "timezoneoffset": "0.0",
+                "registered": "false",
+                "sessionkey": s.session_key,
+                "is2faenabled": "false",
+                "is2faverified": "false",
+                "managementserverid": ctx.ms_id.to_string(),
+            });
+            let cookies = vec![
+                (
+                    header::SET_COOKIE,
+                    format!("JSESSIONID={}; Path=/client; HttpOnly; SameSite=Lax", s.id),
+                ),
+                (
+                    header::SET_COOKIE,
+                    format!(
+                        "sessionkey={}; Path=/client; HttpOnly; SameSite=Lax",
+                        s.session_key
+                    ),
+                ),
+            ];
+            respond(
+                200,
+                envelope::render(response_name, &Reply::Flat(body).body(), format),
+                format,
+                cookies,
+            )
+        }
+        Err(e) => error_response(response_name, &e, format),
+    }
+}

@@ -1,0 +1,131 @@
+//! The async job runner. Each management server runs one: it claims pending jobs with
+//! `FOR UPDATE SKIP LOCKED`, holds them under a lease it keeps renewing while the job
+//! runs, and records the result fenced on its ownership. A job whose server died (lease
+//! lapsed) is claimed again by any server; after `MAX_ATTEMPTS` it fails with a clear text
+//! rather than looping forever.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use stratus_api::{command, ApiError, Params};
+use tokio::sync::{watch, Semaphore};
+
+use crate::auth::Caller;
+use crate::ctx::Ctx;
+use crate::db::{self, jobs::JobRow};
+use crate::error::Result;
+
+pub const LEASE_SECS: i64 = 30;
+const RENEW_EVERY: Duration = Duration::from_secs(10);
+const MAX_ATTEMPTS: i32 = 3;
+const CONCURRENT_JOBS: usize = 8;
+
+/// Runs until `shutdown` turns true, then waits for running jobs to finish.
+pub async fn run_worker(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(CONCURRENT_JOBS));
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let permit = match slots.clone().acquire_owned().await {
+            Ok(p) => p,
+            Err(_) => break,
+        };
+        match db::jobs::job_claim(&ctx.pool, ctx.ms_id, LEASE_SECS).await {
+            Ok(Some(job)) => {
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    run_job(&ctx, job).await;
+                    drop(permit);
+                });
+                continue;
+            }
+            Ok(None) => drop(permit),
+            Err(e) => {
+                drop(permit);
+                tracing::warn!(error = %e, "claiming jobs failed; retrying");
+            }
+        }
+        tokio::select! {
+            _ = ctx.jobs.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    // Let running jobs finish (their leases would otherwise hand them to another server).
+    let _ = slots.acquire_many(CONCURRENT_JOBS as u32).await;
+}
+
+/// Executes one claimed job and records its outcome.
+pub async fn run_job(ctx: &Ctx, job: JobRow) {
+    let id = job.id;
+    let outcome = tokio::select! {
+        r = execute(ctx, &job) => Some(r),
+        _ = keep_lease(ctx, id) => None,
+    };
+    let Some(outcome) = outcome else {
+        tracing::warn!(job = %id, "lost the lease on a running job; another server owns it now");
+        return;
+    };
+    let (status, code, result) = match outcome {
+        Ok(reply) => (1, 0, reply.body()),
+        Err(e) => (2, e.code.http_status() as i32, failure_body(&e)),
+    };
+    match db::jobs::job_complete(&ctx.pool, id, ctx.ms_id, status, code, &result).await {
+        Ok(true) => tracing::info!(job = %id, command = %job.command, status, "job finished"),
+        Ok(false) => tracing::warn!(job = %id, "job result not recorded: no longer owned"),
+        Err(e) => {
+            tracing::error!(job = %id, error = %e, "recording the job result failed; it will be retried")
+        }
+    }
+}
+
+/// CloudStack's failed `jobresult`: `{"errorcode":530,"errortext":"..."}`.
+fn failure_body(e: &ApiError) -> serde_json::Value {
+    let mut b = e.body();
+    if let Some(o) = b.as_object_mut() {
+        o.remove("uuidList");
+    }
+    b
+}
+
+async fn execute(ctx: &Ctx, job: &JobRow) -> Result<stratus_api::envelope::Reply, ApiError> {
+    if job.attempts > MAX_ATTEMPTS {
+        return Err(ApiError::internal(format!(
+            "The job was abandoned after {} attempts: the management servers running it stopped before it finished",
+            job.attempts - 1
+        )));
+    }
+    let spec = command::find(&job.command)
+        .filter(|s| s.is_async())
+        .ok_or_else(|| ApiError::internal(format!("Unknown async command {}", job.command)))?;
+    let user = db::accounts::user_fetch(&ctx.pool, job.user_id)
+        .await
+        .map_err(|e| e.to_api())?
+        .ok_or_else(|| {
+            ApiError::new(
+                stratus_api::ErrorCode::Account,
+                "The user who submitted the job no longer exists",
+            )
+        })?;
+    let caller = Caller {
+        user,
+        session_id: None,
+    };
+    let params = Params::from_json(&job.command, &job.params);
+    crate::commands::execute(ctx, &caller, spec, &params)
+        .await
+        .map_err(|e| crate::commands::log_and_convert(spec.name, e))
+}
+
+/// Renews the lease until it is lost (then returns) — it never returns while we own it.
+async fn keep_lease(ctx: &Ctx, id: uuid::Uuid) {
+    loop {
+        tokio::time::sleep(RENEW_EVERY).await;
+        match db::jobs::job_renew(&ctx.pool, id, ctx.ms_id, LEASE_SECS).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => tracing::warn!(job = %id, error = %e, "renewing a job lease failed"),
+        }
+    }
+}

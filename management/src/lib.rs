@@ -1,0 +1,19 @@
+//! The Stratus management server: holds the cloud's state in Postgres and serves the
+//! CloudStack-compatible API over it.
+//!
+//! Layers, outermost first: `http` (thin handlers) → `commands` (access, validation,
+//! orchestration, one entry point for API, UI and jobs) → `domain` (pure rules) → `db`
+//! (all SQL). `jobs` runs async commands; `embedded_pg` runs the private Postgres of the
+//! no-configuration default.
+
+pub mod auth;
+pub mod bootstrap;
+pub mod commands;
+pub mod ctx;
+pub mod db;
+pub mod domain;
+pub mod embedded_pg;
+pub mod error;
+pub mod http;
+pub mod jobs;
+pub mod reconcile;

@@ -1,0 +1,123 @@
+//! `stratus-management`: with no configuration it runs a private Postgres in its data
+//! directory and serves the API on 127.0.0.1:8080; with `DATABASE_URL` it uses that
+//! database instead. Ctrl-C (or SIGTERM) stops everything it started.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use stratus_management::{bootstrap, ctx::Ctx, db, embedded_pg, http, jobs, reconcile};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stratus-management",
+    version,
+    about = "The Stratus management server (CloudStack-compatible API)"
+)]
+struct Args {
+    /// Where the embedded Postgres and other state live.
+    #[arg(long, env = "STRATUS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to serve the API and console on.
+    #[arg(long, env = "STRATUS_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Use this Postgres instead of the embedded one.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Password for `admin` when it is first created (else one is generated and printed).
+    #[arg(long, env = "STRATUS_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+}
+
+fn default_data_dir() -> PathBuf {
+    #[allow(unsafe_code)]
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/stratus");
+    }
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("stratus")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+
+    let (pg, opts) = match &args.database_url {
+        Some(url) => (None, url.parse().context("parsing DATABASE_URL")?),
+        None => {
+            let dir = data_dir.join("postgres");
+            std::fs::create_dir_all(&dir)?;
+            tracing::info!(dir = %dir.display(), "starting the embedded Postgres");
+            let pg = embedded_pg::EmbeddedPostgres::start(&dir, Default::default()).await?;
+            pg.ensure_database("stratus").await?;
+            let opts = pg.options("stratus");
+            tracing::info!(pid = pg.pid(), url = %pg.url("stratus"), "embedded Postgres is up");
+            (Some(pg), opts)
+        }
+    };
+    let result = run(&args, opts).await;
+    if let Some(pg) = pg {
+        tracing::info!(pid = pg.pid(), "stopping the embedded Postgres");
+        pg.stop();
+    }
+    result
+}
+
+async fn run(args: &Args, opts: sqlx::postgres::PgConnectOptions) -> anyhow::Result<()> {
+    let pool = db::connect(opts, 32)
+        .await
+        .context("connecting to Postgres")?;
+    db::migrate(&pool).await.context("applying migrations")?;
+    let ms_id = Uuid::new_v4();
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "localhost".into());
+    db::mgmt::ms_register(&pool, ms_id, host.trim(), env!("CARGO_PKG_VERSION")).await?;
+    if let Some(pw) = bootstrap::ensure_admin(&pool, args.admin_password.as_deref()).await? {
+        println!("\n  Created user 'admin' with password: {pw}\n  (shown once; set STRATUS_ADMIN_PASSWORD to choose it)\n");
+    }
+    let ctx = Ctx::new(pool.clone(), ms_id).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let worker = tokio::spawn(jobs::run_worker(ctx.clone(), stop_rx.clone()));
+    let housekeeping = tokio::spawn(reconcile::run(ctx.clone(), stop_rx));
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(listen = %args.listen, %ms_id, "Stratus management server ready: http://{}/client/api", args.listen);
+    axum::serve(listener, http::router(ctx))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+    let _ = housekeeping.await;
+    db::mgmt::ms_deregister(&pool, ms_id).await?;
+    pool.close().await;
+    Ok(())
+}

@@ -1,0 +1,280 @@
+//! Test support: a real Postgres and a fresh, migrated database per test.
+//!
+//! With `STRATUS_TEST_DATABASE_URL` set (the test script starts one cluster for the whole
+//! run), databases are created there. Otherwise each test process starts its own private
+//! cluster in a temp directory (removed by the next run once its process is gone).
+
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, Executor, PgPool};
+use stratus_api::signing;
+use stratus_management::{bootstrap, ctx::Ctx, db, embedded_pg::EmbeddedPostgres, http};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+static CLUSTER: OnceLock<PgConnectOptions> = OnceLock::new();
+
+fn sweep_stale_clusters(base: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if let Some(pid) = name
+            .strip_prefix("stratus-test-pg-")
+            .and_then(|p| p.parse::<u32>().ok())
+        {
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+/// Connection options for the cluster's maintenance database.
+fn cluster() -> PgConnectOptions {
+    CLUSTER
+        .get_or_init(|| {
+            if let Ok(url) = std::env::var("STRATUS_TEST_DATABASE_URL") {
+                return url
+                    .parse()
+                    .expect("STRATUS_TEST_DATABASE_URL is not a valid URL");
+            }
+            let base = std::env::temp_dir();
+            sweep_stale_clusters(&base);
+            let dir = base.join(format!("stratus-test-pg-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            // Start it from a runtime of its own: the test's runtime ends with the test.
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let pg = rt
+                    .block_on(EmbeddedPostgres::start(
+                        &dir,
+                        stratus_management::embedded_pg::Options { unsafe_fast: true },
+                    ))
+                    .expect("starting the test Postgres");
+                let opts = pg.options("postgres");
+                // The cluster lives as long as the test process.
+                std::mem::forget(pg);
+                opts
+            })
+            .join()
+            .unwrap()
+        })
+        .clone()
+}
+
+/// A fresh, migrated database.
+pub async fn fresh_db() -> PgPool {
+    let name = format!("t_{}", Uuid::new_v4().simple());
+    let mut admin = cluster()
+        .connect()
+        .await
+        .expect("connecting to the test cluster");
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("creating a test database");
+    admin.close().await.ok();
+    let pool = db::connect(cluster().database(&name), 20).await.unwrap();
+    db::migrate(&pool).await.expect("migrations apply");
+    pool
+}
+
+pub const ADMIN_PASSWORD: &str = "password";
+
+/// A migrated database with `admin` created, and a context over it.
+pub async fn fresh_ctx() -> Ctx {
+    let pool = fresh_db().await;
+    bootstrap::ensure_admin(&pool, Some(ADMIN_PASSWORD))
+        .await
+        .unwrap();
+    let ms = Uuid::new_v4();
+    db::mgmt::ms_register(&pool, ms, "test", "0").await.unwrap();
+    Ctx::new(pool, ms).await.unwrap()
+}
+
+/// Talks to the router in-process, as a client would over HTTP.
+pub struct Client {
+    pub ctx: Ctx,
+    pub router: axum::Router,
+    pub api_key: String,
+    pub secret: String,
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub json: Value,
+    pub headers: axum::http::HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    /// The value inside the single `<command>response` key.
+    pub fn body(&self) -> &Value {
+        let o = self.json.as_object().expect("JSON object");
+        assert_eq!(o.len(), 1, "exactly one top-level key: {}", self.json);
+        o.values().next().unwrap()
+    }
+    pub fn errortext(&self) -> String {
+        self.body()["errortext"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+pub fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+    p.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+pub fn query_string(p: &[(String, String)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(p.iter())
+        .finish()
+}
+
+impl Client {
+    /// A client with API keys for `admin`.
+    pub async fn admin() -> Client {
+        let ctx = fresh_ctx().await;
+        Client::for_user(ctx, "admin").await
+    }
+
+    pub async fn for_user(ctx: Ctx, username: &str) -> Client {
+        let u = db::accounts::user_fetch_by_name(&ctx.pool, db::accounts::ROOT_DOMAIN, username)
+            .await
+            .unwrap()
+            .expect("user exists");
+        let (k, s) = (
+            format!("key-{}", Uuid::new_v4()),
+            format!("secret-{}", Uuid::new_v4()),
+        );
+        db::accounts::user_set_keys(&ctx.pool, u.id, &k, &s)
+            .await
+            .unwrap();
+        Client {
+            router: http::router(ctx.clone()),
+            ctx,
+            api_key: k,
+            secret: s,
+        }
+    }
+
+    pub async fn raw(&self, req: Request<Body>) -> Answer {
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            json,
+            headers,
+            text,
+        }
+    }
+
+    /// A signed GET, as cs and libcloud send it.
+    pub async fn call(&self, command: &str, params: &[(&str, &str)]) -> Answer {
+        let mut p = pairs(params);
+        p.push(("command".into(), command.into()));
+        p.push(("response".into(), "json".into()));
+        p.push(("apiKey".into(), self.api_key.clone()));
+        let sig = signing::sign(&p, &self.secret);
+        p.push(("signature".into(), sig));
+        let req = Request::get(format!("/client/api?{}", query_string(&p)))
+            .body(Body::empty())
+            .unwrap();
+        self.raw(req).await
+    }
+
+    /// Calls and asserts success; returns the body.
+    pub async fn ok(&self, command: &str, params: &[(&str, &str)]) -> Value {
+        let a = self.call(command, params).await;
+        assert_eq!(
+            a.status,
+            StatusCode::OK,
+            "{command} {params:?} failed: {}",
+            a.text
+        );
+        a.body().clone()
+    }
+
+    /// Calls, asserts the error code, returns the error text.
+    pub async fn err(&self, command: &str, params: &[(&str, &str)], code: u16) -> String {
+        let a = self.call(command, params).await;
+        assert_eq!(a.status.as_u16(), code, "{command} {params:?}: {}", a.text);
+        assert_eq!(a.body()["errorcode"], code, "{}", a.text);
+        a.errortext()
+    }
+
+    /// Waits for an async job and returns its final queryAsyncJobResult body.
+    pub async fn wait_job(&self, jobid: &str) -> Value {
+        for _ in 0..200 {
+            let b = self.ok("queryAsyncJobResult", &[("jobid", jobid)]).await;
+            if b["jobstatus"] != 0 {
+                return b;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("job {jobid} did not finish");
+    }
+
+    /// Zone + pod (with management range) + cluster; returns their ids.
+    pub async fn basic_topology(&self, zone: &str) -> (String, String, String) {
+        let z = self
+            .ok(
+                "createZone",
+                &[
+                    ("name", zone),
+                    ("networktype", "Basic"),
+                    ("dns1", "8.8.8.8"),
+                    ("internaldns1", "10.0.0.2"),
+                ],
+            )
+            .await;
+        let zid = z["zone"]["id"].as_str().unwrap().to_string();
+        let p = self
+            .ok(
+                "createPod",
+                &[
+                    ("zoneid", &zid),
+                    ("name", "pod1"),
+                    ("gateway", "10.0.0.1"),
+                    ("netmask", "255.255.255.0"),
+                    ("startip", "10.0.0.10"),
+                    ("endip", "10.0.0.50"),
+                ],
+            )
+            .await;
+        let pid = p["pod"]["id"].as_str().unwrap().to_string();
+        let c = self
+            .ok(
+                "addCluster",
+                &[
+                    ("zoneid", &zid),
+                    ("podid", &pid),
+                    ("clustername", "c1"),
+                    ("clustertype", "CloudManaged"),
+                    ("hypervisor", "KVM"),
+                ],
+            )
+            .await;
+        let cid = c["cluster"][0]["id"].as_str().unwrap().to_string();
+        (zid, pid, cid)
+    }
+}

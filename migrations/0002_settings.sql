@@ -1,0 +1,36 @@
+-- Global settings with CloudStack's names, defaults and descriptions, so admins and
+-- tools (Ansible's cs_configuration, Marvin's globalConfig) find what they expect.
+-- `scopes` lists where an override may be set besides globally.
+
+INSERT INTO configuration (name, category, description, default_value, value_type, scopes, is_dynamic, display_text) VALUES
+('default.page.size', 'Advanced', 'Default page size for API list* commands', '500', 'Long', '{}', true, 'Default page size'),
+('default.ui.page.size', 'Advanced', 'Default page size for the UI', '20', 'Long', '{}', true, 'Default UI page size'),
+('session.timeout', 'Advanced', 'Idle time in seconds after which a login session (UI or API sessionkey) expires', '1800', 'Integer', '{}', true, 'Session timeout'),
+('expunge.delay', 'Advanced', 'Determines how long (in seconds) to wait before actually expunging destroyed vm. The default value = the default value of expunge.interval', '86400', 'Integer', '{}', true, 'Expunge delay'),
+('expunge.interval', 'Advanced', 'The interval (in seconds) to wait before running the expunge thread.', '86400', 'Integer', '{}', false, 'Expunge interval'),
+('expunge.workers', 'Advanced', 'Number of workers performing expunge', '1', 'Integer', '{}', false, 'Expunge workers'),
+('cpu.overprovisioning.factor', 'Advanced', 'Used for CPU overprovisioning calculation; available CPU will be (actualCpuCapacity * cpu.overprovisioning.factor)', '1.0', 'Float', '{cluster}', true, 'CPU overprovisioning factor'),
+('mem.overprovisioning.factor', 'Advanced', 'Used for memory overprovisioning calculation', '1.0', 'Float', '{cluster}', true, 'Memory overprovisioning factor'),
+('storage.overprovisioning.factor', 'Storage', 'Used for storage overprovisioning calculation; available storage will be (actualStorageSize * storage.overprovisioning.factor)', '2', 'Float', '{zone}', true, 'Storage overprovisioning factor'),
+('cluster.cpu.allocated.capacity.disablethreshold', 'Alert', 'Percentage (as a value between 0 and 1) of cpu utilization above which allocators will disable using the cluster for low cpu available. Keep the corresponding notification threshold lower than this to be notified beforehand.', '0.85', 'Float', '{cluster}', true, 'Cluster CPU allocated capacity disable threshold'),
+('cluster.memory.allocated.capacity.disablethreshold', 'Alert', 'Percentage (as a value between 0 and 1) of memory utilization above which allocators will disable using the cluster for low memory available. Keep the corresponding notification threshold lower than this to be notified beforehand.', '0.85', 'Float', '{cluster}', true, 'Cluster memory allocated capacity disable threshold'),
+('vm.allocation.algorithm', 'Advanced', '''random'', ''firstfit'', ''userdispersing'', ''firstfitleastconsumed'' : Order in which hosts within a cluster will be considered for VM/volume allocation.', 'random', 'String', '{}', true, 'VM allocation algorithm'),
+('ping.interval', 'Advanced', 'Interval to send application level pings to make sure the connection is still working', '60', 'Integer', '{}', false, 'Ping interval'),
+('ping.timeout', 'Advanced', 'Multiplier to ping.interval before announcing an agent has timed out', '2.5', 'Float', '{}', true, 'Ping timeout'),
+('alert.wait', 'Alert', 'Seconds to wait before alerting on a disconnected agent', '1800', 'Integer', '{}', true, 'Alert wait'),
+('host.stats.interval', 'Advanced', 'The interval (in milliseconds) when host stats are retrieved from agents.', '60000', 'Integer', '{}', false, 'Host stats interval'),
+('vm.stats.interval', 'Advanced', 'The interval (in milliseconds) when vm stats are retrieved from agents.', '60000', 'Integer', '{}', false, 'VM stats interval'),
+('job.expire.minutes', 'Advanced', 'Time (in minutes) for async-jobs to be kept in system', '1440', 'Long', '{}', true, 'Job expire minutes'),
+('job.cancel.threshold.minutes', 'Advanced', 'Time (in minutes) for async-jobs to be forcely cancelled if it has been in process for long', '60', 'Long', '{}', true, 'Job cancel threshold minutes'),
+('event.purge.delay', 'Advanced', 'Events older than specified number days will be purged. Set this value to 0 to never delete events', '15', 'Integer', '{}', false, 'Event purge delay'),
+('max.template.iso.size', 'Storage', 'The maximum size for a downloaded template or ISO (in GB).', '50', 'Long', '{}', true, 'Max template/ISO size'),
+('secstorage.max.migrate.sessions', 'Advanced', 'The max number of concurrent copy command execution sessions that an SSVM can handle', '2', 'Integer', '{}', true, 'Max concurrent downloads'),
+('guest.domain.suffix', 'Network', 'Default domain name for vms inside virtualized networks fronted by router', 'cloud.internal', 'String', '{zone}', true, 'Guest domain suffix'),
+('network.gc.interval', 'Advanced', 'Seconds to wait before checking for networks to shutdown', '600', 'Integer', '{}', false, 'Network GC interval'),
+('system.vm.use.local.storage', 'Advanced', 'Indicates whether to use local storage pools or shared storage pools for system VMs.', 'false', 'Boolean', '{zone}', true, 'System VM use local storage'),
+('allow.public.user.templates', 'Advanced', 'If false, users will not be able to create public templates.', 'true', 'Boolean', '{account}', true, 'Allow public user templates'),
+('custom.diskoffering.size.min', 'Advanced', 'Minimum size in GB for custom disk offering.', '1', 'Long', '{}', true, 'Custom disk offering minimum size'),
+('custom.diskoffering.size.max', 'Advanced', 'Maximum size in GB for custom disk offering.', '1024', 'Long', '{}', true, 'Custom disk offering maximum size'),
+('api.throttling.enable', 'Advanced', 'Enable/disable Api rate limit', 'false', 'Boolean', '{}', false, 'API throttling enabled'),
+('api.throttling.interval', 'Advanced', 'Time interval (in seconds) to reset API count', '1', 'Integer', '{}', false, 'API throttling interval'),
+('api.throttling.max', 'Advanced', 'Max allowed number of APIs within fixed interval', '25', 'Integer', '{}', false, 'API throttling max');

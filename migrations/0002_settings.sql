@@ -31,6 +31,6 @@ INSERT INTO configuration (name, category, description, default_value, value_typ
 ('allow.public.user.templates', 'Advanced', 'If false, users will not be able to create public templates.', 'true', 'Boolean', '{account}', true, 'Allow public user templates'),
 ('custom.diskoffering.size.min', 'Advanced', 'Minimum size in GB for custom disk offering.', '1', 'Long', '{}', true, 'Custom disk offering minimum size'),
 ('custom.diskoffering.size.max', 'Advanced', 'Maximum size in GB for custom disk offering.', '1024', 'Long', '{}', true, 'Custom disk offering maximum size'),
-('api.throttling.enable', 'Advanced', 'Enable/disable Api rate limit', 'false', 'Boolean', '{}', false, 'API throttling enabled'),
+('api.throttling.enabled', 'Advanced', 'Enable/disable Api rate limit', 'false', 'Boolean', '{}', false, 'API throttling enabled'),
 ('api.throttling.interval', 'Advanced', 'Time interval (in seconds) to reset API count', '1', 'Integer', '{}', false, 'API throttling interval'),
 ('api.throttling.max', 'Advanced', 'Max allowed number of APIs within fixed interval', '25', 'Integer', '{}', false, 'API throttling max');

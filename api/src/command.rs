@@ -209,7 +209,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("domainId", Long, "The id of the domain that the user belongs to. If both domain and domainId are passed in, \"domainId\" parameter takes precedence."),
         ],
         types::LoginResponse::FIELDS),
-    cmd("logout", "Logs out the user", AnyUser, O, "logout", params![], types::SuccessResponse::FIELDS),
+    cmd("logout", "Logs out the user", AnyUser, O, "logout", params![], types::LogoutResponse::FIELDS),
     since(cmd("listApis", "lists all available apis on the server, provided by the Api Discovery plugin", AnyUser, L, "api",
         params![opt("name", String, "API name")], types::ApiDiscoveryResponse::FIELDS), "4.1.0"),
     cmd("listCapabilities", "Lists capabilities", AnyUser, O, "capability", params![], types::CapabilitiesResponse::FIELDS),

@@ -65,6 +65,8 @@ impl ErrorCode {
 pub struct ApiError {
     pub code: ErrorCode,
     pub text: String,
+    /// Overrides the code's usual `cserrorcode` (parameter processing reports 9999).
+    pub cs_error: Option<u16>,
 }
 
 impl ApiError {
@@ -72,6 +74,14 @@ impl ApiError {
         ApiError {
             code,
             text: text.into(),
+            cs_error: None,
+        }
+    }
+    /// A 431 raised while binding parameters (CloudStack's `ServerApiException`, 9999).
+    pub fn param_processing(text: impl Into<String>) -> Self {
+        ApiError {
+            cs_error: Some(9999),
+            ..Self::param(text)
         }
     }
     pub fn param(text: impl Into<String>) -> Self {
@@ -101,7 +111,7 @@ impl ApiError {
         let mut o = serde_json::Map::new();
         o.insert("uuidList".into(), serde_json::Value::Array(vec![]));
         o.insert("errorcode".into(), self.code.http_status().into());
-        if let Some(cs) = self.code.cs_error_code() {
+        if let Some(cs) = self.cs_error.or(self.code.cs_error_code()) {
             o.insert("cserrorcode".into(), cs.into());
         }
         o.insert("errortext".into(), self.text.clone().into());

@@ -256,8 +256,9 @@ impl Params {
             }
             if let Some(max) = p.length {
                 if v.chars().count() > max as usize {
-                    return Err(ApiError::param(format!(
-                        "Value greater than max allowed length {max} for param: {}",
+                    return Err(ApiError::param_processing(format!(
+                        "Unable to execute API command {} due to invalid value. Value greater than max allowed length {max} for param: {}",
+                        self.command.to_lowercase(),
                         p.name
                     )));
                 }
@@ -268,7 +269,7 @@ impl Params {
 }
 
 pub fn missing_param(command: &str, name: &str) -> ApiError {
-    ApiError::param(format!(
+    ApiError::param_processing(format!(
         "Unable to execute API command {} due to missing parameter {name}",
         command.to_lowercase()
     ))
@@ -276,14 +277,14 @@ pub fn missing_param(command: &str, name: &str) -> ApiError {
 
 /// The text CloudStack uses for a malformed id and for an id that names nothing.
 pub fn invalid_param(command: &str, name: &str, value: &str) -> ApiError {
-    ApiError::param(format!(
+    ApiError::param_processing(format!(
         "Unable to execute API command {} due to invalid value. Invalid parameter {name} value={value} due to incorrect long value format, or entity does not exist or due to incorrect parameter annotation for the field in api cmd class.",
         command.to_lowercase()
     ))
 }
 
 fn invalid_number(command: &str, name: &str, value: &str) -> ApiError {
-    ApiError::param(format!(
+    ApiError::param_processing(format!(
         "Unable to execute API command {} due to invalid value {value} for parameter {name}",
         command.to_lowercase()
     ))

@@ -290,6 +290,10 @@ response!(UserKeysResponse {
     secretkey: Option<String> => "string", "the secret key of the registered user";
 });
 
+response!(LogoutResponse {
+    description: Option<String> => "string", "Response description";
+});
+
 response!(HypervisorResponse {
     name: Option<String> => "string", "Hypervisor name";
 });

@@ -25,14 +25,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 fn constraint_message(name: &str) -> Option<(ErrorCode, &'static str)> {
     use ErrorCode::*;
     Some(match name {
-        "zones_name_key" => (ParamError, "A zone with that name already exists"),
+        "zones_name_key" => (ParamError, "A zone with that name already exists. Please specify a unique zone name."),
         "pods_name_zone_key" => (
             ParamError,
-            "A pod with that name already exists in this zone",
+            "A pod with that name already exists in this zone. Please specify a different pod name.",
         ),
         "clusters_name_pod_key" => (
             ParamError,
-            "A cluster with that name already exists in this pod",
+            "A cluster with that name already exists in this pod. Please specify a different cluster name.",
         ),
         "accounts_name_domain_key" => (
             ParamError,
@@ -45,7 +45,7 @@ fn constraint_message(name: &str) -> Option<(ErrorCode, &'static str)> {
         "users_api_key_key" => (ParamError, "The API key is already in use"),
         "ip_ranges_no_overlap" => (
             ParamError,
-            "The IP range overlaps with an existing IP range in this zone",
+            "The IP range overlaps with an existing IP range in this zone. Please specify a different start IP/end IP.",
         ),
         "ip_ranges_order" => (
             ParamError,

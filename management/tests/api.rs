@@ -353,7 +353,7 @@ async fn topology_create_list_update_delete_and_in_use() {
         )
         .await;
     assert!(
-        t.contains("overlaps"),
+        t.contains("overlaps with the management IP range of pod pod1 10.0.0.10-10.0.0.50"),
         "a guest range must not overlap the pod range: {t}"
     );
     assert_eq!(
@@ -429,7 +429,10 @@ async fn duplicate_names_and_bad_values_are_refused_clearly() {
             431,
         )
         .await;
-    assert_eq!(t, "A zone with that name already exists");
+    assert_eq!(
+        t,
+        "A zone with that name already exists. Please specify a unique zone name."
+    );
     let t = c
         .err("createPod", &[("zoneid", &zid), ("name", "pod1")], 431)
         .await;

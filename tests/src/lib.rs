@@ -1,1 +1,205 @@
-//! End-to-end test support.
+//! End-to-end test support: start the real `stratus-management` binary on the embedded
+//! default (its own Postgres in a temp data dir), and run the real Python `cs` client
+//! against it. Tests find the binary next to their own executable (`cargo build` puts
+//! both under `target/<profile>/`) and `cs` in `STRATUS_CS` or `.venv/bin/cs`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The workspace root (this crate lives in `tests/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A binary built by this workspace, e.g. `stratus-management`.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let path = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build --workspace --bins` first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// The `cs` CLI from PyPI (installed into .venv by scripts/test).
+pub fn cs_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("STRATUS_CS") {
+        return PathBuf::from(p);
+    }
+    let p = workspace_root().join(".venv/bin/cs");
+    assert!(
+        p.exists(),
+        "the cs client is missing: run scripts/test, or `python3 -m venv .venv && .venv/bin/pip install cs==5.2.0`"
+    );
+    p
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running management server; stopped with SIGINT (like Ctrl-C) on drop.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path, admin_password: &str) -> Server {
+        let port = free_port();
+        let log = data_dir.join(format!("management-{port}.log"));
+        let child = Command::new(workspace_binary("stratus-management"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .env("STRATUS_ADMIN_PASSWORD", admin_password)
+            .env_remove("DATABASE_URL")
+            .env("RUST_LOG", "info,sqlx=warn")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::options().append(true).open(&log).unwrap())
+            .spawn()
+            .expect("starting stratus-management");
+        let s = Server {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            data_dir: data_dir.to_path_buf(),
+            log,
+        };
+        s.wait_healthy();
+        s
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let client = reqwest::blocking::Client::new();
+        while Instant::now() < deadline {
+            if let Ok(r) = client.get(format!("{}/healthz", self.url)).send() {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "server did not become healthy; log:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    pub fn api(&self) -> String {
+        format!("{}/client/api", self.url)
+    }
+
+    /// Ctrl-C, and wait for the process to exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        signal(self.child.id() as i32, "INT");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("server did not stop within 60 s of SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.stop();
+        }
+    }
+}
+
+fn signal(pid: i32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// Whether any process still runs from the given data directory (its Postgres).
+pub fn processes_using(dir: &Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().to_string();
+    let mut found = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if e.file_name().to_string_lossy().parse::<u32>().is_err() {
+            continue;
+        }
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(&needle) {
+                found.push(format!(
+                    "{}: {}",
+                    e.file_name().to_string_lossy(),
+                    cmd.trim()
+                ));
+            }
+        }
+    }
+    found
+}
+
+/// The result of one `cs` invocation: exit success and the JSON it printed.
+#[derive(Debug)]
+pub struct CsOutput {
+    pub success: bool,
+    pub json: Value,
+    pub stderr: String,
+}
+
+/// Runs `cs <command> k=v ...` with the given credentials.
+pub fn cs(
+    endpoint: &str,
+    key: &str,
+    secret: &str,
+    extra_flags: &[&str],
+    command: &str,
+    args: &[&str],
+) -> CsOutput {
+    let out = Command::new(cs_binary())
+        .args(extra_flags)
+        .arg(command)
+        .args(args)
+        .env("CLOUDSTACK_ENDPOINT", endpoint)
+        .env("CLOUDSTACK_KEY", key)
+        .env("CLOUDSTACK_SECRET", secret)
+        .env("CLOUDSTACK_TIMEOUT", "30")
+        .env("CLOUDSTACK_POLL_INTERVAL", "0.5")
+        .env_remove("CLOUDSTACK_CONFIG")
+        .env_remove("CLOUDSTACK_REGION")
+        .output()
+        .expect("running cs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    CsOutput {
+        success: out.status.success(),
+        json: serde_json::from_str(&stdout).unwrap_or(Value::String(stdout)),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+    }
+}

@@ -55,10 +55,11 @@ pub fn list_apis(caller: &Caller, p: &Params) -> Result<Reply> {
             r#type: None,
         })
         .collect();
-    if items.is_empty() {
-        if let Some(n) = p.str("name") {
-            return Err(ApiError::param(format!("Api Discovery plugin was unable to find an api by that name or api is not available for the user: {n}")).into());
-        }
+    if items.is_empty() && p.str("name").is_some() {
+        return Err(ApiError::internal(
+            "Api Discovery plugin was unable to find an api by that name or process any apis",
+        )
+        .into());
     }
     Ok(Reply::list("api", items.len() as i64, &items))
 }

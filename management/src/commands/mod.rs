@@ -23,11 +23,13 @@ use crate::error::{Error, Result};
 pub use jobs::job_response;
 
 /// The catalog entry for `name`, if the caller may use it. Unknown and forbidden commands
-/// get the same answer, as in CloudStack, so the API does not reveal admin commands.
+/// get the same answer (CloudStack's role checker text), so the API does not reveal which
+/// admin commands exist.
 pub fn resolve(name: &str, caller: Option<&Caller>) -> Result<&'static CommandSpec, ApiError> {
     let unknown = || {
+        let who = caller.map(|c| c.user_id().to_string()).unwrap_or_default();
         ApiError::unsupported(format!(
-            "The given command '{name}' either does not exist, is not available for user, or not available from ip address"
+            "The API [{name}] does not exist or is not available for the account for user id [{who}]."
         ))
     };
     let spec = command::find(name).ok_or_else(unknown)?;
@@ -128,7 +130,7 @@ pub async fn event(
     description: String,
     resource: Option<(Uuid, &str, String)>,
 ) -> Result<()> {
-    event_on(&mut **tx, actor, event_type, "INFO", description, resource).await
+    event_on(tx, actor, event_type, "INFO", description, resource).await
 }
 
 pub async fn event_on(

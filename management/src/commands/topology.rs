@@ -201,7 +201,7 @@ pub async fn delete_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     }
     if !uses.is_empty() {
         return Err(ApiError::in_use(format!(
-            "The zone {} is not deletable because it has {}; delete them first",
+            "The zone {} cannot be deleted because there are {} in this zone; delete them first",
             z.name,
             uses.join(", ")
         ))
@@ -267,6 +267,40 @@ fn cidr_of(r: &IpRangeRow) -> Option<String> {
         .map(|n| n.to_string())
 }
 
+/// Refuses a range that shares addresses with another range of the zone, naming it.
+/// Callers hold the zone row lock, so this check and the insert are not raced by another
+/// request; the exclusion constraint stays as the last word.
+async fn check_no_overlap(
+    conn: &mut sqlx::PgConnection,
+    zone: &ZoneRow,
+    range: &iprange::Range,
+) -> Result<()> {
+    let (s, e) = (
+        iprange::Range::inet(range.start),
+        iprange::Range::inet(range.end),
+    );
+    if let Some(o) = t::ip_range_find_overlap(&mut *conn, zone.id, s, e).await? {
+        let what = if o.purpose == "management" {
+            format!(
+                "the management IP range of pod {}",
+                o.pod_name.clone().unwrap_or_default()
+            )
+        } else {
+            "the guest IP range".to_string()
+        };
+        return Err(ApiError::param(format!(
+            "The IP range {}-{} overlaps with {what} {}-{} in zone {}. Please specify a different start IP/end IP.",
+            range.start,
+            range.end,
+            host(&o.start_ip),
+            host(&o.end_ip),
+            zone.name
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 fn management_range(pod: &PodRow, range: &iprange::Range) -> IpRangeRow {
     IpRangeRow {
         id: Uuid::new_v4(),
@@ -319,6 +353,9 @@ pub async fn create_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
         created: Utc::now(),
         zone_name: zone.name.clone(),
     };
+    if let Some(r) = &range {
+        check_no_overlap(&mut tx, &zone, r).await?;
+    }
     t::pod_insert(&mut *tx, &pod).await?;
     let mut ranges = vec![];
     if let Some(r) = range {
@@ -357,9 +394,14 @@ pub async fn list_pods(ctx: &Ctx, p: &Params) -> Result<Reply> {
 pub async fn update_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let id = p.required_uuid("id")?;
     let mut tx = ctx.pool.begin().await?;
-    let mut pod = t::pod_fetch_for_update(&mut *tx, id)
+    let mut pod = t::pod_fetch(&mut *tx, id)
         .await?
         .ok_or_else(|| not_found(p, "id"))?;
+    // Lock the zone first (as every range change does), then the pod.
+    let zone = t::zone_fetch_for_update(&mut *tx, pod.zone_id)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    t::pod_fetch_for_update(&mut *tx, id).await?;
     if let Some(v) = p.str("name") {
         pod.name = v.trim().to_string();
     }
@@ -406,6 +448,7 @@ pub async fn update_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
         }
         let r = iprange::validate(&g, &m, &s, e.as_deref(), true)?;
         t::ip_range_delete_management_of_pod(&mut *tx, id).await?;
+        check_no_overlap(&mut tx, &zone, &r).await?;
         pod.gateway = Some(iprange::Range::inet(r.gateway));
         pod.netmask = Some(iprange::Range::inet(r.netmask));
         let row = management_range(&pod, &r);
@@ -441,7 +484,7 @@ pub async fn delete_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
             uses.push(format!("{} guest IP range(s)", u.guest_ranges));
         }
         return Err(ApiError::in_use(format!(
-            "The pod {} is not deletable because it has {}; delete them first",
+            "The pod {} cannot be deleted because there are {} in this pod; delete them first",
             pod.name,
             uses.join(" and ")
         ))
@@ -541,6 +584,7 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
         )
         .into());
     }
+    check_no_overlap(&mut tx, &zone, &range).await?;
     let row = IpRangeRow {
         id: Uuid::new_v4(),
         zone_id,

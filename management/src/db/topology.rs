@@ -535,3 +535,22 @@ pub async fn cluster_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
         .rows_affected()
         == 1)
 }
+
+/// The first range of the zone that shares an address with `start..=end`.
+pub async fn ip_range_find_overlap(
+    db: impl PgExecutor<'_>,
+    zone_id: Uuid,
+    start: IpNetwork,
+    end: IpNetwork,
+) -> Result<Option<IpRangeRow>> {
+    Ok(sqlx::query_as(
+        "SELECT r.*, p.name AS pod_name FROM ip_ranges r LEFT JOIN pods p ON p.id = r.pod_id
+         WHERE r.zone_id = $1 AND inetrange(r.start_ip, r.end_ip, '[]') && inetrange($2, $3, '[]')
+         ORDER BY r.start_ip LIMIT 1",
+    )
+    .bind(zone_id)
+    .bind(start)
+    .bind(end)
+    .fetch_optional(db)
+    .await?)
+}

@@ -1,0 +1,40 @@
+# Sourced by scripts/run and scripts/test: installs the Debian packages Stratus needs
+# that this machine lacks. Idempotent; runs apt-get only when something is missing.
+
+apt_install() {
+    local missing=()
+    local p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { echo "error: need root (or sudo) to install: ${missing[*]}" >&2; return 1; }
+        sudo="sudo"
+    fi
+    echo "==> installing Debian packages: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# PostgreSQL server binaries (the embedded default runs a private cluster with them).
+ensure_postgres() {
+    if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+        apt_install postgresql
+    fi
+}
+
+ensure_rust() {
+    command -v cargo >/dev/null || {
+        echo "error: cargo (the Rust toolchain) is required to build Stratus; see https://rustup.rs" >&2
+        return 1
+    }
+}
+
+# A Python that can make virtual environments (for the cs client used by the tests).
+ensure_python_venv() {
+    if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        apt_install python3-venv
+    fi
+}

@@ -1,0 +1,253 @@
+//! The foundation end to end: the real `stratus-management` binary on its embedded
+//! default (private Postgres, no configuration), driven by the unmodified `cs` client.
+//! Login → registerUserKeys → zone, pod, guest range, cluster → list them back → each
+//! error case with CloudStack's code → Ctrl-C leaves nothing running → a restart keeps
+//! everything.
+
+use serde_json::Value;
+use stratus_tests::{cs, processes_using, CsOutput, Server};
+
+struct Keys {
+    api: String,
+    key: String,
+    secret: String,
+}
+
+impl Keys {
+    fn run(&self, command: &str, args: &[&str]) -> CsOutput {
+        cs(&self.api, &self.key, &self.secret, &[], command, args)
+    }
+    fn ok(&self, command: &str, args: &[&str]) -> Value {
+        let o = self.run(command, args);
+        assert!(
+            o.success,
+            "cs {command} {args:?} failed: {} {}",
+            o.json, o.stderr
+        );
+        o.json
+    }
+    /// Asserts failure and CloudStack's error code; returns the error text.
+    fn err(&self, command: &str, args: &[&str], code: u16) -> String {
+        let o = self.run(command, args);
+        assert!(
+            !o.success,
+            "cs {command} {args:?} should have failed: {}",
+            o.json
+        );
+        let body = o
+            .json
+            .as_object()
+            .and_then(|m| m.values().next())
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(body["errorcode"], code, "cs {command} {args:?}: {}", o.json);
+        body["errortext"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+/// `login` with a session, then `registerUserKeys` for admin, as the UI does it.
+fn keys_via_login(server: &Server) -> Keys {
+    let http = reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let login: Value = http
+        .post(server.api())
+        .form(&[
+            ("command", "login"),
+            ("username", "admin"),
+            ("password", "e2e-password"),
+            ("domain", "/"),
+            ("response", "json"),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let sessionkey = login["loginresponse"]["sessionkey"]
+        .as_str()
+        .expect("login answers a sessionkey")
+        .to_string();
+    let userid = login["loginresponse"]["userid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reg: Value = http
+        .post(server.api())
+        .form(&[
+            ("command", "registerUserKeys"),
+            ("id", &userid),
+            ("response", "json"),
+            ("sessionkey", &sessionkey),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let k = &reg["registeruserkeysresponse"]["userkeys"];
+    Keys {
+        api: server.api(),
+        key: k["apikey"].as_str().expect("apikey").to_string(),
+        secret: k["secretkey"].as_str().expect("secretkey").to_string(),
+    }
+}
+
+#[test]
+fn cs_client_builds_and_reads_back_a_zone_on_the_embedded_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), "e2e-password");
+    let k = keys_via_login(&server);
+
+    // Build: zone, pod with its management range, guest range, cluster.
+    let zone = k.ok(
+        "createZone",
+        &[
+            "name=e2e-zone",
+            "networktype=Basic",
+            "dns1=8.8.8.8",
+            "internaldns1=10.1.0.2",
+        ],
+    );
+    let zid = zone["zone"]["id"].as_str().unwrap().to_string();
+    let pod = k.ok(
+        "createPod",
+        &[
+            &format!("zoneid={zid}"),
+            "name=pod-a",
+            "gateway=10.1.0.1",
+            "netmask=255.255.255.0",
+            "startip=10.1.0.10",
+            "endip=10.1.0.30",
+        ],
+    );
+    let pid = pod["pod"]["id"].as_str().unwrap().to_string();
+    let vlan = k.ok(
+        "createVlanIpRange",
+        &[
+            &format!("zoneid={zid}"),
+            &format!("podid={pid}"),
+            "gateway=10.1.0.1",
+            "netmask=255.255.255.0",
+            "startip=10.1.0.100",
+            "endip=10.1.0.200",
+            "forvirtualnetwork=false",
+        ],
+    );
+    assert_eq!(vlan["vlan"]["startip"], "10.1.0.100");
+    // --post: the form-body signing path (Terraform's cloudstack-go posts).
+    let cluster = cs(
+        &k.api,
+        &k.key,
+        &k.secret,
+        &["--post"],
+        "addCluster",
+        &[
+            &format!("zoneid={zid}"),
+            &format!("podid={pid}"),
+            "clustername=kvm-1",
+            "clustertype=CloudManaged",
+            "hypervisor=KVM",
+        ],
+    );
+    assert!(cluster.success, "{}", cluster.json);
+    assert_eq!(cluster.json["cluster"][0]["name"], "kvm-1");
+
+    // Read back.
+    let zones = k.ok("listZones", &[]);
+    assert_eq!(zones["count"], 1);
+    assert_eq!(zones["zone"][0]["name"], "e2e-zone");
+    assert_eq!(
+        k.ok("listPods", &[&format!("zoneid={zid}")])["pod"][0]["startip"][0],
+        "10.1.0.10"
+    );
+    assert_eq!(
+        k.ok("listVlanIpRanges", &[&format!("zoneid={zid}")])["vlaniprange"][0]["endip"],
+        "10.1.0.200"
+    );
+    assert_eq!(
+        k.ok("listClusters", &[])["cluster"][0]["hypervisortype"],
+        "KVM"
+    );
+
+    // The error cases, each with CloudStack's code and a clear text.
+    let bad = Keys {
+        api: k.api.clone(),
+        key: k.key.clone(),
+        secret: "wrong-secret".into(),
+    };
+    let t = bad.err("listZones", &[], 401);
+    assert!(t.contains("unable to verify user credentials"), "{t}");
+    let t = k.err(
+        "listZones",
+        &["signatureVersion=3", "expires=2020-01-01T00:00:00+0000"],
+        401,
+    );
+    assert!(t.contains("expired"), "{t}");
+    let t = k.err("createZone", &["name=incomplete", "networktype=Basic"], 431);
+    assert!(t.contains("missing parameter"), "{t}");
+    let t = k.err(
+        "createVlanIpRange",
+        &[
+            &format!("zoneid={zid}"),
+            &format!("podid={pid}"),
+            "gateway=10.1.0.1",
+            "netmask=255.255.255.0",
+            "startip=10.1.0.150",
+            "endip=10.1.0.250",
+        ],
+        431,
+    );
+    assert!(t.contains("overlaps"), "{t}");
+    let t = k.err("deleteZone", &[&format!("id={zid}")], 536);
+    assert!(t.contains("cannot be deleted because there are"), "{t}");
+    let t = k.err("noSuchCommand", &[], 432);
+    assert!(t.contains("does not exist"), "{t}");
+
+    // An async command through cs (it polls queryAsyncJobResult).
+    let acc = k.ok(
+        "createAccount",
+        &[
+            "accounttype=0",
+            "email=d@example.org",
+            "firstname=D",
+            "lastname=E",
+            "password=secret1",
+            "username=dave",
+        ],
+    );
+    let dave = acc["account"]["user"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let job = k.ok("disableUser", &[&format!("id={dave}")]);
+    assert_eq!(job["user"]["state"], "disabled", "{job}");
+
+    // Ctrl-C: the server and its Postgres are gone.
+    let status = server.stop();
+    assert!(
+        status.success(),
+        "clean exit expected, got {status}; log:\n{}",
+        server.log_text()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let left = processes_using(dir.path());
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+
+    // A second start reuses the data: same zone, same keys.
+    let server2 = Server::start(dir.path(), "ignored-now");
+    let k2 = Keys {
+        api: server2.api(),
+        key: k.key.clone(),
+        secret: k.secret.clone(),
+    };
+    let zones = k2.ok("listZones", &[]);
+    assert_eq!(zones["zone"][0]["id"], zid.as_str());
+    assert_eq!(
+        k2.ok("listUsers", &["username=dave"])["user"][0]["state"],
+        "disabled"
+    );
+    assert!(
+        !server2.log_text().contains("Created user 'admin'"),
+        "admin is created once"
+    );
+}

@@ -101,6 +101,7 @@ CREATE TABLE zones (
     created     timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT zones_name_key UNIQUE (name)
 );
+CREATE INDEX zones_created_idx ON zones (created, id);
 
 CREATE TABLE pods (
     id          uuid PRIMARY KEY,
@@ -112,6 +113,7 @@ CREATE TABLE pods (
     created     timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT pods_name_zone_key UNIQUE (zone_id, name)
 );
+CREATE INDEX pods_created_idx ON pods (created, id);
 
 -- Every address range of a zone: pod management ranges and guest/public VLAN ranges.
 -- One table so one exclusion constraint keeps all of a zone's ranges disjoint.
@@ -152,6 +154,8 @@ CREATE TABLE clusters (
     created     timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT clusters_name_pod_key UNIQUE (pod_id, name)
 );
+CREATE INDEX clusters_created_idx ON clusters (created, id);
+CREATE INDEX clusters_zone_idx ON clusters (zone_id);
 
 -- Global settings; `value` NULL means "the default". Scoped overrides in configuration_scoped.
 CREATE TABLE configuration (
@@ -218,7 +222,7 @@ CREATE TABLE events (
     parent_id   uuid,
     created     timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX events_created_idx ON events (created DESC);
+CREATE INDEX events_created_idx ON events (created DESC, id);
 CREATE INDEX events_account_idx ON events (account_id, created DESC);
 
 -- Seed: the ROOT domain, CloudStack's four default roles, the system and admin accounts.

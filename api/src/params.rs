@@ -175,14 +175,15 @@ impl Params {
 
     /// CloudStack's `BaseListCmd` paging: 1-based `page`, `pagesize` at most
     /// `default.page.size`; `pagesize=-1` means unlimited and forbids `page`; one without
-    /// the other is an error.
+    /// the other is an error. Without either, a list is capped at `default.page.size`
+    /// (its `count` still tells the total, so clients know to page).
     pub fn page(&self, default_page_size: i64) -> ApiResult<Page> {
         let page = self.i64("page")?;
         let size = self.i64("pagesize")?;
         match (page, size) {
             (None, None) => Ok(Page {
                 offset: 0,
-                limit: None,
+                limit: Some(default_page_size),
             }),
             (Some(_), None) => Err(ApiError::param(
                 "\"pagesize\" parameter is required when \"page\" is specified",
@@ -324,7 +325,7 @@ mod tests {
             params(&[]).page(500).unwrap(),
             Page {
                 offset: 0,
-                limit: None
+                limit: Some(500)
             }
         );
         assert_eq!(

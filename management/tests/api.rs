@@ -875,3 +875,35 @@ async fn data_survives_a_new_server_on_the_same_database() {
     let z = c2.ok("listZones", &[]).await;
     assert_eq!(z["zone"][0]["id"], zid.as_str());
 }
+
+#[tokio::test]
+async fn unpaged_lists_stop_at_the_default_page_size_but_count_everything() {
+    let c = Client::admin().await;
+    c.ok(
+        "updateConfiguration",
+        &[("name", "default.page.size"), ("value", "3")],
+    )
+    .await;
+    for i in 0..5 {
+        c.ok(
+            "createZone",
+            &[
+                ("name", &format!("cap-{i}")),
+                ("networktype", "Basic"),
+                ("dns1", "8.8.8.8"),
+                ("internaldns1", "10.0.0.2"),
+            ],
+        )
+        .await;
+    }
+    let l = c.ok("listZones", &[]).await;
+    assert_eq!(l["count"], 5);
+    assert_eq!(l["zone"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        c.ok("listZones", &[("pagesize", "-1")]).await["zone"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+}

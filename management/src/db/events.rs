@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::Counted;
+use std::sync::LazyLock;
+
+use super::{paged_sql, Counted};
 use crate::error::Result;
 
 /// An event to record; written in the same transaction as the change it describes.
@@ -78,39 +80,44 @@ pub struct EventFilter {
 }
 
 pub async fn event_list(db: impl PgExecutor<'_>, f: &EventFilter) -> Result<(Vec<EventRow>, i64)> {
-    let rows: Vec<Counted<_>> = sqlx::query_as(
-        "SELECT e.id, e.event_type, e.level, e.state, e.description, e.created, e.parent_id,
-                e.resource_id, e.resource_type, e.resource_name, u.username, a.name AS account_name,
-                e.domain_id, d.name AS domain_name, count(*) OVER () AS total
-         FROM events e
-         LEFT JOIN users u ON u.id = e.user_id
-         LEFT JOIN accounts a ON a.id = e.account_id
-         LEFT JOIN domains d ON d.id = e.domain_id
-         WHERE ($1::uuid IS NULL OR e.id = $1)
-           AND ($2::text IS NULL OR e.event_type = $2)
-           AND ($3::text IS NULL OR e.level = upper($3))
-           AND ($4::timestamptz IS NULL OR e.created >= $4)
-           AND ($5::timestamptz IS NULL OR e.created <= $5)
-           AND ($6::uuid IS NULL OR e.resource_id = $6)
-           AND ($7::text IS NULL OR lower(e.resource_type) = lower($7))
-           AND ($8::uuid IS NULL OR e.account_id = $8)
-           AND ($9::uuid IS NULL OR e.domain_id = $9)
-           AND ($10::text IS NULL OR e.description ILIKE $10 OR e.event_type ILIKE $10)
-         ORDER BY e.created DESC, e.id OFFSET $11 LIMIT $12",
-    )
-    .bind(f.id)
-    .bind(&f.event_type)
-    .bind(&f.level)
-    .bind(f.start)
-    .bind(f.end)
-    .bind(f.resource_id)
-    .bind(&f.resource_type)
-    .bind(f.account_id)
-    .bind(f.domain_id)
-    .bind(f.keyword.as_ref().map(|k| format!("%{k}%")))
-    .bind(f.offset)
-    .bind(f.limit.unwrap_or(i64::MAX))
-    .fetch_all(db)
-    .await?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        paged_sql(
+            "e.id, e.event_type, e.level, e.state, e.description, e.created, e.parent_id,
+             e.resource_id, e.resource_type, e.resource_name, u.username, a.name AS account_name,
+             e.domain_id, d.name AS domain_name",
+            "events",
+            "e",
+            "LEFT JOIN users u ON u.id = e.user_id
+             LEFT JOIN accounts a ON a.id = e.account_id
+             LEFT JOIN domains d ON d.id = e.domain_id",
+            "($1::uuid IS NULL OR {a}.id = $1)
+             AND ($2::text IS NULL OR {a}.event_type = $2)
+             AND ($3::text IS NULL OR {a}.level = upper($3))
+             AND ($4::timestamptz IS NULL OR {a}.created >= $4)
+             AND ($5::timestamptz IS NULL OR {a}.created <= $5)
+             AND ($6::uuid IS NULL OR {a}.resource_id = $6)
+             AND ($7::text IS NULL OR lower({a}.resource_type) = lower($7))
+             AND ($8::uuid IS NULL OR {a}.account_id = $8)
+             AND ($9::uuid IS NULL OR {a}.domain_id = $9)
+             AND ($10::text IS NULL OR {a}.description ILIKE $10 OR {a}.event_type ILIKE $10)",
+            "e.created DESC, e.id",
+            11,
+        )
+    });
+    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
+        .bind(f.id)
+        .bind(&f.event_type)
+        .bind(&f.level)
+        .bind(f.start)
+        .bind(f.end)
+        .bind(f.resource_id)
+        .bind(&f.resource_type)
+        .bind(f.account_id)
+        .bind(f.domain_id)
+        .bind(f.keyword.as_ref().map(|k| format!("%{k}%")))
+        .bind(f.offset)
+        .bind(f.limit.unwrap_or(i64::MAX))
+        .fetch_all(db)
+        .await?;
     Ok(Counted::split(rows))
 }

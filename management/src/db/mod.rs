@@ -58,7 +58,34 @@ impl ListFilter {
     }
 }
 
-/// A row plus the `count(*) OVER ()` total of its query, for paged lists.
+/// Builds a paged list query whose `total` column counts every matching row.
+///
+/// `filter` is the WHERE clause with `{a}` standing for the table alias; it may only use
+/// the base table's columns. The count is an uncorrelated subquery over the base table
+/// alone, so Postgres evaluates it once and the page itself can walk an index and stop at
+/// LIMIT; `count(*) OVER ()` would join, window and sort every matching row instead.
+pub fn paged_sql(
+    select: &str,
+    table: &str,
+    alias: &str,
+    joins: &str,
+    filter: &str,
+    order: &str,
+    offset_param: usize,
+) -> String {
+    let f = |a: &str| filter.replace("{a}", a);
+    format!(
+        "SELECT {select}, (SELECT count(*) FROM {table} cnt WHERE {count_where}) AS total
+         FROM {table} {alias} {joins}
+         WHERE {page_where}
+         ORDER BY {order} OFFSET ${offset_param} LIMIT ${limit_param}",
+        count_where = f("cnt"),
+        page_where = f(alias),
+        limit_param = offset_param + 1,
+    )
+}
+
+/// A row plus the total count of its query, for paged lists.
 #[derive(Debug, sqlx::FromRow)]
 pub struct Counted<T> {
     #[sqlx(flatten)]

@@ -5,7 +5,9 @@ use ipnetwork::IpNetwork;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::{Counted, ListFilter};
+use std::sync::LazyLock;
+
+use super::{paged_sql, Counted, ListFilter};
 use crate::error::Result;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -116,26 +118,33 @@ pub struct ZoneFilter {
 }
 
 pub async fn zone_list(db: impl PgExecutor<'_>, f: &ZoneFilter) -> Result<(Vec<ZoneRow>, i64)> {
-    let rows: Vec<Counted<_>> = sqlx::query_as(
-        "SELECT *, count(*) OVER () AS total FROM zones
-         WHERE ($1::uuid IS NULL OR id = $1)
-           AND ($2::uuid[] IS NULL OR id = ANY($2))
-           AND ($3::text IS NULL OR name = $3)
-           AND ($4::text IS NULL OR name ILIKE $4 OR description ILIKE $4)
-           AND ($5::text IS NULL OR lower(network_type) = lower($5))
-           AND ($6::uuid IS NULL OR domain_id = $6)
-         ORDER BY created, id OFFSET $7 LIMIT $8",
-    )
-    .bind(f.common.id)
-    .bind(&f.common.ids)
-    .bind(&f.common.name)
-    .bind(f.common.keyword_pattern())
-    .bind(&f.network_type)
-    .bind(f.domain_id)
-    .bind(f.common.offset)
-    .bind(f.common.limit())
-    .fetch_all(db)
-    .await?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        paged_sql(
+            "z.*",
+            "zones",
+            "z",
+            "",
+            "($1::uuid IS NULL OR {a}.id = $1)
+             AND ($2::uuid[] IS NULL OR {a}.id = ANY($2))
+             AND ($3::text IS NULL OR {a}.name = $3)
+             AND ($4::text IS NULL OR {a}.name ILIKE $4 OR {a}.description ILIKE $4)
+             AND ($5::text IS NULL OR lower({a}.network_type) = lower($5))
+             AND ($6::uuid IS NULL OR {a}.domain_id = $6)",
+            "z.created, z.id",
+            7,
+        )
+    });
+    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
+        .bind(f.common.id)
+        .bind(&f.common.ids)
+        .bind(&f.common.name)
+        .bind(f.common.keyword_pattern())
+        .bind(&f.network_type)
+        .bind(f.domain_id)
+        .bind(f.common.offset)
+        .bind(f.common.limit())
+        .fetch_all(db)
+        .await?;
     Ok(Counted::split(rows))
 }
 
@@ -237,25 +246,31 @@ pub struct PodFilter {
 }
 
 pub async fn pod_list(db: impl PgExecutor<'_>, f: &PodFilter) -> Result<(Vec<PodRow>, i64)> {
-    let rows: Vec<Counted<_>> = sqlx::query_as(
-        "SELECT p.*, z.name AS zone_name, count(*) OVER () AS total
-         FROM pods p JOIN zones z ON z.id = p.zone_id
-         WHERE ($1::uuid IS NULL OR p.id = $1)
-           AND ($2::text IS NULL OR p.name = $2)
-           AND ($3::text IS NULL OR p.name ILIKE $3)
-           AND ($4::uuid IS NULL OR p.zone_id = $4)
-           AND ($5::text IS NULL OR p.allocation_state = $5)
-         ORDER BY p.created, p.id OFFSET $6 LIMIT $7",
-    )
-    .bind(f.common.id)
-    .bind(&f.common.name)
-    .bind(f.common.keyword_pattern())
-    .bind(f.zone_id)
-    .bind(&f.allocation_state)
-    .bind(f.common.offset)
-    .bind(f.common.limit())
-    .fetch_all(db)
-    .await?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        paged_sql(
+            "p.*, z.name AS zone_name",
+            "pods",
+            "p",
+            "JOIN zones z ON z.id = p.zone_id",
+            "($1::uuid IS NULL OR {a}.id = $1)
+             AND ($2::text IS NULL OR {a}.name = $2)
+             AND ($3::text IS NULL OR {a}.name ILIKE $3)
+             AND ($4::uuid IS NULL OR {a}.zone_id = $4)
+             AND ($5::text IS NULL OR {a}.allocation_state = $5)",
+            "p.created, p.id",
+            6,
+        )
+    });
+    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
+        .bind(f.common.id)
+        .bind(&f.common.name)
+        .bind(f.common.keyword_pattern())
+        .bind(f.zone_id)
+        .bind(&f.allocation_state)
+        .bind(f.common.offset)
+        .bind(f.common.limit())
+        .fetch_all(db)
+        .await?;
     Ok(Counted::split(rows))
 }
 
@@ -353,33 +368,39 @@ pub async fn ip_range_list(
     db: impl PgExecutor<'_>,
     f: &IpRangeFilter,
 ) -> Result<(Vec<IpRangeRow>, i64)> {
-    let rows: Vec<Counted<_>> = sqlx::query_as(
-        "SELECT r.*, p.name AS pod_name, count(*) OVER () AS total
-         FROM ip_ranges r LEFT JOIN pods p ON p.id = r.pod_id
-         WHERE ($1::uuid IS NULL OR r.id = $1)
-           AND ($2::uuid IS NULL OR r.zone_id = $2)
-           AND ($3::uuid IS NULL OR r.pod_id = $3)
-           AND ($4::text IS NULL OR r.purpose = $4)
-           AND ($5::text IS NULL OR r.vlan = $5)
-           AND ($6::uuid IS NULL OR r.network_id = $6)
-           AND ($7::uuid IS NULL OR r.physical_network_id = $7)
-           AND ($8::boolean IS NULL OR r.for_virtual_network = $8)
-           AND ($9::text IS NULL OR r.vlan ILIKE $9 OR host(r.start_ip) ILIKE $9 OR host(r.end_ip) ILIKE $9)
-         ORDER BY r.start_ip, r.id OFFSET $10 LIMIT $11",
-    )
-    .bind(f.id)
-    .bind(f.zone_id)
-    .bind(f.pod_id)
-    .bind(f.purpose)
-    .bind(&f.vlan)
-    .bind(f.network_id)
-    .bind(f.physical_network_id)
-    .bind(f.for_virtual_network)
-    .bind(f.keyword.as_ref().map(|k| format!("%{k}%")))
-    .bind(f.offset)
-    .bind(f.limit.unwrap_or(i64::MAX))
-    .fetch_all(db)
-    .await?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        paged_sql(
+            "r.*, p.name AS pod_name",
+            "ip_ranges",
+            "r",
+            "LEFT JOIN pods p ON p.id = r.pod_id",
+            "($1::uuid IS NULL OR {a}.id = $1)
+             AND ($2::uuid IS NULL OR {a}.zone_id = $2)
+             AND ($3::uuid IS NULL OR {a}.pod_id = $3)
+             AND ($4::text IS NULL OR {a}.purpose = $4)
+             AND ($5::text IS NULL OR {a}.vlan = $5)
+             AND ($6::uuid IS NULL OR {a}.network_id = $6)
+             AND ($7::uuid IS NULL OR {a}.physical_network_id = $7)
+             AND ($8::boolean IS NULL OR {a}.for_virtual_network = $8)
+             AND ($9::text IS NULL OR {a}.vlan ILIKE $9 OR host({a}.start_ip) ILIKE $9 OR host({a}.end_ip) ILIKE $9)",
+            "r.start_ip, r.id",
+            10,
+        )
+    });
+    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
+        .bind(f.id)
+        .bind(f.zone_id)
+        .bind(f.pod_id)
+        .bind(f.purpose)
+        .bind(&f.vlan)
+        .bind(f.network_id)
+        .bind(f.physical_network_id)
+        .bind(f.for_virtual_network)
+        .bind(f.keyword.as_ref().map(|k| format!("%{k}%")))
+        .bind(f.offset)
+        .bind(f.limit.unwrap_or(i64::MAX))
+        .fetch_all(db)
+        .await?;
     Ok(Counted::split(rows))
 }
 
@@ -497,33 +518,39 @@ pub async fn cluster_list(
     db: impl PgExecutor<'_>,
     f: &ClusterFilter,
 ) -> Result<(Vec<ClusterRow>, i64)> {
-    let rows: Vec<Counted<_>> = sqlx::query_as(
-        "SELECT c.*, z.name AS zone_name, p.name AS pod_name, count(*) OVER () AS total
-         FROM clusters c JOIN zones z ON z.id = c.zone_id JOIN pods p ON p.id = c.pod_id
-         WHERE ($1::uuid IS NULL OR c.id = $1)
-           AND ($2::text IS NULL OR c.name = $2)
-           AND ($3::text IS NULL OR c.name ILIKE $3)
-           AND ($4::uuid IS NULL OR c.zone_id = $4)
-           AND ($5::uuid IS NULL OR c.pod_id = $5)
-           AND ($6::text IS NULL OR lower(c.hypervisor) = lower($6))
-           AND ($7::text IS NULL OR c.cluster_type = $7)
-           AND ($8::text IS NULL OR c.allocation_state = $8)
-           AND ($9::text IS NULL OR c.managed_state = $9)
-         ORDER BY c.created, c.id OFFSET $10 LIMIT $11",
-    )
-    .bind(f.common.id)
-    .bind(&f.common.name)
-    .bind(f.common.keyword_pattern())
-    .bind(f.zone_id)
-    .bind(f.pod_id)
-    .bind(&f.hypervisor)
-    .bind(&f.cluster_type)
-    .bind(&f.allocation_state)
-    .bind(&f.managed_state)
-    .bind(f.common.offset)
-    .bind(f.common.limit())
-    .fetch_all(db)
-    .await?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        paged_sql(
+            "c.*, z.name AS zone_name, p.name AS pod_name",
+            "clusters",
+            "c",
+            "JOIN zones z ON z.id = c.zone_id JOIN pods p ON p.id = c.pod_id",
+            "($1::uuid IS NULL OR {a}.id = $1)
+             AND ($2::text IS NULL OR {a}.name = $2)
+             AND ($3::text IS NULL OR {a}.name ILIKE $3)
+             AND ($4::uuid IS NULL OR {a}.zone_id = $4)
+             AND ($5::uuid IS NULL OR {a}.pod_id = $5)
+             AND ($6::text IS NULL OR lower({a}.hypervisor) = lower($6))
+             AND ($7::text IS NULL OR {a}.cluster_type = $7)
+             AND ($8::text IS NULL OR {a}.allocation_state = $8)
+             AND ($9::text IS NULL OR {a}.managed_state = $9)",
+            "c.created, c.id",
+            10,
+        )
+    });
+    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
+        .bind(f.common.id)
+        .bind(&f.common.name)
+        .bind(f.common.keyword_pattern())
+        .bind(f.zone_id)
+        .bind(f.pod_id)
+        .bind(&f.hypervisor)
+        .bind(&f.cluster_type)
+        .bind(&f.allocation_state)
+        .bind(&f.managed_state)
+        .bind(f.common.offset)
+        .bind(f.common.limit())
+        .fetch_all(db)
+        .await?;
     Ok(Counted::split(rows))
 }
 

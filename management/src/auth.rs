@@ -162,6 +162,31 @@ pub async fn authenticate_session(
     })
 }
 
+/// A session from its cookie alone, for read-only console pages (a cross-site request can
+/// send the cookie but cannot read the page). Returns the session key so the page can put
+/// it in its forms; every state-changing request must send it back.
+pub async fn authenticate_session_cookie(
+    ctx: &Ctx,
+    session_id: &str,
+) -> Result<(Caller, String), ApiError> {
+    let s = db::sessions::session_touch(&ctx.pool, session_id, session_timeout(ctx))
+        .await
+        .map_err(|e| e.to_api())?
+        .ok_or_else(ApiError::unauthorized)?;
+    let user = db::accounts::user_fetch(&ctx.pool, s.user_id)
+        .await
+        .map_err(|e| e.to_api())?
+        .filter(usable)
+        .ok_or_else(ApiError::unauthorized)?;
+    Ok((
+        Caller {
+            user,
+            session_id: Some(s.id),
+        },
+        s.session_key,
+    ))
+}
+
 mod subtle_eq {
     /// Constant-time comparison of secrets.
     pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {

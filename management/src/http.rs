@@ -21,6 +21,7 @@ pub fn router(ctx: Ctx) -> Router {
         .route("/client/api", get(api).post(api))
         .route("/client/api/", get(api).post(api))
         .route("/healthz", get(healthz))
+        .merge(crate::console::router())
         .with_state(ctx)
 }
 

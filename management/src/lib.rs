@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod commands;
+pub mod console;
 pub mod ctx;
 pub mod db;
 pub mod domain;

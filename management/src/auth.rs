@@ -204,12 +204,14 @@ pub struct NewSession {
 }
 
 /// Checks credentials and opens a session. `domain` is a CloudStack domain path
-/// (`/`, `/ROOT/sub/`, `ROOT`); absent means ROOT.
+/// (`/`, `/ROOT/sub/`, `ROOT`); absent means ROOT. `via` names where the login came from,
+/// for the event log ("the API", "the web console").
 pub async fn login(
     ctx: &Ctx,
     username: &str,
     password: &str,
     domain: Option<&str>,
+    via: &str,
 ) -> Result<NewSession, ApiError> {
     let path = domain_path(domain);
     let fail = || {
@@ -265,7 +267,7 @@ pub async fn login(
         &mut tx,
         &session.user,
         "USER.LOGIN",
-        format!("user has logged in from {}", "the API"),
+        format!("user has logged in from {via}"),
         Some((session.user.id, "User", session.user.username.clone())),
     )
     .await

@@ -80,7 +80,15 @@ struct LoginForm {
 
 async fn login(State(ctx): State<Ctx>, Form(f): Form<LoginForm>) -> Response {
     let domain = (!f.domain.trim().is_empty()).then_some(f.domain.trim());
-    match auth::login(&ctx, f.username.trim(), &f.password, domain).await {
+    match auth::login(
+        &ctx,
+        f.username.trim(),
+        &f.password,
+        domain,
+        "the web console",
+    )
+    .await
+    {
         Ok(s) => {
             let cookie = format!("JSESSIONID={}; Path=/; HttpOnly; SameSite=Lax", s.id);
             (

@@ -197,7 +197,7 @@ async fn login(
             format,
         );
     };
-    match auth::login(ctx, username, password, p.str("domain")).await {
+    match auth::login(ctx, username, password, p.str("domain"), "the API").await {
         Ok(s) => {
             let u = &s.user;
             let body = serde_json::json!({

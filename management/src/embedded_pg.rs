@@ -5,7 +5,8 @@
 //! reachable from the network. Postgres refuses to run as root, so when we are root it runs
 //! as the `postgres` user (or `nobody`). The postmaster is spawned from a dedicated thread
 //! with a parent-death signal, so it dies with us even if we are killed with SIGKILL; a
-//! normal stop sends SIGINT (fast shutdown) to its PID and waits.
+//! normal stop sends SIGINT (fast shutdown) to its PID and waits. It runs in a process
+//! group of its own, so a terminal's Ctrl-C reaches the server, not Postgres directly.
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -140,6 +141,9 @@ impl EmbeddedPostgres {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("postgres.log")).map(Stdio::from)?);
+        // Its own process group: a Ctrl-C in the terminal signals the whole foreground
+        // group, and Postgres must outlive the server's own shutdown, then be stopped by us.
+        cmd.process_group(0);
         if opts.unsafe_fast {
             cmd.args([
                 "-c",

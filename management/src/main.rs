@@ -117,7 +117,9 @@ async fn run(args: &Args, opts: sqlx::postgres::PgConnectOptions) -> anyhow::Res
     let _ = stop_tx.send(true);
     let _ = worker.await;
     let _ = housekeeping.await;
-    db::mgmt::ms_deregister(&pool, ms_id).await?;
+    if let Err(e) = db::mgmt::ms_deregister(&pool, ms_id).await {
+        tracing::warn!(error = %e, "could not deregister this management server");
+    }
     pool.close().await;
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! both under `target/<profile>/`) and `cs` in `STRATUS_CS` or `.venv/bin/cs`.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -64,7 +65,9 @@ impl Server {
     pub fn start(data_dir: &Path, admin_password: &str) -> Server {
         let port = free_port();
         let log = data_dir.join(format!("management-{port}.log"));
+        // Its own process group, like a job in a terminal: `stop` signals the group.
         let child = Command::new(workspace_binary("stratus-management"))
+            .process_group(0)
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")
@@ -110,7 +113,8 @@ impl Server {
 
     /// Ctrl-C, and wait for the process to exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
-        signal(self.child.id() as i32, "INT");
+        // Ctrl-C as a terminal sends it: to the whole foreground process group.
+        signal(-(self.child.id() as i32), "INT");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
@@ -122,6 +126,22 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The embedded Postgres's PID, from the server's log.
+    pub fn postgres_pid(&self) -> Option<i32> {
+        let log = self.log_text();
+        let line = log
+            .lines()
+            .find(|l| l.contains("embedded Postgres is up"))?;
+        let plain: String = strip_ansi(line);
+        plain
+            .split("pid=")
+            .nth(1)?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
     }
 
     pub fn log_text(&self) -> String {
@@ -137,11 +157,35 @@ impl Drop for Server {
     }
 }
 
+/// `kill -SIG pid`; a negative pid signals that process group.
 fn signal(pid: i32, sig: &str) {
     let _ = Command::new("kill")
         .arg(format!("-{sig}"))
+        .arg("--")
         .arg(pid.to_string())
         .status();
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::new();
+    let mut in_esc = false;
+    for c in s.chars() {
+        match (in_esc, c) {
+            (false, '\u{1b}') => in_esc = true,
+            (true, 'm') => in_esc = false,
+            (true, _) => {}
+            (false, c) => out.push(c),
+        }
+    }
+    out
+}
+
+/// The process group of a running process (`/proc/PID/stat`, field 5).
+pub fn process_group_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces; fields after it are plain.
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(2)?.parse().ok()
 }
 
 /// Whether any process still runs from the given data directory (its Postgres).

@@ -5,7 +5,7 @@
 //! everything.
 
 use serde_json::Value;
-use stratus_tests::{cs, processes_using, CsOutput, Server};
+use stratus_tests::{cs, process_group_of, processes_using, CsOutput, Server};
 
 struct Keys {
     api: String,
@@ -221,6 +221,17 @@ fn cs_client_builds_and_reads_back_a_zone_on_the_embedded_default() {
         .to_string();
     let job = k.ok("disableUser", &[&format!("id={dave}")]);
     assert_eq!(job["user"]["state"], "disabled", "{job}");
+
+    // A terminal's Ctrl-C signals the whole foreground group: Postgres must not be in it,
+    // or it would shut down under the server before the server is done with it.
+    let pg = server
+        .postgres_pid()
+        .expect("the log names the Postgres PID");
+    assert_ne!(
+        process_group_of(pg),
+        Some(server.child.id() as i32),
+        "Postgres shares the server's process group"
+    );
 
     // Ctrl-C: the server and its Postgres are gone.
     let status = server.stop();

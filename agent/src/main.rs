@@ -1,1 +1,75 @@
-fn main() {}
+//! `stratus-agent`: reports this KVM host to the Stratus management servers.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Parser;
+use stratus_agent::config::AgentConfig;
+use stratus_agent::heartbeat::Reporter;
+use stratus_agent::hypervisor::Libvirt;
+
+#[derive(Debug, Parser)]
+#[command(name = "stratus-agent", version, about = "The Stratus host agent")]
+struct Args {
+    /// `key = value` settings written by the management server at bootstrap.
+    #[arg(long, env = "STRATUS_AGENT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Overrides `libvirt_uri` (e.g. test:///default for simulation).
+    #[arg(long, env = "STRATUS_LIBVIRT_URI")]
+    libvirt_uri: Option<String>,
+    /// Overrides `management_urls` (comma-separated).
+    #[arg(long, env = "STRATUS_MANAGEMENT_URLS")]
+    management_urls: Option<String>,
+    /// Overrides `host_id`.
+    #[arg(long, env = "STRATUS_HOST_ID")]
+    host_id: Option<String>,
+    /// Overrides `token`.
+    #[arg(long, env = "STRATUS_HOST_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Overrides `heartbeat_interval` (seconds).
+    #[arg(long, env = "STRATUS_HEARTBEAT_INTERVAL")]
+    heartbeat_interval: Option<u64>,
+    /// Overrides `acceleration`: auto, kvm or qemu.
+    #[arg(long, env = "STRATUS_ACCELERATION")]
+    acceleration: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let a = Args::parse();
+    let mut overrides = HashMap::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            overrides.insert(k.to_string(), v);
+        }
+    };
+    put("libvirt_uri", a.libvirt_uri);
+    put("management_urls", a.management_urls);
+    put("host_id", a.host_id);
+    put("token", a.token);
+    put(
+        "heartbeat_interval",
+        a.heartbeat_interval.map(|s| s.to_string()),
+    );
+    put("acceleration", a.acceleration);
+    let cfg = AgentConfig::load(a.config.as_deref(), &overrides)?;
+    let hv = Arc::new(Libvirt::new(&cfg.libvirt_uri));
+    let reporter = Arc::new(Reporter::new(cfg, hv)?);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(reporter.run(stop_rx));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("agent stopping");
+    let _ = stop_tx.send(true);
+    let _ = task.await;
+    Ok(())
+}

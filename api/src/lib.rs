@@ -2,6 +2,7 @@
 //! CloudStack-compatible command catalog, request parameters, response types, signing and
 //! error codes. Nothing here does I/O, so the contract can be tested on its own.
 
+pub mod agent;
 pub mod command;
 pub mod envelope;
 pub mod error;

@@ -64,6 +64,7 @@ fn constraint_message(name: &str) -> Option<(ErrorCode, &'static str)> {
             ResourceInUse,
             "The pod is in use: it still has clusters or IP ranges",
         ),
+        "hosts_cluster_id_fkey" => (ResourceInUse, "The cluster is in use: it still has hosts"),
         "async_jobs_account_id_fkey" | "async_jobs_user_id_fkey" => (
             ResourceInUse,
             "The account still has asynchronous jobs on record",

@@ -15,6 +15,7 @@ pub mod db;
 pub mod domain;
 pub mod embedded_pg;
 pub mod error;
+pub mod hosts;
 pub mod http;
 pub mod jobs;
 pub mod reconcile;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use stratus_management::{bootstrap, ctx::Ctx, db, embedded_pg, http, jobs, reconcile};
+use stratus_management::{bootstrap, ctx::Ctx, db, embedded_pg, hosts, http, jobs, reconcile};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -103,20 +103,25 @@ async fn run(args: &Args, opts: sqlx::postgres::PgConnectOptions) -> anyhow::Res
     let ctx = Ctx::new(pool.clone(), ms_id).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = tokio::spawn(jobs::run_worker(ctx.clone(), stop_rx.clone()));
-    let housekeeping = tokio::spawn(reconcile::run(ctx.clone(), stop_rx));
+    let housekeeping = tokio::spawn(reconcile::run(ctx.clone(), stop_rx.clone()));
+    let host_monitor = tokio::spawn(hosts::run_monitor(ctx.clone(), stop_rx));
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(listen = %args.listen, %ms_id, "Stratus management server ready: http://{}/client/api", args.listen);
-    axum::serve(listener, http::router(ctx))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        http::router(ctx).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
 
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = worker.await;
     let _ = housekeeping.await;
+    let _ = host_monitor.await;
     if let Err(e) = db::mgmt::ms_deregister(&pool, ms_id).await {
         tracing::warn!(error = %e, "could not deregister this management server");
     }

@@ -25,6 +25,11 @@ ensure_postgres() {
     fi
 }
 
+# C libraries the build links against (the agent drives libvirt through the virt crate).
+ensure_build_deps() {
+    apt_install libvirt-dev pkg-config
+}
+
 ensure_rust() {
     command -v cargo >/dev/null || {
         echo "error: cargo (the Rust toolchain) is required to build Stratus; see https://rustup.rs" >&2

@@ -6,6 +6,7 @@
 mod accounts;
 mod config;
 mod discovery;
+mod hosts;
 mod jobs;
 mod topology;
 
@@ -109,6 +110,12 @@ pub async fn execute(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params)
         "listClusters" => topology::list_clusters(ctx, p).await,
         "updateCluster" => topology::update_cluster(ctx, caller, p).await,
         "deleteCluster" => topology::delete_cluster(ctx, caller, p).await,
+        "listHosts" => hosts::list(ctx, p, false).await,
+        "listHostsMetrics" => hosts::list(ctx, p, true).await,
+        "updateHost" => hosts::update(ctx, caller, p).await,
+        "prepareHostForMaintenance" => hosts::prepare_maintenance(ctx, caller, p).await,
+        "cancelHostMaintenance" => hosts::cancel_maintenance(ctx, caller, p).await,
+        "listAlerts" => hosts::list_alerts(ctx, p).await,
         "listConfigurations" => config::list(ctx, p).await,
         "updateConfiguration" => config::update(ctx, caller, p, false).await,
         "resetConfiguration" => config::update(ctx, caller, p, true).await,
@@ -154,6 +161,36 @@ pub async fn event_on(
             user_id: Some(actor.id),
             account_id: Some(actor.account_id),
             domain_id: Some(actor.domain_id),
+            resource_id,
+            resource_type,
+            resource_name,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records an event done by the system itself (monitors, reconcilers).
+pub async fn system_event(
+    conn: &mut PgConnection,
+    event_type: &str,
+    level: &str,
+    description: String,
+    resource: Option<(Uuid, &str, String)>,
+) -> Result<()> {
+    let (resource_id, resource_type, resource_name) = match resource {
+        Some((id, t, n)) => (Some(id), Some(t), Some(n)),
+        None => (None, None, None),
+    };
+    db::events::event_insert(
+        conn,
+        &NewEvent {
+            event_type,
+            level,
+            description,
+            user_id: Some(db::accounts::SYSTEM_USER),
+            account_id: Some(db::accounts::SYSTEM_ACCOUNT),
+            domain_id: Some(db::accounts::ROOT_DOMAIN),
             resource_id,
             resource_type,
             resource_name,

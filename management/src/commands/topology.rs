@@ -827,6 +827,14 @@ pub async fn delete_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
     let c = t::cluster_fetch(&mut *tx, id)
         .await?
         .ok_or_else(|| not_found(p, "id"))?;
+    let hosts = crate::db::hosts::host_count_in_cluster(&mut *tx, id).await?;
+    if hosts > 0 {
+        return Err(ApiError::in_use(format!(
+            "The cluster {} cannot be deleted because there are {hosts} host(s) in this cluster; delete them first",
+            c.name
+        ))
+        .into());
+    }
     t::cluster_delete(&mut *tx, id).await?;
     event(
         &mut tx,

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod config;
 pub mod events;
+pub mod hosts;
 pub mod jobs;
 pub mod mgmt;
 pub mod sessions;

@@ -1,0 +1,175 @@
+//! Heartbeats: collect facts, metrics and domains, and push them to the management
+//! servers. URLs are tried in order starting with the last one that answered, so the
+//! agent fails over when a management server goes away and stays on the new one.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use stratus_api::agent::{
+    heartbeat_path, Acceleration, Heartbeat, HeartbeatAck, HostFacts, PROTOCOL_VERSION,
+};
+use tokio::sync::watch;
+
+use crate::config::AgentConfig;
+use crate::error::{Error, Result};
+use crate::hypervisor::Hypervisor;
+use crate::sysinfo::Sampler;
+
+/// KVM when /dev/kvm can be opened for reading and writing, else TCG. libvirt's capability
+/// list is not trusted: it can list kvm on machines where KVM guests crash.
+pub fn detect_acceleration() -> Acceleration {
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+    {
+        Ok(_) => Acceleration::Kvm,
+        Err(_) => Acceleration::Qemu,
+    }
+}
+
+fn os_name() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub struct Reporter {
+    cfg: AgentConfig,
+    hv: Arc<dyn Hypervisor>,
+    sampler: Mutex<Sampler>,
+    generation: AtomicU64,
+    preferred: AtomicUsize,
+    http: reqwest::Client,
+    acceleration: Acceleration,
+}
+
+impl Reporter {
+    pub fn new(cfg: AgentConfig, hv: Arc<dyn Hypervisor>) -> Result<Reporter> {
+        // Generations only grow: start from the boot time in milliseconds.
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(1);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| Error::Management(format!("HTTP client: {e}")))?;
+        Ok(Reporter {
+            acceleration: cfg.acceleration.unwrap_or_else(detect_acceleration),
+            cfg,
+            hv,
+            sampler: Mutex::new(Sampler::default()),
+            generation: AtomicU64::new(start),
+            preferred: AtomicUsize::new(0),
+            http,
+        })
+    }
+
+    /// One report of the host's state, with the next generation number.
+    pub async fn collect(self: &Arc<Self>) -> Result<Heartbeat> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let node = me.hv.node_facts()?;
+            let domains = me.hv.domains()?;
+            let metrics = me
+                .sampler
+                .lock()
+                .map_err(|_| Error::Host("sampler lock poisoned".into()))?
+                .sample()?;
+            Ok(Heartbeat {
+                protocol: PROTOCOL_VERSION,
+                generation: me.generation.fetch_add(1, Ordering::SeqCst) + 1,
+                facts: HostFacts {
+                    hostname: node.hostname,
+                    arch: std::env::consts::ARCH.into(),
+                    cpu_sockets: node.cpu_sockets,
+                    cpu_cores: node.cpu_cores,
+                    cpu_mhz: node.cpu_mhz,
+                    memory_bytes: node.memory_bytes,
+                    os: os_name(),
+                    kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                        .unwrap_or_default()
+                        .trim()
+                        .into(),
+                    libvirt_version: node.libvirt_version,
+                    hypervisor_version: node.hypervisor_version,
+                    acceleration: me.acceleration,
+                    agent_version: env!("CARGO_PKG_VERSION").into(),
+                },
+                metrics,
+                domains,
+            })
+        })
+        .await
+        .map_err(|e| Error::Host(format!("collector task: {e}")))?
+    }
+
+    /// Sends a report, failing over across management URLs.
+    pub async fn send(&self, hb: &Heartbeat) -> Result<HeartbeatAck> {
+        let urls = &self.cfg.management_urls;
+        let first = self.preferred.load(Ordering::Relaxed) % urls.len();
+        let mut errors = vec![];
+        for i in 0..urls.len() {
+            let idx = (first + i) % urls.len();
+            let url = format!("{}{}", urls[idx], heartbeat_path(self.cfg.host_id));
+            match self
+                .http
+                .post(&url)
+                .bearer_auth(&self.cfg.token)
+                .json(hb)
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => {
+                    let ack: HeartbeatAck = r
+                        .json()
+                        .await
+                        .map_err(|e| Error::Management(format!("{url}: bad answer: {e}")))?;
+                    if idx != first {
+                        tracing::info!(url = %urls[idx], "failed over to another management server");
+                    }
+                    self.preferred.store(idx, Ordering::Relaxed);
+                    return Ok(ack);
+                }
+                Ok(r) => errors.push(format!("{}: HTTP {}", urls[idx], r.status())),
+                Err(e) => errors.push(format!("{}: {e}", urls[idx])),
+            }
+        }
+        Err(Error::Management(errors.join("; ")))
+    }
+
+    /// Reports every interval until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut interval = self.cfg.heartbeat_interval;
+        tracing::info!(host = %self.cfg.host_id, acceleration = self.acceleration.as_str(), "agent reporting every {}s", interval.as_secs());
+        loop {
+            match self.collect().await {
+                Ok(hb) => match self.send(&hb).await {
+                    Ok(ack) => {
+                        if !ack.accepted {
+                            tracing::debug!(
+                                generation = hb.generation,
+                                "report was older than one already seen"
+                            );
+                        }
+                        interval = Duration::from_secs(ack.interval_secs.max(1));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "heartbeat not delivered"),
+                },
+                Err(e) => tracing::warn!(error = %e, "collecting the host report failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Host commands: listHosts, listHostsMetrics, updateHost, maintenance, listAlerts.
+
+use stratus_api::envelope::Reply;
+use stratus_api::types::{AlertResponse, HostResponse};
+use stratus_api::{ApiError, Params};
+
+use super::{list_filter, not_found};
+use crate::auth::Caller;
+use crate::ctx::Ctx;
+use crate::db::hosts::{self as h, HostRow};
+use crate::domain::hoststate::{ResourceEvent, ResourceState};
+use crate::error::{Error, Result};
+
+fn gb(bytes: i64) -> String {
+    format!("{:.2} GB", bytes as f64 / (1u64 << 30) as f64)
+}
+
+pub fn host_response(ctx: &Ctx, x: &HostRow, metrics: bool) -> HostResponse {
+    let cores = x.cpu_cores.unwrap_or(0) as i64;
+    let mhz = x.cpu_mhz.unwrap_or(0) as i64;
+    let cpu_factor: f64 = ctx
+        .setting("cpu.overprovisioning.factor")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0);
+    let mem_factor: f64 = ctx
+        .setting("mem.overprovisioning.factor")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0);
+    let mem = x.memory_bytes.unwrap_or(0);
+    let used_pct = x.cpu_used_percent.unwrap_or(0.0);
+    let mut r = HostResponse {
+        id: Some(x.id),
+        name: Some(x.name.clone()),
+        state: Some(x.status.clone()),
+        resourcestate: Some(x.resource_state.clone()),
+        r#type: Some("Routing".into()),
+        ipaddress: Some(x.address.ip().to_string()),
+        hypervisor: Some(x.hypervisor.clone()),
+        hypervisorversion: x.hypervisor_version.clone(),
+        version: x.agent_version.clone(),
+        zoneid: Some(x.zone_id),
+        zonename: Some(x.zone_name.clone()),
+        podid: Some(x.pod_id),
+        podname: Some(x.pod_name.clone()),
+        clusterid: Some(x.cluster_id),
+        clustername: Some(x.cluster_name.clone()),
+        clustertype: Some("CloudManaged".into()),
+        cpusockets: x.cpu_sockets,
+        cpunumber: x.cpu_cores,
+        cpuspeed: x.cpu_mhz.map(i64::from),
+        // Nothing is placed on hosts yet (instances come with a later issue).
+        cpuallocated: Some("0%".into()),
+        cpuused: Some(format!("{used_pct:.2}%")),
+        cpuwithoverprovisioning: Some(format!("{:.1}", (cores * mhz) as f64 * cpu_factor)),
+        memorytotal: x.memory_bytes,
+        memorywithoverprovisioning: Some(format!("{:.1}", mem as f64 * mem_factor)),
+        memoryallocated: Some(0),
+        memoryused: x.memory_used_bytes,
+        networkkbsread: x.network_rx_bytes.map(|b| b / 1024),
+        networkkbswrite: x.network_tx_bytes.map(|b| b / 1024),
+        lastpinged: x.last_pinged.map(Into::into),
+        created: Some(x.created.into()),
+        disconnected: (x.status != "Up").then(|| x.status_changed.into()),
+        managementserverid: x.management_server_id,
+        capabilities: Some(match x.acceleration.as_deref() {
+            Some("kvm") => "hvm".into(),
+            _ => "".into(),
+        }),
+        hosttags: None,
+        islocalstorageactive: Some(false),
+        hahost: Some(false),
+        events: Some("AgentConnected; AgentDisconnected; PingTimeout; ShutdownRequested; HostDown; Ping; ManagementServerDown; StartAgentRebalance; Remove".into()),
+        arch: x.arch.clone(),
+        details: Some(serde_json::json!({
+            "acceleration": x.acceleration,
+            "libvirtversion": x.libvirt_version,
+            "os": x.os,
+            "kernel": x.kernel,
+        })),
+        ..Default::default()
+    };
+    if metrics {
+        r.cputotalghz = Some(format!("{:.2} Ghz", (cores * mhz) as f64 / 1000.0));
+        r.cpuusedghz = Some(format!(
+            "{:.2} Ghz",
+            (cores * mhz) as f64 * used_pct / 100.0 / 1000.0
+        ));
+        r.memorytotalgb = Some(gb(mem));
+        r.memoryusedgb = Some(gb(x.memory_used_bytes.unwrap_or(0)));
+        r.networkread = Some(gb(x.network_rx_bytes.unwrap_or(0)));
+        r.networkwrite = Some(gb(x.network_tx_bytes.unwrap_or(0)));
+        r.instances = Some("0 / 0".into());
+    }
+    r
+}
+
+pub async fn list(ctx: &Ctx, p: &Params, metrics: bool) -> Result<Reply> {
+    if let Some(t) = p.str("type") {
+        if !t.eq_ignore_ascii_case("Routing") {
+            // Stratus has no system-VM or storage hosts: only hypervisor (Routing) hosts.
+            return Ok(Reply::list::<HostResponse>("host", 0, &[]));
+        }
+    }
+    let f = h::HostFilter {
+        common: list_filter(ctx, p)?,
+        zone_id: p.uuid("zoneid")?,
+        pod_id: p.uuid("podid")?,
+        cluster_id: p.uuid("clusterid")?,
+        status: p.string("state"),
+        resource_state: p.string("resourcestate"),
+        hypervisor: p.string("hypervisor"),
+    };
+    let (rows, total) = h::host_list(&ctx.pool, &f).await?;
+    let items: Vec<HostResponse> = rows
+        .iter()
+        .map(|x| host_response(ctx, x, metrics))
+        .collect();
+    Ok(Reply::list("host", total, &items))
+}
+
+/// Applies a resource-state event to a host, with its event record.
+async fn change_resource_state(
+    ctx: &Ctx,
+    caller: &Caller,
+    p: &Params,
+    events: &[ResourceEvent],
+    event_type: &str,
+) -> Result<Reply> {
+    let id = p.required_uuid("id")?;
+    let mut tx = ctx.pool.begin().await?;
+    let host = h::host_fetch_for_update(&mut *tx, id)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    let mut state = ResourceState::parse(&host.resource_state).ok_or_else(|| {
+        Error::internal(format!("host {} has an unknown resource state", host.id))
+    })?;
+    for e in events {
+        state = state.on(*e)?;
+    }
+    h::host_set_resource_state(&mut *tx, id, state.as_str()).await?;
+    super::event(
+        &mut tx,
+        &caller.user,
+        event_type,
+        format!("Host {} is now {}", host.name, state.as_str()),
+        Some((host.id, "Host", host.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    let host = h::host_fetch(&ctx.pool, id)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    Ok(Reply::object("host", &host_response(ctx, &host, false)))
+}
+
+pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let id = p.required_uuid("id")?;
+    if let Some(name) = p.str("name") {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(ApiError::param("The host name must not be empty").into());
+        }
+        let mut tx = ctx.pool.begin().await?;
+        let host = h::host_fetch_for_update(&mut *tx, id)
+            .await?
+            .ok_or_else(|| not_found(p, "id"))?;
+        crate::db::hosts::host_rename(&mut *tx, id, name).await?;
+        super::event(
+            &mut tx,
+            &caller.user,
+            "HOST.UPDATE",
+            format!("Host {} renamed to {name}", host.name),
+            Some((id, "Host", name.to_string())),
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    match p.str("allocationstate") {
+        Some(s) if s.eq_ignore_ascii_case("Enable") => {
+            change_resource_state(ctx, caller, p, &[ResourceEvent::Enable], "HOST.ENABLE").await
+        }
+        Some(s) if s.eq_ignore_ascii_case("Disable") => {
+            change_resource_state(ctx, caller, p, &[ResourceEvent::Disable], "HOST.DISABLE").await
+        }
+        Some(s) => Err(ApiError::param(format!(
+            "Invalid allocation state '{s}'; valid values are Enable and Disable"
+        ))
+        .into()),
+        None => {
+            let host = h::host_fetch(&ctx.pool, id)
+                .await?
+                .ok_or_else(|| not_found(p, "id"))?;
+            Ok(Reply::object("host", &host_response(ctx, &host, false)))
+        }
+    }
+}
+
+/// No instances run on hosts yet, so preparing for maintenance completes at once.
+pub async fn prepare_maintenance(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    change_resource_state(
+        ctx,
+        caller,
+        p,
+        &[
+            ResourceEvent::PrepareForMaintenance,
+            ResourceEvent::MaintenanceReached,
+        ],
+        "MAINT.PREPARE",
+    )
+    .await
+}
+
+pub async fn cancel_maintenance(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    change_resource_state(
+        ctx,
+        caller,
+        p,
+        &[ResourceEvent::CancelMaintenance],
+        "MAINT.CANCEL",
+    )
+    .await
+}
+
+pub async fn list_alerts(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let f = list_filter(ctx, p)?;
+    let (rows, total) = h::alert_list(&ctx.pool, &f, p.i64("type")?).await?;
+    let items: Vec<AlertResponse> = rows
+        .iter()
+        .map(|a| AlertResponse {
+            id: Some(a.id),
+            r#type: Some(a.alert_type as i32),
+            name: Some(a.name.clone()),
+            description: Some(a.description.clone()),
+            sent: Some(a.created.into()),
+        })
+        .collect();
+    Ok(Reply::list("alert", total, &items))
+}

@@ -1,0 +1,375 @@
+//! Hosts, their metric samples, and alerts.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use ipnetwork::IpNetwork;
+use sqlx::PgExecutor;
+use stratus_api::agent::Heartbeat;
+use uuid::Uuid;
+
+use super::{paged_sql, Counted, ListFilter};
+use crate::error::Result;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HostRow {
+    pub id: Uuid,
+    pub name: String,
+    pub zone_id: Uuid,
+    pub pod_id: Uuid,
+    pub cluster_id: Uuid,
+    pub address: IpNetwork,
+    pub status: String,
+    pub resource_state: String,
+    pub token_hash: Vec<u8>,
+    pub hypervisor: String,
+    pub hypervisor_version: Option<String>,
+    pub libvirt_version: Option<String>,
+    pub agent_version: Option<String>,
+    pub os: Option<String>,
+    pub kernel: Option<String>,
+    pub arch: Option<String>,
+    pub acceleration: Option<String>,
+    pub cpu_sockets: Option<i32>,
+    pub cpu_cores: Option<i32>,
+    pub cpu_mhz: Option<i32>,
+    pub memory_bytes: Option<i64>,
+    pub cpu_used_percent: Option<f64>,
+    pub memory_used_bytes: Option<i64>,
+    pub network_rx_bytes: Option<i64>,
+    pub network_tx_bytes: Option<i64>,
+    pub report_generation: i64,
+    pub last_pinged: Option<DateTime<Utc>>,
+    pub status_changed: DateTime<Utc>,
+    pub management_server_id: Option<Uuid>,
+    pub created: DateTime<Utc>,
+    #[sqlx(default)]
+    pub zone_name: String,
+    #[sqlx(default)]
+    pub pod_name: String,
+    #[sqlx(default)]
+    pub cluster_name: String,
+}
+
+/// A host to add; its token is stored only as a hash.
+#[derive(Debug, Clone)]
+pub struct NewHost<'a> {
+    pub id: Uuid,
+    pub name: &'a str,
+    pub zone_id: Uuid,
+    pub pod_id: Uuid,
+    pub cluster_id: Uuid,
+    pub address: IpNetwork,
+    pub token_hash: &'a [u8],
+}
+
+pub async fn host_insert(db: impl PgExecutor<'_>, h: &NewHost<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO hosts (id, name, zone_id, pod_id, cluster_id, address, token_hash)
+         VALUES ($1,$2,$3,$4,$5,$6,$7)",
+    )
+    .bind(h.id)
+    .bind(h.name)
+    .bind(h.zone_id)
+    .bind(h.pod_id)
+    .bind(h.cluster_id)
+    .bind(h.address)
+    .bind(h.token_hash)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+const HOST_SELECT: &str =
+    "SELECT h.*, z.name AS zone_name, p.name AS pod_name, c.name AS cluster_name
+    FROM hosts h JOIN zones z ON z.id = h.zone_id JOIN pods p ON p.id = h.pod_id
+    JOIN clusters c ON c.id = h.cluster_id";
+
+pub async fn host_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<HostRow>> {
+    Ok(sqlx::query_as(&format!("{HOST_SELECT} WHERE h.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?)
+}
+
+pub async fn host_fetch_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<HostRow>> {
+    Ok(
+        sqlx::query_as(&format!("{HOST_SELECT} WHERE h.id = $1 FOR UPDATE OF h"))
+            .bind(id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HostFilter {
+    pub common: ListFilter,
+    pub zone_id: Option<Uuid>,
+    pub pod_id: Option<Uuid>,
+    pub cluster_id: Option<Uuid>,
+    pub status: Option<String>,
+    pub resource_state: Option<String>,
+    pub hypervisor: Option<String>,
+}
+
+pub async fn host_list(db: impl PgExecutor<'_>, f: &HostFilter) -> Result<(Vec<HostRow>, i64)> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        paged_sql(
+            "h.*, z.name AS zone_name, p.name AS pod_name, c.name AS cluster_name",
+            "hosts",
+            "h",
+            "JOIN zones z ON z.id = h.zone_id JOIN pods p ON p.id = h.pod_id JOIN clusters c ON c.id = h.cluster_id",
+            "($1::uuid IS NULL OR {a}.id = $1)
+             AND ($2::text IS NULL OR {a}.name = $2)
+             AND ($3::text IS NULL OR {a}.name ILIKE $3 OR host({a}.address) ILIKE $3)
+             AND ($4::uuid IS NULL OR {a}.zone_id = $4)
+             AND ($5::uuid IS NULL OR {a}.pod_id = $5)
+             AND ($6::uuid IS NULL OR {a}.cluster_id = $6)
+             AND ($7::text IS NULL OR lower({a}.status) = lower($7))
+             AND ($8::text IS NULL OR lower({a}.resource_state) = lower($8))
+             AND ($9::text IS NULL OR lower({a}.hypervisor) = lower($9))
+             AND ($10::uuid[] IS NULL OR {a}.id = ANY($10))",
+            "h.created, h.id",
+            11,
+        )
+    });
+    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
+        .bind(f.common.id)
+        .bind(&f.common.name)
+        .bind(f.common.keyword_pattern())
+        .bind(f.zone_id)
+        .bind(f.pod_id)
+        .bind(f.cluster_id)
+        .bind(&f.status)
+        .bind(&f.resource_state)
+        .bind(&f.hypervisor)
+        .bind(&f.common.ids)
+        .bind(f.common.offset)
+        .bind(f.common.limit())
+        .fetch_all(db)
+        .await?;
+    Ok(Counted::split(rows))
+}
+
+/// Applies a report's facts and metrics (the caller has checked its generation).
+pub async fn host_apply_report(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    ms: Uuid,
+    hb: &Heartbeat,
+) -> Result<()> {
+    let f = &hb.facts;
+    let m = &hb.metrics;
+    sqlx::query(
+        "UPDATE hosts SET hypervisor_version=$3, libvirt_version=$4, agent_version=$5, os=$6,
+            kernel=$7, arch=$8, acceleration=$9, cpu_sockets=$10, cpu_cores=$11, cpu_mhz=$12,
+            memory_bytes=$13, cpu_used_percent=$14, memory_used_bytes=$15, network_rx_bytes=$16,
+            network_tx_bytes=$17, report_generation=$18, last_pinged=now(), management_server_id=$2
+         WHERE id=$1",
+    )
+    .bind(id)
+    .bind(ms)
+    .bind(&f.hypervisor_version)
+    .bind(&f.libvirt_version)
+    .bind(&f.agent_version)
+    .bind(&f.os)
+    .bind(&f.kernel)
+    .bind(&f.arch)
+    .bind(f.acceleration.as_str())
+    .bind(f.cpu_sockets as i32)
+    .bind(f.cpu_cores as i32)
+    .bind(f.cpu_mhz as i32)
+    .bind(f.memory_bytes as i64)
+    .bind(m.cpu_used_percent)
+    .bind(m.memory_used_bytes as i64)
+    .bind(m.network_rx_bytes as i64)
+    .bind(m.network_tx_bytes as i64)
+    .bind(hb.generation as i64)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn host_set_status(db: impl PgExecutor<'_>, id: Uuid, status: &str) -> Result<()> {
+    sqlx::query("UPDATE hosts SET status=$2, status_changed=now() WHERE id=$1")
+        .bind(id)
+        .bind(status)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn host_set_resource_state(db: impl PgExecutor<'_>, id: Uuid, state: &str) -> Result<()> {
+    sqlx::query("UPDATE hosts SET resource_state=$2 WHERE id=$1")
+        .bind(id)
+        .bind(state)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Hosts that should be reporting but have been silent for more than `silence_secs`
+/// (Connecting hosts count from when they were added).
+pub async fn host_list_silent(db: impl PgExecutor<'_>, silence_secs: f64) -> Result<Vec<HostRow>> {
+    Ok(sqlx::query_as(&format!(
+        "{HOST_SELECT} WHERE h.status IN ('Up', 'Connecting')
+           AND COALESCE(h.last_pinged, h.created) < now() - make_interval(secs => $1)"
+    ))
+    .bind(silence_secs)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Hosts whose agents are gone, for the probe to judge.
+pub async fn host_list_unreporting(db: impl PgExecutor<'_>) -> Result<Vec<HostRow>> {
+    Ok(sqlx::query_as(&format!(
+        "{HOST_SELECT} WHERE h.status IN ('Disconnected', 'Alert', 'Down')"
+    ))
+    .fetch_all(db)
+    .await?)
+}
+
+pub async fn host_metrics_insert(db: impl PgExecutor<'_>, id: Uuid, hb: &Heartbeat) -> Result<()> {
+    let m = &hb.metrics;
+    sqlx::query(
+        "INSERT INTO host_metrics (host_id, at, cpu_used_percent, memory_used_bytes, network_rx_bytes, network_tx_bytes)
+         VALUES ($1, now(), $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(m.cpu_used_percent)
+    .bind(m.memory_used_bytes as i64)
+    .bind(m.network_rx_bytes as i64)
+    .bind(m.network_tx_bytes as i64)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn host_metrics_purge(db: impl PgExecutor<'_>, keep_hours: i64) -> Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM host_metrics WHERE at < now() - make_interval(hours => $1)")
+            .bind(keep_hours as i32)
+            .execute(db)
+            .await?
+            .rows_affected(),
+    )
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MetricRow {
+    pub at: DateTime<Utc>,
+    pub cpu_used_percent: f64,
+    pub memory_used_bytes: i64,
+    pub network_rx_bytes: i64,
+    pub network_tx_bytes: i64,
+}
+
+pub async fn host_metrics_list(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    since: DateTime<Utc>,
+) -> Result<Vec<MetricRow>> {
+    Ok(sqlx::query_as(
+        "SELECT at, cpu_used_percent, memory_used_bytes, network_rx_bytes, network_tx_bytes
+         FROM host_metrics WHERE host_id = $1 AND at >= $2 ORDER BY at",
+    )
+    .bind(id)
+    .bind(since)
+    .fetch_all(db)
+    .await?)
+}
+
+pub async fn host_count_in_cluster(db: impl PgExecutor<'_>, cluster_id: Uuid) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM hosts WHERE cluster_id = $1")
+            .bind(cluster_id)
+            .fetch_one(db)
+            .await?,
+    )
+}
+
+pub async fn host_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+    Ok(sqlx::query("DELETE FROM hosts WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// CloudStack's alert type for hosts (`AlertManager.AlertType.ALERT_TYPE_HOST`).
+pub const ALERT_TYPE_HOST: i16 = 7;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AlertRow {
+    pub id: Uuid,
+    pub alert_type: i16,
+    pub name: String,
+    pub description: String,
+    pub created: DateTime<Utc>,
+}
+
+pub async fn alert_insert(
+    db: impl PgExecutor<'_>,
+    alert_type: i16,
+    name: &str,
+    description: &str,
+    host: &HostRow,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO alerts (id, alert_type, name, description, zone_id, pod_id, cluster_id, host_id)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(alert_type)
+    .bind(name)
+    .bind(description)
+    .bind(host.zone_id)
+    .bind(host.pod_id)
+    .bind(host.cluster_id)
+    .bind(host.id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn alert_list(
+    db: impl PgExecutor<'_>,
+    f: &ListFilter,
+    alert_type: Option<i64>,
+) -> Result<(Vec<AlertRow>, i64)> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        paged_sql(
+            "al.id, al.alert_type, al.name, al.description, al.created",
+            "alerts",
+            "al",
+            "",
+            "NOT {a}.archived
+             AND ($1::uuid IS NULL OR {a}.id = $1)
+             AND ($2::text IS NULL OR {a}.name = $2)
+             AND ($3::text IS NULL OR {a}.description ILIKE $3)
+             AND ($4::bigint IS NULL OR {a}.alert_type = $4)",
+            "al.created DESC, al.id",
+            5,
+        )
+    });
+    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
+        .bind(f.id)
+        .bind(&f.name)
+        .bind(f.keyword_pattern())
+        .bind(alert_type)
+        .bind(f.offset)
+        .bind(f.limit())
+        .fetch_all(db)
+        .await?;
+    Ok(Counted::split(rows))
+}
+
+pub async fn host_rename(db: impl PgExecutor<'_>, id: Uuid, name: &str) -> Result<()> {
+    sqlx::query("UPDATE hosts SET name=$2 WHERE id=$1")
+        .bind(id)
+        .bind(name)
+        .execute(db)
+        .await?;
+    Ok(())
+}

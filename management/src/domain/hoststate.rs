@@ -1,0 +1,199 @@
+//! The two state machines of a host, as in CloudStack: its *status* follows the agent
+//! (heartbeats and probes), its *resource state* follows the admin (enable, disable,
+//! maintenance). Transitions not listed here are illegal and refused with a clear text.
+
+use stratus_api::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Connecting,
+    Up,
+    Disconnected,
+    Alert,
+    Down,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusEvent {
+    /// A valid report arrived.
+    Heartbeat,
+    /// No report for ping.interval × ping.timeout.
+    HeartbeatsMissed,
+    /// The host answers on its probe port but its agent does not report.
+    ProbeReachable,
+    /// The host does not answer at all.
+    ProbeUnreachable,
+}
+
+impl Status {
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "Connecting" => Status::Connecting,
+            "Up" => Status::Up,
+            "Disconnected" => Status::Disconnected,
+            "Alert" => Status::Alert,
+            "Down" => Status::Down,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Connecting => "Connecting",
+            Status::Up => "Up",
+            Status::Disconnected => "Disconnected",
+            Status::Alert => "Alert",
+            Status::Down => "Down",
+        }
+    }
+
+    /// The next status, or `None` when the event changes nothing.
+    pub fn on(self, e: StatusEvent) -> Option<Status> {
+        use Status::*;
+        use StatusEvent::*;
+        match (self, e) {
+            (Up, Heartbeat) => None,
+            (_, Heartbeat) => Some(Up),
+            (Up | Connecting, HeartbeatsMissed) => Some(Disconnected),
+            (Disconnected | Down, ProbeReachable) => Some(Alert),
+            (Disconnected | Alert, ProbeUnreachable) => Some(Down),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceState {
+    Enabled,
+    Disabled,
+    PrepareForMaintenance,
+    ErrorInPrepareForMaintenance,
+    Maintenance,
+    ErrorInMaintenance,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceEvent {
+    Enable,
+    Disable,
+    PrepareForMaintenance,
+    /// Everything is off the host (no instances yet, so at once).
+    MaintenanceReached,
+    CancelMaintenance,
+}
+
+impl ResourceState {
+    pub fn parse(s: &str) -> Option<ResourceState> {
+        use ResourceState::*;
+        Some(match s {
+            "Enabled" => Enabled,
+            "Disabled" => Disabled,
+            "PrepareForMaintenance" => PrepareForMaintenance,
+            "ErrorInPrepareForMaintenance" => ErrorInPrepareForMaintenance,
+            "Maintenance" => Maintenance,
+            "ErrorInMaintenance" => ErrorInMaintenance,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        use ResourceState::*;
+        match self {
+            Enabled => "Enabled",
+            Disabled => "Disabled",
+            PrepareForMaintenance => "PrepareForMaintenance",
+            ErrorInPrepareForMaintenance => "ErrorInPrepareForMaintenance",
+            Maintenance => "Maintenance",
+            ErrorInMaintenance => "ErrorInMaintenance",
+        }
+    }
+
+    pub fn on(self, e: ResourceEvent) -> Result<ResourceState, ApiError> {
+        use ResourceEvent as E;
+        use ResourceState::*;
+        let next = match (self, e) {
+            (Enabled | Disabled, E::Enable) => Some(Enabled),
+            (Enabled | Disabled, E::Disable) => Some(Disabled),
+            (Enabled | Disabled | ErrorInPrepareForMaintenance, E::PrepareForMaintenance) => {
+                Some(PrepareForMaintenance)
+            }
+            (PrepareForMaintenance, E::MaintenanceReached) => Some(Maintenance),
+            (
+                PrepareForMaintenance
+                | ErrorInPrepareForMaintenance
+                | Maintenance
+                | ErrorInMaintenance,
+                E::CancelMaintenance,
+            ) => Some(Enabled),
+            _ => None,
+        };
+        next.ok_or_else(|| {
+            let what = match e {
+                E::Enable => "enabled",
+                E::Disable => "disabled",
+                E::PrepareForMaintenance => "put into maintenance",
+                E::MaintenanceReached => "moved to Maintenance",
+                E::CancelMaintenance => "taken out of maintenance",
+            };
+            ApiError::param(format!(
+                "The host cannot be {what} while its resource state is {}",
+                self.as_str()
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ResourceEvent as E;
+    use ResourceState as R;
+    use Status::*;
+    use StatusEvent::*;
+
+    #[test]
+    fn status_follows_heartbeats_and_probes() {
+        assert_eq!(Connecting.on(Heartbeat), Some(Up));
+        assert_eq!(Up.on(Heartbeat), None);
+        assert_eq!(Up.on(HeartbeatsMissed), Some(Disconnected));
+        assert_eq!(Disconnected.on(ProbeReachable), Some(Alert));
+        assert_eq!(Disconnected.on(ProbeUnreachable), Some(Down));
+        assert_eq!(Alert.on(ProbeUnreachable), Some(Down));
+        assert_eq!(Down.on(ProbeReachable), Some(Alert));
+        for s in [Disconnected, Alert, Down] {
+            assert_eq!(s.on(Heartbeat), Some(Up), "{s:?} recovers on a heartbeat");
+        }
+        assert_eq!(
+            Up.on(ProbeUnreachable),
+            None,
+            "probes only judge silent hosts"
+        );
+        for s in [Connecting, Up, Disconnected, Alert, Down] {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+        }
+    }
+
+    #[test]
+    fn maintenance_cycle_and_illegal_moves() {
+        let s = R::Enabled.on(E::PrepareForMaintenance).unwrap();
+        assert_eq!(s, R::PrepareForMaintenance);
+        let s = s.on(E::MaintenanceReached).unwrap();
+        assert_eq!(s, R::Maintenance);
+        assert!(s
+            .on(E::Disable)
+            .unwrap_err()
+            .text
+            .contains("cannot be disabled while its resource state is Maintenance"));
+        assert_eq!(s.on(E::CancelMaintenance).unwrap(), R::Enabled);
+        assert!(R::Enabled.on(E::CancelMaintenance).is_err());
+        assert_eq!(R::Disabled.on(E::Enable).unwrap(), R::Enabled);
+        for s in [
+            R::Enabled,
+            R::Disabled,
+            R::PrepareForMaintenance,
+            R::ErrorInPrepareForMaintenance,
+            R::Maintenance,
+            R::ErrorInMaintenance,
+        ] {
+            assert_eq!(R::parse(s.as_str()), Some(s));
+        }
+    }
+}

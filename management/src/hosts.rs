@@ -1,0 +1,293 @@
+//! Host lifecycle: registration, heartbeats, and the monitor that notices silence.
+//!
+//! A host's status follows its agent: a valid heartbeat makes it Up; after
+//! `ping.interval` × `ping.timeout` seconds of silence it is Disconnected; then a probe of
+//! the host's `host.probe.port` tells a live host whose agent died (Alert) from a host
+//! that is gone (Down). Every change is an event, and leaving Up raises an alert. Each
+//! transition re-checks the host under its row lock, so several management servers
+//! running the monitor never record a change twice.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use ipnetwork::IpNetwork;
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+use stratus_api::agent::{Heartbeat, HeartbeatAck, PROTOCOL_VERSION};
+use stratus_api::ApiError;
+use uuid::Uuid;
+
+use crate::ctx::Ctx;
+use crate::db::{self, accounts::UserRow, hosts::HostRow};
+use crate::domain::hoststate::{Status, StatusEvent};
+use crate::error::{Error, Result};
+
+pub fn hash_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Creates the host record and its agent token. The token is returned once, to be put in
+/// the agent's configuration; only its hash is stored.
+#[allow(clippy::too_many_arguments)]
+pub async fn register(
+    ctx: &Ctx,
+    actor: &UserRow,
+    zone_id: Uuid,
+    pod_id: Uuid,
+    cluster_id: Uuid,
+    address: IpAddr,
+    name: &str,
+) -> Result<(HostRow, String)> {
+    let cluster = db::topology::cluster_fetch(&ctx.pool, cluster_id)
+        .await?
+        .ok_or_else(|| ApiError::param("Please specify a valid cluster"))?;
+    if cluster.pod_id != pod_id || cluster.zone_id != zone_id {
+        return Err(ApiError::param(format!(
+            "Cluster {} does not belong to the given pod and zone",
+            cluster.name
+        ))
+        .into());
+    }
+    let token = crate::auth::random_token(32);
+    let id = Uuid::new_v4();
+    let mut tx = ctx.pool.begin().await?;
+    let token_hash = hash_token(&token);
+    let new = db::hosts::NewHost {
+        id,
+        name,
+        zone_id,
+        pod_id,
+        cluster_id,
+        address: IpNetwork::from(address),
+        token_hash: &token_hash,
+    };
+    let inserted = db::hosts::host_insert(&mut *tx, &new).await;
+    if let Err(Error::Db(sqlx::Error::Database(e))) = &inserted {
+        if e.constraint() == Some("hosts_address_key") {
+            return Err(ApiError::param(format!(
+                "A host with address {address} already exists; delete it first to add it again"
+            ))
+            .into());
+        }
+    }
+    inserted?;
+    crate::commands::event_on(
+        &mut tx,
+        actor,
+        "HOST.ADD",
+        "INFO",
+        format!("Adding host {name} ({address}) to cluster {}", cluster.name),
+        Some((id, "Host", name.to_string())),
+    )
+    .await?;
+    tx.commit().await?;
+    let host = db::hosts::host_fetch(&ctx.pool, id)
+        .await?
+        .ok_or_else(|| Error::internal("host vanished"))?;
+    Ok((host, token))
+}
+
+/// Why a heartbeat was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum HeartbeatError {
+    /// Unknown host or wrong token: nothing is changed, and the attempt is logged.
+    #[error("unknown host or invalid credentials")]
+    Unauthorized,
+    #[error("unsupported protocol version {0}")]
+    Protocol(u32),
+    #[error(transparent)]
+    Internal(#[from] Error),
+}
+
+/// The interval agents are asked to report at (`ping.interval`).
+pub fn interval_secs(ctx: &Ctx) -> u64 {
+    ctx.setting_i64("ping.interval", 60).max(1) as u64
+}
+
+/// Applies a heartbeat: authenticates the host, ignores reports older than the newest seen,
+/// records facts, metrics and the sample, and brings the host Up.
+pub async fn heartbeat(
+    ctx: &Ctx,
+    host_id: Uuid,
+    token: Option<&str>,
+    hb: &Heartbeat,
+    remote: Option<SocketAddr>,
+) -> Result<HeartbeatAck, HeartbeatError> {
+    let refuse = |why: &str| {
+        tracing::warn!(host = %host_id, remote = ?remote, why, "agent credentials refused");
+        HeartbeatError::Unauthorized
+    };
+    let Some(token) = token else {
+        return Err(refuse("no token"));
+    };
+    if hb.protocol != PROTOCOL_VERSION {
+        return Err(HeartbeatError::Protocol(hb.protocol));
+    }
+    let mut tx = ctx.pool.begin().await.map_err(Error::from)?;
+    let Some(host) = db::hosts::host_fetch_for_update(&mut *tx, host_id).await? else {
+        return Err(refuse("unknown host"));
+    };
+    let given = hash_token(token);
+    if given.len() != host.token_hash.len()
+        || given
+            .iter()
+            .zip(&host.token_hash)
+            .fold(0u8, |a, (x, y)| a | (x ^ y))
+            != 0
+    {
+        return Err(refuse("wrong token"));
+    }
+    let ack = |accepted| HeartbeatAck {
+        interval_secs: interval_secs(ctx),
+        accepted,
+    };
+    if hb.generation as i64 <= host.report_generation {
+        return Ok(ack(false));
+    }
+    db::hosts::host_apply_report(&mut *tx, host_id, ctx.ms_id, hb).await?;
+    db::hosts::host_metrics_insert(&mut *tx, host_id, hb).await?;
+    if let Some(status) = Status::parse(&host.status) {
+        if let Some(next) = status.on(StatusEvent::Heartbeat) {
+            record_transition(&mut tx, &host, status, next, "the agent reported").await?;
+        }
+    }
+    tx.commit().await.map_err(Error::from)?;
+    Ok(ack(true))
+}
+
+async fn record_transition(
+    conn: &mut PgConnection,
+    host: &HostRow,
+    from: Status,
+    to: Status,
+    why: &str,
+) -> Result<()> {
+    db::hosts::host_set_status(&mut *conn, host.id, to.as_str()).await?;
+    let level = if to == Status::Up { "INFO" } else { "WARN" };
+    let text = format!(
+        "Host {} ({}) went from {} to {}: {why}",
+        host.name,
+        host.address.ip(),
+        from.as_str(),
+        to.as_str()
+    );
+    crate::commands::system_event(
+        &mut *conn,
+        &format!("HOST.{}", to.as_str().to_uppercase()),
+        level,
+        text.clone(),
+        Some((host.id, "Host", host.name.clone())),
+    )
+    .await?;
+    if matches!(to, Status::Disconnected | Status::Alert | Status::Down) {
+        db::hosts::alert_insert(
+            &mut *conn,
+            db::hosts::ALERT_TYPE_HOST,
+            "ALERT.HOST",
+            &text,
+            host,
+        )
+        .await?;
+    }
+    tracing::info!(host = %host.name, from = from.as_str(), to = to.as_str(), "host status changed");
+    Ok(())
+}
+
+/// Applies `event` to the host if it still applies under the row lock.
+async fn transition(
+    ctx: &Ctx,
+    id: Uuid,
+    event: StatusEvent,
+    still: impl Fn(&HostRow) -> bool,
+    why: &str,
+) -> Result<()> {
+    let mut tx = ctx.pool.begin().await?;
+    let Some(host) = db::hosts::host_fetch_for_update(&mut *tx, id).await? else {
+        return Ok(());
+    };
+    let Some(status) = Status::parse(&host.status) else {
+        return Ok(());
+    };
+    if !still(&host) {
+        return Ok(());
+    }
+    if let Some(next) = status.on(event) {
+        record_transition(&mut tx, &host, status, next, why).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Whether something answers on `addr:port` within two seconds.
+pub async fn probe(addr: IpAddr, port: u16) -> bool {
+    matches!(
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect((addr, port))
+        )
+        .await,
+        Ok(Ok(_))
+    )
+}
+
+/// One pass of the host monitor. Idempotent; safe to run on every management server.
+pub async fn monitor_once(ctx: &Ctx) -> Result<()> {
+    let timeout = interval_secs(ctx) as f64
+        * ctx
+            .setting("ping.timeout")
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(2.5);
+    for h in db::hosts::host_list_silent(&ctx.pool, timeout).await? {
+        let why = format!("no heartbeat for {timeout:.0} s");
+        let cutoff = chrono::Utc::now() - chrono::Duration::milliseconds((timeout * 1000.0) as i64);
+        transition(
+            ctx,
+            h.id,
+            StatusEvent::HeartbeatsMissed,
+            |x| x.last_pinged.unwrap_or(x.created) < cutoff,
+            &why,
+        )
+        .await?;
+    }
+    let port = ctx.setting_i64("host.probe.port", 22).clamp(1, 65535) as u16;
+    let mut probes = tokio::task::JoinSet::new();
+    for h in db::hosts::host_list_unreporting(&ctx.pool).await? {
+        probes.spawn(async move { (h.id, probe(h.address.ip(), port).await) });
+    }
+    while let Some(Ok((id, reachable))) = probes.join_next().await {
+        let (event, why) = if reachable {
+            (
+                StatusEvent::ProbeReachable,
+                format!("the host answers on port {port} but its agent does not report"),
+            )
+        } else {
+            (
+                StatusEvent::ProbeUnreachable,
+                format!("the host does not answer on port {port}"),
+            )
+        };
+        transition(ctx, id, event, |x| x.status != "Up", &why).await?;
+    }
+    Ok(())
+}
+
+/// Runs the monitor every second until shutdown; prunes old metric samples every minute.
+pub async fn run_monitor(ctx: Ctx, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut n: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(e) = monitor_once(&ctx).await {
+            tracing::warn!(error = %e, "host monitor pass failed");
+        }
+        n += 1;
+        if n.is_multiple_of(60) {
+            let keep = ctx.setting_i64("host.metrics.retention.hours", 24).max(1);
+            if let Err(e) = db::hosts::host_metrics_purge(&ctx.pool, keep).await {
+                tracing::warn!(error = %e, "pruning host metrics failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! Host lifecycle with the real agent binary: the agent (libvirt's test driver, no daemon)
+//! heartbeats to a management server on loopback; the host comes Up with real facts, goes
+//! Disconnected and then Down or Alert when its agent dies, comes back Up when it returns;
+//! forged credentials and stale reports change nothing; maintenance follows its rules.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Client;
+use serde_json::Value;
+use stratus_api::agent::{Acceleration, Heartbeat, HostFacts, HostMetrics, PROTOCOL_VERSION};
+use stratus_management::{db, hosts, jobs};
+use uuid::Uuid;
+
+/// `stratus-agent`, built next to this test's executable by `cargo build --workspace`.
+fn agent_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let p = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("stratus-agent");
+    assert!(
+        p.exists(),
+        "{} is not built; run `cargo build --workspace --bins` (scripts/test does)",
+        p.display()
+    );
+    p
+}
+
+struct Agent(Child);
+
+impl Agent {
+    fn start(url: &str, host: Uuid, token: &str) -> Agent {
+        Agent(
+            Command::new(agent_binary())
+                .args(["--libvirt-uri", "test:///default", "--management-urls"])
+                // The first URL is dead: the agent must fail over to the second.
+                .arg(format!("http://127.0.0.1:9,{url}"))
+                .args([
+                    "--host-id",
+                    &host.to_string(),
+                    "--token",
+                    token,
+                    "--heartbeat-interval",
+                    "1",
+                    "--acceleration",
+                    "qemu",
+                ])
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("starting stratus-agent"),
+        )
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn host(c: &Client, id: Uuid) -> Value {
+    c.ok("listHosts", &[("id", &id.to_string())]).await["host"][0].clone()
+}
+
+async fn wait_state(c: &Client, id: Uuid, state: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let h = host(c, id).await;
+        if h["state"] == state {
+            return h;
+        }
+        assert!(Instant::now() < deadline, "host never reached {state}: {h}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn fake_heartbeat(generation: u64) -> Heartbeat {
+    Heartbeat {
+        protocol: PROTOCOL_VERSION,
+        generation,
+        facts: HostFacts {
+            hostname: "forged".into(),
+            arch: "x86_64".into(),
+            cpu_sockets: 1,
+            cpu_cores: 999,
+            cpu_mhz: 1,
+            memory_bytes: 1,
+            os: "x".into(),
+            kernel: "x".into(),
+            libvirt_version: "0".into(),
+            hypervisor_version: "0".into(),
+            acceleration: Acceleration::Kvm,
+            agent_version: "0".into(),
+        },
+        metrics: HostMetrics {
+            cpu_used_percent: 0.0,
+            memory_used_bytes: 0,
+            network_rx_bytes: 0,
+            network_tx_bytes: 0,
+        },
+        domains: vec![],
+    }
+}
+
+#[tokio::test]
+async fn agent_heartbeats_drive_the_host_lifecycle() {
+    let c = Client::admin().await;
+    let (zid, pid, cid) = c.basic_topology("hosts-zone").await;
+    for (k, v) in [("ping.interval", "1"), ("ping.timeout", "2")] {
+        c.ok("updateConfiguration", &[("name", k), ("value", v)])
+            .await;
+    }
+    // Nothing listens on this port: a silent host will be judged Down.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    c.ok(
+        "updateConfiguration",
+        &[("name", "host.probe.port"), ("value", &closed.to_string())],
+    )
+    .await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = stratus_management::http::router(c.ctx.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(hosts::run_monitor(c.ctx.clone(), rx.clone()));
+    tokio::spawn(jobs::run_worker(c.ctx.clone(), rx));
+    let url = format!("http://{addr}");
+
+    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    let (zid, pid, cid) = (
+        zid.parse().unwrap(),
+        pid.parse().unwrap(),
+        cid.parse().unwrap(),
+    );
+    let (h, token) = hosts::register(
+        &c.ctx,
+        &admin,
+        zid,
+        pid,
+        cid,
+        "127.0.0.1".parse().unwrap(),
+        "kvm-sim-1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(host(&c, h.id).await["state"], "Connecting");
+    // The same address cannot be added twice.
+    let again = hosts::register(
+        &c.ctx,
+        &admin,
+        zid,
+        pid,
+        cid,
+        "127.0.0.1".parse().unwrap(),
+        "dup",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        again.to_api().text.contains("already exists"),
+        "{}",
+        again.to_api().text
+    );
+
+    // The agent reports: Up, with the facts libvirt gave it.
+    let agent = Agent::start(&url, h.id, &token);
+    let up = wait_state(&c, h.id, "Up").await;
+    assert!(up["cpunumber"].as_i64().unwrap() > 0, "{up}");
+    assert!(up["memorytotal"].as_i64().unwrap() > 0);
+    assert_eq!(up["type"], "Routing");
+    assert_eq!(
+        up["details"]["acceleration"], "qemu",
+        "forced TCG is reported"
+    );
+    assert!(up["cpuused"].as_str().unwrap().ends_with('%'));
+    assert!(up["lastpinged"].is_string());
+    assert_eq!(up["managementserverid"], c.ctx.ms_id.to_string());
+    let m = c.ok("listHostsMetrics", &[("id", &h.id.to_string())]).await;
+    assert!(m["host"][0]["cputotalghz"]
+        .as_str()
+        .unwrap()
+        .ends_with("Ghz"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let samples = db::hosts::host_metrics_list(
+        &c.ctx.pool,
+        h.id,
+        chrono::Utc::now() - chrono::Duration::minutes(5),
+    )
+    .await
+    .unwrap();
+    assert!(
+        samples.len() >= 2,
+        "metric samples are retained: {}",
+        samples.len()
+    );
+
+    // Forged credentials and unknown hosts are refused and change nothing.
+    let http = reqwest::Client::new();
+    let hb_url = format!("{url}{}", stratus_api::agent::heartbeat_path(h.id));
+    let r = http
+        .post(&hb_url)
+        .bearer_auth("forged-token")
+        .json(&fake_heartbeat(u64::MAX / 2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .post(&hb_url)
+        .json(&fake_heartbeat(u64::MAX / 2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "no token at all");
+    let other = format!(
+        "{url}{}",
+        stratus_api::agent::heartbeat_path(Uuid::new_v4())
+    );
+    assert_eq!(
+        http.post(&other)
+            .bearer_auth(&token)
+            .json(&fake_heartbeat(9))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_ne!(host(&c, h.id).await["cpunumber"], 999);
+    // A stale report (older generation) from the right host is acknowledged but ignored.
+    let r: Value = http
+        .post(&hb_url)
+        .bearer_auth(&token)
+        .json(&fake_heartbeat(1))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["accepted"], false);
+    assert_ne!(host(&c, h.id).await["cpunumber"], 999);
+
+    // The agent dies: Disconnected, then Down (nothing answers the probe), with alerts.
+    // (Disconnected may last less than one poll: the event trail below shows it.)
+    drop(agent);
+    wait_state(&c, h.id, "Down").await;
+    let alerts = c.ok("listAlerts", &[]).await;
+    assert!(alerts["count"].as_i64().unwrap() >= 2, "{alerts}");
+    assert_eq!(alerts["alert"][0]["type"], 7);
+
+    // It comes back: Up again.
+    let agent = Agent::start(&url, h.id, &token);
+    wait_state(&c, h.id, "Up").await;
+    // The host is alive but its agent is not (the probe port answers): Alert.
+    c.ok(
+        "updateConfiguration",
+        &[
+            ("name", "host.probe.port"),
+            ("value", &addr.port().to_string()),
+        ],
+    )
+    .await;
+    drop(agent);
+    wait_state(&c, h.id, "Alert").await;
+    let agent = Agent::start(&url, h.id, &token);
+    wait_state(&c, h.id, "Up").await;
+    let ev = c
+        .ok(
+            "listEvents",
+            &[("resourceid", &h.id.to_string()), ("pagesize", "-1")],
+        )
+        .await;
+    let types: Vec<&str> = ev["event"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    for t in [
+        "HOST.ADD",
+        "HOST.UP",
+        "HOST.DISCONNECTED",
+        "HOST.DOWN",
+        "HOST.ALERT",
+    ] {
+        assert!(types.contains(&t), "{t} missing from {types:?}");
+    }
+
+    // Maintenance, through async jobs as in CloudStack; illegal moves are refused.
+    let id = h.id.to_string();
+    let j = c.ok("prepareHostForMaintenance", &[("id", &id)]).await;
+    let done = c.wait_job(j["jobid"].as_str().unwrap()).await;
+    assert_eq!(
+        done["jobresult"]["host"]["resourcestate"], "Maintenance",
+        "{done}"
+    );
+    let t = c
+        .err(
+            "updateHost",
+            &[("id", &id), ("allocationstate", "Disable")],
+            431,
+        )
+        .await;
+    assert!(t.contains("while its resource state is Maintenance"), "{t}");
+    let j = c.ok("cancelHostMaintenance", &[("id", &id)]).await;
+    assert_eq!(
+        c.wait_job(j["jobid"].as_str().unwrap()).await["jobresult"]["host"]["resourcestate"],
+        "Enabled"
+    );
+    assert_eq!(
+        c.ok("updateHost", &[("id", &id), ("allocationstate", "Disable")])
+            .await["host"]["resourcestate"],
+        "Disabled"
+    );
+    assert_eq!(
+        c.ok("listHosts", &[("resourcestate", "Disabled")]).await["count"],
+        1
+    );
+    c.ok("updateHost", &[("id", &id), ("allocationstate", "Enable")])
+        .await;
+
+    // A cluster with hosts cannot be deleted.
+    let t = c
+        .err("deleteCluster", &[("id", &cid.to_string())], 536)
+        .await;
+    assert!(t.contains("1 host(s)"), "{t}");
+    drop(agent);
+}

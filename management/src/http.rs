@@ -21,6 +21,7 @@ pub fn router(ctx: Ctx) -> Router {
         .route("/client/api", get(api).post(api))
         .route("/client/api/", get(api).post(api))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(prometheus))
         .route(
             "/agent/v1/hosts/{id}/heartbeat",
             axum::routing::post(agent_heartbeat),
@@ -38,6 +39,23 @@ async fn healthz(State(ctx): State<Ctx>) -> Response {
         Err(e) => {
             tracing::warn!(error = %e, "health check: database unreachable");
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
+        }
+    }
+}
+
+async fn prometheus(State(ctx): State<Ctx>) -> Response {
+    match crate::metrics::render(&ctx).await {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "rendering /metrics failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "metrics unavailable\n").into_response()
         }
     }
 }

@@ -18,4 +18,5 @@ pub mod error;
 pub mod hosts;
 pub mod http;
 pub mod jobs;
+pub mod metrics;
 pub mod reconcile;

@@ -216,6 +216,23 @@ async fn agent_heartbeats_drive_the_host_lifecycle() {
         samples.len()
     );
 
+    // Prometheus sees the host.
+    let text = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(&format!(
+            "stratus_host_up{{host=\"kvm-sim-1\",id=\"{}\"",
+            h.id
+        )),
+        "{text}"
+    );
+    assert!(text.contains("stratus_hosts{state=\"Up\"} 1"), "{text}");
+    assert!(text.contains("# TYPE stratus_host_memory_total_bytes gauge"));
+
     // Forged credentials and unknown hosts are refused and change nothing.
     let http = reqwest::Client::new();
     let hb_url = format!("{url}{}", stratus_api::agent::heartbeat_path(h.id));

@@ -172,3 +172,11 @@ pub async fn job_list(db: impl PgExecutor<'_>, f: &JobFilter) -> Result<(Vec<Job
     .await?;
     Ok(Counted::split(rows))
 }
+
+pub async fn job_count_pending(db: impl PgExecutor<'_>) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM async_jobs WHERE status = 0")
+            .fetch_one(db)
+            .await?,
+    )
+}

@@ -44,7 +44,7 @@ pub async fn render(ctx: &Ctx) -> Result<String> {
             u8::from(h.status == "Up")
         );
     }
-    let series: [(&str, &str, fn(&db::hosts::HostRow) -> Option<f64>); 5] = [
+    let series: [(&str, &str, Reading); 5] = [
         (
             "stratus_host_cpu_used_percent",
             "Share of the host's CPUs in use, from its last heartbeat",
@@ -108,6 +108,9 @@ pub async fn render(ctx: &Ctx) -> Result<String> {
     let _ = writeln!(out, "stratus_async_jobs_pending {pending}");
     Ok(out)
 }
+
+/// Reads one gauge's value off a host row.
+type Reading = fn(&db::hosts::HostRow) -> Option<f64>;
 
 fn host_labels(h: &db::hosts::HostRow) -> String {
     format!(

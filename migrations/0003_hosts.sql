@@ -74,3 +74,9 @@ CREATE INDEX alerts_created_idx ON alerts (created DESC, id);
 INSERT INTO configuration (name, category, description, default_value, value_type, scopes, is_dynamic, display_text) VALUES
 ('host.metrics.retention.hours', 'Advanced', 'Hours of host metric samples kept for the console''s charts', '24', 'Integer', '{}', true, 'Host metrics retention'),
 ('host.probe.port', 'Advanced', 'TCP port probed on a host that stopped sending heartbeats: if it answers the host is alive but its agent is not (Alert), else the host is Down', '22', 'Integer', '{}', true, 'Host probe port');
+
+INSERT INTO configuration (name, category, description, default_value, value_type, scopes, is_dynamic, display_text) VALUES
+('host', 'Advanced', 'The address of the management server that agents report to (blank: the address the API listens on)', '', 'String', '{}', true, 'Management server address'),
+('kvm.libvirt.uri', 'Advanced', 'The libvirt URI agents of new hosts use (test:///default simulates a host without libvirtd)', 'qemu:///system', 'String', '{}', true, 'Libvirt URI'),
+('kvm.acceleration', 'Advanced', 'Guest acceleration of new hosts: auto (KVM when /dev/kvm works, else TCG), kvm, or qemu (TCG)', 'auto', 'String', '{}', true, 'Acceleration'),
+('kvm.agent.start.timeout', 'Advanced', 'Seconds addHost waits for a new host''s agent to report', '60', 'Integer', '{}', true, 'Agent start timeout');

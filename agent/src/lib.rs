@@ -3,6 +3,7 @@
 //! management URLs). Commands from the management server (start/stop VMs, networks) and
 //! its TLS API come with later issues.
 
+pub mod check;
 pub mod config;
 pub mod error;
 pub mod heartbeat;

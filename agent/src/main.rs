@@ -12,6 +12,10 @@ use stratus_agent::hypervisor::Libvirt;
 #[derive(Debug, Parser)]
 #[command(name = "stratus-agent", version, about = "The Stratus host agent")]
 struct Args {
+    /// `check`: verify this host can run guests (libvirt reachable, qemu present), print
+    /// its facts as JSON and exit; the management server runs this before adding a host.
+    #[arg(value_parser = ["check"])]
+    action: Option<String>,
     /// `key = value` settings written by the management server at bootstrap.
     #[arg(long, env = "STRATUS_AGENT_CONFIG")]
     config: Option<PathBuf>,
@@ -43,6 +47,24 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let a = Args::parse();
+    if a.action.as_deref() == Some("check") {
+        let uri = a
+            .libvirt_uri
+            .clone()
+            .unwrap_or_else(|| "qemu:///system".into());
+        return match stratus_agent::check::run(&uri, a.acceleration.as_deref()) {
+            Ok(facts) => {
+                println!("{}", serde_json::to_string(&facts)?);
+                Ok(())
+            }
+            Err(problems) => {
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+                std::process::exit(2);
+            }
+        };
+    }
     let mut overrides = HashMap::new();
     let mut put = |k: &str, v: Option<String>| {
         if let Some(v) = v {

@@ -473,6 +473,20 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("deleteCluster", "Deletes a cluster.", Admin, S, "success",
         params![req("id", Uuid, "the cluster ID")], SUCCESS),
     // --- hosts ---
+    cmd("addHost", "Adds a new host.", Admin, OL, "host",
+        params![
+            req("zoneid", Uuid, "the Zone ID for the host"),
+            req("podid", Uuid, "the Pod ID for the host"),
+            opt("clusterid", Uuid, "the cluster ID for the host"),
+            opt("clustername", String, "the cluster name for the host"),
+            req("url", String, "the host URL"),
+            req("username", String, "the username for the host; required to be passed for hypervisors other than VMWare"),
+            req("password", String, "the password for the host; required to be passed for hypervisors other than VMWare"),
+            req("hypervisor", String, "hypervisor type of the host"),
+            opt("allocationstate", String, "Allocation state of this Host for allocation of new resources"),
+            opt("hosttags", List, "list of tags to be added to the host"),
+        ],
+        types::HostResponse::FIELDS),
     cmd("listHosts", "Lists hosts.", Admin, L, "host",
         list_params![
             opt("id", Uuid, "the id of the host"),

@@ -17,6 +17,9 @@ pub struct Ctx {
     pub ms_id: Uuid,
     /// Woken when a job is queued here, so the local worker picks it up at once.
     pub jobs: Arc<Notify>,
+    /// The address the HTTP API listens on (agents are told to report there unless the
+    /// `host` setting names another).
+    pub listen: Option<std::net::SocketAddr>,
     settings: Arc<RwLock<HashMap<String, String>>>,
 }
 
@@ -32,6 +35,7 @@ impl Ctx {
             pool,
             ms_id,
             jobs: Arc::new(Notify::new()),
+            listen: None,
             settings: Arc::new(RwLock::new(HashMap::new())),
         };
         ctx.refresh_settings().await?;

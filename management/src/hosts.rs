@@ -87,6 +87,25 @@ pub async fn register(
     Ok((host, token))
 }
 
+/// Removes a host record (a failed bootstrap, or deleteHost), recording why.
+pub async fn unregister(ctx: &Ctx, actor: &UserRow, id: Uuid, why: &str) -> Result<()> {
+    let mut tx = ctx.pool.begin().await?;
+    if let Some(h) = db::hosts::host_fetch_for_update(&mut *tx, id).await? {
+        db::hosts::host_delete(&mut *tx, id).await?;
+        crate::commands::event_on(
+            &mut tx,
+            actor,
+            "HOST.REMOVE",
+            "WARN",
+            format!("Host {} ({}) removed: {why}", h.name, h.address.ip()),
+            Some((id, "Host", h.name.clone())),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Why a heartbeat was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum HeartbeatError {

@@ -100,7 +100,8 @@ async fn run(args: &Args, opts: sqlx::postgres::PgConnectOptions) -> anyhow::Res
     if let Some(pw) = bootstrap::ensure_admin(&pool, args.admin_password.as_deref()).await? {
         println!("\n  Created user 'admin' with password: {pw}\n  (shown once; set STRATUS_ADMIN_PASSWORD to choose it)\n");
     }
-    let ctx = Ctx::new(pool.clone(), ms_id).await?;
+    let mut ctx = Ctx::new(pool.clone(), ms_id).await?;
+    ctx.listen = Some(args.listen);
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = tokio::spawn(jobs::run_worker(ctx.clone(), stop_rx.clone()));
     let housekeeping = tokio::spawn(reconcile::run(ctx.clone(), stop_rx.clone()));

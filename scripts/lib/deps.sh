@@ -30,6 +30,12 @@ ensure_build_deps() {
     apt_install libvirt-dev pkg-config
 }
 
+# What the end-to-end test bed needs: namespaces and veths (iproute2), a private mount
+# namespace per simulated host (util-linux), sshd, and openssl for password hashes.
+ensure_testbed() {
+    apt_install iproute2 util-linux openssh-server openssl
+}
+
 ensure_rust() {
     command -v cargo >/dev/null || {
         echo "error: cargo (the Rust toolchain) is required to build Stratus; see https://rustup.rs" >&2

@@ -63,6 +63,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(data_dir: &Path, admin_password: &str) -> Server {
+        Self::start_on(data_dir, admin_password, "127.0.0.1")
+    }
+
+    /// Starts the server listening on `ip` (e.g. the management side of a test bed veth).
+    pub fn start_on(data_dir: &Path, admin_password: &str, ip: &str) -> Server {
         let port = free_port();
         let log = data_dir.join(format!("management-{port}.log"));
         // Its own process group, like a job in a terminal: `stop` signals the group.
@@ -71,7 +76,7 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
+            .arg(format!("{ip}:{port}"))
             .env("STRATUS_ADMIN_PASSWORD", admin_password)
             .env_remove("DATABASE_URL")
             .env("RUST_LOG", "info,sqlx=warn")
@@ -82,7 +87,7 @@ impl Server {
             .expect("starting stratus-management");
         let s = Server {
             child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("http://{ip}:{port}"),
             data_dir: data_dir.to_path_buf(),
             log,
         };
@@ -154,6 +159,86 @@ impl Drop for Server {
         if self.child.try_wait().ok().flatten().is_none() {
             self.stop();
         }
+    }
+}
+
+/// A simulated KVM host (tests/testbed/simhost.sh): a network namespace with its own sshd,
+/// reachable at `address`; the management side of its link is `mgmt_ip`. Removed on drop.
+pub struct SimHost {
+    pub name: String,
+    pub address: String,
+    pub mgmt_ip: String,
+    pub state: PathBuf,
+}
+
+impl SimHost {
+    pub fn up(name: &str, index: u8, root_password: &str, state: &Path) -> SimHost {
+        let script = workspace_root().join("tests/testbed/simhost.sh");
+        // A run that crashed may have left this host behind.
+        let _ = Command::new(&script)
+            .args(["down", name])
+            .arg(state)
+            .status();
+        let out = Command::new(&script)
+            .args(["up", name, &index.to_string(), root_password])
+            .arg(state)
+            .output()
+            .expect("running simhost.sh");
+        assert!(
+            out.status.success(),
+            "simhost.sh up {name} failed (root is needed): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SimHost {
+            name: name.into(),
+            address: format!("10.231.{index}.2"),
+            mgmt_ip: format!("10.231.{index}.1"),
+            state: state.join(name),
+        }
+    }
+
+    /// The agent's pid on this host, if its pid file names a live process.
+    pub fn agent_pid(&self) -> Option<i32> {
+        let pid: i32 = std::fs::read_to_string(self.state.join("agent/agent.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+    }
+
+    pub fn kill_agent(&self) {
+        let pid = self.agent_pid().expect("the agent runs");
+        signal(pid, "KILL");
+    }
+
+    /// Starts the installed agent again inside the host's namespaces, as its admin would.
+    pub fn start_agent(&self) {
+        let sshd: i32 = std::fs::read_to_string(self.state.join("ssh/sshd.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let st = Command::new("nsenter")
+            .args(["-t", &sshd.to_string(), "-m", "-n", "--", "sh", "-c"])
+            .arg("nohup setsid /var/lib/stratus-agent/bin/stratus-agent --config /etc/stratus/agent.properties >> /var/lib/stratus-agent/agent.log 2>&1 < /dev/null & echo $! > /var/lib/stratus-agent/agent.pid")
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    pub fn file_exists(&self, rel: &str) -> bool {
+        self.state.join(rel).exists()
+    }
+}
+
+impl Drop for SimHost {
+    fn drop(&mut self) {
+        let script = workspace_root().join("tests/testbed/simhost.sh");
+        let _ = Command::new(script)
+            .args(["down", &self.name])
+            .arg(self.state.parent().unwrap())
+            .status();
     }
 }
 

@@ -94,6 +94,99 @@ pub fn host_response(ctx: &Ctx, x: &HostRow, metrics: bool) -> HostResponse {
     r
 }
 
+/// `http://ADDRESS` (CloudStack's KVM discoverer accepts only http URLs) → an IP address.
+async fn host_address(url: &str) -> Result<std::net::IpAddr> {
+    let parsed = url::Url::parse(url).map_err(|_| {
+        ApiError::param(format!(
+            "The host URL '{url}' is not a URL; use http://ADDRESS"
+        ))
+    })?;
+    if parsed.scheme() != "http" {
+        return Err(ApiError::param(format!(
+            "The host URL '{url}' must start with http:// (for example http://192.168.1.10)"
+        ))
+        .into());
+    }
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| ApiError::param(format!("The host URL '{url}' has no host address")))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse() {
+        return Ok(ip);
+    }
+    let mut addrs = tokio::net::lookup_host((host, 22))
+        .await
+        .map_err(|e| ApiError::param(format!("The host name '{host}' does not resolve: {e}")))?;
+    addrs
+        .next()
+        .map(|a| a.ip())
+        .ok_or_else(|| ApiError::param(format!("The host name '{host}' does not resolve")).into())
+}
+
+pub async fn add(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    crate::domain::states::hypervisor(p.required("hypervisor")?)?;
+    let zone_id = p.required_uuid("zoneid")?;
+    let pod_id = p.required_uuid("podid")?;
+    let cluster = match (p.uuid("clusterid")?, p.str("clustername")) {
+        (Some(id), _) => crate::db::topology::cluster_fetch(&ctx.pool, id)
+            .await?
+            .ok_or_else(|| not_found(p, "clusterid"))?,
+        (None, Some(name)) => {
+            let f = crate::db::topology::ClusterFilter {
+                common: crate::db::ListFilter {
+                    name: Some(name.to_string()),
+                    limit: Some(1),
+                    ..Default::default()
+                },
+                pod_id: Some(pod_id),
+                ..Default::default()
+            };
+            crate::db::topology::cluster_list(&ctx.pool, &f)
+                .await?
+                .0
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    ApiError::param(format!("No cluster named {name} in the given pod"))
+                })?
+        }
+        (None, None) => {
+            return Err(
+                ApiError::param("Please specify the cluster: clusterid or clustername").into(),
+            )
+        }
+    };
+    if cluster.zone_id != zone_id || cluster.pod_id != pod_id {
+        return Err(ApiError::param(format!(
+            "Cluster {} does not belong to the given zone and pod",
+            cluster.name
+        ))
+        .into());
+    }
+    let req = crate::host_bootstrap::AddHost {
+        zone_id,
+        pod_id,
+        cluster_id: cluster.id,
+        address: host_address(p.required("url")?).await?,
+        ssh_port: 22,
+        username: p.required("username")?.to_string(),
+        password: p.required("password")?.to_string(),
+    };
+    let host = crate::host_bootstrap::add_host(ctx, &caller.user, &req).await?;
+    if let Some(s) = p.str("allocationstate") {
+        if s.eq_ignore_ascii_case("Disabled") || s.eq_ignore_ascii_case("Disable") {
+            crate::db::hosts::host_set_resource_state(&ctx.pool, host.id, "Disabled").await?;
+        }
+    }
+    let host = h::host_fetch(&ctx.pool, host.id)
+        .await?
+        .ok_or_else(|| Error::internal("host vanished"))?;
+    Ok(Reply::object_list(
+        "host",
+        &[host_response(ctx, &host, false)],
+    ))
+}
+
 pub async fn list(ctx: &Ctx, p: &Params, metrics: bool) -> Result<Reply> {
     if let Some(t) = p.str("type") {
         if !t.eq_ignore_ascii_case("Routing") {

@@ -110,6 +110,7 @@ pub async fn execute(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params)
         "listClusters" => topology::list_clusters(ctx, p).await,
         "updateCluster" => topology::update_cluster(ctx, caller, p).await,
         "deleteCluster" => topology::delete_cluster(ctx, caller, p).await,
+        "addHost" => hosts::add(ctx, caller, p).await,
         "listHosts" => hosts::list(ctx, p, false).await,
         "listHostsMetrics" => hosts::list(ctx, p, true).await,
         "updateHost" => hosts::update(ctx, caller, p).await,

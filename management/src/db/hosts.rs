@@ -373,3 +373,15 @@ pub async fn host_rename(db: impl PgExecutor<'_>, id: Uuid, name: &str) -> Resul
         .await?;
     Ok(())
 }
+
+pub async fn host_fetch_by_address(
+    db: impl PgExecutor<'_>,
+    address: IpNetwork,
+) -> Result<Option<HostRow>> {
+    Ok(
+        sqlx::query_as(&format!("{HOST_SELECT} WHERE h.address = $1"))
+            .bind(address)
+            .fetch_optional(db)
+            .await?,
+    )
+}

@@ -1,0 +1,299 @@
+//! Hosts end to end: the real management binary adds a simulated KVM host (a network
+//! namespace with its own sshd, tests/testbed/simhost.sh) through `cs addHost`, over SSH
+//! with root's password; the host's agent reports Up with real facts; killing the agent
+//! makes it Disconnected then Alert (sshd still answers the probe); starting it again
+//! brings it Up; forged agent credentials are refused and logged; bad passwords and
+//! missing prerequisites are refused at their step with nothing left behind.
+//!
+//! The simulated host's agent uses libvirt's test driver (no libvirtd in the namespace
+//! yet), selected with the `kvm.libvirt.uri` setting.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use stratus_tests::{cs, Server, SimHost};
+
+struct Api {
+    url: String,
+    key: String,
+    secret: String,
+}
+
+impl Api {
+    fn ok(&self, command: &str, args: &[&str]) -> Value {
+        let o = cs(&self.url, &self.key, &self.secret, &[], command, args);
+        assert!(
+            o.success,
+            "cs {command} {args:?} failed: {} {}",
+            o.json, o.stderr
+        );
+        o.json
+    }
+    fn err(&self, command: &str, args: &[&str], code: u16) -> String {
+        let o = cs(&self.url, &self.key, &self.secret, &[], command, args);
+        assert!(!o.success, "cs {command} {args:?} should fail: {}", o.json);
+        let body = o
+            .json
+            .as_object()
+            .and_then(|m| m.values().next())
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(body["errorcode"], code, "{}", o.json);
+        body["errortext"].as_str().unwrap_or_default().to_string()
+    }
+    fn host_state(&self, id: &str) -> String {
+        self.ok("listHosts", &[&format!("id={id}")])["host"][0]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+    fn wait_state(&self, id: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.host_state(id) != want {
+            assert!(Instant::now() < deadline, "host never reached {want}");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn login_keys(server: &Server, password: &str) -> Api {
+    let http = reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let l: Value = http
+        .post(server.api())
+        .form(&[
+            ("command", "login"),
+            ("username", "admin"),
+            ("password", password),
+            ("response", "json"),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let (key, uid) = (
+        l["loginresponse"]["sessionkey"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        l["loginresponse"]["userid"].as_str().unwrap().to_string(),
+    );
+    let r: Value = http
+        .post(server.api())
+        .form(&[
+            ("command", "registerUserKeys"),
+            ("id", &uid),
+            ("response", "json"),
+            ("sessionkey", &key),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    Api {
+        url: server.api(),
+        key: r["registeruserkeysresponse"]["userkeys"]["apikey"]
+            .as_str()
+            .unwrap()
+            .into(),
+        secret: r["registeruserkeysresponse"]["userkeys"]["secretkey"]
+            .as_str()
+            .unwrap()
+            .into(),
+    }
+}
+
+#[test]
+fn add_a_simulated_host_over_ssh_and_follow_its_agent() {
+    let state = tempfile::tempdir().unwrap();
+    let host = SimHost::up("e2eh1", 211, "host-root-pw", state.path());
+    let data = tempfile::tempdir().unwrap();
+    // The management server listens on its side of the host's link, where the agent reports.
+    let server = Server::start_on(data.path(), "admin-pw-1", &host.mgmt_ip);
+    let api = login_keys(&server, "admin-pw-1");
+
+    let zid = api.ok(
+        "createZone",
+        &[
+            "name=hz",
+            "networktype=Basic",
+            "dns1=8.8.8.8",
+            "internaldns1=10.231.211.1",
+        ],
+    )["zone"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pid = api.ok(
+        "createPod",
+        &[
+            &format!("zoneid={zid}"),
+            "name=hp",
+            "gateway=10.231.211.1",
+            "netmask=255.255.255.0",
+            "startip=10.231.211.100",
+            "endip=10.231.211.120",
+        ],
+    )["pod"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cid = api.ok(
+        "addCluster",
+        &[
+            &format!("zoneid={zid}"),
+            &format!("podid={pid}"),
+            "clustername=hc",
+            "clustertype=CloudManaged",
+            "hypervisor=KVM",
+        ],
+    )["cluster"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (k, v) in [
+        ("kvm.libvirt.uri", "test:///default"),
+        ("kvm.acceleration", "qemu"),
+        ("ping.interval", "1"),
+        ("ping.timeout", "3"),
+    ] {
+        api.ok(
+            "updateConfiguration",
+            &[&format!("name={k}"), &format!("value={v}")],
+        );
+    }
+    let url = format!("url=http://{}", host.address);
+    let add = |password: &str| -> Vec<String> {
+        vec![
+            format!("zoneid={zid}"),
+            format!("podid={pid}"),
+            format!("clusterid={cid}"),
+            url.clone(),
+            "username=root".into(),
+            format!("password={password}"),
+            "hypervisor=KVM".into(),
+        ]
+    };
+
+    // Wrong password: refused at the connect step.
+    let wrong = add("not-the-password");
+    let t = api.err("addHost", &args(&wrong), 534);
+    assert!(
+        t.contains("step 'connect'") && t.contains("authentication as root failed"),
+        "{t}"
+    );
+    // No sshd at that address (the management side of the link): refused at connect.
+    let nobody = vec![
+        format!("zoneid={zid}"),
+        format!("podid={pid}"),
+        format!("clusterid={cid}"),
+        format!("url=http://{}", host.mgmt_ip),
+        "username=root".into(),
+        "password=x".into(),
+        "hypervisor=KVM".into(),
+    ];
+    let t = api.err("addHost", &args(&nobody), 534);
+    assert!(
+        t.contains("step 'connect'") && t.contains("cannot connect"),
+        "{t}"
+    );
+    // Missing prerequisites (no libvirtd, no QEMU for qemu:///system): named, nothing left.
+    api.ok(
+        "updateConfiguration",
+        &["name=kvm.libvirt.uri", "value=qemu:///system"],
+    );
+    let good = add("host-root-pw");
+    let t = api.err("addHost", &args(&good), 534);
+    assert!(
+        t.contains("step 'check prerequisites'") && t.contains("libvirt is not reachable"),
+        "{t}"
+    );
+    assert!(
+        api.ok("listHosts", &[]).get("host").is_none(),
+        "nothing half-registered"
+    );
+    assert!(
+        !host.file_exists("agent/bin/stratus-agent"),
+        "the copied agent was removed"
+    );
+    api.ok(
+        "updateConfiguration",
+        &["name=kvm.libvirt.uri", "value=test:///default"],
+    );
+
+    // The real thing.
+    let added = api.ok("addHost", &args(&good));
+    let h = &added["host"][0];
+    assert_eq!(h["state"], "Up", "{added}");
+    assert_eq!(h["ipaddress"], host.address.as_str());
+    assert!(h["cpunumber"].as_i64().unwrap() > 0);
+    assert_eq!(h["details"]["acceleration"], "qemu");
+    let hid = h["id"].as_str().unwrap().to_string();
+    assert!(host.file_exists("etc-stratus/agent.properties"));
+    let t = api.err("addHost", &args(&good), 431);
+    assert!(t.contains("already exists"), "re-adding is refused: {t}");
+
+    // Forged agent credentials: refused and logged, nothing changes.
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/agent/v1/hosts/{hid}/heartbeat", server.url))
+        .bearer_auth("forged")
+        .body("{}")
+        .header("content-type", "application/json")
+        .send()
+        .unwrap();
+    assert!(r.status() == 401 || r.status() == 400, "{}", r.status());
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/agent/v1/hosts/{hid}/heartbeat", server.url))
+        .bearer_auth("forged")
+        .body(
+            std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("testbed/forged-heartbeat.json"),
+            )
+            .unwrap(),
+        )
+        .header("content-type", "application/json")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        server.log_text().contains("agent credentials refused"),
+        "the refusal is logged"
+    );
+
+    // The agent dies; sshd still answers: Disconnected, then Alert.
+    host.kill_agent();
+    api.wait_state(&hid, "Alert");
+    let alerts = api.ok("listAlerts", &[]);
+    assert!(alerts["count"].as_i64().unwrap() >= 2);
+    // It is started again: Up.
+    host.start_agent();
+    api.wait_state(&hid, "Up");
+    let ev = api.ok("listEvents", &[&format!("resourceid={hid}"), "pagesize=-1"]);
+    let types: Vec<&str> = ev["event"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    for t in ["HOST.ADD", "HOST.UP", "HOST.DISCONNECTED", "HOST.ALERT"] {
+        assert!(types.contains(&t), "{t} missing: {types:?}");
+    }
+
+    // Maintenance and back, through cs (async jobs).
+    assert_eq!(
+        api.ok("prepareHostForMaintenance", &[&format!("id={hid}")])["host"]["resourcestate"],
+        "Maintenance"
+    );
+    assert_eq!(
+        api.ok("cancelHostMaintenance", &[&format!("id={hid}")])["host"]["resourcestate"],
+        "Enabled"
+    );
+}

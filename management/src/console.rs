@@ -35,14 +35,7 @@ pub fn router() -> Router<Ctx> {
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == "JSESSIONID")
-        .map(|(_, v)| v.to_string())
+    crate::http::cookie(headers, "JSESSIONID").map(str::to_string)
 }
 
 fn html(status: StatusCode, t: impl Template) -> Response {

@@ -332,3 +332,92 @@ pub fn cs(
         stderr: String::from_utf8_lossy(&out.stderr).to_string(),
     }
 }
+
+/// A CloudStack endpoint with API keys, driven through the `cs` CLI.
+pub struct CsApi {
+    pub url: String,
+    pub key: String,
+    pub secret: String,
+}
+
+impl CsApi {
+    /// Logs in with a session and registers API keys for the user, as the UI does.
+    pub fn login(server: &Server, username: &str, password: &str) -> CsApi {
+        let http = reqwest::blocking::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let login: Value = http
+            .post(server.api())
+            .form(&[
+                ("command", "login"),
+                ("username", username),
+                ("password", password),
+                ("domain", "/"),
+                ("response", "json"),
+            ])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let sessionkey = login["loginresponse"]["sessionkey"]
+            .as_str()
+            .expect("login answers a sessionkey")
+            .to_string();
+        let userid = login["loginresponse"]["userid"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let reg: Value = http
+            .post(server.api())
+            .form(&[
+                ("command", "registerUserKeys"),
+                ("id", &userid),
+                ("response", "json"),
+                ("sessionkey", &sessionkey),
+            ])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let k = &reg["registeruserkeysresponse"]["userkeys"];
+        CsApi {
+            url: server.api(),
+            key: k["apikey"].as_str().expect("apikey").to_string(),
+            secret: k["secretkey"].as_str().expect("secretkey").to_string(),
+        }
+    }
+
+    pub fn run(&self, flags: &[&str], command: &str, args: &[&str]) -> CsOutput {
+        cs(&self.url, &self.key, &self.secret, flags, command, args)
+    }
+
+    /// Runs and asserts success; returns what cs printed.
+    pub fn ok(&self, command: &str, args: &[&str]) -> Value {
+        let o = self.run(&[], command, args);
+        assert!(
+            o.success,
+            "cs {command} {args:?} failed: {} {}",
+            o.json, o.stderr
+        );
+        o.json
+    }
+
+    /// Runs, asserts failure with CloudStack's `code`; returns the error text.
+    pub fn err(&self, command: &str, args: &[&str], code: u16) -> String {
+        let o = self.run(&[], command, args);
+        assert!(
+            !o.success,
+            "cs {command} {args:?} should have failed: {}",
+            o.json
+        );
+        let body = o
+            .json
+            .as_object()
+            .and_then(|m| m.values().next())
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(body["errorcode"], code, "cs {command} {args:?}: {}", o.json);
+        body["errortext"].as_str().unwrap_or_default().to_string()
+    }
+}

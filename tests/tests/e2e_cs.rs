@@ -4,99 +4,13 @@
 //! error case with CloudStack's code → Ctrl-C leaves nothing running → a restart keeps
 //! everything.
 
-use serde_json::Value;
-use stratus_tests::{cs, process_group_of, processes_using, CsOutput, Server};
-
-struct Keys {
-    api: String,
-    key: String,
-    secret: String,
-}
-
-impl Keys {
-    fn run(&self, command: &str, args: &[&str]) -> CsOutput {
-        cs(&self.api, &self.key, &self.secret, &[], command, args)
-    }
-    fn ok(&self, command: &str, args: &[&str]) -> Value {
-        let o = self.run(command, args);
-        assert!(
-            o.success,
-            "cs {command} {args:?} failed: {} {}",
-            o.json, o.stderr
-        );
-        o.json
-    }
-    /// Asserts failure and CloudStack's error code; returns the error text.
-    fn err(&self, command: &str, args: &[&str], code: u16) -> String {
-        let o = self.run(command, args);
-        assert!(
-            !o.success,
-            "cs {command} {args:?} should have failed: {}",
-            o.json
-        );
-        let body = o
-            .json
-            .as_object()
-            .and_then(|m| m.values().next())
-            .cloned()
-            .unwrap_or_default();
-        assert_eq!(body["errorcode"], code, "cs {command} {args:?}: {}", o.json);
-        body["errortext"].as_str().unwrap_or_default().to_string()
-    }
-}
-
-/// `login` with a session, then `registerUserKeys` for admin, as the UI does it.
-fn keys_via_login(server: &Server) -> Keys {
-    let http = reqwest::blocking::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let login: Value = http
-        .post(server.api())
-        .form(&[
-            ("command", "login"),
-            ("username", "admin"),
-            ("password", "e2e-password"),
-            ("domain", "/"),
-            ("response", "json"),
-        ])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let sessionkey = login["loginresponse"]["sessionkey"]
-        .as_str()
-        .expect("login answers a sessionkey")
-        .to_string();
-    let userid = login["loginresponse"]["userid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let reg: Value = http
-        .post(server.api())
-        .form(&[
-            ("command", "registerUserKeys"),
-            ("id", &userid),
-            ("response", "json"),
-            ("sessionkey", &sessionkey),
-        ])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let k = &reg["registeruserkeysresponse"]["userkeys"];
-    Keys {
-        api: server.api(),
-        key: k["apikey"].as_str().expect("apikey").to_string(),
-        secret: k["secretkey"].as_str().expect("secretkey").to_string(),
-    }
-}
+use stratus_tests::{process_group_of, processes_using, CsApi, Server};
 
 #[test]
 fn cs_client_builds_and_reads_back_a_zone_on_the_embedded_default() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path(), "e2e-password");
-    let k = keys_via_login(&server);
+    let k = CsApi::login(&server, "admin", "e2e-password");
 
     // Build: zone, pod with its management range, guest range, cluster.
     let zone = k.ok(
@@ -135,10 +49,7 @@ fn cs_client_builds_and_reads_back_a_zone_on_the_embedded_default() {
     );
     assert_eq!(vlan["vlan"]["startip"], "10.1.0.100");
     // --post: the form-body signing path (Terraform's cloudstack-go posts).
-    let cluster = cs(
-        &k.api,
-        &k.key,
-        &k.secret,
+    let cluster = k.run(
         &["--post"],
         "addCluster",
         &[
@@ -170,8 +81,8 @@ fn cs_client_builds_and_reads_back_a_zone_on_the_embedded_default() {
     );
 
     // The error cases, each with CloudStack's code and a clear text.
-    let bad = Keys {
-        api: k.api.clone(),
+    let bad = CsApi {
+        url: k.url.clone(),
         key: k.key.clone(),
         secret: "wrong-secret".into(),
     };
@@ -246,8 +157,8 @@ fn cs_client_builds_and_reads_back_a_zone_on_the_embedded_default() {
 
     // A second start reuses the data: same zone, same keys.
     let server2 = Server::start(dir.path(), "ignored-now");
-    let k2 = Keys {
-        api: server2.api(),
+    let k2 = CsApi {
+        url: server2.api(),
         key: k.key.clone(),
         secret: k.secret.clone(),
     };

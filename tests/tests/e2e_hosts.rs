@@ -10,103 +10,26 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use stratus_tests::{cs, Server, SimHost};
+use stratus_tests::{CsApi, Server, SimHost};
 
-struct Api {
-    url: String,
-    key: String,
-    secret: String,
+/// The host's status as listHosts reports it.
+fn host_state(api: &CsApi, id: &str) -> String {
+    api.ok("listHosts", &[&format!("id={id}")])["host"][0]["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
-impl Api {
-    fn ok(&self, command: &str, args: &[&str]) -> Value {
-        let o = cs(&self.url, &self.key, &self.secret, &[], command, args);
-        assert!(
-            o.success,
-            "cs {command} {args:?} failed: {} {}",
-            o.json, o.stderr
-        );
-        o.json
-    }
-    fn err(&self, command: &str, args: &[&str], code: u16) -> String {
-        let o = cs(&self.url, &self.key, &self.secret, &[], command, args);
-        assert!(!o.success, "cs {command} {args:?} should fail: {}", o.json);
-        let body = o
-            .json
-            .as_object()
-            .and_then(|m| m.values().next())
-            .cloned()
-            .unwrap_or_default();
-        assert_eq!(body["errorcode"], code, "{}", o.json);
-        body["errortext"].as_str().unwrap_or_default().to_string()
-    }
-    fn host_state(&self, id: &str) -> String {
-        self.ok("listHosts", &[&format!("id={id}")])["host"][0]["state"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-    fn wait_state(&self, id: &str, want: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.host_state(id) != want {
-            assert!(Instant::now() < deadline, "host never reached {want}");
-            std::thread::sleep(Duration::from_millis(300));
-        }
+fn wait_state(api: &CsApi, id: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while host_state(api, id) != want {
+        assert!(Instant::now() < deadline, "host never reached {want}");
+        std::thread::sleep(Duration::from_millis(300));
     }
 }
 
 fn args(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
-}
-
-fn login_keys(server: &Server, password: &str) -> Api {
-    let http = reqwest::blocking::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let l: Value = http
-        .post(server.api())
-        .form(&[
-            ("command", "login"),
-            ("username", "admin"),
-            ("password", password),
-            ("response", "json"),
-        ])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let (key, uid) = (
-        l["loginresponse"]["sessionkey"]
-            .as_str()
-            .unwrap()
-            .to_string(),
-        l["loginresponse"]["userid"].as_str().unwrap().to_string(),
-    );
-    let r: Value = http
-        .post(server.api())
-        .form(&[
-            ("command", "registerUserKeys"),
-            ("id", &uid),
-            ("response", "json"),
-            ("sessionkey", &key),
-        ])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    Api {
-        url: server.api(),
-        key: r["registeruserkeysresponse"]["userkeys"]["apikey"]
-            .as_str()
-            .unwrap()
-            .into(),
-        secret: r["registeruserkeysresponse"]["userkeys"]["secretkey"]
-            .as_str()
-            .unwrap()
-            .into(),
-    }
 }
 
 #[test]
@@ -116,7 +39,7 @@ fn add_a_simulated_host_over_ssh_and_follow_its_agent() {
     let data = tempfile::tempdir().unwrap();
     // The management server listens on its side of the host's link, where the agent reports.
     let server = Server::start_on(data.path(), "admin-pw-1", &host.mgmt_ip);
-    let api = login_keys(&server, "admin-pw-1");
+    let api = CsApi::login(&server, "admin", "admin-pw-1");
 
     let zid = api.ok(
         "createZone",
@@ -270,12 +193,12 @@ fn add_a_simulated_host_over_ssh_and_follow_its_agent() {
 
     // The agent dies; sshd still answers: Disconnected, then Alert.
     host.kill_agent();
-    api.wait_state(&hid, "Alert");
+    wait_state(&api, &hid, "Alert");
     let alerts = api.ok("listAlerts", &[]);
     assert!(alerts["count"].as_i64().unwrap() >= 2);
     // It is started again: Up.
     host.start_agent();
-    api.wait_state(&hid, "Up");
+    wait_state(&api, &hid, "Up");
     let ev = api.ok("listEvents", &[&format!("resourceid={hid}"), "pagesize=-1"]);
     let types: Vec<&str> = ev["event"]
         .as_array()

@@ -149,31 +149,30 @@ pub async fn event_on(
     description: String,
     resource: Option<(Uuid, &str, String)>,
 ) -> Result<()> {
-    let (resource_id, resource_type, resource_name) = match resource {
-        Some((id, t, n)) => (Some(id), Some(t), Some(n)),
-        None => (None, None, None),
-    };
-    db::events::event_insert(
-        conn,
-        &NewEvent {
-            event_type,
-            level,
-            description,
-            user_id: Some(actor.id),
-            account_id: Some(actor.account_id),
-            domain_id: Some(actor.domain_id),
-            resource_id,
-            resource_type,
-            resource_name,
-        },
-    )
-    .await?;
-    Ok(())
+    let who = (actor.id, actor.account_id, actor.domain_id);
+    record_event(conn, who, event_type, level, description, resource).await
 }
 
 /// Records an event done by the system itself (monitors, reconcilers).
 pub async fn system_event(
     conn: &mut PgConnection,
+    event_type: &str,
+    level: &str,
+    description: String,
+    resource: Option<(Uuid, &str, String)>,
+) -> Result<()> {
+    let who = (
+        db::accounts::SYSTEM_USER,
+        db::accounts::SYSTEM_ACCOUNT,
+        db::accounts::ROOT_DOMAIN,
+    );
+    record_event(conn, who, event_type, level, description, resource).await
+}
+
+/// `who` is (user, account, domain).
+async fn record_event(
+    conn: &mut PgConnection,
+    who: (Uuid, Uuid, Uuid),
     event_type: &str,
     level: &str,
     description: String,
@@ -189,9 +188,9 @@ pub async fn system_event(
             event_type,
             level,
             description,
-            user_id: Some(db::accounts::SYSTEM_USER),
-            account_id: Some(db::accounts::SYSTEM_ACCOUNT),
-            domain_id: Some(db::accounts::ROOT_DOMAIN),
+            user_id: Some(who.0),
+            account_id: Some(who.1),
+            domain_id: Some(who.2),
             resource_id,
             resource_type,
             resource_name,

@@ -63,10 +63,14 @@ pub fn management_url(ctx: &Ctx) -> Result<String> {
         .listen
         .ok_or_else(|| Error::internal("the server's listen address is unknown"))?;
     let host = ctx.setting("host").filter(|h| !h.trim().is_empty());
-    Ok(match host {
-        Some(h) => format!("http://{}:{}", h.trim(), listen.port()),
-        None => format!("http://{listen}"),
-    })
+    match host {
+        Some(h) => Ok(format!("http://{}:{}", h.trim(), listen.port())),
+        None if listen.ip().is_unspecified() => Err(ApiError::param(format!(
+            "The server listens on {listen}, which hosts cannot connect to: set the 'host' setting to the address hosts should report to"
+        ))
+        .into()),
+        None => Ok(format!("http://{listen}")),
+    }
 }
 
 fn step_error(step: &str, why: impl std::fmt::Display) -> Error {

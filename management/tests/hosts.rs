@@ -366,3 +366,32 @@ async fn agent_heartbeats_drive_the_host_lifecycle() {
     assert!(t.contains("1 host(s)"), "{t}");
     drop(agent);
 }
+
+#[tokio::test]
+async fn agents_are_told_an_address_they_can_reach() {
+    let c = Client::admin().await;
+    let mut ctx = c.ctx.clone();
+    ctx.listen = Some("0.0.0.0:8080".parse().unwrap());
+    let e = stratus_management::host_bootstrap::management_url(&ctx).unwrap_err();
+    assert!(
+        e.to_api().text.contains("set the 'host' setting"),
+        "{}",
+        e.to_api().text
+    );
+    ctx.listen = Some("10.0.0.5:8080".parse().unwrap());
+    assert_eq!(
+        stratus_management::host_bootstrap::management_url(&ctx).unwrap(),
+        "http://10.0.0.5:8080"
+    );
+    c.ok(
+        "updateConfiguration",
+        &[("name", "host"), ("value", "192.0.2.7")],
+    )
+    .await;
+    ctx.refresh_settings().await.unwrap();
+    ctx.listen = Some("0.0.0.0:8080".parse().unwrap());
+    assert_eq!(
+        stratus_management::host_bootstrap::management_url(&ctx).unwrap(),
+        "http://192.0.2.7:8080"
+    );
+}

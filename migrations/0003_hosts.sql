@@ -36,6 +36,8 @@ CREATE TABLE hosts (
     last_pinged timestamptz,
     status_changed timestamptz NOT NULL DEFAULT now(),
     management_server_id uuid REFERENCES management_servers(id) ON DELETE SET NULL,
+    -- deleteHost asked the agent to remove itself; its next heartbeat is told so.
+    decommission boolean NOT NULL DEFAULT false,
     created     timestamptz NOT NULL DEFAULT now(),
     -- Re-adding the same host is refused.
     CONSTRAINT hosts_address_key UNIQUE (address)

@@ -146,29 +146,36 @@ impl Reporter {
         Err(Error::Management(errors.join("; ")))
     }
 
-    /// Reports every interval until `shutdown` turns true.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+    /// Reports every interval until `shutdown` turns true (→ `false`) or the management
+    /// server says the host was deleted (→ `true`: decommission).
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) -> bool {
         let mut interval = self.cfg.heartbeat_interval;
         tracing::info!(host = %self.cfg.host_id, acceleration = self.acceleration.as_str(), "agent reporting every {}s", interval.as_secs());
         loop {
             match self.collect().await {
-                Ok(hb) => match self.send(&hb).await {
-                    Ok(ack) => {
-                        if !ack.accepted {
-                            tracing::debug!(
-                                generation = hb.generation,
-                                "report was older than one already seen"
-                            );
+                Ok(hb) => {
+                    match self.send(&hb).await {
+                        Ok(ack) => {
+                            if ack.decommission {
+                                tracing::warn!("this host was deleted from the cloud: the agent removes itself");
+                                return true;
+                            }
+                            if !ack.accepted {
+                                tracing::debug!(
+                                    generation = hb.generation,
+                                    "report was older than one already seen"
+                                );
+                            }
+                            interval = Duration::from_secs(ack.interval_secs.max(1));
                         }
-                        interval = Duration::from_secs(ack.interval_secs.max(1));
+                        Err(e) => tracing::warn!(error = %e, "heartbeat not delivered"),
                     }
-                    Err(e) => tracing::warn!(error = %e, "heartbeat not delivered"),
-                },
+                }
                 Err(e) => tracing::warn!(error = %e, "collecting the host report failed"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
-                _ = shutdown.changed() => return,
+                _ = shutdown.changed() => return false,
             }
         }
     }

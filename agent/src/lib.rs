@@ -9,3 +9,4 @@ pub mod error;
 pub mod heartbeat;
 pub mod hypervisor;
 pub mod sysinfo;
+pub mod uninstall;

@@ -84,11 +84,16 @@ async fn main() -> anyhow::Result<()> {
     let hv = Arc::new(Libvirt::new(&cfg.libvirt_uri));
     let reporter = Arc::new(Reporter::new(cfg, hv)?);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(reporter.run(stop_rx));
+    let mut task = tokio::spawn(reporter.run(stop_rx));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    let decommissioned = tokio::select! {
+        _ = tokio::signal::ctrl_c() => false,
+        _ = term.recv() => false,
+        done = &mut task => done.unwrap_or(false),
+    };
+    if decommissioned {
+        stratus_agent::uninstall::remove_installation(a.config.as_deref());
+        return Ok(());
     }
     tracing::info!("agent stopping");
     let _ = stop_tx.send(true);

@@ -91,6 +91,9 @@ pub struct HeartbeatAck {
     pub interval_secs: u64,
     /// False when the report was older than one already seen (it was ignored).
     pub accepted: bool,
+    /// The host was deleted: the agent removes its files and exits.
+    #[serde(default)]
+    pub decommission: bool,
 }
 
 /// The path an agent posts its heartbeats to, under a management URL.
@@ -117,4 +120,15 @@ mod tests {
             "/agent/v1/hosts/00000000-0000-0000-0000-000000000000/heartbeat"
         );
     }
+}
+
+/// Where an installed agent lives on its host. `addHost` installs there and the agent
+/// removes exactly this when its host is deleted.
+pub mod layout {
+    pub const DIR: &str = "/var/lib/stratus-agent";
+    pub const BIN: &str = "/var/lib/stratus-agent/bin/stratus-agent";
+    pub const CONFIG: &str = "/etc/stratus/agent.properties";
+    pub const LOG: &str = "/var/lib/stratus-agent/agent.log";
+    pub const PID: &str = "/var/lib/stratus-agent/agent.pid";
+    pub const SYSTEMD_UNIT: &str = "/etc/systemd/system/stratus-agent.service";
 }

@@ -521,6 +521,13 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("name", String, "the new name of the host"),
         ],
         types::HostResponse::FIELDS),
+    cmd("deleteHost", "Deletes a host.", Admin, S, "success",
+        params![
+            req("id", Uuid, "the host ID"),
+            opt("forced", Boolean, "Force delete the host. All HA enabled vms running on the host will be put to HA; HA disabled ones will be stopped"),
+            opt("forcedestroylocalstorage", Boolean, "Force destroy local storage on this host. All VMs created on this local storage will be destroyed"),
+        ],
+        SUCCESS),
     asynch(cmd("prepareHostForMaintenance", "Prepares a host for maintenance.", Admin, O, "host",
         params![req("id", Uuid, "the host ID")], types::HostResponse::FIELDS), "Host"),
     asynch(cmd("cancelHostMaintenance", "Cancels host maintenance.", Admin, O, "host",

@@ -18,11 +18,9 @@ use crate::db::{self, accounts::UserRow, hosts::HostRow};
 use crate::error::{Error, Result};
 use crate::ssh::{shell_quote, Ssh};
 
-pub const AGENT_DIR: &str = "/var/lib/stratus-agent";
-pub const AGENT_BIN: &str = "/var/lib/stratus-agent/bin/stratus-agent";
-pub const AGENT_CONFIG: &str = "/etc/stratus/agent.properties";
-pub const AGENT_LOG: &str = "/var/lib/stratus-agent/agent.log";
-pub const AGENT_PID: &str = "/var/lib/stratus-agent/agent.pid";
+use stratus_api::agent::layout::{
+    BIN as AGENT_BIN, CONFIG as AGENT_CONFIG, DIR as AGENT_DIR, LOG as AGENT_LOG, PID as AGENT_PID,
+};
 
 /// What `addHost` needs.
 #[derive(Debug, Clone)]

@@ -159,7 +159,29 @@ pub async fn heartbeat(
     let ack = |accepted| HeartbeatAck {
         interval_secs: interval_secs(ctx),
         accepted,
+        decommission: false,
     };
+    if host.decommission {
+        // deleteHost is waiting for this: tell the agent to remove itself, and go.
+        db::hosts::host_delete(&mut *tx, host_id).await?;
+        crate::commands::system_event(
+            &mut tx,
+            "HOST.REMOVE",
+            "INFO",
+            format!(
+                "Host {} ({}) removed; its agent was told to uninstall itself",
+                host.name,
+                host.address.ip()
+            ),
+            Some((host.id, "Host", host.name.clone())),
+        )
+        .await?;
+        tx.commit().await.map_err(Error::from)?;
+        return Ok(HeartbeatAck {
+            decommission: true,
+            ..ack(true)
+        });
+    }
     if hb.generation as i64 <= host.report_generation {
         return Ok(ack(false));
     }

@@ -364,7 +364,34 @@ async fn agent_heartbeats_drive_the_host_lifecycle() {
         .err("deleteCluster", &[("id", &cid.to_string())], 536)
         .await;
     assert!(t.contains("1 host(s)"), "{t}");
-    drop(agent);
+
+    // deleteHost: refused while the host is in use; in maintenance its agent is told to
+    // remove itself with its next heartbeat, and exits.
+    let mut agent = agent;
+    let t = c.err("deleteHost", &[("id", &id)], 431).await;
+    assert!(t.contains("put it into maintenance first"), "{t}");
+    let j = c.ok("prepareHostForMaintenance", &[("id", &id)]).await;
+    c.wait_job(j["jobid"].as_str().unwrap()).await;
+    assert_eq!(c.ok("deleteHost", &[("id", &id)]).await["success"], true);
+    assert!(c.ok("listHosts", &[]).await.as_object().unwrap().is_empty());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while agent.0.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the agent did not exit after its host was deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ev = c.ok("listEvents", &[("type", "HOST.REMOVE")]).await;
+    assert!(
+        ev["event"][0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("told to uninstall itself"),
+        "{ev}"
+    );
+    // The cluster can go now.
+    c.ok("deleteCluster", &[("id", &cid.to_string())]).await;
 }
 
 #[tokio::test]

@@ -219,4 +219,33 @@ fn add_a_simulated_host_over_ssh_and_follow_its_agent() {
         api.ok("cancelHostMaintenance", &[&format!("id={hid}")])["host"]["resourcestate"],
         "Enabled"
     );
+
+    // deleteHost: in maintenance, the agent is told to remove itself; nothing is left.
+    let t = api.err("deleteHost", &[&format!("id={hid}")], 431);
+    assert!(t.contains("maintenance"), "{t}");
+    api.ok("prepareHostForMaintenance", &[&format!("id={hid}")]);
+    let pid = host.agent_pid().expect("agent runs");
+    assert_eq!(
+        api.ok("deleteHost", &[&format!("id={hid}")])["success"],
+        true
+    );
+    assert!(api.ok("listHosts", &[]).get("host").is_none());
+    let running = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running(pid) {
+        assert!(Instant::now() < deadline, "the agent did not exit");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !host.file_exists("etc-stratus/agent.properties"),
+        "configuration removed"
+    );
+    assert!(
+        !host.file_exists("agent/bin/stratus-agent"),
+        "agent removed"
+    );
 }

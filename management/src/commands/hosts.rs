@@ -314,6 +314,43 @@ pub async fn cancel_maintenance(ctx: &Ctx, caller: &Caller, p: &Params) -> Resul
     .await
 }
 
+/// Deletes a host. A host whose agent still reports must be in maintenance (or `forced`);
+/// its agent is told, with its next heartbeat, to remove itself, and the record goes in
+/// the same transaction. A silent agent cannot be told: the record is removed and the
+/// event says what to clean up by hand.
+pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let id = p.required_uuid("id")?;
+    let host = h::host_fetch(&ctx.pool, id)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    let reporting = host.status == "Up" || host.status == "Connecting";
+    if reporting && host.resource_state != "Maintenance" && p.bool("forced") != Some(true) {
+        return Err(ApiError::param(format!(
+            "The host {} is {} and {}: put it into maintenance first (prepareHostForMaintenance), or delete it with forced=true",
+            host.name, host.status, host.resource_state
+        ))
+        .into());
+    }
+    if reporting {
+        h::host_set_decommission(&ctx.pool, id).await?;
+        let wait = std::time::Duration::from_secs(2 * crate::hosts::interval_secs(ctx) + 5);
+        let deadline = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < deadline {
+            if h::host_fetch(&ctx.pool, id).await?.is_none() {
+                return Ok(Reply::success());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+    let why = format!(
+        "its agent was not reporting, so it could not remove itself; on the host, stop stratus-agent and remove {} and {}",
+        stratus_api::agent::layout::DIR,
+        stratus_api::agent::layout::CONFIG
+    );
+    crate::hosts::unregister(ctx, &caller.user, id, &why).await?;
+    Ok(Reply::success())
+}
+
 pub async fn list_alerts(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let f = list_filter(ctx, p)?;
     let (rows, total) = h::alert_list(&ctx.pool, &f, p.i64("type")?).await?;

@@ -114,6 +114,7 @@ pub async fn execute(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params)
         "listHosts" => hosts::list(ctx, p, false).await,
         "listHostsMetrics" => hosts::list(ctx, p, true).await,
         "updateHost" => hosts::update(ctx, caller, p).await,
+        "deleteHost" => hosts::delete(ctx, caller, p).await,
         "prepareHostForMaintenance" => hosts::prepare_maintenance(ctx, caller, p).await,
         "cancelHostMaintenance" => hosts::cancel_maintenance(ctx, caller, p).await,
         "listAlerts" => hosts::list_alerts(ctx, p).await,

@@ -42,6 +42,7 @@ pub struct HostRow {
     pub last_pinged: Option<DateTime<Utc>>,
     pub status_changed: DateTime<Utc>,
     pub management_server_id: Option<Uuid>,
+    pub decommission: bool,
     pub created: DateTime<Utc>,
     #[sqlx(default)]
     pub zone_name: String,
@@ -384,4 +385,12 @@ pub async fn host_fetch_by_address(
             .fetch_optional(db)
             .await?,
     )
+}
+
+pub async fn host_set_decommission(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+    sqlx::query("UPDATE hosts SET decommission = true WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
 }

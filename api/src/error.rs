@@ -53,7 +53,6 @@ impl ErrorCode {
             ErrorCode::ResourceUnavailable => Some(4380),
             ErrorCode::Account => Some(4290),
             ErrorCode::UnsupportedAction => Some(9999),
-            ErrorCode::ResourceInUse => Some(4250),
             _ => Some(4250),
         }
     }

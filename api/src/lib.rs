@@ -6,7 +6,6 @@ pub mod agent;
 pub mod command;
 pub mod envelope;
 pub mod error;
-pub mod ids;
 pub mod params;
 pub mod signing;
 pub mod types;

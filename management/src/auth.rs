@@ -147,8 +147,7 @@ pub async fn authenticate_session(
         .await
         .map_err(|e| e.to_api())?
         .ok_or_else(ApiError::unauthorized)?;
-    use subtle_eq::ct_eq;
-    if !ct_eq(s.session_key.as_bytes(), session_key.as_bytes()) {
+    if !constant_time_eq(s.session_key.as_bytes(), session_key.as_bytes()) {
         return Err(ApiError::unauthorized());
     }
     let user = db::accounts::user_fetch(&ctx.pool, s.user_id)
@@ -187,11 +186,9 @@ pub async fn authenticate_session_cookie(
     ))
 }
 
-mod subtle_eq {
-    /// Constant-time comparison of secrets.
-    pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
+/// Compares secrets in constant time (for equal lengths).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A session created by `login`.

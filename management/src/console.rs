@@ -217,7 +217,7 @@ async fn list_page(
     headers: HeaderMap,
     Path(page): Path<String>,
 ) -> Response {
-    let Some(spec) = LISTS.iter().find(|(p, _)| *p == page).map(|(_, s)| s) else {
+    let Some((active, spec)) = LISTS.iter().find(|(p, _)| *p == page) else {
         return (StatusCode::NOT_FOUND, "No such console page.").into_response();
     };
     let Some(sid) = session_cookie(&headers) else {
@@ -243,11 +243,7 @@ async fn list_page(
             ListPage {
                 frame,
                 title: spec.title.into(),
-                active: LISTS
-                    .iter()
-                    .find(|(p, _)| *p == page)
-                    .map(|(p, _)| *p)
-                    .unwrap_or(""),
+                active,
                 headings: spec.headings.to_vec(),
                 rows: rows(&items, spec.fields),
                 total: count,

@@ -146,14 +146,7 @@ pub async fn heartbeat(
     let Some(host) = db::hosts::host_fetch_for_update(&mut *tx, host_id).await? else {
         return Err(refuse("unknown host"));
     };
-    let given = hash_token(token);
-    if given.len() != host.token_hash.len()
-        || given
-            .iter()
-            .zip(&host.token_hash)
-            .fold(0u8, |a, (x, y)| a | (x ^ y))
-            != 0
-    {
+    if !crate::auth::constant_time_eq(&hash_token(token), &host.token_hash) {
         return Err(refuse("wrong token"));
     }
     let ack = |accepted| HeartbeatAck {

@@ -31,10 +31,7 @@ pub fn router(ctx: Ctx) -> Router {
 }
 
 async fn healthz(State(ctx): State<Ctx>) -> Response {
-    match sqlx::query_scalar::<_, i32>("SELECT 1")
-        .fetch_one(&ctx.pool)
-        .await
-    {
+    match crate::db::mgmt::db_ping(&ctx.pool).await {
         Ok(_) => (StatusCode::OK, "ok\n").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "health check: database unreachable");

@@ -36,3 +36,11 @@ pub async fn ms_deregister(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// Whether the database answers (for `/healthz`).
+pub async fn db_ping(db: impl PgExecutor<'_>) -> Result<()> {
+    sqlx::query_scalar::<_, i32>("SELECT 1")
+        .fetch_one(db)
+        .await?;
+    Ok(())
+}

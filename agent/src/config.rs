@@ -21,6 +21,17 @@ pub struct AgentConfig {
     pub heartbeat_interval: Duration,
     /// `None`: detect (KVM when /dev/kvm is usable, else TCG).
     pub acceleration: Option<Acceleration>,
+    /// The command API (HTTPS, mutual TLS): where it listens and its credentials.
+    /// `None` when the configuration names no `api_listen` (a reporting-only agent).
+    pub api: Option<ApiConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiConfig {
+    pub listen: std::net::SocketAddr,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    pub ca: std::path::PathBuf,
 }
 
 /// Parses `key = value` lines; `#` starts a comment.
@@ -81,7 +92,19 @@ impl AgentConfig {
                 )))
             }
         };
+        let api = match get("api_listen") {
+            None => None,
+            Some(l) => Some(ApiConfig {
+                listen: l
+                    .parse()
+                    .map_err(|_| Error::Config(format!("api_listen '{l}' must be ADDRESS:PORT")))?,
+                cert: need("tls_cert")?.into(),
+                key: need("tls_key")?.into(),
+                ca: need("ca_cert")?.into(),
+            }),
+        };
         Ok(AgentConfig {
+            api,
             host_id,
             token: need("token")?,
             management_urls,
@@ -138,6 +161,20 @@ mod tests {
                     .unwrap_err();
             assert!(e.to_string().contains(want), "{e}");
         }
+        let e = AgentConfig::from_properties(
+            &props(&format!(
+                "{base}api_listen=10.0.0.1:8250\ntls_cert=/c\ntls_key=/k"
+            )),
+            &HashMap::new(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("missing setting 'ca_cert'"), "{e}");
+        let e = AgentConfig::from_properties(
+            &props(&format!("{base}api_listen=10.0.0.1")),
+            &HashMap::new(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("ADDRESS:PORT"), "{e}");
         let e = AgentConfig::from_properties(&props("token=t"), &HashMap::new()).unwrap_err();
         assert!(e.to_string().contains("host_id"));
     }

@@ -146,32 +146,36 @@ impl Reporter {
         Err(Error::Management(errors.join("; ")))
     }
 
+    /// Collects a report and delivers it (to the first management server that answers).
+    pub async fn beat(self: &Arc<Self>) -> Result<(Heartbeat, HeartbeatAck)> {
+        let hb = self.collect().await?;
+        let ack = self.send(&hb).await?;
+        Ok((hb, ack))
+    }
+
     /// Reports every interval until `shutdown` turns true (→ `false`) or the management
     /// server says the host was deleted (→ `true`: decommission).
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) -> bool {
         let mut interval = self.cfg.heartbeat_interval;
         tracing::info!(host = %self.cfg.host_id, acceleration = self.acceleration.as_str(), "agent reporting every {}s", interval.as_secs());
         loop {
-            match self.collect().await {
-                Ok(hb) => {
-                    match self.send(&hb).await {
-                        Ok(ack) => {
-                            if ack.decommission {
-                                tracing::warn!("this host was deleted from the cloud: the agent removes itself");
-                                return true;
-                            }
-                            if !ack.accepted {
-                                tracing::debug!(
-                                    generation = hb.generation,
-                                    "report was older than one already seen"
-                                );
-                            }
-                            interval = Duration::from_secs(ack.interval_secs.max(1));
-                        }
-                        Err(e) => tracing::warn!(error = %e, "heartbeat not delivered"),
+            match self.beat().await {
+                Ok((hb, ack)) => {
+                    if ack.decommission {
+                        tracing::warn!(
+                            "this host was deleted from the cloud: the agent removes itself"
+                        );
+                        return true;
                     }
+                    if !ack.accepted {
+                        tracing::debug!(
+                            generation = hb.generation,
+                            "report was older than one already seen"
+                        );
+                    }
+                    interval = Duration::from_secs(ack.interval_secs.max(1));
                 }
-                Err(e) => tracing::warn!(error = %e, "collecting the host report failed"),
+                Err(e) => tracing::warn!(error = %e, "heartbeat not delivered"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}

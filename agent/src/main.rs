@@ -82,8 +82,30 @@ async fn main() -> anyhow::Result<()> {
     put("acceleration", a.acceleration);
     let cfg = AgentConfig::load(a.config.as_deref(), &overrides)?;
     let hv = Arc::new(Libvirt::new(&cfg.libvirt_uri));
+    let api = cfg.api.clone();
+    let tls_files: Vec<PathBuf> = api
+        .iter()
+        .flat_map(|a| [a.cert.clone(), a.key.clone(), a.ca.clone()])
+        .collect();
     let reporter = Arc::new(Reporter::new(cfg, hv)?);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let api_task = match api {
+        Some(api) => {
+            let tls = stratus_agent::api::tls_config(&api)?;
+            let listener = stratus_agent::api::bind(api.listen).await?;
+            tracing::info!(listen = %api.listen, "command API (HTTPS, mutual TLS) ready");
+            Some(tokio::spawn(stratus_agent::api::serve(
+                listener,
+                tls,
+                stratus_agent::api::router(reporter.clone()),
+                stop_rx.clone(),
+            )))
+        }
+        None => {
+            tracing::info!("no api_listen configured: reporting only, no command API");
+            None
+        }
+    };
     let mut task = tokio::spawn(reporter.run(stop_rx));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let decommissioned = tokio::select! {
@@ -92,11 +114,14 @@ async fn main() -> anyhow::Result<()> {
         done = &mut task => done.unwrap_or(false),
     };
     if decommissioned {
-        stratus_agent::uninstall::remove_installation(a.config.as_deref());
+        stratus_agent::uninstall::remove_installation(a.config.as_deref(), &tls_files);
         return Ok(());
     }
     tracing::info!("agent stopping");
     let _ = stop_tx.send(true);
     let _ = task.await;
+    if let Some(t) = api_task {
+        let _ = t.await;
+    }
     Ok(())
 }

@@ -5,12 +5,16 @@ use std::path::Path;
 
 use stratus_api::agent::layout;
 
-/// Removes the configuration and, when this binary is the installed one, the agent's
-/// directory; a systemd unit is disabled and removed by a detached helper (it stops us).
-pub fn remove_installation(config: Option<&Path>) {
-    if let Some(c) = config {
+/// Removes the configuration, the TLS credentials and, when this binary is the installed
+/// one, the agent's directory; a systemd unit is disabled and removed by a detached helper
+/// (it stops us).
+pub fn remove_installation(config: Option<&Path>, tls_files: &[std::path::PathBuf]) {
+    for c in config
+        .into_iter()
+        .chain(tls_files.iter().map(|p| p.as_path()))
+    {
         if let Err(e) = std::fs::remove_file(c) {
-            tracing::warn!(path = %c.display(), error = %e, "removing the configuration");
+            tracing::warn!(path = %c.display(), error = %e, "removing an installed file");
         }
     }
     let installed = std::env::current_exe()

@@ -131,4 +131,19 @@ pub mod layout {
     pub const LOG: &str = "/var/lib/stratus-agent/agent.log";
     pub const PID: &str = "/var/lib/stratus-agent/agent.pid";
     pub const SYSTEMD_UNIT: &str = "/etc/systemd/system/stratus-agent.service";
+    /// The agent's TLS server certificate and key, and the CA its clients must chain to.
+    pub const TLS_CERT: &str = "/etc/stratus/agent.crt";
+    pub const TLS_KEY: &str = "/etc/stratus/agent.key";
+    pub const CA_CERT: &str = "/etc/stratus/ca.crt";
+}
+
+/// The agent's command API (HTTPS with mutual TLS; management servers only).
+pub mod api {
+    /// CloudStack agents listen on 8250 too.
+    pub const DEFAULT_PORT: u16 = 8250;
+    /// GET: the host's current report (facts, metrics, domains), as in a heartbeat.
+    pub const FACTS: &str = "/v1/facts";
+    /// POST: send a heartbeat now and answer with the management server's
+    /// acknowledgement (`reconnectHost`).
+    pub const RECONNECT: &str = "/v1/reconnect";
 }

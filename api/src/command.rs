@@ -532,6 +532,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         params![req("id", Uuid, "the host ID")], types::HostResponse::FIELDS), "Host"),
     asynch(cmd("cancelHostMaintenance", "Cancels host maintenance.", Admin, O, "host",
         params![req("id", Uuid, "the host ID")], types::HostResponse::FIELDS), "Host"),
+    asynch(cmd("reconnectHost", "Reconnects a host.", Admin, O, "host",
+        params![req("id", Uuid, "the host ID")], types::HostResponse::FIELDS), "Host"),
     cmd("listAlerts", "Lists all alerts.", Admin, L, "alert",
         list_params![
             opt("id", Uuid, "the ID of the alert"),

@@ -58,7 +58,12 @@ async fn main() -> anyhow::Result<()> {
     bootstrap::ensure_admin(&pool, Some("bench-password")).await?;
     let ms = uuid::Uuid::new_v4();
     db::mgmt::ms_register(&pool, ms, "bench", "0").await?;
-    let ctx = Ctx::new(pool.clone(), ms).await?;
+    let ctx = Ctx::new(
+        pool.clone(),
+        ms,
+        stratus_management::secrets::SecretKey::generate(),
+    )
+    .await?;
     let admin = db::accounts::user_fetch_by_name(&pool, db::accounts::ROOT_DOMAIN, "admin")
         .await?
         .expect("admin");

@@ -88,7 +88,12 @@ async fn main() -> anyhow::Result<()> {
     db::config::config_set_global(&pool, "ping.interval", Some(&interval.to_string())).await?;
     let ms = uuid::Uuid::new_v4();
     db::mgmt::ms_register(&pool, ms, "bench-setup", "0").await?;
-    let ctx = Ctx::new(pool.clone(), ms).await?;
+    let ctx = Ctx::new(
+        pool.clone(),
+        ms,
+        stratus_management::secrets::SecretKey::generate(),
+    )
+    .await?;
     let admin = db::accounts::user_fetch_by_name(&pool, db::accounts::ROOT_DOMAIN, "admin")
         .await?
         .expect("admin");
@@ -152,6 +157,7 @@ async fn main() -> anyhow::Result<()> {
             pid.parse()?,
             cid.parse()?,
             addr,
+            8250,
             &format!("sim-{i}"),
         )
         .await?;
@@ -187,6 +193,7 @@ async fn main() -> anyhow::Result<()> {
             libvirt_uri: "test:///default".into(),
             heartbeat_interval: Duration::from_secs(interval),
             acceleration: Some(Acceleration::Qemu),
+            api: None,
         };
         let reporter = Arc::new(Reporter::new(
             cfg,

@@ -9,6 +9,8 @@ use uuid::Uuid;
 
 use crate::db;
 use crate::error::Result;
+use crate::pki::Pki;
+use crate::secrets::SecretKey;
 
 #[derive(Clone)]
 pub struct Ctx {
@@ -20,6 +22,10 @@ pub struct Ctx {
     /// The address the HTTP API listens on (agents are told to report there unless the
     /// `host` setting names another).
     pub listen: Option<std::net::SocketAddr>,
+    /// Seals secrets the database keeps (see `secrets`).
+    pub secrets: SecretKey,
+    /// The cloud's CA and this server's HTTPS client for agents.
+    pub pki: Pki,
     settings: Arc<RwLock<HashMap<String, String>>>,
 }
 
@@ -30,12 +36,15 @@ impl std::fmt::Debug for Ctx {
 }
 
 impl Ctx {
-    pub async fn new(pool: PgPool, ms_id: Uuid) -> Result<Ctx> {
+    pub async fn new(pool: PgPool, ms_id: Uuid, secrets: SecretKey) -> Result<Ctx> {
+        let pki = Pki::load_or_create(&pool, &secrets, ms_id).await?;
         let ctx = Ctx {
             pool,
             ms_id,
             jobs: Arc::new(Notify::new()),
             listen: None,
+            secrets,
+            pki,
             settings: Arc::new(RwLock::new(HashMap::new())),
         };
         ctx.refresh_settings().await?;

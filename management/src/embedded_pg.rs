@@ -154,7 +154,7 @@ impl EmbeddedPostgres {
                 "full_page_writes=off",
             ]);
         }
-        set_parent_death_signal(&mut cmd);
+        crate::process::set_parent_death_signal(&mut cmd, libc::SIGINT);
 
         // Spawn from a thread that lives exactly as long as the postmaster: the parent-death
         // signal fires when the spawning *thread* exits, so it must not be a pool thread.
@@ -250,41 +250,10 @@ impl EmbeddedPostgres {
 
     /// Fast shutdown by PID, then wait for the postmaster to exit.
     pub fn stop(&self) {
-        signal(self.pid, libc::SIGINT);
+        crate::process::signal(self.pid, libc::SIGINT);
         if self.exited.recv_timeout(Duration::from_secs(30)).is_err() {
-            signal(self.pid, libc::SIGQUIT);
+            crate::process::signal(self.pid, libc::SIGQUIT);
             let _ = self.exited.recv_timeout(Duration::from_secs(10));
         }
-    }
-}
-
-fn signal(pid: i32, sig: i32) {
-    if pid > 0 {
-        #[allow(unsafe_code)]
-        // SAFETY: kill(2) on a positive PID we spawned and still supervise.
-        unsafe {
-            libc::kill(pid, sig);
-        }
-    }
-}
-
-#[allow(unsafe_code)]
-fn set_parent_death_signal(cmd: &mut Command) {
-    // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
-    // async-signal-safe. It runs after the uid switch, which would otherwise clear it.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGINT as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
     }
 }

@@ -19,7 +19,8 @@ use crate::error::{Error, Result};
 use crate::ssh::{shell_quote, Ssh};
 
 use stratus_api::agent::layout::{
-    BIN as AGENT_BIN, CONFIG as AGENT_CONFIG, DIR as AGENT_DIR, LOG as AGENT_LOG, PID as AGENT_PID,
+    BIN as AGENT_BIN, CA_CERT, CONFIG as AGENT_CONFIG, DIR as AGENT_DIR, LOG as AGENT_LOG,
+    PID as AGENT_PID, TLS_CERT, TLS_KEY,
 };
 
 /// What `addHost` needs.
@@ -182,6 +183,7 @@ pub async fn add_host(ctx: &Ctx, actor: &UserRow, req: &AddHost) -> Result<HostR
         req.pod_id,
         req.cluster_id,
         req.address,
+        stratus_api::agent::api::DEFAULT_PORT,
         &name,
     )
     .await?;
@@ -194,7 +196,7 @@ pub async fn add_host(ctx: &Ctx, actor: &UserRow, req: &AddHost) -> Result<HostR
         Err(e) => {
             let cleanup = format!(
                 "if [ -d /run/systemd/system ] && [ -f /etc/systemd/system/stratus-agent.service ]; then systemctl disable --now stratus-agent; rm -f /etc/systemd/system/stratus-agent.service; systemctl daemon-reload; fi; \
-                 if [ -f {AGENT_PID} ]; then kill $(cat {AGENT_PID}) 2>/dev/null; fi; rm -rf {AGENT_DIR} {AGENT_CONFIG}"
+                 if [ -f {AGENT_PID} ]; then kill $(cat {AGENT_PID}) 2>/dev/null; fi; rm -rf {AGENT_DIR} {AGENT_CONFIG} {TLS_CERT} {TLS_KEY} {CA_CERT}"
             );
             if let Err(ce) = ssh.run(&sudo(&cleanup)).await {
                 tracing::warn!(error = %ce, "cleaning up a failed host bootstrap");
@@ -230,6 +232,27 @@ async fn write(
     }
 }
 
+/// The agent's `agent.properties`: who it is, where to report, and its command API.
+pub fn agent_properties(
+    ctx: &Ctx,
+    host: &HostRow,
+    token: &str,
+    mgmt_url: &str,
+    libvirt_uri: &str,
+    acceleration: &str,
+    [cert, key, ca]: [&str; 3],
+) -> String {
+    format!(
+        "# Written by stratus-management when this host was added.\n\
+         host_id = {}\ntoken = {token}\nmanagement_urls = {mgmt_url}\n\
+         libvirt_uri = {libvirt_uri}\nacceleration = {acceleration}\nheartbeat_interval = {}\n\
+         api_listen = {}\ntls_cert = {cert}\ntls_key = {key}\nca_cert = {ca}\n",
+        host.id,
+        crate::hosts::interval_secs(ctx),
+        std::net::SocketAddr::new(host.address.ip(), host.agent_port as u16),
+    )
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn finish(
     ctx: &Ctx,
@@ -242,15 +265,31 @@ async fn finish(
     accel: &str,
 ) -> Result<HostRow> {
     let sudo = |cmd: &str| privileged(user, cmd);
-    // 7. Configuration, readable by root only (it holds the host's token).
-    let config = format!(
-        "# Written by stratus-management when this host was added.\nhost_id = {}\ntoken = {token}\nmanagement_urls = {mgmt_url}\nlibvirt_uri = {uri}\nacceleration = {accel}\nheartbeat_interval = {}\n",
-        host.id,
-        crate::hosts::interval_secs(ctx)
+    // 7. Configuration and TLS credentials, the secrets readable by root only.
+    let address = host.address.ip();
+    let cert = ctx
+        .pki
+        .issue_agent(host.id, address)
+        .map_err(|e| step_error("issue certificate", e))?;
+    let config = agent_properties(
+        ctx,
+        host,
+        token,
+        mgmt_url,
+        uri,
+        accel,
+        [TLS_CERT, TLS_KEY, CA_CERT],
     );
-    write(ssh, user, AGENT_CONFIG, config.as_bytes(), 0o600)
-        .await
-        .map_err(|e| step_error("write configuration", e))?;
+    for (path, data, mode) in [
+        (CA_CERT, ctx.pki.ca_pem(), 0o644),
+        (TLS_CERT, cert.cert_pem.as_str(), 0o644),
+        (TLS_KEY, cert.key_pem.as_str(), 0o600),
+        (AGENT_CONFIG, config.as_str(), 0o600),
+    ] {
+        write(ssh, user, path, data.as_bytes(), mode)
+            .await
+            .map_err(|e| step_error("write configuration", e))?;
+    }
 
     // 8. Start: a systemd unit where systemd runs, else a background process with a pid file.
     let start = format!(

@@ -36,6 +36,7 @@ pub async fn register(
     pod_id: Uuid,
     cluster_id: Uuid,
     address: IpAddr,
+    agent_port: u16,
     name: &str,
 ) -> Result<(HostRow, String)> {
     let cluster = db::topology::cluster_fetch(&ctx.pool, cluster_id)
@@ -60,6 +61,7 @@ pub async fn register(
         cluster_id,
         address: IpNetwork::from(address),
         token_hash: &token_hash,
+        agent_port,
     };
     let inserted = db::hosts::host_insert(&mut *tx, &new).await;
     if let Err(Error::Db(sqlx::Error::Database(e))) = &inserted {
@@ -250,6 +252,62 @@ async fn transition(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The full text of an error and its causes ("a: b: c"), for admins.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        src = s.source();
+    }
+    text
+}
+
+/// `reconnectHost`: the host goes to Connecting and its agent is asked, over its command
+/// API (mutual TLS), to report at once; the report brings it back Up with fresh facts.
+/// If the agent cannot be reached the host goes to Alert and the error says why.
+pub async fn reconnect(ctx: &Ctx, actor: &UserRow, id: Uuid) -> Result<HostRow> {
+    let host = db::hosts::host_fetch(&ctx.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::param("Unable to find the host with the specified id"))?;
+    transition(
+        ctx,
+        id,
+        StatusEvent::Reconnect,
+        |_| true,
+        &format!("reconnect requested by {}", actor.username),
+    )
+    .await?;
+    let endpoint = std::net::SocketAddr::new(host.address.ip(), host.agent_port as u16);
+    let url = format!("https://{endpoint}{}", stratus_api::agent::api::RECONNECT);
+    let failure = match ctx.pki.agent_client().post(&url).send().await {
+        Ok(r) if r.status().is_success() => None,
+        Ok(r) => {
+            let status = r.status();
+            Some(format!(
+                "the agent answered {status}: {}",
+                r.text().await.unwrap_or_default().trim()
+            ))
+        }
+        Err(e) => Some(error_chain(&e)),
+    };
+    if let Some(why) = failure {
+        let text = format!(
+            "Unable to reconnect host {} (agent at {url}): {why}",
+            host.name
+        );
+        transition(ctx, id, StatusEvent::ReconnectFailed, |_| true, &text).await?;
+        return Err(ApiError::new(stratus_api::ErrorCode::ResourceUnavailable, text).into());
+    }
+    db::hosts::host_fetch(&ctx.pool, id)
+        .await?
+        .ok_or_else(|| Error::internal("host vanished"))
 }
 
 /// Whether something answers on `addr:port` within two seconds.

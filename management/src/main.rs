@@ -7,7 +7,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use stratus_management::{bootstrap, ctx::Ctx, db, embedded_pg, hosts, http, jobs, reconcile};
+use std::sync::Arc;
+
+use stratus_management::{
+    bootstrap, ctx::Ctx, db, embedded_pg, host_bootstrap, hosts, http, jobs, local_host, reconcile,
+};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -30,6 +34,17 @@ struct Args {
     /// Password for `admin` when it is first created (else one is generated and printed).
     #[arg(long, env = "STRATUS_ADMIN_PASSWORD", hide_env_values = true)]
     admin_password: Option<String>,
+    /// The key that seals secrets kept in the database (the CA key). Created at first
+    /// start; management servers sharing a database need the same file.
+    #[arg(long, env = "STRATUS_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    /// Make this machine a host of the cloud: create the `default` zone, pod and cluster
+    /// if missing, register 127.0.0.1 and run its agent as a child (the embedded default).
+    #[arg(long, env = "STRATUS_LOCAL_HOST")]
+    local_host: bool,
+    /// The local agent's command API port (on 127.0.0.1).
+    #[arg(long, env = "STRATUS_LOCAL_AGENT_PORT", default_value_t = 8250)]
+    local_agent_port: u16,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -81,7 +96,13 @@ async fn main() -> anyhow::Result<()> {
             (Some(pg), opts)
         }
     };
-    let result = run(&args, opts).await;
+    let key_file = args
+        .key_file
+        .clone()
+        .unwrap_or_else(|| data_dir.join("management.key"));
+    let secrets = stratus_management::secrets::SecretKey::load_or_create(&key_file)
+        .with_context(|| format!("reading the management key {}", key_file.display()))?;
+    let result = run(&args, &data_dir, opts, secrets).await;
     if let Some(pg) = pg {
         tracing::info!(pid = pg.pid(), "stopping the embedded Postgres");
         pg.stop();
@@ -89,7 +110,12 @@ async fn main() -> anyhow::Result<()> {
     result
 }
 
-async fn run(args: &Args, opts: sqlx::postgres::PgConnectOptions) -> anyhow::Result<()> {
+async fn run(
+    args: &Args,
+    data_dir: &std::path::Path,
+    opts: sqlx::postgres::PgConnectOptions,
+    secrets: stratus_management::secrets::SecretKey,
+) -> anyhow::Result<()> {
     let pool = db::connect(opts, 32)
         .await
         .context("connecting to Postgres")?;
@@ -100,7 +126,7 @@ async fn run(args: &Args, opts: sqlx::postgres::PgConnectOptions) -> anyhow::Res
     if let Some(pw) = bootstrap::ensure_admin(&pool, args.admin_password.as_deref()).await? {
         println!("\n  Created user 'admin' with password: {pw}\n  (shown once; set STRATUS_ADMIN_PASSWORD to choose it)\n");
     }
-    let mut ctx = Ctx::new(pool.clone(), ms_id).await?;
+    let mut ctx = Ctx::new(pool.clone(), ms_id, secrets).await?;
     ctx.listen = Some(args.listen);
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = tokio::spawn(jobs::run_worker(ctx.clone(), stop_rx.clone()));
@@ -111,6 +137,26 @@ async fn run(args: &Args, opts: sqlx::postgres::PgConnectOptions) -> anyhow::Res
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(listen = %args.listen, %ms_id, "Stratus management server ready: http://{}/client/api", args.listen);
+    let local_agent = Arc::new(std::sync::Mutex::new(None));
+    if args.local_host {
+        let opts = local_host::LocalHostOptions {
+            dir: data_dir.join("agent"),
+            agent_port: args.local_agent_port,
+            agent_binary: host_bootstrap::agent_binary()?,
+        };
+        let (ctx, slot) = (ctx.clone(), local_agent.clone());
+        tokio::spawn(async move {
+            match local_host::start(&ctx, &opts).await {
+                Ok((host, agent)) => {
+                    tracing::info!(host = %host.name, id = %host.id, agent_pid = agent.pid(), "this machine is a host of the cloud and Up");
+                    *slot.lock().expect("local agent slot") = Some(agent);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "this machine could not join the cloud as a host")
+                }
+            }
+        });
+    }
     axum::serve(
         listener,
         http::router(ctx).into_make_service_with_connect_info::<SocketAddr>(),
@@ -119,6 +165,10 @@ async fn run(args: &Args, opts: sqlx::postgres::PgConnectOptions) -> anyhow::Res
     .await?;
 
     tracing::info!("shutting down");
+    if let Some(agent) = local_agent.lock().expect("local agent slot").take() {
+        tracing::info!(pid = agent.pid(), "stopping the local agent");
+        agent.stop();
+    }
     let _ = stop_tx.send(true);
     let _ = worker.await;
     let _ = housekeeping.await;

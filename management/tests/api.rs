@@ -863,7 +863,7 @@ async fn data_survives_a_new_server_on_the_same_database() {
     stratus_management::db::mgmt::ms_register(&c.ctx.pool, ms2, "other", "0")
         .await
         .unwrap();
-    let ctx2 = stratus_management::ctx::Ctx::new(c.ctx.pool.clone(), ms2)
+    let ctx2 = stratus_management::ctx::Ctx::new(c.ctx.pool.clone(), ms2, c.ctx.secrets.clone())
         .await
         .unwrap();
     let c2 = Client {

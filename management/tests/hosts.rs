@@ -31,13 +31,40 @@ fn agent_binary() -> std::path::PathBuf {
     p
 }
 
+/// Serves the management router on loopback with its host monitor and job worker;
+/// they stop when the returned sender is dropped.
+async fn serve(c: &Client) -> (std::net::SocketAddr, tokio::sync::watch::Sender<bool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = stratus_management::http::router(c.ctx.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(hosts::run_monitor(c.ctx.clone(), rx.clone()));
+    tokio::spawn(jobs::run_worker(c.ctx.clone(), rx));
+    (addr, stop)
+}
+
 struct Agent(Child);
 
 impl Agent {
     fn start(url: &str, host: Uuid, token: &str) -> Agent {
+        Self::start_with(url, host, token, None)
+    }
+
+    /// With `config`, the agent also reads that file (its command API settings).
+    fn start_with(url: &str, host: Uuid, token: &str, config: Option<&std::path::Path>) -> Agent {
+        let mut cmd = Command::new(agent_binary());
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
         Agent(
-            Command::new(agent_binary())
-                .args(["--libvirt-uri", "test:///default", "--management-urls"])
+            cmd.args(["--libvirt-uri", "test:///default", "--management-urls"])
                 // The first URL is dead: the agent must fail over to the second.
                 .arg(format!("http://127.0.0.1:9,{url}"))
                 .args([
@@ -130,19 +157,7 @@ async fn agent_heartbeats_drive_the_host_lifecycle() {
     )
     .await;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = stratus_management::http::router(c.ctx.clone());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-    });
-    let (_stop, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(hosts::run_monitor(c.ctx.clone(), rx.clone()));
-    tokio::spawn(jobs::run_worker(c.ctx.clone(), rx));
+    let (addr, _stop) = serve(&c).await;
     let url = format!("http://{addr}");
 
     let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
@@ -161,6 +176,7 @@ async fn agent_heartbeats_drive_the_host_lifecycle() {
         pid,
         cid,
         "127.0.0.1".parse().unwrap(),
+        8250,
         "kvm-sim-1",
     )
     .await
@@ -174,6 +190,7 @@ async fn agent_heartbeats_drive_the_host_lifecycle() {
         pid,
         cid,
         "127.0.0.1".parse().unwrap(),
+        8250,
         "dup",
     )
     .await
@@ -421,4 +438,135 @@ async fn agents_are_told_an_address_they_can_reach() {
         stratus_management::host_bootstrap::management_url(&ctx).unwrap(),
         "http://192.0.2.7:8080"
     );
+}
+
+/// The agent's command API takes commands from management servers only (mutual TLS with
+/// the cloud's CA), and `reconnectHost` goes through it.
+#[tokio::test]
+async fn reconnect_over_mutual_tls_and_rogue_clients_refused() {
+    let c = Client::admin().await;
+    let (zid, pid, cid) = c.basic_topology("reconnect-zone").await;
+    let (addr, _stop) = serve(&c).await;
+    let url = format!("http://{addr}");
+    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    let api_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let (h, token) = hosts::register(
+        &c.ctx,
+        &admin,
+        zid.parse().unwrap(),
+        pid.parse().unwrap(),
+        cid.parse().unwrap(),
+        loopback,
+        api_port,
+        "kvm-tls",
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cert = c.ctx.pki.issue_agent(h.id, loopback).unwrap();
+    let (cert_p, key_p, ca_p) = (
+        dir.path().join("agent.crt"),
+        dir.path().join("agent.key"),
+        dir.path().join("ca.crt"),
+    );
+    std::fs::write(&cert_p, &cert.cert_pem).unwrap();
+    std::fs::write(&key_p, &cert.key_pem).unwrap();
+    std::fs::write(&ca_p, c.ctx.pki.ca_pem()).unwrap();
+    let config = dir.path().join("agent.properties");
+    std::fs::write(
+        &config,
+        format!(
+            "api_listen = 127.0.0.1:{api_port}\ntls_cert = {}\ntls_key = {}\nca_cert = {}\n",
+            cert_p.display(),
+            key_p.display(),
+            ca_p.display()
+        ),
+    )
+    .unwrap();
+    let agent = Agent::start_with(&url, h.id, &token, Some(&config));
+    wait_state(&c, h.id, "Up").await;
+    let api = format!(
+        "https://127.0.0.1:{api_port}{}",
+        stratus_api::agent::api::FACTS
+    );
+    // The management server's own client gets the facts.
+    let facts: Value = c
+        .ctx
+        .pki
+        .agent_client()
+        .get(&api)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(facts["facts"]["cpu_cores"].as_u64().unwrap() > 0, "{facts}");
+
+    // Rogue clients: no certificate; a certificate of another CA; the host's own server
+    // certificate (issued by the right CA, but not for client use).
+    let ca = reqwest::Certificate::from_pem(c.ctx.pki.ca_pem().as_bytes()).unwrap();
+    let other = stratus_management::pki::Pki::load_or_create(
+        &common::fresh_db().await,
+        &stratus_management::secrets::SecretKey::generate(),
+        Uuid::new_v4(),
+    )
+    .await
+    .unwrap();
+    let foreign = other.issue_agent(Uuid::new_v4(), loopback).unwrap();
+    for (what, identity) in [
+        ("no certificate", None),
+        ("another CA's certificate", Some(&foreign)),
+        ("a server certificate", Some(&cert)),
+    ] {
+        let mut b = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca.clone());
+        if let Some(i) = identity {
+            b = b.identity(
+                reqwest::Identity::from_pem(format!("{}\n{}", i.cert_pem, i.key_pem).as_bytes())
+                    .unwrap(),
+            );
+        }
+        let r = b.build().unwrap().get(&api).send().await;
+        assert!(r.is_err(), "{what} must be refused: {r:?}");
+    }
+
+    // reconnectHost: through Connecting back to Up, as an async job.
+    let id = h.id.to_string();
+    let j = c.ok("reconnectHost", &[("id", &id)]).await;
+    let done = c.wait_job(j["jobid"].as_str().unwrap()).await;
+    assert_eq!(done["jobstatus"], 1, "{done}");
+    assert_eq!(done["jobresult"]["host"]["state"], "Up", "{done}");
+    let ev = c
+        .ok("listEvents", &[("resourceid", &id), ("pagesize", "-1")])
+        .await;
+    let types: Vec<&str> = ev["event"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(types.contains(&"HOST.CONNECTING"), "{types:?}");
+    assert!(types.contains(&"HOST.RECONNECT"), "{types:?}");
+
+    // With the agent gone, reconnecting fails with a clear error and the host is in Alert.
+    drop(agent);
+    let j = c.ok("reconnectHost", &[("id", &id)]).await;
+    let done = c.wait_job(j["jobid"].as_str().unwrap()).await;
+    assert_eq!(done["jobstatus"], 2, "{done}");
+    let text = done["jobresult"]["errortext"].as_str().unwrap();
+    assert!(text.contains("Unable to reconnect host kvm-tls"), "{text}");
+    assert!(text.contains(&format!("127.0.0.1:{api_port}")), "{text}");
+    assert_eq!(done["jobresult"]["errorcode"], 534);
+    assert_eq!(host(&c, h.id).await["state"], "Alert");
 }

@@ -303,6 +303,25 @@ pub async fn prepare_maintenance(ctx: &Ctx, caller: &Caller, p: &Params) -> Resu
     .await
 }
 
+pub async fn reconnect(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let id = p.required_uuid("id")?;
+    if h::host_fetch(&ctx.pool, id).await?.is_none() {
+        return Err(not_found(p, "id"));
+    }
+    let host = crate::hosts::reconnect(ctx, &caller.user, id).await?;
+    let mut conn = ctx.pool.acquire().await?;
+    super::event_on(
+        &mut conn,
+        &caller.user,
+        "HOST.RECONNECT",
+        "INFO",
+        format!("Host {} reconnected", host.name),
+        Some((host.id, "Host", host.name.clone())),
+    )
+    .await?;
+    Ok(Reply::object("host", &host_response(ctx, &host, false)))
+}
+
 pub async fn cancel_maintenance(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     change_resource_state(
         ctx,

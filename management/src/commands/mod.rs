@@ -117,6 +117,7 @@ pub async fn execute(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params)
         "deleteHost" => hosts::delete(ctx, caller, p).await,
         "prepareHostForMaintenance" => hosts::prepare_maintenance(ctx, caller, p).await,
         "cancelHostMaintenance" => hosts::cancel_maintenance(ctx, caller, p).await,
+        "reconnectHost" => hosts::reconnect(ctx, caller, p).await,
         "listAlerts" => hosts::list_alerts(ctx, p).await,
         "listConfigurations" => config::list(ctx, p).await,
         "updateConfiguration" => config::update(ctx, caller, p, false).await,

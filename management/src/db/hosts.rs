@@ -43,6 +43,8 @@ pub struct HostRow {
     pub status_changed: DateTime<Utc>,
     pub management_server_id: Option<Uuid>,
     pub decommission: bool,
+    /// Where the agent serves its command API (HTTPS, mutual TLS).
+    pub agent_port: i32,
     pub created: DateTime<Utc>,
     #[sqlx(default)]
     pub zone_name: String,
@@ -62,12 +64,13 @@ pub struct NewHost<'a> {
     pub cluster_id: Uuid,
     pub address: IpNetwork,
     pub token_hash: &'a [u8],
+    pub agent_port: u16,
 }
 
 pub async fn host_insert(db: impl PgExecutor<'_>, h: &NewHost<'_>) -> Result<()> {
     sqlx::query(
-        "INSERT INTO hosts (id, name, zone_id, pod_id, cluster_id, address, token_hash)
-         VALUES ($1,$2,$3,$4,$5,$6,$7)",
+        "INSERT INTO hosts (id, name, zone_id, pod_id, cluster_id, address, token_hash, agent_port)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
     )
     .bind(h.id)
     .bind(h.name)
@@ -76,6 +79,7 @@ pub async fn host_insert(db: impl PgExecutor<'_>, h: &NewHost<'_>) -> Result<()>
     .bind(h.cluster_id)
     .bind(h.address)
     .bind(h.token_hash)
+    .bind(i32::from(h.agent_port))
     .execute(db)
     .await?;
     Ok(())
@@ -188,6 +192,16 @@ pub async fn host_apply_report(
     .bind(hb.generation as i64)
     .execute(db)
     .await?;
+    Ok(())
+}
+
+/// A new agent token (only its hash is stored), e.g. when the local agent is restarted.
+pub async fn host_set_token(db: impl PgExecutor<'_>, id: Uuid, token_hash: &[u8]) -> Result<()> {
+    sqlx::query("UPDATE hosts SET token_hash=$2 WHERE id=$1")
+        .bind(id)
+        .bind(token_hash)
+        .execute(db)
+        .await?;
     Ok(())
 }
 

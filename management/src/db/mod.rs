@@ -8,6 +8,7 @@ pub mod events;
 pub mod hosts;
 pub mod jobs;
 pub mod mgmt;
+pub mod pki;
 pub mod sessions;
 pub mod topology;
 

@@ -23,6 +23,10 @@ pub enum StatusEvent {
     ProbeReachable,
     /// The host does not answer at all.
     ProbeUnreachable,
+    /// An admin asked to reconnect (`reconnectHost`).
+    Reconnect,
+    /// The agent's command API did not answer the reconnect.
+    ReconnectFailed,
 }
 
 impl Status {
@@ -56,6 +60,9 @@ impl Status {
             (Up | Connecting, HeartbeatsMissed) => Some(Disconnected),
             (Disconnected | Down, ProbeReachable) => Some(Alert),
             (Disconnected | Alert, ProbeUnreachable) => Some(Down),
+            (Connecting, Reconnect) => None,
+            (_, Reconnect) => Some(Connecting),
+            (Connecting, ReconnectFailed) => Some(Alert),
             _ => None,
         }
     }
@@ -169,6 +176,20 @@ mod tests {
         for s in [Connecting, Up, Disconnected, Alert, Down] {
             assert_eq!(Status::parse(s.as_str()), Some(s));
         }
+    }
+
+    #[test]
+    fn reconnect_goes_through_connecting() {
+        for s in [Up, Disconnected, Alert, Down] {
+            assert_eq!(s.on(Reconnect), Some(Connecting), "{s:?}");
+            assert_eq!(s.on(ReconnectFailed), None, "{s:?}");
+        }
+        assert_eq!(Connecting.on(Reconnect), None);
+        assert_eq!(Connecting.on(ReconnectFailed), Some(Alert));
+        assert_eq!(
+            Connecting.on(Reconnect).unwrap_or(Connecting).on(Heartbeat),
+            Some(Up)
+        );
     }
 
     #[test]

@@ -1,0 +1,384 @@
+//! The embedded default's own host: with `--local-host`, the machine the management
+//! server runs on joins the cloud by itself, so a new user has a working cloud after one
+//! command.
+//!
+//! Why not `addHost` over SSH to localhost: the embedded default must not need an sshd or
+//! root's password. The steps are otherwise those of `addHost` (register, issue the
+//! agent's certificate, write its configuration, start it, wait for its report), with
+//! the agent's files under `<data-dir>/agent` and the agent supervised as our child
+//! (restarted if it dies, stopped with us). The default zone, pod and cluster are created
+//! through the command layer, exactly as an admin would, only when missing.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stratus_api::Params;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::ctx::Ctx;
+use crate::db::{self, hosts::HostRow};
+use crate::error::{Error, Result};
+
+/// Names of what the embedded default creates.
+pub const ZONE: &str = "default";
+pub const POD: &str = "default";
+pub const CLUSTER: &str = "default";
+
+#[derive(Debug, Clone)]
+pub struct LocalHostOptions {
+    /// Where the agent's configuration, certificates and log live.
+    pub dir: PathBuf,
+    /// The agent's command API port on 127.0.0.1.
+    pub agent_port: u16,
+    /// The `stratus-agent` binary.
+    pub agent_binary: PathBuf,
+}
+
+async fn system_caller(ctx: &Ctx) -> Result<Caller> {
+    let user = db::accounts::user_fetch(&ctx.pool, db::accounts::SYSTEM_USER)
+        .await?
+        .ok_or_else(|| Error::internal("the system user is missing"))?;
+    Ok(Caller {
+        user,
+        session_id: None,
+    })
+}
+
+/// Runs a command as the system user and answers the id of `object` in its reply
+/// (for lists, the first item's).
+async fn run(
+    ctx: &Ctx,
+    caller: &Caller,
+    command: &str,
+    pairs: &[(&str, &str)],
+    object: &str,
+) -> Result<Option<Uuid>> {
+    let spec = stratus_api::command::find(command)
+        .ok_or_else(|| Error::internal(format!("no command {command}")))?;
+    let pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let p = Params::from_pairs(command, &pairs);
+    p.validate(spec)?;
+    let body = crate::commands::execute(ctx, caller, spec, &p)
+        .await?
+        .body();
+    let item = match &body[object] {
+        serde_json::Value::Array(a) => a.first().cloned().unwrap_or_default(),
+        v => v.clone(),
+    };
+    Ok(item["id"].as_str().and_then(|s| s.parse().ok()))
+}
+
+/// The default zone, pod and cluster, created when missing. Returns their ids.
+pub async fn ensure_topology(ctx: &Ctx) -> Result<(Uuid, Uuid, Uuid)> {
+    let caller = system_caller(ctx).await?;
+    let zone = match run(ctx, &caller, "listZones", &[("name", ZONE)], "zone").await? {
+        Some(z) => z,
+        None => {
+            let dns = host_resolver().to_string();
+            run(
+                ctx,
+                &caller,
+                "createZone",
+                &[
+                    ("name", ZONE),
+                    ("networktype", "Basic"),
+                    ("dns1", &dns),
+                    ("internaldns1", &dns),
+                ],
+                "zone",
+            )
+            .await?
+            .ok_or_else(|| Error::internal("createZone answered no id"))?
+        }
+    };
+    let z = zone.to_string();
+    let pod = match run(
+        ctx,
+        &caller,
+        "listPods",
+        &[("zoneid", &z), ("name", POD)],
+        "pod",
+    )
+    .await?
+    {
+        Some(p) => p,
+        None => run(
+            ctx,
+            &caller,
+            "createPod",
+            &[
+                ("zoneid", &z),
+                ("name", POD),
+                ("gateway", "192.168.250.1"),
+                ("netmask", "255.255.255.0"),
+                ("startip", "192.168.250.10"),
+                ("endip", "192.168.250.50"),
+            ],
+            "pod",
+        )
+        .await?
+        .ok_or_else(|| Error::internal("createPod answered no id"))?,
+    };
+    let p = pod.to_string();
+    let cluster = match run(
+        ctx,
+        &caller,
+        "listClusters",
+        &[("podid", &p), ("name", CLUSTER)],
+        "cluster",
+    )
+    .await?
+    {
+        Some(c) => c,
+        None => run(
+            ctx,
+            &caller,
+            "addCluster",
+            &[
+                ("zoneid", &z),
+                ("podid", &p),
+                ("clustername", CLUSTER),
+                ("clustertype", "CloudManaged"),
+                ("hypervisor", "KVM"),
+            ],
+            "cluster",
+        )
+        .await?
+        .ok_or_else(|| Error::internal("addCluster answered no id"))?,
+    };
+    Ok((zone, pod, cluster))
+}
+
+/// The machine's first name server (what its guests are told to use), else loopback.
+fn host_resolver() -> IpAddr {
+    std::fs::read_to_string("/etc/resolv.conf")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix("nameserver")
+                    .and_then(|a| a.trim().parse::<IpAddr>().ok())
+            })
+        })
+        .filter(|a| a.is_ipv4())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// The local agent, supervised: restarted if it dies, stopped by [`LocalAgent::stop`] or
+/// when this process exits (parent-death signal).
+#[derive(Debug)]
+pub struct LocalAgent {
+    pid: Arc<AtomicI32>,
+    stopping: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LocalAgent {
+    pub fn pid(&self) -> i32 {
+        self.pid.load(Ordering::SeqCst)
+    }
+
+    pub fn stop(mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        crate::process::signal(self.pid(), libc::SIGTERM);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Registers this machine (127.0.0.1) as a host of the default cluster, or renews its
+/// credentials if it is registered already, starts its agent and waits for it to be Up.
+pub async fn start(ctx: &Ctx, opts: &LocalHostOptions) -> Result<(HostRow, LocalAgent)> {
+    let (zone, pod, cluster) = ensure_topology(ctx).await?;
+    let caller = system_caller(ctx).await?;
+    let address = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let (host, token) = match db::hosts::host_fetch_by_address(&ctx.pool, address.into()).await? {
+        Some(h) => {
+            // A restart: the old token is gone with the old agent; issue a new one.
+            let token = crate::auth::random_token(32);
+            db::hosts::host_set_token(&ctx.pool, h.id, &crate::hosts::hash_token(&token)).await?;
+            (h, token)
+        }
+        None => {
+            let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "localhost".into());
+            crate::hosts::register(
+                ctx,
+                &caller.user,
+                zone,
+                pod,
+                cluster,
+                address,
+                opts.agent_port,
+                &name,
+            )
+            .await?
+        }
+    };
+    let config = write_files(ctx, opts, &host, &token)?;
+    let agent = spawn(opts, &config)?;
+    let deadline = Instant::now()
+        + Duration::from_secs(ctx.setting_i64("kvm.agent.start.timeout", 60).max(5) as u64);
+    loop {
+        let h = db::hosts::host_fetch(&ctx.pool, host.id)
+            .await?
+            .ok_or_else(|| Error::internal("the local host vanished"))?;
+        if h.status == "Up" && h.last_pinged > host.last_pinged {
+            return Ok((h, agent));
+        }
+        if Instant::now() > deadline {
+            let log = std::fs::read_to_string(opts.dir.join("agent.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            agent.stop();
+            return Err(Error::internal(format!(
+                "the local agent did not report in time; its log ({}) ends: {}",
+                opts.dir.join("agent.log").display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn write_private(path: &Path, data: &str, mode: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)?;
+    f.write_all(data.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn write_files(ctx: &Ctx, opts: &LocalHostOptions, host: &HostRow, token: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(&opts.dir)?;
+    let cert = ctx.pki.issue_agent(host.id, host.address.ip())?;
+    let (crt, key, ca) = (
+        opts.dir.join("agent.crt"),
+        opts.dir.join("agent.key"),
+        opts.dir.join("ca.crt"),
+    );
+    write_private(&ca, ctx.pki.ca_pem(), 0o644)?;
+    write_private(&crt, &cert.cert_pem, 0o644)?;
+    write_private(&key, &cert.key_pem, 0o600)?;
+    let listen = ctx
+        .listen
+        .ok_or_else(|| Error::internal("the server's listen address is unknown"))?;
+    let reach = if listen.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), listen.port())
+    } else {
+        listen
+    };
+    let uri = ctx
+        .setting("kvm.libvirt.uri")
+        .unwrap_or_else(|| "qemu:///system".into());
+    let accel = ctx
+        .setting("kvm.acceleration")
+        .unwrap_or_else(|| "auto".into());
+    let props = crate::host_bootstrap::agent_properties(
+        ctx,
+        host,
+        token,
+        &format!("http://{reach}"),
+        &uri,
+        &accel,
+        [
+            &crt.display().to_string(),
+            &key.display().to_string(),
+            &ca.display().to_string(),
+        ],
+    );
+    let config = opts.dir.join("agent.properties");
+    write_private(&config, &props, 0o600)?;
+    Ok(config)
+}
+
+fn spawn(opts: &LocalHostOptions, config: &Path) -> Result<LocalAgent> {
+    let pid = Arc::new(AtomicI32::new(0));
+    let stopping = Arc::new(AtomicBool::new(false));
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+    let (bin, config, log) = (
+        opts.agent_binary.clone(),
+        config.to_path_buf(),
+        opts.dir.join("agent.log"),
+    );
+    let (pid2, stopping2) = (pid.clone(), stopping.clone());
+    // The agent is spawned from this thread, which lives exactly as long as the
+    // supervision: the parent-death signal fires when the spawning thread exits.
+    let thread = std::thread::Builder::new()
+        .name("local-agent".into())
+        .spawn(move || {
+            let mut first = Some(started_tx);
+            loop {
+                let child = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .and_then(|f| {
+                        let mut cmd = Command::new(&bin);
+                        cmd.arg("--config")
+                            .arg(&config)
+                            .stdin(Stdio::null())
+                            .stdout(f.try_clone()?)
+                            .stderr(f)
+                            .process_group(0);
+                        crate::process::set_parent_death_signal(&mut cmd, libc::SIGTERM);
+                        cmd.spawn()
+                    });
+                let mut child = match child {
+                    Ok(c) => c,
+                    Err(e) => {
+                        match first.take() {
+                            Some(tx) => {
+                                let _ = tx.send(Err(e));
+                            }
+                            None => tracing::error!(error = %e, "restarting the local agent"),
+                        }
+                        return;
+                    }
+                };
+                pid2.store(child.id() as i32, Ordering::SeqCst);
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(Ok(()));
+                }
+                let status = child.wait();
+                if stopping2.load(Ordering::SeqCst) {
+                    return;
+                }
+                tracing::warn!(?status, "the local agent exited; restarting it in 5 s");
+                std::thread::sleep(Duration::from_secs(5));
+                if stopping2.load(Ordering::SeqCst) {
+                    return;
+                }
+            }
+        })?;
+    match started_rx.recv() {
+        Ok(Ok(())) => Ok(LocalAgent {
+            pid,
+            stopping,
+            thread: Some(thread),
+        }),
+        Ok(Err(e)) => Err(Error::internal(format!(
+            "starting the local agent {}: {e}",
+            opts.agent_binary.display()
+        ))),
+        Err(_) => Err(Error::internal("the local agent supervisor died")),
+    }
+}

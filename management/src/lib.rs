@@ -20,5 +20,6 @@ pub mod hosts;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
+pub mod nfs;
 pub mod reconcile;
 pub mod ssh;

@@ -21,6 +21,7 @@ pub mod http;
 pub mod jobs;
 pub mod local_host;
 pub mod metrics;
+pub mod nfs;
 pub mod pki;
 pub mod process;
 pub mod reconcile;

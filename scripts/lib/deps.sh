@@ -36,6 +36,28 @@ ensure_testbed() {
     apt_install iproute2 util-linux openssh-server openssl
 }
 
+# The simulated NFS server of the tests (tests/testbed/nfs-server.sh): nfs-ganesha with its
+# VFS backend, rpcbind, and showmount (nfs-common). Without systemd their postinst scripts
+# start nothing (invoke-rc.d finds no runlevel; ganesha has only systemd units). Should an
+# install start rpcbind, rpc.statd or ganesha here anyway, the processes it started (new,
+# in this network namespace; the test servers live in their own) are stopped by PID.
+nfs_daemon_pids() {
+    local name
+    for name in rpcbind rpc.statd ganesha.nfsd; do pgrep -x "$name" || true; done
+}
+
+ensure_nfs_server() {
+    local before pid
+    before=$(nfs_daemon_pids)
+    apt_install nfs-ganesha nfs-ganesha-vfs rpcbind nfs-common
+    for pid in $(nfs_daemon_pids); do
+        grep -qx "$pid" <<<"$before" && continue
+        [ "$(readlink "/proc/$pid/ns/net")" = "$(readlink /proc/self/ns/net)" ] || continue
+        echo "==> stopping $(cat "/proc/$pid/comm" 2>/dev/null) (pid $pid), started by the package install"
+        kill "$pid" 2>/dev/null || true
+    done
+}
+
 ensure_rust() {
     command -v cargo >/dev/null || {
         echo "error: cargo (the Rust toolchain) is required to build Stratus; see https://rustup.rs" >&2

@@ -1,18 +1,26 @@
 # Sourced by scripts/run and scripts/test: installs the Debian packages Stratus needs
 # that this machine lacks. Idempotent; runs apt-get only when something is missing.
 
-apt_install() {
-    local missing=()
+# The given packages that are not installed, one a line.
+missing_packages() {
     local p
     for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
     done
+}
+
+# What runs apt as root here: nothing as root, else sudo (or an error saying so).
+root_prefix() {
+    [ "$(id -u)" -eq 0 ] && return 0
+    command -v sudo >/dev/null || { echo "error: need root (or sudo) to install Debian packages" >&2; return 1; }
+    echo sudo
+}
+
+apt_install() {
+    local missing sudo
+    mapfile -t missing < <(missing_packages "$@")
     [ ${#missing[@]} -eq 0 ] && return 0
-    local sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null || { echo "error: need root (or sudo) to install: ${missing[*]}" >&2; return 1; }
-        sudo="sudo"
-    fi
+    sudo=$(root_prefix) || return 1
     echo "==> installing Debian packages: ${missing[*]}"
     $sudo apt-get update -qq -o DPkg::Lock::Timeout=600
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
@@ -55,22 +63,15 @@ ensure_testbed() {
 #   the duration of the install, so a machine with systemd gets no system-wide libvirtd,
 #   virtlogd or machined from us either. The simulated hosts start their own, by PID.
 ensure_hypervisor() {
-    local pkgs=(qemu-system-x86 qemu-block-extra qemu-utils libvirt-daemon-system libvirt-clients dnsmasq-base ipxe)
-    local missing=() p
-    for p in "${pkgs[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-    done
-    local sys_ver utils_ver
+    local missing sudo sys_ver utils_ver
+    mapfile -t missing < <(missing_packages qemu-system-x86 qemu-block-extra qemu-utils \
+        libvirt-daemon-system libvirt-clients dnsmasq-base ipxe)
     sys_ver=$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || true)
     utils_ver=$(dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null || true)
     if [ ${#missing[@]} -eq 0 ] && [ "$sys_ver" = "$utils_ver" ] && command -v qemu-img >/dev/null; then
         return 0
     fi
-    local sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null || { echo "error: need root (or sudo) to install QEMU and libvirt" >&2; return 1; }
-        sudo="sudo"
-    fi
+    sudo=$(root_prefix) || return 1
     echo "==> installing QEMU and libvirt: ${missing[*]:-qemu-utils matching qemu-system-x86}"
     $sudo apt-get update -qq -o DPkg::Lock::Timeout=600
     # The installed qemu-system-x86's version if qemu-utils exists in it, else the candidate.

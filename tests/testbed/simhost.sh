@@ -94,6 +94,8 @@ up)
     # A crashed run may have left this host behind.
     stop_host "$state"
     rm -rf "$state"
+    # Whatever fails from here on leaves nothing running (the state stays, for its logs).
+    trap 'stop_host "$state"' EXIT
     mkdir -p "$state/etc-stratus" "$state/agent" "$state/ssh" "$state/dbus" \
         "$state/libvirt/etc" "$state/libvirt/lib" "$state/libvirt/cache" \
         "$state/libvirt/log" "$state/libvirt/run"
@@ -179,6 +181,7 @@ CONF
                     mv "$CAPS_SEED.new" "$CAPS_SEED"
                 ) 9>"$CAPS_SEED.lock"
             fi
+            trap - EXIT
             exit 0
         fi
         alive "$(cat "$state/sshd.launcher.pid")" || break

@@ -162,8 +162,11 @@ impl Drop for Server {
     }
 }
 
-/// A simulated KVM host (tests/testbed/simhost.sh): a network namespace with its own sshd,
-/// reachable at `address`; the management side of its link is `mgmt_ip`. Removed on drop.
+/// A simulated KVM host (tests/testbed/simhost.sh): a network namespace on the test-bed
+/// bridge with its own sshd, virtlogd and libvirtd (`qemu:///system`, TCG guests), reachable
+/// at `address`. The management side is the bridge address `mgmt_ip`, which exists only
+/// while a machine is attached: start a `Server` listening on it after `SimHost::up`.
+/// Removed on drop.
 pub struct SimHost {
     pub name: String,
     pub address: String,
@@ -171,15 +174,18 @@ pub struct SimHost {
     pub state: PathBuf,
 }
 
+/// The management side of the test bed (the bridge in tests/testbed/lib.sh).
+pub const TESTBED_GATEWAY: &str = "10.231.0.1";
+
+fn simhost_script() -> PathBuf {
+    workspace_root().join("tests/testbed/simhost.sh")
+}
+
 impl SimHost {
+    /// Starts host `name` at 10.231.`index`.2 (a crashed run's leftovers of that name are
+    /// removed first).
     pub fn up(name: &str, index: u8, root_password: &str, state: &Path) -> SimHost {
-        let script = workspace_root().join("tests/testbed/simhost.sh");
-        // A run that crashed may have left this host behind.
-        let _ = Command::new(&script)
-            .args(["down", name])
-            .arg(state)
-            .status();
-        let out = Command::new(&script)
+        let out = Command::new(simhost_script())
             .args(["up", name, &index.to_string(), root_password])
             .arg(state)
             .output()
@@ -192,19 +198,49 @@ impl SimHost {
         SimHost {
             name: name.into(),
             address: format!("10.231.{index}.2"),
-            mgmt_ip: format!("10.231.{index}.1"),
+            mgmt_ip: TESTBED_GATEWAY.into(),
             state: state.join(name),
         }
     }
 
-    /// The agent's pid on this host, if its pid file names a live process.
-    pub fn agent_pid(&self) -> Option<i32> {
-        let pid: i32 = std::fs::read_to_string(self.state.join("agent/agent.pid"))
+    /// Runs a command inside the host's namespaces (network, mount, UTS), as its admin
+    /// would on the host: `host.exec(&["virsh", "list"])`.
+    pub fn exec(&self, args: &[&str]) -> std::process::Output {
+        Command::new(simhost_script())
+            .args(["exec", &self.name])
+            .arg(self.state.parent().unwrap())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running simhost.sh exec")
+    }
+
+    /// `virsh -c qemu:///system ARGS` on this host; panics unless it succeeds.
+    pub fn virsh(&self, args: &[&str]) -> String {
+        let mut all = vec!["virsh", "-c", "qemu:///system"];
+        all.extend_from_slice(args);
+        let out = self.exec(&all);
+        assert!(
+            out.status.success(),
+            "virsh {args:?} on {}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn pid_file(&self, rel: &str) -> Option<i32> {
+        let pid: i32 = std::fs::read_to_string(self.state.join(rel))
             .ok()?
             .trim()
             .parse()
             .ok()?;
-        Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+        running(pid).then_some(pid)
+    }
+
+    /// The agent's pid on this host, if its pid file names a live process.
+    pub fn agent_pid(&self) -> Option<i32> {
+        self.pid_file("agent/agent.pid")
     }
 
     pub fn kill_agent(&self) {
@@ -214,17 +250,45 @@ impl SimHost {
 
     /// Starts the installed agent again inside the host's namespaces, as its admin would.
     pub fn start_agent(&self) {
-        let sshd: i32 = std::fs::read_to_string(self.state.join("ssh/sshd.pid"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        let st = Command::new("nsenter")
-            .args(["-t", &sshd.to_string(), "-m", "-n", "--", "sh", "-c"])
-            .arg("nohup setsid /var/lib/stratus-agent/bin/stratus-agent --config /etc/stratus/agent.properties >> /var/lib/stratus-agent/agent.log 2>&1 < /dev/null & echo $! > /var/lib/stratus-agent/agent.pid")
-            .status()
-            .unwrap();
-        assert!(st.success());
+        let out = self.exec(&[
+            "sh",
+            "-c",
+            "nohup setsid /var/lib/stratus-agent/bin/stratus-agent --config /etc/stratus/agent.properties >> /var/lib/stratus-agent/agent.log 2>&1 < /dev/null & echo $! > /var/lib/stratus-agent/agent.pid",
+        ]);
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    /// libvirtd's pid on this host, if it runs.
+    pub fn libvirtd_pid(&self) -> Option<i32> {
+        self.pid_file("libvirtd.pid")
+    }
+
+    /// Stops the host's libvirtd (its guests keep running, as with a real host) and waits
+    /// until it has exited.
+    pub fn stop_libvirtd(&self) {
+        let pid = self.libvirtd_pid().expect("libvirtd runs");
+        signal(pid, "TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while running(pid) {
+            assert!(Instant::now() < deadline, "libvirtd did not stop");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts the host's libvirtd again and waits until it answers.
+    pub fn start_libvirtd(&self) {
+        let pid_file = self.state.join("libvirtd.pid");
+        let out = self.exec(&["libvirtd", "-d", "-p", pid_file.to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self
+            .exec(&["virsh", "-c", "qemu:///system", "version"])
+            .status
+            .success()
+        {
+            assert!(Instant::now() < deadline, "libvirtd did not answer");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     pub fn file_exists(&self, rel: &str) -> bool {
@@ -234,12 +298,18 @@ impl SimHost {
 
 impl Drop for SimHost {
     fn drop(&mut self) {
-        let script = workspace_root().join("tests/testbed/simhost.sh");
-        let _ = Command::new(script)
+        let _ = Command::new(simhost_script())
             .args(["down", &self.name])
             .arg(self.state.parent().unwrap())
             .status();
     }
+}
+
+/// A live process (not a zombie waiting for its parent).
+pub fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
 }
 
 /// `kill -SIG pid`; a negative pid signals that process group.

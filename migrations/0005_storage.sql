@@ -143,7 +143,6 @@ INSERT INTO os_types (id, category_id, description) VALUES
 ('00000000-0000-4000-8002-000000000050', '00000000-0000-4000-8001-000000000009', 'FreeBSD 14 (64-bit)');
 
 INSERT INTO configuration (name, category, description, default_value, value_type, scopes, is_dynamic, display_text) VALUES
-('max.template.iso.size', 'Advanced', 'The maximum size for a downloaded template or ISO (in GB)', '50', 'Integer', '{}', true, 'Max template/ISO size'),
 ('iso.download.concurrency', 'Advanced', 'How many ISO downloads each management server runs at a time', '2', 'Integer', '{}', true, 'Concurrent ISO downloads'),
 ('iso.download.idle.timeout', 'Advanced', 'Seconds without any data after which an ISO download fails', '60', 'Integer', '{}', true, 'ISO download idle timeout'),
 ('storage.stats.interval', 'Storage', 'Seconds between capacity (FSSTAT) refreshes of primary and secondary storage', '60', 'Integer', '{}', true, 'Storage stats interval');

@@ -68,15 +68,48 @@ impl Server {
 
     /// Starts the server listening on `ip` (e.g. the management side of a test bed veth).
     pub fn start_on(data_dir: &Path, admin_password: &str, ip: &str) -> Server {
+        Self::launch(
+            Command::new(workspace_binary("stratus-management")),
+            data_dir,
+            admin_password,
+            ip,
+            &[],
+        )
+    }
+
+    /// Starts the server inside a simulated host's namespaces (network, mount, hostname),
+    /// as if that machine ran it: it listens on the host's address, and with
+    /// `--local-host` the host's own libvirtd becomes the cloud's first host.
+    pub fn start_in(
+        host: &SimHost,
+        data_dir: &Path,
+        admin_password: &str,
+        extra: &[&str],
+    ) -> Server {
+        let mut cmd = Command::new(simhost_script());
+        cmd.args(["exec", &host.name])
+            .arg(host.state.parent().unwrap())
+            .arg(workspace_binary("stratus-management"));
+        Self::launch(cmd, data_dir, admin_password, &host.address, extra)
+    }
+
+    fn launch(
+        mut cmd: Command,
+        data_dir: &Path,
+        admin_password: &str,
+        ip: &str,
+        extra: &[&str],
+    ) -> Server {
         let port = free_port();
         let log = data_dir.join(format!("management-{port}.log"));
         // Its own process group, like a job in a terminal: `stop` signals the group.
-        let child = Command::new(workspace_binary("stratus-management"))
+        let child = cmd
             .process_group(0)
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")
             .arg(format!("{ip}:{port}"))
+            .args(extra)
             .env("STRATUS_ADMIN_PASSWORD", admin_password)
             .env_remove("DATABASE_URL")
             .env("RUST_LOG", "info,sqlx=warn")

@@ -209,7 +209,12 @@ fn add_a_simulated_host_over_ssh_and_follow_its_agent() {
         "the machine's MemTotal"
     );
     let hid = h["id"].as_str().unwrap().to_string();
-    assert!(host.file_exists("etc-stratus/agent.properties"));
+    for f in ["agent.properties", "agent.crt", "agent.key", "ca.crt"] {
+        assert!(
+            host.file_exists(&format!("etc-stratus/{f}")),
+            "{f} installed"
+        );
+    }
     let t = api.err("addHost", &args(&good), 431);
     assert!(t.contains("already exists"), "re-adding is refused: {t}");
 
@@ -250,6 +255,24 @@ fn add_a_simulated_host_over_ssh_and_follow_its_agent() {
     // It is started again: Up.
     host.start_agent();
     wait_state(&api, &hid, "Up");
+
+    // reconnectHost goes through the agent's command API (HTTPS with mutual TLS, port
+    // 8250 inside the host's namespace) and brings fresh facts.
+    let r = api.ok("reconnectHost", &[&format!("id={hid}")]);
+    assert_eq!(r["host"]["state"], "Up", "{r}");
+    // Anyone else is refused by that API, even when ignoring who the agent is.
+    let rogue = reqwest::blocking::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+        .get(format!("https://{}:8250/v1/facts", host.address))
+        .send();
+    assert!(
+        rogue.is_err(),
+        "a client without the management certificate got {rogue:?}"
+    );
+
     let ev = api.ok("listEvents", &[&format!("resourceid={hid}"), "pagesize=-1"]);
     let types: Vec<&str> = ev["event"]
         .as_array()
@@ -257,7 +280,14 @@ fn add_a_simulated_host_over_ssh_and_follow_its_agent() {
         .iter()
         .filter_map(|e| e["type"].as_str())
         .collect();
-    for t in ["HOST.ADD", "HOST.UP", "HOST.DISCONNECTED", "HOST.ALERT"] {
+    for t in [
+        "HOST.ADD",
+        "HOST.UP",
+        "HOST.DISCONNECTED",
+        "HOST.ALERT",
+        "HOST.CONNECTING",
+        "HOST.RECONNECT",
+    ] {
         assert!(types.contains(&t), "{t} missing: {types:?}");
     }
 
@@ -286,10 +316,12 @@ fn add_a_simulated_host_over_ssh_and_follow_its_agent() {
         assert!(Instant::now() < deadline, "the agent did not exit");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(
-        !host.file_exists("etc-stratus/agent.properties"),
-        "configuration removed"
-    );
+    for f in ["agent.properties", "agent.crt", "agent.key", "ca.crt"] {
+        assert!(
+            !host.file_exists(&format!("etc-stratus/{f}")),
+            "{f} removed"
+        );
+    }
     assert!(
         !host.file_exists("agent/bin/stratus-agent"),
         "agent removed"

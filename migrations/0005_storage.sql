@@ -98,6 +98,9 @@ CREATE TABLE iso_zones (
     checksum    text,
     install_path text,
     error_text  text,
+    -- A partial file a failed download could not remove (its storage was down); removed
+    -- by the downloader once the storage answers again.
+    cleanup_path text,
     attempts    int NOT NULL DEFAULT 0,
     -- The management server downloading it, and until when its claim holds.
     owner       uuid,

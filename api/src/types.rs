@@ -424,3 +424,100 @@ response!(AlertResponse {
     description: Option<String> => "string", "description of the alert";
     sent: Option<CsDate> => "date", "the date and time the alert was sent";
 });
+
+// --- storage ---
+
+response!(StoragePoolResponse {
+    id: Option<Uuid> => "string", "the ID of the storage pool";
+    name: Option<String> => "string", "the name of the storage pool";
+    zoneid: Option<Uuid> => "string", "the Zone ID of the storage pool";
+    zonename: Option<String> => "string", "the Zone name of the storage pool";
+    podid: Option<Uuid> => "string", "the Pod ID of the storage pool";
+    podname: Option<String> => "string", "the Pod name of the storage pool";
+    clusterid: Option<Uuid> => "string", "the ID of the cluster for the storage pool";
+    clustername: Option<String> => "string", "the name of the cluster for the storage pool";
+    ipaddress: Option<String> => "string", "the IP address of the storage pool";
+    path: Option<String> => "string", "the storage pool path";
+    r#type: Option<String> => "string", "the storage pool type";
+    scope: Option<String> => "string", "the scope of the storage pool";
+    state: Option<String> => "string", "the state of the storage pool";
+    hypervisor: Option<String> => "string", "the hypervisor type of the storage pool";
+    provider: Option<String> => "string", "Storage provider for this pool";
+    tags: Option<String> => "string", "the tags for the storage pool";
+    istagarule: Option<bool> => "boolean", "whether the storage pool's tags are a rule";
+    disksizetotal: Option<i64> => "long", "the total disk size of the storage pool";
+    disksizeallocated: Option<i64> => "long", "the host's currently allocated disk size";
+    disksizeused: Option<i64> => "long", "the host's currently used disk size";
+    overprovisionfactor: Option<String> => "string", "the overprovisionfactor for the storage pool";
+    suitableformigration: Option<bool> => "boolean", "true if this pool is suitable to migrate a volume, false otherwise";
+    managed: Option<bool> => "boolean", "whether this pool is managed or not";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
+    created: Option<CsDate> => "date", "the date and time the storage pool was created";
+});
+
+response!(ImageStoreResponse {
+    id: Option<Uuid> => "string", "the ID of the image store";
+    name: Option<String> => "string", "the name of the image store";
+    zoneid: Option<Uuid> => "string", "the Zone ID of the image store";
+    zonename: Option<String> => "string", "the Zone name of the image store";
+    url: Option<String> => "string", "the url of the image store";
+    protocol: Option<String> => "string", "the protocol of the image store";
+    providername: Option<String> => "string", "the provider name of the image store";
+    scope: Option<String> => "string", "the scope of the image store";
+    readonly: Option<bool> => "boolean", "defines if store is read-only";
+    disksizetotal: Option<i64> => "long", "the total disk size of the host";
+    disksizeused: Option<i64> => "long", "the host's currently used disk size";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
+});
+
+response!(IsoDownloadDetail {
+    datastore: Option<String> => "string", "the image store";
+    downloadPercent: Option<String> => "string", "download progress in percent";
+    downloadState: Option<String> => "string", "download state";
+});
+
+response!(IsoResponse {
+    id: Option<Uuid> => "string", "the template ID";
+    name: Option<String> => "string", "the template name";
+    displaytext: Option<String> => "string", "the template display text";
+    ispublic: Option<bool> => "boolean", "true if this template is a public template, false otherwise";
+    created: Option<CsDate> => "date", "the date this template was created";
+    isready: Option<bool> => "boolean", "true if the template is ready to be deployed from, false otherwise.";
+    bootable: Option<bool> => "boolean", "true if the ISO is bootable, false otherwise";
+    isfeatured: Option<bool> => "boolean", "true if this template is a featured template, false otherwise";
+    crossZones: Option<bool> => "boolean", "true if the template is managed across all Zones, false otherwise";
+    ostypeid: Option<Uuid> => "string", "the ID of the OS type for this template.";
+    ostypename: Option<String> => "string", "the name of the OS type for this template.";
+    account: Option<String> => "string", "the account name to which the template belongs";
+    accountid: Option<Uuid> => "string", "the account id to which the template belongs";
+    domain: Option<String> => "string", "the name of the domain to which the template belongs";
+    domainid: Option<Uuid> => "string", "the ID of the domain to which the template belongs";
+    zoneid: Option<Uuid> => "string", "the ID of the zone for this template";
+    zonename: Option<String> => "string", "the name of the zone for this template";
+    status: Option<String> => "string", "the status of the template";
+    size: Option<i64> => "long", "the size of the template";
+    physicalsize: Option<i64> => "long", "the physical size of the template";
+    checksum: Option<String> => "string", "checksum of the template";
+    isextractable: Option<bool> => "boolean", "true if the template is extractable, false otherwise";
+    format: Option<String> => "string", "the format of the template.";
+    url: Option<String> => "string", "the URL which the template/iso is registered from";
+    directdownload: Option<bool> => "boolean", "KVM Only: true if template is directly downloaded to Primary Storage bypassing Secondary Storage";
+    deployasis: Option<bool> => "boolean", "VMware only: true if template is deployed without orchestrating disks and networks but \"as-is\" defined in the template.";
+    downloaddetails: Vec<IsoDownloadDetail> => "set", "Lists the download progress of a template across all secondary storages";
+    tags: Vec<serde_json::Value> => "set", "the list of resource tags associated";
+});
+
+response!(OsTypeResponse {
+    id: Option<Uuid> => "string", "the ID of the OS type";
+    name: Option<String> => "string", "the name of the OS type";
+    description: Option<String> => "string", "the name/description of the OS type";
+    oscategoryid: Option<Uuid> => "string", "the ID of the OS category";
+    oscategoryname: Option<String> => "string", "the name of the OS category";
+    isuserdefined: Option<bool> => "boolean", "is the guest OS user defined";
+    fordisplay: Option<bool> => "boolean", "is the guest OS visible for the users";
+});
+
+response!(OsCategoryResponse {
+    id: Option<Uuid> => "string", "the ID of the OS category";
+    name: Option<String> => "string", "the name of the OS category";
+});

@@ -19,6 +19,8 @@ pub struct Ctx {
     pub ms_id: Uuid,
     /// Woken when a job is queued here, so the local worker picks it up at once.
     pub jobs: Arc<Notify>,
+    /// Woken when ISO copies are queued, so a downloader starts at once.
+    pub isos: Arc<Notify>,
     /// The address the HTTP API listens on (agents are told to report there unless the
     /// `host` setting names another).
     pub listen: Option<std::net::SocketAddr>,
@@ -42,6 +44,7 @@ impl Ctx {
             pool,
             ms_id,
             jobs: Arc::new(Notify::new()),
+            isos: Arc::new(Notify::new()),
             listen: None,
             secrets,
             pki,

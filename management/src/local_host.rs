@@ -38,6 +38,9 @@ pub struct LocalHostOptions {
     pub agent_port: u16,
     /// The `stratus-agent` binary.
     pub agent_binary: PathBuf,
+    /// NFS exports to register as the default zone's primary and secondary storage.
+    pub primary: Option<String>,
+    pub secondary: Option<String>,
 }
 
 async fn system_caller(ctx: &Ctx) -> Result<Caller> {
@@ -158,6 +161,69 @@ pub async fn ensure_topology(ctx: &Ctx) -> Result<(Uuid, Uuid, Uuid)> {
     Ok((zone, pod, cluster))
 }
 
+/// The default zone's primary and secondary storage, registered when missing.
+async fn ensure_storage(
+    ctx: &Ctx,
+    caller: &Caller,
+    zone: Uuid,
+    opts: &LocalHostOptions,
+) -> Result<()> {
+    let z = zone.to_string();
+    if let Some(url) = &opts.primary {
+        if run(
+            ctx,
+            caller,
+            "listStoragePools",
+            &[("zoneid", &z), ("name", "default-primary")],
+            "storagepool",
+        )
+        .await?
+        .is_none()
+        {
+            run(
+                ctx,
+                caller,
+                "createStoragePool",
+                &[
+                    ("zoneid", &z),
+                    ("name", "default-primary"),
+                    ("url", url),
+                    ("scope", "zone"),
+                ],
+                "storagepool",
+            )
+            .await?;
+        }
+    }
+    if let Some(url) = &opts.secondary {
+        if run(
+            ctx,
+            caller,
+            "listImageStores",
+            &[("zoneid", &z), ("name", "default-secondary")],
+            "imagestore",
+        )
+        .await?
+        .is_none()
+        {
+            run(
+                ctx,
+                caller,
+                "addImageStore",
+                &[
+                    ("zoneid", &z),
+                    ("name", "default-secondary"),
+                    ("url", url),
+                    ("provider", "NFS"),
+                ],
+                "imagestore",
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
 /// The machine's first name server (what its guests are told to use), else loopback.
 fn host_resolver() -> IpAddr {
     std::fs::read_to_string("/etc/resolv.conf")
@@ -201,6 +267,7 @@ impl LocalAgent {
 pub async fn start(ctx: &Ctx, opts: &LocalHostOptions) -> Result<(HostRow, LocalAgent)> {
     let (zone, pod, cluster) = ensure_topology(ctx).await?;
     let caller = system_caller(ctx).await?;
+    ensure_storage(ctx, &caller, zone, opts).await?;
     let address = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let (host, token) = match db::hosts::host_fetch_by_address(&ctx.pool, address.into()).await? {
         Some(h) => {

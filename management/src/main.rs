@@ -45,6 +45,13 @@ struct Args {
     /// The local agent's command API port (on 127.0.0.1).
     #[arg(long, env = "STRATUS_LOCAL_AGENT_PORT", default_value_t = 8250)]
     local_agent_port: u16,
+    /// With --local-host: this NFS export (nfs://server/path) becomes the default zone's
+    /// primary storage, if it is not registered yet.
+    #[arg(long, env = "STRATUS_LOCAL_PRIMARY")]
+    local_primary: Option<String>,
+    /// With --local-host: this NFS export becomes the default zone's secondary storage.
+    #[arg(long, env = "STRATUS_LOCAL_SECONDARY")]
+    local_secondary: Option<String>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -133,7 +140,8 @@ async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = tokio::spawn(jobs::run_worker(ctx.clone(), stop_rx.clone()));
     let housekeeping = tokio::spawn(reconcile::run(ctx.clone(), stop_rx.clone()));
-    let host_monitor = tokio::spawn(hosts::run_monitor(ctx.clone(), stop_rx));
+    let host_monitor = tokio::spawn(hosts::run_monitor(ctx.clone(), stop_rx.clone()));
+    let downloads = tokio::spawn(stratus_management::isos::run(ctx.clone(), stop_rx));
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -145,6 +153,8 @@ async fn run(
             dir: data_dir.join("agent"),
             agent_port: args.local_agent_port,
             agent_binary: host_bootstrap::agent_binary()?,
+            primary: args.local_primary.clone(),
+            secondary: args.local_secondary.clone(),
         };
         let (ctx, slot) = (ctx.clone(), local_agent.clone());
         tokio::spawn(async move {
@@ -175,6 +185,7 @@ async fn run(
     let _ = worker.await;
     let _ = housekeeping.await;
     let _ = host_monitor.await;
+    let _ = downloads.await;
     if let Err(e) = db::mgmt::ms_deregister(&pool, ms_id).await {
         tracing::warn!(error = %e, "could not deregister this management server");
     }

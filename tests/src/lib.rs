@@ -524,3 +524,150 @@ impl CsApi {
         body["errortext"].as_str().unwrap_or_default().to_string()
     }
 }
+
+/// A simulated NFS server (tests/testbed/nfs-server.sh): nfs-ganesha in its own network
+/// namespace at 10.231.`index`.2 on the test-bed bridge; stopped by PID on drop.
+pub struct NfsServer {
+    pub name: String,
+    pub address: String,
+    state: PathBuf,
+}
+
+impl NfsServer {
+    pub fn up(name: &str, index: u8, state: &Path, exports: &[&Path]) -> NfsServer {
+        let out = Command::new(workspace_root().join("tests/testbed/nfs-server.sh"))
+            .args(["up", name, &index.to_string()])
+            .arg(state)
+            .args(exports)
+            .output()
+            .expect("running tests/testbed/nfs-server.sh");
+        assert!(
+            out.status.success(),
+            "nfs-server.sh up {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        NfsServer {
+            name: name.into(),
+            address: format!("10.231.{index}.2"),
+            state: state.to_path_buf(),
+        }
+    }
+
+    /// `nfs://ADDRESS/DIR` for an exported directory.
+    pub fn url(&self, dir: &Path) -> String {
+        format!("nfs://{}{}", self.address, dir.display())
+    }
+
+    pub fn down(&self) {
+        let _ = Command::new(workspace_root().join("tests/testbed/nfs-server.sh"))
+            .args(["down", &self.name])
+            .arg(&self.state)
+            .status();
+    }
+}
+
+impl Drop for NfsServer {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// What [`HttpFiles`] answers for a path.
+#[derive(Clone)]
+pub enum Served {
+    /// The file's bytes, with Content-Length.
+    File(PathBuf),
+    /// Content-Length `announced`, then `bytes` of an ISO-shaped stream (zeros with
+    /// ISO 9660's `CD001` at byte 32769) at `per_second`, then it hangs until the
+    /// connection is closed (a download that stalls).
+    Slow {
+        announced: u64,
+        bytes: u64,
+        per_second: u64,
+    },
+}
+
+/// A minimal HTTP/1.0 file server on 127.0.0.1 for download tests (404 for unknown paths).
+pub struct HttpFiles {
+    pub port: u16,
+}
+
+impl HttpFiles {
+    pub fn start(routes: Vec<(&'static str, Served)>) -> HttpFiles {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let routes = std::sync::Arc::new(routes);
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let routes = routes.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() {
+                        return;
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut out = conn;
+                    match routes
+                        .iter()
+                        .find(|(p, _)| *p == path)
+                        .map(|(_, s)| s.clone())
+                    {
+                        Some(Served::File(f)) => {
+                            let data = std::fs::read(f).unwrap();
+                            let _ = write!(
+                                out,
+                                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n",
+                                data.len()
+                            );
+                            let _ = out.write_all(&data);
+                        }
+                        Some(Served::Slow {
+                            announced,
+                            bytes,
+                            per_second,
+                        }) => {
+                            let _ = write!(
+                                out,
+                                "HTTP/1.0 200 OK\r\nContent-Length: {announced}\r\n\r\n"
+                            );
+                            let mut head = vec![0u8; 32774];
+                            head[32769..32774].copy_from_slice(b"CD001");
+                            if out.write_all(&head).is_err() {
+                                return;
+                            }
+                            let chunk = vec![0u8; (per_second / 10).max(1) as usize];
+                            let mut sent = head.len() as u64;
+                            while sent < bytes {
+                                if out.write_all(&chunk).is_err() {
+                                    return;
+                                }
+                                sent += chunk.len() as u64;
+                                std::thread::sleep(Duration::from_millis(100));
+                            }
+                            std::thread::sleep(Duration::from_secs(600));
+                        }
+                        None => {
+                            let _ = write!(
+                                out,
+                                "HTTP/1.0 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found"
+                            );
+                        }
+                    }
+                });
+            }
+        });
+        HttpFiles { port }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}

@@ -80,7 +80,7 @@ fn nfs_storage_and_iso_downloads() {
         &[&primary, &secondary],
     );
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path(), "admin-pw-s");
+    let mut server = Server::start(data.path(), "admin-pw-s");
     let api = CsApi::login(&server, "admin", "admin-pw-s");
 
     let zone = id(&api.ok(
@@ -208,6 +208,14 @@ fn nfs_storage_and_iso_downloads() {
                 announced: 40 << 20,
                 bytes: 40 << 20,
                 per_second: 1 << 20,
+            },
+        ),
+        (
+            "/mid.iso",
+            Served::Slow {
+                announced: 6 << 20,
+                bytes: 6 << 20,
+                per_second: 2 << 20,
             },
         ),
     ]);
@@ -346,6 +354,37 @@ fn nfs_storage_and_iso_downloads() {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
+
+    // The management server is killed mid-download: after a restart the copy is taken
+    // over (its claim runs out) and finishes; nothing stays at "Downloading".
+    let mid = register(&api, &zone, "mid", &http.url("/mid.iso"), &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !api.ok("listIsos", &[&format!("id={mid}")])["iso"][0]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("% Downloaded")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the download did not start: {}\n{}",
+            api.ok("listIsos", &[&format!("id={mid}")]),
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+    let server = Server::start(data.path(), "admin-pw-s");
+    let api = CsApi::login(&server, "admin", "admin-pw-s");
+    let i = wait_final(&api, &mid);
+    assert_eq!(i["status"], "Successfully Installed", "{i}");
+    assert_eq!(i["size"], 6 << 20);
+    assert_eq!(
+        files_of(&secondary, &mid).len(),
+        1,
+        "no partial file beside it"
+    );
 
     // Everything can go now.
     for i in api.ok("listIsos", &["isofilter=all"])["iso"]

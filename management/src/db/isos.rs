@@ -221,7 +221,8 @@ pub async fn iso_zone_list(db: impl PgExecutor<'_>, iso_id: Uuid) -> Result<Vec<
 }
 
 /// Claims up to `limit` downloads for management server `owner`: queued ones whose zone
-/// has writable secondary storage, and ones whose owner's lease ran out (it died).
+/// has writable secondary storage, and ones whose owner's lease ran out (it died) or whose
+/// owner stopped.
 pub async fn iso_zone_claim(
     db: impl PgExecutor<'_>,
     owner: Uuid,
@@ -234,7 +235,11 @@ pub async fn iso_zone_claim(
                 bytes_done = 0, bytes_total = NULL, error_text = NULL, updated = now()
          WHERE (iz.iso_id, iz.zone_id) IN (
              SELECT w.iso_id, w.zone_id FROM iso_zones w
-             WHERE (w.state = 'Queued' OR (w.state = 'Downloading' AND w.lease_until < now()))
+             WHERE (w.state = 'Queued'
+                    OR (w.state = 'Downloading' AND w.lease_until < now())
+                    -- its server stopped cleanly (deregistered): no need to wait for the lease
+                    OR (w.state = 'Downloading'
+                        AND NOT EXISTS (SELECT 1 FROM management_servers m WHERE m.id = w.owner)))
                AND EXISTS (SELECT 1 FROM image_stores s WHERE s.zone_id = w.zone_id AND NOT s.readonly)
              ORDER BY w.updated
              LIMIT $3

@@ -521,3 +521,45 @@ response!(OsCategoryResponse {
     id: Option<Uuid> => "string", "the ID of the OS category";
     name: Option<String> => "string", "the name of the OS category";
 });
+
+// --- offerings ---
+
+response!(ServiceOfferingResponse {
+    id: Option<Uuid> => "string", "the id of the service offering";
+    name: Option<String> => "string", "the name of the service offering";
+    displaytext: Option<String> => "string", "an alternate display text of the service offering.";
+    cpunumber: Option<i32> => "integer", "the number of CPU";
+    cpuspeed: Option<i32> => "integer", "the clock rate CPU speed in Mhz";
+    memory: Option<i32> => "integer", "the memory in MB";
+    created: Option<CsDate> => "date", "the date this service offering was created";
+    storagetype: Option<String> => "string", "the storage type for this service offering";
+    provisioningtype: Option<String> => "string", "provisioning type used to create volumes.";
+    offerha: Option<bool> => "boolean", "the ha support in the service offering";
+    limitcpuuse: Option<bool> => "boolean", "restrict the CPU usage to committed service offering";
+    isvolatile: Option<bool> => "boolean", "true if the vm needs to be volatile, i.e., on every reboot of vm from API root disk is discarded and creates a new root disk";
+    hosttags: Option<String> => "string", "the host tag for the service offering";
+    issystem: Option<bool> => "boolean", "is this a system vm offering";
+    defaultuse: Option<bool> => "boolean", "is this a  default system vm offering";
+    iscustomized: Option<bool> => "boolean", "is true if the offering is customized";
+    domainid: Option<String> => "string", "the domain ID(s) this disk offering belongs to. Ignore this information as it is not currently applicable.";
+    domain: Option<String> => "string", "the domain name(s) this disk offering belongs to. Ignore this information as it is not currently applicable.";
+    state: Option<String> => "string", "state of the service offering";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
+});
+
+response!(DiskOfferingResponse {
+    id: Option<Uuid> => "string", "unique ID of the disk offering";
+    name: Option<String> => "string", "the name of the disk offering";
+    displaytext: Option<String> => "string", "an alternate display text of the disk offering.";
+    disksize: Option<i64> => "long", "the size of the disk offering in GB";
+    created: Option<CsDate> => "date", "the date this disk offering was created";
+    iscustomized: Option<bool> => "boolean", "true if disk offering uses custom size, false otherwise";
+    storagetype: Option<String> => "string", "the storage type for this disk offering";
+    provisioningtype: Option<String> => "string", "provisioning type used to create volumes.";
+    tags: Option<String> => "string", "the tags for the disk offering";
+    domainid: Option<String> => "string", "the domain ID(s) this disk offering belongs to. Ignore this information as it is not currently applicable.";
+    domain: Option<String> => "string", "the domain name(s) this disk offering belongs to. Ignore this information as it is not currently applicable.";
+    displayoffering: Option<bool> => "boolean", "whether to display the offering to the end user or not.";
+    state: Option<String> => "string", "state of the disk offering";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
+});

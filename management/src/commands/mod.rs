@@ -9,6 +9,7 @@ mod discovery;
 mod hosts;
 mod isos;
 mod jobs;
+mod offerings;
 mod storage;
 mod topology;
 
@@ -120,6 +121,14 @@ pub async fn execute(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params)
         "prepareHostForMaintenance" => hosts::prepare_maintenance(ctx, caller, p).await,
         "cancelHostMaintenance" => hosts::cancel_maintenance(ctx, caller, p).await,
         "reconnectHost" => hosts::reconnect(ctx, caller, p).await,
+        "createServiceOffering" => offerings::create_service(ctx, caller, p).await,
+        "listServiceOfferings" => offerings::list_service(ctx, p).await,
+        "updateServiceOffering" => offerings::update_service(ctx, caller, p).await,
+        "deleteServiceOffering" => offerings::delete_service(ctx, caller, p).await,
+        "createDiskOffering" => offerings::create_disk(ctx, caller, p).await,
+        "listDiskOfferings" => offerings::list_disk(ctx, p).await,
+        "updateDiskOffering" => offerings::update_disk(ctx, caller, p).await,
+        "deleteDiskOffering" => offerings::delete_disk(ctx, caller, p).await,
         "createStoragePool" => storage::create_pool(ctx, caller, p).await,
         "listStoragePools" => storage::list_pools(ctx, p).await,
         "updateStoragePool" => storage::update_pool(ctx, caller, p).await,

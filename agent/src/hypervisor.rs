@@ -77,6 +77,10 @@ pub struct Libvirt {
 
 impl Libvirt {
     pub fn new(uri: &str) -> Libvirt {
+        // libvirt's default handler prints every error to the terminal, including the
+        // ones we expect and handle (e.g. a driver without memory statistics); our
+        // callers report errors themselves.
+        virt::error::clear_error_callback();
         Libvirt {
             uri: uri.to_string(),
             conn: Mutex::new(None),

@@ -2,14 +2,14 @@
 //! starts) makes the machine it runs on the cloud's first host without the admin doing
 //! anything. The "machine" is a simulated host (tests/testbed/simhost.sh) so that its
 //! libvirtd, hostname and 127.0.0.1 are its own; the server runs inside its namespaces.
-//! Checked: the default zone, pod and cluster appear, the host comes Up with the facts its
-//! libvirtd reports, reconnectHost reaches the agent's command API, a restart keeps one
+//! Checked: the default zone, pod and cluster appear with the given NFS exports as their
+//! primary and secondary storage, the host comes Up with the facts its libvirtd reports, reconnectHost reaches the agent's command API, a restart keeps one
 //! host (new credentials, no duplicates) and stopping the server stops the agent.
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use stratus_tests::{running, CsApi, Server, SimHost};
+use stratus_tests::{running, CsApi, NfsServer, Server, SimHost};
 
 fn wait_up(api: &CsApi) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -45,7 +45,23 @@ fn the_embedded_default_makes_this_machine_a_host() {
     let state = tempfile::tempdir().unwrap();
     let machine = SimHost::up("e2el1", 212, "unused-pw", state.path());
     let data = tempfile::tempdir().unwrap();
-    let mut server = Server::start_in(&machine, data.path(), "admin-pw-l", &["--local-host"]);
+    // What scripts/run adds: a local NFS server for the default zone's storage.
+    let (primary, secondary) = (state.path().join("primary"), state.path().join("secondary"));
+    let nfs = NfsServer::up(
+        "e2eln",
+        214,
+        &state.path().join("nfs"),
+        &[&primary, &secondary],
+    );
+    let (p_url, s_url) = (nfs.url(&primary), nfs.url(&secondary));
+    let args = [
+        "--local-host",
+        "--local-primary",
+        p_url.as_str(),
+        "--local-secondary",
+        s_url.as_str(),
+    ];
+    let mut server = Server::start_in(&machine, data.path(), "admin-pw-l", &args);
     let api = CsApi::login(&server, "admin", "admin-pw-l");
 
     let hosts = wait_up(&api);
@@ -83,7 +99,7 @@ fn the_embedded_default_makes_this_machine_a_host() {
     // A restart: still one host, the same one, Up again with a new agent; nothing doubled.
     server.stop();
     assert!(!running(first_agent), "the agent stops with the server");
-    let server = Server::start_in(&machine, data.path(), "admin-pw-l", &["--local-host"]);
+    let server = Server::start_in(&machine, data.path(), "admin-pw-l", &args);
     let api = CsApi::login(&server, "admin", "admin-pw-l");
     let deadline = Instant::now() + Duration::from_secs(60);
     while agent_pids(&server).is_empty() {
@@ -94,6 +110,12 @@ fn the_embedded_default_makes_this_machine_a_host() {
     assert_eq!(hosts["count"], 1);
     assert_eq!(hosts["host"][0]["id"], hid.as_str());
     assert_eq!(api.ok("listZones", &[])["count"], 1);
+    assert_eq!(
+        api.ok("listStoragePools", &[])["count"],
+        1,
+        "storage not doubled"
+    );
+    assert_eq!(api.ok("listImageStores", &[])["count"], 1);
     let second_agent = agent_pids(&server)[0];
     drop(server);
     assert!(!running(second_agent), "the agent stops with the server");

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use stratus_api::Params;
 use uuid::Uuid;
@@ -295,27 +295,17 @@ pub async fn start(ctx: &Ctx, opts: &LocalHostOptions) -> Result<(HostRow, Local
     };
     let config = write_files(ctx, opts, &host, &token)?;
     let agent = spawn(opts, &config)?;
-    let deadline = Instant::now()
-        + Duration::from_secs(ctx.setting_i64("kvm.agent.start.timeout", 60).max(5) as u64);
-    loop {
-        let h = db::hosts::host_fetch(&ctx.pool, host.id)
-            .await?
-            .ok_or_else(|| Error::internal("the local host vanished"))?;
-        if h.status == "Up" && h.last_pinged > host.last_pinged {
-            return Ok((h, agent));
-        }
-        if Instant::now() > deadline {
-            let log = std::fs::read_to_string(opts.dir.join("agent.log")).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(5).collect();
-            agent.stop();
-            return Err(Error::internal(format!(
-                "the local agent did not report in time; its log ({}) ends: {}",
-                opts.dir.join("agent.log").display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    if let Some(h) = crate::hosts::wait_for_report(ctx, host.id, host.last_pinged).await? {
+        return Ok((h, agent));
     }
+    let log = std::fs::read_to_string(opts.dir.join("agent.log")).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+    agent.stop();
+    Err(Error::internal(format!(
+        "the local agent did not report in time; its log ({}) ends: {}",
+        opts.dir.join("agent.log").display(),
+        tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    )))
 }
 
 fn write_private(path: &Path, data: &str, mode: u32) -> Result<()> {

@@ -53,25 +53,21 @@ async fn fsstat(url: &str) -> Result<(i64, i64), String> {
 /// FSSTAT of every pool and image store; a failure is recorded on the row (and shown
 /// to admins), the previous numbers stay.
 pub async fn refresh_storage_stats(ctx: &Ctx) -> crate::error::Result<()> {
+    use db::storage::StorageKind;
     let (pools, _) = db::storage::pool_list(&ctx.pool, &Default::default()).await?;
-    for p in pools {
-        let r = fsstat(&p.url).await;
-        db::storage::pool_set_stats(
-            &ctx.pool,
-            p.id,
-            r.as_ref().map(|v| *v).map_err(String::as_str),
-        )
-        .await?;
-    }
     let (stores, _) = db::storage::store_list(&ctx.pool, &Default::default()).await?;
-    for s in stores {
-        let r = fsstat(&s.url).await;
-        db::storage::store_set_stats(
-            &ctx.pool,
-            s.id,
-            r.as_ref().map(|v| *v).map_err(String::as_str),
-        )
-        .await?;
+    let all = pools
+        .iter()
+        .map(|p| (StorageKind::Pool, p.id, p.url.as_str()))
+        .chain(
+            stores
+                .iter()
+                .map(|s| (StorageKind::Store, s.id, s.url.as_str())),
+        );
+    for (kind, id, url) in all {
+        let r = fsstat(url).await;
+        let r = r.as_ref().map(|v| *v).map_err(String::as_str);
+        db::storage::storage_set_stats(&ctx.pool, kind, id, r).await?;
     }
     Ok(())
 }

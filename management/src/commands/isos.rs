@@ -83,6 +83,18 @@ async fn list_rows(ctx: &Ctx, f: &IsoFilter) -> Result<(Vec<IsoResponse>, i64)> 
     Ok((rows.iter().map(response).collect(), total))
 }
 
+/// An ISO's rows (one per zone), whoever owns it.
+async fn one_iso(ctx: &Ctx, id: Uuid) -> Result<Vec<IsoResponse>> {
+    let f = IsoFilter {
+        common: crate::db::ListFilter {
+            id: Some(id),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Ok(list_rows(ctx, &f).await?.0)
+}
+
 fn validate_url(url: &str) -> Result<url::Url> {
     let u = url::Url::parse(url.trim())
         .map_err(|e| ApiError::param(format!("Invalid URL '{url}': {e}")))?;
@@ -166,17 +178,7 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     .await?;
     tx.commit().await?;
     ctx.isos.notify_one();
-    let (items, _) = list_rows(
-        ctx,
-        &IsoFilter {
-            common: crate::db::ListFilter {
-                id: Some(iso.id),
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-    )
-    .await?;
+    let items = one_iso(ctx, iso.id).await?;
     Ok(Reply::object_list("iso", &items))
 }
 
@@ -272,17 +274,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     )
     .await?;
     tx.commit().await?;
-    let (items, _) = list_rows(
-        ctx,
-        &IsoFilter {
-            common: crate::db::ListFilter {
-                id: Some(iso.id),
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-    )
-    .await?;
+    let items = one_iso(ctx, iso.id).await?;
     let first = items.into_iter().next().ok_or_else(|| not_found(p, "id"))?;
     Ok(Reply::object("iso", &first))
 }

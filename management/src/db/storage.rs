@@ -155,22 +155,31 @@ pub async fn pool_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
     Ok(r.rows_affected() == 1)
 }
 
-/// Records an FSSTAT result (or why it failed).
-pub async fn pool_set_stats(
+/// Which kind of storage a capacity refresh is for.
+#[derive(Debug, Clone, Copy)]
+pub enum StorageKind {
+    Pool,
+    Store,
+}
+
+/// Records an FSSTAT result (or why it failed) on a pool or an image store.
+pub async fn storage_set_stats(
     db: impl PgExecutor<'_>,
+    kind: StorageKind,
     id: Uuid,
     stats: std::result::Result<(i64, i64), &str>,
 ) -> Result<()> {
+    let table = match kind {
+        StorageKind::Pool => "storage_pools",
+        StorageKind::Store => "image_stores",
+    };
+    let (ok, err) = (
+        format!("UPDATE {table} SET capacity_bytes=$2, used_bytes=$3, stats_at=now(), stats_error=NULL WHERE id=$1"),
+        format!("UPDATE {table} SET stats_error=$2 WHERE id=$1"),
+    );
     match stats {
-        Ok((total, used)) => sqlx::query(
-            "UPDATE storage_pools SET capacity_bytes=$2, used_bytes=$3, stats_at=now(), stats_error=NULL WHERE id=$1",
-        )
-        .bind(id)
-        .bind(total)
-        .bind(used),
-        Err(e) => sqlx::query("UPDATE storage_pools SET stats_error=$2 WHERE id=$1")
-            .bind(id)
-            .bind(e),
+        Ok((total, used)) => sqlx::query(&ok).bind(id).bind(total).bind(used),
+        Err(e) => sqlx::query(&err).bind(id).bind(e),
     }
     .execute(db)
     .await?;
@@ -281,27 +290,6 @@ pub async fn store_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
         .execute(db)
         .await?;
     Ok(r.rows_affected() == 1)
-}
-
-pub async fn store_set_stats(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    stats: std::result::Result<(i64, i64), &str>,
-) -> Result<()> {
-    match stats {
-        Ok((total, used)) => sqlx::query(
-            "UPDATE image_stores SET capacity_bytes=$2, used_bytes=$3, stats_at=now(), stats_error=NULL WHERE id=$1",
-        )
-        .bind(id)
-        .bind(total)
-        .bind(used),
-        Err(e) => sqlx::query("UPDATE image_stores SET stats_error=$2 WHERE id=$1")
-            .bind(id)
-            .bind(e),
-    }
-    .execute(db)
-    .await?;
-    Ok(())
 }
 
 /// How many ISO copies an image store holds (or is downloading).

@@ -600,6 +600,22 @@ pub static COMMANDS: &[CommandSpec] = &[
         types::DiskOfferingResponse::FIELDS),
     cmd("deleteDiskOffering", "Updates a disk offering.", Admin, S, "success",
         params![req("id", Uuid, "ID of the disk offering")], SUCCESS),
+    // --- networks ---
+    cmd("listNetworks", "Lists all available networks.", AnyUser, L, "network",
+        list_params![
+            opt("id", Uuid, "list networks by ID"),
+            opt("zoneid", Uuid, "the zone ID of the network"),
+            opt("name", String, "list networks by name"),
+            opt("type", String, "the type of the network. Supported values are: isolated, l2, shared and all"),
+            opt("traffictype", String, "type of the traffic"),
+            opt("isdefault", Boolean, "true if network is default, false otherwise"),
+            opt("issystem", Boolean, "true if network is system, false otherwise"),
+            opt("canusefordeploy", Boolean, "list networks available for VM deployment"),
+            opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
+            opt("account", String, "list resources by account. Must be used with the domainId parameter."),
+            opt("domainid", Uuid, "list only resources belonging to the domain specified"),
+        ],
+        types::NetworkResponse::FIELDS),
     // --- storage ---
     cmd("createStoragePool", "Creates a storage pool.", Admin, O, "storagepool",
         params![

@@ -563,3 +563,39 @@ response!(DiskOfferingResponse {
     state: Option<String> => "string", "state of the disk offering";
     hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
 });
+
+// --- networks ---
+
+response!(NetworkResponse {
+    id: Option<Uuid> => "string", "the id of the network";
+    name: Option<String> => "string", "the name of the network";
+    displaytext: Option<String> => "string", "the displaytext of the network";
+    zoneid: Option<Uuid> => "string", "zone id of the network";
+    zonename: Option<String> => "string", "the name of the zone the network belongs to";
+    r#type: Option<String> => "string", "the type of the network";
+    traffictype: Option<String> => "string", "the traffic type of the network";
+    state: Option<String> => "string", "state of the network";
+    broadcastdomaintype: Option<String> => "string", "Broadcast domain type of the network";
+    broadcasturi: Option<String> => "string", "broadcast uri of the network. This parameter is visible to ROOT admins only";
+    vlan: Option<String> => "string", "The vlan of the network. This parameter is visible to ROOT admins only";
+    gateway: Option<String> => "string", "the network's gateway";
+    netmask: Option<String> => "string", "the network's netmask";
+    cidr: Option<String> => "string", "Cloudstack managed address space, all CloudStack managed VMs get IP address from CIDR";
+    dns1: Option<String> => "string", "the first IPv4 DNS for the network";
+    dns2: Option<String> => "string", "the second IPv4 DNS for the network";
+    isdefault: Option<bool> => "boolean", "true if network is default, false otherwise";
+    issystem: Option<bool> => "boolean", "true if network is system, false otherwise";
+    canusefordeploy: Option<bool> => "boolean", "list networks available for vm deployment";
+    networkofferingname: Option<String> => "string", "name of the network offering the network is created from";
+    networkofferingdisplaytext: Option<String> => "string", "display text of the network offering the network is created from";
+    acltype: Option<String> => "string", "acl type - access type to the network";
+    specifyipranges: Option<bool> => "boolean", "true if network supports specifying ip ranges, false otherwise";
+    ispersistent: Option<bool> => "boolean", "list networks that are persistent";
+    restartrequired: Option<bool> => "boolean", "true network requires restart";
+    related: Option<Uuid> => "string", "related to what other network configuration";
+    domain: Option<String> => "string", "the domain name of the network owner";
+    domainid: Option<Uuid> => "string", "the domain id of the network owner";
+    subdomainaccess: Option<bool> => "boolean", "true if users from subdomains can access the domain level network";
+    created: Option<CsDate> => "date", "the date this network was created";
+    tags: Vec<serde_json::Value> => "list", "the list of resource tags associated with network";
+});

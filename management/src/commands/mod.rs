@@ -9,6 +9,7 @@ mod discovery;
 mod hosts;
 mod isos;
 mod jobs;
+mod networks;
 mod offerings;
 mod storage;
 mod topology;
@@ -121,6 +122,7 @@ pub async fn execute(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params)
         "prepareHostForMaintenance" => hosts::prepare_maintenance(ctx, caller, p).await,
         "cancelHostMaintenance" => hosts::cancel_maintenance(ctx, caller, p).await,
         "reconnectHost" => hosts::reconnect(ctx, caller, p).await,
+        "listNetworks" => networks::list(ctx, p).await,
         "createServiceOffering" => offerings::create_service(ctx, caller, p).await,
         "listServiceOfferings" => offerings::list_service(ctx, p).await,
         "updateServiceOffering" => offerings::update_service(ctx, caller, p).await,

@@ -9,6 +9,7 @@ pub mod hosts;
 pub mod isos;
 pub mod jobs;
 pub mod mgmt;
+pub mod networks;
 pub mod offerings;
 pub mod pki;
 pub mod sessions;

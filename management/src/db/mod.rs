@@ -15,6 +15,7 @@ pub mod pki;
 pub mod sessions;
 pub mod storage;
 pub mod topology;
+pub mod vms;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;

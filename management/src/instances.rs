@@ -1,0 +1,92 @@
+//! Instances: the allocations a deploy makes before anything runs — capacity on a host
+//! and the guest address — in one transaction, so a deploy either holds both or nothing.
+//!
+//! Why one transaction with the zone's host rows locked: placement reads what is already
+//! reserved and writes a new reservation; under concurrent deploys both must happen under
+//! the same lock, or two deploys could take the last capacity of a host. Addresses are
+//! protected by the NIC table's unique constraints. A deploy that loses gets 533
+//! (insufficient capacity) with the reason and holds nothing.
+
+use ipnetwork::IpNetwork;
+use stratus_api::{ApiError, ErrorCode};
+use uuid::Uuid;
+
+use crate::ctx::Ctx;
+use crate::db;
+use crate::domain::placement::{self, Factors, Request};
+use crate::error::{Error, Result};
+
+/// What a deploy got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Allocation {
+    pub host_id: Uuid,
+    pub network_id: Uuid,
+    pub ip: IpNetwork,
+    pub mac: String,
+}
+
+fn factor(ctx: &Ctx, name: &str) -> f64 {
+    ctx.setting(name)
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|f| *f > 0.0)
+        .unwrap_or(1.0)
+}
+
+/// Reserves capacity and a guest address for a Stopped VM; it becomes Starting on the
+/// chosen host. On failure nothing is held (the transaction rolls back).
+pub async fn allocate(ctx: &Ctx, vm_id: Uuid) -> Result<Allocation> {
+    let mut tx = ctx.pool.begin().await?;
+    let vm = db::vms::vm_fetch(&mut tx, vm_id)
+        .await?
+        .ok_or_else(|| Error::internal("the VM vanished"))?;
+    let insufficient = |why: String| -> Error {
+        ApiError::new(
+            ErrorCode::InsufficientCapacity,
+            format!("Unable to create a deployment for VM {}: {why}", vm.name),
+        )
+        .into()
+    };
+    let candidates = db::vms::host_candidates_for_update_in_txn(&mut tx, vm.zone_id).await?;
+    let req = Request {
+        cpu_mhz: i64::from(vm.cpu_number) * i64::from(vm.cpu_mhz),
+        memory_bytes: i64::from(vm.memory_mb) << 20,
+        host_tag: None,
+    };
+    let factors = Factors {
+        cpu: factor(ctx, "cpu.overprovisioning.factor"),
+        memory: factor(ctx, "mem.overprovisioning.factor"),
+    };
+    let host_id = placement::choose(&candidates, &req, factors)
+        .map_err(|why| insufficient(why.to_string()))?;
+    db::vms::vm_reserve_on_host_in_txn(&mut tx, vm.id, host_id).await?;
+    let (networks, _) =
+        db::networks::network_list(&mut *tx, &Default::default(), Some(vm.zone_id)).await?;
+    let network = networks
+        .first()
+        .ok_or_else(|| insufficient("the zone has no guest network".into()))?;
+    let (ip, mac) = db::vms::nic_allocate_in_txn(&mut tx, vm.id, network.id)
+        .await?
+        .ok_or_else(|| {
+            insufficient(format!(
+                "every address of the guest IP ranges of zone {} is allocated",
+                network.zone_name
+            ))
+        })?;
+    tx.commit().await?;
+    Ok(Allocation {
+        host_id,
+        network_id: network.id,
+        ip,
+        mac,
+    })
+}
+
+/// Undoes [`allocate`]: the address and the capacity are released; the VM is left in
+/// `state` (Stopped, or Error with the reason). Idempotent.
+pub async fn release(ctx: &Ctx, vm_id: Uuid, state: &str, error: Option<&str>) -> Result<()> {
+    let mut tx = ctx.pool.begin().await?;
+    db::vms::nic_release_all(&mut tx, vm_id).await?;
+    db::vms::vm_release_host(&mut tx, vm_id, state, error).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! Issue 5's concurrency rule at the allocation layer: 50 deploys at once against two
+//! hosts with room for 8 VMs and a guest range of 6 addresses. The winners get distinct
+//! addresses, no host is over its capacity, and each loser fails with 533 and holds
+//! nothing (no address, no reservation).
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+
+use common::Client;
+use stratus_api::agent::{Acceleration, Heartbeat, HostFacts, HostMetrics, PROTOCOL_VERSION};
+use stratus_management::{db, hosts, instances};
+use uuid::Uuid;
+
+fn facts(cores: u32, mhz: u32, memory_bytes: u64) -> Heartbeat {
+    Heartbeat {
+        protocol: PROTOCOL_VERSION,
+        generation: 1,
+        facts: HostFacts {
+            hostname: "sim".into(),
+            arch: "x86_64".into(),
+            cpu_sockets: 1,
+            cpu_cores: cores,
+            cpu_mhz: mhz,
+            memory_bytes,
+            os: "test".into(),
+            kernel: "test".into(),
+            libvirt_version: "9.0.0".into(),
+            hypervisor_version: "7.2.0".into(),
+            acceleration: Acceleration::Qemu,
+            agent_version: "0".into(),
+        },
+        metrics: HostMetrics {
+            cpu_used_percent: 0.0,
+            memory_used_bytes: 0,
+            network_rx_bytes: 0,
+            network_tx_bytes: 0,
+        },
+        domains: vec![],
+    }
+}
+
+#[tokio::test]
+async fn fifty_concurrent_deploys_never_double_allocate() {
+    let c = Client::admin().await;
+    let (zid, pid, cid) = c.basic_topology("alloc").await;
+    c.ok(
+        "createVlanIpRange",
+        &[
+            ("zoneid", &zid),
+            ("podid", &pid),
+            ("gateway", "10.0.1.1"),
+            ("netmask", "255.255.255.0"),
+            ("startip", "10.0.1.10"),
+            ("endip", "10.0.1.15"),
+            ("forvirtualnetwork", "false"),
+        ],
+    )
+    .await;
+    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    // Two Up hosts: 2 cores × 1000 MHz and 2 GiB each → four 500 MHz / 512 MiB VMs each.
+    let mut host_ids = vec![];
+    for i in 0..2u8 {
+        let (h, token) = hosts::register(
+            &c.ctx,
+            &admin,
+            zid.parse().unwrap(),
+            pid.parse().unwrap(),
+            cid.parse().unwrap(),
+            format!("192.0.2.{}", 10 + i).parse().unwrap(),
+            8250,
+            &format!("h{i}"),
+        )
+        .await
+        .unwrap();
+        hosts::heartbeat(&c.ctx, h.id, Some(&token), &facts(2, 1000, 2 << 30), None)
+            .await
+            .unwrap();
+        host_ids.push(h.id);
+    }
+    // A third host is Up but disabled: nothing may land there.
+    let (off, token) = hosts::register(
+        &c.ctx,
+        &admin,
+        zid.parse().unwrap(),
+        pid.parse().unwrap(),
+        cid.parse().unwrap(),
+        "192.0.2.99".parse().unwrap(),
+        8250,
+        "off",
+    )
+    .await
+    .unwrap();
+    hosts::heartbeat(
+        &c.ctx,
+        off.id,
+        Some(&token),
+        &facts(64, 3000, 64 << 30),
+        None,
+    )
+    .await
+    .unwrap();
+    c.ok(
+        "updateHost",
+        &[("id", &off.id.to_string()), ("allocationstate", "Disable")],
+    )
+    .await;
+
+    let offering = db::offerings::service_offering_fetch(
+        &c.ctx.pool,
+        "00000000-0000-4000-8003-000000000001".parse().unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let mut vms = vec![];
+    for i in 0..50 {
+        let id = Uuid::new_v4();
+        let name = format!("vm-{i}");
+        let mut conn = c.ctx.pool.acquire().await.unwrap();
+        db::vms::vm_insert(
+            &mut conn,
+            &db::vms::NewVm {
+                id,
+                name: &name,
+                display_name: &name,
+                account_id: admin.account_id,
+                domain_id: admin.domain_id,
+                user_id: admin.id,
+                zone_id: zid.parse().unwrap(),
+                service_offering_id: offering.id,
+                disk_offering_id: None,
+                iso_id: None,
+                cpu_number: offering.cpu_number,
+                cpu_mhz: offering.cpu_speed,
+                memory_mb: offering.memory_mb,
+            },
+        )
+        .await
+        .unwrap();
+        vms.push(id);
+    }
+    let tasks: Vec<_> = vms
+        .iter()
+        .map(|&vm| {
+            let ctx = c.ctx.clone();
+            tokio::spawn(async move { (vm, instances::allocate(&ctx, vm).await) })
+        })
+        .collect();
+    let mut winners = vec![];
+    let mut losers = vec![];
+    for t in tasks {
+        let (vm, r) = t.await.unwrap();
+        match r {
+            Ok(a) => winners.push((vm, a)),
+            Err(e) => {
+                let api = e.to_api();
+                assert_eq!(api.code.http_status(), 533, "{}", api.text);
+                assert!(
+                    api.text.contains("Unable to create a deployment"),
+                    "{}",
+                    api.text
+                );
+                losers.push(vm);
+            }
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        6,
+        "six addresses, room for eight: six winners"
+    );
+    assert_eq!(losers.len(), 44);
+    let ips: HashSet<_> = winners.iter().map(|(_, a)| a.ip).collect();
+    assert_eq!(ips.len(), 6, "distinct addresses");
+    let macs: HashSet<_> = winners.iter().map(|(_, a)| a.mac.clone()).collect();
+    assert_eq!(macs.len(), 6, "distinct MACs");
+    let mut per_host: HashMap<Uuid, usize> = HashMap::new();
+    for (_, a) in &winners {
+        assert!(host_ids.contains(&a.host_id), "never the disabled host");
+        *per_host.entry(a.host_id).or_default() += 1;
+    }
+    assert!(
+        per_host.values().all(|n| *n <= 4),
+        "no host over capacity: {per_host:?}"
+    );
+    for vm in &losers {
+        let mut conn = c.ctx.pool.acquire().await.unwrap();
+        let row = db::vms::vm_fetch(&mut conn, *vm).await.unwrap().unwrap();
+        assert_eq!(row.state, "Stopped", "a loser holds nothing");
+        assert!(row.host_id.is_none());
+    }
+    let nics: i64 = sqlx::query_scalar("SELECT count(*) FROM nics")
+        .fetch_one(&c.ctx.pool)
+        .await
+        .unwrap();
+    assert_eq!(nics, 6, "only the winners hold addresses");
+
+    // Releasing a winner frees its address and capacity for the next deploy.
+    let (first, a) = winners[0].clone();
+    instances::release(&c.ctx, first, "Stopped", None)
+        .await
+        .unwrap();
+    let again = instances::allocate(&c.ctx, losers[0]).await.unwrap();
+    assert_eq!(again.ip, a.ip, "the freed address is the lowest free one");
+
+    // With a wide range, capacity is the limit: of 43 concurrent deploys exactly two more
+    // fit (8 in all), and no host is over.
+    c.ok(
+        "createVlanIpRange",
+        &[
+            ("zoneid", &zid),
+            ("podid", &pid),
+            ("gateway", "10.0.1.1"),
+            ("netmask", "255.255.255.0"),
+            ("startip", "10.0.1.100"),
+            ("endip", "10.0.1.200"),
+            ("forvirtualnetwork", "false"),
+        ],
+    )
+    .await;
+    let tasks: Vec<_> = losers[1..]
+        .iter()
+        .map(|&vm| {
+            let ctx = c.ctx.clone();
+            tokio::spawn(async move { instances::allocate(&ctx, vm).await })
+        })
+        .collect();
+    let mut placed = 6;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => placed += 1,
+            Err(e) => assert!(
+                e.to_api().text.contains("no host has"),
+                "{}",
+                e.to_api().text
+            ),
+        }
+    }
+    let reserved: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT host_id, count(*) FROM vms WHERE state = 'Starting' GROUP BY host_id",
+    )
+    .fetch_all(&c.ctx.pool)
+    .await
+    .unwrap();
+    assert!(
+        reserved.iter().all(|(_, n)| *n <= 4),
+        "no host over capacity: {reserved:?}"
+    );
+    assert_eq!(placed, 8, "two hosts × four VMs");
+}

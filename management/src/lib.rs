@@ -30,3 +30,4 @@ pub mod process;
 pub mod reconcile;
 pub mod secrets;
 pub mod ssh;
+pub mod volumes;

@@ -1,0 +1,85 @@
+//! Volume files on primary storage: qcow2 images created and removed by the management
+//! server over NFS (`qemu-img` with its NFS driver, no kernel mount), which guests then
+//! use as libvirt network disks.
+
+use std::time::Duration;
+
+use crate::nfs::{NfsClient, NfsUrl};
+
+/// How long `qemu-img create` may take (it writes only the qcow2 header).
+const QEMU_IMG_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The file of a volume, relative to its pool's export.
+pub fn volume_path(volume_id: uuid::Uuid) -> String {
+    format!("{volume_id}.qcow2")
+}
+
+/// `nfs://server[:port]/export/rel`, as qemu-img and libvirt take it.
+pub fn nfs_file_url(pool: &NfsUrl, rel: &str) -> String {
+    let port = pool.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!(
+        "nfs://{}{port}{}/{}",
+        pool.host(),
+        pool.path().trim_end_matches('/'),
+        rel.trim_start_matches('/')
+    )
+}
+
+/// Creates a thin qcow2 of `size_bytes` at `rel` on the pool. The error is qemu-img's
+/// own text (e.g. the export refused the mount).
+pub async fn create_qcow2(pool: &NfsUrl, rel: &str, size_bytes: u64) -> Result<(), String> {
+    let url = nfs_file_url(pool, rel);
+    let run = tokio::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", &url, &size_bytes.to_string()])
+        .kill_on_drop(true)
+        .output();
+    let out = match tokio::time::timeout(QEMU_IMG_TIMEOUT, run).await {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => return Err(format!("running qemu-img: {e} (is qemu-utils installed?)")),
+        Err(_) => {
+            return Err(format!(
+                "qemu-img create {url} did not finish within {} s",
+                QEMU_IMG_TIMEOUT.as_secs()
+            ))
+        }
+    };
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "qemu-img create {url} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Removes a volume's file; a file that is already gone is fine (idempotent).
+pub async fn remove(pool: &NfsUrl, rel: &str) -> Result<(), String> {
+    let mut c = NfsClient::connect(pool, Duration::from_secs(10))
+        .await
+        .map_err(|e| e.to_string())?;
+    match c.remove(rel).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_urls() {
+        let p = NfsUrl::parse("nfs://10.0.0.5/export/primary/").unwrap();
+        assert_eq!(
+            nfs_file_url(&p, "a.qcow2"),
+            "nfs://10.0.0.5/export/primary/a.qcow2"
+        );
+        let p = NfsUrl::parse("nfs://10.0.0.5:2050/x").unwrap();
+        assert_eq!(
+            nfs_file_url(&p, "/b.qcow2"),
+            "nfs://10.0.0.5:2050/x/b.qcow2"
+        );
+    }
+}

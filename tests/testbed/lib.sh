@@ -8,11 +8,20 @@
 #
 # Creating and removing the bridge is serialised with flock, so tests may start and stop
 # machines concurrently; the bridge goes away with its last port.
+#
+# Nothing addressed to a simulated machine may leave this machine, even after the machine
+# (or the bridge) is gone and a management server still tries to reach it: the first
+# attach installs a blackhole route for 10.231.0.0/16 with a low priority (metric 4000).
+# While the bridge exists its connected route wins; without it, packets are dropped here
+# instead of following the default route. The route is left in place on purpose (it only
+# covers the test bed's private range); `ip route del blackhole 10.231.0.0/16 metric 4000`
+# removes it.
 
 TB_BRIDGE=stratus-tb
 TB_GATEWAY=10.231.0.1
 TB_PREFIX=16
 TB_LOCK=/run/stratus-testbed.lock
+TB_RANGE=10.231.0.0/16
 
 # tb_attach NS VETH_ROOT VETH_NS ADDRESS: a veth pair from the bridge into namespace NS,
 # the namespace side named VETH_NS with ADDRESS/16, default route via the bridge.
@@ -20,6 +29,7 @@ tb_attach() {
     local ns=$1 root_side=$2 ns_side=$3 address=$4
     (
         flock 9
+        ip route replace blackhole "$TB_RANGE" metric 4000
         if ! ip link show "$TB_BRIDGE" >/dev/null 2>&1; then
             ip link add "$TB_BRIDGE" type bridge
             ip addr add "$TB_GATEWAY/$TB_PREFIX" dev "$TB_BRIDGE"

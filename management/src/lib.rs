@@ -13,6 +13,7 @@ pub mod console;
 pub mod ctx;
 pub mod db;
 pub mod domain;
+pub mod download;
 pub mod embedded_pg;
 pub mod error;
 pub mod host_bootstrap;

@@ -401,7 +401,7 @@ impl AsyncWrite for Io {
     }
 }
 
-fn seconds(d: Duration) -> String {
+pub(crate) fn seconds(d: Duration) -> String {
     format!("{} s", d.as_secs_f64())
 }
 
@@ -462,7 +462,7 @@ async fn dial_privileged(addr: SocketAddr) -> io::Result<Option<TcpStream>> {
 }
 
 /// A connection error in words: the standard cases plainly, anything else as it is.
-fn io_reason(e: &io::Error) -> String {
+pub(crate) fn io_reason(e: &io::Error) -> String {
     if e.get_ref().is_some() {
         return e.to_string(); // our own texts ("no answer within 5 s", ...)
     }

@@ -32,6 +32,43 @@ pub fn version_string(v: u32) -> String {
     format!("{}.{}.{}", v / 1_000_000, (v / 1000) % 1000, v % 1000)
 }
 
+/// The host's memory in KiB as the kernel counts it (MemTotal), from libvirt's memory
+/// statistics over all NUMA cells. `node_info` sums the cells' own memory instead, which
+/// can be a fraction of MemTotal (VMs whose extra memory belongs to no NUMA node: about half
+/// on our test machines), while the used memory reported is MemTotal − MemAvailable.
+/// `None` where the driver keeps no such statistics (the test driver).
+#[allow(unsafe_code)]
+fn total_memory_kib(c: &Connect) -> Option<u64> {
+    use virt::sys;
+    let all = sys::VIR_NODE_MEMORY_STATS_ALL_CELLS;
+    let mut n: std::os::raw::c_int = 0;
+    // SAFETY: the connection pointer is valid while `c` lives; the first call only counts
+    // the parameters, the second fills a buffer of exactly that many, as libvirt documents.
+    unsafe {
+        let conn = c.as_ptr();
+        if sys::virNodeGetMemoryStats(conn, all, std::ptr::null_mut(), &mut n, 0) != 0 || n <= 0 {
+            sys::virResetLastError();
+            return None;
+        }
+        let empty = sys::virNodeMemoryStats {
+            field: [0; sys::VIR_NODE_MEMORY_STATS_FIELD_LENGTH as usize],
+            value: 0,
+        };
+        let mut params = vec![empty; n as usize];
+        if sys::virNodeGetMemoryStats(conn, all, params.as_mut_ptr(), &mut n, 0) != 0 {
+            sys::virResetLastError();
+            return None;
+        }
+        params.truncate(n.max(0) as usize);
+        params
+            .iter()
+            .find(|p| {
+                std::ffi::CStr::from_ptr(p.field.as_ptr()) == sys::VIR_NODE_MEMORY_STATS_TOTAL
+            })
+            .map(|p| p.value)
+    }
+}
+
 /// A libvirt connection, opened on first use and reopened after an error.
 pub struct Libvirt {
     uri: String,
@@ -40,6 +77,10 @@ pub struct Libvirt {
 
 impl Libvirt {
     pub fn new(uri: &str) -> Libvirt {
+        // libvirt's default handler prints every error to the terminal, including the
+        // ones we expect and handle (e.g. a driver without memory statistics); our
+        // callers report errors themselves.
+        virt::error::clear_error_callback();
         Libvirt {
             uri: uri.to_string(),
             conn: Mutex::new(None),
@@ -78,7 +119,7 @@ impl Hypervisor for Libvirt {
                 cpu_sockets: (info.sockets * info.nodes).max(1),
                 cpu_cores: info.cpus,
                 cpu_mhz: info.mhz,
-                memory_bytes: info.memory * 1024,
+                memory_bytes: total_memory_kib(c).unwrap_or(info.memory) * 1024,
                 libvirt_version: version_string(c.lib_version()?),
                 hypervisor_version: version_string(c.hyp_version()?),
             })

@@ -79,8 +79,10 @@ impl Reply {
                 m.insert((*object).into(), value.clone());
                 Value::Object(m)
             }
+            // CloudStack answers these creates with a ListResponse: count and the items.
             Reply::ObjectList { object, items } => {
                 let mut m = Map::new();
+                m.insert("count".into(), items.len().into());
                 m.insert((*object).into(), Value::Array(items.clone()));
                 Value::Object(m)
             }

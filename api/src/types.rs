@@ -424,3 +424,178 @@ response!(AlertResponse {
     description: Option<String> => "string", "description of the alert";
     sent: Option<CsDate> => "date", "the date and time the alert was sent";
 });
+
+// --- storage ---
+
+response!(StoragePoolResponse {
+    id: Option<Uuid> => "string", "the ID of the storage pool";
+    name: Option<String> => "string", "the name of the storage pool";
+    zoneid: Option<Uuid> => "string", "the Zone ID of the storage pool";
+    zonename: Option<String> => "string", "the Zone name of the storage pool";
+    podid: Option<Uuid> => "string", "the Pod ID of the storage pool";
+    podname: Option<String> => "string", "the Pod name of the storage pool";
+    clusterid: Option<Uuid> => "string", "the ID of the cluster for the storage pool";
+    clustername: Option<String> => "string", "the name of the cluster for the storage pool";
+    ipaddress: Option<String> => "string", "the IP address of the storage pool";
+    path: Option<String> => "string", "the storage pool path";
+    r#type: Option<String> => "string", "the storage pool type";
+    scope: Option<String> => "string", "the scope of the storage pool";
+    state: Option<String> => "string", "the state of the storage pool";
+    hypervisor: Option<String> => "string", "the hypervisor type of the storage pool";
+    provider: Option<String> => "string", "Storage provider for this pool";
+    tags: Option<String> => "string", "the tags for the storage pool";
+    istagarule: Option<bool> => "boolean", "whether the storage pool's tags are a rule";
+    disksizetotal: Option<i64> => "long", "the total disk size of the storage pool";
+    disksizeallocated: Option<i64> => "long", "the host's currently allocated disk size";
+    disksizeused: Option<i64> => "long", "the host's currently used disk size";
+    overprovisionfactor: Option<String> => "string", "the overprovisionfactor for the storage pool";
+    suitableformigration: Option<bool> => "boolean", "true if this pool is suitable to migrate a volume, false otherwise";
+    managed: Option<bool> => "boolean", "whether this pool is managed or not";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
+    created: Option<CsDate> => "date", "the date and time the storage pool was created";
+});
+
+response!(ImageStoreResponse {
+    id: Option<Uuid> => "string", "the ID of the image store";
+    name: Option<String> => "string", "the name of the image store";
+    zoneid: Option<Uuid> => "string", "the Zone ID of the image store";
+    zonename: Option<String> => "string", "the Zone name of the image store";
+    url: Option<String> => "string", "the url of the image store";
+    protocol: Option<String> => "string", "the protocol of the image store";
+    providername: Option<String> => "string", "the provider name of the image store";
+    scope: Option<String> => "string", "the scope of the image store";
+    readonly: Option<bool> => "boolean", "defines if store is read-only";
+    disksizetotal: Option<i64> => "long", "the total disk size of the host";
+    disksizeused: Option<i64> => "long", "the host's currently used disk size";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
+});
+
+response!(IsoDownloadDetail {
+    datastore: Option<String> => "string", "the image store";
+    downloadPercent: Option<String> => "string", "download progress in percent";
+    downloadState: Option<String> => "string", "download state";
+});
+
+response!(IsoResponse {
+    id: Option<Uuid> => "string", "the template ID";
+    name: Option<String> => "string", "the template name";
+    displaytext: Option<String> => "string", "the template display text";
+    ispublic: Option<bool> => "boolean", "true if this template is a public template, false otherwise";
+    created: Option<CsDate> => "date", "the date this template was created";
+    isready: Option<bool> => "boolean", "true if the template is ready to be deployed from, false otherwise.";
+    bootable: Option<bool> => "boolean", "true if the ISO is bootable, false otherwise";
+    isfeatured: Option<bool> => "boolean", "true if this template is a featured template, false otherwise";
+    crossZones: Option<bool> => "boolean", "true if the template is managed across all Zones, false otherwise";
+    ostypeid: Option<Uuid> => "string", "the ID of the OS type for this template.";
+    ostypename: Option<String> => "string", "the name of the OS type for this template.";
+    account: Option<String> => "string", "the account name to which the template belongs";
+    accountid: Option<Uuid> => "string", "the account id to which the template belongs";
+    domain: Option<String> => "string", "the name of the domain to which the template belongs";
+    domainid: Option<Uuid> => "string", "the ID of the domain to which the template belongs";
+    zoneid: Option<Uuid> => "string", "the ID of the zone for this template";
+    zonename: Option<String> => "string", "the name of the zone for this template";
+    status: Option<String> => "string", "the status of the template";
+    size: Option<i64> => "long", "the size of the template";
+    physicalsize: Option<i64> => "long", "the physical size of the template";
+    checksum: Option<String> => "string", "checksum of the template";
+    isextractable: Option<bool> => "boolean", "true if the template is extractable, false otherwise";
+    format: Option<String> => "string", "the format of the template.";
+    url: Option<String> => "string", "the URL which the template/iso is registered from";
+    directdownload: Option<bool> => "boolean", "KVM Only: true if template is directly downloaded to Primary Storage bypassing Secondary Storage";
+    deployasis: Option<bool> => "boolean", "VMware only: true if template is deployed without orchestrating disks and networks but \"as-is\" defined in the template.";
+    downloaddetails: Vec<IsoDownloadDetail> => "set", "Lists the download progress of a template across all secondary storages";
+    tags: Vec<serde_json::Value> => "set", "the list of resource tags associated";
+});
+
+response!(OsTypeResponse {
+    id: Option<Uuid> => "string", "the ID of the OS type";
+    name: Option<String> => "string", "the name of the OS type";
+    description: Option<String> => "string", "the name/description of the OS type";
+    oscategoryid: Option<Uuid> => "string", "the ID of the OS category";
+    oscategoryname: Option<String> => "string", "the name of the OS category";
+    isuserdefined: Option<bool> => "boolean", "is the guest OS user defined";
+    fordisplay: Option<bool> => "boolean", "is the guest OS visible for the users";
+});
+
+response!(OsCategoryResponse {
+    id: Option<Uuid> => "string", "the ID of the OS category";
+    name: Option<String> => "string", "the name of the OS category";
+});
+
+// --- offerings ---
+
+response!(ServiceOfferingResponse {
+    id: Option<Uuid> => "string", "the id of the service offering";
+    name: Option<String> => "string", "the name of the service offering";
+    displaytext: Option<String> => "string", "an alternate display text of the service offering.";
+    cpunumber: Option<i32> => "integer", "the number of CPU";
+    cpuspeed: Option<i32> => "integer", "the clock rate CPU speed in Mhz";
+    memory: Option<i32> => "integer", "the memory in MB";
+    created: Option<CsDate> => "date", "the date this service offering was created";
+    storagetype: Option<String> => "string", "the storage type for this service offering";
+    provisioningtype: Option<String> => "string", "provisioning type used to create volumes.";
+    offerha: Option<bool> => "boolean", "the ha support in the service offering";
+    limitcpuuse: Option<bool> => "boolean", "restrict the CPU usage to committed service offering";
+    isvolatile: Option<bool> => "boolean", "true if the vm needs to be volatile, i.e., on every reboot of vm from API root disk is discarded and creates a new root disk";
+    hosttags: Option<String> => "string", "the host tag for the service offering";
+    issystem: Option<bool> => "boolean", "is this a system vm offering";
+    defaultuse: Option<bool> => "boolean", "is this a  default system vm offering";
+    iscustomized: Option<bool> => "boolean", "is true if the offering is customized";
+    domainid: Option<String> => "string", "the domain ID(s) this disk offering belongs to. Ignore this information as it is not currently applicable.";
+    domain: Option<String> => "string", "the domain name(s) this disk offering belongs to. Ignore this information as it is not currently applicable.";
+    state: Option<String> => "string", "state of the service offering";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
+});
+
+response!(DiskOfferingResponse {
+    id: Option<Uuid> => "string", "unique ID of the disk offering";
+    name: Option<String> => "string", "the name of the disk offering";
+    displaytext: Option<String> => "string", "an alternate display text of the disk offering.";
+    disksize: Option<i64> => "long", "the size of the disk offering in GB";
+    created: Option<CsDate> => "date", "the date this disk offering was created";
+    iscustomized: Option<bool> => "boolean", "true if disk offering uses custom size, false otherwise";
+    storagetype: Option<String> => "string", "the storage type for this disk offering";
+    provisioningtype: Option<String> => "string", "provisioning type used to create volumes.";
+    tags: Option<String> => "string", "the tags for the disk offering";
+    domainid: Option<String> => "string", "the domain ID(s) this disk offering belongs to. Ignore this information as it is not currently applicable.";
+    domain: Option<String> => "string", "the domain name(s) this disk offering belongs to. Ignore this information as it is not currently applicable.";
+    displayoffering: Option<bool> => "boolean", "whether to display the offering to the end user or not.";
+    state: Option<String> => "string", "state of the disk offering";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
+});
+
+// --- networks ---
+
+response!(NetworkResponse {
+    id: Option<Uuid> => "string", "the id of the network";
+    name: Option<String> => "string", "the name of the network";
+    displaytext: Option<String> => "string", "the displaytext of the network";
+    zoneid: Option<Uuid> => "string", "zone id of the network";
+    zonename: Option<String> => "string", "the name of the zone the network belongs to";
+    r#type: Option<String> => "string", "the type of the network";
+    traffictype: Option<String> => "string", "the traffic type of the network";
+    state: Option<String> => "string", "state of the network";
+    broadcastdomaintype: Option<String> => "string", "Broadcast domain type of the network";
+    broadcasturi: Option<String> => "string", "broadcast uri of the network. This parameter is visible to ROOT admins only";
+    vlan: Option<String> => "string", "The vlan of the network. This parameter is visible to ROOT admins only";
+    gateway: Option<String> => "string", "the network's gateway";
+    netmask: Option<String> => "string", "the network's netmask";
+    cidr: Option<String> => "string", "Cloudstack managed address space, all CloudStack managed VMs get IP address from CIDR";
+    dns1: Option<String> => "string", "the first IPv4 DNS for the network";
+    dns2: Option<String> => "string", "the second IPv4 DNS for the network";
+    isdefault: Option<bool> => "boolean", "true if network is default, false otherwise";
+    issystem: Option<bool> => "boolean", "true if network is system, false otherwise";
+    canusefordeploy: Option<bool> => "boolean", "list networks available for vm deployment";
+    networkofferingname: Option<String> => "string", "name of the network offering the network is created from";
+    networkofferingdisplaytext: Option<String> => "string", "display text of the network offering the network is created from";
+    acltype: Option<String> => "string", "acl type - access type to the network";
+    specifyipranges: Option<bool> => "boolean", "true if network supports specifying ip ranges, false otherwise";
+    ispersistent: Option<bool> => "boolean", "list networks that are persistent";
+    restartrequired: Option<bool> => "boolean", "true network requires restart";
+    related: Option<Uuid> => "string", "related to what other network configuration";
+    domain: Option<String> => "string", "the domain name of the network owner";
+    domainid: Option<Uuid> => "string", "the domain id of the network owner";
+    subdomainaccess: Option<bool> => "boolean", "true if users from subdomains can access the domain level network";
+    created: Option<CsDate> => "date", "the date this network was created";
+    tags: Vec<serde_json::Value> => "list", "the list of resource tags associated with network";
+});

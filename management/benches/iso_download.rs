@@ -16,8 +16,8 @@
 //!   check, 1 MiB WRITEs, COMMIT and rename, as `registerIso` runs it.
 //!
 //! Medians over the rounds, with the CPU time this process (HTTP server and client) and
-//! ganesha spent on each (/proc/PID/stat). Peak RSS is VmHWM from /proc/self/status: after setup, after
-//! the raw writes, after all downloads. Results: docs/benchmarks.md.
+//! ganesha spent on each (/proc/PID/stat). Peak RSS is VmHWM from /proc/self/status:
+//! after setup, after the raw writes, after all downloads. Results: docs/benchmarks.md.
 
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
@@ -108,7 +108,8 @@ async fn main() {
 
     let tmp = tempfile::tempdir().unwrap();
     let export = tmp.path().join("secondary");
-    let server = NfsServer::up("nfsdlb", INDEX, &tmp.path().join("state"), &[&export]);
+    let state = tmp.path().join("state");
+    let _server = NfsServer::up("nfsdlb", INDEX, &state, &[&export]);
     let nfs_url = NfsUrl::parse(&format!("nfs://10.231.{INDEX}.2{}", export.display())).unwrap();
     let mut nfs = NfsClient::connect(&nfs_url, Duration::from_secs(10))
         .await
@@ -147,7 +148,10 @@ async fn main() {
     println!("  generating + SHA-256 alone: {hash_rate:.0} MiB/s");
     let hwm_setup = memory("after setup");
 
-    let ganesha = server.ganesha_pid().expect("ganesha's pid").to_string();
+    let ganesha = std::fs::read_to_string(state.join("nfsdlb/ganesha.pid"))
+        .expect("ganesha's pid file")
+        .trim()
+        .to_string();
     let cpu = || (cpu_seconds("self"), cpu_seconds(&ganesha));
     let cost = |started: Instant, before: (f64, f64)| {
         let (own, nfs) = cpu();

@@ -121,8 +121,8 @@ pub async fn authenticate_signed(
         tracing::info!("request with an unknown API key refused");
         return Err(ApiError::unauthorized());
     };
-    let secret = user.secret_key.clone().unwrap_or_default();
-    if !usable(&user) || !signing::verify(pairs, &secret, signature) {
+    let secret = ctx.user_secret(&user).unwrap_or_default();
+    if secret.is_empty() || !usable(&user) || !signing::verify(pairs, &secret, signature) {
         tracing::info!(user = %user.username, "request with a bad signature or a disabled user refused");
         return Err(ApiError::unauthorized());
     }

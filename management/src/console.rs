@@ -201,6 +201,87 @@ const LISTS: &[(&str, ListSpec)] = &[
         },
     ),
     (
+        "hosts",
+        ListSpec {
+            title: "Hosts",
+            command: "listHosts",
+            headings: &[
+                "Name",
+                "Zone",
+                "Address",
+                "State",
+                "Resource state",
+                "CPUs",
+                "CPU used",
+                "Memory (bytes)",
+                "QEMU",
+            ],
+            fields: &[
+                "name",
+                "zonename",
+                "ipaddress",
+                "state",
+                "resourcestate",
+                "cpunumber",
+                "cpuused",
+                "memorytotal",
+                "hypervisorversion",
+            ],
+            empty_text: "No hosts yet. Add one with addHost.",
+        },
+    ),
+    (
+        "primary-storage",
+        ListSpec {
+            title: "Primary storage",
+            command: "listStoragePools",
+            headings: &[
+                "Name", "Zone", "Scope", "Server", "Path", "State", "Total", "Used",
+            ],
+            fields: &[
+                "name",
+                "zonename",
+                "scope",
+                "ipaddress",
+                "path",
+                "state",
+                "disksizetotal",
+                "disksizeused",
+            ],
+            empty_text: "No primary storage yet. Add an NFS export with createStoragePool.",
+        },
+    ),
+    (
+        "secondary-storage",
+        ListSpec {
+            title: "Secondary storage",
+            command: "listImageStores",
+            headings: &["Name", "Zone", "URL", "Total", "Used"],
+            fields: &["name", "zonename", "url", "disksizetotal", "disksizeused"],
+            empty_text: "No secondary storage yet. Add an NFS export with addImageStore.",
+        },
+    ),
+    (
+        "isos",
+        ListSpec {
+            title: "ISOs",
+            command: "listIsos",
+            headings: &[
+                "Name", "Zone", "Status", "Ready", "Size", "OS type", "Checksum",
+            ],
+            fields: &[
+                "name",
+                "zonename",
+                "status",
+                "isready",
+                "size",
+                "ostypename",
+                "checksum",
+            ],
+            empty_text: "No ISOs yet. Register one with registerIso.",
+        },
+    ),
+    (
         "events",
         ListSpec {
             title: "Events",

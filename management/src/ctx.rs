@@ -19,6 +19,8 @@ pub struct Ctx {
     pub ms_id: Uuid,
     /// Woken when a job is queued here, so the local worker picks it up at once.
     pub jobs: Arc<Notify>,
+    /// Woken when ISO copies are queued, so a downloader starts at once.
+    pub isos: Arc<Notify>,
     /// The address the HTTP API listens on (agents are told to report there unless the
     /// `host` setting names another).
     pub listen: Option<std::net::SocketAddr>,
@@ -42,12 +44,17 @@ impl Ctx {
             pool,
             ms_id,
             jobs: Arc::new(Notify::new()),
+            isos: Arc::new(Notify::new()),
             listen: None,
             secrets,
             pki,
             settings: Arc::new(RwLock::new(HashMap::new())),
         };
         ctx.refresh_settings().await?;
+        let sealed = ctx.seal_plain_secrets().await?;
+        if sealed > 0 {
+            tracing::info!(users = sealed, "sealed API secret keys stored in clear");
+        }
         Ok(ctx)
     }
 
@@ -81,6 +88,31 @@ impl Ctx {
         self.setting(name)
             .map(|v| v.trim().eq_ignore_ascii_case("true"))
             .unwrap_or(default)
+    }
+
+    /// A user's API secret key, unsealed (`None` without keys, or if the sealed value
+    /// cannot be opened with this server's management key — logged).
+    pub fn user_secret(&self, user: &crate::db::accounts::UserRow) -> Option<String> {
+        if let Some(sealed) = &user.secret_key_sealed {
+            return match self.secrets.open(sealed) {
+                Ok(b) => String::from_utf8(b).ok(),
+                Err(e) => {
+                    tracing::error!(user = %user.username, error = %e, "an API secret key cannot be unsealed");
+                    None
+                }
+            };
+        }
+        user.secret_key.clone()
+    }
+
+    /// Seals API secret keys still stored in clear (from before sealing). Idempotent.
+    pub async fn seal_plain_secrets(&self) -> Result<usize> {
+        let plain = db::accounts::user_list_plain_secrets(&self.pool).await?;
+        for (id, secret) in &plain {
+            db::accounts::user_seal_secret(&self.pool, *id, &self.secrets.seal(secret.as_bytes()))
+                .await?;
+        }
+        Ok(plain.len())
     }
 
     /// `default.page.size`: the default and maximum page size of list commands.

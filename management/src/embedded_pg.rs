@@ -125,6 +125,7 @@ impl EmbeddedPostgres {
             }
         }
 
+        wait_for_previous_postmaster(&pgdata).await;
         let mut cmd = command(bin.join("postgres"), owner);
         cmd.arg("-D")
             .arg(&pgdata)
@@ -255,5 +256,30 @@ impl EmbeddedPostgres {
             crate::process::signal(self.pid, libc::SIGQUIT);
             let _ = self.exited.recv_timeout(Duration::from_secs(10));
         }
+    }
+}
+
+/// A postmaster of a previous run may still be shutting down (its server was killed and
+/// the parent-death signal asked it to stop): give it up to 30 s to finish, so a quick
+/// restart does not fail with "the database system is shutting down".
+async fn wait_for_previous_postmaster(pgdata: &Path) {
+    let pid = std::fs::read_to_string(pgdata.join("postmaster.pid"))
+        .ok()
+        .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<i32>().ok()));
+    let Some(pid) = pid else { return };
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .map(|c| c.contains("postgres"))
+            .unwrap_or(false)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    if alive() {
+        tracing::info!(
+            pid,
+            "waiting for the previous Postgres to finish shutting down"
+        );
+    }
+    while alive() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -65,6 +65,29 @@ fn constraint_message(name: &str) -> Option<(ErrorCode, &'static str)> {
             "The pod is in use: it still has clusters or IP ranges",
         ),
         "hosts_cluster_id_fkey" => (ResourceInUse, "The cluster is in use: it still has hosts"),
+        "storage_pools_name_zone_key" => (
+            ParamError,
+            "A storage pool with that name already exists in this zone",
+        ),
+        "storage_pools_url_key" => (
+            ParamError,
+            "That NFS export is already a primary storage pool",
+        ),
+        "image_stores_name_key" => (ParamError, "An image store with that name already exists"),
+        "image_stores_url_key" => (ParamError, "That NFS export is already an image store"),
+        "storage_pools_zone_id_fkey" | "image_stores_zone_id_fkey" | "iso_zones_zone_id_fkey" => (
+            ResourceInUse,
+            "The zone is in use: it still has primary or secondary storage, or ISOs",
+        ),
+        "storage_pools_pod_id_fkey" => (ResourceInUse, "The pod is in use: it still has primary storage"),
+        "storage_pools_cluster_id_fkey" => (
+            ResourceInUse,
+            "The cluster is in use: it still has primary storage",
+        ),
+        "iso_zones_image_store_id_fkey" => (
+            ResourceInUse,
+            "The image store is in use: it holds ISOs",
+        ),
         "async_jobs_account_id_fkey" | "async_jobs_user_id_fkey" => (
             ResourceInUse,
             "The account still has asynchronous jobs on record",

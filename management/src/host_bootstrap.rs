@@ -8,7 +8,6 @@
 //! test bed can give each simulated host its own copy of both with bind mounts.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
 
 use stratus_api::ApiError;
 use uuid::Uuid;
@@ -310,29 +309,19 @@ async fn finish(
     }
 
     // 9. The first heartbeat.
-    let deadline = Instant::now()
-        + Duration::from_secs(ctx.setting_i64("kvm.agent.start.timeout", 60).max(5) as u64);
-    loop {
-        let h = db::hosts::host_fetch(&ctx.pool, host.id)
-            .await?
-            .ok_or_else(|| Error::internal("host vanished"))?;
-        if h.status == "Up" {
-            return Ok(h);
-        }
-        if Instant::now() > deadline {
-            let log = ssh
-                .run(&sudo(&format!("tail -n 5 {AGENT_LOG} 2>/dev/null")))
-                .await
-                .map(|o| o.stdout)
-                .unwrap_or_default();
-            return Err(step_error(
-                "wait for the agent",
-                format!(
-                    "the agent did not report to {mgmt_url} in time (can the host reach that address? set the 'host' setting to an address it can); agent log: {}",
-                    log.trim().replace('\n', " | ")
-                ),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    if let Some(h) = crate::hosts::wait_for_report(ctx, host.id, None).await? {
+        return Ok(h);
     }
+    let log = ssh
+        .run(&sudo(&format!("tail -n 5 {AGENT_LOG} 2>/dev/null")))
+        .await
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    Err(step_error(
+        "wait for the agent",
+        format!(
+            "the agent did not report to {mgmt_url} in time (can the host reach that address? set the 'host' setting to an address it can); agent log: {}",
+            log.trim().replace('\n', " | ")
+        ),
+    ))
 }

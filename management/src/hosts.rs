@@ -310,6 +310,29 @@ pub async fn reconnect(ctx: &Ctx, actor: &UserRow, id: Uuid) -> Result<HostRow> 
         .ok_or_else(|| Error::internal("host vanished"))
 }
 
+/// Waits (up to `kvm.agent.start.timeout`) for the host's agent to report — Up with a
+/// report newer than `after` — and answers the host, or `None` on timeout.
+pub async fn wait_for_report(
+    ctx: &Ctx,
+    id: Uuid,
+    after: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Option<HostRow>> {
+    let deadline = std::time::Instant::now()
+        + Duration::from_secs(ctx.setting_i64("kvm.agent.start.timeout", 60).max(5) as u64);
+    loop {
+        let h = db::hosts::host_fetch(&ctx.pool, id)
+            .await?
+            .ok_or_else(|| Error::internal("the host vanished while its agent was starting"))?;
+        if h.status == "Up" && h.last_pinged > after {
+            return Ok(Some(h));
+        }
+        if std::time::Instant::now() > deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 /// Whether something answers on `addr:port` within two seconds.
 pub async fn probe(addr: IpAddr, port: u16) -> bool {
     matches!(

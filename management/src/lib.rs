@@ -19,6 +19,7 @@ pub mod error;
 pub mod host_bootstrap;
 pub mod hosts;
 pub mod http;
+pub mod isos;
 pub mod jobs;
 pub mod local_host;
 pub mod metrics;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use stratus_api::Params;
 use uuid::Uuid;
@@ -38,6 +38,9 @@ pub struct LocalHostOptions {
     pub agent_port: u16,
     /// The `stratus-agent` binary.
     pub agent_binary: PathBuf,
+    /// NFS exports to register as the default zone's primary and secondary storage.
+    pub primary: Option<String>,
+    pub secondary: Option<String>,
 }
 
 async fn system_caller(ctx: &Ctx) -> Result<Caller> {
@@ -158,6 +161,69 @@ pub async fn ensure_topology(ctx: &Ctx) -> Result<(Uuid, Uuid, Uuid)> {
     Ok((zone, pod, cluster))
 }
 
+/// The default zone's primary and secondary storage, registered when missing.
+async fn ensure_storage(
+    ctx: &Ctx,
+    caller: &Caller,
+    zone: Uuid,
+    opts: &LocalHostOptions,
+) -> Result<()> {
+    let z = zone.to_string();
+    if let Some(url) = &opts.primary {
+        if run(
+            ctx,
+            caller,
+            "listStoragePools",
+            &[("zoneid", &z), ("name", "default-primary")],
+            "storagepool",
+        )
+        .await?
+        .is_none()
+        {
+            run(
+                ctx,
+                caller,
+                "createStoragePool",
+                &[
+                    ("zoneid", &z),
+                    ("name", "default-primary"),
+                    ("url", url),
+                    ("scope", "zone"),
+                ],
+                "storagepool",
+            )
+            .await?;
+        }
+    }
+    if let Some(url) = &opts.secondary {
+        if run(
+            ctx,
+            caller,
+            "listImageStores",
+            &[("zoneid", &z), ("name", "default-secondary")],
+            "imagestore",
+        )
+        .await?
+        .is_none()
+        {
+            run(
+                ctx,
+                caller,
+                "addImageStore",
+                &[
+                    ("zoneid", &z),
+                    ("name", "default-secondary"),
+                    ("url", url),
+                    ("provider", "NFS"),
+                ],
+                "imagestore",
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
 /// The machine's first name server (what its guests are told to use), else loopback.
 fn host_resolver() -> IpAddr {
     std::fs::read_to_string("/etc/resolv.conf")
@@ -201,6 +267,7 @@ impl LocalAgent {
 pub async fn start(ctx: &Ctx, opts: &LocalHostOptions) -> Result<(HostRow, LocalAgent)> {
     let (zone, pod, cluster) = ensure_topology(ctx).await?;
     let caller = system_caller(ctx).await?;
+    ensure_storage(ctx, &caller, zone, opts).await?;
     let address = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let (host, token) = match db::hosts::host_fetch_by_address(&ctx.pool, address.into()).await? {
         Some(h) => {
@@ -228,27 +295,17 @@ pub async fn start(ctx: &Ctx, opts: &LocalHostOptions) -> Result<(HostRow, Local
     };
     let config = write_files(ctx, opts, &host, &token)?;
     let agent = spawn(opts, &config)?;
-    let deadline = Instant::now()
-        + Duration::from_secs(ctx.setting_i64("kvm.agent.start.timeout", 60).max(5) as u64);
-    loop {
-        let h = db::hosts::host_fetch(&ctx.pool, host.id)
-            .await?
-            .ok_or_else(|| Error::internal("the local host vanished"))?;
-        if h.status == "Up" && h.last_pinged > host.last_pinged {
-            return Ok((h, agent));
-        }
-        if Instant::now() > deadline {
-            let log = std::fs::read_to_string(opts.dir.join("agent.log")).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(5).collect();
-            agent.stop();
-            return Err(Error::internal(format!(
-                "the local agent did not report in time; its log ({}) ends: {}",
-                opts.dir.join("agent.log").display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    if let Some(h) = crate::hosts::wait_for_report(ctx, host.id, host.last_pinged).await? {
+        return Ok((h, agent));
     }
+    let log = std::fs::read_to_string(opts.dir.join("agent.log")).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+    agent.stop();
+    Err(Error::internal(format!(
+        "the local agent did not report in time; its log ({}) ends: {}",
+        opts.dir.join("agent.log").display(),
+        tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    )))
 }
 
 fn write_private(path: &Path, data: &str, mode: u32) -> Result<()> {

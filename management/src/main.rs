@@ -45,6 +45,13 @@ struct Args {
     /// The local agent's command API port (on 127.0.0.1).
     #[arg(long, env = "STRATUS_LOCAL_AGENT_PORT", default_value_t = 8250)]
     local_agent_port: u16,
+    /// With --local-host: this NFS export (nfs://server/path) becomes the default zone's
+    /// primary storage, if it is not registered yet.
+    #[arg(long, env = "STRATUS_LOCAL_PRIMARY")]
+    local_primary: Option<String>,
+    /// With --local-host: this NFS export becomes the default zone's secondary storage.
+    #[arg(long, env = "STRATUS_LOCAL_SECONDARY")]
+    local_secondary: Option<String>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -77,6 +84,8 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
+        // Colours only on a terminal: logs written to files stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let args = Args::parse();
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
@@ -131,7 +140,8 @@ async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = tokio::spawn(jobs::run_worker(ctx.clone(), stop_rx.clone()));
     let housekeeping = tokio::spawn(reconcile::run(ctx.clone(), stop_rx.clone()));
-    let host_monitor = tokio::spawn(hosts::run_monitor(ctx.clone(), stop_rx));
+    let host_monitor = tokio::spawn(hosts::run_monitor(ctx.clone(), stop_rx.clone()));
+    let downloads = tokio::spawn(stratus_management::isos::run(ctx.clone(), stop_rx));
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -143,6 +153,8 @@ async fn run(
             dir: data_dir.join("agent"),
             agent_port: args.local_agent_port,
             agent_binary: host_bootstrap::agent_binary()?,
+            primary: args.local_primary.clone(),
+            secondary: args.local_secondary.clone(),
         };
         let (ctx, slot) = (ctx.clone(), local_agent.clone());
         tokio::spawn(async move {
@@ -173,6 +185,7 @@ async fn run(
     let _ = worker.await;
     let _ = housekeeping.await;
     let _ = host_monitor.await;
+    let _ = downloads.await;
     if let Err(e) = db::mgmt::ms_deregister(&pool, ms_id).await {
         tracing::warn!(error = %e, "could not deregister this management server");
     }

@@ -1,5 +1,7 @@
 //! Housekeeping on a timer: keep this server's registration fresh, pick up settings
-//! changed through other servers, drop expired sessions. Each pass is idempotent.
+//! changed through other servers, drop expired sessions, refresh the capacity of primary
+//! and secondary storage (FSSTAT every `storage.stats.interval`). Each pass is
+//! idempotent, so every management server may run it.
 
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use crate::db;
 
 pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(10));
+    let mut last_stats: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -26,5 +29,45 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging sessions failed"),
         }
+        let every =
+            Duration::from_secs(ctx.setting_i64("storage.stats.interval", 60).max(10) as u64);
+        if last_stats.is_none_or(|t| t.elapsed() >= every) {
+            last_stats = Some(std::time::Instant::now());
+            if let Err(e) = refresh_storage_stats(&ctx).await {
+                tracing::warn!(error = %e, "refreshing storage capacity failed");
+            }
+        }
     }
+}
+
+async fn fsstat(url: &str) -> Result<(i64, i64), String> {
+    let url = crate::nfs::NfsUrl::parse(url).map_err(|e| e.to_string())?;
+    let mut c = crate::nfs::NfsClient::connect(&url, Duration::from_secs(5))
+        .await
+        .map_err(|e| e.to_string())?;
+    let cap = c.fsstat().await.map_err(|e| e.to_string())?;
+    let b = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    Ok((b(cap.total), b(cap.used)))
+}
+
+/// FSSTAT of every pool and image store; a failure is recorded on the row (and shown
+/// to admins), the previous numbers stay.
+pub async fn refresh_storage_stats(ctx: &Ctx) -> crate::error::Result<()> {
+    use db::storage::StorageKind;
+    let (pools, _) = db::storage::pool_list(&ctx.pool, &Default::default()).await?;
+    let (stores, _) = db::storage::store_list(&ctx.pool, &Default::default()).await?;
+    let all = pools
+        .iter()
+        .map(|p| (StorageKind::Pool, p.id, p.url.as_str()))
+        .chain(
+            stores
+                .iter()
+                .map(|s| (StorageKind::Store, s.id, s.url.as_str())),
+        );
+    for (kind, id, url) in all {
+        let r = fsstat(url).await;
+        let r = r.as_ref().map(|v| *v).map_err(String::as_str);
+        db::storage::storage_set_stats(&ctx.pool, kind, id, r).await?;
+    }
+    Ok(())
 }

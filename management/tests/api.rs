@@ -632,6 +632,35 @@ async fn accounts_users_keys_and_roles() {
         c.ok("getUserKeys", &[("id", &alice_id)]).await["userkeys"]["secretkey"],
         s.as_str()
     );
+    // The secret is stored sealed, never in clear.
+    let alice =
+        stratus_management::db::accounts::user_fetch(&c.ctx.pool, alice_id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(
+        alice.secret_key.is_none(),
+        "no plaintext secret in the database"
+    );
+    let sealed = alice.secret_key_sealed.clone().unwrap();
+    assert!(!String::from_utf8_lossy(&sealed).contains(&s));
+    // A secret left in clear by an older version is sealed when a server starts.
+    sqlx::query("UPDATE users SET secret_key = $2, secret_key_sealed = NULL WHERE id = $1")
+        .bind(alice.id)
+        .bind(&s)
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    let ctx2 =
+        stratus_management::ctx::Ctx::new(c.ctx.pool.clone(), c.ctx.ms_id, c.ctx.secrets.clone())
+            .await
+            .unwrap();
+    let again = stratus_management::db::accounts::user_fetch(&c.ctx.pool, alice.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(again.secret_key.is_none());
+    assert_eq!(ctx2.user_secret(&again).as_deref(), Some(s.as_str()));
     let accounts = c.ok("listAccounts", &[("listall", "true")]).await;
     assert_eq!(
         accounts["count"], 2,

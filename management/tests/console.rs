@@ -167,9 +167,26 @@ async fn empty_lists_and_unknown_pages() {
         .next()
         .unwrap()
         .to_string();
-    let doc = Html::parse_document(&c.raw(get("/console/clusters", Some(&cookie))).await.text);
-    assert_eq!(doc.select(&sel("p.empty")).count(), 1);
-    assert_eq!(doc.select(&sel("table#list")).count(), 0);
+    for page in [
+        "clusters",
+        "hosts",
+        "primary-storage",
+        "secondary-storage",
+        "isos",
+    ] {
+        let doc = Html::parse_document(
+            &c.raw(get(&format!("/console/{page}"), Some(&cookie)))
+                .await
+                .text,
+        );
+        assert_eq!(doc.select(&sel("p.empty")).count(), 1, "{page}");
+        assert_eq!(doc.select(&sel("table#list")).count(), 0, "{page}");
+        let active: Vec<String> = doc
+            .select(&sel("nav a.active"))
+            .map(|a| a.value().attr("href").unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(active, [format!("/console/{page}")], "{page}");
+    }
     assert_eq!(
         c.raw(get("/console/nothing", Some(&cookie))).await.status,
         StatusCode::NOT_FOUND

@@ -1,21 +1,30 @@
 # Sourced by scripts/run and scripts/test: installs the Debian packages Stratus needs
 # that this machine lacks. Idempotent; runs apt-get only when something is missing.
 
-apt_install() {
-    local missing=()
+# The given packages that are not installed, one a line.
+missing_packages() {
     local p
     for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
     done
+}
+
+# What runs apt as root here: nothing as root, else sudo (or an error saying so).
+root_prefix() {
+    [ "$(id -u)" -eq 0 ] && return 0
+    command -v sudo >/dev/null || { echo "error: need root (or sudo) to install Debian packages" >&2; return 1; }
+    echo sudo
+}
+
+apt_install() {
+    local missing sudo
+    mapfile -t missing < <(missing_packages "$@")
     [ ${#missing[@]} -eq 0 ] && return 0
-    local sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null || { echo "error: need root (or sudo) to install: ${missing[*]}" >&2; return 1; }
-        sudo="sudo"
-    fi
+    sudo=$(root_prefix) || return 1
     echo "==> installing Debian packages: ${missing[*]}"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    $sudo apt-get update -qq -o DPkg::Lock::Timeout=600
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+        -o DPkg::Lock::Timeout=600 "${missing[@]}"
 }
 
 # PostgreSQL server binaries (the embedded default runs a private cluster with them).
@@ -31,7 +40,8 @@ ensure_build_deps() {
 }
 
 # What the end-to-end test bed needs: namespaces and veths (iproute2), a private mount
-# namespace per simulated host (util-linux), sshd, and openssl for password hashes.
+# namespace per simulated host (util-linux), sshd, and openssl for password hashes; the
+# hosts' libvirtd and QEMU come from ensure_hypervisor.
 ensure_testbed() {
     apt_install iproute2 util-linux openssh-server openssl
 }
@@ -56,6 +66,65 @@ ensure_nfs_server() {
         echo "==> stopping $(cat "/proc/$pid/comm" 2>/dev/null) (pid $pid), started by the package install"
         kill "$pid" 2>/dev/null || true
     done
+}
+
+# QEMU, libvirt and what guests of a simulated host need: qemu-block-extra (qemu's libnfs
+# driver: guests read their disks and ISOs over NFS), dnsmasq-base (the binary only, no
+# system service), ipxe (/usr/lib/ipxe/ipxe.iso, a tiny bootable ISO). Idempotent; fast
+# when everything is there.
+#
+# Two traps:
+# - A machine may carry a newer qemu-utils (a backport) than Debian 12's qemu-system-x86.
+#   Installing qemu-system-x86 then silently REMOVES qemu-utils (no more qemu-img), and
+#   asking for plain qemu-utils fails with unmet dependencies. So all three qemu packages
+#   are pinned to one version: the installed qemu-system-x86's, else its candidate
+#   (--allow-downgrades lets apt replace the backport).
+# - Packages must not leave daemons running that nobody asked for. Debian's libvirt ships
+#   systemd units only (no init scripts), so without systemd nothing starts; where no
+#   /usr/sbin/policy-rc.d exists, one that forbids starting services is put in place for
+#   the duration of the install, so a machine with systemd gets no system-wide libvirtd,
+#   virtlogd or machined from us either. The simulated hosts start their own, by PID.
+ensure_hypervisor() {
+    local missing sudo sys_ver utils_ver
+    mapfile -t missing < <(missing_packages qemu-system-x86 qemu-block-extra qemu-utils \
+        libvirt-daemon-system libvirt-clients dnsmasq-base ipxe)
+    sys_ver=$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || true)
+    utils_ver=$(dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null || true)
+    if [ ${#missing[@]} -eq 0 ] && [ "$sys_ver" = "$utils_ver" ] && command -v qemu-img >/dev/null; then
+        return 0
+    fi
+    sudo=$(root_prefix) || return 1
+    echo "==> installing QEMU and libvirt: ${missing[*]:-qemu-utils matching qemu-system-x86}"
+    $sudo apt-get update -qq -o DPkg::Lock::Timeout=600
+    # The installed qemu-system-x86's version if qemu-utils exists in it, else the candidate.
+    local available ver=$sys_ver
+    available=$(apt-cache madison qemu-utils | awk '{print $3}')
+    if [ -z "$ver" ] || ! grep -qxF "$ver" <<<"$available"; then
+        ver=$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')
+    fi
+    if [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
+        echo "error: no qemu-system-x86 package available (apt sources?)" >&2
+        return 1
+    fi
+    if ! grep -qxF "$ver" <<<"$available"; then
+        echo "error: qemu-utils $ver (matching qemu-system-x86) is not available; apt-cache madison qemu-utils" >&2
+        return 1
+    fi
+    local policy=/usr/sbin/policy-rc.d own_policy=""
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# Temporary (Stratus scripts/lib/deps.sh): start no services during this install.\nexit 101\n' |
+            $sudo tee "$policy" >/dev/null
+        $sudo chmod 755 "$policy"
+        own_policy=1
+    fi
+    local rc=0
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+        -o DPkg::Lock::Timeout=600 --allow-downgrades \
+        "qemu-system-x86=$ver" "qemu-block-extra=$ver" "qemu-utils=$ver" \
+        libvirt-daemon-system libvirt-clients dnsmasq-base ipxe || rc=$?
+    [ -z "$own_policy" ] || $sudo rm -f "$policy"
+    [ $rc -eq 0 ] || return $rc
+    qemu-img --version >/dev/null || { echo "error: qemu-img does not work after the install" >&2; return 1; }
 }
 
 ensure_rust() {

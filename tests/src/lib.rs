@@ -68,15 +68,48 @@ impl Server {
 
     /// Starts the server listening on `ip` (e.g. the management side of a test bed veth).
     pub fn start_on(data_dir: &Path, admin_password: &str, ip: &str) -> Server {
+        Self::launch(
+            Command::new(workspace_binary("stratus-management")),
+            data_dir,
+            admin_password,
+            ip,
+            &[],
+        )
+    }
+
+    /// Starts the server inside a simulated host's namespaces (network, mount, hostname),
+    /// as if that machine ran it: it listens on the host's address, and with
+    /// `--local-host` the host's own libvirtd becomes the cloud's first host.
+    pub fn start_in(
+        host: &SimHost,
+        data_dir: &Path,
+        admin_password: &str,
+        extra: &[&str],
+    ) -> Server {
+        let mut cmd = Command::new(simhost_script());
+        cmd.args(["exec", &host.name])
+            .arg(host.state.parent().unwrap())
+            .arg(workspace_binary("stratus-management"));
+        Self::launch(cmd, data_dir, admin_password, &host.address, extra)
+    }
+
+    fn launch(
+        mut cmd: Command,
+        data_dir: &Path,
+        admin_password: &str,
+        ip: &str,
+        extra: &[&str],
+    ) -> Server {
         let port = free_port();
         let log = data_dir.join(format!("management-{port}.log"));
         // Its own process group, like a job in a terminal: `stop` signals the group.
-        let child = Command::new(workspace_binary("stratus-management"))
+        let child = cmd
             .process_group(0)
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")
             .arg(format!("{ip}:{port}"))
+            .args(extra)
             .env("STRATUS_ADMIN_PASSWORD", admin_password)
             .env_remove("DATABASE_URL")
             .env("RUST_LOG", "info,sqlx=warn")
@@ -162,8 +195,11 @@ impl Drop for Server {
     }
 }
 
-/// A simulated KVM host (tests/testbed/simhost.sh): a network namespace with its own sshd,
-/// reachable at `address`; the management side of its link is `mgmt_ip`. Removed on drop.
+/// A simulated KVM host (tests/testbed/simhost.sh): a network namespace on the test-bed
+/// bridge with its own sshd, virtlogd and libvirtd (`qemu:///system`, TCG guests), reachable
+/// at `address`. The management side is the bridge address `mgmt_ip`, which exists only
+/// while a machine is attached: start a `Server` listening on it after `SimHost::up`.
+/// Removed on drop.
 pub struct SimHost {
     pub name: String,
     pub address: String,
@@ -171,15 +207,18 @@ pub struct SimHost {
     pub state: PathBuf,
 }
 
+/// The management side of the test bed (the bridge in tests/testbed/lib.sh).
+pub const TESTBED_GATEWAY: &str = "10.231.0.1";
+
+fn simhost_script() -> PathBuf {
+    workspace_root().join("tests/testbed/simhost.sh")
+}
+
 impl SimHost {
+    /// Starts host `name` at 10.231.`index`.2 (a crashed run's leftovers of that name are
+    /// removed first).
     pub fn up(name: &str, index: u8, root_password: &str, state: &Path) -> SimHost {
-        let script = workspace_root().join("tests/testbed/simhost.sh");
-        // A run that crashed may have left this host behind.
-        let _ = Command::new(&script)
-            .args(["down", name])
-            .arg(state)
-            .status();
-        let out = Command::new(&script)
+        let out = Command::new(simhost_script())
             .args(["up", name, &index.to_string(), root_password])
             .arg(state)
             .output()
@@ -192,19 +231,49 @@ impl SimHost {
         SimHost {
             name: name.into(),
             address: format!("10.231.{index}.2"),
-            mgmt_ip: format!("10.231.{index}.1"),
+            mgmt_ip: TESTBED_GATEWAY.into(),
             state: state.join(name),
         }
     }
 
-    /// The agent's pid on this host, if its pid file names a live process.
-    pub fn agent_pid(&self) -> Option<i32> {
-        let pid: i32 = std::fs::read_to_string(self.state.join("agent/agent.pid"))
+    /// Runs a command inside the host's namespaces (network, mount, UTS), as its admin
+    /// would on the host: `host.exec(&["virsh", "list"])`.
+    pub fn exec(&self, args: &[&str]) -> std::process::Output {
+        Command::new(simhost_script())
+            .args(["exec", &self.name])
+            .arg(self.state.parent().unwrap())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running simhost.sh exec")
+    }
+
+    /// `virsh -c qemu:///system ARGS` on this host; panics unless it succeeds.
+    pub fn virsh(&self, args: &[&str]) -> String {
+        let mut all = vec!["virsh", "-c", "qemu:///system"];
+        all.extend_from_slice(args);
+        let out = self.exec(&all);
+        assert!(
+            out.status.success(),
+            "virsh {args:?} on {}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn pid_file(&self, rel: &str) -> Option<i32> {
+        let pid: i32 = std::fs::read_to_string(self.state.join(rel))
             .ok()?
             .trim()
             .parse()
             .ok()?;
-        Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+        running(pid).then_some(pid)
+    }
+
+    /// The agent's pid on this host, if its pid file names a live process.
+    pub fn agent_pid(&self) -> Option<i32> {
+        self.pid_file("agent/agent.pid")
     }
 
     pub fn kill_agent(&self) {
@@ -214,17 +283,45 @@ impl SimHost {
 
     /// Starts the installed agent again inside the host's namespaces, as its admin would.
     pub fn start_agent(&self) {
-        let sshd: i32 = std::fs::read_to_string(self.state.join("ssh/sshd.pid"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        let st = Command::new("nsenter")
-            .args(["-t", &sshd.to_string(), "-m", "-n", "--", "sh", "-c"])
-            .arg("nohup setsid /var/lib/stratus-agent/bin/stratus-agent --config /etc/stratus/agent.properties >> /var/lib/stratus-agent/agent.log 2>&1 < /dev/null & echo $! > /var/lib/stratus-agent/agent.pid")
-            .status()
-            .unwrap();
-        assert!(st.success());
+        let out = self.exec(&[
+            "sh",
+            "-c",
+            "nohup setsid /var/lib/stratus-agent/bin/stratus-agent --config /etc/stratus/agent.properties >> /var/lib/stratus-agent/agent.log 2>&1 < /dev/null & echo $! > /var/lib/stratus-agent/agent.pid",
+        ]);
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    /// libvirtd's pid on this host, if it runs.
+    pub fn libvirtd_pid(&self) -> Option<i32> {
+        self.pid_file("libvirtd.pid")
+    }
+
+    /// Stops the host's libvirtd (its guests keep running, as with a real host) and waits
+    /// until it has exited.
+    pub fn stop_libvirtd(&self) {
+        let pid = self.libvirtd_pid().expect("libvirtd runs");
+        signal(pid, "TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while running(pid) {
+            assert!(Instant::now() < deadline, "libvirtd did not stop");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts the host's libvirtd again and waits until it answers.
+    pub fn start_libvirtd(&self) {
+        let pid_file = self.state.join("libvirtd.pid");
+        let out = self.exec(&["libvirtd", "-d", "-p", pid_file.to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self
+            .exec(&["virsh", "-c", "qemu:///system", "version"])
+            .status
+            .success()
+        {
+            assert!(Instant::now() < deadline, "libvirtd did not answer");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     pub fn file_exists(&self, rel: &str) -> bool {
@@ -234,12 +331,18 @@ impl SimHost {
 
 impl Drop for SimHost {
     fn drop(&mut self) {
-        let script = workspace_root().join("tests/testbed/simhost.sh");
-        let _ = Command::new(script)
+        let _ = Command::new(simhost_script())
             .args(["down", &self.name])
             .arg(self.state.parent().unwrap())
             .status();
     }
+}
+
+/// A live process (not a zombie waiting for its parent).
+pub fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
 }
 
 /// `kill -SIG pid`; a negative pid signals that process group.
@@ -419,5 +522,152 @@ impl CsApi {
             .unwrap_or_default();
         assert_eq!(body["errorcode"], code, "cs {command} {args:?}: {}", o.json);
         body["errortext"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+/// A simulated NFS server (tests/testbed/nfs-server.sh): nfs-ganesha in its own network
+/// namespace at 10.231.`index`.2 on the test-bed bridge; stopped by PID on drop.
+pub struct NfsServer {
+    pub name: String,
+    pub address: String,
+    state: PathBuf,
+}
+
+impl NfsServer {
+    pub fn up(name: &str, index: u8, state: &Path, exports: &[&Path]) -> NfsServer {
+        let out = Command::new(workspace_root().join("tests/testbed/nfs-server.sh"))
+            .args(["up", name, &index.to_string()])
+            .arg(state)
+            .args(exports)
+            .output()
+            .expect("running tests/testbed/nfs-server.sh");
+        assert!(
+            out.status.success(),
+            "nfs-server.sh up {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        NfsServer {
+            name: name.into(),
+            address: format!("10.231.{index}.2"),
+            state: state.to_path_buf(),
+        }
+    }
+
+    /// `nfs://ADDRESS/DIR` for an exported directory.
+    pub fn url(&self, dir: &Path) -> String {
+        format!("nfs://{}{}", self.address, dir.display())
+    }
+
+    pub fn down(&self) {
+        let _ = Command::new(workspace_root().join("tests/testbed/nfs-server.sh"))
+            .args(["down", &self.name])
+            .arg(&self.state)
+            .status();
+    }
+}
+
+impl Drop for NfsServer {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// What [`HttpFiles`] answers for a path.
+#[derive(Clone)]
+pub enum Served {
+    /// The file's bytes, with Content-Length.
+    File(PathBuf),
+    /// Content-Length `announced`, then `bytes` of an ISO-shaped stream (zeros with
+    /// ISO 9660's `CD001` at byte 32769) at `per_second`, then it hangs until the
+    /// connection is closed (a download that stalls).
+    Slow {
+        announced: u64,
+        bytes: u64,
+        per_second: u64,
+    },
+}
+
+/// A minimal HTTP/1.0 file server on 127.0.0.1 for download tests (404 for unknown paths).
+pub struct HttpFiles {
+    pub port: u16,
+}
+
+impl HttpFiles {
+    pub fn start(routes: Vec<(&'static str, Served)>) -> HttpFiles {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let routes = std::sync::Arc::new(routes);
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let routes = routes.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() {
+                        return;
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut out = conn;
+                    match routes
+                        .iter()
+                        .find(|(p, _)| *p == path)
+                        .map(|(_, s)| s.clone())
+                    {
+                        Some(Served::File(f)) => {
+                            let data = std::fs::read(f).unwrap();
+                            let _ = write!(
+                                out,
+                                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n",
+                                data.len()
+                            );
+                            let _ = out.write_all(&data);
+                        }
+                        Some(Served::Slow {
+                            announced,
+                            bytes,
+                            per_second,
+                        }) => {
+                            let _ = write!(
+                                out,
+                                "HTTP/1.0 200 OK\r\nContent-Length: {announced}\r\n\r\n"
+                            );
+                            let mut head = vec![0u8; 32774];
+                            head[32769..32774].copy_from_slice(b"CD001");
+                            if out.write_all(&head).is_err() {
+                                return;
+                            }
+                            let chunk = vec![0u8; (per_second / 10).max(1) as usize];
+                            let mut sent = head.len() as u64;
+                            while sent < bytes {
+                                if out.write_all(&chunk).is_err() {
+                                    return;
+                                }
+                                sent += chunk.len() as u64;
+                                std::thread::sleep(Duration::from_millis(100));
+                            }
+                            std::thread::sleep(Duration::from_secs(600));
+                        }
+                        None => {
+                            let _ = write!(
+                                out,
+                                "HTTP/1.0 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found"
+                            );
+                        }
+                    }
+                });
+            }
+        });
+        HttpFiles { port }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
     }
 }

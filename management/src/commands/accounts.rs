@@ -562,7 +562,13 @@ pub async fn register_user_keys(ctx: &Ctx, caller: &Caller, p: &Params) -> Resul
     let u = target_user(ctx, caller, p).await?;
     let (api_key, secret_key) = (auth::random_token(64), auth::random_token(64));
     let mut tx = ctx.pool.begin().await?;
-    a::user_set_keys(&mut *tx, u.id, &api_key, &secret_key).await?;
+    a::user_set_keys(
+        &mut *tx,
+        u.id,
+        &api_key,
+        &ctx.secrets.seal(secret_key.as_bytes()),
+    )
+    .await?;
     event(
         &mut tx,
         &caller.user,
@@ -587,7 +593,7 @@ pub async fn get_user_keys(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Rep
         "userkeys",
         &UserKeysResponse {
             apikey: u.api_key.clone(),
-            secretkey: u.secret_key.clone(),
+            secretkey: ctx.user_secret(&u),
         },
     ))
 }

@@ -7,7 +7,11 @@ mod accounts;
 mod config;
 mod discovery;
 mod hosts;
+mod isos;
 mod jobs;
+mod networks;
+mod offerings;
+mod storage;
 mod topology;
 
 use sqlx::{PgConnection, Postgres, Transaction};
@@ -118,6 +122,31 @@ pub async fn execute(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params)
         "prepareHostForMaintenance" => hosts::prepare_maintenance(ctx, caller, p).await,
         "cancelHostMaintenance" => hosts::cancel_maintenance(ctx, caller, p).await,
         "reconnectHost" => hosts::reconnect(ctx, caller, p).await,
+        "listNetworks" => networks::list(ctx, p).await,
+        "createServiceOffering" => offerings::create_service(ctx, caller, p).await,
+        "listServiceOfferings" => offerings::list_service(ctx, p).await,
+        "updateServiceOffering" => offerings::update_service(ctx, caller, p).await,
+        "deleteServiceOffering" => offerings::delete_service(ctx, caller, p).await,
+        "createDiskOffering" => offerings::create_disk(ctx, caller, p).await,
+        "listDiskOfferings" => offerings::list_disk(ctx, p).await,
+        "updateDiskOffering" => offerings::update_disk(ctx, caller, p).await,
+        "deleteDiskOffering" => offerings::delete_disk(ctx, caller, p).await,
+        "createStoragePool" => storage::create_pool(ctx, caller, p).await,
+        "listStoragePools" => storage::list_pools(ctx, p).await,
+        "updateStoragePool" => storage::update_pool(ctx, caller, p).await,
+        "enableStorageMaintenance" => storage::enable_maintenance(ctx, caller, p).await,
+        "cancelStorageMaintenance" => storage::cancel_maintenance(ctx, caller, p).await,
+        "deleteStoragePool" => storage::delete_pool(ctx, caller, p).await,
+        "addImageStore" => storage::add_image_store(ctx, caller, p).await,
+        "addSecondaryStorage" => storage::add_secondary_storage(ctx, caller, p).await,
+        "listImageStores" => storage::list_image_stores(ctx, p).await,
+        "deleteImageStore" => storage::delete_image_store(ctx, caller, p).await,
+        "registerIso" => isos::register(ctx, caller, p).await,
+        "listIsos" => isos::list(ctx, caller, p).await,
+        "updateIso" => isos::update(ctx, caller, p).await,
+        "deleteIso" => isos::delete(ctx, caller, p).await,
+        "listOsTypes" => isos::list_os_types(ctx, p).await,
+        "listOsCategories" => isos::list_os_categories(ctx, p).await,
         "listAlerts" => hosts::list_alerts(ctx, p).await,
         "listConfigurations" => config::list(ctx, p).await,
         "updateConfiguration" => config::update(ctx, caller, p, false).await,

@@ -100,6 +100,10 @@ pub async fn create_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     }
     let mut tx = ctx.pool.begin().await?;
     t::zone_insert(&mut *tx, &z).await?;
+    if z.network_type == "Basic" {
+        let net = super::networks::basic_zone_network(ctx, z.id);
+        crate::db::networks::network_insert(&mut *tx, &net).await?;
+    }
     event(
         &mut tx,
         &caller.user,

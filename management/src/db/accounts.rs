@@ -282,7 +282,11 @@ pub struct UserRow {
     pub timezone: Option<String>,
     pub state: String,
     pub api_key: Option<String>,
+    /// Legacy plaintext secret (sealed at start, then NULL).
     pub secret_key: Option<String>,
+    /// The API secret key, sealed with the management key (`crate::secrets`).
+    #[sqlx(default)]
+    pub secret_key_sealed: Option<Vec<u8>>,
     pub is_default: bool,
     pub created: DateTime<Utc>,
     pub account_name: String,
@@ -467,16 +471,35 @@ pub async fn user_set_state(db: impl PgExecutor<'_>, id: Uuid, state: &str) -> R
     Ok(())
 }
 
+/// New API keys; the secret is stored sealed only.
 pub async fn user_set_keys(
     db: impl PgExecutor<'_>,
     id: Uuid,
     api_key: &str,
-    secret_key: &str,
+    secret_sealed: &[u8],
 ) -> Result<()> {
-    sqlx::query("UPDATE users SET api_key=$2, secret_key=$3 WHERE id=$1")
+    sqlx::query("UPDATE users SET api_key=$2, secret_key=NULL, secret_key_sealed=$3 WHERE id=$1")
         .bind(id)
         .bind(api_key)
-        .bind(secret_key)
+        .bind(secret_sealed)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Users whose secret key is still stored in clear (from before sealing).
+pub async fn user_list_plain_secrets(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, String)>> {
+    Ok(
+        sqlx::query_as("SELECT id, secret_key FROM users WHERE secret_key IS NOT NULL")
+            .fetch_all(db)
+            .await?,
+    )
+}
+
+pub async fn user_seal_secret(db: impl PgExecutor<'_>, id: Uuid, sealed: &[u8]) -> Result<()> {
+    sqlx::query("UPDATE users SET secret_key=NULL, secret_key_sealed=$2 WHERE id=$1 AND secret_key IS NOT NULL")
+        .bind(id)
+        .bind(sealed)
         .execute(db)
         .await?;
     Ok(())

@@ -6,10 +6,14 @@ pub mod accounts;
 pub mod config;
 pub mod events;
 pub mod hosts;
+pub mod isos;
 pub mod jobs;
 pub mod mgmt;
+pub mod networks;
+pub mod offerings;
 pub mod pki;
 pub mod sessions;
+pub mod storage;
 pub mod topology;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -3,5 +3,6 @@
 
 pub mod hoststate;
 pub mod iprange;
+pub mod placement;
 pub mod settings;
 pub mod states;

@@ -164,7 +164,7 @@ impl Client {
             format!("key-{}", Uuid::new_v4()),
             format!("secret-{}", Uuid::new_v4()),
         );
-        db::accounts::user_set_keys(&ctx.pool, u.id, &k, &s)
+        db::accounts::user_set_keys(&ctx.pool, u.id, &k, &ctx.secrets.seal(s.as_bytes()))
             .await
             .unwrap();
         Client {

@@ -1,8 +1,9 @@
-//! Test-bed servers shared by the storage tests and the download benchmark (which
-//! includes this file with `#[path]`): the simulated NFS server (tests/testbed/nfs-server.sh)
-//! and a small HTTP/1.1 server on 127.0.0.1 whose answers a test scripts: files, generated
-//! ISO images that are never held in memory, wrong or missing Content-Length, redirects,
-//! errors, slow or stalled bodies.
+//! Support shared by the storage tests and the download benchmark (which includes this
+//! file with `#[path]`): the simulated NFS server (`stratus_tests::NfsServer`, over
+//! tests/testbed/nfs-server.sh), and an async HTTP/1.1 server on 127.0.0.1 whose answers a
+//! test scripts: files, generated ISO images that are never held in memory, wrong or
+//! missing Content-Length, redirects, errors, paced, held or stalled bodies at gates the
+//! test opens.
 
 #![allow(dead_code)]
 
@@ -10,7 +11,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,63 +18,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
+pub use stratus_tests::NfsServer;
+
 pub fn is_root() -> bool {
     std::fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
         .unwrap_or(false)
-}
-
-/// A simulated NFS server, stopped and removed on drop.
-pub struct NfsServer {
-    name: String,
-    state: PathBuf,
-}
-
-impl NfsServer {
-    fn script() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/testbed/nfs-server.sh")
-    }
-
-    /// Starts NAME at 10.231.INDEX.2, exporting `exports`.
-    pub fn up(name: &str, index: u8, state: &Path, exports: &[&Path]) -> NfsServer {
-        let out = Command::new(Self::script())
-            .args(["up", name, &index.to_string()])
-            .arg(state)
-            .args(exports)
-            .output()
-            .expect("running tests/testbed/nfs-server.sh");
-        assert!(
-            out.status.success(),
-            "nfs-server.sh up {name} failed (it needs nfs-ganesha, nfs-ganesha-vfs and rpcbind: scripts/test installs them):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        NfsServer {
-            name: name.into(),
-            state: state.to_path_buf(),
-        }
-    }
-
-    /// ganesha's process id (while it runs).
-    pub fn ganesha_pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.state.join(&self.name).join("ganesha.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    }
-
-    pub fn down(&self) {
-        let _ = Command::new(Self::script())
-            .args(["down", &self.name])
-            .arg(&self.state)
-            .status();
-    }
-}
-
-impl Drop for NfsServer {
-    fn drop(&mut self) {
-        self.down();
-    }
 }
 
 /// Every regular file below `dir`, as paths relative to it, sorted.

@@ -1,0 +1,351 @@
+//! The ISO registry (registerIso, listIsos, updateIso, deleteIso) and the OS types.
+//! Downloads themselves run in `crate::isos`.
+
+use chrono::Utc;
+use stratus_api::envelope::Reply;
+use stratus_api::types::{IsoDownloadDetail, IsoResponse, OsCategoryResponse, OsTypeResponse};
+use stratus_api::{ApiError, Params};
+use uuid::Uuid;
+
+use super::{event, list_filter, not_found};
+use crate::auth::Caller;
+use crate::ctx::Ctx;
+use crate::db::isos::{self as d, IsoFilter, IsoListRow, IsoRow};
+use crate::db::topology as t;
+use crate::download::Checksum;
+use crate::error::Result;
+
+/// "Other (64-bit)": the OS type of an ISO registered without one.
+pub const DEFAULT_OS_TYPE: Uuid = Uuid::from_u128(0x00000000_0000_4000_8002_000000000001);
+
+fn response(r: &IsoListRow) -> IsoResponse {
+    let i = &r.iso;
+    let ready = r.state == "Ready";
+    let status = crate::isos::status_text(
+        &r.state,
+        r.bytes_done,
+        r.bytes_total,
+        r.error_text.as_deref(),
+        r.has_store,
+    );
+    IsoResponse {
+        id: Some(i.id),
+        name: Some(i.name.clone()),
+        displaytext: Some(i.display_text.clone()),
+        ispublic: Some(i.is_public),
+        created: Some(i.created.into()),
+        isready: Some(ready),
+        bootable: Some(i.bootable),
+        isfeatured: Some(i.is_featured),
+        crossZones: Some(i.cross_zones),
+        ostypeid: Some(i.os_type_id),
+        ostypename: Some(r.os_type_name.clone()),
+        account: Some(r.account_name.clone()),
+        accountid: Some(i.account_id),
+        domain: Some(r.domain_name.clone()),
+        domainid: Some(i.domain_id),
+        zoneid: Some(r.zone_id),
+        zonename: Some(r.zone_name.clone()),
+        status: Some(status),
+        size: r.size.or(r.bytes_total),
+        physicalsize: r.size,
+        checksum: i.checksum.clone().or_else(|| r.zone_checksum.clone()),
+        isextractable: Some(i.is_extractable),
+        format: Some("ISO".into()),
+        url: Some(i.url.clone()),
+        directdownload: Some(false),
+        deployasis: Some(false),
+        downloaddetails: vec![IsoDownloadDetail {
+            datastore: r.store_name.clone(),
+            downloadPercent: Some(match (ready, r.bytes_total) {
+                (true, _) => "100".into(),
+                (false, Some(t)) if t > 0 => {
+                    ((r.bytes_done.max(0) as i128 * 100 / t as i128).min(100)).to_string()
+                }
+                _ => "0".into(),
+            }),
+            downloadState: Some(
+                match r.state.as_str() {
+                    "Ready" => "DOWNLOADED",
+                    "Downloading" => "DOWNLOAD_IN_PROGRESS",
+                    "Error" => "DOWNLOAD_ERROR",
+                    _ => "NOT_DOWNLOADED",
+                }
+                .into(),
+            ),
+        }],
+        tags: vec![],
+    }
+}
+
+async fn list_rows(ctx: &Ctx, f: &IsoFilter) -> Result<(Vec<IsoResponse>, i64)> {
+    let (rows, total) = d::iso_list(&ctx.pool, f).await?;
+    Ok((rows.iter().map(response).collect(), total))
+}
+
+/// An ISO's rows (one per zone), whoever owns it.
+async fn one_iso(ctx: &Ctx, id: Uuid) -> Result<Vec<IsoResponse>> {
+    let f = IsoFilter {
+        common: crate::db::ListFilter {
+            id: Some(id),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Ok(list_rows(ctx, &f).await?.0)
+}
+
+fn validate_url(url: &str) -> Result<url::Url> {
+    let u = url::Url::parse(url.trim())
+        .map_err(|e| ApiError::param(format!("Invalid URL '{url}': {e}")))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+        return Err(ApiError::param(format!(
+            "Invalid URL '{url}': ISOs are downloaded over http or https"
+        ))
+        .into());
+    }
+    Ok(u)
+}
+
+pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let name = p.required("name")?.trim().to_string();
+    if name.is_empty() {
+        return Err(ApiError::param("The ISO name must not be empty").into());
+    }
+    let url = validate_url(p.required("url")?)?;
+    let checksum = match p.str("checksum").map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => {
+            Checksum::parse(c).map_err(|e| ApiError::param(format!("Invalid checksum: {e}")))?;
+            Some(c.to_string())
+        }
+        None => None,
+    };
+    let zone_param = p.required("zoneid")?.trim();
+    let zones: Vec<Uuid> = if zone_param == "-1" {
+        t::zone_list(&ctx.pool, &Default::default())
+            .await?
+            .0
+            .into_iter()
+            .map(|z| z.id)
+            .collect()
+    } else {
+        let id = Uuid::parse_str(zone_param).map_err(|_| not_found(p, "zoneid"))?;
+        t::zone_fetch(&ctx.pool, id)
+            .await?
+            .ok_or_else(|| not_found(p, "zoneid"))?;
+        vec![id]
+    };
+    let os_type_id = p.uuid("ostypeid")?.unwrap_or(DEFAULT_OS_TYPE);
+    d::os_type_fetch(&ctx.pool, os_type_id)
+        .await?
+        .ok_or_else(|| not_found(p, "ostypeid"))?;
+    let featured = p.bool("isfeatured").unwrap_or(false);
+    if featured && !caller.is_root_admin() {
+        return Err(ApiError::param("Only administrators can register featured ISOs").into());
+    }
+    let iso = IsoRow {
+        id: Uuid::new_v4(),
+        display_text: p
+            .string("displaytext")
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or_else(|| name.clone()),
+        name,
+        url: url.to_string(),
+        bootable: p.bool("bootable").unwrap_or(true),
+        os_type_id,
+        checksum,
+        is_public: p.bool("ispublic").unwrap_or(false),
+        is_featured: featured,
+        is_extractable: p.bool("isextractable").unwrap_or(false),
+        cross_zones: zone_param == "-1",
+        account_id: caller.user.account_id,
+        domain_id: caller.user.domain_id,
+        created: Utc::now(),
+        removed: None,
+    };
+    let mut tx = ctx.pool.begin().await?;
+    d::iso_insert(&mut *tx, &iso).await?;
+    for z in &zones {
+        d::iso_zone_insert(&mut *tx, iso.id, *z).await?;
+    }
+    event(
+        &mut tx,
+        &caller.user,
+        "ISO.CREATE",
+        format!("Registering ISO {} from {}", iso.name, iso.url),
+        Some((iso.id, "Iso", iso.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    ctx.isos.notify_one();
+    let items = one_iso(ctx, iso.id).await?;
+    Ok(Reply::object_list("iso", &items))
+}
+
+pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let admin = caller.is_root_admin();
+    let mine = caller.user.account_id;
+    let mut f = IsoFilter {
+        common: list_filter(ctx, p)?,
+        zone_id: p.uuid("zoneid")?,
+        visible_to: (!admin).then_some(mine),
+        bootable: p.bool("bootable"),
+        public: p.bool("ispublic"),
+        ready: p.bool("isready"),
+        ..Default::default()
+    };
+    match p.str("isofilter").unwrap_or("all").to_ascii_lowercase().as_str() {
+        "featured" => f.featured = Some(true),
+        "self" | "selfexecutable" => f.only_account = Some(mine),
+        "community" => {
+            f.public = Some(true);
+            f.featured = Some(false);
+        }
+        "executable" | "sharedexecutable" | "all" => {}
+        other => {
+            return Err(ApiError::param(format!(
+                "Invalid isofilter '{other}': use featured, self, selfexecutable, sharedexecutable, executable, community or all"
+            ))
+            .into())
+        }
+    }
+    let (items, total) = list_rows(ctx, &f).await?;
+    Ok(Reply::list("iso", total, &items))
+}
+
+/// The ISO, if the caller owns it (or is an administrator).
+async fn owned(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<IsoRow> {
+    let iso = d::iso_fetch(&ctx.pool, p.required_uuid("id")?)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    if !caller.is_root_admin() && iso.account_id != caller.user.account_id {
+        return Err(ApiError::new(
+            stratus_api::ErrorCode::Account,
+            format!(
+                "Account {} does not own ISO {}",
+                caller.user.account_name, iso.name
+            ),
+        )
+        .into());
+    }
+    Ok(iso)
+}
+
+pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let mut iso = owned(ctx, caller, p).await?;
+    if let Some(n) = p.string("name") {
+        if n.trim().is_empty() {
+            return Err(ApiError::param("The ISO name must not be empty").into());
+        }
+        iso.name = n.trim().to_string();
+    }
+    if let Some(dt) = p.string("displaytext") {
+        iso.display_text = dt;
+    }
+    if let Some(b) = p.bool("bootable") {
+        iso.bootable = b;
+    }
+    if let Some(os) = p.uuid("ostypeid")? {
+        d::os_type_fetch(&ctx.pool, os)
+            .await?
+            .ok_or_else(|| not_found(p, "ostypeid"))?;
+        iso.os_type_id = os;
+    }
+    if let Some(f) = p.bool("isfeatured") {
+        if !caller.is_root_admin() {
+            return Err(ApiError::param("Only administrators can feature ISOs").into());
+        }
+        iso.is_featured = f;
+    }
+    if let Some(v) = p.bool("ispublic") {
+        iso.is_public = v;
+    }
+    if let Some(v) = p.bool("isextractable") {
+        iso.is_extractable = v;
+    }
+    let mut tx = ctx.pool.begin().await?;
+    d::iso_update(&mut *tx, &iso).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "ISO.UPDATE",
+        format!("Updating ISO {}", iso.name),
+        Some((iso.id, "Iso", iso.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    let items = one_iso(ctx, iso.id).await?;
+    let first = items.into_iter().next().ok_or_else(|| not_found(p, "id"))?;
+    Ok(Reply::object("iso", &first))
+}
+
+/// Async (a job): stops downloads and removes the files of every copy (or the one in
+/// `zoneid`); the ISO itself goes when no copy is left.
+pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let iso = owned(ctx, caller, p).await?;
+    let copies = d::iso_zone_list(&ctx.pool, iso.id).await?;
+    let zone = p.uuid("zoneid")?;
+    if let Some(z) = zone {
+        if !copies.iter().any(|c| c.zone_id == z) {
+            return Err(ApiError::param(format!(
+                "ISO {} is not registered in that zone",
+                iso.name
+            ))
+            .into());
+        }
+    }
+    for c in copies
+        .iter()
+        .filter(|c| zone.is_none_or(|z| z == c.zone_id))
+    {
+        crate::isos::remove_copy(ctx, iso.id, c.zone_id).await?;
+    }
+    let mut tx = ctx.pool.begin().await?;
+    let gone = d::iso_remove_if_unused(&mut *tx, iso.id).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "ISO.DELETE",
+        if gone {
+            format!("Deleted ISO {}", iso.name)
+        } else {
+            format!("Deleted ISO {} from one zone", iso.name)
+        },
+        Some((iso.id, "Iso", iso.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::success())
+}
+
+pub async fn list_os_types(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let f = list_filter(ctx, p)?;
+    let (rows, total) =
+        d::os_type_list(&ctx.pool, &f, p.uuid("oscategoryid")?, p.str("description")).await?;
+    let items: Vec<_> = rows
+        .iter()
+        .map(|r| OsTypeResponse {
+            id: Some(r.id),
+            name: Some(r.description.clone()),
+            description: Some(r.description.clone()),
+            oscategoryid: Some(r.category_id),
+            oscategoryname: Some(r.category_name.clone()),
+            isuserdefined: Some(r.is_user_defined),
+            fordisplay: Some(true),
+        })
+        .collect();
+    Ok(Reply::list("ostype", total, &items))
+}
+
+pub async fn list_os_categories(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let f = list_filter(ctx, p)?;
+    let (rows, total) = d::os_category_list(&ctx.pool, &f).await?;
+    let items: Vec<_> = rows
+        .iter()
+        .map(|r| OsCategoryResponse {
+            id: Some(r.id),
+            name: Some(r.name.clone()),
+        })
+        .collect();
+    Ok(Reply::list("oscategory", total, &items))
+}

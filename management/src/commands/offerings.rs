@@ -1,0 +1,313 @@
+//! Compute (service) and disk offerings: what users choose from when they deploy.
+
+use chrono::Utc;
+use stratus_api::envelope::Reply;
+use stratus_api::types::{DiskOfferingResponse, ServiceOfferingResponse};
+use stratus_api::{ApiError, Params};
+use uuid::Uuid;
+
+use super::{event, list_filter, not_found};
+use crate::auth::Caller;
+use crate::ctx::Ctx;
+use crate::db::offerings::{self as o, DiskOfferingRow, ServiceOfferingRow};
+use crate::error::{Error, Result};
+
+fn storage_type(p: &Params) -> Result<String> {
+    match p.str("storagetype").map(str::to_ascii_lowercase).as_deref() {
+        None | Some("shared") => Ok("shared".into()),
+        Some("local") => Ok("local".into()),
+        Some(other) => Err(ApiError::param(format!(
+            "Invalid storagetype '{other}': use shared or local"
+        ))
+        .into()),
+    }
+}
+
+fn name_and_text(p: &Params) -> Result<(String, String)> {
+    let name = p.required("name")?.trim().to_string();
+    if name.is_empty() {
+        return Err(ApiError::param("The offering name must not be empty").into());
+    }
+    let text = p
+        .string("displaytext")
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| name.clone());
+    Ok((name, text))
+}
+
+/// A positive whole number parameter, with the rule in the error.
+fn positive(p: &Params, key: &str, what: &str) -> Result<i32> {
+    let v = p.i64(key)?.ok_or_else(|| {
+        ApiError::param(format!(
+            "{key} is required: the offering's {what} (custom offerings are not supported yet)"
+        ))
+    })?;
+    i32::try_from(v)
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| ApiError::param(format!("{key} must be a positive number ({what})")).into())
+}
+
+fn offering_in_use(e: Error, what: &str) -> Error {
+    match &e {
+        Error::Db(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23505") => {
+            ApiError::param(format!("A {what} with that name already exists")).into()
+        }
+        _ => e,
+    }
+}
+
+pub fn service_response(x: &ServiceOfferingRow) -> ServiceOfferingResponse {
+    ServiceOfferingResponse {
+        id: Some(x.id),
+        name: Some(x.name.clone()),
+        displaytext: Some(x.display_text.clone()),
+        cpunumber: Some(x.cpu_number),
+        cpuspeed: Some(x.cpu_speed),
+        memory: Some(x.memory_mb),
+        created: Some(x.created.into()),
+        storagetype: Some(x.storage_type.clone()),
+        provisioningtype: Some("thin".into()),
+        offerha: Some(x.offer_ha),
+        limitcpuuse: Some(x.limit_cpu_use),
+        isvolatile: Some(x.is_volatile),
+        hosttags: x.host_tags.clone(),
+        issystem: Some(false),
+        defaultuse: Some(false),
+        iscustomized: Some(false),
+        domainid: None,
+        domain: None,
+        state: Some("Active".into()),
+        hasannotations: Some(false),
+    }
+}
+
+pub async fn create_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let (name, display_text) = name_and_text(p)?;
+    let x = ServiceOfferingRow {
+        id: Uuid::new_v4(),
+        name,
+        display_text,
+        cpu_number: positive(p, "cpunumber", "number of CPUs")?,
+        cpu_speed: positive(p, "cpuspeed", "CPU speed in MHz")?,
+        memory_mb: positive(p, "memory", "memory in MB")?,
+        storage_type: storage_type(p)?,
+        host_tags: p.string("hosttags").filter(|t| !t.trim().is_empty()),
+        offer_ha: p.bool("offerha").unwrap_or(false),
+        limit_cpu_use: p.bool("limitcpuuse").unwrap_or(false),
+        is_volatile: p.bool("isvolatile").unwrap_or(false),
+        domain_id: None,
+        created: Utc::now(),
+        removed: None,
+    };
+    let mut tx = ctx.pool.begin().await?;
+    o::service_offering_insert(&mut *tx, &x)
+        .await
+        .map_err(|e| offering_in_use(e, "service offering"))?;
+    event(
+        &mut tx,
+        &caller.user,
+        "SERVICE.OFFERING.CREATE",
+        format!("Creating service offering {}", x.name),
+        Some((x.id, "ServiceOffering", x.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::object("serviceoffering", &service_response(&x)))
+}
+
+pub async fn list_service(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    if p.bool("issystem") == Some(true) {
+        // No system VMs: their offerings do not exist.
+        return Ok(Reply::list::<ServiceOfferingResponse>(
+            "serviceoffering",
+            0,
+            &[],
+        ));
+    }
+    let f = list_filter(ctx, p)?;
+    let (rows, total) = o::service_offering_list(
+        &ctx.pool,
+        &f,
+        (p.i64("cpunumber")?, p.i64("cpuspeed")?, p.i64("memory")?),
+    )
+    .await?;
+    let items: Vec<_> = rows.iter().map(service_response).collect();
+    Ok(Reply::list("serviceoffering", total, &items))
+}
+
+pub async fn update_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let mut tx = ctx.pool.begin().await?;
+    let mut x = o::service_offering_fetch(&mut *tx, p.required_uuid("id")?)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    if let Some(n) = p.string("name") {
+        if n.trim().is_empty() {
+            return Err(ApiError::param("The offering name must not be empty").into());
+        }
+        x.name = n.trim().to_string();
+    }
+    if let Some(t) = p.string("displaytext") {
+        x.display_text = t;
+    }
+    if let Some(t) = p.string("hosttags") {
+        x.host_tags = Some(t).filter(|t| !t.trim().is_empty());
+    }
+    o::service_offering_update(&mut *tx, &x)
+        .await
+        .map_err(|e| offering_in_use(e, "service offering"))?;
+    event(
+        &mut tx,
+        &caller.user,
+        "SERVICE.OFFERING.EDIT",
+        format!("Updating service offering {}", x.name),
+        Some((x.id, "ServiceOffering", x.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::object("serviceoffering", &service_response(&x)))
+}
+
+pub async fn delete_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let mut tx = ctx.pool.begin().await?;
+    let x = o::service_offering_fetch(&mut *tx, p.required_uuid("id")?)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    o::service_offering_remove(&mut *tx, x.id).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "SERVICE.OFFERING.DELETE",
+        format!("Deleting service offering {}", x.name),
+        Some((x.id, "ServiceOffering", x.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::success())
+}
+
+pub fn disk_response(x: &DiskOfferingRow) -> DiskOfferingResponse {
+    DiskOfferingResponse {
+        id: Some(x.id),
+        name: Some(x.name.clone()),
+        displaytext: Some(x.display_text.clone()),
+        disksize: Some(x.disk_size_gb.unwrap_or(0)),
+        created: Some(x.created.into()),
+        iscustomized: Some(x.disk_size_gb.is_none()),
+        storagetype: Some(x.storage_type.clone()),
+        provisioningtype: Some("thin".into()),
+        tags: x.tags.clone(),
+        domainid: None,
+        domain: None,
+        displayoffering: Some(true),
+        state: Some("Active".into()),
+        hasannotations: Some(false),
+    }
+}
+
+pub async fn create_disk(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let (name, display_text) = name_and_text(p)?;
+    let customized = p.bool("customized").unwrap_or(false);
+    let size = p.i64("disksize")?;
+    let disk_size_gb = match (customized, size) {
+        (true, Some(_)) => {
+            return Err(ApiError::param(
+                "A customized disk offering takes its size at deploy time: give disksize or customized=true, not both",
+            )
+            .into())
+        }
+        (true, None) => None,
+        (false, Some(s)) if s > 0 => Some(s),
+        (false, Some(_)) => {
+            return Err(ApiError::param("disksize must be a positive number of GB").into())
+        }
+        (false, None) => {
+            return Err(ApiError::param(
+                "Give the disk size in GB (disksize) or make the offering customized (customized=true)",
+            )
+            .into())
+        }
+    };
+    let x = DiskOfferingRow {
+        id: Uuid::new_v4(),
+        name,
+        display_text,
+        disk_size_gb,
+        storage_type: storage_type(p)?,
+        tags: p.string("tags").filter(|t| !t.trim().is_empty()),
+        domain_id: None,
+        created: Utc::now(),
+        removed: None,
+    };
+    let mut tx = ctx.pool.begin().await?;
+    o::disk_offering_insert(&mut *tx, &x)
+        .await
+        .map_err(|e| offering_in_use(e, "disk offering"))?;
+    event(
+        &mut tx,
+        &caller.user,
+        "DISK.OFFERING.CREATE",
+        format!("Creating disk offering {}", x.name),
+        Some((x.id, "DiskOffering", x.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::object("diskoffering", &disk_response(&x)))
+}
+
+pub async fn list_disk(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let f = list_filter(ctx, p)?;
+    let (rows, total) = o::disk_offering_list(&ctx.pool, &f).await?;
+    let items: Vec<_> = rows.iter().map(disk_response).collect();
+    Ok(Reply::list("diskoffering", total, &items))
+}
+
+pub async fn update_disk(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let mut tx = ctx.pool.begin().await?;
+    let mut x = o::disk_offering_fetch(&mut *tx, p.required_uuid("id")?)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    if let Some(n) = p.string("name") {
+        if n.trim().is_empty() {
+            return Err(ApiError::param("The offering name must not be empty").into());
+        }
+        x.name = n.trim().to_string();
+    }
+    if let Some(t) = p.string("displaytext") {
+        x.display_text = t;
+    }
+    if let Some(t) = p.string("tags") {
+        x.tags = Some(t).filter(|t| !t.trim().is_empty());
+    }
+    o::disk_offering_update(&mut *tx, &x)
+        .await
+        .map_err(|e| offering_in_use(e, "disk offering"))?;
+    event(
+        &mut tx,
+        &caller.user,
+        "DISK.OFFERING.EDIT",
+        format!("Updating disk offering {}", x.name),
+        Some((x.id, "DiskOffering", x.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::object("diskoffering", &disk_response(&x)))
+}
+
+pub async fn delete_disk(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let mut tx = ctx.pool.begin().await?;
+    let x = o::disk_offering_fetch(&mut *tx, p.required_uuid("id")?)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    o::disk_offering_remove(&mut *tx, x.id).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "DISK.OFFERING.DELETE",
+        format!("Deleting disk offering {}", x.name),
+        Some((x.id, "DiskOffering", x.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::success())
+}

@@ -1,0 +1,457 @@
+//! Primary storage pools and image stores (secondary storage), both NFS.
+//!
+//! Every URL is checked when it is added: the management server mounts the export itself
+//! (NFSv3, `crate::nfs`) and reads its capacity, so an unreachable server or a path that
+//! is not exported is refused at once with the reason, never discovered at deploy time.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use stratus_api::envelope::Reply;
+use stratus_api::types::{ImageStoreResponse, StoragePoolResponse};
+use stratus_api::{ApiError, ErrorCode, Params};
+use uuid::Uuid;
+
+use super::{event, list_filter, not_found};
+use crate::auth::Caller;
+use crate::ctx::Ctx;
+use crate::db::storage::{self as s, PoolFilter, PoolRow, StoreFilter, StoreRow};
+use crate::db::topology as t;
+use crate::error::Result;
+use crate::nfs::{Capacity, NfsClient, NfsUrl};
+
+/// How long adding storage waits for the NFS server.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Parses and mounts an NFS URL and reads its capacity; the error says what is wrong.
+pub async fn probe(url: &str, what: &str) -> Result<(NfsUrl, Capacity)> {
+    let parsed = NfsUrl::parse(url.trim())
+        .map_err(|e| ApiError::param(format!("Invalid {what} URL: {e}")))?;
+    let unavailable = |e: crate::nfs::NfsError| {
+        ApiError::new(
+            ErrorCode::ResourceUnavailable,
+            format!("Failed to add {what}: {e}"),
+        )
+    };
+    let mut c = NfsClient::connect(&parsed, PROBE_TIMEOUT)
+        .await
+        .map_err(unavailable)?;
+    let cap = c.fsstat().await.map_err(unavailable)?;
+    Ok((parsed, cap))
+}
+
+fn bytes(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+pub fn pool_response(ctx: &Ctx, p: &PoolRow) -> StoragePoolResponse {
+    StoragePoolResponse {
+        id: Some(p.id),
+        name: Some(p.name.clone()),
+        zoneid: Some(p.zone_id),
+        zonename: Some(p.zone_name.clone()),
+        podid: p.pod_id,
+        podname: p.pod_name.clone(),
+        clusterid: p.cluster_id,
+        clustername: p.cluster_name.clone(),
+        ipaddress: Some(p.server.clone()),
+        path: Some(p.path.clone()),
+        r#type: Some("NetworkFilesystem".into()),
+        scope: Some(p.scope.clone()),
+        state: Some(p.state.clone()),
+        hypervisor: Some("KVM".into()),
+        provider: Some("DefaultPrimary".into()),
+        tags: (!p.tags.is_empty()).then(|| p.tags.join(",")),
+        istagarule: Some(false),
+        disksizetotal: Some(p.capacity_bytes),
+        disksizeallocated: Some(p.allocated_bytes),
+        disksizeused: Some(p.used_bytes),
+        overprovisionfactor: Some(
+            ctx.setting("storage.overprovisioning.factor")
+                .unwrap_or_else(|| "2".into()),
+        ),
+        suitableformigration: Some(false),
+        managed: Some(false),
+        hasannotations: Some(false),
+        created: Some(p.created.into()),
+    }
+}
+
+fn tags(p: &Params) -> Option<Vec<String>> {
+    p.str("tags").map(|t| {
+        t.split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect()
+    })
+}
+
+pub async fn create_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let name = p.required("name")?.trim().to_string();
+    if name.is_empty() {
+        return Err(ApiError::param("The storage pool name must not be empty").into());
+    }
+    if let Some(h) = p.str("hypervisor") {
+        if !h.eq_ignore_ascii_case("KVM") {
+            return Err(ApiError::param(format!(
+                "Hypervisor {h} is not supported: Stratus runs KVM"
+            ))
+            .into());
+        }
+    }
+    let zone_id = p.required_uuid("zoneid")?;
+    let (pod_id, cluster_id) = (p.uuid("podid")?, p.uuid("clusterid")?);
+    let scope = match p.str("scope").map(str::to_ascii_uppercase).as_deref() {
+        Some("ZONE") => "ZONE",
+        Some("CLUSTER") => "CLUSTER",
+        None if cluster_id.is_some() => "CLUSTER",
+        None => "ZONE",
+        Some(other) => {
+            return Err(
+                ApiError::param(format!("Invalid scope '{other}': use cluster or zone")).into(),
+            )
+        }
+    };
+    let zone = t::zone_fetch(&ctx.pool, zone_id)
+        .await?
+        .ok_or_else(|| not_found(p, "zoneid"))?;
+    let (pod_id, cluster_id) = if scope == "CLUSTER" {
+        let (Some(pod_id), Some(cluster_id)) = (pod_id, cluster_id) else {
+            return Err(ApiError::param(
+                "Cluster-wide primary storage needs both podid and clusterid",
+            )
+            .into());
+        };
+        let c = t::cluster_fetch(&ctx.pool, cluster_id)
+            .await?
+            .ok_or_else(|| not_found(p, "clusterid"))?;
+        if c.pod_id != pod_id || c.zone_id != zone.id {
+            return Err(ApiError::param(format!(
+                "Cluster {} does not belong to the given pod and zone",
+                c.name
+            ))
+            .into());
+        }
+        (Some(pod_id), Some(cluster_id))
+    } else {
+        (None, None)
+    };
+    let (url, cap) = probe(p.required("url")?, "primary storage").await?;
+    let pool = PoolRow {
+        id: Uuid::new_v4(),
+        name,
+        zone_id,
+        pod_id,
+        cluster_id,
+        scope: scope.into(),
+        url: url.to_string(),
+        server: url.host().to_string(),
+        path: url.path().to_string(),
+        tags: tags(p).unwrap_or_default(),
+        state: "Up".into(),
+        capacity_bytes: match p.i64("capacitybytes")? {
+            Some(c) if c > 0 => c,
+            _ => bytes(cap.total),
+        },
+        used_bytes: bytes(cap.used),
+        allocated_bytes: 0,
+        stats_at: None,
+        stats_error: None,
+        created: Utc::now(),
+        zone_name: String::new(),
+        pod_name: None,
+        cluster_name: None,
+    };
+    let mut tx = ctx.pool.begin().await?;
+    s::pool_insert(&mut *tx, &pool).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "STORAGE.POOL.CREATE",
+        format!("Adding primary storage {} ({})", pool.name, pool.url),
+        Some((pool.id, "StoragePool", pool.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    let pool = s::pool_fetch(&ctx.pool, pool.id)
+        .await?
+        .ok_or_else(|| crate::error::Error::internal("storage pool vanished"))?;
+    Ok(Reply::object("storagepool", &pool_response(ctx, &pool)))
+}
+
+pub async fn list_pools(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let f = PoolFilter {
+        common: list_filter(ctx, p)?,
+        zone_id: p.uuid("zoneid")?,
+        pod_id: p.uuid("podid")?,
+        cluster_id: p.uuid("clusterid")?,
+        server: p.string("ipaddress"),
+        path: p.string("path"),
+        scope: p.string("scope"),
+        state: p.string("status"),
+    };
+    let (rows, total) = s::pool_list(&ctx.pool, &f).await?;
+    let items: Vec<_> = rows.iter().map(|r| pool_response(ctx, r)).collect();
+    Ok(Reply::list("storagepool", total, &items))
+}
+
+/// Applies `change` to the locked pool, records the event, and answers the pool.
+async fn change_pool(
+    ctx: &Ctx,
+    caller: &Caller,
+    p: &Params,
+    event_type: &str,
+    change: impl FnOnce(&mut PoolRow) -> Result<String>,
+) -> Result<Reply> {
+    let id = p.required_uuid("id")?;
+    let mut tx = ctx.pool.begin().await?;
+    let mut pool = s::pool_fetch_for_update(&mut *tx, id)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    let what = change(&mut pool)?;
+    s::pool_update(&mut *tx, &pool).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        event_type,
+        format!("Primary storage {}: {what}", pool.name),
+        Some((pool.id, "StoragePool", pool.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    let pool = s::pool_fetch(&ctx.pool, id)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    Ok(Reply::object("storagepool", &pool_response(ctx, &pool)))
+}
+
+pub async fn update_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let name = p.string("name");
+    let new_tags = tags(p);
+    let enabled = p.bool("enabled");
+    let capacity = p.i64("capacitybytes")?;
+    change_pool(ctx, caller, p, "STORAGE.POOL.UPDATE", |pool| {
+        let mut changed = vec![];
+        if let Some(n) = name {
+            let n = n.trim();
+            if n.is_empty() {
+                return Err(ApiError::param("The storage pool name must not be empty").into());
+            }
+            pool.name = n.to_string();
+            changed.push(format!("renamed to {n}"));
+        }
+        if let Some(t) = new_tags {
+            changed.push(format!("tags {}", t.join(",")));
+            pool.tags = t;
+        }
+        if let Some(c) = capacity {
+            if c <= 0 {
+                return Err(ApiError::param("capacitybytes must be positive").into());
+            }
+            pool.capacity_bytes = c;
+            changed.push(format!("capacity {c} bytes"));
+        }
+        if let Some(e) = enabled {
+            pool.state = match (pool.state.as_str(), e) {
+                ("Up" | "Disabled", true) => "Up".into(),
+                ("Up" | "Disabled", false) => "Disabled".into(),
+                (other, _) => {
+                    return Err(ApiError::param(format!(
+                        "The storage pool is in {other}; cancel maintenance first"
+                    ))
+                    .into())
+                }
+            };
+            changed.push(if e { "enabled" } else { "disabled" }.into());
+        }
+        Ok(changed.join(", "))
+    })
+    .await
+}
+
+/// Nothing runs on primary storage yet (volumes come with instances), so maintenance is
+/// reached at once.
+pub async fn enable_maintenance(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    change_pool(ctx, caller, p, "MAINT.PREPARE.PS", |pool| {
+        if pool.state == "Maintenance" {
+            return Err(ApiError::param("The storage pool is already in maintenance").into());
+        }
+        pool.state = "Maintenance".into();
+        Ok("in maintenance".into())
+    })
+    .await
+}
+
+pub async fn cancel_maintenance(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    change_pool(ctx, caller, p, "MAINT.CANCEL.PS", |pool| {
+        if !matches!(
+            pool.state.as_str(),
+            "Maintenance" | "PrepareForMaintenance" | "ErrorInMaintenance"
+        ) {
+            return Err(ApiError::param(format!(
+                "The storage pool is {}, not in maintenance",
+                pool.state
+            ))
+            .into());
+        }
+        pool.state = "Up".into();
+        Ok("maintenance cancelled".into())
+    })
+    .await
+}
+
+pub async fn delete_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let id = p.required_uuid("id")?;
+    let mut tx = ctx.pool.begin().await?;
+    let pool = s::pool_fetch_for_update(&mut *tx, id)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    if pool.allocated_bytes > 0 {
+        return Err(ApiError::in_use(format!(
+            "Cannot delete storage pool {}: volumes still live on it; destroy or migrate them first",
+            pool.name
+        ))
+        .into());
+    }
+    s::pool_delete(&mut *tx, id).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "STORAGE.POOL.DELETE",
+        format!("Deleting primary storage {} ({})", pool.name, pool.url),
+        Some((pool.id, "StoragePool", pool.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::success())
+}
+
+pub fn store_response(st: &StoreRow) -> ImageStoreResponse {
+    ImageStoreResponse {
+        id: Some(st.id),
+        name: Some(st.name.clone()),
+        zoneid: Some(st.zone_id),
+        zonename: Some(st.zone_name.clone()),
+        url: Some(st.url.clone()),
+        protocol: Some("nfs".into()),
+        providername: Some(st.provider.clone()),
+        scope: Some("ZONE".into()),
+        readonly: Some(st.readonly),
+        disksizetotal: Some(st.capacity_bytes),
+        disksizeused: Some(st.used_bytes),
+        hasannotations: Some(false),
+    }
+}
+
+async fn add_store(
+    ctx: &Ctx,
+    caller: &Caller,
+    p: &Params,
+    name: Option<String>,
+    object: &'static str,
+) -> Result<Reply> {
+    let url = p
+        .str("url")
+        .ok_or_else(|| stratus_api::params::missing_param(p.command(), "url"))?;
+    let zone_id = p.uuid("zoneid")?.ok_or_else(|| {
+        ApiError::param("NFS secondary storage belongs to a zone: zoneid is required")
+    })?;
+    let zone = t::zone_fetch(&ctx.pool, zone_id)
+        .await?
+        .ok_or_else(|| not_found(p, "zoneid"))?;
+    let (url, cap) = probe(url, "secondary storage").await?;
+    let store = StoreRow {
+        id: Uuid::new_v4(),
+        name: name
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| url.to_string()),
+        zone_id,
+        provider: "NFS".into(),
+        url: url.to_string(),
+        server: url.host().to_string(),
+        path: url.path().to_string(),
+        readonly: false,
+        capacity_bytes: bytes(cap.total),
+        used_bytes: bytes(cap.used),
+        stats_at: None,
+        stats_error: None,
+        created: Utc::now(),
+        zone_name: zone.name.clone(),
+    };
+    let mut tx = ctx.pool.begin().await?;
+    s::store_insert(&mut *tx, &store).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "IMAGE.STORE.ADD",
+        format!(
+            "Adding secondary storage {} to zone {}",
+            store.url, zone.name
+        ),
+        Some((store.id, "ImageStore", store.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    // ISOs registered for all zones get a copy in a zone that just got its store.
+    crate::isos::queue_cross_zone(ctx, zone_id).await?;
+    Ok(Reply::object(object, &store_response(&store)))
+}
+
+pub async fn add_image_store(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let provider = p.required("provider")?;
+    if !provider.eq_ignore_ascii_case("NFS") {
+        return Err(ApiError::param(format!(
+            "Image store provider {provider} is not supported; use NFS"
+        ))
+        .into());
+    }
+    add_store(ctx, caller, p, p.string("name"), "imagestore").await
+}
+
+pub async fn add_secondary_storage(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    add_store(ctx, caller, p, None, "secondarystorage").await
+}
+
+pub async fn list_image_stores(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    if let Some(proto) = p.str("protocol") {
+        if !proto.eq_ignore_ascii_case("nfs") {
+            return Ok(Reply::list::<ImageStoreResponse>("imagestore", 0, &[]));
+        }
+    }
+    let f = StoreFilter {
+        common: list_filter(ctx, p)?,
+        zone_id: p.uuid("zoneid")?,
+        provider: p.string("provider"),
+    };
+    let (rows, total) = s::store_list(&ctx.pool, &f).await?;
+    let items: Vec<_> = rows.iter().map(store_response).collect();
+    Ok(Reply::list("imagestore", total, &items))
+}
+
+pub async fn delete_image_store(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let id = p.required_uuid("id")?;
+    let mut tx = ctx.pool.begin().await?;
+    let st = s::store_fetch(&mut *tx, id)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    let images = s::store_image_count(&mut *tx, id).await?;
+    if images > 0 {
+        return Err(ApiError::in_use(format!(
+            "Cannot delete image store {}: it holds {images} image(s); delete them first",
+            st.name
+        ))
+        .into());
+    }
+    s::store_delete(&mut *tx, id).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "IMAGE.STORE.DELETE",
+        format!("Deleting secondary storage {}", st.url),
+        Some((st.id, "ImageStore", st.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::success())
+}

@@ -1,0 +1,203 @@
+//! Compute (service) and disk offerings. Deleting one marks it removed: instances keep
+//! pointing at the offering they were deployed with.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::{Counted, ListFilter};
+use crate::error::Result;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ServiceOfferingRow {
+    pub id: Uuid,
+    pub name: String,
+    pub display_text: String,
+    pub cpu_number: i32,
+    pub cpu_speed: i32,
+    pub memory_mb: i32,
+    pub storage_type: String,
+    pub host_tags: Option<String>,
+    pub offer_ha: bool,
+    pub limit_cpu_use: bool,
+    pub is_volatile: bool,
+    pub domain_id: Option<Uuid>,
+    pub created: DateTime<Utc>,
+    pub removed: Option<DateTime<Utc>>,
+}
+
+pub async fn service_offering_insert(
+    db: impl PgExecutor<'_>,
+    o: &ServiceOfferingRow,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO service_offerings (id, name, display_text, cpu_number, cpu_speed, memory_mb,
+            storage_type, host_tags, offer_ha, limit_cpu_use, is_volatile, domain_id)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+    )
+    .bind(o.id)
+    .bind(&o.name)
+    .bind(&o.display_text)
+    .bind(o.cpu_number)
+    .bind(o.cpu_speed)
+    .bind(o.memory_mb)
+    .bind(&o.storage_type)
+    .bind(&o.host_tags)
+    .bind(o.offer_ha)
+    .bind(o.limit_cpu_use)
+    .bind(o.is_volatile)
+    .bind(o.domain_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn service_offering_fetch(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<ServiceOfferingRow>> {
+    Ok(
+        sqlx::query_as("SELECT * FROM service_offerings WHERE id = $1 AND removed IS NULL")
+            .bind(id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+/// Filters: the common ones, plus minimum CPU count / speed / memory.
+pub async fn service_offering_list(
+    db: impl PgExecutor<'_>,
+    f: &ListFilter,
+    min: (Option<i64>, Option<i64>, Option<i64>),
+) -> Result<(Vec<ServiceOfferingRow>, i64)> {
+    let rows: Vec<Counted<_>> = sqlx::query_as(
+        "SELECT o.*, count(*) OVER () AS total FROM service_offerings o
+         WHERE o.removed IS NULL
+           AND ($1::uuid IS NULL OR o.id = $1)
+           AND ($2::text IS NULL OR o.name = $2)
+           AND ($3::text IS NULL OR o.name ILIKE $3 OR o.display_text ILIKE $3)
+           AND ($4::bigint IS NULL OR o.cpu_number >= $4)
+           AND ($5::bigint IS NULL OR o.cpu_speed >= $5)
+           AND ($6::bigint IS NULL OR o.memory_mb >= $6)
+         ORDER BY o.created, o.id OFFSET $7 LIMIT $8",
+    )
+    .bind(f.id)
+    .bind(&f.name)
+    .bind(f.keyword_pattern())
+    .bind(min.0)
+    .bind(min.1)
+    .bind(min.2)
+    .bind(f.offset)
+    .bind(f.limit())
+    .fetch_all(db)
+    .await?;
+    Ok(Counted::split(rows))
+}
+
+pub async fn service_offering_update(
+    db: impl PgExecutor<'_>,
+    o: &ServiceOfferingRow,
+) -> Result<()> {
+    sqlx::query("UPDATE service_offerings SET name=$2, display_text=$3, host_tags=$4 WHERE id=$1")
+        .bind(o.id)
+        .bind(&o.name)
+        .bind(&o.display_text)
+        .bind(&o.host_tags)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn service_offering_remove(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE service_offerings SET removed = now() WHERE id = $1 AND removed IS NULL",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DiskOfferingRow {
+    pub id: Uuid,
+    pub name: String,
+    pub display_text: String,
+    pub disk_size_gb: Option<i64>,
+    pub storage_type: String,
+    pub tags: Option<String>,
+    pub domain_id: Option<Uuid>,
+    pub created: DateTime<Utc>,
+    pub removed: Option<DateTime<Utc>>,
+}
+
+pub async fn disk_offering_insert(db: impl PgExecutor<'_>, o: &DiskOfferingRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO disk_offerings (id, name, display_text, disk_size_gb, storage_type, tags, domain_id)
+         VALUES ($1,$2,$3,$4,$5,$6,$7)",
+    )
+    .bind(o.id)
+    .bind(&o.name)
+    .bind(&o.display_text)
+    .bind(o.disk_size_gb)
+    .bind(&o.storage_type)
+    .bind(&o.tags)
+    .bind(o.domain_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn disk_offering_fetch(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<DiskOfferingRow>> {
+    Ok(
+        sqlx::query_as("SELECT * FROM disk_offerings WHERE id = $1 AND removed IS NULL")
+            .bind(id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+pub async fn disk_offering_list(
+    db: impl PgExecutor<'_>,
+    f: &ListFilter,
+) -> Result<(Vec<DiskOfferingRow>, i64)> {
+    let rows: Vec<Counted<_>> = sqlx::query_as(
+        "SELECT o.*, count(*) OVER () AS total FROM disk_offerings o
+         WHERE o.removed IS NULL
+           AND ($1::uuid IS NULL OR o.id = $1)
+           AND ($2::text IS NULL OR o.name = $2)
+           AND ($3::text IS NULL OR o.name ILIKE $3 OR o.display_text ILIKE $3)
+         ORDER BY o.created, o.id OFFSET $4 LIMIT $5",
+    )
+    .bind(f.id)
+    .bind(&f.name)
+    .bind(f.keyword_pattern())
+    .bind(f.offset)
+    .bind(f.limit())
+    .fetch_all(db)
+    .await?;
+    Ok(Counted::split(rows))
+}
+
+pub async fn disk_offering_update(db: impl PgExecutor<'_>, o: &DiskOfferingRow) -> Result<()> {
+    sqlx::query("UPDATE disk_offerings SET name=$2, display_text=$3, tags=$4 WHERE id=$1")
+        .bind(o.id)
+        .bind(&o.name)
+        .bind(&o.display_text)
+        .bind(&o.tags)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn disk_offering_remove(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+    let r =
+        sqlx::query("UPDATE disk_offerings SET removed = now() WHERE id = $1 AND removed IS NULL")
+            .bind(id)
+            .execute(db)
+            .await?;
+    Ok(r.rows_affected() == 1)
+}

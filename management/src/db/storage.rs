@@ -1,0 +1,303 @@
+//! Primary storage pools and image stores (secondary storage).
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::{paged_sql, Counted, ListFilter};
+use crate::error::Result;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PoolRow {
+    pub id: Uuid,
+    pub name: String,
+    pub zone_id: Uuid,
+    pub pod_id: Option<Uuid>,
+    pub cluster_id: Option<Uuid>,
+    pub scope: String,
+    pub url: String,
+    pub server: String,
+    pub path: String,
+    pub tags: Vec<String>,
+    pub state: String,
+    pub capacity_bytes: i64,
+    pub used_bytes: i64,
+    pub allocated_bytes: i64,
+    pub stats_at: Option<DateTime<Utc>>,
+    pub stats_error: Option<String>,
+    pub created: DateTime<Utc>,
+    #[sqlx(default)]
+    pub zone_name: String,
+    #[sqlx(default)]
+    pub pod_name: Option<String>,
+    #[sqlx(default)]
+    pub cluster_name: Option<String>,
+}
+
+const POOL_SELECT: &str = "p.*, z.name AS zone_name, pd.name AS pod_name, c.name AS cluster_name";
+const POOL_JOINS: &str = "JOIN zones z ON z.id = p.zone_id
+     LEFT JOIN pods pd ON pd.id = p.pod_id
+     LEFT JOIN clusters c ON c.id = p.cluster_id";
+
+pub async fn pool_insert(db: impl PgExecutor<'_>, p: &PoolRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO storage_pools (id, name, zone_id, pod_id, cluster_id, scope, url, server, path,
+            tags, state, capacity_bytes, used_bytes, stats_at)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,now())",
+    )
+    .bind(p.id)
+    .bind(&p.name)
+    .bind(p.zone_id)
+    .bind(p.pod_id)
+    .bind(p.cluster_id)
+    .bind(&p.scope)
+    .bind(&p.url)
+    .bind(&p.server)
+    .bind(&p.path)
+    .bind(&p.tags)
+    .bind(&p.state)
+    .bind(p.capacity_bytes)
+    .bind(p.used_bytes)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn pool_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<PoolRow>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!("SELECT {POOL_SELECT} FROM storage_pools p {POOL_JOINS} WHERE p.id = $1")
+    });
+    Ok(sqlx::query_as(&SQL).bind(id).fetch_optional(db).await?)
+}
+
+pub async fn pool_fetch_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<PoolRow>> {
+    Ok(
+        sqlx::query_as("SELECT p.* FROM storage_pools p WHERE p.id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PoolFilter {
+    pub common: ListFilter,
+    pub zone_id: Option<Uuid>,
+    pub pod_id: Option<Uuid>,
+    pub cluster_id: Option<Uuid>,
+    pub server: Option<String>,
+    pub path: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+}
+
+pub async fn pool_list(db: impl PgExecutor<'_>, f: &PoolFilter) -> Result<(Vec<PoolRow>, i64)> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        paged_sql(
+            POOL_SELECT,
+            "storage_pools",
+            "p",
+            POOL_JOINS,
+            "($1::uuid IS NULL OR {a}.id = $1)
+             AND ($2::text IS NULL OR {a}.name = $2)
+             AND ($3::text IS NULL OR {a}.name ILIKE $3 OR {a}.url ILIKE $3)
+             AND ($4::uuid IS NULL OR {a}.zone_id = $4)
+             AND ($5::uuid IS NULL OR {a}.pod_id = $5)
+             AND ($6::uuid IS NULL OR {a}.cluster_id = $6 OR ({a}.scope = 'ZONE' AND $6 IS NOT NULL AND {a}.zone_id = (SELECT zone_id FROM clusters WHERE id = $6)))
+             AND ($7::text IS NULL OR {a}.server = $7)
+             AND ($8::text IS NULL OR {a}.path = $8)
+             AND ($9::text IS NULL OR lower({a}.scope) = lower($9))
+             AND ($10::text IS NULL OR lower({a}.state) = lower($10))",
+            "p.created, p.id",
+            11,
+        )
+    });
+    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
+        .bind(f.common.id)
+        .bind(&f.common.name)
+        .bind(f.common.keyword_pattern())
+        .bind(f.zone_id)
+        .bind(f.pod_id)
+        .bind(f.cluster_id)
+        .bind(&f.server)
+        .bind(&f.path)
+        .bind(&f.scope)
+        .bind(&f.state)
+        .bind(f.common.offset)
+        .bind(f.common.limit())
+        .fetch_all(db)
+        .await?;
+    Ok(Counted::split(rows))
+}
+
+/// Name, tags and the admin's capacity override.
+pub async fn pool_update(db: impl PgExecutor<'_>, p: &PoolRow) -> Result<()> {
+    sqlx::query(
+        "UPDATE storage_pools SET name=$2, tags=$3, state=$4, capacity_bytes=$5 WHERE id=$1",
+    )
+    .bind(p.id)
+    .bind(&p.name)
+    .bind(&p.tags)
+    .bind(&p.state)
+    .bind(p.capacity_bytes)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn pool_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM storage_pools WHERE id=$1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Which kind of storage a capacity refresh is for.
+#[derive(Debug, Clone, Copy)]
+pub enum StorageKind {
+    Pool,
+    Store,
+}
+
+/// Records an FSSTAT result (or why it failed) on a pool or an image store.
+pub async fn storage_set_stats(
+    db: impl PgExecutor<'_>,
+    kind: StorageKind,
+    id: Uuid,
+    stats: std::result::Result<(i64, i64), &str>,
+) -> Result<()> {
+    let table = match kind {
+        StorageKind::Pool => "storage_pools",
+        StorageKind::Store => "image_stores",
+    };
+    let (ok, err) = (
+        format!("UPDATE {table} SET capacity_bytes=$2, used_bytes=$3, stats_at=now(), stats_error=NULL WHERE id=$1"),
+        format!("UPDATE {table} SET stats_error=$2 WHERE id=$1"),
+    );
+    match stats {
+        Ok((total, used)) => sqlx::query(&ok).bind(id).bind(total).bind(used),
+        Err(e) => sqlx::query(&err).bind(id).bind(e),
+    }
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoreRow {
+    pub id: Uuid,
+    pub name: String,
+    pub zone_id: Uuid,
+    pub provider: String,
+    pub url: String,
+    pub server: String,
+    pub path: String,
+    pub readonly: bool,
+    pub capacity_bytes: i64,
+    pub used_bytes: i64,
+    pub stats_at: Option<DateTime<Utc>>,
+    pub stats_error: Option<String>,
+    pub created: DateTime<Utc>,
+    #[sqlx(default)]
+    pub zone_name: String,
+}
+
+pub async fn store_insert(db: impl PgExecutor<'_>, s: &StoreRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO image_stores (id, name, zone_id, provider, url, server, path, capacity_bytes, used_bytes, stats_at)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,now())",
+    )
+    .bind(s.id)
+    .bind(&s.name)
+    .bind(s.zone_id)
+    .bind(&s.provider)
+    .bind(&s.url)
+    .bind(&s.server)
+    .bind(&s.path)
+    .bind(s.capacity_bytes)
+    .bind(s.used_bytes)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn store_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<StoreRow>> {
+    Ok(sqlx::query_as(
+        "SELECT s.*, z.name AS zone_name FROM image_stores s JOIN zones z ON z.id = s.zone_id WHERE s.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StoreFilter {
+    pub common: ListFilter,
+    pub zone_id: Option<Uuid>,
+    pub provider: Option<String>,
+}
+
+pub async fn store_list(db: impl PgExecutor<'_>, f: &StoreFilter) -> Result<(Vec<StoreRow>, i64)> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        paged_sql(
+            "s.*, z.name AS zone_name",
+            "image_stores",
+            "s",
+            "JOIN zones z ON z.id = s.zone_id",
+            "($1::uuid IS NULL OR {a}.id = $1)
+             AND ($2::text IS NULL OR {a}.name = $2)
+             AND ($3::text IS NULL OR {a}.name ILIKE $3 OR {a}.url ILIKE $3)
+             AND ($4::uuid IS NULL OR {a}.zone_id = $4)
+             AND ($5::text IS NULL OR lower({a}.provider) = lower($5))",
+            "s.created, s.id",
+            6,
+        )
+    });
+    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
+        .bind(f.common.id)
+        .bind(&f.common.name)
+        .bind(f.common.keyword_pattern())
+        .bind(f.zone_id)
+        .bind(&f.provider)
+        .bind(f.common.offset)
+        .bind(f.common.limit())
+        .fetch_all(db)
+        .await?;
+    Ok(Counted::split(rows))
+}
+
+/// The writable image store of a zone with the most free space.
+pub async fn store_pick_for_zone(
+    db: impl PgExecutor<'_>,
+    zone_id: Uuid,
+) -> Result<Option<StoreRow>> {
+    Ok(sqlx::query_as(
+        "SELECT s.*, z.name AS zone_name FROM image_stores s JOIN zones z ON z.id = s.zone_id
+         WHERE s.zone_id = $1 AND NOT s.readonly
+         ORDER BY (s.capacity_bytes - s.used_bytes) DESC, s.created LIMIT 1",
+    )
+    .bind(zone_id)
+    .fetch_optional(db)
+    .await?)
+}
+
+pub async fn store_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM image_stores WHERE id=$1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// How many ISO copies an image store holds (or is downloading).
+pub async fn store_image_count(db: impl PgExecutor<'_>, id: Uuid) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM iso_zones WHERE image_store_id = $1")
+            .bind(id)
+            .fetch_one(db)
+            .await?,
+    )
+}

@@ -1,0 +1,453 @@
+//! ISO downloads into secondary storage: one unit of work per ISO and zone (`iso_zones`),
+//! claimed by a management server with `FOR UPDATE SKIP LOCKED` under a lease it renews
+//! with every progress update.
+//!
+//! Why leases: CloudStack's known pain is an ISO stuck at "Downloading" after the
+//! process doing it died. Here a dead server's lease runs out (30 s) and any server
+//! (itself, restarted) claims the copy again and starts over after removing the partial
+//! file; every write is fenced on the owner, so a server that lost its claim (or whose ISO
+//! was deleted meanwhile) stops at its next progress update. A bounded number of
+//! downloads run per server (`iso.download.concurrency`).
+
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Semaphore};
+use uuid::Uuid;
+
+use crate::ctx::Ctx;
+use crate::db::{self, isos::IsoZoneRow};
+use crate::download::{self, Checksum, DownloadSpec};
+use crate::error::{Error, Result};
+use crate::nfs::{NfsClient, NfsUrl};
+
+/// A claim lasts this long unless renewed (progress updates renew it every second).
+pub const LEASE_SECS: i64 = 30;
+/// Attempts (claims) before a copy whose downloader keeps dying is given up.
+pub const MAX_ATTEMPTS: i32 = 3;
+
+/// Where an ISO lives in an image store.
+pub fn install_path(iso_id: Uuid) -> String {
+    format!("iso/{iso_id}/{iso_id}.iso")
+}
+
+pub fn install_dir(iso_id: Uuid) -> String {
+    format!("iso/{iso_id}")
+}
+
+/// Queues copies of the cross-zone ISOs in `zone_id` (a zone that just got storage).
+pub async fn queue_cross_zone(ctx: &Ctx, zone_id: Uuid) -> Result<()> {
+    if db::isos::iso_zone_insert_cross_zone(&ctx.pool, zone_id).await? > 0 {
+        ctx.isos.notify_one();
+    }
+    Ok(())
+}
+
+/// What the status column of listIsos says for a copy.
+pub fn status_text(
+    state: &str,
+    done: i64,
+    total: Option<i64>,
+    error: Option<&str>,
+    has_store: bool,
+) -> String {
+    match state {
+        "Ready" => "Successfully Installed".into(),
+        "Error" => error.unwrap_or("Download failed").into(),
+        "Deleting" => "Being deleted".into(),
+        "Downloading" => match total {
+            Some(t) if t > 0 => format!(
+                "{}% Downloaded",
+                (done.max(0) as i128 * 100 / t as i128).min(100)
+            ),
+            _ => format!("{} Downloaded", download::format_bytes(done.max(0) as u64)),
+        },
+        _ if !has_store => "Waiting for secondary storage in this zone (addImageStore)".into(),
+        _ => "Download pending".into(),
+    }
+}
+
+/// Claims and runs downloads until shutdown; wakes on `ctx.isos` and every 2 s.
+pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(
+        ctx.setting_i64("iso.download.concurrency", 2).clamp(1, 64) as usize,
+    ));
+    let http = match reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(30))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "ISO downloads disabled: no HTTP client");
+            return;
+        }
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut last_cleanup = std::time::Instant::now();
+    loop {
+        if last_cleanup.elapsed() >= Duration::from_secs(5) {
+            last_cleanup = std::time::Instant::now();
+            if let Err(e) = clean_up_partials(&ctx).await {
+                tracing::warn!(error = %e, "cleaning up partial downloads");
+            }
+        }
+        let free = slots.available_permits() as i64;
+        if free > 0 {
+            match db::isos::iso_zone_claim(&ctx.pool, ctx.ms_id, LEASE_SECS, free).await {
+                Ok(claims) => {
+                    for c in claims {
+                        let Ok(permit) = slots.clone().try_acquire_owned() else {
+                            break;
+                        };
+                        let (ctx, http, stop) = (ctx.clone(), http.clone(), shutdown.clone());
+                        tasks.spawn(async move {
+                            let _permit = permit;
+                            download_copy(&ctx, &http, c, stop).await;
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "claiming ISO downloads"),
+            }
+        }
+        while tasks.try_join_next().is_some() {}
+        tokio::select! {
+            _ = ctx.isos.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = tasks.join_next(), if !tasks.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    // Downloads in flight stop at their next progress check; their claims run out and
+    // another server (or this one, restarted) starts them over.
+    tasks.shutdown().await;
+}
+
+async fn record(ctx: &Ctx, c: &IsoZoneRow, level: &str, event_type: &str, text: String) {
+    let name = db::isos::iso_fetch(&ctx.pool, c.iso_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|i| i.name)
+        .unwrap_or_default();
+    let r = async {
+        let mut conn = ctx.pool.acquire().await?;
+        crate::commands::system_event(
+            &mut conn,
+            event_type,
+            level,
+            text,
+            Some((c.iso_id, "Iso", name)),
+        )
+        .await
+    }
+    .await;
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "recording an ISO event");
+    }
+}
+
+/// Downloads one copy; every outcome is written to its row (fenced on this server).
+async fn download_copy(
+    ctx: &Ctx,
+    http: &reqwest::Client,
+    c: IsoZoneRow,
+    shutdown: watch::Receiver<bool>,
+) {
+    let outcome = attempt(ctx, http, &c, shutdown)
+        .await
+        .map_err(Failure::split);
+    let finished = match &outcome {
+        Ok(Some((size, sum))) => {
+            db::isos::iso_zone_finish(&ctx.pool, c.iso_id, c.zone_id, ctx.ms_id, Ok((*size, sum)))
+                .await
+        }
+        Ok(None) => return, // no longer ours: deleted, or shutting down
+        Err((text, partial)) => {
+            db::isos::iso_zone_finish(
+                &ctx.pool,
+                c.iso_id,
+                c.zone_id,
+                ctx.ms_id,
+                Err((text, partial.as_deref())),
+            )
+            .await
+        }
+    };
+    match (finished, outcome) {
+        (Ok(true), Ok(Some((size, _)))) => {
+            tracing::info!(iso = %c.iso_id, zone = %c.zone_id, size, "ISO downloaded");
+            record(
+                ctx,
+                &c,
+                "INFO",
+                "ISO.DOWNLOAD.SUCCESS",
+                format!(
+                    "ISO copied to secondary storage ({})",
+                    download::format_bytes(size as u64)
+                ),
+            )
+            .await;
+        }
+        (Ok(true), Err((text, _))) => {
+            tracing::warn!(iso = %c.iso_id, zone = %c.zone_id, error = %text, "ISO download failed");
+            record(ctx, &c, "ERROR", "ISO.DOWNLOAD.FAILED", text).await;
+        }
+        (Ok(false), _) | (Ok(true), Ok(None)) => {}
+        (Err(e), _) => tracing::warn!(error = %e, "recording an ISO download's outcome"),
+    }
+}
+
+/// Why a download attempt failed: a text for the ISO's status, or a download error
+/// (which may have left a partial file behind).
+enum Failure {
+    Text(String),
+    Download(download::DownloadError),
+}
+
+impl From<String> for Failure {
+    fn from(t: String) -> Self {
+        Failure::Text(t)
+    }
+}
+
+impl Failure {
+    /// The status text, and the partial file left behind (storage down) if any, for
+    /// [`clean_up_partials`].
+    fn split(self) -> (String, Option<String>) {
+        match self {
+            Failure::Text(t) => (t, None),
+            Failure::Download(e) => {
+                let partial = e.partial_left().map(str::to_string);
+                (e.to_string(), partial)
+            }
+        }
+    }
+}
+
+/// `Ok(Some((size, checksum)))` when downloaded, `Ok(None)` when it stopped being ours.
+async fn attempt(
+    ctx: &Ctx,
+    http: &reqwest::Client,
+    c: &IsoZoneRow,
+    shutdown: watch::Receiver<bool>,
+) -> std::result::Result<Option<(i64, String)>, Failure> {
+    let internal = |e: Error| format!("Internal error while downloading: {e}");
+    if c.attempts > MAX_ATTEMPTS {
+        return Err(format!(
+            "Gave up after {MAX_ATTEMPTS} attempts: the management servers downloading it stopped"
+        )
+        .into());
+    }
+    let iso = match db::isos::iso_fetch(&ctx.pool, c.iso_id)
+        .await
+        .map_err(internal)?
+    {
+        Some(i) => i,
+        None => return Ok(None),
+    };
+    let store = match c.image_store_id {
+        Some(id) => db::storage::store_fetch(&ctx.pool, id)
+            .await
+            .map_err(internal)?,
+        None => db::storage::store_pick_for_zone(&ctx.pool, c.zone_id)
+            .await
+            .map_err(internal)?,
+    }
+    .ok_or_else(|| "No secondary storage in this zone".to_string())?;
+    let dest = install_path(c.iso_id);
+    if !db::isos::iso_zone_set_store(&ctx.pool, c.iso_id, c.zone_id, ctx.ms_id, store.id, &dest)
+        .await
+        .map_err(internal)?
+    {
+        return Ok(None);
+    }
+    let url = NfsUrl::parse(&store.url).map_err(|e| e.to_string())?;
+    let mut nfs = NfsClient::connect(&url, Duration::from_secs(10))
+        .await
+        .map_err(|e| format!("Secondary storage {}: {e}", store.name))?;
+    // A previous attempt (a server that died) may have left a partial file.
+    download::remove_partial(&mut nfs, &dest)
+        .await
+        .map_err(|e| format!("Secondary storage {}: {e}", store.name))?;
+    let spec = DownloadSpec {
+        url: url::Url::parse(&iso.url).map_err(|e| format!("Invalid URL {}: {e}", iso.url))?,
+        max_bytes: (ctx.setting_i64("max.template.iso.size", 50).max(1) as u64) << 30,
+        connect_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(
+            ctx.setting_i64("iso.download.idle.timeout", 60).max(1) as u64
+        ),
+        expected: match iso.checksum.as_deref() {
+            Some(s) => Some(Checksum::parse(s).map_err(|e| format!("Invalid checksum: {e}"))?),
+            None => None,
+        },
+    };
+    // Progress goes to the database from a side task once a second, which also renews the
+    // lease and notices when the copy is no longer ours.
+    let done = Arc::new(AtomicU64::new(0));
+    let total = Arc::new(AtomicU64::new(u64::MAX));
+    let stop = Arc::new(AtomicBool::new(false));
+    let reporter = {
+        let (ctx, c, done, total, stop) = (
+            ctx.clone(),
+            c.clone(),
+            done.clone(),
+            total.clone(),
+            stop.clone(),
+        );
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.changed() => { stop.store(true, Ordering::SeqCst); return; }
+                }
+                let t = total.load(Ordering::Relaxed);
+                let ours = db::isos::iso_zone_progress(
+                    &ctx.pool,
+                    c.iso_id,
+                    c.zone_id,
+                    ctx.ms_id,
+                    done.load(Ordering::Relaxed) as i64,
+                    (t != u64::MAX).then_some(t as i64),
+                    LEASE_SECS,
+                )
+                .await;
+                match ours {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        stop.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "recording download progress"),
+                }
+            }
+        })
+    };
+    let result = download::download_to_nfs(http, &spec, &mut nfs, &dest, |p| {
+        done.store(p.done, Ordering::Relaxed);
+        if let Some(t) = p.total {
+            total.store(t, Ordering::Relaxed);
+        }
+        if stop.load(Ordering::SeqCst) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .await;
+    reporter.abort();
+    match result {
+        Ok(d) => Ok(Some((d.size as i64, d.checksum.to_cloudstack()))),
+        Err(_) if stop.load(Ordering::SeqCst) => Ok(None),
+        Err(e) => Err(Failure::Download(e)),
+    }
+}
+
+/// Removes partial files failed downloads had to leave behind (their storage was down),
+/// once the storage answers. Idempotent; runs with the downloader.
+pub async fn clean_up_partials(ctx: &Ctx) -> Result<()> {
+    for (iso_id, zone_id, path, url) in db::isos::iso_zone_list_cleanup(&ctx.pool).await? {
+        let Ok(url) = NfsUrl::parse(&url) else {
+            continue;
+        };
+        let Ok(mut nfs) = NfsClient::connect(&url, Duration::from_secs(5)).await else {
+            continue;
+        };
+        match nfs.remove(&path).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => {
+                tracing::debug!(error = %e, path, "partial file not removed yet");
+                continue;
+            }
+        }
+        tracing::info!(path, "removed a partial download left by a storage failure");
+        db::isos::iso_zone_cleanup_done(&ctx.pool, iso_id, zone_id, &path).await?;
+    }
+    Ok(())
+}
+
+/// Removes an ISO's copy in one zone: stops its download, deletes its files from the
+/// image store, then its row. Idempotent.
+pub async fn remove_copy(ctx: &Ctx, iso_id: Uuid, zone_id: Uuid) -> Result<()> {
+    let Some(row) = db::isos::iso_zone_mark_deleting(&ctx.pool, iso_id, zone_id).await? else {
+        return Ok(());
+    };
+    if let Some(store_id) = row.image_store_id {
+        if let Some(store) = db::storage::store_fetch(&ctx.pool, store_id).await? {
+            let url = NfsUrl::parse(&store.url).map_err(|e| Error::internal(e.to_string()))?;
+            let fail = |e: crate::nfs::NfsError| {
+                stratus_api::ApiError::new(
+                    stratus_api::ErrorCode::ResourceUnavailable,
+                    format!(
+                        "Could not remove the ISO's files from secondary storage {}: {e}",
+                        store.name
+                    ),
+                )
+            };
+            let mut nfs = NfsClient::connect(&url, Duration::from_secs(10))
+                .await
+                .map_err(fail)?;
+            // A download in flight notices within a second and removes its partial file;
+            // removing the directory covers both orders.
+            nfs.remove_dir_all(&install_dir(iso_id))
+                .await
+                .or_else(|e| {
+                    if e.is_not_found() {
+                        Ok(())
+                    } else {
+                        Err(fail(e))
+                    }
+                })?;
+        }
+    }
+    db::isos::iso_zone_delete(&ctx.pool, iso_id, zone_id).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_texts() {
+        assert_eq!(
+            status_text("Ready", 5, Some(5), None, true),
+            "Successfully Installed"
+        );
+        assert_eq!(
+            status_text("Downloading", 50, Some(200), None, true),
+            "25% Downloaded"
+        );
+        assert_eq!(
+            status_text("Downloading", 200, Some(200), None, true),
+            "100% Downloaded"
+        );
+        assert_eq!(
+            status_text(
+                "Error",
+                0,
+                None,
+                Some("The server answered 404 Not Found"),
+                true
+            ),
+            "The server answered 404 Not Found"
+        );
+        assert_eq!(
+            status_text("Queued", 0, None, None, true),
+            "Download pending"
+        );
+        assert!(
+            status_text("Queued", 0, None, None, false).contains("Waiting for secondary storage")
+        );
+    }
+
+    #[test]
+    fn paths() {
+        let id = Uuid::nil();
+        assert_eq!(install_path(id), format!("iso/{id}/{id}.iso"));
+        assert!(install_path(id).starts_with(&install_dir(id)));
+    }
+}

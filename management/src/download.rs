@@ -518,6 +518,16 @@ fn reason(e: &(dyn std::error::Error + 'static)) -> String {
     }
 }
 
+/// Why a body broke off: hyper's words for a server that closed too early made plain.
+fn body_reason(e: &reqwest::Error) -> String {
+    let text = reason(e);
+    if text == "end of file before message length reached" {
+        "the server closed the connection before the end".into()
+    } else {
+        text
+    }
+}
+
 fn is_dns_error(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut current = Some(e);
     while let Some(err) = current {
@@ -663,125 +673,214 @@ fn request_error(e: &reqwest::Error, spec: &DownloadSpec, url: &str) -> Download
 
 /// The body into `dest.part`, checked, committed and renamed. Sets `created` once the
 /// partial file may exist.
+///
+/// Receiving and writing overlap: the receiver checks, hashes and coalesces the body into
+/// [`WRITE_SIZE`] buffers and hands each to the writer, which sends it to NFS while the
+/// next one fills. At most three buffers exist (one filling, one queued, one being
+/// written), recycled. Both run in this task (`join!`), and an NFS call is never dropped
+/// half-way: if the writer fails, the receiver stops at its next hand-over; if the
+/// receiver fails, the writer finishes what is queued and stops.
 async fn stream(
     spec: &DownloadSpec,
     url: &str,
-    mut response: reqwest::Response,
+    response: reqwest::Response,
     nfs: &mut NfsClient,
     dest: &str,
     created: &mut bool,
     progress: &mut impl FnMut(Progress) -> ControlFlow<()>,
 ) -> Result<Downloaded, DownloadError> {
-    let total = response.content_length();
     let part = part_path(dest);
     if let Some((dir, _)) = dest.trim_start_matches('/').rsplit_once('/') {
         nfs.mkdir_all(dir).await.map_err(DownloadError::Nfs)?;
     }
     *created = true;
     let mut file = nfs.create(&part).await.map_err(DownloadError::Nfs)?;
-    let algorithm = spec
-        .expected
-        .as_ref()
-        .map_or(Algorithm::Sha256, |c| c.algorithm);
-    let mut hasher = algorithm.hasher();
-    let mut signature = SignatureCheck::default();
-    let mut buffer = Vec::with_capacity(WRITE_SIZE);
-    let mut throttle = Throttle {
-        last: Instant::now(),
+
+    let (full_tx, full_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(1);
+    let (free_tx, free_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let receiver = Receiver {
+        spec,
+        url,
+        total: response.content_length(),
+        full: full_tx,
+        free: free_rx,
     };
-    let mut done = 0u64;
-    let cancelled = || DownloadError::Cancelled {
-        url: url.to_string(),
+    let writer = &mut file;
+    let write = async move {
+        let mut full = full_rx;
+        while let Some(mut buffer) = full.recv().await {
+            writer.write(&buffer).await?;
+            buffer.clear();
+            let _ = free_tx.send(buffer);
+        }
+        Ok::<(), NfsError>(())
     };
-    loop {
-        let chunk = match tokio::time::timeout(spec.idle_timeout, response.chunk()).await {
-            Err(_) => {
-                return Err(DownloadError::Stalled {
-                    url: url.to_string(),
-                    idle: spec.idle_timeout,
-                    done,
-                    total,
-                })
-            }
-            Ok(Err(e)) => {
-                return Err(DownloadError::Transfer {
-                    url: url.to_string(),
-                    done,
-                    total,
-                    reason: reason(&e),
-                })
-            }
-            Ok(Ok(None)) => break,
-            Ok(Ok(Some(chunk))) => chunk,
-        };
-        if done + chunk.len() as u64 > spec.max_bytes {
-            return Err(DownloadError::TooLarge {
+    let (received, written) = tokio::join!(receiver.run(response, progress), write);
+    let received = match (received, written) {
+        (Err(Some(e)), _) => return Err(e),
+        (_, Err(e)) => return Err(DownloadError::Nfs(e)),
+        // The writer stops early only on an error; never here.
+        (Err(None), Ok(())) => {
+            return Err(DownloadError::Request {
                 url: url.to_string(),
-                limit: spec.max_bytes,
-                announced: None,
-            });
+                reason: "internal error: the NFS writer stopped early".into(),
+            })
         }
-        signature.feed(done, &chunk);
-        if signature.verdict() == Some(false) {
-            return Err(DownloadError::NotIso {
-                url: url.to_string(),
-                size: None,
-            });
-        }
-        hasher.update(&chunk);
-        done += chunk.len() as u64;
-        // Coalesce into whole WRITE_SIZE writes.
-        let mut rest = &chunk[..];
-        while !rest.is_empty() {
-            let n = (WRITE_SIZE - buffer.len()).min(rest.len());
-            buffer.extend_from_slice(&rest[..n]);
-            rest = &rest[n..];
-            if buffer.len() == WRITE_SIZE {
-                file.write(&buffer).await.map_err(DownloadError::Nfs)?;
-                buffer.clear();
-            }
-        }
-        if throttle.due(Instant::now()) && progress(Progress { done, total }).is_break() {
-            return Err(cancelled());
-        }
-    }
-    if let Some(total) = total.filter(|total| *total != done) {
-        // hyper enforces Content-Length; this is a safety net.
-        return Err(DownloadError::Transfer {
-            url: url.to_string(),
-            done,
-            total: Some(total),
-            reason: "the server ended the body early".into(),
-        });
-    }
-    if signature.verdict().is_none() {
-        return Err(DownloadError::NotIso {
-            url: url.to_string(),
-            size: Some(done),
-        });
-    }
-    let actual = Checksum {
-        algorithm,
-        hex: to_hex(&hasher.finalize()),
+        (Ok(received), Ok(())) => received,
     };
-    if let Some(expected) = spec.expected.as_ref().filter(|e| **e != actual) {
-        return Err(DownloadError::ChecksumMismatch {
-            url: url.to_string(),
-            expected: expected.clone(),
-            actual,
-        });
-    }
-    file.write(&buffer).await.map_err(DownloadError::Nfs)?;
-    drop(buffer);
     file.finish().await.map_err(DownloadError::Nfs)?;
-    if progress(Progress { done, total }).is_break() {
-        return Err(cancelled());
+    if progress(Progress {
+        done: received.size,
+        total: received.total,
+    })
+    .is_break()
+    {
+        return Err(DownloadError::Cancelled {
+            url: url.to_string(),
+        });
     }
     nfs.rename(&part, dest).await.map_err(DownloadError::Nfs)?;
     Ok(Downloaded {
-        size: done,
-        checksum: actual,
+        size: received.size,
+        checksum: received.checksum,
     })
+}
+
+/// A body received whole and checked.
+struct Received {
+    size: u64,
+    total: Option<u64>,
+    checksum: Checksum,
+}
+
+/// The receiving half of [`stream`].
+struct Receiver<'a> {
+    spec: &'a DownloadSpec,
+    url: &'a str,
+    total: Option<u64>,
+    /// Full buffers to the writer.
+    full: tokio::sync::mpsc::Sender<Vec<u8>>,
+    /// Written buffers back from it.
+    free: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+}
+
+impl Receiver<'_> {
+    /// Receives, checks and hands over the whole body. `Err(None)`: the writer stopped
+    /// (its error says why).
+    async fn run(
+        mut self,
+        mut response: reqwest::Response,
+        progress: &mut impl FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<Received, Option<DownloadError>> {
+        let (spec, url, total) = (self.spec, self.url, self.total);
+        let algorithm = spec
+            .expected
+            .as_ref()
+            .map_or(Algorithm::Sha256, |c| c.algorithm);
+        let mut hasher = algorithm.hasher();
+        let mut signature = SignatureCheck::default();
+        let mut buffer = Vec::with_capacity(WRITE_SIZE);
+        let mut throttle = Throttle {
+            last: Instant::now(),
+        };
+        let mut done = 0u64;
+        loop {
+            let chunk = match tokio::time::timeout(spec.idle_timeout, response.chunk()).await {
+                Err(_) => {
+                    return Err(Some(DownloadError::Stalled {
+                        url: url.to_string(),
+                        idle: spec.idle_timeout,
+                        done,
+                        total,
+                    }))
+                }
+                Ok(Err(e)) => {
+                    return Err(Some(DownloadError::Transfer {
+                        url: url.to_string(),
+                        done,
+                        total,
+                        reason: body_reason(&e),
+                    }))
+                }
+                Ok(Ok(None)) => break,
+                Ok(Ok(Some(chunk))) => chunk,
+            };
+            if done + chunk.len() as u64 > spec.max_bytes {
+                return Err(Some(DownloadError::TooLarge {
+                    url: url.to_string(),
+                    limit: spec.max_bytes,
+                    announced: None,
+                }));
+            }
+            signature.feed(done, &chunk);
+            if signature.verdict() == Some(false) {
+                return Err(Some(DownloadError::NotIso {
+                    url: url.to_string(),
+                    size: None,
+                }));
+            }
+            hasher.update(&chunk);
+            done += chunk.len() as u64;
+            // Coalesce into whole WRITE_SIZE writes.
+            let mut rest = &chunk[..];
+            while !rest.is_empty() {
+                let n = (WRITE_SIZE - buffer.len()).min(rest.len());
+                buffer.extend_from_slice(&rest[..n]);
+                rest = &rest[n..];
+                if buffer.len() == WRITE_SIZE {
+                    buffer = self.hand_over(buffer).await?;
+                }
+            }
+            if throttle.due(Instant::now()) && progress(Progress { done, total }).is_break() {
+                return Err(Some(DownloadError::Cancelled {
+                    url: url.to_string(),
+                }));
+            }
+        }
+        if let Some(total) = total.filter(|total| *total != done) {
+            // hyper enforces Content-Length; this is a safety net.
+            return Err(Some(DownloadError::Transfer {
+                url: url.to_string(),
+                done,
+                total: Some(total),
+                reason: "the server ended the body early".into(),
+            }));
+        }
+        if signature.verdict().is_none() {
+            return Err(Some(DownloadError::NotIso {
+                url: url.to_string(),
+                size: Some(done),
+            }));
+        }
+        let actual = Checksum {
+            algorithm,
+            hex: to_hex(&hasher.finalize()),
+        };
+        if let Some(expected) = spec.expected.as_ref().filter(|e| **e != actual) {
+            return Err(Some(DownloadError::ChecksumMismatch {
+                url: url.to_string(),
+                expected: expected.clone(),
+                actual,
+            }));
+        }
+        if !buffer.is_empty() {
+            self.hand_over(buffer).await?;
+        }
+        Ok(Received {
+            size: done,
+            total,
+            checksum: actual,
+        })
+    }
+
+    /// Queues a full buffer for the writer; returns an empty one to fill next.
+    async fn hand_over(&mut self, buffer: Vec<u8>) -> Result<Vec<u8>, Option<DownloadError>> {
+        self.full.send(buffer).await.map_err(|_| None)?;
+        Ok(self
+            .free
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(WRITE_SIZE)))
+    }
 }
 
 /// Removes the partial file after `error`; a broken connection is replaced first.

@@ -5,65 +5,16 @@
 //! an address where nothing answers, a path that is not exported and a bad URL. Needs root
 //! (network namespaces); skipped otherwise.
 
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use stratus_management::nfs::{FileKind, NfsClient, NfsError, NfsUrl};
 
+mod support;
+use support::{is_root, NfsServer};
+
 /// The test bed's address of machine INDEX; INDEX + 1 is left free (nothing answers there).
 const INDEX: u8 = 221;
 const TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A simulated NFS server, stopped and removed on drop.
-struct NfsServer {
-    name: String,
-    state: PathBuf,
-}
-
-impl NfsServer {
-    fn script() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/testbed/nfs-server.sh")
-    }
-
-    fn up(name: &str, index: u8, state: &Path, exports: &[&Path]) -> NfsServer {
-        let out = Command::new(Self::script())
-            .args(["up", name, &index.to_string()])
-            .arg(state)
-            .args(exports)
-            .output()
-            .expect("running tests/testbed/nfs-server.sh");
-        assert!(
-            out.status.success(),
-            "nfs-server.sh up {name} failed (it needs nfs-ganesha, nfs-ganesha-vfs and rpcbind: scripts/test installs them):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        NfsServer {
-            name: name.into(),
-            state: state.to_path_buf(),
-        }
-    }
-
-    fn down(&self) {
-        let _ = Command::new(Self::script())
-            .args(["down", &self.name])
-            .arg(&self.state)
-            .status();
-    }
-}
-
-impl Drop for NfsServer {
-    fn drop(&mut self) {
-        self.down();
-    }
-}
-
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
 
 /// Byte `i` of the streamed test file.
 fn pattern(i: u64) -> u8 {

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod check;
 pub mod config;
+pub mod domain_xml;
 pub mod error;
 pub mod heartbeat;
 pub mod hypervisor;

@@ -652,7 +652,8 @@ mod command_tests {
 
     #[test]
     fn vm_spec_refusals_are_clear() {
-        let cases: Vec<(Box<dyn Fn(&mut VmSpec)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut VmSpec)>;
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|s| s.name = "bad name".into()), "is not a VM name"),
             (Box::new(|s| s.vcpus = 0), "vCPUs"),
             (Box::new(|s| s.memory_mib = 1), "MiB of memory"),

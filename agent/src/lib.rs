@@ -9,5 +9,6 @@ pub mod domain_xml;
 pub mod error;
 pub mod heartbeat;
 pub mod hypervisor;
+pub mod network;
 pub mod sysinfo;
 pub mod uninstall;

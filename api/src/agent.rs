@@ -130,6 +130,9 @@ pub mod layout {
     pub const CONFIG: &str = "/etc/stratus/agent.properties";
     pub const LOG: &str = "/var/lib/stratus-agent/agent.log";
     pub const PID: &str = "/var/lib/stratus-agent/agent.pid";
+    /// Guest networks: one directory per bridge with its dnsmasq's hosts, lease, pid and
+    /// log files.
+    pub const NETWORKS: &str = "/var/lib/stratus-agent/networks";
     pub const SYSTEMD_UNIT: &str = "/etc/systemd/system/stratus-agent.service";
     /// The agent's TLS server certificate and key, and the CA its clients must chain to.
     pub const TLS_CERT: &str = "/etc/stratus/agent.crt";
@@ -171,7 +174,8 @@ pub mod api {
     /// PUT a [`GuestNetwork`](super::GuestNetwork): the bridge with its address and a
     /// dnsmasq serving exactly its static leases (none: dnsmasq stopped); answers
     /// [`NetworkStatus`](super::NetworkStatus). DELETE: stop its dnsmasq, forget it, and
-    /// remove the bridge if no interface is attached to it.
+    /// remove the bridge if the agent created it and no interface is attached to it any
+    /// more; answers [`NetworkRemoved`](super::NetworkRemoved).
     pub const NETWORK: &str = "/v1/networks/{bridge}";
 
     pub fn vm(id: Uuid) -> String {
@@ -598,6 +602,12 @@ pub struct NetworkStatus {
     /// The dnsmasq serving the leases (none when there are no leases).
     pub dnsmasq_pid: Option<u32>,
     pub leases: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkRemoved {
+    /// False when the agent knew no such network (removing twice is fine).
+    pub existed: bool,
 }
 
 /// The body of every error answer of the agent's command API.

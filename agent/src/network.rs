@@ -266,7 +266,12 @@ impl Networks {
             &serde_json::to_string(&state).unwrap_or_default(),
         )?;
 
-        write_atomic(&dir.join("hosts"), &hosts_file(&net.leases))?;
+        let hosts_path = dir.join("hosts");
+        let hosts = hosts_file(&net.leases);
+        let hosts_changed = std::fs::read_to_string(&hosts_path).ok().as_deref() != Some(&hosts);
+        if hosts_changed {
+            write_atomic(&hosts_path, &hosts)?;
+        }
         if net.leases.is_empty() {
             self.stop_dnsmasq(br)?;
             return Ok(NetworkStatus {
@@ -281,8 +286,16 @@ impl Networks {
         let same_args = std::fs::read_to_string(&args_path).ok().as_deref() == Some(&args_text);
         let pid = match self.dnsmasq_pid(br) {
             Some(pid) if same_args => {
-                // Re-reads the hosts file.
-                signal(pid, libc::SIGHUP);
+                if hosts_changed {
+                    // Re-reads the hosts file.
+                    signal(pid, libc::SIGHUP);
+                    tracing::info!(
+                        bridge = br,
+                        pid,
+                        leases = net.leases.len(),
+                        "dnsmasq reloads its leases"
+                    );
+                }
                 pid
             }
             _ => {

@@ -180,28 +180,38 @@ fn vm_id(raw: &str) -> std::result::Result<Uuid, Failure> {
         .map_err(|_| Failure(StatusCode::BAD_REQUEST, format!("'{raw}' is not a VM id")))
 }
 
+/// Runs `f` on the VM named by the path, after the commands on it that came first.
+async fn on_vm<T: Send + 'static>(
+    s: &AgentState,
+    raw_id: &str,
+    f: impl FnOnce(&dyn Hypervisor, Uuid) -> Result<T> + Send + 'static,
+) -> Answer<T> {
+    let id = vm_id(raw_id)?;
+    let _g = s.lock_vm(id).await;
+    let hv = s.hv.clone();
+    blocking(move || f(hv.as_ref(), id)).await
+}
+
 async fn vm_apply(
     State(s): State<Arc<AgentState>>,
     UrlPath(id): UrlPath<String>,
     bytes: Bytes,
 ) -> Answer<VmStatus> {
-    let id = vm_id(&id)?;
     let spec: VmSpec = body(&bytes, None)?;
-    if spec.id != id {
+    if spec.id != vm_id(&id)? {
         return Err(Failure(
             StatusCode::BAD_REQUEST,
             format!("the spec is for VM {}, the path names {id}", spec.id),
         ));
     }
-    let _g = s.lock_vm(id).await;
-    let hv = s.hv.clone();
-    blocking(move || hv.apply_vm(&spec)).await
+    on_vm(&s, &id, move |hv, _| hv.apply_vm(&spec)).await
 }
 
 async fn vm_get(
     State(s): State<Arc<AgentState>>,
     UrlPath(id): UrlPath<String>,
 ) -> Answer<VmStatus> {
+    // A read: it does not wait for the VM's commands in progress.
     let id = vm_id(&id)?;
     let hv = s.hv.clone();
     blocking(move || {
@@ -216,11 +226,8 @@ async fn vm_stop(
     UrlPath(id): UrlPath<String>,
     bytes: Bytes,
 ) -> Answer<VmStopped> {
-    let id = vm_id(&id)?;
     let opts: PowerOptions = body(&bytes, Some(PowerOptions::default()))?;
-    let _g = s.lock_vm(id).await;
-    let hv = s.hv.clone();
-    blocking(move || hv.stop_vm(id, opts)).await
+    on_vm(&s, &id, move |hv, id| hv.stop_vm(id, opts)).await
 }
 
 async fn vm_reboot(
@@ -228,21 +235,15 @@ async fn vm_reboot(
     UrlPath(id): UrlPath<String>,
     bytes: Bytes,
 ) -> Answer<VmStatus> {
-    let id = vm_id(&id)?;
     let opts: PowerOptions = body(&bytes, Some(PowerOptions::default()))?;
-    let _g = s.lock_vm(id).await;
-    let hv = s.hv.clone();
-    blocking(move || hv.reboot_vm(id, opts)).await
+    on_vm(&s, &id, move |hv, id| hv.reboot_vm(id, opts)).await
 }
 
 async fn vm_destroy(
     State(s): State<Arc<AgentState>>,
     UrlPath(id): UrlPath<String>,
 ) -> Answer<VmDestroyed> {
-    let id = vm_id(&id)?;
-    let _g = s.lock_vm(id).await;
-    let hv = s.hv.clone();
-    blocking(move || hv.destroy_vm(id)).await
+    on_vm(&s, &id, |hv, id| hv.destroy_vm(id)).await
 }
 
 async fn vm_iso_insert(
@@ -250,21 +251,15 @@ async fn vm_iso_insert(
     UrlPath(id): UrlPath<String>,
     bytes: Bytes,
 ) -> Answer<VmStatus> {
-    let id = vm_id(&id)?;
     let iso: NfsFile = body(&bytes, None)?;
-    let _g = s.lock_vm(id).await;
-    let hv = s.hv.clone();
-    blocking(move || hv.set_iso(id, Some(&iso))).await
+    on_vm(&s, &id, move |hv, id| hv.set_iso(id, Some(&iso))).await
 }
 
 async fn vm_iso_eject(
     State(s): State<Arc<AgentState>>,
     UrlPath(id): UrlPath<String>,
 ) -> Answer<VmStatus> {
-    let id = vm_id(&id)?;
-    let _g = s.lock_vm(id).await;
-    let hv = s.hv.clone();
-    blocking(move || hv.set_iso(id, None)).await
+    on_vm(&s, &id, |hv, id| hv.set_iso(id, None)).await
 }
 
 async fn network_apply(
@@ -388,10 +383,7 @@ mod tests {
     }
 
     fn fixture() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let node = dir.path().join("node.xml");
-        std::fs::write(&node, "<node></node>").unwrap();
-        let uri = format!("test://{}", node.display());
+        let (uri, dir) = crate::hypervisor::private_test_driver();
         let props = crate::config::parse_properties(&format!(
             "host_id=6f1b3a4e-0000-4000-8000-000000000001\ntoken=t\nmanagement_urls=http://127.0.0.1:9\nlibvirt_uri={uri}\n"
         ));

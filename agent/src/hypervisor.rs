@@ -411,13 +411,7 @@ impl Hypervisor for Libvirt {
             let Some(d) = lookup(c, id)? else {
                 return Ok(VmDestroyed { existed: false });
             };
-            power_off(
-                &d,
-                PowerOptions {
-                    forced: true,
-                    timeout_secs: None,
-                },
-            )?;
+            power_off(&d, PowerOptions::forced())?;
             // (No NVRAM flag: guests boot SeaBIOS, and drivers without NVRAM refuse it.)
             let flags = virt::sys::VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
                 | virt::sys::VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA;
@@ -483,24 +477,31 @@ mod tests {
     }
 }
 
+/// A private libvirt test-driver host for unit tests: its URI (valid while the directory
+/// lives). A `test:///FILE` connection has its own state, unlike `test:///default`, which
+/// all connections of the process share.
+#[cfg(test)]
+pub(crate) fn private_test_driver() -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let node = dir.path().join("node.xml");
+    std::fs::write(&node, "<node></node>").unwrap();
+    (format!("test://{}", node.display()), dir)
+}
+
 #[cfg(test)]
 mod vm_tests {
     use super::*;
     use stratus_api::agent::{Acceleration, DiskFormat, Nic, NicModel, RootDisk};
 
-    /// A private test-driver host (a `test:///FILE` connection has its own state, unlike
-    /// `test:///default`, which all connections of the process share).
     struct TestHost {
         lv: Libvirt,
         _dir: tempfile::TempDir,
     }
 
     fn host() -> TestHost {
-        let dir = tempfile::tempdir().unwrap();
-        let node = dir.path().join("node.xml");
-        std::fs::write(&node, "<node></node>").unwrap();
+        let (uri, dir) = private_test_driver();
         TestHost {
-            lv: Libvirt::new(&format!("test://{}", node.display())),
+            lv: Libvirt::new(&uri),
             _dir: dir,
         }
     }
@@ -579,28 +580,12 @@ mod vm_tests {
         assert_eq!(stopped.status.state, DomainState::Shutoff);
         assert!(!stopped.forced, "the test driver's guests obey ACPI");
         // Stopping again is fine; forced on a stopped VM forces nothing.
-        let again =
-            h.lv.stop_vm(
-                s.id,
-                PowerOptions {
-                    forced: true,
-                    timeout_secs: None,
-                },
-            )
-            .unwrap();
+        let again = h.lv.stop_vm(s.id, PowerOptions::forced()).unwrap();
         assert_eq!(again.status.state, DomainState::Shutoff);
         assert!(!again.forced);
         // Start = apply again; the domain is still the one definition.
         assert_eq!(h.lv.apply_vm(&s).unwrap().state, DomainState::Running);
-        let forced =
-            h.lv.stop_vm(
-                s.id,
-                PowerOptions {
-                    forced: true,
-                    timeout_secs: None,
-                },
-            )
-            .unwrap();
+        let forced = h.lv.stop_vm(s.id, PowerOptions::forced()).unwrap();
         assert!(forced.forced);
         assert_eq!(
             h.lv.reboot_vm(s.id, PowerOptions::default()).unwrap().state,

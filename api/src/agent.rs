@@ -448,6 +448,16 @@ pub struct PowerOptions {
 
 pub const DEFAULT_STOP_TIMEOUT_SECS: u64 = 60;
 
+impl PowerOptions {
+    /// Power off at once.
+    pub fn forced() -> PowerOptions {
+        PowerOptions {
+            forced: true,
+            timeout_secs: None,
+        }
+    }
+}
+
 /// A VM as its host sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VmStatus {

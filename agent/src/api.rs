@@ -4,15 +4,25 @@
 //! servers only. The server certificate and the CA come from the management server at
 //! `addHost` (over SSH); clients must present a certificate of that CA with the client-auth
 //! usage, which only management servers get. A refused handshake is logged with the peer.
+//!
+//! Commands (paths in `stratus_api::agent::api`): VMs made so from a full spec, stopped,
+//! rebooted, destroyed, ISOs inserted and ejected; guest networks (bridge + dnsmasq with
+//! static leases). libvirt and the network commands block, so they run on the blocking
+//! pool; commands on one VM run one at a time, in arrival order. Errors answer
+//! `{"error": "..."}` with a status saying whose fault it is (400 bad request, 404 no such
+//! VM, 409 conflict, 422 a disk or ISO missing on its NFS server, 500 the host).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -20,6 +30,10 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use stratus_api::agent::api as paths;
+use stratus_api::agent::{
+    AgentError, GuestNetwork, NetworkRemoved, NetworkStatus, NfsFile, PowerOptions, VmDestroyed,
+    VmSpec, VmStatus, VmStopped,
+};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -27,6 +41,9 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::ApiConfig;
 use crate::error::{Error, Result};
 use crate::heartbeat::Reporter;
+use crate::hypervisor::Hypervisor;
+use crate::network::Networks;
+use uuid::Uuid;
 
 fn tls_err(what: &Path, e: impl std::fmt::Display) -> Error {
     Error::Config(format!("{}: {e}", what.display()))
@@ -59,17 +76,229 @@ pub fn tls_config(api: &ApiConfig) -> Result<Arc<rustls::ServerConfig>> {
     Ok(Arc::new(cfg))
 }
 
-pub fn router(reporter: Arc<Reporter>) -> Router {
+/// What the command API serves from.
+pub struct AgentState {
+    pub reporter: Arc<Reporter>,
+    pub hv: Arc<dyn Hypervisor>,
+    pub networks: Arc<Networks>,
+    /// One lock per VM: its commands run one at a time.
+    vm_locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl AgentState {
+    pub fn new(
+        reporter: Arc<Reporter>,
+        hv: Arc<dyn Hypervisor>,
+        networks: Arc<Networks>,
+    ) -> Arc<AgentState> {
+        Arc::new(AgentState {
+            reporter,
+            hv,
+            networks,
+            vm_locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    async fn lock_vm(&self, id: Uuid) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = {
+            let mut locks = self.vm_locks.lock().unwrap_or_else(|p| p.into_inner());
+            // Forget the locks nobody holds or waits for.
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+            locks.entry(id).or_default().clone()
+        };
+        m.lock_owned().await
+    }
+}
+
+pub fn router(state: Arc<AgentState>) -> Router {
     Router::new()
         .route(paths::FACTS, get(facts))
         .route(paths::RECONNECT, post(reconnect))
-        .with_state(reporter)
+        .route(paths::VM, put(vm_apply).get(vm_get).delete(vm_destroy))
+        .route(paths::VM_STOP, post(vm_stop))
+        .route(paths::VM_REBOOT, post(vm_reboot))
+        .route(paths::VM_ISO, post(vm_iso_insert).delete(vm_iso_eject))
+        .route(paths::NETWORK, put(network_apply).delete(network_remove))
+        .with_state(state)
+}
+
+/// An error answer: a status and `{"error": "..."}`.
+#[derive(Debug)]
+pub struct Failure(StatusCode, String);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(AgentError { error: self.1 })).into_response()
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        let status = match &e {
+            Error::Invalid(_) => StatusCode::BAD_REQUEST,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Storage(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::warn!(error = %e, "command failed");
+        }
+        Failure(status, e.to_string())
+    }
+}
+
+type Answer<T> = std::result::Result<Json<T>, Failure>;
+
+/// Runs blocking work (libvirt, `ip`, dnsmasq) on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Answer<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map(Json).map_err(Failure::from),
+        Err(e) => Err(Failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("command task: {e}"),
+        )),
+    }
+}
+
+/// A JSON body; an empty one is `T::default()` where `default` is given.
+fn body<T: serde::de::DeserializeOwned>(
+    bytes: &Bytes,
+    default: Option<T>,
+) -> std::result::Result<T, Failure> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        if let Some(d) = default {
+            return Ok(d);
+        }
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| Failure(StatusCode::BAD_REQUEST, format!("request body: {e}")))
+}
+
+fn vm_id(raw: &str) -> std::result::Result<Uuid, Failure> {
+    Uuid::parse_str(raw)
+        .map_err(|_| Failure(StatusCode::BAD_REQUEST, format!("'{raw}' is not a VM id")))
+}
+
+/// Runs `f` on the VM named by the path, after the commands on it that came first.
+async fn on_vm<T: Send + 'static>(
+    s: &AgentState,
+    raw_id: &str,
+    f: impl FnOnce(&dyn Hypervisor, Uuid) -> Result<T> + Send + 'static,
+) -> Answer<T> {
+    let id = vm_id(raw_id)?;
+    let _g = s.lock_vm(id).await;
+    let hv = s.hv.clone();
+    blocking(move || f(hv.as_ref(), id)).await
+}
+
+async fn vm_apply(
+    State(s): State<Arc<AgentState>>,
+    UrlPath(id): UrlPath<String>,
+    bytes: Bytes,
+) -> Answer<VmStatus> {
+    let spec: VmSpec = body(&bytes, None)?;
+    if spec.id != vm_id(&id)? {
+        return Err(Failure(
+            StatusCode::BAD_REQUEST,
+            format!("the spec is for VM {}, the path names {id}", spec.id),
+        ));
+    }
+    on_vm(&s, &id, move |hv, _| hv.apply_vm(&spec)).await
+}
+
+async fn vm_get(
+    State(s): State<Arc<AgentState>>,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<VmStatus> {
+    // A read: it does not wait for the VM's commands in progress.
+    let id = vm_id(&id)?;
+    let hv = s.hv.clone();
+    blocking(move || {
+        hv.vm_status(id)?
+            .ok_or_else(|| Error::NotFound(format!("no VM {id} on this host")))
+    })
+    .await
+}
+
+async fn vm_stop(
+    State(s): State<Arc<AgentState>>,
+    UrlPath(id): UrlPath<String>,
+    bytes: Bytes,
+) -> Answer<VmStopped> {
+    let opts: PowerOptions = body(&bytes, Some(PowerOptions::default()))?;
+    on_vm(&s, &id, move |hv, id| hv.stop_vm(id, opts)).await
+}
+
+async fn vm_reboot(
+    State(s): State<Arc<AgentState>>,
+    UrlPath(id): UrlPath<String>,
+    bytes: Bytes,
+) -> Answer<VmStatus> {
+    let opts: PowerOptions = body(&bytes, Some(PowerOptions::default()))?;
+    on_vm(&s, &id, move |hv, id| hv.reboot_vm(id, opts)).await
+}
+
+async fn vm_destroy(
+    State(s): State<Arc<AgentState>>,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<VmDestroyed> {
+    on_vm(&s, &id, |hv, id| hv.destroy_vm(id)).await
+}
+
+async fn vm_iso_insert(
+    State(s): State<Arc<AgentState>>,
+    UrlPath(id): UrlPath<String>,
+    bytes: Bytes,
+) -> Answer<VmStatus> {
+    let iso: NfsFile = body(&bytes, None)?;
+    on_vm(&s, &id, move |hv, id| hv.set_iso(id, Some(&iso))).await
+}
+
+async fn vm_iso_eject(
+    State(s): State<Arc<AgentState>>,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<VmStatus> {
+    on_vm(&s, &id, |hv, id| hv.set_iso(id, None)).await
+}
+
+async fn network_apply(
+    State(s): State<Arc<AgentState>>,
+    UrlPath(bridge): UrlPath<String>,
+    bytes: Bytes,
+) -> Answer<NetworkStatus> {
+    let net: GuestNetwork = body(&bytes, None)?;
+    if net.bridge != bridge {
+        return Err(Failure(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the network is for bridge {}, the path names {bridge}",
+                net.bridge
+            ),
+        ));
+    }
+    let n = s.networks.clone();
+    blocking(move || n.apply(&net)).await
+}
+
+async fn network_remove(
+    State(s): State<Arc<AgentState>>,
+    UrlPath(bridge): UrlPath<String>,
+) -> Answer<NetworkRemoved> {
+    let n = s.networks.clone();
+    blocking(move || {
+        Ok(NetworkRemoved {
+            existed: n.remove(&bridge)?,
+        })
+    })
+    .await
 }
 
 async fn facts(
-    State(r): State<Arc<Reporter>>,
+    State(s): State<Arc<AgentState>>,
 ) -> std::result::Result<Json<serde_json::Value>, (StatusCode, String)> {
-    let hb = r
+    let hb = s
+        .reporter
         .collect()
         .await
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
@@ -77,9 +306,10 @@ async fn facts(
 }
 
 async fn reconnect(
-    State(r): State<Arc<Reporter>>,
+    State(s): State<Arc<AgentState>>,
 ) -> std::result::Result<Json<serde_json::Value>, (StatusCode, String)> {
-    let (_, ack) = r
+    let (_, ack) = s
+        .reporter
         .beat()
         .await
         .map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()))?;
@@ -137,5 +367,181 @@ pub async fn serve(
                 tracing::debug!(%peer, error = %e, "command API connection");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{Method, Request};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    struct Fixture {
+        app: Router,
+        _dir: tempfile::TempDir,
+    }
+
+    fn fixture() -> Fixture {
+        let (uri, dir) = crate::hypervisor::private_test_driver();
+        let props = crate::config::parse_properties(&format!(
+            "host_id=6f1b3a4e-0000-4000-8000-000000000001\ntoken=t\nmanagement_urls=http://127.0.0.1:9\nlibvirt_uri={uri}\n"
+        ));
+        let cfg = crate::config::AgentConfig::from_properties(&props, &HashMap::new()).unwrap();
+        let hv: Arc<dyn Hypervisor> = Arc::new(crate::hypervisor::Libvirt::new(&uri));
+        let reporter = Arc::new(Reporter::new(cfg, hv.clone()).unwrap());
+        let networks = Arc::new(Networks::new(dir.path().join("networks")));
+        Fixture {
+            app: router(AgentState::new(reporter, hv, networks)),
+            _dir: dir,
+        }
+    }
+
+    async fn call(
+        app: &Router,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (StatusCode, serde_json::Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(
+                body.map(|b| b.to_string()).unwrap_or_default(),
+            ))
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    fn spec(id: Uuid) -> serde_json::Value {
+        serde_json::json!({
+            "id": id, "name": "i-2-9-VM", "vcpus": 1, "cpu_mhz": 500, "memory_mib": 128,
+            "acceleration": "qemu",
+            "root_disk": {
+                "file": {"server": "10.231.250.2", "export": "/export", "path": "ROOT-9.qcow2"},
+                "format": "qcow2", "virtual_size_bytes": 1073741824u64
+            },
+            "nics": [{"mac": "52:54:00:00:00:09", "bridge": "cloudbr0"}]
+        })
+    }
+
+    #[tokio::test]
+    async fn vm_commands_over_http() {
+        let f = fixture();
+        let id = Uuid::new_v4();
+        let (st, v) = call(&f.app, Method::PUT, &paths::vm(id), Some(spec(id))).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(v["state"], "running");
+        let (st, _) = call(&f.app, Method::PUT, &paths::vm(id), Some(spec(id))).await;
+        assert_eq!(st, StatusCode::OK);
+        let (st, v) = call(&f.app, Method::GET, &paths::vm(id), None).await;
+        assert_eq!((st, v["name"].as_str()), (StatusCode::OK, Some("i-2-9-VM")));
+
+        // An empty body: graceful stop with the default timeout.
+        let (st, v) = call(&f.app, Method::POST, &paths::vm_stop(id), None).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(v["status"]["state"], "shutoff");
+        let (st, v) = call(
+            &f.app,
+            Method::POST,
+            &paths::vm_reboot(id),
+            Some(serde_json::json!({"forced": true})),
+        )
+        .await;
+        assert_eq!((st, v["state"].as_str()), (StatusCode::OK, Some("running")));
+
+        let (st, v) = call(&f.app, Method::DELETE, &paths::vm(id), None).await;
+        assert_eq!((st, v["existed"].as_bool()), (StatusCode::OK, Some(true)));
+        let (st, v) = call(&f.app, Method::DELETE, &paths::vm(id), None).await;
+        assert_eq!((st, v["existed"].as_bool()), (StatusCode::OK, Some(false)));
+    }
+
+    #[tokio::test]
+    async fn errors_are_json_with_a_clear_text() {
+        let f = fixture();
+        let id = Uuid::new_v4();
+        let other = Uuid::new_v4();
+        let cases = [
+            (
+                Method::PUT,
+                paths::vm(id),
+                Some(spec(other)),
+                StatusCode::BAD_REQUEST,
+                "the path names",
+            ),
+            (
+                Method::PUT,
+                paths::vm(id),
+                Some(serde_json::json!({"id": id})),
+                StatusCode::BAD_REQUEST,
+                "request body: missing field",
+            ),
+            (
+                Method::PUT,
+                "/v1/vms/nope".into(),
+                Some(spec(id)),
+                StatusCode::BAD_REQUEST,
+                "'nope' is not a VM id",
+            ),
+            (
+                Method::GET,
+                paths::vm(id),
+                None,
+                StatusCode::NOT_FOUND,
+                "no VM",
+            ),
+            (
+                Method::POST,
+                paths::vm_stop(id),
+                None,
+                StatusCode::NOT_FOUND,
+                "no VM",
+            ),
+            (
+                Method::POST,
+                paths::vm_iso(id),
+                Some(serde_json::json!({"server": "s", "export": "/e", "path": "x.iso"})),
+                StatusCode::NOT_FOUND,
+                "no VM",
+            ),
+            (
+                Method::PUT,
+                paths::network("cloudbr0"),
+                Some(
+                    serde_json::json!({"bridge": "cloudbr1", "gateway": "10.0.0.1", "prefix_len": 24}),
+                ),
+                StatusCode::BAD_REQUEST,
+                "the path names cloudbr0",
+            ),
+            (
+                Method::PUT,
+                paths::network("cloudbr0"),
+                Some(
+                    serde_json::json!({"bridge": "cloudbr0", "gateway": "10.0.0.0", "prefix_len": 24}),
+                ),
+                StatusCode::BAD_REQUEST,
+                "gateway 10.0.0.0 is not a host address",
+            ),
+        ];
+        for (method, path, body, want_status, want_text) in cases {
+            let (st, v) = call(&f.app, method.clone(), &path, body).await;
+            let text = v["error"].as_str().unwrap_or_default();
+            assert_eq!(st, want_status, "{method} {path}: {v}");
+            assert!(text.contains(want_text), "{method} {path}: {text}");
+        }
+        let mut bad = spec(id);
+        bad["console_password"] = "123456789".into();
+        let (st, v) = call(&f.app, Method::PUT, &paths::vm(id), Some(bad)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        assert!(
+            v["error"].as_str().unwrap().contains("console password"),
+            "{v}"
+        );
+        let (st, v) = call(&f.app, Method::DELETE, &paths::network("cloudbr7"), None).await;
+        assert_eq!((st, v["existed"].as_bool()), (StatusCode::OK, Some(false)));
     }
 }

@@ -32,6 +32,9 @@ pub struct ApiConfig {
     pub cert: std::path::PathBuf,
     pub key: std::path::PathBuf,
     pub ca: std::path::PathBuf,
+    /// Where guest networks keep their files (`networks_dir`; default
+    /// `layout::NETWORKS`).
+    pub networks_dir: std::path::PathBuf,
 }
 
 /// Parses `key = value` lines; `#` starts a comment.
@@ -101,6 +104,9 @@ impl AgentConfig {
                 cert: need("tls_cert")?.into(),
                 key: need("tls_key")?.into(),
                 ca: need("ca_cert")?.into(),
+                networks_dir: get("networks_dir")
+                    .unwrap_or_else(|| stratus_api::agent::layout::NETWORKS.into())
+                    .into(),
             }),
         };
         Ok(AgentConfig {

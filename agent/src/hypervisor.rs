@@ -1,13 +1,25 @@
 //! Everything the agent asks libvirt, behind a trait: the only module that calls libvirt.
 //! libvirt's C API blocks, so callers run these methods off the async runtime
 //! (`spawn_blocking`).
+//!
+//! VMs: [`Hypervisor::apply_vm`] makes a [`VmSpec`] real idempotently ("make it so": define
+//! or redefine, start unless running); stop, reboot, destroy and the CD-ROM act on the
+//! domain whose UUID is the VM's id. The domain XML comes from [`crate::domain_xml`].
 
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use stratus_api::agent::{DomainReport, DomainState};
+use stratus_api::agent::{
+    DomainReport, DomainState, NfsFile, PowerOptions, VmDestroyed, VmSpec, VmStatus, VmStopped,
+    DEFAULT_STOP_TIMEOUT_SECS,
+};
+use uuid::Uuid;
 use virt::connect::Connect;
-use virt::domain::DomainState as VirState;
+use virt::domain::{Domain, DomainState as VirState};
+use virt::enumutil::Enum;
+use virt::error::ErrorNumber;
 
+use crate::domain_xml::{cdrom_xml, domain_xml, read_devices};
 use crate::error::{Error, Result};
 
 /// What the hypervisor says about the host.
@@ -25,6 +37,169 @@ pub struct NodeFacts {
 pub trait Hypervisor: Send + Sync {
     fn node_facts(&self) -> Result<NodeFacts>;
     fn domains(&self) -> Result<Vec<DomainReport>>;
+    /// Defines the VM (or updates an existing definition with the same UUID) and starts
+    /// it unless it runs; a running VM's CD-ROM is brought in line at once, the rest at
+    /// its next start. A VM that was new and fails to start is undefined again.
+    fn apply_vm(&self, spec: &VmSpec) -> Result<VmStatus>;
+    /// `None` when this host has no such VM.
+    fn vm_status(&self, id: Uuid) -> Result<Option<VmStatus>>;
+    /// Asks the guest to shut down (ACPI) and powers it off after the timeout, or at once
+    /// when forced. Stopping a stopped VM is fine.
+    fn stop_vm(&self, id: Uuid, opts: PowerOptions) -> Result<VmStopped>;
+    /// Stops as [`Hypervisor::stop_vm`], then starts a fresh QEMU (a stopped VM is just
+    /// started).
+    fn reboot_vm(&self, id: Uuid, opts: PowerOptions) -> Result<VmStatus>;
+    /// Powers off and undefines; `existed: false` when there was no such VM.
+    fn destroy_vm(&self, id: Uuid) -> Result<VmDestroyed>;
+    /// Inserts `iso` into (or with `None` ejects) the CD-ROM drive, live if the VM runs
+    /// and in its definition.
+    fn set_iso(&self, id: Uuid, iso: Option<&NfsFile>) -> Result<VmStatus>;
+}
+
+impl From<virt::error::Error> for Error {
+    fn from(e: virt::error::Error) -> Error {
+        match e.code() {
+            Enum::Known(ErrorNumber::NoDomain) => Error::NotFound(e.message().to_string()),
+            _ => Error::Libvirt(e.message().to_string()),
+        }
+    }
+}
+
+fn is_code(e: &virt::error::Error, code: ErrorNumber) -> bool {
+    e.code() == Enum::Known(code)
+}
+
+/// Turns QEMU's libnfs failures (as libvirt relays them) into what the admin must fix,
+/// naming the disk or ISO concerned; anything else stays libvirt's message.
+pub fn explain_start_error(e: virt::error::Error, files: &[(&str, &NfsFile)]) -> Error {
+    explain_nfs_failure(e.message(), files).unwrap_or_else(|| Error::from(e))
+}
+
+/// The NFS part of [`explain_start_error`]: `None` if `msg` is not about NFS.
+pub fn explain_nfs_failure(msg: &str, files: &[(&str, &NfsFile)]) -> Option<Error> {
+    let (what, f) = files
+        .iter()
+        .find(|(_, f)| msg.contains(&f.server_path()))
+        .or_else(|| {
+            // "Lookup of /NAME failed": libnfs mounts the file's directory.
+            files.iter().find(|(_, f)| {
+                let path = f.server_path();
+                let base = path.rsplit('/').next().unwrap_or_default();
+                msg.contains(&format!("Lookup of /{base} "))
+            })
+        })
+        .or(if files.len() == 1 {
+            files.first()
+        } else {
+            None
+        })?;
+    let text = if msg.contains("NFS3ERR_NOENT") || msg.contains("No such file") {
+        format!(
+            "{what} not found on NFS server {}: {}",
+            f.server,
+            f.server_path()
+        )
+    } else if msg.contains("MNT3ERR_") || msg.contains("Mount failed") {
+        format!(
+            "the {what}'s NFS server {} refused to mount {} for this host",
+            f.server, f.export
+        )
+    } else if msg.contains("RPC error") || msg.contains("Failed to connect") {
+        format!(
+            "the {what}'s NFS server {} cannot be reached from this host",
+            f.server
+        )
+    } else {
+        return None;
+    };
+    Some(Error::Storage(format!("{text} (libvirt: {msg})")))
+}
+
+fn map_state(s: virt::domain::DomainStateEnum) -> DomainState {
+    match s {
+        Enum::Known(VirState::Running) | Enum::Known(VirState::Blocked) => DomainState::Running,
+        Enum::Known(VirState::Paused) | Enum::Known(VirState::PMSuspended) => DomainState::Paused,
+        Enum::Known(VirState::Shutdown) => DomainState::Shutdown,
+        Enum::Known(VirState::Shutoff) => DomainState::Shutoff,
+        Enum::Known(VirState::Crashed) => DomainState::Crashed,
+        _ => DomainState::Other,
+    }
+}
+
+fn lookup(c: &Connect, id: Uuid) -> Result<Option<Domain>> {
+    match c.lookup_domain_by_uuid(id) {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if is_code(&e, ErrorNumber::NoDomain) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn need(c: &Connect, id: Uuid) -> Result<Domain> {
+    lookup(c, id)?.ok_or_else(|| Error::NotFound(format!("no VM {id} on this host")))
+}
+
+fn status_of(d: &Domain) -> Result<VmStatus> {
+    let info = d.info()?;
+    let devices = read_devices(&d.xml_desc(0)?).map_err(Error::Libvirt)?;
+    let state = map_state(info.state);
+    Ok(VmStatus {
+        id: d.uuid()?,
+        name: d.name()?,
+        state,
+        vnc_port: devices.vnc_port.filter(|_| state == DomainState::Running),
+        iso: devices.cdrom,
+        vcpus: info.nr_virt_cpu,
+        memory_kib: info.memory,
+        cpu_time_ns: info.cpu_time,
+    })
+}
+
+/// Powers the domain off: gracefully first unless `opts.forced`. Returns whether it was
+/// forced (false also when it was not running).
+fn power_off(d: &Domain, opts: PowerOptions) -> Result<bool> {
+    if !d.is_active()? {
+        return Ok(false);
+    }
+    if !opts.forced {
+        let timeout = Duration::from_secs(opts.timeout_secs.unwrap_or(DEFAULT_STOP_TIMEOUT_SECS));
+        let deadline = Instant::now() + timeout;
+        match d.shutdown() {
+            Ok(()) => {}
+            // It stopped in the meantime.
+            Err(_) if !d.is_active()? => return Ok(false),
+            Err(e) => {
+                tracing::warn!(error = %e.message(), "shutdown request refused; powering off")
+            }
+        }
+        while Instant::now() < deadline {
+            if !d.is_active()? {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        if !d.is_active()? {
+            return Ok(false);
+        }
+        tracing::info!(
+            domain = %d.name().unwrap_or_default(),
+            "the guest did not shut down within {}s: powering it off",
+            timeout.as_secs()
+        );
+    }
+    match d.destroy() {
+        Ok(()) => Ok(true),
+        Err(e) if is_code(&e, ErrorNumber::OperationInvalid) && !d.is_active()? => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Bounds for `<cputune><shares>`: cgroup v2 weights go to 10000, v1 shares to 262144.
+fn max_cpu_shares() -> u64 {
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        10_000
+    } else {
+        262_144
+    }
 }
 
 /// libvirt's packed version numbers: major * 1,000,000 + minor * 1,000 + release.
@@ -87,10 +262,10 @@ impl Libvirt {
         }
     }
 
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&Connect) -> std::result::Result<T, virt::error::Error>,
-    ) -> Result<T> {
+    /// The connection (opened on first use). libvirt connections are thread-safe, so
+    /// the lock is held only to fetch it: a long call (a shutdown that waits) blocks
+    /// nobody else.
+    fn conn(&self) -> Result<Connect> {
         let mut guard = self
             .conn
             .lock()
@@ -100,13 +275,20 @@ impl Libvirt {
                 .map_err(|e| Error::Libvirt(format!("connecting to {}: {e}", self.uri)))?;
             *guard = Some(c);
         }
-        let result = f(guard.as_ref().expect("just set"));
-        if result.is_err() {
-            // Drop a connection that failed; the next call reconnects (libvirtd restarts).
-            // (Dropping a `Connect` closes it.)
-            guard.take();
+        Ok(guard.as_ref().expect("just set").clone())
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connect) -> Result<T>) -> Result<T> {
+        let c = self.conn()?;
+        let result = f(&c);
+        if result.is_err() && !c.is_alive().unwrap_or(false) {
+            // A dead connection (libvirtd restarted): the next call reconnects.
+            // (Dropping the last `Connect` closes it.)
+            if let Ok(mut guard) = self.conn.lock() {
+                guard.take();
+            }
         }
-        result.map_err(|e| Error::Libvirt(e.to_string()))
+        result
     }
 }
 
@@ -130,24 +312,136 @@ impl Hypervisor for Libvirt {
         self.with(|c| {
             let mut out = vec![];
             for d in c.list_all_domains(0)? {
-                let state = match d.state()?.0 {
-                    virt::enumutil::Enum::Known(VirState::Running)
-                    | virt::enumutil::Enum::Known(VirState::Blocked) => DomainState::Running,
-                    virt::enumutil::Enum::Known(VirState::Paused)
-                    | virt::enumutil::Enum::Known(VirState::PMSuspended) => DomainState::Paused,
-                    virt::enumutil::Enum::Known(VirState::Shutdown) => DomainState::Shutdown,
-                    virt::enumutil::Enum::Known(VirState::Shutoff) => DomainState::Shutoff,
-                    virt::enumutil::Enum::Known(VirState::Crashed) => DomainState::Crashed,
-                    _ => DomainState::Other,
-                };
                 out.push(DomainReport {
                     name: d.name()?,
                     uuid: d.uuid()?,
-                    state,
+                    state: map_state(d.state()?.0),
                 });
             }
             out.sort_by(|a, b| a.name.cmp(&b.name));
             Ok(out)
+        })
+    }
+
+    fn apply_vm(&self, spec: &VmSpec) -> Result<VmStatus> {
+        spec.validate().map_err(Error::Invalid)?;
+        let xml = domain_xml(spec, max_cpu_shares());
+        let mut files = vec![("root disk", &spec.root_disk.file)];
+        if let Some(iso) = &spec.iso {
+            files.push(("ISO", iso));
+        }
+        self.with(|c| {
+            let dom = match lookup(c, spec.id)? {
+                Some(d) => {
+                    let name = d.name()?;
+                    if name != spec.name {
+                        return Err(Error::Conflict(format!(
+                            "VM {} is defined on this host as '{name}', not '{}'",
+                            spec.id, spec.name
+                        )));
+                    }
+                    let running = d.is_active()?;
+                    c.define_domain_xml(&xml)?;
+                    if running {
+                        let live = read_devices(&d.xml_desc(0)?).map_err(Error::Libvirt)?;
+                        if live.cdrom != spec.iso.as_ref().map(NfsFile::url) {
+                            d.update_device_flags(
+                                &cdrom_xml(spec.iso.as_ref()),
+                                virt::sys::VIR_DOMAIN_AFFECT_LIVE
+                                    | virt::sys::VIR_DOMAIN_DEVICE_MODIFY_FORCE,
+                            )
+                            .map_err(|e| explain_start_error(e, &files[1..]))?;
+                        }
+                    } else {
+                        d.create().map_err(|e| explain_start_error(e, &files))?;
+                        tracing::info!(vm = %spec.id, name = %spec.name, "VM started");
+                    }
+                    d
+                }
+                None => {
+                    if let Ok(other) = c.lookup_domain_by_name(&spec.name) {
+                        return Err(Error::Conflict(format!(
+                            "a domain named '{}' already exists on this host (UUID {})",
+                            spec.name,
+                            other.uuid().map(|u| u.to_string()).unwrap_or_default()
+                        )));
+                    }
+                    let d = c.define_domain_xml(&xml)?;
+                    if let Err(e) = d.create() {
+                        // A VM that cannot start is not left behind half made.
+                        if let Err(u) = d.undefine() {
+                            tracing::warn!(error = %u.message(), "undefining a VM that failed to start");
+                        }
+                        return Err(explain_start_error(e, &files));
+                    }
+                    tracing::info!(vm = %spec.id, name = %spec.name, "VM defined and started");
+                    d
+                }
+            };
+            status_of(&dom)
+        })
+    }
+
+    fn vm_status(&self, id: Uuid) -> Result<Option<VmStatus>> {
+        self.with(|c| lookup(c, id)?.as_ref().map(status_of).transpose())
+    }
+
+    fn stop_vm(&self, id: Uuid, opts: PowerOptions) -> Result<VmStopped> {
+        self.with(|c| {
+            let d = need(c, id)?;
+            let forced = power_off(&d, opts)?;
+            Ok(VmStopped {
+                status: status_of(&d)?,
+                forced,
+            })
+        })
+    }
+
+    fn reboot_vm(&self, id: Uuid, opts: PowerOptions) -> Result<VmStatus> {
+        self.with(|c| {
+            let d = need(c, id)?;
+            power_off(&d, opts)?;
+            d.create()?;
+            status_of(&d)
+        })
+    }
+
+    fn destroy_vm(&self, id: Uuid) -> Result<VmDestroyed> {
+        self.with(|c| {
+            let Some(d) = lookup(c, id)? else {
+                return Ok(VmDestroyed { existed: false });
+            };
+            power_off(&d, PowerOptions::forced())?;
+            // (No NVRAM flag: guests boot SeaBIOS, and drivers without NVRAM refuse it.)
+            let flags = virt::sys::VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+                | virt::sys::VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA;
+            match d.undefine_flags(flags) {
+                Ok(()) => {}
+                // A transient domain is gone once powered off.
+                Err(e) if is_code(&e, ErrorNumber::NoDomain) => {}
+                Err(e) if is_code(&e, ErrorNumber::OperationInvalid) && !d.is_persistent()? => {}
+                Err(e) => return Err(e.into()),
+            }
+            tracing::info!(vm = %id, "VM destroyed and undefined");
+            Ok(VmDestroyed { existed: true })
+        })
+    }
+
+    fn set_iso(&self, id: Uuid, iso: Option<&NfsFile>) -> Result<VmStatus> {
+        if let Some(f) = iso {
+            f.validate("ISO").map_err(Error::Invalid)?;
+        }
+        self.with(|c| {
+            let d = need(c, id)?;
+            let mut flags = virt::sys::VIR_DOMAIN_AFFECT_CONFIG;
+            if d.is_active()? {
+                flags |=
+                    virt::sys::VIR_DOMAIN_AFFECT_LIVE | virt::sys::VIR_DOMAIN_DEVICE_MODIFY_FORCE;
+            }
+            let files: Vec<(&str, &NfsFile)> = iso.map(|f| ("ISO", f)).into_iter().collect();
+            d.update_device_flags(&cdrom_xml(iso), flags)
+                .map_err(|e| explain_start_error(e, &files))?;
+            status_of(&d)
         })
     }
 }
@@ -180,5 +474,198 @@ mod tests {
         let lv = Libvirt::new("qemu+unix:///system?socket=/nonexistent/libvirt-sock");
         let e = lv.node_facts().unwrap_err().to_string();
         assert!(e.contains("connecting to qemu+unix"), "{e}");
+    }
+}
+
+/// A private libvirt test-driver host for unit tests: its URI (valid while the directory
+/// lives). A `test:///FILE` connection has its own state, unlike `test:///default`, which
+/// all connections of the process share.
+#[cfg(test)]
+pub(crate) fn private_test_driver() -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let node = dir.path().join("node.xml");
+    std::fs::write(&node, "<node></node>").unwrap();
+    (format!("test://{}", node.display()), dir)
+}
+
+#[cfg(test)]
+mod vm_tests {
+    use super::*;
+    use stratus_api::agent::{Acceleration, DiskFormat, Nic, NicModel, RootDisk};
+
+    struct TestHost {
+        lv: Libvirt,
+        _dir: tempfile::TempDir,
+    }
+
+    fn host() -> TestHost {
+        let (uri, dir) = private_test_driver();
+        TestHost {
+            lv: Libvirt::new(&uri),
+            _dir: dir,
+        }
+    }
+
+    fn nfs(path: &str) -> NfsFile {
+        NfsFile {
+            server: "10.231.250.2".into(),
+            export: "/export".into(),
+            path: path.into(),
+        }
+    }
+
+    fn spec(n: u32) -> VmSpec {
+        VmSpec {
+            id: Uuid::new_v4(),
+            name: format!("i-2-{n}-VM"),
+            vcpus: 1,
+            cpu_mhz: 500,
+            memory_mib: 128,
+            acceleration: Acceleration::Qemu,
+            root_disk: RootDisk {
+                file: nfs(&format!("ROOT-{n}.qcow2")),
+                format: DiskFormat::Qcow2,
+                virtual_size_bytes: 1 << 30,
+            },
+            iso: Some(nfs("ipxe.iso")),
+            nics: vec![Nic {
+                mac: "52:54:00:00:00:01".into(),
+                bridge: "cloudbr0".into(),
+                model: NicModel::Virtio,
+            }],
+            console_password: None,
+        }
+    }
+
+    fn ours(h: &TestHost, id: Uuid) -> Vec<DomainReport> {
+        h.lv.domains()
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.uuid == id)
+            .collect()
+    }
+
+    #[test]
+    fn apply_twice_is_one_running_domain() {
+        let h = host();
+        let s = spec(1);
+        let a = h.lv.apply_vm(&s).unwrap();
+        assert_eq!(a.state, DomainState::Running);
+        assert_eq!(a.id, s.id);
+        assert_eq!(a.name, "i-2-1-VM");
+        assert_eq!(a.iso.as_deref(), Some("nfs://10.231.250.2/export/ipxe.iso"));
+        assert_eq!(a.memory_kib, 128 * 1024);
+        let b = h.lv.apply_vm(&s).unwrap();
+        assert_eq!(b.state, DomainState::Running);
+        assert_eq!(ours(&h, s.id).len(), 1);
+        // A changed definition of a running VM: redefined, left running. (An ISO change
+        // is a live media change, which the test driver cannot do: see
+        // tests/tests/agent_vms.rs.)
+        let mut more = s.clone();
+        more.memory_mib = 256;
+        assert_eq!(h.lv.apply_vm(&more).unwrap().state, DomainState::Running);
+        assert_eq!(ours(&h, s.id).len(), 1);
+        // Stopped, then applied: started with the new definition.
+        h.lv.stop_vm(s.id, PowerOptions::default()).unwrap();
+        let d = h.lv.apply_vm(&more).unwrap();
+        assert_eq!((d.state, d.memory_kib), (DomainState::Running, 256 * 1024));
+    }
+
+    #[test]
+    fn stop_start_reboot_destroy() {
+        let h = host();
+        let s = spec(2);
+        h.lv.apply_vm(&s).unwrap();
+        let stopped = h.lv.stop_vm(s.id, PowerOptions::default()).unwrap();
+        assert_eq!(stopped.status.state, DomainState::Shutoff);
+        assert!(!stopped.forced, "the test driver's guests obey ACPI");
+        // Stopping again is fine; forced on a stopped VM forces nothing.
+        let again = h.lv.stop_vm(s.id, PowerOptions::forced()).unwrap();
+        assert_eq!(again.status.state, DomainState::Shutoff);
+        assert!(!again.forced);
+        // Start = apply again; the domain is still the one definition.
+        assert_eq!(h.lv.apply_vm(&s).unwrap().state, DomainState::Running);
+        let forced = h.lv.stop_vm(s.id, PowerOptions::forced()).unwrap();
+        assert!(forced.forced);
+        assert_eq!(
+            h.lv.reboot_vm(s.id, PowerOptions::default()).unwrap().state,
+            DomainState::Running,
+            "rebooting a stopped VM starts it"
+        );
+        assert_eq!(
+            h.lv.reboot_vm(s.id, PowerOptions::default()).unwrap().state,
+            DomainState::Running
+        );
+        assert!(h.lv.destroy_vm(s.id).unwrap().existed);
+        assert!(ours(&h, s.id).is_empty());
+        assert!(h.lv.vm_status(s.id).unwrap().is_none());
+        assert!(!h.lv.destroy_vm(s.id).unwrap().existed, "twice is fine");
+        let e = h.lv.stop_vm(s.id, PowerOptions::default()).unwrap_err();
+        assert!(matches!(e, Error::NotFound(_)), "{e}");
+        assert!(e.to_string().contains("no VM"), "{e}");
+    }
+
+    #[test]
+    fn nfs_failures_are_explained() {
+        let root = nfs("ROOT-1.qcow2");
+        let iso = nfs("iso/nope.iso");
+        let files = [("root disk", &root), ("ISO", &iso)];
+        // What QEMU 7.2 / libvirt 9.0 said on the test bed.
+        let start = r#"internal error: qemu unexpectedly closed the monitor: qemu-system-x86_64: -blockdev {"driver":"nfs","server":{"host":"10.231.250.2","type":"inet"},"path":"/export/iso/nope.iso","user":0}: Failed to open file : open call failed with "NFS: Lookup of /nope.iso failed with NFS3ERR_NOENT(-2)""#;
+        let e = explain_nfs_failure(start, &files).unwrap().to_string();
+        assert!(
+            e.starts_with(
+                "ISO not found on NFS server 10.231.250.2: /export/iso/nope.iso (libvirt: "
+            ),
+            "{e}"
+        );
+        let live = r#"internal error: unable to execute QEMU command 'blockdev-add': Failed to open file : open call failed with "NFS: Lookup of /nope.iso failed with NFS3ERR_NOENT(-2)""#;
+        let e = explain_nfs_failure(live, &files[1..]).unwrap().to_string();
+        assert!(e.starts_with("ISO not found on NFS server"), "{e}");
+        let mount = r#"-blockdev {"path":"/export/ROOT-1.qcow2"}: Failed to mount nfs share: mount_cb: RPC error: Mount failed with error MNT3ERR_ACCES(13) Permission denied(13)"#;
+        let e = explain_nfs_failure(mount, &files).unwrap().to_string();
+        assert!(
+            e.contains("the root disk's NFS server 10.231.250.2 refused to mount /export"),
+            "{e}"
+        );
+        assert!(explain_nfs_failure("domain is already running", &files).is_none());
+    }
+
+    #[test]
+    fn iso_of_an_unknown_vm() {
+        // (Media changes themselves need a real driver: tests/tests/agent_vms.rs.)
+        let h = host();
+        let e = h.lv.set_iso(Uuid::new_v4(), None).unwrap_err();
+        assert!(matches!(e, Error::NotFound(_)), "{e}");
+        let mut bad = nfs("x.iso");
+        bad.export = "relative".into();
+        let e = h.lv.set_iso(Uuid::new_v4(), Some(&bad)).unwrap_err();
+        assert!(matches!(e, Error::Invalid(_)), "{e}");
+    }
+
+    #[test]
+    fn conflicts_and_invalid_specs_are_refused() {
+        let h = host();
+        let s = spec(4);
+        h.lv.apply_vm(&s).unwrap();
+        let mut same_name = spec(4);
+        same_name.id = Uuid::new_v4();
+        let e = h.lv.apply_vm(&same_name).unwrap_err();
+        assert!(matches!(e, Error::Conflict(_)), "{e}");
+        assert!(e.to_string().contains("already exists"), "{e}");
+        let mut renamed = s.clone();
+        renamed.name = "i-2-5-VM".into();
+        let e = h.lv.apply_vm(&renamed).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("is defined on this host as 'i-2-4-VM'"),
+            "{e}"
+        );
+        let mut bad = spec(6);
+        bad.vcpus = 0;
+        assert!(matches!(
+            h.lv.apply_vm(&bad).unwrap_err(),
+            Error::Invalid(_)
+        ));
     }
 }

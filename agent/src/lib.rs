@@ -5,8 +5,10 @@
 pub mod api;
 pub mod check;
 pub mod config;
+pub mod domain_xml;
 pub mod error;
 pub mod heartbeat;
 pub mod hypervisor;
+pub mod network;
 pub mod sysinfo;
 pub mod uninstall;

@@ -89,7 +89,12 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .flat_map(|a| [a.cert.clone(), a.key.clone(), a.ca.clone()])
         .collect();
-    let reporter = Arc::new(Reporter::new(cfg, hv)?);
+    let networks = Arc::new(stratus_agent::network::Networks::new(
+        api.as_ref()
+            .map(|a| a.networks_dir.clone())
+            .unwrap_or_else(|| stratus_api::agent::layout::NETWORKS.into()),
+    ));
+    let reporter = Arc::new(Reporter::new(cfg, hv.clone())?);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let api_task = match api {
         Some(api) => {
@@ -99,7 +104,11 @@ async fn main() -> anyhow::Result<()> {
             Some(tokio::spawn(stratus_agent::api::serve(
                 listener,
                 tls,
-                stratus_agent::api::router(reporter.clone()),
+                stratus_agent::api::router(stratus_agent::api::AgentState::new(
+                    reporter.clone(),
+                    hv,
+                    networks.clone(),
+                )),
                 stop_rx.clone(),
             )))
         }
@@ -116,6 +125,9 @@ async fn main() -> anyhow::Result<()> {
         done = &mut task => done.unwrap_or(false),
     };
     if decommissioned {
+        // Guest networks go with the host (it is in maintenance: no guests run).
+        let n = networks.clone();
+        let _ = tokio::task::spawn_blocking(move || n.remove_all()).await;
         stratus_agent::uninstall::remove_installation(a.config.as_deref(), &tls_files);
         return Ok(());
     }

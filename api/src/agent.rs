@@ -130,6 +130,9 @@ pub mod layout {
     pub const CONFIG: &str = "/etc/stratus/agent.properties";
     pub const LOG: &str = "/var/lib/stratus-agent/agent.log";
     pub const PID: &str = "/var/lib/stratus-agent/agent.pid";
+    /// Guest networks: one directory per bridge with its dnsmasq's hosts, lease, pid and
+    /// log files.
+    pub const NETWORKS: &str = "/var/lib/stratus-agent/networks";
     pub const SYSTEMD_UNIT: &str = "/etc/systemd/system/stratus-agent.service";
     /// The agent's TLS server certificate and key, and the CA its clients must chain to.
     pub const TLS_CERT: &str = "/etc/stratus/agent.crt";
@@ -138,7 +141,13 @@ pub mod layout {
 }
 
 /// The agent's command API (HTTPS with mutual TLS; management servers only).
+///
+/// Route templates (`{id}`: a VM's UUID, `{bridge}`: a bridge name) are what the agent
+/// serves; the functions below fill them in for clients. Bodies and answers are JSON;
+/// every error answers `4xx`/`5xx` with an [`AgentError`](super::AgentError).
 pub mod api {
+    use uuid::Uuid;
+
     /// CloudStack agents listen on 8250 too.
     pub const DEFAULT_PORT: u16 = 8250;
     /// GET: the host's current report (facts, metrics, domains), as in a heartbeat.
@@ -146,4 +155,612 @@ pub mod api {
     /// POST: send a heartbeat now and answer with the management server's
     /// acknowledgement (`reconnectHost`).
     pub const RECONNECT: &str = "/v1/reconnect";
+    /// PUT a [`VmSpec`](super::VmSpec): define and start it, or bring an existing one in
+    /// line ("make it so"); answers [`VmStatus`](super::VmStatus).
+    /// GET: its [`VmStatus`](super::VmStatus) (404 if this host has no such VM).
+    /// DELETE: destroy and undefine; answers [`VmDestroyed`](super::VmDestroyed), also
+    /// when there was nothing to delete.
+    pub const VM: &str = "/v1/vms/{id}";
+    /// POST a [`PowerOptions`](super::PowerOptions) (or an empty body): shut down, forced
+    /// after the timeout; answers [`VmStopped`](super::VmStopped).
+    pub const VM_STOP: &str = "/v1/vms/{id}/stop";
+    /// POST a [`PowerOptions`](super::PowerOptions) (or an empty body): stop as above,
+    /// then start again (a new QEMU process); answers [`VmStatus`](super::VmStatus).
+    pub const VM_REBOOT: &str = "/v1/vms/{id}/reboot";
+    /// POST an [`NfsFile`](super::NfsFile): insert that ISO into the VM's CD-ROM drive;
+    /// DELETE: eject it. Live (if running) and in the definition; answers
+    /// [`VmStatus`](super::VmStatus).
+    pub const VM_ISO: &str = "/v1/vms/{id}/iso";
+    /// PUT a [`GuestNetwork`](super::GuestNetwork): the bridge with its address and a
+    /// dnsmasq serving exactly its static leases (none: dnsmasq stopped); answers
+    /// [`NetworkStatus`](super::NetworkStatus). DELETE: stop its dnsmasq, forget it, and
+    /// remove the bridge if the agent created it and no interface is attached to it any
+    /// more; answers [`NetworkRemoved`](super::NetworkRemoved).
+    pub const NETWORK: &str = "/v1/networks/{bridge}";
+
+    pub fn vm(id: Uuid) -> String {
+        VM.replace("{id}", &id.to_string())
+    }
+    pub fn vm_stop(id: Uuid) -> String {
+        VM_STOP.replace("{id}", &id.to_string())
+    }
+    pub fn vm_reboot(id: Uuid) -> String {
+        VM_REBOOT.replace("{id}", &id.to_string())
+    }
+    pub fn vm_iso(id: Uuid) -> String {
+        VM_ISO.replace("{id}", &id.to_string())
+    }
+    pub fn network(bridge: &str) -> String {
+        NETWORK.replace("{bridge}", bridge)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Commands: VMs and guest networks (the agent half of deploying a VM).
+// ---------------------------------------------------------------------------------------
+
+/// A file on an NFS server, as guests reach it (qemu's libnfs, no kernel mount):
+/// `nfs://SERVER/EXPORT/PATH`. For NFSv3 the export is the server's directory path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NfsFile {
+    /// Address or name of the NFS server.
+    pub server: String,
+    /// The exported directory, absolute (`/export/primary`).
+    pub export: String,
+    /// The file, relative to the export (`volumes/ROOT-7.qcow2`).
+    pub path: String,
+}
+
+impl NfsFile {
+    /// The file's absolute path on the server (what libvirt's `<source name=…>` takes;
+    /// without the leading slash the mount is refused).
+    pub fn server_path(&self) -> String {
+        format!(
+            "/{}/{}",
+            self.export.trim_matches('/'),
+            self.path.trim_start_matches('/')
+        )
+        .replace("//", "/")
+    }
+
+    pub fn url(&self) -> String {
+        format!("nfs://{}{}", self.server, self.server_path())
+    }
+
+    pub fn validate(&self, what: &str) -> Result<(), String> {
+        if self.server.is_empty()
+            || !self
+                .server
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        {
+            return Err(format!(
+                "{what}: '{}' is not an NFS server address",
+                self.server
+            ));
+        }
+        if !self.export.starts_with('/') {
+            return Err(format!(
+                "{what}: the export '{}' must be an absolute path",
+                self.export
+            ));
+        }
+        let p = self.path.trim_start_matches('/');
+        if p.is_empty() || p.ends_with('/') {
+            return Err(format!("{what}: '{}' is not a file path", self.path));
+        }
+        for part in self.export.split('/').chain(p.split('/')) {
+            if part == ".." || part.chars().any(|c| c.is_control()) {
+                return Err(format!("{what}: '{}' is not a safe path", self.url()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiskFormat {
+    Qcow2,
+    Raw,
+}
+
+impl DiskFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiskFormat::Qcow2 => "qcow2",
+            DiskFormat::Raw => "raw",
+        }
+    }
+}
+
+/// The VM's root volume: a file on primary storage the management server created
+/// (`qemu-img create -f qcow2 nfs://…`); the agent never creates or resizes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootDisk {
+    pub file: NfsFile,
+    pub format: DiskFormat,
+    /// The size it was created with (informational; the image itself is the truth).
+    pub virtual_size_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NicModel {
+    #[default]
+    Virtio,
+    E1000,
+    Rtl8139,
+}
+
+impl NicModel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NicModel::Virtio => "virtio",
+            NicModel::E1000 => "e1000",
+            NicModel::Rtl8139 => "rtl8139",
+        }
+    }
+}
+
+/// A guest NIC on a host bridge (one per guest network: `cloudbr0` by default).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nic {
+    /// `52:54:00:xx:xx:xx`, allocated by the management server.
+    pub mac: String,
+    pub bridge: String,
+    #[serde(default)]
+    pub model: NicModel,
+}
+
+/// Everything the agent needs to make a VM real on its host. PUT twice, same result:
+/// an existing domain with this `id` gets this definition and is left running (CPU,
+/// memory and NIC changes take effect at its next start; the ISO changes at once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmSpec {
+    /// The VM's id; also the libvirt domain's UUID.
+    pub id: Uuid,
+    /// The libvirt domain name, e.g. CloudStack's `i-2-7-VM` (letters, digits, `.-_`).
+    pub name: String,
+    pub vcpus: u32,
+    /// Speed per vCPU in MHz (the compute offering's); the domain's CPU weight
+    /// (`<cputune><shares>`) is `vcpus × cpu_mhz`, as in CloudStack.
+    pub cpu_mhz: u32,
+    pub memory_mib: u64,
+    /// `kvm` → `<domain type='kvm'>`, `qemu` → TCG (`<domain type='qemu'>`).
+    pub acceleration: Acceleration,
+    pub root_disk: RootDisk,
+    /// An ISO in the CD-ROM drive; the VM boots from it first when present.
+    #[serde(default)]
+    pub iso: Option<NfsFile>,
+    #[serde(default)]
+    pub nics: Vec<Nic>,
+    /// The VNC console's password (at most 8 characters: VNC's limit); none: no password.
+    /// The console listens on 127.0.0.1 only, on a port libvirt picks.
+    #[serde(default)]
+    pub console_password: Option<String>,
+}
+
+/// At most this many characters of a VNC password count (VNC's DES challenge).
+pub const VNC_PASSWORD_MAX: usize = 8;
+
+fn valid_name(name: &str, max: usize) -> bool {
+    !name.is_empty()
+        && name.len() <= max
+        && !name.starts_with('-')
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// A MAC address as `aa:bb:cc:dd:ee:ff`, unicast. Returns it lower-cased.
+pub fn normalize_mac(mac: &str) -> Result<String, String> {
+    let parts: Vec<&str> = mac.split(':').collect();
+    let ok = parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
+    if !ok {
+        return Err(format!("'{mac}' is not a MAC address (aa:bb:cc:dd:ee:ff)"));
+    }
+    let first = u8::from_str_radix(parts[0], 16).unwrap_or(1);
+    if first & 1 == 1 {
+        return Err(format!("'{mac}' is a multicast MAC address"));
+    }
+    Ok(mac.to_ascii_lowercase())
+}
+
+/// A Linux interface name usable as a bridge: 1–15 characters, letters, digits, `-_.`.
+pub fn validate_bridge(name: &str) -> Result<(), String> {
+    if valid_name(name, 15) {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{name}' is not a bridge name (1-15 letters, digits, '-', '_' or '.')"
+        ))
+    }
+}
+
+impl VmSpec {
+    /// The CPU weight for `<cputune><shares>` (CloudStack's `vcpus × speed`).
+    pub fn cpu_shares(&self) -> u64 {
+        u64::from(self.vcpus) * u64::from(self.cpu_mhz)
+    }
+
+    /// Checks what libvirt would otherwise refuse with a less helpful message.
+    pub fn validate(&self) -> Result<(), String> {
+        if !valid_name(&self.name, 64) {
+            return Err(format!(
+                "'{}' is not a VM name (1-64 letters, digits, '-', '_' or '.')",
+                self.name
+            ));
+        }
+        if self.vcpus == 0 || self.vcpus > 256 {
+            return Err(format!("{} vCPUs: must be 1-256", self.vcpus));
+        }
+        if self.cpu_mhz == 0 {
+            return Err("cpu_mhz must be positive".into());
+        }
+        if self.memory_mib < 16 {
+            return Err(format!(
+                "{} MiB of memory: at least 16 MiB",
+                self.memory_mib
+            ));
+        }
+        self.root_disk.file.validate("root disk")?;
+        if let Some(iso) = &self.iso {
+            iso.validate("ISO")?;
+        }
+        let mut macs = std::collections::HashSet::new();
+        for n in &self.nics {
+            let mac = normalize_mac(&n.mac)?;
+            if !macs.insert(mac) {
+                return Err(format!("MAC address {} is used twice", n.mac));
+            }
+            validate_bridge(&n.bridge)?;
+        }
+        if let Some(p) = &self.console_password {
+            if p.is_empty() || p.chars().count() > VNC_PASSWORD_MAX {
+                return Err(format!(
+                    "the console password must have 1-{VNC_PASSWORD_MAX} characters (VNC's limit)"
+                ));
+            }
+            if p.chars().any(|c| c.is_control()) {
+                return Err("the console password must not contain control characters".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Options for stop and reboot. An empty body means a graceful shutdown (ACPI) that is
+/// forced after [`DEFAULT_STOP_TIMEOUT_SECS`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerOptions {
+    /// Power off at once (no shutdown request to the guest).
+    #[serde(default)]
+    pub forced: bool,
+    /// How long to wait for the guest to shut down before powering it off.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+pub const DEFAULT_STOP_TIMEOUT_SECS: u64 = 60;
+
+impl PowerOptions {
+    /// Power off at once.
+    pub fn forced() -> PowerOptions {
+        PowerOptions {
+            forced: true,
+            timeout_secs: None,
+        }
+    }
+}
+
+/// A VM as its host sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmStatus {
+    pub id: Uuid,
+    pub name: String,
+    pub state: DomainState,
+    /// The VNC console's port on the host's 127.0.0.1 (while running).
+    pub vnc_port: Option<u16>,
+    /// The ISO in the CD-ROM drive (`nfs://…`), if any.
+    pub iso: Option<String>,
+    pub vcpus: u32,
+    pub memory_kib: u64,
+    /// CPU time used since the VM's QEMU started, in nanoseconds.
+    pub cpu_time_ns: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmStopped {
+    pub status: VmStatus,
+    /// Whether it had to be powered off (asked to, or the guest ignored the shutdown).
+    pub forced: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmDestroyed {
+    /// False when this host had no such VM (deleting twice is fine).
+    pub existed: bool,
+}
+
+/// One static DHCP lease: this MAC gets this address (and name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaticLease {
+    pub mac: String,
+    pub ip: std::net::Ipv4Addr,
+    #[serde(default)]
+    pub hostname: Option<String>,
+}
+
+/// A guest network on a host: a Linux bridge holding an address of the guest subnet and
+/// a dnsmasq that answers DHCP for exactly these leases (no dynamic range, no DNS).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestNetwork {
+    pub bridge: String,
+    /// The guests' default gateway (DHCP option 3).
+    pub gateway: std::net::Ipv4Addr,
+    pub prefix_len: u8,
+    /// The bridge's own address, from which dnsmasq answers; default: the gateway
+    /// (the host routes for its guests). Give each host its own address when several
+    /// hosts share the guest segment and the gateway is a router elsewhere.
+    #[serde(default)]
+    pub dhcp_address: Option<std::net::Ipv4Addr>,
+    /// DNS servers for the guests (DHCP option 6).
+    #[serde(default)]
+    pub dns: Vec<std::net::Ipv4Addr>,
+    #[serde(default)]
+    pub leases: Vec<StaticLease>,
+}
+
+fn valid_hostname(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 63
+        && !h.starts_with('-')
+        && !h.ends_with('-')
+        && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+impl GuestNetwork {
+    /// The subnet's network address.
+    pub fn network_address(&self) -> std::net::Ipv4Addr {
+        let mask = self.netmask_bits();
+        std::net::Ipv4Addr::from(u32::from(self.gateway) & mask)
+    }
+
+    fn netmask_bits(&self) -> u32 {
+        match self.prefix_len {
+            0 => 0,
+            p => u32::MAX << (32 - u32::from(p.min(32))),
+        }
+    }
+
+    pub fn netmask(&self) -> std::net::Ipv4Addr {
+        std::net::Ipv4Addr::from(self.netmask_bits())
+    }
+
+    /// The bridge's address (the DHCP server's).
+    pub fn bridge_address(&self) -> std::net::Ipv4Addr {
+        self.dhcp_address.unwrap_or(self.gateway)
+    }
+
+    pub fn contains(&self, ip: std::net::Ipv4Addr) -> bool {
+        u32::from(ip) & self.netmask_bits() == u32::from(self.network_address())
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        validate_bridge(&self.bridge)?;
+        if !(8..=30).contains(&self.prefix_len) {
+            return Err(format!("prefix length /{}: must be 8-30", self.prefix_len));
+        }
+        let net = self.network_address();
+        let broadcast = std::net::Ipv4Addr::from(u32::from(net) | !self.netmask_bits());
+        let usable = |ip: std::net::Ipv4Addr| self.contains(ip) && ip != net && ip != broadcast;
+        if !usable(self.gateway) {
+            return Err(format!(
+                "the gateway {} is not a host address of {net}/{}",
+                self.gateway, self.prefix_len
+            ));
+        }
+        if !usable(self.bridge_address()) {
+            return Err(format!(
+                "the DHCP address {} is not a host address of {net}/{}",
+                self.bridge_address(),
+                self.prefix_len
+            ));
+        }
+        let mut macs = std::collections::HashSet::new();
+        let mut ips = std::collections::HashSet::new();
+        for l in &self.leases {
+            let mac = normalize_mac(&l.mac)?;
+            if !usable(l.ip) {
+                return Err(format!(
+                    "lease {} → {}: not a host address of {net}/{}",
+                    l.mac, l.ip, self.prefix_len
+                ));
+            }
+            if l.ip == self.gateway || l.ip == self.bridge_address() {
+                return Err(format!(
+                    "lease {} → {}: the address belongs to the gateway or the bridge",
+                    l.mac, l.ip
+                ));
+            }
+            if !macs.insert(mac) {
+                return Err(format!("MAC address {} has two leases", l.mac));
+            }
+            if !ips.insert(l.ip) {
+                return Err(format!("address {} is leased twice", l.ip));
+            }
+            if let Some(h) = &l.hostname {
+                if !valid_hostname(h) {
+                    return Err(format!(
+                        "'{h}' is not a host name (1-63 letters, digits or '-')"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkStatus {
+    pub bridge: String,
+    /// The dnsmasq serving the leases (none when there are no leases).
+    pub dnsmasq_pid: Option<u32>,
+    pub leases: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkRemoved {
+    /// False when the agent knew no such network (removing twice is fine).
+    pub existed: bool,
+}
+
+/// The body of every error answer of the agent's command API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentError {
+    pub error: String,
+}
+
+#[cfg(test)]
+mod command_tests {
+    use super::*;
+
+    fn spec() -> VmSpec {
+        serde_json::from_value(serde_json::json!({
+            "id": "6f1b3a4e-0000-4000-8000-000000000007",
+            "name": "i-2-7-VM",
+            "vcpus": 2,
+            "cpu_mhz": 500,
+            "memory_mib": 128,
+            "acceleration": "qemu",
+            "root_disk": {
+                "file": {"server": "10.0.0.5", "export": "/export/primary", "path": "ROOT-7.qcow2"},
+                "format": "qcow2",
+                "virtual_size_bytes": 1073741824u64
+            },
+            "iso": {"server": "10.0.0.5", "export": "/export/secondary/", "path": "/iso/1/1.iso"},
+            "nics": [{"mac": "52:54:00:0A:E7:32", "bridge": "cloudbr0"}],
+            "console_password": "s3cret"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn vm_spec_wire_format_and_defaults() {
+        let s = spec();
+        assert_eq!(s.nics[0].model, NicModel::Virtio);
+        assert_eq!(s.cpu_shares(), 1000);
+        s.validate().unwrap();
+        let iso = s.iso.as_ref().unwrap();
+        assert_eq!(iso.server_path(), "/export/secondary/iso/1/1.iso");
+        assert_eq!(iso.url(), "nfs://10.0.0.5/export/secondary/iso/1/1.iso");
+        let back: VmSpec = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+        let o: PowerOptions = serde_json::from_str("{}").unwrap();
+        assert_eq!(o, PowerOptions::default());
+        assert_eq!(
+            api::vm_stop(s.id),
+            "/v1/vms/6f1b3a4e-0000-4000-8000-000000000007/stop"
+        );
+        assert_eq!(api::network("cloudbr0"), "/v1/networks/cloudbr0");
+    }
+
+    #[test]
+    fn vm_spec_refusals_are_clear() {
+        type Change = Box<dyn Fn(&mut VmSpec)>;
+        let cases: Vec<(Change, &str)> = vec![
+            (Box::new(|s| s.name = "bad name".into()), "is not a VM name"),
+            (Box::new(|s| s.vcpus = 0), "vCPUs"),
+            (Box::new(|s| s.memory_mib = 1), "MiB of memory"),
+            (
+                Box::new(|s| s.nics[0].mac = "52:54:00:0a:e7".into()),
+                "not a MAC",
+            ),
+            (
+                Box::new(|s| s.nics[0].mac = "01:00:5e:00:00:01".into()),
+                "multicast",
+            ),
+            (Box::new(|s| s.nics.push(s.nics[0].clone())), "used twice"),
+            (
+                Box::new(|s| s.nics[0].bridge = "a-very-long-bridge".into()),
+                "bridge name",
+            ),
+            (
+                Box::new(|s| s.console_password = Some("123456789".into())),
+                "1-8 characters",
+            ),
+            (
+                Box::new(|s| s.root_disk.file.export = "export".into()),
+                "absolute path",
+            ),
+            (
+                Box::new(|s| s.root_disk.file.path = "../etc/shadow".into()),
+                "not a safe path",
+            ),
+            (
+                Box::new(|s| s.root_disk.file.server = "a b".into()),
+                "not an NFS server",
+            ),
+            (
+                Box::new(|s| s.iso.as_mut().unwrap().path = "dir/".into()),
+                "not a file path",
+            ),
+        ];
+        for (change, want) in cases {
+            let mut s = spec();
+            change(&mut s);
+            let e = s.validate().unwrap_err();
+            assert!(e.contains(want), "{e} (wanted {want})");
+        }
+    }
+
+    #[test]
+    fn guest_network_rules() {
+        let mut n: GuestNetwork = serde_json::from_value(serde_json::json!({
+            "bridge": "cloudbr0", "gateway": "192.168.100.1", "prefix_len": 24,
+            "leases": [{"mac": "52:54:00:0a:e7:32", "ip": "192.168.100.50", "hostname": "vm1"}]
+        }))
+        .unwrap();
+        n.validate().unwrap();
+        assert_eq!(n.network_address().to_string(), "192.168.100.0");
+        assert_eq!(n.netmask().to_string(), "255.255.255.0");
+        assert_eq!(n.bridge_address(), n.gateway);
+        let bad = |f: &dyn Fn(&mut GuestNetwork), want: &str| {
+            let mut m = n.clone();
+            f(&mut m);
+            let e = m.validate().unwrap_err();
+            assert!(e.contains(want), "{e} (wanted {want})");
+        };
+        bad(
+            &|m| m.leases[0].ip = "192.168.101.5".parse().unwrap(),
+            "not a host address",
+        );
+        bad(
+            &|m| m.leases[0].ip = "192.168.100.255".parse().unwrap(),
+            "not a host address",
+        );
+        bad(&|m| m.leases[0].ip = m.gateway, "belongs to the gateway");
+        bad(&|m| m.leases.push(m.leases[0].clone()), "two leases");
+        bad(
+            &|m| {
+                let mut l = m.leases[0].clone();
+                l.mac = "52:54:00:00:00:01".into();
+                m.leases.push(l)
+            },
+            "leased twice",
+        );
+        bad(
+            &|m| m.leases[0].hostname = Some("a_b".into()),
+            "not a host name",
+        );
+        bad(&|m| m.gateway = "192.168.100.0".parse().unwrap(), "gateway");
+        bad(&|m| m.prefix_len = 31, "8-30");
+        n.leases.clear();
+        n.validate().unwrap();
+    }
 }

@@ -1,0 +1,340 @@
+//! The libvirt domain XML of a [`VmSpec`], and what the agent reads back from libvirt's
+//! XML (console port, CD-ROM). Pure functions: no libvirt calls here.
+//!
+//! Disks and ISOs are libvirt network disks served by QEMU's libnfs (no kernel mounts):
+//! `<disk type='network'><source protocol='nfs' name='/EXPORT/PATH'><host name='SERVER'/>
+//! <identity user='root' group='root'/></source>`. The identity makes libnfs use uid 0
+//! (the exports squash no root) whichever user QEMU runs as. The CD-ROM drive is always
+//! there, empty without an ISO, so attaching one later is a media change (IDE drives
+//! cannot be hot-plugged).
+
+use stratus_api::agent::{NfsFile, VmSpec};
+
+/// The root disk's and the CD-ROM drive's targets in the guest.
+pub const ROOT_TARGET: &str = "vda";
+pub const CDROM_TARGET: &str = "hdc";
+
+/// Escapes text for an XML attribute value or element text.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\'' => out.push_str("&apos;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn nfs_source(f: &NfsFile) -> String {
+    format!(
+        "<source protocol='nfs' name='{}'><host name='{}'/><identity user='root' group='root'/></source>",
+        esc(&f.server_path()),
+        esc(&f.server)
+    )
+}
+
+/// The CD-ROM drive, with `iso` inserted or empty: the domain's device and the device
+/// XML for `virDomainUpdateDeviceFlags` (a media change).
+pub fn cdrom_xml(iso: Option<&NfsFile>) -> String {
+    match iso {
+        Some(f) => format!(
+            "<disk type='network' device='cdrom'><driver name='qemu' type='raw'/>{}<target dev='{CDROM_TARGET}' bus='ide'/><readonly/></disk>",
+            nfs_source(f)
+        ),
+        None => format!(
+            "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='{CDROM_TARGET}' bus='ide'/><readonly/></disk>"
+        ),
+    }
+}
+
+/// The domain for `spec`. `max_shares` bounds the CPU weight: cgroup v1 takes shares up
+/// to 262144, cgroup v2 weights only up to 10000 (libvirt refuses more).
+pub fn domain_xml(spec: &VmSpec, max_shares: u64) -> String {
+    let mut x = String::new();
+    let mut line = |s: &str| {
+        x.push_str(s);
+        x.push('\n');
+    };
+    line(&format!("<domain type='{}'>", spec.acceleration.as_str()));
+    line(&format!("  <name>{}</name>", esc(&spec.name)));
+    line(&format!("  <uuid>{}</uuid>", spec.id));
+    line("  <description>Stratus VM (managed by stratus-agent)</description>");
+    line(&format!(
+        "  <memory unit='MiB'>{}</memory>",
+        spec.memory_mib
+    ));
+    line(&format!(
+        "  <currentMemory unit='MiB'>{}</currentMemory>",
+        spec.memory_mib
+    ));
+    line(&format!("  <vcpu placement='static'>{}</vcpu>", spec.vcpus));
+    line(&format!(
+        "  <cputune><shares>{}</shares></cputune>",
+        spec.cpu_shares().clamp(2, max_shares.max(2))
+    ));
+    line("  <os>");
+    line("    <type arch='x86_64' machine='pc'>hvm</type>");
+    if spec.iso.is_some() {
+        line("    <boot dev='cdrom'/>");
+    }
+    line("    <boot dev='hd'/>");
+    line("  </os>");
+    line("  <features><acpi/><apic/></features>");
+    line("  <clock offset='utc'/>");
+    line("  <on_poweroff>destroy</on_poweroff>");
+    line("  <on_reboot>restart</on_reboot>");
+    line("  <on_crash>destroy</on_crash>");
+    line("  <devices>");
+    let d = &spec.root_disk;
+    line(&format!(
+        "    <disk type='network' device='disk'><driver name='qemu' type='{}'/>{}<target dev='{ROOT_TARGET}' bus='virtio'/></disk>",
+        d.format.as_str(),
+        nfs_source(&d.file)
+    ));
+    line(&format!("    {}", cdrom_xml(spec.iso.as_ref())));
+    for n in &spec.nics {
+        line(&format!(
+            "    <interface type='bridge'><mac address='{}'/><source bridge='{}'/><model type='{}'/></interface>",
+            esc(&n.mac.to_ascii_lowercase()),
+            esc(&n.bridge),
+            n.model.as_str()
+        ));
+    }
+    line("    <serial type='pty'><target port='0'/></serial>");
+    line("    <console type='pty'><target type='serial' port='0'/></console>");
+    line("    <input type='tablet' bus='usb'/>");
+    let passwd = spec
+        .console_password
+        .as_deref()
+        .map(|p| format!(" passwd='{}'", esc(p)))
+        .unwrap_or_default();
+    line(&format!(
+        "    <graphics type='vnc' port='-1' autoport='yes'{passwd}><listen type='address' address='127.0.0.1'/></graphics>"
+    ));
+    line("    <video><model type='vga'/></video>");
+    line("    <memballoon model='virtio'/>");
+    line("  </devices>");
+    line("</domain>");
+    x
+}
+
+/// What the agent reads back from a domain's XML.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainDevices {
+    /// The VNC port (live XML of a running domain; `None` before a port is assigned).
+    pub vnc_port: Option<u16>,
+    /// The ISO in the CD-ROM drive as `nfs://SERVER/PATH` (or a local file's path).
+    pub cdrom: Option<String>,
+}
+
+pub fn read_devices(xml: &str) -> Result<DomainDevices, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("domain XML: {e}"))?;
+    let devices = doc
+        .descendants()
+        .find(|n| n.has_tag_name("devices"))
+        .ok_or("domain XML without <devices>")?;
+    let vnc_port = devices
+        .children()
+        .find(|n| n.has_tag_name("graphics") && n.attribute("type") == Some("vnc"))
+        .and_then(|g| g.attribute("port"))
+        .and_then(|p| p.parse::<i32>().ok())
+        .filter(|p| *p > 0)
+        .and_then(|p| u16::try_from(p).ok());
+    let cdrom = devices
+        .children()
+        .find(|n| {
+            n.has_tag_name("disk")
+                && n.attribute("device") == Some("cdrom")
+                && n.children()
+                    .any(|t| t.has_tag_name("target") && t.attribute("dev") == Some(CDROM_TARGET))
+        })
+        .and_then(|disk| {
+            let src = disk.children().find(|n| n.has_tag_name("source"))?;
+            if let Some(f) = src.attribute("file") {
+                return Some(f.to_string());
+            }
+            let name = src.attribute("name")?;
+            let host = src
+                .children()
+                .find(|n| n.has_tag_name("host"))
+                .and_then(|h| h.attribute("name"))
+                .unwrap_or_default();
+            let proto = src.attribute("protocol").unwrap_or("nfs");
+            Some(format!("{proto}://{host}/{}", name.trim_start_matches('/')))
+        });
+    Ok(DomainDevices { vnc_port, cdrom })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stratus_api::agent::{Acceleration, DiskFormat, Nic, NicModel, RootDisk};
+
+    pub(crate) fn spec() -> VmSpec {
+        VmSpec {
+            id: "6f1b3a4e-0000-4000-8000-000000000007".parse().unwrap(),
+            name: "i-2-7-VM".into(),
+            vcpus: 2,
+            cpu_mhz: 500,
+            memory_mib: 128,
+            acceleration: Acceleration::Qemu,
+            root_disk: RootDisk {
+                file: NfsFile {
+                    server: "10.231.250.2".into(),
+                    export: "/export/primary".into(),
+                    path: "ROOT-7.qcow2".into(),
+                },
+                format: DiskFormat::Qcow2,
+                virtual_size_bytes: 1 << 30,
+            },
+            iso: Some(NfsFile {
+                server: "10.231.250.2".into(),
+                export: "/export/secondary".into(),
+                path: "iso/1/ipxe.iso".into(),
+            }),
+            nics: vec![Nic {
+                mac: "52:54:00:0A:E7:32".into(),
+                bridge: "cloudbr0".into(),
+                model: NicModel::Virtio,
+            }],
+            console_password: Some("a'b<c&".into()),
+        }
+    }
+
+    fn child<'a, 'i>(n: roxmltree::Node<'a, 'i>, tag: &str) -> roxmltree::Node<'a, 'i> {
+        n.children()
+            .find(|c| c.has_tag_name(tag))
+            .unwrap_or_else(|| panic!("no <{tag}> in <{}>", n.tag_name().name()))
+    }
+
+    fn text<'a>(n: roxmltree::Node<'a, '_>, tag: &str) -> &'a str {
+        child(n, tag).text().unwrap_or_default()
+    }
+
+    #[test]
+    fn domain_xml_parses_and_says_what_the_spec_says() {
+        let s = spec();
+        let xml = domain_xml(&s, 262_144);
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let d = doc.root_element();
+        assert_eq!(d.tag_name().name(), "domain");
+        assert_eq!(d.attribute("type"), Some("qemu"));
+        assert_eq!(text(d, "name"), "i-2-7-VM");
+        assert_eq!(text(d, "uuid"), s.id.to_string());
+        assert_eq!(text(d, "memory"), "128");
+        assert_eq!(child(d, "memory").attribute("unit"), Some("MiB"));
+        assert_eq!(text(d, "vcpu"), "2");
+        assert_eq!(text(child(d, "cputune"), "shares"), "1000");
+        let os = child(d, "os");
+        assert_eq!(text(os, "type"), "hvm");
+        let boots: Vec<_> = os
+            .children()
+            .filter(|n| n.has_tag_name("boot"))
+            .map(|n| n.attribute("dev").unwrap())
+            .collect();
+        assert_eq!(boots, ["cdrom", "hd"], "the ISO boots first");
+
+        let devices = child(d, "devices");
+        let disks: Vec<_> = devices
+            .children()
+            .filter(|n| n.has_tag_name("disk"))
+            .collect();
+        assert_eq!(disks.len(), 2);
+        let root = disks[0];
+        assert_eq!(root.attribute("type"), Some("network"));
+        assert_eq!(root.attribute("device"), Some("disk"));
+        assert_eq!(child(root, "driver").attribute("type"), Some("qcow2"));
+        assert_eq!(child(root, "target").attribute("dev"), Some("vda"));
+        assert_eq!(child(root, "target").attribute("bus"), Some("virtio"));
+        let src = child(root, "source");
+        assert_eq!(src.attribute("protocol"), Some("nfs"));
+        assert_eq!(src.attribute("name"), Some("/export/primary/ROOT-7.qcow2"));
+        assert_eq!(child(src, "host").attribute("name"), Some("10.231.250.2"));
+        let id = child(src, "identity");
+        assert_eq!(
+            (id.attribute("user"), id.attribute("group")),
+            (Some("root"), Some("root"))
+        );
+        let cd = disks[1];
+        assert_eq!(cd.attribute("device"), Some("cdrom"));
+        assert_eq!(
+            child(cd, "source").attribute("name"),
+            Some("/export/secondary/iso/1/ipxe.iso")
+        );
+        assert!(cd.children().any(|n| n.has_tag_name("readonly")));
+
+        let nic = child(devices, "interface");
+        assert_eq!(nic.attribute("type"), Some("bridge"));
+        assert_eq!(
+            child(nic, "mac").attribute("address"),
+            Some("52:54:00:0a:e7:32")
+        );
+        assert_eq!(child(nic, "source").attribute("bridge"), Some("cloudbr0"));
+        assert_eq!(child(nic, "model").attribute("type"), Some("virtio"));
+
+        let g = child(devices, "graphics");
+        assert_eq!(g.attribute("type"), Some("vnc"));
+        assert_eq!(g.attribute("autoport"), Some("yes"));
+        assert_eq!(
+            g.attribute("passwd"),
+            Some("a'b<c&"),
+            "escaped, parsed back"
+        );
+        assert_eq!(child(g, "listen").attribute("address"), Some("127.0.0.1"));
+    }
+
+    #[test]
+    fn without_iso_kvm_no_password_and_bounded_shares() {
+        let mut s = spec();
+        s.iso = None;
+        s.console_password = None;
+        s.acceleration = Acceleration::Kvm;
+        s.vcpus = 16;
+        s.cpu_mhz = 2000;
+        let xml = domain_xml(&s, 10_000);
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let d = doc.root_element();
+        assert_eq!(d.attribute("type"), Some("kvm"));
+        assert_eq!(text(child(d, "cputune"), "shares"), "10000");
+        let boots: Vec<_> = child(d, "os")
+            .children()
+            .filter(|n| n.has_tag_name("boot"))
+            .map(|n| n.attribute("dev").unwrap())
+            .collect();
+        assert_eq!(boots, ["hd"]);
+        let devices = child(d, "devices");
+        let cd = devices
+            .children()
+            .find(|n| n.attribute("device") == Some("cdrom"))
+            .expect("an empty CD-ROM drive stays, for ISOs attached later");
+        assert!(!cd.children().any(|n| n.has_tag_name("source")));
+        assert_eq!(child(devices, "graphics").attribute("passwd"), None);
+        assert_eq!(read_devices(&xml).unwrap(), DomainDevices::default());
+    }
+
+    #[test]
+    fn reads_back_the_console_port_and_the_iso() {
+        let live = "<domain type='qemu'><name>x</name><devices>
+            <disk type='network' device='disk'><source protocol='nfs' name='/p/r.qcow2'><host name='h'/></source><target dev='vda' bus='virtio'/></disk>
+            <disk type='network' device='cdrom'><source protocol='nfs' name='/s/iso/1.iso' index='1'><host name='10.0.0.5'/></source><target dev='hdc' bus='ide'/></disk>
+            <graphics type='vnc' port='5901' autoport='yes' listen='127.0.0.1'/></devices></domain>";
+        assert_eq!(
+            read_devices(live).unwrap(),
+            DomainDevices {
+                vnc_port: Some(5901),
+                cdrom: Some("nfs://10.0.0.5/s/iso/1.iso".into())
+            }
+        );
+        let inactive = live.replace("port='5901'", "port='-1'");
+        assert_eq!(read_devices(&inactive).unwrap().vnc_port, None);
+        let cd = cdrom_xml(None);
+        let doc = roxmltree::Document::parse(&cd).unwrap();
+        assert_eq!(doc.root_element().attribute("device"), Some("cdrom"));
+        assert!(read_devices("<domain>").is_err());
+    }
+}

@@ -1,0 +1,494 @@
+//! The agent half of deploying a VM, end to end on a simulated host (its own libvirtd,
+//! TCG guests) with an NFS test server (nfs-ganesha), driving the real `stratus-agent`'s
+//! HTTPS command API directly with a client certificate (mutual TLS, a throwaway CA).
+//!
+//! The guest network (bridge + dnsmasq with a static lease) is set up, a VM whose root
+//! disk is a qcow2 made with `qemu-img create nfs://…` and whose CD-ROM is iPXE on NFS is
+//! made so (twice: one domain), iPXE gets exactly the leased address, its console shows
+//! up in `virsh screenshot`, the ISO is ejected and inserted again (`virsh domblklist`),
+//! a missing ISO or root disk is refused with a clear text and leaves nothing, stop
+//! (graceful → forced after the timeout, and forced), start, reboot (a new QEMU) and
+//! destroy are each checked in libvirt, and after teardown nothing is left: no domain,
+//! no dnsmasq, no bridge. Needs root (namespaces).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose, SanType,
+};
+use serde_json::{json, Value};
+use stratus_api::agent::api as paths;
+use stratus_tests::{running, workspace_binary, workspace_root, NfsServer, SimHost};
+use uuid::Uuid;
+
+const IPXE: &str = "/usr/lib/ipxe/ipxe.iso";
+const HOST_INDEX: u8 = 240;
+const NFS_INDEX: u8 = 250;
+const MAC: &str = "52:54:00:0a:f0:01";
+const GUEST_IP: &str = "192.168.240.50";
+
+struct Pem {
+    cert: String,
+    key: String,
+}
+
+/// A throwaway CA with the agent's server certificate (for its address) and a
+/// management server's client certificate.
+fn certificates(agent_ip: IpAddr) -> (String, Pem, Pem) {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::default();
+    p.distinguished_name
+        .push(DnType::CommonName, "agent_vms test CA");
+    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = p.self_signed(&ca_key).unwrap();
+    let issue = |cn: &str, sans: Vec<SanType>, usage| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::default();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.subject_alt_names = sans;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![usage];
+        let cert = p.signed_by(&key, &ca, &ca_key).unwrap();
+        Pem {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        }
+    };
+    let server = issue(
+        "stratus-agent",
+        vec![SanType::IpAddress(agent_ip)],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let client = issue(
+        "stratus-management",
+        vec![],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    (ca.pem(), server, client)
+}
+
+/// The real agent, running inside the simulated host; killed on drop.
+struct Agent {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Agent {
+    fn start(host: &SimHost, config: &Path, log: &Path) -> Agent {
+        let child = Command::new(workspace_root().join("tests/testbed/simhost.sh"))
+            .args(["exec", &host.name])
+            .arg(host.state.parent().unwrap())
+            .arg(workspace_binary("stratus-agent"))
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(log).unwrap())
+            .stderr(std::fs::File::options().append(true).open(log).unwrap())
+            .spawn()
+            .unwrap();
+        Agent {
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The management side: an HTTPS client with the client certificate.
+struct Api {
+    http: reqwest::blocking::Client,
+    base: String,
+}
+
+impl Api {
+    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    fn ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let (status, v) = self.call(method.clone(), path, body);
+        assert_eq!(status, 200, "{method} {path}: {v}");
+        v
+    }
+}
+
+fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {secs} s");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn domstate(host: &SimHost, id: Uuid) -> String {
+    host.virsh(&["domstate", &id.to_string()])
+        .trim()
+        .to_string()
+}
+
+fn domid(host: &SimHost, id: Uuid) -> String {
+    host.virsh(&["domid", &id.to_string()]).trim().to_string()
+}
+
+/// `virsh domblklist`'s source for a target (`-` when empty).
+fn blk_source(host: &SimHost, id: Uuid, target: &str) -> String {
+    host.virsh(&["domblklist", &id.to_string()])
+        .lines()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some(target)).then(|| w.next().unwrap_or_default().to_string())
+        })
+        .unwrap_or_else(|| panic!("no {target} in domblklist"))
+}
+
+fn domain_uuids(host: &SimHost) -> Vec<String> {
+    host.virsh(&["list", "--all", "--uuid"])
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn agent_makes_vms_and_guest_networks_so() {
+    assert!(
+        Path::new(IPXE).exists(),
+        "{IPXE} is missing: scripts/test installs ipxe"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let export = tmp.path().join("primary");
+    std::fs::create_dir_all(export.join("iso")).unwrap();
+    std::fs::copy(IPXE, export.join("iso/ipxe.iso")).unwrap();
+    let nfs = NfsServer::up("avnfs", NFS_INDEX, &tmp.path().join("nfs"), &[&export]);
+    let host = SimHost::up("avh", HOST_INDEX, "secret", &tmp.path().join("hosts"));
+
+    // The root volume, as the management server makes it: qemu-img over nfs://.
+    let root_url = format!("{}/ROOT-1.qcow2", nfs.url(&export));
+    let out = Command::new("qemu-img")
+        .args(["create", "-f", "qcow2", &root_url, "1G"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "qemu-img create {root_url}: {out:?}");
+    assert!(export.join("ROOT-1.qcow2").exists());
+
+    // The agent on the host, its command API on the host's address.
+    let agent_ip: IpAddr = host.address.parse().unwrap();
+    let (ca, server, client) = certificates(agent_ip);
+    let etc = tmp.path().join("agent-etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    for (name, text) in [
+        ("ca.crt", &ca),
+        ("agent.crt", &server.cert),
+        ("agent.key", &server.key),
+    ] {
+        std::fs::write(etc.join(name), text).unwrap();
+    }
+    let port = stratus_api::agent::api::DEFAULT_PORT;
+    let config = etc.join("agent.properties");
+    let etc_dir = etc.display();
+    std::fs::write(
+        &config,
+        format!(
+            "host_id = {}\ntoken = t\nmanagement_urls = http://127.0.0.1:9\n\
+             heartbeat_interval = 3600\nlibvirt_uri = qemu:///system\nacceleration = qemu\n\
+             api_listen = {agent_ip}:{port}\ntls_cert = {etc_dir}/agent.crt\n\
+             tls_key = {etc_dir}/agent.key\nca_cert = {etc_dir}/ca.crt\n",
+            Uuid::new_v4()
+        ),
+    )
+    .unwrap();
+    let agent = Agent::start(&host, &config, &tmp.path().join("agent.log"));
+    let identity =
+        reqwest::Identity::from_pem(format!("{}\n{}", client.cert, client.key).as_bytes()).unwrap();
+    let api = Api {
+        http: reqwest::blocking::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+            .identity(identity)
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap(),
+        base: format!("https://{agent_ip}:{port}"),
+    };
+    wait_for("the agent's command API", 30, || {
+        api.http
+            .get(format!("{}{}", api.base, paths::FACTS))
+            .send()
+            .ok()
+            .filter(|r| r.status().is_success())
+    });
+
+    // The guest network: bridge + dnsmasq with the VM's static lease.
+    let net_dir = host.state.join("agent/networks/cloudbr0");
+    let network = |leases: Value| {
+        json!({"bridge": "cloudbr0", "gateway": "192.168.240.1", "prefix_len": 24,
+               "dns": ["192.0.2.53"], "leases": leases})
+    };
+    let lease = json!({"mac": MAC, "ip": GUEST_IP, "hostname": "vm-1"});
+    let n = api.ok(
+        reqwest::Method::PUT,
+        &paths::network("cloudbr0"),
+        Some(network(json!([lease]))),
+    );
+    let dnsmasq = n["dnsmasq_pid"].as_i64().expect("dnsmasq runs") as i32;
+    assert!(running(dnsmasq));
+    let again = api.ok(
+        reqwest::Method::PUT,
+        &paths::network("cloudbr0"),
+        Some(network(json!([lease]))),
+    );
+    assert_eq!(again["dnsmasq_pid"], n["dnsmasq_pid"], "idempotent");
+    let link = host.exec(&["ip", "-o", "addr", "show", "dev", "cloudbr0"]);
+    assert!(
+        String::from_utf8_lossy(&link.stdout).contains("192.168.240.1/24"),
+        "{link:?}"
+    );
+
+    // The VM.
+    let id = Uuid::new_v4();
+    let nfs_file = |path: &str| json!({"server": nfs.address, "export": export.display().to_string(), "path": path});
+    let spec = json!({
+        "id": id, "name": "i-2-1-VM", "vcpus": 1, "cpu_mhz": 500, "memory_mib": 128,
+        "acceleration": "qemu",
+        "root_disk": {"file": nfs_file("ROOT-1.qcow2"), "format": "qcow2",
+                      "virtual_size_bytes": 1u64 << 30},
+        "iso": nfs_file("iso/ipxe.iso"),
+        "nics": [{"mac": MAC, "bridge": "cloudbr0", "model": "virtio"}],
+        "console_password": "pw123456"
+    });
+    let st = api.ok(reqwest::Method::PUT, &paths::vm(id), Some(spec.clone()));
+    assert_eq!(st["state"], "running", "{st}");
+    let vnc = st["vnc_port"].as_u64().expect("a VNC port");
+    assert!(vnc >= 5900, "{st}");
+    assert_eq!(domstate(&host, id), "running");
+    let iso_path = format!("{}/iso/ipxe.iso", export.display());
+    assert_eq!(blk_source(&host, id, "hdc"), iso_path);
+    assert_eq!(
+        blk_source(&host, id, "vda"),
+        format!("{}/ROOT-1.qcow2", export.display())
+    );
+    let xml = host.virsh(&["dumpxml", &id.to_string()]);
+    assert!(xml.contains("<domain type='qemu'"), "TCG");
+    // Applying again: still one domain, the same QEMU.
+    let first_qemu = domid(&host, id);
+    let st2 = api.ok(reqwest::Method::PUT, &paths::vm(id), Some(spec.clone()));
+    assert_eq!(st2["vnc_port"], st["vnc_port"]);
+    assert_eq!(domid(&host, id), first_qemu);
+    assert_eq!(domain_uuids(&host), vec![id.to_string()]);
+
+    // iPXE asks DHCP: the lease file shows exactly the allocated address.
+    let leases = net_dir.join("leases");
+    let started = Instant::now();
+    wait_for("the guest's DHCP lease", 45, || {
+        let text = std::fs::read_to_string(&leases).unwrap_or_default();
+        text.lines()
+            .find(|l| l.contains(MAC))
+            .map(|l| assert!(l.contains(&format!("{MAC} {GUEST_IP} vm-1")), "{text}"))
+    });
+    eprintln!("lease after {:?}", started.elapsed());
+    // Its console (the iPXE banner and the address it got).
+    std::thread::sleep(Duration::from_secs(3));
+    let png = tmp.path().join("console.png");
+    host.virsh(&["screenshot", &id.to_string(), png.to_str().unwrap()]);
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
+    if let Ok(dir) = std::env::var("STRATUS_SCREENSHOT_DIR") {
+        std::fs::copy(&png, Path::new(&dir).join("agent_vms-console.png")).unwrap();
+    }
+
+    // A second lease: the same dnsmasq re-reads its hosts file (SIGHUP).
+    let lease2 = json!({"mac": "52:54:00:0a:f0:02", "ip": "192.168.240.51"});
+    let n2 = api.ok(
+        reqwest::Method::PUT,
+        &paths::network("cloudbr0"),
+        Some(network(json!([lease, lease2]))),
+    );
+    assert_eq!(n2["dnsmasq_pid"], n["dnsmasq_pid"]);
+    assert_eq!(n2["leases"], 2);
+    let hosts = std::fs::read_to_string(net_dir.join("hosts")).unwrap();
+    assert_eq!(
+        hosts,
+        format!("{MAC},{GUEST_IP},vm-1\n52:54:00:0a:f0:02,192.168.240.51\n")
+    );
+    // (dnsmasq names the file by its path on the host.)
+    let hosts_path = "read /var/lib/stratus-agent/networks/cloudbr0/hosts";
+    let log_path = net_dir.join("dnsmasq.log");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if log.matches(hosts_path).count() == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dnsmasq did not re-read its hosts file once more: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A second network has its own dnsmasq, next to the first.
+    let n3 = api.ok(
+        reqwest::Method::PUT,
+        &paths::network("cloudbr1"),
+        Some(
+            json!({"bridge": "cloudbr1", "gateway": "192.168.241.1", "prefix_len": 24,
+                    "leases": [{"mac": "52:54:00:0a:f1:01", "ip": "192.168.241.10"}]}),
+        ),
+    );
+    let other = n3["dnsmasq_pid"].as_i64().unwrap() as i32;
+    assert!(other != dnsmasq && running(other) && running(dnsmasq));
+
+    // ISO: eject, insert, a missing one refused.
+    let st = api.ok(reqwest::Method::DELETE, &paths::vm_iso(id), None);
+    assert_eq!(st["iso"], Value::Null);
+    assert_eq!(blk_source(&host, id, "hdc"), "-");
+    let st = api.ok(
+        reqwest::Method::POST,
+        &paths::vm_iso(id),
+        Some(nfs_file("iso/ipxe.iso")),
+    );
+    assert_eq!(
+        st["iso"],
+        format!("nfs://{}{}", nfs.address, iso_path),
+        "{st}"
+    );
+    assert_eq!(blk_source(&host, id, "hdc"), iso_path);
+    let (status, e) = api.call(
+        reqwest::Method::POST,
+        &paths::vm_iso(id),
+        Some(nfs_file("iso/missing.iso")),
+    );
+    assert_eq!(status, 422, "{e}");
+    let text = e["error"].as_str().unwrap();
+    assert!(
+        text.starts_with(&format!(
+            "ISO not found on NFS server {}: {}/iso/missing.iso",
+            nfs.address,
+            export.display()
+        )),
+        "{text}"
+    );
+    assert_eq!(blk_source(&host, id, "hdc"), iso_path, "unchanged");
+    let inactive = host.virsh(&["domblklist", &id.to_string(), "--inactive"]);
+    assert!(inactive.contains(&iso_path), "{inactive}");
+
+    // Stop: iPXE ignores ACPI, so the graceful stop is forced after its timeout.
+    let t = Instant::now();
+    let stopped = api.ok(
+        reqwest::Method::POST,
+        &paths::vm_stop(id),
+        Some(json!({"timeout_secs": 3})),
+    );
+    assert_eq!(stopped["status"]["state"], "shutoff", "{stopped}");
+    assert_eq!(stopped["forced"], true, "{stopped}");
+    assert!(t.elapsed() >= Duration::from_secs(3));
+    assert_eq!(domstate(&host, id), "shut off");
+    assert_eq!(stopped["status"]["vnc_port"], Value::Null);
+    // Start = the spec again.
+    let st = api.ok(reqwest::Method::PUT, &paths::vm(id), Some(spec.clone()));
+    assert_eq!(st["state"], "running");
+    assert_eq!(domstate(&host, id), "running");
+    let stopped = api.ok(
+        reqwest::Method::POST,
+        &paths::vm_stop(id),
+        Some(json!({"forced": true})),
+    );
+    assert_eq!(stopped["forced"], true);
+    assert_eq!(domstate(&host, id), "shut off");
+    api.ok(reqwest::Method::PUT, &paths::vm(id), Some(spec.clone()));
+    let before = domid(&host, id);
+    let st = api.ok(
+        reqwest::Method::POST,
+        &paths::vm_reboot(id),
+        Some(json!({"forced": true})),
+    );
+    assert_eq!(st["state"], "running");
+    let after = domid(&host, id);
+    assert_ne!(before, after, "a reboot starts a new QEMU");
+    assert_eq!(domstate(&host, id), "running");
+
+    // A VM whose root disk is missing: refused, nothing left.
+    let bad_id = Uuid::new_v4();
+    let mut bad = spec.clone();
+    bad["id"] = json!(bad_id);
+    bad["name"] = json!("i-2-2-VM");
+    bad["root_disk"]["file"] = nfs_file("ROOT-missing.qcow2");
+    bad["nics"] = json!([]);
+    let (status, e) = api.call(reqwest::Method::PUT, &paths::vm(bad_id), Some(bad));
+    assert_eq!(status, 422, "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("root disk not found on NFS server"),
+        "{e}"
+    );
+    assert_eq!(domain_uuids(&host), vec![id.to_string()]);
+
+    // Destroy: no domain left; twice is fine.
+    let d = api.ok(reqwest::Method::DELETE, &paths::vm(id), None);
+    assert_eq!(d["existed"], true);
+    assert!(domain_uuids(&host).is_empty());
+    let d = api.ok(reqwest::Method::DELETE, &paths::vm(id), None);
+    assert_eq!(d["existed"], false);
+    let (status, _) = api.call(reqwest::Method::GET, &paths::vm(id), None);
+    assert_eq!(status, 404);
+
+    // The last lease goes: dnsmasq stops. Teardown: the bridges go.
+    let n = api.ok(
+        reqwest::Method::PUT,
+        &paths::network("cloudbr0"),
+        Some(network(json!([]))),
+    );
+    assert_eq!(n["dnsmasq_pid"], Value::Null);
+    wait_for("dnsmasq to stop", 10, || (!running(dnsmasq)).then_some(()));
+    for br in ["cloudbr0", "cloudbr1"] {
+        let r = api.ok(reqwest::Method::DELETE, &paths::network(br), None);
+        assert_eq!(r["existed"], true);
+        assert!(
+            !host.exec(&["ip", "link", "show", br]).status.success(),
+            "{br} is gone"
+        );
+    }
+    assert!(!running(other));
+    assert!(!host.state.join("agent/networks/cloudbr0").exists());
+    let log = agent.log();
+    assert!(!log.contains("panicked"), "{log}");
+    drop(agent);
+    drop(host);
+    drop(nfs);
+}

@@ -1,0 +1,129 @@
+//! The ISO registry through the API, without storage: registering for every zone
+//! (zoneid=-1) queues a copy per zone that waits for secondary storage, updateIso and the
+//! OS catalogue, bad input refused with CloudStack's codes, deleteIso removing every copy.
+
+mod common;
+
+use common::Client;
+
+#[tokio::test]
+async fn iso_registry_without_storage() {
+    let c = Client::admin().await;
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(stratus_management::jobs::run_worker(c.ctx.clone(), rx));
+    let (z1, _, _) = c.basic_topology("iso-z1").await;
+    let (z2, _, _) = c.basic_topology("iso-z2").await;
+    let cats = c.ok("listOsCategories", &[]).await;
+    assert_eq!(cats["count"], 13, "{cats}");
+    let debian = c
+        .ok("listOsTypes", &[("keyword", "Debian GNU/Linux 12")])
+        .await["ostype"][0]
+        .clone();
+    assert_eq!(debian["oscategoryname"], "Debian");
+
+    for (args, code, want) in [
+        (vec![("url", "ftp://x/y.iso")], 431, "http or https"),
+        (
+            vec![("url", "http://h/x.iso"), ("checksum", "{md5}xyz")],
+            431,
+            "Invalid checksum",
+        ),
+        (
+            vec![
+                ("url", "http://h/x.iso"),
+                ("ostypeid", "00000000-0000-0000-0000-000000000000"),
+            ],
+            431,
+            "ostypeid",
+        ),
+    ] {
+        let mut a = vec![("name", "bad"), ("zoneid", z1.as_str())];
+        a.extend(args);
+        let t = c.err("registerIso", &a, code).await;
+        assert!(t.contains(want), "{t}");
+    }
+    let t = c
+        .err(
+            "registerIso",
+            &[
+                ("name", "bad"),
+                ("zoneid", "nope"),
+                ("url", "http://h/x.iso"),
+            ],
+            431,
+        )
+        .await;
+    assert!(t.contains("zoneid"), "{t}");
+
+    let r = c
+        .ok(
+            "registerIso",
+            &[
+                ("name", "everywhere"),
+                ("zoneid", "-1"),
+                ("url", "http://127.0.0.1:9/x.iso"),
+                ("ostypeid", debian["id"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(r["count"], 2, "one copy per zone: {r}");
+    let id = r["iso"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(r["iso"][0]["crossZones"], true);
+    assert_eq!(
+        r["iso"][0]["displaytext"], "everywhere",
+        "defaults to the name"
+    );
+    let zones: Vec<&str> = r["iso"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["zoneid"].as_str().unwrap())
+        .collect();
+    assert!(zones.contains(&z1.as_str()) && zones.contains(&z2.as_str()));
+    for i in r["iso"].as_array().unwrap() {
+        assert_eq!(i["isready"], false);
+        assert!(
+            i["status"]
+                .as_str()
+                .unwrap()
+                .contains("Waiting for secondary storage"),
+            "{i}"
+        );
+    }
+    assert_eq!(c.ok("listIsos", &[("zoneid", &z2)]).await["count"], 1);
+
+    let u = c
+        .ok(
+            "updateIso",
+            &[("id", &id), ("name", "renamed"), ("bootable", "false")],
+        )
+        .await;
+    assert_eq!(u["iso"]["name"], "renamed");
+    assert_eq!(u["iso"]["bootable"], false);
+    assert_eq!(
+        c.ok("listIsos", &[("bootable", "false")]).await["count"],
+        2,
+        "both copies"
+    );
+
+    let t = c
+        .err(
+            "addSecondaryStorage",
+            &[("url", "http://x/y"), ("zoneid", &z1)],
+            431,
+        )
+        .await;
+    assert!(t.contains("Invalid secondary storage URL"), "{t}");
+
+    let j = c.ok("deleteIso", &[("id", &id), ("zoneid", &z1)]).await;
+    c.wait_job(j["jobid"].as_str().unwrap()).await;
+    assert_eq!(
+        c.ok("listIsos", &[("id", &id)]).await["count"],
+        1,
+        "only z1's copy went"
+    );
+    let j = c.ok("deleteIso", &[("id", &id)]).await;
+    let done = c.wait_job(j["jobid"].as_str().unwrap()).await;
+    assert_eq!(done["jobstatus"], 1, "{done}");
+    assert!(c.ok("listIsos", &[("id", &id)]).await.get("iso").is_none());
+}

@@ -17,8 +17,6 @@ CREATE TABLE storage_pools (
                 CHECK (state IN ('Up', 'Disabled', 'PrepareForMaintenance', 'Maintenance', 'ErrorInMaintenance')),
     capacity_bytes bigint NOT NULL DEFAULT 0,
     used_bytes  bigint NOT NULL DEFAULT 0,
-    -- Sum of the virtual sizes of the volumes we placed on it.
-    allocated_bytes bigint NOT NULL DEFAULT 0,
     -- The last FSSTAT: when, and why it failed (shown to admins).
     stats_at    timestamptz,
     stats_error text,

@@ -613,6 +613,12 @@ macro_rules! rpc {
 impl NfsClient {
     /// Mounts the export `url` names. `timeout` bounds each step (name resolution, each
     /// connection, each call), here and in every later call.
+    /// Mounts `url` and reads its capacity (FSSTAT): what adding storage checks and the
+    /// capacity refresh records.
+    pub async fn capacity_of(url: &NfsUrl, timeout: Duration) -> Result<Capacity, NfsError> {
+        NfsClient::connect(url, timeout).await?.fsstat().await
+    }
+
     pub async fn connect(url: &NfsUrl, timeout: Duration) -> Result<NfsClient, NfsError> {
         let host = url.host();
         let ip = resolve(host, timeout).await?;

@@ -42,10 +42,9 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
 
 async fn fsstat(url: &str) -> Result<(i64, i64), String> {
     let url = crate::nfs::NfsUrl::parse(url).map_err(|e| e.to_string())?;
-    let mut c = crate::nfs::NfsClient::connect(&url, Duration::from_secs(5))
+    let cap = crate::nfs::NfsClient::capacity_of(&url, Duration::from_secs(5))
         .await
         .map_err(|e| e.to_string())?;
-    let cap = c.fsstat().await.map_err(|e| e.to_string())?;
     let b = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     Ok((b(cap.total), b(cap.used)))
 }

@@ -27,16 +27,14 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn probe(url: &str, what: &str) -> Result<(NfsUrl, Capacity)> {
     let parsed = NfsUrl::parse(url.trim())
         .map_err(|e| ApiError::param(format!("Invalid {what} URL: {e}")))?;
-    let unavailable = |e: crate::nfs::NfsError| {
-        ApiError::new(
-            ErrorCode::ResourceUnavailable,
-            format!("Failed to add {what}: {e}"),
-        )
-    };
-    let mut c = NfsClient::connect(&parsed, PROBE_TIMEOUT)
+    let cap = NfsClient::capacity_of(&parsed, PROBE_TIMEOUT)
         .await
-        .map_err(unavailable)?;
-    let cap = c.fsstat().await.map_err(unavailable)?;
+        .map_err(|e| {
+            ApiError::new(
+                ErrorCode::ResourceUnavailable,
+                format!("Failed to add {what}: {e}"),
+            )
+        })?;
     Ok((parsed, cap))
 }
 

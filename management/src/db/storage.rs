@@ -24,6 +24,8 @@ pub struct PoolRow {
     pub state: String,
     pub capacity_bytes: i64,
     pub used_bytes: i64,
+    /// The virtual sizes of the live volumes on it (derived, not stored).
+    #[sqlx(default)]
     pub allocated_bytes: i64,
     pub stats_at: Option<DateTime<Utc>>,
     pub stats_error: Option<String>,
@@ -36,7 +38,9 @@ pub struct PoolRow {
     pub cluster_name: Option<String>,
 }
 
-const POOL_SELECT: &str = "p.*, z.name AS zone_name, pd.name AS pod_name, c.name AS cluster_name";
+const POOL_SELECT: &str = "p.*, z.name AS zone_name, pd.name AS pod_name, c.name AS cluster_name,
+     (SELECT COALESCE(sum(v.size_bytes), 0)::bigint FROM volumes v
+      WHERE v.pool_id = p.id AND v.removed IS NULL) AS allocated_bytes";
 const POOL_JOINS: &str = "JOIN zones z ON z.id = p.zone_id
      LEFT JOIN pods pd ON pd.id = p.pod_id
      LEFT JOIN clusters c ON c.id = p.cluster_id";

@@ -41,6 +41,8 @@ pub struct LocalHostOptions {
     /// NFS exports to register as the default zone's primary and secondary storage.
     pub primary: Option<String>,
     pub secondary: Option<String>,
+    /// The local agent's guest acceleration (auto, kvm, qemu); default: `kvm.acceleration`.
+    pub acceleration: Option<String>,
 }
 
 async fn system_caller(ctx: &Ctx) -> Result<Caller> {
@@ -346,8 +348,10 @@ fn write_files(ctx: &Ctx, opts: &LocalHostOptions, host: &HostRow, token: &str) 
     let uri = ctx
         .setting("kvm.libvirt.uri")
         .unwrap_or_else(|| "qemu:///system".into());
-    let accel = ctx
-        .setting("kvm.acceleration")
+    let accel = opts
+        .acceleration
+        .clone()
+        .or_else(|| ctx.setting("kvm.acceleration"))
         .unwrap_or_else(|| "auto".into());
     let props = crate::host_bootstrap::agent_properties(
         ctx,

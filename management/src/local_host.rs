@@ -29,6 +29,8 @@ use crate::error::{Error, Result};
 pub const ZONE: &str = "default";
 pub const POD: &str = "default";
 pub const CLUSTER: &str = "default";
+/// The default zone's guest gateway (the local host's `cloudbr0` address).
+pub const GUEST_GATEWAY: &str = "192.168.251.1";
 
 #[derive(Debug, Clone)]
 pub struct LocalHostOptions {
@@ -134,6 +136,35 @@ pub async fn ensure_topology(ctx: &Ctx) -> Result<(Uuid, Uuid, Uuid)> {
         .ok_or_else(|| Error::internal("createPod answered no id"))?,
     };
     let p = pod.to_string();
+    // Guests of the default zone: 192.168.251.10-200 on the host's cloudbr0, whose
+    // address is the gateway (the machine routes for its guests).
+    if run(
+        ctx,
+        &caller,
+        "listVlanIpRanges",
+        &[("zoneid", &z)],
+        "vlaniprange",
+    )
+    .await?
+    .is_none()
+    {
+        run(
+            ctx,
+            &caller,
+            "createVlanIpRange",
+            &[
+                ("zoneid", &z),
+                ("podid", &p),
+                ("gateway", GUEST_GATEWAY),
+                ("netmask", "255.255.255.0"),
+                ("startip", "192.168.251.10"),
+                ("endip", "192.168.251.200"),
+                ("forvirtualnetwork", "false"),
+            ],
+            "vlan",
+        )
+        .await?;
+    }
     let cluster = match run(
         ctx,
         &caller,

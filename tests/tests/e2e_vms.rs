@@ -6,7 +6,8 @@
 //! console, read by OCR, shows the iPXE banner. Stop, start, reboot, detach/attach ISO,
 //! destroy, recover and expunge are each checked in libvirt and in the API; after expunge
 //! nothing is left (no domain, no volume file, the address and capacity free). A deploy
-//! whose primary storage is down fails at the volume step and holds nothing. Apache
+//! whose primary storage is down fails at the volume step, and one whose ISO vanished
+//! fails at the domain step; each unwinds and holds nothing. Apache
 //! libcloud's CloudStack driver, unmodified, then creates, lists and destroys a node.
 
 use std::path::Path;
@@ -457,6 +458,45 @@ fn deploy_boot_and_run_a_vm_from_an_iso() {
         );
         o.success.then_some(())
     });
+
+    // A deploy whose last step fails (the ISO file vanished from secondary storage, so
+    // QEMU cannot open its CD-ROM) unwinds every step: no domain, no volume file, no lease.
+    let iso_file = Path::new(&iso_path);
+    let hidden = iso_file.with_extension("hidden");
+    std::fs::rename(iso_file, &hidden).unwrap();
+    let o = api.run(
+        &[],
+        "deployVirtualMachine",
+        &args(&deploy(&[
+            &format!("diskofferingid={DISK_5GB}"),
+            "name=noiso",
+        ])),
+    );
+    assert!(!o.success, "{}", o.json);
+    std::fs::rename(&hidden, iso_file).unwrap();
+    let l = api.ok("listVirtualMachines", &["name=noiso"]);
+    let n = &l["virtualmachine"][0];
+    assert_eq!(n["state"], "Error", "{l}");
+    assert!(
+        n["errortext"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Host e2evh"),
+        "the agent's reason: {n}"
+    );
+    assert!(n["nic"].as_array().unwrap().is_empty(), "{n}");
+    assert!(domains(&host).is_empty(), "the domain is undone");
+    assert_eq!(capacity_used(&api, &zone, 0), 0);
+    assert_eq!(capacity_used(&api, &zone, 8), 0);
+    let hosts = std::fs::read_to_string(host.state.join("agent/networks/cloudbr0/hosts"))
+        .unwrap_or_default();
+    assert!(hosts.trim().is_empty(), "no lease left: {hosts}");
+    let vols = api.ok("listVolumes", &["listall=true"]);
+    assert!(vols.get("volume").is_none(), "the volume is undone: {vols}");
+    api.ok(
+        "destroyVirtualMachine",
+        &[&format!("id={}", id(n)), "expunge=true"],
+    );
 
     // Apache libcloud, unmodified: create (stopped), start, list, destroy.
     let py = std::env::var("STRATUS_PYTHON").unwrap_or_else(|_| {

@@ -599,3 +599,18 @@ response!(NetworkResponse {
     created: Option<CsDate> => "date", "the date this network was created";
     tags: Vec<serde_json::Value> => "list", "the list of resource tags associated with network";
 });
+
+response!(ConsoleEndpointWebsocketResponse {
+    token: Option<String> => "string", "The console websocket token";
+    host: Option<String> => "string", "The console websocket host";
+    port: Option<String> => "string", "The console websocket port";
+    path: Option<String> => "string", "The console websocket path";
+    extra: Option<String> => "string", "The console websocket extra field for validation (if enabled)";
+});
+
+response!(ConsoleEndpointResponse {
+    success: Option<bool> => "boolean", "True if the console endpoint is generated properly";
+    details: Option<String> => "string", "Details in case of an error";
+    url: Option<String> => "string", "The console url";
+    websocket: Option<ConsoleEndpointWebsocketResponse> => "consoleendpointwebsocketresponse", "The console websocket options";
+});

@@ -255,7 +255,7 @@ async fn transition(
 }
 
 /// The full text of an error and its causes ("a: b: c"), for admins.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod commands;
 pub mod console;
+pub mod console_proxy;
 pub mod ctx;
 pub mod db;
 pub mod domain;

@@ -1,0 +1,324 @@
+//! Placement at scale: 1,000 Up hosts and 10,000 Running VMs (each with a guest address)
+//! in the database; how many placements (capacity + address, `instances::allocate`, one
+//! transaction each) per second, one at a time and 8 at once, and the p50/p99 of the
+//! list commands an admin or a client calls at that size.
+//!
+//! Run: `cargo bench -p stratus-management --bench placement` (options after `--`:
+//! `--hosts N` (1000), `--vms N` (10000), `--placements N` (500)). A private Postgres
+//! (fsync off) in a temporary directory; everything in this process through the command
+//! layer (no HTTP). Results: docs/benchmarks.md.
+
+use std::time::{Duration, Instant};
+
+use stratus_api::agent::{Acceleration, Heartbeat, HostFacts, HostMetrics, PROTOCOL_VERSION};
+use stratus_management::embedded_pg::{EmbeddedPostgres, Options};
+use stratus_management::{auth::Caller, bootstrap, ctx::Ctx, db, hosts, instances};
+use uuid::Uuid;
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+async fn dispatch(
+    ctx: &Ctx,
+    caller: &Caller,
+    name: &str,
+    params: &[(&str, String)],
+) -> serde_json::Value {
+    let mut p = stratus_api::Params::new(name);
+    for (k, v) in params {
+        p = p.with(k, v);
+    }
+    let spec = stratus_api::command::find(name).unwrap();
+    stratus_management::commands::dispatch(ctx, caller, spec, &p)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {}", e.text))
+        .body()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str, default: i64| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (n_hosts, n_vms, n_place) = (
+        arg("--hosts", 1000) as usize,
+        arg("--vms", 10000),
+        arg("--placements", 500) as usize,
+    );
+
+    let dir = tempfile::tempdir()?;
+    let pg = EmbeddedPostgres::start(dir.path(), Options::default()).await?;
+    pg.ensure_database("bench").await?;
+    let pool = db::connect(pg.options("bench"), 16).await?;
+    db::migrate(&pool).await?;
+    bootstrap::ensure_admin(&pool, Some("bench-password")).await?;
+    let ms = Uuid::new_v4();
+    db::mgmt::ms_register(&pool, ms, "bench", "0").await?;
+    let ctx = Ctx::new(
+        pool.clone(),
+        ms,
+        stratus_management::secrets::SecretKey::generate(),
+    )
+    .await?;
+    let admin = db::accounts::user_fetch_by_name(&pool, db::accounts::ROOT_DOMAIN, "admin")
+        .await?
+        .expect("admin");
+    let caller = Caller {
+        user: admin.clone(),
+        session_id: None,
+    };
+
+    let t0 = Instant::now();
+    let z = dispatch(
+        &ctx,
+        &caller,
+        "createZone",
+        &[
+            ("name", "bench".into()),
+            ("networktype", "Basic".into()),
+            ("dns1", "8.8.8.8".into()),
+            ("internaldns1", "10.0.0.2".into()),
+        ],
+    )
+    .await;
+    let zid: Uuid = z["zone"]["id"].as_str().unwrap().parse()?;
+    let p = dispatch(
+        &ctx,
+        &caller,
+        "createPod",
+        &[("zoneid", zid.to_string()), ("name", "p".into())],
+    )
+    .await;
+    let pid: Uuid = p["pod"]["id"].as_str().unwrap().parse()?;
+    // A /16 of guest addresses: 65,534 for 10,000 VMs and the placements.
+    dispatch(
+        &ctx,
+        &caller,
+        "createVlanIpRange",
+        &[
+            ("zoneid", zid.to_string()),
+            ("podid", pid.to_string()),
+            ("gateway", "10.200.0.1".into()),
+            ("netmask", "255.255.0.0".into()),
+            ("startip", "10.200.0.10".into()),
+            ("endip", "10.200.255.250".into()),
+            ("forvirtualnetwork", "false".into()),
+        ],
+    )
+    .await;
+    let mut cids = vec![];
+    for i in 0..10 {
+        let c = dispatch(
+            &ctx,
+            &caller,
+            "addCluster",
+            &[
+                ("zoneid", zid.to_string()),
+                ("podid", pid.to_string()),
+                ("clustername", format!("c{i}")),
+                ("clustertype", "CloudManaged".into()),
+                ("hypervisor", "KVM".into()),
+            ],
+        )
+        .await;
+        cids.push(c["cluster"][0]["id"].as_str().unwrap().parse::<Uuid>()?);
+    }
+    // Hosts: registered, then Up with facts (32 cores × 2.4 GHz, 256 GiB) by a report.
+    let mut host_ids = Vec::with_capacity(n_hosts);
+    for i in 0..n_hosts {
+        let addr: std::net::IpAddr =
+            format!("10.{}.{}.{}", 100 + i / 65536, (i / 256) % 256, i % 256).parse()?;
+        let (h, token) = hosts::register(
+            &ctx,
+            &admin,
+            zid,
+            pid,
+            cids[i % cids.len()],
+            addr,
+            8250,
+            &format!("sim-{i}"),
+        )
+        .await?;
+        let hb = Heartbeat {
+            protocol: PROTOCOL_VERSION,
+            generation: 1,
+            facts: HostFacts {
+                hostname: format!("sim-{i}"),
+                arch: "x86_64".into(),
+                cpu_sockets: 2,
+                cpu_cores: 32,
+                cpu_mhz: 2400,
+                memory_bytes: 256 << 30,
+                os: "Debian GNU/Linux 12".into(),
+                kernel: "6.1".into(),
+                libvirt_version: "9.0.0".into(),
+                hypervisor_version: "7.2.0".into(),
+                acceleration: Acceleration::Kvm,
+                agent_version: "bench".into(),
+            },
+            metrics: HostMetrics {
+                cpu_used_percent: 10.0,
+                memory_used_bytes: 8 << 30,
+                network_rx_bytes: 0,
+                network_tx_bytes: 0,
+            },
+            domains: vec![],
+        };
+        hosts::heartbeat(&ctx, h.id, Some(&token), &hb, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("heartbeat: {e:?}"))?;
+        host_ids.push(h.id);
+    }
+    let (nets, _) = db::networks::network_list(&pool, &Default::default(), Some(zid)).await?;
+    let so = db::offerings::service_offering_fetch(
+        &pool,
+        "00000000-0000-4000-8003-000000000001".parse()?,
+    )
+    .await?
+    .expect("Small Instance");
+    let mut conn = pool.acquire().await?;
+    db::vms::vm_seed_placed_bulk(
+        &mut conn,
+        n_vms,
+        zid,
+        (admin.account_id, admin.domain_id, admin.id),
+        (so.id, so.cpu_number, so.cpu_speed, so.memory_mb),
+        &host_ids,
+        nets[0].id,
+    )
+    .await?;
+    drop(conn);
+    println!(
+        "seeded {n_hosts} hosts, {n_vms} VMs in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+
+    // Placements: new Stopped VMs, each allocated (capacity + address) in one transaction.
+    let new_vm = |i: usize| {
+        let (pool, admin, so) = (pool.clone(), admin.clone(), so.clone());
+        async move {
+            let id = Uuid::new_v4();
+            let name = format!("new-{i}");
+            let mut conn = pool.acquire().await.unwrap();
+            db::vms::vm_insert(
+                &mut conn,
+                &db::vms::NewVm {
+                    id,
+                    name: &name,
+                    display_name: &name,
+                    account_id: admin.account_id,
+                    domain_id: admin.domain_id,
+                    user_id: admin.id,
+                    zone_id: zid,
+                    service_offering_id: so.id,
+                    disk_offering_id: None,
+                    iso_id: None,
+                    cpu_number: so.cpu_number,
+                    cpu_mhz: so.cpu_speed,
+                    memory_mb: so.memory_mb,
+                    keypair: None,
+                },
+            )
+            .await
+            .unwrap();
+            id
+        }
+    };
+    println!("| scenario | placements/s | p50 ms | p99 ms |\n|---|---:|---:|---:|");
+    for concurrency in [1usize, 8] {
+        let mut ids = vec![];
+        for i in 0..n_place {
+            ids.push(new_vm(i + concurrency * 100_000).await);
+        }
+        let start = Instant::now();
+        let mut lat = vec![];
+        for chunk in ids.chunks(concurrency) {
+            let mut set = tokio::task::JoinSet::new();
+            for id in chunk {
+                let (ctx, id) = (ctx.clone(), *id);
+                set.spawn(async move {
+                    let t = Instant::now();
+                    instances::allocate(&ctx, id, None, None).await.unwrap();
+                    t.elapsed()
+                });
+            }
+            while let Some(d) = set.join_next().await {
+                lat.push(d?);
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        lat.sort();
+        println!(
+            "| allocate, {concurrency} at a time | {:.0} | {:.2} | {:.2} |",
+            n_place as f64 / secs,
+            pct(&lat, 0.5),
+            pct(&lat, 0.99)
+        );
+    }
+
+    // Lists at this size (through the command layer, JSON built, no HTTP).
+    println!("\n| list | p50 ms | p99 ms | items |\n|---|---:|---:|---:|");
+    let lists: Vec<(&str, Vec<(&str, String)>)> = vec![
+        (
+            "listVirtualMachines",
+            vec![
+                ("listall", "true".into()),
+                ("pagesize", "100".into()),
+                ("page", "1".into()),
+            ],
+        ),
+        (
+            "listVirtualMachines",
+            vec![
+                ("listall", "true".into()),
+                ("pagesize", "500".into()),
+                ("page", "10".into()),
+            ],
+        ),
+        (
+            "listVirtualMachines",
+            vec![("listall", "true".into()), ("keyword", "seed-4242".into())],
+        ),
+        (
+            "listHosts",
+            vec![("pagesize", "100".into()), ("page", "1".into())],
+        ),
+        ("listCapacity", vec![("zoneid", zid.to_string())]),
+    ];
+    for (name, params) in lists {
+        let mut lat = vec![];
+        let mut items = 0;
+        for _ in 0..50 {
+            let t = Instant::now();
+            let b = dispatch(&ctx, &caller, name, &params).await;
+            lat.push(t.elapsed());
+            items = b
+                .as_object()
+                .map(|o| {
+                    o.values()
+                        .filter_map(|v| v.as_array())
+                        .map(Vec::len)
+                        .sum::<usize>()
+                })
+                .unwrap_or(0);
+        }
+        lat.sort();
+        let shown: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!(
+            "| {name} {} | {:.2} | {:.2} | {items} |",
+            shown.join(" "),
+            pct(&lat, 0.5),
+            pct(&lat, 0.99)
+        );
+    }
+    pool.close().await;
+    pg.stop();
+    Ok(())
+}

@@ -559,14 +559,14 @@ async fn dashboard(s: Session) -> Response {
             .list("listImageStores", &all(500))
             .await
             .unwrap_or_default();
-        tiles.push(Tile {
-            key: "secondary-storage",
-            label: "Secondary storage",
-            href: "/console/secondary-storage",
-            total: stores.0,
-            empty: "none yet",
-            ..Default::default()
-        });
+        tiles.push(Tile::by_state(
+            "secondary-storage",
+            "Secondary storage",
+            "/console/secondary-storage",
+            stores.0,
+            &stores.1,
+            "protocol",
+        ));
         gauges = match stratus_api::command::find("listCapacity") {
             Some(_) => s
                 .list("listCapacity", &[])
@@ -625,7 +625,7 @@ pub(crate) fn alerts_table(id: &str, items: Vec<Value>) -> Table {
         .map(|a| Row {
             id: str_of(a, "id").into(),
             cells: vec![
-                Cell::text(date(str_of(a, "sent"))),
+                Cell::when(date(str_of(a, "sent"))),
                 Cell::text(str_of(a, "name")),
                 Cell::text(str_of(a, "description")),
             ],
@@ -640,7 +640,7 @@ pub(crate) fn events_table(id: &str, items: Vec<Value>, wide: bool) -> Table {
         .iter()
         .map(|e| {
             let mut cells = vec![
-                Cell::text(date(str_of(e, "created"))),
+                Cell::when(date(str_of(e, "created"))),
                 Cell::text(str_of(e, "type")),
                 Cell::state(str_of(e, "level")),
             ];

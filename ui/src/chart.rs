@@ -23,7 +23,7 @@ const W: f64 = 560.0;
 const H: f64 = 180.0;
 const LEFT: f64 = 64.0;
 const RIGHT: f64 = 12.0;
-const TOP: f64 = 14.0;
+const TOP: f64 = 24.0;
 const BOTTOM: f64 = 26.0;
 
 pub fn escape(s: &str) -> String {
@@ -41,9 +41,11 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn clock(t: f64) -> String {
+/// A time axis label: minutes, or seconds too when the chart spans under 10 minutes.
+fn clock(t: f64, span: f64) -> String {
+    let fmt = if span < 600.0 { "%H:%M:%S" } else { "%H:%M" };
     chrono::DateTime::from_timestamp(t as i64, 0)
-        .map(|d| d.format("%H:%M").to_string())
+        .map(|d| d.format(fmt).to_string())
         .unwrap_or_default()
 }
 
@@ -105,11 +107,13 @@ pub fn line_chart(
     }
     let _ = write!(
         svg,
-        r##"<text x="{LEFT}" y="{by}" fill="#5b6475" font-size="11">{a}</text><text x="{rx}" y="{by}" text-anchor="end" fill="#5b6475" font-size="11">{b} UTC</text>"##,
+        r##"<text x="{LEFT}" y="{by}" fill="#5b6475" font-size="11">{a}</text><text x="{mx}" y="{by}" text-anchor="middle" fill="#5b6475" font-size="11">{m}</text><text x="{rx}" y="{by}" text-anchor="end" fill="#5b6475" font-size="11">{b} UTC</text>"##,
         by = H - 8.0,
+        mx = LEFT + px_w / 2.0,
         rx = LEFT + px_w,
-        a = clock(t0),
-        b = clock(t1)
+        a = clock(t0, span),
+        m = clock(t0 + span / 2.0, span),
+        b = clock(t1, span)
     );
     for (i, s) in series.iter().enumerate() {
         if s.points.is_empty() {
@@ -127,15 +131,15 @@ pub fn line_chart(
             c = s.color,
             p = pts.join(" ")
         );
-        // Legend, top right inside the frame.
-        let lx = LEFT + px_w - 150.0 * (series.len() - i) as f64 + 10.0;
+        // Legend, above the frame on the right.
+        let lx = LEFT + px_w - 90.0 * (series.len() - i) as f64;
         let _ = write!(
             svg,
-            r##"<rect x="{lx}" y="{ly}" width="10" height="3" fill="{c}"/><text x="{tx}" y="{ty}" fill="#1d2330" font-size="11">{l}</text>"##,
-            ly = TOP + 8.0,
+            r##"<rect x="{lx}" y="{ly}" width="12" height="3" fill="{c}"/><text x="{tx}" y="{ty}" fill="#1d2330" font-size="11">{l}</text>"##,
+            ly = TOP - 12.0,
             c = s.color,
-            tx = lx + 14.0,
-            ty = TOP + 12.0,
+            tx = lx + 16.0,
+            ty = TOP - 8.0,
             l = escape(&s.label)
         );
     }

@@ -70,6 +70,14 @@ impl Cell {
             ..Default::default()
         }
     }
+    /// A date or time (kept on one line).
+    pub fn when(t: impl Into<String>) -> Cell {
+        Cell {
+            text: t.into(),
+            class: "when",
+            ..Default::default()
+        }
+    }
     pub fn mono(t: impl Into<String>) -> Cell {
         Cell {
             text: t.into(),
@@ -559,7 +567,7 @@ pub mod build {
 
     pub fn started(step: &str, label: &str) -> String {
         format!(
-            "<li data-step=\"{}\"><span class=\"mark\">…</span>{}",
+            "<li data-step=\"{}\"><span class=\"mark\"></span>{}",
             escape(step),
             escape(label)
         )
@@ -572,14 +580,15 @@ pub mod build {
     }
     pub fn skipped(step: &str, label: &str) -> String {
         format!(
-            "<li class=\"ok\" data-step=\"{}\"><span class=\"mark\">✓</span>{} <span class=\"detail\">(already done)</span></li>\n",
+            "<li class=\"ok\" data-step=\"{}\"><span class=\"mark\"></span>{} <span class=\"detail\">(already done)</span></li>\n",
             escape(step),
             escape(label)
         )
     }
+    /// The failed step's line, its error, and an invitation to fix the step below.
     pub fn failed(error: &str) -> String {
         format!(
-            " <span class=\"badge bad\">failed</span></li>\n</ol>\n<p class=\"error\" role=\"alert\" id=\"build-error\">{}</p>\n",
+            " <span class=\"badge bad\">failed</span></li>\n</ol>\n<p class=\"error\" role=\"alert\" id=\"build-error\">{}</p>\n<p class=\"muted\">Correct this step and launch again: what was built is kept.</p>\n",
             escape(error)
         )
     }

@@ -129,7 +129,14 @@ async fn section(
 
 fn fields_of(v: &Value, spec: &[(&str, &str)]) -> Vec<(String, Cell)> {
     spec.iter()
-        .map(|(label, f)| (label.to_string(), Cell::text(text(v, f))))
+        .map(|(label, f)| {
+            let cell = match *f {
+                "created" => Cell::text(date(str_of(v, f))),
+                "id" => Cell::mono(text(v, f)),
+                _ => Cell::text(text(v, f)),
+            };
+            (label.to_string(), cell)
+        })
         .collect()
 }
 

@@ -105,7 +105,10 @@ fn review(state: &WizardState) -> Vec<ReviewRow> {
                 .iter()
                 .map(|fd| {
                     let v = state.get(s.key, fd.name);
-                    let shown = if fd.kind == "password" && !v.is_empty() {
+                    let label = fd.options.iter().find(|(o, _)| *o == v).map(|(_, l)| *l);
+                    let shown = if let Some(l) = label {
+                        l.to_string()
+                    } else if fd.kind == "password" && !v.is_empty() {
                         "••••••••".to_string()
                     } else if v.is_empty() {
                         "—".to_string()
@@ -321,7 +324,8 @@ async fn build(s: Session, state: WizardState) -> Response {
                     // Back to the step that failed (enabling the zone has no page: the
                     // review), with everything entered and built so far.
                     let key = if step == "enable" { "launch" } else { step };
-                    let mut p = page(&s, &state, key, Some(e.text.clone()));
+                    // The error is shown once, above the form.
+                    let mut p = page(&s, &state, key, None);
                     if p.step != "launch" {
                         p.hidden = hidden_for(&state, p.step);
                     }

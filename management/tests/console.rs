@@ -80,6 +80,10 @@ fn urlencode(pairs: &[(&str, &str)]) -> String {
 
 impl<'a> Browser<'a> {
     async fn login(c: &'a Client) -> Browser<'a> {
+        Self::login_as(c, "admin", "password").await
+    }
+
+    async fn login_as(c: &'a Client, user: &str, password: &str) -> Browser<'a> {
         let mut b = Browser {
             c,
             cookies: BTreeMap::new(),
@@ -88,7 +92,7 @@ impl<'a> Browser<'a> {
         let a = c
             .raw(form(
                 "/console/login",
-                "username=admin&password=password",
+                &urlencode(&[("username", user), ("password", password)]),
                 None,
             ))
             .await;
@@ -492,6 +496,21 @@ async fn dashboard_hosts_metrics_charts_and_quick_actions() {
     assert_eq!(row[5], "1.60 GHz", "CPU used: 20% of 8 GHz");
     assert_eq!(row[7], "8.00 GiB", "memory total");
     assert_eq!(row[8], "6.00 GiB", "memory used");
+
+    // The samples behind the charts, through the API: all of them, or none before a date.
+    let h = c
+        .ok("listHostsUsageHistory", &[("id", &host.to_string())])
+        .await;
+    assert_eq!(h["host"][0]["stats"].as_array().unwrap().len(), 4, "{h}");
+    assert_eq!(h["host"][0]["stats"][0]["cpuused"], "10.00%");
+    assert_eq!(h["host"][0]["stats"][3]["memoryusedkbs"], 6 << 20);
+    let h = c
+        .ok(
+            "listHostsUsageHistory",
+            &[("id", &host.to_string()), ("enddate", "2001-01-01")],
+        )
+        .await;
+    assert_eq!(h["host"][0]["stats"].as_array().unwrap().len(), 0);
 
     // The host's page: facts, state badges, charts of the retained samples.
     let p = b.get(&format!("/console/hosts/{host}")).await;
@@ -1114,4 +1133,68 @@ async fn advanced_zone_wizard_adds_a_public_range() {
     // The Launch again button is the main one on the failed step's page.
     assert_eq!(attr(&p.doc, "#wizard button.primary", "value"), "launch");
     assert_eq!(text1(&p.doc, "#wizard button.primary"), "Launch again");
+}
+
+#[tokio::test]
+async fn a_user_sees_only_what_users_may_do() {
+    let c = Client::admin().await;
+    c.ok(
+        "createAccount",
+        &[
+            ("username", "bob"),
+            ("password", "bob-pw-123"),
+            ("email", "bob@example.org"),
+            ("firstname", "Bob"),
+            ("lastname", "B"),
+            ("accounttype", "0"),
+        ],
+    )
+    .await;
+    let mut b = Browser::login_as(&c, "bob", "bob-pw-123").await;
+    let p = b.get("/console/dashboard").await;
+    let nav: Vec<String> = p
+        .doc
+        .select(&sel("nav.side a"))
+        .map(|a| a.value().attr("href").unwrap().to_string())
+        .collect();
+    assert!(nav.contains(&"/console/isos".to_string()));
+    assert!(nav.contains(&"/console/api-keys".to_string()));
+    for admin_only in [
+        "/console/hosts",
+        "/console/settings",
+        "/console/accounts",
+        "/console/alerts",
+    ] {
+        assert!(
+            !nav.contains(&admin_only.to_string()),
+            "{admin_only} in {nav:?}"
+        );
+    }
+    assert_eq!(
+        p.doc.select(&sel("a[href='/console/zones/new']")).count(),
+        0
+    );
+    // The command layer refuses admin commands, so the pages do too.
+    let p = b.get("/console/hosts").await;
+    assert_eq!(p.status.as_u16(), 432);
+    let p = b.get("/console/zones/new").await;
+    assert_ne!(p.status, StatusCode::OK);
+    let p = b
+        .post(
+            "/console/settings",
+            &[("name", "ping.interval"), ("value", "1")],
+        )
+        .await;
+    assert_eq!(p.doc.select(&sel(".flash.error")).count(), 1);
+    assert_eq!(
+        c.ok("listConfigurations", &[("name", "ping.interval")])
+            .await["configuration"][0]["value"],
+        "60"
+    );
+    // A user registers ISOs (no Featured box) and makes their own keys.
+    let p = b.get("/console/isos/new").await;
+    assert_eq!(p.doc.select(&sel("input[name=isfeatured]")).count(), 0);
+    let p = b.get("/console/api-keys").await;
+    let p = b.submit(&p, "form[data-action=keys]", &[], None).await;
+    assert_eq!(text1(&p.doc, "h1"), "New API keys for bob");
 }

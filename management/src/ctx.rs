@@ -28,6 +28,8 @@ pub struct Ctx {
     pub secrets: SecretKey,
     /// The cloud's CA and this server's HTTPS client for agents.
     pub pki: Pki,
+    /// Test hooks for the VM steps (see `vms::Faults`); empty in production.
+    pub faults: crate::vms::Faults,
     settings: Arc<RwLock<HashMap<String, String>>>,
 }
 
@@ -48,6 +50,7 @@ impl Ctx {
             listen: None,
             secrets,
             pki,
+            faults: Default::default(),
             settings: Arc::new(RwLock::new(HashMap::new())),
         };
         ctx.refresh_settings().await?;

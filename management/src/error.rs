@@ -92,6 +92,16 @@ fn constraint_message(name: &str) -> Option<(ErrorCode, &'static str)> {
             ResourceInUse,
             "The account still has asynchronous jobs on record",
         ),
+        "vms_name_account_key" => (
+            ParamError,
+            "A VM with that name already exists in this account. Please specify a unique name.",
+        ),
+        "nics_ip_key" => (InsufficientCapacity, "That IP address is already in use"),
+        "nics_network_id_fkey" => (ResourceInUse, "The network is in use: VMs still have addresses in it"),
+        "vms_zone_id_fkey" => (ResourceInUse, "The zone is in use: it still has VMs"),
+        "vms_service_offering_id_fkey" => (ResourceInUse, "The service offering is in use by VMs"),
+        "vms_disk_offering_id_fkey" => (ResourceInUse, "The disk offering is in use by VMs"),
+        "vms_iso_id_fkey" => (ResourceInUse, "The ISO is attached to VMs"),
         _ => return None,
     })
 }

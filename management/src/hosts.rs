@@ -182,6 +182,9 @@ pub async fn heartbeat(
     }
     db::hosts::host_apply_report(&mut *tx, host_id, ctx.ms_id, hb).await?;
     db::hosts::host_metrics_insert(&mut *tx, host_id, hb).await?;
+    // A report may have been taken just before an operation changed the VM.
+    let settle = 15;
+    crate::vms::sync_report(&mut tx, &host, &hb.domains, settle).await?;
     if let Some(status) = Status::parse(&host.status) {
         if let Some(next) = status.on(StatusEvent::Heartbeat) {
             record_transition(&mut tx, &host, status, next, "the agent reported").await?;
@@ -255,7 +258,7 @@ async fn transition(
 }
 
 /// The full text of an error and its causes ("a: b: c"), for admins.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {

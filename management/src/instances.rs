@@ -33,10 +33,17 @@ fn factor(ctx: &Ctx, name: &str) -> f64 {
 }
 
 /// Reserves capacity and a guest address for a Stopped VM; it becomes Starting on the
-/// chosen host. On failure nothing is held (the transaction rolls back).
-pub async fn allocate(ctx: &Ctx, vm_id: Uuid) -> Result<Allocation> {
+/// chosen host. A VM that already has an address (a stopped VM keeps its own) keeps it;
+/// `ip` asks for a specific address, `host` for a specific host (admins). On failure
+/// nothing is held (the transaction rolls back).
+pub async fn allocate(
+    ctx: &Ctx,
+    vm_id: Uuid,
+    ip: Option<std::net::IpAddr>,
+    host: Option<Uuid>,
+) -> Result<Allocation> {
     let mut tx = ctx.pool.begin().await?;
-    let vm = db::vms::vm_fetch(&mut tx, vm_id)
+    let vm = db::vms::vm_fetch(&mut *tx, vm_id)
         .await?
         .ok_or_else(|| Error::internal("the VM vanished"))?;
     let insufficient = |why: String| -> Error {
@@ -46,7 +53,13 @@ pub async fn allocate(ctx: &Ctx, vm_id: Uuid) -> Result<Allocation> {
         )
         .into()
     };
-    let candidates = db::vms::host_candidates_for_update_in_txn(&mut tx, vm.zone_id).await?;
+    let mut candidates = db::vms::host_candidates_for_update_in_txn(&mut tx, vm.zone_id).await?;
+    if let Some(h) = host {
+        candidates.retain(|c| c.id == h);
+        if candidates.is_empty() {
+            return Err(ApiError::param(format!("Host {h} is not a host of the VM's zone")).into());
+        }
+    }
     let req = Request {
         cpu_mhz: i64::from(vm.cpu_number) * i64::from(vm.cpu_mhz),
         memory_bytes: i64::from(vm.memory_mb) << 20,
@@ -64,14 +77,31 @@ pub async fn allocate(ctx: &Ctx, vm_id: Uuid) -> Result<Allocation> {
     let network = networks
         .first()
         .ok_or_else(|| insufficient("the zone has no guest network".into()))?;
-    let (ip, mac) = db::vms::nic_allocate_in_txn(&mut tx, vm.id, network.id)
-        .await?
-        .ok_or_else(|| {
-            insufficient(format!(
-                "every address of the guest IP ranges of zone {} is allocated",
-                network.zone_name
-            ))
-        })?;
+    let (ip, mac) = if let Some(nic) = db::vms::nic_of_vm(&mut *tx, vm.id).await? {
+        (nic.ip_address, nic.mac_address)
+    } else if let Some(want) = ip {
+        db::vms::nic_allocate_ip_in_txn(&mut tx, vm.id, network.id, want)
+            .await?
+            .ok_or_else(|| -> Error {
+                ApiError::new(
+                    ErrorCode::InsufficientCapacity,
+                    format!(
+                        "The IP address {want} is not available in network {}: it is outside the zone's guest ranges or already in use",
+                        network.name
+                    ),
+                )
+                .into()
+            })?
+    } else {
+        db::vms::nic_allocate_in_txn(&mut tx, vm.id, network.id)
+            .await?
+            .ok_or_else(|| {
+                insufficient(format!(
+                    "every address of the guest IP ranges of zone {} is allocated",
+                    network.zone_name
+                ))
+            })?
+    };
     tx.commit().await?;
     Ok(Allocation {
         host_id,

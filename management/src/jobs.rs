@@ -16,6 +16,9 @@ use crate::db::{self, jobs::JobRow};
 use crate::error::Result;
 
 pub const LEASE_SECS: i64 = 30;
+/// Set on a job's parameters when it runs again after its server died, so a handler
+/// can tell "already done by the first run" from a request that is illegal now.
+pub const RETRY_PARAM: &str = "_jobretry";
 const RENEW_EVERY: Duration = Duration::from_secs(10);
 const MAX_ATTEMPTS: i32 = 3;
 const CONCURRENT_JOBS: usize = 8;
@@ -112,7 +115,11 @@ async fn execute(ctx: &Ctx, job: &JobRow) -> Result<stratus_api::envelope::Reply
         user,
         session_id: None,
     };
-    let params = Params::from_json(&job.command, &job.params);
+    let mut params = Params::from_json(&job.command, &job.params);
+    if job.attempts > 1 {
+        // Taken over: handlers may find their work already done (see `RETRY_PARAM`).
+        params = params.with(RETRY_PARAM, "true");
+    }
     crate::commands::execute(ctx, &caller, spec, &params)
         .await
         .map_err(|e| crate::commands::log_and_convert(spec.name, e))

@@ -6,6 +6,7 @@
 //! (all SQL). `jobs` runs async commands; `embedded_pg` runs the private Postgres of the
 //! no-configuration default.
 
+pub mod agent_calls;
 pub mod auth;
 pub mod bootstrap;
 pub mod commands;
@@ -30,4 +31,5 @@ pub mod process;
 pub mod reconcile;
 pub mod secrets;
 pub mod ssh;
+pub mod vms;
 pub mod volumes;

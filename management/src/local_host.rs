@@ -29,6 +29,8 @@ use crate::error::{Error, Result};
 pub const ZONE: &str = "default";
 pub const POD: &str = "default";
 pub const CLUSTER: &str = "default";
+/// The default zone's guest gateway (the local host's `cloudbr0` address).
+pub const GUEST_GATEWAY: &str = "192.168.251.1";
 
 #[derive(Debug, Clone)]
 pub struct LocalHostOptions {
@@ -41,6 +43,8 @@ pub struct LocalHostOptions {
     /// NFS exports to register as the default zone's primary and secondary storage.
     pub primary: Option<String>,
     pub secondary: Option<String>,
+    /// The local agent's guest acceleration (auto, kvm, qemu); default: `kvm.acceleration`.
+    pub acceleration: Option<String>,
 }
 
 async fn system_caller(ctx: &Ctx) -> Result<Caller> {
@@ -132,6 +136,35 @@ pub async fn ensure_topology(ctx: &Ctx) -> Result<(Uuid, Uuid, Uuid)> {
         .ok_or_else(|| Error::internal("createPod answered no id"))?,
     };
     let p = pod.to_string();
+    // Guests of the default zone: 192.168.251.10-200 on the host's cloudbr0, whose
+    // address is the gateway (the machine routes for its guests).
+    if run(
+        ctx,
+        &caller,
+        "listVlanIpRanges",
+        &[("zoneid", &z)],
+        "vlaniprange",
+    )
+    .await?
+    .is_none()
+    {
+        run(
+            ctx,
+            &caller,
+            "createVlanIpRange",
+            &[
+                ("zoneid", &z),
+                ("podid", &p),
+                ("gateway", GUEST_GATEWAY),
+                ("netmask", "255.255.255.0"),
+                ("startip", "192.168.251.10"),
+                ("endip", "192.168.251.200"),
+                ("forvirtualnetwork", "false"),
+            ],
+            "vlan",
+        )
+        .await?;
+    }
     let cluster = match run(
         ctx,
         &caller,
@@ -346,8 +379,10 @@ fn write_files(ctx: &Ctx, opts: &LocalHostOptions, host: &HostRow, token: &str) 
     let uri = ctx
         .setting("kvm.libvirt.uri")
         .unwrap_or_else(|| "qemu:///system".into());
-    let accel = ctx
-        .setting("kvm.acceleration")
+    let accel = opts
+        .acceleration
+        .clone()
+        .or_else(|| ctx.setting("kvm.acceleration"))
         .unwrap_or_else(|| "auto".into());
     let props = crate::host_bootstrap::agent_properties(
         ctx,

@@ -52,6 +52,10 @@ struct Args {
     /// With --local-host: this NFS export becomes the default zone's secondary storage.
     #[arg(long, env = "STRATUS_LOCAL_SECONDARY")]
     local_secondary: Option<String>,
+    /// With --local-host: the local agent's guest acceleration: auto (KVM when /dev/kvm
+    /// opens), kvm or qemu (TCG). Default: the `kvm.acceleration` setting.
+    #[arg(long, env = "STRATUS_LOCAL_ACCELERATION")]
+    local_acceleration: Option<String>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -155,6 +159,7 @@ async fn run(
             agent_binary: host_bootstrap::agent_binary()?,
             primary: args.local_primary.clone(),
             secondary: args.local_secondary.clone(),
+            acceleration: args.local_acceleration.clone(),
         };
         let (ctx, slot) = (ctx.clone(), local_agent.clone());
         tokio::spawn(async move {

@@ -13,6 +13,7 @@ use crate::db;
 pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(10));
     let mut last_stats: Option<std::time::Instant> = None;
+    let mut last_expunge: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -37,7 +38,59 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
                 tracing::warn!(error = %e, "refreshing storage capacity failed");
             }
         }
+        let every = Duration::from_secs(ctx.setting_i64("expunge.interval", 86400).max(5) as u64);
+        if last_expunge.is_none_or(|t| t.elapsed() >= every) {
+            last_expunge = Some(std::time::Instant::now());
+            if let Err(e) = expunge_due(&ctx).await {
+                tracing::warn!(error = %e, "expunging destroyed VMs failed");
+            }
+        }
+        if let Err(e) = unwind_orphaned_work(&ctx).await {
+            tracing::warn!(error = %e, "unwinding abandoned VM operations failed");
+        }
     }
+}
+
+/// Expunges destroyed VMs whose `expunge.delay` has passed. One failing VM (its storage
+/// down, say) does not stop the others; it is tried again next time.
+pub async fn expunge_due(ctx: &Ctx) -> crate::error::Result<usize> {
+    let delay = ctx.setting_i64("expunge.delay", 86400).max(0);
+    let due = db::vms::vm_list_due_for_expunge(&ctx.pool, delay, 100).await?;
+    let mut done = 0;
+    for id in due {
+        match crate::vms::expunge(ctx, id).await {
+            Ok(()) => done += 1,
+            Err(e) => {
+                tracing::warn!(vm = %id, error = %e, "expunging a destroyed VM failed; will retry")
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// A deploy or start whose job was abandoned (every server running it died, see
+/// `jobs::MAX_ATTEMPTS`) is unwound, so it does not hold capacity and an address forever.
+pub async fn unwind_orphaned_work(ctx: &Ctx) -> crate::error::Result<()> {
+    db::vms::vm_clear_stale_reboots(&ctx.pool).await?;
+    for id in db::vms::vm_list_orphaned_work(&ctx.pool).await? {
+        let Some(vm) = db::vms::vm_fetch(&ctx.pool, id).await? else {
+            continue;
+        };
+        let work = match vm.work.as_deref() {
+            Some("Deploy") => crate::vms::Work::Deploy,
+            _ => crate::vms::Work::Start,
+        };
+        let last = (vm.work_step.max(0) as usize).min(crate::vms::STEPS.len() - 1);
+        crate::vms::unwind(
+            ctx,
+            id,
+            work,
+            last,
+            "its job was abandoned: the management servers running it stopped",
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn fsstat(url: &str) -> Result<(i64, i64), String> {

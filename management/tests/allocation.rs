@@ -137,6 +137,7 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
                 cpu_number: offering.cpu_number,
                 cpu_mhz: offering.cpu_speed,
                 memory_mb: offering.memory_mb,
+                keypair: None,
             },
         )
         .await
@@ -147,7 +148,7 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
         .iter()
         .map(|&vm| {
             let ctx = c.ctx.clone();
-            tokio::spawn(async move { (vm, instances::allocate(&ctx, vm).await) })
+            tokio::spawn(async move { (vm, instances::allocate(&ctx, vm, None, None).await) })
         })
         .collect();
     let mut winners = vec![];
@@ -189,7 +190,7 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
     );
     for vm in &losers {
         let mut conn = c.ctx.pool.acquire().await.unwrap();
-        let row = db::vms::vm_fetch(&mut conn, *vm).await.unwrap().unwrap();
+        let row = db::vms::vm_fetch(&mut *conn, *vm).await.unwrap().unwrap();
         assert_eq!(row.state, "Stopped", "a loser holds nothing");
         assert!(row.host_id.is_none());
     }
@@ -204,7 +205,9 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
     instances::release(&c.ctx, first, "Stopped", None)
         .await
         .unwrap();
-    let again = instances::allocate(&c.ctx, losers[0]).await.unwrap();
+    let again = instances::allocate(&c.ctx, losers[0], None, None)
+        .await
+        .unwrap();
     assert_eq!(again.ip, a.ip, "the freed address is the lowest free one");
 
     // With a wide range, capacity is the limit: of 43 concurrent deploys exactly two more
@@ -226,7 +229,7 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
         .iter()
         .map(|&vm| {
             let ctx = c.ctx.clone();
-            tokio::spawn(async move { instances::allocate(&ctx, vm).await })
+            tokio::spawn(async move { instances::allocate(&ctx, vm, None, None).await })
         })
         .collect();
     let mut placed = 6;

@@ -46,6 +46,12 @@ ensure_testbed() {
     apt_install iproute2 util-linux openssh-server openssl
 }
 
+# The instance tests read a guest's console as text: `virsh screenshot`, then OCR
+# (tesseract) to find the iPXE banner, as a person looking at the console would.
+ensure_ocr() {
+    apt_install tesseract-ocr tesseract-ocr-eng
+}
+
 # The simulated NFS server of the tests (tests/testbed/nfs-server.sh): nfs-ganesha with its
 # VFS backend, rpcbind, and showmount (nfs-common). Without systemd their postinst scripts
 # start nothing (invoke-rc.d finds no runlevel; ganesha has only systemd units). Should an

@@ -520,6 +520,11 @@ impl CsApi {
             .and_then(|m| m.values().next())
             .cloned()
             .unwrap_or_default();
+        // An async command fails in its job's result.
+        let body = match body.get("jobresult") {
+            Some(r) => r.clone(),
+            None => body,
+        };
         assert_eq!(body["errorcode"], code, "cs {command} {args:?}: {}", o.json);
         body["errortext"].as_str().unwrap_or_default().to_string()
     }

@@ -13,7 +13,14 @@ use crate::db::jobs::{self as j, JobRow, NewJob};
 use crate::error::Result;
 
 /// Queues an async command; the worker executes it with the caller's identity.
-pub async fn submit(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params) -> Result<Reply> {
+/// `created` is the resource an async-create command made (answered with the job id).
+pub async fn submit(
+    ctx: &Ctx,
+    caller: &Caller,
+    spec: &CommandSpec,
+    p: &Params,
+    created: Option<Uuid>,
+) -> Result<Reply> {
     let id = Uuid::new_v4();
     j::job_insert(
         &ctx.pool,
@@ -25,14 +32,17 @@ pub async fn submit(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params) 
             user_id: caller.user_id(),
             account_id: caller.account_id(),
             instance_type: spec.instance_type,
-            instance_id: p.uuid("id").ok().flatten(),
+            // attachIso's `id` is the ISO; the VM is `virtualmachineid`.
+            instance_id: created
+                .or(p.uuid("virtualmachineid").ok().flatten())
+                .or(p.uuid("id").ok().flatten()),
         },
     )
     .await?;
     ctx.jobs.notify_one();
     Ok(Reply::Job {
         jobid: id,
-        id: None,
+        id: created,
     })
 }
 

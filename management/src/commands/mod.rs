@@ -13,6 +13,7 @@ mod networks;
 mod offerings;
 mod storage;
 mod topology;
+mod vms;
 
 use sqlx::{PgConnection, Postgres, Transaction};
 use stratus_api::command::{self, Access, CommandSpec};
@@ -55,8 +56,15 @@ pub async fn dispatch(
     p: &Params,
 ) -> Result<Reply, ApiError> {
     p.validate(spec)?;
-    let result = if spec.is_async() {
-        jobs::submit(ctx, caller, spec, p).await
+    let result = if spec.name == "deployVirtualMachine" {
+        // Async-create (CloudStack's BaseAsyncCreateCmd): the VM is recorded now and its
+        // id answered with the job's; the job starts it.
+        match vms::create(ctx, caller, p).await {
+            Ok(id) => jobs::submit(ctx, caller, spec, &p.clone().with("id", id), Some(id)).await,
+            Err(e) => Err(e),
+        }
+    } else if spec.is_async() {
+        jobs::submit(ctx, caller, spec, p, None).await
     } else {
         execute(ctx, caller, spec, p).await
     };
@@ -124,6 +132,23 @@ pub async fn execute(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params)
         "cancelHostMaintenance" => hosts::cancel_maintenance(ctx, caller, p).await,
         "reconnectHost" => hosts::reconnect(ctx, caller, p).await,
         "listNetworks" => networks::list(ctx, p).await,
+        "deployVirtualMachine" => vms::deploy(ctx, caller, p).await,
+        "listVirtualMachines" => vms::list(ctx, caller, p, false).await,
+        "listVirtualMachinesMetrics" => vms::list(ctx, caller, p, true).await,
+        "startVirtualMachine" => vms::start(ctx, caller, p).await,
+        "stopVirtualMachine" => vms::stop(ctx, caller, p).await,
+        "rebootVirtualMachine" => vms::reboot(ctx, caller, p).await,
+        "destroyVirtualMachine" => vms::destroy(ctx, caller, p).await,
+        "recoverVirtualMachine" => vms::recover(ctx, caller, p).await,
+        "expungeVirtualMachine" => vms::expunge(ctx, caller, p).await,
+        "attachIso" => vms::attach_iso(ctx, caller, p).await,
+        "detachIso" => vms::detach_iso(ctx, caller, p).await,
+        "listVolumes" => vms::list_volumes(ctx, caller, p).await,
+        "listCapacity" => vms::list_capacity(ctx, p).await,
+        "listPublicIpAddresses" => Ok(vms::empty_list("publicipaddress")),
+        "listPortForwardingRules" => Ok(vms::empty_list("portforwardingrule")),
+        "listIpForwardingRules" => Ok(vms::empty_list("ipforwardingrule")),
+        "listTemplates" => Ok(vms::empty_list("template")),
         "createServiceOffering" => offerings::create_service(ctx, caller, p).await,
         "listServiceOfferings" => offerings::list_service(ctx, p).await,
         "updateServiceOffering" => offerings::update_service(ctx, caller, p).await,

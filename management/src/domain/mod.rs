@@ -6,3 +6,4 @@ pub mod iprange;
 pub mod placement;
 pub mod settings;
 pub mod states;
+pub mod vmstate;

@@ -1,0 +1,195 @@
+//! Typed calls to a host agent's command API (HTTPS with mutual TLS, `stratus_api::agent::api`).
+//!
+//! Why one module: every VM operation talks to agents the same way — the endpoint from
+//! the host row, a per-call timeout that fits the operation (a graceful stop may take a
+//! minute; a definition a few seconds), and agent failures turned into one error that
+//! names the host, the call and the agent's own text, so a failed deploy says *why*.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use stratus_api::agent::{
+    api, AgentError, GuestNetwork, NetworkStatus, NfsFile, PowerOptions, VmDestroyed, VmSpec,
+    VmStatus, VmStopped,
+};
+use stratus_api::{ApiError, ErrorCode};
+use uuid::Uuid;
+
+use crate::ctx::Ctx;
+use crate::db::hosts::HostRow;
+
+/// Time for calls that only define or query (the agent answers within seconds).
+const QUICK: Duration = Duration::from_secs(60);
+
+/// The agent's address for a host.
+pub struct Agent<'a> {
+    ctx: &'a Ctx,
+    name: String,
+    base: String,
+}
+
+impl<'a> Agent<'a> {
+    pub fn of(ctx: &'a Ctx, host: &HostRow) -> Agent<'a> {
+        let endpoint = std::net::SocketAddr::new(host.address.ip(), host.agent_port as u16);
+        Agent {
+            ctx,
+            name: host.name.clone(),
+            base: format!("https://{endpoint}"),
+        }
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+        timeout: Duration,
+    ) -> Result<Option<T>, ApiError> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self
+            .ctx
+            .pki
+            .agent_client()
+            .request(method.clone(), &url)
+            .timeout(timeout);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let fail = |why: String| {
+            ApiError::new(
+                ErrorCode::ResourceUnavailable,
+                format!("Host {} ({method} {path}): {why}", self.name),
+            )
+        };
+        let resp = req.send().await.map_err(|e| {
+            fail(if e.is_timeout() {
+                format!("the agent did not answer within {} s", timeout.as_secs())
+            } else {
+                format!(
+                    "the agent could not be reached: {}",
+                    crate::hosts::error_chain(&e)
+                )
+            })
+        })?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| fail(format!("reading the answer: {e}")))?;
+        if !status.is_success() {
+            let why = serde_json::from_str::<AgentError>(&text)
+                .map(|e| e.error)
+                .unwrap_or_else(|_| text.trim().to_string());
+            return Err(fail(format!("the agent answered {status}: {why}")));
+        }
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| fail(format!("the agent's answer is not understood: {e}")))
+    }
+
+    fn missing(&self, what: &str) -> ApiError {
+        ApiError::new(
+            ErrorCode::ResourceUnavailable,
+            format!("Host {}: {what}", self.name),
+        )
+    }
+
+    /// Bridge + dnsmasq with exactly these leases.
+    pub async fn put_network(&self, n: &GuestNetwork) -> Result<NetworkStatus, ApiError> {
+        self.call(
+            reqwest::Method::PUT,
+            &api::network(&n.bridge),
+            Some(n),
+            QUICK,
+        )
+        .await?
+        .ok_or_else(|| self.missing("the agent has no network API"))
+    }
+
+    /// Define and start (or bring in line) a VM.
+    pub async fn put_vm(&self, spec: &VmSpec) -> Result<VmStatus, ApiError> {
+        self.call(reqwest::Method::PUT, &api::vm(spec.id), Some(spec), QUICK)
+            .await?
+            .ok_or_else(|| self.missing("the agent has no VM API"))
+    }
+
+    pub async fn get_vm(&self, id: Uuid) -> Result<Option<VmStatus>, ApiError> {
+        self.call::<(), _>(reqwest::Method::GET, &api::vm(id), None, QUICK)
+            .await
+    }
+
+    /// Destroy and undefine; fine when it does not exist.
+    pub async fn delete_vm(&self, id: Uuid) -> Result<VmDestroyed, ApiError> {
+        Ok(self
+            .call::<(), VmDestroyed>(reqwest::Method::DELETE, &api::vm(id), None, QUICK)
+            .await?
+            .unwrap_or(VmDestroyed { existed: false }))
+    }
+
+    /// Shut down (graceful, forced after `timeout_secs`) — `None` if the host has no such VM.
+    pub async fn stop_vm(&self, id: Uuid, o: PowerOptions) -> Result<Option<VmStopped>, ApiError> {
+        self.call(
+            reqwest::Method::POST,
+            &api::vm_stop(id),
+            Some(&o),
+            power_timeout(o),
+        )
+        .await
+    }
+
+    pub async fn reboot_vm(&self, id: Uuid, o: PowerOptions) -> Result<VmStatus, ApiError> {
+        self.call(
+            reqwest::Method::POST,
+            &api::vm_reboot(id),
+            Some(&o),
+            power_timeout(o),
+        )
+        .await?
+        .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
+    }
+
+    pub async fn insert_iso(&self, id: Uuid, iso: &NfsFile) -> Result<VmStatus, ApiError> {
+        self.call(reqwest::Method::POST, &api::vm_iso(id), Some(iso), QUICK)
+            .await?
+            .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
+    }
+
+    pub async fn eject_iso(&self, id: Uuid) -> Result<Option<VmStatus>, ApiError> {
+        self.call::<(), _>(reqwest::Method::DELETE, &api::vm_iso(id), None, QUICK)
+            .await
+    }
+}
+
+/// A graceful stop may take the whole shutdown timeout, plus the definition work.
+fn power_timeout(o: PowerOptions) -> Duration {
+    let grace = if o.forced {
+        0
+    } else {
+        o.timeout_secs
+            .unwrap_or(stratus_api::agent::DEFAULT_STOP_TIMEOUT_SECS)
+    };
+    QUICK + Duration::from_secs(grace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graceful_stops_get_their_grace_period() {
+        assert_eq!(power_timeout(PowerOptions::forced()), QUICK);
+        assert_eq!(
+            power_timeout(PowerOptions::default()),
+            QUICK + Duration::from_secs(stratus_api::agent::DEFAULT_STOP_TIMEOUT_SECS)
+        );
+        let o = PowerOptions {
+            forced: false,
+            timeout_secs: Some(5),
+        };
+        assert_eq!(power_timeout(o), QUICK + Duration::from_secs(5));
+    }
+}

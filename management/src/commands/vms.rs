@@ -1,0 +1,659 @@
+//! Instances: deployVirtualMachine and the lifecycle commands, listVirtualMachines(Metrics),
+//! listVolumes and listCapacity. The work itself (steps, agents) is in `crate::vms`;
+//! these handlers check the request, the caller's access and the VM's state.
+
+use stratus_api::envelope::Reply;
+use stratus_api::types::{CapacityResponse, NicResponse, VirtualMachineResponse, VolumeResponse};
+use stratus_api::{ApiError, ErrorCode, Params};
+use uuid::Uuid;
+
+use super::{event, list_filter, not_found};
+use crate::auth::Caller;
+use crate::ctx::Ctx;
+use crate::db::{self, vms::VmListRow};
+use crate::domain::vmstate::{VmEvent, VmState};
+use crate::error::Result;
+use crate::vms::{self, Options, Work};
+
+pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
+    let v = &r.vm;
+    let nics: Vec<NicResponse> = r
+        .nics
+        .iter()
+        .enumerate()
+        .map(|(i, n)| NicResponse {
+            id: Some(n.id),
+            networkid: Some(n.network_id),
+            networkname: Some(n.network_name.clone()),
+            netmask: n.netmask.clone(),
+            gateway: n.gateway.clone(),
+            ipaddress: Some(n.ip_address.clone()),
+            isolationuri: Some("vlan://untagged".into()),
+            broadcasturi: Some("vlan://untagged".into()),
+            traffictype: Some("Guest".into()),
+            r#type: Some("Shared".into()),
+            isdefault: Some(n.is_default),
+            macaddress: Some(n.mac_address.clone()),
+            deviceid: Some(i.to_string()),
+            virtualmachineid: Some(v.id),
+            secondaryip: vec![],
+            extradhcpoption: vec![],
+        })
+        .collect();
+    let ip = nics
+        .iter()
+        .find(|n| n.isdefault == Some(true))
+        .and_then(|n| n.ipaddress.clone());
+    let placed = VmState::parse(&v.state).is_some_and(|s| s.holds_capacity());
+    VirtualMachineResponse {
+        id: Some(v.id),
+        name: Some(v.name.clone()),
+        displayname: Some(v.display_name.clone()),
+        account: Some(r.account_name.clone()),
+        userid: Some(v.user_id),
+        username: Some(r.user_name.clone()),
+        domainid: Some(v.domain_id),
+        domain: Some(r.domain_name.clone()),
+        domainpath: Some(r.domain_path.clone()),
+        created: Some(v.created.into()),
+        lastupdated: Some(v.state_changed.into()),
+        state: Some(v.state.clone()),
+        haenable: Some(false),
+        zoneid: Some(v.zone_id),
+        zonename: Some(r.zone_name.clone()),
+        hostid: if placed { v.host_id } else { None },
+        hostname: if placed { r.host_name.clone() } else { None },
+        // Deployed from an ISO: CloudStack shows the ISO as the template too.
+        templateid: v.iso_id,
+        templatename: r.iso_name.clone(),
+        templatedisplaytext: r.iso_display_text.clone(),
+        passwordenabled: Some(false),
+        isoid: v.iso_id,
+        isoname: r.iso_name.clone(),
+        isodisplaytext: r.iso_display_text.clone(),
+        serviceofferingid: Some(v.service_offering_id),
+        serviceofferingname: Some(r.service_offering_name.clone()),
+        diskofferingid: v.disk_offering_id,
+        diskofferingname: r.disk_offering_name.clone(),
+        cpunumber: Some(v.cpu_number),
+        cpuspeed: Some(v.cpu_mhz),
+        memory: Some(v.memory_mb),
+        guestosid: r.os_type_id,
+        ostypeid: r.os_type_id,
+        osdisplayname: r.os_display_name.clone(),
+        rootdeviceid: Some(0),
+        rootdevicetype: Some("ROOT".into()),
+        securitygroup: vec![],
+        affinitygroup: vec![],
+        nic: nics,
+        hypervisor: Some("KVM".into()),
+        instancename: Some(r.instance_name.clone()),
+        keypairs: v.keypair.clone(),
+        isdynamicallyscalable: Some(false),
+        displayvm: Some(true),
+        arch: Some("x86_64".into()),
+        details: Some(serde_json::json!({})),
+        tags: vec![],
+        ipaddress: ip.clone(),
+        errortext: v.error_text.clone(),
+        memorytotal: metrics.then(|| format!("{:.2} GB", f64::from(v.memory_mb) / 1024.0)),
+        cputotal: metrics.then(|| {
+            format!(
+                "{:.2} Ghz",
+                f64::from(v.cpu_number) * f64::from(v.cpu_mhz) / 1000.0
+            )
+        }),
+        ipaddresses: if metrics { ip } else { None },
+        ..Default::default()
+    }
+}
+
+/// The VM named by `name` (an id parameter), if the caller may act on it.
+async fn owned(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) -> Result<VmListRow> {
+    let id = p.required_uuid(name)?;
+    match vms::view(ctx, id).await {
+        Ok(v) if caller.is_root_admin() || v.vm.account_id == caller.account_id() => Ok(v),
+        _ => Err(not_found(p, name)),
+    }
+}
+
+fn vm_reply(r: &VmListRow) -> Reply {
+    Reply::object("virtualmachine", &response(r, false))
+}
+
+/// The synchronous half of deployVirtualMachine (CloudStack's create phase): checks the
+/// request and records the VM, Stopped; the job then starts it. Answers the VM's id.
+pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
+    let zone_id = p.required_uuid("zoneid")?;
+    let zone = db::topology::zone_fetch(&ctx.pool, zone_id)
+        .await?
+        .ok_or_else(|| not_found(p, "zoneid"))?;
+    if zone.allocation_state != "Enabled" && !caller.is_root_admin() {
+        return Err(ApiError::new(
+            ErrorCode::ResourceUnavailable,
+            format!("Cannot deploy in zone {}: it is disabled", zone.name),
+        )
+        .into());
+    }
+    let so =
+        db::offerings::service_offering_fetch(&ctx.pool, p.required_uuid("serviceofferingid")?)
+            .await?
+            .filter(|o| o.removed.is_none())
+            .ok_or_else(|| not_found(p, "serviceofferingid"))?;
+    if let Some(h) = p.str("hypervisor") {
+        crate::domain::states::hypervisor(h)?;
+    }
+    let iso_id = p.required_uuid("templateid")?;
+    let iso = db::isos::iso_fetch(&ctx.pool, iso_id)
+        .await?
+        .filter(|i| i.removed.is_none())
+        .filter(|i| i.is_public || caller.is_root_admin() || i.account_id == caller.account_id())
+        .ok_or_else(|| {
+            ApiError::param(format!(
+                "Unable to find the template or ISO {iso_id} (Stratus deploys from registered ISOs)"
+            ))
+        })?;
+    if !iso.bootable {
+        return Err(ApiError::param(format!(
+            "ISO {} is not bootable: a VM can only be deployed from a bootable ISO",
+            iso.name
+        ))
+        .into());
+    }
+    vms::iso_file(ctx, iso.id, zone.id).await.map_err(|_| {
+        ApiError::param(format!(
+            "ISO {} is not ready in zone {}: wait until listIsos shows it \"Successfully Installed\" there",
+            iso.name, zone.name
+        ))
+    })?;
+    // Installing from an ISO needs an empty root disk: a disk offering, or a size.
+    let size_gb = p.i64("size")?.or(p.i64("rootdisksize")?);
+    let disk = match p.uuid("diskofferingid")? {
+        Some(id) => Some(
+            db::offerings::disk_offering_fetch(&ctx.pool, id)
+                .await?
+                .filter(|o| o.removed.is_none())
+                .ok_or_else(|| not_found(p, "diskofferingid"))?,
+        ),
+        None => None,
+    };
+    match (&disk, size_gb) {
+        (None, None) => {
+            return Err(ApiError::param(
+                "Installing from ISO requires a disk offering to be specified for the root disk (diskofferingid), or its size in GB (size)",
+            )
+            .into())
+        }
+        (Some(d), None) if d.disk_size_gb.is_none() => {
+            return Err(ApiError::param(format!(
+                "Disk offering {} is customized: give the root disk's size in GB (size)",
+                d.name
+            ))
+            .into())
+        }
+        (_, Some(gb)) if !(1..=16 * 1024).contains(&gb) => {
+            return Err(
+                ApiError::param(format!("Invalid disk size {gb} GB: must be 1-16384")).into(),
+            )
+        }
+        _ => {}
+    }
+    if let Some(ids) = p.uuid_list("networkids")? {
+        let (nets, _) =
+            db::networks::network_list(&ctx.pool, &Default::default(), Some(zone.id)).await?;
+        if let Some(bad) = ids.iter().find(|id| !nets.iter().any(|n| n.id == **id)) {
+            return Err(ApiError::param(format!(
+                "Network {bad} is not a guest network of zone {}",
+                zone.name
+            ))
+            .into());
+        }
+    }
+    if let Some(ip) = p.str("ipaddress") {
+        ip.parse::<std::net::IpAddr>()
+            .map_err(|_| ApiError::param(format!("Invalid IP address '{ip}'")))?;
+    }
+    if p.uuid("hostid")?.is_some() && !caller.is_root_admin() {
+        return Err(ApiError::param("Only root admins may choose the host (hostid)").into());
+    }
+    let id = Uuid::new_v4();
+    let name = match p.str("name") {
+        Some(n) => {
+            let valid = n.len() <= 63
+                && n.starts_with(|c: char| c.is_ascii_alphabetic())
+                && !n.ends_with('-')
+                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !valid {
+                return Err(ApiError::param(format!(
+                    "Invalid name '{n}'. Vm name can contain ASCII letters 'a' through 'z', the digits '0' through '9', and the hyphen ('-'), must be between 1 and 63 characters long, and can't start or end with \"-\" and can't start with digit"
+                ))
+                .into());
+            }
+            n.to_string()
+        }
+        None => format!("VM-{id}"),
+    };
+    let display = p.string("displayname").unwrap_or_else(|| name.clone());
+    let keypair = p.string("keypair").or(p.string("keypairs"));
+    let mut tx = ctx.pool.begin().await?;
+    db::vms::vm_insert(
+        &mut tx,
+        &db::vms::NewVm {
+            id,
+            name: &name,
+            display_name: &display,
+            account_id: caller.account_id(),
+            domain_id: caller.domain_id(),
+            user_id: caller.user_id(),
+            zone_id: zone.id,
+            service_offering_id: so.id,
+            disk_offering_id: disk.as_ref().map(|d| d.id),
+            iso_id: Some(iso.id),
+            cpu_number: so.cpu_number,
+            cpu_mhz: so.cpu_speed,
+            memory_mb: so.memory_mb,
+            keypair: keypair.as_deref(),
+        },
+    )
+    .await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "VM.CREATE",
+        format!(
+            "Created VM {display} ({so_name}) from ISO {iso_name}",
+            so_name = so.name,
+            iso_name = iso.name
+        ),
+        Some((id, "VirtualMachine", display.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+fn options(p: &Params) -> Result<Options> {
+    Ok(Options {
+        ip: p.str("ipaddress").and_then(|s| s.parse().ok()),
+        host_id: p.uuid("hostid")?,
+        size_bytes: p.i64("size")?.or(p.i64("rootdisksize")?).map(|gb| gb << 30),
+    })
+}
+
+/// The job half of deployVirtualMachine: start the VM recorded by [`create`].
+pub async fn deploy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let vm = owned(ctx, caller, p, "id").await?;
+    let retry = p.bool(crate::jobs::RETRY_PARAM) == Some(true);
+    if retry && vm.vm.work.is_none() && vm.vm.state != VmState::Stopped.as_str() {
+        // Taken over after the first run finished: answer what it came to.
+        if vm.vm.state == VmState::Running.as_str() {
+            return Ok(vm_reply(&vm));
+        }
+        let why = vm
+            .vm
+            .error_text
+            .clone()
+            .unwrap_or_else(|| vm.vm.state.clone());
+        return Err(ApiError::new(ErrorCode::ResourceUnavailable, why).into());
+    }
+    if p.bool("startvm") != Some(false) {
+        vms::run(ctx, vm.vm.id, Work::Deploy, &options(p)?).await?;
+    }
+    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+}
+
+pub async fn start(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let vm = owned(ctx, caller, p, "id").await?;
+    if p.uuid("hostid")?.is_some() && !caller.is_root_admin() {
+        return Err(ApiError::param("Only root admins may choose the host (hostid)").into());
+    }
+    let state = VmState::parse(&vm.vm.state).unwrap_or(VmState::Error);
+    // A taken-over job whose first run got there answers the VM as it is.
+    let retry = p.bool(crate::jobs::RETRY_PARAM) == Some(true);
+    if !(retry && state == VmState::Running && vm.vm.work.is_none()) {
+        if vm.vm.work.as_deref() != Some(Work::Start.as_str()) {
+            state.require(VmEvent::Start, &vm.vm.display_name)?;
+        }
+        let opts = Options {
+            host_id: p.uuid("hostid")?,
+            ..Default::default()
+        };
+        vms::run(ctx, vm.vm.id, Work::Start, &opts).await?;
+        lifecycle_event(ctx, caller, &vm, "VM.START", "started").await?;
+    }
+    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+}
+
+async fn lifecycle_event(
+    ctx: &Ctx,
+    caller: &Caller,
+    vm: &VmListRow,
+    kind: &str,
+    what: &str,
+) -> Result<()> {
+    let mut tx = ctx.pool.begin().await?;
+    event(
+        &mut tx,
+        &caller.user,
+        kind,
+        format!("VM {} {what}", vm.vm.display_name),
+        Some((vm.vm.id, "VirtualMachine", vm.vm.display_name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn stop(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let vm = owned(ctx, caller, p, "id").await?;
+    let forced = p.bool("forced") == Some(true);
+    if vm.vm.state != VmState::Stopped.as_str() {
+        vms::stop(ctx, vm.vm.id, forced).await?;
+        let what = if forced {
+            "stopped (forced)"
+        } else {
+            "stopped"
+        };
+        lifecycle_event(ctx, caller, &vm, "VM.STOP", what).await?;
+    }
+    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+}
+
+pub async fn reboot(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let vm = owned(ctx, caller, p, "id").await?;
+    vms::reboot(ctx, vm.vm.id, p.bool("forced") == Some(true)).await?;
+    lifecycle_event(ctx, caller, &vm, "VM.REBOOT", "rebooted").await?;
+    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+}
+
+pub async fn destroy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let vm = owned(ctx, caller, p, "id").await?;
+    let expunge = p.bool("expunge") == Some(true);
+    if expunge
+        && !caller.is_root_admin()
+        && !ctx.setting_bool("allow.user.expunge.recover.vm", false)
+    {
+        return Err(ApiError::param(
+            "Parameter expunge can be passed by Admin only. Or when the allow.user.expunge.recover.vm key is set.",
+        )
+        .into());
+    }
+    if vm.vm.state != VmState::Destroyed.as_str() {
+        vms::destroy(ctx, vm.vm.id).await?;
+        lifecycle_event(ctx, caller, &vm, "VM.DESTROY", "destroyed").await?;
+    }
+    let after = vms::view(ctx, vm.vm.id).await?;
+    if expunge {
+        vms::expunge(ctx, vm.vm.id).await?;
+        // The answer shows the VM as it was last seen, now Expunged.
+        let mut r = response(&after, false);
+        r.state = Some(VmState::Expunged.as_str().into());
+        return Ok(Reply::object("virtualmachine", &r));
+    }
+    Ok(vm_reply(&after))
+}
+
+pub async fn recover(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let vm = owned(ctx, caller, p, "id").await?;
+    if !caller.is_root_admin() && !ctx.setting_bool("allow.user.expunge.recover.vm", false) {
+        return Err(ApiError::param(
+            "Only root admins may recover a destroyed VM (or set allow.user.expunge.recover.vm)",
+        )
+        .into());
+    }
+    VmState::parse(&vm.vm.state)
+        .unwrap_or(VmState::Error)
+        .require(VmEvent::Recover, &vm.vm.display_name)?;
+    db::vms::vm_mark_recovered(&ctx.pool, vm.vm.id).await?;
+    lifecycle_event(ctx, caller, &vm, "VM.RECOVER", "recovered").await?;
+    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+}
+
+pub async fn expunge(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let vm = owned(ctx, caller, p, "id").await?;
+    vms::expunge(ctx, vm.vm.id).await?;
+    Ok(Reply::Success { displaytext: None })
+}
+
+pub async fn attach_iso(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let vm = owned(ctx, caller, p, "virtualmachineid").await?;
+    let iso = db::isos::iso_fetch(&ctx.pool, p.required_uuid("id")?)
+        .await?
+        .filter(|i| i.removed.is_none())
+        .filter(|i| i.is_public || caller.is_root_admin() || i.account_id == caller.account_id())
+        .ok_or_else(|| not_found(p, "id"))?;
+    if vm.vm.iso_id.is_some() && vm.vm.iso_id != Some(iso.id) {
+        return Err(ApiError::param(format!(
+            "VM {} already has ISO {} attached; detach it first",
+            vm.vm.display_name,
+            vm.iso_name.clone().unwrap_or_default()
+        ))
+        .into());
+    }
+    vms::change_iso(ctx, vm.vm.id, Some(iso.id)).await?;
+    lifecycle_event(
+        ctx,
+        caller,
+        &vm,
+        "ISO.ATTACH",
+        &format!("got ISO {} attached", iso.name),
+    )
+    .await?;
+    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+}
+
+pub async fn detach_iso(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let vm = owned(ctx, caller, p, "virtualmachineid").await?;
+    if vm.vm.iso_id.is_none() {
+        return Err(
+            ApiError::param(format!("VM {} has no ISO attached", vm.vm.display_name)).into(),
+        );
+    }
+    vms::change_iso(ctx, vm.vm.id, None).await?;
+    lifecycle_event(ctx, caller, &vm, "ISO.DETACH", "had its ISO detached").await?;
+    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+}
+
+/// Whose resources a list shows: a user their account's; an admin their own unless
+/// `listall=true` (CloudStack's rule), or the account named by `account`+`domainid`.
+async fn list_scope(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Option<Uuid>> {
+    if !caller.is_root_admin() {
+        return Ok(Some(caller.account_id()));
+    }
+    if let (Some(name), Some(domain)) = (p.str("account"), p.uuid("domainid")?) {
+        let a = db::accounts::account_fetch_by_name(&ctx.pool, domain, name)
+            .await?
+            .ok_or_else(|| not_found(p, "account"))?;
+        return Ok(Some(a.id));
+    }
+    if p.bool("listall") == Some(true) || p.uuid("id")?.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(caller.account_id()))
+}
+
+pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Result<Reply> {
+    let mut f = db::vms::VmFilter {
+        common: list_filter(ctx, p)?,
+        account_id: list_scope(ctx, caller, p).await?,
+        domain_id: p.uuid("domainid")?,
+        zone_id: p.uuid("zoneid")?,
+        host_id: p.uuid("hostid")?,
+        state: p.string("state"),
+        iso_id: p.uuid("isoid")?.or(p.uuid("templateid")?),
+        network_id: p.uuid("networkid")?,
+        service_offering_id: p.uuid("serviceofferingid")?,
+    };
+    // CloudStack: `Present` is every state but Destroyed/Expunging.
+    let present = f
+        .state
+        .as_deref()
+        .is_some_and(|s| s.eq_ignore_ascii_case("present"));
+    if present {
+        f.state = None;
+    }
+    let (rows, total) = db::vms::vm_list(&ctx.pool, &f).await?;
+    let items: Vec<VirtualMachineResponse> = rows
+        .iter()
+        .filter(|r| !present || !matches!(r.vm.state.as_str(), "Destroyed" | "Expunging"))
+        .map(|r| response(r, metrics))
+        .collect();
+    Ok(Reply::list("virtualmachine", total, &items))
+}
+
+pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let f = db::vms::VolumeFilter {
+        common: list_filter(ctx, p)?,
+        account_id: list_scope(ctx, caller, p).await?,
+        vm_id: p.uuid("virtualmachineid")?,
+        zone_id: p.uuid("zoneid")?,
+        pool_id: if caller.is_root_admin() {
+            p.uuid("storageid")?
+        } else {
+            None
+        },
+        volume_type: p.string("type"),
+    };
+    let (rows, total) = db::vms::volume_list(&ctx.pool, &f).await?;
+    let admin = caller.is_root_admin();
+    let items: Vec<VolumeResponse> = rows
+        .iter()
+        .map(|r| {
+            let v = &r.volume;
+            VolumeResponse {
+                id: Some(v.id),
+                name: Some(v.name.clone()),
+                zoneid: Some(r.zone_id),
+                zonename: Some(r.zone_name.clone()),
+                r#type: Some(v.volume_type.clone()),
+                deviceid: v.vm_id.map(|_| 0),
+                virtualmachineid: v.vm_id,
+                vmname: r.vm_name.clone(),
+                vmdisplayname: r.vm_display_name.clone(),
+                vmstate: r.vm_state.clone(),
+                provisioningtype: Some("thin".into()),
+                size: Some(v.size_bytes),
+                created: Some(v.created.into()),
+                state: Some(v.state.clone()),
+                account: r.account_name.clone(),
+                domainid: r.domain_id,
+                domain: r.domain_name.clone(),
+                storagetype: Some("shared".into()),
+                hypervisor: Some("KVM".into()),
+                diskofferingid: r.disk_offering_id,
+                diskofferingname: r.disk_offering_name.clone(),
+                storage: Some(r.pool_name.clone()),
+                storageid: admin.then_some(v.pool_id),
+                path: admin.then(|| v.path.clone()),
+                format: Some("QCOW2".into()),
+                destroyed: Some(r.vm_state.as_deref() == Some("Destroyed")),
+                isextractable: Some(false),
+                tags: vec![],
+            }
+        })
+        .collect();
+    Ok(Reply::list("volume", total, &items))
+}
+
+fn overprovisioning(ctx: &Ctx, name: &str, default: f64) -> f64 {
+    ctx.setting(name)
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|f| *f > 0.0)
+        .unwrap_or(default)
+}
+
+/// listCapacity: per zone, CloudStack's capacity types 0 (memory), 1 (CPU), 2 (primary
+/// storage used), 3 (primary storage allocated), 6 (secondary storage), 8 (guest
+/// addresses of a Basic zone, "direct attached public IPs") and 90 (CPU cores).
+pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let rows = db::vms::capacity_by_zone(&ctx.pool, p.uuid("zoneid")?).await?;
+    let want = p.i64("type")?;
+    let cpu_f = overprovisioning(ctx, "cpu.overprovisioning.factor", 1.0);
+    let mem_f = overprovisioning(ctx, "mem.overprovisioning.factor", 1.0);
+    let sto_f = overprovisioning(ctx, "storage.overprovisioning.factor", 2.0);
+    let mut items = vec![];
+    for r in &rows {
+        let entries: [(i32, &str, i64, i64); 7] = [
+            (
+                0,
+                "MEMORY",
+                (r.memory_total as f64 * mem_f) as i64,
+                r.memory_used,
+            ),
+            (
+                1,
+                "CPU",
+                (r.cpu_total_mhz as f64 * cpu_f) as i64,
+                r.cpu_used_mhz,
+            ),
+            (2, "STORAGE", r.primary_total, r.primary_used),
+            (
+                3,
+                "STORAGE_ALLOCATED",
+                (r.primary_total as f64 * sto_f) as i64,
+                r.primary_allocated,
+            ),
+            (6, "SECONDARY_STORAGE", r.secondary_total, r.secondary_used),
+            (
+                8,
+                "DIRECT_ATTACHED_PUBLIC_IP",
+                r.guest_ips_total,
+                r.guest_ips_used,
+            ),
+            (90, "CPU_CORE", r.cpu_cores_total, r.cpu_cores_used),
+        ];
+        for (t, name, total, used) in entries {
+            if want.is_some_and(|w| w != i64::from(t)) {
+                continue;
+            }
+            let pct = if total > 0 {
+                used as f64 * 100.0 / total as f64
+            } else {
+                0.0
+            };
+            items.push(CapacityResponse {
+                r#type: Some(t),
+                name: Some(name.into()),
+                zoneid: Some(r.zone_id),
+                zonename: Some(r.zone_name.clone()),
+                capacityused: Some(used),
+                capacityallocated: Some(used),
+                capacitytotal: Some(total),
+                percentused: Some(format!("{pct:.2}")),
+                ..Default::default()
+            });
+        }
+    }
+    if p.str("sortby")
+        .is_some_and(|s| s.eq_ignore_ascii_case("usage"))
+    {
+        items.sort_by(|a, b| {
+            let pa: f64 = a
+                .percentused
+                .as_deref()
+                .unwrap_or("0")
+                .parse()
+                .unwrap_or(0.0);
+            let pb: f64 = b
+                .percentused
+                .as_deref()
+                .unwrap_or("0")
+                .parse()
+                .unwrap_or(0.0);
+            pb.total_cmp(&pa)
+        });
+    }
+    let page = p.page(ctx.page_size())?;
+    let total = items.len() as i64;
+    let items: Vec<_> = items
+        .into_iter()
+        .skip(page.offset as usize)
+        .take(page.limit.unwrap_or(i64::MAX) as usize)
+        .collect();
+    Ok(Reply::list("capacity", total, &items))
+}
+
+/// Commands Basic zones answer with nothing (no public addresses, no NAT, no templates).
+pub fn empty_list(object: &'static str) -> Reply {
+    Reply::list::<serde_json::Value>(object, 0, &[])
+}

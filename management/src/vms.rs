@@ -1,0 +1,901 @@
+//! Running VMs: deploy/start as ordered, persisted steps with an undo each, and the
+//! operations that stop, reboot, destroy and expunge them.
+//!
+//! Why steps: starting a VM touches four systems (Postgres, primary storage, the host's
+//! network and its libvirt). Each step's *do* is idempotent and its index is stored on
+//! the VM row (`work`, `work_step`) after it succeeds, so a job taken over from a dead
+//! management server re-runs the step it was in and carries on; a step that fails
+//! unwinds every step before it (and itself: a half-done do is undone too) in reverse,
+//! so a failed deploy holds no address, no capacity, no volume file and no domain.
+//!
+//! | step | do | undo |
+//! |---|---|---|
+//! | Allocate | place on a host (capacity) and take a guest address (one transaction) | release capacity; on deploy also the address |
+//! | Volume | a qcow2 root disk on a primary pool the host reaches | deploy only: remove the file |
+//! | Network | the host's bridge + dnsmasq with this VM's static lease | push the leases without it |
+//! | Domain | the agent defines and starts the domain | the agent destroys and undefines it |
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use stratus_api::agent::{
+    Acceleration, DiskFormat, GuestNetwork, NfsFile, Nic, NicModel, PowerOptions, RootDisk,
+    StaticLease, VmSpec,
+};
+use stratus_api::{ApiError, ErrorCode};
+use uuid::Uuid;
+
+use crate::agent_calls::Agent;
+use crate::ctx::Ctx;
+use crate::db::{self, hosts::HostRow, vms::VmListRow};
+use crate::domain::vmstate::{VmEvent, VmState};
+use crate::error::{Error, Result};
+use crate::instances;
+
+/// A multi-step operation on a VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    Deploy,
+    Start,
+}
+
+impl Work {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Work::Deploy => "Deploy",
+            Work::Start => "Start",
+        }
+    }
+    fn parse(s: &str) -> Option<Work> {
+        match s {
+            "Deploy" => Some(Work::Deploy),
+            "Start" => Some(Work::Start),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Allocate,
+    Volume,
+    Network,
+    Domain,
+}
+
+/// Deploy and start run the same steps; they differ in what an undo gives back (a
+/// failed start keeps the VM's disk and address; a failed deploy keeps nothing).
+pub const STEPS: [Step; 4] = [Step::Allocate, Step::Volume, Step::Network, Step::Domain];
+
+impl Step {
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Allocate => "Allocate",
+            Step::Volume => "Volume",
+            Step::Network => "Network",
+            Step::Domain => "Domain",
+        }
+    }
+}
+
+/// Test hooks: a step named here fails (`fail:<Step>`) or never returns (`hang:<Step>`,
+/// a management server dying mid-step). Empty in production.
+#[derive(Debug, Clone, Default)]
+pub struct Faults(Arc<Mutex<HashSet<String>>>);
+
+impl Faults {
+    pub fn set(&self, fault: &str) {
+        self.0.lock().expect("faults").insert(fault.to_string());
+    }
+    pub fn clear(&self) {
+        self.0.lock().expect("faults").clear();
+    }
+    fn has(&self, fault: &str) -> bool {
+        self.0.lock().expect("faults").contains(fault)
+    }
+    async fn check(&self, step: Step) -> Result<(), ApiError> {
+        if self.has(&format!("hang:{}", step.name())) {
+            std::future::pending::<()>().await;
+        }
+        if self.has(&format!("fail:{}", step.name())) {
+            return Err(ApiError::internal(format!(
+                "injected failure at step {}",
+                step.name()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What a deploy asked for beyond the VM row.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub ip: Option<std::net::IpAddr>,
+    pub host_id: Option<Uuid>,
+    /// The root disk's size when the disk offering is customized.
+    pub size_bytes: Option<i64>,
+}
+
+/// The VM with everything around it (names, NICs, root volume) — listVirtualMachines' row.
+pub async fn view(ctx: &Ctx, id: Uuid) -> Result<VmListRow> {
+    let f = db::vms::VmFilter {
+        common: db::ListFilter {
+            id: Some(id),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let (mut rows, _) = db::vms::vm_list(&ctx.pool, &f).await?;
+    rows.pop()
+        .ok_or_else(|| ApiError::param(format!("Unable to find the virtual machine {id}")).into())
+}
+
+fn state_of(vm: &db::vms::VmRow) -> Result<VmState> {
+    VmState::parse(&vm.state)
+        .ok_or_else(|| Error::internal(format!("VM {} has unknown state {}", vm.id, vm.state)))
+}
+
+/// Runs `work` (deploy or start) to Running, resuming at the persisted step when a job
+/// is taken over. On failure every step done is undone and the VM is left in Error
+/// (deploy) or Stopped (start) with the reason; the error is returned.
+pub async fn run(ctx: &Ctx, vm_id: Uuid, work: Work, opts: &Options) -> Result<()> {
+    let first = {
+        let mut tx = ctx.pool.begin().await?;
+        let vm = db::vms::vm_fetch_for_update(&mut *tx, vm_id)
+            .await?
+            .ok_or_else(|| Error::internal("the VM vanished"))?;
+        let resume = vm.work.as_deref().and_then(Work::parse) == Some(work);
+        let first = if resume {
+            tracing::info!(vm = %vm.name, work = work.as_str(), step = vm.work_step, "resuming");
+            vm.work_step.max(0) as usize
+        } else {
+            let state = state_of(&vm)?;
+            state.require(VmEvent::Start, &vm.display_name)?;
+            db::vms::vm_set_work(&mut *tx, vm_id, Some(work.as_str()), 0).await?;
+            0
+        };
+        tx.commit().await?;
+        first
+    };
+    for (i, step) in STEPS.iter().enumerate().skip(first) {
+        let outcome = match ctx.faults.check(*step).await {
+            Ok(()) => step_do(ctx, vm_id, *step, opts).await,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = outcome {
+            let why = e.to_api().text;
+            tracing::warn!(vm = %vm_id, step = step.name(), error = %why, "unwinding");
+            unwind(ctx, vm_id, work, i, &why).await?;
+            return Err(e);
+        }
+        db::vms::vm_set_work(&ctx.pool, vm_id, Some(work.as_str()), i as i32 + 1).await?;
+    }
+    let mut tx = ctx.pool.begin().await?;
+    db::vms::vm_set_state(&mut *tx, vm_id, VmState::Running.as_str(), None).await?;
+    db::vms::vm_set_work(&mut *tx, vm_id, None, 0).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Undoes steps `0..=failed` in reverse and leaves the VM Error (deploy) or Stopped.
+pub async fn unwind(ctx: &Ctx, vm_id: Uuid, work: Work, failed: usize, why: &str) -> Result<()> {
+    for step in STEPS.iter().take(failed + 1).rev() {
+        if let Err(e) = step_undo(ctx, vm_id, work, *step).await {
+            // Keep going: the rest still must be given back. The reconciler retries.
+            tracing::error!(vm = %vm_id, step = step.name(), error = %e, "undo failed");
+        }
+    }
+    let (state, event) = match work {
+        Work::Deploy => (VmState::Error, "VM.CREATE"),
+        Work::Start => (VmState::Stopped, "VM.START"),
+    };
+    let mut tx = ctx.pool.begin().await?;
+    db::vms::vm_release_host(&mut tx, vm_id, state.as_str(), Some(why)).await?;
+    db::vms::vm_set_work(&mut *tx, vm_id, None, 0).await?;
+    if let Some(vm) = db::vms::vm_fetch(&mut *tx, vm_id).await? {
+        crate::commands::system_event(
+            &mut tx,
+            event,
+            "ERROR",
+            format!(
+                "{} of VM {} failed and was undone: {why}",
+                work.as_str(),
+                vm.display_name
+            ),
+            Some((vm.id, "VirtualMachine", vm.display_name.clone())),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn host_of(ctx: &Ctx, vm: &db::vms::VmRow) -> Result<HostRow> {
+    let id = vm
+        .host_id
+        .ok_or_else(|| Error::internal("the VM has no host yet"))?;
+    db::hosts::host_fetch(&ctx.pool, id)
+        .await?
+        .ok_or_else(|| Error::internal("the VM's host vanished"))
+}
+
+async fn step_do(ctx: &Ctx, vm_id: Uuid, step: Step, opts: &Options) -> Result<()> {
+    let vm = db::vms::vm_fetch(&ctx.pool, vm_id)
+        .await?
+        .ok_or_else(|| Error::internal("the VM vanished"))?;
+    match step {
+        Step::Allocate => {
+            if vm.host_id.is_some() && vm.state == VmState::Starting.as_str() {
+                return Ok(()); // done before a takeover
+            }
+            instances::allocate(ctx, vm_id, opts.ip, opts.host_id).await?;
+            Ok(())
+        }
+        Step::Volume => create_root_volume(ctx, &vm, opts).await,
+        Step::Network => {
+            let host = host_of(ctx, &vm).await?;
+            push_leases(ctx, &host, vm_id, None).await
+        }
+        Step::Domain => {
+            let host = host_of(ctx, &vm).await?;
+            let spec = spec_for(ctx, &vm, &host).await?;
+            Agent::of(ctx, &host).put_vm(&spec).await?;
+            Ok(())
+        }
+    }
+}
+
+async fn step_undo(ctx: &Ctx, vm_id: Uuid, work: Work, step: Step) -> Result<()> {
+    let Some(vm) = db::vms::vm_fetch(&ctx.pool, vm_id).await? else {
+        return Ok(());
+    };
+    match step {
+        Step::Allocate => {
+            let mut tx = ctx.pool.begin().await?;
+            if work == Work::Deploy {
+                db::vms::nic_release_all(&mut tx, vm_id).await?;
+            }
+            db::vms::vm_release_host(&mut tx, vm_id, &vm.state, vm.error_text.as_deref()).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        Step::Volume => {
+            if work == Work::Deploy {
+                remove_root_volume(ctx, vm_id).await?;
+            }
+            Ok(())
+        }
+        Step::Network => {
+            if vm.host_id.is_some() {
+                let host = host_of(ctx, &vm).await?;
+                push_leases(ctx, &host, vm_id, Some(vm_id)).await?;
+            }
+            Ok(())
+        }
+        Step::Domain => {
+            if vm.host_id.is_some() {
+                let host = host_of(ctx, &vm).await?;
+                Agent::of(ctx, &host).delete_vm(vm_id).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The root disk: created once (Allocated → Ready); a retry after a crash re-creates a
+/// file that never became Ready.
+async fn create_root_volume(ctx: &Ctx, vm: &db::vms::VmRow, opts: &Options) -> Result<()> {
+    if let Some(v) = db::vms::volume_root_of_vm(&ctx.pool, vm.id).await? {
+        if v.state == "Ready" {
+            return Ok(());
+        }
+        let pool = db::storage::pool_fetch(&ctx.pool, v.pool_id)
+            .await?
+            .ok_or_else(|| Error::internal("the volume's pool vanished"))?;
+        return write_volume(ctx, &pool, &v).await;
+    }
+    let size = root_size(ctx, vm, opts).await?;
+    let host_id = vm
+        .host_id
+        .ok_or_else(|| Error::internal("the VM has no host yet"))?;
+    let factor = ctx
+        .setting("storage.overprovisioning.factor")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|f| *f > 0.0)
+        .unwrap_or(2.0);
+    let pool = db::vms::pool_choose_for_host(&ctx.pool, host_id, size, factor)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InsufficientCapacity,
+                format!(
+                    "No primary storage pool that the chosen host reaches (Up, in its cluster or zone) has room for a {} GiB root disk",
+                    size >> 30
+                ),
+            )
+        })?;
+    let id = Uuid::new_v4();
+    let v = db::vms::VolumeRow {
+        id,
+        vm_id: Some(vm.id),
+        name: format!("ROOT-{}", vm.instance_number),
+        volume_type: "ROOT".into(),
+        pool_id: pool.id,
+        path: crate::volumes::volume_path(id),
+        size_bytes: size,
+        state: "Allocated".into(),
+        created: chrono::Utc::now(),
+        removed: None,
+    };
+    db::vms::volume_insert(&ctx.pool, &v).await?;
+    write_volume(ctx, &pool, &v).await
+}
+
+async fn write_volume(
+    ctx: &Ctx,
+    pool: &db::storage::PoolRow,
+    v: &db::vms::VolumeRow,
+) -> Result<()> {
+    let url = crate::nfs::NfsUrl::parse(&pool.url)
+        .map_err(|e| Error::internal(format!("pool {} has a bad URL: {e}", pool.name)))?;
+    crate::volumes::create_qcow2(&url, &v.path, v.size_bytes as u64)
+        .await
+        .map_err(|why| {
+            ApiError::new(
+                ErrorCode::ResourceUnavailable,
+                format!(
+                    "Creating the root volume on primary storage {} failed: {why}",
+                    pool.name
+                ),
+            )
+        })?;
+    db::vms::volume_set_state(&ctx.pool, v.id, "Ready").await?;
+    Ok(())
+}
+
+async fn root_size(ctx: &Ctx, vm: &db::vms::VmRow, opts: &Options) -> Result<i64> {
+    if let Some(s) = opts.size_bytes {
+        return Ok(s);
+    }
+    if let Some(id) = vm.disk_offering_id {
+        if let Some(o) = db::offerings::disk_offering_fetch(&ctx.pool, id).await? {
+            if let Some(gb) = o.disk_size_gb {
+                return Ok(gb << 30);
+            }
+        }
+    }
+    Err(ApiError::param(
+        "The VM's root disk size is unknown: give a disk offering with a size, or size=",
+    )
+    .into())
+}
+
+/// Removes the VM's root volume file and marks it expunged. Idempotent.
+pub async fn remove_root_volume(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
+    let Some(v) = db::vms::volume_root_of_vm(&ctx.pool, vm_id).await? else {
+        return Ok(());
+    };
+    let pool = db::storage::pool_fetch(&ctx.pool, v.pool_id)
+        .await?
+        .ok_or_else(|| Error::internal("the volume's pool vanished"))?;
+    let url = crate::nfs::NfsUrl::parse(&pool.url)
+        .map_err(|e| Error::internal(format!("pool {} has a bad URL: {e}", pool.name)))?;
+    crate::volumes::remove(&url, &v.path).await.map_err(|why| {
+        ApiError::new(
+            ErrorCode::ResourceUnavailable,
+            format!(
+                "Removing volume {} from primary storage {} failed: {why}",
+                v.name, pool.name
+            ),
+        )
+    })?;
+    db::vms::volume_mark_expunged(&ctx.pool, v.id).await?;
+    Ok(())
+}
+
+/// Brings the host's bridge and dnsmasq for the VM's network in line with the VMs placed
+/// there (`without`: leave that VM's lease out, e.g. while unwinding it).
+pub async fn push_leases(
+    ctx: &Ctx,
+    host: &HostRow,
+    vm_id: Uuid,
+    without: Option<Uuid>,
+) -> Result<()> {
+    let Some(nic) = db::vms::nic_of_vm(&ctx.pool, vm_id).await? else {
+        return Ok(());
+    };
+    let net = guest_network(ctx, host, nic.network_id, without).await?;
+    Agent::of(ctx, host).put_network(&net).await?;
+    Ok(())
+}
+
+async fn guest_network(
+    ctx: &Ctx,
+    host: &HostRow,
+    network_id: Uuid,
+    without: Option<Uuid>,
+) -> Result<GuestNetwork> {
+    let f = db::ListFilter {
+        id: Some(network_id),
+        ..Default::default()
+    };
+    let (nets, _) = db::networks::network_list(&ctx.pool, &f, None).await?;
+    let n = nets
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::internal("the VM's network vanished"))?;
+    let v4 = |ip: Option<ipnetwork::IpNetwork>| match ip.map(|i| i.ip()) {
+        Some(std::net::IpAddr::V4(a)) => Some(a),
+        _ => None,
+    };
+    let gateway = v4(n.gateway).ok_or_else(|| {
+        ApiError::param(format!(
+            "Network {} has no IPv4 guest range with a gateway",
+            n.name
+        ))
+    })?;
+    let netmask = v4(n.netmask).unwrap_or(std::net::Ipv4Addr::new(255, 255, 255, 0));
+    let leases = db::vms::lease_list_for_host(&ctx.pool, host.id, network_id, without)
+        .await?
+        .into_iter()
+        .filter_map(|l| match l.ip.ip() {
+            std::net::IpAddr::V4(ip) => Some(StaticLease {
+                mac: l.mac,
+                ip,
+                hostname: hostname(&l.name),
+            }),
+            _ => None,
+        })
+        .collect();
+    Ok(GuestNetwork {
+        bridge: n.bridge.clone(),
+        gateway,
+        prefix_len: u32::from(netmask).count_ones() as u8,
+        dhcp_address: None,
+        dns: [n.dns1, n.dns2].into_iter().filter_map(v4).collect(),
+        leases,
+    })
+}
+
+/// A DHCP host name from a display name (letters, digits, '-'), or none.
+fn hostname(name: &str) -> Option<String> {
+    let h: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .trim_matches('-')
+        .chars()
+        .take(63)
+        .collect();
+    (!h.is_empty()).then_some(h)
+}
+
+/// The agent's [`VmSpec`] for a placed VM.
+async fn spec_for(ctx: &Ctx, vm: &db::vms::VmRow, host: &HostRow) -> Result<VmSpec> {
+    let view = view(ctx, vm.id).await?;
+    let vol = db::vms::volume_root_of_vm(&ctx.pool, vm.id)
+        .await?
+        .ok_or_else(|| Error::internal("the VM has no root volume"))?;
+    let pool = db::storage::pool_fetch(&ctx.pool, vol.pool_id)
+        .await?
+        .ok_or_else(|| Error::internal("the volume's pool vanished"))?;
+    let iso = match vm.iso_id {
+        Some(iso_id) => Some(iso_file(ctx, iso_id, vm.zone_id).await?),
+        None => None,
+    };
+    let acceleration = match host.acceleration.as_deref() {
+        Some("kvm") => Acceleration::Kvm,
+        _ => Acceleration::Qemu,
+    };
+    Ok(VmSpec {
+        id: vm.id,
+        name: view.instance_name.clone(),
+        vcpus: vm.cpu_number as u32,
+        cpu_mhz: vm.cpu_mhz as u32,
+        memory_mib: vm.memory_mb as u64,
+        acceleration,
+        root_disk: RootDisk {
+            file: NfsFile {
+                server: pool.server.clone(),
+                export: pool.path.clone(),
+                path: vol.path.clone(),
+            },
+            format: DiskFormat::Qcow2,
+            virtual_size_bytes: vol.size_bytes as u64,
+        },
+        iso,
+        nics: view
+            .nics
+            .iter()
+            .map(|n| Nic {
+                mac: n.mac_address.clone(),
+                bridge: n.bridge.clone(),
+                model: NicModel::Virtio,
+            })
+            .collect(),
+        console_password: None,
+    })
+}
+
+/// Where a Ready ISO lies on the zone's secondary storage.
+pub async fn iso_file(ctx: &Ctx, iso_id: Uuid, zone_id: Uuid) -> Result<NfsFile> {
+    let copies = db::isos::iso_zone_list(&ctx.pool, iso_id).await?;
+    let copy = copies
+        .iter()
+        .find(|c| c.zone_id == zone_id && c.state == "Ready")
+        .ok_or_else(|| {
+            ApiError::param(format!(
+                "ISO {iso_id} is not ready in the VM's zone (it has not been downloaded to its secondary storage)"
+            ))
+        })?;
+    let store_id = copy
+        .image_store_id
+        .ok_or_else(|| Error::internal("a Ready ISO copy has no store"))?;
+    let store = db::storage::store_fetch(&ctx.pool, store_id)
+        .await?
+        .ok_or_else(|| Error::internal("the ISO's store vanished"))?;
+    Ok(NfsFile {
+        server: store.server,
+        export: store.path,
+        path: copy
+            .install_path
+            .clone()
+            .unwrap_or_else(|| crate::isos::install_path(iso_id)),
+    })
+}
+
+/// Stops a Running VM: the guest is shut down (forced: powered off), its domain
+/// undefined, its capacity released and its lease withdrawn; it keeps its address and
+/// disk. Without `forced`, a failure leaves it Running; with it, the VM is marked
+/// Stopped even when the host cannot be told (CloudStack's `forced`).
+pub async fn stop(ctx: &Ctx, vm_id: Uuid, forced: bool) -> Result<()> {
+    let vm = {
+        let mut tx = ctx.pool.begin().await?;
+        let vm = db::vms::vm_fetch_for_update(&mut *tx, vm_id)
+            .await?
+            .ok_or_else(|| Error::internal("the VM vanished"))?;
+        let next = state_of(&vm)?.require(VmEvent::Stop, &vm.display_name)?;
+        db::vms::vm_set_state(&mut *tx, vm_id, next.as_str(), None).await?;
+        tx.commit().await?;
+        vm
+    };
+    let result = async {
+        let host = host_of(ctx, &vm).await?;
+        let agent = Agent::of(ctx, &host);
+        let o = if forced {
+            PowerOptions::forced()
+        } else {
+            PowerOptions::default()
+        };
+        agent.stop_vm(vm_id, o).await?;
+        agent.delete_vm(vm_id).await?;
+        Ok::<_, Error>(host)
+    }
+    .await;
+    match result {
+        Ok(host) => {
+            let mut tx = ctx.pool.begin().await?;
+            db::vms::vm_release_host(&mut tx, vm_id, VmState::Stopped.as_str(), None).await?;
+            tx.commit().await?;
+            if let Err(e) = push_leases(ctx, &host, vm_id, Some(vm_id)).await {
+                tracing::warn!(vm = %vm.name, error = %e, "withdrawing the stopped VM's lease failed");
+            }
+            Ok(())
+        }
+        Err(e) if forced => {
+            tracing::warn!(vm = %vm.name, error = %e, "forced stop: the host could not be told; marking Stopped");
+            db::vms::vm_release_host(&mut *ctx.pool.acquire().await?, vm_id, "Stopped", None)
+                .await?;
+            Ok(())
+        }
+        Err(e) => {
+            db::vms::vm_set_state(&ctx.pool, vm_id, VmState::Running.as_str(), None).await?;
+            Err(e)
+        }
+    }
+}
+
+pub async fn reboot(ctx: &Ctx, vm_id: Uuid, forced: bool) -> Result<()> {
+    let vm = db::vms::vm_fetch(&ctx.pool, vm_id)
+        .await?
+        .ok_or_else(|| Error::internal("the VM vanished"))?;
+    state_of(&vm)?.require(VmEvent::Reboot, &vm.display_name)?;
+    let host = host_of(ctx, &vm).await?;
+    let o = if forced {
+        PowerOptions::forced()
+    } else {
+        PowerOptions::default()
+    };
+    // While it reboots its domain is briefly down: not a death (see `sync_report`).
+    db::vms::vm_set_work(&ctx.pool, vm_id, Some("Reboot"), 0).await?;
+    let r = Agent::of(ctx, &host).reboot_vm(vm_id, o).await;
+    db::vms::vm_set_work(&ctx.pool, vm_id, None, 0).await?;
+    db::vms::vm_set_state(&ctx.pool, vm_id, VmState::Running.as_str(), None).await?;
+    r?;
+    Ok(())
+}
+
+/// Destroyed: the domain is gone, capacity released; disk and address stay until expunge
+/// (recoverVirtualMachine brings it back Stopped).
+pub async fn destroy(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
+    let vm = db::vms::vm_fetch(&ctx.pool, vm_id)
+        .await?
+        .ok_or_else(|| Error::internal("the VM vanished"))?;
+    state_of(&vm)?.require(VmEvent::Destroy, &vm.display_name)?;
+    if let Some(host_id) = vm.host_id.or(vm.last_host_id) {
+        if let Some(host) = db::hosts::host_fetch(&ctx.pool, host_id).await? {
+            Agent::of(ctx, &host).delete_vm(vm_id).await?;
+            db::vms::vm_mark_destroyed(&ctx.pool, vm_id).await?;
+            if vm.host_id.is_some() {
+                if let Err(e) = push_leases(ctx, &host, vm_id, Some(vm_id)).await {
+                    tracing::warn!(vm = %vm.name, error = %e, "withdrawing the destroyed VM's lease failed");
+                }
+            }
+            return Ok(());
+        }
+    }
+    db::vms::vm_mark_destroyed(&ctx.pool, vm_id).await?;
+    Ok(())
+}
+
+/// Expunges a Destroyed (or Error) VM: its domain (if a host still has it), its root
+/// volume file and its addresses are removed, then the row. Every part is idempotent,
+/// so an expunge interrupted by a crash is simply run again.
+pub async fn expunge(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
+    let vm = {
+        let mut tx = ctx.pool.begin().await?;
+        let vm = db::vms::vm_fetch_for_update(&mut *tx, vm_id)
+            .await?
+            .ok_or_else(|| Error::internal("the VM vanished"))?;
+        let next = state_of(&vm)?.require(VmEvent::Expunge, &vm.display_name)?;
+        db::vms::vm_set_state(&mut *tx, vm_id, next.as_str(), vm.error_text.as_deref()).await?;
+        db::vms::vm_release_host(&mut tx, vm_id, next.as_str(), vm.error_text.as_deref()).await?;
+        tx.commit().await?;
+        vm
+    };
+    if let Some(host_id) = vm.host_id.or(vm.last_host_id) {
+        if let Some(host) = db::hosts::host_fetch(&ctx.pool, host_id).await? {
+            if host.status == "Up" {
+                Agent::of(ctx, &host).delete_vm(vm_id).await?;
+            }
+        }
+    }
+    remove_root_volume(ctx, vm_id).await?;
+    let mut tx = ctx.pool.begin().await?;
+    db::vms::nic_release_all(&mut tx, vm_id).await?;
+    db::vms::vm_mark_expunged(&mut *tx, vm_id).await?;
+    crate::commands::system_event(
+        &mut tx,
+        "VM.EXPUNGE",
+        "INFO",
+        format!("VM {} expunged", vm.display_name),
+        Some((vm.id, "VirtualMachine", vm.display_name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Inserts (Some) or ejects (None) an ISO; live when the VM runs.
+pub async fn change_iso(ctx: &Ctx, vm_id: Uuid, iso: Option<Uuid>) -> Result<()> {
+    let vm = db::vms::vm_fetch(&ctx.pool, vm_id)
+        .await?
+        .ok_or_else(|| Error::internal("the VM vanished"))?;
+    let state = state_of(&vm)?;
+    state.require(VmEvent::ChangeIso, &vm.display_name)?;
+    if state == VmState::Running {
+        let host = host_of(ctx, &vm).await?;
+        let agent = Agent::of(ctx, &host);
+        match iso {
+            Some(iso_id) => {
+                let file = iso_file(ctx, iso_id, vm.zone_id).await?;
+                agent.insert_iso(vm_id, &file).await?;
+            }
+            None => {
+                agent.eject_iso(vm_id).await?;
+            }
+        }
+    }
+    db::vms::vm_set_iso(&ctx.pool, vm_id, iso).await?;
+    Ok(())
+}
+
+/// What a host's report means for the VMs the database places there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncAction {
+    /// Running in the database, not running on its host: it died out of band.
+    Died { vm: Uuid, name: String },
+    /// A domain on the host no VM owns: alert, never destroy.
+    Unknown { uuid: Uuid, name: String },
+}
+
+/// Applies a host's domain report (called with each accepted heartbeat, in its
+/// transaction): VMs that died out of band become Stopped with an event and an alert;
+/// domains nobody owns are alerted once and left running.
+pub async fn sync_report(
+    conn: &mut sqlx::PgConnection,
+    host: &HostRow,
+    reported: &[stratus_api::agent::DomainReport],
+    settle_secs: i64,
+) -> Result<()> {
+    let placed = db::vms::vm_list_on_host(&mut *conn, host.id, settle_secs).await?;
+    let uuids: Vec<Uuid> = reported.iter().map(|d| d.uuid).collect();
+    let known: HashSet<Uuid> = db::vms::vm_ids_known(&mut *conn, &uuids)
+        .await?
+        .into_iter()
+        .collect();
+    for a in reconcile_report(&placed, reported, &|u| known.contains(&u)) {
+        match a {
+            SyncAction::Died { vm, name } => {
+                if !db::vms::vm_mark_died(&mut *conn, vm, host.id).await? {
+                    continue;
+                }
+                let text = format!(
+                    "VM {name} stopped outside Stratus on host {}: marked Stopped",
+                    host.name
+                );
+                tracing::warn!(vm = %name, host = %host.name, "VM died out of band");
+                crate::commands::system_event(
+                    &mut *conn,
+                    "VM.STOP",
+                    "WARN",
+                    text.clone(),
+                    Some((vm, "VirtualMachine", name)),
+                )
+                .await?;
+                db::hosts::alert_insert(&mut *conn, ALERT_TYPE_USERVM, "ALERT.USERVM", &text, host)
+                    .await?;
+            }
+            SyncAction::Unknown { uuid, name } => {
+                if db::vms::unknown_domain_note(&mut *conn, host.id, uuid, &name).await? {
+                    let text = format!(
+                        "Host {} runs domain {name} ({uuid}) that is not a VM of this cloud; it is left alone",
+                        host.name
+                    );
+                    tracing::warn!(host = %host.name, domain = %name, "unknown domain");
+                    db::hosts::alert_insert(
+                        &mut *conn,
+                        ALERT_TYPE_USERVM,
+                        "ALERT.UNKNOWN.DOMAIN",
+                        &text,
+                        host,
+                    )
+                    .await?;
+                }
+            }
+        }
+    }
+    db::vms::unknown_domain_forget_others(&mut *conn, host.id, &uuids).await?;
+    Ok(())
+}
+
+/// CloudStack's `ALERT_TYPE_USERVM`.
+pub const ALERT_TYPE_USERVM: i16 = 8;
+
+/// Compares the database's view of a host with its agent's report. VMs in the middle
+/// of an operation (a `work`, or a state change younger than `settled`) are left alone:
+/// the report may predate what the operation just did.
+pub fn reconcile_report(
+    placed: &[db::vms::HostedVm],
+    reported: &[stratus_api::agent::DomainReport],
+    known: &dyn Fn(Uuid) -> bool,
+) -> Vec<SyncAction> {
+    use stratus_api::agent::DomainState;
+    let mut actions = vec![];
+    for vm in placed {
+        if vm.state != VmState::Running.as_str() || vm.work.is_some() || !vm.settled {
+            continue;
+        }
+        let running = reported.iter().any(|d| {
+            d.uuid == vm.id && matches!(d.state, DomainState::Running | DomainState::Paused)
+        });
+        if !running {
+            actions.push(SyncAction::Died {
+                vm: vm.id,
+                name: vm.name.clone(),
+            });
+        }
+    }
+    for d in reported {
+        if !placed.iter().any(|v| v.id == d.uuid) && !known(d.uuid) {
+            actions.push(SyncAction::Unknown {
+                uuid: d.uuid,
+                name: d.name.clone(),
+            });
+        }
+    }
+    actions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stratus_api::agent::{DomainReport, DomainState};
+
+    fn hosted(id: u128, state: &str, work: Option<&str>, settled: bool) -> db::vms::HostedVm {
+        db::vms::HostedVm {
+            id: Uuid::from_u128(id),
+            name: format!("vm{id}"),
+            state: state.into(),
+            work: work.map(str::to_string),
+            settled,
+        }
+    }
+
+    fn dom(id: u128, state: DomainState) -> DomainReport {
+        DomainReport {
+            name: format!("i-2-{id}-VM"),
+            uuid: Uuid::from_u128(id),
+            state,
+        }
+    }
+
+    #[test]
+    fn a_running_vm_missing_or_shut_off_on_its_host_died() {
+        let placed = vec![
+            hosted(1, "Running", None, true),
+            hosted(2, "Running", None, true),
+            hosted(3, "Running", None, true),
+        ];
+        let reported = vec![dom(1, DomainState::Running), dom(2, DomainState::Shutoff)];
+        let a = reconcile_report(&placed, &reported, &|_| true);
+        assert_eq!(
+            a,
+            vec![
+                SyncAction::Died {
+                    vm: Uuid::from_u128(2),
+                    name: "vm2".into()
+                },
+                SyncAction::Died {
+                    vm: Uuid::from_u128(3),
+                    name: "vm3".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn vms_in_an_operation_or_just_changed_are_left_alone() {
+        let placed = vec![
+            hosted(1, "Starting", Some("Deploy"), true),
+            hosted(2, "Running", Some("Start"), true),
+            hosted(3, "Running", None, false),
+            hosted(4, "Stopping", None, true),
+        ];
+        assert!(reconcile_report(&placed, &[], &|_| true).is_empty());
+    }
+
+    #[test]
+    fn unknown_domains_are_reported_not_destroyed() {
+        let placed = vec![hosted(1, "Running", None, true)];
+        let reported = vec![
+            dom(1, DomainState::Running),
+            dom(9, DomainState::Running),
+            dom(5, DomainState::Shutoff),
+        ];
+        // 5 is a VM of this cloud (placed elsewhere or stopped); 9 nobody knows.
+        let a = reconcile_report(&placed, &reported, &|u| u == Uuid::from_u128(5));
+        assert_eq!(
+            a,
+            vec![SyncAction::Unknown {
+                uuid: Uuid::from_u128(9),
+                name: "i-2-9-VM".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn host_names_from_display_names() {
+        assert_eq!(hostname("web 1").as_deref(), Some("web-1"));
+        assert_eq!(hostname("--x--").as_deref(), Some("x"));
+        assert_eq!(hostname("ü"), None);
+    }
+
+    #[test]
+    fn steps_are_in_order_and_named() {
+        let names: Vec<_> = STEPS.iter().map(|s| s.name()).collect();
+        assert_eq!(names, ["Allocate", "Volume", "Network", "Domain"]);
+        assert_eq!(Work::parse("Deploy"), Some(Work::Deploy));
+        assert_eq!(Work::parse(Work::Start.as_str()), Some(Work::Start));
+    }
+}

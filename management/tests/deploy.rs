@@ -1,0 +1,562 @@
+//! deployVirtualMachine's steps against real parts (a simulated host with its own sshd,
+//! libvirtd and agent added by addHost; nfs-ganesha for storage), driven in-process so
+//! steps can be made to fail or hang:
+//! - a failure at each step unwinds every step before it: the VM is Error with the
+//!   reason and holds no address, capacity, volume, lease or domain;
+//! - every step done twice (a deploy re-run from step 0) gives the same one VM;
+//! - a management server that dies mid-deploy (its runtime dropped while the domain step
+//!   hangs) has its job taken over by another server, which resumes at that step;
+//! - 50 concurrent deploys at two hosts (libvirt's test driver) with room for 4 VMs and
+//!   6 addresses: 4 winners, 2 per host, 46 losers with 533 holding nothing; then 20
+//!   small ones for the 2 addresses left: 2 winners; all 6 addresses distinct.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::Client;
+use serde_json::Value;
+use stratus_management::{ctx::Ctx, db, hosts, isos, jobs, reconcile, vms};
+use stratus_tests::{HttpFiles, NfsServer, Served, SimHost};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+const IPXE: &str = "/usr/lib/ipxe/ipxe.iso";
+const SMALL: &str = "00000000-0000-4000-8003-000000000001";
+const DISK_5GB: &str = "00000000-0000-4000-8004-000000000001";
+
+/// A context for the admin client whose `listen` is a free port on `ip`.
+async fn ctx_listening_on(ip: &str) -> (Ctx, tokio::net::TcpListener) {
+    let mut ctx = common::fresh_ctx().await;
+    let l = tokio::net::TcpListener::bind(format!("{ip}:0"))
+        .await
+        .unwrap();
+    ctx.listen = Some(l.local_addr().unwrap());
+    (ctx, l)
+}
+
+/// The management router, job worker, host monitor and ISO downloader of `ctx` on
+/// `listener` (where simulated hosts reach it). Stopped when the sender is dropped.
+fn serve_on(ctx: &Ctx, listener: tokio::net::TcpListener) -> watch::Sender<bool> {
+    let router = stratus_management::http::router(ctx.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let (stop, rx) = watch::channel(false);
+    tokio::spawn(hosts::run_monitor(ctx.clone(), rx.clone()));
+    tokio::spawn(jobs::run_worker(ctx.clone(), rx.clone()));
+    tokio::spawn(isos::run(ctx.clone(), rx));
+    stop
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().unwrap().to_string()
+}
+
+/// A Basic zone with a guest range, a cluster, the hosts (added over SSH), primary and
+/// secondary storage and a Ready ipxe.iso. Returns (zone, iso).
+async fn cloud(
+    c: &Client,
+    name: &str,
+    hosts: &[&SimHost],
+    nfs: &NfsServer,
+    exports: (&Path, &Path),
+    guests: (&str, &str, &str),
+) -> (String, String) {
+    let zone = s(&c
+        .ok(
+            "createZone",
+            &[
+                ("name", name),
+                ("networktype", "Basic"),
+                ("dns1", "192.0.2.53"),
+                ("internaldns1", "10.231.0.1"),
+            ],
+        )
+        .await["zone"]["id"]);
+    let pod = s(&c
+        .ok(
+            "createPod",
+            &[
+                ("zoneid", &zone),
+                ("name", "p"),
+                ("gateway", "172.30.0.1"),
+                ("netmask", "255.255.255.0"),
+                ("startip", "172.30.0.10"),
+                ("endip", "172.30.0.20"),
+            ],
+        )
+        .await["pod"]["id"]);
+    let (gateway, start, end) = guests;
+    c.ok(
+        "createVlanIpRange",
+        &[
+            ("zoneid", &zone),
+            ("podid", &pod),
+            ("gateway", gateway),
+            ("netmask", "255.255.255.0"),
+            ("startip", start),
+            ("endip", end),
+            ("forvirtualnetwork", "false"),
+        ],
+    )
+    .await;
+    let cluster = s(&c
+        .ok(
+            "addCluster",
+            &[
+                ("zoneid", &zone),
+                ("podid", &pod),
+                ("clustername", "c"),
+                ("clustertype", "CloudManaged"),
+                ("hypervisor", "KVM"),
+            ],
+        )
+        .await["cluster"][0]["id"]);
+    for h in hosts {
+        let url = format!("http://{}", h.address);
+        c.ok(
+            "addHost",
+            &[
+                ("zoneid", &zone),
+                ("podid", &pod),
+                ("clusterid", &cluster),
+                ("hypervisor", "KVM"),
+                ("url", &url),
+                ("username", "root"),
+                ("password", "deploy-pw"),
+            ],
+        )
+        .await;
+    }
+    let (primary, secondary) = exports;
+    c.ok(
+        "createStoragePool",
+        &[
+            ("zoneid", &zone),
+            ("podid", &pod),
+            ("clusterid", &cluster),
+            ("name", "primary"),
+            ("url", &nfs.url(primary)),
+        ],
+    )
+    .await;
+    c.ok(
+        "addImageStore",
+        &[
+            ("zoneid", &zone),
+            ("provider", "NFS"),
+            ("name", "secondary"),
+            ("url", &nfs.url(secondary)),
+        ],
+    )
+    .await;
+    let files = HttpFiles::start(vec![("/ipxe.iso", Served::File(IPXE.into()))]);
+    let iso = s(&c
+        .ok(
+            "registerIso",
+            &[
+                ("zoneid", &zone),
+                ("name", "ipxe"),
+                ("displaytext", "iPXE"),
+                ("url", &files.url("/ipxe.iso")),
+            ],
+        )
+        .await["iso"][0]["id"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let l = c
+            .ok("listIsos", &[("id", &iso), ("isofilter", "all")])
+            .await;
+        if l["iso"][0]["isready"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "ISO never Ready: {l}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    (zone, iso)
+}
+
+/// Submits a deploy; returns (vm id, job id).
+async fn submit(c: &Client, zone: &str, iso: &str, name: &str) -> (String, String) {
+    let a = c
+        .call(
+            "deployVirtualMachine",
+            &[
+                ("zoneid", zone),
+                ("serviceofferingid", SMALL),
+                ("templateid", iso),
+                ("diskofferingid", DISK_5GB),
+                ("hypervisor", "KVM"),
+                ("name", name),
+            ],
+        )
+        .await;
+    let b = a.body();
+    (s(&b["id"]), s(&b["jobid"]))
+}
+
+async fn wait_job(c: &Client, job: &str, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let b = c.ok("queryAsyncJobResult", &[("jobid", job)]).await;
+        if b["jobstatus"] != 0 {
+            return b;
+        }
+        assert!(Instant::now() < deadline, "job {job} never finished");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn vm(c: &Client, id: &str) -> Value {
+    c.ok("listVirtualMachines", &[("id", id)]).await["virtualmachine"][0].clone()
+}
+
+async fn used(c: &Client, zone: &str, kind: &str) -> i64 {
+    c.ok("listCapacity", &[("zoneid", zone), ("type", kind)])
+        .await["capacity"][0]["capacityused"]
+        .as_i64()
+        .unwrap()
+}
+
+fn domains(host: &SimHost) -> Vec<String> {
+    host.virsh(&["list", "--all", "--uuid"])
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Nothing of a failed deploy remains but its Error row.
+async fn assert_holds_nothing(c: &Client, zone: &str, host: &SimHost, primary: &Path, id: &str) {
+    let v = vm(c, id).await;
+    assert_eq!(v["state"], "Error", "{v}");
+    assert!(v["nic"].as_array().unwrap().is_empty(), "no address: {v}");
+    assert_eq!(used(c, zone, "0").await, 0, "no memory held");
+    assert_eq!(used(c, zone, "8").await, 0, "no address held");
+    assert!(domains(host).is_empty(), "no domain");
+    assert!(
+        files_in(primary).is_empty(),
+        "no volume file: {:?}",
+        files_in(primary)
+    );
+    let leases = std::fs::read_to_string(host.state.join("agent/networks/cloudbr0/hosts"))
+        .unwrap_or_default();
+    assert!(leases.trim().is_empty(), "no lease: {leases}");
+}
+
+async fn expunge(c: &Client, id: &str) {
+    let a = c
+        .call("destroyVirtualMachine", &[("id", id), ("expunge", "true")])
+        .await;
+    let job = s(&a.body()["jobid"]);
+    let r = wait_job(c, &job, 60).await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn steps_unwind_repeat_and_resume_after_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (primary, secondary) = (tmp.path().join("primary"), tmp.path().join("secondary"));
+    let nfs = NfsServer::up("dpn", 193, &tmp.path().join("nfs"), &[&primary, &secondary]);
+    let host = SimHost::up("dph", 192, "deploy-pw", &tmp.path().join("hosts"));
+    let (ctx, listener) = ctx_listening_on(&host.mgmt_ip).await;
+    let c = Client::for_user(ctx.clone(), "admin").await;
+    c.ok(
+        "updateConfiguration",
+        &[("name", "kvm.acceleration"), ("value", "qemu")],
+    )
+    .await;
+    let stop_a = serve_on(&ctx, listener);
+    let (zone, iso) = cloud(
+        &c,
+        "dz",
+        &[&host],
+        &nfs,
+        (&primary, &secondary),
+        ("192.168.192.1", "192.168.192.10", "192.168.192.20"),
+    )
+    .await;
+
+    // A failure at each step unwinds all of them.
+    for step in ["Allocate", "Volume", "Network", "Domain"] {
+        ctx.faults.set(&format!("fail:{step}"));
+        let (id, job) = submit(&c, &zone, &iso, &format!("f-{}", step.to_lowercase())).await;
+        let r = wait_job(&c, &job, 60).await;
+        ctx.faults.clear();
+        assert_eq!(r["jobstatus"], 2, "{r}");
+        let text = r["jobresult"]["errortext"].as_str().unwrap_or_default();
+        assert!(text.contains(&format!("step {step}")), "{step}: {text}");
+        assert_holds_nothing(&c, &zone, &host, &primary, &id).await;
+        let v = vm(&c, &id).await;
+        assert!(v["errortext"].as_str().unwrap().contains(step), "{v}");
+        expunge(&c, &id).await;
+    }
+
+    // Every step twice: a finished deploy run again from step 0 gives the same VM.
+    let (id, job) = submit(&c, &zone, &iso, "twice").await;
+    assert_eq!(wait_job(&c, &job, 90).await["jobstatus"], 1);
+    let first = vm(&c, &id).await;
+    let vm_id: Uuid = id.parse().unwrap();
+    db::vms::vm_set_work(&ctx.pool, vm_id, Some("Deploy"), 0)
+        .await
+        .unwrap();
+    vms::run(&ctx, vm_id, vms::Work::Deploy, &Default::default())
+        .await
+        .unwrap();
+    let again = vm(&c, &id).await;
+    assert_eq!(again["state"], "Running");
+    assert_eq!(again["nic"], first["nic"], "the same address and MAC");
+    assert_eq!(again["hostid"], first["hostid"]);
+    assert_eq!(domains(&host), vec![id.clone()], "one domain");
+    assert_eq!(files_in(&primary).len(), 1, "one volume file");
+    let vols = c.ok("listVolumes", &[("virtualmachineid", &id)]).await;
+    assert_eq!(vols["count"], 1, "{vols}");
+    assert_eq!(used(&c, &zone, "8").await, 1);
+    assert_eq!(used(&c, &zone, "0").await, 512 << 20);
+    expunge(&c, &id).await;
+    assert!(files_in(&primary).is_empty());
+
+    // Server A dies while the domain step hangs; server B takes the job over and resumes
+    // at that step. A's tasks run in their own runtime, dropped to simulate the crash.
+    let opts = (*ctx.pool.connect_options()).clone();
+    let (secrets, ms_a) = (ctx.secrets.clone(), ctx.ms_id);
+    let rt_a = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ctx_a: Ctx = {
+        let (opts, secrets) = (opts.clone(), secrets.clone());
+        rt_a.spawn(async move {
+            let pool = db::connect(opts, 4).await.unwrap();
+            let mut a = Ctx::new(pool, ms_a, secrets).await.unwrap();
+            a.faults.set("hang:Domain");
+            a.listen = None;
+            a
+        })
+        .await
+        .unwrap()
+    };
+    // The first server stops taking jobs; A (same id, own runtime) takes them now.
+    stop_a.send(true).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    {
+        let a = ctx_a.clone();
+        rt_a.spawn(async move {
+            let (_keep, rx) = watch::channel(false);
+            jobs::run_worker(a, rx).await;
+        });
+    }
+    let (id, job) = submit(&c, &zone, &iso, "crash").await;
+    let vm_id: Uuid = id.parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let row = db::vms::vm_fetch(&ctx.pool, vm_id).await.unwrap().unwrap();
+        if row.work.as_deref() == Some("Deploy") && row.work_step == 3 {
+            break; // Allocate, Volume, Network done; Domain hanging
+        }
+        assert!(Instant::now() < deadline, "never reached the domain step");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    rt_a.shutdown_background(); // the crash: no lease renewals, no result
+    let ms_b = Uuid::new_v4();
+    db::mgmt::ms_register(&ctx.pool, ms_b, "b", "0")
+        .await
+        .unwrap();
+    let mut ctx_b = Ctx::new(ctx.pool.clone(), ms_b, secrets).await.unwrap();
+    ctx_b.listen = ctx.listen;
+    let (_stop_b_tx, stop_b) = watch::channel(false);
+    tokio::spawn(jobs::run_worker(ctx_b.clone(), stop_b));
+    let r = wait_job(&c, &job, 120).await;
+    assert_eq!(r["jobstatus"], 1, "taken over and finished: {r}");
+    assert_eq!(r["managementserverid"], ms_b.to_string());
+    let v = vm(&c, &id).await;
+    assert_eq!(v["state"], "Running", "{v}");
+    assert_eq!(domains(&host), vec![id.clone()]);
+    assert_eq!(files_in(&primary).len(), 1, "one volume: the first run's");
+    assert_eq!(used(&c, &zone, "8").await, 1);
+    expunge(&c, &id).await;
+    // The housekeeping pass has nothing left to unwind.
+    reconcile::unwind_orphaned_work(&ctx).await.unwrap();
+    assert!(domains(&host).is_empty());
+    assert!(files_in(&primary).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_deploys_never_double_allocate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (primary, secondary) = (tmp.path().join("primary"), tmp.path().join("secondary"));
+    let nfs = NfsServer::up("dcn", 196, &tmp.path().join("nfs"), &[&primary, &secondary]);
+    let h1 = SimHost::up("dch1", 194, "deploy-pw", &tmp.path().join("hosts"));
+    let h2 = SimHost::up("dch2", 195, "deploy-pw", &tmp.path().join("hosts"));
+    let (ctx, listener) = ctx_listening_on(&h1.mgmt_ip).await;
+    let c = Client::for_user(ctx.clone(), "admin").await;
+    // The hosts' agents drive libvirt's test driver: domains without QEMU.
+    c.ok(
+        "updateConfiguration",
+        &[("name", "kvm.libvirt.uri"), ("value", "test:///default")],
+    )
+    .await;
+    c.ok(
+        "updateConfiguration",
+        &[("name", "kvm.acceleration"), ("value", "qemu")],
+    )
+    .await;
+    let _stop = serve_on(&ctx, listener);
+    let (zone, iso) = cloud(
+        &c,
+        "cz",
+        &[&h1, &h2],
+        &nfs,
+        (&primary, &secondary),
+        ("192.168.194.1", "192.168.194.10", "192.168.194.15"),
+    )
+    .await;
+    // Each test-driver host has 3 GiB: a 1.5 GiB offering fits 2 per host, 4 in all,
+    // while the range has 6 addresses. Capacity runs out first.
+    let big = s(&c
+        .ok(
+            "createServiceOffering",
+            &[
+                ("name", "big"),
+                ("displaytext", "1.5 GiB"),
+                ("cpunumber", "1"),
+                ("cpuspeed", "100"),
+                ("memory", "1536"),
+            ],
+        )
+        .await["serviceoffering"]["id"]);
+    let hosts = c.ok("listHosts", &[("zoneid", &zone)]).await;
+    for h in hosts["host"].as_array().unwrap() {
+        assert_eq!(h["memorytotal"], 3i64 << 30, "test driver memory: {h}");
+    }
+    let (winners, losers) = wave(&c, &zone, &iso, &big, "a", 50).await;
+    assert_eq!(
+        winners.len(),
+        4,
+        "exactly as many as the hosts have room for"
+    );
+    assert_eq!(losers, 46);
+    for h in [&h1, &h2] {
+        let n = winners
+            .iter()
+            .filter(|w| w["hostname"] == h.name.as_str())
+            .count();
+        assert_eq!(n, 2, "host {} has {n} VMs, room for 2", h.name);
+    }
+    assert_eq!(used(&c, &zone, "0").await, 4 * (1536i64 << 20));
+    assert_eq!(used(&c, &zone, "8").await, 4);
+
+    // One VM per host stops: capacity comes back, its address stays taken. A second
+    // wave of small VMs has room for 6 but 2 addresses left: addresses run out.
+    for h in [&h1, &h2] {
+        let w = winners
+            .iter()
+            .find(|w| w["hostname"] == h.name.as_str())
+            .unwrap();
+        let a = c
+            .call(
+                "stopVirtualMachine",
+                &[("id", &s(&w["id"])), ("forced", "true")],
+            )
+            .await;
+        let r = wait_job(&c, &s(&a.body()["jobid"]), 60).await;
+        assert_eq!(r["jobstatus"], 1, "{r}");
+    }
+    assert_eq!(used(&c, &zone, "0").await, 2 * (1536i64 << 20));
+    assert_eq!(
+        used(&c, &zone, "8").await,
+        4,
+        "stopped VMs keep their addresses"
+    );
+    let (more, losers) = wave(&c, &zone, &iso, SMALL, "b", 20).await;
+    assert_eq!(more.len(), 2, "exactly the 2 addresses left");
+    assert_eq!(losers, 18);
+    let mut ips: Vec<_> = winners
+        .iter()
+        .chain(more.iter())
+        .map(|w| s(&w["nic"][0]["ipaddress"]))
+        .collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 6, "distinct addresses: {ips:?}");
+    assert_eq!(used(&c, &zone, "8").await, 6);
+    assert_eq!(files_in(&primary).len(), 6, "one volume per winner");
+}
+
+/// `n` concurrent deploys; returns the winners' VMs and the number of losers, each of
+/// which failed with 533 and holds no address.
+async fn wave(
+    c: &Client,
+    zone: &str,
+    iso: &str,
+    offering: &str,
+    prefix: &str,
+    n: usize,
+) -> (Vec<Value>, usize) {
+    let mut tasks = vec![];
+    for i in 0..n {
+        let c2 = Client {
+            ctx: c.ctx.clone(),
+            router: c.router.clone(),
+            api_key: c.api_key.clone(),
+            secret: c.secret.clone(),
+        };
+        let (zone, iso, offering) = (zone.to_string(), iso.to_string(), offering.to_string());
+        let name = format!("{prefix}{i}");
+        tasks.push(tokio::spawn(async move {
+            let a = c2
+                .call(
+                    "deployVirtualMachine",
+                    &[
+                        ("zoneid", &zone),
+                        ("serviceofferingid", &offering),
+                        ("templateid", &iso),
+                        ("diskofferingid", DISK_5GB),
+                        ("hypervisor", "KVM"),
+                        ("name", &name),
+                    ],
+                )
+                .await;
+            let b = a.body().clone();
+            let job = s(&b["jobid"]);
+            (s(&b["id"]), wait_job(&c2, &job, 300).await)
+        }));
+    }
+    let mut winners = vec![];
+    let mut losers = 0;
+    for t in tasks {
+        let (id, r) = t.await.unwrap();
+        if r["jobstatus"] == 1 {
+            winners.push(r["jobresult"]["virtualmachine"].clone());
+        } else {
+            assert_eq!(r["jobresult"]["errorcode"], 533, "{r}");
+            let v = vm(c, &id).await;
+            assert_eq!(v["state"], "Error");
+            assert!(
+                v["nic"].as_array().unwrap().is_empty(),
+                "a loser holds no address"
+            );
+            losers += 1;
+        }
+    }
+    (winners, losers)
+}

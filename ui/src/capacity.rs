@@ -11,8 +11,8 @@ use crate::format::{bytes, ghz, num, percent, str_of};
 /// One gauge of the dashboard.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gauge {
-    /// Stable key for pages and tests: `cpu`, `memory`, `primary`, `primary-allocated`,
-    /// `secondary`, `guest-ips`, `public-ips`, `management-ips`.
+    /// Stable key for pages and tests: `cpu`, `cpu-cores`, `memory`, `primary`,
+    /// `primary-allocated`, `secondary`, `guest-ips`, `public-ips`, `management-ips`.
     pub key: &'static str,
     pub label: &'static str,
     /// None when only the total is known.
@@ -41,9 +41,11 @@ impl Gauge {
 }
 
 /// Capacity types of `listCapacity` (apache/cloudstack `Capacity.java`) the dashboard shows.
+/// CPU and memory "used" there is what instances were given (CloudStack's allocation).
 const TYPES: &[(i64, &str, &str, Unit)] = &[
-    (1, "cpu", "CPU", Unit::Mhz),
-    (0, "memory", "Memory", Unit::Bytes),
+    (1, "cpu", "CPU allocated", Unit::Mhz),
+    (90, "cpu-cores", "CPU cores allocated", Unit::Count),
+    (0, "memory", "Memory allocated", Unit::Bytes),
     (2, "primary", "Primary storage used", Unit::Bytes),
     (
         3,
@@ -146,10 +148,10 @@ pub fn from_lists(
         .sum();
     let sum = |xs: &[Value], f: &str| -> f64 { xs.iter().filter_map(|x| num(x, f)).sum() };
     vec![
-        gauge("cpu", "CPU", Unit::Mhz, Some(cpu_used), cpu_total),
+        gauge("cpu", "CPU used", Unit::Mhz, Some(cpu_used), cpu_total),
         gauge(
             "memory",
-            "Memory",
+            "Memory used",
             Unit::Bytes,
             Some(sum(hosts, "memoryused")),
             sum(hosts, "memorytotal"),

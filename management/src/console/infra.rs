@@ -38,6 +38,7 @@ pub fn router() -> Router<Ctx> {
         .route("/console/secondary-storage", get(stores))
         .route("/console/secondary-storage/{id}", get(store))
         .route("/console/secondary-storage/{id}/action", post(store_action))
+        .route("/console/instances", get(instances))
 }
 
 type Q = Query<HashMap<String, String>>;
@@ -1332,4 +1333,61 @@ async fn store_action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>)
             redirect_with(&detail, false, &format!("Unknown action '{other}'")).into_response()
         }
     }
+}
+
+// --- instances (a read-only list until the instance pages come) ---
+
+async fn instances(s: Session, Query(q): Q) -> Response {
+    let mut params = page_params(&q);
+    params.push(("listall", "true".into()));
+    let (total, items) = match s.list("listVirtualMachines", &params).await {
+        Ok(x) => x,
+        Err(e) => return s.error_page("instances", &e),
+    };
+    let rows = items
+        .iter()
+        .map(|v| {
+            row(
+                v,
+                vec![
+                    Cell::text(text(v, "name")),
+                    Cell::text(text(v, "displayname")),
+                    Cell::state(str_of(v, "state")),
+                    Cell::text(text(v, "ipaddress")),
+                    link_to(v, "zonename", "zoneid", "/console/zones"),
+                    link_to(v, "hostname", "hostid", "/console/hosts"),
+                    Cell::text(text(v, "serviceofferingname")),
+                    Cell::text(text(v, "isoname")),
+                    Cell::text(text(v, "account")),
+                ],
+            )
+        })
+        .collect();
+    s.page(&ListPage {
+        frame: s.frame("instances"),
+        section: "Compute",
+        title: "Instances".into(),
+        table: Table::new(
+            "list",
+            &[
+                "Name",
+                "Display name",
+                "State",
+                "IP address",
+                "Zone",
+                "Host",
+                "Offering",
+                "ISO",
+                "Account",
+            ],
+            rows,
+            "No instances yet.",
+        ),
+        total,
+        toolbar: vec![],
+        search: Some(q.get("keyword").cloned().unwrap_or_default()),
+        note: None,
+        pager: pager("/console/instances", &q, total),
+        refresh: None,
+    })
 }

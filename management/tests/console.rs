@@ -1212,3 +1212,48 @@ async fn a_user_sees_only_what_users_may_do() {
     let p = b.submit(&p, "form[data-action=keys]", &[], None).await;
     assert_eq!(text1(&p.doc, "h1"), "New API keys for bob");
 }
+
+#[tokio::test]
+async fn a_running_job_has_a_page_that_refreshes_until_it_ends() {
+    let c = Client::admin().await;
+    let u = c
+        .ok(
+            "createAccount",
+            &[
+                ("username", "carol"),
+                ("password", "carol-pw-1"),
+                ("email", "c@example.org"),
+                ("firstname", "C"),
+                ("lastname", "C"),
+                ("accounttype", "0"),
+            ],
+        )
+        .await;
+    let user = u["account"]["user"][0]["id"].as_str().unwrap().to_string();
+    // No job worker runs yet: the job stays pending.
+    let job = c.ok("disableUser", &[("id", &user)]).await["jobid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut b = Browser::login(&c).await;
+    let p = b
+        .get(&format!("/console/jobs/{job}?next=/console/users/{user}"))
+        .await;
+    assert_eq!(text1(&p.doc, "#job-status"), "Running");
+    assert_eq!(attr(&p.doc, "meta[http-equiv=refresh]", "content"), "2");
+    assert_eq!(
+        attr(&p.doc, ".card a.btn", "href"),
+        format!("/console/users/{user}")
+    );
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(stratus_management::jobs::run_worker(c.ctx.clone(), rx));
+    c.wait_job(&job).await;
+    let p = b
+        .get(&format!(
+            "/console/jobs/{job}?next=https://elsewhere.example/"
+        ))
+        .await;
+    assert_eq!(text1(&p.doc, "#job-status"), "Succeeded");
+    assert_eq!(p.doc.select(&sel("meta[http-equiv=refresh]")).count(), 0);
+    assert_eq!(attr(&p.doc, ".card a.btn", "href"), "/console/dashboard");
+}

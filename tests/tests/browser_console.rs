@@ -129,7 +129,15 @@ fn the_console_in_chromium_builds_a_zone_and_downloads_isos() {
     let hosts = api.ok("listHosts", &[]);
     assert_eq!(hosts["count"], 1, "{hosts}");
     assert_eq!(hosts["host"][0]["ipaddress"], host.address.as_str());
-    assert_eq!(hosts["host"][0]["state"], "Up");
+    // Up (a heartbeat delayed on a loaded machine may have it Disconnected for a moment).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while api.ok("listHosts", &[])["host"][0]["state"] != "Up" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the host is not Up: {hosts}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
     assert_eq!(
         api.ok("listStoragePools", &[])["storagepool"][0]["name"],
         "Primary1"

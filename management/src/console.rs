@@ -609,8 +609,13 @@ async fn dashboard(s: Session) -> Response {
         .await
         .unwrap_or_default()
         .1;
+    let first_run = s.is_admin()
+        && tiles
+            .first()
+            .is_some_and(|t| t.key == "zones" && t.total == 0);
     s.page(&DashboardPage {
         frame: s.frame("dashboard"),
+        first_run,
         tiles,
         gauges,
         alerts: alerts_table("alerts", alerts),

@@ -458,6 +458,11 @@ async fn dashboard_hosts_metrics_charts_and_quick_actions() {
     // Dashboard: counts by state, capacity from the hosts, no alerts yet.
     let p = b.get("/console/dashboard").await;
     assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(
+        p.doc.select(&sel("#first-run")).count(),
+        0,
+        "there is a zone"
+    );
     assert_eq!(text1(&p.doc, "[data-tile=hosts] .big"), "1");
     assert_eq!(
         texts(&p.doc, "[data-tile=hosts] .badge"),
@@ -635,6 +640,9 @@ const WIZARD: &str = "form#wizard";
 async fn add_zone_wizard_keeps_input_and_returns_to_the_failing_step() {
     let c = Client::admin().await;
     let mut b = Browser::login(&c).await;
+    // A cloud without zones: the dashboard points to the wizard.
+    let p = b.get("/console/dashboard").await;
+    assert_eq!(attr(&p.doc, "#first-run a", "href"), "/console/zones/new");
     let p = b.get("/console/zones/new").await;
     assert_eq!(attr(&p.doc, WIZARD, "data-step"), "type");
     assert_eq!(

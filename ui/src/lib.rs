@@ -412,6 +412,8 @@ impl Tile {
 #[template(path = "dashboard.html")]
 pub struct DashboardPage {
     pub frame: Frame,
+    /// No zone yet: the page invites the admin to the Add Zone wizard.
+    pub first_run: bool,
     pub tiles: Vec<Tile>,
     pub gauges: Vec<Gauge>,
     pub alerts: Table,

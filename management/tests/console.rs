@@ -1265,3 +1265,44 @@ async fn a_running_job_has_a_page_that_refreshes_until_it_ends() {
     assert_eq!(p.doc.select(&sel("meta[http-equiv=refresh]")).count(), 0);
     assert_eq!(attr(&p.doc, ".card a.btn", "href"), "/console/dashboard");
 }
+
+#[tokio::test]
+async fn long_lists_are_paged_and_searchable() {
+    let c = Client::admin().await;
+    // 60 events (each setting change records one), plus the login's.
+    for i in 0..60 {
+        c.ok(
+            "updateConfiguration",
+            &[
+                ("name", "event.purge.delay"),
+                ("value", &(20 + i).to_string()),
+            ],
+        )
+        .await;
+    }
+    let mut b = Browser::login(&c).await;
+    let p = b.get("/console/events").await;
+    assert_eq!(p.doc.select(&sel("table#list tbody tr")).count(), 50);
+    assert_eq!(text1(&p.doc, ".pager span"), "Page 1 of 2");
+    assert_eq!(p.doc.select(&sel(".pager a[rel=prev]")).count(), 0);
+    let next = attr(&p.doc, ".pager a[rel=next]", "href");
+    assert_eq!(next, "/console/events?page=2");
+    let p = b.get(&next).await;
+    assert_eq!(p.doc.select(&sel("table#list tbody tr")).count(), 11);
+    assert_eq!(
+        attr(&p.doc, ".pager a[rel=prev]", "href"),
+        "/console/events?page=1"
+    );
+    // A search narrows the list and keeps its words in the box.
+    let p = b.get("/console/events?keyword=logged+in").await;
+    assert_eq!(
+        texts(&p.doc, "table#list tbody tr td:nth-child(2)"),
+        ["USER.LOGIN"]
+    );
+    assert_eq!(attr(&p.doc, "input[name=keyword]", "value"), "logged in");
+    assert_eq!(
+        p.doc.select(&sel(".pager")).count(),
+        0,
+        "one page needs no pager"
+    );
+}

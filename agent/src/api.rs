@@ -11,6 +11,19 @@
 //! pool; commands on one VM run one at a time, in arrival order. Errors answer
 //! `{"error": "..."}` with a status saying whose fault it is (400 bad request, 404 no such
 //! VM, 409 conflict, 422 a disk or ISO missing on its NFS server, 500 the host).
+//!
+//! **The console tunnel** (`GET /v1/vms/{id}/console`): a VM's VNC server listens on the
+//! host's 127.0.0.1 only, so the management server (which proxies it to the browser as a
+//! WebSocket) reaches it through this API. The request asks for an HTTP/1.1 upgrade to
+//! `stratus-vnc`; the agent checks the VM runs, connects to its VNC port, answers `101`
+//! and splices the two byte streams until either side closes. Why a plain `Upgrade:`
+//! tunnel rather than a WebSocket: both ends are our own programs, RFB is already a byte
+//! stream, and the management server frames it for the browser anyway, so WebSocket
+//! framing here would be work and a dependency for nothing; the upgrade keeps the
+//! connection's mutual TLS (only management servers get a tunnel) and lets every refusal
+//! be an ordinary HTTP answer (404 no such VM, 409 not running) before any byte flows.
+//! A tunnel does not take the VM's command lock, so commands and consoles never wait for
+//! each other.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -31,8 +44,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use stratus_api::agent::api as paths;
 use stratus_api::agent::{
-    AgentError, GuestNetwork, NetworkRemoved, NetworkStatus, NfsFile, PowerOptions, VmDestroyed,
-    VmSpec, VmStatus, VmStopped,
+    AgentError, DomainState, GuestNetwork, NetworkRemoved, NetworkStatus, NfsFile, PowerOptions,
+    VmDestroyed, VmSpec, VmStatus, VmStopped,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -118,6 +131,7 @@ pub fn router(state: Arc<AgentState>) -> Router {
         .route(paths::VM_STOP, post(vm_stop))
         .route(paths::VM_REBOOT, post(vm_reboot))
         .route(paths::VM_ISO, post(vm_iso_insert).delete(vm_iso_eject))
+        .route(paths::VM_CONSOLE, get(vm_console))
         .route(paths::NETWORK, put(network_apply).delete(network_remove))
         .with_state(state)
 }
@@ -262,6 +276,103 @@ async fn vm_iso_eject(
     on_vm(&s, &id, |hv, id| hv.set_iso(id, None)).await
 }
 
+/// Whether the request asks for the console tunnel (`Connection: upgrade`,
+/// `Upgrade: stratus-vnc`).
+fn wants_console_upgrade(headers: &axum::http::HeaderMap) -> bool {
+    use axum::http::header::{CONNECTION, UPGRADE};
+    let has_token = |name, want: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(want)))
+        })
+    };
+    has_token(CONNECTION, "upgrade") && has_token(UPGRADE, paths::CONSOLE_UPGRADE)
+}
+
+/// `GET /v1/vms/{id}/console` with an upgrade to `stratus-vnc`: the VM's VNC server as a
+/// byte stream (see the module's documentation).
+async fn vm_console(
+    State(s): State<Arc<AgentState>>,
+    UrlPath(raw_id): UrlPath<String>,
+    mut req: axum::extract::Request,
+) -> std::result::Result<Response, Failure> {
+    use axum::http::header::{CONNECTION, UPGRADE};
+    if !wants_console_upgrade(req.headers()) {
+        let mut r = Failure(
+            StatusCode::UPGRADE_REQUIRED,
+            format!(
+                "the console is a tunnel: send Connection: upgrade and Upgrade: {}",
+                paths::CONSOLE_UPGRADE
+            ),
+        )
+        .into_response();
+        r.headers_mut().insert(
+            UPGRADE,
+            axum::http::HeaderValue::from_static(paths::CONSOLE_UPGRADE),
+        );
+        return Ok(r);
+    }
+    let id = vm_id(&raw_id)?;
+    let hv = s.hv.clone();
+    let Json(status) = blocking(move || {
+        hv.vm_status(id)?
+            .ok_or_else(|| Error::NotFound(format!("no VM {id} on this host")))
+    })
+    .await?;
+    let state = serde_json::to_value(status.state).unwrap_or_default();
+    let port = match (status.state, status.vnc_port) {
+        (DomainState::Running, Some(p)) => p,
+        (DomainState::Running, None) => {
+            return Err(Failure(
+                StatusCode::CONFLICT,
+                format!("VM {id} has no VNC console"),
+            ))
+        }
+        _ => {
+            return Err(Failure(
+                StatusCode::CONFLICT,
+                format!(
+                    "VM {id} is {}: its console is there only while it runs",
+                    state.as_str().unwrap_or("not running")
+                ),
+            ))
+        }
+    };
+    let vnc = tokio::net::TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, port))
+        .await
+        .map_err(|e| {
+            tracing::warn!(vm = %id, port, error = %e, "the VM's VNC server does not answer");
+            Failure(
+                StatusCode::BAD_GATEWAY,
+                format!("the VNC server of VM {id} (127.0.0.1:{port}) does not answer: {e}"),
+            )
+        })?;
+    let _ = vnc.set_nodelay(true);
+    let upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let mut vnc = vnc;
+        match upgrade.await {
+            Ok(up) => {
+                tracing::info!(vm = %id, port, "console tunnel open");
+                let mut up = TokioIo::new(up);
+                match tokio::io::copy_bidirectional(&mut up, &mut vnc).await {
+                    Ok((to_vnc, from_vnc)) => {
+                        tracing::info!(vm = %id, to_vnc, from_vnc, "console tunnel closed")
+                    }
+                    Err(e) => tracing::info!(vm = %id, error = %e, "console tunnel ended"),
+                }
+            }
+            Err(e) => tracing::warn!(vm = %id, error = %e, "console upgrade failed"),
+        }
+    });
+    Ok(Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(CONNECTION, "upgrade")
+        .header(UPGRADE, paths::CONSOLE_UPGRADE)
+        .body(axum::body::Body::empty())
+        .unwrap_or_default())
+}
+
 async fn network_apply(
     State(s): State<Arc<AgentState>>,
     UrlPath(bridge): UrlPath<String>,
@@ -362,6 +473,7 @@ pub async fn serve(
             let svc = TowerToHyperService::new(app);
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), svc)
+                .with_upgrades()
                 .await
             {
                 tracing::debug!(%peer, error = %e, "command API connection");
@@ -458,6 +570,52 @@ mod tests {
         assert_eq!((st, v["existed"].as_bool()), (StatusCode::OK, Some(true)));
         let (st, v) = call(&f.app, Method::DELETE, &paths::vm(id), None).await;
         assert_eq!((st, v["existed"].as_bool()), (StatusCode::OK, Some(false)));
+    }
+
+    async fn console(app: &Router, path: &str, upgrade: bool) -> (StatusCode, String) {
+        let mut req = Request::builder().method(Method::GET).uri(path);
+        if upgrade {
+            req = req
+                .header("connection", "keep-alive, Upgrade")
+                .header("upgrade", paths::CONSOLE_UPGRADE);
+        }
+        let resp = app
+            .clone()
+            .oneshot(req.body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        (status, v["error"].as_str().unwrap_or_default().to_string())
+    }
+
+    #[tokio::test]
+    async fn console_tunnel_refusals_come_before_the_upgrade() {
+        let f = fixture();
+        let id = Uuid::new_v4();
+        let (st, text) = console(&f.app, &paths::vm_console(id), false).await;
+        assert_eq!(st, StatusCode::UPGRADE_REQUIRED, "{text}");
+        assert!(text.contains("Upgrade: stratus-vnc"), "{text}");
+        let (st, text) = console(&f.app, &paths::vm_console(id), true).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{text}");
+        assert!(text.contains("no VM"), "{text}");
+        let (st, _) = console(&f.app, "/v1/vms/nope/console", true).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+
+        let (st, v) = call(&f.app, Method::PUT, &paths::vm(id), Some(spec(id))).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let (st, _) = call(
+            &f.app,
+            Method::POST,
+            &paths::vm_stop(id),
+            Some(serde_json::json!({"forced": true})),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        let (st, text) = console(&f.app, &paths::vm_console(id), true).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{text}");
+        assert!(text.contains("is shutoff"), "{text}");
     }
 
     #[tokio::test]

@@ -177,6 +177,16 @@ pub mod api {
     /// remove the bridge if the agent created it and no interface is attached to it any
     /// more; answers [`NetworkRemoved`](super::NetworkRemoved).
     pub const NETWORK: &str = "/v1/networks/{bridge}";
+    /// GET with `Connection: upgrade` and `Upgrade: ` [`CONSOLE_UPGRADE`]: the VM's VNC
+    /// console as a byte stream. The agent answers `101 Switching Protocols` and from then
+    /// on splices the connection to the VM's VNC server (on the host's 127.0.0.1) both
+    /// ways until either side closes. Before the upgrade: 404 if this host has no such VM,
+    /// 409 if it is not running, 426 without the upgrade headers, 502 if its VNC server
+    /// does not answer.
+    pub const VM_CONSOLE: &str = "/v1/vms/{id}/console";
+    /// The protocol name a console tunnel asks for in its `Upgrade` header: raw RFB bytes
+    /// (no framing) after the `101`.
+    pub const CONSOLE_UPGRADE: &str = "stratus-vnc";
 
     pub fn vm(id: Uuid) -> String {
         VM.replace("{id}", &id.to_string())
@@ -189,6 +199,9 @@ pub mod api {
     }
     pub fn vm_iso(id: Uuid) -> String {
         VM_ISO.replace("{id}", &id.to_string())
+    }
+    pub fn vm_console(id: Uuid) -> String {
+        VM_CONSOLE.replace("{id}", &id.to_string())
     }
     pub fn network(bridge: &str) -> String {
         NETWORK.replace("{bridge}", bridge)

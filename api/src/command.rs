@@ -905,6 +905,13 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("name", String, "list by alert name"),
         ],
         types::AlertResponse::FIELDS),
+    // --- console ---
+    since(cmd("createConsoleEndpoint", "Create a console endpoint to connect to a VM console", AnyUser, O, "consoleendpoint",
+        params![
+            req("virtualmachineid", Uuid, "ID of the VM"),
+            opt("token", String, "(optional) extra security token, valid when the extra validation is enabled"),
+        ],
+        types::ConsoleEndpointResponse::FIELDS), "4.18.0"),
     // --- configuration ---
     cmd("listConfigurations", "Lists all configurations.", Admin, L, "configuration",
         list_params![

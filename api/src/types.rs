@@ -738,3 +738,18 @@ response!(CapacityResponse {
     capacitytotal: Option<i64> => "long", "the total capacity available";
     percentused: Option<String> => "string", "the percentage of capacity currently in use";
 });
+
+response!(ConsoleEndpointWebsocketResponse {
+    token: Option<String> => "string", "The console websocket token";
+    host: Option<String> => "string", "The console websocket host";
+    port: Option<String> => "string", "The console websocket port";
+    path: Option<String> => "string", "The console websocket path";
+    extra: Option<String> => "string", "The console websocket extra field for validation (if enabled)";
+});
+
+response!(ConsoleEndpointResponse {
+    success: Option<bool> => "boolean", "True if the console endpoint is generated properly";
+    details: Option<String> => "string", "Details in case of an error";
+    url: Option<String> => "string", "The console url";
+    websocket: Option<ConsoleEndpointWebsocketResponse> => "consoleendpointwebsocketresponse", "The console websocket options";
+});

@@ -27,6 +27,7 @@ pub fn router(ctx: Ctx) -> Router {
             axum::routing::post(agent_heartbeat),
         )
         .merge(crate::console::router())
+        .merge(crate::console_proxy::router())
         .with_state(ctx)
 }
 

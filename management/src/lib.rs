@@ -11,6 +11,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod commands;
 pub mod console;
+pub mod console_proxy;
 pub mod ctx;
 pub mod db;
 pub mod domain;

@@ -8,8 +8,9 @@
 //! up in `virsh screenshot`, the ISO is ejected and inserted again (`virsh domblklist`),
 //! a missing ISO or root disk is refused with a clear text and leaves nothing, stop
 //! (graceful → forced after the timeout, and forced), start, reboot (a new QEMU) and
-//! destroy are each checked in libvirt, and after teardown nothing is left: no domain,
-//! no dnsmasq, no bridge. Needs root (namespaces).
+//! destroy are each checked in libvirt, the VM's VNC console answers through the agent's
+//! console tunnel (404 for an unknown VM, 409 once stopped), and after teardown nothing
+//! is left: no domain, no dnsmasq, no bridge. Needs root (namespaces).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -140,6 +141,76 @@ impl Api {
         assert_eq!(status, 200, "{method} {path}: {v}");
         v
     }
+}
+
+/// What the console tunnel gave: the agent's status, and on `101` the VNC server's
+/// greeting and the security types it offers (the test answers the greeting, so bytes
+/// flow both ways).
+#[derive(Debug)]
+struct Tunnel {
+    status: u16,
+    greeting: Vec<u8>,
+    security_types: Vec<u8>,
+    error: String,
+}
+
+/// Opens the VM's console tunnel on the agent (an HTTP/1.1 upgrade to `stratus-vnc` over
+/// the mutual-TLS API, as the management server does) and speaks the start of RFB.
+fn console_tunnel(ca: &str, client: &Pem, base: &str, id: Uuid) -> Tunnel {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let identity =
+            reqwest::Identity::from_pem(format!("{}\n{}", client.cert, client.key).as_bytes())
+                .unwrap();
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+            .identity(identity)
+            .build()
+            .unwrap();
+        let resp = http
+            .get(format!("{base}{}", paths::vm_console(id)))
+            .header("connection", "upgrade")
+            .header("upgrade", paths::CONSOLE_UPGRADE)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        if status != 101 {
+            let v: Value = resp.json().await.unwrap_or_default();
+            return Tunnel {
+                status,
+                greeting: vec![],
+                security_types: vec![],
+                error: v["error"].as_str().unwrap_or_default().to_string(),
+            };
+        }
+        let mut io = resp.upgrade().await.unwrap();
+        let read = async {
+            let mut greeting = [0u8; 12];
+            io.read_exact(&mut greeting).await?;
+            io.write_all(b"RFB 003.008\n").await?;
+            let n = io.read_u8().await?;
+            let mut types = vec![0u8; n as usize];
+            io.read_exact(&mut types).await?;
+            std::io::Result::Ok((greeting.to_vec(), types))
+        };
+        let (greeting, security_types) = tokio::time::timeout(Duration::from_secs(20), read)
+            .await
+            .expect("the VNC server answers through the tunnel in time")
+            .unwrap();
+        Tunnel {
+            status,
+            greeting,
+            security_types,
+            error: String::new(),
+        }
+    })
 }
 
 fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
@@ -331,6 +402,19 @@ fn agent_makes_vms_and_guest_networks_so() {
         std::fs::copy(&png, Path::new(&dir).join("agent_vms-console.png")).unwrap();
     }
 
+    // Its VNC console through the agent's tunnel: the RFB greeting, and (after our
+    // answer) VNC authentication, since the VM has a console password. Twice: each
+    // tunnel is a connection of its own.
+    for _ in 0..2 {
+        let t = console_tunnel(&ca, &client, &api.base, id);
+        assert_eq!(t.status, 101, "{t:?}");
+        assert_eq!(t.greeting, b"RFB 003.008\n", "{t:?}");
+        assert_eq!(t.security_types, vec![2], "VNC authentication only: {t:?}");
+    }
+    let unknown = console_tunnel(&ca, &client, &api.base, Uuid::new_v4());
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+    assert!(unknown.error.contains("no VM"), "{unknown:?}");
+
     // A second lease: the same dnsmasq re-reads its hosts file (SIGHUP).
     let lease2 = json!({"mac": "52:54:00:0a:f0:02", "ip": "192.168.240.51"});
     let n2 = api.ok(
@@ -429,6 +513,10 @@ fn agent_makes_vms_and_guest_networks_so() {
     );
     assert_eq!(stopped["forced"], true);
     assert_eq!(domstate(&host, id), "shut off");
+    // A stopped VM has no console.
+    let t = console_tunnel(&ca, &client, &api.base, id);
+    assert_eq!(t.status, 409, "{t:?}");
+    assert!(t.error.contains("is shutoff"), "{t:?}");
     api.ok(reqwest::Method::PUT, &paths::vm(id), Some(spec.clone()));
     let before = domid(&host, id);
     let st = api.ok(

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod config;
+mod console_proxy;
 mod discovery;
 mod hosts;
 mod isos;
@@ -174,6 +175,7 @@ pub async fn execute(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params)
         "listOsTypes" => isos::list_os_types(ctx, p).await,
         "listOsCategories" => isos::list_os_categories(ctx, p).await,
         "listAlerts" => hosts::list_alerts(ctx, p).await,
+        "createConsoleEndpoint" => console_proxy::create_endpoint(ctx, caller, p).await,
         "listConfigurations" => config::list(ctx, p).await,
         "updateConfiguration" => config::update(ctx, caller, p, false).await,
         "resetConfiguration" => config::update(ctx, caller, p, true).await,

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod config;
+pub mod console_tokens;
 pub mod events;
 pub mod hosts;
 pub mod isos;

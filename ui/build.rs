@@ -2,4 +2,5 @@
 //! rebuild the views when one changes (askama compiles them into the binary).
 fn main() {
     println!("cargo:rerun-if-changed=../templates");
+    println!("cargo:rerun-if-changed=static");
 }

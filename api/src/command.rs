@@ -532,6 +532,15 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("type", String, "the host type"),
         ],
         types::HostResponse::FIELDS), "4.9.3"),
+    cmd("listHostsUsageHistory", "Lists the CPU, memory and network samples kept for hosts (setting host.metrics.retention.hours); a Stratus command shaped as listVirtualMachinesUsageHistory", Admin, L, "host",
+        list_params![
+            opt("id", Uuid, "the ID of the host"),
+            uuids("ids", "the IDs of the hosts, mutually exclusive with id"),
+            opt("name", String, "the name of the host"),
+            opt("startdate", Date, "start date to filter stats (\"yyyy-MM-dd\" or \"yyyy-MM-dd HH:mm:ss\"); default: all retained samples"),
+            opt("enddate", Date, "end date to filter stats"),
+        ],
+        types::HostStatsResponse::FIELDS),
     cmd("updateHost", "Updates a host.", Admin, O, "host",
         params![
             req("id", Uuid, "the ID of the host to update"),

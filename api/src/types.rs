@@ -417,6 +417,20 @@ response!(HostResponse {
     instances: Option<String> => "string", "instances on the host";
 });
 
+response!(HostStatsItem {
+    timestamp: Option<CsDate> => "date", "the time the sample was taken";
+    cpuused: Option<String> => "string", "the percentage of the host's CPU in use";
+    memoryusedkbs: Option<i64> => "long", "the host's memory in use, in KiB";
+    networkkbsread: Option<i64> => "long", "KiB received by the host's interfaces since it booted";
+    networkkbswrite: Option<i64> => "long", "KiB sent by the host's interfaces since it booted";
+});
+
+response!(HostStatsResponse {
+    id: Option<Uuid> => "string", "the ID of the host";
+    name: Option<String> => "string", "the name of the host";
+    stats: Vec<HostStatsItem> => "list", "the host's retained samples, oldest first";
+});
+
 response!(AlertResponse {
     id: Option<Uuid> => "string", "the id of the alert";
     r#type: Option<i32> => "short", "One of the following alert types: MEMORY = 0, CPU = 1, STORAGE = 2, STORAGE_ALLOCATED = 3, PUBLIC_IP = 4, PRIVATE_IP = 5, SECONDARY_STORAGE = 6, HOST = 7, USERVM = 8, DOMAIN_ROUTER = 9, CONSOLE_PROXY = 10, ROUTING = 11, STORAGE_MISC = 12, USAGE_SERVER = 13, MANAGMENT_NODE = 14, DOMAIN_ROUTER_MIGRATE = 15, CONSOLE_PROXY_MIGRATE = 16, USERVM_MIGRATE = 17, VLAN = 18, SSVM = 19, USAGE_SERVER_RESULT = 20";

@@ -4,18 +4,31 @@
 //!
 //! Sessions are the API's: logging in here creates the same session `login` does. GET pages
 //! authenticate by the session cookie and only read; every POST must carry the session's
-//! `sessionkey` (put in each form) as its CSRF token.
+//! `sessionkey` (put in each form) as its CSRF token. Pages work without JavaScript: forms
+//! post and redirect (303) to the page that shows the result, with a one-time message in
+//! a cookie; long jobs and downloads are followed by pages that refresh themselves.
+
+mod admin;
+mod images;
+mod infra;
+mod wizard;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use askama::Template;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
+use serde_json::Value;
 use stratus_api::envelope::Reply;
-use stratus_api::Params;
-use stratus_ui::{rows, Frame, ListPage, LoginPage};
+use stratus_api::{ApiError, Params};
+use stratus_ui::format::{self, date, str_of};
+use stratus_ui::{Cell, DashboardPage, Flash, Frame, JobPage, LoginPage, Pager, Row, Table, Tile};
 
 use crate::auth::{self, Caller};
 use crate::commands;
@@ -23,22 +36,94 @@ use crate::ctx::Ctx;
 
 pub fn router() -> Router<Ctx> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/console/zones") }))
-        .route("/console", get(|| async { Redirect::to("/console/zones") }))
+        .route("/", get(|| async { Redirect::to("/console/dashboard") }))
+        .route(
+            "/console",
+            get(|| async { Redirect::to("/console/dashboard") }),
+        )
         .route(
             "/console/",
-            get(|| async { Redirect::to("/console/zones") }),
+            get(|| async { Redirect::to("/console/dashboard") }),
         )
+        .route("/console/static/console.css", get(css))
         .route("/console/login", get(login_page).post(login))
         .route("/console/logout", post(logout))
-        .route("/console/{page}", get(list_page))
+        .route("/console/dashboard", get(dashboard))
+        .route("/console/jobs/{id}", get(job_page))
+        .merge(infra::router())
+        .merge(wizard::router())
+        .merge(images::router())
+        .merge(admin::router())
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// Console pages may not be framed, run scripts or styles from elsewhere, or post forms
+/// anywhere but here; what they show is not cached.
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        stratus_ui::CSS,
+    )
+        .into_response()
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
     crate::http::cookie(headers, "JSESSIONID").map(str::to_string)
 }
 
-fn html(status: StatusCode, t: impl Template) -> Response {
+const FLASH_COOKIE: &str = "stratus_flash";
+
+fn read_flash(headers: &HeaderMap) -> Option<Flash> {
+    let raw = crate::http::cookie(headers, FLASH_COOKIE)?;
+    let text = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .ok()?
+        .to_string();
+    let (kind, text) = text.split_once(':')?;
+    Some(Flash {
+        ok: kind == "ok",
+        text: text.to_string(),
+    })
+}
+
+/// A 303 to `to`, carrying a one-time message for that page.
+pub(crate) fn redirect_with(to: &str, ok: bool, text: &str) -> Response {
+    let value: String = percent_encoding::utf8_percent_encode(
+        &format!("{}:{}", if ok { "ok" } else { "error" }, text),
+        percent_encoding::NON_ALPHANUMERIC,
+    )
+    .to_string();
+    let cookie = format!("{FLASH_COOKIE}={value}; Path=/console; HttpOnly; SameSite=Lax");
+    ([(header::SET_COOKIE, cookie)], Redirect::to(to)).into_response()
+}
+
+pub(crate) fn html(status: StatusCode, t: &impl Template) -> Response {
     match t.render() {
         Ok(body) => (status, Html(body)).into_response(),
         Err(e) => {
@@ -52,10 +137,302 @@ fn html(status: StatusCode, t: impl Template) -> Response {
     }
 }
 
+/// `?a=1&b=2` from pairs (empty values left out).
+pub(crate) fn query_string(pairs: &[(&str, String)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if !v.is_empty() {
+            s.append_pair(k, v);
+        }
+    }
+    let q = s.finish();
+    if q.is_empty() {
+        q
+    } else {
+        format!("?{q}")
+    }
+}
+
+/// A signed-in console request: the caller, the session key (the CSRF token) and the
+/// message left by the previous page. GET handlers take it as an extractor; without a
+/// valid session it sends the browser to the login page.
+pub(crate) struct Session {
+    pub ctx: Ctx,
+    pub caller: Caller,
+    pub key: String,
+    pub flash: Option<Flash>,
+}
+
+impl FromRequestParts<Ctx> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, Self::Rejection> {
+        let to_login = || Redirect::to("/console/login").into_response();
+        let sid = session_cookie(&parts.headers).ok_or_else(to_login)?;
+        let (caller, key) = auth::authenticate_session_cookie(ctx, &sid)
+            .await
+            .map_err(|_| to_login())?;
+        Ok(Session {
+            ctx: ctx.clone(),
+            caller,
+            key,
+            flash: read_flash(&parts.headers),
+        })
+    }
+}
+
+const CSRF_TEXT: &str =
+    "This form has expired or did not come from this console; reload the page and try again.";
+
+/// A POSTed form: its fields in order.
+pub(crate) type Fields = Vec<(String, String)>;
+
+pub(crate) fn field<'a>(f: &'a Fields, name: &str) -> &'a str {
+    f.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+/// Where the console goes after a form: a console path only (never another site).
+pub(crate) fn local_path(p: &str, fallback: &str) -> String {
+    if p.starts_with("/console/") && !p.starts_with("//") && !p.contains("://") {
+        p.to_string()
+    } else {
+        fallback.to_string()
+    }
+}
+
+/// The outcome of a state-changing command run for a form.
+pub(crate) enum Outcome {
+    Done,
+    /// An async job still running after the wait: follow it on its page.
+    Running(String),
+}
+
+impl Session {
+    pub fn is_admin(&self) -> bool {
+        self.caller.is_root_admin()
+    }
+
+    /// The page frame; the flash message is shown once (its cookie is cleared by `page`).
+    pub fn frame(&self, active: &'static str) -> Frame {
+        Frame {
+            username: self.caller.user.username.clone(),
+            account: self.caller.user.account_name.clone(),
+            sessionkey: self.key.clone(),
+            active,
+            is_admin: self.is_admin(),
+            flash: self.flash.clone(),
+            has_instances: stratus_api::command::find("listVirtualMachines").is_some(),
+        }
+    }
+
+    /// Renders a page, clearing the one-time message it showed.
+    pub fn page(&self, t: &impl Template) -> Response {
+        self.page_status(StatusCode::OK, t)
+    }
+
+    pub fn page_status(&self, status: StatusCode, t: &impl Template) -> Response {
+        let mut r = html(status, t);
+        if self.flash.is_some() {
+            let clear =
+                format!("{FLASH_COOKIE}=; Path=/console; Max-Age=0; HttpOnly; SameSite=Lax");
+            if let Ok(v) = HeaderValue::from_str(&clear) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+        r
+    }
+
+    /// The refusal of a form that does not carry this session's key (None: it does).
+    pub fn refuse_forged(&self, form: &Fields) -> Option<Response> {
+        if auth::constant_time_eq(field(form, "sessionkey").as_bytes(), self.key.as_bytes()) {
+            None
+        } else {
+            Some((StatusCode::FORBIDDEN, CSRF_TEXT).into_response())
+        }
+    }
+
+    /// Runs `command` through the command layer, as the API would for this caller.
+    pub async fn call(&self, command: &str, params: &[(&str, String)]) -> Result<Reply, ApiError> {
+        let spec = commands::resolve(command, Some(&self.caller))?;
+        let mut p = Params::new(command);
+        for (k, v) in params {
+            p = p.with(k, v);
+        }
+        commands::dispatch(&self.ctx, &self.caller, spec, &p).await
+    }
+
+    /// A list command's total and items.
+    pub async fn list(
+        &self,
+        command: &str,
+        params: &[(&str, String)],
+    ) -> Result<(i64, Vec<Value>), ApiError> {
+        match self.call(command, params).await? {
+            Reply::List { count, items, .. } => Ok((count, items)),
+            _ => Err(ApiError::internal(format!(
+                "{command} did not answer a list"
+            ))),
+        }
+    }
+
+    /// One object by id from a list command, or None.
+    pub async fn one(
+        &self,
+        command: &str,
+        id: &str,
+        extra: &[(&str, String)],
+    ) -> Result<Option<Value>, ApiError> {
+        let mut p = vec![("id", id.to_string())];
+        p.extend(extra.iter().cloned());
+        Ok(self.list(command, &p).await?.1.into_iter().next())
+    }
+
+    /// Runs a state-changing command; an async one is waited for up to `wait`.
+    pub async fn run(
+        &self,
+        command: &str,
+        params: &[(&str, String)],
+        wait: Duration,
+    ) -> Result<Outcome, ApiError> {
+        let reply = self.call(command, params).await?;
+        let Reply::Job { jobid, .. } = reply else {
+            return Ok(Outcome::Done);
+        };
+        let deadline = Instant::now() + wait;
+        loop {
+            let job = self.job(&jobid.to_string()).await?;
+            match job.get("jobstatus").and_then(Value::as_i64) {
+                Some(1) => return Ok(Outcome::Done),
+                Some(2) => return Err(ApiError::internal(job_error(&job))),
+                _ if Instant::now() >= deadline => return Ok(Outcome::Running(jobid.to_string())),
+                _ => tokio::time::sleep(Duration::from_millis(150)).await,
+            }
+        }
+    }
+
+    async fn job(&self, jobid: &str) -> Result<Value, ApiError> {
+        match self
+            .call("queryAsyncJobResult", &[("jobid", jobid.to_string())])
+            .await?
+        {
+            Reply::Flat(v) => Ok(v),
+            other => Ok(other.body()),
+        }
+    }
+
+    /// Runs a command for a form and redirects: to `back` with the outcome, or to the
+    /// job's page if it is still running.
+    pub async fn act(
+        &self,
+        command: &str,
+        params: &[(&str, String)],
+        back: &str,
+        done_text: &str,
+    ) -> Response {
+        match self.run(command, params, Duration::from_secs(20)).await {
+            Ok(Outcome::Done) => redirect_with(back, true, done_text),
+            Ok(Outcome::Running(job)) => Redirect::to(&format!(
+                "/console/jobs/{job}{}",
+                query_string(&[("next", back.to_string())])
+            ))
+            .into_response(),
+            Err(e) => redirect_with(back, false, &e.text),
+        }
+    }
+
+    /// A page saying what went wrong, inside the console's frame.
+    pub fn error_page(&self, active: &'static str, e: &ApiError) -> Response {
+        let status =
+            StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = if status.is_client_error() || status.is_server_error() {
+            status
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        self.page_status(
+            status,
+            &JobPage {
+                frame: self.frame(active),
+                title: "Something went wrong".into(),
+                status: "Error".into(),
+                class: "bad",
+                text: e.text.clone(),
+                next: "/console/dashboard".into(),
+                refresh: None,
+            },
+        )
+    }
+
+    pub fn not_found(&self, active: &'static str, what: &str) -> Response {
+        self.error_page(
+            active,
+            &ApiError::param(format!(
+                "No {what} with that id (it may have been deleted)."
+            )),
+        )
+    }
+}
+
+/// The error text of a failed job.
+fn job_error(job: &Value) -> String {
+    job.get("jobresult")
+        .and_then(|r| r.get("errortext"))
+        .and_then(Value::as_str)
+        .unwrap_or("The job failed")
+        .to_string()
+}
+
+/// Paging of a list page: `page` (1-based) and the API's `pagesize`.
+pub(crate) const PAGE_SIZE: i64 = 50;
+
+pub(crate) fn pager(path: &str, q: &HashMap<String, String>, total: i64) -> Pager {
+    let page = q
+        .get("page")
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let link = |n: i64| {
+        let mut pairs: Vec<(&str, String)> = q
+            .iter()
+            .filter(|(k, _)| k.as_str() != "page")
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        pairs.sort();
+        pairs.push(("page", n.to_string()));
+        format!("{path}{}", query_string(&pairs))
+    };
+    Pager {
+        page,
+        pages,
+        prev: (page > 1).then(|| link(page - 1)),
+        next: (page < pages).then(|| link(page + 1)),
+    }
+}
+
+pub(crate) fn page_params(q: &HashMap<String, String>) -> Vec<(&'static str, String)> {
+    let page = q
+        .get("page")
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let mut p = vec![
+        ("page", page.to_string()),
+        ("pagesize", PAGE_SIZE.to_string()),
+    ];
+    if let Some(k) = q.get("keyword").filter(|k| !k.trim().is_empty()) {
+        p.push(("keyword", k.trim().to_string()));
+    }
+    p
+}
+
 async fn login_page() -> Response {
     html(
         StatusCode::OK,
-        LoginPage {
+        &LoginPage {
             username: String::new(),
             domain: String::new(),
             error: None,
@@ -86,13 +463,13 @@ async fn login(State(ctx): State<Ctx>, Form(f): Form<LoginForm>) -> Response {
             let cookie = format!("JSESSIONID={}; Path=/; HttpOnly; SameSite=Lax", s.id);
             (
                 [(header::SET_COOKIE, cookie)],
-                Redirect::to("/console/zones"),
+                Redirect::to("/console/dashboard"),
             )
                 .into_response()
         }
         Err(e) => html(
             StatusCode::UNAUTHORIZED,
-            LoginPage {
+            &LoginPage {
                 username: f.username,
                 domain: f.domain,
                 error: Some(e.text),
@@ -117,229 +494,208 @@ async fn logout(State(ctx): State<Ctx>, headers: HeaderMap, Form(f): Form<CsrfFo
                 tracing::error!(error = %e, "logout failed");
             }
             let clear = "JSESSIONID=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax";
-            ([(header::SET_COOKIE, clear)], Redirect::to("/console/login")).into_response()
+            (
+                [(header::SET_COOKIE, clear)],
+                Redirect::to("/console/login"),
+            )
+                .into_response()
         }
-        Err(_) => (StatusCode::FORBIDDEN, "This form has expired or did not come from this console; reload the page and try again.").into_response(),
+        Err(_) => (StatusCode::FORBIDDEN, CSRF_TEXT).into_response(),
     }
 }
 
-/// What each list page shows: the command behind it and the fields of its objects.
-struct ListSpec {
-    title: &'static str,
-    command: &'static str,
-    headings: &'static [&'static str],
-    fields: &'static [&'static str],
-    empty_text: &'static str,
-}
-
-const LISTS: &[(&str, ListSpec)] = &[
-    (
-        "zones",
-        ListSpec {
-            title: "Zones",
-            command: "listZones",
-            headings: &[
-                "Name",
-                "Network type",
-                "Allocation",
-                "DNS",
-                "Internal DNS",
-                "Guest CIDR",
-            ],
-            fields: &[
-                "name",
-                "networktype",
+/// The dashboard (the seed's figure 2-11): what the cloud has, by state; its capacity;
+/// recent alerts and events.
+async fn dashboard(s: Session) -> Response {
+    let mut tiles = Vec::new();
+    let mut gauges = Vec::new();
+    let all = |n: i64| vec![("pagesize", n.to_string()), ("page", "1".to_string())];
+    if s.is_admin() {
+        if let Ok((n, zones)) = s.list("listZones", &all(500)).await {
+            tiles.push(Tile::by_state(
+                "zones",
+                "Zones",
+                "/console/zones",
+                n,
+                &zones,
                 "allocationstate",
-                "dns1",
-                "internaldns1",
-                "guestcidraddress",
-            ],
-            empty_text: "No zones yet. Create one with createZone.",
-        },
-    ),
-    (
-        "pods",
-        ListSpec {
-            title: "Pods",
-            command: "listPods",
-            headings: &[
-                "Name",
-                "Zone",
-                "Gateway",
-                "Netmask",
-                "Start IP",
-                "End IP",
-                "Allocation",
-            ],
-            fields: &[
-                "name",
-                "zonename",
-                "gateway",
-                "netmask",
-                "startip",
-                "endip",
-                "allocationstate",
-            ],
-            empty_text: "No pods yet.",
-        },
-    ),
-    (
-        "clusters",
-        ListSpec {
-            title: "Clusters",
-            command: "listClusters",
-            headings: &["Name", "Zone", "Pod", "Hypervisor", "Allocation", "Managed"],
-            fields: &[
-                "name",
-                "zonename",
-                "podname",
-                "hypervisortype",
-                "allocationstate",
-                "managedstate",
-            ],
-            empty_text: "No clusters yet.",
-        },
-    ),
-    (
-        "hosts",
-        ListSpec {
-            title: "Hosts",
-            command: "listHosts",
-            headings: &[
-                "Name",
-                "Zone",
-                "Address",
-                "State",
-                "Resource state",
-                "CPUs",
-                "CPU used",
-                "Memory (bytes)",
-                "QEMU",
-            ],
-            fields: &[
-                "name",
-                "zonename",
-                "ipaddress",
-                "state",
-                "resourcestate",
-                "cpunumber",
-                "cpuused",
-                "memorytotal",
-                "hypervisorversion",
-            ],
-            empty_text: "No hosts yet. Add one with addHost.",
-        },
-    ),
-    (
-        "primary-storage",
-        ListSpec {
-            title: "Primary storage",
-            command: "listStoragePools",
-            headings: &[
-                "Name", "Zone", "Scope", "Server", "Path", "State", "Total", "Used",
-            ],
-            fields: &[
-                "name",
-                "zonename",
-                "scope",
-                "ipaddress",
-                "path",
-                "state",
-                "disksizetotal",
-                "disksizeused",
-            ],
-            empty_text: "No primary storage yet. Add an NFS export with createStoragePool.",
-        },
-    ),
-    (
-        "secondary-storage",
-        ListSpec {
-            title: "Secondary storage",
-            command: "listImageStores",
-            headings: &["Name", "Zone", "URL", "Total", "Used"],
-            fields: &["name", "zonename", "url", "disksizetotal", "disksizeused"],
-            empty_text: "No secondary storage yet. Add an NFS export with addImageStore.",
-        },
-    ),
-    (
-        "isos",
-        ListSpec {
-            title: "ISOs",
-            command: "listIsos",
-            headings: &[
-                "Name", "Zone", "Status", "Ready", "Size", "OS type", "Checksum",
-            ],
-            fields: &[
-                "name",
-                "zonename",
-                "status",
-                "isready",
-                "size",
-                "ostypename",
-                "checksum",
-            ],
-            empty_text: "No ISOs yet. Register one with registerIso.",
-        },
-    ),
-    (
-        "events",
-        ListSpec {
-            title: "Events",
-            command: "listEvents",
-            headings: &["When", "Type", "Level", "User", "Description"],
-            fields: &["created", "type", "level", "username", "description"],
-            empty_text: "No events yet.",
-        },
-    ),
-];
-
-async fn list_page(
-    State(ctx): State<Ctx>,
-    headers: HeaderMap,
-    Path(page): Path<String>,
-) -> Response {
-    let Some((active, spec)) = LISTS.iter().find(|(p, _)| *p == page) else {
-        return (StatusCode::NOT_FOUND, "No such console page.").into_response();
-    };
-    let Some(sid) = session_cookie(&headers) else {
-        return Redirect::to("/console/login").into_response();
-    };
-    let (caller, sessionkey): (Caller, String) =
-        match auth::authenticate_session_cookie(&ctx, &sid).await {
-            Ok(c) => c,
-            Err(_) => return Redirect::to("/console/login").into_response(),
+            ));
+        }
+        let hosts = s.list("listHosts", &all(500)).await.unwrap_or_default();
+        tiles.push(Tile::by_state(
+            "hosts",
+            "Hosts",
+            "/console/hosts",
+            hosts.0,
+            &hosts.1,
+            "state",
+        ));
+        if stratus_api::command::find("listVirtualMachines").is_some() {
+            let params = [all(500), vec![("listall", "true".to_string())]].concat();
+            if let Ok((n, vms)) = s.list("listVirtualMachines", &params).await {
+                tiles.push(Tile::by_state(
+                    "instances",
+                    "Instances",
+                    "/console/instances",
+                    n,
+                    &vms,
+                    "state",
+                ));
+            }
+        }
+        let pools = s
+            .list("listStoragePools", &all(500))
+            .await
+            .unwrap_or_default();
+        tiles.push(Tile::by_state(
+            "primary-storage",
+            "Primary storage",
+            "/console/primary-storage",
+            pools.0,
+            &pools.1,
+            "state",
+        ));
+        let stores = s
+            .list("listImageStores", &all(500))
+            .await
+            .unwrap_or_default();
+        tiles.push(Tile::by_state(
+            "secondary-storage",
+            "Secondary storage",
+            "/console/secondary-storage",
+            stores.0,
+            &stores.1,
+            "protocol",
+        ));
+        gauges = match stratus_api::command::find("listCapacity") {
+            Some(_) => s
+                .list("listCapacity", &[])
+                .await
+                .map(|(_, items)| stratus_ui::capacity::from_list_capacity(&items))
+                .unwrap_or_default(),
+            None => {
+                let ranges = s
+                    .list(
+                        "listVlanIpRanges",
+                        &[("forvirtualnetwork", "false".to_string())],
+                    )
+                    .await
+                    .unwrap_or_default();
+                stratus_ui::capacity::from_lists(&hosts.1, &pools.1, &stores.1, &ranges.1)
+            }
         };
-    let frame = Frame {
-        username: caller.user.username.clone(),
-        account: caller.user.account_name.clone(),
-        sessionkey,
-    };
-    let cmd = match commands::resolve(spec.command, Some(&caller)) {
-        Ok(c) => c,
-        Err(e) => return (StatusCode::FORBIDDEN, e.text).into_response(),
-    };
-    match commands::dispatch(&ctx, &caller, cmd, &Params::new(spec.command)).await {
-        Ok(Reply::List { count, items, .. }) => html(
-            StatusCode::OK,
-            ListPage {
-                frame,
-                title: spec.title.into(),
-                active,
-                headings: spec.headings.to_vec(),
-                rows: rows(&items, spec.fields),
-                total: count,
-                empty_text: spec.empty_text,
-            },
-        ),
-        Ok(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Unexpected answer from the command layer.",
-        )
-            .into_response(),
-        Err(e) => (
-            StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            e.text,
-        )
-            .into_response(),
+    } else if stratus_api::command::find("listVirtualMachines").is_some() {
+        if let Ok((n, vms)) = s.list("listVirtualMachines", &all(500)).await {
+            tiles.push(Tile::by_state(
+                "instances",
+                "Instances",
+                "/console/instances",
+                n,
+                &vms,
+                "state",
+            ));
+        }
     }
+    let alerts = if s.is_admin() {
+        s.list("listAlerts", &all(5)).await.unwrap_or_default().1
+    } else {
+        vec![]
+    };
+    let events = s
+        .list(
+            "listEvents",
+            &[all(8), vec![("listall", "true".to_string())]].concat(),
+        )
+        .await
+        .unwrap_or_default()
+        .1;
+    let first_run = s.is_admin()
+        && tiles
+            .first()
+            .is_some_and(|t| t.key == "zones" && t.total == 0);
+    s.page(&DashboardPage {
+        frame: s.frame("dashboard"),
+        first_run,
+        tiles,
+        gauges,
+        alerts: alerts_table("alerts", alerts),
+        events: events_table("events", events, false),
+        refresh: None,
+    })
+}
+
+pub(crate) fn alerts_table(id: &str, items: Vec<Value>) -> Table {
+    let rows = items
+        .iter()
+        .map(|a| Row {
+            id: str_of(a, "id").into(),
+            cells: vec![
+                Cell::when(date(str_of(a, "sent"))),
+                Cell::text(str_of(a, "name")),
+                Cell::text(str_of(a, "description")),
+            ],
+            actions: vec![],
+        })
+        .collect();
+    Table::new(id, &["Sent", "Alert", "Description"], rows, "No alerts.")
+}
+
+pub(crate) fn events_table(id: &str, items: Vec<Value>, wide: bool) -> Table {
+    let rows = items
+        .iter()
+        .map(|e| {
+            let mut cells = vec![
+                Cell::when(date(str_of(e, "created"))),
+                Cell::text(str_of(e, "type")),
+                Cell::state(str_of(e, "level")),
+            ];
+            if wide {
+                cells.push(Cell::text(format::text(e, "username")));
+                cells.push(Cell::text(format::text(e, "account")));
+            }
+            cells.push(Cell::text(str_of(e, "description")));
+            Row {
+                id: str_of(e, "id").into(),
+                cells,
+                actions: vec![],
+            }
+        })
+        .collect();
+    let headings: &[&str] = if wide {
+        &["When", "Type", "Level", "User", "Account", "Description"]
+    } else {
+        &["When", "Type", "Level", "Description"]
+    };
+    Table::new(id, headings, rows, "No events yet.")
+}
+
+/// An async job's page: refreshes itself every 2 s until the job ends.
+async fn job_page(
+    s: Session,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let next = local_path(
+        q.get("next").map(String::as_str).unwrap_or(""),
+        "/console/dashboard",
+    );
+    let job = match s.job(&id).await {
+        Ok(j) => j,
+        Err(e) => return s.error_page("dashboard", &e),
+    };
+    let cmd = str_of(&job, "cmd").to_string();
+    let (status, class, text, refresh) = match job.get("jobstatus").and_then(Value::as_i64) {
+        Some(1) => ("Succeeded", "ok", format!("{cmd} finished."), None),
+        Some(2) => ("Failed", "bad", job_error(&job), None),
+        _ => ("Running", "info", format!("{cmd} is running…"), Some(2)),
+    };
+    s.page(&JobPage {
+        frame: s.frame("dashboard"),
+        title: "Job".into(),
+        status: status.into(),
+        class,
+        text,
+        next,
+        refresh,
+    })
 }

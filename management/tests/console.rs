@@ -2,10 +2,15 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use common::Client;
-use scraper::{Html, Selector};
+use common::{Answer, Client};
+use scraper::{ElementRef, Html, Selector};
+use stratus_api::agent::{Acceleration, Heartbeat, HostFacts, HostMetrics, PROTOCOL_VERSION};
+use stratus_management::{db, hosts};
+use uuid::Uuid;
 
 fn sel(s: &str) -> Selector {
     Selector::parse(s).unwrap()
@@ -26,6 +31,199 @@ fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
         r = r.header(header::COOKIE, c);
     }
     r.body(Body::empty()).unwrap()
+}
+
+fn texts(doc: &Html, s: &str) -> Vec<String> {
+    doc.select(&sel(s))
+        .map(|e| e.text().collect::<String>().trim().to_string())
+        .collect()
+}
+
+fn text1(doc: &Html, s: &str) -> String {
+    texts(doc, s)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("nothing matches {s}"))
+}
+
+fn attr(doc: &Html, s: &str, a: &str) -> String {
+    doc.select(&sel(s))
+        .next()
+        .unwrap_or_else(|| panic!("nothing matches {s}"))
+        .value()
+        .attr(a)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A logged-in browser: keeps its cookies (the session, the one-time message) and the
+/// session key the pages carry, follows redirects.
+struct Browser<'a> {
+    c: &'a Client,
+    cookies: BTreeMap<String, String>,
+    key: String,
+}
+
+/// A page as the browser got it.
+struct Page {
+    status: StatusCode,
+    doc: Html,
+    path: String,
+    headers: axum::http::HeaderMap,
+}
+
+fn urlencode(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+impl<'a> Browser<'a> {
+    async fn login(c: &'a Client) -> Browser<'a> {
+        Self::login_as(c, "admin", "password").await
+    }
+
+    async fn login_as(c: &'a Client, user: &str, password: &str) -> Browser<'a> {
+        let mut b = Browser {
+            c,
+            cookies: BTreeMap::new(),
+            key: String::new(),
+        };
+        let a = c
+            .raw(form(
+                "/console/login",
+                &urlencode(&[("username", user), ("password", password)]),
+                None,
+            ))
+            .await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER);
+        b.take_cookies(&a);
+        let p = b.get("/console/dashboard").await;
+        b.key = attr(
+            &p.doc,
+            "form[action='/console/logout'] input[name=sessionkey]",
+            "value",
+        );
+        b
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn take_cookies(&mut self, a: &Answer) {
+        for v in a.headers.get_all(header::SET_COOKIE) {
+            let c = v.to_str().unwrap();
+            let (kv, attrs) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = kv.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+
+    async fn follow(&mut self, mut a: Answer, mut path: String) -> Page {
+        for _ in 0..5 {
+            self.take_cookies(&a);
+            if a.status != StatusCode::SEE_OTHER {
+                break;
+            }
+            path = a.headers[header::LOCATION].to_str().unwrap().to_string();
+            a = self.c.raw(get(&path, Some(&self.cookie_header()))).await;
+        }
+        Page {
+            status: a.status,
+            doc: Html::parse_document(&a.text),
+            path,
+            headers: a.headers,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let a = self.c.raw(get(path, Some(&self.cookie_header()))).await;
+        self.follow(a, path.to_string()).await
+    }
+
+    /// Posts a form with the session key, as the page's own form would.
+    async fn post(&mut self, path: &str, pairs: &[(&str, &str)]) -> Page {
+        let mut all = vec![("sessionkey", self.key.as_str())];
+        all.extend_from_slice(pairs);
+        let a = self
+            .c
+            .raw(form(path, &urlencode(&all), Some(&self.cookie_header())))
+            .await;
+        self.follow(a, path.to_string()).await
+    }
+
+    /// Submits the form matched by `form_sel` on `page` with its hidden and filled-in
+    /// fields, overridden by `set`, and the button `go` (name=go) if given.
+    async fn submit(
+        &mut self,
+        page: &Page,
+        form_sel: &str,
+        set: &[(&str, &str)],
+        go: Option<&str>,
+    ) -> Page {
+        let f = page
+            .doc
+            .select(&sel(form_sel))
+            .next()
+            .unwrap_or_else(|| panic!("no form {form_sel} on {}", page.path));
+        let action = f.value().attr("action").unwrap().to_string();
+        let mut pairs: Vec<(String, String)> = form_values(f);
+        for (k, v) in set {
+            pairs.retain(|(n, _)| n != k);
+            pairs.push((k.to_string(), v.to_string()));
+        }
+        if let Some(g) = go {
+            pairs.push(("go".into(), g.into()));
+        }
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs.iter())
+            .finish();
+        let a = self
+            .c
+            .raw(form(&action, &body, Some(&self.cookie_header())))
+            .await;
+        self.follow(a, action).await
+    }
+}
+
+/// What a browser would send for a form's inputs (text, hidden, checked boxes/radios,
+/// selects), buttons excluded.
+fn form_values(f: ElementRef) -> Vec<(String, String)> {
+    let mut v = vec![];
+    for i in f.select(&sel("input")) {
+        let e = i.value();
+        let Some(name) = e.attr("name") else { continue };
+        let kind = e.attr("type").unwrap_or("text");
+        if (kind == "checkbox" || kind == "radio") && e.attr("checked").is_none() {
+            continue;
+        }
+        v.push((name.to_string(), e.attr("value").unwrap_or("").to_string()));
+    }
+    for s in f.select(&sel("select")) {
+        let name = s.value().attr("name").unwrap().to_string();
+        let chosen = s
+            .select(&sel("option[selected]"))
+            .next()
+            .or_else(|| s.select(&sel("option")).next())
+            .and_then(|o| o.value().attr("value"))
+            .unwrap_or("")
+            .to_string();
+        v.push((name, chosen));
+    }
+    v
+}
+
+fn flash(p: &Page) -> String {
+    texts(&p.doc, ".flash").join(" ")
 }
 
 #[tokio::test]
@@ -53,21 +251,9 @@ async fn login_list_zones_and_logout_with_csrf_protection() {
         .await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     let doc = Html::parse_document(&a.text);
-    let err: String = doc
-        .select(&sel("p.error[role=alert]"))
-        .next()
-        .expect("error shown")
-        .text()
-        .collect();
+    let err = text1(&doc, "p.error[role=alert]");
     assert!(err.contains("Failed to authenticate user admin"), "{err}");
-    assert_eq!(
-        doc.select(&sel("input#username"))
-            .next()
-            .unwrap()
-            .value()
-            .attr("value"),
-        Some("admin")
-    );
+    assert_eq!(attr(&doc, "input#username", "value"), "admin");
 
     // Right password: a session cookie, then the zones page with real data.
     let a = c
@@ -78,6 +264,7 @@ async fn login_list_zones_and_logout_with_csrf_protection() {
         ))
         .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.headers[header::LOCATION], "/console/dashboard");
     let cookie = a.headers[header::SET_COOKIE]
         .to_str()
         .unwrap()
@@ -87,26 +274,24 @@ async fn login_list_zones_and_logout_with_csrf_protection() {
         .to_string();
     let a = c.raw(get("/console/zones", Some(&cookie))).await;
     assert_eq!(a.status, StatusCode::OK);
+    // Pages may not be framed and run only their own scripts.
+    assert_eq!(a.headers["x-frame-options"], "DENY");
+    assert!(a.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
     let doc = Html::parse_document(&a.text);
-    let cells: Vec<String> = doc
-        .select(&sel("table#list tbody tr td"))
-        .map(|td| td.text().collect())
-        .collect();
+    let cells = texts(&doc, "table#list tbody tr td");
     assert_eq!(cells[0], "console-zone");
     assert_eq!(cells[1], "Basic");
     assert_eq!(
-        doc.select(&sel("nav a.active"))
-            .next()
-            .unwrap()
-            .value()
-            .attr("href"),
-        Some("/console/zones")
+        texts(&doc, "table#list tbody tr td .badge"),
+        ["Disabled"],
+        "the allocation state is a badge"
     );
+    assert_eq!(attr(&doc, "nav a.active", "href"), "/console/zones");
     let pods = Html::parse_document(&c.raw(get("/console/pods", Some(&cookie))).await.text);
-    let pod_cells: Vec<String> = pods
-        .select(&sel("table#list tbody tr td"))
-        .map(|td| td.text().collect())
-        .collect();
+    let pod_cells = texts(&pods, "table#list tbody tr td");
     assert_eq!(
         pod_cells[..2],
         ["pod1".to_string(), "console-zone".to_string()]
@@ -118,16 +303,11 @@ async fn login_list_zones_and_logout_with_csrf_protection() {
     );
 
     // Logout needs the page's sessionkey: a cookie-only (cross-site) POST is refused.
-    let key = doc
-        .select(&sel(
-            "form[action='/console/logout'] input[name=sessionkey]",
-        ))
-        .next()
-        .unwrap()
-        .value()
-        .attr("value")
-        .unwrap()
-        .to_string();
+    let key = attr(
+        &doc,
+        "form[action='/console/logout'] input[name=sessionkey]",
+        "value",
+    );
     let a = c.raw(form("/console/logout", "", Some(&cookie))).await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     assert_eq!(
@@ -173,6 +353,7 @@ async fn empty_lists_and_unknown_pages() {
         "primary-storage",
         "secondary-storage",
         "isos",
+        "alerts",
     ] {
         let doc = Html::parse_document(
             &c.raw(get(&format!("/console/{page}"), Some(&cookie)))
@@ -190,5 +371,938 @@ async fn empty_lists_and_unknown_pages() {
     assert_eq!(
         c.raw(get("/console/nothing", Some(&cookie))).await.status,
         StatusCode::NOT_FOUND
+    );
+    let a = c
+        .raw(get(
+            &format!("/console/hosts/{}", Uuid::new_v4()),
+            Some(&cookie),
+        ))
+        .await;
+    assert_eq!(a.status, StatusCode::from_u16(431).unwrap());
+    let doc = Html::parse_document(&a.text);
+    assert!(text1(&doc, ".card p").contains("No host with that id"));
+}
+
+fn heartbeat(generation: u64, cpu: f64, mem_used: u64, rx: u64) -> Heartbeat {
+    Heartbeat {
+        protocol: PROTOCOL_VERSION,
+        generation,
+        facts: HostFacts {
+            hostname: "kvm1".into(),
+            arch: "x86_64".into(),
+            cpu_sockets: 1,
+            cpu_cores: 4,
+            cpu_mhz: 2000,
+            memory_bytes: 8 << 30,
+            os: "Debian GNU/Linux 12".into(),
+            kernel: "6.1.0".into(),
+            libvirt_version: "9.0.0".into(),
+            hypervisor_version: "7.2.0".into(),
+            acceleration: Acceleration::Qemu,
+            agent_version: "0.1.0".into(),
+        },
+        metrics: HostMetrics {
+            cpu_used_percent: cpu,
+            memory_used_bytes: mem_used,
+            network_rx_bytes: rx,
+            network_tx_bytes: rx / 2,
+        },
+        domains: vec![],
+    }
+}
+
+/// A host registered as `addHost` would, Up with a few heartbeats' samples.
+async fn reporting_host(c: &Client, zone: &str, pod: &str, cluster: &str) -> Uuid {
+    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    let (h, token) = hosts::register(
+        &c.ctx,
+        &admin,
+        zone.parse().unwrap(),
+        pod.parse().unwrap(),
+        cluster.parse().unwrap(),
+        "10.0.0.21".parse().unwrap(),
+        8250,
+        "kvm1",
+    )
+    .await
+    .unwrap();
+    for (i, cpu) in [10.0, 30.0, 50.0, 20.0].into_iter().enumerate() {
+        let g = i as u64 + 1;
+        hosts::heartbeat(
+            &c.ctx,
+            h.id,
+            Some(&token),
+            &heartbeat(g, cpu, (2 + g) << 30, g * 1_000_000),
+            None,
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    h.id
+}
+
+#[tokio::test]
+async fn dashboard_hosts_metrics_charts_and_quick_actions() {
+    let c = Client::admin().await;
+    let (zid, pid, cid) = c.basic_topology("dash-zone").await;
+    // The job worker runs the async quick actions (maintenance).
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(stratus_management::jobs::run_worker(c.ctx.clone(), rx));
+    let host = reporting_host(&c, &zid, &pid, &cid).await;
+    let mut b = Browser::login(&c).await;
+
+    // Dashboard: counts by state, capacity from the hosts, no alerts yet.
+    let p = b.get("/console/dashboard").await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(
+        p.doc.select(&sel("#first-run")).count(),
+        0,
+        "there is a zone"
+    );
+    assert_eq!(text1(&p.doc, "[data-tile=hosts] .big"), "1");
+    assert_eq!(
+        texts(&p.doc, "[data-tile=hosts] .badge"),
+        ["Up 1"],
+        "hosts by state"
+    );
+    assert_eq!(texts(&p.doc, "[data-tile=zones] .badge"), ["Disabled 1"]);
+    if stratus_api::command::find("listVirtualMachines").is_some() {
+        assert_eq!(texts(&p.doc, "[data-tile=instances] .big"), ["0"]);
+        let p = b.get("/console/instances").await;
+        assert_eq!(p.status, StatusCode::OK);
+        assert_eq!(attr(&p.doc, "nav a.active", "href"), "/console/instances");
+    } else {
+        assert_eq!(p.doc.select(&sel("[data-tile=instances]")).count(), 0);
+    }
+    let cpu = text1(&p.doc, "[data-gauge=cpu]");
+    assert!(cpu.contains("of 8.00 GHz"), "4 cores × 2000 MHz: {cpu}");
+    let mem = text1(&p.doc, "[data-gauge=memory]");
+    if stratus_api::command::find("listCapacity").is_some() {
+        // listCapacity: what instances were given (none yet) of the hosts' memory.
+        assert!(mem.contains("0 B of 8.00 GiB"), "{mem}");
+        assert!(
+            text1(&p.doc, "[data-gauge=guest-ips]").contains("of 0"),
+            "no guest range"
+        );
+    } else {
+        assert!(mem.contains("6.00 GiB of 8.00 GiB"), "{mem}");
+    }
+    assert!(texts(&p.doc, "#alerts, p.empty")
+        .iter()
+        .any(|t| t == "No alerts."));
+    assert!(p.doc.select(&sel("#events tbody tr")).count() >= 3);
+
+    // The hosts list links to the host; the metrics table is figure 2-15.
+    let p = b.get("/console/hosts").await;
+    assert_eq!(
+        attr(&p.doc, "table#list tbody tr td a", "href"),
+        format!("/console/hosts/{host}")
+    );
+    let p = b.get("/console/hosts/metrics").await;
+    assert_eq!(
+        texts(&p.doc, "table#list thead tr.group th"),
+        ["Resources", "CPU usage", "Memory usage", "Network usage"]
+    );
+    let row = texts(&p.doc, "table#list tbody tr td");
+    assert_eq!(row[0], "kvm1");
+    assert_eq!(row[1], "Up");
+    assert_eq!(row[3], "4", "cores");
+    assert_eq!(row[4], "8.00 GHz", "CPU total");
+    assert_eq!(row[5], "1.60 GHz", "CPU used: 20% of 8 GHz");
+    assert_eq!(row[7], "8.00 GiB", "memory total");
+    assert_eq!(row[8], "6.00 GiB", "memory used");
+
+    // The samples behind the charts, through the API: all of them, or none before a date.
+    let h = c
+        .ok("listHostsUsageHistory", &[("id", &host.to_string())])
+        .await;
+    assert_eq!(h["host"][0]["stats"].as_array().unwrap().len(), 4, "{h}");
+    assert_eq!(h["host"][0]["stats"][0]["cpuused"], "10.00%");
+    assert_eq!(h["host"][0]["stats"][3]["memoryusedkbs"], 6 << 20);
+    let h = c
+        .ok(
+            "listHostsUsageHistory",
+            &[("id", &host.to_string()), ("enddate", "2001-01-01")],
+        )
+        .await;
+    assert_eq!(h["host"][0]["stats"].as_array().unwrap().len(), 0);
+
+    // The host's page: facts, state badges, charts of the retained samples.
+    let p = b.get(&format!("/console/hosts/{host}")).await;
+    assert_eq!(texts(&p.doc, ".head .badge"), ["Up", "Enabled"]);
+    let charts = texts(&p.doc, ".charts figcaption");
+    assert_eq!(charts, ["CPU used", "Memory used", "Network"]);
+    let cpu_line = attr(
+        &p.doc,
+        ".charts figure:nth-child(1) polyline.series",
+        "points",
+    );
+    assert_eq!(
+        cpu_line.split(' ').count(),
+        4,
+        "one point per sample: {cpu_line}"
+    );
+    let net_lines = p
+        .doc
+        .select(&sel(".charts figure:nth-child(3) polyline.series"))
+        .count();
+    assert_eq!(net_lines, 2, "read and write rates");
+    let actions: Vec<String> = p
+        .doc
+        .select(&sel("#actions form"))
+        .map(|f| f.value().attr("data-action").unwrap().to_string())
+        .collect();
+    assert_eq!(actions, ["disable", "maintenance", "reconnect", "delete"]);
+
+    // Quick actions: disable, enable, maintenance and back; each is a form with the key.
+    let p = b
+        .post(
+            &format!("/console/hosts/{host}/action"),
+            &[("action", "disable")],
+        )
+        .await;
+    assert_eq!(p.path, format!("/console/hosts/{host}"));
+    assert_eq!(flash(&p), "The host is disabled.");
+    assert_eq!(texts(&p.doc, ".head .badge"), ["Up", "Disabled"]);
+    let p = b.get(&format!("/console/hosts/{host}")).await;
+    assert_eq!(flash(&p), "", "the message is shown once");
+    let p = b
+        .post(
+            &format!("/console/hosts/{host}/action"),
+            &[("action", "maintenance")],
+        )
+        .await;
+    assert_eq!(
+        flash(&p),
+        "The host is in maintenance.",
+        "the async job was waited for"
+    );
+    assert_eq!(texts(&p.doc, ".head .badge"), ["Up", "Maintenance"]);
+    let actions: Vec<String> = p
+        .doc
+        .select(&sel("#actions form"))
+        .map(|f| f.value().attr("data-action").unwrap().to_string())
+        .collect();
+    assert_eq!(actions, ["cancel-maintenance", "reconnect", "delete"]);
+    // Cancelling twice: the second is refused, and the page says why.
+    b.post(
+        &format!("/console/hosts/{host}/action"),
+        &[("action", "cancel-maintenance")],
+    )
+    .await;
+    let p = b
+        .post(
+            &format!("/console/hosts/{host}/action"),
+            &[("action", "cancel-maintenance")],
+        )
+        .await;
+    assert!(
+        p.doc.select(&sel(".flash.error")).count() == 1,
+        "{}",
+        flash(&p)
+    );
+    // Without the session key the action is refused and nothing changes.
+    let a = c
+        .raw(form(
+            &format!("/console/hosts/{host}/action"),
+            "action=disable",
+            Some(&b.cookie_header()),
+        ))
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let p = b.get(&format!("/console/hosts/{host}")).await;
+    assert_eq!(texts(&p.doc, ".head .badge"), ["Up", "Enabled"]);
+
+    // Zone, pod and cluster pages list what they hold.
+    let p = b.get(&format!("/console/zones/{zid}")).await;
+    assert_eq!(texts(&p.doc, "table#hosts tbody tr td a")[0], "kvm1");
+    assert_eq!(texts(&p.doc, "table#pods tbody tr td a")[0], "pod1");
+    let p = b.get(&format!("/console/clusters/{cid}")).await;
+    assert_eq!(texts(&p.doc, "table#hosts tbody tr td a")[0], "kvm1");
+    // Enabling the zone from its page.
+    let p = b
+        .post(
+            &format!("/console/zones/{zid}/action"),
+            &[("action", "enable")],
+        )
+        .await;
+    assert_eq!(texts(&p.doc, ".head .badge"), ["Enabled"]);
+}
+
+/// The wizard's form on a page.
+const WIZARD: &str = "form#wizard";
+
+#[tokio::test]
+async fn add_zone_wizard_keeps_input_and_returns_to_the_failing_step() {
+    let c = Client::admin().await;
+    let mut b = Browser::login(&c).await;
+    // A cloud without zones: the dashboard points to the wizard.
+    let p = b.get("/console/dashboard").await;
+    assert_eq!(attr(&p.doc, "#first-run a", "href"), "/console/zones/new");
+    let p = b.get("/console/zones/new").await;
+    assert_eq!(attr(&p.doc, WIZARD, "data-step"), "type");
+    assert_eq!(
+        texts(&p.doc, "ol#steps li"),
+        [
+            "Zone type",
+            "Zone",
+            "Pod",
+            "Guest network",
+            "Cluster",
+            "Host",
+            "Primary storage",
+            "Secondary storage",
+            "Launch"
+        ]
+    );
+    let p = b.submit(&p, WIZARD, &[], Some("next")).await;
+    assert_eq!(attr(&p.doc, WIZARD, "data-step"), "zone");
+
+    // A required field left empty: the same step again, with the error and the input.
+    let p = b
+        .submit(
+            &p,
+            WIZARD,
+            &[("zone.name", "wz"), ("zone.dns1", "8.8.8.8")],
+            Some("next"),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(attr(&p.doc, WIZARD, "data-step"), "zone");
+    assert_eq!(
+        text1(&p.doc, "#wizard-error"),
+        "Zone: Internal DNS 1 is required."
+    );
+    assert_eq!(attr(&p.doc, "input[name='zone.name']", "value"), "wz");
+    let p = b
+        .submit(
+            &p,
+            WIZARD,
+            &[("zone.internaldns1", "10.0.0.2")],
+            Some("next"),
+        )
+        .await;
+    assert_eq!(attr(&p.doc, WIZARD, "data-step"), "pod");
+    // Back keeps what was entered.
+    let back = b
+        .submit(&p, WIZARD, &[("pod.name", "wp")], Some("back"))
+        .await;
+    assert_eq!(attr(&back.doc, WIZARD, "data-step"), "zone");
+    assert_eq!(
+        attr(&back.doc, "input[name='zone.internaldns1']", "value"),
+        "10.0.0.2"
+    );
+    let p = b.submit(&back, WIZARD, &[], Some("next")).await;
+    assert_eq!(attr(&p.doc, "input[name='pod.name']", "value"), "wp");
+    let p = b
+        .submit(
+            &p,
+            WIZARD,
+            &[
+                ("pod.gateway", "10.0.0.1"),
+                ("pod.netmask", "255.255.255.0"),
+                ("pod.startip", "10.0.0.10"),
+                ("pod.endip", "10.0.0.50"),
+            ],
+            Some("next"),
+        )
+        .await;
+    assert_eq!(attr(&p.doc, WIZARD, "data-step"), "guest");
+    // A guest range that overlaps the pod's reserved range.
+    let p = b
+        .submit(
+            &p,
+            WIZARD,
+            &[
+                ("guest.gateway", "10.0.0.1"),
+                ("guest.netmask", "255.255.255.0"),
+                ("guest.startip", "10.0.0.40"),
+                ("guest.endip", "10.0.0.90"),
+            ],
+            Some("next"),
+        )
+        .await;
+    let p = b
+        .submit(&p, WIZARD, &[("cluster.name", "wc")], Some("next"))
+        .await;
+    // An address that is no address: refused at the host step.
+    let p = b
+        .submit(
+            &p,
+            WIZARD,
+            &[("host.address", "300.1.1.1"), ("host.password", "pw")],
+            Some("next"),
+        )
+        .await;
+    assert_eq!(attr(&p.doc, WIZARD, "data-step"), "primary");
+    let p = b
+        .submit(
+            &p,
+            WIZARD,
+            &[
+                ("primary.name", "wpri"),
+                ("primary.server", "127.0.0.1"),
+                ("primary.path", "/nowhere"),
+            ],
+            Some("next"),
+        )
+        .await;
+    let p = b
+        .submit(
+            &p,
+            WIZARD,
+            &[
+                ("secondary.name", "wsec"),
+                ("secondary.server", "127.0.0.1"),
+                ("secondary.path", "/nowhere2"),
+            ],
+            Some("next"),
+        )
+        .await;
+    assert_eq!(attr(&p.doc, WIZARD, "data-step"), "launch");
+    let review = texts(&p.doc, "#review td");
+    assert!(review.contains(&"10.0.0.40".to_string()), "{review:?}");
+    assert!(
+        review.contains(&"••••••••".to_string()),
+        "the password is not shown"
+    );
+    assert!(
+        !p.doc.html().contains("value=\"pw\"")
+            || p.doc.select(&sel("input[type=password]")).count() == 0
+    );
+
+    // Launch: zone and pod are built, the guest range overlaps: back at the guest step.
+    let p = b.submit(&p, WIZARD, &[], Some("launch")).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(
+        texts(&p.doc, "#progress li.ok, #progress li .badge.ok").len(),
+        2,
+        "zone and pod done"
+    );
+    let err = text1(&p.doc, "#build-error");
+    assert!(err.contains("overlap"), "{err}");
+    assert_eq!(attr(&p.doc, WIZARD, "data-step"), "guest");
+    assert_eq!(
+        attr(&p.doc, "input[name='guest.startip']", "value"),
+        "10.0.0.40"
+    );
+    assert_eq!(
+        p.doc.select(&sel("#wizard-error")).count(),
+        0,
+        "the error is shown once"
+    );
+    let zone_id = attr(&p.doc, "input[name='done.zone']", "value");
+    assert!(!zone_id.is_empty() && !attr(&p.doc, "input[name='done.pod']", "value").is_empty());
+    assert!(
+        c.ok("listZones", &[("id", &zone_id)]).await["zone"][0]["name"] == "wz",
+        "the zone exists"
+    );
+
+    // Fixed: launching again goes on from the guest range, and stops at the bad host.
+    let p = b
+        .submit(
+            &p,
+            WIZARD,
+            &[
+                ("guest.startip", "10.0.0.100"),
+                ("guest.endip", "10.0.0.150"),
+            ],
+            Some("launch"),
+        )
+        .await;
+    assert_eq!(
+        texts(&p.doc, "#progress li.ok").len(),
+        2,
+        "zone and pod are not built twice"
+    );
+    assert_eq!(attr(&p.doc, WIZARD, "data-step"), "host");
+    assert!(text1(&p.doc, "#build-error").contains("300.1.1.1"));
+    assert_eq!(
+        attr(&p.doc, "input[name='host.address']", "value"),
+        "300.1.1.1"
+    );
+    assert_eq!(
+        attr(&p.doc, "input[name='host.password']", "value"),
+        "",
+        "a password is never put back in an input"
+    );
+    assert_eq!(
+        attr(&p.doc, "input[name='keep.host.password']", "value"),
+        "pw"
+    );
+    assert_eq!(c.ok("listPods", &[("zoneid", &zone_id)]).await["count"], 1);
+    assert_eq!(
+        c.ok("listClusters", &[("zoneid", &zone_id)]).await["count"],
+        1
+    );
+    // Nothing can be edited that was built: Back from the host step skips to... nothing.
+    assert_eq!(p.doc.select(&sel("#wizard button[value=back]")).count(), 0);
+}
+
+#[tokio::test]
+async fn register_an_iso_and_follow_its_status() {
+    let c = Client::admin().await;
+    let (zid, _, _) = c.basic_topology("iso-zone").await;
+    let mut b = Browser::login(&c).await;
+    let p = b.get("/console/isos/new").await;
+    let zones = texts(&p.doc, "select[name=zoneid] option");
+    assert_eq!(zones, ["All zones", "iso-zone"]);
+    assert!(
+        p.doc.select(&sel("input[name=bootable][checked]")).count() == 1,
+        "bootable by default"
+    );
+    assert!(texts(&p.doc, "select[name=ostypeid] option").len() > 5);
+
+    // A URL the downloader cannot use: the form again, with the error and the input.
+    let p = b
+        .submit(
+            &p,
+            "form#form",
+            &[("name", "bad"), ("url", "ftp://example.org/x.iso")],
+            None,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        text1(&p.doc, "p.error").contains("ftp://"),
+        "{}",
+        text1(&p.doc, "p.error")
+    );
+    assert_eq!(attr(&p.doc, "input[name=name]", "value"), "bad");
+
+    let p = b
+        .submit(
+            &p,
+            "form#form",
+            &[
+                ("name", "ipxe"),
+                ("displaytext", "iPXE"),
+                ("url", "http://127.0.0.1:9/ipxe.iso"),
+                ("zoneid", &zid),
+                ("ispublic", "true"),
+            ],
+            None,
+        )
+        .await;
+    assert!(p.path.starts_with("/console/isos/"), "{}", p.path);
+    assert_eq!(text1(&p.doc, "h1"), "ipxe");
+    assert_eq!(texts(&p.doc, "table#zones tbody tr td")[0], "iso-zone");
+    let status = texts(&p.doc, "table#zones tbody tr td .badge")[0].clone();
+    assert!(status.contains("Waiting for secondary storage"), "{status}");
+    let iso = c
+        .ok("listIsos", &[("name", "ipxe"), ("isofilter", "all")])
+        .await;
+    assert_eq!(iso["iso"][0]["ispublic"], true);
+    assert_eq!(iso["iso"][0]["bootable"], true);
+    assert_eq!(iso["iso"][0]["isfeatured"], false);
+    let p = b.get("/console/isos").await;
+    assert_eq!(texts(&p.doc, "table#list tbody tr td")[0], "ipxe");
+}
+
+#[tokio::test]
+async fn settings_accounts_and_api_keys() {
+    let c = Client::admin().await;
+    let mut b = Browser::login(&c).await;
+
+    // Settings: search, edit, a refused value, reset.
+    let p = b.get("/console/settings?keyword=ping.interval").await;
+    let names = texts(&p.doc, "table#list tbody tr td strong");
+    assert!(
+        names.contains(&"ping.interval".to_string()),
+        "{names:?} {}",
+        texts(&p.doc, "main").join(" ")
+    );
+    let p = b
+        .post(
+            "/console/settings",
+            &[
+                ("name", "ping.interval"),
+                ("value", "7"),
+                ("back", "/console/settings?keyword=ping.interval"),
+            ],
+        )
+        .await;
+    assert_eq!(p.path, "/console/settings?keyword=ping.interval");
+    assert_eq!(flash(&p), "ping.interval is now '7'.");
+    assert_eq!(
+        attr(
+            &p.doc,
+            "tr[data-id='ping.interval'] input[name=value]",
+            "value"
+        ),
+        "7"
+    );
+    let p = b
+        .post(
+            "/console/settings",
+            &[("name", "ping.interval"), ("value", "often")],
+        )
+        .await;
+    assert_eq!(
+        p.doc.select(&sel(".flash.error")).count(),
+        1,
+        "{}",
+        flash(&p)
+    );
+    let p = b
+        .post(
+            "/console/settings/reset",
+            &[("name", "ping.interval"), ("back", "https://evil.example/")],
+        )
+        .await;
+    assert_eq!(
+        p.path, "/console/settings",
+        "only console pages are followed"
+    );
+    assert_eq!(
+        c.ok("listConfigurations", &[("name", "ping.interval")])
+            .await["configuration"][0]["value"],
+        "60"
+    );
+
+    // An account with its first user, then that user's API keys, shown once.
+    let p = b.get("/console/accounts/new").await;
+    let p = b
+        .submit(
+            &p,
+            "form#form",
+            &[
+                ("username", "alice"),
+                ("password", "alice-pw-1"),
+                ("email", "alice@example.org"),
+                ("firstname", "Alice"),
+                ("lastname", "Liddell"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(flash(&p), "The account was created.");
+    assert_eq!(text1(&p.doc, "h1"), "alice");
+    let user_href = attr(&p.doc, "table#users tbody tr td a", "href");
+    let p = b.get(&user_href).await;
+    assert!(text1(&p.doc, "#fields").contains("none: generate keys"));
+    let user_id = user_href.rsplit('/').next().unwrap().to_string();
+    let p = b.post(&format!("/console/users/{user_id}/keys"), &[]).await;
+    let apikey = text1(&p.doc, "#apikey");
+    let secret = text1(&p.doc, "#secretkey");
+    assert!(apikey.len() > 20 && secret.len() > 20);
+    assert_eq!(
+        p.headers[header::CACHE_CONTROL],
+        "no-store",
+        "the secret is not cached"
+    );
+    let p = b.get(&user_href).await;
+    let fields = text1(&p.doc, "#fields");
+    assert!(fields.contains(&apikey), "the API key is shown");
+    assert!(
+        !p.doc.html().contains(&secret),
+        "the secret is not shown again"
+    );
+
+    // The keys work against the API.
+    let keyed = Client {
+        ctx: c.ctx.clone(),
+        router: c.router.clone(),
+        api_key: apikey,
+        secret,
+    };
+    assert_eq!(
+        keyed.ok("listUsers", &[]).await["user"][0]["username"],
+        "alice"
+    );
+
+    // A duplicate user name: the form again with the input kept (the password not).
+    let p = b.get("/console/accounts/new").await;
+    let p = b
+        .submit(
+            &p,
+            "form#form",
+            &[
+                ("username", "alice"),
+                ("password", "x-pw-12345"),
+                ("email", "a2@example.org"),
+                ("firstname", "A"),
+                ("lastname", "B"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(attr(&p.doc, "input[name=email]", "value"), "a2@example.org");
+    assert_eq!(attr(&p.doc, "input[name=password]", "value"), "");
+
+    // My own keys page.
+    let p = b.get("/console/api-keys").await;
+    assert_eq!(attr(&p.doc, "nav a.active", "href"), "/console/api-keys");
+    let p = b.submit(&p, "form[data-action=keys]", &[], None).await;
+    assert_eq!(text1(&p.doc, "h1"), "New API keys for admin");
+}
+
+#[tokio::test]
+async fn advanced_zone_wizard_adds_a_public_range() {
+    let c = Client::admin().await;
+    let mut b = Browser::login(&c).await;
+    let p = b.get("/console/zones/new").await;
+    let p = b
+        .submit(
+            &p,
+            WIZARD,
+            &[("type.networktype", "Advanced")],
+            Some("next"),
+        )
+        .await;
+    assert_eq!(
+        texts(&p.doc, "ol#steps li"),
+        [
+            "Zone type",
+            "Zone",
+            "Public traffic",
+            "Pod",
+            "Cluster",
+            "Host",
+            "Primary storage",
+            "Secondary storage",
+            "Launch"
+        ]
+    );
+    assert_eq!(
+        attr(&p.doc, "input[name='zone.guestcidr']", "value"),
+        "10.1.1.0/24"
+    );
+    let p = b
+        .submit(
+            &p,
+            WIZARD,
+            &[
+                ("zone.name", "adv"),
+                ("zone.dns1", "8.8.8.8"),
+                ("zone.internaldns1", "10.0.0.2"),
+            ],
+            Some("next"),
+        )
+        .await;
+    assert_eq!(attr(&p.doc, WIZARD, "data-step"), "public");
+    let mut p = b
+        .submit(
+            &p,
+            WIZARD,
+            &[
+                ("public.gateway", "192.168.1.1"),
+                ("public.netmask", "255.255.255.0"),
+                ("public.vlan", "99"),
+                ("public.startip", "192.168.1.141"),
+                ("public.endip", "192.168.1.150"),
+            ],
+            Some("next"),
+        )
+        .await;
+    let fill = [
+        (
+            "pod",
+            vec![
+                ("pod.name", "p"),
+                ("pod.gateway", "10.0.0.1"),
+                ("pod.netmask", "255.255.255.0"),
+                ("pod.startip", "10.0.0.10"),
+                ("pod.endip", "10.0.0.20"),
+            ],
+        ),
+        ("cluster", vec![("cluster.name", "c")]),
+        (
+            "host",
+            vec![("host.address", "300.1.1.1"), ("host.password", "pw")],
+        ),
+        (
+            "primary",
+            vec![
+                ("primary.name", "pri"),
+                ("primary.server", "127.0.0.1"),
+                ("primary.path", "/p"),
+            ],
+        ),
+        (
+            "secondary",
+            vec![
+                ("secondary.name", "sec"),
+                ("secondary.server", "127.0.0.1"),
+                ("secondary.path", "/s"),
+            ],
+        ),
+    ];
+    for (step, values) in fill {
+        assert_eq!(attr(&p.doc, WIZARD, "data-step"), step);
+        p = b.submit(&p, WIZARD, &values, Some("next")).await;
+    }
+    assert_eq!(attr(&p.doc, WIZARD, "data-step"), "launch");
+    let p = b.submit(&p, WIZARD, &[], Some("launch")).await;
+    assert_eq!(attr(&p.doc, WIZARD, "data-step"), "host");
+    let zone = c.ok("listZones", &[("name", "adv")]).await["zone"][0].clone();
+    assert_eq!(zone["networktype"], "Advanced");
+    assert_eq!(zone["guestcidraddress"], "10.1.1.0/24");
+    let ranges = c
+        .ok(
+            "listVlanIpRanges",
+            &[("zoneid", zone["id"].as_str().unwrap())],
+        )
+        .await;
+    assert_eq!(ranges["vlaniprange"][0]["forvirtualnetwork"], true);
+    assert_eq!(ranges["vlaniprange"][0]["startip"], "192.168.1.141");
+    assert_eq!(ranges["vlaniprange"][0]["vlan"], "vlan://99");
+    // The Launch again button is the main one on the failed step's page.
+    assert_eq!(attr(&p.doc, "#wizard button.primary", "value"), "launch");
+    assert_eq!(text1(&p.doc, "#wizard button.primary"), "Launch again");
+}
+
+#[tokio::test]
+async fn a_user_sees_only_what_users_may_do() {
+    let c = Client::admin().await;
+    c.ok(
+        "createAccount",
+        &[
+            ("username", "bob"),
+            ("password", "bob-pw-123"),
+            ("email", "bob@example.org"),
+            ("firstname", "Bob"),
+            ("lastname", "B"),
+            ("accounttype", "0"),
+        ],
+    )
+    .await;
+    let mut b = Browser::login_as(&c, "bob", "bob-pw-123").await;
+    let p = b.get("/console/dashboard").await;
+    let nav: Vec<String> = p
+        .doc
+        .select(&sel("nav.side a"))
+        .map(|a| a.value().attr("href").unwrap().to_string())
+        .collect();
+    assert!(nav.contains(&"/console/isos".to_string()));
+    assert!(nav.contains(&"/console/api-keys".to_string()));
+    for admin_only in [
+        "/console/hosts",
+        "/console/settings",
+        "/console/accounts",
+        "/console/alerts",
+    ] {
+        assert!(
+            !nav.contains(&admin_only.to_string()),
+            "{admin_only} in {nav:?}"
+        );
+    }
+    assert_eq!(
+        p.doc.select(&sel("a[href='/console/zones/new']")).count(),
+        0
+    );
+    // The command layer refuses admin commands, so the pages do too.
+    let p = b.get("/console/hosts").await;
+    assert_eq!(p.status.as_u16(), 432);
+    let p = b.get("/console/zones/new").await;
+    assert_ne!(p.status, StatusCode::OK);
+    let p = b
+        .post(
+            "/console/settings",
+            &[("name", "ping.interval"), ("value", "1")],
+        )
+        .await;
+    assert_eq!(p.doc.select(&sel(".flash.error")).count(), 1);
+    assert_eq!(
+        c.ok("listConfigurations", &[("name", "ping.interval")])
+            .await["configuration"][0]["value"],
+        "60"
+    );
+    // A user registers ISOs (no Featured box) and makes their own keys.
+    let p = b.get("/console/isos/new").await;
+    assert_eq!(p.doc.select(&sel("input[name=isfeatured]")).count(), 0);
+    let p = b.get("/console/api-keys").await;
+    let p = b.submit(&p, "form[data-action=keys]", &[], None).await;
+    assert_eq!(text1(&p.doc, "h1"), "New API keys for bob");
+}
+
+#[tokio::test]
+async fn a_running_job_has_a_page_that_refreshes_until_it_ends() {
+    let c = Client::admin().await;
+    let u = c
+        .ok(
+            "createAccount",
+            &[
+                ("username", "carol"),
+                ("password", "carol-pw-1"),
+                ("email", "c@example.org"),
+                ("firstname", "C"),
+                ("lastname", "C"),
+                ("accounttype", "0"),
+            ],
+        )
+        .await;
+    let user = u["account"]["user"][0]["id"].as_str().unwrap().to_string();
+    // No job worker runs yet: the job stays pending.
+    let job = c.ok("disableUser", &[("id", &user)]).await["jobid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut b = Browser::login(&c).await;
+    let p = b
+        .get(&format!("/console/jobs/{job}?next=/console/users/{user}"))
+        .await;
+    assert_eq!(text1(&p.doc, "#job-status"), "Running");
+    assert_eq!(attr(&p.doc, "meta[http-equiv=refresh]", "content"), "2");
+    assert_eq!(
+        attr(&p.doc, ".card a.btn", "href"),
+        format!("/console/users/{user}")
+    );
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(stratus_management::jobs::run_worker(c.ctx.clone(), rx));
+    c.wait_job(&job).await;
+    let p = b
+        .get(&format!(
+            "/console/jobs/{job}?next=https://elsewhere.example/"
+        ))
+        .await;
+    assert_eq!(text1(&p.doc, "#job-status"), "Succeeded");
+    assert_eq!(p.doc.select(&sel("meta[http-equiv=refresh]")).count(), 0);
+    assert_eq!(attr(&p.doc, ".card a.btn", "href"), "/console/dashboard");
+}
+
+#[tokio::test]
+async fn long_lists_are_paged_and_searchable() {
+    let c = Client::admin().await;
+    // 60 events (each setting change records one), plus the login's.
+    for i in 0..60 {
+        c.ok(
+            "updateConfiguration",
+            &[
+                ("name", "event.purge.delay"),
+                ("value", &(20 + i).to_string()),
+            ],
+        )
+        .await;
+    }
+    let mut b = Browser::login(&c).await;
+    let p = b.get("/console/events").await;
+    assert_eq!(p.doc.select(&sel("table#list tbody tr")).count(), 50);
+    assert_eq!(text1(&p.doc, ".pager span"), "Page 1 of 2");
+    assert_eq!(p.doc.select(&sel(".pager a[rel=prev]")).count(), 0);
+    let next = attr(&p.doc, ".pager a[rel=next]", "href");
+    assert_eq!(next, "/console/events?page=2");
+    let p = b.get(&next).await;
+    assert_eq!(p.doc.select(&sel("table#list tbody tr")).count(), 11);
+    assert_eq!(
+        attr(&p.doc, ".pager a[rel=prev]", "href"),
+        "/console/events?page=1"
+    );
+    // A search narrows the list and keeps its words in the box.
+    let p = b.get("/console/events?keyword=logged+in").await;
+    assert_eq!(
+        texts(&p.doc, "table#list tbody tr td:nth-child(2)"),
+        ["USER.LOGIN"]
+    );
+    assert_eq!(attr(&p.doc, "input[name=keyword]", "value"), "logged in");
+    assert_eq!(
+        p.doc.select(&sel(".pager")).count(),
+        0,
+        "one page needs no pager"
     );
 }

@@ -146,3 +146,17 @@ ensure_python_venv() {
         apt_install python3-venv
     fi
 }
+
+# The browser test of the web console (tests/tests/browser_console.rs): Node.js with npm,
+# Debian's Chromium (playwright-core drives it; no browser is ever downloaded), and
+# playwright-core itself, pinned by tests/browser/package-lock.json. A Node.js that
+# already brings its own npm (e.g. NodeSource's) is kept as it is.
+ensure_browser_test() {
+    command -v node >/dev/null || apt_install nodejs
+    command -v npm >/dev/null || apt_install npm
+    [ -x /usr/bin/chromium ] || apt_install chromium
+    if [ ! -f tests/browser/node_modules/playwright-core/package.json ]; then
+        echo "==> installing playwright-core into tests/browser/node_modules"
+        (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+}

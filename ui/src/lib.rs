@@ -3,42 +3,227 @@
 //! cannot; handlers live with the HTTP layer in the management server, which calls
 //! `commands::dispatch` and hands the answer to these views. No I/O and no SQL here.
 
+pub mod capacity;
+pub mod chart;
+pub mod format;
+pub mod wizard;
+
 use askama::Template;
 use serde_json::Value;
 
-/// One row of a list page: the fields a template shows, taken from an API object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+pub use capacity::Gauge;
+pub use chart::Chart;
+
+/// The console's stylesheet, served at `/console/static/console.css`.
+pub const CSS: &str = include_str!("../static/console.css");
+
+/// One row of a table: the id of the object it shows, its cells, and its buttons.
+#[derive(Debug, Clone, Default)]
 pub struct Row {
     pub id: String,
-    pub cells: Vec<String>,
+    pub cells: Vec<Cell>,
+    pub actions: Vec<Action>,
 }
 
-/// Reads `fields` of each API object, in order; absent fields show as "—".
+/// A value on a page: plain text, a link, a state badge, or a bar with its text.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cell {
+    pub text: String,
+    pub href: Option<String>,
+    /// Badge class (`ok`, `warn`, `bad`, `info`, `idle`): the text is shown as a badge.
+    pub badge: Option<&'static str>,
+    /// A bar of this percentage (0–100), with the text beside it.
+    pub bar: Option<u32>,
+    /// The bar's colour class.
+    pub level: &'static str,
+    /// The cell's CSS class: `num` (right-aligned figures), `mono`, or "".
+    pub class: &'static str,
+}
+
+impl Cell {
+    pub fn text(t: impl Into<String>) -> Cell {
+        Cell {
+            text: t.into(),
+            ..Default::default()
+        }
+    }
+    pub fn link(t: impl Into<String>, href: impl Into<String>) -> Cell {
+        Cell {
+            text: t.into(),
+            href: Some(href.into()),
+            ..Default::default()
+        }
+    }
+    /// A state shown as a badge coloured by what it means.
+    pub fn state(t: impl Into<String>) -> Cell {
+        let text = t.into();
+        Cell {
+            badge: Some(format::state_class(&text)),
+            text,
+            ..Default::default()
+        }
+    }
+    pub fn num(t: impl Into<String>) -> Cell {
+        Cell {
+            text: t.into(),
+            class: "num",
+            ..Default::default()
+        }
+    }
+    /// A date or time (kept on one line).
+    pub fn when(t: impl Into<String>) -> Cell {
+        Cell {
+            text: t.into(),
+            class: "when",
+            ..Default::default()
+        }
+    }
+    pub fn mono(t: impl Into<String>) -> Cell {
+        Cell {
+            text: t.into(),
+            class: "mono",
+            ..Default::default()
+        }
+    }
+    /// A bar at `percent` with `text` beside it; amber past 75%, red past 90% when
+    /// `warn_high` (capacity), plain otherwise (progress).
+    pub fn bar(percent: f64, text: impl Into<String>, warn_high: bool) -> Cell {
+        let p = percent.clamp(0.0, 100.0);
+        Cell {
+            text: text.into(),
+            bar: Some(p.round() as u32),
+            level: match (warn_high, p) {
+                (false, _) => "",
+                (true, p) if p >= 90.0 => "bad",
+                (true, p) if p >= 75.0 => "warn",
+                _ => "ok",
+            },
+            ..Default::default()
+        }
+    }
+}
+
+/// A button that POSTs a small form (with the CSRF token) to `url`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Action {
+    /// A stable name for tests and scripts (`data-action`).
+    pub name: String,
+    pub label: String,
+    pub url: String,
+    pub fields: Vec<(String, String)>,
+    pub danger: bool,
+    /// A checkbox the admin must tick first (works without JavaScript).
+    pub confirm: Option<String>,
+}
+
+impl Action {
+    pub fn new(name: &str, label: &str, url: impl Into<String>) -> Action {
+        Action {
+            name: name.into(),
+            label: label.into(),
+            url: url.into(),
+            ..Default::default()
+        }
+    }
+    pub fn field(mut self, k: &str, v: impl Into<String>) -> Action {
+        self.fields.push((k.into(), v.into()));
+        self
+    }
+    pub fn danger(mut self, confirm: &str) -> Action {
+        self.danger = true;
+        self.confirm = Some(confirm.into());
+        self
+    }
+}
+
+/// A link shown as a button.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Link {
+    pub label: String,
+    pub href: String,
+    pub primary: bool,
+}
+
+impl Link {
+    pub fn new(label: &str, href: impl Into<String>) -> Link {
+        Link {
+            label: label.into(),
+            href: href.into(),
+            primary: false,
+        }
+    }
+    pub fn primary(label: &str, href: impl Into<String>) -> Link {
+        Link {
+            primary: true,
+            ..Link::new(label, href)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    /// The table element's id (`list` for a page's main list).
+    pub id: String,
+    /// Group headings over the columns, with their spans (the metrics table).
+    pub groups: Vec<(String, usize)>,
+    pub headings: Vec<String>,
+    /// Indexes of numeric columns (right-aligned headings).
+    pub numeric: Vec<usize>,
+    pub rows: Vec<Row>,
+    pub empty: String,
+}
+
+impl Table {
+    pub fn new(id: &str, headings: &[&str], rows: Vec<Row>, empty: &str) -> Table {
+        Table {
+            id: id.into(),
+            headings: headings.iter().map(|h| h.to_string()).collect(),
+            rows,
+            empty: empty.into(),
+            ..Default::default()
+        }
+    }
+    pub fn has_actions(&self) -> bool {
+        self.rows.iter().any(|r| !r.actions.is_empty())
+    }
+}
+
+/// Reads `fields` of each API object as text cells, in order; absent fields show as "—".
 pub fn rows(items: &[Value], fields: &[&str]) -> Vec<Row> {
     items
         .iter()
         .map(|v| Row {
-            id: text(v, "id"),
-            cells: fields.iter().map(|f| text(v, f)).collect(),
+            id: format::text(v, "id"),
+            cells: fields
+                .iter()
+                .map(|f| Cell::text(format::text(v, f)))
+                .collect(),
+            actions: vec![],
         })
         .collect()
 }
 
-fn text(v: &Value, field: &str) -> String {
-    match v.get(field) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => "—".into(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| x.to_string())
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        Some(other) => other.to_string(),
-    }
+/// A message carried to the next page (after a POST and its redirect).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    pub ok: bool,
+    pub text: String,
+}
+
+/// The signed-in frame every console page shares.
+#[derive(Debug, Clone, Default)]
+pub struct Frame {
+    pub username: String,
+    pub account: String,
+    /// Sent back with every form as the CSRF token (it is the API's `sessionkey`).
+    pub sessionkey: String,
+    /// The navigation entry of this page.
+    pub active: &'static str,
+    /// Root administrators see the infrastructure and administration pages.
+    pub is_admin: bool,
+    pub flash: Option<Flash>,
+    /// Whether the command layer serves instances (listVirtualMachines).
+    pub has_instances: bool,
 }
 
 #[derive(Template)]
@@ -49,32 +234,390 @@ pub struct LoginPage {
     pub error: Option<String>,
 }
 
-/// The signed-in frame every console page shares.
-#[derive(Debug, Clone)]
-pub struct Frame {
-    pub username: String,
-    pub account: String,
-    /// Sent back with every form as the CSRF token (it is the API's `sessionkey`).
-    pub sessionkey: String,
+#[derive(Debug, Clone, Default)]
+pub struct Pager {
+    pub page: i64,
+    pub pages: i64,
+    pub prev: Option<String>,
+    pub next: Option<String>,
 }
 
 #[derive(Template)]
 #[template(path = "list.html")]
 pub struct ListPage {
     pub frame: Frame,
+    /// The navigation group shown in the top bar.
+    pub section: &'static str,
     pub title: String,
-    pub active: &'static str,
-    pub headings: Vec<&'static str>,
-    pub rows: Vec<Row>,
+    pub table: Table,
     /// The API's total (`count`), which may exceed the rows shown.
     pub total: i64,
-    pub empty_text: &'static str,
+    pub toolbar: Vec<Link>,
+    /// The search box's value; None hides the box.
+    pub search: Option<String>,
+    pub note: Option<String>,
+    pub pager: Pager,
+    pub refresh: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Section {
+    pub title: String,
+    pub table: Table,
+    pub links: Vec<Link>,
+    pub note: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "detail.html")]
+pub struct DetailPage {
+    pub frame: Frame,
+    pub title: String,
+    /// Badges beside the title (states).
+    pub status: Vec<Cell>,
+    pub back: Link,
+    pub toolbar: Vec<Link>,
+    pub actions: Vec<Action>,
+    pub fields: Vec<(String, Cell)>,
+    pub charts: Vec<Chart>,
+    pub sections: Vec<Section>,
+    pub refresh: Option<u32>,
+}
+
+/// An input of a form.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Field {
+    pub name: String,
+    pub label: String,
+    /// `text`, `password`, `url`, `select`, `radio`, `checkbox` or `textarea`.
+    pub kind: &'static str,
+    pub value: String,
+    pub options: Vec<(String, String)>,
+    pub required: bool,
+    pub placeholder: String,
+    pub help: String,
+    /// For checkboxes.
+    pub checked: bool,
+}
+
+impl Field {
+    pub fn text(name: &str, label: &str, value: impl Into<String>, required: bool) -> Field {
+        Field {
+            name: name.into(),
+            label: label.into(),
+            kind: "text",
+            value: value.into(),
+            required,
+            ..Default::default()
+        }
+    }
+    pub fn kind(mut self, kind: &'static str) -> Field {
+        self.kind = kind;
+        self
+    }
+    pub fn help(mut self, help: &str) -> Field {
+        self.help = help.into();
+        self
+    }
+    pub fn placeholder(mut self, p: &str) -> Field {
+        self.placeholder = p.into();
+        self
+    }
+    pub fn select(
+        name: &str,
+        label: &str,
+        value: impl Into<String>,
+        options: Vec<(String, String)>,
+    ) -> Field {
+        Field {
+            name: name.into(),
+            label: label.into(),
+            kind: "select",
+            value: value.into(),
+            options,
+            required: true,
+            ..Default::default()
+        }
+    }
+    pub fn checkbox(name: &str, label: &str, checked: bool) -> Field {
+        Field {
+            name: name.into(),
+            label: label.into(),
+            kind: "checkbox",
+            checked,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "form.html")]
+pub struct FormPage {
+    pub frame: Frame,
+    pub section: &'static str,
+    pub title: String,
+    pub intro: Option<String>,
+    pub action: String,
+    pub fields: Vec<Field>,
+    pub error: Option<String>,
+    pub submit: String,
+    pub cancel: String,
+    pub refresh: Option<u32>,
+}
+
+/// A dashboard tile: a count and its breakdown by state.
+#[derive(Debug, Clone, Default)]
+pub struct Tile {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub href: &'static str,
+    pub total: i64,
+    pub states: Vec<(String, i64, &'static str)>,
+    pub empty: &'static str,
+}
+
+impl Tile {
+    /// Counts `items` by `field` (states in order of first appearance).
+    pub fn by_state(
+        key: &'static str,
+        label: &'static str,
+        href: &'static str,
+        total: i64,
+        items: &[Value],
+        field: &str,
+    ) -> Tile {
+        let mut states: Vec<(String, i64, &'static str)> = Vec::new();
+        for v in items {
+            let s = format::str_of(v, field).to_string();
+            match states.iter_mut().find(|(x, _, _)| *x == s) {
+                Some(e) => e.1 += 1,
+                None => {
+                    let class = format::state_class(&s);
+                    states.push((s, 1, class))
+                }
+            }
+        }
+        Tile {
+            key,
+            label,
+            href,
+            total,
+            states,
+            empty: "none yet",
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+pub struct DashboardPage {
+    pub frame: Frame,
+    /// No zone yet: the page invites the admin to the Add Zone wizard.
+    pub first_run: bool,
+    pub tiles: Vec<Tile>,
+    pub gauges: Vec<Gauge>,
+    pub alerts: Table,
+    pub events: Table,
+    pub refresh: Option<u32>,
+}
+
+/// A row of the global settings page.
+#[derive(Debug, Clone, Default)]
+pub struct SettingRow {
+    pub name: String,
+    pub category: String,
+    pub value: String,
+    pub default: String,
+    pub description: String,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+pub struct SettingsPage {
+    pub frame: Frame,
+    pub rows: Vec<SettingRow>,
+    pub total: i64,
+    pub keyword: String,
+    pub category: String,
+    pub categories: Vec<String>,
+    /// This page's own address, where the forms come back to.
+    pub back: String,
+    pub pager: Pager,
+    pub refresh: Option<u32>,
+}
+
+/// New API keys, shown once.
+#[derive(Template)]
+#[template(path = "keys.html")]
+pub struct KeysPage {
+    pub frame: Frame,
+    pub username: String,
+    pub apikey: String,
+    pub secretkey: String,
+    pub back: String,
+    pub refresh: Option<u32>,
+}
+
+/// An async job's progress, refreshed until it ends.
+#[derive(Template)]
+#[template(path = "job.html")]
+pub struct JobPage {
+    pub frame: Frame,
+    pub title: String,
+    pub status: String,
+    pub class: &'static str,
+    pub text: String,
+    pub next: String,
+    pub refresh: Option<u32>,
+}
+
+/// A tab of the wizard's step list.
+#[derive(Debug, Clone)]
+pub struct StepTab {
+    pub title: &'static str,
+    /// `done`, `current` or "".
+    pub state: &'static str,
+}
+
+/// What the review step lists for one step.
+#[derive(Debug, Clone)]
+pub struct ReviewRow {
+    pub key: &'static str,
+    pub title: &'static str,
+    pub done: bool,
+    pub items: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "wizard.html")]
+pub struct WizardPage {
+    pub frame: Frame,
+    pub network_type: String,
+    pub tabs: Vec<StepTab>,
+    pub step: &'static str,
+    pub step_title: &'static str,
+    pub intro: &'static str,
+    pub fields: Vec<Field>,
+    pub hidden: Vec<(String, String)>,
+    pub review: Vec<ReviewRow>,
+    pub error: Option<String>,
+    pub can_back: bool,
+    /// The main button: its `go` value and label.
+    pub next_go: &'static str,
+    pub next_label: &'static str,
+    pub refresh: Option<u32>,
+}
+
+/// The wizard's form alone, for the build page after a failed step.
+#[derive(Template)]
+#[template(path = "wizard_fragment.html")]
+pub struct WizardForm {
+    pub frame: Frame,
+    pub step: &'static str,
+    pub step_title: &'static str,
+    pub intro: &'static str,
+    pub fields: Vec<Field>,
+    pub hidden: Vec<(String, String)>,
+    pub review: Vec<ReviewRow>,
+    pub error: Option<String>,
+    pub can_back: bool,
+    pub next_go: &'static str,
+    pub next_label: &'static str,
+}
+
+impl WizardPage {
+    pub fn form(&self) -> WizardForm {
+        WizardForm {
+            frame: self.frame.clone(),
+            step: self.step,
+            step_title: self.step_title,
+            intro: self.intro,
+            fields: self.fields.clone(),
+            hidden: self.hidden.clone(),
+            review: self.review.clone(),
+            error: self.error.clone(),
+            can_back: self.can_back,
+            next_go: self.next_go,
+            next_label: self.next_label,
+        }
+    }
+}
+
+/// The "Now building your cloud" page; its progress is streamed where `<!--STREAM-->` is.
+#[derive(Template)]
+#[template(path = "build.html")]
+pub struct BuildPage {
+    pub frame: Frame,
+    pub refresh: Option<u32>,
+}
+
+impl BuildPage {
+    /// The page split around its progress list: what goes before the streamed steps,
+    /// and what closes the page after them.
+    pub fn split(&self) -> askama::Result<(String, String)> {
+        let html = self.render()?;
+        let (a, b) = html
+            .split_once("<!--STREAM-->")
+            .unwrap_or((html.as_str(), ""));
+        Ok((a.to_string(), b.to_string()))
+    }
+}
+
+/// Build page pieces, streamed as each step starts and ends.
+pub mod build {
+    use crate::chart::escape;
+
+    pub fn started(step: &str, label: &str) -> String {
+        format!(
+            "<li data-step=\"{}\"><span class=\"mark\"></span>{}",
+            escape(step),
+            escape(label)
+        )
+    }
+    pub fn finished(detail: &str) -> String {
+        format!(
+            "<span class=\"detail\">{}</span> <span class=\"badge ok\">done</span></li>\n",
+            escape(detail)
+        )
+    }
+    pub fn skipped(step: &str, label: &str) -> String {
+        format!(
+            "<li class=\"ok\" data-step=\"{}\"><span class=\"mark\"></span>{} <span class=\"detail\">(already done)</span></li>\n",
+            escape(step),
+            escape(label)
+        )
+    }
+    /// The failed step's line, its error, and an invitation to fix the step below.
+    pub fn failed(error: &str) -> String {
+        format!(
+            " <span class=\"badge bad\">failed</span></li>\n</ol>\n<p class=\"error\" role=\"alert\" id=\"build-error\">{}</p>\n<p class=\"muted\">Correct this step and launch again: what was built is kept.</p>\n",
+            escape(error)
+        )
+    }
+    pub fn succeeded(zone_id: &str, zone_name: &str) -> String {
+        format!(
+            "</ol>\n<p class=\"flash ok\" id=\"build-done\">Cloud setup successful: zone {} is built and enabled.</p>\n<p><a class=\"btn primary\" href=\"/console/zones/{}\">Go to the zone</a> <a class=\"btn\" href=\"/console/dashboard\">Dashboard</a></p>\n",
+            escape(zone_name),
+            escape(zone_id)
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn frame() -> Frame {
+        Frame {
+            username: "admin".into(),
+            account: "admin".into(),
+            sessionkey: "k".into(),
+            active: "zones",
+            is_admin: true,
+            ..Default::default()
+        }
+    }
 
     #[test]
     fn rows_take_fields_in_order_and_mark_absent_ones() {
@@ -83,26 +626,32 @@ mod tests {
             &["name", "startip", "n", "missing"],
         );
         assert_eq!(r[0].id, "a");
-        assert_eq!(r[0].cells, vec!["z1", "10.0.0.1, 10.0.0.9", "3", "—"]);
+        let texts: Vec<&str> = r[0].cells.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts, vec!["z1", "10.0.0.1, 10.0.0.9", "3", "—"]);
     }
 
     #[test]
     fn pages_escape_what_they_show() {
         let page = ListPage {
-            frame: Frame {
-                username: "admin".into(),
-                account: "admin".into(),
-                sessionkey: "k".into(),
-            },
+            frame: frame(),
+            section: "Infrastructure",
             title: "Zones".into(),
-            active: "zones",
-            headings: vec!["Name"],
-            rows: vec![Row {
-                id: "1".into(),
-                cells: vec!["<script>x</script>".into()],
-            }],
+            table: Table::new(
+                "list",
+                &["Name"],
+                vec![Row {
+                    id: "1".into(),
+                    cells: vec![Cell::text("<script>x</script>")],
+                    actions: vec![],
+                }],
+                "none",
+            ),
             total: 1,
-            empty_text: "none",
+            toolbar: vec![],
+            search: None,
+            note: None,
+            pager: Pager::default(),
+            refresh: None,
         };
         let html = page.render().unwrap();
         assert!(!html.contains("<script>x"));
@@ -110,5 +659,19 @@ mod tests {
             html.contains("&lt;script&gt;x") || html.contains("&#60;script&#62;x"),
             "{html}"
         );
+    }
+
+    #[test]
+    fn build_page_splits_around_its_stream() {
+        let (head, tail) = BuildPage {
+            frame: frame(),
+            refresh: None,
+        }
+        .split()
+        .unwrap();
+        assert!(head.contains("<ol class=\"progress\""));
+        assert!(!head.contains("</html>"));
+        assert!(tail.contains("</html>"));
+        assert!(build::started("zone", "Creating zone <z>").contains("&lt;z&gt;"));
     }
 }

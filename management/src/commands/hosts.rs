@@ -1,7 +1,7 @@
 //! Host commands: listHosts, listHostsMetrics, updateHost, maintenance, listAlerts.
 
 use stratus_api::envelope::Reply;
-use stratus_api::types::{AlertResponse, HostResponse};
+use stratus_api::types::{AlertResponse, HostResponse, HostStatsItem, HostStatsResponse};
 use stratus_api::{ApiError, Params};
 
 use super::{list_filter, not_found};
@@ -208,6 +208,39 @@ pub async fn list(ctx: &Ctx, p: &Params, metrics: bool) -> Result<Reply> {
         .iter()
         .map(|x| host_response(ctx, x, metrics))
         .collect();
+    Ok(Reply::list("host", total, &items))
+}
+
+/// The samples kept for each listed host (`host_metrics`, oldest first), between
+/// `startdate` and `enddate` when given.
+pub async fn usage_history(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let f = h::HostFilter {
+        common: list_filter(ctx, p)?,
+        ..Default::default()
+    };
+    let start =
+        super::accounts::parse_date(p, "startdate")?.unwrap_or(chrono::DateTime::UNIX_EPOCH);
+    let end = super::accounts::parse_date(p, "enddate")?;
+    let (rows, total) = h::host_list(&ctx.pool, &f).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for host in &rows {
+        let samples = h::host_metrics_list(&ctx.pool, host.id, start).await?;
+        items.push(HostStatsResponse {
+            id: Some(host.id),
+            name: Some(host.name.clone()),
+            stats: samples
+                .iter()
+                .filter(|m| end.is_none_or(|e| m.at <= e))
+                .map(|m| HostStatsItem {
+                    timestamp: Some(m.at.into()),
+                    cpuused: Some(format!("{:.2}%", m.cpu_used_percent)),
+                    memoryusedkbs: Some(m.memory_used_bytes / 1024),
+                    networkkbsread: Some(m.network_rx_bytes / 1024),
+                    networkkbswrite: Some(m.network_tx_bytes / 1024),
+                })
+                .collect(),
+        });
+    }
     Ok(Reply::list("host", total, &items))
 }
 

@@ -126,6 +126,7 @@ pub async fn execute(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params)
         "addHost" => hosts::add(ctx, caller, p).await,
         "listHosts" => hosts::list(ctx, p, false).await,
         "listHostsMetrics" => hosts::list(ctx, p, true).await,
+        "listHostsUsageHistory" => hosts::usage_history(ctx, p).await,
         "updateHost" => hosts::update(ctx, caller, p).await,
         "deleteHost" => hosts::delete(ctx, caller, p).await,
         "prepareHostForMaintenance" => hosts::prepare_maintenance(ctx, caller, p).await,

@@ -1,0 +1,680 @@
+//! Events, alerts, accounts and users, API keys (generated here, the secret shown once)
+//! and the global settings (listed, edited, reset).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde_json::Value;
+use stratus_api::envelope::Reply;
+use stratus_ui::format::{date, str_of, text};
+use stratus_ui::{
+    Action, Cell, DetailPage, Field, FormPage, KeysPage, Link, ListPage, Row, Section, SettingRow,
+    SettingsPage, Table,
+};
+
+use super::{field, local_path, page_params, pager, query_string, redirect_with, Fields, Session};
+use crate::ctx::Ctx;
+
+pub fn router() -> Router<Ctx> {
+    Router::new()
+        .route("/console/events", get(events))
+        .route("/console/alerts", get(alerts))
+        .route("/console/accounts", get(accounts))
+        .route(
+            "/console/accounts/new",
+            get(account_form).post(create_account),
+        )
+        .route("/console/accounts/{id}", get(account))
+        .route("/console/accounts/{id}/action", post(account_action))
+        .route(
+            "/console/accounts/{id}/users/new",
+            get(user_form).post(create_user),
+        )
+        .route("/console/users/{id}", get(user))
+        .route("/console/users/{id}/action", post(user_action))
+        .route("/console/users/{id}/keys", post(generate_keys))
+        .route("/console/api-keys", get(my_keys))
+        .route("/console/settings", get(settings).post(update_setting))
+        .route("/console/settings/reset", post(reset_setting))
+}
+
+type Q = Query<HashMap<String, String>>;
+
+async fn events(s: Session, Query(q): Q) -> Response {
+    let mut params = page_params(&q);
+    params.push(("listall", "true".into()));
+    if let Some(l) = q.get("level").filter(|l| !l.is_empty()) {
+        params.push(("level", l.clone()));
+    }
+    let (total, items) = match s.list("listEvents", &params).await {
+        Ok(x) => x,
+        Err(e) => return s.error_page("events", &e),
+    };
+    s.page(&ListPage {
+        frame: s.frame("events"),
+        section: "Activity",
+        title: "Events".into(),
+        table: super::events_table("list", items, true),
+        total,
+        toolbar: vec![
+            Link::new("All", "/console/events"),
+            Link::new("Warnings", "/console/events?level=WARN"),
+            Link::new("Errors", "/console/events?level=ERROR"),
+        ],
+        search: Some(q.get("keyword").cloned().unwrap_or_default()),
+        note: None,
+        pager: pager("/console/events", &q, total),
+        refresh: None,
+    })
+}
+
+async fn alerts(s: Session, Query(q): Q) -> Response {
+    let (total, items) = match s.list("listAlerts", &page_params(&q)).await {
+        Ok(x) => x,
+        Err(e) => return s.error_page("alerts", &e),
+    };
+    s.page(&ListPage {
+        frame: s.frame("alerts"),
+        section: "Activity",
+        title: "Alerts".into(),
+        table: super::alerts_table("list", items),
+        total,
+        toolbar: vec![],
+        search: Some(q.get("keyword").cloned().unwrap_or_default()),
+        note: None,
+        pager: pager("/console/alerts", &q, total),
+        refresh: None,
+    })
+}
+
+// --- accounts and users ---
+
+fn account_type_name(v: &Value) -> &'static str {
+    match v.get("accounttype").and_then(Value::as_i64) {
+        Some(1) => "Admin",
+        Some(2) => "Domain admin",
+        _ => "User",
+    }
+}
+
+async fn accounts(s: Session, Query(q): Q) -> Response {
+    let mut params = page_params(&q);
+    params.push(("listall", "true".into()));
+    let (total, items) = match s.list("listAccounts", &params).await {
+        Ok(x) => x,
+        Err(e) => return s.error_page("accounts", &e),
+    };
+    let rows = items
+        .iter()
+        .map(|a| Row {
+            id: str_of(a, "id").into(),
+            cells: vec![
+                Cell::link(
+                    text(a, "name"),
+                    format!("/console/accounts/{}", str_of(a, "id")),
+                ),
+                Cell::text(text(a, "rolename")),
+                Cell::text(account_type_name(a)),
+                Cell::text(text(a, "domain")),
+                Cell::state(str_of(a, "state")),
+                Cell::num(
+                    a.get("user")
+                        .and_then(Value::as_array)
+                        .map(|u| u.len())
+                        .unwrap_or(0)
+                        .to_string(),
+                ),
+            ],
+            actions: vec![],
+        })
+        .collect();
+    s.page(&ListPage {
+        frame: s.frame("accounts"),
+        section: "Administration",
+        title: "Accounts".into(),
+        table: Table::new(
+            "list",
+            &["Name", "Role", "Type", "Domain", "State", "Users"],
+            rows,
+            "No accounts.",
+        ),
+        total,
+        toolbar: vec![Link::primary("+ Add account", "/console/accounts/new")],
+        search: Some(q.get("keyword").cloned().unwrap_or_default()),
+        note: None,
+        pager: pager("/console/accounts", &q, total),
+        refresh: None,
+    })
+}
+
+fn person_fields(f: &HashMap<String, String>) -> Vec<Field> {
+    let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+    vec![
+        Field::text("username", "User name", get("username"), true),
+        Field::text("password", "Password", "", true).kind("password"),
+        Field::text("email", "Email", get("email"), true).kind("email"),
+        Field::text("firstname", "First name", get("firstname"), true),
+        Field::text("lastname", "Last name", get("lastname"), true),
+    ]
+}
+
+fn account_fields(f: &HashMap<String, String>) -> Vec<Field> {
+    let mut v = person_fields(f);
+    v.push(
+        Field::text(
+            "account",
+            "Account name",
+            f.get("account").cloned().unwrap_or_default(),
+            false,
+        )
+        .help("Defaults to the user name."),
+    );
+    v.push(Field::select(
+        "accounttype",
+        "Role",
+        f.get("accounttype").cloned().unwrap_or_else(|| "0".into()),
+        vec![
+            ("0".into(), "User".into()),
+            ("1".into(), "Root admin".into()),
+        ],
+    ));
+    v
+}
+
+fn account_page(s: &Session, fields: Vec<Field>, error: Option<String>) -> FormPage {
+    FormPage {
+        frame: s.frame("accounts"),
+        section: "Accounts",
+        title: "Add account".into(),
+        intro: Some("An account owns resources; its first user is created with it.".into()),
+        action: "/console/accounts/new".into(),
+        fields,
+        error,
+        submit: "Add account".into(),
+        cancel: "/console/accounts".into(),
+        refresh: None,
+    }
+}
+
+async fn account_form(s: Session) -> Response {
+    s.page(&account_page(&s, account_fields(&HashMap::new()), None))
+}
+
+fn kept(f: &Fields) -> HashMap<String, String> {
+    f.iter()
+        .filter(|(k, _)| k != "password" && k != "sessionkey")
+        .cloned()
+        .collect()
+}
+
+async fn create_account(s: Session, Form(f): Form<Fields>) -> Response {
+    if let Some(r) = s.refuse_forged(&f) {
+        return r;
+    }
+    let mut params: Vec<(&str, String)> = [
+        "username",
+        "password",
+        "email",
+        "firstname",
+        "lastname",
+        "accounttype",
+    ]
+    .iter()
+    .map(|k| (*k, field(&f, k).trim().to_string()))
+    .collect();
+    if !field(&f, "account").trim().is_empty() {
+        params.push(("account", field(&f, "account").trim().to_string()));
+    }
+    match s.call("createAccount", &params).await {
+        Ok(r) => {
+            let id = r.body()["account"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            redirect_with(
+                &format!("/console/accounts/{id}"),
+                true,
+                "The account was created.",
+            )
+        }
+        Err(e) => s.page_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &account_page(&s, account_fields(&kept(&f)), Some(e.text)),
+        ),
+    }
+}
+
+async fn account(s: Session, Path(id): Path<String>) -> Response {
+    let a = match s
+        .one("listAccounts", &id, &[("listall", "true".into())])
+        .await
+    {
+        Ok(Some(a)) => a,
+        Ok(None) => return s.not_found("accounts", "account"),
+        Err(e) => return s.error_page("accounts", &e),
+    };
+    let url = format!("/console/accounts/{id}/action");
+    let mut actions = vec![];
+    if str_of(&a, "state") == "enabled" {
+        actions.push(
+            Action::new("disable", "Disable account", url.clone()).field("action", "disable"),
+        );
+        actions.push(Action::new("lock", "Lock account", url.clone()).field("action", "lock"));
+    } else {
+        actions
+            .push(Action::new("enable", "Enable account", url.clone()).field("action", "enable"));
+    }
+    actions.push(
+        Action::new("delete", "Delete account", url)
+            .field("action", "delete")
+            .danger("Yes, delete this account and its users"),
+    );
+    let users: Vec<Value> = a
+        .get("user")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let rows = users
+        .iter()
+        .map(|u| Row {
+            id: str_of(u, "id").into(),
+            cells: vec![
+                Cell::link(
+                    text(u, "username"),
+                    format!("/console/users/{}", str_of(u, "id")),
+                ),
+                Cell::text(format!(
+                    "{} {}",
+                    str_of(u, "firstname"),
+                    str_of(u, "lastname")
+                )),
+                Cell::text(text(u, "email")),
+                Cell::state(str_of(u, "state")),
+                Cell::text(if u.get("apikey").and_then(Value::as_str).is_some() {
+                    "Yes"
+                } else {
+                    "No"
+                }),
+            ],
+            actions: vec![],
+        })
+        .collect();
+    s.page(&DetailPage {
+        frame: s.frame("accounts"),
+        title: text(&a, "name"),
+        status: vec![Cell::state(str_of(&a, "state"))],
+        back: Link::new("Accounts", "/console/accounts"),
+        toolbar: vec![],
+        actions,
+        fields: vec![
+            ("ID".into(), Cell::mono(text(&a, "id"))),
+            ("Role".into(), Cell::text(text(&a, "rolename"))),
+            ("Type".into(), Cell::text(account_type_name(&a))),
+            ("Domain".into(), Cell::text(text(&a, "domainpath"))),
+            ("Created".into(), Cell::text(date(str_of(&a, "created")))),
+        ],
+        charts: vec![],
+        sections: vec![Section {
+            title: "Users".into(),
+            table: Table::new(
+                "users",
+                &["User name", "Name", "Email", "State", "API keys"],
+                rows,
+                "No users.",
+            ),
+            links: vec![Link::new(
+                "+ Add user",
+                format!("/console/accounts/{id}/users/new"),
+            )],
+            note: None,
+        }],
+        refresh: None,
+    })
+}
+
+async fn account_action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Response {
+    if let Some(r) = s.refuse_forged(&f) {
+        return r;
+    }
+    let detail = format!("/console/accounts/{id}");
+    let idp = ("id", id.clone());
+    match field(&f, "action") {
+        "enable" => {
+            s.act("enableAccount", &[idp], &detail, "The account is enabled.")
+                .await
+        }
+        "disable" => {
+            s.act(
+                "disableAccount",
+                &[idp, ("lock", "false".into())],
+                &detail,
+                "The account is disabled.",
+            )
+            .await
+        }
+        "lock" => {
+            s.act(
+                "disableAccount",
+                &[idp, ("lock", "true".into())],
+                &detail,
+                "The account is locked.",
+            )
+            .await
+        }
+        "delete" => {
+            s.act(
+                "deleteAccount",
+                &[idp],
+                "/console/accounts",
+                "The account was deleted.",
+            )
+            .await
+        }
+        other => redirect_with(&detail, false, &format!("Unknown action '{other}'")),
+    }
+}
+
+fn user_page(s: &Session, id: &str, fields: Vec<Field>, error: Option<String>) -> FormPage {
+    FormPage {
+        frame: s.frame("accounts"),
+        section: "Account",
+        title: "Add user".into(),
+        intro: None,
+        action: format!("/console/accounts/{id}/users/new"),
+        fields,
+        error,
+        submit: "Add user".into(),
+        cancel: format!("/console/accounts/{id}"),
+        refresh: None,
+    }
+}
+
+async fn user_form(s: Session, Path(id): Path<String>) -> Response {
+    s.page(&user_page(&s, &id, person_fields(&HashMap::new()), None))
+}
+
+async fn create_user(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Response {
+    if let Some(r) = s.refuse_forged(&f) {
+        return r;
+    }
+    let a = match s
+        .one("listAccounts", &id, &[("listall", "true".into())])
+        .await
+    {
+        Ok(Some(a)) => a,
+        Ok(None) => return s.not_found("accounts", "account"),
+        Err(e) => return s.error_page("accounts", &e),
+    };
+    let mut params: Vec<(&str, String)> =
+        ["username", "password", "email", "firstname", "lastname"]
+            .iter()
+            .map(|k| (*k, field(&f, k).trim().to_string()))
+            .collect();
+    params.push(("account", str_of(&a, "name").to_string()));
+    params.push(("domainid", str_of(&a, "domainid").to_string()));
+    match s.call("createUser", &params).await {
+        Ok(_) => redirect_with(
+            &format!("/console/accounts/{id}"),
+            true,
+            "The user was added.",
+        ),
+        Err(e) => s.page_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &user_page(&s, &id, person_fields(&kept(&f)), Some(e.text)),
+        ),
+    }
+}
+
+async fn user(s: Session, Path(id): Path<String>) -> Response {
+    let u = match s.one("listUsers", &id, &[("listall", "true".into())]).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return s.not_found("accounts", "user"),
+        Err(e) => return s.error_page("accounts", &e),
+    };
+    let url = format!("/console/users/{id}/action");
+    let mut actions = vec![Action::new(
+        "keys",
+        "Generate API keys",
+        format!("/console/users/{id}/keys"),
+    )];
+    if str_of(&u, "state") == "enabled" {
+        actions
+            .push(Action::new("disable", "Disable user", url.clone()).field("action", "disable"));
+    } else {
+        actions.push(Action::new("enable", "Enable user", url.clone()).field("action", "enable"));
+    }
+    actions.push(
+        Action::new("delete", "Delete user", url)
+            .field("action", "delete")
+            .danger("Yes, delete this user"),
+    );
+    s.page(&DetailPage {
+        frame: s.frame("accounts"),
+        title: text(&u, "username"),
+        status: vec![Cell::state(str_of(&u, "state"))],
+        back: Link::new(
+            "Account",
+            format!("/console/accounts/{}", str_of(&u, "accountid")),
+        ),
+        toolbar: vec![],
+        actions,
+        fields: user_fields(&u),
+        charts: vec![],
+        sections: vec![],
+        refresh: None,
+    })
+}
+
+fn user_fields(u: &Value) -> Vec<(String, Cell)> {
+    vec![
+        ("ID".into(), Cell::mono(text(u, "id"))),
+        (
+            "Name".into(),
+            Cell::text(format!(
+                "{} {}",
+                str_of(u, "firstname"),
+                str_of(u, "lastname")
+            )),
+        ),
+        ("Email".into(), Cell::text(text(u, "email"))),
+        (
+            "Account".into(),
+            Cell::link(
+                text(u, "account"),
+                format!("/console/accounts/{}", str_of(u, "accountid")),
+            ),
+        ),
+        ("Role".into(), Cell::text(text(u, "rolename"))),
+        ("Domain".into(), Cell::text(text(u, "domain"))),
+        (
+            "API key".into(),
+            match u.get("apikey").and_then(Value::as_str) {
+                Some(k) => Cell::mono(k),
+                None => Cell::text("none: generate keys to use the API"),
+            },
+        ),
+        ("Secret key".into(), Cell::text("shown only when generated")),
+        ("Created".into(), Cell::text(date(str_of(u, "created")))),
+    ]
+}
+
+async fn user_action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Response {
+    if let Some(r) = s.refuse_forged(&f) {
+        return r;
+    }
+    let detail = format!("/console/users/{id}");
+    let idp = ("id", id.clone());
+    match field(&f, "action") {
+        "enable" => {
+            s.act("enableUser", &[idp], &detail, "The user is enabled.")
+                .await
+        }
+        "disable" => {
+            s.act("disableUser", &[idp], &detail, "The user is disabled.")
+                .await
+        }
+        "delete" => match s.call("deleteUser", &[idp]).await {
+            Ok(_) => redirect_with("/console/accounts", true, "The user was deleted."),
+            Err(e) => redirect_with(&detail, false, &e.text),
+        },
+        other => redirect_with(&detail, false, &format!("Unknown action '{other}'")),
+    }
+}
+
+/// New keys for a user: the answer page is the only place the secret is ever shown.
+async fn generate_keys(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Response {
+    if let Some(r) = s.refuse_forged(&f) {
+        return r;
+    }
+    let back = local_path(field(&f, "back"), &format!("/console/users/{id}"));
+    let username = match s.one("listUsers", &id, &[("listall", "true".into())]).await {
+        Ok(Some(u)) => text(&u, "username"),
+        Ok(None) => return s.not_found("api-keys", "user"),
+        Err(e) => return s.error_page("api-keys", &e),
+    };
+    match s.call("registerUserKeys", &[("id", id.clone())]).await {
+        Ok(Reply::Object { value, .. }) => s.page(&KeysPage {
+            frame: s.frame(if back == "/console/api-keys" {
+                "api-keys"
+            } else {
+                "accounts"
+            }),
+            username,
+            apikey: text(&value, "apikey"),
+            secretkey: text(&value, "secretkey"),
+            back,
+            refresh: None,
+        }),
+        Ok(_) => redirect_with(&back, false, "registerUserKeys gave no keys"),
+        Err(e) => redirect_with(&back, false, &e.text),
+    }
+}
+
+/// The signed-in user's own API keys.
+async fn my_keys(s: Session) -> Response {
+    let id = s.caller.user_id().to_string();
+    let u = match s.one("listUsers", &id, &[]).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return s.not_found("api-keys", "user"),
+        Err(e) => return s.error_page("api-keys", &e),
+    };
+    s.page(&DetailPage {
+        frame: s.frame("api-keys"),
+        title: "API keys".into(),
+        status: vec![],
+        back: Link::new("Dashboard", "/console/dashboard"),
+        toolbar: vec![],
+        actions: vec![Action::new("keys", "Generate new API keys", format!("/console/users/{id}/keys"))
+            .field("back", "/console/api-keys")],
+        fields: user_fields(&u),
+        charts: vec![],
+        sections: vec![Section {
+            title: "Using the keys".into(),
+            table: Table::new(
+                "usage",
+                &[],
+                vec![],
+                "Clients such as cs, CloudMonkey, libcloud, Terraform or Ansible sign their requests to /client/api with the API key and the secret key. Generating new keys replaces the old ones.",
+            ),
+            links: vec![],
+            note: None,
+        }],
+        refresh: None,
+    })
+}
+
+// --- global settings ---
+
+async fn settings(s: Session, Query(q): Q) -> Response {
+    let keyword = q.get("keyword").cloned().unwrap_or_default();
+    let category = q.get("category").cloned().unwrap_or_default();
+    let all = match s
+        .list(
+            "listConfigurations",
+            &[("pagesize", "500".into()), ("page", "1".into())],
+        )
+        .await
+    {
+        Ok(x) => x.1,
+        Err(e) => return s.error_page("settings", &e),
+    };
+    let mut categories: Vec<String> = all.iter().map(|c| text(c, "category")).collect();
+    categories.sort();
+    categories.dedup();
+    let mut params = page_params(&q);
+    if !category.is_empty() {
+        params.push(("category", category.clone()));
+    }
+    let (total, items) = match s.list("listConfigurations", &params).await {
+        Ok(x) => x,
+        Err(e) => return s.error_page("settings", &e),
+    };
+    let value = |c: &Value, k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let rows = items
+        .iter()
+        .map(|c| SettingRow {
+            name: value(c, "name"),
+            category: value(c, "category"),
+            value: value(c, "value"),
+            default: value(c, "defaultvalue"),
+            description: value(c, "description"),
+        })
+        .collect();
+    let mut pairs: Vec<(&str, String)> = q.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    pairs.sort();
+    s.page(&SettingsPage {
+        frame: s.frame("settings"),
+        rows,
+        total,
+        keyword,
+        category,
+        categories,
+        back: format!("/console/settings{}", query_string(&pairs)),
+        pager: pager("/console/settings", &q, total),
+        refresh: None,
+    })
+}
+
+async fn update_setting(s: Session, Form(f): Form<Fields>) -> Response {
+    if let Some(r) = s.refuse_forged(&f) {
+        return r;
+    }
+    let back = local_path(field(&f, "back"), "/console/settings");
+    let name = field(&f, "name").to_string();
+    match s
+        .call(
+            "updateConfiguration",
+            &[
+                ("name", name.clone()),
+                ("value", field(&f, "value").to_string()),
+            ],
+        )
+        .await
+    {
+        Ok(_) => redirect_with(
+            &back,
+            true,
+            &format!("{name} is now '{}'.", field(&f, "value")),
+        ),
+        Err(e) => redirect_with(&back, false, &format!("{name}: {}", e.text)),
+    }
+}
+
+async fn reset_setting(s: Session, Form(f): Form<Fields>) -> Response {
+    if let Some(r) = s.refuse_forged(&f) {
+        return r;
+    }
+    let back = local_path(field(&f, "back"), "/console/settings");
+    let name = field(&f, "name").to_string();
+    match s
+        .call("resetConfiguration", &[("name", name.clone())])
+        .await
+    {
+        Ok(_) => redirect_with(&back, true, &format!("{name} is back to its default.")),
+        Err(e) => redirect_with(&back, false, &format!("{name}: {}", e.text)),
+    }
+}

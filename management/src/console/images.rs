@@ -1,0 +1,362 @@
+//! ISOs: the list, the Register ISO form (the seed's figure 2-16) and each ISO's download
+//! status per zone (figure 2-17). Pages with a download under way refresh themselves
+//! every few seconds, so the percentage moves without JavaScript.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde_json::Value;
+use stratus_api::envelope::Reply;
+use stratus_ui::format::{self, bytes_field, date, str_of, text};
+use stratus_ui::{Action, Cell, DetailPage, Field, FormPage, Link, ListPage, Row, Section, Table};
+
+use super::{field, page_params, pager, redirect_with, Fields, Session};
+use crate::ctx::Ctx;
+
+pub fn router() -> Router<Ctx> {
+    Router::new()
+        .route("/console/isos", get(isos))
+        .route("/console/isos/new", get(register_form).post(register))
+        .route("/console/isos/{id}", get(iso))
+        .route("/console/isos/{id}/action", post(iso_action))
+}
+
+/// Seconds between refreshes while a download runs.
+const REFRESH: u32 = 2;
+
+fn status_cells(v: &Value) -> Vec<Cell> {
+    let status = str_of(v, "status");
+    let progress = match format::download_percent(v) {
+        Some(p) if format::download_in_progress(v) => Cell::bar(p as f64, format!("{p}%"), false),
+        _ => Cell::text(""),
+    };
+    vec![
+        Cell::state(if status.is_empty() { "—" } else { status }),
+        progress,
+        Cell::state(if v.get("isready").and_then(Value::as_bool) == Some(true) {
+            "Yes"
+        } else {
+            "No"
+        }),
+    ]
+}
+
+async fn isos(s: Session, Query(q): Query<HashMap<String, String>>) -> Response {
+    let mut params = page_params(&q);
+    params.push(("isofilter", "all".into()));
+    params.push(("listall", "true".into()));
+    let (total, items) = match s.list("listIsos", &params).await {
+        Ok(x) => x,
+        Err(e) => return s.error_page("isos", &e),
+    };
+    let downloading = items.iter().any(format::download_in_progress);
+    let rows = items
+        .iter()
+        .map(|v| {
+            let mut cells = vec![
+                Cell::link(
+                    text(v, "name"),
+                    format!("/console/isos/{}", str_of(v, "id")),
+                ),
+                Cell::text(text(v, "zonename")),
+            ];
+            cells.extend(status_cells(v));
+            cells.push(Cell::num(bytes_field(v, "size")));
+            cells.push(Cell::text(text(v, "ostypename")));
+            cells.push(Cell::text(text(v, "account")));
+            Row {
+                id: format!("{}:{}", str_of(v, "id"), str_of(v, "zoneid")),
+                cells,
+                actions: vec![],
+            }
+        })
+        .collect();
+    let mut table = Table::new(
+        "list",
+        &[
+            "Name", "Zone", "Status", "Progress", "Ready", "Size", "OS type", "Owner",
+        ],
+        rows,
+        "No ISOs yet. Register one with + Register ISO.",
+    );
+    table.numeric = vec![5];
+    s.page(&ListPage {
+        frame: s.frame("isos"),
+        section: "Images",
+        title: "ISOs".into(),
+        table,
+        total,
+        toolbar: vec![Link::primary("+ Register ISO", "/console/isos/new")],
+        search: Some(q.get("keyword").cloned().unwrap_or_default()),
+        note: None,
+        pager: pager("/console/isos", &q, total),
+        refresh: downloading.then_some(REFRESH),
+    })
+}
+
+async fn register_fields(s: &Session, f: &HashMap<String, String>, first: bool) -> Vec<Field> {
+    let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+    let checked = |k: &str, default: bool| {
+        if first {
+            default
+        } else {
+            f.get(k).map(String::as_str) == Some("true")
+        }
+    };
+    let mut zones = vec![("-1".to_string(), "All zones".to_string())];
+    if let Ok((_, items)) = s
+        .list(
+            "listZones",
+            &[("pagesize", "500".into()), ("page", "1".into())],
+        )
+        .await
+    {
+        zones.extend(
+            items
+                .iter()
+                .map(|z| (str_of(z, "id").to_string(), text(z, "name"))),
+        );
+    }
+    let mut os_types = vec![];
+    if let Ok((_, items)) = s
+        .list(
+            "listOsTypes",
+            &[("pagesize", "500".into()), ("page", "1".into())],
+        )
+        .await
+    {
+        os_types.extend(
+            items
+                .iter()
+                .map(|o| (str_of(o, "id").to_string(), text(o, "description"))),
+        );
+    }
+    os_types.sort_by(|a, b| a.1.cmp(&b.1));
+    let os_default = os_types
+        .iter()
+        .find(|(_, d)| d == "Other (64-bit)")
+        .map(|(id, _)| id.clone())
+        .unwrap_or_default();
+    let os = if get("ostypeid").is_empty() {
+        os_default
+    } else {
+        get("ostypeid")
+    };
+    let zone = if get("zoneid").is_empty() {
+        "-1".to_string()
+    } else {
+        get("zoneid")
+    };
+    let mut fields = vec![
+        Field::text("name", "Name", get("name"), true).placeholder("CentOS 6.8"),
+        Field::text("displaytext", "Description", get("displaytext"), false)
+            .placeholder("64-bit CentOS 6.8 minimal"),
+        Field::text("url", "URL", get("url"), true)
+            .kind("url")
+            .placeholder("http://example.org/isos/centos.iso")
+            .help("An http:// or https:// address the management server can download from."),
+        Field::select("zoneid", "Zone", zone, zones),
+        Field::checkbox("bootable", "Bootable", checked("bootable", true)),
+    ];
+    if !os_types.is_empty() {
+        fields.push(Field::select("ostypeid", "OS type", os, os_types));
+    }
+    fields.extend([
+        Field::checkbox("isextractable", "Extractable", checked("isextractable", false)),
+        Field::checkbox("ispublic", "Public", checked("ispublic", false)),
+        Field::checkbox("isfeatured", "Featured", checked("isfeatured", false)),
+        Field::text("checksum", "Checksum", get("checksum"), false)
+            .placeholder("{sha256}…")
+            .help("Optional: {md5}, {sha1}, {sha256} or {sha512} followed by the hex digest (plain hex is MD5)."),
+    ]);
+    if !s.is_admin() {
+        fields.retain(|f| f.name != "isfeatured");
+    }
+    fields
+}
+
+fn form_page(s: &Session, fields: Vec<Field>, error: Option<String>) -> FormPage {
+    FormPage {
+        frame: s.frame("isos"),
+        section: "ISOs",
+        title: "Register ISO".into(),
+        intro: Some(
+            "The ISO is downloaded into the secondary storage of each zone it is registered in."
+                .into(),
+        ),
+        action: "/console/isos/new".into(),
+        fields,
+        error,
+        submit: "Register ISO".into(),
+        cancel: "/console/isos".into(),
+        refresh: None,
+    }
+}
+
+async fn register_form(s: Session) -> Response {
+    let fields = register_fields(&s, &HashMap::new(), true).await;
+    s.page(&form_page(&s, fields, None))
+}
+
+async fn register(s: Session, Form(f): Form<Fields>) -> Response {
+    if let Some(r) = s.refuse_forged(&f) {
+        return r;
+    }
+    let v = |k: &str| field(&f, k).trim().to_string();
+    let flag = |k: &str| {
+        (if field(&f, k) == "true" {
+            "true"
+        } else {
+            "false"
+        })
+        .to_string()
+    };
+    let mut params = vec![
+        ("name", v("name")),
+        ("url", v("url")),
+        ("zoneid", v("zoneid")),
+        ("bootable", flag("bootable")),
+        ("ispublic", flag("ispublic")),
+        ("isextractable", flag("isextractable")),
+    ];
+    if s.is_admin() {
+        params.push(("isfeatured", flag("isfeatured")));
+    }
+    for k in ["displaytext", "ostypeid", "checksum"] {
+        if !v(k).is_empty() {
+            params.push((k, v(k)));
+        }
+    }
+    match s.call("registerIso", &params).await {
+        Ok(Reply::ObjectList { items, .. }) => {
+            let id = items
+                .first()
+                .map(|i| str_of(i, "id").to_string())
+                .unwrap_or_default();
+            redirect_with(
+                &format!("/console/isos/{id}"),
+                true,
+                "The ISO is registered; its download starts shortly.",
+            )
+        }
+        Ok(_) => redirect_with("/console/isos", true, "The ISO is registered."),
+        Err(e) => {
+            let kept: HashMap<String, String> = f.iter().cloned().collect();
+            let fields = register_fields(&s, &kept, false).await;
+            s.page_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &form_page(&s, fields, Some(e.text)),
+            )
+        }
+    }
+}
+
+async fn iso(s: Session, Path(id): Path<String>) -> Response {
+    let copies = match s
+        .list(
+            "listIsos",
+            &[
+                ("id", id.clone()),
+                ("isofilter", "all".into()),
+                ("listall", "true".into()),
+            ],
+        )
+        .await
+    {
+        Ok((_, items)) if !items.is_empty() => items,
+        Ok(_) => return s.not_found("isos", "ISO"),
+        Err(e) => return s.error_page("isos", &e),
+    };
+    let i = &copies[0];
+    let yes_no = |k: &str| {
+        Cell::text(if i.get(k).and_then(Value::as_bool) == Some(true) {
+            "Yes"
+        } else {
+            "No"
+        })
+    };
+    let fields = vec![
+        ("ID".into(), Cell::mono(text(i, "id"))),
+        ("Description".into(), Cell::text(text(i, "displaytext"))),
+        ("URL".into(), Cell::mono(text(i, "url"))),
+        ("OS type".into(), Cell::text(text(i, "ostypename"))),
+        ("Bootable".into(), yes_no("bootable")),
+        ("Public".into(), yes_no("ispublic")),
+        ("Featured".into(), yes_no("isfeatured")),
+        ("Extractable".into(), yes_no("isextractable")),
+        ("All zones".into(), yes_no("crossZones")),
+        ("Checksum".into(), Cell::mono(text(i, "checksum"))),
+        ("Size".into(), Cell::text(bytes_field(i, "size"))),
+        (
+            "Owner".into(),
+            Cell::text(format!("{} ({})", text(i, "account"), text(i, "domain"))),
+        ),
+        ("Registered".into(), Cell::text(date(str_of(i, "created")))),
+    ];
+    let rows = copies
+        .iter()
+        .map(|c| {
+            let mut cells = vec![Cell::text(text(c, "zonename"))];
+            cells.extend(status_cells(c));
+            Row {
+                id: str_of(c, "zoneid").to_string(),
+                cells,
+                actions: vec![],
+            }
+        })
+        .collect();
+    let downloading = copies.iter().any(format::download_in_progress);
+    s.page(&DetailPage {
+        frame: s.frame("isos"),
+        title: text(i, "name"),
+        status: vec![],
+        back: Link::new("ISOs", "/console/isos"),
+        toolbar: vec![],
+        actions: vec![
+            Action::new("delete", "Delete ISO", format!("/console/isos/{id}/action"))
+                .field("action", "delete")
+                .danger("Yes, delete this ISO from every zone"),
+        ],
+        fields,
+        charts: vec![],
+        sections: vec![Section {
+            title: "Zones".into(),
+            table: Table::new(
+                "zones",
+                &["Zone", "Status", "Progress", "Ready"],
+                rows,
+                "Not in any zone.",
+            ),
+            links: vec![],
+            note: downloading
+                .then(|| "This page refreshes itself while the download runs.".to_string()),
+        }],
+        refresh: downloading.then_some(REFRESH),
+    })
+}
+
+async fn iso_action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Response {
+    if let Some(r) = s.refuse_forged(&f) {
+        return r;
+    }
+    match field(&f, "action") {
+        "delete" => {
+            s.act(
+                "deleteIso",
+                &[("id", id)],
+                "/console/isos",
+                "The ISO was deleted.",
+            )
+            .await
+        }
+        other => redirect_with(
+            &format!("/console/isos/{id}"),
+            false,
+            &format!("Unknown action '{other}'"),
+        ),
+    }
+}

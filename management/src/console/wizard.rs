@@ -1,0 +1,359 @@
+//! The Add Zone wizard: one form per step (zone type, zone, pod, guest or public range,
+//! cluster, host, primary and secondary storage, review), the values of every step
+//! carried in hidden fields, so it works without JavaScript and keeps nothing on the
+//! server between pages. Launching streams the "Now building your cloud" page while each
+//! step's command runs through the command layer; a step that fails ends the page with
+//! its error and that step's form, filled in as the admin left it, and what was already
+//! built is remembered (`done.STEP` = its id), so launching again carries on from there.
+
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use serde_json::Value;
+use stratus_api::envelope::Reply;
+use stratus_ui::wizard::{self, steps, StepDef, WizardState};
+use stratus_ui::{BuildPage, Field, ReviewRow, StepTab, WizardPage};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
+
+use super::{Fields, Session};
+use crate::ctx::Ctx;
+
+pub fn router() -> Router<Ctx> {
+    Router::new().route("/console/zones/new", get(start).post(step))
+}
+
+fn step_def(state: &WizardState, key: &str) -> &'static StepDef {
+    let all = steps(state.network_type());
+    all.iter().find(|s| s.key == key).unwrap_or(&all[0])
+}
+
+fn index_of(state: &WizardState, key: &str) -> usize {
+    steps(state.network_type())
+        .iter()
+        .position(|s| s.key == key)
+        .unwrap_or(0)
+}
+
+/// Steps the admin can still edit: not built yet (and the zone type only before anything
+/// was built).
+fn editable(state: &WizardState, s: &StepDef) -> bool {
+    if s.key == "type" {
+        return !state.started();
+    }
+    state.done(s.key).is_none()
+}
+
+fn fields_of(state: &WizardState, step: &StepDef) -> Vec<Field> {
+    step.fields
+        .iter()
+        .map(|fd| {
+            let name = format!("{}.{}", step.key, fd.name);
+            let value = match fd.kind {
+                // A password is never written back into a page as an input's value…
+                "password" => String::new(),
+                _ => state.get(step.key, fd.name).to_string(),
+            };
+            Field {
+                name,
+                label: fd.label.into(),
+                kind: fd.kind,
+                value,
+                options: fd
+                    .options
+                    .iter()
+                    .map(|(v, l)| (v.to_string(), l.to_string()))
+                    .collect(),
+                required: fd.required,
+                placeholder: fd.placeholder.into(),
+                help: if fd.kind == "password" && !state.get(step.key, fd.name).is_empty() {
+                    "Leave empty to keep the password entered before.".into()
+                } else {
+                    fd.help.into()
+                },
+                checked: false,
+            }
+        })
+        .map(|mut f| {
+            // …and one already entered need not be typed again.
+            if f.kind == "password"
+                && !state
+                    .get(step.key, &f.name[step.key.len() + 1..])
+                    .is_empty()
+            {
+                f.required = false;
+            }
+            f
+        })
+        .collect()
+}
+
+fn review(state: &WizardState) -> Vec<ReviewRow> {
+    steps(state.network_type())
+        .iter()
+        .filter(|s| !s.fields.is_empty() && s.key != "type")
+        .map(|s| ReviewRow {
+            key: s.key,
+            title: s.title,
+            done: state.done(s.key).is_some(),
+            items: s
+                .fields
+                .iter()
+                .map(|fd| {
+                    let v = state.get(s.key, fd.name);
+                    let label = fd.options.iter().find(|(o, _)| *o == v).map(|(_, l)| *l);
+                    let shown = if let Some(l) = label {
+                        l.to_string()
+                    } else if fd.kind == "password" && !v.is_empty() {
+                        "••••••••".to_string()
+                    } else if v.is_empty() {
+                        "—".to_string()
+                    } else {
+                        v.to_string()
+                    };
+                    (fd.label.to_string(), shown)
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The page of `key`, with an optional error.
+fn page(s: &Session, state: &WizardState, key: &str, error: Option<String>) -> WizardPage {
+    let def = step_def(state, key);
+    let all = steps(state.network_type());
+    let here = index_of(state, def.key);
+    let tabs = all
+        .iter()
+        .enumerate()
+        .map(|(i, st)| StepTab {
+            title: st.title,
+            state: if i == here {
+                "current"
+            } else if state.done(st.key).is_some() || i < here {
+                "done"
+            } else {
+                ""
+            },
+        })
+        .collect();
+    let launch = def.key == "launch";
+    // After a build stopped at a step, its page launches again at once.
+    let relaunch = launch || state.get("build", "ran") == "1";
+    let mut hidden = state.hidden_except(def.key);
+    if launch {
+        hidden = state.hidden_except("");
+    }
+    WizardPage {
+        frame: s.frame("zones"),
+        network_type: state.network_type().to_string(),
+        tabs,
+        step: def.key,
+        step_title: def.title,
+        intro: def.intro,
+        fields: fields_of(state, def),
+        hidden,
+        review: if launch { review(state) } else { vec![] },
+        error,
+        can_back: all[..here].iter().any(|st| editable(state, st)),
+        next_go: if relaunch { "launch" } else { "next" },
+        next_label: match (relaunch, state.started()) {
+            (false, _) => "Next",
+            (true, true) => "Launch again",
+            (true, false) => "Launch zone",
+        },
+        refresh: None,
+    }
+}
+
+async fn start(s: Session) -> Response {
+    if !s.is_admin() {
+        return s.not_found("zones", "page");
+    }
+    let state = WizardState::from_form(&[]);
+    s.page(&page(&s, &state, "type", None))
+}
+
+/// Merges a submitted step into the state: a password left empty keeps the earlier one.
+fn merge(form: &Fields) -> WizardState {
+    let kept: Vec<(String, String)> = form
+        .iter()
+        .filter(|(k, _)| k.starts_with("keep."))
+        .map(|(k, v)| (k["keep.".len()..].to_string(), v.clone()))
+        .collect();
+    let plain: Fields = form
+        .iter()
+        .filter(|(k, _)| !k.starts_with("keep."))
+        .cloned()
+        .collect();
+    let mut state = WizardState::from_form(&plain);
+    for (k, v) in kept {
+        if state.values.get(&k).is_none_or(|x| x.is_empty()) {
+            state.values.insert(k, v);
+        }
+    }
+    state
+}
+
+async fn step(s: Session, Form(form): Form<Fields>) -> Response {
+    if let Some(r) = s.refuse_forged(&form) {
+        return r;
+    }
+    if !s.is_admin() {
+        return s.not_found("zones", "page");
+    }
+    // Hidden copies of passwords come back as `keep.STEP.FIELD` when the step is shown
+    // again with an empty input (see `hidden_for`).
+    let state = merge(&form);
+    let at = super::field(&form, "at");
+    let at_def = step_def(&state, at);
+    let go = super::field(&form, "go");
+    let all = steps(state.network_type());
+    let here = index_of(&state, at_def.key);
+    match go {
+        "back" => {
+            let prev = all[..here].iter().rev().find(|st| editable(&state, st));
+            let key = prev.map(|p| p.key).unwrap_or(at_def.key);
+            render(&s, &state, key, None)
+        }
+        g if g.starts_with("edit:") => render(&s, &state, &g["edit:".len()..], None),
+        "launch" => match state.first_incomplete() {
+            Some((st, text)) => render(&s, &state, st.key, Some(text)),
+            None => build(s, state).await,
+        },
+        _ => {
+            if let Some(text) = state.missing(at_def) {
+                return render(&s, &state, at_def.key, Some(text));
+            }
+            let next = all[here + 1..]
+                .iter()
+                .find(|st| editable(&state, st) || st.key == "launch")
+                .map(|st| st.key)
+                .unwrap_or("launch");
+            render(&s, &state, next, None)
+        }
+    }
+}
+
+/// Hidden fields for a page: the state, except the shown step's inputs; passwords of the
+/// shown step travel as `keep.*` so an empty input keeps them.
+fn hidden_for(state: &WizardState, shown: &str) -> Vec<(String, String)> {
+    let mut h = state.hidden_except(shown);
+    for (k, v) in &state.values {
+        if k.starts_with(&format!("{shown}.")) && k.ends_with(".password") && !v.is_empty() {
+            h.push((format!("keep.{k}"), v.clone()));
+        }
+    }
+    h
+}
+
+fn render(s: &Session, state: &WizardState, key: &str, error: Option<String>) -> Response {
+    let mut p = page(s, state, key, error.clone());
+    if p.step != "launch" {
+        p.hidden = hidden_for(state, p.step);
+    }
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    s.page_status(status, &p)
+}
+
+/// The new resource's id in a step's answer.
+fn new_id(reply: &Reply) -> Option<String> {
+    let v = match reply {
+        Reply::Object { value, .. } => value.clone(),
+        Reply::ObjectList { items, .. } | Reply::List { items, .. } => items.first()?.clone(),
+        _ => return None,
+    };
+    v.get("id").and_then(Value::as_str).map(str::to_string)
+}
+
+/// Runs the build, streaming the progress page. The steps run in a task of their own, so
+/// a browser that goes away does not cut a step (an SSH bootstrap, say) in half.
+async fn build(s: Session, state: WizardState) -> Response {
+    let (head, tail) = match (BuildPage {
+        frame: s.frame("zones"),
+        refresh: None,
+    })
+    .split()
+    {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(error = %e, "rendering the build page failed");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The page could not be rendered.",
+            )
+                .into_response();
+        }
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(32);
+    tokio::spawn(async move {
+        let _ = tx.send(head).await;
+        let mut state = state;
+        state.set("build", "ran", "1");
+        let order = wizard::build_order(state.network_type());
+        for step in order {
+            let call = wizard::build_call(&state, step);
+            if state.done(step).is_some() {
+                let _ = tx.send(stratus_ui::build::skipped(step, &call.label)).await;
+                continue;
+            }
+            let _ = tx.send(stratus_ui::build::started(step, &call.label)).await;
+            let result = s.call(call.command, &call.params).await;
+            match result {
+                Ok(reply) => {
+                    let id = new_id(&reply).unwrap_or_else(|| "yes".into());
+                    state.set("done", step, id.clone());
+                    let detail = match step {
+                        "enable" => String::new(),
+                        "host" => "agent installed and reporting".to_string(),
+                        _ => String::new(),
+                    };
+                    let _ = tx.send(stratus_ui::build::finished(&detail)).await;
+                }
+                Err(e) => {
+                    tracing::info!(step, error = %e.text, "the Add Zone wizard stopped at a step");
+                    let _ = tx.send(stratus_ui::build::failed(&e.text)).await;
+                    // Back to the step that failed (enabling the zone has no page: the
+                    // review), with everything entered and built so far.
+                    let key = if step == "enable" { "launch" } else { step };
+                    // The error is shown once, above the form.
+                    let mut p = page(&s, &state, key, None);
+                    if p.step != "launch" {
+                        p.hidden = hidden_for(&state, p.step);
+                    }
+                    let form = askama::Template::render(&p.form()).unwrap_or_default();
+                    let _ = tx.send(form).await;
+                    let _ = tx.send(tail).await;
+                    return;
+                }
+            }
+        }
+        let zone = state.done("zone").unwrap_or_default().to_string();
+        let _ = tx
+            .send(stratus_ui::build::succeeded(
+                &zone,
+                state.get("zone", "name"),
+            ))
+            .await;
+        let _ = tx.send(tail).await;
+    });
+    let stream = ReceiverStream::new(rx).map(|chunk| Ok::<_, Infallible>(Bytes::from(chunk)));
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            // Tell proxies not to hold the page back until it is complete.
+            (header::HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}

@@ -1,0 +1,292 @@
+// Drives the Stratus web console in Debian's Chromium, as an admin would on a first day:
+// log in, tune two settings, build a Basic zone with the Add Zone wizard (a wrong host
+// password and a wrong NFS path first, each sending the admin back to its step with the
+// input kept), register ISOs and watch them download, then visit every page. It saves a
+// screenshot of every page it visits into SHOTS (NN-name.png).
+//
+// Run by tests/tests/browser_console.rs, which starts the management server, a simulated
+// host, an NFS server and an HTTP server for the ISOs, and passes them in the environment.
+// The steps are a list: later flows (launching an instance) are appended to STEPS.
+
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const env = (name, fallback) => {
+  const v = process.env[name] ?? fallback;
+  if (v === undefined) throw new Error(`${name} is not set`);
+  return v;
+};
+
+const cfg = {
+  url: env('STRATUS_URL'),
+  password: env('STRATUS_ADMIN_PASSWORD'),
+  shots: env('SHOTS', 'target/browser-shots'),
+  hostAddress: env('HOST_ADDRESS'),
+  hostPassword: env('HOST_PASSWORD'),
+  nfsServer: env('NFS_SERVER'),
+  primaryPath: env('PRIMARY_PATH'),
+  secondaryPath: env('SECONDARY_PATH'),
+  isoUrl: env('ISO_URL'),
+  slowIsoUrl: env('SLOW_ISO_URL', ''),
+  podNet: env('POD_NET'), // e.g. 10.231.170 (a /24 the pod and guest ranges come from)
+  chromium: env('CHROMIUM', '/usr/bin/chromium'),
+};
+
+fs.mkdirSync(cfg.shots, { recursive: true });
+let shotNo = 0;
+
+/** Saves a full-page screenshot named after the step. */
+async function shot(page, name) {
+  shotNo += 1;
+  const file = path.join(cfg.shots, `${String(shotNo).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  console.log(`  screenshot ${file}`);
+}
+
+function check(cond, what) {
+  if (!cond) throw new Error(`check failed: ${what}`);
+}
+
+async function text(page, selector) {
+  return (await page.locator(selector).first().textContent())?.trim() ?? '';
+}
+
+/** Goes to a console page, checks it rendered in the frame, and takes its picture. */
+async function visit(page, p, name) {
+  const r = await page.goto(cfg.url + p);
+  check(r && r.ok(), `${p} answered ${r && r.status()}`);
+  check(await page.locator('nav.side').count() === 1, `${p} has the navigation`);
+  await shot(page, name);
+}
+
+/** Fills the wizard step's inputs and presses a button (go = next, back, launch). */
+async function wizardStep(page, values, go = 'next') {
+  for (const [name, value] of Object.entries(values)) {
+    await page.fill(`#wizard [name="${name}"]`, value);
+  }
+  await Promise.all([
+    page.waitForNavigation({ waitUntil: 'commit' }),
+    page.click(`#wizard button[name=go][value="${go}"]`),
+  ]);
+}
+
+async function currentStep(page) {
+  return page.locator('#wizard').getAttribute('data-step');
+}
+
+/** Launches the build and waits for the streamed page to end; returns the error or ''. */
+async function launch(page, name, values = {}) {
+  await wizardStep(page, values, 'launch');
+  await page.waitForSelector('#progress li');
+  await shot(page, `${name}-building`);
+  await page.waitForSelector('#build-done, #build-error', { timeout: 300_000 });
+  await shot(page, name);
+  return (await page.locator('#build-error').count()) ? text(page, '#build-error') : '';
+}
+
+/** Polls a self-refreshing page until `selector`'s text matches `re`. */
+async function waitForText(page, selector, re, timeoutMs, onTick) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const t = await page.locator(selector).first().textContent({ timeout: 2000 }).catch(() => '');
+    if (re.test(t ?? '')) return t;
+    if (onTick) await onTick(t ?? '');
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${selector} to match ${re}; last: ${t}`);
+    await page.waitForTimeout(500);
+  }
+}
+
+const g = cfg.podNet;
+
+const STEPS = [
+  ['log in', async (page) => {
+    await page.goto(cfg.url + '/');
+    check(page.url().endsWith('/console/login'), 'the console asks to log in first');
+    await shot(page, 'login');
+    await page.fill('#username', 'admin');
+    await page.fill('#password', 'not-the-password');
+    await page.click('button[type=submit]');
+    check((await text(page, 'p.error')).includes('Failed to authenticate'), 'a wrong password is refused');
+    await shot(page, 'login-refused');
+    await page.fill('#password', cfg.password);
+    await page.click('button[type=submit]');
+    await page.waitForURL('**/console/dashboard');
+    await shot(page, 'dashboard-empty');
+  }],
+
+  ['settings: TCG guests and frequent heartbeats', async (page) => {
+    // Heartbeats every 2 s give the host's charts samples quickly; a loaded machine may
+    // delay one, so a host is judged silent only after 2 s × 10.
+    for (const [name, value] of [['kvm.acceleration', 'qemu'], ['ping.interval', '2'], ['ping.timeout', '10']]) {
+      await page.goto(`${cfg.url}/console/settings?keyword=${name}`);
+      const row = page.locator(`tr[data-id="${name}"]`);
+      await row.locator('input[name=value]').fill(value);
+      await row.locator('button[type=submit]').first().click();
+      await page.waitForSelector('.flash.ok');
+      check((await text(page, '.flash.ok')).includes(`${name} is now '${value}'`), `${name} saved`);
+    }
+    await shot(page, 'settings');
+  }],
+
+  ['add a Basic zone with the wizard', async (page) => {
+    await visit(page, '/console/zones', 'zones-empty');
+    await page.click('text=+ Add zone');
+    await page.check('input[name="type.networktype"][value=Basic]');
+    await shot(page, 'wizard-type');
+    await wizardStep(page, {});
+    await wizardStep(page, { 'zone.name': 'Zone1', 'zone.dns1': '8.8.8.8', 'zone.internaldns1': `${g}.1` });
+    await wizardStep(page, {
+      'pod.name': 'Pod1', 'pod.gateway': `${g}.1`, 'pod.netmask': '255.255.255.0',
+      'pod.startip': `${g}.20`, 'pod.endip': `${g}.30`,
+    });
+    await wizardStep(page, {
+      'guest.gateway': `${g}.1`, 'guest.netmask': '255.255.255.0',
+      'guest.startip': `${g}.131`, 'guest.endip': `${g}.140`,
+    });
+    await wizardStep(page, { 'cluster.name': 'Cluster1' });
+    // A wrong password first.
+    await wizardStep(page, { 'host.address': cfg.hostAddress, 'host.username': 'root', 'host.password': 'wrong-password' });
+    await wizardStep(page, {
+      'primary.name': 'Primary1', 'primary.server': cfg.nfsServer, 'primary.path': cfg.primaryPath + '-typo',
+    });
+    await shot(page, 'wizard-primary');
+    await wizardStep(page, {
+      'secondary.name': 'Secondary1', 'secondary.server': cfg.nfsServer, 'secondary.path': cfg.secondaryPath,
+    });
+    check(await currentStep(page) === 'launch', 'the review comes last');
+    await shot(page, 'wizard-review');
+
+    let err = await launch(page, 'build-host-refused');
+    check(await currentStep(page) === 'host', `a refused host returns to the host step (${err})`);
+    check(await page.inputValue('#wizard [name="host.address"]') === cfg.hostAddress, 'the address is kept');
+
+    err = await launch(page, 'build-nfs-refused', { 'host.password': cfg.hostPassword });
+    check(await currentStep(page) === 'primary', `a bad NFS path returns to the primary step (${err})`);
+    check(err.includes('-typo'), `the error names the path: ${err}`);
+    check(await page.inputValue('#wizard [name="primary.name"]') === 'Primary1', 'the name is kept');
+
+    err = await launch(page, 'build-done', { 'primary.path': cfg.primaryPath });
+    check(err === '', `the build finished: ${err}`);
+    check((await text(page, '#build-done')).includes('Zone1'), 'cloud setup successful');
+    await page.click('text=Go to the zone');
+    await shot(page, 'zone');
+  }],
+
+  ['register ISOs and watch them download', async (page) => {
+    await visit(page, '/console/isos', 'isos-empty');
+    const register = async (name, url, shotName) => {
+      await page.click('text=+ Register ISO');
+      await page.fill('#f-name', name);
+      await page.fill('#f-displaytext', `${name} (browser test)`);
+      await page.fill('#f-url', url);
+      await page.selectOption('#f-zoneid', { label: 'All zones' });
+      await page.check('#f-ispublic');
+      if (shotName) await shot(page, shotName);
+      await page.click('#form button[type=submit]');
+      await page.waitForSelector('table#zones');
+    };
+    if (cfg.slowIsoUrl) {
+      await register('big-download', cfg.slowIsoUrl);
+      let seen = false;
+      await waitForText(page, 'table#zones tbody', /Successfully Installed/, 120_000, async (t) => {
+        if (!seen && /\d+% Downloaded/.test(t)) {
+          seen = true;
+          await shot(page, 'iso-downloading');
+        }
+      });
+      check(seen, 'a percentage was shown while downloading');
+      await page.goto(cfg.url + '/console/isos');
+    }
+    await register('ipxe', cfg.isoUrl, 'iso-register');
+    await waitForText(page, 'table#zones tbody', /Successfully Installed/, 120_000);
+    await page.reload();
+    await shot(page, 'iso-ready');
+    await visit(page, '/console/isos', 'isos');
+  }],
+
+  ['visit every page', async (page) => {
+    await visit(page, '/console/dashboard', 'dashboard');
+    check(await text(page, '[data-tile=hosts] .big') === '1', 'one host on the dashboard');
+    if (await page.locator('nav.side a[href="/console/instances"]').count()) {
+      await visit(page, '/console/instances', 'instances');
+    }
+    await visit(page, '/console/zones', 'zones');
+    await visit(page, '/console/pods', 'pods');
+    await page.click('table#list tbody tr td a');
+    await shot(page, 'pod');
+    await visit(page, '/console/clusters', 'clusters');
+    await page.click('table#list tbody tr td a');
+    await shot(page, 'cluster');
+    await visit(page, '/console/hosts', 'hosts');
+    check((await text(page, 'table#list tbody tr .badge')) === 'Up', 'the host is Up');
+    await page.click('table#list tbody tr td a');
+    await page.waitForTimeout(6000); // a few heartbeats (ping.interval=2) for the charts
+    await page.reload();
+    check(await page.locator('.charts polyline.series').count() >= 2, 'the host has charts');
+    await shot(page, 'host');
+    await page.click('#actions [data-action=disable] button');
+    await page.waitForSelector('.flash.ok');
+    await shot(page, 'host-disabled');
+    await page.click('#actions [data-action=enable] button');
+    await page.waitForSelector('.flash.ok');
+    await visit(page, '/console/hosts/metrics', 'host-metrics');
+    await visit(page, '/console/primary-storage', 'primary-storage');
+    await page.click('table#list tbody tr td a');
+    await shot(page, 'primary-storage-detail');
+    await visit(page, '/console/secondary-storage', 'secondary-storage');
+    await visit(page, '/console/events', 'events');
+    await visit(page, '/console/alerts', 'alerts');
+    await visit(page, '/console/accounts', 'accounts');
+    await page.click('table#list tbody tr td a');
+    await shot(page, 'account');
+    await visit(page, '/console/settings', 'settings-all');
+    await visit(page, '/console/api-keys', 'api-keys');
+    await page.click('#actions [data-action=keys] button');
+    await page.waitForSelector('#secretkey');
+    await shot(page, 'api-keys-new');
+  }],
+];
+
+const browser = await chromium.launch({
+  executablePath: cfg.chromium,
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+});
+let failed = false;
+try {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 860 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(60_000);
+  page.setDefaultNavigationTimeout(300_000);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  // Script errors, CSP violations and failed requests, except the refused login (401).
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
+  });
+  page.on('response', (r) => {
+    const expected = r.status() === 401 && r.url().endsWith('/console/login');
+    if (r.status() >= 400 && !expected) errors.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+  });
+  for (const [name, run] of STEPS) {
+    const t0 = Date.now();
+    console.log(`step: ${name}`);
+    try {
+      await run(page);
+    } catch (e) {
+      await shot(page, 'FAILED').catch(() => {});
+      throw new Error(`step "${name}" failed at ${page.url()}: ${e.stack || e}`);
+    }
+    console.log(`  ok (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  }
+  check(errors.length === 0, `no errors in the pages' console: ${errors.join('; ')}`);
+  console.log(`all ${STEPS.length} steps passed; ${shotNo} screenshots in ${cfg.shots}`);
+} catch (e) {
+  failed = true;
+  console.error(String(e.message || e));
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);

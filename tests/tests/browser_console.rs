@@ -1,0 +1,161 @@
+//! The web console in a real browser: tests/browser/console.mjs (playwright-core driving
+//! Debian's Chromium) against the real management server, a simulated KVM host added
+//! over SSH, an NFS server and a local HTTP server for the ISOs. The script logs in,
+//! builds a Basic zone with the Add Zone wizard (a wrong host password and a wrong NFS
+//! path first), registers ISOs and watches them reach Ready, and visits every page,
+//! saving a screenshot of each into target/browser-shots/ (or `STRATUS_SCREENSHOT_DIR`).
+//! Here the API confirms what the browser built.
+//!
+//! Needs root (the test bed), node and npm, and /usr/bin/chromium (`scripts/test`
+//! installs them); `npm ci` fills tests/browser/node_modules when it is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use stratus_tests::{workspace_root, CsApi, HttpFiles, NfsServer, Served, Server, SimHost};
+
+const IPXE: &str = "/usr/lib/ipxe/ipxe.iso";
+
+fn browser_dir() -> PathBuf {
+    workspace_root().join("tests/browser")
+}
+
+/// `npm ci` (the lock file pins playwright-core) unless it is installed already.
+fn ensure_playwright() {
+    let dir = browser_dir();
+    if dir
+        .join("node_modules/playwright-core/package.json")
+        .exists()
+    {
+        return;
+    }
+    let out = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .output()
+        .expect("running npm (scripts/test installs nodejs and npm)");
+    assert!(
+        out.status.success(),
+        "npm ci in {} failed: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn shots_dir() -> PathBuf {
+    match std::env::var("STRATUS_SCREENSHOT_DIR") {
+        Ok(d) => PathBuf::from(d),
+        Err(_) => workspace_root().join("target/browser-shots"),
+    }
+}
+
+#[test]
+fn the_console_in_chromium_builds_a_zone_and_downloads_isos() {
+    assert!(
+        Path::new(IPXE).exists(),
+        "{IPXE} is missing: scripts/test installs ipxe"
+    );
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "/usr/bin/chromium is missing: scripts/test installs Debian's chromium"
+    );
+    ensure_playwright();
+
+    let state = tempfile::tempdir().unwrap();
+    let host = SimHost::up("uib1", 170, "ui-host-pw", state.path());
+    let exports = tempfile::tempdir().unwrap();
+    let (primary, secondary) = (
+        exports.path().join("primary"),
+        exports.path().join("secondary"),
+    );
+    let nfs = NfsServer::up(
+        "uinfs1",
+        171,
+        &state.path().join("nfs"),
+        &[&primary, &secondary],
+    );
+    // A stream that takes a few seconds, so the page shows a percentage: the ISO 9660
+    // header, then whole chunks of zeros (HttpFiles sends per_second / 10 per 100 ms).
+    let per_second: u64 = 2 << 20;
+    let big = 32_774 + 60 * (per_second / 10);
+    let http = HttpFiles::start(vec![
+        ("/ipxe.iso", Served::File(IPXE.into())),
+        (
+            "/big.iso",
+            Served::Slow {
+                announced: big,
+                bytes: big,
+                per_second,
+            },
+        ),
+    ]);
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_on(data.path(), "ui-admin-pw", &host.mgmt_ip);
+
+    let shots = shots_dir();
+    let _ = std::fs::remove_dir_all(&shots);
+    let out = Command::new("node")
+        .arg(browser_dir().join("console.mjs"))
+        .env("STRATUS_URL", &server.url)
+        .env("STRATUS_ADMIN_PASSWORD", "ui-admin-pw")
+        .env("SHOTS", &shots)
+        .env("HOST_ADDRESS", &host.address)
+        .env("HOST_PASSWORD", "ui-host-pw")
+        .env("NFS_SERVER", &nfs.address)
+        .env("PRIMARY_PATH", &primary)
+        .env("SECONDARY_PATH", &secondary)
+        .env("ISO_URL", http.url("/ipxe.iso"))
+        .env("SLOW_ISO_URL", http.url("/big.iso"))
+        .env("POD_NET", "10.231.170")
+        .output()
+        .expect("running node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the browser script failed:\n{stdout}\n{stderr}\nserver log:\n{}",
+        server.log_text()
+    );
+    println!("{stdout}");
+
+    // What the browser built, as the API sees it.
+    let api = CsApi::login(&server, "admin", "ui-admin-pw");
+    let zone = &api.ok("listZones", &["name=Zone1"])["zone"][0];
+    assert_eq!(zone["networktype"], "Basic");
+    assert_eq!(
+        zone["allocationstate"], "Enabled",
+        "the wizard enabled the zone"
+    );
+    let hosts = api.ok("listHosts", &[]);
+    assert_eq!(hosts["count"], 1, "{hosts}");
+    assert_eq!(hosts["host"][0]["ipaddress"], host.address.as_str());
+    // Up (a heartbeat delayed on a loaded machine may have it Disconnected for a moment).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while api.ok("listHosts", &[])["host"][0]["state"] != "Up" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the host is not Up: {hosts}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(
+        api.ok("listStoragePools", &[])["storagepool"][0]["name"],
+        "Primary1"
+    );
+    assert_eq!(
+        api.ok("listImageStores", &[])["imagestore"][0]["name"],
+        "Secondary1"
+    );
+    let isos = api.ok("listIsos", &["isofilter=all", "name=ipxe"]);
+    assert_eq!(isos["iso"][0]["isready"], true, "{isos}");
+    assert_eq!(isos["iso"][0]["ispublic"], true);
+    let pngs = std::fs::read_dir(&shots)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .map(|e| e.path().extension().is_some_and(|x| x == "png"))
+                .unwrap_or(false)
+        })
+        .count();
+    assert!(pngs >= 35, "a screenshot of every page: {pngs}");
+}

@@ -1,0 +1,219 @@
+//! How values read from API objects are shown: sizes, rates, dates, states as badges.
+
+use serde_json::Value;
+
+/// A field of an API object as text; absent or null is "—", lists are joined.
+pub fn text(v: &Value, field: &str) -> String {
+    match v.get(field) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "—".into(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| x.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// A string field, or "" when absent.
+pub fn str_of<'a>(v: &'a Value, field: &str) -> &'a str {
+    v.get(field).and_then(Value::as_str).unwrap_or("")
+}
+
+/// A numeric field (numbers, or strings holding one such as "12.5%" or "3.20 Ghz").
+pub fn num(v: &Value, field: &str) -> Option<f64> {
+    match v.get(field)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s
+            .trim()
+            .trim_end_matches('%')
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok(),
+        _ => None,
+    }
+}
+
+/// Bytes in binary units: "0 B", "512 B", "1.50 KiB", "20.00 GiB".
+pub fn bytes(n: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut x = n.max(0.0);
+    let mut u = 0;
+    while x >= 1024.0 && u < UNITS.len() - 1 {
+        x /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{x:.0} B")
+    } else {
+        format!("{x:.2} {}", UNITS[u])
+    }
+}
+
+/// A bytes field, formatted; "—" when absent.
+pub fn bytes_field(v: &Value, field: &str) -> String {
+    num(v, field).map(bytes).unwrap_or_else(|| "—".into())
+}
+
+/// MHz as GHz: "5.98 GHz".
+pub fn ghz(mhz: f64) -> String {
+    format!("{:.2} GHz", mhz / 1000.0)
+}
+
+/// Percent of `used` in `total`, 0 when total is 0.
+pub fn percent(used: f64, total: f64) -> f64 {
+    if total > 0.0 {
+        (used / total * 100.0).clamp(0.0, 100.0)
+    } else {
+        0.0
+    }
+}
+
+/// CloudStack's date (`2026-11-23T14:05:09+0000`) as `2026-11-23 14:05:09`.
+pub fn date(s: &str) -> String {
+    match (s.get(..10), s.get(11..19)) {
+        (Some(d), Some(t)) if s.as_bytes().get(10) == Some(&b'T') => format!("{d} {t}"),
+        _ => s.to_string(),
+    }
+}
+
+/// The badge class of a state: `ok` (green), `warn` (amber), `bad` (red), `info` (blue)
+/// or `idle` (grey).
+pub fn state_class(state: &str) -> &'static str {
+    let s = state.to_ascii_lowercase();
+    match s.as_str() {
+        "up"
+        | "enabled"
+        | "ready"
+        | "running"
+        | "successfully installed"
+        | "implemented"
+        | "setup"
+        | "allocated"
+        | "yes"
+        | "true"
+        | "info" => "ok",
+        "disabled"
+        | "maintenance"
+        | "prepareformaintenance"
+        | "cancelmaintenance"
+        | "stopped"
+        | "locked"
+        | "warn"
+        | "no"
+        | "false" => "warn",
+        "connecting" | "starting" | "stopping" | "download pending" | "pending" => "info",
+        "down" | "alert" | "disconnected" | "error" | "errorinmaintenance" | "destroyed"
+        | "expunging" => "bad",
+        _ if s.contains("downloaded") => "info",
+        _ if s.contains("fail")
+            || s.contains("error")
+            || s.contains("not ")
+            || s.contains("mismatch")
+            || s.contains("refused") =>
+        {
+            "bad"
+        }
+        _ if s.starts_with("waiting") => "warn",
+        _ => "idle",
+    }
+}
+
+/// "12" from "12% Downloaded", or a JSON number/string field as a whole percentage.
+pub fn download_percent(v: &Value) -> Option<u32> {
+    if v.get("isready").and_then(Value::as_bool) == Some(true) {
+        return Some(100);
+    }
+    let from_details = v
+        .get("downloaddetails")
+        .and_then(Value::as_array)
+        .and_then(|d| d.first())
+        .and_then(|d| d.get("downloadPercent"))
+        .and_then(|p| {
+            p.as_str()
+                .and_then(|s| s.parse::<u32>().ok())
+                .or_else(|| p.as_u64().map(|n| n as u32))
+        });
+    let from_status = str_of(v, "status")
+        .split_once("% Downloaded")
+        .and_then(|(n, _)| n.trim().parse::<u32>().ok());
+    from_status.or(from_details).map(|p| p.min(100))
+}
+
+/// Whether an ISO copy is still on its way (queued or downloading).
+pub fn download_in_progress(v: &Value) -> bool {
+    if v.get("isready").and_then(Value::as_bool) == Some(true) {
+        return false;
+    }
+    let state = v
+        .get("downloaddetails")
+        .and_then(Value::as_array)
+        .and_then(|d| d.first())
+        .and_then(|d| d.get("downloadState"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let status = str_of(v, "status");
+    state == "DOWNLOAD_IN_PROGRESS" || status.contains("Downloaded") || status == "Download pending"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sizes_and_dates() {
+        assert_eq!(bytes(0.0), "0 B");
+        assert_eq!(bytes(1023.0), "1023 B");
+        assert_eq!(bytes(1536.0), "1.50 KiB");
+        assert_eq!(bytes(20.0 * 1024.0 * 1024.0 * 1024.0), "20.00 GiB");
+        assert_eq!(ghz(5980.0), "5.98 GHz");
+        assert_eq!(date("2026-11-23T14:05:09+0000"), "2026-11-23 14:05:09");
+        assert_eq!(date("yesterday"), "yesterday");
+        assert_eq!(percent(1.0, 4.0), 25.0);
+        assert_eq!(percent(1.0, 0.0), 0.0);
+    }
+
+    #[test]
+    fn numbers_from_api_strings() {
+        let v = json!({"cpuused": "12.50%", "cputotalghz": "5.98 Ghz", "n": 3, "x": "abc"});
+        assert_eq!(num(&v, "cpuused"), Some(12.5));
+        assert_eq!(num(&v, "cputotalghz"), Some(5.98));
+        assert_eq!(num(&v, "n"), Some(3.0));
+        assert_eq!(num(&v, "x"), None);
+        assert_eq!(num(&v, "missing"), None);
+    }
+
+    #[test]
+    fn states_map_to_badges() {
+        assert_eq!(state_class("Up"), "ok");
+        assert_eq!(state_class("Successfully Installed"), "ok");
+        assert_eq!(state_class("Maintenance"), "warn");
+        assert_eq!(state_class("Alert"), "bad");
+        assert_eq!(state_class("56% Downloaded"), "info");
+        assert_eq!(state_class("Checksum mismatch: expected 1, got 2"), "bad");
+        assert_eq!(state_class("Connecting"), "info");
+    }
+
+    #[test]
+    fn download_progress() {
+        let downloading = json!({"isready": false, "status": "56% Downloaded",
+            "downloaddetails": [{"downloadPercent": "56", "downloadState": "DOWNLOAD_IN_PROGRESS"}]});
+        assert_eq!(download_percent(&downloading), Some(56));
+        assert!(download_in_progress(&downloading));
+        let ready = json!({"isready": true, "status": "Successfully Installed"});
+        assert_eq!(download_percent(&ready), Some(100));
+        assert!(!download_in_progress(&ready));
+        let failed = json!({"isready": false, "status": "HTTP 404 Not Found",
+            "downloaddetails": [{"downloadPercent": "0", "downloadState": "DOWNLOAD_ERROR"}]});
+        assert!(!download_in_progress(&failed));
+        let pending = json!({"isready": false, "status": "Download pending"});
+        assert!(download_in_progress(&pending));
+    }
+}

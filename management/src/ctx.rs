@@ -87,6 +87,15 @@ impl Ctx {
             .unwrap_or(default)
     }
 
+    /// An overprovisioning factor (`cpu.`, `mem.`, `storage.overprovisioning.factor`):
+    /// positive, else `default`. Placement, capacity and the lists all read it here.
+    pub fn factor(&self, name: &str, default: f64) -> f64 {
+        self.setting(name)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|f| *f > 0.0)
+            .unwrap_or(default)
+    }
+
     pub fn setting_bool(&self, name: &str, default: bool) -> bool {
         self.setting(name)
             .map(|v| v.trim().eq_ignore_ascii_case("true"))

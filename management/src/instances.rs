@@ -25,13 +25,6 @@ pub struct Allocation {
     pub mac: String,
 }
 
-fn factor(ctx: &Ctx, name: &str) -> f64 {
-    ctx.setting(name)
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|f| *f > 0.0)
-        .unwrap_or(1.0)
-}
-
 /// Reserves capacity and a guest address for a Stopped VM; it becomes Starting on the
 /// chosen host. A VM that already has an address (a stopped VM keeps its own) keeps it;
 /// `ip` asks for a specific address, `host` for a specific host (admins). On failure
@@ -66,8 +59,8 @@ pub async fn allocate(
         host_tag: None,
     };
     let factors = Factors {
-        cpu: factor(ctx, "cpu.overprovisioning.factor"),
-        memory: factor(ctx, "mem.overprovisioning.factor"),
+        cpu: ctx.factor("cpu.overprovisioning.factor", 1.0),
+        memory: ctx.factor("mem.overprovisioning.factor", 1.0),
     };
     let host_id = placement::choose(&candidates, &req, factors)
         .map_err(|why| insufficient(why.to_string()))?;

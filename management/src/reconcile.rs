@@ -76,10 +76,11 @@ pub async fn unwind_orphaned_work(ctx: &Ctx) -> crate::error::Result<()> {
         let Some(vm) = db::vms::vm_fetch(&ctx.pool, id).await? else {
             continue;
         };
-        let work = match vm.work.as_deref() {
-            Some("Deploy") => crate::vms::Work::Deploy,
-            _ => crate::vms::Work::Start,
-        };
+        let work = vm
+            .work
+            .as_deref()
+            .and_then(crate::vms::Work::parse)
+            .unwrap_or(crate::vms::Work::Start);
         let last = (vm.work_step.max(0) as usize).min(crate::vms::STEPS.len() - 1);
         crate::vms::unwind(
             ctx,

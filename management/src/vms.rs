@@ -46,7 +46,7 @@ impl Work {
             Work::Start => "Start",
         }
     }
-    fn parse(s: &str) -> Option<Work> {
+    pub fn parse(s: &str) -> Option<Work> {
         match s {
             "Deploy" => Some(Work::Deploy),
             "Start" => Some(Work::Start),
@@ -298,11 +298,7 @@ async fn create_root_volume(ctx: &Ctx, vm: &db::vms::VmRow, opts: &Options) -> R
     let host_id = vm
         .host_id
         .ok_or_else(|| Error::internal("the VM has no host yet"))?;
-    let factor = ctx
-        .setting("storage.overprovisioning.factor")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|f| *f > 0.0)
-        .unwrap_or(2.0);
+    let factor = ctx.factor("storage.overprovisioning.factor", 2.0);
     let pool = db::vms::pool_choose_for_host(&ctx.pool, host_id, size, factor)
         .await?
         .ok_or_else(|| {

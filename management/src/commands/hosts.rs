@@ -18,14 +18,8 @@ fn gb(bytes: i64) -> String {
 pub fn host_response(ctx: &Ctx, x: &HostRow, metrics: bool) -> HostResponse {
     let cores = x.cpu_cores.unwrap_or(0) as i64;
     let mhz = x.cpu_mhz.unwrap_or(0) as i64;
-    let cpu_factor: f64 = ctx
-        .setting("cpu.overprovisioning.factor")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1.0);
-    let mem_factor: f64 = ctx
-        .setting("mem.overprovisioning.factor")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1.0);
+    let cpu_factor = ctx.factor("cpu.overprovisioning.factor", 1.0);
+    let mem_factor = ctx.factor("mem.overprovisioning.factor", 1.0);
     let mem = x.memory_bytes.unwrap_or(0);
     let used_pct = x.cpu_used_percent.unwrap_or(0.0);
     let mut r = HostResponse {

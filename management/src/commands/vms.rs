@@ -555,22 +555,15 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
     Ok(Reply::list("volume", total, &items))
 }
 
-fn overprovisioning(ctx: &Ctx, name: &str, default: f64) -> f64 {
-    ctx.setting(name)
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|f| *f > 0.0)
-        .unwrap_or(default)
-}
-
 /// listCapacity: per zone, CloudStack's capacity types 0 (memory), 1 (CPU), 2 (primary
 /// storage used), 3 (primary storage allocated), 6 (secondary storage), 8 (guest
 /// addresses of a Basic zone, "direct attached public IPs") and 90 (CPU cores).
 pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let rows = db::vms::capacity_by_zone(&ctx.pool, p.uuid("zoneid")?).await?;
     let want = p.i64("type")?;
-    let cpu_f = overprovisioning(ctx, "cpu.overprovisioning.factor", 1.0);
-    let mem_f = overprovisioning(ctx, "mem.overprovisioning.factor", 1.0);
-    let sto_f = overprovisioning(ctx, "storage.overprovisioning.factor", 2.0);
+    let cpu_f = ctx.factor("cpu.overprovisioning.factor", 1.0);
+    let mem_f = ctx.factor("mem.overprovisioning.factor", 1.0);
+    let sto_f = ctx.factor("storage.overprovisioning.factor", 2.0);
     let mut items = vec![];
     for r in &rows {
         let entries: [(i32, &str, i64, i64); 7] = [

@@ -485,19 +485,7 @@ pub async fn nic_allocate_in_txn(
         .fetch_optional(&mut *db)
         .await?;
         let Some(ip) = ip else { return Ok(None) };
-        let mac = random_mac();
-        let inserted = sqlx::query(
-            "INSERT INTO nics (id, vm_id, network_id, ip_address, mac_address)
-             VALUES ($1, $2, $3, $4, $5::macaddr) ON CONFLICT DO NOTHING",
-        )
-        .bind(Uuid::new_v4())
-        .bind(vm_id)
-        .bind(network_id)
-        .bind(ip)
-        .bind(&mac)
-        .execute(&mut *db)
-        .await?;
-        if inserted.rows_affected() == 1 {
+        if let Some(mac) = nic_insert_in_txn(db, vm_id, network_id, ip).await? {
             return Ok(Some((ip, mac)));
         }
     }
@@ -524,19 +512,7 @@ pub async fn nic_allocate_ip_in_txn(
         return Ok(None);
     }
     for _ in 0..4 {
-        let mac = random_mac();
-        let inserted = sqlx::query(
-            "INSERT INTO nics (id, vm_id, network_id, ip_address, mac_address)
-             VALUES ($1, $2, $3, $4, $5::macaddr) ON CONFLICT DO NOTHING",
-        )
-        .bind(Uuid::new_v4())
-        .bind(vm_id)
-        .bind(network_id)
-        .bind(IpNetwork::from(ip))
-        .bind(&mac)
-        .execute(&mut *db)
-        .await?;
-        if inserted.rows_affected() == 1 {
+        if let Some(mac) = nic_insert_in_txn(db, vm_id, network_id, IpNetwork::from(ip)).await? {
             return Ok(Some((IpNetwork::from(ip), mac)));
         }
         let taken: bool = sqlx::query_scalar(
@@ -551,6 +527,29 @@ pub async fn nic_allocate_ip_in_txn(
         }
     }
     Ok(None)
+}
+
+/// Inserts a NIC with `ip` and a fresh random MAC; `None` when the address (or, rarely,
+/// the MAC) is already taken — the unique constraints decide, never a prior check.
+async fn nic_insert_in_txn(
+    db: &mut PgConnection,
+    vm_id: Uuid,
+    network_id: Uuid,
+    ip: IpNetwork,
+) -> Result<Option<String>> {
+    let mac = random_mac();
+    let inserted = sqlx::query(
+        "INSERT INTO nics (id, vm_id, network_id, ip_address, mac_address)
+         VALUES ($1, $2, $3, $4, $5::macaddr) ON CONFLICT DO NOTHING",
+    )
+    .bind(Uuid::new_v4())
+    .bind(vm_id)
+    .bind(network_id)
+    .bind(ip)
+    .bind(&mac)
+    .execute(&mut *db)
+    .await?;
+    Ok((inserted.rows_affected() == 1).then_some(mac))
 }
 
 /// `02:xx:xx:xx:xx:xx`: locally administered, unicast.

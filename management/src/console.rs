@@ -11,6 +11,7 @@
 mod admin;
 mod images;
 mod infra;
+mod instances;
 mod wizard;
 
 use std::collections::HashMap;
@@ -46,6 +47,23 @@ pub fn router() -> Router<Ctx> {
             get(|| async { Redirect::to("/console/dashboard") }),
         )
         .route("/console/static/console.css", get(css))
+        .route(
+            "/console/static/novnc.js",
+            get(|| async { script(stratus_ui::NOVNC_JS) }),
+        )
+        .route(
+            "/console/static/vnc.js",
+            get(|| async { script(stratus_ui::VNC_JS) }),
+        )
+        .route(
+            "/console/static/novnc.LICENSE.txt",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    stratus_ui::NOVNC_LICENSE,
+                )
+            }),
+        )
         .route("/console/login", get(login_page).post(login))
         .route("/console/logout", post(logout))
         .route("/console/dashboard", get(dashboard))
@@ -53,6 +71,7 @@ pub fn router() -> Router<Ctx> {
         .merge(infra::router())
         .merge(wizard::router())
         .merge(images::router())
+        .merge(instances::router())
         .merge(admin::router())
         .layer(axum::middleware::map_response(security_headers))
 }
@@ -89,6 +108,18 @@ async fn css() -> Response {
             (header::CACHE_CONTROL, "no-cache"),
         ],
         stratus_ui::CSS,
+    )
+        .into_response()
+}
+
+/// A vendored script, as an ES module the browser may cache but must revalidate.
+fn script(body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
     )
         .into_response()
 }
@@ -167,17 +198,9 @@ impl FromRequestParts<Ctx> for Session {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, Self::Rejection> {
-        let to_login = || Redirect::to("/console/login").into_response();
-        let sid = session_cookie(&parts.headers).ok_or_else(to_login)?;
-        let (caller, key) = auth::authenticate_session_cookie(ctx, &sid)
+        Session::from_headers(ctx, &parts.headers)
             .await
-            .map_err(|_| to_login())?;
-        Ok(Session {
-            ctx: ctx.clone(),
-            caller,
-            key,
-            flash: read_flash(&parts.headers),
-        })
+            .ok_or_else(|| Redirect::to("/console/login").into_response())
     }
 }
 
@@ -211,6 +234,18 @@ pub(crate) enum Outcome {
 }
 
 impl Session {
+    /// The session these request headers carry, if it is valid.
+    pub async fn from_headers(ctx: &Ctx, headers: &HeaderMap) -> Option<Session> {
+        let sid = session_cookie(headers)?;
+        let (caller, key) = auth::authenticate_session_cookie(ctx, &sid).await.ok()?;
+        Some(Session {
+            ctx: ctx.clone(),
+            caller,
+            key,
+            flash: read_flash(headers),
+        })
+    }
+
     pub fn is_admin(&self) -> bool {
         self.caller.is_root_admin()
     }
@@ -301,9 +336,14 @@ impl Session {
         let Reply::Job { jobid, .. } = reply else {
             return Ok(Outcome::Done);
         };
+        self.wait(&jobid.to_string(), wait).await
+    }
+
+    /// Waits up to `wait` for an async job to end.
+    pub async fn wait(&self, jobid: &str, wait: Duration) -> Result<Outcome, ApiError> {
         let deadline = Instant::now() + wait;
         loop {
-            let job = self.job(&jobid.to_string()).await?;
+            let job = self.job(jobid).await?;
             match job.get("jobstatus").and_then(Value::as_i64) {
                 Some(1) => return Ok(Outcome::Done),
                 Some(2) => return Err(ApiError::internal(job_error(&job))),

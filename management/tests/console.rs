@@ -1306,3 +1306,361 @@ async fn long_lists_are_paged_and_searchable() {
         "one page needs no pager"
     );
 }
+
+/// A Basic zone's guest range 192.168.N.10–20 (which creates its guest network).
+async fn guest_range(c: &Client, zone: &str, pod: &str, n: u8) {
+    let net = |last: u8| format!("192.168.{n}.{last}");
+    c.ok(
+        "createVlanIpRange",
+        &[
+            ("zoneid", zone),
+            ("podid", pod),
+            ("gateway", &net(1)),
+            ("netmask", "255.255.255.0"),
+            ("startip", &net(10)),
+            ("endip", &net(20)),
+            ("forvirtualnetwork", "false"),
+        ],
+    )
+    .await;
+}
+
+/// The Add Instance wizard through the router: the choices of each step as radio rows,
+/// a step left without its choice refused (422) with the input kept, Back and Edit, the
+/// review naming what was chosen, and a refused launch shown on the review.
+#[tokio::test]
+async fn add_instance_wizard_walks_its_steps_and_keeps_choices() {
+    let c = Client::admin().await;
+    let (zid, pid, _cid) = c.basic_topology("launch-zone").await;
+    guest_range(&c, &zid, &pid, 60).await;
+    let mut b = Browser::login(&c).await;
+
+    let p = b.get("/console/instances").await;
+    assert_eq!(
+        attr(&p.doc, ".head .tools a.primary", "href"),
+        "/console/instances/new"
+    );
+    let p = b.get("/console/instances/new").await;
+    assert_eq!(attr(&p.doc, "#launch", "data-step"), "zone");
+    assert_eq!(
+        texts(&p.doc, "#steps li"),
+        [
+            "Zone",
+            "ISO",
+            "Compute offering",
+            "Disk offering",
+            "Network",
+            "SSH key pair",
+            "Review"
+        ]
+    );
+    assert_eq!(texts(&p.doc, "#steps li.current"), ["Zone"]);
+    // The only zone is chosen already.
+    assert_eq!(
+        attr(&p.doc, "#choices input[type=radio][checked]", "value"),
+        zid
+    );
+    assert_eq!(texts(&p.doc, "#choices tbody label"), ["launch-zone"]);
+
+    // No ISO is ready in the zone: the step says so, and Next is refused.
+    let p = b.submit(&p, "#launch", &[], Some("next")).await;
+    assert_eq!(attr(&p.doc, "#launch", "data-step"), "iso");
+    assert!(text1(&p.doc, "#no-choices").contains("No bootable ISO is ready"));
+    let p = b.submit(&p, "#launch", &[], Some("next")).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(attr(&p.doc, "#launch", "data-step"), "iso");
+    assert_eq!(text1(&p.doc, "#launch-error"), "ISO: choose one to go on.");
+    // Back keeps the zone.
+    let p = b.submit(&p, "#launch", &[], Some("back")).await;
+    assert_eq!(attr(&p.doc, "#launch", "data-step"), "zone");
+    assert_eq!(
+        attr(&p.doc, "#choices input[type=radio][checked]", "value"),
+        zid
+    );
+
+    // An ISO id carried in (as from an ISO's page) gets past the ISO step; the offerings
+    // are the seeded ones, as radio rows.
+    let iso = Uuid::new_v4().to_string();
+    let p = b
+        .get(&format!("/console/instances/new?zoneid={zid}&isoid={iso}"))
+        .await;
+    let p = b.submit(&p, "#launch", &[], Some("next")).await;
+    assert_eq!(attr(&p.doc, "#launch", "data-step"), "iso");
+    // The carried ISO is not offered in the zone, so it is not chosen.
+    assert_eq!(p.doc.select(&sel("#choices")).count(), 0);
+    let p = b
+        .submit(
+            &p,
+            "#launch",
+            &[("isoid", iso.as_str())],
+            Some("edit:offering"),
+        )
+        .await;
+    assert_eq!(attr(&p.doc, "#launch", "data-step"), "offering");
+    assert_eq!(
+        texts(&p.doc, "#choices tbody label"),
+        ["Small Instance", "Medium Instance"]
+    );
+    assert_eq!(
+        p.doc
+            .select(&sel("#choices input[type=radio][checked]"))
+            .count(),
+        0,
+        "nothing is chosen for the admin when there is a choice"
+    );
+    let so = attr(
+        &p.doc,
+        "#choices tr:nth-child(1) input[type=radio]",
+        "value",
+    );
+    let p = b
+        .submit(&p, "#launch", &[("serviceofferingid", &so)], Some("next"))
+        .await;
+    assert_eq!(attr(&p.doc, "#launch", "data-step"), "disk");
+    assert_eq!(
+        texts(&p.doc, "#choices tbody label"),
+        ["Small", "Medium", "Large", "Custom"]
+    );
+    let custom = attr(&p.doc, "#choices tr:nth-child(4) input", "value");
+    let p = b
+        .submit(
+            &p,
+            "#launch",
+            &[("diskofferingid", &custom), ("size", "0")],
+            Some("next"),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text1(&p.doc, "#launch-error").contains("1 to 16384"));
+    assert_eq!(attr(&p.doc, "#f-size", "value"), "0", "the input is kept");
+    let p = b
+        .submit(&p, "#launch", &[("size", "8")], Some("next"))
+        .await;
+    assert_eq!(attr(&p.doc, "#launch", "data-step"), "network");
+    assert_eq!(
+        texts(&p.doc, "#choices tbody label"),
+        ["guestNetworkForBasicZone"]
+    );
+    let p = b.submit(&p, "#launch", &[], Some("next")).await;
+    assert_eq!(attr(&p.doc, "#launch", "data-step"), "sshkey");
+    assert_eq!(
+        text1(&p.doc, "#choices tr:has(input[checked]) label"),
+        "No key pair"
+    );
+    let p = b.submit(&p, "#launch", &[], Some("next")).await;
+    assert_eq!(attr(&p.doc, "#launch", "data-step"), "review");
+    assert_eq!(
+        texts(&p.doc, "#review th"),
+        [
+            "Zone",
+            "ISO",
+            "Compute offering",
+            "Disk offering",
+            "Network",
+            "SSH key pair"
+        ]
+    );
+    let review = texts(&p.doc, "#review td:nth-child(2)");
+    assert!(review[0].starts_with("launch-zone"), "{review:?}");
+    assert_eq!(review[1], "—", "the ISO is not in the zone");
+    assert!(
+        review[2].starts_with("Small Instance · 1 × 500 MHz"),
+        "{review:?}"
+    );
+    assert!(review[3].ends_with("8 GB"), "{review:?}");
+    assert_eq!(review[5], "No key pair");
+    // Edit goes back to a step with its choice kept, and forward again.
+    let p2 = b.submit(&p, "#launch", &[], Some("edit:offering")).await;
+    assert_eq!(
+        attr(&p2.doc, "#choices input[type=radio][checked]", "value"),
+        so
+    );
+
+    // Launching: deployVirtualMachine refuses the ISO, and the review says why.
+    let p = b
+        .submit(&p, "#launch", &[("name", "web-9")], Some("launch"))
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(attr(&p.doc, "#launch", "data-step"), "review");
+    assert!(
+        text1(&p.doc, "#launch-error").contains(&iso),
+        "{}",
+        text1(&p.doc, "#launch-error")
+    );
+    assert_eq!(attr(&p.doc, "#f-name", "value"), "web-9");
+    let vms = c.ok("listVirtualMachines", &[("listall", "true")]).await;
+    assert_eq!(vms["count"].as_i64().unwrap_or(0), 0, "nothing was created");
+
+    // Without the session key the wizard refuses.
+    let a = c
+        .raw(form(
+            "/console/instances/new",
+            &urlencode(&[("at", "zone"), ("go", "next"), ("zoneid", &zid)]),
+            Some(&b.cookie_header()),
+        ))
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+}
+
+/// An instance's page and list row offer the actions its state allows; the console page
+/// serves noVNC with the token as its only credential.
+#[tokio::test]
+async fn instance_actions_follow_its_state_and_the_console_page_serves_novnc() {
+    let c = Client::admin().await;
+    let (zid, pid, _cid) = c.basic_topology("act-zone").await;
+    guest_range(&c, &zid, &pid, 61).await;
+    let nets = c.ok("listNetworks", &[("zoneid", &zid)]).await;
+    let net: Uuid = nets["network"][0]["id"].as_str().unwrap().parse().unwrap();
+    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    let so = c
+        .ok("listServiceOfferings", &[("name", "Small Instance")])
+        .await;
+    let so: Uuid = so["serviceoffering"][0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    {
+        let mut conn = c.ctx.pool.acquire().await.unwrap();
+        db::vms::vm_seed_placed_bulk(
+            &mut conn,
+            1,
+            zid.parse().unwrap(),
+            (admin.account_id, admin.domain_id, admin.id),
+            (so, 1, 500, 512),
+            &[],
+            net,
+        )
+        .await
+        .unwrap();
+    }
+    let vms = c.ok("listVirtualMachines", &[("listall", "true")]).await;
+    let id = vms["virtualmachine"][0]["id"].as_str().unwrap().to_string();
+    let vm: Uuid = id.parse().unwrap();
+    // The job worker runs the async actions.
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(stratus_management::jobs::run_worker(c.ctx.clone(), rx));
+    let mut b = Browser::login(&c).await;
+    let page = format!("/console/instances/{id}");
+    let actions = |p: &Page| -> Vec<String> {
+        p.doc
+            .select(&sel("#actions form"))
+            .map(|f| f.value().attr("data-action").unwrap_or("").to_string())
+            .collect()
+    };
+
+    let p = b.get(&page).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(text1(&p.doc, ".head .badge"), "Running");
+    assert_eq!(
+        actions(&p),
+        [
+            "console",
+            "stop",
+            "forcestop",
+            "reboot",
+            "destroy",
+            "destroyexpunge"
+        ],
+        "no ISO is ready, so none can be attached"
+    );
+    assert!(
+        p.doc
+            .select(&sel(
+                "#actions form[data-action=destroy] input[type=checkbox][required]"
+            ))
+            .count()
+            == 1,
+        "destroying asks for a confirmation"
+    );
+    assert_eq!(
+        texts(&p.doc, "table#nics tbody td:nth-child(2)"),
+        ["192.168.61.10"]
+    );
+    let l = b.get("/console/instances").await;
+    assert_eq!(
+        l.doc
+            .select(&sel("table#list tbody tr td.actions form"))
+            .map(|f| f.value().attr("data-action").unwrap().to_string())
+            .collect::<Vec<_>>(),
+        ["console", "stop", "reboot"]
+    );
+    assert_eq!(texts(&l.doc, "table#list tbody td.mono"), ["192.168.61.10"]);
+
+    for (state, want) in [
+        ("Stopped", vec!["start", "destroy", "destroyexpunge"]),
+        ("Destroyed", vec!["recover", "expunge"]),
+        ("Error", vec!["destroy", "destroyexpunge"]),
+        ("Starting", vec![]),
+    ] {
+        db::vms::vm_set_state(&c.ctx.pool, vm, state, None)
+            .await
+            .unwrap();
+        let p = b.get(&page).await;
+        assert_eq!(text1(&p.doc, ".head .badge"), state);
+        assert_eq!(actions(&p), want, "{state}");
+        let refresh = p.doc.select(&sel("meta[http-equiv=refresh]")).count();
+        assert_eq!(refresh, usize::from(state == "Starting"), "{state}");
+    }
+
+    // An action the state machine refuses comes back as the API's error.
+    let p = b
+        .post(&format!("{page}/action"), &[("action", "stop")])
+        .await;
+    assert_eq!(p.path, page);
+    assert!(flash(&p).contains("Starting"), "{}", flash(&p));
+    // Unknown actions and forged forms are refused.
+    let p = b
+        .post(&format!("{page}/action"), &[("action", "explode")])
+        .await;
+    assert!(flash(&p).contains("Unknown action"));
+    let a = c
+        .raw(form(
+            &format!("{page}/action"),
+            "action=start",
+            Some(&b.cookie_header()),
+        ))
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+
+    // The console page: no session needed (the token is the credential), noVNC and the
+    // page's script from here only, and the WebSocket's path.
+    let a = c
+        .raw(get(&format!("/console/vms/{id}/vnc?token=abc"), None))
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    let doc = Html::parse_document(&a.text);
+    assert_eq!(attr(&doc, "#vnc", "data-websocket"), "/console/vnc");
+    assert_eq!(
+        attr(&doc, "script[type=module]", "src"),
+        "/console/static/vnc.js"
+    );
+    assert_eq!(attr(&doc, ".vnc-bar a", "href"), page);
+    assert!(a.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .contains("script-src 'self'"));
+    // Signed in, it names the instance.
+    let p = b.get(&format!("/console/vms/{id}/vnc?token=abc")).await;
+    assert_eq!(text1(&p.doc, ".vnc-bar strong"), "seed-1");
+    for (path, kind) in [
+        ("/console/static/novnc.js", "text/javascript"),
+        ("/console/static/vnc.js", "text/javascript"),
+        ("/console/static/novnc.LICENSE.txt", "text/plain"),
+    ] {
+        let a = c.raw(get(path, None)).await;
+        assert_eq!(a.status, StatusCode::OK, "{path}");
+        assert!(
+            a.headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with(kind),
+            "{path}"
+        );
+    }
+    let js = c.raw(get("/console/static/vnc.js", None)).await.text;
+    assert!(js.contains("import RFB from \"/console/static/novnc.js\""));
+}

@@ -2,9 +2,11 @@
 //! Debian's Chromium) against the real management server, a simulated KVM host added
 //! over SSH, an NFS server and a local HTTP server for the ISOs. The script logs in,
 //! builds a Basic zone with the Add Zone wizard (a wrong host password and a wrong NFS
-//! path first), registers ISOs and watches them reach Ready, and visits every page,
-//! saving a screenshot of each into target/browser-shots/ (or `STRATUS_SCREENSHOT_DIR`).
-//! Here the API confirms what the browser built.
+//! path first), registers ISOs and watches them reach Ready, visits every page, launches
+//! an instance with the Add Instance wizard (a real TCG guest booting ipxe.iso), opens
+//! its console in noVNC and stops it, saving a screenshot of each page into
+//! target/browser-shots/ (or `STRATUS_SCREENSHOT_DIR`). Here the API confirms what the
+//! browser built, and OCR reads the console's screen as the browser drew it.
 //!
 //! Needs root (the test bed), node and npm, and /usr/bin/chromium (`scripts/test`
 //! installs them); `npm ci` fills tests/browser/node_modules when it is missing.
@@ -50,7 +52,7 @@ fn shots_dir() -> PathBuf {
 }
 
 #[test]
-fn the_console_in_chromium_builds_a_zone_and_downloads_isos() {
+fn the_console_in_chromium_builds_a_zone_launches_an_instance_and_opens_its_console() {
     assert!(
         Path::new(IPXE).exists(),
         "{IPXE} is missing: scripts/test installs ipxe"
@@ -107,6 +109,7 @@ fn the_console_in_chromium_builds_a_zone_and_downloads_isos() {
         .env("ISO_URL", http.url("/ipxe.iso"))
         .env("SLOW_ISO_URL", http.url("/big.iso"))
         .env("POD_NET", "10.231.170")
+        .env("GUEST_NET", "192.168.170")
         .output()
         .expect("running node");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -149,6 +152,33 @@ fn the_console_in_chromium_builds_a_zone_and_downloads_isos() {
     let isos = api.ok("listIsos", &["isofilter=all", "name=ipxe"]);
     assert_eq!(isos["iso"][0]["isready"], true, "{isos}");
     assert_eq!(isos["iso"][0]["ispublic"], true);
+    // The instance the wizard launched, stopped by the browser.
+    let vms = api.ok("listVirtualMachines", &["name=web-1"]);
+    let vm = &vms["virtualmachine"][0];
+    assert_eq!(vm["state"], "Stopped", "{vms}");
+    assert_eq!(vm["displayname"], "Web server 1");
+    assert_eq!(vm["isoname"], "ipxe");
+    assert_eq!(vm["serviceofferingname"], "Small Instance");
+    assert!(
+        vm["nic"][0]["ipaddress"]
+            .as_str()
+            .is_some_and(|ip| ip.starts_with("192.168.170.")),
+        "{vms}"
+    );
+    // What noVNC drew is the guest's own screen: iPXE's banner.
+    let screen = shots.join("console-screen.png");
+    let ocr = Command::new("tesseract")
+        .arg(&screen)
+        .arg("-")
+        .output()
+        .expect("tesseract (scripts/test installs tesseract-ocr)");
+    let read = String::from_utf8_lossy(&ocr.stdout);
+    assert!(
+        read.contains("iPXE"),
+        "the console in the browser shows iPXE; OCR of {} read: {read}",
+        screen.display()
+    );
+
     let pngs = std::fs::read_dir(&shots)
         .unwrap()
         .filter(|e| {
@@ -157,5 +187,5 @@ fn the_console_in_chromium_builds_a_zone_and_downloads_isos() {
                 .unwrap_or(false)
         })
         .count();
-    assert!(pngs >= 35, "a screenshot of every page: {pngs}");
+    assert!(pngs >= 50, "a screenshot of every page: {pngs}");
 }

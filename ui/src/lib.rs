@@ -6,6 +6,7 @@
 pub mod capacity;
 pub mod chart;
 pub mod format;
+pub mod launch;
 pub mod wizard;
 
 use askama::Template;
@@ -16,6 +17,13 @@ pub use chart::Chart;
 
 /// The console's stylesheet, served at `/console/static/console.css`.
 pub const CSS: &str = include_str!("../static/console.css");
+
+/// noVNC 1.7.0 bundled into one ES module (`ui/vendor/novnc/build.sh`), served at
+/// `/console/static/novnc.js`; MPL-2.0, its licence at `/console/static/novnc.LICENSE.txt`.
+pub const NOVNC_JS: &str = include_str!("../static/novnc.js");
+pub const NOVNC_LICENSE: &str = include_str!("../static/novnc.LICENSE.txt");
+/// The console page's own script: connects noVNC to the management server's WebSocket.
+pub const VNC_JS: &str = include_str!("../static/vnc.js");
 
 /// One row of a table: the id of the object it shows, its cells, and its buttons.
 #[derive(Debug, Clone, Default)]
@@ -114,6 +122,8 @@ pub struct Action {
     pub danger: bool,
     /// A checkbox the admin must tick first (works without JavaScript).
     pub confirm: Option<String>,
+    /// A choice sent with the button (`select`: the ISO to attach).
+    pub select: Option<Field>,
 }
 
 impl Action {
@@ -127,6 +137,11 @@ impl Action {
     }
     pub fn field(mut self, k: &str, v: impl Into<String>) -> Action {
         self.fields.push((k.into(), v.into()));
+        self
+    }
+    /// A drop-down sent with the button; without options the action is not offered.
+    pub fn select(mut self, name: &str, label: &str, options: Vec<(String, String)>) -> Action {
+        self.select = Some(Field::select(name, label, "", options));
         self
     }
     pub fn danger(mut self, confirm: &str) -> Action {
@@ -541,6 +556,38 @@ impl WizardPage {
             next_label: self.next_label,
         }
     }
+}
+
+/// The Add Instance wizard's page (see `launch`).
+#[derive(Template)]
+#[template(path = "launch.html")]
+pub struct LaunchPage {
+    pub frame: Frame,
+    pub tabs: Vec<StepTab>,
+    pub step: &'static str,
+    pub step_title: &'static str,
+    pub intro: &'static str,
+    pub choices: Option<launch::Choices>,
+    pub fields: Vec<Field>,
+    pub hidden: Vec<(String, String)>,
+    /// The review: step key, title and what was chosen.
+    pub review: Vec<(&'static str, &'static str, String)>,
+    pub error: Option<String>,
+    pub can_back: bool,
+    pub next_go: &'static str,
+    pub next_label: &'static str,
+    pub refresh: Option<u32>,
+}
+
+/// A VM's console: noVNC, full window, connecting with the page's one-time token.
+#[derive(Template)]
+#[template(path = "vnc.html")]
+pub struct VncPage {
+    pub title: String,
+    /// Where "Back" leads: the instance's page.
+    pub back: String,
+    /// The WebSocket's path (the token is taken from the page's own query).
+    pub websocket: &'static str,
 }
 
 /// The "Now building your cloud" page; its progress is streamed where `<!--STREAM-->` is.

@@ -38,7 +38,6 @@ pub fn router() -> Router<Ctx> {
         .route("/console/secondary-storage", get(stores))
         .route("/console/secondary-storage/{id}", get(store))
         .route("/console/secondary-storage/{id}/action", post(store_action))
-        .route("/console/instances", get(instances))
 }
 
 type Q = Query<HashMap<String, String>>;
@@ -51,14 +50,14 @@ fn name_link(v: &Value, base: &str) -> Cell {
     Cell::link(text(v, "name"), format!("{base}/{}", id_of(v)))
 }
 
-fn link_to(v: &Value, name_field: &str, id_field: &str, base: &str) -> Cell {
+pub(super) fn link_to(v: &Value, name_field: &str, id_field: &str, base: &str) -> Cell {
     match v.get(id_field).and_then(Value::as_str) {
         Some(id) => Cell::link(text(v, name_field), format!("{base}/{id}")),
         None => Cell::text(text(v, name_field)),
     }
 }
 
-fn row(v: &Value, cells: Vec<Cell>) -> Row {
+pub(super) fn row(v: &Value, cells: Vec<Cell>) -> Row {
     Row {
         id: id_of(v),
         cells,
@@ -1333,61 +1332,4 @@ async fn store_action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>)
             redirect_with(&detail, false, &format!("Unknown action '{other}'")).into_response()
         }
     }
-}
-
-// --- instances (a read-only list until the instance pages come) ---
-
-async fn instances(s: Session, Query(q): Q) -> Response {
-    let mut params = page_params(&q);
-    params.push(("listall", "true".into()));
-    let (total, items) = match s.list("listVirtualMachines", &params).await {
-        Ok(x) => x,
-        Err(e) => return s.error_page("instances", &e),
-    };
-    let rows = items
-        .iter()
-        .map(|v| {
-            row(
-                v,
-                vec![
-                    Cell::text(text(v, "name")),
-                    Cell::text(text(v, "displayname")),
-                    Cell::state(str_of(v, "state")),
-                    Cell::text(text(v, "ipaddress")),
-                    link_to(v, "zonename", "zoneid", "/console/zones"),
-                    link_to(v, "hostname", "hostid", "/console/hosts"),
-                    Cell::text(text(v, "serviceofferingname")),
-                    Cell::text(text(v, "isoname")),
-                    Cell::text(text(v, "account")),
-                ],
-            )
-        })
-        .collect();
-    s.page(&ListPage {
-        frame: s.frame("instances"),
-        section: "Compute",
-        title: "Instances".into(),
-        table: Table::new(
-            "list",
-            &[
-                "Name",
-                "Display name",
-                "State",
-                "IP address",
-                "Zone",
-                "Host",
-                "Offering",
-                "ISO",
-                "Account",
-            ],
-            rows,
-            "No instances yet.",
-        ),
-        total,
-        toolbar: vec![],
-        search: Some(q.get("keyword").cloned().unwrap_or_default()),
-        note: None,
-        pager: pager("/console/instances", &q, total),
-        refresh: None,
-    })
 }

@@ -1,0 +1,786 @@
+//! Instances in the web console: the list, the Add Instance wizard (zone → ISO → compute
+//! offering → disk offering → network → SSH key pair → review → launch), each instance's
+//! page with the actions its state allows, and the VM console page (noVNC over the
+//! management server's WebSocket proxy, `console_proxy`).
+//!
+//! Every action is the API command a CloudStack client would send (startVirtualMachine,
+//! attachIso, createConsoleEndpoint…), run through the command layer as the signed-in
+//! user, so the state machine's rules and errors are the API's.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde_json::Value;
+use stratus_api::envelope::Reply;
+use stratus_api::ApiError;
+use stratus_ui::format::{bytes, bytes_field, date, str_of, text};
+use stratus_ui::launch::{self, Choices, Go, LaunchState, STEPS};
+use stratus_ui::{
+    Action, Cell, DetailPage, Field, LaunchPage, Link, ListPage, Row, Section, StepTab, Table,
+    VncPage,
+};
+
+use super::infra::{link_to, row};
+use super::{field, page_params, pager, query_string, redirect_with, Fields, Outcome, Session};
+use crate::ctx::Ctx;
+
+pub fn router() -> Router<Ctx> {
+    Router::new()
+        .route("/console/instances", get(list))
+        .route(
+            "/console/instances/new",
+            get(launch_start).post(launch_step),
+        )
+        .route("/console/instances/{id}", get(detail))
+        .route("/console/instances/{id}/action", post(action))
+        .route("/console/vms/{id}/vnc", get(vnc_page))
+}
+
+/// States an instance passes through on its own: pages showing one refresh themselves.
+fn transitional(state: &str) -> bool {
+    matches!(state, "Starting" | "Stopping" | "Expunging" | "Migrating")
+}
+
+/// Seconds between refreshes while an instance is changing state.
+const REFRESH: u32 = 2;
+
+fn detail_path(id: &str) -> String {
+    format!("/console/instances/{id}")
+}
+
+/// The first address of an instance (its default NIC's).
+fn address(v: &Value) -> String {
+    let nic = v
+        .get("nic")
+        .and_then(Value::as_array)
+        .and_then(|n| {
+            n.iter()
+                .find(|x| x.get("isdefault").and_then(Value::as_bool) == Some(true))
+                .or_else(|| n.first())
+        })
+        .map(|n| str_of(n, "ipaddress").to_string())
+        .unwrap_or_default();
+    if nic.is_empty() {
+        text(v, "ipaddress")
+    } else {
+        nic
+    }
+}
+
+/// The buttons an instance in `state` offers. `full` adds the ISO and destroy choices
+/// of the instance's own page; a list row keeps to the everyday ones.
+fn actions_for(v: &Value, isos: &[(String, String)], full: bool) -> Vec<Action> {
+    let id = str_of(v, "id");
+    let url = format!("{}/action", detail_path(id));
+    let a = |name: &str, label: &str| Action::new(name, label, url.clone()).field("action", name);
+    let has_iso = !str_of(v, "isoid").is_empty();
+    let mut out = vec![];
+    match str_of(v, "state") {
+        "Running" => {
+            out.push(a("console", "View console"));
+            out.push(a("stop", "Stop"));
+            if full {
+                out.push(a("forcestop", "Force stop"));
+            }
+            out.push(a("reboot", "Reboot"));
+        }
+        "Stopped" => out.push(a("start", "Start")),
+        "Destroyed" => {
+            out.push(a("recover", "Recover"));
+            if full {
+                out.push(a("expunge", "Expunge").danger("Yes, expunge: its disk is deleted"));
+            }
+        }
+        _ => {}
+    }
+    if !full {
+        return out;
+    }
+    if matches!(str_of(v, "state"), "Running" | "Stopped") {
+        if has_iso {
+            out.push(a("detachiso", "Detach ISO"));
+        } else if !isos.is_empty() {
+            out.push(a("attachiso", "Attach ISO").select("isoid", "ISO", isos.to_vec()));
+        }
+    }
+    if matches!(str_of(v, "state"), "Running" | "Stopped" | "Error") {
+        out.push(
+            a("destroy", "Destroy")
+                .danger("Yes, destroy (it can be recovered until it is expunged)"),
+        );
+        out.push(
+            a("destroyexpunge", "Destroy and expunge")
+                .danger("Yes, destroy and delete its disk now"),
+        );
+    }
+    out
+}
+
+async fn list(s: Session, Query(q): Query<HashMap<String, String>>) -> Response {
+    let mut params = page_params(&q);
+    params.push(("listall", "true".into()));
+    let (total, items) = match s.list("listVirtualMachines", &params).await {
+        Ok(x) => x,
+        Err(e) => return s.error_page("instances", &e),
+    };
+    let changing = items.iter().any(|v| transitional(str_of(v, "state")));
+    let rows = items
+        .iter()
+        .map(|v| {
+            let mut r = row(
+                v,
+                vec![
+                    Cell::link(text(v, "name"), detail_path(str_of(v, "id"))),
+                    Cell::text(text(v, "displayname")),
+                    Cell::state(str_of(v, "state")),
+                    Cell::mono(address(v)),
+                    link_to(v, "zonename", "zoneid", "/console/zones"),
+                    if s.is_admin() {
+                        link_to(v, "hostname", "hostid", "/console/hosts")
+                    } else {
+                        Cell::text(text(v, "hostname"))
+                    },
+                    Cell::text(text(v, "serviceofferingname")),
+                    Cell::text(text(v, "isoname")),
+                    Cell::text(text(v, "account")),
+                ],
+            );
+            r.actions = actions_for(v, &[], false);
+            r
+        })
+        .collect();
+    s.page(&ListPage {
+        frame: s.frame("instances"),
+        section: "Compute",
+        title: "Instances".into(),
+        table: Table::new(
+            "list",
+            &[
+                "Name",
+                "Display name",
+                "State",
+                "IP address",
+                "Zone",
+                "Host",
+                "Offering",
+                "ISO",
+                "Account",
+            ],
+            rows,
+            "No instances yet. Launch one with + Add instance.",
+        ),
+        total,
+        toolbar: vec![Link::primary("+ Add instance", "/console/instances/new")],
+        search: Some(q.get("keyword").cloned().unwrap_or_default()),
+        note: changing
+            .then(|| "This page refreshes itself while an instance changes state.".into()),
+        pager: pager("/console/instances", &q, total),
+        refresh: changing.then_some(REFRESH),
+    })
+}
+
+/// ISOs the instance's zone can attach: bootable or not, ready there.
+async fn attachable_isos(s: &Session, zone: &str) -> Vec<(String, String)> {
+    let p = [
+        ("isofilter", "executable".to_string()),
+        ("zoneid", zone.to_string()),
+        ("isready", "true".to_string()),
+        ("pagesize", "500".into()),
+        ("page", "1".into()),
+    ];
+    s.list("listIsos", &p)
+        .await
+        .map(|(_, items)| {
+            items
+                .iter()
+                .map(|i| (str_of(i, "id").to_string(), text(i, "name")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn detail(s: Session, Path(id): Path<String>) -> Response {
+    let v = match s
+        .one("listVirtualMachines", &id, &[("listall", "true".into())])
+        .await
+    {
+        Ok(Some(v)) => v,
+        Ok(None) => return s.not_found("instances", "instance"),
+        Err(e) => return s.error_page("instances", &e),
+    };
+    let state = str_of(&v, "state").to_string();
+    let isos = attachable_isos(&s, str_of(&v, "zoneid")).await;
+    let mut fields = vec![
+        ("ID".into(), Cell::mono(text(&v, "id"))),
+        ("Display name".into(), Cell::text(text(&v, "displayname"))),
+        ("Instance name".into(), Cell::mono(text(&v, "instancename"))),
+        ("IP address".into(), Cell::mono(address(&v))),
+        (
+            "Zone".into(),
+            link_to(&v, "zonename", "zoneid", "/console/zones"),
+        ),
+    ];
+    if s.is_admin() {
+        fields.push((
+            "Host".into(),
+            link_to(&v, "hostname", "hostid", "/console/hosts"),
+        ));
+    }
+    fields.extend([
+        (
+            "Compute offering".into(),
+            Cell::text(format!(
+                "{} ({} × {} MHz, {})",
+                text(&v, "serviceofferingname"),
+                text(&v, "cpunumber"),
+                text(&v, "cpuspeed"),
+                bytes(v.get("memory").and_then(Value::as_f64).unwrap_or(0.0) * 1048576.0)
+            )),
+        ),
+        (
+            "Disk offering".into(),
+            Cell::text(text(&v, "diskofferingname")),
+        ),
+        ("ISO".into(), Cell::text(text(&v, "isoname"))),
+        ("OS type".into(), Cell::text(text(&v, "osdisplayname"))),
+        ("SSH key pair".into(), Cell::text(text(&v, "keypairs"))),
+        ("Hypervisor".into(), Cell::text(text(&v, "hypervisor"))),
+        (
+            "Owner".into(),
+            Cell::text(format!("{} ({})", text(&v, "account"), text(&v, "domain"))),
+        ),
+        ("Created".into(), Cell::when(date(str_of(&v, "created")))),
+    ]);
+    if !str_of(&v, "errortext").is_empty() {
+        fields.push(("Error".into(), Cell::text(text(&v, "errortext"))));
+    }
+    let nics = v
+        .get("nic")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|n| Row {
+            id: str_of(n, "id").into(),
+            cells: vec![
+                Cell::text(text(n, "networkname")),
+                Cell::mono(text(n, "ipaddress")),
+                Cell::mono(text(n, "netmask")),
+                Cell::mono(text(n, "gateway")),
+                Cell::mono(text(n, "macaddress")),
+                Cell::text(text(n, "broadcasturi")),
+            ],
+            actions: vec![],
+        })
+        .collect();
+    let volumes = s
+        .list(
+            "listVolumes",
+            &[("virtualmachineid", id.clone()), ("listall", "true".into())],
+        )
+        .await
+        .map(|(_, items)| items)
+        .unwrap_or_default()
+        .iter()
+        .map(|d| Row {
+            id: str_of(d, "id").into(),
+            cells: vec![
+                Cell::text(text(d, "name")),
+                Cell::text(text(d, "type")),
+                Cell::num(bytes_field(d, "size")),
+                Cell::state(str_of(d, "state")),
+                Cell::text(text(d, "storage")),
+            ],
+            actions: vec![],
+        })
+        .collect();
+    let mut volume_table = Table::new(
+        "volumes",
+        &["Name", "Type", "Size", "State", "Primary storage"],
+        volumes,
+        "No volumes.",
+    );
+    volume_table.numeric = vec![2];
+    let changing = transitional(&state);
+    s.page(&DetailPage {
+        frame: s.frame("instances"),
+        title: text(&v, "name"),
+        status: vec![Cell::state(state.clone())],
+        back: Link::new("Instances", "/console/instances"),
+        toolbar: vec![],
+        actions: actions_for(&v, &isos, true),
+        fields,
+        charts: vec![],
+        sections: vec![
+            Section {
+                title: "NICs".into(),
+                table: Table::new(
+                    "nics",
+                    &[
+                        "Network",
+                        "IP address",
+                        "Netmask",
+                        "Gateway",
+                        "MAC",
+                        "Broadcast URI",
+                    ],
+                    nics,
+                    "No NICs.",
+                ),
+                links: vec![],
+                note: None,
+            },
+            Section {
+                title: "Volumes".into(),
+                table: volume_table,
+                links: vec![],
+                note: changing
+                    .then(|| "This page refreshes itself while the instance changes state.".into()),
+            },
+        ],
+        refresh: changing.then_some(REFRESH),
+    })
+}
+
+async fn action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Response {
+    if let Some(r) = s.refuse_forged(&f) {
+        return r;
+    }
+    let back = detail_path(&id);
+    let vm = || ("id", id.clone());
+    let (command, params, done): (&str, Vec<(&str, String)>, &str) = match field(&f, "action") {
+        "start" => (
+            "startVirtualMachine",
+            vec![vm()],
+            "The instance is running.",
+        ),
+        "stop" => ("stopVirtualMachine", vec![vm()], "The instance is stopped."),
+        "forcestop" => (
+            "stopVirtualMachine",
+            vec![vm(), ("forced", "true".into())],
+            "The instance is stopped.",
+        ),
+        "reboot" => (
+            "rebootVirtualMachine",
+            vec![vm()],
+            "The instance was rebooted.",
+        ),
+        "recover" => (
+            "recoverVirtualMachine",
+            vec![vm()],
+            "The instance is recovered (Stopped).",
+        ),
+        "destroy" => (
+            "destroyVirtualMachine",
+            vec![vm()],
+            "The instance is destroyed; it can be recovered until it is expunged.",
+        ),
+        "destroyexpunge" => (
+            "destroyVirtualMachine",
+            vec![vm(), ("expunge", "true".into())],
+            "The instance was destroyed and expunged.",
+        ),
+        "expunge" => (
+            "expungeVirtualMachine",
+            vec![vm()],
+            "The instance was expunged.",
+        ),
+        "attachiso" => (
+            "attachIso",
+            vec![
+                ("virtualmachineid", id.clone()),
+                ("id", field(&f, "isoid").to_string()),
+            ],
+            "The ISO is attached.",
+        ),
+        "detachiso" => (
+            "detachIso",
+            vec![("virtualmachineid", id.clone())],
+            "The ISO is detached.",
+        ),
+        "console" => return open_console(&s, &id, &back).await,
+        other => return redirect_with(&back, false, &format!("Unknown action '{other}'")),
+    };
+    // An expunged instance has no page to come back to.
+    let back = if matches!(field(&f, "action"), "expunge" | "destroyexpunge") {
+        "/console/instances".to_string()
+    } else {
+        back
+    };
+    s.act(command, &params, &back, done).await
+}
+
+/// Opens the instance's console: a one-time endpoint from createConsoleEndpoint, whose
+/// url is the console page.
+async fn open_console(s: &Session, id: &str, back: &str) -> Response {
+    match s
+        .call(
+            "createConsoleEndpoint",
+            &[("virtualmachineid", id.to_string())],
+        )
+        .await
+    {
+        Ok(reply) => {
+            let body = reply.body();
+            let ep = body.get("consoleendpoint").unwrap_or(&body);
+            let url = str_of(ep, "url");
+            if ep.get("success").and_then(Value::as_bool) == Some(true)
+                && url.starts_with("/console/vms/")
+            {
+                Redirect::to(url).into_response()
+            } else {
+                let why = text(ep, "details");
+                redirect_with(back, false, &format!("The console cannot be opened: {why}"))
+            }
+        }
+        Err(e) => redirect_with(back, false, &e.text),
+    }
+}
+
+/// `/console/vms/{id}/vnc?token=…`: the page createConsoleEndpoint's url names. The token
+/// in its query is the credential (spent by the page's WebSocket), so the page itself
+/// needs no session; a signed-in viewer sees the instance's name.
+async fn vnc_page(State(ctx): State<Ctx>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let name = match Session::from_headers(&ctx, &headers).await {
+        Some(s) => s
+            .one("listVirtualMachines", &id, &[("listall", "true".into())])
+            .await
+            .ok()
+            .flatten()
+            .map(|v| text(&v, "name")),
+        None => None,
+    };
+    super::html(
+        StatusCode::OK,
+        &VncPage {
+            title: name.unwrap_or_else(|| format!("VM {id}")),
+            back: detail_path(&id),
+            websocket: crate::console_proxy::WEBSOCKET_PATH,
+        },
+    )
+}
+
+// --- the Add Instance wizard ---
+
+const ROWS: [(&str, &str); 2] = [("pagesize", "500"), ("page", "1")];
+
+fn rows_params<'a>(extra: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
+    let mut p: Vec<(&str, String)> = ROWS.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    p.extend(extra.iter().cloned());
+    p
+}
+
+/// The choices of a wizard step, listed through the command layer.
+async fn choices(s: &Session, state: &LaunchState, key: &str) -> Result<Choices, ApiError> {
+    let zone = state.get("zoneid").to_string();
+    let mut c;
+    match key {
+        "zone" => {
+            c = Choices::new(
+                "zoneid",
+                &["Name", "Network type", "Description"],
+                "There is no zone yet: an administrator builds one with Add zone.",
+            );
+            for z in s.list("listZones", &rows_params(&[])).await?.1 {
+                c.push(
+                    str_of(&z, "id"),
+                    vec![
+                        text(&z, "name"),
+                        text(&z, "networktype"),
+                        text(&z, "description"),
+                    ],
+                );
+            }
+        }
+        "iso" => {
+            c = Choices::new("isoid", &["Name", "OS type", "Size", "Owner"], "No bootable ISO is ready in this zone. Register one under ISOs and wait for it to download.");
+            let p = rows_params(&[
+                ("isofilter", "executable".into()),
+                ("zoneid", zone),
+                ("bootable", "true".into()),
+                ("isready", "true".into()),
+            ]);
+            for i in s.list("listIsos", &p).await?.1 {
+                c.push(
+                    str_of(&i, "id"),
+                    vec![
+                        text(&i, "name"),
+                        text(&i, "ostypename"),
+                        bytes_field(&i, "size"),
+                        text(&i, "account"),
+                    ],
+                );
+            }
+        }
+        "offering" => {
+            c = Choices::new(
+                "serviceofferingid",
+                &["Name", "CPU", "Memory", "Description"],
+                "There is no compute offering.",
+            );
+            for o in s.list("listServiceOfferings", &rows_params(&[])).await?.1 {
+                c.push(
+                    str_of(&o, "id"),
+                    vec![
+                        text(&o, "name"),
+                        format!("{} × {} MHz", text(&o, "cpunumber"), text(&o, "cpuspeed")),
+                        bytes(o.get("memory").and_then(Value::as_f64).unwrap_or(0.0) * 1048576.0),
+                        text(&o, "displaytext"),
+                    ],
+                );
+            }
+        }
+        "disk" => {
+            c = Choices::new(
+                "diskofferingid",
+                &["Name", "Size", "Description"],
+                "There is no disk offering.",
+            );
+            for d in s.list("listDiskOfferings", &rows_params(&[])).await?.1 {
+                let size = if d.get("iscustomized").and_then(Value::as_bool) == Some(true) {
+                    "Custom".to_string()
+                } else {
+                    format!("{} GB", text(&d, "disksize"))
+                };
+                c.push(
+                    str_of(&d, "id"),
+                    vec![text(&d, "name"), size, text(&d, "displaytext")],
+                );
+            }
+        }
+        "network" => {
+            c = Choices::new(
+                "networkid",
+                &["Name", "Type", "CIDR", "Gateway"],
+                "This zone has no guest network the instance can join.",
+            );
+            for n in s
+                .list("listNetworks", &rows_params(&[("zoneid", zone)]))
+                .await?
+                .1
+            {
+                c.push(
+                    str_of(&n, "id"),
+                    vec![
+                        text(&n, "name"),
+                        text(&n, "type"),
+                        text(&n, "cidr"),
+                        text(&n, "gateway"),
+                    ],
+                );
+            }
+        }
+        "sshkey" => {
+            c = Choices::new("keypair", &["Name", "Fingerprint"], "");
+            c.push("", vec!["No key pair".into(), String::new()]);
+            // Key pairs are listed when the command layer has them.
+            if stratus_api::command::find("listSSHKeyPairs").is_some() {
+                for k in s.list("listSSHKeyPairs", &rows_params(&[])).await?.1 {
+                    c.push(
+                        str_of(&k, "name"),
+                        vec![text(&k, "name"), text(&k, "fingerprint")],
+                    );
+                }
+            }
+        }
+        _ => c = Choices::default(),
+    }
+    Ok(c)
+}
+
+fn tabs(current: &str) -> Vec<StepTab> {
+    let at = STEPS.iter().position(|s| s.key == current).unwrap_or(0);
+    STEPS
+        .iter()
+        .enumerate()
+        .map(|(i, s)| StepTab {
+            title: s.title,
+            state: if i < at {
+                "done"
+            } else if i == at {
+                "current"
+            } else {
+                ""
+            },
+        })
+        .collect()
+}
+
+/// The review's lines: each step's chosen row, as the admin saw it.
+async fn review(
+    s: &Session,
+    state: &LaunchState,
+) -> Result<Vec<(&'static str, &'static str, String)>, ApiError> {
+    let mut out = vec![];
+    for st in STEPS.iter().filter(|st| !st.field.is_empty()) {
+        let c = choices(s, state, st.key).await?;
+        let chosen = c
+            .rows
+            .iter()
+            .find(|r| r.value == state.get(st.field))
+            .map(|r| {
+                // What the row shows, each value once (a description often repeats the name).
+                let mut seen: Vec<&String> = vec![];
+                r.cells
+                    .iter()
+                    .filter(|x| !x.is_empty() && x.as_str() != "—")
+                    .filter(|x| {
+                        let new = !seen.contains(x);
+                        seen.push(x);
+                        new
+                    })
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" · ")
+            })
+            .unwrap_or_else(|| "—".into());
+        let chosen = if st.key == "disk" && !state.get("size").is_empty() {
+            format!("{chosen} · {} GB", state.get("size"))
+        } else {
+            chosen
+        };
+        out.push((st.key, st.title, chosen));
+    }
+    Ok(out)
+}
+
+async fn launch_page(
+    s: &Session,
+    mut state: LaunchState,
+    key: &'static str,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let st = launch::step(key);
+    let mut c = match choices(s, &state, key).await {
+        Ok(c) => c,
+        Err(e) => return s.error_page("instances", &e),
+    };
+    let mut choices_shown = None;
+    if !st.field.is_empty() {
+        let picked = c
+            .select(state.get(st.field), key == "sshkey")
+            .map(|r| r.value.clone())
+            .unwrap_or_default();
+        state.set(st.field, picked);
+        choices_shown = Some(c);
+    }
+    let mut fields = vec![];
+    let mut shown: Vec<&str> = vec![];
+    match key {
+        "disk" => {
+            fields.push(
+                Field::text("size", "Size (GB)", state.get("size"), false)
+                    .kind("number")
+                    .placeholder("20")
+                    .help("Only for an offering with a custom size."),
+            );
+            shown.push("size");
+        }
+        "review" => {
+            fields.push(
+                Field::text("name", "Name", state.get("name"), false)
+                    .placeholder("web-1")
+                    .help("Letters, digits and hyphens; left empty, a name is chosen for you."),
+            );
+            fields.push(Field::text(
+                "displayname",
+                "Display name",
+                state.get("displayname"),
+                false,
+            ));
+            shown.extend(["name", "displayname"]);
+        }
+        _ => {}
+    }
+    let review = if key == "review" {
+        match review(s, &state).await {
+            Ok(r) => r,
+            Err(e) => return s.error_page("instances", &e),
+        }
+    } else {
+        vec![]
+    };
+    let last = key == "review";
+    s.page_status(
+        status,
+        &LaunchPage {
+            frame: s.frame("instances"),
+            tabs: tabs(key),
+            step: key,
+            step_title: st.title,
+            intro: st.intro,
+            choices: choices_shown,
+            fields,
+            hidden: state.hidden(key, &shown),
+            review,
+            error,
+            can_back: key != STEPS[0].key,
+            next_go: if last { "launch" } else { "next" },
+            next_label: if last { "Launch instance" } else { "Next" },
+            refresh: None,
+        },
+    )
+}
+
+/// `/console/instances/new[?zoneid=…&isoid=…]`: the wizard's first step, with any
+/// choices given in the address already made.
+async fn launch_start(s: Session, Query(q): Query<HashMap<String, String>>) -> Response {
+    let state = LaunchState::from_fields(q.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    launch_page(&s, state, STEPS[0].key, None, StatusCode::OK).await
+}
+
+async fn launch_step(s: Session, Form(f): Form<Fields>) -> Response {
+    if let Some(r) = s.refuse_forged(&f) {
+        return r;
+    }
+    let state = LaunchState::from_fields(f.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let go = Go::parse(field(&f, "go"));
+    let (to, why) = state.target(field(&f, "at"), &go);
+    if why.is_some() || go != Go::Launch {
+        let status = if why.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        };
+        return launch_page(&s, state, to, why, status).await;
+    }
+    let reply = match s.call("deployVirtualMachine", &state.deploy_params()).await {
+        Ok(r) => r,
+        Err(e) => {
+            return launch_page(
+                &s,
+                state,
+                "review",
+                Some(e.text),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+    };
+    let Reply::Job { jobid, id } = reply else {
+        return redirect_with(
+            "/console/instances",
+            true,
+            "The instance is being launched.",
+        );
+    };
+    let next = id
+        .map(|id| detail_path(&id.to_string()))
+        .unwrap_or_else(|| "/console/instances".into());
+    match s.wait(&jobid.to_string(), Duration::from_secs(20)).await {
+        Ok(Outcome::Done) => redirect_with(&next, true, "The instance is running."),
+        Ok(Outcome::Running(job)) => Redirect::to(&format!(
+            "/console/jobs/{job}{}",
+            query_string(&[("next", next)])
+        ))
+        .into_response(),
+        // The instance exists (in Error, with the reason): its page says what happened.
+        Err(e) => redirect_with(&next, false, &format!("The launch failed: {}", e.text)),
+    }
+}

@@ -1,0 +1,374 @@
+//! The Add Instance wizard (CloudStack's "Add instance": zone, ISO, compute offering, disk
+//! offering, network, SSH key pair, review), as data: the step order, the values chosen
+//! so far, where each button leads and what a step still lacks. The console's handler
+//! lists the choices through the command layer and carries the values from page to page in
+//! hidden fields, so the wizard works without JavaScript and keeps nothing on the server.
+
+use std::collections::BTreeMap;
+
+/// A page of the wizard: its key (the form's `at`), tab label and what it asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    pub key: &'static str,
+    pub title: &'static str,
+    pub intro: &'static str,
+    /// The form field the step's choice is carried in ("" for the review).
+    pub field: &'static str,
+    /// Whether a choice must be made before going on.
+    pub required: bool,
+}
+
+pub const STEPS: &[Step] = &[
+    Step {
+        key: "zone",
+        title: "Zone",
+        intro: "The zone the instance runs in. Its ISOs, networks and hosts are the ones offered next.",
+        field: "zoneid",
+        required: true,
+    },
+    Step {
+        key: "iso",
+        title: "ISO",
+        intro: "The bootable ISO the instance starts from. Only ISOs ready in the chosen zone are listed.",
+        field: "isoid",
+        required: true,
+    },
+    Step {
+        key: "offering",
+        title: "Compute offering",
+        intro: "CPU and memory. The instance is placed on a host with this much room.",
+        field: "serviceofferingid",
+        required: true,
+    },
+    Step {
+        key: "disk",
+        title: "Disk offering",
+        intro: "An instance booted from an ISO needs a root disk to install onto. For an offering with a custom size, give the size in GB.",
+        field: "diskofferingid",
+        required: true,
+    },
+    Step {
+        key: "network",
+        title: "Network",
+        intro: "The guest network the instance's NIC joins; it gets the network's next free address.",
+        field: "networkid",
+        required: true,
+    },
+    Step {
+        key: "sshkey",
+        title: "SSH key pair",
+        intro: "A key pair recorded with the instance for its owner to log in with (optional).",
+        field: "keypair",
+        required: false,
+    },
+    Step {
+        key: "review",
+        title: "Review",
+        intro: "Check the choices, name the instance if you like, and launch it. It is started at once.",
+        field: "",
+        required: false,
+    },
+];
+
+/// Every value the wizard carries between pages.
+pub const CARRIED: &[&str] = &[
+    "zoneid",
+    "isoid",
+    "serviceofferingid",
+    "diskofferingid",
+    "size",
+    "networkid",
+    "keypair",
+    "name",
+    "displayname",
+];
+
+pub fn step(key: &str) -> &'static Step {
+    STEPS.iter().find(|s| s.key == key).unwrap_or(&STEPS[0])
+}
+
+fn index(key: &str) -> usize {
+    STEPS.iter().position(|s| s.key == key).unwrap_or(0)
+}
+
+/// What the admin asked for with the button they pressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Go {
+    Next,
+    Back,
+    Edit(&'static str),
+    Launch,
+}
+
+impl Go {
+    pub fn parse(s: &str) -> Go {
+        match s {
+            "back" => Go::Back,
+            "launch" => Go::Launch,
+            s => match s.strip_prefix("edit:") {
+                Some(k) if STEPS.iter().any(|st| st.key == k) => Go::Edit(step(k).key),
+                _ => Go::Next,
+            },
+        }
+    }
+}
+
+/// The values chosen so far (form name → value).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LaunchState {
+    values: BTreeMap<String, String>,
+}
+
+impl LaunchState {
+    /// The carried values among a form's fields (others, like the CSRF token, are left out).
+    pub fn from_fields<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> LaunchState {
+        let mut values = BTreeMap::new();
+        for (k, v) in fields {
+            if CARRIED.contains(&k) {
+                values.insert(k.to_string(), v.trim().to_string());
+            }
+        }
+        LaunchState { values }
+    }
+
+    pub fn get(&self, k: &str) -> &str {
+        self.values.get(k).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn set(&mut self, k: &str, v: impl Into<String>) {
+        self.values.insert(k.to_string(), v.into());
+    }
+
+    /// Hidden fields for a page showing `step`: every carried value but the step's own
+    /// inputs.
+    pub fn hidden(&self, step: &str, shown: &[&str]) -> Vec<(String, String)> {
+        let own = self::step(step).field;
+        self.values
+            .iter()
+            .filter(|(k, v)| !v.is_empty() && k.as_str() != own && !shown.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Why `step` cannot be left forward yet, if it cannot.
+    pub fn missing(&self, key: &str) -> Option<String> {
+        let s = step(key);
+        if s.required && self.get(s.field).is_empty() {
+            return Some(format!("{}: choose one to go on.", s.title));
+        }
+        if key == "disk" && !self.get("size").is_empty() {
+            match self.get("size").parse::<u64>() {
+                Ok(1..=16384) => {}
+                _ => return Some("The disk size is a whole number of GB from 1 to 16384.".into()),
+            }
+        }
+        None
+    }
+
+    /// The first step before `upto` that still lacks a choice.
+    pub fn first_missing(&self, upto: &str) -> Option<&'static str> {
+        STEPS[..index(upto)]
+            .iter()
+            .find(|s| self.missing(s.key).is_some())
+            .map(|s| s.key)
+    }
+
+    /// The step the wizard shows after `go` was pressed on `at`, and the reason it stays
+    /// (or goes back) when a choice is missing.
+    pub fn target(&self, at: &str, go: &Go) -> (&'static str, Option<String>) {
+        let at = step(at).key;
+        match go {
+            Go::Back => (STEPS[index(at).saturating_sub(1)].key, None),
+            Go::Edit(k) => (k, None),
+            Go::Next => match self.missing(at) {
+                Some(why) => (at, Some(why)),
+                None => (STEPS[(index(at) + 1).min(STEPS.len() - 1)].key, None),
+            },
+            Go::Launch => match self.first_missing("review") {
+                Some(k) => (k, self.missing(k)),
+                None => ("review", None),
+            },
+        }
+    }
+
+    /// The deployVirtualMachine parameters for these choices.
+    pub fn deploy_params(&self) -> Vec<(&'static str, String)> {
+        let mut p = vec![
+            ("zoneid", self.get("zoneid").to_string()),
+            ("templateid", self.get("isoid").to_string()),
+            (
+                "serviceofferingid",
+                self.get("serviceofferingid").to_string(),
+            ),
+            ("diskofferingid", self.get("diskofferingid").to_string()),
+            ("networkids", self.get("networkid").to_string()),
+            ("startvm", "true".to_string()),
+        ];
+        for (param, k) in [
+            ("size", "size"),
+            ("keypair", "keypair"),
+            ("name", "name"),
+            ("displayname", "displayname"),
+        ] {
+            if !self.get(k).is_empty() {
+                p.push((param, self.get(k).to_string()));
+            }
+        }
+        p
+    }
+}
+
+/// One choice of a step: its value and what the row shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Choice {
+    pub value: String,
+    pub cells: Vec<String>,
+    pub checked: bool,
+}
+
+/// The choices of a step, shown as a table with a radio button per row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Choices {
+    pub name: String,
+    pub headings: Vec<String>,
+    pub rows: Vec<Choice>,
+    pub empty: String,
+}
+
+impl Choices {
+    pub fn new(name: &str, headings: &[&str], empty: &str) -> Choices {
+        Choices {
+            name: name.into(),
+            headings: headings.iter().map(|h| h.to_string()).collect(),
+            rows: vec![],
+            empty: empty.into(),
+        }
+    }
+
+    pub fn push(&mut self, value: impl Into<String>, cells: Vec<String>) {
+        self.rows.push(Choice {
+            value: value.into(),
+            cells,
+            checked: false,
+        });
+    }
+
+    /// Checks the row of `chosen`; with no (or a vanished) choice, the only row, or the
+    /// first when `first` (a default that is always valid, like "no key pair").
+    pub fn select(&mut self, chosen: &str, first: bool) -> Option<&Choice> {
+        let at = self
+            .rows
+            .iter()
+            .position(|r| r.value == chosen)
+            .or_else(|| (self.rows.len() == 1 || (first && !self.rows.is_empty())).then_some(0));
+        for (i, r) in self.rows.iter_mut().enumerate() {
+            r.checked = Some(i) == at;
+        }
+        at.map(|i| &self.rows[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(pairs: &[(&str, &str)]) -> LaunchState {
+        LaunchState::from_fields(pairs.iter().copied())
+    }
+
+    #[test]
+    fn carried_values_leave_out_other_fields() {
+        let s = state(&[("zoneid", " z1 "), ("sessionkey", "k"), ("go", "next")]);
+        assert_eq!(s.get("zoneid"), "z1");
+        assert_eq!(s.get("sessionkey"), "");
+        assert_eq!(s.hidden("iso", &[]), vec![("zoneid".into(), "z1".into())]);
+        // The step's own input is not carried twice.
+        assert!(s.hidden("zone", &[]).is_empty());
+    }
+
+    #[test]
+    fn next_stays_on_a_step_without_its_choice() {
+        let s = state(&[("zoneid", "z1")]);
+        assert_eq!(s.target("zone", &Go::Next), ("iso", None));
+        let (at, why) = s.target("iso", &Go::Next);
+        assert_eq!(at, "iso");
+        assert_eq!(why.unwrap(), "ISO: choose one to go on.");
+        // The key pair is optional.
+        let s = state(&[("zoneid", "z"), ("isoid", "i")]);
+        assert_eq!(s.target("sshkey", &Go::Next), ("review", None));
+    }
+
+    #[test]
+    fn back_edit_and_bounds() {
+        let s = LaunchState::default();
+        assert_eq!(s.target("zone", &Go::Back), ("zone", None));
+        assert_eq!(s.target("disk", &Go::Back), ("offering", None));
+        assert_eq!(s.target("review", &Go::Edit("iso")), ("iso", None));
+        assert_eq!(Go::parse("edit:nope"), Go::Next);
+        assert_eq!(Go::parse("edit:network"), Go::Edit("network"));
+        assert_eq!(step("nope").key, "zone");
+    }
+
+    #[test]
+    fn launch_goes_to_the_first_step_missing_a_choice() {
+        let s = state(&[
+            ("zoneid", "z"),
+            ("isoid", "i"),
+            ("diskofferingid", "d"),
+            ("networkid", "n"),
+        ]);
+        let (at, why) = s.target("review", &Go::Launch);
+        assert_eq!(at, "offering");
+        assert!(why.unwrap().starts_with("Compute offering"));
+        let mut s = s;
+        s.set("serviceofferingid", "o");
+        assert_eq!(s.target("review", &Go::Launch), ("review", None));
+    }
+
+    #[test]
+    fn disk_size_must_be_whole_gigabytes_in_range() {
+        let mut s = state(&[("diskofferingid", "d"), ("size", "0")]);
+        assert!(s.missing("disk").unwrap().contains("1 to 16384"));
+        s.set("size", "abc");
+        assert!(s.missing("disk").is_some());
+        s.set("size", "20");
+        assert_eq!(s.missing("disk"), None);
+    }
+
+    #[test]
+    fn deploy_params_map_the_choices_and_skip_empty_ones() {
+        let s = state(&[
+            ("zoneid", "z"),
+            ("isoid", "i"),
+            ("serviceofferingid", "o"),
+            ("diskofferingid", "d"),
+            ("networkid", "n"),
+            ("keypair", ""),
+            ("name", "web-1"),
+        ]);
+        let p = s.deploy_params();
+        let get = |k: &str| p.iter().find(|(x, _)| *x == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("templateid"), Some("i"));
+        assert_eq!(get("networkids"), Some("n"));
+        assert_eq!(get("startvm"), Some("true"));
+        assert_eq!(get("name"), Some("web-1"));
+        assert_eq!(get("keypair"), None);
+        assert_eq!(get("size"), None);
+    }
+
+    #[test]
+    fn select_keeps_a_valid_choice_and_defaults_sensibly() {
+        let mut c = Choices::new("isoid", &["Name"], "none");
+        c.push("a", vec!["A".into()]);
+        c.push("b", vec!["B".into()]);
+        assert_eq!(c.select("b", false).unwrap().value, "b");
+        assert!(c.rows[1].checked && !c.rows[0].checked);
+        // A choice that is no longer offered (another zone) is dropped.
+        assert!(c.select("gone", false).is_none());
+        assert!(c.rows.iter().all(|r| !r.checked));
+        assert_eq!(c.select("gone", true).unwrap().value, "a");
+        let mut one = Choices::new("zoneid", &["Name"], "none");
+        one.push("z", vec!["Z".into()]);
+        assert_eq!(one.select("", false).unwrap().value, "z");
+    }
+}

@@ -12,6 +12,7 @@ mod admin;
 mod images;
 mod infra;
 mod instances;
+mod storage;
 mod wizard;
 
 use std::collections::HashMap;
@@ -72,6 +73,7 @@ pub fn router() -> Router<Ctx> {
         .merge(wizard::router())
         .merge(images::router())
         .merge(instances::router())
+        .merge(storage::router())
         .merge(admin::router())
         .layer(axum::middleware::map_response(security_headers))
 }

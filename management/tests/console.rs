@@ -1664,3 +1664,80 @@ async fn instance_actions_follow_its_state_and_the_console_page_serves_novnc() {
     let js = c.raw(get("/console/static/vnc.js", None)).await.text;
     assert!(js.contains("import RFB from \"/console/static/novnc.js\""));
 }
+
+/// The storage forms outside the wizard: a pool's scope is a cluster or a zone, and an
+/// export that cannot be mounted is refused with the reason and the form as filled.
+#[tokio::test]
+async fn storage_forms_refuse_an_unreachable_export_and_keep_the_input() {
+    let c = Client::admin().await;
+    let (zid, _pid, cid) = c.basic_topology("store-zone").await;
+    let mut b = Browser::login(&c).await;
+
+    let p = b.get("/console/primary-storage").await;
+    assert_eq!(
+        attr(&p.doc, ".head .tools a.primary", "href"),
+        "/console/primary-storage/new"
+    );
+    let p = b.get("/console/primary-storage/new").await;
+    let scopes: Vec<String> = p
+        .doc
+        .select(&sel("#f-scope option"))
+        .map(|o| o.value().attr("value").unwrap().to_string())
+        .collect();
+    assert_eq!(scopes, [format!("cluster:{cid}"), format!("zone:{zid}")]);
+    // Nothing serves NFS on loopback here: the mount is refused.
+    let p = b
+        .submit(
+            &p,
+            "#form",
+            &[
+                ("name", "P9"),
+                ("scope", &format!("zone:{zid}")),
+                ("server", "127.0.0.1"),
+                ("path", "/nowhere"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text1(&p.doc, "#form .error").contains("127.0.0.1"));
+    assert_eq!(attr(&p.doc, "#f-name", "value"), "P9");
+    assert_eq!(attr(&p.doc, "#f-path", "value"), "/nowhere");
+    assert_eq!(
+        attr(&p.doc, "#f-scope option[selected]", "value"),
+        format!("zone:{zid}")
+    );
+    let p = b
+        .post(
+            "/console/primary-storage/new",
+            &[
+                ("name", "P9"),
+                ("scope", "nowhere"),
+                ("server", "x"),
+                ("path", "/y"),
+            ],
+        )
+        .await;
+    assert!(text1(&p.doc, "#form .error").contains("Choose where"));
+
+    let p = b.get("/console/secondary-storage/new").await;
+    assert_eq!(attr(&p.doc, "#f-zoneid option", "value"), zid);
+    let p = b
+        .submit(
+            &p,
+            "#form",
+            &[
+                ("name", "S9"),
+                ("server", "127.0.0.1"),
+                ("path", "/nowhere"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(attr(&p.doc, "#f-name", "value"), "S9");
+    let pools = c.ok("listStoragePools", &[]).await;
+    let stores = c.ok("listImageStores", &[]).await;
+    assert_eq!(pools["count"].as_i64().unwrap_or(0), 0);
+    assert_eq!(stores["count"].as_i64().unwrap_or(0), 0);
+}

@@ -30,6 +30,7 @@ const cfg = {
   nfsServer: env('NFS_SERVER'),
   primaryPath: env('PRIMARY_PATH'),
   secondaryPath: env('SECONDARY_PATH'),
+  primary2Path: env('PRIMARY2_PATH'),
   isoUrl: env('ISO_URL'),
   slowIsoUrl: env('SLOW_ISO_URL', ''),
   podNet: env('POD_NET'), // e.g. 10.231.170 (the /24 the pod's range comes from)
@@ -265,7 +266,27 @@ const STEPS = [
     await visit(page, '/console/primary-storage', 'primary-storage');
     await page.click('table#list tbody tr td a');
     await shot(page, 'primary-storage-detail');
+    // A second pool, zone-wide, with its own form: a wrong path first.
+    await visit(page, '/console/primary-storage', 'primary-storage-list');
+    await page.click('text=+ Add primary storage');
+    await page.fill('#f-name', 'Primary2');
+    await page.selectOption('#f-scope', { label: 'Zone Zone1 (zone-wide)' });
+    await page.fill('#f-server', cfg.nfsServer);
+    await page.fill('#f-path', cfg.primary2Path + '-typo');
+    expectRefusal(422, '/console/primary-storage/new');
+    await page.click('#form button[type=submit]');
+    await page.waitForSelector('#form .error');
+    check((await text(page, '#form .error')).includes('does not export'), 'the wrong path is named');
+    check(await page.inputValue('#f-name') === 'Primary2', 'the input is kept');
+    await shot(page, 'primary-storage-add-refused');
+    await page.fill('#f-path', cfg.primary2Path);
+    await page.click('#form button[type=submit]');
+    await page.waitForSelector('.flash.ok');
+    check((await text(page, '.head h1')) === 'Primary2', "the new pool's page");
+    await shot(page, 'primary-storage-added');
     await visit(page, '/console/secondary-storage', 'secondary-storage');
+    await page.click('text=+ Add secondary storage');
+    await shot(page, 'secondary-storage-add');
     await visit(page, '/console/events', 'events');
     await visit(page, '/console/alerts', 'alerts');
     await visit(page, '/console/accounts', 'accounts');

@@ -66,15 +66,16 @@ fn the_console_in_chromium_builds_a_zone_launches_an_instance_and_opens_its_cons
     let state = tempfile::tempdir().unwrap();
     let host = SimHost::up("uib1", 170, "ui-host-pw", state.path());
     let exports = tempfile::tempdir().unwrap();
-    let (primary, secondary) = (
+    let (primary, secondary, primary2) = (
         exports.path().join("primary"),
         exports.path().join("secondary"),
+        exports.path().join("primary2"),
     );
     let nfs = NfsServer::up(
         "uinfs1",
         171,
         &state.path().join("nfs"),
-        &[&primary, &secondary],
+        &[&primary, &secondary, &primary2],
     );
     // A stream that takes a few seconds, so the page shows a percentage: the ISO 9660
     // header, then whole chunks of zeros (HttpFiles sends per_second / 10 per 100 ms).
@@ -106,6 +107,7 @@ fn the_console_in_chromium_builds_a_zone_launches_an_instance_and_opens_its_cons
         .env("NFS_SERVER", &nfs.address)
         .env("PRIMARY_PATH", &primary)
         .env("SECONDARY_PATH", &secondary)
+        .env("PRIMARY2_PATH", &primary2)
         .env("ISO_URL", http.url("/ipxe.iso"))
         .env("SLOW_ISO_URL", http.url("/big.iso"))
         .env("POD_NET", "10.231.170")
@@ -141,10 +143,12 @@ fn the_console_in_chromium_builds_a_zone_launches_an_instance_and_opens_its_cons
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
-    assert_eq!(
-        api.ok("listStoragePools", &[])["storagepool"][0]["name"],
-        "Primary1"
-    );
+    // The wizard's cluster-wide pool, and the one added with its own form, zone-wide.
+    let pools = api.ok("listStoragePools", &["name=Primary1"]);
+    assert_eq!(pools["storagepool"][0]["scope"], "CLUSTER", "{pools}");
+    let pools = api.ok("listStoragePools", &["name=Primary2"]);
+    assert_eq!(pools["storagepool"][0]["scope"], "ZONE", "{pools}");
+    assert_eq!(pools["storagepool"][0]["state"], "Up", "{pools}");
     assert_eq!(
         api.ok("listImageStores", &[])["imagestore"][0]["name"],
         "Secondary1"

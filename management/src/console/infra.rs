@@ -1003,7 +1003,7 @@ async fn host_action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) 
 }
 
 /// The clusters a host can join, as "Zone / Pod / Cluster" options.
-async fn cluster_options(s: &Session) -> Vec<(String, String)> {
+pub(super) async fn cluster_options(s: &Session) -> Vec<(String, String)> {
     let clusters = s
         .list(
             "listClusters",
@@ -1142,8 +1142,8 @@ async fn pools(s: Session, Query(q): Q) -> Response {
         "listStoragePools",
         POOL_HEADINGS,
         pool_cells,
-        "No primary storage yet. Add an NFS export with the Add zone wizard or createStoragePool.",
-        vec![],
+        "No primary storage yet. Add an NFS export with + Add primary storage or the Add zone wizard.",
+        vec![Link::primary("+ Add primary storage", "/console/primary-storage/new")],
     )
     .await
 }
@@ -1264,8 +1264,8 @@ async fn stores(s: Session, Query(q): Q) -> Response {
         "listImageStores",
         STORE_HEADINGS,
         store_cells,
-        "No secondary storage yet. Add an NFS export with the Add zone wizard or addImageStore.",
-        vec![],
+        "No secondary storage yet. Add an NFS export with + Add secondary storage or the Add zone wizard.",
+        vec![Link::primary("+ Add secondary storage", "/console/secondary-storage/new")],
     )
     .await
 }

@@ -1,0 +1,238 @@
+//! Adding primary and secondary storage outside the Add Zone wizard (CloudStack's "Add
+//! Primary Storage" and "Add Secondary Storage"): an NFS server and export, checked by
+//! the command layer the same way (the export is mounted and its capacity read), so a
+//! wrong path is refused at once with the reason and the form comes back as it was filled.
+
+use std::collections::HashMap;
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Form, Router};
+use stratus_api::envelope::Reply;
+use stratus_api::ApiError;
+use stratus_ui::format::{str_of, text};
+use stratus_ui::wizard::nfs_url;
+use stratus_ui::{Field, FormPage};
+
+use super::infra::cluster_options;
+use super::{field, redirect_with, Fields, Session};
+use crate::ctx::Ctx;
+
+pub fn router() -> Router<Ctx> {
+    Router::new()
+        .route(
+            "/console/primary-storage/new",
+            get(primary_form).post(add_primary),
+        )
+        .route(
+            "/console/secondary-storage/new",
+            get(secondary_form).post(add_secondary),
+        )
+}
+
+async fn zone_options(s: &Session) -> Vec<(String, String)> {
+    s.list(
+        "listZones",
+        &[("pagesize", "500".into()), ("page", "1".into())],
+    )
+    .await
+    .map(|(_, zones)| {
+        zones
+            .iter()
+            .map(|z| (str_of(z, "id").to_string(), text(z, "name")))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn nfs_fields(f: &HashMap<String, String>) -> [Field; 2] {
+    let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+    [
+        Field::text("server", "NFS server", get("server"), true)
+            .placeholder("10.0.0.5")
+            .help("The NFS server's address, as the hosts and this server reach it."),
+        Field::text("path", "Path", get("path"), true).placeholder("/export/primary"),
+    ]
+}
+
+/// Where a pool goes: a cluster (`cluster:ID`) or a whole zone (`zone:ID`).
+async fn primary_fields(s: &Session, f: &HashMap<String, String>) -> Vec<Field> {
+    let mut places: Vec<(String, String)> = cluster_options(s)
+        .await
+        .into_iter()
+        .map(|(id, label)| (format!("cluster:{id}"), format!("Cluster {label}")))
+        .collect();
+    places.extend(
+        zone_options(s)
+            .await
+            .into_iter()
+            .map(|(id, name)| (format!("zone:{id}"), format!("Zone {name} (zone-wide)"))),
+    );
+    let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+    let mut fields = vec![
+        Field::text("name", "Name", get("name"), true).placeholder("Primary2"),
+        Field::select("scope", "Scope", get("scope"), places)
+            .help("A cluster's hosts use cluster-wide storage; every host of the zone uses zone-wide storage."),
+    ];
+    fields.extend(nfs_fields(f));
+    fields
+}
+
+fn primary_page(s: &Session, fields: Vec<Field>, error: Option<String>) -> FormPage {
+    FormPage {
+        frame: s.frame("primary-storage"),
+        section: "Primary storage",
+        title: "Add primary storage".into(),
+        intro: Some(
+            "An NFS export for instances' disks. It is mounted and measured before it is added."
+                .into(),
+        ),
+        action: "/console/primary-storage/new".into(),
+        fields,
+        error,
+        submit: "Add primary storage".into(),
+        cancel: "/console/primary-storage".into(),
+        refresh: None,
+    }
+}
+
+async fn primary_form(s: Session) -> Response {
+    let fields = primary_fields(&s, &HashMap::new()).await;
+    s.page(&primary_page(&s, fields, None))
+}
+
+/// The created object's id from a create command's answer.
+fn created_id(r: &Reply) -> String {
+    match r {
+        Reply::ObjectList { items, .. } => items
+            .first()
+            .map(|i| str_of(i, "id").to_string())
+            .unwrap_or_default(),
+        Reply::Object { value, .. } => str_of(value, "id").to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The form's values to show again after a refusal (never the CSRF token).
+fn kept(f: &Fields) -> HashMap<String, String> {
+    f.iter()
+        .filter(|(k, _)| k != "sessionkey")
+        .cloned()
+        .collect()
+}
+
+async fn add_primary(s: Session, Form(f): Form<Fields>) -> Response {
+    if let Some(r) = s.refuse_forged(&f) {
+        return r;
+    }
+    let v = |k: &str| field(&f, k).trim().to_string();
+    let mut params = vec![
+        ("name", v("name")),
+        ("url", nfs_url(&v("server"), &v("path"))),
+    ];
+    let place = match v("scope").split_once(':') {
+        Some(("cluster", id)) => match s.one("listClusters", id, &[]).await {
+            Ok(Some(c)) => {
+                params.extend([
+                    ("scope", "cluster".to_string()),
+                    ("zoneid", str_of(&c, "zoneid").to_string()),
+                    ("podid", str_of(&c, "podid").to_string()),
+                    ("clusterid", id.to_string()),
+                ]);
+                Ok(())
+            }
+            Ok(None) => Err(ApiError::param("That cluster no longer exists.")),
+            Err(e) => Err(e),
+        },
+        Some(("zone", id)) => {
+            params.extend([
+                ("scope", "zone".to_string()),
+                ("zoneid", id.to_string()),
+                ("hypervisor", "KVM".to_string()),
+            ]);
+            Ok(())
+        }
+        _ => Err(ApiError::param(
+            "Choose where the storage is used: a cluster or a zone.",
+        )),
+    };
+    let result = match place {
+        Ok(()) => s.call("createStoragePool", &params).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(r) => redirect_with(
+            &format!("/console/primary-storage/{}", created_id(&r)),
+            true,
+            "The primary storage was added.",
+        ),
+        Err(e) => {
+            let fields = primary_fields(&s, &kept(&f)).await;
+            s.page_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &primary_page(&s, fields, Some(e.text)),
+            )
+        }
+    }
+}
+
+async fn secondary_fields(s: &Session, f: &HashMap<String, String>) -> Vec<Field> {
+    let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+    let mut fields = vec![
+        Field::text("name", "Name", get("name"), true).placeholder("Secondary2"),
+        Field::select("zoneid", "Zone", get("zoneid"), zone_options(s).await),
+    ];
+    fields.extend(nfs_fields(f));
+    fields
+}
+
+fn secondary_page(s: &Session, fields: Vec<Field>, error: Option<String>) -> FormPage {
+    FormPage {
+        frame: s.frame("secondary-storage"),
+        section: "Secondary storage",
+        title: "Add secondary storage".into(),
+        intro: Some(
+            "An NFS export for the zone's ISOs. It is mounted and measured before it is added."
+                .into(),
+        ),
+        action: "/console/secondary-storage/new".into(),
+        fields,
+        error,
+        submit: "Add secondary storage".into(),
+        cancel: "/console/secondary-storage".into(),
+        refresh: None,
+    }
+}
+
+async fn secondary_form(s: Session) -> Response {
+    let fields = secondary_fields(&s, &HashMap::new()).await;
+    s.page(&secondary_page(&s, fields, None))
+}
+
+async fn add_secondary(s: Session, Form(f): Form<Fields>) -> Response {
+    if let Some(r) = s.refuse_forged(&f) {
+        return r;
+    }
+    let v = |k: &str| field(&f, k).trim().to_string();
+    let params = [
+        ("provider", "NFS".to_string()),
+        ("name", v("name")),
+        ("zoneid", v("zoneid")),
+        ("url", nfs_url(&v("server"), &v("path"))),
+    ];
+    match s.call("addImageStore", &params).await {
+        Ok(r) => redirect_with(
+            &format!("/console/secondary-storage/{}", created_id(&r)),
+            true,
+            "The secondary storage was added.",
+        ),
+        Err(e) => {
+            let fields = secondary_fields(&s, &kept(&f)).await;
+            s.page_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &secondary_page(&s, fields, Some(e.text)),
+            )
+        }
+    }
+}

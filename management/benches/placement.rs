@@ -1,12 +1,13 @@
 //! Placement at scale: 1,000 Up hosts and 10,000 Running VMs (each with a guest address)
 //! in the database; how many placements (capacity + address, `instances::allocate`, one
 //! transaction each) per second, one at a time and 8 at once, and the p50/p99 of the
-//! list commands an admin or a client calls at that size.
+//! list commands an admin or a client calls at that size, and of the web console's
+//! pages (rendered through the router, signed in).
 //!
 //! Run: `cargo bench -p stratus-management --bench placement` (options after `--`:
 //! `--hosts N` (1000), `--vms N` (10000), `--placements N` (500)). A private Postgres
 //! (fsync off) in a temporary directory; everything in this process through the command
-//! layer (no HTTP). Results: docs/benchmarks.md.
+//! layer (no network; console pages through the router in process). Results: docs/benchmarks.md.
 
 use std::time::{Duration, Instant};
 
@@ -316,6 +317,72 @@ async fn main() -> anyhow::Result<()> {
             shown.join(" "),
             pct(&lat, 0.5),
             pct(&lat, 0.99)
+        );
+    }
+
+    // Web console pages at this size: through the router (HTML rendered), signed in.
+    println!("\n| console page | p50 ms | p99 ms | KiB |\n|---|---:|---:|---:|");
+    use axum::body::Body;
+    use axum::http::{header, Request};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let app = stratus_management::http::router(ctx.clone());
+    let login = app
+        .clone()
+        .oneshot(
+            Request::post("/console/login")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("username=admin&password=bench-password"))?,
+        )
+        .await?;
+    let cookie = login
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_string))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let some_vm = dispatch(
+        &ctx,
+        &caller,
+        "listVirtualMachines",
+        &[("listall", "true".into()), ("keyword", "seed-4242".into())],
+    )
+    .await["virtualmachine"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    for path in [
+        "/console/dashboard".to_string(),
+        "/console/instances".to_string(),
+        format!("/console/instances/{some_vm}"),
+        "/console/hosts".to_string(),
+        "/console/hosts/metrics".to_string(),
+        "/console/instances/new".to_string(),
+    ] {
+        let mut lat = vec![];
+        let mut size = 0;
+        for _ in 0..50 {
+            let t = Instant::now();
+            let r = app
+                .clone()
+                .oneshot(
+                    Request::get(path.as_str())
+                        .header(header::COOKIE, &cookie)
+                        .body(Body::empty())?,
+                )
+                .await?;
+            anyhow::ensure!(r.status().is_success(), "{path}: {}", r.status());
+            size = r.into_body().collect().await?.to_bytes().len();
+            lat.push(t.elapsed());
+        }
+        lat.sort();
+        let shown = path.replace(&some_vm, "{id}");
+        println!(
+            "| {shown} | {:.2} | {:.2} | {:.0} |",
+            pct(&lat, 0.5),
+            pct(&lat, 0.99),
+            size as f64 / 1024.0
         );
     }
     pool.close().await;

@@ -532,6 +532,12 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("type", String, "the host type"),
         ],
         types::HostResponse::FIELDS), "4.9.3"),
+    cmd("listBackgroundTasks", "Lists the management servers' background tasks (housekeeping, the host monitor, ISO clean-up) with the outcome of their last pass; a Stratus command", Admin, L, "backgroundtask",
+        list_params![
+            opt("name", String, "the task's name"),
+            opt("state", String, "OK, Failing, Late or ServerStopped"),
+        ],
+        types::BackgroundTaskResponse::FIELDS),
     cmd("listHostsUsageHistory", "Lists the CPU, memory and network samples kept for hosts (setting host.metrics.retention.hours); a Stratus command shaped as listVirtualMachinesUsageHistory", Admin, L, "host",
         list_params![
             opt("id", Uuid, "the ID of the host"),

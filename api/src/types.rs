@@ -431,6 +431,22 @@ response!(HostStatsResponse {
     stats: Vec<HostStatsItem> => "list", "the host's retained samples, oldest first";
 });
 
+response!(BackgroundTaskResponse {
+    name: Option<String> => "string", "the task's name";
+    managementserverid: Option<Uuid> => "string", "the management server that runs it";
+    managementservername: Option<String> => "string", "that server's name";
+    state: Option<String> => "string", "OK, Failing (the last pass failed), Late (no pass for three intervals) or ServerStopped (its server stopped heartbeating)";
+    interval: Option<i32> => "integer", "seconds between passes";
+    runs: Option<i64> => "long", "passes since the server started recording";
+    failures: Option<i64> => "long", "failed passes";
+    lastrun: Option<CsDate> => "date", "when the last pass ran";
+    lastduration: Option<i32> => "integer", "how long the last pass took, in milliseconds";
+    lastsuccess: Option<CsDate> => "date", "when a pass last succeeded";
+    lastresult: Option<String> => "string", "what the last successful pass did";
+    lasterror: Option<String> => "string", "the last failure's error";
+    lasterrortime: Option<CsDate> => "date", "when the last failure happened";
+});
+
 response!(AlertResponse {
     id: Option<Uuid> => "string", "the id of the alert";
     r#type: Option<i32> => "short", "One of the following alert types: MEMORY = 0, CPU = 1, STORAGE = 2, STORAGE_ALLOCATED = 3, PUBLIC_IP = 4, PRIVATE_IP = 5, SECONDARY_STORAGE = 6, HOST = 7, USERVM = 8, DOMAIN_ROUTER = 9, CONSOLE_PROXY = 10, ROUTING = 11, STORAGE_MISC = 12, USAGE_SERVER = 13, MANAGMENT_NODE = 14, DOMAIN_ROUTER_MIGRATE = 15, CONSOLE_PROXY_MIGRATE = 16, USERVM_MIGRATE = 17, VLAN = 18, SSVM = 19, USAGE_SERVER_RESULT = 20";

@@ -397,15 +397,25 @@ pub async fn run_monitor(ctx: Ctx, mut shutdown: tokio::sync::watch::Receiver<bo
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = shutdown.changed() => return,
         }
-        if let Err(e) = monitor_once(&ctx).await {
-            tracing::warn!(error = %e, "host monitor pass failed");
-        }
+        crate::tasks::pass(
+            &ctx,
+            "host-monitor",
+            Duration::from_secs(1),
+            monitor_once(&ctx),
+            |_| "hosts' heartbeats checked".into(),
+        )
+        .await;
         n += 1;
         if n.is_multiple_of(60) {
             let keep = ctx.setting_i64("host.metrics.retention.hours", 24).max(1);
-            if let Err(e) = db::hosts::host_metrics_purge(&ctx.pool, keep).await {
-                tracing::warn!(error = %e, "pruning host metrics failed");
-            }
+            crate::tasks::pass(
+                &ctx,
+                "host-metrics-retention",
+                Duration::from_secs(60),
+                db::hosts::host_metrics_purge(&ctx.pool, keep),
+                |n| format!("{n} samples older than {keep} h removed"),
+            )
+            .await;
         }
     }
 }

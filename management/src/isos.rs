@@ -89,9 +89,14 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
     loop {
         if last_cleanup.elapsed() >= Duration::from_secs(5) {
             last_cleanup = std::time::Instant::now();
-            if let Err(e) = clean_up_partials(&ctx).await {
-                tracing::warn!(error = %e, "cleaning up partial downloads");
-            }
+            crate::tasks::pass(
+                &ctx,
+                "iso-partial-cleanup",
+                Duration::from_secs(5),
+                clean_up_partials(&ctx),
+                |_| "partial downloads of deleted or failed ISOs removed".into(),
+            )
+            .await;
         }
         let free = slots.available_permits() as i64;
         if free > 0 {

@@ -32,5 +32,6 @@ pub mod process;
 pub mod reconcile;
 pub mod secrets;
 pub mod ssh;
+pub mod tasks;
 pub mod vms;
 pub mod volumes;

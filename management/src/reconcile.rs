@@ -1,7 +1,8 @@
 //! Housekeeping on a timer: keep this server's registration fresh, pick up settings
 //! changed through other servers, drop expired sessions, refresh the capacity of primary
-//! and secondary storage (FSSTAT every `storage.stats.interval`). Each pass is
-//! idempotent, so every management server may run it.
+//! and secondary storage (FSSTAT every `storage.stats.interval`), expunge destroyed VMs
+//! that are due, unwind abandoned VM work. Each pass is idempotent, so every management
+//! server may run it, and each records its outcome for admins (`crate::tasks`).
 
 use std::time::Duration;
 
@@ -9,9 +10,11 @@ use tokio::sync::watch;
 
 use crate::ctx::Ctx;
 use crate::db;
+use crate::tasks::pass;
 
 pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    const TICK: Duration = Duration::from_secs(10);
+    let mut tick = tokio::time::interval(TICK);
     let mut last_stats: Option<std::time::Instant> = None;
     let mut last_expunge: Option<std::time::Instant> = None;
     loop {
@@ -22,32 +25,48 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
         if let Err(e) = db::mgmt::ms_heartbeat(&ctx.pool, ctx.ms_id).await {
             tracing::warn!(error = %e, "management server heartbeat failed");
         }
-        if let Err(e) = ctx.refresh_settings().await {
-            tracing::warn!(error = %e, "refreshing settings failed");
-        }
-        match db::sessions::session_purge_expired(&ctx.pool).await {
-            Ok(n) if n > 0 => tracing::debug!(sessions = n, "expired sessions removed"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "purging sessions failed"),
-        }
+        // Each pass is recorded for admins (`tasks`, listBackgroundTasks).
+        pass(&ctx, "settings", TICK, ctx.refresh_settings(), |_| {
+            "settings reloaded".into()
+        })
+        .await;
+        pass(
+            &ctx,
+            "session-expiry",
+            TICK,
+            db::sessions::session_purge_expired(&ctx.pool),
+            |n| format!("{n} expired sessions removed"),
+        )
+        .await;
         let every =
             Duration::from_secs(ctx.setting_i64("storage.stats.interval", 60).max(10) as u64);
         if last_stats.is_none_or(|t| t.elapsed() >= every) {
             last_stats = Some(std::time::Instant::now());
-            if let Err(e) = refresh_storage_stats(&ctx).await {
-                tracing::warn!(error = %e, "refreshing storage capacity failed");
-            }
+            pass(
+                &ctx,
+                "storage-capacity",
+                every,
+                refresh_storage_stats(&ctx),
+                |_| "capacity of primary and secondary storage read".into(),
+            )
+            .await;
         }
         let every = Duration::from_secs(ctx.setting_i64("expunge.interval", 86400).max(5) as u64);
         if last_expunge.is_none_or(|t| t.elapsed() >= every) {
             last_expunge = Some(std::time::Instant::now());
-            if let Err(e) = expunge_due(&ctx).await {
-                tracing::warn!(error = %e, "expunging destroyed VMs failed");
-            }
+            pass(&ctx, "expunge", every, expunge_due(&ctx), |n| {
+                format!("{n} destroyed VMs expunged")
+            })
+            .await;
         }
-        if let Err(e) = unwind_orphaned_work(&ctx).await {
-            tracing::warn!(error = %e, "unwinding abandoned VM operations failed");
-        }
+        pass(
+            &ctx,
+            "abandoned-work",
+            TICK,
+            unwind_orphaned_work(&ctx),
+            |_| "abandoned deploys and starts unwound".into(),
+        )
+        .await;
     }
 }
 

@@ -13,6 +13,7 @@ mod jobs;
 mod networks;
 mod offerings;
 mod storage;
+mod tasks;
 mod topology;
 mod vms;
 
@@ -127,6 +128,7 @@ pub async fn execute(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params)
         "listHosts" => hosts::list(ctx, p, false).await,
         "listHostsMetrics" => hosts::list(ctx, p, true).await,
         "listHostsUsageHistory" => hosts::usage_history(ctx, p).await,
+        "listBackgroundTasks" => tasks::list(ctx, p).await,
         "updateHost" => hosts::update(ctx, caller, p).await,
         "deleteHost" => hosts::delete(ctx, caller, p).await,
         "prepareHostForMaintenance" => hosts::prepare_maintenance(ctx, caller, p).await,
@@ -262,6 +264,18 @@ async fn record_event(
 /// The standard answer for an id parameter that names nothing.
 pub fn not_found(p: &Params, name: &str) -> Error {
     stratus_api::params::invalid_param(p.command(), name, p.str(name).unwrap_or("")).into()
+}
+
+/// One page of a list built in memory, and the total before paging.
+pub fn page_of<T>(ctx: &Ctx, p: &Params, items: Vec<T>) -> Result<(i64, Vec<T>)> {
+    let page = p.page(ctx.page_size())?;
+    let total = items.len() as i64;
+    let items = items
+        .into_iter()
+        .skip(page.offset as usize)
+        .take(page.limit.unwrap_or(i64::MAX) as usize)
+        .collect();
+    Ok((total, items))
 }
 
 /// The filters every list command shares.

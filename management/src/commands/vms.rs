@@ -636,13 +636,7 @@ pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
             pb.total_cmp(&pa)
         });
     }
-    let page = p.page(ctx.page_size())?;
-    let total = items.len() as i64;
-    let items: Vec<_> = items
-        .into_iter()
-        .skip(page.offset as usize)
-        .take(page.limit.unwrap_or(i64::MAX) as usize)
-        .collect();
+    let (total, items) = super::page_of(ctx, p, items)?;
     Ok(Reply::list("capacity", total, &items))
 }
 

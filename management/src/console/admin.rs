@@ -23,6 +23,7 @@ pub fn router() -> Router<Ctx> {
     Router::new()
         .route("/console/events", get(events))
         .route("/console/alerts", get(alerts))
+        .route("/console/background-tasks", get(background_tasks))
         .route("/console/accounts", get(accounts))
         .route(
             "/console/accounts/new",
@@ -88,6 +89,71 @@ async fn alerts(s: Session, Query(q): Q) -> Response {
         note: None,
         pager: pager("/console/alerts", &q, total),
         refresh: None,
+    })
+}
+
+/// The background tasks of every management server and their last pass. Refreshes
+/// itself, since the figures change every few seconds.
+async fn background_tasks(s: Session, Query(q): Q) -> Response {
+    let mut params = page_params(&q);
+    params.retain(|(k, _)| *k != "keyword");
+    let (total, items) = match s.list("listBackgroundTasks", &params).await {
+        Ok(x) => x,
+        Err(e) => return s.error_page("background-tasks", &e),
+    };
+    let rows = items
+        .iter()
+        .map(|t| {
+            let outcome = if str_of(t, "state") == "Failing" {
+                text(t, "lasterror")
+            } else {
+                text(t, "lastresult")
+            };
+            Row {
+                id: format!("{}:{}", str_of(t, "managementserverid"), str_of(t, "name")),
+                cells: vec![
+                    Cell::mono(text(t, "name")),
+                    Cell::text(text(t, "managementservername")),
+                    Cell::state(str_of(t, "state")),
+                    Cell::num(format!("{} s", text(t, "interval"))),
+                    Cell::when(date(str_of(t, "lastrun"))),
+                    Cell::num(format!("{} ms", text(t, "lastduration"))),
+                    Cell::num(format!("{} / {}", text(t, "failures"), text(t, "runs"))),
+                    Cell::text(outcome),
+                    Cell::when(date(str_of(t, "lasterrortime"))),
+                ],
+                actions: vec![],
+            }
+        })
+        .collect();
+    let mut table = Table::new(
+        "list",
+        &[
+            "Task",
+            "Server",
+            "State",
+            "Every",
+            "Last run",
+            "Took",
+            "Failed / runs",
+            "Last outcome",
+            "Last failure",
+        ],
+        rows,
+        "No task has run yet: they start with the management server.",
+    );
+    table.numeric = vec![3, 5, 6];
+    s.page(&ListPage {
+        frame: s.frame("background-tasks"),
+        section: "Administration",
+        title: "Background tasks".into(),
+        table,
+        total,
+        toolbar: vec![],
+        search: None,
+        note: Some("Every management server runs these reconcilers on a timer; a failing pass is retried every interval. Late: no pass for three intervals.".into()),
+        pager: pager("/console/background-tasks", &q, total),
+        refresh: Some(10),
     })
 }
 

@@ -15,6 +15,7 @@ pub mod offerings;
 pub mod pki;
 pub mod sessions;
 pub mod storage;
+pub mod tasks;
 pub mod topology;
 pub mod vms;
 

@@ -11,6 +11,7 @@
 mod admin;
 mod images;
 mod infra;
+mod sshkeys;
 mod wizard;
 
 use std::collections::HashMap;
@@ -54,6 +55,7 @@ pub fn router() -> Router<Ctx> {
         .merge(wizard::router())
         .merge(images::router())
         .merge(admin::router())
+        .merge(sshkeys::router())
         .layer(axum::middleware::map_response(security_headers))
 }
 

@@ -199,6 +199,13 @@ const VM_LIST_PARAMS: &[ParamSpec] = list_params![
     opt("details", List, "comma separated list of vm details requested"),
 ];
 
+/// Whose key pair createSSHKeyPair and registerSSHKeyPair make.
+const KEY_OWNER: [ParamSpec; 3] = [
+    opt("account", String, "an optional account for the ssh key. Must be used with domainId."),
+    opt("domainid", Uuid, "an optional domainId for the ssh key. If the account parameter is used, domainId must also be used."),
+    opt("projectid", Uuid, "an optional project for the ssh key"),
+];
+
 const ZONE_UPDATE_PARAMS: &[ParamSpec] = params![
     req("id", Uuid, "the ID of the Zone"),
     opt("name", String, "the name of the Zone"),
@@ -354,6 +361,39 @@ pub static COMMANDS: &[CommandSpec] = &[
         params![req("id", Uuid, "User id")], types::UserKeysResponse::FIELDS),
     since(cmd("getUserKeys", "This command allows the user to query the seceret and API keys for the account", AnyUser, O, "userkeys",
         params![req("id", Uuid, "ID of the user whose keys are required")], types::UserKeysResponse::FIELDS), "4.10.0"),
+    // --- SSH key pairs ---
+    cmd("createSSHKeyPair", "Create a new keypair and returns the private key", AnyUser, O, "keypair",
+        params![
+            req("name", String, "Name of the keypair"),
+            KEY_OWNER[0], KEY_OWNER[1], KEY_OWNER[2],
+        ],
+        types::SshKeyPairResponse::FIELDS),
+    cmd("registerSSHKeyPair", "Register a public key in a keypair under a certain name", AnyUser, O, "keypair",
+        params![
+            req("name", String, "Name of the keypair"),
+            len(req("publickey", String, "Public key material of the keypair"), 5120),
+            KEY_OWNER[0], KEY_OWNER[1], KEY_OWNER[2],
+        ],
+        types::SshKeyPairResponse::FIELDS),
+    cmd("listSSHKeyPairs", "List registered keypairs", AnyUser, L, "sshkeypair",
+        list_params![
+            opt("id", Uuid, "the ID of the ssh keypair"),
+            opt("name", String, "A key pair name to look for"),
+            opt("fingerprint", String, "A public key fingerprint to look for"),
+            opt("account", String, "list resources by account. Must be used with the domainId parameter."),
+            opt("domainid", Uuid, "list only resources belonging to the domain specified"),
+            opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
+            opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
+        ],
+        types::SshKeyPairResponse::FIELDS),
+    cmd("deleteSSHKeyPair", "Deletes a keypair by name", AnyUser, S, "success",
+        params![
+            req("name", String, "Name of the keypair"),
+            opt("account", String, "the account associated with the keypair. Must be used with the domainId parameter."),
+            opt("domainid", Uuid, "the domain ID associated with the keypair"),
+            opt("projectid", Uuid, "the project associated with keypair"),
+        ],
+        SUCCESS),
     // --- topology ---
     cmd("createZone", "Creates a Zone.", Admin, O, "zone",
         params![

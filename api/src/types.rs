@@ -290,6 +290,19 @@ response!(UserKeysResponse {
     secretkey: Option<String> => "string", "the secret key of the registered user";
 });
 
+// `SSHKeyPairResponse`; `privatekey` is `CreateSSHKeyPairResponse`'s, set only by
+// createSSHKeyPair (the one time the private key exists).
+response!(SshKeyPairResponse {
+    id: Option<Uuid> => "string", "ID of the ssh keypair";
+    name: Option<String> => "string", "Name of the keypair";
+    account: Option<String> => "string", "the owner of the keypair";
+    domainid: Option<Uuid> => "string", "the domain id of the keypair owner";
+    domain: Option<String> => "string", "the domain name of the keypair owner";
+    fingerprint: Option<String> => "string", "Fingerprint of the public key";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
+    privatekey: Option<String> => "string", "Private key";
+});
+
 response!(LogoutResponse {
     description: Option<String> => "string", "Response description";
 });

@@ -12,6 +12,7 @@ mod admin;
 mod images;
 mod infra;
 mod instances;
+mod sshkeys;
 mod storage;
 mod wizard;
 
@@ -75,6 +76,7 @@ pub fn router() -> Router<Ctx> {
         .merge(instances::router())
         .merge(storage::router())
         .merge(admin::router())
+        .merge(sshkeys::router())
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -546,6 +548,63 @@ async fn logout(State(ctx): State<Ctx>, headers: HeaderMap, Form(f): Form<CsrfFo
     }
 }
 
+const HOST_STATES: &[&str] = &["Up", "Connecting", "Disconnected", "Alert", "Down"];
+const VM_STATES: &[&str] = &[
+    "Running",
+    "Starting",
+    "Stopping",
+    "Stopped",
+    "Error",
+    "Destroyed",
+    "Expunging",
+];
+
+/// A dashboard tile counted with the list command's `state` filter (one count per state),
+/// so the breakdown is right however many objects there are.
+async fn counted_tile(
+    s: &Session,
+    (key, label, href): (&'static str, &'static str, &'static str),
+    command: &str,
+    extra: &[(&'static str, String)],
+    states: &[&str],
+) -> Option<Tile> {
+    let count = |state: Option<&str>| {
+        let mut p: Vec<(&str, String)> = vec![("pagesize", "1".into()), ("page", "1".into())];
+        p.extend(extra.iter().cloned());
+        if let Some(st) = state {
+            p.push(("state", st.to_string()));
+        }
+        async move { s.list(command, &p).await.map(|(n, _)| n) }
+    };
+    let total = count(None).await.ok()?;
+    let mut by_state = vec![];
+    for st in states {
+        let n = count(Some(st)).await.ok()?;
+        if n > 0 {
+            by_state.push((st.to_string(), n, format::state_class(st)));
+        }
+    }
+    Some(Tile {
+        key,
+        label,
+        href,
+        total,
+        states: by_state,
+        empty: "none yet",
+    })
+}
+
+async fn instances_tile(s: &Session) -> Option<Tile> {
+    counted_tile(
+        s,
+        ("instances", "Instances", "/console/instances"),
+        "listVirtualMachines",
+        &[("listall", "true".into())],
+        VM_STATES,
+    )
+    .await
+}
+
 /// The dashboard (the seed's figure 2-11): what the cloud has, by state; its capacity;
 /// recent alerts and events.
 async fn dashboard(s: Session) -> Response {
@@ -564,26 +623,18 @@ async fn dashboard(s: Session) -> Response {
             ));
         }
         let hosts = s.list("listHosts", &all(500)).await.unwrap_or_default();
-        tiles.push(Tile::by_state(
-            "hosts",
-            "Hosts",
-            "/console/hosts",
-            hosts.0,
-            &hosts.1,
-            "state",
-        ));
+        tiles.extend(
+            counted_tile(
+                &s,
+                ("hosts", "Hosts", "/console/hosts"),
+                "listHosts",
+                &[],
+                HOST_STATES,
+            )
+            .await,
+        );
         if stratus_api::command::find("listVirtualMachines").is_some() {
-            let params = [all(500), vec![("listall", "true".to_string())]].concat();
-            if let Ok((n, vms)) = s.list("listVirtualMachines", &params).await {
-                tiles.push(Tile::by_state(
-                    "instances",
-                    "Instances",
-                    "/console/instances",
-                    n,
-                    &vms,
-                    "state",
-                ));
-            }
+            tiles.extend(instances_tile(&s).await);
         }
         let pools = s
             .list("listStoragePools", &all(500))
@@ -627,16 +678,7 @@ async fn dashboard(s: Session) -> Response {
             }
         };
     } else if stratus_api::command::find("listVirtualMachines").is_some() {
-        if let Ok((n, vms)) = s.list("listVirtualMachines", &all(500)).await {
-            tiles.push(Tile::by_state(
-                "instances",
-                "Instances",
-                "/console/instances",
-                n,
-                &vms,
-                "state",
-            ));
-        }
+        tiles.extend(instances_tile(&s).await);
     }
     let alerts = if s.is_admin() {
         s.list("listAlerts", &all(5)).await.unwrap_or_default().1

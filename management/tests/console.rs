@@ -1552,6 +1552,10 @@ async fn instance_actions_follow_its_state_and_the_console_page_serves_novnc() {
             .collect()
     };
 
+    // The dashboard counts instances by state.
+    let d = b.get("/console/dashboard").await;
+    assert_eq!(text1(&d.doc, "[data-tile=instances] .big"), "1");
+    assert_eq!(texts(&d.doc, "[data-tile=instances] .badge"), ["Running 1"]);
     let p = b.get(&page).await;
     assert_eq!(p.status, StatusCode::OK);
     assert_eq!(text1(&p.doc, ".head .badge"), "Running");
@@ -1740,4 +1744,128 @@ async fn storage_forms_refuse_an_unreachable_export_and_keep_the_input() {
     let stores = c.ok("listImageStores", &[]).await;
     assert_eq!(pools["count"].as_i64().unwrap_or(0), 0);
     assert_eq!(stores["count"].as_i64().unwrap_or(0), 0);
+}
+
+#[tokio::test]
+async fn ssh_key_pairs_created_once_registered_listed_and_deleted() {
+    let c = Client::admin().await;
+    let mut b = Browser::login(&c).await;
+    let p = b.get("/console/ssh-keys").await;
+    assert_eq!(attr(&p.doc, "nav a.active", "href"), "/console/ssh-keys");
+    assert_eq!(text1(&p.doc, "nav a.active"), "SSH key pairs");
+    assert_eq!(text1(&p.doc, ".empty"), "No SSH key pairs.");
+
+    // No public key: a new pair, its private key shown once and not cached.
+    let p = b.get("/console/ssh-keys/new").await;
+    assert_eq!(
+        p.doc
+            .select(&sel("textarea[name=publickey]:not([required])"))
+            .count(),
+        1
+    );
+    let p = b
+        .submit(&p, "form#form", &[("name", "web"), ("publickey", "")], None)
+        .await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(text1(&p.doc, "h1"), "New SSH key pair web");
+    assert_eq!(p.headers[header::CACHE_CONTROL], "no-store");
+    let pem = text1(&p.doc, "#privatekey");
+    let private = ssh_key::PrivateKey::from_openssh(&pem).unwrap();
+    let fingerprint = text1(&p.doc, "#fingerprint");
+    let listed = c.ok("listSSHKeyPairs", &[("name", "web")]).await;
+    assert_eq!(listed["sshkeypair"][0]["fingerprint"], fingerprint.as_str());
+    assert!(private.key_data().rsa().is_some());
+
+    // A pasted public key is registered; a bad one gives the form back with the error.
+    let key =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIQXm8AFocGpNK+HezYSBsL/GiOEJC0uZaxe6aV3onyB me@host";
+    let p = b.get("/console/ssh-keys/new").await;
+    let p = b
+        .submit(
+            &p,
+            "form#form",
+            &[("name", "laptop"), ("publickey", key)],
+            None,
+        )
+        .await;
+    assert_eq!(
+        flash(&p),
+        "The public key was registered as key pair laptop."
+    );
+    assert_eq!(p.path, "/console/ssh-keys");
+    let rows: Vec<String> = texts(&p.doc, "table#list tbody tr td:first-child");
+    assert_eq!(rows, ["laptop", "web"]);
+    assert!(texts(&p.doc, "table#list td.mono").contains(&fingerprint));
+    assert!(!p.doc.html().contains("PRIVATE KEY"), "never shown again");
+    let p = b.get("/console/ssh-keys/new").await;
+    let p = b
+        .submit(
+            &p,
+            "form#form",
+            &[("name", "junk"), ("publickey", "not a key")],
+            None,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text1(&p.doc, "form .error").starts_with("Public key is invalid"));
+    assert_eq!(attr(&p.doc, "input[name=name]", "value"), "junk");
+    assert_eq!(text1(&p.doc, "textarea[name=publickey]"), "not a key");
+
+    // Delete asks for confirmation (a required box) and says what it did.
+    let p = b.get("/console/ssh-keys").await;
+    let id = c.ok("listSSHKeyPairs", &[("name", "web")]).await["sshkeypair"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let row = format!("tr[data-id='{id}'] form[data-action=delete]");
+    let confirm = format!("{row} input[name=confirm][required]");
+    assert_eq!(p.doc.select(&sel(&confirm)).count(), 1);
+    let p = b.submit(&p, &row, &[("confirm", "yes")], None).await;
+    assert_eq!(flash(&p), "The key pair web was deleted.");
+    assert_eq!(
+        texts(&p.doc, "table#list tbody tr td:first-child"),
+        ["laptop"]
+    );
+
+    // A user sees and deletes only their own; the admin sees everyone's.
+    c.ok(
+        "createAccount",
+        &[
+            ("username", "dora"),
+            ("password", "dora-pw-12"),
+            ("email", "d@example.org"),
+            ("firstname", "D"),
+            ("lastname", "D"),
+            ("accounttype", "0"),
+        ],
+    )
+    .await;
+    let mut d = Browser::login_as(&c, "dora", "dora-pw-12").await;
+    let p = d.get("/console/ssh-keys").await;
+    assert_eq!(text1(&p.doc, ".empty"), "No SSH key pairs.");
+    let p = d.get("/console/ssh-keys/new").await;
+    d.submit(
+        &p,
+        "form#form",
+        &[("name", "dora-key"), ("publickey", key)],
+        None,
+    )
+    .await;
+    let p = d.get("/console/ssh-keys").await;
+    assert_eq!(
+        texts(&p.doc, "table#list tbody tr td:first-child"),
+        ["dora-key"]
+    );
+    let p = d
+        .post(
+            "/console/ssh-keys/delete",
+            &[("name", "laptop"), ("account", "admin"), ("confirm", "yes")],
+        )
+        .await;
+    assert!(flash(&p).contains("permission denied"), "{}", flash(&p));
+    let p = b.get("/console/ssh-keys").await;
+    assert_eq!(
+        texts(&p.doc, "table#list tbody tr td:nth-child(3)"),
+        ["dora", "admin"]
+    );
 }

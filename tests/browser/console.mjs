@@ -299,6 +299,18 @@ const STEPS = [
     await shot(page, 'api-keys-new');
   }],
 
+  ['create an SSH key pair', async (page) => {
+    await visit(page, '/console/ssh-keys', 'ssh-keys-empty');
+    await page.goto(cfg.url + '/console/ssh-keys/new');
+    await page.fill('#f-name', 'browser-key');
+    await page.click('#form button[type=submit]');
+    await page.waitForSelector('#privatekey');
+    check((await text(page, '#privatekey')).startsWith('-----BEGIN OPENSSH PRIVATE KEY-----'), 'the private key is shown once');
+    await shot(page, 'ssh-key-created');
+    await visit(page, '/console/ssh-keys', 'ssh-keys');
+    check((await text(page, 'table#list tbody')).includes('browser-key'), 'the key pair is listed');
+  }],
+
   ['launch an instance with the wizard', async (page) => {
     await visit(page, '/console/instances', 'instances-empty');
     await page.click('text=+ Add instance');
@@ -325,6 +337,7 @@ const STEPS = [
     await shot(page, 'launch-network');
     check(await launchGo(page) === 'sshkey', 'then the key pair');
     check(await chosen(page) === 'No key pair', 'no key pair by default');
+    await choose(page, 'browser-key');
     await shot(page, 'launch-sshkey');
     check(await launchGo(page) === 'review', 'then the review');
     // Back and forward again keeps every choice.
@@ -334,7 +347,7 @@ const STEPS = [
       check(await launchGo(page) === step, `forward to ${step}`);
     }
     const review = await text(page, '#review');
-    for (const want of ['Zone1', 'ipxe', 'Small Instance', 'Small', 'No key pair']) {
+    for (const want of ['Zone1', 'ipxe', 'Small Instance', 'Small', 'browser-key']) {
       check(review.includes(want), `the review shows ${want}: ${review}`);
     }
     await page.fill('#f-name', 'web-1');

@@ -163,6 +163,10 @@ fn the_console_in_chromium_builds_a_zone_launches_an_instance_and_opens_its_cons
     assert_eq!(vm["displayname"], "Web server 1");
     assert_eq!(vm["isoname"], "ipxe");
     assert_eq!(vm["serviceofferingname"], "Small Instance");
+    assert_eq!(
+        vm["keypairs"], "browser-key",
+        "the key pair chosen in the wizard"
+    );
     assert!(
         vm["nic"][0]["ipaddress"]
             .as_str()

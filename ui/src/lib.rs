@@ -473,6 +473,18 @@ pub struct KeysPage {
     pub refresh: Option<u32>,
 }
 
+/// A new SSH key pair's private key, shown once (createSSHKeyPair keeps only the public key).
+#[derive(Template)]
+#[template(path = "sshkey.html")]
+pub struct SshKeyPage {
+    pub frame: Frame,
+    pub name: String,
+    pub fingerprint: String,
+    pub privatekey: String,
+    pub back: String,
+    pub refresh: Option<u32>,
+}
+
 /// An async job's progress, refreshed until it ends.
 #[derive(Template)]
 #[template(path = "job.html")]

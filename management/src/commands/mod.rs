@@ -12,6 +12,7 @@ mod isos;
 mod jobs;
 mod networks;
 mod offerings;
+mod sshkeys;
 mod storage;
 mod tasks;
 mod topology;
@@ -109,6 +110,10 @@ pub async fn execute(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params)
         "deleteUser" => accounts::delete_user(ctx, caller, p).await,
         "registerUserKeys" => accounts::register_user_keys(ctx, caller, p).await,
         "getUserKeys" => accounts::get_user_keys(ctx, caller, p).await,
+        "createSSHKeyPair" => sshkeys::create(ctx, caller, p).await,
+        "registerSSHKeyPair" => sshkeys::register(ctx, caller, p).await,
+        "listSSHKeyPairs" => sshkeys::list(ctx, caller, p).await,
+        "deleteSSHKeyPair" => sshkeys::delete(ctx, caller, p).await,
         "createZone" => topology::create_zone(ctx, caller, p).await,
         "listZones" => topology::list_zones(ctx, p).await,
         "updateZone" => topology::update_zone(ctx, caller, p).await,

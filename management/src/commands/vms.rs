@@ -235,6 +235,9 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     };
     let display = p.string("displayname").unwrap_or_else(|| name.clone());
     let keypair = p.string("keypair").or(p.string("keypairs"));
+    if let Some(names) = &keypair {
+        super::sshkeys::require(ctx, caller, names).await?;
+    }
     let mut tx = ctx.pool.begin().await?;
     db::vms::vm_insert(
         &mut tx,
@@ -456,7 +459,7 @@ pub async fn detach_iso(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
 
 /// Whose resources a list shows: a user their account's; an admin their own unless
 /// `listall=true` (CloudStack's rule), or the account named by `account`+`domainid`.
-async fn list_scope(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Option<Uuid>> {
+pub(super) async fn list_scope(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Option<Uuid>> {
     if !caller.is_root_admin() {
         return Ok(Some(caller.account_id()));
     }

@@ -14,6 +14,7 @@ pub mod networks;
 pub mod offerings;
 pub mod pki;
 pub mod sessions;
+pub mod sshkeys;
 pub mod storage;
 pub mod tasks;
 pub mod topology;

@@ -1,0 +1,142 @@
+//! SSH key pairs: an account's public keys by name. Private keys are never stored.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::{paged_sql, Counted, ListFilter};
+use crate::error::Result;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyPairRow {
+    pub id: Uuid,
+    pub name: String,
+    pub account_id: Uuid,
+    pub domain_id: Uuid,
+    pub public_key: String,
+    pub fingerprint: String,
+    pub created: DateTime<Utc>,
+    pub account_name: String,
+    pub domain_name: String,
+}
+
+const SELECT: &str = "k.*, a.name AS account_name, d.name AS domain_name";
+const JOINS: &str = "JOIN accounts a ON a.id = k.account_id JOIN domains d ON d.id = k.domain_id";
+
+#[derive(Debug, Clone)]
+pub struct NewKeyPair<'a> {
+    pub id: Uuid,
+    pub name: &'a str,
+    pub account_id: Uuid,
+    pub domain_id: Uuid,
+    pub public_key: &'a str,
+    pub fingerprint: &'a str,
+}
+
+pub async fn keypair_insert(db: impl PgExecutor<'_>, k: &NewKeyPair<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO ssh_keypairs (id, name, account_id, domain_id, public_key, fingerprint)
+         VALUES ($1,$2,$3,$4,$5,$6)",
+    )
+    .bind(k.id)
+    .bind(k.name)
+    .bind(k.account_id)
+    .bind(k.domain_id)
+    .bind(k.public_key)
+    .bind(k.fingerprint)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The account's key pair named `name`, or the one whose key has `fingerprint`.
+pub async fn keypair_find(
+    db: impl PgExecutor<'_>,
+    account_id: Uuid,
+    name: Option<&str>,
+    fingerprint: Option<&str>,
+) -> Result<Option<KeyPairRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {SELECT} FROM ssh_keypairs k {JOINS}
+         WHERE k.account_id = $1 AND (k.name = $2 OR k.fingerprint = $3)
+         ORDER BY k.name = $2 DESC LIMIT 1"
+    ))
+    .bind(account_id)
+    .bind(name)
+    .bind(fingerprint)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Which of `names` the account has no key pair by.
+pub async fn keypair_missing(
+    db: impl PgExecutor<'_>,
+    account_id: Uuid,
+    names: &[String],
+) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT n FROM unnest($2::text[]) WITH ORDINALITY AS x(n, i)
+         WHERE NOT EXISTS (SELECT 1 FROM ssh_keypairs k WHERE k.account_id = $1 AND k.name = x.n)
+         ORDER BY i",
+    )
+    .bind(account_id)
+    .bind(names)
+    .fetch_all(db)
+    .await?)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct KeyPairFilter {
+    pub common: ListFilter,
+    /// None: every account's (a root admin's `listall`).
+    pub account_id: Option<Uuid>,
+    pub domain_id: Option<Uuid>,
+    pub fingerprint: Option<String>,
+}
+
+/// Newest first, as CloudStack pages them (by id, descending).
+pub async fn keypair_list(
+    db: impl PgExecutor<'_>,
+    f: &KeyPairFilter,
+) -> Result<(Vec<KeyPairRow>, i64)> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        paged_sql(
+            SELECT,
+            "ssh_keypairs",
+            "k",
+            JOINS,
+            "($1::uuid IS NULL OR {a}.id = $1)
+             AND ($2::text IS NULL OR {a}.name = $2)
+             AND ($3::text IS NULL OR {a}.name ILIKE $3 OR {a}.fingerprint ILIKE $3)
+             AND ($4::uuid IS NULL OR {a}.account_id = $4)
+             AND ($5::uuid IS NULL OR {a}.domain_id = $5)
+             AND ($6::text IS NULL OR {a}.fingerprint = $6)",
+            "k.created DESC, k.id DESC",
+            7,
+        )
+    });
+    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
+        .bind(f.common.id)
+        .bind(&f.common.name)
+        .bind(f.common.keyword_pattern())
+        .bind(f.account_id)
+        .bind(f.domain_id)
+        .bind(&f.fingerprint)
+        .bind(f.common.offset)
+        .bind(f.common.limit())
+        .fetch_all(db)
+        .await?;
+    Ok(Counted::split(rows))
+}
+
+/// Deletes the account's key pair by name; false if it had none.
+pub async fn keypair_delete(db: impl PgExecutor<'_>, account_id: Uuid, name: &str) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM ssh_keypairs WHERE account_id = $1 AND name = $2")
+        .bind(account_id)
+        .bind(name)
+        .execute(db)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}

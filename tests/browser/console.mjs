@@ -293,6 +293,10 @@ const STEPS = [
     await page.click('table#list tbody tr td a');
     await shot(page, 'account');
     await visit(page, '/console/settings', 'settings-all');
+    await visit(page, '/console/background-tasks', 'background-tasks');
+    const tasks = await text(page, 'table#list tbody');
+    for (const t of ['host-monitor', 'expunge', 'storage-capacity']) check(tasks.includes(t), `the ${t} task is listed`);
+    check(!tasks.includes('Failing'), `no background task is failing: ${tasks}`);
     await visit(page, '/console/api-keys', 'api-keys');
     await page.click('#actions [data-action=keys] button');
     await page.waitForSelector('#secretkey');

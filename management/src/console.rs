@@ -559,8 +559,12 @@ const VM_STATES: &[&str] = &[
     "Expunging",
 ];
 
-/// A dashboard tile counted with the list command's `state` filter (one count per state),
-/// so the breakdown is right however many objects there are.
+/// Up to this many objects, a dashboard tile is counted from one list call.
+const TILE_LIST_MAX: i64 = 200;
+
+/// A dashboard tile by state. A small cloud's objects are counted from one list; past
+/// `TILE_LIST_MAX`, with the list command's `state` filter (one count per state), so the
+/// breakdown is right however many objects there are.
 async fn counted_tile(
     s: &Session,
     (key, label, href): (&'static str, &'static str, &'static str),
@@ -568,18 +572,24 @@ async fn counted_tile(
     extra: &[(&'static str, String)],
     states: &[&str],
 ) -> Option<Tile> {
-    let count = |state: Option<&str>| {
+    let count = |state: &str| {
         let mut p: Vec<(&str, String)> = vec![("pagesize", "1".into()), ("page", "1".into())];
         p.extend(extra.iter().cloned());
-        if let Some(st) = state {
-            p.push(("state", st.to_string()));
-        }
+        p.push(("state", state.to_string()));
         async move { s.list(command, &p).await.map(|(n, _)| n) }
     };
-    let total = count(None).await.ok()?;
+    let mut p: Vec<(&str, String)> = vec![
+        ("pagesize", TILE_LIST_MAX.to_string()),
+        ("page", "1".into()),
+    ];
+    p.extend(extra.iter().cloned());
+    let (total, items) = s.list(command, &p).await.ok()?;
+    if total <= items.len() as i64 {
+        return Some(Tile::by_state(key, label, href, total, &items, "state"));
+    }
     let mut by_state = vec![];
     for st in states {
-        let n = count(Some(st)).await.ok()?;
+        let n = count(st).await.ok()?;
         if n > 0 {
             by_state.push((st.to_string(), n, format::state_class(st)));
         }

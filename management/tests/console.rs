@@ -1869,3 +1869,58 @@ async fn ssh_key_pairs_created_once_registered_listed_and_deleted() {
         ["dora", "admin"]
     );
 }
+
+/// Past 200 instances the dashboard counts each state with the list's `state` filter, so
+/// the breakdown covers every instance, not the first page.
+#[tokio::test]
+async fn dashboard_counts_every_instance_by_state() {
+    let c = Client::admin().await;
+    let (zid, pid, _cid) = c.basic_topology("many-zone").await;
+    guest_range(&c, &zid, &pid, 62).await;
+    let nets = c.ok("listNetworks", &[("zoneid", &zid)]).await;
+    let net: Uuid = nets["network"][0]["id"].as_str().unwrap().parse().unwrap();
+    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    let so = c
+        .ok("listServiceOfferings", &[("name", "Small Instance")])
+        .await;
+    let so: Uuid = so["serviceoffering"][0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut conn = c.ctx.pool.acquire().await.unwrap();
+    db::vms::vm_seed_placed_bulk(
+        &mut conn,
+        250,
+        zid.parse().unwrap(),
+        (admin.account_id, admin.domain_id, admin.id),
+        (so, 1, 500, 512),
+        &[],
+        net,
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    let vms = c
+        .ok(
+            "listVirtualMachines",
+            &[("listall", "true"), ("pagesize", "3"), ("page", "1")],
+        )
+        .await;
+    for v in vms["virtualmachine"].as_array().unwrap() {
+        let id: Uuid = v["id"].as_str().unwrap().parse().unwrap();
+        db::vms::vm_set_state(&c.ctx.pool, id, "Stopped", None)
+            .await
+            .unwrap();
+    }
+    let mut b = Browser::login(&c).await;
+    let d = b.get("/console/dashboard").await;
+    assert_eq!(text1(&d.doc, "[data-tile=instances] .big"), "250");
+    assert_eq!(
+        texts(&d.doc, "[data-tile=instances] .badge"),
+        ["Running 247", "Stopped 3"]
+    );
+}

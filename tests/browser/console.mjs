@@ -373,6 +373,8 @@ const STEPS = [
     check(new RegExp(`^${cfg.guestNet.replaceAll('.', '\\.')}\\.(1[0-9]|20)$`).test(ip), `an address of the guest range: ${ip}`);
     check((await text(page, 'table#nics tbody')).includes(ip), 'the NIC has it');
     await shot(page, 'instance-running');
+    await visit(page, '/console/dashboard', 'dashboard-running');
+    check(await text(page, '[data-tile=instances] .badge') === 'Running 1', 'the dashboard counts it');
     await visit(page, '/console/instances', 'instances');
     const row = page.locator('table#list tbody tr', { hasText: 'web-1' });
     check((await row.locator('.badge').textContent()).trim() === 'Running', 'the list says Running');

@@ -11,7 +11,6 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use stratus_api::Params;
 use stratus_management::auth::Caller;
 use stratus_management::embedded_pg::{EmbeddedPostgres, Options};
 use stratus_management::{bootstrap, ctx::Ctx, db, hosts, isos, jobs};
@@ -22,21 +21,17 @@ use uuid::Uuid;
 /// The seeded "Custom" disk offering: each root disk is 1 GB (`size=1`).
 const DISK_CUSTOM: &str = "00000000-0000-4000-8004-000000000004";
 
+mod support;
+use support::arg;
+
 async fn run(ctx: &Ctx, caller: &Caller, name: &str, params: &[(&str, &str)]) -> serde_json::Value {
-    let mut p = Params::new(name);
-    for (k, v) in params {
-        p = p.with(k, v);
-    }
-    let spec = stratus_api::command::find(name).unwrap();
-    stratus_management::commands::dispatch(ctx, caller, spec, &p)
-        .await
-        .unwrap_or_else(|e| panic!("{name}: {}", e.text))
-        .body()
+    let owned: Vec<(&str, String)> = params.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    support::dispatch(ctx, caller, name, &owned).await
 }
 
+/// The `p` quantile of sorted latencies, in seconds.
 fn pct(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64()
+    support::percentile(sorted, p).as_secs_f64()
 }
 
 /// Waits for the job; answers whether it succeeded.
@@ -53,14 +48,7 @@ async fn finished(ctx: &Ctx, job: Uuid) -> bool {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str, default: usize| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let (n, conc) = (arg("--vms", 40), arg("--concurrency", 4));
+    let (n, conc): (usize, usize) = (arg(&args, "--vms", 40), arg(&args, "--concurrency", 4));
 
     let tmp = tempfile::tempdir()?;
     let (primary, secondary) = (tmp.path().join("primary"), tmp.path().join("secondary"));

@@ -16,42 +16,21 @@ use stratus_management::embedded_pg::{EmbeddedPostgres, Options};
 use stratus_management::{auth::Caller, bootstrap, ctx::Ctx, db, hosts, instances};
 use uuid::Uuid;
 
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
+mod support;
+use support::{arg, dispatch};
 
-async fn dispatch(
-    ctx: &Ctx,
-    caller: &Caller,
-    name: &str,
-    params: &[(&str, String)],
-) -> serde_json::Value {
-    let mut p = stratus_api::Params::new(name);
-    for (k, v) in params {
-        p = p.with(k, v);
-    }
-    let spec = stratus_api::command::find(name).unwrap();
-    stratus_management::commands::dispatch(ctx, caller, spec, &p)
-        .await
-        .unwrap_or_else(|e| panic!("{name}: {}", e.text))
-        .body()
+/// The `p` quantile of sorted latencies, in milliseconds.
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    support::percentile(sorted, p).as_secs_f64() * 1000.0
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str, default: i64| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let (n_hosts, n_vms, n_place) = (
-        arg("--hosts", 1000) as usize,
-        arg("--vms", 10000),
-        arg("--placements", 500) as usize,
+    let (n_hosts, n_vms, n_place): (usize, i64, usize) = (
+        arg(&args, "--hosts", 1000),
+        arg(&args, "--vms", 10000),
+        arg(&args, "--placements", 500),
     );
 
     let dir = tempfile::tempdir()?;
@@ -346,7 +325,11 @@ async fn main() -> anyhow::Result<()> {
         &ctx,
         &caller,
         "listVirtualMachines",
-        &[("listall", "true".into()), ("keyword", "seed-4242".into())],
+        &[
+            ("listall", "true".into()),
+            ("pagesize", "1".into()),
+            ("page", "1".into()),
+        ],
     )
     .await["virtualmachine"][0]["id"]
         .as_str()
@@ -377,7 +360,11 @@ async fn main() -> anyhow::Result<()> {
             lat.push(t.elapsed());
         }
         lat.sort();
-        let shown = path.replace(&some_vm, "{id}");
+        let shown = if some_vm.is_empty() {
+            path.clone()
+        } else {
+            path.replace(&some_vm, "{id}")
+        };
         println!(
             "| {shown} | {:.2} | {:.2} | {:.0} |",
             pct(&lat, 0.5),

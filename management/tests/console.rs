@@ -1325,6 +1325,39 @@ async fn guest_range(c: &Client, zone: &str, pod: &str, n: u8) {
     .await;
 }
 
+/// A Basic zone with a guest range on 192.168.N and `count` Running Small Instance VMs of
+/// the admin's, written straight into the database (no host runs them).
+async fn seeded_vms(c: &Client, zone: &str, n: u8, count: i64) {
+    let (zid, pid, _cid) = c.basic_topology(zone).await;
+    guest_range(c, &zid, &pid, n).await;
+    let nets = c.ok("listNetworks", &[("zoneid", &zid)]).await;
+    let net: Uuid = nets["network"][0]["id"].as_str().unwrap().parse().unwrap();
+    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    let so = c
+        .ok("listServiceOfferings", &[("name", "Small Instance")])
+        .await;
+    let so: Uuid = so["serviceoffering"][0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut conn = c.ctx.pool.acquire().await.unwrap();
+    db::vms::vm_seed_placed_bulk(
+        &mut conn,
+        count,
+        zid.parse().unwrap(),
+        (admin.account_id, admin.domain_id, admin.id),
+        (so, 1, 500, 512),
+        &[],
+        net,
+    )
+    .await
+    .unwrap();
+}
+
 /// The Add Instance wizard through the router: the choices of each step as radio rows,
 /// a step left without its choice refused (422) with the input kept, Back and Edit, the
 /// review naming what was chosen, and a refused launch shown on the review.
@@ -1507,36 +1540,7 @@ async fn add_instance_wizard_walks_its_steps_and_keeps_choices() {
 #[tokio::test]
 async fn instance_actions_follow_its_state_and_the_console_page_serves_novnc() {
     let c = Client::admin().await;
-    let (zid, pid, _cid) = c.basic_topology("act-zone").await;
-    guest_range(&c, &zid, &pid, 61).await;
-    let nets = c.ok("listNetworks", &[("zoneid", &zid)]).await;
-    let net: Uuid = nets["network"][0]["id"].as_str().unwrap().parse().unwrap();
-    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
-        .await
-        .unwrap()
-        .unwrap();
-    let so = c
-        .ok("listServiceOfferings", &[("name", "Small Instance")])
-        .await;
-    let so: Uuid = so["serviceoffering"][0]["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    {
-        let mut conn = c.ctx.pool.acquire().await.unwrap();
-        db::vms::vm_seed_placed_bulk(
-            &mut conn,
-            1,
-            zid.parse().unwrap(),
-            (admin.account_id, admin.domain_id, admin.id),
-            (so, 1, 500, 512),
-            &[],
-            net,
-        )
-        .await
-        .unwrap();
-    }
+    seeded_vms(&c, "act-zone", 61, 1).await;
     let vms = c.ok("listVirtualMachines", &[("listall", "true")]).await;
     let id = vms["virtualmachine"][0]["id"].as_str().unwrap().to_string();
     let vm: Uuid = id.parse().unwrap();
@@ -1875,35 +1879,7 @@ async fn ssh_key_pairs_created_once_registered_listed_and_deleted() {
 #[tokio::test]
 async fn dashboard_counts_every_instance_by_state() {
     let c = Client::admin().await;
-    let (zid, pid, _cid) = c.basic_topology("many-zone").await;
-    guest_range(&c, &zid, &pid, 62).await;
-    let nets = c.ok("listNetworks", &[("zoneid", &zid)]).await;
-    let net: Uuid = nets["network"][0]["id"].as_str().unwrap().parse().unwrap();
-    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
-        .await
-        .unwrap()
-        .unwrap();
-    let so = c
-        .ok("listServiceOfferings", &[("name", "Small Instance")])
-        .await;
-    let so: Uuid = so["serviceoffering"][0]["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let mut conn = c.ctx.pool.acquire().await.unwrap();
-    db::vms::vm_seed_placed_bulk(
-        &mut conn,
-        250,
-        zid.parse().unwrap(),
-        (admin.account_id, admin.domain_id, admin.id),
-        (so, 1, 500, 512),
-        &[],
-        net,
-    )
-    .await
-    .unwrap();
-    drop(conn);
+    seeded_vms(&c, "many-zone", 62, 250).await;
     let vms = c
         .ok(
             "listVirtualMachines",

@@ -24,16 +24,23 @@
 //! be an ordinary HTTP answer (404 no such VM, 409 not running) before any byte flows.
 //! A tunnel does not take the VM's command lock, so commands and consoles never wait for
 //! each other.
+//!
+//! **Deadlines.** A VM command may carry the caller's time budget
+//! ([`paths::DEADLINE_HEADER`]). libvirt calls cannot be cancelled, so when the budget runs
+//! out the agent answers `504` at once and lets the call finish in the background, still
+//! holding the VM's lock; if it was a `PUT` that succeeded late, the domain it made is
+//! destroyed then. A caller that gave up (and unwound its deploy) never finds, later, a
+//! domain it was not given — the case the management server's reconciler also catches.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -194,21 +201,106 @@ fn vm_id(raw: &str) -> std::result::Result<Uuid, Failure> {
         .map_err(|_| Failure(StatusCode::BAD_REQUEST, format!("'{raw}' is not a VM id")))
 }
 
-/// Runs `f` on the VM named by the path, after the commands on it that came first.
+/// The caller's budget from [`paths::DEADLINE_HEADER`] (at most a day), if it sent one.
+fn budget(headers: &HeaderMap) -> std::result::Result<Option<Duration>, Failure> {
+    let Some(v) = headers.get(paths::DEADLINE_HEADER) else {
+        return Ok(None);
+    };
+    v.to_str()
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .map(|ms| Some(Duration::from_millis(ms.min(86_400_000))))
+        .ok_or_else(|| {
+            Failure(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{} must be a number of milliseconds",
+                    paths::DEADLINE_HEADER
+                ),
+            )
+        })
+}
+
+fn late(budget: Duration, what: &str) -> Failure {
+    Failure(
+        StatusCode::GATEWAY_TIMEOUT,
+        format!(
+            "the host did not finish within {:.1} s ({what}); what it was doing is undone when it returns",
+            budget.as_secs_f64()
+        ),
+    )
+}
+
+/// What undoes a VM command that finished after its caller's deadline.
+type Undo = fn(&dyn Hypervisor, Uuid) -> Result<()>;
+
+/// Runs `f` on the VM named by the path, after the commands on it that came first,
+/// within the caller's `budget` (see the module's "Deadlines"). `undo` reverts a late
+/// success.
 async fn on_vm<T: Send + 'static>(
     s: &AgentState,
     raw_id: &str,
+    budget: Option<Duration>,
+    undo: Option<Undo>,
     f: impl FnOnce(&dyn Hypervisor, Uuid) -> Result<T> + Send + 'static,
 ) -> Answer<T> {
     let id = vm_id(raw_id)?;
-    let _g = s.lock_vm(id).await;
+    let started = Instant::now();
+    let guard = match budget {
+        None => s.lock_vm(id).await,
+        Some(b) => tokio::time::timeout(b, s.lock_vm(id))
+            .await
+            .map_err(|_| late(b, "waiting for the VM's earlier commands"))?,
+    };
     let hv = s.hv.clone();
-    blocking(move || f(hv.as_ref(), id)).await
+    let hv_undo = hv.clone();
+    let mut task = tokio::task::spawn_blocking(move || f(hv.as_ref(), id));
+    let joined = match budget {
+        None => (&mut task).await,
+        Some(b) => match tokio::time::timeout(b.saturating_sub(started.elapsed()), &mut task).await
+        {
+            Ok(j) => j,
+            Err(_) => {
+                tokio::spawn(async move {
+                    let done = task.await;
+                    if let (Some(undo), Ok(Ok(_))) = (undo, &done) {
+                        tracing::warn!(vm = %id, "a command finished after its caller's deadline: undoing it");
+                        match tokio::task::spawn_blocking(move || undo(hv_undo.as_ref(), id)).await
+                        {
+                            Ok(Ok(())) => tracing::info!(vm = %id, "late command undone"),
+                            Ok(Err(e)) => {
+                                tracing::error!(vm = %id, error = %e, "undoing a late command")
+                            }
+                            Err(e) => {
+                                tracing::error!(vm = %id, error = %e, "undoing a late command")
+                            }
+                        }
+                    }
+                    drop(guard);
+                });
+                return Err(late(b, "libvirt is still working on it"));
+            }
+        },
+    };
+    drop(guard);
+    match joined {
+        Ok(r) => r.map(Json).map_err(Failure::from),
+        Err(e) => Err(Failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("command task: {e}"),
+        )),
+    }
+}
+
+/// Undoes a late `PUT`: the domain goes.
+fn undo_apply(hv: &dyn Hypervisor, id: Uuid) -> Result<()> {
+    hv.destroy_vm(id).map(|_| ())
 }
 
 async fn vm_apply(
     State(s): State<Arc<AgentState>>,
     UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
     bytes: Bytes,
 ) -> Answer<VmStatus> {
     let spec: VmSpec = body(&bytes, None)?;
@@ -218,7 +310,14 @@ async fn vm_apply(
             format!("the spec is for VM {}, the path names {id}", spec.id),
         ));
     }
-    on_vm(&s, &id, move |hv, _| hv.apply_vm(&spec)).await
+    on_vm(
+        &s,
+        &id,
+        budget(&headers)?,
+        Some(undo_apply),
+        move |hv, _| hv.apply_vm(&spec),
+    )
+    .await
 }
 
 async fn vm_get(
@@ -238,42 +337,59 @@ async fn vm_get(
 async fn vm_stop(
     State(s): State<Arc<AgentState>>,
     UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
     bytes: Bytes,
 ) -> Answer<VmStopped> {
     let opts: PowerOptions = body(&bytes, Some(PowerOptions::default()))?;
-    on_vm(&s, &id, move |hv, id| hv.stop_vm(id, opts)).await
+    on_vm(&s, &id, budget(&headers)?, None, move |hv, id| {
+        hv.stop_vm(id, opts)
+    })
+    .await
 }
 
 async fn vm_reboot(
     State(s): State<Arc<AgentState>>,
     UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
     bytes: Bytes,
 ) -> Answer<VmStatus> {
     let opts: PowerOptions = body(&bytes, Some(PowerOptions::default()))?;
-    on_vm(&s, &id, move |hv, id| hv.reboot_vm(id, opts)).await
+    on_vm(&s, &id, budget(&headers)?, None, move |hv, id| {
+        hv.reboot_vm(id, opts)
+    })
+    .await
 }
 
 async fn vm_destroy(
     State(s): State<Arc<AgentState>>,
     UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
 ) -> Answer<VmDestroyed> {
-    on_vm(&s, &id, |hv, id| hv.destroy_vm(id)).await
+    on_vm(&s, &id, budget(&headers)?, None, |hv, id| hv.destroy_vm(id)).await
 }
 
 async fn vm_iso_insert(
     State(s): State<Arc<AgentState>>,
     UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
     bytes: Bytes,
 ) -> Answer<VmStatus> {
     let iso: NfsFile = body(&bytes, None)?;
-    on_vm(&s, &id, move |hv, id| hv.set_iso(id, Some(&iso))).await
+    on_vm(&s, &id, budget(&headers)?, None, move |hv, id| {
+        hv.set_iso(id, Some(&iso))
+    })
+    .await
 }
 
 async fn vm_iso_eject(
     State(s): State<Arc<AgentState>>,
     UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
 ) -> Answer<VmStatus> {
-    on_vm(&s, &id, |hv, id| hv.set_iso(id, None)).await
+    on_vm(&s, &id, budget(&headers)?, None, |hv, id| {
+        hv.set_iso(id, None)
+    })
+    .await
 }
 
 /// Whether the request asks for the console tunnel (`Connection: upgrade`,

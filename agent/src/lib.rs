@@ -9,6 +9,7 @@ pub mod domain_xml;
 pub mod error;
 pub mod heartbeat;
 pub mod hypervisor;
+pub mod kvm_device;
 pub mod network;
 pub mod sysinfo;
 pub mod uninstall;

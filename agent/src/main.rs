@@ -83,6 +83,9 @@ async fn main() -> anyhow::Result<()> {
     );
     put("acceleration", a.acceleration);
     let cfg = AgentConfig::load(a.config.as_deref(), &overrides)?;
+    if cfg.libvirt_uri.starts_with("qemu") {
+        stratus_agent::kvm_device::prepare();
+    }
     let hv = Arc::new(Libvirt::new(&cfg.libvirt_uri));
     let api = cfg.api.clone();
     let tls_files: Vec<PathBuf> = api

@@ -150,6 +150,13 @@ pub mod api {
 
     /// CloudStack agents listen on 8250 too.
     pub const DEFAULT_PORT: u16 = 8250;
+    /// Request header: the caller's time budget for a VM command, in milliseconds. The
+    /// agent answers `504` with an [`AgentError`](super::AgentError) once it has passed
+    /// (waiting for the VM's earlier commands counts) and, for a `PUT` of a VM whose
+    /// libvirt call was still running, destroys what that call made when it returns, so
+    /// a caller that gave up never finds a domain it did not get. Without the header the
+    /// agent waits as long as libvirt takes.
+    pub const DEADLINE_HEADER: &str = "x-stratus-deadline-ms";
     /// GET: the host's current report (facts, metrics, domains), as in a heartbeat.
     pub const FACTS: &str = "/v1/facts";
     /// POST: send a heartbeat now and answer with the management server's

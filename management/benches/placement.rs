@@ -204,6 +204,7 @@ async fn main() -> anyhow::Result<()> {
                     cpu_mhz: so.cpu_speed,
                     memory_mb: so.memory_mb,
                     keypair: None,
+                    instance_suffix: "VM",
                 },
             )
             .await

@@ -22,6 +22,11 @@ use crate::db::hosts::HostRow;
 /// Time for calls that only define or query (the agent answers within seconds).
 const QUICK: Duration = Duration::from_secs(60);
 
+/// How much longer than its budget a call waits for the agent's answer: the agent
+/// answers `504` itself when the budget runs out (and undoes what finishes later), so the
+/// caller hears *why* instead of timing out blindly; this covers the network.
+const GRACE: Duration = Duration::from_secs(10);
+
 /// The agent's address for a host.
 pub struct Agent<'a> {
     ctx: &'a Ctx,
@@ -47,12 +52,14 @@ impl<'a> Agent<'a> {
         timeout: Duration,
     ) -> Result<Option<T>, ApiError> {
         let url = format!("{}{path}", self.base);
+        // The agent honours `timeout` (DEADLINE_HEADER); we wait a little longer for its word.
         let mut req = self
             .ctx
             .pki
             .agent_client()
             .request(method.clone(), &url)
-            .timeout(timeout);
+            .header(api::DEADLINE_HEADER, timeout.as_millis().to_string())
+            .timeout(timeout + GRACE);
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -64,7 +71,10 @@ impl<'a> Agent<'a> {
         };
         let resp = req.send().await.map_err(|e| {
             fail(if e.is_timeout() {
-                format!("the agent did not answer within {} s", timeout.as_secs())
+                format!(
+                    "the agent did not answer within {} s",
+                    (timeout + GRACE).as_secs()
+                )
             } else {
                 format!(
                     "the agent could not be reached: {}",
@@ -110,9 +120,10 @@ impl<'a> Agent<'a> {
         .ok_or_else(|| self.missing("the agent has no network API"))
     }
 
-    /// Define and start (or bring in line) a VM.
-    pub async fn put_vm(&self, spec: &VmSpec) -> Result<VmStatus, ApiError> {
-        self.call(reqwest::Method::PUT, &api::vm(spec.id), Some(spec), QUICK)
+    /// Define and start (or bring in line) a VM within `budget` (`vm.start.timeout`): past
+    /// it the agent answers 504 and destroys the domain if its start finishes later.
+    pub async fn put_vm(&self, spec: &VmSpec, budget: Duration) -> Result<VmStatus, ApiError> {
+        self.call(reqwest::Method::PUT, &api::vm(spec.id), Some(spec), budget)
             .await?
             .ok_or_else(|| self.missing("the agent has no VM API"))
     }

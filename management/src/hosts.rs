@@ -184,13 +184,18 @@ pub async fn heartbeat(
     db::hosts::host_metrics_insert(&mut *tx, host_id, hb).await?;
     // A report may have been taken just before an operation changed the VM.
     let settle = 15;
-    crate::vms::sync_report(&mut tx, &host, &hb.domains, settle).await?;
+    let strays = crate::vms::sync_report(&mut tx, &host, &hb.domains, settle).await?;
     if let Some(status) = Status::parse(&host.status) {
         if let Some(next) = status.on(StatusEvent::Heartbeat) {
             record_transition(&mut tx, &host, status, next, "the agent reported").await?;
         }
     }
     tx.commit().await.map_err(Error::from)?;
+    if !strays.is_empty() {
+        // Not in the agent's request: destroying takes the agent a moment.
+        let ctx = ctx.clone();
+        tokio::spawn(async move { crate::vms::destroy_strays(&ctx, &host, &strays).await });
+    }
     Ok(ack(true))
 }
 

@@ -194,13 +194,14 @@ pub async fn ensure_topology(ctx: &Ctx) -> Result<(Uuid, Uuid, Uuid)> {
     Ok((zone, pod, cluster))
 }
 
-/// The default zone's primary and secondary storage, registered when missing.
+/// The default zone's primary and secondary storage, registered when missing. Answers
+/// whether the zone has both (given now or registered before).
 async fn ensure_storage(
     ctx: &Ctx,
     caller: &Caller,
     zone: Uuid,
     opts: &LocalHostOptions,
-) -> Result<()> {
+) -> Result<bool> {
     let z = zone.to_string();
     if let Some(url) = &opts.primary {
         if run(
@@ -254,6 +255,41 @@ async fn ensure_storage(
             .await?;
         }
     }
+    Ok(opts.primary.is_some() && opts.secondary.is_some())
+}
+
+/// Enables the default zone once its host is Up and it has primary and secondary storage,
+/// so a tenant's first deploy is not refused ("the zone is disabled": only admins may
+/// use a disabled zone). Only the first time: the `ZONE.ENABLE.LOCAL` event records it,
+/// and a zone an admin disables later stays disabled across restarts.
+async fn enable_zone_once(ctx: &Ctx, caller: &Caller, zone: Uuid) -> Result<()> {
+    const DONE: &str = "ZONE.ENABLE.LOCAL";
+    if db::events::event_exists(&ctx.pool, DONE, zone).await? {
+        return Ok(());
+    }
+    let z = zone.to_string();
+    run(
+        ctx,
+        caller,
+        "updateZone",
+        &[("id", &z), ("allocationstate", "Enabled")],
+        "zone",
+    )
+    .await?;
+    let mut tx = ctx.pool.begin().await?;
+    crate::commands::system_event(
+        &mut tx,
+        DONE,
+        "INFO",
+        format!(
+            "zone {ZONE} enabled: its host (this machine) is Up and it has primary and \
+             secondary storage"
+        ),
+        Some((zone, "Zone", ZONE.to_string())),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!("the default zone is enabled: its host is Up and its storage registered");
     Ok(())
 }
 
@@ -270,6 +306,66 @@ fn host_resolver() -> IpAddr {
         })
         .filter(|a| a.is_ipv4())
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// How long a local guest gets to shut down (ACPI) when the cloud stops, before it is
+/// powered off.
+const GUEST_SHUTDOWN_SECS: u64 = 10;
+
+/// Stops this machine's guests before the embedded default stops: its NFS server (their
+/// disks) and libvirtd go with it, and a guest left running would lose its storage under
+/// it. All at once: each gets [`GUEST_SHUTDOWN_SECS`] to shut down, then is powered off.
+/// They are marked to start again at the next start ([`resume_guests`]).
+pub async fn stop_guests(ctx: &Ctx, host_id: Uuid) {
+    let vms = match db::vms::vm_running_on_host(&ctx.pool, host_id).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(error = %e, "listing this machine's VMs to stop them");
+            return;
+        }
+    };
+    if vms.is_empty() {
+        return;
+    }
+    println!(
+        "==> stopping {} VM(s) on this machine (up to {GUEST_SHUTDOWN_SECS} s; they start again with the cloud): {}",
+        vms.len(),
+        vms.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    let o = stratus_api::agent::PowerOptions {
+        forced: false,
+        timeout_secs: Some(GUEST_SHUTDOWN_SECS),
+    };
+    let mut stops = tokio::task::JoinSet::new();
+    for (id, name) in vms {
+        let ctx = ctx.clone();
+        stops.spawn(async move {
+            match crate::vms::stop_with(&ctx, id, o).await {
+                Ok(()) => {
+                    if let Err(e) = db::vms::vm_set_resume(&ctx.pool, id, true).await {
+                        tracing::error!(vm = %name, error = %e, "marking a stopped VM to start again");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(vm = %name, error = %e, "stopping a VM before shutting down")
+                }
+            }
+        });
+    }
+    while stops.join_next().await.is_some() {}
+}
+
+/// Starts the VMs [`stop_guests`] stopped at the last shutdown (as `startVirtualMachine`
+/// jobs, so they show in the job list and events).
+async fn resume_guests(ctx: &Ctx, caller: &Caller) -> Result<()> {
+    for (id, name) in db::vms::vm_take_resumable(&ctx.pool).await? {
+        tracing::info!(vm = %name, "starting a VM that was running when the cloud stopped");
+        let id = id.to_string();
+        if let Err(e) = run(ctx, caller, "startVirtualMachine", &[("id", &id)], "jobid").await {
+            tracing::error!(vm = %name, error = %e, "starting a VM again");
+        }
+    }
+    Ok(())
 }
 
 /// The local agent, supervised: restarted if it dies, stopped by [`LocalAgent::stop`] or
@@ -300,7 +396,7 @@ impl LocalAgent {
 pub async fn start(ctx: &Ctx, opts: &LocalHostOptions) -> Result<(HostRow, LocalAgent)> {
     let (zone, pod, cluster) = ensure_topology(ctx).await?;
     let caller = system_caller(ctx).await?;
-    ensure_storage(ctx, &caller, zone, opts).await?;
+    let has_storage = ensure_storage(ctx, &caller, zone, opts).await?;
     let address = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let (host, token) = match db::hosts::host_fetch_by_address(&ctx.pool, address.into()).await? {
         Some(h) => {
@@ -329,6 +425,10 @@ pub async fn start(ctx: &Ctx, opts: &LocalHostOptions) -> Result<(HostRow, Local
     let config = write_files(ctx, opts, &host, &token)?;
     let agent = spawn(opts, &config)?;
     if let Some(h) = crate::hosts::wait_for_report(ctx, host.id, host.last_pinged).await? {
+        if has_storage {
+            enable_zone_once(ctx, &caller, zone).await?;
+        }
+        resume_guests(ctx, &caller).await?;
         return Ok((h, agent));
     }
     let log = std::fs::read_to_string(opts.dir.join("agent.log")).unwrap_or_default();

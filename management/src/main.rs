@@ -166,7 +166,7 @@ async fn run(
             match local_host::start(&ctx, &opts).await {
                 Ok((host, agent)) => {
                     tracing::info!(host = %host.name, id = %host.id, agent_pid = agent.pid(), "this machine is a host of the cloud and Up");
-                    *slot.lock().expect("local agent slot") = Some(agent);
+                    *slot.lock().expect("local agent slot") = Some((host.id, agent));
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "this machine could not join the cloud as a host")
@@ -176,13 +176,16 @@ async fn run(
     }
     axum::serve(
         listener,
-        http::router(ctx).into_make_service_with_connect_info::<SocketAddr>(),
+        http::router(ctx.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
 
     tracing::info!("shutting down");
-    if let Some(agent) = local_agent.lock().expect("local agent slot").take() {
+    let local = local_agent.lock().expect("local agent slot").take();
+    if let Some((host_id, agent)) = local {
+        // Before the agent: it stops them; after us, their storage goes.
+        local_host::stop_guests(&ctx, host_id).await;
         tracing::info!(pid = agent.pid(), "stopping the local agent");
         agent.stop();
     }

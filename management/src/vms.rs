@@ -169,6 +169,8 @@ pub async fn run(ctx: &Ctx, vm_id: Uuid, work: Work, opts: &Options) -> Result<(
             return Err(e);
         }
         db::vms::vm_set_work(&ctx.pool, vm_id, Some(work.as_str()), i as i32 + 1).await?;
+        // Progress a client can see while it waits (queryAsyncJobResult's jobprocstatus).
+        db::jobs::job_set_progress_of(&ctx.pool, vm_id, i as i32 + 1).await?;
     }
     let mut tx = ctx.pool.begin().await?;
     db::vms::vm_set_state(&mut *tx, vm_id, VmState::Running.as_str(), None).await?;
@@ -239,7 +241,10 @@ async fn step_do(ctx: &Ctx, vm_id: Uuid, step: Step, opts: &Options) -> Result<(
         Step::Domain => {
             let host = host_of(ctx, &vm).await?;
             let spec = spec_for(ctx, &vm, &host).await?;
-            Agent::of(ctx, &host).put_vm(&spec).await?;
+            let budget = std::time::Duration::from_secs(
+                ctx.setting_i64("vm.start.timeout", 120).clamp(1, 3600) as u64,
+            );
+            Agent::of(ctx, &host).put_vm(&spec, budget).await?;
             Ok(())
         }
     }
@@ -545,6 +550,17 @@ pub async fn iso_file(ctx: &Ctx, iso_id: Uuid, zone_id: Uuid) -> Result<NfsFile>
 /// disk. Without `forced`, a failure leaves it Running; with it, the VM is marked
 /// Stopped even when the host cannot be told (CloudStack's `forced`).
 pub async fn stop(ctx: &Ctx, vm_id: Uuid, forced: bool) -> Result<()> {
+    let o = if forced {
+        PowerOptions::forced()
+    } else {
+        PowerOptions::default()
+    };
+    stop_with(ctx, vm_id, o).await
+}
+
+/// [`stop`] with the guest's shutdown time chosen (`o.timeout_secs`).
+pub async fn stop_with(ctx: &Ctx, vm_id: Uuid, o: PowerOptions) -> Result<()> {
+    let forced = o.forced;
     let vm = {
         let mut tx = ctx.pool.begin().await?;
         let vm = db::vms::vm_fetch_for_update(&mut *tx, vm_id)
@@ -558,11 +574,6 @@ pub async fn stop(ctx: &Ctx, vm_id: Uuid, forced: bool) -> Result<()> {
     let result = async {
         let host = host_of(ctx, &vm).await?;
         let agent = Agent::of(ctx, &host);
-        let o = if forced {
-            PowerOptions::forced()
-        } else {
-            PowerOptions::default()
-        };
         agent.stop_vm(vm_id, o).await?;
         agent.delete_vm(vm_id).await?;
         Ok::<_, Error>(host)
@@ -703,25 +714,29 @@ pub enum SyncAction {
     Died { vm: Uuid, name: String },
     /// A domain on the host no VM owns: alert, never destroy.
     Unknown { uuid: Uuid, name: String },
+    /// A domain of one of our VMs that must not run on this host (its deploy or start was
+    /// unwound, it was stopped, destroyed or expunged, or it is placed elsewhere), e.g.
+    /// started by a libvirt call that finished after its caller gave up: destroyed.
+    Stray { vm: Uuid, name: String },
 }
 
 /// Applies a host's domain report (called with each accepted heartbeat, in its
 /// transaction): VMs that died out of band become Stopped with an event and an alert;
-/// domains nobody owns are alerted once and left running.
+/// domains nobody owns are alerted once and left running. Answers the stray domains of
+/// our VMs, which the caller destroys after the transaction ([`destroy_strays`]).
 pub async fn sync_report(
     conn: &mut sqlx::PgConnection,
     host: &HostRow,
     reported: &[stratus_api::agent::DomainReport],
     settle_secs: i64,
-) -> Result<()> {
+) -> Result<Vec<(Uuid, String)>> {
     let placed = db::vms::vm_list_on_host(&mut *conn, host.id, settle_secs).await?;
     let uuids: Vec<Uuid> = reported.iter().map(|d| d.uuid).collect();
-    let known: HashSet<Uuid> = db::vms::vm_ids_known(&mut *conn, &uuids)
-        .await?
-        .into_iter()
-        .collect();
-    for a in reconcile_report(&placed, reported, &|u| known.contains(&u)) {
+    let known = db::vms::vm_known(&mut *conn, &uuids, settle_secs).await?;
+    let mut strays = vec![];
+    for a in reconcile_report(host.id, &placed, reported, &known) {
         match a {
+            SyncAction::Stray { vm, name } => strays.push((vm, name)),
             SyncAction::Died { vm, name } => {
                 if !db::vms::vm_mark_died(&mut *conn, vm, host.id).await? {
                     continue;
@@ -762,7 +777,43 @@ pub async fn sync_report(
         }
     }
     db::vms::unknown_domain_forget_others(&mut *conn, host.id, &uuids).await?;
-    Ok(())
+    Ok(strays)
+}
+
+/// Destroys stray domains of our VMs on `host` through its agent, each recorded as an
+/// event. Idempotent: a failure is logged and the next report finds the domain again.
+pub async fn destroy_strays(ctx: &Ctx, host: &HostRow, strays: &[(Uuid, String)]) {
+    for (vm, name) in strays {
+        match Agent::of(ctx, host).delete_vm(*vm).await {
+            Ok(d) if d.existed => {
+                let text = format!(
+                    "Host {} ran a domain of VM {name} that must not run there (its \
+                     operation was undone, or it was stopped, destroyed or moved): destroyed",
+                    host.name
+                );
+                tracing::warn!(vm = %name, host = %host.name, "stray domain destroyed");
+                let recorded = async {
+                    let mut tx = ctx.pool.begin().await?;
+                    crate::commands::system_event(
+                        &mut tx,
+                        "VM.DESTROY",
+                        "WARN",
+                        text,
+                        Some((*vm, "VirtualMachine", name.clone())),
+                    )
+                    .await?;
+                    tx.commit().await?;
+                    Ok::<(), Error>(())
+                };
+                if let Err(e) = recorded.await {
+                    tracing::error!(error = %e, "recording a stray domain's destruction");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(vm = %name, host = %host.name, error = %e.text,
+                "destroying a stray domain failed; the next report retries"),
+        }
+    }
 }
 
 /// CloudStack's `ALERT_TYPE_USERVM`.
@@ -772,9 +823,10 @@ pub const ALERT_TYPE_USERVM: i16 = 8;
 /// of an operation (a `work`, or a state change younger than `settled`) are left alone:
 /// the report may predate what the operation just did.
 pub fn reconcile_report(
+    host_id: Uuid,
     placed: &[db::vms::HostedVm],
     reported: &[stratus_api::agent::DomainReport],
-    known: &dyn Fn(Uuid) -> bool,
+    known: &[db::vms::KnownVm],
 ) -> Vec<SyncAction> {
     use stratus_api::agent::DomainState;
     let mut actions = vec![];
@@ -793,10 +845,26 @@ pub fn reconcile_report(
         }
     }
     for d in reported {
-        if !placed.iter().any(|v| v.id == d.uuid) && !known(d.uuid) {
+        let Some(vm) = known.iter().find(|v| v.id == d.uuid) else {
             actions.push(SyncAction::Unknown {
                 uuid: d.uuid,
                 name: d.name.clone(),
+            });
+            continue;
+        };
+        // In an operation, or just changed: the report may predate it.
+        if vm.work.is_some() || !vm.settled {
+            continue;
+        }
+        let belongs_here = !vm.removed
+            && vm.host_id == Some(host_id)
+            && [VmState::Running, VmState::Starting, VmState::Stopping]
+                .iter()
+                .any(|s| s.as_str() == vm.state);
+        if !belongs_here {
+            actions.push(SyncAction::Stray {
+                vm: vm.id,
+                name: vm.name.clone(),
             });
         }
     }
@@ -818,6 +886,20 @@ mod tests {
         }
     }
 
+    const HOST: Uuid = Uuid::from_u128(0xA);
+
+    fn known(id: u128, host: Option<Uuid>, state: &str, removed: bool) -> db::vms::KnownVm {
+        db::vms::KnownVm {
+            id: Uuid::from_u128(id),
+            name: format!("vm{id}"),
+            host_id: host,
+            state: state.into(),
+            work: None,
+            settled: true,
+            removed,
+        }
+    }
+
     fn dom(id: u128, state: DomainState) -> DomainReport {
         DomainReport {
             name: format!("i-2-{id}-VM"),
@@ -834,7 +916,11 @@ mod tests {
             hosted(3, "Running", None, true),
         ];
         let reported = vec![dom(1, DomainState::Running), dom(2, DomainState::Shutoff)];
-        let a = reconcile_report(&placed, &reported, &|_| true);
+        let k = vec![
+            known(1, Some(HOST), "Running", false),
+            known(2, Some(HOST), "Running", false),
+        ];
+        let a = reconcile_report(HOST, &placed, &reported, &k);
         assert_eq!(
             a,
             vec![
@@ -858,7 +944,38 @@ mod tests {
             hosted(3, "Running", None, false),
             hosted(4, "Stopping", None, true),
         ];
-        assert!(reconcile_report(&placed, &[], &|_| true).is_empty());
+        assert!(reconcile_report(HOST, &placed, &[], &[]).is_empty());
+        // Their domains are not strays either, whatever the state says.
+        let reported: Vec<_> = (1..=4).map(|i| dom(i, DomainState::Running)).collect();
+        let mut k: Vec<_> = (1..=4).map(|i| known(i, None, "Error", false)).collect();
+        k[0].work = Some("Deploy".into());
+        k[1].work = Some("Start".into());
+        k[2].settled = false;
+        k[3] = known(4, Some(HOST), "Stopping", false);
+        assert!(reconcile_report(HOST, &placed, &reported, &k).is_empty());
+    }
+
+    #[test]
+    fn domains_of_our_vms_that_must_not_run_here_are_strays() {
+        let elsewhere = Uuid::from_u128(0xB);
+        let reported: Vec<_> = (1..=6).map(|i| dom(i, DomainState::Running)).collect();
+        let k = vec![
+            known(1, Some(HOST), "Running", false),      // belongs here
+            known(2, None, "Error", false),              // its deploy was unwound
+            known(3, None, "Stopped", false),            // stopped: no domain any more
+            known(4, Some(elsewhere), "Running", false), // placed on another host
+            known(5, None, "Expunging", true),           // expunged
+            known(6, Some(HOST), "Destroyed", false),
+        ];
+        let placed = vec![hosted(1, "Running", None, true)];
+        let strays: Vec<u128> = reconcile_report(HOST, &placed, &reported, &k)
+            .into_iter()
+            .map(|a| match a {
+                SyncAction::Stray { vm, .. } => vm.as_u128(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(strays, [2, 3, 4, 5, 6]);
     }
 
     #[test]
@@ -869,8 +986,11 @@ mod tests {
             dom(9, DomainState::Running),
             dom(5, DomainState::Shutoff),
         ];
-        // 5 is a VM of this cloud (placed elsewhere or stopped); 9 nobody knows.
-        let a = reconcile_report(&placed, &reported, &|u| u == Uuid::from_u128(5));
+        // 5 is a VM of this cloud, in an operation; 9 nobody knows.
+        let mut five = known(5, None, "Starting", false);
+        five.work = Some("Start".into());
+        let k = vec![known(1, Some(HOST), "Running", false), five];
+        let a = reconcile_report(HOST, &placed, &reported, &k);
         assert_eq!(
             a,
             vec![SyncAction::Unknown {

@@ -138,6 +138,7 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
                 cpu_mhz: offering.cpu_speed,
                 memory_mb: offering.memory_mb,
                 keypair: None,
+                instance_suffix: "VM",
             },
         )
         .await

@@ -184,6 +184,7 @@ async fn new_vm(c: &Client, owner: &db::accounts::UserRow, zone: Uuid, name: &st
             cpu_mhz: 500,
             memory_mb: 128,
             keypair: None,
+            instance_suffix: "VM",
         },
     )
     .await

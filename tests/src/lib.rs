@@ -313,6 +313,16 @@ impl SimHost {
         }
     }
 
+    /// Freezes the host's libvirtd (SIGSTOP): every libvirt call hangs until
+    /// [`SimHost::resume_libvirtd`], as on a host whose libvirtd is stuck.
+    pub fn pause_libvirtd(&self) {
+        signal(self.libvirtd_pid().expect("libvirtd runs"), "STOP");
+    }
+
+    pub fn resume_libvirtd(&self) {
+        signal(self.libvirtd_pid().expect("libvirtd runs"), "CONT");
+    }
+
     /// Starts the host's libvirtd again and waits until it answers.
     pub fn start_libvirtd(&self) {
         let pid_file = self.state.join("libvirtd.pid");
@@ -600,12 +610,18 @@ pub enum Served {
 /// A minimal HTTP/1.0 file server on 127.0.0.1 for download tests (404 for unknown paths).
 pub struct HttpFiles {
     pub port: u16,
+    pub ip: String,
 }
 
 impl HttpFiles {
     pub fn start(routes: Vec<(&'static str, Served)>) -> HttpFiles {
+        Self::start_on("127.0.0.1", routes)
+    }
+
+    /// Serves on `ip` (e.g. [`TESTBED_GATEWAY`], which simulated hosts reach).
+    pub fn start_on(ip: &str, routes: Vec<(&'static str, Served)>) -> HttpFiles {
         use std::io::{BufRead, BufReader, Write};
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = TcpListener::bind((ip, 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let routes = std::sync::Arc::new(routes);
         std::thread::spawn(move || {
@@ -674,10 +690,13 @@ impl HttpFiles {
                 });
             }
         });
-        HttpFiles { port }
+        HttpFiles {
+            port,
+            ip: ip.to_string(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("http://{}:{}{path}", self.ip, self.port)
     }
 }

@@ -7,7 +7,10 @@
 //! destroy, recover and expunge are each checked in libvirt and in the API; after expunge
 //! nothing is left (no domain, no volume file, the address and capacity free). A deploy
 //! whose primary storage is down fails at the volume step, and one whose ISO vanished
-//! fails at the domain step; each unwinds and holds nothing. Apache
+//! fails at the domain step, and one whose domain start hangs (libvirtd frozen) fails
+//! when `vm.start.timeout` is up while the start libvirt finishes later is undone; each
+//! unwinds and holds nothing. A domain of one of our VMs that must not run is destroyed
+//! when its host reports it; a foreign one is left alone. Apache
 //! libcloud's CloudStack driver, unmodified, then creates, lists and destroys a node.
 
 use std::path::Path;
@@ -280,8 +283,18 @@ fn deploy_boot_and_run_a_vm_from_an_iso() {
     assert_eq!(nic["isdefault"], true);
     let mac = nic["macaddress"].as_str().unwrap().to_string();
     let instance = v["instancename"].as_str().unwrap().to_string();
+    // i-<account>-<number>-<instance.name>, the cloud's own suffix (VM + 4 hex digits).
+    let cfg = api.ok("listConfigurations", &["name=instance.name"]);
+    let suffix = cfg["configuration"][0]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(
-        instance.starts_with("i-") && instance.ends_with("-VM"),
+        suffix.len() == 6 && suffix.starts_with("VM"),
+        "a fresh cloud names itself: {cfg}"
+    );
+    assert!(
+        instance.starts_with("i-") && instance.ends_with(&format!("-{suffix}")),
         "{instance}"
     );
 
@@ -497,6 +510,97 @@ fn deploy_boot_and_run_a_vm_from_an_iso() {
         "destroyVirtualMachine",
         &[&format!("id={}", id(n)), "expunge=true"],
     );
+
+    // A deploy whose domain start hangs (the host's libvirtd frozen) fails once its time
+    // is up (vm.start.timeout), saying why; the start libvirt finishes later is undone by
+    // the agent. Nothing is left: no domain, volume, lease, address or capacity.
+    api.ok("updateConfiguration", &["name=vm.start.timeout", "value=5"]);
+    host.pause_libvirtd();
+    let thaw = std::thread::scope(|s| {
+        let thaw = s.spawn(|| {
+            std::thread::sleep(Duration::from_secs(12));
+            host.resume_libvirtd();
+            Instant::now()
+        });
+        let o = api.run(
+            &[],
+            "deployVirtualMachine",
+            &args(&deploy(&[
+                &format!("diskofferingid={DISK_5GB}"),
+                "name=hang",
+            ])),
+        );
+        assert!(!o.success, "{}", o.json);
+        thaw.join().unwrap()
+    });
+    api.ok(
+        "updateConfiguration",
+        &["name=vm.start.timeout", "value=120"],
+    );
+    let l = api.ok("listVirtualMachines", &["name=hang"]);
+    let h = &l["virtualmachine"][0];
+    assert_eq!(h["state"], "Error", "{l}");
+    let why = h["errortext"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("did not finish within 5.0 s") && why.contains("Host e2evh"),
+        "the reason: {why}"
+    );
+    // libvirt started the domain once thawed; the agent destroyed it then.
+    wait_for("the late start undone", 60, || {
+        domains(&host).is_empty().then_some(())
+    });
+    println!(
+        "late start undone {:?} after libvirtd thawed",
+        thaw.elapsed()
+    );
+    assert!(h["nic"].as_array().unwrap().is_empty(), "{h}");
+    assert_eq!(capacity_used(&api, &zone, 0), 0);
+    assert_eq!(capacity_used(&api, &zone, 8), 0);
+    let vols = api.ok("listVolumes", &["listall=true"]);
+    assert!(vols.get("volume").is_none(), "the volume is undone: {vols}");
+    let hosts = std::fs::read_to_string(host.state.join("agent/networks/cloudbr0/hosts"))
+        .unwrap_or_default();
+    assert!(hosts.trim().is_empty(), "no lease left: {hosts}");
+
+    // A domain of one of our VMs that must not run (the failed VM's, started behind
+    // Stratus's back) is destroyed when its host reports it, with an event; a domain
+    // that is not ours is only reported.
+    let hang_id = id(h);
+    let xml = tmp.path().join("stray.xml");
+    for (name, uuid) in [
+        ("stray", hang_id.as_str()),
+        ("foreign", "6c0f4c38-0000-4000-8000-00000000f00d"),
+    ] {
+        std::fs::write(
+            &xml,
+            format!(
+                "<domain type='qemu'><name>{name}</name><uuid>{uuid}</uuid>\
+                 <memory unit='MiB'>32</memory><os><type arch='x86_64'>hvm</type></os></domain>"
+            ),
+        )
+        .unwrap();
+        host.virsh(&["create", xml.to_str().unwrap()]);
+    }
+    wait_for("the stray domain destroyed", 90, || {
+        (domains(&host) == ["6c0f4c38-0000-4000-8000-00000000f00d"]).then_some(())
+    });
+    let ev = api.ok(
+        "listEvents",
+        &["type=VM.DESTROY", "level=WARN", "listall=true"],
+    );
+    assert!(
+        ev.to_string().contains("must not run there"),
+        "the stray's destruction is an event: {ev}"
+    );
+    host.virsh(&["destroy", "foreign"]);
+    api.ok(
+        "destroyVirtualMachine",
+        &[&format!("id={hang_id}"), "expunge=true"],
+    );
+    wait_for("the host Up again", 60, || {
+        let l = api.ok("listHosts", &[&format!("id={host_id}")]);
+        (l["host"][0]["state"] == "Up").then_some(())
+    });
 
     // Apache libcloud, unmodified: create (stopped), start, list, destroy.
     let py = std::env::var("STRATUS_PYTHON").unwrap_or_else(|_| {

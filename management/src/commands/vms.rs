@@ -238,6 +238,13 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     if let Some(names) = &keypair {
         super::sshkeys::require(ctx, caller, names).await?;
     }
+    // The setting is checked by the schema too; a hand-edited bad value falls back to VM.
+    let suffix = ctx
+        .setting("instance.name")
+        .filter(|s| {
+            (1..=32).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        .unwrap_or_else(|| "VM".into());
     let mut tx = ctx.pool.begin().await?;
     db::vms::vm_insert(
         &mut tx,
@@ -256,6 +263,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
             cpu_mhz: so.cpu_speed,
             memory_mb: so.memory_mb,
             keypair: keypair.as_deref(),
+            instance_suffix: &suffix,
         },
     )
     .await?;

@@ -45,6 +45,21 @@ pub async fn event_insert(db: impl PgExecutor<'_>, e: &NewEvent<'_>) -> Result<U
     Ok(id)
 }
 
+/// Whether an event of this type was ever recorded about `resource_id`.
+pub async fn event_exists(
+    db: impl PgExecutor<'_>,
+    event_type: &str,
+    resource_id: Uuid,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE event_type = $1 AND resource_id = $2)",
+    )
+    .bind(event_type)
+    .bind(resource_id)
+    .fetch_one(db)
+    .await?)
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
     pub id: Uuid,

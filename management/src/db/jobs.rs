@@ -67,6 +67,21 @@ pub async fn job_insert(db: impl PgExecutor<'_>, j: &NewJob<'_>) -> Result<()> {
     Ok(())
 }
 
+/// A pending job's progress (`jobprocstatus`) for the object it works on: the steps of a
+/// VM's deploy or start done so far.
+pub async fn job_set_progress_of(
+    db: impl PgExecutor<'_>,
+    instance_id: Uuid,
+    done: i32,
+) -> Result<()> {
+    sqlx::query("UPDATE async_jobs SET proc_status = $2 WHERE instance_id = $1 AND status = 0")
+        .bind(instance_id)
+        .bind(done)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 const JOB_SELECT: &str = "SELECT j.*, a.name AS account_name, a.domain_id, d.path AS domain_path
     FROM async_jobs j JOIN accounts a ON a.id = j.account_id JOIN domains d ON d.id = a.domain_id";
 

@@ -58,13 +58,16 @@ pub struct NewVm<'a> {
     pub cpu_mhz: i32,
     pub memory_mb: i32,
     pub keypair: Option<&'a str>,
+    /// The `instance.name` setting when it was created: its instance name's last part.
+    pub instance_suffix: &'a str,
 }
 
 pub async fn vm_insert(db: &mut PgConnection, v: &NewVm<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO vms (id, name, display_name, account_id, domain_id, user_id, zone_id,
-            service_offering_id, disk_offering_id, iso_id, cpu_number, cpu_mhz, memory_mb, keypair)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+            service_offering_id, disk_offering_id, iso_id, cpu_number, cpu_mhz, memory_mb, keypair,
+            instance_suffix)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
     )
     .bind(v.id)
     .bind(v.name)
@@ -80,6 +83,7 @@ pub async fn vm_insert(db: &mut PgConnection, v: &NewVm<'_>) -> Result<()> {
     .bind(v.cpu_mhz)
     .bind(v.memory_mb)
     .bind(v.keypair)
+    .bind(v.instance_suffix)
     .execute(&mut *db)
     .await?;
     Ok(())
@@ -257,14 +261,76 @@ pub async fn vm_list_on_host(
     .await?)
 }
 
-/// Which of `ids` are VMs this cloud knows (in any state but expunged).
-pub async fn vm_ids_known(db: impl PgExecutor<'_>, ids: &[Uuid]) -> Result<Vec<Uuid>> {
-    Ok(
-        sqlx::query_scalar("SELECT id FROM vms WHERE id = ANY($1) AND removed IS NULL")
-            .bind(ids)
-            .fetch_all(db)
-            .await?,
+/// The Running VMs on `host_id` (id, display name).
+pub async fn vm_running_on_host(
+    db: impl PgExecutor<'_>,
+    host_id: Uuid,
+) -> Result<Vec<(Uuid, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT id, display_name FROM vms
+         WHERE host_id = $1 AND state = 'Running' AND work IS NULL AND removed IS NULL
+         ORDER BY instance_number",
     )
+    .bind(host_id)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Marks (or unmarks) a VM to be started at the embedded default's next start.
+pub async fn vm_set_resume(db: impl PgExecutor<'_>, id: Uuid, resume: bool) -> Result<()> {
+    sqlx::query("UPDATE vms SET resume_on_start = $2 WHERE id = $1")
+        .bind(id)
+        .bind(resume)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The Stopped VMs marked to be started again (id, display name); the marks are cleared.
+pub async fn vm_take_resumable(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, String)>> {
+    Ok(sqlx::query_as(
+        "UPDATE vms SET resume_on_start = false
+         WHERE resume_on_start AND removed IS NULL
+         RETURNING id, display_name, state",
+    )
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .filter(|(_, _, state): &(Uuid, String, String)| state == "Stopped")
+    .map(|(id, name, _)| (id, name))
+    .collect())
+}
+
+/// A VM of this cloud whose UUID a host reported as a domain.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KnownVm {
+    pub id: Uuid,
+    pub name: String,
+    pub host_id: Option<Uuid>,
+    pub state: String,
+    pub work: Option<String>,
+    /// No state change within the settle time.
+    pub settled: bool,
+    /// Expunged.
+    pub removed: bool,
+}
+
+/// Which of `ids` are VMs of this cloud, expunged ones included.
+pub async fn vm_known(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+    settle_secs: i64,
+) -> Result<Vec<KnownVm>> {
+    Ok(sqlx::query_as(
+        "SELECT id, display_name AS name, host_id, state, work,
+                state_changed < now() - make_interval(secs => $2) AS settled,
+                removed IS NOT NULL AS removed
+         FROM vms WHERE id = ANY($1)",
+    )
+    .bind(ids)
+    .bind(settle_secs as f64)
+    .fetch_all(db)
+    .await?)
 }
 
 /// A VM found dead on its host: Stopped, capacity released (only if it is still the
@@ -803,7 +869,7 @@ const VM_LIST_SELECT: &str = "v.*, z.name AS zone_name, h.name AS host_name,
     i.name AS iso_name, i.display_text AS iso_display_text,
     i.os_type_id, ot.description AS os_display_name,
     rv.id AS root_volume_id, rv.size_bytes AS root_size_bytes,
-    'i-' || a.number || '-' || v.instance_number || '-VM' AS instance_name,
+    'i-' || a.number || '-' || v.instance_number || '-' || v.instance_suffix AS instance_name,
     COALESCE((SELECT jsonb_agg(jsonb_build_object(
             'id', n.id, 'network_id', n.network_id, 'network_name', net.name,
             'ip_address', host(n.ip_address), 'mac_address', n.mac_address::text,

@@ -372,10 +372,15 @@ impl Cloud {
                 self.log_tail(80)
             );
             if waited >= next_report {
+                let last = self.log_tail(1);
                 eprintln!(
-                    "[readme] waiting for scripts/run ({} s; it builds first): {}",
+                    "[readme] waiting for scripts/run ({} s): {}",
                     waited.as_secs(),
-                    self.log_tail(1)
+                    if last.is_empty() {
+                        "installing packages and building (cargo build --release --quiet)"
+                    } else {
+                        last.as_str()
+                    }
                 );
                 next_report += Duration::from_secs(30);
             }
@@ -550,7 +555,9 @@ impl Shell {
                             took: started.elapsed(),
                         };
                     }
-                    eprintln!("    | {line}");
+                    if !line.is_empty() {
+                        eprintln!("    | {line}");
+                    }
                     output.push(line);
                 }
                 Err(RecvTimeoutError::Timeout) => panic!(

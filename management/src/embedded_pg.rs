@@ -724,3 +724,48 @@ async fn wait_for_previous_postmaster(pgdata: &Path, run: &Path, dir: &Path) -> 
         pgdata.display()
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_directory_another_user_cannot_enter_is_found() {
+        let top = tempfile::tempdir().unwrap();
+        let open = top.path().join("open");
+        let closed = open.join("closed");
+        let inner = closed.join("inner");
+        std::fs::create_dir_all(&inner).unwrap();
+        for d in [top.path(), &open, &inner] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+        // A stranger (neither owner nor in the group) stops at `closed`.
+        let stranger = 4_000_000;
+        let (dir, mode, _) = first_closed_dir(&inner.join("pgdata"), stranger, &[]).unwrap();
+        assert_eq!((dir, mode), (closed.clone(), 0o700));
+        // Group search permission is enough for a member of the group.
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o710)).unwrap();
+        let gid = std::fs::metadata(&closed).unwrap().gid();
+        assert!(first_closed_dir(&inner, stranger, &[gid]).is_none());
+        assert!(first_closed_dir(&inner, stranger, &[]).is_some());
+        // The owner may enter its own directory.
+        let owner = std::fs::metadata(&closed).unwrap().uid();
+        if owner != 0 {
+            assert!(first_closed_dir(&inner, owner, &[]).is_none());
+        }
+    }
+
+    #[test]
+    fn a_lock_file_of_a_process_that_is_not_postgres_is_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("postmaster.pid");
+        assert_eq!(lock_holder(&lock), LockHolder::Nobody);
+        std::fs::write(&lock, "999999999\n").unwrap();
+        assert_eq!(lock_holder(&lock), LockHolder::Stale(999999999));
+        // Our own PID: a live process, but not Postgres.
+        let me = std::process::id() as i32;
+        std::fs::write(&lock, format!("{me}\n/some/pgdata\n")).unwrap();
+        assert_eq!(lock_holder(&lock), LockHolder::Stale(me));
+    }
+}

@@ -663,9 +663,15 @@ impl EmbeddedPostgres {
     }
 
     /// Stops supervising and shuts the postmaster down: a fast shutdown (SIGINT), then
-    /// an immediate one (SIGQUIT) after 30 s, then SIGKILL after 10 s more. Returns at
+    /// an immediate one (SIGQUIT) after 15 s, then SIGKILL after 5 s more. Returns at
     /// once if it is not running (e.g. waiting to be restarted).
     pub fn stop(&self) {
+        self.stop_within(Duration::from_secs(15))
+    }
+
+    /// `stop` with `grace` before the immediate shutdown: a short one when the database
+    /// does not answer anyway (a hung postmaster would only make us wait).
+    pub fn stop_within(&self, grace: Duration) {
         {
             let mut slot = self.shared.lock();
             slot.stopping = true;
@@ -674,11 +680,11 @@ impl EmbeddedPostgres {
             }
             self.shared.cond.notify_all();
         }
-        if self.shared.wait_stopped(Duration::from_secs(30)) {
+        if self.shared.wait_stopped(grace) {
             return;
         }
         self.shared.signal(libc::SIGQUIT);
-        if self.shared.wait_stopped(Duration::from_secs(10)) {
+        if self.shared.wait_stopped(Duration::from_secs(5)) {
             return;
         }
         self.shared.signal(libc::SIGKILL);

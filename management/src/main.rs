@@ -190,6 +190,7 @@ async fn start(args: Args) -> anyhow::Result<()> {
         .key_file
         .clone()
         .unwrap_or_else(|| data_dir.join("management.key"));
+    let db_status = dbstatus::DbStatus::new();
     let result = match stratus_management::secrets::SecretKey::load_or_create(&key_file) {
         Ok(secrets) => {
             let listeners = Listeners {
@@ -197,7 +198,16 @@ async fn start(args: Args) -> anyhow::Result<()> {
                 redirect,
                 tls_files,
             };
-            run(&args, &data_dir, opts, pg.as_ref(), secrets, listeners).await
+            run(
+                &args,
+                &data_dir,
+                opts,
+                pg.as_ref(),
+                secrets,
+                listeners,
+                db_status.clone(),
+            )
+            .await
         }
         Err(e) => Err(anyhow::anyhow!(
             "cannot read the management key {}: {e}",
@@ -206,7 +216,12 @@ async fn start(args: Args) -> anyhow::Result<()> {
     };
     if let Some(pg) = pg {
         tracing::info!(pid = pg.pid(), "stopping the embedded Postgres");
-        pg.stop();
+        // If it does not answer, a fast shutdown would not either: shorten the wait.
+        pg.stop_within(if db_status.is_up() {
+            Duration::from_secs(15)
+        } else {
+            Duration::from_secs(2)
+        });
     }
     result
 }
@@ -283,6 +298,7 @@ async fn run(
     pg: Option<&embedded_pg::EmbeddedPostgres>,
     secrets: stratus_management::secrets::SecretKey,
     listeners: Listeners,
+    db_status: dbstatus::DbStatus,
 ) -> anyhow::Result<()> {
     let pool = db::connect(opts.clone(), 32)
         .await
@@ -296,6 +312,7 @@ async fn run(
     }
     let mut ctx = Ctx::new(pool.clone(), ms_id, secrets).await?;
     ctx.listen = Some(args.listen);
+    ctx.db_status = db_status.clone();
     let tls = match listeners.tls_files {
         Some(cfg) => Some(cfg),
         None if args.tls_self_signed => Some(self_signed(
@@ -307,7 +324,6 @@ async fn run(
         None => None,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let db_status = ctx.db_status.clone();
     let watchdog = tokio::spawn(dbstatus::run(
         dbstatus::Watchdog {
             status: ctx.db_status.clone(),
@@ -398,7 +414,11 @@ async fn run(
             ("downloads", downloads),
             ("database watchdog", watchdog),
         ],
-        SHUTDOWN_STEP,
+        if db_status.is_up() {
+            SHUTDOWN_STEP
+        } else {
+            Duration::from_secs(2)
+        },
     )
     .await;
     // With the database away, there is nobody to tell: its row goes stale and other

@@ -30,6 +30,8 @@ pub struct Ctx {
     pub pki: Pki,
     /// Test hooks for the VM steps (see `vms::Faults`); empty in production.
     pub faults: crate::vms::Faults,
+    /// Whether the database answers (kept by `dbstatus::run`; always Up without it).
+    pub db_status: crate::dbstatus::DbStatus,
     settings: Arc<RwLock<HashMap<String, String>>>,
 }
 
@@ -51,6 +53,7 @@ impl Ctx {
             secrets,
             pki,
             faults: Default::default(),
+            db_status: Default::default(),
             settings: Arc::new(RwLock::new(HashMap::new())),
         };
         ctx.refresh_settings().await?;

@@ -120,6 +120,10 @@ impl Error {
                     return ApiError::new(code, text);
                 }
                 match db.code().as_deref() {
+                    // Shutting down, starting up, crashed, connection lost: Postgres is away.
+                    Some(c) if c.starts_with("08") || c.starts_with("57P") => {
+                        crate::dbstatus::DbStatus::unavailable()
+                    }
                     // unique, foreign key, check, exclusion: the request conflicts with data.
                     Some("23505") => ApiError::param("A resource with these values already exists"),
                     Some("23503") => ApiError::in_use("The resource is in use by another resource"),
@@ -129,6 +133,13 @@ impl Error {
                     _ => internal_error(),
                 }
             }
+            // No connection to be had: the database is away (or the pool is shut).
+            Error::Db(
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_),
+            ) => crate::dbstatus::DbStatus::unavailable(),
             _ => internal_error(),
         }
     }

@@ -60,7 +60,10 @@ fn cluster() -> PgConnectOptions {
                 let pg = rt
                     .block_on(EmbeddedPostgres::start(
                         &dir,
-                        stratus_management::embedded_pg::Options { unsafe_fast: true },
+                        stratus_management::embedded_pg::Options {
+                            unsafe_fast: true,
+                            ..Default::default()
+                        },
                     ))
                     .expect("starting the test Postgres");
                 let opts = pg.options("postgres");

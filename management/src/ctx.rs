@@ -30,6 +30,8 @@ pub struct Ctx {
     pub pki: Pki,
     /// Test hooks for the VM steps (see `vms::Faults`); empty in production.
     pub faults: crate::vms::Faults,
+    /// The front door's in-memory limits (login throttle, API rate limit).
+    pub guards: Arc<crate::guard::Guards>,
     settings: Arc<RwLock<HashMap<String, String>>>,
 }
 
@@ -51,6 +53,7 @@ impl Ctx {
             secrets,
             pki,
             faults: Default::default(),
+            guards: Default::default(),
             settings: Arc::new(RwLock::new(HashMap::new())),
         };
         ctx.refresh_settings().await?;

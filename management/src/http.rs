@@ -5,7 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -215,6 +215,7 @@ async fn api(
     State(ctx): State<Ctx>,
     method: Method,
     headers: HeaderMap,
+    ext: Extensions,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
@@ -244,8 +245,19 @@ async fn api(
     };
     let response_name = format!("{}response", command.to_lowercase());
 
+    let secure = crate::front::is_tls(&ext);
     if command == "login" {
-        return login(&ctx, &method, &pairs, &response_name, format).await;
+        let client = crate::front::client_ip(&ext);
+        return login(
+            &ctx,
+            &method,
+            &pairs,
+            &response_name,
+            format,
+            secure,
+            client,
+        )
+        .await;
     }
 
     // Who is calling: a signed request, or a session cookie plus its sessionkey.
@@ -262,6 +274,9 @@ async fn api(
         Ok(c) => c,
         Err(e) => return error_response(&response_name, &e, format),
     };
+    if let Some(refusal) = rate_limited(&ctx, &caller, &response_name, format) {
+        return refusal;
+    }
     let spec = match commands::resolve(&command, Some(&caller)) {
         Ok(s) => s,
         Err(e) => return error_response("errorresponse", &e, format),
@@ -271,14 +286,12 @@ async fn api(
         Ok(reply) => {
             let mut extra = vec![];
             if command == "logout" {
-                extra.push((
-                    header::SET_COOKIE,
-                    "JSESSIONID=; Path=/client; Max-Age=0; HttpOnly; SameSite=Lax".to_string(),
-                ));
-                extra.push((
-                    header::SET_COOKIE,
-                    "sessionkey=; Path=/client; Max-Age=0; HttpOnly; SameSite=Lax".to_string(),
-                ));
+                for name in ["JSESSIONID", "sessionkey"] {
+                    extra.push((
+                        header::SET_COOKIE,
+                        crate::front::cookie(name, "", "/client", secure, Some(0)),
+                    ));
+                }
             }
             respond(
                 200,
@@ -291,12 +304,57 @@ async fn api(
     }
 }
 
+/// CloudStack's API rate limit (`api.throttling.*`, off by default): at most
+/// `api.throttling.max` requests per account per `api.throttling.interval` seconds, root
+/// admins exempt as in CloudStack. Over the limit: 429 with `Retry-After`.
+fn rate_limited(
+    ctx: &Ctx,
+    caller: &Caller,
+    response_name: &str,
+    format: Format,
+) -> Option<Response> {
+    if !ctx.setting_bool("api.throttling.enabled", false) || caller.is_root_admin() {
+        return None;
+    }
+    let interval =
+        std::time::Duration::from_secs(ctx.setting_i64("api.throttling.interval", 1).max(1) as u64);
+    let max = ctx.setting_i64("api.throttling.max", 25).max(1) as u64;
+    let capacity = ctx.setting_i64("api.throttling.cachesize", 50_000).max(1) as usize;
+    let wait = ctx
+        .guards
+        .api
+        .hit(caller.account_id(), interval, max, capacity)
+        .err()?;
+    tracing::info!(account = %caller.user.account_name, "API rate limit reached");
+    let e = ApiError::new(
+        ErrorCode::ApiLimitExceeded,
+        format!(
+            "The given user has reached his/her account api limit, please retry after {} ms.",
+            wait.as_millis()
+        ),
+    );
+    Some(with_retry_after(
+        error_response(response_name, &e, format),
+        wait,
+    ))
+}
+
+/// Adds `Retry-After` (whole seconds, at least 1).
+fn with_retry_after(mut r: Response, wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    r
+}
+
 async fn login(
     ctx: &Ctx,
     method: &Method,
     pairs: &[(String, String)],
     response_name: &str,
     format: Format,
+    secure: bool,
+    client: Option<std::net::IpAddr>,
 ) -> Response {
     if method != Method::POST {
         return error_response(
@@ -320,7 +378,7 @@ async fn login(
             format,
         );
     };
-    match auth::login(ctx, username, password, p.str("domain"), "the API").await {
+    match auth::login(ctx, username, password, p.str("domain"), "the API", client).await {
         Ok(s) => {
             let u = &s.user;
             let body = serde_json::json!({
@@ -343,14 +401,11 @@ async fn login(
             let cookies = vec![
                 (
                     header::SET_COOKIE,
-                    format!("JSESSIONID={}; Path=/client; HttpOnly; SameSite=Lax", s.id),
+                    crate::front::cookie("JSESSIONID", &s.id, "/client", secure, None),
                 ),
                 (
                     header::SET_COOKIE,
-                    format!(
-                        "sessionkey={}; Path=/client; HttpOnly; SameSite=Lax",
-                        s.session_key
-                    ),
+                    crate::front::cookie("sessionkey", &s.session_key, "/client", secure, None),
                 ),
             ];
             respond(
@@ -360,6 +415,12 @@ async fn login(
                 cookies,
             )
         }
-        Err(e) => error_response(response_name, &e, format),
+        Err(refused) => {
+            let r = error_response(response_name, &refused.error, format);
+            match refused.retry_after {
+                Some(wait) => with_retry_after(r, wait),
+                None => r,
+            }
+        }
     }
 }

@@ -19,6 +19,8 @@ pub mod domain;
 pub mod download;
 pub mod embedded_pg;
 pub mod error;
+pub mod front;
+pub mod guard;
 pub mod host_bootstrap;
 pub mod hosts;
 pub mod http;

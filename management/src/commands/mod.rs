@@ -59,6 +59,15 @@ pub async fn dispatch(
     p: &Params,
 ) -> Result<Reply, ApiError> {
     p.validate(spec)?;
+    if p.iter()
+        .any(|(k, _)| k.as_str() == crate::jobs::RETRY_PARAM)
+    {
+        // It changes how a job's handler judges its state; only the job runner sets it.
+        return Err(ApiError::param(format!(
+            "Parameter {} is internal to the job runner and cannot be sent",
+            crate::jobs::RETRY_PARAM
+        )));
+    }
     let result = if spec.name == "deployVirtualMachine" {
         // Async-create (CloudStack's BaseAsyncCreateCmd): the VM is recorded now and its
         // id answered with the job's; the job starts it.

@@ -16,6 +16,7 @@ pub mod ctx;
 pub mod db;
 pub mod domain;
 pub mod download;
+pub mod download_guard;
 pub mod embedded_pg;
 pub mod error;
 pub mod host_bootstrap;

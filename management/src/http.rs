@@ -2,6 +2,20 @@
 //! Handlers here only translate HTTP to the command layer and back: parameters in, one
 //! envelope out, cookies for sessions. Every outcome is a CloudStack envelope with the
 //! matching status code; nothing panics into a 500.
+//!
+//! Request data flows through here: byte-index slicing, unchecked indexing, `unwrap`,
+//! `expect` and `panic!` are denied (issue 19), so a hostile value cannot panic a handler;
+//! a justified exception carries its own `#[allow]` with the reason.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::string_slice,
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -193,6 +207,16 @@ fn respond(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
     );
+    // The API shares its origin with the web console: its answers are data, never a
+    // document a browser should sniff, render, script or frame.
+    r.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; sandbox"),
+    );
     for (k, v) in extra {
         if let Ok(v) = HeaderValue::from_str(&v) {
             r.headers_mut().append(k, v);
@@ -236,14 +260,18 @@ async fn api(
     let format = Format::from_param(get("response").as_deref());
     let Some(command) = get("command") else {
         return error_response(
-            "errorresponse",
+            envelope::ERROR_RESPONSE,
             &ApiError::unsupported(
                 "The command parameter is missing: please specify which API command to run",
             ),
             format,
         );
     };
-    let response_name = format!("{}response", command.to_lowercase());
+    // The envelope's name comes from the catalog, never from the request: an unknown
+    // command answers `errorresponse`, as CloudStack's `getSerializedApiError` does.
+    let response_name = stratus_api::command::find(&command)
+        .map(|spec| spec.response_name())
+        .unwrap_or_else(|| envelope::ERROR_RESPONSE.to_string());
 
     let secure = crate::front::is_tls(&ext);
     if command == "login" {
@@ -279,7 +307,7 @@ async fn api(
     }
     let spec = match commands::resolve(&command, Some(&caller)) {
         Ok(s) => s,
-        Err(e) => return error_response("errorresponse", &e, format),
+        Err(e) => return error_response(envelope::ERROR_RESPONSE, &e, format),
     };
     let params = Params::from_pairs(&command, &pairs);
     match commands::dispatch(&ctx, &caller, spec, &params).await {
@@ -366,7 +394,13 @@ async fn login(
             format,
         );
     }
-    let spec = stratus_api::command::find("login").expect("login is in the catalog");
+    let Some(spec) = stratus_api::command::find("login") else {
+        return error_response(
+            response_name,
+            &ApiError::internal("login is not in the command catalog"),
+            format,
+        );
+    };
     let p = Params::from_pairs("login", pairs);
     if let Err(e) = p.validate(spec) {
         return error_response(response_name, &e, format);

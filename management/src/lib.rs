@@ -17,6 +17,7 @@ pub mod db;
 pub mod dbstatus;
 pub mod domain;
 pub mod download;
+pub mod download_guard;
 pub mod embedded_pg;
 pub mod error;
 pub mod front;

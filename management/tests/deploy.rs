@@ -158,6 +158,7 @@ async fn cloud(
     )
     .await;
     let files = HttpFiles::start(vec![("/ipxe.iso", Served::File(IPXE.into()))]);
+    c.allow_loopback_downloads().await;
     let iso = s(&c
         .ok(
             "registerIso",

@@ -505,6 +505,19 @@ impl CsApi {
         cs(&self.url, &self.key, &self.secret, flags, command, args)
     }
 
+    /// Lets this cloud's downloads reach 127.0.0.1, where the tests' HTTP file servers
+    /// listen: the download policy refuses loopback unless a root admin's
+    /// `secstorage.allowed.internal.sites` lists it.
+    pub fn allow_loopback_downloads(&self) {
+        self.ok(
+            "updateConfiguration",
+            &[
+                "name=secstorage.allowed.internal.sites",
+                "value=127.0.0.1/32",
+            ],
+        );
+    }
+
     /// Runs and asserts success; returns what cs printed.
     pub fn ok(&self, command: &str, args: &[&str]) -> Value {
         let o = self.run(&[], command, args);

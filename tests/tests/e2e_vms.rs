@@ -115,6 +115,7 @@ fn deploy_boot_and_run_a_vm_from_an_iso() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start_on(data.path(), "admin-pw-v", &host.mgmt_ip);
     let api = CsApi::login(&server, "admin", "admin-pw-v");
+    api.allow_loopback_downloads();
     let files = HttpFiles::start(vec![("/ipxe.iso", Served::File(IPXE.into()))]);
 
     // The cloud: a Basic zone whose guests get 192.168.190.10-12 on the hosts' cloudbr0.

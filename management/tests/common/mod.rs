@@ -239,6 +239,30 @@ impl Client {
         panic!("job {jobid} did not finish");
     }
 
+    /// Another handle on the same router and keys (for closures that outlive a borrow).
+    pub fn clone_handle(&self) -> Client {
+        Client {
+            ctx: self.ctx.clone(),
+            router: self.router.clone(),
+            api_key: self.api_key.clone(),
+            secret: self.secret.clone(),
+        }
+    }
+
+    /// Lets downloads reach 127.0.0.1 (the tests' file servers, and the closed ports the
+    /// registry tests point at): the download policy refuses loopback unless a root
+    /// admin's `secstorage.allowed.internal.sites` lists it.
+    pub async fn allow_loopback_downloads(&self) {
+        self.ok(
+            "updateConfiguration",
+            &[
+                ("name", "secstorage.allowed.internal.sites"),
+                ("value", "127.0.0.1/32"),
+            ],
+        )
+        .await;
+    }
+
     /// Zone + pod (with management range) + cluster; returns their ids.
     pub async fn basic_topology(&self, zone: &str) -> (String, String, String) {
         let z = self

@@ -52,6 +52,12 @@ ensure_ocr() {
     apt_install tesseract-ocr tesseract-ocr-eng
 }
 
+# The README's walkthrough, which tests/tests/readme_first_vm.rs runs as written: curl
+# and jq read the API's answers (ipxe comes with ensure_hypervisor, OCR with ensure_ocr).
+ensure_readme_tools() {
+    apt_install curl jq
+}
+
 # The simulated NFS server of the tests (tests/testbed/nfs-server.sh): nfs-ganesha with its
 # VFS backend, rpcbind, and showmount (nfs-common). Without systemd their postinst scripts
 # start nothing (invoke-rc.d finds no runlevel; ganesha has only systemd units). Should an

@@ -32,12 +32,17 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
-/// The `cs` CLI from PyPI (installed into .venv by scripts/test).
+/// The `cs` CLI from PyPI (installed into .venv by scripts/test; else the README's
+/// /tmp/cs, which tests/tests/readme_first_vm.rs makes by following the README).
 pub fn cs_binary() -> PathBuf {
     if let Ok(p) = std::env::var("STRATUS_CS") {
         return PathBuf::from(p);
     }
     let p = workspace_root().join(".venv/bin/cs");
+    let readme = Path::new("/tmp/cs/bin/cs");
+    if !p.exists() && readme.exists() {
+        return readme.to_path_buf();
+    }
     assert!(
         p.exists(),
         "the cs client is missing: run scripts/test, or `python3 -m venv .venv && .venv/bin/pip install cs==5.2.0`"

@@ -130,7 +130,15 @@ fn the_embedded_default_makes_this_machine_a_host() {
     assert_eq!(zone["allocationstate"], "Enabled", "{zone}");
     let z = format!("zoneid={}", zone["id"].as_str().unwrap());
 
-    // A VM on this machine.
+    // A VM on this machine. (Its ISO comes from the test bed's gateway, a private address
+    // the download policy refuses unless an admin lists it.)
+    api.ok(
+        "updateConfiguration",
+        &[
+            "name=secstorage.allowed.internal.sites",
+            &format!("value={TESTBED_GATEWAY}/32"),
+        ],
+    );
     let files = HttpFiles::start_on(
         TESTBED_GATEWAY,
         vec![("/ipxe.iso", Served::File(IPXE.into()))],

@@ -260,6 +260,11 @@ async fn one_address_cannot_keep_guessing() {
 
 #[tokio::test]
 async fn malformed_credentials_get_an_answer_not_a_panic() {
+    // Log lines are evaluated only with a subscriber, as in the server: the old panic was in one.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
     let c = Client::admin().await;
     // An expired v3 request whose apiKey is not ASCII (the log line sliced it mid-character).
     let q = common::query_string(&common::pairs(&[

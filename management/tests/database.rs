@@ -88,6 +88,35 @@ async fn a_killed_postgres_is_restarted_and_never_signalled_after_it_is_gone() {
     assert!(!pg.signal(0));
 }
 
+/// The postmaster and its children (from /proc).
+fn cluster_pids(postmaster: i32) -> Vec<i32> {
+    let mut pids = vec![postmaster];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+        let ppid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .and_then(|v| v.trim().parse::<i32>().ok());
+        if ppid == Some(postmaster) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn signal_all(pids: &[i32], sig: i32) {
+    for &pid in pids {
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) on the Postgres processes this test started.
+        unsafe {
+            libc::kill(pid, sig);
+        }
+    }
+}
+
 async fn get(router: &axum::Router, uri: &str) -> (StatusCode, String, Duration) {
     let t = Instant::now();
     let r = router
@@ -138,14 +167,11 @@ async fn while_the_database_is_away_calls_fail_fast_and_recover_by_themselves() 
     let (s, body, _) = get(&router, "/healthz").await;
     assert_eq!((s, body.as_str()), (StatusCode::OK, "ok\n"));
 
-    // The database goes away: its processes are frozen, so connections neither fail nor
-    // answer (the worst case: before, every call waited the pool's 10 s).
-    let pgid = pg.pid();
-    #[allow(unsafe_code)]
-    // SAFETY: kill(2) on the process group of the postmaster this test started.
-    unsafe {
-        libc::kill(-pgid, libc::SIGSTOP);
-    }
+    // The database goes away: its processes (the postmaster and its children, each in a
+    // process group of its own) are frozen, so connections neither fail nor answer (the
+    // worst case: before, every call waited the pool's 10 s).
+    let frozen = cluster_pids(pg.pid());
+    signal_all(&frozen, libc::SIGSTOP);
     let deadline = Instant::now() + Duration::from_secs(5);
     while ctx.db_status.is_up() {
         assert!(Instant::now() < deadline, "the watchdog did not notice");
@@ -173,11 +199,7 @@ async fn while_the_database_is_away_calls_fail_fast_and_recover_by_themselves() 
     assert!(took < Duration::from_millis(500), "{took:?}");
 
     // Back: everything works again by itself.
-    #[allow(unsafe_code)]
-    // SAFETY: as above.
-    unsafe {
-        libc::kill(-pgid, libc::SIGCONT);
-    }
+    signal_all(&frozen, libc::SIGCONT);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let (s, _, _) = get(&router, "/healthz").await;

@@ -2,8 +2,8 @@
 //! it came over TLS (for the cookies' `Secure`), the client's address (for the login
 //! throttle), and whether a browser sent it from another site (login CSRF).
 //!
-//! **TLS** is a request extension, [`Tls`], that the HTTPS listener inserts into every
-//! request it serves (e.g. `router.layer(Extension(front::Tls))` on that listener only).
+//! **TLS** is the request extension [`crate::listen::Tls`], which the listener sets on
+//! every request it serves (`Tls(true)` on the HTTPS listener).
 //! `X-Forwarded-Proto` is deliberately not believed: any client can send it, and a
 //! `Secure` flag set on its word would be harmless but one cleared on its word would not.
 //! A server behind a TLS-terminating proxy does not mark its cookies `Secure` yet (open
@@ -18,12 +18,9 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::ConnectInfo;
 use axum::http::{header, Extensions, HeaderMap};
 
-/// Marks a request that arrived over TLS.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tls;
-
+/// Whether the request arrived over TLS (its listener says so).
 pub fn is_tls(ext: &Extensions) -> bool {
-    ext.get::<Tls>().is_some()
+    ext.get::<crate::listen::Tls>().is_some_and(|t| t.0)
 }
 
 /// The TCP peer's address, when the listener records it.

@@ -14,7 +14,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
 use common::{Answer, Client};
 use sqlx::Row;
-use stratus_management::{auth, db, front};
+use stratus_management::{auth, db};
 
 fn api_login(body: &str) -> Request<Body> {
     Request::post("/client/api")
@@ -412,7 +412,8 @@ async fn sessions_are_stored_hashed_and_still_work() {
 async fn cookies_are_secure_over_tls() {
     let c = Client::admin().await;
     let over_tls = |mut r: Request<Body>| {
-        r.extensions_mut().insert(front::Tls);
+        r.extensions_mut()
+            .insert(stratus_management::listen::Tls(true));
         r
     };
     // The API's cookies.

@@ -479,6 +479,37 @@ mod tests {
     }
 
     #[test]
+    fn tenants_are_not_told_what_answered_on_internal_sites() {
+        use crate::domain::download_policy::Policy;
+        let not_found = || download::DownloadError::HttpStatus {
+            url: "http://10.1.2.3/x.iso".into(),
+            status: "404 Not Found".into(),
+            code: 404,
+            requested: None,
+        };
+        let split = |f: Failure| f.split().0;
+        for admin in [false, true] {
+            let g = Guard::new(Policy::from_setting(Some("10.0.0.0/8"), admin));
+            g.check("10.1.2.3".parse().unwrap()).unwrap();
+            let text = split(owner_text(&g, admin, "http://10.1.2.3/x.iso", not_found()));
+            assert_eq!(text.contains("404"), admin, "{text}");
+            // A public site's answer is told to everyone.
+            let g = Guard::new(Policy::from_setting(None, admin));
+            g.check("8.8.8.8".parse().unwrap()).unwrap();
+            let text = split(owner_text(&g, admin, "http://10.1.2.3/x.iso", not_found()));
+            assert!(text.contains("404"), "{text}");
+        }
+        // A refusal says what was refused, not what is there.
+        let g = Guard::new(Policy::from_setting(None, false));
+        g.check("169.254.169.254".parse().unwrap()).unwrap_err();
+        let text = split(owner_text(&g, false, "http://x/", not_found()));
+        assert!(
+            text.contains("169.254.169.254") && !text.contains("404"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn paths() {
         let id = Uuid::nil();
         assert_eq!(install_path(id), format!("iso/{id}/{id}.iso"));

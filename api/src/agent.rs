@@ -384,7 +384,10 @@ pub fn normalize_mac(mac: &str) -> Result<String, String> {
     if !ok {
         return Err(format!("'{mac}' is not a MAC address (aa:bb:cc:dd:ee:ff)"));
     }
-    let first = u8::from_str_radix(parts[0], 16).unwrap_or(1);
+    let first = parts
+        .first()
+        .and_then(|p| u8::from_str_radix(p, 16).ok())
+        .unwrap_or(1);
     if first & 1 == 1 {
         return Err(format!("'{mac}' is a multicast MAC address"));
     }

@@ -48,6 +48,33 @@ pub struct ParamSpec {
     pub list_of_uuids: bool,
 }
 
+/// The longest value a string parameter takes unless the table below says otherwise:
+/// CloudStack's `@Parameter` default, and its `varchar(255)` name columns.
+pub const DEFAULT_MAX_LENGTH: u32 = 255;
+
+/// Parameters longer than [`DEFAULT_MAX_LENGTH`], by name, with CloudStack's lengths
+/// (`@Parameter(length = …)` and the columns behind them): free text, URLs, key material,
+/// setting values, id lists. One table, so every command's same-named parameter has the
+/// same limit; an explicit `len(…)` in the catalog still wins. Values above 255 are also
+/// the only ones that may hold line breaks (see `Params::validate`).
+pub const LONG_PARAMS: &[(&str, u32)] = &[
+    ("displaytext", 4096),
+    ("description", 4096),
+    ("url", 2048),
+    ("publickey", 5120),
+    ("value", 4096),
+    ("checksum", 1024),
+    ("ids", 65535),
+    ("details", 65535),
+    ("tags", 4096),
+    ("storagetags", 4096),
+    ("hosttags", 4096),
+];
+
+/// The limit for a parameter no catalog entry declares (map entries such as
+/// `details[0].key`, transport parameters, ignored extras).
+pub const UNDECLARED_MAX_LENGTH: u32 = 4096;
+
 const fn param(
     name: &'static str,
     kind: ParamType,
@@ -120,7 +147,33 @@ pub struct CommandSpec {
     pub instance_type: Option<&'static str>,
 }
 
+impl ParamSpec {
+    /// The longest value accepted, in characters: the catalog's `len(…)`, else the
+    /// [`LONG_PARAMS`] table, else [`DEFAULT_MAX_LENGTH`]. `listApis` reports the same.
+    pub fn max_len(&self) -> u32 {
+        if let Some(n) = self.length {
+            return n;
+        }
+        LONG_PARAMS
+            .iter()
+            .find(|(name, _)| *name == self.name)
+            .map(|(_, n)| *n)
+            .unwrap_or(DEFAULT_MAX_LENGTH)
+    }
+
+    /// Whether the value may span lines (free text, key material); short values (names,
+    /// ids, numbers) are one line.
+    pub fn multiline(&self) -> bool {
+        self.max_len() > DEFAULT_MAX_LENGTH
+    }
+}
+
 impl CommandSpec {
+    /// The declared parameter `name`.
+    pub fn param(&self, name: &str) -> Option<&'static ParamSpec> {
+        self.params.iter().find(|p| p.name == name)
+    }
+
     pub fn is_async(&self) -> bool {
         self.kind == ResponseKind::Async
     }

@@ -2,6 +2,12 @@
 //! top-level key `<command>response`; lists as `{"count":N,"<object>":[...]}` (and `{}`
 //! when empty); single objects wrapped in their object name; errors as
 //! `ExceptionResponse`. JSON when `response=json`, otherwise XML, as CloudStack defaults.
+//!
+//! Nothing a request carries reaches the markup unescaped: element names pass through
+//! [`xml_name`] (letters, digits, `_`, `-`, `.` only; no `:`, so no namespace can be
+//! declared or used), and text through [`xml_text`] (escaped, and characters XML 1.0 cannot
+//! hold replaced). The API shares an origin with the web console, so an element a caller
+//! could name (`<h:script xmlns:h="http://www.w3.org/1999/xhtml">`) would run in it.
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -125,7 +131,12 @@ impl Format {
     }
 }
 
-/// Wraps `body` in `{"<name>": body}` and renders it.
+/// The response element name for an error when the command is missing or unknown.
+pub const ERROR_RESPONSE: &str = "errorresponse";
+
+/// Wraps `body` in `{"<name>": body}` and renders it. `response_name` should come from the
+/// catalog (`CommandSpec::response_name`) or be [`ERROR_RESPONSE`]; anything else is made
+/// a safe XML name all the same.
 pub fn render(response_name: &str, body: &Value, format: Format) -> String {
     match format {
         Format::Json => {
@@ -135,11 +146,12 @@ pub fn render(response_name: &str, body: &Value, format: Format) -> String {
         }
         Format::Xml => {
             let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+            let name = xml_name(response_name);
             out.push_str(&format!(
-                "<{response_name} cloud-stack-version=\"{CLOUDSTACK_COMPAT_VERSION}\">"
+                "<{name} cloud-stack-version=\"{CLOUDSTACK_COMPAT_VERSION}\">"
             ));
             xml_children(body, &mut out);
-            out.push_str(&format!("</{response_name}>"));
+            out.push_str(&format!("</{name}>"));
             out
         }
     }
@@ -166,26 +178,60 @@ fn xml_children(v: &Value, out: &mut String) {
 }
 
 fn xml_element(name: &str, v: &Value, out: &mut String) {
+    let name = xml_name(name);
     out.push('<');
-    out.push_str(name);
+    out.push_str(&name);
     out.push('>');
     match v {
         Value::Object(_) => xml_children(v, out),
-        Value::String(s) => out.push_str(&xml_escape(s)),
+        Value::String(s) => out.push_str(&xml_text(s)),
         Value::Null => {}
-        other => out.push_str(&other.to_string()),
+        other => out.push_str(&xml_text(&other.to_string())),
     }
     out.push_str("</");
-    out.push_str(name);
+    out.push_str(&name);
     out.push('>');
 }
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+/// `name` as a safe XML element name: characters other than ASCII letters, digits, `_`,
+/// `-` and `.` become `_` (so no `:`, no namespace, no markup), and a name that does not
+/// start with a letter or `_` gets a `_` in front. Names from the catalog and the response
+/// types are unchanged.
+pub fn xml_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !out.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        out.insert(0, '_');
+    }
+    out
+}
+
+/// `s` as XML character data: markup characters escaped, and characters XML 1.0 cannot
+/// hold even escaped (controls other than tab and newlines, U+FFFE, U+FFFF) replaced by
+/// U+FFFD, so the document always parses.
+pub fn xml_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -232,6 +278,31 @@ mod tests {
             ),
             "{x}"
         );
+    }
+
+    #[test]
+    fn xml_names_from_requests_cannot_make_markup() {
+        let hostile = "a xmlns:h=\"http://www.w3.org/1999/xhtml\"><h:script>alert(1)</h:script><x";
+        let x = render(hostile, &json!({"errortext": "<b>"}), Format::Xml);
+        assert!(!x.contains("<h:script"), "{x}");
+        assert!(!x.contains("xmlns:"), "{x}");
+        assert!(x.contains("&lt;b&gt;"), "{x}");
+        // Keys (maps a caller filled) are names too.
+        let x = render(
+            "listzonesresponse",
+            &json!({"zone": [{"bad key<i>": "v", "9": 1}]}),
+            Format::Xml,
+        );
+        assert!(x.contains("<bad_key_i_>v</bad_key_i_>"), "{x}");
+        assert!(x.contains("<_9>1</_9>"), "{x}");
+        assert_eq!(xml_name("listzonesresponse"), "listzonesresponse");
+        assert_eq!(xml_name("cloud-stack.x_1"), "cloud-stack.x_1");
+    }
+
+    #[test]
+    fn xml_text_holds_only_characters_xml_allows() {
+        assert_eq!(xml_text("a\u{1}b\u{FFFF}\tc"), "a\u{FFFD}b\u{FFFD}\tc");
+        assert_eq!(xml_text("'\"&"), "&apos;&quot;&amp;");
     }
 
     #[test]

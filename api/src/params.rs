@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
-use crate::command::{CommandSpec, ParamType};
+use crate::command::{CommandSpec, ParamType, UNDECLARED_MAX_LENGTH};
 use crate::error::{ApiError, ApiResult};
 
 /// Parameters that belong to the transport, not to any command.
@@ -214,24 +214,45 @@ impl Params {
                         "Page number can't be 0 or a negative value",
                     ));
                 }
+                // `page` is a 32-bit integer in CloudStack; and the offset must fit too.
+                let offset = i32::try_from(p)
+                    .ok()
+                    .and_then(|p| i64::from(p - 1).checked_mul(s))
+                    .ok_or_else(|| invalid_number(&self.command, "page", &p.to_string()))?;
                 Ok(Page {
-                    offset: (p - 1) * s,
+                    offset,
                     limit: Some(s),
                 })
             }
         }
     }
 
-    /// Checks every declared parameter of `spec`: presence of required ones, and the
-    /// format of UUIDs, numbers and dates. Control characters are refused everywhere.
+    /// Checks every parameter against `spec` before a handler runs, with CloudStack's 431:
+    /// presence of required ones; the format of UUIDs, numbers (in their type's range:
+    /// `integer` is 32 bits, `short` 16) and dates; the length limit of each
+    /// ([`crate::command::ParamSpec::max_len`], 255 unless the catalog's table says more;
+    /// [`UNDECLARED_MAX_LENGTH`](crate::command::UNDECLARED_MAX_LENGTH) for parameters it
+    /// does not declare); and control characters: refused everywhere except line breaks
+    /// and tabs in long free-text values, so names are always one line.
     pub fn validate(&self, spec: &CommandSpec) -> ApiResult<()> {
         for (k, v) in &self.map {
+            let declared = spec.param(k);
+            let multiline = declared.is_some_and(|p| p.multiline());
             if v.chars()
-                .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+                .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')))
             {
                 return Err(ApiError::param(format!(
-                    "Received value {} for parameter {k} is invalid, contains illegal ASCII non-printable characters",
-                    v.escape_debug()
+                    "Received value {} for parameter {} is invalid, contains illegal ASCII non-printable characters",
+                    shown(v),
+                    shown(k)
+                )));
+            }
+            let max = declared.map_or(UNDECLARED_MAX_LENGTH, |p| p.max_len());
+            if v.chars().count() > max as usize {
+                return Err(ApiError::param_processing(format!(
+                    "Unable to execute API command {} due to invalid value. Value greater than max allowed length {max} for param: {}",
+                    self.command.to_lowercase(),
+                    shown(k)
                 )));
             }
         }
@@ -240,13 +261,19 @@ impl Params {
                 return Err(missing_param(&self.command, p.name));
             }
             let Some(v) = self.str(p.name) else { continue };
+            let range = |lo: i64, hi: i64| -> ApiResult<()> {
+                match self.i64(p.name)? {
+                    Some(n) if n < lo || n > hi => Err(invalid_number(&self.command, p.name, v)),
+                    _ => Ok(()),
+                }
+            };
             match p.kind {
                 ParamType::Uuid => {
                     self.uuid(p.name)?;
                 }
-                ParamType::Long | ParamType::Integer | ParamType::Short => {
-                    self.i64(p.name)?;
-                }
+                ParamType::Long => range(i64::MIN, i64::MAX)?,
+                ParamType::Integer => range(i32::MIN.into(), i32::MAX.into())?,
+                ParamType::Short => range(i16::MIN.into(), i16::MAX.into())?,
                 ParamType::Float => {
                     self.f64(p.name)?;
                 }
@@ -255,39 +282,53 @@ impl Params {
                 }
                 _ => {}
             }
-            if let Some(max) = p.length {
-                if v.chars().count() > max as usize {
-                    return Err(ApiError::param_processing(format!(
-                        "Unable to execute API command {} due to invalid value. Value greater than max allowed length {max} for param: {}",
-                        self.command.to_lowercase(),
-                        p.name
-                    )));
-                }
-            }
         }
         Ok(())
     }
 }
 
+/// A value as an error text may echo it: control characters escaped, and cut to
+/// [`ECHO_MAX`] characters, so a huge or hostile value neither bloats the answer (and its
+/// `X-Description` header) nor breaks it. Ids and names of normal size come back whole,
+/// which clients match on.
+pub fn shown(v: &str) -> String {
+    let mut out: String = v.chars().take(ECHO_MAX).collect::<String>();
+    if out.len() < v.len() {
+        out.push('…');
+    }
+    if out.chars().any(char::is_control) {
+        out = out.escape_debug().to_string();
+    }
+    out
+}
+
+/// The most characters of a value an error text echoes.
+pub const ECHO_MAX: usize = 100;
+
 pub fn missing_param(command: &str, name: &str) -> ApiError {
     ApiError::param_processing(format!(
-        "Unable to execute API command {} due to missing parameter {name}",
-        command.to_lowercase()
+        "Unable to execute API command {} due to missing parameter {}",
+        command.to_lowercase(),
+        shown(name)
     ))
 }
 
 /// The text CloudStack uses for a malformed id and for an id that names nothing.
 pub fn invalid_param(command: &str, name: &str, value: &str) -> ApiError {
     ApiError::param_processing(format!(
-        "Unable to execute API command {} due to invalid value. Invalid parameter {name} value={value} due to incorrect long value format, or entity does not exist or due to incorrect parameter annotation for the field in api cmd class.",
-        command.to_lowercase()
+        "Unable to execute API command {} due to invalid value. Invalid parameter {} value={} due to incorrect long value format, or entity does not exist or due to incorrect parameter annotation for the field in api cmd class.",
+        command.to_lowercase(),
+        shown(name),
+        shown(value)
     ))
 }
 
 fn invalid_number(command: &str, name: &str, value: &str) -> ApiError {
     ApiError::param_processing(format!(
-        "Unable to execute API command {} due to invalid value {value} for parameter {name}",
-        command.to_lowercase()
+        "Unable to execute API command {} due to invalid value {} for parameter {}",
+        command.to_lowercase(),
+        shown(value),
+        shown(name)
     ))
 }
 
@@ -351,10 +392,94 @@ mod tests {
             vec![("page", "0"), ("pagesize", "10")],
             vec![("page", "1"), ("pagesize", "501")],
             vec![("page", "x"), ("pagesize", "10")],
+            vec![("page", "9223372036854775807"), ("pagesize", "500")],
+            vec![("page", "99999999999999999999"), ("pagesize", "500")],
+            vec![("page", "-9223372036854775808"), ("pagesize", "500")],
         ] {
             let e = params(&bad).page(500).unwrap_err();
             assert_eq!(e.code.http_status(), 431, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_largest_32_bit_page_has_an_offset() {
+        let p = params(&[("page", "2147483647"), ("pagesize", "500")])
+            .page(500)
+            .unwrap();
+        assert_eq!(p.offset, 2147483646 * 500);
+    }
+
+    fn spec(params: &'static [crate::command::ParamSpec]) -> CommandSpec {
+        CommandSpec {
+            params,
+            ..*crate::command::find("listZones").unwrap()
+        }
+    }
+
+    #[test]
+    fn lengths_and_ranges_are_enforced_centrally() {
+        let create_zone = crate::command::find("createZone").unwrap();
+        let long = "x".repeat(10_000);
+        let e = Params::from_pairs(
+            "createZone",
+            &[
+                ("name".into(), long.clone()),
+                ("dns1".into(), "8.8.8.8".into()),
+            ],
+        )
+        .validate(create_zone)
+        .unwrap_err();
+        assert_eq!(e.code.http_status(), 431);
+        assert!(
+            e.text.contains("max allowed length 255 for param: name"),
+            "{}",
+            e.text
+        );
+        // An undeclared parameter has a limit too.
+        let e = Params::from_pairs("createZone", &[("details[0].x".into(), long)])
+            .validate(create_zone)
+            .unwrap_err();
+        assert!(e.text.contains("max allowed length 4096"), "{}", e.text);
+        // A name is one line; a long free text may hold line breaks.
+        let reg = crate::command::find("registerIso").unwrap();
+        let e = Params::from_pairs("registerIso", &[("name".into(), "a\nb".into())])
+            .validate(reg)
+            .unwrap_err();
+        assert!(e.text.contains("non-printable"), "{}", e.text);
+        let ok = Params::from_pairs(
+            "registerIso",
+            &[
+                ("name".into(), "a".into()),
+                ("url".into(), "http://x/".into()),
+                ("zoneid".into(), "-1".into()),
+                ("displaytext".into(), "line 1\nline 2".into()),
+            ],
+        );
+        ok.validate(reg).unwrap();
+        // 32-bit integers.
+        static INT: [crate::command::ParamSpec; 1] = [crate::command::ParamSpec {
+            name: "n",
+            kind: ParamType::Integer,
+            required: false,
+            description: "",
+            length: None,
+            list_of_uuids: false,
+        }];
+        let s = spec(&INT);
+        let p = |v: &str| Params::from_pairs("listZones", &[("n".into(), v.into())]);
+        p("2147483647").validate(&s).unwrap();
+        assert_eq!(
+            p("2147483648").validate(&s).unwrap_err().code.http_status(),
+            431
+        );
+    }
+
+    #[test]
+    fn echoed_values_are_bounded_and_escaped() {
+        let e = invalid_param("listZones", "id", &"z".repeat(5000));
+        assert!(e.text.len() < 600, "{}", e.text.len());
+        assert!(shown("a\u{7}").contains("\\u{7}"));
+        assert_eq!(shown("ok"), "ok");
     }
 
     #[test]

@@ -51,7 +51,14 @@ async fn main() -> anyhow::Result<()> {
     let concurrency = arg("--concurrency", 16);
 
     let dir = tempfile::tempdir()?;
-    let pg = EmbeddedPostgres::start(dir.path(), Options { unsafe_fast: true }).await?;
+    let pg = EmbeddedPostgres::start(
+        dir.path(),
+        Options {
+            unsafe_fast: true,
+            ..Default::default()
+        },
+    )
+    .await?;
     pg.ensure_database("bench").await?;
     let pool = db::connect(pg.options("bench"), 32).await?;
     db::migrate(&pool).await?;

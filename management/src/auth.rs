@@ -4,6 +4,15 @@
 //!
 //! Every authentication failure answers the same 401 text, whatever the cause, so the
 //! API does not tell an attacker which part was wrong; the log says which.
+//!
+//! Logins are guarded (see `guard`): password hashes run on a small bounded pool, so a
+//! flood of logins cannot exhaust memory; failed logins are throttled per client address
+//! and counted per user, who is disabled after `incorrect.login.attempts.allowed`
+//! consecutive failures (CloudStack's rule; enableUser lets them in again).
+//!
+//! Sessions: the database keeps only the SHA-256 of the session id, and the session key
+//! (the CSRF token every call must carry) is an HMAC of the id under the management key,
+//! so it needs no storage and a database dump yields neither.
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -17,6 +26,7 @@ use uuid::Uuid;
 use crate::ctx::Ctx;
 use crate::db::{self, accounts::UserRow};
 use crate::error::{Error, Result};
+use crate::guard::HashPool;
 
 /// The authenticated user a command runs as.
 #[derive(Debug, Clone)]
@@ -48,30 +58,56 @@ pub fn random_token(bytes: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 
-/// Argon2id with a random salt, off the async runtime (it is deliberately slow).
-pub async fn hash_password(password: &str) -> Result<String> {
-    let password = password.to_string();
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| Error::internal(format!("password hashing failed: {e}")))
-    })
-    .await
-    .map_err(|e| Error::internal(format!("password hashing task failed: {e}")))?
+/// The error answered when the password pool is saturated.
+fn busy() -> ApiError {
+    ApiError::new(
+        ErrorCode::ApiLimitExceeded,
+        "The server is busy checking other logins; please try again in a few seconds",
+    )
 }
 
-pub async fn verify_password(hash: &str, password: &str) -> bool {
+/// Argon2id with a random salt, on the password pool (it is deliberately slow and big).
+pub async fn hash_password(password: &str) -> Result<String> {
+    let password = password.to_string();
+    HashPool::global()
+        .run(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| Error::internal(format!("password hashing failed: {e}")))
+        })
+        .await
+        .map_err(|_| Error::from(busy()))?
+}
+
+/// Checks a password on the password pool; `Err` (429) when the pool is saturated.
+pub async fn verify_password(hash: &str, password: &str) -> Result<bool> {
     let (hash, password) = (hash.to_string(), password.to_string());
-    tokio::task::spawn_blocking(move || match PasswordHash::new(&hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    })
-    .await
-    .unwrap_or(false)
+    HashPool::global()
+        .run(move || match PasswordHash::new(&hash) {
+            Ok(parsed) => Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok(),
+            Err(_) => false,
+        })
+        .await
+        .map_err(|_| busy().into())
+}
+
+/// What the password pool has done (tests, diagnostics).
+pub fn password_pool_stats() -> crate::guard::PoolStats {
+    HashPool::global().stats()
+}
+
+/// At most `max` characters of client input, for logs and error texts (never a byte
+/// slice: input may be any UTF-8).
+pub fn clip(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).collect();
+    if s.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 fn usable(user: &UserRow) -> bool {
@@ -100,7 +136,7 @@ pub async fn authenticate_signed(
         match signing::parse_expires(expires) {
             Some(t) if t > chrono::Utc::now() => {}
             Some(_) => {
-                tracing::info!(api_key_prefix = %&api_key[..api_key.len().min(6)], "expired request refused");
+                tracing::info!(api_key_prefix = %clip(api_key, 6), "expired request refused");
                 return Err(ApiError::new(
                     ErrorCode::Unauthorized,
                     "unable to verify user credentials and/or request signature: the request has expired",
@@ -109,7 +145,7 @@ pub async fn authenticate_signed(
             None => {
                 return Err(ApiError::new(
                     ErrorCode::Unauthorized,
-                    format!("unable to verify user credentials and/or request signature: cannot parse expires value '{expires}'"),
+                    format!("unable to verify user credentials and/or request signature: cannot parse expires value '{}'", clip(expires, 64)),
                 ))
             }
         }
@@ -137,28 +173,34 @@ pub fn session_timeout(ctx: &Ctx) -> i64 {
     ctx.setting_i64("session.timeout", 1800).max(60)
 }
 
+/// What the sessions table stores for a session id: its SHA-256, in hex.
+pub fn session_id_hash(session_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(session_id.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The session key that belongs to a session id: 20 bytes of HMAC under the management
+/// key, base64url (the same shape as a random key). Every management server sharing the
+/// database derives the same one.
+pub fn session_key_for(ctx: &Ctx, session_id: &str) -> String {
+    let mac = ctx.secrets.mac("session key", session_id.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&mac[..20])
+}
+
 /// Resolves a session from its cookie id and the `sessionkey` sent with the request.
 pub async fn authenticate_session(
     ctx: &Ctx,
     session_id: &str,
     session_key: &str,
 ) -> Result<Caller, ApiError> {
-    let s = db::sessions::session_touch(&ctx.pool, session_id, session_timeout(ctx))
-        .await
-        .map_err(|e| e.to_api())?
-        .ok_or_else(ApiError::unauthorized)?;
-    if !constant_time_eq(s.session_key.as_bytes(), session_key.as_bytes()) {
+    let (caller, key) = authenticate_session_cookie(ctx, session_id).await?;
+    if !constant_time_eq(key.as_bytes(), session_key.as_bytes()) {
         return Err(ApiError::unauthorized());
     }
-    let user = db::accounts::user_fetch(&ctx.pool, s.user_id)
-        .await
-        .map_err(|e| e.to_api())?
-        .filter(usable)
-        .ok_or_else(ApiError::unauthorized)?;
-    Ok(Caller {
-        user,
-        session_id: Some(s.id),
-    })
+    Ok(caller)
 }
 
 /// A session from its cookie alone, for read-only console pages (a cross-site request can
@@ -168,10 +210,14 @@ pub async fn authenticate_session_cookie(
     ctx: &Ctx,
     session_id: &str,
 ) -> Result<(Caller, String), ApiError> {
-    let s = db::sessions::session_touch(&ctx.pool, session_id, session_timeout(ctx))
-        .await
-        .map_err(|e| e.to_api())?
-        .ok_or_else(ApiError::unauthorized)?;
+    let s = db::sessions::session_touch(
+        &ctx.pool,
+        &session_id_hash(session_id),
+        session_timeout(ctx),
+    )
+    .await
+    .map_err(|e| e.to_api())?
+    .ok_or_else(ApiError::unauthorized)?;
     let user = db::accounts::user_fetch(&ctx.pool, s.user_id)
         .await
         .map_err(|e| e.to_api())?
@@ -180,9 +226,9 @@ pub async fn authenticate_session_cookie(
     Ok((
         Caller {
             user,
-            session_id: Some(s.id),
+            session_id: Some(s.id_hash),
         },
-        s.session_key,
+        session_key_for(ctx, session_id),
     ))
 }
 
@@ -200,51 +246,122 @@ pub struct NewSession {
     pub user: UserRow,
 }
 
+/// A refused login: the error, and how long the client should wait before trying again
+/// when it was refused for going too fast (HTTP `Retry-After`).
+#[derive(Debug, Clone)]
+pub struct LoginRefused {
+    pub error: ApiError,
+    pub retry_after: Option<std::time::Duration>,
+}
+
+impl From<ApiError> for LoginRefused {
+    fn from(error: ApiError) -> Self {
+        LoginRefused {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+fn too_fast(wait: std::time::Duration) -> LoginRefused {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    LoginRefused {
+        error: ApiError::new(
+            ErrorCode::ApiLimitExceeded,
+            format!("Too many failed logins from your address; try again in {secs} seconds"),
+        ),
+        retry_after: Some(std::time::Duration::from_secs(secs)),
+    }
+}
+
+/// CloudStack has no alert type for this; Stratus' own (listAlerts `type`).
+pub const ALERT_TYPE_USER_LOCKED: i16 = 100;
+
 /// Checks credentials and opens a session. `domain` is a CloudStack domain path
 /// (`/`, `/ROOT/sub/`, `ROOT`); absent means ROOT. `via` names where the login came from,
-/// for the event log ("the API", "the web console").
+/// for the event log ("the API", "the web console"); `client` is the client's address,
+/// when known, for the per-address throttle.
 pub async fn login(
     ctx: &Ctx,
     username: &str,
     password: &str,
     domain: Option<&str>,
     via: &str,
-) -> Result<NewSession, ApiError> {
-    let path = domain_path(domain);
+    client: Option<std::net::IpAddr>,
+) -> Result<NewSession, LoginRefused> {
     let fail = || {
         ApiError::new(
             ErrorCode::Account,
             format!(
-                "Failed to authenticate user {username} in domain {}; please provide valid credentials",
-                domain.unwrap_or("/")
+                "Failed to authenticate user {} in domain {}; please provide valid credentials",
+                clip(username, 255),
+                clip(domain.unwrap_or("/"), 255)
             ),
         )
     };
+    // An address that failed too often waits, before anything costly is done for it.
+    if let Some(ip) = client {
+        if let Err(wait) = ctx.guards.logins.check(ip) {
+            tracing::info!(%ip, "login refused: too many failed logins from this address");
+            return Err(too_fast(wait));
+        }
+    }
+    let path = domain_path(domain);
     let dom = db::accounts::domain_fetch_by_path(&ctx.pool, &path)
         .await
-        .map_err(|e| e.to_api())?
-        .ok_or_else(fail)?;
-    let user = db::accounts::user_fetch_by_name(&ctx.pool, dom.id, username)
-        .await
         .map_err(|e| e.to_api())?;
-    let Some(user) = user else {
-        // Spend the same time as a real check, so response times do not reveal usernames.
-        static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
-        if let Ok(h) = DUMMY.get_or_try_init(|| hash_password("not-a-user")).await {
-            let _ = verify_password(h, password).await;
-        }
-        tracing::info!(%username, "login with an unknown username refused");
-        return Err(fail());
+    let user = match &dom {
+        Some(dom) => db::accounts::user_fetch_by_name(&ctx.pool, dom.id, username)
+            .await
+            .map_err(|e| e.to_api())?,
+        None => None,
     };
-    if !usable(&user) || !verify_password(&user.password_hash, password).await {
-        tracing::info!(%username, "login refused");
-        return Err(fail());
+    // Unknown users cost what known ones do (a hash check and the failure's update), so
+    // response times do not reveal usernames.
+    let password_ok = match &user {
+        Some(u) => verify_password(&u.password_hash, password).await,
+        None => {
+            static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+            match DUMMY.get_or_try_init(|| hash_password("not-a-user")).await {
+                Ok(h) => verify_password(h, password).await.map(|_| false),
+                Err(e) => Err(e),
+            }
+        }
     }
+    .map_err(|e| {
+        let mut r = LoginRefused::from(e.to_api());
+        if r.error.code == ErrorCode::ApiLimitExceeded {
+            r.retry_after = Some(std::time::Duration::from_secs(2));
+        }
+        r
+    })?;
+    let user = match user {
+        Some(u) if password_ok && usable(&u) => u,
+        Some(u) if password_ok => {
+            tracing::info!(username = %u.username, "login of a disabled user refused");
+            return Err(fail().into());
+        }
+        other => {
+            let id = other.as_ref().map_or(Uuid::nil(), |u| u.id);
+            record_failed_login(ctx, other.as_ref(), id).await?;
+            tracing::info!(username = %clip(username, 64), known = other.is_some(), "login with a wrong password or unknown user refused");
+            if let Some(ip) = client {
+                if let Some(wait) = ctx.guards.logins.failed(ip) {
+                    tracing::warn!(%ip, wait_secs = wait.as_secs(), "failed logins from one address: backing off");
+                }
+            }
+            return Err(fail().into());
+        }
+    };
     let session = NewSession {
         id: random_token(20),
-        session_key: random_token(20),
+        session_key: String::new(),
         timeout: session_timeout(ctx),
         user,
+    };
+    let session = NewSession {
+        session_key: session_key_for(ctx, &session.id),
+        ..session
     };
     let mut tx = ctx
         .pool
@@ -253,13 +370,15 @@ pub async fn login(
         .map_err(|e| Error::from(e).to_api())?;
     db::sessions::session_insert(
         &mut *tx,
-        &session.id,
-        &session.session_key,
+        &session_id_hash(&session.id),
         session.user.id,
         session.timeout,
     )
     .await
     .map_err(|e| e.to_api())?;
+    db::accounts::user_login_succeeded(&mut *tx, session.user.id)
+        .await
+        .map_err(|e| e.to_api())?;
     crate::commands::event(
         &mut tx,
         &session.user,
@@ -271,6 +390,42 @@ pub async fn login(
     .map_err(|e| e.to_api())?;
     tx.commit().await.map_err(|e| Error::from(e).to_api())?;
     Ok(session)
+}
+
+/// Counts a failed login against `user` (the nil id for an unknown user: the same round
+/// trip, no effect). Reaching `incorrect.login.attempts.allowed` disables the user, with a
+/// WARN event and an alert, in one transaction.
+async fn record_failed_login(ctx: &Ctx, user: Option<&UserRow>, id: Uuid) -> Result<(), ApiError> {
+    let allowed = ctx.setting_i64("incorrect.login.attempts.allowed", 5);
+    let run = async {
+        let mut tx = ctx.pool.begin().await?;
+        let counted = db::accounts::user_login_failed(&mut *tx, id, allowed).await?;
+        if let (Some(u), Some((attempts, true))) = (user, counted) {
+            let text = format!(
+                "User {} has been disabled after {attempts} consecutive failed login attempts; an administrator can enable it again (enableUser)",
+                u.username
+            );
+            tracing::warn!(user = %u.username, attempts, "user disabled after failed logins");
+            crate::commands::system_event(
+                &mut tx,
+                "USER.DISABLE",
+                "WARN",
+                text.clone(),
+                Some((u.id, "User", u.username.clone())),
+            )
+            .await?;
+            db::hosts::alert_insert_global(
+                &mut *tx,
+                ALERT_TYPE_USER_LOCKED,
+                "ALERT.USER.LOCKED",
+                &text,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok::<_, Error>(())
+    };
+    run.await.map_err(|e| e.to_api())
 }
 
 pub async fn logout(ctx: &Ctx, caller: &Caller) -> Result<()> {
@@ -297,8 +452,11 @@ pub fn domain_path(domain: Option<&str>) -> String {
     if d.is_empty() || d.eq_ignore_ascii_case("ROOT") {
         return "ROOT".into();
     }
-    if d.len() > 5 && d[..5].eq_ignore_ascii_case("ROOT/") {
-        return format!("ROOT/{}", &d[5..]);
+    // `get`, not indexing: byte 5 may fall inside a character of client input.
+    if let (Some(head), Some(tail)) = (d.get(..5), d.get(5..)) {
+        if head.eq_ignore_ascii_case("ROOT/") && !tail.is_empty() {
+            return format!("ROOT/{tail}");
+        }
     }
     format!("ROOT/{d}")
 }
@@ -315,6 +473,15 @@ mod tests {
         assert_eq!(domain_path(Some("/ROOT/")), "ROOT");
         assert_eq!(domain_path(Some("/eng/")), "ROOT/eng");
         assert_eq!(domain_path(Some("ROOT/eng/web")), "ROOT/eng/web");
+        // Non-ASCII around byte 5 (used to panic slicing mid-character).
+        assert_eq!(domain_path(Some("ROOTé")), "ROOT/ROOTé");
+        assert_eq!(domain_path(Some("/Réseau/")), "ROOT/Réseau");
+    }
+
+    #[test]
+    fn clip_counts_characters() {
+        assert_eq!(clip("aéééé", 3), "aéé…");
+        assert_eq!(clip("abc", 6), "abc");
     }
 
     #[test]
@@ -331,8 +498,8 @@ mod tests {
     async fn password_hash_roundtrip() {
         let h = hash_password("s3cret").await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password(&h, "s3cret").await);
-        assert!(!verify_password(&h, "wrong").await);
-        assert!(!verify_password("!", "anything").await);
+        assert!(verify_password(&h, "s3cret").await.unwrap());
+        assert!(!verify_password(&h, "wrong").await.unwrap());
+        assert!(!verify_password("!", "anything").await.unwrap());
     }
 }

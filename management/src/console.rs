@@ -7,6 +7,8 @@
 //! `sessionkey` (put in each form) as its CSRF token. Pages work without JavaScript: forms
 //! post and redirect (303) to the page that shows the result, with a one-time message in
 //! a cookie; long jobs and downloads are followed by pages that refresh themselves.
+//! The login form itself is refused when a browser says another site posted it (login
+//! CSRF), and the session cookie is `Secure` when the console is served over TLS.
 
 mod admin;
 mod images;
@@ -492,7 +494,27 @@ struct LoginForm {
     domain: String,
 }
 
-async fn login(State(ctx): State<Ctx>, Form(f): Form<LoginForm>) -> Response {
+/// Signs in. A login posted by a page of another site is refused (login CSRF: it would
+/// sign the victim's browser into the attacker's account), judged by the browser's
+/// `Sec-Fetch-Site`/`Origin`/`Referer` (see `front::cross_site`).
+async fn login(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+    ext: axum::http::Extensions,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    if crate::front::cross_site(&headers) {
+        tracing::warn!(
+            origin = ?headers.get(header::ORIGIN),
+            "console login posted from another site refused"
+        );
+        return (
+            StatusCode::FORBIDDEN,
+            "Sign in from this console's own login page.",
+        )
+            .into_response();
+    }
+    let secure = crate::front::is_tls(&ext);
     let domain = (!f.domain.trim().is_empty()).then_some(f.domain.trim());
     match auth::login(
         &ctx,
@@ -500,25 +522,39 @@ async fn login(State(ctx): State<Ctx>, Form(f): Form<LoginForm>) -> Response {
         &f.password,
         domain,
         "the web console",
+        crate::front::client_ip(&ext),
     )
     .await
     {
         Ok(s) => {
-            let cookie = format!("JSESSIONID={}; Path=/; HttpOnly; SameSite=Lax", s.id);
+            let cookie = crate::front::cookie("JSESSIONID", &s.id, "/", secure, None);
             (
                 [(header::SET_COOKIE, cookie)],
                 Redirect::to("/console/dashboard"),
             )
                 .into_response()
         }
-        Err(e) => html(
-            StatusCode::UNAUTHORIZED,
-            &LoginPage {
-                username: f.username,
-                domain: f.domain,
-                error: Some(e.text),
-            },
-        ),
+        Err(refused) => {
+            let status = StatusCode::from_u16(refused.error.code.http_status())
+                .ok()
+                .filter(|s| *s == StatusCode::TOO_MANY_REQUESTS)
+                .unwrap_or(StatusCode::UNAUTHORIZED);
+            let mut r = html(
+                status,
+                &LoginPage {
+                    username: f.username,
+                    domain: f.domain,
+                    error: Some(refused.error.text),
+                },
+            );
+            if let Some(wait) = refused.retry_after {
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(wait.as_secs().max(1)),
+                );
+            }
+            r
+        }
     }
 }
 
@@ -528,7 +564,12 @@ struct CsrfForm {
     sessionkey: String,
 }
 
-async fn logout(State(ctx): State<Ctx>, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Response {
+async fn logout(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+    ext: axum::http::Extensions,
+    Form(f): Form<CsrfForm>,
+) -> Response {
     let Some(sid) = session_cookie(&headers) else {
         return Redirect::to("/console/login").into_response();
     };
@@ -537,7 +578,8 @@ async fn logout(State(ctx): State<Ctx>, headers: HeaderMap, Form(f): Form<CsrfFo
             if let Err(e) = auth::logout(&ctx, &caller).await {
                 tracing::error!(error = %e, "logout failed");
             }
-            let clear = "JSESSIONID=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax";
+            let clear =
+                crate::front::cookie("JSESSIONID", "", "/", crate::front::is_tls(&ext), Some(0));
             (
                 [(header::SET_COOKIE, clear)],
                 Redirect::to("/console/login"),

@@ -30,6 +30,10 @@ pub struct Ctx {
     pub pki: Pki,
     /// Test hooks for the VM steps (see `vms::Faults`); empty in production.
     pub faults: crate::vms::Faults,
+    /// Whether the database answers (kept by `dbstatus::run`; always Up without it).
+    pub db_status: crate::dbstatus::DbStatus,
+    /// The front door's in-memory limits (login throttle, API rate limit).
+    pub guards: Arc<crate::guard::Guards>,
     settings: Arc<RwLock<HashMap<String, String>>>,
 }
 
@@ -51,6 +55,8 @@ impl Ctx {
             secrets,
             pki,
             faults: Default::default(),
+            db_status: Default::default(),
+            guards: Default::default(),
             settings: Arc::new(RwLock::new(HashMap::new())),
         };
         ctx.refresh_settings().await?;

@@ -443,7 +443,7 @@ pub fn format_bytes(n: u64) -> String {
 }
 
 /// The URL as it may be shown: without its password.
-fn shown(url: &url::Url) -> String {
+pub fn shown(url: &url::Url) -> String {
     if url.password().is_none() {
         return url.to_string();
     }

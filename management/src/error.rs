@@ -120,15 +120,28 @@ impl Error {
                     return ApiError::new(code, text);
                 }
                 match db.code().as_deref() {
+                    // Shutting down, starting up, crashed, connection lost: Postgres is away.
+                    Some(c) if c.starts_with("08") || c.starts_with("57P") => {
+                        crate::dbstatus::DbStatus::unavailable()
+                    }
                     // unique, foreign key, check, exclusion: the request conflicts with data.
                     Some("23505") => ApiError::param("A resource with these values already exists"),
                     Some("23503") => ApiError::in_use("The resource is in use by another resource"),
-                    Some("23514") | Some("23P01") | Some("22P02") => {
-                        ApiError::param(format!("Invalid value: {}", db.message()))
-                    }
+                    // check, exclusion; and data exceptions (a value too long, out of range,
+                    // malformed, or with bytes Postgres cannot store): the input is wrong.
+                    Some("23514") | Some("23P01") | Some("22P02") | Some("22001")
+                    | Some("22003") | Some("22007") | Some("22008") | Some("22021")
+                    | Some("22P05") => ApiError::param(format!("Invalid value: {}", db.message())),
                     _ => internal_error(),
                 }
             }
+            // No connection to be had: the database is away (or the pool is shut).
+            Error::Db(
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_),
+            ) => crate::dbstatus::DbStatus::unavailable(),
             _ => internal_error(),
         }
     }

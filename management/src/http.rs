@@ -2,10 +2,24 @@
 //! Handlers here only translate HTTP to the command layer and back: parameters in, one
 //! envelope out, cookies for sessions. Every outcome is a CloudStack envelope with the
 //! matching status code; nothing panics into a 500.
+//!
+//! Request data flows through here: byte-index slicing, unchecked indexing, `unwrap`,
+//! `expect` and `panic!` are denied (issue 19), so a hostile value cannot panic a handler;
+//! a justified exception carries its own `#[allow]` with the reason.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::string_slice,
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -28,16 +42,77 @@ pub fn router(ctx: Ctx) -> Router {
         )
         .merge(crate::console::router())
         .merge(crate::console_proxy::router())
+        .layer(axum::middleware::from_fn_with_state(ctx.clone(), db_gate))
         .with_state(ctx)
 }
 
+/// Answers within a second, and truthfully: 503 with the reason while the database is
+/// away (as the watchdog in `dbstatus` sees it), else the outcome of a ping.
 async fn healthz(State(ctx): State<Ctx>) -> Response {
-    match crate::db::mgmt::db_ping(&ctx.pool).await {
-        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => {
+    let unavailable = |why: String| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "2")],
+            format!("database unavailable: {why}\n"),
+        )
+            .into_response()
+    };
+    if let Some(why) = ctx.db_status.down_reason() {
+        return unavailable(why);
+    }
+    let budget = std::time::Duration::from_millis(900);
+    match tokio::time::timeout(budget, crate::db::mgmt::db_ping(&ctx.pool)).await {
+        Ok(Ok(_)) => (StatusCode::OK, "ok\n").into_response(),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "health check: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
+            unavailable("the ping failed".into())
         }
+        Err(_) => unavailable("it did not answer within 0.9 s".into()),
+    }
+}
+
+/// While the database is away, every route but `/healthz` fails at once instead of
+/// waiting 10 s for a pool connection: `/client/api` with a CloudStack 530 envelope in
+/// the format asked for, the others with a 503. A request in flight when the database
+/// goes away is cut the same way (see `dbstatus`).
+async fn db_gate(
+    State(ctx): State<Ctx>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path();
+    if path == "/healthz" {
+        return next.run(req).await;
+    }
+    if path.starts_with("/client/api") {
+        // The envelope needs the command and format, which a POST may carry in its body.
+        let (parts, body) = req.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, 16 << 20).await else {
+            return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
+        };
+        let mut pairs = form_pairs(parts.uri.query().unwrap_or(""));
+        if parts.method == Method::POST {
+            pairs.extend(form_pairs(&String::from_utf8_lossy(&bytes)));
+        }
+        let get = |n: &str| pairs.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        let format = Format::from_param(get("response"));
+        let name = get("command").map_or("errorresponse".to_string(), |c| {
+            format!("{}response", c.to_lowercase())
+        });
+        let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+        return match ctx.db_status.guard(next.run(req)).await {
+            Ok(r) => r,
+            Err(e) => error_response(&name, &e, format),
+        };
+    }
+    match ctx.db_status.guard(next.run(req)).await {
+        Ok(r) => r,
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "2")],
+            format!("{}\n", e.text),
+        )
+            .into_response(),
     }
 }
 
@@ -132,6 +207,16 @@ fn respond(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
     );
+    // The API shares its origin with the web console: its answers are data, never a
+    // document a browser should sniff, render, script or frame.
+    r.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; sandbox"),
+    );
     for (k, v) in extra {
         if let Ok(v) = HeaderValue::from_str(&v) {
             r.headers_mut().append(k, v);
@@ -154,6 +239,7 @@ async fn api(
     State(ctx): State<Ctx>,
     method: Method,
     headers: HeaderMap,
+    ext: Extensions,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
@@ -174,17 +260,32 @@ async fn api(
     let format = Format::from_param(get("response").as_deref());
     let Some(command) = get("command") else {
         return error_response(
-            "errorresponse",
+            envelope::ERROR_RESPONSE,
             &ApiError::unsupported(
                 "The command parameter is missing: please specify which API command to run",
             ),
             format,
         );
     };
-    let response_name = format!("{}response", command.to_lowercase());
+    // The envelope's name comes from the catalog, never from the request: an unknown
+    // command answers `errorresponse`, as CloudStack's `getSerializedApiError` does.
+    let response_name = stratus_api::command::find(&command)
+        .map(|spec| spec.response_name())
+        .unwrap_or_else(|| envelope::ERROR_RESPONSE.to_string());
 
+    let secure = crate::front::is_tls(&ext);
     if command == "login" {
-        return login(&ctx, &method, &pairs, &response_name, format).await;
+        let client = crate::front::client_ip(&ext);
+        return login(
+            &ctx,
+            &method,
+            &pairs,
+            &response_name,
+            format,
+            secure,
+            client,
+        )
+        .await;
     }
 
     // Who is calling: a signed request, or a session cookie plus its sessionkey.
@@ -201,23 +302,24 @@ async fn api(
         Ok(c) => c,
         Err(e) => return error_response(&response_name, &e, format),
     };
+    if let Some(refusal) = rate_limited(&ctx, &caller, &response_name, format) {
+        return refusal;
+    }
     let spec = match commands::resolve(&command, Some(&caller)) {
         Ok(s) => s,
-        Err(e) => return error_response("errorresponse", &e, format),
+        Err(e) => return error_response(envelope::ERROR_RESPONSE, &e, format),
     };
     let params = Params::from_pairs(&command, &pairs);
     match commands::dispatch(&ctx, &caller, spec, &params).await {
         Ok(reply) => {
             let mut extra = vec![];
             if command == "logout" {
-                extra.push((
-                    header::SET_COOKIE,
-                    "JSESSIONID=; Path=/client; Max-Age=0; HttpOnly; SameSite=Lax".to_string(),
-                ));
-                extra.push((
-                    header::SET_COOKIE,
-                    "sessionkey=; Path=/client; Max-Age=0; HttpOnly; SameSite=Lax".to_string(),
-                ));
+                for name in ["JSESSIONID", "sessionkey"] {
+                    extra.push((
+                        header::SET_COOKIE,
+                        crate::front::cookie(name, "", "/client", secure, Some(0)),
+                    ));
+                }
             }
             respond(
                 200,
@@ -230,12 +332,57 @@ async fn api(
     }
 }
 
+/// CloudStack's API rate limit (`api.throttling.*`, off by default): at most
+/// `api.throttling.max` requests per account per `api.throttling.interval` seconds, root
+/// admins exempt as in CloudStack. Over the limit: 429 with `Retry-After`.
+fn rate_limited(
+    ctx: &Ctx,
+    caller: &Caller,
+    response_name: &str,
+    format: Format,
+) -> Option<Response> {
+    if !ctx.setting_bool("api.throttling.enabled", false) || caller.is_root_admin() {
+        return None;
+    }
+    let interval =
+        std::time::Duration::from_secs(ctx.setting_i64("api.throttling.interval", 1).max(1) as u64);
+    let max = ctx.setting_i64("api.throttling.max", 25).max(1) as u64;
+    let capacity = ctx.setting_i64("api.throttling.cachesize", 50_000).max(1) as usize;
+    let wait = ctx
+        .guards
+        .api
+        .hit(caller.account_id(), interval, max, capacity)
+        .err()?;
+    tracing::info!(account = %caller.user.account_name, "API rate limit reached");
+    let e = ApiError::new(
+        ErrorCode::ApiLimitExceeded,
+        format!(
+            "The given user has reached his/her account api limit, please retry after {} ms.",
+            wait.as_millis()
+        ),
+    );
+    Some(with_retry_after(
+        error_response(response_name, &e, format),
+        wait,
+    ))
+}
+
+/// Adds `Retry-After` (whole seconds, at least 1).
+fn with_retry_after(mut r: Response, wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    r
+}
+
 async fn login(
     ctx: &Ctx,
     method: &Method,
     pairs: &[(String, String)],
     response_name: &str,
     format: Format,
+    secure: bool,
+    client: Option<std::net::IpAddr>,
 ) -> Response {
     if method != Method::POST {
         return error_response(
@@ -247,7 +394,13 @@ async fn login(
             format,
         );
     }
-    let spec = stratus_api::command::find("login").expect("login is in the catalog");
+    let Some(spec) = stratus_api::command::find("login") else {
+        return error_response(
+            response_name,
+            &ApiError::internal("login is not in the command catalog"),
+            format,
+        );
+    };
     let p = Params::from_pairs("login", pairs);
     if let Err(e) = p.validate(spec) {
         return error_response(response_name, &e, format);
@@ -259,7 +412,7 @@ async fn login(
             format,
         );
     };
-    match auth::login(ctx, username, password, p.str("domain"), "the API").await {
+    match auth::login(ctx, username, password, p.str("domain"), "the API", client).await {
         Ok(s) => {
             let u = &s.user;
             let body = serde_json::json!({
@@ -282,14 +435,11 @@ async fn login(
             let cookies = vec![
                 (
                     header::SET_COOKIE,
-                    format!("JSESSIONID={}; Path=/client; HttpOnly; SameSite=Lax", s.id),
+                    crate::front::cookie("JSESSIONID", &s.id, "/client", secure, None),
                 ),
                 (
                     header::SET_COOKIE,
-                    format!(
-                        "sessionkey={}; Path=/client; HttpOnly; SameSite=Lax",
-                        s.session_key
-                    ),
+                    crate::front::cookie("sessionkey", &s.session_key, "/client", secure, None),
                 ),
             ];
             respond(
@@ -299,6 +449,12 @@ async fn login(
                 cookies,
             )
         }
-        Err(e) => error_response(response_name, &e, format),
+        Err(refused) => {
+            let r = error_response(response_name, &refused.error, format);
+            match refused.retry_after {
+                Some(wait) => with_retry_after(r, wait),
+                None => r,
+            }
+        }
     }
 }

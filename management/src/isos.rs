@@ -19,7 +19,9 @@ use uuid::Uuid;
 
 use crate::ctx::Ctx;
 use crate::db::{self, isos::IsoZoneRow};
+use crate::domain::download_policy::{Policy, ALLOWED_INTERNAL_SITES};
 use crate::download::{self, Checksum, DownloadSpec};
+use crate::download_guard::Guard;
 use crate::error::{Error, Result};
 use crate::nfs::{NfsClient, NfsUrl};
 
@@ -74,16 +76,6 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(
         ctx.setting_i64("iso.download.concurrency", 2).clamp(1, 64) as usize,
     ));
-    let http = match reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(30))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "ISO downloads disabled: no HTTP client");
-            return;
-        }
-    };
     let mut tasks = tokio::task::JoinSet::new();
     let mut last_cleanup = std::time::Instant::now();
     loop {
@@ -106,10 +98,10 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
                         let Ok(permit) = slots.clone().try_acquire_owned() else {
                             break;
                         };
-                        let (ctx, http, stop) = (ctx.clone(), http.clone(), shutdown.clone());
+                        let (ctx, stop) = (ctx.clone(), shutdown.clone());
                         tasks.spawn(async move {
                             let _permit = permit;
-                            download_copy(&ctx, &http, c, stop).await;
+                            download_copy(&ctx, c, stop).await;
                         });
                     }
                 }
@@ -154,15 +146,8 @@ async fn record(ctx: &Ctx, c: &IsoZoneRow, level: &str, event_type: &str, text: 
 }
 
 /// Downloads one copy; every outcome is written to its row (fenced on this server).
-async fn download_copy(
-    ctx: &Ctx,
-    http: &reqwest::Client,
-    c: IsoZoneRow,
-    shutdown: watch::Receiver<bool>,
-) {
-    let outcome = attempt(ctx, http, &c, shutdown)
-        .await
-        .map_err(Failure::split);
+async fn download_copy(ctx: &Ctx, c: IsoZoneRow, shutdown: watch::Receiver<bool>) {
+    let outcome = attempt(ctx, &c, shutdown).await.map_err(Failure::split);
     let finished = match &outcome {
         Ok(Some((size, sum))) => {
             db::isos::iso_zone_finish(&ctx.pool, c.iso_id, c.zone_id, ctx.ms_id, Ok((*size, sum)))
@@ -209,6 +194,8 @@ async fn download_copy(
 enum Failure {
     Text(String),
     Download(download::DownloadError),
+    /// A text that hides the download error, and the partial file it may have left.
+    Refused(String, Option<String>),
 }
 
 impl From<String> for Failure {
@@ -223,6 +210,7 @@ impl Failure {
     fn split(self) -> (String, Option<String>) {
         match self {
             Failure::Text(t) => (t, None),
+            Failure::Refused(t, partial) => (t, partial),
             Failure::Download(e) => {
                 let partial = e.partial_left().map(str::to_string);
                 (e.to_string(), partial)
@@ -234,7 +222,6 @@ impl Failure {
 /// `Ok(Some((size, checksum)))` when downloaded, `Ok(None)` when it stopped being ours.
 async fn attempt(
     ctx: &Ctx,
-    http: &reqwest::Client,
     c: &IsoZoneRow,
     shutdown: watch::Receiver<bool>,
 ) -> std::result::Result<Option<(i64, String)>, Failure> {
@@ -276,8 +263,25 @@ async fn attempt(
     download::remove_partial(&mut nfs, &dest)
         .await
         .map_err(|e| format!("Secondary storage {}: {e}", store.name))?;
+    let source = url::Url::parse(&iso.url).map_err(|e| format!("Invalid URL {}: {e}", iso.url))?;
+    // The download policy, for the ISO's owner, on every connection (see download_guard).
+    let owner_is_root_admin = db::accounts::account_fetch(&ctx.pool, iso.account_id)
+        .await
+        .map_err(internal)?
+        .is_some_and(|a| a.account_type == 1);
+    let guard = Guard::new(Policy::from_setting(
+        ctx.setting(ALLOWED_INTERNAL_SITES).as_deref(),
+        owner_is_root_admin,
+    ));
+    let shown_url = download::shown(&source);
+    guard
+        .check_url(&source)
+        .map_err(|r| format!("Cannot download {shown_url}: {r}"))?;
+    let http = guard
+        .client(Duration::from_secs(30))
+        .map_err(|e| format!("Internal error while downloading: no HTTP client: {e}"))?;
     let spec = DownloadSpec {
-        url: url::Url::parse(&iso.url).map_err(|e| format!("Invalid URL {}: {e}", iso.url))?,
+        url: source,
         max_bytes: (ctx.setting_i64("max.template.iso.size", 50).max(1) as u64) << 30,
         connect_timeout: Duration::from_secs(30),
         idle_timeout: Duration::from_secs(
@@ -330,7 +334,7 @@ async fn attempt(
             }
         })
     };
-    let result = download::download_to_nfs(http, &spec, &mut nfs, &dest, |p| {
+    let result = download::download_to_nfs(&http, &spec, &mut nfs, &dest, |p| {
         done.store(p.done, Ordering::Relaxed);
         if let Some(t) = p.total {
             total.store(t, Ordering::Relaxed);
@@ -346,8 +350,33 @@ async fn attempt(
     match result {
         Ok(d) => Ok(Some((d.size as i64, d.checksum.to_cloudstack()))),
         Err(_) if stop.load(Ordering::SeqCst) => Ok(None),
-        Err(e) => Err(Failure::Download(e)),
+        Err(e) => Err(owner_text(&guard, owner_is_root_admin, &shown_url, e)),
     }
+}
+
+/// What the owner reads about a failed download: a refusal by the policy as such; a
+/// failure on an allowed internal address in full only for root admins (for a tenant it
+/// would tell what answers on the internal network), else as the download error says.
+fn owner_text(
+    guard: &Guard,
+    owner_is_root_admin: bool,
+    url: &str,
+    e: download::DownloadError,
+) -> Failure {
+    if let Some(r) = guard.refusal() {
+        let partial = e.partial_left().map(str::to_string);
+        tracing::info!(%url, error = %e, "download refused by the download policy");
+        return Failure::Refused(format!("Cannot download {url}: {r}"), partial);
+    }
+    if guard.touched_internal() && !owner_is_root_admin {
+        let partial = e.partial_left().map(str::to_string);
+        tracing::warn!(%url, error = %e, "download from an internal site failed");
+        return Failure::Refused(
+            format!("The download of {url} from an internal site failed (the details are in the management server's log)"),
+            partial,
+        );
+    }
+    Failure::Download(e)
 }
 
 /// Removes partial files failed downloads had to leave behind (their storage was down),
@@ -446,6 +475,37 @@ mod tests {
         );
         assert!(
             status_text("Queued", 0, None, None, false).contains("Waiting for secondary storage")
+        );
+    }
+
+    #[test]
+    fn tenants_are_not_told_what_answered_on_internal_sites() {
+        use crate::domain::download_policy::Policy;
+        let not_found = || download::DownloadError::HttpStatus {
+            url: "http://10.1.2.3/x.iso".into(),
+            status: "404 Not Found".into(),
+            code: 404,
+            requested: None,
+        };
+        let split = |f: Failure| f.split().0;
+        for admin in [false, true] {
+            let g = Guard::new(Policy::from_setting(Some("10.0.0.0/8"), admin));
+            g.check("10.1.2.3".parse().unwrap()).unwrap();
+            let text = split(owner_text(&g, admin, "http://10.1.2.3/x.iso", not_found()));
+            assert_eq!(text.contains("404"), admin, "{text}");
+            // A public site's answer is told to everyone.
+            let g = Guard::new(Policy::from_setting(None, admin));
+            g.check("8.8.8.8".parse().unwrap()).unwrap();
+            let text = split(owner_text(&g, admin, "http://10.1.2.3/x.iso", not_found()));
+            assert!(text.contains("404"), "{text}");
+        }
+        // A refusal says what was refused, not what is there.
+        let g = Guard::new(Policy::from_setting(None, false));
+        g.check("169.254.169.254".parse().unwrap()).unwrap_err();
+        let text = split(owner_text(&g, false, "http://x/", not_found()));
+        assert!(
+            text.contains("169.254.169.254") && !text.contains("404"),
+            "{text}"
         );
     }
 

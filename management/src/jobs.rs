@@ -17,7 +17,8 @@ use crate::error::Result;
 
 pub const LEASE_SECS: i64 = 30;
 /// Set on a job's parameters when it runs again after its server died, so a handler
-/// can tell "already done by the first run" from a request that is illegal now.
+/// can tell "already done by the first run" from a request that is illegal now. Internal:
+/// `commands::dispatch` refuses it from clients.
 pub const RETRY_PARAM: &str = "_jobretry";
 const RENEW_EVERY: Duration = Duration::from_secs(10);
 const MAX_ATTEMPTS: i32 = 3;
@@ -111,11 +112,32 @@ async fn execute(ctx: &Ctx, job: &JobRow) -> Result<stratus_api::envelope::Reply
                 "The user who submitted the job no longer exists",
             )
         })?;
+    // The job runs as its user: if that user or its account was disabled (or locked out)
+    // while the job waited, it does not run.
+    if user.state != "enabled" || user.account_state != "enabled" {
+        let what = if user.state != "enabled" {
+            format!("user {} is {}", user.username, user.state)
+        } else {
+            format!("account {} is {}", user.account_name, user.account_state)
+        };
+        tracing::info!(job = %job.id, command = %job.command, "job not run: {what}");
+        return Err(ApiError::new(
+            stratus_api::ErrorCode::Account,
+            format!("The job was not run: the {what}"),
+        ));
+    }
     let caller = Caller {
         user,
         session_id: None,
     };
-    let mut params = Params::from_json(&job.command, &job.params);
+    // `RETRY_PARAM` is the runner's alone: one stored with the request (refused at the
+    // door since, but perhaps queued before) is dropped.
+    let stored: Vec<(String, String)> = Params::from_json(&job.command, &job.params)
+        .iter()
+        .filter(|(k, _)| k.as_str() != RETRY_PARAM)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut params = Params::from_pairs(&job.command, &stored);
     if job.attempts > 1 {
         // Taken over: handlers may find their work already done (see `RETRY_PARAM`).
         params = params.with(RETRY_PARAM, "true");

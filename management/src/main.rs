@@ -9,8 +9,10 @@ use anyhow::Context;
 use clap::Parser;
 use std::sync::Arc;
 
+use std::time::Duration;
 use stratus_management::{
-    bootstrap, ctx::Ctx, db, embedded_pg, host_bootstrap, hosts, http, jobs, local_host, reconcile,
+    bootstrap, ctx::Ctx, db, dbstatus, embedded_pg, host_bootstrap, hosts, http, jobs, listen,
+    local_host, reconcile,
 };
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -56,6 +58,38 @@ struct Args {
     /// opens), kvm or qemu (TCG). Default: the `kvm.acceleration` setting.
     #[arg(long, env = "STRATUS_LOCAL_ACCELERATION")]
     local_acceleration: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(
+        long,
+        env = "STRATUS_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "STRATUS_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate the cloud's own CA issues at each start, for the
+    /// listen address, localhost, this machine's name and every --tls-hostname. The CA
+    /// certificate to trust is written to <data-dir>/tls/ca.pem.
+    #[arg(long, env = "STRATUS_TLS_SELF_SIGNED")]
+    tls_self_signed: bool,
+    /// With --tls-self-signed: another name (or address) the certificate is valid for.
+    #[arg(
+        long = "tls-hostname",
+        env = "STRATUS_TLS_HOSTNAMES",
+        value_delimiter = ','
+    )]
+    tls_hostnames: Vec<String>,
+    /// Also listen on this address for plain HTTP and redirect every request to HTTPS.
+    #[arg(long, env = "STRATUS_HTTP_REDIRECT")]
+    http_redirect: Option<SocketAddr>,
+}
+
+impl Args {
+    fn tls(&self) -> bool {
+        self.tls_cert.is_some() || self.tls_self_signed
+    }
 }
 
 fn default_data_dir() -> PathBuf {
@@ -81,8 +115,28 @@ async fn shutdown_signal() {
     }
 }
 
+/// Checks the data directory can be created and written, naming it and what to do.
+fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let hint = "choose another with --data-dir (or STRATUS_DATA_DIR)";
+    std::fs::create_dir_all(dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create the data directory {}: {e}; {hint}",
+            dir.display()
+        )
+    })?;
+    let probe = dir.join(".stratus-write-test");
+    std::fs::write(&probe, b"").map_err(|e| {
+        anyhow::anyhow!(
+            "the data directory {} is not writable: {e}; fix its permissions or {hint}",
+            dir.display()
+        )
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -91,16 +145,39 @@ async fn main() -> anyhow::Result<()> {
         // Colours only on a terminal: logs written to files stay plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
-    let args = Args::parse();
+    match start(Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line that names the problem (each cause adds its context).
+            eprintln!("stratus-management: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start(args: Args) -> anyhow::Result<()> {
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+    prepare_data_dir(&data_dir)?;
+    // Bind first: a port in use is reported before anything else is started.
+    let listener = listen::bind(args.listen, "the API and web console", "--listen").await?;
+    let redirect = match args.http_redirect {
+        Some(addr) if args.tls() => {
+            Some(listen::bind(addr, "the HTTP to HTTPS redirect", "--http-redirect").await?)
+        }
+        Some(_) => anyhow::bail!(
+            "--http-redirect needs HTTPS: add --tls-cert and --tls-key, or --tls-self-signed"
+        ),
+        None => None,
+    };
+    let tls_files = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(listen::server_config_from_files(cert, key)?),
+        _ => None,
+    };
 
     let (pg, opts) = match &args.database_url {
         Some(url) => (None, url.parse().context("parsing DATABASE_URL")?),
         None => {
             let dir = data_dir.join("postgres");
-            std::fs::create_dir_all(&dir)?;
             tracing::info!(dir = %dir.display(), "starting the embedded Postgres");
             let pg = embedded_pg::EmbeddedPostgres::start(&dir, Default::default()).await?;
             pg.ensure_database("stratus").await?;
@@ -113,23 +190,117 @@ async fn main() -> anyhow::Result<()> {
         .key_file
         .clone()
         .unwrap_or_else(|| data_dir.join("management.key"));
-    let secrets = stratus_management::secrets::SecretKey::load_or_create(&key_file)
-        .with_context(|| format!("reading the management key {}", key_file.display()))?;
-    let result = run(&args, &data_dir, opts, secrets).await;
+    let db_status = dbstatus::DbStatus::new();
+    let result = match stratus_management::secrets::SecretKey::load_or_create(&key_file) {
+        Ok(secrets) => {
+            let listeners = Listeners {
+                api: listener,
+                redirect,
+                tls_files,
+            };
+            run(
+                &args,
+                &data_dir,
+                opts,
+                pg.as_ref(),
+                secrets,
+                listeners,
+                db_status.clone(),
+            )
+            .await
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot read the management key {}: {e}",
+            key_file.display()
+        )),
+    };
     if let Some(pg) = pg {
         tracing::info!(pid = pg.pid(), "stopping the embedded Postgres");
-        pg.stop();
+        // If it does not answer, a fast shutdown would not either: shorten the wait.
+        pg.stop_within(if db_status.is_up() {
+            Duration::from_secs(15)
+        } else {
+            Duration::from_secs(2)
+        });
     }
     result
+}
+
+struct Listeners {
+    api: tokio::net::TcpListener,
+    redirect: Option<tokio::net::TcpListener>,
+    tls_files: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// How long each part of the shutdown may take before it is cut short (so a server whose
+/// database is away still stops within seconds).
+const SHUTDOWN_STEP: Duration = Duration::from_secs(5);
+
+/// The TLS configuration for --tls-self-signed: a server certificate from the cloud's CA
+/// for the listen address, localhost, this machine's name and `extra` names; the CA
+/// certificate is written to `<data-dir>/tls/ca.pem`.
+fn self_signed(
+    ctx: &Ctx,
+    listen: SocketAddr,
+    extra: &[String],
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let mut names = vec!["localhost".to_string()];
+    let mut ips: Vec<std::net::IpAddr> = vec![
+        std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::Ipv6Addr::LOCALHOST.into(),
+    ];
+    if !listen.ip().is_unspecified() && !ips.contains(&listen.ip()) {
+        ips.push(listen.ip());
+    }
+    if let Ok(h) = std::fs::read_to_string("/etc/hostname") {
+        let h = h.trim();
+        if !h.is_empty() && !names.iter().any(|n| n == h) {
+            names.push(h.to_string());
+        }
+    }
+    for n in extra.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        match n.parse::<std::net::IpAddr>() {
+            Ok(ip) if !ips.contains(&ip) => ips.push(ip),
+            Ok(_) => {}
+            Err(_) if !names.iter().any(|x| x == n) => names.push(n.to_string()),
+            Err(_) => {}
+        }
+    }
+    let issued = ctx.pki.issue_server(&names, &ips)?;
+    let dir = data_dir.join("tls");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, ctx.pki.ca_pem()).with_context(|| format!("writing {}", ca.display()))?;
+    tracing::info!(ca = %ca.display(), ?names, ?ips, "HTTPS with a certificate from the cloud's CA (trust the CA certificate in clients)");
+    let chain = format!("{}{}", issued.cert_pem, ctx.pki.ca_pem());
+    Ok(listen::server_config(
+        chain.as_bytes(),
+        issued.key_pem.as_bytes(),
+    )?)
+}
+
+/// Awaits background tasks until `deadline`, then aborts those still running.
+async fn join_or_abort(tasks: Vec<(&str, tokio::task::JoinHandle<()>)>, deadline: Duration) {
+    let deadline = tokio::time::Instant::now() + deadline;
+    for (name, mut task) in tasks {
+        if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+            tracing::warn!(task = name, "did not stop in time; aborted");
+            task.abort();
+        }
+    }
 }
 
 async fn run(
     args: &Args,
     data_dir: &std::path::Path,
     opts: sqlx::postgres::PgConnectOptions,
+    pg: Option<&embedded_pg::EmbeddedPostgres>,
     secrets: stratus_management::secrets::SecretKey,
+    listeners: Listeners,
+    db_status: dbstatus::DbStatus,
 ) -> anyhow::Result<()> {
-    let pool = db::connect(opts, 32)
+    let pool = db::connect(opts.clone(), 32)
         .await
         .context("connecting to Postgres")?;
     db::migrate(&pool).await.context("applying migrations")?;
@@ -141,16 +312,35 @@ async fn run(
     }
     let mut ctx = Ctx::new(pool.clone(), ms_id, secrets).await?;
     ctx.listen = Some(args.listen);
+    ctx.db_status = db_status.clone();
+    let tls = match listeners.tls_files {
+        Some(cfg) => Some(cfg),
+        None if args.tls_self_signed => Some(self_signed(
+            &ctx,
+            args.listen,
+            &args.tls_hostnames,
+            data_dir,
+        )?),
+        None => None,
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
+    let watchdog = tokio::spawn(dbstatus::run(
+        dbstatus::Watchdog {
+            status: ctx.db_status.clone(),
+            options: opts,
+            embedded: pg.map(|pg| pg.status()),
+            pool: pool.clone(),
+            ms_id,
+        },
+        stop_rx.clone(),
+    ));
     let worker = tokio::spawn(jobs::run_worker(ctx.clone(), stop_rx.clone()));
     let housekeeping = tokio::spawn(reconcile::run(ctx.clone(), stop_rx.clone()));
     let host_monitor = tokio::spawn(hosts::run_monitor(ctx.clone(), stop_rx.clone()));
     let downloads = tokio::spawn(stratus_management::isos::run(ctx.clone(), stop_rx));
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
-    tracing::info!(listen = %args.listen, %ms_id, "Stratus management server ready: http://{}/client/api", args.listen);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(listen = %args.listen, %ms_id, "Stratus management server ready: {scheme}://{}/client/api", args.listen);
     let local_agent = Arc::new(std::sync::Mutex::new(None));
     if args.local_host {
         let opts = local_host::LocalHostOptions {
@@ -174,29 +364,83 @@ async fn run(
             }
         });
     }
-    axum::serve(
-        listener,
-        http::router(ctx.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
 
+    // Ctrl-C or SIGTERM stops the listeners; connections still open (a VM console) get
+    // SHUTDOWN_STEP to finish.
+    let (down_tx, down_rx) = watch::channel(false);
+    let stopping = move || {
+        let mut rx = down_rx.clone();
+        async move {
+            let _ = rx.wait_for(|d| *d).await;
+        }
+    };
+    let redirect = listeners.redirect.map(|l| {
+        let app = listen::redirect_router(args.listen.port());
+        tokio::spawn(listen::serve(l, None, app, stopping()))
+    });
+    let mut server = tokio::spawn(listen::serve(
+        listeners.api,
+        tls,
+        http::router(ctx.clone()),
+        stopping(),
+    ));
+    let served = tokio::select! {
+        r = &mut server => Some(r),
+        _ = shutdown_signal() => None,
+    };
     tracing::info!("shutting down");
+    let _ = down_tx.send(true);
+    let served = match served {
+        Some(r) => Some(r),
+        None => tokio::time::timeout(SHUTDOWN_STEP, &mut server).await.ok(),
+    };
+    if served.is_none() {
+        tracing::warn!("connections still open after {SHUTDOWN_STEP:?}; closing them");
+        server.abort();
+    }
+    if let Some(r) = redirect {
+        r.abort();
+    }
     let local = local_agent.lock().expect("local agent slot").take();
     if let Some((host_id, agent)) = local {
         // Before the agent: it stops them; after us, their storage goes.
-        local_host::stop_guests(&ctx, host_id).await;
+        if db_status.is_up() {
+            local_host::stop_guests(&ctx, host_id).await;
+        }
         tracing::info!(pid = agent.pid(), "stopping the local agent");
         agent.stop();
     }
     let _ = stop_tx.send(true);
-    let _ = worker.await;
-    let _ = housekeeping.await;
-    let _ = host_monitor.await;
-    let _ = downloads.await;
-    if let Err(e) = db::mgmt::ms_deregister(&pool, ms_id).await {
-        tracing::warn!(error = %e, "could not deregister this management server");
+    join_or_abort(
+        vec![
+            ("jobs", worker),
+            ("housekeeping", housekeeping),
+            ("host monitor", host_monitor),
+            ("downloads", downloads),
+            ("database watchdog", watchdog),
+        ],
+        if db_status.is_up() {
+            SHUTDOWN_STEP
+        } else {
+            Duration::from_secs(2)
+        },
+    )
+    .await;
+    // With the database away, there is nobody to tell: its row goes stale and other
+    // servers see this one stopped.
+    if db_status.is_up() {
+        let deregister = db::mgmt::ms_deregister(&pool, ms_id);
+        match tokio::time::timeout(Duration::from_secs(2), deregister).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not deregister this management server")
+            }
+            Err(_) => tracing::warn!("could not deregister this management server in time"),
+        }
     }
-    pool.close().await;
-    Ok(())
+    let _ = tokio::time::timeout(Duration::from_secs(2), pool.close()).await;
+    match served {
+        Some(Ok(Err(e))) => Err(e.into()),
+        _ => Ok(()),
+    }
 }

@@ -170,6 +170,31 @@ impl Pki {
         )
     }
 
+    /// A server certificate for this management server's own HTTPS
+    /// (`--tls-self-signed`), valid for `dns_names` and `ips`; clients trust `ca_pem`.
+    pub fn issue_server(&self, dns_names: &[String], ips: &[std::net::IpAddr]) -> Result<Issued> {
+        let mut sans = Vec::new();
+        for n in dns_names {
+            let name = rcgen::Ia5String::try_from(n.as_str())
+                .map_err(|e| pki_err(&format!("the host name {n:?}"), e))?;
+            sans.push(SanType::DnsName(name));
+        }
+        sans.extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
+        let cn = dns_names
+            .first()
+            .cloned()
+            .or_else(|| ips.first().map(|ip| ip.to_string()))
+            .unwrap_or_else(|| "stratus-management".into());
+        issue(
+            &self.inner.ca,
+            &self.inner.ca_key,
+            &cn,
+            sans,
+            ExtendedKeyUsagePurpose::ServerAuth,
+            397,
+        )
+    }
+
     /// HTTPS client for agents (mutual TLS with this cloud's CA).
     pub fn agent_client(&self) -> &reqwest::Client {
         &self.inner.agent_client

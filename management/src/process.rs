@@ -30,3 +30,48 @@ pub fn set_parent_death_signal(cmd: &mut Command, sig: i32) {
         });
     }
 }
+
+/// Blocks until the child `pid` has exited, without reaping it: until the caller reaps
+/// it (e.g. with `Child::wait`), the PID stays a zombie that no new process can take, so
+/// whoever checks under a lock that it is not reaped yet may still signal it safely.
+pub fn wait_exit_unreaped(pid: i32) -> std::io::Result<()> {
+    loop {
+        #[allow(unsafe_code)]
+        // SAFETY: waitid(2) with WNOWAIT only observes our own child; `info` is a valid,
+        // zeroed siginfo_t it writes into.
+        let rc = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Whether `pid` is alive, from /proc (a zombie counts as gone). `None` if /proc does not
+/// tell (hidden by `hidepid`, or no /proc).
+pub fn alive(pid: i32) -> Option<bool> {
+    if pid <= 0 {
+        return Some(false);
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name in parentheses: "123 (postgres) S ...".
+        Ok(stat) => Some(
+            stat.rsplit_once(')')
+                .map(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
+                .unwrap_or(true),
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(false),
+        Err(_) => None,
+    }
+}

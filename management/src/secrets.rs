@@ -79,6 +79,20 @@ impl SecretKey {
         Some(SecretKey(k))
     }
 
+    /// HMAC-SHA256 of `data` under a key derived from this one for `purpose`, so values
+    /// derived for one purpose say nothing about another (session keys from session ids).
+    pub fn mac(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        type HmacSha256 = Hmac<sha2::Sha256>;
+        let mut sub =
+            <HmacSha256 as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        sub.update(purpose.as_bytes());
+        let sub = sub.finalize().into_bytes();
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&sub).expect("HMAC takes any key length");
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+
     pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
         let cipher = XChaCha20Poly1305::new((&self.0).into());
         let mut nonce = [0u8; NONCE];

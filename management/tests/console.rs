@@ -846,6 +846,7 @@ async fn add_zone_wizard_keeps_input_and_returns_to_the_failing_step() {
 #[tokio::test]
 async fn register_an_iso_and_follow_its_status() {
     let c = Client::admin().await;
+    c.allow_loopback_downloads().await;
     let (zid, _, _) = c.basic_topology("iso-zone").await;
     let mut b = Browser::login(&c).await;
     let p = b.get("/console/isos/new").await;

@@ -158,6 +158,7 @@ async fn cloud(
     )
     .await;
     let files = HttpFiles::start(vec![("/ipxe.iso", Served::File(IPXE.into()))]);
+    c.allow_loopback_downloads().await;
     let iso = s(&c
         .ok(
             "registerIso",
@@ -376,6 +377,13 @@ async fn steps_unwind_repeat_and_resume_after_a_crash() {
         assert!(Instant::now() < deadline, "never reached the domain step");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // A client waiting sees how far the job got: three of the four steps done.
+    let q = c.ok("queryAsyncJobResult", &[("jobid", &job)]).await;
+    assert_eq!(
+        (q["jobstatus"].clone(), q["jobprocstatus"].clone()),
+        (0.into(), 3.into()),
+        "{q}"
+    );
     rt_a.shutdown_background(); // the crash: no lease renewals, no result
     let ms_b = Uuid::new_v4();
     db::mgmt::ms_register(&ctx.pool, ms_b, "b", "0")

@@ -55,6 +55,20 @@ async fn iso_registry_without_storage() {
         .await;
     assert!(t.contains("zoneid"), "{t}");
 
+    // The download policy: loopback only once a root admin lists it.
+    let t = c
+        .err(
+            "registerIso",
+            &[
+                ("name", "everywhere"),
+                ("zoneid", "-1"),
+                ("url", "http://127.0.0.1:9/x.iso"),
+            ],
+            431,
+        )
+        .await;
+    assert!(t.contains("loopback"), "{t}");
+    c.allow_loopback_downloads().await;
     let r = c
         .ok(
             "registerIso",

@@ -50,6 +50,19 @@ pub fn cs_binary() -> PathBuf {
     p
 }
 
+/// Polls `f` (every 300 ms) until it answers `Some`, for at most `secs`; panics naming
+/// `what` after that.
+pub fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {secs} s");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -508,6 +521,19 @@ impl CsApi {
 
     pub fn run(&self, flags: &[&str], command: &str, args: &[&str]) -> CsOutput {
         cs(&self.url, &self.key, &self.secret, flags, command, args)
+    }
+
+    /// Lets this cloud's downloads reach 127.0.0.1, where the tests' HTTP file servers
+    /// listen: the download policy refuses loopback unless a root admin's
+    /// `secstorage.allowed.internal.sites` lists it.
+    pub fn allow_loopback_downloads(&self) {
+        self.ok(
+            "updateConfiguration",
+            &[
+                "name=secstorage.allowed.internal.sites",
+                "value=127.0.0.1/32",
+            ],
+        );
     }
 
     /// Runs and asserts success; returns what cs printed.

@@ -23,7 +23,7 @@ use rcgen::{
 };
 use serde_json::{json, Value};
 use stratus_api::agent::api as paths;
-use stratus_tests::{running, workspace_binary, workspace_root, NfsServer, SimHost};
+use stratus_tests::{running, wait_for, workspace_binary, workspace_root, NfsServer, SimHost};
 use uuid::Uuid;
 
 const IPXE: &str = "/usr/lib/ipxe/ipxe.iso";
@@ -211,17 +211,6 @@ fn console_tunnel(ca: &str, client: &Pem, base: &str, id: Uuid) -> Tunnel {
             error: String::new(),
         }
     })
-}
-
-fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {secs} s");
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 fn domstate(host: &SimHost, id: Uuid) -> String {

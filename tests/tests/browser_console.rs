@@ -94,6 +94,7 @@ fn the_console_in_chromium_builds_a_zone_launches_an_instance_and_opens_its_cons
     ]);
     let data = tempfile::tempdir().unwrap();
     let server = Server::start_on(data.path(), "ui-admin-pw", &host.mgmt_ip);
+    CsApi::login(&server, "admin", "ui-admin-pw").allow_loopback_downloads();
 
     let shots = shots_dir();
     let _ = std::fs::remove_dir_all(&shots);

@@ -13,24 +13,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use stratus_tests::{
-    running, CsApi, HttpFiles, NfsServer, Served, Server, SimHost, TESTBED_GATEWAY,
+    running, wait_for, CsApi, HttpFiles, NfsServer, Served, Server, SimHost, TESTBED_GATEWAY,
 };
 
 const IPXE: &str = "/usr/lib/ipxe/ipxe.iso";
 /// Seeded by migration 0007: "Small Instance" and the 5 GB disk offering.
 const SMALL: &str = "00000000-0000-4000-8003-000000000001";
 const DISK_5GB: &str = "00000000-0000-4000-8004-000000000001";
-
-fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {secs} s");
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
 
 fn vm_state(api: &CsApi, name: &str) -> String {
     let l = api.ok("listVirtualMachines", &[&format!("name={name}")]);
@@ -130,7 +119,15 @@ fn the_embedded_default_makes_this_machine_a_host() {
     assert_eq!(zone["allocationstate"], "Enabled", "{zone}");
     let z = format!("zoneid={}", zone["id"].as_str().unwrap());
 
-    // A VM on this machine.
+    // A VM on this machine. (Its ISO comes from the test bed's gateway, a private address
+    // the download policy refuses unless an admin lists it.)
+    api.ok(
+        "updateConfiguration",
+        &[
+            "name=secstorage.allowed.internal.sites",
+            &format!("value={TESTBED_GATEWAY}/32"),
+        ],
+    );
     let files = HttpFiles::start_on(
         TESTBED_GATEWAY,
         vec![("/ipxe.iso", Served::File(IPXE.into()))],

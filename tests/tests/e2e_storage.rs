@@ -82,6 +82,7 @@ fn nfs_storage_and_iso_downloads() {
     let data = tempfile::tempdir().unwrap();
     let mut server = Server::start(data.path(), "admin-pw-s");
     let api = CsApi::login(&server, "admin", "admin-pw-s");
+    api.allow_loopback_downloads();
 
     let zone = id(&api.ok(
         "createZone",

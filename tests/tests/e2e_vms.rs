@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use stratus_tests::{CsApi, HttpFiles, NfsServer, Served, Server, SimHost};
+use stratus_tests::{wait_for, CsApi, HttpFiles, NfsServer, Served, Server, SimHost};
 
 const IPXE: &str = "/usr/lib/ipxe/ipxe.iso";
 const HOST_INDEX: u8 = 190;
@@ -33,17 +33,6 @@ fn id(v: &Value) -> String {
 
 fn args(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
-}
-
-fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {secs} s");
-        std::thread::sleep(Duration::from_millis(300));
-    }
 }
 
 fn vm(api: &CsApi, vm: &str) -> Value {
@@ -115,6 +104,7 @@ fn deploy_boot_and_run_a_vm_from_an_iso() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start_on(data.path(), "admin-pw-v", &host.mgmt_ip);
     let api = CsApi::login(&server, "admin", "admin-pw-v");
+    api.allow_loopback_downloads();
     let files = HttpFiles::start(vec![("/ipxe.iso", Served::File(IPXE.into()))]);
 
     // The cloud: a Basic zone whose guests get 192.168.190.10-12 on the hosts' cloudbr0.

@@ -466,7 +466,7 @@ pub async fn update_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
                 let cur = p.str("currentpassword").ok_or_else(|| {
                     ApiError::param("Current password is required when changing your own password")
                 })?;
-                if !auth::verify_password(&u.password_hash, cur).await {
+                if !auth::verify_password(&u.password_hash, cur).await? {
                     return Err(ApiError::param("Current password is incorrect").into());
                 }
             }

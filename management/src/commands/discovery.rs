@@ -36,7 +36,7 @@ pub fn list_apis(caller: &Caller, p: &Params) -> Result<Reply> {
                     name: p.name.into(),
                     description: p.description.into(),
                     r#type: p.kind.wire_name().into(),
-                    length: p.length.unwrap_or(255) as i32,
+                    length: p.max_len() as i32,
                     required: p.required,
                     since: None,
                     related: String::new(),

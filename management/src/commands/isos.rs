@@ -12,6 +12,7 @@ use crate::auth::Caller;
 use crate::ctx::Ctx;
 use crate::db::isos::{self as d, IsoFilter, IsoListRow, IsoRow};
 use crate::db::topology as t;
+use crate::domain::download_policy::{Policy, ALLOWED_INTERNAL_SITES};
 use crate::download::Checksum;
 use crate::error::Result;
 
@@ -96,11 +97,16 @@ async fn one_iso(ctx: &Ctx, id: Uuid) -> Result<Vec<IsoResponse>> {
 }
 
 fn validate_url(url: &str) -> Result<url::Url> {
-    let u = url::Url::parse(url.trim())
-        .map_err(|e| ApiError::param(format!("Invalid URL '{url}': {e}")))?;
+    let u = url::Url::parse(url.trim()).map_err(|e| {
+        ApiError::param(format!(
+            "Invalid URL '{}': {e}",
+            stratus_api::params::shown(url)
+        ))
+    })?;
     if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
         return Err(ApiError::param(format!(
-            "Invalid URL '{url}': ISOs are downloaded over http or https"
+            "Invalid URL '{}': ISOs are downloaded over http or https",
+            stratus_api::params::shown(url)
         ))
         .into());
     }
@@ -143,6 +149,15 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     if featured && !caller.is_root_admin() {
         return Err(ApiError::param("Only administrators can register featured ISOs").into());
     }
+    // Last, after the checks that need no network: where the URL points now must be a
+    // place downloads may go (the downloader checks again on every connection).
+    let policy = Policy::from_setting(
+        ctx.setting(ALLOWED_INTERNAL_SITES).as_deref(),
+        caller.is_root_admin(),
+    );
+    crate::download_guard::check_registration(policy, &url)
+        .await
+        .map_err(ApiError::param)?;
     let iso = IsoRow {
         id: Uuid::new_v4(),
         display_text: p

@@ -2,6 +2,20 @@
 //! and the job runner act. It checks access and parameters against the catalog
 //! (`stratus_api::command`), runs synchronous commands directly, and turns asynchronous
 //! ones into job rows that a worker executes with the same handlers.
+//!
+//! Request data flows through here: byte-index slicing, unchecked indexing, `unwrap`,
+//! `expect` and `panic!` are denied (issue 19), so a hostile value cannot panic a handler;
+//! a justified exception carries its own `#[allow]` with the reason.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::string_slice,
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 
 mod accounts;
 mod config;
@@ -38,7 +52,8 @@ pub fn resolve(name: &str, caller: Option<&Caller>) -> Result<&'static CommandSp
     let unknown = || {
         let who = caller.map(|c| c.user_id().to_string()).unwrap_or_default();
         ApiError::unsupported(format!(
-            "The API [{name}] does not exist or is not available for the account for user id [{who}]."
+            "The API [{}] does not exist or is not available for the account for user id [{who}].",
+            stratus_api::params::shown(name)
         ))
     };
     let spec = command::find(name).ok_or_else(unknown)?;
@@ -59,6 +74,15 @@ pub async fn dispatch(
     p: &Params,
 ) -> Result<Reply, ApiError> {
     p.validate(spec)?;
+    if p.iter()
+        .any(|(k, _)| k.as_str() == crate::jobs::RETRY_PARAM)
+    {
+        // It changes how a job's handler judges its state; only the job runner sets it.
+        return Err(ApiError::param(format!(
+            "Parameter {} is internal to the job runner and cannot be sent",
+            crate::jobs::RETRY_PARAM
+        )));
+    }
     let result = if spec.name == "deployVirtualMachine" {
         // Async-create (CloudStack's BaseAsyncCreateCmd): the VM is recorded now and its
         // id answered with the job's; the job starts it.

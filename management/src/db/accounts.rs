@@ -462,12 +462,52 @@ pub async fn user_set_password(
     Ok(())
 }
 
+/// Enabling a user also clears its failed-login count (as CloudStack's enableUser does).
 pub async fn user_set_state(db: impl PgExecutor<'_>, id: Uuid, state: &str) -> Result<()> {
-    sqlx::query("UPDATE users SET state=$2 WHERE id=$1")
-        .bind(id)
-        .bind(state)
-        .execute(db)
-        .await?;
+    sqlx::query(
+        "UPDATE users SET state=$2,
+                incorrect_login_attempts = CASE WHEN $2 = 'enabled' THEN 0 ELSE incorrect_login_attempts END
+         WHERE id=$1",
+    )
+    .bind(id)
+    .bind(state)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A failed login of an enabled user: counts it, and disables the user when the count
+/// reaches `allowed` (> 0). Returns the count and whether this failure disabled the user;
+/// None for a user that does not exist (also called with the nil id for unknown
+/// usernames, so both cost the same round trip).
+pub async fn user_login_failed(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    allowed: i64,
+) -> Result<Option<(i32, bool)>> {
+    Ok(sqlx::query_as(
+        "WITH old AS (SELECT id, state FROM users WHERE id = $1 AND state = 'enabled' FOR UPDATE)
+         UPDATE users u SET
+             incorrect_login_attempts = u.incorrect_login_attempts + 1,
+             state = CASE WHEN $2 > 0 AND u.incorrect_login_attempts + 1 >= $2
+                          THEN 'disabled' ELSE u.state END
+         FROM old WHERE u.id = old.id
+         RETURNING u.incorrect_login_attempts, u.state = 'disabled'",
+    )
+    .bind(id)
+    .bind(allowed)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// A successful login: the failure count starts again.
+pub async fn user_login_succeeded(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+    sqlx::query(
+        "UPDATE users SET incorrect_login_attempts = 0 WHERE id = $1 AND incorrect_login_attempts <> 0",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
     Ok(())
 }
 

@@ -348,6 +348,23 @@ pub async fn alert_insert(
     Ok(())
 }
 
+/// An alert about no particular place (a user locked out after failed logins).
+pub async fn alert_insert_global(
+    db: impl PgExecutor<'_>,
+    alert_type: i16,
+    name: &str,
+    description: &str,
+) -> Result<()> {
+    sqlx::query("INSERT INTO alerts (id, alert_type, name, description) VALUES ($1,$2,$3,$4)")
+        .bind(Uuid::new_v4())
+        .bind(alert_type)
+        .bind(name)
+        .bind(description)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn alert_list(
     db: impl PgExecutor<'_>,
     f: &ListFilter,

@@ -1,4 +1,5 @@
-//! Browser and CLI sessions created by `login`.
+//! Browser and CLI sessions created by `login`. Rows hold only the SHA-256 of the session
+//! id (see `auth`): a database dump opens no session.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
@@ -8,8 +9,8 @@ use crate::error::Result;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
-    pub id: String,
-    pub session_key: String,
+    /// Hex SHA-256 of the JSESSIONID.
+    pub id_hash: String,
     pub user_id: Uuid,
     pub created: DateTime<Utc>,
     pub last_used: DateTime<Utc>,
@@ -18,17 +19,15 @@ pub struct SessionRow {
 
 pub async fn session_insert(
     db: impl PgExecutor<'_>,
-    id: &str,
-    session_key: &str,
+    id_hash: &str,
     user_id: Uuid,
     idle_seconds: i64,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO sessions (id, session_key, user_id, expires_at)
-         VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+        "INSERT INTO sessions (id_hash, user_id, expires_at)
+         VALUES ($1, $2, now() + make_interval(secs => $3))",
     )
-    .bind(id)
-    .bind(session_key)
+    .bind(id_hash)
     .bind(user_id)
     .bind(idle_seconds as f64)
     .execute(db)
@@ -36,25 +35,25 @@ pub async fn session_insert(
     Ok(())
 }
 
-/// The live session with this id, its idle expiry pushed forward.
+/// The live session with this id hash, its idle expiry pushed forward.
 pub async fn session_touch(
     db: impl PgExecutor<'_>,
-    id: &str,
+    id_hash: &str,
     idle_seconds: i64,
 ) -> Result<Option<SessionRow>> {
     Ok(sqlx::query_as(
         "UPDATE sessions SET last_used = now(), expires_at = now() + make_interval(secs => $2)
-         WHERE id = $1 AND expires_at > now() RETURNING *",
+         WHERE id_hash = $1 AND expires_at > now() RETURNING *",
     )
-    .bind(id)
+    .bind(id_hash)
     .bind(idle_seconds as f64)
     .fetch_optional(db)
     .await?)
 }
 
-pub async fn session_delete(db: impl PgExecutor<'_>, id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE id = $1")
-        .bind(id)
+pub async fn session_delete(db: impl PgExecutor<'_>, id_hash: &str) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(id_hash)
         .execute(db)
         .await?;
     Ok(())

@@ -10,6 +10,15 @@ pub fn validate_value(name: &str, value_type: &str, value: &str) -> Result<Strin
             "Value '{value}' is not valid for configuration {name}: it must be {what}"
         ))
     };
+    if name == super::download_policy::ALLOWED_INTERNAL_SITES {
+        return super::download_policy::parse_sites(v)
+            .map(|_| v.to_string())
+            .map_err(|e| {
+                ApiError::param(format!(
+                    "Value '{value}' is not valid for configuration {name}: {e}"
+                ))
+            });
+    }
     match value_type {
         "Integer" => v
             .parse::<i32>()

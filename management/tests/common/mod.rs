@@ -60,7 +60,10 @@ fn cluster() -> PgConnectOptions {
                 let pg = rt
                     .block_on(EmbeddedPostgres::start(
                         &dir,
-                        stratus_management::embedded_pg::Options { unsafe_fast: true },
+                        stratus_management::embedded_pg::Options {
+                            unsafe_fast: true,
+                            ..Default::default()
+                        },
                     ))
                     .expect("starting the test Postgres");
                 let opts = pg.options("postgres");
@@ -234,6 +237,30 @@ impl Client {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         panic!("job {jobid} did not finish");
+    }
+
+    /// Another handle on the same router and keys (for closures that outlive a borrow).
+    pub fn clone_handle(&self) -> Client {
+        Client {
+            ctx: self.ctx.clone(),
+            router: self.router.clone(),
+            api_key: self.api_key.clone(),
+            secret: self.secret.clone(),
+        }
+    }
+
+    /// Lets downloads reach 127.0.0.1 (the tests' file servers, and the closed ports the
+    /// registry tests point at): the download policy refuses loopback unless a root
+    /// admin's `secstorage.allowed.internal.sites` lists it.
+    pub async fn allow_loopback_downloads(&self) {
+        self.ok(
+            "updateConfiguration",
+            &[
+                ("name", "secstorage.allowed.internal.sites"),
+                ("value", "127.0.0.1/32"),
+            ],
+        )
+        .await;
     }
 
     /// Zone + pod (with management range) + cluster; returns their ids.

@@ -30,7 +30,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use stratus_tests::{processes_using, running, workspace_root, CsApi};
+use stratus_tests::{processes_using, running, wait_for, workspace_root, CsApi};
 
 const API: &str = "http://127.0.0.1:8080/client/api";
 const HEALTHZ: &str = "http://127.0.0.1:8080/healthz";
@@ -214,6 +214,11 @@ fn pids_named(name: &str) -> BTreeSet<i32> {
         .filter(|(_, comm, _)| comm == name)
         .map(|(pid, _, _)| pid)
         .collect()
+}
+
+fn cmdline(pid: i32) -> String {
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&cmd).replace('\0', " ")
 }
 
 /// The process group's live members.
@@ -677,17 +682,6 @@ fn ocr(png: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
 /// Logs in with a session (no API keys: the README registers the user's keys, which
 /// would replace any the test made) and waits until the local host is Up.
 fn wait_host_up(password: &str) -> Duration {
@@ -713,7 +707,7 @@ fn wait_host_up(password: &str) -> Duration {
         .unwrap_or_else(|| panic!("login failed: {login}"))
         .to_string();
     let mut last = Value::Null;
-    wait_for("the local host Up", Duration::from_secs(120), || {
+    wait_for("the local host Up", 120, || {
         last = http
             .post(API)
             .form(&[
@@ -767,7 +761,6 @@ fn the_readme_first_vm_walkthrough_works_as_written() {
     let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("readme_first_vm-scripts-run.log");
     let password = format!("readme-{}", uuid::Uuid::new_v4().simple());
     let libvirtd_before = pids_named("libvirtd");
-    let ganesha_before = pids_named("ganesha.nfsd");
     let had_bridge = link_exists("cloudbr0");
 
     eprintln!(
@@ -786,6 +779,19 @@ fn the_readme_first_vm_walkthrough_works_as_written() {
     let up = wait_host_up(&password);
     eprintln!("[readme] the local host Up {:.1} s later", up.as_secs_f64());
     let management = run.cloud.management_pid().expect("stratus-management runs");
+    // The daemons scripts/run started itself (other tests may run theirs meanwhile): the
+    // NFS server of `stratusnfs`, and a libvirtd with its pid file in scripts/run's
+    // directory, if it started one.
+    let ganesha = pids_named("ganesha.nfsd")
+        .into_iter()
+        .filter(|p| cmdline(*p).contains(&format!("/{NFS_NAMESPACE}/")))
+        .collect::<BTreeSet<i32>>();
+    assert!(!ganesha.is_empty(), "the local NFS server runs");
+    let started_libvirtd = pids_named("libvirtd")
+        .difference(&libvirtd_before)
+        .copied()
+        .filter(|p| cmdline(*p).contains("/tmp/stratus-run."))
+        .collect::<BTreeSet<i32>>();
     let primary = data.path().join("nfs/primary");
     let primary_before = files_under(&primary);
 
@@ -937,7 +943,7 @@ fn the_readme_first_vm_walkthrough_works_as_written() {
             }
             Step::DestroyExpunge => {
                 let api = api.as_ref().unwrap();
-                wait_for("the VM expunged", Duration::from_secs(60), || {
+                wait_for("the VM expunged", 60, || {
                     vm_record(api, &vm_id).is_none().then_some(())
                 });
                 assert!(
@@ -996,19 +1002,19 @@ fn the_readme_first_vm_walkthrough_works_as_written() {
         !netns_exists(NFS_NAMESPACE),
         "the NFS server's namespace is removed"
     );
-    let ganesha: BTreeSet<i32> = pids_named("ganesha.nfsd")
-        .difference(&ganesha_before)
-        .copied()
-        .collect();
-    assert!(ganesha.is_empty(), "no NFS server left: {ganesha:?}");
+    for pid in ganesha {
+        assert!(!running(pid), "the NFS server (ganesha.nfsd {pid}) stopped");
+    }
     if run_log.contains("starting libvirtd for the local host") {
-        let new: BTreeSet<i32> = pids_named("libvirtd")
-            .difference(&libvirtd_before)
-            .copied()
-            .collect();
         assert!(
-            new.is_empty(),
-            "the libvirtd scripts/run started is stopped: {new:?}"
+            !started_libvirtd.is_empty(),
+            "the libvirtd scripts/run started was seen"
+        );
+    }
+    for pid in started_libvirtd {
+        assert!(
+            !running(pid),
+            "the libvirtd scripts/run started ({pid}) stopped"
         );
     }
     let qemu: Vec<_> = processes()

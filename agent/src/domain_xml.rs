@@ -14,21 +14,9 @@ use stratus_api::agent::{NfsFile, VmSpec};
 pub const ROOT_TARGET: &str = "vda";
 pub const CDROM_TARGET: &str = "hdc";
 
-/// Escapes text for an XML attribute value or element text.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\'' => out.push_str("&apos;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Escapes text for an XML attribute value or element text: the API's XML writer's rule
+/// (markup escaped, characters XML cannot hold replaced), so a domain XML always parses.
+use stratus_api::envelope::xml_text as esc;
 
 fn nfs_source(f: &NfsFile) -> String {
     format!(

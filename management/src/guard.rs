@@ -346,12 +346,17 @@ mod tests {
         assert_eq!((s.peak, s.done, s.running), (2, 20, 0));
     }
 
-    #[tokio::test]
-    async fn pool_refuses_at_once_when_its_queue_is_full() {
-        let pool = Arc::new(HashPool::new(1, 2, Duration::from_secs(10)));
+    type Blocked = (
+        Arc<HashPool>,
+        Arc<std::sync::Barrier>,
+        tokio::task::JoinHandle<Result<(), Busy>>,
+    );
+
+    /// A one-thread pool whose thread is busy until the returned barrier is passed.
+    async fn blocked_pool(queue: usize, max_wait: Duration) -> Blocked {
+        let pool = Arc::new(HashPool::new(1, queue, max_wait));
         let gate = Arc::new(std::sync::Barrier::new(2));
-        let g = gate.clone();
-        let p = pool.clone();
+        let (g, p) = (gate.clone(), pool.clone());
         let first = tokio::spawn(async move {
             p.run(move || {
                 g.wait();
@@ -361,6 +366,12 @@ mod tests {
         while pool.stats().running == 0 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        (pool, gate, first)
+    }
+
+    #[tokio::test]
+    async fn pool_refuses_at_once_when_its_queue_is_full() {
+        let (pool, gate, first) = blocked_pool(2, Duration::from_secs(10)).await;
         // Two may wait; the third is refused without waiting.
         let (p1, p2) = (pool.clone(), pool.clone());
         let w1 = tokio::spawn(async move { p1.run(|| 1).await });
@@ -377,19 +388,7 @@ mod tests {
 
     #[tokio::test]
     async fn pool_gives_up_after_max_wait_and_skips_the_job() {
-        let pool = Arc::new(HashPool::new(1, 10, Duration::from_millis(50)));
-        let gate = Arc::new(std::sync::Barrier::new(2));
-        let g = gate.clone();
-        let p = pool.clone();
-        let first = tokio::spawn(async move {
-            p.run(move || {
-                g.wait();
-            })
-            .await
-        });
-        while pool.stats().running == 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        let (pool, gate, first) = blocked_pool(10, Duration::from_millis(50)).await;
         let ran = Arc::new(AtomicUsize::new(0));
         let r = ran.clone();
         assert_eq!(

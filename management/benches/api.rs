@@ -8,9 +8,9 @@
 use std::time::{Duration, Instant};
 
 use stratus_api::{command, signing, Params};
-use stratus_management::auth::Caller;
 use stratus_management::embedded_pg::{EmbeddedPostgres, Options};
-use stratus_management::{bootstrap, commands, ctx::Ctx, db, http, jobs};
+use stratus_management::services::auth::Caller;
+use stratus_management::{commands, ctx::Ctx, db, front, front::jobs, services::accounts};
 
 const ZONES: usize = 100;
 const PODS_PER_ZONE: usize = 10;
@@ -62,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
     pg.ensure_database("bench").await?;
     let pool = db::connect(pg.options("bench"), 32).await?;
     db::migrate(&pool).await?;
-    bootstrap::ensure_admin(&pool, Some("bench-password")).await?;
+    accounts::ensure_admin(&pool, Some("bench-password")).await?;
     let ms = uuid::Uuid::new_v4();
     db::mgmt::ms_register(&pool, ms, "bench", "0").await?;
     let ctx = Ctx::new(
@@ -130,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(jobs::run_worker(ctx.clone(), rx));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, http::router(ctx)).await });
+    tokio::spawn(async move { axum::serve(listener, front::router(ctx)).await });
 
     let scenarios = vec![
         Scenario {

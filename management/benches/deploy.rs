@@ -11,9 +11,11 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use stratus_management::auth::Caller;
 use stratus_management::embedded_pg::{EmbeddedPostgres, Options};
-use stratus_management::{bootstrap, ctx::Ctx, db, hosts, isos, jobs};
+use stratus_management::services::auth::Caller;
+use stratus_management::{
+    ctx::Ctx, db, front::jobs, services::accounts, services::hosts, services::isos,
+};
 use stratus_tests::{HttpFiles, NfsServer, Served, SimHost};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -60,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
     pg.ensure_database("bench").await?;
     let pool = db::connect(pg.options("bench"), 16).await?;
     db::migrate(&pool).await?;
-    bootstrap::ensure_admin(&pool, Some("bench-password")).await?;
+    accounts::ensure_admin(&pool, Some("bench-password")).await?;
     let ms = Uuid::new_v4();
     db::mgmt::ms_register(&pool, ms, "bench", "0").await?;
     let mut ctx = Ctx::new(
@@ -71,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let listener = tokio::net::TcpListener::bind(format!("{}:0", h1.mgmt_ip)).await?;
     ctx.listen = Some(listener.local_addr()?);
-    let router = stratus_management::http::router(ctx.clone());
+    let router = stratus_management::front::router(ctx.clone());
     tokio::spawn(async move {
         axum::serve(
             listener,

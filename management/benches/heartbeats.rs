@@ -16,7 +16,7 @@ use stratus_agent::heartbeat::Reporter;
 use stratus_agent::hypervisor::Libvirt;
 use stratus_api::agent::Acceleration;
 use stratus_management::embedded_pg::{EmbeddedPostgres, Options};
-use stratus_management::{bootstrap, ctx::Ctx, db, hosts};
+use stratus_management::{ctx::Ctx, db, services::accounts, services::hosts};
 
 /// utime + stime of a process, in clock ticks.
 fn cpu_ticks(pid: i32) -> u64 {
@@ -84,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
     pg.ensure_database("bench").await?;
     let pool = db::connect(pg.options("bench"), 8).await?;
     db::migrate(&pool).await?;
-    bootstrap::ensure_admin(&pool, Some("bench-password")).await?;
+    accounts::ensure_admin(&pool, Some("bench-password")).await?;
     db::config::config_set_global(&pool, "ping.interval", Some(&interval.to_string())).await?;
     let ms = uuid::Uuid::new_v4();
     db::mgmt::ms_register(&pool, ms, "bench-setup", "0").await?;
@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
         .expect("admin");
 
     // Topology and hosts, through the command layer's own registration path.
-    let caller = stratus_management::auth::Caller {
+    let caller = stratus_management::services::auth::Caller {
         user: admin.clone(),
         session_id: None,
     };

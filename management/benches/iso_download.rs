@@ -23,8 +23,8 @@ use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use stratus_management::download::{download_to_nfs, Checksum, DownloadSpec};
-use stratus_management::nfs::{NfsClient, NfsUrl};
+use stratus_management::clients::nfs::{NfsClient, NfsUrl};
+use stratus_management::services::downloads::{download_to_nfs, Checksum, DownloadSpec};
 
 #[path = "../tests/support/mod.rs"]
 mod support;

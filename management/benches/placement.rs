@@ -1,5 +1,5 @@
 //! Placement at scale: 1,000 Up hosts and 10,000 Running VMs (each with a guest address)
-//! in the database; how many placements (capacity + address, `instances::allocate`, one
+//! in the database; how many placements (capacity + address, `allocate::allocate`, one
 //! transaction each) per second, one at a time and 8 at once, and the p50/p99 of the
 //! list commands an admin or a client calls at that size, and of the web console's
 //! pages (rendered through the router, signed in).
@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 use stratus_api::agent::{Acceleration, Heartbeat, HostFacts, HostMetrics, PROTOCOL_VERSION};
 use stratus_management::embedded_pg::{EmbeddedPostgres, Options};
-use stratus_management::{auth::Caller, bootstrap, ctx::Ctx, db, hosts, instances};
+use stratus_management::{
+    ctx::Ctx, db, services::accounts, services::auth::Caller, services::hosts,
+    services::vms::allocate,
+};
 use uuid::Uuid;
 
 mod support;
@@ -38,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
     pg.ensure_database("bench").await?;
     let pool = db::connect(pg.options("bench"), 16).await?;
     db::migrate(&pool).await?;
-    bootstrap::ensure_admin(&pool, Some("bench-password")).await?;
+    accounts::ensure_admin(&pool, Some("bench-password")).await?;
     let ms = Uuid::new_v4();
     db::mgmt::ms_register(&pool, ms, "bench", "0").await?;
     let ctx = Ctx::new(
@@ -226,7 +229,7 @@ async fn main() -> anyhow::Result<()> {
                 let (ctx, id) = (ctx.clone(), *id);
                 set.spawn(async move {
                     let t = Instant::now();
-                    instances::allocate(&ctx, id, None, None).await.unwrap();
+                    allocate::allocate(&ctx, id, None, None).await.unwrap();
                     t.elapsed()
                 });
             }
@@ -306,7 +309,7 @@ async fn main() -> anyhow::Result<()> {
     use axum::http::{header, Request};
     use http_body_util::BodyExt;
     use tower::ServiceExt;
-    let app = stratus_management::http::router(ctx.clone());
+    let app = stratus_management::front::router(ctx.clone());
     let login = app
         .clone()
         .oneshot(

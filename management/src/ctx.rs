@@ -28,8 +28,8 @@ pub struct Ctx {
     pub secrets: SecretKey,
     /// The cloud's CA and this server's HTTPS client for agents.
     pub pki: Pki,
-    /// Test hooks for the VM steps (see `vms::Faults`); empty in production.
-    pub faults: crate::vms::Faults,
+    /// Test hooks for multi-step work (see `faults`); empty in production.
+    pub faults: crate::faults::Faults,
     /// Whether the database answers (kept by `dbstatus::run`; always Up without it).
     pub db_status: crate::dbstatus::DbStatus,
     /// The front door's in-memory limits (login throttle, API rate limit).

@@ -33,9 +33,7 @@ pub const PING_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often the `database` background task records a pass.
 const RECORD_EVERY: Duration = Duration::from_secs(10);
 
-/// The text of the error API calls get while the database is away.
-pub const UNAVAILABLE: &str =
-    "The database is unavailable; please retry in a few seconds (the management server reconnects by itself)";
+pub use crate::error::UNAVAILABLE;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
@@ -113,7 +111,7 @@ impl DbStatus {
     /// The error API calls get while the database is down: a 530, as CloudStack answers
     /// when it cannot reach its database.
     pub fn unavailable() -> ApiError {
-        ApiError::internal(UNAVAILABLE)
+        crate::error::unavailable()
     }
 
     /// Runs `work` unless the database is down; cuts it short if the database goes down

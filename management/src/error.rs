@@ -121,9 +121,7 @@ impl Error {
                 }
                 match db.code().as_deref() {
                     // Shutting down, starting up, crashed, connection lost: Postgres is away.
-                    Some(c) if c.starts_with("08") || c.starts_with("57P") => {
-                        crate::dbstatus::DbStatus::unavailable()
-                    }
+                    Some(c) if c.starts_with("08") || c.starts_with("57P") => unavailable(),
                     // unique, foreign key, check, exclusion: the request conflicts with data.
                     Some("23505") => ApiError::param("A resource with these values already exists"),
                     Some("23503") => ApiError::in_use("The resource is in use by another resource"),
@@ -141,7 +139,7 @@ impl Error {
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::Io(_)
                 | sqlx::Error::Tls(_),
-            ) => crate::dbstatus::DbStatus::unavailable(),
+            ) => unavailable(),
             _ => internal_error(),
         }
     }
@@ -160,4 +158,28 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         e.to_api()
     }
+}
+
+/// The text of the error API calls get while the database is away.
+pub const UNAVAILABLE: &str =
+    "The database is unavailable; please retry in a few seconds (the management server reconnects by itself)";
+
+/// The answer while the database is away (see `dbstatus`).
+pub fn unavailable() -> ApiError {
+    ApiError::internal(UNAVAILABLE)
+}
+
+/// The full text of an error and its causes ("a: b: c"), for admins.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        src = s.source();
+    }
+    text
 }

@@ -10,10 +10,9 @@ use clap::Parser;
 use std::sync::Arc;
 
 use std::time::Duration;
-use stratus_management::{
-    bootstrap, ctx::Ctx, db, dbstatus, embedded_pg, host_bootstrap, hosts, http, jobs, listen,
-    local_host, reconcile,
-};
+use stratus_management::front::{self, jobs, listen, local_host};
+use stratus_management::services::{accounts, hosts, reconcile};
+use stratus_management::{ctx::Ctx, db, dbstatus, embedded_pg};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -307,7 +306,7 @@ async fn run(
     let ms_id = Uuid::new_v4();
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "localhost".into());
     db::mgmt::ms_register(&pool, ms_id, host.trim(), env!("CARGO_PKG_VERSION")).await?;
-    if let Some(pw) = bootstrap::ensure_admin(&pool, args.admin_password.as_deref()).await? {
+    if let Some(pw) = accounts::ensure_admin(&pool, args.admin_password.as_deref()).await? {
         println!("\n  Created user 'admin' with password: {pw}\n  (shown once; set STRATUS_ADMIN_PASSWORD to choose it)\n");
     }
     let mut ctx = Ctx::new(pool.clone(), ms_id, secrets).await?;
@@ -337,7 +336,10 @@ async fn run(
     let worker = tokio::spawn(jobs::run_worker(ctx.clone(), stop_rx.clone()));
     let housekeeping = tokio::spawn(reconcile::run(ctx.clone(), stop_rx.clone()));
     let host_monitor = tokio::spawn(hosts::run_monitor(ctx.clone(), stop_rx.clone()));
-    let downloads = tokio::spawn(stratus_management::isos::run(ctx.clone(), stop_rx));
+    let downloads = tokio::spawn(stratus_management::services::isos::run(
+        ctx.clone(),
+        stop_rx,
+    ));
 
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(listen = %args.listen, %ms_id, "Stratus management server ready: {scheme}://{}/client/api", args.listen);
@@ -346,7 +348,7 @@ async fn run(
         let opts = local_host::LocalHostOptions {
             dir: data_dir.join("agent"),
             agent_port: args.local_agent_port,
-            agent_binary: host_bootstrap::agent_binary()?,
+            agent_binary: hosts::bootstrap::agent_binary()?,
             primary: args.local_primary.clone(),
             secondary: args.local_secondary.clone(),
             acceleration: args.local_acceleration.clone(),
@@ -381,7 +383,7 @@ async fn run(
     let mut server = tokio::spawn(listen::serve(
         listeners.api,
         tls,
-        http::router(ctx.clone()),
+        front::router(ctx.clone()),
         stopping(),
     ));
     let served = tokio::select! {

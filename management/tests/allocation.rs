@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use common::Client;
 use stratus_api::agent::{Acceleration, Heartbeat, HostFacts, HostMetrics, PROTOCOL_VERSION};
-use stratus_management::{db, hosts, instances};
+use stratus_management::{db, services::hosts, services::vms::allocate};
 use uuid::Uuid;
 
 fn facts(cores: u32, mhz: u32, memory_bytes: u64) -> Heartbeat {
@@ -149,7 +149,7 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
         .iter()
         .map(|&vm| {
             let ctx = c.ctx.clone();
-            tokio::spawn(async move { (vm, instances::allocate(&ctx, vm, None, None).await) })
+            tokio::spawn(async move { (vm, allocate::allocate(&ctx, vm, None, None).await) })
         })
         .collect();
     let mut winners = vec![];
@@ -203,10 +203,10 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
 
     // Releasing a winner frees its address and capacity for the next deploy.
     let (first, a) = winners[0].clone();
-    instances::release(&c.ctx, first, "Stopped", None)
+    allocate::release(&c.ctx, first, "Stopped", None)
         .await
         .unwrap();
-    let again = instances::allocate(&c.ctx, losers[0], None, None)
+    let again = allocate::allocate(&c.ctx, losers[0], None, None)
         .await
         .unwrap();
     assert_eq!(again.ip, a.ip, "the freed address is the lowest free one");
@@ -230,7 +230,7 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
         .iter()
         .map(|&vm| {
             let ctx = c.ctx.clone();
-            tokio::spawn(async move { instances::allocate(&ctx, vm, None, None).await })
+            tokio::spawn(async move { allocate::allocate(&ctx, vm, None, None).await })
         })
         .collect();
     let mut placed = 6;

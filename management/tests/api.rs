@@ -758,7 +758,10 @@ async fn accounts_users_keys_and_roles() {
 
 fn spawn_worker(c: &Client) -> tokio::sync::watch::Sender<bool> {
     let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(stratus_management::jobs::run_worker(c.ctx.clone(), rx));
+    tokio::spawn(stratus_management::front::jobs::run_worker(
+        c.ctx.clone(),
+        rx,
+    ));
     tx
 }
 
@@ -897,7 +900,7 @@ async fn data_survives_a_new_server_on_the_same_database() {
         .unwrap();
     let c2 = Client {
         ctx: ctx2.clone(),
-        router: stratus_management::http::router(ctx2),
+        router: stratus_management::front::router(ctx2),
         api_key: c.api_key.clone(),
         secret: c.secret.clone(),
     };

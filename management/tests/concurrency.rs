@@ -201,7 +201,10 @@ async fn a_dead_servers_job_is_taken_over_and_the_old_owner_is_fenced() {
 
     // Server B's worker takes it over and finishes it.
     let (_stop, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(stratus_management::jobs::run_worker(c.ctx.clone(), rx));
+    tokio::spawn(stratus_management::front::jobs::run_worker(
+        c.ctx.clone(),
+        rx,
+    ));
     let done = c.wait_job(&job.to_string()).await;
     assert_eq!(done["jobstatus"], 1, "{done}");
     assert_eq!(done["managementserverid"], c.ctx.ms_id.to_string());
@@ -246,7 +249,10 @@ async fn a_job_that_keeps_losing_its_server_fails_clearly() {
             .unwrap();
     }
     let (_stop, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(stratus_management::jobs::run_worker(c.ctx.clone(), rx));
+    tokio::spawn(stratus_management::front::jobs::run_worker(
+        c.ctx.clone(),
+        rx,
+    ));
     let done = c.wait_job(&job.to_string()).await;
     assert_eq!(done["jobstatus"], 2);
     assert_eq!(done["jobresultcode"], 530);

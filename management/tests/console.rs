@@ -9,7 +9,7 @@ use axum::http::{header, Request, StatusCode};
 use common::{Answer, Client};
 use scraper::{ElementRef, Html, Selector};
 use stratus_api::agent::{Acceleration, Heartbeat, HostFacts, HostMetrics, PROTOCOL_VERSION};
-use stratus_management::{db, hosts};
+use stratus_management::{db, services::hosts};
 use uuid::Uuid;
 
 fn sel(s: &str) -> Selector {
@@ -451,7 +451,10 @@ async fn dashboard_hosts_metrics_charts_and_quick_actions() {
     let (zid, pid, cid) = c.basic_topology("dash-zone").await;
     // The job worker runs the async quick actions (maintenance).
     let (_stop, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(stratus_management::jobs::run_worker(c.ctx.clone(), rx));
+    tokio::spawn(stratus_management::front::jobs::run_worker(
+        c.ctx.clone(),
+        rx,
+    ));
     let host = reporting_host(&c, &zid, &pid, &cid).await;
     let mut b = Browser::login(&c).await;
 
@@ -1255,7 +1258,10 @@ async fn a_running_job_has_a_page_that_refreshes_until_it_ends() {
         format!("/console/users/{user}")
     );
     let (_stop, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(stratus_management::jobs::run_worker(c.ctx.clone(), rx));
+    tokio::spawn(stratus_management::front::jobs::run_worker(
+        c.ctx.clone(),
+        rx,
+    ));
     c.wait_job(&job).await;
     let p = b
         .get(&format!(
@@ -1547,7 +1553,10 @@ async fn instance_actions_follow_its_state_and_the_console_page_serves_novnc() {
     let vm: Uuid = id.parse().unwrap();
     // The job worker runs the async actions.
     let (_stop, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(stratus_management::jobs::run_worker(c.ctx.clone(), rx));
+    tokio::spawn(stratus_management::front::jobs::run_worker(
+        c.ctx.clone(),
+        rx,
+    ));
     let mut b = Browser::login(&c).await;
     let page = format!("/console/instances/{id}");
     let actions = |p: &Page| -> Vec<String> {

@@ -20,7 +20,9 @@ use common::Client;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use stratus_api::agent::api as paths;
-use stratus_management::{db, hosts, http, nfs::NfsUrl, volumes};
+use stratus_management::{
+    clients::nfs::NfsUrl, db, front, services::hosts, services::vms::volumes,
+};
 use stratus_tests::{workspace_binary, workspace_root, NfsServer, SimHost};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -217,7 +219,7 @@ async fn console_through_the_management_server() {
     let addr = listener.local_addr().unwrap();
     let mut ctx = admin_client.ctx.clone();
     ctx.listen = Some(addr);
-    let router = http::router(ctx.clone());
+    let router = front::router(ctx.clone());
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -227,7 +229,7 @@ async fn console_through_the_management_server() {
     });
     let admin = Client {
         ctx: ctx.clone(),
-        router: http::router(ctx.clone()),
+        router: front::router(ctx.clone()),
         api_key: admin_client.api_key.clone(),
         secret: admin_client.secret.clone(),
     };
@@ -249,7 +251,7 @@ async fn console_through_the_management_server() {
             .await;
     }
     let with_listen = |c: Client| Client {
-        router: http::router(ctx.clone()),
+        router: front::router(ctx.clone()),
         ctx: ctx.clone(),
         ..c
     };

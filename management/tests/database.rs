@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use stratus_management::embedded_pg::{EmbeddedPostgres, Options, PgStatus};
-use stratus_management::{bootstrap, ctx::Ctx, db, dbstatus, http};
+use stratus_management::{ctx::Ctx, db, dbstatus, front, services::accounts};
 use tower::ServiceExt;
 use uuid::Uuid;
 
@@ -140,7 +140,7 @@ async fn while_the_database_is_away_calls_fail_fast_and_recover_by_themselves() 
     pg.ensure_database("stratus").await.unwrap();
     let pool = db::connect(pg.options("stratus"), 8).await.unwrap();
     db::migrate(&pool).await.unwrap();
-    bootstrap::ensure_admin(&pool, Some("password"))
+    accounts::ensure_admin(&pool, Some("password"))
         .await
         .unwrap();
     let ms = Uuid::new_v4();
@@ -163,7 +163,7 @@ async fn while_the_database_is_away_calls_fail_fast_and_recover_by_themselves() 
         },
         stop_rx,
     ));
-    let router = http::router(ctx.clone());
+    let router = front::router(ctx.clone());
     let (s, body, _) = get(&router, "/healthz").await;
     assert_eq!((s, body.as_str()), (StatusCode::OK, "ok\n"));
 

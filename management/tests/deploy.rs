@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use common::Client;
 use serde_json::Value;
-use stratus_management::{ctx::Ctx, db, hosts, isos, jobs, reconcile, vms};
+use stratus_management::{
+    ctx::Ctx, db, front::jobs, services::hosts, services::isos, services::reconcile, services::vms,
+};
 use stratus_tests::{HttpFiles, NfsServer, Served, SimHost};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -40,7 +42,7 @@ async fn ctx_listening_on(ip: &str) -> (Ctx, tokio::net::TcpListener) {
 /// The management router, job worker, host monitor and ISO downloader of `ctx` on
 /// `listener` (where simulated hosts reach it). Stopped when the sender is dropped.
 fn serve_on(ctx: &Ctx, listener: tokio::net::TcpListener) -> watch::Sender<bool> {
-    let router = stratus_management::http::router(ctx.clone());
+    let router = stratus_management::front::router(ctx.clone());
     tokio::spawn(async move {
         axum::serve(
             listener,

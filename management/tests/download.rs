@@ -1,4 +1,4 @@
-//! The ISO download pipeline (`stratus_management::download`) from a local HTTP server
+//! The ISO download pipeline (`stratus_management::services::downloads`) from a local HTTP server
 //! (tests/support) into a real NFS server (nfs-ganesha on the test bed): iPXE's ISO and a
 //! generated one arrive whole, with the right size and checksum, byte for byte on the
 //! export; every bad case gives its own error text and leaves neither a `.part` nor a
@@ -13,11 +13,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sha2::Digest;
-use stratus_management::download::{
+use stratus_management::clients::nfs::{NfsClient, NfsUrl};
+use stratus_management::services::downloads::{
     download_to_nfs, remove_partial, Algorithm, Checksum, DownloadError, DownloadSpec, Downloaded,
     Progress,
 };
-use stratus_management::nfs::{NfsClient, NfsUrl};
 
 mod support;
 use support::{

@@ -14,7 +14,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
 use common::{Answer, Client};
 use sqlx::Row;
-use stratus_management::{auth, db};
+use stratus_management::{db, services::auth};
 
 fn api_login(body: &str) -> Request<Body> {
     Request::post("/client/api")
@@ -341,7 +341,10 @@ async fn a_queued_job_of_a_disabled_user_does_not_run() {
         assert_eq!(c.raw(login_as("ops", "wrong")).await.status.as_u16(), 531);
     }
     let (stop, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(stratus_management::jobs::run_worker(c.ctx.clone(), rx));
+    tokio::spawn(stratus_management::front::jobs::run_worker(
+        c.ctx.clone(),
+        rx,
+    ));
     let done = c.wait_job(&jobid).await;
     assert_eq!(done["jobstatus"], 2, "{done}");
     assert_eq!(done["jobresultcode"], 531, "{done}");
@@ -413,7 +416,7 @@ async fn cookies_are_secure_over_tls() {
     let c = Client::admin().await;
     let over_tls = |mut r: Request<Body>| {
         r.extensions_mut()
-            .insert(stratus_management::listen::Tls(true));
+            .insert(stratus_management::front::listen::Tls(true));
         r
     };
     // The API's cookies.

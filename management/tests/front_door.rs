@@ -12,8 +12,8 @@ mod support;
 use axum::body::Body;
 use axum::http::Request;
 use common::{query_string, Client};
-use stratus_management::domain::download_policy::Policy;
-use stratus_management::download_guard::Guard;
+use stratus_management::rules::download_policy::Policy;
+use stratus_management::services::downloads::guard::Guard;
 use support::{HttpServer, Reply, Source};
 
 async fn tenant(admin: &Client, name: &str) -> Client {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::Client;
 use serde_json::Value;
 use stratus_api::agent::{Acceleration, Heartbeat, HostFacts, HostMetrics, PROTOCOL_VERSION};
-use stratus_management::{db, hosts, jobs};
+use stratus_management::{db, front::jobs, services::hosts};
 use uuid::Uuid;
 
 /// `stratus-agent`, built next to this test's executable by `cargo build --workspace`.
@@ -36,7 +36,7 @@ fn agent_binary() -> std::path::PathBuf {
 async fn serve(c: &Client) -> (std::net::SocketAddr, tokio::sync::watch::Sender<bool>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = stratus_management::http::router(c.ctx.clone());
+    let router = stratus_management::front::router(c.ctx.clone());
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -416,7 +416,7 @@ async fn agents_are_told_an_address_they_can_reach() {
     let c = Client::admin().await;
     let mut ctx = c.ctx.clone();
     ctx.listen = Some("0.0.0.0:8080".parse().unwrap());
-    let e = stratus_management::host_bootstrap::management_url(&ctx).unwrap_err();
+    let e = stratus_management::services::hosts::bootstrap::management_url(&ctx).unwrap_err();
     assert!(
         e.to_api().text.contains("set the 'host' setting"),
         "{}",
@@ -424,7 +424,7 @@ async fn agents_are_told_an_address_they_can_reach() {
     );
     ctx.listen = Some("10.0.0.5:8080".parse().unwrap());
     assert_eq!(
-        stratus_management::host_bootstrap::management_url(&ctx).unwrap(),
+        stratus_management::services::hosts::bootstrap::management_url(&ctx).unwrap(),
         "http://10.0.0.5:8080"
     );
     c.ok(
@@ -435,7 +435,7 @@ async fn agents_are_told_an_address_they_can_reach() {
     ctx.refresh_settings().await.unwrap();
     ctx.listen = Some("0.0.0.0:8080".parse().unwrap());
     assert_eq!(
-        stratus_management::host_bootstrap::management_url(&ctx).unwrap(),
+        stratus_management::services::hosts::bootstrap::management_url(&ctx).unwrap(),
         "http://192.0.2.7:8080"
     );
 }

@@ -10,7 +10,10 @@ use common::Client;
 async fn iso_registry_without_storage() {
     let c = Client::admin().await;
     let (_stop, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(stratus_management::jobs::run_worker(c.ctx.clone(), rx));
+    tokio::spawn(stratus_management::front::jobs::run_worker(
+        c.ctx.clone(),
+        rx,
+    ));
     let (z1, _, _) = c.basic_topology("iso-z1").await;
     let (z2, _, _) = c.basic_topology("iso-z2").await;
     let cats = c.ok("listOsCategories", &[]).await;

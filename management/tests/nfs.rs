@@ -1,4 +1,4 @@
-//! The NFS layer (`stratus_management::nfs`) against a real NFS server: nfs-ganesha in a
+//! The NFS layer (`stratus_management::clients::nfs`) against a real NFS server: nfs-ganesha in a
 //! network namespace on the test bed (tests/testbed/nfs-server.sh). Mount and capacity;
 //! directories, a streamed 20 MiB file, range reads, rename, listing and removal, checked
 //! against the exported directory on disk; and the errors an admin sees for a wrong port,
@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use stratus_management::nfs::{FileKind, NfsClient, NfsError, NfsUrl};
+use stratus_management::clients::nfs::{FileKind, NfsClient, NfsError, NfsUrl};
 
 mod support;
 use support::{is_root, NfsServer};

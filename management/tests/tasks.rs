@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::Client;
 use stratus_management::error::Error;
-use stratus_management::{reconcile, tasks};
+use stratus_management::{services::reconcile, services::tasks};
 
 #[tokio::test]
 async fn passes_are_recorded_and_a_failing_task_shows_its_error() {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
-use stratus_management::listen::{self, Tls};
-use stratus_management::{ctx::Ctx, http};
+use stratus_management::front::listen::{self, Tls};
+use stratus_management::{ctx::Ctx, front};
 use tokio::sync::oneshot;
 
 struct Served {
@@ -64,7 +64,7 @@ fn client(ctx: &Ctx) -> reqwest::Client {
 #[tokio::test]
 async fn the_api_over_https_with_a_certificate_from_the_cloud_ca() {
     let ctx = common::fresh_ctx().await;
-    let s = serve(http::router(ctx.clone()), Some(server_tls(&ctx))).await;
+    let s = serve(front::router(ctx.clone()), Some(server_tls(&ctx))).await;
     let c = client(&ctx);
     for host in ["localhost", "127.0.0.1"] {
         let r = c

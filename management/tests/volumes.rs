@@ -1,8 +1,8 @@
 //! Volume files on a real NFS export (nfs-ganesha): qemu-img creates a thin qcow2 over
 //! NFS, a path that is not exported gives qemu-img's reason, removal is idempotent.
 
-use stratus_management::nfs::NfsUrl;
-use stratus_management::volumes;
+use stratus_management::clients::nfs::NfsUrl;
+use stratus_management::services::vms::volumes;
 use stratus_tests::NfsServer;
 
 #[tokio::test]

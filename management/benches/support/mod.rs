@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use stratus_management::{auth::Caller, ctx::Ctx};
+use stratus_management::{ctx::Ctx, services::auth::Caller};
 
 /// The `p` quantile (0–1) of sorted latencies.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {

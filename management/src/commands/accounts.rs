@@ -11,12 +11,12 @@ use stratus_api::{ApiError, ErrorCode, Params};
 use uuid::Uuid;
 
 use super::{event, list_filter, not_found};
-use crate::auth::{self, Caller};
 use crate::ctx::Ctx;
 use crate::db::accounts::{self as a, AccountRow, UserRow};
 use crate::db::events as ev;
-use crate::domain::states::AccountType;
 use crate::error::Result;
+use crate::rules::states::AccountType;
+use crate::services::auth::{self, Caller};
 
 pub fn domain_response(d: &a::DomainRow) -> DomainResponse {
     DomainResponse {

@@ -7,11 +7,11 @@ use stratus_api::{ApiError, Params};
 use uuid::Uuid;
 
 use super::{event, not_found};
-use crate::auth::Caller;
 use crate::ctx::Ctx;
 use crate::db::config::{self as c, ConfigRow};
-use crate::domain::settings;
 use crate::error::Result;
+use crate::rules::settings;
+use crate::services::auth::Caller;
 
 const SCOPES: [(&str, &str); 4] = [
     ("zoneid", "zone"),

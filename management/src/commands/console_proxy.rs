@@ -1,16 +1,16 @@
 //! `createConsoleEndpoint` (CloudStack 4.18+): a short-lived, single-use token to open a
-//! VM's console over this server's WebSocket (`crate::console_proxy`).
+//! VM's console over this server's WebSocket (`crate::front::vnc`; tokens in `services::consoles`).
 
 use stratus_api::envelope::Reply;
 use stratus_api::types::{ConsoleEndpointResponse, ConsoleEndpointWebsocketResponse};
 use stratus_api::{ApiError, ErrorCode, Params};
 
 use super::not_found;
-use crate::auth::Caller;
-use crate::console_proxy;
 use crate::ctx::Ctx;
 use crate::db;
 use crate::error::Result;
+use crate::services::auth::Caller;
+use crate::services::consoles;
 
 /// Where browsers reach this server, as far as it knows: the `host` setting, else the
 /// address it listens on (when that is a specific address).
@@ -51,21 +51,17 @@ pub async fn create_endpoint(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<R
         .into());
     }
     let extra = p.str("token").filter(|t| !t.is_empty());
-    let token = console_proxy::issue_token(ctx, vm.id, caller.user_id(), extra).await?;
+    let token = consoles::issue_token(ctx, vm.id, caller.user_id(), extra).await?;
     let (host, port) = websocket_address(ctx);
     let endpoint = ConsoleEndpointResponse {
         success: Some(true),
         details: None,
-        url: Some(console_proxy::page_url(vm.id, &token, extra)),
+        url: Some(consoles::page_url(vm.id, &token, extra)),
         websocket: Some(ConsoleEndpointWebsocketResponse {
             token: Some(token),
             host,
             port,
-            path: Some(
-                console_proxy::WEBSOCKET_PATH
-                    .trim_start_matches('/')
-                    .to_string(),
-            ),
+            path: Some(consoles::WEBSOCKET_PATH.trim_start_matches('/').to_string()),
             extra: extra.map(String::from),
         }),
     };

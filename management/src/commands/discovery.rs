@@ -8,9 +8,9 @@ use stratus_api::types::{
 };
 use stratus_api::{ApiError, Params};
 
-use crate::auth::Caller;
 use crate::ctx::Ctx;
 use crate::error::Result;
+use crate::services::auth::Caller;
 
 /// Describes the commands this caller may use (all of them for admins), straight from the
 /// catalog the dispatcher enforces.

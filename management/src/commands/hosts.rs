@@ -5,11 +5,11 @@ use stratus_api::types::{AlertResponse, HostResponse, HostStatsItem, HostStatsRe
 use stratus_api::{ApiError, Params};
 
 use super::{list_filter, not_found};
-use crate::auth::Caller;
 use crate::ctx::Ctx;
 use crate::db::hosts::{self as h, HostRow};
-use crate::domain::hoststate::{ResourceEvent, ResourceState};
 use crate::error::{Error, Result};
+use crate::rules::hoststate::{ResourceEvent, ResourceState};
+use crate::services::auth::Caller;
 
 fn gb(bytes: i64) -> String {
     format!("{:.2} GB", bytes as f64 / (1u64 << 30) as f64)
@@ -118,7 +118,7 @@ async fn host_address(url: &str) -> Result<std::net::IpAddr> {
 }
 
 pub async fn add(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    crate::domain::states::hypervisor(p.required("hypervisor")?)?;
+    crate::rules::states::hypervisor(p.required("hypervisor")?)?;
     let zone_id = p.required_uuid("zoneid")?;
     let pod_id = p.required_uuid("podid")?;
     let cluster = match (p.uuid("clusterid")?, p.str("clustername")) {
@@ -157,7 +157,7 @@ pub async fn add(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         ))
         .into());
     }
-    let req = crate::host_bootstrap::AddHost {
+    let req = crate::services::hosts::bootstrap::AddHost {
         zone_id,
         pod_id,
         cluster_id: cluster.id,
@@ -166,7 +166,7 @@ pub async fn add(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         username: p.required("username")?.to_string(),
         password: p.required("password")?.to_string(),
     };
-    let host = crate::host_bootstrap::add_host(ctx, &caller.user, &req).await?;
+    let host = crate::services::hosts::bootstrap::add_host(ctx, &caller.user, &req).await?;
     if let Some(s) = p.str("allocationstate") {
         if s.eq_ignore_ascii_case("Disabled") || s.eq_ignore_ascii_case("Disable") {
             crate::db::hosts::host_set_resource_state(&ctx.pool, host.id, "Disabled").await?;
@@ -335,7 +335,7 @@ pub async fn reconnect(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> 
     if h::host_fetch(&ctx.pool, id).await?.is_none() {
         return Err(not_found(p, "id"));
     }
-    let host = crate::hosts::reconnect(ctx, &caller.user, id).await?;
+    let host = crate::services::hosts::reconnect(ctx, &caller.user, id).await?;
     let mut conn = ctx.pool.acquire().await?;
     super::event_on(
         &mut conn,
@@ -379,7 +379,8 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     }
     if reporting {
         h::host_set_decommission(&ctx.pool, id).await?;
-        let wait = std::time::Duration::from_secs(2 * crate::hosts::interval_secs(ctx) + 5);
+        let wait =
+            std::time::Duration::from_secs(2 * crate::services::hosts::interval_secs(ctx) + 5);
         let deadline = std::time::Instant::now() + wait;
         while std::time::Instant::now() < deadline {
             if h::host_fetch(&ctx.pool, id).await?.is_none() {
@@ -393,7 +394,7 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         stratus_api::agent::layout::DIR,
         stratus_api::agent::layout::CONFIG
     );
-    crate::hosts::unregister(ctx, &caller.user, id, &why).await?;
+    crate::services::hosts::unregister(ctx, &caller.user, id, &why).await?;
     Ok(Reply::success())
 }
 

@@ -1,5 +1,5 @@
 //! The ISO registry (registerIso, listIsos, updateIso, deleteIso) and the OS types.
-//! Downloads themselves run in `crate::isos`.
+//! Downloads themselves run in `crate::services::isos`.
 
 use chrono::Utc;
 use stratus_api::envelope::Reply;
@@ -8,13 +8,13 @@ use stratus_api::{ApiError, Params};
 use uuid::Uuid;
 
 use super::{event, list_filter, not_found};
-use crate::auth::Caller;
 use crate::ctx::Ctx;
 use crate::db::isos::{self as d, IsoFilter, IsoListRow, IsoRow};
 use crate::db::topology as t;
-use crate::domain::download_policy::{Policy, ALLOWED_INTERNAL_SITES};
-use crate::download::Checksum;
 use crate::error::Result;
+use crate::rules::download_policy::{Policy, ALLOWED_INTERNAL_SITES};
+use crate::services::auth::Caller;
+use crate::services::downloads::Checksum;
 
 /// "Other (64-bit)": the OS type of an ISO registered without one.
 pub const DEFAULT_OS_TYPE: Uuid = Uuid::from_u128(0x00000000_0000_4000_8002_000000000001);
@@ -22,7 +22,7 @@ pub const DEFAULT_OS_TYPE: Uuid = Uuid::from_u128(0x00000000_0000_4000_8002_0000
 fn response(r: &IsoListRow) -> IsoResponse {
     let i = &r.iso;
     let ready = r.state == "Ready";
-    let status = crate::isos::status_text(
+    let status = crate::services::isos::status_text(
         &r.state,
         r.bytes_done,
         r.bytes_total,
@@ -155,7 +155,7 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         ctx.setting(ALLOWED_INTERNAL_SITES).as_deref(),
         caller.is_root_admin(),
     );
-    crate::download_guard::check_registration(policy, &url)
+    crate::services::downloads::guard::check_registration(policy, &url)
         .await
         .map_err(ApiError::param)?;
     let iso = IsoRow {
@@ -313,7 +313,7 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         .iter()
         .filter(|c| zone.is_none_or(|z| z == c.zone_id))
     {
-        crate::isos::remove_copy(ctx, iso.id, c.zone_id).await?;
+        crate::services::isos::remove_copy(ctx, iso.id, c.zone_id).await?;
     }
     let mut tx = ctx.pool.begin().await?;
     let gone = d::iso_remove_if_unused(&mut *tx, iso.id).await?;

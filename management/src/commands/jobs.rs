@@ -1,5 +1,10 @@
 //! Async commands: submitting them as job rows, and `queryAsyncJobResult`/`listAsyncJobs`.
 
+/// Set on a job's parameters when it runs again after its server died, so a handler
+/// can tell "already done by the first run" from a request that is illegal now. Internal:
+/// `commands::dispatch` refuses it from clients.
+pub const RETRY_PARAM: &str = "_jobretry";
+
 use stratus_api::command::CommandSpec;
 use stratus_api::envelope::Reply;
 use stratus_api::types::AsyncJobResponse;
@@ -7,10 +12,10 @@ use stratus_api::Params;
 use uuid::Uuid;
 
 use super::not_found;
-use crate::auth::Caller;
 use crate::ctx::Ctx;
 use crate::db::jobs::{self as j, JobRow, NewJob};
 use crate::error::Result;
+use crate::services::auth::Caller;
 
 /// Queues an async command; the worker executes it with the caller's identity.
 /// `created` is the resource an async-create command made (answered with the job id).

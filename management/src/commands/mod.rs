@@ -32,18 +32,17 @@ mod tasks;
 mod topology;
 mod vms;
 
-use sqlx::{PgConnection, Postgres, Transaction};
 use stratus_api::command::{self, Access, CommandSpec};
 use stratus_api::envelope::Reply;
 use stratus_api::{ApiError, Params};
-use uuid::Uuid;
 
-use crate::auth::Caller;
 use crate::ctx::Ctx;
-use crate::db::{self, accounts::UserRow, events::NewEvent};
+use crate::db;
+pub use crate::db::events::{event, event_on, system_event};
 use crate::error::{Error, Result};
+use crate::services::auth::Caller;
 
-pub use jobs::job_response;
+pub use jobs::{job_response, RETRY_PARAM};
 
 /// The catalog entry for `name`, if the caller may use it. Unknown and forbidden commands
 /// get the same answer (CloudStack's role checker text), so the API does not reveal which
@@ -74,13 +73,11 @@ pub async fn dispatch(
     p: &Params,
 ) -> Result<Reply, ApiError> {
     p.validate(spec)?;
-    if p.iter()
-        .any(|(k, _)| k.as_str() == crate::jobs::RETRY_PARAM)
-    {
+    if p.iter().any(|(k, _)| k.as_str() == RETRY_PARAM) {
         // It changes how a job's handler judges its state; only the job runner sets it.
         return Err(ApiError::param(format!(
             "Parameter {} is internal to the job runner and cannot be sent",
-            crate::jobs::RETRY_PARAM
+            RETRY_PARAM
         )));
     }
     let result = if spec.name == "deployVirtualMachine" {
@@ -115,7 +112,7 @@ pub async fn execute(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params)
         "listCapabilities" => discovery::list_capabilities(ctx),
         "listHypervisors" => discovery::list_hypervisors(ctx, p).await,
         "logout" => {
-            crate::auth::logout(ctx, caller).await?;
+            crate::services::auth::logout(ctx, caller).await?;
             Ok(Reply::Flat(serde_json::json!({"description": "success"})))
         }
         "listDomains" => accounts::list_domains(ctx, caller, p).await,
@@ -218,76 +215,6 @@ pub async fn execute(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params)
             ApiError::unsupported(format!("The command {other} cannot be executed here")).into(),
         ),
     }
-}
-
-/// Records an event in the caller's transaction.
-pub async fn event(
-    tx: &mut Transaction<'_, Postgres>,
-    actor: &UserRow,
-    event_type: &str,
-    description: String,
-    resource: Option<(Uuid, &str, String)>,
-) -> Result<()> {
-    event_on(tx, actor, event_type, "INFO", description, resource).await
-}
-
-pub async fn event_on(
-    conn: &mut PgConnection,
-    actor: &UserRow,
-    event_type: &str,
-    level: &str,
-    description: String,
-    resource: Option<(Uuid, &str, String)>,
-) -> Result<()> {
-    let who = (actor.id, actor.account_id, actor.domain_id);
-    record_event(conn, who, event_type, level, description, resource).await
-}
-
-/// Records an event done by the system itself (monitors, reconcilers).
-pub async fn system_event(
-    conn: &mut PgConnection,
-    event_type: &str,
-    level: &str,
-    description: String,
-    resource: Option<(Uuid, &str, String)>,
-) -> Result<()> {
-    let who = (
-        db::accounts::SYSTEM_USER,
-        db::accounts::SYSTEM_ACCOUNT,
-        db::accounts::ROOT_DOMAIN,
-    );
-    record_event(conn, who, event_type, level, description, resource).await
-}
-
-/// `who` is (user, account, domain).
-async fn record_event(
-    conn: &mut PgConnection,
-    who: (Uuid, Uuid, Uuid),
-    event_type: &str,
-    level: &str,
-    description: String,
-    resource: Option<(Uuid, &str, String)>,
-) -> Result<()> {
-    let (resource_id, resource_type, resource_name) = match resource {
-        Some((id, t, n)) => (Some(id), Some(t), Some(n)),
-        None => (None, None, None),
-    };
-    db::events::event_insert(
-        conn,
-        &NewEvent {
-            event_type,
-            level,
-            description,
-            user_id: Some(who.0),
-            account_id: Some(who.1),
-            domain_id: Some(who.2),
-            resource_id,
-            resource_type,
-            resource_name,
-        },
-    )
-    .await?;
-    Ok(())
 }
 
 /// The standard answer for an id parameter that names nothing.

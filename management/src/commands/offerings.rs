@@ -7,10 +7,10 @@ use stratus_api::{ApiError, Params};
 use uuid::Uuid;
 
 use super::{event, list_filter, not_found};
-use crate::auth::Caller;
 use crate::ctx::Ctx;
 use crate::db::offerings::{self as o, DiskOfferingRow, ServiceOfferingRow};
 use crate::error::{Error, Result};
+use crate::services::auth::Caller;
 
 fn storage_type(p: &Params) -> Result<String> {
     match p.str("storagetype").map(str::to_ascii_lowercase).as_deref() {

@@ -14,11 +14,11 @@ use stratus_api::{ApiError, ErrorCode, Params};
 use uuid::Uuid;
 
 use super::{event, list_filter, not_found};
-use crate::auth::Caller;
 use crate::ctx::Ctx;
 use crate::db::accounts::{self as a};
 use crate::db::sshkeys::{self as k, KeyPairFilter, KeyPairRow, NewKeyPair};
 use crate::error::{Error, Result};
+use crate::services::auth::Caller;
 
 /// CloudStack's `ssh.key.length` default.
 const RSA_BITS: usize = 2048;

@@ -1,7 +1,7 @@
 //! Primary storage pools and image stores (secondary storage), both NFS.
 //!
 //! Every URL is checked when it is added: the management server mounts the export itself
-//! (NFSv3, `crate::nfs`) and reads its capacity, so an unreachable server or a path that
+//! (NFSv3, `crate::clients::nfs`) and reads its capacity, so an unreachable server or a path that
 //! is not exported is refused at once with the reason, never discovered at deploy time.
 
 use std::time::Duration;
@@ -13,12 +13,12 @@ use stratus_api::{ApiError, ErrorCode, Params};
 use uuid::Uuid;
 
 use super::{event, list_filter, not_found};
-use crate::auth::Caller;
+use crate::clients::nfs::{Capacity, NfsClient, NfsUrl};
 use crate::ctx::Ctx;
 use crate::db::storage::{self as s, PoolFilter, PoolRow, StoreFilter, StoreRow};
 use crate::db::topology as t;
 use crate::error::Result;
-use crate::nfs::{Capacity, NfsClient, NfsUrl};
+use crate::services::auth::Caller;
 
 /// How long adding storage waits for the NFS server.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -393,7 +393,7 @@ async fn add_store(
     .await?;
     tx.commit().await?;
     // ISOs registered for all zones get a copy in a zone that just got its store.
-    crate::isos::queue_cross_zone(ctx, zone_id).await?;
+    crate::services::isos::queue_cross_zone(ctx, zone_id).await?;
     Ok(Reply::object(object, &store_response(&store)))
 }
 

@@ -1,5 +1,5 @@
 //! listBackgroundTasks: every management server's background tasks and their last pass
-//! (`crate::tasks`). A Stratus command; CloudStack shows no such thing.
+//! (`crate::services::tasks`). A Stratus command; CloudStack shows no such thing.
 
 use stratus_api::envelope::Reply;
 use stratus_api::types::BackgroundTaskResponse;
@@ -8,7 +8,7 @@ use stratus_api::{ApiError, Params};
 use crate::ctx::Ctx;
 use crate::db;
 use crate::error::Result;
-use crate::tasks::{health, Health};
+use crate::services::tasks::{health, Health};
 
 const STATES: [Health; 4] = [
     Health::Ok,

@@ -10,11 +10,11 @@ use stratus_api::{ApiError, Params};
 use uuid::Uuid;
 
 use super::{event, list_filter, not_found};
-use crate::auth::Caller;
 use crate::ctx::Ctx;
 use crate::db::topology::{self as t, ClusterRow, IpRangeRow, PodRow, ZoneRow};
-use crate::domain::{iprange, states};
 use crate::error::Result;
+use crate::rules::{iprange, states};
+use crate::services::auth::Caller;
 
 fn host(ip: &IpNetwork) -> String {
     ip.ip().to_string()

@@ -1,5 +1,5 @@
 //! Instances: deployVirtualMachine and the lifecycle commands, listVirtualMachines(Metrics),
-//! listVolumes and listCapacity. The work itself (steps, agents) is in `crate::vms`;
+//! listVolumes and listCapacity. The work itself (steps, agents) is in `crate::services::vms`;
 //! these handlers check the request, the caller's access and the VM's state.
 
 use stratus_api::envelope::Reply;
@@ -8,12 +8,12 @@ use stratus_api::{ApiError, ErrorCode, Params};
 use uuid::Uuid;
 
 use super::{event, list_filter, not_found};
-use crate::auth::Caller;
 use crate::ctx::Ctx;
 use crate::db::{self, vms::VmListRow};
-use crate::domain::vmstate::{VmEvent, VmState};
 use crate::error::Result;
-use crate::vms::{self, Options, Work};
+use crate::rules::vmstate::{VmEvent, VmState};
+use crate::services::auth::Caller;
+use crate::services::vms::{self, Options, Work};
 
 pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
     let v = &r.vm;
@@ -141,7 +141,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
             .filter(|o| o.removed.is_none())
             .ok_or_else(|| not_found(p, "serviceofferingid"))?;
     if let Some(h) = p.str("hypervisor") {
-        crate::domain::states::hypervisor(h)?;
+        crate::rules::states::hypervisor(h)?;
     }
     let iso_id = p.required_uuid("templateid")?;
     let iso = db::isos::iso_fetch(&ctx.pool, iso_id)
@@ -294,7 +294,7 @@ fn options(p: &Params) -> Result<Options> {
 /// The job half of deployVirtualMachine: start the VM recorded by [`create`].
 pub async fn deploy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let vm = owned(ctx, caller, p, "id").await?;
-    let retry = p.bool(crate::jobs::RETRY_PARAM) == Some(true);
+    let retry = p.bool(super::RETRY_PARAM) == Some(true);
     if retry && vm.vm.work.is_none() && vm.vm.state != VmState::Stopped.as_str() {
         // Taken over after the first run finished: answer what it came to.
         if vm.vm.state == VmState::Running.as_str() {
@@ -320,7 +320,7 @@ pub async fn start(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     }
     let state = VmState::parse(&vm.vm.state).unwrap_or(VmState::Error);
     // A taken-over job whose first run got there answers the VM as it is.
-    let retry = p.bool(crate::jobs::RETRY_PARAM) == Some(true);
+    let retry = p.bool(super::RETRY_PARAM) == Some(true);
     if !(retry && state == VmState::Running && vm.vm.work.is_none()) {
         if vm.vm.work.as_deref() != Some(Work::Start.as_str()) {
             state.require(VmEvent::Start, &vm.vm.display_name)?;

@@ -1,11 +1,12 @@
 //! The event log (`listEvents`): every action, who did it, to what.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
 
 use std::sync::LazyLock;
 
+use super::accounts::UserRow;
 use super::{paged_sql, Counted};
 use crate::error::Result;
 
@@ -135,4 +136,74 @@ pub async fn event_list(db: impl PgExecutor<'_>, f: &EventFilter) -> Result<(Vec
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))
+}
+
+/// Records an event in the caller's transaction.
+pub async fn event(
+    tx: &mut Transaction<'_, Postgres>,
+    actor: &UserRow,
+    event_type: &str,
+    description: String,
+    resource: Option<(Uuid, &str, String)>,
+) -> Result<()> {
+    event_on(tx, actor, event_type, "INFO", description, resource).await
+}
+
+pub async fn event_on(
+    conn: &mut PgConnection,
+    actor: &UserRow,
+    event_type: &str,
+    level: &str,
+    description: String,
+    resource: Option<(Uuid, &str, String)>,
+) -> Result<()> {
+    let who = (actor.id, actor.account_id, actor.domain_id);
+    record_event(conn, who, event_type, level, description, resource).await
+}
+
+/// Records an event done by the system itself (monitors, reconcilers).
+pub async fn system_event(
+    conn: &mut PgConnection,
+    event_type: &str,
+    level: &str,
+    description: String,
+    resource: Option<(Uuid, &str, String)>,
+) -> Result<()> {
+    let who = (
+        super::accounts::SYSTEM_USER,
+        super::accounts::SYSTEM_ACCOUNT,
+        super::accounts::ROOT_DOMAIN,
+    );
+    record_event(conn, who, event_type, level, description, resource).await
+}
+
+/// `who` is (user, account, domain).
+async fn record_event(
+    conn: &mut PgConnection,
+    who: (Uuid, Uuid, Uuid),
+    event_type: &str,
+    level: &str,
+    description: String,
+    resource: Option<(Uuid, &str, String)>,
+) -> Result<()> {
+    let (resource_id, resource_type, resource_name) = match resource {
+        Some((id, t, n)) => (Some(id), Some(t), Some(n)),
+        None => (None, None, None),
+    };
+    event_insert(
+        conn,
+        &NewEvent {
+            event_type,
+            level,
+            description,
+            user_id: Some(who.0),
+            account_id: Some(who.1),
+            domain_id: Some(who.2),
+            resource_id,
+            resource_type,
+            resource_name,
+        },
+    )
+    .await?;
+    Ok(())
 }

@@ -9,8 +9,8 @@ use uuid::Uuid;
 use std::sync::LazyLock;
 
 use super::{Counted, ListFilter};
-use crate::domain::placement::Candidate;
 use crate::error::Result;
+use crate::rules::placement::Candidate;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct VmRow {

@@ -15,7 +15,7 @@ use serde_json::Value;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor, PgPool};
 use stratus_api::signing;
-use stratus_management::{bootstrap, ctx::Ctx, db, embedded_pg::EmbeddedPostgres, http};
+use stratus_management::{ctx::Ctx, db, embedded_pg::EmbeddedPostgres, front, services::accounts};
 use tower::ServiceExt;
 use uuid::Uuid;
 
@@ -99,7 +99,7 @@ pub const ADMIN_PASSWORD: &str = "password";
 /// A migrated database with `admin` created, and a context over it.
 pub async fn fresh_ctx() -> Ctx {
     let pool = fresh_db().await;
-    bootstrap::ensure_admin(&pool, Some(ADMIN_PASSWORD))
+    accounts::ensure_admin(&pool, Some(ADMIN_PASSWORD))
         .await
         .unwrap();
     let ms = Uuid::new_v4();
@@ -171,7 +171,7 @@ impl Client {
             .await
             .unwrap();
         Client {
-            router: http::router(ctx.clone()),
+            router: front::router(ctx.clone()),
             ctx,
             api_key: k,
             secret: s,

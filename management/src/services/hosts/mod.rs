@@ -7,6 +7,7 @@
 //! transition re-checks the host under its row lock, so several management servers
 //! running the monitor never record a change twice.
 
+pub mod bootstrap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -19,8 +20,8 @@ use uuid::Uuid;
 
 use crate::ctx::Ctx;
 use crate::db::{self, accounts::UserRow, hosts::HostRow};
-use crate::domain::hoststate::{Status, StatusEvent};
 use crate::error::{Error, Result};
+use crate::rules::hoststate::{Status, StatusEvent};
 
 pub fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
@@ -49,7 +50,7 @@ pub async fn register(
         ))
         .into());
     }
-    let token = crate::auth::random_token(32);
+    let token = crate::services::auth::random_token(32);
     let id = Uuid::new_v4();
     let mut tx = ctx.pool.begin().await?;
     let token_hash = hash_token(&token);
@@ -73,7 +74,7 @@ pub async fn register(
         }
     }
     inserted?;
-    crate::commands::event_on(
+    crate::db::events::event_on(
         &mut tx,
         actor,
         "HOST.ADD",
@@ -94,7 +95,7 @@ pub async fn unregister(ctx: &Ctx, actor: &UserRow, id: Uuid, why: &str) -> Resu
     let mut tx = ctx.pool.begin().await?;
     if let Some(h) = db::hosts::host_fetch_for_update(&mut *tx, id).await? {
         db::hosts::host_delete(&mut *tx, id).await?;
-        crate::commands::event_on(
+        crate::db::events::event_on(
             &mut tx,
             actor,
             "HOST.REMOVE",
@@ -148,7 +149,7 @@ pub async fn heartbeat(
     let Some(host) = db::hosts::host_fetch_for_update(&mut *tx, host_id).await? else {
         return Err(refuse("unknown host"));
     };
-    if !crate::auth::constant_time_eq(&hash_token(token), &host.token_hash) {
+    if !crate::services::auth::constant_time_eq(&hash_token(token), &host.token_hash) {
         return Err(refuse("wrong token"));
     }
     let ack = |accepted| HeartbeatAck {
@@ -159,7 +160,7 @@ pub async fn heartbeat(
     if host.decommission {
         // deleteHost is waiting for this: tell the agent to remove itself, and go.
         db::hosts::host_delete(&mut *tx, host_id).await?;
-        crate::commands::system_event(
+        crate::db::events::system_event(
             &mut tx,
             "HOST.REMOVE",
             "INFO",
@@ -184,7 +185,7 @@ pub async fn heartbeat(
     db::hosts::host_metrics_insert(&mut *tx, host_id, hb).await?;
     // A report may have been taken just before an operation changed the VM.
     let settle = 15;
-    let strays = crate::vms::sync_report(&mut tx, &host, &hb.domains, settle).await?;
+    let strays = crate::services::vms::sync_report(&mut tx, &host, &hb.domains, settle).await?;
     if let Some(status) = Status::parse(&host.status) {
         if let Some(next) = status.on(StatusEvent::Heartbeat) {
             record_transition(&mut tx, &host, status, next, "the agent reported").await?;
@@ -194,7 +195,9 @@ pub async fn heartbeat(
     if !strays.is_empty() {
         // Not in the agent's request: destroying takes the agent a moment.
         let ctx = ctx.clone();
-        tokio::spawn(async move { crate::vms::destroy_strays(&ctx, &host, &strays).await });
+        tokio::spawn(
+            async move { crate::services::vms::destroy_strays(&ctx, &host, &strays).await },
+        );
     }
     Ok(ack(true))
 }
@@ -215,7 +218,7 @@ async fn record_transition(
         from.as_str(),
         to.as_str()
     );
-    crate::commands::system_event(
+    crate::db::events::system_event(
         &mut *conn,
         &format!("HOST.{}", to.as_str().to_uppercase()),
         level,
@@ -262,21 +265,6 @@ async fn transition(
     Ok(())
 }
 
-/// The full text of an error and its causes ("a: b: c"), for admins.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !text.contains(&t) {
-            text.push_str(": ");
-            text.push_str(&t);
-        }
-        src = s.source();
-    }
-    text
-}
-
 /// `reconnectHost`: the host goes to Connecting and its agent is asked, over its command
 /// API (mutual TLS), to report at once; the report brings it back Up with fresh facts.
 /// If the agent cannot be reached the host goes to Alert and the error says why.
@@ -303,7 +291,7 @@ pub async fn reconnect(ctx: &Ctx, actor: &UserRow, id: Uuid) -> Result<HostRow> 
                 r.text().await.unwrap_or_default().trim()
             ))
         }
-        Err(e) => Some(error_chain(&e)),
+        Err(e) => Some(crate::error::chain(&e)),
     };
     if let Some(why) = failure {
         let text = format!(
@@ -402,7 +390,7 @@ pub async fn run_monitor(ctx: Ctx, mut shutdown: tokio::sync::watch::Receiver<bo
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = shutdown.changed() => return,
         }
-        crate::tasks::pass(
+        crate::services::tasks::pass(
             &ctx,
             "host-monitor",
             Duration::from_secs(1),
@@ -413,7 +401,7 @@ pub async fn run_monitor(ctx: Ctx, mut shutdown: tokio::sync::watch::Receiver<bo
         n += 1;
         if n.is_multiple_of(60) {
             let keep = ctx.setting_i64("host.metrics.retention.hours", 24).max(1);
-            crate::tasks::pass(
+            crate::services::tasks::pass(
                 &ctx,
                 "host-metrics-retention",
                 Duration::from_secs(60),

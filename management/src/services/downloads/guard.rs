@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::domain::download_policy::{Policy, Refusal};
+use crate::rules::download_policy::{Policy, Refusal};
 
 /// At most this many redirects are followed.
 pub const MAX_REDIRECTS: usize = 10;
@@ -149,7 +149,7 @@ async fn vetted(guard: &Guard, host: &str) -> Result<reqwest::dns::Addrs, BoxErr
 /// the text for the caller's 431.
 pub async fn check_registration(policy: Policy, url: &url::Url) -> Result<(), String> {
     let guard = Guard::new(policy);
-    let shown = crate::download::shown(url);
+    let shown = crate::services::downloads::shown(url);
     if let Some(ip) = literal(url) {
         return guard
             .check(ip)

@@ -2,7 +2,7 @@
 //! changed through other servers, drop expired sessions, refresh the capacity of primary
 //! and secondary storage (FSSTAT every `storage.stats.interval`), expunge destroyed VMs
 //! that are due, unwind abandoned VM work. Each pass is idempotent, so every management
-//! server may run it, and each records its outcome for admins (`crate::tasks`).
+//! server may run it, and each records its outcome for admins (`crate::services::tasks`).
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use crate::ctx::Ctx;
 use crate::db;
-use crate::tasks::pass;
+use crate::services::tasks::pass;
 
 pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
     const TICK: Duration = Duration::from_secs(10);
@@ -77,7 +77,7 @@ pub async fn expunge_due(ctx: &Ctx) -> crate::error::Result<usize> {
     let due = db::vms::vm_list_due_for_expunge(&ctx.pool, delay, 100).await?;
     let mut done = 0;
     for id in due {
-        match crate::vms::expunge(ctx, id).await {
+        match crate::services::vms::expunge(ctx, id).await {
             Ok(()) => done += 1,
             Err(e) => {
                 tracing::warn!(vm = %id, error = %e, "expunging a destroyed VM failed; will retry")
@@ -98,10 +98,10 @@ pub async fn unwind_orphaned_work(ctx: &Ctx) -> crate::error::Result<()> {
         let work = vm
             .work
             .as_deref()
-            .and_then(crate::vms::Work::parse)
-            .unwrap_or(crate::vms::Work::Start);
-        let last = (vm.work_step.max(0) as usize).min(crate::vms::STEPS.len() - 1);
-        crate::vms::unwind(
+            .and_then(crate::services::vms::Work::parse)
+            .unwrap_or(crate::services::vms::Work::Start);
+        let last = (vm.work_step.max(0) as usize).min(crate::services::vms::STEPS.len() - 1);
+        crate::services::vms::unwind(
             ctx,
             id,
             work,
@@ -114,8 +114,8 @@ pub async fn unwind_orphaned_work(ctx: &Ctx) -> crate::error::Result<()> {
 }
 
 async fn fsstat(url: &str) -> Result<(i64, i64), String> {
-    let url = crate::nfs::NfsUrl::parse(url).map_err(|e| e.to_string())?;
-    let cap = crate::nfs::NfsClient::capacity_of(&url, Duration::from_secs(5))
+    let url = crate::clients::nfs::NfsUrl::parse(url).map_err(|e| e.to_string())?;
+    let cap = crate::clients::nfs::NfsClient::capacity_of(&url, Duration::from_secs(5))
         .await
         .map_err(|e| e.to_string())?;
     let b = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);

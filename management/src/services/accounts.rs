@@ -3,9 +3,9 @@
 
 use uuid::Uuid;
 
-use crate::auth;
 use crate::db::accounts as a;
 use crate::error::{Error, Result};
+use crate::services::auth;
 
 /// Creates `admin` in ROOT if missing. Returns the password when it was generated here,
 /// so the caller can show it once; it is stored only as an argon2 hash.

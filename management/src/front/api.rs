@@ -21,34 +21,16 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, Extensions, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use stratus_api::envelope::{self, Format, Reply};
 use stratus_api::{ApiError, ErrorCode, Params};
 
-use crate::auth::{self, Caller};
 use crate::commands;
 use crate::ctx::Ctx;
-
-pub fn router(ctx: Ctx) -> Router {
-    Router::new()
-        .route("/client/api", get(api).post(api))
-        .route("/client/api/", get(api).post(api))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(prometheus))
-        .route(
-            "/agent/v1/hosts/{id}/heartbeat",
-            axum::routing::post(agent_heartbeat),
-        )
-        .merge(crate::console::router())
-        .merge(crate::console_proxy::router())
-        .layer(axum::middleware::from_fn_with_state(ctx.clone(), db_gate))
-        .with_state(ctx)
-}
+use crate::services::auth::{self, Caller};
 
 /// Answers within a second, and truthfully: 503 with the reason while the database is
 /// away (as the watchdog in `dbstatus` sees it), else the outcome of a ping.
-async fn healthz(State(ctx): State<Ctx>) -> Response {
+pub(super) async fn healthz(State(ctx): State<Ctx>) -> Response {
     let unavailable = |why: String| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -75,7 +57,7 @@ async fn healthz(State(ctx): State<Ctx>) -> Response {
 /// waiting 10 s for a pool connection: `/client/api` with a CloudStack 530 envelope in
 /// the format asked for, the others with a 503. A request in flight when the database
 /// goes away is cut the same way (see `dbstatus`).
-async fn db_gate(
+pub(super) async fn db_gate(
     State(ctx): State<Ctx>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
@@ -116,80 +98,10 @@ async fn db_gate(
     }
 }
 
-async fn prometheus(State(ctx): State<Ctx>) -> Response {
-    match crate::metrics::render(&ctx).await {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "rendering /metrics failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "metrics unavailable\n").into_response()
-        }
-    }
-}
-
-/// `POST /agent/v1/hosts/{id}/heartbeat` with `Authorization: Bearer <token>`.
-async fn agent_heartbeat(
-    State(ctx): State<Ctx>,
-    axum::extract::Path(id): axum::extract::Path<uuid::Uuid>,
-    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    use crate::hosts::HeartbeatError;
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let remote = peer.map(|axum::Extension(axum::extract::ConnectInfo(a))| a);
-    let hb: stratus_api::agent::Heartbeat = match serde_json::from_slice(&body) {
-        Ok(hb) => hb,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                axum::Json(serde_json::json!({"error": format!("malformed heartbeat: {e}")})),
-            )
-                .into_response()
-        }
-    };
-    match crate::hosts::heartbeat(&ctx, id, token, &hb, remote).await {
-        Ok(ack) => axum::Json(ack).into_response(),
-        Err(HeartbeatError::Unauthorized) => {
-            (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": "unknown host or invalid credentials"}))).into_response()
-        }
-        Err(HeartbeatError::Protocol(v)) => (
-            StatusCode::BAD_REQUEST,
-            axum::Json(serde_json::json!({"error": format!("unsupported protocol version {v}; this server speaks {}", stratus_api::agent::PROTOCOL_VERSION)})),
-        )
-            .into_response(),
-        Err(HeartbeatError::Internal(e)) => {
-            tracing::error!(error = %e, host = %id, "handling a heartbeat failed");
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"error": "try again"}))).into_response()
-        }
-    }
-}
-
 fn form_pairs(s: &str) -> Vec<(String, String)> {
     url::form_urlencoded::parse(s.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
-}
-
-/// The value of cookie `name`.
-pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 fn respond(
@@ -235,7 +147,7 @@ fn error_response(response_name: &str, e: &ApiError, format: Format) -> Response
     )
 }
 
-async fn api(
+pub(super) async fn api(
     State(ctx): State<Ctx>,
     method: Method,
     headers: HeaderMap,
@@ -273,9 +185,9 @@ async fn api(
         .map(|spec| spec.response_name())
         .unwrap_or_else(|| envelope::ERROR_RESPONSE.to_string());
 
-    let secure = crate::front::is_tls(&ext);
+    let secure = crate::front::request::is_tls(&ext);
     if command == "login" {
-        let client = crate::front::client_ip(&ext);
+        let client = crate::front::request::client_ip(&ext);
         return login(
             &ctx,
             &method,
@@ -293,7 +205,10 @@ async fn api(
         if get("signature").is_some() || get("apiKey").is_some() || get("apikey").is_some() {
             auth::authenticate_signed(&ctx, &pairs).await
         } else {
-            match (cookie(&headers, "JSESSIONID"), get("sessionkey")) {
+            match (
+                crate::front::request::cookie_value(&headers, "JSESSIONID"),
+                get("sessionkey"),
+            ) {
                 (Some(sid), Some(key)) => auth::authenticate_session(&ctx, sid, &key).await,
                 _ => Err(ApiError::unauthorized()),
             }
@@ -317,7 +232,7 @@ async fn api(
                 for name in ["JSESSIONID", "sessionkey"] {
                     extra.push((
                         header::SET_COOKIE,
-                        crate::front::cookie(name, "", "/client", secure, Some(0)),
+                        crate::front::request::cookie(name, "", "/client", secure, Some(0)),
                     ));
                 }
             }
@@ -435,11 +350,17 @@ async fn login(
             let cookies = vec![
                 (
                     header::SET_COOKIE,
-                    crate::front::cookie("JSESSIONID", &s.id, "/client", secure, None),
+                    crate::front::request::cookie("JSESSIONID", &s.id, "/client", secure, None),
                 ),
                 (
                     header::SET_COOKIE,
-                    crate::front::cookie("sessionkey", &s.session_key, "/client", secure, None),
+                    crate::front::request::cookie(
+                        "sessionkey",
+                        &s.session_key,
+                        "/client",
+                        secure,
+                        None,
+                    ),
                 ),
             ];
             respond(

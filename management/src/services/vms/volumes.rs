@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::nfs::{NfsClient, NfsUrl};
+use crate::clients::nfs::{NfsClient, NfsUrl};
 
 /// How long `qemu-img create` may take (it writes only the qcow2 header).
 const QEMU_IMG_TIMEOUT: Duration = Duration::from_secs(60);

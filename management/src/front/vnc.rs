@@ -31,7 +31,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use sha2::{Digest, Sha256};
 use stratus_api::agent::api as agent_paths;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
@@ -40,57 +39,10 @@ use crate::ctx::Ctx;
 use crate::db;
 use crate::error::Result;
 
-/// Where browsers open the console's WebSocket (`?token=…[&extra=…]`).
-pub const WEBSOCKET_PATH: &str = "/console/vnc";
-/// The WebSocket subprotocol noVNC asks for: RFB bytes in binary messages.
-pub const SUBPROTOCOL: &str = "binary";
-/// `console.token.validity`'s default, in seconds.
-pub const DEFAULT_TOKEN_VALIDITY_SECS: i64 = 60;
 /// How long opening the tunnel to the agent may take (connect, TLS, the 101 answer).
 const TUNNEL_OPEN_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The console page for a token (the web console renders noVNC there).
-pub fn page_url(vm_id: Uuid, token: &str, extra: Option<&str>) -> String {
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    q.append_pair("token", token);
-    if let Some(e) = extra {
-        q.append_pair("extra", e);
-    }
-    format!("/console/vms/{vm_id}/vnc?{}", q.finish())
-}
-
-fn sha256(s: &str) -> Vec<u8> {
-    Sha256::digest(s.as_bytes()).to_vec()
-}
-
-/// Issues a token for `user_id` to open `vm_id`'s console once, within the validity.
-/// The caller has checked access; only the hash is stored.
-pub async fn issue_token(
-    ctx: &Ctx,
-    vm_id: Uuid,
-    user_id: Uuid,
-    extra: Option<&str>,
-) -> Result<String> {
-    let token = crate::auth::random_token(32);
-    let validity = ctx
-        .setting_i64("console.token.validity", DEFAULT_TOKEN_VALIDITY_SECS)
-        .clamp(1, 3600);
-    let hash = sha256(&token);
-    let extra_hash = extra.map(sha256);
-    db::console_tokens::console_token_purge(&ctx.pool).await?;
-    db::console_tokens::console_token_insert(
-        &ctx.pool,
-        &db::console_tokens::NewConsoleToken {
-            token_hash: &hash,
-            vm_id,
-            user_id,
-            extra_hash: extra_hash.as_deref(),
-            validity_secs: validity,
-        },
-    )
-    .await?;
-    Ok(token)
-}
+use crate::services::consoles::{sha256, SUBPROTOCOL, WEBSOCKET_PATH};
 
 pub fn router() -> Router<Ctx> {
     Router::new().route(WEBSOCKET_PATH, get(websocket))
@@ -225,7 +177,7 @@ async fn open_tunnel(ctx: &Ctx, t: &Target) -> Result<reqwest::Upgraded, Refusal
         .timeout(TUNNEL_OPEN_TIMEOUT)
         .send()
         .await
-        .map_err(|e| bad_gateway(format!("{url}: {}", crate::hosts::error_chain(&e))))?;
+        .map_err(|e| bad_gateway(format!("{url}: {}", crate::error::chain(&e))))?;
     let status = resp.status();
     if status != StatusCode::SWITCHING_PROTOCOLS {
         let text = resp.text().await.unwrap_or_default();

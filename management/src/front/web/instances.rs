@@ -460,7 +460,7 @@ async fn vnc_page(State(ctx): State<Ctx>, headers: HeaderMap, Path(id): Path<Str
         &VncPage {
             title: name.unwrap_or_else(|| format!("VM {id}")),
             back: detail_path(&id),
-            websocket: crate::console_proxy::WEBSOCKET_PATH,
+            websocket: crate::services::consoles::WEBSOCKET_PATH,
         },
     )
 }

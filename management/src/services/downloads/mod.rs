@@ -24,6 +24,7 @@
 //! connection is tried for that; if the storage is unreachable the error says the partial
 //! file is left ([`DownloadError::partial_left`]) and [`remove_partial`] removes it later.
 
+pub mod guard;
 use std::fmt;
 use std::ops::ControlFlow;
 use std::str::FromStr;
@@ -31,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use sha2::digest::DynDigest;
 
-use crate::nfs::{io_reason, seconds, NfsClient, NfsError};
+use crate::clients::nfs::{io_reason, seconds, NfsClient, NfsError};
 
 /// Where an ISO 9660 image has its first volume descriptor's `CD001`.
 pub const ISO_SIGNATURE_OFFSET: u64 = 32769;

@@ -35,9 +35,9 @@ use stratus_api::{ApiError, Params};
 use stratus_ui::format::{self, date, str_of};
 use stratus_ui::{Cell, DashboardPage, Flash, Frame, JobPage, LoginPage, Pager, Row, Table, Tile};
 
-use crate::auth::{self, Caller};
 use crate::commands;
 use crate::ctx::Ctx;
+use crate::services::auth::{self, Caller};
 
 pub fn router() -> Router<Ctx> {
     Router::new()
@@ -131,13 +131,13 @@ fn script(body: &'static str) -> Response {
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    crate::http::cookie(headers, "JSESSIONID").map(str::to_string)
+    crate::front::request::cookie_value(headers, "JSESSIONID").map(str::to_string)
 }
 
 const FLASH_COOKIE: &str = "stratus_flash";
 
 fn read_flash(headers: &HeaderMap) -> Option<Flash> {
-    let raw = crate::http::cookie(headers, FLASH_COOKIE)?;
+    let raw = crate::front::request::cookie_value(headers, FLASH_COOKIE)?;
     let text = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .ok()?
@@ -503,7 +503,7 @@ async fn login(
     ext: axum::http::Extensions,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    if crate::front::cross_site(&headers) {
+    if crate::front::request::cross_site(&headers) {
         tracing::warn!(
             origin = ?headers.get(header::ORIGIN),
             "console login posted from another site refused"
@@ -514,7 +514,7 @@ async fn login(
         )
             .into_response();
     }
-    let secure = crate::front::is_tls(&ext);
+    let secure = crate::front::request::is_tls(&ext);
     let domain = (!f.domain.trim().is_empty()).then_some(f.domain.trim());
     match auth::login(
         &ctx,
@@ -522,12 +522,12 @@ async fn login(
         &f.password,
         domain,
         "the web console",
-        crate::front::client_ip(&ext),
+        crate::front::request::client_ip(&ext),
     )
     .await
     {
         Ok(s) => {
-            let cookie = crate::front::cookie("JSESSIONID", &s.id, "/", secure, None);
+            let cookie = crate::front::request::cookie("JSESSIONID", &s.id, "/", secure, None);
             (
                 [(header::SET_COOKIE, cookie)],
                 Redirect::to("/console/dashboard"),
@@ -578,8 +578,13 @@ async fn logout(
             if let Err(e) = auth::logout(&ctx, &caller).await {
                 tracing::error!(error = %e, "logout failed");
             }
-            let clear =
-                crate::front::cookie("JSESSIONID", "", "/", crate::front::is_tls(&ext), Some(0));
+            let clear = crate::front::request::cookie(
+                "JSESSIONID",
+                "",
+                "/",
+                crate::front::request::is_tls(&ext),
+                Some(0),
+            );
             (
                 [(header::SET_COOKIE, clear)],
                 Redirect::to("/console/login"),

@@ -4,6 +4,10 @@
 
 use std::fmt::Write;
 
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
 use crate::ctx::Ctx;
 use crate::db;
 use crate::error::Result;
@@ -121,6 +125,24 @@ fn host_labels(h: &db::hosts::HostRow) -> String {
         label(&h.zone_name),
         label(&h.cluster_name)
     )
+}
+
+/// `GET /metrics`.
+pub async fn prometheus(State(ctx): State<Ctx>) -> Response {
+    match render(&ctx).await {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "rendering /metrics failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "metrics unavailable\n").into_response()
+        }
+    }
 }
 
 #[cfg(test)]

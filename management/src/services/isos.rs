@@ -17,13 +17,13 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use uuid::Uuid;
 
+use crate::clients::nfs::{NfsClient, NfsUrl};
 use crate::ctx::Ctx;
 use crate::db::{self, isos::IsoZoneRow};
-use crate::domain::download_policy::{Policy, ALLOWED_INTERNAL_SITES};
-use crate::download::{self, Checksum, DownloadSpec};
-use crate::download_guard::Guard;
 use crate::error::{Error, Result};
-use crate::nfs::{NfsClient, NfsUrl};
+use crate::rules::download_policy::{Policy, ALLOWED_INTERNAL_SITES};
+use crate::services::downloads::guard::Guard;
+use crate::services::downloads::{self, Checksum, DownloadSpec};
 
 /// A claim lasts this long unless renewed (progress updates renew it every second).
 pub const LEASE_SECS: i64 = 30;
@@ -64,7 +64,7 @@ pub fn status_text(
                 "{}% Downloaded",
                 (done.max(0) as i128 * 100 / t as i128).min(100)
             ),
-            _ => format!("{} Downloaded", download::format_bytes(done.max(0) as u64)),
+            _ => format!("{} Downloaded", downloads::format_bytes(done.max(0) as u64)),
         },
         _ if !has_store => "Waiting for secondary storage in this zone (addImageStore)".into(),
         _ => "Download pending".into(),
@@ -81,7 +81,7 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
     loop {
         if last_cleanup.elapsed() >= Duration::from_secs(5) {
             last_cleanup = std::time::Instant::now();
-            crate::tasks::pass(
+            crate::services::tasks::pass(
                 &ctx,
                 "iso-partial-cleanup",
                 Duration::from_secs(5),
@@ -130,7 +130,7 @@ async fn record(ctx: &Ctx, c: &IsoZoneRow, level: &str, event_type: &str, text: 
         .unwrap_or_default();
     let r = async {
         let mut conn = ctx.pool.acquire().await?;
-        crate::commands::system_event(
+        crate::db::events::system_event(
             &mut conn,
             event_type,
             level,
@@ -175,7 +175,7 @@ async fn download_copy(ctx: &Ctx, c: IsoZoneRow, shutdown: watch::Receiver<bool>
                 "ISO.DOWNLOAD.SUCCESS",
                 format!(
                     "ISO copied to secondary storage ({})",
-                    download::format_bytes(size as u64)
+                    downloads::format_bytes(size as u64)
                 ),
             )
             .await;
@@ -193,7 +193,7 @@ async fn download_copy(ctx: &Ctx, c: IsoZoneRow, shutdown: watch::Receiver<bool>
 /// (which may have left a partial file behind).
 enum Failure {
     Text(String),
-    Download(download::DownloadError),
+    Download(downloads::DownloadError),
     /// A text that hides the download error, and the partial file it may have left.
     Refused(String, Option<String>),
 }
@@ -260,7 +260,7 @@ async fn attempt(
         .await
         .map_err(|e| format!("Secondary storage {}: {e}", store.name))?;
     // A previous attempt (a server that died) may have left a partial file.
-    download::remove_partial(&mut nfs, &dest)
+    downloads::remove_partial(&mut nfs, &dest)
         .await
         .map_err(|e| format!("Secondary storage {}: {e}", store.name))?;
     let source = url::Url::parse(&iso.url).map_err(|e| format!("Invalid URL {}: {e}", iso.url))?;
@@ -273,7 +273,7 @@ async fn attempt(
         ctx.setting(ALLOWED_INTERNAL_SITES).as_deref(),
         owner_is_root_admin,
     ));
-    let shown_url = download::shown(&source);
+    let shown_url = downloads::shown(&source);
     guard
         .check_url(&source)
         .map_err(|r| format!("Cannot download {shown_url}: {r}"))?;
@@ -334,7 +334,7 @@ async fn attempt(
             }
         })
     };
-    let result = download::download_to_nfs(&http, &spec, &mut nfs, &dest, |p| {
+    let result = downloads::download_to_nfs(&http, &spec, &mut nfs, &dest, |p| {
         done.store(p.done, Ordering::Relaxed);
         if let Some(t) = p.total {
             total.store(t, Ordering::Relaxed);
@@ -361,7 +361,7 @@ fn owner_text(
     guard: &Guard,
     owner_is_root_admin: bool,
     url: &str,
-    e: download::DownloadError,
+    e: downloads::DownloadError,
 ) -> Failure {
     if let Some(r) = guard.refusal() {
         let partial = e.partial_left().map(str::to_string);
@@ -412,7 +412,7 @@ pub async fn remove_copy(ctx: &Ctx, iso_id: Uuid, zone_id: Uuid) -> Result<()> {
     if let Some(store_id) = row.image_store_id {
         if let Some(store) = db::storage::store_fetch(&ctx.pool, store_id).await? {
             let url = NfsUrl::parse(&store.url).map_err(|e| Error::internal(e.to_string()))?;
-            let fail = |e: crate::nfs::NfsError| {
+            let fail = |e: crate::clients::nfs::NfsError| {
                 stratus_api::ApiError::new(
                     stratus_api::ErrorCode::ResourceUnavailable,
                     format!(
@@ -480,8 +480,8 @@ mod tests {
 
     #[test]
     fn tenants_are_not_told_what_answered_on_internal_sites() {
-        use crate::domain::download_policy::Policy;
-        let not_found = || download::DownloadError::HttpStatus {
+        use crate::rules::download_policy::Policy;
+        let not_found = || downloads::DownloadError::HttpStatus {
             url: "http://10.1.2.3/x.iso".into(),
             status: "404 Not Found".into(),
             code: 404,

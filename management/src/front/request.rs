@@ -2,7 +2,7 @@
 //! it came over TLS (for the cookies' `Secure`), the client's address (for the login
 //! throttle), and whether a browser sent it from another site (login CSRF).
 //!
-//! **TLS** is the request extension [`crate::listen::Tls`], which the listener sets on
+//! **TLS** is the request extension [`crate::front::listen::Tls`], which the listener sets on
 //! every request it serves (`Tls(true)` on the HTTPS listener).
 //! `X-Forwarded-Proto` is deliberately not believed: any client can send it, and a
 //! `Secure` flag set on its word would be harmless but one cleared on its word would not.
@@ -20,7 +20,7 @@ use axum::http::{header, Extensions, HeaderMap};
 
 /// Whether the request arrived over TLS (its listener says so).
 pub fn is_tls(ext: &Extensions) -> bool {
-    ext.get::<crate::listen::Tls>().is_some_and(|t| t.0)
+    ext.get::<crate::front::listen::Tls>().is_some_and(|t| t.0)
 }
 
 /// The TCP peer's address, when the listener records it.
@@ -74,6 +74,18 @@ pub fn cross_site(headers: &HeaderMap) -> bool {
         // `Origin: null` (sandboxed frames, some redirects) or no Host to compare with.
         _ => true,
     }
+}
+
+/// The value of cookie `name`.
+pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
 }
 
 #[cfg(test)]

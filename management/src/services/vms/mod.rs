@@ -15,8 +15,8 @@
 //! | Network | the host's bridge + dnsmasq with this VM's static lease | push the leases without it |
 //! | Domain | the agent defines and starts the domain | the agent destroys and undefines it |
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+pub mod allocate;
+pub mod volumes;
 
 use stratus_api::agent::{
     Acceleration, DiskFormat, GuestNetwork, NfsFile, Nic, NicModel, PowerOptions, RootDisk,
@@ -25,12 +25,11 @@ use stratus_api::agent::{
 use stratus_api::{ApiError, ErrorCode};
 use uuid::Uuid;
 
-use crate::agent_calls::Agent;
 use crate::ctx::Ctx;
 use crate::db::{self, hosts::HostRow, vms::VmListRow};
-use crate::domain::vmstate::{VmEvent, VmState};
 use crate::error::{Error, Result};
-use crate::instances;
+use crate::rules::vmstate::{VmEvent, VmState};
+use crate::services::agents::Agent;
 
 /// A multi-step operation on a VM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,35 +74,6 @@ impl Step {
             Step::Network => "Network",
             Step::Domain => "Domain",
         }
-    }
-}
-
-/// Test hooks: a step named here fails (`fail:<Step>`) or never returns (`hang:<Step>`,
-/// a management server dying mid-step). Empty in production.
-#[derive(Debug, Clone, Default)]
-pub struct Faults(Arc<Mutex<HashSet<String>>>);
-
-impl Faults {
-    pub fn set(&self, fault: &str) {
-        self.0.lock().expect("faults").insert(fault.to_string());
-    }
-    pub fn clear(&self) {
-        self.0.lock().expect("faults").clear();
-    }
-    fn has(&self, fault: &str) -> bool {
-        self.0.lock().expect("faults").contains(fault)
-    }
-    async fn check(&self, step: Step) -> Result<(), ApiError> {
-        if self.has(&format!("hang:{}", step.name())) {
-            std::future::pending::<()>().await;
-        }
-        if self.has(&format!("fail:{}", step.name())) {
-            return Err(ApiError::internal(format!(
-                "injected failure at step {}",
-                step.name()
-            )));
-        }
-        Ok(())
     }
 }
 
@@ -158,7 +128,7 @@ pub async fn run(ctx: &Ctx, vm_id: Uuid, work: Work, opts: &Options) -> Result<(
         first
     };
     for (i, step) in STEPS.iter().enumerate().skip(first) {
-        let outcome = match ctx.faults.check(*step).await {
+        let outcome = match ctx.faults.check(step.name()).await {
             Ok(()) => step_do(ctx, vm_id, *step, opts).await,
             Err(e) => Err(e.into()),
         };
@@ -195,7 +165,7 @@ pub async fn unwind(ctx: &Ctx, vm_id: Uuid, work: Work, failed: usize, why: &str
     db::vms::vm_release_host(&mut tx, vm_id, state.as_str(), Some(why)).await?;
     db::vms::vm_set_work(&mut *tx, vm_id, None, 0).await?;
     if let Some(vm) = db::vms::vm_fetch(&mut *tx, vm_id).await? {
-        crate::commands::system_event(
+        crate::db::events::system_event(
             &mut tx,
             event,
             "ERROR",
@@ -230,7 +200,7 @@ async fn step_do(ctx: &Ctx, vm_id: Uuid, step: Step, opts: &Options) -> Result<(
             if vm.host_id.is_some() && vm.state == VmState::Starting.as_str() {
                 return Ok(()); // done before a takeover
             }
-            instances::allocate(ctx, vm_id, opts.ip, opts.host_id).await?;
+            allocate::allocate(ctx, vm_id, opts.ip, opts.host_id).await?;
             Ok(())
         }
         Step::Volume => create_root_volume(ctx, &vm, opts).await,
@@ -322,7 +292,7 @@ async fn create_root_volume(ctx: &Ctx, vm: &db::vms::VmRow, opts: &Options) -> R
         name: format!("ROOT-{}", vm.instance_number),
         volume_type: "ROOT".into(),
         pool_id: pool.id,
-        path: crate::volumes::volume_path(id),
+        path: crate::services::vms::volumes::volume_path(id),
         size_bytes: size,
         state: "Allocated".into(),
         created: chrono::Utc::now(),
@@ -337,9 +307,9 @@ async fn write_volume(
     pool: &db::storage::PoolRow,
     v: &db::vms::VolumeRow,
 ) -> Result<()> {
-    let url = crate::nfs::NfsUrl::parse(&pool.url)
+    let url = crate::clients::nfs::NfsUrl::parse(&pool.url)
         .map_err(|e| Error::internal(format!("pool {} has a bad URL: {e}", pool.name)))?;
-    crate::volumes::create_qcow2(&url, &v.path, v.size_bytes as u64)
+    crate::services::vms::volumes::create_qcow2(&url, &v.path, v.size_bytes as u64)
         .await
         .map_err(|why| {
             ApiError::new(
@@ -379,17 +349,19 @@ pub async fn remove_root_volume(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
     let pool = db::storage::pool_fetch(&ctx.pool, v.pool_id)
         .await?
         .ok_or_else(|| Error::internal("the volume's pool vanished"))?;
-    let url = crate::nfs::NfsUrl::parse(&pool.url)
+    let url = crate::clients::nfs::NfsUrl::parse(&pool.url)
         .map_err(|e| Error::internal(format!("pool {} has a bad URL: {e}", pool.name)))?;
-    crate::volumes::remove(&url, &v.path).await.map_err(|why| {
-        ApiError::new(
-            ErrorCode::ResourceUnavailable,
-            format!(
-                "Removing volume {} from primary storage {} failed: {why}",
-                v.name, pool.name
-            ),
-        )
-    })?;
+    crate::services::vms::volumes::remove(&url, &v.path)
+        .await
+        .map_err(|why| {
+            ApiError::new(
+                ErrorCode::ResourceUnavailable,
+                format!(
+                    "Removing volume {} from primary storage {} failed: {why}",
+                    v.name, pool.name
+                ),
+            )
+        })?;
     db::vms::volume_mark_expunged(&ctx.pool, v.id).await?;
     Ok(())
 }
@@ -541,7 +513,7 @@ pub async fn iso_file(ctx: &Ctx, iso_id: Uuid, zone_id: Uuid) -> Result<NfsFile>
         path: copy
             .install_path
             .clone()
-            .unwrap_or_else(|| crate::isos::install_path(iso_id)),
+            .unwrap_or_else(|| crate::services::isos::install_path(iso_id)),
     })
 }
 
@@ -671,7 +643,7 @@ pub async fn expunge(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
     let mut tx = ctx.pool.begin().await?;
     db::vms::nic_release_all(&mut tx, vm_id).await?;
     db::vms::vm_mark_expunged(&mut *tx, vm_id).await?;
-    crate::commands::system_event(
+    crate::db::events::system_event(
         &mut tx,
         "VM.EXPUNGE",
         "INFO",
@@ -746,7 +718,7 @@ pub async fn sync_report(
                     host.name
                 );
                 tracing::warn!(vm = %name, host = %host.name, "VM died out of band");
-                crate::commands::system_event(
+                crate::db::events::system_event(
                     &mut *conn,
                     "VM.STOP",
                     "WARN",
@@ -794,7 +766,7 @@ pub async fn destroy_strays(ctx: &Ctx, host: &HostRow, strays: &[(Uuid, String)]
                 tracing::warn!(vm = %name, host = %host.name, "stray domain destroyed");
                 let recorded = async {
                     let mut tx = ctx.pool.begin().await?;
-                    crate::commands::system_event(
+                    crate::db::events::system_event(
                         &mut tx,
                         "VM.DESTROY",
                         "WARN",

@@ -379,7 +379,7 @@ pub async fn login(
     db::accounts::user_login_succeeded(&mut *tx, session.user.id)
         .await
         .map_err(|e| e.to_api())?;
-    crate::commands::event(
+    crate::db::events::event(
         &mut tx,
         &session.user,
         "USER.LOGIN",
@@ -406,7 +406,7 @@ async fn record_failed_login(ctx: &Ctx, user: Option<&UserRow>, id: Uuid) -> Res
                 u.username
             );
             tracing::warn!(user = %u.username, attempts, "user disabled after failed logins");
-            crate::commands::system_event(
+            crate::db::events::system_event(
                 &mut tx,
                 "USER.DISABLE",
                 "WARN",
@@ -432,7 +432,7 @@ pub async fn logout(ctx: &Ctx, caller: &Caller) -> Result<()> {
     if let Some(id) = &caller.session_id {
         let mut tx = ctx.pool.begin().await?;
         db::sessions::session_delete(&mut *tx, id).await?;
-        crate::commands::event(
+        crate::db::events::event(
             &mut tx,
             &caller.user,
             "USER.LOGOUT",

@@ -20,10 +20,10 @@ use std::time::Duration;
 use stratus_api::Params;
 use uuid::Uuid;
 
-use crate::auth::Caller;
 use crate::ctx::Ctx;
 use crate::db::{self, hosts::HostRow};
 use crate::error::{Error, Result};
+use crate::services::auth::Caller;
 
 /// Names of what the embedded default creates.
 pub const ZONE: &str = "default";
@@ -277,7 +277,7 @@ async fn enable_zone_once(ctx: &Ctx, caller: &Caller, zone: Uuid) -> Result<()> 
     )
     .await?;
     let mut tx = ctx.pool.begin().await?;
-    crate::commands::system_event(
+    crate::db::events::system_event(
         &mut tx,
         DONE,
         "INFO",
@@ -340,7 +340,7 @@ pub async fn stop_guests(ctx: &Ctx, host_id: Uuid) {
     for (id, name) in vms {
         let ctx = ctx.clone();
         stops.spawn(async move {
-            match crate::vms::stop_with(&ctx, id, o).await {
+            match crate::services::vms::stop_with(&ctx, id, o).await {
                 Ok(()) => {
                     if let Err(e) = db::vms::vm_set_resume(&ctx.pool, id, true).await {
                         tracing::error!(vm = %name, error = %e, "marking a stopped VM to start again");
@@ -401,15 +401,16 @@ pub async fn start(ctx: &Ctx, opts: &LocalHostOptions) -> Result<(HostRow, Local
     let (host, token) = match db::hosts::host_fetch_by_address(&ctx.pool, address.into()).await? {
         Some(h) => {
             // A restart: the old token is gone with the old agent; issue a new one.
-            let token = crate::auth::random_token(32);
-            db::hosts::host_set_token(&ctx.pool, h.id, &crate::hosts::hash_token(&token)).await?;
+            let token = crate::services::auth::random_token(32);
+            db::hosts::host_set_token(&ctx.pool, h.id, &crate::services::hosts::hash_token(&token))
+                .await?;
             (h, token)
         }
         None => {
             let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|_| "localhost".into());
-            crate::hosts::register(
+            crate::services::hosts::register(
                 ctx,
                 &caller.user,
                 zone,
@@ -424,7 +425,8 @@ pub async fn start(ctx: &Ctx, opts: &LocalHostOptions) -> Result<(HostRow, Local
     };
     let config = write_files(ctx, opts, &host, &token)?;
     let agent = spawn(opts, &config)?;
-    if let Some(h) = crate::hosts::wait_for_report(ctx, host.id, host.last_pinged).await? {
+    if let Some(h) = crate::services::hosts::wait_for_report(ctx, host.id, host.last_pinged).await?
+    {
         if has_storage {
             enable_zone_once(ctx, &caller, zone).await?;
         }
@@ -484,7 +486,7 @@ fn write_files(ctx: &Ctx, opts: &LocalHostOptions, host: &HostRow, token: &str) 
         .clone()
         .or_else(|| ctx.setting("kvm.acceleration"))
         .unwrap_or_else(|| "auto".into());
-    let props = crate::host_bootstrap::agent_properties(
+    let props = crate::services::hosts::bootstrap::agent_properties(
         ctx,
         host,
         token,

@@ -10,16 +10,12 @@ use std::time::Duration;
 use stratus_api::{command, ApiError, Params};
 use tokio::sync::{watch, Semaphore};
 
-use crate::auth::Caller;
 use crate::ctx::Ctx;
 use crate::db::{self, jobs::JobRow};
 use crate::error::Result;
+use crate::services::auth::Caller;
 
 pub const LEASE_SECS: i64 = 30;
-/// Set on a job's parameters when it runs again after its server died, so a handler
-/// can tell "already done by the first run" from a request that is illegal now. Internal:
-/// `commands::dispatch` refuses it from clients.
-pub const RETRY_PARAM: &str = "_jobretry";
 const RENEW_EVERY: Duration = Duration::from_secs(10);
 const MAX_ATTEMPTS: i32 = 3;
 const CONCURRENT_JOBS: usize = 8;
@@ -130,17 +126,17 @@ async fn execute(ctx: &Ctx, job: &JobRow) -> Result<stratus_api::envelope::Reply
         user,
         session_id: None,
     };
-    // `RETRY_PARAM` is the runner's alone: one stored with the request (refused at the
+    // `crate::commands::RETRY_PARAM` is the runner's alone: one stored with the request (refused at the
     // door since, but perhaps queued before) is dropped.
     let stored: Vec<(String, String)> = Params::from_json(&job.command, &job.params)
         .iter()
-        .filter(|(k, _)| k.as_str() != RETRY_PARAM)
+        .filter(|(k, _)| k.as_str() != crate::commands::RETRY_PARAM)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let mut params = Params::from_pairs(&job.command, &stored);
     if job.attempts > 1 {
-        // Taken over: handlers may find their work already done (see `RETRY_PARAM`).
-        params = params.with(RETRY_PARAM, "true");
+        // Taken over: handlers may find their work already done (see `commands::RETRY_PARAM`).
+        params = params.with(crate::commands::RETRY_PARAM, "true");
     }
     crate::commands::execute(ctx, &caller, spec, &params)
         .await

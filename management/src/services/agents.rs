@@ -78,7 +78,7 @@ impl<'a> Agent<'a> {
             } else {
                 format!(
                     "the agent could not be reached: {}",
-                    crate::hosts::error_chain(&e)
+                    crate::error::chain(&e)
                 )
             })
         })?;

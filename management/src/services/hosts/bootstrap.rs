@@ -12,10 +12,10 @@ use std::net::{IpAddr, SocketAddr};
 use stratus_api::ApiError;
 use uuid::Uuid;
 
+use crate::clients::ssh::{shell_quote, Ssh};
 use crate::ctx::Ctx;
 use crate::db::{self, accounts::UserRow, hosts::HostRow};
 use crate::error::{Error, Result};
-use crate::ssh::{shell_quote, Ssh};
 
 use stratus_api::agent::layout::{
     BIN as AGENT_BIN, CA_CERT, CONFIG as AGENT_CONFIG, DIR as AGENT_DIR, LOG as AGENT_LOG,
@@ -175,7 +175,7 @@ pub async fn add_host(ctx: &Ctx, actor: &UserRow, req: &AddHost) -> Result<HostR
         .unwrap_or_else(|| req.address.to_string());
 
     // 6. Register: from here on, failures undo.
-    let (host, token) = crate::hosts::register(
+    let (host, token) = crate::services::hosts::register(
         ctx,
         actor,
         req.zone_id,
@@ -201,7 +201,7 @@ pub async fn add_host(ctx: &Ctx, actor: &UserRow, req: &AddHost) -> Result<HostR
                 tracing::warn!(error = %ce, "cleaning up a failed host bootstrap");
             }
             ssh.close().await;
-            crate::hosts::unregister(ctx, actor, host.id, &e.to_api().text).await?;
+            crate::services::hosts::unregister(ctx, actor, host.id, &e.to_api().text).await?;
             Err(e)
         }
     }
@@ -213,7 +213,7 @@ async fn write(
     path: &str,
     data: &[u8],
     mode: u32,
-) -> std::result::Result<(), crate::ssh::SshError> {
+) -> std::result::Result<(), crate::clients::ssh::SshError> {
     if user == "root" {
         ssh.write_file(path, data, mode).await
     } else {
@@ -222,7 +222,7 @@ async fn write(
             .run_with_input(&privileged(user, &format!("mkdir -p \"$(dirname {q})\" && cat > {q}.tmp && chmod {mode:o} {q}.tmp && mv -f {q}.tmp {q}")), data)
             .await?;
         if out.status != 0 {
-            return Err(crate::ssh::SshError::Session(format!(
+            return Err(crate::clients::ssh::SshError::Session(format!(
                 "writing {path}: {}",
                 out.stderr.trim()
             )));
@@ -247,7 +247,7 @@ pub fn agent_properties(
          libvirt_uri = {libvirt_uri}\nacceleration = {acceleration}\nheartbeat_interval = {}\n\
          api_listen = {}\ntls_cert = {cert}\ntls_key = {key}\nca_cert = {ca}\n",
         host.id,
-        crate::hosts::interval_secs(ctx),
+        crate::services::hosts::interval_secs(ctx),
         std::net::SocketAddr::new(host.address.ip(), host.agent_port as u16),
     )
 }
@@ -309,7 +309,7 @@ async fn finish(
     }
 
     // 9. The first heartbeat.
-    if let Some(h) = crate::hosts::wait_for_report(ctx, host.id, None).await? {
+    if let Some(h) = crate::services::hosts::wait_for_report(ctx, host.id, None).await? {
         return Ok(h);
     }
     let log = ssh

@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::ctx::Ctx;
 use crate::db;
-use crate::domain::placement::{self, Factors, Request};
 use crate::error::{Error, Result};
+use crate::rules::placement::{self, Factors, Request};
 
 /// What a deploy got.
 #[derive(Debug, Clone, PartialEq)]

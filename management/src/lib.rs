@@ -1,10 +1,13 @@
 //! The Stratus management server: holds the cloud's state in Postgres and serves the
 //! CloudStack-compatible API over it.
 //!
-//! Layers, outermost first: `http` (thin handlers) → `commands` (access, validation,
-//! orchestration, one entry point for API, UI and jobs) → `domain` (pure rules) → `db`
-//! (all SQL). `jobs` runs async commands; `embedded_pg` runs the private Postgres of the
-//! no-configuration default.
+//! Layers, outermost first, one folder each: `front` (where work enters: the API, the
+//! web console, VNC, agents' heartbeats, the job runner) → `commands` (one handler per
+//! verb, validated against the catalog) → `services` (the work, by resource) → shared
+//! state (`ctx`, `pki`, `dbstatus`, `guard`) → `db` (all SQL) and `clients` (NFS, SSH) →
+//! `rules` (pure) and foundations (`error`, `secrets`, `process`, `embedded_pg`,
+//! `faults`). Nothing reaches up and nothing imports in a loop: `tests/layers.rs` checks
+//! both; docs/architecture.md has the code map.
 
 pub mod clients;
 pub mod commands;

@@ -5,12 +5,13 @@
 //! --concurrency C`). Client and server share the machine, so the numbers are a floor for
 //! the server alone. Results are recorded in docs/benchmarks.md.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use stratus_api::{command, signing, Params};
 use stratus_management::embedded_pg::{EmbeddedPostgres, Options};
 use stratus_management::services::auth::Caller;
 use stratus_management::{commands, ctx::Ctx, db, front, front::jobs, services::accounts};
+use stratus_testkit::bench::percentile;
 
 const ZONES: usize = 100;
 const PODS_PER_ZONE: usize = 10;
@@ -30,11 +31,6 @@ async fn run(c: &Ctx, caller: &Caller, name: &str, params: &[(&str, String)]) ->
 struct Scenario {
     label: &'static str,
     params: Vec<(String, String)>,
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
 }
 
 #[tokio::main]

@@ -23,7 +23,7 @@ use uuid::Uuid;
 /// The seeded "Custom" disk offering: each root disk is 1 GB (`size=1`).
 const DISK_CUSTOM: &str = "00000000-0000-4000-8004-000000000004";
 
-mod support;
+use stratus_testkit::bench as support;
 use support::arg;
 
 async fn run(ctx: &Ctx, caller: &Caller, name: &str, params: &[(&str, &str)]) -> serde_json::Value {

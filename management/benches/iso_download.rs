@@ -5,7 +5,7 @@
 //! is nfs-ganesha in a network namespace on the test bed, tests/testbed/nfs-server.sh).
 //! Options after `--`: `--size-mib N` (200), `--runs N` (3).
 //!
-//! In one process: a local HTTP server (tests/support) serving an ISO-shaped image of the
+//! In one process: a local HTTP server (`stratus_testkit::http`) serving an ISO-shaped image of the
 //! size that is generated as it is sent (never held in memory), and the client side. Each
 //! round measures, in turn:
 //! - raw NFS: `NfsClient::measure_write_rate`, the same size in 1 MiB UNSTABLE WRITEs and
@@ -26,8 +26,7 @@ use sha2::{Digest, Sha256};
 use stratus_management::clients::nfs::{NfsClient, NfsUrl};
 use stratus_management::services::downloads::{download_to_nfs, Checksum, DownloadSpec};
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use stratus_testkit::http as support;
 use support::{is_root, GeneratedIso, HttpServer, NfsServer, Reply, Source};
 
 /// The test bed's address 10.231.INDEX.2 (230–239 belong to the download tests).

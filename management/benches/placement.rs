@@ -19,7 +19,7 @@ use stratus_management::{
 };
 use uuid::Uuid;
 
-mod support;
+use stratus_testkit::bench as support;
 use support::{arg, dispatch};
 
 /// The `p` quantile of sorted latencies, in milliseconds.

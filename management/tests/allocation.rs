@@ -3,7 +3,7 @@
 //! addresses, no host is over its capacity, and each loser fails with 533 and holds
 //! nothing (no address, no reservation).
 
-mod common;
+use stratus_testkit::db as common;
 
 use std::collections::{HashMap, HashSet};
 

@@ -1,7 +1,7 @@
 //! The CloudStack API through the real router and a real Postgres: authentication,
 //! envelopes, errors, paging, topology commands, accounts, settings and async jobs.
 
-mod common;
+use stratus_testkit::db as common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};

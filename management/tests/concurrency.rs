@@ -2,7 +2,7 @@
 //! ranges and duplicate names cannot slip in through races, every job is claimed by one
 //! server at a time, and a dead server's job is taken over and finished.
 
-mod common;
+use stratus_testkit::db as common;
 
 use std::time::Duration;
 

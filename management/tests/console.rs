@@ -1,6 +1,6 @@
 //! The web console through the router: pages parsed as HTML and checked by CSS selector.
 
-mod common;
+use stratus_testkit::db as common;
 
 use std::collections::BTreeMap;
 

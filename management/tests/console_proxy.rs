@@ -10,7 +10,7 @@
 //!
 //! Test-bed indexes: host 160, NFS server 161; 10.231.255.2 must stay silent.
 
-mod common;
+use stratus_testkit::db as common;
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::{Child, Command, Stdio};

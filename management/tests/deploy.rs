@@ -10,7 +10,7 @@
 //!   6 addresses: 4 winners, 2 per host, 46 losers with 533 holding nothing; then 20
 //!   small ones for the 2 addresses left: 2 winners; all 6 addresses distinct.
 
-mod common;
+use stratus_testkit::db as common;
 
 use std::net::SocketAddr;
 use std::path::Path;

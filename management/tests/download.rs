@@ -1,5 +1,5 @@
 //! The ISO download pipeline (`stratus_management::services::downloads`) from a local HTTP server
-//! (tests/support) into a real NFS server (nfs-ganesha on the test bed): iPXE's ISO and a
+//! (`stratus_testkit::http`) into a real NFS server (nfs-ganesha on the test bed): iPXE's ISO and a
 //! generated one arrive whole, with the right size and checksum, byte for byte on the
 //! export; every bad case gives its own error text and leaves neither a `.part` nor a
 //! final file on the export (checked on disk): 404 (also after a redirect), not an ISO,
@@ -19,7 +19,7 @@ use stratus_management::services::downloads::{
     Progress,
 };
 
-mod support;
+use stratus_testkit::http as support;
 use support::{
     files_under, is_root, Gate, GeneratedIso, HttpServer, Length, NfsServer, Reply, Source,
 };

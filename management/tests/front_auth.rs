@@ -2,7 +2,7 @@
 //! logins, per-address throttling, malformed credentials, internal parameters, jobs of
 //! disabled users, hashed sessions, cookie flags, login CSRF and API rate limits.
 
-mod common;
+use stratus_testkit::db as common;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

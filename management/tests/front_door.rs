@@ -5,9 +5,9 @@
 //! them), on the first connection, through names and on every redirect, unless
 //! `secstorage.allowed.internal.sites` lists them (loopback only for root admins).
 
-mod common;
+use stratus_testkit::db as common;
 #[allow(unused_imports)]
-mod support;
+use stratus_testkit::http as support;
 
 use axum::body::Body;
 use axum::http::Request;

@@ -10,7 +10,7 @@
 //! closed loopback ports, registerIso's URLs are refused by the download policy, no job
 //! worker or downloader runs (async commands stay queued rows), and there are no hosts.
 
-mod common;
+use stratus_testkit::db as common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! Disconnected and then Down or Alert when its agent dies, comes back Up when it returns;
 //! forged credentials and stale reports change nothing; maintenance follows its rules.
 
-mod common;
+use stratus_testkit::db as common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

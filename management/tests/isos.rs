@@ -2,7 +2,7 @@
 //! (zoneid=-1) queues a copy per zone that waits for secondary storage, updateIso and the
 //! OS catalogue, bad input refused with CloudStack's codes, deleteIso removing every copy.
 
-mod common;
+use stratus_testkit::db as common;
 
 use common::Client;
 

@@ -1,7 +1,7 @@
 //! A Basic zone's guest network: created with the zone, visible in listNetworks with the
 //! gateway and netmask of the zone's guest range, gone with the zone.
 
-mod common;
+use stratus_testkit::db as common;
 
 use common::Client;
 

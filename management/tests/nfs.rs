@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use stratus_management::clients::nfs::{FileKind, NfsClient, NfsError, NfsUrl};
 
-mod support;
+use stratus_testkit::http as support;
 use support::{is_root, NfsServer};
 
 /// The test bed's address of machine INDEX; INDEX + 1 is left free (nothing answers there).

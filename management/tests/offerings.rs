@@ -1,7 +1,7 @@
 //! Compute and disk offerings through the API: CloudStack's seeded defaults, create with
 //! clear errors for what is missing or contradictory, update, delete (hidden, not gone).
 
-mod common;
+use stratus_testkit::db as common;
 
 use common::Client;
 

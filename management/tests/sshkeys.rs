@@ -3,7 +3,7 @@
 //! garbage keys, list filters and paging, delete, what other accounts see, and
 //! deployVirtualMachine refusing a key pair its owner does not have.
 
-mod common;
+use stratus_testkit::db as common;
 
 use common::Client;
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! Background tasks' status: each reconciler pass is recorded per server, and
 //! listBackgroundTasks and the console show which pass failed, with its error.
 
-mod common;
+use stratus_testkit::db as common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! HTTPS built in: the server's listener with a certificate from the cloud's CA serves
 //! the API, the `Tls` marker and WebSocket upgrades; the HTTP listener redirects.
 
-mod common;
+use stratus_testkit::db as common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,6 +1,5 @@
 //! What the benchmarks share. Each bench is its own binary and includes this with
 //! `mod support;`, using what it needs (hence `dead_code` allowed here).
-#![allow(dead_code)]
 
 use std::time::Duration;
 

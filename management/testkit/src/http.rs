@@ -5,8 +5,6 @@
 //! missing Content-Length, redirects, errors, paced, held or stalled bodies at gates the
 //! test opens.
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;

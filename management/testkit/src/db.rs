@@ -4,8 +4,6 @@
 //! run), databases are created there. Otherwise each test process starts its own private
 //! cluster in a temp directory (removed by the next run once its process is gone).
 
-#![allow(dead_code)]
-
 use std::sync::OnceLock;
 
 use axum::body::Body;

@@ -346,6 +346,14 @@ response!(AsyncJobResponse {
     managementserverid: Option<Uuid> => "string", "the msid of the management server on which the job is running";
 });
 
+// What a failed job's `jobresult` holds (`ApiError::body` writes it).
+response!(ExceptionResponse {
+    uuidList: Vec<serde_json::Value> => "list", "List of uuids associated with this error";
+    errorcode: Option<i32> => "integer", "numeric code associated with this error";
+    cserrorcode: Option<i32> => "integer", "cloudstack exception error code associated with this error";
+    errortext: Option<String> => "string", "the text associated with this error";
+});
+
 response!(UserKeysResponse {
     apikey: Option<String> => "string", "the api key of the registered user";
     secretkey: Option<String> => "string", "the secret key of the registered user";
@@ -923,9 +931,8 @@ pub(crate) mod tests {
             );
         }
         assert_eq!(obj.len(), fields.len(), "{wire}");
-        let back: T = serde_json::from_value(wire.clone()).unwrap_or_else(|e| {
-            panic!("{}: {e}: {wire}", std::any::type_name::<T>())
-        });
+        let back: T = serde_json::from_value(wire.clone())
+            .unwrap_or_else(|e| panic!("{}: {e}: {wire}", std::any::type_name::<T>()));
         assert_eq!(back, filled);
         // An absent field is its default.
         let empty: T = serde_json::from_str("{}").unwrap();
@@ -954,6 +961,7 @@ pub(crate) mod tests {
         RoleResponse,
         EventResponse,
         AsyncJobResponse,
+        ExceptionResponse,
         UserKeysResponse,
         SshKeyPairResponse,
         LogoutResponse,
@@ -989,7 +997,10 @@ pub(crate) mod tests {
     #[test]
     fn dates_and_job_statuses_in_their_wire_forms() {
         let d: CsDate = serde_json::from_str("\"2026-11-23T14:05:09+0000\"").unwrap();
-        assert_eq!(serde_json::to_string(&d).unwrap(), "\"2026-11-23T14:05:09+0000\"");
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            "\"2026-11-23T14:05:09+0000\""
+        );
         let d2: CsDate = serde_json::from_str("\"2026-11-23T15:05:09+01:00\"").unwrap();
         assert_eq!(d, d2);
         assert!(serde_json::from_str::<CsDate>("\"yesterday\"").is_err());

@@ -100,3 +100,51 @@ pub(crate) fn detail(details: &Option<serde_json::Value>, key: &str) -> String {
         Some(other) => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stratus_api::types::{PodResponse, ZoneResponse};
+
+    #[test]
+    fn typed_fields_show_as_their_json_did() {
+        let z: ZoneResponse = serde_json::from_value(serde_json::json!({
+            "id": "6f1c1a3e-0000-4000-8000-000000000001",
+            "name": "z1",
+            "securitygroupsenabled": false,
+            "created": "2026-11-23T14:05:09+0000"
+        }))
+        .unwrap();
+        assert_eq!(text(&z.name), "z1");
+        assert_eq!(text(&z.dns1), "—");
+        assert_eq!(plain(&z.dns1), "");
+        assert_eq!(text(&z.id), "6f1c1a3e-0000-4000-8000-000000000001");
+        assert_eq!(text(&z.securitygroupsenabled), "false");
+        assert_eq!(text(&z.created), "2026-11-23T14:05:09+0000");
+        assert_eq!(when(&z.created), "2026-11-23 14:05:09");
+        assert_eq!(when(&None), "");
+        let p = PodResponse {
+            startip: vec!["10.0.0.1".into(), "10.0.0.9".into()],
+            ..Default::default()
+        };
+        assert_eq!(text(&p.startip), "10.0.0.1, 10.0.0.9");
+        assert_eq!(text(&p.endip), "");
+        assert_eq!(number(&Some("12.50%".into())), Some(12.5));
+        assert_eq!(bytes_of(&Some(1536)), "1.50 KiB");
+        assert_eq!(bytes_of(&None), "—");
+        let details = Some(serde_json::json!({"os": "Ubuntu"}));
+        assert_eq!(detail(&details, "os"), "Ubuntu");
+        assert_eq!(detail(&details, "kernel"), "—");
+    }
+
+    #[test]
+    fn an_answer_that_does_not_fit_its_type_is_an_internal_error_naming_the_command() {
+        let e = super::super::typed::<ZoneResponse>(
+            "listZones",
+            serde_json::json!({"id": "not-a-uuid"}),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, stratus_api::ApiError::internal("").code);
+        assert!(e.text.contains("listZones"), "{}", e.text);
+    }
+}

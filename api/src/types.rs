@@ -4,7 +4,7 @@
 //! Each struct also describes its fields for `listApis`.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
 /// A response field as `listApis` describes it.
@@ -23,13 +23,67 @@ impl ResponseField {
 }
 
 /// CloudStack's date format: `2024-05-01T10:00:00+0000`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CsDate(pub DateTime<Utc>);
+
+const CS_DATE_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%z";
 
 impl Serialize for CsDate {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0.format("%Y-%m-%dT%H:%M:%S%z").to_string())
+        s.serialize_str(&self.0.format(CS_DATE_FORMAT).to_string())
+    }
+}
+
+/// Reads the format `CsDate` is written in (and RFC 3339, which differs only in the
+/// offset's colon).
+impl<'de> Deserialize<'de> for CsDate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_str(&s, CS_DATE_FORMAT)
+            .or_else(|_| DateTime::parse_from_rfc3339(&s))
+            .map(|t| CsDate(t.with_timezone(&Utc)))
+            .map_err(|e| serde::de::Error::custom(format!("not a CloudStack date: {s:?}: {e}")))
+    }
+}
+
+/// An async job's status; on the wire (`jobstatus`) 0, 1 or 2, as CloudStack's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn code(self) -> i32 {
+        match self {
+            JobStatus::Pending => 0,
+            JobStatus::Succeeded => 1,
+            JobStatus::Failed => 2,
+        }
+    }
+    /// The status a stored code stands for; `None` for a code CloudStack does not define.
+    pub fn from_code(code: i32) -> Option<JobStatus> {
+        match code {
+            0 => Some(JobStatus::Pending),
+            1 => Some(JobStatus::Succeeded),
+            2 => Some(JobStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+impl Serialize for JobStatus {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i32(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for JobStatus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = i32::deserialize(d)?;
+        JobStatus::from_code(code)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a job status: {code}")))
     }
 }
 
@@ -63,7 +117,8 @@ impl Skip for serde_json::Value {}
 macro_rules! response {
     ($(#[$m:meta])* $name:ident { $( $field:ident : $ty:ty => $kind:literal, $desc:literal ;)* }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Default, Serialize, PartialEq)]
+        #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+        #[serde(default)]
         #[allow(non_snake_case)]
         pub struct $name {
             $( #[serde(skip_serializing_if = "Skip::skip")] pub $field: $ty, )*
@@ -72,6 +127,12 @@ macro_rules! response {
             pub const FIELDS: &'static [ResponseField] = &[
                 $( ResponseField { name: stringify!($field), kind: $kind, description: $desc }, )*
             ];
+        }
+        #[cfg(test)]
+        impl tests::Sample for $name {
+            fn sample() -> Self {
+                $name { $( $field: tests::Sample::sample(), )* }
+            }
         }
     };
 }
@@ -273,7 +334,7 @@ response!(AsyncJobResponse {
     domainpath: Option<String> => "string", "the domain that executed the async command";
     userid: Option<Uuid> => "string", "the user that executed the async command";
     cmd: Option<String> => "string", "the async command executed";
-    jobstatus: Option<i32> => "integer", "the current job status-should be 0 for PENDING";
+    jobstatus: Option<JobStatus> => "integer", "the current job status-should be 0 for PENDING";
     jobprocstatus: Option<i32> => "integer", "the progress information of the PENDING job";
     jobresultcode: Option<i32> => "integer", "the result code for the job";
     jobresulttype: Option<String> => "string", "the result type";
@@ -283,6 +344,14 @@ response!(AsyncJobResponse {
     created: Option<CsDate> => "date", "the created date of the job";
     completed: Option<CsDate> => "date", "the completed date of the job";
     managementserverid: Option<Uuid> => "string", "the msid of the management server on which the job is running";
+});
+
+// What a failed job's `jobresult` holds (`ApiError::body` writes it).
+response!(ExceptionResponse {
+    uuidList: Vec<serde_json::Value> => "list", "List of uuids associated with this error";
+    errorcode: Option<i32> => "integer", "numeric code associated with this error";
+    cserrorcode: Option<i32> => "integer", "cloudstack exception error code associated with this error";
+    errortext: Option<String> => "string", "the text associated with this error";
 });
 
 response!(UserKeysResponse {
@@ -782,3 +851,165 @@ response!(ConsoleEndpointResponse {
     url: Option<String> => "string", "The console url";
     websocket: Option<ConsoleEndpointWebsocketResponse> => "consoleendpointwebsocketresponse", "The console websocket options";
 });
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde::de::DeserializeOwned;
+
+    /// A value with every field filled (no `None`, no empty list), so a round trip
+    /// exercises each field's wire form.
+    pub trait Sample {
+        fn sample() -> Self;
+    }
+    impl<T: Sample> Sample for Option<T> {
+        fn sample() -> Self {
+            Some(T::sample())
+        }
+    }
+    impl<T: Sample> Sample for Vec<T> {
+        fn sample() -> Self {
+            vec![T::sample()]
+        }
+    }
+    impl Sample for String {
+        fn sample() -> Self {
+            "text".into()
+        }
+    }
+    impl Sample for bool {
+        fn sample() -> Self {
+            true
+        }
+    }
+    impl Sample for i64 {
+        fn sample() -> Self {
+            1 << 40
+        }
+    }
+    impl Sample for i32 {
+        fn sample() -> Self {
+            7
+        }
+    }
+    impl Sample for Uuid {
+        fn sample() -> Self {
+            Uuid::from_u128(0x1234_5678_9abc_def0_1234_5678_9abc_def0)
+        }
+    }
+    impl Sample for CsDate {
+        fn sample() -> Self {
+            CsDate(DateTime::from_timestamp(1_780_000_000, 0).unwrap())
+        }
+    }
+    impl Sample for JobStatus {
+        fn sample() -> Self {
+            JobStatus::Failed
+        }
+    }
+    impl Sample for serde_json::Value {
+        fn sample() -> Self {
+            serde_json::json!({"key": "value"})
+        }
+    }
+
+    /// Serializes a filled `T`, checks every described field is on the wire under its
+    /// wire name, and reads it back equal.
+    fn round_trip<T>(fields: &[ResponseField])
+    where
+        T: Sample + Default + Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let filled = T::sample();
+        let wire = serde_json::to_value(&filled).unwrap();
+        let obj = wire.as_object().expect("an object");
+        for f in fields {
+            assert!(
+                obj.contains_key(f.wire_name()),
+                "{}: {} missing from {wire}",
+                std::any::type_name::<T>(),
+                f.wire_name()
+            );
+        }
+        assert_eq!(obj.len(), fields.len(), "{wire}");
+        let back: T = serde_json::from_value(wire.clone())
+            .unwrap_or_else(|e| panic!("{}: {e}: {wire}", std::any::type_name::<T>()));
+        assert_eq!(back, filled);
+        // An absent field is its default.
+        let empty: T = serde_json::from_str("{}").unwrap();
+        assert_eq!(empty, T::default());
+    }
+
+    macro_rules! round_trips {
+        ($($t:ident),* $(,)?) => {
+            #[test]
+            fn response_types_round_trip() {
+                $( round_trip::<$t>($t::FIELDS); )*
+            }
+        };
+    }
+
+    round_trips!(
+        ZoneResponse,
+        IpRangeItem,
+        PodResponse,
+        VlanIpRangeResponse,
+        ClusterResponse,
+        ConfigurationResponse,
+        UserResponse,
+        AccountResponse,
+        DomainResponse,
+        RoleResponse,
+        EventResponse,
+        AsyncJobResponse,
+        ExceptionResponse,
+        UserKeysResponse,
+        SshKeyPairResponse,
+        LogoutResponse,
+        HypervisorResponse,
+        SuccessResponse,
+        CapabilitiesResponse,
+        LoginResponse,
+        ApiParamResponse,
+        ApiResponseFieldResponse,
+        ApiDiscoveryResponse,
+        HostResponse,
+        HostStatsItem,
+        HostStatsResponse,
+        BackgroundTaskResponse,
+        AlertResponse,
+        StoragePoolResponse,
+        ImageStoreResponse,
+        IsoDownloadDetail,
+        IsoResponse,
+        OsTypeResponse,
+        OsCategoryResponse,
+        ServiceOfferingResponse,
+        DiskOfferingResponse,
+        NetworkResponse,
+        NicResponse,
+        VirtualMachineResponse,
+        VolumeResponse,
+        CapacityResponse,
+        ConsoleEndpointWebsocketResponse,
+        ConsoleEndpointResponse,
+    );
+
+    #[test]
+    fn dates_and_job_statuses_in_their_wire_forms() {
+        let d: CsDate = serde_json::from_str("\"2026-11-23T14:05:09+0000\"").unwrap();
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            "\"2026-11-23T14:05:09+0000\""
+        );
+        let d2: CsDate = serde_json::from_str("\"2026-11-23T15:05:09+01:00\"").unwrap();
+        assert_eq!(d, d2);
+        assert!(serde_json::from_str::<CsDate>("\"yesterday\"").is_err());
+        let j: AsyncJobResponse = serde_json::from_str(r#"{"jobstatus":1,"cmd":"x"}"#).unwrap();
+        assert_eq!(j.jobstatus, Some(JobStatus::Succeeded));
+        assert_eq!(serde_json::to_value(&j).unwrap()["jobstatus"], 1);
+        assert!(serde_json::from_str::<AsyncJobResponse>(r#"{"jobstatus":5}"#).is_err());
+        let z: ZoneResponse = serde_json::from_str(r#"{"type":"Core"}"#).unwrap();
+        assert_eq!(z.r#type.as_deref(), Some("Core"));
+        assert_eq!(z.name, None);
+    }
+}

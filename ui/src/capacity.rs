@@ -4,9 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use serde_json::Value;
-
-use crate::format::{bytes, ghz, num, percent, str_of};
+use crate::format::{bytes, ghz, percent};
 
 /// One gauge of the dashboard.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,31 +89,52 @@ fn gauge(
     }
 }
 
+/// One `listCapacity` item: its capacity type and figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CapacityItem {
+    pub kind: i64,
+    pub used: Option<f64>,
+    pub total: Option<f64>,
+}
+
 /// Gauges from `listCapacity` items, summed over zones, pods and clusters.
-pub fn from_list_capacity(items: &[Value]) -> Vec<Gauge> {
+pub fn from_list_capacity(items: &[CapacityItem]) -> Vec<Gauge> {
     TYPES
         .iter()
         .filter_map(|&(code, key, label, unit)| {
-            let of_type: Vec<&Value> = items
-                .iter()
-                .filter(|c| c.get("type").and_then(Value::as_i64) == Some(code))
-                .collect();
+            let of_type: Vec<&CapacityItem> = items.iter().filter(|c| c.kind == code).collect();
             if of_type.is_empty() {
                 return None;
             }
-            let used: f64 = of_type.iter().filter_map(|c| num(c, "capacityused")).sum();
-            let total: f64 = of_type.iter().filter_map(|c| num(c, "capacitytotal")).sum();
+            let used: f64 = of_type.iter().filter_map(|c| c.used).sum();
+            let total: f64 = of_type.iter().filter_map(|c| c.total).sum();
             Some(gauge(key, label, unit, Some(used), total))
         })
         .collect()
 }
 
-/// The number of addresses from `startip` to `endip` (IPv4), 0 if unreadable.
-fn range_size(r: &Value) -> f64 {
-    let (Ok(a), Ok(b)) = (
-        str_of(r, "startip").parse::<Ipv4Addr>(),
-        str_of(r, "endip").parse::<Ipv4Addr>(),
-    ) else {
+/// What a host has and uses, from `listHosts`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HostLoad {
+    pub cpus: Option<f64>,
+    pub mhz: Option<f64>,
+    /// Percent of the CPU in use.
+    pub cpu_used: Option<f64>,
+    pub memory_used: Option<f64>,
+    pub memory_total: Option<f64>,
+}
+
+/// A storage pool's or image store's disk, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DiskUse {
+    pub used: Option<f64>,
+    pub allocated: Option<f64>,
+    pub total: Option<f64>,
+}
+
+/// The number of addresses from `start` to `end` (IPv4), 0 if unreadable.
+fn range_size((start, end): &(String, String)) -> f64 {
+    let (Ok(a), Ok(b)) = (start.parse::<Ipv4Addr>(), end.parse::<Ipv4Addr>()) else {
         return 0.0;
     };
     let (a, b) = (u32::from(a) as f64, u32::from(b) as f64);
@@ -126,56 +145,53 @@ fn range_size(r: &Value) -> f64 {
     }
 }
 
-/// Gauges derived from the list commands' answers.
+/// Gauges derived from the list commands' answers; `guest_ranges` are (start, end) IPs.
 pub fn from_lists(
-    hosts: &[Value],
-    pools: &[Value],
-    stores: &[Value],
-    guest_ranges: &[Value],
+    hosts: &[HostLoad],
+    pools: &[DiskUse],
+    stores: &[DiskUse],
+    guest_ranges: &[(String, String)],
 ) -> Vec<Gauge> {
     let cpu_total: f64 = hosts
         .iter()
-        .map(|h| num(h, "cpunumber").unwrap_or(0.0) * num(h, "cpuspeed").unwrap_or(0.0))
+        .map(|h| h.cpus.unwrap_or(0.0) * h.mhz.unwrap_or(0.0))
         .sum();
     let cpu_used: f64 = hosts
         .iter()
-        .map(|h| {
-            num(h, "cpunumber").unwrap_or(0.0)
-                * num(h, "cpuspeed").unwrap_or(0.0)
-                * num(h, "cpuused").unwrap_or(0.0)
-                / 100.0
-        })
+        .map(|h| h.cpus.unwrap_or(0.0) * h.mhz.unwrap_or(0.0) * h.cpu_used.unwrap_or(0.0) / 100.0)
         .sum();
-    let sum = |xs: &[Value], f: &str| -> f64 { xs.iter().filter_map(|x| num(x, f)).sum() };
+    let sum_hosts = |f: fn(&HostLoad) -> Option<f64>| -> f64 { hosts.iter().filter_map(f).sum() };
+    let sum =
+        |xs: &[DiskUse], f: fn(&DiskUse) -> Option<f64>| -> f64 { xs.iter().filter_map(f).sum() };
     vec![
         gauge("cpu", "CPU used", Unit::Mhz, Some(cpu_used), cpu_total),
         gauge(
             "memory",
             "Memory used",
             Unit::Bytes,
-            Some(sum(hosts, "memoryused")),
-            sum(hosts, "memorytotal"),
+            Some(sum_hosts(|h| h.memory_used)),
+            sum_hosts(|h| h.memory_total),
         ),
         gauge(
             "primary",
             "Primary storage used",
             Unit::Bytes,
-            Some(sum(pools, "disksizeused")),
-            sum(pools, "disksizetotal"),
+            Some(sum(pools, |d| d.used)),
+            sum(pools, |d| d.total),
         ),
         gauge(
             "primary-allocated",
             "Primary storage allocated",
             Unit::Bytes,
-            Some(sum(pools, "disksizeallocated")),
-            sum(pools, "disksizetotal"),
+            Some(sum(pools, |d| d.allocated)),
+            sum(pools, |d| d.total),
         ),
         gauge(
             "secondary",
             "Secondary storage",
             Unit::Bytes,
-            Some(sum(stores, "disksizeused")),
-            sum(stores, "disksizetotal"),
+            Some(sum(stores, |d| d.used)),
+            sum(stores, |d| d.total),
         ),
         gauge(
             "guest-ips",
@@ -190,15 +206,19 @@ pub fn from_lists(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn list_capacity_items_are_summed_per_type() {
+        let item = |kind, used, total| CapacityItem {
+            kind,
+            used: Some(used),
+            total: Some(total),
+        };
         let items = vec![
-            json!({"type": 1, "zoneid": "a", "capacityused": 1000, "capacitytotal": 4000, "percentused": "25"}),
-            json!({"type": 1, "zoneid": "b", "capacityused": 1000, "capacitytotal": 4000, "percentused": "25"}),
-            json!({"type": 8, "zoneid": "a", "capacityused": 9, "capacitytotal": 10, "percentused": "90"}),
-            json!({"type": 99, "capacityused": 1, "capacitytotal": 1}),
+            item(1, 1000.0, 4000.0),
+            item(1, 1000.0, 4000.0),
+            item(8, 9.0, 10.0),
+            item(99, 1.0, 1.0),
         ];
         let g = from_list_capacity(&items);
         assert_eq!(g.len(), 2);
@@ -212,16 +232,26 @@ mod tests {
 
     #[test]
     fn lists_give_cpu_memory_storage_and_guest_range_sizes() {
-        let hosts = vec![
-            json!({"cpunumber": 2, "cpuspeed": 2000, "cpuused": "50.00%",
-            "memorytotal": 4096, "memoryused": 1024}),
-        ];
-        let pools =
-            vec![json!({"disksizetotal": 100, "disksizeused": 10, "disksizeallocated": 30})];
-        let stores = vec![json!({"disksizetotal": 200, "disksizeused": 50})];
+        let hosts = vec![HostLoad {
+            cpus: Some(2.0),
+            mhz: Some(2000.0),
+            cpu_used: Some(50.0),
+            memory_total: Some(4096.0),
+            memory_used: Some(1024.0),
+        }];
+        let pools = vec![DiskUse {
+            total: Some(100.0),
+            used: Some(10.0),
+            allocated: Some(30.0),
+        }];
+        let stores = vec![DiskUse {
+            total: Some(200.0),
+            used: Some(50.0),
+            allocated: None,
+        }];
         let ranges = vec![
-            json!({"startip": "10.0.0.10", "endip": "10.0.0.19"}),
-            json!({"startip": "x"}),
+            ("10.0.0.10".to_string(), "10.0.0.19".to_string()),
+            ("x".to_string(), String::new()),
         ];
         let g = from_lists(&hosts, &pools, &stores, &ranges);
         let by = |k: &str| g.iter().find(|x| x.key == k).unwrap().clone();

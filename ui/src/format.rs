@@ -1,43 +1,13 @@
 //! How values read from API objects are shown: sizes, rates, dates, states as badges.
 
-use serde_json::Value;
-
-/// A field of an API object as text; absent or null is "—", lists are joined.
-pub fn text(v: &Value, field: &str) -> String {
-    match v.get(field) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => "—".into(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| x.to_string())
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        Some(other) => other.to_string(),
-    }
-}
-
-/// A string field, or "" when absent.
-pub fn str_of<'a>(v: &'a Value, field: &str) -> &'a str {
-    v.get(field).and_then(Value::as_str).unwrap_or("")
-}
-
-/// A numeric field (numbers, or strings holding one such as "12.5%" or "3.20 Ghz").
-pub fn num(v: &Value, field: &str) -> Option<f64> {
-    match v.get(field)? {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s
-            .trim()
-            .trim_end_matches('%')
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok(),
-        _ => None,
-    }
+/// The number a text holds, such as "12.5%" or "3.20 Ghz".
+pub fn number(s: &str) -> Option<f64> {
+    s.trim()
+        .trim_end_matches('%')
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Bytes in binary units: "0 B", "512 B", "1.50 KiB", "20.00 GiB".
@@ -54,11 +24,6 @@ pub fn bytes(n: f64) -> String {
     } else {
         format!("{x:.2} {}", UNITS[u])
     }
-}
-
-/// A bytes field, formatted; "—" when absent.
-pub fn bytes_field(v: &Value, field: &str) -> String {
-    num(v, field).map(bytes).unwrap_or_else(|| "—".into())
 }
 
 /// MHz as GHz: "5.98 GHz".
@@ -125,47 +90,42 @@ pub fn state_class(state: &str) -> &'static str {
     }
 }
 
-/// "12" from "12% Downloaded", or a JSON number/string field as a whole percentage.
-pub fn download_percent(v: &Value) -> Option<u32> {
-    if v.get("isready").and_then(Value::as_bool) == Some(true) {
+/// What an ISO's copy in a zone says of its download: `isready`, `status`, and the first
+/// of its `downloaddetails` (`downloadPercent`, `downloadState`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Download<'a> {
+    pub ready: bool,
+    pub status: &'a str,
+    pub percent: Option<&'a str>,
+    pub state: &'a str,
+}
+
+/// "12" from "12% Downloaded", or the download details' percentage.
+pub fn download_percent(d: &Download) -> Option<u32> {
+    if d.ready {
         return Some(100);
     }
-    let from_details = v
-        .get("downloaddetails")
-        .and_then(Value::as_array)
-        .and_then(|d| d.first())
-        .and_then(|d| d.get("downloadPercent"))
-        .and_then(|p| {
-            p.as_str()
-                .and_then(|s| s.parse::<u32>().ok())
-                .or_else(|| p.as_u64().map(|n| n as u32))
-        });
-    let from_status = str_of(v, "status")
+    let from_details = d.percent.and_then(|p| p.parse::<u32>().ok());
+    let from_status = d
+        .status
         .split_once("% Downloaded")
         .and_then(|(n, _)| n.trim().parse::<u32>().ok());
     from_status.or(from_details).map(|p| p.min(100))
 }
 
 /// Whether an ISO copy is still on its way (queued or downloading).
-pub fn download_in_progress(v: &Value) -> bool {
-    if v.get("isready").and_then(Value::as_bool) == Some(true) {
+pub fn download_in_progress(d: &Download) -> bool {
+    if d.ready {
         return false;
     }
-    let state = v
-        .get("downloaddetails")
-        .and_then(Value::as_array)
-        .and_then(|d| d.first())
-        .and_then(|d| d.get("downloadState"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let status = str_of(v, "status");
-    state == "DOWNLOAD_IN_PROGRESS" || status.contains("Downloaded") || status == "Download pending"
+    d.state == "DOWNLOAD_IN_PROGRESS"
+        || d.status.contains("Downloaded")
+        || d.status == "Download pending"
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn sizes_and_dates() {
@@ -182,12 +142,11 @@ mod tests {
 
     #[test]
     fn numbers_from_api_strings() {
-        let v = json!({"cpuused": "12.50%", "cputotalghz": "5.98 Ghz", "n": 3, "x": "abc"});
-        assert_eq!(num(&v, "cpuused"), Some(12.5));
-        assert_eq!(num(&v, "cputotalghz"), Some(5.98));
-        assert_eq!(num(&v, "n"), Some(3.0));
-        assert_eq!(num(&v, "x"), None);
-        assert_eq!(num(&v, "missing"), None);
+        assert_eq!(number("12.50%"), Some(12.5));
+        assert_eq!(number("5.98 Ghz"), Some(5.98));
+        assert_eq!(number("3"), Some(3.0));
+        assert_eq!(number("abc"), None);
+        assert_eq!(number(""), None);
     }
 
     #[test]
@@ -203,17 +162,37 @@ mod tests {
 
     #[test]
     fn download_progress() {
-        let downloading = json!({"isready": false, "status": "56% Downloaded",
-            "downloaddetails": [{"downloadPercent": "56", "downloadState": "DOWNLOAD_IN_PROGRESS"}]});
+        let downloading = Download {
+            ready: false,
+            status: "56% Downloaded",
+            percent: Some("56"),
+            state: "DOWNLOAD_IN_PROGRESS",
+        };
         assert_eq!(download_percent(&downloading), Some(56));
         assert!(download_in_progress(&downloading));
-        let ready = json!({"isready": true, "status": "Successfully Installed"});
+        let ready = Download {
+            ready: true,
+            status: "Successfully Installed",
+            ..Default::default()
+        };
         assert_eq!(download_percent(&ready), Some(100));
         assert!(!download_in_progress(&ready));
-        let failed = json!({"isready": false, "status": "HTTP 404 Not Found",
-            "downloaddetails": [{"downloadPercent": "0", "downloadState": "DOWNLOAD_ERROR"}]});
+        let failed = Download {
+            ready: false,
+            status: "HTTP 404 Not Found",
+            percent: Some("0"),
+            state: "DOWNLOAD_ERROR",
+        };
         assert!(!download_in_progress(&failed));
-        let pending = json!({"isready": false, "status": "Download pending"});
+        let queued = Download {
+            percent: Some("30"),
+            ..Default::default()
+        };
+        assert_eq!(download_percent(&queued), Some(30));
+        let pending = Download {
+            status: "Download pending",
+            ..Default::default()
+        };
         assert!(download_in_progress(&pending));
     }
 }

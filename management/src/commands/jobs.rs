@@ -7,7 +7,7 @@ pub const RETRY_PARAM: &str = "_jobretry";
 
 use stratus_api::command::CommandSpec;
 use stratus_api::envelope::Reply;
-use stratus_api::types::AsyncJobResponse;
+use stratus_api::types::{AsyncJobResponse, JobStatus};
 use stratus_api::Params;
 use uuid::Uuid;
 
@@ -72,7 +72,7 @@ pub fn job_response(job: &JobRow) -> AsyncJobResponse {
         domainpath: job.domain_path.clone(),
         userid: Some(job.user_id),
         cmd: Some(job.cmd_class.clone()),
-        jobstatus: Some(job.status),
+        jobstatus: JobStatus::from_code(job.status),
         jobprocstatus: Some(job.proc_status),
         // Always present (0 while pending): cs treats a missing key as a failure.
         jobresultcode: Some(job.result_code),

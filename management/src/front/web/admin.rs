@@ -8,14 +8,17 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use serde_json::Value;
 use stratus_api::envelope::Reply;
-use stratus_ui::format::{date, str_of, text};
+use stratus_api::types::{
+    AccountResponse, AlertResponse, BackgroundTaskResponse, ConfigurationResponse, EventResponse,
+    UserKeysResponse, UserResponse,
+};
 use stratus_ui::{
     Action, Cell, DetailPage, Field, FormPage, KeysPage, Link, ListPage, Row, Section, SettingRow,
     SettingsPage, Table,
 };
 
+use super::show::{plain, text, when};
 use super::{field, local_path, page_params, pager, query_string, redirect_with, Fields, Session};
 use crate::ctx::Ctx;
 
@@ -51,7 +54,7 @@ async fn events(s: Session, Query(q): Q) -> Response {
     if let Some(l) = q.get("level").filter(|l| !l.is_empty()) {
         params.push(("level", l.clone()));
     }
-    let (total, items) = match s.list("listEvents", &params).await {
+    let (total, items) = match s.list_of::<EventResponse>("listEvents", &params).await {
         Ok(x) => x,
         Err(e) => return s.error_page("events", &e),
     };
@@ -74,7 +77,10 @@ async fn events(s: Session, Query(q): Q) -> Response {
 }
 
 async fn alerts(s: Session, Query(q): Q) -> Response {
-    let (total, items) = match s.list("listAlerts", &page_params(&q)).await {
+    let (total, items) = match s
+        .list_of::<AlertResponse>("listAlerts", &page_params(&q))
+        .await
+    {
         Ok(x) => x,
         Err(e) => return s.error_page("alerts", &e),
     };
@@ -97,30 +103,33 @@ async fn alerts(s: Session, Query(q): Q) -> Response {
 async fn background_tasks(s: Session, Query(q): Q) -> Response {
     let mut params = page_params(&q);
     params.retain(|(k, _)| *k != "keyword");
-    let (total, items) = match s.list("listBackgroundTasks", &params).await {
+    let (total, items) = match s
+        .list_of::<BackgroundTaskResponse>("listBackgroundTasks", &params)
+        .await
+    {
         Ok(x) => x,
         Err(e) => return s.error_page("background-tasks", &e),
     };
     let rows = items
         .iter()
         .map(|t| {
-            let outcome = if str_of(t, "state") == "Failing" {
-                text(t, "lasterror")
+            let outcome = if t.state.as_deref() == Some("Failing") {
+                text(&t.lasterror)
             } else {
-                text(t, "lastresult")
+                text(&t.lastresult)
             };
             Row {
-                id: format!("{}:{}", str_of(t, "managementserverid"), str_of(t, "name")),
+                id: format!("{}:{}", plain(&t.managementserverid), plain(&t.name)),
                 cells: vec![
-                    Cell::mono(text(t, "name")),
-                    Cell::text(text(t, "managementservername")),
-                    Cell::state(str_of(t, "state")),
-                    Cell::num(format!("{} s", text(t, "interval"))),
-                    Cell::when(date(str_of(t, "lastrun"))),
-                    Cell::num(format!("{} ms", text(t, "lastduration"))),
-                    Cell::num(format!("{} / {}", text(t, "failures"), text(t, "runs"))),
+                    Cell::mono(text(&t.name)),
+                    Cell::text(text(&t.managementservername)),
+                    Cell::state(plain(&t.state)),
+                    Cell::num(format!("{} s", text(&t.interval))),
+                    Cell::when(when(&t.lastrun)),
+                    Cell::num(format!("{} ms", text(&t.lastduration))),
+                    Cell::num(format!("{} / {}", text(&t.failures), text(&t.runs))),
                     Cell::text(outcome),
-                    Cell::when(date(str_of(t, "lasterrortime"))),
+                    Cell::when(when(&t.lasterrortime)),
                 ],
                 actions: vec![],
             }
@@ -159,8 +168,8 @@ async fn background_tasks(s: Session, Query(q): Q) -> Response {
 
 // --- accounts and users ---
 
-fn account_type_name(v: &Value) -> &'static str {
-    match v.get("accounttype").and_then(Value::as_i64) {
+fn account_type_name(v: &AccountResponse) -> &'static str {
+    match v.accounttype {
         Some(1) => "Admin",
         Some(2) => "Domain admin",
         _ => "User",
@@ -170,30 +179,21 @@ fn account_type_name(v: &Value) -> &'static str {
 async fn accounts(s: Session, Query(q): Q) -> Response {
     let mut params = page_params(&q);
     params.push(("listall", "true".into()));
-    let (total, items) = match s.list("listAccounts", &params).await {
+    let (total, items) = match s.list_of::<AccountResponse>("listAccounts", &params).await {
         Ok(x) => x,
         Err(e) => return s.error_page("accounts", &e),
     };
     let rows = items
         .iter()
         .map(|a| Row {
-            id: str_of(a, "id").into(),
+            id: plain(&a.id),
             cells: vec![
-                Cell::link(
-                    text(a, "name"),
-                    format!("/console/accounts/{}", str_of(a, "id")),
-                ),
-                Cell::text(text(a, "rolename")),
+                Cell::link(text(&a.name), format!("/console/accounts/{}", plain(&a.id))),
+                Cell::text(text(&a.rolename)),
                 Cell::text(account_type_name(a)),
-                Cell::text(text(a, "domain")),
-                Cell::state(str_of(a, "state")),
-                Cell::num(
-                    a.get("user")
-                        .and_then(Value::as_array)
-                        .map(|u| u.len())
-                        .unwrap_or(0)
-                        .to_string(),
-                ),
+                Cell::text(text(&a.domain)),
+                Cell::state(plain(&a.state)),
+                Cell::num(a.user.len().to_string()),
             ],
             actions: vec![],
         })
@@ -297,10 +297,10 @@ async fn create_account(s: Session, Form(f): Form<Fields>) -> Response {
     }
     match s.call("createAccount", &params).await {
         Ok(r) => {
-            let id = r.body()["account"]["id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
+            let id = match super::created::<AccountResponse>("createAccount", r) {
+                Ok(a) => a.map(|a| plain(&a.id)).unwrap_or_default(),
+                Err(e) => return s.error_page("accounts", &e),
+            };
             redirect_with(
                 &format!("/console/accounts/{id}"),
                 true,
@@ -316,7 +316,7 @@ async fn create_account(s: Session, Form(f): Form<Fields>) -> Response {
 
 async fn account(s: Session, Path(id): Path<String>) -> Response {
     let a = match s
-        .one("listAccounts", &id, &[("listall", "true".into())])
+        .one_of::<AccountResponse>("listAccounts", &id, &[("listall", "true".into())])
         .await
     {
         Ok(Some(a)) => a,
@@ -325,7 +325,7 @@ async fn account(s: Session, Path(id): Path<String>) -> Response {
     };
     let url = format!("/console/accounts/{id}/action");
     let mut actions = vec![];
-    if str_of(&a, "state") == "enabled" {
+    if a.state.as_deref() == Some("enabled") {
         actions.push(
             Action::new("disable", "Disable account", url.clone()).field("action", "disable"),
         );
@@ -339,49 +339,37 @@ async fn account(s: Session, Path(id): Path<String>) -> Response {
             .field("action", "delete")
             .danger("Yes, delete this account and its users"),
     );
-    let users: Vec<Value> = a
-        .get("user")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let rows = users
+    let rows = a
+        .user
         .iter()
         .map(|u| Row {
-            id: str_of(u, "id").into(),
+            id: plain(&u.id),
             cells: vec![
                 Cell::link(
-                    text(u, "username"),
-                    format!("/console/users/{}", str_of(u, "id")),
+                    text(&u.username),
+                    format!("/console/users/{}", plain(&u.id)),
                 ),
-                Cell::text(format!(
-                    "{} {}",
-                    str_of(u, "firstname"),
-                    str_of(u, "lastname")
-                )),
-                Cell::text(text(u, "email")),
-                Cell::state(str_of(u, "state")),
-                Cell::text(if u.get("apikey").and_then(Value::as_str).is_some() {
-                    "Yes"
-                } else {
-                    "No"
-                }),
+                Cell::text(format!("{} {}", plain(&u.firstname), plain(&u.lastname))),
+                Cell::text(text(&u.email)),
+                Cell::state(plain(&u.state)),
+                Cell::text(if u.apikey.is_some() { "Yes" } else { "No" }),
             ],
             actions: vec![],
         })
         .collect();
     s.page(&DetailPage {
         frame: s.frame("accounts"),
-        title: text(&a, "name"),
-        status: vec![Cell::state(str_of(&a, "state"))],
+        title: text(&a.name),
+        status: vec![Cell::state(plain(&a.state))],
         back: Link::new("Accounts", "/console/accounts"),
         toolbar: vec![],
         actions,
         fields: vec![
-            ("ID".into(), Cell::mono(text(&a, "id"))),
-            ("Role".into(), Cell::text(text(&a, "rolename"))),
+            ("ID".into(), Cell::mono(text(&a.id))),
+            ("Role".into(), Cell::text(text(&a.rolename))),
             ("Type".into(), Cell::text(account_type_name(&a))),
-            ("Domain".into(), Cell::text(text(&a, "domainpath"))),
-            ("Created".into(), Cell::text(date(str_of(&a, "created")))),
+            ("Domain".into(), Cell::text(text(&a.domainpath))),
+            ("Created".into(), Cell::text(when(&a.created))),
         ],
         charts: vec![],
         sections: vec![Section {
@@ -468,7 +456,7 @@ async fn create_user(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) 
         return r;
     }
     let a = match s
-        .one("listAccounts", &id, &[("listall", "true".into())])
+        .one_of::<AccountResponse>("listAccounts", &id, &[("listall", "true".into())])
         .await
     {
         Ok(Some(a)) => a,
@@ -480,8 +468,8 @@ async fn create_user(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) 
             .iter()
             .map(|k| (*k, field(&f, k).trim().to_string()))
             .collect();
-    params.push(("account", str_of(&a, "name").to_string()));
-    params.push(("domainid", str_of(&a, "domainid").to_string()));
+    params.push(("account", plain(&a.name)));
+    params.push(("domainid", plain(&a.domainid)));
     match s.call("createUser", &params).await {
         Ok(_) => redirect_with(
             &format!("/console/accounts/{id}"),
@@ -496,7 +484,10 @@ async fn create_user(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) 
 }
 
 async fn user(s: Session, Path(id): Path<String>) -> Response {
-    let u = match s.one("listUsers", &id, &[("listall", "true".into())]).await {
+    let u = match s
+        .one_of::<UserResponse>("listUsers", &id, &[("listall", "true".into())])
+        .await
+    {
         Ok(Some(u)) => u,
         Ok(None) => return s.not_found("accounts", "user"),
         Err(e) => return s.error_page("accounts", &e),
@@ -507,7 +498,7 @@ async fn user(s: Session, Path(id): Path<String>) -> Response {
         "Generate API keys",
         format!("/console/users/{id}/keys"),
     )];
-    if str_of(&u, "state") == "enabled" {
+    if u.state.as_deref() == Some("enabled") {
         actions
             .push(Action::new("disable", "Disable user", url.clone()).field("action", "disable"));
     } else {
@@ -520,11 +511,11 @@ async fn user(s: Session, Path(id): Path<String>) -> Response {
     );
     s.page(&DetailPage {
         frame: s.frame("accounts"),
-        title: text(&u, "username"),
-        status: vec![Cell::state(str_of(&u, "state"))],
+        title: text(&u.username),
+        status: vec![Cell::state(plain(&u.state))],
         back: Link::new(
             "Account",
-            format!("/console/accounts/{}", str_of(&u, "accountid")),
+            format!("/console/accounts/{}", plain(&u.accountid)),
         ),
         toolbar: vec![],
         actions,
@@ -535,36 +526,32 @@ async fn user(s: Session, Path(id): Path<String>) -> Response {
     })
 }
 
-fn user_fields(u: &Value) -> Vec<(String, Cell)> {
+fn user_fields(u: &UserResponse) -> Vec<(String, Cell)> {
     vec![
-        ("ID".into(), Cell::mono(text(u, "id"))),
+        ("ID".into(), Cell::mono(text(&u.id))),
         (
             "Name".into(),
-            Cell::text(format!(
-                "{} {}",
-                str_of(u, "firstname"),
-                str_of(u, "lastname")
-            )),
+            Cell::text(format!("{} {}", plain(&u.firstname), plain(&u.lastname))),
         ),
-        ("Email".into(), Cell::text(text(u, "email"))),
+        ("Email".into(), Cell::text(text(&u.email))),
         (
             "Account".into(),
             Cell::link(
-                text(u, "account"),
-                format!("/console/accounts/{}", str_of(u, "accountid")),
+                text(&u.account),
+                format!("/console/accounts/{}", plain(&u.accountid)),
             ),
         ),
-        ("Role".into(), Cell::text(text(u, "rolename"))),
-        ("Domain".into(), Cell::text(text(u, "domain"))),
+        ("Role".into(), Cell::text(text(&u.rolename))),
+        ("Domain".into(), Cell::text(text(&u.domain))),
         (
             "API key".into(),
-            match u.get("apikey").and_then(Value::as_str) {
-                Some(k) => Cell::mono(k),
+            match &u.apikey {
+                Some(k) => Cell::mono(k.clone()),
                 None => Cell::text("none: generate keys to use the API"),
             },
         ),
         ("Secret key".into(), Cell::text("shown only when generated")),
-        ("Created".into(), Cell::text(date(str_of(u, "created")))),
+        ("Created".into(), Cell::text(when(&u.created))),
     ]
 }
 
@@ -597,24 +584,33 @@ async fn generate_keys(s: Session, Path(id): Path<String>, Form(f): Form<Fields>
         return r;
     }
     let back = local_path(field(&f, "back"), &format!("/console/users/{id}"));
-    let username = match s.one("listUsers", &id, &[("listall", "true".into())]).await {
-        Ok(Some(u)) => text(&u, "username"),
+    let username = match s
+        .one_of::<UserResponse>("listUsers", &id, &[("listall", "true".into())])
+        .await
+    {
+        Ok(Some(u)) => text(&u.username),
         Ok(None) => return s.not_found("api-keys", "user"),
         Err(e) => return s.error_page("api-keys", &e),
     };
     match s.call("registerUserKeys", &[("id", id.clone())]).await {
-        Ok(Reply::Object { value, .. }) => s.page(&KeysPage {
-            frame: s.frame(if back == "/console/api-keys" {
-                "api-keys"
-            } else {
-                "accounts"
-            }),
-            username,
-            apikey: text(&value, "apikey"),
-            secretkey: text(&value, "secretkey"),
-            back,
-            refresh: None,
-        }),
+        Ok(Reply::Object { value, .. }) => {
+            let keys: UserKeysResponse = match super::typed("registerUserKeys", value) {
+                Ok(k) => k,
+                Err(e) => return redirect_with(&back, false, &e.text),
+            };
+            s.page(&KeysPage {
+                frame: s.frame(if back == "/console/api-keys" {
+                    "api-keys"
+                } else {
+                    "accounts"
+                }),
+                username,
+                apikey: text(&keys.apikey),
+                secretkey: text(&keys.secretkey),
+                back,
+                refresh: None,
+            })
+        }
         Ok(_) => redirect_with(&back, false, "registerUserKeys gave no keys"),
         Err(e) => redirect_with(&back, false, &e.text),
     }
@@ -623,7 +619,7 @@ async fn generate_keys(s: Session, Path(id): Path<String>, Form(f): Form<Fields>
 /// The signed-in user's own API keys.
 async fn my_keys(s: Session) -> Response {
     let id = s.caller.user_id().to_string();
-    let u = match s.one("listUsers", &id, &[]).await {
+    let u = match s.one_of::<UserResponse>("listUsers", &id, &[]).await {
         Ok(Some(u)) => u,
         Ok(None) => return s.not_found("api-keys", "user"),
         Err(e) => return s.error_page("api-keys", &e),
@@ -659,7 +655,7 @@ async fn settings(s: Session, Query(q): Q) -> Response {
     let keyword = q.get("keyword").cloned().unwrap_or_default();
     let category = q.get("category").cloned().unwrap_or_default();
     let all = match s
-        .list(
+        .list_of::<ConfigurationResponse>(
             "listConfigurations",
             &[("pagesize", "500".into()), ("page", "1".into())],
         )
@@ -668,26 +664,28 @@ async fn settings(s: Session, Query(q): Q) -> Response {
         Ok(x) => x.1,
         Err(e) => return s.error_page("settings", &e),
     };
-    let mut categories: Vec<String> = all.iter().map(|c| text(c, "category")).collect();
+    let mut categories: Vec<String> = all.iter().map(|c| text(&c.category)).collect();
     categories.sort();
     categories.dedup();
     let mut params = page_params(&q);
     if !category.is_empty() {
         params.push(("category", category.clone()));
     }
-    let (total, items) = match s.list("listConfigurations", &params).await {
+    let (total, items) = match s
+        .list_of::<ConfigurationResponse>("listConfigurations", &params)
+        .await
+    {
         Ok(x) => x,
         Err(e) => return s.error_page("settings", &e),
     };
-    let value = |c: &Value, k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let rows = items
-        .iter()
+        .into_iter()
         .map(|c| SettingRow {
-            name: value(c, "name"),
-            category: value(c, "category"),
-            value: value(c, "value"),
-            default: value(c, "defaultvalue"),
-            description: value(c, "description"),
+            name: c.name.unwrap_or_default(),
+            category: c.category.unwrap_or_default(),
+            value: c.value.unwrap_or_default(),
+            default: c.defaultvalue.unwrap_or_default(),
+            description: c.description.unwrap_or_default(),
         })
         .collect();
     let mut pairs: Vec<(&str, String)> = q.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();

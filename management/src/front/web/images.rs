@@ -9,11 +9,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use serde_json::Value;
 use stratus_api::envelope::Reply;
-use stratus_ui::format::{self, bytes_field, date, str_of, text};
+use stratus_api::types::{IsoResponse, OsTypeResponse, ZoneResponse};
+use stratus_ui::format::{self, Download};
 use stratus_ui::{Action, Cell, DetailPage, Field, FormPage, Link, ListPage, Row, Section, Table};
 
+use super::show::{bytes_of, plain, text, when};
 use super::{field, page_params, pager, redirect_with, Fields, Session};
 use crate::ctx::Ctx;
 
@@ -28,20 +29,31 @@ pub fn router() -> Router<Ctx> {
 /// Seconds between refreshes while a download runs.
 const REFRESH: u32 = 2;
 
-fn status_cells(v: &Value) -> Vec<Cell> {
-    let status = str_of(v, "status");
-    let progress = match format::download_percent(v) {
-        Some(p) if format::download_in_progress(v) => Cell::bar(p as f64, format!("{p}%"), false),
+/// What a copy of an ISO says of its download.
+fn download(v: &IsoResponse) -> Download<'_> {
+    let first = v.downloaddetails.first();
+    Download {
+        ready: v.isready == Some(true),
+        status: v.status.as_deref().unwrap_or(""),
+        percent: first.and_then(|d| d.downloadPercent.as_deref()),
+        state: first.and_then(|d| d.downloadState.as_deref()).unwrap_or(""),
+    }
+}
+
+fn downloading(v: &IsoResponse) -> bool {
+    format::download_in_progress(&download(v))
+}
+
+fn status_cells(v: &IsoResponse) -> Vec<Cell> {
+    let status = v.status.as_deref().unwrap_or("");
+    let progress = match format::download_percent(&download(v)) {
+        Some(p) if downloading(v) => Cell::bar(p as f64, format!("{p}%"), false),
         _ => Cell::text(""),
     };
     vec![
         Cell::state(if status.is_empty() { "—" } else { status }),
         progress,
-        Cell::state(if v.get("isready").and_then(Value::as_bool) == Some(true) {
-            "Yes"
-        } else {
-            "No"
-        }),
+        Cell::state(if v.isready == Some(true) { "Yes" } else { "No" }),
     ]
 }
 
@@ -49,27 +61,24 @@ async fn isos(s: Session, Query(q): Query<HashMap<String, String>>) -> Response 
     let mut params = page_params(&q);
     params.push(("isofilter", "all".into()));
     params.push(("listall", "true".into()));
-    let (total, items) = match s.list("listIsos", &params).await {
+    let (total, items) = match s.list_of::<IsoResponse>("listIsos", &params).await {
         Ok(x) => x,
         Err(e) => return s.error_page("isos", &e),
     };
-    let downloading = items.iter().any(format::download_in_progress);
+    let downloading = items.iter().any(downloading);
     let rows = items
         .iter()
         .map(|v| {
             let mut cells = vec![
-                Cell::link(
-                    text(v, "name"),
-                    format!("/console/isos/{}", str_of(v, "id")),
-                ),
-                Cell::text(text(v, "zonename")),
+                Cell::link(text(&v.name), format!("/console/isos/{}", plain(&v.id))),
+                Cell::text(text(&v.zonename)),
             ];
             cells.extend(status_cells(v));
-            cells.push(Cell::num(bytes_field(v, "size")));
-            cells.push(Cell::text(text(v, "ostypename")));
-            cells.push(Cell::text(text(v, "account")));
+            cells.push(Cell::num(bytes_of(&v.size)));
+            cells.push(Cell::text(text(&v.ostypename)));
+            cells.push(Cell::text(text(&v.account)));
             Row {
-                id: format!("{}:{}", str_of(v, "id"), str_of(v, "zoneid")),
+                id: format!("{}:{}", plain(&v.id), plain(&v.zoneid)),
                 cells,
                 actions: vec![],
             }
@@ -109,31 +118,23 @@ async fn register_fields(s: &Session, f: &HashMap<String, String>, first: bool) 
     };
     let mut zones = vec![("-1".to_string(), "All zones".to_string())];
     if let Ok((_, items)) = s
-        .list(
+        .list_of::<ZoneResponse>(
             "listZones",
             &[("pagesize", "500".into()), ("page", "1".into())],
         )
         .await
     {
-        zones.extend(
-            items
-                .iter()
-                .map(|z| (str_of(z, "id").to_string(), text(z, "name"))),
-        );
+        zones.extend(items.iter().map(|z| (plain(&z.id), text(&z.name))));
     }
     let mut os_types = vec![];
     if let Ok((_, items)) = s
-        .list(
+        .list_of::<OsTypeResponse>(
             "listOsTypes",
             &[("pagesize", "500".into()), ("page", "1".into())],
         )
         .await
     {
-        os_types.extend(
-            items
-                .iter()
-                .map(|o| (str_of(o, "id").to_string(), text(o, "description"))),
-        );
+        os_types.extend(items.iter().map(|o| (plain(&o.id), text(&o.description))));
     }
     os_types.sort_by(|a, b| a.1.cmp(&b.1));
     let os_default = os_types
@@ -232,11 +233,11 @@ async fn register(s: Session, Form(f): Form<Fields>) -> Response {
         }
     }
     match s.call("registerIso", &params).await {
-        Ok(Reply::ObjectList { items, .. }) => {
-            let id = items
-                .first()
-                .map(|i| str_of(i, "id").to_string())
-                .unwrap_or_default();
+        Ok(r @ Reply::ObjectList { .. }) => {
+            let id = match super::created::<IsoResponse>("registerIso", r) {
+                Ok(i) => i.map(|i| plain(&i.id)).unwrap_or_default(),
+                Err(e) => return redirect_with("/console/isos", false, &e.text),
+            };
             redirect_with(
                 &format!("/console/isos/{id}"),
                 true,
@@ -257,7 +258,7 @@ async fn register(s: Session, Form(f): Form<Fields>) -> Response {
 
 async fn iso(s: Session, Path(id): Path<String>) -> Response {
     let copies = match s
-        .list(
+        .list_of::<IsoResponse>(
             "listIsos",
             &[
                 ("id", id.clone()),
@@ -272,47 +273,41 @@ async fn iso(s: Session, Path(id): Path<String>) -> Response {
         Err(e) => return s.error_page("isos", &e),
     };
     let i = &copies[0];
-    let yes_no = |k: &str| {
-        Cell::text(if i.get(k).and_then(Value::as_bool) == Some(true) {
-            "Yes"
-        } else {
-            "No"
-        })
-    };
+    let yes_no = |b: Option<bool>| Cell::text(if b == Some(true) { "Yes" } else { "No" });
     let fields = vec![
-        ("ID".into(), Cell::mono(text(i, "id"))),
-        ("Description".into(), Cell::text(text(i, "displaytext"))),
-        ("URL".into(), Cell::mono(text(i, "url"))),
-        ("OS type".into(), Cell::text(text(i, "ostypename"))),
-        ("Bootable".into(), yes_no("bootable")),
-        ("Public".into(), yes_no("ispublic")),
-        ("Featured".into(), yes_no("isfeatured")),
-        ("Extractable".into(), yes_no("isextractable")),
-        ("All zones".into(), yes_no("crossZones")),
-        ("Checksum".into(), Cell::mono(text(i, "checksum"))),
-        ("Size".into(), Cell::text(bytes_field(i, "size"))),
+        ("ID".into(), Cell::mono(text(&i.id))),
+        ("Description".into(), Cell::text(text(&i.displaytext))),
+        ("URL".into(), Cell::mono(text(&i.url))),
+        ("OS type".into(), Cell::text(text(&i.ostypename))),
+        ("Bootable".into(), yes_no(i.bootable)),
+        ("Public".into(), yes_no(i.ispublic)),
+        ("Featured".into(), yes_no(i.isfeatured)),
+        ("Extractable".into(), yes_no(i.isextractable)),
+        ("All zones".into(), yes_no(i.crossZones)),
+        ("Checksum".into(), Cell::mono(text(&i.checksum))),
+        ("Size".into(), Cell::text(bytes_of(&i.size))),
         (
             "Owner".into(),
-            Cell::text(format!("{} ({})", text(i, "account"), text(i, "domain"))),
+            Cell::text(format!("{} ({})", text(&i.account), text(&i.domain))),
         ),
-        ("Registered".into(), Cell::text(date(str_of(i, "created")))),
+        ("Registered".into(), Cell::text(when(&i.created))),
     ];
     let rows = copies
         .iter()
         .map(|c| {
-            let mut cells = vec![Cell::text(text(c, "zonename"))];
+            let mut cells = vec![Cell::text(text(&c.zonename))];
             cells.extend(status_cells(c));
             Row {
-                id: str_of(c, "zoneid").to_string(),
+                id: plain(&c.zoneid),
                 cells,
                 actions: vec![],
             }
         })
         .collect();
-    let downloading = copies.iter().any(format::download_in_progress);
+    let downloading = copies.iter().any(downloading);
     s.page(&DetailPage {
         frame: s.frame("isos"),
-        title: text(i, "name"),
+        title: text(&i.name),
         status: vec![],
         back: Link::new("ISOs", "/console/isos"),
         toolbar: vec![],

@@ -8,11 +8,17 @@ use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+use stratus_api::types::{
+    ClusterResponse, EventResponse, HostResponse, HostStatsItem, HostStatsResponse,
+    ImageStoreResponse, PodResponse, StoragePoolResponse, VlanIpRangeResponse, ZoneResponse,
+};
 use stratus_ui::chart::{self, Series};
-use stratus_ui::format::{self, bytes, bytes_field, date, ghz, num, str_of, text};
+use stratus_ui::format::{self, bytes, ghz};
 use stratus_ui::{Action, Cell, DetailPage, Field, FormPage, Link, ListPage, Row, Section, Table};
+use uuid::Uuid;
 
+use super::show::{big, bytes_of, detail, float, number, plain, text, when};
 use super::{field, page_params, pager, redirect_with, Fields, Session};
 use crate::ctx::Ctx;
 
@@ -42,47 +48,87 @@ pub fn router() -> Router<Ctx> {
 
 type Q = Query<HashMap<String, String>>;
 
-fn id_of(v: &Value) -> String {
-    str_of(v, "id").to_string()
+/// An object a page lists: its id and name.
+pub(super) trait Listed {
+    fn id(&self) -> &Option<Uuid>;
+    fn name(&self) -> &Option<String>;
 }
 
-fn name_link(v: &Value, base: &str) -> Cell {
-    Cell::link(text(v, "name"), format!("{base}/{}", id_of(v)))
+macro_rules! listed {
+    ($($t:ty),*) => {
+        $(impl Listed for $t {
+            fn id(&self) -> &Option<Uuid> {
+                &self.id
+            }
+            fn name(&self) -> &Option<String> {
+                &self.name
+            }
+        })*
+    };
 }
 
-pub(super) fn link_to(v: &Value, name_field: &str, id_field: &str, base: &str) -> Cell {
-    match v.get(id_field).and_then(Value::as_str) {
-        Some(id) => Cell::link(text(v, name_field), format!("{base}/{id}")),
-        None => Cell::text(text(v, name_field)),
+listed!(
+    ZoneResponse,
+    PodResponse,
+    ClusterResponse,
+    HostResponse,
+    StoragePoolResponse,
+    ImageStoreResponse
+);
+
+/// A range has no name: only its id is listed.
+impl Listed for VlanIpRangeResponse {
+    fn id(&self) -> &Option<Uuid> {
+        &self.id
+    }
+    fn name(&self) -> &Option<String> {
+        &None
     }
 }
 
-pub(super) fn row(v: &Value, cells: Vec<Cell>) -> Row {
+fn name_link(v: &impl Listed, base: &str) -> Cell {
+    Cell::link(text(v.name()), format!("{base}/{}", plain(v.id())))
+}
+
+/// A link to the object `id` names, shown by `name`; its name alone without an id.
+pub(super) fn link_to(name: &Option<String>, id: &Option<Uuid>, base: &str) -> Cell {
+    match id {
+        Some(id) => Cell::link(text(name), format!("{base}/{id}")),
+        None => Cell::text(text(name)),
+    }
+}
+
+pub(super) fn row(id: &Option<Uuid>, cells: Vec<Cell>) -> Row {
     Row {
-        id: id_of(v),
+        id: plain(id),
         cells,
         actions: vec![],
     }
 }
 
+/// A labelled field of a detail page.
+pub(super) fn labelled(label: &str, cell: Cell) -> (String, Cell) {
+    (label.to_string(), cell)
+}
+
 /// A list page from one list command.
 #[allow(clippy::too_many_arguments)]
-async fn list_page(
+async fn list_page<T: Listed + DeserializeOwned>(
     s: &Session,
     q: &HashMap<String, String>,
     active: &'static str,
     title: &str,
     command: &str,
     headings: &[&str],
-    cells: fn(&Value) -> Vec<Cell>,
+    cells: fn(&T) -> Vec<Cell>,
     empty: &str,
     toolbar: Vec<Link>,
 ) -> Response {
-    let (total, items) = match s.list(command, &page_params(q)).await {
+    let (total, items) = match s.list_of::<T>(command, &page_params(q)).await {
         Ok(x) => x,
         Err(e) => return s.error_page(active, &e),
     };
-    let rows = items.iter().map(|v| row(v, cells(v))).collect();
+    let rows = items.iter().map(|v| row(v.id(), cells(v))).collect();
     let table = Table::new("list", headings, rows, empty);
     s.page(&ListPage {
         frame: s.frame(active),
@@ -99,17 +145,17 @@ async fn list_page(
 }
 
 /// A section listing what a zone, pod or cluster holds.
-async fn section(
+async fn section<T: Listed + DeserializeOwned>(
     s: &Session,
     title: &str,
     command: &str,
     params: &[(&str, String)],
     headings: &[&str],
-    cells: fn(&Value) -> Vec<Cell>,
+    cells: fn(&T) -> Vec<Cell>,
     empty: &str,
 ) -> Section {
     let items = s
-        .list(command, params)
+        .list_of::<T>(command, params)
         .await
         .map(|x| x.1)
         .unwrap_or_default();
@@ -119,25 +165,12 @@ async fn section(
         table: Table::new(
             &id,
             headings,
-            items.iter().map(|v| row(v, cells(v))).collect(),
+            items.iter().map(|v| row(v.id(), cells(v))).collect(),
             empty,
         ),
         links: vec![],
         note: None,
     }
-}
-
-fn fields_of(v: &Value, spec: &[(&str, &str)]) -> Vec<(String, Cell)> {
-    spec.iter()
-        .map(|(label, f)| {
-            let cell = match *f {
-                "created" => Cell::text(date(str_of(v, f))),
-                "id" => Cell::mono(text(v, f)),
-                _ => Cell::text(text(v, f)),
-            };
-            (label.to_string(), cell)
-        })
-        .collect()
 }
 
 // --- zones ---
@@ -151,14 +184,14 @@ const ZONE_HEADINGS: &[&str] = &[
     "Guest CIDR",
 ];
 
-fn zone_cells(v: &Value) -> Vec<Cell> {
+fn zone_cells(v: &ZoneResponse) -> Vec<Cell> {
     vec![
         name_link(v, "/console/zones"),
-        Cell::text(text(v, "networktype")),
-        Cell::state(str_of(v, "allocationstate")),
-        Cell::text(text(v, "dns1")),
-        Cell::text(text(v, "internaldns1")),
-        Cell::text(text(v, "guestcidraddress")),
+        Cell::text(text(&v.networktype)),
+        Cell::state(plain(&v.allocationstate)),
+        Cell::text(text(&v.dns1)),
+        Cell::text(text(&v.internaldns1)),
+        Cell::text(text(&v.guestcidraddress)),
     ]
 }
 
@@ -187,28 +220,28 @@ const POD_HEADINGS: &[&str] = &[
     "Allocation",
 ];
 
-fn pod_cells(v: &Value) -> Vec<Cell> {
+fn pod_cells(v: &PodResponse) -> Vec<Cell> {
     vec![
         name_link(v, "/console/pods"),
-        link_to(v, "zonename", "zoneid", "/console/zones"),
-        Cell::text(text(v, "gateway")),
-        Cell::text(text(v, "netmask")),
-        Cell::text(text(v, "startip")),
-        Cell::text(text(v, "endip")),
-        Cell::state(str_of(v, "allocationstate")),
+        link_to(&v.zonename, &v.zoneid, "/console/zones"),
+        Cell::text(text(&v.gateway)),
+        Cell::text(text(&v.netmask)),
+        Cell::text(text(&v.startip)),
+        Cell::text(text(&v.endip)),
+        Cell::state(plain(&v.allocationstate)),
     ]
 }
 
 const CLUSTER_HEADINGS: &[&str] = &["Name", "Zone", "Pod", "Hypervisor", "Allocation", "Managed"];
 
-fn cluster_cells(v: &Value) -> Vec<Cell> {
+fn cluster_cells(v: &ClusterResponse) -> Vec<Cell> {
     vec![
         name_link(v, "/console/clusters"),
-        link_to(v, "zonename", "zoneid", "/console/zones"),
-        link_to(v, "podname", "podid", "/console/pods"),
-        Cell::text(text(v, "hypervisortype")),
-        Cell::state(str_of(v, "allocationstate")),
-        Cell::text(text(v, "managedstate")),
+        link_to(&v.zonename, &v.zoneid, "/console/zones"),
+        link_to(&v.podname, &v.podid, "/console/pods"),
+        Cell::text(text(&v.hypervisortype)),
+        Cell::state(plain(&v.allocationstate)),
+        Cell::text(text(&v.managedstate)),
     ]
 }
 
@@ -223,23 +256,23 @@ const HOST_HEADINGS: &[&str] = &[
     "QEMU",
 ];
 
-fn host_cells(v: &Value) -> Vec<Cell> {
+fn host_cells(v: &HostResponse) -> Vec<Cell> {
     vec![
         name_link(v, "/console/hosts"),
-        link_to(v, "zonename", "zoneid", "/console/zones"),
-        link_to(v, "podname", "podid", "/console/pods"),
-        link_to(v, "clustername", "clusterid", "/console/clusters"),
-        Cell::text(text(v, "ipaddress")),
-        Cell::state(str_of(v, "state")),
-        Cell::state(str_of(v, "resourcestate")),
-        Cell::text(text(v, "hypervisorversion")),
+        link_to(&v.zonename, &v.zoneid, "/console/zones"),
+        link_to(&v.podname, &v.podid, "/console/pods"),
+        link_to(&v.clustername, &v.clusterid, "/console/clusters"),
+        Cell::text(text(&v.ipaddress)),
+        Cell::state(plain(&v.state)),
+        Cell::state(plain(&v.resourcestate)),
+        Cell::text(text(&v.hypervisorversion)),
     ]
 }
 
 const POOL_HEADINGS: &[&str] = &["Name", "Zone", "Scope", "Server", "Path", "State", "Used"];
 
-fn usage_cell(v: &Value, used: &str, total: &str) -> Cell {
-    match (num(v, used), num(v, total)) {
+fn usage_cell(used: &Option<i64>, total: &Option<i64>) -> Cell {
+    match (big(used), big(total)) {
         (Some(u), Some(t)) if t > 0.0 => Cell::bar(
             format::percent(u, t),
             format!("{} of {}", bytes(u), bytes(t)),
@@ -249,27 +282,27 @@ fn usage_cell(v: &Value, used: &str, total: &str) -> Cell {
     }
 }
 
-fn pool_cells(v: &Value) -> Vec<Cell> {
+fn pool_cells(v: &StoragePoolResponse) -> Vec<Cell> {
     vec![
         name_link(v, "/console/primary-storage"),
-        link_to(v, "zonename", "zoneid", "/console/zones"),
-        Cell::text(text(v, "scope")),
-        Cell::text(text(v, "ipaddress")),
-        Cell::mono(text(v, "path")),
-        Cell::state(str_of(v, "state")),
-        usage_cell(v, "disksizeused", "disksizetotal"),
+        link_to(&v.zonename, &v.zoneid, "/console/zones"),
+        Cell::text(text(&v.scope)),
+        Cell::text(text(&v.ipaddress)),
+        Cell::mono(text(&v.path)),
+        Cell::state(plain(&v.state)),
+        usage_cell(&v.disksizeused, &v.disksizetotal),
     ]
 }
 
 const STORE_HEADINGS: &[&str] = &["Name", "Zone", "Protocol", "URL", "Used"];
 
-fn store_cells(v: &Value) -> Vec<Cell> {
+fn store_cells(v: &ImageStoreResponse) -> Vec<Cell> {
     vec![
         name_link(v, "/console/secondary-storage"),
-        link_to(v, "zonename", "zoneid", "/console/zones"),
-        Cell::text(text(v, "protocol")),
-        Cell::mono(text(v, "url")),
-        usage_cell(v, "disksizeused", "disksizetotal"),
+        link_to(&v.zonename, &v.zoneid, "/console/zones"),
+        Cell::text(text(&v.protocol)),
+        Cell::mono(text(&v.url)),
+        usage_cell(&v.disksizeused, &v.disksizetotal),
     ]
 }
 
@@ -277,21 +310,19 @@ const RANGE_HEADINGS: &[&str] = &[
     "Pod", "VLAN", "Gateway", "Netmask", "Start IP", "End IP", "For",
 ];
 
-fn range_cells(v: &Value) -> Vec<Cell> {
+fn range_cells(v: &VlanIpRangeResponse) -> Vec<Cell> {
     vec![
-        link_to(v, "podname", "podid", "/console/pods"),
-        Cell::text(text(v, "vlan")),
-        Cell::text(text(v, "gateway")),
-        Cell::text(text(v, "netmask")),
-        Cell::text(text(v, "startip")),
-        Cell::text(text(v, "endip")),
-        Cell::text(
-            if v.get("forvirtualnetwork").and_then(Value::as_bool) == Some(true) {
-                "Public"
-            } else {
-                "Guests"
-            },
-        ),
+        link_to(&v.podname, &v.podid, "/console/pods"),
+        Cell::text(text(&v.vlan)),
+        Cell::text(text(&v.gateway)),
+        Cell::text(text(&v.netmask)),
+        Cell::text(text(&v.startip)),
+        Cell::text(text(&v.endip)),
+        Cell::text(if v.forvirtualnetwork == Some(true) {
+            "Public"
+        } else {
+            "Guests"
+        }),
     ]
 }
 
@@ -308,14 +339,14 @@ fn allocation_actions(base: &str, state: &str) -> Vec<Action> {
 }
 
 async fn zone(s: Session, Path(id): Path<String>) -> Response {
-    let z = match s.one("listZones", &id, &[]).await {
+    let z = match s.one_of::<ZoneResponse>("listZones", &id, &[]).await {
         Ok(Some(z)) => z,
         Ok(None) => return s.not_found("zones", "zone"),
         Err(e) => return s.error_page("zones", &e),
     };
     let base = format!("/console/zones/{id}");
     let by_zone = [("zoneid", id.clone())];
-    let mut actions = allocation_actions(&base, str_of(&z, "allocationstate"));
+    let mut actions = allocation_actions(&base, &plain(&z.allocationstate));
     actions.push(
         Action::new("delete", "Delete zone", format!("{base}/action"))
             .field("action", "delete")
@@ -388,26 +419,26 @@ async fn zone(s: Session, Path(id): Path<String>) -> Response {
         .push(Link::new("+ Add host", "/console/hosts/new"));
     s.page(&DetailPage {
         frame: s.frame("zones"),
-        title: text(&z, "name"),
-        status: vec![Cell::state(str_of(&z, "allocationstate"))],
+        title: text(&z.name),
+        status: vec![Cell::state(plain(&z.allocationstate))],
         back: Link::new("Zones", "/console/zones"),
         toolbar: vec![],
         actions,
-        fields: fields_of(
-            &z,
-            &[
-                ("ID", "id"),
-                ("Network type", "networktype"),
-                ("Allocation state", "allocationstate"),
-                ("DNS 1", "dns1"),
-                ("DNS 2", "dns2"),
-                ("Internal DNS 1", "internaldns1"),
-                ("Internal DNS 2", "internaldns2"),
-                ("Guest CIDR", "guestcidraddress"),
-                ("Security groups", "securitygroupsenabled"),
-                ("Created", "created"),
-            ],
-        ),
+        fields: vec![
+            labelled("ID", Cell::mono(text(&z.id))),
+            labelled("Network type", Cell::text(text(&z.networktype))),
+            labelled("Allocation state", Cell::text(text(&z.allocationstate))),
+            labelled("DNS 1", Cell::text(text(&z.dns1))),
+            labelled("DNS 2", Cell::text(text(&z.dns2))),
+            labelled("Internal DNS 1", Cell::text(text(&z.internaldns1))),
+            labelled("Internal DNS 2", Cell::text(text(&z.internaldns2))),
+            labelled("Guest CIDR", Cell::text(text(&z.guestcidraddress))),
+            labelled(
+                "Security groups",
+                Cell::text(text(&z.securitygroupsenabled)),
+            ),
+            labelled("Created", Cell::text(when(&z.created))),
+        ],
         charts: vec![],
         sections,
         refresh: None,
@@ -473,38 +504,29 @@ async fn pods(s: Session, Query(q): Q) -> Response {
 }
 
 async fn pod(s: Session, Path(id): Path<String>) -> Response {
-    let p = match s.one("listPods", &id, &[]).await {
+    let p = match s.one_of::<PodResponse>("listPods", &id, &[]).await {
         Ok(Some(p)) => p,
         Ok(None) => return s.not_found("pods", "pod"),
         Err(e) => return s.error_page("pods", &e),
     };
     let base = format!("/console/pods/{id}");
     let by_pod = [("podid", id.clone())];
-    let mut actions = allocation_actions(&base, str_of(&p, "allocationstate"));
+    let mut actions = allocation_actions(&base, &plain(&p.allocationstate));
     actions.push(
         Action::new("delete", "Delete pod", format!("{base}/action"))
             .field("action", "delete")
             .danger("Yes, delete this pod"),
     );
-    let mut f = fields_of(&p, &[("ID", "id")]);
-    f.push((
-        "Zone".into(),
-        link_to(&p, "zonename", "zoneid", "/console/zones"),
-    ));
-    f.extend(fields_of(
-        &p,
-        &[
-            ("Gateway", "gateway"),
-            ("Netmask", "netmask"),
-            ("Reserved start IP", "startip"),
-            ("Reserved end IP", "endip"),
-            ("Created", "created"),
-        ],
-    ));
-    let zone_ranges = [
-        ("zoneid", str_of(&p, "zoneid").to_string()),
-        ("podid", id.clone()),
+    let f = vec![
+        labelled("ID", Cell::mono(text(&p.id))),
+        labelled("Zone", link_to(&p.zonename, &p.zoneid, "/console/zones")),
+        labelled("Gateway", Cell::text(text(&p.gateway))),
+        labelled("Netmask", Cell::text(text(&p.netmask))),
+        labelled("Reserved start IP", Cell::text(text(&p.startip))),
+        labelled("Reserved end IP", Cell::text(text(&p.endip))),
+        labelled("Created", Cell::text(when(&p.created))),
     ];
+    let zone_ranges = [("zoneid", plain(&p.zoneid)), ("podid", id.clone())];
     let sections = vec![
         section(
             &s,
@@ -539,8 +561,8 @@ async fn pod(s: Session, Path(id): Path<String>) -> Response {
     ];
     s.page(&DetailPage {
         frame: s.frame("pods"),
-        title: text(&p, "name"),
-        status: vec![Cell::state(str_of(&p, "allocationstate"))],
+        title: text(&p.name),
+        status: vec![Cell::state(plain(&p.allocationstate))],
         back: Link::new("Pods", "/console/pods"),
         toolbar: vec![],
         actions,
@@ -571,39 +593,33 @@ async fn clusters(s: Session, Query(q): Q) -> Response {
 }
 
 async fn cluster(s: Session, Path(id): Path<String>) -> Response {
-    let c = match s.one("listClusters", &id, &[]).await {
+    let c = match s.one_of::<ClusterResponse>("listClusters", &id, &[]).await {
         Ok(Some(c)) => c,
         Ok(None) => return s.not_found("clusters", "cluster"),
         Err(e) => return s.error_page("clusters", &e),
     };
     let base = format!("/console/clusters/{id}");
     let by_cluster = [("clusterid", id.clone())];
-    let mut actions = allocation_actions(&base, str_of(&c, "allocationstate"));
+    let mut actions = allocation_actions(&base, &plain(&c.allocationstate));
     actions.push(
         Action::new("delete", "Delete cluster", format!("{base}/action"))
             .field("action", "delete")
             .danger("Yes, delete this cluster"),
     );
-    let mut f = fields_of(&c, &[("ID", "id")]);
-    f.push((
-        "Zone".into(),
-        link_to(&c, "zonename", "zoneid", "/console/zones"),
-    ));
-    f.push((
-        "Pod".into(),
-        link_to(&c, "podname", "podid", "/console/pods"),
-    ));
-    f.extend(fields_of(
-        &c,
-        &[
-            ("Hypervisor", "hypervisortype"),
-            ("Type", "clustertype"),
-            ("Managed", "managedstate"),
-            ("CPU overcommit", "cpuovercommitratio"),
-            ("Memory overcommit", "memoryovercommitratio"),
-            ("Created", "created"),
-        ],
-    ));
+    let f = vec![
+        labelled("ID", Cell::mono(text(&c.id))),
+        labelled("Zone", link_to(&c.zonename, &c.zoneid, "/console/zones")),
+        labelled("Pod", link_to(&c.podname, &c.podid, "/console/pods")),
+        labelled("Hypervisor", Cell::text(text(&c.hypervisortype))),
+        labelled("Type", Cell::text(text(&c.clustertype))),
+        labelled("Managed", Cell::text(text(&c.managedstate))),
+        labelled("CPU overcommit", Cell::text(text(&c.cpuovercommitratio))),
+        labelled(
+            "Memory overcommit",
+            Cell::text(text(&c.memoryovercommitratio)),
+        ),
+        labelled("Created", Cell::text(when(&c.created))),
+    ];
     let mut sections = vec![
         section(
             &s,
@@ -632,8 +648,8 @@ async fn cluster(s: Session, Path(id): Path<String>) -> Response {
     ));
     s.page(&DetailPage {
         frame: s.frame("clusters"),
-        title: text(&c, "name"),
-        status: vec![Cell::state(str_of(&c, "allocationstate"))],
+        title: text(&c.name),
+        status: vec![Cell::state(plain(&c.allocationstate))],
         back: Link::new("Clusters", "/console/clusters"),
         toolbar: vec![],
         actions,
@@ -670,36 +686,39 @@ async fn hosts(s: Session, Query(q): Q) -> Response {
 
 /// The seed's figure 2-15: CPU, memory and network of every host, side by side.
 async fn host_metrics(s: Session, Query(q): Q) -> Response {
-    let (total, items) = match s.list("listHostsMetrics", &page_params(&q)).await {
+    let (total, items) = match s
+        .list_of::<HostResponse>("listHostsMetrics", &page_params(&q))
+        .await
+    {
         Ok(x) => x,
         Err(e) => return s.error_page("hosts", &e),
     };
     let rows = items
         .iter()
         .map(|v| {
-            let cores = num(v, "cpunumber").unwrap_or(0.0);
-            let mhz = cores * num(v, "cpuspeed").unwrap_or(0.0);
-            let pct = |f: &str| num(v, f).unwrap_or(0.0) / 100.0;
-            let kib = |f: &str| {
-                num(v, f)
+            let cores = float(&v.cpunumber).unwrap_or(0.0);
+            let mhz = cores * big(&v.cpuspeed).unwrap_or(0.0);
+            let pct = |f: &Option<String>| number(f).unwrap_or(0.0) / 100.0;
+            let kib = |f: &Option<i64>| {
+                big(f)
                     .map(|k| bytes(k * 1024.0))
                     .unwrap_or_else(|| "—".into())
             };
             row(
-                v,
+                &v.id,
                 vec![
                     name_link(v, "/console/hosts"),
-                    Cell::state(str_of(v, "state")),
-                    Cell::num(text(v, "instances")),
+                    Cell::state(plain(&v.state)),
+                    Cell::num(text(&v.instances)),
                     Cell::num(format!("{cores:.0}")),
                     Cell::num(ghz(mhz)),
-                    Cell::num(ghz(mhz * pct("cpuused"))),
-                    Cell::num(ghz(mhz * pct("cpuallocated"))),
-                    Cell::num(bytes_field(v, "memorytotal")),
-                    Cell::num(bytes_field(v, "memoryused")),
-                    Cell::num(bytes_field(v, "memoryallocated")),
-                    Cell::num(kib("networkkbsread")),
-                    Cell::num(kib("networkkbswrite")),
+                    Cell::num(ghz(mhz * pct(&v.cpuused))),
+                    Cell::num(ghz(mhz * pct(&v.cpuallocated))),
+                    Cell::num(bytes_of(&v.memorytotal)),
+                    Cell::num(bytes_of(&v.memoryused)),
+                    Cell::num(bytes_of(&v.memoryallocated)),
+                    Cell::num(kib(&v.networkkbsread)),
+                    Cell::num(kib(&v.networkkbswrite)),
                 ],
             )
         })
@@ -770,26 +789,20 @@ async fn host_charts(s: &Session, id: &str, memory_total: Option<f64>) -> Vec<st
         return vec![];
     }
     let Ok((_, items)) = s
-        .list("listHostsUsageHistory", &[("id", id.to_string())])
+        .list_of::<HostStatsResponse>("listHostsUsageHistory", &[("id", id.to_string())])
         .await
     else {
         return vec![];
     };
-    let stats: Vec<Value> = items
-        .first()
-        .and_then(|h| h.get("stats"))
-        .and_then(Value::as_array)
-        .cloned()
+    let stats = items
+        .into_iter()
+        .next()
+        .map(|h| h.stats)
         .unwrap_or_default();
-    let t = |v: &Value| {
-        chrono::DateTime::parse_from_str(str_of(v, "timestamp"), "%Y-%m-%dT%H:%M:%S%z")
-            .map(|d| d.timestamp() as f64)
-            .ok()
-    };
-    let series = |f: &str, scale: f64| -> Vec<(f64, f64)> {
+    let series = |f: fn(&HostStatsItem) -> Option<f64>, scale: f64| -> Vec<(f64, f64)> {
         stats
             .iter()
-            .filter_map(|v| Some((t(v)?, num(v, f)? * scale)))
+            .filter_map(|v| Some((v.timestamp?.0.timestamp() as f64, f(v)? * scale)))
             .collect()
     };
     fn pct(v: f64) -> String {
@@ -807,7 +820,7 @@ async fn host_charts(s: &Session, id: &str, memory_total: Option<f64>) -> Vec<st
             &[Series {
                 label: "CPU %".into(),
                 color: "#2456c9",
-                points: series("cpuused", 1.0),
+                points: series(|v| number(&v.cpuused), 1.0),
             }],
             Some(100.0),
             pct,
@@ -817,7 +830,7 @@ async fn host_charts(s: &Session, id: &str, memory_total: Option<f64>) -> Vec<st
             &[Series {
                 label: "Used".into(),
                 color: "#12b76a",
-                points: series("memoryusedkbs", 1024.0),
+                points: series(|v| big(&v.memoryusedkbs), 1024.0),
             }],
             memory_total,
             size,
@@ -828,12 +841,12 @@ async fn host_charts(s: &Session, id: &str, memory_total: Option<f64>) -> Vec<st
                 Series {
                     label: "Read".into(),
                     color: "#7a5af8",
-                    points: chart::rates(&series("networkkbsread", 1024.0)),
+                    points: chart::rates(&series(|v| big(&v.networkkbsread), 1024.0)),
                 },
                 Series {
                     label: "Write".into(),
                     color: "#f79009",
-                    points: chart::rates(&series("networkkbswrite", 1024.0)),
+                    points: chart::rates(&series(|v| big(&v.networkkbswrite), 1024.0)),
                 },
             ],
             None,
@@ -843,43 +856,37 @@ async fn host_charts(s: &Session, id: &str, memory_total: Option<f64>) -> Vec<st
 }
 
 async fn host(s: Session, Path(id): Path<String>) -> Response {
-    let h = match s.one("listHosts", &id, &[]).await {
+    let h = match s.one_of::<HostResponse>("listHosts", &id, &[]).await {
         Ok(Some(h)) => h,
         Ok(None) => return s.not_found("hosts", "host"),
         Err(e) => return s.error_page("hosts", &e),
     };
-    let cores = num(&h, "cpunumber").unwrap_or(0.0);
-    let mhz = cores * num(&h, "cpuspeed").unwrap_or(0.0);
-    let mut f = fields_of(&h, &[("ID", "id"), ("Address", "ipaddress")]);
-    f.push((
-        "Zone".into(),
-        link_to(&h, "zonename", "zoneid", "/console/zones"),
-    ));
-    f.push((
-        "Pod".into(),
-        link_to(&h, "podname", "podid", "/console/pods"),
-    ));
-    f.push((
-        "Cluster".into(),
-        link_to(&h, "clustername", "clusterid", "/console/clusters"),
-    ));
-    f.push(("State".into(), Cell::state(str_of(&h, "state"))));
-    f.push((
-        "Resource state".into(),
-        Cell::state(str_of(&h, "resourcestate")),
-    ));
+    let cores = float(&h.cpunumber).unwrap_or(0.0);
+    let mhz = cores * big(&h.cpuspeed).unwrap_or(0.0);
+    let mut f = vec![
+        labelled("ID", Cell::mono(text(&h.id))),
+        labelled("Address", Cell::text(text(&h.ipaddress))),
+        labelled("Zone", link_to(&h.zonename, &h.zoneid, "/console/zones")),
+        labelled("Pod", link_to(&h.podname, &h.podid, "/console/pods")),
+        labelled(
+            "Cluster",
+            link_to(&h.clustername, &h.clusterid, "/console/clusters"),
+        ),
+        labelled("State", Cell::state(plain(&h.state))),
+        labelled("Resource state", Cell::state(plain(&h.resourcestate))),
+    ];
     f.push((
         "CPU".into(),
         Cell::text(format!(
             "{cores:.0} cores × {} MHz = {} ({} used)",
-            text(&h, "cpuspeed"),
+            text(&h.cpuspeed),
             ghz(mhz),
-            text(&h, "cpuused")
+            text(&h.cpuused)
         )),
     ));
     f.push((
         "Memory".into(),
-        match (num(&h, "memoryused"), num(&h, "memorytotal")) {
+        match (big(&h.memoryused), big(&h.memorytotal)) {
             (Some(u), Some(t)) => Cell::bar(
                 format::percent(u, t),
                 format!("{} of {}", bytes(u), bytes(t)),
@@ -888,32 +895,25 @@ async fn host(s: Session, Path(id): Path<String>) -> Response {
             _ => Cell::text("—"),
         },
     ));
-    f.extend(fields_of(
-        &h,
-        &[
-            ("Hypervisor", "hypervisor"),
-            ("QEMU", "hypervisorversion"),
-            ("Agent", "version"),
-            ("Architecture", "arch"),
-        ],
-    ));
-    let details = h.get("details").cloned().unwrap_or(Value::Null);
+    f.extend([
+        labelled("Hypervisor", Cell::text(text(&h.hypervisor))),
+        labelled("QEMU", Cell::text(text(&h.hypervisorversion))),
+        labelled("Agent", Cell::text(text(&h.version))),
+        labelled("Architecture", Cell::text(text(&h.arch))),
+    ]);
     for (label, key) in [
         ("Acceleration", "acceleration"),
         ("libvirt", "libvirtversion"),
         ("OS", "os"),
         ("Kernel", "kernel"),
     ] {
-        f.push((label.into(), Cell::text(text(&details, key))));
+        f.push((label.into(), Cell::text(detail(&h.details, key))));
     }
-    f.push((
-        "Last heartbeat".into(),
-        Cell::text(date(str_of(&h, "lastpinged"))),
-    ));
-    f.push(("Added".into(), Cell::text(date(str_of(&h, "created")))));
-    let charts = host_charts(&s, &id, num(&h, "memorytotal")).await;
+    f.push(("Last heartbeat".into(), Cell::text(when(&h.lastpinged))));
+    f.push(("Added".into(), Cell::text(when(&h.created))));
+    let charts = host_charts(&s, &id, big(&h.memorytotal)).await;
     let events = s
-        .list(
+        .list_of::<EventResponse>(
             "listEvents",
             &[
                 ("resourceid", id.clone()),
@@ -927,14 +927,14 @@ async fn host(s: Session, Path(id): Path<String>) -> Response {
         .unwrap_or_default();
     s.page(&DetailPage {
         frame: s.frame("hosts"),
-        title: text(&h, "name"),
+        title: text(&h.name),
         status: vec![
-            Cell::state(str_of(&h, "state")),
-            Cell::state(str_of(&h, "resourcestate")),
+            Cell::state(plain(&h.state)),
+            Cell::state(plain(&h.resourcestate)),
         ],
         back: Link::new("Hosts", "/console/hosts"),
         toolbar: vec![Link::new("All host metrics", "/console/hosts/metrics")],
-        actions: host_actions(&id, str_of(&h, "resourcestate")),
+        actions: host_actions(&id, &plain(&h.resourcestate)),
         fields: f,
         charts,
         sections: vec![Section {
@@ -1005,7 +1005,7 @@ async fn host_action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) 
 /// The clusters a host can join, as "Zone / Pod / Cluster" options.
 pub(super) async fn cluster_options(s: &Session) -> Vec<(String, String)> {
     let clusters = s
-        .list(
+        .list_of::<ClusterResponse>(
             "listClusters",
             &[("pagesize", "500".into()), ("page", "1".into())],
         )
@@ -1016,12 +1016,12 @@ pub(super) async fn cluster_options(s: &Session) -> Vec<(String, String)> {
         .iter()
         .map(|c| {
             (
-                id_of(c),
+                plain(&c.id),
                 format!(
                     "{} / {} / {}",
-                    text(c, "zonename"),
-                    text(c, "podname"),
-                    text(c, "name")
+                    text(&c.zonename),
+                    text(&c.podname),
+                    text(&c.name)
                 ),
             )
         })
@@ -1074,13 +1074,16 @@ async fn add_host(s: Session, Form(f): Form<Fields>) -> Response {
         return r;
     }
     let cluster_id = field(&f, "clusterid").to_string();
-    let result = match s.one("listClusters", &cluster_id, &[]).await {
+    let result = match s
+        .one_of::<ClusterResponse>("listClusters", &cluster_id, &[])
+        .await
+    {
         Ok(Some(c)) => {
             s.call(
                 "addHost",
                 &[
-                    ("zoneid", str_of(&c, "zoneid").to_string()),
-                    ("podid", str_of(&c, "podid").to_string()),
+                    ("zoneid", plain(&c.zoneid)),
+                    ("podid", plain(&c.podid)),
                     ("clusterid", cluster_id.clone()),
                     ("url", format!("http://{}", field(&f, "address").trim())),
                     ("username", field(&f, "username").trim().to_string()),
@@ -1098,8 +1101,11 @@ async fn add_host(s: Session, Form(f): Form<Fields>) -> Response {
     match result {
         Ok(r) => {
             let id = match r {
-                stratus_api::envelope::Reply::ObjectList { items, .. } => {
-                    items.first().map(id_of).unwrap_or_default()
+                stratus_api::envelope::Reply::ObjectList { .. } => {
+                    match super::created::<HostResponse>("addHost", r) {
+                        Ok(h) => h.map(|h| plain(&h.id)).unwrap_or_default(),
+                        Err(e) => return redirect_with("/console/hosts", false, &e.text),
+                    }
                 }
                 _ => String::new(),
             };
@@ -1149,14 +1155,17 @@ async fn pools(s: Session, Query(q): Q) -> Response {
 }
 
 async fn pool(s: Session, Path(id): Path<String>) -> Response {
-    let p = match s.one("listStoragePools", &id, &[]).await {
+    let p = match s
+        .one_of::<StoragePoolResponse>("listStoragePools", &id, &[])
+        .await
+    {
         Ok(Some(p)) => p,
         Ok(None) => return s.not_found("primary-storage", "storage pool"),
         Err(e) => return s.error_page("primary-storage", &e),
     };
     let url = format!("/console/primary-storage/{id}/action");
     let mut actions = vec![];
-    if str_of(&p, "state") == "Maintenance" {
+    if p.state.as_deref() == Some("Maintenance") {
         actions.push(
             Action::new("cancel-maintenance", "Cancel maintenance", url.clone())
                 .field("action", "cancel-maintenance"),
@@ -1172,42 +1181,30 @@ async fn pool(s: Session, Path(id): Path<String>) -> Response {
             .field("action", "delete")
             .danger("Yes, delete this primary storage"),
     );
-    let mut f = fields_of(&p, &[("ID", "id")]);
-    f.push((
-        "Zone".into(),
-        link_to(&p, "zonename", "zoneid", "/console/zones"),
-    ));
-    f.push((
-        "Pod".into(),
-        link_to(&p, "podname", "podid", "/console/pods"),
-    ));
-    f.push((
-        "Cluster".into(),
-        link_to(&p, "clustername", "clusterid", "/console/clusters"),
-    ));
-    f.extend(fields_of(
-        &p,
-        &[
-            ("Scope", "scope"),
-            ("Type", "type"),
-            ("Server", "ipaddress"),
-            ("Path", "path"),
-            ("Hypervisor", "hypervisor"),
-        ],
-    ));
-    f.push((
-        "Used".into(),
-        usage_cell(&p, "disksizeused", "disksizetotal"),
-    ));
-    f.push((
-        "Allocated".into(),
-        usage_cell(&p, "disksizeallocated", "disksizetotal"),
-    ));
-    f.push(("Added".into(), Cell::text(date(str_of(&p, "created")))));
+    let f = vec![
+        labelled("ID", Cell::mono(text(&p.id))),
+        labelled("Zone", link_to(&p.zonename, &p.zoneid, "/console/zones")),
+        labelled("Pod", link_to(&p.podname, &p.podid, "/console/pods")),
+        labelled(
+            "Cluster",
+            link_to(&p.clustername, &p.clusterid, "/console/clusters"),
+        ),
+        labelled("Scope", Cell::text(text(&p.scope))),
+        labelled("Type", Cell::text(text(&p.r#type))),
+        labelled("Server", Cell::text(text(&p.ipaddress))),
+        labelled("Path", Cell::text(text(&p.path))),
+        labelled("Hypervisor", Cell::text(text(&p.hypervisor))),
+        labelled("Used", usage_cell(&p.disksizeused, &p.disksizetotal)),
+        labelled(
+            "Allocated",
+            usage_cell(&p.disksizeallocated, &p.disksizetotal),
+        ),
+        labelled("Added", Cell::text(when(&p.created))),
+    ];
     s.page(&DetailPage {
         frame: s.frame("primary-storage"),
-        title: text(&p, "name"),
-        status: vec![Cell::state(str_of(&p, "state"))],
+        title: text(&p.name),
+        status: vec![Cell::state(plain(&p.state))],
         back: Link::new("Primary storage", "/console/primary-storage"),
         toolbar: vec![],
         actions,
@@ -1271,32 +1268,26 @@ async fn stores(s: Session, Query(q): Q) -> Response {
 }
 
 async fn store(s: Session, Path(id): Path<String>) -> Response {
-    let st = match s.one("listImageStores", &id, &[]).await {
+    let st = match s
+        .one_of::<ImageStoreResponse>("listImageStores", &id, &[])
+        .await
+    {
         Ok(Some(x)) => x,
         Ok(None) => return s.not_found("secondary-storage", "image store"),
         Err(e) => return s.error_page("secondary-storage", &e),
     };
-    let mut f = fields_of(&st, &[("ID", "id")]);
-    f.push((
-        "Zone".into(),
-        link_to(&st, "zonename", "zoneid", "/console/zones"),
-    ));
-    f.extend(fields_of(
-        &st,
-        &[
-            ("URL", "url"),
-            ("Protocol", "protocol"),
-            ("Provider", "providername"),
-            ("Scope", "scope"),
-        ],
-    ));
-    f.push((
-        "Used".into(),
-        usage_cell(&st, "disksizeused", "disksizetotal"),
-    ));
+    let f = vec![
+        labelled("ID", Cell::mono(text(&st.id))),
+        labelled("Zone", link_to(&st.zonename, &st.zoneid, "/console/zones")),
+        labelled("URL", Cell::text(text(&st.url))),
+        labelled("Protocol", Cell::text(text(&st.protocol))),
+        labelled("Provider", Cell::text(text(&st.providername))),
+        labelled("Scope", Cell::text(text(&st.scope))),
+        labelled("Used", usage_cell(&st.disksizeused, &st.disksizetotal)),
+    ];
     s.page(&DetailPage {
         frame: s.frame("secondary-storage"),
-        title: text(&st, "name"),
+        title: text(&st.name),
         status: vec![],
         back: Link::new("Secondary storage", "/console/secondary-storage"),
         toolbar: vec![],

@@ -15,10 +15,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use serde_json::Value;
 use stratus_api::envelope::Reply;
+use stratus_api::types::{
+    ConsoleEndpointResponse, DiskOfferingResponse, IsoResponse, NetworkResponse,
+    ServiceOfferingResponse, SshKeyPairResponse, VirtualMachineResponse, VolumeResponse,
+    ZoneResponse,
+};
 use stratus_api::ApiError;
-use stratus_ui::format::{bytes, bytes_field, date, str_of, text};
+use stratus_ui::format::bytes;
 use stratus_ui::launch::{self, Choices, Go, LaunchState, STEPS};
 use stratus_ui::{
     Action, Cell, DetailPage, Field, LaunchPage, Link, ListPage, Row, Section, StepTab, Table,
@@ -26,6 +30,7 @@ use stratus_ui::{
 };
 
 use super::infra::{link_to, row};
+use super::show::{bytes_of, float, plain, text, when};
 use super::{field, page_params, pager, query_string, redirect_with, Fields, Outcome, Session};
 use crate::ctx::Ctx;
 
@@ -54,33 +59,36 @@ fn detail_path(id: &str) -> String {
 }
 
 /// The first address of an instance (its default NIC's).
-fn address(v: &Value) -> String {
+fn address(v: &VirtualMachineResponse) -> String {
     let nic = v
-        .get("nic")
-        .and_then(Value::as_array)
-        .and_then(|n| {
-            n.iter()
-                .find(|x| x.get("isdefault").and_then(Value::as_bool) == Some(true))
-                .or_else(|| n.first())
-        })
-        .map(|n| str_of(n, "ipaddress").to_string())
+        .nic
+        .iter()
+        .find(|x| x.isdefault == Some(true))
+        .or_else(|| v.nic.first())
+        .map(|n| plain(&n.ipaddress))
         .unwrap_or_default();
     if nic.is_empty() {
-        text(v, "ipaddress")
+        text(&v.ipaddress)
     } else {
         nic
     }
 }
 
+/// Memory in MiB, shown in binary units.
+fn mebibytes(m: &Option<i32>) -> String {
+    bytes(float(m).unwrap_or(0.0) * 1048576.0)
+}
+
 /// The buttons an instance in `state` offers. `full` adds the ISO and destroy choices
 /// of the instance's own page; a list row keeps to the everyday ones.
-fn actions_for(v: &Value, isos: &[(String, String)], full: bool) -> Vec<Action> {
-    let id = str_of(v, "id");
-    let url = format!("{}/action", detail_path(id));
+fn actions_for(v: &VirtualMachineResponse, isos: &[(String, String)], full: bool) -> Vec<Action> {
+    let id = plain(&v.id);
+    let url = format!("{}/action", detail_path(&id));
     let a = |name: &str, label: &str| Action::new(name, label, url.clone()).field("action", name);
-    let has_iso = !str_of(v, "isoid").is_empty();
+    let has_iso = v.isoid.is_some();
+    let state = v.state.as_deref().unwrap_or("");
     let mut out = vec![];
-    match str_of(v, "state") {
+    match state {
         "Running" => {
             out.push(a("console", "View console"));
             out.push(a("stop", "Stop"));
@@ -101,14 +109,14 @@ fn actions_for(v: &Value, isos: &[(String, String)], full: bool) -> Vec<Action> 
     if !full {
         return out;
     }
-    if matches!(str_of(v, "state"), "Running" | "Stopped") {
+    if matches!(state, "Running" | "Stopped") {
         if has_iso {
             out.push(a("detachiso", "Detach ISO"));
         } else if !isos.is_empty() {
             out.push(a("attachiso", "Attach ISO").select("isoid", "ISO", isos.to_vec()));
         }
     }
-    if matches!(str_of(v, "state"), "Running" | "Stopped" | "Error") {
+    if matches!(state, "Running" | "Stopped" | "Error") {
         out.push(
             a("destroy", "Destroy")
                 .danger("Yes, destroy (it can be recovered until it is expunged)"),
@@ -124,30 +132,33 @@ fn actions_for(v: &Value, isos: &[(String, String)], full: bool) -> Vec<Action> 
 async fn list(s: Session, Query(q): Query<HashMap<String, String>>) -> Response {
     let mut params = page_params(&q);
     params.push(("listall", "true".into()));
-    let (total, items) = match s.list("listVirtualMachines", &params).await {
+    let (total, items) = match s
+        .list_of::<VirtualMachineResponse>("listVirtualMachines", &params)
+        .await
+    {
         Ok(x) => x,
         Err(e) => return s.error_page("instances", &e),
     };
-    let changing = items.iter().any(|v| transitional(str_of(v, "state")));
+    let changing = items.iter().any(|v| transitional(&plain(&v.state)));
     let rows = items
         .iter()
         .map(|v| {
             let mut r = row(
-                v,
+                &v.id,
                 vec![
-                    Cell::link(text(v, "name"), detail_path(str_of(v, "id"))),
-                    Cell::text(text(v, "displayname")),
-                    Cell::state(str_of(v, "state")),
+                    Cell::link(text(&v.name), detail_path(&plain(&v.id))),
+                    Cell::text(text(&v.displayname)),
+                    Cell::state(plain(&v.state)),
                     Cell::mono(address(v)),
-                    link_to(v, "zonename", "zoneid", "/console/zones"),
+                    link_to(&v.zonename, &v.zoneid, "/console/zones"),
                     if s.is_admin() {
-                        link_to(v, "hostname", "hostid", "/console/hosts")
+                        link_to(&v.hostname, &v.hostid, "/console/hosts")
                     } else {
-                        Cell::text(text(v, "hostname"))
+                        Cell::text(text(&v.hostname))
                     },
-                    Cell::text(text(v, "serviceofferingname")),
-                    Cell::text(text(v, "isoname")),
-                    Cell::text(text(v, "account")),
+                    Cell::text(text(&v.serviceofferingname)),
+                    Cell::text(text(&v.isoname)),
+                    Cell::text(text(&v.account)),
                 ],
             );
             r.actions = actions_for(v, &[], false);
@@ -193,12 +204,12 @@ async fn attachable_isos(s: &Session, zone: &str) -> Vec<(String, String)> {
         ("pagesize", "500".into()),
         ("page", "1".into()),
     ];
-    s.list("listIsos", &p)
+    s.list_of::<IsoResponse>("listIsos", &p)
         .await
         .map(|(_, items)| {
             items
                 .iter()
-                .map(|i| (str_of(i, "id").to_string(), text(i, "name")))
+                .map(|i| (plain(&i.id), text(&i.name)))
                 .collect()
         })
         .unwrap_or_default()
@@ -206,29 +217,29 @@ async fn attachable_isos(s: &Session, zone: &str) -> Vec<(String, String)> {
 
 async fn detail(s: Session, Path(id): Path<String>) -> Response {
     let v = match s
-        .one("listVirtualMachines", &id, &[("listall", "true".into())])
+        .one_of::<VirtualMachineResponse>("listVirtualMachines", &id, &[("listall", "true".into())])
         .await
     {
         Ok(Some(v)) => v,
         Ok(None) => return s.not_found("instances", "instance"),
         Err(e) => return s.error_page("instances", &e),
     };
-    let state = str_of(&v, "state").to_string();
-    let isos = attachable_isos(&s, str_of(&v, "zoneid")).await;
+    let state = plain(&v.state);
+    let isos = attachable_isos(&s, &plain(&v.zoneid)).await;
     let mut fields = vec![
-        ("ID".into(), Cell::mono(text(&v, "id"))),
-        ("Display name".into(), Cell::text(text(&v, "displayname"))),
-        ("Instance name".into(), Cell::mono(text(&v, "instancename"))),
+        ("ID".into(), Cell::mono(text(&v.id))),
+        ("Display name".into(), Cell::text(text(&v.displayname))),
+        ("Instance name".into(), Cell::mono(text(&v.instancename))),
         ("IP address".into(), Cell::mono(address(&v))),
         (
             "Zone".into(),
-            link_to(&v, "zonename", "zoneid", "/console/zones"),
+            link_to(&v.zonename, &v.zoneid, "/console/zones"),
         ),
     ];
     if s.is_admin() {
         fields.push((
             "Host".into(),
-            link_to(&v, "hostname", "hostid", "/console/hosts"),
+            link_to(&v.hostname, &v.hostid, "/console/hosts"),
         ));
     }
     fields.extend([
@@ -236,50 +247,47 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
             "Compute offering".into(),
             Cell::text(format!(
                 "{} ({} × {} MHz, {})",
-                text(&v, "serviceofferingname"),
-                text(&v, "cpunumber"),
-                text(&v, "cpuspeed"),
-                bytes(v.get("memory").and_then(Value::as_f64).unwrap_or(0.0) * 1048576.0)
+                text(&v.serviceofferingname),
+                text(&v.cpunumber),
+                text(&v.cpuspeed),
+                mebibytes(&v.memory)
             )),
         ),
         (
             "Disk offering".into(),
-            Cell::text(text(&v, "diskofferingname")),
+            Cell::text(text(&v.diskofferingname)),
         ),
-        ("ISO".into(), Cell::text(text(&v, "isoname"))),
-        ("OS type".into(), Cell::text(text(&v, "osdisplayname"))),
-        ("SSH key pair".into(), Cell::text(text(&v, "keypairs"))),
-        ("Hypervisor".into(), Cell::text(text(&v, "hypervisor"))),
+        ("ISO".into(), Cell::text(text(&v.isoname))),
+        ("OS type".into(), Cell::text(text(&v.osdisplayname))),
+        ("SSH key pair".into(), Cell::text(text(&v.keypairs))),
+        ("Hypervisor".into(), Cell::text(text(&v.hypervisor))),
         (
             "Owner".into(),
-            Cell::text(format!("{} ({})", text(&v, "account"), text(&v, "domain"))),
+            Cell::text(format!("{} ({})", text(&v.account), text(&v.domain))),
         ),
-        ("Created".into(), Cell::when(date(str_of(&v, "created")))),
+        ("Created".into(), Cell::when(when(&v.created))),
     ]);
-    if !str_of(&v, "errortext").is_empty() {
-        fields.push(("Error".into(), Cell::text(text(&v, "errortext"))));
+    if !plain(&v.errortext).is_empty() {
+        fields.push(("Error".into(), Cell::text(text(&v.errortext))));
     }
     let nics = v
-        .get("nic")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
+        .nic
         .iter()
         .map(|n| Row {
-            id: str_of(n, "id").into(),
+            id: plain(&n.id),
             cells: vec![
-                Cell::text(text(n, "networkname")),
-                Cell::mono(text(n, "ipaddress")),
-                Cell::mono(text(n, "netmask")),
-                Cell::mono(text(n, "gateway")),
-                Cell::mono(text(n, "macaddress")),
-                Cell::text(text(n, "broadcasturi")),
+                Cell::text(text(&n.networkname)),
+                Cell::mono(text(&n.ipaddress)),
+                Cell::mono(text(&n.netmask)),
+                Cell::mono(text(&n.gateway)),
+                Cell::mono(text(&n.macaddress)),
+                Cell::text(text(&n.broadcasturi)),
             ],
             actions: vec![],
         })
         .collect();
     let volumes = s
-        .list(
+        .list_of::<VolumeResponse>(
             "listVolumes",
             &[("virtualmachineid", id.clone()), ("listall", "true".into())],
         )
@@ -288,13 +296,13 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
         .unwrap_or_default()
         .iter()
         .map(|d| Row {
-            id: str_of(d, "id").into(),
+            id: plain(&d.id),
             cells: vec![
-                Cell::text(text(d, "name")),
-                Cell::text(text(d, "type")),
-                Cell::num(bytes_field(d, "size")),
-                Cell::state(str_of(d, "state")),
-                Cell::text(text(d, "storage")),
+                Cell::text(text(&d.name)),
+                Cell::text(text(&d.r#type)),
+                Cell::num(bytes_of(&d.size)),
+                Cell::state(plain(&d.state)),
+                Cell::text(text(&d.storage)),
             ],
             actions: vec![],
         })
@@ -309,7 +317,7 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
     let changing = transitional(&state);
     s.page(&DetailPage {
         frame: s.frame("instances"),
-        title: text(&v, "name"),
+        title: text(&v.name),
         status: vec![Cell::state(state.clone())],
         back: Link::new("Instances", "/console/instances"),
         toolbar: vec![],
@@ -426,15 +434,16 @@ async fn open_console(s: &Session, id: &str, back: &str) -> Response {
         .await
     {
         Ok(reply) => {
-            let body = reply.body();
-            let ep = body.get("consoleendpoint").unwrap_or(&body);
-            let url = str_of(ep, "url");
-            if ep.get("success").and_then(Value::as_bool) == Some(true)
-                && url.starts_with("/console/vms/")
+            let ep = match super::created::<ConsoleEndpointResponse>("createConsoleEndpoint", reply)
             {
-                Redirect::to(url).into_response()
+                Ok(ep) => ep.unwrap_or_default(),
+                Err(e) => return redirect_with(back, false, &e.text),
+            };
+            let url = plain(&ep.url);
+            if ep.success == Some(true) && url.starts_with("/console/vms/") {
+                Redirect::to(&url).into_response()
             } else {
-                let why = text(ep, "details");
+                let why = text(&ep.details);
                 redirect_with(back, false, &format!("The console cannot be opened: {why}"))
             }
         }
@@ -448,11 +457,15 @@ async fn open_console(s: &Session, id: &str, back: &str) -> Response {
 async fn vnc_page(State(ctx): State<Ctx>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let name = match Session::from_headers(&ctx, &headers).await {
         Some(s) => s
-            .one("listVirtualMachines", &id, &[("listall", "true".into())])
+            .one_of::<VirtualMachineResponse>(
+                "listVirtualMachines",
+                &id,
+                &[("listall", "true".into())],
+            )
             .await
             .ok()
             .flatten()
-            .map(|v| text(&v, "name")),
+            .map(|v| text(&v.name)),
         None => None,
     };
     super::html(
@@ -486,14 +499,14 @@ async fn choices(s: &Session, state: &LaunchState, key: &str) -> Result<Choices,
                 &["Name", "Network type", "Description"],
                 "There is no zone yet: an administrator builds one with Add zone.",
             );
-            for z in s.list("listZones", &rows_params(&[])).await?.1 {
+            let zones = s
+                .list_of::<ZoneResponse>("listZones", &rows_params(&[]))
+                .await?
+                .1;
+            for z in zones {
                 c.push(
-                    str_of(&z, "id"),
-                    vec![
-                        text(&z, "name"),
-                        text(&z, "networktype"),
-                        text(&z, "description"),
-                    ],
+                    plain(&z.id),
+                    vec![text(&z.name), text(&z.networktype), text(&z.description)],
                 );
             }
         }
@@ -505,14 +518,14 @@ async fn choices(s: &Session, state: &LaunchState, key: &str) -> Result<Choices,
                 ("bootable", "true".into()),
                 ("isready", "true".into()),
             ]);
-            for i in s.list("listIsos", &p).await?.1 {
+            for i in s.list_of::<IsoResponse>("listIsos", &p).await?.1 {
                 c.push(
-                    str_of(&i, "id"),
+                    plain(&i.id),
                     vec![
-                        text(&i, "name"),
-                        text(&i, "ostypename"),
-                        bytes_field(&i, "size"),
-                        text(&i, "account"),
+                        text(&i.name),
+                        text(&i.ostypename),
+                        bytes_of(&i.size),
+                        text(&i.account),
                     ],
                 );
             }
@@ -523,14 +536,18 @@ async fn choices(s: &Session, state: &LaunchState, key: &str) -> Result<Choices,
                 &["Name", "CPU", "Memory", "Description"],
                 "There is no compute offering.",
             );
-            for o in s.list("listServiceOfferings", &rows_params(&[])).await?.1 {
+            let offerings = s
+                .list_of::<ServiceOfferingResponse>("listServiceOfferings", &rows_params(&[]))
+                .await?
+                .1;
+            for o in offerings {
                 c.push(
-                    str_of(&o, "id"),
+                    plain(&o.id),
                     vec![
-                        text(&o, "name"),
-                        format!("{} × {} MHz", text(&o, "cpunumber"), text(&o, "cpuspeed")),
-                        bytes(o.get("memory").and_then(Value::as_f64).unwrap_or(0.0) * 1048576.0),
-                        text(&o, "displaytext"),
+                        text(&o.name),
+                        format!("{} × {} MHz", text(&o.cpunumber), text(&o.cpuspeed)),
+                        mebibytes(&o.memory),
+                        text(&o.displaytext),
                     ],
                 );
             }
@@ -541,15 +558,19 @@ async fn choices(s: &Session, state: &LaunchState, key: &str) -> Result<Choices,
                 &["Name", "Size", "Description"],
                 "There is no disk offering.",
             );
-            for d in s.list("listDiskOfferings", &rows_params(&[])).await?.1 {
-                let size = if d.get("iscustomized").and_then(Value::as_bool) == Some(true) {
+            let offerings = s
+                .list_of::<DiskOfferingResponse>("listDiskOfferings", &rows_params(&[]))
+                .await?
+                .1;
+            for d in offerings {
+                let size = if d.iscustomized == Some(true) {
                     "Custom".to_string()
                 } else {
-                    format!("{} GB", text(&d, "disksize"))
+                    format!("{} GB", text(&d.disksize))
                 };
                 c.push(
-                    str_of(&d, "id"),
-                    vec![text(&d, "name"), size, text(&d, "displaytext")],
+                    plain(&d.id),
+                    vec![text(&d.name), size, text(&d.displaytext)],
                 );
             }
         }
@@ -560,17 +581,17 @@ async fn choices(s: &Session, state: &LaunchState, key: &str) -> Result<Choices,
                 "This zone has no guest network the instance can join.",
             );
             for n in s
-                .list("listNetworks", &rows_params(&[("zoneid", zone)]))
+                .list_of::<NetworkResponse>("listNetworks", &rows_params(&[("zoneid", zone)]))
                 .await?
                 .1
             {
                 c.push(
-                    str_of(&n, "id"),
+                    plain(&n.id),
                     vec![
-                        text(&n, "name"),
-                        text(&n, "type"),
-                        text(&n, "cidr"),
-                        text(&n, "gateway"),
+                        text(&n.name),
+                        text(&n.r#type),
+                        text(&n.cidr),
+                        text(&n.gateway),
                     ],
                 );
             }
@@ -580,11 +601,12 @@ async fn choices(s: &Session, state: &LaunchState, key: &str) -> Result<Choices,
             c.push("", vec!["No key pair".into(), String::new()]);
             // Key pairs are listed when the command layer has them.
             if stratus_api::command::find("listSSHKeyPairs").is_some() {
-                for k in s.list("listSSHKeyPairs", &rows_params(&[])).await?.1 {
-                    c.push(
-                        str_of(&k, "name"),
-                        vec![text(&k, "name"), text(&k, "fingerprint")],
-                    );
+                let keys = s
+                    .list_of::<SshKeyPairResponse>("listSSHKeyPairs", &rows_params(&[]))
+                    .await?
+                    .1;
+                for k in keys {
+                    c.push(plain(&k.name), vec![text(&k.name), text(&k.fingerprint)]);
                 }
             }
         }

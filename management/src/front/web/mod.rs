@@ -14,9 +14,12 @@ mod admin;
 mod images;
 mod infra;
 mod instances;
+mod show;
 mod sshkeys;
 mod storage;
 mod wizard;
+
+use show::{big, float, number, plain, text, when};
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -28,11 +31,18 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 use stratus_api::envelope::Reply;
+use stratus_api::types::{
+    AlertResponse, AsyncJobResponse, CapacityResponse, EventResponse, ExceptionResponse,
+    HostResponse, ImageStoreResponse, JobStatus, StoragePoolResponse, VirtualMachineResponse,
+    VlanIpRangeResponse, ZoneResponse,
+};
 use stratus_api::{ApiError, Params};
-use stratus_ui::format::{self, date, str_of};
+use stratus_ui::capacity::{CapacityItem, DiskUse, HostLoad};
+use stratus_ui::format;
 use stratus_ui::{Cell, DashboardPage, Flash, Frame, JobPage, LoginPage, Pager, Row, Table, Tile};
 
 use crate::commands;
@@ -305,14 +315,14 @@ impl Session {
         commands::dispatch(&self.ctx, &self.caller, spec, &p).await
     }
 
-    /// A list command's total and items.
-    pub async fn list(
+    /// A list command's total and items, as the response type its items are.
+    pub async fn list_of<T: DeserializeOwned>(
         &self,
         command: &str,
         params: &[(&str, String)],
-    ) -> Result<(i64, Vec<Value>), ApiError> {
+    ) -> Result<(i64, Vec<T>), ApiError> {
         match self.call(command, params).await? {
-            Reply::List { count, items, .. } => Ok((count, items)),
+            Reply::List { count, items, .. } => Ok((count, typed_all(command, items)?)),
             _ => Err(ApiError::internal(format!(
                 "{command} did not answer a list"
             ))),
@@ -320,15 +330,15 @@ impl Session {
     }
 
     /// One object by id from a list command, or None.
-    pub async fn one(
+    pub async fn one_of<T: DeserializeOwned>(
         &self,
         command: &str,
         id: &str,
         extra: &[(&str, String)],
-    ) -> Result<Option<Value>, ApiError> {
+    ) -> Result<Option<T>, ApiError> {
         let mut p = vec![("id", id.to_string())];
         p.extend(extra.iter().cloned());
-        Ok(self.list(command, &p).await?.1.into_iter().next())
+        Ok(self.list_of(command, &p).await?.1.into_iter().next())
     }
 
     /// Runs a state-changing command; an async one is waited for up to `wait`.
@@ -350,22 +360,20 @@ impl Session {
         let deadline = Instant::now() + wait;
         loop {
             let job = self.job(jobid).await?;
-            match job.get("jobstatus").and_then(Value::as_i64) {
-                Some(1) => return Ok(Outcome::Done),
-                Some(2) => return Err(ApiError::internal(job_error(&job))),
+            match job.jobstatus {
+                Some(JobStatus::Succeeded) => return Ok(Outcome::Done),
+                Some(JobStatus::Failed) => return Err(ApiError::internal(job_error(&job))),
                 _ if Instant::now() >= deadline => return Ok(Outcome::Running(jobid.to_string())),
                 _ => tokio::time::sleep(Duration::from_millis(150)).await,
             }
         }
     }
 
-    async fn job(&self, jobid: &str) -> Result<Value, ApiError> {
-        match self
-            .call("queryAsyncJobResult", &[("jobid", jobid.to_string())])
-            .await?
-        {
-            Reply::Flat(v) => Ok(v),
-            other => Ok(other.body()),
+    async fn job(&self, jobid: &str) -> Result<AsyncJobResponse, ApiError> {
+        const QUERY: &str = "queryAsyncJobResult";
+        match self.call(QUERY, &[("jobid", jobid.to_string())]).await? {
+            Reply::Flat(v) => typed(QUERY, v),
+            other => typed(QUERY, other.body()),
         }
     }
 
@@ -422,13 +430,45 @@ impl Session {
     }
 }
 
-/// The error text of a failed job.
-fn job_error(job: &Value) -> String {
-    job.get("jobresult")
-        .and_then(|r| r.get("errortext"))
-        .and_then(Value::as_str)
-        .unwrap_or("The job failed")
-        .to_string()
+/// An answer read as the response type `command` answers; one that does not fit its
+/// type is the server's fault, named by its command (never read as empty fields).
+pub(crate) fn typed<T: DeserializeOwned>(command: &str, v: Value) -> Result<T, ApiError> {
+    serde_json::from_value(v).map_err(|e| {
+        tracing::error!(command, error = %e, "an answer does not fit its response type");
+        ApiError::internal(format!(
+            "{command} answered something the console cannot read: {e}"
+        ))
+    })
+}
+
+pub(crate) fn typed_all<T: DeserializeOwned>(
+    command: &str,
+    items: Vec<Value>,
+) -> Result<Vec<T>, ApiError> {
+    items.into_iter().map(|v| typed(command, v)).collect()
+}
+
+/// The first object a create answers (`Object` or a one-element `ObjectList`), typed.
+pub(crate) fn created<T: DeserializeOwned>(
+    command: &str,
+    reply: Reply,
+) -> Result<Option<T>, ApiError> {
+    match reply {
+        Reply::Object { value, .. } => typed(command, value).map(Some),
+        Reply::ObjectList { items, .. } | Reply::List { items, .. } => {
+            typed_all(command, items).map(|v| v.into_iter().next())
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The error text of a failed job (`jobresult` is an `ExceptionResponse`).
+fn job_error(job: &AsyncJobResponse) -> String {
+    job.jobresult
+        .clone()
+        .and_then(|r| serde_json::from_value::<ExceptionResponse>(r).ok())
+        .and_then(|f| f.errortext)
+        .unwrap_or_else(|| "The job failed".to_string())
 }
 
 /// Paging of a list page: `page` (1-based) and the API's `pagesize`.
@@ -612,27 +652,34 @@ const TILE_LIST_MAX: i64 = 200;
 /// A dashboard tile by state. A small cloud's objects are counted from one list; past
 /// `TILE_LIST_MAX`, with the list command's `state` filter (one count per state), so the
 /// breakdown is right however many objects there are.
-async fn counted_tile(
+async fn counted_tile<T: DeserializeOwned>(
     s: &Session,
     (key, label, href): (&'static str, &'static str, &'static str),
     command: &str,
     extra: &[(&'static str, String)],
     states: &[&str],
+    state_of: fn(&T) -> String,
 ) -> Option<Tile> {
     let count = |state: &str| {
         let mut p: Vec<(&str, String)> = vec![("pagesize", "1".into()), ("page", "1".into())];
         p.extend(extra.iter().cloned());
         p.push(("state", state.to_string()));
-        async move { s.list(command, &p).await.map(|(n, _)| n) }
+        async move { s.list_of::<T>(command, &p).await.map(|(n, _)| n) }
     };
     let mut p: Vec<(&str, String)> = vec![
         ("pagesize", TILE_LIST_MAX.to_string()),
         ("page", "1".into()),
     ];
     p.extend(extra.iter().cloned());
-    let (total, items) = s.list(command, &p).await.ok()?;
+    let (total, items) = s.list_of::<T>(command, &p).await.ok()?;
     if total <= items.len() as i64 {
-        return Some(Tile::by_state(key, label, href, total, &items, "state"));
+        return Some(Tile::by_state(
+            key,
+            label,
+            href,
+            total,
+            items.iter().map(state_of),
+        ));
     }
     let mut by_state = vec![];
     for st in states {
@@ -658,6 +705,7 @@ async fn instances_tile(s: &Session) -> Option<Tile> {
         "listVirtualMachines",
         &[("listall", "true".into())],
         VM_STATES,
+        |vm: &VirtualMachineResponse| plain(&vm.state),
     )
     .await
 }
@@ -669,17 +717,19 @@ async fn dashboard(s: Session) -> Response {
     let mut gauges = Vec::new();
     let all = |n: i64| vec![("pagesize", n.to_string()), ("page", "1".to_string())];
     if s.is_admin() {
-        if let Ok((n, zones)) = s.list("listZones", &all(500)).await {
+        if let Ok((n, zones)) = s.list_of::<ZoneResponse>("listZones", &all(500)).await {
             tiles.push(Tile::by_state(
                 "zones",
                 "Zones",
                 "/console/zones",
                 n,
-                &zones,
-                "allocationstate",
+                zones.iter().map(|z| plain(&z.allocationstate)),
             ));
         }
-        let hosts = s.list("listHosts", &all(500)).await.unwrap_or_default();
+        let hosts = s
+            .list_of::<HostResponse>("listHosts", &all(500))
+            .await
+            .unwrap_or_default();
         tiles.extend(
             counted_tile(
                 &s,
@@ -687,6 +737,7 @@ async fn dashboard(s: Session) -> Response {
                 "listHosts",
                 &[],
                 HOST_STATES,
+                |h: &HostResponse| plain(&h.state),
             )
             .await,
         );
@@ -694,7 +745,7 @@ async fn dashboard(s: Session) -> Response {
             tiles.extend(instances_tile(&s).await);
         }
         let pools = s
-            .list("listStoragePools", &all(500))
+            .list_of::<StoragePoolResponse>("listStoragePools", &all(500))
             .await
             .unwrap_or_default();
         tiles.push(Tile::by_state(
@@ -702,11 +753,10 @@ async fn dashboard(s: Session) -> Response {
             "Primary storage",
             "/console/primary-storage",
             pools.0,
-            &pools.1,
-            "state",
+            pools.1.iter().map(|p| plain(&p.state)),
         ));
         let stores = s
-            .list("listImageStores", &all(500))
+            .list_of::<ImageStoreResponse>("listImageStores", &all(500))
             .await
             .unwrap_or_default();
         tiles.push(Tile::by_state(
@@ -714,36 +764,84 @@ async fn dashboard(s: Session) -> Response {
             "Secondary storage",
             "/console/secondary-storage",
             stores.0,
-            &stores.1,
-            "protocol",
+            stores.1.iter().map(|st| plain(&st.protocol)),
         ));
         gauges = match stratus_api::command::find("listCapacity") {
             Some(_) => s
-                .list("listCapacity", &[])
+                .list_of::<CapacityResponse>("listCapacity", &[])
                 .await
-                .map(|(_, items)| stratus_ui::capacity::from_list_capacity(&items))
+                .map(|(_, items)| {
+                    let items: Vec<CapacityItem> = items
+                        .iter()
+                        .filter_map(|c| {
+                            Some(CapacityItem {
+                                kind: c.r#type?.into(),
+                                used: big(&c.capacityused),
+                                total: big(&c.capacitytotal),
+                            })
+                        })
+                        .collect();
+                    stratus_ui::capacity::from_list_capacity(&items)
+                })
                 .unwrap_or_default(),
             None => {
                 let ranges = s
-                    .list(
+                    .list_of::<VlanIpRangeResponse>(
                         "listVlanIpRanges",
                         &[("forvirtualnetwork", "false".to_string())],
                     )
                     .await
                     .unwrap_or_default();
-                stratus_ui::capacity::from_lists(&hosts.1, &pools.1, &stores.1, &ranges.1)
+                let hosts: Vec<HostLoad> = hosts
+                    .1
+                    .iter()
+                    .map(|h| HostLoad {
+                        cpus: float(&h.cpunumber),
+                        mhz: big(&h.cpuspeed),
+                        cpu_used: number(&h.cpuused),
+                        memory_used: big(&h.memoryused),
+                        memory_total: big(&h.memorytotal),
+                    })
+                    .collect();
+                let pools: Vec<DiskUse> = pools
+                    .1
+                    .iter()
+                    .map(|p| DiskUse {
+                        used: big(&p.disksizeused),
+                        allocated: big(&p.disksizeallocated),
+                        total: big(&p.disksizetotal),
+                    })
+                    .collect();
+                let stores: Vec<DiskUse> = stores
+                    .1
+                    .iter()
+                    .map(|st| DiskUse {
+                        used: big(&st.disksizeused),
+                        allocated: None,
+                        total: big(&st.disksizetotal),
+                    })
+                    .collect();
+                let ranges: Vec<(String, String)> = ranges
+                    .1
+                    .iter()
+                    .map(|r| (plain(&r.startip), plain(&r.endip)))
+                    .collect();
+                stratus_ui::capacity::from_lists(&hosts, &pools, &stores, &ranges)
             }
         };
     } else if stratus_api::command::find("listVirtualMachines").is_some() {
         tiles.extend(instances_tile(&s).await);
     }
     let alerts = if s.is_admin() {
-        s.list("listAlerts", &all(5)).await.unwrap_or_default().1
+        s.list_of::<AlertResponse>("listAlerts", &all(5))
+            .await
+            .unwrap_or_default()
+            .1
     } else {
         vec![]
     };
     let events = s
-        .list(
+        .list_of::<EventResponse>(
             "listEvents",
             &[all(8), vec![("listall", "true".to_string())]].concat(),
         )
@@ -765,15 +863,15 @@ async fn dashboard(s: Session) -> Response {
     })
 }
 
-pub(crate) fn alerts_table(id: &str, items: Vec<Value>) -> Table {
+pub(crate) fn alerts_table(id: &str, items: Vec<AlertResponse>) -> Table {
     let rows = items
         .iter()
         .map(|a| Row {
-            id: str_of(a, "id").into(),
+            id: plain(&a.id),
             cells: vec![
-                Cell::when(date(str_of(a, "sent"))),
-                Cell::text(str_of(a, "name")),
-                Cell::text(str_of(a, "description")),
+                Cell::when(when(&a.sent)),
+                Cell::text(plain(&a.name)),
+                Cell::text(plain(&a.description)),
             ],
             actions: vec![],
         })
@@ -781,22 +879,22 @@ pub(crate) fn alerts_table(id: &str, items: Vec<Value>) -> Table {
     Table::new(id, &["Sent", "Alert", "Description"], rows, "No alerts.")
 }
 
-pub(crate) fn events_table(id: &str, items: Vec<Value>, wide: bool) -> Table {
+pub(crate) fn events_table(id: &str, items: Vec<EventResponse>, wide: bool) -> Table {
     let rows = items
         .iter()
         .map(|e| {
             let mut cells = vec![
-                Cell::when(date(str_of(e, "created"))),
-                Cell::text(str_of(e, "type")),
-                Cell::state(str_of(e, "level")),
+                Cell::when(when(&e.created)),
+                Cell::text(plain(&e.r#type)),
+                Cell::state(plain(&e.level)),
             ];
             if wide {
-                cells.push(Cell::text(format::text(e, "username")));
-                cells.push(Cell::text(format::text(e, "account")));
+                cells.push(Cell::text(text(&e.username)));
+                cells.push(Cell::text(text(&e.account)));
             }
-            cells.push(Cell::text(str_of(e, "description")));
+            cells.push(Cell::text(plain(&e.description)));
             Row {
-                id: str_of(e, "id").into(),
+                id: plain(&e.id),
                 cells,
                 actions: vec![],
             }
@@ -824,10 +922,10 @@ async fn job_page(
         Ok(j) => j,
         Err(e) => return s.error_page("dashboard", &e),
     };
-    let cmd = str_of(&job, "cmd").to_string();
-    let (status, class, text, refresh) = match job.get("jobstatus").and_then(Value::as_i64) {
-        Some(1) => ("Succeeded", "ok", format!("{cmd} finished."), None),
-        Some(2) => ("Failed", "bad", job_error(&job), None),
+    let cmd = job.cmd.clone().unwrap_or_default();
+    let (status, class, text, refresh) = match job.jobstatus {
+        Some(JobStatus::Succeeded) => ("Succeeded", "ok", format!("{cmd} finished."), None),
+        Some(JobStatus::Failed) => ("Failed", "bad", job_error(&job), None),
         _ => ("Running", "info", format!("{cmd} is running…"), Some(2)),
     };
     s.page(&JobPage {

@@ -10,9 +10,10 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use stratus_api::envelope::Reply;
-use stratus_ui::format::{str_of, text};
+use stratus_api::types::SshKeyPairResponse;
 use stratus_ui::{Action, Cell, Field, FormPage, Link, ListPage, Row, SshKeyPage, Table};
 
+use super::show::{plain, text};
 use super::{field, page_params, pager, redirect_with, Fields, Session};
 use crate::ctx::Ctx;
 
@@ -29,23 +30,26 @@ pub fn router() -> Router<Ctx> {
 async fn list(s: Session, Query(q): Query<HashMap<String, String>>) -> Response {
     let mut params = page_params(&q);
     params.push(("listall", "true".into()));
-    let (total, items) = match s.list("listSSHKeyPairs", &params).await {
+    let (total, items) = match s
+        .list_of::<SshKeyPairResponse>("listSSHKeyPairs", &params)
+        .await
+    {
         Ok(x) => x,
         Err(e) => return s.error_page("ssh-keys", &e),
     };
     let rows = items
         .iter()
         .map(|k| Row {
-            id: str_of(k, "id").into(),
+            id: plain(&k.id),
             cells: vec![
-                Cell::text(text(k, "name")),
-                Cell::mono(text(k, "fingerprint")),
-                Cell::text(text(k, "account")),
+                Cell::text(text(&k.name)),
+                Cell::mono(text(&k.fingerprint)),
+                Cell::text(text(&k.account)),
             ],
             actions: vec![Action::new("delete", "Delete", "/console/ssh-keys/delete")
-                .field("name", str_of(k, "name"))
-                .field("account", str_of(k, "account"))
-                .field("domainid", str_of(k, "domainid"))
+                .field("name", plain(&k.name))
+                .field("account", plain(&k.account))
+                .field("domainid", plain(&k.domainid))
                 .danger("Yes, delete this key pair")],
         })
         .collect();
@@ -114,14 +118,20 @@ async fn create(s: Session, Form(f): Form<Fields>) -> Response {
         .await
     };
     match result {
-        Ok(Reply::Object { value, .. }) if public_key.is_empty() => s.page(&SshKeyPage {
-            frame: s.frame("ssh-keys"),
-            name: text(&value, "name"),
-            fingerprint: text(&value, "fingerprint"),
-            privatekey: str_of(&value, "privatekey").to_string(),
-            back: LIST.into(),
-            refresh: None,
-        }),
+        Ok(Reply::Object { value, .. }) if public_key.is_empty() => {
+            let key: SshKeyPairResponse = match super::typed("createSSHKeyPair", value) {
+                Ok(k) => k,
+                Err(e) => return redirect_with(LIST, false, &e.text),
+            };
+            s.page(&SshKeyPage {
+                frame: s.frame("ssh-keys"),
+                name: text(&key.name),
+                fingerprint: text(&key.fingerprint),
+                privatekey: key.privatekey.unwrap_or_default(),
+                back: LIST.into(),
+                refresh: None,
+            })
+        }
         Ok(_) => redirect_with(
             LIST,
             true,

@@ -9,13 +9,16 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Form, Router};
+use serde::de::DeserializeOwned;
 use stratus_api::envelope::Reply;
+use stratus_api::types::{ClusterResponse, ImageStoreResponse, StoragePoolResponse, ZoneResponse};
 use stratus_api::ApiError;
-use stratus_ui::format::{str_of, text};
 use stratus_ui::wizard::nfs_url;
 use stratus_ui::{Field, FormPage};
+use uuid::Uuid;
 
 use super::infra::cluster_options;
+use super::show::{plain, text};
 use super::{field, redirect_with, Fields, Session};
 use crate::ctx::Ctx;
 
@@ -32,7 +35,7 @@ pub fn router() -> Router<Ctx> {
 }
 
 async fn zone_options(s: &Session) -> Vec<(String, String)> {
-    s.list(
+    s.list_of::<ZoneResponse>(
         "listZones",
         &[("pagesize", "500".into()), ("page", "1".into())],
     )
@@ -40,7 +43,7 @@ async fn zone_options(s: &Session) -> Vec<(String, String)> {
     .map(|(_, zones)| {
         zones
             .iter()
-            .map(|z| (str_of(z, "id").to_string(), text(z, "name")))
+            .map(|z| (plain(&z.id), text(&z.name)))
             .collect()
     })
     .unwrap_or_default()
@@ -102,16 +105,16 @@ async fn primary_form(s: Session) -> Response {
     s.page(&primary_page(&s, fields, None))
 }
 
-/// The created object's id from a create command's answer.
-fn created_id(r: &Reply) -> String {
-    match r {
-        Reply::ObjectList { items, .. } => items
-            .first()
-            .map(|i| str_of(i, "id").to_string())
-            .unwrap_or_default(),
-        Reply::Object { value, .. } => str_of(value, "id").to_string(),
-        _ => String::new(),
-    }
+/// The created object's id from a create command's answer, read as its type `T`.
+fn created_id<T: DeserializeOwned>(
+    command: &str,
+    r: Reply,
+    id: fn(T) -> Option<Uuid>,
+) -> Result<String, ApiError> {
+    Ok(super::created::<T>(command, r)?
+        .and_then(id)
+        .map(|id| id.to_string())
+        .unwrap_or_default())
 }
 
 /// The form's values to show again after a refusal (never the CSRF token).
@@ -132,12 +135,12 @@ async fn add_primary(s: Session, Form(f): Form<Fields>) -> Response {
         ("url", nfs_url(&v("server"), &v("path"))),
     ];
     let place = match v("scope").split_once(':') {
-        Some(("cluster", id)) => match s.one("listClusters", id, &[]).await {
+        Some(("cluster", id)) => match s.one_of::<ClusterResponse>("listClusters", id, &[]).await {
             Ok(Some(c)) => {
                 params.extend([
                     ("scope", "cluster".to_string()),
-                    ("zoneid", str_of(&c, "zoneid").to_string()),
-                    ("podid", str_of(&c, "podid").to_string()),
+                    ("zoneid", plain(&c.zoneid)),
+                    ("podid", plain(&c.podid)),
                     ("clusterid", id.to_string()),
                 ]);
                 Ok(())
@@ -157,13 +160,17 @@ async fn add_primary(s: Session, Form(f): Form<Fields>) -> Response {
             "Choose where the storage is used: a cluster or a zone.",
         )),
     };
+    const CREATE: &str = "createStoragePool";
     let result = match place {
-        Ok(()) => s.call("createStoragePool", &params).await,
+        Ok(()) => match s.call(CREATE, &params).await {
+            Ok(r) => created_id(CREATE, r, |p: StoragePoolResponse| p.id),
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     match result {
-        Ok(r) => redirect_with(
-            &format!("/console/primary-storage/{}", created_id(&r)),
+        Ok(id) => redirect_with(
+            &format!("/console/primary-storage/{id}"),
             true,
             "The primary storage was added.",
         ),
@@ -221,9 +228,14 @@ async fn add_secondary(s: Session, Form(f): Form<Fields>) -> Response {
         ("zoneid", v("zoneid")),
         ("url", nfs_url(&v("server"), &v("path"))),
     ];
-    match s.call("addImageStore", &params).await {
-        Ok(r) => redirect_with(
-            &format!("/console/secondary-storage/{}", created_id(&r)),
+    const ADD: &str = "addImageStore";
+    let result = match s.call(ADD, &params).await {
+        Ok(r) => created_id(ADD, r, |st: ImageStoreResponse| st.id),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(id) => redirect_with(
+            &format!("/console/secondary-storage/{id}"),
             true,
             "The secondary storage was added.",
         ),

@@ -13,8 +13,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
-use serde_json::Value;
 use stratus_api::envelope::Reply;
+use stratus_api::types::{
+    ClusterResponse, HostResponse, ImageStoreResponse, PodResponse, StoragePoolResponse,
+    VlanIpRangeResponse, ZoneResponse,
+};
+use stratus_api::ApiError;
 use stratus_ui::wizard::{self, steps, StepDef, WizardState};
 use stratus_ui::{BuildPage, Field, ReviewRow, StepTab, WizardPage};
 use tokio_stream::wrappers::ReceiverStream;
@@ -264,14 +268,20 @@ fn render(s: &Session, state: &WizardState, key: &str, error: Option<String>) ->
     s.page_status(status, &p)
 }
 
-/// The new resource's id in a step's answer.
-fn new_id(reply: &Reply) -> Option<String> {
-    let v = match reply {
-        Reply::Object { value, .. } => value.clone(),
-        Reply::ObjectList { items, .. } | Reply::List { items, .. } => items.first()?.clone(),
-        _ => return None,
+/// The new resource's id in a step's answer, read as the type `command` answers.
+fn new_id(command: &str, reply: Reply) -> Result<Option<String>, ApiError> {
+    use super::created;
+    let id = match command {
+        "createZone" | "updateZone" => created::<ZoneResponse>(command, reply)?.and_then(|x| x.id),
+        "createPod" => created::<PodResponse>(command, reply)?.and_then(|x| x.id),
+        "createVlanIpRange" => created::<VlanIpRangeResponse>(command, reply)?.and_then(|x| x.id),
+        "addCluster" => created::<ClusterResponse>(command, reply)?.and_then(|x| x.id),
+        "addHost" => created::<HostResponse>(command, reply)?.and_then(|x| x.id),
+        "createStoragePool" => created::<StoragePoolResponse>(command, reply)?.and_then(|x| x.id),
+        "addImageStore" => created::<ImageStoreResponse>(command, reply)?.and_then(|x| x.id),
+        _ => None,
     };
-    v.get("id").and_then(Value::as_str).map(str::to_string)
+    Ok(id.map(|id| id.to_string()))
 }
 
 /// Runs the build, streaming the progress page. The steps run in a task of their own, so
@@ -306,10 +316,13 @@ async fn build(s: Session, state: WizardState) -> Response {
                 continue;
             }
             let _ = tx.send(stratus_ui::build::started(step, &call.label)).await;
-            let result = s.call(call.command, &call.params).await;
+            let result = match s.call(call.command, &call.params).await {
+                Ok(reply) => new_id(call.command, reply),
+                Err(e) => Err(e),
+            };
             match result {
-                Ok(reply) => {
-                    let id = new_id(&reply).unwrap_or_else(|| "yes".into());
+                Ok(id) => {
+                    let id = id.unwrap_or_else(|| "yes".into());
                     state.set("done", step, id.clone());
                     let detail = match step {
                         "enable" => String::new(),

@@ -2,7 +2,6 @@
 //! server says so at once (`/healthz` 503 with the reason, API calls 530 "the database is
 //! unavailable") instead of hanging on the pool, then recovers by itself.
 
-
 use std::time::{Duration, Instant};
 
 use axum::body::Body;

@@ -1,7 +1,6 @@
 //! Shared server state handed to every handler and background task.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use sqlx::PgPool;
 use tokio::sync::Notify;
@@ -11,6 +10,7 @@ use crate::db;
 use crate::error::Result;
 use crate::pki::Pki;
 use crate::secrets::SecretKey;
+use crate::settings::{self, Scope, ScopeKind, Setting};
 
 #[derive(Clone)]
 pub struct Ctx {
@@ -34,7 +34,8 @@ pub struct Ctx {
     pub db_status: crate::dbstatus::DbStatus,
     /// The front door's in-memory limits (login throttle, API rate limit).
     pub guards: Arc<crate::guard::Guards>,
-    settings: Arc<RwLock<HashMap<String, String>>>,
+    /// The stored setting values, parsed (see `settings`).
+    settings: Arc<settings::Values>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -57,7 +58,7 @@ impl Ctx {
             faults: Default::default(),
             db_status: Default::default(),
             guards: Default::default(),
-            settings: Arc::new(RwLock::new(HashMap::new())),
+            settings: Default::default(),
         };
         ctx.refresh_settings().await?;
         let sealed = ctx.seal_plain_secrets().await?;
@@ -67,45 +68,33 @@ impl Ctx {
         Ok(ctx)
     }
 
-    /// Reloads global settings. Called at start, after a local change, and on a timer so
-    /// changes made through another management server arrive within seconds.
+    /// Reloads the settings' stored values (global and scoped). Called at start, after a
+    /// local change, and on a timer so changes made through another management server
+    /// arrive within seconds.
     pub async fn refresh_settings(&self) -> Result<()> {
-        let (rows, _) = db::config::config_list(&self.pool, &Default::default()).await?;
-        let map = rows
-            .into_iter()
-            .filter_map(|r| r.value.map(|v| (r.name, v)))
-            .collect();
-        *self.settings.write().expect("settings lock") = map;
+        let rows = db::config::config_values(&self.pool).await?;
+        self.settings.load(
+            rows.into_iter()
+                .filter_map(|r| match (r.scope, r.scope_id) {
+                    (None, _) => Some((r.name, None, r.value)),
+                    (Some(s), Some(id)) => {
+                        ScopeKind::parse(&s).map(|k| (r.name, Some((k, id)), r.value))
+                    }
+                    (Some(_), None) => None,
+                }),
+        );
         Ok(())
     }
 
-    pub fn setting(&self, name: &str) -> Option<String> {
-        self.settings
-            .read()
-            .expect("settings lock")
-            .get(name)
-            .cloned()
+    /// A setting's global value (its default unless one is stored).
+    pub fn get<T: settings::Type>(&self, s: &Setting<T>) -> T::Owned {
+        self.settings.get(s, Scope::Global)
     }
 
-    pub fn setting_i64(&self, name: &str, default: i64) -> i64 {
-        self.setting(name)
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(default)
-    }
-
-    /// An overprovisioning factor (`cpu.`, `mem.`, `storage.overprovisioning.factor`):
-    /// positive, else `default`. Placement, capacity and the lists all read it here.
-    pub fn factor(&self, name: &str, default: f64) -> f64 {
-        self.setting(name)
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|f| *f > 0.0)
-            .unwrap_or(default)
-    }
-
-    pub fn setting_bool(&self, name: &str, default: bool) -> bool {
-        self.setting(name)
-            .map(|v| v.trim().eq_ignore_ascii_case("true"))
-            .unwrap_or(default)
+    /// A setting's value at `scope`: the most specific value stored for it among the
+    /// scopes the setting allows (a cluster's, then its zone's), else the global value.
+    pub fn get_in<T: settings::Type>(&self, s: &Setting<T>, scope: Scope) -> T::Owned {
+        self.settings.get(s, scope)
     }
 
     /// A user's API secret key, unsealed (`None` without keys, or if the sealed value
@@ -135,6 +124,6 @@ impl Ctx {
 
     /// `default.page.size`: the default and maximum page size of list commands.
     pub fn page_size(&self) -> i64 {
-        self.setting_i64("default.page.size", 500).max(1)
+        self.get(&settings::DEFAULT_PAGE_SIZE)
     }
 }

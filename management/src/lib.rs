@@ -24,3 +24,4 @@ pub mod process;
 pub mod rules;
 pub mod secrets;
 pub mod services;
+pub mod settings;

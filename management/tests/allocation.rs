@@ -256,3 +256,195 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
     );
     assert_eq!(placed, 8, "two hosts × four VMs");
 }
+
+/// Issue 17: a cluster's overcommit factor changes placement. Two clusters with one
+/// 1-core 1000 MHz host each; a 2 × 1000 MHz VM fits neither at the global factor 1.0.
+/// With `cpu.overprovisioning.factor` = 4 set on the second cluster through the API, it
+/// is placed on that cluster's host, never on the other; the lists show the cluster's
+/// value and its overcommitted totals.
+#[tokio::test]
+async fn a_clusters_overcommit_factor_changes_placement() {
+    let c = Client::admin().await;
+    let (zid, pid, c1) = c.basic_topology("overcommit").await;
+    let c2 = c
+        .ok(
+            "addCluster",
+            &[
+                ("zoneid", &zid),
+                ("podid", &pid),
+                ("clustername", "c2"),
+                ("clustertype", "CloudManaged"),
+                ("hypervisor", "KVM"),
+            ],
+        )
+        .await["cluster"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.ok(
+        "createVlanIpRange",
+        &[
+            ("zoneid", &zid),
+            ("podid", &pid),
+            ("gateway", "10.0.1.1"),
+            ("netmask", "255.255.255.0"),
+            ("startip", "10.0.1.10"),
+            ("endip", "10.0.1.20"),
+            ("forvirtualnetwork", "false"),
+        ],
+    )
+    .await;
+    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut hosts_by_cluster = vec![];
+    for (i, cid) in [&c1, &c2].into_iter().enumerate() {
+        let (h, token) = hosts::register(
+            &c.ctx,
+            &admin,
+            zid.parse().unwrap(),
+            pid.parse().unwrap(),
+            cid.parse().unwrap(),
+            format!("192.0.2.{}", 20 + i).parse().unwrap(),
+            8250,
+            &format!("oc{i}"),
+        )
+        .await
+        .unwrap();
+        hosts::heartbeat(&c.ctx, h.id, Some(&token), &facts(1, 1000, 4 << 30), None)
+            .await
+            .unwrap();
+        hosts_by_cluster.push(h.id);
+    }
+    let (h1, h2) = (hosts_by_cluster[0], hosts_by_cluster[1]);
+    let offering = db::offerings::service_offering_fetch(
+        &c.ctx.pool,
+        "00000000-0000-4000-8003-000000000001".parse().unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .id;
+    let new_vm = |name: &'static str| {
+        let c = c.clone_handle();
+        let admin = admin.clone();
+        let zid = zid.clone();
+        async move {
+            let id = Uuid::new_v4();
+            let mut conn = c.ctx.pool.acquire().await.unwrap();
+            db::vms::vm_insert(
+                &mut conn,
+                &db::vms::NewVm {
+                    id,
+                    name,
+                    display_name: name,
+                    account_id: admin.account_id,
+                    domain_id: admin.domain_id,
+                    user_id: admin.id,
+                    zone_id: zid.parse().unwrap(),
+                    service_offering_id: offering,
+                    disk_offering_id: None,
+                    iso_id: None,
+                    cpu_number: 2,
+                    cpu_mhz: 1000,
+                    memory_mb: 512,
+                    keypair: None,
+                    instance_suffix: "VM",
+                },
+            )
+            .await
+            .unwrap();
+            id
+        }
+    };
+    let vm = new_vm("big").await;
+    let e = allocate::allocate(&c.ctx, vm, None, None)
+        .await
+        .unwrap_err()
+        .to_api();
+    assert_eq!(e.code.http_status(), 533, "{}", e.text);
+
+    let u = c
+        .ok(
+            "updateConfiguration",
+            &[
+                ("name", "cpu.overprovisioning.factor"),
+                ("value", "4"),
+                ("clusterid", &c2),
+            ],
+        )
+        .await;
+    assert_eq!(u["configuration"]["value"], "4");
+    let listed = |cid: String| {
+        let c = c.clone_handle();
+        async move {
+            c.ok(
+                "listConfigurations",
+                &[("name", "cpu.overprovisioning.factor"), ("clusterid", &cid)],
+            )
+            .await["configuration"][0]
+                .clone()
+        }
+    };
+    let l2 = listed(c2.clone()).await;
+    assert_eq!(
+        (l2["value"].as_str(), l2["scope"].as_str()),
+        (Some("4"), Some("cluster"))
+    );
+    assert_eq!(listed(c1.clone()).await["value"], "1.0", "the global value");
+
+    // Placed on the generous cluster's host, and only there.
+    let a = allocate::allocate(&c.ctx, vm, None, None).await.unwrap();
+    assert_eq!(a.host_id, h2);
+    let other = new_vm("other").await;
+    let e = allocate::allocate(&c.ctx, other, None, Some(h1))
+        .await
+        .unwrap_err()
+        .to_api();
+    assert_eq!(e.code.http_status(), 533, "not on c1's host: {}", e.text);
+    // c2's host holds 4000 MHz at factor 4: a second 2000 MHz VM still fits there.
+    assert_eq!(
+        allocate::allocate(&c.ctx, other, None, None)
+            .await
+            .unwrap()
+            .host_id,
+        h2
+    );
+
+    // The lists show each cluster's factor and the overcommitted totals.
+    let cl = c.ok("listClusters", &[("id", &c2)]).await;
+    assert_eq!(cl["cluster"][0]["cpuovercommitratio"], "4.0");
+    let cl = c.ok("listClusters", &[("id", &c1)]).await;
+    assert_eq!(cl["cluster"][0]["cpuovercommitratio"], "1.0");
+    let h = c.ok("listHosts", &[("id", &h2.to_string())]).await;
+    assert_eq!(h["host"][0]["cpuwithoverprovisioning"], "4000.0");
+    let h = c.ok("listHosts", &[("id", &h1.to_string())]).await;
+    assert_eq!(h["host"][0]["cpuwithoverprovisioning"], "1000.0");
+    let cap = c
+        .ok("listCapacity", &[("zoneid", &zid), ("type", "1")])
+        .await;
+    assert_eq!(cap["capacity"][0]["capacitytotal"], 5000, "1000 + 4 × 1000");
+
+    // Reset: the cluster reads the global value again.
+    c.ok(
+        "resetConfiguration",
+        &[("name", "cpu.overprovisioning.factor"), ("clusterid", &c2)],
+    )
+    .await;
+    let cl = c.ok("listClusters", &[("id", &c2)]).await;
+    assert_eq!(cl["cluster"][0]["cpuovercommitratio"], "1.0");
+    // A factor the registry cannot use is refused, not ignored.
+    let t = c
+        .err(
+            "updateConfiguration",
+            &[
+                ("name", "cpu.overprovisioning.factor"),
+                ("value", "0"),
+                ("clusterid", &c2),
+            ],
+            431,
+        )
+        .await;
+    assert!(t.contains("not positive"), "{t}");
+}

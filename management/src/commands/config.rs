@@ -104,7 +104,19 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params, reset: bool) -> Resu
         None
     } else {
         match p.str("value") {
-            Some(v) => Some(settings::validate_value(name, &row.value_type, v)?),
+            Some(v) => {
+                let v = settings::validate_value(name, &row.value_type, v)?;
+                // What the registry would not use (a factor ≤ 0, a bad instance name…) is
+                // refused here rather than ignored later.
+                if let Some(s) = crate::settings::find(name) {
+                    s.load_value(&v).map_err(|why| {
+                        ApiError::param(format!(
+                            "Value '{v}' is not valid for configuration {name}: {why}"
+                        ))
+                    })?;
+                }
+                Some(v)
+            }
             // CloudStack treats a missing value as "set to empty/null".
             None => None,
         }

@@ -16,9 +16,7 @@ use crate::services::consoles;
 /// address it listens on (when that is a specific address).
 fn websocket_address(ctx: &Ctx) -> (Option<String>, Option<String>) {
     let port = ctx.listen.map(|l| l.port().to_string());
-    let host = ctx
-        .setting("host")
-        .map(|h| h.trim().to_string())
+    let host = Some(ctx.get(&crate::settings::HOST).trim().to_string())
         .filter(|h| !h.is_empty())
         .or_else(|| {
             ctx.listen

@@ -11,6 +11,7 @@ use stratus_api::{ApiError, Params};
 use crate::ctx::Ctx;
 use crate::error::Result;
 use crate::services::auth::Caller;
+use crate::settings::{self, Scope};
 
 /// Describes the commands this caller may use (all of them for admins), straight from the
 /// catalog the dispatcher enforces.
@@ -64,23 +65,28 @@ pub fn list_apis(caller: &Caller, p: &Params) -> Result<Reply> {
     Ok(Reply::list("api", items.len() as i64, &items))
 }
 
-pub fn list_capabilities(ctx: &Ctx) -> Result<Reply> {
+pub fn list_capabilities(ctx: &Ctx, caller: &Caller) -> Result<Reply> {
+    let account = Scope::Account(caller.user.account_id);
     let caps = CapabilitiesResponse {
         cloudstackversion: Some(CLOUDSTACK_COMPAT_VERSION.into()),
         securitygroupsenabled: Some(false),
-        userpublictemplateenabled: Some(ctx.setting_bool("allow.public.user.templates", true)),
+        userpublictemplateenabled: Some(
+            ctx.get_in(&settings::ALLOW_PUBLIC_USER_TEMPLATES, account),
+        ),
         supportELB: Some("false".into()),
         projectinviterequired: Some(false),
         allowusercreateprojects: Some(false),
-        customdiskofferingminsize: Some(ctx.setting_i64("custom.diskoffering.size.min", 1)),
-        customdiskofferingmaxsize: Some(ctx.setting_i64("custom.diskoffering.size.max", 1024)),
+        customdiskofferingminsize: Some(ctx.get(&settings::CUSTOM_DISKOFFERING_SIZE_MIN)),
+        customdiskofferingmaxsize: Some(ctx.get(&settings::CUSTOM_DISKOFFERING_SIZE_MAX)),
         kvmsnapshotenabled: Some(false),
         apilimitinterval: None,
         apilimitmax: None,
         allowuserviewdestroyedvm: Some(false),
-        allowuserexpungerecovervm: Some(false),
+        allowuserexpungerecovervm: Some(
+            ctx.get_in(&settings::ALLOW_USER_EXPUNGE_RECOVER_VM, account),
+        ),
         dynamicrolesenabled: Some(false),
-        defaultuipagesize: Some(ctx.setting_i64("default.ui.page.size", 20)),
+        defaultuipagesize: Some(ctx.get(&settings::DEFAULT_UI_PAGE_SIZE)),
         regionsecondaryenabled: Some(false),
     };
     Ok(Reply::object("capability", &caps))

@@ -10,6 +10,7 @@ use crate::db::hosts::{self as h, HostRow};
 use crate::error::{Error, Result};
 use crate::rules::hoststate::{ResourceEvent, ResourceState};
 use crate::services::auth::Caller;
+use crate::settings::{self, Scope};
 
 fn gb(bytes: i64) -> String {
     format!("{:.2} GB", bytes as f64 / (1u64 << 30) as f64)
@@ -18,8 +19,9 @@ fn gb(bytes: i64) -> String {
 pub fn host_response(ctx: &Ctx, x: &HostRow, metrics: bool) -> HostResponse {
     let cores = x.cpu_cores.unwrap_or(0) as i64;
     let mhz = x.cpu_mhz.unwrap_or(0) as i64;
-    let cpu_factor = ctx.factor("cpu.overprovisioning.factor", 1.0);
-    let mem_factor = ctx.factor("mem.overprovisioning.factor", 1.0);
+    let cluster = Scope::cluster(x.zone_id, x.cluster_id);
+    let cpu_factor = ctx.get_in(&settings::CPU_OVERPROVISIONING_FACTOR, cluster);
+    let mem_factor = ctx.get_in(&settings::MEM_OVERPROVISIONING_FACTOR, cluster);
     let mem = x.memory_bytes.unwrap_or(0);
     let used_pct = x.cpu_used_percent.unwrap_or(0.0);
     let mut r = HostResponse {

@@ -12,9 +12,10 @@ use crate::ctx::Ctx;
 use crate::db::isos::{self as d, IsoFilter, IsoListRow, IsoRow};
 use crate::db::topology as t;
 use crate::error::Result;
-use crate::rules::download_policy::{Policy, ALLOWED_INTERNAL_SITES};
+use crate::rules::download_policy::Policy;
 use crate::services::auth::Caller;
 use crate::services::downloads::Checksum;
+use crate::settings;
 
 /// "Other (64-bit)": the OS type of an ISO registered without one.
 pub const DEFAULT_OS_TYPE: Uuid = Uuid::from_u128(0x00000000_0000_4000_8002_000000000001);
@@ -152,7 +153,10 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     // Last, after the checks that need no network: where the URL points now must be a
     // place downloads may go (the downloader checks again on every connection).
     let policy = Policy::from_setting(
-        ctx.setting(ALLOWED_INTERNAL_SITES).as_deref(),
+        Some(
+            ctx.get(&settings::SECSTORAGE_ALLOWED_INTERNAL_SITES)
+                .as_str(),
+        ),
         caller.is_root_admin(),
     );
     crate::services::downloads::guard::check_registration(policy, &url)

@@ -109,7 +109,7 @@ pub fn log_and_convert(command: &str, e: Error) -> ApiError {
 pub async fn execute(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params) -> Result<Reply> {
     match spec.name {
         "listApis" => discovery::list_apis(caller, p),
-        "listCapabilities" => discovery::list_capabilities(ctx),
+        "listCapabilities" => discovery::list_capabilities(ctx, caller),
         "listHypervisors" => discovery::list_hypervisors(ctx, p).await,
         "logout" => {
             crate::services::auth::logout(ctx, caller).await?;

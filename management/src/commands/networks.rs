@@ -23,10 +23,7 @@ pub fn basic_zone_network(ctx: &Ctx, zone_id: Uuid) -> NetworkRow {
         display_text: BASIC_ZONE_NETWORK.into(),
         guest_type: "Shared".into(),
         traffic_type: "Guest".into(),
-        bridge: ctx
-            .setting("guest.network.bridge")
-            .filter(|b| !b.trim().is_empty())
-            .unwrap_or_else(|| "cloudbr0".into()),
+        bridge: ctx.get(&crate::settings::GUEST_NETWORK_BRIDGE),
         state: "Setup".into(),
         created: chrono::Utc::now(),
         zone_name: String::new(),

@@ -19,6 +19,7 @@ use crate::db::storage::{self as s, PoolFilter, PoolRow, StoreFilter, StoreRow};
 use crate::db::topology as t;
 use crate::error::Result;
 use crate::services::auth::Caller;
+use crate::settings::{self, Scope};
 
 /// How long adding storage waits for the NFS server.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,10 +65,13 @@ pub fn pool_response(ctx: &Ctx, p: &PoolRow) -> StoragePoolResponse {
         disksizetotal: Some(p.capacity_bytes),
         disksizeallocated: Some(p.allocated_bytes),
         disksizeused: Some(p.used_bytes),
-        overprovisionfactor: Some(
-            ctx.setting("storage.overprovisioning.factor")
-                .unwrap_or_else(|| "2".into()),
-        ),
+        overprovisionfactor: Some(format!(
+            "{:?}",
+            ctx.get_in(
+                &settings::STORAGE_OVERPROVISIONING_FACTOR,
+                Scope::Zone(p.zone_id)
+            )
+        )),
         suitableformigration: Some(false),
         managed: Some(false),
         hasannotations: Some(false),

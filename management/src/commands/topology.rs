@@ -15,6 +15,7 @@ use crate::db::topology::{self as t, ClusterRow, IpRangeRow, PodRow, ZoneRow};
 use crate::error::Result;
 use crate::rules::{iprange, states};
 use crate::services::auth::Caller;
+use crate::settings::{self, Scope};
 
 fn host(ip: &IpNetwork) -> String {
     ip.ip().to_string()
@@ -684,6 +685,7 @@ pub async fn delete_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
 }
 
 pub fn cluster_response(c: &ClusterRow, ctx: &Ctx) -> ClusterResponse {
+    let at = Scope::cluster(c.zone_id, c.id);
     ClusterResponse {
         id: Some(c.id),
         name: Some(c.name.clone()),
@@ -695,14 +697,14 @@ pub fn cluster_response(c: &ClusterRow, ctx: &Ctx) -> ClusterResponse {
         clustertype: Some(c.cluster_type.clone()),
         allocationstate: Some(c.allocation_state.clone()),
         managedstate: Some(c.managed_state.clone()),
-        cpuovercommitratio: Some(
-            ctx.setting("cpu.overprovisioning.factor")
-                .unwrap_or_else(|| "1".into()),
-        ),
-        memoryovercommitratio: Some(
-            ctx.setting("mem.overprovisioning.factor")
-                .unwrap_or_else(|| "1".into()),
-        ),
+        cpuovercommitratio: Some(format!(
+            "{:?}",
+            ctx.get_in(&settings::CPU_OVERPROVISIONING_FACTOR, at)
+        )),
+        memoryovercommitratio: Some(format!(
+            "{:?}",
+            ctx.get_in(&settings::MEM_OVERPROVISIONING_FACTOR, at)
+        )),
         arch: Some(c.arch.clone()),
         hasannotations: Some(false),
         created: Some(c.created.into()),

@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::rules::vmstate::{VmEvent, VmState};
 use crate::services::auth::Caller;
 use crate::services::vms::{self, Options, Work};
+use crate::settings::{self, Scope};
 
 pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
     let v = &r.vm;
@@ -238,13 +239,8 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     if let Some(names) = &keypair {
         super::sshkeys::require(ctx, caller, names).await?;
     }
-    // The setting is checked by the schema too; a hand-edited bad value falls back to VM.
-    let suffix = ctx
-        .setting("instance.name")
-        .filter(|s| {
-            (1..=32).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
-        .unwrap_or_else(|| "VM".into());
+    // The registry checks the value (vms.instance_suffix's constraint); a bad one is not used.
+    let suffix = ctx.get(&settings::INSTANCE_NAME);
     let mut tx = ctx.pool.begin().await?;
     db::vms::vm_insert(
         &mut tx,
@@ -382,7 +378,10 @@ pub async fn destroy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let expunge = p.bool("expunge") == Some(true);
     if expunge
         && !caller.is_root_admin()
-        && !ctx.setting_bool("allow.user.expunge.recover.vm", false)
+        && !ctx.get_in(
+            &settings::ALLOW_USER_EXPUNGE_RECOVER_VM,
+            Scope::Account(caller.user.account_id),
+        )
     {
         return Err(ApiError::param(
             "Parameter expunge can be passed by Admin only. Or when the allow.user.expunge.recover.vm key is set.",
@@ -406,7 +405,12 @@ pub async fn destroy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 
 pub async fn recover(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let vm = owned(ctx, caller, p, "id").await?;
-    if !caller.is_root_admin() && !ctx.setting_bool("allow.user.expunge.recover.vm", false) {
+    if !caller.is_root_admin()
+        && !ctx.get_in(
+            &settings::ALLOW_USER_EXPUNGE_RECOVER_VM,
+            Scope::Account(caller.user.account_id),
+        )
+    {
         return Err(ApiError::param(
             "Only root admins may recover a destroyed VM (or set allow.user.expunge.recover.vm)",
         )
@@ -570,26 +574,38 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
 /// storage used), 3 (primary storage allocated), 6 (secondary storage), 8 (guest
 /// addresses of a Basic zone, "direct attached public IPs") and 90 (CPU cores).
 pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    let rows = db::vms::capacity_by_zone(&ctx.pool, p.uuid("zoneid")?).await?;
+    let zone = p.uuid("zoneid")?;
+    let rows = db::vms::capacity_by_zone(&ctx.pool, zone).await?;
     let want = p.i64("type")?;
-    let cpu_f = ctx.factor("cpu.overprovisioning.factor", 1.0);
-    let mem_f = ctx.factor("mem.overprovisioning.factor", 1.0);
-    let sto_f = ctx.factor("storage.overprovisioning.factor", 2.0);
+    // CPU and memory with each host's cluster's overprovisioning factors, per zone.
+    let (hosts, _) = db::hosts::host_list(
+        &ctx.pool,
+        &db::hosts::HostFilter {
+            zone_id: zone,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let mut overprovisioned: std::collections::HashMap<Uuid, (f64, f64)> = Default::default();
+    for h in &hosts {
+        let at = Scope::cluster(h.zone_id, h.cluster_id);
+        let cpu = i64::from(h.cpu_cores.unwrap_or(0)) * i64::from(h.cpu_mhz.unwrap_or(0));
+        let e = overprovisioned.entry(h.zone_id).or_default();
+        e.0 += cpu as f64 * ctx.get_in(&settings::CPU_OVERPROVISIONING_FACTOR, at);
+        e.1 += h.memory_bytes.unwrap_or(0) as f64
+            * ctx.get_in(&settings::MEM_OVERPROVISIONING_FACTOR, at);
+    }
     let mut items = vec![];
     for r in &rows {
+        let (cpu_total, memory_total) =
+            overprovisioned.get(&r.zone_id).copied().unwrap_or_default();
+        let sto_f = ctx.get_in(
+            &settings::STORAGE_OVERPROVISIONING_FACTOR,
+            Scope::Zone(r.zone_id),
+        );
         let entries: [(i32, &str, i64, i64); 7] = [
-            (
-                0,
-                "MEMORY",
-                (r.memory_total as f64 * mem_f) as i64,
-                r.memory_used,
-            ),
-            (
-                1,
-                "CPU",
-                (r.cpu_total_mhz as f64 * cpu_f) as i64,
-                r.cpu_used_mhz,
-            ),
+            (0, "MEMORY", memory_total as i64, r.memory_used),
+            (1, "CPU", cpu_total as i64, r.cpu_used_mhz),
             (2, "STORAGE", r.primary_total, r.primary_used),
             (
                 3,

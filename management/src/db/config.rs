@@ -90,6 +90,27 @@ pub async fn config_value(db: impl PgExecutor<'_>, name: &str) -> Result<Option<
     .flatten())
 }
 
+/// A stored value: global (`scope` NULL) or a scope's override.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredValue {
+    pub name: String,
+    pub scope: Option<String>,
+    pub scope_id: Option<Uuid>,
+    pub value: String,
+}
+
+/// Every value set globally or at a scope (not defaults), for the settings cache.
+pub async fn config_values(db: impl PgExecutor<'_>) -> Result<Vec<StoredValue>> {
+    Ok(sqlx::query_as(
+        "SELECT name, NULL::text AS scope, NULL::uuid AS scope_id, value
+         FROM configuration WHERE value IS NOT NULL
+         UNION ALL
+         SELECT name, scope, scope_id, value FROM configuration_scoped",
+    )
+    .fetch_all(db)
+    .await?)
+}
+
 /// Sets (or with `None`, resets to the default) the global value.
 pub async fn config_set_global(
     db: impl PgExecutor<'_>,

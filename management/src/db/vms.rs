@@ -386,6 +386,7 @@ pub async fn unknown_domain_forget_others(
 #[derive(Debug, sqlx::FromRow)]
 struct CandidateRow {
     id: Uuid,
+    cluster_id: Uuid,
     status: String,
     resource_state: String,
     cluster_state: String,
@@ -413,7 +414,7 @@ pub async fn host_candidates_for_update_in_txn(
         return Ok(vec![]);
     }
     let rows: Vec<CandidateRow> = sqlx::query_as(
-        "SELECT h.id, h.status, h.resource_state, c.allocation_state AS cluster_state,
+        "SELECT h.id, h.cluster_id, h.status, h.resource_state, c.allocation_state AS cluster_state,
                 h.cpu_cores, h.cpu_mhz, h.memory_bytes,
                 COALESCE(SUM(v.cpu_number::bigint * v.cpu_mhz), 0)::bigint AS reserved_mhz,
                 COALESCE(SUM(v.memory_mb::bigint * 1048576), 0)::bigint AS reserved_bytes
@@ -431,6 +432,7 @@ pub async fn host_candidates_for_update_in_txn(
         .into_iter()
         .map(|r| Candidate {
             id: r.id,
+            cluster_id: r.cluster_id,
             up: r.status == "Up",
             enabled: r.resource_state == "Enabled",
             cluster_enabled: r.cluster_state == "Enabled",

@@ -27,6 +27,7 @@ use stratus_api::{ApiError, ErrorCode, Params};
 use crate::commands;
 use crate::ctx::Ctx;
 use crate::services::auth::{self, Caller};
+use crate::settings;
 
 /// Answers within a second, and truthfully: 503 with the reason while the database is
 /// away (as the watchdog in `dbstatus` sees it), else the outcome of a ping.
@@ -256,13 +257,13 @@ fn rate_limited(
     response_name: &str,
     format: Format,
 ) -> Option<Response> {
-    if !ctx.setting_bool("api.throttling.enabled", false) || caller.is_root_admin() {
+    if !ctx.get(&settings::API_THROTTLING_ENABLED) || caller.is_root_admin() {
         return None;
     }
     let interval =
-        std::time::Duration::from_secs(ctx.setting_i64("api.throttling.interval", 1).max(1) as u64);
-    let max = ctx.setting_i64("api.throttling.max", 25).max(1) as u64;
-    let capacity = ctx.setting_i64("api.throttling.cachesize", 50_000).max(1) as usize;
+        std::time::Duration::from_secs(ctx.get(&settings::API_THROTTLING_INTERVAL) as u64);
+    let max = ctx.get(&settings::API_THROTTLING_MAX) as u64;
+    let capacity = ctx.get(&settings::API_THROTTLING_CACHESIZE) as usize;
     let wait = ctx
         .guards
         .api

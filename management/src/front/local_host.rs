@@ -24,6 +24,7 @@ use crate::ctx::Ctx;
 use crate::db::{self, hosts::HostRow};
 use crate::error::{Error, Result};
 use crate::services::auth::Caller;
+use crate::settings;
 
 /// Names of what the embedded default creates.
 pub const ZONE: &str = "default";
@@ -478,14 +479,11 @@ fn write_files(ctx: &Ctx, opts: &LocalHostOptions, host: &HostRow, token: &str) 
     } else {
         listen
     };
-    let uri = ctx
-        .setting("kvm.libvirt.uri")
-        .unwrap_or_else(|| "qemu:///system".into());
+    let uri = ctx.get(&settings::KVM_LIBVIRT_URI);
     let accel = opts
         .acceleration
         .clone()
-        .or_else(|| ctx.setting("kvm.acceleration"))
-        .unwrap_or_else(|| "auto".into());
+        .unwrap_or_else(|| ctx.get(&settings::KVM_ACCELERATION));
     let props = crate::services::hosts::bootstrap::agent_properties(
         ctx,
         host,

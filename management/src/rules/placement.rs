@@ -4,8 +4,8 @@
 //!
 //! As CloudStack's FirstFitAllocator: only hosts that are Up and Enabled in Enabled
 //! clusters, that carry the offering's host tag, and whose capacity — total × the
-//! overprovisioning factor, minus what is already reserved — holds the VM's CPU (cores ×
-//! MHz) and memory. Among those, the one with the most free memory wins (ties: most free
+//! overprovisioning factor of the host's cluster, minus what is already reserved — holds
+//! the VM's CPU (cores × MHz) and memory. Among those, the one with the most free memory wins (ties: most free
 //! CPU, then the id), which spreads VMs and is deterministic for tests.
 
 use uuid::Uuid;
@@ -14,6 +14,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
     pub id: Uuid,
+    pub cluster_id: Uuid,
     pub up: bool,
     pub enabled: bool,
     pub cluster_enabled: bool,
@@ -33,7 +34,8 @@ pub struct Request {
     pub host_tag: Option<String>,
 }
 
-/// Overprovisioning factors (`cpu.overprovisioning.factor`, `mem.overprovisioning.factor`).
+/// A cluster's overprovisioning factors (`cpu.overprovisioning.factor`,
+/// `mem.overprovisioning.factor`, which may be set per cluster).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Factors {
     pub cpu: f64,
@@ -83,8 +85,13 @@ fn free(total: i64, factor: f64, reserved: i64) -> i64 {
     (total as f64 * factor) as i64 - reserved
 }
 
-/// Picks the host for `req`, or says why there is none.
-pub fn choose(candidates: &[Candidate], req: &Request, f: Factors) -> Result<Uuid, NoHost> {
+/// Picks the host for `req`, or says why there is none. `factors` gives a cluster's
+/// overprovisioning factors.
+pub fn choose(
+    candidates: &[Candidate],
+    req: &Request,
+    factors: impl Fn(Uuid) -> Factors,
+) -> Result<Uuid, NoHost> {
     let available: Vec<&Candidate> = candidates
         .iter()
         .filter(|c| c.up && c.enabled && c.cluster_enabled)
@@ -107,6 +114,7 @@ pub fn choose(candidates: &[Candidate], req: &Request, f: Factors) -> Result<Uui
     tagged
         .into_iter()
         .map(|c| {
+            let f = factors(c.cluster_id);
             (
                 free(c.memory_total_bytes, f.memory, c.memory_reserved_bytes),
                 free(c.cpu_total_mhz, f.cpu, c.cpu_reserved_mhz),
@@ -131,6 +139,7 @@ mod tests {
     fn host(n: u128, mem_gib: i64, cpu: i64) -> Candidate {
         Candidate {
             id: Uuid::from_u128(n),
+            cluster_id: Uuid::from_u128(n + 1000),
             up: true,
             enabled: true,
             cluster_enabled: true,
@@ -140,6 +149,10 @@ mod tests {
             cpu_reserved_mhz: 0,
             memory_reserved_bytes: 0,
         }
+    }
+
+    fn one(_cluster: Uuid) -> Factors {
+        Factors::default()
     }
 
     fn req(mem_gib: i64, cpu: i64) -> Request {
@@ -155,13 +168,10 @@ mod tests {
         let mut a = host(1, 8, 4000);
         a.memory_reserved_bytes = 6 * GIB;
         let b = host(2, 8, 4000);
-        assert_eq!(
-            choose(&[a, b.clone()], &req(1, 500), Factors::default()),
-            Ok(b.id)
-        );
+        assert_eq!(choose(&[a, b.clone()], &req(1, 500), one), Ok(b.id));
         let c = host(3, 8, 4000);
         assert_eq!(
-            choose(&[c.clone(), b.clone()], &req(1, 500), Factors::default()),
+            choose(&[c.clone(), b.clone()], &req(1, 500), one),
             Ok(b.id),
             "equal hosts: the smaller id"
         );
@@ -176,11 +186,7 @@ mod tests {
         let mut cluster_off = host(3, 64, 64000);
         cluster_off.cluster_enabled = false;
         assert_eq!(
-            choose(
-                &[down, disabled, cluster_off],
-                &req(1, 1),
-                Factors::default()
-            ),
+            choose(&[down, disabled, cluster_off], &req(1, 1), one),
             Err(NoHost::NoneAvailable)
         );
     }
@@ -191,40 +197,47 @@ mod tests {
         h.memory_reserved_bytes = 3 * GIB;
         h.cpu_reserved_mhz = 1500;
         let r = req(1, 500);
-        assert_eq!(
-            choose(&[h.clone()], &r, Factors::default()),
-            Ok(h.id),
-            "exactly fits"
-        );
+        assert_eq!(choose(&[h.clone()], &r, one), Ok(h.id), "exactly fits");
         let r2 = req(2, 500);
-        let e = choose(&[h.clone()], &r2, Factors::default()).unwrap_err();
+        let e = choose(&[h.clone()], &r2, one).unwrap_err();
         assert!(matches!(e, NoHost::NoCapacity { .. }));
         assert!(e.to_string().contains("2048 MiB"), "{e}");
         // With memory overprovisioned 2x the host has 5 GiB free.
         assert_eq!(
-            choose(
-                &[h.clone()],
-                &r2,
-                Factors {
-                    cpu: 1.0,
-                    memory: 2.0
-                }
-            ),
+            choose(&[h.clone()], &r2, |_| Factors {
+                cpu: 1.0,
+                memory: 2.0
+            }),
             Ok(h.id)
         );
         let r3 = req(1, 600);
-        assert!(choose(&[h.clone()], &r3, Factors::default()).is_err());
+        assert!(choose(&[h.clone()], &r3, one).is_err());
         assert_eq!(
-            choose(
-                &[h.clone()],
-                &r3,
-                Factors {
-                    cpu: 2.0,
-                    memory: 1.0
-                }
-            ),
+            choose(&[h.clone()], &r3, |_| Factors {
+                cpu: 2.0,
+                memory: 1.0
+            }),
             Ok(h.id)
         );
+    }
+
+    #[test]
+    fn each_host_counts_with_its_clusters_factors() {
+        let a = host(1, 4, 1000);
+        let b = host(2, 4, 1000);
+        let r = req(1, 2000);
+        assert!(choose(&[a.clone(), b.clone()], &r, one).is_err());
+        let generous = |c: Uuid| {
+            if c == b.cluster_id {
+                Factors {
+                    cpu: 4.0,
+                    memory: 1.0,
+                }
+            } else {
+                Factors::default()
+            }
+        };
+        assert_eq!(choose(&[a, b.clone()], &r, generous), Ok(b.id));
     }
 
     #[test]
@@ -234,13 +247,10 @@ mod tests {
         let plain = host(2, 64, 64000);
         let mut r = req(1, 100);
         r.host_tag = Some("ssd".into());
-        assert_eq!(
-            choose(&[fast.clone(), plain.clone()], &r, Factors::default()),
-            Ok(fast.id)
-        );
+        assert_eq!(choose(&[fast.clone(), plain.clone()], &r, one), Ok(fast.id));
         r.host_tag = Some("gpu".into());
         assert_eq!(
-            choose(&[fast, plain], &r, Factors::default()),
+            choose(&[fast, plain], &r, one),
             Err(NoHost::NoTaggedHost("gpu".into()))
         );
     }

@@ -1,5 +1,6 @@
 //! Setting values are typed; `updateConfiguration` refuses a value its type cannot hold,
-//! so a typo never reaches the code that reads the setting.
+//! so a typo never reaches the code that reads the setting. What each setting accepts
+//! beyond its type (ranges, formats) is in the registry, `crate::settings`.
 
 use stratus_api::ApiError;
 
@@ -10,15 +11,6 @@ pub fn validate_value(name: &str, value_type: &str, value: &str) -> Result<Strin
             "Value '{value}' is not valid for configuration {name}: it must be {what}"
         ))
     };
-    if name == super::download_policy::ALLOWED_INTERNAL_SITES {
-        return super::download_policy::parse_sites(v)
-            .map(|_| v.to_string())
-            .map_err(|e| {
-                ApiError::param(format!(
-                    "Value '{value}' is not valid for configuration {name}: {e}"
-                ))
-            });
-    }
     match value_type {
         "Integer" => v
             .parse::<i32>()

@@ -27,6 +27,7 @@ use crate::ctx::Ctx;
 use crate::db::{self, accounts::UserRow};
 use crate::error::{Error, Result};
 use crate::guard::HashPool;
+use crate::settings;
 
 /// The authenticated user a command runs as.
 #[derive(Debug, Clone)]
@@ -170,7 +171,7 @@ pub async fn authenticate_signed(
 
 /// The idle timeout of sessions, in seconds.
 pub fn session_timeout(ctx: &Ctx) -> i64 {
-    ctx.setting_i64("session.timeout", 1800).max(60)
+    ctx.get(&settings::SESSION_TIMEOUT)
 }
 
 /// What the sessions table stores for a session id: its SHA-256, in hex.
@@ -396,7 +397,7 @@ pub async fn login(
 /// trip, no effect). Reaching `incorrect.login.attempts.allowed` disables the user, with a
 /// WARN event and an alert, in one transaction.
 async fn record_failed_login(ctx: &Ctx, user: Option<&UserRow>, id: Uuid) -> Result<(), ApiError> {
-    let allowed = ctx.setting_i64("incorrect.login.attempts.allowed", 5);
+    let allowed = ctx.get(&settings::INCORRECT_LOGIN_ATTEMPTS_ALLOWED);
     let run = async {
         let mut tx = ctx.pool.begin().await?;
         let counted = db::accounts::user_login_failed(&mut *tx, id, allowed).await?;

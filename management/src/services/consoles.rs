@@ -15,8 +15,6 @@ use crate::error::Result;
 pub const WEBSOCKET_PATH: &str = "/console/vnc";
 /// The WebSocket subprotocol noVNC asks for: RFB bytes in binary messages.
 pub const SUBPROTOCOL: &str = "binary";
-/// `console.token.validity`'s default, in seconds.
-pub const DEFAULT_TOKEN_VALIDITY_SECS: i64 = 60;
 
 /// The console page for a token (the web console renders noVNC there).
 pub fn page_url(vm_id: Uuid, token: &str, extra: Option<&str>) -> String {
@@ -41,9 +39,7 @@ pub async fn issue_token(
     extra: Option<&str>,
 ) -> Result<String> {
     let token = crate::services::auth::random_token(32);
-    let validity = ctx
-        .setting_i64("console.token.validity", DEFAULT_TOKEN_VALIDITY_SECS)
-        .clamp(1, 3600);
+    let validity = ctx.get(&crate::settings::CONSOLE_TOKEN_VALIDITY);
     let hash = sha256(&token);
     let extra_hash = extra.map(sha256);
     db::console_tokens::console_token_purge(&ctx.pool).await?;

@@ -21,9 +21,10 @@ use crate::clients::nfs::{NfsClient, NfsUrl};
 use crate::ctx::Ctx;
 use crate::db::{self, isos::IsoZoneRow};
 use crate::error::{Error, Result};
-use crate::rules::download_policy::{Policy, ALLOWED_INTERNAL_SITES};
+use crate::rules::download_policy::Policy;
 use crate::services::downloads::guard::Guard;
 use crate::services::downloads::{self, Checksum, DownloadSpec};
+use crate::settings;
 
 /// A claim lasts this long unless renewed (progress updates renew it every second).
 pub const LEASE_SECS: i64 = 30;
@@ -74,7 +75,7 @@ pub fn status_text(
 /// Claims and runs downloads until shutdown; wakes on `ctx.isos` and every 2 s.
 pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(
-        ctx.setting_i64("iso.download.concurrency", 2).clamp(1, 64) as usize,
+        ctx.get(&settings::ISO_DOWNLOAD_CONCURRENCY) as usize
     ));
     let mut tasks = tokio::task::JoinSet::new();
     let mut last_cleanup = std::time::Instant::now();
@@ -270,7 +271,10 @@ async fn attempt(
         .map_err(internal)?
         .is_some_and(|a| a.account_type == 1);
     let guard = Guard::new(Policy::from_setting(
-        ctx.setting(ALLOWED_INTERNAL_SITES).as_deref(),
+        Some(
+            ctx.get(&settings::SECSTORAGE_ALLOWED_INTERNAL_SITES)
+                .as_str(),
+        ),
         owner_is_root_admin,
     ));
     let shown_url = downloads::shown(&source);
@@ -282,11 +286,9 @@ async fn attempt(
         .map_err(|e| format!("Internal error while downloading: no HTTP client: {e}"))?;
     let spec = DownloadSpec {
         url: source,
-        max_bytes: (ctx.setting_i64("max.template.iso.size", 50).max(1) as u64) << 30,
+        max_bytes: (ctx.get(&settings::MAX_TEMPLATE_ISO_SIZE) as u64) << 30,
         connect_timeout: Duration::from_secs(30),
-        idle_timeout: Duration::from_secs(
-            ctx.setting_i64("iso.download.idle.timeout", 60).max(1) as u64
-        ),
+        idle_timeout: Duration::from_secs(ctx.get(&settings::ISO_DOWNLOAD_IDLE_TIMEOUT) as u64),
         expected: match iso.checksum.as_deref() {
             Some(s) => Some(Checksum::parse(s).map_err(|e| format!("Invalid checksum: {e}"))?),
             None => None,

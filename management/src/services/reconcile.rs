@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use crate::ctx::Ctx;
 use crate::db;
 use crate::services::tasks::pass;
+use crate::settings;
 
 pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
     const TICK: Duration = Duration::from_secs(10);
@@ -38,8 +39,7 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
             |n| format!("{n} expired sessions removed"),
         )
         .await;
-        let every =
-            Duration::from_secs(ctx.setting_i64("storage.stats.interval", 60).max(10) as u64);
+        let every = Duration::from_secs(ctx.get(&settings::STORAGE_STATS_INTERVAL) as u64);
         if last_stats.is_none_or(|t| t.elapsed() >= every) {
             last_stats = Some(std::time::Instant::now());
             pass(
@@ -51,7 +51,7 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
             )
             .await;
         }
-        let every = Duration::from_secs(ctx.setting_i64("expunge.interval", 86400).max(5) as u64);
+        let every = Duration::from_secs(ctx.get(&settings::EXPUNGE_INTERVAL) as u64);
         if last_expunge.is_none_or(|t| t.elapsed() >= every) {
             last_expunge = Some(std::time::Instant::now());
             pass(&ctx, "expunge", every, expunge_due(&ctx), |n| {
@@ -73,7 +73,7 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
 /// Expunges destroyed VMs whose `expunge.delay` has passed. One failing VM (its storage
 /// down, say) does not stop the others; it is tried again next time.
 pub async fn expunge_due(ctx: &Ctx) -> crate::error::Result<usize> {
-    let delay = ctx.setting_i64("expunge.delay", 86400).max(0);
+    let delay = ctx.get(&settings::EXPUNGE_DELAY);
     let due = db::vms::vm_list_due_for_expunge(&ctx.pool, delay, 100).await?;
     let mut done = 0;
     for id in due {

@@ -16,6 +16,7 @@ use crate::clients::ssh::{shell_quote, Ssh};
 use crate::ctx::Ctx;
 use crate::db::{self, accounts::UserRow, hosts::HostRow};
 use crate::error::{Error, Result};
+use crate::settings;
 
 use stratus_api::agent::layout::{
     BIN as AGENT_BIN, CA_CERT, CONFIG as AGENT_CONFIG, DIR as AGENT_DIR, LOG as AGENT_LOG,
@@ -60,7 +61,7 @@ pub fn management_url(ctx: &Ctx) -> Result<String> {
     let listen = ctx
         .listen
         .ok_or_else(|| Error::internal("the server's listen address is unknown"))?;
-    let host = ctx.setting("host").filter(|h| !h.trim().is_empty());
+    let host = Some(ctx.get(&settings::HOST)).filter(|h| !h.trim().is_empty());
     match host {
         Some(h) => Ok(format!("http://{}:{}", h.trim(), listen.port())),
         None if listen.ip().is_unspecified() => Err(ApiError::param(format!(
@@ -140,12 +141,8 @@ pub async fn add_host(ctx: &Ctx, actor: &UserRow, req: &AddHost) -> Result<HostR
     }
 
     // 5. Prerequisites, checked by the agent itself: libvirt reachable, QEMU present.
-    let uri = ctx
-        .setting("kvm.libvirt.uri")
-        .unwrap_or_else(|| "qemu:///system".into());
-    let accel = ctx
-        .setting("kvm.acceleration")
-        .unwrap_or_else(|| "auto".into());
+    let uri = ctx.get(&settings::KVM_LIBVIRT_URI);
+    let accel = ctx.get(&settings::KVM_ACCELERATION);
     let check = ssh
         .run(&sudo(&format!(
             "{AGENT_BIN} check --libvirt-uri {} --acceleration {}",

@@ -22,6 +22,7 @@ use crate::ctx::Ctx;
 use crate::db::{self, accounts::UserRow, hosts::HostRow};
 use crate::error::{Error, Result};
 use crate::rules::hoststate::{Status, StatusEvent};
+use crate::settings;
 
 pub fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
@@ -123,7 +124,7 @@ pub enum HeartbeatError {
 
 /// The interval agents are asked to report at (`ping.interval`).
 pub fn interval_secs(ctx: &Ctx) -> u64 {
-    ctx.setting_i64("ping.interval", 60).max(1) as u64
+    ctx.get(&settings::PING_INTERVAL) as u64
 }
 
 /// Applies a heartbeat: authenticates the host, ignores reports older than the newest seen,
@@ -314,7 +315,7 @@ pub async fn wait_for_report(
     after: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<Option<HostRow>> {
     let deadline = std::time::Instant::now()
-        + Duration::from_secs(ctx.setting_i64("kvm.agent.start.timeout", 60).max(5) as u64);
+        + Duration::from_secs(ctx.get(&settings::KVM_AGENT_START_TIMEOUT) as u64);
     loop {
         let h = db::hosts::host_fetch(&ctx.pool, id)
             .await?
@@ -343,11 +344,7 @@ pub async fn probe(addr: IpAddr, port: u16) -> bool {
 
 /// One pass of the host monitor. Idempotent; safe to run on every management server.
 pub async fn monitor_once(ctx: &Ctx) -> Result<()> {
-    let timeout = interval_secs(ctx) as f64
-        * ctx
-            .setting("ping.timeout")
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(2.5);
+    let timeout = interval_secs(ctx) as f64 * ctx.get(&settings::PING_TIMEOUT);
     for h in db::hosts::host_list_silent(&ctx.pool, timeout).await? {
         let why = format!("no heartbeat for {timeout:.0} s");
         let cutoff = chrono::Utc::now() - chrono::Duration::milliseconds((timeout * 1000.0) as i64);
@@ -360,7 +357,7 @@ pub async fn monitor_once(ctx: &Ctx) -> Result<()> {
         )
         .await?;
     }
-    let port = ctx.setting_i64("host.probe.port", 22).clamp(1, 65535) as u16;
+    let port = ctx.get(&settings::HOST_PROBE_PORT) as u16;
     let mut probes = tokio::task::JoinSet::new();
     for h in db::hosts::host_list_unreporting(&ctx.pool).await? {
         probes.spawn(async move { (h.id, probe(h.address.ip(), port).await) });
@@ -400,7 +397,7 @@ pub async fn run_monitor(ctx: Ctx, mut shutdown: tokio::sync::watch::Receiver<bo
         .await;
         n += 1;
         if n.is_multiple_of(60) {
-            let keep = ctx.setting_i64("host.metrics.retention.hours", 24).max(1);
+            let keep = ctx.get(&settings::HOST_METRICS_RETENTION_HOURS);
             crate::services::tasks::pass(
                 &ctx,
                 "host-metrics-retention",

@@ -15,6 +15,7 @@ use crate::ctx::Ctx;
 use crate::db;
 use crate::error::{Error, Result};
 use crate::rules::placement::{self, Factors, Request};
+use crate::settings::{self, Scope};
 
 /// What a deploy got.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,9 +59,12 @@ pub async fn allocate(
         memory_bytes: i64::from(vm.memory_mb) << 20,
         host_tag: None,
     };
-    let factors = Factors {
-        cpu: ctx.factor("cpu.overprovisioning.factor", 1.0),
-        memory: ctx.factor("mem.overprovisioning.factor", 1.0),
+    let factors = |cluster| {
+        let at = Scope::cluster(vm.zone_id, cluster);
+        Factors {
+            cpu: ctx.get_in(&settings::CPU_OVERPROVISIONING_FACTOR, at),
+            memory: ctx.get_in(&settings::MEM_OVERPROVISIONING_FACTOR, at),
+        }
     };
     let host_id = placement::choose(&candidates, &req, factors)
         .map_err(|why| insufficient(why.to_string()))?;

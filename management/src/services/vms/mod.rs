@@ -211,9 +211,8 @@ async fn step_do(ctx: &Ctx, vm_id: Uuid, step: Step, opts: &Options) -> Result<(
         Step::Domain => {
             let host = host_of(ctx, &vm).await?;
             let spec = spec_for(ctx, &vm, &host).await?;
-            let budget = std::time::Duration::from_secs(
-                ctx.setting_i64("vm.start.timeout", 120).clamp(1, 3600) as u64,
-            );
+            let budget =
+                std::time::Duration::from_secs(ctx.get(&crate::settings::VM_START_TIMEOUT) as u64);
             Agent::of(ctx, &host).put_vm(&spec, budget).await?;
             Ok(())
         }
@@ -273,7 +272,10 @@ async fn create_root_volume(ctx: &Ctx, vm: &db::vms::VmRow, opts: &Options) -> R
     let host_id = vm
         .host_id
         .ok_or_else(|| Error::internal("the VM has no host yet"))?;
-    let factor = ctx.factor("storage.overprovisioning.factor", 2.0);
+    let factor = ctx.get_in(
+        &crate::settings::STORAGE_OVERPROVISIONING_FACTOR,
+        crate::settings::Scope::Zone(vm.zone_id),
+    );
     let pool = db::vms::pool_choose_for_host(&ctx.pool, host_id, size, factor)
         .await?
         .ok_or_else(|| {

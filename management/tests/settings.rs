@@ -3,7 +3,7 @@
 //! default and scopes, and every registry entry has a row. The default is declared once
 //! in the registry; the row's `default_value` is what `listConfigurations` shows.
 
-mod common;
+use stratus_testkit::db as common;
 
 use std::collections::BTreeSet;
 

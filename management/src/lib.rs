@@ -4,7 +4,8 @@
 //! Layers, outermost first: `http` (thin handlers) → `commands` (access, validation,
 //! orchestration, one entry point for API, UI and jobs) → `domain` (pure rules) → `db`
 //! (all SQL). `jobs` runs async commands; `embedded_pg` runs the private Postgres of the
-//! no-configuration default.
+//! no-configuration default; `ids` declares the typed ids (`ZoneId`, `HostId`, …) every
+//! layer speaks.
 
 pub mod clients;
 pub mod commands;
@@ -16,6 +17,7 @@ pub mod error;
 pub mod faults;
 pub mod front;
 pub mod guard;
+pub mod ids;
 pub mod pki;
 pub mod process;
 pub mod rules;

@@ -182,7 +182,10 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
     assert_eq!(macs.len(), 6, "distinct MACs");
     let mut per_host: HashMap<Uuid, usize> = HashMap::new();
     for (_, a) in &winners {
-        assert!(host_ids.contains(&a.host_id), "never the disabled host");
+        assert!(
+            host_ids.contains(&a.host_id.into()),
+            "never the disabled host"
+        );
         *per_host.entry(a.host_id).or_default() += 1;
     }
     assert!(

@@ -28,6 +28,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "process",
             "embedded_pg",
             "faults",
+            "ids",
         ],
     ),
 ];

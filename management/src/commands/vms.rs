@@ -125,7 +125,7 @@ fn vm_reply(r: &VmListRow) -> Reply {
 /// request and records the VM, Stopped; the job then starts it. Answers the VM's id.
 pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     let zone_id = p.required_uuid("zoneid")?;
-    let zone = db::topology::zone_fetch(&ctx.pool, zone_id)
+    let zone = db::topology::zone_fetch(&ctx.pool, zone_id.into())
         .await?
         .ok_or_else(|| not_found(p, "zoneid"))?;
     if zone.allocation_state != "Enabled" && !caller.is_root_admin() {
@@ -160,7 +160,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         ))
         .into());
     }
-    vms::iso_file(ctx, iso.id, zone.id).await.map_err(|_| {
+    vms::iso_file(ctx, iso.id, zone.id.into()).await.map_err(|_| {
         ApiError::param(format!(
             "ISO {} is not ready in zone {}: wait until listIsos shows it \"Successfully Installed\" there",
             iso.name, zone.name
@@ -200,7 +200,8 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     }
     if let Some(ids) = p.uuid_list("networkids")? {
         let (nets, _) =
-            db::networks::network_list(&ctx.pool, &Default::default(), Some(zone.id)).await?;
+            db::networks::network_list(&ctx.pool, &Default::default(), Some(zone.id.into()))
+                .await?;
         if let Some(bad) = ids.iter().find(|id| !nets.iter().any(|n| n.id == **id)) {
             return Err(ApiError::param(format!(
                 "Network {bad} is not a guest network of zone {}",
@@ -255,7 +256,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
             account_id: caller.account_id(),
             domain_id: caller.domain_id(),
             user_id: caller.user_id(),
-            zone_id: zone.id,
+            zone_id: zone.id.into(),
             service_offering_id: so.id,
             disk_offering_id: disk.as_ref().map(|d| d.id),
             iso_id: Some(iso.id),

@@ -8,12 +8,12 @@
 //! MHz) and memory. Among those, the one with the most free memory wins (ties: most free
 //! CPU, then the id), which spreads VMs and is deterministic for tests.
 
-use uuid::Uuid;
+use crate::ids::HostId;
 
 /// A host as placement sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
-    pub id: Uuid,
+    pub id: HostId,
     pub up: bool,
     pub enabled: bool,
     pub cluster_enabled: bool,
@@ -84,7 +84,7 @@ fn free(total: i64, factor: f64, reserved: i64) -> i64 {
 }
 
 /// Picks the host for `req`, or says why there is none.
-pub fn choose(candidates: &[Candidate], req: &Request, f: Factors) -> Result<Uuid, NoHost> {
+pub fn choose(candidates: &[Candidate], req: &Request, f: Factors) -> Result<HostId, NoHost> {
     let available: Vec<&Candidate> = candidates
         .iter()
         .filter(|c| c.up && c.enabled && c.cluster_enabled)
@@ -130,7 +130,7 @@ mod tests {
 
     fn host(n: u128, mem_gib: i64, cpu: i64) -> Candidate {
         Candidate {
-            id: Uuid::from_u128(n),
+            id: HostId::from(uuid::Uuid::from_u128(n)),
             up: true,
             enabled: true,
             cluster_enabled: true,

@@ -62,8 +62,9 @@ pub async fn allocate(
         cpu: ctx.factor("cpu.overprovisioning.factor", 1.0),
         memory: ctx.factor("mem.overprovisioning.factor", 1.0),
     };
-    let host_id = placement::choose(&candidates, &req, factors)
-        .map_err(|why| insufficient(why.to_string()))?;
+    let host_id: Uuid = placement::choose(&candidates, &req, factors)
+        .map_err(|why| insufficient(why.to_string()))?
+        .into();
     db::vms::vm_reserve_on_host_in_txn(&mut tx, vm.id, host_id).await?;
     let (networks, _) =
         db::networks::network_list(&mut *tx, &Default::default(), Some(vm.zone_id)).await?;

@@ -86,6 +86,8 @@ macro_rules! id {
             }
         }
 
+        // For the edges while a family still holds bare `Uuid`s (a VM's `host_id`):
+        // comparing needs no conversion; mixing two kinds of typed id still does not compile.
         impl ::std::cmp::PartialEq<::uuid::Uuid> for $name {
             fn eq(&self, other: &::uuid::Uuid) -> bool {
                 self.0 == *other

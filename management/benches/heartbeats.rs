@@ -161,7 +161,7 @@ async fn main() -> anyhow::Result<()> {
             &format!("sim-{i}"),
         )
         .await?;
-        creds.push((h.id, token));
+        creds.push((h.id.into(), token));
     }
 
     // The real management server, in its own process, on the same database.
@@ -247,7 +247,7 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .0
         .iter()
-        .filter(|h| h.status == "Up")
+        .filter(|h| h.status == stratus_management::rules::hoststate::Status::Up)
         .count() as i64;
     println!("{n_hosts} simulated hosts, ping.interval {interval} s, window {window} s");
     println!("| heartbeats/s | server CPU (% of one core) | Postgres CPU (% of one core) | p50 ms | p99 ms | max ms | errors | hosts Up |");

@@ -121,9 +121,9 @@ async fn main() -> anyhow::Result<()> {
         let (h, token) = hosts::register(
             &ctx,
             &admin,
-            zid,
-            pid,
-            cids[i % cids.len()],
+            zid.into(),
+            pid.into(),
+            cids[i % cids.len()].into(),
             addr,
             8250,
             &format!("sim-{i}"),
@@ -157,7 +157,7 @@ async fn main() -> anyhow::Result<()> {
         hosts::heartbeat(&ctx, h.id, Some(&token), &hb, None)
             .await
             .map_err(|e| anyhow::anyhow!("heartbeat: {e:?}"))?;
-        host_ids.push(h.id);
+        host_ids.push(h.id.into());
     }
     let (nets, _) = db::networks::network_list(&pool, &Default::default(), Some(zid)).await?;
     let so = db::offerings::service_offering_fetch(

@@ -6,7 +6,7 @@
 //! verb, validated against the catalog) → `services` (the work, by resource) → shared
 //! state (`ctx`, `pki`, `dbstatus`, `guard`) → `db` (all SQL) and `clients` (NFS, SSH) →
 //! `rules` (pure) and foundations (`error`, `secrets`, `process`, `embedded_pg`,
-//! `faults`). Nothing reaches up and nothing imports in a loop: `tests/layers.rs` checks
+//! `faults`, `settings`, `ids`: the typed ids every layer speaks). Nothing reaches up and nothing imports in a loop: `tests/layers.rs` checks
 //! both; docs/architecture.md has the code map.
 
 pub mod clients;
@@ -19,6 +19,7 @@ pub mod error;
 pub mod faults;
 pub mod front;
 pub mod guard;
+pub mod ids;
 pub mod pki;
 pub mod process;
 pub mod rules;

@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use crate::db;
 use crate::error::{Error, Result};
+use crate::ids::HostId;
 use crate::secrets::SecretKey;
 
 /// A certificate and its private key, PEM-encoded, for an agent.
@@ -159,7 +160,7 @@ impl Pki {
     }
 
     /// The server certificate for a host's agent, valid for its address.
-    pub fn issue_agent(&self, host_id: Uuid, address: std::net::IpAddr) -> Result<Issued> {
+    pub fn issue_agent(&self, host_id: HostId, address: std::net::IpAddr) -> Result<Issued> {
         issue(
             &self.inner.ca,
             &self.inner.ca_key,

@@ -71,8 +71,16 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const fn cluster(zone: Uuid, cluster: Uuid) -> Scope {
-        Scope::Cluster { zone, cluster }
+    /// A cluster's scope (its zone is where the value falls back to).
+    pub fn cluster(zone: impl Into<Uuid>, cluster: impl Into<Uuid>) -> Scope {
+        Scope::Cluster {
+            zone: zone.into(),
+            cluster: cluster.into(),
+        }
+    }
+
+    pub fn zone(zone: impl Into<Uuid>) -> Scope {
+        Scope::Zone(zone.into())
     }
 
     /// The stored levels to look at, most specific first (global comes after these).

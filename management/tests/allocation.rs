@@ -182,7 +182,10 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
     assert_eq!(macs.len(), 6, "distinct MACs");
     let mut per_host: HashMap<Uuid, usize> = HashMap::new();
     for (_, a) in &winners {
-        assert!(host_ids.contains(&a.host_id), "never the disabled host");
+        assert!(
+            host_ids.contains(&a.host_id.into()),
+            "never the disabled host"
+        );
         *per_host.entry(a.host_id).or_default() += 1;
     }
     assert!(
@@ -398,7 +401,7 @@ async fn a_clusters_overcommit_factor_changes_placement() {
     let a = allocate::allocate(&c.ctx, vm, None, None).await.unwrap();
     assert_eq!(a.host_id, h2);
     let other = new_vm("other").await;
-    let e = allocate::allocate(&c.ctx, other, None, Some(h1))
+    let e = allocate::allocate(&c.ctx, other, None, Some(h1.into()))
         .await
         .unwrap_err()
         .to_api();

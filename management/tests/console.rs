@@ -442,7 +442,7 @@ async fn reporting_host(c: &Client, zone: &str, pod: &str, cluster: &str) -> Uui
         .unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     }
-    h.id
+    h.id.into()
 }
 
 #[tokio::test]

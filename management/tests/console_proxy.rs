@@ -265,7 +265,7 @@ async fn console_through_the_management_server() {
     let (h, token) = hosts::register(
         &ctx,
         &admin_row,
-        zone,
+        zone.into(),
         pid.parse().unwrap(),
         cid.parse().unwrap(),
         agent_ip,
@@ -354,7 +354,7 @@ async fn console_through_the_management_server() {
     let st: Value = r.json().await.unwrap();
     assert!(status.is_success(), "{st}");
     assert_eq!(st["state"], "running", "{st}");
-    set_vm(&admin, vm, "Running", Some(h.id)).await;
+    set_vm(&admin, vm, "Running", Some(h.id.into())).await;
     let vm_s = vm.to_string();
     let ws_base = format!("ws://{addr}/console/vnc");
 
@@ -531,7 +531,7 @@ async fn console_through_the_management_server() {
     let (silent, _) = hosts::register(
         &ctx,
         &admin_row,
-        zone,
+        zone.into(),
         pid.parse().unwrap(),
         cid.parse().unwrap(),
         SILENT.parse().unwrap(),
@@ -541,7 +541,7 @@ async fn console_through_the_management_server() {
     .await
     .unwrap();
     let vm2 = new_vm(&admin, &alice_row, zone, "i-console-2").await;
-    set_vm(&admin, vm2, "Running", Some(silent.id)).await;
+    set_vm(&admin, vm2, "Running", Some(silent.id.into())).await;
     let e = alice
         .ok(
             "createConsoleEndpoint",

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use common::Client;
 use serde_json::Value;
 use stratus_api::agent::{Acceleration, Heartbeat, HostFacts, HostMetrics, PROTOCOL_VERSION};
+use stratus_management::ids::HostId;
 use stratus_management::{db, front::jobs, services::hosts};
 use uuid::Uuid;
 
@@ -53,12 +54,12 @@ async fn serve(c: &Client) -> (std::net::SocketAddr, tokio::sync::watch::Sender<
 struct Agent(Child);
 
 impl Agent {
-    fn start(url: &str, host: Uuid, token: &str) -> Agent {
+    fn start(url: &str, host: HostId, token: &str) -> Agent {
         Self::start_with(url, host, token, None)
     }
 
     /// With `config`, the agent also reads that file (its command API settings).
-    fn start_with(url: &str, host: Uuid, token: &str, config: Option<&std::path::Path>) -> Agent {
+    fn start_with(url: &str, host: HostId, token: &str, config: Option<&std::path::Path>) -> Agent {
         let mut cmd = Command::new(agent_binary());
         if let Some(c) = config {
             cmd.arg("--config").arg(c);
@@ -93,11 +94,11 @@ impl Drop for Agent {
     }
 }
 
-async fn host(c: &Client, id: Uuid) -> Value {
+async fn host(c: &Client, id: HostId) -> Value {
     c.ok("listHosts", &[("id", &id.to_string())]).await["host"][0].clone()
 }
 
-async fn wait_state(c: &Client, id: Uuid, state: &str) -> Value {
+async fn wait_state(c: &Client, id: HostId, state: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let h = host(c, id).await;
@@ -252,7 +253,7 @@ async fn agent_heartbeats_drive_the_host_lifecycle() {
 
     // Forged credentials and unknown hosts are refused and change nothing.
     let http = reqwest::Client::new();
-    let hb_url = format!("{url}{}", stratus_api::agent::heartbeat_path(h.id));
+    let hb_url = format!("{url}{}", stratus_api::agent::heartbeat_path(h.id.into()));
     let r = http
         .post(&hb_url)
         .bearer_auth("forged-token")
@@ -521,7 +522,7 @@ async fn reconnect_over_mutual_tls_and_rogue_clients_refused() {
     )
     .await
     .unwrap();
-    let foreign = other.issue_agent(Uuid::new_v4(), loopback).unwrap();
+    let foreign = other.issue_agent(HostId::new_v4(), loopback).unwrap();
     for (what, identity) in [
         ("no certificate", None),
         ("another CA's certificate", Some(&foreign)),

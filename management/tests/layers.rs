@@ -29,6 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "embedded_pg",
             "faults",
             "settings",
+            "ids",
         ],
     ),
 ];

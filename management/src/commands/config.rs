@@ -40,8 +40,10 @@ fn scope(p: &Params) -> Result<Option<(&'static str, &'static str, Uuid)>> {
 async fn scope_exists(ctx: &Ctx, scope: &str, id: Uuid) -> Result<bool> {
     use crate::db::{accounts, topology};
     Ok(match scope {
-        "zone" => topology::zone_fetch(&ctx.pool, id).await?.is_some(),
-        "cluster" => topology::cluster_fetch(&ctx.pool, id).await?.is_some(),
+        "zone" => topology::zone_fetch(&ctx.pool, id.into()).await?.is_some(),
+        "cluster" => topology::cluster_fetch(&ctx.pool, id.into())
+            .await?
+            .is_some(),
         "account" => accounts::account_fetch(&ctx.pool, id).await?.is_some(),
         _ => accounts::domain_fetch(&ctx.pool, id).await?.is_some(),
     })

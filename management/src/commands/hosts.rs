@@ -8,7 +8,8 @@ use super::{list_filter, not_found};
 use crate::ctx::Ctx;
 use crate::db::hosts::{self as h, HostRow};
 use crate::error::{Error, Result};
-use crate::rules::hoststate::{ResourceEvent, ResourceState};
+use crate::ids::{ClusterId, HostId, ParamIds, PodId, ZoneId};
+use crate::rules::hoststate::{ResourceEvent, ResourceState, Status};
 use crate::services::auth::Caller;
 use crate::settings::{self, Scope};
 
@@ -25,20 +26,20 @@ pub fn host_response(ctx: &Ctx, x: &HostRow, metrics: bool) -> HostResponse {
     let mem = x.memory_bytes.unwrap_or(0);
     let used_pct = x.cpu_used_percent.unwrap_or(0.0);
     let mut r = HostResponse {
-        id: Some(x.id),
+        id: Some(x.id.into()),
         name: Some(x.name.clone()),
-        state: Some(x.status.clone()),
-        resourcestate: Some(x.resource_state.clone()),
+        state: Some(x.status.to_string()),
+        resourcestate: Some(x.resource_state.to_string()),
         r#type: Some("Routing".into()),
         ipaddress: Some(x.address.ip().to_string()),
         hypervisor: Some(x.hypervisor.clone()),
         hypervisorversion: x.hypervisor_version.clone(),
         version: x.agent_version.clone(),
-        zoneid: Some(x.zone_id),
+        zoneid: Some(x.zone_id.into()),
         zonename: Some(x.zone_name.clone()),
-        podid: Some(x.pod_id),
+        podid: Some(x.pod_id.into()),
         podname: Some(x.pod_name.clone()),
-        clusterid: Some(x.cluster_id),
+        clusterid: Some(x.cluster_id.into()),
         clustername: Some(x.cluster_name.clone()),
         clustertype: Some("CloudManaged".into()),
         cpusockets: x.cpu_sockets,
@@ -56,8 +57,8 @@ pub fn host_response(ctx: &Ctx, x: &HostRow, metrics: bool) -> HostResponse {
         networkkbswrite: x.network_tx_bytes.map(|b| b / 1024),
         lastpinged: x.last_pinged.map(Into::into),
         created: Some(x.created.into()),
-        disconnected: (x.status != "Up").then(|| x.status_changed.into()),
-        managementserverid: x.management_server_id,
+        disconnected: (x.status != Status::Up).then(|| x.status_changed.into()),
+        managementserverid: x.management_server_id.map(Into::into),
         capabilities: Some(match x.acceleration.as_deref() {
             Some("kvm") => "hvm".into(),
             _ => "".into(),
@@ -121,9 +122,9 @@ async fn host_address(url: &str) -> Result<std::net::IpAddr> {
 
 pub async fn add(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     crate::rules::states::hypervisor(p.required("hypervisor")?)?;
-    let zone_id = p.required_uuid("zoneid")?;
-    let pod_id = p.required_uuid("podid")?;
-    let cluster = match (p.uuid("clusterid")?, p.str("clustername")) {
+    let zone_id: ZoneId = p.required_id("zoneid")?;
+    let pod_id: PodId = p.required_id("podid")?;
+    let cluster = match (p.id::<ClusterId>("clusterid")?, p.str("clustername")) {
         (Some(id), _) => crate::db::topology::cluster_fetch(&ctx.pool, id)
             .await?
             .ok_or_else(|| not_found(p, "clusterid"))?,
@@ -171,7 +172,8 @@ pub async fn add(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let host = crate::services::hosts::bootstrap::add_host(ctx, &caller.user, &req).await?;
     if let Some(s) = p.str("allocationstate") {
         if s.eq_ignore_ascii_case("Disabled") || s.eq_ignore_ascii_case("Disable") {
-            crate::db::hosts::host_set_resource_state(&ctx.pool, host.id, "Disabled").await?;
+            crate::db::hosts::host_set_resource_state(&ctx.pool, host.id, ResourceState::Disabled)
+                .await?;
         }
     }
     let host = h::host_fetch(&ctx.pool, host.id)
@@ -192,9 +194,9 @@ pub async fn list(ctx: &Ctx, p: &Params, metrics: bool) -> Result<Reply> {
     }
     let f = h::HostFilter {
         common: list_filter(ctx, p)?,
-        zone_id: p.uuid("zoneid")?,
-        pod_id: p.uuid("podid")?,
-        cluster_id: p.uuid("clusterid")?,
+        zone_id: p.id("zoneid")?,
+        pod_id: p.id("podid")?,
+        cluster_id: p.id("clusterid")?,
         status: p.string("state"),
         resource_state: p.string("resourcestate"),
         hypervisor: p.string("hypervisor"),
@@ -222,7 +224,7 @@ pub async fn usage_history(ctx: &Ctx, p: &Params) -> Result<Reply> {
     for host in &rows {
         let samples = h::host_metrics_list(&ctx.pool, host.id, start).await?;
         items.push(HostStatsResponse {
-            id: Some(host.id),
+            id: Some(host.id.into()),
             name: Some(host.name.clone()),
             stats: samples
                 .iter()
@@ -248,24 +250,22 @@ async fn change_resource_state(
     events: &[ResourceEvent],
     event_type: &str,
 ) -> Result<Reply> {
-    let id = p.required_uuid("id")?;
+    let id: HostId = p.required_id("id")?;
     let mut tx = ctx.pool.begin().await?;
     let host = h::host_fetch_for_update(&mut *tx, id)
         .await?
         .ok_or_else(|| not_found(p, "id"))?;
-    let mut state = ResourceState::parse(&host.resource_state).ok_or_else(|| {
-        Error::internal(format!("host {} has an unknown resource state", host.id))
-    })?;
+    let mut state = host.resource_state;
     for e in events {
         state = state.on(*e)?;
     }
-    h::host_set_resource_state(&mut *tx, id, state.as_str()).await?;
+    h::host_set_resource_state(&mut *tx, id, state).await?;
     super::event(
         &mut tx,
         &caller.user,
         event_type,
-        format!("Host {} is now {}", host.name, state.as_str()),
-        Some((host.id, "Host", host.name.clone())),
+        format!("Host {} is now {state}", host.name),
+        Some((host.id.into(), "Host", host.name.clone())),
     )
     .await?;
     tx.commit().await?;
@@ -276,7 +276,7 @@ async fn change_resource_state(
 }
 
 pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id = p.required_uuid("id")?;
+    let id: HostId = p.required_id("id")?;
     if let Some(name) = p.str("name") {
         let name = name.trim();
         if name.is_empty() {
@@ -292,7 +292,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
             &caller.user,
             "HOST.UPDATE",
             format!("Host {} renamed to {name}", host.name),
-            Some((id, "Host", name.to_string())),
+            Some((id.into(), "Host", name.to_string())),
         )
         .await?;
         tx.commit().await?;
@@ -333,7 +333,7 @@ pub async fn prepare_maintenance(ctx: &Ctx, caller: &Caller, p: &Params) -> Resu
 }
 
 pub async fn reconnect(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id = p.required_uuid("id")?;
+    let id: HostId = p.required_id("id")?;
     if h::host_fetch(&ctx.pool, id).await?.is_none() {
         return Err(not_found(p, "id"));
     }
@@ -345,7 +345,7 @@ pub async fn reconnect(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> 
         "HOST.RECONNECT",
         "INFO",
         format!("Host {} reconnected", host.name),
-        Some((host.id, "Host", host.name.clone())),
+        Some((host.id.into(), "Host", host.name.clone())),
     )
     .await?;
     Ok(Reply::object("host", &host_response(ctx, &host, false)))
@@ -367,12 +367,15 @@ pub async fn cancel_maintenance(ctx: &Ctx, caller: &Caller, p: &Params) -> Resul
 /// the same transaction. A silent agent cannot be told: the record is removed and the
 /// event says what to clean up by hand.
 pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id = p.required_uuid("id")?;
+    let id: HostId = p.required_id("id")?;
     let host = h::host_fetch(&ctx.pool, id)
         .await?
         .ok_or_else(|| not_found(p, "id"))?;
-    let reporting = host.status == "Up" || host.status == "Connecting";
-    if reporting && host.resource_state != "Maintenance" && p.bool("forced") != Some(true) {
+    let reporting = matches!(host.status, Status::Up | Status::Connecting);
+    if reporting
+        && host.resource_state != ResourceState::Maintenance
+        && p.bool("forced") != Some(true)
+    {
         return Err(ApiError::param(format!(
             "The host {} is {} and {}: put it into maintenance first (prepareHostForMaintenance), or delete it with forced=true",
             host.name, host.status, host.resource_state
@@ -406,7 +409,7 @@ pub async fn list_alerts(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let items: Vec<AlertResponse> = rows
         .iter()
         .map(|a| AlertResponse {
-            id: Some(a.id),
+            id: Some(a.id.into()),
             r#type: Some(a.alert_type as i32),
             name: Some(a.name.clone()),
             description: Some(a.description.clone()),

@@ -133,11 +133,11 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
             .await?
             .0
             .into_iter()
-            .map(|z| z.id)
+            .map(|z| z.id.into())
             .collect()
     } else {
         let id = Uuid::parse_str(zone_param).map_err(|_| not_found(p, "zoneid"))?;
-        t::zone_fetch(&ctx.pool, id)
+        t::zone_fetch(&ctx.pool, id.into())
             .await?
             .ok_or_else(|| not_found(p, "zoneid"))?;
         vec![id]

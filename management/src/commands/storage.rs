@@ -69,7 +69,7 @@ pub fn pool_response(ctx: &Ctx, p: &PoolRow) -> StoragePoolResponse {
             "{:?}",
             ctx.get_in(
                 &settings::STORAGE_OVERPROVISIONING_FACTOR,
-                Scope::Zone(p.zone_id)
+                Scope::zone(p.zone_id)
             )
         )),
         suitableformigration: Some(false),
@@ -114,7 +114,7 @@ pub async fn create_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
             )
         }
     };
-    let zone = t::zone_fetch(&ctx.pool, zone_id)
+    let zone = t::zone_fetch(&ctx.pool, zone_id.into())
         .await?
         .ok_or_else(|| not_found(p, "zoneid"))?;
     let (pod_id, cluster_id) = if scope == "CLUSTER" {
@@ -124,7 +124,7 @@ pub async fn create_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
             )
             .into());
         };
-        let c = t::cluster_fetch(&ctx.pool, cluster_id)
+        let c = t::cluster_fetch(&ctx.pool, cluster_id.into())
             .await?
             .ok_or_else(|| not_found(p, "clusterid"))?;
         if c.pod_id != pod_id || c.zone_id != zone.id {
@@ -359,7 +359,7 @@ async fn add_store(
     let zone_id = p.uuid("zoneid")?.ok_or_else(|| {
         ApiError::param("NFS secondary storage belongs to a zone: zoneid is required")
     })?;
-    let zone = t::zone_fetch(&ctx.pool, zone_id)
+    let zone = t::zone_fetch(&ctx.pool, zone_id.into())
         .await?
         .ok_or_else(|| not_found(p, "zoneid"))?;
     let (url, cap) = probe(url, "secondary storage").await?;

@@ -13,6 +13,7 @@ use super::{event, list_filter, not_found};
 use crate::ctx::Ctx;
 use crate::db::topology::{self as t, ClusterRow, IpRangeRow, PodRow, ZoneRow};
 use crate::error::Result;
+use crate::ids::{ClusterId, IpRangeId, ParamIds, PodId, ZoneId};
 use crate::rules::{iprange, states};
 use crate::services::auth::Caller;
 use crate::settings::{self, Scope};
@@ -23,7 +24,7 @@ fn host(ip: &IpNetwork) -> String {
 
 pub fn zone_response(z: &ZoneRow) -> ZoneResponse {
     ZoneResponse {
-        id: Some(z.id),
+        id: Some(z.id.into()),
         name: Some(z.name.clone()),
         description: z.description.clone(),
         dns1: Some(host(&z.dns1)),
@@ -62,7 +63,7 @@ pub async fn create_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         None => None,
     };
     let z = ZoneRow {
-        id: Uuid::new_v4(),
+        id: ZoneId::new_v4(),
         name: p.required("name")?.trim().to_string(),
         description: p.string("description"),
         network_type: network_type.into(),
@@ -74,7 +75,7 @@ pub async fn create_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         internal_dns2: opt_dns(p, "internaldns2", false)?,
         guest_cidr,
         network_domain: p.string("domain"),
-        domain_id: p.uuid("domainid")?,
+        domain_id: p.id("domainid")?,
         security_groups_enabled: p
             .bool("securitygroupenabled")
             .unwrap_or(network_type == "Basic"),
@@ -92,7 +93,7 @@ pub async fn create_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         return Err(ApiError::param("The zone name must not be empty").into());
     }
     if let Some(d) = z.domain_id {
-        if crate::db::accounts::domain_fetch(&ctx.pool, d)
+        if crate::db::accounts::domain_fetch(&ctx.pool, d.into())
             .await?
             .is_none()
         {
@@ -102,7 +103,7 @@ pub async fn create_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     let mut tx = ctx.pool.begin().await?;
     t::zone_insert(&mut *tx, &z).await?;
     if z.network_type == "Basic" {
-        let net = super::networks::basic_zone_network(ctx, z.id);
+        let net = super::networks::basic_zone_network(ctx, z.id.into());
         crate::db::networks::network_insert(&mut *tx, &net).await?;
     }
     event(
@@ -110,7 +111,7 @@ pub async fn create_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         &caller.user,
         "ZONE.CREATE",
         format!("Creating zone. Zone Name: {}", z.name),
-        Some((z.id, "Zone", z.name.clone())),
+        Some((z.id.into(), "Zone", z.name.clone())),
     )
     .await?;
     tx.commit().await?;
@@ -121,7 +122,7 @@ pub async fn list_zones(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let f = t::ZoneFilter {
         common: list_filter(ctx, p)?,
         network_type: p.string("networktype"),
-        domain_id: p.uuid("domainid")?,
+        domain_id: p.id("domainid")?,
     };
     let (rows, total) = t::zone_list(&ctx.pool, &f).await?;
     let items: Vec<ZoneResponse> = rows.iter().map(zone_response).collect();
@@ -129,7 +130,7 @@ pub async fn list_zones(ctx: &Ctx, p: &Params) -> Result<Reply> {
 }
 
 pub async fn update_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id = p.required_uuid("id")?;
+    let id: ZoneId = p.required_id("id")?;
     let mut tx = ctx.pool.begin().await?;
     let mut z = t::zone_fetch_for_update(&mut *tx, id)
         .await?
@@ -180,7 +181,7 @@ pub async fn update_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         &caller.user,
         "ZONE.EDIT",
         format!("Updating zone. Zone Name: {}", z.name),
-        Some((z.id, "Zone", z.name.clone())),
+        Some((z.id.into(), "Zone", z.name.clone())),
     )
     .await?;
     tx.commit().await?;
@@ -188,7 +189,7 @@ pub async fn update_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
 }
 
 pub async fn delete_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id = p.required_uuid("id")?;
+    let id: ZoneId = p.required_id("id")?;
     let mut tx = ctx.pool.begin().await?;
     let z = t::zone_fetch_for_update(&mut *tx, id)
         .await?
@@ -218,7 +219,7 @@ pub async fn delete_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         &caller.user,
         "ZONE.DELETE",
         format!("Deleting zone. Zone Name: {}", z.name),
-        Some((z.id, "Zone", z.name.clone())),
+        Some((z.id.into(), "Zone", z.name.clone())),
     )
     .await?;
     tx.commit().await?;
@@ -231,9 +232,9 @@ pub fn pod_response(p: &PodRow, ranges: &[IpRangeRow]) -> PodResponse {
         .filter(|r| r.pod_id == Some(p.id) && r.purpose == "management")
         .collect();
     PodResponse {
-        id: Some(p.id),
+        id: Some(p.id.into()),
         name: Some(p.name.clone()),
-        zoneid: Some(p.zone_id),
+        zoneid: Some(p.zone_id.into()),
         zonename: Some(p.zone_name.clone()),
         gateway: p.gateway.as_ref().map(host),
         netmask: p.netmask.as_ref().map(host),
@@ -308,7 +309,7 @@ async fn check_no_overlap(
 
 fn management_range(pod: &PodRow, range: &iprange::Range) -> IpRangeRow {
     IpRangeRow {
-        id: Uuid::new_v4(),
+        id: IpRangeId::new_v4(),
         zone_id: pod.zone_id,
         pod_id: Some(pod.id),
         purpose: "management".into(),
@@ -329,7 +330,7 @@ fn management_range(pod: &PodRow, range: &iprange::Range) -> IpRangeRow {
 }
 
 pub async fn create_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let zone_id = p.required_uuid("zoneid")?;
+    let zone_id: ZoneId = p.required_id("zoneid")?;
     let name = p.required("name")?.trim().to_string();
     let range = match (p.str("gateway"), p.str("netmask"), p.str("startip")) {
         (Some(g), Some(m), Some(s)) => Some(iprange::validate(g, m, s, p.str("endip"), true)?),
@@ -346,7 +347,7 @@ pub async fn create_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
         .await?
         .ok_or_else(|| not_found(p, "zoneid"))?;
     let pod = PodRow {
-        id: Uuid::new_v4(),
+        id: PodId::new_v4(),
         zone_id,
         name,
         gateway: range.map(|r| iprange::Range::inet(r.gateway)),
@@ -373,7 +374,7 @@ pub async fn create_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
         &caller.user,
         "POD.CREATE",
         format!("Creating pod {} in zone {}", pod.name, zone.name),
-        Some((pod.id, "Pod", pod.name.clone())),
+        Some((pod.id.into(), "Pod", pod.name.clone())),
     )
     .await?;
     tx.commit().await?;
@@ -383,21 +384,21 @@ pub async fn create_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
 pub async fn list_pods(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let f = t::PodFilter {
         common: list_filter(ctx, p)?,
-        zone_id: p.uuid("zoneid")?,
+        zone_id: p.id("zoneid")?,
         allocation_state: match p.str("allocationstate") {
             Some(s) => Some(states::allocation_state(s)?.to_string()),
             None => None,
         },
     };
     let (rows, total) = t::pod_list(&ctx.pool, &f).await?;
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let ids: Vec<PodId> = rows.iter().map(|r| r.id).collect();
     let ranges = t::ip_range_list_for_pods(&ctx.pool, &ids).await?;
     let items: Vec<PodResponse> = rows.iter().map(|r| pod_response(r, &ranges)).collect();
     Ok(Reply::list("pod", total, &items))
 }
 
 pub async fn update_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id = p.required_uuid("id")?;
+    let id: PodId = p.required_id("id")?;
     let mut tx = ctx.pool.begin().await?;
     let mut pod = t::pod_fetch(&mut *tx, id)
         .await?
@@ -466,7 +467,7 @@ pub async fn update_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
         &caller.user,
         "POD.EDIT",
         format!("Updating pod {}", pod.name),
-        Some((pod.id, "Pod", pod.name.clone())),
+        Some((pod.id.into(), "Pod", pod.name.clone())),
     )
     .await?;
     tx.commit().await?;
@@ -474,7 +475,7 @@ pub async fn update_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
 }
 
 pub async fn delete_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id = p.required_uuid("id")?;
+    let id: PodId = p.required_id("id")?;
     let mut tx = ctx.pool.begin().await?;
     let pod = t::pod_fetch_for_update(&mut *tx, id)
         .await?
@@ -502,7 +503,7 @@ pub async fn delete_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
         &caller.user,
         "POD.DELETE",
         format!("Deleting pod {}", pod.name),
-        Some((pod.id, "Pod", pod.name.clone())),
+        Some((pod.id.into(), "Pod", pod.name.clone())),
     )
     .await?;
     tx.commit().await?;
@@ -511,9 +512,9 @@ pub async fn delete_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
 
 pub fn vlan_response(r: &IpRangeRow) -> VlanIpRangeResponse {
     VlanIpRangeResponse {
-        id: Some(r.id),
+        id: Some(r.id.into()),
         forvirtualnetwork: Some(r.for_virtual_network),
-        zoneid: Some(r.zone_id),
+        zoneid: Some(r.zone_id.into()),
         vlan: Some(if r.vlan == "untagged" {
             "vlan://untagged".into()
         } else {
@@ -522,7 +523,7 @@ pub fn vlan_response(r: &IpRangeRow) -> VlanIpRangeResponse {
         account: None,
         domainid: None,
         domain: None,
-        podid: r.pod_id,
+        podid: r.pod_id.map(Into::into),
         podname: r.pod_name.clone(),
         gateway: Some(host(&r.gateway)),
         netmask: Some(host(&r.netmask)),
@@ -530,8 +531,8 @@ pub fn vlan_response(r: &IpRangeRow) -> VlanIpRangeResponse {
         description: r.description.clone(),
         startip: Some(host(&r.start_ip)),
         endip: Some(host(&r.end_ip)),
-        networkid: r.network_id,
-        physicalnetworkid: r.physical_network_id,
+        networkid: r.network_id.map(Into::into),
+        physicalnetworkid: r.physical_network_id.map(Into::into),
         forsystemvms: Some(r.for_system_vms),
     }
 }
@@ -552,7 +553,7 @@ fn parse_vlan(v: Option<&str>) -> Result<String, ApiError> {
 }
 
 pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let Some(zone_id) = p.uuid("zoneid")? else {
+    let Some(zone_id) = p.id::<ZoneId>("zoneid")? else {
         // Stratus has no physical networks or guest networks yet, so a range belongs to a zone.
         return Err(
             ApiError::param("Please specify zoneid: a VLAN IP range belongs to a zone").into(),
@@ -567,7 +568,7 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
     let zone = t::zone_fetch_for_update(&mut *tx, zone_id)
         .await?
         .ok_or_else(|| not_found(p, "zoneid"))?;
-    let pod = match p.uuid("podid")? {
+    let pod = match p.id::<PodId>("podid")? {
         Some(pid) => {
             let pod = t::pod_fetch(&mut *tx, pid)
                 .await?
@@ -591,7 +592,7 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
     }
     check_no_overlap(&mut tx, &zone, &range).await?;
     let row = IpRangeRow {
-        id: Uuid::new_v4(),
+        id: IpRangeId::new_v4(),
         zone_id,
         pod_id: pod.as_ref().map(|p| p.id),
         purpose: "guest".into(),
@@ -604,8 +605,8 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
             .bool("forvirtualnetwork")
             .unwrap_or(zone.network_type == "Advanced"),
         for_system_vms: p.bool("forsystemvms").unwrap_or(false),
-        network_id: p.uuid("networkid")?,
-        physical_network_id: p.uuid("physicalnetworkid")?,
+        network_id: p.id("networkid")?,
+        physical_network_id: p.id("physicalnetworkid")?,
         account_id: None,
         description: None,
         created: Utc::now(),
@@ -620,7 +621,11 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
             "Creating VLAN IP range {}-{} in zone {}",
             range.start, range.end, zone.name
         ),
-        Some((row.id, "Vlan", format!("{}-{}", range.start, range.end))),
+        Some((
+            row.id.into(),
+            "Vlan",
+            format!("{}-{}", range.start, range.end),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -630,16 +635,16 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
 pub async fn list_vlan_ip_ranges(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let page = p.page(ctx.page_size())?;
     let f = t::IpRangeFilter {
-        id: p.uuid("id")?,
-        zone_id: p.uuid("zoneid")?,
-        pod_id: p.uuid("podid")?,
+        id: p.id("id")?,
+        zone_id: p.id("zoneid")?,
+        pod_id: p.id("podid")?,
         purpose: Some("guest"),
         vlan: match p.str("vlan") {
             Some(v) => Some(parse_vlan(Some(v))?),
             None => None,
         },
-        network_id: p.uuid("networkid")?,
-        physical_network_id: p.uuid("physicalnetworkid")?,
+        network_id: p.id("networkid")?,
+        physical_network_id: p.id("physicalnetworkid")?,
         for_virtual_network: p.bool("forvirtualnetwork"),
         keyword: p.string("keyword"),
         offset: page.offset,
@@ -651,7 +656,7 @@ pub async fn list_vlan_ip_ranges(ctx: &Ctx, p: &Params) -> Result<Reply> {
 }
 
 pub async fn delete_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id = p.required_uuid("id")?;
+    let id: IpRangeId = p.required_id("id")?;
     let mut tx = ctx.pool.begin().await?;
     let (rows, _) = t::ip_range_list(
         &mut *tx,
@@ -674,7 +679,7 @@ pub async fn delete_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
             host(&r.end_ip)
         ),
         Some((
-            r.id,
+            r.id.into(),
             "Vlan",
             format!("{}-{}", host(&r.start_ip), host(&r.end_ip)),
         )),
@@ -687,11 +692,11 @@ pub async fn delete_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
 pub fn cluster_response(c: &ClusterRow, ctx: &Ctx) -> ClusterResponse {
     let at = Scope::cluster(c.zone_id, c.id);
     ClusterResponse {
-        id: Some(c.id),
+        id: Some(c.id.into()),
         name: Some(c.name.clone()),
-        podid: Some(c.pod_id),
+        podid: Some(c.pod_id.into()),
         podname: Some(c.pod_name.clone()),
-        zoneid: Some(c.zone_id),
+        zoneid: Some(c.zone_id.into()),
         zonename: Some(c.zone_name.clone()),
         hypervisortype: Some(c.hypervisor.clone()),
         clustertype: Some(c.cluster_type.clone()),
@@ -720,8 +725,8 @@ pub async fn add_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         )
         .into());
     }
-    let zone_id = p.required_uuid("zoneid")?;
-    let pod_id = p.required_uuid("podid")?;
+    let zone_id: ZoneId = p.required_id("zoneid")?;
+    let pod_id: PodId = p.required_id("podid")?;
     let mut tx = ctx.pool.begin().await?;
     let zone = t::zone_fetch(&mut *tx, zone_id)
         .await?
@@ -737,7 +742,7 @@ pub async fn add_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         .into());
     }
     let c = ClusterRow {
-        id: Uuid::new_v4(),
+        id: ClusterId::new_v4(),
         zone_id,
         pod_id,
         name: p.required("clustername")?.trim().to_string(),
@@ -762,7 +767,7 @@ pub async fn add_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         &caller.user,
         "CLUSTER.CREATE",
         format!("Adding cluster {} to pod {}", c.name, pod.name),
-        Some((c.id, "Cluster", c.name.clone())),
+        Some((c.id.into(), "Cluster", c.name.clone())),
     )
     .await?;
     tx.commit().await?;
@@ -772,8 +777,8 @@ pub async fn add_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
 pub async fn list_clusters(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let f = t::ClusterFilter {
         common: list_filter(ctx, p)?,
-        zone_id: p.uuid("zoneid")?,
-        pod_id: p.uuid("podid")?,
+        zone_id: p.id("zoneid")?,
+        pod_id: p.id("podid")?,
         hypervisor: p.string("hypervisor"),
         cluster_type: p.string("clustertype"),
         allocation_state: match p.str("allocationstate") {
@@ -788,7 +793,7 @@ pub async fn list_clusters(ctx: &Ctx, p: &Params) -> Result<Reply> {
 }
 
 pub async fn update_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id = p.required_uuid("id")?;
+    let id: ClusterId = p.required_id("id")?;
     let mut tx = ctx.pool.begin().await?;
     let mut c = t::cluster_fetch(&mut *tx, id)
         .await?
@@ -820,7 +825,7 @@ pub async fn update_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
         &caller.user,
         "CLUSTER.UPDATE",
         format!("Updating cluster {}", c.name),
-        Some((c.id, "Cluster", c.name.clone())),
+        Some((c.id.into(), "Cluster", c.name.clone())),
     )
     .await?;
     tx.commit().await?;
@@ -828,7 +833,7 @@ pub async fn update_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
 }
 
 pub async fn delete_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id = p.required_uuid("id")?;
+    let id: ClusterId = p.required_id("id")?;
     let mut tx = ctx.pool.begin().await?;
     let c = t::cluster_fetch(&mut *tx, id)
         .await?
@@ -847,7 +852,7 @@ pub async fn delete_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
         &caller.user,
         "CLUSTER.DELETE",
         format!("Deleting cluster {}", c.name),
-        Some((c.id, "Cluster", c.name.clone())),
+        Some((c.id.into(), "Cluster", c.name.clone())),
     )
     .await?;
     tx.commit().await?;

@@ -126,7 +126,7 @@ fn vm_reply(r: &VmListRow) -> Reply {
 /// request and records the VM, Stopped; the job then starts it. Answers the VM's id.
 pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     let zone_id = p.required_uuid("zoneid")?;
-    let zone = db::topology::zone_fetch(&ctx.pool, zone_id)
+    let zone = db::topology::zone_fetch(&ctx.pool, zone_id.into())
         .await?
         .ok_or_else(|| not_found(p, "zoneid"))?;
     if zone.allocation_state != "Enabled" && !caller.is_root_admin() {
@@ -161,7 +161,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         ))
         .into());
     }
-    vms::iso_file(ctx, iso.id, zone.id).await.map_err(|_| {
+    vms::iso_file(ctx, iso.id, zone.id.into()).await.map_err(|_| {
         ApiError::param(format!(
             "ISO {} is not ready in zone {}: wait until listIsos shows it \"Successfully Installed\" there",
             iso.name, zone.name
@@ -201,7 +201,8 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     }
     if let Some(ids) = p.uuid_list("networkids")? {
         let (nets, _) =
-            db::networks::network_list(&ctx.pool, &Default::default(), Some(zone.id)).await?;
+            db::networks::network_list(&ctx.pool, &Default::default(), Some(zone.id.into()))
+                .await?;
         if let Some(bad) = ids.iter().find(|id| !nets.iter().any(|n| n.id == **id)) {
             return Err(ApiError::param(format!(
                 "Network {bad} is not a guest network of zone {}",
@@ -251,7 +252,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
             account_id: caller.account_id(),
             domain_id: caller.domain_id(),
             user_id: caller.user_id(),
-            zone_id: zone.id,
+            zone_id: zone.id.into(),
             service_offering_id: so.id,
             disk_offering_id: disk.as_ref().map(|d| d.id),
             iso_id: Some(iso.id),
@@ -581,7 +582,7 @@ pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let (hosts, _) = db::hosts::host_list(
         &ctx.pool,
         &db::hosts::HostFilter {
-            zone_id: zone,
+            zone_id: zone.map(Into::into),
             ..Default::default()
         },
     )
@@ -590,7 +591,7 @@ pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
     for h in &hosts {
         let at = Scope::cluster(h.zone_id, h.cluster_id);
         let cpu = i64::from(h.cpu_cores.unwrap_or(0)) * i64::from(h.cpu_mhz.unwrap_or(0));
-        let e = overprovisioned.entry(h.zone_id).or_default();
+        let e = overprovisioned.entry(h.zone_id.into()).or_default();
         e.0 += cpu as f64 * ctx.get_in(&settings::CPU_OVERPROVISIONING_FACTOR, at);
         e.1 += h.memory_bytes.unwrap_or(0) as f64
             * ctx.get_in(&settings::MEM_OVERPROVISIONING_FACTOR, at);
@@ -601,7 +602,7 @@ pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
             overprovisioned.get(&r.zone_id).copied().unwrap_or_default();
         let sto_f = ctx.get_in(
             &settings::STORAGE_OVERPROVISIONING_FACTOR,
-            Scope::Zone(r.zone_id),
+            Scope::zone(r.zone_id),
         );
         let entries: [(i32, &str, i64, i64); 7] = [
             (0, "MEMORY", memory_total as i64, r.memory_used),

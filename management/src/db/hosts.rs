@@ -6,21 +6,22 @@ use chrono::{DateTime, Utc};
 use ipnetwork::IpNetwork;
 use sqlx::PgExecutor;
 use stratus_api::agent::Heartbeat;
-use uuid::Uuid;
 
 use super::{paged_sql, Counted, ListFilter};
 use crate::error::Result;
+use crate::ids::{AlertId, ClusterId, HostId, ManagementServerId, PodId, ZoneId};
+use crate::rules::hoststate::{ResourceState, Status};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct HostRow {
-    pub id: Uuid,
+    pub id: HostId,
     pub name: String,
-    pub zone_id: Uuid,
-    pub pod_id: Uuid,
-    pub cluster_id: Uuid,
+    pub zone_id: ZoneId,
+    pub pod_id: PodId,
+    pub cluster_id: ClusterId,
     pub address: IpNetwork,
-    pub status: String,
-    pub resource_state: String,
+    pub status: Status,
+    pub resource_state: ResourceState,
     pub token_hash: Vec<u8>,
     pub hypervisor: String,
     pub hypervisor_version: Option<String>,
@@ -41,7 +42,7 @@ pub struct HostRow {
     pub report_generation: i64,
     pub last_pinged: Option<DateTime<Utc>>,
     pub status_changed: DateTime<Utc>,
-    pub management_server_id: Option<Uuid>,
+    pub management_server_id: Option<ManagementServerId>,
     pub decommission: bool,
     /// Where the agent serves its command API (HTTPS, mutual TLS).
     pub agent_port: i32,
@@ -57,11 +58,11 @@ pub struct HostRow {
 /// A host to add; its token is stored only as a hash.
 #[derive(Debug, Clone)]
 pub struct NewHost<'a> {
-    pub id: Uuid,
+    pub id: HostId,
     pub name: &'a str,
-    pub zone_id: Uuid,
-    pub pod_id: Uuid,
-    pub cluster_id: Uuid,
+    pub zone_id: ZoneId,
+    pub pod_id: PodId,
+    pub cluster_id: ClusterId,
     pub address: IpNetwork,
     pub token_hash: &'a [u8],
     pub agent_port: u16,
@@ -90,14 +91,14 @@ const HOST_SELECT: &str =
     FROM hosts h JOIN zones z ON z.id = h.zone_id JOIN pods p ON p.id = h.pod_id
     JOIN clusters c ON c.id = h.cluster_id";
 
-pub async fn host_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<HostRow>> {
+pub async fn host_fetch(db: impl PgExecutor<'_>, id: HostId) -> Result<Option<HostRow>> {
     Ok(sqlx::query_as(&format!("{HOST_SELECT} WHERE h.id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await?)
 }
 
-pub async fn host_fetch_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<HostRow>> {
+pub async fn host_fetch_for_update(db: impl PgExecutor<'_>, id: HostId) -> Result<Option<HostRow>> {
     Ok(
         sqlx::query_as(&format!("{HOST_SELECT} WHERE h.id = $1 FOR UPDATE OF h"))
             .bind(id)
@@ -109,9 +110,9 @@ pub async fn host_fetch_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<
 #[derive(Debug, Clone, Default)]
 pub struct HostFilter {
     pub common: ListFilter,
-    pub zone_id: Option<Uuid>,
-    pub pod_id: Option<Uuid>,
-    pub cluster_id: Option<Uuid>,
+    pub zone_id: Option<ZoneId>,
+    pub pod_id: Option<PodId>,
+    pub cluster_id: Option<ClusterId>,
     pub status: Option<String>,
     pub resource_state: Option<String>,
     pub hypervisor: Option<String>,
@@ -159,8 +160,8 @@ pub async fn host_list(db: impl PgExecutor<'_>, f: &HostFilter) -> Result<(Vec<H
 /// Applies a report's facts and metrics (the caller has checked its generation).
 pub async fn host_apply_report(
     db: impl PgExecutor<'_>,
-    id: Uuid,
-    ms: Uuid,
+    id: HostId,
+    ms: ManagementServerId,
     hb: &Heartbeat,
 ) -> Result<()> {
     let f = &hb.facts;
@@ -196,7 +197,7 @@ pub async fn host_apply_report(
 }
 
 /// A new agent token (only its hash is stored), e.g. when the local agent is restarted.
-pub async fn host_set_token(db: impl PgExecutor<'_>, id: Uuid, token_hash: &[u8]) -> Result<()> {
+pub async fn host_set_token(db: impl PgExecutor<'_>, id: HostId, token_hash: &[u8]) -> Result<()> {
     sqlx::query("UPDATE hosts SET token_hash=$2 WHERE id=$1")
         .bind(id)
         .bind(token_hash)
@@ -205,7 +206,7 @@ pub async fn host_set_token(db: impl PgExecutor<'_>, id: Uuid, token_hash: &[u8]
     Ok(())
 }
 
-pub async fn host_set_status(db: impl PgExecutor<'_>, id: Uuid, status: &str) -> Result<()> {
+pub async fn host_set_status(db: impl PgExecutor<'_>, id: HostId, status: Status) -> Result<()> {
     sqlx::query("UPDATE hosts SET status=$2, status_changed=now() WHERE id=$1")
         .bind(id)
         .bind(status)
@@ -214,7 +215,11 @@ pub async fn host_set_status(db: impl PgExecutor<'_>, id: Uuid, status: &str) ->
     Ok(())
 }
 
-pub async fn host_set_resource_state(db: impl PgExecutor<'_>, id: Uuid, state: &str) -> Result<()> {
+pub async fn host_set_resource_state(
+    db: impl PgExecutor<'_>,
+    id: HostId,
+    state: ResourceState,
+) -> Result<()> {
     sqlx::query("UPDATE hosts SET resource_state=$2 WHERE id=$1")
         .bind(id)
         .bind(state)
@@ -244,7 +249,11 @@ pub async fn host_list_unreporting(db: impl PgExecutor<'_>) -> Result<Vec<HostRo
     .await?)
 }
 
-pub async fn host_metrics_insert(db: impl PgExecutor<'_>, id: Uuid, hb: &Heartbeat) -> Result<()> {
+pub async fn host_metrics_insert(
+    db: impl PgExecutor<'_>,
+    id: HostId,
+    hb: &Heartbeat,
+) -> Result<()> {
     let m = &hb.metrics;
     sqlx::query(
         "INSERT INTO host_metrics (host_id, at, cpu_used_percent, memory_used_bytes, network_rx_bytes, network_tx_bytes)
@@ -281,7 +290,7 @@ pub struct MetricRow {
 
 pub async fn host_metrics_list(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: HostId,
     since: DateTime<Utc>,
 ) -> Result<Vec<MetricRow>> {
     Ok(sqlx::query_as(
@@ -294,7 +303,7 @@ pub async fn host_metrics_list(
     .await?)
 }
 
-pub async fn host_count_in_cluster(db: impl PgExecutor<'_>, cluster_id: Uuid) -> Result<i64> {
+pub async fn host_count_in_cluster(db: impl PgExecutor<'_>, cluster_id: ClusterId) -> Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT count(*) FROM hosts WHERE cluster_id = $1")
             .bind(cluster_id)
@@ -303,7 +312,7 @@ pub async fn host_count_in_cluster(db: impl PgExecutor<'_>, cluster_id: Uuid) ->
     )
 }
 
-pub async fn host_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+pub async fn host_delete(db: impl PgExecutor<'_>, id: HostId) -> Result<bool> {
     Ok(sqlx::query("DELETE FROM hosts WHERE id = $1")
         .bind(id)
         .execute(db)
@@ -317,7 +326,7 @@ pub const ALERT_TYPE_HOST: i16 = 7;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AlertRow {
-    pub id: Uuid,
+    pub id: AlertId,
     pub alert_type: i16,
     pub name: String,
     pub description: String,
@@ -335,7 +344,7 @@ pub async fn alert_insert(
         "INSERT INTO alerts (id, alert_type, name, description, zone_id, pod_id, cluster_id, host_id)
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
     )
-    .bind(Uuid::new_v4())
+    .bind(AlertId::new_v4())
     .bind(alert_type)
     .bind(name)
     .bind(description)
@@ -356,7 +365,7 @@ pub async fn alert_insert_global(
     description: &str,
 ) -> Result<()> {
     sqlx::query("INSERT INTO alerts (id, alert_type, name, description) VALUES ($1,$2,$3,$4)")
-        .bind(Uuid::new_v4())
+        .bind(AlertId::new_v4())
         .bind(alert_type)
         .bind(name)
         .bind(description)
@@ -397,7 +406,7 @@ pub async fn alert_list(
     Ok(Counted::split(rows))
 }
 
-pub async fn host_rename(db: impl PgExecutor<'_>, id: Uuid, name: &str) -> Result<()> {
+pub async fn host_rename(db: impl PgExecutor<'_>, id: HostId, name: &str) -> Result<()> {
     sqlx::query("UPDATE hosts SET name=$2 WHERE id=$1")
         .bind(id)
         .bind(name)
@@ -418,7 +427,7 @@ pub async fn host_fetch_by_address(
     )
 }
 
-pub async fn host_set_decommission(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+pub async fn host_set_decommission(db: impl PgExecutor<'_>, id: HostId) -> Result<()> {
     sqlx::query("UPDATE hosts SET decommission = true WHERE id = $1")
         .bind(id)
         .execute(db)

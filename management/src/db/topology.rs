@@ -9,10 +9,13 @@ use std::sync::LazyLock;
 
 use super::{paged_sql, Counted, ListFilter};
 use crate::error::Result;
+use crate::ids::{
+    AccountId, ClusterId, DomainId, IpRangeId, NetworkId, PhysicalNetworkId, PodId, ZoneId,
+};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ZoneRow {
-    pub id: Uuid,
+    pub id: ZoneId,
     pub name: String,
     pub description: Option<String>,
     pub network_type: String,
@@ -24,7 +27,7 @@ pub struct ZoneRow {
     pub internal_dns2: Option<IpNetwork>,
     pub guest_cidr: Option<IpNetwork>,
     pub network_domain: Option<String>,
-    pub domain_id: Option<Uuid>,
+    pub domain_id: Option<DomainId>,
     pub security_groups_enabled: bool,
     pub local_storage_enabled: bool,
     pub allocation_state: String,
@@ -93,7 +96,7 @@ pub async fn zone_update(db: impl PgExecutor<'_>, z: &ZoneRow) -> Result<()> {
     Ok(())
 }
 
-pub async fn zone_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<ZoneRow>> {
+pub async fn zone_fetch(db: impl PgExecutor<'_>, id: ZoneId) -> Result<Option<ZoneRow>> {
     Ok(sqlx::query_as("SELECT * FROM zones WHERE id = $1")
         .bind(id)
         .fetch_optional(db)
@@ -101,7 +104,7 @@ pub async fn zone_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Zone
 }
 
 /// Locks the zone row so concurrent changes to its children see a stable parent.
-pub async fn zone_fetch_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<ZoneRow>> {
+pub async fn zone_fetch_for_update(db: impl PgExecutor<'_>, id: ZoneId) -> Result<Option<ZoneRow>> {
     Ok(
         sqlx::query_as("SELECT * FROM zones WHERE id = $1 FOR UPDATE")
             .bind(id)
@@ -114,7 +117,7 @@ pub async fn zone_fetch_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<
 pub struct ZoneFilter {
     pub common: ListFilter,
     pub network_type: Option<String>,
-    pub domain_id: Option<Uuid>,
+    pub domain_id: Option<DomainId>,
 }
 
 pub async fn zone_list(db: impl PgExecutor<'_>, f: &ZoneFilter) -> Result<(Vec<ZoneRow>, i64)> {
@@ -156,7 +159,7 @@ pub struct ZoneUsage {
     pub ip_ranges: i64,
 }
 
-pub async fn zone_usage(db: impl PgExecutor<'_>, id: Uuid) -> Result<ZoneUsage> {
+pub async fn zone_usage(db: impl PgExecutor<'_>, id: ZoneId) -> Result<ZoneUsage> {
     Ok(sqlx::query_as(
         "SELECT (SELECT count(*) FROM pods WHERE zone_id = $1) AS pods,
                 (SELECT count(*) FROM clusters WHERE zone_id = $1) AS clusters,
@@ -167,7 +170,7 @@ pub async fn zone_usage(db: impl PgExecutor<'_>, id: Uuid) -> Result<ZoneUsage> 
     .await?)
 }
 
-pub async fn zone_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+pub async fn zone_delete(db: impl PgExecutor<'_>, id: ZoneId) -> Result<bool> {
     Ok(sqlx::query("DELETE FROM zones WHERE id = $1")
         .bind(id)
         .execute(db)
@@ -178,8 +181,8 @@ pub async fn zone_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PodRow {
-    pub id: Uuid,
-    pub zone_id: Uuid,
+    pub id: PodId,
+    pub zone_id: ZoneId,
     pub name: String,
     pub gateway: Option<IpNetwork>,
     pub netmask: Option<IpNetwork>,
@@ -222,14 +225,14 @@ pub async fn pod_update(db: impl PgExecutor<'_>, p: &PodRow) -> Result<()> {
 const POD_SELECT: &str =
     "SELECT p.*, z.name AS zone_name FROM pods p JOIN zones z ON z.id = p.zone_id";
 
-pub async fn pod_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<PodRow>> {
+pub async fn pod_fetch(db: impl PgExecutor<'_>, id: PodId) -> Result<Option<PodRow>> {
     Ok(sqlx::query_as(&format!("{POD_SELECT} WHERE p.id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await?)
 }
 
-pub async fn pod_fetch_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<PodRow>> {
+pub async fn pod_fetch_for_update(db: impl PgExecutor<'_>, id: PodId) -> Result<Option<PodRow>> {
     Ok(
         sqlx::query_as(&format!("{POD_SELECT} WHERE p.id = $1 FOR UPDATE OF p"))
             .bind(id)
@@ -241,7 +244,7 @@ pub async fn pod_fetch_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<O
 #[derive(Debug, Clone, Default)]
 pub struct PodFilter {
     pub common: ListFilter,
-    pub zone_id: Option<Uuid>,
+    pub zone_id: Option<ZoneId>,
     pub allocation_state: Option<String>,
 }
 
@@ -280,7 +283,7 @@ pub struct PodUsage {
     pub guest_ranges: i64,
 }
 
-pub async fn pod_usage(db: impl PgExecutor<'_>, id: Uuid) -> Result<PodUsage> {
+pub async fn pod_usage(db: impl PgExecutor<'_>, id: PodId) -> Result<PodUsage> {
     Ok(sqlx::query_as(
         "SELECT (SELECT count(*) FROM clusters WHERE pod_id = $1) AS clusters,
                 (SELECT count(*) FROM ip_ranges WHERE pod_id = $1 AND purpose = 'guest') AS guest_ranges",
@@ -290,7 +293,7 @@ pub async fn pod_usage(db: impl PgExecutor<'_>, id: Uuid) -> Result<PodUsage> {
     .await?)
 }
 
-pub async fn pod_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+pub async fn pod_delete(db: impl PgExecutor<'_>, id: PodId) -> Result<bool> {
     Ok(sqlx::query("DELETE FROM pods WHERE id = $1")
         .bind(id)
         .execute(db)
@@ -301,9 +304,9 @@ pub async fn pod_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct IpRangeRow {
-    pub id: Uuid,
-    pub zone_id: Uuid,
-    pub pod_id: Option<Uuid>,
+    pub id: IpRangeId,
+    pub zone_id: ZoneId,
+    pub pod_id: Option<PodId>,
     pub purpose: String,
     pub vlan: String,
     pub gateway: IpNetwork,
@@ -312,9 +315,9 @@ pub struct IpRangeRow {
     pub end_ip: IpNetwork,
     pub for_virtual_network: bool,
     pub for_system_vms: bool,
-    pub network_id: Option<Uuid>,
-    pub physical_network_id: Option<Uuid>,
-    pub account_id: Option<Uuid>,
+    pub network_id: Option<NetworkId>,
+    pub physical_network_id: Option<PhysicalNetworkId>,
+    pub account_id: Option<AccountId>,
     pub description: Option<String>,
     pub created: DateTime<Utc>,
     #[sqlx(default)]
@@ -351,13 +354,13 @@ pub async fn ip_range_insert(db: impl PgExecutor<'_>, r: &IpRangeRow) -> Result<
 
 #[derive(Debug, Clone, Default)]
 pub struct IpRangeFilter {
-    pub id: Option<Uuid>,
-    pub zone_id: Option<Uuid>,
-    pub pod_id: Option<Uuid>,
+    pub id: Option<IpRangeId>,
+    pub zone_id: Option<ZoneId>,
+    pub pod_id: Option<PodId>,
     pub purpose: Option<&'static str>,
     pub vlan: Option<String>,
-    pub network_id: Option<Uuid>,
-    pub physical_network_id: Option<Uuid>,
+    pub network_id: Option<NetworkId>,
+    pub physical_network_id: Option<PhysicalNetworkId>,
     pub for_virtual_network: Option<bool>,
     pub keyword: Option<String>,
     pub offset: i64,
@@ -407,7 +410,7 @@ pub async fn ip_range_list(
 /// The management ranges of many pods at once, for list answers.
 pub async fn ip_range_list_for_pods(
     db: impl PgExecutor<'_>,
-    pods: &[Uuid],
+    pods: &[PodId],
 ) -> Result<Vec<IpRangeRow>> {
     Ok(sqlx::query_as(
         "SELECT r.* FROM ip_ranges r WHERE r.pod_id = ANY($1) AND r.purpose = 'management'
@@ -418,7 +421,7 @@ pub async fn ip_range_list_for_pods(
     .await?)
 }
 
-pub async fn ip_range_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+pub async fn ip_range_delete(db: impl PgExecutor<'_>, id: IpRangeId) -> Result<bool> {
     Ok(sqlx::query("DELETE FROM ip_ranges WHERE id = $1")
         .bind(id)
         .execute(db)
@@ -429,7 +432,7 @@ pub async fn ip_range_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> 
 
 pub async fn ip_range_delete_management_of_pod(
     db: impl PgExecutor<'_>,
-    pod_id: Uuid,
+    pod_id: PodId,
 ) -> Result<u64> {
     Ok(
         sqlx::query("DELETE FROM ip_ranges WHERE pod_id = $1 AND purpose = 'management'")
@@ -442,9 +445,9 @@ pub async fn ip_range_delete_management_of_pod(
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClusterRow {
-    pub id: Uuid,
-    pub zone_id: Uuid,
-    pub pod_id: Uuid,
+    pub id: ClusterId,
+    pub zone_id: ZoneId,
+    pub pod_id: PodId,
     pub name: String,
     pub hypervisor: String,
     pub cluster_type: String,
@@ -496,7 +499,7 @@ pub async fn cluster_update(db: impl PgExecutor<'_>, c: &ClusterRow) -> Result<(
 const CLUSTER_SELECT: &str = "SELECT c.*, z.name AS zone_name, p.name AS pod_name
     FROM clusters c JOIN zones z ON z.id = c.zone_id JOIN pods p ON p.id = c.pod_id";
 
-pub async fn cluster_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<ClusterRow>> {
+pub async fn cluster_fetch(db: impl PgExecutor<'_>, id: ClusterId) -> Result<Option<ClusterRow>> {
     Ok(sqlx::query_as(&format!("{CLUSTER_SELECT} WHERE c.id = $1"))
         .bind(id)
         .fetch_optional(db)
@@ -506,8 +509,8 @@ pub async fn cluster_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<C
 #[derive(Debug, Clone, Default)]
 pub struct ClusterFilter {
     pub common: ListFilter,
-    pub zone_id: Option<Uuid>,
-    pub pod_id: Option<Uuid>,
+    pub zone_id: Option<ZoneId>,
+    pub pod_id: Option<PodId>,
     pub hypervisor: Option<String>,
     pub cluster_type: Option<String>,
     pub allocation_state: Option<String>,
@@ -554,7 +557,7 @@ pub async fn cluster_list(
     Ok(Counted::split(rows))
 }
 
-pub async fn cluster_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+pub async fn cluster_delete(db: impl PgExecutor<'_>, id: ClusterId) -> Result<bool> {
     Ok(sqlx::query("DELETE FROM clusters WHERE id = $1")
         .bind(id)
         .execute(db)
@@ -566,7 +569,7 @@ pub async fn cluster_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
 /// The first range of the zone that shares an address with `start..=end`.
 pub async fn ip_range_find_overlap(
     db: impl PgExecutor<'_>,
-    zone_id: Uuid,
+    zone_id: ZoneId,
     start: IpNetwork,
     end: IpNetwork,
 ) -> Result<Option<IpRangeRow>> {

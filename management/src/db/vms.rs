@@ -10,6 +10,8 @@ use std::sync::LazyLock;
 
 use super::{Counted, ListFilter};
 use crate::error::Result;
+use crate::ids::{ClusterId, HostId};
+use crate::rules::hoststate::{ResourceState, Status};
 use crate::rules::placement::Candidate;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -247,7 +249,7 @@ pub struct HostedVm {
 
 pub async fn vm_list_on_host(
     db: impl PgExecutor<'_>,
-    host_id: Uuid,
+    host_id: HostId,
     settle_secs: i64,
 ) -> Result<Vec<HostedVm>> {
     Ok(sqlx::query_as(
@@ -264,7 +266,7 @@ pub async fn vm_list_on_host(
 /// The Running VMs on `host_id` (id, display name).
 pub async fn vm_running_on_host(
     db: impl PgExecutor<'_>,
-    host_id: Uuid,
+    host_id: HostId,
 ) -> Result<Vec<(Uuid, String)>> {
     Ok(sqlx::query_as(
         "SELECT id, display_name FROM vms
@@ -335,7 +337,7 @@ pub async fn vm_known(
 
 /// A VM found dead on its host: Stopped, capacity released (only if it is still the
 /// Running VM the caller saw there).
-pub async fn vm_mark_died(db: impl PgExecutor<'_>, id: Uuid, host_id: Uuid) -> Result<bool> {
+pub async fn vm_mark_died(db: impl PgExecutor<'_>, id: Uuid, host_id: HostId) -> Result<bool> {
     Ok(sqlx::query(
         "UPDATE vms SET state = 'Stopped', host_id = NULL, state_changed = now(),
                 error_text = 'The VM stopped outside Stratus (reported by its host)'
@@ -352,7 +354,7 @@ pub async fn vm_mark_died(db: impl PgExecutor<'_>, id: Uuid, host_id: Uuid) -> R
 /// Remembers a domain nobody owns; true the first time it is seen on that host.
 pub async fn unknown_domain_note(
     db: impl PgExecutor<'_>,
-    host_id: Uuid,
+    host_id: HostId,
     uuid: Uuid,
     name: &str,
 ) -> Result<bool> {
@@ -372,7 +374,7 @@ pub async fn unknown_domain_note(
 /// Forgets unknown domains of a host that are no longer reported.
 pub async fn unknown_domain_forget_others(
     db: impl PgExecutor<'_>,
-    host_id: Uuid,
+    host_id: HostId,
     still: &[Uuid],
 ) -> Result<()> {
     sqlx::query("DELETE FROM unknown_domains WHERE host_id = $1 AND NOT (uuid = ANY($2))")
@@ -385,10 +387,10 @@ pub async fn unknown_domain_forget_others(
 
 #[derive(Debug, sqlx::FromRow)]
 struct CandidateRow {
-    id: Uuid,
-    cluster_id: Uuid,
-    status: String,
-    resource_state: String,
+    id: HostId,
+    cluster_id: ClusterId,
+    status: Status,
+    resource_state: ResourceState,
     cluster_state: String,
     cpu_cores: Option<i32>,
     cpu_mhz: Option<i32>,
@@ -433,8 +435,8 @@ pub async fn host_candidates_for_update_in_txn(
         .map(|r| Candidate {
             id: r.id,
             cluster_id: r.cluster_id,
-            up: r.status == "Up",
-            enabled: r.resource_state == "Enabled",
+            up: r.status == Status::Up,
+            enabled: r.resource_state == ResourceState::Enabled,
             cluster_enabled: r.cluster_state == "Enabled",
             tags: vec![],
             cpu_total_mhz: i64::from(r.cpu_cores.unwrap_or(0)) * i64::from(r.cpu_mhz.unwrap_or(0)),
@@ -493,7 +495,7 @@ pub struct LeaseRow {
 /// (Starting, Running, Stopping), except `without` (a VM being unwound).
 pub async fn lease_list_for_host(
     db: impl PgExecutor<'_>,
-    host_id: Uuid,
+    host_id: HostId,
     network_id: Uuid,
     without: Option<Uuid>,
 ) -> Result<Vec<LeaseRow>> {

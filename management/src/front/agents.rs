@@ -12,7 +12,7 @@ use crate::ctx::Ctx;
 /// `POST /agent/v1/hosts/{id}/heartbeat` with `Authorization: Bearer <token>`.
 pub async fn heartbeat(
     State(ctx): State<Ctx>,
-    axum::extract::Path(id): axum::extract::Path<uuid::Uuid>,
+    axum::extract::Path(id): axum::extract::Path<crate::ids::HostId>,
     peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,

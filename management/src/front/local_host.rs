@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::ctx::Ctx;
 use crate::db::{self, hosts::HostRow};
 use crate::error::{Error, Result};
+use crate::ids::{ClusterId, HostId, PodId, ZoneId};
 use crate::services::auth::Caller;
 use crate::settings;
 
@@ -86,7 +87,7 @@ async fn run(
 }
 
 /// The default zone, pod and cluster, created when missing. Returns their ids.
-pub async fn ensure_topology(ctx: &Ctx) -> Result<(Uuid, Uuid, Uuid)> {
+pub async fn ensure_topology(ctx: &Ctx) -> Result<(ZoneId, PodId, ClusterId)> {
     let caller = system_caller(ctx).await?;
     let zone = match run(ctx, &caller, "listZones", &[("name", ZONE)], "zone").await? {
         Some(z) => z,
@@ -192,7 +193,7 @@ pub async fn ensure_topology(ctx: &Ctx) -> Result<(Uuid, Uuid, Uuid)> {
         .await?
         .ok_or_else(|| Error::internal("addCluster answered no id"))?,
     };
-    Ok((zone, pod, cluster))
+    Ok((zone.into(), pod.into(), cluster.into()))
 }
 
 /// The default zone's primary and secondary storage, registered when missing. Answers
@@ -200,7 +201,7 @@ pub async fn ensure_topology(ctx: &Ctx) -> Result<(Uuid, Uuid, Uuid)> {
 async fn ensure_storage(
     ctx: &Ctx,
     caller: &Caller,
-    zone: Uuid,
+    zone: ZoneId,
     opts: &LocalHostOptions,
 ) -> Result<bool> {
     let z = zone.to_string();
@@ -263,9 +264,9 @@ async fn ensure_storage(
 /// so a tenant's first deploy is not refused ("the zone is disabled": only admins may
 /// use a disabled zone). Only the first time: the `ZONE.ENABLE.LOCAL` event records it,
 /// and a zone an admin disables later stays disabled across restarts.
-async fn enable_zone_once(ctx: &Ctx, caller: &Caller, zone: Uuid) -> Result<()> {
+async fn enable_zone_once(ctx: &Ctx, caller: &Caller, zone: ZoneId) -> Result<()> {
     const DONE: &str = "ZONE.ENABLE.LOCAL";
-    if db::events::event_exists(&ctx.pool, DONE, zone).await? {
+    if db::events::event_exists(&ctx.pool, DONE, zone.into()).await? {
         return Ok(());
     }
     let z = zone.to_string();
@@ -286,7 +287,7 @@ async fn enable_zone_once(ctx: &Ctx, caller: &Caller, zone: Uuid) -> Result<()> 
             "zone {ZONE} enabled: its host (this machine) is Up and it has primary and \
              secondary storage"
         ),
-        Some((zone, "Zone", ZONE.to_string())),
+        Some((zone.into(), "Zone", ZONE.to_string())),
     )
     .await?;
     tx.commit().await?;
@@ -317,7 +318,7 @@ const GUEST_SHUTDOWN_SECS: u64 = 10;
 /// disks) and libvirtd go with it, and a guest left running would lose its storage under
 /// it. All at once: each gets [`GUEST_SHUTDOWN_SECS`] to shut down, then is powered off.
 /// They are marked to start again at the next start ([`resume_guests`]).
-pub async fn stop_guests(ctx: &Ctx, host_id: Uuid) {
+pub async fn stop_guests(ctx: &Ctx, host_id: HostId) {
     let vms = match db::vms::vm_running_on_host(&ctx.pool, host_id).await {
         Ok(v) => v,
         Err(e) => {

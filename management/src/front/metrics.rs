@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use crate::ctx::Ctx;
 use crate::db;
 use crate::error::Result;
+use crate::rules::hoststate::Status;
 
 /// Escapes a label value (backslash, quote, newline), as the format requires.
 pub fn label(v: &str) -> String {
@@ -45,7 +46,7 @@ pub async fn render(ctx: &Ctx) -> Result<String> {
             out,
             "stratus_host_up{{{}}} {}",
             host_labels(h),
-            u8::from(h.status == "Up")
+            u8::from(h.status == Status::Up)
         );
     }
     let series: [(&str, &str, Reading); 5] = [
@@ -99,7 +100,7 @@ pub async fn render(ctx: &Ctx) -> Result<String> {
         }
     }
     gauge(&mut out, "stratus_hosts", "Hosts by status");
-    for state in ["Connecting", "Up", "Disconnected", "Alert", "Down"] {
+    for state in Status::ALL {
         let n = hosts.iter().filter(|h| h.status == state).count();
         let _ = writeln!(out, "stratus_hosts{{state=\"{state}\"}} {n}");
     }

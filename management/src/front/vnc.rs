@@ -148,7 +148,7 @@ async fn admit(ctx: &Ctx, token: Option<&str>, extra: Option<&str>) -> Result<Ta
         .host_id
         .filter(|_| vm.state == "Running")
         .ok_or_else(not_running)?;
-    let host = db::hosts::host_fetch(&ctx.pool, host_id)
+    let host = db::hosts::host_fetch(&ctx.pool, host_id.into())
         .await
         .map_err(internal)?
         .ok_or_else(not_running)?;

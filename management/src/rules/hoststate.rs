@@ -1,6 +1,9 @@
 //! The two state machines of a host, as in CloudStack: its *status* follows the agent
 //! (heartbeats and probes), its *resource state* follows the admin (enable, disable,
 //! maintenance). Transitions not listed here are illegal and refused with a clear text.
+//!
+//! Both are stored as text in the spelling of `as_str` (the `hosts` CHECK constraints
+//! allow exactly these values, migration 0018), and rows decode straight into them.
 
 use stratus_api::ApiError;
 
@@ -12,6 +15,8 @@ pub enum Status {
     Alert,
     Down,
 }
+
+super::text_column!(Status, "host status");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusEvent {
@@ -30,6 +35,14 @@ pub enum StatusEvent {
 }
 
 impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Connecting,
+        Status::Up,
+        Status::Disconnected,
+        Status::Alert,
+        Status::Down,
+    ];
+
     pub fn parse(s: &str) -> Option<Status> {
         Some(match s {
             "Connecting" => Status::Connecting,
@@ -77,6 +90,8 @@ pub enum ResourceState {
     Maintenance,
     ErrorInMaintenance,
 }
+
+super::text_column!(ResourceState, "host resource state");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResourceEvent {

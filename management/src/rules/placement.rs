@@ -8,13 +8,13 @@
 //! the VM's CPU (cores × MHz) and memory. Among those, the one with the most free memory wins (ties: most free
 //! CPU, then the id), which spreads VMs and is deterministic for tests.
 
-use uuid::Uuid;
+use crate::ids::{ClusterId, HostId};
 
 /// A host as placement sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
-    pub id: Uuid,
-    pub cluster_id: Uuid,
+    pub id: HostId,
+    pub cluster_id: ClusterId,
     pub up: bool,
     pub enabled: bool,
     pub cluster_enabled: bool,
@@ -90,8 +90,8 @@ fn free(total: i64, factor: f64, reserved: i64) -> i64 {
 pub fn choose(
     candidates: &[Candidate],
     req: &Request,
-    factors: impl Fn(Uuid) -> Factors,
-) -> Result<Uuid, NoHost> {
+    factors: impl Fn(ClusterId) -> Factors,
+) -> Result<HostId, NoHost> {
     let available: Vec<&Candidate> = candidates
         .iter()
         .filter(|c| c.up && c.enabled && c.cluster_enabled)
@@ -138,8 +138,8 @@ mod tests {
 
     fn host(n: u128, mem_gib: i64, cpu: i64) -> Candidate {
         Candidate {
-            id: Uuid::from_u128(n),
-            cluster_id: Uuid::from_u128(n + 1000),
+            id: HostId::from(uuid::Uuid::from_u128(n)),
+            cluster_id: ClusterId::from(uuid::Uuid::from_u128(n + 1000)),
             up: true,
             enabled: true,
             cluster_enabled: true,
@@ -151,7 +151,7 @@ mod tests {
         }
     }
 
-    fn one(_cluster: Uuid) -> Factors {
+    fn one(_cluster: ClusterId) -> Factors {
         Factors::default()
     }
 
@@ -227,7 +227,7 @@ mod tests {
         let b = host(2, 4, 1000);
         let r = req(1, 2000);
         assert!(choose(&[a.clone(), b.clone()], &r, one).is_err());
-        let generous = |c: Uuid| {
+        let generous = |c: ClusterId| {
             if c == b.cluster_id {
                 Factors {
                     cpu: 4.0,

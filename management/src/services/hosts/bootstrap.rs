@@ -10,12 +10,12 @@
 use std::net::{IpAddr, SocketAddr};
 
 use stratus_api::ApiError;
-use uuid::Uuid;
 
 use crate::clients::ssh::{shell_quote, Ssh};
 use crate::ctx::Ctx;
 use crate::db::{self, accounts::UserRow, hosts::HostRow};
 use crate::error::{Error, Result};
+use crate::ids::{ClusterId, PodId, ZoneId};
 use crate::settings;
 
 use stratus_api::agent::layout::{
@@ -26,9 +26,9 @@ use stratus_api::agent::layout::{
 /// What `addHost` needs.
 #[derive(Debug, Clone)]
 pub struct AddHost {
-    pub zone_id: Uuid,
-    pub pod_id: Uuid,
-    pub cluster_id: Uuid,
+    pub zone_id: ZoneId,
+    pub pod_id: PodId,
+    pub cluster_id: ClusterId,
     pub address: IpAddr,
     pub ssh_port: u16,
     pub username: String,

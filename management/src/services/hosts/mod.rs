@@ -16,11 +16,11 @@ use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use stratus_api::agent::{Heartbeat, HeartbeatAck, PROTOCOL_VERSION};
 use stratus_api::ApiError;
-use uuid::Uuid;
 
 use crate::ctx::Ctx;
 use crate::db::{self, accounts::UserRow, hosts::HostRow};
 use crate::error::{Error, Result};
+use crate::ids::{ClusterId, HostId, PodId, ZoneId};
 use crate::rules::hoststate::{Status, StatusEvent};
 use crate::settings;
 
@@ -34,9 +34,9 @@ pub fn hash_token(token: &str) -> Vec<u8> {
 pub async fn register(
     ctx: &Ctx,
     actor: &UserRow,
-    zone_id: Uuid,
-    pod_id: Uuid,
-    cluster_id: Uuid,
+    zone_id: ZoneId,
+    pod_id: PodId,
+    cluster_id: ClusterId,
     address: IpAddr,
     agent_port: u16,
     name: &str,
@@ -52,7 +52,7 @@ pub async fn register(
         .into());
     }
     let token = crate::services::auth::random_token(32);
-    let id = Uuid::new_v4();
+    let id = HostId::new_v4();
     let mut tx = ctx.pool.begin().await?;
     let token_hash = hash_token(&token);
     let new = db::hosts::NewHost {
@@ -81,7 +81,7 @@ pub async fn register(
         "HOST.ADD",
         "INFO",
         format!("Adding host {name} ({address}) to cluster {}", cluster.name),
-        Some((id, "Host", name.to_string())),
+        Some((id.into(), "Host", name.to_string())),
     )
     .await?;
     tx.commit().await?;
@@ -92,7 +92,7 @@ pub async fn register(
 }
 
 /// Removes a host record (a failed bootstrap, or deleteHost), recording why.
-pub async fn unregister(ctx: &Ctx, actor: &UserRow, id: Uuid, why: &str) -> Result<()> {
+pub async fn unregister(ctx: &Ctx, actor: &UserRow, id: HostId, why: &str) -> Result<()> {
     let mut tx = ctx.pool.begin().await?;
     if let Some(h) = db::hosts::host_fetch_for_update(&mut *tx, id).await? {
         db::hosts::host_delete(&mut *tx, id).await?;
@@ -102,7 +102,7 @@ pub async fn unregister(ctx: &Ctx, actor: &UserRow, id: Uuid, why: &str) -> Resu
             "HOST.REMOVE",
             "WARN",
             format!("Host {} ({}) removed: {why}", h.name, h.address.ip()),
-            Some((id, "Host", h.name.clone())),
+            Some((id.into(), "Host", h.name.clone())),
         )
         .await?;
     }
@@ -131,7 +131,7 @@ pub fn interval_secs(ctx: &Ctx) -> u64 {
 /// records facts, metrics and the sample, and brings the host Up.
 pub async fn heartbeat(
     ctx: &Ctx,
-    host_id: Uuid,
+    host_id: HostId,
     token: Option<&str>,
     hb: &Heartbeat,
     remote: Option<SocketAddr>,
@@ -170,7 +170,7 @@ pub async fn heartbeat(
                 host.name,
                 host.address.ip()
             ),
-            Some((host.id, "Host", host.name.clone())),
+            Some((host.id.into(), "Host", host.name.clone())),
         )
         .await?;
         tx.commit().await.map_err(Error::from)?;
@@ -182,15 +182,13 @@ pub async fn heartbeat(
     if hb.generation as i64 <= host.report_generation {
         return Ok(ack(false));
     }
-    db::hosts::host_apply_report(&mut *tx, host_id, ctx.ms_id, hb).await?;
+    db::hosts::host_apply_report(&mut *tx, host_id, ctx.ms_id.into(), hb).await?;
     db::hosts::host_metrics_insert(&mut *tx, host_id, hb).await?;
     // A report may have been taken just before an operation changed the VM.
     let settle = 15;
     let strays = crate::services::vms::sync_report(&mut tx, &host, &hb.domains, settle).await?;
-    if let Some(status) = Status::parse(&host.status) {
-        if let Some(next) = status.on(StatusEvent::Heartbeat) {
-            record_transition(&mut tx, &host, status, next, "the agent reported").await?;
-        }
+    if let Some(next) = host.status.on(StatusEvent::Heartbeat) {
+        record_transition(&mut tx, &host, host.status, next, "the agent reported").await?;
     }
     tx.commit().await.map_err(Error::from)?;
     if !strays.is_empty() {
@@ -210,21 +208,19 @@ async fn record_transition(
     to: Status,
     why: &str,
 ) -> Result<()> {
-    db::hosts::host_set_status(&mut *conn, host.id, to.as_str()).await?;
+    db::hosts::host_set_status(&mut *conn, host.id, to).await?;
     let level = if to == Status::Up { "INFO" } else { "WARN" };
     let text = format!(
-        "Host {} ({}) went from {} to {}: {why}",
+        "Host {} ({}) went from {from} to {to}: {why}",
         host.name,
         host.address.ip(),
-        from.as_str(),
-        to.as_str()
     );
     crate::db::events::system_event(
         &mut *conn,
         &format!("HOST.{}", to.as_str().to_uppercase()),
         level,
         text.clone(),
-        Some((host.id, "Host", host.name.clone())),
+        Some((host.id.into(), "Host", host.name.clone())),
     )
     .await?;
     if matches!(to, Status::Disconnected | Status::Alert | Status::Down) {
@@ -244,7 +240,7 @@ async fn record_transition(
 /// Applies `event` to the host if it still applies under the row lock.
 async fn transition(
     ctx: &Ctx,
-    id: Uuid,
+    id: HostId,
     event: StatusEvent,
     still: impl Fn(&HostRow) -> bool,
     why: &str,
@@ -253,14 +249,11 @@ async fn transition(
     let Some(host) = db::hosts::host_fetch_for_update(&mut *tx, id).await? else {
         return Ok(());
     };
-    let Some(status) = Status::parse(&host.status) else {
-        return Ok(());
-    };
     if !still(&host) {
         return Ok(());
     }
-    if let Some(next) = status.on(event) {
-        record_transition(&mut tx, &host, status, next, why).await?;
+    if let Some(next) = host.status.on(event) {
+        record_transition(&mut tx, &host, host.status, next, why).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -269,7 +262,7 @@ async fn transition(
 /// `reconnectHost`: the host goes to Connecting and its agent is asked, over its command
 /// API (mutual TLS), to report at once; the report brings it back Up with fresh facts.
 /// If the agent cannot be reached the host goes to Alert and the error says why.
-pub async fn reconnect(ctx: &Ctx, actor: &UserRow, id: Uuid) -> Result<HostRow> {
+pub async fn reconnect(ctx: &Ctx, actor: &UserRow, id: HostId) -> Result<HostRow> {
     let host = db::hosts::host_fetch(&ctx.pool, id)
         .await?
         .ok_or_else(|| ApiError::param("Unable to find the host with the specified id"))?;
@@ -311,7 +304,7 @@ pub async fn reconnect(ctx: &Ctx, actor: &UserRow, id: Uuid) -> Result<HostRow> 
 /// report newer than `after` — and answers the host, or `None` on timeout.
 pub async fn wait_for_report(
     ctx: &Ctx,
-    id: Uuid,
+    id: HostId,
     after: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<Option<HostRow>> {
     let deadline = std::time::Instant::now()
@@ -320,7 +313,7 @@ pub async fn wait_for_report(
         let h = db::hosts::host_fetch(&ctx.pool, id)
             .await?
             .ok_or_else(|| Error::internal("the host vanished while its agent was starting"))?;
-        if h.status == "Up" && h.last_pinged > after {
+        if h.status == Status::Up && h.last_pinged > after {
             return Ok(Some(h));
         }
         if std::time::Instant::now() > deadline {
@@ -374,7 +367,7 @@ pub async fn monitor_once(ctx: &Ctx) -> Result<()> {
                 format!("the host does not answer on port {port}"),
             )
         };
-        transition(ctx, id, event, |x| x.status != "Up", &why).await?;
+        transition(ctx, id, event, |x| x.status != Status::Up, &why).await?;
     }
     Ok(())
 }

@@ -59,15 +59,16 @@ pub async fn allocate(
         memory_bytes: i64::from(vm.memory_mb) << 20,
         host_tag: None,
     };
-    let factors = |cluster| {
+    let factors = |cluster: crate::ids::ClusterId| {
         let at = Scope::cluster(vm.zone_id, cluster);
         Factors {
             cpu: ctx.get_in(&settings::CPU_OVERPROVISIONING_FACTOR, at),
             memory: ctx.get_in(&settings::MEM_OVERPROVISIONING_FACTOR, at),
         }
     };
-    let host_id = placement::choose(&candidates, &req, factors)
-        .map_err(|why| insufficient(why.to_string()))?;
+    let host_id: Uuid = placement::choose(&candidates, &req, factors)
+        .map_err(|why| insufficient(why.to_string()))?
+        .into();
     db::vms::vm_reserve_on_host_in_txn(&mut tx, vm.id, host_id).await?;
     let (networks, _) =
         db::networks::network_list(&mut *tx, &Default::default(), Some(vm.zone_id)).await?;

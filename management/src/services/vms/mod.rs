@@ -28,6 +28,7 @@ use uuid::Uuid;
 use crate::ctx::Ctx;
 use crate::db::{self, hosts::HostRow, vms::VmListRow};
 use crate::error::{Error, Result};
+use crate::rules::hoststate::Status;
 use crate::rules::vmstate::{VmEvent, VmState};
 use crate::services::agents::Agent;
 
@@ -186,7 +187,7 @@ async fn host_of(ctx: &Ctx, vm: &db::vms::VmRow) -> Result<HostRow> {
     let id = vm
         .host_id
         .ok_or_else(|| Error::internal("the VM has no host yet"))?;
-    db::hosts::host_fetch(&ctx.pool, id)
+    db::hosts::host_fetch(&ctx.pool, id.into())
         .await?
         .ok_or_else(|| Error::internal("the VM's host vanished"))
 }
@@ -604,7 +605,7 @@ pub async fn destroy(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
         .ok_or_else(|| Error::internal("the VM vanished"))?;
     state_of(&vm)?.require(VmEvent::Destroy, &vm.display_name)?;
     if let Some(host_id) = vm.host_id.or(vm.last_host_id) {
-        if let Some(host) = db::hosts::host_fetch(&ctx.pool, host_id).await? {
+        if let Some(host) = db::hosts::host_fetch(&ctx.pool, host_id.into()).await? {
             Agent::of(ctx, &host).delete_vm(vm_id).await?;
             db::vms::vm_mark_destroyed(&ctx.pool, vm_id).await?;
             if vm.host_id.is_some() {
@@ -635,8 +636,8 @@ pub async fn expunge(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
         vm
     };
     if let Some(host_id) = vm.host_id.or(vm.last_host_id) {
-        if let Some(host) = db::hosts::host_fetch(&ctx.pool, host_id).await? {
-            if host.status == "Up" {
+        if let Some(host) = db::hosts::host_fetch(&ctx.pool, host_id.into()).await? {
+            if host.status == Status::Up {
                 Agent::of(ctx, &host).delete_vm(vm_id).await?;
             }
         }
@@ -708,7 +709,7 @@ pub async fn sync_report(
     let uuids: Vec<Uuid> = reported.iter().map(|d| d.uuid).collect();
     let known = db::vms::vm_known(&mut *conn, &uuids, settle_secs).await?;
     let mut strays = vec![];
-    for a in reconcile_report(host.id, &placed, reported, &known) {
+    for a in reconcile_report(host.id.into(), &placed, reported, &known) {
         match a {
             SyncAction::Stray { vm, name } => strays.push((vm, name)),
             SyncAction::Died { vm, name } => {

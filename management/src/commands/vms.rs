@@ -513,7 +513,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Resu
 }
 
 pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let f = db::vms::VolumeFilter {
+    let f = db::volumes::VolumeFilter {
         common: list_filter(ctx, p)?,
         account_id: list_scope(ctx, caller, p).await?,
         vm_id: p.uuid("virtualmachineid")?,
@@ -525,7 +525,7 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
         },
         volume_type: p.string("type"),
     };
-    let (rows, total) = db::vms::volume_list(&ctx.pool, &f).await?;
+    let (rows, total) = db::volumes::volume_list(&ctx.pool, &f).await?;
     let admin = caller.is_root_admin();
     let items: Vec<VolumeResponse> = rows
         .iter()
@@ -570,7 +570,7 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
 /// storage used), 3 (primary storage allocated), 6 (secondary storage), 8 (guest
 /// addresses of a Basic zone, "direct attached public IPs") and 90 (CPU cores).
 pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    let rows = db::vms::capacity_by_zone(&ctx.pool, p.uuid("zoneid")?).await?;
+    let rows = db::capacity::capacity_by_zone(&ctx.pool, p.uuid("zoneid")?).await?;
     let want = p.i64("type")?;
     let cpu_f = ctx.factor("cpu.overprovisioning.factor", 1.0);
     let mem_f = ctx.factor("mem.overprovisioning.factor", 1.0);

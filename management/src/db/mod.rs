@@ -3,6 +3,7 @@
 //! one transaction (`&mut *tx`) or one directly on the pool.
 
 pub mod accounts;
+pub mod capacity;
 pub mod config;
 pub mod console_tokens;
 pub mod events;
@@ -11,14 +12,18 @@ pub mod isos;
 pub mod jobs;
 pub mod mgmt;
 pub mod networks;
+pub mod nics;
 pub mod offerings;
 pub mod pki;
+#[cfg(feature = "bench-seed")]
+pub mod seed;
 pub mod sessions;
 pub mod sshkeys;
 pub mod storage;
 pub mod tasks;
 pub mod topology;
 pub mod vms;
+pub mod volumes;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;

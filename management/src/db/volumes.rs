@@ -1,0 +1,182 @@
+//! Volumes: the root disks of instances on primary storage pools, the pool a new one
+//! goes to, and listVolumes.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::{Counted, ListFilter};
+use crate::error::Result;
+
+/// Live volumes on a storage pool (it cannot be deleted while any exist).
+pub async fn volume_count_on_pool(db: &mut PgConnection, pool_id: Uuid) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM volumes WHERE pool_id = $1 AND removed IS NULL")
+            .bind(pool_id)
+            .fetch_one(&mut *db)
+            .await?,
+    )
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VolumeRow {
+    pub id: Uuid,
+    pub vm_id: Option<Uuid>,
+    pub name: String,
+    pub volume_type: String,
+    pub pool_id: Uuid,
+    pub path: String,
+    pub size_bytes: i64,
+    pub state: String,
+    pub created: DateTime<Utc>,
+    pub removed: Option<DateTime<Utc>>,
+}
+
+pub async fn volume_insert(db: impl PgExecutor<'_>, v: &VolumeRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO volumes (id, vm_id, name, volume_type, pool_id, path, size_bytes, state)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+    )
+    .bind(v.id)
+    .bind(v.vm_id)
+    .bind(&v.name)
+    .bind(&v.volume_type)
+    .bind(v.pool_id)
+    .bind(&v.path)
+    .bind(v.size_bytes)
+    .bind(&v.state)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The VM's live root volume.
+pub async fn volume_root_of_vm(db: impl PgExecutor<'_>, vm_id: Uuid) -> Result<Option<VolumeRow>> {
+    Ok(sqlx::query_as(
+        "SELECT * FROM volumes WHERE vm_id = $1 AND volume_type = 'ROOT' AND removed IS NULL",
+    )
+    .bind(vm_id)
+    .fetch_optional(db)
+    .await?)
+}
+
+pub async fn volume_set_state(db: impl PgExecutor<'_>, id: Uuid, state: &str) -> Result<()> {
+    sqlx::query("UPDATE volumes SET state = $2 WHERE id = $1")
+        .bind(id)
+        .bind(state)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The volume's file is gone: Expunged and removed (no longer counted on its pool).
+pub async fn volume_mark_expunged(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+    sqlx::query("UPDATE volumes SET state = 'Expunged', removed = now() WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// A primary pool for a new volume of `size` on `host_id`: Up, in the host's cluster
+/// (cluster scope) or its zone (zone scope), with the most unallocated space that still
+/// fits `size` within `overprovisioning` × capacity.
+pub async fn pool_choose_for_host(
+    db: impl PgExecutor<'_>,
+    host_id: Uuid,
+    size: i64,
+    overprovisioning: f64,
+) -> Result<Option<super::storage::PoolRow>> {
+    Ok(sqlx::query_as(
+        "SELECT p.*, COALESCE(a.allocated, 0)::bigint AS allocated_bytes
+         FROM hosts h
+         JOIN storage_pools p ON p.zone_id = h.zone_id
+              AND (p.scope = 'ZONE' OR (p.scope = 'CLUSTER' AND p.cluster_id = h.cluster_id))
+         LEFT JOIN LATERAL (SELECT sum(v.size_bytes) AS allocated FROM volumes v
+                            WHERE v.pool_id = p.id AND v.removed IS NULL) a ON true
+         WHERE h.id = $1 AND p.state = 'Up'
+           AND p.capacity_bytes * $3 - COALESCE(a.allocated, 0) >= $2
+         ORDER BY p.capacity_bytes * $3 - COALESCE(a.allocated, 0) DESC, p.id
+         LIMIT 1",
+    )
+    .bind(host_id)
+    .bind(size)
+    .bind(overprovisioning)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// A listVolumes row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VolumeListRow {
+    #[sqlx(flatten)]
+    pub volume: VolumeRow,
+    pub zone_id: Uuid,
+    pub zone_name: String,
+    pub pool_name: String,
+    pub pool_scope: String,
+    pub vm_name: Option<String>,
+    pub vm_display_name: Option<String>,
+    pub vm_state: Option<String>,
+    pub account_id: Option<Uuid>,
+    pub account_name: Option<String>,
+    pub domain_id: Option<Uuid>,
+    pub domain_name: Option<String>,
+    pub disk_offering_id: Option<Uuid>,
+    pub disk_offering_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct VolumeFilter {
+    pub common: ListFilter,
+    pub account_id: Option<Uuid>,
+    pub vm_id: Option<Uuid>,
+    pub zone_id: Option<Uuid>,
+    pub pool_id: Option<Uuid>,
+    pub volume_type: Option<String>,
+}
+
+pub async fn volume_list(
+    db: impl PgExecutor<'_>,
+    f: &VolumeFilter,
+) -> Result<(Vec<VolumeListRow>, i64)> {
+    let rows: Vec<Counted<_>> = sqlx::query_as(
+        "SELECT vol.*, p.zone_id, z.name AS zone_name, p.name AS pool_name, p.scope AS pool_scope,
+                v.name AS vm_name, v.display_name AS vm_display_name, v.state AS vm_state,
+                v.account_id, a.name AS account_name, v.domain_id, d.name AS domain_name,
+                v.disk_offering_id, o.name AS disk_offering_name,
+                count(*) OVER () AS total
+         FROM volumes vol
+         JOIN storage_pools p ON p.id = vol.pool_id
+         JOIN zones z ON z.id = p.zone_id
+         LEFT JOIN vms v ON v.id = vol.vm_id
+         LEFT JOIN accounts a ON a.id = v.account_id
+         LEFT JOIN domains d ON d.id = v.domain_id
+         LEFT JOIN disk_offerings o ON o.id = v.disk_offering_id
+         WHERE vol.removed IS NULL
+           AND ($1::uuid IS NULL OR vol.id = $1)
+           AND ($2::text IS NULL OR vol.name = $2)
+           AND ($3::text IS NULL OR vol.name ILIKE $3)
+           AND ($4::uuid IS NULL OR v.account_id = $4)
+           AND ($5::uuid IS NULL OR vol.vm_id = $5)
+           AND ($6::uuid IS NULL OR p.zone_id = $6)
+           AND ($7::uuid IS NULL OR vol.pool_id = $7)
+           AND ($8::text IS NULL OR vol.volume_type = upper($8))
+           AND ($9::uuid[] IS NULL OR vol.id = ANY($9))
+         ORDER BY vol.created, vol.id OFFSET $10 LIMIT $11",
+    )
+    .bind(f.common.id)
+    .bind(&f.common.name)
+    .bind(f.common.keyword_pattern())
+    .bind(f.account_id)
+    .bind(f.vm_id)
+    .bind(f.zone_id)
+    .bind(f.pool_id)
+    .bind(&f.volume_type)
+    .bind(&f.common.ids)
+    .bind(f.common.offset)
+    .bind(f.common.limit())
+    .fetch_all(db)
+    .await?;
+    Ok(Counted::split(rows))
+}

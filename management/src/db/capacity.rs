@@ -5,10 +5,11 @@
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
+use super::{RowShape, Scalar};
 use crate::domain::placement::Candidate;
 use crate::error::Result;
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, RowShape)]
 struct CandidateRow {
     id: Uuid,
     status: String,
@@ -21,24 +22,8 @@ struct CandidateRow {
     reserved_bytes: i64,
 }
 
-/// The zone's hosts as placement candidates, their rows locked (in id order, so
-/// concurrent deploys queue instead of deadlocking) until the transaction ends; what is
-/// reserved on each is summed under that lock, so two deploys never both take the last
-/// capacity.
-pub async fn host_candidates_for_update_in_txn(
-    db: &mut PgConnection,
-    zone_id: Uuid,
-) -> Result<Vec<Candidate>> {
-    let locked: Vec<Uuid> =
-        sqlx::query_scalar("SELECT id FROM hosts WHERE zone_id = $1 ORDER BY id FOR UPDATE")
-            .bind(zone_id)
-            .fetch_all(&mut *db)
-            .await?;
-    if locked.is_empty() {
-        return Ok(vec![]);
-    }
-    let rows: Vec<CandidateRow> = sqlx::query_as(
-        "SELECT h.id, h.status, h.resource_state, c.allocation_state AS cluster_state,
+stmt!(HOSTS_LOCK_IN_ZONE: Scalar<Uuid> = "SELECT id FROM hosts WHERE zone_id = $1 ORDER BY id FOR UPDATE");
+stmt!(HOST_CANDIDATES: CandidateRow = "SELECT h.id, h.status, h.resource_state, c.allocation_state AS cluster_state,
                 h.cpu_cores, h.cpu_mhz, h.memory_bytes,
                 COALESCE(SUM(v.cpu_number::bigint * v.cpu_mhz), 0)::bigint AS reserved_mhz,
                 COALESCE(SUM(v.memory_mb::bigint * 1048576), 0)::bigint AS reserved_bytes
@@ -47,11 +32,29 @@ pub async fn host_candidates_for_update_in_txn(
          LEFT JOIN vms v ON v.host_id = h.id AND v.state IN ('Starting', 'Running', 'Stopping')
          WHERE h.id = ANY($1)
          GROUP BY h.id, c.allocation_state
-         ORDER BY h.id",
-    )
-    .bind(&locked)
-    .fetch_all(&mut *db)
-    .await?;
+         ORDER BY h.id");
+
+/// The zone's hosts as placement candidates, their rows locked (in id order, so
+/// concurrent deploys queue instead of deadlocking) until the transaction ends; what is
+/// reserved on each is summed under that lock, so two deploys never both take the last
+/// capacity.
+pub async fn host_candidates_for_update_in_txn(
+    db: &mut PgConnection,
+    zone_id: Uuid,
+) -> Result<Vec<Candidate>> {
+    let locked: Vec<Uuid> = HOSTS_LOCK_IN_ZONE
+        .query_scalar()
+        .bind(zone_id)
+        .fetch_all(&mut *db)
+        .await?;
+    if locked.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows: Vec<CandidateRow> = HOST_CANDIDATES
+        .query_as()
+        .bind(&locked)
+        .fetch_all(&mut *db)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|r| Candidate {
@@ -68,19 +71,27 @@ pub async fn host_candidates_for_update_in_txn(
         .collect())
 }
 
+stmt!(
+    VM_RESERVE_ON_HOST_IN_TXN =
+        "UPDATE vms SET host_id = $2, last_host_id = $2, state = 'Starting' WHERE id = $1"
+);
+
 /// Reserves the VM's capacity on `host_id` (it becomes Starting there).
 pub async fn vm_reserve_on_host_in_txn(
     db: &mut PgConnection,
     vm_id: Uuid,
     host_id: Uuid,
 ) -> Result<()> {
-    sqlx::query("UPDATE vms SET host_id = $2, last_host_id = $2, state = 'Starting' WHERE id = $1")
+    VM_RESERVE_ON_HOST_IN_TXN
+        .query()
         .bind(vm_id)
         .bind(host_id)
         .execute(&mut *db)
         .await?;
     Ok(())
 }
+
+stmt!(VM_RELEASE_HOST = "UPDATE vms SET host_id = NULL, state = $2, error_text = $3 WHERE id = $1");
 
 /// Releases what a VM holds on its host (capacity), leaving it in `state`.
 pub async fn vm_release_host(
@@ -89,7 +100,8 @@ pub async fn vm_release_host(
     state: &str,
     error: Option<&str>,
 ) -> Result<()> {
-    sqlx::query("UPDATE vms SET host_id = NULL, state = $2, error_text = $3 WHERE id = $1")
+    VM_RELEASE_HOST
+        .query()
         .bind(vm_id)
         .bind(state)
         .bind(error)
@@ -99,7 +111,7 @@ pub async fn vm_release_host(
 }
 
 /// One listCapacity row: a capacity type in a zone (totals before overprovisioning).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct ZoneCapacityRow {
     pub zone_id: Uuid,
     pub zone_name: String,
@@ -118,12 +130,7 @@ pub struct ZoneCapacityRow {
     pub guest_ips_used: i64,
 }
 
-pub async fn capacity_by_zone(
-    db: impl PgExecutor<'_>,
-    zone_id: Option<Uuid>,
-) -> Result<Vec<ZoneCapacityRow>> {
-    Ok(sqlx::query_as(
-        "SELECT z.id AS zone_id, z.name AS zone_name,
+stmt!(CAPACITY_BY_ZONE: ZoneCapacityRow = "SELECT z.id AS zone_id, z.name AS zone_name,
             COALESCE((SELECT sum(h.memory_bytes) FROM hosts h WHERE h.zone_id = z.id), 0)::bigint AS memory_total,
             COALESCE((SELECT sum(v.memory_mb::bigint * 1048576) FROM vms v WHERE v.zone_id = z.id
                       AND v.state IN ('Starting', 'Running', 'Stopping') AND v.host_id IS NOT NULL), 0)::bigint AS memory_used,
@@ -145,9 +152,23 @@ pub async fn capacity_by_zone(
                       WHERE net.zone_id = z.id), 0)::bigint AS guest_ips_used
          FROM zones z
          WHERE ($1::uuid IS NULL OR z.id = $1)
-         ORDER BY z.created, z.id",
-    )
-    .bind(zone_id)
-    .fetch_all(db)
-    .await?)
+         ORDER BY z.created, z.id");
+
+pub async fn capacity_by_zone(
+    db: impl PgExecutor<'_>,
+    zone_id: Option<Uuid>,
+) -> Result<Vec<ZoneCapacityRow>> {
+    Ok(CAPACITY_BY_ZONE
+        .query_as()
+        .bind(zone_id)
+        .fetch_all(db)
+        .await?)
 }
+
+statements![
+    HOSTS_LOCK_IN_ZONE,
+    HOST_CANDIDATES,
+    VM_RESERVE_ON_HOST_IN_TXN,
+    VM_RELEASE_HOST,
+    CAPACITY_BY_ZONE
+];

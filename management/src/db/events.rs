@@ -4,9 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use std::sync::LazyLock;
-
-use super::{paged_sql, Counted};
+use super::{paged_sql, Counted, RowShape, Scalar};
 use crate::error::Result;
 
 /// An event to record; written in the same transaction as the change it describes.
@@ -23,27 +21,33 @@ pub struct NewEvent<'a> {
     pub resource_name: Option<String>,
 }
 
-pub async fn event_insert(db: impl PgExecutor<'_>, e: &NewEvent<'_>) -> Result<Uuid> {
-    let id = Uuid::new_v4();
-    sqlx::query(
+stmt!(
+    EVENT_INSERT =
         "INSERT INTO events (id, event_type, level, description, user_id, account_id, domain_id,
             resource_id, resource_type, resource_name)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-    )
-    .bind(id)
-    .bind(e.event_type)
-    .bind(e.level)
-    .bind(&e.description)
-    .bind(e.user_id)
-    .bind(e.account_id)
-    .bind(e.domain_id)
-    .bind(e.resource_id)
-    .bind(e.resource_type)
-    .bind(&e.resource_name)
-    .execute(db)
-    .await?;
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
+);
+
+pub async fn event_insert(db: impl PgExecutor<'_>, e: &NewEvent<'_>) -> Result<Uuid> {
+    let id = Uuid::new_v4();
+    EVENT_INSERT
+        .query()
+        .bind(id)
+        .bind(e.event_type)
+        .bind(e.level)
+        .bind(&e.description)
+        .bind(e.user_id)
+        .bind(e.account_id)
+        .bind(e.domain_id)
+        .bind(e.resource_id)
+        .bind(e.resource_type)
+        .bind(&e.resource_name)
+        .execute(db)
+        .await?;
     Ok(id)
 }
+
+stmt!(EVENT_EXISTS: Scalar<bool> = "SELECT EXISTS (SELECT 1 FROM events WHERE event_type = $1 AND resource_id = $2)");
 
 /// Whether an event of this type was ever recorded about `resource_id`.
 pub async fn event_exists(
@@ -51,16 +55,15 @@ pub async fn event_exists(
     event_type: &str,
     resource_id: Uuid,
 ) -> Result<bool> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE event_type = $1 AND resource_id = $2)",
-    )
-    .bind(event_type)
-    .bind(resource_id)
-    .fetch_one(db)
-    .await?)
+    Ok(EVENT_EXISTS
+        .query_scalar()
+        .bind(event_type)
+        .bind(resource_id)
+        .fetch_one(db)
+        .await?)
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct EventRow {
     pub id: Uuid,
     pub event_type: String,
@@ -94,18 +97,16 @@ pub struct EventFilter {
     pub limit: Option<i64>,
 }
 
-pub async fn event_list(db: impl PgExecutor<'_>, f: &EventFilter) -> Result<(Vec<EventRow>, i64)> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        paged_sql(
-            "e.id, e.event_type, e.level, e.state, e.description, e.created, e.parent_id,
+stmt!(EVENT_LIST: Counted<EventRow> = paged_sql(
+    "e.id, e.event_type, e.level, e.state, e.description, e.created, e.parent_id,
              e.resource_id, e.resource_type, e.resource_name, u.username, a.name AS account_name,
              e.domain_id, d.name AS domain_name",
-            "events",
-            "e",
-            "LEFT JOIN users u ON u.id = e.user_id
+    "events",
+    "e",
+    "LEFT JOIN users u ON u.id = e.user_id
              LEFT JOIN accounts a ON a.id = e.account_id
              LEFT JOIN domains d ON d.id = e.domain_id",
-            "($1::uuid IS NULL OR {a}.id = $1)
+    "($1::uuid IS NULL OR {a}.id = $1)
              AND ($2::text IS NULL OR {a}.event_type = $2)
              AND ($3::text IS NULL OR {a}.level = upper($3))
              AND ($4::timestamptz IS NULL OR {a}.created >= $4)
@@ -115,11 +116,13 @@ pub async fn event_list(db: impl PgExecutor<'_>, f: &EventFilter) -> Result<(Vec
              AND ($8::uuid IS NULL OR {a}.account_id = $8)
              AND ($9::uuid IS NULL OR {a}.domain_id = $9)
              AND ($10::text IS NULL OR {a}.description ILIKE $10 OR {a}.event_type ILIKE $10)",
-            "e.created DESC, e.id",
-            11,
-        )
-    });
-    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
+    "e.created DESC, e.id",
+    11,
+));
+
+pub async fn event_list(db: impl PgExecutor<'_>, f: &EventFilter) -> Result<(Vec<EventRow>, i64)> {
+    let rows: Vec<Counted<_>> = EVENT_LIST
+        .query_as()
         .bind(f.id)
         .bind(&f.event_type)
         .bind(&f.level)
@@ -136,3 +139,5 @@ pub async fn event_list(db: impl PgExecutor<'_>, f: &EventFilter) -> Result<(Vec
         .await?;
     Ok(Counted::split(rows))
 }
+
+statements![EVENT_INSERT, EVENT_EXISTS, EVENT_LIST];

@@ -6,12 +6,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use std::sync::LazyLock;
-
-use super::{Counted, ListFilter};
+use super::{Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct VmRow {
     pub id: Uuid,
     pub instance_number: i64,
@@ -61,51 +59,58 @@ pub struct NewVm<'a> {
     pub instance_suffix: &'a str,
 }
 
-pub async fn vm_insert(db: &mut PgConnection, v: &NewVm<'_>) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO vms (id, name, display_name, account_id, domain_id, user_id, zone_id,
+stmt!(
+    VM_INSERT = "INSERT INTO vms (id, name, display_name, account_id, domain_id, user_id, zone_id,
             service_offering_id, disk_offering_id, iso_id, cpu_number, cpu_mhz, memory_mb, keypair,
             instance_suffix)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
-    )
-    .bind(v.id)
-    .bind(v.name)
-    .bind(v.display_name)
-    .bind(v.account_id)
-    .bind(v.domain_id)
-    .bind(v.user_id)
-    .bind(v.zone_id)
-    .bind(v.service_offering_id)
-    .bind(v.disk_offering_id)
-    .bind(v.iso_id)
-    .bind(v.cpu_number)
-    .bind(v.cpu_mhz)
-    .bind(v.memory_mb)
-    .bind(v.keypair)
-    .bind(v.instance_suffix)
-    .execute(&mut *db)
-    .await?;
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
+);
+
+pub async fn vm_insert(db: &mut PgConnection, v: &NewVm<'_>) -> Result<()> {
+    VM_INSERT
+        .query()
+        .bind(v.id)
+        .bind(v.name)
+        .bind(v.display_name)
+        .bind(v.account_id)
+        .bind(v.domain_id)
+        .bind(v.user_id)
+        .bind(v.zone_id)
+        .bind(v.service_offering_id)
+        .bind(v.disk_offering_id)
+        .bind(v.iso_id)
+        .bind(v.cpu_number)
+        .bind(v.cpu_mhz)
+        .bind(v.memory_mb)
+        .bind(v.keypair)
+        .bind(v.instance_suffix)
+        .execute(&mut *db)
+        .await?;
     Ok(())
 }
 
+stmt!(VM_FETCH: VmRow = "SELECT * FROM vms WHERE id = $1 AND removed IS NULL");
+
 pub async fn vm_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<VmRow>> {
-    Ok(
-        sqlx::query_as("SELECT * FROM vms WHERE id = $1 AND removed IS NULL")
-            .bind(id)
-            .fetch_optional(db)
-            .await?,
-    )
+    Ok(VM_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
+
+stmt!(VM_FETCH_FOR_UPDATE: VmRow = "SELECT * FROM vms WHERE id = $1 AND removed IS NULL FOR UPDATE");
 
 /// The VM's row, locked until the transaction ends (state changes are made under it).
 pub async fn vm_fetch_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<VmRow>> {
-    Ok(
-        sqlx::query_as("SELECT * FROM vms WHERE id = $1 AND removed IS NULL FOR UPDATE")
-            .bind(id)
-            .fetch_optional(db)
-            .await?,
-    )
+    Ok(VM_FETCH_FOR_UPDATE
+        .query_as()
+        .bind(id)
+        .fetch_optional(db)
+        .await?)
 }
+
+stmt!(
+    VM_SET_STATE = "UPDATE vms SET state = $2, error_text = $3,
+                state_changed = CASE WHEN state = $2 THEN state_changed ELSE now() END
+         WHERE id = $1"
+);
 
 /// Sets the state (and the error text: cleared unless given).
 pub async fn vm_set_state(
@@ -114,18 +119,19 @@ pub async fn vm_set_state(
     state: &str,
     error: Option<&str>,
 ) -> Result<()> {
-    sqlx::query(
-        "UPDATE vms SET state = $2, error_text = $3,
-                state_changed = CASE WHEN state = $2 THEN state_changed ELSE now() END
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(state)
-    .bind(error)
-    .execute(db)
-    .await?;
+    VM_SET_STATE
+        .query()
+        .bind(id)
+        .bind(state)
+        .bind(error)
+        .execute(db)
+        .await?;
     Ok(())
 }
+
+stmt!(
+    VM_SET_WORK = "UPDATE vms SET work = $2, work_step = $3, state_changed = now() WHERE id = $1"
+);
 
 /// Records the multi-step operation a VM is in and the step it has reached (`None`:
 /// no operation in progress).
@@ -135,7 +141,8 @@ pub async fn vm_set_work(
     work: Option<&str>,
     step: i32,
 ) -> Result<()> {
-    sqlx::query("UPDATE vms SET work = $2, work_step = $3, state_changed = now() WHERE id = $1")
+    VM_SET_WORK
+        .query()
         .bind(id)
         .bind(work)
         .bind(step)
@@ -144,51 +151,53 @@ pub async fn vm_set_work(
     Ok(())
 }
 
+stmt!(VM_SET_ISO = "UPDATE vms SET iso_id = $2 WHERE id = $1");
+
 pub async fn vm_set_iso(db: impl PgExecutor<'_>, id: Uuid, iso: Option<Uuid>) -> Result<()> {
-    sqlx::query("UPDATE vms SET iso_id = $2 WHERE id = $1")
-        .bind(id)
-        .bind(iso)
-        .execute(db)
-        .await?;
+    VM_SET_ISO.query().bind(id).bind(iso).execute(db).await?;
     Ok(())
 }
+
+stmt!(
+    VM_MARK_DESTROYED = "UPDATE vms SET state = 'Destroyed', host_id = NULL, destroyed = now(),
+                state_changed = now(), error_text = NULL
+         WHERE id = $1"
+);
 
 /// destroyVirtualMachine: Destroyed, capacity released, `destroyed` stamped.
 pub async fn vm_mark_destroyed(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
-    sqlx::query(
-        "UPDATE vms SET state = 'Destroyed', host_id = NULL, destroyed = now(),
-                state_changed = now(), error_text = NULL
-         WHERE id = $1",
-    )
-    .bind(id)
-    .execute(db)
-    .await?;
+    VM_MARK_DESTROYED.query().bind(id).execute(db).await?;
     Ok(())
 }
+
+stmt!(
+    VM_MARK_RECOVERED =
+        "UPDATE vms SET state = 'Stopped', destroyed = NULL, state_changed = now() WHERE id = $1"
+);
 
 /// recoverVirtualMachine: back to Stopped.
 pub async fn vm_mark_recovered(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
-    sqlx::query(
-        "UPDATE vms SET state = 'Stopped', destroyed = NULL, state_changed = now() WHERE id = $1",
-    )
-    .bind(id)
-    .execute(db)
-    .await?;
+    VM_MARK_RECOVERED.query().bind(id).execute(db).await?;
     Ok(())
 }
 
-/// The VM is gone: Expunged and removed (its name is free again).
-pub async fn vm_mark_expunged(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
-    sqlx::query(
+stmt!(
+    VM_MARK_EXPUNGED =
         "UPDATE vms SET state = 'Expunged', host_id = NULL, removed = now(), work = NULL,
                 work_step = 0, state_changed = now()
-         WHERE id = $1",
-    )
-    .bind(id)
-    .execute(db)
-    .await?;
+         WHERE id = $1"
+);
+
+/// The VM is gone: Expunged and removed (its name is free again).
+pub async fn vm_mark_expunged(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+    VM_MARK_EXPUNGED.query().bind(id).execute(db).await?;
     Ok(())
 }
+
+stmt!(VM_LIST_DUE_FOR_EXPUNGE: Scalar<Uuid> = "SELECT id FROM vms
+         WHERE state IN ('Destroyed', 'Expunging') AND removed IS NULL
+           AND destroyed < now() - make_interval(secs => $1)
+         ORDER BY destroyed LIMIT $2");
 
 /// Destroyed VMs whose `expunge.delay` has passed, oldest first.
 pub async fn vm_list_due_for_expunge(
@@ -196,45 +205,40 @@ pub async fn vm_list_due_for_expunge(
     delay_secs: i64,
     limit: i64,
 ) -> Result<Vec<Uuid>> {
-    Ok(sqlx::query_scalar(
-        "SELECT id FROM vms
-         WHERE state IN ('Destroyed', 'Expunging') AND removed IS NULL
-           AND destroyed < now() - make_interval(secs => $1)
-         ORDER BY destroyed LIMIT $2",
-    )
-    .bind(delay_secs as f64)
-    .bind(limit)
-    .fetch_all(db)
-    .await?)
+    Ok(VM_LIST_DUE_FOR_EXPUNGE
+        .query_scalar()
+        .bind(delay_secs as f64)
+        .bind(limit)
+        .fetch_all(db)
+        .await?)
 }
+
+stmt!(VM_LIST_ORPHANED_WORK: Scalar<Uuid> = "SELECT v.id FROM vms v
+         WHERE v.work IN ('Deploy', 'Start') AND v.removed IS NULL
+           AND v.state_changed < now() - interval '2 minutes'
+           AND NOT EXISTS (SELECT 1 FROM async_jobs j
+                           WHERE j.instance_id = v.id AND j.status = 0)");
 
 /// VMs in a multi-step operation that no pending job is carrying any more (the job was
 /// abandoned): the reconciler unwinds them.
 pub async fn vm_list_orphaned_work(db: impl PgExecutor<'_>) -> Result<Vec<Uuid>> {
-    Ok(sqlx::query_scalar(
-        "SELECT v.id FROM vms v
-         WHERE v.work IN ('Deploy', 'Start') AND v.removed IS NULL
-           AND v.state_changed < now() - interval '2 minutes'
-           AND NOT EXISTS (SELECT 1 FROM async_jobs j
-                           WHERE j.instance_id = v.id AND j.status = 0)",
-    )
-    .fetch_all(db)
-    .await?)
+    Ok(VM_LIST_ORPHANED_WORK.query_scalar().fetch_all(db).await?)
 }
+
+stmt!(VM_CLEAR_STALE_REBOOTS = "UPDATE vms SET work = NULL WHERE work = 'Reboot' AND state_changed < now() - interval '10 minutes'");
 
 /// A reboot whose server died long ago: it is over one way or the other; the state sync
 /// takes it from here.
 pub async fn vm_clear_stale_reboots(db: impl PgExecutor<'_>) -> Result<u64> {
-    Ok(sqlx::query(
-        "UPDATE vms SET work = NULL WHERE work = 'Reboot' AND state_changed < now() - interval '10 minutes'",
-    )
-    .execute(db)
-    .await?
-    .rows_affected())
+    Ok(VM_CLEAR_STALE_REBOOTS
+        .query()
+        .execute(db)
+        .await?
+        .rows_affected())
 }
 
 /// The VMs the database places on a host (what its agent should be running).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct HostedVm {
     pub id: Uuid,
     pub name: String,
@@ -244,40 +248,45 @@ pub struct HostedVm {
     pub settled: bool,
 }
 
+stmt!(VM_LIST_ON_HOST: HostedVm = "SELECT id, display_name AS name, state, work,
+                state_changed < now() - make_interval(secs => $2) AS settled
+         FROM vms WHERE host_id = $1 AND removed IS NULL");
+
 pub async fn vm_list_on_host(
     db: impl PgExecutor<'_>,
     host_id: Uuid,
     settle_secs: i64,
 ) -> Result<Vec<HostedVm>> {
-    Ok(sqlx::query_as(
-        "SELECT id, display_name AS name, state, work,
-                state_changed < now() - make_interval(secs => $2) AS settled
-         FROM vms WHERE host_id = $1 AND removed IS NULL",
-    )
-    .bind(host_id)
-    .bind(settle_secs as f64)
-    .fetch_all(db)
-    .await?)
+    Ok(VM_LIST_ON_HOST
+        .query_as()
+        .bind(host_id)
+        .bind(settle_secs as f64)
+        .fetch_all(db)
+        .await?)
 }
+
+stmt!(VM_RUNNING_ON_HOST: (Uuid, String) = "SELECT id, display_name FROM vms
+         WHERE host_id = $1 AND state = 'Running' AND work IS NULL AND removed IS NULL
+         ORDER BY instance_number");
 
 /// The Running VMs on `host_id` (id, display name).
 pub async fn vm_running_on_host(
     db: impl PgExecutor<'_>,
     host_id: Uuid,
 ) -> Result<Vec<(Uuid, String)>> {
-    Ok(sqlx::query_as(
-        "SELECT id, display_name FROM vms
-         WHERE host_id = $1 AND state = 'Running' AND work IS NULL AND removed IS NULL
-         ORDER BY instance_number",
-    )
-    .bind(host_id)
-    .fetch_all(db)
-    .await?)
+    Ok(VM_RUNNING_ON_HOST
+        .query_as()
+        .bind(host_id)
+        .fetch_all(db)
+        .await?)
 }
+
+stmt!(VM_SET_RESUME = "UPDATE vms SET resume_on_start = $2 WHERE id = $1");
 
 /// Marks (or unmarks) a VM to be started at the embedded default's next start.
 pub async fn vm_set_resume(db: impl PgExecutor<'_>, id: Uuid, resume: bool) -> Result<()> {
-    sqlx::query("UPDATE vms SET resume_on_start = $2 WHERE id = $1")
+    VM_SET_RESUME
+        .query()
         .bind(id)
         .bind(resume)
         .execute(db)
@@ -285,23 +294,24 @@ pub async fn vm_set_resume(db: impl PgExecutor<'_>, id: Uuid, resume: bool) -> R
     Ok(())
 }
 
+stmt!(VM_TAKE_RESUMABLE: (Uuid, String, String) = "UPDATE vms SET resume_on_start = false
+         WHERE resume_on_start AND removed IS NULL
+         RETURNING id, display_name, state");
+
 /// The Stopped VMs marked to be started again (id, display name); the marks are cleared.
 pub async fn vm_take_resumable(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, String)>> {
-    Ok(sqlx::query_as(
-        "UPDATE vms SET resume_on_start = false
-         WHERE resume_on_start AND removed IS NULL
-         RETURNING id, display_name, state",
-    )
-    .fetch_all(db)
-    .await?
-    .into_iter()
-    .filter(|(_, _, state): &(Uuid, String, String)| state == "Stopped")
-    .map(|(id, name, _)| (id, name))
-    .collect())
+    Ok(VM_TAKE_RESUMABLE
+        .query_as()
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .filter(|(_, _, state): &(Uuid, String, String)| state == "Stopped")
+        .map(|(id, name, _)| (id, name))
+        .collect())
 }
 
 /// A VM of this cloud whose UUID a host reported as a domain.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct KnownVm {
     pub id: Uuid,
     pub name: String,
@@ -314,39 +324,48 @@ pub struct KnownVm {
     pub removed: bool,
 }
 
+stmt!(VM_KNOWN: KnownVm = "SELECT id, display_name AS name, host_id, state, work,
+                state_changed < now() - make_interval(secs => $2) AS settled,
+                removed IS NOT NULL AS removed
+         FROM vms WHERE id = ANY($1)");
+
 /// Which of `ids` are VMs of this cloud, expunged ones included.
 pub async fn vm_known(
     db: impl PgExecutor<'_>,
     ids: &[Uuid],
     settle_secs: i64,
 ) -> Result<Vec<KnownVm>> {
-    Ok(sqlx::query_as(
-        "SELECT id, display_name AS name, host_id, state, work,
-                state_changed < now() - make_interval(secs => $2) AS settled,
-                removed IS NOT NULL AS removed
-         FROM vms WHERE id = ANY($1)",
-    )
-    .bind(ids)
-    .bind(settle_secs as f64)
-    .fetch_all(db)
-    .await?)
+    Ok(VM_KNOWN
+        .query_as()
+        .bind(ids)
+        .bind(settle_secs as f64)
+        .fetch_all(db)
+        .await?)
 }
+
+stmt!(
+    VM_MARK_DIED = "UPDATE vms SET state = 'Stopped', host_id = NULL, state_changed = now(),
+                error_text = 'The VM stopped outside Stratus (reported by its host)'
+         WHERE id = $1 AND host_id = $2 AND state = 'Running' AND work IS NULL"
+);
 
 /// A VM found dead on its host: Stopped, capacity released (only if it is still the
 /// Running VM the caller saw there).
 pub async fn vm_mark_died(db: impl PgExecutor<'_>, id: Uuid, host_id: Uuid) -> Result<bool> {
-    Ok(sqlx::query(
-        "UPDATE vms SET state = 'Stopped', host_id = NULL, state_changed = now(),
-                error_text = 'The VM stopped outside Stratus (reported by its host)'
-         WHERE id = $1 AND host_id = $2 AND state = 'Running' AND work IS NULL",
-    )
-    .bind(id)
-    .bind(host_id)
-    .execute(db)
-    .await?
-    .rows_affected()
+    Ok(VM_MARK_DIED
+        .query()
+        .bind(id)
+        .bind(host_id)
+        .execute(db)
+        .await?
+        .rows_affected()
         == 1)
 }
+
+stmt!(
+    UNKNOWN_DOMAIN_NOTE = "INSERT INTO unknown_domains (host_id, uuid, name) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING"
+);
 
 /// Remembers a domain nobody owns; true the first time it is seen on that host.
 pub async fn unknown_domain_note(
@@ -355,18 +374,21 @@ pub async fn unknown_domain_note(
     uuid: Uuid,
     name: &str,
 ) -> Result<bool> {
-    Ok(sqlx::query(
-        "INSERT INTO unknown_domains (host_id, uuid, name) VALUES ($1, $2, $3)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(host_id)
-    .bind(uuid)
-    .bind(name)
-    .execute(db)
-    .await?
-    .rows_affected()
+    Ok(UNKNOWN_DOMAIN_NOTE
+        .query()
+        .bind(host_id)
+        .bind(uuid)
+        .bind(name)
+        .execute(db)
+        .await?
+        .rows_affected()
         == 1)
 }
+
+stmt!(
+    UNKNOWN_DOMAIN_FORGET_OTHERS =
+        "DELETE FROM unknown_domains WHERE host_id = $1 AND NOT (uuid = ANY($2))"
+);
 
 /// Forgets unknown domains of a host that are no longer reported.
 pub async fn unknown_domain_forget_others(
@@ -374,7 +396,8 @@ pub async fn unknown_domain_forget_others(
     host_id: Uuid,
     still: &[Uuid],
 ) -> Result<()> {
-    sqlx::query("DELETE FROM unknown_domains WHERE host_id = $1 AND NOT (uuid = ANY($2))")
+    UNKNOWN_DOMAIN_FORGET_OTHERS
+        .query()
         .bind(host_id)
         .bind(still)
         .execute(db)
@@ -397,7 +420,7 @@ pub struct NicView {
 }
 
 /// A listVirtualMachines row: the VM with the names around it, its NICs and root volume.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct VmListRow {
     #[sqlx(flatten)]
     pub vm: VmRow,
@@ -462,14 +485,12 @@ const VM_LIST_JOINS: &str = "JOIN zones z ON z.id = v.zone_id
     LEFT JOIN os_types ot ON ot.id = i.os_type_id
     LEFT JOIN volumes rv ON rv.vm_id = v.id AND rv.volume_type = 'ROOT' AND rv.removed IS NULL";
 
-pub async fn vm_list(db: impl PgExecutor<'_>, f: &VmFilter) -> Result<(Vec<VmListRow>, i64)> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        super::paged_sql(
-            VM_LIST_SELECT,
-            "vms",
-            "v",
-            VM_LIST_JOINS,
-            "{a}.removed IS NULL
+stmt!(VM_LIST: Counted<VmListRow> = super::paged_sql(
+    VM_LIST_SELECT,
+    "vms",
+    "v",
+    VM_LIST_JOINS,
+    "{a}.removed IS NULL
              AND ($1::uuid IS NULL OR {a}.id = $1)
              AND ($2::text IS NULL OR {a}.name = $2)
              AND ($3::text IS NULL OR {a}.name ILIKE $3 OR {a}.display_name ILIKE $3)
@@ -483,11 +504,13 @@ pub async fn vm_list(db: impl PgExecutor<'_>, f: &VmFilter) -> Result<(Vec<VmLis
                                               WHERE xn.vm_id = {a}.id AND xn.network_id = $10))
              AND ($11::uuid IS NULL OR {a}.service_offering_id = $11)
              AND ($12::uuid[] IS NULL OR {a}.id = ANY($12))",
-            "v.created, v.id",
-            13,
-        )
-    });
-    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
+    "v.created, v.id",
+    13,
+));
+
+pub async fn vm_list(db: impl PgExecutor<'_>, f: &VmFilter) -> Result<(Vec<VmListRow>, i64)> {
+    let rows: Vec<Counted<_>> = VM_LIST
+        .query_as()
         .bind(f.common.id)
         .bind(&f.common.name)
         .bind(f.common.keyword_pattern())
@@ -506,3 +529,27 @@ pub async fn vm_list(db: impl PgExecutor<'_>, f: &VmFilter) -> Result<(Vec<VmLis
         .await?;
     Ok(Counted::split(rows))
 }
+
+statements![
+    VM_INSERT,
+    VM_FETCH,
+    VM_FETCH_FOR_UPDATE,
+    VM_SET_STATE,
+    VM_SET_WORK,
+    VM_SET_ISO,
+    VM_MARK_DESTROYED,
+    VM_MARK_RECOVERED,
+    VM_MARK_EXPUNGED,
+    VM_LIST_DUE_FOR_EXPUNGE,
+    VM_LIST_ORPHANED_WORK,
+    VM_CLEAR_STALE_REBOOTS,
+    VM_LIST_ON_HOST,
+    VM_RUNNING_ON_HOST,
+    VM_SET_RESUME,
+    VM_TAKE_RESUMABLE,
+    VM_KNOWN,
+    VM_MARK_DIED,
+    UNKNOWN_DOMAIN_NOTE,
+    UNKNOWN_DOMAIN_FORGET_OTHERS,
+    VM_LIST
+];

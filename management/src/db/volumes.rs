@@ -5,20 +5,21 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::{Counted, ListFilter};
+use super::{Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
+
+stmt!(VOLUME_COUNT_ON_POOL: Scalar<i64> = "SELECT count(*) FROM volumes WHERE pool_id = $1 AND removed IS NULL");
 
 /// Live volumes on a storage pool (it cannot be deleted while any exist).
 pub async fn volume_count_on_pool(db: &mut PgConnection, pool_id: Uuid) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT count(*) FROM volumes WHERE pool_id = $1 AND removed IS NULL")
-            .bind(pool_id)
-            .fetch_one(&mut *db)
-            .await?,
-    )
+    Ok(VOLUME_COUNT_ON_POOL
+        .query_scalar()
+        .bind(pool_id)
+        .fetch_one(&mut *db)
+        .await?)
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct VolumeRow {
     pub id: Uuid,
     pub vm_id: Option<Uuid>,
@@ -32,36 +33,44 @@ pub struct VolumeRow {
     pub removed: Option<DateTime<Utc>>,
 }
 
-pub async fn volume_insert(db: impl PgExecutor<'_>, v: &VolumeRow) -> Result<()> {
-    sqlx::query(
+stmt!(
+    VOLUME_INSERT =
         "INSERT INTO volumes (id, vm_id, name, volume_type, pool_id, path, size_bytes, state)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-    )
-    .bind(v.id)
-    .bind(v.vm_id)
-    .bind(&v.name)
-    .bind(&v.volume_type)
-    .bind(v.pool_id)
-    .bind(&v.path)
-    .bind(v.size_bytes)
-    .bind(&v.state)
-    .execute(db)
-    .await?;
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
+);
+
+pub async fn volume_insert(db: impl PgExecutor<'_>, v: &VolumeRow) -> Result<()> {
+    VOLUME_INSERT
+        .query()
+        .bind(v.id)
+        .bind(v.vm_id)
+        .bind(&v.name)
+        .bind(&v.volume_type)
+        .bind(v.pool_id)
+        .bind(&v.path)
+        .bind(v.size_bytes)
+        .bind(&v.state)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
+stmt!(VOLUME_ROOT_OF_VM: VolumeRow = "SELECT * FROM volumes WHERE vm_id = $1 AND volume_type = 'ROOT' AND removed IS NULL");
+
 /// The VM's live root volume.
 pub async fn volume_root_of_vm(db: impl PgExecutor<'_>, vm_id: Uuid) -> Result<Option<VolumeRow>> {
-    Ok(sqlx::query_as(
-        "SELECT * FROM volumes WHERE vm_id = $1 AND volume_type = 'ROOT' AND removed IS NULL",
-    )
-    .bind(vm_id)
-    .fetch_optional(db)
-    .await?)
+    Ok(VOLUME_ROOT_OF_VM
+        .query_as()
+        .bind(vm_id)
+        .fetch_optional(db)
+        .await?)
 }
 
+stmt!(VOLUME_SET_STATE = "UPDATE volumes SET state = $2 WHERE id = $1");
+
 pub async fn volume_set_state(db: impl PgExecutor<'_>, id: Uuid, state: &str) -> Result<()> {
-    sqlx::query("UPDATE volumes SET state = $2 WHERE id = $1")
+    VOLUME_SET_STATE
+        .query()
         .bind(id)
         .bind(state)
         .execute(db)
@@ -69,14 +78,26 @@ pub async fn volume_set_state(db: impl PgExecutor<'_>, id: Uuid, state: &str) ->
     Ok(())
 }
 
+stmt!(
+    VOLUME_MARK_EXPUNGED = "UPDATE volumes SET state = 'Expunged', removed = now() WHERE id = $1"
+);
+
 /// The volume's file is gone: Expunged and removed (no longer counted on its pool).
 pub async fn volume_mark_expunged(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
-    sqlx::query("UPDATE volumes SET state = 'Expunged', removed = now() WHERE id = $1")
-        .bind(id)
-        .execute(db)
-        .await?;
+    VOLUME_MARK_EXPUNGED.query().bind(id).execute(db).await?;
     Ok(())
 }
+
+stmt!(POOL_CHOOSE_FOR_HOST: super::storage::PoolRow = "SELECT p.*, COALESCE(a.allocated, 0)::bigint AS allocated_bytes
+         FROM hosts h
+         JOIN storage_pools p ON p.zone_id = h.zone_id
+              AND (p.scope = 'ZONE' OR (p.scope = 'CLUSTER' AND p.cluster_id = h.cluster_id))
+         LEFT JOIN LATERAL (SELECT sum(v.size_bytes) AS allocated FROM volumes v
+                            WHERE v.pool_id = p.id AND v.removed IS NULL) a ON true
+         WHERE h.id = $1 AND p.state = 'Up'
+           AND p.capacity_bytes * $3 - COALESCE(a.allocated, 0) >= $2
+         ORDER BY p.capacity_bytes * $3 - COALESCE(a.allocated, 0) DESC, p.id
+         LIMIT 1");
 
 /// A primary pool for a new volume of `size` on `host_id`: Up, in the host's cluster
 /// (cluster scope) or its zone (zone scope), with the most unallocated space that still
@@ -87,27 +108,17 @@ pub async fn pool_choose_for_host(
     size: i64,
     overprovisioning: f64,
 ) -> Result<Option<super::storage::PoolRow>> {
-    Ok(sqlx::query_as(
-        "SELECT p.*, COALESCE(a.allocated, 0)::bigint AS allocated_bytes
-         FROM hosts h
-         JOIN storage_pools p ON p.zone_id = h.zone_id
-              AND (p.scope = 'ZONE' OR (p.scope = 'CLUSTER' AND p.cluster_id = h.cluster_id))
-         LEFT JOIN LATERAL (SELECT sum(v.size_bytes) AS allocated FROM volumes v
-                            WHERE v.pool_id = p.id AND v.removed IS NULL) a ON true
-         WHERE h.id = $1 AND p.state = 'Up'
-           AND p.capacity_bytes * $3 - COALESCE(a.allocated, 0) >= $2
-         ORDER BY p.capacity_bytes * $3 - COALESCE(a.allocated, 0) DESC, p.id
-         LIMIT 1",
-    )
-    .bind(host_id)
-    .bind(size)
-    .bind(overprovisioning)
-    .fetch_optional(db)
-    .await?)
+    Ok(POOL_CHOOSE_FOR_HOST
+        .query_as()
+        .bind(host_id)
+        .bind(size)
+        .bind(overprovisioning)
+        .fetch_optional(db)
+        .await?)
 }
 
 /// A listVolumes row.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct VolumeListRow {
     #[sqlx(flatten)]
     pub volume: VolumeRow,
@@ -136,12 +147,7 @@ pub struct VolumeFilter {
     pub volume_type: Option<String>,
 }
 
-pub async fn volume_list(
-    db: impl PgExecutor<'_>,
-    f: &VolumeFilter,
-) -> Result<(Vec<VolumeListRow>, i64)> {
-    let rows: Vec<Counted<_>> = sqlx::query_as(
-        "SELECT vol.*, p.zone_id, z.name AS zone_name, p.name AS pool_name, p.scope AS pool_scope,
+stmt!(VOLUME_LIST: Counted<VolumeListRow> = "SELECT vol.*, p.zone_id, z.name AS zone_name, p.name AS pool_name, p.scope AS pool_scope,
                 v.name AS vm_name, v.display_name AS vm_display_name, v.state AS vm_state,
                 v.account_id, a.name AS account_name, v.domain_id, d.name AS domain_name,
                 v.disk_offering_id, o.name AS disk_offering_name,
@@ -163,20 +169,36 @@ pub async fn volume_list(
            AND ($7::uuid IS NULL OR vol.pool_id = $7)
            AND ($8::text IS NULL OR vol.volume_type = upper($8))
            AND ($9::uuid[] IS NULL OR vol.id = ANY($9))
-         ORDER BY vol.created, vol.id OFFSET $10 LIMIT $11",
-    )
-    .bind(f.common.id)
-    .bind(&f.common.name)
-    .bind(f.common.keyword_pattern())
-    .bind(f.account_id)
-    .bind(f.vm_id)
-    .bind(f.zone_id)
-    .bind(f.pool_id)
-    .bind(&f.volume_type)
-    .bind(&f.common.ids)
-    .bind(f.common.offset)
-    .bind(f.common.limit())
-    .fetch_all(db)
-    .await?;
+         ORDER BY vol.created, vol.id OFFSET $10 LIMIT $11");
+
+pub async fn volume_list(
+    db: impl PgExecutor<'_>,
+    f: &VolumeFilter,
+) -> Result<(Vec<VolumeListRow>, i64)> {
+    let rows: Vec<Counted<_>> = VOLUME_LIST
+        .query_as()
+        .bind(f.common.id)
+        .bind(&f.common.name)
+        .bind(f.common.keyword_pattern())
+        .bind(f.account_id)
+        .bind(f.vm_id)
+        .bind(f.zone_id)
+        .bind(f.pool_id)
+        .bind(&f.volume_type)
+        .bind(&f.common.ids)
+        .bind(f.common.offset)
+        .bind(f.common.limit())
+        .fetch_all(db)
+        .await?;
     Ok(Counted::split(rows))
 }
+
+statements![
+    VOLUME_COUNT_ON_POOL,
+    VOLUME_INSERT,
+    VOLUME_ROOT_OF_VM,
+    VOLUME_SET_STATE,
+    VOLUME_MARK_EXPUNGED,
+    POOL_CHOOSE_FOR_HOST,
+    VOLUME_LIST
+];

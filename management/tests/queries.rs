@@ -198,7 +198,7 @@ fn sql_reaches_sqlx_only_through_the_registry() {
             for (i, _) in src.match_indices("sqlx::query") {
                 let call = &src[i + "sqlx::".len()..];
                 let args = call.trim_start_matches(|c: char| c.is_alphanumeric() || c == '_');
-                if args.starts_with('(') && !args.starts_with("(self.sql())") {
+                if args.starts_with('(') && !args.starts_with("(self.sql()") {
                     problems.push(format!("db/mod.rs: {}", &call[..call.len().min(60)]));
                 }
             }
@@ -208,7 +208,7 @@ fn sql_reaches_sqlx_only_through_the_registry() {
             let code = line.split("//").next().unwrap();
             for f in forbidden {
                 // `NAME.query_as()` is the registry's own method.
-                let own = code.contains(&format!(".{f})"));
+                let own = code.contains(&format!(".{f}"));
                 if code.contains(f) && !own {
                     problems.push(format!("db/{module}.rs:{}: `{f}`: {}", n + 1, line.trim()));
                 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::{Counted, ListFilter, RowShape, Scalar};
+use super::{Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
 
 pub const ROOT_DOMAIN: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000001);
@@ -207,18 +207,18 @@ pub struct AccountFilter {
     pub only: Option<Uuid>,
 }
 
-stmt!(ACCOUNT_LIST: Counted<AccountRow> = format!(
+stmt!(ACCOUNT_LIST: Counted<AccountRow> = named format!(
     "SELECT q.*, count(*) OVER () AS total FROM ({ACCOUNT_SELECT}) q
-         WHERE ($1::uuid IS NULL OR q.id = $1)
-           AND ($2::text IS NULL OR q.name = $2)
-           AND ($3::text IS NULL OR q.name ILIKE $3)
-           AND ($4::bigint IS NULL OR q.account_type = $4)
-           AND ($5::uuid IS NULL OR q.domain_id = $5)
-           AND ($6::text IS NULL OR lower(q.state) = lower($6))
-           AND ($7::uuid IS NULL OR q.role_id = $7)
-           AND ($8::uuid IS NULL OR q.id = $8)
+         WHERE ($id::uuid IS NULL OR q.id = $id)
+           AND ($name::text IS NULL OR q.name = $name)
+           AND ($keyword::text IS NULL OR q.name ILIKE $keyword)
+           AND ($account_type::bigint IS NULL OR q.account_type = $account_type)
+           AND ($domain_id::uuid IS NULL OR q.domain_id = $domain_id)
+           AND ($state::text IS NULL OR lower(q.state) = lower($state))
+           AND ($role_id::uuid IS NULL OR q.role_id = $role_id)
+           AND ($only::uuid IS NULL OR q.id = $only)
            AND q.id <> '{SYSTEM_ACCOUNT}'
-         ORDER BY q.created, q.id OFFSET $9 LIMIT $10"
+         ORDER BY q.created, q.id OFFSET $offset LIMIT $limit"
 ));
 
 pub async fn account_list(
@@ -226,17 +226,19 @@ pub async fn account_list(
     f: &AccountFilter,
 ) -> Result<(Vec<AccountRow>, i64)> {
     let rows: Vec<Counted<_>> = ACCOUNT_LIST
-        .query_as()
-        .bind(f.common.id)
-        .bind(&f.common.name)
-        .bind(f.common.keyword_pattern())
-        .bind(f.account_type)
-        .bind(f.domain_id)
-        .bind(&f.state)
-        .bind(f.role_id)
-        .bind(f.only)
-        .bind(f.common.offset)
-        .bind(f.common.limit())
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("account_type", f.account_type)
+                .set("domain_id", f.domain_id)
+                .set("state", &f.state)
+                .set("role_id", f.role_id)
+                .set("only", f.only)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))
@@ -403,33 +405,35 @@ pub struct UserFilter {
     pub state: Option<String>,
 }
 
-stmt!(USER_LIST: Counted<UserRow> = format!(
+stmt!(USER_LIST: Counted<UserRow> = named format!(
     "SELECT q.*, count(*) OVER () AS total FROM ({USER_SELECT}) q
-         WHERE ($1::uuid IS NULL OR q.id = $1)
-           AND ($2::text IS NULL OR q.username = $2)
-           AND ($3::text IS NULL OR q.username ILIKE $3 OR q.firstname ILIKE $3 OR q.lastname ILIKE $3 OR q.email ILIKE $3)
-           AND ($4::text IS NULL OR q.account_name = $4)
-           AND ($5::uuid IS NULL OR q.account_id = $5)
-           AND ($6::bigint IS NULL OR q.account_type = $6)
-           AND ($7::uuid IS NULL OR q.domain_id = $7)
-           AND ($8::text IS NULL OR lower(q.state) = lower($8))
+         WHERE ($id::uuid IS NULL OR q.id = $id)
+           AND ($username::text IS NULL OR q.username = $username)
+           AND ($keyword::text IS NULL OR q.username ILIKE $keyword OR q.firstname ILIKE $keyword OR q.lastname ILIKE $keyword OR q.email ILIKE $keyword)
+           AND ($account_name::text IS NULL OR q.account_name = $account_name)
+           AND ($account_id::uuid IS NULL OR q.account_id = $account_id)
+           AND ($account_type::bigint IS NULL OR q.account_type = $account_type)
+           AND ($domain_id::uuid IS NULL OR q.domain_id = $domain_id)
+           AND ($state::text IS NULL OR lower(q.state) = lower($state))
            AND q.id <> '{SYSTEM_USER}'
-         ORDER BY q.created, q.id OFFSET $9 LIMIT $10"
+         ORDER BY q.created, q.id OFFSET $offset LIMIT $limit"
 ));
 
 pub async fn user_list(db: impl PgExecutor<'_>, f: &UserFilter) -> Result<(Vec<UserRow>, i64)> {
     let rows: Vec<Counted<_>> = USER_LIST
-        .query_as()
-        .bind(f.common.id)
-        .bind(&f.username)
-        .bind(f.common.keyword_pattern())
-        .bind(&f.account_name)
-        .bind(f.account_id)
-        .bind(f.account_type)
-        .bind(f.domain_id)
-        .bind(&f.state)
-        .bind(f.common.offset)
-        .bind(f.common.limit())
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("username", &f.username)
+                .set("keyword", f.common.keyword_pattern())
+                .set("account_name", &f.account_name)
+                .set("account_id", f.account_id)
+                .set("account_type", f.account_type)
+                .set("domain_id", f.domain_id)
+                .set("state", &f.state)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::{paged_sql, Counted, RowShape, Scalar};
+use super::{paged_sql, Binds, Counted, RowShape, Scalar};
 use crate::error::Result;
 
 /// An event to record; written in the same transaction as the change it describes.
@@ -97,7 +97,7 @@ pub struct EventFilter {
     pub limit: Option<i64>,
 }
 
-stmt!(EVENT_LIST: Counted<EventRow> = paged_sql(
+stmt!(EVENT_LIST: Counted<EventRow> = named paged_sql(
     "e.id, e.event_type, e.level, e.state, e.description, e.created, e.parent_id,
              e.resource_id, e.resource_type, e.resource_name, u.username, a.name AS account_name,
              e.domain_id, d.name AS domain_name",
@@ -106,35 +106,36 @@ stmt!(EVENT_LIST: Counted<EventRow> = paged_sql(
     "LEFT JOIN users u ON u.id = e.user_id
              LEFT JOIN accounts a ON a.id = e.account_id
              LEFT JOIN domains d ON d.id = e.domain_id",
-    "($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::text IS NULL OR {a}.event_type = $2)
-             AND ($3::text IS NULL OR {a}.level = upper($3))
-             AND ($4::timestamptz IS NULL OR {a}.created >= $4)
-             AND ($5::timestamptz IS NULL OR {a}.created <= $5)
-             AND ($6::uuid IS NULL OR {a}.resource_id = $6)
-             AND ($7::text IS NULL OR lower({a}.resource_type) = lower($7))
-             AND ($8::uuid IS NULL OR {a}.account_id = $8)
-             AND ($9::uuid IS NULL OR {a}.domain_id = $9)
-             AND ($10::text IS NULL OR {a}.description ILIKE $10 OR {a}.event_type ILIKE $10)",
+    "($id::uuid IS NULL OR {a}.id = $id)
+             AND ($event_type::text IS NULL OR {a}.event_type = $event_type)
+             AND ($level::text IS NULL OR {a}.level = upper($level))
+             AND ($start::timestamptz IS NULL OR {a}.created >= $start)
+             AND ($end::timestamptz IS NULL OR {a}.created <= $end)
+             AND ($resource_id::uuid IS NULL OR {a}.resource_id = $resource_id)
+             AND ($resource_type::text IS NULL OR lower({a}.resource_type) = lower($resource_type))
+             AND ($account_id::uuid IS NULL OR {a}.account_id = $account_id)
+             AND ($domain_id::uuid IS NULL OR {a}.domain_id = $domain_id)
+             AND ($keyword::text IS NULL OR {a}.description ILIKE $keyword OR {a}.event_type ILIKE $keyword)",
     "e.created DESC, e.id",
-    11,
 ));
 
 pub async fn event_list(db: impl PgExecutor<'_>, f: &EventFilter) -> Result<(Vec<EventRow>, i64)> {
     let rows: Vec<Counted<_>> = EVENT_LIST
-        .query_as()
-        .bind(f.id)
-        .bind(&f.event_type)
-        .bind(&f.level)
-        .bind(f.start)
-        .bind(f.end)
-        .bind(f.resource_id)
-        .bind(&f.resource_type)
-        .bind(f.account_id)
-        .bind(f.domain_id)
-        .bind(f.keyword.as_ref().map(|k| format!("%{k}%")))
-        .bind(f.offset)
-        .bind(f.limit.unwrap_or(i64::MAX))
+        .query_as_with(
+            Binds::new()
+                .set("id", f.id)
+                .set("event_type", &f.event_type)
+                .set("level", &f.level)
+                .set("start", f.start)
+                .set("end", f.end)
+                .set("resource_id", f.resource_id)
+                .set("resource_type", &f.resource_type)
+                .set("account_id", f.account_id)
+                .set("domain_id", f.domain_id)
+                .set("keyword", f.keyword.as_ref().map(|k| format!("%{k}%")))
+                .set("offset", f.offset)
+                .set("limit", f.limit.unwrap_or(i64::MAX)),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))

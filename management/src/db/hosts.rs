@@ -6,7 +6,7 @@ use sqlx::PgExecutor;
 use stratus_api::agent::Heartbeat;
 use uuid::Uuid;
 
-use super::{paged_sql, Counted, ListFilter, RowShape, Scalar};
+use super::{paged_sql, Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
@@ -119,40 +119,41 @@ pub struct HostFilter {
     pub hypervisor: Option<String>,
 }
 
-stmt!(HOST_LIST: Counted<HostRow> = paged_sql(
+stmt!(HOST_LIST: Counted<HostRow> = named paged_sql(
     "h.*, z.name AS zone_name, p.name AS pod_name, c.name AS cluster_name",
     "hosts",
     "h",
     "JOIN zones z ON z.id = h.zone_id JOIN pods p ON p.id = h.pod_id JOIN clusters c ON c.id = h.cluster_id",
-    "($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::text IS NULL OR {a}.name = $2)
-             AND ($3::text IS NULL OR {a}.name ILIKE $3 OR host({a}.address) ILIKE $3)
-             AND ($4::uuid IS NULL OR {a}.zone_id = $4)
-             AND ($5::uuid IS NULL OR {a}.pod_id = $5)
-             AND ($6::uuid IS NULL OR {a}.cluster_id = $6)
-             AND ($7::text IS NULL OR lower({a}.status) = lower($7))
-             AND ($8::text IS NULL OR lower({a}.resource_state) = lower($8))
-             AND ($9::text IS NULL OR lower({a}.hypervisor) = lower($9))
-             AND ($10::uuid[] IS NULL OR {a}.id = ANY($10))",
+    "($id::uuid IS NULL OR {a}.id = $id)
+             AND ($name::text IS NULL OR {a}.name = $name)
+             AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword OR host({a}.address) ILIKE $keyword)
+             AND ($zone_id::uuid IS NULL OR {a}.zone_id = $zone_id)
+             AND ($pod_id::uuid IS NULL OR {a}.pod_id = $pod_id)
+             AND ($cluster_id::uuid IS NULL OR {a}.cluster_id = $cluster_id)
+             AND ($status::text IS NULL OR lower({a}.status) = lower($status))
+             AND ($resource_state::text IS NULL OR lower({a}.resource_state) = lower($resource_state))
+             AND ($hypervisor::text IS NULL OR lower({a}.hypervisor) = lower($hypervisor))
+             AND ($ids::uuid[] IS NULL OR {a}.id = ANY($ids))",
     "h.created, h.id",
-    11,
 ));
 
 pub async fn host_list(db: impl PgExecutor<'_>, f: &HostFilter) -> Result<(Vec<HostRow>, i64)> {
     let rows: Vec<Counted<_>> = HOST_LIST
-        .query_as()
-        .bind(f.common.id)
-        .bind(&f.common.name)
-        .bind(f.common.keyword_pattern())
-        .bind(f.zone_id)
-        .bind(f.pod_id)
-        .bind(f.cluster_id)
-        .bind(&f.status)
-        .bind(&f.resource_state)
-        .bind(&f.hypervisor)
-        .bind(&f.common.ids)
-        .bind(f.common.offset)
-        .bind(f.common.limit())
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("zone_id", f.zone_id)
+                .set("pod_id", f.pod_id)
+                .set("cluster_id", f.cluster_id)
+                .set("status", &f.status)
+                .set("resource_state", &f.resource_state)
+                .set("hypervisor", &f.hypervisor)
+                .set("ids", &f.common.ids)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))
@@ -399,18 +400,17 @@ pub async fn alert_insert_global(
     Ok(())
 }
 
-stmt!(ALERT_LIST: Counted<AlertRow> = paged_sql(
+stmt!(ALERT_LIST: Counted<AlertRow> = named paged_sql(
     "al.id, al.alert_type, al.name, al.description, al.created",
     "alerts",
     "al",
     "",
     "NOT {a}.archived
-             AND ($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::text IS NULL OR {a}.name = $2)
-             AND ($3::text IS NULL OR {a}.description ILIKE $3)
-             AND ($4::bigint IS NULL OR {a}.alert_type = $4)",
+             AND ($id::uuid IS NULL OR {a}.id = $id)
+             AND ($name::text IS NULL OR {a}.name = $name)
+             AND ($keyword::text IS NULL OR {a}.description ILIKE $keyword)
+             AND ($alert_type::bigint IS NULL OR {a}.alert_type = $alert_type)",
     "al.created DESC, al.id",
-    5,
 ));
 
 pub async fn alert_list(
@@ -419,13 +419,15 @@ pub async fn alert_list(
     alert_type: Option<i64>,
 ) -> Result<(Vec<AlertRow>, i64)> {
     let rows: Vec<Counted<_>> = ALERT_LIST
-        .query_as()
-        .bind(f.id)
-        .bind(&f.name)
-        .bind(f.keyword_pattern())
-        .bind(alert_type)
-        .bind(f.offset)
-        .bind(f.limit())
+        .query_as_with(
+            Binds::new()
+                .set("id", f.id)
+                .set("name", &f.name)
+                .set("keyword", f.keyword_pattern())
+                .set("alert_type", alert_type)
+                .set("offset", f.offset)
+                .set("limit", f.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::{Counted, ListFilter, RowShape};
+use super::{Binds, Counted, ListFilter, RowShape};
 use crate::error::Result;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
@@ -144,7 +144,7 @@ pub struct IsoFilter {
     pub ready: Option<bool>,
 }
 
-stmt!(ISO_LIST: Counted<IsoListRow> = "SELECT i.*, iz.zone_id, z.name AS zone_name, s.name AS store_name, iz.state, iz.bytes_done,
+stmt!(ISO_LIST: Counted<IsoListRow> = named "SELECT i.*, iz.zone_id, z.name AS zone_name, s.name AS store_name, iz.state, iz.bytes_done,
                 iz.bytes_total, iz.size, iz.checksum AS zone_checksum, iz.error_text,
                 EXISTS (SELECT 1 FROM image_stores x WHERE x.zone_id = iz.zone_id AND NOT x.readonly) AS has_store,
                 o.description AS os_type_name, a.name AS account_name, d.name AS domain_name,
@@ -157,36 +157,38 @@ stmt!(ISO_LIST: Counted<IsoListRow> = "SELECT i.*, iz.zone_id, z.name AS zone_na
          JOIN accounts a ON a.id = i.account_id
          JOIN domains d ON d.id = i.domain_id
          WHERE i.removed IS NULL
-           AND ($1::uuid IS NULL OR i.id = $1)
-           AND ($2::text IS NULL OR i.name = $2)
-           AND ($3::text IS NULL OR i.name ILIKE $3 OR i.display_text ILIKE $3)
-           AND ($4::uuid IS NULL OR iz.zone_id = $4)
-           AND ($5::uuid IS NULL OR i.account_id = $5 OR i.is_public)
-           AND ($6::uuid IS NULL OR i.account_id = $6)
-           AND ($7::boolean IS NULL OR i.is_featured = $7)
-           AND ($8::boolean IS NULL OR i.is_public = $8)
-           AND ($9::boolean IS NULL OR i.bootable = $9)
-           AND ($10::boolean IS NULL OR (iz.state = 'Ready') = $10)
+           AND ($id::uuid IS NULL OR i.id = $id)
+           AND ($name::text IS NULL OR i.name = $name)
+           AND ($keyword::text IS NULL OR i.name ILIKE $keyword OR i.display_text ILIKE $keyword)
+           AND ($zone_id::uuid IS NULL OR iz.zone_id = $zone_id)
+           AND ($visible_to::uuid IS NULL OR i.account_id = $visible_to OR i.is_public)
+           AND ($only_account::uuid IS NULL OR i.account_id = $only_account)
+           AND ($featured::boolean IS NULL OR i.is_featured = $featured)
+           AND ($public::boolean IS NULL OR i.is_public = $public)
+           AND ($bootable::boolean IS NULL OR i.bootable = $bootable)
+           AND ($ready::boolean IS NULL OR (iz.state = 'Ready') = $ready)
          ORDER BY i.created, i.id, z.name
-         OFFSET $11 LIMIT $12");
+         OFFSET $offset LIMIT $limit");
 
 pub async fn iso_list(db: impl PgExecutor<'_>, f: &IsoFilter) -> Result<(Vec<IsoListRow>, i64)> {
     // One row per ISO and zone (as CloudStack lists them); the total is counted before
     // paging by the window function.
     let rows: Vec<Counted<_>> = ISO_LIST
-        .query_as()
-        .bind(f.common.id)
-        .bind(&f.common.name)
-        .bind(f.common.keyword_pattern())
-        .bind(f.zone_id)
-        .bind(f.visible_to)
-        .bind(f.only_account)
-        .bind(f.featured)
-        .bind(f.public)
-        .bind(f.bootable)
-        .bind(f.ready)
-        .bind(f.common.offset)
-        .bind(f.common.limit())
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("zone_id", f.zone_id)
+                .set("visible_to", f.visible_to)
+                .set("only_account", f.only_account)
+                .set("featured", f.featured)
+                .set("public", f.public)
+                .set("bootable", f.bootable)
+                .set("ready", f.ready)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))

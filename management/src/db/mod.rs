@@ -9,9 +9,11 @@
 //! type, so a statement that no longer fits the schema fails the tests, not a request.
 
 /// Declares a registered statement: `stmt!(NAME: Row = "SQL")`, or `= expr` for SQL
-/// built once at first use (`format!` over shared fragments, [`paged_sql`]). `Row` is
-/// what it is read into: a `#[derive(RowShape)]` struct, [`Counted`] of one, a tuple,
-/// [`Scalar`] of a value, or nothing (`stmt!(NAME = "SQL")`) for one only executed.
+/// built once at first use (`format!` over shared fragments, [`paged_sql`]), or
+/// `= named expr` for built SQL whose parameters are named (`$zone_id`, bound with
+/// [`Binds`]). `Row` is what it is read into: a `#[derive(RowShape)]` struct, [`Counted`]
+/// of one, a tuple, [`Scalar`] of a value, or nothing (`stmt!(NAME = "SQL")`) for one
+/// only executed.
 macro_rules! stmt {
     ($name:ident = $sql:literal) => {
         stmt!($name: () = $sql);
@@ -19,6 +21,14 @@ macro_rules! stmt {
     ($name:ident: $row:ty = $sql:literal) => {
         static $name: $crate::db::Stmt<$row> =
             $crate::db::Stmt::fixed(module_path!(), stringify!($name), $sql);
+    };
+    ($name:ident: $row:ty = named $sql:literal) => {
+        static $name: $crate::db::Stmt<$row> =
+            $crate::db::Stmt::named(module_path!(), stringify!($name), || String::from($sql));
+    };
+    ($name:ident: $row:ty = named $build:expr) => {
+        static $name: $crate::db::Stmt<$row> =
+            $crate::db::Stmt::named(module_path!(), stringify!($name), || $build);
     };
     ($name:ident = $build:expr) => {
         stmt!($name: () = $build);
@@ -62,15 +72,16 @@ pub mod vms;
 pub mod volumes;
 
 use std::marker::PhantomData;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
+use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow, PgTypeInfo};
 use sqlx::query::{Query, QueryAs, QueryScalar};
-use sqlx::{FromRow, PgPool, Postgres};
+use sqlx::{Arguments, Encode, FromRow, PgPool, Postgres};
 
 pub use stratus_macros::RowShape;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
@@ -118,7 +129,8 @@ impl ListFilter {
 /// Builds a paged list query whose `total` column counts every matching row.
 ///
 /// `filter` is the WHERE clause with `{a}` standing for the table alias; it may only use
-/// the base table's columns. The count is an uncorrelated subquery over the base table
+/// the base table's columns. Its parameters are named (`$zone_id`; the statement is
+/// declared `named`), and paging adds `$offset` and `$limit`. The count is an uncorrelated subquery over the base table
 /// alone, so Postgres evaluates it once and the page itself can walk an index and stop at
 /// LIMIT; `count(*) OVER ()` would join, window and sort every matching row instead.
 pub fn paged_sql(
@@ -128,17 +140,15 @@ pub fn paged_sql(
     joins: &str,
     filter: &str,
     order: &str,
-    offset_param: usize,
 ) -> String {
     let f = |a: &str| filter.replace("{a}", a);
     format!(
         "SELECT {select}, (SELECT count(*) FROM {table} cnt WHERE {count_where}) AS total
          FROM {table} {alias} {joins}
          WHERE {page_where}
-         ORDER BY {order} OFFSET ${offset_param} LIMIT ${limit_param}",
+         ORDER BY {order} OFFSET $offset LIMIT $limit",
         count_where = f("cnt"),
         page_where = f(alias),
-        limit_param = offset_param + 1,
     )
 }
 
@@ -215,6 +225,119 @@ pub struct Stmt<R = ()> {
 enum Sql {
     Fixed(&'static str),
     Built(LazyLock<String>),
+    /// Built with `$name` parameters; numbered `$1`, `$2`… at first use.
+    Named {
+        build: fn() -> String,
+        numbered: OnceLock<(String, Vec<String>)>,
+    },
+}
+
+impl Sql {
+    /// The text, and the names of its parameters in order (none unless named).
+    fn numbered(&self) -> (&str, &[String]) {
+        match self {
+            Sql::Fixed(s) => (s, &[]),
+            Sql::Built(s) => (s.as_str(), &[]),
+            Sql::Named { build, numbered } => {
+                let (text, names) = numbered.get_or_init(|| number_params(&build()));
+                (text, names)
+            }
+        }
+    }
+}
+
+/// `$name` placeholders numbered `$1`, `$2`… in order of first appearance (a name used
+/// twice gets one number); the names in that order. Text in single quotes is left alone.
+/// Panics on a positional `$1` (a statement is named or positional, not both): the query
+/// check builds every statement, so that fails the tests, never a request.
+pub fn number_params(sql: &str) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(sql.len());
+    let mut names: Vec<String> = vec![];
+    let mut quoted = false;
+    let mut chars = sql.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '\'' {
+            quoted = !quoted;
+        }
+        let starts_name = chars
+            .peek()
+            .is_some_and(|&(_, n)| n.is_ascii_lowercase() || n == '_');
+        if c != '$' || quoted || !starts_name {
+            assert!(
+                quoted || c != '$' || !chars.peek().is_some_and(|&(_, n)| n.is_ascii_digit()),
+                "positional parameter in a statement with named ones: {sql}"
+            );
+            out.push(c);
+            continue;
+        }
+        let rest = &sql[i + 1..];
+        let len = rest
+            .find(|n: char| !(n.is_ascii_alphanumeric() || n == '_'))
+            .unwrap_or(rest.len());
+        let name = &rest[..len];
+        for _ in 0..len {
+            chars.next();
+        }
+        let n = match names.iter().position(|x| x == name) {
+            Some(k) => k + 1,
+            None => {
+                names.push(name.to_string());
+                names.len()
+            }
+        };
+        out.push_str(&format!("${n}"));
+    }
+    (out, names)
+}
+
+/// Values for a statement's named parameters (`$zone_id`), given in any order: a filter
+/// is added by name, never by position in a long chain of `.bind()`s.
+pub struct Binds<'q> {
+    values: Vec<(&'static str, BindFn<'q>)>,
+}
+
+type BindFn<'q> = Box<dyn FnOnce(&mut PgArguments) -> Result<(), BoxDynError> + Send + 'q>;
+
+impl<'q> Binds<'q> {
+    pub fn new() -> Self {
+        Binds { values: vec![] }
+    }
+
+    /// `value` for `$name`.
+    pub fn set<T>(mut self, name: &'static str, value: T) -> Self
+    where
+        T: 'q + Send + Encode<'q, Postgres> + sqlx::Type<Postgres>,
+    {
+        self.values.push((
+            name,
+            Box::new(move |args: &mut PgArguments| args.add(value)),
+        ));
+        self
+    }
+
+    /// The values in the statement's parameter order; every name set exactly once.
+    fn arguments(mut self, stmt: &str, names: &[String]) -> Result<PgArguments> {
+        let mut args = PgArguments::default();
+        for name in names {
+            let Some(i) = self.values.iter().position(|(n, _)| n == name) else {
+                return Err(Error::Internal(format!("{stmt}: no value for ${name}")));
+            };
+            let (_, add) = self.values.swap_remove(i);
+            add(&mut args).map_err(|e| Error::Internal(format!("{stmt}: ${name}: {e}")))?;
+        }
+        if let Some((n, _)) = self.values.first() {
+            return Err(Error::Internal(format!(
+                "{stmt}: ${n} is not a parameter (or is set twice)"
+            )));
+        }
+        Ok(args)
+    }
+}
+
+impl Default for Binds<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl<R> Stmt<R> {
@@ -238,12 +361,26 @@ impl<R> Stmt<R> {
         }
     }
 
+    #[doc(hidden)]
+    pub const fn named(module: &'static str, name: &'static str, build: fn() -> String) -> Self {
+        Stmt {
+            module,
+            name,
+            sql: Sql::Named {
+                build,
+                numbered: OnceLock::new(),
+            },
+            rows: PhantomData,
+        }
+    }
+
     /// The statement's SQL.
     pub fn sql(&'static self) -> &'static str {
-        match &self.sql {
-            Sql::Fixed(s) => s,
-            Sql::Built(s) => s.as_str(),
-        }
+        self.sql.numbered().0
+    }
+
+    fn arguments<'q>(&'static self, binds: Binds<'q>) -> Result<PgArguments> {
+        binds.arguments(self.name, self.sql.numbered().1)
     }
 }
 
@@ -261,6 +398,15 @@ where
     /// The statement, to bind and fetch as `R`.
     pub fn query_as<'q>(&'static self) -> QueryAs<'q, Postgres, R, PgArguments> {
         sqlx::query_as(self.sql())
+    }
+
+    /// The statement with its named parameters bound, to fetch as `R`.
+    pub fn query_as_with<'q>(
+        &'static self,
+        binds: Binds<'q>,
+    ) -> Result<QueryAs<'q, Postgres, R, PgArguments>> {
+        let args = self.arguments(binds)?;
+        Ok(sqlx::query_as_with(self.sql(), args))
     }
 }
 
@@ -289,10 +435,7 @@ impl<R: Reads> Registered for Stmt<R> {
         format!("{module}::{}", self.name)
     }
     fn text(&self) -> &str {
-        match &self.sql {
-            Sql::Fixed(s) => s,
-            Sql::Built(s) => s.as_str(),
-        }
+        self.sql.numbered().0
     }
     fn reads(&self) -> Shape {
         R::shape()
@@ -380,3 +523,41 @@ tuple_reads!(A "0", B "1");
 tuple_reads!(A "0", B "1", C "2");
 tuple_reads!(A "0", B "1", C "2", D "3");
 tuple_reads!(A "0", B "1", C "2", D "3", E "4");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_parameters_are_numbered_in_order_of_first_use() {
+        let (sql, names) = number_params(
+            "($zone_id::uuid IS NULL OR z = $zone_id) AND n ILIKE $keyword AND t = '$x' \
+             OFFSET $offset LIMIT $limit",
+        );
+        assert_eq!(
+            sql,
+            "($1::uuid IS NULL OR z = $1) AND n ILIKE $2 AND t = '$x' OFFSET $3 LIMIT $4"
+        );
+        assert_eq!(names, ["zone_id", "keyword", "offset", "limit"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "positional parameter")]
+    fn named_and_positional_parameters_do_not_mix() {
+        number_params("a = $a AND b = $2");
+    }
+
+    #[test]
+    fn every_named_parameter_is_bound_once_and_nothing_else() {
+        let names = ["a".to_string(), "b".to_string()];
+        let args = |b: Binds<'static>| b.arguments("T", &names).map(|a| a.len());
+        assert_eq!(args(Binds::new().set("b", 2i64).set("a", 1i64)).unwrap(), 2);
+        let missing = args(Binds::new().set("a", 1i64)).unwrap_err().to_string();
+        assert!(missing.contains("no value for $b"), "{missing}");
+        let extra = args(Binds::new().set("a", 1i64).set("b", 2i64).set("c", 3i64));
+        assert!(extra
+            .unwrap_err()
+            .to_string()
+            .contains("$c is not a parameter"));
+    }
+}

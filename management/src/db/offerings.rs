@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::{Counted, ListFilter, RowShape};
+use super::{Binds, Counted, ListFilter, RowShape};
 use crate::error::Result;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
@@ -69,15 +69,15 @@ pub async fn service_offering_fetch(
         .await?)
 }
 
-stmt!(SERVICE_OFFERING_LIST: Counted<ServiceOfferingRow> = "SELECT o.*, count(*) OVER () AS total FROM service_offerings o
+stmt!(SERVICE_OFFERING_LIST: Counted<ServiceOfferingRow> = named "SELECT o.*, count(*) OVER () AS total FROM service_offerings o
          WHERE o.removed IS NULL
-           AND ($1::uuid IS NULL OR o.id = $1)
-           AND ($2::text IS NULL OR o.name = $2)
-           AND ($3::text IS NULL OR o.name ILIKE $3 OR o.display_text ILIKE $3)
-           AND ($4::bigint IS NULL OR o.cpu_number >= $4)
-           AND ($5::bigint IS NULL OR o.cpu_speed >= $5)
-           AND ($6::bigint IS NULL OR o.memory_mb >= $6)
-         ORDER BY o.created, o.id OFFSET $7 LIMIT $8");
+           AND ($id::uuid IS NULL OR o.id = $id)
+           AND ($name::text IS NULL OR o.name = $name)
+           AND ($keyword::text IS NULL OR o.name ILIKE $keyword OR o.display_text ILIKE $keyword)
+           AND ($min_cpu_number::bigint IS NULL OR o.cpu_number >= $min_cpu_number)
+           AND ($min_cpu_speed::bigint IS NULL OR o.cpu_speed >= $min_cpu_speed)
+           AND ($min_memory_mb::bigint IS NULL OR o.memory_mb >= $min_memory_mb)
+         ORDER BY o.created, o.id OFFSET $offset LIMIT $limit");
 
 /// Filters: the common ones, plus minimum CPU count / speed / memory.
 pub async fn service_offering_list(
@@ -86,15 +86,17 @@ pub async fn service_offering_list(
     min: (Option<i64>, Option<i64>, Option<i64>),
 ) -> Result<(Vec<ServiceOfferingRow>, i64)> {
     let rows: Vec<Counted<_>> = SERVICE_OFFERING_LIST
-        .query_as()
-        .bind(f.id)
-        .bind(&f.name)
-        .bind(f.keyword_pattern())
-        .bind(min.0)
-        .bind(min.1)
-        .bind(min.2)
-        .bind(f.offset)
-        .bind(f.limit())
+        .query_as_with(
+            Binds::new()
+                .set("id", f.id)
+                .set("name", &f.name)
+                .set("keyword", f.keyword_pattern())
+                .set("min_cpu_number", min.0)
+                .set("min_cpu_speed", min.1)
+                .set("min_memory_mb", min.2)
+                .set("offset", f.offset)
+                .set("limit", f.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::{paged_sql, Counted, ListFilter, RowShape, Scalar};
+use super::{paged_sql, Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
@@ -102,19 +102,18 @@ pub struct KeyPairFilter {
     pub fingerprint: Option<String>,
 }
 
-stmt!(KEYPAIR_LIST: Counted<KeyPairRow> = paged_sql(
+stmt!(KEYPAIR_LIST: Counted<KeyPairRow> = named paged_sql(
     SELECT,
     "ssh_keypairs",
     "k",
     JOINS,
-    "($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::text IS NULL OR {a}.name = $2)
-             AND ($3::text IS NULL OR {a}.name ILIKE $3 OR {a}.fingerprint ILIKE $3)
-             AND ($4::uuid IS NULL OR {a}.account_id = $4)
-             AND ($5::uuid IS NULL OR {a}.domain_id = $5)
-             AND ($6::text IS NULL OR {a}.fingerprint = $6)",
+    "($id::uuid IS NULL OR {a}.id = $id)
+             AND ($name::text IS NULL OR {a}.name = $name)
+             AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword OR {a}.fingerprint ILIKE $keyword)
+             AND ($account_id::uuid IS NULL OR {a}.account_id = $account_id)
+             AND ($domain_id::uuid IS NULL OR {a}.domain_id = $domain_id)
+             AND ($fingerprint::text IS NULL OR {a}.fingerprint = $fingerprint)",
     "k.created DESC, k.id DESC",
-    7,
 ));
 
 /// Newest first, as CloudStack pages them (by id, descending).
@@ -123,15 +122,17 @@ pub async fn keypair_list(
     f: &KeyPairFilter,
 ) -> Result<(Vec<KeyPairRow>, i64)> {
     let rows: Vec<Counted<_>> = KEYPAIR_LIST
-        .query_as()
-        .bind(f.common.id)
-        .bind(&f.common.name)
-        .bind(f.common.keyword_pattern())
-        .bind(f.account_id)
-        .bind(f.domain_id)
-        .bind(&f.fingerprint)
-        .bind(f.common.offset)
-        .bind(f.common.limit())
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("account_id", f.account_id)
+                .set("domain_id", f.domain_id)
+                .set("fingerprint", &f.fingerprint)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::{paged_sql, Counted, ListFilter, RowShape, Scalar};
+use super::{paged_sql, Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
@@ -96,40 +96,41 @@ pub struct PoolFilter {
     pub state: Option<String>,
 }
 
-stmt!(POOL_LIST: Counted<PoolRow> = paged_sql(
+stmt!(POOL_LIST: Counted<PoolRow> = named paged_sql(
     POOL_SELECT,
     "storage_pools",
     "p",
     POOL_JOINS,
-    "($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::text IS NULL OR {a}.name = $2)
-             AND ($3::text IS NULL OR {a}.name ILIKE $3 OR {a}.url ILIKE $3)
-             AND ($4::uuid IS NULL OR {a}.zone_id = $4)
-             AND ($5::uuid IS NULL OR {a}.pod_id = $5)
-             AND ($6::uuid IS NULL OR {a}.cluster_id = $6 OR ({a}.scope = 'ZONE' AND $6 IS NOT NULL AND {a}.zone_id = (SELECT zone_id FROM clusters WHERE id = $6)))
-             AND ($7::text IS NULL OR {a}.server = $7)
-             AND ($8::text IS NULL OR {a}.path = $8)
-             AND ($9::text IS NULL OR lower({a}.scope) = lower($9))
-             AND ($10::text IS NULL OR lower({a}.state) = lower($10))",
+    "($id::uuid IS NULL OR {a}.id = $id)
+             AND ($name::text IS NULL OR {a}.name = $name)
+             AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword OR {a}.url ILIKE $keyword)
+             AND ($zone_id::uuid IS NULL OR {a}.zone_id = $zone_id)
+             AND ($pod_id::uuid IS NULL OR {a}.pod_id = $pod_id)
+             AND ($cluster_id::uuid IS NULL OR {a}.cluster_id = $cluster_id OR ({a}.scope = 'ZONE' AND $cluster_id IS NOT NULL AND {a}.zone_id = (SELECT zone_id FROM clusters WHERE id = $cluster_id)))
+             AND ($server::text IS NULL OR {a}.server = $server)
+             AND ($path::text IS NULL OR {a}.path = $path)
+             AND ($scope::text IS NULL OR lower({a}.scope) = lower($scope))
+             AND ($state::text IS NULL OR lower({a}.state) = lower($state))",
     "p.created, p.id",
-    11,
 ));
 
 pub async fn pool_list(db: impl PgExecutor<'_>, f: &PoolFilter) -> Result<(Vec<PoolRow>, i64)> {
     let rows: Vec<Counted<_>> = POOL_LIST
-        .query_as()
-        .bind(f.common.id)
-        .bind(&f.common.name)
-        .bind(f.common.keyword_pattern())
-        .bind(f.zone_id)
-        .bind(f.pod_id)
-        .bind(f.cluster_id)
-        .bind(&f.server)
-        .bind(&f.path)
-        .bind(&f.scope)
-        .bind(&f.state)
-        .bind(f.common.offset)
-        .bind(f.common.limit())
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("zone_id", f.zone_id)
+                .set("pod_id", f.pod_id)
+                .set("cluster_id", f.cluster_id)
+                .set("server", &f.server)
+                .set("path", &f.path)
+                .set("scope", &f.scope)
+                .set("state", &f.state)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))
@@ -245,30 +246,31 @@ pub struct StoreFilter {
     pub provider: Option<String>,
 }
 
-stmt!(STORE_LIST: Counted<StoreRow> = paged_sql(
+stmt!(STORE_LIST: Counted<StoreRow> = named paged_sql(
     "s.*, z.name AS zone_name",
     "image_stores",
     "s",
     "JOIN zones z ON z.id = s.zone_id",
-    "($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::text IS NULL OR {a}.name = $2)
-             AND ($3::text IS NULL OR {a}.name ILIKE $3 OR {a}.url ILIKE $3)
-             AND ($4::uuid IS NULL OR {a}.zone_id = $4)
-             AND ($5::text IS NULL OR lower({a}.provider) = lower($5))",
+    "($id::uuid IS NULL OR {a}.id = $id)
+             AND ($name::text IS NULL OR {a}.name = $name)
+             AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword OR {a}.url ILIKE $keyword)
+             AND ($zone_id::uuid IS NULL OR {a}.zone_id = $zone_id)
+             AND ($provider::text IS NULL OR lower({a}.provider) = lower($provider))",
     "s.created, s.id",
-    6,
 ));
 
 pub async fn store_list(db: impl PgExecutor<'_>, f: &StoreFilter) -> Result<(Vec<StoreRow>, i64)> {
     let rows: Vec<Counted<_>> = STORE_LIST
-        .query_as()
-        .bind(f.common.id)
-        .bind(&f.common.name)
-        .bind(f.common.keyword_pattern())
-        .bind(f.zone_id)
-        .bind(&f.provider)
-        .bind(f.common.offset)
-        .bind(f.common.limit())
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("zone_id", f.zone_id)
+                .set("provider", &f.provider)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))

@@ -5,7 +5,7 @@ use ipnetwork::IpNetwork;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::{paged_sql, Counted, ListFilter, RowShape};
+use super::{paged_sql, Binds, Counted, ListFilter, RowShape};
 use crate::error::Result;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
@@ -123,32 +123,33 @@ pub struct ZoneFilter {
     pub domain_id: Option<Uuid>,
 }
 
-stmt!(ZONE_LIST: Counted<ZoneRow> = paged_sql(
+stmt!(ZONE_LIST: Counted<ZoneRow> = named paged_sql(
     "z.*",
     "zones",
     "z",
     "",
-    "($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::uuid[] IS NULL OR {a}.id = ANY($2))
-             AND ($3::text IS NULL OR {a}.name = $3)
-             AND ($4::text IS NULL OR {a}.name ILIKE $4 OR {a}.description ILIKE $4)
-             AND ($5::text IS NULL OR lower({a}.network_type) = lower($5))
-             AND ($6::uuid IS NULL OR {a}.domain_id = $6)",
+    "($id::uuid IS NULL OR {a}.id = $id)
+             AND ($ids::uuid[] IS NULL OR {a}.id = ANY($ids))
+             AND ($name::text IS NULL OR {a}.name = $name)
+             AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword OR {a}.description ILIKE $keyword)
+             AND ($network_type::text IS NULL OR lower({a}.network_type) = lower($network_type))
+             AND ($domain_id::uuid IS NULL OR {a}.domain_id = $domain_id)",
     "z.created, z.id",
-    7,
 ));
 
 pub async fn zone_list(db: impl PgExecutor<'_>, f: &ZoneFilter) -> Result<(Vec<ZoneRow>, i64)> {
     let rows: Vec<Counted<_>> = ZONE_LIST
-        .query_as()
-        .bind(f.common.id)
-        .bind(&f.common.ids)
-        .bind(&f.common.name)
-        .bind(f.common.keyword_pattern())
-        .bind(&f.network_type)
-        .bind(f.domain_id)
-        .bind(f.common.offset)
-        .bind(f.common.limit())
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("ids", &f.common.ids)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("network_type", &f.network_type)
+                .set("domain_id", f.domain_id)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))
@@ -259,30 +260,31 @@ pub struct PodFilter {
     pub allocation_state: Option<String>,
 }
 
-stmt!(POD_LIST: Counted<PodRow> = paged_sql(
+stmt!(POD_LIST: Counted<PodRow> = named paged_sql(
     "p.*, z.name AS zone_name",
     "pods",
     "p",
     "JOIN zones z ON z.id = p.zone_id",
-    "($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::text IS NULL OR {a}.name = $2)
-             AND ($3::text IS NULL OR {a}.name ILIKE $3)
-             AND ($4::uuid IS NULL OR {a}.zone_id = $4)
-             AND ($5::text IS NULL OR {a}.allocation_state = $5)",
+    "($id::uuid IS NULL OR {a}.id = $id)
+             AND ($name::text IS NULL OR {a}.name = $name)
+             AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword)
+             AND ($zone_id::uuid IS NULL OR {a}.zone_id = $zone_id)
+             AND ($allocation_state::text IS NULL OR {a}.allocation_state = $allocation_state)",
     "p.created, p.id",
-    6,
 ));
 
 pub async fn pod_list(db: impl PgExecutor<'_>, f: &PodFilter) -> Result<(Vec<PodRow>, i64)> {
     let rows: Vec<Counted<_>> = POD_LIST
-        .query_as()
-        .bind(f.common.id)
-        .bind(&f.common.name)
-        .bind(f.common.keyword_pattern())
-        .bind(f.zone_id)
-        .bind(&f.allocation_state)
-        .bind(f.common.offset)
-        .bind(f.common.limit())
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("zone_id", f.zone_id)
+                .set("allocation_state", &f.allocation_state)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))
@@ -382,22 +384,21 @@ pub struct IpRangeFilter {
     pub limit: Option<i64>,
 }
 
-stmt!(IP_RANGE_LIST: Counted<IpRangeRow> = paged_sql(
+stmt!(IP_RANGE_LIST: Counted<IpRangeRow> = named paged_sql(
     "r.*, p.name AS pod_name",
     "ip_ranges",
     "r",
     "LEFT JOIN pods p ON p.id = r.pod_id",
-    "($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::uuid IS NULL OR {a}.zone_id = $2)
-             AND ($3::uuid IS NULL OR {a}.pod_id = $3)
-             AND ($4::text IS NULL OR {a}.purpose = $4)
-             AND ($5::text IS NULL OR {a}.vlan = $5)
-             AND ($6::uuid IS NULL OR {a}.network_id = $6)
-             AND ($7::uuid IS NULL OR {a}.physical_network_id = $7)
-             AND ($8::boolean IS NULL OR {a}.for_virtual_network = $8)
-             AND ($9::text IS NULL OR {a}.vlan ILIKE $9 OR host({a}.start_ip) ILIKE $9 OR host({a}.end_ip) ILIKE $9)",
+    "($id::uuid IS NULL OR {a}.id = $id)
+             AND ($zone_id::uuid IS NULL OR {a}.zone_id = $zone_id)
+             AND ($pod_id::uuid IS NULL OR {a}.pod_id = $pod_id)
+             AND ($purpose::text IS NULL OR {a}.purpose = $purpose)
+             AND ($vlan::text IS NULL OR {a}.vlan = $vlan)
+             AND ($network_id::uuid IS NULL OR {a}.network_id = $network_id)
+             AND ($physical_network_id::uuid IS NULL OR {a}.physical_network_id = $physical_network_id)
+             AND ($for_virtual_network::boolean IS NULL OR {a}.for_virtual_network = $for_virtual_network)
+             AND ($keyword::text IS NULL OR {a}.vlan ILIKE $keyword OR host({a}.start_ip) ILIKE $keyword OR host({a}.end_ip) ILIKE $keyword)",
     "r.start_ip, r.id",
-    10,
 ));
 
 pub async fn ip_range_list(
@@ -405,18 +406,20 @@ pub async fn ip_range_list(
     f: &IpRangeFilter,
 ) -> Result<(Vec<IpRangeRow>, i64)> {
     let rows: Vec<Counted<_>> = IP_RANGE_LIST
-        .query_as()
-        .bind(f.id)
-        .bind(f.zone_id)
-        .bind(f.pod_id)
-        .bind(f.purpose)
-        .bind(&f.vlan)
-        .bind(f.network_id)
-        .bind(f.physical_network_id)
-        .bind(f.for_virtual_network)
-        .bind(f.keyword.as_ref().map(|k| format!("%{k}%")))
-        .bind(f.offset)
-        .bind(f.limit.unwrap_or(i64::MAX))
+        .query_as_with(
+            Binds::new()
+                .set("id", f.id)
+                .set("zone_id", f.zone_id)
+                .set("pod_id", f.pod_id)
+                .set("purpose", f.purpose)
+                .set("vlan", &f.vlan)
+                .set("network_id", f.network_id)
+                .set("physical_network_id", f.physical_network_id)
+                .set("for_virtual_network", f.for_virtual_network)
+                .set("keyword", f.keyword.as_ref().map(|k| format!("%{k}%")))
+                .set("offset", f.offset)
+                .set("limit", f.limit.unwrap_or(i64::MAX)),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))
@@ -543,22 +546,21 @@ pub struct ClusterFilter {
     pub managed_state: Option<String>,
 }
 
-stmt!(CLUSTER_LIST: Counted<ClusterRow> = paged_sql(
+stmt!(CLUSTER_LIST: Counted<ClusterRow> = named paged_sql(
     "c.*, z.name AS zone_name, p.name AS pod_name",
     "clusters",
     "c",
     "JOIN zones z ON z.id = c.zone_id JOIN pods p ON p.id = c.pod_id",
-    "($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::text IS NULL OR {a}.name = $2)
-             AND ($3::text IS NULL OR {a}.name ILIKE $3)
-             AND ($4::uuid IS NULL OR {a}.zone_id = $4)
-             AND ($5::uuid IS NULL OR {a}.pod_id = $5)
-             AND ($6::text IS NULL OR lower({a}.hypervisor) = lower($6))
-             AND ($7::text IS NULL OR {a}.cluster_type = $7)
-             AND ($8::text IS NULL OR {a}.allocation_state = $8)
-             AND ($9::text IS NULL OR {a}.managed_state = $9)",
+    "($id::uuid IS NULL OR {a}.id = $id)
+             AND ($name::text IS NULL OR {a}.name = $name)
+             AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword)
+             AND ($zone_id::uuid IS NULL OR {a}.zone_id = $zone_id)
+             AND ($pod_id::uuid IS NULL OR {a}.pod_id = $pod_id)
+             AND ($hypervisor::text IS NULL OR lower({a}.hypervisor) = lower($hypervisor))
+             AND ($cluster_type::text IS NULL OR {a}.cluster_type = $cluster_type)
+             AND ($allocation_state::text IS NULL OR {a}.allocation_state = $allocation_state)
+             AND ($managed_state::text IS NULL OR {a}.managed_state = $managed_state)",
     "c.created, c.id",
-    10,
 ));
 
 pub async fn cluster_list(
@@ -566,18 +568,20 @@ pub async fn cluster_list(
     f: &ClusterFilter,
 ) -> Result<(Vec<ClusterRow>, i64)> {
     let rows: Vec<Counted<_>> = CLUSTER_LIST
-        .query_as()
-        .bind(f.common.id)
-        .bind(&f.common.name)
-        .bind(f.common.keyword_pattern())
-        .bind(f.zone_id)
-        .bind(f.pod_id)
-        .bind(&f.hypervisor)
-        .bind(&f.cluster_type)
-        .bind(&f.allocation_state)
-        .bind(&f.managed_state)
-        .bind(f.common.offset)
-        .bind(f.common.limit())
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("zone_id", f.zone_id)
+                .set("pod_id", f.pod_id)
+                .set("hypervisor", &f.hypervisor)
+                .set("cluster_type", &f.cluster_type)
+                .set("allocation_state", &f.allocation_state)
+                .set("managed_state", &f.managed_state)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))

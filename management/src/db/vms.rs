@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::{Counted, ListFilter, RowShape, Scalar};
+use super::{Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
@@ -485,46 +485,47 @@ const VM_LIST_JOINS: &str = "JOIN zones z ON z.id = v.zone_id
     LEFT JOIN os_types ot ON ot.id = i.os_type_id
     LEFT JOIN volumes rv ON rv.vm_id = v.id AND rv.volume_type = 'ROOT' AND rv.removed IS NULL";
 
-stmt!(VM_LIST: Counted<VmListRow> = super::paged_sql(
+stmt!(VM_LIST: Counted<VmListRow> = named super::paged_sql(
     VM_LIST_SELECT,
     "vms",
     "v",
     VM_LIST_JOINS,
     "{a}.removed IS NULL
-             AND ($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::text IS NULL OR {a}.name = $2)
-             AND ($3::text IS NULL OR {a}.name ILIKE $3 OR {a}.display_name ILIKE $3)
-             AND ($4::uuid IS NULL OR {a}.account_id = $4)
-             AND ($5::uuid IS NULL OR {a}.domain_id = $5)
-             AND ($6::uuid IS NULL OR {a}.zone_id = $6)
-             AND ($7::uuid IS NULL OR {a}.host_id = $7)
-             AND ($8::text IS NULL OR lower({a}.state) = lower($8))
-             AND ($9::uuid IS NULL OR {a}.iso_id = $9)
-             AND ($10::uuid IS NULL OR EXISTS (SELECT 1 FROM nics xn
-                                              WHERE xn.vm_id = {a}.id AND xn.network_id = $10))
-             AND ($11::uuid IS NULL OR {a}.service_offering_id = $11)
-             AND ($12::uuid[] IS NULL OR {a}.id = ANY($12))",
+             AND ($id::uuid IS NULL OR {a}.id = $id)
+             AND ($name::text IS NULL OR {a}.name = $name)
+             AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword OR {a}.display_name ILIKE $keyword)
+             AND ($account_id::uuid IS NULL OR {a}.account_id = $account_id)
+             AND ($domain_id::uuid IS NULL OR {a}.domain_id = $domain_id)
+             AND ($zone_id::uuid IS NULL OR {a}.zone_id = $zone_id)
+             AND ($host_id::uuid IS NULL OR {a}.host_id = $host_id)
+             AND ($state::text IS NULL OR lower({a}.state) = lower($state))
+             AND ($iso_id::uuid IS NULL OR {a}.iso_id = $iso_id)
+             AND ($network_id::uuid IS NULL OR EXISTS (SELECT 1 FROM nics xn
+                                              WHERE xn.vm_id = {a}.id AND xn.network_id = $network_id))
+             AND ($service_offering_id::uuid IS NULL OR {a}.service_offering_id = $service_offering_id)
+             AND ($ids::uuid[] IS NULL OR {a}.id = ANY($ids))",
     "v.created, v.id",
-    13,
 ));
 
 pub async fn vm_list(db: impl PgExecutor<'_>, f: &VmFilter) -> Result<(Vec<VmListRow>, i64)> {
     let rows: Vec<Counted<_>> = VM_LIST
-        .query_as()
-        .bind(f.common.id)
-        .bind(&f.common.name)
-        .bind(f.common.keyword_pattern())
-        .bind(f.account_id)
-        .bind(f.domain_id)
-        .bind(f.zone_id)
-        .bind(f.host_id)
-        .bind(&f.state)
-        .bind(f.iso_id)
-        .bind(f.network_id)
-        .bind(f.service_offering_id)
-        .bind(&f.common.ids)
-        .bind(f.common.offset)
-        .bind(f.common.limit())
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("account_id", f.account_id)
+                .set("domain_id", f.domain_id)
+                .set("zone_id", f.zone_id)
+                .set("host_id", f.host_id)
+                .set("state", &f.state)
+                .set("iso_id", f.iso_id)
+                .set("network_id", f.network_id)
+                .set("service_offering_id", f.service_offering_id)
+                .set("ids", &f.common.ids)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))

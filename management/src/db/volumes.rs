@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::{Counted, ListFilter, RowShape, Scalar};
+use super::{Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
 
 stmt!(VOLUME_COUNT_ON_POOL: Scalar<i64> = "SELECT count(*) FROM volumes WHERE pool_id = $1 AND removed IS NULL");
@@ -147,7 +147,7 @@ pub struct VolumeFilter {
     pub volume_type: Option<String>,
 }
 
-stmt!(VOLUME_LIST: Counted<VolumeListRow> = "SELECT vol.*, p.zone_id, z.name AS zone_name, p.name AS pool_name, p.scope AS pool_scope,
+stmt!(VOLUME_LIST: Counted<VolumeListRow> = named "SELECT vol.*, p.zone_id, z.name AS zone_name, p.name AS pool_name, p.scope AS pool_scope,
                 v.name AS vm_name, v.display_name AS vm_display_name, v.state AS vm_state,
                 v.account_id, a.name AS account_name, v.domain_id, d.name AS domain_name,
                 v.disk_offering_id, o.name AS disk_offering_name,
@@ -160,34 +160,36 @@ stmt!(VOLUME_LIST: Counted<VolumeListRow> = "SELECT vol.*, p.zone_id, z.name AS 
          LEFT JOIN domains d ON d.id = v.domain_id
          LEFT JOIN disk_offerings o ON o.id = v.disk_offering_id
          WHERE vol.removed IS NULL
-           AND ($1::uuid IS NULL OR vol.id = $1)
-           AND ($2::text IS NULL OR vol.name = $2)
-           AND ($3::text IS NULL OR vol.name ILIKE $3)
-           AND ($4::uuid IS NULL OR v.account_id = $4)
-           AND ($5::uuid IS NULL OR vol.vm_id = $5)
-           AND ($6::uuid IS NULL OR p.zone_id = $6)
-           AND ($7::uuid IS NULL OR vol.pool_id = $7)
-           AND ($8::text IS NULL OR vol.volume_type = upper($8))
-           AND ($9::uuid[] IS NULL OR vol.id = ANY($9))
-         ORDER BY vol.created, vol.id OFFSET $10 LIMIT $11");
+           AND ($id::uuid IS NULL OR vol.id = $id)
+           AND ($name::text IS NULL OR vol.name = $name)
+           AND ($keyword::text IS NULL OR vol.name ILIKE $keyword)
+           AND ($account_id::uuid IS NULL OR v.account_id = $account_id)
+           AND ($vm_id::uuid IS NULL OR vol.vm_id = $vm_id)
+           AND ($zone_id::uuid IS NULL OR p.zone_id = $zone_id)
+           AND ($pool_id::uuid IS NULL OR vol.pool_id = $pool_id)
+           AND ($volume_type::text IS NULL OR vol.volume_type = upper($volume_type))
+           AND ($ids::uuid[] IS NULL OR vol.id = ANY($ids))
+         ORDER BY vol.created, vol.id OFFSET $offset LIMIT $limit");
 
 pub async fn volume_list(
     db: impl PgExecutor<'_>,
     f: &VolumeFilter,
 ) -> Result<(Vec<VolumeListRow>, i64)> {
     let rows: Vec<Counted<_>> = VOLUME_LIST
-        .query_as()
-        .bind(f.common.id)
-        .bind(&f.common.name)
-        .bind(f.common.keyword_pattern())
-        .bind(f.account_id)
-        .bind(f.vm_id)
-        .bind(f.zone_id)
-        .bind(f.pool_id)
-        .bind(&f.volume_type)
-        .bind(&f.common.ids)
-        .bind(f.common.offset)
-        .bind(f.common.limit())
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("account_id", f.account_id)
+                .set("vm_id", f.vm_id)
+                .set("zone_id", f.zone_id)
+                .set("pool_id", f.pool_id)
+                .set("volume_type", &f.volume_type)
+                .set("ids", &f.common.ids)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))

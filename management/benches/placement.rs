@@ -167,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
     .await?
     .expect("Small Instance");
     let mut conn = pool.acquire().await?;
-    db::vms::vm_seed_placed_bulk(
+    db::seed::vm_seed_placed_bulk(
         &mut conn,
         n_vms,
         zid,

@@ -1352,7 +1352,7 @@ async fn seeded_vms(c: &Client, zone: &str, n: u8, count: i64) {
         .parse()
         .unwrap();
     let mut conn = c.ctx.pool.acquire().await.unwrap();
-    db::vms::vm_seed_placed_bulk(
+    db::seed::vm_seed_placed_bulk(
         &mut conn,
         count,
         zid.parse().unwrap(),

@@ -308,7 +308,7 @@ pub async fn delete_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     let pool = s::pool_fetch_for_update(&mut *tx, id)
         .await?
         .ok_or_else(|| not_found(p, "id"))?;
-    let volumes = crate::db::vms::volume_count_on_pool(&mut tx, id).await?;
+    let volumes = crate::db::volumes::volume_count_on_pool(&mut tx, id).await?;
     if volumes > 0 {
         return Err(ApiError::in_use(format!(
             "Cannot delete storage pool {}: {volumes} volume(s) still live on it; destroy or migrate them first",

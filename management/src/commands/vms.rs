@@ -518,7 +518,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Resu
 }
 
 pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let f = db::vms::VolumeFilter {
+    let f = db::volumes::VolumeFilter {
         common: list_filter(ctx, p)?,
         account_id: list_scope(ctx, caller, p).await?,
         vm_id: p.uuid("virtualmachineid")?,
@@ -530,7 +530,7 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
         },
         volume_type: p.string("type"),
     };
-    let (rows, total) = db::vms::volume_list(&ctx.pool, &f).await?;
+    let (rows, total) = db::volumes::volume_list(&ctx.pool, &f).await?;
     let admin = caller.is_root_admin();
     let items: Vec<VolumeResponse> = rows
         .iter()
@@ -576,7 +576,7 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
 /// addresses of a Basic zone, "direct attached public IPs") and 90 (CPU cores).
 pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let zone = p.uuid("zoneid")?;
-    let rows = db::vms::capacity_by_zone(&ctx.pool, zone).await?;
+    let rows = db::capacity::capacity_by_zone(&ctx.pool, zone).await?;
     let want = p.i64("type")?;
     // CPU and memory with each host's cluster's overprovisioning factors, per zone.
     let (hosts, _) = db::hosts::host_list(

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::{Counted, ListFilter};
+use super::{Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
 
 pub const ROOT_DOMAIN: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000001);
@@ -15,7 +15,7 @@ pub const SYSTEM_ACCOUNT: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_00000
 pub const ADMIN_ACCOUNT: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000022);
 pub const SYSTEM_USER: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000031);
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct DomainRow {
     pub id: Uuid,
     pub name: String,
@@ -31,34 +31,27 @@ pub struct DomainRow {
     pub has_child: bool,
 }
 
+stmt!(DOMAIN_FETCH: DomainRow = "SELECT * FROM domains WHERE id = $1");
+
 pub async fn domain_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<DomainRow>> {
-    Ok(sqlx::query_as("SELECT * FROM domains WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await?)
+    Ok(DOMAIN_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
+
+stmt!(DOMAIN_FETCH_BY_PATH: DomainRow = "SELECT * FROM domains WHERE lower(path) = lower($1)");
 
 /// By CloudStack path (`ROOT`, `ROOT/sub`), case-insensitively.
 pub async fn domain_fetch_by_path(
     db: impl PgExecutor<'_>,
     path: &str,
 ) -> Result<Option<DomainRow>> {
-    Ok(
-        sqlx::query_as("SELECT * FROM domains WHERE lower(path) = lower($1)")
-            .bind(path)
-            .fetch_optional(db)
-            .await?,
-    )
+    Ok(DOMAIN_FETCH_BY_PATH
+        .query_as()
+        .bind(path)
+        .fetch_optional(db)
+        .await?)
 }
 
-pub async fn domain_list(
-    db: impl PgExecutor<'_>,
-    f: &ListFilter,
-    level: Option<i64>,
-    under_path: Option<&str>,
-) -> Result<(Vec<DomainRow>, i64)> {
-    let rows: Vec<Counted<_>> = sqlx::query_as(
-        "SELECT d.*, p.name AS parent_name,
+stmt!(DOMAIN_LIST: Counted<DomainRow> = "SELECT d.*, p.name AS parent_name,
                 EXISTS (SELECT 1 FROM domains c WHERE c.parent_id = d.id) AS has_child,
                 count(*) OVER () AS total
          FROM domains d LEFT JOIN domains p ON p.id = d.parent_id
@@ -67,21 +60,29 @@ pub async fn domain_list(
            AND ($3::text IS NULL OR d.name ILIKE $3)
            AND ($4::bigint IS NULL OR d.level = $4)
            AND ($5::text IS NULL OR d.path = $5 OR d.path LIKE $5 || '/%')
-         ORDER BY d.path OFFSET $6 LIMIT $7",
-    )
-    .bind(f.id)
-    .bind(&f.name)
-    .bind(f.keyword_pattern())
-    .bind(level)
-    .bind(under_path)
-    .bind(f.offset)
-    .bind(f.limit())
-    .fetch_all(db)
-    .await?;
+         ORDER BY d.path OFFSET $6 LIMIT $7");
+
+pub async fn domain_list(
+    db: impl PgExecutor<'_>,
+    f: &ListFilter,
+    level: Option<i64>,
+    under_path: Option<&str>,
+) -> Result<(Vec<DomainRow>, i64)> {
+    let rows: Vec<Counted<_>> = DOMAIN_LIST
+        .query_as()
+        .bind(f.id)
+        .bind(&f.name)
+        .bind(f.keyword_pattern())
+        .bind(level)
+        .bind(under_path)
+        .bind(f.offset)
+        .bind(f.limit())
+        .fetch_all(db)
+        .await?;
     Ok(Counted::split(rows))
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct RoleRow {
     pub id: Uuid,
     pub name: String,
@@ -91,39 +92,39 @@ pub struct RoleRow {
     pub state: String,
 }
 
+stmt!(ROLE_FETCH: RoleRow = "SELECT * FROM roles WHERE id = $1");
+
 pub async fn role_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<RoleRow>> {
-    Ok(sqlx::query_as("SELECT * FROM roles WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await?)
+    Ok(ROLE_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
+
+stmt!(ROLE_LIST: Counted<RoleRow> = "SELECT *, count(*) OVER () AS total FROM roles
+         WHERE ($1::uuid IS NULL OR id = $1)
+           AND ($2::text IS NULL OR name = $2)
+           AND ($3::text IS NULL OR name ILIKE $3)
+           AND ($4::text IS NULL OR lower(role_type) = lower($4))
+         ORDER BY name OFFSET $5 LIMIT $6");
 
 pub async fn role_list(
     db: impl PgExecutor<'_>,
     f: &ListFilter,
     role_type: Option<&str>,
 ) -> Result<(Vec<RoleRow>, i64)> {
-    let rows: Vec<Counted<_>> = sqlx::query_as(
-        "SELECT *, count(*) OVER () AS total FROM roles
-         WHERE ($1::uuid IS NULL OR id = $1)
-           AND ($2::text IS NULL OR name = $2)
-           AND ($3::text IS NULL OR name ILIKE $3)
-           AND ($4::text IS NULL OR lower(role_type) = lower($4))
-         ORDER BY name OFFSET $5 LIMIT $6",
-    )
-    .bind(f.id)
-    .bind(&f.name)
-    .bind(f.keyword_pattern())
-    .bind(role_type)
-    .bind(f.offset)
-    .bind(f.limit())
-    .fetch_all(db)
-    .await?;
+    let rows: Vec<Counted<_>> = ROLE_LIST
+        .query_as()
+        .bind(f.id)
+        .bind(&f.name)
+        .bind(f.keyword_pattern())
+        .bind(role_type)
+        .bind(f.offset)
+        .bind(f.limit())
+        .fetch_all(db)
+        .await?;
     Ok(Counted::split(rows))
 }
 
 /// An account with its domain and role joined in, as every answer about it needs.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct AccountRow {
     pub id: Uuid,
     pub name: String,
@@ -144,6 +145,12 @@ const ACCOUNT_SELECT: &str = "SELECT a.*, d.name AS domain_name, d.path AS domai
         r.name AS role_name, r.role_type
     FROM accounts a JOIN domains d ON d.id = a.domain_id JOIN roles r ON r.id = a.role_id";
 
+stmt!(
+    ACCOUNT_INSERT =
+        "INSERT INTO accounts (id, name, domain_id, account_type, role_id, network_domain)
+         VALUES ($1,$2,$3,$4,$5,$6)"
+);
+
 pub async fn account_insert(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -153,40 +160,40 @@ pub async fn account_insert(
     role_id: Uuid,
     network_domain: Option<&str>,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO accounts (id, name, domain_id, account_type, role_id, network_domain)
-         VALUES ($1,$2,$3,$4,$5,$6)",
-    )
-    .bind(id)
-    .bind(name)
-    .bind(domain_id)
-    .bind(account_type)
-    .bind(role_id)
-    .bind(network_domain)
-    .execute(db)
-    .await?;
+    ACCOUNT_INSERT
+        .query()
+        .bind(id)
+        .bind(name)
+        .bind(domain_id)
+        .bind(account_type)
+        .bind(role_id)
+        .bind(network_domain)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
+stmt!(ACCOUNT_FETCH: AccountRow = format!("{ACCOUNT_SELECT} WHERE a.id = $1"));
+
 pub async fn account_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<AccountRow>> {
-    Ok(sqlx::query_as(&format!("{ACCOUNT_SELECT} WHERE a.id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?)
+    Ok(ACCOUNT_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
+
+stmt!(ACCOUNT_FETCH_BY_NAME: AccountRow = format!(
+    "{ACCOUNT_SELECT} WHERE a.domain_id = $1 AND a.name = $2"
+));
 
 pub async fn account_fetch_by_name(
     db: impl PgExecutor<'_>,
     domain_id: Uuid,
     name: &str,
 ) -> Result<Option<AccountRow>> {
-    Ok(sqlx::query_as(&format!(
-        "{ACCOUNT_SELECT} WHERE a.domain_id = $1 AND a.name = $2"
-    ))
-    .bind(domain_id)
-    .bind(name)
-    .fetch_optional(db)
-    .await?)
+    Ok(ACCOUNT_FETCH_BY_NAME
+        .query_as()
+        .bind(domain_id)
+        .bind(name)
+        .fetch_optional(db)
+        .await?)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -200,37 +207,44 @@ pub struct AccountFilter {
     pub only: Option<Uuid>,
 }
 
+stmt!(ACCOUNT_LIST: Counted<AccountRow> = named format!(
+    "SELECT q.*, count(*) OVER () AS total FROM ({ACCOUNT_SELECT}) q
+         WHERE ($id::uuid IS NULL OR q.id = $id)
+           AND ($name::text IS NULL OR q.name = $name)
+           AND ($keyword::text IS NULL OR q.name ILIKE $keyword)
+           AND ($account_type::bigint IS NULL OR q.account_type = $account_type)
+           AND ($domain_id::uuid IS NULL OR q.domain_id = $domain_id)
+           AND ($state::text IS NULL OR lower(q.state) = lower($state))
+           AND ($role_id::uuid IS NULL OR q.role_id = $role_id)
+           AND ($only::uuid IS NULL OR q.id = $only)
+           AND q.id <> '{SYSTEM_ACCOUNT}'
+         ORDER BY q.created, q.id OFFSET $offset LIMIT $limit"
+));
+
 pub async fn account_list(
     db: impl PgExecutor<'_>,
     f: &AccountFilter,
 ) -> Result<(Vec<AccountRow>, i64)> {
-    let rows: Vec<Counted<_>> = sqlx::query_as(&format!(
-        "SELECT q.*, count(*) OVER () AS total FROM ({ACCOUNT_SELECT}) q
-         WHERE ($1::uuid IS NULL OR q.id = $1)
-           AND ($2::text IS NULL OR q.name = $2)
-           AND ($3::text IS NULL OR q.name ILIKE $3)
-           AND ($4::bigint IS NULL OR q.account_type = $4)
-           AND ($5::uuid IS NULL OR q.domain_id = $5)
-           AND ($6::text IS NULL OR lower(q.state) = lower($6))
-           AND ($7::uuid IS NULL OR q.role_id = $7)
-           AND ($8::uuid IS NULL OR q.id = $8)
-           AND q.id <> '{SYSTEM_ACCOUNT}'
-         ORDER BY q.created, q.id OFFSET $9 LIMIT $10"
-    ))
-    .bind(f.common.id)
-    .bind(&f.common.name)
-    .bind(f.common.keyword_pattern())
-    .bind(f.account_type)
-    .bind(f.domain_id)
-    .bind(&f.state)
-    .bind(f.role_id)
-    .bind(f.only)
-    .bind(f.common.offset)
-    .bind(f.common.limit())
-    .fetch_all(db)
-    .await?;
+    let rows: Vec<Counted<_>> = ACCOUNT_LIST
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("account_type", f.account_type)
+                .set("domain_id", f.domain_id)
+                .set("state", &f.state)
+                .set("role_id", f.role_id)
+                .set("only", f.only)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
+        .fetch_all(db)
+        .await?;
     Ok(Counted::split(rows))
 }
+
+stmt!(ACCOUNT_UPDATE = "UPDATE accounts SET name=$2, network_domain=$3, role_id=$4 WHERE id=$1");
 
 pub async fn account_update(
     db: impl PgExecutor<'_>,
@@ -239,7 +253,8 @@ pub async fn account_update(
     network_domain: Option<&str>,
     role_id: Uuid,
 ) -> Result<()> {
-    sqlx::query("UPDATE accounts SET name=$2, network_domain=$3, role_id=$4 WHERE id=$1")
+    ACCOUNT_UPDATE
+        .query()
         .bind(id)
         .bind(name)
         .bind(network_domain)
@@ -249,8 +264,11 @@ pub async fn account_update(
     Ok(())
 }
 
+stmt!(ACCOUNT_SET_STATE = "UPDATE accounts SET state=$2 WHERE id=$1");
+
 pub async fn account_set_state(db: impl PgExecutor<'_>, id: Uuid, state: &str) -> Result<()> {
-    sqlx::query("UPDATE accounts SET state=$2 WHERE id=$1")
+    ACCOUNT_SET_STATE
+        .query()
         .bind(id)
         .bind(state)
         .execute(db)
@@ -258,8 +276,11 @@ pub async fn account_set_state(db: impl PgExecutor<'_>, id: Uuid, state: &str) -
     Ok(())
 }
 
+stmt!(ACCOUNT_DELETE = "DELETE FROM accounts WHERE id = $1");
+
 pub async fn account_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
-    Ok(sqlx::query("DELETE FROM accounts WHERE id = $1")
+    Ok(ACCOUNT_DELETE
+        .query()
         .bind(id)
         .execute(db)
         .await?
@@ -269,7 +290,7 @@ pub async fn account_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
 
 /// A user with account, domain and role joined in: everything authentication and
 /// answers about the user need.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct UserRow {
     pub id: Uuid,
     pub account_id: Uuid,
@@ -305,6 +326,9 @@ const USER_SELECT: &str =
     FROM users u JOIN accounts a ON a.id = u.account_id JOIN roles r ON r.id = a.role_id
     JOIN domains d ON d.id = u.domain_id";
 
+stmt!(USER_INSERT = "INSERT INTO users (id, account_id, domain_id, username, password_hash, firstname, lastname, email, timezone)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)");
+
 #[allow(clippy::too_many_arguments)]
 pub async fn user_insert(
     db: impl PgExecutor<'_>,
@@ -318,55 +342,56 @@ pub async fn user_insert(
     email: &str,
     timezone: Option<&str>,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO users (id, account_id, domain_id, username, password_hash, firstname, lastname, email, timezone)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
-    )
-    .bind(id)
-    .bind(account_id)
-    .bind(domain_id)
-    .bind(username)
-    .bind(password_hash)
-    .bind(firstname)
-    .bind(lastname)
-    .bind(email)
-    .bind(timezone)
-    .execute(db)
-    .await?;
+    USER_INSERT
+        .query()
+        .bind(id)
+        .bind(account_id)
+        .bind(domain_id)
+        .bind(username)
+        .bind(password_hash)
+        .bind(firstname)
+        .bind(lastname)
+        .bind(email)
+        .bind(timezone)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
+stmt!(USER_FETCH: UserRow = format!("{USER_SELECT} WHERE u.id = $1"));
+
 pub async fn user_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserRow>> {
-    Ok(sqlx::query_as(&format!("{USER_SELECT} WHERE u.id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?)
+    Ok(USER_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
+
+stmt!(USER_FETCH_BY_API_KEY: UserRow = format!("{USER_SELECT} WHERE u.api_key = $1"));
 
 pub async fn user_fetch_by_api_key(
     db: impl PgExecutor<'_>,
     api_key: &str,
 ) -> Result<Option<UserRow>> {
-    Ok(
-        sqlx::query_as(&format!("{USER_SELECT} WHERE u.api_key = $1"))
-            .bind(api_key)
-            .fetch_optional(db)
-            .await?,
-    )
+    Ok(USER_FETCH_BY_API_KEY
+        .query_as()
+        .bind(api_key)
+        .fetch_optional(db)
+        .await?)
 }
+
+stmt!(USER_FETCH_BY_NAME: UserRow = format!(
+    "{USER_SELECT} WHERE u.domain_id = $1 AND u.username = $2"
+));
 
 pub async fn user_fetch_by_name(
     db: impl PgExecutor<'_>,
     domain_id: Uuid,
     username: &str,
 ) -> Result<Option<UserRow>> {
-    Ok(sqlx::query_as(&format!(
-        "{USER_SELECT} WHERE u.domain_id = $1 AND u.username = $2"
-    ))
-    .bind(domain_id)
-    .bind(username)
-    .fetch_optional(db)
-    .await?)
+    Ok(USER_FETCH_BY_NAME
+        .query_as()
+        .bind(domain_id)
+        .bind(username)
+        .fetch_optional(db)
+        .await?)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -380,46 +405,60 @@ pub struct UserFilter {
     pub state: Option<String>,
 }
 
-pub async fn user_list(db: impl PgExecutor<'_>, f: &UserFilter) -> Result<(Vec<UserRow>, i64)> {
-    let rows: Vec<Counted<_>> = sqlx::query_as(&format!(
-        "SELECT q.*, count(*) OVER () AS total FROM ({USER_SELECT}) q
-         WHERE ($1::uuid IS NULL OR q.id = $1)
-           AND ($2::text IS NULL OR q.username = $2)
-           AND ($3::text IS NULL OR q.username ILIKE $3 OR q.firstname ILIKE $3 OR q.lastname ILIKE $3 OR q.email ILIKE $3)
-           AND ($4::text IS NULL OR q.account_name = $4)
-           AND ($5::uuid IS NULL OR q.account_id = $5)
-           AND ($6::bigint IS NULL OR q.account_type = $6)
-           AND ($7::uuid IS NULL OR q.domain_id = $7)
-           AND ($8::text IS NULL OR lower(q.state) = lower($8))
+stmt!(USER_LIST: Counted<UserRow> = named format!(
+    "SELECT q.*, count(*) OVER () AS total FROM ({USER_SELECT}) q
+         WHERE ($id::uuid IS NULL OR q.id = $id)
+           AND ($username::text IS NULL OR q.username = $username)
+           AND ($keyword::text IS NULL OR q.username ILIKE $keyword OR q.firstname ILIKE $keyword OR q.lastname ILIKE $keyword OR q.email ILIKE $keyword)
+           AND ($account_name::text IS NULL OR q.account_name = $account_name)
+           AND ($account_id::uuid IS NULL OR q.account_id = $account_id)
+           AND ($account_type::bigint IS NULL OR q.account_type = $account_type)
+           AND ($domain_id::uuid IS NULL OR q.domain_id = $domain_id)
+           AND ($state::text IS NULL OR lower(q.state) = lower($state))
            AND q.id <> '{SYSTEM_USER}'
-         ORDER BY q.created, q.id OFFSET $9 LIMIT $10"
-    ))
-    .bind(f.common.id)
-    .bind(&f.username)
-    .bind(f.common.keyword_pattern())
-    .bind(&f.account_name)
-    .bind(f.account_id)
-    .bind(f.account_type)
-    .bind(f.domain_id)
-    .bind(&f.state)
-    .bind(f.common.offset)
-    .bind(f.common.limit())
-    .fetch_all(db)
-    .await?;
+         ORDER BY q.created, q.id OFFSET $offset LIMIT $limit"
+));
+
+pub async fn user_list(db: impl PgExecutor<'_>, f: &UserFilter) -> Result<(Vec<UserRow>, i64)> {
+    let rows: Vec<Counted<_>> = USER_LIST
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("username", &f.username)
+                .set("keyword", f.common.keyword_pattern())
+                .set("account_name", &f.account_name)
+                .set("account_id", f.account_id)
+                .set("account_type", f.account_type)
+                .set("domain_id", f.domain_id)
+                .set("state", &f.state)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
+        .fetch_all(db)
+        .await?;
     Ok(Counted::split(rows))
 }
+
+stmt!(USER_LIST_FOR_ACCOUNTS: UserRow = format!(
+    "{USER_SELECT} WHERE u.account_id = ANY($1) ORDER BY u.created, u.id"
+));
 
 pub async fn user_list_for_accounts(
     db: impl PgExecutor<'_>,
     accounts: &[Uuid],
 ) -> Result<Vec<UserRow>> {
-    Ok(sqlx::query_as(&format!(
-        "{USER_SELECT} WHERE u.account_id = ANY($1) ORDER BY u.created, u.id"
-    ))
-    .bind(accounts)
-    .fetch_all(db)
-    .await?)
+    Ok(USER_LIST_FOR_ACCOUNTS
+        .query_as()
+        .bind(accounts)
+        .fetch_all(db)
+        .await?)
 }
+
+stmt!(
+    USER_UPDATE = "UPDATE users SET username=$2, firstname=$3, lastname=$4, email=$5, timezone=$6,
+            password_hash=COALESCE($7, password_hash)
+         WHERE id=$1"
+);
 
 #[allow(clippy::too_many_arguments)]
 pub async fn user_update(
@@ -432,29 +471,29 @@ pub async fn user_update(
     timezone: Option<&str>,
     password_hash: Option<&str>,
 ) -> Result<()> {
-    sqlx::query(
-        "UPDATE users SET username=$2, firstname=$3, lastname=$4, email=$5, timezone=$6,
-            password_hash=COALESCE($7, password_hash)
-         WHERE id=$1",
-    )
-    .bind(id)
-    .bind(username)
-    .bind(firstname)
-    .bind(lastname)
-    .bind(email)
-    .bind(timezone)
-    .bind(password_hash)
-    .execute(db)
-    .await?;
+    USER_UPDATE
+        .query()
+        .bind(id)
+        .bind(username)
+        .bind(firstname)
+        .bind(lastname)
+        .bind(email)
+        .bind(timezone)
+        .bind(password_hash)
+        .execute(db)
+        .await?;
     Ok(())
 }
+
+stmt!(USER_SET_PASSWORD = "UPDATE users SET password_hash=$2 WHERE id=$1");
 
 pub async fn user_set_password(
     db: impl PgExecutor<'_>,
     id: Uuid,
     password_hash: &str,
 ) -> Result<()> {
-    sqlx::query("UPDATE users SET password_hash=$2 WHERE id=$1")
+    USER_SET_PASSWORD
+        .query()
         .bind(id)
         .bind(password_hash)
         .execute(db)
@@ -462,19 +501,28 @@ pub async fn user_set_password(
     Ok(())
 }
 
+stmt!(USER_SET_STATE = "UPDATE users SET state=$2,
+                incorrect_login_attempts = CASE WHEN $2 = 'enabled' THEN 0 ELSE incorrect_login_attempts END
+         WHERE id=$1");
+
 /// Enabling a user also clears its failed-login count (as CloudStack's enableUser does).
 pub async fn user_set_state(db: impl PgExecutor<'_>, id: Uuid, state: &str) -> Result<()> {
-    sqlx::query(
-        "UPDATE users SET state=$2,
-                incorrect_login_attempts = CASE WHEN $2 = 'enabled' THEN 0 ELSE incorrect_login_attempts END
-         WHERE id=$1",
-    )
-    .bind(id)
-    .bind(state)
-    .execute(db)
-    .await?;
+    USER_SET_STATE
+        .query()
+        .bind(id)
+        .bind(state)
+        .execute(db)
+        .await?;
     Ok(())
 }
+
+stmt!(USER_LOGIN_FAILED: (i32, bool) = "WITH old AS (SELECT id, state FROM users WHERE id = $1 AND state = 'enabled' FOR UPDATE)
+         UPDATE users u SET
+             incorrect_login_attempts = u.incorrect_login_attempts + 1,
+             state = CASE WHEN $2 > 0 AND u.incorrect_login_attempts + 1 >= $2
+                          THEN 'disabled' ELSE u.state END
+         FROM old WHERE u.id = old.id
+         RETURNING u.incorrect_login_attempts, u.state = 'disabled'");
 
 /// A failed login of an enabled user: counts it, and disables the user when the count
 /// reaches `allowed` (> 0). Returns the count and whether this failure disabled the user;
@@ -485,31 +533,26 @@ pub async fn user_login_failed(
     id: Uuid,
     allowed: i64,
 ) -> Result<Option<(i32, bool)>> {
-    Ok(sqlx::query_as(
-        "WITH old AS (SELECT id, state FROM users WHERE id = $1 AND state = 'enabled' FOR UPDATE)
-         UPDATE users u SET
-             incorrect_login_attempts = u.incorrect_login_attempts + 1,
-             state = CASE WHEN $2 > 0 AND u.incorrect_login_attempts + 1 >= $2
-                          THEN 'disabled' ELSE u.state END
-         FROM old WHERE u.id = old.id
-         RETURNING u.incorrect_login_attempts, u.state = 'disabled'",
-    )
-    .bind(id)
-    .bind(allowed)
-    .fetch_optional(db)
-    .await?)
+    Ok(USER_LOGIN_FAILED
+        .query_as()
+        .bind(id)
+        .bind(allowed)
+        .fetch_optional(db)
+        .await?)
 }
+
+stmt!(USER_LOGIN_SUCCEEDED = "UPDATE users SET incorrect_login_attempts = 0 WHERE id = $1 AND incorrect_login_attempts <> 0");
 
 /// A successful login: the failure count starts again.
 pub async fn user_login_succeeded(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
-    sqlx::query(
-        "UPDATE users SET incorrect_login_attempts = 0 WHERE id = $1 AND incorrect_login_attempts <> 0",
-    )
-    .bind(id)
-    .execute(db)
-    .await?;
+    USER_LOGIN_SUCCEEDED.query().bind(id).execute(db).await?;
     Ok(())
 }
+
+stmt!(
+    USER_SET_KEYS =
+        "UPDATE users SET api_key=$2, secret_key=NULL, secret_key_sealed=$3 WHERE id=$1"
+);
 
 /// New API keys; the secret is stored sealed only.
 pub async fn user_set_keys(
@@ -518,7 +561,8 @@ pub async fn user_set_keys(
     api_key: &str,
     secret_sealed: &[u8],
 ) -> Result<()> {
-    sqlx::query("UPDATE users SET api_key=$2, secret_key=NULL, secret_key_sealed=$3 WHERE id=$1")
+    USER_SET_KEYS
+        .query()
         .bind(id)
         .bind(api_key)
         .bind(secret_sealed)
@@ -527,17 +571,18 @@ pub async fn user_set_keys(
     Ok(())
 }
 
+stmt!(USER_LIST_PLAIN_SECRETS: (Uuid, String) = "SELECT id, secret_key FROM users WHERE secret_key IS NOT NULL");
+
 /// Users whose secret key is still stored in clear (from before sealing).
 pub async fn user_list_plain_secrets(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, String)>> {
-    Ok(
-        sqlx::query_as("SELECT id, secret_key FROM users WHERE secret_key IS NOT NULL")
-            .fetch_all(db)
-            .await?,
-    )
+    Ok(USER_LIST_PLAIN_SECRETS.query_as().fetch_all(db).await?)
 }
 
+stmt!(USER_SEAL_SECRET = "UPDATE users SET secret_key=NULL, secret_key_sealed=$2 WHERE id=$1 AND secret_key IS NOT NULL");
+
 pub async fn user_seal_secret(db: impl PgExecutor<'_>, id: Uuid, sealed: &[u8]) -> Result<()> {
-    sqlx::query("UPDATE users SET secret_key=NULL, secret_key_sealed=$2 WHERE id=$1 AND secret_key IS NOT NULL")
+    USER_SEAL_SECRET
+        .query()
         .bind(id)
         .bind(sealed)
         .execute(db)
@@ -545,8 +590,11 @@ pub async fn user_seal_secret(db: impl PgExecutor<'_>, id: Uuid, sealed: &[u8]) 
     Ok(())
 }
 
+stmt!(USER_DELETE = "DELETE FROM users WHERE id = $1");
+
 pub async fn user_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
-    Ok(sqlx::query("DELETE FROM users WHERE id = $1")
+    Ok(USER_DELETE
+        .query()
         .bind(id)
         .execute(db)
         .await?
@@ -554,11 +602,43 @@ pub async fn user_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
         == 1)
 }
 
+stmt!(USER_COUNT_IN_ACCOUNT: Scalar<i64> = "SELECT count(*) FROM users WHERE account_id = $1");
+
 pub async fn user_count_in_account(db: impl PgExecutor<'_>, account_id: Uuid) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT count(*) FROM users WHERE account_id = $1")
-            .bind(account_id)
-            .fetch_one(db)
-            .await?,
-    )
+    Ok(USER_COUNT_IN_ACCOUNT
+        .query_scalar()
+        .bind(account_id)
+        .fetch_one(db)
+        .await?)
 }
+
+statements![
+    DOMAIN_FETCH,
+    DOMAIN_FETCH_BY_PATH,
+    DOMAIN_LIST,
+    ROLE_FETCH,
+    ROLE_LIST,
+    ACCOUNT_INSERT,
+    ACCOUNT_FETCH,
+    ACCOUNT_FETCH_BY_NAME,
+    ACCOUNT_LIST,
+    ACCOUNT_UPDATE,
+    ACCOUNT_SET_STATE,
+    ACCOUNT_DELETE,
+    USER_INSERT,
+    USER_FETCH,
+    USER_FETCH_BY_API_KEY,
+    USER_FETCH_BY_NAME,
+    USER_LIST,
+    USER_LIST_FOR_ACCOUNTS,
+    USER_UPDATE,
+    USER_SET_PASSWORD,
+    USER_SET_STATE,
+    USER_LOGIN_FAILED,
+    USER_LOGIN_SUCCEEDED,
+    USER_SET_KEYS,
+    USER_LIST_PLAIN_SECRETS,
+    USER_SEAL_SECRET,
+    USER_DELETE,
+    USER_COUNT_IN_ACCOUNT
+];

@@ -4,10 +4,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
 
-use std::sync::LazyLock;
-
 use super::accounts::UserRow;
-use super::{paged_sql, Counted};
+use super::{paged_sql, Binds, Counted, RowShape, Scalar};
 use crate::error::Result;
 
 /// An event to record; written in the same transaction as the change it describes.
@@ -24,27 +22,33 @@ pub struct NewEvent<'a> {
     pub resource_name: Option<String>,
 }
 
-pub async fn event_insert(db: impl PgExecutor<'_>, e: &NewEvent<'_>) -> Result<Uuid> {
-    let id = Uuid::new_v4();
-    sqlx::query(
+stmt!(
+    EVENT_INSERT =
         "INSERT INTO events (id, event_type, level, description, user_id, account_id, domain_id,
             resource_id, resource_type, resource_name)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-    )
-    .bind(id)
-    .bind(e.event_type)
-    .bind(e.level)
-    .bind(&e.description)
-    .bind(e.user_id)
-    .bind(e.account_id)
-    .bind(e.domain_id)
-    .bind(e.resource_id)
-    .bind(e.resource_type)
-    .bind(&e.resource_name)
-    .execute(db)
-    .await?;
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
+);
+
+pub async fn event_insert(db: impl PgExecutor<'_>, e: &NewEvent<'_>) -> Result<Uuid> {
+    let id = Uuid::new_v4();
+    EVENT_INSERT
+        .query()
+        .bind(id)
+        .bind(e.event_type)
+        .bind(e.level)
+        .bind(&e.description)
+        .bind(e.user_id)
+        .bind(e.account_id)
+        .bind(e.domain_id)
+        .bind(e.resource_id)
+        .bind(e.resource_type)
+        .bind(&e.resource_name)
+        .execute(db)
+        .await?;
     Ok(id)
 }
+
+stmt!(EVENT_EXISTS: Scalar<bool> = "SELECT EXISTS (SELECT 1 FROM events WHERE event_type = $1 AND resource_id = $2)");
 
 /// Whether an event of this type was ever recorded about `resource_id`.
 pub async fn event_exists(
@@ -52,16 +56,15 @@ pub async fn event_exists(
     event_type: &str,
     resource_id: Uuid,
 ) -> Result<bool> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE event_type = $1 AND resource_id = $2)",
-    )
-    .bind(event_type)
-    .bind(resource_id)
-    .fetch_one(db)
-    .await?)
+    Ok(EVENT_EXISTS
+        .query_scalar()
+        .bind(event_type)
+        .bind(resource_id)
+        .fetch_one(db)
+        .await?)
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct EventRow {
     pub id: Uuid,
     pub event_type: String,
@@ -95,44 +98,45 @@ pub struct EventFilter {
     pub limit: Option<i64>,
 }
 
-pub async fn event_list(db: impl PgExecutor<'_>, f: &EventFilter) -> Result<(Vec<EventRow>, i64)> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        paged_sql(
-            "e.id, e.event_type, e.level, e.state, e.description, e.created, e.parent_id,
+stmt!(EVENT_LIST: Counted<EventRow> = named paged_sql(
+    "e.id, e.event_type, e.level, e.state, e.description, e.created, e.parent_id,
              e.resource_id, e.resource_type, e.resource_name, u.username, a.name AS account_name,
              e.domain_id, d.name AS domain_name",
-            "events",
-            "e",
-            "LEFT JOIN users u ON u.id = e.user_id
+    "events",
+    "e",
+    "LEFT JOIN users u ON u.id = e.user_id
              LEFT JOIN accounts a ON a.id = e.account_id
              LEFT JOIN domains d ON d.id = e.domain_id",
-            "($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::text IS NULL OR {a}.event_type = $2)
-             AND ($3::text IS NULL OR {a}.level = upper($3))
-             AND ($4::timestamptz IS NULL OR {a}.created >= $4)
-             AND ($5::timestamptz IS NULL OR {a}.created <= $5)
-             AND ($6::uuid IS NULL OR {a}.resource_id = $6)
-             AND ($7::text IS NULL OR lower({a}.resource_type) = lower($7))
-             AND ($8::uuid IS NULL OR {a}.account_id = $8)
-             AND ($9::uuid IS NULL OR {a}.domain_id = $9)
-             AND ($10::text IS NULL OR {a}.description ILIKE $10 OR {a}.event_type ILIKE $10)",
-            "e.created DESC, e.id",
-            11,
-        )
-    });
-    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
-        .bind(f.id)
-        .bind(&f.event_type)
-        .bind(&f.level)
-        .bind(f.start)
-        .bind(f.end)
-        .bind(f.resource_id)
-        .bind(&f.resource_type)
-        .bind(f.account_id)
-        .bind(f.domain_id)
-        .bind(f.keyword.as_ref().map(|k| format!("%{k}%")))
-        .bind(f.offset)
-        .bind(f.limit.unwrap_or(i64::MAX))
+    "($id::uuid IS NULL OR {a}.id = $id)
+             AND ($event_type::text IS NULL OR {a}.event_type = $event_type)
+             AND ($level::text IS NULL OR {a}.level = upper($level))
+             AND ($start::timestamptz IS NULL OR {a}.created >= $start)
+             AND ($end::timestamptz IS NULL OR {a}.created <= $end)
+             AND ($resource_id::uuid IS NULL OR {a}.resource_id = $resource_id)
+             AND ($resource_type::text IS NULL OR lower({a}.resource_type) = lower($resource_type))
+             AND ($account_id::uuid IS NULL OR {a}.account_id = $account_id)
+             AND ($domain_id::uuid IS NULL OR {a}.domain_id = $domain_id)
+             AND ($keyword::text IS NULL OR {a}.description ILIKE $keyword OR {a}.event_type ILIKE $keyword)",
+    "e.created DESC, e.id",
+));
+
+pub async fn event_list(db: impl PgExecutor<'_>, f: &EventFilter) -> Result<(Vec<EventRow>, i64)> {
+    let rows: Vec<Counted<_>> = EVENT_LIST
+        .query_as_with(
+            Binds::new()
+                .set("id", f.id)
+                .set("event_type", &f.event_type)
+                .set("level", &f.level)
+                .set("start", f.start)
+                .set("end", f.end)
+                .set("resource_id", f.resource_id)
+                .set("resource_type", &f.resource_type)
+                .set("account_id", f.account_id)
+                .set("domain_id", f.domain_id)
+                .set("keyword", f.keyword.as_ref().map(|k| format!("%{k}%")))
+                .set("offset", f.offset)
+                .set("limit", f.limit.unwrap_or(i64::MAX)),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))
@@ -207,3 +211,5 @@ async fn record_event(
     .await?;
     Ok(())
 }
+
+statements![EVENT_INSERT, EVENT_EXISTS, EVENT_LIST];

@@ -1,18 +1,16 @@
 //! Hosts, their metric samples, and alerts.
 
-use std::sync::LazyLock;
-
 use chrono::{DateTime, Utc};
 use ipnetwork::IpNetwork;
 use sqlx::PgExecutor;
 use stratus_api::agent::Heartbeat;
 
-use super::{paged_sql, Counted, ListFilter};
+use super::{paged_sql, Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
 use crate::ids::{AlertId, ClusterId, HostId, ManagementServerId, PodId, ZoneId};
 use crate::rules::hoststate::{ResourceState, Status};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct HostRow {
     pub id: HostId,
     pub name: String,
@@ -68,21 +66,25 @@ pub struct NewHost<'a> {
     pub agent_port: u16,
 }
 
-pub async fn host_insert(db: impl PgExecutor<'_>, h: &NewHost<'_>) -> Result<()> {
-    sqlx::query(
+stmt!(
+    HOST_INSERT =
         "INSERT INTO hosts (id, name, zone_id, pod_id, cluster_id, address, token_hash, agent_port)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-    )
-    .bind(h.id)
-    .bind(h.name)
-    .bind(h.zone_id)
-    .bind(h.pod_id)
-    .bind(h.cluster_id)
-    .bind(h.address)
-    .bind(h.token_hash)
-    .bind(i32::from(h.agent_port))
-    .execute(db)
-    .await?;
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
+);
+
+pub async fn host_insert(db: impl PgExecutor<'_>, h: &NewHost<'_>) -> Result<()> {
+    HOST_INSERT
+        .query()
+        .bind(h.id)
+        .bind(h.name)
+        .bind(h.zone_id)
+        .bind(h.pod_id)
+        .bind(h.cluster_id)
+        .bind(h.address)
+        .bind(h.token_hash)
+        .bind(i32::from(h.agent_port))
+        .execute(db)
+        .await?;
     Ok(())
 }
 
@@ -91,20 +93,20 @@ const HOST_SELECT: &str =
     FROM hosts h JOIN zones z ON z.id = h.zone_id JOIN pods p ON p.id = h.pod_id
     JOIN clusters c ON c.id = h.cluster_id";
 
+stmt!(HOST_FETCH: HostRow = format!("{HOST_SELECT} WHERE h.id = $1"));
+
 pub async fn host_fetch(db: impl PgExecutor<'_>, id: HostId) -> Result<Option<HostRow>> {
-    Ok(sqlx::query_as(&format!("{HOST_SELECT} WHERE h.id = $1"))
+    Ok(HOST_FETCH.query_as().bind(id).fetch_optional(db).await?)
+}
+
+stmt!(HOST_FETCH_FOR_UPDATE: HostRow = format!("{HOST_SELECT} WHERE h.id = $1 FOR UPDATE OF h"));
+
+pub async fn host_fetch_for_update(db: impl PgExecutor<'_>, id: HostId) -> Result<Option<HostRow>> {
+    Ok(HOST_FETCH_FOR_UPDATE
+        .query_as()
         .bind(id)
         .fetch_optional(db)
         .await?)
-}
-
-pub async fn host_fetch_for_update(db: impl PgExecutor<'_>, id: HostId) -> Result<Option<HostRow>> {
-    Ok(
-        sqlx::query_as(&format!("{HOST_SELECT} WHERE h.id = $1 FOR UPDATE OF h"))
-            .bind(id)
-            .fetch_optional(db)
-            .await?,
-    )
 }
 
 #[derive(Debug, Clone, Default)]
@@ -118,44 +120,54 @@ pub struct HostFilter {
     pub hypervisor: Option<String>,
 }
 
+stmt!(HOST_LIST: Counted<HostRow> = named paged_sql(
+    "h.*, z.name AS zone_name, p.name AS pod_name, c.name AS cluster_name",
+    "hosts",
+    "h",
+    "JOIN zones z ON z.id = h.zone_id JOIN pods p ON p.id = h.pod_id JOIN clusters c ON c.id = h.cluster_id",
+    "($id::uuid IS NULL OR {a}.id = $id)
+             AND ($name::text IS NULL OR {a}.name = $name)
+             AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword OR host({a}.address) ILIKE $keyword)
+             AND ($zone_id::uuid IS NULL OR {a}.zone_id = $zone_id)
+             AND ($pod_id::uuid IS NULL OR {a}.pod_id = $pod_id)
+             AND ($cluster_id::uuid IS NULL OR {a}.cluster_id = $cluster_id)
+             AND ($status::text IS NULL OR lower({a}.status) = lower($status))
+             AND ($resource_state::text IS NULL OR lower({a}.resource_state) = lower($resource_state))
+             AND ($hypervisor::text IS NULL OR lower({a}.hypervisor) = lower($hypervisor))
+             AND ($ids::uuid[] IS NULL OR {a}.id = ANY($ids))",
+    "h.created, h.id",
+));
+
 pub async fn host_list(db: impl PgExecutor<'_>, f: &HostFilter) -> Result<(Vec<HostRow>, i64)> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        paged_sql(
-            "h.*, z.name AS zone_name, p.name AS pod_name, c.name AS cluster_name",
-            "hosts",
-            "h",
-            "JOIN zones z ON z.id = h.zone_id JOIN pods p ON p.id = h.pod_id JOIN clusters c ON c.id = h.cluster_id",
-            "($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::text IS NULL OR {a}.name = $2)
-             AND ($3::text IS NULL OR {a}.name ILIKE $3 OR host({a}.address) ILIKE $3)
-             AND ($4::uuid IS NULL OR {a}.zone_id = $4)
-             AND ($5::uuid IS NULL OR {a}.pod_id = $5)
-             AND ($6::uuid IS NULL OR {a}.cluster_id = $6)
-             AND ($7::text IS NULL OR lower({a}.status) = lower($7))
-             AND ($8::text IS NULL OR lower({a}.resource_state) = lower($8))
-             AND ($9::text IS NULL OR lower({a}.hypervisor) = lower($9))
-             AND ($10::uuid[] IS NULL OR {a}.id = ANY($10))",
-            "h.created, h.id",
-            11,
-        )
-    });
-    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
-        .bind(f.common.id)
-        .bind(&f.common.name)
-        .bind(f.common.keyword_pattern())
-        .bind(f.zone_id)
-        .bind(f.pod_id)
-        .bind(f.cluster_id)
-        .bind(&f.status)
-        .bind(&f.resource_state)
-        .bind(&f.hypervisor)
-        .bind(&f.common.ids)
-        .bind(f.common.offset)
-        .bind(f.common.limit())
+    let rows: Vec<Counted<_>> = HOST_LIST
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("zone_id", f.zone_id)
+                .set("pod_id", f.pod_id)
+                .set("cluster_id", f.cluster_id)
+                .set("status", &f.status)
+                .set("resource_state", &f.resource_state)
+                .set("hypervisor", &f.hypervisor)
+                .set("ids", &f.common.ids)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))
 }
+
+stmt!(
+    HOST_APPLY_REPORT =
+        "UPDATE hosts SET hypervisor_version=$3, libvirt_version=$4, agent_version=$5, os=$6,
+            kernel=$7, arch=$8, acceleration=$9, cpu_sockets=$10, cpu_cores=$11, cpu_mhz=$12,
+            memory_bytes=$13, cpu_used_percent=$14, memory_used_bytes=$15, network_rx_bytes=$16,
+            network_tx_bytes=$17, report_generation=$18, last_pinged=now(), management_server_id=$2
+         WHERE id=$1"
+);
 
 /// Applies a report's facts and metrics (the caller has checked its generation).
 pub async fn host_apply_report(
@@ -166,39 +178,37 @@ pub async fn host_apply_report(
 ) -> Result<()> {
     let f = &hb.facts;
     let m = &hb.metrics;
-    sqlx::query(
-        "UPDATE hosts SET hypervisor_version=$3, libvirt_version=$4, agent_version=$5, os=$6,
-            kernel=$7, arch=$8, acceleration=$9, cpu_sockets=$10, cpu_cores=$11, cpu_mhz=$12,
-            memory_bytes=$13, cpu_used_percent=$14, memory_used_bytes=$15, network_rx_bytes=$16,
-            network_tx_bytes=$17, report_generation=$18, last_pinged=now(), management_server_id=$2
-         WHERE id=$1",
-    )
-    .bind(id)
-    .bind(ms)
-    .bind(&f.hypervisor_version)
-    .bind(&f.libvirt_version)
-    .bind(&f.agent_version)
-    .bind(&f.os)
-    .bind(&f.kernel)
-    .bind(&f.arch)
-    .bind(f.acceleration.as_str())
-    .bind(f.cpu_sockets as i32)
-    .bind(f.cpu_cores as i32)
-    .bind(f.cpu_mhz as i32)
-    .bind(f.memory_bytes as i64)
-    .bind(m.cpu_used_percent)
-    .bind(m.memory_used_bytes as i64)
-    .bind(m.network_rx_bytes as i64)
-    .bind(m.network_tx_bytes as i64)
-    .bind(hb.generation as i64)
-    .execute(db)
-    .await?;
+    HOST_APPLY_REPORT
+        .query()
+        .bind(id)
+        .bind(ms)
+        .bind(&f.hypervisor_version)
+        .bind(&f.libvirt_version)
+        .bind(&f.agent_version)
+        .bind(&f.os)
+        .bind(&f.kernel)
+        .bind(&f.arch)
+        .bind(f.acceleration.as_str())
+        .bind(f.cpu_sockets as i32)
+        .bind(f.cpu_cores as i32)
+        .bind(f.cpu_mhz as i32)
+        .bind(f.memory_bytes as i64)
+        .bind(m.cpu_used_percent)
+        .bind(m.memory_used_bytes as i64)
+        .bind(m.network_rx_bytes as i64)
+        .bind(m.network_tx_bytes as i64)
+        .bind(hb.generation as i64)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
+stmt!(HOST_SET_TOKEN = "UPDATE hosts SET token_hash=$2 WHERE id=$1");
+
 /// A new agent token (only its hash is stored), e.g. when the local agent is restarted.
 pub async fn host_set_token(db: impl PgExecutor<'_>, id: HostId, token_hash: &[u8]) -> Result<()> {
-    sqlx::query("UPDATE hosts SET token_hash=$2 WHERE id=$1")
+    HOST_SET_TOKEN
+        .query()
         .bind(id)
         .bind(token_hash)
         .execute(db)
@@ -206,8 +216,11 @@ pub async fn host_set_token(db: impl PgExecutor<'_>, id: HostId, token_hash: &[u
     Ok(())
 }
 
+stmt!(HOST_SET_STATUS = "UPDATE hosts SET status=$2, status_changed=now() WHERE id=$1");
+
 pub async fn host_set_status(db: impl PgExecutor<'_>, id: HostId, status: Status) -> Result<()> {
-    sqlx::query("UPDATE hosts SET status=$2, status_changed=now() WHERE id=$1")
+    HOST_SET_STATUS
+        .query()
         .bind(id)
         .bind(status)
         .execute(db)
@@ -215,12 +228,15 @@ pub async fn host_set_status(db: impl PgExecutor<'_>, id: HostId, status: Status
     Ok(())
 }
 
+stmt!(HOST_SET_RESOURCE_STATE = "UPDATE hosts SET resource_state=$2 WHERE id=$1");
+
 pub async fn host_set_resource_state(
     db: impl PgExecutor<'_>,
     id: HostId,
     state: ResourceState,
 ) -> Result<()> {
-    sqlx::query("UPDATE hosts SET resource_state=$2 WHERE id=$1")
+    HOST_SET_RESOURCE_STATE
+        .query()
         .bind(id)
         .bind(state)
         .execute(db)
@@ -228,26 +244,32 @@ pub async fn host_set_resource_state(
     Ok(())
 }
 
+stmt!(HOST_LIST_SILENT: HostRow = format!(
+    "{HOST_SELECT} WHERE h.status IN ('Up', 'Connecting')
+           AND COALESCE(h.last_pinged, h.created) < now() - make_interval(secs => $1)"
+));
+
 /// Hosts that should be reporting but have been silent for more than `silence_secs`
 /// (Connecting hosts count from when they were added).
 pub async fn host_list_silent(db: impl PgExecutor<'_>, silence_secs: f64) -> Result<Vec<HostRow>> {
-    Ok(sqlx::query_as(&format!(
-        "{HOST_SELECT} WHERE h.status IN ('Up', 'Connecting')
-           AND COALESCE(h.last_pinged, h.created) < now() - make_interval(secs => $1)"
-    ))
-    .bind(silence_secs)
-    .fetch_all(db)
-    .await?)
+    Ok(HOST_LIST_SILENT
+        .query_as()
+        .bind(silence_secs)
+        .fetch_all(db)
+        .await?)
 }
+
+stmt!(HOST_LIST_UNREPORTING: HostRow = format!(
+    "{HOST_SELECT} WHERE h.status IN ('Disconnected', 'Alert', 'Down')"
+));
 
 /// Hosts whose agents are gone, for the probe to judge.
 pub async fn host_list_unreporting(db: impl PgExecutor<'_>) -> Result<Vec<HostRow>> {
-    Ok(sqlx::query_as(&format!(
-        "{HOST_SELECT} WHERE h.status IN ('Disconnected', 'Alert', 'Down')"
-    ))
-    .fetch_all(db)
-    .await?)
+    Ok(HOST_LIST_UNREPORTING.query_as().fetch_all(db).await?)
 }
+
+stmt!(HOST_METRICS_INSERT = "INSERT INTO host_metrics (host_id, at, cpu_used_percent, memory_used_bytes, network_rx_bytes, network_tx_bytes)
+         VALUES ($1, now(), $2, $3, $4, $5) ON CONFLICT DO NOTHING");
 
 pub async fn host_metrics_insert(
     db: impl PgExecutor<'_>,
@@ -255,31 +277,32 @@ pub async fn host_metrics_insert(
     hb: &Heartbeat,
 ) -> Result<()> {
     let m = &hb.metrics;
-    sqlx::query(
-        "INSERT INTO host_metrics (host_id, at, cpu_used_percent, memory_used_bytes, network_rx_bytes, network_tx_bytes)
-         VALUES ($1, now(), $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-    )
-    .bind(id)
-    .bind(m.cpu_used_percent)
-    .bind(m.memory_used_bytes as i64)
-    .bind(m.network_rx_bytes as i64)
-    .bind(m.network_tx_bytes as i64)
-    .execute(db)
-    .await?;
+    HOST_METRICS_INSERT
+        .query()
+        .bind(id)
+        .bind(m.cpu_used_percent)
+        .bind(m.memory_used_bytes as i64)
+        .bind(m.network_rx_bytes as i64)
+        .bind(m.network_tx_bytes as i64)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
+stmt!(
+    HOST_METRICS_PURGE = "DELETE FROM host_metrics WHERE at < now() - make_interval(hours => $1)"
+);
+
 pub async fn host_metrics_purge(db: impl PgExecutor<'_>, keep_hours: i64) -> Result<u64> {
-    Ok(
-        sqlx::query("DELETE FROM host_metrics WHERE at < now() - make_interval(hours => $1)")
-            .bind(keep_hours as i32)
-            .execute(db)
-            .await?
-            .rows_affected(),
-    )
+    Ok(HOST_METRICS_PURGE
+        .query()
+        .bind(keep_hours as i32)
+        .execute(db)
+        .await?
+        .rows_affected())
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct MetricRow {
     pub at: DateTime<Utc>,
     pub cpu_used_percent: f64,
@@ -288,32 +311,37 @@ pub struct MetricRow {
     pub network_tx_bytes: i64,
 }
 
+stmt!(HOST_METRICS_LIST: MetricRow = "SELECT at, cpu_used_percent, memory_used_bytes, network_rx_bytes, network_tx_bytes
+         FROM host_metrics WHERE host_id = $1 AND at >= $2 ORDER BY at");
+
 pub async fn host_metrics_list(
     db: impl PgExecutor<'_>,
     id: HostId,
     since: DateTime<Utc>,
 ) -> Result<Vec<MetricRow>> {
-    Ok(sqlx::query_as(
-        "SELECT at, cpu_used_percent, memory_used_bytes, network_rx_bytes, network_tx_bytes
-         FROM host_metrics WHERE host_id = $1 AND at >= $2 ORDER BY at",
-    )
-    .bind(id)
-    .bind(since)
-    .fetch_all(db)
-    .await?)
+    Ok(HOST_METRICS_LIST
+        .query_as()
+        .bind(id)
+        .bind(since)
+        .fetch_all(db)
+        .await?)
 }
+
+stmt!(HOST_COUNT_IN_CLUSTER: Scalar<i64> = "SELECT count(*) FROM hosts WHERE cluster_id = $1");
 
 pub async fn host_count_in_cluster(db: impl PgExecutor<'_>, cluster_id: ClusterId) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT count(*) FROM hosts WHERE cluster_id = $1")
-            .bind(cluster_id)
-            .fetch_one(db)
-            .await?,
-    )
+    Ok(HOST_COUNT_IN_CLUSTER
+        .query_scalar()
+        .bind(cluster_id)
+        .fetch_one(db)
+        .await?)
 }
 
+stmt!(HOST_DELETE = "DELETE FROM hosts WHERE id = $1");
+
 pub async fn host_delete(db: impl PgExecutor<'_>, id: HostId) -> Result<bool> {
-    Ok(sqlx::query("DELETE FROM hosts WHERE id = $1")
+    Ok(HOST_DELETE
+        .query()
         .bind(id)
         .execute(db)
         .await?
@@ -324,7 +352,7 @@ pub async fn host_delete(db: impl PgExecutor<'_>, id: HostId) -> Result<bool> {
 /// CloudStack's alert type for hosts (`AlertManager.AlertType.ALERT_TYPE_HOST`).
 pub const ALERT_TYPE_HOST: i16 = 7;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct AlertRow {
     pub id: AlertId,
     pub alert_type: i16,
@@ -333,6 +361,9 @@ pub struct AlertRow {
     pub created: DateTime<Utc>,
 }
 
+stmt!(ALERT_INSERT = "INSERT INTO alerts (id, alert_type, name, description, zone_id, pod_id, cluster_id, host_id)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)");
+
 pub async fn alert_insert(
     db: impl PgExecutor<'_>,
     alert_type: i16,
@@ -340,22 +371,25 @@ pub async fn alert_insert(
     description: &str,
     host: &HostRow,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO alerts (id, alert_type, name, description, zone_id, pod_id, cluster_id, host_id)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-    )
-    .bind(AlertId::new_v4())
-    .bind(alert_type)
-    .bind(name)
-    .bind(description)
-    .bind(host.zone_id)
-    .bind(host.pod_id)
-    .bind(host.cluster_id)
-    .bind(host.id)
-    .execute(db)
-    .await?;
+    ALERT_INSERT
+        .query()
+        .bind(AlertId::new_v4())
+        .bind(alert_type)
+        .bind(name)
+        .bind(description)
+        .bind(host.zone_id)
+        .bind(host.pod_id)
+        .bind(host.cluster_id)
+        .bind(host.id)
+        .execute(db)
+        .await?;
     Ok(())
 }
+
+stmt!(
+    ALERT_INSERT_GLOBAL =
+        "INSERT INTO alerts (id, alert_type, name, description) VALUES ($1,$2,$3,$4)"
+);
 
 /// An alert about no particular place (a user locked out after failed logins).
 pub async fn alert_insert_global(
@@ -364,7 +398,8 @@ pub async fn alert_insert_global(
     name: &str,
     description: &str,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO alerts (id, alert_type, name, description) VALUES ($1,$2,$3,$4)")
+    ALERT_INSERT_GLOBAL
+        .query()
         .bind(AlertId::new_v4())
         .bind(alert_type)
         .bind(name)
@@ -374,63 +409,86 @@ pub async fn alert_insert_global(
     Ok(())
 }
 
+stmt!(ALERT_LIST: Counted<AlertRow> = named paged_sql(
+    "al.id, al.alert_type, al.name, al.description, al.created",
+    "alerts",
+    "al",
+    "",
+    "NOT {a}.archived
+             AND ($id::uuid IS NULL OR {a}.id = $id)
+             AND ($name::text IS NULL OR {a}.name = $name)
+             AND ($keyword::text IS NULL OR {a}.description ILIKE $keyword)
+             AND ($alert_type::bigint IS NULL OR {a}.alert_type = $alert_type)",
+    "al.created DESC, al.id",
+));
+
 pub async fn alert_list(
     db: impl PgExecutor<'_>,
     f: &ListFilter,
     alert_type: Option<i64>,
 ) -> Result<(Vec<AlertRow>, i64)> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        paged_sql(
-            "al.id, al.alert_type, al.name, al.description, al.created",
-            "alerts",
-            "al",
-            "",
-            "NOT {a}.archived
-             AND ($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::text IS NULL OR {a}.name = $2)
-             AND ($3::text IS NULL OR {a}.description ILIKE $3)
-             AND ($4::bigint IS NULL OR {a}.alert_type = $4)",
-            "al.created DESC, al.id",
-            5,
-        )
-    });
-    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
-        .bind(f.id)
-        .bind(&f.name)
-        .bind(f.keyword_pattern())
-        .bind(alert_type)
-        .bind(f.offset)
-        .bind(f.limit())
+    let rows: Vec<Counted<_>> = ALERT_LIST
+        .query_as_with(
+            Binds::new()
+                .set("id", f.id)
+                .set("name", &f.name)
+                .set("keyword", f.keyword_pattern())
+                .set("alert_type", alert_type)
+                .set("offset", f.offset)
+                .set("limit", f.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))
 }
 
+stmt!(HOST_RENAME = "UPDATE hosts SET name=$2 WHERE id=$1");
+
 pub async fn host_rename(db: impl PgExecutor<'_>, id: HostId, name: &str) -> Result<()> {
-    sqlx::query("UPDATE hosts SET name=$2 WHERE id=$1")
-        .bind(id)
-        .bind(name)
-        .execute(db)
-        .await?;
+    HOST_RENAME.query().bind(id).bind(name).execute(db).await?;
     Ok(())
 }
+
+stmt!(HOST_FETCH_BY_ADDRESS: HostRow = format!("{HOST_SELECT} WHERE h.address = $1"));
 
 pub async fn host_fetch_by_address(
     db: impl PgExecutor<'_>,
     address: IpNetwork,
 ) -> Result<Option<HostRow>> {
-    Ok(
-        sqlx::query_as(&format!("{HOST_SELECT} WHERE h.address = $1"))
-            .bind(address)
-            .fetch_optional(db)
-            .await?,
-    )
+    Ok(HOST_FETCH_BY_ADDRESS
+        .query_as()
+        .bind(address)
+        .fetch_optional(db)
+        .await?)
 }
 
+stmt!(HOST_SET_DECOMMISSION = "UPDATE hosts SET decommission = true WHERE id = $1");
+
 pub async fn host_set_decommission(db: impl PgExecutor<'_>, id: HostId) -> Result<()> {
-    sqlx::query("UPDATE hosts SET decommission = true WHERE id = $1")
-        .bind(id)
-        .execute(db)
-        .await?;
+    HOST_SET_DECOMMISSION.query().bind(id).execute(db).await?;
     Ok(())
 }
+
+statements![
+    HOST_INSERT,
+    HOST_FETCH,
+    HOST_FETCH_FOR_UPDATE,
+    HOST_LIST,
+    HOST_APPLY_REPORT,
+    HOST_SET_TOKEN,
+    HOST_SET_STATUS,
+    HOST_SET_RESOURCE_STATE,
+    HOST_LIST_SILENT,
+    HOST_LIST_UNREPORTING,
+    HOST_METRICS_INSERT,
+    HOST_METRICS_PURGE,
+    HOST_METRICS_LIST,
+    HOST_COUNT_IN_CLUSTER,
+    HOST_DELETE,
+    ALERT_INSERT,
+    ALERT_INSERT_GLOBAL,
+    ALERT_LIST,
+    HOST_RENAME,
+    HOST_FETCH_BY_ADDRESS,
+    HOST_SET_DECOMMISSION
+];

@@ -4,10 +4,10 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::{Counted, ListFilter};
+use super::{Binds, Counted, ListFilter, RowShape};
 use crate::error::Result;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct IsoRow {
     pub id: Uuid,
     pub name: String,
@@ -26,71 +26,73 @@ pub struct IsoRow {
     pub removed: Option<DateTime<Utc>>,
 }
 
-pub async fn iso_insert(db: impl PgExecutor<'_>, i: &IsoRow) -> Result<()> {
-    sqlx::query(
+stmt!(
+    ISO_INSERT =
         "INSERT INTO isos (id, name, display_text, url, bootable, os_type_id, checksum, is_public,
             is_featured, is_extractable, cross_zones, account_id, domain_id)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
-    )
-    .bind(i.id)
-    .bind(&i.name)
-    .bind(&i.display_text)
-    .bind(&i.url)
-    .bind(i.bootable)
-    .bind(i.os_type_id)
-    .bind(&i.checksum)
-    .bind(i.is_public)
-    .bind(i.is_featured)
-    .bind(i.is_extractable)
-    .bind(i.cross_zones)
-    .bind(i.account_id)
-    .bind(i.domain_id)
-    .execute(db)
-    .await?;
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
+);
+
+pub async fn iso_insert(db: impl PgExecutor<'_>, i: &IsoRow) -> Result<()> {
+    ISO_INSERT
+        .query()
+        .bind(i.id)
+        .bind(&i.name)
+        .bind(&i.display_text)
+        .bind(&i.url)
+        .bind(i.bootable)
+        .bind(i.os_type_id)
+        .bind(&i.checksum)
+        .bind(i.is_public)
+        .bind(i.is_featured)
+        .bind(i.is_extractable)
+        .bind(i.cross_zones)
+        .bind(i.account_id)
+        .bind(i.domain_id)
+        .execute(db)
+        .await?;
     Ok(())
 }
+
+stmt!(ISO_FETCH: IsoRow = "SELECT * FROM isos WHERE id = $1 AND removed IS NULL");
 
 pub async fn iso_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<IsoRow>> {
-    Ok(
-        sqlx::query_as("SELECT * FROM isos WHERE id = $1 AND removed IS NULL")
-            .bind(id)
-            .fetch_optional(db)
-            .await?,
-    )
+    Ok(ISO_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
 
-pub async fn iso_update(db: impl PgExecutor<'_>, i: &IsoRow) -> Result<()> {
-    sqlx::query(
+stmt!(
+    ISO_UPDATE =
         "UPDATE isos SET name=$2, display_text=$3, bootable=$4, os_type_id=$5, is_featured=$6,
-            is_public=$7, is_extractable=$8 WHERE id=$1",
-    )
-    .bind(i.id)
-    .bind(&i.name)
-    .bind(&i.display_text)
-    .bind(i.bootable)
-    .bind(i.os_type_id)
-    .bind(i.is_featured)
-    .bind(i.is_public)
-    .bind(i.is_extractable)
-    .execute(db)
-    .await?;
+            is_public=$7, is_extractable=$8 WHERE id=$1"
+);
+
+pub async fn iso_update(db: impl PgExecutor<'_>, i: &IsoRow) -> Result<()> {
+    ISO_UPDATE
+        .query()
+        .bind(i.id)
+        .bind(&i.name)
+        .bind(&i.display_text)
+        .bind(i.bootable)
+        .bind(i.os_type_id)
+        .bind(i.is_featured)
+        .bind(i.is_public)
+        .bind(i.is_extractable)
+        .execute(db)
+        .await?;
     Ok(())
 }
+
+stmt!(ISO_REMOVE_IF_UNUSED = "UPDATE isos SET removed = now()
+         WHERE id = $1 AND removed IS NULL AND NOT EXISTS (SELECT 1 FROM iso_zones WHERE iso_id = $1)");
 
 /// Marks the ISO removed once none of its zone copies remain.
 pub async fn iso_remove_if_unused(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
-    let r = sqlx::query(
-        "UPDATE isos SET removed = now()
-         WHERE id = $1 AND removed IS NULL AND NOT EXISTS (SELECT 1 FROM iso_zones WHERE iso_id = $1)",
-    )
-    .bind(id)
-    .execute(db)
-    .await?;
+    let r = ISO_REMOVE_IF_UNUSED.query().bind(id).execute(db).await?;
     Ok(r.rows_affected() == 1)
 }
 
 /// One ISO in one zone, as listIsos shows it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct IsoZoneRow {
     pub iso_id: Uuid,
     pub zone_id: Uuid,
@@ -110,7 +112,7 @@ pub struct IsoZoneRow {
 }
 
 /// A listIsos row: the ISO, its zone copy, and names.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct IsoListRow {
     #[sqlx(flatten)]
     pub iso: IsoRow,
@@ -142,11 +144,7 @@ pub struct IsoFilter {
     pub ready: Option<bool>,
 }
 
-pub async fn iso_list(db: impl PgExecutor<'_>, f: &IsoFilter) -> Result<(Vec<IsoListRow>, i64)> {
-    // One row per ISO and zone (as CloudStack lists them); the total is counted before
-    // paging by the window function.
-    let rows: Vec<Counted<_>> = sqlx::query_as(
-        "SELECT i.*, iz.zone_id, z.name AS zone_name, s.name AS store_name, iz.state, iz.bytes_done,
+stmt!(ISO_LIST: Counted<IsoListRow> = named "SELECT i.*, iz.zone_id, z.name AS zone_name, s.name AS store_name, iz.state, iz.bytes_done,
                 iz.bytes_total, iz.size, iz.checksum AS zone_checksum, iz.error_text,
                 EXISTS (SELECT 1 FROM image_stores x WHERE x.zone_id = iz.zone_id AND NOT x.readonly) AS has_store,
                 o.description AS os_type_name, a.name AS account_name, d.name AS domain_name,
@@ -159,38 +157,51 @@ pub async fn iso_list(db: impl PgExecutor<'_>, f: &IsoFilter) -> Result<(Vec<Iso
          JOIN accounts a ON a.id = i.account_id
          JOIN domains d ON d.id = i.domain_id
          WHERE i.removed IS NULL
-           AND ($1::uuid IS NULL OR i.id = $1)
-           AND ($2::text IS NULL OR i.name = $2)
-           AND ($3::text IS NULL OR i.name ILIKE $3 OR i.display_text ILIKE $3)
-           AND ($4::uuid IS NULL OR iz.zone_id = $4)
-           AND ($5::uuid IS NULL OR i.account_id = $5 OR i.is_public)
-           AND ($6::uuid IS NULL OR i.account_id = $6)
-           AND ($7::boolean IS NULL OR i.is_featured = $7)
-           AND ($8::boolean IS NULL OR i.is_public = $8)
-           AND ($9::boolean IS NULL OR i.bootable = $9)
-           AND ($10::boolean IS NULL OR (iz.state = 'Ready') = $10)
+           AND ($id::uuid IS NULL OR i.id = $id)
+           AND ($name::text IS NULL OR i.name = $name)
+           AND ($keyword::text IS NULL OR i.name ILIKE $keyword OR i.display_text ILIKE $keyword)
+           AND ($zone_id::uuid IS NULL OR iz.zone_id = $zone_id)
+           AND ($visible_to::uuid IS NULL OR i.account_id = $visible_to OR i.is_public)
+           AND ($only_account::uuid IS NULL OR i.account_id = $only_account)
+           AND ($featured::boolean IS NULL OR i.is_featured = $featured)
+           AND ($public::boolean IS NULL OR i.is_public = $public)
+           AND ($bootable::boolean IS NULL OR i.bootable = $bootable)
+           AND ($ready::boolean IS NULL OR (iz.state = 'Ready') = $ready)
          ORDER BY i.created, i.id, z.name
-         OFFSET $11 LIMIT $12",
-    )
-    .bind(f.common.id)
-    .bind(&f.common.name)
-    .bind(f.common.keyword_pattern())
-    .bind(f.zone_id)
-    .bind(f.visible_to)
-    .bind(f.only_account)
-    .bind(f.featured)
-    .bind(f.public)
-    .bind(f.bootable)
-    .bind(f.ready)
-    .bind(f.common.offset)
-    .bind(f.common.limit())
-    .fetch_all(db)
-    .await?;
+         OFFSET $offset LIMIT $limit");
+
+pub async fn iso_list(db: impl PgExecutor<'_>, f: &IsoFilter) -> Result<(Vec<IsoListRow>, i64)> {
+    // One row per ISO and zone (as CloudStack lists them); the total is counted before
+    // paging by the window function.
+    let rows: Vec<Counted<_>> = ISO_LIST
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("zone_id", f.zone_id)
+                .set("visible_to", f.visible_to)
+                .set("only_account", f.only_account)
+                .set("featured", f.featured)
+                .set("public", f.public)
+                .set("bootable", f.bootable)
+                .set("ready", f.ready)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
+        .fetch_all(db)
+        .await?;
     Ok(Counted::split(rows))
 }
 
+stmt!(
+    ISO_ZONE_INSERT =
+        "INSERT INTO iso_zones (iso_id, zone_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+);
+
 pub async fn iso_zone_insert(db: impl PgExecutor<'_>, iso_id: Uuid, zone_id: Uuid) -> Result<()> {
-    sqlx::query("INSERT INTO iso_zones (iso_id, zone_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+    ISO_ZONE_INSERT
+        .query()
         .bind(iso_id)
         .bind(zone_id)
         .execute(db)
@@ -198,39 +209,29 @@ pub async fn iso_zone_insert(db: impl PgExecutor<'_>, iso_id: Uuid, zone_id: Uui
     Ok(())
 }
 
+stmt!(
+    ISO_ZONE_INSERT_CROSS_ZONE = "INSERT INTO iso_zones (iso_id, zone_id)
+         SELECT id, $1 FROM isos WHERE cross_zones AND removed IS NULL
+         ON CONFLICT DO NOTHING"
+);
+
 /// Copies of cross-zone ISOs for a zone that has none yet.
 pub async fn iso_zone_insert_cross_zone(db: impl PgExecutor<'_>, zone_id: Uuid) -> Result<u64> {
-    let r = sqlx::query(
-        "INSERT INTO iso_zones (iso_id, zone_id)
-         SELECT id, $1 FROM isos WHERE cross_zones AND removed IS NULL
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(zone_id)
-    .execute(db)
-    .await?;
+    let r = ISO_ZONE_INSERT_CROSS_ZONE
+        .query()
+        .bind(zone_id)
+        .execute(db)
+        .await?;
     Ok(r.rows_affected())
 }
 
+stmt!(ISO_ZONE_LIST: IsoZoneRow = "SELECT * FROM iso_zones WHERE iso_id = $1 ORDER BY zone_id");
+
 pub async fn iso_zone_list(db: impl PgExecutor<'_>, iso_id: Uuid) -> Result<Vec<IsoZoneRow>> {
-    Ok(
-        sqlx::query_as("SELECT * FROM iso_zones WHERE iso_id = $1 ORDER BY zone_id")
-            .bind(iso_id)
-            .fetch_all(db)
-            .await?,
-    )
+    Ok(ISO_ZONE_LIST.query_as().bind(iso_id).fetch_all(db).await?)
 }
 
-/// Claims up to `limit` downloads for management server `owner`: queued ones whose zone
-/// has writable secondary storage, and ones whose owner's lease ran out (it died) or whose
-/// owner stopped.
-pub async fn iso_zone_claim(
-    db: impl PgExecutor<'_>,
-    owner: Uuid,
-    lease_secs: i64,
-    limit: i64,
-) -> Result<Vec<IsoZoneRow>> {
-    Ok(sqlx::query_as(
-        "UPDATE iso_zones iz SET state = 'Downloading', owner = $1,
+stmt!(ISO_ZONE_CLAIM: IsoZoneRow = "UPDATE iso_zones iz SET state = 'Downloading', owner = $1,
                 lease_until = now() + make_interval(secs => $2), attempts = iz.attempts + 1,
                 bytes_done = 0, bytes_total = NULL, error_text = NULL, updated = now()
          WHERE (iz.iso_id, iz.zone_id) IN (
@@ -244,14 +245,31 @@ pub async fn iso_zone_claim(
              ORDER BY w.updated
              LIMIT $3
              FOR UPDATE SKIP LOCKED)
-         RETURNING iz.*",
-    )
-    .bind(owner)
-    .bind(lease_secs as f64)
-    .bind(limit)
-    .fetch_all(db)
-    .await?)
+         RETURNING iz.*");
+
+/// Claims up to `limit` downloads for management server `owner`: queued ones whose zone
+/// has writable secondary storage, and ones whose owner's lease ran out (it died) or whose
+/// owner stopped.
+pub async fn iso_zone_claim(
+    db: impl PgExecutor<'_>,
+    owner: Uuid,
+    lease_secs: i64,
+    limit: i64,
+) -> Result<Vec<IsoZoneRow>> {
+    Ok(ISO_ZONE_CLAIM
+        .query_as()
+        .bind(owner)
+        .bind(lease_secs as f64)
+        .bind(limit)
+        .fetch_all(db)
+        .await?)
 }
+
+stmt!(
+    ISO_ZONE_PROGRESS = "UPDATE iso_zones SET bytes_done = $4, bytes_total = $5,
+                lease_until = now() + make_interval(secs => $6), updated = now()
+         WHERE iso_id = $1 AND zone_id = $2 AND owner = $3 AND state = 'Downloading'"
+);
 
 /// Progress, and the lease renewed; fenced on the owner. `false`: the download is no
 /// longer ours (deleted, or taken over) and must stop.
@@ -264,21 +282,23 @@ pub async fn iso_zone_progress(
     total: Option<i64>,
     lease_secs: i64,
 ) -> Result<bool> {
-    let r = sqlx::query(
-        "UPDATE iso_zones SET bytes_done = $4, bytes_total = $5,
-                lease_until = now() + make_interval(secs => $6), updated = now()
-         WHERE iso_id = $1 AND zone_id = $2 AND owner = $3 AND state = 'Downloading'",
-    )
-    .bind(iso_id)
-    .bind(zone_id)
-    .bind(owner)
-    .bind(done)
-    .bind(total)
-    .bind(lease_secs as f64)
-    .execute(db)
-    .await?;
+    let r = ISO_ZONE_PROGRESS
+        .query()
+        .bind(iso_id)
+        .bind(zone_id)
+        .bind(owner)
+        .bind(done)
+        .bind(total)
+        .bind(lease_secs as f64)
+        .execute(db)
+        .await?;
     Ok(r.rows_affected() == 1)
 }
+
+stmt!(
+    ISO_ZONE_SET_STORE = "UPDATE iso_zones SET image_store_id = $4, install_path = $5
+         WHERE iso_id = $1 AND zone_id = $2 AND owner = $3 AND state = 'Downloading'"
+);
 
 /// Sets the store the download goes to (chosen when it starts).
 pub async fn iso_zone_set_store(
@@ -289,19 +309,30 @@ pub async fn iso_zone_set_store(
     store_id: Uuid,
     install_path: &str,
 ) -> Result<bool> {
-    let r = sqlx::query(
-        "UPDATE iso_zones SET image_store_id = $4, install_path = $5
-         WHERE iso_id = $1 AND zone_id = $2 AND owner = $3 AND state = 'Downloading'",
-    )
-    .bind(iso_id)
-    .bind(zone_id)
-    .bind(owner)
-    .bind(store_id)
-    .bind(install_path)
-    .execute(db)
-    .await?;
+    let r = ISO_ZONE_SET_STORE
+        .query()
+        .bind(iso_id)
+        .bind(zone_id)
+        .bind(owner)
+        .bind(store_id)
+        .bind(install_path)
+        .execute(db)
+        .await?;
     Ok(r.rows_affected() == 1)
 }
+
+stmt!(
+    ISO_ZONE_FINISH_READY =
+        "UPDATE iso_zones SET state = 'Ready', size = $4, bytes_done = $4, checksum = $5,
+                    error_text = NULL, owner = NULL, lease_until = NULL, updated = now()
+             WHERE iso_id = $1 AND zone_id = $2 AND owner = $3 AND state = 'Downloading'"
+);
+stmt!(
+    ISO_ZONE_FINISH_ERROR =
+        "UPDATE iso_zones SET state = 'Error', error_text = $4, cleanup_path = $5, owner = NULL,
+                    lease_until = NULL, updated = now()
+             WHERE iso_id = $1 AND zone_id = $2 AND owner = $3 AND state = 'Downloading'"
+);
 
 /// The end of a download, fenced on the owner: Ready with size and digest, or Error.
 pub async fn iso_zone_finish(
@@ -312,29 +343,26 @@ pub async fn iso_zone_finish(
     outcome: std::result::Result<(i64, &str), (&str, Option<&str>)>,
 ) -> Result<bool> {
     let q = match outcome {
-        Ok((size, checksum)) => sqlx::query(
-            "UPDATE iso_zones SET state = 'Ready', size = $4, bytes_done = $4, checksum = $5,
-                    error_text = NULL, owner = NULL, lease_until = NULL, updated = now()
-             WHERE iso_id = $1 AND zone_id = $2 AND owner = $3 AND state = 'Downloading'",
-        )
-        .bind(iso_id)
-        .bind(zone_id)
-        .bind(owner)
-        .bind(size)
-        .bind(checksum),
-        Err((text, partial)) => sqlx::query(
-            "UPDATE iso_zones SET state = 'Error', error_text = $4, cleanup_path = $5, owner = NULL,
-                    lease_until = NULL, updated = now()
-             WHERE iso_id = $1 AND zone_id = $2 AND owner = $3 AND state = 'Downloading'",
-        )
-        .bind(iso_id)
-        .bind(zone_id)
-        .bind(owner)
-        .bind(text)
-        .bind(partial),
+        Ok((size, checksum)) => ISO_ZONE_FINISH_READY
+            .query()
+            .bind(iso_id)
+            .bind(zone_id)
+            .bind(owner)
+            .bind(size)
+            .bind(checksum),
+        Err((text, partial)) => ISO_ZONE_FINISH_ERROR
+            .query()
+            .bind(iso_id)
+            .bind(zone_id)
+            .bind(owner)
+            .bind(text)
+            .bind(partial),
     };
     Ok(q.execute(db).await?.rows_affected() == 1)
 }
+
+stmt!(ISO_ZONE_MARK_DELETING: IsoZoneRow = "UPDATE iso_zones SET state = 'Deleting', owner = NULL, lease_until = NULL, updated = now()
+         WHERE iso_id = $1 AND zone_id = $2 RETURNING *");
 
 /// deleteIso: the copy stops downloading (its fenced updates fail) and is being removed.
 pub async fn iso_zone_mark_deleting(
@@ -342,18 +370,19 @@ pub async fn iso_zone_mark_deleting(
     iso_id: Uuid,
     zone_id: Uuid,
 ) -> Result<Option<IsoZoneRow>> {
-    Ok(sqlx::query_as(
-        "UPDATE iso_zones SET state = 'Deleting', owner = NULL, lease_until = NULL, updated = now()
-         WHERE iso_id = $1 AND zone_id = $2 RETURNING *",
-    )
-    .bind(iso_id)
-    .bind(zone_id)
-    .fetch_optional(db)
-    .await?)
+    Ok(ISO_ZONE_MARK_DELETING
+        .query_as()
+        .bind(iso_id)
+        .bind(zone_id)
+        .fetch_optional(db)
+        .await?)
 }
 
+stmt!(ISO_ZONE_DELETE = "DELETE FROM iso_zones WHERE iso_id = $1 AND zone_id = $2");
+
 pub async fn iso_zone_delete(db: impl PgExecutor<'_>, iso_id: Uuid, zone_id: Uuid) -> Result<()> {
-    sqlx::query("DELETE FROM iso_zones WHERE iso_id = $1 AND zone_id = $2")
+    ISO_ZONE_DELETE
+        .query()
         .bind(iso_id)
         .bind(zone_id)
         .execute(db)
@@ -361,18 +390,18 @@ pub async fn iso_zone_delete(db: impl PgExecutor<'_>, iso_id: Uuid, zone_id: Uui
     Ok(())
 }
 
+stmt!(ISO_ZONE_LIST_CLEANUP: (Uuid, Uuid, String, String) = "SELECT iz.iso_id, iz.zone_id, iz.cleanup_path, s.url FROM iso_zones iz
+         JOIN image_stores s ON s.id = iz.image_store_id
+         WHERE iz.cleanup_path IS NOT NULL");
+
 /// Copies with a partial file left behind, and their store's URL.
 pub async fn iso_zone_list_cleanup(
     db: impl PgExecutor<'_>,
 ) -> Result<Vec<(Uuid, Uuid, String, String)>> {
-    Ok(sqlx::query_as(
-        "SELECT iz.iso_id, iz.zone_id, iz.cleanup_path, s.url FROM iso_zones iz
-         JOIN image_stores s ON s.id = iz.image_store_id
-         WHERE iz.cleanup_path IS NOT NULL",
-    )
-    .fetch_all(db)
-    .await?)
+    Ok(ISO_ZONE_LIST_CLEANUP.query_as().fetch_all(db).await?)
 }
+
+stmt!(ISO_ZONE_CLEANUP_DONE = "UPDATE iso_zones SET cleanup_path = NULL WHERE iso_id = $1 AND zone_id = $2 AND cleanup_path = $3");
 
 pub async fn iso_zone_cleanup_done(
     db: impl PgExecutor<'_>,
@@ -380,7 +409,8 @@ pub async fn iso_zone_cleanup_done(
     zone_id: Uuid,
     path: &str,
 ) -> Result<()> {
-    sqlx::query("UPDATE iso_zones SET cleanup_path = NULL WHERE iso_id = $1 AND zone_id = $2 AND cleanup_path = $3")
+    ISO_ZONE_CLEANUP_DONE
+        .query()
         .bind(iso_id)
         .bind(zone_id)
         .bind(path)
@@ -389,7 +419,7 @@ pub async fn iso_zone_cleanup_done(
     Ok(())
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct OsTypeRow {
     pub id: Uuid,
     pub category_id: Uuid,
@@ -398,14 +428,19 @@ pub struct OsTypeRow {
     pub category_name: String,
 }
 
+stmt!(OS_TYPE_FETCH: OsTypeRow = "SELECT t.*, c.name AS category_name FROM os_types t JOIN os_categories c ON c.id = t.category_id WHERE t.id = $1");
+
 pub async fn os_type_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<OsTypeRow>> {
-    Ok(sqlx::query_as(
-        "SELECT t.*, c.name AS category_name FROM os_types t JOIN os_categories c ON c.id = t.category_id WHERE t.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(db)
-    .await?)
+    Ok(OS_TYPE_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
+
+stmt!(OS_TYPE_LIST: Counted<OsTypeRow> = "SELECT t.*, c.name AS category_name, count(*) OVER () AS total
+         FROM os_types t JOIN os_categories c ON c.id = t.category_id
+         WHERE ($1::uuid IS NULL OR t.id = $1)
+           AND ($2::uuid IS NULL OR t.category_id = $2)
+           AND ($3::text IS NULL OR t.description = $3)
+           AND ($4::text IS NULL OR t.description ILIKE $4)
+         ORDER BY c.name, t.description OFFSET $5 LIMIT $6");
 
 pub async fn os_type_list(
     db: impl PgExecutor<'_>,
@@ -413,49 +448,66 @@ pub async fn os_type_list(
     category: Option<Uuid>,
     description: Option<&str>,
 ) -> Result<(Vec<OsTypeRow>, i64)> {
-    let rows: Vec<Counted<_>> = sqlx::query_as(
-        "SELECT t.*, c.name AS category_name, count(*) OVER () AS total
-         FROM os_types t JOIN os_categories c ON c.id = t.category_id
-         WHERE ($1::uuid IS NULL OR t.id = $1)
-           AND ($2::uuid IS NULL OR t.category_id = $2)
-           AND ($3::text IS NULL OR t.description = $3)
-           AND ($4::text IS NULL OR t.description ILIKE $4)
-         ORDER BY c.name, t.description OFFSET $5 LIMIT $6",
-    )
-    .bind(f.id)
-    .bind(category)
-    .bind(description)
-    .bind(f.keyword_pattern())
-    .bind(f.offset)
-    .bind(f.limit())
-    .fetch_all(db)
-    .await?;
+    let rows: Vec<Counted<_>> = OS_TYPE_LIST
+        .query_as()
+        .bind(f.id)
+        .bind(category)
+        .bind(description)
+        .bind(f.keyword_pattern())
+        .bind(f.offset)
+        .bind(f.limit())
+        .fetch_all(db)
+        .await?;
     Ok(Counted::split(rows))
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct OsCategoryRow {
     pub id: Uuid,
     pub name: String,
 }
 
+stmt!(OS_CATEGORY_LIST: Counted<OsCategoryRow> = "SELECT c.*, count(*) OVER () AS total FROM os_categories c
+         WHERE ($1::uuid IS NULL OR c.id = $1)
+           AND ($2::text IS NULL OR c.name = $2)
+           AND ($3::text IS NULL OR c.name ILIKE $3)
+         ORDER BY c.name OFFSET $4 LIMIT $5");
+
 pub async fn os_category_list(
     db: impl PgExecutor<'_>,
     f: &ListFilter,
 ) -> Result<(Vec<OsCategoryRow>, i64)> {
-    let rows: Vec<Counted<_>> = sqlx::query_as(
-        "SELECT c.*, count(*) OVER () AS total FROM os_categories c
-         WHERE ($1::uuid IS NULL OR c.id = $1)
-           AND ($2::text IS NULL OR c.name = $2)
-           AND ($3::text IS NULL OR c.name ILIKE $3)
-         ORDER BY c.name OFFSET $4 LIMIT $5",
-    )
-    .bind(f.id)
-    .bind(&f.name)
-    .bind(f.keyword_pattern())
-    .bind(f.offset)
-    .bind(f.limit())
-    .fetch_all(db)
-    .await?;
+    let rows: Vec<Counted<_>> = OS_CATEGORY_LIST
+        .query_as()
+        .bind(f.id)
+        .bind(&f.name)
+        .bind(f.keyword_pattern())
+        .bind(f.offset)
+        .bind(f.limit())
+        .fetch_all(db)
+        .await?;
     Ok(Counted::split(rows))
 }
+
+statements![
+    ISO_INSERT,
+    ISO_FETCH,
+    ISO_UPDATE,
+    ISO_REMOVE_IF_UNUSED,
+    ISO_LIST,
+    ISO_ZONE_INSERT,
+    ISO_ZONE_INSERT_CROSS_ZONE,
+    ISO_ZONE_LIST,
+    ISO_ZONE_CLAIM,
+    ISO_ZONE_PROGRESS,
+    ISO_ZONE_SET_STORE,
+    ISO_ZONE_FINISH_READY,
+    ISO_ZONE_FINISH_ERROR,
+    ISO_ZONE_MARK_DELETING,
+    ISO_ZONE_DELETE,
+    ISO_ZONE_LIST_CLEANUP,
+    ISO_ZONE_CLEANUP_DONE,
+    OS_TYPE_FETCH,
+    OS_TYPE_LIST,
+    OS_CATEGORY_LIST
+];

@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::Counted;
+use super::{Counted, RowShape, Scalar};
 use crate::error::Result;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct JobRow {
     pub id: Uuid,
     pub command: String,
@@ -49,23 +49,29 @@ pub struct NewJob<'a> {
     pub instance_id: Option<Uuid>,
 }
 
+stmt!(JOB_INSERT = "INSERT INTO async_jobs (id, command, cmd_class, params, user_id, account_id, instance_type, instance_id)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)");
+
 pub async fn job_insert(db: impl PgExecutor<'_>, j: &NewJob<'_>) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO async_jobs (id, command, cmd_class, params, user_id, account_id, instance_type, instance_id)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-    )
-    .bind(j.id)
-    .bind(j.command)
-    .bind(&j.cmd_class)
-    .bind(&j.params)
-    .bind(j.user_id)
-    .bind(j.account_id)
-    .bind(j.instance_type)
-    .bind(j.instance_id)
-    .execute(db)
-    .await?;
+    JOB_INSERT
+        .query()
+        .bind(j.id)
+        .bind(j.command)
+        .bind(&j.cmd_class)
+        .bind(&j.params)
+        .bind(j.user_id)
+        .bind(j.account_id)
+        .bind(j.instance_type)
+        .bind(j.instance_id)
+        .execute(db)
+        .await?;
     Ok(())
 }
+
+stmt!(
+    JOB_SET_PROGRESS_OF =
+        "UPDATE async_jobs SET proc_status = $2 WHERE instance_id = $1 AND status = 0"
+);
 
 /// A pending job's progress (`jobprocstatus`) for the object it works on: the steps of a
 /// VM's deploy or start done so far.
@@ -74,7 +80,8 @@ pub async fn job_set_progress_of(
     instance_id: Uuid,
     done: i32,
 ) -> Result<()> {
-    sqlx::query("UPDATE async_jobs SET proc_status = $2 WHERE instance_id = $1 AND status = 0")
+    JOB_SET_PROGRESS_OF
+        .query()
         .bind(instance_id)
         .bind(done)
         .execute(db)
@@ -85,12 +92,18 @@ pub async fn job_set_progress_of(
 const JOB_SELECT: &str = "SELECT j.*, a.name AS account_name, a.domain_id, d.path AS domain_path
     FROM async_jobs j JOIN accounts a ON a.id = j.account_id JOIN domains d ON d.id = a.domain_id";
 
+stmt!(JOB_FETCH: JobRow = format!("{JOB_SELECT} WHERE j.id = $1"));
+
 pub async fn job_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<JobRow>> {
-    Ok(sqlx::query_as(&format!("{JOB_SELECT} WHERE j.id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?)
+    Ok(JOB_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
+
+stmt!(JOB_CLAIM: JobRow = "UPDATE async_jobs SET owner_ms = $1, lease_until = now() + make_interval(secs => $2),
+                attempts = attempts + 1
+         WHERE id = (SELECT id FROM async_jobs
+                     WHERE status = 0 AND (owner_ms IS NULL OR lease_until IS NULL OR lease_until < now())
+                     ORDER BY created LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING *");
 
 /// Claims the oldest pending job that nobody holds (never claimed, owner gone, or lease
 /// lapsed) for `ms` until now + `lease_secs`.
@@ -99,19 +112,18 @@ pub async fn job_claim(
     ms: Uuid,
     lease_secs: i64,
 ) -> Result<Option<JobRow>> {
-    Ok(sqlx::query_as(
-        "UPDATE async_jobs SET owner_ms = $1, lease_until = now() + make_interval(secs => $2),
-                attempts = attempts + 1
-         WHERE id = (SELECT id FROM async_jobs
-                     WHERE status = 0 AND (owner_ms IS NULL OR lease_until IS NULL OR lease_until < now())
-                     ORDER BY created LIMIT 1 FOR UPDATE SKIP LOCKED)
-         RETURNING *",
-    )
-    .bind(ms)
-    .bind(lease_secs as f64)
-    .fetch_optional(db)
-    .await?)
+    Ok(JOB_CLAIM
+        .query_as()
+        .bind(ms)
+        .bind(lease_secs as f64)
+        .fetch_optional(db)
+        .await?)
 }
+
+stmt!(
+    JOB_RENEW = "UPDATE async_jobs SET lease_until = now() + make_interval(secs => $3)
+         WHERE id = $1 AND owner_ms = $2 AND status = 0"
+);
 
 /// Extends the lease; false when this server no longer owns the job.
 pub async fn job_renew(
@@ -120,18 +132,23 @@ pub async fn job_renew(
     ms: Uuid,
     lease_secs: i64,
 ) -> Result<bool> {
-    Ok(sqlx::query(
-        "UPDATE async_jobs SET lease_until = now() + make_interval(secs => $3)
-         WHERE id = $1 AND owner_ms = $2 AND status = 0",
-    )
-    .bind(id)
-    .bind(ms)
-    .bind(lease_secs as f64)
-    .execute(db)
-    .await?
-    .rows_affected()
+    Ok(JOB_RENEW
+        .query()
+        .bind(id)
+        .bind(ms)
+        .bind(lease_secs as f64)
+        .execute(db)
+        .await?
+        .rows_affected()
         == 1)
 }
+
+stmt!(
+    JOB_COMPLETE =
+        "UPDATE async_jobs SET status = $3, result_code = $4, result = $5, completed = now(),
+                lease_until = NULL
+         WHERE id = $1 AND owner_ms = $2 AND status = 0"
+);
 
 /// Records the outcome; false when this server no longer owns the job.
 pub async fn job_complete(
@@ -142,19 +159,16 @@ pub async fn job_complete(
     result_code: i32,
     result: &serde_json::Value,
 ) -> Result<bool> {
-    Ok(sqlx::query(
-        "UPDATE async_jobs SET status = $3, result_code = $4, result = $5, completed = now(),
-                lease_until = NULL
-         WHERE id = $1 AND owner_ms = $2 AND status = 0",
-    )
-    .bind(id)
-    .bind(ms)
-    .bind(status)
-    .bind(result_code)
-    .bind(result)
-    .execute(db)
-    .await?
-    .rows_affected()
+    Ok(JOB_COMPLETE
+        .query()
+        .bind(id)
+        .bind(ms)
+        .bind(status)
+        .bind(result_code)
+        .bind(result)
+        .execute(db)
+        .await?
+        .rows_affected()
         == 1)
 }
 
@@ -168,30 +182,42 @@ pub struct JobFilter {
     pub limit: Option<i64>,
 }
 
-pub async fn job_list(db: impl PgExecutor<'_>, f: &JobFilter) -> Result<(Vec<JobRow>, i64)> {
-    let rows: Vec<Counted<_>> = sqlx::query_as(&format!(
-        "SELECT q.*, count(*) OVER () AS total FROM ({JOB_SELECT}) q
+stmt!(JOB_LIST: Counted<JobRow> = format!(
+    "SELECT q.*, count(*) OVER () AS total FROM ({JOB_SELECT}) q
          WHERE ($1::uuid IS NULL OR q.account_id = $1)
            AND ($2::uuid IS NULL OR q.domain_id = $2)
            AND ($3::timestamptz IS NULL OR q.created >= $3)
            AND ($4::text IS NULL OR q.command ILIKE $4)
          ORDER BY q.created DESC, q.id OFFSET $5 LIMIT $6"
-    ))
-    .bind(f.account_id)
-    .bind(f.domain_id)
-    .bind(f.start)
-    .bind(f.keyword.as_ref().map(|k| format!("%{k}%")))
-    .bind(f.offset)
-    .bind(f.limit.unwrap_or(i64::MAX))
-    .fetch_all(db)
-    .await?;
+));
+
+pub async fn job_list(db: impl PgExecutor<'_>, f: &JobFilter) -> Result<(Vec<JobRow>, i64)> {
+    let rows: Vec<Counted<_>> = JOB_LIST
+        .query_as()
+        .bind(f.account_id)
+        .bind(f.domain_id)
+        .bind(f.start)
+        .bind(f.keyword.as_ref().map(|k| format!("%{k}%")))
+        .bind(f.offset)
+        .bind(f.limit.unwrap_or(i64::MAX))
+        .fetch_all(db)
+        .await?;
     Ok(Counted::split(rows))
 }
 
+stmt!(JOB_COUNT_PENDING: Scalar<i64> = "SELECT count(*) FROM async_jobs WHERE status = 0");
+
 pub async fn job_count_pending(db: impl PgExecutor<'_>) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT count(*) FROM async_jobs WHERE status = 0")
-            .fetch_one(db)
-            .await?,
-    )
+    Ok(JOB_COUNT_PENDING.query_scalar().fetch_one(db).await?)
 }
+
+statements![
+    JOB_INSERT,
+    JOB_SET_PROGRESS_OF,
+    JOB_FETCH,
+    JOB_CLAIM,
+    JOB_RENEW,
+    JOB_COMPLETE,
+    JOB_LIST,
+    JOB_COUNT_PENDING
+];

@@ -4,7 +4,10 @@
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use super::Scalar;
 use crate::error::Result;
+
+stmt!(MS_REGISTER = "INSERT INTO management_servers (id, name, version) VALUES ($1, $2, $3)");
 
 pub async fn ms_register(
     db: impl PgExecutor<'_>,
@@ -12,7 +15,8 @@ pub async fn ms_register(
     name: &str,
     version: &str,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO management_servers (id, name, version) VALUES ($1, $2, $3)")
+    MS_REGISTER
+        .query()
         .bind(id)
         .bind(name)
         .bind(version)
@@ -21,26 +25,26 @@ pub async fn ms_register(
     Ok(())
 }
 
+stmt!(MS_HEARTBEAT = "UPDATE management_servers SET last_seen = now() WHERE id = $1");
+
 pub async fn ms_heartbeat(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
-    sqlx::query("UPDATE management_servers SET last_seen = now() WHERE id = $1")
-        .bind(id)
-        .execute(db)
-        .await?;
+    MS_HEARTBEAT.query().bind(id).execute(db).await?;
     Ok(())
 }
 
+stmt!(MS_DEREGISTER = "DELETE FROM management_servers WHERE id = $1");
+
 pub async fn ms_deregister(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
-    sqlx::query("DELETE FROM management_servers WHERE id = $1")
-        .bind(id)
-        .execute(db)
-        .await?;
+    MS_DEREGISTER.query().bind(id).execute(db).await?;
     Ok(())
 }
+
+stmt!(DB_PING: Scalar<i32> = "SELECT 1");
 
 /// Whether the database answers (for `/healthz`).
 pub async fn db_ping(db: impl PgExecutor<'_>) -> Result<()> {
-    sqlx::query_scalar::<_, i32>("SELECT 1")
-        .fetch_one(db)
-        .await?;
+    DB_PING.query_scalar().fetch_one(db).await?;
     Ok(())
 }
+
+statements![MS_REGISTER, MS_HEARTBEAT, MS_DEREGISTER, DB_PING];

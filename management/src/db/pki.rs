@@ -4,14 +4,14 @@ use sqlx::PgExecutor;
 
 use crate::error::Result;
 
+stmt!(CA_FETCH: (String, Vec<u8>) = "SELECT cert_pem, key_sealed FROM pki_ca WHERE id = 1");
+
 /// The CA certificate (PEM) and its sealed private key, if one was created.
 pub async fn ca_fetch(db: impl PgExecutor<'_>) -> Result<Option<(String, Vec<u8>)>> {
-    Ok(
-        sqlx::query_as("SELECT cert_pem, key_sealed FROM pki_ca WHERE id = 1")
-            .fetch_optional(db)
-            .await?,
-    )
+    Ok(CA_FETCH.query_as().fetch_optional(db).await?)
 }
+
+stmt!(CA_INSERT_IF_ABSENT = "INSERT INTO pki_ca (id, cert_pem, key_sealed) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING");
 
 /// Stores a new CA unless another management server stored one first (then the caller
 /// reads and uses that one). Returns whether this one was stored.
@@ -20,12 +20,13 @@ pub async fn ca_insert_if_absent(
     cert_pem: &str,
     key_sealed: &[u8],
 ) -> Result<bool> {
-    let r = sqlx::query(
-        "INSERT INTO pki_ca (id, cert_pem, key_sealed) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(cert_pem)
-    .bind(key_sealed)
-    .execute(db)
-    .await?;
+    let r = CA_INSERT_IF_ABSENT
+        .query()
+        .bind(cert_pem)
+        .bind(key_sealed)
+        .execute(db)
+        .await?;
     Ok(r.rows_affected() == 1)
 }
+
+statements![CA_FETCH, CA_INSERT_IF_ABSENT];

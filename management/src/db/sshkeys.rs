@@ -1,15 +1,13 @@
 //! SSH key pairs: an account's public keys by name. Private keys are never stored.
 
-use std::sync::LazyLock;
-
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::{paged_sql, Counted, ListFilter};
+use super::{paged_sql, Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct KeyPairRow {
     pub id: Uuid,
     pub name: String,
@@ -35,21 +33,31 @@ pub struct NewKeyPair<'a> {
     pub fingerprint: &'a str,
 }
 
-pub async fn keypair_insert(db: impl PgExecutor<'_>, k: &NewKeyPair<'_>) -> Result<()> {
-    sqlx::query(
+stmt!(
+    KEYPAIR_INSERT =
         "INSERT INTO ssh_keypairs (id, name, account_id, domain_id, public_key, fingerprint)
-         VALUES ($1,$2,$3,$4,$5,$6)",
-    )
-    .bind(k.id)
-    .bind(k.name)
-    .bind(k.account_id)
-    .bind(k.domain_id)
-    .bind(k.public_key)
-    .bind(k.fingerprint)
-    .execute(db)
-    .await?;
+         VALUES ($1,$2,$3,$4,$5,$6)"
+);
+
+pub async fn keypair_insert(db: impl PgExecutor<'_>, k: &NewKeyPair<'_>) -> Result<()> {
+    KEYPAIR_INSERT
+        .query()
+        .bind(k.id)
+        .bind(k.name)
+        .bind(k.account_id)
+        .bind(k.domain_id)
+        .bind(k.public_key)
+        .bind(k.fingerprint)
+        .execute(db)
+        .await?;
     Ok(())
 }
+
+stmt!(KEYPAIR_FIND: KeyPairRow = format!(
+    "SELECT {SELECT} FROM ssh_keypairs k {JOINS}
+         WHERE k.account_id = $1 AND (k.name = $2 OR k.fingerprint = $3)
+         ORDER BY k.name = $2 DESC LIMIT 1"
+));
 
 /// The account's key pair named `name`, or the one whose key has `fingerprint`.
 pub async fn keypair_find(
@@ -58,17 +66,18 @@ pub async fn keypair_find(
     name: Option<&str>,
     fingerprint: Option<&str>,
 ) -> Result<Option<KeyPairRow>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {SELECT} FROM ssh_keypairs k {JOINS}
-         WHERE k.account_id = $1 AND (k.name = $2 OR k.fingerprint = $3)
-         ORDER BY k.name = $2 DESC LIMIT 1"
-    ))
-    .bind(account_id)
-    .bind(name)
-    .bind(fingerprint)
-    .fetch_optional(db)
-    .await?)
+    Ok(KEYPAIR_FIND
+        .query_as()
+        .bind(account_id)
+        .bind(name)
+        .bind(fingerprint)
+        .fetch_optional(db)
+        .await?)
 }
+
+stmt!(KEYPAIR_MISSING: Scalar<String> = "SELECT n FROM unnest($2::text[]) WITH ORDINALITY AS x(n, i)
+         WHERE NOT EXISTS (SELECT 1 FROM ssh_keypairs k WHERE k.account_id = $1 AND k.name = x.n)
+         ORDER BY i");
 
 /// Which of `names` the account has no key pair by.
 pub async fn keypair_missing(
@@ -76,15 +85,12 @@ pub async fn keypair_missing(
     account_id: Uuid,
     names: &[String],
 ) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT n FROM unnest($2::text[]) WITH ORDINALITY AS x(n, i)
-         WHERE NOT EXISTS (SELECT 1 FROM ssh_keypairs k WHERE k.account_id = $1 AND k.name = x.n)
-         ORDER BY i",
-    )
-    .bind(account_id)
-    .bind(names)
-    .fetch_all(db)
-    .await?)
+    Ok(KEYPAIR_MISSING
+        .query_scalar()
+        .bind(account_id)
+        .bind(names)
+        .fetch_all(db)
+        .await?)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -96,47 +102,59 @@ pub struct KeyPairFilter {
     pub fingerprint: Option<String>,
 }
 
+stmt!(KEYPAIR_LIST: Counted<KeyPairRow> = named paged_sql(
+    SELECT,
+    "ssh_keypairs",
+    "k",
+    JOINS,
+    "($id::uuid IS NULL OR {a}.id = $id)
+             AND ($name::text IS NULL OR {a}.name = $name)
+             AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword OR {a}.fingerprint ILIKE $keyword)
+             AND ($account_id::uuid IS NULL OR {a}.account_id = $account_id)
+             AND ($domain_id::uuid IS NULL OR {a}.domain_id = $domain_id)
+             AND ($fingerprint::text IS NULL OR {a}.fingerprint = $fingerprint)",
+    "k.created DESC, k.id DESC",
+));
+
 /// Newest first, as CloudStack pages them (by id, descending).
 pub async fn keypair_list(
     db: impl PgExecutor<'_>,
     f: &KeyPairFilter,
 ) -> Result<(Vec<KeyPairRow>, i64)> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        paged_sql(
-            SELECT,
-            "ssh_keypairs",
-            "k",
-            JOINS,
-            "($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::text IS NULL OR {a}.name = $2)
-             AND ($3::text IS NULL OR {a}.name ILIKE $3 OR {a}.fingerprint ILIKE $3)
-             AND ($4::uuid IS NULL OR {a}.account_id = $4)
-             AND ($5::uuid IS NULL OR {a}.domain_id = $5)
-             AND ($6::text IS NULL OR {a}.fingerprint = $6)",
-            "k.created DESC, k.id DESC",
-            7,
-        )
-    });
-    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
-        .bind(f.common.id)
-        .bind(&f.common.name)
-        .bind(f.common.keyword_pattern())
-        .bind(f.account_id)
-        .bind(f.domain_id)
-        .bind(&f.fingerprint)
-        .bind(f.common.offset)
-        .bind(f.common.limit())
+    let rows: Vec<Counted<_>> = KEYPAIR_LIST
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("account_id", f.account_id)
+                .set("domain_id", f.domain_id)
+                .set("fingerprint", &f.fingerprint)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))
 }
 
+stmt!(KEYPAIR_DELETE = "DELETE FROM ssh_keypairs WHERE account_id = $1 AND name = $2");
+
 /// Deletes the account's key pair by name; false if it had none.
 pub async fn keypair_delete(db: impl PgExecutor<'_>, account_id: Uuid, name: &str) -> Result<bool> {
-    let r = sqlx::query("DELETE FROM ssh_keypairs WHERE account_id = $1 AND name = $2")
+    let r = KEYPAIR_DELETE
+        .query()
         .bind(account_id)
         .bind(name)
         .execute(db)
         .await?;
     Ok(r.rows_affected() == 1)
 }
+
+statements![
+    KEYPAIR_INSERT,
+    KEYPAIR_FIND,
+    KEYPAIR_MISSING,
+    KEYPAIR_LIST,
+    KEYPAIR_DELETE
+];

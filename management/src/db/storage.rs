@@ -1,15 +1,13 @@
 //! Primary storage pools and image stores (secondary storage).
 
-use std::sync::LazyLock;
-
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::{paged_sql, Counted, ListFilter};
+use super::{paged_sql, Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct PoolRow {
     pub id: Uuid,
     pub name: String,
@@ -45,44 +43,45 @@ const POOL_JOINS: &str = "JOIN zones z ON z.id = p.zone_id
      LEFT JOIN pods pd ON pd.id = p.pod_id
      LEFT JOIN clusters c ON c.id = p.cluster_id";
 
-pub async fn pool_insert(db: impl PgExecutor<'_>, p: &PoolRow) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO storage_pools (id, name, zone_id, pod_id, cluster_id, scope, url, server, path,
+stmt!(POOL_INSERT = "INSERT INTO storage_pools (id, name, zone_id, pod_id, cluster_id, scope, url, server, path,
             tags, state, capacity_bytes, used_bytes, stats_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,now())",
-    )
-    .bind(p.id)
-    .bind(&p.name)
-    .bind(p.zone_id)
-    .bind(p.pod_id)
-    .bind(p.cluster_id)
-    .bind(&p.scope)
-    .bind(&p.url)
-    .bind(&p.server)
-    .bind(&p.path)
-    .bind(&p.tags)
-    .bind(&p.state)
-    .bind(p.capacity_bytes)
-    .bind(p.used_bytes)
-    .execute(db)
-    .await?;
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,now())");
+
+pub async fn pool_insert(db: impl PgExecutor<'_>, p: &PoolRow) -> Result<()> {
+    POOL_INSERT
+        .query()
+        .bind(p.id)
+        .bind(&p.name)
+        .bind(p.zone_id)
+        .bind(p.pod_id)
+        .bind(p.cluster_id)
+        .bind(&p.scope)
+        .bind(&p.url)
+        .bind(&p.server)
+        .bind(&p.path)
+        .bind(&p.tags)
+        .bind(&p.state)
+        .bind(p.capacity_bytes)
+        .bind(p.used_bytes)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
+stmt!(POOL_FETCH: PoolRow = format!("SELECT {POOL_SELECT} FROM storage_pools p {POOL_JOINS} WHERE p.id = $1"));
+
 pub async fn pool_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<PoolRow>> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!("SELECT {POOL_SELECT} FROM storage_pools p {POOL_JOINS} WHERE p.id = $1")
-    });
-    Ok(sqlx::query_as(&SQL).bind(id).fetch_optional(db).await?)
+    Ok(POOL_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
 
+stmt!(POOL_FETCH_FOR_UPDATE: PoolRow = "SELECT p.* FROM storage_pools p WHERE p.id = $1 FOR UPDATE");
+
 pub async fn pool_fetch_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<PoolRow>> {
-    Ok(
-        sqlx::query_as("SELECT p.* FROM storage_pools p WHERE p.id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(db)
-            .await?,
-    )
+    Ok(POOL_FETCH_FOR_UPDATE
+        .query_as()
+        .bind(id)
+        .fetch_optional(db)
+        .await?)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -97,65 +96,69 @@ pub struct PoolFilter {
     pub state: Option<String>,
 }
 
+stmt!(POOL_LIST: Counted<PoolRow> = named paged_sql(
+    POOL_SELECT,
+    "storage_pools",
+    "p",
+    POOL_JOINS,
+    "($id::uuid IS NULL OR {a}.id = $id)
+             AND ($name::text IS NULL OR {a}.name = $name)
+             AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword OR {a}.url ILIKE $keyword)
+             AND ($zone_id::uuid IS NULL OR {a}.zone_id = $zone_id)
+             AND ($pod_id::uuid IS NULL OR {a}.pod_id = $pod_id)
+             AND ($cluster_id::uuid IS NULL OR {a}.cluster_id = $cluster_id OR ({a}.scope = 'ZONE' AND $cluster_id IS NOT NULL AND {a}.zone_id = (SELECT zone_id FROM clusters WHERE id = $cluster_id)))
+             AND ($server::text IS NULL OR {a}.server = $server)
+             AND ($path::text IS NULL OR {a}.path = $path)
+             AND ($scope::text IS NULL OR lower({a}.scope) = lower($scope))
+             AND ($state::text IS NULL OR lower({a}.state) = lower($state))",
+    "p.created, p.id",
+));
+
 pub async fn pool_list(db: impl PgExecutor<'_>, f: &PoolFilter) -> Result<(Vec<PoolRow>, i64)> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        paged_sql(
-            POOL_SELECT,
-            "storage_pools",
-            "p",
-            POOL_JOINS,
-            "($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::text IS NULL OR {a}.name = $2)
-             AND ($3::text IS NULL OR {a}.name ILIKE $3 OR {a}.url ILIKE $3)
-             AND ($4::uuid IS NULL OR {a}.zone_id = $4)
-             AND ($5::uuid IS NULL OR {a}.pod_id = $5)
-             AND ($6::uuid IS NULL OR {a}.cluster_id = $6 OR ({a}.scope = 'ZONE' AND $6 IS NOT NULL AND {a}.zone_id = (SELECT zone_id FROM clusters WHERE id = $6)))
-             AND ($7::text IS NULL OR {a}.server = $7)
-             AND ($8::text IS NULL OR {a}.path = $8)
-             AND ($9::text IS NULL OR lower({a}.scope) = lower($9))
-             AND ($10::text IS NULL OR lower({a}.state) = lower($10))",
-            "p.created, p.id",
-            11,
-        )
-    });
-    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
-        .bind(f.common.id)
-        .bind(&f.common.name)
-        .bind(f.common.keyword_pattern())
-        .bind(f.zone_id)
-        .bind(f.pod_id)
-        .bind(f.cluster_id)
-        .bind(&f.server)
-        .bind(&f.path)
-        .bind(&f.scope)
-        .bind(&f.state)
-        .bind(f.common.offset)
-        .bind(f.common.limit())
+    let rows: Vec<Counted<_>> = POOL_LIST
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("zone_id", f.zone_id)
+                .set("pod_id", f.pod_id)
+                .set("cluster_id", f.cluster_id)
+                .set("server", &f.server)
+                .set("path", &f.path)
+                .set("scope", &f.scope)
+                .set("state", &f.state)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))
 }
 
+stmt!(
+    POOL_UPDATE =
+        "UPDATE storage_pools SET name=$2, tags=$3, state=$4, capacity_bytes=$5 WHERE id=$1"
+);
+
 /// Name, tags and the admin's capacity override.
 pub async fn pool_update(db: impl PgExecutor<'_>, p: &PoolRow) -> Result<()> {
-    sqlx::query(
-        "UPDATE storage_pools SET name=$2, tags=$3, state=$4, capacity_bytes=$5 WHERE id=$1",
-    )
-    .bind(p.id)
-    .bind(&p.name)
-    .bind(&p.tags)
-    .bind(&p.state)
-    .bind(p.capacity_bytes)
-    .execute(db)
-    .await?;
+    POOL_UPDATE
+        .query()
+        .bind(p.id)
+        .bind(&p.name)
+        .bind(&p.tags)
+        .bind(&p.state)
+        .bind(p.capacity_bytes)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
+stmt!(POOL_DELETE = "DELETE FROM storage_pools WHERE id=$1");
+
 pub async fn pool_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
-    let r = sqlx::query("DELETE FROM storage_pools WHERE id=$1")
-        .bind(id)
-        .execute(db)
-        .await?;
+    let r = POOL_DELETE.query().bind(id).execute(db).await?;
     Ok(r.rows_affected() == 1)
 }
 
@@ -166,6 +169,11 @@ pub enum StorageKind {
     Store,
 }
 
+stmt!(POOL_SET_STATS = "UPDATE storage_pools SET capacity_bytes=$2, used_bytes=$3, stats_at=now(), stats_error=NULL WHERE id=$1");
+stmt!(POOL_SET_STATS_ERROR = "UPDATE storage_pools SET stats_error=$2 WHERE id=$1");
+stmt!(STORE_SET_STATS = "UPDATE image_stores SET capacity_bytes=$2, used_bytes=$3, stats_at=now(), stats_error=NULL WHERE id=$1");
+stmt!(STORE_SET_STATS_ERROR = "UPDATE image_stores SET stats_error=$2 WHERE id=$1");
+
 /// Records an FSSTAT result (or why it failed) on a pool or an image store.
 pub async fn storage_set_stats(
     db: impl PgExecutor<'_>,
@@ -173,24 +181,20 @@ pub async fn storage_set_stats(
     id: Uuid,
     stats: std::result::Result<(i64, i64), &str>,
 ) -> Result<()> {
-    let table = match kind {
-        StorageKind::Pool => "storage_pools",
-        StorageKind::Store => "image_stores",
+    let (ok, err) = match kind {
+        StorageKind::Pool => (&POOL_SET_STATS, &POOL_SET_STATS_ERROR),
+        StorageKind::Store => (&STORE_SET_STATS, &STORE_SET_STATS_ERROR),
     };
-    let (ok, err) = (
-        format!("UPDATE {table} SET capacity_bytes=$2, used_bytes=$3, stats_at=now(), stats_error=NULL WHERE id=$1"),
-        format!("UPDATE {table} SET stats_error=$2 WHERE id=$1"),
-    );
     match stats {
-        Ok((total, used)) => sqlx::query(&ok).bind(id).bind(total).bind(used),
-        Err(e) => sqlx::query(&err).bind(id).bind(e),
+        Ok((total, used)) => ok.query().bind(id).bind(total).bind(used),
+        Err(e) => err.query().bind(id).bind(e),
     }
     .execute(db)
     .await?;
     Ok(())
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct StoreRow {
     pub id: Uuid,
     pub name: String,
@@ -209,32 +213,30 @@ pub struct StoreRow {
     pub zone_name: String,
 }
 
+stmt!(STORE_INSERT = "INSERT INTO image_stores (id, name, zone_id, provider, url, server, path, capacity_bytes, used_bytes, stats_at)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,now())");
+
 pub async fn store_insert(db: impl PgExecutor<'_>, s: &StoreRow) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO image_stores (id, name, zone_id, provider, url, server, path, capacity_bytes, used_bytes, stats_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,now())",
-    )
-    .bind(s.id)
-    .bind(&s.name)
-    .bind(s.zone_id)
-    .bind(&s.provider)
-    .bind(&s.url)
-    .bind(&s.server)
-    .bind(&s.path)
-    .bind(s.capacity_bytes)
-    .bind(s.used_bytes)
-    .execute(db)
-    .await?;
+    STORE_INSERT
+        .query()
+        .bind(s.id)
+        .bind(&s.name)
+        .bind(s.zone_id)
+        .bind(&s.provider)
+        .bind(&s.url)
+        .bind(&s.server)
+        .bind(&s.path)
+        .bind(s.capacity_bytes)
+        .bind(s.used_bytes)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
+stmt!(STORE_FETCH: StoreRow = "SELECT s.*, z.name AS zone_name FROM image_stores s JOIN zones z ON z.id = s.zone_id WHERE s.id = $1");
+
 pub async fn store_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<StoreRow>> {
-    Ok(sqlx::query_as(
-        "SELECT s.*, z.name AS zone_name FROM image_stores s JOIN zones z ON z.id = s.zone_id WHERE s.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(db)
-    .await?)
+    Ok(STORE_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -244,64 +246,85 @@ pub struct StoreFilter {
     pub provider: Option<String>,
 }
 
+stmt!(STORE_LIST: Counted<StoreRow> = named paged_sql(
+    "s.*, z.name AS zone_name",
+    "image_stores",
+    "s",
+    "JOIN zones z ON z.id = s.zone_id",
+    "($id::uuid IS NULL OR {a}.id = $id)
+             AND ($name::text IS NULL OR {a}.name = $name)
+             AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword OR {a}.url ILIKE $keyword)
+             AND ($zone_id::uuid IS NULL OR {a}.zone_id = $zone_id)
+             AND ($provider::text IS NULL OR lower({a}.provider) = lower($provider))",
+    "s.created, s.id",
+));
+
 pub async fn store_list(db: impl PgExecutor<'_>, f: &StoreFilter) -> Result<(Vec<StoreRow>, i64)> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        paged_sql(
-            "s.*, z.name AS zone_name",
-            "image_stores",
-            "s",
-            "JOIN zones z ON z.id = s.zone_id",
-            "($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::text IS NULL OR {a}.name = $2)
-             AND ($3::text IS NULL OR {a}.name ILIKE $3 OR {a}.url ILIKE $3)
-             AND ($4::uuid IS NULL OR {a}.zone_id = $4)
-             AND ($5::text IS NULL OR lower({a}.provider) = lower($5))",
-            "s.created, s.id",
-            6,
-        )
-    });
-    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
-        .bind(f.common.id)
-        .bind(&f.common.name)
-        .bind(f.common.keyword_pattern())
-        .bind(f.zone_id)
-        .bind(&f.provider)
-        .bind(f.common.offset)
-        .bind(f.common.limit())
+    let rows: Vec<Counted<_>> = STORE_LIST
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("zone_id", f.zone_id)
+                .set("provider", &f.provider)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))
 }
+
+stmt!(STORE_PICK_FOR_ZONE: StoreRow = "SELECT s.*, z.name AS zone_name FROM image_stores s JOIN zones z ON z.id = s.zone_id
+         WHERE s.zone_id = $1 AND NOT s.readonly
+         ORDER BY (s.capacity_bytes - s.used_bytes) DESC, s.created LIMIT 1");
 
 /// The writable image store of a zone with the most free space.
 pub async fn store_pick_for_zone(
     db: impl PgExecutor<'_>,
     zone_id: Uuid,
 ) -> Result<Option<StoreRow>> {
-    Ok(sqlx::query_as(
-        "SELECT s.*, z.name AS zone_name FROM image_stores s JOIN zones z ON z.id = s.zone_id
-         WHERE s.zone_id = $1 AND NOT s.readonly
-         ORDER BY (s.capacity_bytes - s.used_bytes) DESC, s.created LIMIT 1",
-    )
-    .bind(zone_id)
-    .fetch_optional(db)
-    .await?)
+    Ok(STORE_PICK_FOR_ZONE
+        .query_as()
+        .bind(zone_id)
+        .fetch_optional(db)
+        .await?)
 }
 
+stmt!(STORE_DELETE = "DELETE FROM image_stores WHERE id=$1");
+
 pub async fn store_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
-    let r = sqlx::query("DELETE FROM image_stores WHERE id=$1")
-        .bind(id)
-        .execute(db)
-        .await?;
+    let r = STORE_DELETE.query().bind(id).execute(db).await?;
     Ok(r.rows_affected() == 1)
 }
 
+stmt!(STORE_IMAGE_COUNT: Scalar<i64> = "SELECT count(*) FROM iso_zones WHERE image_store_id = $1");
+
 /// How many ISO copies an image store holds (or is downloading).
 pub async fn store_image_count(db: impl PgExecutor<'_>, id: Uuid) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT count(*) FROM iso_zones WHERE image_store_id = $1")
-            .bind(id)
-            .fetch_one(db)
-            .await?,
-    )
+    Ok(STORE_IMAGE_COUNT
+        .query_scalar()
+        .bind(id)
+        .fetch_one(db)
+        .await?)
 }
+
+statements![
+    POOL_INSERT,
+    POOL_FETCH,
+    POOL_FETCH_FOR_UPDATE,
+    POOL_LIST,
+    POOL_UPDATE,
+    POOL_DELETE,
+    POOL_SET_STATS,
+    POOL_SET_STATS_ERROR,
+    STORE_SET_STATS,
+    STORE_SET_STATS_ERROR,
+    STORE_INSERT,
+    STORE_FETCH,
+    STORE_LIST,
+    STORE_PICK_FOR_ZONE,
+    STORE_DELETE,
+    STORE_IMAGE_COUNT
+];

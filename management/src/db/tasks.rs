@@ -4,9 +4,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
 
+use super::RowShape;
 use crate::error::Result;
 
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone, FromRow, RowShape)]
 pub struct TaskRow {
     pub ms_id: Uuid,
     pub ms_name: String,
@@ -32,14 +33,8 @@ pub struct TaskPass<'a> {
     pub outcome: std::result::Result<&'a str, &'a str>,
 }
 
-/// Records a pass (one statement: an upsert).
-pub async fn task_record(db: impl PgExecutor<'_>, p: &TaskPass<'_>) -> Result<()> {
-    let (detail, error) = match p.outcome {
-        Ok(d) => (Some(d), None),
-        Err(e) => (None, Some(e)),
-    };
-    sqlx::query(
-        "INSERT INTO background_tasks AS t
+stmt!(
+    TASK_RECORD = "INSERT INTO background_tasks AS t
              (ms_id, name, interval_secs, runs, failures, last_run_at, last_duration_ms,
               last_ok_at, last_detail, last_error, last_error_at)
          VALUES ($1, $2, $3, 1, CASE WHEN $5::text IS NULL THEN 0 ELSE 1 END, now(), $4,
@@ -54,30 +49,38 @@ pub async fn task_record(db: impl PgExecutor<'_>, p: &TaskPass<'_>) -> Result<()
              last_ok_at = COALESCE(EXCLUDED.last_ok_at, t.last_ok_at),
              last_detail = COALESCE(EXCLUDED.last_detail, t.last_detail),
              last_error = COALESCE(EXCLUDED.last_error, t.last_error),
-             last_error_at = COALESCE(EXCLUDED.last_error_at, t.last_error_at)",
-    )
-    .bind(p.ms_id)
-    .bind(p.name)
-    .bind(p.interval_secs)
-    .bind(p.duration_ms)
-    .bind(error)
-    .bind(detail)
-    .execute(db)
-    .await?;
+             last_error_at = COALESCE(EXCLUDED.last_error_at, t.last_error_at)"
+);
+
+/// Records a pass (one statement: an upsert).
+pub async fn task_record(db: impl PgExecutor<'_>, p: &TaskPass<'_>) -> Result<()> {
+    let (detail, error) = match p.outcome {
+        Ok(d) => (Some(d), None),
+        Err(e) => (None, Some(e)),
+    };
+    TASK_RECORD
+        .query()
+        .bind(p.ms_id)
+        .bind(p.name)
+        .bind(p.interval_secs)
+        .bind(p.duration_ms)
+        .bind(error)
+        .bind(detail)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
-/// Every server's tasks, optionally one task by name, ordered by server and task.
-pub async fn task_list(db: impl PgExecutor<'_>, name: Option<&str>) -> Result<Vec<TaskRow>> {
-    Ok(sqlx::query_as::<_, TaskRow>(
-        "SELECT t.ms_id, m.name AS ms_name, m.last_seen AS ms_last_seen, t.name,
+stmt!(TASK_LIST: TaskRow = "SELECT t.ms_id, m.name AS ms_name, m.last_seen AS ms_last_seen, t.name,
                 t.interval_secs, t.runs, t.failures, t.last_run_at, t.last_duration_ms,
                 t.last_ok_at, t.last_detail, t.last_error, t.last_error_at
          FROM background_tasks t JOIN management_servers m ON m.id = t.ms_id
          WHERE $1::text IS NULL OR t.name = $1
-         ORDER BY m.name, t.ms_id, t.name",
-    )
-    .bind(name)
-    .fetch_all(db)
-    .await?)
+         ORDER BY m.name, t.ms_id, t.name");
+
+/// Every server's tasks, optionally one task by name, ordered by server and task.
+pub async fn task_list(db: impl PgExecutor<'_>, name: Option<&str>) -> Result<Vec<TaskRow>> {
+    Ok(TASK_LIST.query_as().bind(name).fetch_all(db).await?)
 }
+
+statements![TASK_RECORD, TASK_LIST];

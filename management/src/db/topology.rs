@@ -5,15 +5,13 @@ use ipnetwork::IpNetwork;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use std::sync::LazyLock;
-
-use super::{paged_sql, Counted, ListFilter};
+use super::{paged_sql, Binds, Counted, ListFilter, RowShape};
 use crate::error::Result;
 use crate::ids::{
     AccountId, ClusterId, DomainId, IpRangeId, NetworkId, PhysicalNetworkId, PodId, ZoneId,
 };
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct ZoneRow {
     pub id: ZoneId,
     pub name: String,
@@ -37,80 +35,88 @@ pub struct ZoneRow {
     pub created: DateTime<Utc>,
 }
 
-pub async fn zone_insert(db: impl PgExecutor<'_>, z: &ZoneRow) -> Result<()> {
-    sqlx::query(
+stmt!(
+    ZONE_INSERT =
         "INSERT INTO zones (id, name, description, network_type, dns1, dns2, ip6dns1, ip6dns2,
             internal_dns1, internal_dns2, guest_cidr, network_domain, domain_id,
             security_groups_enabled, local_storage_enabled, allocation_state, dhcp_provider,
             zone_token, is_edge, created)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)",
-    )
-    .bind(z.id)
-    .bind(&z.name)
-    .bind(&z.description)
-    .bind(&z.network_type)
-    .bind(z.dns1)
-    .bind(z.dns2)
-    .bind(z.ip6dns1)
-    .bind(z.ip6dns2)
-    .bind(z.internal_dns1)
-    .bind(z.internal_dns2)
-    .bind(z.guest_cidr)
-    .bind(&z.network_domain)
-    .bind(z.domain_id)
-    .bind(z.security_groups_enabled)
-    .bind(z.local_storage_enabled)
-    .bind(&z.allocation_state)
-    .bind(&z.dhcp_provider)
-    .bind(z.zone_token)
-    .bind(z.is_edge)
-    .bind(z.created)
-    .execute(db)
-    .await?;
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)"
+);
+
+pub async fn zone_insert(db: impl PgExecutor<'_>, z: &ZoneRow) -> Result<()> {
+    ZONE_INSERT
+        .query()
+        .bind(z.id)
+        .bind(&z.name)
+        .bind(&z.description)
+        .bind(&z.network_type)
+        .bind(z.dns1)
+        .bind(z.dns2)
+        .bind(z.ip6dns1)
+        .bind(z.ip6dns2)
+        .bind(z.internal_dns1)
+        .bind(z.internal_dns2)
+        .bind(z.guest_cidr)
+        .bind(&z.network_domain)
+        .bind(z.domain_id)
+        .bind(z.security_groups_enabled)
+        .bind(z.local_storage_enabled)
+        .bind(&z.allocation_state)
+        .bind(&z.dhcp_provider)
+        .bind(z.zone_token)
+        .bind(z.is_edge)
+        .bind(z.created)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
-pub async fn zone_update(db: impl PgExecutor<'_>, z: &ZoneRow) -> Result<()> {
-    sqlx::query(
+stmt!(
+    ZONE_UPDATE =
         "UPDATE zones SET name=$2, description=$3, dns1=$4, dns2=$5, ip6dns1=$6, ip6dns2=$7,
             internal_dns1=$8, internal_dns2=$9, guest_cidr=$10, network_domain=$11,
             local_storage_enabled=$12, allocation_state=$13, dhcp_provider=$14
-         WHERE id=$1",
-    )
-    .bind(z.id)
-    .bind(&z.name)
-    .bind(&z.description)
-    .bind(z.dns1)
-    .bind(z.dns2)
-    .bind(z.ip6dns1)
-    .bind(z.ip6dns2)
-    .bind(z.internal_dns1)
-    .bind(z.internal_dns2)
-    .bind(z.guest_cidr)
-    .bind(&z.network_domain)
-    .bind(z.local_storage_enabled)
-    .bind(&z.allocation_state)
-    .bind(&z.dhcp_provider)
-    .execute(db)
-    .await?;
+         WHERE id=$1"
+);
+
+pub async fn zone_update(db: impl PgExecutor<'_>, z: &ZoneRow) -> Result<()> {
+    ZONE_UPDATE
+        .query()
+        .bind(z.id)
+        .bind(&z.name)
+        .bind(&z.description)
+        .bind(z.dns1)
+        .bind(z.dns2)
+        .bind(z.ip6dns1)
+        .bind(z.ip6dns2)
+        .bind(z.internal_dns1)
+        .bind(z.internal_dns2)
+        .bind(z.guest_cidr)
+        .bind(&z.network_domain)
+        .bind(z.local_storage_enabled)
+        .bind(&z.allocation_state)
+        .bind(&z.dhcp_provider)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
+stmt!(ZONE_FETCH: ZoneRow = "SELECT * FROM zones WHERE id = $1");
+
 pub async fn zone_fetch(db: impl PgExecutor<'_>, id: ZoneId) -> Result<Option<ZoneRow>> {
-    Ok(sqlx::query_as("SELECT * FROM zones WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await?)
+    Ok(ZONE_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
+
+stmt!(ZONE_FETCH_FOR_UPDATE: ZoneRow = "SELECT * FROM zones WHERE id = $1 FOR UPDATE");
 
 /// Locks the zone row so concurrent changes to its children see a stable parent.
 pub async fn zone_fetch_for_update(db: impl PgExecutor<'_>, id: ZoneId) -> Result<Option<ZoneRow>> {
-    Ok(
-        sqlx::query_as("SELECT * FROM zones WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(db)
-            .await?,
-    )
+    Ok(ZONE_FETCH_FOR_UPDATE
+        .query_as()
+        .bind(id)
+        .fetch_optional(db)
+        .await?)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -120,58 +126,59 @@ pub struct ZoneFilter {
     pub domain_id: Option<DomainId>,
 }
 
+stmt!(ZONE_LIST: Counted<ZoneRow> = named paged_sql(
+    "z.*",
+    "zones",
+    "z",
+    "",
+    "($id::uuid IS NULL OR {a}.id = $id)
+             AND ($ids::uuid[] IS NULL OR {a}.id = ANY($ids))
+             AND ($name::text IS NULL OR {a}.name = $name)
+             AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword OR {a}.description ILIKE $keyword)
+             AND ($network_type::text IS NULL OR lower({a}.network_type) = lower($network_type))
+             AND ($domain_id::uuid IS NULL OR {a}.domain_id = $domain_id)",
+    "z.created, z.id",
+));
+
 pub async fn zone_list(db: impl PgExecutor<'_>, f: &ZoneFilter) -> Result<(Vec<ZoneRow>, i64)> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        paged_sql(
-            "z.*",
-            "zones",
-            "z",
-            "",
-            "($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::uuid[] IS NULL OR {a}.id = ANY($2))
-             AND ($3::text IS NULL OR {a}.name = $3)
-             AND ($4::text IS NULL OR {a}.name ILIKE $4 OR {a}.description ILIKE $4)
-             AND ($5::text IS NULL OR lower({a}.network_type) = lower($5))
-             AND ($6::uuid IS NULL OR {a}.domain_id = $6)",
-            "z.created, z.id",
-            7,
-        )
-    });
-    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
-        .bind(f.common.id)
-        .bind(&f.common.ids)
-        .bind(&f.common.name)
-        .bind(f.common.keyword_pattern())
-        .bind(&f.network_type)
-        .bind(f.domain_id)
-        .bind(f.common.offset)
-        .bind(f.common.limit())
+    let rows: Vec<Counted<_>> = ZONE_LIST
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("ids", &f.common.ids)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("network_type", &f.network_type)
+                .set("domain_id", f.domain_id)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))
 }
 
 /// What still depends on a zone, for a clear "in use" answer.
-#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy, sqlx::FromRow, RowShape)]
 pub struct ZoneUsage {
     pub pods: i64,
     pub clusters: i64,
     pub ip_ranges: i64,
 }
 
-pub async fn zone_usage(db: impl PgExecutor<'_>, id: ZoneId) -> Result<ZoneUsage> {
-    Ok(sqlx::query_as(
-        "SELECT (SELECT count(*) FROM pods WHERE zone_id = $1) AS pods,
+stmt!(ZONE_USAGE: ZoneUsage = "SELECT (SELECT count(*) FROM pods WHERE zone_id = $1) AS pods,
                 (SELECT count(*) FROM clusters WHERE zone_id = $1) AS clusters,
-                (SELECT count(*) FROM ip_ranges WHERE zone_id = $1 AND purpose = 'guest') AS ip_ranges",
-    )
-    .bind(id)
-    .fetch_one(db)
-    .await?)
+                (SELECT count(*) FROM ip_ranges WHERE zone_id = $1 AND purpose = 'guest') AS ip_ranges");
+
+pub async fn zone_usage(db: impl PgExecutor<'_>, id: ZoneId) -> Result<ZoneUsage> {
+    Ok(ZONE_USAGE.query_as().bind(id).fetch_one(db).await?)
 }
 
+stmt!(ZONE_DELETE = "DELETE FROM zones WHERE id = $1");
+
 pub async fn zone_delete(db: impl PgExecutor<'_>, id: ZoneId) -> Result<bool> {
-    Ok(sqlx::query("DELETE FROM zones WHERE id = $1")
+    Ok(ZONE_DELETE
+        .query()
         .bind(id)
         .execute(db)
         .await?
@@ -179,7 +186,7 @@ pub async fn zone_delete(db: impl PgExecutor<'_>, id: ZoneId) -> Result<bool> {
         == 1)
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct PodRow {
     pub id: PodId,
     pub zone_id: ZoneId,
@@ -193,25 +200,33 @@ pub struct PodRow {
     pub zone_name: String,
 }
 
+stmt!(
+    POD_INSERT = "INSERT INTO pods (id, zone_id, name, gateway, netmask, allocation_state, created)
+         VALUES ($1,$2,$3,$4,$5,$6,$7)"
+);
+
 pub async fn pod_insert(db: impl PgExecutor<'_>, p: &PodRow) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO pods (id, zone_id, name, gateway, netmask, allocation_state, created)
-         VALUES ($1,$2,$3,$4,$5,$6,$7)",
-    )
-    .bind(p.id)
-    .bind(p.zone_id)
-    .bind(&p.name)
-    .bind(p.gateway)
-    .bind(p.netmask)
-    .bind(&p.allocation_state)
-    .bind(p.created)
-    .execute(db)
-    .await?;
+    POD_INSERT
+        .query()
+        .bind(p.id)
+        .bind(p.zone_id)
+        .bind(&p.name)
+        .bind(p.gateway)
+        .bind(p.netmask)
+        .bind(&p.allocation_state)
+        .bind(p.created)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
+stmt!(
+    POD_UPDATE = "UPDATE pods SET name=$2, gateway=$3, netmask=$4, allocation_state=$5 WHERE id=$1"
+);
+
 pub async fn pod_update(db: impl PgExecutor<'_>, p: &PodRow) -> Result<()> {
-    sqlx::query("UPDATE pods SET name=$2, gateway=$3, netmask=$4, allocation_state=$5 WHERE id=$1")
+    POD_UPDATE
+        .query()
         .bind(p.id)
         .bind(&p.name)
         .bind(p.gateway)
@@ -225,20 +240,20 @@ pub async fn pod_update(db: impl PgExecutor<'_>, p: &PodRow) -> Result<()> {
 const POD_SELECT: &str =
     "SELECT p.*, z.name AS zone_name FROM pods p JOIN zones z ON z.id = p.zone_id";
 
+stmt!(POD_FETCH: PodRow = format!("{POD_SELECT} WHERE p.id = $1"));
+
 pub async fn pod_fetch(db: impl PgExecutor<'_>, id: PodId) -> Result<Option<PodRow>> {
-    Ok(sqlx::query_as(&format!("{POD_SELECT} WHERE p.id = $1"))
+    Ok(POD_FETCH.query_as().bind(id).fetch_optional(db).await?)
+}
+
+stmt!(POD_FETCH_FOR_UPDATE: PodRow = format!("{POD_SELECT} WHERE p.id = $1 FOR UPDATE OF p"));
+
+pub async fn pod_fetch_for_update(db: impl PgExecutor<'_>, id: PodId) -> Result<Option<PodRow>> {
+    Ok(POD_FETCH_FOR_UPDATE
+        .query_as()
         .bind(id)
         .fetch_optional(db)
         .await?)
-}
-
-pub async fn pod_fetch_for_update(db: impl PgExecutor<'_>, id: PodId) -> Result<Option<PodRow>> {
-    Ok(
-        sqlx::query_as(&format!("{POD_SELECT} WHERE p.id = $1 FOR UPDATE OF p"))
-            .bind(id)
-            .fetch_optional(db)
-            .await?,
-    )
 }
 
 #[derive(Debug, Clone, Default)]
@@ -248,53 +263,54 @@ pub struct PodFilter {
     pub allocation_state: Option<String>,
 }
 
+stmt!(POD_LIST: Counted<PodRow> = named paged_sql(
+    "p.*, z.name AS zone_name",
+    "pods",
+    "p",
+    "JOIN zones z ON z.id = p.zone_id",
+    "($id::uuid IS NULL OR {a}.id = $id)
+             AND ($name::text IS NULL OR {a}.name = $name)
+             AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword)
+             AND ($zone_id::uuid IS NULL OR {a}.zone_id = $zone_id)
+             AND ($allocation_state::text IS NULL OR {a}.allocation_state = $allocation_state)",
+    "p.created, p.id",
+));
+
 pub async fn pod_list(db: impl PgExecutor<'_>, f: &PodFilter) -> Result<(Vec<PodRow>, i64)> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        paged_sql(
-            "p.*, z.name AS zone_name",
-            "pods",
-            "p",
-            "JOIN zones z ON z.id = p.zone_id",
-            "($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::text IS NULL OR {a}.name = $2)
-             AND ($3::text IS NULL OR {a}.name ILIKE $3)
-             AND ($4::uuid IS NULL OR {a}.zone_id = $4)
-             AND ($5::text IS NULL OR {a}.allocation_state = $5)",
-            "p.created, p.id",
-            6,
-        )
-    });
-    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
-        .bind(f.common.id)
-        .bind(&f.common.name)
-        .bind(f.common.keyword_pattern())
-        .bind(f.zone_id)
-        .bind(&f.allocation_state)
-        .bind(f.common.offset)
-        .bind(f.common.limit())
+    let rows: Vec<Counted<_>> = POD_LIST
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("zone_id", f.zone_id)
+                .set("allocation_state", &f.allocation_state)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))
 }
 
-#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy, sqlx::FromRow, RowShape)]
 pub struct PodUsage {
     pub clusters: i64,
     pub guest_ranges: i64,
 }
 
+stmt!(POD_USAGE: PodUsage = "SELECT (SELECT count(*) FROM clusters WHERE pod_id = $1) AS clusters,
+                (SELECT count(*) FROM ip_ranges WHERE pod_id = $1 AND purpose = 'guest') AS guest_ranges");
+
 pub async fn pod_usage(db: impl PgExecutor<'_>, id: PodId) -> Result<PodUsage> {
-    Ok(sqlx::query_as(
-        "SELECT (SELECT count(*) FROM clusters WHERE pod_id = $1) AS clusters,
-                (SELECT count(*) FROM ip_ranges WHERE pod_id = $1 AND purpose = 'guest') AS guest_ranges",
-    )
-    .bind(id)
-    .fetch_one(db)
-    .await?)
+    Ok(POD_USAGE.query_as().bind(id).fetch_one(db).await?)
 }
 
+stmt!(POD_DELETE = "DELETE FROM pods WHERE id = $1");
+
 pub async fn pod_delete(db: impl PgExecutor<'_>, id: PodId) -> Result<bool> {
-    Ok(sqlx::query("DELETE FROM pods WHERE id = $1")
+    Ok(POD_DELETE
+        .query()
         .bind(id)
         .execute(db)
         .await?
@@ -302,7 +318,7 @@ pub async fn pod_delete(db: impl PgExecutor<'_>, id: PodId) -> Result<bool> {
         == 1)
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct IpRangeRow {
     pub id: IpRangeId,
     pub zone_id: ZoneId,
@@ -324,31 +340,35 @@ pub struct IpRangeRow {
     pub pod_name: Option<String>,
 }
 
-pub async fn ip_range_insert(db: impl PgExecutor<'_>, r: &IpRangeRow) -> Result<()> {
-    sqlx::query(
+stmt!(
+    IP_RANGE_INSERT =
         "INSERT INTO ip_ranges (id, zone_id, pod_id, purpose, vlan, gateway, netmask, start_ip,
             end_ip, for_virtual_network, for_system_vms, network_id, physical_network_id,
             account_id, description, created)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
-    )
-    .bind(r.id)
-    .bind(r.zone_id)
-    .bind(r.pod_id)
-    .bind(&r.purpose)
-    .bind(&r.vlan)
-    .bind(r.gateway)
-    .bind(r.netmask)
-    .bind(r.start_ip)
-    .bind(r.end_ip)
-    .bind(r.for_virtual_network)
-    .bind(r.for_system_vms)
-    .bind(r.network_id)
-    .bind(r.physical_network_id)
-    .bind(r.account_id)
-    .bind(&r.description)
-    .bind(r.created)
-    .execute(db)
-    .await?;
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)"
+);
+
+pub async fn ip_range_insert(db: impl PgExecutor<'_>, r: &IpRangeRow) -> Result<()> {
+    IP_RANGE_INSERT
+        .query()
+        .bind(r.id)
+        .bind(r.zone_id)
+        .bind(r.pod_id)
+        .bind(&r.purpose)
+        .bind(&r.vlan)
+        .bind(r.gateway)
+        .bind(r.netmask)
+        .bind(r.start_ip)
+        .bind(r.end_ip)
+        .bind(r.for_virtual_network)
+        .bind(r.for_system_vms)
+        .bind(r.network_id)
+        .bind(r.physical_network_id)
+        .bind(r.account_id)
+        .bind(&r.description)
+        .bind(r.created)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
@@ -367,62 +387,67 @@ pub struct IpRangeFilter {
     pub limit: Option<i64>,
 }
 
+stmt!(IP_RANGE_LIST: Counted<IpRangeRow> = named paged_sql(
+    "r.*, p.name AS pod_name",
+    "ip_ranges",
+    "r",
+    "LEFT JOIN pods p ON p.id = r.pod_id",
+    "($id::uuid IS NULL OR {a}.id = $id)
+             AND ($zone_id::uuid IS NULL OR {a}.zone_id = $zone_id)
+             AND ($pod_id::uuid IS NULL OR {a}.pod_id = $pod_id)
+             AND ($purpose::text IS NULL OR {a}.purpose = $purpose)
+             AND ($vlan::text IS NULL OR {a}.vlan = $vlan)
+             AND ($network_id::uuid IS NULL OR {a}.network_id = $network_id)
+             AND ($physical_network_id::uuid IS NULL OR {a}.physical_network_id = $physical_network_id)
+             AND ($for_virtual_network::boolean IS NULL OR {a}.for_virtual_network = $for_virtual_network)
+             AND ($keyword::text IS NULL OR {a}.vlan ILIKE $keyword OR host({a}.start_ip) ILIKE $keyword OR host({a}.end_ip) ILIKE $keyword)",
+    "r.start_ip, r.id",
+));
+
 pub async fn ip_range_list(
     db: impl PgExecutor<'_>,
     f: &IpRangeFilter,
 ) -> Result<(Vec<IpRangeRow>, i64)> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        paged_sql(
-            "r.*, p.name AS pod_name",
-            "ip_ranges",
-            "r",
-            "LEFT JOIN pods p ON p.id = r.pod_id",
-            "($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::uuid IS NULL OR {a}.zone_id = $2)
-             AND ($3::uuid IS NULL OR {a}.pod_id = $3)
-             AND ($4::text IS NULL OR {a}.purpose = $4)
-             AND ($5::text IS NULL OR {a}.vlan = $5)
-             AND ($6::uuid IS NULL OR {a}.network_id = $6)
-             AND ($7::uuid IS NULL OR {a}.physical_network_id = $7)
-             AND ($8::boolean IS NULL OR {a}.for_virtual_network = $8)
-             AND ($9::text IS NULL OR {a}.vlan ILIKE $9 OR host({a}.start_ip) ILIKE $9 OR host({a}.end_ip) ILIKE $9)",
-            "r.start_ip, r.id",
-            10,
-        )
-    });
-    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
-        .bind(f.id)
-        .bind(f.zone_id)
-        .bind(f.pod_id)
-        .bind(f.purpose)
-        .bind(&f.vlan)
-        .bind(f.network_id)
-        .bind(f.physical_network_id)
-        .bind(f.for_virtual_network)
-        .bind(f.keyword.as_ref().map(|k| format!("%{k}%")))
-        .bind(f.offset)
-        .bind(f.limit.unwrap_or(i64::MAX))
+    let rows: Vec<Counted<_>> = IP_RANGE_LIST
+        .query_as_with(
+            Binds::new()
+                .set("id", f.id)
+                .set("zone_id", f.zone_id)
+                .set("pod_id", f.pod_id)
+                .set("purpose", f.purpose)
+                .set("vlan", &f.vlan)
+                .set("network_id", f.network_id)
+                .set("physical_network_id", f.physical_network_id)
+                .set("for_virtual_network", f.for_virtual_network)
+                .set("keyword", f.keyword.as_ref().map(|k| format!("%{k}%")))
+                .set("offset", f.offset)
+                .set("limit", f.limit.unwrap_or(i64::MAX)),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))
 }
+
+stmt!(IP_RANGE_LIST_FOR_PODS: IpRangeRow = "SELECT r.* FROM ip_ranges r WHERE r.pod_id = ANY($1) AND r.purpose = 'management'
+         ORDER BY r.start_ip");
 
 /// The management ranges of many pods at once, for list answers.
 pub async fn ip_range_list_for_pods(
     db: impl PgExecutor<'_>,
     pods: &[PodId],
 ) -> Result<Vec<IpRangeRow>> {
-    Ok(sqlx::query_as(
-        "SELECT r.* FROM ip_ranges r WHERE r.pod_id = ANY($1) AND r.purpose = 'management'
-         ORDER BY r.start_ip",
-    )
-    .bind(pods)
-    .fetch_all(db)
-    .await?)
+    Ok(IP_RANGE_LIST_FOR_PODS
+        .query_as()
+        .bind(pods)
+        .fetch_all(db)
+        .await?)
 }
 
+stmt!(IP_RANGE_DELETE = "DELETE FROM ip_ranges WHERE id = $1");
+
 pub async fn ip_range_delete(db: impl PgExecutor<'_>, id: IpRangeId) -> Result<bool> {
-    Ok(sqlx::query("DELETE FROM ip_ranges WHERE id = $1")
+    Ok(IP_RANGE_DELETE
+        .query()
         .bind(id)
         .execute(db)
         .await?
@@ -430,20 +455,24 @@ pub async fn ip_range_delete(db: impl PgExecutor<'_>, id: IpRangeId) -> Result<b
         == 1)
 }
 
+stmt!(
+    IP_RANGE_DELETE_MANAGEMENT_OF_POD =
+        "DELETE FROM ip_ranges WHERE pod_id = $1 AND purpose = 'management'"
+);
+
 pub async fn ip_range_delete_management_of_pod(
     db: impl PgExecutor<'_>,
     pod_id: PodId,
 ) -> Result<u64> {
-    Ok(
-        sqlx::query("DELETE FROM ip_ranges WHERE pod_id = $1 AND purpose = 'management'")
-            .bind(pod_id)
-            .execute(db)
-            .await?
-            .rows_affected(),
-    )
+    Ok(IP_RANGE_DELETE_MANAGEMENT_OF_POD
+        .query()
+        .bind(pod_id)
+        .execute(db)
+        .await?
+        .rows_affected())
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct ClusterRow {
     pub id: ClusterId,
     pub zone_id: ZoneId,
@@ -461,49 +490,52 @@ pub struct ClusterRow {
     pub pod_name: String,
 }
 
-pub async fn cluster_insert(db: impl PgExecutor<'_>, c: &ClusterRow) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO clusters (id, zone_id, pod_id, name, hypervisor, cluster_type,
+stmt!(
+    CLUSTER_INSERT = "INSERT INTO clusters (id, zone_id, pod_id, name, hypervisor, cluster_type,
             allocation_state, managed_state, arch, created)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-    )
-    .bind(c.id)
-    .bind(c.zone_id)
-    .bind(c.pod_id)
-    .bind(&c.name)
-    .bind(&c.hypervisor)
-    .bind(&c.cluster_type)
-    .bind(&c.allocation_state)
-    .bind(&c.managed_state)
-    .bind(&c.arch)
-    .bind(c.created)
-    .execute(db)
-    .await?;
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
+);
+
+pub async fn cluster_insert(db: impl PgExecutor<'_>, c: &ClusterRow) -> Result<()> {
+    CLUSTER_INSERT
+        .query()
+        .bind(c.id)
+        .bind(c.zone_id)
+        .bind(c.pod_id)
+        .bind(&c.name)
+        .bind(&c.hypervisor)
+        .bind(&c.cluster_type)
+        .bind(&c.allocation_state)
+        .bind(&c.managed_state)
+        .bind(&c.arch)
+        .bind(c.created)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
+stmt!(CLUSTER_UPDATE = "UPDATE clusters SET name=$2, allocation_state=$3, managed_state=$4, cluster_type=$5 WHERE id=$1");
+
 pub async fn cluster_update(db: impl PgExecutor<'_>, c: &ClusterRow) -> Result<()> {
-    sqlx::query(
-        "UPDATE clusters SET name=$2, allocation_state=$3, managed_state=$4, cluster_type=$5 WHERE id=$1",
-    )
-    .bind(c.id)
-    .bind(&c.name)
-    .bind(&c.allocation_state)
-    .bind(&c.managed_state)
-    .bind(&c.cluster_type)
-    .execute(db)
-    .await?;
+    CLUSTER_UPDATE
+        .query()
+        .bind(c.id)
+        .bind(&c.name)
+        .bind(&c.allocation_state)
+        .bind(&c.managed_state)
+        .bind(&c.cluster_type)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
 const CLUSTER_SELECT: &str = "SELECT c.*, z.name AS zone_name, p.name AS pod_name
     FROM clusters c JOIN zones z ON z.id = c.zone_id JOIN pods p ON p.id = c.pod_id";
 
+stmt!(CLUSTER_FETCH: ClusterRow = format!("{CLUSTER_SELECT} WHERE c.id = $1"));
+
 pub async fn cluster_fetch(db: impl PgExecutor<'_>, id: ClusterId) -> Result<Option<ClusterRow>> {
-    Ok(sqlx::query_as(&format!("{CLUSTER_SELECT} WHERE c.id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?)
+    Ok(CLUSTER_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -517,54 +549,62 @@ pub struct ClusterFilter {
     pub managed_state: Option<String>,
 }
 
+stmt!(CLUSTER_LIST: Counted<ClusterRow> = named paged_sql(
+    "c.*, z.name AS zone_name, p.name AS pod_name",
+    "clusters",
+    "c",
+    "JOIN zones z ON z.id = c.zone_id JOIN pods p ON p.id = c.pod_id",
+    "($id::uuid IS NULL OR {a}.id = $id)
+             AND ($name::text IS NULL OR {a}.name = $name)
+             AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword)
+             AND ($zone_id::uuid IS NULL OR {a}.zone_id = $zone_id)
+             AND ($pod_id::uuid IS NULL OR {a}.pod_id = $pod_id)
+             AND ($hypervisor::text IS NULL OR lower({a}.hypervisor) = lower($hypervisor))
+             AND ($cluster_type::text IS NULL OR {a}.cluster_type = $cluster_type)
+             AND ($allocation_state::text IS NULL OR {a}.allocation_state = $allocation_state)
+             AND ($managed_state::text IS NULL OR {a}.managed_state = $managed_state)",
+    "c.created, c.id",
+));
+
 pub async fn cluster_list(
     db: impl PgExecutor<'_>,
     f: &ClusterFilter,
 ) -> Result<(Vec<ClusterRow>, i64)> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        paged_sql(
-            "c.*, z.name AS zone_name, p.name AS pod_name",
-            "clusters",
-            "c",
-            "JOIN zones z ON z.id = c.zone_id JOIN pods p ON p.id = c.pod_id",
-            "($1::uuid IS NULL OR {a}.id = $1)
-             AND ($2::text IS NULL OR {a}.name = $2)
-             AND ($3::text IS NULL OR {a}.name ILIKE $3)
-             AND ($4::uuid IS NULL OR {a}.zone_id = $4)
-             AND ($5::uuid IS NULL OR {a}.pod_id = $5)
-             AND ($6::text IS NULL OR lower({a}.hypervisor) = lower($6))
-             AND ($7::text IS NULL OR {a}.cluster_type = $7)
-             AND ($8::text IS NULL OR {a}.allocation_state = $8)
-             AND ($9::text IS NULL OR {a}.managed_state = $9)",
-            "c.created, c.id",
-            10,
-        )
-    });
-    let rows: Vec<Counted<_>> = sqlx::query_as(&SQL)
-        .bind(f.common.id)
-        .bind(&f.common.name)
-        .bind(f.common.keyword_pattern())
-        .bind(f.zone_id)
-        .bind(f.pod_id)
-        .bind(&f.hypervisor)
-        .bind(&f.cluster_type)
-        .bind(&f.allocation_state)
-        .bind(&f.managed_state)
-        .bind(f.common.offset)
-        .bind(f.common.limit())
+    let rows: Vec<Counted<_>> = CLUSTER_LIST
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("zone_id", f.zone_id)
+                .set("pod_id", f.pod_id)
+                .set("hypervisor", &f.hypervisor)
+                .set("cluster_type", &f.cluster_type)
+                .set("allocation_state", &f.allocation_state)
+                .set("managed_state", &f.managed_state)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))
 }
 
+stmt!(CLUSTER_DELETE = "DELETE FROM clusters WHERE id = $1");
+
 pub async fn cluster_delete(db: impl PgExecutor<'_>, id: ClusterId) -> Result<bool> {
-    Ok(sqlx::query("DELETE FROM clusters WHERE id = $1")
+    Ok(CLUSTER_DELETE
+        .query()
         .bind(id)
         .execute(db)
         .await?
         .rows_affected()
         == 1)
 }
+
+stmt!(IP_RANGE_FIND_OVERLAP: IpRangeRow = "SELECT r.*, p.name AS pod_name FROM ip_ranges r LEFT JOIN pods p ON p.id = r.pod_id
+         WHERE r.zone_id = $1 AND inetrange(r.start_ip, r.end_ip, '[]') && inetrange($2, $3, '[]')
+         ORDER BY r.start_ip LIMIT 1");
 
 /// The first range of the zone that shares an address with `start..=end`.
 pub async fn ip_range_find_overlap(
@@ -573,14 +613,39 @@ pub async fn ip_range_find_overlap(
     start: IpNetwork,
     end: IpNetwork,
 ) -> Result<Option<IpRangeRow>> {
-    Ok(sqlx::query_as(
-        "SELECT r.*, p.name AS pod_name FROM ip_ranges r LEFT JOIN pods p ON p.id = r.pod_id
-         WHERE r.zone_id = $1 AND inetrange(r.start_ip, r.end_ip, '[]') && inetrange($2, $3, '[]')
-         ORDER BY r.start_ip LIMIT 1",
-    )
-    .bind(zone_id)
-    .bind(start)
-    .bind(end)
-    .fetch_optional(db)
-    .await?)
+    Ok(IP_RANGE_FIND_OVERLAP
+        .query_as()
+        .bind(zone_id)
+        .bind(start)
+        .bind(end)
+        .fetch_optional(db)
+        .await?)
 }
+
+statements![
+    ZONE_INSERT,
+    ZONE_UPDATE,
+    ZONE_FETCH,
+    ZONE_FETCH_FOR_UPDATE,
+    ZONE_LIST,
+    ZONE_USAGE,
+    ZONE_DELETE,
+    POD_INSERT,
+    POD_UPDATE,
+    POD_FETCH,
+    POD_FETCH_FOR_UPDATE,
+    POD_LIST,
+    POD_USAGE,
+    POD_DELETE,
+    IP_RANGE_INSERT,
+    IP_RANGE_LIST,
+    IP_RANGE_LIST_FOR_PODS,
+    IP_RANGE_DELETE,
+    IP_RANGE_DELETE_MANAGEMENT_OF_POD,
+    CLUSTER_INSERT,
+    CLUSTER_UPDATE,
+    CLUSTER_FETCH,
+    CLUSTER_LIST,
+    CLUSTER_DELETE,
+    IP_RANGE_FIND_OVERLAP
+];

@@ -47,7 +47,8 @@ pub async fn allocate(
         )
         .into()
     };
-    let mut candidates = db::vms::host_candidates_for_update_in_txn(&mut tx, vm.zone_id).await?;
+    let mut candidates =
+        db::capacity::host_candidates_for_update_in_txn(&mut tx, vm.zone_id).await?;
     if let Some(h) = host {
         candidates.retain(|c| c.id == h);
         if candidates.is_empty() {
@@ -66,19 +67,18 @@ pub async fn allocate(
             memory: ctx.get_in(&settings::MEM_OVERPROVISIONING_FACTOR, at),
         }
     };
-    let host_id: Uuid = placement::choose(&candidates, &req, factors)
-        .map_err(|why| insufficient(why.to_string()))?
-        .into();
-    db::vms::vm_reserve_on_host_in_txn(&mut tx, vm.id, host_id).await?;
+    let host_id = placement::choose(&candidates, &req, factors)
+        .map_err(|why| insufficient(why.to_string()))?;
+    db::capacity::vm_reserve_on_host_in_txn(&mut tx, vm.id, host_id).await?;
     let (networks, _) =
         db::networks::network_list(&mut *tx, &Default::default(), Some(vm.zone_id)).await?;
     let network = networks
         .first()
         .ok_or_else(|| insufficient("the zone has no guest network".into()))?;
-    let (ip, mac) = if let Some(nic) = db::vms::nic_of_vm(&mut *tx, vm.id).await? {
+    let (ip, mac) = if let Some(nic) = db::nics::nic_of_vm(&mut *tx, vm.id).await? {
         (nic.ip_address, nic.mac_address)
     } else if let Some(want) = ip {
-        db::vms::nic_allocate_ip_in_txn(&mut tx, vm.id, network.id, want)
+        db::nics::nic_allocate_ip_in_txn(&mut tx, vm.id, network.id, want)
             .await?
             .ok_or_else(|| -> Error {
                 ApiError::new(
@@ -91,7 +91,7 @@ pub async fn allocate(
                 .into()
             })?
     } else {
-        db::vms::nic_allocate_in_txn(&mut tx, vm.id, network.id)
+        db::nics::nic_allocate_in_txn(&mut tx, vm.id, network.id)
             .await?
             .ok_or_else(|| {
                 insufficient(format!(
@@ -102,7 +102,7 @@ pub async fn allocate(
     };
     tx.commit().await?;
     Ok(Allocation {
-        host_id,
+        host_id: host_id.into(),
         network_id: network.id,
         ip,
         mac,
@@ -113,8 +113,8 @@ pub async fn allocate(
 /// `state` (Stopped, or Error with the reason). Idempotent.
 pub async fn release(ctx: &Ctx, vm_id: Uuid, state: &str, error: Option<&str>) -> Result<()> {
     let mut tx = ctx.pool.begin().await?;
-    db::vms::nic_release_all(&mut tx, vm_id).await?;
-    db::vms::vm_release_host(&mut tx, vm_id, state, error).await?;
+    db::nics::nic_release_all(&mut tx, vm_id).await?;
+    db::capacity::vm_release_host(&mut tx, vm_id, state, error).await?;
     tx.commit().await?;
     Ok(())
 }

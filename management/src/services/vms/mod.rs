@@ -163,7 +163,7 @@ pub async fn unwind(ctx: &Ctx, vm_id: Uuid, work: Work, failed: usize, why: &str
         Work::Start => (VmState::Stopped, "VM.START"),
     };
     let mut tx = ctx.pool.begin().await?;
-    db::vms::vm_release_host(&mut tx, vm_id, state.as_str(), Some(why)).await?;
+    db::capacity::vm_release_host(&mut tx, vm_id, state.as_str(), Some(why)).await?;
     db::vms::vm_set_work(&mut *tx, vm_id, None, 0).await?;
     if let Some(vm) = db::vms::vm_fetch(&mut *tx, vm_id).await? {
         crate::db::events::system_event(
@@ -228,9 +228,10 @@ async fn step_undo(ctx: &Ctx, vm_id: Uuid, work: Work, step: Step) -> Result<()>
         Step::Allocate => {
             let mut tx = ctx.pool.begin().await?;
             if work == Work::Deploy {
-                db::vms::nic_release_all(&mut tx, vm_id).await?;
+                db::nics::nic_release_all(&mut tx, vm_id).await?;
             }
-            db::vms::vm_release_host(&mut tx, vm_id, &vm.state, vm.error_text.as_deref()).await?;
+            db::capacity::vm_release_host(&mut tx, vm_id, &vm.state, vm.error_text.as_deref())
+                .await?;
             tx.commit().await?;
             Ok(())
         }
@@ -260,7 +261,7 @@ async fn step_undo(ctx: &Ctx, vm_id: Uuid, work: Work, step: Step) -> Result<()>
 /// The root disk: created once (Allocated → Ready); a retry after a crash re-creates a
 /// file that never became Ready.
 async fn create_root_volume(ctx: &Ctx, vm: &db::vms::VmRow, opts: &Options) -> Result<()> {
-    if let Some(v) = db::vms::volume_root_of_vm(&ctx.pool, vm.id).await? {
+    if let Some(v) = db::volumes::volume_root_of_vm(&ctx.pool, vm.id).await? {
         if v.state == "Ready" {
             return Ok(());
         }
@@ -277,7 +278,7 @@ async fn create_root_volume(ctx: &Ctx, vm: &db::vms::VmRow, opts: &Options) -> R
         &crate::settings::STORAGE_OVERPROVISIONING_FACTOR,
         crate::settings::Scope::Zone(vm.zone_id),
     );
-    let pool = db::vms::pool_choose_for_host(&ctx.pool, host_id, size, factor)
+    let pool = db::volumes::pool_choose_for_host(&ctx.pool, host_id.into(), size, factor)
         .await?
         .ok_or_else(|| {
             ApiError::new(
@@ -289,7 +290,7 @@ async fn create_root_volume(ctx: &Ctx, vm: &db::vms::VmRow, opts: &Options) -> R
             )
         })?;
     let id = Uuid::new_v4();
-    let v = db::vms::VolumeRow {
+    let v = db::volumes::VolumeRow {
         id,
         vm_id: Some(vm.id),
         name: format!("ROOT-{}", vm.instance_number),
@@ -301,14 +302,14 @@ async fn create_root_volume(ctx: &Ctx, vm: &db::vms::VmRow, opts: &Options) -> R
         created: chrono::Utc::now(),
         removed: None,
     };
-    db::vms::volume_insert(&ctx.pool, &v).await?;
+    db::volumes::volume_insert(&ctx.pool, &v).await?;
     write_volume(ctx, &pool, &v).await
 }
 
 async fn write_volume(
     ctx: &Ctx,
     pool: &db::storage::PoolRow,
-    v: &db::vms::VolumeRow,
+    v: &db::volumes::VolumeRow,
 ) -> Result<()> {
     let url = crate::clients::nfs::NfsUrl::parse(&pool.url)
         .map_err(|e| Error::internal(format!("pool {} has a bad URL: {e}", pool.name)))?;
@@ -323,7 +324,7 @@ async fn write_volume(
                 ),
             )
         })?;
-    db::vms::volume_set_state(&ctx.pool, v.id, "Ready").await?;
+    db::volumes::volume_set_state(&ctx.pool, v.id, "Ready").await?;
     Ok(())
 }
 
@@ -346,7 +347,7 @@ async fn root_size(ctx: &Ctx, vm: &db::vms::VmRow, opts: &Options) -> Result<i64
 
 /// Removes the VM's root volume file and marks it expunged. Idempotent.
 pub async fn remove_root_volume(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
-    let Some(v) = db::vms::volume_root_of_vm(&ctx.pool, vm_id).await? else {
+    let Some(v) = db::volumes::volume_root_of_vm(&ctx.pool, vm_id).await? else {
         return Ok(());
     };
     let pool = db::storage::pool_fetch(&ctx.pool, v.pool_id)
@@ -365,7 +366,7 @@ pub async fn remove_root_volume(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
                 ),
             )
         })?;
-    db::vms::volume_mark_expunged(&ctx.pool, v.id).await?;
+    db::volumes::volume_mark_expunged(&ctx.pool, v.id).await?;
     Ok(())
 }
 
@@ -377,7 +378,7 @@ pub async fn push_leases(
     vm_id: Uuid,
     without: Option<Uuid>,
 ) -> Result<()> {
-    let Some(nic) = db::vms::nic_of_vm(&ctx.pool, vm_id).await? else {
+    let Some(nic) = db::nics::nic_of_vm(&ctx.pool, vm_id).await? else {
         return Ok(());
     };
     let net = guest_network(ctx, host, nic.network_id, without).await?;
@@ -411,7 +412,7 @@ async fn guest_network(
         ))
     })?;
     let netmask = v4(n.netmask).unwrap_or(std::net::Ipv4Addr::new(255, 255, 255, 0));
-    let leases = db::vms::lease_list_for_host(&ctx.pool, host.id, network_id, without)
+    let leases = db::nics::lease_list_for_host(&ctx.pool, host.id, network_id, without)
         .await?
         .into_iter()
         .filter_map(|l| match l.ip.ip() {
@@ -449,7 +450,7 @@ fn hostname(name: &str) -> Option<String> {
 /// The agent's [`VmSpec`] for a placed VM.
 async fn spec_for(ctx: &Ctx, vm: &db::vms::VmRow, host: &HostRow) -> Result<VmSpec> {
     let view = view(ctx, vm.id).await?;
-    let vol = db::vms::volume_root_of_vm(&ctx.pool, vm.id)
+    let vol = db::volumes::volume_root_of_vm(&ctx.pool, vm.id)
         .await?
         .ok_or_else(|| Error::internal("the VM has no root volume"))?;
     let pool = db::storage::pool_fetch(&ctx.pool, vol.pool_id)
@@ -557,7 +558,7 @@ pub async fn stop_with(ctx: &Ctx, vm_id: Uuid, o: PowerOptions) -> Result<()> {
     match result {
         Ok(host) => {
             let mut tx = ctx.pool.begin().await?;
-            db::vms::vm_release_host(&mut tx, vm_id, VmState::Stopped.as_str(), None).await?;
+            db::capacity::vm_release_host(&mut tx, vm_id, VmState::Stopped.as_str(), None).await?;
             tx.commit().await?;
             if let Err(e) = push_leases(ctx, &host, vm_id, Some(vm_id)).await {
                 tracing::warn!(vm = %vm.name, error = %e, "withdrawing the stopped VM's lease failed");
@@ -566,7 +567,7 @@ pub async fn stop_with(ctx: &Ctx, vm_id: Uuid, o: PowerOptions) -> Result<()> {
         }
         Err(e) if forced => {
             tracing::warn!(vm = %vm.name, error = %e, "forced stop: the host could not be told; marking Stopped");
-            db::vms::vm_release_host(&mut *ctx.pool.acquire().await?, vm_id, "Stopped", None)
+            db::capacity::vm_release_host(&mut *ctx.pool.acquire().await?, vm_id, "Stopped", None)
                 .await?;
             Ok(())
         }
@@ -631,7 +632,8 @@ pub async fn expunge(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
             .ok_or_else(|| Error::internal("the VM vanished"))?;
         let next = state_of(&vm)?.require(VmEvent::Expunge, &vm.display_name)?;
         db::vms::vm_set_state(&mut *tx, vm_id, next.as_str(), vm.error_text.as_deref()).await?;
-        db::vms::vm_release_host(&mut tx, vm_id, next.as_str(), vm.error_text.as_deref()).await?;
+        db::capacity::vm_release_host(&mut tx, vm_id, next.as_str(), vm.error_text.as_deref())
+            .await?;
         tx.commit().await?;
         vm
     };
@@ -644,7 +646,7 @@ pub async fn expunge(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
     }
     remove_root_volume(ctx, vm_id).await?;
     let mut tx = ctx.pool.begin().await?;
-    db::vms::nic_release_all(&mut tx, vm_id).await?;
+    db::nics::nic_release_all(&mut tx, vm_id).await?;
     db::vms::vm_mark_expunged(&mut *tx, vm_id).await?;
     crate::db::events::system_event(
         &mut tx,

@@ -1,0 +1,178 @@
+//! Capacity on hosts: the first of the two allocations a deploy makes under concurrency
+//! (the other is a guest address, in `nics`), run inside the caller's transaction so two
+//! deploys never both take the last of a host; and listCapacity's per-zone totals.
+
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::{RowShape, Scalar};
+use crate::error::Result;
+use crate::ids::{ClusterId, HostId};
+use crate::rules::hoststate::{ResourceState, Status};
+use crate::rules::placement::Candidate;
+
+#[derive(Debug, sqlx::FromRow, RowShape)]
+struct CandidateRow {
+    id: HostId,
+    cluster_id: ClusterId,
+    status: Status,
+    resource_state: ResourceState,
+    cluster_state: String,
+    cpu_cores: Option<i32>,
+    cpu_mhz: Option<i32>,
+    memory_bytes: Option<i64>,
+    reserved_mhz: i64,
+    reserved_bytes: i64,
+}
+
+stmt!(HOSTS_LOCK_IN_ZONE: Scalar<Uuid> = "SELECT id FROM hosts WHERE zone_id = $1 ORDER BY id FOR UPDATE");
+stmt!(HOST_CANDIDATES: CandidateRow = "SELECT h.id, h.cluster_id, h.status, h.resource_state, c.allocation_state AS cluster_state,
+                h.cpu_cores, h.cpu_mhz, h.memory_bytes,
+                COALESCE(SUM(v.cpu_number::bigint * v.cpu_mhz), 0)::bigint AS reserved_mhz,
+                COALESCE(SUM(v.memory_mb::bigint * 1048576), 0)::bigint AS reserved_bytes
+         FROM hosts h
+         JOIN clusters c ON c.id = h.cluster_id
+         LEFT JOIN vms v ON v.host_id = h.id AND v.state IN ('Starting', 'Running', 'Stopping')
+         WHERE h.id = ANY($1)
+         GROUP BY h.id, c.allocation_state
+         ORDER BY h.id");
+
+/// The zone's hosts as placement candidates, their rows locked (in id order, so
+/// concurrent deploys queue instead of deadlocking) until the transaction ends; what is
+/// reserved on each is summed under that lock, so two deploys never both take the last
+/// capacity.
+pub async fn host_candidates_for_update_in_txn(
+    db: &mut PgConnection,
+    zone_id: Uuid,
+) -> Result<Vec<Candidate>> {
+    let locked: Vec<Uuid> = HOSTS_LOCK_IN_ZONE
+        .query_scalar()
+        .bind(zone_id)
+        .fetch_all(&mut *db)
+        .await?;
+    if locked.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows: Vec<CandidateRow> = HOST_CANDIDATES
+        .query_as()
+        .bind(&locked)
+        .fetch_all(&mut *db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Candidate {
+            id: r.id,
+            cluster_id: r.cluster_id,
+            up: r.status == Status::Up,
+            enabled: r.resource_state == ResourceState::Enabled,
+            cluster_enabled: r.cluster_state == "Enabled",
+            tags: vec![],
+            cpu_total_mhz: i64::from(r.cpu_cores.unwrap_or(0)) * i64::from(r.cpu_mhz.unwrap_or(0)),
+            memory_total_bytes: r.memory_bytes.unwrap_or(0),
+            cpu_reserved_mhz: r.reserved_mhz,
+            memory_reserved_bytes: r.reserved_bytes,
+        })
+        .collect())
+}
+
+stmt!(
+    VM_RESERVE_ON_HOST_IN_TXN =
+        "UPDATE vms SET host_id = $2, last_host_id = $2, state = 'Starting' WHERE id = $1"
+);
+
+/// Reserves the VM's capacity on `host_id` (it becomes Starting there).
+pub async fn vm_reserve_on_host_in_txn(
+    db: &mut PgConnection,
+    vm_id: Uuid,
+    host_id: HostId,
+) -> Result<()> {
+    VM_RESERVE_ON_HOST_IN_TXN
+        .query()
+        .bind(vm_id)
+        .bind(host_id)
+        .execute(&mut *db)
+        .await?;
+    Ok(())
+}
+
+stmt!(VM_RELEASE_HOST = "UPDATE vms SET host_id = NULL, state = $2, error_text = $3 WHERE id = $1");
+
+/// Releases what a VM holds on its host (capacity), leaving it in `state`.
+pub async fn vm_release_host(
+    db: &mut PgConnection,
+    vm_id: Uuid,
+    state: &str,
+    error: Option<&str>,
+) -> Result<()> {
+    VM_RELEASE_HOST
+        .query()
+        .bind(vm_id)
+        .bind(state)
+        .bind(error)
+        .execute(&mut *db)
+        .await?;
+    Ok(())
+}
+
+/// One listCapacity row: a capacity type in a zone (totals before overprovisioning).
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
+pub struct ZoneCapacityRow {
+    pub zone_id: Uuid,
+    pub zone_name: String,
+    pub memory_total: i64,
+    pub memory_used: i64,
+    pub cpu_total_mhz: i64,
+    pub cpu_used_mhz: i64,
+    pub cpu_cores_total: i64,
+    pub cpu_cores_used: i64,
+    pub primary_total: i64,
+    pub primary_used: i64,
+    pub primary_allocated: i64,
+    pub secondary_total: i64,
+    pub secondary_used: i64,
+    pub guest_ips_total: i64,
+    pub guest_ips_used: i64,
+}
+
+stmt!(CAPACITY_BY_ZONE: ZoneCapacityRow = "SELECT z.id AS zone_id, z.name AS zone_name,
+            COALESCE((SELECT sum(h.memory_bytes) FROM hosts h WHERE h.zone_id = z.id), 0)::bigint AS memory_total,
+            COALESCE((SELECT sum(v.memory_mb::bigint * 1048576) FROM vms v WHERE v.zone_id = z.id
+                      AND v.state IN ('Starting', 'Running', 'Stopping') AND v.host_id IS NOT NULL), 0)::bigint AS memory_used,
+            COALESCE((SELECT sum(h.cpu_cores::bigint * h.cpu_mhz) FROM hosts h WHERE h.zone_id = z.id), 0)::bigint AS cpu_total_mhz,
+            COALESCE((SELECT sum(v.cpu_number::bigint * v.cpu_mhz) FROM vms v WHERE v.zone_id = z.id
+                      AND v.state IN ('Starting', 'Running', 'Stopping') AND v.host_id IS NOT NULL), 0)::bigint AS cpu_used_mhz,
+            COALESCE((SELECT sum(h.cpu_cores) FROM hosts h WHERE h.zone_id = z.id), 0)::bigint AS cpu_cores_total,
+            COALESCE((SELECT sum(v.cpu_number) FROM vms v WHERE v.zone_id = z.id
+                      AND v.state IN ('Starting', 'Running', 'Stopping') AND v.host_id IS NOT NULL), 0)::bigint AS cpu_cores_used,
+            COALESCE((SELECT sum(p.capacity_bytes) FROM storage_pools p WHERE p.zone_id = z.id), 0)::bigint AS primary_total,
+            COALESCE((SELECT sum(p.used_bytes) FROM storage_pools p WHERE p.zone_id = z.id), 0)::bigint AS primary_used,
+            COALESCE((SELECT sum(vol.size_bytes) FROM volumes vol JOIN storage_pools p ON p.id = vol.pool_id
+                      WHERE p.zone_id = z.id AND vol.removed IS NULL), 0)::bigint AS primary_allocated,
+            COALESCE((SELECT sum(s.capacity_bytes) FROM image_stores s WHERE s.zone_id = z.id), 0)::bigint AS secondary_total,
+            COALESCE((SELECT sum(s.used_bytes) FROM image_stores s WHERE s.zone_id = z.id), 0)::bigint AS secondary_used,
+            COALESCE((SELECT sum(r.end_ip - r.start_ip + 1) FROM ip_ranges r
+                      WHERE r.zone_id = z.id AND r.purpose = 'guest'), 0)::bigint AS guest_ips_total,
+            COALESCE((SELECT count(*) FROM nics n JOIN networks net ON net.id = n.network_id
+                      WHERE net.zone_id = z.id), 0)::bigint AS guest_ips_used
+         FROM zones z
+         WHERE ($1::uuid IS NULL OR z.id = $1)
+         ORDER BY z.created, z.id");
+
+pub async fn capacity_by_zone(
+    db: impl PgExecutor<'_>,
+    zone_id: Option<Uuid>,
+) -> Result<Vec<ZoneCapacityRow>> {
+    Ok(CAPACITY_BY_ZONE
+        .query_as()
+        .bind(zone_id)
+        .fetch_all(db)
+        .await?)
+}
+
+statements![
+    HOSTS_LOCK_IN_ZONE,
+    HOST_CANDIDATES,
+    VM_RESERVE_ON_HOST_IN_TXN,
+    VM_RELEASE_HOST,
+    CAPACITY_BY_ZONE
+];

@@ -1,0 +1,190 @@
+//! NICs and the DHCP leases hosts serve for them. A NIC's guest address is the second
+//! allocation a deploy makes under concurrency (after capacity, in `capacity`); the unique
+//! constraints, not a prior check, decide who gets an address.
+
+use ipnetwork::IpNetwork;
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::{RowShape, Scalar};
+use crate::error::Result;
+use crate::ids::HostId;
+
+stmt!(NIC_OF_VM: NicRow = "SELECT n.id, n.vm_id, n.network_id, n.ip_address, n.mac_address::text AS mac_address,
+                n.is_default
+         FROM nics n WHERE n.vm_id = $1 ORDER BY n.is_default DESC, n.created LIMIT 1");
+
+/// The VM's NIC on a network, if it has one (a stopped VM keeps its address).
+pub async fn nic_of_vm(db: impl PgExecutor<'_>, vm_id: Uuid) -> Result<Option<NicRow>> {
+    Ok(NIC_OF_VM.query_as().bind(vm_id).fetch_optional(db).await?)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
+pub struct NicRow {
+    pub id: Uuid,
+    pub vm_id: Uuid,
+    pub network_id: Uuid,
+    pub ip_address: IpNetwork,
+    pub mac_address: String,
+    pub is_default: bool,
+}
+
+/// A static DHCP lease a host serves on a network.
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
+pub struct LeaseRow {
+    pub mac: String,
+    pub ip: IpNetwork,
+    pub name: String,
+}
+
+stmt!(LEASE_LIST_FOR_HOST: LeaseRow = "SELECT n.mac_address::text AS mac, n.ip_address AS ip, v.display_name AS name
+         FROM nics n JOIN vms v ON v.id = n.vm_id
+         WHERE v.host_id = $1 AND n.network_id = $2
+           AND v.state IN ('Starting', 'Running', 'Stopping')
+           AND ($3::uuid IS NULL OR v.id <> $3)
+         ORDER BY n.ip_address");
+
+/// The leases a host's dnsmasq serves on a network: the NICs of the VMs placed there
+/// (Starting, Running, Stopping), except `without` (a VM being unwound).
+pub async fn lease_list_for_host(
+    db: impl PgExecutor<'_>,
+    host_id: HostId,
+    network_id: Uuid,
+    without: Option<Uuid>,
+) -> Result<Vec<LeaseRow>> {
+    Ok(LEASE_LIST_FOR_HOST
+        .query_as()
+        .bind(host_id)
+        .bind(network_id)
+        .bind(without)
+        .fetch_all(db)
+        .await?)
+}
+
+stmt!(NIC_LOWEST_FREE_IP: Scalar<IpNetwork> = "SELECT a.ip FROM networks n
+             JOIN ip_ranges r ON r.zone_id = n.zone_id AND r.purpose = 'guest'
+             CROSS JOIN LATERAL (
+                 SELECT r.start_ip + g AS ip
+                 FROM generate_series(0::bigint, (r.end_ip - r.start_ip)) g) a
+             WHERE n.id = $1
+               AND NOT EXISTS (SELECT 1 FROM nics x WHERE x.network_id = $1 AND x.ip_address = a.ip)
+             ORDER BY a.ip LIMIT 1");
+
+/// A NIC on `network_id` with the lowest free address of the zone's guest ranges and a
+/// random locally administered MAC, or `None` when every address is taken. The unique
+/// constraints make a double allocation impossible; callers also hold the zone's host
+/// locks ([`super::capacity::host_candidates_for_update_in_txn`]), which serialises allocations in a zone
+/// so the retry on a conflicting insert is rare.
+pub async fn nic_allocate_in_txn(
+    db: &mut PgConnection,
+    vm_id: Uuid,
+    network_id: Uuid,
+) -> Result<Option<(IpNetwork, String)>> {
+    for _ in 0..16 {
+        let ip: Option<IpNetwork> = NIC_LOWEST_FREE_IP
+            .query_scalar()
+            .bind(network_id)
+            .fetch_optional(&mut *db)
+            .await?;
+        let Some(ip) = ip else { return Ok(None) };
+        if let Some(mac) = nic_insert_in_txn(db, vm_id, network_id, ip).await? {
+            return Ok(Some((ip, mac)));
+        }
+    }
+    Ok(None)
+}
+
+stmt!(NIC_IP_IN_GUEST_RANGE: Scalar<bool> = "SELECT EXISTS (SELECT 1 FROM networks n
+                        JOIN ip_ranges r ON r.zone_id = n.zone_id AND r.purpose = 'guest'
+                        WHERE n.id = $1 AND $2::inet BETWEEN r.start_ip AND r.end_ip)");
+stmt!(NIC_IP_TAKEN: Scalar<bool> = "SELECT EXISTS (SELECT 1 FROM nics WHERE network_id = $1 AND ip_address = $2)");
+
+/// A NIC with exactly `ip`, if it lies in one of the zone's guest ranges and is free.
+pub async fn nic_allocate_ip_in_txn(
+    db: &mut PgConnection,
+    vm_id: Uuid,
+    network_id: Uuid,
+    ip: std::net::IpAddr,
+) -> Result<Option<(IpNetwork, String)>> {
+    let in_range: bool = NIC_IP_IN_GUEST_RANGE
+        .query_scalar()
+        .bind(network_id)
+        .bind(IpNetwork::from(ip))
+        .fetch_one(&mut *db)
+        .await?;
+    if !in_range {
+        return Ok(None);
+    }
+    for _ in 0..4 {
+        if let Some(mac) = nic_insert_in_txn(db, vm_id, network_id, IpNetwork::from(ip)).await? {
+            return Ok(Some((IpNetwork::from(ip), mac)));
+        }
+        let taken: bool = NIC_IP_TAKEN
+            .query_scalar()
+            .bind(network_id)
+            .bind(IpNetwork::from(ip))
+            .fetch_one(&mut *db)
+            .await?;
+        if taken {
+            return Ok(None);
+        }
+    }
+    Ok(None)
+}
+
+stmt!(
+    NIC_INSERT_IN_TXN = "INSERT INTO nics (id, vm_id, network_id, ip_address, mac_address)
+         VALUES ($1, $2, $3, $4, $5::macaddr) ON CONFLICT DO NOTHING"
+);
+
+/// Inserts a NIC with `ip` and a fresh random MAC; `None` when the address (or, rarely,
+/// the MAC) is already taken — the unique constraints decide, never a prior check.
+async fn nic_insert_in_txn(
+    db: &mut PgConnection,
+    vm_id: Uuid,
+    network_id: Uuid,
+    ip: IpNetwork,
+) -> Result<Option<String>> {
+    let mac = random_mac();
+    let inserted = NIC_INSERT_IN_TXN
+        .query()
+        .bind(Uuid::new_v4())
+        .bind(vm_id)
+        .bind(network_id)
+        .bind(ip)
+        .bind(&mac)
+        .execute(&mut *db)
+        .await?;
+    Ok((inserted.rows_affected() == 1).then_some(mac))
+}
+
+/// `02:xx:xx:xx:xx:xx`: locally administered, unicast.
+fn random_mac() -> String {
+    use rand::Rng;
+    let b: [u8; 5] = rand::thread_rng().gen();
+    format!(
+        "02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        b[0], b[1], b[2], b[3], b[4]
+    )
+}
+
+stmt!(NIC_RELEASE_ALL = "DELETE FROM nics WHERE vm_id = $1");
+
+pub async fn nic_release_all(db: &mut PgConnection, vm_id: Uuid) -> Result<u64> {
+    Ok(NIC_RELEASE_ALL
+        .query()
+        .bind(vm_id)
+        .execute(&mut *db)
+        .await?
+        .rows_affected())
+}
+
+statements![
+    NIC_OF_VM,
+    LEASE_LIST_FOR_HOST,
+    NIC_LOWEST_FREE_IP,
+    NIC_IP_IN_GUEST_RANGE,
+    NIC_IP_TAKEN,
+    NIC_INSERT_IN_TXN,
+    NIC_RELEASE_ALL
+];

@@ -1,0 +1,207 @@
+//! Volumes: the root disks of instances on primary storage pools, the pool a new one
+//! goes to, and listVolumes.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::{Binds, Counted, ListFilter, RowShape, Scalar};
+use crate::error::Result;
+use crate::ids::HostId;
+
+stmt!(VOLUME_COUNT_ON_POOL: Scalar<i64> = "SELECT count(*) FROM volumes WHERE pool_id = $1 AND removed IS NULL");
+
+/// Live volumes on a storage pool (it cannot be deleted while any exist).
+pub async fn volume_count_on_pool(db: &mut PgConnection, pool_id: Uuid) -> Result<i64> {
+    Ok(VOLUME_COUNT_ON_POOL
+        .query_scalar()
+        .bind(pool_id)
+        .fetch_one(&mut *db)
+        .await?)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
+pub struct VolumeRow {
+    pub id: Uuid,
+    pub vm_id: Option<Uuid>,
+    pub name: String,
+    pub volume_type: String,
+    pub pool_id: Uuid,
+    pub path: String,
+    pub size_bytes: i64,
+    pub state: String,
+    pub created: DateTime<Utc>,
+    pub removed: Option<DateTime<Utc>>,
+}
+
+stmt!(
+    VOLUME_INSERT =
+        "INSERT INTO volumes (id, vm_id, name, volume_type, pool_id, path, size_bytes, state)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
+);
+
+pub async fn volume_insert(db: impl PgExecutor<'_>, v: &VolumeRow) -> Result<()> {
+    VOLUME_INSERT
+        .query()
+        .bind(v.id)
+        .bind(v.vm_id)
+        .bind(&v.name)
+        .bind(&v.volume_type)
+        .bind(v.pool_id)
+        .bind(&v.path)
+        .bind(v.size_bytes)
+        .bind(&v.state)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+stmt!(VOLUME_ROOT_OF_VM: VolumeRow = "SELECT * FROM volumes WHERE vm_id = $1 AND volume_type = 'ROOT' AND removed IS NULL");
+
+/// The VM's live root volume.
+pub async fn volume_root_of_vm(db: impl PgExecutor<'_>, vm_id: Uuid) -> Result<Option<VolumeRow>> {
+    Ok(VOLUME_ROOT_OF_VM
+        .query_as()
+        .bind(vm_id)
+        .fetch_optional(db)
+        .await?)
+}
+
+stmt!(VOLUME_SET_STATE = "UPDATE volumes SET state = $2 WHERE id = $1");
+
+pub async fn volume_set_state(db: impl PgExecutor<'_>, id: Uuid, state: &str) -> Result<()> {
+    VOLUME_SET_STATE
+        .query()
+        .bind(id)
+        .bind(state)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+stmt!(
+    VOLUME_MARK_EXPUNGED = "UPDATE volumes SET state = 'Expunged', removed = now() WHERE id = $1"
+);
+
+/// The volume's file is gone: Expunged and removed (no longer counted on its pool).
+pub async fn volume_mark_expunged(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+    VOLUME_MARK_EXPUNGED.query().bind(id).execute(db).await?;
+    Ok(())
+}
+
+stmt!(POOL_CHOOSE_FOR_HOST: super::storage::PoolRow = "SELECT p.*, COALESCE(a.allocated, 0)::bigint AS allocated_bytes
+         FROM hosts h
+         JOIN storage_pools p ON p.zone_id = h.zone_id
+              AND (p.scope = 'ZONE' OR (p.scope = 'CLUSTER' AND p.cluster_id = h.cluster_id))
+         LEFT JOIN LATERAL (SELECT sum(v.size_bytes) AS allocated FROM volumes v
+                            WHERE v.pool_id = p.id AND v.removed IS NULL) a ON true
+         WHERE h.id = $1 AND p.state = 'Up'
+           AND p.capacity_bytes * $3 - COALESCE(a.allocated, 0) >= $2
+         ORDER BY p.capacity_bytes * $3 - COALESCE(a.allocated, 0) DESC, p.id
+         LIMIT 1");
+
+/// A primary pool for a new volume of `size` on `host_id`: Up, in the host's cluster
+/// (cluster scope) or its zone (zone scope), with the most unallocated space that still
+/// fits `size` within `overprovisioning` × capacity.
+pub async fn pool_choose_for_host(
+    db: impl PgExecutor<'_>,
+    host_id: HostId,
+    size: i64,
+    overprovisioning: f64,
+) -> Result<Option<super::storage::PoolRow>> {
+    Ok(POOL_CHOOSE_FOR_HOST
+        .query_as()
+        .bind(host_id)
+        .bind(size)
+        .bind(overprovisioning)
+        .fetch_optional(db)
+        .await?)
+}
+
+/// A listVolumes row.
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
+pub struct VolumeListRow {
+    #[sqlx(flatten)]
+    pub volume: VolumeRow,
+    pub zone_id: Uuid,
+    pub zone_name: String,
+    pub pool_name: String,
+    pub pool_scope: String,
+    pub vm_name: Option<String>,
+    pub vm_display_name: Option<String>,
+    pub vm_state: Option<String>,
+    pub account_id: Option<Uuid>,
+    pub account_name: Option<String>,
+    pub domain_id: Option<Uuid>,
+    pub domain_name: Option<String>,
+    pub disk_offering_id: Option<Uuid>,
+    pub disk_offering_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct VolumeFilter {
+    pub common: ListFilter,
+    pub account_id: Option<Uuid>,
+    pub vm_id: Option<Uuid>,
+    pub zone_id: Option<Uuid>,
+    pub pool_id: Option<Uuid>,
+    pub volume_type: Option<String>,
+}
+
+stmt!(VOLUME_LIST: Counted<VolumeListRow> = named "SELECT vol.*, p.zone_id, z.name AS zone_name, p.name AS pool_name, p.scope AS pool_scope,
+                v.name AS vm_name, v.display_name AS vm_display_name, v.state AS vm_state,
+                v.account_id, a.name AS account_name, v.domain_id, d.name AS domain_name,
+                v.disk_offering_id, o.name AS disk_offering_name,
+                count(*) OVER () AS total
+         FROM volumes vol
+         JOIN storage_pools p ON p.id = vol.pool_id
+         JOIN zones z ON z.id = p.zone_id
+         LEFT JOIN vms v ON v.id = vol.vm_id
+         LEFT JOIN accounts a ON a.id = v.account_id
+         LEFT JOIN domains d ON d.id = v.domain_id
+         LEFT JOIN disk_offerings o ON o.id = v.disk_offering_id
+         WHERE vol.removed IS NULL
+           AND ($id::uuid IS NULL OR vol.id = $id)
+           AND ($name::text IS NULL OR vol.name = $name)
+           AND ($keyword::text IS NULL OR vol.name ILIKE $keyword)
+           AND ($account_id::uuid IS NULL OR v.account_id = $account_id)
+           AND ($vm_id::uuid IS NULL OR vol.vm_id = $vm_id)
+           AND ($zone_id::uuid IS NULL OR p.zone_id = $zone_id)
+           AND ($pool_id::uuid IS NULL OR vol.pool_id = $pool_id)
+           AND ($volume_type::text IS NULL OR vol.volume_type = upper($volume_type))
+           AND ($ids::uuid[] IS NULL OR vol.id = ANY($ids))
+         ORDER BY vol.created, vol.id OFFSET $offset LIMIT $limit");
+
+pub async fn volume_list(
+    db: impl PgExecutor<'_>,
+    f: &VolumeFilter,
+) -> Result<(Vec<VolumeListRow>, i64)> {
+    let rows: Vec<Counted<_>> = VOLUME_LIST
+        .query_as_with(
+            Binds::new()
+                .set("id", f.common.id)
+                .set("name", &f.common.name)
+                .set("keyword", f.common.keyword_pattern())
+                .set("account_id", f.account_id)
+                .set("vm_id", f.vm_id)
+                .set("zone_id", f.zone_id)
+                .set("pool_id", f.pool_id)
+                .set("volume_type", &f.volume_type)
+                .set("ids", &f.common.ids)
+                .set("offset", f.common.offset)
+                .set("limit", f.common.limit()),
+        )?
+        .fetch_all(db)
+        .await?;
+    Ok(Counted::split(rows))
+}
+
+statements![
+    VOLUME_COUNT_ON_POOL,
+    VOLUME_INSERT,
+    VOLUME_ROOT_OF_VM,
+    VOLUME_SET_STATE,
+    VOLUME_MARK_EXPUNGED,
+    POOL_CHOOSE_FOR_HOST,
+    VOLUME_LIST
+];

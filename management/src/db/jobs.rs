@@ -82,6 +82,16 @@ pub async fn job_set_progress_of(
     Ok(())
 }
 
+/// A pending job's progress (`jobprocstatus`): the steps of its workflow done so far.
+pub async fn job_set_progress(db: impl PgExecutor<'_>, id: Uuid, done: i32) -> Result<()> {
+    sqlx::query("UPDATE async_jobs SET proc_status = $2 WHERE id = $1 AND status = 0")
+        .bind(id)
+        .bind(done)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 const JOB_SELECT: &str = "SELECT j.*, a.name AS account_name, a.domain_id, d.path AS domain_path
     FROM async_jobs j JOIN accounts a ON a.id = j.account_id JOIN domains d ON d.id = a.domain_id";
 

@@ -19,6 +19,7 @@ pub mod storage;
 pub mod tasks;
 pub mod topology;
 pub mod vms;
+pub mod workflows;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;

@@ -35,8 +35,6 @@ pub struct VmRow {
     pub created: DateTime<Utc>,
     pub destroyed: Option<DateTime<Utc>>,
     pub removed: Option<DateTime<Utc>>,
-    pub work: Option<String>,
-    pub work_step: i32,
     pub keypair: Option<String>,
     pub state_changed: DateTime<Utc>,
 }
@@ -128,23 +126,6 @@ pub async fn vm_set_state(
     Ok(())
 }
 
-/// Records the multi-step operation a VM is in and the step it has reached (`None`:
-/// no operation in progress).
-pub async fn vm_set_work(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    work: Option<&str>,
-    step: i32,
-) -> Result<()> {
-    sqlx::query("UPDATE vms SET work = $2, work_step = $3, state_changed = now() WHERE id = $1")
-        .bind(id)
-        .bind(work)
-        .bind(step)
-        .execute(db)
-        .await?;
-    Ok(())
-}
-
 pub async fn vm_set_iso(db: impl PgExecutor<'_>, id: Uuid, iso: Option<Uuid>) -> Result<()> {
     sqlx::query("UPDATE vms SET iso_id = $2 WHERE id = $1")
         .bind(id)
@@ -181,8 +162,8 @@ pub async fn vm_mark_recovered(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> 
 /// The VM is gone: Expunged and removed (its name is free again).
 pub async fn vm_mark_expunged(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
     sqlx::query(
-        "UPDATE vms SET state = 'Expunged', host_id = NULL, removed = now(), work = NULL,
-                work_step = 0, state_changed = now()
+        "UPDATE vms SET state = 'Expunged', host_id = NULL, removed = now(),
+                state_changed = now()
          WHERE id = $1",
     )
     .bind(id)
@@ -209,37 +190,13 @@ pub async fn vm_list_due_for_expunge(
     .await?)
 }
 
-/// VMs in a multi-step operation that no pending job is carrying any more (the job was
-/// abandoned): the reconciler unwinds them.
-pub async fn vm_list_orphaned_work(db: impl PgExecutor<'_>) -> Result<Vec<Uuid>> {
-    Ok(sqlx::query_scalar(
-        "SELECT v.id FROM vms v
-         WHERE v.work IN ('Deploy', 'Start') AND v.removed IS NULL
-           AND v.state_changed < now() - interval '2 minutes'
-           AND NOT EXISTS (SELECT 1 FROM async_jobs j
-                           WHERE j.instance_id = v.id AND j.status = 0)",
-    )
-    .fetch_all(db)
-    .await?)
-}
-
-/// A reboot whose server died long ago: it is over one way or the other; the state sync
-/// takes it from here.
-pub async fn vm_clear_stale_reboots(db: impl PgExecutor<'_>) -> Result<u64> {
-    Ok(sqlx::query(
-        "UPDATE vms SET work = NULL WHERE work = 'Reboot' AND state_changed < now() - interval '10 minutes'",
-    )
-    .execute(db)
-    .await?
-    .rows_affected())
-}
-
 /// The VMs the database places on a host (what its agent should be running).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct HostedVm {
     pub id: Uuid,
     pub name: String,
     pub state: String,
+    /// The kind of the workflow running on it (`services::workflow`), if one is.
     pub work: Option<String>,
     /// Its state has not changed for `settle_secs` (a report cannot predate the change).
     pub settled: bool,
@@ -251,7 +208,8 @@ pub async fn vm_list_on_host(
     settle_secs: i64,
 ) -> Result<Vec<HostedVm>> {
     Ok(sqlx::query_as(
-        "SELECT id, display_name AS name, state, work,
+        "SELECT id, display_name AS name, state,
+                (SELECT w.kind FROM workflows w WHERE w.resource_id = vms.id AND w.state IN ('Running', 'Unwinding') LIMIT 1) AS work,
                 state_changed < now() - make_interval(secs => $2) AS settled
          FROM vms WHERE host_id = $1 AND removed IS NULL",
     )
@@ -268,7 +226,8 @@ pub async fn vm_running_on_host(
 ) -> Result<Vec<(Uuid, String)>> {
     Ok(sqlx::query_as(
         "SELECT id, display_name FROM vms
-         WHERE host_id = $1 AND state = 'Running' AND work IS NULL AND removed IS NULL
+         WHERE host_id = $1 AND state = 'Running'
+           AND NOT EXISTS (SELECT 1 FROM workflows w WHERE w.resource_id = vms.id AND w.state IN ('Running', 'Unwinding')) AND removed IS NULL
          ORDER BY instance_number",
     )
     .bind(host_id)
@@ -308,6 +267,7 @@ pub struct KnownVm {
     pub name: String,
     pub host_id: Option<Uuid>,
     pub state: String,
+    /// The kind of the workflow running on it (`services::workflow`), if one is.
     pub work: Option<String>,
     /// No state change within the settle time.
     pub settled: bool,
@@ -322,7 +282,8 @@ pub async fn vm_known(
     settle_secs: i64,
 ) -> Result<Vec<KnownVm>> {
     Ok(sqlx::query_as(
-        "SELECT id, display_name AS name, host_id, state, work,
+        "SELECT id, display_name AS name, host_id, state,
+                (SELECT w.kind FROM workflows w WHERE w.resource_id = vms.id AND w.state IN ('Running', 'Unwinding') LIMIT 1) AS work,
                 state_changed < now() - make_interval(secs => $2) AS settled,
                 removed IS NOT NULL AS removed
          FROM vms WHERE id = ANY($1)",
@@ -339,7 +300,8 @@ pub async fn vm_mark_died(db: impl PgExecutor<'_>, id: Uuid, host_id: Uuid) -> R
     Ok(sqlx::query(
         "UPDATE vms SET state = 'Stopped', host_id = NULL, state_changed = now(),
                 error_text = 'The VM stopped outside Stratus (reported by its host)'
-         WHERE id = $1 AND host_id = $2 AND state = 'Running' AND work IS NULL",
+         WHERE id = $1 AND host_id = $2 AND state = 'Running'
+           AND NOT EXISTS (SELECT 1 FROM workflows w WHERE w.resource_id = vms.id AND w.state IN ('Running', 'Unwinding'))",
     )
     .bind(id)
     .bind(host_id)

@@ -631,6 +631,13 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("state", String, "OK, Failing, Late or ServerStopped"),
         ],
         types::BackgroundTaskResponse::FIELDS),
+    cmd("listWorkflows", "Lists workflows, the multi-step operations (deploy, start, reboot, expunge) with the step each is in and since when, newest first; a Stratus command", Admin, L, "workflow",
+        list_params![
+            opt("id", Uuid, "the ID of the workflow"),
+            opt("resourceid", Uuid, "the ID of the resource it works on (e.g. a VM)"),
+            opt("state", String, "Running, Unwinding, Succeeded or Failed"),
+        ],
+        types::WorkflowResponse::FIELDS),
     cmd("listHostsUsageHistory", "Lists the CPU, memory and network samples kept for hosts (setting host.metrics.retention.hours); a Stratus command shaped as listVirtualMachinesUsageHistory", Admin, L, "host",
         list_params![
             opt("id", Uuid, "the ID of the host"),

@@ -529,6 +529,22 @@ response!(BackgroundTaskResponse {
     lasterrortime: Option<CsDate> => "date", "when the last failure happened";
 });
 
+response!(WorkflowResponse {
+    id: Option<Uuid> => "string", "the workflow's ID";
+    kind: Option<String> => "string", "what it does: VmDeploy, VmStart, VmReboot or VmExpunge";
+    resourcetype: Option<String> => "string", "the type of the resource it works on (VirtualMachine)";
+    resourceid: Option<Uuid> => "string", "the ID of the resource it works on";
+    jobid: Option<Uuid> => "string", "the async job that runs it, if any";
+    state: Option<String> => "string", "Running, Unwinding (a step failed; the steps done are being undone), Succeeded or Failed";
+    step: Option<String> => "string", "the step being done (Running) or undone (Unwinding)";
+    stepindex: Option<i32> => "integer", "Running: the steps done so far; Unwinding: the steps still to undo";
+    stepcount: Option<i32> => "integer", "how many steps it has";
+    stepstarted: Option<CsDate> => "date", "when the current step began";
+    created: Option<CsDate> => "date", "when it started";
+    error: Option<String> => "string", "why it failed (Unwinding, Failed)";
+    managementserverid: Option<Uuid> => "string", "the management server that runs (or last ran) it";
+});
+
 response!(AlertResponse {
     id: Option<Uuid> => "string", "the id of the alert";
     r#type: Option<i32> => "short", "One of the following alert types: MEMORY = 0, CPU = 1, STORAGE = 2, STORAGE_ALLOCATED = 3, PUBLIC_IP = 4, PRIVATE_IP = 5, SECONDARY_STORAGE = 6, HOST = 7, USERVM = 8, DOMAIN_ROUTER = 9, CONSOLE_PROXY = 10, ROUTING = 11, STORAGE_MISC = 12, USAGE_SERVER = 13, MANAGMENT_NODE = 14, DOMAIN_ROUTER_MIGRATE = 15, CONSOLE_PROXY_MIGRATE = 16, USERVM_MIGRATE = 17, VLAN = 18, SSVM = 19, USAGE_SERVER_RESULT = 20";

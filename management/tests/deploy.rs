@@ -4,8 +4,11 @@
 //! - a failure at each step unwinds every step before it: the VM is Error with the
 //!   reason and holds no address, capacity, volume, lease or domain;
 //! - every step done twice (a deploy re-run from step 0) gives the same one VM;
+//! - a failure at each step of a start leaves the VM Stopped with its disk and address;
+//!   a failure at each step of an expunge leaves it Destroyed, and a later one finishes;
 //! - a management server that dies mid-deploy (its runtime dropped while the domain step
-//!   hangs) has its job taken over by another server, which resumes at that step;
+//!   hangs) has its job taken over by another server, which finds the job's workflow
+//!   and resumes at that step (listWorkflows shows where it is);
 //! - 50 concurrent deploys at two hosts (libvirt's test driver) with room for 4 VMs and
 //!   6 addresses: 4 winners, 2 per host, 46 losers with 533 holding nothing; then 20
 //!   small ones for the 2 addresses left: 2 winners; all 6 addresses distinct.
@@ -313,15 +316,21 @@ async fn steps_unwind_repeat_and_resume_after_a_crash() {
         expunge(&c, &id).await;
     }
 
-    // Every step twice: a finished deploy run again from step 0 gives the same VM.
+    // Every step twice: a finished deploy rewound to step 0 and its job's handler run
+    // again (as after a takeover) gives the same VM.
     let (id, job) = submit(&c, &zone, &iso, "twice").await;
     assert_eq!(wait_job(&c, &job, 90).await["jobstatus"], 1);
     let first = vm(&c, &id).await;
     let vm_id: Uuid = id.parse().unwrap();
-    db::vms::vm_set_work(&ctx.pool, vm_id, Some("Deploy"), 0)
-        .await
-        .unwrap();
-    vms::run(&ctx, vm_id, vms::Work::Deploy, &Default::default())
+    let job_id: Uuid = job.parse().unwrap();
+    sqlx::query(
+        "UPDATE workflows SET state = 'Running', step_index = 0, step = 'Allocate' WHERE job_id = $1",
+    )
+    .bind(job_id)
+    .execute(&ctx.pool)
+    .await
+    .unwrap();
+    vms::deploy(&ctx, Some(job_id), vm_id, Default::default())
         .await
         .unwrap();
     let again = vm(&c, &id).await;
@@ -334,8 +343,64 @@ async fn steps_unwind_repeat_and_resume_after_a_crash() {
     assert_eq!(vols["count"], 1, "{vols}");
     assert_eq!(used(&c, &zone, "8").await, 1);
     assert_eq!(used(&c, &zone, "0").await, 512 << 20);
-    expunge(&c, &id).await;
+
+    // A failure at each step of a start unwinds it: Stopped, with its disk and address.
+    let stopped = c
+        .call("stopVirtualMachine", &[("id", &id), ("forced", "true")])
+        .await;
+    assert_eq!(
+        wait_job(&c, &s(&stopped.body()["jobid"]), 60).await["jobstatus"],
+        1
+    );
+    for step in ["Allocate", "Volume", "Network", "Domain"] {
+        ctx.faults.set(&format!("fail:{step}"));
+        let a = c.call("startVirtualMachine", &[("id", &id)]).await;
+        let r = wait_job(&c, &s(&a.body()["jobid"]), 60).await;
+        ctx.faults.clear();
+        assert_eq!(r["jobstatus"], 2, "{r}");
+        let v = vm(&c, &id).await;
+        assert_eq!(v["state"], "Stopped", "{step}: {v}");
+        assert!(v["errortext"].as_str().unwrap().contains(step), "{v}");
+        assert_eq!(v["nic"], first["nic"], "{step}: the address stays");
+        assert_eq!(files_in(&primary).len(), 1, "{step}: the disk stays");
+        assert!(domains(&host).is_empty(), "{step}: no domain");
+        assert_eq!(used(&c, &zone, "0").await, 0, "{step}: no memory held");
+        let l = c
+            .ok("listWorkflows", &[("resourceid", &id), ("state", "Failed")])
+            .await;
+        assert_eq!(l["workflow"][0]["kind"], "VmStart", "{l}");
+    }
+
+    // A failure at each step of an expunge puts the VM back Destroyed with the reason; a
+    // later expunge repeats what is left.
+    let d = c.call("destroyVirtualMachine", &[("id", &id)]).await;
+    assert_eq!(
+        wait_job(&c, &s(&d.body()["jobid"]), 60).await["jobstatus"],
+        1
+    );
+    for step in [
+        "Expunging",
+        "DeleteDomain",
+        "DeleteVolume",
+        "ReleaseAddresses",
+    ] {
+        ctx.faults.set(&format!("fail:{step}"));
+        let a = c.call("expungeVirtualMachine", &[("id", &id)]).await;
+        let r = wait_job(&c, &s(&a.body()["jobid"]), 60).await;
+        ctx.faults.clear();
+        assert_eq!(r["jobstatus"], 2, "{r}");
+        let v = vm(&c, &id).await;
+        assert_eq!(v["state"], "Destroyed", "{step}: {v}");
+        assert!(v["errortext"].as_str().unwrap().contains(step), "{v}");
+    }
+    assert_eq!(used(&c, &zone, "8").await, 1, "the address stayed");
+    let a = c.call("expungeVirtualMachine", &[("id", &id)]).await;
+    assert_eq!(
+        wait_job(&c, &s(&a.body()["jobid"]), 60).await["jobstatus"],
+        1
+    );
     assert!(files_in(&primary).is_empty());
+    assert_eq!(used(&c, &zone, "8").await, 0);
 
     // Server A dies while the domain step hangs; server B takes the job over and resumes
     // at that step. A's tasks run in their own runtime, dropped to simulate the crash.
@@ -369,11 +434,14 @@ async fn steps_unwind_repeat_and_resume_after_a_crash() {
         });
     }
     let (id, job) = submit(&c, &zone, &iso, "crash").await;
-    let vm_id: Uuid = id.parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let row = db::vms::vm_fetch(&ctx.pool, vm_id).await.unwrap().unwrap();
-        if row.work.as_deref() == Some("Deploy") && row.work_step == 3 {
+        // An admin sees where the deploy is, without SQL.
+        let l = c.ok("listWorkflows", &[("resourceid", &id)]).await;
+        let w = &l["workflow"][0];
+        if w["kind"] == "VmDeploy" && w["step"] == "Domain" && w["state"] == "Running" {
+            assert_eq!(w["stepindex"], 3, "{w}");
+            assert_eq!(w["jobid"], job.as_str(), "{w}");
             break; // Allocate, Volume, Network done; Domain hanging
         }
         assert!(Instant::now() < deadline, "never reached the domain step");
@@ -403,9 +471,12 @@ async fn steps_unwind_repeat_and_resume_after_a_crash() {
     assert_eq!(domains(&host), vec![id.clone()]);
     assert_eq!(files_in(&primary).len(), 1, "one volume: the first run's");
     assert_eq!(used(&c, &zone, "8").await, 1);
+    let l = c.ok("listWorkflows", &[("resourceid", &id)]).await;
+    assert_eq!(l["workflow"][0]["state"], "Succeeded", "{l}");
+    assert_eq!(l["workflow"][0]["managementserverid"], ms_b.to_string());
     expunge(&c, &id).await;
     // The housekeeping pass has nothing left to unwind.
-    reconcile::unwind_orphaned_work(&ctx).await.unwrap();
+    assert_eq!(reconcile::unwind_abandoned_work(&ctx).await.unwrap(), 0);
     assert!(domains(&host).is_empty());
     assert!(files_in(&primary).is_empty());
 }

@@ -313,21 +313,6 @@ async fn malformed_credentials_get_an_answer_not_a_panic() {
 }
 
 #[tokio::test]
-async fn the_job_retry_flag_is_internal() {
-    let c = Client::admin().await;
-    let carol = account(&c, "carol", "carol-pw-1", "0").await;
-    let t = c
-        .err("disableUser", &[("id", &carol), ("_jobretry", "true")], 431)
-        .await;
-    assert!(t.contains("_jobretry"), "{t}");
-    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM async_jobs")
-        .fetch_one(&c.ctx.pool)
-        .await
-        .unwrap();
-    assert_eq!(jobs, 0, "nothing was queued");
-}
-
-#[tokio::test]
 async fn a_queued_job_of_a_disabled_user_does_not_run() {
     let c = Client::admin().await;
     account(&c, "ops", "ops-pw-123", "1").await;

@@ -1,10 +1,5 @@
 //! Async commands: submitting them as job rows, and `queryAsyncJobResult`/`listAsyncJobs`.
 
-/// Set on a job's parameters when it runs again after its server died, so a handler
-/// can tell "already done by the first run" from a request that is illegal now. Internal:
-/// `commands::dispatch` refuses it from clients.
-pub const RETRY_PARAM: &str = "_jobretry";
-
 use stratus_api::command::CommandSpec;
 use stratus_api::envelope::Reply;
 use stratus_api::types::{AsyncJobResponse, JobStatus};

@@ -31,10 +31,12 @@ mod storage;
 mod tasks;
 mod topology;
 mod vms;
+mod workflows;
 
 use stratus_api::command::{self, Access, CommandSpec};
 use stratus_api::envelope::Reply;
 use stratus_api::{ApiError, Params};
+use uuid::Uuid;
 
 use crate::ctx::Ctx;
 use crate::db;
@@ -42,7 +44,7 @@ pub use crate::db::events::{event, event_on, system_event};
 use crate::error::{Error, Result};
 use crate::services::auth::Caller;
 
-pub use jobs::{job_response, RETRY_PARAM};
+pub use jobs::job_response;
 
 /// The catalog entry for `name`, if the caller may use it. Unknown and forbidden commands
 /// get the same answer (CloudStack's role checker text), so the API does not reveal which
@@ -73,13 +75,6 @@ pub async fn dispatch(
     p: &Params,
 ) -> Result<Reply, ApiError> {
     p.validate(spec)?;
-    if p.iter().any(|(k, _)| k.as_str() == RETRY_PARAM) {
-        // It changes how a job's handler judges its state; only the job runner sets it.
-        return Err(ApiError::param(format!(
-            "Parameter {} is internal to the job runner and cannot be sent",
-            RETRY_PARAM
-        )));
-    }
     let result = if spec.name == "deployVirtualMachine" {
         // Async-create (CloudStack's BaseAsyncCreateCmd): the VM is recorded now and its
         // id answered with the job's; the job starts it.
@@ -90,7 +85,7 @@ pub async fn dispatch(
     } else if spec.is_async() {
         jobs::submit(ctx, caller, spec, p, None).await
     } else {
-        execute(ctx, caller, spec, p).await
+        execute(ctx, caller, spec, p, None).await
     };
     result.map_err(|e| log_and_convert(spec.name, e))
 }
@@ -105,8 +100,16 @@ pub fn log_and_convert(command: &str, e: Error) -> ApiError {
     api
 }
 
-/// Executes a command's handler. Async commands reach here from the job runner.
-pub async fn execute(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params) -> Result<Reply> {
+/// Executes a command's handler. Async commands reach here from the job runner, with
+/// their job's id: a handler whose work is a workflow runs it under that job, so the
+/// job's re-run after a takeover resumes it.
+pub async fn execute(
+    ctx: &Ctx,
+    caller: &Caller,
+    spec: &CommandSpec,
+    p: &Params,
+    job: Option<Uuid>,
+) -> Result<Reply> {
     match spec.name {
         "listApis" => discovery::list_apis(caller, p),
         "listCapabilities" => discovery::list_capabilities(ctx, caller),
@@ -155,21 +158,22 @@ pub async fn execute(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params)
         "listHostsMetrics" => hosts::list(ctx, p, true).await,
         "listHostsUsageHistory" => hosts::usage_history(ctx, p).await,
         "listBackgroundTasks" => tasks::list(ctx, p).await,
+        "listWorkflows" => workflows::list(ctx, p).await,
         "updateHost" => hosts::update(ctx, caller, p).await,
         "deleteHost" => hosts::delete(ctx, caller, p).await,
         "prepareHostForMaintenance" => hosts::prepare_maintenance(ctx, caller, p).await,
         "cancelHostMaintenance" => hosts::cancel_maintenance(ctx, caller, p).await,
         "reconnectHost" => hosts::reconnect(ctx, caller, p).await,
         "listNetworks" => networks::list(ctx, p).await,
-        "deployVirtualMachine" => vms::deploy(ctx, caller, p).await,
+        "deployVirtualMachine" => vms::deploy(ctx, caller, p, job).await,
         "listVirtualMachines" => vms::list(ctx, caller, p, false).await,
         "listVirtualMachinesMetrics" => vms::list(ctx, caller, p, true).await,
-        "startVirtualMachine" => vms::start(ctx, caller, p).await,
+        "startVirtualMachine" => vms::start(ctx, caller, p, job).await,
         "stopVirtualMachine" => vms::stop(ctx, caller, p).await,
-        "rebootVirtualMachine" => vms::reboot(ctx, caller, p).await,
-        "destroyVirtualMachine" => vms::destroy(ctx, caller, p).await,
+        "rebootVirtualMachine" => vms::reboot(ctx, caller, p, job).await,
+        "destroyVirtualMachine" => vms::destroy(ctx, caller, p, job).await,
         "recoverVirtualMachine" => vms::recover(ctx, caller, p).await,
-        "expungeVirtualMachine" => vms::expunge(ctx, caller, p).await,
+        "expungeVirtualMachine" => vms::expunge(ctx, caller, p, job).await,
         "attachIso" => vms::attach_iso(ctx, caller, p).await,
         "detachIso" => vms::detach_iso(ctx, caller, p).await,
         "listVolumes" => vms::list_volumes(ctx, caller, p).await,

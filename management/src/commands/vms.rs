@@ -13,7 +13,7 @@ use crate::db::{self, vms::VmListRow};
 use crate::error::Result;
 use crate::rules::vmstate::{VmEvent, VmState};
 use crate::services::auth::Caller;
-use crate::services::vms::{self, Options, Work};
+use crate::services::vms::{self, Options};
 use crate::settings::{self, Scope};
 
 pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
@@ -288,47 +288,24 @@ fn options(p: &Params) -> Result<Options> {
     })
 }
 
-/// The job half of deployVirtualMachine: start the VM recorded by [`create`].
-pub async fn deploy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+/// The job half of deployVirtualMachine: start the VM recorded by [`create`]. A job
+/// re-run after a takeover finds its workflow and resumes it, or answers what it came to.
+pub async fn deploy(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
     let vm = owned(ctx, caller, p, "id").await?;
-    let retry = p.bool(super::RETRY_PARAM) == Some(true);
-    if retry && vm.vm.work.is_none() && vm.vm.state != VmState::Stopped.as_str() {
-        // Taken over after the first run finished: answer what it came to.
-        if vm.vm.state == VmState::Running.as_str() {
-            return Ok(vm_reply(&vm));
-        }
-        let why = vm
-            .vm
-            .error_text
-            .clone()
-            .unwrap_or_else(|| vm.vm.state.clone());
-        return Err(ApiError::new(ErrorCode::ResourceUnavailable, why).into());
-    }
     if p.bool("startvm") != Some(false) {
-        vms::run(ctx, vm.vm.id, Work::Deploy, &options(p)?).await?;
+        vms::deploy(ctx, job, vm.vm.id, options(p)?).await?;
     }
     Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
 }
 
-pub async fn start(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn start(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
     let vm = owned(ctx, caller, p, "id").await?;
-    if p.uuid("hostid")?.is_some() && !caller.is_root_admin() {
+    let host = p.uuid("hostid")?;
+    if host.is_some() && !caller.is_root_admin() {
         return Err(ApiError::param("Only root admins may choose the host (hostid)").into());
     }
-    let state = VmState::parse(&vm.vm.state).unwrap_or(VmState::Error);
-    // A taken-over job whose first run got there answers the VM as it is.
-    let retry = p.bool(super::RETRY_PARAM) == Some(true);
-    if !(retry && state == VmState::Running && vm.vm.work.is_none()) {
-        if vm.vm.work.as_deref() != Some(Work::Start.as_str()) {
-            state.require(VmEvent::Start, &vm.vm.display_name)?;
-        }
-        let opts = Options {
-            host_id: p.uuid("hostid")?,
-            ..Default::default()
-        };
-        vms::run(ctx, vm.vm.id, Work::Start, &opts).await?;
-        lifecycle_event(ctx, caller, &vm, "VM.START", "started").await?;
-    }
+    vms::start(ctx, job, vm.vm.id, host).await?;
+    lifecycle_event(ctx, caller, &vm, "VM.START", "started").await?;
     Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
 }
 
@@ -367,14 +344,14 @@ pub async fn stop(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
 }
 
-pub async fn reboot(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn reboot(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
     let vm = owned(ctx, caller, p, "id").await?;
-    vms::reboot(ctx, vm.vm.id, p.bool("forced") == Some(true)).await?;
+    vms::reboot(ctx, job, vm.vm.id, p.bool("forced") == Some(true)).await?;
     lifecycle_event(ctx, caller, &vm, "VM.REBOOT", "rebooted").await?;
     Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
 }
 
-pub async fn destroy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn destroy(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
     let vm = owned(ctx, caller, p, "id").await?;
     let expunge = p.bool("expunge") == Some(true);
     if expunge
@@ -395,7 +372,7 @@ pub async fn destroy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     }
     let after = vms::view(ctx, vm.vm.id).await?;
     if expunge {
-        vms::expunge(ctx, vm.vm.id).await?;
+        vms::expunge(ctx, job, vm.vm.id).await?;
         // The answer shows the VM as it was last seen, now Expunged.
         let mut r = response(&after, false);
         r.state = Some(VmState::Expunged.as_str().into());
@@ -425,9 +402,9 @@ pub async fn recover(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
 }
 
-pub async fn expunge(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn expunge(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
     let vm = owned(ctx, caller, p, "id").await?;
-    vms::expunge(ctx, vm.vm.id).await?;
+    vms::expunge(ctx, job, vm.vm.id).await?;
     Ok(Reply::Success { displaytext: None })
 }
 

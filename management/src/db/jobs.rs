@@ -68,21 +68,13 @@ pub async fn job_insert(db: impl PgExecutor<'_>, j: &NewJob<'_>) -> Result<()> {
     Ok(())
 }
 
-stmt!(
-    JOB_SET_PROGRESS_OF =
-        "UPDATE async_jobs SET proc_status = $2 WHERE instance_id = $1 AND status = 0"
-);
+stmt!(JOB_SET_PROGRESS = "UPDATE async_jobs SET proc_status = $2 WHERE id = $1 AND status = 0");
 
-/// A pending job's progress (`jobprocstatus`) for the object it works on: the steps of a
-/// VM's deploy or start done so far.
-pub async fn job_set_progress_of(
-    db: impl PgExecutor<'_>,
-    instance_id: Uuid,
-    done: i32,
-) -> Result<()> {
-    JOB_SET_PROGRESS_OF
+/// A pending job's progress (`jobprocstatus`): the steps of its workflow done so far.
+pub async fn job_set_progress(db: impl PgExecutor<'_>, id: Uuid, done: i32) -> Result<()> {
+    JOB_SET_PROGRESS
         .query()
-        .bind(instance_id)
+        .bind(id)
         .bind(done)
         .execute(db)
         .await?;
@@ -213,7 +205,7 @@ pub async fn job_count_pending(db: impl PgExecutor<'_>) -> Result<i64> {
 
 statements![
     JOB_INSERT,
-    JOB_SET_PROGRESS_OF,
+    JOB_SET_PROGRESS,
     JOB_FETCH,
     JOB_CLAIM,
     JOB_RENEW,

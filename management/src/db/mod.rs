@@ -70,6 +70,7 @@ pub mod tasks;
 pub mod topology;
 pub mod vms;
 pub mod volumes;
+pub mod workflows;
 
 use std::marker::PhantomData;
 use std::sync::{LazyLock, OnceLock};
@@ -207,6 +208,7 @@ pub fn statements() -> impl Iterator<Item = &'static dyn Registered> {
         topology::STATEMENTS,
         vms::STATEMENTS,
         volumes::STATEMENTS,
+        workflows::STATEMENTS,
     ]
     .into_iter()
     .flatten()

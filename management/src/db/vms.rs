@@ -33,8 +33,6 @@ pub struct VmRow {
     pub created: DateTime<Utc>,
     pub destroyed: Option<DateTime<Utc>>,
     pub removed: Option<DateTime<Utc>>,
-    pub work: Option<String>,
-    pub work_step: i32,
     pub keypair: Option<String>,
     pub state_changed: DateTime<Utc>,
 }
@@ -130,28 +128,6 @@ pub async fn vm_set_state(
     Ok(())
 }
 
-stmt!(
-    VM_SET_WORK = "UPDATE vms SET work = $2, work_step = $3, state_changed = now() WHERE id = $1"
-);
-
-/// Records the multi-step operation a VM is in and the step it has reached (`None`:
-/// no operation in progress).
-pub async fn vm_set_work(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    work: Option<&str>,
-    step: i32,
-) -> Result<()> {
-    VM_SET_WORK
-        .query()
-        .bind(id)
-        .bind(work)
-        .bind(step)
-        .execute(db)
-        .await?;
-    Ok(())
-}
-
 stmt!(VM_SET_ISO = "UPDATE vms SET iso_id = $2 WHERE id = $1");
 
 pub async fn vm_set_iso(db: impl PgExecutor<'_>, id: Uuid, iso: Option<Uuid>) -> Result<()> {
@@ -183,9 +159,8 @@ pub async fn vm_mark_recovered(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> 
 }
 
 stmt!(
-    VM_MARK_EXPUNGED =
-        "UPDATE vms SET state = 'Expunged', host_id = NULL, removed = now(), work = NULL,
-                work_step = 0, state_changed = now()
+    VM_MARK_EXPUNGED = "UPDATE vms SET state = 'Expunged', host_id = NULL, removed = now(),
+                state_changed = now()
          WHERE id = $1"
 );
 
@@ -214,42 +189,20 @@ pub async fn vm_list_due_for_expunge(
         .await?)
 }
 
-stmt!(VM_LIST_ORPHANED_WORK: Scalar<Uuid> = "SELECT v.id FROM vms v
-         WHERE v.work IN ('Deploy', 'Start') AND v.removed IS NULL
-           AND v.state_changed < now() - interval '2 minutes'
-           AND NOT EXISTS (SELECT 1 FROM async_jobs j
-                           WHERE j.instance_id = v.id AND j.status = 0)");
-
-/// VMs in a multi-step operation that no pending job is carrying any more (the job was
-/// abandoned): the reconciler unwinds them.
-pub async fn vm_list_orphaned_work(db: impl PgExecutor<'_>) -> Result<Vec<Uuid>> {
-    Ok(VM_LIST_ORPHANED_WORK.query_scalar().fetch_all(db).await?)
-}
-
-stmt!(VM_CLEAR_STALE_REBOOTS = "UPDATE vms SET work = NULL WHERE work = 'Reboot' AND state_changed < now() - interval '10 minutes'");
-
-/// A reboot whose server died long ago: it is over one way or the other; the state sync
-/// takes it from here.
-pub async fn vm_clear_stale_reboots(db: impl PgExecutor<'_>) -> Result<u64> {
-    Ok(VM_CLEAR_STALE_REBOOTS
-        .query()
-        .execute(db)
-        .await?
-        .rows_affected())
-}
-
 /// The VMs the database places on a host (what its agent should be running).
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct HostedVm {
     pub id: Uuid,
     pub name: String,
     pub state: String,
+    /// The kind of the workflow running on it (`services::workflow`), if one is.
     pub work: Option<String>,
     /// Its state has not changed for `settle_secs` (a report cannot predate the change).
     pub settled: bool,
 }
 
-stmt!(VM_LIST_ON_HOST: HostedVm = "SELECT id, display_name AS name, state, work,
+stmt!(VM_LIST_ON_HOST: HostedVm = "SELECT id, display_name AS name, state,
+                (SELECT w.kind FROM workflows w WHERE w.resource_id = vms.id AND w.state IN ('Running', 'Unwinding') LIMIT 1) AS work,
                 state_changed < now() - make_interval(secs => $2) AS settled
          FROM vms WHERE host_id = $1 AND removed IS NULL");
 
@@ -267,7 +220,8 @@ pub async fn vm_list_on_host(
 }
 
 stmt!(VM_RUNNING_ON_HOST: (Uuid, String) = "SELECT id, display_name FROM vms
-         WHERE host_id = $1 AND state = 'Running' AND work IS NULL AND removed IS NULL
+         WHERE host_id = $1 AND state = 'Running'
+           AND NOT EXISTS (SELECT 1 FROM workflows w WHERE w.resource_id = vms.id AND w.state IN ('Running', 'Unwinding')) AND removed IS NULL
          ORDER BY instance_number");
 
 /// The Running VMs on `host_id` (id, display name).
@@ -318,6 +272,7 @@ pub struct KnownVm {
     pub name: String,
     pub host_id: Option<Uuid>,
     pub state: String,
+    /// The kind of the workflow running on it (`services::workflow`), if one is.
     pub work: Option<String>,
     /// No state change within the settle time.
     pub settled: bool,
@@ -325,7 +280,8 @@ pub struct KnownVm {
     pub removed: bool,
 }
 
-stmt!(VM_KNOWN: KnownVm = "SELECT id, display_name AS name, host_id, state, work,
+stmt!(VM_KNOWN: KnownVm = "SELECT id, display_name AS name, host_id, state,
+                (SELECT w.kind FROM workflows w WHERE w.resource_id = vms.id AND w.state IN ('Running', 'Unwinding') LIMIT 1) AS work,
                 state_changed < now() - make_interval(secs => $2) AS settled,
                 removed IS NOT NULL AS removed
          FROM vms WHERE id = ANY($1)");
@@ -347,7 +303,8 @@ pub async fn vm_known(
 stmt!(
     VM_MARK_DIED = "UPDATE vms SET state = 'Stopped', host_id = NULL, state_changed = now(),
                 error_text = 'The VM stopped outside Stratus (reported by its host)'
-         WHERE id = $1 AND host_id = $2 AND state = 'Running' AND work IS NULL"
+         WHERE id = $1 AND host_id = $2 AND state = 'Running'
+           AND NOT EXISTS (SELECT 1 FROM workflows w WHERE w.resource_id = vms.id AND w.state IN ('Running', 'Unwinding'))"
 );
 
 /// A VM found dead on its host: Stopped, capacity released (only if it is still the
@@ -537,14 +494,11 @@ statements![
     VM_FETCH,
     VM_FETCH_FOR_UPDATE,
     VM_SET_STATE,
-    VM_SET_WORK,
     VM_SET_ISO,
     VM_MARK_DESTROYED,
     VM_MARK_RECOVERED,
     VM_MARK_EXPUNGED,
     VM_LIST_DUE_FOR_EXPUNGE,
-    VM_LIST_ORPHANED_WORK,
-    VM_CLEAR_STALE_REBOOTS,
     VM_LIST_ON_HOST,
     VM_RUNNING_ON_HOST,
     VM_SET_RESUME,

@@ -126,19 +126,11 @@ async fn execute(ctx: &Ctx, job: &JobRow) -> Result<stratus_api::envelope::Reply
         user,
         session_id: None,
     };
-    // `crate::commands::RETRY_PARAM` is the runner's alone: one stored with the request (refused at the
-    // door since, but perhaps queued before) is dropped.
-    let stored: Vec<(String, String)> = Params::from_json(&job.command, &job.params)
-        .iter()
-        .filter(|(k, _)| k.as_str() != crate::commands::RETRY_PARAM)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let mut params = Params::from_pairs(&job.command, &stored);
-    if job.attempts > 1 {
-        // Taken over: handlers may find their work already done (see `commands::RETRY_PARAM`).
-        params = params.with(crate::commands::RETRY_PARAM, "true");
-    }
-    crate::commands::execute(ctx, &caller, spec, &params)
+    // A job taken over from a dead server runs its handler again with the same
+    // parameters; a handler whose work is a workflow finds it by the job's id and
+    // resumes it (`services::workflow`).
+    let params = Params::from_json(&job.command, &job.params);
+    crate::commands::execute(ctx, &caller, spec, &params, Some(job.id))
         .await
         .map_err(|e| crate::commands::log_and_convert(spec.name, e))
 }

@@ -76,7 +76,7 @@ async fn run(
         .collect();
     let p = Params::from_pairs(command, &pairs);
     p.validate(spec)?;
-    let body = crate::commands::execute(ctx, caller, spec, &p)
+    let body = crate::commands::execute(ctx, caller, spec, &p, None)
         .await?
         .body();
     let item = match &body[object] {

@@ -13,3 +13,4 @@ pub mod isos;
 pub mod reconcile;
 pub mod tasks;
 pub mod vms;
+pub mod workflow;

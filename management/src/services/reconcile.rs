@@ -1,7 +1,7 @@
 //! Housekeeping on a timer: keep this server's registration fresh, pick up settings
 //! changed through other servers, drop expired sessions, refresh the capacity of primary
 //! and secondary storage (FSSTAT every `storage.stats.interval`), expunge destroyed VMs
-//! that are due, unwind abandoned VM work. Each pass is idempotent, so every management
+//! that are due, unwind workflows whose job was given up. Each pass is idempotent, so every management
 //! server may run it, and each records its outcome for admins (`crate::services::tasks`).
 
 use std::time::Duration;
@@ -63,8 +63,8 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
             &ctx,
             "abandoned-work",
             TICK,
-            unwind_orphaned_work(&ctx),
-            |_| "abandoned deploys and starts unwound".into(),
+            unwind_abandoned_work(&ctx),
+            |n| format!("{n} abandoned workflows unwound"),
         )
         .await;
     }
@@ -77,7 +77,7 @@ pub async fn expunge_due(ctx: &Ctx) -> crate::error::Result<usize> {
     let due = db::vms::vm_list_due_for_expunge(&ctx.pool, delay, 100).await?;
     let mut done = 0;
     for id in due {
-        match crate::services::vms::expunge(ctx, id).await {
+        match crate::services::vms::expunge(ctx, None, id).await {
             Ok(()) => done += 1,
             Err(e) => {
                 tracing::warn!(vm = %id, error = %e, "expunging a destroyed VM failed; will retry")
@@ -87,30 +87,31 @@ pub async fn expunge_due(ctx: &Ctx) -> crate::error::Result<usize> {
     Ok(done)
 }
 
-/// A deploy or start whose job was abandoned (every server running it died, see
-/// `jobs::MAX_ATTEMPTS`) is unwound, so it does not hold capacity and an address forever.
-pub async fn unwind_orphaned_work(ctx: &Ctx) -> crate::error::Result<()> {
-    db::vms::vm_clear_stale_reboots(&ctx.pool).await?;
-    for id in db::vms::vm_list_orphaned_work(&ctx.pool).await? {
-        let Some(vm) = db::vms::vm_fetch(&ctx.pool, id).await? else {
-            continue;
+/// Workflows whose job was abandoned (every server running it died, see
+/// `jobs::MAX_ATTEMPTS`) are unwound, so a half-done deploy does not hold capacity and
+/// an address forever. Workflows without a job are the reconcilers' own: their next
+/// pass resumes them.
+pub async fn unwind_abandoned_work(ctx: &Ctx) -> crate::error::Result<usize> {
+    use crate::services::vms::workflows as vm;
+    use crate::services::workflow::{abandon, Kind};
+    const WHY: &str = "its job was abandoned: the management servers running it stopped";
+    let mut n = 0;
+    for row in db::workflows::workflow_list_abandoned(&ctx.pool).await? {
+        let r = match Kind::parse(&row.kind) {
+            Some(Kind::VmDeploy) => abandon::<vm::Deploy>(ctx, &row, WHY).await,
+            Some(Kind::VmStart) => abandon::<vm::Start>(ctx, &row, WHY).await,
+            Some(Kind::VmReboot) => abandon::<vm::Reboot>(ctx, &row, WHY).await,
+            Some(Kind::VmExpunge) => abandon::<vm::Expunge>(ctx, &row, WHY).await,
+            Some(Kind::Test) | None => continue,
         };
-        let work = vm
-            .work
-            .as_deref()
-            .and_then(crate::services::vms::Work::parse)
-            .unwrap_or(crate::services::vms::Work::Start);
-        let last = (vm.work_step.max(0) as usize).min(crate::services::vms::STEPS.len() - 1);
-        crate::services::vms::unwind(
-            ctx,
-            id,
-            work,
-            last,
-            "its job was abandoned: the management servers running it stopped",
-        )
-        .await?;
+        match r {
+            Ok(()) => n += 1,
+            Err(e) => {
+                tracing::warn!(workflow = %row.id, kind = %row.kind, error = %e, "unwinding an abandoned workflow failed; will retry")
+            }
+        }
     }
-    Ok(())
+    Ok(n)
 }
 
 async fn fsstat(url: &str) -> Result<(i64, i64), String> {

@@ -1,22 +1,16 @@
-//! Running VMs: deploy/start as ordered, persisted steps with an undo each, and the
-//! operations that stop, reboot, destroy and expunge them.
+//! Running VMs: deploy, start, reboot and expunge as workflows (`workflows`, run by
+//! `services::workflow`), and the operations that stop and destroy them, the state sync
+//! with hosts' reports, and what they share (the root volume, a host's leases, the
+//! agent's spec).
 //!
-//! Why steps: starting a VM touches four systems (Postgres, primary storage, the host's
-//! network and its libvirt). Each step's *do* is idempotent and its index is stored on
-//! the VM row (`work`, `work_step`) after it succeeds, so a job taken over from a dead
-//! management server re-runs the step it was in and carries on; a step that fails
-//! unwinds every step before it (and itself: a half-done do is undone too) in reverse,
-//! so a failed deploy holds no address, no capacity, no volume file and no domain.
-//!
-//! | step | do | undo |
-//! |---|---|---|
-//! | Allocate | place on a host (capacity) and take a guest address (one transaction) | release capacity; on deploy also the address |
-//! | Volume | a qcow2 root disk on a primary pool the host reaches | deploy only: remove the file |
-//! | Network | the host's bridge + dnsmasq with this VM's static lease | push the leases without it |
-//! | Domain | the agent defines and starts the domain | the agent destroys and undefines it |
+//! Why workflows: starting a VM touches four systems (Postgres, primary storage, the
+//! host's network and its libvirt); a management server may die between any two, and a
+//! failure must give back everything the steps before it took. See `workflows` for the
+//! steps and what each undo gives back.
 
 pub mod allocate;
 pub mod volumes;
+pub mod workflows;
 
 use stratus_api::agent::{
     Acceleration, DiskFormat, GuestNetwork, NfsFile, Nic, NicModel, PowerOptions, RootDisk,
@@ -28,58 +22,12 @@ use uuid::Uuid;
 use crate::ctx::Ctx;
 use crate::db::{self, hosts::HostRow, vms::VmListRow};
 use crate::error::{Error, Result};
-use crate::rules::hoststate::Status;
 use crate::rules::vmstate::{VmEvent, VmState};
 use crate::services::agents::Agent;
-
-/// A multi-step operation on a VM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Work {
-    Deploy,
-    Start,
-}
-
-impl Work {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Work::Deploy => "Deploy",
-            Work::Start => "Start",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Work> {
-        match s {
-            "Deploy" => Some(Work::Deploy),
-            "Start" => Some(Work::Start),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    Allocate,
-    Volume,
-    Network,
-    Domain,
-}
-
-/// Deploy and start run the same steps; they differ in what an undo gives back (a
-/// failed start keeps the VM's disk and address; a failed deploy keeps nothing).
-pub const STEPS: [Step; 4] = [Step::Allocate, Step::Volume, Step::Network, Step::Domain];
-
-impl Step {
-    pub fn name(self) -> &'static str {
-        match self {
-            Step::Allocate => "Allocate",
-            Step::Volume => "Volume",
-            Step::Network => "Network",
-            Step::Domain => "Domain",
-        }
-    }
-}
+use crate::services::workflow;
 
 /// What a deploy asked for beyond the VM row.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Options {
     pub ip: Option<std::net::IpAddr>,
     pub host_id: Option<Uuid>,
@@ -101,89 +49,35 @@ pub async fn view(ctx: &Ctx, id: Uuid) -> Result<VmListRow> {
         .ok_or_else(|| ApiError::param(format!("Unable to find the virtual machine {id}")).into())
 }
 
-fn state_of(vm: &db::vms::VmRow) -> Result<VmState> {
+pub(crate) fn state_of(vm: &db::vms::VmRow) -> Result<VmState> {
     VmState::parse(&vm.state)
         .ok_or_else(|| Error::internal(format!("VM {} has unknown state {}", vm.id, vm.state)))
 }
 
-/// Runs `work` (deploy or start) to Running, resuming at the persisted step when a job
-/// is taken over. On failure every step done is undone and the VM is left in Error
-/// (deploy) or Stopped (start) with the reason; the error is returned.
-pub async fn run(ctx: &Ctx, vm_id: Uuid, work: Work, opts: &Options) -> Result<()> {
-    let first = {
-        let mut tx = ctx.pool.begin().await?;
-        let vm = db::vms::vm_fetch_for_update(&mut *tx, vm_id)
-            .await?
-            .ok_or_else(|| Error::internal("the VM vanished"))?;
-        let resume = vm.work.as_deref().and_then(Work::parse) == Some(work);
-        let first = if resume {
-            tracing::info!(vm = %vm.name, work = work.as_str(), step = vm.work_step, "resuming");
-            vm.work_step.max(0) as usize
-        } else {
-            let state = state_of(&vm)?;
-            state.require(VmEvent::Start, &vm.display_name)?;
-            db::vms::vm_set_work(&mut *tx, vm_id, Some(work.as_str()), 0).await?;
-            0
-        };
-        tx.commit().await?;
-        first
-    };
-    for (i, step) in STEPS.iter().enumerate().skip(first) {
-        let outcome = match ctx.faults.check(step.name()).await {
-            Ok(()) => step_do(ctx, vm_id, *step, opts).await,
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = outcome {
-            let why = e.to_api().text;
-            tracing::warn!(vm = %vm_id, step = step.name(), error = %why, "unwinding");
-            unwind(ctx, vm_id, work, i, &why).await?;
-            return Err(e);
-        }
-        db::vms::vm_set_work(&ctx.pool, vm_id, Some(work.as_str()), i as i32 + 1).await?;
-        // Progress a client can see while it waits (queryAsyncJobResult's jobprocstatus).
-        db::jobs::job_set_progress_of(&ctx.pool, vm_id, i as i32 + 1).await?;
-    }
-    let mut tx = ctx.pool.begin().await?;
-    db::vms::vm_set_state(&mut *tx, vm_id, VmState::Running.as_str(), None).await?;
-    db::vms::vm_set_work(&mut *tx, vm_id, None, 0).await?;
-    tx.commit().await?;
-    Ok(())
+/// Deploys the VM `create` recorded (the job half of deployVirtualMachine): Running, or
+/// Error holding nothing, with the reason. `job`: the async job running it, whose re-run
+/// after a takeover resumes the workflow.
+pub async fn deploy(ctx: &Ctx, job: Option<Uuid>, vm: Uuid, opts: Options) -> Result<()> {
+    workflow::run(ctx, job, workflows::Deploy { vm, opts }).await
 }
 
-/// Undoes steps `0..=failed` in reverse and leaves the VM Error (deploy) or Stopped.
-pub async fn unwind(ctx: &Ctx, vm_id: Uuid, work: Work, failed: usize, why: &str) -> Result<()> {
-    for step in STEPS.iter().take(failed + 1).rev() {
-        if let Err(e) = step_undo(ctx, vm_id, work, *step).await {
-            // Keep going: the rest still must be given back. The reconciler retries.
-            tracing::error!(vm = %vm_id, step = step.name(), error = %e, "undo failed");
-        }
-    }
-    let (state, event) = match work {
-        Work::Deploy => (VmState::Error, "VM.CREATE"),
-        Work::Start => (VmState::Stopped, "VM.START"),
-    };
-    let mut tx = ctx.pool.begin().await?;
-    db::capacity::vm_release_host(&mut tx, vm_id, state.as_str(), Some(why)).await?;
-    db::vms::vm_set_work(&mut *tx, vm_id, None, 0).await?;
-    if let Some(vm) = db::vms::vm_fetch(&mut *tx, vm_id).await? {
-        crate::db::events::system_event(
-            &mut tx,
-            event,
-            "ERROR",
-            format!(
-                "{} of VM {} failed and was undone: {why}",
-                work.as_str(),
-                vm.display_name
-            ),
-            Some((vm.id, "VirtualMachine", vm.display_name.clone())),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(())
+/// Starts a Stopped VM (`host`: an admin's choice): Running, or Stopped with the reason.
+pub async fn start(ctx: &Ctx, job: Option<Uuid>, vm: Uuid, host: Option<Uuid>) -> Result<()> {
+    workflow::run(ctx, job, workflows::Start { vm, host }).await
 }
 
-async fn host_of(ctx: &Ctx, vm: &db::vms::VmRow) -> Result<HostRow> {
+/// Reboots a Running VM on its host.
+pub async fn reboot(ctx: &Ctx, job: Option<Uuid>, vm: Uuid, forced: bool) -> Result<()> {
+    workflow::run(ctx, job, workflows::Reboot { vm, forced }).await
+}
+
+/// Expunges a Destroyed (or Error) VM: its domain (if a host still has it), its root
+/// volume file and its addresses are removed, then the row is marked Expunged.
+pub async fn expunge(ctx: &Ctx, job: Option<Uuid>, vm: Uuid) -> Result<()> {
+    workflow::run(ctx, job, workflows::Expunge { vm }).await
+}
+
+pub(crate) async fn host_of(ctx: &Ctx, vm: &db::vms::VmRow) -> Result<HostRow> {
     let id = vm
         .host_id
         .ok_or_else(|| Error::internal("the VM has no host yet"))?;
@@ -192,83 +86,22 @@ async fn host_of(ctx: &Ctx, vm: &db::vms::VmRow) -> Result<HostRow> {
         .ok_or_else(|| Error::internal("the VM's host vanished"))
 }
 
-async fn step_do(ctx: &Ctx, vm_id: Uuid, step: Step, opts: &Options) -> Result<()> {
-    let vm = db::vms::vm_fetch(&ctx.pool, vm_id)
-        .await?
-        .ok_or_else(|| Error::internal("the VM vanished"))?;
-    match step {
-        Step::Allocate => {
-            if vm.host_id.is_some() && vm.state == VmState::Starting.as_str() {
-                return Ok(()); // done before a takeover
-            }
-            allocate::allocate(ctx, vm_id, opts.ip, opts.host_id).await?;
-            Ok(())
-        }
-        Step::Volume => create_root_volume(ctx, &vm, opts).await,
-        Step::Network => {
-            let host = host_of(ctx, &vm).await?;
-            push_leases(ctx, &host, vm_id, None).await
-        }
-        Step::Domain => {
-            let host = host_of(ctx, &vm).await?;
-            let spec = spec_for(ctx, &vm, &host).await?;
-            let budget =
-                std::time::Duration::from_secs(ctx.get(&crate::settings::VM_START_TIMEOUT) as u64);
-            Agent::of(ctx, &host).put_vm(&spec, budget).await?;
-            Ok(())
-        }
-    }
-}
-
-async fn step_undo(ctx: &Ctx, vm_id: Uuid, work: Work, step: Step) -> Result<()> {
-    let Some(vm) = db::vms::vm_fetch(&ctx.pool, vm_id).await? else {
-        return Ok(());
-    };
-    match step {
-        Step::Allocate => {
-            let mut tx = ctx.pool.begin().await?;
-            if work == Work::Deploy {
-                db::nics::nic_release_all(&mut tx, vm_id).await?;
-            }
-            db::capacity::vm_release_host(&mut tx, vm_id, &vm.state, vm.error_text.as_deref())
-                .await?;
-            tx.commit().await?;
-            Ok(())
-        }
-        Step::Volume => {
-            if work == Work::Deploy {
-                remove_root_volume(ctx, vm_id).await?;
-            }
-            Ok(())
-        }
-        Step::Network => {
-            if vm.host_id.is_some() {
-                let host = host_of(ctx, &vm).await?;
-                push_leases(ctx, &host, vm_id, Some(vm_id)).await?;
-            }
-            Ok(())
-        }
-        Step::Domain => {
-            if vm.host_id.is_some() {
-                let host = host_of(ctx, &vm).await?;
-                Agent::of(ctx, &host).delete_vm(vm_id).await?;
-            }
-            Ok(())
-        }
-    }
-}
-
 /// The root disk: created once (Allocated → Ready); a retry after a crash re-creates a
 /// file that never became Ready.
-async fn create_root_volume(ctx: &Ctx, vm: &db::vms::VmRow, opts: &Options) -> Result<()> {
+pub(crate) async fn create_root_volume(
+    ctx: &Ctx,
+    vm: &db::vms::VmRow,
+    opts: &Options,
+) -> Result<db::volumes::VolumeRow> {
     if let Some(v) = db::volumes::volume_root_of_vm(&ctx.pool, vm.id).await? {
         if v.state == "Ready" {
-            return Ok(());
+            return Ok(v);
         }
         let pool = db::storage::pool_fetch(&ctx.pool, v.pool_id)
             .await?
             .ok_or_else(|| Error::internal("the volume's pool vanished"))?;
-        return write_volume(ctx, &pool, &v).await;
+        write_volume(ctx, &pool, &v).await?;
+        return Ok(v);
     }
     let size = root_size(ctx, vm, opts).await?;
     let host_id = vm
@@ -303,7 +136,8 @@ async fn create_root_volume(ctx: &Ctx, vm: &db::vms::VmRow, opts: &Options) -> R
         removed: None,
     };
     db::volumes::volume_insert(&ctx.pool, &v).await?;
-    write_volume(ctx, &pool, &v).await
+    write_volume(ctx, &pool, &v).await?;
+    Ok(v)
 }
 
 async fn write_volume(
@@ -448,7 +282,7 @@ fn hostname(name: &str) -> Option<String> {
 }
 
 /// The agent's [`VmSpec`] for a placed VM.
-async fn spec_for(ctx: &Ctx, vm: &db::vms::VmRow, host: &HostRow) -> Result<VmSpec> {
+pub(crate) async fn spec_for(ctx: &Ctx, vm: &db::vms::VmRow, host: &HostRow) -> Result<VmSpec> {
     let view = view(ctx, vm.id).await?;
     let vol = db::volumes::volume_root_of_vm(&ctx.pool, vm.id)
         .await?
@@ -578,26 +412,6 @@ pub async fn stop_with(ctx: &Ctx, vm_id: Uuid, o: PowerOptions) -> Result<()> {
     }
 }
 
-pub async fn reboot(ctx: &Ctx, vm_id: Uuid, forced: bool) -> Result<()> {
-    let vm = db::vms::vm_fetch(&ctx.pool, vm_id)
-        .await?
-        .ok_or_else(|| Error::internal("the VM vanished"))?;
-    state_of(&vm)?.require(VmEvent::Reboot, &vm.display_name)?;
-    let host = host_of(ctx, &vm).await?;
-    let o = if forced {
-        PowerOptions::forced()
-    } else {
-        PowerOptions::default()
-    };
-    // While it reboots its domain is briefly down: not a death (see `sync_report`).
-    db::vms::vm_set_work(&ctx.pool, vm_id, Some("Reboot"), 0).await?;
-    let r = Agent::of(ctx, &host).reboot_vm(vm_id, o).await;
-    db::vms::vm_set_work(&ctx.pool, vm_id, None, 0).await?;
-    db::vms::vm_set_state(&ctx.pool, vm_id, VmState::Running.as_str(), None).await?;
-    r?;
-    Ok(())
-}
-
 /// Destroyed: the domain is gone, capacity released; disk and address stay until expunge
 /// (recoverVirtualMachine brings it back Stopped).
 pub async fn destroy(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
@@ -618,45 +432,6 @@ pub async fn destroy(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
         }
     }
     db::vms::vm_mark_destroyed(&ctx.pool, vm_id).await?;
-    Ok(())
-}
-
-/// Expunges a Destroyed (or Error) VM: its domain (if a host still has it), its root
-/// volume file and its addresses are removed, then the row. Every part is idempotent,
-/// so an expunge interrupted by a crash is simply run again.
-pub async fn expunge(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
-    let vm = {
-        let mut tx = ctx.pool.begin().await?;
-        let vm = db::vms::vm_fetch_for_update(&mut *tx, vm_id)
-            .await?
-            .ok_or_else(|| Error::internal("the VM vanished"))?;
-        let next = state_of(&vm)?.require(VmEvent::Expunge, &vm.display_name)?;
-        db::vms::vm_set_state(&mut *tx, vm_id, next.as_str(), vm.error_text.as_deref()).await?;
-        db::capacity::vm_release_host(&mut tx, vm_id, next.as_str(), vm.error_text.as_deref())
-            .await?;
-        tx.commit().await?;
-        vm
-    };
-    if let Some(host_id) = vm.host_id.or(vm.last_host_id) {
-        if let Some(host) = db::hosts::host_fetch(&ctx.pool, host_id.into()).await? {
-            if host.status == Status::Up {
-                Agent::of(ctx, &host).delete_vm(vm_id).await?;
-            }
-        }
-    }
-    remove_root_volume(ctx, vm_id).await?;
-    let mut tx = ctx.pool.begin().await?;
-    db::nics::nic_release_all(&mut tx, vm_id).await?;
-    db::vms::vm_mark_expunged(&mut *tx, vm_id).await?;
-    crate::db::events::system_event(
-        &mut tx,
-        "VM.EXPUNGE",
-        "INFO",
-        format!("VM {} expunged", vm.display_name),
-        Some((vm.id, "VirtualMachine", vm.display_name.clone())),
-    )
-    .await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -986,9 +761,21 @@ mod tests {
 
     #[test]
     fn steps_are_in_order_and_named() {
-        let names: Vec<_> = STEPS.iter().map(|s| s.name()).collect();
+        use crate::services::workflow::Steps;
+        let names: Vec<_> = workflows::StartStep::ALL.iter().map(|s| s.name()).collect();
         assert_eq!(names, ["Allocate", "Volume", "Network", "Domain"]);
-        assert_eq!(Work::parse("Deploy"), Some(Work::Deploy));
-        assert_eq!(Work::parse(Work::Start.as_str()), Some(Work::Start));
+        let names: Vec<_> = workflows::ExpungeStep::ALL
+            .iter()
+            .map(|s| s.name())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Expunging",
+                "DeleteDomain",
+                "DeleteVolume",
+                "ReleaseAddresses"
+            ]
+        );
     }
 }

@@ -1,0 +1,58 @@
+//! listWorkflows: the multi-step operations (`crate::services::workflow`) and the step
+//! each is in, so an admin sees where a deploy is (or got stuck) without SQL. A Stratus
+//! command; CloudStack shows no such thing.
+
+use stratus_api::envelope::Reply;
+use stratus_api::types::WorkflowResponse;
+use stratus_api::{ApiError, Params};
+
+use crate::ctx::Ctx;
+use crate::db::workflows::{workflow_list, WorkflowFilter};
+use crate::error::Result;
+
+const STATES: [&str; 4] = ["Running", "Unwinding", "Succeeded", "Failed"];
+
+pub async fn list(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let state = match p.str("state") {
+        None => None,
+        Some(s) => Some(
+            STATES
+                .into_iter()
+                .find(|k| k.eq_ignore_ascii_case(s))
+                .ok_or_else(|| {
+                    ApiError::param(format!(
+                        "Invalid state '{s}': use Running, Unwinding, Succeeded or Failed"
+                    ))
+                })?
+                .to_string(),
+        ),
+    };
+    let page = p.page(ctx.page_size())?;
+    let f = WorkflowFilter {
+        id: p.uuid("id")?,
+        resource_id: p.uuid("resourceid")?,
+        state,
+        offset: page.offset,
+        limit: page.limit,
+    };
+    let (rows, total) = workflow_list(&ctx.pool, &f).await?;
+    let items: Vec<WorkflowResponse> = rows
+        .into_iter()
+        .map(|w| WorkflowResponse {
+            id: Some(w.id),
+            kind: Some(w.kind),
+            resourcetype: Some(w.resource_type),
+            resourceid: Some(w.resource_id),
+            jobid: w.job_id,
+            state: Some(w.state),
+            step: w.step,
+            stepindex: Some(w.step_index),
+            stepcount: Some(w.step_count),
+            stepstarted: Some(w.step_started.into()),
+            created: Some(w.created.into()),
+            error: w.error,
+            managementserverid: w.owner_ms,
+        })
+        .collect();
+    Ok(Reply::list("workflow", total, &items))
+}

@@ -560,7 +560,17 @@ async fn reconnect_over_mutual_tls_and_rogue_clients_refused() {
     assert!(types.contains(&"HOST.CONNECTING"), "{types:?}");
     assert!(types.contains(&"HOST.RECONNECT"), "{types:?}");
 
-    // With the agent gone, reconnecting fails with a clear error and the host is in Alert.
+    // With the agent gone, reconnecting fails with a clear error and the host is in Alert
+    // (the machine answers the probe: this test's API listener stands in for its sshd;
+    // with nothing on the probe port the monitor would rightly take it on to Down).
+    c.ok(
+        "updateConfiguration",
+        &[
+            ("name", "host.probe.port"),
+            ("value", &addr.port().to_string()),
+        ],
+    )
+    .await;
     drop(agent);
     let j = c.ok("reconnectHost", &[("id", &id)]).await;
     let done = c.wait_job(j["jobid"].as_str().unwrap()).await;

@@ -88,12 +88,11 @@ async fn main() -> anyhow::Result<()> {
     db::config::config_set_global(&pool, "ping.interval", Some(&interval.to_string())).await?;
     let ms = uuid::Uuid::new_v4();
     db::mgmt::ms_register(&pool, ms, "bench-setup", "0").await?;
-    let ctx = Ctx::new(
-        pool.clone(),
-        ms,
-        stratus_management::secrets::SecretKey::generate(),
-    )
-    .await?;
+    // The server started below must open what this setup seals (the CA's key), so both
+    // use one management key file, as management servers sharing a database do.
+    let key_file = dir.path().join("management.key");
+    let key = stratus_management::secrets::SecretKey::load_or_create(&key_file)?;
+    let ctx = Ctx::new(pool.clone(), ms, key).await?;
     let admin = db::accounts::user_fetch_by_name(&pool, db::accounts::ROOT_DOMAIN, "admin")
         .await?
         .expect("admin");
@@ -171,6 +170,8 @@ async fn main() -> anyhow::Result<()> {
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_stratus-management"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir.path().join("mgmt"))
+        .arg("--key-file")
+        .arg(&key_file)
         .env("DATABASE_URL", pg.url("bench"))
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())

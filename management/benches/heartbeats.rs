@@ -179,6 +179,9 @@ async fn main() -> anyhow::Result<()> {
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     while http.get(format!("{url}/healthz")).send().await.is_err() {
+        if let Some(status) = server.try_wait()? {
+            anyhow::bail!("the management server exited before it served ({status})");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 

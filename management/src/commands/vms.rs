@@ -555,23 +555,13 @@ pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let zone = p.uuid("zoneid")?;
     let rows = db::capacity::capacity_by_zone(&ctx.pool, zone).await?;
     let want = p.i64("type")?;
-    // CPU and memory with each host's cluster's overprovisioning factors, per zone.
-    let (hosts, _) = db::hosts::host_list(
-        &ctx.pool,
-        &db::hosts::HostFilter {
-            zone_id: zone.map(Into::into),
-            ..Default::default()
-        },
-    )
-    .await?;
+    // CPU and memory with each cluster's overprovisioning factors, summed per zone.
     let mut overprovisioned: std::collections::HashMap<Uuid, (f64, f64)> = Default::default();
-    for h in &hosts {
-        let at = Scope::cluster(h.zone_id, h.cluster_id);
-        let cpu = i64::from(h.cpu_cores.unwrap_or(0)) * i64::from(h.cpu_mhz.unwrap_or(0));
-        let e = overprovisioned.entry(h.zone_id.into()).or_default();
-        e.0 += cpu as f64 * ctx.get_in(&settings::CPU_OVERPROVISIONING_FACTOR, at);
-        e.1 += h.memory_bytes.unwrap_or(0) as f64
-            * ctx.get_in(&settings::MEM_OVERPROVISIONING_FACTOR, at);
+    for c in db::capacity::capacity_by_cluster(&ctx.pool, zone).await? {
+        let at = Scope::cluster(c.zone_id, c.cluster_id);
+        let e = overprovisioned.entry(c.zone_id).or_default();
+        e.0 += c.cpu_total_mhz as f64 * ctx.get_in(&settings::CPU_OVERPROVISIONING_FACTOR, at);
+        e.1 += c.memory_total as f64 * ctx.get_in(&settings::MEM_OVERPROVISIONING_FACTOR, at);
     }
     let mut items = vec![];
     for r in &rows {

@@ -169,10 +169,39 @@ pub async fn capacity_by_zone(
         .await?)
 }
 
+/// One cluster's physical CPU and memory: what listCapacity multiplies by the cluster's
+/// overprovisioning factors (they may differ per cluster, so the zone's sum cannot).
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
+pub struct ClusterCapacityRow {
+    pub zone_id: Uuid,
+    pub cluster_id: ClusterId,
+    pub cpu_total_mhz: i64,
+    pub memory_total: i64,
+}
+
+stmt!(CAPACITY_BY_CLUSTER: ClusterCapacityRow = "SELECT zone_id, cluster_id,
+                COALESCE(SUM(cpu_cores::bigint * cpu_mhz), 0)::bigint AS cpu_total_mhz,
+                COALESCE(SUM(memory_bytes), 0)::bigint AS memory_total
+         FROM hosts WHERE ($1::uuid IS NULL OR zone_id = $1)
+         GROUP BY zone_id, cluster_id");
+
+/// Per cluster (of one zone, or all), the hosts' CPU (cores × MHz) and memory.
+pub async fn capacity_by_cluster(
+    db: impl PgExecutor<'_>,
+    zone: Option<Uuid>,
+) -> Result<Vec<ClusterCapacityRow>> {
+    Ok(CAPACITY_BY_CLUSTER
+        .query_as()
+        .bind(zone)
+        .fetch_all(db)
+        .await?)
+}
+
 statements![
     HOSTS_LOCK_IN_ZONE,
     HOST_CANDIDATES,
     VM_RESERVE_ON_HOST_IN_TXN,
     VM_RELEASE_HOST,
-    CAPACITY_BY_ZONE
+    CAPACITY_BY_ZONE,
+    CAPACITY_BY_CLUSTER
 ];

@@ -114,14 +114,13 @@ pub async fn vm_release_host(
     Ok(())
 }
 
-/// One listCapacity row: a capacity type in a zone (totals before overprovisioning).
+/// What listCapacity counts per zone besides CPU and memory totals (those are summed per
+/// cluster, `capacity_by_cluster`, because each cluster has its own overcommit factors).
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct ZoneCapacityRow {
     pub zone_id: Uuid,
     pub zone_name: String,
-    pub memory_total: i64,
     pub memory_used: i64,
-    pub cpu_total_mhz: i64,
     pub cpu_used_mhz: i64,
     pub cpu_cores_total: i64,
     pub cpu_cores_used: i64,
@@ -135,10 +134,8 @@ pub struct ZoneCapacityRow {
 }
 
 stmt!(CAPACITY_BY_ZONE: ZoneCapacityRow = "SELECT z.id AS zone_id, z.name AS zone_name,
-            COALESCE((SELECT sum(h.memory_bytes) FROM hosts h WHERE h.zone_id = z.id), 0)::bigint AS memory_total,
             COALESCE((SELECT sum(v.memory_mb::bigint * 1048576) FROM vms v WHERE v.zone_id = z.id
                       AND v.state IN ('Starting', 'Running', 'Stopping') AND v.host_id IS NOT NULL), 0)::bigint AS memory_used,
-            COALESCE((SELECT sum(h.cpu_cores::bigint * h.cpu_mhz) FROM hosts h WHERE h.zone_id = z.id), 0)::bigint AS cpu_total_mhz,
             COALESCE((SELECT sum(v.cpu_number::bigint * v.cpu_mhz) FROM vms v WHERE v.zone_id = z.id
                       AND v.state IN ('Starting', 'Running', 'Stopping') AND v.host_id IS NOT NULL), 0)::bigint AS cpu_used_mhz,
             COALESCE((SELECT sum(h.cpu_cores) FROM hosts h WHERE h.zone_id = z.id), 0)::bigint AS cpu_cores_total,

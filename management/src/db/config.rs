@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::{Counted, RowShape, Scalar};
+use super::{Counted, RowShape};
 use crate::error::Result;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
@@ -79,18 +79,6 @@ pub async fn config_fetch(db: impl PgExecutor<'_>, name: &str) -> Result<Option<
         .bind(name)
         .fetch_optional(db)
         .await?)
-}
-
-stmt!(CONFIG_VALUE: Scalar<Option<String>> = "SELECT COALESCE(value, default_value) FROM configuration WHERE name = $1");
-
-/// The effective global value of a setting.
-pub async fn config_value(db: impl PgExecutor<'_>, name: &str) -> Result<Option<String>> {
-    Ok(CONFIG_VALUE
-        .query_scalar()
-        .bind(name)
-        .fetch_optional(db)
-        .await?
-        .flatten())
 }
 
 /// A stored value: global (`scope` NULL) or a scope's override.
@@ -174,7 +162,6 @@ statements![
     CONFIG_VALUES,
     CONFIG_LIST,
     CONFIG_FETCH,
-    CONFIG_VALUE,
     CONFIG_SET_GLOBAL,
     CONFIG_SET_SCOPED,
     CONFIG_RESET_SCOPED

@@ -191,6 +191,7 @@ mod tests {
                 model: NicModel::Virtio,
             }],
             console_password: Some("a'b<c&".into()),
+            guest: None,
         }
     }
 

@@ -534,6 +534,7 @@ mod vm_tests {
                 model: NicModel::Virtio,
             }],
             console_password: None,
+            guest: None,
         }
     }
 

@@ -178,6 +178,10 @@ pub mod api {
     /// DELETE: eject it. Live (if running) and in the definition; answers
     /// [`VmStatus`](super::VmStatus).
     pub const VM_ISO: &str = "/v1/vms/{id}/iso";
+    /// PUT a [`GuestData`](super::GuestData): rebuild the VM's config drive with it (a
+    /// media change in its second CD-ROM drive when running) and answer the metadata
+    /// and password services from it; answers [`VmStatus`](super::VmStatus).
+    pub const VM_GUEST: &str = "/v1/vms/{id}/guest";
     /// PUT a [`GuestNetwork`](super::GuestNetwork): the bridge with its address and a
     /// dnsmasq serving exactly its static leases (none: dnsmasq stopped); answers
     /// [`NetworkStatus`](super::NetworkStatus). DELETE: stop its dnsmasq, forget it, and
@@ -206,6 +210,9 @@ pub mod api {
     }
     pub fn vm_iso(id: Uuid) -> String {
         VM_ISO.replace("{id}", &id.to_string())
+    }
+    pub fn vm_guest(id: Uuid) -> String {
+        VM_GUEST.replace("{id}", &id.to_string())
     }
     pub fn vm_console(id: Uuid) -> String {
         VM_CONSOLE.replace("{id}", &id.to_string())
@@ -359,6 +366,98 @@ pub struct VmSpec {
     /// The console listens on 127.0.0.1 only, on a port libvirt picks.
     #[serde(default)]
     pub console_password: Option<String>,
+    /// What the guest is told about itself (config drive and metadata service); none:
+    /// no config drive (an ISO install with nothing to pass in).
+    #[serde(default)]
+    pub guest: Option<GuestData>,
+}
+
+/// At most this many bytes of user data, decoded (CloudStack's `vm.userdata.max.length`
+/// ceiling is 1 MiB of base64; the guest's copy is bounded the same).
+pub const USER_DATA_MAX_BYTES: usize = 1 << 20;
+
+/// One public key put into the guest (`public-keys` in the metadata; `authorized_keys`
+/// through cloud-init).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestKey {
+    /// The key pair's name in Stratus.
+    pub name: String,
+    /// The OpenSSH public key line (`ssh-ed25519 AAAA… comment`).
+    pub public_key: String,
+}
+
+/// A guest NIC's addressing, for `network_data.json` and the metadata's `local-ipv4`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestNic {
+    pub mac: String,
+    pub ip: std::net::Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: std::net::Ipv4Addr,
+    #[serde(default)]
+    pub dns: Vec<std::net::Ipv4Addr>,
+    pub is_default: bool,
+}
+
+/// What a VM's guest learns about itself, as CloudStack's ConfigDrive provider and its
+/// virtual router's metadata and password services tell it. The agent writes it as an
+/// ISO 9660 config drive (label `config-2`: `openstack/latest/…` and `cloudstack/…`)
+/// and answers `http://<dhcp server>/latest/…` and the password service (port 8080)
+/// from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestData {
+    /// The guest's host name (the VM's name): `local-hostname`, `hostname`.
+    pub hostname: String,
+    /// The VM's display name.
+    pub display_name: String,
+    /// The zone's name (`availability-zone`).
+    pub zone_name: String,
+    /// The compute offering's name (`service-offering`).
+    pub service_offering: String,
+    #[serde(default)]
+    pub public_keys: Vec<GuestKey>,
+    /// User data as the API took it: base64 (decoded at most [`USER_DATA_MAX_BYTES`]).
+    #[serde(default)]
+    pub user_data_base64: Option<String>,
+    /// A password the guest has not yet fetched (password-enabled templates), served
+    /// until the guest acknowledges it (`saved_password`); none: nothing to serve.
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub nics: Vec<GuestNic>,
+}
+
+impl GuestData {
+    /// Checks sizes and text the config drive and services would otherwise carry
+    /// unchecked.
+    pub fn validate(&self) -> Result<(), String> {
+        if !valid_hostname(&self.hostname) {
+            return Err(format!("'{}' is not a host name", self.hostname));
+        }
+        if let Some(u) = &self.user_data_base64 {
+            if u.len() > USER_DATA_MAX_BYTES / 3 * 4 + 4 {
+                return Err(format!(
+                    "user data is over {USER_DATA_MAX_BYTES} bytes (decoded)"
+                ));
+            }
+        }
+        for k in &self.public_keys {
+            if k.public_key.contains(['\n', '\r']) || k.public_key.len() > 16 * 1024 {
+                return Err(format!("key '{}' is not one public key line", k.name));
+            }
+        }
+        if let Some(p) = &self.password {
+            if p.is_empty() || p.len() > 255 || p.chars().any(|c| c.is_control()) {
+                return Err("the password must be 1-255 printable characters".into());
+            }
+        }
+        for n in &self.nics {
+            normalize_mac(&n.mac)?;
+            if n.prefix_len > 32 {
+                return Err(format!("prefix length {} is over 32", n.prefix_len));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// At most this many characters of a VNC password count (VNC's DES challenge).
@@ -442,6 +541,9 @@ impl VmSpec {
                 return Err(format!("MAC address {} is used twice", n.mac));
             }
             validate_bridge(&n.bridge)?;
+        }
+        if let Some(g) = &self.guest {
+            g.validate()?;
         }
         if let Some(p) = &self.console_password {
             if p.is_empty() || p.chars().count() > VNC_PASSWORD_MAX {

@@ -325,6 +325,7 @@ pub(crate) async fn spec_for(ctx: &Ctx, vm: &db::vms::VmRow, host: &HostRow) -> 
             })
             .collect(),
         console_password: None,
+        guest: None,
     })
 }
 

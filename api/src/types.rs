@@ -372,6 +372,30 @@ response!(SshKeyPairResponse {
     privatekey: Option<String> => "string", "Private key";
 });
 
+// `UserDataResponse` (registerUserData, listUserData).
+response!(UserDataResponse {
+    id: Option<Uuid> => "string", "ID of the ssh keypair";
+    name: Option<String> => "string", "Name of the userdata";
+    account: Option<String> => "string", "the owner of the userdata";
+    accountid: Option<Uuid> => "string", "the owner id of the userdata";
+    domain: Option<String> => "string", "the domain name of the userdata owner";
+    domainid: Option<Uuid> => "string", "the domain id of the userdata owner";
+    userdata: Option<String> => "string", "base64 encoded userdata content";
+    params: Option<String> => "string", "list of parameters which contains the list of keys or string parameters that are needed to be passed for any variables declared in userdata";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
+});
+
+// `VMUserDataResponse` (getVirtualMachineUserData).
+response!(VmUserDataResponse {
+    virtualmachineid: Option<Uuid> => "string", "the ID of the virtual machine";
+    userdata: Option<String> => "string", "Base 64 encoded VM user data";
+});
+
+// `GetVMPasswordResponse`.
+response!(VmPasswordResponse {
+    encryptedpassword: Option<String> => "string", "The base64 encoded encrypted password of the VM";
+});
+
 response!(LogoutResponse {
     description: Option<String> => "string", "Response description";
 });
@@ -793,6 +817,11 @@ response!(VirtualMachineResponse {
     hypervisor: Option<String> => "string", "the hypervisor on which the template runs";
     instancename: Option<String> => "string", "instance name of the user vm; this parameter is returned to the ROOT admin only";
     keypairs: Option<String> => "string", "ssh key-pairs";
+    keypair: Option<String> => "string", "the name of the ssh key-pair (the first of keypairs)";
+    password: Option<String> => "string", "the password (if exists) of the virtual machine: answered once, by the command that set it";
+    userdataid: Option<Uuid> => "string", "the id of userdata used for the VM";
+    userdataname: Option<String> => "string", "the name of userdata used for the VM";
+    userdatapolicy: Option<String> => "string", "the userdata override policy with the userdata provided while deploying VM";
     isdynamicallyscalable: Option<bool> => "boolean", "true if vm contains XS/VMWare tools inorder to support dynamic scaling of VM cpu/memory.";
     displayvm: Option<bool> => "boolean", "an optional field whether to the display the vm to the end user or not.";
     arch: Option<String> => "string", "CPU arch of the VM";

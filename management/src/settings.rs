@@ -487,6 +487,12 @@ registry! {
     /// Whether users (not only admins) may expunge and recover their VMs; per account.
     ALLOW_USER_EXPUNGE_RECOVER_VM: bool =
         Setting::boolean("allow.user.expunge.recover.vm", false).scopes(&[S::Account]);
+    /// The longest user data a VM may be given, in base64 characters (POST; a GET request
+    /// carries at most 4096). CloudStack's ceiling is 1 MiB.
+    VM_USERDATA_MAX_LENGTH: i64 =
+        Setting::integer("vm.userdata.max.length", 32768).check(within::<1, 1048576>);
+    /// Characters in a generated VM password (password-enabled templates).
+    VM_PASSWORD_LENGTH: i64 = Setting::integer("vm.password.length", 12).check(within::<8, 64>);
     /// Seconds within which a console token must be used.
     CONSOLE_TOKEN_VALIDITY: i64 =
         Setting::integer("console.token.validity", 60).check(within::<1, 3600>);

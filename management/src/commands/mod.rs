@@ -30,6 +30,7 @@ mod sshkeys;
 mod storage;
 mod tasks;
 mod topology;
+mod userdata;
 mod vms;
 mod workflows;
 
@@ -138,6 +139,14 @@ pub async fn execute(
         "registerSSHKeyPair" => sshkeys::register(ctx, caller, p).await,
         "listSSHKeyPairs" => sshkeys::list(ctx, caller, p).await,
         "deleteSSHKeyPair" => sshkeys::delete(ctx, caller, p).await,
+        "registerUserData" => userdata::register(ctx, caller, p).await,
+        "listUserData" => userdata::list(ctx, caller, p).await,
+        "deleteUserData" => userdata::delete(ctx, caller, p).await,
+        "getVirtualMachineUserData" => vms::get_user_data(ctx, caller, p).await,
+        "resetUserDataForVirtualMachine" => vms::reset_user_data(ctx, caller, p).await,
+        "resetSSHKeyForVirtualMachine" => vms::reset_ssh_key(ctx, caller, p).await,
+        "getVMPassword" => vms::get_password(ctx, caller, p).await,
+        "resetPasswordForVirtualMachine" => vms::reset_password(ctx, caller, p).await,
         "createZone" => topology::create_zone(ctx, caller, p).await,
         "listZones" => topology::list_zones(ctx, p).await,
         "updateZone" => topology::update_zone(ctx, caller, p).await,

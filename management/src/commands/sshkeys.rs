@@ -119,7 +119,7 @@ pub fn response(x: &KeyPairRow, private_key: Option<String>) -> SshKeyPairRespon
 /// The account a key pair command acts for (CloudStack's `finalizeOwner`): the caller's,
 /// or the one named by `account` (+ `domainid`, default the caller's domain), which only
 /// a root admin may name when it is not their own.
-async fn owner(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<(Uuid, Uuid, String)> {
+pub(super) async fn owner(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<(Uuid, Uuid, String)> {
     if p.uuid("projectid")?.is_some() {
         // Stratus has no projects, so no id names one.
         return Err(not_found(p, "projectid"));
@@ -279,21 +279,20 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     Ok(Reply::success())
 }
 
-/// For deployVirtualMachine: every key pair named in `names` (comma-separated) must be
-/// the VM owner's.
-pub async fn require(ctx: &Ctx, caller: &Caller, names: &str) -> Result<()> {
+/// For deployVirtualMachine and resetSSHKeyForVirtualMachine: every key pair named in
+/// `names` (comma-separated) must be the VM owner's.
+pub async fn require(ctx: &Ctx, account_id: Uuid, account_name: &str, names: &str) -> Result<()> {
     let names: Vec<String> = names
         .split(',')
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .map(str::to_string)
         .collect();
-    let missing = k::keypair_missing(&ctx.pool, caller.account_id(), &names).await?;
+    let missing = k::keypair_missing(&ctx.pool, account_id, &names).await?;
     match missing.first() {
         None => Ok(()),
         Some(n) => Err(ApiError::param(format!(
-            "A key pair with name '{n}' was not found for account {}",
-            caller.user.account_name
+            "A key pair with name '{n}' was not found for account {account_name}"
         ))
         .into()),
     }

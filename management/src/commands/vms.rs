@@ -13,7 +13,7 @@ use crate::db::{self, vms::VmListRow};
 use crate::error::Result;
 use crate::rules::vmstate::{VmEvent, VmState};
 use crate::services::auth::Caller;
-use crate::services::vms::{self, Options};
+use crate::services::vms::{self, guest, Options};
 use crate::settings::{self, Scope};
 
 pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
@@ -68,7 +68,7 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
         templateid: v.iso_id,
         templatename: r.iso_name.clone(),
         templatedisplaytext: r.iso_display_text.clone(),
-        passwordenabled: Some(false),
+        passwordenabled: Some(r.password_enabled == Some(true)),
         isoid: v.iso_id,
         isoname: r.iso_name.clone(),
         isodisplaytext: r.iso_display_text.clone(),
@@ -90,6 +90,12 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
         hypervisor: Some("KVM".into()),
         instancename: Some(r.instance_name.clone()),
         keypairs: v.keypair.clone(),
+        keypair: guest::keypair_names(v.keypair.as_deref())
+            .into_iter()
+            .next(),
+        userdataid: v.user_data_id,
+        userdataname: r.user_data_name.clone(),
+        userdatapolicy: v.user_data_id.map(|_| "ALLOWOVERRIDE".into()),
         isdynamicallyscalable: Some(false),
         displayvm: Some(true),
         arch: Some("x86_64".into()),
@@ -238,8 +244,9 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     let display = p.string("displayname").unwrap_or_else(|| name.clone());
     let keypair = p.string("keypair").or(p.string("keypairs"));
     if let Some(names) = &keypair {
-        super::sshkeys::require(ctx, caller, names).await?;
+        super::sshkeys::require(ctx, caller.account_id(), &caller.user.account_name, names).await?;
     }
+    let user_data = super::userdata::for_vm(ctx, caller, p).await?;
     // The registry checks the value (vms.instance_suffix's constraint); a bad one is not used.
     let suffix = ctx.get(&settings::INSTANCE_NAME);
     let mut tx = ctx.pool.begin().await?;
@@ -260,6 +267,10 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
             cpu_mhz: so.cpu_speed,
             memory_mb: so.memory_mb,
             keypair: keypair.as_deref(),
+            user_data: user_data.as_ref().map(|u| u.0.as_str()),
+            user_data_id: user_data.as_ref().and_then(|u| u.1),
+            password_pending: None,
+            encrypted_password: None,
             instance_suffix: &suffix,
         },
     )
@@ -638,4 +649,143 @@ pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
 /// Commands Basic zones answer with nothing (no public addresses, no NAT, no templates).
 pub fn empty_list(object: &'static str) -> Reply {
     Reply::list::<serde_json::Value>(object, 0, &[])
+}
+
+/// Whether the VM's image sets a password (a password-enabled template).
+fn password_enabled(r: &VmListRow) -> bool {
+    r.password_enabled == Some(true)
+}
+
+fn require_stopped(r: &VmListRow, what: &str) -> Result<()> {
+    if r.vm.state != VmState::Stopped.as_str() {
+        return Err(ApiError::param(format!(
+            "VM {} should be stopped to {what} (it is {})",
+            r.vm.display_name, r.vm.state
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+pub async fn get_user_data(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let vm = owned(ctx, caller, p, "virtualmachineid").await?;
+    Ok(Reply::object(
+        "virtualmachineuserdata",
+        &stratus_api::types::VmUserDataResponse {
+            virtualmachineid: Some(vm.vm.id),
+            userdata: vm.vm.user_data.clone(),
+        },
+    ))
+}
+
+/// resetUserDataForVirtualMachine: new user data (or none) for a stopped VM; its guest
+/// sees it from its next start (the config drive is rebuilt then).
+pub async fn reset_user_data(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let vm = owned(ctx, caller, p, "id").await?;
+    require_stopped(&vm, "reset its userdata")?;
+    let data = super::userdata::for_vm(ctx, caller, p).await?;
+    let mut tx = ctx.pool.begin().await?;
+    db::vms::vm_set_user_data(
+        &mut *tx,
+        vm.vm.id,
+        data.as_ref().map(|d| d.0.as_str()),
+        data.as_ref().and_then(|d| d.1),
+    )
+    .await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "VM.RESETUSERDATA",
+        format!("User data of VM {} reset", vm.vm.display_name),
+        Some((vm.vm.id, "VirtualMachine", vm.vm.display_name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+}
+
+/// resetSSHKeyForVirtualMachine: the stopped VM's key pairs replaced (and, for a
+/// password-enabled template, a new password, answered once).
+pub async fn reset_ssh_key(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let vm = owned(ctx, caller, p, "id").await?;
+    require_stopped(&vm, "reset its SSH key")?;
+    let names = p
+        .string("keypair")
+        .or(p.string("keypairs"))
+        .filter(|n| !guest::keypair_names(Some(n)).is_empty())
+        .ok_or_else(|| {
+            ApiError::param("Specify the key pair(s) to put into the VM (keypair or keypairs)")
+        })?;
+    super::sshkeys::require(ctx, vm.vm.account_id, &vm.account_name, &names).await?;
+    let mut tx = ctx.pool.begin().await?;
+    db::vms::vm_set_keypair(&mut *tx, vm.vm.id, Some(&names)).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "VM.RESETSSHKEY",
+        format!("SSH key of VM {} reset to {names}", vm.vm.display_name),
+        Some((vm.vm.id, "VirtualMachine", vm.vm.display_name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    let password = if password_enabled(&vm) {
+        Some(guest::set_new_password(ctx, vm.vm.id, vm.vm.account_id, Some(&names)).await?)
+    } else {
+        None
+    };
+    let mut r = response(&vms::view(ctx, vm.vm.id).await?, false);
+    r.password = password;
+    Ok(Reply::object("virtualmachine", &r))
+}
+
+/// getVMPassword: the VM's password encrypted with its RSA key pair (base64), as
+/// CloudStack answers it; `openssl pkeyutl -decrypt -inkey KEY` reads it.
+pub async fn get_password(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let vm = owned(ctx, caller, p, "id").await?;
+    let encrypted = vm
+        .vm
+        .encrypted_password
+        .clone()
+        .ok_or_else(|| ApiError::param("No password for VM with specified id found."))?;
+    Ok(Reply::object(
+        "password",
+        &stratus_api::types::VmPasswordResponse {
+            encryptedpassword: Some(encrypted),
+        },
+    ))
+}
+
+/// resetPasswordForVirtualMachine: a new password, answered once. A running VM's agent
+/// gets it at once (its guest fetches it at its next boot, or when its password script
+/// asks); a stopped VM's with its next start.
+pub async fn reset_password(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let vm = owned(ctx, caller, p, "id").await?;
+    if !password_enabled(&vm) {
+        return Err(ApiError::param(
+            "Fail to reset password for the virtual machine, the template is not password enabled",
+        )
+        .into());
+    }
+    let state = vm.vm.state.as_str();
+    if state != VmState::Stopped.as_str() && state != VmState::Running.as_str() {
+        return Err(ApiError::param(format!(
+            "VM {} must be Running or Stopped to reset its password (it is {state})",
+            vm.vm.display_name
+        ))
+        .into());
+    }
+    let password =
+        guest::set_new_password(ctx, vm.vm.id, vm.vm.account_id, vm.vm.keypair.as_deref()).await?;
+    guest::push(ctx, vm.vm.id).await?;
+    lifecycle_event(
+        ctx,
+        caller,
+        &vm,
+        "VM.RESETPASSWORD",
+        "had its password reset",
+    )
+    .await?;
+    let mut r = response(&vms::view(ctx, vm.vm.id).await?, false);
+    r.password = Some(password);
+    Ok(Reply::object("virtualmachine", &r))
 }

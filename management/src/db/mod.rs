@@ -68,6 +68,7 @@ pub mod sshkeys;
 pub mod storage;
 pub mod tasks;
 pub mod topology;
+pub mod userdata;
 pub mod vms;
 pub mod volumes;
 pub mod workflows;
@@ -205,6 +206,7 @@ pub fn statements() -> impl Iterator<Item = &'static dyn Registered> {
         sshkeys::STATEMENTS,
         storage::STATEMENTS,
         tasks::STATEMENTS,
+        userdata::STATEMENTS,
         topology::STATEMENTS,
         vms::STATEMENTS,
         volumes::STATEMENTS,

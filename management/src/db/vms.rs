@@ -35,6 +35,13 @@ pub struct VmRow {
     pub removed: Option<DateTime<Utc>>,
     pub keypair: Option<String>,
     pub state_changed: DateTime<Utc>,
+    /// User data as the API took it (base64).
+    pub user_data: Option<String>,
+    pub user_data_id: Option<Uuid>,
+    /// A generated password the host agent has not received yet, sealed.
+    pub password_pending: Option<Vec<u8>>,
+    /// The password encrypted with the VM's RSA key pair (base64), for getVMPassword.
+    pub encrypted_password: Option<String>,
 }
 
 /// A new VM (state Stopped, no host yet).
@@ -54,6 +61,10 @@ pub struct NewVm<'a> {
     pub cpu_mhz: i32,
     pub memory_mb: i32,
     pub keypair: Option<&'a str>,
+    pub user_data: Option<&'a str>,
+    pub user_data_id: Option<Uuid>,
+    pub password_pending: Option<&'a [u8]>,
+    pub encrypted_password: Option<&'a str>,
     /// The `instance.name` setting when it was created: its instance name's last part.
     pub instance_suffix: &'a str,
 }
@@ -61,8 +72,8 @@ pub struct NewVm<'a> {
 stmt!(
     VM_INSERT = "INSERT INTO vms (id, name, display_name, account_id, domain_id, user_id, zone_id,
             service_offering_id, disk_offering_id, iso_id, cpu_number, cpu_mhz, memory_mb, keypair,
-            instance_suffix)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
+            instance_suffix, user_data, user_data_id, password_pending, encrypted_password)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)"
 );
 
 pub async fn vm_insert(db: &mut PgConnection, v: &NewVm<'_>) -> Result<()> {
@@ -83,8 +94,77 @@ pub async fn vm_insert(db: &mut PgConnection, v: &NewVm<'_>) -> Result<()> {
         .bind(v.memory_mb)
         .bind(v.keypair)
         .bind(v.instance_suffix)
+        .bind(v.user_data)
+        .bind(v.user_data_id)
+        .bind(v.password_pending)
+        .bind(v.encrypted_password)
         .execute(&mut *db)
         .await?;
+    Ok(())
+}
+
+stmt!(VM_SET_USER_DATA = "UPDATE vms SET user_data = $2, user_data_id = $3 WHERE id = $1");
+
+/// Replaces the VM's user data (none: it has none).
+pub async fn vm_set_user_data(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    user_data: Option<&str>,
+    user_data_id: Option<Uuid>,
+) -> Result<()> {
+    VM_SET_USER_DATA
+        .query()
+        .bind(id)
+        .bind(user_data)
+        .bind(user_data_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+stmt!(VM_SET_KEYPAIR = "UPDATE vms SET keypair = $2 WHERE id = $1");
+
+/// Replaces the names of the VM's key pairs (comma-separated, as the API takes them).
+pub async fn vm_set_keypair(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    keypair: Option<&str>,
+) -> Result<()> {
+    VM_SET_KEYPAIR
+        .query()
+        .bind(id)
+        .bind(keypair)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+stmt!(
+    VM_SET_PASSWORD = "UPDATE vms SET password_pending = $2, encrypted_password = $3 WHERE id = $1"
+);
+
+/// A new password: sealed until the host agent has it, and encrypted for getVMPassword.
+pub async fn vm_set_password(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    sealed: Option<&[u8]>,
+    encrypted: Option<&str>,
+) -> Result<()> {
+    VM_SET_PASSWORD
+        .query()
+        .bind(id)
+        .bind(sealed)
+        .bind(encrypted)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+stmt!(VM_PASSWORD_DELIVERED = "UPDATE vms SET password_pending = NULL WHERE id = $1");
+
+/// The host agent holds the password now (it serves it to the guest once).
+pub async fn vm_password_delivered(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+    VM_PASSWORD_DELIVERED.query().bind(id).execute(db).await?;
     Ok(())
 }
 
@@ -396,6 +476,9 @@ pub struct VmListRow {
     pub os_display_name: Option<String>,
     pub root_volume_id: Option<Uuid>,
     pub root_size_bytes: Option<i64>,
+    pub user_data_name: Option<String>,
+    /// The template's `passwordenabled` (none: an ISO).
+    pub password_enabled: Option<bool>,
     pub instance_name: String,
     pub nics: sqlx::types::Json<Vec<NicView>>,
 }
@@ -419,6 +502,7 @@ const VM_LIST_SELECT: &str = "v.*, z.name AS zone_name, h.name AS host_name,
     i.name AS iso_name, i.display_text AS iso_display_text,
     i.os_type_id, ot.description AS os_display_name,
     rv.id AS root_volume_id, rv.size_bytes AS root_size_bytes,
+    ud.name AS user_data_name, NULL::boolean AS password_enabled,
     'i-' || a.number || '-' || v.instance_number || '-' || v.instance_suffix AS instance_name,
     COALESCE((SELECT jsonb_agg(jsonb_build_object(
             'id', n.id, 'network_id', n.network_id, 'network_name', net.name,
@@ -441,6 +525,7 @@ const VM_LIST_JOINS: &str = "JOIN zones z ON z.id = v.zone_id
     LEFT JOIN disk_offerings dof ON dof.id = v.disk_offering_id
     LEFT JOIN isos i ON i.id = v.iso_id
     LEFT JOIN os_types ot ON ot.id = i.os_type_id
+    LEFT JOIN user_data ud ON ud.id = v.user_data_id
     LEFT JOIN volumes rv ON rv.vm_id = v.id AND rv.volume_type = 'ROOT' AND rv.removed IS NULL";
 
 stmt!(VM_LIST: Counted<VmListRow> = named super::paged_sql(
@@ -491,6 +576,10 @@ pub async fn vm_list(db: impl PgExecutor<'_>, f: &VmFilter) -> Result<(Vec<VmLis
 
 statements![
     VM_INSERT,
+    VM_SET_USER_DATA,
+    VM_SET_KEYPAIR,
+    VM_SET_PASSWORD,
+    VM_PASSWORD_DELIVERED,
     VM_FETCH,
     VM_FETCH_FOR_UPDATE,
     VM_SET_STATE,

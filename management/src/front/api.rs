@@ -225,6 +225,18 @@ pub(super) async fn api(
         Ok(s) => s,
         Err(e) => return error_response(envelope::ERROR_RESPONSE, &e, format),
     };
+    // CloudStack's rule: user data in a query string is at most 4 KB (POST it for more).
+    let query_user_data = form_pairs(query.as_deref().unwrap_or(""))
+        .into_iter()
+        .find(|(k, _)| k == "userdata")
+        .map(|(_, v)| v.len());
+    if query_user_data.is_some_and(|n| n > crate::services::vms::guest::USER_DATA_GET_MAX) {
+        let e = ApiError::param(format!(
+            "User data is too long for an http GET request: at most {} characters in the query string; send it in a POST body",
+            crate::services::vms::guest::USER_DATA_GET_MAX
+        ));
+        return error_response(&response_name, &e, format);
+    }
     let params = Params::from_pairs(&command, &pairs);
     match commands::dispatch(&ctx, &caller, spec, &params).await {
         Ok(reply) => {

@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use stratus_api::agent::{
-    api, AgentError, GuestNetwork, NetworkStatus, NfsFile, PowerOptions, VmDestroyed, VmSpec,
-    VmStatus, VmStopped,
+    api, AgentError, GuestData, GuestNetwork, NetworkStatus, NfsFile, PowerOptions, VmDestroyed,
+    VmSpec, VmStatus, VmStopped,
 };
 use stratus_api::{ApiError, ErrorCode};
 use uuid::Uuid;
@@ -165,6 +165,14 @@ impl<'a> Agent<'a> {
 
     pub async fn insert_iso(&self, id: Uuid, iso: &NfsFile) -> Result<VmStatus, ApiError> {
         self.call(reqwest::Method::POST, &api::vm_iso(id), Some(iso), QUICK)
+            .await?
+            .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
+    }
+
+    /// Rebuild the VM's config drive and the metadata it is served (a media change when
+    /// running).
+    pub async fn put_guest(&self, id: Uuid, guest: &GuestData) -> Result<VmStatus, ApiError> {
+        self.call(reqwest::Method::PUT, &api::vm_guest(id), Some(guest), QUICK)
             .await?
             .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
     }

@@ -9,6 +9,7 @@
 //! steps and what each undo gives back.
 
 pub mod allocate;
+pub mod guest;
 pub mod volumes;
 pub mod workflows;
 
@@ -325,7 +326,7 @@ pub(crate) async fn spec_for(ctx: &Ctx, vm: &db::vms::VmRow, host: &HostRow) -> 
             })
             .collect(),
         console_password: None,
-        guest: None,
+        guest: Some(guest::guest_data(ctx, &view).await?),
     })
 }
 

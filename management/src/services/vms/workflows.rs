@@ -197,6 +197,8 @@ async fn start_undo(
 }
 
 async fn start_succeeded(ctx: &Ctx, vm: Uuid) -> Result<()> {
+    // The agent holds a new password now (it serves it to the guest once).
+    db::vms::vm_password_delivered(&ctx.pool, vm).await?;
     db::vms::vm_set_state(&ctx.pool, vm, VmState::Running.as_str(), None).await
 }
 

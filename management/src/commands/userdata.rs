@@ -1,0 +1,170 @@
+//! Named user data (registerUserData, listUserData, deleteUserData): an account's
+//! cloud-init documents that VMs name by `userdataid` instead of sending the data each
+//! time. The data is checked as deployVirtualMachine checks `userdata`.
+
+use stratus_api::envelope::Reply;
+use stratus_api::types::UserDataResponse;
+use stratus_api::{ApiError, Params};
+use uuid::Uuid;
+
+use super::{event, list_filter, not_found};
+use crate::ctx::Ctx;
+use crate::db::userdata::{self as u, NewUserData, UserDataFilter, UserDataRow};
+use crate::error::{Error, Result};
+use crate::services::auth::Caller;
+use crate::services::vms::guest;
+
+pub fn response(x: &UserDataRow) -> UserDataResponse {
+    UserDataResponse {
+        id: Some(x.id),
+        name: Some(x.name.clone()),
+        account: Some(x.account_name.clone()),
+        accountid: Some(x.account_id),
+        domain: Some(x.domain_name.clone()),
+        domainid: Some(x.domain_id),
+        userdata: Some(x.user_data.clone()),
+        params: (!x.params.is_empty()).then(|| x.params.join(",")),
+        hasannotations: Some(false),
+    }
+}
+
+/// Variable names as `params` lists them: comma-separated identifiers.
+fn variables(p: &Params) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for v in p.str("params").unwrap_or("").split(',').map(str::trim) {
+        if v.is_empty() {
+            continue;
+        }
+        let ok = v.len() <= 64
+            && v.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c));
+        if !ok {
+            return Err(ApiError::param(format!(
+                "Invalid userdata parameter name '{v}': letters, digits, '_' and '-', starting with a letter"
+            ))
+            .into());
+        }
+        if !out.iter().any(|o| o == v) {
+            out.push(v.to_string());
+        }
+    }
+    Ok(out)
+}
+
+pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let name = p.required("name")?.trim();
+    if name.is_empty() {
+        return Err(ApiError::param("Please specify a valid name for the userdata").into());
+    }
+    let data = guest::check_user_data(ctx, p.required("userdata")?)?;
+    let params = variables(p)?;
+    let (account_id, domain_id, account_name) = super::sshkeys::owner(ctx, caller, p).await?;
+    let id = Uuid::new_v4();
+    let taken = || -> Error {
+        ApiError::param(format!(
+            "A userdata with name '{name}' already exists for account {account_name}"
+        ))
+        .into()
+    };
+    let mut tx = ctx.pool.begin().await?;
+    u::user_data_insert(
+        &mut *tx,
+        &NewUserData {
+            id,
+            name,
+            account_id,
+            domain_id,
+            user_data: &data,
+            params: &params,
+        },
+    )
+    .await
+    .map_err(|e| match &e {
+        Error::Db(sqlx::Error::Database(d))
+            if d.constraint() == Some("user_data_name_account_key") =>
+        {
+            taken()
+        }
+        _ => e,
+    })?;
+    event(
+        &mut tx,
+        &caller.user,
+        "REGISTER.USER.DATA",
+        format!("User data {name} of account {account_name}"),
+        Some((id, "UserData", name.to_string())),
+    )
+    .await?;
+    tx.commit().await?;
+    let row = u::user_data_fetch(&ctx.pool, id)
+        .await?
+        .ok_or_else(|| Error::internal("user data vanished"))?;
+    Ok(Reply::object("userdata", &response(&row)))
+}
+
+pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let f = UserDataFilter {
+        common: list_filter(ctx, p)?,
+        account_id: super::vms::list_scope(ctx, caller, p).await?,
+        domain_id: p.uuid("domainid")?,
+    };
+    let (rows, total) = u::user_data_list(&ctx.pool, &f).await?;
+    let items: Vec<_> = rows.iter().map(response).collect();
+    Ok(Reply::list("userdata", total, &items))
+}
+
+/// The user data `id`, if the caller may use it (its owner, or a root admin).
+pub async fn usable(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) -> Result<UserDataRow> {
+    let id = p.required_uuid(name)?;
+    u::user_data_fetch(&ctx.pool, id)
+        .await?
+        .filter(|r| caller.is_root_admin() || r.account_id == caller.account_id())
+        .ok_or_else(|| not_found(p, name))
+}
+
+pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let row = usable(ctx, caller, p, "id").await?;
+    let users = u::user_data_users(&ctx.pool, row.id).await?;
+    if !users.is_empty() {
+        return Err(ApiError::param(format!(
+            "Userdata {} is in use by VMs ({}); reset their userdata first",
+            row.name,
+            users.join(", ")
+        ))
+        .into());
+    }
+    let mut tx = ctx.pool.begin().await?;
+    u::user_data_delete(&mut *tx, row.id).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "DELETE.USER.DATA",
+        format!("User data {} of account {}", row.name, row.account_name),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::success())
+}
+
+/// `userdata` or `userdataid` (not both) as a VM takes them: the data to store, and the
+/// named user data it came from. None: neither was given.
+pub async fn for_vm(
+    ctx: &Ctx,
+    caller: &Caller,
+    p: &Params,
+) -> Result<Option<(String, Option<Uuid>)>> {
+    match (p.str("userdata"), p.str("userdataid")) {
+        (Some(_), Some(_)) => Err(ApiError::param(
+            "Both userdata and userdataid parameters cannot be specified together",
+        )
+        .into()),
+        (Some(data), None) => Ok(Some((guest::check_user_data(ctx, data)?, None))),
+        (None, Some(_)) => {
+            let row = usable(ctx, caller, p, "userdataid").await?;
+            Ok(Some((row.user_data, Some(row.id))))
+        }
+        (None, None) => Ok(None),
+    }
+}

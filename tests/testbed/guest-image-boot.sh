@@ -62,4 +62,6 @@ echo "SSH login after $(($(date +%s) - T0)) s from power-on"
 echo "$OUT"
 grep -qx 'user data applied' <<<"$OUT" || { echo "FAIL: user data file missing"; exit 1; }
 grep -qx "$NAME" <<<"$OUT" || { echo "FAIL: hostname is not $NAME"; exit 1; }
+# For the record: which network renderer cloud-init chose, and the host keys it made.
+"${SSH[@]}" 'sudo grep -ohE "Selected renderer [^ ]+ [^ ]+|Chose renderer[^\n]*" /var/log/cloud-init.log | sort -u; ls /etc/ssh/ssh_host_*_key.pub; cat /etc/network/interfaces.d/50-cloud-init' || true
 echo "OK"

@@ -89,7 +89,8 @@ ROOTFS=$WORK/rootfs
 ROOT_UUID=$(cat /proc/sys/kernel/random/uuid)
 
 # The root file system's content. Docs, man pages and translations are left out; no
-# recommends (mmdebstrap's default). The customize hook runs after all packages are in.
+# recommends (mmdebstrap's default). /etc/fstab is written before the kernel is installed,
+# so the initramfs carries fsck for the root file system. Customize hooks run last.
 mmdebstrap --mode=root --variant=apt --format=directory \
     --include="$(IFS=,; echo "${PACKAGES[*]}")" \
     --dpkgopt='path-exclude=/usr/share/man/*' \
@@ -98,6 +99,7 @@ mmdebstrap --mode=root --variant=apt --format=directory \
     --dpkgopt='path-exclude=/usr/share/doc/*' \
     --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     --dpkgopt='path-exclude=/usr/share/info/*' \
+    --essential-hook="echo 'UUID=$ROOT_UUID / ext4 defaults,errors=remount-ro 0 1' >\"\$1/etc/fstab\"" \
     --customize-hook='chroot "$1" passwd --lock root >/dev/null' \
     --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*' \
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin "$1"/var/cache/apt/archives/*.deb' \
@@ -108,9 +110,6 @@ mmdebstrap --mode=root --variant=apt --format=directory \
 KVER=$(basename "$(ls -1 "$ROOTFS"/boot/vmlinuz-* | sort -V | tail -n1)" | sed 's/^vmlinuz-//')
 [ -f "$ROOTFS/boot/initrd.img-$KVER" ] || { log "no initrd for $KVER"; exit 1; }
 
-cat >"$ROOTFS/etc/fstab" <<EOF
-UUID=$ROOT_UUID / ext4 defaults,errors=remount-ro 0 1
-EOF
 echo localhost >"$ROOTFS/etc/hostname"
 cat >"$ROOTFS/etc/hosts" <<'EOF'
 127.0.0.1 localhost
@@ -136,18 +135,22 @@ cat >"$ROOTFS/etc/cloud/cloud.cfg.d/90_dpkg.cfg" <<'EOF'
 datasource_list: [ ConfigDrive, CloudStack, None ]
 EOF
 cat >"$ROOTFS/etc/cloud/cloud.cfg.d/95_stratus.cfg" <<'EOF'
-# Stratus test bed: C.UTF-8 needs no locale-gen at first boot.
+# Stratus test bed: C.UTF-8 needs no locale-gen at first boot; /etc/hosts names the VM
+# (else sudo waits on DNS for its own hostname); no RSA or DSA host key (an RSA key takes
+# ~20 s of TCG to make).
 locale: C.UTF-8
+manage_etc_hosts: true
+ssh_genkeytypes: [ ed25519, ecdsa ]
 EOF
 
 # sshd's host keys are made on this VM's first boot, never baked into the image: cloud-init
-# (cc_ssh) makes them; should it not run, ssh.service makes any missing one before its
-# config test.
+# (cc_ssh) makes them; should it have made none, ssh.service makes them before its config
+# test.
 mkdir -p "$ROOTFS/etc/systemd/system/ssh.service.d"
 cat >"$ROOTFS/etc/systemd/system/ssh.service.d/10-host-keys.conf" <<'EOF'
 [Service]
 ExecStartPre=
-ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/bin/sh -c 'ls /etc/ssh/ssh_host_*_key >/dev/null 2>&1 || exec /usr/bin/ssh-keygen -A'
 ExecStartPre=/usr/sbin/sshd -t
 EOF
 

@@ -677,10 +677,7 @@ impl HttpFiles {
                             // Streamed: a guest image is ~150 MB.
                             let mut file = std::fs::File::open(f).unwrap();
                             let len = file.metadata().unwrap().len();
-                            let _ = write!(
-                                out,
-                                "HTTP/1.0 200 OK\r\nContent-Length: {len}\r\n\r\n"
-                            );
+                            let _ = write!(out, "HTTP/1.0 200 OK\r\nContent-Length: {len}\r\n\r\n");
                             let _ = std::io::copy(&mut file, &mut out);
                         }
                         Some(Served::Slow {
@@ -751,6 +748,9 @@ pub fn guest_image() -> PathBuf {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let path = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
-    assert!(path.is_file(), "guest-image.sh printed no image path: {stdout:?}");
+    assert!(
+        path.is_file(),
+        "guest-image.sh printed no image path: {stdout:?}"
+    );
     path
 }

@@ -12,16 +12,18 @@
 # /etc/apt/sources.list{,.d}), nothing else is fetched.
 #
 # Cache: ${STRATUS_TESTBED_CACHE:-/var/cache/stratus-testbed}/guest-images/
-# bookworm-cloud-<key>.qcow2, where <key> hashes this script and the apt sources it
-# used, so editing the script rebuilds and an unchanged one reuses the file. A build
+# bookworm-cloud-<key>.qcow2, where <key> hashes this script (less its comment lines)
+# and the apt sources it used, so editing the script rebuilds and an unchanged one reuses
+# the file. A build
 # happens in a temporary directory beside it and is renamed into place at the end; a
 # flock on guest-images/.lock serialises concurrent callers (the second one finds the
 # first one's image). `bookworm-cloud.qcow2` there is a symlink to the newest image;
 # images of other keys are removed after a successful build.
 #
 # What the guest expects (see docs/testbed.md, "The guest image"):
-# - BIOS boot (machine `pc`), root disk virtio (`vda`; the partition is found by UUID,
-#   so sda or hda work too), the config drive an IDE/SATA cdrom labelled `config-2`;
+# - BIOS boot (machine `pc`), root disk virtio (`vda`) or IDE (the partition is found by
+#   UUID), the config drive an IDE cdrom labelled `config-2`, a virtio NIC: the cloud
+#   kernel has no AHCI (SATA) and no e1000 driver;
 # - cloud-init `datasource_list: [ ConfigDrive, CloudStack, None ]`; the network is
 #   rendered by cloud-init's `eni` renderer (ifupdown + isc-dhcp-client): with no
 #   network_data.json the first NIC gets DHCP;
@@ -61,7 +63,7 @@ for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.l
 done
 [ ${#SOURCES[@]} -gt 0 ] || { log "no apt source of this machine names $SUITE"; exit 1; }
 
-KEY=$( { cat "$SCRIPT"; cat "${SOURCES[@]}"; } | sha256sum | cut -c1-16)
+KEY=$( { grep -v '^[[:space:]]*#' "$SCRIPT"; cat "${SOURCES[@]}"; } | sha256sum | cut -c1-16)
 IMAGE=$CACHE/$SUITE-cloud-$KEY.qcow2
 mkdir -p "$CACHE"
 

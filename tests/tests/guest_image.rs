@@ -121,8 +121,20 @@ fn guest_image_boots_under_tcg_and_takes_the_config_drive() {
             .arg("-i")
             .arg(&key)
             .args(["-p", &port.to_string()])
-            .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
-            .args(["-o", "ConnectTimeout=5", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+            ])
+            .args([
+                "-o",
+                "ConnectTimeout=5",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "LogLevel=ERROR",
+            ])
             .args(["debian@127.0.0.1", command])
             .stdin(Stdio::null())
             .output()
@@ -149,10 +161,17 @@ fn guest_image_boots_under_tcg_and_takes_the_config_drive() {
         "guest image: SSH login {} s after power-on (TCG)",
         started.elapsed().as_secs()
     );
-    assert_eq!(written, "user data applied\n", "the file the user data writes");
+    assert_eq!(
+        written, "user data applied\n",
+        "the file the user data writes"
+    );
 
     let hostname = ssh("hostname").expect("ssh hostname");
-    assert_eq!(hostname.trim(), NAME, "cloud-init sets the hostname from meta_data");
+    assert_eq!(
+        hostname.trim(),
+        NAME,
+        "cloud-init sets the hostname from meta_data"
+    );
 
     // cloud-init's datasource was the config drive (not CloudStack's, nor None).
     let result = ssh("sudo cat /run/cloud-init/result.json").expect("result.json");

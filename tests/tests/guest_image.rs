@@ -173,8 +173,10 @@ fn guest_image_boots_under_tcg_and_takes_the_config_drive() {
         "cloud-init sets the hostname from meta_data"
     );
 
-    // cloud-init's datasource was the config drive (not CloudStack's, nor None).
-    let result = ssh("sudo cat /run/cloud-init/result.json").expect("result.json");
+    // cloud-init's datasource was the config drive (not CloudStack's, nor None), and its
+    // last stage (modules-final, after sshd is up) finished without errors.
+    let result = ssh("cloud-init status --wait >/dev/null; sudo cat /run/cloud-init/result.json")
+        .unwrap_or_else(|| panic!("no result.json; serial console:\n{}", serial_tail(&serial)));
     let result: serde_json::Value = serde_json::from_str(&result).unwrap();
     let ds = result["v1"]["datasource"].as_str().unwrap_or_default();
     assert!(ds.starts_with("DataSourceConfigDrive"), "{result}");

@@ -3,6 +3,7 @@
 # drive and logs in over SSH: the by-hand twin of tests/tests/guest_image.rs.
 #
 #   tests/testbed/guest-image-boot.sh [IMAGE]      # as root; IMAGE defaults to the cached one
+#   GUEST_MEM_MIB=512 tests/testbed/guest-image-boot.sh   # memory (default 1024)
 #
 # QEMU directly (no libvirt): machine pc (SeaBIOS), the image as a 4 GiB qcow2 overlay on
 # virtio (so growpart has room to grow), the config drive (ISO 9660, label config-2,
@@ -39,7 +40,7 @@ genisoimage -quiet -o "$WORK/config.iso" -V config-2 -J -R "$WORK/cd"
 qemu-img create -q -f qcow2 -b "$IMAGE" -F qcow2 "$WORK/root.qcow2" 4G
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 T0=$(date +%s)
-qemu-system-x86_64 -machine pc,accel=tcg -m 1024 -smp 1 -display none \
+qemu-system-x86_64 -machine pc,accel=tcg -m "${GUEST_MEM_MIB:-1024}" -smp 1 -display none \
     -serial "file:$WORK/serial.log" -monitor none -pidfile "$WORK/qemu.pid" -daemonize \
     -drive "file=$WORK/root.qcow2,if=virtio,format=qcow2" \
     -drive "file=$WORK/config.iso,media=cdrom,if=ide,index=2,readonly=on" \

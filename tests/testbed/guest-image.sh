@@ -93,6 +93,7 @@ ROOT_UUID=$(cat /proc/sys/kernel/random/uuid)
 # The root file system's content. Docs, man pages and translations are left out; no
 # recommends (mmdebstrap's default). /etc/fstab is written before the kernel is installed,
 # so the initramfs carries fsck for the root file system. Customize hooks run last.
+# shellcheck disable=SC2016 # the hooks' "$1" is mmdebstrap's (the root directory)
 mmdebstrap --mode=root --variant=apt --format=directory \
     --include="$(IFS=,; echo "${PACKAGES[*]}")" \
     --dpkgopt='path-exclude=/usr/share/man/*' \

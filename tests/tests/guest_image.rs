@@ -144,7 +144,8 @@ fn guest_image_boots_under_tcg_and_takes_the_config_drive() {
             .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     };
 
-    // Power-on to SSH login measured ~70-90 s under TCG on this machine; 240 s of slack.
+    // Power-on to SSH login: 52-67 s under TCG here when the machine is quiet, ~2 min when
+    // both cores are busy; 240 s allowed.
     let deadline = started + Duration::from_secs(240);
     let written = loop {
         if let Some(out) = ssh(&format!("cat {USERDATA_FILE}")) {

@@ -46,6 +46,15 @@ ensure_testbed() {
     apt_install iproute2 util-linux openssh-server openssl
 }
 
+# The test bed's cloud guest image (tests/testbed/guest-image.sh): mmdebstrap builds the
+# Debian root file system, sfdisk (fdisk) and mkfs.ext4 (e2fsprogs) lay out the disk,
+# extlinux with syslinux-common's MBR makes it bootable, qemu-img (ensure_hypervisor,
+# pinned there) converts it; genisoimage makes the config drives of tests/tests/guest_image.rs
+# and openssh-client logs into the guest.
+ensure_guest_image_tools() {
+    apt_install mmdebstrap extlinux syslinux-common e2fsprogs fdisk genisoimage openssh-client
+}
+
 # The instance tests read a guest's console as text: `virsh screenshot`, then OCR
 # (tesseract) to find the iPXE banner, as a person looking at the console would.
 ensure_ocr() {

@@ -621,7 +621,8 @@ impl Drop for NfsServer {
 /// What [`HttpFiles`] answers for a path.
 #[derive(Clone)]
 pub enum Served {
-    /// The file's bytes, with Content-Length.
+    /// The file's bytes, with Content-Length (streamed from disk, so a guest image from
+    /// [`guest_image`] can be served for registration as a template).
     File(PathBuf),
     /// Content-Length `announced`, then `bytes` of an ISO-shaped stream (zeros with
     /// ISO 9660's `CD001` at byte 32769) at `per_second`, then it hangs until the
@@ -673,13 +674,11 @@ impl HttpFiles {
                         .map(|(_, s)| s.clone())
                     {
                         Some(Served::File(f)) => {
-                            let data = std::fs::read(f).unwrap();
-                            let _ = write!(
-                                out,
-                                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n",
-                                data.len()
-                            );
-                            let _ = out.write_all(&data);
+                            // Streamed: a guest image is ~150 MB.
+                            let mut file = std::fs::File::open(f).unwrap();
+                            let len = file.metadata().unwrap().len();
+                            let _ = write!(out, "HTTP/1.0 200 OK\r\nContent-Length: {len}\r\n\r\n");
+                            let _ = std::io::copy(&mut file, &mut out);
                         }
                         Some(Served::Slow {
                             announced,
@@ -725,4 +724,33 @@ impl HttpFiles {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}:{}{path}", self.ip, self.port)
     }
+}
+
+/// The test bed's real cloud guest image (Debian bookworm, cloud kernel, cloud-init with
+/// `datasource_list: [ ConfigDrive, CloudStack, None ]`, openssh-server; BIOS boot, root on
+/// virtio `vda`, console on ttyS0), a compressed qcow2 of 2 GiB virtual size. Built by
+/// `tests/testbed/guest-image.sh` from Debian packages on first use (~3 min) and cached in
+/// `$STRATUS_TESTBED_CACHE` (default `/var/cache/stratus-testbed/guest-images/`) keyed by
+/// the script's hash; later calls return the cached file at once. Concurrent callers are
+/// serialised by the script's flock. Needs root and `ensure_guest_image_tools`
+/// (scripts/lib/deps.sh; scripts/test runs it). See docs/testbed.md, "The guest image".
+pub fn guest_image() -> PathBuf {
+    let script = workspace_root().join("tests/testbed/guest-image.sh");
+    let out = Command::new(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "{} failed ({}); its log is above",
+        script.display(),
+        out.status
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let path = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
+    assert!(
+        path.is_file(),
+        "guest-image.sh printed no image path: {stdout:?}"
+    );
+    path
 }

@@ -133,6 +133,9 @@ pub mod layout {
     /// Guest networks: one directory per bridge with its dnsmasq's hosts, lease, pid and
     /// log files.
     pub const NETWORKS: &str = "/var/lib/stratus-agent/networks";
+    /// Guest data: one directory per VM with what it was given (`guest.json`, root
+    /// only) and its config drive (`config-HASH.iso`, readable by QEMU).
+    pub const GUESTS: &str = "/var/lib/stratus-agent/guests";
     pub const SYSTEMD_UNIT: &str = "/etc/systemd/system/stratus-agent.service";
     /// The agent's TLS server certificate and key, and the CA its clients must chain to.
     pub const TLS_CERT: &str = "/etc/stratus/agent.crt";
@@ -424,6 +427,10 @@ pub struct GuestData {
     pub password: Option<String>,
     #[serde(default)]
     pub nics: Vec<GuestNic>,
+    /// The cloud's identifier (CloudStack's `cloud.identifier` setting); the metadata's
+    /// `cloud-identifier` is `CloudStack-{ID}`, empty without one.
+    #[serde(default)]
+    pub cloud_identifier: Option<String>,
 }
 
 impl GuestData {
@@ -441,7 +448,11 @@ impl GuestData {
             }
         }
         for k in &self.public_keys {
-            if k.public_key.contains(['\n', '\r']) || k.public_key.len() > 16 * 1024 {
+            if k.public_key.contains(['\n', '\r'])
+                || k.public_key.len() > 16 * 1024
+                || k.name.len() > 255
+                || k.name.chars().any(|c| c.is_control())
+            {
                 return Err(format!("key '{}' is not one public key line", k.name));
             }
         }
@@ -449,6 +460,24 @@ impl GuestData {
             if p.is_empty() || p.len() > 255 || p.chars().any(|c| c.is_control()) {
                 return Err("the password must be 1-255 printable characters".into());
             }
+        }
+        for (what, text) in [
+            ("display name", Some(&self.display_name)),
+            ("zone name", Some(&self.zone_name)),
+            ("service offering", Some(&self.service_offering)),
+            ("cloud identifier", self.cloud_identifier.as_ref()),
+        ] {
+            if text.is_some_and(|t| t.len() > 1024 || t.chars().any(|c| c.is_control())) {
+                return Err(format!(
+                    "the {what} must be at most 1024 printable characters"
+                ));
+            }
+        }
+        if self.public_keys.len() > 64 {
+            return Err("at most 64 public keys".into());
+        }
+        if self.nics.len() > 32 {
+            return Err("at most 32 NICs".into());
         }
         for n in &self.nics {
             normalize_mac(&n.mac)?;
@@ -597,6 +626,9 @@ pub struct VmStatus {
     pub memory_kib: u64,
     /// CPU time used since the VM's QEMU started, in nanoseconds.
     pub cpu_time_ns: u64,
+    /// The config drive in the second CD-ROM drive (a file on the host), if any.
+    #[serde(default)]
+    pub config_drive: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -60,7 +60,7 @@ enum Tree {
     Joliet,
 }
 
-/// The identifier bytes of a name in a tree (files get `;1`).
+/// The identifier bytes of a name in a tree (primary files get `;1`).
 fn ident(tree: Tree, name: &str, is_file: bool) -> Vec<u8> {
     match tree {
         Tree::Primary => {
@@ -92,13 +92,8 @@ fn ident(tree: Tree, name: &str, is_file: bool) -> Vec<u8> {
             }
             out.into_bytes()
         }
-        Tree::Joliet => {
-            let mut out: Vec<u8> = name.encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
-            if is_file {
-                out.extend(";1".encode_utf16().flat_map(|u| u.to_be_bytes()));
-            }
-            out
-        }
+        // No `;1` here (as genisoimage writes Joliet names; readers take both).
+        Tree::Joliet => name.encode_utf16().flat_map(|u| u.to_be_bytes()).collect(),
     }
 }
 

@@ -6,8 +6,9 @@
 //! usage, which only management servers get. A refused handshake is logged with the peer.
 //!
 //! Commands (paths in `stratus_api::agent::api`): VMs made so from a full spec, stopped,
-//! rebooted, destroyed, ISOs inserted and ejected; guest networks (bridge + dnsmasq with
-//! static leases). libvirt and the network commands block, so they run on the blocking
+//! rebooted, destroyed, ISOs inserted and ejected, their guest data (config drive:
+//! [`crate::guest`]) replaced; guest networks (bridge + dnsmasq with static leases, and
+//! the metadata and password services on the bridge's address: [`crate::metadata`]). libvirt and the network commands block, so they run on the blocking
 //! pool; commands on one VM run one at a time, in arrival order. Errors answer
 //! `{"error": "..."}` with a status saying whose fault it is (400 bad request, 404 no such
 //! VM, 409 conflict, 422 a disk or ISO missing on its NFS server, 500 the host).

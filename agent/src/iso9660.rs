@@ -408,10 +408,13 @@ pub fn build(label: &str, files: &[(&str, &[u8])]) -> Result<Vec<u8>, String> {
     Ok(img)
 }
 
-/// Reads an image back (the Joliet tree when present, else the primary one): every file
+/// Files read from an image: (path, contents), sorted by path.
+pub type Files = Vec<(String, Vec<u8>)>;
+
+/// Reads an image back (its label and files) (the Joliet tree when present, else the primary one): every file
 /// with its path and contents. For tests and for checking what is on a drive; bounded by
 /// the image's size.
-pub fn read(img: &[u8]) -> Result<(String, Vec<(String, Vec<u8>)>), String> {
+pub fn read(img: &[u8]) -> Result<(String, Files), String> {
     let sector = |n: usize| {
         img.get(n * SECTOR..(n + 1) * SECTOR)
             .ok_or_else(|| format!("sector {n} is past the image's end"))

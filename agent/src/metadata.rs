@@ -370,14 +370,18 @@ impl MetadataServers {
             return Ok(());
         }
         self.stop(bridge);
-        let mut tasks = vec![];
+        // Dropped (the listeners stopped) unless both ports listen.
+        let mut running = Running {
+            address,
+            tasks: vec![],
+        };
         let name: Arc<str> = Arc::from(bridge);
         for (service, port) in [
             (Service::Metadata, self.ports.0),
             (Service::Password, self.ports.1),
         ] {
             let listener = TcpListener::bind((address, port)).await?;
-            tasks.push(tokio::spawn(serve(
+            running.tasks.push(tokio::spawn(serve(
                 listener,
                 service,
                 name.clone(),
@@ -386,8 +390,7 @@ impl MetadataServers {
             )));
         }
         tracing::info!(bridge, %address, "metadata (:{}) and password (:{}) services listen", self.ports.0, self.ports.1);
-        self.lock()
-            .insert(bridge.to_string(), Running { address, tasks });
+        self.lock().insert(bridge.to_string(), running);
         Ok(())
     }
 

@@ -673,7 +673,7 @@ fn agent_gives_guests_their_data() {
     let export = tmp.path().join("primary");
     std::fs::create_dir_all(export.join("iso")).unwrap();
     std::fs::copy(IPXE, export.join("iso/ipxe.iso")).unwrap();
-    let nfs = NfsServer::up("agnfs", 251, &tmp.path().join("nfs"), &[&export]);
+    let nfs = NfsServer::up("agnfs", 243, &tmp.path().join("nfs"), &[&export]);
     let host = SimHost::up("agh", 242, "secret", &tmp.path().join("hosts"));
     let root_url = format!("{}/ROOT-1.qcow2", nfs.url(&export));
     let out = Command::new("qemu-img")
@@ -736,6 +736,7 @@ fn agent_gives_guests_their_data() {
         .join(Path::new(&drive).file_name().unwrap());
     let stat = host.exec(&["stat", "-c", "%a %U %G", &drive]);
     let stat = String::from_utf8_lossy(&stat.stdout).trim().to_string();
+    eprintln!("config drive {drive}: mode, owner, group {stat}");
     assert!(
         stat == "640 root libvirt-qemu" || stat == "644 root root",
         "{stat}"

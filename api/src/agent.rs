@@ -877,6 +877,44 @@ mod command_tests {
     }
 
     #[test]
+    fn guest_data_wire_format_is_backward_compatible() {
+        // What the lead's first contract sent: no cloud_identifier.
+        let g: GuestData = serde_json::from_value(serde_json::json!({
+            "hostname": "vm-1", "display_name": "VM 1", "zone_name": "z", "service_offering": "Small"
+        }))
+        .unwrap();
+        assert_eq!(g.cloud_identifier, None);
+        assert!(g.public_keys.is_empty() && g.nics.is_empty());
+        g.validate().unwrap();
+        let st: VmStatus = serde_json::from_value(serde_json::json!({
+            "id": "6f1b3a4e-0000-4000-8000-000000000007", "name": "i-2-7-VM", "state": "running",
+            "vnc_port": null, "iso": null, "vcpus": 1, "memory_kib": 1024, "cpu_time_ns": 0
+        }))
+        .unwrap();
+        assert_eq!(st.config_drive, None);
+        let bad = |f: &dyn Fn(&mut GuestData), want: &str| {
+            let mut m = g.clone();
+            f(&mut m);
+            let e = m.validate().unwrap_err();
+            assert!(e.contains(want), "{e} (wanted {want})");
+        };
+        bad(&|m| m.zone_name = "a\nb".into(), "zone name");
+        bad(
+            &|m| m.cloud_identifier = Some("x".repeat(2000)),
+            "cloud identifier",
+        );
+        bad(
+            &|m| {
+                m.public_keys.push(GuestKey {
+                    name: "k\u{7}".into(),
+                    public_key: "ssh-ed25519 AAAA".into(),
+                })
+            },
+            "not one public key line",
+        );
+    }
+
+    #[test]
     fn guest_network_rules() {
         let mut n: GuestNetwork = serde_json::from_value(serde_json::json!({
             "bridge": "cloudbr0", "gateway": "192.168.100.1", "prefix_len": 24,

@@ -338,7 +338,16 @@ async fn vm_apply(
                 }
                 None => None,
             };
-            let status = hv.apply_vm(&spec, drive.as_deref())?;
+            let status = match hv.apply_vm(&spec, drive.as_deref()) {
+                Ok(s) => s,
+                Err(e) => {
+                    // A VM that could not be made leaves no guest data behind.
+                    if drive.is_some() && matches!(hv.vm_status(id), Ok(None)) {
+                        let _ = guests.remove(id);
+                    }
+                    return Err(e);
+                }
+            };
             if drive.is_some() {
                 guests.prune(id);
             } else {
@@ -801,6 +810,13 @@ mod tests {
         let drive2 = v["config_drive"].as_str().unwrap().to_string();
         assert_ne!(drive2, drive);
         assert!(!std::path::Path::new(&drive).exists());
+        // A VM that cannot be made (its name is taken) leaves no guest data.
+        let other = Uuid::new_v4();
+        let mut clash = spec(other);
+        clash["guest"] = g.clone();
+        let (st, _) = call(&f.app, Method::PUT, &paths::vm(other), Some(clash)).await;
+        assert_eq!(st, StatusCode::CONFLICT);
+        assert!(!f.guests_dir.join(other.to_string()).exists());
         // Bad guest data is refused before anything happens.
         let mut bad = g.clone();
         bad["user_data_base64"] = "%%%".into();

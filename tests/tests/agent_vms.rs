@@ -876,6 +876,21 @@ fn agent_gives_guests_their_data() {
         (200, "zone2".into())
     );
     assert_eq!(curl_from(&host, IP, &pw_url, send), (200, "n3w-Pw".into()));
+    // A PUT of the spec with changed guest data does the same (the running VM keeps its
+    // QEMU).
+    let mut spec3 = spec.clone();
+    spec3["guest"]["zone_name"] = json!("zone3");
+    let st = api.ok(reqwest::Method::PUT, &paths::vm(id), Some(spec3));
+    let drive3 = st["config_drive"].as_str().unwrap().to_string();
+    assert_ne!(drive3, drive2);
+    assert_eq!(blk_source(&host, id, "hdd"), drive3, "a live media change");
+    assert_eq!(domid(&host, id), qemu);
+    assert!(!local2.exists(), "the previous drive is removed");
+    let local3 = local.with_file_name(Path::new(&drive3).file_name().unwrap());
+    assert_eq!(
+        drive_file(&local3, "/cloudstack/metadata/availability-zone.txt"),
+        "zone3"
+    );
     let (status, e) = api.call(
         reqwest::Method::PUT,
         &paths::vm_guest(Uuid::new_v4()),

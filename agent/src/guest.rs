@@ -389,8 +389,9 @@ impl GuestStore {
                 all.push(m);
             }
         }
-        let mut records = self.lock();
-        let acked = records.get(&id).and_then(|r| r.password_acked.clone());
+        // Not under the lock: the services read the records meanwhile (commands on one VM
+        // run one at a time, so nothing else prepares this VM now).
+        let acked = self.lock().get(&id).and_then(|r| r.password_acked.clone());
         let mut r = Record {
             guest: g.clone(),
             macs: all,
@@ -409,6 +410,11 @@ impl GuestStore {
             tracing::info!(vm = %id, drive = %path.display(), bytes = image.len(), "config drive written");
         }
         r.drive = Some(name);
+        let mut records = self.lock();
+        // A password saved while the drive was written stays saved.
+        if let Some(now) = records.get(&id).and_then(|r| r.password_acked.clone()) {
+            r.password_acked = Some(now);
+        }
         self.save(id, &r)?;
         records.insert(id, r);
         Ok(path)

@@ -6,8 +6,9 @@
 //! usage, which only management servers get. A refused handshake is logged with the peer.
 //!
 //! Commands (paths in `stratus_api::agent::api`): VMs made so from a full spec, stopped,
-//! rebooted, destroyed, ISOs inserted and ejected; guest networks (bridge + dnsmasq with
-//! static leases). libvirt and the network commands block, so they run on the blocking
+//! rebooted, destroyed, ISOs inserted and ejected, their guest data (config drive:
+//! [`crate::guest`]) replaced; guest networks (bridge + dnsmasq with static leases, and
+//! the metadata and password services on the bridge's address: [`crate::metadata`]). libvirt and the network commands block, so they run on the blocking
 //! pool; commands on one VM run one at a time, in arrival order. Errors answer
 //! `{"error": "..."}` with a status saying whose fault it is (400 bad request, 404 no such
 //! VM, 409 conflict, 422 a disk or ISO missing on its NFS server, 500 the host).
@@ -51,8 +52,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use stratus_api::agent::api as paths;
 use stratus_api::agent::{
-    AgentError, DomainState, GuestNetwork, NetworkRemoved, NetworkStatus, NfsFile, PowerOptions,
-    VmDestroyed, VmSpec, VmStatus, VmStopped,
+    AgentError, DomainState, GuestData, GuestNetwork, NetworkRemoved, NetworkStatus, NfsFile,
+    PowerOptions, VmDestroyed, VmSpec, VmStatus, VmStopped,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -60,8 +61,10 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::ApiConfig;
 use crate::error::{Error, Result};
+use crate::guest::GuestStore;
 use crate::heartbeat::Reporter;
 use crate::hypervisor::Hypervisor;
+use crate::metadata::MetadataServers;
 use crate::network::Networks;
 use uuid::Uuid;
 
@@ -101,6 +104,10 @@ pub struct AgentState {
     pub reporter: Arc<Reporter>,
     pub hv: Arc<dyn Hypervisor>,
     pub networks: Arc<Networks>,
+    /// VMs' guest data and config drives.
+    pub guests: Arc<GuestStore>,
+    /// The metadata and password services of the guest networks.
+    pub metadata: Arc<MetadataServers>,
     /// One lock per VM: its commands run one at a time.
     vm_locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -110,11 +117,15 @@ impl AgentState {
         reporter: Arc<Reporter>,
         hv: Arc<dyn Hypervisor>,
         networks: Arc<Networks>,
+        guests: Arc<GuestStore>,
+        metadata: Arc<MetadataServers>,
     ) -> Arc<AgentState> {
         Arc::new(AgentState {
             reporter,
             hv,
             networks,
+            guests,
+            metadata,
             vm_locks: Mutex::new(HashMap::new()),
         })
     }
@@ -138,6 +149,7 @@ pub fn router(state: Arc<AgentState>) -> Router {
         .route(paths::VM_STOP, post(vm_stop))
         .route(paths::VM_REBOOT, post(vm_reboot))
         .route(paths::VM_ISO, post(vm_iso_insert).delete(vm_iso_eject))
+        .route(paths::VM_GUEST, put(vm_guest))
         .route(paths::VM_CONSOLE, get(vm_console))
         .route(paths::NETWORK, put(network_apply).delete(network_remove))
         .with_state(state)
@@ -310,13 +322,64 @@ async fn vm_apply(
             format!("the spec is for VM {}, the path names {id}", spec.id),
         ));
     }
+    let guests = s.guests.clone();
     on_vm(
         &s,
         &id,
         budget(&headers)?,
         Some(undo_apply),
-        move |hv, _| hv.apply_vm(&spec),
+        move |hv, id| {
+            spec.validate().map_err(Error::Invalid)?;
+            // The drive first (a new file when its data changed), then the domain with it.
+            let drive = match &spec.guest {
+                Some(g) => {
+                    let macs: Vec<String> = spec.nics.iter().map(|n| n.mac.clone()).collect();
+                    Some(guests.prepare(id, g, &macs)?)
+                }
+                None => None,
+            };
+            let status = match hv.apply_vm(&spec, drive.as_deref()) {
+                Ok(s) => s,
+                Err(e) => {
+                    // A VM that could not be made leaves no guest data behind.
+                    if drive.is_some() && matches!(hv.vm_status(id), Ok(None)) {
+                        let _ = guests.remove(id);
+                    }
+                    return Err(e);
+                }
+            };
+            if drive.is_some() {
+                guests.prune(id);
+            } else {
+                guests.remove(id)?;
+            }
+            Ok(status)
+        },
     )
+    .await
+}
+
+/// `PUT /v1/vms/{id}/guest`: the VM's config drive rebuilt from new guest data (a media
+/// change when it runs), and the services answer from it.
+async fn vm_guest(
+    State(s): State<Arc<AgentState>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer<VmStatus> {
+    let g: GuestData = body(&bytes, None)?;
+    g.validate()
+        .map_err(|e| Failure(StatusCode::BAD_REQUEST, e))?;
+    let guests = s.guests.clone();
+    on_vm(&s, &id, budget(&headers)?, None, move |hv, id| {
+        if hv.vm_status(id)?.is_none() {
+            return Err(Error::NotFound(format!("no VM {id} on this host")));
+        }
+        let drive = guests.prepare(id, &g, &guests.macs(id))?;
+        let status = hv.set_config_drive(id, &drive)?;
+        guests.prune(id);
+        Ok(status)
+    })
     .await
 }
 
@@ -365,7 +428,14 @@ async fn vm_destroy(
     UrlPath(id): UrlPath<String>,
     headers: HeaderMap,
 ) -> Answer<VmDestroyed> {
-    on_vm(&s, &id, budget(&headers)?, None, |hv, id| hv.destroy_vm(id)).await
+    let guests = s.guests.clone();
+    on_vm(&s, &id, budget(&headers)?, None, move |hv, id| {
+        let d = hv.destroy_vm(id)?;
+        // Its config drive and guest data go with it (also when the domain was gone).
+        guests.remove(id)?;
+        Ok(d)
+    })
+    .await
 }
 
 async fn vm_iso_insert(
@@ -505,13 +575,21 @@ async fn network_apply(
         ));
     }
     let n = s.networks.clone();
-    blocking(move || n.apply(&net)).await
+    let address = net.bridge_address();
+    let status = blocking(move || n.apply(&net)).await?;
+    // The metadata and password services on the bridge's address. A failure to listen
+    // leaves DHCP working (config drives too): it is logged, not answered.
+    if let Err(e) = s.metadata.ensure(&bridge, address).await {
+        tracing::warn!(%bridge, %address, error = %e, "the metadata services cannot listen");
+    }
+    Ok(status)
 }
 
 async fn network_remove(
     State(s): State<Arc<AgentState>>,
     UrlPath(bridge): UrlPath<String>,
 ) -> Answer<NetworkRemoved> {
+    s.metadata.stop(&bridge);
     let n = s.networks.clone();
     blocking(move || {
         Ok(NetworkRemoved {
@@ -607,6 +685,7 @@ mod tests {
 
     struct Fixture {
         app: Router,
+        guests_dir: std::path::PathBuf,
         _dir: tempfile::TempDir,
     }
 
@@ -619,8 +698,11 @@ mod tests {
         let hv: Arc<dyn Hypervisor> = Arc::new(crate::hypervisor::Libvirt::new(&uri));
         let reporter = Arc::new(Reporter::new(cfg, hv.clone()).unwrap());
         let networks = Arc::new(Networks::new(dir.path().join("networks")));
+        let guests = Arc::new(GuestStore::open(dir.path().join("guests"), "kvm1"));
+        let metadata = Arc::new(MetadataServers::new(networks.clone(), guests.clone()));
         Fixture {
-            app: router(AgentState::new(reporter, hv, networks)),
+            app: router(AgentState::new(reporter, hv, networks, guests, metadata)),
+            guests_dir: dir.path().join("guests"),
             _dir: dir,
         }
     }
@@ -686,6 +768,65 @@ mod tests {
         assert_eq!((st, v["existed"].as_bool()), (StatusCode::OK, Some(true)));
         let (st, v) = call(&f.app, Method::DELETE, &paths::vm(id), None).await;
         assert_eq!((st, v["existed"].as_bool()), (StatusCode::OK, Some(false)));
+    }
+
+    #[tokio::test]
+    async fn guest_data_makes_a_config_drive() {
+        let f = fixture();
+        let id = Uuid::new_v4();
+        let g = serde_json::to_value(crate::guest::tests::guest()).unwrap();
+        // No such VM yet.
+        let (st, v) = call(&f.app, Method::PUT, &paths::vm_guest(id), Some(g.clone())).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+        let mut s = spec(id);
+        s["guest"] = g.clone();
+        let (st, v) = call(&f.app, Method::PUT, &paths::vm(id), Some(s.clone())).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let drive = v["config_drive"]
+            .as_str()
+            .expect("a config drive")
+            .to_string();
+        assert!(drive.starts_with(f.guests_dir.join(id.to_string()).to_str().unwrap()));
+        let (_, files) = crate::iso9660::read(&std::fs::read(&drive).unwrap()).unwrap();
+        assert!(files
+            .iter()
+            .any(|(p, _)| p == "openstack/latest/meta_data.json"));
+        // Twice: the same drive.
+        let (_, v) = call(&f.app, Method::PUT, &paths::vm(id), Some(s.clone())).await;
+        assert_eq!(v["config_drive"], drive.as_str());
+        // New guest data through PUT /guest (the VM stopped: the test driver cannot
+        // change media live): a new drive, the old one gone.
+        call(
+            &f.app,
+            Method::POST,
+            &paths::vm_stop(id),
+            Some(serde_json::json!({"forced": true})),
+        )
+        .await;
+        let mut g2 = g.clone();
+        g2["zone_name"] = "zone2".into();
+        let (st, v) = call(&f.app, Method::PUT, &paths::vm_guest(id), Some(g2)).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let drive2 = v["config_drive"].as_str().unwrap().to_string();
+        assert_ne!(drive2, drive);
+        assert!(!std::path::Path::new(&drive).exists());
+        // A VM that cannot be made (its name is taken) leaves no guest data.
+        let other = Uuid::new_v4();
+        let mut clash = spec(other);
+        clash["guest"] = g.clone();
+        let (st, _) = call(&f.app, Method::PUT, &paths::vm(other), Some(clash)).await;
+        assert_eq!(st, StatusCode::CONFLICT);
+        assert!(!f.guests_dir.join(other.to_string()).exists());
+        // Bad guest data is refused before anything happens.
+        let mut bad = g.clone();
+        bad["user_data_base64"] = "%%%".into();
+        let (st, _) = call(&f.app, Method::PUT, &paths::vm_guest(id), Some(bad)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        assert!(std::path::Path::new(&drive2).exists());
+        // Destroyed: the drive and the data go.
+        let (st, _) = call(&f.app, Method::DELETE, &paths::vm(id), None).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(!f.guests_dir.join(id.to_string()).exists());
     }
 
     async fn console(app: &Router, path: &str, upgrade: bool) -> (StatusCode, String) {

@@ -35,6 +35,9 @@ pub struct ApiConfig {
     /// Where guest networks keep their files (`networks_dir`; default
     /// `layout::NETWORKS`).
     pub networks_dir: std::path::PathBuf,
+    /// Where VMs' guest data and config drives live (`guests_dir`; default
+    /// `layout::GUESTS`).
+    pub guests_dir: std::path::PathBuf,
 }
 
 /// Parses `key = value` lines; `#` starts a comment.
@@ -106,6 +109,9 @@ impl AgentConfig {
                 ca: need("ca_cert")?.into(),
                 networks_dir: get("networks_dir")
                     .unwrap_or_else(|| stratus_api::agent::layout::NETWORKS.into())
+                    .into(),
+                guests_dir: get("guests_dir")
+                    .unwrap_or_else(|| stratus_api::agent::layout::GUESTS.into())
                     .into(),
             }),
         };

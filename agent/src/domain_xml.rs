@@ -13,6 +13,8 @@ use stratus_api::agent::{NfsFile, VmSpec};
 /// The root disk's and the CD-ROM drive's targets in the guest.
 pub const ROOT_TARGET: &str = "vda";
 pub const CDROM_TARGET: &str = "hdc";
+/// The config drive's CD-ROM drive (IDE secondary slave, next to the ISO's).
+pub const CONFIG_DRIVE_TARGET: &str = "hdd";
 
 /// Escapes text for an XML attribute value or element text: the API's XML writer's rule
 /// (markup escaped, characters XML cannot hold replaced), so a domain XML always parses.
@@ -40,9 +42,57 @@ pub fn cdrom_xml(iso: Option<&NfsFile>) -> String {
     }
 }
 
-/// The domain for `spec`. `max_shares` bounds the CPU weight: cgroup v1 takes shares up
+/// The config drive's CD-ROM drive with `drive` (a file on the host) inserted: the
+/// domain's device and the device XML for a media change.
+pub fn config_drive_xml(drive: &std::path::Path) -> String {
+    format!(
+        "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='{}'/><target dev='{CONFIG_DRIVE_TARGET}' bus='ide'/><readonly/></disk>",
+        esc(&drive.display().to_string())
+    )
+}
+
+/// `xml` (a domain's definition) with `drive` in its config drive's CD-ROM drive: the
+/// drive replaced, or added at the end of the devices.
+pub fn with_config_drive(xml: &str, drive: &std::path::Path) -> Result<String, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("domain XML: {e}"))?;
+    let devices = doc
+        .descendants()
+        .find(|n| n.has_tag_name("devices"))
+        .ok_or("domain XML without <devices>")?;
+    let disk = devices.children().find(|n| {
+        n.has_tag_name("disk")
+            && n.children().any(|t| {
+                t.has_tag_name("target") && t.attribute("dev") == Some(CONFIG_DRIVE_TARGET)
+            })
+    });
+    let new = config_drive_xml(drive);
+    let range = match disk {
+        Some(d) => d.range(),
+        None => {
+            // Before `</devices>`.
+            let end = devices.range().end;
+            let close = xml
+                .get(..end)
+                .and_then(|s| s.rfind("</devices>"))
+                .ok_or("domain XML without </devices>")?;
+            close..close
+        }
+    };
+    let mut out = String::with_capacity(xml.len() + new.len());
+    out.push_str(xml.get(..range.start).unwrap_or_default());
+    out.push_str(&new);
+    out.push_str(xml.get(range.end..).unwrap_or_default());
+    Ok(out)
+}
+
+/// The domain for `spec`; `config_drive`: the VM's config drive (when it has guest data),
+/// in a second CD-ROM drive. The ISO's drive and the boot order stay as they are. `max_shares` bounds the CPU weight: cgroup v1 takes shares up
 /// to 262144, cgroup v2 weights only up to 10000 (libvirt refuses more).
-pub fn domain_xml(spec: &VmSpec, max_shares: u64) -> String {
+pub fn domain_xml(
+    spec: &VmSpec,
+    config_drive: Option<&std::path::Path>,
+    max_shares: u64,
+) -> String {
     let mut x = String::new();
     let mut line = |s: &str| {
         x.push_str(s);
@@ -85,6 +135,9 @@ pub fn domain_xml(spec: &VmSpec, max_shares: u64) -> String {
         nfs_source(&d.file)
     ));
     line(&format!("    {}", cdrom_xml(spec.iso.as_ref())));
+    if let Some(d) = config_drive {
+        line(&format!("    {}", config_drive_xml(d)));
+    }
     for n in &spec.nics {
         line(&format!(
             "    <interface type='bridge'><mac address='{}'/><source bridge='{}'/><model type='{}'/></interface>",
@@ -118,6 +171,9 @@ pub struct DomainDevices {
     pub vnc_port: Option<u16>,
     /// The ISO in the CD-ROM drive as `nfs://SERVER/PATH` (or a local file's path).
     pub cdrom: Option<String>,
+    /// Whether the domain has the config drive's CD-ROM drive, and the file in it.
+    pub has_config_drive: bool,
+    pub config_drive: Option<String>,
 }
 
 pub fn read_devices(xml: &str) -> Result<DomainDevices, String> {
@@ -155,7 +211,23 @@ pub fn read_devices(xml: &str) -> Result<DomainDevices, String> {
             let proto = src.attribute("protocol").unwrap_or("nfs");
             Some(format!("{proto}://{host}/{}", name.trim_start_matches('/')))
         });
-    Ok(DomainDevices { vnc_port, cdrom })
+    let drive = devices.children().find(|n| {
+        n.has_tag_name("disk")
+            && n.attribute("device") == Some("cdrom")
+            && n.children().any(|t| {
+                t.has_tag_name("target") && t.attribute("dev") == Some(CONFIG_DRIVE_TARGET)
+            })
+    });
+    let config_drive = drive
+        .and_then(|d| d.children().find(|n| n.has_tag_name("source")))
+        .and_then(|s| s.attribute("file"))
+        .map(String::from);
+    Ok(DomainDevices {
+        vnc_port,
+        cdrom,
+        has_config_drive: drive.is_some(),
+        config_drive,
+    })
 }
 
 #[cfg(test)]
@@ -208,7 +280,7 @@ mod tests {
     #[test]
     fn domain_xml_parses_and_says_what_the_spec_says() {
         let s = spec();
-        let xml = domain_xml(&s, 262_144);
+        let xml = domain_xml(&s, None, 262_144);
         let doc = roxmltree::Document::parse(&xml).unwrap();
         let d = doc.root_element();
         assert_eq!(d.tag_name().name(), "domain");
@@ -285,7 +357,7 @@ mod tests {
         s.acceleration = Acceleration::Kvm;
         s.vcpus = 16;
         s.cpu_mhz = 2000;
-        let xml = domain_xml(&s, 10_000);
+        let xml = domain_xml(&s, None, 10_000);
         let doc = roxmltree::Document::parse(&xml).unwrap();
         let d = doc.root_element();
         assert_eq!(d.attribute("type"), Some("kvm"));
@@ -307,6 +379,71 @@ mod tests {
     }
 
     #[test]
+    fn config_drive_is_a_second_cdrom_and_boot_order_stays() {
+        let s = spec();
+        let drive = std::path::Path::new("/var/lib/stratus-agent/guests/x/config-ab'c.iso");
+        let xml = domain_xml(&s, Some(drive), 262_144);
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let d = doc.root_element();
+        let boots: Vec<_> = child(d, "os")
+            .children()
+            .filter(|n| n.has_tag_name("boot"))
+            .map(|n| n.attribute("dev").unwrap())
+            .collect();
+        assert_eq!(boots, ["cdrom", "hd"], "unchanged");
+        let cds: Vec<_> = child(d, "devices")
+            .children()
+            .filter(|n| n.attribute("device") == Some("cdrom"))
+            .collect();
+        assert_eq!(cds.len(), 2);
+        assert_eq!(child(cds[0], "target").attribute("dev"), Some("hdc"));
+        assert_eq!(
+            child(cds[0], "source").attribute("name"),
+            Some("/export/secondary/iso/1/ipxe.iso"),
+            "the ISO keeps its drive"
+        );
+        assert_eq!(cds[1].attribute("type"), Some("file"));
+        assert_eq!(child(cds[1], "target").attribute("dev"), Some("hdd"));
+        assert_eq!(child(cds[1], "target").attribute("bus"), Some("ide"));
+        assert_eq!(
+            child(cds[1], "source").attribute("file"),
+            Some("/var/lib/stratus-agent/guests/x/config-ab'c.iso")
+        );
+        assert!(cds[1].children().any(|n| n.has_tag_name("readonly")));
+        let dev = read_devices(&xml).unwrap();
+        assert!(dev.has_config_drive);
+        assert_eq!(
+            dev.config_drive.as_deref(),
+            Some("/var/lib/stratus-agent/guests/x/config-ab'c.iso")
+        );
+        assert_eq!(
+            dev.cdrom.as_deref(),
+            Some("nfs://10.231.250.2/export/secondary/iso/1/ipxe.iso")
+        );
+        let without = read_devices(&domain_xml(&s, None, 262_144)).unwrap();
+        assert!(!without.has_config_drive);
+        // A definition gets the drive replaced, or added when it had none.
+        let other = std::path::Path::new("/g/config-2.iso");
+        let replaced = with_config_drive(&xml, other).unwrap();
+        let dev = read_devices(&replaced).unwrap();
+        assert_eq!(dev.config_drive.as_deref(), Some("/g/config-2.iso"));
+        assert_eq!(replaced.matches("device='cdrom'").count(), 2);
+        let added = with_config_drive(&domain_xml(&s, None, 262_144), other).unwrap();
+        assert_eq!(
+            read_devices(&added).unwrap().config_drive.as_deref(),
+            Some("/g/config-2.iso")
+        );
+        assert!(with_config_drive("<domain/>", other).is_err());
+        // The media change's device XML parses and names the same drive.
+        let upd = config_drive_xml(drive);
+        let doc = roxmltree::Document::parse(&upd).unwrap();
+        assert_eq!(
+            child(doc.root_element(), "target").attribute("dev"),
+            Some("hdd")
+        );
+    }
+
+    #[test]
     fn reads_back_the_console_port_and_the_iso() {
         let live = "<domain type='qemu'><name>x</name><devices>
             <disk type='network' device='disk'><source protocol='nfs' name='/p/r.qcow2'><host name='h'/></source><target dev='vda' bus='virtio'/></disk>
@@ -316,7 +453,8 @@ mod tests {
             read_devices(live).unwrap(),
             DomainDevices {
                 vnc_port: Some(5901),
-                cdrom: Some("nfs://10.0.0.5/s/iso/1.iso".into())
+                cdrom: Some("nfs://10.0.0.5/s/iso/1.iso".into()),
+                ..Default::default()
             }
         );
         let inactive = live.replace("port='5901'", "port='-1'");

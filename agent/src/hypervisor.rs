@@ -6,6 +6,7 @@
 //! or redefine, start unless running); stop, reboot, destroy and the CD-ROM act on the
 //! domain whose UUID is the VM's id. The domain XML comes from [`crate::domain_xml`].
 
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ use virt::domain::{Domain, DomainState as VirState};
 use virt::enumutil::Enum;
 use virt::error::ErrorNumber;
 
-use crate::domain_xml::{cdrom_xml, domain_xml, read_devices};
+use crate::domain_xml::{cdrom_xml, config_drive_xml, domain_xml, read_devices, with_config_drive};
 use crate::error::{Error, Result};
 
 /// What the hypervisor says about the host.
@@ -40,7 +41,9 @@ pub trait Hypervisor: Send + Sync {
     /// Defines the VM (or updates an existing definition with the same UUID) and starts
     /// it unless it runs; a running VM's CD-ROM is brought in line at once, the rest at
     /// its next start. A VM that was new and fails to start is undefined again.
-    fn apply_vm(&self, spec: &VmSpec) -> Result<VmStatus>;
+    /// `config_drive`: the VM's config drive (a file on this host), in its second CD-ROM
+    /// drive; a running VM gets a changed one as a media change.
+    fn apply_vm(&self, spec: &VmSpec, config_drive: Option<&Path>) -> Result<VmStatus>;
     /// `None` when this host has no such VM.
     fn vm_status(&self, id: Uuid) -> Result<Option<VmStatus>>;
     /// Asks the guest to shut down (ACPI) and powers it off after the timeout, or at once
@@ -54,6 +57,10 @@ pub trait Hypervisor: Send + Sync {
     /// Inserts `iso` into (or with `None` ejects) the CD-ROM drive, live if the VM runs
     /// and in its definition.
     fn set_iso(&self, id: Uuid, iso: Option<&NfsFile>) -> Result<VmStatus>;
+    /// Puts `drive` into the config drive's CD-ROM drive, live if the VM runs and has
+    /// that drive (an IDE drive cannot be added to a running VM: then at its next start)
+    /// and in its definition.
+    fn set_config_drive(&self, id: Uuid, drive: &Path) -> Result<VmStatus>;
 }
 
 impl From<virt::error::Error> for Error {
@@ -151,7 +158,29 @@ fn status_of(d: &Domain) -> Result<VmStatus> {
         vcpus: info.nr_virt_cpu,
         memory_kib: info.memory,
         cpu_time_ns: info.cpu_time,
+        config_drive: devices.config_drive,
     })
+}
+
+/// Inserts `drive` into a running domain's config drive, if it has that drive and holds
+/// another file. Returns whether the running domain has the drive.
+fn change_live_drive(d: &Domain, drive: &Path) -> Result<bool> {
+    let live = read_devices(&d.xml_desc(0)?).map_err(Error::Libvirt)?;
+    if !live.has_config_drive {
+        tracing::info!(
+            domain = %d.name().unwrap_or_default(),
+            "the running VM has no config drive slot: its drive comes at its next start"
+        );
+        return Ok(false);
+    }
+    if live.config_drive.as_deref() != Some(&drive.display().to_string()) {
+        d.update_device_flags(
+            &config_drive_xml(drive),
+            virt::sys::VIR_DOMAIN_AFFECT_LIVE | virt::sys::VIR_DOMAIN_DEVICE_MODIFY_FORCE,
+        )?;
+        tracing::info!(domain = %d.name().unwrap_or_default(), drive = %drive.display(), "config drive changed");
+    }
+    Ok(true)
 }
 
 /// Powers the domain off: gracefully first unless `opts.forced`. Returns whether it was
@@ -323,9 +352,9 @@ impl Hypervisor for Libvirt {
         })
     }
 
-    fn apply_vm(&self, spec: &VmSpec) -> Result<VmStatus> {
+    fn apply_vm(&self, spec: &VmSpec, config_drive: Option<&Path>) -> Result<VmStatus> {
         spec.validate().map_err(Error::Invalid)?;
-        let xml = domain_xml(spec, max_cpu_shares());
+        let xml = domain_xml(spec, config_drive, max_cpu_shares());
         let mut files = vec![("root disk", &spec.root_disk.file)];
         if let Some(iso) = &spec.iso {
             files.push(("ISO", iso));
@@ -351,6 +380,9 @@ impl Hypervisor for Libvirt {
                                     | virt::sys::VIR_DOMAIN_DEVICE_MODIFY_FORCE,
                             )
                             .map_err(|e| explain_start_error(e, &files[1..]))?;
+                        }
+                        if let Some(drive) = config_drive {
+                            change_live_drive(&d, drive)?;
                         }
                     } else {
                         d.create().map_err(|e| explain_start_error(e, &files))?;
@@ -441,6 +473,21 @@ impl Hypervisor for Libvirt {
             let files: Vec<(&str, &NfsFile)> = iso.map(|f| ("ISO", f)).into_iter().collect();
             d.update_device_flags(&cdrom_xml(iso), flags)
                 .map_err(|e| explain_start_error(e, &files))?;
+            status_of(&d)
+        })
+    }
+
+    fn set_config_drive(&self, id: Uuid, drive: &Path) -> Result<VmStatus> {
+        self.with(|c| {
+            let d = need(c, id)?;
+            // The definition: redefined with the drive (replaced, or added to a VM
+            // defined without guest data), which every driver can do.
+            let inactive = d.xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)?;
+            let xml = with_config_drive(&inactive, drive).map_err(Error::Libvirt)?;
+            c.define_domain_xml(&xml)?;
+            if d.is_active()? {
+                change_live_drive(&d, drive)?;
+            }
             status_of(&d)
         })
     }
@@ -550,13 +597,13 @@ mod vm_tests {
     fn apply_twice_is_one_running_domain() {
         let h = host();
         let s = spec(1);
-        let a = h.lv.apply_vm(&s).unwrap();
+        let a = h.lv.apply_vm(&s, None).unwrap();
         assert_eq!(a.state, DomainState::Running);
         assert_eq!(a.id, s.id);
         assert_eq!(a.name, "i-2-1-VM");
         assert_eq!(a.iso.as_deref(), Some("nfs://10.231.250.2/export/ipxe.iso"));
         assert_eq!(a.memory_kib, 128 * 1024);
-        let b = h.lv.apply_vm(&s).unwrap();
+        let b = h.lv.apply_vm(&s, None).unwrap();
         assert_eq!(b.state, DomainState::Running);
         assert_eq!(ours(&h, s.id).len(), 1);
         // A changed definition of a running VM: redefined, left running. (An ISO change
@@ -564,11 +611,14 @@ mod vm_tests {
         // tests/tests/agent_vms.rs.)
         let mut more = s.clone();
         more.memory_mib = 256;
-        assert_eq!(h.lv.apply_vm(&more).unwrap().state, DomainState::Running);
+        assert_eq!(
+            h.lv.apply_vm(&more, None).unwrap().state,
+            DomainState::Running
+        );
         assert_eq!(ours(&h, s.id).len(), 1);
         // Stopped, then applied: started with the new definition.
         h.lv.stop_vm(s.id, PowerOptions::default()).unwrap();
-        let d = h.lv.apply_vm(&more).unwrap();
+        let d = h.lv.apply_vm(&more, None).unwrap();
         assert_eq!((d.state, d.memory_kib), (DomainState::Running, 256 * 1024));
     }
 
@@ -576,7 +626,7 @@ mod vm_tests {
     fn stop_start_reboot_destroy() {
         let h = host();
         let s = spec(2);
-        h.lv.apply_vm(&s).unwrap();
+        h.lv.apply_vm(&s, None).unwrap();
         let stopped = h.lv.stop_vm(s.id, PowerOptions::default()).unwrap();
         assert_eq!(stopped.status.state, DomainState::Shutoff);
         assert!(!stopped.forced, "the test driver's guests obey ACPI");
@@ -585,7 +635,7 @@ mod vm_tests {
         assert_eq!(again.status.state, DomainState::Shutoff);
         assert!(!again.forced);
         // Start = apply again; the domain is still the one definition.
-        assert_eq!(h.lv.apply_vm(&s).unwrap().state, DomainState::Running);
+        assert_eq!(h.lv.apply_vm(&s, None).unwrap().state, DomainState::Running);
         let forced = h.lv.stop_vm(s.id, PowerOptions::forced()).unwrap();
         assert!(forced.forced);
         assert_eq!(
@@ -604,6 +654,29 @@ mod vm_tests {
         let e = h.lv.stop_vm(s.id, PowerOptions::default()).unwrap_err();
         assert!(matches!(e, Error::NotFound(_)), "{e}");
         assert!(e.to_string().contains("no VM"), "{e}");
+    }
+
+    #[test]
+    fn config_drive_in_the_definition() {
+        let h = host();
+        let s = spec(7);
+        let tmp = tempfile::tempdir().unwrap();
+        let drive = tmp.path().join("config-1.iso");
+        std::fs::write(&drive, b"x").unwrap();
+        let st = h.lv.apply_vm(&s, Some(&drive)).unwrap();
+        assert_eq!(st.config_drive.as_deref(), Some(drive.to_str().unwrap()));
+        assert_eq!(
+            st.iso.as_deref(),
+            Some("nfs://10.231.250.2/export/ipxe.iso")
+        );
+        // A VM defined without one gets it in its definition (next start).
+        let s2 = spec(8);
+        h.lv.apply_vm(&s2, None).unwrap();
+        h.lv.stop_vm(s2.id, PowerOptions::forced()).unwrap();
+        let st = h.lv.set_config_drive(s2.id, &drive).unwrap();
+        assert_eq!(st.config_drive.as_deref(), Some(drive.to_str().unwrap()));
+        let e = h.lv.set_config_drive(Uuid::new_v4(), &drive).unwrap_err();
+        assert!(matches!(e, Error::NotFound(_)), "{e}");
     }
 
     #[test]
@@ -648,15 +721,15 @@ mod vm_tests {
     fn conflicts_and_invalid_specs_are_refused() {
         let h = host();
         let s = spec(4);
-        h.lv.apply_vm(&s).unwrap();
+        h.lv.apply_vm(&s, None).unwrap();
         let mut same_name = spec(4);
         same_name.id = Uuid::new_v4();
-        let e = h.lv.apply_vm(&same_name).unwrap_err();
+        let e = h.lv.apply_vm(&same_name, None).unwrap_err();
         assert!(matches!(e, Error::Conflict(_)), "{e}");
         assert!(e.to_string().contains("already exists"), "{e}");
         let mut renamed = s.clone();
         renamed.name = "i-2-5-VM".into();
-        let e = h.lv.apply_vm(&renamed).unwrap_err();
+        let e = h.lv.apply_vm(&renamed, None).unwrap_err();
         assert!(
             e.to_string()
                 .contains("is defined on this host as 'i-2-4-VM'"),
@@ -665,7 +738,7 @@ mod vm_tests {
         let mut bad = spec(6);
         bad.vcpus = 0;
         assert!(matches!(
-            h.lv.apply_vm(&bad).unwrap_err(),
+            h.lv.apply_vm(&bad, None).unwrap_err(),
             Error::Invalid(_)
         ));
     }

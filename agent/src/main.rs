@@ -97,6 +97,19 @@ async fn main() -> anyhow::Result<()> {
             .map(|a| a.networks_dir.clone())
             .unwrap_or_else(|| stratus_api::agent::layout::NETWORKS.into()),
     ));
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let guests = Arc::new(stratus_agent::guest::GuestStore::open(
+        api.as_ref()
+            .map(|a| a.guests_dir.clone())
+            .unwrap_or_else(|| stratus_api::agent::layout::GUESTS.into()),
+        &host_name,
+    ));
+    let metadata = Arc::new(stratus_agent::metadata::MetadataServers::new(
+        networks.clone(),
+        guests.clone(),
+    ));
     let reporter = Arc::new(Reporter::new(cfg, hv.clone())?);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let api_task = match api {
@@ -104,6 +117,8 @@ async fn main() -> anyhow::Result<()> {
             let tls = stratus_agent::api::tls_config(&api)?;
             let listener = stratus_agent::api::bind(api.listen).await?;
             tracing::info!(listen = %api.listen, "command API (HTTPS, mutual TLS) ready");
+            // The guest networks set up before this start get their services again.
+            metadata.resume().await;
             Some(tokio::spawn(stratus_agent::api::serve(
                 listener,
                 tls,
@@ -111,6 +126,8 @@ async fn main() -> anyhow::Result<()> {
                     reporter.clone(),
                     hv,
                     networks.clone(),
+                    guests,
+                    metadata,
                 )),
                 stop_rx.clone(),
             )))

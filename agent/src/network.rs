@@ -339,6 +339,53 @@ impl Networks {
         Ok(true)
     }
 
+    /// The static leases `bridge` serves (its hosts file): (MAC lower case, address).
+    pub fn leases(&self, bridge: &str) -> Vec<(String, std::net::Ipv4Addr)> {
+        if validate_bridge(bridge).is_err() {
+            return vec![];
+        }
+        std::fs::read_to_string(self.bridge_dir(bridge).join("hosts"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split(',');
+                let mac = f.next()?.trim().to_ascii_lowercase();
+                let ip = f.next()?.trim().parse().ok()?;
+                Some((mac, ip))
+            })
+            .collect()
+    }
+
+    /// The networks the agent set up, with the bridge address it gave each.
+    pub fn known(&self) -> Vec<(String, std::net::Ipv4Addr)> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return vec![];
+        };
+        let mut out = vec![];
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if validate_bridge(&name).is_err() {
+                continue;
+            }
+            let address = self
+                .read_state(&name)
+                .address
+                .and_then(|a| a.split('/').next().and_then(|ip| ip.parse().ok()));
+            if let Some(a) = address {
+                out.push((name, a));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[cfg(test)]
+    pub(crate) fn write_leases_for_test(&self, bridge: &str, hosts: &str) {
+        let dir = self.bridge_dir(bridge);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("hosts"), hosts).unwrap();
+    }
+
     /// Tears down every network the agent knows (when its host leaves the cloud).
     pub fn remove_all(&self) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {

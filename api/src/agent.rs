@@ -133,6 +133,9 @@ pub mod layout {
     /// Guest networks: one directory per bridge with its dnsmasq's hosts, lease, pid and
     /// log files.
     pub const NETWORKS: &str = "/var/lib/stratus-agent/networks";
+    /// Guest data: one directory per VM with what it was given (`guest.json`, root
+    /// only) and its config drive (`config-HASH.iso`, readable by QEMU).
+    pub const GUESTS: &str = "/var/lib/stratus-agent/guests";
     pub const SYSTEMD_UNIT: &str = "/etc/systemd/system/stratus-agent.service";
     /// The agent's TLS server certificate and key, and the CA its clients must chain to.
     pub const TLS_CERT: &str = "/etc/stratus/agent.crt";
@@ -424,6 +427,10 @@ pub struct GuestData {
     pub password: Option<String>,
     #[serde(default)]
     pub nics: Vec<GuestNic>,
+    /// The cloud's identifier (CloudStack's `cloud.identifier` setting); the metadata's
+    /// `cloud-identifier` is `CloudStack-{ID}`, empty without one.
+    #[serde(default)]
+    pub cloud_identifier: Option<String>,
 }
 
 impl GuestData {
@@ -441,7 +448,11 @@ impl GuestData {
             }
         }
         for k in &self.public_keys {
-            if k.public_key.contains(['\n', '\r']) || k.public_key.len() > 16 * 1024 {
+            if k.public_key.contains(['\n', '\r'])
+                || k.public_key.len() > 16 * 1024
+                || k.name.len() > 255
+                || k.name.chars().any(|c| c.is_control())
+            {
                 return Err(format!("key '{}' is not one public key line", k.name));
             }
         }
@@ -449,6 +460,24 @@ impl GuestData {
             if p.is_empty() || p.len() > 255 || p.chars().any(|c| c.is_control()) {
                 return Err("the password must be 1-255 printable characters".into());
             }
+        }
+        for (what, text) in [
+            ("display name", Some(&self.display_name)),
+            ("zone name", Some(&self.zone_name)),
+            ("service offering", Some(&self.service_offering)),
+            ("cloud identifier", self.cloud_identifier.as_ref()),
+        ] {
+            if text.is_some_and(|t| t.len() > 1024 || t.chars().any(|c| c.is_control())) {
+                return Err(format!(
+                    "the {what} must be at most 1024 printable characters"
+                ));
+            }
+        }
+        if self.public_keys.len() > 64 {
+            return Err("at most 64 public keys".into());
+        }
+        if self.nics.len() > 32 {
+            return Err("at most 32 NICs".into());
         }
         for n in &self.nics {
             normalize_mac(&n.mac)?;
@@ -597,6 +626,9 @@ pub struct VmStatus {
     pub memory_kib: u64,
     /// CPU time used since the VM's QEMU started, in nanoseconds.
     pub cpu_time_ns: u64,
+    /// The config drive in the second CD-ROM drive (a file on the host), if any.
+    #[serde(default)]
+    pub config_drive: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -842,6 +874,44 @@ mod command_tests {
             let e = s.validate().unwrap_err();
             assert!(e.contains(want), "{e} (wanted {want})");
         }
+    }
+
+    #[test]
+    fn guest_data_wire_format_is_backward_compatible() {
+        // What the lead's first contract sent: no cloud_identifier.
+        let g: GuestData = serde_json::from_value(serde_json::json!({
+            "hostname": "vm-1", "display_name": "VM 1", "zone_name": "z", "service_offering": "Small"
+        }))
+        .unwrap();
+        assert_eq!(g.cloud_identifier, None);
+        assert!(g.public_keys.is_empty() && g.nics.is_empty());
+        g.validate().unwrap();
+        let st: VmStatus = serde_json::from_value(serde_json::json!({
+            "id": "6f1b3a4e-0000-4000-8000-000000000007", "name": "i-2-7-VM", "state": "running",
+            "vnc_port": null, "iso": null, "vcpus": 1, "memory_kib": 1024, "cpu_time_ns": 0
+        }))
+        .unwrap();
+        assert_eq!(st.config_drive, None);
+        let bad = |f: &dyn Fn(&mut GuestData), want: &str| {
+            let mut m = g.clone();
+            f(&mut m);
+            let e = m.validate().unwrap_err();
+            assert!(e.contains(want), "{e} (wanted {want})");
+        };
+        bad(&|m| m.zone_name = "a\nb".into(), "zone name");
+        bad(
+            &|m| m.cloud_identifier = Some("x".repeat(2000)),
+            "cloud identifier",
+        );
+        bad(
+            &|m| {
+                m.public_keys.push(GuestKey {
+                    name: "k\u{7}".into(),
+                    public_key: "ssh-ed25519 AAAA".into(),
+                })
+            },
+            "not one public key line",
+        );
     }
 
     #[test]

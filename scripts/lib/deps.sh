@@ -61,6 +61,12 @@ ensure_ocr() {
     apt_install tesseract-ocr tesseract-ocr-eng
 }
 
+# The config drive test (agent/tests/config_drive_tools.rs) checks the agent's ISO 9660
+# images with other readers: isoinfo (genisoimage), xorriso, and blkid (util-linux).
+ensure_iso_tools() {
+    apt_install genisoimage xorriso util-linux
+}
+
 # The README's walkthrough, which tests/tests/readme_first_vm.rs runs as written: curl
 # and jq read the API's answers (ipxe comes with ensure_hypervisor, OCR with ensure_ocr).
 ensure_readme_tools() {

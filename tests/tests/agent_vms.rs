@@ -569,3 +569,356 @@ fn agent_makes_vms_and_guest_networks_so() {
     drop(host);
     drop(nfs);
 }
+
+/// Starts the real agent on `host` with a throwaway CA; answers it and its API client.
+fn start_agent(host: &SimHost, dir: &Path) -> (Agent, Api, PathBuf) {
+    let agent_ip: IpAddr = host.address.parse().unwrap();
+    let (ca, server, client) = certificates(agent_ip);
+    let etc = dir.join("agent-etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    for (name, text) in [
+        ("ca.crt", &ca),
+        ("agent.crt", &server.cert),
+        ("agent.key", &server.key),
+    ] {
+        std::fs::write(etc.join(name), text).unwrap();
+    }
+    let port = stratus_api::agent::api::DEFAULT_PORT;
+    let config = etc.join("agent.properties");
+    let etc_dir = etc.display();
+    std::fs::write(
+        &config,
+        format!(
+            "host_id = {}\ntoken = t\nmanagement_urls = http://127.0.0.1:9\n\
+             heartbeat_interval = 3600\nlibvirt_uri = qemu:///system\nacceleration = qemu\n\
+             api_listen = {agent_ip}:{port}\ntls_cert = {etc_dir}/agent.crt\n\
+             tls_key = {etc_dir}/agent.key\nca_cert = {etc_dir}/ca.crt\n",
+            Uuid::new_v4()
+        ),
+    )
+    .unwrap();
+    let agent = Agent::start(host, &config, &dir.join("agent.log"));
+    let identity =
+        reqwest::Identity::from_pem(format!("{}\n{}", client.cert, client.key).as_bytes()).unwrap();
+    let api = Api {
+        http: reqwest::blocking::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+            .identity(identity)
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap(),
+        base: format!("https://{agent_ip}:{port}"),
+    };
+    wait_for_api(&api);
+    (agent, api, config)
+}
+
+fn wait_for_api(api: &Api) {
+    wait_for("the agent's command API", 30, || {
+        api.http
+            .get(format!("{}{}", api.base, paths::FACTS))
+            .send()
+            .ok()
+            .filter(|r| r.status().is_success())
+    });
+}
+
+/// A file of the config drive, read with isoinfo's Joliet reader.
+fn drive_file(drive: &Path, path: &str) -> String {
+    let out = Command::new("isoinfo")
+        .args(["-J", "-i"])
+        .arg(drive)
+        .args(["-x", path])
+        .output()
+        .expect("isoinfo (scripts/lib/deps.sh ensure_iso_tools)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// curl inside the host from `source` (an address on the host; empty: any): (HTTP
+/// status, body; 0 when nothing answered).
+fn curl_from(host: &SimHost, source: &str, url: &str, header: Option<&str>) -> (u16, String) {
+    let mut args = vec!["curl", "-s", "-m", "10", "-w", "\n%{http_code}"];
+    if !source.is_empty() {
+        args.extend(["--interface", source]);
+    }
+    if let Some(h) = header {
+        args.extend(["-H", h]);
+    }
+    args.push(url);
+    let out = host.exec(&args);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// Guest data on the test bed: the config drive is the domain's second CD-ROM (hdd) while
+/// the ISO keeps hdc, QEMU (libvirt-qemu, no relabelling on the test bed) reads it, its
+/// files are what the guest should see, a new PUT /guest is a live media change to a new
+/// file (the old one removed), and DELETE removes it. The metadata and password services
+/// answer on the bridge address for a client bound to the VM's leased address (added to
+/// the host's bridge, so the source address is the lease's), refuse other sources, and keep
+/// answering (acknowledged password included) after an agent restart.
+#[test]
+fn agent_gives_guests_their_data() {
+    const MAC: &str = "52:54:00:0a:f2:01";
+    const IP: &str = "192.168.242.50";
+    const BRIDGE_IP: &str = "192.168.242.1";
+    assert!(
+        Path::new(IPXE).exists(),
+        "{IPXE} is missing: scripts/test installs ipxe"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let export = tmp.path().join("primary");
+    std::fs::create_dir_all(export.join("iso")).unwrap();
+    std::fs::copy(IPXE, export.join("iso/ipxe.iso")).unwrap();
+    let nfs = NfsServer::up("agnfs", 243, &tmp.path().join("nfs"), &[&export]);
+    let host = SimHost::up("agh", 242, "secret", &tmp.path().join("hosts"));
+    let root_url = format!("{}/ROOT-1.qcow2", nfs.url(&export));
+    let out = Command::new("qemu-img")
+        .args(["create", "-f", "qcow2", &root_url, "1G"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let (agent, api, config) = start_agent(&host, tmp.path());
+
+    let network = json!({"bridge": "cloudbr0", "gateway": BRIDGE_IP, "prefix_len": 24,
+        "leases": [{"mac": MAC, "ip": IP, "hostname": "vm-1"}]});
+    api.ok(
+        reqwest::Method::PUT,
+        &paths::network("cloudbr0"),
+        Some(network.clone()),
+    );
+
+    let id = Uuid::new_v4();
+    let nfs_file = |path: &str| json!({"server": nfs.address, "export": export.display().to_string(), "path": path});
+    let guest = json!({
+        "hostname": "vm-1", "display_name": "My VM", "zone_name": "zone1",
+        "service_offering": "Small Instance",
+        "public_keys": [{"name": "mykey", "public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA me@host"}],
+        // "#cloud-config\nhostname: vm-1\n"
+        "user_data_base64": "I2Nsb3VkLWNvbmZpZwpob3N0bmFtZTogdm0tMQo=",
+        "password": "s3cret-Pw",
+        "nics": [{"mac": MAC, "ip": IP, "prefix_len": 24, "gateway": BRIDGE_IP, "dns": [], "is_default": true}]
+    });
+    let spec = json!({
+        "id": id, "name": "i-2-1-VM", "vcpus": 1, "cpu_mhz": 500, "memory_mib": 128,
+        "acceleration": "qemu",
+        "root_disk": {"file": nfs_file("ROOT-1.qcow2"), "format": "qcow2", "virtual_size_bytes": 1u64 << 30},
+        "iso": nfs_file("iso/ipxe.iso"),
+        "nics": [{"mac": MAC, "bridge": "cloudbr0"}],
+        "guest": guest
+    });
+    let st = api.ok(reqwest::Method::PUT, &paths::vm(id), Some(spec.clone()));
+    assert_eq!(st["state"], "running", "{st}");
+    let drive = st["config_drive"]
+        .as_str()
+        .expect("a config drive")
+        .to_string();
+    let prefix = format!("/var/lib/stratus-agent/guests/{id}/config-");
+    assert!(drive.starts_with(&prefix), "{drive}");
+    assert_eq!(blk_source(&host, id, "hdd"), drive);
+    assert_eq!(
+        blk_source(&host, id, "hdc"),
+        format!("{}/iso/ipxe.iso", export.display())
+    );
+    let xml = host.virsh(&["dumpxml", &id.to_string()]);
+    assert!(
+        xml.find("<boot dev='cdrom'/>") < xml.find("<boot dev='hd'/>"),
+        "{xml}"
+    );
+    // The file as QEMU sees it: root's, readable by QEMU's group, not by others.
+    let local = host
+        .state
+        .join("agent/guests")
+        .join(id.to_string())
+        .join(Path::new(&drive).file_name().unwrap());
+    let stat = host.exec(&["stat", "-c", "%a %U %G", &drive]);
+    let stat = String::from_utf8_lossy(&stat.stdout).trim().to_string();
+    eprintln!("config drive {drive}: mode, owner, group {stat}");
+    assert!(
+        stat == "640 root libvirt-qemu" || stat == "644 root root",
+        "{stat}"
+    );
+    let md: Value =
+        serde_json::from_str(&drive_file(&local, "/openstack/latest/meta_data.json")).unwrap();
+    assert_eq!(md["uuid"], id.to_string());
+    assert_eq!(md["hostname"], "vm-1");
+    assert_eq!(
+        md["public_keys"]["mykey"],
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA me@host"
+    );
+    assert_eq!(
+        drive_file(&local, "/openstack/latest/user_data"),
+        "#cloud-config\nhostname: vm-1\n"
+    );
+    assert_eq!(
+        drive_file(&local, "/cloudstack/userdata/user_data.txt"),
+        "#cloud-config\nhostname: vm-1\n"
+    );
+    assert_eq!(
+        drive_file(&local, "/cloudstack/password/vm_password.txt"),
+        "s3cret-Pw"
+    );
+    assert_eq!(
+        drive_file(&local, "/cloudstack/metadata/availability-zone.txt"),
+        "zone1"
+    );
+    let nd: Value =
+        serde_json::from_str(&drive_file(&local, "/openstack/latest/network_data.json")).unwrap();
+    assert_eq!(nd["links"][0]["ethernet_mac_address"], MAC);
+    // PUT again: the same drive, the same QEMU.
+    let qemu = domid(&host, id);
+    let again = api.ok(reqwest::Method::PUT, &paths::vm(id), Some(spec.clone()));
+    assert_eq!(again["config_drive"], drive.as_str());
+    assert_eq!(domid(&host, id), qemu);
+
+    // The services, asked from the VM's address (on the host's bridge for the test).
+    let ok = host.exec(&["ip", "addr", "add", &format!("{IP}/32"), "dev", "cloudbr0"]);
+    assert!(ok.status.success(), "{ok:?}");
+    let md_url = |p: &str| format!("http://{BRIDGE_IP}{p}");
+    let pw_url = format!("http://{BRIDGE_IP}:8080/");
+    assert_eq!(
+        curl_from(&host, IP, &md_url("/latest/meta-data/instance-id"), None),
+        (200, id.to_string())
+    );
+    let (code, index) = curl_from(&host, IP, &md_url("/latest/meta-data/"), None);
+    assert_eq!(code, 200);
+    for key in [
+        "service-offering",
+        "availability-zone",
+        "local-ipv4",
+        "public-keys",
+        "vm-id",
+    ] {
+        assert!(index.lines().any(|l| l == key), "{key}: {index}");
+    }
+    assert_eq!(
+        curl_from(&host, IP, &md_url("/latest/meta-data/local-ipv4"), None),
+        (200, IP.into())
+    );
+    assert_eq!(
+        curl_from(&host, IP, &md_url("/latest/user-data"), None),
+        (200, "#cloud-config\nhostname: vm-1\n".into())
+    );
+    // The bridge's own address is no lease: nothing.
+    assert_eq!(
+        curl_from(
+            &host,
+            BRIDGE_IP,
+            &md_url("/latest/meta-data/instance-id"),
+            None
+        )
+        .0,
+        404
+    );
+    let send = Some("DomU_Request: send_my_password");
+    let saved = Some("DomU_Request: saved_password");
+    assert_eq!(
+        curl_from(&host, IP, &pw_url, send),
+        (200, "s3cret-Pw".into())
+    );
+    assert_eq!(curl_from(&host, BRIDGE_IP, &pw_url, send).0, 404);
+    assert_eq!(
+        curl_from(&host, IP, &pw_url, Some("DomU_Request: x")),
+        (400, "bad_request".into())
+    );
+    assert_eq!(
+        curl_from(&host, IP, &pw_url, saved),
+        (200, "saved_password".into())
+    );
+    assert_eq!(
+        curl_from(&host, IP, &pw_url, send),
+        (200, "saved_password".into())
+    );
+
+    // An agent restart: the services answer again, the password stays saved.
+    drop(agent);
+    let agent = Agent::start(&host, &config, &tmp.path().join("agent2.log"));
+    wait_for_api(&api);
+    wait_for("the metadata service after a restart", 20, || {
+        let r = curl_from(&host, IP, &md_url("/latest/meta-data/vm-id"), None);
+        (r.0 == 200).then_some(r)
+    });
+    assert_eq!(
+        curl_from(&host, IP, &pw_url, send),
+        (200, "saved_password".into())
+    );
+
+    // New guest data: a new drive, changed live; the old file goes.
+    let mut g2 = spec["guest"].clone();
+    g2["zone_name"] = json!("zone2");
+    g2["password"] = json!("n3w-Pw");
+    let st = api.ok(reqwest::Method::PUT, &paths::vm_guest(id), Some(g2));
+    let drive2 = st["config_drive"].as_str().unwrap().to_string();
+    assert_ne!(drive2, drive);
+    assert_eq!(blk_source(&host, id, "hdd"), drive2, "a live media change");
+    assert!(!local.exists(), "the old drive is removed");
+    let local2 = local.with_file_name(Path::new(&drive2).file_name().unwrap());
+    assert_eq!(
+        drive_file(&local2, "/cloudstack/metadata/availability-zone.txt"),
+        "zone2"
+    );
+    assert_eq!(
+        drive_file(&local2, "/cloudstack/password/vm_password.txt"),
+        "n3w-Pw"
+    );
+    let inactive = host.virsh(&["domblklist", &id.to_string(), "--inactive"]);
+    assert!(inactive.contains(&drive2), "{inactive}");
+    assert_eq!(
+        curl_from(
+            &host,
+            IP,
+            &md_url("/latest/meta-data/availability-zone"),
+            None
+        ),
+        (200, "zone2".into())
+    );
+    assert_eq!(curl_from(&host, IP, &pw_url, send), (200, "n3w-Pw".into()));
+    // A PUT of the spec with changed guest data does the same (the running VM keeps its
+    // QEMU).
+    let mut spec3 = spec.clone();
+    spec3["guest"]["zone_name"] = json!("zone3");
+    let st = api.ok(reqwest::Method::PUT, &paths::vm(id), Some(spec3));
+    let drive3 = st["config_drive"].as_str().unwrap().to_string();
+    assert_ne!(drive3, drive2);
+    assert_eq!(blk_source(&host, id, "hdd"), drive3, "a live media change");
+    assert_eq!(domid(&host, id), qemu);
+    assert!(!local2.exists(), "the previous drive is removed");
+    let local3 = local.with_file_name(Path::new(&drive3).file_name().unwrap());
+    assert_eq!(
+        drive_file(&local3, "/cloudstack/metadata/availability-zone.txt"),
+        "zone3"
+    );
+    let (status, e) = api.call(
+        reqwest::Method::PUT,
+        &paths::vm_guest(Uuid::new_v4()),
+        Some(spec["guest"].clone()),
+    );
+    assert_eq!(status, 404, "{e}");
+
+    // Destroyed: the drive and the data go; the services forget the VM.
+    api.ok(reqwest::Method::DELETE, &paths::vm(id), None);
+    assert!(!host
+        .state
+        .join("agent/guests")
+        .join(id.to_string())
+        .exists());
+    assert_eq!(
+        curl_from(&host, IP, &md_url("/latest/meta-data/vm-id"), None).0,
+        404
+    );
+    // The network goes: so do its services.
+    api.ok(reqwest::Method::DELETE, &paths::network("cloudbr0"), None);
+    assert_eq!(
+        curl_from(&host, "", &md_url("/latest/"), None).0,
+        0,
+        "nothing listens"
+    );
+    let log = agent.log();
+    assert!(!log.contains("panicked"), "{log}");
+    drop(agent);
+    drop(host);
+    drop(nfs);
+}

@@ -21,7 +21,8 @@ const NOT_NULL_BY_WHERE: &[(&str, &str)] = &[
     // WHERE secret_key IS NOT NULL
     ("accounts::USER_LIST_PLAIN_SECRETS", "secret_key"),
     // WHERE iz.cleanup_path IS NOT NULL
-    ("isos::ISO_ZONE_LIST_CLEANUP", "cleanup_path"),
+    ("images::ISO_COPY_LIST_CLEANUP", "cleanup_path"),
+    ("images::TEMPLATE_COPY_LIST_CLEANUP", "cleanup_path"),
 ];
 
 /// What is wrong with how a statement's result is read, one line per problem.

@@ -164,15 +164,24 @@ async fn template_filters_permissions_and_input() {
         (vec![("format", "VHD")], "QCOW2 or RAW"),
         (vec![("hypervisor", "XenServer")], "KVM"),
         (vec![("checksum", "{md5}xyz")], "Invalid checksum"),
-        (vec![("ostypeid", "00000000-0000-0000-0000-000000000000")], "ostypeid"),
+        (
+            vec![("ostypeid", "00000000-0000-0000-0000-000000000000")],
+            "ostypeid",
+        ),
         (vec![("zoneid", "nope")], "zoneid"),
         (vec![("bits", "16")], "32 or 64"),
         (vec![("details[0].bad name", "v")], "Invalid detail name"),
         (huge_ref.clone(), "Too many details"),
-        (vec![("details[0].k", long_value.as_str())], "max allowed length"),
+        (
+            vec![("details[0].k", long_value.as_str())],
+            "max allowed length",
+        ),
         (vec![("name", long_name.as_str())], "max allowed length"),
         (vec![("isfeatured", "true")], "Only administrators"),
-        (vec![("url", "http://169.254.169.254/latest/")], "link-local"),
+        (
+            vec![("url", "http://169.254.169.254/latest/")],
+            "link-local",
+        ),
     ] {
         let mut a = vec![
             ("name", "bad"),
@@ -292,9 +301,7 @@ async fn template_filters_permissions_and_input() {
         531,
     )
     .await;
-    let perms = bob
-        .ok("listTemplatePermissions", &[("id", &shared)])
-        .await;
+    let perms = bob.ok("listTemplatePermissions", &[("id", &shared)]).await;
     let p = &perms["templatepermission"];
     assert_eq!(p["ispublic"], false);
     let mut accounts: Vec<&str> = p["account"]
@@ -330,18 +337,38 @@ async fn template_filters_permissions_and_input() {
         filter(&alice, "selfexecutable").await,
         ["community", "private", "shared"]
     );
-    assert_eq!(filter(&alice, "sharedexecutable").await, Vec::<String>::new());
+    assert_eq!(
+        filter(&alice, "sharedexecutable").await,
+        Vec::<String>::new()
+    );
     assert_eq!(
         filter(&alice, "executable").await,
-        ["community", "featured", "featured", "pending", "private", "shared"]
+        [
+            "community",
+            "featured",
+            "featured",
+            "pending",
+            "private",
+            "shared"
+        ]
     );
     assert_eq!(
         filter(&admin, "all").await,
-        ["community", "featured", "featured", "pending", "private", "shared"]
+        [
+            "community",
+            "featured",
+            "featured",
+            "pending",
+            "private",
+            "shared"
+        ]
     );
     assert_eq!(filter(&admin, "self").await, ["featured", "featured"]);
     let by_zone = admin
-        .ok("listTemplates", &[("templatefilter", "all"), ("zoneid", &z2)])
+        .ok(
+            "listTemplates",
+            &[("templatefilter", "all"), ("zoneid", &z2)],
+        )
         .await;
     assert_eq!(names(&by_zone), ["featured"]);
     // A Ready row: size is the virtual size, physicalsize the file's.
@@ -373,9 +400,11 @@ async fn template_filters_permissions_and_input() {
         .unwrap()
         .unwrap()
         .account_id;
-    assert!(db::templates::template_visible_to(pool, shared_id, bob_account)
-        .await
-        .unwrap());
+    assert!(
+        db::templates::template_visible_to(pool, shared_id, bob_account)
+            .await
+            .unwrap()
+    );
     assert!(!db::templates::template_visible_to(
         pool,
         Uuid::parse_str(&private).unwrap(),
@@ -389,13 +418,18 @@ async fn template_filters_permissions_and_input() {
         .expect("ready in z1");
     assert_eq!(file.format, "QCOW2");
     assert_eq!(file.virtual_size, 1 << 30);
-    assert_eq!(file.install_path, format!("template/{shared}/{shared}.qcow2"));
+    assert_eq!(
+        file.install_path,
+        format!("template/{shared}/{shared}.qcow2")
+    );
     assert_eq!(file.store_url, "nfs://127.0.0.1/export/tz1");
     assert!(file.sshkey_enabled && !file.password_enabled);
-    assert!(db::templates::template_ready_in_zone(pool, shared_id, z2_id)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        db::templates::template_ready_in_zone(pool, shared_id, z2_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Permissions: remove, then reset (also makes it private and not featured).
     alice
@@ -413,7 +447,10 @@ async fn template_filters_permissions_and_input() {
         .await;
     assert_eq!(filter(&bob, "community").await, ["community", "private"]);
     alice
-        .ok("updateTemplatePermissions", &[("id", &private), ("op", "reset")])
+        .ok(
+            "updateTemplatePermissions",
+            &[("id", &private), ("op", "reset")],
+        )
         .await;
     assert_eq!(filter(&bob, "community").await, ["community"]);
     alice
@@ -442,7 +479,11 @@ async fn template_filters_permissions_and_input() {
     assert_eq!(u["template"]["passwordenabled"], true);
     assert_eq!(u["template"]["details"]["nicAdapter"], "virtio");
     let t = alice
-        .err("updateTemplate", &[("id", &private), ("format", "RAW")], 431)
+        .err(
+            "updateTemplate",
+            &[("id", &private), ("format", "RAW")],
+            431,
+        )
         .await;
     assert!(t.contains("cannot be changed"), "{t}");
 
@@ -457,7 +498,11 @@ async fn template_filters_permissions_and_input() {
         .await;
     let done = alice.wait_job(j["jobid"].as_str().unwrap()).await;
     assert_eq!(done["jobstatus"], 1, "{done}");
-    assert_eq!(done["jobresult"]["template"]["zoneid"], z2.as_str(), "{done}");
+    assert_eq!(
+        done["jobresult"]["template"]["zoneid"],
+        z2.as_str(),
+        "{done}"
+    );
     let copies = db::templates::template_zone_list(pool, Uuid::parse_str(&community).unwrap())
         .await
         .unwrap();
@@ -484,7 +529,9 @@ async fn template_filters_permissions_and_input() {
     let j = alice.ok("deleteTemplate", &[("id", &pending)]).await;
     let done = alice.wait_job(j["jobid"].as_str().unwrap()).await;
     assert_eq!(done["jobstatus"], 1, "{done}");
-    assert!(!filter(&alice, "self").await.contains(&"pending".to_string()));
+    assert!(!filter(&alice, "self")
+        .await
+        .contains(&"pending".to_string()));
     let gone = db::templates::template_fetch_any(pool, Uuid::parse_str(&pending).unwrap())
         .await
         .unwrap()
@@ -538,7 +585,15 @@ async fn template_downloads_into_ganesha() {
     qemu_img(&["create", "-q", "-f", "qcow2", &p("good.qcow2"), "64M"]);
     qemu_img(&["create", "-q", "-f", "qcow2", &p("base.qcow2"), "32M"]);
     qemu_img(&[
-        "create", "-q", "-f", "qcow2", "-b", &p("base.qcow2"), "-F", "qcow2", &p("over.qcow2"),
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        "-b",
+        &p("base.qcow2"),
+        "-F",
+        "qcow2",
+        &p("over.qcow2"),
     ]);
     let read = |n: &str| std::fs::read(img.join(n)).unwrap();
     let good = read("good.qcow2");
@@ -551,7 +606,9 @@ async fn template_downloads_into_ganesha() {
         ("/over.qcow2", Reply::ok(Source::bytes(read("over.qcow2")))),
         (
             "/page.qcow2",
-            Reply::ok(Source::bytes(b"<!DOCTYPE html><html>download here</html>".to_vec())),
+            Reply::ok(Source::bytes(
+                b"<!DOCTYPE html><html>download here</html>".to_vec(),
+            )),
         ),
         ("/posing.raw", Reply::ok(Source::bytes(good.clone()))),
     ])
@@ -559,7 +616,10 @@ async fn template_downloads_into_ganesha() {
 
     let c = Client::admin().await;
     let (_stop, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(stratus_management::front::jobs::run_worker(c.ctx.clone(), rx.clone()));
+    tokio::spawn(stratus_management::front::jobs::run_worker(
+        c.ctx.clone(),
+        rx.clone(),
+    ));
     tokio::spawn(stratus_management::services::images::run(c.ctx.clone(), rx));
     let (z1, _, _) = c.basic_topology("dl-z1").await;
     let (z2, _, _) = c.basic_topology("dl-z2").await;
@@ -598,7 +658,11 @@ async fn template_downloads_into_ganesha() {
 
     let row = wait_settled(&c, &good_id).await;
     assert_eq!(row["isready"], true, "{row}");
-    assert_eq!(row["size"], 64i64 << 20, "virtual size from the header: {row}");
+    assert_eq!(
+        row["size"],
+        64i64 << 20,
+        "virtual size from the header: {row}"
+    );
     assert_eq!(row["physicalsize"], good.len() as i64, "{row}");
     assert_eq!(row["status"], "Successfully Installed");
     let on_disk = ex1.join(format!("template/{good_id}/{good_id}.qcow2"));
@@ -611,7 +675,10 @@ async fn template_downloads_into_ganesha() {
 
     for (id, want) in [
         (&over_id, "is not a QCOW2 image: it names a backing file"),
-        (&page_id, "is not a QCOW2 image: it does not start with the QCOW2 magic"),
+        (
+            &page_id,
+            "is not a QCOW2 image: it does not start with the QCOW2 magic",
+        ),
         (&posing_id, "is not a RAW image: it is a QCOW2 image"),
     ] {
         let row = wait_settled(&c, id).await;
@@ -663,10 +730,12 @@ async fn template_downloads_into_ganesha() {
             files_under(ex)
         );
     }
-    assert!(db::templates::template_ready_in_zone(&c.ctx.pool, good_uuid, z2_id)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        db::templates::template_ready_in_zone(&c.ctx.pool, good_uuid, z2_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(db::templates::template_fetch_any(&c.ctx.pool, good_uuid)
         .await
         .unwrap()

@@ -164,10 +164,7 @@ fn details(p: &Params) -> Result<Option<serde_json::Value>> {
             .or_default()
             .insert(field.to_string(), v.clone());
         if entries.len() > MAX_DETAILS {
-            return Err(ApiError::param(format!(
-                "Too many details: at most {MAX_DETAILS}"
-            ))
-            .into());
+            return Err(ApiError::param(format!("Too many details: at most {MAX_DETAILS}")).into());
         }
     }
     if entries.is_empty() {
@@ -203,10 +200,9 @@ fn details(p: &Params) -> Result<Option<serde_json::Value>> {
             }
             out.insert(name, serde_json::Value::String(value));
             if out.len() > MAX_DETAILS {
-                return Err(ApiError::param(format!(
-                    "Too many details: at most {MAX_DETAILS}"
-                ))
-                .into());
+                return Err(
+                    ApiError::param(format!("Too many details: at most {MAX_DETAILS}")).into(),
+                );
             }
         }
     }
@@ -217,9 +213,12 @@ fn details(p: &Params) -> Result<Option<serde_json::Value>> {
 /// secondary storage. `(zones, cross_zones)`.
 async fn registration_zones(ctx: &Ctx, p: &Params) -> Result<(Vec<Uuid>, bool)> {
     let single = p.str("zoneid").map(str::trim).filter(|z| !z.is_empty());
-    let list: Option<Vec<&str>> = p
-        .str("zoneids")
-        .map(|l| l.split(',').map(str::trim).filter(|z| !z.is_empty()).collect());
+    let list: Option<Vec<&str>> = p.str("zoneids").map(|l| {
+        l.split(',')
+            .map(str::trim)
+            .filter(|z| !z.is_empty())
+            .collect()
+    });
     let wanted: Vec<&str> = match (single, list) {
         (Some(_), Some(_)) => {
             return Err(ApiError::param(
@@ -228,15 +227,17 @@ async fn registration_zones(ctx: &Ctx, p: &Params) -> Result<(Vec<Uuid>, bool)> 
             .into())
         }
         (None, None) => {
-            return Err(
-                ApiError::param("Either zoneid or zoneids is required. Both cannot be null.").into(),
+            return Err(ApiError::param(
+                "Either zoneid or zoneids is required. Both cannot be null.",
             )
+            .into())
         }
         (Some(z), None) => vec![z],
         (None, Some(l)) if l.is_empty() => {
-            return Err(
-                ApiError::param("Either zoneid or zoneids is required. Both cannot be null.").into(),
+            return Err(ApiError::param(
+                "Either zoneid or zoneids is required. Both cannot be null.",
             )
+            .into())
         }
         (None, Some(l)) => l,
     };
@@ -250,7 +251,10 @@ async fn registration_zones(ctx: &Ctx, p: &Params) -> Result<(Vec<Uuid>, bool)> 
         let mut zones = vec![];
         for z in t::zone_list(&ctx.pool, &Default::default()).await?.0 {
             let id: Uuid = z.id.into();
-            if db::storage::store_pick_for_zone(&ctx.pool, id).await?.is_some() {
+            if db::storage::store_pick_for_zone(&ctx.pool, id)
+                .await?
+                .is_some()
+            {
                 zones.push(id);
             }
         }
@@ -264,10 +268,13 @@ async fn registration_zones(ctx: &Ctx, p: &Params) -> Result<(Vec<Uuid>, bool)> 
     }
     let mut zones = vec![];
     for z in wanted {
-        let name = if single.is_some() { "zoneid" } else { "zoneids" };
-        let id = Uuid::parse_str(z).map_err(|_| {
-            stratus_api::params::invalid_param(p.command(), name, z)
-        })?;
+        let name = if single.is_some() {
+            "zoneid"
+        } else {
+            "zoneids"
+        };
+        let id = Uuid::parse_str(z)
+            .map_err(|_| stratus_api::params::invalid_param(p.command(), name, z))?;
         t::zone_fetch(&ctx.pool, id.into())
             .await?
             .ok_or_else(|| stratus_api::params::invalid_param(p.command(), name, z))?;
@@ -280,7 +287,11 @@ async fn registration_zones(ctx: &Ctx, p: &Params) -> Result<(Vec<Uuid>, bool)> 
 
 /// Whether the account may make its templates public (`allow.public.user.templates`).
 fn may_publish(ctx: &Ctx, caller: &Caller, owner: Uuid) -> bool {
-    caller.is_root_admin() || ctx.get_in(&settings::ALLOW_PUBLIC_USER_TEMPLATES, Scope::Account(owner))
+    caller.is_root_admin()
+        || ctx.get_in(
+            &settings::ALLOW_PUBLIC_USER_TEMPLATES,
+            Scope::Account(owner),
+        )
 }
 
 /// The account an admin names with `account` and `domainid`, else the caller's.
@@ -558,7 +569,9 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         template.os_type_id = os;
     }
     if let Some(fmt) = p.str("format") {
-        if ImageFormat::template_format(fmt).map(ImageFormat::name) != Some(template.format.as_str()) {
+        if ImageFormat::template_format(fmt).map(ImageFormat::name)
+            != Some(template.format.as_str())
+        {
             return Err(ApiError::param(format!(
                 "The format of template {} is {}; a downloaded image's format cannot be changed",
                 template.name, template.format
@@ -661,15 +674,12 @@ pub async fn copy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     };
     let copies = d::template_zone_list(&ctx.pool, template.id).await?;
     let source = match p.uuid("sourcezoneid")? {
-        Some(z) => copies
-            .iter()
-            .find(|c| c.zone_id == z)
-            .ok_or_else(|| {
-                ApiError::param(format!(
-                    "Template {} is not in the source zone",
-                    template.name
-                ))
-            })?,
+        Some(z) => copies.iter().find(|c| c.zone_id == z).ok_or_else(|| {
+            ApiError::param(format!(
+                "Template {} is not in the source zone",
+                template.name
+            ))
+        })?,
         None => copies
             .iter()
             .find(|c| c.state == "Ready")
@@ -693,15 +703,17 @@ pub async fn copy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let expected = source.checksum.clone();
     for z in &dests {
         if *z == source.zone_id {
-            return Err(ApiError::param(
-                "The source and destination zones of a copy must differ",
-            )
-            .into());
+            return Err(
+                ApiError::param("The source and destination zones of a copy must differ").into(),
+            );
         }
         let zone = t::zone_fetch(&ctx.pool, (*z).into())
             .await?
             .ok_or_else(|| ApiError::param(format!("Unable to find zone {z}")))?;
-        if db::storage::store_pick_for_zone(&ctx.pool, *z).await?.is_none() {
+        if db::storage::store_pick_for_zone(&ctx.pool, *z)
+            .await?
+            .is_none()
+        {
             return Err(ApiError::param(format!(
                 "Zone {} has no secondary storage (addImageStore)",
                 zone.name

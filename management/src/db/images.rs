@@ -154,7 +154,11 @@ stmt!(ISO_COPY_CLEANUP_DONE = cleanup_done_sql(ISO));
 stmt!(TEMPLATE_COPY_CLEANUP_DONE = cleanup_done_sql(TEMPLATE));
 
 /// The statement of `kind`.
-fn pick<R>(kind: Kind, iso: &'static super::Stmt<R>, template: &'static super::Stmt<R>) -> &'static super::Stmt<R> {
+fn pick<R>(
+    kind: Kind,
+    iso: &'static super::Stmt<R>,
+    template: &'static super::Stmt<R>,
+) -> &'static super::Stmt<R> {
     match kind {
         Kind::Iso => iso,
         Kind::Template => template,
@@ -273,12 +277,14 @@ pub async fn copy_mark_deleting(
     image_id: Uuid,
     zone_id: Uuid,
 ) -> Result<Option<CopyRow>> {
-    Ok(pick(kind, &ISO_COPY_MARK_DELETING, &TEMPLATE_COPY_MARK_DELETING)
-        .query_as()
-        .bind(image_id)
-        .bind(zone_id)
-        .fetch_optional(db)
-        .await?)
+    Ok(
+        pick(kind, &ISO_COPY_MARK_DELETING, &TEMPLATE_COPY_MARK_DELETING)
+            .query_as()
+            .bind(image_id)
+            .bind(zone_id)
+            .fetch_optional(db)
+            .await?,
+    )
 }
 
 pub async fn copy_delete(
@@ -301,10 +307,12 @@ pub async fn copy_list_cleanup(
     db: impl PgExecutor<'_>,
     kind: Kind,
 ) -> Result<Vec<(Uuid, Uuid, String, String)>> {
-    Ok(pick(kind, &ISO_COPY_LIST_CLEANUP, &TEMPLATE_COPY_LIST_CLEANUP)
-        .query_as()
-        .fetch_all(db)
-        .await?)
+    Ok(
+        pick(kind, &ISO_COPY_LIST_CLEANUP, &TEMPLATE_COPY_LIST_CLEANUP)
+            .query_as()
+            .fetch_all(db)
+            .await?,
+    )
 }
 
 pub async fn copy_cleanup_done(

@@ -88,18 +88,27 @@ stmt!(TEMPLATE_FETCH: TemplateRow = "SELECT * FROM templates WHERE id = $1 AND r
 
 /// A template that is not deleted.
 pub async fn template_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<TemplateRow>> {
-    Ok(TEMPLATE_FETCH.query_as().bind(id).fetch_optional(db).await?)
+    Ok(TEMPLATE_FETCH
+        .query_as()
+        .bind(id)
+        .fetch_optional(db)
+        .await?)
 }
 
 stmt!(TEMPLATE_FETCH_ANY: TemplateRow = "SELECT * FROM templates WHERE id = $1");
 
 /// A template, deleted or not (VMs based on a deleted template still name it).
 pub async fn template_fetch_any(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<TemplateRow>> {
-    Ok(TEMPLATE_FETCH_ANY.query_as().bind(id).fetch_optional(db).await?)
+    Ok(TEMPLATE_FETCH_ANY
+        .query_as()
+        .bind(id)
+        .fetch_optional(db)
+        .await?)
 }
 
 stmt!(
-    TEMPLATE_UPDATE = "UPDATE templates SET name=$2, display_text=$3, os_type_id=$4, is_featured=$5,
+    TEMPLATE_UPDATE =
+        "UPDATE templates SET name=$2, display_text=$3, os_type_id=$4, is_featured=$5,
             is_public=$6, is_extractable=$7, password_enabled=$8, sshkey_enabled=$9,
             requires_hvm=$10, is_dynamically_scalable=$11, details=$12
          WHERE id=$1 AND removed IS NULL"
@@ -125,13 +134,19 @@ pub async fn template_update(db: impl PgExecutor<'_>, t: &TemplateRow) -> Result
     Ok(())
 }
 
-stmt!(TEMPLATE_REMOVE_IF_UNUSED = "UPDATE templates SET removed = now()
+stmt!(
+    TEMPLATE_REMOVE_IF_UNUSED = "UPDATE templates SET removed = now()
          WHERE id = $1 AND removed IS NULL
-           AND NOT EXISTS (SELECT 1 FROM template_zones WHERE template_id = $1)");
+           AND NOT EXISTS (SELECT 1 FROM template_zones WHERE template_id = $1)"
+);
 
 /// Soft-deletes the template once none of its zone copies remain.
 pub async fn template_remove_if_unused(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
-    let r = TEMPLATE_REMOVE_IF_UNUSED.query().bind(id).execute(db).await?;
+    let r = TEMPLATE_REMOVE_IF_UNUSED
+        .query()
+        .bind(id)
+        .execute(db)
+        .await?;
     Ok(r.rows_affected() == 1)
 }
 
@@ -161,7 +176,8 @@ pub async fn template_zone_insert(
 }
 
 stmt!(
-    TEMPLATE_ZONE_REQUEUE = "UPDATE template_zones SET state = 'Queued', attempts = 0, error_text = NULL,
+    TEMPLATE_ZONE_REQUEUE =
+        "UPDATE template_zones SET state = 'Queued', attempts = 0, error_text = NULL,
             expected_checksum = $3, bytes_done = 0, bytes_total = NULL, updated = now()
          WHERE template_id = $1 AND zone_id = $2 AND state = 'Error'"
 );
@@ -207,7 +223,10 @@ stmt!(TEMPLATE_ZONE_LIST: CopyRow = format!(
     super::images::columns("tz", "template_id")
 ));
 
-pub async fn template_zone_list(db: impl PgExecutor<'_>, template_id: Uuid) -> Result<Vec<CopyRow>> {
+pub async fn template_zone_list(
+    db: impl PgExecutor<'_>,
+    template_id: Uuid,
+) -> Result<Vec<CopyRow>> {
     Ok(TEMPLATE_ZONE_LIST
         .query_as()
         .bind(template_id)
@@ -222,7 +241,11 @@ stmt!(
          ON CONFLICT DO NOTHING"
 );
 
-pub async fn permission_add(db: impl PgExecutor<'_>, template_id: Uuid, account_id: Uuid) -> Result<()> {
+pub async fn permission_add(
+    db: impl PgExecutor<'_>,
+    template_id: Uuid,
+    account_id: Uuid,
+) -> Result<()> {
     PERMISSION_ADD
         .query()
         .bind(template_id)

@@ -193,7 +193,9 @@ async fn record(ctx: &Ctx, kind: Kind, c: &CopyRow, level: &str, event_type: &st
 
 /// Downloads one copy; every outcome is written to its row (fenced on this server).
 async fn download_copy(ctx: &Ctx, kind: Kind, c: CopyRow, shutdown: watch::Receiver<bool>) {
-    let outcome = attempt(ctx, kind, &c, shutdown).await.map_err(Failure::split);
+    let outcome = attempt(ctx, kind, &c, shutdown)
+        .await
+        .map_err(Failure::split);
     let (id, zone, me) = (c.image_id, c.zone_id, ctx.ms_id);
     let finished = match &outcome {
         Ok(Some(d)) => {
@@ -206,8 +208,15 @@ async fn download_copy(ctx: &Ctx, kind: Kind, c: CopyRow, shutdown: watch::Recei
         }
         Ok(None) => return, // no longer ours: deleted, or shutting down
         Err((text, partial)) => {
-            db::images::copy_finish(&ctx.pool, kind, id, zone, me, Err((text, partial.as_deref())))
-                .await
+            db::images::copy_finish(
+                &ctx.pool,
+                kind,
+                id,
+                zone,
+                me,
+                Err((text, partial.as_deref())),
+            )
+            .await
         }
     };
     let prefix = labels(kind).1;
@@ -238,7 +247,15 @@ async fn download_copy(ctx: &Ctx, kind: Kind, c: CopyRow, shutdown: watch::Recei
         }
         (Ok(true), Err((text, _))) => {
             tracing::warn!(image = %id, zone = %zone, ?kind, error = %text, "download failed");
-            record(ctx, kind, &c, "ERROR", &format!("{prefix}.DOWNLOAD.FAILED"), text).await;
+            record(
+                ctx,
+                kind,
+                &c,
+                "ERROR",
+                &format!("{prefix}.DOWNLOAD.FAILED"),
+                text,
+            )
+            .await;
         }
         (Ok(false), _) | (Ok(true), Ok(None)) => {}
         (Err(e), _) => tracing::warn!(error = %e, "recording a download's outcome"),
@@ -304,13 +321,7 @@ async fn attempt(
     .ok_or_else(|| "No secondary storage in this zone".to_string())?;
     let dest = install_path(kind, c.image_id, image.format);
     if !db::images::copy_set_store(
-        &ctx.pool,
-        kind,
-        c.image_id,
-        c.zone_id,
-        ctx.ms_id,
-        store.id,
-        &dest,
+        &ctx.pool, kind, c.image_id, c.zone_id, ctx.ms_id, store.id, &dest,
     )
     .await
     .map_err(internal)?

@@ -37,7 +37,9 @@ pub async fn ready_file(
     {
         return Err(unknown().into());
     }
-    if let Some(file) = db::templates::template_ready_in_zone(&ctx.pool, template_id, zone_id).await? {
+    if let Some(file) =
+        db::templates::template_ready_in_zone(&ctx.pool, template_id, zone_id).await?
+    {
         return Ok(file);
     }
     let t = db::templates::template_fetch(&ctx.pool, template_id)
@@ -45,11 +47,20 @@ pub async fn ready_file(
         .ok_or_else(unknown)?;
     let copies = db::templates::template_zone_list(&ctx.pool, template_id).await?;
     let text = match copies.iter().find(|c| c.zone_id == zone_id) {
-        None => format!("Template {} is not available in that zone (copyTemplate)", t.name),
+        None => format!(
+            "Template {} is not available in that zone (copyTemplate)",
+            t.name
+        ),
         Some(c) => format!(
             "Template {} is not ready in that zone: {}",
             t.name,
-            images::status_text(&c.state, c.bytes_done, c.bytes_total, c.error_text.as_deref(), true)
+            images::status_text(
+                &c.state,
+                c.bytes_done,
+                c.bytes_total,
+                c.error_text.as_deref(),
+                true
+            )
         ),
     };
     Err(ApiError::param(text).into())

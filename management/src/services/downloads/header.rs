@@ -59,18 +59,17 @@ pub fn qcow2(head: &[u8]) -> Verdict {
     if magic != QCOW2_MAGIC {
         return Bad(format!(
             "it does not start with the QCOW2 magic QFI\\xfb{}",
-            looks_like(head).map(|w| format!(" ({w})")).unwrap_or_default()
+            looks_like(head)
+                .map(|w| format!(" ({w})"))
+                .unwrap_or_default()
         ));
     }
     if head.len() < 72 {
         return NeedMore;
     }
-    let (Some(version), Some(backing_offset), Some(backing_size), Some(cluster_bits)) = (
-        be32(head, 4),
-        be64(head, 8),
-        be32(head, 16),
-        be32(head, 20),
-    ) else {
+    let (Some(version), Some(backing_offset), Some(backing_size), Some(cluster_bits)) =
+        (be32(head, 4), be64(head, 8), be32(head, 16), be32(head, 20))
+    else {
         return NeedMore;
     };
     let (Some(size), Some(crypt)) = (be64(head, 24), be32(head, 32)) else {
@@ -239,9 +238,8 @@ mod tests {
         let mut data_file = good.clone();
         data_file[72..80].copy_from_slice(&4u64.to_be_bytes());
         assert!(bad(&data_file).contains("external data file"));
-        assert!(
-            bad(&qcow2_v3(1 << 20, &[(EXT_DATA_FILE, b"/etc/shadow")])).contains("external data file")
-        );
+        assert!(bad(&qcow2_v3(1 << 20, &[(EXT_DATA_FILE, b"/etc/shadow")]))
+            .contains("external data file"));
         assert!(bad(&qcow2_v3(1 << 20, &[(EXT_BACKING_FORMAT, b"raw")])).contains("backing file"));
         let mut unknown = good.clone();
         unknown[72..80].copy_from_slice(&(1u64 << 40).to_be_bytes());

@@ -204,7 +204,7 @@ mod tests {
             h.extend_from_slice(&kind.to_be_bytes());
             h.extend_from_slice(&(data.len() as u32).to_be_bytes());
             h.extend_from_slice(data);
-            while h.len() % 8 != 0 {
+            while !h.len().is_multiple_of(8) {
                 h.push(0);
             }
         }

@@ -544,6 +544,7 @@ async fn template_filters_permissions_and_input() {
 
 /// The test bed's address 10.231.INDEX.2 (230–239 are the download tests').
 const INDEX: u8 = 236;
+const IPXE: &str = "/usr/lib/ipxe/ipxe.iso";
 
 fn qemu_img(args: &[&str]) {
     let out = std::process::Command::new("qemu-img")
@@ -611,6 +612,7 @@ async fn template_downloads_into_ganesha() {
             )),
         ),
         ("/posing.raw", Reply::ok(Source::bytes(good.clone()))),
+        ("/ipxe.iso", Reply::ok(Source::File(IPXE.into()))),
     ])
     .await;
 
@@ -650,6 +652,20 @@ async fn template_downloads_into_ganesha() {
             .await
         }
     };
+    // An ISO goes through the same downloader, with its own check (CD001).
+    let iso = c
+        .ok(
+            "registerIso",
+            &[
+                ("name", "ipxe"),
+                ("zoneid", z1.as_str()),
+                ("url", http.url("/ipxe.iso").as_str()),
+            ],
+        )
+        .await["iso"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let good_id = reg("/good.qcow2", "QCOW2").await;
     let raw_id = reg("/disk.raw", "RAW").await;
     let over_id = reg("/over.qcow2", "QCOW2").await;
@@ -667,6 +683,22 @@ async fn template_downloads_into_ganesha() {
     assert_eq!(row["status"], "Successfully Installed");
     let on_disk = ex1.join(format!("template/{good_id}/{good_id}.qcow2"));
     assert_eq!(std::fs::read(&on_disk).unwrap(), good, "byte for byte");
+
+    let ipxe_len = std::fs::metadata(IPXE).unwrap().len() as i64;
+    let mut iso_row = serde_json::Value::Null;
+    for _ in 0..300 {
+        iso_row = c
+            .ok("listIsos", &[("id", iso.as_str()), ("isofilter", "all")])
+            .await["iso"][0]
+            .clone();
+        if iso_row["isready"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(iso_row["isready"], true, "{iso_row}");
+    assert_eq!(iso_row["size"], ipxe_len, "{iso_row}");
+    assert!(ex1.join(format!("iso/{iso}/{iso}.iso")).exists());
 
     let row = wait_settled(&c, &raw_id).await;
     assert_eq!(row["isready"], true, "{row}");

@@ -105,6 +105,10 @@ fn constraint_message(name: &str) -> Option<(ErrorCode, &'static str)> {
         "vms_service_offering_id_fkey" => (ResourceInUse, "The service offering is in use by VMs"),
         "vms_disk_offering_id_fkey" => (ResourceInUse, "The disk offering is in use by VMs"),
         "vms_iso_id_fkey" => (ResourceInUse, "The ISO is attached to VMs"),
+        "templates_account_id_fkey" => (
+            ResourceInUse,
+            "The account owns templates (deleted ones are kept for the VMs based on them)",
+        ),
         "workflows_one_active_per_resource" => (
             ResourceInUse,
             "Another operation on this resource is still running (listWorkflows shows it); try again when it is over",

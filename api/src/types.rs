@@ -659,6 +659,53 @@ response!(IsoResponse {
     tags: Vec<serde_json::Value> => "set", "the list of resource tags associated";
 });
 
+response!(TemplateResponse {
+    id: Option<Uuid> => "string", "the template ID";
+    name: Option<String> => "string", "the template name";
+    displaytext: Option<String> => "string", "the template display text";
+    ispublic: Option<bool> => "boolean", "true if this template is a public template, false otherwise";
+    created: Option<CsDate> => "date", "the date this template was created";
+    removed: Option<CsDate> => "date", "the date this template was removed";
+    isready: Option<bool> => "boolean", "true if the template is ready to be deployed from, false otherwise.";
+    passwordenabled: Option<bool> => "boolean", "true if the reset password feature is enabled, false otherwise";
+    format: Option<String> => "string", "the format of the template.";
+    isfeatured: Option<bool> => "boolean", "true if this template is a featured template, false otherwise";
+    crossZones: Option<bool> => "boolean", "true if the template is managed across all Zones, false otherwise";
+    ostypeid: Option<Uuid> => "string", "the ID of the OS type for this template.";
+    ostypename: Option<String> => "string", "the name of the OS type for this template.";
+    accountid: Option<Uuid> => "string", "the account id to which the template belongs";
+    account: Option<String> => "string", "the account name to which the template belongs";
+    zoneid: Option<Uuid> => "string", "the ID of the zone for this template";
+    zonename: Option<String> => "string", "the name of the zone for this template";
+    status: Option<String> => "string", "the status of the template";
+    size: Option<i64> => "long", "the size of the template";
+    physicalsize: Option<i64> => "long", "the physical size of the template";
+    templatetype: Option<String> => "string", "the type of the template";
+    hypervisor: Option<String> => "string", "the hypervisor on which the template runs";
+    domain: Option<String> => "string", "the name of the domain to which the template belongs";
+    domainid: Option<Uuid> => "string", "the ID of the domain to which the template belongs";
+    isextractable: Option<bool> => "boolean", "true if the template is extractable, false otherwise";
+    checksum: Option<String> => "string", "checksum of the template";
+    details: Option<serde_json::Value> => "map", "additional key/value details tied with template";
+    bits: Option<i32> => "integer", "the processor bit size";
+    sshkeyenabled: Option<bool> => "boolean", "true if template is sshkey enabled, false otherwise";
+    isdynamicallyscalable: Option<bool> => "boolean", "true if template contains XS/VMWare tools inorder to support dynamic scaling of VM cpu/memory";
+    directdownload: Option<bool> => "boolean", "KVM Only: true if template is directly downloaded to Primary Storage bypassing Secondary Storage";
+    deployasis: Option<bool> => "boolean", "VMware only: true if template is deployed without orchestrating disks and networks but \"as-is\" defined in the template.";
+    requireshvm: Option<bool> => "boolean", "true if template requires HVM enabled, false otherwise";
+    url: Option<String> => "string", "the URL which the template/iso is registered from";
+    downloaddetails: Vec<IsoDownloadDetail> => "set", "Lists the download progress of a template across all secondary storages";
+    tags: Vec<serde_json::Value> => "set", "the list of resource tags associated";
+});
+
+response!(TemplatePermissionsResponse {
+    id: Option<Uuid> => "string", "the template ID";
+    ispublic: Option<bool> => "boolean", "true if this template is a public template, false otherwise";
+    domainid: Option<Uuid> => "string", "the ID of the domain to which the template belongs";
+    account: Vec<String> => "list", "the list of accounts the template is available for";
+    projectids: Vec<String> => "list", "the list of projects the template is available for";
+});
+
 response!(OsTypeResponse {
     id: Option<Uuid> => "string", "the ID of the OS type";
     name: Option<String> => "string", "the name of the OS type";
@@ -1026,6 +1073,8 @@ pub(crate) mod tests {
         ImageStoreResponse,
         IsoDownloadDetail,
         IsoResponse,
+        TemplateResponse,
+        TemplatePermissionsResponse,
         OsTypeResponse,
         OsCategoryResponse,
         ServiceOfferingResponse,

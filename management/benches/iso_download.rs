@@ -133,6 +133,7 @@ async fn main() {
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let spec = DownloadSpec {
         url: http_server.url("/bench.iso"),
+        format: stratus_management::services::downloads::ImageFormat::Iso,
         max_bytes: 50 << 30,
         connect_timeout: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(60),

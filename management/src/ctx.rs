@@ -19,7 +19,7 @@ pub struct Ctx {
     pub ms_id: Uuid,
     /// Woken when a job is queued here, so the local worker picks it up at once.
     pub jobs: Arc<Notify>,
-    /// Woken when ISO copies are queued, so a downloader starts at once.
+    /// Woken when ISO or template copies are queued, so a downloader starts at once.
     pub isos: Arc<Notify>,
     /// The address the HTTP API listens on (agents are told to report there unless the
     /// `host` setting names another).

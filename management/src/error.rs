@@ -75,18 +75,21 @@ fn constraint_message(name: &str) -> Option<(ErrorCode, &'static str)> {
         ),
         "image_stores_name_key" => (ParamError, "An image store with that name already exists"),
         "image_stores_url_key" => (ParamError, "That NFS export is already an image store"),
-        "storage_pools_zone_id_fkey" | "image_stores_zone_id_fkey" | "iso_zones_zone_id_fkey" => (
+        "storage_pools_zone_id_fkey"
+        | "image_stores_zone_id_fkey"
+        | "iso_zones_zone_id_fkey"
+        | "template_zones_zone_id_fkey" => (
             ResourceInUse,
-            "The zone is in use: it still has primary or secondary storage, or ISOs",
+            "The zone is in use: it still has primary or secondary storage, ISOs or templates",
         ),
         "storage_pools_pod_id_fkey" => (ResourceInUse, "The pod is in use: it still has primary storage"),
         "storage_pools_cluster_id_fkey" => (
             ResourceInUse,
             "The cluster is in use: it still has primary storage",
         ),
-        "iso_zones_image_store_id_fkey" => (
+        "iso_zones_image_store_id_fkey" | "template_zones_image_store_id_fkey" => (
             ResourceInUse,
-            "The image store is in use: it holds ISOs",
+            "The image store is in use: it holds ISOs or templates",
         ),
         "async_jobs_account_id_fkey" | "async_jobs_user_id_fkey" => (
             ResourceInUse,
@@ -102,6 +105,10 @@ fn constraint_message(name: &str) -> Option<(ErrorCode, &'static str)> {
         "vms_service_offering_id_fkey" => (ResourceInUse, "The service offering is in use by VMs"),
         "vms_disk_offering_id_fkey" => (ResourceInUse, "The disk offering is in use by VMs"),
         "vms_iso_id_fkey" => (ResourceInUse, "The ISO is attached to VMs"),
+        "templates_account_id_fkey" => (
+            ResourceInUse,
+            "The account owns templates (deleted ones are kept for the VMs based on them)",
+        ),
         "workflows_one_active_per_resource" => (
             ResourceInUse,
             "Another operation on this resource is still running (listWorkflows shows it); try again when it is over",

@@ -336,7 +336,7 @@ async fn run(
     let worker = tokio::spawn(jobs::run_worker(ctx.clone(), stop_rx.clone()));
     let housekeeping = tokio::spawn(reconcile::run(ctx.clone(), stop_rx.clone()));
     let host_monitor = tokio::spawn(hosts::run_monitor(ctx.clone(), stop_rx.clone()));
-    let downloads = tokio::spawn(stratus_management::services::isos::run(
+    let downloads = tokio::spawn(stratus_management::services::images::run(
         ctx.clone(),
         stop_rx,
     ));

@@ -1910,3 +1910,96 @@ async fn dashboard_counts_every_instance_by_state() {
         ["Running 247", "Stopped 3"]
     );
 }
+
+#[tokio::test]
+async fn register_a_template_share_it_and_follow_its_status() {
+    let c = Client::admin().await;
+    c.allow_loopback_downloads().await;
+    let (zid, _, _) = c.basic_topology("tpl-zone").await;
+    c.ok(
+        "createAccount",
+        &[
+            ("username", "dave"),
+            ("password", "dave-pw-1"),
+            ("email", "d@example.org"),
+            ("firstname", "D"),
+            ("lastname", "D"),
+            ("accounttype", "0"),
+        ],
+    )
+    .await;
+    let mut b = Browser::login(&c).await;
+    let p = b.get("/console/templates/new").await;
+    assert_eq!(
+        texts(&p.doc, "select[name=zoneid] option"),
+        ["All zones with secondary storage", "tpl-zone"]
+    );
+    assert_eq!(
+        texts(&p.doc, "select[name=format] option"),
+        ["QCOW2", "RAW"]
+    );
+
+    // A URL the downloader cannot use: the form again, with the error and the input.
+    let p = b
+        .submit(
+            &p,
+            "form#form",
+            &[
+                ("name", "bad"),
+                ("url", "ftp://example.org/x.qcow2"),
+                ("zoneid", &zid),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        text1(&p.doc, "p.error").contains("ftp://"),
+        "{}",
+        text1(&p.doc, "p.error")
+    );
+    assert_eq!(attr(&p.doc, "input[name=name]", "value"), "bad");
+
+    let p = b
+        .submit(
+            &p,
+            "form#form",
+            &[
+                ("name", "debian"),
+                ("url", "http://127.0.0.1:9/debian.qcow2"),
+                ("zoneid", &zid),
+                ("format", "QCOW2"),
+                ("sshkeyenabled", "true"),
+            ],
+            None,
+        )
+        .await;
+    assert!(p.path.starts_with("/console/templates/"), "{}", p.path);
+    assert_eq!(text1(&p.doc, "h1"), "debian");
+    assert_eq!(texts(&p.doc, "table#zones tbody tr td")[0], "tpl-zone");
+    let status = texts(&p.doc, "table#zones tbody tr td .badge")[0].clone();
+    assert!(status.contains("Waiting for secondary storage"), "{status}");
+
+    // Share it with dave: the permissions list shows him, and the API agrees.
+    let p = b
+        .submit(&p, "form[data-action=share]", &[("account", "dave")], None)
+        .await;
+    assert!(flash(&p).contains("shared"), "{}", flash(&p));
+    assert_eq!(texts(&p.doc, "table#permissions tbody tr td")[0], "dave");
+    let t = c
+        .ok(
+            "listTemplates",
+            &[("templatefilter", "all"), ("name", "debian")],
+        )
+        .await;
+    let id = t["template"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(t["template"][0]["sshkeyenabled"], true);
+    let perms = c.ok("listTemplatePermissions", &[("id", &id)]).await;
+    assert!(perms["templatepermission"]["account"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a == "dave"));
+    let p = b.get("/console/templates").await;
+    assert_eq!(texts(&p.doc, "table#list tbody tr td")[0], "debian");
+}

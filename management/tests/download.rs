@@ -16,7 +16,7 @@ use sha2::Digest;
 use stratus_management::clients::nfs::{NfsClient, NfsUrl};
 use stratus_management::services::downloads::{
     download_to_nfs, remove_partial, Algorithm, Checksum, DownloadError, DownloadSpec, Downloaded,
-    Progress,
+    ImageFormat, Progress,
 };
 
 use stratus_testkit::http as support;
@@ -33,6 +33,7 @@ const MIB: u64 = 1024 * 1024;
 fn spec(url: url::Url) -> DownloadSpec {
     DownloadSpec {
         url,
+        format: ImageFormat::Iso,
         max_bytes: 50 << 30,
         connect_timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_secs(10),

@@ -21,7 +21,12 @@ const NOT_NULL_BY_WHERE: &[(&str, &str)] = &[
     // WHERE secret_key IS NOT NULL
     ("accounts::USER_LIST_PLAIN_SECRETS", "secret_key"),
     // WHERE iz.cleanup_path IS NOT NULL
-    ("isos::ISO_ZONE_LIST_CLEANUP", "cleanup_path"),
+    ("images::ISO_COPY_LIST_CLEANUP", "cleanup_path"),
+    ("images::TEMPLATE_COPY_LIST_CLEANUP", "cleanup_path"),
+    // WHERE tz.install_path IS NOT NULL AND tz.virtual_size IS NOT NULL AND tz.size IS NOT NULL
+    ("templates::TEMPLATE_READY_IN_ZONE", "install_path"),
+    ("templates::TEMPLATE_READY_IN_ZONE", "virtual_size"),
+    ("templates::TEMPLATE_READY_IN_ZONE", "physical_size"),
 ];
 
 /// What is wrong with how a statement's result is read, one line per problem.

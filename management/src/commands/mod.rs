@@ -29,6 +29,7 @@ mod offerings;
 mod sshkeys;
 mod storage;
 mod tasks;
+mod templates;
 mod topology;
 mod userdata;
 mod vms;
@@ -190,7 +191,6 @@ pub async fn execute(
         "listPublicIpAddresses" => Ok(vms::empty_list("publicipaddress")),
         "listPortForwardingRules" => Ok(vms::empty_list("portforwardingrule")),
         "listIpForwardingRules" => Ok(vms::empty_list("ipforwardingrule")),
-        "listTemplates" => Ok(vms::empty_list("template")),
         "createServiceOffering" => offerings::create_service(ctx, caller, p).await,
         "listServiceOfferings" => offerings::list_service(ctx, p).await,
         "updateServiceOffering" => offerings::update_service(ctx, caller, p).await,
@@ -213,6 +213,13 @@ pub async fn execute(
         "listIsos" => isos::list(ctx, caller, p).await,
         "updateIso" => isos::update(ctx, caller, p).await,
         "deleteIso" => isos::delete(ctx, caller, p).await,
+        "registerTemplate" => templates::register(ctx, caller, p).await,
+        "listTemplates" => templates::list(ctx, caller, p).await,
+        "updateTemplate" => templates::update(ctx, caller, p).await,
+        "deleteTemplate" => templates::delete(ctx, caller, p).await,
+        "copyTemplate" => templates::copy(ctx, caller, p).await,
+        "listTemplatePermissions" => templates::list_permissions(ctx, caller, p).await,
+        "updateTemplatePermissions" => templates::update_permissions(ctx, caller, p).await,
         "listOsTypes" => isos::list_os_types(ctx, p).await,
         "listOsCategories" => isos::list_os_categories(ctx, p).await,
         "listAlerts" => hosts::list_alerts(ctx, p).await,

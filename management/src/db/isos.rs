@@ -231,21 +231,31 @@ pub async fn iso_zone_list(db: impl PgExecutor<'_>, iso_id: Uuid) -> Result<Vec<
     Ok(ISO_ZONE_LIST.query_as().bind(iso_id).fetch_all(db).await?)
 }
 
-stmt!(ISO_ZONE_CLAIM: IsoZoneRow = "UPDATE iso_zones iz SET state = 'Downloading', owner = $1,
-                lease_until = now() + make_interval(secs => $2), attempts = iz.attempts + 1,
-                bytes_done = 0, bytes_total = NULL, error_text = NULL, updated = now()
-         WHERE (iz.iso_id, iz.zone_id) IN (
-             SELECT w.iso_id, w.zone_id FROM iso_zones w
-             WHERE (w.state = 'Queued'
-                    OR (w.state = 'Downloading' AND w.lease_until < now())
-                    -- its server stopped cleanly (deregistered): no need to wait for the lease
-                    OR (w.state = 'Downloading'
-                        AND NOT EXISTS (SELECT 1 FROM management_servers m WHERE m.id = w.owner)))
-               AND EXISTS (SELECT 1 FROM image_stores s WHERE s.zone_id = w.zone_id AND NOT s.readonly)
-             ORDER BY w.updated
-             LIMIT $3
-             FOR UPDATE SKIP LOCKED)
-         RETURNING iz.*");
+impl From<super::images::CopyRow> for IsoZoneRow {
+    fn from(c: super::images::CopyRow) -> Self {
+        IsoZoneRow {
+            iso_id: c.image_id,
+            zone_id: c.zone_id,
+            image_store_id: c.image_store_id,
+            state: c.state,
+            bytes_done: c.bytes_done,
+            bytes_total: c.bytes_total,
+            size: c.size,
+            checksum: c.checksum,
+            install_path: c.install_path,
+            error_text: c.error_text,
+            cleanup_path: c.cleanup_path,
+            attempts: c.attempts,
+            owner: c.owner,
+            lease_until: c.lease_until,
+            updated: c.updated,
+        }
+    }
+}
+
+// The download's statements are shared with templates' (`db::images`); these are the
+// ISO's names for them.
+use super::images::{self as img, Kind::Iso};
 
 /// Claims up to `limit` downloads for management server `owner`: queued ones whose zone
 /// has writable secondary storage, and ones whose owner's lease ran out (it died) or whose
@@ -256,20 +266,12 @@ pub async fn iso_zone_claim(
     lease_secs: i64,
     limit: i64,
 ) -> Result<Vec<IsoZoneRow>> {
-    Ok(ISO_ZONE_CLAIM
-        .query_as()
-        .bind(owner)
-        .bind(lease_secs as f64)
-        .bind(limit)
-        .fetch_all(db)
-        .await?)
+    Ok(img::copy_claim(db, Iso, owner, lease_secs, limit)
+        .await?
+        .into_iter()
+        .map(IsoZoneRow::from)
+        .collect())
 }
-
-stmt!(
-    ISO_ZONE_PROGRESS = "UPDATE iso_zones SET bytes_done = $4, bytes_total = $5,
-                lease_until = now() + make_interval(secs => $6), updated = now()
-         WHERE iso_id = $1 AND zone_id = $2 AND owner = $3 AND state = 'Downloading'"
-);
 
 /// Progress, and the lease renewed; fenced on the owner. `false`: the download is no
 /// longer ours (deleted, or taken over) and must stop.
@@ -282,23 +284,8 @@ pub async fn iso_zone_progress(
     total: Option<i64>,
     lease_secs: i64,
 ) -> Result<bool> {
-    let r = ISO_ZONE_PROGRESS
-        .query()
-        .bind(iso_id)
-        .bind(zone_id)
-        .bind(owner)
-        .bind(done)
-        .bind(total)
-        .bind(lease_secs as f64)
-        .execute(db)
-        .await?;
-    Ok(r.rows_affected() == 1)
+    img::copy_progress(db, Iso, iso_id, zone_id, owner, done, total, lease_secs).await
 }
-
-stmt!(
-    ISO_ZONE_SET_STORE = "UPDATE iso_zones SET image_store_id = $4, install_path = $5
-         WHERE iso_id = $1 AND zone_id = $2 AND owner = $3 AND state = 'Downloading'"
-);
 
 /// Sets the store the download goes to (chosen when it starts).
 pub async fn iso_zone_set_store(
@@ -309,30 +296,8 @@ pub async fn iso_zone_set_store(
     store_id: Uuid,
     install_path: &str,
 ) -> Result<bool> {
-    let r = ISO_ZONE_SET_STORE
-        .query()
-        .bind(iso_id)
-        .bind(zone_id)
-        .bind(owner)
-        .bind(store_id)
-        .bind(install_path)
-        .execute(db)
-        .await?;
-    Ok(r.rows_affected() == 1)
+    img::copy_set_store(db, Iso, iso_id, zone_id, owner, store_id, install_path).await
 }
-
-stmt!(
-    ISO_ZONE_FINISH_READY =
-        "UPDATE iso_zones SET state = 'Ready', size = $4, bytes_done = $4, checksum = $5,
-                    error_text = NULL, owner = NULL, lease_until = NULL, updated = now()
-             WHERE iso_id = $1 AND zone_id = $2 AND owner = $3 AND state = 'Downloading'"
-);
-stmt!(
-    ISO_ZONE_FINISH_ERROR =
-        "UPDATE iso_zones SET state = 'Error', error_text = $4, cleanup_path = $5, owner = NULL,
-                    lease_until = NULL, updated = now()
-             WHERE iso_id = $1 AND zone_id = $2 AND owner = $3 AND state = 'Downloading'"
-);
 
 /// The end of a download, fenced on the owner: Ready with size and digest, or Error.
 pub async fn iso_zone_finish(
@@ -342,27 +307,13 @@ pub async fn iso_zone_finish(
     owner: Uuid,
     outcome: std::result::Result<(i64, &str), (&str, Option<&str>)>,
 ) -> Result<bool> {
-    let q = match outcome {
-        Ok((size, checksum)) => ISO_ZONE_FINISH_READY
-            .query()
-            .bind(iso_id)
-            .bind(zone_id)
-            .bind(owner)
-            .bind(size)
-            .bind(checksum),
-        Err((text, partial)) => ISO_ZONE_FINISH_ERROR
-            .query()
-            .bind(iso_id)
-            .bind(zone_id)
-            .bind(owner)
-            .bind(text)
-            .bind(partial),
-    };
-    Ok(q.execute(db).await?.rows_affected() == 1)
+    let outcome = outcome.map(|(size, checksum)| img::Finished {
+        size,
+        checksum,
+        virtual_size: None,
+    });
+    img::copy_finish(db, Iso, iso_id, zone_id, owner, outcome).await
 }
-
-stmt!(ISO_ZONE_MARK_DELETING: IsoZoneRow = "UPDATE iso_zones SET state = 'Deleting', owner = NULL, lease_until = NULL, updated = now()
-         WHERE iso_id = $1 AND zone_id = $2 RETURNING *");
 
 /// deleteIso: the copy stops downloading (its fenced updates fail) and is being removed.
 pub async fn iso_zone_mark_deleting(
@@ -370,38 +321,21 @@ pub async fn iso_zone_mark_deleting(
     iso_id: Uuid,
     zone_id: Uuid,
 ) -> Result<Option<IsoZoneRow>> {
-    Ok(ISO_ZONE_MARK_DELETING
-        .query_as()
-        .bind(iso_id)
-        .bind(zone_id)
-        .fetch_optional(db)
-        .await?)
+    Ok(img::copy_mark_deleting(db, Iso, iso_id, zone_id)
+        .await?
+        .map(IsoZoneRow::from))
 }
-
-stmt!(ISO_ZONE_DELETE = "DELETE FROM iso_zones WHERE iso_id = $1 AND zone_id = $2");
 
 pub async fn iso_zone_delete(db: impl PgExecutor<'_>, iso_id: Uuid, zone_id: Uuid) -> Result<()> {
-    ISO_ZONE_DELETE
-        .query()
-        .bind(iso_id)
-        .bind(zone_id)
-        .execute(db)
-        .await?;
-    Ok(())
+    img::copy_delete(db, Iso, iso_id, zone_id).await
 }
-
-stmt!(ISO_ZONE_LIST_CLEANUP: (Uuid, Uuid, String, String) = "SELECT iz.iso_id, iz.zone_id, iz.cleanup_path, s.url FROM iso_zones iz
-         JOIN image_stores s ON s.id = iz.image_store_id
-         WHERE iz.cleanup_path IS NOT NULL");
 
 /// Copies with a partial file left behind, and their store's URL.
 pub async fn iso_zone_list_cleanup(
     db: impl PgExecutor<'_>,
 ) -> Result<Vec<(Uuid, Uuid, String, String)>> {
-    Ok(ISO_ZONE_LIST_CLEANUP.query_as().fetch_all(db).await?)
+    img::copy_list_cleanup(db, Iso).await
 }
-
-stmt!(ISO_ZONE_CLEANUP_DONE = "UPDATE iso_zones SET cleanup_path = NULL WHERE iso_id = $1 AND zone_id = $2 AND cleanup_path = $3");
 
 pub async fn iso_zone_cleanup_done(
     db: impl PgExecutor<'_>,
@@ -409,14 +343,7 @@ pub async fn iso_zone_cleanup_done(
     zone_id: Uuid,
     path: &str,
 ) -> Result<()> {
-    ISO_ZONE_CLEANUP_DONE
-        .query()
-        .bind(iso_id)
-        .bind(zone_id)
-        .bind(path)
-        .execute(db)
-        .await?;
-    Ok(())
+    img::copy_cleanup_done(db, Iso, iso_id, zone_id, path).await
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
@@ -498,15 +425,6 @@ statements![
     ISO_ZONE_INSERT,
     ISO_ZONE_INSERT_CROSS_ZONE,
     ISO_ZONE_LIST,
-    ISO_ZONE_CLAIM,
-    ISO_ZONE_PROGRESS,
-    ISO_ZONE_SET_STORE,
-    ISO_ZONE_FINISH_READY,
-    ISO_ZONE_FINISH_ERROR,
-    ISO_ZONE_MARK_DELETING,
-    ISO_ZONE_DELETE,
-    ISO_ZONE_LIST_CLEANUP,
-    ISO_ZONE_CLEANUP_DONE,
     OS_TYPE_FETCH,
     OS_TYPE_LIST,
     OS_CATEGORY_LIST

@@ -54,6 +54,7 @@ pub mod config;
 pub mod console_tokens;
 pub mod events;
 pub mod hosts;
+pub mod images;
 pub mod isos;
 pub mod jobs;
 pub mod mgmt;
@@ -67,6 +68,7 @@ pub mod sessions;
 pub mod sshkeys;
 pub mod storage;
 pub mod tasks;
+pub mod templates;
 pub mod topology;
 pub mod userdata;
 pub mod vms;
@@ -193,6 +195,7 @@ pub fn statements() -> impl Iterator<Item = &'static dyn Registered> {
         console_tokens::STATEMENTS,
         events::STATEMENTS,
         hosts::STATEMENTS,
+        images::STATEMENTS,
         isos::STATEMENTS,
         jobs::STATEMENTS,
         mgmt::STATEMENTS,
@@ -206,6 +209,7 @@ pub fn statements() -> impl Iterator<Item = &'static dyn Registered> {
         sshkeys::STATEMENTS,
         storage::STATEMENTS,
         tasks::STATEMENTS,
+        templates::STATEMENTS,
         userdata::STATEMENTS,
         topology::STATEMENTS,
         vms::STATEMENTS,

@@ -299,9 +299,10 @@ pub async fn store_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
     Ok(r.rows_affected() == 1)
 }
 
-stmt!(STORE_IMAGE_COUNT: Scalar<i64> = "SELECT count(*) FROM iso_zones WHERE image_store_id = $1");
+stmt!(STORE_IMAGE_COUNT: Scalar<i64> = "SELECT (SELECT count(*) FROM iso_zones WHERE image_store_id = $1)
+              + (SELECT count(*) FROM template_zones WHERE image_store_id = $1)");
 
-/// How many ISO copies an image store holds (or is downloading).
+/// How many ISO and template copies an image store holds (or is downloading).
 pub async fn store_image_count(db: impl PgExecutor<'_>, id: Uuid) -> Result<i64> {
     Ok(STORE_IMAGE_COUNT
         .query_scalar()

@@ -17,6 +17,7 @@ mod instances;
 mod show;
 mod sshkeys;
 mod storage;
+mod templates;
 mod wizard;
 
 use show::{big, float, number, plain, text, when};
@@ -85,6 +86,7 @@ pub fn router() -> Router<Ctx> {
         .merge(infra::router())
         .merge(wizard::router())
         .merge(images::router())
+        .merge(templates::router())
         .merge(instances::router())
         .merge(storage::router())
         .merge(admin::router())

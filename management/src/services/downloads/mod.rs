@@ -11,9 +11,12 @@
 //!   `reqwest::Client` given, with its policy);
 //! - the size against the limit: the announced Content-Length before anything is written,
 //!   the bytes received when there is none;
-//! - the ISO 9660 signature, `CD001` at byte 32769 (the first volume descriptor at sector
-//!   16, after its type byte), as soon as those bytes have arrived: a web page or a disk
-//!   image is refused after 32 KiB, not after gigabytes;
+//! - what the file is, as soon as its first bytes have arrived ([`ImageFormat`]): for an
+//!   ISO the ISO 9660 signature, `CD001` at byte 32769 (the first volume descriptor at
+//!   sector 16, after its type byte); for a template its disk image header
+//!   ([`header`]: a standalone QCOW2, or RAW data that is no known container), whose
+//!   virtual size the download reports. A web page or a wrong image is refused after
+//!   its head, not after gigabytes;
 //! - the checksum (MD5, SHA-1, SHA-224, SHA-256, SHA-384 or SHA-512), computed
 //!   incrementally: the expected one's algorithm, else SHA-256;
 //! - timeouts: `connect_timeout` bounds everything up to the response headers (name
@@ -25,6 +28,7 @@
 //! file is left ([`DownloadError::partial_left`]) and [`remove_partial`] removes it later.
 
 pub mod guard;
+pub mod header;
 use std::fmt;
 use std::ops::ControlFlow;
 use std::str::FromStr;
@@ -245,10 +249,52 @@ fn to_hex(bytes: &[u8]) -> String {
     out
 }
 
+/// What a download must turn out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    /// An ISO 9660 image.
+    Iso,
+    /// A standalone QCOW2 disk image (see [`header::qcow2`]).
+    Qcow2,
+    /// Raw disk data (see [`header::raw`]).
+    Raw,
+}
+
+impl ImageFormat {
+    /// CloudStack's name: `ISO`, `QCOW2`, `RAW`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageFormat::Iso => "ISO",
+            ImageFormat::Qcow2 => "QCOW2",
+            ImageFormat::Raw => "RAW",
+        }
+    }
+
+    /// The file name extension of a copy in an image store.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ImageFormat::Iso => "iso",
+            ImageFormat::Qcow2 => "qcow2",
+            ImageFormat::Raw => "raw",
+        }
+    }
+
+    /// `QCOW2` or `RAW`, any case (the formats a template may have).
+    pub fn template_format(s: &str) -> Option<ImageFormat> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "QCOW2" => Some(ImageFormat::Qcow2),
+            "RAW" => Some(ImageFormat::Raw),
+            _ => None,
+        }
+    }
+}
+
 /// What to download and the limits it must keep.
 #[derive(Debug, Clone)]
 pub struct DownloadSpec {
     pub url: url::Url,
+    /// What the file must be.
+    pub format: ImageFormat,
     /// The largest file accepted, in bytes (`max.template.iso.size` is in GB of 1024³).
     pub max_bytes: u64,
     /// Bounds everything up to the response headers: DNS, TCP, TLS, the server's answer.
@@ -280,6 +326,8 @@ impl Progress {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Downloaded {
     pub size: u64,
+    /// A disk image's virtual size: the QCOW2 header's, a RAW file's size; `None` for ISOs.
+    pub virtual_size: Option<u64>,
     /// Computed over the bytes written: the expected checksum's algorithm, else SHA-256.
     pub checksum: Checksum,
 }
@@ -348,6 +396,13 @@ pub enum DownloadError {
         url: String,
         /// The whole file's size, when it was too short to hold the signature.
         size: Option<u64>,
+    },
+    #[error("{url} is not a {format} image: {reason}")]
+    NotImage {
+        url: String,
+        /// `QCOW2` or `RAW`.
+        format: &'static str,
+        reason: String,
     },
     #[error("Checksum mismatch for {url}: expected {expected}, got {actual}")]
     ChecksumMismatch {
@@ -481,6 +536,111 @@ impl SignatureCheck {
     /// `None` until all five bytes went by; then whether they are `CD001`.
     fn verdict(&self) -> Option<bool> {
         (self.filled == ISO_SIGNATURE.len()).then(|| &self.seen == ISO_SIGNATURE)
+    }
+}
+
+/// What the stream must be, checked as it arrives.
+enum ContentCheck {
+    Iso(SignatureCheck),
+    /// A disk image: its head (up to [`header::HEAD_MAX`]) and the verdict once known.
+    Disk {
+        format: ImageFormat,
+        head: Vec<u8>,
+        verdict: header::Verdict,
+    },
+}
+
+impl ContentCheck {
+    fn new(format: ImageFormat) -> ContentCheck {
+        match format {
+            ImageFormat::Iso => ContentCheck::Iso(SignatureCheck::default()),
+            format => ContentCheck::Disk {
+                format,
+                head: Vec::new(),
+                verdict: header::Verdict::NeedMore,
+            },
+        }
+    }
+
+    fn feed(&mut self, offset: u64, chunk: &[u8]) {
+        match self {
+            ContentCheck::Iso(s) => s.feed(offset, chunk),
+            ContentCheck::Disk {
+                format,
+                head,
+                verdict,
+            } => {
+                if *verdict != header::Verdict::NeedMore {
+                    return;
+                }
+                let room = header::HEAD_MAX.saturating_sub(head.len());
+                head.extend_from_slice(&chunk[..room.min(chunk.len())]);
+                *verdict = judge(*format, head, false);
+            }
+        }
+    }
+
+    /// Why the stream is refused, if it is (`end`: it is complete; what is still
+    /// undecided then is refused).
+    fn refusal(&mut self, end: bool) -> Option<String> {
+        match self {
+            ContentCheck::Iso(s) => match (s.verdict(), end) {
+                (Some(false), _) | (None, true) => Some(String::new()),
+                _ => None,
+            },
+            ContentCheck::Disk {
+                format,
+                head,
+                verdict,
+            } => {
+                if end && *verdict == header::Verdict::NeedMore {
+                    *verdict = match judge(*format, head, true) {
+                        header::Verdict::NeedMore => header::Verdict::Bad(format!(
+                            "it has only {}, too short for a {} header",
+                            format_bytes(head.len() as u64),
+                            format.name()
+                        )),
+                        v => v,
+                    };
+                }
+                match verdict {
+                    header::Verdict::Bad(reason) => Some(reason.clone()),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    fn error(&self, url: &str, reason: String, size: Option<u64>) -> DownloadError {
+        match self {
+            ContentCheck::Iso(_) => DownloadError::NotIso {
+                url: url.to_string(),
+                size,
+            },
+            ContentCheck::Disk { format, .. } => DownloadError::NotImage {
+                url: url.to_string(),
+                format: format.name(),
+                reason,
+            },
+        }
+    }
+
+    /// The virtual size of a checked disk image of `size` bytes.
+    fn virtual_size(&self, size: u64) -> Option<u64> {
+        match self {
+            ContentCheck::Iso(_) => None,
+            ContentCheck::Disk { verdict, .. } => match verdict {
+                header::Verdict::Good(Some(v)) => Some(*v),
+                _ => Some(size),
+            },
+        }
+    }
+}
+
+fn judge(format: ImageFormat, head: &[u8], complete: bool) -> header::Verdict {
+    match format {
+        ImageFormat::Qcow2 => header::qcow2(head),
+        _ => header::raw(head, complete),
     }
 }
 
@@ -743,6 +903,7 @@ async fn stream(
     nfs.rename(&part, dest).await.map_err(DownloadError::Nfs)?;
     Ok(Downloaded {
         size: received.size,
+        virtual_size: received.virtual_size,
         checksum: received.checksum,
     })
 }
@@ -750,6 +911,7 @@ async fn stream(
 /// A body received whole and checked.
 struct Received {
     size: u64,
+    virtual_size: Option<u64>,
     total: Option<u64>,
     checksum: Checksum,
 }
@@ -779,7 +941,7 @@ impl Receiver<'_> {
             .as_ref()
             .map_or(Algorithm::Sha256, |c| c.algorithm);
         let mut hasher = algorithm.hasher();
-        let mut signature = SignatureCheck::default();
+        let mut content = ContentCheck::new(spec.format);
         let mut buffer = Vec::with_capacity(WRITE_SIZE);
         let mut throttle = Throttle {
             last: Instant::now(),
@@ -813,12 +975,9 @@ impl Receiver<'_> {
                     announced: None,
                 }));
             }
-            signature.feed(done, &chunk);
-            if signature.verdict() == Some(false) {
-                return Err(Some(DownloadError::NotIso {
-                    url: url.to_string(),
-                    size: None,
-                }));
+            content.feed(done, &chunk);
+            if let Some(reason) = content.refusal(false) {
+                return Err(Some(content.error(url, reason, None)));
             }
             hasher.update(&chunk);
             done += chunk.len() as u64;
@@ -847,12 +1006,10 @@ impl Receiver<'_> {
                 reason: "the server ended the body early".into(),
             }));
         }
-        if signature.verdict().is_none() {
-            return Err(Some(DownloadError::NotIso {
-                url: url.to_string(),
-                size: Some(done),
-            }));
+        if let Some(reason) = content.refusal(true) {
+            return Err(Some(content.error(url, reason, Some(done))));
         }
+        let virtual_size = content.virtual_size(done);
         let actual = Checksum {
             algorithm,
             hex: to_hex(&hasher.finalize()),
@@ -871,6 +1028,7 @@ impl Receiver<'_> {
             size: done,
             total,
             checksum: actual,
+            virtual_size,
         })
     }
 

@@ -1,0 +1,889 @@
+//! Templates (registerTemplate, listTemplates, updateTemplate, deleteTemplate,
+//! copyTemplate, listTemplatePermissions, updateTemplatePermissions), CloudStack's
+//! commands and fields for KVM disk images (QCOW2 or RAW). Downloads run in the shared
+//! image downloader (`crate::services::images`), which checks each file's header and
+//! records its virtual size (`size`; the file's own size is `physicalsize`).
+//!
+//! Who sees what (`listTemplates templatefilter`, as CloudStack's `QueryManagerImpl` and
+//! `ListTemplatesCmd.listInReadyState`): `featured` public and featured, Ready;
+//! `community` public and not featured, Ready; `self` the caller's own, any state;
+//! `selfexecutable` the caller's own, Ready; `sharedexecutable` shared with the caller
+//! (`updateTemplatePermissions op=add`), Ready; `executable` public or the caller's own
+//! (Ready only when an admin names an account, as CloudStack); `all` everything, root
+//! admins only. A root admin's `listall=true` drops the "caller's own" restriction.
+//!
+//! copyTemplate downloads the template again from its URL into the destination zone's
+//! image store, through the same pipeline (download policy, streaming, header check),
+//! expecting the digest the source zone's copy was computed to have: the copy is
+//! byte-identical or fails. Reading the source store over NFS would need a second kind
+//! of source in the pipeline for no gain while the URL answers; a template whose URL is
+//! gone cannot be copied (its status says why).
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use stratus_api::envelope::Reply;
+use stratus_api::types::{IsoDownloadDetail, TemplatePermissionsResponse, TemplateResponse};
+use stratus_api::{ApiError, ErrorCode, Params};
+use uuid::Uuid;
+
+use super::{event, list_filter, not_found};
+use crate::ctx::Ctx;
+use crate::db::templates::{self as d, TemplateFilter, TemplateListRow, TemplateRow};
+use crate::db::{self, topology as t};
+use crate::error::Result;
+use crate::rules::download_policy::Policy;
+use crate::services::auth::Caller;
+use crate::services::downloads::{Checksum, ImageFormat};
+use crate::settings::{self, Scope};
+
+/// At most this many `details[i].key=value` entries.
+pub const MAX_DETAILS: usize = 64;
+/// At most this many accounts in one updateTemplatePermissions.
+pub const MAX_ACCOUNTS: usize = 100;
+
+fn response(r: &TemplateListRow) -> TemplateResponse {
+    let t = &r.template;
+    let ready = r.state == "Ready";
+    let status = crate::services::images::status_text(
+        &r.state,
+        r.bytes_done,
+        r.bytes_total,
+        r.error_text.as_deref(),
+        r.has_store,
+    );
+    TemplateResponse {
+        id: Some(t.id),
+        name: Some(t.name.clone()),
+        displaytext: Some(t.display_text.clone()),
+        ispublic: Some(t.is_public),
+        created: Some(t.created.into()),
+        removed: t.removed.map(Into::into),
+        isready: Some(ready),
+        passwordenabled: Some(t.password_enabled),
+        format: Some(t.format.clone()),
+        isfeatured: Some(t.is_featured),
+        crossZones: Some(t.cross_zones),
+        ostypeid: Some(t.os_type_id),
+        ostypename: Some(r.os_type_name.clone()),
+        accountid: Some(t.account_id),
+        account: Some(r.account_name.clone()),
+        zoneid: Some(r.zone_id),
+        zonename: Some(r.zone_name.clone()),
+        status: Some(status),
+        // CloudStack's `size` is the disk's (virtual) size; until the header is read,
+        // what the server announced.
+        size: r.virtual_size.or(r.bytes_total),
+        physicalsize: r.size,
+        templatetype: Some(t.template_type.clone()),
+        hypervisor: Some(t.hypervisor.clone()),
+        domain: Some(r.domain_name.clone()),
+        domainid: Some(t.domain_id),
+        isextractable: Some(t.is_extractable),
+        checksum: t.checksum.clone().or_else(|| r.zone_checksum.clone()),
+        details: Some(t.details.clone()),
+        bits: Some(t.bits),
+        sshkeyenabled: Some(t.sshkey_enabled),
+        isdynamicallyscalable: Some(t.is_dynamically_scalable),
+        directdownload: Some(false),
+        deployasis: Some(false),
+        requireshvm: Some(t.requires_hvm),
+        url: Some(t.url.clone()),
+        downloaddetails: vec![IsoDownloadDetail {
+            datastore: r.store_name.clone(),
+            downloadPercent: Some(match (ready, r.bytes_total) {
+                (true, _) => "100".into(),
+                (false, Some(total)) if total > 0 => {
+                    ((r.bytes_done.max(0) as i128 * 100 / total as i128).min(100)).to_string()
+                }
+                _ => "0".into(),
+            }),
+            downloadState: Some(
+                match r.state.as_str() {
+                    "Ready" => "DOWNLOADED",
+                    "Downloading" => "DOWNLOAD_IN_PROGRESS",
+                    "Error" => "DOWNLOAD_ERROR",
+                    _ => "NOT_DOWNLOADED",
+                }
+                .into(),
+            ),
+        }],
+        tags: vec![],
+    }
+}
+
+/// A template's rows (one per zone), whoever owns it; only `zone` if given.
+async fn one_template(ctx: &Ctx, id: Uuid, zone: Option<Uuid>) -> Result<Vec<TemplateResponse>> {
+    let f = TemplateFilter {
+        common: db::ListFilter {
+            id: Some(id),
+            ..Default::default()
+        },
+        zone_id: zone,
+        ..Default::default()
+    };
+    let (rows, _) = d::template_list(&ctx.pool, &f).await?;
+    Ok(rows.iter().map(response).collect())
+}
+
+fn validate_url(url: &str) -> Result<url::Url> {
+    let u = url::Url::parse(url.trim()).map_err(|e| {
+        ApiError::param(format!(
+            "Invalid URL '{}': {e}",
+            stratus_api::params::shown(url)
+        ))
+    })?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+        return Err(ApiError::param(format!(
+            "Invalid URL '{}': templates are downloaded over http or https",
+            stratus_api::params::shown(url)
+        ))
+        .into());
+    }
+    Ok(u)
+}
+
+/// `details[i].name=value` (or `details[i].key=…&details[i].value=…`) as a JSON object
+/// of strings; `None` when none is given. Bounded: [`MAX_DETAILS`] entries, names of
+/// letters, digits, `.`, `_` and `-`.
+fn details(p: &Params) -> Result<Option<serde_json::Value>> {
+    let mut entries: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (k, v) in p.iter() {
+        let Some(rest) = k.strip_prefix("details[") else {
+            continue;
+        };
+        let Some((index, field)) = rest.split_once("].") else {
+            return Err(ApiError::param(format!(
+                "Invalid details parameter '{}': use details[0].name=value",
+                stratus_api::params::shown(k)
+            ))
+            .into());
+        };
+        entries
+            .entry(index.to_string())
+            .or_default()
+            .insert(field.to_string(), v.clone());
+        if entries.len() > MAX_DETAILS {
+            return Err(ApiError::param(format!("Too many details: at most {MAX_DETAILS}")).into());
+        }
+    }
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let mut out = serde_json::Map::new();
+    for (_, mut fields) in entries {
+        let pairs: Vec<(String, String)> = match (fields.remove("key"), fields.remove("value")) {
+            (Some(k), Some(v)) if fields.is_empty() => vec![(k, v)],
+            (k, v) => {
+                // Not a key/value pair: every field is a name=value.
+                if let Some(k) = k {
+                    fields.insert("key".into(), k);
+                }
+                if let Some(v) = v {
+                    fields.insert("value".into(), v);
+                }
+                fields.into_iter().collect()
+            }
+        };
+        for (name, value) in pairs {
+            let good = !name.is_empty()
+                && name.len() <= 255
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if !good {
+                return Err(ApiError::param(format!(
+                    "Invalid detail name '{}': letters, digits, '.', '_' and '-' only",
+                    stratus_api::params::shown(&name)
+                ))
+                .into());
+            }
+            out.insert(name, serde_json::Value::String(value));
+            if out.len() > MAX_DETAILS {
+                return Err(
+                    ApiError::param(format!("Too many details: at most {MAX_DETAILS}")).into(),
+                );
+            }
+        }
+    }
+    Ok(Some(serde_json::Value::Object(out)))
+}
+
+/// The zones a registration names: `zoneid` or `zoneids`, `-1` for every zone with
+/// secondary storage. `(zones, cross_zones)`.
+async fn registration_zones(ctx: &Ctx, p: &Params) -> Result<(Vec<Uuid>, bool)> {
+    let single = p.str("zoneid").map(str::trim).filter(|z| !z.is_empty());
+    let list: Option<Vec<&str>> = p.str("zoneids").map(|l| {
+        l.split(',')
+            .map(str::trim)
+            .filter(|z| !z.is_empty())
+            .collect()
+    });
+    let wanted: Vec<&str> = match (single, list) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::param(
+                "Both zoneid and zoneids cannot be specified at the same time",
+            )
+            .into())
+        }
+        (None, None) => {
+            return Err(ApiError::param(
+                "Either zoneid or zoneids is required. Both cannot be null.",
+            )
+            .into())
+        }
+        (Some(z), None) => vec![z],
+        (None, Some(l)) if l.is_empty() => {
+            return Err(ApiError::param(
+                "Either zoneid or zoneids is required. Both cannot be null.",
+            )
+            .into())
+        }
+        (None, Some(l)) => l,
+    };
+    if wanted.contains(&"-1") {
+        if wanted.len() > 1 {
+            return Err(ApiError::param(
+                "Parameter zoneids cannot combine all zones (-1) option with other zones",
+            )
+            .into());
+        }
+        let mut zones = vec![];
+        for z in t::zone_list(&ctx.pool, &Default::default()).await?.0 {
+            let id: Uuid = z.id.into();
+            if db::storage::store_pick_for_zone(&ctx.pool, id)
+                .await?
+                .is_some()
+            {
+                zones.push(id);
+            }
+        }
+        if zones.is_empty() {
+            return Err(ApiError::param(
+                "No zone has secondary storage to hold the template (addImageStore)",
+            )
+            .into());
+        }
+        return Ok((zones, true));
+    }
+    let mut zones = vec![];
+    for z in wanted {
+        let name = if single.is_some() {
+            "zoneid"
+        } else {
+            "zoneids"
+        };
+        let id = Uuid::parse_str(z)
+            .map_err(|_| stratus_api::params::invalid_param(p.command(), name, z))?;
+        t::zone_fetch(&ctx.pool, id.into())
+            .await?
+            .ok_or_else(|| stratus_api::params::invalid_param(p.command(), name, z))?;
+        if !zones.contains(&id) {
+            zones.push(id);
+        }
+    }
+    Ok((zones, false))
+}
+
+/// Whether the account may make its templates public (`allow.public.user.templates`).
+fn may_publish(ctx: &Ctx, caller: &Caller, owner: Uuid) -> bool {
+    caller.is_root_admin()
+        || ctx.get_in(
+            &settings::ALLOW_PUBLIC_USER_TEMPLATES,
+            Scope::Account(owner),
+        )
+}
+
+/// The account an admin names with `account` and `domainid`, else the caller's.
+async fn owner_of(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<(Uuid, Uuid)> {
+    match (p.str("account"), p.uuid("domainid")?) {
+        (None, None) => Ok((caller.user.account_id, caller.user.domain_id)),
+        (Some(name), Some(domain)) => {
+            let a = db::accounts::account_fetch_by_name(&ctx.pool, domain, name)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::param(format!(
+                        "Unable to find account {} in domain {domain}",
+                        stratus_api::params::shown(name)
+                    ))
+                })?;
+            if a.id != caller.user.account_id && !caller.is_root_admin() {
+                return Err(ApiError::new(
+                    ErrorCode::Account,
+                    format!(
+                        "Account {} cannot act for account {}",
+                        caller.user.account_name, a.name
+                    ),
+                )
+                .into());
+            }
+            Ok((a.id, a.domain_id))
+        }
+        _ => Err(ApiError::param("The account parameter must be used with domainid").into()),
+    }
+}
+
+pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let name = p.required("name")?.trim().to_string();
+    if name.is_empty() {
+        return Err(ApiError::param("The template name must not be empty").into());
+    }
+    let format_text = p.required("format")?;
+    let format = ImageFormat::template_format(format_text).ok_or_else(|| {
+        ApiError::param(format!(
+            "Image format {} is not supported: KVM templates are QCOW2 or RAW",
+            stratus_api::params::shown(format_text)
+        ))
+    })?;
+    let hypervisor = p.required("hypervisor")?;
+    if !hypervisor.trim().eq_ignore_ascii_case("KVM") {
+        return Err(ApiError::param(format!(
+            "Hypervisor {} is not supported: templates here are for KVM",
+            stratus_api::params::shown(hypervisor)
+        ))
+        .into());
+    }
+    let url = validate_url(p.required("url")?)?;
+    let checksum = match p.str("checksum").map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => {
+            Checksum::parse(c).map_err(|e| ApiError::param(format!("Invalid checksum: {e}")))?;
+            Some(c.to_string())
+        }
+        None => None,
+    };
+    if p.bool("directdownload") == Some(true) {
+        return Err(ApiError::param(
+            "Direct download is not supported: templates are downloaded to secondary storage",
+        )
+        .into());
+    }
+    let Some(os_type_id) = p.uuid("ostypeid")? else {
+        return Err(ApiError::param("Please provide a guest OS type").into());
+    };
+    db::isos::os_type_fetch(&ctx.pool, os_type_id)
+        .await?
+        .ok_or_else(|| not_found(p, "ostypeid"))?;
+    let bits = match p.i64("bits")? {
+        None => 64,
+        Some(b @ (32 | 64)) => b as i32,
+        Some(b) => {
+            return Err(ApiError::param(format!("Invalid bits {b}: 32 or 64")).into());
+        }
+    };
+    let details = details(p)?.unwrap_or_else(|| serde_json::json!({}));
+    let (zones, cross_zones) = registration_zones(ctx, p).await?;
+    let (account_id, domain_id) = owner_of(ctx, caller, p).await?;
+    let featured = p.bool("isfeatured").unwrap_or(false);
+    if featured && !caller.is_root_admin() {
+        return Err(ApiError::param("Only administrators can register featured templates").into());
+    }
+    let public = p.bool("ispublic").unwrap_or(false);
+    if public && !may_publish(ctx, caller, account_id) {
+        return Err(ApiError::param("Only private templates can be created.").into());
+    }
+    // Last, after the checks that need no network: where the URL points now must be a
+    // place downloads may go (the downloader checks again on every connection).
+    let policy = Policy::from_setting(
+        Some(
+            ctx.get(&settings::SECSTORAGE_ALLOWED_INTERNAL_SITES)
+                .as_str(),
+        ),
+        caller.is_root_admin(),
+    );
+    crate::services::downloads::guard::check_registration(policy, &url)
+        .await
+        .map_err(ApiError::param)?;
+    let template = TemplateRow {
+        id: Uuid::new_v4(),
+        display_text: p
+            .string("displaytext")
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or_else(|| name.clone()),
+        name,
+        url: url.to_string(),
+        format: format.name().into(),
+        hypervisor: "KVM".into(),
+        os_type_id,
+        checksum,
+        is_public: public,
+        is_featured: featured,
+        is_extractable: p.bool("isextractable").unwrap_or(false),
+        password_enabled: p.bool("passwordenabled").unwrap_or(false),
+        sshkey_enabled: p.bool("sshkeyenabled").unwrap_or(false),
+        requires_hvm: p.bool("requireshvm").unwrap_or(true),
+        is_dynamically_scalable: p.bool("isdynamicallyscalable").unwrap_or(false),
+        bits,
+        template_type: "USER".into(),
+        details,
+        cross_zones,
+        account_id,
+        domain_id,
+        created: Utc::now(),
+        removed: None,
+    };
+    let mut tx = ctx.pool.begin().await?;
+    d::template_insert(&mut *tx, &template).await?;
+    for z in &zones {
+        d::template_zone_insert(&mut *tx, template.id, *z, None).await?;
+    }
+    event(
+        &mut tx,
+        &caller.user,
+        "TEMPLATE.CREATE",
+        format!(
+            "Registering template {} from {}",
+            template.name,
+            crate::services::downloads::shown(&url)
+        ),
+        Some((template.id, "Template", template.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    ctx.isos.notify_one();
+    let items = one_template(ctx, template.id, None).await?;
+    Ok(Reply::object_list("template", &items))
+}
+
+pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let admin = caller.is_root_admin();
+    let filter = p.required("templatefilter")?.trim().to_ascii_lowercase();
+    let named_account = admin && p.str("account").is_some();
+    // The account the filter is about: the caller's, one an admin names, or (an admin's
+    // listall) none.
+    let scope: Option<Uuid> = if named_account {
+        Some(owner_of(ctx, caller, p).await?.0)
+    } else if admin && p.bool("listall") == Some(true) {
+        None
+    } else {
+        Some(caller.user.account_id)
+    };
+    let mut f = TemplateFilter {
+        common: list_filter(ctx, p)?,
+        zone_id: p.uuid("zoneid")?,
+        hypervisor: p.string("hypervisor"),
+        ..Default::default()
+    };
+    match filter.as_str() {
+        "featured" => {
+            f.public = Some(true);
+            f.featured = Some(true);
+            f.ready = Some(true);
+        }
+        "community" => {
+            f.public = Some(true);
+            f.featured = Some(false);
+            f.ready = Some(true);
+        }
+        "self" => f.owner = scope,
+        "selfexecutable" => {
+            f.owner = scope;
+            f.ready = Some(true);
+        }
+        "sharedexecutable" | "shared" => {
+            let Some(account) = scope else {
+                return Ok(Reply::list::<TemplateResponse>("template", 0, &[]));
+            };
+            f.shared_with = Some(account);
+            if filter == "sharedexecutable" {
+                f.ready = Some(true);
+            }
+        }
+        "executable" => {
+            f.public_or_owner = scope;
+            if named_account {
+                f.ready = Some(true);
+            }
+        }
+        "all" if !admin => {
+            return Err(ApiError::param("Filter all can be specified by admin only").into());
+        }
+        "all" => {}
+        _ => {
+            return Err(ApiError::param(format!(
+                "Invalid templatefilter '{}': use featured, self, selfexecutable, sharedexecutable, executable, community or all",
+                stratus_api::params::shown(&filter)
+            ))
+            .into())
+        }
+    }
+    if let Some(id) = f.common.id {
+        // An id is looked up whatever the filter says (its readiness condition aside),
+        // if the caller may see it.
+        let known = d::template_fetch(&ctx.pool, id)
+            .await?
+            .ok_or_else(|| ApiError::param("Please specify a valid template ID."))?;
+        if !admin && !d::template_visible_to(&ctx.pool, id, caller.user.account_id).await? {
+            return Err(ApiError::new(
+                ErrorCode::Account,
+                format!(
+                    "Account {} does not have permission to access template {}",
+                    caller.user.account_name, known.name
+                ),
+            )
+            .into());
+        }
+        f.owner = None;
+        f.shared_with = None;
+        f.public_or_owner = None;
+        f.public = None;
+        f.featured = None;
+    }
+    let (rows, total) = d::template_list(&ctx.pool, &f).await?;
+    let items: Vec<TemplateResponse> = rows.iter().map(response).collect();
+    Ok(Reply::list("template", total, &items))
+}
+
+/// The template, if the caller owns it (or is an administrator).
+async fn owned(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<TemplateRow> {
+    let template = d::template_fetch(&ctx.pool, p.required_uuid("id")?)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    if !caller.is_root_admin() && template.account_id != caller.user.account_id {
+        return Err(ApiError::new(
+            ErrorCode::Account,
+            format!(
+                "Account {} does not own template {}",
+                caller.user.account_name, template.name
+            ),
+        )
+        .into());
+    }
+    Ok(template)
+}
+
+pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let mut template = owned(ctx, caller, p).await?;
+    if let Some(n) = p.string("name") {
+        if n.trim().is_empty() {
+            return Err(ApiError::param("The template name must not be empty").into());
+        }
+        template.name = n.trim().to_string();
+    }
+    if let Some(dt) = p.string("displaytext") {
+        template.display_text = dt;
+    }
+    if let Some(os) = p.uuid("ostypeid")? {
+        db::isos::os_type_fetch(&ctx.pool, os)
+            .await?
+            .ok_or_else(|| not_found(p, "ostypeid"))?;
+        template.os_type_id = os;
+    }
+    if let Some(fmt) = p.str("format") {
+        if ImageFormat::template_format(fmt).map(ImageFormat::name)
+            != Some(template.format.as_str())
+        {
+            return Err(ApiError::param(format!(
+                "The format of template {} is {}; a downloaded image's format cannot be changed",
+                template.name, template.format
+            ))
+            .into());
+        }
+    }
+    if let Some(v) = p.bool("passwordenabled") {
+        template.password_enabled = v;
+    }
+    if let Some(v) = p.bool("sshkeyenabled") {
+        template.sshkey_enabled = v;
+    }
+    if let Some(v) = p.bool("requireshvm") {
+        template.requires_hvm = v;
+    }
+    if let Some(v) = p.bool("isdynamicallyscalable") {
+        template.is_dynamically_scalable = v;
+    }
+    if p.bool("cleanupdetails") == Some(true) {
+        template.details = serde_json::json!({});
+    } else if let Some(details) = details(p)? {
+        template.details = details;
+    }
+    let mut tx = ctx.pool.begin().await?;
+    d::template_update(&mut *tx, &template).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "TEMPLATE.UPDATE",
+        format!("Updating template {}", template.name),
+        Some((template.id, "Template", template.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    let items = one_template(ctx, template.id, None).await?;
+    let first = items.into_iter().next().ok_or_else(|| not_found(p, "id"))?;
+    Ok(Reply::object("template", &first))
+}
+
+/// Async (a job): stops downloads and removes the files of every copy (or the one in
+/// `zoneid`) from secondary storage; the template is soft-deleted when no copy is left.
+/// VMs deployed from it keep their volumes (on primary storage) and still name it.
+pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let template = owned(ctx, caller, p).await?;
+    let copies = d::template_zone_list(&ctx.pool, template.id).await?;
+    let zone = p.uuid("zoneid")?;
+    if let Some(z) = zone {
+        if !copies.iter().any(|c| c.zone_id == z) {
+            return Err(ApiError::param(format!(
+                "Template {} is not registered in that zone",
+                template.name
+            ))
+            .into());
+        }
+    }
+    for c in copies
+        .iter()
+        .filter(|c| zone.is_none_or(|z| z == c.zone_id))
+    {
+        crate::services::templates::remove_copy(ctx, template.id, c.zone_id).await?;
+    }
+    let mut tx = ctx.pool.begin().await?;
+    let gone = d::template_remove_if_unused(&mut *tx, template.id).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "TEMPLATE.DELETE",
+        if gone {
+            format!("Deleted template {}", template.name)
+        } else {
+            format!("Deleted template {} from one zone", template.name)
+        },
+        Some((template.id, "Template", template.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::success())
+}
+
+/// Async (a job): queues copies into the destination zones (see the module's
+/// documentation for how a copy is made) and answers the first destination's row.
+pub async fn copy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let template = owned(ctx, caller, p).await?;
+    let dests: Vec<Uuid> = match (p.uuid("destzoneid")?, p.uuid_list("destzoneids")?) {
+        (Some(_), Some(l)) if !l.is_empty() => {
+            return Err(ApiError::param(
+                "Both destzoneid and destzoneids cannot be specified at the same time.",
+            )
+            .into())
+        }
+        (Some(z), _) => vec![z],
+        (None, Some(l)) if !l.is_empty() => l,
+        _ => {
+            return Err(ApiError::param(
+                "Either destzoneid or destzoneids parameters have to be specified.",
+            )
+            .into())
+        }
+    };
+    let copies = d::template_zone_list(&ctx.pool, template.id).await?;
+    let source = match p.uuid("sourcezoneid")? {
+        Some(z) => copies.iter().find(|c| c.zone_id == z).ok_or_else(|| {
+            ApiError::param(format!(
+                "Template {} is not in the source zone",
+                template.name
+            ))
+        })?,
+        None => copies
+            .iter()
+            .find(|c| c.state == "Ready")
+            .or(copies.first())
+            .ok_or_else(|| ApiError::param(format!("Template {} is in no zone", template.name)))?,
+    };
+    if source.state != "Ready" {
+        return Err(ApiError::param(format!(
+            "Template {} is not ready in the source zone: {}",
+            template.name,
+            crate::services::images::status_text(
+                &source.state,
+                source.bytes_done,
+                source.bytes_total,
+                source.error_text.as_deref(),
+                true
+            )
+        ))
+        .into());
+    }
+    let expected = source.checksum.clone();
+    for z in &dests {
+        if *z == source.zone_id {
+            return Err(
+                ApiError::param("The source and destination zones of a copy must differ").into(),
+            );
+        }
+        let zone = t::zone_fetch(&ctx.pool, (*z).into())
+            .await?
+            .ok_or_else(|| ApiError::param(format!("Unable to find zone {z}")))?;
+        if db::storage::store_pick_for_zone(&ctx.pool, *z)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::param(format!(
+                "Zone {} has no secondary storage (addImageStore)",
+                zone.name
+            ))
+            .into());
+        }
+    }
+    let mut tx = ctx.pool.begin().await?;
+    for z in &dests {
+        if !d::template_zone_insert(&mut *tx, template.id, *z, expected.as_deref()).await? {
+            // Already there: a failed copy is tried again; others are left as they are.
+            d::template_zone_requeue(&mut *tx, template.id, *z, expected.as_deref()).await?;
+        }
+    }
+    event(
+        &mut tx,
+        &caller.user,
+        "TEMPLATE.COPY",
+        format!(
+            "Copying template {} to {} zone(s)",
+            template.name,
+            dests.len()
+        ),
+        Some((template.id, "Template", template.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    ctx.isos.notify_one();
+    let first = one_template(ctx, template.id, dests.first().copied())
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| not_found(p, "id"))?;
+    Ok(Reply::object("template", &first))
+}
+
+pub async fn list_permissions(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let template = d::template_fetch(&ctx.pool, p.required_uuid("id")?)
+        .await?
+        .ok_or_else(|| not_found(p, "id"))?;
+    if !template.is_public
+        && !caller.is_root_admin()
+        && !d::template_visible_to(&ctx.pool, template.id, caller.user.account_id).await?
+    {
+        return Err(ApiError::new(
+            ErrorCode::Account,
+            format!(
+                "Account {} does not have permission to access template {}",
+                caller.user.account_name, template.name
+            ),
+        )
+        .into());
+    }
+    let mut accounts: Vec<String> = d::permission_list(&ctx.pool, template.id)
+        .await?
+        .into_iter()
+        .map(|(_, name)| name)
+        .collect();
+    // As CloudStack: the owner is listed too while the template is private.
+    if !template.is_public {
+        if let Some(owner) = db::accounts::account_fetch(&ctx.pool, template.account_id).await? {
+            accounts.push(owner.name);
+        }
+    }
+    Ok(Reply::object(
+        "templatepermission",
+        &TemplatePermissionsResponse {
+            id: Some(template.id),
+            ispublic: Some(template.is_public),
+            domainid: Some(template.domain_id),
+            account: accounts,
+            projectids: vec![],
+        },
+    ))
+}
+
+pub async fn update_permissions(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let mut template = owned(ctx, caller, p).await?;
+    let admin = caller.is_root_admin();
+    if p.str("projectids").is_some() {
+        return Err(ApiError::param("Projects are not supported: share with accounts").into());
+    }
+    let names: Option<Vec<String>> = p.str("accounts").map(|l| {
+        l.split(',')
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect()
+    });
+    if names.as_ref().is_some_and(|n| n.len() > MAX_ACCOUNTS) {
+        return Err(ApiError::param(format!("At most {MAX_ACCOUNTS} accounts at a time")).into());
+    }
+    let op = p.str("op").map(str::to_ascii_lowercase);
+    if names.is_some() && !matches!(op.as_deref(), Some("add" | "remove" | "reset")) {
+        return Err(ApiError::param(format!(
+            "Invalid operation on accounts, the operation must be either 'add' or 'remove' in order to modify launch permissions.  Given operation is: '{}'",
+            stratus_api::params::shown(op.as_deref().unwrap_or("null"))
+        ))
+        .into());
+    }
+    if let Some(o) = op.as_deref() {
+        if !matches!(o, "add" | "remove" | "reset") {
+            return Err(ApiError::param(format!(
+                "Invalid operation '{}': add, remove or reset",
+                stratus_api::params::shown(o)
+            ))
+            .into());
+        }
+        if matches!(o, "add" | "remove") && names.is_none() {
+            return Err(ApiError::param(format!(
+                "Operation {o} requires accounts or projectIds to be passed in"
+            ))
+            .into());
+        }
+    }
+    if let Some(v) = p.bool("ispublic") {
+        if v && !may_publish(ctx, caller, template.account_id) {
+            return Err(ApiError::param("Only private templates can be created.").into());
+        }
+        template.is_public = v;
+    }
+    if let Some(v) = p.bool("isfeatured") {
+        if !admin {
+            return Err(ApiError::param("Only administrators can feature templates").into());
+        }
+        template.is_featured = v;
+    }
+    if let Some(v) = p.bool("isextractable") {
+        template.is_extractable = v;
+    }
+    // Accounts are looked up in the owner's domain (sharing does not cross domains).
+    let mut accounts = vec![];
+    for name in names.iter().flatten() {
+        match db::accounts::account_fetch_by_name(&ctx.pool, template.domain_id, name).await? {
+            Some(a) if a.id == template.account_id => {} // the owner may always use it
+            Some(a) => accounts.push(a.id),
+            None if op.as_deref() == Some("add") => {
+                return Err(ApiError::param(format!(
+                    "Unable to grant a launch permission to account {} in domain id={}, account not found.  No permissions updated, please verify the account names and retry.",
+                    stratus_api::params::shown(name),
+                    template.domain_id
+                ))
+                .into())
+            }
+            None => {}
+        }
+    }
+    let mut tx = ctx.pool.begin().await?;
+    match op.as_deref() {
+        Some("add") => {
+            for a in &accounts {
+                d::permission_add(&mut *tx, template.id, *a).await?;
+            }
+        }
+        Some("remove") => d::permission_remove(&mut *tx, template.id, &accounts).await?,
+        Some("reset") => {
+            template.is_public = false;
+            template.is_featured = false;
+            d::permission_reset(&mut *tx, template.id).await?;
+        }
+        _ => {}
+    }
+    d::template_update(&mut *tx, &template).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "TEMPLATE.UPDATE",
+        format!("Updating the permissions of template {}", template.name),
+        Some((template.id, "Template", template.name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::success())
+}

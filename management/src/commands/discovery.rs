@@ -35,7 +35,12 @@ pub fn list_apis(caller: &Caller, p: &Params) -> Result<Reply> {
                 .iter()
                 .map(|p| ApiParamResponse {
                     name: p.name.into(),
-                    description: p.description.into(),
+                    description: match p.refused {
+                        Some(why) => {
+                            format!("{} (not supported by Stratus: {why})", p.description)
+                        }
+                        None => p.description.into(),
+                    },
                     r#type: p.kind.wire_name().into(),
                     length: p.max_len() as i32,
                     required: p.required,

@@ -28,6 +28,7 @@ mod networks;
 mod offerings;
 mod sshkeys;
 mod storage;
+mod tags;
 mod tasks;
 mod topology;
 mod vms;
@@ -79,7 +80,12 @@ pub async fn dispatch(
         // Async-create (CloudStack's BaseAsyncCreateCmd): the VM is recorded now and its
         // id answered with the job's; the job starts it.
         match vms::create(ctx, caller, p).await {
-            Ok(id) => jobs::submit(ctx, caller, spec, &p.clone().with("id", id), Some(id)).await,
+            Ok(id) => match check_read(spec, p) {
+                Ok(()) => {
+                    jobs::submit(ctx, caller, spec, &p.clone().with("id", id), Some(id)).await
+                }
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         }
     } else if spec.is_async() {
@@ -103,7 +109,53 @@ pub fn log_and_convert(command: &str, e: Error) -> ApiError {
 /// Executes a command's handler. Async commands reach here from the job runner, with
 /// their job's id: a handler whose work is a workflow runs it under that job, so the
 /// job's re-run after a takeover resumes it.
+///
+/// No silent drops: a declared parameter that came with a value and that the handler
+/// succeeded without consulting is a parameter Stratus ignored. The catalog either marks
+/// such a parameter unsupported (refused before any handler runs) or its handler reads it;
+/// [`check_read`] enforces that on every successful call.
 pub async fn execute(
+    ctx: &Ctx,
+    caller: &Caller,
+    spec: &CommandSpec,
+    p: &Params,
+    job: Option<Uuid>,
+) -> Result<Reply> {
+    let reply = handle(ctx, caller, spec, p, job).await?;
+    // deployVirtualMachine's request was checked whole by its create phase (`dispatch`);
+    // the job half reads only what starting needs.
+    if spec.name != "deployVirtualMachine" {
+        check_read(spec, p)?;
+    }
+    Ok(reply)
+}
+
+/// Fails (debug builds: every test run) or logs (release) a successful call that left a
+/// declared parameter unread. In a debug build this turns any test that passes a
+/// parameter its handler ignores into a failure naming it, so the rule cannot rot as
+/// handlers change; a release build keeps answering and says so in the log.
+fn check_read(spec: &CommandSpec, p: &Params) -> Result<()> {
+    let unread = p.unread(spec);
+    if unread.is_empty() {
+        return Ok(());
+    }
+    tracing::error!(
+        command = spec.name,
+        ?unread,
+        "a handler ignored declared parameters: mark them unsupported in the catalog or read them"
+    );
+    if cfg!(debug_assertions) {
+        return Err(ApiError::internal(format!(
+            "{} ignored parameter(s) {}: the catalog must mark them unsupported or the handler read them",
+            spec.name,
+            unread.join(", ")
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+async fn handle(
     ctx: &Ctx,
     caller: &Caller,
     spec: &CommandSpec,
@@ -165,6 +217,14 @@ pub async fn execute(
         "cancelHostMaintenance" => hosts::cancel_maintenance(ctx, caller, p).await,
         "reconnectHost" => hosts::reconnect(ctx, caller, p).await,
         "listNetworks" => networks::list(ctx, p).await,
+        "listNetworkOfferings" => networks::list_offerings(ctx, p).await,
+        "listProjects" => vms::empty_list(ctx, spec, p, "project"),
+        "listAffinityGroups" => vms::empty_list(ctx, spec, p, "affinitygroup"),
+        "listAffinityGroupTypes" => vms::empty_list(ctx, spec, p, "affinityGroupType"),
+        "createTags" => tags::create(ctx, caller, p).await,
+        "deleteTags" => tags::delete(ctx, caller, p).await,
+        "listTags" => tags::list(ctx, caller, p).await,
+        "listStorageProviders" => storage::list_providers(ctx, p),
         "deployVirtualMachine" => vms::deploy(ctx, caller, p, job).await,
         "listVirtualMachines" => vms::list(ctx, caller, p, false).await,
         "listVirtualMachinesMetrics" => vms::list(ctx, caller, p, true).await,
@@ -178,10 +238,10 @@ pub async fn execute(
         "detachIso" => vms::detach_iso(ctx, caller, p).await,
         "listVolumes" => vms::list_volumes(ctx, caller, p).await,
         "listCapacity" => vms::list_capacity(ctx, p).await,
-        "listPublicIpAddresses" => Ok(vms::empty_list("publicipaddress")),
-        "listPortForwardingRules" => Ok(vms::empty_list("portforwardingrule")),
-        "listIpForwardingRules" => Ok(vms::empty_list("ipforwardingrule")),
-        "listTemplates" => Ok(vms::empty_list("template")),
+        "listPublicIpAddresses" => vms::empty_list(ctx, spec, p, "publicipaddress"),
+        "listPortForwardingRules" => vms::empty_list(ctx, spec, p, "portforwardingrule"),
+        "listIpForwardingRules" => vms::empty_list(ctx, spec, p, "ipforwardingrule"),
+        "listTemplates" => vms::empty_list(ctx, spec, p, "template"),
         "createServiceOffering" => offerings::create_service(ctx, caller, p).await,
         "listServiceOfferings" => offerings::list_service(ctx, p).await,
         "updateServiceOffering" => offerings::update_service(ctx, caller, p).await,

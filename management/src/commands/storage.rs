@@ -458,3 +458,27 @@ pub async fn delete_image_store(ctx: &Ctx, caller: &Caller, p: &Params) -> Resul
     tx.commit().await?;
     Ok(Reply::success())
 }
+
+/// listStorageProviders: the providers Stratus really has, by CloudStack's names, so
+/// Ansible's storage_pool and image_store modules find the one they pass: `DefaultPrimary`
+/// (NFS primary storage) and `NFS` (image stores).
+pub fn list_providers(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let kind = p.required("type")?;
+    let name = if kind.eq_ignore_ascii_case("primary") {
+        "DefaultPrimary"
+    } else if kind.eq_ignore_ascii_case("image") {
+        "NFS"
+    } else {
+        return Err(ApiError::param(format!(
+            "Invalid storage provider type {}: primary or image",
+            stratus_api::params::shown(kind)
+        ))
+        .into());
+    };
+    let items = vec![stratus_api::types::StorageProviderResponse {
+        name: Some(name.into()),
+        r#type: Some(kind.to_ascii_lowercase()),
+    }];
+    let (total, items) = super::page_of(ctx, p, items)?;
+    Ok(Reply::list("dataStoreProvider", total, &items))
+}

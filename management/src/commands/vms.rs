@@ -236,6 +236,9 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         None => format!("VM-{id}"),
     };
     let display = p.string("displayname").unwrap_or_else(|| name.clone());
+    // The job half reads startvm (and, through `options`, ipaddress, hostid and the
+    // sizes, all checked above).
+    p.mark_read("startvm");
     let keypair = p.string("keypair").or(p.string("keypairs"));
     if let Some(names) = &keypair {
         super::sshkeys::require(ctx, caller, names).await?;
@@ -450,7 +453,14 @@ pub async fn detach_iso(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
 /// Whose resources a list shows: a user their account's; an admin their own unless
 /// `listall=true` (CloudStack's rule), or the account named by `account`+`domainid`.
 pub(super) async fn list_scope(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Option<Uuid>> {
+    // Only the ROOT domain exists (there is no createDomain): recursion adds nothing.
+    p.mark_read("isrecursive");
     if !caller.is_root_admin() {
+        // A user sees their own account's resources whatever listall, account or
+        // domainid say (CloudStack refuses another account; see issue 16).
+        for n in ["listall", "account", "domainid"] {
+            p.mark_read(n);
+        }
         return Ok(Some(caller.account_id()));
     }
     if let (Some(name), Some(domain)) = (p.str("account"), p.uuid("domainid")?) {
@@ -486,10 +496,18 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Resu
         f.state = None;
     }
     let (rows, total) = db::vms::vm_list(&ctx.pool, &f).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.vm.id).collect();
+    let mut tags = super::tags::tags_of(ctx, "UserVm", &ids).await?;
+    // CloudStack answers `details` (min, all, …) by how much it fills in; Stratus always
+    // answers everything it has.
+    p.mark_read("details");
     let items: Vec<VirtualMachineResponse> = rows
         .iter()
         .filter(|r| !present || !matches!(r.vm.state.as_str(), "Destroyed" | "Expunging"))
-        .map(|r| response(r, metrics))
+        .map(|r| VirtualMachineResponse {
+            tags: tags.remove(&r.vm.id).unwrap_or_default(),
+            ..response(r, metrics)
+        })
         .collect();
     Ok(Reply::list("virtualmachine", total, &items))
 }
@@ -508,6 +526,8 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
         volume_type: p.string("type"),
     };
     let (rows, total) = db::volumes::volume_list(&ctx.pool, &f).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.volume.id).collect();
+    let mut tags = super::tags::tags_of(ctx, "Volume", &ids).await?;
     let admin = caller.is_root_admin();
     let items: Vec<VolumeResponse> = rows
         .iter()
@@ -541,7 +561,7 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
                 format: Some("QCOW2".into()),
                 destroyed: Some(r.vm_state.as_deref() == Some("Destroyed")),
                 isextractable: Some(false),
-                tags: vec![],
+                tags: tags.remove(&v.id).unwrap_or_default(),
             }
         })
         .collect();
@@ -636,6 +656,17 @@ pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
 }
 
 /// Commands Basic zones answer with nothing (no public addresses, no NAT, no templates).
-pub fn empty_list(object: &'static str) -> Reply {
-    Reply::list::<serde_json::Value>(object, 0, &[])
+/// An empty list answers every filter truthfully, so each declared one counts as read;
+/// paging is still checked.
+pub fn empty_list(
+    ctx: &Ctx,
+    spec: &stratus_api::command::CommandSpec,
+    p: &Params,
+    object: &'static str,
+) -> Result<Reply> {
+    p.page(ctx.page_size())?;
+    for q in spec.params {
+        p.mark_read(q.name);
+    }
+    Ok(Reply::list::<serde_json::Value>(object, 0, &[]))
 }

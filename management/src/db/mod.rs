@@ -65,6 +65,7 @@ pub mod pki;
 pub mod seed;
 pub mod sessions;
 pub mod sshkeys;
+pub mod tags;
 pub mod storage;
 pub mod tasks;
 pub mod topology;
@@ -203,6 +204,7 @@ pub fn statements() -> impl Iterator<Item = &'static dyn Registered> {
         seed::STATEMENTS,
         sessions::STATEMENTS,
         sshkeys::STATEMENTS,
+        tags::STATEMENTS,
         storage::STATEMENTS,
         tasks::STATEMENTS,
         topology::STATEMENTS,

@@ -663,7 +663,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
         types::BackgroundTaskResponse::FIELDS),
     cmd("listWorkflows", "Lists workflows, the multi-step operations (deploy, start, reboot, expunge) with the step each is in and since when, newest first; a Stratus command", Admin, L, "workflow",
-        list_params![
+        params![
+            PAGING[1], PAGING[2],
             opt("id", Uuid, "the ID of the workflow"),
             opt("resourceid", Uuid, "the ID of the resource it works on (e.g. a VM)"),
             opt("state", String, "Running, Unwinding, Succeeded or Failed"),
@@ -873,12 +874,14 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
         types::VolumeResponse::FIELDS),
     cmd("listCapacity", "Lists all the system wide capacities.", Admin, L, "capacity",
-        list_params![
+        params![
+            PAGING[1], PAGING[2],
             opt("zoneid", Uuid, "lists capacity by the Zone ID"),
             unsupported(opt("podid", Uuid, "lists capacity by the Pod ID"), "capacity per pod is not available yet (per zone is)"),
             unsupported(opt("clusterid", Uuid, "lists capacity by the Cluster ID"), "capacity per cluster is not available yet (per zone is)"),
             opt("type", Integer, "lists capacity by type* CAPACITY_TYPE_MEMORY = 0* CAPACITY_TYPE_CPU = 1* CAPACITY_TYPE_STORAGE = 2* CAPACITY_TYPE_STORAGE_ALLOCATED = 3* CAPACITY_TYPE_VIRTUAL_NETWORK_PUBLIC_IP = 4* CAPACITY_TYPE_PRIVATE_IP = 5* CAPACITY_TYPE_SECONDARY_STORAGE = 6* CAPACITY_TYPE_VLAN = 7* CAPACITY_TYPE_DIRECT_ATTACHED_PUBLIC_IP = 8* CAPACITY_TYPE_LOCAL_STORAGE = 9* CAPACITY_TYPE_CPU_CORE = 90"),
             opt("fetchlatest", Boolean, "recalculate capacities and fetch the latest"),
+            unsupported(PAGING[0], "keyword search is not available for capacities"),
             opt("sortby", String, "Sort the results. Available values: Usage"),
         ],
         types::CapacityResponse::FIELDS),

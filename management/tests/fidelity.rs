@@ -17,9 +17,13 @@ fn value_for(command: &str, name: &str, kind: ParamType, ids: &Ids) -> String {
         (_, "podid") => Some(ids.pod.clone()),
         (_, "clusterid") => Some(ids.cluster.clone()),
         (_, "domainid") => Some(ROOT_DOMAIN.to_string()),
+        (_, "accountid") => Some(ids.account.clone()),
         (_, "account") => Some("admin".into()),
         (_, "page") => Some("1".into()),
         (_, "pagesize") => Some("1".into()),
+        ("listApis", "name") => Some("listZones".into()),
+        (_, "vlan") => Some("untagged".into()),
+        ("listAlerts", "type") => Some("1".into()),
         ("listTemplates", "templatefilter") => Some("executable".into()),
         ("listIsos", "isofilter") => Some("executable".into()),
         ("listStorageProviders", "type") => Some("primary".into()),
@@ -69,6 +73,7 @@ fn value_for(command: &str, name: &str, kind: ParamType, ids: &Ids) -> String {
 }
 
 struct Ids {
+    account: String,
     zone: String,
     pod: String,
     cluster: String,
@@ -85,7 +90,16 @@ struct Ids {
 async fn every_list_parameter_is_read_or_refused() {
     let c = Client::admin().await;
     let (zone, pod, cluster) = c.basic_topology("fz").await;
-    let ids = Ids { zone, pod, cluster };
+    let account = c.ok("listAccounts", &[("name", "admin")]).await["account"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ids = Ids {
+        account,
+        zone,
+        pod,
+        cluster,
+    };
     let mut failures = vec![];
     for spec in COMMANDS.iter().filter(|s| s.kind == ResponseKind::List) {
         let given: Vec<(String, String)> = spec
@@ -94,20 +108,26 @@ async fn every_list_parameter_is_read_or_refused() {
             .filter(|p| p.refused.is_none())
             .map(|p| (p.name.to_string(), value_for(spec.name, p.name, p.kind, &ids)))
             .collect();
-        // `ids` and `id` are mutually exclusive: one call with each.
+        // Mutually exclusive parameters: the first of each group in the main call, each
+        // other one in a call of its own.
+        let exclusive: &[&str] = match spec.name {
+            "listConfigurations" => &["zoneid", "clusterid", "accountid", "domainid"],
+            _ => &["id", "ids"],
+        };
         let required: Vec<(String, String)> = given
             .iter()
             .filter(|(k, _)| spec.param(k).is_some_and(|p| p.required))
             .cloned()
             .collect();
+        let others = |k: &str| exclusive.iter().skip(1).any(|e| *e == k);
         let mut calls = vec![given
             .iter()
-            .filter(|(k, _)| k != "ids")
+            .filter(|(k, _)| !others(k))
             .cloned()
             .collect::<Vec<_>>()];
-        if let Some(idsv) = given.iter().find(|(k, _)| k == "ids") {
+        for kv in given.iter().filter(|(k, _)| others(k)) {
             let mut only = required.clone();
-            only.push(idsv.clone());
+            only.push(kv.clone());
             calls.push(only);
         }
         for call in calls {

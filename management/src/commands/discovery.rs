@@ -97,7 +97,9 @@ pub fn list_capabilities(ctx: &Ctx, caller: &Caller) -> Result<Reply> {
     Ok(Reply::object("capability", &caps))
 }
 
-pub async fn list_hypervisors(_ctx: &Ctx, _p: &Params) -> Result<Reply> {
+pub async fn list_hypervisors(_ctx: &Ctx, p: &Params) -> Result<Reply> {
+    // KVM is the one hypervisor, in every zone.
+    p.uuid("zoneid")?;
     let items = [HypervisorResponse {
         name: Some("KVM".into()),
     }];

@@ -286,6 +286,31 @@ pub fn not_found(p: &Params, name: &str) -> Error {
     stratus_api::params::invalid_param(p.command(), name, p.str(name).unwrap_or("")).into()
 }
 
+/// `isrecursive` lists a domain's subdomains too; only the ROOT domain exists (there is
+/// no createDomain), so it adds nothing: consulted, without effect.
+pub fn one_domain(p: &Params) {
+    p.mark_read("isrecursive");
+}
+
+/// The account a root admin's `account` (+ `domainid`, default ROOT) names, as a list
+/// filter; `None` without `account`. For users, their own account always.
+pub async fn named_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Option<Uuid>> {
+    let name = p.str("account");
+    let domain = p.uuid("domainid")?;
+    if !caller.is_root_admin() {
+        return Ok(Some(caller.account_id()));
+    }
+    let Some(name) = name else { return Ok(None) };
+    let a = db::accounts::account_fetch_by_name(
+        &ctx.pool,
+        domain.unwrap_or(db::accounts::ROOT_DOMAIN),
+        name,
+    )
+    .await?
+    .ok_or_else(|| not_found(p, "account"))?;
+    Ok(Some(a.id))
+}
+
 /// One page of a list built in memory, and the total before paging.
 pub fn page_of<T>(ctx: &Ctx, p: &Params, items: Vec<T>) -> Result<(i64, Vec<T>)> {
     let page = p.page(ctx.page_size())?;

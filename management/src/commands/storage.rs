@@ -479,6 +479,17 @@ pub fn list_providers(ctx: &Ctx, p: &Params) -> Result<Reply> {
         name: Some(name.into()),
         r#type: Some(kind.to_ascii_lowercase()),
     }];
+    let keyword = p.str("keyword").map(str::to_lowercase);
+    let items: Vec<_> = items
+        .into_iter()
+        .filter(|i| {
+            keyword.as_ref().is_none_or(|k| {
+                i.name
+                    .as_deref()
+                    .is_some_and(|n| n.to_lowercase().contains(k))
+            })
+        })
+        .collect();
     let (total, items) = super::page_of(ctx, p, items)?;
     Ok(Reply::list("dataStoreProvider", total, &items))
 }

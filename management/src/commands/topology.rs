@@ -118,6 +118,9 @@ pub async fn create_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
 }
 
 pub async fn list_zones(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    // Every zone is available to every account (no dedicated zones): `available` does not
+    // narrow the list.
+    p.mark_read("available");
     let f = t::ZoneFilter {
         common: list_filter(ctx, p)?,
         network_type: p.string("networktype"),

@@ -453,8 +453,8 @@ pub async fn detach_iso(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
 /// Whose resources a list shows: a user their account's; an admin their own unless
 /// `listall=true` (CloudStack's rule), or the account named by `account`+`domainid`.
 pub(super) async fn list_scope(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Option<Uuid>> {
-    // Only the ROOT domain exists (there is no createDomain): recursion adds nothing.
-    p.mark_read("isrecursive");
+    super::one_domain(p);
+    let (account, domain, listall) = (p.str("account"), p.uuid("domainid")?, p.bool("listall"));
     if !caller.is_root_admin() {
         // A user sees their own account's resources whatever listall, account or
         // domainid say (CloudStack refuses another account; see issue 16).
@@ -463,13 +463,13 @@ pub(super) async fn list_scope(ctx: &Ctx, caller: &Caller, p: &Params) -> Result
         }
         return Ok(Some(caller.account_id()));
     }
-    if let (Some(name), Some(domain)) = (p.str("account"), p.uuid("domainid")?) {
+    if let (Some(name), Some(domain)) = (account, domain) {
         let a = db::accounts::account_fetch_by_name(&ctx.pool, domain, name)
             .await?
             .ok_or_else(|| not_found(p, "account"))?;
         return Ok(Some(a.id));
     }
-    if p.bool("listall") == Some(true) || p.uuid("id")?.is_some() {
+    if listall == Some(true) || p.uuid("id")?.is_some() {
         return Ok(None);
     }
     Ok(Some(caller.account_id()))
@@ -575,6 +575,8 @@ pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let zone = p.uuid("zoneid")?;
     let rows = db::capacity::capacity_by_zone(&ctx.pool, zone).await?;
     let want = p.i64("type")?;
+    // Capacities are computed at each call: they are always the latest.
+    p.mark_read("fetchlatest");
     // CPU and memory with each cluster's overprovisioning factors, summed per zone.
     let mut overprovisioned: std::collections::HashMap<Uuid, (f64, f64)> = Default::default();
     for c in db::capacity::capacity_by_cluster(&ctx.pool, zone).await? {

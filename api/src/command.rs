@@ -462,6 +462,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("id", Uuid, "the ID of the ssh keypair"),
             opt("name", String, "A key pair name to look for"),
             opt("fingerprint", String, "A public key fingerprint to look for"),
+            unsupported(opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"), PROJECTS),
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),

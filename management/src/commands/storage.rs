@@ -138,6 +138,16 @@ pub async fn create_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     } else {
         (None, None)
     };
+    // The one primary storage provider (listStorageProviders type=primary).
+    if let Some(pr) = p.str("provider") {
+        if !pr.eq_ignore_ascii_case("DefaultPrimary") {
+            return Err(ApiError::param(format!(
+                "Storage provider {} is not supported; use DefaultPrimary",
+                stratus_api::params::shown(pr)
+            ))
+            .into());
+        }
+    }
     let (url, cap) = probe(p.required("url")?, "primary storage").await?;
     let pool = PoolRow {
         id: Uuid::new_v4(),

@@ -373,6 +373,12 @@ fn job_error(j: &Value) -> String {
 #[tokio::test]
 async fn tags_on_vms_and_isos_between_two_accounts() {
     let admin = Client::admin().await;
+    // createTags and deleteTags are jobs: a worker runs them.
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(stratus_management::front::jobs::run_worker(
+        admin.ctx.clone(),
+        rx,
+    ));
     let (zid, _, _) = admin.basic_topology("tagzone").await;
     let alice = user_client(&admin, "alice").await;
     let bob = user_client(&admin, "bob").await;
@@ -581,37 +587,24 @@ async fn tags_on_vms_and_isos_between_two_accounts() {
     );
     assert!(t.contains("Unable to find any tags"), "{t}");
 
-    // ISOs: the owner tags their own.
+    // ISOs: only the owner tags them, even a public one others may use.
     admin.allow_loopback_downloads().await;
-    let r = alice
+    let r = admin
         .ok(
             "registerIso",
             &[
-                ("name", "mine"),
+                ("name", "shared"),
                 ("zoneid", &zid),
                 ("url", "http://127.0.0.1:9/x.iso"),
+                ("ispublic", "true"),
                 ("ostypeid", "00000000-0000-4000-8002-000000000001"),
             ],
         )
         .await;
     let iso = r["iso"][0]["id"].as_str().unwrap().to_string();
-    let j = run(
-        &alice,
-        "createTags",
-        &[
-            ("resourcetype", "ISO"),
-            ("resourceids", &iso),
-            ("tags[0].key", "os"),
-            ("tags[0].value", "debian"),
-        ],
-    )
-    .await;
-    assert_eq!(j["jobstatus"], 1, "{j}");
-    let l = alice.ok("listTags", &[("resourcetype", "iso")]).await;
-    assert_eq!(l["tag"][0]["resourcetype"], "ISO", "{l}");
     let t = job_error(
         &run(
-            &bob,
+            &alice,
             "createTags",
             &[
                 ("resourcetype", "ISO"),
@@ -623,6 +616,27 @@ async fn tags_on_vms_and_isos_between_two_accounts() {
         .await,
     );
     assert!(t.contains("resourceids"), "{t}");
+    let j = run(
+        &admin,
+        "createTags",
+        &[
+            ("resourcetype", "ISO"),
+            ("resourceids", &iso),
+            ("tags[0].key", "os"),
+            ("tags[0].value", "debian"),
+        ],
+    )
+    .await;
+    assert_eq!(j["jobstatus"], 1, "{j}");
+    let l = admin.ok("listTags", &[("resourcetype", "iso")]).await;
+    assert_eq!(l["count"], 1, "{l}");
+    assert_eq!(l["tag"][0]["resourcetype"], "ISO", "{l}");
+    assert_eq!(l["tag"][0]["account"], "admin", "{l}");
+    assert!(alice
+        .ok("listTags", &[("resourcetype", "ISO")])
+        .await
+        .get("tag")
+        .is_none());
 }
 
 #[tokio::test]

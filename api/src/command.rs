@@ -128,7 +128,8 @@ const OTHER_ACCOUNT: &str = "acting for another account is not available yet";
 const TAG_FILTER: &str = "filtering by tags is not available yet (listTags lists them)";
 const DATA_VOLUMES: &str = "data volumes are not available yet";
 const DOMAIN_OFFERINGS: &str = "offerings restricted to domains are not available yet";
-const CAPACITY_VIEWS: &str = "capacities in this list are not available yet (listCapacity has them per zone)";
+const CAPACITY_VIEWS: &str =
+    "capacities in this list are not available yet (listCapacity has them per zone)";
 const NO_DETAILS: &str = "custom details are not available yet";
 
 /// Who may call a command.

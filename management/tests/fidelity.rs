@@ -106,7 +106,12 @@ async fn every_list_parameter_is_read_or_refused() {
             .params
             .iter()
             .filter(|p| p.refused.is_none())
-            .map(|p| (p.name.to_string(), value_for(spec.name, p.name, p.kind, &ids)))
+            .map(|p| {
+                (
+                    p.name.to_string(),
+                    value_for(spec.name, p.name, p.kind, &ids),
+                )
+            })
             .collect();
         // Mutually exclusive parameters: the first of each group in the main call, each
         // other one in a call of its own.
@@ -149,7 +154,11 @@ async fn refused_parameters_are_refused_naming_them() {
     let c = Client::admin().await;
     for spec in COMMANDS {
         for p in spec.params.iter().filter(|p| p.refused.is_some()) {
-            assert!(!p.required, "{}.{} is required and refused", spec.name, p.name);
+            assert!(
+                !p.required,
+                "{}.{} is required and refused",
+                spec.name, p.name
+            );
             let value = match p.kind {
                 ParamType::Boolean => "true".to_string(),
                 ParamType::Uuid | ParamType::List => uuid::Uuid::new_v4().to_string(),
@@ -183,8 +192,10 @@ async fn refused_parameters_are_refused_naming_them() {
                 })
                 .collect();
             given.push((key.clone(), value.clone()));
-            let refs: Vec<(&str, &str)> =
-                given.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            let refs: Vec<(&str, &str)> = given
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect();
             let a = c.call(spec.name, &refs).await;
             assert_eq!(a.status, 431, "{}.{}: {}", spec.name, p.name, a.text);
             let t = a.errortext();
@@ -224,11 +235,12 @@ async fn refused_parameters_are_refused_naming_them() {
             431,
         )
         .await;
-    assert!(t.contains("securitygroupenabled") && t.contains("security groups"), "{t}");
+    assert!(
+        t.contains("securitygroupenabled") && t.contains("security groups"),
+        "{t}"
+    );
     // listApis still describes refused parameters, with the reason.
-    let apis = c
-        .ok("listApis", &[("name", "deployVirtualMachine")])
-        .await;
+    let apis = c.ok("listApis", &[("name", "deployVirtualMachine")]).await;
     let sg = apis["api"][0]["params"]
         .as_array()
         .unwrap()
@@ -367,7 +379,10 @@ async fn run(c: &Client, command: &str, params: &[(&str, &str)]) -> Value {
 
 fn job_error(j: &Value) -> String {
     assert_eq!(j["jobstatus"], 2, "expected a failed job: {j}");
-    j["jobresult"]["errortext"].as_str().unwrap_or("").to_string()
+    j["jobresult"]["errortext"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
 }
 
 #[tokio::test]
@@ -429,7 +444,9 @@ async fn tags_on_vms_and_isos_between_two_accounts() {
     let v = alice.ok("listVirtualMachines", &[("id", &avm)]).await;
     let tags = v["virtualmachine"][0]["tags"].as_array().unwrap().clone();
     assert_eq!(tags.len(), 2, "{v}");
-    assert!(tags.iter().any(|t| t["key"] == "team" && t["value"] == "a b"));
+    assert!(tags
+        .iter()
+        .any(|t| t["key"] == "team" && t["value"] == "a b"));
 
     // Bob can neither tag, untag nor see Alice's VM's tags; it answers as a VM that
     // does not exist.
@@ -456,7 +473,11 @@ async fn tags_on_vms_and_isos_between_two_accounts() {
         .await,
     );
     assert!(t.contains("resourceids"), "{t}");
-    assert!(bob.ok("listTags", &[("listall", "true")]).await.get("tag").is_none());
+    assert!(bob
+        .ok("listTags", &[("listall", "true")])
+        .await
+        .get("tag")
+        .is_none());
     assert!(bob
         .ok("listTags", &[("resourceid", &avm)])
         .await
@@ -475,10 +496,16 @@ async fn tags_on_vms_and_isos_between_two_accounts() {
     )
     .await;
     assert_eq!(j["jobstatus"], 1, "{j}");
-    assert_eq!(admin.ok("listTags", &[("listall", "true")]).await["count"], 3);
+    assert_eq!(
+        admin.ok("listTags", &[("listall", "true")]).await["count"],
+        3
+    );
     assert_eq!(
         admin
-            .ok("listTags", &[("account", "bob"), ("domainid", &ROOT_DOMAIN.to_string())])
+            .ok(
+                "listTags",
+                &[("account", "bob"), ("domainid", &ROOT_DOMAIN.to_string())]
+            )
             .await["count"],
         1
     );
@@ -502,16 +529,25 @@ async fn tags_on_vms_and_isos_between_two_accounts() {
     assert!(t.contains("already has a tag with that key"), "{t}");
     let long = "k".repeat(300);
     for (tags, want) in [
-        (vec![("tags[0].key", ""), ("tags[0].value", "v")], "key must not be empty"),
+        (
+            vec![("tags[0].key", ""), ("tags[0].value", "v")],
+            "key must not be empty",
+        ),
         (vec![("tags[0].key", "k")], "null or empty"),
-        (vec![("tags[0].key", long.as_str()), ("tags[0].value", "v")], "at most 255"),
+        (
+            vec![("tags[0].key", long.as_str()), ("tags[0].value", "v")],
+            "at most 255",
+        ),
     ] {
         let mut p = vec![("resourcetype", "UserVm"), ("resourceids", avm.as_str())];
         p.extend(tags);
         let t = job_error(&run(&alice, "createTags", &p).await);
         assert!(t.contains(want), "{want}: {t}");
     }
-    for (kind, want) in [("Template", "templates are not available"), ("Bogus", "Invalid resource type")] {
+    for (kind, want) in [
+        ("Template", "templates are not available"),
+        ("Bogus", "Invalid resource type"),
+    ] {
         let t = job_error(
             &run(
                 &alice,
@@ -554,7 +590,11 @@ async fn tags_on_vms_and_isos_between_two_accounts() {
             431,
         )
         .await;
-    assert_eq!(alice.ok("listTags", &[]).await["count"], 2, "nothing half-done");
+    assert_eq!(
+        alice.ok("listTags", &[]).await["count"],
+        2,
+        "nothing half-done"
+    );
 
     // deleteTags: by key, then all; nothing left to delete is an error.
     let j = run(
@@ -646,7 +686,9 @@ async fn first_calls_answer_truthfully() {
     let alice = user_client(&admin, "alice").await;
 
     // listStorageProviders: the providers createStoragePool and addImageStore take.
-    let p = admin.ok("listStorageProviders", &[("type", "primary")]).await;
+    let p = admin
+        .ok("listStorageProviders", &[("type", "primary")])
+        .await;
     assert_eq!(p["count"], 1);
     assert_eq!(p["dataStoreProvider"][0]["name"], "DefaultPrimary");
     assert_eq!(p["dataStoreProvider"][0]["type"], "primary");
@@ -656,7 +698,9 @@ async fn first_calls_answer_truthfully() {
         .err("listStorageProviders", &[("type", "cache\u{7f}x")], 431)
         .await;
     assert!(!t.is_empty());
-    admin.err("listStorageProviders", &[("type", "s3")], 431).await;
+    admin
+        .err("listStorageProviders", &[("type", "s3")], 431)
+        .await;
     admin.err("listStorageProviders", &[], 431).await;
     alice
         .err("listStorageProviders", &[("type", "primary")], 432)
@@ -664,14 +708,21 @@ async fn first_calls_answer_truthfully() {
 
     // Projects and affinity groups: none (yet), well-formed empty lists for everyone.
     for who in [&admin, &alice] {
-        for cmd in ["listProjects", "listAffinityGroups", "listAffinityGroupTypes"] {
+        for cmd in [
+            "listProjects",
+            "listAffinityGroups",
+            "listAffinityGroupTypes",
+        ] {
             let b = who.ok(cmd, &[("listall", "true")]).await;
             assert_eq!(b, serde_json::json!({}), "{cmd}: {b}");
         }
     }
     assert_eq!(
         admin
-            .ok("listProjects", &[("page", "1"), ("pagesize", "10"), ("name", "x")])
+            .ok(
+                "listProjects",
+                &[("page", "1"), ("pagesize", "10"), ("name", "x")]
+            )
             .await,
         serde_json::json!({})
     );
@@ -694,7 +745,11 @@ async fn first_calls_answer_truthfully() {
             .iter()
             .map(|s| s["name"].as_str().unwrap())
             .collect();
-        assert_eq!(services, ["Dhcp"], "no DNS, security groups or load balancing");
+        assert_eq!(
+            services,
+            ["Dhcp"],
+            "no DNS, security groups or load balancing"
+        );
     }
     let oid = net["networkofferingid"].as_str().unwrap().to_string();
     for (f, n) in [

@@ -96,11 +96,15 @@ pub async fn list_offerings(ctx: &Ctx, p: &Params) -> Result<Reply> {
     });
     let services = match p.str("supportedservices") {
         None => true,
-        Some(v) => v.split(',').map(str::trim).filter(|s| !s.is_empty()).all(|s| {
-            SHARED_OFFERING_SERVICES
-                .iter()
-                .any(|o| o.eq_ignore_ascii_case(s))
-        }),
+        Some(v) => v
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .all(|s| {
+                SHARED_OFFERING_SERVICES
+                    .iter()
+                    .any(|o| o.eq_ignore_ascii_case(s))
+            }),
     };
     // Every zone's guest network uses it; `networkid` and `zoneid` only need to name
     // something real, and a network that does not exist lists nothing.

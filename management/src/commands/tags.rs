@@ -88,9 +88,7 @@ async fn owned_resources(
             return Err(too_many());
         }
         match resource_owner(ctx, kind, id).await? {
-            Some((account, domain))
-                if caller.is_root_admin() || account == caller.account_id() =>
-            {
+            Some((account, domain)) if caller.is_root_admin() || account == caller.account_id() => {
                 out.push((id, account, domain))
             }
             _ => {
@@ -130,7 +128,9 @@ fn tag_pairs(p: &Params, need_value: bool) -> Result<Vec<(String, Option<String>
             .into());
         }
         if key.chars().count() > MAX_TAG_LEN
-            || value.as_ref().is_some_and(|v| v.chars().count() > MAX_TAG_LEN)
+            || value
+                .as_ref()
+                .is_some_and(|v| v.chars().count() > MAX_TAG_LEN)
         {
             return Err(ApiError::param(format!(
                 "A tag's key and value are at most {MAX_TAG_LEN} characters"
@@ -208,13 +208,19 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         }
     }
     if deleted == 0 {
-        return Err(ApiError::param("Unable to find any tags which conform to specified delete parameters").into());
+        return Err(ApiError::param(
+            "Unable to find any tags which conform to specified delete parameters",
+        )
+        .into());
     }
     event(
         &mut tx,
         &caller.user,
         "DELETE_TAGS",
-        format!("Deleted {deleted} tag(s) from {} {kind}(s)", resources.len()),
+        format!(
+            "Deleted {deleted} tag(s) from {} {kind}(s)",
+            resources.len()
+        ),
         None,
     )
     .await?;

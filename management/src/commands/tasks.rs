@@ -38,7 +38,11 @@ pub async fn list(ctx: &Ctx, p: &Params) -> Result<Reply> {
         .iter()
         .map(|t| (health(t, now), t))
         .filter(|(h, _)| want.is_none_or(|w| w == *h))
-        .filter(|(_, t)| keyword.as_ref().is_none_or(|k| t.name.to_lowercase().contains(k)))
+        .filter(|(_, t)| {
+            keyword
+                .as_ref()
+                .is_none_or(|k| t.name.to_lowercase().contains(k))
+        })
         .map(|(h, t)| BackgroundTaskResponse {
             name: Some(t.name.clone()),
             managementserverid: Some(t.ms_id),

@@ -601,6 +601,76 @@ mod tests {
     }
 
     #[test]
+    fn refused_parameters_and_read_tracking() {
+        let deploy = crate::command::find("deployVirtualMachine").unwrap();
+        let base = [
+            ("zoneid", "5b1c3c7e-0000-4000-8000-000000000001"),
+            ("serviceofferingid", "5b1c3c7e-0000-4000-8000-000000000002"),
+            ("templateid", "5b1c3c7e-0000-4000-8000-000000000003"),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let v: Vec<(String, String)> = base
+                .iter()
+                .chain(extra)
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+            Params::from_pairs("deployVirtualMachine", &v)
+        };
+        // A refused parameter with a value, a refused map by any entry.
+        for extra in [
+            ("affinitygroupids", "5b1c3c7e-0000-4000-8000-000000000004"),
+            ("details[0].cpuNumber", "2"),
+            ("dynamicscalingenabled", "TRUE"),
+        ] {
+            let e = with(&[extra]).validate(deploy).unwrap_err();
+            assert_eq!(e.code.http_status(), 431);
+            let name = extra.0.split('[').next().unwrap();
+            assert!(
+                e.text
+                    .contains(&format!("parameter {name} is not supported by Stratus")),
+                "{}",
+                e.text
+            );
+        }
+        // Empty values are absent; a boolean refuses only `true`.
+        with(&[("affinitygroupids", ""), ("dynamicscalingenabled", "false")])
+            .validate(deploy)
+            .unwrap();
+        // Validation reads nothing; handlers' reads are recorded, also by typed accessors.
+        let p = with(&[("startvm", "false"), ("name", "web")]);
+        p.validate(deploy).unwrap();
+        assert_eq!(
+            p.unread(deploy),
+            [
+                "serviceofferingid",
+                "zoneid",
+                "templateid",
+                "name",
+                "startvm"
+            ]
+        );
+        p.uuid("zoneid").unwrap();
+        p.bool("startvm");
+        p.mark_read("name");
+        assert_eq!(p.unread(deploy), ["serviceofferingid", "templateid"]);
+        // Maps come back by index, field names lower-cased.
+        let v: Vec<(String, String)> = [
+            ("tags[1].key", "b"),
+            ("tags[0].Key", "a"),
+            ("tags[0].value", "1"),
+            ("tagsx", "no"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        let m = Params::from_pairs("createTags", &v).map_entries("tags");
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0]["key"], "a");
+        assert_eq!(m[0]["value"], "1");
+        assert_eq!(m[1]["key"], "b");
+    }
+
+    #[test]
     fn echoed_values_are_bounded_and_escaped() {
         let e = invalid_param("listZones", "id", &"z".repeat(5000));
         assert!(e.text.len() < 600, "{}", e.text.len());

@@ -46,6 +46,12 @@ pub struct ParamSpec {
     pub length: Option<u32>,
     /// A `List` whose items are UUIDs (validated as such).
     pub list_of_uuids: bool,
+    /// Why Stratus refuses this parameter: CloudStack honours it, Stratus does not
+    /// implement it yet. Given with a value (a boolean: `true`), the request is refused
+    /// with 431 before any handler runs, naming the parameter and this reason, so a
+    /// client never believes it got what it asked for. `listApis` still lists it (with
+    /// the reason in its description), as CloudStack's API has it.
+    pub refused: Option<&'static str>,
 }
 
 /// The longest value a string parameter takes unless the table below says otherwise:
@@ -90,6 +96,7 @@ const fn param(
         description,
         length: None,
         list_of_uuids: false,
+        refused: None,
     }
 }
 const fn req(name: &'static str, kind: ParamType, description: &'static str) -> ParamSpec {
@@ -102,11 +109,30 @@ const fn len(mut p: ParamSpec, max: u32) -> ParamSpec {
     p.length = Some(max);
     p
 }
+/// A parameter CloudStack honours that Stratus does not implement yet: refused, never
+/// ignored (see [`ParamSpec::refused`]). `why` completes "… is not supported: ".
+const fn unsupported(mut p: ParamSpec, why: &'static str) -> ParamSpec {
+    p.refused = Some(why);
+    p
+}
 const fn uuids(name: &'static str, description: &'static str) -> ParamSpec {
     let mut p = param(name, ParamType::List, false, description);
     p.list_of_uuids = true;
     p
 }
+
+// Why a parameter is refused ([`ParamSpec::refused`]); each completes "parameter X is
+// not supported by Stratus: …".
+const SECURITY_GROUPS: &str = "security groups are not available yet";
+const AFFINITY_GROUPS: &str = "affinity groups are not available yet";
+const PROJECTS: &str = "projects are not available yet";
+const OTHER_ACCOUNT: &str = "acting for another account is not available yet";
+const TAG_FILTER: &str = "filtering by tags is not available yet (listTags lists them)";
+const DATA_VOLUMES: &str = "data volumes are not available yet";
+const DOMAIN_OFFERINGS: &str = "offerings restricted to domains are not available yet";
+const CAPACITY_VIEWS: &str =
+    "capacities in this list are not available yet (listCapacity has them per zone)";
+const NO_DETAILS: &str = "custom details are not available yet";
 
 /// Who may call a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,13 +278,17 @@ const VM_LIST_PARAMS: &[ParamSpec] = list_params![
     opt("domainid", Uuid, "list only resources belonging to the domain specified"),
     opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
     opt("details", List, "comma separated list of vm details requested"),
+    unsupported(opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"), PROJECTS),
+    unsupported(opt("tags", Map, "List resources by tags (key/value pairs)"), TAG_FILTER),
+    unsupported(uuids("affinitygroupid", "list vms by affinity group"), AFFINITY_GROUPS),
+    unsupported(opt("securitygroupid", Uuid, "the security group ID"), SECURITY_GROUPS),
 ];
 
 /// Whose key pair createSSHKeyPair and registerSSHKeyPair make.
 const KEY_OWNER: [ParamSpec; 3] = [
     opt("account", String, "an optional account for the ssh key. Must be used with domainId."),
     opt("domainid", Uuid, "an optional domainId for the ssh key. If the account parameter is used, domainId must also be used."),
-    opt("projectid", Uuid, "an optional project for the ssh key"),
+    unsupported(opt("projectid", Uuid, "an optional project for the ssh key"), PROJECTS),
 ];
 
 const ZONE_UPDATE_PARAMS: &[ParamSpec] = params![
@@ -325,8 +355,8 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("domainid", Uuid, "Creates the user under the specified domain."),
             opt("networkdomain", String, "Network domain for the account's networks"),
             opt("timezone", String, "Specifies a timezone for this command. For more information on the timezone parameter, see Time Zone Format."),
-            opt("accountid", String, "Account UUID, required for adding account from external provisioning system"),
-            opt("userid", String, "User UUID, required for adding account from external provisioning system"),
+            unsupported(opt("accountid", String, "Account UUID, required for adding account from external provisioning system"), "choosing the account's UUID (external provisioning) is not available yet"),
+            unsupported(opt("userid", String, "User UUID, required for adding account from external provisioning system"), "choosing the user's UUID (external provisioning) is not available yet"),
         ],
         types::AccountResponse::FIELDS),
     cmd("listAccounts", "Lists accounts and provides detailed account information for listed accounts", AnyUser, L, "account",
@@ -336,7 +366,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("accounttype", Integer, "list accounts by account type. Valid account types are 1 (admin), 2 (domain-admin), and 0 (user)."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             opt("state", String, "list accounts by state. Valid states are enabled, disabled, and locked."),
-            opt("iscleanuprequired", Boolean, "list accounts by cleanuprequired attribute (values are true or false)"),
+            unsupported(opt("iscleanuprequired", Boolean, "list accounts by cleanuprequired attribute (values are true or false)"), "account clean-up is not tracked"),
             opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
             opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
             opt("roleid", Uuid, "List accounts by the role ID"),
@@ -379,7 +409,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             req("password", String, "Clear text password (Default hashed to SHA256SALT). If you wish to use any other hashing algorithm, you would need to write a custom authentication adapter See Docs section."),
             opt("timezone", String, "Specifies a timezone for this command. For more information on the timezone parameter, see Time Zone Format."),
             req("username", String, "Unique username."),
-            opt("userid", String, "User UUID, required for adding account from external provisioning system"),
+            unsupported(opt("userid", String, "User UUID, required for adding account from external provisioning system"), "choosing the user's UUID (external provisioning) is not available yet"),
         ],
         types::UserResponse::FIELDS),
     cmd("listUsers", "Lists user accounts", AnyUser, L, "user",
@@ -435,6 +465,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("id", Uuid, "the ID of the ssh keypair"),
             opt("name", String, "A key pair name to look for"),
             opt("fingerprint", String, "A public key fingerprint to look for"),
+            unsupported(opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"), PROJECTS),
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
@@ -446,7 +477,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             req("name", String, "Name of the keypair"),
             opt("account", String, "the account associated with the keypair. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "the domain ID associated with the keypair"),
-            opt("projectid", Uuid, "the project associated with keypair"),
+            unsupported(opt("projectid", Uuid, "the project associated with keypair"), PROJECTS),
         ],
         SUCCESS),
     // --- user data ---
@@ -519,7 +550,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("allocationstate", String, "Allocation state of this Zone for allocation of new resources"),
             opt("domain", String, "Network domain name for the networks in the zone"),
             opt("domainid", Uuid, "the ID of the containing domain, null for public zones"),
-            opt("securitygroupenabled", Boolean, "true if network is security group enabled, false otherwise"),
+            unsupported(opt("securitygroupenabled", Boolean, "true if network is security group enabled, false otherwise"), SECURITY_GROUPS),
             opt("localstorageenabled", Boolean, "true if local storage offering enabled, false otherwise"),
             opt("isedge", Boolean, "true if the zone is an edge zone, false otherwise"),
         ],
@@ -532,7 +563,8 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("available", Boolean, "true if you want to retrieve all available Zones. False if you only want to return the Zones from which you have at least one VM. Default is false."),
             opt("domainid", Uuid, "the ID of the domain associated with the zone"),
             opt("networktype", String, "the network type of the zone that the virtual machine belongs to"),
-            opt("showcapacities", Boolean, "flag to display the capacity of the zones"),
+            unsupported(opt("showcapacities", Boolean, "flag to display the capacity of the zones"), CAPACITY_VIEWS),
+            unsupported(opt("tags", Map, "List zones by resource tags (key/value pairs)"), TAG_FILTER),
         ],
         types::ZoneResponse::FIELDS),
     cmd("updateZone", "Updates a Zone.", Admin, O, "zone", ZONE_UPDATE_PARAMS, types::ZoneResponse::FIELDS),
@@ -555,7 +587,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("name", String, "list Pods by name"),
             opt("zoneid", Uuid, "list Pods by Zone ID"),
             opt("allocationstate", String, "list pods by allocation state"),
-            opt("showcapacities", Boolean, "flag to display the capacity of the pods"),
+            unsupported(opt("showcapacities", Boolean, "flag to display the capacity of the pods"), CAPACITY_VIEWS),
         ],
         types::PodResponse::FIELDS),
     cmd("updatePod", "Updates a Pod.", Admin, O, "pod",
@@ -584,8 +616,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("endip", String, "the ending IP address in the VLAN IP range"),
             opt("forvirtualnetwork", Boolean, "true if VLAN is of Virtual type, false if Direct"),
             opt("forsystemvms", Boolean, "true if IP range is set to system vms, false if not"),
-            opt("account", String, "account who will own the VLAN. If VLAN is Zone wide, this parameter should be omitted"),
-            opt("domainid", Uuid, "domain ID of the account owning a VLAN"),
+            unsupported(opt("account", String, "account who will own the VLAN. If VLAN is Zone wide, this parameter should be omitted"), "IP ranges dedicated to an account are not available yet"),
+            unsupported(opt("domainid", Uuid, "domain ID of the account owning a VLAN"), "IP ranges dedicated to a domain are not available yet"),
+            unsupported(opt("projectid", Uuid, "project who will own the VLAN"), PROJECTS),
         ],
         types::VlanIpRangeResponse::FIELDS),
     cmd("listVlanIpRanges", "Lists all VLAN IP ranges.", Admin, L, "vlaniprange",
@@ -610,9 +643,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             req("podid", Uuid, "the Pod ID for the host"),
             opt("allocationstate", String, "Allocation state of this cluster for allocation of new resources"),
             opt("arch", String, "the CPU arch of the cluster. Valid options are: x86_64, aarch64"),
-            opt("url", String, "the URL"),
-            opt("username", String, "the username for the cluster"),
-            opt("password", String, "the password for the host"),
+            unsupported(opt("url", String, "the URL"), "a KVM cluster has no URL (url, username and password are for VMware)"),
+            unsupported(opt("username", String, "the username for the cluster"), "a KVM cluster has no credentials (addHost takes them)"),
+            unsupported(opt("password", String, "the password for the host"), "a KVM cluster has no credentials (addHost takes them)"),
         ],
         types::ClusterResponse::FIELDS),
     cmd("listClusters", "Lists clusters.", Admin, L, "cluster",
@@ -625,7 +658,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("clustertype", String, "lists clusters by cluster type"),
             opt("allocationstate", String, "lists clusters by allocation state"),
             opt("managedstate", String, "whether this cluster is managed by cloudstack"),
-            opt("showcapacities", Boolean, "flag to display the capacity of the clusters"),
+            unsupported(opt("showcapacities", Boolean, "flag to display the capacity of the clusters"), CAPACITY_VIEWS),
         ],
         types::ClusterResponse::FIELDS),
     cmd("updateCluster", "Updates an existing cluster", Admin, O, "cluster",
@@ -652,7 +685,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             req("password", String, "the password for the host; required to be passed for hypervisors other than VMWare"),
             req("hypervisor", String, "hypervisor type of the host"),
             opt("allocationstate", String, "Allocation state of this Host for allocation of new resources"),
-            opt("hosttags", List, "list of tags to be added to the host"),
+            unsupported(opt("hosttags", List, "list of tags to be added to the host"), "host tags are not available yet"),
         ],
         types::HostResponse::FIELDS),
     cmd("listHosts", "Lists hosts.", Admin, L, "host",
@@ -689,7 +722,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
         types::BackgroundTaskResponse::FIELDS),
     cmd("listWorkflows", "Lists workflows, the multi-step operations (deploy, start, reboot, expunge) with the step each is in and since when, newest first; a Stratus command", Admin, L, "workflow",
-        list_params![
+        params![
+            PAGING[1], PAGING[2],
             opt("id", Uuid, "the ID of the workflow"),
             opt("resourceid", Uuid, "the ID of the resource it works on (e.g. a VM)"),
             opt("state", String, "Running, Unwinding, Succeeded or Failed"),
@@ -715,7 +749,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         params![
             req("id", Uuid, "the host ID"),
             opt("forced", Boolean, "Force delete the host. All HA enabled vms running on the host will be put to HA; HA disabled ones will be stopped"),
-            opt("forcedestroylocalstorage", Boolean, "Force destroy local storage on this host. All VMs created on this local storage will be destroyed"),
+            unsupported(opt("forcedestroylocalstorage", Boolean, "Force destroy local storage on this host. All VMs created on this local storage will be destroyed"), "local storage is not available"),
         ],
         SUCCESS),
     asynch(cmd("prepareHostForMaintenance", "Prepares a host for maintenance.", Admin, O, "host",
@@ -737,7 +771,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("offerha", Boolean, "the HA for the service offering"),
             opt("limitcpuuse", Boolean, "restrict the CPU usage to committed service offering"),
             opt("isvolatile", Boolean, "true if the virtual machine needs to be volatile so that on every reboot of VM, original root disk is dettached then destroyed and a fresh root disk is created and attached to VM"),
-            opt("domainid", List, "the ID of the containing domain(s), null for public offerings"),
+            unsupported(opt("domainid", List, "the ID of the containing domain(s), null for public offerings"), DOMAIN_OFFERINGS),
         ],
         types::ServiceOfferingResponse::FIELDS),
     cmd("listServiceOfferings", "Lists all available service offerings.", AnyUser, L, "serviceoffering",
@@ -745,7 +779,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("id", Uuid, "ID of the service offering"),
             opt("name", String, "name of the service offering"),
             opt("issystem", Boolean, "is this a system vm offering"),
-            opt("virtualmachineid", Uuid, "the ID of the virtual machine. Pass this in if you want to see the available service offering that a virtual machine can be changed to."),
+            unsupported(opt("virtualmachineid", Uuid, "the ID of the virtual machine. Pass this in if you want to see the available service offering that a virtual machine can be changed to."), "changing a VM's service offering is not available yet"),
             opt("zoneid", Uuid, "id of zone disk offering is associated with"),
             opt("cpunumber", Integer, "The CPU number that listed offerings must support"),
             opt("memory", Integer, "The RAM memory that listed offering must support"),
@@ -770,7 +804,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("customized", Boolean, "whether disk offering size is custom or not"),
             opt("storagetype", String, "the storage type of the disk offering. Values are local and shared."),
             opt("tags", String, "tags for the disk offering"),
-            opt("domainid", List, "the ID of the containing domain(s), null for public offerings"),
+            unsupported(opt("domainid", List, "the ID of the containing domain(s), null for public offerings"), DOMAIN_OFFERINGS),
         ],
         types::DiskOfferingResponse::FIELDS),
     cmd("listDiskOfferings", "Lists all available disk offerings.", AnyUser, L, "diskoffering",
@@ -808,13 +842,35 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("keypairs", List, "names of the ssh key pairs used to login to the virtual machine"),
             opt("startvm", Boolean, "true if start vm after creating; defaulted to true if not specified"),
             opt("hostid", Uuid, "destination Host ID to deploy the VM to - parameter available for root admin only"),
-            opt("clusterid", Uuid, "destination Cluster ID to deploy the VM to - parameter available for root admin only"),
-            opt("podid", Uuid, "destination Pod ID to deploy the VM to - parameter available for root admin only"),
+            unsupported(opt("clusterid", Uuid, "destination Cluster ID to deploy the VM to - parameter available for root admin only"), "choosing the cluster is not available yet (hostid is)"),
+            unsupported(opt("podid", Uuid, "destination Pod ID to deploy the VM to - parameter available for root admin only"), "choosing the pod is not available yet (hostid is)"),
             opt("userdata", String, "an optional binary data that can be sent to the virtual machine upon a successful deployment. This binary data must be base64 encoded before adding it to the request. Using HTTP GET (via querystring), you can send up to 4KB of data after base64 encoding. Using HTTP POST (via POST body), you can send up to 1MB of data after base64 encoding. You also need to change vm.userdata.max.length value"),
             opt("userdataid", Uuid, "the ID of the Userdata"),
-            opt("account", String, "an optional account for the virtual machine. Must be used with domainId."),
-            opt("domainid", Uuid, "an optional domainId for the virtual machine. If the account parameter is used, domainId must also be used."),
-            opt("details", Map, "used to specify the custom parameters"),
+            unsupported(opt("account", String, "an optional account for the virtual machine. Must be used with domainId."), OTHER_ACCOUNT),
+            unsupported(opt("domainid", Uuid, "an optional domainId for the virtual machine. If the account parameter is used, domainId must also be used."), OTHER_ACCOUNT),
+            unsupported(opt("details", Map, "used to specify the custom parameters"), NO_DETAILS),
+            unsupported(opt("projectid", Uuid, "Deploy vm for the project"), PROJECTS),
+            unsupported(uuids("securitygroupids", "comma separated list of security groups id that going to be applied to the virtual machine. Should be passed only when vm is created from a zone with Basic Network support. Mutually exclusive with securitygroupnames parameter"), SECURITY_GROUPS),
+            unsupported(opt("securitygroupnames", List, "comma separated list of security groups names that going to be applied to the virtual machine. Should be passed only when vm is created from a zone with Basic Network support. Mutually exclusive with securitygroupids parameter"), SECURITY_GROUPS),
+            unsupported(uuids("affinitygroupids", "comma separated list of affinity groups id that are going to be applied to the virtual machine. Mutually exclusive with affinitygroupnames parameter"), AFFINITY_GROUPS),
+            unsupported(opt("affinitygroupnames", List, "comma separated list of affinity groups names that are going to be applied to the virtual machine.Mutually exclusive with affinitygroupids parameter"), AFFINITY_GROUPS),
+            unsupported(opt("ip6address", String, "the ipv6 address for default vm's network"), "IPv6 guest addresses are not available yet"),
+            unsupported(opt("macaddress", String, "an optional mac address that will be applied to the default nic"), "choosing the MAC address is not available yet"),
+            unsupported(opt("iptonetworklist", Map, "ip to network mapping. Can't be specified with networkIds parameter. Example: iptonetworklist[0].ip=10.10.10.11&iptonetworklist[0].ipv6=fc00:1234:5678::abcd&iptonetworklist[0].networkid=uuid&iptonetworklist[0].mac=aa:bb:cc:dd:ee::ff - requests to use ip 10.10.10.11 in network id=uuid"), "per-network addresses are not available yet (ipaddress is, for the default network)"),
+            unsupported(opt("dhcpoptionsnetworklist", Map, "DHCP options which are passed to the VM on start up"), "extra DHCP options are not available yet"),
+            unsupported(opt("nicnetworklist", Map, "VMware only: used to specify network mapping of a vApp VMware template"), "VMware vApp templates do not apply to KVM"),
+            unsupported(opt("datadiskofferinglist", Map, "datadisk template to disk-offering mapping"), DATA_VOLUMES),
+            unsupported(opt("deploymentplanner", String, "Deployment planner to use for vm allocation. Available to ROOT admin only"), "choosing the deployment planner is not available"),
+            unsupported(len(opt("extraconfig", String, "an optional URL encoded string that can be passed to the virtual machine upon successful deployment"), 5120), "extra hypervisor configuration is not available"),
+            unsupported(opt("bootmode", String, "Boot Mode [Legacy] or [Secure] Applicable when Boot Type Selected is UEFI, otherwise Legacy only for BIOS. Not applicable with VMware if the template is marked as deploy-as-is, as we honour what is defined in the template."), "choosing the boot mode is not available yet"),
+            unsupported(opt("boottype", String, "Guest VM Boot option either custom[UEFI] or default boot [BIOS]. Not applicable with VMware if the template is marked as deploy-as-is, as we honour what is defined in the template."), "choosing the boot type (UEFI) is not available yet"),
+            unsupported(opt("group", String, "an optional group for the virtual machine"), "instance groups are not available yet"),
+            unsupported(opt("keyboard", String, "an optional keyboard device type for the virtual machine. valid value can be one of de,de-ch,es,fi,fr,fr-be,fr-ch,is,it,jp,nl-be,no,pt,uk,us"), "choosing the console keyboard layout is not available yet"),
+            unsupported(opt("properties", Map, "used to specify the vApp properties."), "vApp properties do not apply to KVM templates"),
+            unsupported(opt("customid", String, "an optional field, in case you want to set a custom id to the resource. Allowed to Root Admins only"), "choosing the VM's UUID is not available"),
+            unsupported(opt("dynamicscalingenabled", Boolean, "true if virtual machine needs to be dynamically scalable"), "dynamic scaling is not available"),
+            unsupported(opt("copyimagetags", Boolean, "if true the image tags (if any) will be copied to the VM, default value is false"), "copying image tags is not available yet"),
+            unsupported(opt("leaseduration", Integer, "Number of days instance is leased for."), "instance leases are not available yet"),
         ],
         types::VirtualMachineResponse::FIELDS), "VirtualMachine"),
     cmd("listVirtualMachines", "List the virtual machines owned by the account.", AnyUser, L, "virtualmachine", VM_LIST_PARAMS, types::VirtualMachineResponse::FIELDS),
@@ -841,7 +897,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         params![
             req("id", Uuid, "The ID of the virtual machine"),
             opt("expunge", Boolean, "If true is passed, the vm is expunged immediately. False by default."),
-            uuids("volumeids", "Comma separated list of UUIDs for volumes that will be deleted"),
+            unsupported(uuids("volumeids", "Comma separated list of UUIDs for volumes that will be deleted"), DATA_VOLUMES),
         ],
         types::VirtualMachineResponse::FIELDS), "VirtualMachine"),
     cmd("recoverVirtualMachine", "Recovers a virtual machine.", AnyUser, O, "virtualmachine",
@@ -869,6 +925,8 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("virtualmachineid", Uuid, "the ID of the virtual machine"),
             opt("zoneid", Uuid, "the ID of the availability zone"),
             opt("storageid", Uuid, "the ID of the storage pool, available to ROOT admin only"),
+            unsupported(opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"), PROJECTS),
+            unsupported(opt("tags", Map, "List resources by tags (key/value pairs)"), TAG_FILTER),
             opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
@@ -876,12 +934,14 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
         types::VolumeResponse::FIELDS),
     cmd("listCapacity", "Lists all the system wide capacities.", Admin, L, "capacity",
-        list_params![
+        params![
+            PAGING[1], PAGING[2],
             opt("zoneid", Uuid, "lists capacity by the Zone ID"),
-            opt("podid", Uuid, "lists capacity by the Pod ID"),
-            opt("clusterid", Uuid, "lists capacity by the Cluster ID"),
+            unsupported(opt("podid", Uuid, "lists capacity by the Pod ID"), "capacity per pod is not available yet (per zone is)"),
+            unsupported(opt("clusterid", Uuid, "lists capacity by the Cluster ID"), "capacity per cluster is not available yet (per zone is)"),
             opt("type", Integer, "lists capacity by type* CAPACITY_TYPE_MEMORY = 0* CAPACITY_TYPE_CPU = 1* CAPACITY_TYPE_STORAGE = 2* CAPACITY_TYPE_STORAGE_ALLOCATED = 3* CAPACITY_TYPE_VIRTUAL_NETWORK_PUBLIC_IP = 4* CAPACITY_TYPE_PRIVATE_IP = 5* CAPACITY_TYPE_SECONDARY_STORAGE = 6* CAPACITY_TYPE_VLAN = 7* CAPACITY_TYPE_DIRECT_ATTACHED_PUBLIC_IP = 8* CAPACITY_TYPE_LOCAL_STORAGE = 9* CAPACITY_TYPE_CPU_CORE = 90"),
             opt("fetchlatest", Boolean, "recalculate capacities and fetch the latest"),
+            unsupported(PAGING[0], "keyword search is not available for capacities"),
             opt("sortby", String, "Sort the results. Available values: Usage"),
         ],
         types::CapacityResponse::FIELDS),
@@ -914,8 +974,91 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
+            unsupported(opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"), PROJECTS),
+            unsupported(opt("tags", Map, "List resources by tags (key/value pairs)"), TAG_FILTER),
+            unsupported(opt("vpcid", Uuid, "List networks by VPC"), "VPCs are not available"),
         ],
         types::NetworkResponse::FIELDS),
+    cmd("listNetworkOfferings", "Lists all available network offerings.", AnyUser, L, "networkoffering",
+        list_params![
+            opt("id", Uuid, "list network offerings by ID"),
+            opt("name", String, "list network offerings by name"),
+            opt("displaytext", String, "list network offerings by display text"),
+            opt("traffictype", String, "list by traffic type"),
+            opt("isdefault", Boolean, "true if need to list only default network offerings. Default value is false"),
+            opt("specifyvlan", Boolean, "the tags for the network offering."),
+            opt("availability", String, "the availability of network offering. Default value is required"),
+            opt("zoneid", Uuid, "list network offerings available for network creation in specific zone"),
+            opt("state", String, "list network offerings by state"),
+            opt("guestiptype", String, "list network offerings by guest type: shared or isolated"),
+            opt("supportedservices", List, "list network offerings supporting certain services"),
+            opt("sourcenatsupported", Boolean, "true if need to list only netwok offerings where source NAT is supported, false otherwise"),
+            opt("specifyipranges", Boolean, "true if need to list only network offerings which support specifying ip ranges"),
+            opt("forvpc", Boolean, "the network offering can be used only for network creation inside the VPC"),
+            opt("networkid", Uuid, "the ID of the network. Pass this in if you want to see the available network offering that a network can be changed to."),
+            opt("tags", String, "list network offerings by tags"),
+        ],
+        types::NetworkOfferingResponse::FIELDS),
+    // --- what deployment tools ask first (projects, affinity groups: none yet) ---
+    since(cmd("listProjects", "Lists projects and provides detailed information for listed projects (Stratus has no projects yet: always empty)", AnyUser, L, "project",
+        list_params![
+            opt("id", Uuid, "list projects by project ID"),
+            opt("name", String, "list projects by name"),
+            opt("displaytext", String, "list projects by display text"),
+            opt("state", String, "list projects by state"),
+            opt("account", String, "list resources by account. Must be used with the domainId parameter."),
+            opt("domainid", Uuid, "list only resources belonging to the domain specified"),
+            opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
+            opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
+            opt("tags", Map, "List projects by tags (key/value pairs)"),
+            opt("details", List, "comma separated list of project details requested, value can be a list of [ all, resource, min]"),
+        ],
+        types::ProjectResponse::FIELDS), "3.0.0"),
+    cmd("listAffinityGroups", "Lists affinity groups (Stratus has no affinity groups yet: always empty)", AnyUser, L, "affinitygroup",
+        list_params![
+            opt("id", Uuid, "list the affinity group by the ID provided"),
+            opt("name", String, "lists affinity groups by name"),
+            opt("type", String, "lists affinity groups by type"),
+            opt("virtualmachineid", Uuid, "lists affinity groups by virtual machine ID"),
+            opt("account", String, "list resources by account. Must be used with the domainId parameter."),
+            opt("domainid", Uuid, "list only resources belonging to the domain specified"),
+            opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
+            opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
+            opt("projectid", Uuid, "list objects by project"),
+        ],
+        types::AffinityGroupResponse::FIELDS),
+    cmd("listAffinityGroupTypes", "Lists affinity group types available (none in Stratus yet)", AnyUser, L, "affinityGroupType",
+        list_params![], types::AffinityGroupTypeResponse::FIELDS),
+    // --- resource tags ---
+    since(asynch(cmd("createTags", "Creates resource tag(s)", AnyUser, S, "success",
+        params![
+            req("resourcetype", String, "type of the resource: UserVm, Volume, ISO (Template once templates exist)"),
+            len(req("resourceids", List, "list of resources to create the tags for"), 65535),
+            req("tags", Map, "Map of tags (key/value pairs)"),
+            opt("customer", String, "identifies client specific tag. When the value is not null, the tag can't be used by cloudStack code internally"),
+        ],
+        SUCCESS), "None"), "4.0.0"),
+    since(asynch(cmd("deleteTags", "Deleting resource tag(s)", AnyUser, S, "success",
+        params![
+            req("resourcetype", String, "Delete tag by resource type"),
+            len(req("resourceids", List, "Delete tags for resource id(s)"), 65535),
+            opt("tags", Map, "Delete tags matching key/value pairs"),
+        ],
+        SUCCESS), "None"), "4.0.0"),
+    since(cmd("listTags", "List resource tag(s)", AnyUser, L, "tag",
+        list_params![
+            opt("resourcetype", String, "list by resource type"),
+            opt("resourceid", Uuid, "list by resource id"),
+            opt("key", String, "list by key"),
+            opt("value", String, "list by value"),
+            opt("customer", String, "list by customer name"),
+            opt("account", String, "list resources by account. Must be used with the domainId parameter."),
+            opt("domainid", Uuid, "list only resources belonging to the domain specified"),
+            opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
+            opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
+            unsupported(opt("projectid", Uuid, "list objects by project"), PROJECTS),
+        ],
+        types::ResourceTagResponse::FIELDS), "4.0.0"),
     // --- storage ---
     cmd("createStoragePool", "Creates a storage pool.", Admin, O, "storagepool",
         params![
@@ -929,8 +1072,8 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("hypervisor", String, "hypervisor type of the hosts in zone that will be attached to this storage pool. KVM only"),
             opt("provider", String, "the storage provider name"),
             opt("capacitybytes", Long, "bytes CloudStack can provision from this storage pool"),
-            opt("managed", Boolean, "whether the storage should be managed by CloudStack"),
-            opt("details", Map, "the details for the storage pool"),
+            unsupported(opt("managed", Boolean, "whether the storage should be managed by CloudStack"), "managed storage is not available"),
+            unsupported(opt("details", Map, "the details for the storage pool"), NO_DETAILS),
         ],
         types::StoragePoolResponse::FIELDS),
     cmd("listStoragePools", "Lists storage pools.", Admin, L, "storagepool",
@@ -962,7 +1105,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("deleteStoragePool", "Deletes a storage pool.", Admin, S, "success",
         params![
             req("id", Uuid, "Storage pool id"),
-            opt("forced", Boolean, "Force destroy storage pool (force expunge volumes in Destroyed state as a part of pool removal)"),
+            unsupported(opt("forced", Boolean, "Force destroy storage pool (force expunge volumes in Destroyed state as a part of pool removal)"), "forced removal of a pool with volumes is not available yet"),
         ],
         SUCCESS),
     cmd("addImageStore", "Adds backup image store.", Admin, O, "imagestore",
@@ -971,7 +1114,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             req("provider", String, "the image store provider name"),
             opt("url", String, "the URL for the image store"),
             opt("zoneid", Uuid, "the Zone ID for the image store"),
-            opt("details", Map, "the details for the image store"),
+            unsupported(opt("details", Map, "the details for the image store"), NO_DETAILS),
         ],
         types::ImageStoreResponse::FIELDS),
     cmd("addSecondaryStorage", "Adds secondary storage.", Admin, O, "secondarystorage",
@@ -980,6 +1123,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("zoneid", Uuid, "the Zone ID for the secondary storage"),
         ],
         types::ImageStoreResponse::FIELDS),
+    since(cmd("listStorageProviders", "Lists storage providers.", Admin, L, "dataStoreProvider",
+        list_params![req("type", String, "the type of storage provider: either primary or image")],
+        types::StorageProviderResponse::FIELDS), "4.2.0"),
     cmd("listImageStores", "Lists image stores.", Admin, L, "imagestore",
         list_params![
             opt("id", Uuid, "the ID of the storage pool"),
@@ -1003,9 +1149,10 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("ispublic", Boolean, "true if you want to register the ISO to be publicly available to all users, false otherwise."),
             opt("isfeatured", Boolean, "true if you want this ISO to be featured"),
             opt("isextractable", Boolean, "true if the ISO or its derivatives are extractable; default is false"),
-            opt("account", String, "an optional account name. Must be used with domainId."),
-            opt("domainid", Uuid, "an optional domainId. If the account parameter is used, domainId must also be used."),
-            opt("directdownload", Boolean, "Active only for KVM hypervisor. If true, ISO is directly downloaded to primary storage bypassing secondary storage"),
+            unsupported(opt("account", String, "an optional account name. Must be used with domainId."), OTHER_ACCOUNT),
+            unsupported(opt("domainid", Uuid, "an optional domainId. If the account parameter is used, domainId must also be used."), OTHER_ACCOUNT),
+            unsupported(opt("projectid", Uuid, "Register ISO for the project"), PROJECTS),
+            unsupported(opt("directdownload", Boolean, "Active only for KVM hypervisor. If true, ISO is directly downloaded to primary storage bypassing secondary storage"), "direct download is not available yet"),
         ],
         types::IsoResponse::FIELDS),
     cmd("listIsos", "Lists all available ISO files.", AnyUser, L, "iso",
@@ -1017,7 +1164,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("bootable", Boolean, "true if the ISO is bootable, false otherwise"),
             opt("ispublic", Boolean, "true if the ISO is publicly available to all users, false otherwise."),
             opt("isready", Boolean, "true if this ISO is ready to be deployed"),
-            opt("showremoved", Boolean, "show removed ISOs as well"),
+            unsupported(opt("showremoved", Boolean, "show removed ISOs as well"), "listing removed ISOs is not available"),
+            unsupported(opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"), PROJECTS),
+            unsupported(opt("tags", Map, "List resources by tags (key/value pairs)"), TAG_FILTER),
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
@@ -1206,7 +1355,8 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("enddate", Date, "the end date range of the list you want to retrieve (use format \"yyyy-MM-dd\" or the new format \"yyyy-MM-dd HH:mm:ss\")"),
             opt("resourceid", Uuid, "the ID of the resource associated with the event"),
             opt("resourcetype", String, "the type of the resource associated with the event"),
-            opt("startid", Uuid, "the parent/start ID of the event, when provided this will list all the events with the start/parent ID including the parent event"),
+            unsupported(opt("startid", Uuid, "the parent/start ID of the event, when provided this will list all the events with the start/parent ID including the parent event"), "events have no start/parent events yet"),
+            unsupported(opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"), PROJECTS),
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),

@@ -3,7 +3,8 @@
 //! every declared parameter is type-checked before a handler runs. Parameter errors use
 //! CloudStack's own texts, which some clients match on (Terraform's idempotent delete).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard};
 
 use uuid::Uuid;
 
@@ -30,10 +31,23 @@ pub const TRANSPORT_PARAMS: &[&str] = &[
     "httpmethod",
 ];
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Params {
     command: String,
     map: BTreeMap<String, String>,
+    /// The names a handler asked for (through any accessor), so the dispatcher can tell a
+    /// parameter the handler never consulted from one it used: see [`Params::unread`].
+    read: Mutex<BTreeSet<String>>,
+}
+
+impl Clone for Params {
+    fn clone(&self) -> Self {
+        Params {
+            command: self.command.clone(),
+            map: self.map.clone(),
+            read: Mutex::new(self.read_set().clone()),
+        }
+    }
 }
 
 /// `page`/`pagesize` resolved: `limit == None` means unlimited.
@@ -53,6 +67,7 @@ impl Params {
         Params {
             command: command.to_string(),
             map,
+            read: Mutex::default(),
         }
     }
 
@@ -61,6 +76,7 @@ impl Params {
         Params {
             command: command.to_string(),
             map: BTreeMap::new(),
+            read: Mutex::default(),
         }
     }
 
@@ -99,12 +115,73 @@ impl Params {
         p
     }
 
-    /// The raw value; an empty value counts as absent, as in CloudStack.
+    /// The raw value; an empty value counts as absent, as in CloudStack. Every typed
+    /// accessor goes through here, which records that the handler consulted `name`.
     pub fn str(&self, name: &str) -> Option<&str> {
+        self.mark_read(name);
+        self.raw(name)
+    }
+
+    /// Whether `name` was sent at all, even empty (an empty value clears a field in some
+    /// update commands). Counts as consulting it.
+    pub fn given(&self, name: &str) -> bool {
+        self.mark_read(name);
+        self.map.contains_key(name)
+    }
+
+    /// Records that the handler consulted `name` though it needs no value from it: a
+    /// parameter that is correctly without effect for this caller or this request (a
+    /// user's `listall`, which can only show their own resources anyway). Use sparingly:
+    /// it is the one way to tell the unread-parameter check "this was considered".
+    pub fn mark_read(&self, name: &str) {
+        let mut read = self.read_set();
+        if !read.contains(name) {
+            read.insert(name.to_string());
+        }
+    }
+
+    fn read_set(&self) -> MutexGuard<'_, BTreeSet<String>> {
+        // A poisoned set is still a set of names.
+        self.read.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The value without recording a read (validation, logging).
+    fn raw(&self, name: &str) -> Option<&str> {
         self.map
             .get(name)
             .map(|s| s.as_str())
             .filter(|s| !s.is_empty())
+    }
+
+    /// The value of a declared parameter; for a map (`details[0].key=v`), its first
+    /// non-empty entry.
+    fn present(&self, p: &crate::command::ParamSpec) -> Option<&str> {
+        if p.kind == ParamType::Map {
+            let prefix = format!("{}[", p.name);
+            if let Some(v) = self
+                .map
+                .range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(&prefix))
+                .map(|(_, v)| v.as_str())
+                .find(|v| !v.is_empty())
+            {
+                return Some(v);
+            }
+        }
+        self.raw(p.name)
+    }
+
+    /// The parameters `spec` declares that came with a value yet the handler never
+    /// consulted: what it would have silently ignored. The dispatcher calls this after a
+    /// handler succeeded (see `commands::execute`). Refused parameters never get this
+    /// far; undeclared extras are CloudStack's "unknown parameter" (logged, ignored).
+    pub fn unread(&self, spec: &CommandSpec) -> Vec<&'static str> {
+        let read = self.read_set();
+        spec.params
+            .iter()
+            .filter(|p| self.present(p).is_some() && !read.contains(p.name))
+            .map(|p| p.name)
+            .collect()
     }
 
     pub fn string(&self, name: &str) -> Option<String> {
@@ -142,6 +219,31 @@ impl Params {
                 .collect::<ApiResult<Vec<_>>>()
                 .map(Some),
         }
+    }
+
+    /// A map parameter (`tags[0].key=k&tags[0].value=v`, CloudStack's `CommandType.MAP`):
+    /// its entries in index order, each a field → value map (field names lower-cased, as
+    /// CloudStack reads them). Records the read of `name`.
+    pub fn map_entries(&self, name: &str) -> Vec<BTreeMap<String, String>> {
+        self.mark_read(name);
+        let prefix = format!("{name}[");
+        let mut by_index: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
+        for (k, v) in self
+            .map
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+        {
+            let Some(rest) = k.strip_prefix(&prefix) else {
+                continue;
+            };
+            if let Some((index, field)) = rest.split_once("].") {
+                by_index
+                    .entry(index)
+                    .or_default()
+                    .insert(field.to_ascii_lowercase(), v.clone());
+            }
+        }
+        by_index.into_values().collect()
     }
 
     /// Java `Boolean.valueOf`: any case of "true" is true, anything else false.
@@ -235,6 +337,14 @@ impl Params {
     /// does not declare); and control characters: refused everywhere except line breaks
     /// and tabs in long free-text values, so names are always one line.
     pub fn validate(&self, spec: &CommandSpec) -> ApiResult<()> {
+        // Checking a value's format is not the handler consulting it.
+        let before = self.read_set().clone();
+        let r = self.check(spec);
+        *self.read_set() = before;
+        r
+    }
+
+    fn check(&self, spec: &CommandSpec) -> ApiResult<()> {
         for (k, v) in &self.map {
             let declared = spec.param(k);
             let multiline = declared.is_some_and(|p| p.multiline());
@@ -257,10 +367,16 @@ impl Params {
             }
         }
         for p in spec.params {
-            if p.required && self.str(p.name).is_none() {
+            if p.required && self.present(p).is_none() {
                 return Err(missing_param(&self.command, p.name));
             }
-            let Some(v) = self.str(p.name) else { continue };
+            let Some(v) = self.present(p) else { continue };
+            if let Some(why) = p.refused {
+                // A boolean asks for the feature only when true; `false` asks for nothing.
+                if p.kind != ParamType::Boolean || v.eq_ignore_ascii_case("true") {
+                    return Err(refused(&self.command, p.name, why));
+                }
+            }
             let range = |lo: i64, hi: i64| -> ApiResult<()> {
                 match self.i64(p.name)? {
                     Some(n) if n < lo || n > hi => Err(invalid_number(&self.command, p.name, v)),
@@ -320,6 +436,15 @@ pub fn invalid_param(command: &str, name: &str, value: &str) -> ApiError {
         command.to_lowercase(),
         shown(name),
         shown(value)
+    ))
+}
+
+/// A parameter the catalog marks unsupported ([`crate::command::ParamSpec::refused`]).
+pub fn refused(command: &str, name: &str, why: &str) -> ApiError {
+    ApiError::param(format!(
+        "Unable to execute API command {}: parameter {} is not supported by Stratus: {why}",
+        command.to_lowercase(),
+        shown(name)
     ))
 }
 
@@ -464,6 +589,7 @@ mod tests {
             description: "",
             length: None,
             list_of_uuids: false,
+            refused: None,
         }];
         let s = spec(&INT);
         let p = |v: &str| Params::from_pairs("listZones", &[("n".into(), v.into())]);
@@ -472,6 +598,76 @@ mod tests {
             p("2147483648").validate(&s).unwrap_err().code.http_status(),
             431
         );
+    }
+
+    #[test]
+    fn refused_parameters_and_read_tracking() {
+        let deploy = crate::command::find("deployVirtualMachine").unwrap();
+        let base = [
+            ("zoneid", "5b1c3c7e-0000-4000-8000-000000000001"),
+            ("serviceofferingid", "5b1c3c7e-0000-4000-8000-000000000002"),
+            ("templateid", "5b1c3c7e-0000-4000-8000-000000000003"),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let v: Vec<(String, String)> = base
+                .iter()
+                .chain(extra)
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+            Params::from_pairs("deployVirtualMachine", &v)
+        };
+        // A refused parameter with a value, a refused map by any entry.
+        for extra in [
+            ("affinitygroupids", "5b1c3c7e-0000-4000-8000-000000000004"),
+            ("details[0].cpuNumber", "2"),
+            ("dynamicscalingenabled", "TRUE"),
+        ] {
+            let e = with(&[extra]).validate(deploy).unwrap_err();
+            assert_eq!(e.code.http_status(), 431);
+            let name = extra.0.split('[').next().unwrap();
+            assert!(
+                e.text
+                    .contains(&format!("parameter {name} is not supported by Stratus")),
+                "{}",
+                e.text
+            );
+        }
+        // Empty values are absent; a boolean refuses only `true`.
+        with(&[("affinitygroupids", ""), ("dynamicscalingenabled", "false")])
+            .validate(deploy)
+            .unwrap();
+        // Validation reads nothing; handlers' reads are recorded, also by typed accessors.
+        let p = with(&[("startvm", "false"), ("name", "web")]);
+        p.validate(deploy).unwrap();
+        assert_eq!(
+            p.unread(deploy),
+            [
+                "serviceofferingid",
+                "zoneid",
+                "templateid",
+                "name",
+                "startvm"
+            ]
+        );
+        p.uuid("zoneid").unwrap();
+        p.bool("startvm");
+        p.mark_read("name");
+        assert_eq!(p.unread(deploy), ["serviceofferingid", "templateid"]);
+        // Maps come back by index, field names lower-cased.
+        let v: Vec<(String, String)> = [
+            ("tags[1].key", "b"),
+            ("tags[0].Key", "a"),
+            ("tags[0].value", "1"),
+            ("tagsx", "no"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        let m = Params::from_pairs("createTags", &v).map_entries("tags");
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0]["key"], "a");
+        assert_eq!(m[0]["value"], "1");
+        assert_eq!(m[1]["key"], "b");
     }
 
     #[test]

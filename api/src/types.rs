@@ -785,6 +785,7 @@ response!(NetworkResponse {
     isdefault: Option<bool> => "boolean", "true if network is default, false otherwise";
     issystem: Option<bool> => "boolean", "true if network is system, false otherwise";
     canusefordeploy: Option<bool> => "boolean", "list networks available for vm deployment";
+    networkofferingid: Option<Uuid> => "string", "network offering id the network is created from";
     networkofferingname: Option<String> => "string", "name of the network offering the network is created from";
     networkofferingdisplaytext: Option<String> => "string", "display text of the network offering the network is created from";
     acltype: Option<String> => "string", "acl type - access type to the network";
@@ -797,6 +798,90 @@ response!(NetworkResponse {
     subdomainaccess: Option<bool> => "boolean", "true if users from subdomains can access the domain level network";
     created: Option<CsDate> => "date", "the date this network was created";
     tags: Vec<serde_json::Value> => "list", "the list of resource tags associated with network";
+});
+
+response!(StorageProviderResponse {
+    name: Option<String> => "string", "the name of the storage provider";
+    r#type: Option<String> => "string", "the type of the storage provider: primary or image provider";
+});
+
+response!(ProjectResponse {
+    id: Option<Uuid> => "string", "the id of the project";
+    name: Option<String> => "string", "the name of the project";
+    displaytext: Option<String> => "string", "the displaytext of the project";
+    domainid: Option<Uuid> => "string", "the domain id the project belongs to";
+    domain: Option<String> => "string", "the domain name where the project belongs to";
+    owner: Vec<serde_json::Value> => "list", "the account name of the project's owners";
+    state: Option<String> => "string", "the state of the project";
+    created: Option<CsDate> => "date", "the date this project was created";
+    tags: Vec<serde_json::Value> => "list", "the list of resource tags associated with project";
+});
+
+response!(AffinityGroupResponse {
+    id: Option<Uuid> => "string", "the ID of the affinity group";
+    name: Option<String> => "string", "the name of the affinity group";
+    description: Option<String> => "string", "the description of the affinity group";
+    r#type: Option<String> => "string", "the type of the affinity group";
+    account: Option<String> => "string", "the account owning the affinity group";
+    domainid: Option<Uuid> => "string", "the domain ID of the affinity group";
+    domain: Option<String> => "string", "the domain name of the affinity group";
+    virtualmachineIds: Vec<Uuid> => "list", "virtual machine IDs associated with this affinity group";
+});
+
+response!(AffinityGroupTypeResponse {
+    r#type: Option<String> => "string", "the type of the affinity group";
+});
+
+response!(ServiceCapabilityItem {
+    name: Option<String> => "string", "the capability name";
+    value: Option<String> => "string", "the capability value";
+    canchooseservicecapability: Option<bool> => "boolean", "can this service capability value can be choosable while creatine network offerings";
+});
+
+response!(ServiceProviderItem {
+    name: Option<String> => "string", "the service provider name";
+});
+
+response!(NetworkServiceItem {
+    name: Option<String> => "string", "the service name";
+    provider: Vec<ServiceProviderItem> => "list", "the service provider name";
+    capability: Vec<ServiceCapabilityItem> => "list", "the list of capabilities";
+});
+
+response!(NetworkOfferingResponse {
+    id: Option<Uuid> => "string", "the id of the network offering";
+    name: Option<String> => "string", "the name of the network offering";
+    displaytext: Option<String> => "string", "an alternate display text of the network offering.";
+    traffictype: Option<String> => "string", "the traffic type for the network offering, supported types are Public, Management, Control, Guest, Vlan or Storage.";
+    isdefault: Option<bool> => "boolean", "true if network offering is default, false otherwise";
+    specifyvlan: Option<bool> => "boolean", "true if network offering supports vlans, false otherwise";
+    conservemode: Option<bool> => "boolean", "true if network offering is ip conserve mode enabled";
+    specifyipranges: Option<bool> => "boolean", "true if network offering supports specifying ip ranges, false otherwise";
+    availability: Option<String> => "string", "availability of the network offering";
+    state: Option<String> => "string", "state of the network offering. Can be Disabled/Enabled/Inactive";
+    guestiptype: Option<String> => "string", "guest type of the network offering, can be Shared or Isolated";
+    forvpc: Option<bool> => "boolean", "true if network offering can be used by VPC networks only";
+    ispersistent: Option<bool> => "boolean", "true if network offering supports persistent networks";
+    egressdefaultpolicy: Option<bool> => "boolean", "true if guest network default egress policy is allow; false if default egress policy is deny";
+    supportsstrechedl2subnet: Option<bool> => "boolean", "true if network offering supports network that span multiple zones";
+    supportspublicaccess: Option<bool> => "boolean", "true if network offering supports public access for guest networks";
+    internetprotocol: Option<String> => "string", "the internet protocol of the network offering";
+    service: Vec<NetworkServiceItem> => "list", "the list of supported services";
+    zoneid: Option<String> => "string", "the zone ID(s) this disk offering belongs to. Ignore this information as it is not currently applicable.";
+    zone: Option<String> => "string", "the zone name(s) this disk offering belongs to. Ignore this information as it is not currently applicable.";
+    created: Option<CsDate> => "date", "the date this network offering was created";
+});
+
+response!(ResourceTagResponse {
+    key: Option<String> => "string", "tag key name";
+    value: Option<String> => "string", "tag value";
+    resourcetype: Option<String> => "string", "resource type";
+    resourceid: Option<Uuid> => "string", "id of the resource";
+    account: Option<String> => "string", "the account associated with the tag";
+    domainid: Option<Uuid> => "string", "the ID of the domain associated with the tag";
+    domain: Option<String> => "string", "the domain associated with the tag";
+    domainpath: Option<String> => "string", "path of the Domain associated with the tag";
+    customer: Option<String> => "string", "customer associated with the tag";
 });
 
 response!(NicResponse {

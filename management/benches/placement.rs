@@ -207,6 +207,10 @@ async fn main() -> anyhow::Result<()> {
                     cpu_mhz: so.cpu_speed,
                     memory_mb: so.memory_mb,
                     keypair: None,
+                    user_data: None,
+                    user_data_id: None,
+                    password_pending: None,
+                    encrypted_password: None,
                     instance_suffix: "VM",
                 },
             )

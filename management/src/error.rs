@@ -25,6 +25,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 fn constraint_message(name: &str) -> Option<(ErrorCode, &'static str)> {
     use ErrorCode::*;
     Some(match name {
+        "resource_tags_key_once" => (ParamError, "The resource already has a tag with that key (deleteTags it first)"),
+        "zones_no_security_groups" => (ParamError, "Security groups are not available yet"),
         "zones_name_key" => (ParamError, "A zone with that name already exists. Please specify a unique zone name."),
         "pods_name_zone_key" => (
             ParamError,

@@ -34,6 +34,10 @@ pub fn domain_response(d: &a::DomainRow) -> DomainResponse {
 
 pub async fn list_domains(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let f = list_filter(ctx, p)?;
+    // Domains are shown whole whatever `details` asks (there are no resource counts to
+    // leave out), and the list is the caller's domains with or without `listall`.
+    p.mark_read("details");
+    p.mark_read("listall");
     // Non-admins see their own domain and its children only.
     let under = (!caller.is_root_admin()).then(|| caller.user.domain_path.clone());
     let (rows, total) = a::domain_list(&ctx.pool, &f, p.i64("level")?, under.as_deref()).await?;
@@ -211,6 +215,9 @@ pub async fn create_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
 }
 
 pub async fn list_accounts(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    // A root admin's list is every account, a user's their own, with or without listall.
+    p.mark_read("listall");
+    super::one_domain(p);
     let f = a::AccountFilter {
         common: list_filter(ctx, p)?,
         account_type: p.i64("accounttype")?,
@@ -439,6 +446,9 @@ pub async fn create_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
 }
 
 pub async fn list_users(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    // As listAccounts: every user for a root admin, a user's own account's otherwise.
+    p.mark_read("listall");
+    super::one_domain(p);
     let mut f = a::UserFilter {
         common: list_filter(ctx, p)?,
         username: p.string("username"),
@@ -626,6 +636,9 @@ pub fn parse_date(p: &Params, name: &str) -> Result<Option<chrono::DateTime<chro
 
 pub async fn list_events(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let page = p.page(ctx.page_size())?;
+    // A root admin sees every account's events (or `account`'s), a user their own.
+    p.mark_read("listall");
+    super::one_domain(p);
     let f = ev::EventFilter {
         id: p.uuid("id")?,
         event_type: p.string("type"),
@@ -634,7 +647,7 @@ pub async fn list_events(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         end: parse_date(p, "enddate")?,
         resource_id: p.uuid("resourceid")?,
         resource_type: p.string("resourcetype"),
-        account_id: (!caller.is_root_admin()).then(|| caller.account_id()),
+        account_id: super::named_account(ctx, caller, p).await?,
         domain_id: p.uuid("domainid")?,
         keyword: p.string("keyword"),
         offset: page.offset,

@@ -35,7 +35,12 @@ pub fn list_apis(caller: &Caller, p: &Params) -> Result<Reply> {
                 .iter()
                 .map(|p| ApiParamResponse {
                     name: p.name.into(),
-                    description: p.description.into(),
+                    description: match p.refused {
+                        Some(why) => {
+                            format!("{} (not supported by Stratus: {why})", p.description)
+                        }
+                        None => p.description.into(),
+                    },
                     r#type: p.kind.wire_name().into(),
                     length: p.max_len() as i32,
                     required: p.required,
@@ -92,7 +97,9 @@ pub fn list_capabilities(ctx: &Ctx, caller: &Caller) -> Result<Reply> {
     Ok(Reply::object("capability", &caps))
 }
 
-pub async fn list_hypervisors(_ctx: &Ctx, _p: &Params) -> Result<Reply> {
+pub async fn list_hypervisors(_ctx: &Ctx, p: &Params) -> Result<Reply> {
+    // KVM is the one hypervisor, in every zone.
+    p.uuid("zoneid")?;
     let items = [HypervisorResponse {
         name: Some("KVM".into()),
     }];

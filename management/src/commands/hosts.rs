@@ -186,12 +186,6 @@ pub async fn add(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 }
 
 pub async fn list(ctx: &Ctx, p: &Params, metrics: bool) -> Result<Reply> {
-    if let Some(t) = p.str("type") {
-        if !t.eq_ignore_ascii_case("Routing") {
-            // Stratus has no system-VM or storage hosts: only hypervisor (Routing) hosts.
-            return Ok(Reply::list::<HostResponse>("host", 0, &[]));
-        }
-    }
     let f = h::HostFilter {
         common: list_filter(ctx, p)?,
         zone_id: p.id("zoneid")?,
@@ -201,6 +195,14 @@ pub async fn list(ctx: &Ctx, p: &Params, metrics: bool) -> Result<Reply> {
         resource_state: p.string("resourcestate"),
         hypervisor: p.string("hypervisor"),
     };
+    // Hosts are shown whole whatever `details` (min, all, capacity, …) asks.
+    p.mark_read("details");
+    if let Some(t) = p.str("type") {
+        if !t.eq_ignore_ascii_case("Routing") {
+            // Stratus has no system-VM or storage hosts: only hypervisor (Routing) hosts.
+            return Ok(Reply::list::<HostResponse>("host", 0, &[]));
+        }
+    }
     let (rows, total) = h::host_list(&ctx.pool, &f).await?;
     let items: Vec<HostResponse> = rows
         .iter()

@@ -213,6 +213,15 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         ready: p.bool("isready"),
         ..Default::default()
     };
+    // ISOs are shown by visibility (isofilter, ispublic), whoever asks with listall; a
+    // root admin's `account` narrows to that account's own.
+    p.mark_read("listall");
+    if admin {
+        f.only_account = super::named_account(ctx, caller, p).await?;
+    } else {
+        p.mark_read("account");
+        p.mark_read("domainid");
+    }
     match p.str("isofilter").unwrap_or("all").to_ascii_lowercase().as_str() {
         "featured" => f.featured = Some(true),
         "self" | "selfexecutable" => f.only_account = Some(mine),

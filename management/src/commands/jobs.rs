@@ -99,11 +99,13 @@ pub async fn query(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 
 pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let page = p.page(ctx.page_size())?;
+    super::one_domain(p);
+    let listall = p.bool("listall") == Some(true);
     let f = j::JobFilter {
-        account_id: if caller.is_root_admin() && p.bool("listall") == Some(true) {
-            None
-        } else {
-            Some(caller.account_id())
+        account_id: match super::named_account(ctx, caller, p).await? {
+            Some(a) => Some(a),
+            None if listall => None,
+            None => Some(caller.account_id()),
         },
         domain_id: p.uuid("domainid")?,
         start: super::accounts::parse_date(p, "startdate")?,

@@ -28,6 +28,7 @@ mod networks;
 mod offerings;
 mod sshkeys;
 mod storage;
+mod tags;
 mod tasks;
 mod templates;
 mod topology;
@@ -81,7 +82,12 @@ pub async fn dispatch(
         // Async-create (CloudStack's BaseAsyncCreateCmd): the VM is recorded now and its
         // id answered with the job's; the job starts it.
         match vms::create(ctx, caller, p).await {
-            Ok(id) => jobs::submit(ctx, caller, spec, &p.clone().with("id", id), Some(id)).await,
+            Ok(id) => match check_read(spec, p) {
+                Ok(()) => {
+                    jobs::submit(ctx, caller, spec, &p.clone().with("id", id), Some(id)).await
+                }
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         }
     } else if spec.is_async() {
@@ -105,7 +111,53 @@ pub fn log_and_convert(command: &str, e: Error) -> ApiError {
 /// Executes a command's handler. Async commands reach here from the job runner, with
 /// their job's id: a handler whose work is a workflow runs it under that job, so the
 /// job's re-run after a takeover resumes it.
+///
+/// No silent drops: a declared parameter that came with a value and that the handler
+/// succeeded without consulting is a parameter Stratus ignored. The catalog either marks
+/// such a parameter unsupported (refused before any handler runs) or its handler reads it;
+/// [`check_read`] enforces that on every successful call.
 pub async fn execute(
+    ctx: &Ctx,
+    caller: &Caller,
+    spec: &CommandSpec,
+    p: &Params,
+    job: Option<Uuid>,
+) -> Result<Reply> {
+    let reply = handle(ctx, caller, spec, p, job).await?;
+    // deployVirtualMachine's request was checked whole by its create phase (`dispatch`);
+    // the job half reads only what starting needs.
+    if spec.name != "deployVirtualMachine" {
+        check_read(spec, p)?;
+    }
+    Ok(reply)
+}
+
+/// Fails (debug builds: every test run) or logs (release) a successful call that left a
+/// declared parameter unread. In a debug build this turns any test that passes a
+/// parameter its handler ignores into a failure naming it, so the rule cannot rot as
+/// handlers change; a release build keeps answering and says so in the log.
+fn check_read(spec: &CommandSpec, p: &Params) -> Result<()> {
+    let unread = p.unread(spec);
+    if unread.is_empty() {
+        return Ok(());
+    }
+    tracing::error!(
+        command = spec.name,
+        ?unread,
+        "a handler ignored declared parameters: mark them unsupported in the catalog or read them"
+    );
+    if cfg!(debug_assertions) {
+        return Err(ApiError::internal(format!(
+            "{} ignored parameter(s) {}: the catalog must mark them unsupported or the handler read them",
+            spec.name,
+            unread.join(", ")
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+async fn handle(
     ctx: &Ctx,
     caller: &Caller,
     spec: &CommandSpec,
@@ -175,6 +227,14 @@ pub async fn execute(
         "cancelHostMaintenance" => hosts::cancel_maintenance(ctx, caller, p).await,
         "reconnectHost" => hosts::reconnect(ctx, caller, p).await,
         "listNetworks" => networks::list(ctx, p).await,
+        "listNetworkOfferings" => networks::list_offerings(ctx, p).await,
+        "listProjects" => vms::empty_list(ctx, spec, p, "project"),
+        "listAffinityGroups" => vms::empty_list(ctx, spec, p, "affinitygroup"),
+        "listAffinityGroupTypes" => vms::empty_list(ctx, spec, p, "affinityGroupType"),
+        "createTags" => tags::create(ctx, caller, p).await,
+        "deleteTags" => tags::delete(ctx, caller, p).await,
+        "listTags" => tags::list(ctx, caller, p).await,
+        "listStorageProviders" => storage::list_providers(ctx, p),
         "deployVirtualMachine" => vms::deploy(ctx, caller, p, job).await,
         "listVirtualMachines" => vms::list(ctx, caller, p, false).await,
         "listVirtualMachinesMetrics" => vms::list(ctx, caller, p, true).await,
@@ -188,9 +248,9 @@ pub async fn execute(
         "detachIso" => vms::detach_iso(ctx, caller, p).await,
         "listVolumes" => vms::list_volumes(ctx, caller, p).await,
         "listCapacity" => vms::list_capacity(ctx, p).await,
-        "listPublicIpAddresses" => Ok(vms::empty_list("publicipaddress")),
-        "listPortForwardingRules" => Ok(vms::empty_list("portforwardingrule")),
-        "listIpForwardingRules" => Ok(vms::empty_list("ipforwardingrule")),
+        "listPublicIpAddresses" => vms::empty_list(ctx, spec, p, "publicipaddress"),
+        "listPortForwardingRules" => vms::empty_list(ctx, spec, p, "portforwardingrule"),
+        "listIpForwardingRules" => vms::empty_list(ctx, spec, p, "ipforwardingrule"),
         "createServiceOffering" => offerings::create_service(ctx, caller, p).await,
         "listServiceOfferings" => offerings::list_service(ctx, p).await,
         "updateServiceOffering" => offerings::update_service(ctx, caller, p).await,
@@ -240,6 +300,31 @@ pub async fn execute(
 /// The standard answer for an id parameter that names nothing.
 pub fn not_found(p: &Params, name: &str) -> Error {
     stratus_api::params::invalid_param(p.command(), name, p.str(name).unwrap_or("")).into()
+}
+
+/// `isrecursive` lists a domain's subdomains too; only the ROOT domain exists (there is
+/// no createDomain), so it adds nothing: consulted, without effect.
+pub fn one_domain(p: &Params) {
+    p.mark_read("isrecursive");
+}
+
+/// The account a root admin's `account` (+ `domainid`, default ROOT) names, as a list
+/// filter; `None` without `account`. For users, their own account always.
+pub async fn named_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Option<Uuid>> {
+    let name = p.str("account");
+    let domain = p.uuid("domainid")?;
+    if !caller.is_root_admin() {
+        return Ok(Some(caller.account_id()));
+    }
+    let Some(name) = name else { return Ok(None) };
+    let a = db::accounts::account_fetch_by_name(
+        &ctx.pool,
+        domain.unwrap_or(db::accounts::ROOT_DOMAIN),
+        name,
+    )
+    .await?
+    .ok_or_else(|| not_found(p, "account"))?;
+    Ok(Some(a.id))
 }
 
 /// One page of a list built in memory, and the total before paging.

@@ -1,7 +1,9 @@
 //! Guest networks: a Basic zone's shared guest network (created with the zone).
 
 use stratus_api::envelope::Reply;
-use stratus_api::types::NetworkResponse;
+use stratus_api::types::{
+    NetworkOfferingResponse, NetworkResponse, NetworkServiceItem, ServiceProviderItem,
+};
 use stratus_api::Params;
 use uuid::Uuid;
 
@@ -34,6 +36,121 @@ pub fn basic_zone_network(ctx: &Ctx, zone_id: Uuid) -> NetworkRow {
     }
 }
 
+/// The one network offering: what every Basic zone's guest network is (CloudStack's
+/// `DefaultSharedNetworkOffering` as Stratus runs it: a shared, untagged guest network
+/// whose only service is DHCP, served by the hosts' dnsmasq with static leases; no DNS,
+/// no security groups, no user data service yet). A fixed id, so it is the same on every
+/// management server and across restarts.
+pub const SHARED_OFFERING_ID: Uuid = Uuid::from_u128(0x5c0e6e1d_5a4e_4d0a_9b1e_000000000001);
+const SHARED_OFFERING_NAME: &str = "DefaultSharedNetworkOffering";
+const SHARED_OFFERING_TEXT: &str = "Offering for Shared networks";
+const SHARED_OFFERING_SERVICES: &[&str] = &["Dhcp"];
+
+fn offering() -> NetworkOfferingResponse {
+    NetworkOfferingResponse {
+        id: Some(SHARED_OFFERING_ID),
+        name: Some(SHARED_OFFERING_NAME.into()),
+        displaytext: Some(SHARED_OFFERING_TEXT.into()),
+        traffictype: Some("Guest".into()),
+        isdefault: Some(true),
+        specifyvlan: Some(false),
+        conservemode: Some(true),
+        specifyipranges: Some(true),
+        availability: Some("Optional".into()),
+        state: Some("Enabled".into()),
+        guestiptype: Some("Shared".into()),
+        forvpc: Some(false),
+        ispersistent: Some(false),
+        egressdefaultpolicy: Some(true),
+        supportsstrechedl2subnet: Some(false),
+        supportspublicaccess: Some(false),
+        internetprotocol: Some("IPv4".into()),
+        service: SHARED_OFFERING_SERVICES
+            .iter()
+            .map(|s| NetworkServiceItem {
+                name: Some((*s).into()),
+                provider: vec![ServiceProviderItem {
+                    name: Some("DhcpServer".into()),
+                }],
+                capability: vec![],
+            })
+            .collect(),
+        zoneid: None,
+        zone: None,
+        created: None,
+    }
+}
+
+/// listNetworkOfferings: the one offering, if it passes every filter given.
+pub async fn list_offerings(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let o = offering();
+    let text_is = |name: &str, want: &Option<String>| {
+        p.str(name)
+            .is_none_or(|v| want.as_deref().is_some_and(|w| w.eq_ignore_ascii_case(v)))
+    };
+    let bool_is = |name: &str, want: Option<bool>| p.bool(name).is_none_or(|v| Some(v) == want);
+    let keyword = p.str("keyword").is_none_or(|k| {
+        let k = k.to_ascii_lowercase();
+        SHARED_OFFERING_NAME.to_ascii_lowercase().contains(&k)
+            || SHARED_OFFERING_TEXT.to_ascii_lowercase().contains(&k)
+    });
+    let services = match p.str("supportedservices") {
+        None => true,
+        Some(v) => v
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .all(|s| {
+                SHARED_OFFERING_SERVICES
+                    .iter()
+                    .any(|o| o.eq_ignore_ascii_case(s))
+            }),
+    };
+    // Every zone's guest network uses it; `networkid` and `zoneid` only need to name
+    // something real, and a network that does not exist lists nothing.
+    let network_ok = match p.uuid("networkid")? {
+        None => true,
+        Some(id) => {
+            let f = crate::db::ListFilter {
+                id: Some(id),
+                ..Default::default()
+            };
+            n::network_list(&ctx.pool, &f, None).await?.1 > 0
+        }
+    };
+    let zone_ok = match p.uuid("zoneid")? {
+        None => true,
+        Some(z) => crate::db::topology::zone_fetch(&ctx.pool, z.into())
+            .await?
+            .is_some_and(|z| z.network_type == "Basic"),
+    };
+    // Every filter is evaluated (and so read), then combined.
+    let checks = [
+        p.uuid("id")?.is_none_or(|id| id == SHARED_OFFERING_ID),
+        text_is("name", &o.name),
+        text_is("displaytext", &o.displaytext),
+        text_is("traffictype", &o.traffictype),
+        text_is("availability", &o.availability),
+        text_is("state", &o.state),
+        text_is("guestiptype", &o.guestiptype),
+        bool_is("isdefault", o.isdefault),
+        bool_is("specifyvlan", o.specifyvlan),
+        bool_is("sourcenatsupported", Some(false)),
+        bool_is("specifyipranges", o.specifyipranges),
+        bool_is("forvpc", o.forvpc),
+        // The offering has no tags.
+        p.str("tags").is_none(),
+        keyword,
+        services,
+        network_ok,
+        zone_ok,
+    ];
+    let matches = checks.iter().all(|c| *c);
+    let items = if matches { vec![o] } else { vec![] };
+    let (total, items) = super::page_of(ctx, p, items)?;
+    Ok(Reply::list("networkoffering", total, &items))
+}
+
 fn response(x: &NetworkRow) -> NetworkResponse {
     let cidr = match (x.gateway, x.netmask) {
         (Some(g), Some(m)) => ipnetwork::IpNetwork::with_netmask(g.ip(), m.ip())
@@ -62,8 +179,9 @@ fn response(x: &NetworkRow) -> NetworkResponse {
         isdefault: Some(true),
         issystem: Some(false),
         canusefordeploy: Some(true),
-        networkofferingname: Some("DefaultSharedNetworkOffering".into()),
-        networkofferingdisplaytext: Some("Offering for Shared networks".into()),
+        networkofferingid: Some(SHARED_OFFERING_ID),
+        networkofferingname: Some(SHARED_OFFERING_NAME.into()),
+        networkofferingdisplaytext: Some(SHARED_OFFERING_TEXT.into()),
         acltype: Some("Domain".into()),
         specifyipranges: Some(true),
         ispersistent: Some(false),
@@ -78,6 +196,13 @@ fn response(x: &NetworkRow) -> NetworkResponse {
 }
 
 pub async fn list(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let f = list_filter(ctx, p)?;
+    let zone = p.uuid("zoneid")?;
+    // The shared guest networks are the zone's, usable by every account: whose list it
+    // is does not change it.
+    for n in ["listall", "account", "domainid"] {
+        p.mark_read(n);
+    }
     // Only shared guest networks exist: other types and system networks list empty.
     let other_type = p
         .str("type")
@@ -85,16 +210,20 @@ pub async fn list(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let other_traffic = p
         .str("traffictype")
         .is_some_and(|t| !t.eq_ignore_ascii_case("guest"));
+    let (issystem, isdefault, canusefordeploy) = (
+        p.bool("issystem"),
+        p.bool("isdefault"),
+        p.bool("canusefordeploy"),
+    );
     if other_type
         || other_traffic
-        || p.bool("issystem") == Some(true)
-        || p.bool("isdefault") == Some(false)
-        || p.bool("canusefordeploy") == Some(false)
+        || issystem == Some(true)
+        || isdefault == Some(false)
+        || canusefordeploy == Some(false)
     {
         return Ok(Reply::list::<NetworkResponse>("network", 0, &[]));
     }
-    let f = list_filter(ctx, p)?;
-    let (rows, total) = n::network_list(&ctx.pool, &f, p.uuid("zoneid")?).await?;
+    let (rows, total) = n::network_list(&ctx.pool, &f, zone).await?;
     let items: Vec<_> = rows.iter().map(response).collect();
     Ok(Reply::list("network", total, &items))
 }

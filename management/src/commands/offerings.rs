@@ -117,6 +117,10 @@ pub async fn create_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
 }
 
 pub async fn list_service(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let f = list_filter(ctx, p)?;
+    let wants = (p.i64("cpunumber")?, p.i64("cpuspeed")?, p.i64("memory")?);
+    // Offerings serve every zone.
+    p.uuid("zoneid")?;
     if p.bool("issystem") == Some(true) {
         // No system VMs: their offerings do not exist.
         return Ok(Reply::list::<ServiceOfferingResponse>(
@@ -125,13 +129,7 @@ pub async fn list_service(ctx: &Ctx, p: &Params) -> Result<Reply> {
             &[],
         ));
     }
-    let f = list_filter(ctx, p)?;
-    let (rows, total) = o::service_offering_list(
-        &ctx.pool,
-        &f,
-        (p.i64("cpunumber")?, p.i64("cpuspeed")?, p.i64("memory")?),
-    )
-    .await?;
+    let (rows, total) = o::service_offering_list(&ctx.pool, &f, wants).await?;
     let items: Vec<_> = rows.iter().map(service_response).collect();
     Ok(Reply::list("serviceoffering", total, &items))
 }
@@ -257,6 +255,8 @@ pub async fn create_disk(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
 
 pub async fn list_disk(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let f = list_filter(ctx, p)?;
+    // Offerings serve every zone.
+    p.uuid("zoneid")?;
     let (rows, total) = o::disk_offering_list(&ctx.pool, &f).await?;
     let items: Vec<_> = rows.iter().map(disk_response).collect();
     Ok(Reply::list("diskoffering", total, &items))

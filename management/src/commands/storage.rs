@@ -138,6 +138,16 @@ pub async fn create_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     } else {
         (None, None)
     };
+    // The one primary storage provider (listStorageProviders type=primary).
+    if let Some(pr) = p.str("provider") {
+        if !pr.eq_ignore_ascii_case("DefaultPrimary") {
+            return Err(ApiError::param(format!(
+                "Storage provider {} is not supported; use DefaultPrimary",
+                stratus_api::params::shown(pr)
+            ))
+            .into());
+        }
+    }
     let (url, cap) = probe(p.required("url")?, "primary storage").await?;
     let pool = PoolRow {
         id: Uuid::new_v4(),
@@ -457,4 +467,39 @@ pub async fn delete_image_store(ctx: &Ctx, caller: &Caller, p: &Params) -> Resul
     .await?;
     tx.commit().await?;
     Ok(Reply::success())
+}
+
+/// listStorageProviders: the providers Stratus really has, by CloudStack's names, so
+/// Ansible's storage_pool and image_store modules find the one they pass: `DefaultPrimary`
+/// (NFS primary storage) and `NFS` (image stores).
+pub fn list_providers(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let kind = p.required("type")?;
+    let name = if kind.eq_ignore_ascii_case("primary") {
+        "DefaultPrimary"
+    } else if kind.eq_ignore_ascii_case("image") {
+        "NFS"
+    } else {
+        return Err(ApiError::param(format!(
+            "Invalid storage provider type {}: primary or image",
+            stratus_api::params::shown(kind)
+        ))
+        .into());
+    };
+    let items = vec![stratus_api::types::StorageProviderResponse {
+        name: Some(name.into()),
+        r#type: Some(kind.to_ascii_lowercase()),
+    }];
+    let keyword = p.str("keyword").map(str::to_lowercase);
+    let items: Vec<_> = items
+        .into_iter()
+        .filter(|i| {
+            keyword.as_ref().is_none_or(|k| {
+                i.name
+                    .as_deref()
+                    .is_some_and(|n| n.to_lowercase().contains(k))
+            })
+        })
+        .collect();
+    let (total, items) = super::page_of(ctx, p, items)?;
+    Ok(Reply::list("dataStoreProvider", total, &items))
 }

@@ -32,11 +32,17 @@ pub async fn list(ctx: &Ctx, p: &Params) -> Result<Reply> {
         ),
     };
     let now = chrono::Utc::now();
+    let keyword = p.str("keyword").map(str::to_lowercase);
     let items: Vec<BackgroundTaskResponse> = db::tasks::task_list(&ctx.pool, p.str("name"))
         .await?
         .iter()
         .map(|t| (health(t, now), t))
         .filter(|(h, _)| want.is_none_or(|w| w == *h))
+        .filter(|(_, t)| {
+            keyword
+                .as_ref()
+                .is_none_or(|k| t.name.to_lowercase().contains(k))
+        })
         .map(|(h, t)| BackgroundTaskResponse {
             name: Some(t.name.clone()),
             managementserverid: Some(t.ms_id),

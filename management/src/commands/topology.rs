@@ -76,9 +76,8 @@ pub async fn create_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         guest_cidr,
         network_domain: p.string("domain"),
         domain_id: p.id("domainid")?,
-        security_groups_enabled: p
-            .bool("securitygroupenabled")
-            .unwrap_or(network_type == "Basic"),
+        // Refused by the catalog when true; a CHECK keeps it false (migration 0021).
+        security_groups_enabled: p.bool("securitygroupenabled").unwrap_or(false),
         local_storage_enabled: p.bool("localstorageenabled").unwrap_or(false),
         allocation_state: match p.str("allocationstate") {
             Some(s) => states::allocation_state(s)?.into(),
@@ -119,6 +118,9 @@ pub async fn create_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
 }
 
 pub async fn list_zones(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    // Every zone is available to every account (no dedicated zones): `available` does not
+    // narrow the list.
+    p.mark_read("available");
     let f = t::ZoneFilter {
         common: list_filter(ctx, p)?,
         network_type: p.string("networktype"),

@@ -242,6 +242,9 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         None => format!("VM-{id}"),
     };
     let display = p.string("displayname").unwrap_or_else(|| name.clone());
+    // The job half reads startvm (and, through `options`, ipaddress, hostid and the
+    // sizes, all checked above).
+    p.mark_read("startvm");
     let keypair = p.string("keypair").or(p.string("keypairs"));
     if let Some(names) = &keypair {
         super::sshkeys::require(ctx, caller.account_id(), &caller.user.account_name, names).await?;
@@ -461,16 +464,23 @@ pub async fn detach_iso(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
 /// Whose resources a list shows: a user their account's; an admin their own unless
 /// `listall=true` (CloudStack's rule), or the account named by `account`+`domainid`.
 pub(super) async fn list_scope(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Option<Uuid>> {
+    super::one_domain(p);
+    let (account, domain, listall) = (p.str("account"), p.uuid("domainid")?, p.bool("listall"));
     if !caller.is_root_admin() {
+        // A user sees their own account's resources whatever listall, account or
+        // domainid say (CloudStack refuses another account; see issue 16).
+        for n in ["listall", "account", "domainid"] {
+            p.mark_read(n);
+        }
         return Ok(Some(caller.account_id()));
     }
-    if let (Some(name), Some(domain)) = (p.str("account"), p.uuid("domainid")?) {
+    if let (Some(name), Some(domain)) = (account, domain) {
         let a = db::accounts::account_fetch_by_name(&ctx.pool, domain, name)
             .await?
             .ok_or_else(|| not_found(p, "account"))?;
         return Ok(Some(a.id));
     }
-    if p.bool("listall") == Some(true) || p.uuid("id")?.is_some() {
+    if listall == Some(true) || p.uuid("id")?.is_some() {
         return Ok(None);
     }
     Ok(Some(caller.account_id()))
@@ -497,10 +507,18 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Resu
         f.state = None;
     }
     let (rows, total) = db::vms::vm_list(&ctx.pool, &f).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.vm.id).collect();
+    let mut tags = super::tags::tags_of(ctx, "UserVm", &ids).await?;
+    // CloudStack answers `details` (min, all, …) by how much it fills in; Stratus always
+    // answers everything it has.
+    p.mark_read("details");
     let items: Vec<VirtualMachineResponse> = rows
         .iter()
         .filter(|r| !present || !matches!(r.vm.state.as_str(), "Destroyed" | "Expunging"))
-        .map(|r| response(r, metrics))
+        .map(|r| VirtualMachineResponse {
+            tags: tags.remove(&r.vm.id).unwrap_or_default(),
+            ..response(r, metrics)
+        })
         .collect();
     Ok(Reply::list("virtualmachine", total, &items))
 }
@@ -519,6 +537,8 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
         volume_type: p.string("type"),
     };
     let (rows, total) = db::volumes::volume_list(&ctx.pool, &f).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.volume.id).collect();
+    let mut tags = super::tags::tags_of(ctx, "Volume", &ids).await?;
     let admin = caller.is_root_admin();
     let items: Vec<VolumeResponse> = rows
         .iter()
@@ -552,7 +572,7 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
                 format: Some("QCOW2".into()),
                 destroyed: Some(r.vm_state.as_deref() == Some("Destroyed")),
                 isextractable: Some(false),
-                tags: vec![],
+                tags: tags.remove(&v.id).unwrap_or_default(),
             }
         })
         .collect();
@@ -566,6 +586,8 @@ pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let zone = p.uuid("zoneid")?;
     let rows = db::capacity::capacity_by_zone(&ctx.pool, zone).await?;
     let want = p.i64("type")?;
+    // Capacities are computed at each call: they are always the latest.
+    p.mark_read("fetchlatest");
     // CPU and memory with each cluster's overprovisioning factors, summed per zone.
     let mut overprovisioned: std::collections::HashMap<Uuid, (f64, f64)> = Default::default();
     for c in db::capacity::capacity_by_cluster(&ctx.pool, zone).await? {
@@ -647,8 +669,19 @@ pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
 }
 
 /// Commands Basic zones answer with nothing (no public addresses, no NAT, no templates).
-pub fn empty_list(object: &'static str) -> Reply {
-    Reply::list::<serde_json::Value>(object, 0, &[])
+/// An empty list answers every filter truthfully, so each declared one counts as read;
+/// paging is still checked.
+pub fn empty_list(
+    ctx: &Ctx,
+    spec: &stratus_api::command::CommandSpec,
+    p: &Params,
+    object: &'static str,
+) -> Result<Reply> {
+    p.page(ctx.page_size())?;
+    for q in spec.params {
+        p.mark_read(q.name);
+    }
+    Ok(Reply::list::<serde_json::Value>(object, 0, &[]))
 }
 
 /// Whether the VM's image sets a password (a password-enabled template).

@@ -67,6 +67,7 @@ pub mod seed;
 pub mod sessions;
 pub mod sshkeys;
 pub mod storage;
+pub mod tags;
 pub mod tasks;
 pub mod templates;
 pub mod topology;
@@ -207,6 +208,7 @@ pub fn statements() -> impl Iterator<Item = &'static dyn Registered> {
         seed::STATEMENTS,
         sessions::STATEMENTS,
         sshkeys::STATEMENTS,
+        tags::STATEMENTS,
         storage::STATEMENTS,
         tasks::STATEMENTS,
         templates::STATEMENTS,

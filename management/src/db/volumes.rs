@@ -196,7 +196,25 @@ pub async fn volume_list(
     Ok(Counted::split(rows))
 }
 
+/// Who owns a volume: its VM's account and domain (a volume without a VM has no owner
+/// but the root admin).
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
+pub struct VolumeOwnerRow {
+    pub account_id: Option<Uuid>,
+    pub domain_id: Option<Uuid>,
+}
+
+stmt!(VOLUME_OWNER: VolumeOwnerRow = "SELECT v.account_id, v.domain_id FROM volumes vol
+         LEFT JOIN vms v ON v.id = vol.vm_id
+         WHERE vol.id = $1 AND vol.removed IS NULL");
+
+/// The volume's owner, if the volume exists (not removed).
+pub async fn volume_owner(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<VolumeOwnerRow>> {
+    Ok(VOLUME_OWNER.query_as().bind(id).fetch_optional(db).await?)
+}
+
 statements![
+    VOLUME_OWNER,
     VOLUME_COUNT_ON_POOL,
     VOLUME_INSERT,
     VOLUME_ROOT_OF_VM,

@@ -158,6 +158,18 @@ fn prefix_len(netmask: Option<&str>) -> u8 {
         .unwrap_or(24)
 }
 
+/// CloudStack's `cloud-identifier`: `CloudStack-{<this cloud's id>}`, stable for the
+/// cloud (derived from its secret key, which it never reveals).
+fn cloud_identifier(ctx: &Ctx) -> String {
+    let mac = ctx.secrets.mac("cloud-identifier", b"");
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&mac[..16]);
+    format!(
+        "CloudStack-{{{}}}",
+        uuid::Builder::from_random_bytes(b).into_uuid()
+    )
+}
+
 /// The guest's view of itself, for the VM's spec and `PUT /v1/vms/{id}/guest`.
 pub async fn guest_data(ctx: &Ctx, view: &VmListRow) -> Result<GuestData> {
     let vm = &view.vm;
@@ -184,6 +196,7 @@ pub async fn guest_data(ctx: &Ctx, view: &VmListRow) -> Result<GuestData> {
         user_data_base64: vm.user_data.clone(),
         password: pending_password(ctx, vm)?,
         nics,
+        cloud_identifier: Some(cloud_identifier(ctx)),
     })
 }
 

@@ -199,6 +199,13 @@ async fn handle(
         "resetUserDataForVirtualMachine" => vms::reset_user_data(ctx, caller, p).await,
         "resetSSHKeyForVirtualMachine" => vms::reset_ssh_key(ctx, caller, p).await,
         "getVMPassword" => vms::get_password(ctx, caller, p).await,
+        "updateVirtualMachine" => vms::update(ctx, caller, p).await,
+        "changeServiceForVirtualMachine" => vms::change_service(ctx, caller, p)
+            .await
+            .map(|v| Reply::object("virtualmachine", &vms::response(&v, false))),
+        "scaleVirtualMachine" => vms::change_service(ctx, caller, p)
+            .await
+            .map(|_| Reply::success()),
         "resetPasswordForVirtualMachine" => vms::reset_password(ctx, caller, p).await,
         "createZone" => topology::create_zone(ctx, caller, p).await,
         "listZones" => topology::list_zones(ctx, p).await,

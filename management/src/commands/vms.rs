@@ -218,19 +218,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     }
     let id = Uuid::new_v4();
     let name = match p.str("name") {
-        Some(n) => {
-            let valid = n.len() <= 63
-                && n.starts_with(|c: char| c.is_ascii_alphabetic())
-                && !n.ends_with('-')
-                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-            if !valid {
-                return Err(ApiError::param(format!(
-                    "Invalid name '{n}'. Vm name can contain ASCII letters 'a' through 'z', the digits '0' through '9', and the hyphen ('-'), must be between 1 and 63 characters long, and can't start or end with \"-\" and can't start with digit"
-                ))
-                .into());
-            }
-            n.to_string()
-        }
+        Some(n) => checked_name(n)?,
         None => format!("VM-{id}"),
     };
     let display = p.string("displayname").unwrap_or_else(|| name.clone());
@@ -890,4 +878,104 @@ async fn iso_root_disk(ctx: &Ctx, p: &Params) -> Result<Option<db::offerings::Di
         _ => {}
     }
     Ok(disk)
+}
+
+/// A VM (host) name as CloudStack takes it.
+fn checked_name(n: &str) -> Result<String> {
+    let valid = n.len() <= 63
+        && n.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !n.ends_with('-')
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !valid {
+        return Err(ApiError::param(format!(
+            "Invalid name '{n}'. Vm name can contain ASCII letters 'a' through 'z', the digits '0' through '9', and the hyphen ('-'), must be between 1 and 63 characters long, and can't start or end with \"-\" and can't start with digit"
+        ))
+        .into());
+    }
+    Ok(n.to_string())
+}
+
+/// updateVirtualMachine: display name at any time; the host name only while stopped (the
+/// guest learns it at its next start); user data (a running VM's guest gets it at once
+/// through its host's metadata service and config drive).
+pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let vm = owned(ctx, caller, p, "id").await?;
+    let name = match p.str("name") {
+        Some(n) if n != vm.vm.name => {
+            require_stopped(&vm, "change its name")?;
+            checked_name(n)?
+        }
+        _ => vm.vm.name.clone(),
+    };
+    let display = match p.str("displayname") {
+        Some(d) if !d.trim().is_empty() => d.trim().to_string(),
+        _ => vm.vm.display_name.clone(),
+    };
+    let user_data = super::userdata::for_vm(ctx, caller, p).await?;
+    let mut tx = ctx.pool.begin().await?;
+    db::vms::vm_set_names(&mut *tx, vm.vm.id, &name, &display).await?;
+    if let Some((data, id)) = &user_data {
+        db::vms::vm_set_user_data(&mut *tx, vm.vm.id, Some(data), *id).await?;
+    }
+    event(
+        &mut tx,
+        &caller.user,
+        "VM.UPDATE",
+        format!("VM {display} updated"),
+        Some((vm.vm.id, "VirtualMachine", display.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    if user_data.is_some() {
+        guest::push(ctx, vm.vm.id).await?;
+    }
+    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+}
+
+/// changeServiceForVirtualMachine (and scaleVirtualMachine, its async twin): a stopped
+/// VM's new compute offering; capacity is checked when it next starts.
+pub async fn change_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<VmListRow> {
+    let vm = owned(ctx, caller, p, "id").await?;
+    let so =
+        db::offerings::service_offering_fetch(&ctx.pool, p.required_uuid("serviceofferingid")?)
+            .await?
+            .filter(|o| o.removed.is_none())
+            .ok_or_else(|| not_found(p, "serviceofferingid"))?;
+    if vm.vm.state != VmState::Stopped.as_str() {
+        return Err(ApiError::param(format!(
+            "Unable to upgrade virtual machine {}: it must be Stopped to change its service offering (it is {}); dynamic scaling is not available",
+            vm.vm.display_name, vm.vm.state
+        ))
+        .into());
+    }
+    let mut tx = ctx.pool.begin().await?;
+    if !db::vms::vm_set_offering(
+        &mut *tx,
+        vm.vm.id,
+        so.id,
+        so.cpu_number,
+        so.cpu_speed,
+        so.memory_mb,
+    )
+    .await?
+    {
+        return Err(ApiError::param(format!(
+            "Unable to upgrade virtual machine {}: it is no longer Stopped",
+            vm.vm.display_name
+        ))
+        .into());
+    }
+    event(
+        &mut tx,
+        &caller.user,
+        "VM.UPGRADE",
+        format!(
+            "VM {} now has service offering {}",
+            vm.vm.display_name, so.name
+        ),
+        Some((vm.vm.id, "VirtualMachine", vm.vm.display_name.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    vms::view(ctx, vm.vm.id).await
 }

@@ -125,6 +125,52 @@ pub async fn vm_set_user_data(
     Ok(())
 }
 
+stmt!(VM_SET_NAMES = "UPDATE vms SET name = $2, display_name = $3 WHERE id = $1");
+
+pub async fn vm_set_names(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    name: &str,
+    display_name: &str,
+) -> Result<()> {
+    VM_SET_NAMES
+        .query()
+        .bind(id)
+        .bind(name)
+        .bind(display_name)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+stmt!(
+    VM_SET_OFFERING = "UPDATE vms SET service_offering_id = $2, cpu_number = $3, cpu_mhz = $4,
+            memory_mb = $5
+         WHERE id = $1 AND state = 'Stopped'"
+);
+
+/// The stopped VM's new compute offering (its CPU and memory); false if it is no longer
+/// stopped. Capacity is checked when it starts next (a stopped VM holds none).
+pub async fn vm_set_offering(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    offering: Uuid,
+    cpu_number: i32,
+    cpu_mhz: i32,
+    memory_mb: i32,
+) -> Result<bool> {
+    let r = VM_SET_OFFERING
+        .query()
+        .bind(id)
+        .bind(offering)
+        .bind(cpu_number)
+        .bind(cpu_mhz)
+        .bind(memory_mb)
+        .execute(db)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 stmt!(VM_SET_KEYPAIR = "UPDATE vms SET keypair = $2 WHERE id = $1");
 
 /// Replaces the names of the VM's key pairs (comma-separated, as the API takes them).
@@ -585,6 +631,8 @@ statements![
     VM_INSERT,
     VM_SET_USER_DATA,
     VM_SET_KEYPAIR,
+    VM_SET_NAMES,
+    VM_SET_OFFERING,
     VM_SET_PASSWORD,
     VM_PASSWORD_DELIVERED,
     VM_FETCH,

@@ -129,8 +129,19 @@ pub fn domain_xml(
     line("  <on_crash>destroy</on_crash>");
     line("  <devices>");
     let d = &spec.root_disk;
+    // The base's own chain ends there (`<backingStore/>`): a template copy is flattened.
+    let backing = d
+        .backing
+        .as_ref()
+        .map(|b| {
+            format!(
+                "<backingStore type='network'><format type='qcow2'/>{}<backingStore/></backingStore>",
+                nfs_source(b)
+            )
+        })
+        .unwrap_or_default();
     line(&format!(
-        "    <disk type='network' device='disk'><driver name='qemu' type='{}'/>{}<target dev='{ROOT_TARGET}' bus='virtio'/></disk>",
+        "    <disk type='network' device='disk'><driver name='qemu' type='{}'/>{}{backing}<target dev='{ROOT_TARGET}' bus='virtio'/></disk>",
         d.format.as_str(),
         nfs_source(&d.file)
     ));
@@ -251,6 +262,7 @@ mod tests {
                 },
                 format: DiskFormat::Qcow2,
                 virtual_size_bytes: 1 << 30,
+                backing: None,
             },
             iso: Some(NfsFile {
                 server: "10.231.250.2".into(),
@@ -376,6 +388,49 @@ mod tests {
         assert!(!cd.children().any(|n| n.has_tag_name("source")));
         assert_eq!(child(devices, "graphics").attribute("passwd"), None);
         assert_eq!(read_devices(&xml).unwrap(), DomainDevices::default());
+    }
+
+    #[test]
+    fn an_overlay_names_its_base_and_the_chain_ends_there() {
+        let mut s = spec();
+        s.root_disk.backing = Some(NfsFile {
+            server: "10.231.250.2".into(),
+            export: "/export/primary".into(),
+            path: "template-7.qcow2".into(),
+        });
+        let xml = domain_xml(&s, None, 262_144);
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let disk = doc
+            .descendants()
+            .find(|n| n.tag_name().name() == "disk" && n.attribute("device") == Some("disk"))
+            .unwrap();
+        let back = disk
+            .children()
+            .find(|n| n.tag_name().name() == "backingStore")
+            .unwrap();
+        assert_eq!(back.attribute("type"), Some("network"));
+        let src = back
+            .children()
+            .find(|n| n.tag_name().name() == "source")
+            .unwrap();
+        assert_eq!(src.attribute("protocol"), Some("nfs"));
+        assert_eq!(
+            src.attribute("name"),
+            Some("/export/primary/template-7.qcow2")
+        );
+        let fmt = back
+            .children()
+            .find(|n| n.tag_name().name() == "format")
+            .unwrap();
+        assert_eq!(fmt.attribute("type"), Some("qcow2"));
+        let end = back
+            .children()
+            .find(|n| n.tag_name().name() == "backingStore")
+            .unwrap();
+        assert!(end.children().all(|n| !n.is_element()), "the base is flat");
+        // Without a base: no backingStore at all.
+        let plain = domain_xml(&spec(), None, 262_144);
+        assert!(!plain.contains("backingStore"));
     }
 
     #[test]

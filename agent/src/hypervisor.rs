@@ -573,6 +573,7 @@ mod vm_tests {
                 file: nfs(&format!("ROOT-{n}.qcow2")),
                 format: DiskFormat::Qcow2,
                 virtual_size_bytes: 1 << 30,
+                backing: None,
             },
             iso: Some(nfs("ipxe.iso")),
             nics: vec![Nic {

@@ -312,6 +312,11 @@ pub struct RootDisk {
     pub format: DiskFormat,
     /// The size it was created with (informational; the image itself is the truth).
     pub virtual_size_bytes: u64,
+    /// The qcow2 base it is an overlay on (a template's copy on the same pool), named in
+    /// the domain as its `<backingStore>` so libvirt and QEMU need not probe the chain
+    /// over NFS. None: a standalone image.
+    #[serde(default)]
+    pub backing: Option<NfsFile>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -560,6 +565,9 @@ impl VmSpec {
             ));
         }
         self.root_disk.file.validate("root disk")?;
+        if let Some(b) = &self.root_disk.backing {
+            b.validate("root disk's base")?;
+        }
         if let Some(iso) = &self.iso {
             iso.validate("ISO")?;
         }

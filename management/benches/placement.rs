@@ -211,6 +211,7 @@ async fn main() -> anyhow::Result<()> {
                     user_data_id: None,
                     password_pending: None,
                     encrypted_password: None,
+                    template_id: None,
                     instance_suffix: "VM",
                 },
             )

@@ -142,6 +142,7 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
                 user_data_id: None,
                 password_pending: None,
                 encrypted_password: None,
+                template_id: None,
                 instance_suffix: "VM",
             },
         )
@@ -361,6 +362,7 @@ async fn a_clusters_overcommit_factor_changes_placement() {
                     user_data_id: None,
                     password_pending: None,
                     encrypted_password: None,
+                    template_id: None,
                     instance_suffix: "VM",
                 },
             )

@@ -1386,7 +1386,7 @@ async fn add_instance_wizard_walks_its_steps_and_keeps_choices() {
         texts(&p.doc, "#steps li"),
         [
             "Zone",
-            "ISO",
+            "Template or ISO",
             "Compute offering",
             "Disk offering",
             "Network",
@@ -1405,11 +1405,14 @@ async fn add_instance_wizard_walks_its_steps_and_keeps_choices() {
     // No ISO is ready in the zone: the step says so, and Next is refused.
     let p = b.submit(&p, "#launch", &[], Some("next")).await;
     assert_eq!(attr(&p.doc, "#launch", "data-step"), "iso");
-    assert!(text1(&p.doc, "#no-choices").contains("No bootable ISO is ready"));
+    assert!(text1(&p.doc, "#no-choices").contains("No template or bootable ISO is ready"));
     let p = b.submit(&p, "#launch", &[], Some("next")).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(attr(&p.doc, "#launch", "data-step"), "iso");
-    assert_eq!(text1(&p.doc, "#launch-error"), "ISO: choose one to go on.");
+    assert_eq!(
+        text1(&p.doc, "#launch-error"),
+        "Template or ISO: choose one to go on."
+    );
     // Back keeps the zone.
     let p = b.submit(&p, "#launch", &[], Some("back")).await;
     assert_eq!(attr(&p.doc, "#launch", "data-step"), "zone");
@@ -1493,7 +1496,7 @@ async fn add_instance_wizard_walks_its_steps_and_keeps_choices() {
         texts(&p.doc, "#review th"),
         [
             "Zone",
-            "ISO",
+            "Template or ISO",
             "Compute offering",
             "Disk offering",
             "Network",

@@ -190,6 +190,7 @@ async fn new_vm(c: &Client, owner: &db::accounts::UserRow, zone: Uuid, name: &st
             user_data_id: None,
             password_pending: None,
             encrypted_password: None,
+            template_id: None,
             instance_suffix: "VM",
         },
     )

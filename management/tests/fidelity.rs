@@ -367,6 +367,7 @@ async fn vm_of(c: &Client, username: &str, zone: &str, name: &str) -> String {
             user_data_id: None,
             password_pending: None,
             encrypted_password: None,
+            template_id: None,
             instance_suffix: "VM",
         },
     )

@@ -1,5 +1,5 @@
-//! The Add Instance wizard (CloudStack's "Add instance": zone, ISO, compute offering, disk
-//! offering, network, SSH key pair, review), as data: the step order, the values chosen
+//! The Add Instance wizard (CloudStack's "Add instance": zone, template or ISO, compute
+//! offering, disk offering, network, SSH key pair, review with user data), as data: the step order, the values chosen
 //! so far, where each button leads and what a step still lacks. The console's handler
 //! lists the choices through the command layer and carries the values from page to page in
 //! hidden fields, so the wizard works without JavaScript and keeps nothing on the server.
@@ -28,8 +28,8 @@ pub const STEPS: &[Step] = &[
     },
     Step {
         key: "iso",
-        title: "ISO",
-        intro: "The bootable ISO the instance starts from. Only ISOs ready in the chosen zone are listed.",
+        title: "Template or ISO",
+        intro: "What the instance starts from: a template (a ready disk image; keys and user data reach the guest through cloud-init) or a bootable ISO to install from. Only those ready in the chosen zone are listed.",
         field: "isoid",
         required: true,
     },
@@ -43,7 +43,7 @@ pub const STEPS: &[Step] = &[
     Step {
         key: "disk",
         title: "Disk offering",
-        intro: "An instance booted from an ISO needs a root disk to install onto. For an offering with a custom size, give the size in GB.",
+        intro: "An instance booted from an ISO needs a root disk to install onto (for an offering with a custom size, give the size in GB). From a template the root disk is the template's: leave the offering out, or give a larger size in GB.",
         field: "diskofferingid",
         required: true,
     },
@@ -81,7 +81,11 @@ pub const CARRIED: &[&str] = &[
     "keypair",
     "name",
     "displayname",
+    "userdata",
 ];
+
+/// The value a template's row carries in `isoid` (an ISO's is its bare id).
+pub const TEMPLATE_PREFIX: &str = "template:";
 
 pub fn step(key: &str) -> &'static Step {
     STEPS.iter().find(|s| s.key == key).unwrap_or(&STEPS[0])
@@ -150,10 +154,16 @@ impl LaunchState {
             .collect()
     }
 
+    /// Whether the chosen image is a template (not an ISO).
+    pub fn from_template(&self) -> bool {
+        self.get("isoid").starts_with(TEMPLATE_PREFIX)
+    }
+
     /// Why `step` cannot be left forward yet, if it cannot.
     pub fn missing(&self, key: &str) -> Option<String> {
         let s = step(key);
-        if s.required && self.get(s.field).is_empty() {
+        let optional = key == "disk" && self.from_template();
+        if s.required && !optional && self.get(s.field).is_empty() {
             return Some(format!("{}: choose one to go on.", s.title));
         }
         if key == "disk" && !self.get("size").is_empty() {
@@ -193,19 +203,38 @@ impl LaunchState {
 
     /// The deployVirtualMachine parameters for these choices.
     pub fn deploy_params(&self) -> Vec<(&'static str, String)> {
+        let image = self.get("isoid");
         let mut p = vec![
             ("zoneid", self.get("zoneid").to_string()),
-            ("templateid", self.get("isoid").to_string()),
+            (
+                "templateid",
+                image
+                    .strip_prefix(TEMPLATE_PREFIX)
+                    .unwrap_or(image)
+                    .to_string(),
+            ),
             (
                 "serviceofferingid",
                 self.get("serviceofferingid").to_string(),
             ),
-            ("diskofferingid", self.get("diskofferingid").to_string()),
             ("networkids", self.get("networkid").to_string()),
             ("startvm", "true".to_string()),
         ];
+        if self.from_template() {
+            // A template's root disk is its own; a size grows it.
+            if !self.get("size").is_empty() {
+                p.push(("rootdisksize", self.get("size").to_string()));
+            }
+        } else {
+            p.push(("diskofferingid", self.get("diskofferingid").to_string()));
+            if !self.get("size").is_empty() {
+                p.push(("size", self.get("size").to_string()));
+            }
+        }
+        if !self.get("userdata").is_empty() {
+            p.push(("userdata", base64(self.get("userdata").as_bytes())));
+        }
         for (param, k) in [
-            ("size", "size"),
             ("keypair", "keypair"),
             ("name", "name"),
             ("displayname", "displayname"),
@@ -216,6 +245,28 @@ impl LaunchState {
         }
         p
     }
+}
+
+/// Standard base64 with padding (user data as the API takes it).
+fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(A[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// One choice of a step: its value and what the row shows.
@@ -292,7 +343,7 @@ mod tests {
         assert_eq!(s.target("zone", &Go::Next), ("iso", None));
         let (at, why) = s.target("iso", &Go::Next);
         assert_eq!(at, "iso");
-        assert_eq!(why.unwrap(), "ISO: choose one to go on.");
+        assert_eq!(why.unwrap(), "Template or ISO: choose one to go on.");
         // The key pair is optional.
         let s = state(&[("zoneid", "z"), ("isoid", "i")]);
         assert_eq!(s.target("sshkey", &Go::Next), ("review", None));
@@ -354,6 +405,31 @@ mod tests {
         assert_eq!(get("name"), Some("web-1"));
         assert_eq!(get("keypair"), None);
         assert_eq!(get("size"), None);
+    }
+
+    #[test]
+    fn a_template_needs_no_disk_offering_and_carries_user_data() {
+        let s = state(&[
+            ("zoneid", "z"),
+            ("isoid", "template:t1"),
+            ("serviceofferingid", "o"),
+            ("networkid", "n"),
+            ("size", "20"),
+            ("userdata", "#cloud-config\nhostname: a"),
+        ]);
+        assert_eq!(s.missing("disk"), None);
+        let p = s.deploy_params();
+        let get = |k: &str| p.iter().find(|(x, _)| *x == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("templateid"), Some("t1"));
+        assert_eq!(get("diskofferingid"), None);
+        assert_eq!(get("rootdisksize"), Some("20"));
+        assert_eq!(get("size"), None);
+        assert_eq!(
+            get("userdata"),
+            Some("I2Nsb3VkLWNvbmZpZwpob3N0bmFtZTogYQ==")
+        );
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b""), "");
     }
 
     #[test]

@@ -65,9 +65,12 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
         hostid: if placed { v.host_id } else { None },
         hostname: if placed { r.host_name.clone() } else { None },
         // Deployed from an ISO: CloudStack shows the ISO as the template too.
-        templateid: v.iso_id,
-        templatename: r.iso_name.clone(),
-        templatedisplaytext: r.iso_display_text.clone(),
+        templateid: v.template_id.or(v.iso_id),
+        templatename: r.template_name.clone().or(r.iso_name.clone()),
+        templatedisplaytext: r
+            .template_display_text
+            .clone()
+            .or(r.iso_display_text.clone()),
         passwordenabled: Some(r.password_enabled == Some(true)),
         isoid: v.iso_id,
         isoname: r.iso_name.clone(),
@@ -150,61 +153,50 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     if let Some(h) = p.str("hypervisor") {
         crate::rules::states::hypervisor(h)?;
     }
-    let iso_id = p.required_uuid("templateid")?;
-    let iso = db::isos::iso_fetch(&ctx.pool, iso_id)
+    let image_id = p.required_uuid("templateid")?;
+    let template = match db::templates::template_fetch(&ctx.pool, image_id)
         .await?
-        .filter(|i| i.removed.is_none())
-        .filter(|i| i.is_public || caller.is_root_admin() || i.account_id == caller.account_id())
-        .ok_or_else(|| {
-            ApiError::param(format!(
-                "Unable to find the template or ISO {iso_id} (Stratus deploys from registered ISOs)"
-            ))
-        })?;
-    if !iso.bootable {
-        return Err(ApiError::param(format!(
-            "ISO {} is not bootable: a VM can only be deployed from a bootable ISO",
-            iso.name
-        ))
-        .into());
-    }
-    vms::iso_file(ctx, iso.id, zone.id.into()).await.map_err(|_| {
-        ApiError::param(format!(
-            "ISO {} is not ready in zone {}: wait until listIsos shows it \"Successfully Installed\" there",
-            iso.name, zone.name
-        ))
-    })?;
-    // Installing from an ISO needs an empty root disk: a disk offering, or a size.
-    let size_gb = p.i64("size")?.or(p.i64("rootdisksize")?);
-    let disk = match p.uuid("diskofferingid")? {
-        Some(id) => Some(
-            db::offerings::disk_offering_fetch(&ctx.pool, id)
-                .await?
-                .filter(|o| o.removed.is_none())
-                .ok_or_else(|| not_found(p, "diskofferingid"))?,
+        .filter(|t| t.removed.is_none())
+    {
+        Some(_) => Some(
+            crate::services::templates::ready_file(ctx, caller, image_id, zone.id.into()).await?,
         ),
         None => None,
     };
-    match (&disk, size_gb) {
-        (None, None) => {
-            return Err(ApiError::param(
-                "Installing from ISO requires a disk offering to be specified for the root disk (diskofferingid), or its size in GB (size)",
-            )
-            .into())
+    let (iso, disk) = match &template {
+        Some(t) => {
+            // With a template, CloudStack's diskofferingid and size describe a data disk.
+            for name in ["diskofferingid", "size"] {
+                if p.str(name).is_some() {
+                    return Err(ApiError::param(format!(
+                        "Parameter {name} (a data disk with a template) is not supported by Stratus yet: data volumes are not available; give rootdisksize to grow the root disk"
+                    ))
+                    .into());
+                }
+            }
+            if let Some(gb) = p.i64("rootdisksize")? {
+                let template_gb = (t.virtual_size + (1 << 30) - 1) >> 30;
+                if !(1..=16 * 1024).contains(&gb) {
+                    return Err(ApiError::param(format!(
+                        "Invalid root disk size {gb} GB: must be 1-16384"
+                    ))
+                    .into());
+                }
+                if (gb << 30) < t.virtual_size {
+                    return Err(ApiError::param(format!(
+                        "Root disk size {gb} GB is smaller than template {}'s size ({template_gb} GB)",
+                        t.name
+                    ))
+                    .into());
+                }
+            }
+            (None, None)
         }
-        (Some(d), None) if d.disk_size_gb.is_none() => {
-            return Err(ApiError::param(format!(
-                "Disk offering {} is customized: give the root disk's size in GB (size)",
-                d.name
-            ))
-            .into())
+        None => {
+            let iso = iso_to_install(ctx, caller, image_id, &zone).await?;
+            (Some(iso), iso_root_disk(ctx, p).await?)
         }
-        (_, Some(gb)) if !(1..=16 * 1024).contains(&gb) => {
-            return Err(
-                ApiError::param(format!("Invalid disk size {gb} GB: must be 1-16384")).into(),
-            )
-        }
-        _ => {}
-    }
+    };
     if let Some(ids) = p.uuid_list("networkids")? {
         let (nets, _) =
             db::networks::network_list(&ctx.pool, &Default::default(), Some(zone.id.into()))
@@ -265,7 +257,8 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
             zone_id: zone.id.into(),
             service_offering_id: so.id,
             disk_offering_id: disk.as_ref().map(|d| d.id),
-            iso_id: Some(iso.id),
+            iso_id: iso.as_ref().map(|i| i.id),
+            template_id: template.as_ref().map(|t| t.template_id),
             cpu_number: so.cpu_number,
             cpu_mhz: so.cpu_speed,
             memory_mb: so.memory_mb,
@@ -283,14 +276,22 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         &caller.user,
         "VM.CREATE",
         format!(
-            "Created VM {display} ({so_name}) from ISO {iso_name}",
+            "Created VM {display} ({so_name}) from {image}",
             so_name = so.name,
-            iso_name = iso.name
+            image = match (&template, &iso) {
+                (Some(t), _) => format!("template {}", t.name),
+                (None, Some(i)) => format!("ISO {}", i.name),
+                (None, None) => "nothing".into(),
+            }
         ),
         Some((id, "VirtualMachine", display.clone())),
     )
     .await?;
     tx.commit().await?;
+    if template.as_ref().is_some_and(|t| t.password_enabled) {
+        // Shown once, in the deploy's result; the guest fetches it from its host.
+        guest::set_new_password(ctx, id, caller.account_id(), keypair.as_deref()).await?;
+    }
     Ok(id)
 }
 
@@ -306,10 +307,14 @@ fn options(p: &Params) -> Result<Options> {
 /// re-run after a takeover finds its workflow and resumes it, or answers what it came to.
 pub async fn deploy(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
     let vm = owned(ctx, caller, p, "id").await?;
+    // Read before the start hands it to the agent (and forgets it).
+    let password = guest::pending_password(ctx, &vm.vm)?;
     if p.bool("startvm") != Some(false) {
         vms::deploy(ctx, job, vm.vm.id, options(p)?).await?;
     }
-    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+    let mut r = response(&vms::view(ctx, vm.vm.id).await?, false);
+    r.password = password;
+    Ok(Reply::object("virtualmachine", &r))
 }
 
 pub async fn start(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
@@ -821,4 +826,68 @@ pub async fn reset_password(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
     let mut r = response(&vms::view(ctx, vm.vm.id).await?, false);
     r.password = Some(password);
     Ok(Reply::object("virtualmachine", &r))
+}
+
+/// deployVirtualMachine from an ISO: it must be bootable and Ready in the zone.
+async fn iso_to_install(
+    ctx: &Ctx,
+    caller: &Caller,
+    iso_id: Uuid,
+    zone: &db::topology::ZoneRow,
+) -> Result<db::isos::IsoRow> {
+    let iso = db::isos::iso_fetch(&ctx.pool, iso_id)
+        .await?
+        .filter(|i| i.removed.is_none())
+        .filter(|i| i.is_public || caller.is_root_admin() || i.account_id == caller.account_id())
+        .ok_or_else(|| ApiError::param(format!("Unable to find the template or ISO {iso_id}")))?;
+    if !iso.bootable {
+        return Err(ApiError::param(format!(
+            "ISO {} is not bootable: a VM can only be deployed from a bootable ISO",
+            iso.name
+        ))
+        .into());
+    }
+    vms::iso_file(ctx, iso.id, zone.id.into()).await.map_err(|_| {
+        ApiError::param(format!(
+            "ISO {} is not ready in zone {}: wait until listIsos shows it \"Successfully Installed\" there",
+            iso.name, zone.name
+        ))
+    })?;
+    Ok(iso)
+}
+
+/// Installing from an ISO needs an empty root disk: a disk offering, or a size.
+async fn iso_root_disk(ctx: &Ctx, p: &Params) -> Result<Option<db::offerings::DiskOfferingRow>> {
+    let size_gb = p.i64("size")?.or(p.i64("rootdisksize")?);
+    let disk = match p.uuid("diskofferingid")? {
+        Some(id) => Some(
+            db::offerings::disk_offering_fetch(&ctx.pool, id)
+                .await?
+                .filter(|o| o.removed.is_none())
+                .ok_or_else(|| not_found(p, "diskofferingid"))?,
+        ),
+        None => None,
+    };
+    match (&disk, size_gb) {
+        (None, None) => {
+            return Err(ApiError::param(
+                "Installing from ISO requires a disk offering to be specified for the root disk (diskofferingid), or its size in GB (size)",
+            )
+            .into())
+        }
+        (Some(d), None) if d.disk_size_gb.is_none() => {
+            return Err(ApiError::param(format!(
+                "Disk offering {} is customized: give the root disk's size in GB (size)",
+                d.name
+            ))
+            .into())
+        }
+        (_, Some(gb)) if !(1..=16 * 1024).contains(&gb) => {
+            return Err(
+                ApiError::param(format!("Invalid disk size {gb} GB: must be 1-16384")).into(),
+            )
+        }
+        _ => {}
+    }
+    Ok(disk)
 }

@@ -49,6 +49,7 @@ macro_rules! statements {
 }
 
 pub mod accounts;
+pub mod bases;
 pub mod capacity;
 pub mod config;
 pub mod console_tokens;
@@ -206,6 +207,7 @@ pub fn statements() -> impl Iterator<Item = &'static dyn Registered> {
         pki::STATEMENTS,
         #[cfg(feature = "bench-seed")]
         seed::STATEMENTS,
+        bases::STATEMENTS,
         sessions::STATEMENTS,
         sshkeys::STATEMENTS,
         tags::STATEMENTS,

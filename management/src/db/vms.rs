@@ -42,6 +42,7 @@ pub struct VmRow {
     pub password_pending: Option<Vec<u8>>,
     /// The password encrypted with the VM's RSA key pair (base64), for getVMPassword.
     pub encrypted_password: Option<String>,
+    pub template_id: Option<Uuid>,
 }
 
 /// A new VM (state Stopped, no host yet).
@@ -65,6 +66,7 @@ pub struct NewVm<'a> {
     pub user_data_id: Option<Uuid>,
     pub password_pending: Option<&'a [u8]>,
     pub encrypted_password: Option<&'a str>,
+    pub template_id: Option<Uuid>,
     /// The `instance.name` setting when it was created: its instance name's last part.
     pub instance_suffix: &'a str,
 }
@@ -72,8 +74,8 @@ pub struct NewVm<'a> {
 stmt!(
     VM_INSERT = "INSERT INTO vms (id, name, display_name, account_id, domain_id, user_id, zone_id,
             service_offering_id, disk_offering_id, iso_id, cpu_number, cpu_mhz, memory_mb, keypair,
-            instance_suffix, user_data, user_data_id, password_pending, encrypted_password)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)"
+            instance_suffix, user_data, user_data_id, password_pending, encrypted_password, template_id)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)"
 );
 
 pub async fn vm_insert(db: &mut PgConnection, v: &NewVm<'_>) -> Result<()> {
@@ -98,6 +100,7 @@ pub async fn vm_insert(db: &mut PgConnection, v: &NewVm<'_>) -> Result<()> {
         .bind(v.user_data_id)
         .bind(v.password_pending)
         .bind(v.encrypted_password)
+        .bind(v.template_id)
         .execute(&mut *db)
         .await?;
     Ok(())
@@ -479,6 +482,8 @@ pub struct VmListRow {
     pub user_data_name: Option<String>,
     /// The template's `passwordenabled` (none: an ISO).
     pub password_enabled: Option<bool>,
+    pub template_name: Option<String>,
+    pub template_display_text: Option<String>,
     pub instance_name: String,
     pub nics: sqlx::types::Json<Vec<NicView>>,
 }
@@ -500,9 +505,10 @@ const VM_LIST_SELECT: &str = "v.*, z.name AS zone_name, h.name AS host_name,
     a.name AS account_name, d.name AS domain_name, d.path AS domain_path, u.username AS user_name,
     so.name AS service_offering_name, dof.name AS disk_offering_name,
     i.name AS iso_name, i.display_text AS iso_display_text,
-    i.os_type_id, ot.description AS os_display_name,
+    COALESCE(t.os_type_id, i.os_type_id) AS os_type_id, ot.description AS os_display_name,
     rv.id AS root_volume_id, rv.size_bytes AS root_size_bytes,
-    ud.name AS user_data_name, NULL::boolean AS password_enabled,
+    ud.name AS user_data_name, t.password_enabled,
+    t.name AS template_name, t.display_text AS template_display_text,
     'i-' || a.number || '-' || v.instance_number || '-' || v.instance_suffix AS instance_name,
     COALESCE((SELECT jsonb_agg(jsonb_build_object(
             'id', n.id, 'network_id', n.network_id, 'network_name', net.name,
@@ -524,8 +530,9 @@ const VM_LIST_JOINS: &str = "JOIN zones z ON z.id = v.zone_id
     JOIN service_offerings so ON so.id = v.service_offering_id
     LEFT JOIN disk_offerings dof ON dof.id = v.disk_offering_id
     LEFT JOIN isos i ON i.id = v.iso_id
-    LEFT JOIN os_types ot ON ot.id = i.os_type_id
     LEFT JOIN user_data ud ON ud.id = v.user_data_id
+    LEFT JOIN templates t ON t.id = v.template_id
+    LEFT JOIN os_types ot ON ot.id = COALESCE(t.os_type_id, i.os_type_id)
     LEFT JOIN volumes rv ON rv.vm_id = v.id AND rv.volume_type = 'ROOT' AND rv.removed IS NULL";
 
 stmt!(VM_LIST: Counted<VmListRow> = named super::paged_sql(

@@ -32,12 +32,14 @@ pub struct VolumeRow {
     pub state: String,
     pub created: DateTime<Utc>,
     pub removed: Option<DateTime<Utc>>,
+    /// The template whose base (on the same pool) this volume is an overlay on.
+    pub template_id: Option<Uuid>,
 }
 
 stmt!(
     VOLUME_INSERT =
-        "INSERT INTO volumes (id, vm_id, name, volume_type, pool_id, path, size_bytes, state)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
+        "INSERT INTO volumes (id, vm_id, name, volume_type, pool_id, path, size_bytes, state, template_id)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"
 );
 
 pub async fn volume_insert(db: impl PgExecutor<'_>, v: &VolumeRow) -> Result<()> {
@@ -51,6 +53,7 @@ pub async fn volume_insert(db: impl PgExecutor<'_>, v: &VolumeRow) -> Result<()>
         .bind(&v.path)
         .bind(v.size_bytes)
         .bind(&v.state)
+        .bind(v.template_id)
         .execute(db)
         .await?;
     Ok(())

@@ -61,6 +61,14 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
         }
         pass(
             &ctx,
+            "template-bases",
+            TICK,
+            crate::services::vms::bases::remove_unused(&ctx),
+            |n| format!("{n} unused template copies removed from primary storage"),
+        )
+        .await;
+        pass(
+            &ctx,
             "abandoned-work",
             TICK,
             unwind_abandoned_work(&ctx),

@@ -18,8 +18,8 @@ use axum::{Form, Router};
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
     ConsoleEndpointResponse, DiskOfferingResponse, IsoResponse, NetworkResponse,
-    ServiceOfferingResponse, SshKeyPairResponse, VirtualMachineResponse, VolumeResponse,
-    ZoneResponse,
+    ServiceOfferingResponse, SshKeyPairResponse, TemplateResponse, VirtualMachineResponse,
+    VolumeResponse, ZoneResponse,
 };
 use stratus_api::ApiError;
 use stratus_ui::format::bytes;
@@ -81,7 +81,12 @@ fn mebibytes(m: &Option<i32>) -> String {
 
 /// The buttons an instance in `state` offers. `full` adds the ISO and destroy choices
 /// of the instance's own page; a list row keeps to the everyday ones.
-fn actions_for(v: &VirtualMachineResponse, isos: &[(String, String)], full: bool) -> Vec<Action> {
+fn actions_for(
+    v: &VirtualMachineResponse,
+    isos: &[(String, String)],
+    keys: &[(String, String)],
+    full: bool,
+) -> Vec<Action> {
     let id = plain(&v.id);
     let url = format!("{}/action", detail_path(&id));
     let a = |name: &str, label: &str| Action::new(name, label, url.clone()).field("action", name);
@@ -97,7 +102,16 @@ fn actions_for(v: &VirtualMachineResponse, isos: &[(String, String)], full: bool
             }
             out.push(a("reboot", "Reboot"));
         }
-        "Stopped" => out.push(a("start", "Start")),
+        "Stopped" => {
+            out.push(a("start", "Start"));
+            if full && !keys.is_empty() {
+                out.push(a("resetsshkey", "Reset SSH key").select(
+                    "keypair",
+                    "Key pair",
+                    keys.to_vec(),
+                ));
+            }
+        }
         "Destroyed" => {
             out.push(a("recover", "Recover"));
             if full {
@@ -161,7 +175,7 @@ async fn list(s: Session, Query(q): Query<HashMap<String, String>>) -> Response 
                     Cell::text(text(&v.account)),
                 ],
             );
-            r.actions = actions_for(v, &[], false);
+            r.actions = actions_for(v, &[], &[], false);
             r
         })
         .collect();
@@ -193,6 +207,19 @@ async fn list(s: Session, Query(q): Query<HashMap<String, String>>) -> Response 
         pager: pager("/console/instances", &q, total),
         refresh: changing.then_some(REFRESH),
     })
+}
+
+/// Key pairs the caller may put into an instance (name → name).
+async fn owner_keys(s: &Session) -> Vec<(String, String)> {
+    s.list_of::<SshKeyPairResponse>("listSSHKeyPairs", &rows_params(&[]))
+        .await
+        .map(|(_, keys)| {
+            keys.into_iter()
+                .filter_map(|k| k.name)
+                .map(|n| (n.clone(), n))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// ISOs the instance's zone can attach: bootable or not, ready there.
@@ -321,7 +348,7 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
         status: vec![Cell::state(state.clone())],
         back: Link::new("Instances", "/console/instances"),
         toolbar: vec![],
-        actions: actions_for(&v, &isos, true),
+        actions: actions_for(&v, &isos, &owner_keys(&s).await, true),
         fields,
         charts: vec![],
         sections: vec![
@@ -405,6 +432,11 @@ async fn action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Re
                 ("id", field(&f, "isoid").to_string()),
             ],
             "The ISO is attached.",
+        ),
+        "resetsshkey" => (
+            "resetSSHKeyForVirtualMachine",
+            vec![vm(), ("keypair", field(&f, "keypair").to_string())],
+            "The key pair is replaced; the guest gets it at its next start.",
         ),
         "detachiso" => (
             "detachIso",
@@ -511,7 +543,26 @@ async fn choices(s: &Session, state: &LaunchState, key: &str) -> Result<Choices,
             }
         }
         "iso" => {
-            c = Choices::new("isoid", &["Name", "OS type", "Size", "Owner"], "No bootable ISO is ready in this zone. Register one under ISOs and wait for it to download.");
+            c = Choices::new("isoid", &["Name", "Kind", "OS type", "Size", "Owner"], "No template or bootable ISO is ready in this zone. Register one under Templates or ISOs and wait for it to download.");
+            let p = rows_params(&[
+                ("templatefilter", "executable".into()),
+                ("zoneid", zone.clone()),
+            ]);
+            for t in s.list_of::<TemplateResponse>("listTemplates", &p).await?.1 {
+                if t.isready != Some(true) {
+                    continue;
+                }
+                c.push(
+                    format!("{}{}", stratus_ui::launch::TEMPLATE_PREFIX, plain(&t.id)),
+                    vec![
+                        text(&t.name),
+                        "Template".into(),
+                        text(&t.ostypename),
+                        bytes_of(&t.size),
+                        text(&t.account),
+                    ],
+                );
+            }
             let p = rows_params(&[
                 ("isofilter", "executable".into()),
                 ("zoneid", zone),
@@ -523,6 +574,7 @@ async fn choices(s: &Session, state: &LaunchState, key: &str) -> Result<Choices,
                     plain(&i.id),
                     vec![
                         text(&i.name),
+                        "ISO".into(),
                         text(&i.ostypename),
                         bytes_of(&i.size),
                         text(&i.account),
@@ -716,7 +768,13 @@ async fn launch_page(
                 state.get("displayname"),
                 false,
             ));
-            shown.extend(["name", "displayname"]);
+            fields.push(
+                Field::text("userdata", "User data", state.get("userdata"), false)
+                    .kind("textarea")
+                    .placeholder("#cloud-config")
+                    .help("Given to the guest as is (cloud-init reads it from the config drive); sent base64-encoded."),
+            );
+            shown.extend(["name", "displayname", "userdata"]);
         }
         _ => {}
     }

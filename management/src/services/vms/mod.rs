@@ -9,6 +9,7 @@
 //! steps and what each undo gives back.
 
 pub mod allocate;
+pub mod bases;
 pub mod guest;
 pub mod volumes;
 pub mod workflows;
@@ -98,13 +99,29 @@ pub(crate) async fn create_root_volume(
         if v.state == "Ready" {
             return Ok(v);
         }
+        let template = match vm.template_id {
+            Some(t) => Some(template_file(ctx, t, vm.zone_id).await?),
+            None => None,
+        };
         let pool = db::storage::pool_fetch(&ctx.pool, v.pool_id)
             .await?
             .ok_or_else(|| Error::internal("the volume's pool vanished"))?;
-        write_volume(ctx, &pool, &v).await?;
+        let base = match &template {
+            Some(t) => Some(bases::ensure_base(ctx, t, &pool).await?),
+            None => None,
+        };
+        write_volume(ctx, &pool, &v, base.as_deref()).await?;
         return Ok(v);
     }
-    let size = root_size(ctx, vm, opts).await?;
+    let template = match vm.template_id {
+        Some(t) => Some(template_file(ctx, t, vm.zone_id).await?),
+        None => None,
+    };
+    let size = match &template {
+        // Never smaller than the template (the deploy refused that already).
+        Some(t) => opts.size_bytes.unwrap_or(0).max(t.virtual_size),
+        None => root_size(ctx, vm, opts).await?,
+    };
     let host_id = vm
         .host_id
         .ok_or_else(|| Error::internal("the VM has no host yet"))?;
@@ -123,6 +140,10 @@ pub(crate) async fn create_root_volume(
                 ),
             )
         })?;
+    let base = match &template {
+        Some(t) => Some(bases::ensure_base(ctx, t, &pool).await?),
+        None => None,
+    };
     let id = Uuid::new_v4();
     let v = db::volumes::VolumeRow {
         id,
@@ -135,30 +156,72 @@ pub(crate) async fn create_root_volume(
         state: "Allocated".into(),
         created: chrono::Utc::now(),
         removed: None,
+        template_id: vm.template_id,
     };
     db::volumes::volume_insert(&ctx.pool, &v).await?;
-    write_volume(ctx, &pool, &v).await?;
+    write_volume(ctx, &pool, &v, base.as_deref()).await?;
     Ok(v)
+}
+
+/// The template's Ready copy in the zone's secondary storage (also for a template
+/// deleted since the VM was made: its files are gone then, but its base on the pool
+/// is what the volume needs, and only a new base needs the file).
+pub(crate) async fn template_file(
+    ctx: &Ctx,
+    template_id: Uuid,
+    zone_id: Uuid,
+) -> Result<db::templates::TemplateFile> {
+    db::templates::template_ready_in_zone(&ctx.pool, template_id, zone_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::param(format!(
+                "Template {template_id} is not ready in the VM's zone (it has not been downloaded to its secondary storage)"
+            ))
+            .into()
+        })
+}
+
+/// The base a template VM's root volume is on, on that volume's pool.
+async fn base_of(ctx: &Ctx, v: &db::volumes::VolumeRow) -> Result<Option<String>> {
+    let Some(t) = v.template_id else {
+        return Ok(None);
+    };
+    match db::bases::base_fetch(&ctx.pool, t, v.pool_id).await? {
+        Some(b) if b.state == "Ready" => Ok(Some(b.path)),
+        _ => Err(ApiError::new(
+            ErrorCode::ResourceUnavailable,
+            format!(
+                "The template copy volume {} is based on is missing from its primary storage",
+                v.name
+            ),
+        )
+        .into()),
+    }
 }
 
 async fn write_volume(
     ctx: &Ctx,
     pool: &db::storage::PoolRow,
     v: &db::volumes::VolumeRow,
+    base: Option<&str>,
 ) -> Result<()> {
     let url = crate::clients::nfs::NfsUrl::parse(&pool.url)
         .map_err(|e| Error::internal(format!("pool {} has a bad URL: {e}", pool.name)))?;
-    crate::services::vms::volumes::create_qcow2(&url, &v.path, v.size_bytes as u64)
-        .await
-        .map_err(|why| {
-            ApiError::new(
-                ErrorCode::ResourceUnavailable,
-                format!(
-                    "Creating the root volume on primary storage {} failed: {why}",
-                    pool.name
-                ),
-            )
-        })?;
+    let made = match base {
+        Some(b) => bases::create_overlay(&url, &v.path, b, v.size_bytes as u64).await,
+        None => {
+            crate::services::vms::volumes::create_qcow2(&url, &v.path, v.size_bytes as u64).await
+        }
+    };
+    made.map_err(|why| {
+        ApiError::new(
+            ErrorCode::ResourceUnavailable,
+            format!(
+                "Creating the root volume on primary storage {} failed: {why}",
+                pool.name
+            ),
+        )
+    })?;
     db::volumes::volume_set_state(&ctx.pool, v.id, "Ready").await?;
     Ok(())
 }
@@ -314,6 +377,11 @@ pub(crate) async fn spec_for(ctx: &Ctx, vm: &db::vms::VmRow, host: &HostRow) -> 
             },
             format: DiskFormat::Qcow2,
             virtual_size_bytes: vol.size_bytes as u64,
+            backing: base_of(ctx, &vol).await?.map(|path| NfsFile {
+                server: pool.server.clone(),
+                export: pool.path.clone(),
+                path,
+            }),
         },
         iso,
         nics: view

@@ -24,8 +24,8 @@ use base64::Engine as _;
 use serde_json::Value;
 use stratus_tests::{guest_image, wait_for, CsApi, HttpFiles, NfsServer, Served, Server, SimHost};
 
-const HOST_INDEX: u8 = 184;
-const NFS_INDEX: u8 = 185;
+const HOST_INDEX: u8 = 197;
+const NFS_INDEX: u8 = 198;
 const USERDATA_FILE: &str = "/var/tmp/stratus-userdata-ok";
 const KEYPAIR: &str = "e2e-key";
 const OFFERING: &str = "Medium 1G";
@@ -304,7 +304,7 @@ fn provision_a_vm_from_a_template_and_log_in() {
     api.allow_loopback_downloads();
     let files = HttpFiles::start(vec![("/bookworm-cloud.qcow2", Served::File(image.clone()))]);
 
-    // The cloud: a Basic zone whose guests get 192.168.184.10-12 on the host's cloudbr0.
+    // The cloud: a Basic zone whose guests get 192.168.197.10-12 on the host's cloudbr0.
     let zone = id(&api.ok(
         "createZone",
         &[
@@ -324,10 +324,10 @@ fn provision_a_vm_from_a_template_and_log_in() {
         &[
             &z,
             "name=tp",
-            "gateway=10.231.184.1",
+            "gateway=10.231.197.1",
             "netmask=255.255.255.0",
-            "startip=10.231.184.100",
-            "endip=10.231.184.120",
+            "startip=10.231.197.100",
+            "endip=10.231.197.120",
         ],
     )["pod"]);
     let p = format!("podid={pod}");
@@ -336,10 +336,10 @@ fn provision_a_vm_from_a_template_and_log_in() {
         &[
             &z,
             &p,
-            "gateway=192.168.184.1",
+            "gateway=192.168.197.1",
             "netmask=255.255.255.0",
-            "startip=192.168.184.10",
-            "endip=192.168.184.12",
+            "startip=192.168.197.10",
+            "endip=192.168.197.12",
             "forvirtualnetwork=false",
         ],
     );
@@ -485,7 +485,7 @@ fn provision_a_vm_from_a_template_and_log_in() {
     assert_eq!(v["memory"], 1024);
     let ip = v["nic"][0]["ipaddress"].as_str().unwrap().to_string();
     let gateway = v["nic"][0]["gateway"].as_str().unwrap().to_string();
-    assert_eq!(ip, "192.168.184.10");
+    assert_eq!(ip, "192.168.197.10");
     let vols = api.ok("listVolumes", &[&format!("virtualmachineid={vm_id}")]);
     let vol = &vols["volume"][0];
     assert_eq!(vol["type"], "ROOT");

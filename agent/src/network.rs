@@ -59,6 +59,31 @@ fn run(cmd: &mut Command) -> Result<()> {
     }
 }
 
+/// dnsmasq's lease database (`EXPIRY MAC IP HOSTNAME CLIENT-ID` per line) without the
+/// leases of guests that are gone: `None` when nothing is stale. Why: dnsmasq will not
+/// hand a configured address to a new MAC while its database holds that address for the
+/// old one ("not using configured address … because it is leased to …"), so a VM given
+/// the address of an expunged one would get no DHCP answer for the lease's hour.
+pub fn prune_lease_db(db: &str, leases: &[StaticLease]) -> Option<String> {
+    let current = |mac: &str, ip: &str| {
+        leases
+            .iter()
+            .any(|l| l.mac.eq_ignore_ascii_case(mac) && l.ip.to_string() == ip)
+    };
+    let mut out = String::new();
+    let mut stale = false;
+    for line in db.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        if w.len() >= 3 && !w[2].contains(':') && !current(w[1], w[2]) {
+            stale = true;
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    stale.then_some(out)
+}
+
 /// dnsmasq's `--dhcp-hostsfile`: `MAC,IP[,HOSTNAME]` per line.
 pub fn hosts_file(leases: &[StaticLease]) -> String {
     let mut out = String::new();
@@ -284,6 +309,18 @@ impl Networks {
         let args_text = args.join("\n");
         let args_path = dir.join("dnsmasq.args");
         let same_args = std::fs::read_to_string(&args_path).ok().as_deref() == Some(&args_text);
+        // Leases of guests that are gone leave dnsmasq's database; it reads the file only
+        // when it starts, so a running one is restarted.
+        let db_path = dir.join("leases");
+        let pruned = std::fs::read_to_string(&db_path)
+            .ok()
+            .and_then(|db| prune_lease_db(&db, &net.leases));
+        if pruned.is_some() {
+            self.stop_dnsmasq(br)?;
+        }
+        if let Some(db) = &pruned {
+            write_atomic(&db_path, db)?;
+        }
         let pid = match self.dnsmasq_pid(br) {
             Some(pid) if same_args => {
                 if hosts_changed {
@@ -414,6 +451,22 @@ mod tests {
             ]
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn stale_leases_leave_the_lease_database() {
+        let db = "1764800000 02:3a:da:8b:ed:44 192.168.100.10 vm-1 01:02:3a:da:8b:ed:44\n\
+                  duid 00:01:00:01:aa\n\
+                  1764800000 52:54:00:12:34:56 192.168.100.11 vm-2 *\n";
+        let n = net();
+        let pruned = prune_lease_db(db, &n.leases).expect("the first lease is stale");
+        assert!(!pruned.contains("02:3a:da:8b:ed:44"), "{pruned}");
+        assert!(pruned.contains("duid 00:01:00:01:aa"), "{pruned}");
+        let current = hosts_file(&n.leases);
+        let (mac, ip) = current.lines().next().unwrap().split_once(',').unwrap();
+        let ip = ip.split(',').next().unwrap();
+        let live = format!("1764800000 {mac} {ip} vm *\n");
+        assert_eq!(prune_lease_db(&live, &n.leases), None, "nothing stale");
     }
 
     #[test]

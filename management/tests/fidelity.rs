@@ -139,7 +139,12 @@ async fn every_list_parameter_is_read_or_refused() {
             let refs: Vec<(&str, &str)> =
                 call.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
             let a = c.call(spec.name, &refs).await;
-            if a.status != 200 {
+            // listTemplates looks an id up before filtering, as CloudStack does: an
+            // unknown one is refused (which shows the id was read).
+            let refused_id = spec.name == "listTemplates"
+                && a.status == 431
+                && a.text.contains("Please specify a valid template ID.");
+            if a.status != 200 && !refused_id {
                 failures.push(format!("{} {refs:?}: {}", spec.name, a.text));
             }
         }
@@ -549,10 +554,7 @@ async fn tags_on_vms_and_isos_between_two_accounts() {
         let t = job_error(&run(&alice, "createTags", &p).await);
         assert!(t.contains(want), "{want}: {t}");
     }
-    for (kind, want) in [
-        ("Template", "templates are not available"),
-        ("Bogus", "Invalid resource type"),
-    ] {
+    for (kind, want) in [("Bogus", "Invalid resource type")] {
         let t = job_error(
             &run(
                 &alice,

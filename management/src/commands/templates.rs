@@ -147,6 +147,8 @@ fn validate_url(url: &str) -> Result<url::Url> {
 /// of strings; `None` when none is given. Bounded: [`MAX_DETAILS`] entries, names of
 /// letters, digits, `.`, `_` and `-`.
 fn details(p: &Params) -> Result<Option<serde_json::Value>> {
+    // Read through the raw pairs below; recorded as read for the no-silent-drops check.
+    p.mark_read("details");
     let mut entries: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for (k, v) in p.iter() {
         let Some(rest) = k.strip_prefix("details[") else {

@@ -207,12 +207,8 @@ async fn main() -> anyhow::Result<()> {
                     cpu_mhz: so.cpu_speed,
                     memory_mb: so.memory_mb,
                     keypair: None,
-                    user_data: None,
-                    user_data_id: None,
-                    password_pending: None,
-                    encrypted_password: None,
-                    template_id: None,
                     instance_suffix: "VM",
+                    ..Default::default()
                 },
             )
             .await

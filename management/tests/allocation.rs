@@ -138,12 +138,8 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
                 cpu_mhz: offering.cpu_speed,
                 memory_mb: offering.memory_mb,
                 keypair: None,
-                user_data: None,
-                user_data_id: None,
-                password_pending: None,
-                encrypted_password: None,
-                template_id: None,
                 instance_suffix: "VM",
+                ..Default::default()
             },
         )
         .await
@@ -358,12 +354,8 @@ async fn a_clusters_overcommit_factor_changes_placement() {
                     cpu_mhz: 1000,
                     memory_mb: 512,
                     keypair: None,
-                    user_data: None,
-                    user_data_id: None,
-                    password_pending: None,
-                    encrypted_password: None,
-                    template_id: None,
                     instance_suffix: "VM",
+                    ..Default::default()
                 },
             )
             .await

@@ -186,12 +186,8 @@ async fn new_vm(c: &Client, owner: &db::accounts::UserRow, zone: Uuid, name: &st
             cpu_mhz: 500,
             memory_mb: 128,
             keypair: None,
-            user_data: None,
-            user_data_id: None,
-            password_pending: None,
-            encrypted_password: None,
-            template_id: None,
             instance_suffix: "VM",
+            ..Default::default()
         },
     )
     .await

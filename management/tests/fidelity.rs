@@ -368,12 +368,8 @@ async fn vm_of(c: &Client, username: &str, zone: &str, name: &str) -> String {
             cpu_mhz: 500,
             memory_mb: 128,
             keypair: None,
-            user_data: None,
-            user_data_id: None,
-            password_pending: None,
-            encrypted_password: None,
-            template_id: None,
             instance_suffix: "VM",
+            ..Default::default()
         },
     )
     .await

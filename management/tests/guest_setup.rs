@@ -37,12 +37,8 @@ async fn new_vm(c: &Client, owner: &str, zone: Uuid, name: &str) -> String {
             cpu_mhz: 500,
             memory_mb: 512,
             keypair: None,
-            user_data: None,
-            user_data_id: None,
-            password_pending: None,
-            encrypted_password: None,
-            template_id: None,
             instance_suffix: "VM",
+            ..Default::default()
         },
     )
     .await

@@ -282,12 +282,7 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 /// For deployVirtualMachine and resetSSHKeyForVirtualMachine: every key pair named in
 /// `names` (comma-separated) must be the VM owner's.
 pub async fn require(ctx: &Ctx, account_id: Uuid, account_name: &str, names: &str) -> Result<()> {
-    let names: Vec<String> = names
-        .split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(str::to_string)
-        .collect();
+    let names = crate::services::vms::guest::keypair_names(Some(names));
     let missing = k::keypair_missing(&ctx.pool, account_id, &names).await?;
     match missing.first() {
         None => Ok(()),

@@ -46,7 +46,7 @@ pub struct VmRow {
 }
 
 /// A new VM (state Stopped, no host yet).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewVm<'a> {
     pub id: Uuid,
     pub name: &'a str,

@@ -70,20 +70,16 @@ pub async fn ensure_base(
         if let Some(path) = db::bases::base_touch(&ctx.pool, t.template_id, pool.id).await? {
             return Ok(path);
         }
-        match () {
-            // Copying elsewhere (or gone between the two statements): wait, then look again.
-            _ if started.elapsed() < WAIT_TIMEOUT => {
-                tokio::time::sleep(Duration::from_secs(1)).await
-            }
-            _ => {
-                return Err(storage_error(format!(
-                    "Template {} is still being copied to primary storage {} after {} s",
-                    t.name,
-                    pool.name,
-                    WAIT_TIMEOUT.as_secs()
-                )))
-            }
+        // Copying elsewhere (or gone between the two statements): wait, then look again.
+        if started.elapsed() >= WAIT_TIMEOUT {
+            return Err(storage_error(format!(
+                "Template {} is still being copied to primary storage {} after {} s",
+                t.name,
+                pool.name,
+                WAIT_TIMEOUT.as_secs()
+            )));
         }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -110,6 +110,12 @@ pub async fn unwind_abandoned_work(ctx: &Ctx) -> crate::error::Result<usize> {
             Some(Kind::VmStart) => abandon::<vm::Start>(ctx, &row, WHY).await,
             Some(Kind::VmReboot) => abandon::<vm::Reboot>(ctx, &row, WHY).await,
             Some(Kind::VmExpunge) => abandon::<vm::Expunge>(ctx, &row, WHY).await,
+            Some(Kind::VmRestore) => {
+                abandon::<crate::services::vms::restore::Restore>(ctx, &row, WHY).await
+            }
+            Some(Kind::TemplateCreate) => {
+                abandon::<crate::services::templates::Create>(ctx, &row, WHY).await
+            }
             Some(Kind::Test) | None => continue,
         };
         match r {

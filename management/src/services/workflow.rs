@@ -49,16 +49,22 @@ pub enum Kind {
     VmStart,
     VmReboot,
     VmExpunge,
+    /// restoreVirtualMachine: a new root volume from the VM's template or ISO.
+    VmRestore,
+    /// createTemplate: a stopped VM's root volume flattened into a new template.
+    TemplateCreate,
     /// The engine's own tests.
     Test,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 7] = [
         Kind::VmDeploy,
         Kind::VmStart,
         Kind::VmReboot,
         Kind::VmExpunge,
+        Kind::VmRestore,
+        Kind::TemplateCreate,
         Kind::Test,
     ];
     pub fn as_str(self) -> &'static str {
@@ -67,6 +73,8 @@ impl Kind {
             Kind::VmStart => "VmStart",
             Kind::VmReboot => "VmReboot",
             Kind::VmExpunge => "VmExpunge",
+            Kind::VmRestore => "VmRestore",
+            Kind::TemplateCreate => "TemplateCreate",
             Kind::Test => "Test",
         }
     }

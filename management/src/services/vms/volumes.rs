@@ -53,6 +53,34 @@ pub async fn create_qcow2(pool: &NfsUrl, rel: &str, size_bytes: u64) -> Result<(
     }
 }
 
+/// `qemu-img convert` of `src` (`raw` or `qcow2`) into a standalone qcow2 at `dst`
+/// (paths or `nfs://` URLs; a source's backing chain is read through, so the result has
+/// no backing file). qemu-img's own text on failure.
+pub async fn convert_to_qcow2(
+    src: &str,
+    src_format: &str,
+    dst: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let run = tokio::process::Command::new("qemu-img")
+        .args(["convert", "-q", "-f", src_format, "-O", "qcow2", src, dst])
+        .kill_on_drop(true)
+        .output();
+    let out = match tokio::time::timeout(timeout, run).await {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => return Err(format!("running qemu-img: {e} (is qemu-utils installed?)")),
+        Err(_) => return Err(format!("not finished within {} s", timeout.as_secs())),
+    };
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "qemu-img convert: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
 /// Removes a volume's file; a file that is already gone is fine (idempotent).
 pub async fn remove(pool: &NfsUrl, rel: &str) -> Result<(), String> {
     let mut c = NfsClient::connect(pool, Duration::from_secs(10))

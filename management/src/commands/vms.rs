@@ -175,7 +175,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
                 }
             }
             if let Some(gb) = p.i64("rootdisksize")? {
-                root_size_on_template(gb, &t)?;
+                root_size_on_template(gb, t)?;
             }
             (None, None)
         }

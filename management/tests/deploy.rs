@@ -900,6 +900,54 @@ async fn template_from_a_volume_and_restore() {
     assert!(primary.join(s(&srv["path"])).exists());
     assert!(!primary.join(s(&vol["path"])).exists());
 
+    // A template from an overlay reads through its base; the overlay still names its
+    // base by the relative name afterwards.
+    let (_, r) = job_of(
+        &c,
+        "stopVirtualMachine",
+        &[("id", &clone), ("forced", "true")],
+    )
+    .await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+    let (_, r) = job_of(
+        &c,
+        "createTemplate",
+        &[
+            ("name", "from-clone"),
+            ("ostypeid", os.as_str()),
+            ("virtualmachineid", clone.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+    let t2 = r["jobresult"]["template"].clone();
+    let t2id = s(&t2["id"]);
+    assert_eq!(t2["isready"], true, "{t2}");
+    assert_eq!(
+        t2["passwordenabled"], true,
+        "inherited from the VM's template: {t2}"
+    );
+    let info = |f: std::path::PathBuf| -> Value {
+        let o = std::process::Command::new("qemu-img")
+            .args(["info", "-U", "--output=json"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&o.stdout).expect("qemu-img info")
+    };
+    let flat = info(templates_dir.join(&t2id).join(format!("{t2id}.qcow2")));
+    assert!(flat.get("backing-filename").is_none(), "flattened: {flat}");
+    let overlay = info(primary.join(s(&root_volume(&c, &clone).await["path"])));
+    assert!(
+        overlay["backing-filename"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("template-{tid}-")),
+        "relative again: {overlay}"
+    );
+    let (_, r) = job_of(&c, "deleteTemplate", &[("id", &t2id)]).await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+
     expunge(&c, &clone).await;
     expunge(&c, &src).await;
     let (_, r) = job_of(&c, "deleteTemplate", &[("id", &tid)]).await;

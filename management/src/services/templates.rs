@@ -215,14 +215,30 @@ impl Create {
             .map_err(|e| unavailable(format!("Secondary storage: {e}")))?;
         let src = volumes::nfs_file_url(&pool_url, &vol.path);
         let dst = volumes::nfs_file_url(&store_url, &part);
-        volumes::convert_to_qcow2(&src, "qcow2", &dst, CREATE_TIMEOUT)
-            .await
-            .map_err(|why| {
-                unavailable(format!(
-                    "Copying volume {} to secondary storage failed: {why}",
-                    vol.name
-                ))
-            })?;
+        // An overlay's base is named by its full URL while it is read (see
+        // `volumes::set_backing`), and by its relative name again after.
+        let base = match vol.template_id {
+            Some(t) => db::bases::base_fetch(&ctx.pool, t, vol.pool_id)
+                .await?
+                .map(|b| b.path),
+            None => None,
+        };
+        let failed = |why: String| {
+            unavailable(format!(
+                "Copying volume {} to secondary storage failed: {why}",
+                vol.name
+            ))
+        };
+        if let Some(b) = &base {
+            volumes::set_backing(&src, &volumes::nfs_file_url(&pool_url, b))
+                .await
+                .map_err(failed)?;
+        }
+        let converted = volumes::convert_to_qcow2(&src, "qcow2", &dst, CREATE_TIMEOUT).await;
+        if let Some(b) = &base {
+            volumes::set_backing(&src, b).await.map_err(failed)?;
+        }
+        converted.map_err(failed)?;
         // The result must be what every template is: a standalone qcow2.
         let head = nfs
             .read(&part, 0, header::HEAD_MAX)

@@ -51,6 +51,7 @@ async fn finished(ctx: &Ctx, job: Uuid) -> bool {
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (n, conc): (usize, usize) = (arg(&args, "--vms", 40), arg(&args, "--concurrency", 4));
+    let t_vms: usize = arg(&args, "--template-vms", 10);
 
     let tmp = tempfile::tempdir()?;
     let (primary, secondary) = (tmp.path().join("primary"), tmp.path().join("secondary"));
@@ -290,9 +291,193 @@ async fn main() -> anyhow::Result<()> {
             n as f64 / secs
         );
     }
+
+    // --- Deploy from a template (issue 13) -------------------------------------------
+    // The ISO rounds' VMs go first (the hosts' memory), then the test bed's Debian cloud
+    // image is registered as a template.
+    let vms = c("listVirtualMachines", vec![("listall", "true".into())]).await;
+    let mut jobs = vec![];
+    for v in vms["virtualmachine"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let id = v["id"].as_str().unwrap().to_string();
+        let b = c(
+            "destroyVirtualMachine",
+            vec![("id", id), ("expunge", "true".into())],
+        )
+        .await;
+        jobs.push(b["jobid"].as_str().unwrap().parse::<Uuid>()?);
+    }
+    for j in jobs {
+        assert!(finished(&ctx, j).await, "expunge failed");
+    }
+    template_rounds(&ctx, &c, &zone, &tiny, &nfs.url(&primary), t_vms).await?;
     let _ = files;
     pool.close().await;
     pg.stop();
     drop((h1, h2, nfs));
+    Ok(())
+}
+
+/// The template rounds: register the test bed's cloud image; the raw NFS write rate
+/// (the floor); the first VM on the pool (the template's base is copied there: its copy
+/// rate against the floor); `n` more with the base present; createTemplate from one of
+/// them, stopped (the volume flattened back into secondary storage).
+async fn template_rounds<F, Fut>(
+    ctx: &Ctx,
+    c: &F,
+    zone: &str,
+    offering: &str,
+    primary_url: &str,
+    n: usize,
+) -> anyhow::Result<()>
+where
+    F: Fn(&'static str, Vec<(&'static str, String)>) -> Fut,
+    Fut: std::future::Future<Output = serde_json::Value>,
+{
+    use stratus_management::clients::nfs::{NfsClient, NfsUrl};
+    let mib = |bytes: f64| bytes / (1024.0 * 1024.0);
+    let image = stratus_tests::guest_image();
+    let files = HttpFiles::start(vec![("/cloud.qcow2", Served::File(image.clone()))]);
+    let os = c("listOsTypes", vec![]).await["ostype"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let started = Instant::now();
+    let t = c(
+        "registerTemplate",
+        vec![
+            ("zoneid", zone.to_string()),
+            ("name", "cloud".into()),
+            ("format", "QCOW2".into()),
+            ("hypervisor", "KVM".into()),
+            ("ostypeid", os.clone()),
+            ("url", files.url("/cloud.qcow2")),
+        ],
+    )
+    .await["template"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let virtual_size = loop {
+        let l = c(
+            "listTemplates",
+            vec![("id", t.clone()), ("templatefilter", "all".into())],
+        )
+        .await;
+        if l["template"][0]["isready"] == true {
+            break l["template"][0]["size"].as_i64().unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let download = started.elapsed();
+    let image_bytes = std::fs::metadata(&image)?.len();
+
+    // The floor: writing zeros to the primary export over NFS, in this run.
+    let url = NfsUrl::parse(primary_url)?;
+    let mut nfs = NfsClient::connect(&url, Duration::from_secs(10)).await?;
+    let floor = nfs
+        .measure_write_rate("bench-write-rate", 512 << 20)
+        .await?;
+
+    let deploy = |name: String| {
+        let (zone, offering, t) = (zone.to_string(), offering.to_string(), t.clone());
+        async move {
+            let started = Instant::now();
+            let b = c(
+                "deployVirtualMachine",
+                vec![
+                    ("zoneid", zone),
+                    ("serviceofferingid", offering),
+                    ("templateid", t),
+                    ("name", name.clone()),
+                ],
+            )
+            .await;
+            let job: Uuid = b["jobid"].as_str().unwrap().parse().unwrap();
+            assert!(finished(ctx, job).await, "deploy {name} failed");
+            (b["id"].as_str().unwrap().to_string(), started.elapsed())
+        }
+    };
+    let (first_vm, first) = deploy("t-first".into()).await;
+    let pool_id = db::volumes::volume_root_of_vm(&ctx.pool, first_vm.parse()?)
+        .await?
+        .expect("a root volume")
+        .pool_id;
+    let base = db::bases::base_fetch(&ctx.pool, t.parse()?, pool_id)
+        .await?
+        .expect("the base");
+    let copy_secs = (base.updated - base.created).as_seconds_f64();
+    let base_bytes = base.size_bytes.unwrap_or(0) as f64;
+    let mut lat = vec![];
+    for i in 0..n {
+        lat.push(deploy(format!("t{i}")).await.1);
+    }
+    lat.sort();
+
+    // createTemplate from the first VM, stopped: its overlay read through the base.
+    let b = c(
+        "stopVirtualMachine",
+        vec![("id", first_vm.clone()), ("forced", "true".into())],
+    )
+    .await;
+    assert!(finished(ctx, b["jobid"].as_str().unwrap().parse()?).await);
+    let started = Instant::now();
+    let b = c(
+        "createTemplate",
+        vec![
+            ("virtualmachineid", first_vm),
+            ("name", "from-first".into()),
+            ("ostypeid", os),
+        ],
+    )
+    .await;
+    assert!(finished(ctx, b["jobid"].as_str().unwrap().parse()?).await);
+    let created = started.elapsed();
+    let l = c(
+        "listTemplates",
+        vec![
+            ("name", "from-first".into()),
+            ("templatefilter", "all".into()),
+        ],
+    )
+    .await;
+    let created_bytes = l["template"][0]["physicalsize"].as_f64().unwrap_or(0.0);
+
+    println!();
+    println!(
+        "template: {:.0} MiB qcow2 (virtual {:.0} MiB), registered → Ready in {:.2} s",
+        mib(image_bytes as f64),
+        mib(virtual_size as f64),
+        download.as_secs_f64()
+    );
+    println!("| case | result | floor in the same run |\n|---|---|---|");
+    println!(
+        "| deploy, first VM of the template on the pool (accepted → Running, base copied) | {:.2} s | — |",
+        first.as_secs_f64()
+    );
+    println!(
+        "| deploy, base present ({n} VMs, one at a time) | p50 {:.2} s, p99 {:.2} s, max {:.2} s | — |",
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        lat.last().unwrap().as_secs_f64()
+    );
+    println!(
+        "| template copy to the pool (flattened qcow2 written) | {:.0} MiB in {:.2} s = {:.0} MiB/s | raw NFS write {:.0} MiB/s |",
+        mib(base_bytes),
+        copy_secs,
+        mib(base_bytes) / copy_secs.max(1e-9),
+        floor.mib_per_second()
+    );
+    println!(
+        "| createTemplate from the stopped VM (flattened into secondary) | {:.0} MiB in {:.2} s = {:.0} MiB/s | raw NFS write {:.0} MiB/s |",
+        mib(created_bytes),
+        created.as_secs_f64(),
+        mib(created_bytes) / created.as_secs_f64().max(1e-9),
+        floor.mib_per_second()
+    );
+    drop(files);
     Ok(())
 }

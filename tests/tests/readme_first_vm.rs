@@ -35,6 +35,8 @@ use stratus_tests::{processes_using, running, wait_for, workspace_root, CsApi};
 const API: &str = "http://127.0.0.1:8080/client/api";
 const HEALTHZ: &str = "http://127.0.0.1:8080/healthz";
 const HEADING: &str = "### Your first VM";
+/// The block that follows it: a VM from a template, and `ssh` into it.
+const TEMPLATE_HEADING: &str = "### A VM from a template, and `ssh` into it";
 const NFS_NAMESPACE: &str = "stratusnfs";
 /// The default zone's guest range (management/src/local_host.rs).
 const GUEST_FIRST: Ipv4Addr = Ipv4Addr::new(192, 168, 251, 10);
@@ -51,15 +53,15 @@ const DEPLOY_LIMIT: Duration = Duration::from_secs(60);
 
 /// The commands of the README's "Your first VM" block, as bash will see them: `\`
 /// continuations joined, blank and comment-only lines dropped.
-fn readme_commands(readme: &str) -> Vec<String> {
-    let mut lines = readme.lines().skip_while(|l| l.trim() != HEADING).skip(1);
+fn readme_commands(readme: &str, heading: &str) -> Vec<String> {
+    let mut lines = readme.lines().skip_while(|l| l.trim() != heading).skip(1);
     let fence = lines
         .by_ref()
         .find(|l| l.starts_with("```"))
-        .unwrap_or_else(|| panic!("README.md: no code block after {HEADING:?}"));
+        .unwrap_or_else(|| panic!("README.md: no code block after {heading:?}"));
     assert!(
         fence.starts_with("```sh") || fence.starts_with("```bash"),
-        "README.md: the block after {HEADING:?} is not a shell block: {fence}"
+        "README.md: the block after {heading:?} is not a shell block: {fence}"
     );
     let mut commands = vec![];
     let mut current = String::new();
@@ -80,7 +82,7 @@ fn readme_commands(readme: &str) -> Vec<String> {
         current.push_str(line);
         commands.push(std::mem::take(&mut current).trim().to_string());
     }
-    assert!(closed, "README.md: the {HEADING:?} block is not closed");
+    assert!(closed, "README.md: the {heading:?} block is not closed");
     assert!(current.is_empty(), "README.md: a `\\` ends the block");
     commands
 }
@@ -146,7 +148,7 @@ fn read_readme() -> String {
 /// still has every step the walkthrough test checks, in the README's order.
 #[test]
 fn the_readme_first_vm_block_has_every_checked_step() {
-    let commands = readme_commands(&read_readme());
+    let commands = readme_commands(&read_readme(), HEADING);
     assert!(
         commands[0].starts_with("PASSWORD=${PASSWORD:?"),
         "the block's first line takes the password from $PASSWORD: {}",
@@ -167,6 +169,26 @@ fn the_readme_first_vm_block_has_every_checked_step() {
     }
     let steps: Vec<Step> = commands.iter().filter_map(|c| step_of(c)).collect();
     assert_eq!(steps, ALL_STEPS, "{commands:#?}");
+    let template = readme_commands(&read_readme(), TEMPLATE_HEADING);
+    assert!(
+        template[0].starts_with("STRATUS=${STRATUS:?"),
+        "the template block takes the repository's directory from $STRATUS: {}",
+        template[0]
+    );
+    for c in &template {
+        let out = Command::new("bash").args(["-n", "-c", c]).output().unwrap();
+        assert!(out.status.success(), "not complete shell: {c}");
+        assert!(placeholder(c).is_none(), "a placeholder in: {c}");
+    }
+    assert!(
+        template.iter().any(|c| is_login_check(c)),
+        "the template block ends with ssh into the VM: {template:#?}"
+    );
+}
+
+/// The template block's `ssh … 'hostname; cat …; cloud-init status --wait'`.
+fn is_login_check(command: &str) -> bool {
+    command.starts_with("ssh ") && command.contains("cloud-init status --wait")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -499,6 +521,7 @@ impl Shell {
             .current_dir(cwd)
             .process_group(0)
             .env("PASSWORD", password)
+            .env("STRATUS", workspace_root())
             .env_remove("CLOUDSTACK_CONFIG")
             .env_remove("CLOUDSTACK_REGION")
             .env_remove("CLOUDSTACK_ENDPOINT")
@@ -735,7 +758,8 @@ fn the_readme_first_vm_walkthrough_works_as_written() {
         );
         return;
     }
-    let commands = readme_commands(&read_readme());
+    let commands = readme_commands(&read_readme(), HEADING);
+    let template_commands = readme_commands(&read_readme(), TEMPLATE_HEADING);
     // Never two at once, nor next to a cloud already running here.
     for port in [8080, 8250] {
         assert!(
@@ -973,6 +997,54 @@ fn the_readme_first_vm_walkthrough_works_as_written() {
         }
     }
     assert_eq!(seen, ALL_STEPS, "every checked step of the README ran");
+
+    // The next block: a VM from a template; the user logs in over SSH.
+    let mut logged_in = false;
+    let mut template_vm = None;
+    for command in &template_commands {
+        eprintln!("[readme] $ {command}");
+        let shell = run.shell.as_mut().unwrap();
+        let ran = shell.run(command, STEP_TIMEOUT);
+        timings.push((command.clone(), ran.took));
+        assert_eq!(
+            ran.status, 0,
+            "README command failed (exit {}): {command}\n{}",
+            ran.status, ran.output
+        );
+        if command.starts_with("VM=$(cs deployVirtualMachine") {
+            let api = api.as_ref().unwrap();
+            let l = api.ok("listVirtualMachines", &["name=web1"]);
+            let v = l["virtualmachine"][0].clone();
+            assert_eq!(v["state"], "Running", "{l}");
+            assert_eq!(v["keypairs"], "madekey", "{v}");
+            template_vm = Some(v["id"].as_str().unwrap().to_string());
+            run.vm = template_vm.clone();
+        }
+        if is_login_check(command) {
+            let out = strip_ansi(&ran.output);
+            assert!(
+                out.lines().any(|l| l.trim() == "web1"),
+                "the host name is the VM's name: {out}"
+            );
+            assert!(
+                out.contains("hello from user data"),
+                "the user data's file: {out}"
+            );
+            assert!(out.contains("status: done"), "cloud-init finished: {out}");
+            logged_in = true;
+        }
+    }
+    assert!(logged_in, "the template block logged in over SSH");
+    {
+        let api = api.as_ref().unwrap();
+        let id = template_vm.expect("the template block deployed web1");
+        wait_for("web1 expunged", 60, || {
+            vm_record(api, &id).is_none().then_some(())
+        });
+        let l = api.ok("listTemplates", &["templatefilter=self", "name=web1-image"]);
+        assert_eq!(l["template"][0]["isready"], true, "createTemplate: {l}");
+        run.vm = None;
+    }
 
     // Ctrl-C: everything scripts/run started stops with it.
     let logged = run.cloud.logged_pids();

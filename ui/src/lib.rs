@@ -267,10 +267,24 @@ pub struct Section {
     pub note: Option<String>,
 }
 
+/// A box above a page's details saying what happened and what to do next (a failed
+/// instance: its cause, links to where it happened, the next steps).
+#[derive(Debug, Clone, Default)]
+pub struct Banner {
+    /// `bad` (red) or `info` (blue).
+    pub class: &'static str,
+    pub title: String,
+    pub text: String,
+    pub links: Vec<Link>,
+    /// What the reader can do now, one line each.
+    pub next: Vec<String>,
+}
+
 #[derive(Template)]
 #[template(path = "detail.html")]
 pub struct DetailPage {
     pub frame: Frame,
+    pub banner: Option<Banner>,
     pub title: String,
     /// Badges beside the title (states).
     pub status: Vec<Cell>,

@@ -358,6 +358,7 @@ async fn account(s: Session, Path(id): Path<String>) -> Response {
         })
         .collect();
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("accounts"),
         title: text(&a.name),
         status: vec![Cell::state(plain(&a.state))],
@@ -510,6 +511,7 @@ async fn user(s: Session, Path(id): Path<String>) -> Response {
             .danger("Yes, delete this user"),
     );
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("accounts"),
         title: text(&u.username),
         status: vec![Cell::state(plain(&u.state))],
@@ -625,6 +627,7 @@ async fn my_keys(s: Session) -> Response {
         Err(e) => return s.error_page("api-keys", &e),
     };
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("api-keys"),
         title: "API keys".into(),
         status: vec![],

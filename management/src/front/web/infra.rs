@@ -418,6 +418,7 @@ async fn zone(s: Session, Path(id): Path<String>) -> Response {
         .links
         .push(Link::new("+ Add host", "/console/hosts/new"));
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("zones"),
         title: text(&z.name),
         status: vec![Cell::state(plain(&z.allocationstate))],
@@ -560,6 +561,7 @@ async fn pod(s: Session, Path(id): Path<String>) -> Response {
         .await,
     ];
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("pods"),
         title: text(&p.name),
         status: vec![Cell::state(plain(&p.allocationstate))],
@@ -647,6 +649,7 @@ async fn cluster(s: Session, Path(id): Path<String>) -> Response {
         format!("/console/hosts/new?clusterid={id}"),
     ));
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("clusters"),
         title: text(&c.name),
         status: vec![Cell::state(plain(&c.allocationstate))],
@@ -926,6 +929,7 @@ async fn host(s: Session, Path(id): Path<String>) -> Response {
         .map(|x| x.1)
         .unwrap_or_default();
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("hosts"),
         title: text(&h.name),
         status: vec![
@@ -1202,6 +1206,7 @@ async fn pool(s: Session, Path(id): Path<String>) -> Response {
         labelled("Added", Cell::text(when(&p.created))),
     ];
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("primary-storage"),
         title: text(&p.name),
         status: vec![Cell::state(plain(&p.state))],
@@ -1286,6 +1291,7 @@ async fn store(s: Session, Path(id): Path<String>) -> Response {
         labelled("Used", usage_cell(&st.disksizeused, &st.disksizetotal)),
     ];
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("secondary-storage"),
         title: text(&st.name),
         status: vec![],

@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
-    ConsoleEndpointResponse, DiskOfferingResponse, IsoResponse, NetworkResponse,
+    ConsoleEndpointResponse, DiskOfferingResponse, EventResponse, IsoResponse, NetworkResponse,
     ServiceOfferingResponse, SshKeyPairResponse, TemplateResponse, VirtualMachineResponse,
     VolumeResponse, ZoneResponse,
 };
@@ -25,8 +25,8 @@ use stratus_api::ApiError;
 use stratus_ui::format::bytes;
 use stratus_ui::launch::{self, Choices, Go, LaunchState, STEPS};
 use stratus_ui::{
-    Action, Cell, DetailPage, Field, LaunchPage, Link, ListPage, Row, Section, StepTab, Table,
-    VncPage,
+    Action, Banner, Cell, DetailPage, Field, LaunchPage, Link, ListPage, Row, Section, StepTab,
+    Table, VncPage,
 };
 
 use super::infra::{link_to, row};
@@ -297,6 +297,26 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
     if !plain(&v.errortext).is_empty() {
         fields.push(("Error".into(), Cell::text(text(&v.errortext))));
     }
+    let failed = state == "Error";
+    let banner = failed.then(|| failed_banner(&s, &v));
+    // The instance's own events (their texts name it by its display name).
+    let display = plain(&v.displayname);
+    let events = if display.is_empty() {
+        vec![]
+    } else {
+        s.list_of::<EventResponse>(
+            "listEvents",
+            &[
+                ("keyword", format!("VM {display}")),
+                ("listall", "true".into()),
+                ("pagesize", "10".into()),
+                ("page", "1".into()),
+            ],
+        )
+        .await
+        .map(|(_, items)| items)
+        .unwrap_or_default()
+    };
     let nics = v
         .nic
         .iter()
@@ -338,11 +358,16 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
         "volumes",
         &["Name", "Type", "Size", "State", "Primary storage"],
         volumes,
-        "No volumes.",
+        if failed {
+            "No volumes: the deploy failed and was rolled back, so its disk was removed."
+        } else {
+            "No volumes."
+        },
     );
     volume_table.numeric = vec![2];
     let changing = transitional(&state);
     s.page(&DetailPage {
+        banner,
         frame: s.frame("instances"),
         title: text(&v.name),
         status: vec![Cell::state(state.clone())],
@@ -365,7 +390,11 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
                         "Broadcast URI",
                     ],
                     nics,
-                    "No NICs.",
+                    if failed {
+                        "No NICs: the deploy failed and was rolled back, so its address was released."
+                    } else {
+                        "No NICs."
+                    },
                 ),
                 links: vec![],
                 note: None,
@@ -377,9 +406,55 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
                 note: changing
                     .then(|| "This page refreshes itself while the instance changes state.".into()),
             },
+            Section {
+                title: "Events".into(),
+                table: super::events_table("events", events, false),
+                links: vec![Link::new(
+                    "All events",
+                    format!("/console/events{}", query_string(&[("keyword", display)])),
+                )],
+                note: None,
+            },
         ],
         refresh: changing.then_some(REFRESH),
     })
+}
+
+/// What a failed instance's page says first: the cause, where to look, what to do.
+fn failed_banner(s: &Session, v: &VirtualMachineResponse) -> Banner {
+    let cause = plain(&v.errortext);
+    let display = plain(&v.displayname);
+    let mut links = vec![];
+    if s.is_admin() {
+        if let Some(h) = v.hostid.as_ref().map(|h| h.to_string()) {
+            links.push(Link::new(
+                &format!("Host {}", text(&v.hostname)),
+                format!("/console/hosts/{h}"),
+            ));
+        } else {
+            links.push(Link::new("Hosts", "/console/hosts".to_string()));
+        }
+        links.push(Link::new("Alerts", "/console/alerts".to_string()));
+    }
+    links.push(Link::new(
+        "Its events",
+        format!("/console/events{}", query_string(&[("keyword", display)])),
+    ));
+    Banner {
+        class: "bad",
+        title: "This instance failed to deploy".into(),
+        text: if cause.is_empty() {
+            "The deploy failed; its events say why.".into()
+        } else {
+            format!("Cause: {cause}")
+        },
+        links,
+        next: vec![
+            "Everything the deploy had done was undone: its address was released and its disk removed, so nothing is left running or reserved.".into(),
+            "Fix the cause (a host that is down or full, storage that cannot be reached), then launch it again with + Add instance.".into(),
+            "Destroy and expunge this instance to remove it from the list and free its name.".into(),
+        ],
+    }
 }
 
 async fn action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Response {

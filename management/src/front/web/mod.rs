@@ -91,7 +91,36 @@ pub fn router() -> Router<Ctx> {
         .merge(storage::router())
         .merge(admin::router())
         .merge(sshkeys::router())
+        .fallback(unknown_page)
         .layer(axum::middleware::map_response(security_headers))
+}
+
+/// Any path no route serves. Under `/console` a signed-in browser gets a real 404 page
+/// with the navigation (one without a session, a link to sign in); elsewhere a plain 404.
+async fn unknown_page(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    if !uri.path().starts_with("/console") {
+        return (StatusCode::NOT_FOUND, "Not found").into_response();
+    }
+    match Session::from_headers(&ctx, &headers).await {
+        Some(s) => s.missing_page(
+            "dashboard",
+            "There is no console page at this address. Use the navigation or go to the dashboard.".into(),
+        ),
+        None => (
+            StatusCode::NOT_FOUND,
+            Html(
+                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found · Stratus</title>\
+                 <link rel=\"stylesheet\" href=\"/console/static/console.css\"></head><body>\
+                 <main class=\"login\"><h1>Not found</h1><p>There is no console page at this address.</p>\
+                 <p><a href=\"/console/login\">Sign in</a> or go to the <a href=\"/console/dashboard\">dashboard</a>.</p></main></body></html>",
+            ),
+        )
+            .into_response(),
+    }
 }
 
 /// Console pages may not be framed, run scripts or styles from elsewhere, or post forms
@@ -422,12 +451,27 @@ impl Session {
         )
     }
 
+    /// A 404 page inside the console's frame: the object is gone (or never was).
     pub fn not_found(&self, active: &'static str, what: &str) -> Response {
-        self.error_page(
+        self.missing_page(
             active,
-            &ApiError::param(format!(
-                "No {what} with that id (it may have been deleted)."
-            )),
+            format!("No {what} with that id (it may have been deleted)."),
+        )
+    }
+
+    /// A 404 page with the navigation, saying what is missing and where to go.
+    pub fn missing_page(&self, active: &'static str, text: String) -> Response {
+        self.page_status(
+            StatusCode::NOT_FOUND,
+            &JobPage {
+                frame: self.frame(active),
+                title: "Not found".into(),
+                status: "404".into(),
+                class: "bad",
+                text,
+                next: "/console/dashboard".into(),
+                refresh: None,
+            },
         )
     }
 }

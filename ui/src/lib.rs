@@ -481,6 +481,21 @@ pub struct SshKeyPage {
     pub refresh: Option<u32>,
 }
 
+/// An instance's generated password (deploy from a password-enabled template, or
+/// resetPasswordForVirtualMachine), shown once on the answer to the form that made it:
+/// never put in a cookie, a session or a later page.
+#[derive(Template)]
+#[template(path = "password.html")]
+pub struct PasswordPage {
+    pub frame: Frame,
+    pub title: String,
+    pub name: String,
+    pub password: String,
+    pub note: String,
+    pub back: String,
+    pub refresh: Option<u32>,
+}
+
 /// An async job's progress, refreshed until it ends.
 #[derive(Template)]
 #[template(path = "job.html")]

@@ -11,7 +11,7 @@ use axum::{Form, Router};
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
     AccountResponse, AlertResponse, BackgroundTaskResponse, ConfigurationResponse, EventResponse,
-    UserKeysResponse, UserResponse,
+    UserKeysResponse, UserResponse, WorkflowResponse,
 };
 use stratus_ui::{
     Action, Cell, DetailPage, Field, FormPage, KeysPage, Link, ListPage, Row, Section, SettingRow,
@@ -27,6 +27,7 @@ pub fn router() -> Router<Ctx> {
         .route("/console/events", get(events))
         .route("/console/alerts", get(alerts))
         .route("/console/background-tasks", get(background_tasks))
+        .route("/console/workflows", get(workflows))
         .route("/console/accounts", get(accounts))
         .route(
             "/console/accounts/new",
@@ -95,6 +96,111 @@ async fn alerts(s: Session, Query(q): Q) -> Response {
         note: None,
         pager: pager("/console/alerts", &q, total),
         refresh: None,
+    })
+}
+
+/// The workflows (`listWorkflows`): each multi-step operation, the step it is in and
+/// since when, so an admin sees where a deploy is or got stuck. Refreshes itself while
+/// one runs or unwinds.
+async fn workflows(s: Session, Query(q): Q) -> Response {
+    if !s.is_admin() {
+        return s.not_found("dashboard", "page");
+    }
+    let mut params = page_params(&q);
+    params.retain(|(k, _)| *k != "keyword");
+    let state = q.get("state").cloned().unwrap_or_default();
+    if !state.is_empty() {
+        params.push(("state", state.clone()));
+    }
+    let (total, items) = match s
+        .list_of::<WorkflowResponse>("listWorkflows", &params)
+        .await
+    {
+        Ok(x) => x,
+        Err(e) => return s.error_page("workflows", &e),
+    };
+    let busy = items
+        .iter()
+        .any(|w| matches!(w.state.as_deref(), Some("Running" | "Unwinding")));
+    let rows = items
+        .iter()
+        .map(|w| {
+            let rid = plain(&w.resourceid);
+            let kind = plain(&w.resourcetype);
+            let resource = match kind.as_str() {
+                "VirtualMachine" => Cell::link(
+                    format!("VirtualMachine {rid}"),
+                    format!("/console/instances/{rid}"),
+                ),
+                "Host" => Cell::link(format!("Host {rid}"), format!("/console/hosts/{rid}")),
+                _ => Cell::text(format!("{kind} {rid}")),
+            };
+            let step = match (&w.step, w.stepindex, w.stepcount) {
+                (Some(st), Some(i), Some(n)) => format!("{st} ({i} of {n} done)"),
+                (Some(st), _, _) => st.clone(),
+                (None, Some(i), Some(n)) => format!("{i} of {n} done"),
+                _ => "—".into(),
+            };
+            let job = match &w.jobid {
+                Some(j) => Cell::link(j.to_string(), format!("/console/jobs/{j}")),
+                None => Cell::text("—"),
+            };
+            Row {
+                id: plain(&w.id),
+                cells: vec![
+                    Cell::text(text(&w.kind)),
+                    resource,
+                    Cell::text(step),
+                    Cell::state(plain(&w.state)),
+                    Cell::when(when(&w.stepstarted)),
+                    Cell::when(when(&w.created)),
+                    job,
+                    Cell::text(plain(&w.error)),
+                ],
+                actions: vec![],
+            }
+        })
+        .collect();
+    let filter = |label: &str, st: &str| {
+        Link::new(
+            label,
+            format!(
+                "/console/workflows{}",
+                query_string(&[("state", st.into())])
+            ),
+        )
+    };
+    s.page(&ListPage {
+        frame: s.frame("workflows"),
+        section: "Administration",
+        title: "Workflows".into(),
+        table: Table::new(
+            "list",
+            &[
+                "Kind",
+                "Resource",
+                "Step",
+                "State",
+                "Step since",
+                "Started",
+                "Job",
+                "Error",
+            ],
+            rows,
+            "No workflows.",
+        ),
+        total,
+        toolbar: vec![
+            filter("All", ""),
+            filter("Running", "Running"),
+            filter("Unwinding", "Unwinding"),
+            filter("Failed", "Failed"),
+            filter("Succeeded", "Succeeded"),
+        ],
+        search: None,
+        note: busy.then(|| "This page refreshes itself while a workflow runs.".into()),
+        pager: pager("/console/workflows", &q, total),
+        refresh: busy.then_some(3),
     })
 }
 

@@ -25,8 +25,8 @@ use stratus_api::ApiError;
 use stratus_ui::format::bytes;
 use stratus_ui::launch::{self, Choices, Go, LaunchState, STEPS};
 use stratus_ui::{
-    Action, Banner, Cell, DetailPage, Field, LaunchPage, Link, ListPage, Row, Section, StepTab,
-    Table, VncPage,
+    Action, Banner, Cell, DetailPage, Field, LaunchPage, Link, ListPage, PasswordPage, Row,
+    Section, StepTab, Table, VncPage,
 };
 
 use super::infra::{link_to, row};
@@ -104,6 +104,9 @@ fn actions_for(
         }
         "Stopped" => {
             out.push(a("start", "Start"));
+            if full && v.passwordenabled == Some(true) {
+                out.push(a("resetpassword", "Reset password"));
+            }
             if full && !keys.is_empty() {
                 out.push(a("resetsshkey", "Reset SSH key").select(
                     "keypair",
@@ -420,6 +423,69 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
     })
 }
 
+/// The page that shows an instance's new password, once.
+fn password_page(
+    s: &Session,
+    title: &str,
+    name: &str,
+    password: String,
+    note: &str,
+    back: String,
+) -> Response {
+    s.page(&PasswordPage {
+        frame: s.frame("instances"),
+        title: title.into(),
+        name: if name.is_empty() {
+            "the instance".into()
+        } else {
+            name.into()
+        },
+        password,
+        note: note.into(),
+        back,
+        refresh: None,
+    })
+}
+
+/// Resets a stopped instance's password and shows the new one once.
+async fn reset_password(s: &Session, id: &str, back: String) -> Response {
+    let name = s
+        .one_of::<VirtualMachineResponse>("listVirtualMachines", id, &[("listall", "true".into())])
+        .await
+        .ok()
+        .flatten()
+        .map(|v| text(&v.name))
+        .unwrap_or_default();
+    match s
+        .run_for_result(
+            "resetPasswordForVirtualMachine",
+            &[("id", id.to_string())],
+            Duration::from_secs(20),
+        )
+        .await
+    {
+        Ok((Outcome::Done, body)) => {
+            match super::vm_password("resetPasswordForVirtualMachine", body) {
+                Some(password) => password_page(
+                    s,
+                    "New password",
+                    &name,
+                    password,
+                    "The guest gets it when the instance next starts.",
+                    back,
+                ),
+                None => redirect_with(&back, true, "The password was reset."),
+            }
+        }
+        Ok((Outcome::Running(job), _)) => Redirect::to(&format!(
+            "/console/jobs/{job}{}",
+            query_string(&[("next", back)])
+        ))
+        .into_response(),
+        Err(e) => redirect_with(&back, false, &e.text),
+    }
+}
+
 /// What a failed instance's page says first: the cause, where to look, what to do.
 fn failed_banner(s: &Session, v: &VirtualMachineResponse) -> Banner {
     let cause = plain(&v.errortext);
@@ -519,6 +585,7 @@ async fn action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Re
             "The ISO is detached.",
         ),
         "console" => return open_console(&s, &id, &back).await,
+        "resetpassword" => return reset_password(&s, &id, back).await,
         other => return redirect_with(&back, false, &format!("Unknown action '{other}'")),
     };
     // An expunged instance has no page to come back to.
@@ -929,7 +996,26 @@ async fn launch_step(s: Session, Form(f): Form<Fields>) -> Response {
         .map(|id| detail_path(&id.to_string()))
         .unwrap_or_else(|| "/console/instances".into());
     match s.wait(&jobid.to_string(), Duration::from_secs(20)).await {
-        Ok(Outcome::Done) => redirect_with(&next, true, "The instance is running."),
+        Ok(Outcome::Done) => {
+            // A password-enabled template's generated password is answered once, in the
+            // job's result: shown now, on this answer, and nowhere else.
+            let result = s
+                .job(&jobid.to_string())
+                .await
+                .ok()
+                .and_then(|j| j.jobresult);
+            match super::vm_password("deployVirtualMachine", result) {
+                Some(password) => password_page(
+                    &s,
+                    "The instance is running",
+                    field(&f, "name"),
+                    password,
+                    "Generated for this instance because its template is password-enabled; the guest sets it at first boot.",
+                    next,
+                ),
+                None => redirect_with(&next, true, "The instance is running."),
+            }
+        }
         Ok(Outcome::Running(job)) => Redirect::to(&format!(
             "/console/jobs/{job}{}",
             query_string(&[("next", next)])

@@ -400,7 +400,26 @@ impl Session {
         }
     }
 
-    async fn job(&self, jobid: &str) -> Result<AsyncJobResponse, ApiError> {
+    /// Runs a state-changing command and, when it has ended within `wait`, answers its
+    /// result (a job's `jobresult`, or the synchronous answer's body).
+    pub async fn run_for_result(
+        &self,
+        command: &str,
+        params: &[(&str, String)],
+        wait: Duration,
+    ) -> Result<(Outcome, Option<Value>), ApiError> {
+        let reply = self.call(command, params).await?;
+        let Reply::Job { jobid, .. } = reply else {
+            return Ok((Outcome::Done, Some(reply.body())));
+        };
+        let jobid = jobid.to_string();
+        match self.wait(&jobid, wait).await? {
+            Outcome::Done => Ok((Outcome::Done, self.job(&jobid).await?.jobresult)),
+            running => Ok((running, None)),
+        }
+    }
+
+    pub(crate) async fn job(&self, jobid: &str) -> Result<AsyncJobResponse, ApiError> {
         const QUERY: &str = "queryAsyncJobResult";
         match self.call(QUERY, &[("jobid", jobid.to_string())]).await? {
             Reply::Flat(v) => typed(QUERY, v),
@@ -506,6 +525,17 @@ pub(crate) fn created<T: DeserializeOwned>(
         }
         _ => Ok(None),
     }
+}
+
+/// The password a VM answer carries (`{"virtualmachine": {..., "password"}}`, as deploy
+/// and resetPasswordForVirtualMachine answer once), read as its type.
+pub(crate) fn vm_password(command: &str, body: Option<Value>) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Answer {
+        virtualmachine: VirtualMachineResponse,
+    }
+    let a: Answer = typed(command, body?).ok()?;
+    a.virtualmachine.password.filter(|p| !p.is_empty())
 }
 
 /// The error text of a failed job (`jobresult` is an `ExceptionResponse`).

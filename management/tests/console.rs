@@ -378,7 +378,7 @@ async fn empty_lists_and_unknown_pages() {
             Some(&cookie),
         ))
         .await;
-    assert_eq!(a.status, StatusCode::from_u16(431).unwrap());
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
     let doc = Html::parse_document(&a.text);
     assert!(text1(&doc, ".card p").contains("No host with that id"));
 }
@@ -662,8 +662,43 @@ async fn add_zone_wizard_keeps_input_and_returns_to_the_failing_step() {
             "Launch"
         ]
     );
+    // Enter submits a form's first submit button: in the wizard that is Next, never Back.
+    assert_eq!(
+        attr(&p.doc, "#wizard button[type=submit]", "value"),
+        "next",
+        "Enter goes forward"
+    );
+    assert_eq!(
+        attr(&p.doc, "ol#steps li[aria-current=step]", "class"),
+        "current"
+    );
     let p = b.submit(&p, WIZARD, &[], Some("next")).await;
     assert_eq!(attr(&p.doc, WIZARD, "data-step"), "zone");
+    assert_eq!(
+        attr(&p.doc, "#wizard button[type=submit]", "value"),
+        "next",
+        "Enter goes forward, not Back"
+    );
+    // An address the API would refuse is refused on its step, with the API's words.
+    let bad = b
+        .submit(
+            &p,
+            WIZARD,
+            &[
+                ("zone.name", "wz"),
+                ("zone.dns1", "not-an-ip"),
+                ("zone.internaldns1", "10.0.0.2"),
+            ],
+            Some("next"),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(attr(&bad.doc, WIZARD, "data-step"), "zone");
+    assert!(
+        text1(&bad.doc, "#wizard-error").contains("'not-an-ip'"),
+        "{}",
+        text1(&bad.doc, "#wizard-error")
+    );
 
     // A required field left empty: the same step again, with the error and the input.
     let p = b
@@ -715,7 +750,47 @@ async fn add_zone_wizard_keeps_input_and_returns_to_the_failing_step() {
         )
         .await;
     assert_eq!(attr(&p.doc, WIZARD, "data-step"), "guest");
-    // A guest range that overlaps the pod's reserved range.
+    // Addresses the API would refuse are refused on the step itself, input kept: no
+    // address, an octet past 255, a range that overlaps the pod's reserved range.
+    for (start, end, want) in [
+        ("not-an-ip", "10.0.0.90", "'not-an-ip' is not an IP address"),
+        (
+            "10.0.0.40",
+            "172.31.1.999",
+            "'172.31.1.999' is not an IP address",
+        ),
+        (
+            "10.0.0.40",
+            "10.0.0.90",
+            "overlaps with the management IP range of pod wp 10.0.0.10-10.0.0.50",
+        ),
+    ] {
+        let bad = b
+            .submit(
+                &p,
+                WIZARD,
+                &[
+                    ("guest.gateway", "10.0.0.1"),
+                    ("guest.netmask", "255.255.255.0"),
+                    ("guest.startip", start),
+                    ("guest.endip", end),
+                ],
+                Some("next"),
+            )
+            .await;
+        assert_eq!(
+            bad.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{start}-{end}"
+        );
+        assert_eq!(attr(&bad.doc, WIZARD, "data-step"), "guest");
+        let err = text1(&bad.doc, "#wizard-error");
+        assert!(
+            err.starts_with("Guest network: ") && err.contains(want),
+            "{err}"
+        );
+        assert_eq!(attr(&bad.doc, "input[name='guest.endip']", "value"), end);
+    }
     let p = b
         .submit(
             &p,
@@ -723,12 +798,13 @@ async fn add_zone_wizard_keeps_input_and_returns_to_the_failing_step() {
             &[
                 ("guest.gateway", "10.0.0.1"),
                 ("guest.netmask", "255.255.255.0"),
-                ("guest.startip", "10.0.0.40"),
-                ("guest.endip", "10.0.0.90"),
+                ("guest.startip", "10.0.0.100"),
+                ("guest.endip", "10.0.0.150"),
             ],
             Some("next"),
         )
         .await;
+    assert_eq!(attr(&p.doc, WIZARD, "data-step"), "cluster");
     let p = b
         .submit(&p, WIZARD, &[("cluster.name", "wc")], Some("next"))
         .await;
@@ -767,8 +843,13 @@ async fn add_zone_wizard_keeps_input_and_returns_to_the_failing_step() {
         )
         .await;
     assert_eq!(attr(&p.doc, WIZARD, "data-step"), "launch");
+    assert_eq!(
+        attr(&p.doc, "#wizard button[type=submit]", "value"),
+        "launch",
+        "Enter on the review launches, never Edit"
+    );
     let review = texts(&p.doc, "#review td");
-    assert!(review.contains(&"10.0.0.40".to_string()), "{review:?}");
+    assert!(review.contains(&"10.0.0.100".to_string()), "{review:?}");
     assert!(
         review.contains(&"••••••••".to_string()),
         "the password is not shown"
@@ -778,21 +859,16 @@ async fn add_zone_wizard_keeps_input_and_returns_to_the_failing_step() {
             || p.doc.select(&sel("input[type=password]")).count() == 0
     );
 
-    // Launch: zone and pod are built, the guest range overlaps: back at the guest step.
+    // Launch: zone, pod, guest range and cluster are built, the host is refused: back at
+    // the host step with what was built remembered.
     let p = b.submit(&p, WIZARD, &[], Some("launch")).await;
     assert_eq!(p.status, StatusCode::OK);
     assert_eq!(
         texts(&p.doc, "#progress li.ok, #progress li .badge.ok").len(),
-        2,
-        "zone and pod done"
+        4,
+        "zone, pod, guest range and cluster done"
     );
-    let err = text1(&p.doc, "#build-error");
-    assert!(err.contains("overlap"), "{err}");
-    assert_eq!(attr(&p.doc, WIZARD, "data-step"), "guest");
-    assert_eq!(
-        attr(&p.doc, "input[name='guest.startip']", "value"),
-        "10.0.0.40"
-    );
+    assert_eq!(attr(&p.doc, WIZARD, "data-step"), "host");
     assert_eq!(
         p.doc.select(&sel("#wizard-error")).count(),
         0,
@@ -805,22 +881,12 @@ async fn add_zone_wizard_keeps_input_and_returns_to_the_failing_step() {
         "the zone exists"
     );
 
-    // Fixed: launching again goes on from the guest range, and stops at the bad host.
-    let p = b
-        .submit(
-            &p,
-            WIZARD,
-            &[
-                ("guest.startip", "10.0.0.100"),
-                ("guest.endip", "10.0.0.150"),
-            ],
-            Some("launch"),
-        )
-        .await;
+    // Launching again goes on from the host, and stops at the bad host again.
+    let p = b.submit(&p, WIZARD, &[], Some("launch")).await;
     assert_eq!(
         texts(&p.doc, "#progress li.ok").len(),
-        2,
-        "zone and pod are not built twice"
+        4,
+        "nothing is built twice"
     );
     assert_eq!(attr(&p.doc, WIZARD, "data-step"), "host");
     assert!(text1(&p.doc, "#build-error").contains("300.1.1.1"));
@@ -1607,7 +1673,7 @@ async fn instance_actions_follow_its_state_and_the_console_page_serves_novnc() {
             .select(&sel("table#list tbody tr td.actions form"))
             .map(|f| f.value().attr("data-action").unwrap().to_string())
             .collect::<Vec<_>>(),
-        ["console", "stop", "reboot"]
+        ["console", "stop", "reboot", "destroy"]
     );
     assert_eq!(texts(&l.doc, "table#list tbody td.mono"), ["192.168.61.10"]);
 
@@ -2005,4 +2071,319 @@ async fn register_a_template_share_it_and_follow_its_status() {
         .any(|a| a == "dave"));
     let p = b.get("/console/templates").await;
     assert_eq!(texts(&p.doc, "table#list tbody tr td")[0], "debian");
+}
+
+/// A failed deploy explains itself on the instance's page (issue 23): a banner with the
+/// cause, where to look and what to do next; the empty NIC and volume sections say the
+/// deploy was rolled back. Missing instances and unknown pages are real 404 pages with
+/// the navigation.
+#[tokio::test]
+async fn a_failed_instance_explains_itself_and_missing_pages_are_404s() {
+    let c = Client::admin().await;
+    seeded_vms(&c, "fail-zone", 62, 1).await;
+    let vms = c.ok("listVirtualMachines", &[("listall", "true")]).await;
+    let id = vms["virtualmachine"][0]["id"].as_str().unwrap().to_string();
+    let vm: Uuid = id.parse().unwrap();
+    let mut b = Browser::login(&c).await;
+
+    // A healthy instance has no banner.
+    let p = b.get(&format!("/console/instances/{id}")).await;
+    assert_eq!(p.doc.select(&sel("#banner")).count(), 0);
+
+    // As the deploy's undo leaves it: Error, off its host, no NICs or volumes.
+    sqlx::query("DELETE FROM nics WHERE vm_id = $1")
+        .bind(vm)
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE vms SET state = 'Error', error_text = $2, host_id = NULL WHERE id = $1")
+        .bind(vm)
+        .bind("No host in zone fail-zone has 4 free CPUs <for this offering>")
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    let p = b.get(&format!("/console/instances/{id}")).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(
+        text1(&p.doc, "#banner h2"),
+        "This instance failed to deploy"
+    );
+    assert_eq!(
+        text1(&p.doc, "#banner-cause"),
+        "Cause: No host in zone fail-zone has 4 free CPUs <for this offering>",
+        "the cause, escaped"
+    );
+    let links: Vec<String> = p
+        .doc
+        .select(&sel("#banner a"))
+        .map(|a| a.value().attr("href").unwrap().to_string())
+        .collect();
+    assert!(links.contains(&"/console/hosts".to_string()), "{links:?}");
+    assert!(links.contains(&"/console/alerts".to_string()), "{links:?}");
+    assert!(
+        links
+            .iter()
+            .any(|l| l.starts_with("/console/events?keyword=")),
+        "{links:?}"
+    );
+    assert_eq!(texts(&p.doc, "#banner-next li").len(), 3);
+    let empty = texts(&p.doc, "p.empty").join(" | ");
+    assert!(
+        empty.contains("No NICs: the deploy failed and was rolled back"),
+        "{empty}"
+    );
+    assert!(
+        empty.contains("No volumes: the deploy failed and was rolled back"),
+        "{empty}"
+    );
+    let actions: Vec<String> = p
+        .doc
+        .select(&sel("#actions form"))
+        .map(|f| f.value().attr("data-action").unwrap_or("").to_string())
+        .collect();
+    assert_eq!(actions, ["destroy", "destroyexpunge"]);
+
+    // A missing instance: 404 (not 431), in the frame.
+    let p = b
+        .get(&format!("/console/instances/{}", Uuid::new_v4()))
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert_eq!(p.doc.select(&sel("nav.side")).count(), 1);
+    assert!(text1(&p.doc, ".card p").contains("No instance with that id"));
+    // An unknown address: a 404 page with the navigation; without a session, a link to
+    // sign in.
+    let p = b.get("/console/no/such/page").await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        p.doc
+            .select(&sel("nav.side a.brand[href='/console/dashboard']"))
+            .count(),
+        1
+    );
+    assert_eq!(text1(&p.doc, "h1"), "Not found");
+    let a = c.raw(get("/console/no/such/page", None)).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert!(a.text.contains("href=\"/console/login\""));
+    let a = c.raw(get("/not-the-console", None)).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+
+    // The Workflows page lists listWorkflows' answers, linked from the navigation.
+    let p = b.get("/console/workflows").await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(attr(&p.doc, "nav a.active", "href"), "/console/workflows");
+    assert_eq!(text1(&p.doc, "h1"), "Workflows (0)");
+    // Global settings: descriptions wrap (in a scrolling box, never the page).
+    let p = b.get("/console/settings").await;
+    assert_eq!(
+        p.doc.select(&sel(".table-wrap > table.settings")).count(),
+        1
+    );
+}
+
+/// Compute and disk offerings from the console (issue 23): created with CloudStack's
+/// fields, a refusal shown on the form with the input kept, edited, deleted.
+#[tokio::test]
+async fn offerings_are_created_edited_and_deleted() {
+    let c = Client::admin().await;
+    let mut b = Browser::login(&c).await;
+    let p = b.get("/console/compute-offerings").await;
+    assert_eq!(
+        attr(&p.doc, "nav a.active", "href"),
+        "/console/compute-offerings"
+    );
+    let p = b.get("/console/compute-offerings/new").await;
+    for id in [
+        "f-name",
+        "f-cpunumber",
+        "f-cpuspeed",
+        "f-memory",
+        "f-storagetype",
+        "f-hosttags",
+    ] {
+        let label = format!("label[for={id}]");
+        assert_eq!(p.doc.select(&sel(&label)).count(), 1, "{id} is labelled");
+    }
+    // Refused (no memory): the form again, the input kept.
+    let bad = b
+        .submit(
+            &p,
+            "#form",
+            &[
+                ("name", "web-large"),
+                ("cpunumber", "4"),
+                ("cpuspeed", "2000"),
+                ("memory", ""),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text1(&bad.doc, "#form .error").contains("memory"));
+    assert_eq!(attr(&bad.doc, "#f-name", "value"), "web-large");
+    let p = b
+        .submit(
+            &bad,
+            "#form",
+            &[("memory", "8192"), ("offerha", "true"), ("hosttags", "ssd")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("web-large was added"), "{}", flash(&p));
+    let o = &c.ok("listServiceOfferings", &[("name", "web-large")]).await["serviceoffering"][0];
+    assert_eq!(o["cpunumber"], 4);
+    assert_eq!(o["memory"], 8192);
+    assert_eq!(o["offerha"], true);
+    assert_eq!(o["hosttags"], "ssd");
+    let id = o["id"].as_str().unwrap().to_string();
+    // Edit: its name links to the form.
+    let row = format!("table#list tr[data-id='{id}'] a");
+    assert_eq!(
+        attr(&p.doc, &row, "href"),
+        format!("/console/compute-offerings/{id}/edit")
+    );
+    let e = b
+        .get(&format!("/console/compute-offerings/{id}/edit"))
+        .await;
+    assert_eq!(attr(&e.doc, "#f-name", "value"), "web-large");
+    let p = b
+        .submit(&e, "#form", &[("displaytext", "Large web servers")], None)
+        .await;
+    assert!(flash(&p).contains("was saved"), "{}", flash(&p));
+    let o = &c.ok("listServiceOfferings", &[("id", &id)]).await["serviceoffering"][0];
+    assert_eq!(o["displaytext"], "Large web servers");
+    // Delete, confirmed.
+    let del = format!("table#list tr[data-id='{id}'] form[data-action=delete]");
+    let p = b.submit(&p, &del, &[("confirm", "yes")], None).await;
+    assert!(flash(&p).contains("deleted"), "{}", flash(&p));
+    assert_eq!(
+        c.ok("listServiceOfferings", &[("id", &id)]).await["count"],
+        0
+    );
+
+    // Disk offerings: a fixed size and a custom one.
+    let p = b.get("/console/disk-offerings/new").await;
+    let p = b
+        .submit(
+            &p,
+            "#form",
+            &[("name", "data-20"), ("disksize", "20")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("data-20 was added"), "{}", flash(&p));
+    let p = b.get("/console/disk-offerings/new").await;
+    let p = b
+        .submit(
+            &p,
+            "#form",
+            &[
+                ("name", "data-any"),
+                ("disksize", ""),
+                ("customized", "true"),
+            ],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("data-any was added"), "{}", flash(&p));
+    let d = c.ok("listDiskOfferings", &[("name", "data-")]).await;
+    let d20 = d["diskoffering"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "data-20")
+        .unwrap();
+    assert_eq!(d20["disksize"], 20);
+    let id = d20["id"].as_str().unwrap().to_string();
+    let e = b.get(&format!("/console/disk-offerings/{id}/edit")).await;
+    let p = b
+        .submit(&e, "#form", &[("name", "data-20g"), ("tags", "fast")], None)
+        .await;
+    assert!(flash(&p).contains("data-20g was saved"), "{}", flash(&p));
+    let o = &c.ok("listDiskOfferings", &[("id", &id)]).await["diskoffering"][0];
+    assert_eq!(
+        (o["name"].as_str(), o["tags"].as_str()),
+        (Some("data-20g"), Some("fast"))
+    );
+}
+
+/// The instance list sorts by a column (both ways, `aria-sort` on the heading) and
+/// filters by state, zone and account; rows carry the everyday actions.
+#[tokio::test]
+async fn the_instance_list_sorts_and_filters() {
+    let c = Client::admin().await;
+    seeded_vms(&c, "sort-zone", 63, 3).await;
+    let vms = c.ok("listVirtualMachines", &[("listall", "true")]).await;
+    let ids: Vec<String> = vms["virtualmachine"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect();
+    // Names that sort apart from their creation order; one of them Stopped.
+    for (id, name) in ids.iter().zip(["bravo", "alpha", "charlie"]) {
+        sqlx::query("UPDATE vms SET display_name = $2 WHERE id = $1::uuid")
+            .bind(id)
+            .bind(name)
+            .execute(&c.ctx.pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query("UPDATE vms SET state = 'Stopped', host_id = NULL WHERE id = $1::uuid")
+        .bind(&ids[2])
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    let mut b = Browser::login(&c).await;
+    let names = |p: &Page| texts(&p.doc, "table#list tbody td:nth-child(2)");
+    let p = b.get("/console/instances?sort=displayname&order=asc").await;
+    assert_eq!(names(&p), ["alpha", "bravo", "charlie"]);
+    assert_eq!(
+        attr(&p.doc, "table#list th[aria-sort]", "aria-sort"),
+        "ascending"
+    );
+    // The heading links to the other direction.
+    let href = attr(&p.doc, "table#list th[aria-sort] a", "href");
+    assert!(href.contains("order=desc"), "{href}");
+    let p = b.get(&href).await;
+    assert_eq!(names(&p), ["charlie", "bravo", "alpha"]);
+    // Filters: a state, a zone, an account (labelled drop-downs).
+    assert_eq!(p.doc.select(&sel("#list-filters label select")).count(), 3);
+    let p = b.get("/console/instances?state=Stopped").await;
+    assert_eq!(names(&p), ["charlie"]);
+    assert_eq!(
+        attr(&p.doc, "#filter-state option[selected]", "value"),
+        "Stopped"
+    );
+    let zone = attr(&p.doc, "#filter-zoneid option:nth-child(2)", "value");
+    let p = b
+        .get(&format!(
+            "/console/instances?zoneid={zone}&sort=displayname"
+        ))
+        .await;
+    assert_eq!(names(&p).len(), 3);
+    let p = b
+        .get(&format!("/console/instances?zoneid={}", Uuid::new_v4()))
+        .await;
+    assert_eq!(names(&p).len(), 3, "an unknown zone is no filter");
+    let account = attr(&p.doc, "#filter-account option:nth-child(2)", "value");
+    let p = b
+        .get(&format!(
+            "/console/instances?{}",
+            urlencode(&[("account", &account)])
+        ))
+        .await;
+    assert_eq!(names(&p).len(), 3);
+    // Row actions: the stopped one starts or is destroyed, back to this list.
+    let row = format!("table#list tr[data-id='{}'] td.actions form", ids[2]);
+    let acts: Vec<String> = p
+        .doc
+        .select(&sel(&row))
+        .map(|f| f.value().attr("data-action").unwrap().to_string())
+        .collect();
+    assert_eq!(acts, ["start", "destroy"]);
+    let back = format!(
+        "table#list tr[data-id='{}'] form[data-action=start] input[name=back]",
+        ids[2]
+    );
+    assert!(attr(&p.doc, &back, "value").starts_with("/console/instances"));
 }

@@ -185,6 +185,13 @@ pub struct Table {
     pub numeric: Vec<usize>,
     pub rows: Vec<Row>,
     pub empty: String,
+    /// Per heading, the address that sorts by that column (None: not sortable).
+    pub sort_links: Vec<Option<String>>,
+    /// The column sorted by and its direction (`ascending` or `descending`).
+    pub sorted: Option<(usize, &'static str)>,
+    /// Drop-downs above the table that filter it (a GET form to `filter_action`).
+    pub filters: Vec<Field>,
+    pub filter_action: String,
 }
 
 impl Table {
@@ -195,6 +202,17 @@ impl Table {
             rows,
             empty: empty.into(),
             ..Default::default()
+        }
+    }
+    /// The sort link of heading `i`, if it has one.
+    pub fn sort_link(&self, i: &usize) -> Option<&str> {
+        self.sort_links.get(*i).and_then(|l| l.as_deref())
+    }
+    /// `aria-sort` of heading `i`: its direction when the table is sorted by it.
+    pub fn sort_of(&self, i: &usize) -> &'static str {
+        match self.sorted {
+            Some((c, dir)) if c == *i => dir,
+            _ => "",
         }
     }
     pub fn has_actions(&self) -> bool {

@@ -124,6 +124,12 @@ fn actions_for(
         _ => {}
     }
     if !full {
+        if matches!(state, "Running" | "Stopped" | "Error") {
+            out.push(
+                a("destroy", "Destroy")
+                    .danger("Yes, destroy (it can be recovered until it is expunged)"),
+            );
+        }
         return out;
     }
     if matches!(state, "Running" | "Stopped") {
@@ -146,17 +152,157 @@ fn actions_for(
     out
 }
 
+/// The instance list's columns that sort, by their `sort` key.
+const SORTS: [&str; 9] = [
+    "name",
+    "displayname",
+    "state",
+    "ip",
+    "zone",
+    "host",
+    "offering",
+    "iso",
+    "account",
+];
+
+/// Up to this many instances are sorted as one list (past it, the first so many).
+const SORT_MAX: i64 = 500;
+
+/// A row's value for a sort key.
+fn sort_key(v: &VirtualMachineResponse, key: &str) -> String {
+    match key {
+        "displayname" => plain(&v.displayname),
+        "state" => plain(&v.state),
+        // Addresses sort by number, not as text.
+        "ip" => address(v)
+            .parse::<std::net::Ipv4Addr>()
+            .map(|a| format!("{:010}", u32::from(a)))
+            .unwrap_or_else(|_| address(v)),
+        "zone" => plain(&v.zonename),
+        "host" => plain(&v.hostname),
+        "offering" => plain(&v.serviceofferingname),
+        "iso" => plain(&v.isoname),
+        "account" => plain(&v.account),
+        _ => plain(&v.name),
+    }
+    .to_lowercase()
+}
+
+/// The list's filters (state, zone, account), as the API's parameters.
+async fn filters(
+    s: &Session,
+    q: &HashMap<String, String>,
+) -> (Vec<Field>, Vec<(&'static str, String)>) {
+    let get = |k: &str| q.get(k).cloned().unwrap_or_default();
+    let mut params = vec![];
+    let mut fields = vec![];
+    let mut states = vec![(String::new(), "Any state".to_string())];
+    states.extend(
+        super::VM_STATES
+            .iter()
+            .map(|st| (st.to_string(), st.to_string())),
+    );
+    let state = get("state");
+    if states.iter().any(|(v, _)| *v == state) && !state.is_empty() {
+        params.push(("state", state.clone()));
+    }
+    fields.push(Field::select("state", "State", state, states));
+    let mut zones = vec![(String::new(), "Any zone".to_string())];
+    zones.extend(
+        s.list_of::<ZoneResponse>("listZones", &rows_params(&[]))
+            .await
+            .map(|(_, z)| z)
+            .unwrap_or_default()
+            .iter()
+            .map(|z| (plain(&z.id), text(&z.name))),
+    );
+    let zone = get("zoneid");
+    if zones.iter().any(|(v, _)| *v == zone) && !zone.is_empty() {
+        params.push(("zoneid", zone.clone()));
+    }
+    fields.push(Field::select("zoneid", "Zone", zone, zones));
+    if s.is_admin() {
+        // An account is a name in a domain: the value is `DOMAINID/NAME`.
+        let mut accounts = vec![(String::new(), "Any account".to_string())];
+        accounts.extend(
+            s.list_of::<stratus_api::types::AccountResponse>(
+                "listAccounts",
+                &rows_params(&[("listall", "true".into())]),
+            )
+            .await
+            .map(|(_, a)| a)
+            .unwrap_or_default()
+            .iter()
+            .map(|a| {
+                (
+                    format!("{}/{}", plain(&a.domainid), plain(&a.name)),
+                    format!("{} ({})", text(&a.name), text(&a.domain)),
+                )
+            }),
+        );
+        let account = get("account");
+        if accounts.iter().any(|(v, _)| *v == account) && !account.is_empty() {
+            if let Some((domain, name)) = account.split_once('/') {
+                params.push(("domainid", domain.to_string()));
+                params.push(("account", name.to_string()));
+            }
+        }
+        fields.push(Field::select("account", "Account", account, accounts));
+    }
+    (fields, params)
+}
+
 async fn list(s: Session, Query(q): Query<HashMap<String, String>>) -> Response {
     let mut params = page_params(&q);
     params.push(("listall", "true".into()));
-    let (total, items) = match s
+    let (filter_fields, filter_params) = filters(&s, &q).await;
+    params.extend(filter_params);
+    let sort = q
+        .get("sort")
+        .map(String::as_str)
+        .filter(|k| SORTS.contains(k));
+    let descending = q.get("order").is_some_and(|o| o == "desc");
+    // Sorted: the whole list (up to SORT_MAX) is sorted, then paged here.
+    let page = q
+        .get("page")
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    if sort.is_some() {
+        params.retain(|(k, _)| *k != "page" && *k != "pagesize");
+        params.push(("page", "1".into()));
+        params.push(("pagesize", SORT_MAX.to_string()));
+    }
+    let (total, mut items) = match s
         .list_of::<VirtualMachineResponse>("listVirtualMachines", &params)
         .await
     {
         Ok(x) => x,
         Err(e) => return s.error_page("instances", &e),
     };
+    if let Some(key) = sort {
+        items.sort_by_cached_key(|v| sort_key(v, key));
+        if descending {
+            items.reverse();
+        }
+        let from = ((page - 1) * super::PAGE_SIZE) as usize;
+        items = items
+            .into_iter()
+            .skip(from)
+            .take(super::PAGE_SIZE as usize)
+            .collect();
+    }
     let changing = items.iter().any(|v| transitional(&plain(&v.state)));
+    let back = format!(
+        "/console/instances{}",
+        query_string(
+            &q.iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+        )
+    );
     let rows = items
         .iter()
         .map(|v| {
@@ -178,30 +324,67 @@ async fn list(s: Session, Query(q): Query<HashMap<String, String>>) -> Response 
                     Cell::text(text(&v.account)),
                 ],
             );
-            r.actions = actions_for(v, &[], &[], false);
+            r.actions = actions_for(v, &[], &[], false)
+                .into_iter()
+                .map(|a| a.field("back", back.clone()))
+                .collect();
             r
         })
         .collect();
+    let mut table = Table::new(
+        "list",
+        &[
+            "Name",
+            "Display name",
+            "State",
+            "IP address",
+            "Zone",
+            "Host",
+            "Offering",
+            "ISO",
+            "Account",
+        ],
+        rows,
+        "No instances match. Launch one with + Add instance.",
+    );
+    table.sort_links = SORTS
+        .iter()
+        .map(|key| {
+            let order = if sort == Some(*key) && !descending {
+                "desc"
+            } else {
+                "asc"
+            };
+            let mut pairs: Vec<(&str, String)> = q
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "sort" | "order" | "page"))
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect();
+            pairs.sort();
+            pairs.push(("sort", key.to_string()));
+            pairs.push(("order", order.to_string()));
+            Some(format!("/console/instances{}", query_string(&pairs)))
+        })
+        .collect();
+    table.sorted = sort
+        .and_then(|k| SORTS.iter().position(|x| *x == k))
+        .map(|i| {
+            (
+                i,
+                if descending {
+                    "descending"
+                } else {
+                    "ascending"
+                },
+            )
+        });
+    table.filters = filter_fields;
+    table.filter_action = "/console/instances".into();
     s.page(&ListPage {
         frame: s.frame("instances"),
         section: "Compute",
         title: "Instances".into(),
-        table: Table::new(
-            "list",
-            &[
-                "Name",
-                "Display name",
-                "State",
-                "IP address",
-                "Zone",
-                "Host",
-                "Offering",
-                "ISO",
-                "Account",
-            ],
-            rows,
-            "No instances yet. Launch one with + Add instance.",
-        ),
+        table,
         total,
         toolbar: vec![Link::primary("+ Add instance", "/console/instances/new")],
         search: Some(q.get("keyword").cloned().unwrap_or_default()),
@@ -527,7 +710,8 @@ async fn action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Re
     if let Some(r) = s.refuse_forged(&f) {
         return r;
     }
-    let back = detail_path(&id);
+    // A list row's action comes back to the list it was pressed on.
+    let back = super::local_path(field(&f, "back"), &detail_path(&id));
     let vm = || ("id", id.clone());
     let (command, params, done): (&str, Vec<(&str, String)>, &str) = match field(&f, "action") {
         "start" => (

@@ -14,6 +14,7 @@ mod admin;
 mod images;
 mod infra;
 mod instances;
+mod offerings;
 mod show;
 mod sshkeys;
 mod storage;
@@ -91,6 +92,7 @@ pub fn router() -> Router<Ctx> {
         .merge(storage::router())
         .merge(admin::router())
         .merge(sshkeys::router())
+        .merge(offerings::router())
         .fallback(unknown_page)
         .layer(axum::middleware::map_response(security_headers))
 }

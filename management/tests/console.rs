@@ -2385,3 +2385,119 @@ async fn the_instance_list_sorts_and_filters() {
     );
     assert!(attr(&p.doc, &back, "value").starts_with("/console/instances"));
 }
+
+/// A half-built zone is no dead end (issue 23): its page adds pods, clusters and IP
+/// ranges, deletes a range, resumes the wizard where the zone stopped, and removes the
+/// zone with everything it holds in one confirmed action.
+#[tokio::test]
+async fn a_half_built_zone_is_completed_or_removed_from_its_page() {
+    let c = Client::admin().await;
+    let z = c
+        .ok(
+            "createZone",
+            &[
+                ("name", "half"),
+                ("networktype", "Basic"),
+                ("dns1", "8.8.8.8"),
+                ("internaldns1", "10.9.0.2"),
+            ],
+        )
+        .await;
+    let zid = z["zone"]["id"].as_str().unwrap().to_string();
+    let mut b = Browser::login(&c).await;
+    let zone = format!("/console/zones/{zid}");
+    let p = b.get(&zone).await;
+    assert_eq!(
+        attr(&p.doc, ".head .tools a.primary", "href"),
+        format!("{zone}/resume"),
+        "an unfinished zone offers to continue"
+    );
+    // Resume: the zone counts as built; the wizard opens at the pod.
+    let r = b.get(&format!("{zone}/resume")).await;
+    assert_eq!(attr(&r.doc, WIZARD, "data-step"), "pod");
+    assert_eq!(attr(&r.doc, "input[name='done.zone']", "value"), zid);
+
+    // Add a pod from the zone's page.
+    let p = b.get(&format!("{zone}/pods/new")).await;
+    let p = b
+        .submit(
+            &p,
+            "#form",
+            &[
+                ("name", "hp"),
+                ("gateway", "10.9.0.1"),
+                ("netmask", "255.255.255.0"),
+                ("startip", "10.9.0.10"),
+                ("endip", "10.9.0.20"),
+            ],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("The pod hp was added"), "{}", flash(&p));
+    let pod = c.ok("listPods", &[("zoneid", &zid)]).await["pod"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A cluster in it.
+    let p = b.get(&format!("{zone}/clusters/new?podid={pod}")).await;
+    assert_eq!(attr(&p.doc, "#f-podid option[selected]", "value"), pod);
+    let p = b.submit(&p, "#form", &[("name", "hc")], None).await;
+    assert!(flash(&p).contains("The cluster hc was added"), "{}", flash(&p));
+    // A guest range: one overlapping the pod's is refused on the form, input kept.
+    let p = b.get(&format!("{zone}/ranges/new?podid={pod}")).await;
+    let bad = b
+        .submit(
+            &p,
+            "#form",
+            &[
+                ("gateway", "10.9.0.1"),
+                ("netmask", "255.255.255.0"),
+                ("startip", "10.9.0.15"),
+                ("endip", "10.9.0.30"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text1(&bad.doc, "#form .error").contains("overlaps"));
+    assert_eq!(attr(&bad.doc, "#f-startip", "value"), "10.9.0.15");
+    let p = b
+        .submit(
+            &bad,
+            "#form",
+            &[("startip", "10.9.0.100"), ("endip", "10.9.0.150")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("10.9.0.100"), "{}", flash(&p));
+    assert_eq!(p.path, zone);
+    // Delete it from its row.
+    let p = b
+        .submit(
+            &p,
+            "table#ip-ranges form[data-action=delete]",
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("deleted"), "{}", flash(&p));
+    let left = c.ok("listVlanIpRanges", &[("zoneid", &zid)]).await;
+    assert_eq!(left["count"].as_i64().unwrap_or(0), 0, "{left}");
+    // The pod's page offers the same, for its pod.
+    let pp = b.get(&format!("/console/pods/{pod}")).await;
+    assert_eq!(
+        pp.doc
+            .select(&sel(&format!("a[href='{zone}/ranges/new?podid={pod}']")))
+            .count(),
+        1
+    );
+
+    // Remove the zone with its pod and cluster, confirmed.
+    let p = b.get(&zone).await;
+    let p = b
+        .submit(&p, "#actions form[data-action=remove]", &[("confirm", "yes")], None)
+        .await;
+    assert!(flash(&p).contains("everything in it were removed"), "{}", flash(&p));
+    let zones = c.ok("listZones", &[]).await;
+    assert!(!zones.to_string().contains(&zid), "{zones}");
+}

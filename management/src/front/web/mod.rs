@@ -20,6 +20,7 @@ mod sshkeys;
 mod storage;
 mod templates;
 mod wizard;
+mod zones;
 
 use show::{big, float, number, plain, text, when};
 
@@ -93,6 +94,7 @@ pub fn router() -> Router<Ctx> {
         .merge(admin::router())
         .merge(sshkeys::router())
         .merge(offerings::router())
+        .merge(zones::router())
         .fallback(unknown_page)
         .layer(axum::middleware::map_response(security_headers))
 }

@@ -29,7 +29,85 @@ use crate::ctx::Ctx;
 use crate::rules::iprange;
 
 pub fn router() -> Router<Ctx> {
-    Router::new().route("/console/zones/new", get(start).post(step))
+    Router::new()
+        .route("/console/zones/new", get(start).post(step))
+        .route("/console/zones/{id}/resume", get(resume))
+}
+
+/// The first id a list command answers for `params`, if any.
+async fn first_id<T: serde::de::DeserializeOwned>(
+    s: &Session,
+    command: &str,
+    params: &[(&str, String)],
+    id_of: fn(&T) -> Option<uuid::Uuid>,
+) -> Option<String> {
+    s.list_of::<T>(command, params)
+        .await
+        .ok()
+        .and_then(|(_, items)| items.first().and_then(id_of))
+        .map(|id| id.to_string())
+}
+
+/// Resumes an unfinished zone in the wizard: what the zone already has (its first pod,
+/// guest or public range, cluster, host, primary and secondary storage) counts as built
+/// (`done.STEP`), and the wizard opens at the first step still to do; launching builds
+/// the rest and enables the zone.
+async fn resume(s: Session, axum::extract::Path(id): axum::extract::Path<String>) -> Response {
+    if !s.is_admin() {
+        return s.not_found("zones", "page");
+    }
+    let z = match s.one_of::<ZoneResponse>("listZones", &id, &[]).await {
+        Ok(Some(z)) => z,
+        Ok(None) => return s.not_found("zones", "zone"),
+        Err(e) => return s.error_page("zones", &e),
+    };
+    let show = |v: &Option<String>| v.clone().unwrap_or_default();
+    let mut state =
+        WizardState::from_form(&[("type.networktype".to_string(), show(&z.networktype))]);
+    state.set("zone", "name", show(&z.name));
+    state.set("zone", "dns1", show(&z.dns1));
+    state.set("zone", "dns2", show(&z.dns2));
+    state.set("zone", "internaldns1", show(&z.internaldns1));
+    state.set("zone", "internaldns2", show(&z.internaldns2));
+    state.set("zone", "guestcidr", show(&z.guestcidraddress));
+    state.set("done", "zone", id.clone());
+    let by_zone = [("zoneid", id.clone())];
+    let pod = first_id::<PodResponse>(&s, "listPods", &by_zone, |x| x.id).await;
+    if let Some(p) = &pod {
+        state.set("done", "pod", p.clone());
+        let public = state.network_type() == "Advanced";
+        let ranges = [
+            ("zoneid", id.clone()),
+            ("forvirtualnetwork", public.to_string()),
+        ];
+        if let Some(r) =
+            first_id::<VlanIpRangeResponse>(&s, "listVlanIpRanges", &ranges, |x| x.id).await
+        {
+            state.set("done", if public { "public" } else { "guest" }, r);
+        }
+    }
+    let cluster = first_id::<ClusterResponse>(&s, "listClusters", &by_zone, |x| x.id).await;
+    if let Some(c) = cluster {
+        state.set("done", "cluster", c);
+    }
+    if let Some(h) = first_id::<HostResponse>(&s, "listHosts", &by_zone, |x| x.id).await {
+        state.set("done", "host", h);
+    }
+    if let Some(p) =
+        first_id::<StoragePoolResponse>(&s, "listStoragePools", &by_zone, |x| x.id).await
+    {
+        state.set("done", "primary", p);
+    }
+    if let Some(p) = first_id::<ImageStoreResponse>(&s, "listImageStores", &by_zone, |x| x.id).await
+    {
+        state.set("done", "secondary", p);
+    }
+    let next = steps(state.network_type())
+        .iter()
+        .find(|st| st.key != "type" && (st.key == "launch" || state.done(st.key).is_none()))
+        .map(|st| st.key)
+        .unwrap_or("launch");
+    render(&s, &state, next, None)
 }
 
 fn step_def(state: &WizardState, key: &str) -> &'static StepDef {

@@ -581,6 +581,47 @@ const STEPS = [
     check(m.status() === 404, `a missing instance is a 404, not 431: ${m.status()}`);
   }],
 
+  ['a half-built zone: resumed in the wizard, then removed with everything in it', async (page) => {
+    await page.goto(cfg.url + '/console/zones/new');
+    await pressEnter(page, 'input[name="type.networktype"][value=Basic]');
+    await wizardStep(page, { 'zone.name': 'Zone2', 'zone.dns1': '8.8.8.8', 'zone.internaldns1': '172.30.5.1' });
+    await wizardStep(page, {
+      'pod.name': 'Pod2', 'pod.gateway': '172.30.5.1', 'pod.netmask': '255.255.255.0',
+      'pod.startip': '172.30.5.20', 'pod.endip': '172.30.5.30',
+    });
+    await wizardStep(page, {
+      'guest.gateway': '172.30.6.1', 'guest.netmask': '255.255.255.0',
+      'guest.startip': '172.30.6.10', 'guest.endip': '172.30.6.20',
+    });
+    await wizardStep(page, { 'cluster.name': 'Cluster2' });
+    await wizardStep(page, { 'host.address': cfg.hostAddress, 'host.username': 'root', 'host.password': 'wrong-password' });
+    await wizardStep(page, { 'primary.name': 'P2', 'primary.server': cfg.nfsServer, 'primary.path': cfg.primaryPath });
+    await wizardStep(page, { 'secondary.name': 'S2', 'secondary.server': cfg.nfsServer, 'secondary.path': cfg.secondaryPath });
+    const err = await launch(page, 'zone2-build-stopped');
+    check(await currentStep(page) === 'host', `the build stopped at the host (${err})`);
+    // The admin walks away; the zone is Disabled with a pod, a range and a cluster.
+    await visit(page, '/console/zones', 'zones-half-built');
+    await page.click('table#list a:text-is("Zone2")');
+    check((await text(page, '.head .badge')) === 'Disabled', 'Zone2 is Disabled');
+    await shot(page, 'zone2-half-built');
+    await page.click('text=Continue setting up this zone');
+    await page.waitForSelector('#wizard');
+    check(await currentStep(page) === 'host', `resumed at the host step: ${await currentStep(page)}`);
+    check(await page.locator('#steps li.done').count() >= 4, 'zone, pod, guest range and cluster count as built');
+    await shot(page, 'zone2-resumed');
+    await page.click('#wizard .buttons a:text-is("Cancel")');
+    await page.click('table#list a:text-is("Zone2")');
+    const zoneUrl = page.url();
+    const remove = page.locator('#actions form[data-action=remove]');
+    await remove.locator('input[name=confirm]').check();
+    await remove.locator('button').click();
+    await page.waitForSelector('.flash');
+    check((await text(page, '.flash')).includes('Zone2 and everything in it were removed'), `removed: ${await text(page, '.flash')}`);
+    check(!(await text(page, 'table#list tbody')).includes('Zone2'), 'Zone2 is gone');
+    check(zoneUrl.includes('/console/zones/'), 'from its page');
+    await shot(page, 'zone2-removed');
+  }],
+
   ['no page scrolls sideways, at 1440 and at 390 px', async (page) => {
     const pages = ['/console/dashboard', '/console/instances', '/console/settings', '/console/hosts',
       '/console/zones/new', '/console/compute-offerings', '/console/events'];

@@ -631,6 +631,12 @@ const STEPS = [
       await noSideScroll(page, p);
     }
     await page.goto(cfg.url + '/console/settings');
+    // Descriptions wrap: the whole settings table fits the page at 1440 px.
+    const [tw, ww] = await page.evaluate(() => {
+      const w = document.querySelector('.table-wrap');
+      return [w.scrollWidth, w.clientWidth];
+    });
+    check(tw <= ww, `the settings table fits without scrolling at 1440 px (${tw} > ${ww})`);
     await shot(page, 'settings-1440');
     await page.setViewportSize({ width: 390, height: 844 });
     for (const p of pages) {

@@ -2442,7 +2442,11 @@ async fn a_half_built_zone_is_completed_or_removed_from_its_page() {
     let p = b.get(&format!("{zone}/clusters/new?podid={pod}")).await;
     assert_eq!(attr(&p.doc, "#f-podid option[selected]", "value"), pod);
     let p = b.submit(&p, "#form", &[("name", "hc")], None).await;
-    assert!(flash(&p).contains("The cluster hc was added"), "{}", flash(&p));
+    assert!(
+        flash(&p).contains("The cluster hc was added"),
+        "{}",
+        flash(&p)
+    );
     // A guest range: one overlapping the pod's is refused on the form, input kept.
     let p = b.get(&format!("{zone}/ranges/new?podid={pod}")).await;
     let bad = b
@@ -2495,9 +2499,108 @@ async fn a_half_built_zone_is_completed_or_removed_from_its_page() {
     // Remove the zone with its pod and cluster, confirmed.
     let p = b.get(&zone).await;
     let p = b
-        .submit(&p, "#actions form[data-action=remove]", &[("confirm", "yes")], None)
+        .submit(
+            &p,
+            "#actions form[data-action=remove]",
+            &[("confirm", "yes")],
+            None,
+        )
         .await;
-    assert!(flash(&p).contains("everything in it were removed"), "{}", flash(&p));
+    assert!(
+        flash(&p).contains("everything in it were removed"),
+        "{}",
+        flash(&p)
+    );
     let zones = c.ok("listZones", &[]).await;
     assert!(!zones.to_string().contains(&zid), "{zones}");
+}
+
+/// Reset password on a stopped instance of a password-enabled template (issue 13): the
+/// new password is shown once, on the answer to the form (no-store, never in a cookie),
+/// and not on the instance's page afterwards.
+#[tokio::test]
+async fn reset_password_shows_the_new_password_once() {
+    let c = Client::admin().await;
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(stratus_management::front::jobs::run_worker(
+        c.ctx.clone(),
+        rx,
+    ));
+    seeded_vms(&c, "pw-zone", 64, 1).await;
+    let vms = c.ok("listVirtualMachines", &[("listall", "true")]).await;
+    let id = vms["virtualmachine"][0]["id"].as_str().unwrap().to_string();
+    let vm: Uuid = id.parse().unwrap();
+    let (account, domain): (Uuid, Uuid) =
+        sqlx::query_as("SELECT account_id, domain_id FROM vms WHERE id = $1")
+            .bind(vm)
+            .fetch_one(&c.ctx.pool)
+            .await
+            .unwrap();
+    let os: Uuid = c.ok("listOsTypes", &[]).await["ostype"][0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let tpl = db::templates::TemplateRow {
+        id: Uuid::new_v4(),
+        name: "pw-tpl".into(),
+        display_text: "pw-tpl".into(),
+        url: "http://images.invalid/pw.qcow2".into(),
+        format: "QCOW2".into(),
+        hypervisor: "KVM".into(),
+        os_type_id: os,
+        checksum: None,
+        is_public: true,
+        is_featured: false,
+        is_extractable: false,
+        password_enabled: true,
+        sshkey_enabled: false,
+        requires_hvm: true,
+        is_dynamically_scalable: false,
+        bits: 64,
+        template_type: "USER".into(),
+        details: serde_json::json!({}),
+        cross_zones: true,
+        account_id: account,
+        domain_id: domain,
+        created: chrono::Utc::now(),
+        removed: None,
+    };
+    db::templates::template_insert(&c.ctx.pool, &tpl)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE vms SET template_id = $2, state = 'Stopped', host_id = NULL WHERE id = $1")
+        .bind(vm)
+        .bind(tpl.id)
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    let mut b = Browser::login(&c).await;
+    let page = format!("/console/instances/{id}");
+    let p = b.get(&page).await;
+    assert_eq!(
+        p.doc
+            .select(&sel("#actions form[data-action=resetpassword]"))
+            .count(),
+        1,
+        "a stopped instance of a password-enabled template offers Reset password"
+    );
+    let r = b
+        .submit(&p, "#actions form[data-action=resetpassword]", &[], None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let password = attr(&r.doc, "#password", "value");
+    assert!(password.len() >= 8, "a generated password: {password:?}");
+    assert!(text1(&r.doc, "#new-password").contains("shown only this once"));
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+    for v in r.headers.get_all(header::SET_COOKIE) {
+        assert!(
+            !v.to_str().unwrap().contains(&password),
+            "never in a cookie"
+        );
+    }
+    assert!(b.cookie_header().find(&password).is_none());
+    // Once: the instance's page does not show it again.
+    let p = b.get(&page).await;
+    assert!(!p.doc.html().contains(&password));
 }

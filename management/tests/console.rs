@@ -2603,4 +2603,46 @@ async fn reset_password_shows_the_new_password_once() {
     // Once: the instance's page does not show it again.
     let p = b.get(&page).await;
     assert!(!p.doc.html().contains(&password));
+    // The job tray lists the job, linked to its page and to the instance.
+    let j = b.get("/console/jobs").await;
+    assert_eq!(attr(&j.doc, "nav a.active", "href"), "/console/jobs");
+    let row = j
+        .doc
+        .select(&sel("table#list tbody tr"))
+        .find(|r| {
+            r.text()
+                .any(|t| t.contains("resetPasswordForVirtualMachine"))
+        })
+        .expect("the reset's job is listed");
+    let links: Vec<&str> = row
+        .select(&sel("a"))
+        .filter_map(|a| a.value().attr("href"))
+        .collect();
+    assert!(
+        links.iter().any(|l| l.starts_with("/console/jobs/")),
+        "{links:?}"
+    );
+    assert!(links.contains(&page.as_str()), "{links:?}");
+    assert!(row.text().any(|t| t.contains("Succeeded")));
+    assert!(!j.doc.html().contains(&password), "nor on the job tray");
+    // Events link to their resources.
+    let e = b.get("/console/events").await;
+    assert!(
+        e.doc
+            .select(&sel(&format!("table#list a[href='{page}']")))
+            .count()
+            >= 1,
+        "an event of the instance links to it"
+    );
+    // One's own account: disabling it asks for a confirmation that says so.
+    let (account,): (Uuid,) = sqlx::query_as("SELECT account_id FROM vms WHERE id = $1")
+        .bind(vm)
+        .fetch_one(&c.ctx.pool)
+        .await
+        .unwrap();
+    let a = b.get(&format!("/console/accounts/{account}")).await;
+    assert!(
+        text1(&a.doc, "#actions form[data-action=disable] label.confirm")
+            .contains("my own account")
+    );
 }

@@ -430,12 +430,28 @@ async fn account(s: Session, Path(id): Path<String>) -> Response {
         Err(e) => return s.error_page("accounts", &e),
     };
     let url = format!("/console/accounts/{id}/action");
+    // One's own account: disabling, locking or deleting it signs you out for good, so
+    // each asks for a confirmation that says so.
+    let own = a.id == Some(s.caller.account_id());
+    let guard = |act: Action, what: &str| {
+        if own {
+            act.danger(&format!(
+                "Yes, {what} my own account (I will be signed out and cannot sign in with it)"
+            ))
+        } else {
+            act
+        }
+    };
     let mut actions = vec![];
     if a.state.as_deref() == Some("enabled") {
-        actions.push(
+        actions.push(guard(
             Action::new("disable", "Disable account", url.clone()).field("action", "disable"),
-        );
-        actions.push(Action::new("lock", "Lock account", url.clone()).field("action", "lock"));
+            "disable",
+        ));
+        actions.push(guard(
+            Action::new("lock", "Lock account", url.clone()).field("action", "lock"),
+            "lock",
+        ));
     } else {
         actions
             .push(Action::new("enable", "Enable account", url.clone()).field("action", "enable"));
@@ -443,7 +459,11 @@ async fn account(s: Session, Path(id): Path<String>) -> Response {
     actions.push(
         Action::new("delete", "Delete account", url)
             .field("action", "delete")
-            .danger("Yes, delete this account and its users"),
+            .danger(if own {
+                "Yes, delete my own account and its users (I will be signed out for good)"
+            } else {
+                "Yes, delete this account and its users"
+            }),
     );
     let rows = a
         .user
@@ -605,16 +625,26 @@ async fn user(s: Session, Path(id): Path<String>) -> Response {
         "Generate API keys",
         format!("/console/users/{id}/keys"),
     )];
+    let own = u.id == Some(s.caller.user_id());
     if u.state.as_deref() == Some("enabled") {
-        actions
-            .push(Action::new("disable", "Disable user", url.clone()).field("action", "disable"));
+        let disable =
+            Action::new("disable", "Disable user", url.clone()).field("action", "disable");
+        actions.push(if own {
+            disable.danger("Yes, disable myself (I will be signed out and cannot sign in)")
+        } else {
+            disable
+        });
     } else {
         actions.push(Action::new("enable", "Enable user", url.clone()).field("action", "enable"));
     }
     actions.push(
         Action::new("delete", "Delete user", url)
             .field("action", "delete")
-            .danger("Yes, delete this user"),
+            .danger(if own {
+                "Yes, delete myself (I will be signed out for good)"
+            } else {
+                "Yes, delete this user"
+            }),
     );
     s.page(&DetailPage {
         banner: None,

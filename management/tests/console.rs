@@ -2646,3 +2646,90 @@ async fn reset_password_shows_the_new_password_once() {
             .contains("my own account")
     );
 }
+
+/// Settings by scope (issue 23): a zone's, a cluster's and an account's pages link to
+/// their settings; a value saved there is that scope's (the global one is unchanged),
+/// and Reset removes it.
+#[tokio::test]
+async fn settings_by_scope_from_the_zone_cluster_and_account_pages() {
+    let c = Client::admin().await;
+    let (zid, _pid, cid) = c.basic_topology("scoped").await;
+    let mut b = Browser::login(&c).await;
+    let z = b.get(&format!("/console/zones/{zid}")).await;
+    let href = format!("/console/settings?zoneid={zid}");
+    assert_eq!(
+        z.doc
+            .select(&sel(&format!(".head .tools a[href='{href}']")))
+            .count(),
+        1
+    );
+    let cl = b.get(&format!("/console/clusters/{cid}")).await;
+    assert_eq!(
+        cl.doc
+            .select(&sel(&format!(
+                ".head .tools a[href='/console/settings?clusterid={cid}']"
+            )))
+            .count(),
+        1
+    );
+    let p = b
+        .get(&format!("{href}&keyword=storage.overprovisioning.factor"))
+        .await;
+    assert_eq!(text1(&p.doc, "h1"), "Settings of zone scoped (1)");
+    assert_eq!(attr(&p.doc, "nav a.active", "href"), "/console/zones");
+    let row = "tr[data-id='storage.overprovisioning.factor']";
+    assert_eq!(
+        attr(
+            &p.doc,
+            &format!("{row} form[data-action=update] input[name=zoneid]"),
+            "value"
+        ),
+        zid
+    );
+    let p = b
+        .submit(
+            &p,
+            &format!("{row} form[data-action=update]"),
+            &[("value", "3")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("is now '3'"), "{}", flash(&p));
+    assert!(
+        p.path.contains(&format!("zoneid={zid}")),
+        "back on the zone's settings: {}",
+        p.path
+    );
+    let zone_value = c
+        .ok(
+            "listConfigurations",
+            &[
+                ("zoneid", &zid),
+                ("name", "storage.overprovisioning.factor"),
+            ],
+        )
+        .await;
+    assert_eq!(zone_value["configuration"][0]["value"], "3", "{zone_value}");
+    let global = c
+        .ok(
+            "listConfigurations",
+            &[("name", "storage.overprovisioning.factor")],
+        )
+        .await;
+    assert_ne!(global["configuration"][0]["value"], "3", "{global}");
+    // Reset: back to what applies above the zone.
+    let p = b
+        .submit(&p, &format!("{row} form[data-action=reset]"), &[], None)
+        .await;
+    assert!(flash(&p).contains("back to its default"), "{}", flash(&p));
+    let zone_value = c
+        .ok(
+            "listConfigurations",
+            &[
+                ("zoneid", &zid),
+                ("name", "storage.overprovisioning.factor"),
+            ],
+        )
+        .await;
+    assert_ne!(zone_value["configuration"][0]["value"], "3", "{zone_value}");
+}

@@ -464,6 +464,12 @@ pub struct SettingRow {
 #[template(path = "settings.html")]
 pub struct SettingsPage {
     pub frame: Frame,
+    /// "Global settings", or the settings of one zone, cluster or account.
+    pub title: String,
+    /// Where the title's scope lives (its page), for the crumbs; None at global scope.
+    pub scope_link: Option<Link>,
+    /// Hidden fields every form carries: the scope (`zoneid`, `clusterid` or `accountid`).
+    pub scope: Vec<(String, String)>,
     pub rows: Vec<SettingRow>,
     pub total: i64,
     pub keyword: String,

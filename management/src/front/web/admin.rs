@@ -489,7 +489,10 @@ async fn account(s: Session, Path(id): Path<String>) -> Response {
         title: text(&a.name),
         status: vec![Cell::state(plain(&a.state))],
         back: Link::new("Accounts", "/console/accounts"),
-        toolbar: vec![],
+        toolbar: vec![Link::new(
+            "Settings",
+            format!("/console/settings?accountid={id}"),
+        )],
         actions,
         fields: vec![
             ("ID".into(), Cell::mono(text(&a.id))),
@@ -790,13 +793,71 @@ async fn my_keys(s: Session) -> Response {
 
 // --- global settings ---
 
+/// The scope a settings page or form is about: `zoneid`, `clusterid` or `accountid`
+/// and its id (a uuid), or none (global).
+fn setting_scope(get: impl Fn(&str) -> String) -> Option<(&'static str, String)> {
+    ["zoneid", "clusterid", "accountid"]
+        .into_iter()
+        .find_map(|k| {
+            let v = get(k);
+            v.parse::<uuid::Uuid>().ok().map(|id| (k, id.to_string()))
+        })
+}
+
+/// The title, nav entry and page of a scope.
+async fn scope_page(s: &Session, scope: &(&'static str, String)) -> (String, &'static str, Link) {
+    let (param, id) = scope;
+    let name = |n: Option<String>| n.unwrap_or_else(|| id.clone());
+    match *param {
+        "zoneid" => {
+            let z = s
+                .one_of::<stratus_api::types::ZoneResponse>("listZones", id, &[])
+                .await;
+            let n = name(z.ok().flatten().and_then(|z| z.name));
+            (
+                format!("Settings of zone {n}"),
+                "zones",
+                Link::new(&format!("Zone {n}"), format!("/console/zones/{id}")),
+            )
+        }
+        "clusterid" => {
+            let c = s
+                .one_of::<stratus_api::types::ClusterResponse>("listClusters", id, &[])
+                .await;
+            let n = name(c.ok().flatten().and_then(|c| c.name));
+            (
+                format!("Settings of cluster {n}"),
+                "clusters",
+                Link::new(&format!("Cluster {n}"), format!("/console/clusters/{id}")),
+            )
+        }
+        _ => {
+            let a = s
+                .one_of::<AccountResponse>("listAccounts", id, &[("listall", "true".into())])
+                .await;
+            let n = name(a.ok().flatten().and_then(|a| a.name));
+            (
+                format!("Settings of account {n}"),
+                "accounts",
+                Link::new(&format!("Account {n}"), format!("/console/accounts/{id}")),
+            )
+        }
+    }
+}
+
 async fn settings(s: Session, Query(q): Q) -> Response {
     let keyword = q.get("keyword").cloned().unwrap_or_default();
     let category = q.get("category").cloned().unwrap_or_default();
+    let scope = setting_scope(|k| q.get(k).cloned().unwrap_or_default());
+    let scope_param: Vec<(&str, String)> = scope.iter().map(|(k, v)| (*k, v.clone())).collect();
     let all = match s
         .list_of::<ConfigurationResponse>(
             "listConfigurations",
-            &[("pagesize", "500".into()), ("page", "1".into())],
+            &[
+                vec![("pagesize", "500".into()), ("page", "1".into())],
+                scope_param.clone(),
+            ]
+            .concat(),
         )
         .await
     {
@@ -807,6 +868,7 @@ async fn settings(s: Session, Query(q): Q) -> Response {
     categories.sort();
     categories.dedup();
     let mut params = page_params(&q);
+    params.extend(scope_param.clone());
     if !category.is_empty() {
         params.push(("category", category.clone()));
     }
@@ -829,8 +891,21 @@ async fn settings(s: Session, Query(q): Q) -> Response {
         .collect();
     let mut pairs: Vec<(&str, String)> = q.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     pairs.sort();
+    let (title, active, scope_link) = match &scope {
+        Some(sc) => {
+            let (t, a, l) = scope_page(&s, sc).await;
+            (t, a, Some(l))
+        }
+        None => ("Global settings".to_string(), "settings", None),
+    };
     s.page(&SettingsPage {
-        frame: s.frame("settings"),
+        frame: s.frame(active),
+        title,
+        scope_link,
+        scope: scope_param
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
         rows,
         total,
         keyword,
@@ -848,16 +923,12 @@ async fn update_setting(s: Session, Form(f): Form<Fields>) -> Response {
     }
     let back = local_path(field(&f, "back"), "/console/settings");
     let name = field(&f, "name").to_string();
-    match s
-        .call(
-            "updateConfiguration",
-            &[
-                ("name", name.clone()),
-                ("value", field(&f, "value").to_string()),
-            ],
-        )
-        .await
-    {
+    let mut params = vec![
+        ("name", name.clone()),
+        ("value", field(&f, "value").to_string()),
+    ];
+    params.extend(setting_scope(|k| field(&f, k).to_string()));
+    match s.call("updateConfiguration", &params).await {
         Ok(_) => redirect_with(
             &back,
             true,
@@ -873,10 +944,9 @@ async fn reset_setting(s: Session, Form(f): Form<Fields>) -> Response {
     }
     let back = local_path(field(&f, "back"), "/console/settings");
     let name = field(&f, "name").to_string();
-    match s
-        .call("resetConfiguration", &[("name", name.clone())])
-        .await
-    {
+    let mut params = vec![("name", name.clone())];
+    params.extend(setting_scope(|k| field(&f, k).to_string()));
+    match s.call("resetConfiguration", &params).await {
         Ok(_) => redirect_with(&back, true, &format!("{name} is back to its default.")),
         Err(e) => redirect_with(&back, false, &format!("{name}: {}", e.text)),
     }

@@ -454,14 +454,16 @@ async fn zone(s: Session, Path(id): Path<String>) -> Response {
     // taken up again in the wizard.
     let unfinished =
         plain(&z.allocationstate) == "Disabled" && sections.iter().any(|s| s.table.rows.is_empty());
-    let toolbar = if unfinished {
-        vec![Link::primary(
+    let mut toolbar = vec![Link::new(
+        "Settings",
+        format!("/console/settings?zoneid={id}"),
+    )];
+    if unfinished {
+        toolbar.push(Link::primary(
             "Continue setting up this zone",
             format!("{base}/resume"),
-        )]
-    } else {
-        vec![]
-    };
+        ));
+    }
     s.page(&DetailPage {
         banner: None,
         frame: s.frame("zones"),
@@ -711,7 +713,10 @@ async fn cluster(s: Session, Path(id): Path<String>) -> Response {
         title: text(&c.name),
         status: vec![Cell::state(plain(&c.allocationstate))],
         back: Link::new("Clusters", "/console/clusters"),
-        toolbar: vec![],
+        toolbar: vec![Link::new(
+            "Settings",
+            format!("/console/settings?clusterid={id}"),
+        )],
         actions,
         fields: f,
         charts: vec![],

@@ -2384,6 +2384,56 @@ async fn the_instance_list_sorts_and_filters() {
         ids[2]
     );
     assert!(attr(&p.doc, &back, "value").starts_with("/console/instances"));
+    // Bulk: tick the stopped ones and destroy them, confirmed once.
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(stratus_management::front::jobs::run_worker(
+        c.ctx.clone(),
+        rx,
+    ));
+    sqlx::query("UPDATE vms SET state = 'Stopped', host_id = NULL WHERE id = $1::uuid")
+        .bind(&ids[1])
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    let p = b.get("/console/instances?state=Stopped").await;
+    assert_eq!(
+        attr(&p.doc, "table#list input[name=ids]", "form"),
+        "list-bulk",
+        "each row's Select box belongs to the bulk form"
+    );
+    let label = attr(&p.doc, "table#list input[name=ids]", "aria-label");
+    assert!(label.starts_with("Select "), "{label}");
+    let f = p.doc.select(&sel("form#list-bulk")).next().unwrap();
+    let mut pairs = form_values(f);
+    pairs.retain(|(k, _)| k != "action" && k != "confirm");
+    pairs.push(("action".into(), "destroy".into()));
+    pairs.push(("confirm".into(), "yes".into()));
+    pairs.push(("ids".into(), ids[1].clone()));
+    pairs.push(("ids".into(), ids[2].clone()));
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.iter())
+        .finish();
+    let a = c
+        .raw(form(
+            "/console/instances/bulk",
+            &body,
+            Some(&b.cookie_header()),
+        ))
+        .await;
+    let p = b.follow(a, "/console/instances/bulk".into()).await;
+    assert!(
+        flash(&p).contains("2 of 2 instance(s) destroyed"),
+        "{}",
+        flash(&p)
+    );
+    assert!(p.path.starts_with("/console/instances?"), "{}", p.path);
+    let left = c
+        .ok(
+            "listVirtualMachines",
+            &[("listall", "true"), ("state", "Destroyed")],
+        )
+        .await;
+    assert_eq!(left["count"], 2, "{left}");
 }
 
 /// A half-built zone is no dead end (issue 23): its page adds pods, clusters and IP

@@ -192,6 +192,13 @@ pub struct Table {
     /// Drop-downs above the table that filter it (a GET form to `filter_action`).
     pub filters: Vec<Field>,
     pub filter_action: String,
+    /// Bulk actions on the rows ticked in the Select column (value → label), posted to
+    /// `bulk_action` with a confirmation saying `bulk_confirm`; empty: no Select column.
+    pub bulk: Vec<(String, String)>,
+    pub bulk_action: String,
+    pub bulk_confirm: String,
+    /// Hidden fields the bulk form carries (where to come back to).
+    pub bulk_fields: Vec<(String, String)>,
 }
 
 impl Table {
@@ -214,6 +221,10 @@ impl Table {
             Some((c, dir)) if c == *i => dir,
             _ => "",
         }
+    }
+    /// A row's name, for the label of its Select box.
+    pub fn row_name(&self, r: &Row) -> String {
+        r.cells.first().map(|c| c.text.clone()).unwrap_or_default()
     }
     pub fn has_actions(&self) -> bool {
         self.rows.iter().any(|r| !r.actions.is_empty())

@@ -43,6 +43,7 @@ pub fn router() -> Router<Ctx> {
         )
         .route("/console/instances/{id}", get(detail))
         .route("/console/instances/{id}/action", post(action))
+        .route("/console/instances/bulk", post(bulk))
         .route("/console/vms/{id}/vnc", get(vnc_page))
 }
 
@@ -380,6 +381,18 @@ async fn list(s: Session, Query(q): Query<HashMap<String, String>>) -> Response 
         });
     table.filters = filter_fields;
     table.filter_action = "/console/instances".into();
+    table.bulk = [
+        ("start", "Start"),
+        ("stop", "Stop"),
+        ("reboot", "Reboot"),
+        ("destroy", "Destroy"),
+    ]
+    .iter()
+    .map(|(v, l)| (v.to_string(), l.to_string()))
+    .collect();
+    table.bulk_action = "/console/instances/bulk".into();
+    table.bulk_confirm = "Yes, to every selected instance".into();
+    table.bulk_fields = vec![("back".into(), back.clone())];
     s.page(&ListPage {
         frame: s.frame("instances"),
         section: "Compute",
@@ -779,6 +792,62 @@ async fn action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Re
         back
     };
     s.act(command, &params, &back, done).await
+}
+
+/// Most instances one bulk action takes.
+const BULK_MAX: usize = 50;
+
+/// A bulk action on the instances ticked in the list: each one's own command (as its row
+/// would send it), confirmed once; the message says what happened to each.
+async fn bulk(s: Session, Form(f): Form<Fields>) -> Response {
+    if let Some(r) = s.refuse_forged(&f) {
+        return r;
+    }
+    let back = super::local_path(field(&f, "back"), "/console/instances");
+    if field(&f, "confirm") != "yes" {
+        return redirect_with(&back, false, "Tick the box to confirm the action.");
+    }
+    let (command, done): (&str, &str) = match field(&f, "action") {
+        "start" => ("startVirtualMachine", "started"),
+        "stop" => ("stopVirtualMachine", "stopped"),
+        "reboot" => ("rebootVirtualMachine", "rebooted"),
+        "destroy" => ("destroyVirtualMachine", "destroyed"),
+        other => return redirect_with(&back, false, &format!("Unknown action '{other}'")),
+    };
+    let ids: Vec<&str> = f
+        .iter()
+        .filter(|(k, _)| k == "ids")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if ids.is_empty() {
+        return redirect_with(&back, false, "Select one or more instances first.");
+    }
+    if ids.len() > BULK_MAX {
+        return redirect_with(
+            &back,
+            false,
+            &format!("Select at most {BULK_MAX} instances at a time."),
+        );
+    }
+    let (mut ok, mut running, mut failed) = (0, 0, vec![]);
+    for id in &ids {
+        match s
+            .run(command, &[("id", id.to_string())], Duration::from_secs(20))
+            .await
+        {
+            Ok(Outcome::Done) => ok += 1,
+            Ok(Outcome::Running(_)) => running += 1,
+            Err(e) => failed.push(e.text),
+        }
+    }
+    let mut text = format!("{ok} of {} instance(s) {done}.", ids.len());
+    if running > 0 {
+        text.push_str(&format!(" {running} still running (see Jobs)."));
+    }
+    if !failed.is_empty() {
+        text.push_str(&format!(" Refused: {}", failed.join("; ")));
+    }
+    redirect_with(&back, failed.is_empty(), &text)
 }
 
 /// Opens the instance's console: a one-time endpoint from createConsoleEndpoint, whose

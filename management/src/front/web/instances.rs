@@ -126,10 +126,8 @@ fn actions_for(
     }
     if !full {
         if matches!(state, "Running" | "Stopped" | "Error") {
-            out.push(
-                a("destroy", "Destroy")
-                    .danger("Yes, destroy (it can be recovered until it is expunged)"),
-            );
+            // Short in a row; the instance's page says more.
+            out.push(a("destroy", "Destroy").danger("Yes"));
         }
         return out;
     }

@@ -2127,6 +2127,13 @@ async fn a_failed_instance_explains_itself_and_missing_pages_are_404s() {
         "{links:?}"
     );
     assert_eq!(texts(&p.doc, "#banner-next li").len(), 3);
+    // The page's parts as tabs that jump to them.
+    assert_eq!(
+        texts(&p.doc, "nav.tabs a"),
+        ["Details", "NICs", "Volumes", "Events"]
+    );
+    let last = attr(&p.doc, "nav.tabs a:last-child", "href");
+    assert_eq!(p.doc.select(&sel(&last)).count(), 1, "{last} exists");
     let empty = texts(&p.doc, "p.empty").join(" | ");
     assert!(
         empty.contains("No NICs: the deploy failed and was rolled back"),

@@ -378,7 +378,7 @@ async fn empty_lists_and_unknown_pages() {
             Some(&cookie),
         ))
         .await;
-    assert_eq!(a.status, StatusCode::from_u16(431).unwrap());
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
     let doc = Html::parse_document(&a.text);
     assert!(text1(&doc, ".card p").contains("No host with that id"));
 }
@@ -662,8 +662,43 @@ async fn add_zone_wizard_keeps_input_and_returns_to_the_failing_step() {
             "Launch"
         ]
     );
+    // Enter submits a form's first submit button: in the wizard that is Next, never Back.
+    assert_eq!(
+        attr(&p.doc, "#wizard button[type=submit]", "value"),
+        "next",
+        "Enter goes forward"
+    );
+    assert_eq!(
+        attr(&p.doc, "ol#steps li[aria-current=step]", "class"),
+        "current"
+    );
     let p = b.submit(&p, WIZARD, &[], Some("next")).await;
     assert_eq!(attr(&p.doc, WIZARD, "data-step"), "zone");
+    assert_eq!(
+        attr(&p.doc, "#wizard button[type=submit]", "value"),
+        "next",
+        "Enter goes forward, not Back"
+    );
+    // An address the API would refuse is refused on its step, with the API's words.
+    let bad = b
+        .submit(
+            &p,
+            WIZARD,
+            &[
+                ("zone.name", "wz"),
+                ("zone.dns1", "not-an-ip"),
+                ("zone.internaldns1", "10.0.0.2"),
+            ],
+            Some("next"),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(attr(&bad.doc, WIZARD, "data-step"), "zone");
+    assert!(
+        text1(&bad.doc, "#wizard-error").contains("'not-an-ip'"),
+        "{}",
+        text1(&bad.doc, "#wizard-error")
+    );
 
     // A required field left empty: the same step again, with the error and the input.
     let p = b
@@ -715,7 +750,47 @@ async fn add_zone_wizard_keeps_input_and_returns_to_the_failing_step() {
         )
         .await;
     assert_eq!(attr(&p.doc, WIZARD, "data-step"), "guest");
-    // A guest range that overlaps the pod's reserved range.
+    // Addresses the API would refuse are refused on the step itself, input kept: no
+    // address, an octet past 255, a range that overlaps the pod's reserved range.
+    for (start, end, want) in [
+        ("not-an-ip", "10.0.0.90", "'not-an-ip' is not an IP address"),
+        (
+            "10.0.0.40",
+            "172.31.1.999",
+            "'172.31.1.999' is not an IP address",
+        ),
+        (
+            "10.0.0.40",
+            "10.0.0.90",
+            "overlaps with the management IP range of pod wp 10.0.0.10-10.0.0.50",
+        ),
+    ] {
+        let bad = b
+            .submit(
+                &p,
+                WIZARD,
+                &[
+                    ("guest.gateway", "10.0.0.1"),
+                    ("guest.netmask", "255.255.255.0"),
+                    ("guest.startip", start),
+                    ("guest.endip", end),
+                ],
+                Some("next"),
+            )
+            .await;
+        assert_eq!(
+            bad.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{start}-{end}"
+        );
+        assert_eq!(attr(&bad.doc, WIZARD, "data-step"), "guest");
+        let err = text1(&bad.doc, "#wizard-error");
+        assert!(
+            err.starts_with("Guest network: ") && err.contains(want),
+            "{err}"
+        );
+        assert_eq!(attr(&bad.doc, "input[name='guest.endip']", "value"), end);
+    }
     let p = b
         .submit(
             &p,
@@ -723,12 +798,13 @@ async fn add_zone_wizard_keeps_input_and_returns_to_the_failing_step() {
             &[
                 ("guest.gateway", "10.0.0.1"),
                 ("guest.netmask", "255.255.255.0"),
-                ("guest.startip", "10.0.0.40"),
-                ("guest.endip", "10.0.0.90"),
+                ("guest.startip", "10.0.0.100"),
+                ("guest.endip", "10.0.0.150"),
             ],
             Some("next"),
         )
         .await;
+    assert_eq!(attr(&p.doc, WIZARD, "data-step"), "cluster");
     let p = b
         .submit(&p, WIZARD, &[("cluster.name", "wc")], Some("next"))
         .await;
@@ -767,8 +843,13 @@ async fn add_zone_wizard_keeps_input_and_returns_to_the_failing_step() {
         )
         .await;
     assert_eq!(attr(&p.doc, WIZARD, "data-step"), "launch");
+    assert_eq!(
+        attr(&p.doc, "#wizard button[type=submit]", "value"),
+        "launch",
+        "Enter on the review launches, never Edit"
+    );
     let review = texts(&p.doc, "#review td");
-    assert!(review.contains(&"10.0.0.40".to_string()), "{review:?}");
+    assert!(review.contains(&"10.0.0.100".to_string()), "{review:?}");
     assert!(
         review.contains(&"••••••••".to_string()),
         "the password is not shown"
@@ -778,21 +859,16 @@ async fn add_zone_wizard_keeps_input_and_returns_to_the_failing_step() {
             || p.doc.select(&sel("input[type=password]")).count() == 0
     );
 
-    // Launch: zone and pod are built, the guest range overlaps: back at the guest step.
+    // Launch: zone, pod, guest range and cluster are built, the host is refused: back at
+    // the host step with what was built remembered.
     let p = b.submit(&p, WIZARD, &[], Some("launch")).await;
     assert_eq!(p.status, StatusCode::OK);
     assert_eq!(
         texts(&p.doc, "#progress li.ok, #progress li .badge.ok").len(),
-        2,
-        "zone and pod done"
+        4,
+        "zone, pod, guest range and cluster done"
     );
-    let err = text1(&p.doc, "#build-error");
-    assert!(err.contains("overlap"), "{err}");
-    assert_eq!(attr(&p.doc, WIZARD, "data-step"), "guest");
-    assert_eq!(
-        attr(&p.doc, "input[name='guest.startip']", "value"),
-        "10.0.0.40"
-    );
+    assert_eq!(attr(&p.doc, WIZARD, "data-step"), "host");
     assert_eq!(
         p.doc.select(&sel("#wizard-error")).count(),
         0,
@@ -805,22 +881,12 @@ async fn add_zone_wizard_keeps_input_and_returns_to_the_failing_step() {
         "the zone exists"
     );
 
-    // Fixed: launching again goes on from the guest range, and stops at the bad host.
-    let p = b
-        .submit(
-            &p,
-            WIZARD,
-            &[
-                ("guest.startip", "10.0.0.100"),
-                ("guest.endip", "10.0.0.150"),
-            ],
-            Some("launch"),
-        )
-        .await;
+    // Launching again goes on from the host, and stops at the bad host again.
+    let p = b.submit(&p, WIZARD, &[], Some("launch")).await;
     assert_eq!(
         texts(&p.doc, "#progress li.ok").len(),
-        2,
-        "zone and pod are not built twice"
+        4,
+        "nothing is built twice"
     );
     assert_eq!(attr(&p.doc, WIZARD, "data-step"), "host");
     assert!(text1(&p.doc, "#build-error").contains("300.1.1.1"));
@@ -1607,7 +1673,7 @@ async fn instance_actions_follow_its_state_and_the_console_page_serves_novnc() {
             .select(&sel("table#list tbody tr td.actions form"))
             .map(|f| f.value().attr("data-action").unwrap().to_string())
             .collect::<Vec<_>>(),
-        ["console", "stop", "reboot"]
+        ["console", "stop", "reboot", "destroy"]
     );
     assert_eq!(texts(&l.doc, "table#list tbody td.mono"), ["192.168.61.10"]);
 
@@ -2005,4 +2071,722 @@ async fn register_a_template_share_it_and_follow_its_status() {
         .any(|a| a == "dave"));
     let p = b.get("/console/templates").await;
     assert_eq!(texts(&p.doc, "table#list tbody tr td")[0], "debian");
+}
+
+/// A failed deploy explains itself on the instance's page (issue 23): a banner with the
+/// cause, where to look and what to do next; the empty NIC and volume sections say the
+/// deploy was rolled back. Missing instances and unknown pages are real 404 pages with
+/// the navigation.
+#[tokio::test]
+async fn a_failed_instance_explains_itself_and_missing_pages_are_404s() {
+    let c = Client::admin().await;
+    seeded_vms(&c, "fail-zone", 62, 1).await;
+    let vms = c.ok("listVirtualMachines", &[("listall", "true")]).await;
+    let id = vms["virtualmachine"][0]["id"].as_str().unwrap().to_string();
+    let vm: Uuid = id.parse().unwrap();
+    let mut b = Browser::login(&c).await;
+
+    // A healthy instance has no banner.
+    let p = b.get(&format!("/console/instances/{id}")).await;
+    assert_eq!(p.doc.select(&sel("#banner")).count(), 0);
+
+    // As the deploy's undo leaves it: Error, off its host, no NICs or volumes.
+    sqlx::query("DELETE FROM nics WHERE vm_id = $1")
+        .bind(vm)
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE vms SET state = 'Error', error_text = $2, host_id = NULL WHERE id = $1")
+        .bind(vm)
+        .bind("No host in zone fail-zone has 4 free CPUs <for this offering>")
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    let p = b.get(&format!("/console/instances/{id}")).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(
+        text1(&p.doc, "#banner h2"),
+        "This instance failed to deploy"
+    );
+    assert_eq!(
+        text1(&p.doc, "#banner-cause"),
+        "Cause: No host in zone fail-zone has 4 free CPUs <for this offering>",
+        "the cause, escaped"
+    );
+    let links: Vec<String> = p
+        .doc
+        .select(&sel("#banner a"))
+        .map(|a| a.value().attr("href").unwrap().to_string())
+        .collect();
+    assert!(links.contains(&"/console/hosts".to_string()), "{links:?}");
+    assert!(links.contains(&"/console/alerts".to_string()), "{links:?}");
+    assert!(
+        links
+            .iter()
+            .any(|l| l.starts_with("/console/events?keyword=")),
+        "{links:?}"
+    );
+    assert_eq!(texts(&p.doc, "#banner-next li").len(), 3);
+    // The page's parts as tabs that jump to them.
+    assert_eq!(
+        texts(&p.doc, "nav.tabs a"),
+        ["Details", "NICs", "Volumes", "Events"]
+    );
+    let last = attr(&p.doc, "nav.tabs a:last-child", "href");
+    assert_eq!(p.doc.select(&sel(&last)).count(), 1, "{last} exists");
+    let empty = texts(&p.doc, "p.empty").join(" | ");
+    assert!(
+        empty.contains("No NICs: the deploy failed and was rolled back"),
+        "{empty}"
+    );
+    assert!(
+        empty.contains("No volumes: the deploy failed and was rolled back"),
+        "{empty}"
+    );
+    let actions: Vec<String> = p
+        .doc
+        .select(&sel("#actions form"))
+        .map(|f| f.value().attr("data-action").unwrap_or("").to_string())
+        .collect();
+    assert_eq!(actions, ["destroy", "destroyexpunge"]);
+
+    // A missing instance: 404 (not 431), in the frame.
+    let p = b
+        .get(&format!("/console/instances/{}", Uuid::new_v4()))
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert_eq!(p.doc.select(&sel("nav.side")).count(), 1);
+    assert!(text1(&p.doc, ".card p").contains("No instance with that id"));
+    // An unknown address: a 404 page with the navigation; without a session, a link to
+    // sign in.
+    let p = b.get("/console/no/such/page").await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        p.doc
+            .select(&sel("nav.side a.brand[href='/console/dashboard']"))
+            .count(),
+        1
+    );
+    assert_eq!(text1(&p.doc, "h1"), "Not found");
+    let a = c.raw(get("/console/no/such/page", None)).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert!(a.text.contains("href=\"/console/login\""));
+    let a = c.raw(get("/not-the-console", None)).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+
+    // The Workflows page lists listWorkflows' answers, linked from the navigation.
+    let p = b.get("/console/workflows").await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(attr(&p.doc, "nav a.active", "href"), "/console/workflows");
+    assert_eq!(text1(&p.doc, "h1"), "Workflows (0)");
+    // Global settings: descriptions wrap (in a scrolling box, never the page).
+    let p = b.get("/console/settings").await;
+    assert_eq!(
+        p.doc.select(&sel(".table-wrap > table.settings")).count(),
+        1
+    );
+}
+
+/// Compute and disk offerings from the console (issue 23): created with CloudStack's
+/// fields, a refusal shown on the form with the input kept, edited, deleted.
+#[tokio::test]
+async fn offerings_are_created_edited_and_deleted() {
+    let c = Client::admin().await;
+    let mut b = Browser::login(&c).await;
+    let p = b.get("/console/compute-offerings").await;
+    assert_eq!(
+        attr(&p.doc, "nav a.active", "href"),
+        "/console/compute-offerings"
+    );
+    let p = b.get("/console/compute-offerings/new").await;
+    for id in [
+        "f-name",
+        "f-cpunumber",
+        "f-cpuspeed",
+        "f-memory",
+        "f-storagetype",
+        "f-hosttags",
+    ] {
+        let label = format!("label[for={id}]");
+        assert_eq!(p.doc.select(&sel(&label)).count(), 1, "{id} is labelled");
+    }
+    // Refused (no memory): the form again, the input kept.
+    let bad = b
+        .submit(
+            &p,
+            "#form",
+            &[
+                ("name", "web-large"),
+                ("cpunumber", "4"),
+                ("cpuspeed", "2000"),
+                ("memory", ""),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text1(&bad.doc, "#form .error").contains("memory"));
+    assert_eq!(attr(&bad.doc, "#f-name", "value"), "web-large");
+    let p = b
+        .submit(
+            &bad,
+            "#form",
+            &[("memory", "8192"), ("offerha", "true"), ("hosttags", "ssd")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("web-large was added"), "{}", flash(&p));
+    let o = &c.ok("listServiceOfferings", &[("name", "web-large")]).await["serviceoffering"][0];
+    assert_eq!(o["cpunumber"], 4);
+    assert_eq!(o["memory"], 8192);
+    assert_eq!(o["offerha"], true);
+    assert_eq!(o["hosttags"], "ssd");
+    let id = o["id"].as_str().unwrap().to_string();
+    // Edit: its name links to the form.
+    let row = format!("table#list tr[data-id='{id}'] a");
+    assert_eq!(
+        attr(&p.doc, &row, "href"),
+        format!("/console/compute-offerings/{id}/edit")
+    );
+    let e = b
+        .get(&format!("/console/compute-offerings/{id}/edit"))
+        .await;
+    assert_eq!(attr(&e.doc, "#f-name", "value"), "web-large");
+    let p = b
+        .submit(&e, "#form", &[("displaytext", "Large web servers")], None)
+        .await;
+    assert!(flash(&p).contains("was saved"), "{}", flash(&p));
+    let o = &c.ok("listServiceOfferings", &[("id", &id)]).await["serviceoffering"][0];
+    assert_eq!(o["displaytext"], "Large web servers");
+    // Delete, confirmed.
+    let del = format!("table#list tr[data-id='{id}'] form[data-action=delete]");
+    let p = b.submit(&p, &del, &[("confirm", "yes")], None).await;
+    assert!(flash(&p).contains("deleted"), "{}", flash(&p));
+    let left = c.ok("listServiceOfferings", &[("id", &id)]).await;
+    assert_eq!(left["count"].as_i64().unwrap_or(0), 0, "{left}");
+
+    // Disk offerings: a fixed size and a custom one.
+    let p = b.get("/console/disk-offerings/new").await;
+    let p = b
+        .submit(
+            &p,
+            "#form",
+            &[("name", "data-20"), ("disksize", "20")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("data-20 was added"), "{}", flash(&p));
+    let p = b.get("/console/disk-offerings/new").await;
+    let p = b
+        .submit(
+            &p,
+            "#form",
+            &[
+                ("name", "data-any"),
+                ("disksize", ""),
+                ("customized", "true"),
+            ],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("data-any was added"), "{}", flash(&p));
+    let d = c.ok("listDiskOfferings", &[("keyword", "data-")]).await;
+    let d20 = d["diskoffering"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "data-20")
+        .unwrap();
+    assert_eq!(d20["disksize"], 20);
+    let id = d20["id"].as_str().unwrap().to_string();
+    let e = b.get(&format!("/console/disk-offerings/{id}/edit")).await;
+    let p = b
+        .submit(&e, "#form", &[("name", "data-20g"), ("tags", "fast")], None)
+        .await;
+    assert!(flash(&p).contains("data-20g was saved"), "{}", flash(&p));
+    let o = &c.ok("listDiskOfferings", &[("id", &id)]).await["diskoffering"][0];
+    assert_eq!(
+        (o["name"].as_str(), o["tags"].as_str()),
+        (Some("data-20g"), Some("fast"))
+    );
+}
+
+/// The instance list sorts by a column (both ways, `aria-sort` on the heading) and
+/// filters by state, zone and account; rows carry the everyday actions.
+#[tokio::test]
+async fn the_instance_list_sorts_and_filters() {
+    let c = Client::admin().await;
+    seeded_vms(&c, "sort-zone", 63, 3).await;
+    let vms = c.ok("listVirtualMachines", &[("listall", "true")]).await;
+    let ids: Vec<String> = vms["virtualmachine"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect();
+    // Names that sort apart from their creation order; one of them Stopped.
+    for (id, name) in ids.iter().zip(["bravo", "alpha", "charlie"]) {
+        sqlx::query("UPDATE vms SET display_name = $2 WHERE id = $1::uuid")
+            .bind(id)
+            .bind(name)
+            .execute(&c.ctx.pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query("UPDATE vms SET state = 'Stopped', host_id = NULL WHERE id = $1::uuid")
+        .bind(&ids[2])
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    let mut b = Browser::login(&c).await;
+    let names = |p: &Page| texts(&p.doc, "table#list tbody td:nth-child(2)");
+    let p = b.get("/console/instances?sort=displayname&order=asc").await;
+    assert_eq!(names(&p), ["alpha", "bravo", "charlie"]);
+    assert_eq!(
+        attr(&p.doc, "table#list th[aria-sort]", "aria-sort"),
+        "ascending"
+    );
+    // The heading links to the other direction.
+    let href = attr(&p.doc, "table#list th[aria-sort] a", "href");
+    assert!(href.contains("order=desc"), "{href}");
+    let p = b.get(&href).await;
+    assert_eq!(names(&p), ["charlie", "bravo", "alpha"]);
+    // Filters: a state, a zone, an account (labelled drop-downs).
+    assert_eq!(p.doc.select(&sel("#list-filters label select")).count(), 3);
+    let p = b.get("/console/instances?state=Stopped").await;
+    assert_eq!(names(&p), ["charlie"]);
+    assert_eq!(
+        attr(&p.doc, "#filter-state option[selected]", "value"),
+        "Stopped"
+    );
+    let zone = attr(&p.doc, "#filter-zoneid option:nth-child(2)", "value");
+    let p = b
+        .get(&format!(
+            "/console/instances?zoneid={zone}&sort=displayname"
+        ))
+        .await;
+    assert_eq!(names(&p).len(), 3);
+    let p = b
+        .get(&format!("/console/instances?zoneid={}", Uuid::new_v4()))
+        .await;
+    assert_eq!(names(&p).len(), 3, "an unknown zone is no filter");
+    let account = attr(&p.doc, "#filter-account option:nth-child(2)", "value");
+    let p = b
+        .get(&format!(
+            "/console/instances?{}",
+            urlencode(&[("account", &account)])
+        ))
+        .await;
+    assert_eq!(names(&p).len(), 3);
+    // Row actions: the stopped one starts or is destroyed, back to this list.
+    let row = format!("table#list tr[data-id='{}'] td.actions form", ids[2]);
+    let acts: Vec<String> = p
+        .doc
+        .select(&sel(&row))
+        .map(|f| f.value().attr("data-action").unwrap().to_string())
+        .collect();
+    assert_eq!(acts, ["start", "destroy"]);
+    let back = format!(
+        "table#list tr[data-id='{}'] form[data-action=start] input[name=back]",
+        ids[2]
+    );
+    assert!(attr(&p.doc, &back, "value").starts_with("/console/instances"));
+    // Bulk: tick the stopped ones and destroy them, confirmed once.
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(stratus_management::front::jobs::run_worker(
+        c.ctx.clone(),
+        rx,
+    ));
+    sqlx::query("UPDATE vms SET state = 'Stopped', host_id = NULL WHERE id = $1::uuid")
+        .bind(&ids[1])
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    let p = b.get("/console/instances?state=Stopped").await;
+    assert_eq!(
+        attr(&p.doc, "table#list input[name=ids]", "form"),
+        "list-bulk",
+        "each row's Select box belongs to the bulk form"
+    );
+    let label = attr(&p.doc, "table#list input[name=ids]", "aria-label");
+    assert!(label.starts_with("Select "), "{label}");
+    let f = p.doc.select(&sel("form#list-bulk")).next().unwrap();
+    let mut pairs = form_values(f);
+    pairs.retain(|(k, _)| k != "action" && k != "confirm");
+    pairs.push(("action".into(), "destroy".into()));
+    pairs.push(("confirm".into(), "yes".into()));
+    pairs.push(("ids".into(), ids[1].clone()));
+    pairs.push(("ids".into(), ids[2].clone()));
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.iter())
+        .finish();
+    let a = c
+        .raw(form(
+            "/console/instances/bulk",
+            &body,
+            Some(&b.cookie_header()),
+        ))
+        .await;
+    let p = b.follow(a, "/console/instances/bulk".into()).await;
+    assert!(
+        flash(&p).contains("2 of 2 instance(s) destroyed"),
+        "{}",
+        flash(&p)
+    );
+    assert!(p.path.starts_with("/console/instances?"), "{}", p.path);
+    let left = c
+        .ok(
+            "listVirtualMachines",
+            &[("listall", "true"), ("state", "Destroyed")],
+        )
+        .await;
+    assert_eq!(left["count"], 2, "{left}");
+}
+
+/// A half-built zone is no dead end (issue 23): its page adds pods, clusters and IP
+/// ranges, deletes a range, resumes the wizard where the zone stopped, and removes the
+/// zone with everything it holds in one confirmed action.
+#[tokio::test]
+async fn a_half_built_zone_is_completed_or_removed_from_its_page() {
+    let c = Client::admin().await;
+    let z = c
+        .ok(
+            "createZone",
+            &[
+                ("name", "half"),
+                ("networktype", "Basic"),
+                ("dns1", "8.8.8.8"),
+                ("internaldns1", "10.9.0.2"),
+            ],
+        )
+        .await;
+    let zid = z["zone"]["id"].as_str().unwrap().to_string();
+    let mut b = Browser::login(&c).await;
+    let zone = format!("/console/zones/{zid}");
+    let p = b.get(&zone).await;
+    assert_eq!(
+        attr(&p.doc, ".head .tools a.primary", "href"),
+        format!("{zone}/resume"),
+        "an unfinished zone offers to continue"
+    );
+    // Resume: the zone counts as built; the wizard opens at the pod.
+    let r = b.get(&format!("{zone}/resume")).await;
+    assert_eq!(attr(&r.doc, WIZARD, "data-step"), "pod");
+    assert_eq!(attr(&r.doc, "input[name='done.zone']", "value"), zid);
+
+    // Add a pod from the zone's page.
+    let p = b.get(&format!("{zone}/pods/new")).await;
+    let p = b
+        .submit(
+            &p,
+            "#form",
+            &[
+                ("name", "hp"),
+                ("gateway", "10.9.0.1"),
+                ("netmask", "255.255.255.0"),
+                ("startip", "10.9.0.10"),
+                ("endip", "10.9.0.20"),
+            ],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("The pod hp was added"), "{}", flash(&p));
+    let pod = c.ok("listPods", &[("zoneid", &zid)]).await["pod"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A cluster in it.
+    let p = b.get(&format!("{zone}/clusters/new?podid={pod}")).await;
+    assert_eq!(attr(&p.doc, "#f-podid option[selected]", "value"), pod);
+    let p = b.submit(&p, "#form", &[("name", "hc")], None).await;
+    assert!(
+        flash(&p).contains("The cluster hc was added"),
+        "{}",
+        flash(&p)
+    );
+    // A guest range: one overlapping the pod's is refused on the form, input kept.
+    let p = b.get(&format!("{zone}/ranges/new?podid={pod}")).await;
+    let bad = b
+        .submit(
+            &p,
+            "#form",
+            &[
+                ("gateway", "10.9.0.1"),
+                ("netmask", "255.255.255.0"),
+                ("startip", "10.9.0.15"),
+                ("endip", "10.9.0.30"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text1(&bad.doc, "#form .error").contains("overlaps"));
+    assert_eq!(attr(&bad.doc, "#f-startip", "value"), "10.9.0.15");
+    let p = b
+        .submit(
+            &bad,
+            "#form",
+            &[("startip", "10.9.0.100"), ("endip", "10.9.0.150")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("10.9.0.100"), "{}", flash(&p));
+    assert_eq!(p.path, zone);
+    // Delete it from its row.
+    let p = b
+        .submit(
+            &p,
+            "table#ip-ranges form[data-action=delete]",
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("deleted"), "{}", flash(&p));
+    let left = c.ok("listVlanIpRanges", &[("zoneid", &zid)]).await;
+    assert_eq!(left["count"].as_i64().unwrap_or(0), 0, "{left}");
+    // The pod's page offers the same, for its pod.
+    let pp = b.get(&format!("/console/pods/{pod}")).await;
+    assert_eq!(
+        pp.doc
+            .select(&sel(&format!("a[href='{zone}/ranges/new?podid={pod}']")))
+            .count(),
+        1
+    );
+
+    // Remove the zone with its pod and cluster, confirmed.
+    let p = b.get(&zone).await;
+    let p = b
+        .submit(
+            &p,
+            "#actions form[data-action=remove]",
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(
+        flash(&p).contains("everything in it were removed"),
+        "{}",
+        flash(&p)
+    );
+    let zones = c.ok("listZones", &[]).await;
+    assert!(!zones.to_string().contains(&zid), "{zones}");
+}
+
+/// Reset password on a stopped instance of a password-enabled template (issue 13): the
+/// new password is shown once, on the answer to the form (no-store, never in a cookie),
+/// and not on the instance's page afterwards.
+#[tokio::test]
+async fn reset_password_shows_the_new_password_once() {
+    let c = Client::admin().await;
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(stratus_management::front::jobs::run_worker(
+        c.ctx.clone(),
+        rx,
+    ));
+    seeded_vms(&c, "pw-zone", 64, 1).await;
+    let vms = c.ok("listVirtualMachines", &[("listall", "true")]).await;
+    let id = vms["virtualmachine"][0]["id"].as_str().unwrap().to_string();
+    let vm: Uuid = id.parse().unwrap();
+    let (account, domain): (Uuid, Uuid) =
+        sqlx::query_as("SELECT account_id, domain_id FROM vms WHERE id = $1")
+            .bind(vm)
+            .fetch_one(&c.ctx.pool)
+            .await
+            .unwrap();
+    let os: Uuid = c.ok("listOsTypes", &[]).await["ostype"][0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let tpl = db::templates::TemplateRow {
+        id: Uuid::new_v4(),
+        name: "pw-tpl".into(),
+        display_text: "pw-tpl".into(),
+        url: "http://images.invalid/pw.qcow2".into(),
+        format: "QCOW2".into(),
+        hypervisor: "KVM".into(),
+        os_type_id: os,
+        checksum: None,
+        is_public: true,
+        is_featured: false,
+        is_extractable: false,
+        password_enabled: true,
+        sshkey_enabled: false,
+        requires_hvm: true,
+        is_dynamically_scalable: false,
+        bits: 64,
+        template_type: "USER".into(),
+        details: serde_json::json!({}),
+        cross_zones: true,
+        account_id: account,
+        domain_id: domain,
+        created: chrono::Utc::now(),
+        removed: None,
+    };
+    db::templates::template_insert(&c.ctx.pool, &tpl)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE vms SET template_id = $2, state = 'Stopped', host_id = NULL WHERE id = $1")
+        .bind(vm)
+        .bind(tpl.id)
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    let mut b = Browser::login(&c).await;
+    let page = format!("/console/instances/{id}");
+    let p = b.get(&page).await;
+    assert_eq!(
+        p.doc
+            .select(&sel("#actions form[data-action=resetpassword]"))
+            .count(),
+        1,
+        "a stopped instance of a password-enabled template offers Reset password"
+    );
+    let r = b
+        .submit(&p, "#actions form[data-action=resetpassword]", &[], None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let password = attr(&r.doc, "#password", "value");
+    assert!(password.len() >= 8, "a generated password: {password:?}");
+    assert!(text1(&r.doc, "#new-password").contains("shown only this once"));
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+    for v in r.headers.get_all(header::SET_COOKIE) {
+        assert!(
+            !v.to_str().unwrap().contains(&password),
+            "never in a cookie"
+        );
+    }
+    assert!(b.cookie_header().find(&password).is_none());
+    // Once: the instance's page does not show it again.
+    let p = b.get(&page).await;
+    assert!(!p.doc.html().contains(&password));
+    // The job tray lists the job, linked to its page and to the instance.
+    let j = b.get("/console/jobs").await;
+    assert_eq!(attr(&j.doc, "nav a.active", "href"), "/console/jobs");
+    let row = j
+        .doc
+        .select(&sel("table#list tbody tr"))
+        .find(|r| {
+            r.text()
+                .any(|t| t.contains("resetPasswordForVirtualMachine"))
+        })
+        .expect("the reset's job is listed");
+    let links: Vec<&str> = row
+        .select(&sel("a"))
+        .filter_map(|a| a.value().attr("href"))
+        .collect();
+    assert!(
+        links.iter().any(|l| l.starts_with("/console/jobs/")),
+        "{links:?}"
+    );
+    assert!(links.contains(&page.as_str()), "{links:?}");
+    assert!(row.text().any(|t| t.contains("Succeeded")));
+    assert!(!j.doc.html().contains(&password), "nor on the job tray");
+    // Events link to their resources.
+    let e = b.get("/console/events").await;
+    assert!(
+        e.doc
+            .select(&sel(&format!("table#list a[href='{page}']")))
+            .count()
+            >= 1,
+        "an event of the instance links to it"
+    );
+    // One's own account: disabling it asks for a confirmation that says so.
+    let (account,): (Uuid,) = sqlx::query_as("SELECT account_id FROM vms WHERE id = $1")
+        .bind(vm)
+        .fetch_one(&c.ctx.pool)
+        .await
+        .unwrap();
+    let a = b.get(&format!("/console/accounts/{account}")).await;
+    assert!(
+        text1(&a.doc, "#actions form[data-action=disable] label.confirm")
+            .contains("my own account")
+    );
+}
+
+/// Settings by scope (issue 23): a zone's, a cluster's and an account's pages link to
+/// their settings; a value saved there is that scope's (the global one is unchanged),
+/// and Reset removes it.
+#[tokio::test]
+async fn settings_by_scope_from_the_zone_cluster_and_account_pages() {
+    let c = Client::admin().await;
+    let (zid, _pid, cid) = c.basic_topology("scoped").await;
+    let mut b = Browser::login(&c).await;
+    let z = b.get(&format!("/console/zones/{zid}")).await;
+    let href = format!("/console/settings?zoneid={zid}");
+    assert_eq!(
+        z.doc
+            .select(&sel(&format!(".head .tools a[href='{href}']")))
+            .count(),
+        1
+    );
+    let cl = b.get(&format!("/console/clusters/{cid}")).await;
+    assert_eq!(
+        cl.doc
+            .select(&sel(&format!(
+                ".head .tools a[href='/console/settings?clusterid={cid}']"
+            )))
+            .count(),
+        1
+    );
+    let p = b
+        .get(&format!("{href}&keyword=storage.overprovisioning.factor"))
+        .await;
+    assert_eq!(text1(&p.doc, "h1"), "Settings of zone scoped (1)");
+    assert_eq!(attr(&p.doc, "nav a.active", "href"), "/console/zones");
+    let row = "tr[data-id='storage.overprovisioning.factor']";
+    assert_eq!(
+        attr(
+            &p.doc,
+            &format!("{row} form[data-action=update] input[name=zoneid]"),
+            "value"
+        ),
+        zid
+    );
+    let p = b
+        .submit(
+            &p,
+            &format!("{row} form[data-action=update]"),
+            &[("value", "3")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("is now '3'"), "{}", flash(&p));
+    assert!(
+        p.path.contains(&format!("zoneid={zid}")),
+        "back on the zone's settings: {}",
+        p.path
+    );
+    let zone_value = c
+        .ok(
+            "listConfigurations",
+            &[
+                ("zoneid", &zid),
+                ("name", "storage.overprovisioning.factor"),
+            ],
+        )
+        .await;
+    assert_eq!(zone_value["configuration"][0]["value"], "3", "{zone_value}");
+    let global = c
+        .ok(
+            "listConfigurations",
+            &[("name", "storage.overprovisioning.factor")],
+        )
+        .await;
+    assert_ne!(global["configuration"][0]["value"], "3", "{global}");
+    // Reset: back to what applies above the zone.
+    let p = b
+        .submit(&p, &format!("{row} form[data-action=reset]"), &[], None)
+        .await;
+    assert!(flash(&p).contains("back to its default"), "{}", flash(&p));
+    let zone_value = c
+        .ok(
+            "listConfigurations",
+            &[
+                ("zoneid", &zid),
+                ("name", "storage.overprovisioning.factor"),
+            ],
+        )
+        .await;
+    assert_ne!(zone_value["configuration"][0]["value"], "3", "{zone_value}");
 }

@@ -72,15 +72,30 @@ async function wizardStep(page, values, go = 'next') {
   }
   await Promise.all([
     page.waitForNavigation({ waitUntil: 'commit' }),
-    page.click(`#wizard button[name=go][value="${go}"]`),
+    page.click(`#wizard .buttons button[name=go][value="${go}"]`),
   ]);
+}
+
+/** Presses Enter in an input (implicit submission: the form's default button). */
+async function pressEnter(page, selector) {
+  await Promise.all([
+    page.waitForNavigation({ waitUntil: 'commit' }),
+    page.press(selector, 'Enter'),
+  ]);
+  await page.waitForSelector('main');
+}
+
+/** Asserts the page does not scroll sideways at the current width. */
+async function noSideScroll(page, what) {
+  const [sw, iw] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  check(sw <= iw, `${what}: no horizontal scroll at ${iw} px (scrollWidth ${sw})`);
 }
 
 /** Presses a button of the Add Instance wizard and returns the step it shows next. */
 async function launchGo(page, go = 'next') {
   await Promise.all([
     page.waitForNavigation({ waitUntil: 'commit' }),
-    page.click(`#launch button[name=go][value="${go}"]`),
+    page.click(go.startsWith('edit:') ? `#launch button[name=go][value="${go}"]` : `#launch .buttons button[name=go][value="${go}"]`),
   ]);
   await page.waitForSelector('#launch, .head h1');
   return page.locator('#launch').getAttribute('data-step').catch(() => null);
@@ -165,17 +180,45 @@ const STEPS = [
     await page.click('text=+ Add zone');
     await page.check('input[name="type.networktype"][value=Basic]');
     await shot(page, 'wizard-type');
-    await wizardStep(page, {});
-    await wizardStep(page, { 'zone.name': 'Zone1', 'zone.dns1': '8.8.8.8', 'zone.internaldns1': `${g}.1` });
+    // Enter goes forward (the first submit button of each step is a hidden Next).
+    await pressEnter(page, 'input[name="type.networktype"][value=Basic]');
+    check(await currentStep(page) === 'zone', 'Enter on the zone type goes to the zone step');
+    check(await page.locator('#steps li[aria-current=step]').textContent() === 'Zone', 'aria-current marks the step');
+    // An address the API would refuse is refused on its own step, with the input kept.
+    await page.fill('#wizard [name="zone.name"]', 'Zone1');
+    await page.fill('#wizard [name="zone.dns1"]', 'not-an-ip');
+    await page.fill('#wizard [name="zone.internaldns1"]', `${g}.1`);
+    expectRefusal(422, '/console/zones/new');
+    await pressEnter(page, '#wizard [name="zone.dns1"]');
+    check(await currentStep(page) === 'zone', 'a DNS server that is not an address is refused on the zone step');
+    check((await text(page, '#wizard-error')).includes("'not-an-ip'"), 'the error names it');
+    await shot(page, 'wizard-zone-refused');
+    await page.fill('#wizard [name="zone.dns1"]', '8.8.8.8');
+    await pressEnter(page, '#wizard [name="zone.name"]');
+    check(await currentStep(page) === 'pod', 'Enter on the zone step goes to the pod step, not Back');
     await wizardStep(page, {
       'pod.name': 'Pod1', 'pod.gateway': `${g}.1`, 'pod.netmask': '255.255.255.0',
       'pod.startip': `${g}.20`, 'pod.endip': `${g}.30`,
     });
-    await wizardStep(page, {
+    check(await currentStep(page) === 'guest', 'then the guest network');
+    const guest = {
       // The guests' own segment: the host's guest bridge takes its gateway.
       'guest.gateway': `${cfg.guestNet}.1`, 'guest.netmask': '255.255.255.0',
       'guest.startip': `${cfg.guestNet}.10`, 'guest.endip': `${cfg.guestNet}.20`,
-    });
+    };
+    for (const [bad, want] of [
+      [{ 'guest.endip': '172.31.1.999' }, "'172.31.1.999' is not an IP address"],
+      [{ 'guest.gateway': `${g}.1`, 'guest.startip': `${g}.25`, 'guest.endip': `${g}.40` }, 'overlaps with the management IP range of pod Pod1'],
+    ]) {
+      for (const [name, value] of Object.entries({ ...guest, ...bad })) await page.fill(`#wizard [name="${name}"]`, value);
+      expectRefusal(422, '/console/zones/new');
+      await pressEnter(page, '#wizard [name="guest.endip"]');
+      check(await currentStep(page) === 'guest', `refused on the guest step: ${JSON.stringify(bad)}`);
+      check((await text(page, '#wizard-error')).includes(want), `the error says ${want}: ${await text(page, '#wizard-error')}`);
+    }
+    await shot(page, 'wizard-guest-refused');
+    await wizardStep(page, guest);
+    check(await currentStep(page) === 'cluster', 'a good range goes on to the cluster');
     await wizardStep(page, { 'cluster.name': 'Cluster1' });
     // A wrong password first.
     await wizardStep(page, { 'host.address': cfg.hostAddress, 'host.username': 'root', 'host.password': 'wrong-password' });
@@ -332,7 +375,9 @@ const STEPS = [
     check(await launchGo(page) === 'offering', 'then the compute offering');
     await choose(page, 'Small Instance');
     await shot(page, 'launch-offering');
-    check(await launchGo(page) === 'disk', 'then the disk offering');
+    // Enter on a choice goes forward.
+    await pressEnter(page, '#choices tbody tr:has(input:checked) input[type=radio]');
+    check(await page.locator('#launch').getAttribute('data-step') === 'disk', 'Enter on the offering goes to the disk offering');
     await choose(page, 'Small');
     await shot(page, 'launch-disk');
     check(await launchGo(page) === 'network', 'then the network');
@@ -357,9 +402,11 @@ const STEPS = [
     await page.fill('#f-name', 'web-1');
     await page.fill('#f-displayname', 'Web server 1');
     await shot(page, 'launch-review');
+    // Enter in the name launches (the review's Edit buttons come first on the page but
+    // are never the default).
     await Promise.all([
       page.waitForNavigation({ waitUntil: 'commit', timeout: 300_000 }),
-      page.click('#launch button[name=go][value=launch]'),
+      page.press('#f-name', 'Enter'),
     ]);
     // A slow boot goes by the job's page first.
     if (page.url().includes('/console/jobs/')) {
@@ -416,6 +463,195 @@ const STEPS = [
     check((await text(page, '.head .badge')) === 'Stopped', 'the instance is Stopped');
     check(await page.locator('#actions [data-action=start]').count() === 1, 'and can be started again');
     await shot(page, 'instance-stopped');
+  }],
+
+  ['offerings: create and edit a compute and a disk offering', async (page) => {
+    await visit(page, '/console/compute-offerings', 'compute-offerings');
+    await page.click('text=+ Add compute offering');
+    // Too big for any host: the next step launches it to see a failed deploy explained.
+    await page.fill('#f-name', 'Huge');
+    await page.fill('#f-cpunumber', '128');
+    await page.fill('#f-cpuspeed', '4000');
+    await page.fill('#f-memory', '1024');
+    await page.check('#f-offerha');
+    await shot(page, 'compute-offering-new');
+    await page.click('#form button[type=submit]');
+    await page.waitForSelector('.flash.ok');
+    const row = page.locator('table#list tbody tr', { hasText: 'Huge' });
+    check((await row.textContent()).includes('128'), 'the offering is listed with its CPUs');
+    await row.locator('a', { hasText: 'Huge' }).click();
+    await page.fill('#f-displaytext', 'Huge (more than any host)');
+    await page.click('#form button[type=submit]');
+    await page.waitForSelector('.flash.ok');
+    check((await text(page, 'table#list tbody')).includes('Huge (more than any host)'), 'the edit is listed');
+    await shot(page, 'compute-offerings-edited');
+    await visit(page, '/console/disk-offerings', 'disk-offerings');
+    await page.click('text=+ Add disk offering');
+    await page.fill('#f-name', 'Data 5');
+    await page.fill('#f-disksize', '5');
+    await page.click('#form button[type=submit]');
+    await page.waitForSelector('.flash.ok');
+    const d = page.locator('table#list tbody tr', { hasText: 'Data 5' });
+    check((await d.textContent()).includes('5 GB'), 'the disk offering is listed with its size');
+    await d.locator('a', { hasText: 'Data 5' }).click();
+    await page.fill('#f-tags', 'fast');
+    await page.click('#form button[type=submit]');
+    await page.waitForSelector('.flash.ok');
+    check((await page.locator('table#list tbody tr', { hasText: 'Data 5' }).textContent()).includes('fast'), 'its tags are saved');
+    await shot(page, 'disk-offerings-edited');
+  }],
+
+  ['a failed deploy explains itself', async (page) => {
+    await page.goto(cfg.url + '/console/instances/new');
+    check(await launchGo(page) === 'iso', 'zone first');
+    await choose(page, 'ipxe');
+    check(await launchGo(page) === 'offering', 'then the offering');
+    await choose(page, 'Huge');
+    for (const step of ['disk', 'network', 'sshkey', 'review']) {
+      if (step === 'network' || step === 'sshkey' || step === 'review') {
+        check(await launchGo(page) === step, `forward to ${step}`);
+      } else {
+        check(await launchGo(page) === step, `forward to ${step}`);
+        await choose(page, 'Small');
+      }
+    }
+    await page.fill('#f-name', 'huge-1');
+    await Promise.all([
+      page.waitForNavigation({ waitUntil: 'commit', timeout: 300_000 }),
+      page.press('#f-name', 'Enter'),
+    ]);
+    if (page.url().includes('/console/jobs/')) {
+      await waitForText(page, '#job-status', /Succeeded|Failed/, 300_000);
+      await page.click('text=Continue');
+    }
+    await page.waitForURL('**/console/instances/*');
+    await page.waitForSelector('#banner');
+    check((await text(page, '.head .badge')) === 'Error', 'the instance is in Error');
+    check((await text(page, '#banner h2')) === 'This instance failed to deploy', 'a banner says so');
+    check((await text(page, '#banner-cause')).startsWith('Cause: '), 'with its cause');
+    check(await page.locator('#banner a[href^="/console/events?keyword="]').count() === 1, 'a link to its events');
+    check(await page.locator('#banner a[href="/console/hosts"]').count() === 1, 'a link to the hosts');
+    check(await page.locator('#banner-next li').count() >= 2, 'and what to do next');
+    const empty = await page.locator('p.empty').allTextContents();
+    check(empty.some((t) => t.includes('rolled back')), `the empty sections say the deploy was rolled back: ${empty}`);
+    await shot(page, 'instance-failed');
+  }],
+
+  ['the instance list sorts and filters', async (page) => {
+    await visit(page, '/console/instances', 'instances-two');
+    const names = async () => (await page.locator('table#list tbody tr td:first-child').allTextContents()).map((t) => t.trim());
+    await page.click('table#list th a:text-is("Name")');
+    check(JSON.stringify(await names()) === '["huge-1","web-1"]', `sorted by name: ${await names()}`);
+    check(await page.locator('table#list th[aria-sort=ascending]').count() === 1, 'aria-sort says how');
+    await page.click('table#list th a.sort >> nth=0');
+    check(JSON.stringify(await names()) === '["web-1","huge-1"]', `and the other way: ${await names()}`);
+    await shot(page, 'instances-sorted');
+    await page.selectOption('#filter-state', 'Error');
+    await page.click('#list-filters button[type=submit]');
+    await page.waitForURL((u) => u.searchParams.get('state') === 'Error');
+    check(JSON.stringify(await names()) === '["huge-1"]', `filtered by state: ${await names()}`);
+    await page.selectOption('#filter-state', 'Stopped');
+    await page.selectOption('#filter-zoneid', { label: 'Zone1' });
+    await page.click('#list-filters button[type=submit]');
+    await page.waitForURL((u) => !!u.searchParams.get('zoneid'));
+    check(JSON.stringify(await names()) === '["web-1"]', `filtered by state and zone: ${await names()}`);
+    await shot(page, 'instances-filtered');
+    // A row's quick action: destroy the failed one from the list.
+    await page.goto(cfg.url + '/console/instances?state=Error');
+    const row = page.locator('table#list tbody tr', { hasText: 'huge-1' });
+    await row.locator('form[data-action=destroy] input[name=confirm]').check();
+    await row.locator('form[data-action=destroy] button').click();
+    await page.waitForSelector('.flash.ok', { timeout: 120_000 });
+    check(page.url().includes('/console/instances?'), `back on the list: ${page.url()}`);
+  }],
+
+  ['workflows, 404 pages', async (page) => {
+    await visit(page, '/console/workflows', 'workflows');
+    check(await page.locator('table#list, p.empty').count() === 1, 'the workflows (or none) are listed');
+    if (await page.locator('table#list').count()) {
+      check(/Vm[A-Z]/.test(await text(page, 'table#list tbody')), 'with their kind');
+    }
+    expectRefusal(404, '/console/no-such-page');
+    const r = await page.goto(cfg.url + '/console/no-such-page');
+    check(r.status() === 404, `an unknown page is a 404: ${r.status()}`);
+    check(await page.locator('nav.side').count() === 1, 'with the navigation');
+    await shot(page, 'not-found');
+    expectRefusal(404, '/console/instances/00000000-0000-4000-8000-000000000000');
+    const m = await page.goto(cfg.url + '/console/instances/00000000-0000-4000-8000-000000000000');
+    check(m.status() === 404, `a missing instance is a 404, not 431: ${m.status()}`);
+  }],
+
+  ['a half-built zone: resumed in the wizard, then removed with everything in it', async (page) => {
+    await page.goto(cfg.url + '/console/zones/new');
+    await pressEnter(page, 'input[name="type.networktype"][value=Basic]');
+    await wizardStep(page, { 'zone.name': 'Zone2', 'zone.dns1': '8.8.8.8', 'zone.internaldns1': '172.30.5.1' });
+    await wizardStep(page, {
+      'pod.name': 'Pod2', 'pod.gateway': '172.30.5.1', 'pod.netmask': '255.255.255.0',
+      'pod.startip': '172.30.5.20', 'pod.endip': '172.30.5.30',
+    });
+    await wizardStep(page, {
+      'guest.gateway': '172.30.6.1', 'guest.netmask': '255.255.255.0',
+      'guest.startip': '172.30.6.10', 'guest.endip': '172.30.6.20',
+    });
+    await wizardStep(page, { 'cluster.name': 'Cluster2' });
+    await wizardStep(page, { 'host.address': cfg.hostAddress, 'host.username': 'root', 'host.password': 'wrong-password' });
+    await wizardStep(page, { 'primary.name': 'P2', 'primary.server': cfg.nfsServer, 'primary.path': cfg.primaryPath });
+    await wizardStep(page, { 'secondary.name': 'S2', 'secondary.server': cfg.nfsServer, 'secondary.path': cfg.secondaryPath });
+    const err = await launch(page, 'zone2-build-stopped');
+    check(await currentStep(page) === 'host', `the build stopped at the host (${err})`);
+    // The admin walks away; the zone is Disabled with a pod, a range and a cluster.
+    await visit(page, '/console/zones', 'zones-half-built');
+    await page.click('table#list a:text-is("Zone2")');
+    check((await text(page, '.head .badge')) === 'Disabled', 'Zone2 is Disabled');
+    await shot(page, 'zone2-half-built');
+    await page.click('text=Continue setting up this zone');
+    await page.waitForSelector('#wizard');
+    check(await currentStep(page) === 'host', `resumed at the host step: ${await currentStep(page)}`);
+    check(await page.locator('#steps li.done').count() >= 4, 'zone, pod, guest range and cluster count as built');
+    await shot(page, 'zone2-resumed');
+    await page.click('#wizard .buttons a:text-is("Cancel")');
+    await page.click('table#list a:text-is("Zone2")');
+    const zoneUrl = page.url();
+    const remove = page.locator('#actions form[data-action=remove]');
+    await remove.locator('input[name=confirm]').check();
+    await remove.locator('button').click();
+    await page.waitForSelector('.flash');
+    check((await text(page, '.flash')).includes('Zone2 and everything in it were removed'), `removed: ${await text(page, '.flash')}`);
+    check(!(await text(page, 'table#list tbody')).includes('Zone2'), 'Zone2 is gone');
+    check(zoneUrl.includes('/console/zones/'), 'from its page');
+    await shot(page, 'zone2-removed');
+  }],
+
+  ['no page scrolls sideways, at 1440 and at 390 px', async (page) => {
+    const pages = ['/console/dashboard', '/console/instances', '/console/settings', '/console/hosts',
+      '/console/zones/new', '/console/compute-offerings', '/console/events'];
+    await page.setViewportSize({ width: 1440, height: 900 });
+    for (const p of pages) {
+      await page.goto(cfg.url + p);
+      await noSideScroll(page, p);
+    }
+    await page.goto(cfg.url + '/console/settings');
+    // Descriptions wrap: the whole settings table fits the page at 1440 px.
+    const [tw, ww] = await page.evaluate(() => {
+      const w = document.querySelector('.table-wrap');
+      return [w.scrollWidth, w.clientWidth];
+    });
+    check(tw <= ww, `the settings table fits without scrolling at 1440 px (${tw} > ${ww})`);
+    await shot(page, 'settings-1440');
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const p of pages) {
+      await page.goto(cfg.url + p);
+      await noSideScroll(page, p);
+      check(!(await page.locator('nav.side .links').isVisible()), `${p}: the navigation is folded at 390 px`);
+    }
+    await page.goto(cfg.url + '/console/instances');
+    await shot(page, 'instances-390');
+    await page.click('label[for=nav-toggle]');
+    check(await page.locator('nav.side a[href="/console/hosts"]').isVisible(), 'Menu opens the navigation');
+    await shot(page, 'menu-390');
+    await page.goto(cfg.url + '/console/settings');
+    await shot(page, 'settings-390');
+    await page.setViewportSize({ width: 1366, height: 860 });
   }],
 ];
 

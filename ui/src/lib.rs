@@ -185,6 +185,20 @@ pub struct Table {
     pub numeric: Vec<usize>,
     pub rows: Vec<Row>,
     pub empty: String,
+    /// Per heading, the address that sorts by that column (None: not sortable).
+    pub sort_links: Vec<Option<String>>,
+    /// The column sorted by and its direction (`ascending` or `descending`).
+    pub sorted: Option<(usize, &'static str)>,
+    /// Drop-downs above the table that filter it (a GET form to `filter_action`).
+    pub filters: Vec<Field>,
+    pub filter_action: String,
+    /// Bulk actions on the rows ticked in the Select column (value → label), posted to
+    /// `bulk_action` with a confirmation saying `bulk_confirm`; empty: no Select column.
+    pub bulk: Vec<(String, String)>,
+    pub bulk_action: String,
+    pub bulk_confirm: String,
+    /// Hidden fields the bulk form carries (where to come back to).
+    pub bulk_fields: Vec<(String, String)>,
 }
 
 impl Table {
@@ -196,6 +210,21 @@ impl Table {
             empty: empty.into(),
             ..Default::default()
         }
+    }
+    /// The sort link of heading `i`, if it has one.
+    pub fn sort_link(&self, i: &usize) -> Option<&str> {
+        self.sort_links.get(*i).and_then(|l| l.as_deref())
+    }
+    /// `aria-sort` of heading `i`: its direction when the table is sorted by it.
+    pub fn sort_of(&self, i: &usize) -> &'static str {
+        match self.sorted {
+            Some((c, dir)) if c == *i => dir,
+            _ => "",
+        }
+    }
+    /// A row's name, for the label of its Select box.
+    pub fn row_name(&self, r: &Row) -> String {
+        r.cells.first().map(|c| c.text.clone()).unwrap_or_default()
     }
     pub fn has_actions(&self) -> bool {
         self.rows.iter().any(|r| !r.actions.is_empty())
@@ -267,10 +296,24 @@ pub struct Section {
     pub note: Option<String>,
 }
 
+/// A box above a page's details saying what happened and what to do next (a failed
+/// instance: its cause, links to where it happened, the next steps).
+#[derive(Debug, Clone, Default)]
+pub struct Banner {
+    /// `bad` (red) or `info` (blue).
+    pub class: &'static str,
+    pub title: String,
+    pub text: String,
+    pub links: Vec<Link>,
+    /// What the reader can do now, one line each.
+    pub next: Vec<String>,
+}
+
 #[derive(Template)]
 #[template(path = "detail.html")]
 pub struct DetailPage {
     pub frame: Frame,
+    pub banner: Option<Banner>,
     pub title: String,
     /// Badges beside the title (states).
     pub status: Vec<Cell>,
@@ -432,6 +475,12 @@ pub struct SettingRow {
 #[template(path = "settings.html")]
 pub struct SettingsPage {
     pub frame: Frame,
+    /// "Global settings", or the settings of one zone, cluster or account.
+    pub title: String,
+    /// Where the title's scope lives (its page), for the crumbs; None at global scope.
+    pub scope_link: Option<Link>,
+    /// Hidden fields every form carries: the scope (`zoneid`, `clusterid` or `accountid`).
+    pub scope: Vec<(String, String)>,
     pub rows: Vec<SettingRow>,
     pub total: i64,
     pub keyword: String,
@@ -463,6 +512,21 @@ pub struct SshKeyPage {
     pub name: String,
     pub fingerprint: String,
     pub privatekey: String,
+    pub back: String,
+    pub refresh: Option<u32>,
+}
+
+/// An instance's generated password (deploy from a password-enabled template, or
+/// resetPasswordForVirtualMachine), shown once on the answer to the form that made it:
+/// never put in a cookie, a session or a later page.
+#[derive(Template)]
+#[template(path = "password.html")]
+pub struct PasswordPage {
+    pub frame: Frame,
+    pub title: String,
+    pub name: String,
+    pub password: String,
+    pub note: String,
     pub back: String,
     pub refresh: Option<u32>,
 }

@@ -296,14 +296,13 @@ async fn check_no_overlap(
         } else {
             "the guest IP range".to_string()
         };
-        return Err(ApiError::param(format!(
-            "The IP range {}-{} overlaps with {what} {}-{} in zone {}. Please specify a different start IP/end IP.",
-            range.start,
-            range.end,
-            host(&o.start_ip),
-            host(&o.end_ip),
-            zone.name
-        ))
+        return Err(iprange::overlap_error(
+            range,
+            &what,
+            &host(&o.start_ip),
+            &host(&o.end_ip),
+            &zone.name,
+        )
         .into());
     }
     Ok(())

@@ -120,6 +120,15 @@ pub fn validate(
     Ok(r)
 }
 
+/// The refusal of `range` because it shares addresses with `other` (`start`–`end`) in
+/// `zone`: one wording for the API and the console's wizard.
+pub fn overlap_error(range: &Range, other: &str, start: &str, end: &str, zone: &str) -> ApiError {
+    ApiError::param(format!(
+        "The IP range {}-{} overlaps with {other} {start}-{end} in zone {zone}. Please specify a different start IP/end IP.",
+        range.start, range.end
+    ))
+}
+
 /// A guest CIDR such as `10.1.1.0/24`.
 pub fn parse_cidr(v: &str) -> Result<IpNetwork, ApiError> {
     let n: Ipv4Network = v

@@ -11,7 +11,7 @@ use axum::{Form, Router};
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
     AccountResponse, AlertResponse, BackgroundTaskResponse, ConfigurationResponse, EventResponse,
-    UserKeysResponse, UserResponse,
+    UserKeysResponse, UserResponse, WorkflowResponse,
 };
 use stratus_ui::{
     Action, Cell, DetailPage, Field, FormPage, KeysPage, Link, ListPage, Row, Section, SettingRow,
@@ -27,6 +27,7 @@ pub fn router() -> Router<Ctx> {
         .route("/console/events", get(events))
         .route("/console/alerts", get(alerts))
         .route("/console/background-tasks", get(background_tasks))
+        .route("/console/workflows", get(workflows))
         .route("/console/accounts", get(accounts))
         .route(
             "/console/accounts/new",
@@ -95,6 +96,111 @@ async fn alerts(s: Session, Query(q): Q) -> Response {
         note: None,
         pager: pager("/console/alerts", &q, total),
         refresh: None,
+    })
+}
+
+/// The workflows (`listWorkflows`): each multi-step operation, the step it is in and
+/// since when, so an admin sees where a deploy is or got stuck. Refreshes itself while
+/// one runs or unwinds.
+async fn workflows(s: Session, Query(q): Q) -> Response {
+    if !s.is_admin() {
+        return s.not_found("dashboard", "page");
+    }
+    let mut params = page_params(&q);
+    params.retain(|(k, _)| *k != "keyword");
+    let state = q.get("state").cloned().unwrap_or_default();
+    if !state.is_empty() {
+        params.push(("state", state.clone()));
+    }
+    let (total, items) = match s
+        .list_of::<WorkflowResponse>("listWorkflows", &params)
+        .await
+    {
+        Ok(x) => x,
+        Err(e) => return s.error_page("workflows", &e),
+    };
+    let busy = items
+        .iter()
+        .any(|w| matches!(w.state.as_deref(), Some("Running" | "Unwinding")));
+    let rows = items
+        .iter()
+        .map(|w| {
+            let rid = plain(&w.resourceid);
+            let kind = plain(&w.resourcetype);
+            let resource = match kind.as_str() {
+                "VirtualMachine" => Cell::link(
+                    format!("VirtualMachine {rid}"),
+                    format!("/console/instances/{rid}"),
+                ),
+                "Host" => Cell::link(format!("Host {rid}"), format!("/console/hosts/{rid}")),
+                _ => Cell::text(format!("{kind} {rid}")),
+            };
+            let step = match (&w.step, w.stepindex, w.stepcount) {
+                (Some(st), Some(i), Some(n)) => format!("{st} ({i} of {n} done)"),
+                (Some(st), _, _) => st.clone(),
+                (None, Some(i), Some(n)) => format!("{i} of {n} done"),
+                _ => "—".into(),
+            };
+            let job = match &w.jobid {
+                Some(j) => Cell::link(j.to_string(), format!("/console/jobs/{j}")),
+                None => Cell::text("—"),
+            };
+            Row {
+                id: plain(&w.id),
+                cells: vec![
+                    Cell::text(text(&w.kind)),
+                    resource,
+                    Cell::text(step),
+                    Cell::state(plain(&w.state)),
+                    Cell::when(when(&w.stepstarted)),
+                    Cell::when(when(&w.created)),
+                    job,
+                    Cell::text(plain(&w.error)),
+                ],
+                actions: vec![],
+            }
+        })
+        .collect();
+    let filter = |label: &str, st: &str| {
+        Link::new(
+            label,
+            format!(
+                "/console/workflows{}",
+                query_string(&[("state", st.into())])
+            ),
+        )
+    };
+    s.page(&ListPage {
+        frame: s.frame("workflows"),
+        section: "Administration",
+        title: "Workflows".into(),
+        table: Table::new(
+            "list",
+            &[
+                "Kind",
+                "Resource",
+                "Step",
+                "State",
+                "Step since",
+                "Started",
+                "Job",
+                "Error",
+            ],
+            rows,
+            "No workflows.",
+        ),
+        total,
+        toolbar: vec![
+            filter("All", ""),
+            filter("Running", "Running"),
+            filter("Unwinding", "Unwinding"),
+            filter("Failed", "Failed"),
+            filter("Succeeded", "Succeeded"),
+        ],
+        search: None,
+        note: busy.then(|| "This page refreshes itself while a workflow runs.".into()),
+        pager: pager("/console/workflows", &q, total),
+        refresh: busy.then_some(3),
     })
 }
 
@@ -324,12 +430,28 @@ async fn account(s: Session, Path(id): Path<String>) -> Response {
         Err(e) => return s.error_page("accounts", &e),
     };
     let url = format!("/console/accounts/{id}/action");
+    // One's own account: disabling, locking or deleting it signs you out for good, so
+    // each asks for a confirmation that says so.
+    let own = a.id == Some(s.caller.account_id());
+    let guard = |act: Action, what: &str| {
+        if own {
+            act.danger(&format!(
+                "Yes, {what} my own account (I will be signed out and cannot sign in with it)"
+            ))
+        } else {
+            act
+        }
+    };
     let mut actions = vec![];
     if a.state.as_deref() == Some("enabled") {
-        actions.push(
+        actions.push(guard(
             Action::new("disable", "Disable account", url.clone()).field("action", "disable"),
-        );
-        actions.push(Action::new("lock", "Lock account", url.clone()).field("action", "lock"));
+            "disable",
+        ));
+        actions.push(guard(
+            Action::new("lock", "Lock account", url.clone()).field("action", "lock"),
+            "lock",
+        ));
     } else {
         actions
             .push(Action::new("enable", "Enable account", url.clone()).field("action", "enable"));
@@ -337,7 +459,11 @@ async fn account(s: Session, Path(id): Path<String>) -> Response {
     actions.push(
         Action::new("delete", "Delete account", url)
             .field("action", "delete")
-            .danger("Yes, delete this account and its users"),
+            .danger(if own {
+                "Yes, delete my own account and its users (I will be signed out for good)"
+            } else {
+                "Yes, delete this account and its users"
+            }),
     );
     let rows = a
         .user
@@ -358,11 +484,15 @@ async fn account(s: Session, Path(id): Path<String>) -> Response {
         })
         .collect();
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("accounts"),
         title: text(&a.name),
         status: vec![Cell::state(plain(&a.state))],
         back: Link::new("Accounts", "/console/accounts"),
-        toolbar: vec![],
+        toolbar: vec![Link::new(
+            "Settings",
+            format!("/console/settings?accountid={id}"),
+        )],
         actions,
         fields: vec![
             ("ID".into(), Cell::mono(text(&a.id))),
@@ -498,18 +628,29 @@ async fn user(s: Session, Path(id): Path<String>) -> Response {
         "Generate API keys",
         format!("/console/users/{id}/keys"),
     )];
+    let own = u.id == Some(s.caller.user_id());
     if u.state.as_deref() == Some("enabled") {
-        actions
-            .push(Action::new("disable", "Disable user", url.clone()).field("action", "disable"));
+        let disable =
+            Action::new("disable", "Disable user", url.clone()).field("action", "disable");
+        actions.push(if own {
+            disable.danger("Yes, disable myself (I will be signed out and cannot sign in)")
+        } else {
+            disable
+        });
     } else {
         actions.push(Action::new("enable", "Enable user", url.clone()).field("action", "enable"));
     }
     actions.push(
         Action::new("delete", "Delete user", url)
             .field("action", "delete")
-            .danger("Yes, delete this user"),
+            .danger(if own {
+                "Yes, delete myself (I will be signed out for good)"
+            } else {
+                "Yes, delete this user"
+            }),
     );
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("accounts"),
         title: text(&u.username),
         status: vec![Cell::state(plain(&u.state))],
@@ -625,6 +766,7 @@ async fn my_keys(s: Session) -> Response {
         Err(e) => return s.error_page("api-keys", &e),
     };
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("api-keys"),
         title: "API keys".into(),
         status: vec![],
@@ -651,13 +793,71 @@ async fn my_keys(s: Session) -> Response {
 
 // --- global settings ---
 
+/// The scope a settings page or form is about: `zoneid`, `clusterid` or `accountid`
+/// and its id (a uuid), or none (global).
+fn setting_scope(get: impl Fn(&str) -> String) -> Option<(&'static str, String)> {
+    ["zoneid", "clusterid", "accountid"]
+        .into_iter()
+        .find_map(|k| {
+            let v = get(k);
+            v.parse::<uuid::Uuid>().ok().map(|id| (k, id.to_string()))
+        })
+}
+
+/// The title, nav entry and page of a scope.
+async fn scope_page(s: &Session, scope: &(&'static str, String)) -> (String, &'static str, Link) {
+    let (param, id) = scope;
+    let name = |n: Option<String>| n.unwrap_or_else(|| id.clone());
+    match *param {
+        "zoneid" => {
+            let z = s
+                .one_of::<stratus_api::types::ZoneResponse>("listZones", id, &[])
+                .await;
+            let n = name(z.ok().flatten().and_then(|z| z.name));
+            (
+                format!("Settings of zone {n}"),
+                "zones",
+                Link::new(&format!("Zone {n}"), format!("/console/zones/{id}")),
+            )
+        }
+        "clusterid" => {
+            let c = s
+                .one_of::<stratus_api::types::ClusterResponse>("listClusters", id, &[])
+                .await;
+            let n = name(c.ok().flatten().and_then(|c| c.name));
+            (
+                format!("Settings of cluster {n}"),
+                "clusters",
+                Link::new(&format!("Cluster {n}"), format!("/console/clusters/{id}")),
+            )
+        }
+        _ => {
+            let a = s
+                .one_of::<AccountResponse>("listAccounts", id, &[("listall", "true".into())])
+                .await;
+            let n = name(a.ok().flatten().and_then(|a| a.name));
+            (
+                format!("Settings of account {n}"),
+                "accounts",
+                Link::new(&format!("Account {n}"), format!("/console/accounts/{id}")),
+            )
+        }
+    }
+}
+
 async fn settings(s: Session, Query(q): Q) -> Response {
     let keyword = q.get("keyword").cloned().unwrap_or_default();
     let category = q.get("category").cloned().unwrap_or_default();
+    let scope = setting_scope(|k| q.get(k).cloned().unwrap_or_default());
+    let scope_param: Vec<(&str, String)> = scope.iter().map(|(k, v)| (*k, v.clone())).collect();
     let all = match s
         .list_of::<ConfigurationResponse>(
             "listConfigurations",
-            &[("pagesize", "500".into()), ("page", "1".into())],
+            &[
+                vec![("pagesize", "500".into()), ("page", "1".into())],
+                scope_param.clone(),
+            ]
+            .concat(),
         )
         .await
     {
@@ -668,6 +868,7 @@ async fn settings(s: Session, Query(q): Q) -> Response {
     categories.sort();
     categories.dedup();
     let mut params = page_params(&q);
+    params.extend(scope_param.clone());
     if !category.is_empty() {
         params.push(("category", category.clone()));
     }
@@ -690,8 +891,21 @@ async fn settings(s: Session, Query(q): Q) -> Response {
         .collect();
     let mut pairs: Vec<(&str, String)> = q.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     pairs.sort();
+    let (title, active, scope_link) = match &scope {
+        Some(sc) => {
+            let (t, a, l) = scope_page(&s, sc).await;
+            (t, a, Some(l))
+        }
+        None => ("Global settings".to_string(), "settings", None),
+    };
     s.page(&SettingsPage {
-        frame: s.frame("settings"),
+        frame: s.frame(active),
+        title,
+        scope_link,
+        scope: scope_param
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
         rows,
         total,
         keyword,
@@ -709,16 +923,12 @@ async fn update_setting(s: Session, Form(f): Form<Fields>) -> Response {
     }
     let back = local_path(field(&f, "back"), "/console/settings");
     let name = field(&f, "name").to_string();
-    match s
-        .call(
-            "updateConfiguration",
-            &[
-                ("name", name.clone()),
-                ("value", field(&f, "value").to_string()),
-            ],
-        )
-        .await
-    {
+    let mut params = vec![
+        ("name", name.clone()),
+        ("value", field(&f, "value").to_string()),
+    ];
+    params.extend(setting_scope(|k| field(&f, k).to_string()));
+    match s.call("updateConfiguration", &params).await {
         Ok(_) => redirect_with(
             &back,
             true,
@@ -734,10 +944,9 @@ async fn reset_setting(s: Session, Form(f): Form<Fields>) -> Response {
     }
     let back = local_path(field(&f, "back"), "/console/settings");
     let name = field(&f, "name").to_string();
-    match s
-        .call("resetConfiguration", &[("name", name.clone())])
-        .await
-    {
+    let mut params = vec![("name", name.clone())];
+    params.extend(setting_scope(|k| field(&f, k).to_string()));
+    match s.call("resetConfiguration", &params).await {
         Ok(_) => redirect_with(&back, true, &format!("{name} is back to its default.")),
         Err(e) => redirect_with(&back, false, &format!("{name}: {}", e.text)),
     }

@@ -306,6 +306,7 @@ async fn iso(s: Session, Path(id): Path<String>) -> Response {
         .collect();
     let downloading = copies.iter().any(downloading);
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("isos"),
         title: text(&i.name),
         status: vec![],

@@ -338,6 +338,21 @@ fn allocation_actions(base: &str, state: &str) -> Vec<Action> {
     a
 }
 
+/// Each IP range row gets a Delete (confirmed), coming back to `back`.
+fn range_actions(section: &mut Section, back: &str) {
+    for r in &mut section.table.rows {
+        r.actions.push(
+            Action::new(
+                "delete",
+                "Delete",
+                format!("/console/ranges/{}/delete", r.id),
+            )
+            .field("back", back)
+            .danger("Yes, delete this range"),
+        );
+    }
+}
+
 async fn zone(s: Session, Path(id): Path<String>) -> Response {
     let z = match s.one_of::<ZoneResponse>("listZones", &id, &[]).await {
         Ok(Some(z)) => z,
@@ -351,6 +366,14 @@ async fn zone(s: Session, Path(id): Path<String>) -> Response {
         Action::new("delete", "Delete zone", format!("{base}/action"))
             .field("action", "delete")
             .danger("Yes, delete this zone"),
+    );
+    actions.push(
+        Action::new(
+            "remove",
+            "Remove zone and everything in it",
+            format!("{base}/remove"),
+        )
+        .danger("Yes, delete its storage, IP ranges, clusters and pods, then the zone"),
     );
     let mut sections = vec![
         section(
@@ -414,15 +437,40 @@ async fn zone(s: Session, Path(id): Path<String>) -> Response {
         )
         .await,
     ];
+    sections[0]
+        .links
+        .push(Link::new("+ Add pod", format!("{base}/pods/new")));
+    sections[1]
+        .links
+        .push(Link::new("+ Add cluster", format!("{base}/clusters/new")));
     sections[2]
         .links
         .push(Link::new("+ Add host", "/console/hosts/new"));
+    sections[3]
+        .links
+        .push(Link::new("+ Add IP range", format!("{base}/ranges/new")));
+    range_actions(&mut sections[3], &base);
+    // A zone left Disabled before it had everything (the wizard abandoned) can be
+    // taken up again in the wizard.
+    let unfinished =
+        plain(&z.allocationstate) == "Disabled" && sections.iter().any(|s| s.table.rows.is_empty());
+    let mut toolbar = vec![Link::new(
+        "Settings",
+        format!("/console/settings?zoneid={id}"),
+    )];
+    if unfinished {
+        toolbar.push(Link::primary(
+            "Continue setting up this zone",
+            format!("{base}/resume"),
+        ));
+    }
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("zones"),
         title: text(&z.name),
         status: vec![Cell::state(plain(&z.allocationstate))],
         back: Link::new("Zones", "/console/zones"),
-        toolbar: vec![],
+        toolbar,
         actions,
         fields: vec![
             labelled("ID", Cell::mono(text(&z.id))),
@@ -559,7 +607,20 @@ async fn pod(s: Session, Path(id): Path<String>) -> Response {
         )
         .await,
     ];
+    let mut sections = sections;
+    let zone_base = format!("/console/zones/{}", plain(&p.zoneid));
+    let pod_q = super::query_string(&[("podid", id.clone())]);
+    sections[0].links.push(Link::new(
+        "+ Add cluster",
+        format!("{zone_base}/clusters/new{pod_q}"),
+    ));
+    sections[2].links.push(Link::new(
+        "+ Add guest IP range",
+        format!("{zone_base}/ranges/new{pod_q}"),
+    ));
+    range_actions(&mut sections[2], &base);
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("pods"),
         title: text(&p.name),
         status: vec![Cell::state(plain(&p.allocationstate))],
@@ -647,11 +708,15 @@ async fn cluster(s: Session, Path(id): Path<String>) -> Response {
         format!("/console/hosts/new?clusterid={id}"),
     ));
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("clusters"),
         title: text(&c.name),
         status: vec![Cell::state(plain(&c.allocationstate))],
         back: Link::new("Clusters", "/console/clusters"),
-        toolbar: vec![],
+        toolbar: vec![Link::new(
+            "Settings",
+            format!("/console/settings?clusterid={id}"),
+        )],
         actions,
         fields: f,
         charts: vec![],
@@ -926,6 +991,7 @@ async fn host(s: Session, Path(id): Path<String>) -> Response {
         .map(|x| x.1)
         .unwrap_or_default();
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("hosts"),
         title: text(&h.name),
         status: vec![
@@ -1202,6 +1268,7 @@ async fn pool(s: Session, Path(id): Path<String>) -> Response {
         labelled("Added", Cell::text(when(&p.created))),
     ];
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("primary-storage"),
         title: text(&p.name),
         status: vec![Cell::state(plain(&p.state))],
@@ -1286,6 +1353,7 @@ async fn store(s: Session, Path(id): Path<String>) -> Response {
         labelled("Used", usage_cell(&st.disksizeused, &st.disksizetotal)),
     ];
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("secondary-storage"),
         title: text(&st.name),
         status: vec![],

@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
-    ConsoleEndpointResponse, DiskOfferingResponse, IsoResponse, NetworkResponse,
+    ConsoleEndpointResponse, DiskOfferingResponse, EventResponse, IsoResponse, NetworkResponse,
     ServiceOfferingResponse, SshKeyPairResponse, TemplateResponse, VirtualMachineResponse,
     VolumeResponse, ZoneResponse,
 };
@@ -25,8 +25,8 @@ use stratus_api::ApiError;
 use stratus_ui::format::bytes;
 use stratus_ui::launch::{self, Choices, Go, LaunchState, STEPS};
 use stratus_ui::{
-    Action, Cell, DetailPage, Field, LaunchPage, Link, ListPage, Row, Section, StepTab, Table,
-    VncPage,
+    Action, Banner, Cell, DetailPage, Field, LaunchPage, Link, ListPage, PasswordPage, Row,
+    Section, StepTab, Table, VncPage,
 };
 
 use super::infra::{link_to, row};
@@ -43,6 +43,7 @@ pub fn router() -> Router<Ctx> {
         )
         .route("/console/instances/{id}", get(detail))
         .route("/console/instances/{id}/action", post(action))
+        .route("/console/instances/bulk", post(bulk))
         .route("/console/vms/{id}/vnc", get(vnc_page))
 }
 
@@ -104,6 +105,9 @@ fn actions_for(
         }
         "Stopped" => {
             out.push(a("start", "Start"));
+            if full && v.passwordenabled == Some(true) {
+                out.push(a("resetpassword", "Reset password"));
+            }
             if full && !keys.is_empty() {
                 out.push(a("resetsshkey", "Reset SSH key").select(
                     "keypair",
@@ -121,6 +125,10 @@ fn actions_for(
         _ => {}
     }
     if !full {
+        if matches!(state, "Running" | "Stopped" | "Error") {
+            // Short in a row; the instance's page says more.
+            out.push(a("destroy", "Destroy").danger("Yes"));
+        }
         return out;
     }
     if matches!(state, "Running" | "Stopped") {
@@ -143,17 +151,157 @@ fn actions_for(
     out
 }
 
+/// The instance list's columns that sort, by their `sort` key.
+const SORTS: [&str; 9] = [
+    "name",
+    "displayname",
+    "state",
+    "ip",
+    "zone",
+    "host",
+    "offering",
+    "iso",
+    "account",
+];
+
+/// Up to this many instances are sorted as one list (past it, the first so many).
+const SORT_MAX: i64 = 500;
+
+/// A row's value for a sort key.
+fn sort_key(v: &VirtualMachineResponse, key: &str) -> String {
+    match key {
+        "displayname" => plain(&v.displayname),
+        "state" => plain(&v.state),
+        // Addresses sort by number, not as text.
+        "ip" => address(v)
+            .parse::<std::net::Ipv4Addr>()
+            .map(|a| format!("{:010}", u32::from(a)))
+            .unwrap_or_else(|_| address(v)),
+        "zone" => plain(&v.zonename),
+        "host" => plain(&v.hostname),
+        "offering" => plain(&v.serviceofferingname),
+        "iso" => plain(&v.isoname),
+        "account" => plain(&v.account),
+        _ => plain(&v.name),
+    }
+    .to_lowercase()
+}
+
+/// The list's filters (state, zone, account), as the API's parameters.
+async fn filters(
+    s: &Session,
+    q: &HashMap<String, String>,
+) -> (Vec<Field>, Vec<(&'static str, String)>) {
+    let get = |k: &str| q.get(k).cloned().unwrap_or_default();
+    let mut params = vec![];
+    let mut fields = vec![];
+    let mut states = vec![(String::new(), "Any state".to_string())];
+    states.extend(
+        super::VM_STATES
+            .iter()
+            .map(|st| (st.to_string(), st.to_string())),
+    );
+    let state = get("state");
+    if states.iter().any(|(v, _)| *v == state) && !state.is_empty() {
+        params.push(("state", state.clone()));
+    }
+    fields.push(Field::select("state", "State", state, states));
+    let mut zones = vec![(String::new(), "Any zone".to_string())];
+    zones.extend(
+        s.list_of::<ZoneResponse>("listZones", &rows_params(&[]))
+            .await
+            .map(|(_, z)| z)
+            .unwrap_or_default()
+            .iter()
+            .map(|z| (plain(&z.id), text(&z.name))),
+    );
+    let zone = get("zoneid");
+    if zones.iter().any(|(v, _)| *v == zone) && !zone.is_empty() {
+        params.push(("zoneid", zone.clone()));
+    }
+    fields.push(Field::select("zoneid", "Zone", zone, zones));
+    if s.is_admin() {
+        // An account is a name in a domain: the value is `DOMAINID/NAME`.
+        let mut accounts = vec![(String::new(), "Any account".to_string())];
+        accounts.extend(
+            s.list_of::<stratus_api::types::AccountResponse>(
+                "listAccounts",
+                &rows_params(&[("listall", "true".into())]),
+            )
+            .await
+            .map(|(_, a)| a)
+            .unwrap_or_default()
+            .iter()
+            .map(|a| {
+                (
+                    format!("{}/{}", plain(&a.domainid), plain(&a.name)),
+                    format!("{} ({})", text(&a.name), text(&a.domain)),
+                )
+            }),
+        );
+        let account = get("account");
+        if accounts.iter().any(|(v, _)| *v == account) && !account.is_empty() {
+            if let Some((domain, name)) = account.split_once('/') {
+                params.push(("domainid", domain.to_string()));
+                params.push(("account", name.to_string()));
+            }
+        }
+        fields.push(Field::select("account", "Account", account, accounts));
+    }
+    (fields, params)
+}
+
 async fn list(s: Session, Query(q): Query<HashMap<String, String>>) -> Response {
     let mut params = page_params(&q);
     params.push(("listall", "true".into()));
-    let (total, items) = match s
+    let (filter_fields, filter_params) = filters(&s, &q).await;
+    params.extend(filter_params);
+    let sort = q
+        .get("sort")
+        .map(String::as_str)
+        .filter(|k| SORTS.contains(k));
+    let descending = q.get("order").is_some_and(|o| o == "desc");
+    // Sorted: the whole list (up to SORT_MAX) is sorted, then paged here.
+    let page = q
+        .get("page")
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    if sort.is_some() {
+        params.retain(|(k, _)| *k != "page" && *k != "pagesize");
+        params.push(("page", "1".into()));
+        params.push(("pagesize", SORT_MAX.to_string()));
+    }
+    let (total, mut items) = match s
         .list_of::<VirtualMachineResponse>("listVirtualMachines", &params)
         .await
     {
         Ok(x) => x,
         Err(e) => return s.error_page("instances", &e),
     };
+    if let Some(key) = sort {
+        items.sort_by_cached_key(|v| sort_key(v, key));
+        if descending {
+            items.reverse();
+        }
+        let from = ((page - 1) * super::PAGE_SIZE) as usize;
+        items = items
+            .into_iter()
+            .skip(from)
+            .take(super::PAGE_SIZE as usize)
+            .collect();
+    }
     let changing = items.iter().any(|v| transitional(&plain(&v.state)));
+    let back = format!(
+        "/console/instances{}",
+        query_string(
+            &q.iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+        )
+    );
     let rows = items
         .iter()
         .map(|v| {
@@ -175,30 +323,79 @@ async fn list(s: Session, Query(q): Query<HashMap<String, String>>) -> Response 
                     Cell::text(text(&v.account)),
                 ],
             );
-            r.actions = actions_for(v, &[], &[], false);
+            r.actions = actions_for(v, &[], &[], false)
+                .into_iter()
+                .map(|a| a.field("back", back.clone()))
+                .collect();
             r
         })
         .collect();
+    let mut table = Table::new(
+        "list",
+        &[
+            "Name",
+            "Display name",
+            "State",
+            "IP address",
+            "Zone",
+            "Host",
+            "Offering",
+            "ISO",
+            "Account",
+        ],
+        rows,
+        "No instances match. Launch one with + Add instance.",
+    );
+    table.sort_links = SORTS
+        .iter()
+        .map(|key| {
+            let order = if sort == Some(*key) && !descending {
+                "desc"
+            } else {
+                "asc"
+            };
+            let mut pairs: Vec<(&str, String)> = q
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "sort" | "order" | "page"))
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect();
+            pairs.sort();
+            pairs.push(("sort", key.to_string()));
+            pairs.push(("order", order.to_string()));
+            Some(format!("/console/instances{}", query_string(&pairs)))
+        })
+        .collect();
+    table.sorted = sort
+        .and_then(|k| SORTS.iter().position(|x| *x == k))
+        .map(|i| {
+            (
+                i,
+                if descending {
+                    "descending"
+                } else {
+                    "ascending"
+                },
+            )
+        });
+    table.filters = filter_fields;
+    table.filter_action = "/console/instances".into();
+    table.bulk = [
+        ("start", "Start"),
+        ("stop", "Stop"),
+        ("reboot", "Reboot"),
+        ("destroy", "Destroy"),
+    ]
+    .iter()
+    .map(|(v, l)| (v.to_string(), l.to_string()))
+    .collect();
+    table.bulk_action = "/console/instances/bulk".into();
+    table.bulk_confirm = "Yes, to every selected instance".into();
+    table.bulk_fields = vec![("back".into(), back.clone())];
     s.page(&ListPage {
         frame: s.frame("instances"),
         section: "Compute",
         title: "Instances".into(),
-        table: Table::new(
-            "list",
-            &[
-                "Name",
-                "Display name",
-                "State",
-                "IP address",
-                "Zone",
-                "Host",
-                "Offering",
-                "ISO",
-                "Account",
-            ],
-            rows,
-            "No instances yet. Launch one with + Add instance.",
-        ),
+        table,
         total,
         toolbar: vec![Link::primary("+ Add instance", "/console/instances/new")],
         search: Some(q.get("keyword").cloned().unwrap_or_default()),
@@ -297,6 +494,26 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
     if !plain(&v.errortext).is_empty() {
         fields.push(("Error".into(), Cell::text(text(&v.errortext))));
     }
+    let failed = state == "Error";
+    let banner = failed.then(|| failed_banner(&s, &v));
+    // The instance's own events (their texts name it by its display name).
+    let display = plain(&v.displayname);
+    let events = if display.is_empty() {
+        vec![]
+    } else {
+        s.list_of::<EventResponse>(
+            "listEvents",
+            &[
+                ("keyword", format!("VM {display}")),
+                ("listall", "true".into()),
+                ("pagesize", "10".into()),
+                ("page", "1".into()),
+            ],
+        )
+        .await
+        .map(|(_, items)| items)
+        .unwrap_or_default()
+    };
     let nics = v
         .nic
         .iter()
@@ -338,11 +555,16 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
         "volumes",
         &["Name", "Type", "Size", "State", "Primary storage"],
         volumes,
-        "No volumes.",
+        if failed {
+            "No volumes: the deploy failed and was rolled back, so its disk was removed."
+        } else {
+            "No volumes."
+        },
     );
     volume_table.numeric = vec![2];
     let changing = transitional(&state);
     s.page(&DetailPage {
+        banner,
         frame: s.frame("instances"),
         title: text(&v.name),
         status: vec![Cell::state(state.clone())],
@@ -365,7 +587,11 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
                         "Broadcast URI",
                     ],
                     nics,
-                    "No NICs.",
+                    if failed {
+                        "No NICs: the deploy failed and was rolled back, so its address was released."
+                    } else {
+                        "No NICs."
+                    },
                 ),
                 links: vec![],
                 note: None,
@@ -377,16 +603,126 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
                 note: changing
                     .then(|| "This page refreshes itself while the instance changes state.".into()),
             },
+            Section {
+                title: "Events".into(),
+                table: super::events_table("events", events, false),
+                links: vec![Link::new(
+                    "All events",
+                    format!("/console/events{}", query_string(&[("keyword", display)])),
+                )],
+                note: None,
+            },
         ],
         refresh: changing.then_some(REFRESH),
     })
+}
+
+/// The page that shows an instance's new password, once.
+fn password_page(
+    s: &Session,
+    title: &str,
+    name: &str,
+    password: String,
+    note: &str,
+    back: String,
+) -> Response {
+    s.page(&PasswordPage {
+        frame: s.frame("instances"),
+        title: title.into(),
+        name: if name.is_empty() {
+            "the instance".into()
+        } else {
+            name.into()
+        },
+        password,
+        note: note.into(),
+        back,
+        refresh: None,
+    })
+}
+
+/// Resets a stopped instance's password and shows the new one once.
+async fn reset_password(s: &Session, id: &str, back: String) -> Response {
+    let name = s
+        .one_of::<VirtualMachineResponse>("listVirtualMachines", id, &[("listall", "true".into())])
+        .await
+        .ok()
+        .flatten()
+        .map(|v| text(&v.name))
+        .unwrap_or_default();
+    match s
+        .run_for_result(
+            "resetPasswordForVirtualMachine",
+            &[("id", id.to_string())],
+            Duration::from_secs(20),
+        )
+        .await
+    {
+        Ok((Outcome::Done, body)) => {
+            match super::vm_password("resetPasswordForVirtualMachine", body) {
+                Some(password) => password_page(
+                    s,
+                    "New password",
+                    &name,
+                    password,
+                    "The guest gets it when the instance next starts.",
+                    back,
+                ),
+                None => redirect_with(&back, true, "The password was reset."),
+            }
+        }
+        Ok((Outcome::Running(job), _)) => Redirect::to(&format!(
+            "/console/jobs/{job}{}",
+            query_string(&[("next", back)])
+        ))
+        .into_response(),
+        Err(e) => redirect_with(&back, false, &e.text),
+    }
+}
+
+/// What a failed instance's page says first: the cause, where to look, what to do.
+fn failed_banner(s: &Session, v: &VirtualMachineResponse) -> Banner {
+    let cause = plain(&v.errortext);
+    let display = plain(&v.displayname);
+    let mut links = vec![];
+    if s.is_admin() {
+        if let Some(h) = v.hostid.as_ref().map(|h| h.to_string()) {
+            links.push(Link::new(
+                &format!("Host {}", text(&v.hostname)),
+                format!("/console/hosts/{h}"),
+            ));
+        } else {
+            links.push(Link::new("Hosts", "/console/hosts".to_string()));
+        }
+        links.push(Link::new("Alerts", "/console/alerts".to_string()));
+    }
+    links.push(Link::new(
+        "Its events",
+        format!("/console/events{}", query_string(&[("keyword", display)])),
+    ));
+    Banner {
+        class: "bad",
+        title: "This instance failed to deploy".into(),
+        text: if cause.is_empty() {
+            "The deploy failed; its events say why.".into()
+        } else {
+            format!("Cause: {cause}")
+        },
+        links,
+        next: vec![
+            "Everything the deploy had done was undone: its address was released and its disk removed, so nothing is left running or reserved.".into(),
+            "Fix the cause (a host that is down or full, storage that cannot be reached), then launch it again with + Add instance.".into(),
+            "Destroy and expunge this instance to remove it from the list and free its name.".into(),
+        ],
+    }
 }
 
 async fn action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Response {
     if let Some(r) = s.refuse_forged(&f) {
         return r;
     }
-    let back = detail_path(&id);
+    // A list row's action comes back to the list it was pressed on.
+    let back = super::local_path(field(&f, "back"), &detail_path(&id));
     let vm = || ("id", id.clone());
     let (command, params, done): (&str, Vec<(&str, String)>, &str) = match field(&f, "action") {
         "start" => (
@@ -444,6 +780,7 @@ async fn action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Re
             "The ISO is detached.",
         ),
         "console" => return open_console(&s, &id, &back).await,
+        "resetpassword" => return reset_password(&s, &id, back).await,
         other => return redirect_with(&back, false, &format!("Unknown action '{other}'")),
     };
     // An expunged instance has no page to come back to.
@@ -453,6 +790,62 @@ async fn action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Re
         back
     };
     s.act(command, &params, &back, done).await
+}
+
+/// Most instances one bulk action takes.
+const BULK_MAX: usize = 50;
+
+/// A bulk action on the instances ticked in the list: each one's own command (as its row
+/// would send it), confirmed once; the message says what happened to each.
+async fn bulk(s: Session, Form(f): Form<Fields>) -> Response {
+    if let Some(r) = s.refuse_forged(&f) {
+        return r;
+    }
+    let back = super::local_path(field(&f, "back"), "/console/instances");
+    if field(&f, "confirm") != "yes" {
+        return redirect_with(&back, false, "Tick the box to confirm the action.");
+    }
+    let (command, done): (&str, &str) = match field(&f, "action") {
+        "start" => ("startVirtualMachine", "started"),
+        "stop" => ("stopVirtualMachine", "stopped"),
+        "reboot" => ("rebootVirtualMachine", "rebooted"),
+        "destroy" => ("destroyVirtualMachine", "destroyed"),
+        other => return redirect_with(&back, false, &format!("Unknown action '{other}'")),
+    };
+    let ids: Vec<&str> = f
+        .iter()
+        .filter(|(k, _)| k == "ids")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if ids.is_empty() {
+        return redirect_with(&back, false, "Select one or more instances first.");
+    }
+    if ids.len() > BULK_MAX {
+        return redirect_with(
+            &back,
+            false,
+            &format!("Select at most {BULK_MAX} instances at a time."),
+        );
+    }
+    let (mut ok, mut running, mut failed) = (0, 0, vec![]);
+    for id in &ids {
+        match s
+            .run(command, &[("id", id.to_string())], Duration::from_secs(20))
+            .await
+        {
+            Ok(Outcome::Done) => ok += 1,
+            Ok(Outcome::Running(_)) => running += 1,
+            Err(e) => failed.push(e.text),
+        }
+    }
+    let mut text = format!("{ok} of {} instance(s) {done}.", ids.len());
+    if running > 0 {
+        text.push_str(&format!(" {running} still running (see Jobs)."));
+    }
+    if !failed.is_empty() {
+        text.push_str(&format!(" Refused: {}", failed.join("; ")));
+    }
+    redirect_with(&back, failed.is_empty(), &text)
 }
 
 /// Opens the instance's console: a one-time endpoint from createConsoleEndpoint, whose
@@ -854,7 +1247,26 @@ async fn launch_step(s: Session, Form(f): Form<Fields>) -> Response {
         .map(|id| detail_path(&id.to_string()))
         .unwrap_or_else(|| "/console/instances".into());
     match s.wait(&jobid.to_string(), Duration::from_secs(20)).await {
-        Ok(Outcome::Done) => redirect_with(&next, true, "The instance is running."),
+        Ok(Outcome::Done) => {
+            // A password-enabled template's generated password is answered once, in the
+            // job's result: shown now, on this answer, and nowhere else.
+            let result = s
+                .job(&jobid.to_string())
+                .await
+                .ok()
+                .and_then(|j| j.jobresult);
+            match super::vm_password("deployVirtualMachine", result) {
+                Some(password) => password_page(
+                    &s,
+                    "The instance is running",
+                    field(&f, "name"),
+                    password,
+                    "Generated for this instance because its template is password-enabled; the guest sets it at first boot.",
+                    next,
+                ),
+                None => redirect_with(&next, true, "The instance is running."),
+            }
+        }
         Ok(Outcome::Running(job)) => Redirect::to(&format!(
             "/console/jobs/{job}{}",
             query_string(&[("next", next)])

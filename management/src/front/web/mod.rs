@@ -14,11 +14,13 @@ mod admin;
 mod images;
 mod infra;
 mod instances;
+mod offerings;
 mod show;
 mod sshkeys;
 mod storage;
 mod templates;
 mod wizard;
+mod zones;
 
 use show::{big, float, number, plain, text, when};
 
@@ -82,6 +84,7 @@ pub fn router() -> Router<Ctx> {
         .route("/console/login", get(login_page).post(login))
         .route("/console/logout", post(logout))
         .route("/console/dashboard", get(dashboard))
+        .route("/console/jobs", get(jobs_page))
         .route("/console/jobs/{id}", get(job_page))
         .merge(infra::router())
         .merge(wizard::router())
@@ -91,7 +94,38 @@ pub fn router() -> Router<Ctx> {
         .merge(storage::router())
         .merge(admin::router())
         .merge(sshkeys::router())
+        .merge(offerings::router())
+        .merge(zones::router())
+        .fallback(unknown_page)
         .layer(axum::middleware::map_response(security_headers))
+}
+
+/// Any path no route serves. Under `/console` a signed-in browser gets a real 404 page
+/// with the navigation (one without a session, a link to sign in); elsewhere a plain 404.
+async fn unknown_page(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    if !uri.path().starts_with("/console") {
+        return (StatusCode::NOT_FOUND, "Not found").into_response();
+    }
+    match Session::from_headers(&ctx, &headers).await {
+        Some(s) => s.missing_page(
+            "dashboard",
+            "There is no console page at this address. Use the navigation or go to the dashboard.".into(),
+        ),
+        None => (
+            StatusCode::NOT_FOUND,
+            Html(
+                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found · Stratus</title>\
+                 <link rel=\"stylesheet\" href=\"/console/static/console.css\"></head><body>\
+                 <main class=\"login\"><h1>Not found</h1><p>There is no console page at this address.</p>\
+                 <p><a href=\"/console/login\">Sign in</a> or go to the <a href=\"/console/dashboard\">dashboard</a>.</p></main></body></html>",
+            ),
+        )
+            .into_response(),
+    }
 }
 
 /// Console pages may not be framed, run scripts or styles from elsewhere, or post forms
@@ -371,7 +405,26 @@ impl Session {
         }
     }
 
-    async fn job(&self, jobid: &str) -> Result<AsyncJobResponse, ApiError> {
+    /// Runs a state-changing command and, when it has ended within `wait`, answers its
+    /// result (a job's `jobresult`, or the synchronous answer's body).
+    pub async fn run_for_result(
+        &self,
+        command: &str,
+        params: &[(&str, String)],
+        wait: Duration,
+    ) -> Result<(Outcome, Option<Value>), ApiError> {
+        let reply = self.call(command, params).await?;
+        let Reply::Job { jobid, .. } = reply else {
+            return Ok((Outcome::Done, Some(reply.body())));
+        };
+        let jobid = jobid.to_string();
+        match self.wait(&jobid, wait).await? {
+            Outcome::Done => Ok((Outcome::Done, self.job(&jobid).await?.jobresult)),
+            running => Ok((running, None)),
+        }
+    }
+
+    pub(crate) async fn job(&self, jobid: &str) -> Result<AsyncJobResponse, ApiError> {
         const QUERY: &str = "queryAsyncJobResult";
         match self.call(QUERY, &[("jobid", jobid.to_string())]).await? {
             Reply::Flat(v) => typed(QUERY, v),
@@ -422,12 +475,27 @@ impl Session {
         )
     }
 
+    /// A 404 page inside the console's frame: the object is gone (or never was).
     pub fn not_found(&self, active: &'static str, what: &str) -> Response {
-        self.error_page(
+        self.missing_page(
             active,
-            &ApiError::param(format!(
-                "No {what} with that id (it may have been deleted)."
-            )),
+            format!("No {what} with that id (it may have been deleted)."),
+        )
+    }
+
+    /// A 404 page with the navigation, saying what is missing and where to go.
+    pub fn missing_page(&self, active: &'static str, text: String) -> Response {
+        self.page_status(
+            StatusCode::NOT_FOUND,
+            &JobPage {
+                frame: self.frame(active),
+                title: "Not found".into(),
+                status: "404".into(),
+                class: "bad",
+                text,
+                next: "/console/dashboard".into(),
+                refresh: None,
+            },
         )
     }
 }
@@ -462,6 +530,17 @@ pub(crate) fn created<T: DeserializeOwned>(
         }
         _ => Ok(None),
     }
+}
+
+/// The password a VM answer carries (`{"virtualmachine": {..., "password"}}`, as deploy
+/// and resetPasswordForVirtualMachine answer once), read as its type.
+pub(crate) fn vm_password(command: &str, body: Option<Value>) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Answer {
+        virtualmachine: VirtualMachineResponse,
+    }
+    let a: Answer = typed(command, body?).ok()?;
+    a.virtualmachine.password.filter(|p| !p.is_empty())
 }
 
 /// The error text of a failed job (`jobresult` is an `ExceptionResponse`).
@@ -881,6 +960,27 @@ pub(crate) fn alerts_table(id: &str, items: Vec<AlertResponse>) -> Table {
     Table::new(id, &["Sent", "Alert", "Description"], rows, "No alerts.")
 }
 
+/// The console page of a resource named by its CloudStack type and id, if it has one.
+pub(crate) fn resource_href(kind: &str, id: &str) -> Option<String> {
+    let base = match kind {
+        "VirtualMachine" => "/console/instances",
+        "Host" => "/console/hosts",
+        "Zone" => "/console/zones",
+        "Pod" => "/console/pods",
+        "Cluster" => "/console/clusters",
+        "StoragePool" => "/console/primary-storage",
+        "ImageStore" => "/console/secondary-storage",
+        "Iso" => "/console/isos",
+        "Template" => "/console/templates",
+        "Account" => "/console/accounts",
+        "User" => "/console/users",
+        "ServiceOffering" => return Some(format!("/console/compute-offerings/{id}/edit")),
+        "DiskOffering" => return Some(format!("/console/disk-offerings/{id}/edit")),
+        _ => return None,
+    };
+    Some(format!("{base}/{id}"))
+}
+
 pub(crate) fn events_table(id: &str, items: Vec<EventResponse>, wide: bool) -> Table {
     let rows = items
         .iter()
@@ -894,7 +994,15 @@ pub(crate) fn events_table(id: &str, items: Vec<EventResponse>, wide: bool) -> T
                 cells.push(Cell::text(text(&e.username)));
                 cells.push(Cell::text(text(&e.account)));
             }
-            cells.push(Cell::text(plain(&e.description)));
+            // The description links to the resource's page (when it has one).
+            let href = match (&e.resourcetype, &e.resourceid) {
+                (Some(kind), Some(rid)) => resource_href(kind, &rid.to_string()),
+                _ => None,
+            };
+            cells.push(match href {
+                Some(h) => Cell::link(plain(&e.description), h),
+                None => Cell::text(plain(&e.description)),
+            });
             Row {
                 id: plain(&e.id),
                 cells,
@@ -908,6 +1016,93 @@ pub(crate) fn events_table(id: &str, items: Vec<EventResponse>, wide: bool) -> T
         &["When", "Type", "Level", "Description"]
     };
     Table::new(id, headings, rows, "No events yet.")
+}
+
+/// A job's command as the API names it: `cmd` is CloudStack's Java class
+/// (`org.apache.cloudstack.api.command.admin.DeployVirtualMachineCmd`).
+fn command_name(cmd: &str) -> String {
+    let class = cmd.rsplit('.').next().unwrap_or(cmd);
+    let base = class.strip_suffix("Cmd").unwrap_or(class);
+    let mut c = base.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// The job tray: the caller's recent async jobs (listAsyncJobs), newest first, pending,
+/// done or failed, each linked to its page and the resource it works on. Refreshes
+/// itself while one is pending; nothing needs JavaScript.
+async fn jobs_page(s: Session, Query(q): Query<HashMap<String, String>>) -> Response {
+    let mut params = page_params(&q);
+    params.retain(|(k, _)| *k != "keyword");
+    params.push(("listall", "true".into()));
+    let (total, mut items) = match s
+        .list_of::<AsyncJobResponse>("listAsyncJobs", &params)
+        .await
+    {
+        Ok(x) => x,
+        Err(e) => return s.error_page("jobs", &e),
+    };
+    items.sort_by(|a, b| {
+        b.created
+            .as_ref()
+            .map(|d| d.0)
+            .cmp(&a.created.as_ref().map(|d| d.0))
+    });
+    let pending = items
+        .iter()
+        .any(|j| matches!(j.jobstatus, Some(JobStatus::Pending) | None));
+    let rows = items
+        .iter()
+        .map(|j| {
+            let id = plain(&j.jobid);
+            let (status, outcome) = match j.jobstatus {
+                Some(JobStatus::Succeeded) => ("Succeeded", String::new()),
+                Some(JobStatus::Failed) => ("Failed", job_error(j)),
+                _ => ("Pending", String::new()),
+            };
+            let resource = match (&j.jobinstancetype, &j.jobinstanceid) {
+                (Some(kind), Some(rid)) => match resource_href(kind, &rid.to_string()) {
+                    Some(h) => Cell::link(format!("{kind} {rid}"), h),
+                    None => Cell::text(format!("{kind} {rid}")),
+                },
+                _ => Cell::text("—"),
+            };
+            Row {
+                id: id.clone(),
+                cells: vec![
+                    Cell::link(command_name(&plain(&j.cmd)), format!("/console/jobs/{id}")),
+                    resource,
+                    Cell::state(status),
+                    Cell::when(when(&j.created)),
+                    Cell::when(when(&j.completed)),
+                    Cell::text(text(&j.account)),
+                    Cell::text(outcome),
+                ],
+                actions: vec![],
+            }
+        })
+        .collect();
+    s.page(&stratus_ui::ListPage {
+        frame: s.frame("jobs"),
+        section: "Activity",
+        title: "Jobs".into(),
+        table: Table::new(
+            "list",
+            &[
+                "Command", "Resource", "Status", "Started", "Ended", "Account", "Error",
+            ],
+            rows,
+            "No jobs yet: long actions (deploy, start, stop, maintenance…) appear here.",
+        ),
+        total,
+        toolbar: vec![],
+        search: None,
+        note: pending.then(|| "This page refreshes itself while a job is pending.".into()),
+        pager: pager("/console/jobs", &q, total),
+        refresh: pending.then_some(3),
+    })
 }
 
 /// An async job's page: refreshes itself every 2 s until the job ends.
@@ -924,7 +1119,7 @@ async fn job_page(
         Ok(j) => j,
         Err(e) => return s.error_page("dashboard", &e),
     };
-    let cmd = job.cmd.clone().unwrap_or_default();
+    let cmd = command_name(&job.cmd.clone().unwrap_or_default());
     let (status, class, text, refresh) = match job.jobstatus {
         Some(JobStatus::Succeeded) => ("Succeeded", "ok", format!("{cmd} finished."), None),
         Some(JobStatus::Failed) => ("Failed", "bad", job_error(&job), None),

@@ -406,6 +406,7 @@ async fn template(s: Session, Path(id): Path<String>) -> Response {
     );
     let downloading = copies.iter().any(downloading);
     s.page(&DetailPage {
+        banner: None,
         frame: s.frame("templates"),
         title: text(&t.name),
         status: vec![],

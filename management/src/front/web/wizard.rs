@@ -26,9 +26,88 @@ use tokio_stream::StreamExt;
 
 use super::{Fields, Session};
 use crate::ctx::Ctx;
+use crate::rules::iprange;
 
 pub fn router() -> Router<Ctx> {
-    Router::new().route("/console/zones/new", get(start).post(step))
+    Router::new()
+        .route("/console/zones/new", get(start).post(step))
+        .route("/console/zones/{id}/resume", get(resume))
+}
+
+/// The first id a list command answers for `params`, if any.
+async fn first_id<T: serde::de::DeserializeOwned>(
+    s: &Session,
+    command: &str,
+    params: &[(&str, String)],
+    id_of: fn(&T) -> Option<uuid::Uuid>,
+) -> Option<String> {
+    s.list_of::<T>(command, params)
+        .await
+        .ok()
+        .and_then(|(_, items)| items.first().and_then(id_of))
+        .map(|id| id.to_string())
+}
+
+/// Resumes an unfinished zone in the wizard: what the zone already has (its first pod,
+/// guest or public range, cluster, host, primary and secondary storage) counts as built
+/// (`done.STEP`), and the wizard opens at the first step still to do; launching builds
+/// the rest and enables the zone.
+async fn resume(s: Session, axum::extract::Path(id): axum::extract::Path<String>) -> Response {
+    if !s.is_admin() {
+        return s.not_found("zones", "page");
+    }
+    let z = match s.one_of::<ZoneResponse>("listZones", &id, &[]).await {
+        Ok(Some(z)) => z,
+        Ok(None) => return s.not_found("zones", "zone"),
+        Err(e) => return s.error_page("zones", &e),
+    };
+    let show = |v: &Option<String>| v.clone().unwrap_or_default();
+    let mut state =
+        WizardState::from_form(&[("type.networktype".to_string(), show(&z.networktype))]);
+    state.set("zone", "name", show(&z.name));
+    state.set("zone", "dns1", show(&z.dns1));
+    state.set("zone", "dns2", show(&z.dns2));
+    state.set("zone", "internaldns1", show(&z.internaldns1));
+    state.set("zone", "internaldns2", show(&z.internaldns2));
+    state.set("zone", "guestcidr", show(&z.guestcidraddress));
+    state.set("done", "zone", id.clone());
+    let by_zone = [("zoneid", id.clone())];
+    let pod = first_id::<PodResponse>(&s, "listPods", &by_zone, |x| x.id).await;
+    if let Some(p) = &pod {
+        state.set("done", "pod", p.clone());
+        let public = state.network_type() == "Advanced";
+        let ranges = [
+            ("zoneid", id.clone()),
+            ("forvirtualnetwork", public.to_string()),
+        ];
+        if let Some(r) =
+            first_id::<VlanIpRangeResponse>(&s, "listVlanIpRanges", &ranges, |x| x.id).await
+        {
+            state.set("done", if public { "public" } else { "guest" }, r);
+        }
+    }
+    let cluster = first_id::<ClusterResponse>(&s, "listClusters", &by_zone, |x| x.id).await;
+    if let Some(c) = cluster {
+        state.set("done", "cluster", c);
+    }
+    if let Some(h) = first_id::<HostResponse>(&s, "listHosts", &by_zone, |x| x.id).await {
+        state.set("done", "host", h);
+    }
+    if let Some(p) =
+        first_id::<StoragePoolResponse>(&s, "listStoragePools", &by_zone, |x| x.id).await
+    {
+        state.set("done", "primary", p);
+    }
+    if let Some(p) = first_id::<ImageStoreResponse>(&s, "listImageStores", &by_zone, |x| x.id).await
+    {
+        state.set("done", "secondary", p);
+    }
+    let next = steps(state.network_type())
+        .iter()
+        .find(|st| st.key != "type" && (st.key == "launch" || state.done(st.key).is_none()))
+        .map(|st| st.key)
+        .unwrap_or("launch");
+    render(&s, &state, next, None)
 }
 
 fn step_def(state: &WizardState, key: &str) -> &'static StepDef {
@@ -182,6 +261,87 @@ async fn start(s: Session) -> Response {
     s.page(&page(&s, &state, "type", None))
 }
 
+/// The range a range step describes (a pod's reserved range, a guest or public range),
+/// checked by the API's own rules (`rules::iprange`, as createPod and
+/// createVlanIpRange check it).
+fn range_of(state: &WizardState, key: &str) -> Result<iprange::Range, ApiError> {
+    let g = |f: &str| state.get(key, f);
+    let end = Some(g("endip")).filter(|e| !e.trim().is_empty());
+    iprange::validate(g("gateway"), g("netmask"), g("startip"), end, key == "pod")
+}
+
+/// The addresses of a step that the API would refuse, as the error text, checked when the
+/// step is submitted (not only at launch): the same rules as createZone, createPod and
+/// createVlanIpRange, plus no overlap with the other ranges entered in the wizard (the new
+/// zone has no others). Steps already built are not checked again.
+fn invalid(state: &WizardState, key: &str) -> Option<String> {
+    const RANGES: [&str; 3] = ["pod", "guest", "public"];
+    if state.done(key).is_some() {
+        return None;
+    }
+    let is_range = |k: &str| steps(state.network_type()).iter().any(|st| st.key == k);
+    let g = |f: &str| state.get(key, f);
+    let check = || -> Result<(), ApiError> {
+        match key {
+            "zone" => {
+                for (f, what) in [
+                    ("dns1", "Public DNS 1"),
+                    ("dns2", "Public DNS 2"),
+                    ("internaldns1", "Internal DNS 1"),
+                    ("internaldns2", "Internal DNS 2"),
+                ] {
+                    if !g(f).trim().is_empty() {
+                        iprange::parse_dns(what, g(f), false)?;
+                    }
+                }
+                if state.network_type() == "Advanced" && !g("guestcidr").trim().is_empty() {
+                    iprange::parse_cidr(g("guestcidr"))?;
+                }
+            }
+            k if RANGES.contains(&k) => {
+                let r = range_of(state, k)?;
+                for other in RANGES.iter().filter(|o| **o != k && is_range(o)) {
+                    let Ok(o) = range_of(state, other) else {
+                        continue;
+                    };
+                    if r.overlaps(&o) {
+                        let what = match *other {
+                            "pod" => format!(
+                                "the management IP range of pod {}",
+                                state.get("pod", "name")
+                            ),
+                            "guest" => "the guest IP range".to_string(),
+                            _ => "the public IP range".to_string(),
+                        };
+                        return Err(iprange::overlap_error(
+                            &r,
+                            &what,
+                            &o.start.to_string(),
+                            &o.end.to_string(),
+                            state.get("zone", "name"),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    };
+    check()
+        .err()
+        .map(|e| format!("{}: {}", step_def(state, key).title, e.text))
+}
+
+/// The first step (in order) left incomplete or with addresses the API would refuse.
+fn first_problem(state: &WizardState) -> Option<(&'static str, String)> {
+    if let Some((st, text)) = state.first_incomplete() {
+        return Some((st.key, text));
+    }
+    steps(state.network_type())
+        .iter()
+        .find_map(|st| invalid(state, st.key).map(|t| (st.key, t)))
+}
+
 /// Merges a submitted step into the state: a password left empty keeps the earlier one.
 fn merge(form: &Fields) -> WizardState {
     let kept: Vec<(String, String)> = form
@@ -225,12 +385,15 @@ async fn step(s: Session, Form(form): Form<Fields>) -> Response {
             render(&s, &state, key, None)
         }
         g if g.starts_with("edit:") => render(&s, &state, &g["edit:".len()..], None),
-        "launch" => match state.first_incomplete() {
-            Some((st, text)) => render(&s, &state, st.key, Some(text)),
+        "launch" => match first_problem(&state) {
+            Some((key, text)) => render(&s, &state, key, Some(text)),
             None => build(s, state).await,
         },
         _ => {
-            if let Some(text) = state.missing(at_def) {
+            if let Some(text) = state
+                .missing(at_def)
+                .or_else(|| invalid(&state, at_def.key))
+            {
                 return render(&s, &state, at_def.key, Some(text));
             }
             let next = all[here + 1..]

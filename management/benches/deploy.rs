@@ -103,6 +103,8 @@ async fn main() -> anyhow::Result<()> {
     for (k, v) in [
         ("kvm.libvirt.uri", "test:///default"),
         ("kvm.acceleration", "qemu"),
+        // The images are served from this process on loopback.
+        ("secstorage.allowed.internal.sites", "127.0.0.1/32"),
     ] {
         c(
             "updateConfiguration",

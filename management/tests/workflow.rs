@@ -6,7 +6,9 @@
 //! - a server that dies at step N (its task dropped while the step hangs) holds the
 //!   workflow until its lease lapses; then another server resumes it at step N;
 //! - a server that lost its claim cannot record a step or an outcome;
-//! - listWorkflows shows the step and state.
+//! - listWorkflows shows the step and state;
+//! - the production schema admits every kind but the toy's (`Test`), which these tests
+//!   admit in their own throwaway database only.
 
 use stratus_testkit::db as common;
 
@@ -133,6 +135,50 @@ fn names() -> Vec<&'static str> {
     ToyStep::ALL.iter().map(|s| s.name()).collect()
 }
 
+/// A fresh database whose `workflows` CHECK also admits the toy's kind `Test` (the
+/// production CHECK, migration 0024, does not).
+async fn toy_ctx() -> Ctx {
+    let ctx = common::fresh_ctx().await;
+    let kinds: Vec<String> = Kind::ALL
+        .iter()
+        .map(|k| format!("'{}'", k.as_str()))
+        .collect();
+    sqlx::query(&format!(
+        "ALTER TABLE workflows DROP CONSTRAINT workflows_kind_check,
+         ADD CONSTRAINT workflows_kind_check CHECK (kind IN ({}))",
+        kinds.join(", ")
+    ))
+    .execute(&ctx.pool)
+    .await
+    .unwrap();
+    ctx
+}
+
+#[tokio::test]
+async fn the_schema_admits_every_production_kind_and_not_the_toy() {
+    let ctx = common::fresh_ctx().await;
+    for kind in Kind::ALL {
+        let id = Uuid::new_v4();
+        let new = db::workflows::NewWorkflow {
+            id,
+            kind: kind.as_str(),
+            resource_type: "Nothing",
+            resource_id: id,
+            job_id: None,
+            step_count: 1,
+            first_step: "One",
+            input: json!({}),
+        };
+        let r = db::workflows::workflow_insert(&ctx.pool, &new, ctx.ms_id, 30).await;
+        if kind == Kind::Test {
+            let e = r.expect_err("the toy kind is refused");
+            assert!(format!("{e}").contains("workflows_kind_check"), "{e}");
+        } else {
+            r.unwrap_or_else(|e| panic!("{} refused: {e}", kind.as_str()));
+        }
+    }
+}
+
 async fn row_of(ctx: &Ctx, id: Uuid) -> db::workflows::WorkflowRow {
     let (mut rows, _) = db::workflows::workflow_list(
         &ctx.pool,
@@ -158,7 +204,7 @@ async fn other_server(ctx: &Ctx, name: &str) -> Ctx {
 
 #[tokio::test]
 async fn every_step_twice_ends_the_same() {
-    let ctx = common::fresh_ctx().await;
+    let ctx = toy_ctx().await;
     let toy = Toy { id: Uuid::new_v4() };
     workflow::run(&ctx, None, toy.clone()).await.unwrap();
     let once = world(toy.id);
@@ -206,7 +252,7 @@ async fn every_step_twice_ends_the_same() {
 
 #[tokio::test]
 async fn a_failure_at_each_step_unwinds_in_reverse_with_the_outputs() {
-    let ctx = common::fresh_ctx().await;
+    let ctx = toy_ctx().await;
     for (n, name) in names().into_iter().enumerate() {
         let toy = Toy { id: Uuid::new_v4() };
         ctx.faults.set(&format!("fail:{name}"));
@@ -240,7 +286,7 @@ async fn a_failure_at_each_step_unwinds_in_reverse_with_the_outputs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_dying_at_each_step_is_resumed_by_another() {
-    let ctx = common::fresh_ctx().await;
+    let ctx = toy_ctx().await;
     for (n, name) in names().into_iter().enumerate() {
         let toy = Toy { id: Uuid::new_v4() };
         let a = other_server(&ctx, "a").await;
@@ -309,7 +355,7 @@ async fn a_server_dying_at_each_step_is_resumed_by_another() {
 
 #[tokio::test]
 async fn a_server_that_lost_its_claim_cannot_record() {
-    let ctx = common::fresh_ctx().await;
+    let ctx = toy_ctx().await;
     let a = other_server(&ctx, "a").await;
     let b = other_server(&ctx, "b").await;
     let id = Uuid::new_v4();

@@ -160,6 +160,9 @@ pub async fn add(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         ))
         .into());
     }
+    let disabled = p
+        .str("allocationstate")
+        .is_some_and(|s| s.eq_ignore_ascii_case("Disabled") || s.eq_ignore_ascii_case("Disable"));
     let req = crate::services::hosts::bootstrap::AddHost {
         zone_id,
         pod_id,
@@ -168,14 +171,9 @@ pub async fn add(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         ssh_port: 22,
         username: p.required("username")?.to_string(),
         password: p.required("password")?.to_string(),
+        disabled,
     };
     let host = crate::services::hosts::bootstrap::add_host(ctx, &caller.user, &req).await?;
-    if let Some(s) = p.str("allocationstate") {
-        if s.eq_ignore_ascii_case("Disabled") || s.eq_ignore_ascii_case("Disable") {
-            crate::db::hosts::host_set_resource_state(&ctx.pool, host.id, ResourceState::Disabled)
-                .await?;
-        }
-    }
     let host = h::host_fetch(&ctx.pool, host.id)
         .await?
         .ok_or_else(|| Error::internal("host vanished"))?;

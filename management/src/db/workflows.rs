@@ -116,6 +116,44 @@ pub async fn workflow_fetch_active(
         .await?)
 }
 
+stmt!(WORKFLOW_FETCH_ACTIVE_BY_INPUT: WorkflowRow = "SELECT * FROM workflows
+         WHERE kind = $1 AND input ->> $2 = $3 AND state IN ('Running', 'Unwinding')");
+
+/// The unfinished workflow of `kind` whose input has `key` = `value` (addHost: the
+/// address being added; a partial unique index keeps it to one).
+pub async fn workflow_fetch_active_by_input(
+    db: impl PgExecutor<'_>,
+    kind: &str,
+    key: &str,
+    value: &str,
+) -> Result<Option<WorkflowRow>> {
+    Ok(WORKFLOW_FETCH_ACTIVE_BY_INPUT
+        .query_as()
+        .bind(kind)
+        .bind(key)
+        .bind(value)
+        .fetch_optional(db)
+        .await?)
+}
+
+stmt!(WORKFLOW_LIST_ORPHANED: WorkflowRow = "SELECT * FROM workflows
+         WHERE kind = $1 AND job_id IS NULL AND state IN ('Running', 'Unwinding')
+           AND lease_until < now() AND updated < now() - interval '1 minute'
+         ORDER BY created");
+
+/// Unfinished workflows of `kind` run by no job whose server stopped holding them a
+/// while ago (a synchronous command's work, e.g. addHost, whose server died).
+pub async fn workflow_list_orphaned(
+    db: impl PgExecutor<'_>,
+    kind: &str,
+) -> Result<Vec<WorkflowRow>> {
+    Ok(WORKFLOW_LIST_ORPHANED
+        .query_as()
+        .bind(kind)
+        .fetch_all(db)
+        .await?)
+}
+
 stmt!(WORKFLOW_CLAIM: WorkflowRow = "UPDATE workflows w SET owner_ms = $2, lease_until = now() + make_interval(secs => $3),
                 updated = now()
          WHERE w.id = $1 AND w.state IN ('Running', 'Unwinding')
@@ -257,17 +295,20 @@ pub async fn workflow_set_unwinding(
 stmt!(
     WORKFLOW_FINISH =
         "UPDATE workflows SET state = $4, step = NULL, lease_until = NULL, updated = now(),
-                step_index = CASE WHEN $4 = 'Succeeded' THEN step_count ELSE 0 END
+                step_index = CASE WHEN $4 = 'Succeeded' THEN step_count ELSE 0 END,
+                input = COALESCE($5, input)
          WHERE id = $1 AND owner_ms = $2 AND state = $3"
 );
 
 /// The outcome: Succeeded (from Running, every step done) or Failed (from Unwinding,
-/// nothing left to undo). The lease ends.
+/// nothing left to undo). The lease ends; `input`, when given, replaces the stored input
+/// (what the workflow keeps once over, see `Workflow::finished_input`).
 pub async fn workflow_finish(
     db: impl PgExecutor<'_>,
     id: Uuid,
     ms: Uuid,
     succeeded: bool,
+    input: Option<&serde_json::Value>,
 ) -> Result<bool> {
     let (from, to) = if succeeded {
         ("Running", "Succeeded")
@@ -280,6 +321,7 @@ pub async fn workflow_finish(
         .bind(ms)
         .bind(from)
         .bind(to)
+        .bind(input)
         .execute(db)
         .await?
         .rows_affected()
@@ -344,5 +386,7 @@ statements![
     WORKFLOW_SET_UNWINDING,
     WORKFLOW_FINISH,
     WORKFLOW_LIST_ABANDONED,
+    WORKFLOW_FETCH_ACTIVE_BY_INPUT,
+    WORKFLOW_LIST_ORPHANED,
     WORKFLOW_LIST
 ];

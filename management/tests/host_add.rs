@@ -111,7 +111,7 @@ impl Bed {
         let out = self.host.exec(&[
             "sh",
             "-c",
-            "me=$(readlink /proc/self/ns/net); for p in $(pgrep -f 'stratus-agent --config'); do \
+            "me=$(readlink /proc/self/ns/net); for p in $(pgrep -f '[s]tratus-agent --config'); do \
              [ \"$(readlink /proc/$p/ns/net 2>/dev/null)\" = \"$me\" ] && echo $p; done; true",
         ]);
         String::from_utf8_lossy(&out.stdout)
@@ -151,10 +151,7 @@ impl Bed {
     }
 
     async fn workflows(&self) -> Vec<Value> {
-        let l = self
-            .c
-            .ok("listWorkflows", &[("pagesize", "-1"), ("page", "1")])
-            .await;
+        let l = self.c.ok("listWorkflows", &[("pagesize", "-1")]).await;
         l["workflow"].as_array().cloned().unwrap_or_default()
     }
 
@@ -338,7 +335,6 @@ async fn every_step_twice_and_resumed_by_another_server() {
             &[
                 ("resourceid", &row.resource_id.to_string()),
                 ("pagesize", "-1"),
-                ("page", "1"),
             ],
         )
         .await;

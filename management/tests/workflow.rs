@@ -413,7 +413,7 @@ async fn a_server_that_lost_its_claim_cannot_record() {
             .await
             .unwrap()
     );
-    assert!(!db::workflows::workflow_finish(p, id, a.ms_id, true)
+    assert!(!db::workflows::workflow_finish(p, id, a.ms_id, true, None)
         .await
         .unwrap());
     let row = db::workflows::workflow_fetch(p, id).await.unwrap().unwrap();

@@ -23,7 +23,7 @@ use serde_json::Value;
 use stratus_management::ctx::Ctx;
 use stratus_management::db;
 use stratus_management::services::hosts::bootstrap::{AddHost, HostAdd, HostAddStep};
-use stratus_management::services::workflow::{self, Steps};
+use stratus_management::services::workflow::{self, Kind, State, Steps};
 use stratus_tests::SimHost;
 use uuid::Uuid;
 
@@ -227,10 +227,14 @@ async fn a_failure_at_each_step_unwinds_everything() {
 async fn wait_step(ctx: &Ctx, address: &str, step: &str) -> db::workflows::WorkflowRow {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let row =
-            db::workflows::workflow_fetch_active_by_input(&ctx.pool, "HostAdd", "address", address)
-                .await
-                .unwrap();
+        let row = db::workflows::workflow_fetch_active_by_input(
+            &ctx.pool,
+            Kind::HostAdd,
+            "address",
+            address,
+        )
+        .await
+        .unwrap();
         if let Some(r) = row.filter(|r| r.step.as_deref() == Some(step)) {
             return r;
         }
@@ -373,13 +377,13 @@ async fn an_orphaned_add_is_carried_on_by_housekeeping() {
             .await
             .unwrap()
             .unwrap();
-        if r.state == "Succeeded" || r.state == "Failed" {
+        if !r.state.is_active() {
             break r;
         }
         assert!(Instant::now() < deadline, "not carried on: {r:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(done.state, "Succeeded", "{:?}", done.error);
+    assert_eq!(done.state, State::Succeeded, "{:?}", done.error);
     assert_eq!(done.owner_ms, Some(b.ctx.ms_id));
     let hosts = b.c.ok("listHosts", &[]).await;
     assert_eq!(hosts["host"][0]["state"], "Up", "{hosts}");

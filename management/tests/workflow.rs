@@ -22,7 +22,9 @@ use stratus_api::ApiError;
 use stratus_management::ctx::Ctx;
 use stratus_management::db;
 use stratus_management::error::Result;
-use stratus_management::services::workflow::{self, Kind, Outputs, Resource, Steps, Workflow};
+use stratus_management::services::workflow::{
+    self, Kind, Outputs, Resource, State, Steps, Workflow,
+};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,7 +163,7 @@ async fn the_schema_admits_every_production_kind_and_not_the_toy() {
         let id = Uuid::new_v4();
         let new = db::workflows::NewWorkflow {
             id,
-            kind: kind.as_str(),
+            kind,
             resource_type: "Nothing",
             resource_id: id,
             job_id: None,
@@ -209,7 +211,7 @@ async fn every_step_twice_ends_the_same() {
     workflow::run(&ctx, None, toy.clone()).await.unwrap();
     let once = world(toy.id);
     let row = row_of(&ctx, toy.id).await;
-    assert_eq!(row.state, "Succeeded");
+    assert_eq!(row.state, State::Succeeded);
     assert_eq!((row.step_index, row.step.as_deref()), (4, None));
     let all: BTreeSet<String> = names().iter().map(|n| format!("{n}-thing")).collect();
     assert_eq!(once.things, all);
@@ -234,7 +236,7 @@ async fn every_step_twice_ends_the_same() {
         "the same steps seeing the same outputs"
     );
     let again = row_of(&ctx, toy.id).await;
-    assert_eq!(again.state, "Succeeded");
+    assert_eq!(again.state, State::Succeeded);
     assert_eq!(again.outputs, row.outputs, "the same outputs");
 
     // A finished workflow answers what it came to, with no step run again.
@@ -278,7 +280,7 @@ async fn a_failure_at_each_step_unwinds_in_reverse_with_the_outputs() {
         assert_eq!(w.log, want, "step {name}");
         assert_eq!(w.outcome, Some(format!("failed: {text}")));
         let row = row_of(&ctx, toy.id).await;
-        assert_eq!(row.state, "Failed");
+        assert_eq!(row.state, State::Failed);
         assert_eq!(row.error.as_deref(), Some(text.as_str()));
         assert_eq!(row.step_index, 0);
     }
@@ -348,7 +350,7 @@ async fn a_server_dying_at_each_step_is_resumed_by_another() {
         );
         assert_eq!(w.outcome.as_deref(), Some("succeeded with 4 outputs"));
         let row = row_of(&ctx, toy.id).await;
-        assert_eq!(row.state, "Succeeded");
+        assert_eq!(row.state, State::Succeeded);
         assert_eq!(row.owner_ms, Some(b.ms_id));
     }
 }
@@ -361,7 +363,7 @@ async fn a_server_that_lost_its_claim_cannot_record() {
     let id = Uuid::new_v4();
     let new = db::workflows::NewWorkflow {
         id,
-        kind: "Test",
+        kind: Kind::Test,
         resource_type: "Toy",
         resource_id: Uuid::new_v4(),
         job_id: None,

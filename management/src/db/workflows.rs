@@ -8,15 +8,16 @@ use uuid::Uuid;
 
 use super::{Counted, RowShape};
 use crate::error::Result;
+use crate::rules::workflow::{Kind, State};
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct WorkflowRow {
     pub id: Uuid,
-    pub kind: String,
+    pub kind: Kind,
     pub resource_type: String,
     pub resource_id: Uuid,
     pub job_id: Option<Uuid>,
-    pub state: String,
+    pub state: State,
     pub step_index: i32,
     pub step_count: i32,
     pub step: Option<String>,
@@ -34,7 +35,7 @@ pub struct WorkflowRow {
 #[derive(Debug, Clone)]
 pub struct NewWorkflow<'a> {
     pub id: Uuid,
-    pub kind: &'a str,
+    pub kind: Kind,
     pub resource_type: &'a str,
     pub resource_id: Uuid,
     pub job_id: Option<Uuid>,
@@ -103,7 +104,7 @@ stmt!(WORKFLOW_FETCH_ACTIVE: WorkflowRow = "SELECT * FROM workflows
 /// unfinished per resource).
 pub async fn workflow_fetch_active(
     db: impl PgExecutor<'_>,
-    kind: &str,
+    kind: Kind,
     resource_type: &str,
     resource_id: Uuid,
 ) -> Result<Option<WorkflowRow>> {
@@ -123,7 +124,7 @@ stmt!(WORKFLOW_FETCH_ACTIVE_BY_INPUT: WorkflowRow = "SELECT * FROM workflows
 /// address being added; a partial unique index keeps it to one).
 pub async fn workflow_fetch_active_by_input(
     db: impl PgExecutor<'_>,
-    kind: &str,
+    kind: Kind,
     key: &str,
     value: &str,
 ) -> Result<Option<WorkflowRow>> {
@@ -145,7 +146,7 @@ stmt!(WORKFLOW_LIST_ORPHANED: WorkflowRow = "SELECT * FROM workflows
 /// while ago (a synchronous command's work, e.g. addHost, whose server died).
 pub async fn workflow_list_orphaned(
     db: impl PgExecutor<'_>,
-    kind: &str,
+    kind: Kind,
 ) -> Result<Vec<WorkflowRow>> {
     Ok(WORKFLOW_LIST_ORPHANED
         .query_as()
@@ -311,9 +312,9 @@ pub async fn workflow_finish(
     input: Option<&serde_json::Value>,
 ) -> Result<bool> {
     let (from, to) = if succeeded {
-        ("Running", "Succeeded")
+        (State::Running, State::Succeeded)
     } else {
-        ("Unwinding", "Failed")
+        (State::Unwinding, State::Failed)
     };
     Ok(WORKFLOW_FINISH
         .query()
@@ -346,7 +347,7 @@ pub async fn workflow_list_abandoned(db: impl PgExecutor<'_>) -> Result<Vec<Work
 pub struct WorkflowFilter {
     pub id: Option<Uuid>,
     pub resource_id: Option<Uuid>,
-    pub state: Option<String>,
+    pub state: Option<State>,
     pub offset: i64,
     pub limit: Option<i64>,
 }
@@ -354,7 +355,7 @@ pub struct WorkflowFilter {
 stmt!(WORKFLOW_LIST: Counted<WorkflowRow> = "SELECT w.*, count(*) OVER () AS total FROM workflows w
          WHERE ($1::uuid IS NULL OR w.id = $1)
            AND ($2::uuid IS NULL OR w.resource_id = $2)
-           AND ($3::text IS NULL OR lower(w.state) = lower($3))
+           AND ($3::text IS NULL OR w.state = $3)
          ORDER BY w.created DESC, w.id OFFSET $4 LIMIT $5");
 
 /// Newest first.

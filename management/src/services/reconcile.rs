@@ -114,13 +114,13 @@ pub async fn unwind_abandoned_work(ctx: &Ctx) -> crate::error::Result<usize> {
     const WHY: &str = "its job was abandoned: the management servers running it stopped";
     let mut n = 0;
     for row in db::workflows::workflow_list_abandoned(&ctx.pool).await? {
-        let r = match Kind::parse(&row.kind) {
-            Some(Kind::VmDeploy) => abandon::<vm::Deploy>(ctx, &row, WHY).await,
-            Some(Kind::VmStart) => abandon::<vm::Start>(ctx, &row, WHY).await,
-            Some(Kind::VmReboot) => abandon::<vm::Reboot>(ctx, &row, WHY).await,
-            Some(Kind::VmExpunge) => abandon::<vm::Expunge>(ctx, &row, WHY).await,
+        let r = match row.kind {
+            Kind::VmDeploy => abandon::<vm::Deploy>(ctx, &row, WHY).await,
+            Kind::VmStart => abandon::<vm::Start>(ctx, &row, WHY).await,
+            Kind::VmReboot => abandon::<vm::Reboot>(ctx, &row, WHY).await,
+            Kind::VmExpunge => abandon::<vm::Expunge>(ctx, &row, WHY).await,
             // Run by no job; carried on by `resume_orphaned_work`.
-            Some(Kind::HostAdd) | Some(Kind::Test) | None => continue,
+            Kind::HostAdd | Kind::Test => continue,
         };
         match r {
             Ok(()) => n += 1,
@@ -140,7 +140,7 @@ pub async fn unwind_abandoned_work(ctx: &Ctx) -> crate::error::Result<usize> {
 pub async fn resume_orphaned_work(ctx: &Ctx) -> crate::error::Result<usize> {
     use crate::services::hosts::bootstrap::HostAdd;
     use crate::services::workflow::{self, Kind};
-    let rows = db::workflows::workflow_list_orphaned(&ctx.pool, Kind::HostAdd.as_str()).await?;
+    let rows = db::workflows::workflow_list_orphaned(&ctx.pool, Kind::HostAdd).await?;
     let n = rows.len();
     for row in rows {
         let w: HostAdd = match serde_json::from_value(row.input) {

@@ -42,43 +42,9 @@ use crate::error::{Error, Result};
 pub const LEASE_SECS: i64 = 30;
 const RENEW_EVERY: Duration = Duration::from_secs(10);
 
-/// The kinds of workflow; the table's `kind` is checked against the same list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    VmDeploy,
-    VmStart,
-    VmReboot,
-    VmExpunge,
-    HostAdd,
-    /// The engine's own toy workflow. Never stored in production: the table's CHECK
-    /// does not admit it (migration 0024); the engine's tests widen the CHECK in their
-    /// throwaway database (management/tests/workflow.rs).
-    Test,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 6] = [
-        Kind::VmDeploy,
-        Kind::VmStart,
-        Kind::VmReboot,
-        Kind::VmExpunge,
-        Kind::HostAdd,
-        Kind::Test,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::VmDeploy => "VmDeploy",
-            Kind::VmStart => "VmStart",
-            Kind::VmReboot => "VmReboot",
-            Kind::VmExpunge => "VmExpunge",
-            Kind::HostAdd => "HostAdd",
-            Kind::Test => "Test",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
+/// The kinds of workflow (and their states) are typed in `rules::workflow`, so that the
+/// rows carry them; the table's `kind` is checked against the same list.
+pub use crate::rules::workflow::{Kind, State};
 
 /// A workflow's steps: an enum listing them in order.
 pub trait Steps: Copy + Eq + std::fmt::Debug + Send + Sync + 'static {
@@ -190,23 +156,21 @@ pub async fn run<W: Workflow>(ctx: &Ctx, job: Option<Uuid>, w: W) -> Result<()> 
     let r = w.resource();
     let found = match job {
         Some(j) => db::workflows::workflow_fetch_by_job(&ctx.pool, j).await?,
-        None => {
-            db::workflows::workflow_fetch_active(&ctx.pool, W::KIND.as_str(), r.kind, r.id).await?
-        }
+        None => db::workflows::workflow_fetch_active(&ctx.pool, W::KIND, r.kind, r.id).await?,
     };
     let row = match found {
         Some(row) => {
-            if row.kind != W::KIND.as_str() {
+            if row.kind != W::KIND {
                 return Err(Error::internal(format!(
                     "job {job:?} has a {} workflow, not {}",
                     row.kind,
                     W::KIND.as_str()
                 )));
             }
-            match row.state.as_str() {
-                "Succeeded" => return Ok(()),
-                "Failed" => return Err(recorded_error(&row).into()),
-                _ => claim(ctx, &row).await?,
+            match row.state {
+                State::Succeeded => return Ok(()),
+                State::Failed => return Err(recorded_error(&row).into()),
+                State::Running | State::Unwinding => claim(ctx, &row).await?,
             }
         }
         None => {
@@ -216,7 +180,7 @@ pub async fn run<W: Workflow>(ctx: &Ctx, job: Option<Uuid>, w: W) -> Result<()> 
                 .ok_or_else(|| Error::internal("a workflow without steps"))?;
             let new = db::workflows::NewWorkflow {
                 id: Uuid::new_v4(),
-                kind: W::KIND.as_str(),
+                kind: W::KIND,
                 resource_type: r.kind,
                 resource_id: r.id,
                 job_id: job,
@@ -238,7 +202,7 @@ pub async fn abandon<W: Workflow>(ctx: &Ctx, row: &WorkflowRow, why: &str) -> Re
     else {
         return Ok(());
     };
-    if row.state == "Running" {
+    if row.state == State::Running {
         let to_undo = (row.step_index + 1).min(row.step_count);
         let ok = db::workflows::workflow_set_unwinding(
             &ctx.pool,
@@ -304,7 +268,7 @@ async fn steps<W: Workflow>(ctx: &Ctx, w: &W, row: WorkflowRow) -> Result<()> {
     let mut index = (row.step_index.max(0) as usize).min(all.len());
     // The first run's error (with its kind, internal or not) or the recorded one.
     let mut failure: Option<(Error, ApiError)> = None;
-    if row.state == "Unwinding" {
+    if row.state == State::Unwinding {
         let e = recorded_error(&row);
         failure = Some((e.clone().into(), e));
     } else {

@@ -552,7 +552,7 @@ impl Workflow for HostAdd {
 pub async fn add_host(ctx: &Ctx, actor: &UserRow, req: &AddHost) -> Result<HostRow> {
     let found = db::workflows::workflow_fetch_active_by_input(
         &ctx.pool,
-        Kind::HostAdd.as_str(),
+        Kind::HostAdd,
         "address",
         &req.address.to_string(),
     )

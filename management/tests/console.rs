@@ -1617,9 +1617,14 @@ async fn instance_actions_follow_its_state_and_the_console_page_serves_novnc() {
         ("Error", vec!["destroy", "destroyexpunge"]),
         ("Starting", vec![]),
     ] {
-        db::vms::vm_set_state(&c.ctx.pool, vm, state, None)
-            .await
-            .unwrap();
+        db::vms::vm_set_state(
+            &c.ctx.pool,
+            vm,
+            stratus_management::rules::vmstate::VmState::parse(state).unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
         let p = b.get(&page).await;
         assert_eq!(text1(&p.doc, ".head .badge"), state);
         assert_eq!(actions(&p), want, "{state}");
@@ -1901,9 +1906,14 @@ async fn dashboard_counts_every_instance_by_state() {
         .await;
     for v in vms["virtualmachine"].as_array().unwrap() {
         let id: Uuid = v["id"].as_str().unwrap().parse().unwrap();
-        db::vms::vm_set_state(&c.ctx.pool, id, "Stopped", None)
-            .await
-            .unwrap();
+        db::vms::vm_set_state(
+            &c.ctx.pool,
+            id,
+            stratus_management::rules::vmstate::VmState::Stopped,
+            None,
+        )
+        .await
+        .unwrap();
     }
     let mut b = Browser::login(&c).await;
     let d = b.get("/console/dashboard").await;

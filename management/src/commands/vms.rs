@@ -45,7 +45,7 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
         .iter()
         .find(|n| n.isdefault == Some(true))
         .and_then(|n| n.ipaddress.clone());
-    let placed = VmState::parse(&v.state).is_some_and(|s| s.holds_capacity());
+    let placed = v.state.holds_capacity();
     VirtualMachineResponse {
         id: Some(v.id),
         name: Some(v.name.clone()),
@@ -58,7 +58,7 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
         domainpath: Some(r.domain_path.clone()),
         created: Some(v.created.into()),
         lastupdated: Some(v.state_changed.into()),
-        state: Some(v.state.clone()),
+        state: Some(v.state.to_string()),
         haenable: Some(false),
         zoneid: Some(v.zone_id),
         zonename: Some(r.zone_name.clone()),
@@ -339,7 +339,7 @@ async fn lifecycle_event(
 pub async fn stop(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let vm = owned(ctx, caller, p, "id").await?;
     let forced = p.bool("forced") == Some(true);
-    if vm.vm.state != VmState::Stopped.as_str() {
+    if vm.vm.state != VmState::Stopped {
         vms::stop(ctx, vm.vm.id, forced).await?;
         let what = if forced {
             "stopped (forced)"
@@ -373,7 +373,7 @@ pub async fn destroy(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) 
         )
         .into());
     }
-    if vm.vm.state != VmState::Destroyed.as_str() {
+    if vm.vm.state != VmState::Destroyed {
         vms::destroy(ctx, vm.vm.id).await?;
         lifecycle_event(ctx, caller, &vm, "VM.DESTROY", "destroyed").await?;
     }
@@ -401,9 +401,7 @@ pub async fn recover(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         )
         .into());
     }
-    VmState::parse(&vm.vm.state)
-        .unwrap_or(VmState::Error)
-        .require(VmEvent::Recover, &vm.vm.display_name)?;
+    vm.vm.state.require(VmEvent::Recover, &vm.vm.display_name)?;
     db::vms::vm_mark_recovered(&ctx.pool, vm.vm.id).await?;
     lifecycle_event(ctx, caller, &vm, "VM.RECOVER", "recovered").await?;
     Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
@@ -551,7 +549,7 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
                 provisioningtype: Some("thin".into()),
                 size: Some(v.size_bytes),
                 created: Some(v.created.into()),
-                state: Some(v.state.clone()),
+                state: Some(v.state.to_string()),
                 account: r.account_name.clone(),
                 domainid: r.domain_id,
                 domain: r.domain_name.clone(),
@@ -683,7 +681,7 @@ fn password_enabled(r: &VmListRow) -> bool {
 }
 
 fn require_stopped(r: &VmListRow, what: &str) -> Result<()> {
-    if r.vm.state != VmState::Stopped.as_str() {
+    if r.vm.state != VmState::Stopped {
         return Err(ApiError::param(format!(
             "VM {} should be stopped to {what} (it is {})",
             r.vm.display_name, r.vm.state
@@ -941,7 +939,7 @@ pub async fn change_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Vm
             .await?
             .filter(|o| o.removed.is_none())
             .ok_or_else(|| not_found(p, "serviceofferingid"))?;
-    if vm.vm.state != VmState::Stopped.as_str() {
+    if vm.vm.state != VmState::Stopped {
         return Err(ApiError::param(format!(
             "Unable to upgrade virtual machine {}: it must be Stopped to change its service offering (it is {}); dynamic scaling is not available",
             vm.vm.display_name, vm.vm.state

@@ -51,9 +51,9 @@ pub async fn view(ctx: &Ctx, id: Uuid) -> Result<VmListRow> {
         .ok_or_else(|| ApiError::param(format!("Unable to find the virtual machine {id}")).into())
 }
 
+/// The VM's state (rows decode into `VmState`; an unknown spelling fails the fetch).
 pub(crate) fn state_of(vm: &db::vms::VmRow) -> Result<VmState> {
-    VmState::parse(&vm.state)
-        .ok_or_else(|| Error::internal(format!("VM {} has unknown state {}", vm.id, vm.state)))
+    Ok(vm.state)
 }
 
 /// Deploys the VM `create` recorded (the job half of deployVirtualMachine): Running, or
@@ -447,7 +447,7 @@ pub async fn stop_with(ctx: &Ctx, vm_id: Uuid, o: PowerOptions) -> Result<()> {
             .await?
             .ok_or_else(|| Error::internal("the VM vanished"))?;
         let next = state_of(&vm)?.require(VmEvent::Stop, &vm.display_name)?;
-        db::vms::vm_set_state(&mut *tx, vm_id, next.as_str(), None).await?;
+        db::vms::vm_set_state(&mut *tx, vm_id, next, None).await?;
         tx.commit().await?;
         vm
     };
@@ -462,7 +462,7 @@ pub async fn stop_with(ctx: &Ctx, vm_id: Uuid, o: PowerOptions) -> Result<()> {
     match result {
         Ok(host) => {
             let mut tx = ctx.pool.begin().await?;
-            db::capacity::vm_release_host(&mut tx, vm_id, VmState::Stopped.as_str(), None).await?;
+            db::capacity::vm_release_host(&mut tx, vm_id, VmState::Stopped, None).await?;
             tx.commit().await?;
             if let Err(e) = push_leases(ctx, &host, vm_id, Some(vm_id)).await {
                 tracing::warn!(vm = %vm.name, error = %e, "withdrawing the stopped VM's lease failed");
@@ -471,12 +471,17 @@ pub async fn stop_with(ctx: &Ctx, vm_id: Uuid, o: PowerOptions) -> Result<()> {
         }
         Err(e) if forced => {
             tracing::warn!(vm = %vm.name, error = %e, "forced stop: the host could not be told; marking Stopped");
-            db::capacity::vm_release_host(&mut *ctx.pool.acquire().await?, vm_id, "Stopped", None)
-                .await?;
+            db::capacity::vm_release_host(
+                &mut *ctx.pool.acquire().await?,
+                vm_id,
+                VmState::Stopped,
+                None,
+            )
+            .await?;
             Ok(())
         }
         Err(e) => {
-            db::vms::vm_set_state(&ctx.pool, vm_id, VmState::Running.as_str(), None).await?;
+            db::vms::vm_set_state(&ctx.pool, vm_id, VmState::Running, None).await?;
             Err(e)
         }
     }
@@ -653,7 +658,7 @@ pub fn reconcile_report(
     use stratus_api::agent::DomainState;
     let mut actions = vec![];
     for vm in placed {
-        if vm.state != VmState::Running.as_str() || vm.work.is_some() || !vm.settled {
+        if vm.state != VmState::Running || vm.work.is_some() || !vm.settled {
             continue;
         }
         let running = reported.iter().any(|d| {
@@ -682,7 +687,7 @@ pub fn reconcile_report(
             && vm.host_id == Some(host_id)
             && [VmState::Running, VmState::Starting, VmState::Stopping]
                 .iter()
-                .any(|s| s.as_str() == vm.state);
+                .any(|s| *s == vm.state);
         if !belongs_here {
             actions.push(SyncAction::Stray {
                 vm: vm.id,
@@ -702,7 +707,7 @@ mod tests {
         db::vms::HostedVm {
             id: Uuid::from_u128(id),
             name: format!("vm{id}"),
-            state: state.into(),
+            state: VmState::parse(state).unwrap(),
             work: work.map(str::to_string),
             settled,
         }
@@ -715,7 +720,7 @@ mod tests {
             id: Uuid::from_u128(id),
             name: format!("vm{id}"),
             host_id: host,
-            state: state.into(),
+            state: VmState::parse(state).unwrap(),
             work: None,
             settled: true,
             removed,

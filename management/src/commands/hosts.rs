@@ -6,6 +6,7 @@ use stratus_api::{ApiError, Params};
 
 use super::{list_filter, not_found};
 use crate::ctx::Ctx;
+use crate::db::events::{EventResource, ResourceType};
 use crate::db::hosts::{self as h, HostRow};
 use crate::error::{Error, Result};
 use crate::ids::{ClusterId, HostId, ParamIds, PodId, ZoneId};
@@ -265,7 +266,11 @@ async fn change_resource_state(
         &caller.user,
         event_type,
         format!("Host {} is now {state}", host.name),
-        Some((host.id.into(), "Host", host.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Host,
+            host.id,
+            host.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -292,7 +297,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
             &caller.user,
             "HOST.UPDATE",
             format!("Host {} renamed to {name}", host.name),
-            Some((id.into(), "Host", name.to_string())),
+            Some(EventResource::new(ResourceType::Host, id, name.to_string())),
         )
         .await?;
         tx.commit().await?;
@@ -345,7 +350,11 @@ pub async fn reconnect(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> 
         "HOST.RECONNECT",
         "INFO",
         format!("Host {} reconnected", host.name),
-        Some((host.id.into(), "Host", host.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Host,
+            host.id,
+            host.name.clone(),
+        )),
     )
     .await?;
     Ok(Reply::object("host", &host_response(ctx, &host, false)))

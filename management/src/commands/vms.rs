@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::{event, list_filter, not_found};
 use crate::ctx::Ctx;
+use crate::db::events::{EventResource, ResourceType};
 use crate::db::{self, vms::VmListRow};
 use crate::error::Result;
 use crate::rules::vmstate::{VmEvent, VmState};
@@ -272,7 +273,11 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
                 (None, None) => "nothing".into(),
             }
         ),
-        Some((id, "VirtualMachine", display.clone())),
+        Some(EventResource::new(
+            ResourceType::VirtualMachine,
+            id,
+            display.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -329,7 +334,11 @@ async fn lifecycle_event(
         &caller.user,
         kind,
         format!("VM {} {what}", vm.vm.display_name),
-        Some((vm.vm.id, "VirtualMachine", vm.vm.display_name.clone())),
+        Some(EventResource::new(
+            ResourceType::VirtualMachine,
+            vm.vm.id,
+            vm.vm.display_name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -721,7 +730,11 @@ pub async fn reset_user_data(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<R
         &caller.user,
         "VM.RESETUSERDATA",
         format!("User data of VM {} reset", vm.vm.display_name),
-        Some((vm.vm.id, "VirtualMachine", vm.vm.display_name.clone())),
+        Some(EventResource::new(
+            ResourceType::VirtualMachine,
+            vm.vm.id,
+            vm.vm.display_name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -748,7 +761,11 @@ pub async fn reset_ssh_key(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Rep
         &caller.user,
         "VM.RESETSSHKEY",
         format!("SSH key of VM {} reset to {names}", vm.vm.display_name),
-        Some((vm.vm.id, "VirtualMachine", vm.vm.display_name.clone())),
+        Some(EventResource::new(
+            ResourceType::VirtualMachine,
+            vm.vm.id,
+            vm.vm.display_name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -920,7 +937,11 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         &caller.user,
         "VM.UPDATE",
         format!("VM {display} updated"),
-        Some((vm.vm.id, "VirtualMachine", display.clone())),
+        Some(EventResource::new(
+            ResourceType::VirtualMachine,
+            vm.vm.id,
+            display.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -971,7 +992,11 @@ pub async fn change_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Vm
             "VM {} now has service offering {}",
             vm.vm.display_name, so.name
         ),
-        Some((vm.vm.id, "VirtualMachine", vm.vm.display_name.clone())),
+        Some(EventResource::new(
+            ResourceType::VirtualMachine,
+            vm.vm.id,
+            vm.vm.display_name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;

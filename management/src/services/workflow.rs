@@ -35,6 +35,7 @@ use stratus_api::{ApiError, ErrorCode};
 use uuid::Uuid;
 
 use crate::ctx::Ctx;
+use crate::db::events::ResourceType;
 use crate::db::{self, workflows::WorkflowRow};
 use crate::error::{Error, Result};
 
@@ -64,13 +65,13 @@ pub struct Resource {
 impl Resource {
     pub fn vm(id: Uuid) -> Resource {
         Resource {
-            kind: "VirtualMachine",
+            kind: ResourceType::VirtualMachine.as_str(),
             id,
         }
     }
     pub fn host(id: crate::ids::HostId) -> Resource {
         Resource {
-            kind: "Host",
+            kind: ResourceType::Host.as_str(),
             id: id.into(),
         }
     }

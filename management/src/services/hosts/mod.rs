@@ -18,6 +18,7 @@ use stratus_api::agent::{Heartbeat, HeartbeatAck, PROTOCOL_VERSION};
 use stratus_api::ApiError;
 
 use crate::ctx::Ctx;
+use crate::db::events::{EventResource, ResourceType};
 use crate::db::{self, accounts::UserRow, hosts::HostRow};
 use crate::error::{Error, Result};
 use crate::ids::{ClusterId, HostId, PodId, ZoneId};
@@ -119,7 +120,7 @@ pub async fn register_host(ctx: &Ctx, actor: &UserRow, spec: NewHostSpec<'_>) ->
         "HOST.ADD",
         "INFO",
         format!("Adding host {name} ({address}) to cluster {}", cluster.name),
-        Some((id.into(), "Host", name.to_string())),
+        Some(EventResource::new(ResourceType::Host, id, name.to_string())),
     )
     .await?;
     tx.commit().await?;
@@ -139,7 +140,7 @@ pub async fn unregister(ctx: &Ctx, actor: &UserRow, id: HostId, why: &str) -> Re
             "HOST.REMOVE",
             "WARN",
             format!("Host {} ({}) removed: {why}", h.name, h.address.ip()),
-            Some((id.into(), "Host", h.name.clone())),
+            Some(EventResource::new(ResourceType::Host, id, h.name.clone())),
         )
         .await?;
     }
@@ -207,7 +208,11 @@ pub async fn heartbeat(
                 host.name,
                 host.address.ip()
             ),
-            Some((host.id.into(), "Host", host.name.clone())),
+            Some(EventResource::new(
+                ResourceType::Host,
+                host.id,
+                host.name.clone(),
+            )),
         )
         .await?;
         tx.commit().await.map_err(Error::from)?;
@@ -257,7 +262,11 @@ async fn record_transition(
         &format!("HOST.{}", to.as_str().to_uppercase()),
         level,
         text.clone(),
-        Some((host.id.into(), "Host", host.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Host,
+            host.id,
+            host.name.clone(),
+        )),
     )
     .await?;
     if matches!(to, Status::Disconnected | Status::Alert | Status::Down) {

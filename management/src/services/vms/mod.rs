@@ -22,6 +22,7 @@ use stratus_api::{ApiError, ErrorCode};
 use uuid::Uuid;
 
 use crate::ctx::Ctx;
+use crate::db::events::{EventResource, ResourceType};
 use crate::db::{self, hosts::HostRow, vms::VmListRow};
 use crate::error::{Error, Result};
 use crate::rules::vmstate::{VmEvent, VmState};
@@ -578,7 +579,7 @@ pub async fn sync_report(
                     "VM.STOP",
                     "WARN",
                     text.clone(),
-                    Some((vm, "VirtualMachine", name)),
+                    Some(EventResource::new(ResourceType::VirtualMachine, vm, name)),
                 )
                 .await?;
                 db::hosts::alert_insert(&mut *conn, ALERT_TYPE_USERVM, "ALERT.USERVM", &text, host)
@@ -626,7 +627,11 @@ pub async fn destroy_strays(ctx: &Ctx, host: &HostRow, strays: &[(Uuid, String)]
                         "VM.DESTROY",
                         "WARN",
                         text,
-                        Some((*vm, "VirtualMachine", name.clone())),
+                        Some(EventResource::new(
+                            ResourceType::VirtualMachine,
+                            *vm,
+                            name.clone(),
+                        )),
                     )
                     .await?;
                     tx.commit().await?;

@@ -28,6 +28,7 @@ use super::{
 };
 use crate::ctx::Ctx;
 use crate::db;
+use crate::db::events::{EventResource, ResourceType};
 use crate::error::{Error, Result};
 use crate::rules::vmstate::{VmEvent, VmState};
 use crate::services::agents::Agent;
@@ -220,7 +221,11 @@ async fn start_failed(ctx: &Ctx, vm_id: Uuid, deploy: bool, why: &ApiError) -> R
                 "{what} of VM {} failed and was undone: {}",
                 vm.display_name, why.text
             ),
-            Some((vm.id, "VirtualMachine", vm.display_name.clone())),
+            Some(EventResource::new(
+                ResourceType::VirtualMachine,
+                vm.id,
+                vm.display_name.clone(),
+            )),
         )
         .await?;
     }
@@ -444,7 +449,11 @@ impl Workflow for Expunge {
             "VM.EXPUNGE",
             "INFO",
             format!("VM {} expunged", vm.display_name),
-            Some((vm.id, "VirtualMachine", vm.display_name.clone())),
+            Some(EventResource::new(
+                ResourceType::VirtualMachine,
+                vm.id,
+                vm.display_name.clone(),
+            )),
         )
         .await?;
         tx.commit().await?;
@@ -462,7 +471,11 @@ impl Workflow for Expunge {
                 "Expunging VM {} failed (it is {} again; a later expunge repeats what is left): {}",
                 vm.display_name, vm.state, why.text
             ),
-            Some((vm.id, "VirtualMachine", vm.display_name.clone())),
+            Some(EventResource::new(
+                ResourceType::VirtualMachine,
+                vm.id,
+                vm.display_name.clone(),
+            )),
         )
         .await?;
         tx.commit().await?;

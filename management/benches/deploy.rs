@@ -59,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
     let h2 = SimHost::up("bdh2", 198, "bench-pw", &tmp.path().join("hosts"));
 
     let pg = EmbeddedPostgres::start(&tmp.path().join("pg"), Options::default()).await?;
-    pg.ensure_database("bench").await?;
+    stratus_management::db::server::database_ensure(&pg.options("postgres"), "bench").await?;
     let pool = db::connect(pg.options("bench"), 16).await?;
     db::migrate(&pool).await?;
     accounts::ensure_admin(&pool, Some("bench-password")).await?;

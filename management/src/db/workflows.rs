@@ -367,7 +367,7 @@ pub async fn workflow_list(
         .query_as()
         .bind(f.id)
         .bind(f.resource_id)
-        .bind(&f.state)
+        .bind(f.state)
         .bind(f.offset)
         .bind(f.limit.unwrap_or(i64::MAX))
         .fetch_all(db)

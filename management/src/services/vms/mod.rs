@@ -690,9 +690,7 @@ pub fn reconcile_report(
         }
         let belongs_here = !vm.removed
             && vm.host_id == Some(host_id)
-            && [VmState::Running, VmState::Starting, VmState::Stopping]
-                .iter()
-                .any(|s| *s == vm.state);
+            && [VmState::Running, VmState::Starting, VmState::Stopping].contains(&vm.state);
         if !belongs_here {
             actions.push(SyncAction::Stray {
                 vm: vm.id,

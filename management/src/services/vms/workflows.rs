@@ -117,9 +117,7 @@ async fn start_do(ctx: &Ctx, vm_id: Uuid, step: StartStep, opts: &Options) -> Re
     let vm = vm_row(ctx, vm_id).await?;
     match step {
         StartStep::Allocate => {
-            let placed = [VmState::Starting, VmState::Running]
-                .iter()
-                .any(|s| *s == vm.state);
+            let placed = [VmState::Starting, VmState::Running].contains(&vm.state);
             let host_id = match vm.host_id {
                 Some(h) if placed => h, // done before a takeover
                 _ => {

@@ -4,6 +4,7 @@
 pub mod download_policy;
 pub mod hoststate;
 pub mod iprange;
+pub mod jobstate;
 pub mod placement;
 pub mod settings;
 pub mod states;

@@ -522,14 +522,15 @@ impl Workflow for HostAdd {
         }
     }
 
-    async fn succeeded(&self, ctx: &Ctx, out: &Outputs) -> Result<()> {
+    /// The host row is already Up and in its resource state (Enable); only the session
+    /// is left to close.
+    async fn succeeded(&self, _: &Ctx, out: &Outputs) -> Result<()> {
         let fingerprint = out
             .get::<Value>(HostAddStep::Connect)
             .and_then(|v| v["fingerprint"].as_str().map(str::to_string))
             .unwrap_or_default();
         tracing::info!(host = %self.host, address = %self.address, ssh_key = %fingerprint, "host added");
         self.close().await;
-        let _ = ctx; // the host row is already Up and in its resource state
         Ok(())
     }
 

@@ -40,8 +40,9 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 async fn finished(ctx: &Ctx, job: Uuid) -> bool {
     loop {
         let j = db::jobs::job_fetch(&ctx.pool, job).await.unwrap().unwrap();
-        if j.status != 0 {
-            return j.status == 1;
+        use stratus_management::rules::jobstate::JobStatus;
+        if j.status.0 != JobStatus::Pending {
+            return j.status.0 == JobStatus::Succeeded;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

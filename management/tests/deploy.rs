@@ -641,3 +641,320 @@ async fn wave(
     }
     (winners, losers)
 }
+
+/// Runs an async command to its end; answers the job's result.
+async fn job_of(c: &Client, command: &str, params: &[(&str, &str)]) -> (String, Value) {
+    let a = c.call(command, params).await;
+    let job = s(&a.body()["jobid"]);
+    let r = wait_job(c, &job, 120).await;
+    (job, r)
+}
+
+async fn root_volume(c: &Client, vm: &str) -> Value {
+    let l = c.ok("listVolumes", &[("virtualmachineid", vm)]).await;
+    assert_eq!(l["count"], 1, "one volume: {l}");
+    l["volume"][0].clone()
+}
+
+/// The workflow of `job` rewound to its first step (as after a takeover), and its input.
+async fn rewind(ctx: &Ctx, job: &str, first: &str) -> Value {
+    let job: Uuid = job.parse().unwrap();
+    sqlx::query(
+        "UPDATE workflows SET state = 'Running', step_index = 0, step = $2 WHERE job_id = $1",
+    )
+    .bind(job)
+    .bind(first)
+    .execute(&ctx.pool)
+    .await
+    .unwrap();
+    sqlx::query_scalar("SELECT input FROM workflows WHERE job_id = $1")
+        .bind(job)
+        .fetch_one(&ctx.pool)
+        .await
+        .unwrap()
+}
+
+/// createTemplate and restoreVirtualMachine on the engine, against real NFS and a host
+/// (libvirt's test driver: the disks are real files, the domains need no QEMU):
+/// - a template made from a stopped VM's root volume is a standalone qcow2 in secondary
+///   storage that deploys like any other; a running VM is refused;
+/// - a failure at each step of either unwinds: no template row or file is left; the
+///   restored VM keeps its old volume, with the reason;
+/// - every step twice gives the same template and the same new volume;
+/// - restoring a Running VM stops it, replaces the volume and starts it again; an
+///   ISO-installed VM gets a blank disk with its ISO still attached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn template_from_a_volume_and_restore() {
+    use stratus_management::services::{templates, vms::restore::Restore};
+    let tmp = tempfile::tempdir().unwrap();
+    let (primary, secondary) = (tmp.path().join("primary"), tmp.path().join("secondary"));
+    let nfs = NfsServer::up("rtn", 203, &tmp.path().join("nfs"), &[&primary, &secondary]);
+    let host = SimHost::up("rth", 202, "deploy-pw", &tmp.path().join("hosts"));
+    let (ctx, listener) = ctx_listening_on(&host.mgmt_ip).await;
+    let c = Client::for_user(ctx.clone(), "admin").await;
+    for (name, value) in [
+        ("kvm.libvirt.uri", "test:///default"),
+        ("kvm.acceleration", "qemu"),
+    ] {
+        c.ok("updateConfiguration", &[("name", name), ("value", value)])
+            .await;
+    }
+    let _stop = serve_on(&ctx, listener);
+    let (zone, iso) = cloud(
+        &c,
+        "rz",
+        &[&host],
+        &nfs,
+        (&primary, &secondary),
+        ("192.168.202.1", "192.168.202.10", "192.168.202.20"),
+    )
+    .await;
+    let os = s(&c.ok("listOsTypes", &[]).await["ostype"][0]["id"]);
+
+    // An ISO-installed VM (a blank 5 GB root disk), Running: refused.
+    let (src, job) = submit(&c, &zone, &iso, "src").await;
+    assert_eq!(wait_job(&c, &job, 90).await["jobstatus"], 1);
+    let vol = root_volume(&c, &src).await;
+    let vol_id = s(&vol["id"]);
+    let create = [
+        ("name", "from-src"),
+        ("displaytext", "made from src"),
+        ("ostypeid", os.as_str()),
+        ("volumeid", vol_id.as_str()),
+        ("passwordenabled", "true"),
+    ];
+    let (_, r) = job_of(&c, "createTemplate", &create).await;
+    assert_eq!(r["jobstatus"], 2, "{r}");
+    assert!(
+        r["jobresult"]["errortext"]
+            .as_str()
+            .unwrap()
+            .contains("must be Stopped"),
+        "{r}"
+    );
+    let (_, r) = job_of(
+        &c,
+        "stopVirtualMachine",
+        &[("id", &src), ("forced", "true")],
+    )
+    .await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+    let templates_dir = secondary.join("template");
+
+    // A failure at each step unwinds: no template, no file.
+    for step in ["Record", "Copy", "Ready"] {
+        ctx.faults.set(&format!("fail:{step}"));
+        let (_, r) = job_of(&c, "createTemplate", &create).await;
+        ctx.faults.clear();
+        assert_eq!(r["jobstatus"], 2, "{step}: {r}");
+        let text = r["jobresult"]["errortext"].as_str().unwrap_or_default();
+        assert!(text.contains(&format!("step {step}")), "{step}: {text}");
+        let l = c
+            .ok(
+                "listTemplates",
+                &[("templatefilter", "self"), ("name", "from-src")],
+            )
+            .await;
+        assert_eq!(l["count"].as_i64().unwrap_or(0), 0, "{step}: {l}");
+        assert!(
+            files_in(&templates_dir).is_empty(),
+            "{step}: {:?}",
+            files_in(&templates_dir)
+        );
+        assert_eq!(vm(&c, &src).await["state"], "Stopped");
+    }
+
+    // It works: a standalone qcow2 of the volume's size, Ready in the zone.
+    let (tjob, r) = job_of(&c, "createTemplate", &create).await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+    let t = r["jobresult"]["template"].clone();
+    let tid = s(&t["id"]);
+    assert_eq!(t["isready"], true, "{t}");
+    assert_eq!(t["format"], "QCOW2");
+    assert_eq!(t["size"], 5i64 << 30, "the volume's virtual size: {t}");
+    assert_eq!(t["passwordenabled"], true);
+    assert_eq!(t["ostypeid"], os.as_str());
+    assert_eq!(t["zoneid"], zone.as_str());
+    let file = templates_dir.join(&tid).join(format!("{tid}.qcow2"));
+    let info = std::process::Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let info: Value = serde_json::from_slice(&info.stdout).expect("qemu-img info");
+    assert_eq!(info["format"], "qcow2");
+    assert!(info.get("backing-filename").is_none(), "flattened: {info}");
+    assert_eq!(files_in(&templates_dir), vec![tid.clone()]);
+    // Every step twice: the same template, one file.
+    let input = rewind(&ctx, &tjob, "Record").await;
+    let again: templates::Create = serde_json::from_value(input).unwrap();
+    templates::create(&ctx, Some(tjob.parse().unwrap()), again)
+        .await
+        .unwrap();
+    let l = c
+        .ok(
+            "listTemplates",
+            &[("templatefilter", "self"), ("name", "from-src")],
+        )
+        .await;
+    assert_eq!(l["count"], 1, "{l}");
+    assert_eq!(l["template"][0]["isready"], true, "{l}");
+    assert_eq!(files_in(&templates_dir), vec![tid.clone()]);
+    assert_eq!(
+        files_in(&templates_dir.join(&tid)),
+        vec![format!("{tid}.qcow2")],
+        "no partial file"
+    );
+    // Made from a volume, it has no URL to copy from.
+    let (_, r) = job_of(&c, "copyTemplate", &[("id", &tid), ("destzoneid", &zone)]).await;
+    assert_eq!(r["jobstatus"], 2, "{r}");
+
+    // It deploys like any other; the password-enabled template answers a password.
+    let d = c
+        .call(
+            "deployVirtualMachine",
+            &[
+                ("zoneid", &zone),
+                ("serviceofferingid", SMALL),
+                ("templateid", &tid),
+                ("name", "clone"),
+            ],
+        )
+        .await;
+    let (clone, cjob) = (s(&d.body()["id"]), s(&d.body()["jobid"]));
+    let r = wait_job(&c, &cjob, 90).await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+    let first_password = s(&r["jobresult"]["virtualmachine"]["password"]);
+    assert_eq!(first_password.len(), 12);
+    let cv = vm(&c, &clone).await;
+    assert_eq!(cv["templateid"], tid.as_str());
+    assert_eq!(cv["state"], "Running");
+    let old_root = root_volume(&c, &clone).await;
+
+    // Restoring fails at each step (the clone stopped): it keeps its volume.
+    let (_, r) = job_of(
+        &c,
+        "stopVirtualMachine",
+        &[("id", &clone), ("forced", "true")],
+    )
+    .await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+    for step in ["Stop", "Volume", "Swap", "RemoveOld"] {
+        ctx.faults.set(&format!("fail:{step}"));
+        let (_, r) = job_of(&c, "restoreVirtualMachine", &[("virtualmachineid", &clone)]).await;
+        ctx.faults.clear();
+        assert_eq!(r["jobstatus"], 2, "{step}: {r}");
+        let v = vm(&c, &clone).await;
+        assert_eq!(v["state"], "Stopped", "{step}: {v}");
+        assert!(
+            v["errortext"].as_str().unwrap().contains(step),
+            "{step}: {v}"
+        );
+        let now = root_volume(&c, &clone).await;
+        assert_eq!(now["id"], old_root["id"], "{step}: the old volume stays");
+        assert!(
+            primary.join(s(&now["path"])).exists(),
+            "{step}: with its file"
+        );
+    }
+    // Restored for real, Running: stopped, a new volume, started again.
+    let (_, r) = job_of(&c, "startVirtualMachine", &[("id", &clone)]).await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+    let before = root_volume(&c, &clone).await;
+    let (_, r) = job_of(&c, "restoreVirtualMachine", &[("virtualmachineid", &clone)]).await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+    let rv = &r["jobresult"]["virtualmachine"];
+    assert_eq!(rv["state"], "Running", "started again: {rv}");
+    let new_password = s(&rv["password"]);
+    assert_eq!(new_password.len(), 12, "a new password: {rv}");
+    assert_ne!(new_password, first_password);
+    let after = root_volume(&c, &clone).await;
+    assert_ne!(after["id"], before["id"], "a new root volume");
+    assert_eq!(after["size"], 5i64 << 30);
+    let mut live = files_in(&primary);
+    live.retain(|f| f.ends_with(".qcow2") && !f.starts_with("template-"));
+    live.sort();
+    let mut expected = vec![s(&root_volume(&c, &src).await["path"]), s(&after["path"])];
+    expected.sort();
+    assert_eq!(live, expected, "the old volumes' files are gone");
+
+    // The ISO-installed VM: a blank disk, the ISO still attached; every step twice.
+    let (rjob, r) = job_of(&c, "restoreVirtualMachine", &[("virtualmachineid", &src)]).await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+    let sv = &r["jobresult"]["virtualmachine"];
+    assert_eq!(sv["state"], "Stopped", "{sv}");
+    assert_eq!(sv["isoid"], iso.as_str(), "{sv}");
+    assert!(sv.get("password").is_none(), "{sv}");
+    let srv = root_volume(&c, &src).await;
+    assert_ne!(srv["id"], vol["id"]);
+    let input = rewind(&ctx, &rjob, "Stop").await;
+    let again: Restore = serde_json::from_value(input).unwrap();
+    stratus_management::services::vms::restore(&ctx, Some(rjob.parse().unwrap()), again)
+        .await
+        .unwrap();
+    assert_eq!(
+        root_volume(&c, &src).await["id"],
+        srv["id"],
+        "the same new volume"
+    );
+    assert!(primary.join(s(&srv["path"])).exists());
+    assert!(!primary.join(s(&vol["path"])).exists());
+
+    // A template from an overlay reads through its base; the overlay still names its
+    // base by the relative name afterwards.
+    let (_, r) = job_of(
+        &c,
+        "stopVirtualMachine",
+        &[("id", &clone), ("forced", "true")],
+    )
+    .await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+    let (_, r) = job_of(
+        &c,
+        "createTemplate",
+        &[
+            ("name", "from-clone"),
+            ("ostypeid", os.as_str()),
+            ("virtualmachineid", clone.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+    let t2 = r["jobresult"]["template"].clone();
+    let t2id = s(&t2["id"]);
+    assert_eq!(t2["isready"], true, "{t2}");
+    assert_eq!(
+        t2["passwordenabled"], true,
+        "inherited from the VM's template: {t2}"
+    );
+    let info = |f: std::path::PathBuf| -> Value {
+        let o = std::process::Command::new("qemu-img")
+            .args(["info", "-U", "--output=json"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&o.stdout).expect("qemu-img info")
+    };
+    let flat = info(templates_dir.join(&t2id).join(format!("{t2id}.qcow2")));
+    assert!(flat.get("backing-filename").is_none(), "flattened: {flat}");
+    let overlay = info(primary.join(s(&root_volume(&c, &clone).await["path"])));
+    assert!(
+        overlay["backing-filename"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("template-{tid}-")),
+        "relative again: {overlay}"
+    );
+    let (_, r) = job_of(&c, "deleteTemplate", &[("id", &t2id)]).await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+
+    expunge(&c, &clone).await;
+    expunge(&c, &src).await;
+    let (_, r) = job_of(&c, "deleteTemplate", &[("id", &tid)]).await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+    assert!(
+        files_in(&templates_dir).is_empty(),
+        "{:?}",
+        files_in(&templates_dir)
+    );
+}

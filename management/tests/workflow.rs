@@ -138,7 +138,7 @@ fn names() -> Vec<&'static str> {
 }
 
 /// A fresh database whose `workflows` CHECK also admits the toy's kind `Test` (the
-/// production CHECK, migration 0024, does not).
+/// production CHECK, migration 0026, does not).
 async fn toy_ctx() -> Ctx {
     let ctx = common::fresh_ctx().await;
     let kinds: Vec<String> = Kind::ALL

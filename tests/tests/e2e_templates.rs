@@ -546,6 +546,125 @@ fn provision_a_vm_from_a_template_and_log_in() {
         before_deploy.elapsed().as_secs()
     );
 
+    // 2b. createTemplate from tmplvm1's root volume (stopped), password-enabled: a VM
+    // from it boots tmplvm1's disk (the user data's file is there) under its own name,
+    // and the password answered once by the deploy is what the guest's password service
+    // (the gateway's port 8080, as CloudStack's router serves it) hands out.
+    let stop = api.ok("stopVirtualMachine", &[&format!("id={vm_id}")]);
+    assert_eq!(stop["virtualmachine"]["state"], "Stopped", "{stop}");
+    let made_at = Instant::now();
+    let clone = api.ok(
+        "createTemplate",
+        &[
+            &format!("virtualmachineid={vm_id}"),
+            "name=tmplvm1-image",
+            &format!("ostypeid={}", id(debian)),
+            "passwordenabled=true",
+        ],
+    );
+    let clone = clone["template"].clone();
+    let clone_id = id(&clone);
+    eprintln!(
+        "createTemplate: Ready in {} s ({} bytes written)",
+        made_at.elapsed().as_secs(),
+        clone["physicalsize"]
+    );
+    assert_eq!(clone["isready"], true, "{clone}");
+    assert_eq!(clone["size"], virtual_size, "{clone}");
+    assert_eq!(clone["passwordenabled"], true);
+    let before_clone = Instant::now();
+    let d2 = api.ok(
+        "deployVirtualMachine",
+        &[
+            &z,
+            &format!("templateid={clone_id}"),
+            &format!("serviceofferingid={offering}"),
+            &format!("keypair={KEYPAIR}"),
+            "name=tmplvm2",
+        ],
+    );
+    let v2 = &d2["virtualmachine"];
+    let vm2 = id(v2);
+    let password = v2["password"]
+        .as_str()
+        .expect("a password, once")
+        .to_string();
+    assert_eq!(password.len(), 12, "{d2}");
+    let ip2 = v2["nic"][0]["ipaddress"].as_str().unwrap().to_string();
+    let written = wait_for_login(
+        &api,
+        &server,
+        &host,
+        &key,
+        &vm2,
+        &ip2,
+        tmp.path(),
+        before_clone,
+    );
+    assert_eq!(written, "user data applied\n", "tmplvm1's disk, copied");
+    let (_, name) = ssh(&host, &key, &ip2, "hostname").expect("ssh hostname");
+    assert_eq!(name.trim(), "tmplvm2");
+    let fetch_password = format!(
+        "python3 -c \"import urllib.request as u; \
+         r = u.Request('http://{gateway}:8080/', headers={{'DomU_Request': 'send_my_password'}}); \
+         print(u.urlopen(r, timeout=10).read().decode())\""
+    );
+    let (ok, served) = ssh(&host, &key, &ip2, &fetch_password).expect("ssh password");
+    assert!(ok, "password service: {served}");
+    assert_eq!(
+        served.trim(),
+        password,
+        "the password service serves the deploy's password"
+    );
+
+    // 2c. restoreVirtualMachine on the Running tmplvm2: a fresh disk from the template
+    // (a file written since is gone), started again with a new password.
+    let (ok, _) = ssh(
+        &host,
+        &key,
+        &ip2,
+        "sudo touch /var/tmp/before-restore && sync",
+    )
+    .expect("ssh marker");
+    assert!(ok);
+    let old_root =
+        api.ok("listVolumes", &[&format!("virtualmachineid={vm2}")])["volume"][0].clone();
+    let before_restore = Instant::now();
+    let r = api.ok(
+        "restoreVirtualMachine",
+        &[&format!("virtualmachineid={vm2}")],
+    );
+    let rv = &r["virtualmachine"];
+    assert_eq!(rv["state"], "Running", "{r}");
+    let new_password = rv["password"].as_str().expect("a new password").to_string();
+    assert_ne!(new_password, password);
+    let new_root =
+        api.ok("listVolumes", &[&format!("virtualmachineid={vm2}")])["volume"][0].clone();
+    assert_ne!(new_root["id"], old_root["id"], "a new root volume");
+    assert!(!primary.join(old_root["path"].as_str().unwrap()).exists());
+    wait_for_login(
+        &api,
+        &server,
+        &host,
+        &key,
+        &vm2,
+        &ip2,
+        tmp.path(),
+        before_restore,
+    );
+    let (ok, _) = ssh(&host, &key, &ip2, "test -e /var/tmp/before-restore").expect("ssh");
+    assert!(!ok, "the restored disk is the template's, not the old one");
+    let (ok, served) = ssh(&host, &key, &ip2, &fetch_password).expect("ssh password");
+    assert!(ok, "password service: {served}");
+    assert_eq!(served.trim(), new_password);
+    eprintln!(
+        "tmplvm2 restored and logged in again {} s after restoreVirtualMachine",
+        before_restore.elapsed().as_secs()
+    );
+    expunge(&api, &host, &vm2);
+    let clone_bases = files_starting(&primary, &format!("template-{clone_id}-"));
+    assert_eq!(clone_bases.len(), 1, "{clone_bases:?}");
+
     // 3. Expunged: its overlay leaves primary storage; the base stays for the next VM.
     expunge(&api, &host, &vm_id);
     assert!(!vol_file.exists(), "the overlay is removed");
@@ -626,10 +745,13 @@ fn provision_a_vm_from_a_template_and_log_in() {
     expunge(&api, &host, &id(a));
 
     assert!(domains(&host).is_empty(), "no domain left");
-    let left = files_starting(&primary, "");
+    let mut left = files_starting(&primary, "");
+    let mut expected_left = [bases.clone(), clone_bases].concat();
+    left.sort();
+    expected_left.sort();
     assert_eq!(
-        left, bases,
-        "only the template's base is left on primary storage"
+        left, expected_left,
+        "only the templates' bases are left on primary storage"
     );
     eprintln!("whole test: {} s", test_started.elapsed().as_secs());
     drop(nfs);

@@ -89,7 +89,7 @@ fn response(r: &TemplateListRow) -> TemplateResponse {
         directdownload: Some(false),
         deployasis: Some(false),
         requireshvm: Some(t.requires_hvm),
-        url: Some(t.url.clone()),
+        url: t.url.clone(),
         downloaddetails: vec![IsoDownloadDetail {
             datastore: r.store_name.clone(),
             downloadPercent: Some(match (ready, r.bytes_total) {
@@ -326,6 +326,15 @@ async fn owner_of(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<(Uuid, Uuid)
     }
 }
 
+/// `bits`: 32 or 64 (the default).
+fn bits(p: &Params) -> Result<i32> {
+    match p.i64("bits")? {
+        None => Ok(64),
+        Some(b @ (32 | 64)) => Ok(b as i32),
+        Some(b) => Err(ApiError::param(format!("Invalid bits {b}: 32 or 64")).into()),
+    }
+}
+
 pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let name = p.required("name")?.trim().to_string();
     if name.is_empty() {
@@ -366,13 +375,7 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     db::isos::os_type_fetch(&ctx.pool, os_type_id)
         .await?
         .ok_or_else(|| not_found(p, "ostypeid"))?;
-    let bits = match p.i64("bits")? {
-        None => 64,
-        Some(b @ (32 | 64)) => b as i32,
-        Some(b) => {
-            return Err(ApiError::param(format!("Invalid bits {b}: 32 or 64")).into());
-        }
-    };
+    let bits = bits(p)?;
     let details = details(p)?.unwrap_or_else(|| serde_json::json!({}));
     let (zones, cross_zones) = registration_zones(ctx, p).await?;
     let (account_id, domain_id) = owner_of(ctx, caller, p).await?;
@@ -403,7 +406,7 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
             .filter(|d| !d.trim().is_empty())
             .unwrap_or_else(|| name.clone()),
         name,
-        url: url.to_string(),
+        url: Some(url.to_string()),
         format: format.name().into(),
         hypervisor: "KVM".into(),
         os_type_id,
@@ -423,6 +426,7 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         domain_id,
         created: Utc::now(),
         removed: None,
+        source_volume_id: None,
     };
     let mut tx = ctx.pool.begin().await?;
     d::template_insert(&mut *tx, &template).await?;
@@ -449,6 +453,137 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     ctx.isos.notify_one();
     let items = one_template(ctx, template.id, None).await?;
     Ok(Reply::object_list("template", &items))
+}
+
+/// createTemplate (async): a stopped VM's root volume becomes a new private template
+/// (`services::templates::Create` does the work on the engine).
+pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
+    let name = p.required("name")?.trim().to_string();
+    if name.is_empty() {
+        return Err(ApiError::param("The template name must not be empty").into());
+    }
+    let os_type_id = p.required_uuid("ostypeid")?;
+    db::isos::os_type_fetch(&ctx.pool, os_type_id)
+        .await?
+        .ok_or_else(|| not_found(p, "ostypeid"))?;
+    // The volume: given, or the root volume of the VM given.
+    let volume = match (p.uuid("volumeid")?, p.uuid("virtualmachineid")?) {
+        (Some(v), _) => db::volumes::volume_fetch(&ctx.pool, v)
+            .await?
+            .filter(|v| v.removed.is_none())
+            .ok_or_else(|| not_found(p, "volumeid"))?,
+        (None, Some(vm)) => db::volumes::volume_root_of_vm(&ctx.pool, vm)
+            .await?
+            .ok_or_else(|| not_found(p, "virtualmachineid"))?,
+        (None, None) => {
+            return Err(ApiError::param(
+                "Failed to create private template record, need to specify the volume ID (volumeid) or the VM whose root volume it is (virtualmachineid)",
+            )
+            .into())
+        }
+    };
+    let missing = || {
+        if p.uuid("volumeid").ok().flatten().is_some() {
+            not_found(p, "volumeid")
+        } else {
+            not_found(p, "virtualmachineid")
+        }
+    };
+    let Some(vm_id) = volume.vm_id else {
+        return Err(ApiError::param(format!(
+            "Volume {} is not attached to a VM: a template is made from a stopped VM's root volume",
+            volume.name
+        ))
+        .into());
+    };
+    let vm = db::vms::vm_fetch(&ctx.pool, vm_id)
+        .await?
+        .filter(|v| v.removed.is_none())
+        .ok_or_else(missing)?;
+    if !caller.is_root_admin() && vm.account_id != caller.account_id() {
+        return Err(missing());
+    }
+    if let Some(given) = p.uuid("virtualmachineid")? {
+        if given != vm.id {
+            return Err(ApiError::param(format!(
+                "Volume {} does not belong to VM {given}",
+                volume.name
+            ))
+            .into());
+        }
+    }
+    if volume.volume_type != "ROOT" {
+        return Err(ApiError::param(format!("Volume {} is not a root volume", volume.name)).into());
+    }
+    if let Some(z) = p.uuid("zoneid")? {
+        if z != vm.zone_id {
+            return Err(ApiError::param(
+                "The template is created in the volume's zone: zoneid must be that zone",
+            )
+            .into());
+        }
+    }
+    let featured = p.bool("isfeatured").unwrap_or(false);
+    if featured && !caller.is_root_admin() {
+        return Err(ApiError::param("Only administrators can create featured templates").into());
+    }
+    let public = p.bool("ispublic").unwrap_or(false);
+    if public && !may_publish(ctx, caller, caller.account_id()) {
+        return Err(ApiError::param("Only private templates can be created.").into());
+    }
+    // Defaults follow the template the VM came from, where there is one.
+    let source = match vm.template_id {
+        Some(t) => d::template_fetch_any(&ctx.pool, t).await?,
+        None => None,
+    };
+    let inherit = |param: &str, from: fn(&TemplateRow) -> bool, default: bool| {
+        p.bool(param)
+            .or(source.as_ref().map(from))
+            .unwrap_or(default)
+    };
+    let c = crate::services::templates::Create {
+        vm: vm.id,
+        volume: volume.id,
+        zone_id: vm.zone_id,
+        template: crate::services::templates::NewTemplate {
+            id: Uuid::new_v4(),
+            display_text: p
+                .string("displaytext")
+                .filter(|d| !d.trim().is_empty())
+                .unwrap_or_else(|| name.clone()),
+            name,
+            os_type_id,
+            is_public: public,
+            is_featured: featured,
+            password_enabled: inherit("passwordenabled", |t| t.password_enabled, false),
+            sshkey_enabled: inherit("sshkeyenabled", |t| t.sshkey_enabled, false),
+            requires_hvm: inherit("requireshvm", |t| t.requires_hvm, true),
+            is_dynamically_scalable: p.bool("isdynamicallyscalable").unwrap_or(false),
+            bits: bits(p)?,
+            details: details(p)?.unwrap_or_else(|| serde_json::json!({})),
+            account_id: caller.account_id(),
+            domain_id: caller.user.domain_id,
+        },
+    };
+    let fresh = c.template.id;
+    crate::services::templates::create(ctx, job, c).await?;
+    // A job re-run after a crash resumed the workflow recorded the first time: its
+    // input names the template.
+    let id = match job {
+        Some(j) => db::workflows::workflow_fetch_by_job(&ctx.pool, j)
+            .await?
+            .and_then(|w| {
+                serde_json::from_value::<crate::services::templates::Create>(w.input).ok()
+            })
+            .map_or(fresh, |c| c.template.id),
+        None => fresh,
+    };
+    let items = one_template(ctx, id, None).await?;
+    let item = items
+        .into_iter()
+        .next()
+        .ok_or_else(|| crate::error::Error::internal("the new template vanished"))?;
+    Ok(Reply::object("template", &item))
 }
 
 pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
@@ -671,6 +806,18 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 /// documentation for how a copy is made) and answers the first destination's row.
 pub async fn copy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let template = owned(ctx, caller, p).await?;
+    if template.url.is_none() {
+        // A copy is downloaded again from the template's URL; one made from a volume has
+        // none (a store-to-store copy is not built yet).
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedAction,
+            format!(
+                "Template {} was created from a volume and cannot be copied to another zone yet",
+                template.name
+            ),
+        )
+        .into());
+    }
     let dests: Vec<Uuid> = match (p.uuid("destzoneid")?, p.uuid_list("destzoneids")?) {
         (Some(_), Some(l)) if !l.is_empty() => {
             return Err(ApiError::param(

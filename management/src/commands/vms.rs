@@ -176,20 +176,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
                 }
             }
             if let Some(gb) = p.i64("rootdisksize")? {
-                let template_gb = (t.virtual_size + (1 << 30) - 1) >> 30;
-                if !(1..=16 * 1024).contains(&gb) {
-                    return Err(ApiError::param(format!(
-                        "Invalid root disk size {gb} GB: must be 1-16384"
-                    ))
-                    .into());
-                }
-                if (gb << 30) < t.virtual_size {
-                    return Err(ApiError::param(format!(
-                        "Root disk size {gb} GB is smaller than template {}'s size ({template_gb} GB)",
-                        t.name
-                    ))
-                    .into());
-                }
+                root_size_on_template(gb, t)?;
             }
             (None, None)
         }
@@ -829,6 +816,177 @@ pub async fn reset_password(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
     let mut r = response(&vms::view(ctx, vm.vm.id).await?, false);
     r.password = Some(password);
     Ok(Reply::object("virtualmachine", &r))
+}
+
+/// The largest root disk a request may ask for, in GB.
+const MAX_ROOT_DISK_GB: i64 = 16 * 1024;
+
+/// `rootdisksize` (GB) for a root disk on template `t`: in range and never smaller than
+/// the template. Answers bytes.
+fn root_size_on_template(gb: i64, t: &db::templates::TemplateFile) -> Result<i64> {
+    if !(1..=MAX_ROOT_DISK_GB).contains(&gb) {
+        return Err(ApiError::param(format!(
+            "Invalid root disk size {gb} GB: must be 1-{MAX_ROOT_DISK_GB}"
+        ))
+        .into());
+    }
+    if (gb << 30) < t.virtual_size {
+        let template_gb = (t.virtual_size + (1 << 30) - 1) >> 30;
+        return Err(ApiError::param(format!(
+            "Root disk size {gb} GB is smaller than template {}'s size ({template_gb} GB)",
+            t.name
+        ))
+        .into());
+    }
+    Ok(gb << 30)
+}
+
+/// restoreVirtualMachine (async): a new root volume from the VM's template (or another
+/// template, or for an ISO-installed VM a blank disk with its ISO), see
+/// `services::vms::restore`. A Running VM is stopped for it and started again; a
+/// password-enabled template gives the VM a new password, answered once here.
+pub async fn restore(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
+    let vm = owned(ctx, caller, p, "virtualmachineid").await?;
+    // A job re-run after a crash resumes the workflow it recorded, with that plan.
+    let recorded = match job {
+        Some(j) => db::workflows::workflow_fetch_by_job(&ctx.pool, j)
+            .await?
+            .and_then(|w| serde_json::from_value::<vms::restore::Restore>(w.input).ok()),
+        None => None,
+    };
+    let (r, password_enabled) = match recorded {
+        Some(r) => {
+            let enabled = match r.template {
+                Some(t) => db::templates::template_fetch_any(&ctx.pool, t)
+                    .await?
+                    .is_some_and(|t| t.password_enabled),
+                None => false,
+            };
+            (r, enabled)
+        }
+        None => restore_plan(ctx, caller, p, &vm).await?,
+    };
+    if let Err(e) = vms::restore(ctx, job, r.clone()).await {
+        if r.was_running {
+            let now = vms::view(ctx, vm.vm.id).await?;
+            if now.vm.state == VmState::Stopped {
+                if let Err(se) = vms::start(ctx, None, vm.vm.id, None).await {
+                    tracing::warn!(vm = %vm.vm.name, error = %se, "starting a VM again after its restore failed did not work either");
+                }
+            }
+        }
+        return Err(e);
+    }
+    let password = if password_enabled {
+        Some(
+            guest::set_new_password(ctx, vm.vm.id, vm.vm.account_id, vm.vm.keypair.as_deref())
+                .await?,
+        )
+    } else {
+        None
+    };
+    if r.was_running {
+        vms::start(ctx, None, vm.vm.id, None).await?;
+    }
+    let mut resp = response(&vms::view(ctx, vm.vm.id).await?, false);
+    resp.password = password;
+    Ok(Reply::object("virtualmachine", &resp))
+}
+
+/// What a restore will do (see [`restore`]), and whether the new root's template is
+/// password-enabled.
+async fn restore_plan(
+    ctx: &Ctx,
+    caller: &Caller,
+    p: &Params,
+    vm: &VmListRow,
+) -> Result<(vms::restore::Restore, bool)> {
+    let v = &vm.vm;
+    let old = db::volumes::volume_root_of_vm(&ctx.pool, v.id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::param(format!(
+                "VM {} has no root volume to restore",
+                v.display_name
+            ))
+        })?;
+    let size_gb = p.i64("rootdisksize")?;
+    let given = p.uuid("templateid")?;
+    // A template named (or the VM's own), else an ISO (for ISO-installed VMs).
+    let template_id = match given {
+        Some(id)
+            if db::templates::template_fetch(&ctx.pool, id)
+                .await?
+                .is_some() =>
+        {
+            Some(id)
+        }
+        Some(_) => None,
+        None => v.template_id,
+    };
+    let (template, iso, size, password) = match template_id {
+        Some(t) => {
+            let file = crate::services::templates::ready_file(ctx, caller, t, v.zone_id).await?;
+            let size = match size_gb {
+                Some(gb) => root_size_on_template(gb, &file)?,
+                None => old.size_bytes.max(file.virtual_size),
+            };
+            // An ISO-installed VM that now boots from a template leaves its installer.
+            let iso = if v.template_id.is_some() {
+                v.iso_id
+            } else {
+                None
+            };
+            (Some(t), iso, size, file.password_enabled)
+        }
+        None => {
+            let iso = match given {
+                Some(id) => {
+                    if v.template_id.is_some() {
+                        return Err(ApiError::param(format!(
+                            "Unable to find a template with id {id} (an ISO can restore only a VM installed from an ISO)"
+                        ))
+                        .into());
+                    }
+                    let zone = db::topology::zone_fetch(&ctx.pool, v.zone_id.into())
+                        .await?
+                        .ok_or_else(|| crate::error::Error::internal("the VM's zone vanished"))?;
+                    iso_to_install(ctx, caller, id, &zone).await?.id
+                }
+                None => v.iso_id.ok_or_else(|| {
+                    ApiError::param(format!(
+                        "VM {} was installed from an ISO that is no longer attached: attach one (attachIso) or give templateid",
+                        v.display_name
+                    ))
+                })?,
+            };
+            let size = match size_gb {
+                Some(gb) if !(1..=MAX_ROOT_DISK_GB).contains(&gb) => {
+                    return Err(ApiError::param(format!(
+                        "Invalid root disk size {gb} GB: must be 1-{MAX_ROOT_DISK_GB}"
+                    ))
+                    .into())
+                }
+                Some(gb) => gb << 30,
+                None => old.size_bytes,
+            };
+            (None, Some(iso), size, false)
+        }
+    };
+    Ok((
+        vms::restore::Restore {
+            vm: v.id,
+            old_volume: old.id,
+            new_volume: Uuid::new_v4(),
+            template,
+            iso,
+            old_template: v.template_id,
+            old_iso: v.iso_id,
+            size_bytes: size,
+            was_running: v.state == VmState::Running,
+        },
+        password,
+    ))
 }
 
 /// deployVirtualMachine from an ISO: it must be bootable and Ready in the zone.

@@ -25,7 +25,8 @@ pub struct TemplateRow {
     pub id: Uuid,
     pub name: String,
     pub display_text: String,
-    pub url: String,
+    /// Where it is downloaded from; `None` for a template made from a volume.
+    pub url: Option<String>,
     pub format: String,
     pub hypervisor: String,
     pub os_type_id: Uuid,
@@ -45,14 +46,18 @@ pub struct TemplateRow {
     pub domain_id: Uuid,
     pub created: DateTime<Utc>,
     pub removed: Option<DateTime<Utc>>,
+    /// createTemplate's volume (the template has no URL then).
+    pub source_volume_id: Option<Uuid>,
 }
 
 stmt!(
     TEMPLATE_INSERT =
         "INSERT INTO templates (id, name, display_text, url, format, hypervisor, os_type_id, checksum,
             is_public, is_featured, is_extractable, password_enabled, sshkey_enabled, requires_hvm,
-            is_dynamically_scalable, bits, template_type, details, cross_zones, account_id, domain_id)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)"
+            is_dynamically_scalable, bits, template_type, details, cross_zones, account_id, domain_id,
+            source_volume_id)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)
+         ON CONFLICT (id) DO NOTHING"
 );
 
 pub async fn template_insert(db: impl PgExecutor<'_>, t: &TemplateRow) -> Result<()> {
@@ -79,6 +84,7 @@ pub async fn template_insert(db: impl PgExecutor<'_>, t: &TemplateRow) -> Result
         .bind(t.cross_zones)
         .bind(t.account_id)
         .bind(t.domain_id)
+        .bind(t.source_volume_id)
         .execute(db)
         .await?;
     Ok(())
@@ -380,6 +386,77 @@ pub async fn template_ready_in_zone(
         .await?)
 }
 
+// --- createTemplate: a copy written from a volume, not downloaded ---
+
+stmt!(
+    TEMPLATE_ZONE_INSERT_CREATING = "INSERT INTO template_zones
+            (template_id, zone_id, image_store_id, install_path, state)
+         VALUES ($1, $2, $3, $4, 'Creating') ON CONFLICT DO NOTHING"
+);
+
+/// The zone copy createTemplate writes (state Creating: the downloader leaves it alone).
+pub async fn template_zone_insert_creating(
+    db: impl PgExecutor<'_>,
+    template_id: Uuid,
+    zone_id: Uuid,
+    store_id: Uuid,
+    install_path: &str,
+) -> Result<()> {
+    TEMPLATE_ZONE_INSERT_CREATING
+        .query()
+        .bind(template_id)
+        .bind(zone_id)
+        .bind(store_id)
+        .bind(install_path)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+stmt!(
+    TEMPLATE_ZONE_CREATED = "UPDATE template_zones SET state = 'Ready', size = $3, bytes_done = $3,
+            bytes_total = $3, virtual_size = $4, error_text = NULL, updated = now()
+         WHERE template_id = $1 AND zone_id = $2 AND state IN ('Creating', 'Ready')"
+);
+
+/// The written copy is whole: Ready with its sizes. `false` if it is no longer being
+/// created (deleted meanwhile).
+pub async fn template_zone_created(
+    db: impl PgExecutor<'_>,
+    template_id: Uuid,
+    zone_id: Uuid,
+    size: i64,
+    virtual_size: i64,
+) -> Result<bool> {
+    let r = TEMPLATE_ZONE_CREATED
+        .query()
+        .bind(template_id)
+        .bind(zone_id)
+        .bind(size)
+        .bind(virtual_size)
+        .execute(db)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+stmt!(
+    TEMPLATE_DELETE_CREATED =
+        "DELETE FROM templates t WHERE t.id = $1 AND t.source_volume_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM vms v WHERE v.template_id = t.id)
+           AND NOT EXISTS (SELECT 1 FROM volumes vol WHERE vol.template_id = t.id)"
+);
+
+/// Undoes a createTemplate that did not finish: the row and its zone copy go (nothing
+/// can be based on it yet; if something is, it stays).
+pub async fn template_delete_created(db: impl PgExecutor<'_>, template_id: Uuid) -> Result<()> {
+    TEMPLATE_DELETE_CREATED
+        .query()
+        .bind(template_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 // --- listTemplates ---
 
 /// A listTemplates row: the template, its copy in one zone, and names.
@@ -486,6 +563,9 @@ pub async fn template_list(
 }
 
 statements![
+    TEMPLATE_ZONE_INSERT_CREATING,
+    TEMPLATE_ZONE_CREATED,
+    TEMPLATE_DELETE_CREATED,
     TEMPLATE_INSERT,
     TEMPLATE_FETCH,
     TEMPLATE_FETCH_ANY,

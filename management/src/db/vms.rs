@@ -258,6 +258,25 @@ pub async fn vm_set_state(
     Ok(())
 }
 
+stmt!(VM_SET_IMAGE = "UPDATE vms SET template_id = $2, iso_id = $3 WHERE id = $1");
+
+/// restoreVirtualMachine onto another template or ISO.
+pub async fn vm_set_image(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    template: Option<Uuid>,
+    iso: Option<Uuid>,
+) -> Result<()> {
+    VM_SET_IMAGE
+        .query()
+        .bind(id)
+        .bind(template)
+        .bind(iso)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 stmt!(VM_SET_ISO = "UPDATE vms SET iso_id = $2 WHERE id = $1");
 
 pub async fn vm_set_iso(db: impl PgExecutor<'_>, id: Uuid, iso: Option<Uuid>) -> Result<()> {
@@ -629,6 +648,7 @@ pub async fn vm_list(db: impl PgExecutor<'_>, f: &VmFilter) -> Result<(Vec<VmLis
 }
 
 statements![
+    VM_SET_IMAGE,
     VM_INSERT,
     VM_SET_USER_DATA,
     VM_SET_KEYPAIR,

@@ -39,7 +39,7 @@ pub struct VolumeRow {
 stmt!(
     VOLUME_INSERT =
         "INSERT INTO volumes (id, vm_id, name, volume_type, pool_id, path, size_bytes, state, template_id)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (id) DO NOTHING"
 );
 
 pub async fn volume_insert(db: impl PgExecutor<'_>, v: &VolumeRow) -> Result<()> {
@@ -68,6 +68,60 @@ pub async fn volume_root_of_vm(db: impl PgExecutor<'_>, vm_id: Uuid) -> Result<O
         .bind(vm_id)
         .fetch_optional(db)
         .await?)
+}
+
+stmt!(VOLUME_FETCH: VolumeRow = "SELECT * FROM volumes WHERE id = $1");
+
+/// A volume, removed or not.
+pub async fn volume_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<VolumeRow>> {
+    Ok(VOLUME_FETCH.query_as().bind(id).fetch_optional(db).await?)
+}
+
+stmt!(
+    VOLUME_RETIRE_ROOT = "UPDATE volumes SET state = 'Destroy', removed = now()
+         WHERE id = $1 AND removed IS NULL"
+);
+stmt!(VOLUME_ADOPT_ROOT = "UPDATE volumes SET vm_id = $2, template_id = $3 WHERE id = $1");
+
+/// restoreVirtualMachine: `new` becomes the VM's root volume and `old` is retired (its
+/// file is removed next). One transaction, so the VM always has one root volume.
+pub async fn volume_replace_root(
+    db: &mut PgConnection,
+    vm_id: Uuid,
+    old: Uuid,
+    new: Uuid,
+    template_id: Option<Uuid>,
+) -> Result<()> {
+    VOLUME_RETIRE_ROOT
+        .query()
+        .bind(old)
+        .execute(&mut *db)
+        .await?;
+    VOLUME_ADOPT_ROOT
+        .query()
+        .bind(new)
+        .bind(Some(vm_id))
+        .bind(template_id)
+        .execute(&mut *db)
+        .await?;
+    Ok(())
+}
+
+stmt!(
+    VOLUME_UNRETIRE_ROOT = "UPDATE volumes SET state = 'Ready', removed = NULL
+         WHERE id = $1 AND state = 'Destroy'"
+);
+stmt!(VOLUME_DETACH = "UPDATE volumes SET vm_id = NULL WHERE id = $1");
+
+/// Undoes [`volume_replace_root`] (while the old file is still there).
+pub async fn volume_unreplace_root(db: &mut PgConnection, old: Uuid, new: Uuid) -> Result<()> {
+    VOLUME_DETACH.query().bind(new).execute(&mut *db).await?;
+    VOLUME_UNRETIRE_ROOT
+        .query()
+        .bind(old)
+        .execute(&mut *db)
+        .await?;
+    Ok(())
 }
 
 stmt!(VOLUME_SET_STATE = "UPDATE volumes SET state = $2 WHERE id = $1");
@@ -217,6 +271,11 @@ pub async fn volume_owner(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Vo
 }
 
 statements![
+    VOLUME_FETCH,
+    VOLUME_RETIRE_ROOT,
+    VOLUME_ADOPT_ROOT,
+    VOLUME_UNRETIRE_ROOT,
+    VOLUME_DETACH,
     VOLUME_OWNER,
     VOLUME_COUNT_ON_POOL,
     VOLUME_INSERT,

@@ -1,6 +1,6 @@
 //! A workflow's kind and state (`services::workflow`, rows in `workflows`), with their one
 //! text mapping: rows decode into these enums (`rules::text_column!`), and the table's
-//! CHECK constraints admit exactly the production spellings (migrations 0017, 0024).
+//! CHECK constraints admit exactly the production spellings (migrations 0017, 0026).
 //! Here, below `db`, so that the row type can carry them.
 
 /// The kinds of workflow.
@@ -10,19 +10,25 @@ pub enum Kind {
     VmStart,
     VmReboot,
     VmExpunge,
+    /// restoreVirtualMachine: a new root volume from the VM's template or ISO.
+    VmRestore,
+    /// createTemplate: a stopped VM's root volume flattened into a new template.
+    TemplateCreate,
     HostAdd,
     /// The engine's own toy workflow. Never stored in production: the table's CHECK
-    /// does not admit it (migration 0024); the engine's tests widen the CHECK in their
+    /// does not admit it (migration 0026); the engine's tests widen the CHECK in their
     /// throwaway database (management/tests/workflow.rs).
     Test,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 8] = [
         Kind::VmDeploy,
         Kind::VmStart,
         Kind::VmReboot,
         Kind::VmExpunge,
+        Kind::VmRestore,
+        Kind::TemplateCreate,
         Kind::HostAdd,
         Kind::Test,
     ];
@@ -32,6 +38,8 @@ impl Kind {
             Kind::VmStart => "VmStart",
             Kind::VmReboot => "VmReboot",
             Kind::VmExpunge => "VmExpunge",
+            Kind::VmRestore => "VmRestore",
+            Kind::TemplateCreate => "TemplateCreate",
             Kind::HostAdd => "HostAdd",
             Kind::Test => "Test",
         }

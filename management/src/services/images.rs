@@ -74,7 +74,9 @@ async fn source(ctx: &Ctx, kind: Kind, id: Uuid) -> Result<Option<Source>> {
                 Some(Source {
                     format: ImageFormat::template_format(&t.format)?,
                     name: t.name,
-                    url: t.url,
+                    // A template made from a volume has nothing to download (its
+                    // copies are never queued).
+                    url: t.url?,
                     checksum: t.checksum,
                     account_id: t.account_id,
                 })
@@ -102,6 +104,7 @@ pub fn status_text(
         "Ready" => "Successfully Installed".into(),
         "Error" => error.unwrap_or("Download failed").into(),
         "Deleting" => "Being deleted".into(),
+        "Creating" => "Being created from a volume".into(),
         "Downloading" => match total {
             Some(t) if t > 0 => format!(
                 "{}% Downloaded",

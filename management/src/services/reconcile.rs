@@ -119,6 +119,12 @@ pub async fn unwind_abandoned_work(ctx: &Ctx) -> crate::error::Result<usize> {
             Kind::VmStart => abandon::<vm::Start>(ctx, &row, WHY).await,
             Kind::VmReboot => abandon::<vm::Reboot>(ctx, &row, WHY).await,
             Kind::VmExpunge => abandon::<vm::Expunge>(ctx, &row, WHY).await,
+            Kind::VmRestore => {
+                abandon::<crate::services::vms::restore::Restore>(ctx, &row, WHY).await
+            }
+            Kind::TemplateCreate => {
+                abandon::<crate::services::templates::Create>(ctx, &row, WHY).await
+            }
             // Run by no job; carried on by `resume_orphaned_work`.
             Kind::HostAdd | Kind::Test => continue,
         };

@@ -157,24 +157,13 @@ async fn convert(
     } else {
         "qcow2"
     };
-    let run = tokio::process::Command::new("qemu-img")
-        .args(["convert", "-q", "-f", format, "-O", "qcow2", &src, &dst])
-        .kill_on_drop(true)
-        .output();
-    let out = match tokio::time::timeout(COPY_TIMEOUT, run).await {
-        Ok(Ok(o)) => o,
-        Ok(Err(e)) => return Err(format!("running qemu-img: {e}")),
-        Err(_) => return Err(format!("not finished within {} s", COPY_TIMEOUT.as_secs())),
-    };
+    let converted = super::volumes::convert_to_qcow2(&src, format, &dst, COPY_TIMEOUT).await;
     let mut c = NfsClient::connect(&dest, Duration::from_secs(10))
         .await
         .map_err(|e| e.to_string())?;
-    if !out.status.success() {
+    if let Err(why) = converted {
         let _ = c.remove(&part).await;
-        return Err(format!(
-            "qemu-img convert: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(why);
     }
     c.rename(&part, path).await.map_err(|e| e.to_string())?;
     c.size(path).await.map_err(|e| e.to_string())

@@ -11,6 +11,7 @@
 pub mod allocate;
 pub mod bases;
 pub mod guest;
+pub mod restore;
 pub mod volumes;
 pub mod workflows;
 
@@ -76,6 +77,11 @@ pub async fn reboot(ctx: &Ctx, job: Option<Uuid>, vm: Uuid, forced: bool) -> Res
 
 /// Expunges a Destroyed (or Error) VM: its domain (if a host still has it), its root
 /// volume file and its addresses are removed, then the row is marked Expunged.
+/// restoreVirtualMachine's workflow (see `restore`).
+pub async fn restore(ctx: &Ctx, job: Option<Uuid>, r: restore::Restore) -> Result<()> {
+    workflow::run(ctx, job, r).await
+}
+
 pub async fn expunge(ctx: &Ctx, job: Option<Uuid>, vm: Uuid) -> Result<()> {
     workflow::run(ctx, job, workflows::Expunge { vm }).await
 }

@@ -53,6 +53,62 @@ pub async fn create_qcow2(pool: &NfsUrl, rel: &str, size_bytes: u64) -> Result<(
     }
 }
 
+/// `qemu-img convert` of `src` (`raw` or `qcow2`) into a standalone qcow2 at `dst`
+/// (paths or `nfs://` URLs; a source's backing chain is read through, so the result has
+/// no backing file). qemu-img's own text on failure.
+pub async fn convert_to_qcow2(
+    src: &str,
+    src_format: &str,
+    dst: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let run = tokio::process::Command::new("qemu-img")
+        .args(["convert", "-q", "-f", src_format, "-O", "qcow2", src, dst])
+        .kill_on_drop(true)
+        .output();
+    let out = match tokio::time::timeout(timeout, run).await {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => return Err(format!("running qemu-img: {e} (is qemu-utils installed?)")),
+        Err(_) => return Err(format!("not finished within {} s", timeout.as_secs())),
+    };
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "qemu-img convert: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Rewrites which file the qcow2 at `url` names as its backing (`qemu-img rebase -u`:
+/// the header only, no data moves). Why: an overlay names its base relative to itself,
+/// and QEMU 7.2's NFS driver resolves a relative backing name wrongly (under the
+/// overlay's own name, as if it were a directory). Guests are unaffected (libvirt names
+/// the backing file explicitly); `qemu-img convert` reading an overlay is, so the base
+/// is named by its full URL while it reads, and relative again after.
+pub async fn set_backing(url: &str, backing: &str) -> Result<(), String> {
+    let run = tokio::process::Command::new("qemu-img")
+        .args([
+            "rebase", "-u", "-f", "qcow2", "-b", backing, "-F", "qcow2", url,
+        ])
+        .kill_on_drop(true)
+        .output();
+    let out = match tokio::time::timeout(QEMU_IMG_TIMEOUT, run).await {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => return Err(format!("running qemu-img: {e} (is qemu-utils installed?)")),
+        Err(_) => return Err(format!("qemu-img rebase {url} did not finish in time")),
+    };
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "qemu-img rebase {url}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
 /// Removes a volume's file; a file that is already gone is fine (idempotent).
 pub async fn remove(pool: &NfsUrl, rel: &str) -> Result<(), String> {
     let mut c = NfsClient::connect(pool, Duration::from_secs(10))

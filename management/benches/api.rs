@@ -55,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
         },
     )
     .await?;
-    pg.ensure_database("bench").await?;
+    stratus_management::db::server::database_ensure(&pg.options("postgres"), "bench").await?;
     let pool = db::connect(pg.options("bench"), 32).await?;
     db::migrate(&pool).await?;
     accounts::ensure_admin(&pool, Some("bench-password")).await?;

@@ -40,8 +40,9 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 async fn finished(ctx: &Ctx, job: Uuid) -> bool {
     loop {
         let j = db::jobs::job_fetch(&ctx.pool, job).await.unwrap().unwrap();
-        if j.status != 0 {
-            return j.status == 1;
+        use stratus_management::rules::jobstate::JobStatus;
+        if j.status.0 != JobStatus::Pending {
+            return j.status.0 == JobStatus::Succeeded;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -60,7 +61,7 @@ async fn main() -> anyhow::Result<()> {
     let h2 = SimHost::up("bdh2", 198, "bench-pw", &tmp.path().join("hosts"));
 
     let pg = EmbeddedPostgres::start(&tmp.path().join("pg"), Options::default()).await?;
-    pg.ensure_database("bench").await?;
+    stratus_management::db::server::database_ensure(&pg.options("postgres"), "bench").await?;
     let pool = db::connect(pg.options("bench"), 16).await?;
     db::migrate(&pool).await?;
     accounts::ensure_admin(&pool, Some("bench-password")).await?;

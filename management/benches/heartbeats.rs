@@ -81,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
 
     let dir = tempfile::tempdir()?;
     let pg = EmbeddedPostgres::start(dir.path(), Options::default()).await?;
-    pg.ensure_database("bench").await?;
+    stratus_management::db::server::database_ensure(&pg.options("postgres"), "bench").await?;
     let pool = db::connect(pg.options("bench"), 8).await?;
     db::migrate(&pool).await?;
     accounts::ensure_admin(&pool, Some("bench-password")).await?;

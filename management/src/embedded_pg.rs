@@ -646,22 +646,6 @@ impl EmbeddedPostgres {
         )
     }
 
-    /// Creates `database` unless it exists.
-    pub async fn ensure_database(&self, database: &str) -> Result<()> {
-        use sqlx::Executor;
-        let mut c = sqlx::postgres::PgConnection::connect_with(&self.options("postgres")).await?;
-        let exists: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
-                .bind(database)
-                .fetch_optional(&mut c)
-                .await?;
-        if exists.is_none() {
-            c.execute(format!("CREATE DATABASE \"{}\"", database.replace('"', "")).as_str())
-                .await?;
-        }
-        Ok(())
-    }
-
     /// Stops supervising and shuts the postmaster down: a fast shutdown (SIGINT), then
     /// an immediate one (SIGQUIT) after 15 s, then SIGKILL after 5 s more. Returns at
     /// once if it is not running (e.g. waiting to be restarted).

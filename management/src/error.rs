@@ -115,6 +115,10 @@ fn constraint_message(name: &str) -> Option<(ErrorCode, &'static str)> {
             ResourceInUse,
             "Another operation on this resource is still running (listWorkflows shows it); try again when it is over",
         ),
+        "workflows_host_add_one_per_address" => (
+            ResourceInUse,
+            "That address is being added as a host already (listWorkflows shows it); try again when that is over",
+        ),
         _ => return None,
     })
 }

@@ -179,7 +179,8 @@ async fn start(args: Args) -> anyhow::Result<()> {
             let dir = data_dir.join("postgres");
             tracing::info!(dir = %dir.display(), "starting the embedded Postgres");
             let pg = embedded_pg::EmbeddedPostgres::start(&dir, Default::default()).await?;
-            pg.ensure_database("stratus").await?;
+            stratus_management::db::server::database_ensure(&pg.options("postgres"), "stratus")
+                .await?;
             let opts = pg.options("stratus");
             tracing::info!(pid = pg.pid(), url = %pg.url("stratus"), "embedded Postgres is up");
             (Some(pg), opts)

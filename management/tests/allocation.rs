@@ -196,7 +196,11 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
     for vm in &losers {
         let mut conn = c.ctx.pool.acquire().await.unwrap();
         let row = db::vms::vm_fetch(&mut *conn, *vm).await.unwrap().unwrap();
-        assert_eq!(row.state, "Stopped", "a loser holds nothing");
+        assert_eq!(
+            row.state,
+            stratus_management::rules::vmstate::VmState::Stopped,
+            "a loser holds nothing"
+        );
         assert!(row.host_id.is_none());
     }
     let nics: i64 = sqlx::query_scalar("SELECT count(*) FROM nics")
@@ -207,9 +211,14 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
 
     // Releasing a winner frees its address and capacity for the next deploy.
     let (first, a) = winners[0].clone();
-    allocate::release(&c.ctx, first, "Stopped", None)
-        .await
-        .unwrap();
+    allocate::release(
+        &c.ctx,
+        first,
+        stratus_management::rules::vmstate::VmState::Stopped,
+        None,
+    )
+    .await
+    .unwrap();
     let again = allocate::allocate(&c.ctx, losers[0], None, None)
         .await
         .unwrap();

@@ -2,6 +2,7 @@
 //! ranges and duplicate names cannot slip in through races, every job is claimed by one
 //! server at a time, and a dead server's job is taken over and finished.
 
+use stratus_management::rules::jobstate::JobStatus;
 use stratus_testkit::db as common;
 
 use std::time::Duration;
@@ -215,17 +216,25 @@ async fn a_dead_servers_job_is_taken_over_and_the_old_owner_is_fenced() {
     assert_eq!(row.attempts, 2);
 
     // A comes back and tries to record a result: refused, B's result stands.
-    let wrote = db::jobs::job_complete(&c.ctx.pool, job, dead, 2, 530, &serde_json::json!({}))
-        .await
-        .unwrap();
+    let wrote = db::jobs::job_complete(
+        &c.ctx.pool,
+        job,
+        dead,
+        JobStatus::Failed,
+        530,
+        &serde_json::json!({}),
+    )
+    .await
+    .unwrap();
     assert!(!wrote);
     assert_eq!(
         db::jobs::job_fetch(&c.ctx.pool, job)
             .await
             .unwrap()
             .unwrap()
-            .status,
-        1
+            .status
+            .0,
+        JobStatus::Succeeded
     );
 }
 

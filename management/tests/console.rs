@@ -1683,9 +1683,14 @@ async fn instance_actions_follow_its_state_and_the_console_page_serves_novnc() {
         ("Error", vec!["destroy", "destroyexpunge"]),
         ("Starting", vec![]),
     ] {
-        db::vms::vm_set_state(&c.ctx.pool, vm, state, None)
-            .await
-            .unwrap();
+        db::vms::vm_set_state(
+            &c.ctx.pool,
+            vm,
+            stratus_management::rules::vmstate::VmState::parse(state).unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
         let p = b.get(&page).await;
         assert_eq!(text1(&p.doc, ".head .badge"), state);
         assert_eq!(actions(&p), want, "{state}");
@@ -1967,9 +1972,14 @@ async fn dashboard_counts_every_instance_by_state() {
         .await;
     for v in vms["virtualmachine"].as_array().unwrap() {
         let id: Uuid = v["id"].as_str().unwrap().parse().unwrap();
-        db::vms::vm_set_state(&c.ctx.pool, id, "Stopped", None)
-            .await
-            .unwrap();
+        db::vms::vm_set_state(
+            &c.ctx.pool,
+            id,
+            stratus_management::rules::vmstate::VmState::Stopped,
+            None,
+        )
+        .await
+        .unwrap();
     }
     let mut b = Browser::login(&c).await;
     let d = b.get("/console/dashboard").await;
@@ -2602,7 +2612,7 @@ async fn reset_password_shows_the_new_password_once() {
         id: Uuid::new_v4(),
         name: "pw-tpl".into(),
         display_text: "pw-tpl".into(),
-        url: "http://images.invalid/pw.qcow2".into(),
+        url: Some("http://images.invalid/pw.qcow2".into()),
         format: "QCOW2".into(),
         hypervisor: "KVM".into(),
         os_type_id: os,
@@ -2622,6 +2632,7 @@ async fn reset_password_shows_the_new_password_once() {
         domain_id: domain,
         created: chrono::Utc::now(),
         removed: None,
+        source_volume_id: None,
     };
     db::templates::template_insert(&c.ctx.pool, &tpl)
         .await

@@ -150,13 +150,23 @@ async fn set_vm(c: &Client, id: Uuid, state: &str, host: Option<Uuid>) {
         Some(h) => db::capacity::vm_reserve_on_host_in_txn(&mut conn, id, h.into())
             .await
             .unwrap(),
-        None => db::capacity::vm_release_host(&mut conn, id, state, None)
-            .await
-            .unwrap(),
-    }
-    db::vms::vm_set_state(&mut *conn, id, state, None)
+        None => db::capacity::vm_release_host(
+            &mut conn,
+            id,
+            stratus_management::rules::vmstate::VmState::parse(state).unwrap(),
+            None,
+        )
         .await
-        .unwrap();
+        .unwrap(),
+    }
+    db::vms::vm_set_state(
+        &mut *conn,
+        id,
+        stratus_management::rules::vmstate::VmState::parse(state).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
 }
 
 async fn new_vm(c: &Client, owner: &db::accounts::UserRow, zone: Uuid, name: &str) -> Uuid {

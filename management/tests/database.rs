@@ -135,7 +135,9 @@ async fn get(router: &axum::Router, uri: &str) -> (StatusCode, String, Duration)
 async fn while_the_database_is_away_calls_fail_fast_and_recover_by_themselves() {
     let dir = tempfile::tempdir().unwrap();
     let pg = EmbeddedPostgres::start(dir.path(), opts()).await.unwrap();
-    pg.ensure_database("stratus").await.unwrap();
+    stratus_management::db::server::database_ensure(&pg.options("postgres"), "stratus")
+        .await
+        .unwrap();
     let pool = db::connect(pg.options("stratus"), 8).await.unwrap();
     db::migrate(&pool).await.unwrap();
     accounts::ensure_admin(&pool, Some("password"))

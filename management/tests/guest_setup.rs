@@ -205,9 +205,14 @@ async fn user_data_keys_and_passwords() {
 
     // A running VM keeps its user data and keys until stopped.
     let mut conn = c.ctx.pool.acquire().await.unwrap();
-    db::vms::vm_set_state(&mut *conn, vm.parse().unwrap(), "Running", None)
-        .await
-        .unwrap();
+    db::vms::vm_set_state(
+        &mut *conn,
+        vm.parse().unwrap(),
+        stratus_management::rules::vmstate::VmState::Running,
+        None,
+    )
+    .await
+    .unwrap();
     drop(conn);
     let e = c
         .err(
@@ -311,9 +316,14 @@ async fn second_run_changes_update_and_change_service() {
     assert_eq!(l["virtualmachine"][0]["memory"], 512);
     // Running: the name and the offering wait for a stop; the display name does not.
     let mut conn = c.ctx.pool.acquire().await.unwrap();
-    db::vms::vm_set_state(&mut *conn, vm.parse().unwrap(), "Running", None)
-        .await
-        .unwrap();
+    db::vms::vm_set_state(
+        &mut *conn,
+        vm.parse().unwrap(),
+        stratus_management::rules::vmstate::VmState::Running,
+        None,
+    )
+    .await
+    .unwrap();
     drop(conn);
     let e = c
         .err(

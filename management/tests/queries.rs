@@ -172,7 +172,9 @@ fn declared(src: &str) -> Vec<String> {
 
 /// No SQL reaches sqlx but through the registry: outside `db/mod.rs` (where `Stmt` hands
 /// its own text to sqlx) no module calls `sqlx::query*` or builds a query, and no executor
-/// is handed a string; every declared statement is registered and used.
+/// is handed a string; every declared statement is registered and used. The one
+/// exception is `db/server.rs`'s `CREATE DATABASE` (an identifier cannot be bound): one
+/// `sqlx::Executor::execute` there and nowhere else.
 #[test]
 fn sql_reaches_sqlx_only_through_the_registry() {
     let forbidden = [
@@ -208,6 +210,16 @@ fn sql_reaches_sqlx_only_through_the_registry() {
                 }
             }
             continue;
+        }
+        let raw = src
+            .lines()
+            .filter(|l| l.split("//").next().unwrap().contains("Executor::execute"))
+            .count();
+        let allowed = usize::from(module == "server");
+        if raw != allowed {
+            problems.push(format!(
+                "db/{module}.rs: {raw} unregistered executions (allowed: {allowed})"
+            ));
         }
         for (n, line) in src.lines().enumerate() {
             let code = line.split("//").next().unwrap();

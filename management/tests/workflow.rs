@@ -6,7 +6,9 @@
 //! - a server that dies at step N (its task dropped while the step hangs) holds the
 //!   workflow until its lease lapses; then another server resumes it at step N;
 //! - a server that lost its claim cannot record a step or an outcome;
-//! - listWorkflows shows the step and state.
+//! - listWorkflows shows the step and state;
+//! - the production schema admits every kind but the toy's (`Test`), which these tests
+//!   admit in their own throwaway database only.
 
 use stratus_testkit::db as common;
 
@@ -20,7 +22,9 @@ use stratus_api::ApiError;
 use stratus_management::ctx::Ctx;
 use stratus_management::db;
 use stratus_management::error::Result;
-use stratus_management::services::workflow::{self, Kind, Outputs, Resource, Steps, Workflow};
+use stratus_management::services::workflow::{
+    self, Kind, Outputs, Resource, State, Steps, Workflow,
+};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +137,50 @@ fn names() -> Vec<&'static str> {
     ToyStep::ALL.iter().map(|s| s.name()).collect()
 }
 
+/// A fresh database whose `workflows` CHECK also admits the toy's kind `Test` (the
+/// production CHECK, migration 0026, does not).
+async fn toy_ctx() -> Ctx {
+    let ctx = common::fresh_ctx().await;
+    let kinds: Vec<String> = Kind::ALL
+        .iter()
+        .map(|k| format!("'{}'", k.as_str()))
+        .collect();
+    sqlx::query(&format!(
+        "ALTER TABLE workflows DROP CONSTRAINT workflows_kind_check,
+         ADD CONSTRAINT workflows_kind_check CHECK (kind IN ({}))",
+        kinds.join(", ")
+    ))
+    .execute(&ctx.pool)
+    .await
+    .unwrap();
+    ctx
+}
+
+#[tokio::test]
+async fn the_schema_admits_every_production_kind_and_not_the_toy() {
+    let ctx = common::fresh_ctx().await;
+    for kind in Kind::ALL {
+        let id = Uuid::new_v4();
+        let new = db::workflows::NewWorkflow {
+            id,
+            kind,
+            resource_type: "Nothing",
+            resource_id: id,
+            job_id: None,
+            step_count: 1,
+            first_step: "One",
+            input: json!({}),
+        };
+        let r = db::workflows::workflow_insert(&ctx.pool, &new, ctx.ms_id, 30).await;
+        if kind == Kind::Test {
+            let e = r.expect_err("the toy kind is refused");
+            assert!(format!("{e}").contains("workflows_kind_check"), "{e}");
+        } else {
+            r.unwrap_or_else(|e| panic!("{} refused: {e}", kind.as_str()));
+        }
+    }
+}
+
 async fn row_of(ctx: &Ctx, id: Uuid) -> db::workflows::WorkflowRow {
     let (mut rows, _) = db::workflows::workflow_list(
         &ctx.pool,
@@ -158,12 +206,12 @@ async fn other_server(ctx: &Ctx, name: &str) -> Ctx {
 
 #[tokio::test]
 async fn every_step_twice_ends_the_same() {
-    let ctx = common::fresh_ctx().await;
+    let ctx = toy_ctx().await;
     let toy = Toy { id: Uuid::new_v4() };
     workflow::run(&ctx, None, toy.clone()).await.unwrap();
     let once = world(toy.id);
     let row = row_of(&ctx, toy.id).await;
-    assert_eq!(row.state, "Succeeded");
+    assert_eq!(row.state, State::Succeeded);
     assert_eq!((row.step_index, row.step.as_deref()), (4, None));
     let all: BTreeSet<String> = names().iter().map(|n| format!("{n}-thing")).collect();
     assert_eq!(once.things, all);
@@ -188,7 +236,7 @@ async fn every_step_twice_ends_the_same() {
         "the same steps seeing the same outputs"
     );
     let again = row_of(&ctx, toy.id).await;
-    assert_eq!(again.state, "Succeeded");
+    assert_eq!(again.state, State::Succeeded);
     assert_eq!(again.outputs, row.outputs, "the same outputs");
 
     // A finished workflow answers what it came to, with no step run again.
@@ -206,7 +254,7 @@ async fn every_step_twice_ends_the_same() {
 
 #[tokio::test]
 async fn a_failure_at_each_step_unwinds_in_reverse_with_the_outputs() {
-    let ctx = common::fresh_ctx().await;
+    let ctx = toy_ctx().await;
     for (n, name) in names().into_iter().enumerate() {
         let toy = Toy { id: Uuid::new_v4() };
         ctx.faults.set(&format!("fail:{name}"));
@@ -232,7 +280,7 @@ async fn a_failure_at_each_step_unwinds_in_reverse_with_the_outputs() {
         assert_eq!(w.log, want, "step {name}");
         assert_eq!(w.outcome, Some(format!("failed: {text}")));
         let row = row_of(&ctx, toy.id).await;
-        assert_eq!(row.state, "Failed");
+        assert_eq!(row.state, State::Failed);
         assert_eq!(row.error.as_deref(), Some(text.as_str()));
         assert_eq!(row.step_index, 0);
     }
@@ -240,7 +288,7 @@ async fn a_failure_at_each_step_unwinds_in_reverse_with_the_outputs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_dying_at_each_step_is_resumed_by_another() {
-    let ctx = common::fresh_ctx().await;
+    let ctx = toy_ctx().await;
     for (n, name) in names().into_iter().enumerate() {
         let toy = Toy { id: Uuid::new_v4() };
         let a = other_server(&ctx, "a").await;
@@ -302,20 +350,20 @@ async fn a_server_dying_at_each_step_is_resumed_by_another() {
         );
         assert_eq!(w.outcome.as_deref(), Some("succeeded with 4 outputs"));
         let row = row_of(&ctx, toy.id).await;
-        assert_eq!(row.state, "Succeeded");
+        assert_eq!(row.state, State::Succeeded);
         assert_eq!(row.owner_ms, Some(b.ms_id));
     }
 }
 
 #[tokio::test]
 async fn a_server_that_lost_its_claim_cannot_record() {
-    let ctx = common::fresh_ctx().await;
+    let ctx = toy_ctx().await;
     let a = other_server(&ctx, "a").await;
     let b = other_server(&ctx, "b").await;
     let id = Uuid::new_v4();
     let new = db::workflows::NewWorkflow {
         id,
-        kind: "Test",
+        kind: Kind::Test,
         resource_type: "Toy",
         resource_id: Uuid::new_v4(),
         job_id: None,
@@ -367,7 +415,7 @@ async fn a_server_that_lost_its_claim_cannot_record() {
             .await
             .unwrap()
     );
-    assert!(!db::workflows::workflow_finish(p, id, a.ms_id, true)
+    assert!(!db::workflows::workflow_finish(p, id, a.ms_id, true, None)
         .await
         .unwrap());
     let row = db::workflows::workflow_fetch(p, id).await.unwrap().unwrap();

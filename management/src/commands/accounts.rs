@@ -14,6 +14,7 @@ use super::{event, list_filter, not_found};
 use crate::ctx::Ctx;
 use crate::db::accounts::{self as a, AccountRow, UserRow};
 use crate::db::events as ev;
+use crate::db::events::{EventResource, ResourceType};
 use crate::error::Result;
 use crate::rules::states::AccountType;
 use crate::services::auth::{self, Caller};
@@ -192,7 +193,11 @@ pub async fn create_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
         &caller.user,
         "ACCOUNT.CREATE",
         format!("Creating account {name}"),
-        Some((account_id, "Account", name.clone())),
+        Some(EventResource::new(
+            ResourceType::Account,
+            account_id,
+            name.clone(),
+        )),
     )
     .await?;
     event(
@@ -200,7 +205,11 @@ pub async fn create_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
         &caller.user,
         "USER.CREATE",
         format!("Creating user {username} in account {name}"),
-        Some((user_id, "User", username.clone())),
+        Some(EventResource::new(
+            ResourceType::User,
+            user_id,
+            username.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -307,7 +316,11 @@ pub async fn update_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
         &caller.user,
         "ACCOUNT.UPDATE",
         format!("Updating account {name}"),
-        Some((acc.id, "Account", name.clone())),
+        Some(EventResource::new(
+            ResourceType::Account,
+            acc.id,
+            name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -353,7 +366,11 @@ pub async fn set_account_state(
         &caller.user,
         kind,
         format!("{verb} account {}", acc.name),
-        Some((acc.id, "Account", acc.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Account,
+            acc.id,
+            acc.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -381,7 +398,11 @@ pub async fn delete_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
         &caller.user,
         "ACCOUNT.DELETE",
         format!("Deleting account {}", acc.name),
-        Some((acc.id, "Account", acc.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Account,
+            acc.id,
+            acc.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -435,7 +456,11 @@ pub async fn create_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         &caller.user,
         "USER.CREATE",
         format!("Creating user {username} in account {}", acc.name),
-        Some((user_id, "User", username.clone())),
+        Some(EventResource::new(
+            ResourceType::User,
+            user_id,
+            username.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -502,7 +527,11 @@ pub async fn update_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         &caller.user,
         "USER.UPDATE",
         format!("Updating user {username}"),
-        Some((u.id, "User", username.clone())),
+        Some(EventResource::new(
+            ResourceType::User,
+            u.id,
+            username.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -532,7 +561,11 @@ pub async fn set_user_state(ctx: &Ctx, caller: &Caller, p: &Params, enable: bool
         &caller.user,
         kind,
         format!("{verb} user {}", u.username),
-        Some((u.id, "User", u.username.clone())),
+        Some(EventResource::new(
+            ResourceType::User,
+            u.id,
+            u.username.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -561,7 +594,11 @@ pub async fn delete_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         &caller.user,
         "USER.DELETE",
         format!("Deleting user {}", u.username),
-        Some((u.id, "User", u.username.clone())),
+        Some(EventResource::new(
+            ResourceType::User,
+            u.id,
+            u.username.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -584,7 +621,11 @@ pub async fn register_user_keys(ctx: &Ctx, caller: &Caller, p: &Params) -> Resul
         &caller.user,
         "REGISTER.USER.KEY",
         format!("Registering API keys for user {}", u.username),
-        Some((u.id, "User", u.username.clone())),
+        Some(EventResource::new(
+            ResourceType::User,
+            u.id,
+            u.username.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;

@@ -41,7 +41,7 @@ pub async fn create_endpoint(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<R
         )
         .into());
     }
-    if vm.state != "Running" || vm.host_id.is_none() {
+    if vm.state != crate::rules::vmstate::VmState::Running || vm.host_id.is_none() {
         return Err(ApiError::param(format!(
             "VM {} is {}: its console can be opened only while it is Running",
             vm.display_name, vm.state

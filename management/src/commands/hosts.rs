@@ -6,6 +6,7 @@ use stratus_api::{ApiError, Params};
 
 use super::{list_filter, not_found};
 use crate::ctx::Ctx;
+use crate::db::events::{EventResource, ResourceType};
 use crate::db::hosts::{self as h, HostRow};
 use crate::error::{Error, Result};
 use crate::ids::{ClusterId, HostId, ParamIds, PodId, ZoneId};
@@ -160,6 +161,9 @@ pub async fn add(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         ))
         .into());
     }
+    let disabled = p
+        .str("allocationstate")
+        .is_some_and(|s| s.eq_ignore_ascii_case("Disabled") || s.eq_ignore_ascii_case("Disable"));
     let req = crate::services::hosts::bootstrap::AddHost {
         zone_id,
         pod_id,
@@ -168,14 +172,9 @@ pub async fn add(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         ssh_port: 22,
         username: p.required("username")?.to_string(),
         password: p.required("password")?.to_string(),
+        disabled,
     };
     let host = crate::services::hosts::bootstrap::add_host(ctx, &caller.user, &req).await?;
-    if let Some(s) = p.str("allocationstate") {
-        if s.eq_ignore_ascii_case("Disabled") || s.eq_ignore_ascii_case("Disable") {
-            crate::db::hosts::host_set_resource_state(&ctx.pool, host.id, ResourceState::Disabled)
-                .await?;
-        }
-    }
     let host = h::host_fetch(&ctx.pool, host.id)
         .await?
         .ok_or_else(|| Error::internal("host vanished"))?;
@@ -267,7 +266,11 @@ async fn change_resource_state(
         &caller.user,
         event_type,
         format!("Host {} is now {state}", host.name),
-        Some((host.id.into(), "Host", host.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Host,
+            host.id,
+            host.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -294,7 +297,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
             &caller.user,
             "HOST.UPDATE",
             format!("Host {} renamed to {name}", host.name),
-            Some((id.into(), "Host", name.to_string())),
+            Some(EventResource::new(ResourceType::Host, id, name.to_string())),
         )
         .await?;
         tx.commit().await?;
@@ -347,7 +350,11 @@ pub async fn reconnect(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> 
         "HOST.RECONNECT",
         "INFO",
         format!("Host {} reconnected", host.name),
-        Some((host.id.into(), "Host", host.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Host,
+            host.id,
+            host.name.clone(),
+        )),
     )
     .await?;
     Ok(Reply::object("host", &host_response(ctx, &host, false)))

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::{event, list_filter, not_found};
 use crate::ctx::Ctx;
+use crate::db::events::{EventResource, ResourceType};
 use crate::db::isos::{self as d, IsoFilter, IsoListRow, IsoRow};
 use crate::db::topology as t;
 use crate::error::Result;
@@ -192,7 +193,11 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         &caller.user,
         "ISO.CREATE",
         format!("Registering ISO {} from {}", iso.name, iso.url),
-        Some((iso.id, "Iso", iso.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Iso,
+            iso.id,
+            iso.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -298,7 +303,11 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         &caller.user,
         "ISO.UPDATE",
         format!("Updating ISO {}", iso.name),
-        Some((iso.id, "Iso", iso.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Iso,
+            iso.id,
+            iso.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -339,7 +348,11 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         } else {
             format!("Deleted ISO {} from one zone", iso.name)
         },
-        Some((iso.id, "Iso", iso.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Iso,
+            iso.id,
+            iso.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;

@@ -2,7 +2,7 @@
 
 use stratus_api::command::CommandSpec;
 use stratus_api::envelope::Reply;
-use stratus_api::types::{AsyncJobResponse, JobStatus};
+use stratus_api::types::AsyncJobResponse;
 use stratus_api::Params;
 use uuid::Uuid;
 
@@ -67,7 +67,7 @@ pub fn job_response(job: &JobRow) -> AsyncJobResponse {
         domainpath: job.domain_path.clone(),
         userid: Some(job.user_id),
         cmd: Some(job.cmd_class.clone()),
-        jobstatus: JobStatus::from_code(job.status),
+        jobstatus: Some(job.status.0),
         jobprocstatus: Some(job.proc_status),
         // Always present (0 while pending): cs treats a missing key as a failure.
         jobresultcode: Some(job.result_code),

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{event, list_filter, not_found};
 use crate::ctx::Ctx;
+use crate::db::events::{EventResource, ResourceType};
 use crate::db::offerings::{self as o, DiskOfferingRow, ServiceOfferingRow};
 use crate::error::{Error, Result};
 use crate::services::auth::Caller;
@@ -109,7 +110,11 @@ pub async fn create_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
         &caller.user,
         "SERVICE.OFFERING.CREATE",
         format!("Creating service offering {}", x.name),
-        Some((x.id, "ServiceOffering", x.name.clone())),
+        Some(EventResource::new(
+            ResourceType::ServiceOffering,
+            x.id,
+            x.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -159,7 +164,11 @@ pub async fn update_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
         &caller.user,
         "SERVICE.OFFERING.EDIT",
         format!("Updating service offering {}", x.name),
-        Some((x.id, "ServiceOffering", x.name.clone())),
+        Some(EventResource::new(
+            ResourceType::ServiceOffering,
+            x.id,
+            x.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -177,7 +186,11 @@ pub async fn delete_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
         &caller.user,
         "SERVICE.OFFERING.DELETE",
         format!("Deleting service offering {}", x.name),
-        Some((x.id, "ServiceOffering", x.name.clone())),
+        Some(EventResource::new(
+            ResourceType::ServiceOffering,
+            x.id,
+            x.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -246,7 +259,11 @@ pub async fn create_disk(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         &caller.user,
         "DISK.OFFERING.CREATE",
         format!("Creating disk offering {}", x.name),
-        Some((x.id, "DiskOffering", x.name.clone())),
+        Some(EventResource::new(
+            ResourceType::DiskOffering,
+            x.id,
+            x.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -287,7 +304,11 @@ pub async fn update_disk(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         &caller.user,
         "DISK.OFFERING.EDIT",
         format!("Updating disk offering {}", x.name),
-        Some((x.id, "DiskOffering", x.name.clone())),
+        Some(EventResource::new(
+            ResourceType::DiskOffering,
+            x.id,
+            x.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -305,7 +326,11 @@ pub async fn delete_disk(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         &caller.user,
         "DISK.OFFERING.DELETE",
         format!("Deleting disk offering {}", x.name),
-        Some((x.id, "DiskOffering", x.name.clone())),
+        Some(EventResource::new(
+            ResourceType::DiskOffering,
+            x.id,
+            x.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;

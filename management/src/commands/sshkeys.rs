@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::{event, list_filter, not_found};
 use crate::ctx::Ctx;
 use crate::db::accounts::{self as a};
+use crate::db::events::{EventResource, ResourceType};
 use crate::db::sshkeys::{self as k, KeyPairFilter, KeyPairRow, NewKeyPair};
 use crate::error::{Error, Result};
 use crate::services::auth::Caller;
@@ -221,7 +222,11 @@ async fn store(
         &caller.user,
         event_type,
         format!("SSH key pair {name} of account {account_name}"),
-        Some((id, "SSHKeyPair", name.to_string())),
+        Some(EventResource::new(
+            ResourceType::SshKeyPair,
+            id,
+            name.to_string(),
+        )),
     )
     .await?;
     tx.commit().await?;

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::{event, list_filter, not_found};
 use crate::clients::nfs::{Capacity, NfsClient, NfsUrl};
 use crate::ctx::Ctx;
+use crate::db::events::{EventResource, ResourceType};
 use crate::db::storage::{self as s, PoolFilter, PoolRow, StoreFilter, StoreRow};
 use crate::db::topology as t;
 use crate::error::Result;
@@ -181,7 +182,11 @@ pub async fn create_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         &caller.user,
         "STORAGE.POOL.CREATE",
         format!("Adding primary storage {} ({})", pool.name, pool.url),
-        Some((pool.id, "StoragePool", pool.name.clone())),
+        Some(EventResource::new(
+            ResourceType::StoragePool,
+            pool.id,
+            pool.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -227,7 +232,11 @@ async fn change_pool(
         &caller.user,
         event_type,
         format!("Primary storage {}: {what}", pool.name),
-        Some((pool.id, "StoragePool", pool.name.clone())),
+        Some(EventResource::new(
+            ResourceType::StoragePool,
+            pool.id,
+            pool.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -332,7 +341,11 @@ pub async fn delete_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         &caller.user,
         "STORAGE.POOL.DELETE",
         format!("Deleting primary storage {} ({})", pool.name, pool.url),
-        Some((pool.id, "StoragePool", pool.name.clone())),
+        Some(EventResource::new(
+            ResourceType::StoragePool,
+            pool.id,
+            pool.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -402,7 +415,11 @@ async fn add_store(
             "Adding secondary storage {} to zone {}",
             store.url, zone.name
         ),
-        Some((store.id, "ImageStore", store.name.clone())),
+        Some(EventResource::new(
+            ResourceType::ImageStore,
+            store.id,
+            store.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -462,7 +479,11 @@ pub async fn delete_image_store(ctx: &Ctx, caller: &Caller, p: &Params) -> Resul
         &caller.user,
         "IMAGE.STORE.DELETE",
         format!("Deleting secondary storage {}", st.url),
-        Some((st.id, "ImageStore", st.name.clone())),
+        Some(EventResource::new(
+            ResourceType::ImageStore,
+            st.id,
+            st.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;

@@ -50,7 +50,7 @@ pub async fn resource_owner(ctx: &Ctx, kind: &str, id: Uuid) -> Result<Option<(U
     Ok(match kind {
         "UserVm" => db::vms::vm_fetch(&ctx.pool, id)
             .await?
-            .filter(|v| v.state != "Expunged")
+            .filter(|v| v.state != crate::rules::vmstate::VmState::Expunged)
             .map(|v| (v.account_id, v.domain_id)),
         "Volume" => db::volumes::volume_owner(&ctx.pool, id)
             .await?

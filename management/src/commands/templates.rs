@@ -29,6 +29,7 @@ use uuid::Uuid;
 
 use super::{event, list_filter, not_found};
 use crate::ctx::Ctx;
+use crate::db::events::{EventResource, ResourceType};
 use crate::db::templates::{self as d, TemplateFilter, TemplateListRow, TemplateRow};
 use crate::db::{self, topology as t};
 use crate::error::Result;
@@ -441,7 +442,11 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
             template.name,
             crate::services::downloads::shown(&url)
         ),
-        Some((template.id, "Template", template.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Template,
+            template.id,
+            template.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -740,7 +745,11 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         &caller.user,
         "TEMPLATE.UPDATE",
         format!("Updating template {}", template.name),
-        Some((template.id, "Template", template.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Template,
+            template.id,
+            template.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -782,7 +791,11 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         } else {
             format!("Deleted template {} from one zone", template.name)
         },
-        Some((template.id, "Template", template.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Template,
+            template.id,
+            template.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -886,7 +899,11 @@ pub async fn copy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
             template.name,
             dests.len()
         ),
-        Some((template.id, "Template", template.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Template,
+            template.id,
+            template.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -1030,7 +1047,11 @@ pub async fn update_permissions(ctx: &Ctx, caller: &Caller, p: &Params) -> Resul
         &caller.user,
         "TEMPLATE.UPDATE",
         format!("Updating the permissions of template {}", template.name),
-        Some((template.id, "Template", template.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Template,
+            template.id,
+            template.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{event, list_filter, not_found};
 use crate::ctx::Ctx;
+use crate::db::events::{EventResource, ResourceType};
 use crate::db::topology::{self as t, ClusterRow, IpRangeRow, PodRow, ZoneRow};
 use crate::error::Result;
 use crate::ids::{ClusterId, IpRangeId, ParamIds, PodId, ZoneId};
@@ -110,7 +111,7 @@ pub async fn create_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         &caller.user,
         "ZONE.CREATE",
         format!("Creating zone. Zone Name: {}", z.name),
-        Some((z.id.into(), "Zone", z.name.clone())),
+        Some(EventResource::new(ResourceType::Zone, z.id, z.name.clone())),
     )
     .await?;
     tx.commit().await?;
@@ -183,7 +184,7 @@ pub async fn update_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         &caller.user,
         "ZONE.EDIT",
         format!("Updating zone. Zone Name: {}", z.name),
-        Some((z.id.into(), "Zone", z.name.clone())),
+        Some(EventResource::new(ResourceType::Zone, z.id, z.name.clone())),
     )
     .await?;
     tx.commit().await?;
@@ -221,7 +222,7 @@ pub async fn delete_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         &caller.user,
         "ZONE.DELETE",
         format!("Deleting zone. Zone Name: {}", z.name),
-        Some((z.id.into(), "Zone", z.name.clone())),
+        Some(EventResource::new(ResourceType::Zone, z.id, z.name.clone())),
     )
     .await?;
     tx.commit().await?;
@@ -375,7 +376,11 @@ pub async fn create_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
         &caller.user,
         "POD.CREATE",
         format!("Creating pod {} in zone {}", pod.name, zone.name),
-        Some((pod.id.into(), "Pod", pod.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Pod,
+            pod.id,
+            pod.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -468,7 +473,11 @@ pub async fn update_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
         &caller.user,
         "POD.EDIT",
         format!("Updating pod {}", pod.name),
-        Some((pod.id.into(), "Pod", pod.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Pod,
+            pod.id,
+            pod.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -504,7 +513,11 @@ pub async fn delete_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
         &caller.user,
         "POD.DELETE",
         format!("Deleting pod {}", pod.name),
-        Some((pod.id.into(), "Pod", pod.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Pod,
+            pod.id,
+            pod.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -622,9 +635,9 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
             "Creating VLAN IP range {}-{} in zone {}",
             range.start, range.end, zone.name
         ),
-        Some((
-            row.id.into(),
-            "Vlan",
+        Some(EventResource::new(
+            ResourceType::Vlan,
+            row.id,
             format!("{}-{}", range.start, range.end),
         )),
     )
@@ -679,9 +692,9 @@ pub async fn delete_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
             host(&r.start_ip),
             host(&r.end_ip)
         ),
-        Some((
-            r.id.into(),
-            "Vlan",
+        Some(EventResource::new(
+            ResourceType::Vlan,
+            r.id,
             format!("{}-{}", host(&r.start_ip), host(&r.end_ip)),
         )),
     )
@@ -768,7 +781,11 @@ pub async fn add_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         &caller.user,
         "CLUSTER.CREATE",
         format!("Adding cluster {} to pod {}", c.name, pod.name),
-        Some((c.id.into(), "Cluster", c.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Cluster,
+            c.id,
+            c.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -826,7 +843,11 @@ pub async fn update_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
         &caller.user,
         "CLUSTER.UPDATE",
         format!("Updating cluster {}", c.name),
-        Some((c.id.into(), "Cluster", c.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Cluster,
+            c.id,
+            c.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -853,7 +874,11 @@ pub async fn delete_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
         &caller.user,
         "CLUSTER.DELETE",
         format!("Deleting cluster {}", c.name),
-        Some((c.id.into(), "Cluster", c.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Cluster,
+            c.id,
+            c.name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;

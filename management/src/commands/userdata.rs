@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::{event, list_filter, not_found};
 use crate::ctx::Ctx;
+use crate::db::events::{EventResource, ResourceType};
 use crate::db::userdata::{self as u, NewUserData, UserDataFilter, UserDataRow};
 use crate::error::{Error, Result};
 use crate::services::auth::Caller;
@@ -93,7 +94,11 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         &caller.user,
         "REGISTER.USER.DATA",
         format!("User data {name} of account {account_name}"),
-        Some((id, "UserData", name.to_string())),
+        Some(EventResource::new(
+            ResourceType::UserData,
+            id,
+            name.to_string(),
+        )),
     )
     .await?;
     tx.commit().await?;

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::{event, list_filter, not_found};
 use crate::ctx::Ctx;
+use crate::db::events::{EventResource, ResourceType};
 use crate::db::{self, vms::VmListRow};
 use crate::error::Result;
 use crate::rules::vmstate::{VmEvent, VmState};
@@ -45,7 +46,7 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
         .iter()
         .find(|n| n.isdefault == Some(true))
         .and_then(|n| n.ipaddress.clone());
-    let placed = VmState::parse(&v.state).is_some_and(|s| s.holds_capacity());
+    let placed = v.state.holds_capacity();
     VirtualMachineResponse {
         id: Some(v.id),
         name: Some(v.name.clone()),
@@ -58,7 +59,7 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
         domainpath: Some(r.domain_path.clone()),
         created: Some(v.created.into()),
         lastupdated: Some(v.state_changed.into()),
-        state: Some(v.state.clone()),
+        state: Some(v.state.to_string()),
         haenable: Some(false),
         zoneid: Some(v.zone_id),
         zonename: Some(r.zone_name.clone()),
@@ -259,7 +260,11 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
                 (None, None) => "nothing".into(),
             }
         ),
-        Some((id, "VirtualMachine", display.clone())),
+        Some(EventResource::new(
+            ResourceType::VirtualMachine,
+            id,
+            display.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -316,7 +321,11 @@ async fn lifecycle_event(
         &caller.user,
         kind,
         format!("VM {} {what}", vm.vm.display_name),
-        Some((vm.vm.id, "VirtualMachine", vm.vm.display_name.clone())),
+        Some(EventResource::new(
+            ResourceType::VirtualMachine,
+            vm.vm.id,
+            vm.vm.display_name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -326,7 +335,7 @@ async fn lifecycle_event(
 pub async fn stop(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let vm = owned(ctx, caller, p, "id").await?;
     let forced = p.bool("forced") == Some(true);
-    if vm.vm.state != VmState::Stopped.as_str() {
+    if vm.vm.state != VmState::Stopped {
         vms::stop(ctx, vm.vm.id, forced).await?;
         let what = if forced {
             "stopped (forced)"
@@ -360,7 +369,7 @@ pub async fn destroy(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) 
         )
         .into());
     }
-    if vm.vm.state != VmState::Destroyed.as_str() {
+    if vm.vm.state != VmState::Destroyed {
         vms::destroy(ctx, vm.vm.id).await?;
         lifecycle_event(ctx, caller, &vm, "VM.DESTROY", "destroyed").await?;
     }
@@ -388,9 +397,7 @@ pub async fn recover(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         )
         .into());
     }
-    VmState::parse(&vm.vm.state)
-        .unwrap_or(VmState::Error)
-        .require(VmEvent::Recover, &vm.vm.display_name)?;
+    vm.vm.state.require(VmEvent::Recover, &vm.vm.display_name)?;
     db::vms::vm_mark_recovered(&ctx.pool, vm.vm.id).await?;
     lifecycle_event(ctx, caller, &vm, "VM.RECOVER", "recovered").await?;
     Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
@@ -538,7 +545,7 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
                 provisioningtype: Some("thin".into()),
                 size: Some(v.size_bytes),
                 created: Some(v.created.into()),
-                state: Some(v.state.clone()),
+                state: Some(v.state.to_string()),
                 account: r.account_name.clone(),
                 domainid: r.domain_id,
                 domain: r.domain_name.clone(),
@@ -670,7 +677,7 @@ fn password_enabled(r: &VmListRow) -> bool {
 }
 
 fn require_stopped(r: &VmListRow, what: &str) -> Result<()> {
-    if r.vm.state != VmState::Stopped.as_str() {
+    if r.vm.state != VmState::Stopped {
         return Err(ApiError::param(format!(
             "VM {} should be stopped to {what} (it is {})",
             r.vm.display_name, r.vm.state
@@ -710,7 +717,11 @@ pub async fn reset_user_data(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<R
         &caller.user,
         "VM.RESETUSERDATA",
         format!("User data of VM {} reset", vm.vm.display_name),
-        Some((vm.vm.id, "VirtualMachine", vm.vm.display_name.clone())),
+        Some(EventResource::new(
+            ResourceType::VirtualMachine,
+            vm.vm.id,
+            vm.vm.display_name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -737,7 +748,11 @@ pub async fn reset_ssh_key(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Rep
         &caller.user,
         "VM.RESETSSHKEY",
         format!("SSH key of VM {} reset to {names}", vm.vm.display_name),
-        Some((vm.vm.id, "VirtualMachine", vm.vm.display_name.clone())),
+        Some(EventResource::new(
+            ResourceType::VirtualMachine,
+            vm.vm.id,
+            vm.vm.display_name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -854,7 +869,7 @@ pub async fn restore(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) 
     if let Err(e) = vms::restore(ctx, job, r.clone()).await {
         if r.was_running {
             let now = vms::view(ctx, vm.vm.id).await?;
-            if now.vm.state == VmState::Stopped.as_str() {
+            if now.vm.state == VmState::Stopped {
                 if let Err(se) = vms::start(ctx, None, vm.vm.id, None).await {
                     tracing::warn!(vm = %vm.vm.name, error = %se, "starting a VM again after its restore failed did not work either");
                 }
@@ -968,7 +983,7 @@ async fn restore_plan(
             old_template: v.template_id,
             old_iso: v.iso_id,
             size_bytes: size,
-            was_running: v.state == VmState::Running.as_str(),
+            was_running: v.state == VmState::Running,
         },
         password,
     ))
@@ -1080,7 +1095,11 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         &caller.user,
         "VM.UPDATE",
         format!("VM {display} updated"),
-        Some((vm.vm.id, "VirtualMachine", display.clone())),
+        Some(EventResource::new(
+            ResourceType::VirtualMachine,
+            vm.vm.id,
+            display.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -1099,7 +1118,7 @@ pub async fn change_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Vm
             .await?
             .filter(|o| o.removed.is_none())
             .ok_or_else(|| not_found(p, "serviceofferingid"))?;
-    if vm.vm.state != VmState::Stopped.as_str() {
+    if vm.vm.state != VmState::Stopped {
         return Err(ApiError::param(format!(
             "Unable to upgrade virtual machine {}: it must be Stopped to change its service offering (it is {}); dynamic scaling is not available",
             vm.vm.display_name, vm.vm.state
@@ -1131,7 +1150,11 @@ pub async fn change_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Vm
             "VM {} now has service offering {}",
             vm.vm.display_name, so.name
         ),
-        Some((vm.vm.id, "VirtualMachine", vm.vm.display_name.clone())),
+        Some(EventResource::new(
+            ResourceType::VirtualMachine,
+            vm.vm.id,
+            vm.vm.display_name.clone(),
+        )),
     )
     .await?;
     tx.commit().await?;

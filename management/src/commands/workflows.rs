@@ -9,23 +9,16 @@ use stratus_api::{ApiError, Params};
 use crate::ctx::Ctx;
 use crate::db::workflows::{workflow_list, WorkflowFilter};
 use crate::error::Result;
-
-const STATES: [&str; 4] = ["Running", "Unwinding", "Succeeded", "Failed"];
+use crate::rules::workflow::State;
 
 pub async fn list(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let state = match p.str("state") {
         None => None,
-        Some(s) => Some(
-            STATES
-                .into_iter()
-                .find(|k| k.eq_ignore_ascii_case(s))
-                .ok_or_else(|| {
-                    ApiError::param(format!(
-                        "Invalid state '{s}': use Running, Unwinding, Succeeded or Failed"
-                    ))
-                })?
-                .to_string(),
-        ),
+        Some(s) => Some(State::parse_any_case(s).ok_or_else(|| {
+            ApiError::param(format!(
+                "Invalid state '{s}': use Running, Unwinding, Succeeded or Failed"
+            ))
+        })?),
     };
     let page = p.page(ctx.page_size())?;
     let f = WorkflowFilter {
@@ -40,11 +33,11 @@ pub async fn list(ctx: &Ctx, p: &Params) -> Result<Reply> {
         .into_iter()
         .map(|w| WorkflowResponse {
             id: Some(w.id),
-            kind: Some(w.kind),
+            kind: Some(w.kind.to_string()),
             resourcetype: Some(w.resource_type),
             resourceid: Some(w.resource_id),
             jobid: w.job_id,
-            state: Some(w.state),
+            state: Some(w.state.to_string()),
             step: w.step,
             stepindex: Some(w.step_index),
             stepcount: Some(w.step_count),

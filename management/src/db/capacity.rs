@@ -101,7 +101,7 @@ stmt!(VM_RELEASE_HOST = "UPDATE vms SET host_id = NULL, state = $2, error_text =
 pub async fn vm_release_host(
     db: &mut PgConnection,
     vm_id: Uuid,
-    state: &str,
+    state: crate::rules::vmstate::VmState,
     error: Option<&str>,
 ) -> Result<()> {
     VM_RELEASE_HOST

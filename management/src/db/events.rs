@@ -8,6 +8,69 @@ use super::accounts::UserRow;
 use super::{paged_sql, Binds, Counted, RowShape, Scalar};
 use crate::error::Result;
 
+/// The kinds of resource an event can be about, as CloudStack names them in
+/// `listEvents` (`resourcetype`); the one place these spellings live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceType {
+    Account,
+    Cluster,
+    DiskOffering,
+    Host,
+    ImageStore,
+    Iso,
+    Pod,
+    ServiceOffering,
+    SshKeyPair,
+    StoragePool,
+    Template,
+    User,
+    UserData,
+    VirtualMachine,
+    Vlan,
+    Zone,
+}
+
+impl ResourceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceType::Account => "Account",
+            ResourceType::Cluster => "Cluster",
+            ResourceType::DiskOffering => "DiskOffering",
+            ResourceType::Host => "Host",
+            ResourceType::ImageStore => "ImageStore",
+            ResourceType::Iso => "Iso",
+            ResourceType::Pod => "Pod",
+            ResourceType::ServiceOffering => "ServiceOffering",
+            ResourceType::SshKeyPair => "SSHKeyPair",
+            ResourceType::StoragePool => "StoragePool",
+            ResourceType::Template => "Template",
+            ResourceType::User => "User",
+            ResourceType::UserData => "UserData",
+            ResourceType::VirtualMachine => "VirtualMachine",
+            ResourceType::Vlan => "Vlan",
+            ResourceType::Zone => "Zone",
+        }
+    }
+}
+
+/// What an event is about: its type, id and name (as shown when the event was recorded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventResource {
+    pub kind: ResourceType,
+    pub id: Uuid,
+    pub name: String,
+}
+
+impl EventResource {
+    pub fn new(kind: ResourceType, id: impl Into<Uuid>, name: impl Into<String>) -> Self {
+        EventResource {
+            kind,
+            id: id.into(),
+            name: name.into(),
+        }
+    }
+}
+
 /// An event to record; written in the same transaction as the change it describes.
 #[derive(Debug, Clone)]
 pub struct NewEvent<'a> {
@@ -148,7 +211,7 @@ pub async fn event(
     actor: &UserRow,
     event_type: &str,
     description: String,
-    resource: Option<(Uuid, &str, String)>,
+    resource: Option<EventResource>,
 ) -> Result<()> {
     event_on(tx, actor, event_type, "INFO", description, resource).await
 }
@@ -159,7 +222,7 @@ pub async fn event_on(
     event_type: &str,
     level: &str,
     description: String,
-    resource: Option<(Uuid, &str, String)>,
+    resource: Option<EventResource>,
 ) -> Result<()> {
     let who = (actor.id, actor.account_id, actor.domain_id);
     record_event(conn, who, event_type, level, description, resource).await
@@ -171,7 +234,7 @@ pub async fn system_event(
     event_type: &str,
     level: &str,
     description: String,
-    resource: Option<(Uuid, &str, String)>,
+    resource: Option<EventResource>,
 ) -> Result<()> {
     let who = (
         super::accounts::SYSTEM_USER,
@@ -188,10 +251,10 @@ async fn record_event(
     event_type: &str,
     level: &str,
     description: String,
-    resource: Option<(Uuid, &str, String)>,
+    resource: Option<EventResource>,
 ) -> Result<()> {
     let (resource_id, resource_type, resource_name) = match resource {
-        Some((id, t, n)) => (Some(id), Some(t), Some(n)),
+        Some(r) => (Some(r.id), Some(r.kind.as_str()), Some(r.name)),
         None => (None, None, None),
     };
     event_insert(

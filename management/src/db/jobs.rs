@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{Counted, RowShape, Scalar};
 use crate::error::Result;
+use crate::rules::jobstate::{JobStatus, Stored};
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct JobRow {
@@ -19,7 +20,7 @@ pub struct JobRow {
     pub account_id: Uuid,
     pub instance_type: Option<String>,
     pub instance_id: Option<Uuid>,
-    pub status: i32,
+    pub status: Stored,
     pub proc_status: i32,
     pub result_code: i32,
     pub result_type: String,
@@ -147,7 +148,7 @@ pub async fn job_complete(
     db: impl PgExecutor<'_>,
     id: Uuid,
     ms: Uuid,
-    status: i32,
+    status: JobStatus,
     result_code: i32,
     result: &serde_json::Value,
 ) -> Result<bool> {
@@ -155,7 +156,7 @@ pub async fn job_complete(
         .query()
         .bind(id)
         .bind(ms)
-        .bind(status)
+        .bind(Stored(status))
         .bind(result_code)
         .bind(result)
         .execute(db)

@@ -65,6 +65,7 @@ pub mod offerings;
 pub mod pki;
 #[cfg(feature = "bench-seed")]
 pub mod seed;
+pub mod server;
 pub mod sessions;
 pub mod sshkeys;
 pub mod storage;
@@ -208,6 +209,7 @@ pub fn statements() -> impl Iterator<Item = &'static dyn Registered> {
         #[cfg(feature = "bench-seed")]
         seed::STATEMENTS,
         bases::STATEMENTS,
+        server::STATEMENTS,
         sessions::STATEMENTS,
         sshkeys::STATEMENTS,
         tags::STATEMENTS,

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
 use crate::ids::HostId;
+use crate::rules::vmstate::VmState;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct VmRow {
@@ -23,7 +24,7 @@ pub struct VmRow {
     pub service_offering_id: Uuid,
     pub disk_offering_id: Option<Uuid>,
     pub iso_id: Option<Uuid>,
-    pub state: String,
+    pub state: VmState,
     pub host_id: Option<Uuid>,
     pub last_host_id: Option<Uuid>,
     pub cpu_number: i32,
@@ -244,7 +245,7 @@ stmt!(
 pub async fn vm_set_state(
     db: impl PgExecutor<'_>,
     id: Uuid,
-    state: &str,
+    state: VmState,
     error: Option<&str>,
 ) -> Result<()> {
     VM_SET_STATE
@@ -342,7 +343,7 @@ pub async fn vm_list_due_for_expunge(
 pub struct HostedVm {
     pub id: Uuid,
     pub name: String,
-    pub state: String,
+    pub state: VmState,
     /// The kind of the workflow running on it (`services::workflow`), if one is.
     pub work: Option<String>,
     /// Its state has not changed for `settle_secs` (a report cannot predate the change).
@@ -397,7 +398,7 @@ pub async fn vm_set_resume(db: impl PgExecutor<'_>, id: Uuid, resume: bool) -> R
     Ok(())
 }
 
-stmt!(VM_TAKE_RESUMABLE: (Uuid, String, String) = "UPDATE vms SET resume_on_start = false
+stmt!(VM_TAKE_RESUMABLE: (Uuid, String, VmState) = "UPDATE vms SET resume_on_start = false
          WHERE resume_on_start AND removed IS NULL
          RETURNING id, display_name, state");
 
@@ -408,7 +409,7 @@ pub async fn vm_take_resumable(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, Str
         .fetch_all(db)
         .await?
         .into_iter()
-        .filter(|(_, _, state): &(Uuid, String, String)| state == "Stopped")
+        .filter(|(_, _, state): &(Uuid, String, VmState)| *state == VmState::Stopped)
         .map(|(id, name, _)| (id, name))
         .collect())
 }
@@ -419,7 +420,7 @@ pub struct KnownVm {
     pub id: Uuid,
     pub name: String,
     pub host_id: Option<Uuid>,
-    pub state: String,
+    pub state: VmState,
     /// The kind of the workflow running on it (`services::workflow`), if one is.
     pub work: Option<String>,
     /// No state change within the settle time.

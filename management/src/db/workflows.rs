@@ -8,15 +8,16 @@ use uuid::Uuid;
 
 use super::{Counted, RowShape};
 use crate::error::Result;
+use crate::rules::workflow::{Kind, State};
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct WorkflowRow {
     pub id: Uuid,
-    pub kind: String,
+    pub kind: Kind,
     pub resource_type: String,
     pub resource_id: Uuid,
     pub job_id: Option<Uuid>,
-    pub state: String,
+    pub state: State,
     pub step_index: i32,
     pub step_count: i32,
     pub step: Option<String>,
@@ -34,7 +35,7 @@ pub struct WorkflowRow {
 #[derive(Debug, Clone)]
 pub struct NewWorkflow<'a> {
     pub id: Uuid,
-    pub kind: &'a str,
+    pub kind: Kind,
     pub resource_type: &'a str,
     pub resource_id: Uuid,
     pub job_id: Option<Uuid>,
@@ -103,7 +104,7 @@ stmt!(WORKFLOW_FETCH_ACTIVE: WorkflowRow = "SELECT * FROM workflows
 /// unfinished per resource).
 pub async fn workflow_fetch_active(
     db: impl PgExecutor<'_>,
-    kind: &str,
+    kind: Kind,
     resource_type: &str,
     resource_id: Uuid,
 ) -> Result<Option<WorkflowRow>> {
@@ -113,6 +114,44 @@ pub async fn workflow_fetch_active(
         .bind(resource_type)
         .bind(resource_id)
         .fetch_optional(db)
+        .await?)
+}
+
+stmt!(WORKFLOW_FETCH_ACTIVE_BY_INPUT: WorkflowRow = "SELECT * FROM workflows
+         WHERE kind = $1 AND input ->> $2 = $3 AND state IN ('Running', 'Unwinding')");
+
+/// The unfinished workflow of `kind` whose input has `key` = `value` (addHost: the
+/// address being added; a partial unique index keeps it to one).
+pub async fn workflow_fetch_active_by_input(
+    db: impl PgExecutor<'_>,
+    kind: Kind,
+    key: &str,
+    value: &str,
+) -> Result<Option<WorkflowRow>> {
+    Ok(WORKFLOW_FETCH_ACTIVE_BY_INPUT
+        .query_as()
+        .bind(kind)
+        .bind(key)
+        .bind(value)
+        .fetch_optional(db)
+        .await?)
+}
+
+stmt!(WORKFLOW_LIST_ORPHANED: WorkflowRow = "SELECT * FROM workflows
+         WHERE kind = $1 AND job_id IS NULL AND state IN ('Running', 'Unwinding')
+           AND lease_until < now() AND updated < now() - interval '1 minute'
+         ORDER BY created");
+
+/// Unfinished workflows of `kind` run by no job whose server stopped holding them a
+/// while ago (a synchronous command's work, e.g. addHost, whose server died).
+pub async fn workflow_list_orphaned(
+    db: impl PgExecutor<'_>,
+    kind: Kind,
+) -> Result<Vec<WorkflowRow>> {
+    Ok(WORKFLOW_LIST_ORPHANED
+        .query_as()
+        .bind(kind)
+        .fetch_all(db)
         .await?)
 }
 
@@ -257,22 +296,25 @@ pub async fn workflow_set_unwinding(
 stmt!(
     WORKFLOW_FINISH =
         "UPDATE workflows SET state = $4, step = NULL, lease_until = NULL, updated = now(),
-                step_index = CASE WHEN $4 = 'Succeeded' THEN step_count ELSE 0 END
+                step_index = CASE WHEN $4 = 'Succeeded' THEN step_count ELSE 0 END,
+                input = COALESCE($5, input)
          WHERE id = $1 AND owner_ms = $2 AND state = $3"
 );
 
 /// The outcome: Succeeded (from Running, every step done) or Failed (from Unwinding,
-/// nothing left to undo). The lease ends.
+/// nothing left to undo). The lease ends; `input`, when given, replaces the stored input
+/// (what the workflow keeps once over, see `Workflow::finished_input`).
 pub async fn workflow_finish(
     db: impl PgExecutor<'_>,
     id: Uuid,
     ms: Uuid,
     succeeded: bool,
+    input: Option<&serde_json::Value>,
 ) -> Result<bool> {
     let (from, to) = if succeeded {
-        ("Running", "Succeeded")
+        (State::Running, State::Succeeded)
     } else {
-        ("Unwinding", "Failed")
+        (State::Unwinding, State::Failed)
     };
     Ok(WORKFLOW_FINISH
         .query()
@@ -280,6 +322,7 @@ pub async fn workflow_finish(
         .bind(ms)
         .bind(from)
         .bind(to)
+        .bind(input)
         .execute(db)
         .await?
         .rows_affected()
@@ -304,7 +347,7 @@ pub async fn workflow_list_abandoned(db: impl PgExecutor<'_>) -> Result<Vec<Work
 pub struct WorkflowFilter {
     pub id: Option<Uuid>,
     pub resource_id: Option<Uuid>,
-    pub state: Option<String>,
+    pub state: Option<State>,
     pub offset: i64,
     pub limit: Option<i64>,
 }
@@ -312,7 +355,7 @@ pub struct WorkflowFilter {
 stmt!(WORKFLOW_LIST: Counted<WorkflowRow> = "SELECT w.*, count(*) OVER () AS total FROM workflows w
          WHERE ($1::uuid IS NULL OR w.id = $1)
            AND ($2::uuid IS NULL OR w.resource_id = $2)
-           AND ($3::text IS NULL OR lower(w.state) = lower($3))
+           AND ($3::text IS NULL OR w.state = $3)
          ORDER BY w.created DESC, w.id OFFSET $4 LIMIT $5");
 
 /// Newest first.
@@ -324,7 +367,7 @@ pub async fn workflow_list(
         .query_as()
         .bind(f.id)
         .bind(f.resource_id)
-        .bind(&f.state)
+        .bind(f.state)
         .bind(f.offset)
         .bind(f.limit.unwrap_or(i64::MAX))
         .fetch_all(db)
@@ -344,5 +387,7 @@ statements![
     WORKFLOW_SET_UNWINDING,
     WORKFLOW_FINISH,
     WORKFLOW_LIST_ABANDONED,
+    WORKFLOW_FETCH_ACTIVE_BY_INPUT,
+    WORKFLOW_LIST_ORPHANED,
     WORKFLOW_LIST
 ];

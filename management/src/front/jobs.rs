@@ -13,6 +13,7 @@ use tokio::sync::{watch, Semaphore};
 use crate::ctx::Ctx;
 use crate::db::{self, jobs::JobRow};
 use crate::error::Result;
+use crate::rules::jobstate::JobStatus;
 use crate::services::auth::Caller;
 
 pub const LEASE_SECS: i64 = 30;
@@ -68,11 +69,17 @@ pub async fn run_job(ctx: &Ctx, job: JobRow) {
         return;
     };
     let (status, code, result) = match outcome {
-        Ok(reply) => (1, 0, reply.body()),
-        Err(e) => (2, e.code.http_status() as i32, failure_body(&e)),
+        Ok(reply) => (JobStatus::Succeeded, 0, reply.body()),
+        Err(e) => (
+            JobStatus::Failed,
+            e.code.http_status() as i32,
+            failure_body(&e),
+        ),
     };
     match db::jobs::job_complete(&ctx.pool, id, ctx.ms_id, status, code, &result).await {
-        Ok(true) => tracing::info!(job = %id, command = %job.command, status, "job finished"),
+        Ok(true) => {
+            tracing::info!(job = %id, command = %job.command, status = ?status, "job finished")
+        }
         Ok(false) => tracing::warn!(job = %id, "job result not recorded: no longer owned"),
         Err(e) => {
             tracing::error!(job = %id, error = %e, "recording the job result failed; it will be retried")

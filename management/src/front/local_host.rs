@@ -21,6 +21,7 @@ use stratus_api::Params;
 use uuid::Uuid;
 
 use crate::ctx::Ctx;
+use crate::db::events::{EventResource, ResourceType};
 use crate::db::{self, hosts::HostRow};
 use crate::error::{Error, Result};
 use crate::ids::{ClusterId, HostId, PodId, ZoneId};
@@ -287,7 +288,11 @@ async fn enable_zone_once(ctx: &Ctx, caller: &Caller, zone: ZoneId) -> Result<()
             "zone {ZONE} enabled: its host (this machine) is Up and it has primary and \
              secondary storage"
         ),
-        Some((zone.into(), "Zone", ZONE.to_string())),
+        Some(EventResource::new(
+            ResourceType::Zone,
+            zone,
+            ZONE.to_string(),
+        )),
     )
     .await?;
     tx.commit().await?;

@@ -146,7 +146,7 @@ async fn admit(ctx: &Ctx, token: Option<&str>, extra: Option<&str>) -> Result<Ta
     };
     let host_id = vm
         .host_id
-        .filter(|_| vm.state == "Running")
+        .filter(|_| vm.state == crate::rules::vmstate::VmState::Running)
         .ok_or_else(not_running)?;
     let host = db::hosts::host_fetch(&ctx.pool, host_id.into())
         .await

@@ -4,10 +4,12 @@
 pub mod download_policy;
 pub mod hoststate;
 pub mod iprange;
+pub mod jobstate;
 pub mod placement;
 pub mod settings;
 pub mod states;
 pub mod vmstate;
+pub mod workflow;
 
 /// Stores a state enum as Postgres `text`, spelled as the schema's CHECK constraint
 /// spells it. The enum's `as_str` and `parse` are the one mapping between the two: rows

@@ -17,6 +17,25 @@ pub enum VmState {
     Error,
 }
 
+// The one text mapping: rows decode into the enum, binds encode it, and the `vms` CHECK
+// constraint (migration 0009) admits exactly these spellings.
+super::text_column!(VmState, "VM state");
+
+// The same spelling in JSON (a workflow's stored outputs).
+impl serde::Serialize for VmState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for VmState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        VmState::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown VM state {s:?}")))
+    }
+}
+
 /// What happens to a VM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VmEvent {

@@ -24,6 +24,7 @@ use stratus_api::{signing, ApiError, ErrorCode};
 use uuid::Uuid;
 
 use crate::ctx::Ctx;
+use crate::db::events::{EventResource, ResourceType};
 use crate::db::{self, accounts::UserRow};
 use crate::error::{Error, Result};
 use crate::guard::HashPool;
@@ -385,7 +386,11 @@ pub async fn login(
         &session.user,
         "USER.LOGIN",
         format!("user has logged in from {via}"),
-        Some((session.user.id, "User", session.user.username.clone())),
+        Some(EventResource::new(
+            ResourceType::User,
+            session.user.id,
+            session.user.username.clone(),
+        )),
     )
     .await
     .map_err(|e| e.to_api())?;
@@ -412,7 +417,11 @@ async fn record_failed_login(ctx: &Ctx, user: Option<&UserRow>, id: Uuid) -> Res
                 "USER.DISABLE",
                 "WARN",
                 text.clone(),
-                Some((u.id, "User", u.username.clone())),
+                Some(EventResource::new(
+                    ResourceType::User,
+                    u.id,
+                    u.username.clone(),
+                )),
             )
             .await?;
             db::hosts::alert_insert_global(
@@ -438,7 +447,11 @@ pub async fn logout(ctx: &Ctx, caller: &Caller) -> Result<()> {
             &caller.user,
             "USER.LOGOUT",
             "user has logged out".into(),
-            Some((caller.user.id, "User", caller.user.username.clone())),
+            Some(EventResource::new(
+                ResourceType::User,
+                caller.user.id,
+                caller.user.username.clone(),
+            )),
         )
         .await?;
         tx.commit().await?;

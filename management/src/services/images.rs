@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::clients::nfs::{NfsClient, NfsUrl};
 use crate::ctx::Ctx;
+use crate::db::events::{EventResource, ResourceType};
 use crate::db::{self, images::CopyRow};
 use crate::error::{Error, Result};
 use crate::rules::download_policy::Policy;
@@ -84,10 +85,10 @@ async fn source(ctx: &Ctx, kind: Kind, id: Uuid) -> Result<Option<Source>> {
 }
 
 /// The event's resource type and the event names' prefix.
-fn labels(kind: Kind) -> (&'static str, &'static str) {
+fn labels(kind: Kind) -> (ResourceType, &'static str) {
     match kind {
-        Kind::Iso => ("Iso", "ISO"),
-        Kind::Template => ("Template", "TEMPLATE"),
+        Kind::Iso => (ResourceType::Iso, "ISO"),
+        Kind::Template => (ResourceType::Template, "TEMPLATE"),
     }
 }
 
@@ -184,7 +185,7 @@ async fn record(ctx: &Ctx, kind: Kind, c: &CopyRow, level: &str, event_type: &st
             event_type,
             level,
             text,
-            Some((c.image_id, labels(kind).0, name)),
+            Some(EventResource::new(labels(kind).0, c.image_id, name)),
         )
         .await
     }

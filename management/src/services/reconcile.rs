@@ -1,7 +1,8 @@
 //! Housekeeping on a timer: keep this server's registration fresh, pick up settings
 //! changed through other servers, drop expired sessions, refresh the capacity of primary
 //! and secondary storage (FSSTAT every `storage.stats.interval`), expunge destroyed VMs
-//! that are due, unwind workflows whose job was given up. Each pass is idempotent, so every management
+//! that are due, unwind workflows whose job was given up, carry on workflows of synchronous
+//! commands (addHost) whose server died. Each pass is idempotent, so every management
 //! server may run it, and each records its outcome for admins (`crate::services::tasks`).
 
 use std::time::Duration;
@@ -75,6 +76,14 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
             |n| format!("{n} abandoned workflows unwound"),
         )
         .await;
+        pass(
+            &ctx,
+            "orphaned-work",
+            TICK,
+            resume_orphaned_work(&ctx),
+            |n| format!("{n} orphaned workflows resumed"),
+        )
+        .await;
     }
 }
 
@@ -105,18 +114,19 @@ pub async fn unwind_abandoned_work(ctx: &Ctx) -> crate::error::Result<usize> {
     const WHY: &str = "its job was abandoned: the management servers running it stopped";
     let mut n = 0;
     for row in db::workflows::workflow_list_abandoned(&ctx.pool).await? {
-        let r = match Kind::parse(&row.kind) {
-            Some(Kind::VmDeploy) => abandon::<vm::Deploy>(ctx, &row, WHY).await,
-            Some(Kind::VmStart) => abandon::<vm::Start>(ctx, &row, WHY).await,
-            Some(Kind::VmReboot) => abandon::<vm::Reboot>(ctx, &row, WHY).await,
-            Some(Kind::VmExpunge) => abandon::<vm::Expunge>(ctx, &row, WHY).await,
-            Some(Kind::VmRestore) => {
+        let r = match row.kind {
+            Kind::VmDeploy => abandon::<vm::Deploy>(ctx, &row, WHY).await,
+            Kind::VmStart => abandon::<vm::Start>(ctx, &row, WHY).await,
+            Kind::VmReboot => abandon::<vm::Reboot>(ctx, &row, WHY).await,
+            Kind::VmExpunge => abandon::<vm::Expunge>(ctx, &row, WHY).await,
+            Kind::VmRestore => {
                 abandon::<crate::services::vms::restore::Restore>(ctx, &row, WHY).await
             }
-            Some(Kind::TemplateCreate) => {
+            Kind::TemplateCreate => {
                 abandon::<crate::services::templates::Create>(ctx, &row, WHY).await
             }
-            Some(Kind::Test) | None => continue,
+            // Run by no job; carried on by `resume_orphaned_work`.
+            Kind::HostAdd | Kind::Test => continue,
         };
         match r {
             Ok(()) => n += 1,
@@ -124,6 +134,34 @@ pub async fn unwind_abandoned_work(ctx: &Ctx) -> crate::error::Result<usize> {
                 tracing::warn!(workflow = %row.id, kind = %row.kind, error = %e, "unwinding an abandoned workflow failed; will retry")
             }
         }
+    }
+    Ok(n)
+}
+
+/// Workflows of synchronous commands (addHost) whose management server died: nothing
+/// else resumes them (the caller's connection went with the server), so any server's
+/// pass carries them on where they were — the admin asked for the host — in the
+/// background (adding a host can take minutes). A retried addHost for the same address
+/// resumes it sooner. Each is claimed, so a workflow is resumed by one server.
+pub async fn resume_orphaned_work(ctx: &Ctx) -> crate::error::Result<usize> {
+    use crate::services::hosts::bootstrap::HostAdd;
+    use crate::services::workflow::{self, Kind};
+    let rows = db::workflows::workflow_list_orphaned(&ctx.pool, Kind::HostAdd).await?;
+    let n = rows.len();
+    for row in rows {
+        let w: HostAdd = match serde_json::from_value(row.input) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(workflow = %row.id, error = %e, "an orphaned addHost's input does not read");
+                continue;
+            }
+        };
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            if let Err(e) = workflow::run(&ctx, None, w).await {
+                tracing::warn!(workflow = %row.id, error = %e, "a resumed addHost did not succeed");
+            }
+        });
     }
     Ok(n)
 }

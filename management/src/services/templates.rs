@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::clients::nfs::{NfsClient, NfsUrl};
 use crate::ctx::Ctx;
 use crate::db;
+use crate::db::events::{EventResource, ResourceType};
 pub use crate::db::templates::TemplateFile;
 use crate::error::{Error, Result};
 use crate::rules::vmstate::VmState;
@@ -176,7 +177,7 @@ impl Create {
         let vm = db::vms::vm_fetch(&ctx.pool, self.vm)
             .await?
             .ok_or_else(|| Error::internal("the VM vanished"))?;
-        if vm.state != VmState::Stopped.as_str() {
+        if vm.state != VmState::Stopped {
             return Err(ApiError::param(format!(
                 "VM {} must be Stopped to create a template from its volume (it is {})",
                 vm.display_name, vm.state
@@ -400,7 +401,11 @@ impl Workflow for Create {
                 "Template {} created from the root volume of VM {}",
                 self.template.name, self.vm
             ),
-            Some((self.template.id, "Template", self.template.name.clone())),
+            Some(EventResource::new(
+                ResourceType::Template,
+                self.template.id,
+                self.template.name.clone(),
+            )),
         )
         .await?;
         tx.commit().await?;
@@ -416,7 +421,11 @@ impl Workflow for Create {
                 "Creating template {} from VM {} failed and was undone: {}",
                 self.template.name, self.vm, why.text
             ),
-            Some((self.vm, "VirtualMachine", self.vm.to_string())),
+            Some(EventResource::new(
+                ResourceType::VirtualMachine,
+                self.vm,
+                self.vm.to_string(),
+            )),
         )
         .await?;
         tx.commit().await?;

@@ -1,4 +1,4 @@
-//! The workflow engine: every multi-step operation (deploy, start, reboot, expunge; next
+//! The workflow engine: every multi-step operation (deploy, start, reboot, expunge, addHost; next
 //! template copies, volume migrations, snapshots, virtual routers) is a [`Workflow`] —
 //! a typed input and an ordered list of steps, each with a *do* and an *undo* — run by
 //! [`run`]. Why one engine: an operation that touches several systems (Postgres, NFS,
@@ -35,6 +35,7 @@ use stratus_api::{ApiError, ErrorCode};
 use uuid::Uuid;
 
 use crate::ctx::Ctx;
+use crate::db::events::ResourceType;
 use crate::db::{self, workflows::WorkflowRow};
 use crate::error::{Error, Result};
 
@@ -42,46 +43,9 @@ use crate::error::{Error, Result};
 pub const LEASE_SECS: i64 = 30;
 const RENEW_EVERY: Duration = Duration::from_secs(10);
 
-/// The kinds of workflow; the table's `kind` is checked against the same list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    VmDeploy,
-    VmStart,
-    VmReboot,
-    VmExpunge,
-    /// restoreVirtualMachine: a new root volume from the VM's template or ISO.
-    VmRestore,
-    /// createTemplate: a stopped VM's root volume flattened into a new template.
-    TemplateCreate,
-    /// The engine's own tests.
-    Test,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 7] = [
-        Kind::VmDeploy,
-        Kind::VmStart,
-        Kind::VmReboot,
-        Kind::VmExpunge,
-        Kind::VmRestore,
-        Kind::TemplateCreate,
-        Kind::Test,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::VmDeploy => "VmDeploy",
-            Kind::VmStart => "VmStart",
-            Kind::VmReboot => "VmReboot",
-            Kind::VmExpunge => "VmExpunge",
-            Kind::VmRestore => "VmRestore",
-            Kind::TemplateCreate => "TemplateCreate",
-            Kind::Test => "Test",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
+/// The kinds of workflow (and their states) are typed in `rules::workflow`, so that the
+/// rows carry them; the table's `kind` is checked against the same list.
+pub use crate::rules::workflow::{Kind, State};
 
 /// A workflow's steps: an enum listing them in order.
 pub trait Steps: Copy + Eq + std::fmt::Debug + Send + Sync + 'static {
@@ -101,8 +65,14 @@ pub struct Resource {
 impl Resource {
     pub fn vm(id: Uuid) -> Resource {
         Resource {
-            kind: "VirtualMachine",
+            kind: ResourceType::VirtualMachine.as_str(),
             id,
+        }
+    }
+    pub fn host(id: crate::ids::HostId) -> Resource {
+        Resource {
+            kind: ResourceType::Host.as_str(),
+            id: id.into(),
         }
     }
 }
@@ -171,6 +141,12 @@ pub trait Workflow: Serialize + DeserializeOwned + Send + Sync + 'static {
         out: &Outputs,
         why: &ApiError,
     ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The input as kept once the workflow is over, when it differs from what it ran
+    /// with: a secret needed only while it runs (addHost's SSH password) is dropped here.
+    fn finished_input(&self) -> Option<Value> {
+        None
+    }
 }
 
 /// Runs `w` to its end: the workflow of async job `job` (found again when the job is
@@ -181,23 +157,21 @@ pub async fn run<W: Workflow>(ctx: &Ctx, job: Option<Uuid>, w: W) -> Result<()> 
     let r = w.resource();
     let found = match job {
         Some(j) => db::workflows::workflow_fetch_by_job(&ctx.pool, j).await?,
-        None => {
-            db::workflows::workflow_fetch_active(&ctx.pool, W::KIND.as_str(), r.kind, r.id).await?
-        }
+        None => db::workflows::workflow_fetch_active(&ctx.pool, W::KIND, r.kind, r.id).await?,
     };
     let row = match found {
         Some(row) => {
-            if row.kind != W::KIND.as_str() {
+            if row.kind != W::KIND {
                 return Err(Error::internal(format!(
                     "job {job:?} has a {} workflow, not {}",
                     row.kind,
                     W::KIND.as_str()
                 )));
             }
-            match row.state.as_str() {
-                "Succeeded" => return Ok(()),
-                "Failed" => return Err(recorded_error(&row).into()),
-                _ => claim(ctx, &row).await?,
+            match row.state {
+                State::Succeeded => return Ok(()),
+                State::Failed => return Err(recorded_error(&row).into()),
+                State::Running | State::Unwinding => claim(ctx, &row).await?,
             }
         }
         None => {
@@ -207,7 +181,7 @@ pub async fn run<W: Workflow>(ctx: &Ctx, job: Option<Uuid>, w: W) -> Result<()> 
                 .ok_or_else(|| Error::internal("a workflow without steps"))?;
             let new = db::workflows::NewWorkflow {
                 id: Uuid::new_v4(),
-                kind: W::KIND.as_str(),
+                kind: W::KIND,
                 resource_type: r.kind,
                 resource_id: r.id,
                 job_id: job,
@@ -229,7 +203,7 @@ pub async fn abandon<W: Workflow>(ctx: &Ctx, row: &WorkflowRow, why: &str) -> Re
     else {
         return Ok(());
     };
-    if row.state == "Running" {
+    if row.state == State::Running {
         let to_undo = (row.step_index + 1).min(row.step_count);
         let ok = db::workflows::workflow_set_unwinding(
             &ctx.pool,
@@ -295,7 +269,7 @@ async fn steps<W: Workflow>(ctx: &Ctx, w: &W, row: WorkflowRow) -> Result<()> {
     let mut index = (row.step_index.max(0) as usize).min(all.len());
     // The first run's error (with its kind, internal or not) or the recorded one.
     let mut failure: Option<(Error, ApiError)> = None;
-    if row.state == "Unwinding" {
+    if row.state == State::Unwinding {
         let e = recorded_error(&row);
         failure = Some((e.clone().into(), e));
     } else {
@@ -362,7 +336,7 @@ async fn steps<W: Workflow>(ctx: &Ctx, w: &W, row: WorkflowRow) -> Result<()> {
     let Some((error, api)) = failure else {
         w.succeeded(ctx, &out).await?;
         fenced(
-            db::workflows::workflow_finish(pool, id, ms, true).await?,
+            db::workflows::workflow_finish(pool, id, ms, true, w.finished_input().as_ref()).await?,
             id,
         )?;
         return Ok(());
@@ -382,7 +356,7 @@ async fn steps<W: Workflow>(ctx: &Ctx, w: &W, row: WorkflowRow) -> Result<()> {
     }
     w.failed(ctx, &out, &api).await?;
     fenced(
-        db::workflows::workflow_finish(pool, id, ms, false).await?,
+        db::workflows::workflow_finish(pool, id, ms, false, w.finished_input().as_ref()).await?,
         id,
     )?;
     Err(error)

@@ -18,6 +18,7 @@ use stratus_api::agent::{Heartbeat, HeartbeatAck, PROTOCOL_VERSION};
 use stratus_api::ApiError;
 
 use crate::ctx::Ctx;
+use crate::db::events::{EventResource, ResourceType};
 use crate::db::{self, accounts::UserRow, hosts::HostRow};
 use crate::error::{Error, Result};
 use crate::ids::{ClusterId, HostId, PodId, ZoneId};
@@ -26,6 +27,21 @@ use crate::settings;
 
 pub fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// A host record to create: its id and the hash of its agent's token are the caller's
+/// (addHost derives the token so a resumed step gives the same one; the embedded
+/// default's host makes a random one).
+#[derive(Debug, Clone)]
+pub struct NewHostSpec<'a> {
+    pub id: HostId,
+    pub token_hash: &'a [u8],
+    pub zone_id: ZoneId,
+    pub pod_id: PodId,
+    pub cluster_id: ClusterId,
+    pub address: IpAddr,
+    pub agent_port: u16,
+    pub name: &'a str,
 }
 
 /// Creates the host record and its agent token. The token is returned once, to be put in
@@ -41,6 +57,32 @@ pub async fn register(
     agent_port: u16,
     name: &str,
 ) -> Result<(HostRow, String)> {
+    let token = crate::services::auth::random_token(32);
+    let spec = NewHostSpec {
+        id: HostId::new_v4(),
+        token_hash: &hash_token(&token),
+        zone_id,
+        pod_id,
+        cluster_id,
+        address,
+        agent_port,
+        name,
+    };
+    Ok((register_host(ctx, actor, spec).await?, token))
+}
+
+/// Creates the host record (Connecting), with a HOST.ADD event.
+pub async fn register_host(ctx: &Ctx, actor: &UserRow, spec: NewHostSpec<'_>) -> Result<HostRow> {
+    let NewHostSpec {
+        id,
+        token_hash,
+        zone_id,
+        pod_id,
+        cluster_id,
+        address,
+        agent_port,
+        name,
+    } = spec;
     let cluster = db::topology::cluster_fetch(&ctx.pool, cluster_id)
         .await?
         .ok_or_else(|| ApiError::param("Please specify a valid cluster"))?;
@@ -51,10 +93,7 @@ pub async fn register(
         ))
         .into());
     }
-    let token = crate::services::auth::random_token(32);
-    let id = HostId::new_v4();
     let mut tx = ctx.pool.begin().await?;
-    let token_hash = hash_token(&token);
     let new = db::hosts::NewHost {
         id,
         name,
@@ -62,7 +101,7 @@ pub async fn register(
         pod_id,
         cluster_id,
         address: IpNetwork::from(address),
-        token_hash: &token_hash,
+        token_hash,
         agent_port,
     };
     let inserted = db::hosts::host_insert(&mut *tx, &new).await;
@@ -81,14 +120,13 @@ pub async fn register(
         "HOST.ADD",
         "INFO",
         format!("Adding host {name} ({address}) to cluster {}", cluster.name),
-        Some((id.into(), "Host", name.to_string())),
+        Some(EventResource::new(ResourceType::Host, id, name.to_string())),
     )
     .await?;
     tx.commit().await?;
-    let host = db::hosts::host_fetch(&ctx.pool, id)
+    db::hosts::host_fetch(&ctx.pool, id)
         .await?
-        .ok_or_else(|| Error::internal("host vanished"))?;
-    Ok((host, token))
+        .ok_or_else(|| Error::internal("host vanished"))
 }
 
 /// Removes a host record (a failed bootstrap, or deleteHost), recording why.
@@ -102,7 +140,7 @@ pub async fn unregister(ctx: &Ctx, actor: &UserRow, id: HostId, why: &str) -> Re
             "HOST.REMOVE",
             "WARN",
             format!("Host {} ({}) removed: {why}", h.name, h.address.ip()),
-            Some((id.into(), "Host", h.name.clone())),
+            Some(EventResource::new(ResourceType::Host, id, h.name.clone())),
         )
         .await?;
     }
@@ -170,7 +208,11 @@ pub async fn heartbeat(
                 host.name,
                 host.address.ip()
             ),
-            Some((host.id.into(), "Host", host.name.clone())),
+            Some(EventResource::new(
+                ResourceType::Host,
+                host.id,
+                host.name.clone(),
+            )),
         )
         .await?;
         tx.commit().await.map_err(Error::from)?;
@@ -220,7 +262,11 @@ async fn record_transition(
         &format!("HOST.{}", to.as_str().to_uppercase()),
         level,
         text.clone(),
-        Some((host.id.into(), "Host", host.name.clone())),
+        Some(EventResource::new(
+            ResourceType::Host,
+            host.id,
+            host.name.clone(),
+        )),
     )
     .await?;
     if matches!(to, Status::Disconnected | Status::Alert | Status::Down) {

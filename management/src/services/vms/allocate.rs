@@ -111,7 +111,12 @@ pub async fn allocate(
 
 /// Undoes [`allocate`]: the address and the capacity are released; the VM is left in
 /// `state` (Stopped, or Error with the reason). Idempotent.
-pub async fn release(ctx: &Ctx, vm_id: Uuid, state: &str, error: Option<&str>) -> Result<()> {
+pub async fn release(
+    ctx: &Ctx,
+    vm_id: Uuid,
+    state: crate::rules::vmstate::VmState,
+    error: Option<&str>,
+) -> Result<()> {
     let mut tx = ctx.pool.begin().await?;
     db::nics::nic_release_all(&mut tx, vm_id).await?;
     db::capacity::vm_release_host(&mut tx, vm_id, state, error).await?;

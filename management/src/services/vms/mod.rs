@@ -23,6 +23,7 @@ use stratus_api::{ApiError, ErrorCode};
 use uuid::Uuid;
 
 use crate::ctx::Ctx;
+use crate::db::events::{EventResource, ResourceType};
 use crate::db::{self, hosts::HostRow, vms::VmListRow};
 use crate::error::{Error, Result};
 use crate::rules::vmstate::{VmEvent, VmState};
@@ -52,9 +53,9 @@ pub async fn view(ctx: &Ctx, id: Uuid) -> Result<VmListRow> {
         .ok_or_else(|| ApiError::param(format!("Unable to find the virtual machine {id}")).into())
 }
 
+/// The VM's state (rows decode into `VmState`; an unknown spelling fails the fetch).
 pub(crate) fn state_of(vm: &db::vms::VmRow) -> Result<VmState> {
-    VmState::parse(&vm.state)
-        .ok_or_else(|| Error::internal(format!("VM {} has unknown state {}", vm.id, vm.state)))
+    Ok(vm.state)
 }
 
 /// Deploys the VM `create` recorded (the job half of deployVirtualMachine): Running, or
@@ -453,7 +454,7 @@ pub async fn stop_with(ctx: &Ctx, vm_id: Uuid, o: PowerOptions) -> Result<()> {
             .await?
             .ok_or_else(|| Error::internal("the VM vanished"))?;
         let next = state_of(&vm)?.require(VmEvent::Stop, &vm.display_name)?;
-        db::vms::vm_set_state(&mut *tx, vm_id, next.as_str(), None).await?;
+        db::vms::vm_set_state(&mut *tx, vm_id, next, None).await?;
         tx.commit().await?;
         vm
     };
@@ -468,7 +469,7 @@ pub async fn stop_with(ctx: &Ctx, vm_id: Uuid, o: PowerOptions) -> Result<()> {
     match result {
         Ok(host) => {
             let mut tx = ctx.pool.begin().await?;
-            db::capacity::vm_release_host(&mut tx, vm_id, VmState::Stopped.as_str(), None).await?;
+            db::capacity::vm_release_host(&mut tx, vm_id, VmState::Stopped, None).await?;
             tx.commit().await?;
             if let Err(e) = push_leases(ctx, &host, vm_id, Some(vm_id)).await {
                 tracing::warn!(vm = %vm.name, error = %e, "withdrawing the stopped VM's lease failed");
@@ -477,12 +478,17 @@ pub async fn stop_with(ctx: &Ctx, vm_id: Uuid, o: PowerOptions) -> Result<()> {
         }
         Err(e) if forced => {
             tracing::warn!(vm = %vm.name, error = %e, "forced stop: the host could not be told; marking Stopped");
-            db::capacity::vm_release_host(&mut *ctx.pool.acquire().await?, vm_id, "Stopped", None)
-                .await?;
+            db::capacity::vm_release_host(
+                &mut *ctx.pool.acquire().await?,
+                vm_id,
+                VmState::Stopped,
+                None,
+            )
+            .await?;
             Ok(())
         }
         Err(e) => {
-            db::vms::vm_set_state(&ctx.pool, vm_id, VmState::Running.as_str(), None).await?;
+            db::vms::vm_set_state(&ctx.pool, vm_id, VmState::Running, None).await?;
             Err(e)
         }
     }
@@ -579,7 +585,7 @@ pub async fn sync_report(
                     "VM.STOP",
                     "WARN",
                     text.clone(),
-                    Some((vm, "VirtualMachine", name)),
+                    Some(EventResource::new(ResourceType::VirtualMachine, vm, name)),
                 )
                 .await?;
                 db::hosts::alert_insert(&mut *conn, ALERT_TYPE_USERVM, "ALERT.USERVM", &text, host)
@@ -627,7 +633,11 @@ pub async fn destroy_strays(ctx: &Ctx, host: &HostRow, strays: &[(Uuid, String)]
                         "VM.DESTROY",
                         "WARN",
                         text,
-                        Some((*vm, "VirtualMachine", name.clone())),
+                        Some(EventResource::new(
+                            ResourceType::VirtualMachine,
+                            *vm,
+                            name.clone(),
+                        )),
                     )
                     .await?;
                     tx.commit().await?;
@@ -659,7 +669,7 @@ pub fn reconcile_report(
     use stratus_api::agent::DomainState;
     let mut actions = vec![];
     for vm in placed {
-        if vm.state != VmState::Running.as_str() || vm.work.is_some() || !vm.settled {
+        if vm.state != VmState::Running || vm.work.is_some() || !vm.settled {
             continue;
         }
         let running = reported.iter().any(|d| {
@@ -686,9 +696,7 @@ pub fn reconcile_report(
         }
         let belongs_here = !vm.removed
             && vm.host_id == Some(host_id)
-            && [VmState::Running, VmState::Starting, VmState::Stopping]
-                .iter()
-                .any(|s| s.as_str() == vm.state);
+            && [VmState::Running, VmState::Starting, VmState::Stopping].contains(&vm.state);
         if !belongs_here {
             actions.push(SyncAction::Stray {
                 vm: vm.id,
@@ -708,7 +716,7 @@ mod tests {
         db::vms::HostedVm {
             id: Uuid::from_u128(id),
             name: format!("vm{id}"),
-            state: state.into(),
+            state: VmState::parse(state).unwrap(),
             work: work.map(str::to_string),
             settled,
         }
@@ -721,7 +729,7 @@ mod tests {
             id: Uuid::from_u128(id),
             name: format!("vm{id}"),
             host_id: host,
-            state: state.into(),
+            state: VmState::parse(state).unwrap(),
             work: None,
             settled: true,
             removed,

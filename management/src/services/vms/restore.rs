@@ -22,6 +22,7 @@ use uuid::Uuid;
 use super::{bases, state_of, template_file, write_volume};
 use crate::ctx::Ctx;
 use crate::db;
+use crate::db::events::{EventResource, ResourceType};
 use crate::error::{Error, Result};
 use crate::rules::vmstate::VmState;
 use crate::services::workflow::{Kind, Outputs, Resource, Steps, Workflow};
@@ -227,13 +228,17 @@ impl Workflow for Restore {
     async fn succeeded(&self, ctx: &Ctx, _: &Outputs) -> Result<()> {
         let vm = vm_row(ctx, self.vm).await?;
         let mut tx = ctx.pool.begin().await?;
-        db::vms::vm_set_state(&mut *tx, self.vm, &vm.state, None).await?;
+        db::vms::vm_set_state(&mut *tx, self.vm, vm.state, None).await?;
         db::events::system_event(
             &mut tx,
             "VM.RESTORE",
             "INFO",
             format!("VM {} has a new root volume", vm.display_name),
-            Some((vm.id, "VirtualMachine", vm.display_name.clone())),
+            Some(EventResource::new(
+                ResourceType::VirtualMachine,
+                vm.id,
+                vm.display_name.clone(),
+            )),
         )
         .await?;
         tx.commit().await?;
@@ -242,7 +247,7 @@ impl Workflow for Restore {
     async fn failed(&self, ctx: &Ctx, _: &Outputs, why: &ApiError) -> Result<()> {
         let vm = vm_row(ctx, self.vm).await?;
         let mut tx = ctx.pool.begin().await?;
-        db::vms::vm_set_state(&mut *tx, self.vm, &vm.state, Some(&why.text)).await?;
+        db::vms::vm_set_state(&mut *tx, self.vm, vm.state, Some(&why.text)).await?;
         db::events::system_event(
             &mut tx,
             "VM.RESTORE",
@@ -251,7 +256,11 @@ impl Workflow for Restore {
                 "Restoring VM {} failed and was undone (it keeps its disk): {}",
                 vm.display_name, why.text
             ),
-            Some((vm.id, "VirtualMachine", vm.display_name.clone())),
+            Some(EventResource::new(
+                ResourceType::VirtualMachine,
+                vm.id,
+                vm.display_name.clone(),
+            )),
         )
         .await?;
         tx.commit().await?;

@@ -28,6 +28,7 @@ use super::{
 };
 use crate::ctx::Ctx;
 use crate::db;
+use crate::db::events::{EventResource, ResourceType};
 use crate::error::{Error, Result};
 use crate::rules::vmstate::{VmEvent, VmState};
 use crate::services::agents::Agent;
@@ -116,9 +117,7 @@ async fn start_do(ctx: &Ctx, vm_id: Uuid, step: StartStep, opts: &Options) -> Re
     let vm = vm_row(ctx, vm_id).await?;
     match step {
         StartStep::Allocate => {
-            let placed = [VmState::Starting, VmState::Running]
-                .iter()
-                .any(|s| s.as_str() == vm.state);
+            let placed = [VmState::Starting, VmState::Running].contains(&vm.state);
             let host_id = match vm.host_id {
                 Some(h) if placed => h, // done before a takeover
                 _ => {
@@ -169,7 +168,7 @@ async fn start_undo(
             if deploy {
                 db::nics::nic_release_all(&mut tx, vm_id).await?;
             }
-            db::capacity::vm_release_host(&mut tx, vm_id, &vm.state, vm.error_text.as_deref())
+            db::capacity::vm_release_host(&mut tx, vm_id, vm.state, vm.error_text.as_deref())
                 .await?;
             tx.commit().await?;
         }
@@ -199,7 +198,7 @@ async fn start_undo(
 async fn start_succeeded(ctx: &Ctx, vm: Uuid) -> Result<()> {
     // The agent holds a new password now (it serves it to the guest once).
     db::vms::vm_password_delivered(&ctx.pool, vm).await?;
-    db::vms::vm_set_state(&ctx.pool, vm, VmState::Running.as_str(), None).await
+    db::vms::vm_set_state(&ctx.pool, vm, VmState::Running, None).await
 }
 
 /// Leaves the VM Error (deploy) or Stopped (start), off its host, with the reason.
@@ -210,7 +209,7 @@ async fn start_failed(ctx: &Ctx, vm_id: Uuid, deploy: bool, why: &ApiError) -> R
         (VmState::Stopped, "VM.START", "Start")
     };
     let mut tx = ctx.pool.begin().await?;
-    db::capacity::vm_release_host(&mut tx, vm_id, state.as_str(), Some(&why.text)).await?;
+    db::capacity::vm_release_host(&mut tx, vm_id, state, Some(&why.text)).await?;
     if let Some(vm) = db::vms::vm_fetch(&mut *tx, vm_id).await? {
         db::events::system_event(
             &mut tx,
@@ -220,7 +219,11 @@ async fn start_failed(ctx: &Ctx, vm_id: Uuid, deploy: bool, why: &ApiError) -> R
                 "{what} of VM {} failed and was undone: {}",
                 vm.display_name, why.text
             ),
-            Some((vm.id, "VirtualMachine", vm.display_name.clone())),
+            Some(EventResource::new(
+                ResourceType::VirtualMachine,
+                vm.id,
+                vm.display_name.clone(),
+            )),
         )
         .await?;
     }
@@ -368,7 +371,7 @@ impl Steps for ExpungeStep {
 /// may still have the VM's domain.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LeftHost {
-    pub state: String,
+    pub state: VmState,
     pub host_id: Option<Uuid>,
 }
 
@@ -391,13 +394,8 @@ impl Workflow for Expunge {
                     .await?
                     .ok_or_else(|| Error::internal("the VM vanished"))?;
                 let next = state_of(&vm)?.require(VmEvent::Expunge, &vm.display_name)?;
-                db::capacity::vm_release_host(
-                    &mut tx,
-                    self.vm,
-                    next.as_str(),
-                    vm.error_text.as_deref(),
-                )
-                .await?;
+                db::capacity::vm_release_host(&mut tx, self.vm, next, vm.error_text.as_deref())
+                    .await?;
                 tx.commit().await?;
                 Ok(json!(LeftHost {
                     state: vm.state,
@@ -435,7 +433,7 @@ impl Workflow for Expunge {
         // Only leaving the host is undone; what was removed stays removed.
         if step == ExpungeStep::Expunging {
             if let Some(left) = out.get::<LeftHost>(ExpungeStep::Expunging) {
-                db::vms::vm_set_state(&ctx.pool, self.vm, &left.state, None).await?;
+                db::vms::vm_set_state(&ctx.pool, self.vm, left.state, None).await?;
             }
         }
         Ok(())
@@ -449,7 +447,11 @@ impl Workflow for Expunge {
             "VM.EXPUNGE",
             "INFO",
             format!("VM {} expunged", vm.display_name),
-            Some((vm.id, "VirtualMachine", vm.display_name.clone())),
+            Some(EventResource::new(
+                ResourceType::VirtualMachine,
+                vm.id,
+                vm.display_name.clone(),
+            )),
         )
         .await?;
         tx.commit().await?;
@@ -458,7 +460,7 @@ impl Workflow for Expunge {
     async fn failed(&self, ctx: &Ctx, _: &Outputs, why: &ApiError) -> Result<()> {
         let vm = vm_row(ctx, self.vm).await?;
         let mut tx = ctx.pool.begin().await?;
-        db::vms::vm_set_state(&mut *tx, self.vm, &vm.state, Some(&why.text)).await?;
+        db::vms::vm_set_state(&mut *tx, self.vm, vm.state, Some(&why.text)).await?;
         db::events::system_event(
             &mut tx,
             "VM.EXPUNGE",
@@ -467,7 +469,11 @@ impl Workflow for Expunge {
                 "Expunging VM {} failed (it is {} again; a later expunge repeats what is left): {}",
                 vm.display_name, vm.state, why.text
             ),
-            Some((vm.id, "VirtualMachine", vm.display_name.clone())),
+            Some(EventResource::new(
+                ResourceType::VirtualMachine,
+                vm.id,
+                vm.display_name.clone(),
+            )),
         )
         .await?;
         tx.commit().await?;

@@ -1249,7 +1249,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("isdynamicallyscalable", Boolean, "true if template contains XS/VMWare tools inorder to support dynamic scaling of VM cpu/memory"),
             opt("bits", Integer, "32 or 64 bits support. 64 by default"),
             opt("details", Map, "Template details in key/value pairs using format details[i].keyname=keyvalue. Example: details[0].hypervisortoolsversion=xenserver61"),
-            opt("templatetag", String, "the tag for this template."),
+            unsupported(opt("templatetag", String, "the tag for this template."), "template tags are not available yet"),
             opt("account", String, "an optional accountName. Must be used with domainId."),
             opt("domainid", Uuid, "an optional domainId. If the account parameter is used, domainId must also be used."),
             opt("directdownload", Boolean, "true if template should bypass Secondary Storage and be downloaded to Primary Storage on deployment (not supported)"),

@@ -856,6 +856,9 @@ pub async fn restore(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) 
     };
     let (r, password_enabled) = match recorded {
         Some(r) => {
+            // The recorded plan already holds what these asked for.
+            p.mark_read("templateid");
+            p.mark_read("rootdisksize");
             let enabled = match r.template {
                 Some(t) => db::templates::template_fetch_any(&ctx.pool, t)
                     .await?

@@ -285,6 +285,44 @@ response!(AccountResponse {
     created: Option<CsDate> => "date", "the date when this account was created";
     isdefault: Option<bool> => "boolean", "true if account is default, false otherwise";
     networkdomain: Option<String> => "string", "the network domain";
+    vmlimit: Option<String> => "string", "the total number of user VMs the account can own (Unlimited or a number)";
+    vmtotal: Option<i64> => "long", "the total number of user VMs the account owns";
+    vmavailable: Option<String> => "string", "the total number of user VMs available for the account to acquire";
+    iplimit: Option<String> => "string", "the total number of public IPs the account can own (Unlimited or a number)";
+    iptotal: Option<i64> => "long", "the total number of public IPs the account owns";
+    ipavailable: Option<String> => "string", "the total number of public IPs available for the account to acquire";
+    volumelimit: Option<String> => "string", "the total number of volumes the account can own (Unlimited or a number)";
+    volumetotal: Option<i64> => "long", "the total number of volumes the account owns";
+    volumeavailable: Option<String> => "string", "the total number of volumes available for the account to acquire";
+    snapshotlimit: Option<String> => "string", "the total number of snapshots the account can own (Unlimited or a number)";
+    snapshottotal: Option<i64> => "long", "the total number of snapshots the account owns";
+    snapshotavailable: Option<String> => "string", "the total number of snapshots available for the account to acquire";
+    templatelimit: Option<String> => "string", "the total number of templates the account can own (Unlimited or a number)";
+    templatetotal: Option<i64> => "long", "the total number of templates the account owns";
+    templateavailable: Option<String> => "string", "the total number of templates available for the account to acquire";
+    projectlimit: Option<String> => "string", "the total number of projects the account can own (Unlimited or a number)";
+    projecttotal: Option<i64> => "long", "the total number of projects the account owns";
+    projectavailable: Option<String> => "string", "the total number of projects available for the account to acquire";
+    networklimit: Option<String> => "string", "the total number of networks the account can own (Unlimited or a number)";
+    networktotal: Option<i64> => "long", "the total number of networks the account owns";
+    networkavailable: Option<String> => "string", "the total number of networks available for the account to acquire";
+    vpclimit: Option<String> => "string", "the total number of VPCs the account can own (Unlimited or a number)";
+    vpctotal: Option<i64> => "long", "the total number of VPCs the account owns";
+    vpcavailable: Option<String> => "string", "the total number of VPCs available for the account to acquire";
+    cpulimit: Option<String> => "string", "the total number of CPU cores the account can own (Unlimited or a number)";
+    cputotal: Option<i64> => "long", "the total number of CPU cores the account owns";
+    cpuavailable: Option<String> => "string", "the total number of CPU cores available for the account to acquire";
+    memorylimit: Option<String> => "string", "the total number of memory (MiB) the account can own (Unlimited or a number)";
+    memorytotal: Option<i64> => "long", "the total number of memory (MiB) the account owns";
+    memoryavailable: Option<String> => "string", "the total number of memory (MiB) available for the account to acquire";
+    primarystoragelimit: Option<String> => "string", "the total number of primary storage (GiB) the account can own (Unlimited or a number)";
+    primarystoragetotal: Option<i64> => "long", "the total number of primary storage (GiB) the account owns";
+    primarystorageavailable: Option<String> => "string", "the total number of primary storage (GiB) available for the account to acquire";
+    secondarystoragelimit: Option<String> => "string", "the total number of secondary storage (GiB) the account can own (Unlimited or a number)";
+    secondarystoragetotal: Option<i64> => "long", "the total number of secondary storage (GiB) the account owns";
+    secondarystorageavailable: Option<String> => "string", "the total number of secondary storage (GiB) available for the account to acquire";
+    vmrunning: Option<i64> => "integer", "the total number of virtual machines running for this account";
+    vmstopped: Option<i64> => "integer", "the total number of virtual machines stopped for this account";
     user: Vec<UserResponse> => "list", "the list of users associated with account";
 });
 
@@ -872,6 +910,26 @@ response!(NetworkOfferingResponse {
     created: Option<CsDate> => "date", "the date this network offering was created";
 });
 
+response!(ResourceLimitResponse {
+    account: Option<String> => "string", "the account of the resource limit";
+    domainid: Option<Uuid> => "string", "the domain ID of the resource limit";
+    domain: Option<String> => "string", "the domain name of the resource limit";
+    domainpath: Option<String> => "string", "path of the domain to which the resource limit belongs";
+    resourcetype: Option<String> => "string", "resource type. Values include 0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11. See the resourceType parameter for more information on these values.";
+    resourcetypename: Option<String> => "string", "resource type name. Values include user_vm, public_ip, volume, snapshot, template, network, vpc, cpu, memory, primary_storage, secondary_storage.";
+    max: Option<i64> => "long", "the maximum number of the resource. A -1 means the resource currently has no limit.";
+});
+
+response!(ResourceCountResponse {
+    account: Option<String> => "string", "the account for which resource count's are updated";
+    domainid: Option<Uuid> => "string", "the domain ID for which resource count's are updated";
+    domain: Option<String> => "string", "the domain name for which resource count's are updated";
+    domainpath: Option<String> => "string", "path of the domain to which the resource counts are updated";
+    resourcetype: Option<String> => "string", "resource type. Values include 0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11. See the resourceType parameter for more information on these values.";
+    resourcetypename: Option<String> => "string", "resource type name. Values include user_vm, public_ip, volume, snapshot, template, network, vpc, cpu, memory, primary_storage, secondary_storage.";
+    resourcecount: Option<i64> => "long", "resource count";
+});
+
 response!(ResourceTagResponse {
     key: Option<String> => "string", "tag key name";
     value: Option<String> => "string", "tag value";
@@ -1168,6 +1226,8 @@ pub(crate) mod tests {
         NicResponse,
         VirtualMachineResponse,
         VolumeResponse,
+        ResourceLimitResponse,
+        ResourceCountResponse,
         CapacityResponse,
         ConsoleEndpointWebsocketResponse,
         ConsoleEndpointResponse,

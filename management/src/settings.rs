@@ -497,6 +497,21 @@ registry! {
     CONSOLE_TOKEN_VALIDITY: i64 =
         Setting::integer("console.token.validity", 60).check(within::<1, 3600>);
 
+    // Resource limits: the default maximums of an account without its own (-1 unlimited;
+    // storage in GiB, memory in MiB). Root admin accounts are never limited.
+    MAX_ACCOUNT_USER_VMS: i64 = Setting::long("max.account.user.vms", 20);
+    MAX_ACCOUNT_PUBLIC_IPS: i64 = Setting::long("max.account.public.ips", 20);
+    MAX_ACCOUNT_VOLUMES: i64 = Setting::long("max.account.volumes", 20);
+    MAX_ACCOUNT_SNAPSHOTS: i64 = Setting::long("max.account.snapshots", 20);
+    MAX_ACCOUNT_TEMPLATES: i64 = Setting::long("max.account.templates", 20);
+    MAX_ACCOUNT_PROJECTS: i64 = Setting::long("max.account.projects", 10);
+    MAX_ACCOUNT_NETWORKS: i64 = Setting::long("max.account.networks", 20);
+    MAX_ACCOUNT_VPCS: i64 = Setting::long("max.account.vpcs", 20);
+    MAX_ACCOUNT_CPUS: i64 = Setting::long("max.account.cpus", 40);
+    MAX_ACCOUNT_MEMORY: i64 = Setting::long("max.account.memory", 40960);
+    MAX_ACCOUNT_PRIMARY_STORAGE: i64 = Setting::long("max.account.primary.storage", 200);
+    MAX_ACCOUNT_SECONDARY_STORAGE: i64 = Setting::long("max.account.secondary.storage", 400);
+
     // Accounts and the front door.
     ALLOW_PUBLIC_USER_TEMPLATES: bool =
         Setting::boolean("allow.public.user.templates", true).scopes(&[S::Account]);

@@ -721,7 +721,7 @@ async fn accounts_users_keys_and_roles() {
     assert_eq!(dom["domain"][0]["path"], "ROOT");
 
     // disableUser is async (as in CloudStack); the job runs the same handler.
-    spawn_worker(&c);
+    c.spawn_job_worker();
     let j = c.ok("disableUser", &[("id", &alice_id)]).await;
     let done = c.wait_job(j["jobid"].as_str().unwrap()).await;
     assert_eq!(done["jobstatus"], 1, "{done}");
@@ -755,15 +755,6 @@ async fn accounts_users_keys_and_roles() {
         c.ok("listAccounts", &[("listall", "true")]).await["count"],
         1
     );
-}
-
-fn spawn_worker(c: &Client) -> tokio::sync::watch::Sender<bool> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(stratus_management::front::jobs::run_worker(
-        c.ctx.clone(),
-        rx,
-    ));
-    tx
 }
 
 #[tokio::test]

@@ -33,6 +33,7 @@ fn value_for(command: &str, name: &str, kind: ParamType, ids: &Ids) -> String {
         ("listVolumes", "type") => Some("ROOT".into()),
         ("listHosts" | "listHostsMetrics", "type") => Some("Routing".into()),
         ("listTags", "resourcetype") => Some("UserVm".into()),
+        ("listResourceLimits", "resourcetypename") => Some("cpu".into()),
         (_, "state") => Some(
             match command {
                 "listVirtualMachines" | "listVirtualMachinesMetrics" => "Running",

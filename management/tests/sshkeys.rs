@@ -8,7 +8,6 @@ use stratus_testkit::db as common;
 use common::Client;
 use serde_json::Value;
 use ssh_key::{HashAlg, PrivateKey};
-use stratus_management::db;
 use uuid::Uuid;
 
 const SMALL: &str = "00000000-0000-4000-8003-000000000001";
@@ -315,75 +314,6 @@ async fn key_pairs_through_the_api() {
     let api = c.ok("listApis", &[("name", "createSSHKeyPair")]).await;
     assert_eq!(api["api"][0]["isasync"], false);
 }
-
-/// A zone with an image store and a public ISO that is Ready there, seeded directly (no
-/// NFS or download): enough for deployVirtualMachine's checks to pass. Returns (zone, iso).
-async fn deployable(c: &Client) -> (String, String) {
-    let (zone, _, _) = c.basic_topology("keys-z").await;
-    c.allow_loopback_downloads().await;
-    c.ok(
-        "updateZone",
-        &[("id", zone.as_str()), ("allocationstate", "Enabled")],
-    )
-    .await;
-    let zone_id = Uuid::parse_str(&zone).unwrap();
-    let store = db::storage::StoreRow {
-        id: Uuid::new_v4(),
-        name: "store".into(),
-        zone_id,
-        provider: "NFS".into(),
-        url: "nfs://127.0.0.1/export/secondary".into(),
-        server: "127.0.0.1".into(),
-        path: "/export/secondary".into(),
-        readonly: false,
-        capacity_bytes: 1 << 40,
-        used_bytes: 0,
-        stats_at: None,
-        stats_error: None,
-        created: chrono::Utc::now(),
-        zone_name: String::new(),
-    };
-    db::storage::store_insert(&c.ctx.pool, &store)
-        .await
-        .unwrap();
-    let iso = c
-        .ok(
-            "registerIso",
-            &[
-                ("name", "boot"),
-                ("zoneid", &zone),
-                ("url", "http://127.0.0.1:9/boot.iso"),
-                ("ispublic", "true"),
-            ],
-        )
-        .await["iso"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let iso_id = Uuid::parse_str(&iso).unwrap();
-    let ms = c.ctx.ms_id;
-    let claimed = db::isos::iso_zone_claim(&c.ctx.pool, ms, 60, 10)
-        .await
-        .unwrap();
-    assert_eq!(claimed.len(), 1);
-    assert!(db::isos::iso_zone_set_store(
-        &c.ctx.pool,
-        iso_id,
-        zone_id,
-        ms,
-        store.id,
-        "iso/boot.iso"
-    )
-    .await
-    .unwrap());
-    assert!(
-        db::isos::iso_zone_finish(&c.ctx.pool, iso_id, zone_id, ms, Ok((1 << 20, "00")))
-            .await
-            .unwrap()
-    );
-    (zone, iso)
-}
-
 async fn deploy(c: &Client, zone: &str, iso: &str, param: &str, names: &str) -> common::Answer {
     c.call(
         "deployVirtualMachine",
@@ -402,7 +332,7 @@ async fn deploy(c: &Client, zone: &str, iso: &str, param: &str, names: &str) -> 
 #[tokio::test]
 async fn deploy_refuses_a_key_pair_its_owner_does_not_have() {
     let c = Client::admin().await;
-    let (zone, iso) = deployable(&c).await;
+    let (zone, iso) = c.deployable_iso("keys-z").await;
     let a = alice(&c).await;
     c.ok(
         "registerSSHKeyPair",

@@ -110,6 +110,7 @@ pub fn account_response(acc: &AccountRow, users: &[UserRow], with_keys: bool) ->
             .filter(|u| u.account_id == acc.id)
             .map(|u| user_response(u, with_keys))
             .collect(),
+        ..Default::default()
     }
 }
 
@@ -240,9 +241,16 @@ pub async fn list_accounts(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Rep
     let users = a::user_list_for_accounts(&ctx.pool, &ids).await?;
     // API keys are shown to admins and to the account's own users (jclouds finds its
     // caller by matching `user[].apikey`).
+    let limits = super::limits::account_limits(ctx, &rows).await?;
     let items: Vec<AccountResponse> = rows
         .iter()
-        .map(|r| account_response(r, &users, true))
+        .map(|r| {
+            let mut a = account_response(r, &users, true);
+            if let Some((l, u)) = limits.get(&r.id) {
+                super::limits::fill_account(&mut a, l, u);
+            }
+            a
+        })
         .collect();
     Ok(Reply::list("account", total, &items))
 }

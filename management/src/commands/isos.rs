@@ -184,6 +184,14 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         removed: None,
     };
     let mut tx = ctx.pool.begin().await?;
+    // ISOs count as templates, as in CloudStack.
+    crate::services::limits::admit(
+        ctx,
+        &mut tx,
+        iso.account_id,
+        &[(crate::rules::limits::ResourceKind::Template, 1)],
+    )
+    .await?;
     d::iso_insert(&mut *tx, &iso).await?;
     for z in &zones {
         d::iso_zone_insert(&mut *tx, iso.id, *z).await?;

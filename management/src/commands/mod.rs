@@ -24,6 +24,7 @@ mod discovery;
 mod hosts;
 mod isos;
 mod jobs;
+mod limits;
 mod networks;
 mod offerings;
 mod sshkeys;
@@ -241,6 +242,9 @@ async fn handle(
         "createTags" => tags::create(ctx, caller, p).await,
         "deleteTags" => tags::delete(ctx, caller, p).await,
         "listTags" => tags::list(ctx, caller, p).await,
+        "listResourceLimits" => limits::list(ctx, caller, p).await,
+        "updateResourceLimit" => limits::update(ctx, caller, p).await,
+        "updateResourceCount" => limits::update_count(ctx, caller, p).await,
         "listStorageProviders" => storage::list_providers(ctx, p),
         "deployVirtualMachine" => vms::deploy(ctx, caller, p, job).await,
         "listVirtualMachines" => vms::list(ctx, caller, p, false).await,

@@ -429,6 +429,13 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         source_volume_id: None,
     };
     let mut tx = ctx.pool.begin().await?;
+    crate::services::limits::admit(
+        ctx,
+        &mut tx,
+        template.account_id,
+        &[(crate::rules::limits::ResourceKind::Template, 1)],
+    )
+    .await?;
     d::template_insert(&mut *tx, &template).await?;
     for z in &zones {
         d::template_zone_insert(&mut *tx, template.id, *z, None).await?;

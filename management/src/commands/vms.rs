@@ -12,8 +12,10 @@ use crate::ctx::Ctx;
 use crate::db::events::{EventResource, ResourceType};
 use crate::db::{self, vms::VmListRow};
 use crate::error::Result;
+use crate::rules::limits::ResourceKind;
 use crate::rules::vmstate::{VmEvent, VmState};
 use crate::services::auth::Caller;
+use crate::services::limits;
 use crate::services::vms::{self, guest, Options};
 use crate::settings::{self, Scope};
 
@@ -164,7 +166,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         ),
         None => None,
     };
-    let (iso, disk) = match &template {
+    let (iso, disk, root_bytes) = match &template {
         Some(t) => {
             // With a template, CloudStack's diskofferingid and size describe a data disk.
             for name in ["diskofferingid", "size"] {
@@ -175,14 +177,21 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
                     .into());
                 }
             }
-            if let Some(gb) = p.i64("rootdisksize")? {
-                root_size_on_template(gb, t)?;
-            }
-            (None, None)
+            let root = match p.i64("rootdisksize")? {
+                Some(gb) => root_size_on_template(gb, t)?,
+                None => t.virtual_size,
+            };
+            (None, None, root)
         }
         None => {
             let iso = iso_to_install(ctx, caller, image_id, &zone).await?;
-            (Some(iso), iso_root_disk(ctx, p).await?)
+            let disk = iso_root_disk(ctx, p).await?;
+            let gb = p.i64("size")?.or(p.i64("rootdisksize")?);
+            let root = gb
+                .or(disk.as_ref().and_then(|d| d.disk_size_gb))
+                .unwrap_or(0)
+                << 30;
+            (Some(iso), disk, root)
         }
     };
     if let Some(ids) = p.uuid_list("networkids")? {
@@ -221,6 +230,21 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     // The registry checks the value (vms.instance_suffix's constraint); a bad one is not used.
     let suffix = ctx.get(&settings::INSTANCE_NAME);
     let mut tx = ctx.pool.begin().await?;
+    // The account's row stays locked until the VM is recorded: allocations of one
+    // account are admitted one at a time.
+    limits::admit(
+        ctx,
+        &mut tx,
+        caller.account_id(),
+        &[
+            (ResourceKind::UserVm, 1),
+            (ResourceKind::Cpu, so.cpu_number.into()),
+            (ResourceKind::Memory, so.memory_mb.into()),
+            (ResourceKind::Volume, 1),
+            (ResourceKind::PrimaryStorage, root_bytes),
+        ],
+    )
+    .await?;
     db::vms::vm_insert(
         &mut tx,
         &db::vms::NewVm {
@@ -244,6 +268,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
             password_pending: None,
             encrypted_password: None,
             instance_suffix: &suffix,
+            root_reserved_bytes: root_bytes,
         },
     )
     .await?;
@@ -398,7 +423,26 @@ pub async fn recover(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         .into());
     }
     vm.vm.state.require(VmEvent::Recover, &vm.vm.display_name)?;
-    db::vms::vm_mark_recovered(&ctx.pool, vm.vm.id).await?;
+    // A recovered VM counts again: it must fit the account's limits as a new one does.
+    let root = db::volumes::volume_root_of_vm(&ctx.pool, vm.vm.id)
+        .await?
+        .map_or(0, |v| v.size_bytes);
+    let mut tx = ctx.pool.begin().await?;
+    limits::admit(
+        ctx,
+        &mut tx,
+        vm.vm.account_id,
+        &[
+            (ResourceKind::UserVm, 1),
+            (ResourceKind::Cpu, vm.vm.cpu_number.into()),
+            (ResourceKind::Memory, vm.vm.memory_mb.into()),
+            (ResourceKind::Volume, 1),
+            (ResourceKind::PrimaryStorage, root),
+        ],
+    )
+    .await?;
+    db::vms::vm_mark_recovered(&mut *tx, vm.vm.id).await?;
+    tx.commit().await?;
     lifecycle_event(ctx, caller, &vm, "VM.RECOVER", "recovered").await?;
     Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
 }
@@ -1129,6 +1173,22 @@ pub async fn change_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Vm
         .into());
     }
     let mut tx = ctx.pool.begin().await?;
+    limits::admit(
+        ctx,
+        &mut tx,
+        vm.vm.account_id,
+        &[
+            (
+                ResourceKind::Cpu,
+                i64::from(so.cpu_number) - i64::from(vm.vm.cpu_number),
+            ),
+            (
+                ResourceKind::Memory,
+                i64::from(so.memory_mb) - i64::from(vm.vm.memory_mb),
+            ),
+        ],
+    )
+    .await?;
     if !db::vms::vm_set_offering(
         &mut *tx,
         vm.vm.id,

@@ -58,6 +58,7 @@ pub mod hosts;
 pub mod images;
 pub mod isos;
 pub mod jobs;
+pub mod limits;
 pub mod mgmt;
 pub mod networks;
 pub mod nics;
@@ -201,6 +202,7 @@ pub fn statements() -> impl Iterator<Item = &'static dyn Registered> {
         images::STATEMENTS,
         isos::STATEMENTS,
         jobs::STATEMENTS,
+        limits::STATEMENTS,
         mgmt::STATEMENTS,
         networks::STATEMENTS,
         nics::STATEMENTS,

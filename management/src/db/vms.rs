@@ -70,13 +70,16 @@ pub struct NewVm<'a> {
     pub template_id: Option<Uuid>,
     /// The `instance.name` setting when it was created: its instance name's last part.
     pub instance_suffix: &'a str,
+    /// The root disk it was admitted with (counted until its root volume exists).
+    pub root_reserved_bytes: i64,
 }
 
 stmt!(
     VM_INSERT = "INSERT INTO vms (id, name, display_name, account_id, domain_id, user_id, zone_id,
             service_offering_id, disk_offering_id, iso_id, cpu_number, cpu_mhz, memory_mb, keypair,
-            instance_suffix, user_data, user_data_id, password_pending, encrypted_password, template_id)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)"
+            instance_suffix, user_data, user_data_id, password_pending, encrypted_password, template_id,
+            root_reserved_bytes)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)"
 );
 
 pub async fn vm_insert(db: &mut PgConnection, v: &NewVm<'_>) -> Result<()> {
@@ -102,6 +105,7 @@ pub async fn vm_insert(db: &mut PgConnection, v: &NewVm<'_>) -> Result<()> {
         .bind(v.password_pending)
         .bind(v.encrypted_password)
         .bind(v.template_id)
+        .bind(v.root_reserved_bytes)
         .execute(&mut *db)
         .await?;
     Ok(())

@@ -5,6 +5,7 @@ pub mod download_policy;
 pub mod hoststate;
 pub mod iprange;
 pub mod jobstate;
+pub mod limits;
 pub mod placement;
 pub mod settings;
 pub mod states;

@@ -11,6 +11,7 @@ pub mod downloads;
 pub mod hosts;
 pub mod images;
 pub mod isos;
+pub mod limits;
 pub mod reconcile;
 pub mod tasks;
 pub mod templates;

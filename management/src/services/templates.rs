@@ -328,6 +328,13 @@ impl Workflow for Create {
                     source_volume_id: Some(self.volume),
                 };
                 let mut tx = ctx.pool.begin().await?;
+                crate::services::limits::admit(
+                    ctx,
+                    &mut tx,
+                    t.account_id,
+                    &[(crate::rules::limits::ResourceKind::Template, 1)],
+                )
+                .await?;
                 db::templates::template_insert(&mut *tx, &row).await?;
                 db::templates::template_zone_insert_creating(
                     &mut *tx,

@@ -237,6 +237,16 @@ impl Client {
         panic!("job {jobid} did not finish");
     }
 
+    /// Runs the job worker of this client's server until the sender is dropped or set.
+    pub fn spawn_job_worker(&self) -> tokio::sync::watch::Sender<bool> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(stratus_management::front::jobs::run_worker(
+            self.ctx.clone(),
+            rx,
+        ));
+        tx
+    }
+
     /// Another handle on the same router and keys (for closures that outlive a borrow).
     pub fn clone_handle(&self) -> Client {
         Client {
@@ -259,6 +269,96 @@ impl Client {
             ],
         )
         .await;
+    }
+
+    /// A zone with an image store and a public ISO that is Ready there, seeded directly
+    /// (no NFS or download): enough for deployVirtualMachine's checks to pass (with
+    /// `startvm=false`, nothing needs a host). Returns (zone, iso).
+    pub async fn deployable_iso(&self, zone_name: &str) -> (String, String) {
+        let (zone, _, _) = self.basic_topology(zone_name).await;
+        self.allow_loopback_downloads().await;
+        self.ok(
+            "updateZone",
+            &[("id", zone.as_str()), ("allocationstate", "Enabled")],
+        )
+        .await;
+        let zone_id = Uuid::parse_str(&zone).unwrap();
+        let store = db::storage::StoreRow {
+            id: Uuid::new_v4(),
+            name: "store".into(),
+            zone_id,
+            provider: "NFS".into(),
+            url: "nfs://127.0.0.1/export/secondary".into(),
+            server: "127.0.0.1".into(),
+            path: "/export/secondary".into(),
+            readonly: false,
+            capacity_bytes: 1 << 40,
+            used_bytes: 0,
+            stats_at: None,
+            stats_error: None,
+            created: chrono::Utc::now(),
+            zone_name: String::new(),
+        };
+        db::storage::store_insert(&self.ctx.pool, &store)
+            .await
+            .unwrap();
+        let iso = self
+            .ok(
+                "registerIso",
+                &[
+                    ("name", "boot"),
+                    ("zoneid", &zone),
+                    ("url", "http://127.0.0.1:9/boot.iso"),
+                    ("ispublic", "true"),
+                ],
+            )
+            .await["iso"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let iso_id = Uuid::parse_str(&iso).unwrap();
+        let ms = self.ctx.ms_id;
+        let claimed = db::isos::iso_zone_claim(&self.ctx.pool, ms, 60, 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert!(db::isos::iso_zone_set_store(
+            &self.ctx.pool,
+            iso_id,
+            zone_id,
+            ms,
+            store.id,
+            "iso/boot.iso"
+        )
+        .await
+        .unwrap());
+        assert!(db::isos::iso_zone_finish(
+            &self.ctx.pool,
+            iso_id,
+            zone_id,
+            ms,
+            Ok((1 << 20, "00"))
+        )
+        .await
+        .unwrap());
+        (zone, iso)
+    }
+
+    /// A user account `name` (password `<name>-pw-1`) and a client signed with its keys.
+    pub async fn user(&self, name: &str) -> Client {
+        self.ok(
+            "createAccount",
+            &[
+                ("username", name),
+                ("password", &format!("{name}-pw-1")),
+                ("email", &format!("{name}@example.org")),
+                ("firstname", name),
+                ("lastname", "Tester"),
+                ("accounttype", "0"),
+            ],
+        )
+        .await;
+        Client::for_user(self.ctx.clone(), name).await
     }
 
     /// Zone + pod (with management range) + cluster; returns their ids.

@@ -1,0 +1,303 @@
+//! listResourceLimits, updateResourceLimit and updateResourceCount (issue 22), as
+//! CloudStack answers them: one row per resource type (0 user_vm … 11
+//! secondary_storage), an account's own maximum or the `max.account.*` default, -1 for
+//! unlimited, storage in GiB. Enforcement is `services::limits::admit`, called by each
+//! allocating command. Counts are computed from the resources, so updateResourceCount
+//! has nothing to repair: it answers them.
+
+use std::collections::HashMap;
+
+use stratus_api::envelope::Reply;
+use stratus_api::types::{ResourceCountResponse, ResourceLimitResponse};
+use stratus_api::{ApiError, ErrorCode, Params};
+use uuid::Uuid;
+
+use super::{event, not_found, one_domain, page_of};
+use crate::ctx::Ctx;
+use crate::db::{self, accounts::AccountRow, limits::UsageRow};
+use crate::error::Result;
+use crate::rules::limits::{parse_max, Limit, ResourceKind};
+use crate::services::auth::Caller;
+use crate::services::limits::{limits_of, limits_of_one, used, Limits};
+
+/// Whose limits a command is about.
+enum Owner {
+    Account(AccountRow),
+    /// Only ROOT exists, and ROOT is never limited.
+    Domain(db::accounts::DomainRow),
+}
+
+fn kind(v: i64) -> Result<ResourceKind> {
+    ResourceKind::from_ordinal(v)
+        .ok_or_else(|| ApiError::param("Please specify valid resource type").into())
+}
+
+/// `resourcetypename` (which wins) or `resourcetype`, if either is given.
+fn kind_filter(p: &Params) -> Result<Option<ResourceKind>> {
+    let by_number = p.i64("resourcetype")?.map(kind).transpose()?;
+    match p.str("resourcetypename") {
+        Some(n) => ResourceKind::from_name(n).map(Some).ok_or_else(|| {
+            ApiError::param(format!(
+                "Please specify a valid resource type name: {}",
+                ResourceKind::ALL.map(|k| k.name()).join(", ")
+            ))
+            .into()
+        }),
+        None => Ok(by_number),
+    }
+}
+
+async fn account_named(ctx: &Ctx, p: &Params, name: &str) -> Result<AccountRow> {
+    let domain = p.uuid("domainid")?.unwrap_or(db::accounts::ROOT_DOMAIN);
+    db::accounts::account_fetch_by_name(&ctx.pool, domain, name)
+        .await?
+        .ok_or_else(|| {
+            ApiError::param(format!(
+                "Unable to find account by name {name} in the domain"
+            ))
+            .into()
+        })
+}
+
+/// The owner `account` (+ `domainid`) or `domainid` names; without either, the caller's
+/// account. Users always get their own account.
+async fn owner(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Option<Owner>> {
+    if !caller.is_root_admin() {
+        p.mark_read("account");
+        p.mark_read("domainid");
+        return Ok(db::accounts::account_fetch(&ctx.pool, caller.account_id())
+            .await?
+            .map(Owner::Account));
+    }
+    if let Some(name) = p.str("account") {
+        return Ok(Some(Owner::Account(account_named(ctx, p, name).await?)));
+    }
+    match p.uuid("domainid")? {
+        Some(d) => Ok(Some(Owner::Domain(
+            db::accounts::domain_fetch(&ctx.pool, d)
+                .await?
+                .ok_or_else(|| not_found(p, "domainid"))?,
+        ))),
+        None => Ok(db::accounts::account_fetch(&ctx.pool, caller.account_id())
+            .await?
+            .map(Owner::Account)),
+    }
+}
+
+fn is_root(a: &AccountRow) -> bool {
+    a.role_type == "Admin"
+}
+
+fn limit_response(o: &Owner, k: ResourceKind, max: Limit) -> ResourceLimitResponse {
+    let (account, domainid, domain, domainpath) = match o {
+        Owner::Account(a) => (
+            Some(a.name.clone()),
+            a.domain_id,
+            a.domain_name.clone(),
+            a.domain_path.clone(),
+        ),
+        Owner::Domain(d) => (None, d.id, d.name.clone(), d.path.clone()),
+    };
+    ResourceLimitResponse {
+        account,
+        domainid: Some(domainid),
+        domain: Some(domain),
+        domainpath: Some(domainpath),
+        resourcetype: Some(k.ordinal().to_string()),
+        resourcetypename: Some(k.name().into()),
+        max: Some(max.raw()),
+    }
+}
+
+async fn limits_of_owner(ctx: &Ctx, o: &Owner) -> Result<Limits> {
+    Ok(match o {
+        Owner::Account(a) => limits_of_one(ctx, &ctx.pool, a.id, is_root(a)).await?,
+        Owner::Domain(_) => Limits::UNLIMITED,
+    })
+}
+
+pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    one_domain(p);
+    p.mark_read("listall");
+    let only = kind_filter(p)?;
+    let Some(o) = owner(ctx, caller, p).await? else {
+        return Ok(Reply::list::<ResourceLimitResponse>(
+            "resourcelimit",
+            0,
+            &[],
+        ));
+    };
+    let limits = limits_of_owner(ctx, &o).await?;
+    // keyword: part of the type's name.
+    let keyword = p.str("keyword").map(str::to_ascii_lowercase);
+    let items: Vec<ResourceLimitResponse> = ResourceKind::ALL
+        .into_iter()
+        .filter(|k| only.is_none_or(|o| o == *k))
+        .filter(|k| keyword.as_deref().is_none_or(|w| k.name().contains(w)))
+        .map(|k| limit_response(&o, k, limits.of(k)))
+        .collect();
+    let (total, items) = page_of(ctx, p, items)?;
+    Ok(Reply::list("resourcelimit", total, &items))
+}
+
+pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let max = parse_max(p.i64("max")?)?;
+    let k = kind(
+        p.i64("resourcetype")?
+            .ok_or_else(|| stratus_api::params::missing_param(p.command(), "resourcetype"))?,
+    )?;
+    let o = match (p.str("account"), p.uuid("domainid")?) {
+        (Some(name), _) => Owner::Account(account_named(ctx, p, name).await?),
+        (None, Some(d)) => {
+            let d = db::accounts::domain_fetch(&ctx.pool, d)
+                .await?
+                .ok_or_else(|| not_found(p, "domainid"))?;
+            if d.id == db::accounts::ROOT_DOMAIN {
+                return Err(ApiError::new(
+                    ErrorCode::Account,
+                    "Cannot update resource limit for ROOT domain, permission denied",
+                )
+                .into());
+            }
+            Owner::Domain(d)
+        }
+        (None, None) => {
+            return Err(ApiError::param(
+                "AccountId or domainId have to be specified in order to update resource limit",
+            )
+            .into())
+        }
+    };
+    let Owner::Account(a) = &o else {
+        // No domain other than ROOT exists (there is no createDomain yet).
+        return Err(ApiError::unsupported("Domain resource limits are not available yet").into());
+    };
+    if a.id == db::accounts::SYSTEM_ACCOUNT {
+        return Err(ApiError::param("Can't update system account").into());
+    }
+    if is_root(a) && max != Limit::Unlimited {
+        return Err(ApiError::param("Only -1 limit is supported for Root Admin accounts").into());
+    }
+    let mut tx = ctx.pool.begin().await?;
+    db::limits::limit_set_for_account(&mut *tx, a.id, k.ordinal(), max.raw()).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "RESOURCE.LIMIT.UPDATE",
+        format!(
+            "Resource limit of type {} for account {} set to {}",
+            k.name(),
+            a.name,
+            max.text()
+        ),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::object("resourcelimit", &limit_response(&o, k, max)))
+}
+
+pub async fn update_count(ctx: &Ctx, _caller: &Caller, p: &Params) -> Result<Reply> {
+    let domain = db::accounts::domain_fetch(&ctx.pool, p.required_uuid("domainid")?)
+        .await?
+        .ok_or_else(|| not_found(p, "domainid"))?;
+    let only = p.i64("resourcetype")?.map(kind).transpose()?;
+    let (account, ids) = match p.str("account") {
+        Some(name) => {
+            let a = account_named(ctx, p, name).await?;
+            let ids = vec![a.id];
+            (Some(a.name), ids)
+        }
+        None => (
+            None,
+            db::limits::account_ids_in_domain(&ctx.pool, domain.id).await?,
+        ),
+    };
+    let mut total = UsageRow::default();
+    for u in db::limits::usage_of_accounts(&ctx.pool, &ids).await? {
+        for k in ResourceKind::ALL {
+            add(&mut total, k, used(&u, k));
+        }
+    }
+    let items: Vec<ResourceCountResponse> = ResourceKind::ALL
+        .into_iter()
+        .filter(|k| only.is_none_or(|o| o == *k))
+        .map(|k| ResourceCountResponse {
+            account: account.clone(),
+            domainid: Some(domain.id),
+            domain: Some(domain.name.clone()),
+            domainpath: Some(domain.path.clone()),
+            resourcetype: Some(k.ordinal().to_string()),
+            resourcetypename: Some(k.name().into()),
+            resourcecount: Some(used(&total, k)),
+        })
+        .collect();
+    Ok(Reply::list("resourcecount", items.len() as i64, &items))
+}
+
+/// Adds `n` of `k` to a running total.
+fn add(t: &mut UsageRow, k: ResourceKind, n: i64) {
+    use ResourceKind as K;
+    match k {
+        K::UserVm => t.user_vm += n,
+        K::Volume => t.volume += n,
+        K::Template => t.template += n,
+        K::Cpu => t.cpu += n,
+        K::Memory => t.memory += n,
+        K::PrimaryStorage => t.primary_bytes += n,
+        K::SecondaryStorage => t.secondary_bytes += n,
+        K::PublicIp | K::Snapshot | K::Project | K::Network | K::Vpc => {}
+    }
+}
+
+/// The limit fields of listAccounts' answers, for each of `accounts`.
+pub async fn account_limits(
+    ctx: &Ctx,
+    accounts: &[AccountRow],
+) -> Result<HashMap<Uuid, (Limits, UsageRow)>> {
+    let owners: Vec<(Uuid, bool)> = accounts.iter().map(|a| (a.id, is_root(a))).collect();
+    let ids: Vec<Uuid> = owners.iter().map(|o| o.0).collect();
+    let mut limits = limits_of(ctx, &ctx.pool, &owners).await?;
+    Ok(db::limits::usage_of_accounts(&ctx.pool, &ids)
+        .await?
+        .into_iter()
+        .filter_map(|u| limits.remove(&u.account_id).map(|l| (u.account_id, (l, u))))
+        .collect())
+}
+
+/// Sets an account answer's `*limit`, `*total` and `*available` fields (storage totals in
+/// GiB) and its running and stopped VM counts.
+pub fn fill_account(r: &mut stratus_api::types::AccountResponse, l: &Limits, u: &UsageRow) {
+    use ResourceKind as K;
+    let f = |k: K| {
+        let lim = l.of(k);
+        let n = used(u, k);
+        (
+            Some(lim.text()),
+            Some(k.shown(n)),
+            Some(lim.available(k, n)),
+        )
+    };
+    (r.vmlimit, r.vmtotal, r.vmavailable) = f(K::UserVm);
+    (r.iplimit, r.iptotal, r.ipavailable) = f(K::PublicIp);
+    (r.volumelimit, r.volumetotal, r.volumeavailable) = f(K::Volume);
+    (r.snapshotlimit, r.snapshottotal, r.snapshotavailable) = f(K::Snapshot);
+    (r.templatelimit, r.templatetotal, r.templateavailable) = f(K::Template);
+    (r.projectlimit, r.projecttotal, r.projectavailable) = f(K::Project);
+    (r.networklimit, r.networktotal, r.networkavailable) = f(K::Network);
+    (r.vpclimit, r.vpctotal, r.vpcavailable) = f(K::Vpc);
+    (r.cpulimit, r.cputotal, r.cpuavailable) = f(K::Cpu);
+    (r.memorylimit, r.memorytotal, r.memoryavailable) = f(K::Memory);
+    (
+        r.primarystoragelimit,
+        r.primarystoragetotal,
+        r.primarystorageavailable,
+    ) = f(K::PrimaryStorage);
+    (
+        r.secondarystoragelimit,
+        r.secondarystoragetotal,
+        r.secondarystorageavailable,
+    ) = f(K::SecondaryStorage);
+    r.vmrunning = Some(u.vm_running);
+    r.vmstopped = Some(u.vm_stopped);
+}

@@ -1,0 +1,158 @@
+//! Resource limits and what accounts use (migration 0027). Usage is computed from the
+//! resources themselves, never stored: an allocation locks its account's row
+//! ([`account_lock_for_limits`]), reads [`usage_of_accounts`] and inserts in the same
+//! transaction, so concurrent allocations of one account queue on that row and each sees
+//! the others' rows.
+
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::{RowShape, Scalar};
+use crate::error::Result;
+
+/// What an account has in use, in usage units (bytes for storage, MiB for memory).
+#[derive(Debug, Clone, Default, sqlx::FromRow, RowShape)]
+pub struct UsageRow {
+    pub account_id: Uuid,
+    pub user_vm: i64,
+    pub cpu: i64,
+    pub memory: i64,
+    pub volume: i64,
+    pub primary_bytes: i64,
+    pub template: i64,
+    pub secondary_bytes: i64,
+    pub vm_running: i64,
+    pub vm_stopped: i64,
+}
+
+// A VM counts from its creation until it is destroyed, expunged or failed (CloudStack's
+// Destroyed, Expunging and Error are not counted either); with it its root volume, whose
+// size is the volume's once the deploy made it and the size it was admitted with before.
+// Templates and ISOs both count as CloudStack's `template` type; secondary storage is
+// their Ready copies.
+stmt!(USAGE_OF_ACCOUNTS: UsageRow = "WITH vm AS (
+           SELECT v.account_id, count(*) AS n,
+                  count(*) FILTER (WHERE v.state = 'Running') AS running,
+                  count(*) FILTER (WHERE v.state = 'Stopped') AS stopped,
+                  sum(v.cpu_number)::bigint AS cpu, sum(v.memory_mb)::bigint AS mem,
+                  sum(COALESCE(r.size_bytes, v.root_reserved_bytes, 0))::bigint AS primary_bytes
+           FROM vms v
+           LEFT JOIN LATERAL (
+               SELECT size_bytes FROM volumes r
+               WHERE r.vm_id = v.id AND r.volume_type = 'ROOT' AND r.removed IS NULL
+                 AND r.state NOT IN ('Destroy', 'Expunged')
+               ORDER BY r.created DESC LIMIT 1) r ON true
+           WHERE v.account_id = ANY($1) AND v.removed IS NULL
+             AND v.state NOT IN ('Destroyed', 'Expunging', 'Expunged', 'Error')
+           GROUP BY v.account_id)
+         SELECT a.id AS account_id,
+                COALESCE(vm.n, 0)::bigint AS user_vm,
+                COALESCE(vm.cpu, 0)::bigint AS cpu,
+                COALESCE(vm.mem, 0)::bigint AS memory,
+                COALESCE(vm.n, 0)::bigint AS volume,
+                COALESCE(vm.primary_bytes, 0)::bigint AS primary_bytes,
+                ((SELECT count(*) FROM templates t WHERE t.account_id = a.id AND t.removed IS NULL)
+                 + (SELECT count(*) FROM isos i WHERE i.account_id = a.id AND i.removed IS NULL))::bigint
+                    AS template,
+                (COALESCE((SELECT sum(z.size) FROM template_zones z JOIN templates t ON t.id = z.template_id
+                           WHERE t.account_id = a.id AND t.removed IS NULL AND z.state = 'Ready'), 0)
+                 + COALESCE((SELECT sum(z.size) FROM iso_zones z JOIN isos i ON i.id = z.iso_id
+                           WHERE i.account_id = a.id AND i.removed IS NULL AND z.state = 'Ready'), 0))::bigint
+                    AS secondary_bytes,
+                COALESCE(vm.running, 0)::bigint AS vm_running,
+                COALESCE(vm.stopped, 0)::bigint AS vm_stopped
+         FROM accounts a LEFT JOIN vm ON vm.account_id = a.id
+         WHERE a.id = ANY($1)");
+
+/// What each of `accounts` uses (one row per existing account).
+pub async fn usage_of_accounts(
+    db: impl PgExecutor<'_>,
+    accounts: &[Uuid],
+) -> Result<Vec<UsageRow>> {
+    Ok(USAGE_OF_ACCOUNTS
+        .query_as()
+        .bind(accounts)
+        .fetch_all(db)
+        .await?)
+}
+
+stmt!(ACCOUNT_LOCK_FOR_LIMITS: (String, String, Uuid) = "SELECT r.role_type, a.name, a.domain_id FROM accounts a
+         JOIN roles r ON r.id = a.role_id
+         WHERE a.id = $1 FOR NO KEY UPDATE OF a");
+
+/// Locks the account's row until the transaction ends (allocations of one account queue
+/// here) and answers its role type, name and domain, or `None` if there is no such
+/// account.
+pub async fn account_lock_for_limits(
+    db: &mut PgConnection,
+    account: Uuid,
+) -> Result<Option<(String, String, Uuid)>> {
+    Ok(ACCOUNT_LOCK_FOR_LIMITS
+        .query_as()
+        .bind(account)
+        .fetch_optional(db)
+        .await?)
+}
+
+stmt!(LIMIT_LIST_OF_ACCOUNTS: (Option<Uuid>, i16, i64) = "SELECT account_id, resource_type, max
+         FROM resource_limits WHERE account_id = ANY($1) AND account_id IS NOT NULL");
+
+/// The explicit limits of `accounts`: (account, resource type ordinal, max).
+pub async fn limit_list_of_accounts(
+    db: impl PgExecutor<'_>,
+    accounts: &[Uuid],
+) -> Result<Vec<(Uuid, i16, i64)>> {
+    let rows: Vec<(Option<Uuid>, i16, i64)> = LIMIT_LIST_OF_ACCOUNTS
+        .query_as()
+        .bind(accounts)
+        .fetch_all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(a, t, m)| a.map(|a| (a, t, m)))
+        .collect())
+}
+
+stmt!(
+    LIMIT_SET_FOR_ACCOUNT = "INSERT INTO resource_limits (id, account_id, resource_type, max)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (account_id, resource_type) WHERE account_id IS NOT NULL
+         DO UPDATE SET max = EXCLUDED.max"
+);
+
+/// Sets the account's own maximum of one resource type.
+pub async fn limit_set_for_account(
+    db: impl PgExecutor<'_>,
+    account: Uuid,
+    resource_type: i16,
+    max: i64,
+) -> Result<()> {
+    LIMIT_SET_FOR_ACCOUNT
+        .query()
+        .bind(Uuid::new_v4())
+        .bind(account)
+        .bind(resource_type)
+        .bind(max)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+stmt!(ACCOUNT_IDS_IN_DOMAIN: Scalar<Uuid> = "SELECT id FROM accounts WHERE domain_id = $1 ORDER BY id");
+
+/// The accounts of one domain (not of its subdomains).
+pub async fn account_ids_in_domain(db: impl PgExecutor<'_>, domain: Uuid) -> Result<Vec<Uuid>> {
+    Ok(ACCOUNT_IDS_IN_DOMAIN
+        .query_scalar()
+        .bind(domain)
+        .fetch_all(db)
+        .await?)
+}
+
+statements![
+    ACCOUNT_IDS_IN_DOMAIN,
+    USAGE_OF_ACCOUNTS,
+    ACCOUNT_LOCK_FOR_LIMITS,
+    LIMIT_LIST_OF_ACCOUNTS,
+    LIMIT_SET_FOR_ACCOUNT
+];

@@ -1,0 +1,137 @@
+//! Resource limits (issue 22): each account's maximums — its own where an admin set one,
+//! else the `max.account.*` settings; root admin accounts are never limited, as in
+//! CloudStack — and [`admit`], the check every allocation runs inside the transaction
+//! that records it. `admit` locks the account's row first, so allocations of one account
+//! are decided one at a time against what is really there: 50 parallel deploys into room
+//! for 10 make exactly 10 VMs.
+//!
+//! Domain limits are not here yet: the only domain is ROOT, which CloudStack never limits.
+
+use std::collections::HashMap;
+
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::ctx::Ctx;
+use crate::db::{self, limits::UsageRow};
+use crate::error::Result;
+use crate::rules::limits::{check, Limit, ResourceKind};
+use crate::settings::{self, Setting};
+
+/// The setting that holds an account's default maximum of `kind`.
+fn default_setting(kind: ResourceKind) -> &'static Setting<i64> {
+    use ResourceKind as K;
+    match kind {
+        K::UserVm => &settings::MAX_ACCOUNT_USER_VMS,
+        K::PublicIp => &settings::MAX_ACCOUNT_PUBLIC_IPS,
+        K::Volume => &settings::MAX_ACCOUNT_VOLUMES,
+        K::Snapshot => &settings::MAX_ACCOUNT_SNAPSHOTS,
+        K::Template => &settings::MAX_ACCOUNT_TEMPLATES,
+        K::Project => &settings::MAX_ACCOUNT_PROJECTS,
+        K::Network => &settings::MAX_ACCOUNT_NETWORKS,
+        K::Vpc => &settings::MAX_ACCOUNT_VPCS,
+        K::Cpu => &settings::MAX_ACCOUNT_CPUS,
+        K::Memory => &settings::MAX_ACCOUNT_MEMORY,
+        K::PrimaryStorage => &settings::MAX_ACCOUNT_PRIMARY_STORAGE,
+        K::SecondaryStorage => &settings::MAX_ACCOUNT_SECONDARY_STORAGE,
+    }
+}
+
+/// How much of `kind` the usage row says is in use (usage units).
+pub fn used(u: &UsageRow, kind: ResourceKind) -> i64 {
+    use ResourceKind as K;
+    match kind {
+        K::UserVm => u.user_vm,
+        K::Volume => u.volume,
+        K::Template => u.template,
+        K::Cpu => u.cpu,
+        K::Memory => u.memory,
+        K::PrimaryStorage => u.primary_bytes,
+        K::SecondaryStorage => u.secondary_bytes,
+        // Stratus has no public IPs (Basic zones), snapshots, projects, isolated
+        // networks or VPCs an account can own yet.
+        K::PublicIp | K::Snapshot | K::Project | K::Network | K::Vpc => 0,
+    }
+}
+
+/// An account's maximums, one per resource type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits([Limit; 12]);
+
+impl Limits {
+    pub const UNLIMITED: Limits = Limits([Limit::Unlimited; 12]);
+
+    pub fn of(&self, kind: ResourceKind) -> Limit {
+        self.0
+            .get(kind as usize)
+            .copied()
+            .unwrap_or(Limit::Unlimited)
+    }
+}
+
+/// The maximums of each of `accounts` (`(id, is root admin)`), read through `db` (inside
+/// an allocation: its transaction, never a second connection while it holds a lock).
+pub async fn limits_of(
+    ctx: &Ctx,
+    db: impl PgExecutor<'_>,
+    accounts: &[(Uuid, bool)],
+) -> Result<HashMap<Uuid, Limits>> {
+    let ids: Vec<Uuid> = accounts.iter().map(|a| a.0).collect();
+    let own = db::limits::limit_list_of_accounts(db, &ids).await?;
+    Ok(accounts
+        .iter()
+        .map(|&(id, root)| {
+            let limits = Limits(ResourceKind::ALL.map(|k| {
+                if root {
+                    return Limit::Unlimited;
+                }
+                own.iter()
+                    .find(|(a, t, _)| *a == id && *t == k.ordinal())
+                    .map(|(_, _, max)| Limit::from_raw(*max))
+                    .unwrap_or_else(|| Limit::from_raw(ctx.get(default_setting(k))))
+            }));
+            (id, limits)
+        })
+        .collect())
+}
+
+/// The maximums of one account.
+pub async fn limits_of_one(
+    ctx: &Ctx,
+    db: impl PgExecutor<'_>,
+    account: Uuid,
+    root: bool,
+) -> Result<Limits> {
+    Ok(limits_of(ctx, db, &[(account, root)])
+        .await?
+        .remove(&account)
+        .unwrap_or(Limits::UNLIMITED))
+}
+
+/// Inside the allocating transaction `tx`: locks `account` and checks that `wanted`
+/// (amounts in usage units; negative amounts give back and always pass) fits next to
+/// what the account uses. The error is CloudStack's 535 naming the type and the limit.
+pub async fn admit(
+    ctx: &Ctx,
+    tx: &mut PgConnection,
+    account: Uuid,
+    wanted: &[(ResourceKind, i64)],
+) -> Result<()> {
+    let Some((role, name, domain)) = db::limits::account_lock_for_limits(tx, account).await? else {
+        return Err(crate::error::Error::internal("the account vanished"));
+    };
+    let root = role == "Admin";
+    if root || wanted.iter().all(|(_, n)| *n <= 0) {
+        return Ok(());
+    }
+    let limits = limits_of_one(ctx, &mut *tx, account, root).await?;
+    let usage = db::limits::usage_of_accounts(&mut *tx, &[account])
+        .await?
+        .pop()
+        .unwrap_or_default();
+    let owner = format!("Account Name = {name} in Domain Id = {domain}");
+    for &(kind, n) in wanted {
+        check(kind, limits.of(kind), used(&usage, kind), n, &owner)?;
+    }
+    Ok(())
+}

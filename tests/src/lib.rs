@@ -464,6 +464,17 @@ pub fn cs(
     }
 }
 
+/// The Python that has the clients scripts/test installs (cs, libcloud, ansible):
+/// `STRATUS_PYTHON`, else the workspace's `.venv`.
+pub fn python() -> String {
+    std::env::var("STRATUS_PYTHON").unwrap_or_else(|_| {
+        workspace_root()
+            .join(".venv/bin/python")
+            .display()
+            .to_string()
+    })
+}
+
 /// A CloudStack endpoint with API keys, driven through the `cs` CLI.
 pub struct CsApi {
     pub url: String,
@@ -472,6 +483,44 @@ pub struct CsApi {
 }
 
 impl CsApi {
+    /// Runs an Ansible playbook (path relative to the workspace) once against this
+    /// endpoint with extra variables `vars`; (the `changed` count of its recap, its
+    /// output). Panics, with the output, when the playbook fails.
+    pub fn ansible_playbook(&self, playbook: &str, mut vars: Value, home: &Path) -> (u32, String) {
+        let bin = std::path::PathBuf::from(python()).with_file_name("ansible-playbook");
+        vars["ansible_python_interpreter"] = Value::String(python());
+        let out = Command::new(&bin)
+            .args(["-i", "localhost,", "-e"])
+            .arg(vars.to_string())
+            .arg(workspace_root().join(playbook))
+            .env("CLOUDSTACK_ENDPOINT", &self.url)
+            .env("CLOUDSTACK_KEY", &self.key)
+            .env("CLOUDSTACK_SECRET", &self.secret)
+            .env("CLOUDSTACK_TIMEOUT", "600")
+            .env("ANSIBLE_HOME", home)
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env("ANSIBLE_LOCALHOST_WARNING", "false")
+            .output()
+            .unwrap_or_else(|e| panic!("{} (scripts/test installs ansible): {e}", bin.display()));
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "ansible-playbook failed:\n{text}");
+        let changed = text
+            .lines()
+            .find(|l| l.starts_with("localhost") && l.contains("changed="))
+            .and_then(|recap| {
+                recap
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("changed="))
+            })
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no recap:\n{text}"));
+        (changed, text)
+    }
+
     /// Logs in with a session and registers API keys for the user, as the UI does.
     pub fn login(server: &Server, username: &str, password: &str) -> CsApi {
         let http = reqwest::blocking::Client::builder()

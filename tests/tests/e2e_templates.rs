@@ -167,12 +167,7 @@ fn wait_for_login(
 }
 
 fn python() -> String {
-    std::env::var("STRATUS_PYTHON").unwrap_or_else(|_| {
-        stratus_tests::workspace_root()
-            .join(".venv/bin/python")
-            .display()
-            .to_string()
-    })
+    stratus_tests::python()
 }
 
 /// Runs tests/clients/libcloud_templates.py; its JSON lines.
@@ -205,47 +200,17 @@ fn step(steps: &[Value], name: &str) -> Value {
 
 /// Runs the Ansible playbook once; (its `changed` count in the recap, its output).
 fn ansible(api: &CsApi, zone: &str, home: &Path) -> (u32, String) {
-    let bin = PathBuf::from(python()).with_file_name("ansible-playbook");
-    let out = Command::new(&bin)
-        .args(["-i", "localhost,", "-e"])
-        .arg(
-            serde_json::json!({
-                "ansible_python_interpreter": python(),
-                "vm_name": "ans1",
-                "template": TEMPLATE,
-                "offering": OFFERING,
-                "zone": zone,
-                "ssh_key": KEYPAIR,
-            })
-            .to_string(),
-        )
-        .arg(stratus_tests::workspace_root().join("tests/clients/ansible_instance.yml"))
-        .env("CLOUDSTACK_ENDPOINT", &api.url)
-        .env("CLOUDSTACK_KEY", &api.key)
-        .env("CLOUDSTACK_SECRET", &api.secret)
-        .env("CLOUDSTACK_TIMEOUT", "600")
-        .env("ANSIBLE_HOME", home)
-        .env("ANSIBLE_NOCOLOR", "1")
-        .env("ANSIBLE_LOCALHOST_WARNING", "false")
-        .output()
-        .unwrap_or_else(|e| panic!("{} (scripts/test installs ansible): {e}", bin.display()));
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "ansible-playbook failed:\n{text}");
-    let recap = text
-        .lines()
-        .find(|l| l.starts_with("localhost") && l.contains("changed="))
-        .unwrap_or_else(|| panic!("no recap:\n{text}"));
-    let changed = recap
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("changed="))
-        .unwrap()
-        .parse()
-        .unwrap();
-    (changed, text)
+    api.ansible_playbook(
+        "tests/clients/ansible_instance.yml",
+        serde_json::json!({
+            "vm_name": "ans1",
+            "template": TEMPLATE,
+            "offering": OFFERING,
+            "zone": zone,
+            "ssh_key": KEYPAIR,
+        }),
+        home,
+    )
 }
 
 /// Files directly in the primary export whose names start with `prefix`.

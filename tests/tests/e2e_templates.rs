@@ -16,7 +16,7 @@
 //! `ansible`, collection ngine_io.cloudstack) deploying by template name, whose second
 //! run reports no change. The VMs boot one after another: two cores under TCG.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 

@@ -931,3 +931,39 @@ async fn unpaged_lists_stop_at_the_default_page_size_but_count_everything() {
         5
     );
 }
+
+#[tokio::test]
+async fn lock_user_and_get_user() {
+    let c = Client::admin().await;
+    let zed = c.user("zed").await;
+    assert_eq!(zed.call("listZones", &[]).await.status, 200);
+    let id = c.ok("listUsers", &[("username", "zed")]).await["user"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // getUser finds a user by API key (as jclouds and the UI's login by key do).
+    let got = c.ok("getUser", &[("userapikey", &zed.api_key)]).await;
+    assert_eq!(got["user"]["username"], "zed");
+    assert_eq!(got["user"]["id"], id.as_str());
+    c.err("getUser", &[("userapikey", "no-such-key")], 431)
+        .await;
+    // A locked user can no longer call the API, until enabled again.
+    let locked = c.ok("lockUser", &[("id", &id)]).await;
+    assert_eq!(locked["user"]["state"], "locked");
+    assert_eq!(zed.call("listZones", &[]).await.status, 401);
+    let me = c.ok("listUsers", &[("username", "admin")]).await["user"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        c.err("lockUser", &[("id", &me)], 431).await,
+        "You cannot lock yourself"
+    );
+    // Only root admins may lock or look up users.
+    let amy = c.user("amy").await;
+    amy.err("lockUser", &[("id", &id)], 432).await;
+    amy.err("getUser", &[("userapikey", &zed.api_key)], 432)
+        .await;
+    c.ok("enableUser", &[("id", &id)]).await;
+    assert_eq!(zed.call("listZones", &[]).await.status, 200);
+}

@@ -1,7 +1,7 @@
 //! Tenancy as Ansible sets it up (issue 22): the real `stratus-management` binary on its
 //! embedded default, driven by the unmodified ngine_io.cloudstack collection (PyPI
-//! `ansible`): cs_account, cs_resourcelimit and cs_configuration (global and account
-//! scope), run twice — the second run changes nothing and the ids stay the same — and
+//! `ansible`): cs_account, cs_user (a second user, locked), cs_resourcelimit and
+//! cs_configuration (global and account scope), run twice — the second run changes nothing and the ids stay the same — and
 //! what it set read back through the `cs` client.
 
 use serde_json::Value;
@@ -27,7 +27,7 @@ fn ansible_sets_up_a_tenant_and_a_second_run_changes_nothing() {
 
     let (changed, text) = k.ansible_playbook(PLAYBOOK, vars.clone(), home.path());
     assert_eq!(
-        changed, 6,
+        changed, 8,
         "every task changes something the first time:\n{text}"
     );
     let account = k.ok("listAccounts", &["name=tenant"]);
@@ -36,6 +36,9 @@ fn ansible_sets_up_a_tenant_and_a_second_run_changes_nothing() {
     assert_eq!(account["account"][0]["cpulimit"], "8");
     assert_eq!(account["account"][0]["primarystoragelimit"], "100");
     assert_eq!(account["account"][0]["vmtotal"], 0);
+    let ops = k.ok("listUsers", &["username=tenant-ops"]);
+    assert_eq!(ops["user"][0]["state"], "locked", "{ops}");
+    assert_eq!(ops["user"][0]["account"], "tenant");
     assert_eq!(limit(&k, "user_vm"), 10);
     assert_eq!(limit(&k, "cpu"), 8);
     assert_eq!(limit(&k, "primary_storage"), 100);

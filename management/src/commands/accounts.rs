@@ -549,21 +549,36 @@ pub async fn update_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     Ok(Reply::object("user", &user_response(&u, true)))
 }
 
-pub async fn set_user_state(ctx: &Ctx, caller: &Caller, p: &Params, enable: bool) -> Result<Reply> {
+/// What enableUser, disableUser and lockUser set. A locked user, like a disabled one,
+/// can neither log in nor call the API; CloudStack locks after failed logins, an admin
+/// may too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserState {
+    Enabled,
+    Disabled,
+    Locked,
+}
+
+pub async fn set_user_state(
+    ctx: &Ctx,
+    caller: &Caller,
+    p: &Params,
+    state: UserState,
+) -> Result<Reply> {
     let u = target_user(ctx, caller, p).await?;
-    if !enable && u.id == caller.user_id() {
-        return Err(ApiError::param("You cannot disable yourself").into());
+    let (text, kind, verb, imperative) = match state {
+        UserState::Enabled => ("enabled", "USER.ENABLE", "Enabling", "enable"),
+        UserState::Disabled => ("disabled", "USER.DISABLE", "Disabling", "disable"),
+        UserState::Locked => ("locked", "USER.LOCK", "Locking", "lock"),
+    };
+    if state != UserState::Enabled && u.id == caller.user_id() {
+        return Err(ApiError::param(format!("You cannot {imperative} yourself")).into());
     }
     let mut tx = ctx.pool.begin().await?;
-    a::user_set_state(&mut *tx, u.id, if enable { "enabled" } else { "disabled" }).await?;
-    if !enable {
+    a::user_set_state(&mut *tx, u.id, text).await?;
+    if state != UserState::Enabled {
         crate::db::sessions::session_delete_for_user(&mut *tx, u.id).await?;
     }
-    let (kind, verb) = if enable {
-        ("USER.ENABLE", "Enabling")
-    } else {
-        ("USER.DISABLE", "Disabling")
-    };
     event(
         &mut tx,
         &caller.user,
@@ -580,6 +595,15 @@ pub async fn set_user_state(ctx: &Ctx, caller: &Caller, p: &Params, enable: bool
     let u = a::user_fetch(&ctx.pool, u.id)
         .await?
         .ok_or_else(|| crate::error::Error::internal("user vanished"))?;
+    Ok(Reply::object("user", &user_response(&u, true)))
+}
+
+/// getUser: the user an API key belongs to (root admins only, as in CloudStack).
+pub async fn get_user(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let key = p.required("userapikey")?;
+    let u = a::user_fetch_by_api_key(&ctx.pool, key)
+        .await?
+        .ok_or_else(|| ApiError::param("Unable to find user by API key"))?;
     Ok(Reply::object("user", &user_response(&u, true)))
 }
 

@@ -48,6 +48,7 @@ pub use crate::db::events::{event, event_on, system_event};
 use crate::error::{Error, Result};
 use crate::services::auth::Caller;
 
+use accounts::UserState;
 pub use jobs::job_response;
 
 /// The catalog entry for `name`, if the caller may use it. Unknown and forbidden commands
@@ -184,8 +185,10 @@ async fn handle(
         "createUser" => accounts::create_user(ctx, caller, p).await,
         "listUsers" => accounts::list_users(ctx, caller, p).await,
         "updateUser" => accounts::update_user(ctx, caller, p).await,
-        "disableUser" => accounts::set_user_state(ctx, caller, p, false).await,
-        "enableUser" => accounts::set_user_state(ctx, caller, p, true).await,
+        "disableUser" => accounts::set_user_state(ctx, caller, p, UserState::Disabled).await,
+        "enableUser" => accounts::set_user_state(ctx, caller, p, UserState::Enabled).await,
+        "lockUser" => accounts::set_user_state(ctx, caller, p, UserState::Locked).await,
+        "getUser" => accounts::get_user(ctx, p).await,
         "deleteUser" => accounts::delete_user(ctx, caller, p).await,
         "registerUserKeys" => accounts::register_user_keys(ctx, caller, p).await,
         "getUserKeys" => accounts::get_user_keys(ctx, caller, p).await,

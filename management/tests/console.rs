@@ -2713,6 +2713,14 @@ async fn reset_password_shows_the_new_password_once() {
         text1(&a.doc, "#actions form[data-action=disable] label.confirm")
             .contains("my own account")
     );
+    // Its resource limits: what it uses, its limit (a root admin has none) and what is left.
+    let instances = text1(&a.doc, "table#limits tbody tr");
+    assert!(
+        instances.contains("Instances")
+            && instances.contains('1')
+            && instances.contains("Unlimited"),
+        "{instances}"
+    );
 }
 
 /// Settings by scope (issue 23): a zone's, a cluster's and an account's pages link to

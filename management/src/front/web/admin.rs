@@ -420,6 +420,89 @@ async fn create_account(s: Session, Form(f): Form<Fields>) -> Response {
     }
 }
 
+/// What the account uses of each resource type, its limit and what is left, as
+/// listAccounts answers them.
+fn limits_section(a: &AccountResponse) -> Section {
+    let row =
+        |name: &str, total: &Option<i64>, limit: &Option<String>, avail: &Option<String>| Row {
+            id: name.to_string(),
+            cells: vec![
+                Cell::text(name.to_string()),
+                Cell::text(total.map(|t| t.to_string()).unwrap_or_default()),
+                Cell::text(text(limit)),
+                Cell::text(text(avail)),
+            ],
+            actions: vec![],
+        };
+    let rows = vec![
+        row("Instances", &a.vmtotal, &a.vmlimit, &a.vmavailable),
+        row("CPU cores", &a.cputotal, &a.cpulimit, &a.cpuavailable),
+        row(
+            "Memory (MiB)",
+            &a.memorytotal,
+            &a.memorylimit,
+            &a.memoryavailable,
+        ),
+        row(
+            "Volumes",
+            &a.volumetotal,
+            &a.volumelimit,
+            &a.volumeavailable,
+        ),
+        row(
+            "Primary storage (GiB)",
+            &a.primarystoragetotal,
+            &a.primarystoragelimit,
+            &a.primarystorageavailable,
+        ),
+        row(
+            "Templates and ISOs",
+            &a.templatetotal,
+            &a.templatelimit,
+            &a.templateavailable,
+        ),
+        row(
+            "Secondary storage (GiB)",
+            &a.secondarystoragetotal,
+            &a.secondarystoragelimit,
+            &a.secondarystorageavailable,
+        ),
+        row(
+            "Snapshots",
+            &a.snapshottotal,
+            &a.snapshotlimit,
+            &a.snapshotavailable,
+        ),
+        row("Public IPs", &a.iptotal, &a.iplimit, &a.ipavailable),
+        row(
+            "Networks",
+            &a.networktotal,
+            &a.networklimit,
+            &a.networkavailable,
+        ),
+        row("VPCs", &a.vpctotal, &a.vpclimit, &a.vpcavailable),
+        row(
+            "Projects",
+            &a.projecttotal,
+            &a.projectlimit,
+            &a.projectavailable,
+        ),
+    ];
+    Section {
+        title: "Resource limits".into(),
+        table: Table::new(
+            "limits",
+            &["Resource", "In use", "Limit", "Available"],
+            rows,
+            "No limits.",
+        ),
+        links: vec![],
+        note: Some(
+            "Limits without a value of their own follow the max.account.* settings; admins change them with updateResourceLimit.".into(),
+        ),
+    }
+}
+
 async fn account(s: Session, Path(id): Path<String>) -> Response {
     let a = match s
         .one_of::<AccountResponse>("listAccounts", &id, &[("listall", "true".into())])
@@ -502,20 +585,23 @@ async fn account(s: Session, Path(id): Path<String>) -> Response {
             ("Created".into(), Cell::text(when(&a.created))),
         ],
         charts: vec![],
-        sections: vec![Section {
-            title: "Users".into(),
-            table: Table::new(
-                "users",
-                &["User name", "Name", "Email", "State", "API keys"],
-                rows,
-                "No users.",
-            ),
-            links: vec![Link::new(
-                "+ Add user",
-                format!("/console/accounts/{id}/users/new"),
-            )],
-            note: None,
-        }],
+        sections: vec![
+            Section {
+                title: "Users".into(),
+                table: Table::new(
+                    "users",
+                    &["User name", "Name", "Email", "State", "API keys"],
+                    rows,
+                    "No users.",
+                ),
+                links: vec![Link::new(
+                    "+ Add user",
+                    format!("/console/accounts/{id}/users/new"),
+                )],
+                note: None,
+            },
+            limits_section(&a),
+        ],
         refresh: None,
     })
 }

@@ -185,6 +185,10 @@ pub struct DomainDevices {
     /// Whether the domain has the config drive's CD-ROM drive, and the file in it.
     pub has_config_drive: bool,
     pub config_drive: Option<String>,
+    /// The targets of its disks (not CD-ROMs), for block statistics.
+    pub disks: Vec<String>,
+    /// Its interfaces' MAC addresses, for interface statistics.
+    pub macs: Vec<String>,
 }
 
 pub fn read_devices(xml: &str) -> Result<DomainDevices, String> {
@@ -233,11 +237,25 @@ pub fn read_devices(xml: &str) -> Result<DomainDevices, String> {
         .and_then(|d| d.children().find(|n| n.has_tag_name("source")))
         .and_then(|s| s.attribute("file"))
         .map(String::from);
+    let disks = devices
+        .children()
+        .filter(|n| n.has_tag_name("disk") && n.attribute("device") == Some("disk"))
+        .filter_map(|d| d.children().find(|t| t.has_tag_name("target")))
+        .filter_map(|t| t.attribute("dev").map(String::from))
+        .collect();
+    let macs = devices
+        .children()
+        .filter(|n| n.has_tag_name("interface"))
+        .filter_map(|i| i.children().find(|m| m.has_tag_name("mac")))
+        .filter_map(|m| m.attribute("address").map(String::from))
+        .collect();
     Ok(DomainDevices {
         vnc_port,
         cdrom,
         has_config_drive: drive.is_some(),
         config_drive,
+        disks,
+        macs,
     })
 }
 

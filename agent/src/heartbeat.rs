@@ -8,11 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use stratus_api::agent::{
-    heartbeat_path, Acceleration, DomainStats, Heartbeat, HeartbeatAck, HostFacts,
-    PROTOCOL_VERSION,
+    heartbeat_path, Acceleration, DomainStats, Heartbeat, HeartbeatAck, HostFacts, PROTOCOL_VERSION,
 };
-use uuid::Uuid;
 use tokio::sync::watch;
+use uuid::Uuid;
 
 use crate::config::AgentConfig;
 use crate::error::{Error, Result};

@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use stratus_api::agent::{
-    DomainReport, DomainState, DomainStats, NfsFile, PowerOptions, VmDestroyed, VmSpec, VmStatus, VmStopped,
-    DEFAULT_STOP_TIMEOUT_SECS,
+    DomainReport, DomainState, DomainStats, NfsFile, PowerOptions, VmDestroyed, VmSpec, VmStatus,
+    VmStopped, DEFAULT_STOP_TIMEOUT_SECS,
 };
 use uuid::Uuid;
 use virt::connect::Connect;

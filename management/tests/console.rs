@@ -1317,6 +1317,18 @@ async fn a_running_job_has_a_page_that_refreshes_until_it_ends() {
         .unwrap()
         .to_string();
     let mut b = Browser::login(&c).await;
+    // The job tray in every page's header counts the account's jobs of the last day;
+    // its fragment is what the pages' script refreshes it with.
+    let d = b.get("/console/dashboard").await;
+    assert_eq!(text1(&d.doc, "header.top #job-tray"), "Jobs: 1 running");
+    assert_eq!(attr(&d.doc, "#job-tray", "href"), "/console/jobs");
+    assert!(attr(&d.doc, "#job-tray", "class").contains("busy"));
+    assert_eq!(
+        attr(&d.doc, "script[src='/console/static/live.js']", "defer"),
+        ""
+    );
+    let t = b.get("/console/jobs/tray").await;
+    assert_eq!(text1(&t.doc, "#job-tray"), "Jobs: 1 running");
     let p = b
         .get(&format!("/console/jobs/{job}?next=/console/users/{user}"))
         .await;
@@ -1340,6 +1352,131 @@ async fn a_running_job_has_a_page_that_refreshes_until_it_ends() {
     assert_eq!(text1(&p.doc, "#job-status"), "Succeeded");
     assert_eq!(p.doc.select(&sel("meta[http-equiv=refresh]")).count(), 0);
     assert_eq!(attr(&p.doc, ".card a.btn", "href"), "/console/dashboard");
+    assert_eq!(text1(&p.doc, "#job-tray"), "Jobs: 1 done");
+    let t = b.get("/console/jobs/tray").await;
+    assert_eq!(text1(&t.doc, "#job-tray"), "Jobs: 1 done");
+}
+
+/// Hosts, accounts, volumes, templates and ISOs sort and filter as the instance list
+/// does (the same helpers): heading links with aria-sort, filters as labelled drop-downs.
+#[tokio::test]
+async fn other_lists_sort_and_filter_like_instances() {
+    let c = Client::admin().await;
+    let (zid, pid, cid) = c.basic_topology("lists-zone").await;
+    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut tokens = vec![];
+    for (name, addr) in [
+        ("kvm-b", "10.0.0.42"),
+        ("kvm-a", "10.0.0.41"),
+        ("kvm-c", "10.0.0.9"),
+    ] {
+        let (h, token) = hosts::register(
+            &c.ctx,
+            &admin,
+            zid.parse().unwrap(),
+            pid.parse().unwrap(),
+            cid.parse().unwrap(),
+            addr.parse().unwrap(),
+            8250,
+            name,
+        )
+        .await
+        .unwrap();
+        tokens.push((h.id, token));
+    }
+    // kvm-b reports: Up; the others stay Connecting.
+    hosts::heartbeat(
+        &c.ctx,
+        tokens[0].0,
+        Some(&tokens[0].1),
+        &heartbeat(1, 5.0, 1 << 30, 1),
+        None,
+    )
+    .await
+    .unwrap();
+    let mut b = Browser::login(&c).await;
+    let names = |p: &Page| texts(&p.doc, "table#list tbody td:nth-child(1)");
+    let p = b.get("/console/hosts?sort=name&order=desc").await;
+    assert_eq!(names(&p), ["kvm-c", "kvm-b", "kvm-a"]);
+    assert_eq!(
+        attr(&p.doc, "table#list th[aria-sort]", "aria-sort"),
+        "descending"
+    );
+    assert!(
+        p.doc.select(&sel("table#list[data-live]")).count() == 1,
+        "hosts update live"
+    );
+    // Addresses sort by number.
+    let p = b.get("/console/hosts?sort=address").await;
+    assert_eq!(names(&p), ["kvm-c", "kvm-a", "kvm-b"]);
+    assert_eq!(
+        texts(&p.doc, "#list-filters label select").len(),
+        2,
+        "state and zone"
+    );
+    let p = b.get("/console/hosts?state=Up").await;
+    assert_eq!(names(&p), ["kvm-b"]);
+    let p = b.get("/console/hosts?state=Connecting&sort=name").await;
+    assert_eq!(names(&p), ["kvm-a", "kvm-c"]);
+    let p = b
+        .get(&format!("/console/hosts?zoneid={}", Uuid::new_v4()))
+        .await;
+    assert_eq!(names(&p).len(), 3, "an unknown zone is no filter");
+
+    // Accounts: by state (the API's filter) and sorted by name.
+    for (u, state) in [("zed", "disabled"), ("amy", "enabled")] {
+        c.ok(
+            "createAccount",
+            &[
+                ("username", u),
+                ("password", "list-pw-123"),
+                ("email", "x@example.org"),
+                ("firstname", "X"),
+                ("lastname", "Y"),
+                ("accounttype", "0"),
+            ],
+        )
+        .await;
+        sqlx::query("UPDATE accounts SET state = $2 WHERE name = $1")
+            .bind(u)
+            .bind(state)
+            .execute(&c.ctx.pool)
+            .await
+            .unwrap();
+    }
+    let p = b.get("/console/accounts?sort=name").await;
+    assert_eq!(names(&p), ["admin", "amy", "zed"]);
+    let p = b.get("/console/accounts?state=disabled").await;
+    assert_eq!(names(&p), ["zed"]);
+    assert_eq!(
+        attr(&p.doc, "#filter-state option[selected]", "value"),
+        "disabled"
+    );
+
+    // Volumes, templates and ISOs offer the same filters (state here, zone, account).
+    for path in ["/console/volumes", "/console/templates", "/console/isos"] {
+        let p = b.get(&format!("{path}?sort=name&order=desc")).await;
+        assert_eq!(p.status, StatusCode::OK, "{path}");
+        assert_eq!(
+            p.doc.select(&sel("#list-filters select")).count(),
+            3,
+            "{path}: state, zone, account"
+        );
+        assert_eq!(
+            attr(&p.doc, "#filter-zoneid option:nth-child(2)", "value"),
+            zid,
+            "{path}"
+        );
+    }
+    // Volumes' state is filtered here (listVolumes has no state filter).
+    let p = b.get("/console/volumes?state=Ready").await;
+    assert_eq!(
+        attr(&p.doc, "#filter-state option[selected]", "value"),
+        "Ready"
+    );
 }
 
 #[tokio::test]

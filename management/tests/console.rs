@@ -2040,6 +2040,15 @@ async fn instance_actions_follow_its_state_and_the_console_page_serves_novnc() {
         let refresh = p.doc.select(&sel("meta[http-equiv=refresh]")).count();
         assert_eq!(refresh, usize::from(state == "Starting"), "{state}");
     }
+    // The list is live where scripts run: it reloads itself only without them.
+    let l = b.get("/console/instances").await;
+    assert_eq!(l.doc.select(&sel("table#list[data-live]")).count(), 1);
+    let noscript = l
+        .doc
+        .select(&sel("head noscript"))
+        .map(|n| n.inner_html())
+        .collect::<String>();
+    assert!(noscript.contains("http-equiv=\"refresh\""), "{noscript}");
 
     // An action the state machine refuses comes back as the API's error.
     let p = b

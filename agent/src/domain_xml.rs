@@ -405,7 +405,15 @@ mod tests {
             .expect("an empty CD-ROM drive stays, for ISOs attached later");
         assert!(!cd.children().any(|n| n.has_tag_name("source")));
         assert_eq!(child(devices, "graphics").attribute("passwd"), None);
-        assert_eq!(read_devices(&xml).unwrap(), DomainDevices::default());
+        // The root disk and the NIC are read back for statistics; no CD-ROM or console.
+        assert_eq!(
+            read_devices(&xml).unwrap(),
+            DomainDevices {
+                disks: vec!["vda".into()],
+                macs: vec!["52:54:00:0a:e7:32".into()],
+                ..Default::default()
+            }
+        );
     }
 
     #[test]
@@ -527,6 +535,7 @@ mod tests {
             DomainDevices {
                 vnc_port: Some(5901),
                 cdrom: Some("nfs://10.0.0.5/s/iso/1.iso".into()),
+                disks: vec!["vda".into()],
                 ..Default::default()
             }
         );

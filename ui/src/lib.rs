@@ -194,6 +194,8 @@ pub struct Table {
     /// Drop-downs above the table that filter it (a GET form to `filter_action`).
     pub filters: Vec<Field>,
     pub filter_action: String,
+    /// Hidden fields the filter form carries (the sort, so filtering keeps it).
+    pub filter_keep: Vec<(String, String)>,
     /// Whether the page's script keeps the rows' state badges current (`data-live`).
     pub live: bool,
     /// Bulk actions on the rows ticked in the Select column (value → label), posted to

@@ -227,6 +227,16 @@ impl Arrange {
         if !filters.is_empty() {
             table.filters = filters;
             table.filter_action = self.path.into();
+            // Filtering keeps the sort.
+            if let Some(k) = self.sort {
+                table.filter_keep = vec![
+                    ("sort".into(), k.into()),
+                    (
+                        "order".into(),
+                        if self.descending { "desc" } else { "asc" }.into(),
+                    ),
+                ];
+            }
         }
     }
 }
@@ -308,6 +318,20 @@ mod tests {
             ]
         );
         assert_eq!(t.sorted, Some((0, "ascending")));
+        // Filtering keeps the sort.
+        let mut t = Table::new("list", &["Name", "Address", "State"], vec![], "none");
+        a.decorate(
+            &mut t,
+            &query,
+            vec![Field::select("state", "State", "", vec![])],
+        );
+        assert_eq!(
+            t.filter_keep,
+            vec![
+                ("sort".to_string(), "name".to_string()),
+                ("order".to_string(), "asc".to_string())
+            ]
+        );
         assert!(address_key("10.0.0.9") < address_key("10.0.0.10"));
         assert!(numeric_key(Some(512.0)) < numeric_key(Some(1536.0)));
     }

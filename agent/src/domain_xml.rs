@@ -185,6 +185,10 @@ pub struct DomainDevices {
     /// Whether the domain has the config drive's CD-ROM drive, and the file in it.
     pub has_config_drive: bool,
     pub config_drive: Option<String>,
+    /// The targets of its disks (not CD-ROMs), for block statistics.
+    pub disks: Vec<String>,
+    /// Its interfaces' MAC addresses, for interface statistics.
+    pub macs: Vec<String>,
 }
 
 pub fn read_devices(xml: &str) -> Result<DomainDevices, String> {
@@ -233,11 +237,25 @@ pub fn read_devices(xml: &str) -> Result<DomainDevices, String> {
         .and_then(|d| d.children().find(|n| n.has_tag_name("source")))
         .and_then(|s| s.attribute("file"))
         .map(String::from);
+    let disks = devices
+        .children()
+        .filter(|n| n.has_tag_name("disk") && n.attribute("device") == Some("disk"))
+        .filter_map(|d| d.children().find(|t| t.has_tag_name("target")))
+        .filter_map(|t| t.attribute("dev").map(String::from))
+        .collect();
+    let macs = devices
+        .children()
+        .filter(|n| n.has_tag_name("interface"))
+        .filter_map(|i| i.children().find(|m| m.has_tag_name("mac")))
+        .filter_map(|m| m.attribute("address").map(String::from))
+        .collect();
     Ok(DomainDevices {
         vnc_port,
         cdrom,
         has_config_drive: drive.is_some(),
         config_drive,
+        disks,
+        macs,
     })
 }
 
@@ -387,7 +405,15 @@ mod tests {
             .expect("an empty CD-ROM drive stays, for ISOs attached later");
         assert!(!cd.children().any(|n| n.has_tag_name("source")));
         assert_eq!(child(devices, "graphics").attribute("passwd"), None);
-        assert_eq!(read_devices(&xml).unwrap(), DomainDevices::default());
+        // The root disk and the NIC are read back for statistics; no CD-ROM or console.
+        assert_eq!(
+            read_devices(&xml).unwrap(),
+            DomainDevices {
+                disks: vec!["vda".into()],
+                macs: vec!["52:54:00:0a:e7:32".into()],
+                ..Default::default()
+            }
+        );
     }
 
     #[test]
@@ -509,6 +535,7 @@ mod tests {
             DomainDevices {
                 vnc_port: Some(5901),
                 cdrom: Some("nfs://10.0.0.5/s/iso/1.iso".into()),
+                disks: vec!["vda".into()],
                 ..Default::default()
             }
         );

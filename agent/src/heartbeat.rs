@@ -2,14 +2,16 @@
 //! servers. URLs are tried in order starting with the last one that answered, so the
 //! agent fails over when a management server goes away and stays on the new one.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use stratus_api::agent::{
-    heartbeat_path, Acceleration, Heartbeat, HeartbeatAck, HostFacts, PROTOCOL_VERSION,
+    heartbeat_path, Acceleration, DomainStats, Heartbeat, HeartbeatAck, HostFacts, PROTOCOL_VERSION,
 };
 use tokio::sync::watch;
+use uuid::Uuid;
 
 use crate::config::AgentConfig;
 use crate::error::{Error, Result};
@@ -41,10 +43,38 @@ fn os_name() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Turns each domain's CPU time into the share of its vCPUs it kept busy since the
+/// previous sample (CloudStack's `cpuused` for KVM).
+#[derive(Default)]
+pub struct CpuShares {
+    last: HashMap<Uuid, (u64, Instant)>,
+}
+
+impl CpuShares {
+    /// Fills in `cpu_used_percent` of each sample taken at `now`, and forgets domains that
+    /// no longer run. A domain seen for the first time, or whose CPU time went back (a new
+    /// QEMU process), has no share yet.
+    pub fn apply(&mut self, stats: &mut [DomainStats], now: Instant) {
+        let mut next = HashMap::with_capacity(stats.len());
+        for s in stats.iter_mut() {
+            if let Some(&(cpu, at)) = self.last.get(&s.uuid) {
+                let wall = now.saturating_duration_since(at).as_nanos() as f64;
+                if s.cpu_time_ns >= cpu && wall > 0.0 && s.vcpus > 0 {
+                    let busy = (s.cpu_time_ns - cpu) as f64 / (wall * s.vcpus as f64) * 100.0;
+                    s.cpu_used_percent = Some(busy.clamp(0.0, 100.0));
+                }
+            }
+            next.insert(s.uuid, (s.cpu_time_ns, now));
+        }
+        self.last = next;
+    }
+}
+
 pub struct Reporter {
     cfg: AgentConfig,
     hv: Arc<dyn Hypervisor>,
     sampler: Mutex<Sampler>,
+    cpu_shares: Mutex<CpuShares>,
     generation: AtomicU64,
     preferred: AtomicUsize,
     http: reqwest::Client,
@@ -67,6 +97,7 @@ impl Reporter {
             cfg,
             hv,
             sampler: Mutex::new(Sampler::default()),
+            cpu_shares: Mutex::new(CpuShares::default()),
             generation: AtomicU64::new(start),
             preferred: AtomicUsize::new(0),
             http,
@@ -84,6 +115,21 @@ impl Reporter {
                 .lock()
                 .map_err(|_| Error::Host("sampler lock poisoned".into()))?
                 .sample()?;
+            // Per-domain statistics are a bonus: a failure leaves them out of this report
+            // rather than the whole report out.
+            let domain_stats = match me.hv.domain_stats() {
+                Ok(mut stats) => {
+                    me.cpu_shares
+                        .lock()
+                        .map_err(|_| Error::Host("CPU shares lock poisoned".into()))?
+                        .apply(&mut stats, Instant::now());
+                    stats
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "domain statistics not collected");
+                    vec![]
+                }
+            };
             Ok(Heartbeat {
                 protocol: PROTOCOL_VERSION,
                 generation: me.generation.fetch_add(1, Ordering::SeqCst) + 1,
@@ -106,6 +152,7 @@ impl Reporter {
                 },
                 metrics,
                 domains,
+                domain_stats,
             })
         })
         .await
@@ -182,5 +229,39 @@ impl Reporter {
                 _ = shutdown.changed() => return false,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(uuid: Uuid, cpu_time_ns: u64, vcpus: u32) -> DomainStats {
+        DomainStats {
+            uuid,
+            cpu_time_ns,
+            vcpus,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn cpu_share_is_measured_between_samples() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let t0 = Instant::now();
+        let mut shares = CpuShares::default();
+        let mut first = vec![sample(a, 1_000_000_000, 2), sample(b, 5_000, 1)];
+        shares.apply(&mut first, t0);
+        assert_eq!(first[0].cpu_used_percent, None, "no interval yet");
+        // 2 s later: `a` used 1 s of CPU on 2 vCPUs = 25 %; `b` restarted (time went back).
+        let mut second = vec![sample(a, 2_000_000_000, 2), sample(b, 10, 1)];
+        shares.apply(&mut second, t0 + Duration::from_secs(2));
+        assert!((second[0].cpu_used_percent.unwrap() - 25.0).abs() < 1e-9);
+        assert_eq!(second[1].cpu_used_percent, None);
+        // `a` stopped: forgotten, so a later start begins afresh.
+        let mut third = vec![sample(b, 1_000_000_010, 1)];
+        shares.apply(&mut third, t0 + Duration::from_secs(3));
+        assert!((third[0].cpu_used_percent.unwrap() - 100.0).abs() < 1e-9);
+        assert!(!shares.last.contains_key(&a));
     }
 }

@@ -75,6 +75,37 @@ pub struct DomainReport {
     pub state: DomainState,
 }
 
+/// One running domain's resource use, sampled with the heartbeat. Counters are totals
+/// since the domain's QEMU started; the CPU share is computed by the agent between two
+/// of its samples.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DomainStats {
+    pub uuid: Uuid,
+    /// Share of the domain's vCPUs busy since the agent's previous sample, 0–100; `None`
+    /// on the first sample of a domain (no interval to measure over).
+    #[serde(default)]
+    pub cpu_used_percent: Option<f64>,
+    /// CPU time the domain used, in nanoseconds.
+    pub cpu_time_ns: u64,
+    pub vcpus: u32,
+    /// Memory the domain has now (the balloon's current size), in bytes.
+    pub memory_bytes: u64,
+    /// Memory the guest reports unused (needs a balloon driver in the guest).
+    #[serde(default)]
+    pub memory_unused_bytes: Option<u64>,
+    /// Memory the QEMU process holds on the host (resident set).
+    #[serde(default)]
+    pub memory_rss_bytes: Option<u64>,
+    /// Totals over the domain's disks.
+    pub disk_read_bytes: u64,
+    pub disk_write_bytes: u64,
+    pub disk_read_ops: u64,
+    pub disk_write_ops: u64,
+    /// Totals over the domain's interfaces, as the guest sees them (rx: received by it).
+    pub network_rx_bytes: u64,
+    pub network_tx_bytes: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Heartbeat {
     pub protocol: u32,
@@ -82,6 +113,9 @@ pub struct Heartbeat {
     pub facts: HostFacts,
     pub metrics: HostMetrics,
     pub domains: Vec<DomainReport>,
+    /// The running domains' resource use (older agents send none).
+    #[serde(default)]
+    pub domain_stats: Vec<DomainStats>,
 }
 
 /// The management server's answer to a heartbeat.
@@ -115,6 +149,19 @@ mod tests {
             serde_json::to_string(&DomainState::Shutoff).unwrap(),
             "\"shutoff\""
         );
+        // A heartbeat from an agent without per-domain statistics is still understood.
+        let old = serde_json::json!({
+            "protocol": 1, "generation": 5,
+            "facts": {"hostname": "h", "arch": "x86_64", "cpu_sockets": 1, "cpu_cores": 2,
+                "cpu_mhz": 2000, "memory_bytes": 1024, "os": "Debian", "kernel": "6.1",
+                "libvirt_version": "9.0.0", "hypervisor_version": "7.2.0",
+                "acceleration": "qemu", "agent_version": "0.1.0"},
+            "metrics": {"cpu_used_percent": 1.0, "memory_used_bytes": 1,
+                "network_rx_bytes": 2, "network_tx_bytes": 3},
+            "domains": []
+        });
+        let hb: Heartbeat = serde_json::from_value(old).unwrap();
+        assert!(hb.domain_stats.is_empty());
         assert_eq!(
             heartbeat_path(Uuid::nil()),
             "/agent/v1/hosts/00000000-0000-0000-0000-000000000000/heartbeat"

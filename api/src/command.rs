@@ -908,6 +908,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         types::VirtualMachineResponse::FIELDS), "VirtualMachine"),
     cmd("listVirtualMachines", "List the virtual machines owned by the account.", AnyUser, L, "virtualmachine", VM_LIST_PARAMS, types::VirtualMachineResponse::FIELDS),
     cmd("listVirtualMachinesMetrics", "Lists VM metrics", AnyUser, L, "virtualmachine", VM_LIST_PARAMS, types::VirtualMachineResponse::FIELDS),
+    cmd("listVirtualMachinesUsageHistory", "Lists the CPU, memory, disk and network samples kept for VMs (setting vm.stats.max.retention.time)", AnyUser, L, "virtualmachine",
+        list_params![
+            opt("id", Uuid, "the ID of the virtual machine"),
+            uuids("ids", "the IDs of the virtual machines, mutually exclusive with id"),
+            opt("name", String, "name of the virtual machine (a substring match)"),
+            opt("startdate", Date, "start date to filter stats (\"yyyy-MM-dd\" or \"yyyy-MM-dd HH:mm:ss\"); default: all retained samples"),
+            opt("enddate", Date, "end date to filter stats"),
+        ],
+        types::VmStatsResponse::FIELDS),
     asynch(cmd("startVirtualMachine", "Starts a virtual machine.", AnyUser, O, "virtualmachine",
         params![
             req("id", Uuid, "The ID of the virtual machine"),

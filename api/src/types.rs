@@ -575,6 +575,26 @@ response!(HostStatsResponse {
     stats: Vec<HostStatsItem> => "list", "the host's retained samples, oldest first";
 });
 
+response!(VmStatsItem {
+    timestamp: Option<CsDate> => "date", "the time the sample was taken";
+    cpuused: Option<String> => "string", "the share of the VM's vCPUs in use since the agent's previous sample";
+    memorykbs: Option<i64> => "long", "the memory the VM has (its balloon's current size) in KiB";
+    memoryintfreekbs: Option<i64> => "long", "the memory the guest reports unused, in KiB";
+    diskkbsread: Option<i64> => "long", "KiB read from the VM's disks since its QEMU started";
+    diskkbswrite: Option<i64> => "long", "KiB written to the VM's disks since its QEMU started";
+    diskioread: Option<i64> => "long", "read requests of the VM's disks since its QEMU started";
+    diskiowrite: Option<i64> => "long", "write requests of the VM's disks since its QEMU started";
+    networkkbsread: Option<i64> => "long", "KiB the VM received since its QEMU started";
+    networkkbswrite: Option<i64> => "long", "KiB the VM sent since its QEMU started";
+});
+
+response!(VmStatsResponse {
+    id: Option<Uuid> => "string", "the ID of the virtual machine";
+    name: Option<String> => "string", "the name of the virtual machine";
+    displayname: Option<String> => "string", "the display name of the virtual machine";
+    stats: Vec<VmStatsItem> => "list", "the VM's retained samples, oldest first";
+});
+
 response!(BackgroundTaskResponse {
     name: Option<String> => "string", "the task's name";
     managementserverid: Option<Uuid> => "string", "the management server that runs it";
@@ -993,9 +1013,15 @@ response!(VirtualMachineResponse {
     cpunumber: Option<i32> => "integer", "the number of vCPUs this virtual machine is using";
     cpuspeed: Option<i32> => "integer", "the speed of each vCPU";
     memory: Option<i32> => "integer", "the memory allocated for the virtual machine";
-    cpuused: Option<String> => "string", "the amount of the vm's CPU currently used";
-    networkkbsread: Option<i64> => "long", "the incoming network traffic on the VM in KiB";
-    networkkbswrite: Option<i64> => "long", "the outgoing network traffic on the host in KiB";
+    cpuused: Option<String> => "string", "the share of the VM's vCPUs in use at its newest sample (Running VMs)";
+    networkkbsread: Option<i64> => "long", "KiB the VM received since its QEMU started, at its newest sample";
+    networkkbswrite: Option<i64> => "long", "KiB the VM sent since its QEMU started, at its newest sample";
+    diskkbsread: Option<i64> => "long", "KiB the VM read from its disks since its QEMU started, at its newest sample";
+    diskkbswrite: Option<i64> => "long", "KiB the VM wrote to its disks since its QEMU started, at its newest sample";
+    diskioread: Option<i64> => "long", "read requests of the VM's disks since its QEMU started, at its newest sample";
+    diskiowrite: Option<i64> => "long", "write requests of the VM's disks since its QEMU started, at its newest sample";
+    memorykbs: Option<i64> => "long", "the memory the VM has (its balloon's current size) in KiB, at its newest sample";
+    memoryintfreekbs: Option<i64> => "long", "the memory the guest reports unused, in KiB (only with a balloon driver in the guest)";
     guestosid: Option<Uuid> => "string", "Os type ID of the virtual machine";
     ostypeid: Option<Uuid> => "string", "OS type id of the vm";
     osdisplayname: Option<String> => "string", "OS name of the vm";
@@ -1210,6 +1236,8 @@ pub(crate) mod tests {
         HostResponse,
         HostStatsItem,
         HostStatsResponse,
+        VmStatsItem,
+        VmStatsResponse,
         BackgroundTaskResponse,
         AlertResponse,
         StoragePoolResponse,

@@ -153,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
                 network_tx_bytes: 0,
             },
             domains: vec![],
+            domain_stats: vec![],
         };
         hosts::heartbeat(&ctx, h.id, Some(&token), &hb, None)
             .await

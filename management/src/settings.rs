@@ -437,6 +437,10 @@ registry! {
     VM_STATS_INTERVAL: i64 = Setting::integer("vm.stats.interval", 60000);
     HOST_METRICS_RETENTION_HOURS: i64 =
         Setting::integer("host.metrics.retention.hours", 24).check(at_least::<1>);
+    /// Minutes of per-VM samples kept (CloudStack's name; there 0 disables the cleanup,
+    /// here samples are always bounded).
+    VM_STATS_MAX_RETENTION_TIME: i64 =
+        Setting::integer("vm.stats.max.retention.time", 720).check(at_least::<1>);
     /// Probed on a silent host: answering means the machine lives but its agent does not.
     HOST_PROBE_PORT: i64 = Setting::integer("host.probe.port", 22).check(within::<1, 65535>);
     /// The address agents report to (blank: the address the API listens on).

@@ -37,6 +37,7 @@ fn facts(cores: u32, mhz: u32, memory_bytes: u64) -> Heartbeat {
             network_tx_bytes: 0,
         },
         domains: vec![],
+        domain_stats: vec![],
     }
 }
 

@@ -8,7 +8,9 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use common::{Answer, Client};
 use scraper::{ElementRef, Html, Selector};
-use stratus_api::agent::{Acceleration, Heartbeat, HostFacts, HostMetrics, PROTOCOL_VERSION};
+use stratus_api::agent::{
+    Acceleration, DomainStats, Heartbeat, HostFacts, HostMetrics, PROTOCOL_VERSION,
+};
 use stratus_management::{db, services::hosts};
 use uuid::Uuid;
 
@@ -408,6 +410,7 @@ fn heartbeat(generation: u64, cpu: f64, mem_used: u64, rx: u64) -> Heartbeat {
             network_tx_bytes: rx / 2,
         },
         domains: vec![],
+        domain_stats: vec![],
     }
 }
 
@@ -1314,6 +1317,18 @@ async fn a_running_job_has_a_page_that_refreshes_until_it_ends() {
         .unwrap()
         .to_string();
     let mut b = Browser::login(&c).await;
+    // The job tray in every page's header counts the account's jobs of the last day;
+    // its fragment is what the pages' script refreshes it with.
+    let d = b.get("/console/dashboard").await;
+    assert_eq!(text1(&d.doc, "header.top #job-tray"), "Jobs: 1 running");
+    assert_eq!(attr(&d.doc, "#job-tray", "href"), "/console/jobs");
+    assert!(attr(&d.doc, "#job-tray", "class").contains("busy"));
+    assert_eq!(
+        attr(&d.doc, "script[src='/console/static/live.js']", "defer"),
+        ""
+    );
+    let t = b.get("/console/jobs/tray").await;
+    assert_eq!(text1(&t.doc, "#job-tray"), "Jobs: 1 running");
     let p = b
         .get(&format!("/console/jobs/{job}?next=/console/users/{user}"))
         .await;
@@ -1337,6 +1352,131 @@ async fn a_running_job_has_a_page_that_refreshes_until_it_ends() {
     assert_eq!(text1(&p.doc, "#job-status"), "Succeeded");
     assert_eq!(p.doc.select(&sel("meta[http-equiv=refresh]")).count(), 0);
     assert_eq!(attr(&p.doc, ".card a.btn", "href"), "/console/dashboard");
+    assert_eq!(text1(&p.doc, "#job-tray"), "Jobs: 1 done");
+    let t = b.get("/console/jobs/tray").await;
+    assert_eq!(text1(&t.doc, "#job-tray"), "Jobs: 1 done");
+}
+
+/// Hosts, accounts, volumes, templates and ISOs sort and filter as the instance list
+/// does (the same helpers): heading links with aria-sort, filters as labelled drop-downs.
+#[tokio::test]
+async fn other_lists_sort_and_filter_like_instances() {
+    let c = Client::admin().await;
+    let (zid, pid, cid) = c.basic_topology("lists-zone").await;
+    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut tokens = vec![];
+    for (name, addr) in [
+        ("kvm-b", "10.0.0.42"),
+        ("kvm-a", "10.0.0.41"),
+        ("kvm-c", "10.0.0.9"),
+    ] {
+        let (h, token) = hosts::register(
+            &c.ctx,
+            &admin,
+            zid.parse().unwrap(),
+            pid.parse().unwrap(),
+            cid.parse().unwrap(),
+            addr.parse().unwrap(),
+            8250,
+            name,
+        )
+        .await
+        .unwrap();
+        tokens.push((h.id, token));
+    }
+    // kvm-b reports: Up; the others stay Connecting.
+    hosts::heartbeat(
+        &c.ctx,
+        tokens[0].0,
+        Some(&tokens[0].1),
+        &heartbeat(1, 5.0, 1 << 30, 1),
+        None,
+    )
+    .await
+    .unwrap();
+    let mut b = Browser::login(&c).await;
+    let names = |p: &Page| texts(&p.doc, "table#list tbody td:nth-child(1)");
+    let p = b.get("/console/hosts?sort=name&order=desc").await;
+    assert_eq!(names(&p), ["kvm-c", "kvm-b", "kvm-a"]);
+    assert_eq!(
+        attr(&p.doc, "table#list th[aria-sort]", "aria-sort"),
+        "descending"
+    );
+    assert!(
+        p.doc.select(&sel("table#list[data-live]")).count() == 1,
+        "hosts update live"
+    );
+    // Addresses sort by number.
+    let p = b.get("/console/hosts?sort=address").await;
+    assert_eq!(names(&p), ["kvm-c", "kvm-a", "kvm-b"]);
+    assert_eq!(
+        texts(&p.doc, "#list-filters label select").len(),
+        2,
+        "state and zone"
+    );
+    let p = b.get("/console/hosts?state=Up").await;
+    assert_eq!(names(&p), ["kvm-b"]);
+    let p = b.get("/console/hosts?state=Connecting&sort=name").await;
+    assert_eq!(names(&p), ["kvm-a", "kvm-c"]);
+    let p = b
+        .get(&format!("/console/hosts?zoneid={}", Uuid::new_v4()))
+        .await;
+    assert_eq!(names(&p).len(), 3, "an unknown zone is no filter");
+
+    // Accounts: by state (the API's filter) and sorted by name.
+    for (u, state) in [("zed", "disabled"), ("amy", "enabled")] {
+        c.ok(
+            "createAccount",
+            &[
+                ("username", u),
+                ("password", "list-pw-123"),
+                ("email", "x@example.org"),
+                ("firstname", "X"),
+                ("lastname", "Y"),
+                ("accounttype", "0"),
+            ],
+        )
+        .await;
+        sqlx::query("UPDATE accounts SET state = $2 WHERE name = $1")
+            .bind(u)
+            .bind(state)
+            .execute(&c.ctx.pool)
+            .await
+            .unwrap();
+    }
+    let p = b.get("/console/accounts?sort=name").await;
+    assert_eq!(names(&p), ["admin", "amy", "zed"]);
+    let p = b.get("/console/accounts?state=disabled").await;
+    assert_eq!(names(&p), ["zed"]);
+    assert_eq!(
+        attr(&p.doc, "#filter-state option[selected]", "value"),
+        "disabled"
+    );
+
+    // Volumes, templates and ISOs offer the same filters (state here, zone, account).
+    for path in ["/console/volumes", "/console/templates", "/console/isos"] {
+        let p = b.get(&format!("{path}?sort=name&order=desc")).await;
+        assert_eq!(p.status, StatusCode::OK, "{path}");
+        assert_eq!(
+            p.doc.select(&sel("#list-filters select")).count(),
+            3,
+            "{path}: state, zone, account"
+        );
+        assert_eq!(
+            attr(&p.doc, "#filter-zoneid option:nth-child(2)", "value"),
+            zid,
+            "{path}"
+        );
+    }
+    // Volumes' state is filtered here (listVolumes has no state filter).
+    let p = b.get("/console/volumes?state=Ready").await;
+    assert_eq!(
+        attr(&p.doc, "#filter-state option[selected]", "value"),
+        "Ready"
+    );
 }
 
 #[tokio::test]
@@ -1429,6 +1569,209 @@ async fn seeded_vms(c: &Client, zone: &str, n: u8, count: i64) {
     )
     .await
     .unwrap();
+}
+
+/// Per-VM samples from heartbeats: kept only for VMs the cloud places on the reporting
+/// host, answered by listVirtualMachines (newest sample, CloudStack's units) and
+/// listVirtualMachinesUsageHistory, charted on the VM's page with its own events, and
+/// pruned after vm.stats.max.retention.time.
+#[tokio::test]
+async fn vm_metrics_from_heartbeats_are_listed_charted_and_pruned() {
+    let c = Client::admin().await;
+    let (zid, pid, cid) = c.basic_topology("vmm-zone").await;
+    guest_range(&c, &zid, &pid, 62).await;
+    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    let (h, token) = hosts::register(
+        &c.ctx,
+        &admin,
+        zid.parse().unwrap(),
+        pid.parse().unwrap(),
+        cid.parse().unwrap(),
+        "10.0.0.31".parse().unwrap(),
+        8250,
+        "kvm-m",
+    )
+    .await
+    .unwrap();
+    let nets = c.ok("listNetworks", &[("zoneid", &zid)]).await;
+    let net: Uuid = nets["network"][0]["id"].as_str().unwrap().parse().unwrap();
+    let so = c
+        .ok("listServiceOfferings", &[("name", "Small Instance")])
+        .await;
+    let so: Uuid = so["serviceoffering"][0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut conn = c.ctx.pool.acquire().await.unwrap();
+    db::seed::vm_seed_placed_bulk(
+        &mut conn,
+        2,
+        zid.parse().unwrap(),
+        (admin.account_id, admin.domain_id, admin.id),
+        (so, 1, 500, 512),
+        &[h.id.into()],
+        net,
+    )
+    .await
+    .unwrap();
+    let vms = c.ok("listVirtualMachines", &[("listall", "true")]).await;
+    let ids: Vec<Uuid> = vms["virtualmachine"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let (vm, quiet) = (ids[0], ids[1]);
+    let stranger = Uuid::new_v4();
+    let sample = |uuid, cpu, k: u64| DomainStats {
+        uuid,
+        cpu_used_percent: cpu,
+        cpu_time_ns: k * 1_000_000_000,
+        vcpus: 1,
+        memory_bytes: 512 << 20,
+        memory_unused_bytes: Some(128 << 20),
+        memory_rss_bytes: None,
+        disk_read_bytes: (k * 10) << 20,
+        disk_write_bytes: (k * 5) << 20,
+        disk_read_ops: k * 100,
+        disk_write_ops: k * 50,
+        network_rx_bytes: (k * 2) << 20,
+        network_tx_bytes: k << 20,
+    };
+    for (g, cpu) in [(1u64, None), (2, Some(12.5)), (3, Some(37.25))] {
+        let mut hb = heartbeat(g, 10.0, 2 << 30, g);
+        // `quiet` is not running on the agent: no sample. A domain the cloud does not
+        // place on this host is not recorded either.
+        hb.domain_stats = vec![sample(vm, cpu, g), sample(stranger, Some(99.0), g)];
+        hosts::heartbeat(&c.ctx, h.id, Some(&token), &hb, None)
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+
+    let l = c
+        .ok("listVirtualMachines", &[("id", &vm.to_string())])
+        .await;
+    let v = &l["virtualmachine"][0];
+    assert_eq!(v["cpuused"], "37.25%");
+    assert_eq!(v["memorykbs"], 512 * 1024);
+    assert_eq!(v["memoryintfreekbs"], 128 * 1024);
+    assert_eq!(v["diskkbsread"], 3 * 10 * 1024);
+    assert_eq!(v["diskkbswrite"], 3 * 5 * 1024);
+    assert_eq!(v["diskioread"], 300);
+    assert_eq!(v["diskiowrite"], 150);
+    assert_eq!(v["networkkbsread"], 3 * 2 * 1024);
+    assert_eq!(v["networkkbswrite"], 3 * 1024);
+    let m = c
+        .ok("listVirtualMachinesMetrics", &[("id", &vm.to_string())])
+        .await;
+    assert_eq!(m["virtualmachine"][0]["cpuused"], "37.25%");
+    let q = c
+        .ok("listVirtualMachines", &[("id", &quiet.to_string())])
+        .await;
+    assert!(q["virtualmachine"][0].get("cpuused").is_none(), "{q}");
+
+    let hist = c
+        .ok(
+            "listVirtualMachinesUsageHistory",
+            &[("id", &vm.to_string())],
+        )
+        .await;
+    let stats = hist["virtualmachine"][0]["stats"].as_array().unwrap();
+    assert_eq!(stats.len(), 3);
+    assert!(
+        stats[0].get("cpuused").is_none(),
+        "the first sample has no share"
+    );
+    assert_eq!(stats[1]["cpuused"], "12.50%");
+    assert_eq!(stats[2]["diskioread"], 300);
+    let none = c
+        .ok(
+            "listVirtualMachinesUsageHistory",
+            &[("id", &quiet.to_string())],
+        )
+        .await;
+    assert_eq!(
+        none["virtualmachine"][0]["stats"]
+            .as_array()
+            .map_or(0, |a| a.len()),
+        0
+    );
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM vm_metrics WHERE vm_id = $1")
+        .bind(stranger)
+        .fetch_one(&c.ctx.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        n, 0,
+        "no samples for a domain the cloud does not place there"
+    );
+
+    // The VM's own events: one about it, one about the other VM.
+    let mut tx = c.ctx.pool.begin().await.unwrap();
+    for (id, text) in [(vm, "about the sampled VM"), (quiet, "about the other VM")] {
+        db::events::system_event(
+            &mut tx,
+            "VM.REBOOT",
+            "INFO",
+            text.into(),
+            Some(db::events::EventResource::new(
+                db::events::ResourceType::VirtualMachine,
+                id,
+                "x",
+            )),
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut b = Browser::login(&c).await;
+    let p = b.get(&format!("/console/instances/{vm}")).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(
+        texts(&p.doc, ".charts figcaption"),
+        ["CPU used", "Memory", "Disk", "Disk operations", "Network"]
+    );
+    assert_eq!(p.doc.select(&sel(".charts figure svg")).count(), 5);
+    assert_eq!(
+        attr(&p.doc, "nav.tabs a[href='#metrics']", "href"),
+        "#metrics"
+    );
+    let events = texts(&p.doc, "table#events tbody tr");
+    assert!(
+        events.iter().any(|e| e.contains("about the sampled VM")),
+        "{events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| e.contains("about the other VM")),
+        "{events:?}"
+    );
+    // A VM without samples has no Metrics section.
+    let p = b.get(&format!("/console/instances/{quiet}")).await;
+    assert_eq!(p.doc.select(&sel("#metrics")).count(), 0);
+
+    // Retention: samples older than the setting are pruned.
+    sqlx::query("UPDATE vm_metrics SET at = at - interval '2 hours' WHERE vm_id = $1 AND cpu_used_percent IS NULL")
+        .bind(vm)
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    assert_eq!(db::vms::vm_metrics_purge(&c.ctx.pool, 60).await.unwrap(), 1);
+    let hist = c
+        .ok(
+            "listVirtualMachinesUsageHistory",
+            &[("id", &vm.to_string())],
+        )
+        .await;
+    assert_eq!(
+        hist["virtualmachine"][0]["stats"].as_array().unwrap().len(),
+        2
+    );
 }
 
 /// The Add Instance wizard through the router: the choices of each step as radio rows,
@@ -1697,6 +2040,15 @@ async fn instance_actions_follow_its_state_and_the_console_page_serves_novnc() {
         let refresh = p.doc.select(&sel("meta[http-equiv=refresh]")).count();
         assert_eq!(refresh, usize::from(state == "Starting"), "{state}");
     }
+    // The list is live where scripts run: it reloads itself only without them.
+    let l = b.get("/console/instances").await;
+    assert_eq!(l.doc.select(&sel("table#list[data-live]")).count(), 1);
+    let noscript = l
+        .doc
+        .select(&sel("head noscript"))
+        .map(|n| n.inner_html())
+        .collect::<String>();
+    assert!(noscript.contains("http-equiv=\"refresh\""), "{noscript}");
 
     // An action the state machine refuses comes back as the API's error.
     let p = b

@@ -135,6 +135,7 @@ fn fake_heartbeat(generation: u64) -> Heartbeat {
             network_tx_bytes: 0,
         },
         domains: vec![],
+        domain_stats: vec![],
     }
 }
 

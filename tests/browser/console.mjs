@@ -429,6 +429,40 @@ const STEPS = [
     await row.locator('a', { hasText: 'web-1' }).click();
   }],
 
+  ["the instance's metrics and its own events", async (page) => {
+    const vmPage = page.url();
+    // The agent samples the running domain with every heartbeat (ping.interval=2): the
+    // page charts them once there are a few.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      await page.goto(vmPage);
+      if (await page.locator('#metrics').count() === 1) break;
+      check(Date.now() < deadline, 'the instance page shows its metrics within a minute');
+      await page.waitForTimeout(2000);
+    }
+    await page.waitForTimeout(6000); // a few more samples, so the rates have lines
+    await page.goto(vmPage);
+    const captions = await page.locator('.charts figcaption').allTextContents();
+    check(JSON.stringify(captions) === '["CPU used","Memory","Disk","Disk operations","Network"]', `the charts: ${captions}`);
+    check(await page.locator('.charts figure svg').count() === 5, 'each chart is an SVG (no script needed)');
+    check(await page.locator('nav.tabs a[href="#metrics"]').count() === 1, 'a Metrics tab');
+    check(/^\d+\.\d\d%$/.test(await text(page, 'dt:text-is("CPU used") + dd')), `CPU used: ${await text(page, 'dt:text-is("CPU used") + dd')}`);
+    const events = await text(page, 'table#events tbody');
+    check(events.includes('Web server 1'), `its own events: ${events}`);
+    await page.locator('#metrics').scrollIntoViewIfNeeded();
+    await shot(page, 'instance-metrics');
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await page.goto(vmPage);
+    await noSideScroll(page, 'the instance page with its metrics');
+    await shot(page, 'instance-metrics-1440');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(vmPage);
+    await noSideScroll(page, 'the instance page with its metrics');
+    await shot(page, 'instance-metrics-390');
+    await page.setViewportSize({ width: 1366, height: 860 });
+    await page.goto(vmPage);
+  }],
+
   ["open the instance's console and see iPXE", async (page) => {
     await Promise.all([
       page.waitForURL('**/console/vms/*/vnc**'),
@@ -456,11 +490,38 @@ const STEPS = [
     await Promise.all([page.waitForURL('**/console/instances/*'), page.click('text=← Back')]);
   }],
 
-  ['stop the instance', async (page) => {
+  ['stop the instance; the list and the job tray follow without a reload', async (page) => {
+    // A second tab shows the instance list; its script keeps the state current.
+    const list = await page.context().newPage();
+    await list.goto(cfg.url + '/console/instances');
+    const row = list.locator('table#list tbody tr', { hasText: 'web-1' });
+    check((await row.locator('.badge').textContent()).trim() === 'Running', 'the list says Running');
+    check(await list.locator('table#list[data-live]').count() === 1, 'the list is live');
+    const tray = await text(list, '#job-tray');
+    check(/^Jobs: .*done/.test(tray), `the tray counts the deploy: ${tray}`);
+    await list.evaluate(() => { window.stillThisPage = true; });
     // iPXE ignores ACPI, so a clean shutdown would only time out: power it off.
+    await page.bringToFront();
     await page.click('#actions [data-action=forcestop] button');
     await page.waitForSelector('.flash.ok', { timeout: 120_000 });
     check((await text(page, '.head .badge')) === 'Stopped', 'the instance is Stopped');
+    await list.bringToFront();
+    await list.waitForFunction(() => {
+      const r = [...document.querySelectorAll('table#list tbody tr')].find((tr) => tr.textContent.includes('web-1'));
+      return r && r.querySelector('.badge')?.textContent.trim() === 'Stopped';
+    }, null, { timeout: 30_000 });
+    check(await list.evaluate(() => window.stillThisPage === true), 'the list changed without a reload');
+    check(await row.locator('[data-action=start]').count() === 1, 'its actions follow the new state');
+    // The tray is fetched again too: a mark on the old element goes with it.
+    await list.evaluate(() => document.querySelector('#job-tray').setAttribute('data-old', '1'));
+    await list.waitForFunction(() => !document.querySelector('#job-tray').hasAttribute('data-old'), null, { timeout: 30_000 });
+    const after = await text(list, '#job-tray');
+    check(/^Jobs: .*done/.test(after), `the tray after the stop: ${after}`);
+    await shot(list, 'instances-live');
+    await Promise.all([list.waitForURL('**/console/jobs'), list.click('#job-tray')]);
+    check((await text(list, 'table#list tbody')).includes('stopVirtualMachine'), 'the tray leads to the Jobs page');
+    await list.close();
+    await page.bringToFront();
     check(await page.locator('#actions [data-action=start]').count() === 1, 'and can be started again');
     await shot(page, 'instance-stopped');
   }],
@@ -622,9 +683,38 @@ const STEPS = [
     await shot(page, 'zone2-removed');
   }],
 
+  ['hosts and volumes sorted and filtered', async (page) => {
+    await visit(page, '/console/hosts', 'hosts-list');
+    await Promise.all([page.waitForNavigation(), page.click('table#list th a.sort:text("Name")')]);
+    check(await page.getAttribute('table#list th[aria-sort]', 'aria-sort') === 'ascending', 'sorted by name');
+    await page.selectOption('#filter-state', 'Up');
+    await Promise.all([page.waitForNavigation(), page.click('#list-filters button[type=submit]')]);
+    check(page.url().includes('state=Up') && page.url().includes('sort=name'), `the filter keeps the sort: ${page.url()}`);
+    check((await page.locator('table#list tbody tr').count()) === 1, 'the Up host');
+    await page.selectOption('#filter-state', 'Down');
+    await Promise.all([page.waitForNavigation(), page.click('#list-filters button[type=submit]')]);
+    check(await page.locator('table#list tbody tr').count() === 0, 'no host is Down');
+    await page.goto(cfg.url + '/console/volumes');
+    const vols = async () => (await page.locator('table#list tbody td:nth-child(1)').allTextContents()).map((t) => t.trim());
+    const all = await vols();
+    check(all.length >= 1, `the instances' root volumes: ${all}`);
+    await Promise.all([page.waitForNavigation(), page.click('table#list th a.sort:text("Name")')]);
+    await Promise.all([page.waitForNavigation(), page.click('table#list th a.sort:text("Name")')]);
+    const desc = await vols();
+    check(JSON.stringify(desc) === JSON.stringify([...all].sort().reverse()), `descending by name: ${desc}`);
+    await page.selectOption('#filter-state', 'Destroy');
+    await Promise.all([page.waitForNavigation(), page.click('#list-filters button[type=submit]')]);
+    check(await page.locator('table#list tbody tr').count() === 0, 'no destroyed volume');
+    await page.selectOption('#filter-state', 'Ready');
+    await Promise.all([page.waitForNavigation(), page.click('#list-filters button[type=submit]')]);
+    check((await vols()).length >= 1, 'the ready root volumes');
+    await shot(page, 'volumes-sorted-filtered');
+  }],
+
   ['no page scrolls sideways, at 1440 and at 390 px', async (page) => {
     const pages = ['/console/dashboard', '/console/instances', '/console/settings', '/console/hosts',
-      '/console/zones/new', '/console/compute-offerings', '/console/events'];
+      '/console/zones/new', '/console/compute-offerings', '/console/events', '/console/volumes',
+      '/console/hosts?sort=name&state=Up', '/console/jobs'];
     await page.setViewportSize({ width: 1440, height: 900 });
     for (const p of pages) {
       await page.goto(cfg.url + p);
@@ -651,6 +741,12 @@ const STEPS = [
     await shot(page, 'menu-390');
     await page.goto(cfg.url + '/console/settings');
     await shot(page, 'settings-390');
+    await page.goto(cfg.url + '/console/volumes');
+    await shot(page, 'volumes-390');
+    check(await page.locator('#job-tray').isVisible(), 'the job tray shows at 390 px');
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await page.goto(cfg.url + '/console/volumes');
+    await shot(page, 'volumes-1440');
     await page.setViewportSize({ width: 1366, height: 860 });
   }],
 ];

@@ -23,6 +23,8 @@ pub const NOVNC_JS: &str = include_str!("../static/novnc.js");
 pub const NOVNC_LICENSE: &str = include_str!("../static/novnc.LICENSE.txt");
 /// The console page's own script: connects noVNC to the management server's WebSocket.
 pub const VNC_JS: &str = include_str!("../static/vnc.js");
+/// Every page's script (optional): the job tray and `data-live` tables kept current.
+pub const LIVE_JS: &str = include_str!("../static/live.js");
 
 /// One row of a table: the id of the object it shows, its cells, and its buttons.
 #[derive(Debug, Clone, Default)]
@@ -192,6 +194,10 @@ pub struct Table {
     /// Drop-downs above the table that filter it (a GET form to `filter_action`).
     pub filters: Vec<Field>,
     pub filter_action: String,
+    /// Hidden fields the filter form carries (the sort, so filtering keeps it).
+    pub filter_keep: Vec<(String, String)>,
+    /// Whether the page's script keeps the rows' state badges current (`data-live`).
+    pub live: bool,
     /// Bulk actions on the rows ticked in the Select column (value → label), posted to
     /// `bulk_action` with a confirmation saying `bulk_confirm`; empty: no Select column.
     pub bulk: Vec<(String, String)>,
@@ -252,6 +258,60 @@ pub struct Frame {
     pub flash: Option<Flash>,
     /// Whether the command layer serves instances (listVirtualMachines).
     pub has_instances: bool,
+    /// The caller's recent jobs, shown in the header on every page.
+    pub tray: Tray,
+}
+
+/// The job tray: how the caller's account's jobs of the last day stand (of the newest
+/// [`Tray::WINDOW`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tray {
+    pub pending: usize,
+    pub failed: usize,
+    pub succeeded: usize,
+}
+
+impl Tray {
+    pub const WINDOW: usize = 20;
+
+    /// What the header shows: "Jobs" alone when there are none.
+    pub fn label(&self) -> String {
+        let mut parts = vec![];
+        if self.pending > 0 {
+            parts.push(format!("{} running", self.pending));
+        }
+        if self.failed > 0 {
+            parts.push(format!("{} failed", self.failed));
+        }
+        if self.succeeded > 0 {
+            parts.push(format!("{} done", self.succeeded));
+        }
+        if parts.is_empty() {
+            "Jobs".into()
+        } else {
+            format!("Jobs: {}", parts.join(", "))
+        }
+    }
+
+    /// The tray's CSS state: busy while one runs, bad when one failed.
+    pub fn class(&self) -> &'static str {
+        if self.pending > 0 {
+            "busy"
+        } else if self.failed > 0 {
+            "bad"
+        } else {
+            ""
+        }
+    }
+
+    /// The tray element alone (what `/console/jobs/tray` answers for the page's script).
+    pub fn html(&self) -> String {
+        format!(
+            "<a class=\"tray {}\" id=\"job-tray\" href=\"/console/jobs\" title=\"Your jobs of the last day\">{}</a>",
+            self.class(),
+            chart::escape(&self.label())
+        )
+    }
 }
 
 #[derive(Template)]

@@ -252,6 +252,7 @@ async fn handle(
         "deployVirtualMachine" => vms::deploy(ctx, caller, p, job).await,
         "listVirtualMachines" => vms::list(ctx, caller, p, false).await,
         "listVirtualMachinesMetrics" => vms::list(ctx, caller, p, true).await,
+        "listVirtualMachinesUsageHistory" => vms::usage_history(ctx, caller, p).await,
         "startVirtualMachine" => vms::start(ctx, caller, p, job).await,
         "stopVirtualMachine" => vms::stop(ctx, caller, p).await,
         "rebootVirtualMachine" => vms::reboot(ctx, caller, p, job).await,

@@ -3,7 +3,10 @@
 //! these handlers check the request, the caller's access and the VM's state.
 
 use stratus_api::envelope::Reply;
-use stratus_api::types::{CapacityResponse, NicResponse, VirtualMachineResponse, VolumeResponse};
+use stratus_api::types::{
+    CapacityResponse, NicResponse, VirtualMachineResponse, VmStatsItem, VmStatsResponse,
+    VolumeResponse,
+};
 use stratus_api::{ApiError, ErrorCode, Params};
 use uuid::Uuid;
 
@@ -543,14 +546,83 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Resu
     // CloudStack answers `details` (min, all, …) by how much it fills in; Stratus always
     // answers everything it has.
     p.mark_read("details");
+    // Usage: the newest sample of each running VM (a stopped VM's numbers are history,
+    // kept for listVirtualMachinesUsageHistory).
+    let running: Vec<Uuid> = rows
+        .iter()
+        .filter(|r| r.vm.state == VmState::Running)
+        .map(|r| r.vm.id)
+        .collect();
+    let mut latest: std::collections::HashMap<Uuid, db::vms::VmMetricRow> =
+        db::vms::vm_metrics_latest(&ctx.pool, &running)
+            .await?
+            .into_iter()
+            .map(|m| (m.vm_id, m))
+            .collect();
     let items: Vec<VirtualMachineResponse> = rows
         .iter()
         .filter(|r| !present || !matches!(r.vm.state.as_str(), "Destroyed" | "Expunging"))
-        .map(|r| VirtualMachineResponse {
-            tags: tags.remove(&r.vm.id).unwrap_or_default(),
-            ..response(r, metrics)
+        .map(|r| {
+            let mut v = VirtualMachineResponse {
+                tags: tags.remove(&r.vm.id).unwrap_or_default(),
+                ..response(r, metrics)
+            };
+            if let Some(m) = latest.remove(&r.vm.id) {
+                let s = stats_item(&m);
+                v.cpuused = s.cpuused;
+                v.memorykbs = s.memorykbs;
+                v.memoryintfreekbs = s.memoryintfreekbs;
+                v.diskkbsread = s.diskkbsread;
+                v.diskkbswrite = s.diskkbswrite;
+                v.diskioread = s.diskioread;
+                v.diskiowrite = s.diskiowrite;
+                v.networkkbsread = s.networkkbsread;
+                v.networkkbswrite = s.networkkbswrite;
+            }
+            v
         })
         .collect();
+    Ok(Reply::list("virtualmachine", total, &items))
+}
+
+/// One retained sample as the API answers it (CloudStack's units: KiB, percent text).
+fn stats_item(m: &db::vms::VmMetricRow) -> VmStatsItem {
+    VmStatsItem {
+        timestamp: Some(m.at.into()),
+        cpuused: m.cpu_used_percent.map(|c| format!("{c:.2}%")),
+        memorykbs: Some(m.memory_bytes / 1024),
+        memoryintfreekbs: m.memory_unused_bytes.map(|b| b / 1024),
+        diskkbsread: Some(m.disk_read_bytes / 1024),
+        diskkbswrite: Some(m.disk_write_bytes / 1024),
+        diskioread: Some(m.disk_read_ops),
+        diskiowrite: Some(m.disk_write_ops),
+        networkkbsread: Some(m.network_rx_bytes / 1024),
+        networkkbswrite: Some(m.network_tx_bytes / 1024),
+    }
+}
+
+/// listVirtualMachinesUsageHistory: the samples kept for each listed VM (the caller's
+/// own unless an admin), oldest first, between `startdate` and `enddate` when given.
+pub async fn usage_history(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let f = db::vms::VmFilter {
+        common: list_filter(ctx, p)?,
+        account_id: (!caller.is_root_admin()).then(|| caller.account_id()),
+        ..Default::default()
+    };
+    let start =
+        super::accounts::parse_date(p, "startdate")?.unwrap_or(chrono::DateTime::UNIX_EPOCH);
+    let end = super::accounts::parse_date(p, "enddate")?;
+    let (rows, total) = db::vms::vm_list(&ctx.pool, &f).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let samples = db::vms::vm_metrics_list(&ctx.pool, r.vm.id, start, end).await?;
+        items.push(VmStatsResponse {
+            id: Some(r.vm.id),
+            name: Some(r.vm.name.clone()),
+            displayname: Some(r.vm.display_name.clone()),
+            stats: samples.iter().map(stats_item).collect(),
+        });
+    }
     Ok(Reply::list("virtualmachine", total, &items))
 }
 

@@ -389,6 +389,124 @@ pub async fn vm_running_on_host(
         .await?)
 }
 
+stmt!(
+    VM_METRICS_INSERT =
+        "INSERT INTO vm_metrics (vm_id, at, host_id, cpu_used_percent, memory_bytes,
+             memory_unused_bytes, disk_read_bytes, disk_write_bytes, disk_read_ops, disk_write_ops,
+             network_rx_bytes, network_tx_bytes)
+         SELECT s.vm_id, now(), $1, s.cpu, s.mem, s.unused, s.rd, s.wr, s.rdo, s.wro, s.rx, s.tx
+         FROM unnest($2::uuid[], $3::float8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[],
+                     $8::int8[], $9::int8[], $10::int8[], $11::int8[])
+              AS s(vm_id, cpu, mem, unused, rd, wr, rdo, wro, rx, tx)
+         JOIN vms v ON v.id = s.vm_id AND v.host_id = $1 AND v.removed IS NULL
+         ON CONFLICT DO NOTHING"
+);
+
+/// Records a heartbeat's per-domain samples for the VMs this host runs (a domain the
+/// cloud does not place on this host is not sampled). Returns how many were recorded.
+pub async fn vm_metrics_insert(
+    db: impl PgExecutor<'_>,
+    host_id: HostId,
+    stats: &[stratus_api::agent::DomainStats],
+) -> Result<u64> {
+    if stats.is_empty() {
+        return Ok(0);
+    }
+    let big = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let col = |f: fn(&stratus_api::agent::DomainStats) -> u64| -> Vec<i64> {
+        stats.iter().map(|s| big(f(s))).collect()
+    };
+    Ok(VM_METRICS_INSERT
+        .query()
+        .bind(host_id)
+        .bind(stats.iter().map(|s| s.uuid).collect::<Vec<Uuid>>())
+        .bind(
+            stats
+                .iter()
+                .map(|s| s.cpu_used_percent)
+                .collect::<Vec<Option<f64>>>(),
+        )
+        .bind(col(|s| s.memory_bytes))
+        .bind(
+            stats
+                .iter()
+                .map(|s| s.memory_unused_bytes.map(big))
+                .collect::<Vec<Option<i64>>>(),
+        )
+        .bind(col(|s| s.disk_read_bytes))
+        .bind(col(|s| s.disk_write_bytes))
+        .bind(col(|s| s.disk_read_ops))
+        .bind(col(|s| s.disk_write_ops))
+        .bind(col(|s| s.network_rx_bytes))
+        .bind(col(|s| s.network_tx_bytes))
+        .execute(db)
+        .await?
+        .rows_affected())
+}
+
+stmt!(VM_METRICS_PURGE = "DELETE FROM vm_metrics WHERE at < now() - make_interval(mins => $1)");
+
+/// Removes VM samples older than `keep_minutes`.
+pub async fn vm_metrics_purge(db: impl PgExecutor<'_>, keep_minutes: i64) -> Result<u64> {
+    Ok(VM_METRICS_PURGE
+        .query()
+        .bind(i32::try_from(keep_minutes).unwrap_or(i32::MAX))
+        .execute(db)
+        .await?
+        .rows_affected())
+}
+
+/// One retained sample of a VM.
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
+pub struct VmMetricRow {
+    pub vm_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub cpu_used_percent: Option<f64>,
+    pub memory_bytes: i64,
+    pub memory_unused_bytes: Option<i64>,
+    pub disk_read_bytes: i64,
+    pub disk_write_bytes: i64,
+    pub disk_read_ops: i64,
+    pub disk_write_ops: i64,
+    pub network_rx_bytes: i64,
+    pub network_tx_bytes: i64,
+}
+
+const VM_METRIC_COLUMNS: &str = "vm_id, at, cpu_used_percent, memory_bytes, memory_unused_bytes,
+         disk_read_bytes, disk_write_bytes, disk_read_ops, disk_write_ops, network_rx_bytes,
+         network_tx_bytes";
+
+stmt!(VM_METRICS_LIST: VmMetricRow = format!(
+    "SELECT {VM_METRIC_COLUMNS} FROM vm_metrics
+     WHERE vm_id = $1 AND at >= $2 AND ($3::timestamptz IS NULL OR at <= $3) ORDER BY at"
+));
+
+/// A VM's retained samples between `since` and `until`, oldest first.
+pub async fn vm_metrics_list(
+    db: impl PgExecutor<'_>,
+    vm_id: Uuid,
+    since: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+) -> Result<Vec<VmMetricRow>> {
+    Ok(VM_METRICS_LIST
+        .query_as()
+        .bind(vm_id)
+        .bind(since)
+        .bind(until)
+        .fetch_all(db)
+        .await?)
+}
+
+stmt!(VM_METRICS_LATEST: VmMetricRow = format!(
+    "SELECT DISTINCT ON (vm_id) {VM_METRIC_COLUMNS} FROM vm_metrics
+     WHERE vm_id = ANY($1) ORDER BY vm_id, at DESC"
+));
+
+/// The newest sample of each of `ids` that has one.
+pub async fn vm_metrics_latest(db: impl PgExecutor<'_>, ids: &[Uuid]) -> Result<Vec<VmMetricRow>> {
+    Ok(VM_METRICS_LATEST.query_as().bind(ids).fetch_all(db).await?)
+}
+
 stmt!(VM_SET_RESUME = "UPDATE vms SET resume_on_start = $2 WHERE id = $1");
 
 /// Marks (or unmarks) a VM to be started at the embedded default's next start.
@@ -652,6 +770,10 @@ pub async fn vm_list(db: impl PgExecutor<'_>, f: &VmFilter) -> Result<(Vec<VmLis
 }
 
 statements![
+    VM_METRICS_INSERT,
+    VM_METRICS_PURGE,
+    VM_METRICS_LIST,
+    VM_METRICS_LATEST,
     VM_SET_IMAGE,
     VM_INSERT,
     VM_SET_USER_DATA,

@@ -282,13 +282,42 @@ fn account_type_name(v: &AccountResponse) -> &'static str {
     }
 }
 
+/// The account list's sort keys, one per heading.
+const ACCOUNT_SORTS: &[&str] = &["name", "role", "type", "domain", "state", "users"];
+
+fn account_sort_key(a: &AccountResponse, key: &str) -> String {
+    match key {
+        "role" => plain(&a.rolename),
+        "type" => account_type_name(a).into(),
+        "domain" => plain(&a.domain),
+        "state" => plain(&a.state),
+        "users" => super::lists::numeric_key(Some(a.user.len() as f64)),
+        _ => plain(&a.name),
+    }
+}
+
 async fn accounts(s: Session, Query(q): Q) -> Response {
     let mut params = page_params(&q);
     params.push(("listall", "true".into()));
+    let mut arrange = super::lists::Arrange::new("/console/accounts", ACCOUNT_SORTS, &q);
+    let filters = arrange
+        .filters(
+            &s,
+            &q,
+            &super::lists::Filters {
+                states: &["enabled", "disabled", "locked"],
+                state_param: true,
+                ..Default::default()
+            },
+            &mut params,
+        )
+        .await;
     let (total, items) = match s.list_of::<AccountResponse>("listAccounts", &params).await {
         Ok(x) => x,
         Err(e) => return s.error_page("accounts", &e),
     };
+    let super::lists::Arranged { items, total } =
+        arrange.apply(total, items, account_sort_key, |a| plain(&a.state));
     let rows = items
         .iter()
         .map(|a| Row {
@@ -304,16 +333,18 @@ async fn accounts(s: Session, Query(q): Q) -> Response {
             actions: vec![],
         })
         .collect();
+    let mut table = Table::new(
+        "list",
+        &["Name", "Role", "Type", "Domain", "State", "Users"],
+        rows,
+        "No accounts match.",
+    );
+    arrange.decorate(&mut table, &q, filters);
     s.page(&ListPage {
         frame: s.frame("accounts"),
         section: "Administration",
         title: "Accounts".into(),
-        table: Table::new(
-            "list",
-            &["Name", "Role", "Type", "Domain", "State", "Users"],
-            rows,
-            "No accounts.",
-        ),
+        table,
         total,
         toolbar: vec![Link::primary("+ Add account", "/console/accounts/new")],
         search: Some(q.get("keyword").cloned().unwrap_or_default()),

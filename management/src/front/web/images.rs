@@ -57,14 +57,58 @@ fn status_cells(v: &IsoResponse) -> Vec<Cell> {
     ]
 }
 
+/// The list's sort keys, one per heading ("" : the progress bar does not sort).
+const SORTS: &[&str] = &[
+    "name", "zone", "status", "", "ready", "size", "ostype", "owner",
+];
+
+/// The list's "state" filter: whether an image is ready (in that zone).
+const READINESS: &[&str] = &["Ready", "Not ready"];
+
+fn readiness(v: &IsoResponse) -> String {
+    if v.isready == Some(true) {
+        "Ready"
+    } else {
+        "Not ready"
+    }
+    .into()
+}
+
+fn sort_key(v: &IsoResponse, key: &str) -> String {
+    match key {
+        "zone" => plain(&v.zonename),
+        "status" => plain(&v.status),
+        "ready" => readiness(v),
+        "size" => super::lists::numeric_key(v.size.map(|b| b as f64)),
+        "ostype" => plain(&v.ostypename),
+        "owner" => plain(&v.account),
+        _ => plain(&v.name),
+    }
+}
+
 async fn isos(s: Session, Query(q): Query<HashMap<String, String>>) -> Response {
     let mut params = page_params(&q);
     params.push(("isofilter", "all".into()));
     params.push(("listall", "true".into()));
+    let mut arrange = super::lists::Arrange::new("/console/isos", SORTS, &q);
+    let filters = arrange
+        .filters(
+            &s,
+            &q,
+            &super::lists::Filters {
+                states: READINESS,
+                state_param: false,
+                zone: true,
+                account: true,
+            },
+            &mut params,
+        )
+        .await;
     let (total, items) = match s.list_of::<IsoResponse>("listIsos", &params).await {
         Ok(x) => x,
         Err(e) => return s.error_page("isos", &e),
     };
+    let super::lists::Arranged { items, total } = arrange.apply(total, items, sort_key, readiness);
     let downloading = items.iter().any(downloading);
     let rows = items
         .iter()
@@ -93,6 +137,7 @@ async fn isos(s: Session, Query(q): Query<HashMap<String, String>>) -> Response 
         "No ISOs yet. Register one with + Register ISO.",
     );
     table.numeric = vec![5];
+    arrange.decorate(&mut table, &q, filters);
     s.page(&ListPage {
         frame: s.frame("isos"),
         section: "Images",

@@ -124,12 +124,71 @@ async fn list_page<T: Listed + DeserializeOwned>(
     empty: &str,
     toolbar: Vec<Link>,
 ) -> Response {
-    let (total, items) = match s.list_of::<T>(command, &page_params(q)).await {
+    arranged_list_page(
+        s, q, active, title, command, headings, cells, empty, toolbar, None,
+    )
+    .await
+}
+
+/// How a list page sorts and filters (`lists`): its sort keys (one per heading), an
+/// item's value for a key and its state, and the filters it offers.
+pub(crate) struct ListArrangement<T> {
+    pub keys: &'static [&'static str],
+    pub key: fn(&T, &str) -> String,
+    pub state: fn(&T) -> String,
+    pub filters: super::lists::Filters,
+    /// Whether the page's script keeps the rows' states current.
+    pub live: bool,
+}
+
+/// A list page from one list command, sorted and filtered as `arrangement` says.
+#[allow(clippy::too_many_arguments)]
+async fn arranged_list_page<T: Listed + DeserializeOwned>(
+    s: &Session,
+    q: &HashMap<String, String>,
+    active: &'static str,
+    title: &str,
+    command: &str,
+    headings: &[&str],
+    cells: fn(&T) -> Vec<Cell>,
+    empty: &str,
+    toolbar: Vec<Link>,
+    arrangement: Option<ListArrangement<T>>,
+) -> Response {
+    let path: &'static str = match active {
+        "hosts" => "/console/hosts",
+        "zones" => "/console/zones",
+        "pods" => "/console/pods",
+        "clusters" => "/console/clusters",
+        "primary-storage" => "/console/primary-storage",
+        "secondary-storage" => "/console/secondary-storage",
+        _ => "/console/dashboard",
+    };
+    let mut params = page_params(q);
+    let mut arrange = arrangement
+        .as_ref()
+        .map(|a| super::lists::Arrange::new(path, a.keys, q));
+    let mut filters = vec![];
+    if let (Some(arr), Some(a)) = (arrange.as_mut(), arrangement.as_ref()) {
+        filters = arr.filters(s, q, &a.filters, &mut params).await;
+    }
+    let (total, items) = match s.list_of::<T>(command, &params).await {
         Ok(x) => x,
         Err(e) => return s.error_page(active, &e),
     };
+    let (total, items) = match (&arrange, &arrangement) {
+        (Some(arr), Some(a)) => {
+            let out = arr.apply(total, items, a.key, a.state);
+            (out.total, out.items)
+        }
+        _ => (total, items),
+    };
     let rows = items.iter().map(|v| row(v.id(), cells(v))).collect();
-    let table = Table::new("list", headings, rows, empty);
+    let mut table = Table::new("list", headings, rows, empty);
+    if let Some(arr) = &arrange {
+        arr.decorate(&mut table, q, filters);
+        table.live = arrangement.as_ref().is_some_and(|a| a.live);
+    }
     s.page(&ListPage {
         frame: s.frame(active),
         section: "Infrastructure",
@@ -731,8 +790,36 @@ async fn cluster_action(s: Session, Path(id): Path<String>, Form(f): Form<Fields
 
 // --- hosts ---
 
+/// The host list's sort keys, one per heading of `HOST_HEADINGS`.
+const HOST_SORTS: &[&str] = &[
+    "name",
+    "zone",
+    "pod",
+    "cluster",
+    "address",
+    "state",
+    "resourcestate",
+    "version",
+];
+
+fn host_sort_key(v: &HostResponse, key: &str) -> String {
+    match key {
+        "zone" => plain(&v.zonename),
+        "pod" => plain(&v.podname),
+        "cluster" => plain(&v.clustername),
+        "address" => super::lists::address_key(&plain(&v.ipaddress)),
+        "state" => plain(&v.state),
+        "resourcestate" => plain(&v.resourcestate),
+        "version" => plain(&v.hypervisorversion),
+        _ => plain(&v.name),
+    }
+}
+
+/// A host's status (listHosts' `state`), as the host state machine spells them.
+const HOST_STATES: &[&str] = &["Up", "Connecting", "Disconnected", "Alert", "Down"];
+
 async fn hosts(s: Session, Query(q): Q) -> Response {
-    list_page(
+    arranged_list_page(
         &s,
         &q,
         "hosts",
@@ -740,11 +827,23 @@ async fn hosts(s: Session, Query(q): Q) -> Response {
         "listHosts",
         HOST_HEADINGS,
         host_cells,
-        "No hosts yet. Add one with + Add host.",
+        "No hosts match. Add one with + Add host.",
         vec![
             Link::new("Metrics", "/console/hosts/metrics"),
             Link::primary("+ Add host", "/console/hosts/new"),
         ],
+        Some(ListArrangement {
+            keys: HOST_SORTS,
+            key: host_sort_key,
+            state: |v| plain(&v.state),
+            filters: super::lists::Filters {
+                states: HOST_STATES,
+                state_param: true,
+                zone: true,
+                account: false,
+            },
+            live: true,
+        }),
     )
     .await
 }

@@ -19,9 +19,10 @@ use stratus_api::envelope::Reply;
 use stratus_api::types::{
     ConsoleEndpointResponse, DiskOfferingResponse, EventResponse, IsoResponse, NetworkResponse,
     ServiceOfferingResponse, SshKeyPairResponse, TemplateResponse, VirtualMachineResponse,
-    VolumeResponse, ZoneResponse,
+    VmStatsItem, VmStatsResponse, VolumeResponse, ZoneResponse,
 };
 use stratus_api::ApiError;
+use stratus_ui::chart::{self, Series};
 use stratus_ui::format::bytes;
 use stratus_ui::launch::{self, Choices, Go, LaunchState, STEPS};
 use stratus_ui::{
@@ -30,7 +31,8 @@ use stratus_ui::{
 };
 
 use super::infra::{link_to, row};
-use super::show::{bytes_of, float, plain, text, when};
+use super::lists;
+use super::show::{big, bytes_of, float, number, plain, text, when};
 use super::{field, page_params, pager, query_string, redirect_with, Fields, Outcome, Session};
 use crate::ctx::Ctx;
 
@@ -152,7 +154,7 @@ fn actions_for(
 }
 
 /// The instance list's columns that sort, by their `sort` key.
-const SORTS: [&str; 9] = [
+const SORTS: &[&str] = &[
     "name",
     "displayname",
     "state",
@@ -164,19 +166,13 @@ const SORTS: [&str; 9] = [
     "account",
 ];
 
-/// Up to this many instances are sorted as one list (past it, the first so many).
-const SORT_MAX: i64 = 500;
-
 /// A row's value for a sort key.
 fn sort_key(v: &VirtualMachineResponse, key: &str) -> String {
     match key {
         "displayname" => plain(&v.displayname),
         "state" => plain(&v.state),
         // Addresses sort by number, not as text.
-        "ip" => address(v)
-            .parse::<std::net::Ipv4Addr>()
-            .map(|a| format!("{:010}", u32::from(a)))
-            .unwrap_or_else(|_| address(v)),
+        "ip" => lists::address_key(&address(v)),
         "zone" => plain(&v.zonename),
         "host" => plain(&v.hostname),
         "offering" => plain(&v.serviceofferingname),
@@ -184,113 +180,34 @@ fn sort_key(v: &VirtualMachineResponse, key: &str) -> String {
         "account" => plain(&v.account),
         _ => plain(&v.name),
     }
-    .to_lowercase()
-}
-
-/// The list's filters (state, zone, account), as the API's parameters.
-async fn filters(
-    s: &Session,
-    q: &HashMap<String, String>,
-) -> (Vec<Field>, Vec<(&'static str, String)>) {
-    let get = |k: &str| q.get(k).cloned().unwrap_or_default();
-    let mut params = vec![];
-    let mut fields = vec![];
-    let mut states = vec![(String::new(), "Any state".to_string())];
-    states.extend(
-        super::VM_STATES
-            .iter()
-            .map(|st| (st.to_string(), st.to_string())),
-    );
-    let state = get("state");
-    if states.iter().any(|(v, _)| *v == state) && !state.is_empty() {
-        params.push(("state", state.clone()));
-    }
-    fields.push(Field::select("state", "State", state, states));
-    let mut zones = vec![(String::new(), "Any zone".to_string())];
-    zones.extend(
-        s.list_of::<ZoneResponse>("listZones", &rows_params(&[]))
-            .await
-            .map(|(_, z)| z)
-            .unwrap_or_default()
-            .iter()
-            .map(|z| (plain(&z.id), text(&z.name))),
-    );
-    let zone = get("zoneid");
-    if zones.iter().any(|(v, _)| *v == zone) && !zone.is_empty() {
-        params.push(("zoneid", zone.clone()));
-    }
-    fields.push(Field::select("zoneid", "Zone", zone, zones));
-    if s.is_admin() {
-        // An account is a name in a domain: the value is `DOMAINID/NAME`.
-        let mut accounts = vec![(String::new(), "Any account".to_string())];
-        accounts.extend(
-            s.list_of::<stratus_api::types::AccountResponse>(
-                "listAccounts",
-                &rows_params(&[("listall", "true".into())]),
-            )
-            .await
-            .map(|(_, a)| a)
-            .unwrap_or_default()
-            .iter()
-            .map(|a| {
-                (
-                    format!("{}/{}", plain(&a.domainid), plain(&a.name)),
-                    format!("{} ({})", text(&a.name), text(&a.domain)),
-                )
-            }),
-        );
-        let account = get("account");
-        if accounts.iter().any(|(v, _)| *v == account) && !account.is_empty() {
-            if let Some((domain, name)) = account.split_once('/') {
-                params.push(("domainid", domain.to_string()));
-                params.push(("account", name.to_string()));
-            }
-        }
-        fields.push(Field::select("account", "Account", account, accounts));
-    }
-    (fields, params)
 }
 
 async fn list(s: Session, Query(q): Query<HashMap<String, String>>) -> Response {
     let mut params = page_params(&q);
     params.push(("listall", "true".into()));
-    let (filter_fields, filter_params) = filters(&s, &q).await;
-    params.extend(filter_params);
-    let sort = q
-        .get("sort")
-        .map(String::as_str)
-        .filter(|k| SORTS.contains(k));
-    let descending = q.get("order").is_some_and(|o| o == "desc");
-    // Sorted: the whole list (up to SORT_MAX) is sorted, then paged here.
-    let page = q
-        .get("page")
-        .and_then(|p| p.parse::<i64>().ok())
-        .unwrap_or(1)
-        .max(1);
-    if sort.is_some() {
-        params.retain(|(k, _)| *k != "page" && *k != "pagesize");
-        params.push(("page", "1".into()));
-        params.push(("pagesize", SORT_MAX.to_string()));
-    }
-    let (total, mut items) = match s
+    let mut arrange = lists::Arrange::new("/console/instances", SORTS, &q);
+    let filters = arrange
+        .filters(
+            &s,
+            &q,
+            &lists::Filters {
+                states: super::VM_STATES,
+                state_param: true,
+                zone: true,
+                account: true,
+            },
+            &mut params,
+        )
+        .await;
+    let (total, items) = match s
         .list_of::<VirtualMachineResponse>("listVirtualMachines", &params)
         .await
     {
         Ok(x) => x,
         Err(e) => return s.error_page("instances", &e),
     };
-    if let Some(key) = sort {
-        items.sort_by_cached_key(|v| sort_key(v, key));
-        if descending {
-            items.reverse();
-        }
-        let from = ((page - 1) * super::PAGE_SIZE) as usize;
-        items = items
-            .into_iter()
-            .skip(from)
-            .take(super::PAGE_SIZE as usize)
-            .collect();
-    }
+    let lists::Arranged { items, total } =
+        arrange.apply(total, items, sort_key, |v| plain(&v.state));
     let changing = items.iter().any(|v| transitional(&plain(&v.state)));
     let back = format!(
         "/console/instances{}",
@@ -346,39 +263,8 @@ async fn list(s: Session, Query(q): Query<HashMap<String, String>>) -> Response 
         rows,
         "No instances match. Launch one with + Add instance.",
     );
-    table.sort_links = SORTS
-        .iter()
-        .map(|key| {
-            let order = if sort == Some(*key) && !descending {
-                "desc"
-            } else {
-                "asc"
-            };
-            let mut pairs: Vec<(&str, String)> = q
-                .iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "sort" | "order" | "page"))
-                .map(|(k, v)| (k.as_str(), v.clone()))
-                .collect();
-            pairs.sort();
-            pairs.push(("sort", key.to_string()));
-            pairs.push(("order", order.to_string()));
-            Some(format!("/console/instances{}", query_string(&pairs)))
-        })
-        .collect();
-    table.sorted = sort
-        .and_then(|k| SORTS.iter().position(|x| *x == k))
-        .map(|i| {
-            (
-                i,
-                if descending {
-                    "descending"
-                } else {
-                    "ascending"
-                },
-            )
-        });
-    table.filters = filter_fields;
-    table.filter_action = "/console/instances".into();
+    arrange.decorate(&mut table, &q, filters);
+    table.live = true;
     table.bulk = [
         ("start", "Start"),
         ("stop", "Stop"),
@@ -496,15 +382,16 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
     }
     let failed = state == "Error";
     let banner = failed.then(|| failed_banner(&s, &v));
-    // The instance's own events (their texts name it by its display name).
+    if let Some(c) = v.cpuused.clone() {
+        fields.push(("CPU used".into(), Cell::num(c)));
+    }
+    // The instance's own events: those whose resource is this VM.
     let display = plain(&v.displayname);
-    let events = if display.is_empty() {
-        vec![]
-    } else {
-        s.list_of::<EventResponse>(
+    let events = s
+        .list_of::<EventResponse>(
             "listEvents",
             &[
-                ("keyword", format!("VM {display}")),
+                ("resourceid", id.clone()),
                 ("listall", "true".into()),
                 ("pagesize", "10".into()),
                 ("page", "1".into()),
@@ -512,8 +399,8 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
         )
         .await
         .map(|(_, items)| items)
-        .unwrap_or_default()
-    };
+        .unwrap_or_default();
+    let charts = vm_charts(&s, &id, v.memory.map(|m| f64::from(m) * 1048576.0)).await;
     let nics = v
         .nic
         .iter()
@@ -572,7 +459,7 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
         toolbar: vec![],
         actions: actions_for(&v, &isos, &owner_keys(&s).await, true),
         fields,
-        charts: vec![],
+        charts,
         sections: vec![
             Section {
                 title: "NICs".into(),
@@ -615,6 +502,126 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
         ],
         refresh: changing.then_some(REFRESH),
     })
+}
+
+/// Charts of the VM's retained samples (`listVirtualMachinesUsageHistory`): CPU share,
+/// memory, and disk and network rates (the samples are totals; the charts show their
+/// change per second). No samples: no charts.
+async fn vm_charts(s: &Session, id: &str, memory_total: Option<f64>) -> Vec<stratus_ui::Chart> {
+    let Ok((_, items)) = s
+        .list_of::<VmStatsResponse>("listVirtualMachinesUsageHistory", &[("id", id.to_string())])
+        .await
+    else {
+        return vec![];
+    };
+    let stats = items
+        .into_iter()
+        .next()
+        .map(|v| v.stats)
+        .unwrap_or_default();
+    if stats.is_empty() {
+        return vec![];
+    }
+    let series = |f: fn(&VmStatsItem) -> Option<f64>, scale: f64| -> Vec<(f64, f64)> {
+        stats
+            .iter()
+            .filter_map(|v| Some((v.timestamp?.0.timestamp() as f64, f(v)? * scale)))
+            .collect()
+    };
+    fn pct(v: f64) -> String {
+        format!("{v:.0}%")
+    }
+    fn size(v: f64) -> String {
+        bytes(v)
+    }
+    fn rate(v: f64) -> String {
+        format!("{}/s", bytes(v))
+    }
+    fn ops(v: f64) -> String {
+        format!("{v:.0}/s")
+    }
+    let memory_used = |v: &VmStatsItem| -> Option<f64> {
+        // Used: what the VM has less what its guest reports unused, when it reports.
+        Some((big(&v.memorykbs)? - big(&v.memoryintfreekbs).unwrap_or(0.0)).max(0.0))
+    };
+    vec![
+        chart::line_chart(
+            "CPU used",
+            &[Series {
+                label: "CPU %".into(),
+                color: "#2456c9",
+                points: series(|v| number(&v.cpuused), 1.0),
+            }],
+            Some(100.0),
+            pct,
+        ),
+        chart::line_chart(
+            "Memory",
+            &[Series {
+                label: "In use".into(),
+                color: "#12b76a",
+                points: stats
+                    .iter()
+                    .filter_map(|v| {
+                        Some((v.timestamp?.0.timestamp() as f64, memory_used(v)? * 1024.0))
+                    })
+                    .collect(),
+            }],
+            memory_total,
+            size,
+        ),
+        chart::line_chart(
+            "Disk",
+            &[
+                Series {
+                    label: "Read".into(),
+                    color: "#7a5af8",
+                    points: chart::rates(&series(|v| big(&v.diskkbsread), 1024.0)),
+                },
+                Series {
+                    label: "Write".into(),
+                    color: "#f79009",
+                    points: chart::rates(&series(|v| big(&v.diskkbswrite), 1024.0)),
+                },
+            ],
+            None,
+            rate,
+        ),
+        chart::line_chart(
+            "Disk operations",
+            &[
+                Series {
+                    label: "Reads".into(),
+                    color: "#7a5af8",
+                    points: chart::rates(&series(|v| big(&v.diskioread), 1.0)),
+                },
+                Series {
+                    label: "Writes".into(),
+                    color: "#f79009",
+                    points: chart::rates(&series(|v| big(&v.diskiowrite), 1.0)),
+                },
+            ],
+            None,
+            ops,
+        ),
+        chart::line_chart(
+            "Network",
+            &[
+                Series {
+                    label: "Received".into(),
+                    color: "#7a5af8",
+                    points: chart::rates(&series(|v| big(&v.networkkbsread), 1024.0)),
+                },
+                Series {
+                    label: "Sent".into(),
+                    color: "#f79009",
+                    points: chart::rates(&series(|v| big(&v.networkkbswrite), 1024.0)),
+                },
+            ],
+            None,
+            rate,
+        ),
+    ]
 }
 
 /// The page that shows an instance's new password, once.

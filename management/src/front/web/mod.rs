@@ -14,6 +14,7 @@ mod admin;
 mod images;
 mod infra;
 mod instances;
+mod lists;
 mod offerings;
 mod show;
 mod sshkeys;
@@ -73,6 +74,10 @@ pub fn router() -> Router<Ctx> {
             get(|| async { script(stratus_ui::VNC_JS) }),
         )
         .route(
+            "/console/static/live.js",
+            get(|| async { script(stratus_ui::LIVE_JS) }),
+        )
+        .route(
             "/console/static/novnc.LICENSE.txt",
             get(|| async {
                 (
@@ -85,6 +90,7 @@ pub fn router() -> Router<Ctx> {
         .route("/console/logout", post(logout))
         .route("/console/dashboard", get(dashboard))
         .route("/console/jobs", get(jobs_page))
+        .route("/console/jobs/tray", get(jobs_tray))
         .route("/console/jobs/{id}", get(job_page))
         .merge(infra::router())
         .merge(wizard::router())
@@ -244,6 +250,7 @@ pub(crate) struct Session {
     pub caller: Caller,
     pub key: String,
     pub flash: Option<Flash>,
+    pub tray: stratus_ui::Tray,
 }
 
 impl FromRequestParts<Ctx> for Session {
@@ -290,12 +297,44 @@ impl Session {
     pub async fn from_headers(ctx: &Ctx, headers: &HeaderMap) -> Option<Session> {
         let sid = session_cookie(headers)?;
         let (caller, key) = auth::authenticate_session_cookie(ctx, &sid).await.ok()?;
-        Some(Session {
+        let mut s = Session {
             ctx: ctx.clone(),
             caller,
             key,
             flash: read_flash(headers),
-        })
+            tray: Default::default(),
+        };
+        s.tray = s.tray().await;
+        Some(s)
+    }
+
+    /// The job tray: the caller's account's newest jobs of the last day, counted by
+    /// status (listAsyncJobs). A failure to list leaves the tray empty, not the page.
+    async fn tray(&self) -> stratus_ui::Tray {
+        let since = (chrono::Utc::now() - chrono::Duration::days(1))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string();
+        let jobs = self
+            .list_of::<AsyncJobResponse>(
+                "listAsyncJobs",
+                &[
+                    ("startdate", since),
+                    ("page", "1".into()),
+                    ("pagesize", stratus_ui::Tray::WINDOW.to_string()),
+                ],
+            )
+            .await
+            .map(|(_, items)| items)
+            .unwrap_or_default();
+        let mut t = stratus_ui::Tray::default();
+        for j in &jobs {
+            match j.jobstatus {
+                Some(JobStatus::Succeeded) => t.succeeded += 1,
+                Some(JobStatus::Failed) => t.failed += 1,
+                _ => t.pending += 1,
+            }
+        }
+        t
     }
 
     pub fn is_admin(&self) -> bool {
@@ -312,6 +351,7 @@ impl Session {
             is_admin: self.is_admin(),
             flash: self.flash.clone(),
             has_instances: stratus_api::command::find("listVirtualMachines").is_some(),
+            tray: self.tray,
         }
     }
 
@@ -1103,6 +1143,15 @@ async fn jobs_page(s: Session, Query(q): Query<HashMap<String, String>>) -> Resp
         pager: pager("/console/jobs", &q, total),
         refresh: pending.then_some(3),
     })
+}
+
+/// The job tray alone, for the pages' script to refresh the header with.
+async fn jobs_tray(s: Session) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        s.tray.html(),
+    )
+        .into_response()
 }
 
 /// An async job's page: refreshes itself every 2 s until the job ends.

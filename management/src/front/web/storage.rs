@@ -5,25 +5,29 @@
 
 use std::collections::HashMap;
 
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Form, Router};
 use serde::de::DeserializeOwned;
 use stratus_api::envelope::Reply;
-use stratus_api::types::{ClusterResponse, ImageStoreResponse, StoragePoolResponse, ZoneResponse};
+use stratus_api::types::{
+    ClusterResponse, ImageStoreResponse, StoragePoolResponse, VolumeResponse, ZoneResponse,
+};
 use stratus_api::ApiError;
 use stratus_ui::wizard::nfs_url;
-use stratus_ui::{Field, FormPage};
+use stratus_ui::{Cell, Field, FormPage, ListPage, Row, Table};
 use uuid::Uuid;
 
 use super::infra::cluster_options;
-use super::show::{plain, text};
-use super::{field, redirect_with, Fields, Session};
+use super::show::{bytes_of, plain, text};
+use super::{field, page_params, pager, redirect_with, Fields, Session};
 use crate::ctx::Ctx;
 
 pub fn router() -> Router<Ctx> {
     Router::new()
+        .route("/console/volumes", get(volumes))
         .route(
             "/console/primary-storage/new",
             get(primary_form).post(add_primary),
@@ -32,6 +36,104 @@ pub fn router() -> Router<Ctx> {
             "/console/secondary-storage/new",
             get(secondary_form).post(add_secondary),
         )
+}
+
+/// The volume list's sort keys, one per heading.
+const VOLUME_SORTS: &[&str] = &[
+    "name", "type", "instance", "state", "size", "zone", "storage", "account",
+];
+
+/// A volume's states (listVolumes has no state filter: it is applied here).
+const VOLUME_STATES: &[&str] = &["Allocated", "Ready", "Destroy"];
+
+fn volume_sort_key(v: &VolumeResponse, key: &str) -> String {
+    match key {
+        "type" => plain(&v.r#type),
+        "instance" => plain(&v.vmdisplayname),
+        "state" => plain(&v.state),
+        "size" => super::lists::numeric_key(v.size.map(|b| b as f64)),
+        "zone" => plain(&v.zonename),
+        "storage" => plain(&v.storage),
+        "account" => plain(&v.account),
+        _ => plain(&v.name),
+    }
+}
+
+/// Volumes (listVolumes), sorted and filtered like the instance list.
+async fn volumes(s: Session, Query(q): Query<HashMap<String, String>>) -> Response {
+    let mut params = page_params(&q);
+    params.push(("listall", "true".into()));
+    let mut arrange = super::lists::Arrange::new("/console/volumes", VOLUME_SORTS, &q);
+    let filters = arrange
+        .filters(
+            &s,
+            &q,
+            &super::lists::Filters {
+                states: VOLUME_STATES,
+                state_param: false,
+                zone: true,
+                account: true,
+            },
+            &mut params,
+        )
+        .await;
+    let (total, items) = match s.list_of::<VolumeResponse>("listVolumes", &params).await {
+        Ok(x) => x,
+        Err(e) => return s.error_page("volumes", &e),
+    };
+    let super::lists::Arranged { items, total } =
+        arrange.apply(total, items, volume_sort_key, |v| plain(&v.state));
+    let rows = items
+        .iter()
+        .map(|v| Row {
+            id: plain(&v.id),
+            cells: vec![
+                Cell::text(text(&v.name)),
+                Cell::text(text(&v.r#type)),
+                match &v.virtualmachineid {
+                    Some(vm) => {
+                        Cell::link(text(&v.vmdisplayname), format!("/console/instances/{vm}"))
+                    }
+                    None => Cell::text("—"),
+                },
+                Cell::state(plain(&v.state)),
+                Cell::num(bytes_of(&v.size)),
+                Cell::text(text(&v.zonename)),
+                Cell::text(text(&v.storage)),
+                Cell::text(text(&v.account)),
+            ],
+            actions: vec![],
+        })
+        .collect();
+    let mut table = Table::new(
+        "list",
+        &[
+            "Name",
+            "Type",
+            "Instance",
+            "State",
+            "Size",
+            "Zone",
+            "Primary storage",
+            "Account",
+        ],
+        rows,
+        "No volumes match. Each instance has its root volume.",
+    );
+    table.numeric = vec![4];
+    arrange.decorate(&mut table, &q, filters);
+    s.page(&ListPage {
+        frame: s.frame("volumes"),
+        section: "Storage",
+        title: "Volumes".into(),
+        table,
+        total,
+        toolbar: vec![],
+        search: Some(q.get("keyword").cloned().unwrap_or_default()),
+        note: None,
+        pager: pager("/console/volumes", &q, total),
+        refresh: None,
+    })
 }
 
 async fn zone_options(s: &Session) -> Vec<(String, String)> {

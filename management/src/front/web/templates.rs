@@ -60,6 +60,36 @@ fn status_cells(v: &TemplateResponse) -> Vec<Cell> {
     ]
 }
 
+/// The list's sort keys, one per heading ("" : the progress bar does not sort).
+const SORTS: &[&str] = &[
+    "name", "zone", "format", "status", "", "ready", "size", "ostype", "owner",
+];
+
+/// The list's "state" filter: whether an image is ready (in that zone).
+const READINESS: &[&str] = &["Ready", "Not ready"];
+
+fn readiness(v: &TemplateResponse) -> String {
+    if v.isready == Some(true) {
+        "Ready"
+    } else {
+        "Not ready"
+    }
+    .into()
+}
+
+fn sort_key(v: &TemplateResponse, key: &str) -> String {
+    match key {
+        "zone" => plain(&v.zonename),
+        "format" => plain(&v.format),
+        "status" => plain(&v.status),
+        "ready" => readiness(v),
+        "size" => super::lists::numeric_key(v.size.map(|b| b as f64)),
+        "ostype" => plain(&v.ostypename),
+        "owner" => plain(&v.account),
+        _ => plain(&v.name),
+    }
+}
+
 async fn templates(s: Session, Query(q): Query<HashMap<String, String>>) -> Response {
     let mut params = page_params(&q);
     // Admins see every template; a tenant what it may deploy or owns.
@@ -68,6 +98,20 @@ async fn templates(s: Session, Query(q): Query<HashMap<String, String>>) -> Resp
         if s.is_admin() { "all" } else { "executable" }.into(),
     ));
     params.push(("listall", "true".into()));
+    let mut arrange = super::lists::Arrange::new("/console/templates", SORTS, &q);
+    let filters = arrange
+        .filters(
+            &s,
+            &q,
+            &super::lists::Filters {
+                states: READINESS,
+                state_param: false,
+                zone: true,
+                account: true,
+            },
+            &mut params,
+        )
+        .await;
     let (total, items) = match s
         .list_of::<TemplateResponse>("listTemplates", &params)
         .await
@@ -75,6 +119,7 @@ async fn templates(s: Session, Query(q): Query<HashMap<String, String>>) -> Resp
         Ok(x) => x,
         Err(e) => return s.error_page("templates", &e),
     };
+    let super::lists::Arranged { items, total } = arrange.apply(total, items, sort_key, readiness);
     let downloading = items.iter().any(downloading);
     let rows = items
         .iter()
@@ -107,6 +152,7 @@ async fn templates(s: Session, Query(q): Query<HashMap<String, String>>) -> Resp
         "No templates yet. Register one with + Register template.",
     );
     table.numeric = vec![6];
+    arrange.decorate(&mut table, &q, filters);
     s.page(&ListPage {
         frame: s.frame("templates"),
         section: "Images",

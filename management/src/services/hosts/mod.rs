@@ -226,6 +226,7 @@ pub async fn heartbeat(
     }
     db::hosts::host_apply_report(&mut *tx, host_id, ctx.ms_id.into(), hb).await?;
     db::hosts::host_metrics_insert(&mut *tx, host_id, hb).await?;
+    db::vms::vm_metrics_insert(&mut *tx, host_id, &hb.domain_stats).await?;
     // A report may have been taken just before an operation changed the VM.
     let settle = 15;
     let strays = crate::services::vms::sync_report(&mut tx, &host, &hb.domains, settle).await?;
@@ -443,6 +444,15 @@ pub async fn run_monitor(ctx: Ctx, mut shutdown: tokio::sync::watch::Receiver<bo
                 Duration::from_secs(60),
                 db::hosts::host_metrics_purge(&ctx.pool, keep),
                 |n| format!("{n} samples older than {keep} h removed"),
+            )
+            .await;
+            let keep = ctx.get(&settings::VM_STATS_MAX_RETENTION_TIME);
+            crate::services::tasks::pass(
+                &ctx,
+                "vm-metrics-retention",
+                Duration::from_secs(60),
+                db::vms::vm_metrics_purge(&ctx.pool, keep),
+                |n| format!("{n} VM samples older than {keep} min removed"),
             )
             .await;
         }

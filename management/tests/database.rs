@@ -170,6 +170,9 @@ async fn while_the_database_is_away_calls_fail_fast_and_recover_by_themselves() 
     // The database goes away: its processes (the postmaster and its children, each in a
     // process group of its own) are frozen, so connections neither fail nor answer (the
     // worst case: before, every call waited the pool's 10 s).
+    // The postmaster first: stopped, it forks no backend after the children are listed
+    // (listing first let a backend forked meanwhile, e.g. the watchdog's, keep answering).
+    signal_all(&[pg.pid()], libc::SIGSTOP);
     let frozen = cluster_pids(pg.pid());
     signal_all(&frozen, libc::SIGSTOP);
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -143,6 +143,9 @@ pub enum Access {
     User,
     /// Root administrators only.
     Admin,
+    /// Root administrators, and domain administrators inside their own domain's subtree
+    /// (handlers check the subtree).
+    DomainAdmin,
 }
 
 /// How the answer is shaped.
@@ -257,7 +260,7 @@ const fn since(mut c: CommandSpec, v: &'static str) -> CommandSpec {
     c
 }
 
-use Access::{Admin, Public, User as AnyUser};
+use Access::{Admin, DomainAdmin, Public, User as AnyUser};
 use ResponseKind::{List as L, Object as O, ObjectList as OL, Success as S};
 
 const SUCCESS: &[ResponseField] = types::SuccessResponse::FIELDS;
@@ -335,6 +338,35 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("details", List, "comma separated list of domain details requested, value can be a list of [ all, resource, min]"),
         ],
         types::DomainResponse::FIELDS),
+    cmd("createDomain", "Creates a domain", DomainAdmin, O, "domain",
+        params![
+            req("name", String, "creates domain with this name"),
+            opt("parentdomainid", Uuid, "assigns new domain a parent domain by domain ID of the parent.  If no parent domain is specified, the ROOT domain is assumed."),
+            opt("networkdomain", String, "Network domain for networks in the domain"),
+            unsupported(opt("domainid", String, "Domain UUID, required for adding domain from another Region"), "choosing the domain's UUID (regions) is not available"),
+        ],
+        types::DomainResponse::FIELDS),
+    cmd("updateDomain", "Updates a domain with a new name", DomainAdmin, O, "domain",
+        params![
+            req("id", Uuid, "ID of domain to update"),
+            opt("name", String, "updates domain with this name"),
+            opt("networkdomain", String, "Network domain for the domain's networks; empty string will update domainName with NULL value"),
+        ],
+        types::DomainResponse::FIELDS),
+    asynch(cmd("deleteDomain", "Deletes a specified domain", DomainAdmin, S, "success",
+        params![
+            req("id", Uuid, "ID of domain to delete"),
+            opt("cleanup", Boolean, "true if all domain resources (child domains, accounts) have to be cleaned up, false otherwise"),
+        ],
+        SUCCESS), "Domain"),
+    cmd("listDomainChildren", "Lists all children domains belonging to a specified domain", DomainAdmin, L, "domain",
+        list_params![
+            opt("id", Uuid, "list children domain by parent domain ID."),
+            opt("name", String, "list children domains by name"),
+            opt("isrecursive", Boolean, "to return the entire tree, use the value \"true\". To return the first level children, use the value \"false\"."),
+            opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
+        ],
+        types::DomainResponse::FIELDS),
     since(cmd("listRoles", "Lists dynamic roles in CloudStack", Admin, L, "role",
         list_params![
             opt("id", Uuid, "List role by role ID."),
@@ -342,7 +374,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("type", String, "List role by role type, valid options are: Admin, ResourceAdmin, DomainAdmin, User."),
         ],
         types::RoleResponse::FIELDS), "4.9.0"),
-    cmd("createAccount", "Creates an account", Admin, O, "account",
+    cmd("createAccount", "Creates an account", DomainAdmin, O, "account",
         params![
             opt("accounttype", Integer, "Type of the account.  Specify 0 for user, 1 for root admin, and 2 for domain admin"),
             opt("roleid", Uuid, "Creates the account under the specified role."),
@@ -372,7 +404,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("roleid", Uuid, "List accounts by the role ID"),
         ],
         types::AccountResponse::FIELDS),
-    cmd("updateAccount", "Updates account information for the authenticated user", Admin, O, "account",
+    cmd("updateAccount", "Updates account information for the authenticated user", DomainAdmin, O, "account",
         params![
             opt("id", Uuid, "Account UUID"),
             opt("account", String, "Current account name"),
@@ -382,7 +414,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("roleid", Uuid, "The UUID of the dynamic role to set for the account"),
         ],
         types::AccountResponse::FIELDS),
-    asynch(cmd("disableAccount", "Disables an account", Admin, O, "account",
+    asynch(cmd("disableAccount", "Disables an account", DomainAdmin, O, "account",
         params![
             opt("id", Uuid, "Account id"),
             opt("account", String, "Disables specified account."),
@@ -390,16 +422,16 @@ pub static COMMANDS: &[CommandSpec] = &[
             req("lock", Boolean, "If true, only lock the account; else disable the account"),
         ],
         types::AccountResponse::FIELDS), "Account"),
-    cmd("enableAccount", "Enables an account", Admin, O, "account",
+    cmd("enableAccount", "Enables an account", DomainAdmin, O, "account",
         params![
             opt("id", Uuid, "Account id"),
             opt("account", String, "Enables specified account."),
             opt("domainid", Uuid, "Enables specified account in this domain."),
         ],
         types::AccountResponse::FIELDS),
-    asynch(cmd("deleteAccount", "Deletes a account, and all users associated with this account", Admin, S, "success",
+    asynch(cmd("deleteAccount", "Deletes a account, and all users associated with this account", DomainAdmin, S, "success",
         params![req("id", Uuid, "Account id")], SUCCESS), "Account"),
-    cmd("createUser", "Creates a user for an account that already exists", Admin, O, "user",
+    cmd("createUser", "Creates a user for an account that already exists", DomainAdmin, O, "user",
         params![
             req("account", String, "Creates the user under the specified account. If no account is specified, the username will be used as the account name."),
             opt("domainid", Uuid, "Creates the user under the specified domain. Has to be accompanied with the account parameter"),
@@ -436,15 +468,22 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("username", String, "Unique username"),
         ],
         types::UserResponse::FIELDS),
-    asynch(cmd("disableUser", "Disables a user account", Admin, O, "user",
+    asynch(cmd("disableUser", "Disables a user account", DomainAdmin, O, "user",
         params![req("id", Uuid, "Disables user by user ID.")], types::UserResponse::FIELDS), "User"),
-    cmd("enableUser", "Enables a user account", Admin, O, "user",
+    cmd("enableUser", "Enables a user account", DomainAdmin, O, "user",
         params![req("id", Uuid, "Enables user by user ID.")], types::UserResponse::FIELDS),
-    cmd("lockUser", "Locks a user account: the user can no longer log in or use the API until enabled again", Admin, O, "user",
+    cmd("lockUser", "Locks a user account: the user can no longer log in or use the API until enabled again", DomainAdmin, O, "user",
         params![req("id", Uuid, "Locks user by user ID.")], types::UserResponse::FIELDS),
     cmd("getUser", "Find user account by API key", Admin, O, "user",
         params![req("userapikey", String, "API key of the user")], types::UserResponse::FIELDS),
-    cmd("deleteUser", "Deletes a user for an account", Admin, S, "success",
+    since(cmd("moveUser", "Moves a user to another account in the same domain.", DomainAdmin, S, "success",
+        params![
+            req("id", Uuid, "id of the user to be moved."),
+            opt("account", String, "Moves user to specified account. If both account and accountId are provided, account takes precedence."),
+            opt("accountid", Uuid, "Moves user to specified account."),
+        ],
+        SUCCESS), "4.11.0"),
+    cmd("deleteUser", "Deletes a user for an account", DomainAdmin, S, "success",
         params![req("id", Uuid, "id of the user to be deleted")], SUCCESS),
     cmd("registerUserKeys", "This command allows a user to register for the developer API, returning a secret key and an API key. This request is made through the integration API port, so it is a privileged command and must be made on behalf of a user. It is up to the implementer just how the username and password are entered, and then how that translates to an integration API request. Both secret key and API key should be returned to the user", AnyUser, O, "userkeys",
         params![req("id", Uuid, "User id")], types::UserKeysResponse::FIELDS),
@@ -1094,7 +1133,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             unsupported(opt("tag", String, "Tag for the resource type"), "tagged resource limits (host and storage tags) are not available yet"),
         ],
         types::ResourceLimitResponse::FIELDS),
-    cmd("updateResourceLimit", "Updates resource limits for an account or domain.", Admin, O, "resourcelimit",
+    cmd("updateResourceLimit", "Updates resource limits for an account or domain.", DomainAdmin, O, "resourcelimit",
         params![
             req("resourcetype", Integer, "Type of resource to update. Values are 0, 1, 2, 3, 4, 6, 7, 8, 9, 10 and 11. 0 - Instance. 1 - IP. 2 - Volume. 3 - Snapshot. 4 - Template. 5 - Project. 6 - Network. 7 - VPC. 8 - CPU. 9 - Memory. 10 - PrimaryStorage. 11 - SecondaryStorage."),
             opt("max", Long, "Maximum resource limit (-1 for unlimited; GiB for storage, MiB for memory)."),
@@ -1104,7 +1143,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             unsupported(opt("tag", String, "Tag for the resource type"), "tagged resource limits (host and storage tags) are not available yet"),
         ],
         types::ResourceLimitResponse::FIELDS),
-    cmd("updateResourceCount", "Recalculate and update resource count for an account or domain. Stratus computes counts from the resources themselves, so this answers the counts as they are.", Admin, L, "resourcecount",
+    cmd("updateResourceCount", "Recalculate and update resource count for an account or domain. Stratus computes counts from the resources themselves, so this answers the counts as they are.", DomainAdmin, L, "resourcecount",
         params![
             req("domainid", Uuid, "If account parameter specified then updates resource counts for a specified account in this domain else update resource counts for all accounts & child domains in specified domain."),
             opt("account", String, "Update resource count for a specified account. Must be used with the domainId parameter."),

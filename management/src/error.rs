@@ -44,6 +44,10 @@ fn constraint_message(name: &str) -> Option<(ErrorCode, &'static str)> {
             ParamError,
             "The specified username already exists in this domain",
         ),
+        "domains_path_key" => (
+            ResourceInUse,
+            "A domain with that name already exists under the same parent domain",
+        ),
         "users_api_key_key" => (ParamError, "The API key is already in use"),
         "ip_ranges_no_overlap" => (
             ParamError,

@@ -1,16 +1,17 @@
 //! Domains, roles, accounts, users, API keys and the event log.
 //!
-//! Non-admin callers see only their own account and users (CloudStack's `listall=false`
-//! default for them); root admins see everything.
+//! Users see only their own account and users (CloudStack's `listall=false` default for
+//! them); domain admins the accounts and users of their domain's subtree, which they
+//! administer; root admins everything.
 
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
-    AccountResponse, DomainResponse, EventResponse, RoleResponse, UserKeysResponse, UserResponse,
+    AccountResponse, EventResponse, RoleResponse, UserKeysResponse, UserResponse,
 };
 use stratus_api::{ApiError, ErrorCode, Params};
 use uuid::Uuid;
 
-use super::{event, list_filter, not_found};
+use super::{ensure_manages, event, list_filter, not_found};
 use crate::ctx::Ctx;
 use crate::db::accounts::{self as a, AccountRow, UserRow};
 use crate::db::events as ev;
@@ -18,33 +19,6 @@ use crate::db::events::{EventResource, ResourceType};
 use crate::error::Result;
 use crate::rules::states::AccountType;
 use crate::services::auth::{self, Caller};
-
-pub fn domain_response(d: &a::DomainRow) -> DomainResponse {
-    DomainResponse {
-        id: Some(d.id),
-        name: Some(d.name.clone()),
-        level: Some(d.level),
-        parentdomainid: d.parent_id,
-        parentdomainname: d.parent_name.clone(),
-        haschild: Some(d.has_child),
-        path: Some(d.path.clone()),
-        state: Some(d.state.clone()),
-        created: Some(d.created.into()),
-    }
-}
-
-pub async fn list_domains(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let f = list_filter(ctx, p)?;
-    // Domains are shown whole whatever `details` asks (there are no resource counts to
-    // leave out), and the list is the caller's domains with or without `listall`.
-    p.mark_read("details");
-    p.mark_read("listall");
-    // Non-admins see their own domain and its children only.
-    let under = (!caller.is_root_admin()).then(|| caller.user.domain_path.clone());
-    let (rows, total) = a::domain_list(&ctx.pool, &f, p.i64("level")?, under.as_deref()).await?;
-    let items: Vec<DomainResponse> = rows.iter().map(domain_response).collect();
-    Ok(Reply::list("domain", total, &items))
-}
 
 pub async fn list_roles(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let f = list_filter(ctx, p)?;
@@ -123,18 +97,19 @@ fn require_password(pw: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn resolve_domain(ctx: &Ctx, p: &Params) -> Result<Uuid> {
-    match p.uuid("domainid")? {
-        Some(d) => Ok(a::domain_fetch(&ctx.pool, d)
-            .await?
-            .ok_or_else(|| not_found(p, "domainid"))?
-            .id),
-        None => Ok(a::ROOT_DOMAIN),
-    }
+/// The domain `domainid` names (the caller's own by default), which the caller must
+/// administer.
+async fn managed_domain(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<a::DomainRow> {
+    let id = p.uuid("domainid")?.unwrap_or(caller.domain_id());
+    let d = a::domain_fetch(&ctx.pool, id)
+        .await?
+        .ok_or_else(|| not_found(p, "domainid"))?;
+    ensure_manages(caller, &d.path)?;
+    Ok(d)
 }
 
 pub async fn create_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let domain_id = resolve_domain(ctx, p).await?;
+    let domain_id = managed_domain(ctx, caller, p).await?.id;
     let (role_id, account_type) = match (p.uuid("roleid")?, p.i64("accounttype")?) {
         (Some(r), _) => {
             let role = a::role_fetch(&ctx.pool, r)
@@ -158,6 +133,13 @@ pub async fn create_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
             .into())
         }
     };
+    if account_type == AccountType::RootAdmin && !caller.is_root_admin() {
+        return Err(ApiError::new(
+            ErrorCode::Account,
+            "Only a root admin can create root admin accounts",
+        )
+        .into());
+    }
     let username = p.required("username")?.trim().to_string();
     let password = p.required("password")?;
     require_password(password)?;
@@ -225,16 +207,18 @@ pub async fn create_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
 }
 
 pub async fn list_accounts(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    // A root admin's list is every account, a user's their own, with or without listall.
+    // A root admin's list is every account, a domain admin's its subtree's, a user's
+    // their own, with or without listall.
     p.mark_read("listall");
-    super::one_domain(p);
+    let (domain_id, under) = domain_scope(ctx, caller, p).await?;
     let f = a::AccountFilter {
         common: list_filter(ctx, p)?,
         account_type: p.i64("accounttype")?,
-        domain_id: p.uuid("domainid")?,
+        domain_id,
         state: p.string("state"),
         role_id: p.uuid("roleid")?,
-        only: (!caller.is_root_admin()).then(|| caller.account_id()),
+        only: (!caller.is_root_admin() && !caller.is_domain_admin()).then(|| caller.account_id()),
+        under,
     };
     let (rows, total) = a::account_list(&ctx.pool, &f).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
@@ -255,8 +239,51 @@ pub async fn list_accounts(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Rep
     Ok(Reply::list("account", total, &items))
 }
 
-/// Finds the account a command names by `id`, or by `account` + `domainid`.
-async fn target_account(ctx: &Ctx, p: &Params) -> Result<AccountRow> {
+/// Which domains a list of accounts or users covers: `domainid` alone is that domain,
+/// with `isrecursive=true` its subtree too; a domain admin never sees past its own
+/// subtree. Answers (exact domain, subtree path).
+async fn domain_scope(
+    ctx: &Ctx,
+    caller: &Caller,
+    p: &Params,
+) -> Result<(Option<Uuid>, Option<String>)> {
+    let recursive = p.bool("isrecursive") == Some(true);
+    let mine = (!caller.is_root_admin()).then(|| caller.user.domain_path.clone());
+    let Some(id) = p.uuid("domainid")? else {
+        return Ok((None, mine));
+    };
+    let Some(d) = a::domain_fetch(&ctx.pool, id).await? else {
+        return Err(not_found(p, "domainid"));
+    };
+    if caller.is_domain_admin() {
+        ensure_manages(caller, &d.path)?;
+    }
+    Ok(if recursive {
+        (None, Some(d.path))
+    } else {
+        (Some(d.id), mine)
+    })
+}
+
+/// Finds the account a command names by `id`, or by `account` + `domainid`, which the
+/// caller must administer. A root admin account is a root admin's to change.
+async fn target_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<AccountRow> {
+    let acc = find_account(ctx, caller, p).await?;
+    ensure_manages(caller, &acc.domain_path)?;
+    if acc.role_type == "Admin" && !caller.is_root_admin() {
+        return Err(ApiError::new(
+            ErrorCode::Account,
+            format!(
+                "Only a root admin can change the root admin account {}",
+                acc.name
+            ),
+        )
+        .into());
+    }
+    Ok(acc)
+}
+
+async fn find_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<AccountRow> {
     if let Some(id) = p.uuid("id")? {
         return a::account_fetch(&ctx.pool, id)
             .await?
@@ -264,7 +291,7 @@ async fn target_account(ctx: &Ctx, p: &Params) -> Result<AccountRow> {
     }
     match p.str("account") {
         Some(name) => {
-            let domain = resolve_domain(ctx, p).await?;
+            let domain = p.uuid("domainid")?.unwrap_or(caller.domain_id());
             a::account_fetch_by_name(&ctx.pool, domain, name)
                 .await?
                 .ok_or_else(|| {
@@ -292,7 +319,7 @@ fn refuse_builtin(acc: &AccountRow, what: &str) -> Result<(), ApiError> {
 }
 
 pub async fn update_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let acc = target_account(ctx, p).await?;
+    let acc = target_account(ctx, caller, p).await?;
     let name = p.string("newname").unwrap_or_else(|| acc.name.clone());
     if name != acc.name {
         refuse_builtin(&acc, "renamed")?;
@@ -348,7 +375,7 @@ pub async fn set_account_state(
     p: &Params,
     enable: bool,
 ) -> Result<Reply> {
-    let acc = target_account(ctx, p).await?;
+    let acc = target_account(ctx, caller, p).await?;
     let state = if enable {
         "enabled"
     } else {
@@ -393,7 +420,7 @@ pub async fn set_account_state(
 }
 
 pub async fn delete_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let acc = target_account(ctx, p).await?;
+    let acc = target_account(ctx, caller, p).await?;
     refuse_builtin(&acc, "deleted")?;
     if acc.id == caller.account_id() {
         return Err(ApiError::param("You cannot delete your own account").into());
@@ -417,7 +444,8 @@ pub async fn delete_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
     Ok(Reply::success())
 }
 
-/// Users may act on themselves; admins on anyone.
+/// Users may act on themselves; root admins on anyone; domain admins on the users of
+/// their subtree who are not root admins.
 async fn target_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<UserRow> {
     let id = p.required_uuid("id")?;
     let u = a::user_fetch(&ctx.pool, id)
@@ -425,12 +453,19 @@ async fn target_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<UserRow> 
         .filter(|u| u.id != a::SYSTEM_USER);
     match u {
         Some(u) if caller.is_root_admin() || u.id == caller.user_id() => Ok(u),
+        Some(u)
+            if caller.is_domain_admin()
+                && caller.manages_domain(&u.domain_path)
+                && u.role_type != "Admin" =>
+        {
+            Ok(u)
+        }
         _ => Err(not_found(p, "id")),
     }
 }
 
 pub async fn create_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let domain_id = resolve_domain(ctx, p).await?;
+    let domain_id = managed_domain(ctx, caller, p).await?.id;
     let account_name = p.required("account")?;
     let acc = a::account_fetch_by_name(&ctx.pool, domain_id, account_name)
         .await?
@@ -481,17 +516,18 @@ pub async fn create_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
 pub async fn list_users(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     // As listAccounts: every user for a root admin, a user's own account's otherwise.
     p.mark_read("listall");
-    super::one_domain(p);
+    let (domain_id, under) = domain_scope(ctx, caller, p).await?;
     let mut f = a::UserFilter {
         common: list_filter(ctx, p)?,
         username: p.string("username"),
         account_name: p.string("account"),
         account_id: None,
         account_type: p.i64("accounttype")?,
-        domain_id: p.uuid("domainid")?,
+        domain_id,
         state: p.string("state"),
+        under,
     };
-    if !caller.is_root_admin() {
+    if !caller.is_root_admin() && !caller.is_domain_admin() {
         f.account_id = Some(caller.account_id());
     }
     let (rows, total) = a::user_list(&ctx.pool, &f).await?;
@@ -505,7 +541,7 @@ pub async fn update_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         Some(pw) => {
             require_password(pw)?;
             // Users changing their own password must prove they know the current one.
-            if !caller.is_root_admin() || caller.user_id() == u.id {
+            if caller.user_id() == u.id {
                 let cur = p.str("currentpassword").ok_or_else(|| {
                     ApiError::param("Current password is required when changing your own password")
                 })?;
@@ -626,6 +662,86 @@ pub async fn delete_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         &caller.user,
         "USER.DELETE",
         format!("Deleting user {}", u.username),
+        Some(EventResource::new(
+            ResourceType::User,
+            u.id,
+            u.username.clone(),
+        )),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::success())
+}
+
+/// moveUser: a user changes accounts inside its domain (`account`, by name, wins over
+/// `accountid`, as in CloudStack). The user's sessions end: they spoke for the old account.
+pub async fn move_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let u = target_user(ctx, caller, p).await?;
+    if u.id == caller.user_id() {
+        return Err(ApiError::param("You cannot move yourself to another account").into());
+    }
+    let to = match (p.str("account"), p.uuid("accountid")?) {
+        (Some(name), _) => a::account_fetch_by_name(&ctx.pool, u.domain_id, name)
+            .await?
+            .ok_or_else(|| {
+                ApiError::param(format!(
+                    "Unable to find account {} in domain {}",
+                    stratus_api::params::shown(name),
+                    u.domain_path
+                ))
+            })?,
+        (None, Some(id)) => a::account_fetch(&ctx.pool, id)
+            .await?
+            .ok_or_else(|| not_found(p, "accountid"))?,
+        (None, None) => {
+            return Err(ApiError::param(
+                "Please specify either the account or the accountid to move the user to",
+            )
+            .into())
+        }
+    };
+    if to.id == a::SYSTEM_ACCOUNT || to.domain_id != u.domain_id {
+        return Err(ApiError::param(format!(
+            "User {} can only move to another account of its domain {}",
+            u.username, u.domain_path
+        ))
+        .into());
+    }
+    if to.id == u.account_id {
+        return Err(ApiError::param(format!(
+            "User {} is already in account {}",
+            u.username, to.name
+        ))
+        .into());
+    }
+    if to.role_type == "Admin" && !caller.is_root_admin() {
+        return Err(ApiError::new(
+            ErrorCode::Account,
+            format!(
+                "Only a root admin can move users into the root admin account {}",
+                to.name
+            ),
+        )
+        .into());
+    }
+    let mut tx = ctx.pool.begin().await?;
+    if a::user_count_in_account(&mut *tx, u.account_id).await? <= 1 {
+        return Err(ApiError::param(format!(
+            "User {} is the last user of account {}; an account keeps at least one user",
+            u.username, u.account_name
+        ))
+        .into());
+    }
+    a::user_set_account(&mut *tx, u.id, to.id).await?;
+    crate::db::sessions::session_delete_for_user(&mut *tx, u.id).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "USER.MOVE",
+        format!(
+            "Moving user {} from account {} to account {}",
+            u.username, u.account_name, to.name
+        ),
         Some(EventResource::new(
             ResourceType::User,
             u.id,

@@ -19,6 +19,7 @@ pub fn list_apis(caller: &Caller, p: &Params) -> Result<Reply> {
     let visible = |a: Access| match a {
         Access::Public | Access::User => true,
         Access::Admin => caller.is_root_admin(),
+        Access::DomainAdmin => caller.is_root_admin() || caller.is_domain_admin(),
     };
     let items: Vec<ApiDiscoveryResponse> = COMMANDS
         .iter()

@@ -23,7 +23,6 @@ use crate::services::limits::{limits_of, limits_of_one, used, Limits};
 /// Whose limits a command is about.
 enum Owner {
     Account(AccountRow),
-    /// Only ROOT exists, and ROOT is never limited.
     Domain(db::accounts::DomainRow),
 }
 
@@ -60,9 +59,10 @@ async fn account_named(ctx: &Ctx, p: &Params, name: &str) -> Result<AccountRow> 
 }
 
 /// The owner `account` (+ `domainid`) or `domainid` names; without either, the caller's
-/// account. Users always get their own account.
+/// account. Users always get their own account; domain admins any account or domain of
+/// their subtree.
 async fn owner(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Option<Owner>> {
-    if !caller.is_root_admin() {
+    if !caller.is_root_admin() && !caller.is_domain_admin() {
         p.mark_read("account");
         p.mark_read("domainid");
         return Ok(db::accounts::account_fetch(&ctx.pool, caller.account_id())
@@ -70,14 +70,18 @@ async fn owner(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Option<Owner>> 
             .map(Owner::Account));
     }
     if let Some(name) = p.str("account") {
-        return Ok(Some(Owner::Account(account_named(ctx, p, name).await?)));
+        let a = account_named(ctx, p, name).await?;
+        super::ensure_manages(caller, &a.domain_path)?;
+        return Ok(Some(Owner::Account(a)));
     }
     match p.uuid("domainid")? {
-        Some(d) => Ok(Some(Owner::Domain(
-            db::accounts::domain_fetch(&ctx.pool, d)
+        Some(d) => {
+            let d = db::accounts::domain_fetch(&ctx.pool, d)
                 .await?
-                .ok_or_else(|| not_found(p, "domainid"))?,
-        ))),
+                .ok_or_else(|| not_found(p, "domainid"))?;
+            super::ensure_manages(caller, &d.path)?;
+            Ok(Some(Owner::Domain(d)))
+        }
         None => Ok(db::accounts::account_fetch(&ctx.pool, caller.account_id())
             .await?
             .map(Owner::Account)),
@@ -112,7 +116,10 @@ fn limit_response(o: &Owner, k: ResourceKind, max: Limit) -> ResourceLimitRespon
 async fn limits_of_owner(ctx: &Ctx, o: &Owner) -> Result<Limits> {
     Ok(match o {
         Owner::Account(a) => limits_of_one(ctx, &ctx.pool, a.id, is_root(a)).await?,
-        Owner::Domain(_) => Limits::UNLIMITED,
+        Owner::Domain(d) => crate::services::limits::domain_limits_of(&ctx.pool, &[d.id])
+            .await?
+            .remove(&d.id)
+            .unwrap_or(Limits::UNLIMITED),
     })
 }
 
@@ -147,7 +154,18 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
             .ok_or_else(|| stratus_api::params::missing_param(p.command(), "resourcetype"))?,
     )?;
     let o = match (p.str("account"), p.uuid("domainid")?) {
-        (Some(name), _) => Owner::Account(account_named(ctx, p, name).await?),
+        (Some(name), _) => {
+            let a = account_named(ctx, p, name).await?;
+            super::ensure_manages(caller, &a.domain_path)?;
+            if caller.is_domain_admin() && a.id == caller.account_id() {
+                return Err(ApiError::new(
+                    ErrorCode::Account,
+                    "A domain admin cannot change the limits of its own account",
+                )
+                .into());
+            }
+            Owner::Account(a)
+        }
         (None, Some(d)) => {
             let d = db::accounts::domain_fetch(&ctx.pool, d)
                 .await?
@@ -156,6 +174,19 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
                 return Err(ApiError::new(
                     ErrorCode::Account,
                     "Cannot update resource limit for ROOT domain, permission denied",
+                )
+                .into());
+            }
+            // A domain admin sets the limits of the domains below its own, not its own.
+            if !caller.is_root_admin()
+                && (d.id == caller.domain_id() || !caller.manages_domain(&d.path))
+            {
+                return Err(ApiError::new(
+                    ErrorCode::Account,
+                    format!(
+                        "The caller cannot update the resource limits of domain {}",
+                        d.path
+                    ),
                 )
                 .into());
             }
@@ -168,26 +199,36 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
             .into())
         }
     };
-    let Owner::Account(a) = &o else {
-        // No domain other than ROOT exists (there is no createDomain yet).
-        return Err(ApiError::unsupported("Domain resource limits are not available yet").into());
+    let (what, target) = match &o {
+        Owner::Account(a) => {
+            if a.id == db::accounts::SYSTEM_ACCOUNT {
+                return Err(ApiError::param("Can't update system account").into());
+            }
+            if is_root(a) && max != Limit::Unlimited {
+                return Err(
+                    ApiError::param("Only -1 limit is supported for Root Admin accounts").into(),
+                );
+            }
+            ("account", a.name.clone())
+        }
+        Owner::Domain(d) => ("domain", d.path.clone()),
     };
-    if a.id == db::accounts::SYSTEM_ACCOUNT {
-        return Err(ApiError::param("Can't update system account").into());
-    }
-    if is_root(a) && max != Limit::Unlimited {
-        return Err(ApiError::param("Only -1 limit is supported for Root Admin accounts").into());
-    }
     let mut tx = ctx.pool.begin().await?;
-    db::limits::limit_set_for_account(&mut *tx, a.id, k.ordinal(), max.raw()).await?;
+    match &o {
+        Owner::Account(a) => {
+            db::limits::limit_set_for_account(&mut *tx, a.id, k.ordinal(), max.raw()).await?
+        }
+        Owner::Domain(d) => {
+            db::limits::limit_set_for_domain(&mut *tx, d.id, k.ordinal(), max.raw()).await?
+        }
+    }
     event(
         &mut tx,
         &caller.user,
         "RESOURCE.LIMIT.UPDATE",
         format!(
-            "Resource limit of type {} for account {} set to {}",
+            "Resource limit of type {} for {what} {target} set to {}",
             k.name(),
-            a.name,
             max.text()
         ),
         None,
@@ -197,10 +238,11 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     Ok(Reply::object("resourcelimit", &limit_response(&o, k, max)))
 }
 
-pub async fn update_count(ctx: &Ctx, _caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn update_count(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let domain = db::accounts::domain_fetch(&ctx.pool, p.required_uuid("domainid")?)
         .await?
         .ok_or_else(|| not_found(p, "domainid"))?;
+    super::ensure_manages(caller, &domain.path)?;
     let only = p.i64("resourcetype")?.map(kind).transpose()?;
     let (account, ids) = match p.str("account") {
         Some(name) => {
@@ -210,15 +252,11 @@ pub async fn update_count(ctx: &Ctx, _caller: &Caller, p: &Params) -> Result<Rep
         }
         None => (
             None,
-            db::limits::account_ids_in_domain(&ctx.pool, domain.id).await?,
+            db::limits::account_ids_under(&ctx.pool, &domain.path).await?,
         ),
     };
-    let mut total = UsageRow::default();
-    for u in db::limits::usage_of_accounts(&ctx.pool, &ids).await? {
-        for k in ResourceKind::ALL {
-            add(&mut total, k, used(&u, k));
-        }
-    }
+    let total =
+        crate::services::limits::sum(&db::limits::usage_of_accounts(&ctx.pool, &ids).await?);
     let items: Vec<ResourceCountResponse> = ResourceKind::ALL
         .into_iter()
         .filter(|k| only.is_none_or(|o| o == *k))
@@ -233,21 +271,6 @@ pub async fn update_count(ctx: &Ctx, _caller: &Caller, p: &Params) -> Result<Rep
         })
         .collect();
     Ok(Reply::list("resourcecount", items.len() as i64, &items))
-}
-
-/// Adds `n` of `k` to a running total.
-fn add(t: &mut UsageRow, k: ResourceKind, n: i64) {
-    use ResourceKind as K;
-    match k {
-        K::UserVm => t.user_vm += n,
-        K::Volume => t.volume += n,
-        K::Template => t.template += n,
-        K::Cpu => t.cpu += n,
-        K::Memory => t.memory += n,
-        K::PrimaryStorage => t.primary_bytes += n,
-        K::SecondaryStorage => t.secondary_bytes += n,
-        K::PublicIp | K::Snapshot | K::Project | K::Network | K::Vpc => {}
-    }
 }
 
 /// The limit fields of listAccounts' answers, for each of `accounts`.
@@ -267,37 +290,50 @@ pub async fn account_limits(
 
 /// Sets an account answer's `*limit`, `*total` and `*available` fields (storage totals in
 /// GiB) and its running and stopped VM counts.
-pub fn fill_account(r: &mut stratus_api::types::AccountResponse, l: &Limits, u: &UsageRow) {
-    use ResourceKind as K;
-    let f = |k: K| {
-        let lim = l.of(k);
-        let n = used(u, k);
+/// Sets the `<type>limit`, `<type>total` and `<type>available` fields CloudStack's
+/// account and domain answers share.
+macro_rules! fill_limits {
+    ($r:expr, $l:expr, $u:expr) => {{
+        use ResourceKind as K;
+        let (r, l, u) = ($r, $l, $u);
+        let f = |k: K| {
+            let lim = l.of(k);
+            let n = used(u, k);
+            (
+                Some(lim.text()),
+                Some(k.shown(n)),
+                Some(lim.available(k, n)),
+            )
+        };
+        (r.vmlimit, r.vmtotal, r.vmavailable) = f(K::UserVm);
+        (r.iplimit, r.iptotal, r.ipavailable) = f(K::PublicIp);
+        (r.volumelimit, r.volumetotal, r.volumeavailable) = f(K::Volume);
+        (r.snapshotlimit, r.snapshottotal, r.snapshotavailable) = f(K::Snapshot);
+        (r.templatelimit, r.templatetotal, r.templateavailable) = f(K::Template);
+        (r.projectlimit, r.projecttotal, r.projectavailable) = f(K::Project);
+        (r.networklimit, r.networktotal, r.networkavailable) = f(K::Network);
+        (r.vpclimit, r.vpctotal, r.vpcavailable) = f(K::Vpc);
+        (r.cpulimit, r.cputotal, r.cpuavailable) = f(K::Cpu);
+        (r.memorylimit, r.memorytotal, r.memoryavailable) = f(K::Memory);
         (
-            Some(lim.text()),
-            Some(k.shown(n)),
-            Some(lim.available(k, n)),
-        )
-    };
-    (r.vmlimit, r.vmtotal, r.vmavailable) = f(K::UserVm);
-    (r.iplimit, r.iptotal, r.ipavailable) = f(K::PublicIp);
-    (r.volumelimit, r.volumetotal, r.volumeavailable) = f(K::Volume);
-    (r.snapshotlimit, r.snapshottotal, r.snapshotavailable) = f(K::Snapshot);
-    (r.templatelimit, r.templatetotal, r.templateavailable) = f(K::Template);
-    (r.projectlimit, r.projecttotal, r.projectavailable) = f(K::Project);
-    (r.networklimit, r.networktotal, r.networkavailable) = f(K::Network);
-    (r.vpclimit, r.vpctotal, r.vpcavailable) = f(K::Vpc);
-    (r.cpulimit, r.cputotal, r.cpuavailable) = f(K::Cpu);
-    (r.memorylimit, r.memorytotal, r.memoryavailable) = f(K::Memory);
-    (
-        r.primarystoragelimit,
-        r.primarystoragetotal,
-        r.primarystorageavailable,
-    ) = f(K::PrimaryStorage);
-    (
-        r.secondarystoragelimit,
-        r.secondarystoragetotal,
-        r.secondarystorageavailable,
-    ) = f(K::SecondaryStorage);
+            r.primarystoragelimit,
+            r.primarystoragetotal,
+            r.primarystorageavailable,
+        ) = f(K::PrimaryStorage);
+        (
+            r.secondarystoragelimit,
+            r.secondarystoragetotal,
+            r.secondarystorageavailable,
+        ) = f(K::SecondaryStorage);
+    }};
+}
+
+pub fn fill_account(r: &mut stratus_api::types::AccountResponse, l: &Limits, u: &UsageRow) {
+    fill_limits!(&mut *r, l, u);
     r.vmrunning = Some(u.vm_running);
     r.vmstopped = Some(u.vm_stopped);
+}
+
+pub fn fill_domain(r: &mut stratus_api::types::DomainResponse, l: &Limits, u: &UsageRow) {
+    fill_limits!(r, l, u);
 }

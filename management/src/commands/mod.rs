@@ -21,6 +21,7 @@ mod accounts;
 mod config;
 mod console_proxy;
 mod discovery;
+mod domains;
 mod hosts;
 mod isos;
 mod jobs;
@@ -67,6 +68,7 @@ pub fn resolve(name: &str, caller: Option<&Caller>) -> Result<&'static CommandSp
         (Access::Public, _) => Ok(spec),
         (Access::User, Some(_)) => Ok(spec),
         (Access::Admin, Some(c)) if c.is_root_admin() => Ok(spec),
+        (Access::DomainAdmin, Some(c)) if c.is_root_admin() || c.is_domain_admin() => Ok(spec),
         _ => Err(unknown()),
     }
 }
@@ -174,7 +176,12 @@ async fn handle(
             crate::services::auth::logout(ctx, caller).await?;
             Ok(Reply::Flat(serde_json::json!({"description": "success"})))
         }
-        "listDomains" => accounts::list_domains(ctx, caller, p).await,
+        "listDomains" => domains::list(ctx, caller, p).await,
+        "listDomainChildren" => domains::list_children(ctx, caller, p).await,
+        "createDomain" => domains::create(ctx, caller, p).await,
+        "updateDomain" => domains::update(ctx, caller, p).await,
+        "deleteDomain" => domains::delete(ctx, caller, p).await,
+        "moveUser" => accounts::move_user(ctx, caller, p).await,
         "listRoles" => accounts::list_roles(ctx, p).await,
         "createAccount" => accounts::create_account(ctx, caller, p).await,
         "listAccounts" => accounts::list_accounts(ctx, caller, p).await,
@@ -312,6 +319,22 @@ async fn handle(
             ApiError::unsupported(format!("The command {other} cannot be executed here")).into(),
         ),
     }
+}
+
+/// Refuses (CloudStack's 531) unless the caller administers the domain at `path`: root
+/// admins everywhere, domain admins in their subtree.
+pub fn ensure_manages(caller: &Caller, path: &str) -> Result<(), ApiError> {
+    if caller.manages_domain(path) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        stratus_api::ErrorCode::Account,
+        format!(
+            "Account {} does not have permission to operate within domain {}",
+            caller.user.account_name,
+            stratus_api::params::shown(path)
+        ),
+    ))
 }
 
 /// The standard answer for an id parameter that names nothing.

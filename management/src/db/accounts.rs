@@ -51,6 +51,20 @@ pub async fn domain_fetch_by_path(
         .await?)
 }
 
+/// Which part of the tree a domain list covers.
+#[derive(Debug, Clone, Copy)]
+pub enum DomainScope<'a> {
+    /// Every domain.
+    All,
+    /// The domain at this path and everything below it.
+    Subtree(&'a str),
+    /// Everything strictly below the domain at this path.
+    Below(&'a str),
+    /// The direct children of this domain.
+    ChildrenOf(Uuid),
+}
+
+// `starts_with`, not LIKE: a domain name may hold `%` or `_`.
 stmt!(DOMAIN_LIST: Counted<DomainRow> = "SELECT d.*, p.name AS parent_name,
                 EXISTS (SELECT 1 FROM domains c WHERE c.parent_id = d.id) AS has_child,
                 count(*) OVER () AS total
@@ -59,27 +73,148 @@ stmt!(DOMAIN_LIST: Counted<DomainRow> = "SELECT d.*, p.name AS parent_name,
            AND ($2::text IS NULL OR d.name = $2)
            AND ($3::text IS NULL OR d.name ILIKE $3)
            AND ($4::bigint IS NULL OR d.level = $4)
-           AND ($5::text IS NULL OR d.path = $5 OR d.path LIKE $5 || '/%')
+           AND ($5::text IS NULL OR d.path = $5 OR starts_with(d.path, $5 || '/'))
+           AND ($8::text IS NULL OR starts_with(d.path, $8 || '/'))
+           AND ($9::uuid IS NULL OR d.parent_id = $9)
          ORDER BY d.path OFFSET $6 LIMIT $7");
 
 pub async fn domain_list(
     db: impl PgExecutor<'_>,
     f: &ListFilter,
     level: Option<i64>,
-    under_path: Option<&str>,
+    scope: DomainScope<'_>,
 ) -> Result<(Vec<DomainRow>, i64)> {
+    let (subtree, below, parent) = match scope {
+        DomainScope::All => (None, None, None),
+        DomainScope::Subtree(p) => (Some(p), None, None),
+        DomainScope::Below(p) => (None, Some(p), None),
+        DomainScope::ChildrenOf(id) => (None, None, Some(id)),
+    };
     let rows: Vec<Counted<_>> = DOMAIN_LIST
         .query_as()
         .bind(f.id)
         .bind(&f.name)
         .bind(f.keyword_pattern())
         .bind(level)
-        .bind(under_path)
+        .bind(subtree)
         .bind(f.offset)
         .bind(f.limit())
+        .bind(below)
+        .bind(parent)
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))
+}
+
+stmt!(DOMAIN_SIBLING_NAMED: Scalar<Uuid> = "SELECT id FROM domains
+         WHERE parent_id = $1 AND lower(name) = lower($2) AND id <> $3");
+
+/// Another child of `parent` already called `name` (case-insensitively), other than `except`.
+pub async fn domain_sibling_named(
+    db: impl PgExecutor<'_>,
+    parent: Uuid,
+    name: &str,
+    except: Uuid,
+) -> Result<Option<Uuid>> {
+    Ok(DOMAIN_SIBLING_NAMED
+        .query_scalar()
+        .bind(parent)
+        .bind(name)
+        .bind(except)
+        .fetch_optional(db)
+        .await?)
+}
+
+stmt!(
+    DOMAIN_INSERT = "INSERT INTO domains (id, name, parent_id, path, level, network_domain)
+         VALUES ($1, $2, $3, $4, $5, $6)"
+);
+
+pub async fn domain_insert(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    name: &str,
+    parent: &DomainRow,
+    network_domain: Option<&str>,
+) -> Result<()> {
+    DOMAIN_INSERT
+        .query()
+        .bind(id)
+        .bind(name)
+        .bind(parent.id)
+        .bind(crate::rules::domains::child_path(&parent.path, name))
+        .bind(parent.level + 1)
+        .bind(network_domain)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+// Renaming rewrites the paths of the whole subtree in one statement.
+stmt!(
+    DOMAIN_UPDATE = "WITH me AS (SELECT path AS old FROM domains WHERE id = $1)
+         UPDATE domains d SET
+             name = CASE WHEN d.id = $1 THEN $2 ELSE d.name END,
+             network_domain = CASE WHEN d.id = $1 THEN $4 ELSE d.network_domain END,
+             path = $3 || substr(d.path, length(me.old) + 1)
+         FROM me
+         WHERE d.path = me.old OR starts_with(d.path, me.old || '/')"
+);
+
+/// Renames the domain (its new path is `new_path`, moving its subtree along) and sets its
+/// network domain.
+pub async fn domain_update(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    name: &str,
+    new_path: &str,
+    network_domain: Option<&str>,
+) -> Result<()> {
+    DOMAIN_UPDATE
+        .query()
+        .bind(id)
+        .bind(name)
+        .bind(new_path)
+        .bind(network_domain)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+stmt!(DOMAIN_SUBTREE_LOCK: DomainRow = "SELECT * FROM domains
+         WHERE path = $1 OR starts_with(path, $1 || '/')
+         ORDER BY level, path FOR UPDATE");
+
+/// The domain at `path` and all below it, locked (a delete holds them while it checks
+/// and removes), shallowest first.
+pub async fn domain_subtree_lock(db: impl PgExecutor<'_>, path: &str) -> Result<Vec<DomainRow>> {
+    Ok(DOMAIN_SUBTREE_LOCK
+        .query_as()
+        .bind(path)
+        .fetch_all(db)
+        .await?)
+}
+
+stmt!(DOMAIN_ACCOUNTS: (Uuid, String) = "SELECT id, name FROM accounts
+         WHERE domain_id = ANY($1) ORDER BY name");
+
+/// The accounts (id, name) of these domains.
+pub async fn domain_accounts(
+    db: impl PgExecutor<'_>,
+    domains: &[Uuid],
+) -> Result<Vec<(Uuid, String)>> {
+    Ok(DOMAIN_ACCOUNTS
+        .query_as()
+        .bind(domains)
+        .fetch_all(db)
+        .await?)
+}
+
+stmt!(DOMAIN_DELETE = "DELETE FROM domains WHERE id = $1");
+
+pub async fn domain_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+    DOMAIN_DELETE.query().bind(id).execute(db).await?;
+    Ok(())
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
@@ -205,6 +340,8 @@ pub struct AccountFilter {
     pub role_id: Option<Uuid>,
     /// Restricts to one account (a non-admin caller's own).
     pub only: Option<Uuid>,
+    /// Restricts to the domain at this path and those below it.
+    pub under: Option<String>,
 }
 
 stmt!(ACCOUNT_LIST: Counted<AccountRow> = named format!(
@@ -217,6 +354,7 @@ stmt!(ACCOUNT_LIST: Counted<AccountRow> = named format!(
            AND ($state::text IS NULL OR lower(q.state) = lower($state))
            AND ($role_id::uuid IS NULL OR q.role_id = $role_id)
            AND ($only::uuid IS NULL OR q.id = $only)
+           AND ($under::text IS NULL OR q.domain_path = $under OR starts_with(q.domain_path, $under || '/'))
            AND q.id <> '{SYSTEM_ACCOUNT}'
          ORDER BY q.created, q.id OFFSET $offset LIMIT $limit"
 ));
@@ -236,6 +374,7 @@ pub async fn account_list(
                 .set("state", &f.state)
                 .set("role_id", f.role_id)
                 .set("only", f.only)
+                .set("under", &f.under)
                 .set("offset", f.common.offset)
                 .set("limit", f.common.limit()),
         )?
@@ -403,6 +542,8 @@ pub struct UserFilter {
     pub account_type: Option<i64>,
     pub domain_id: Option<Uuid>,
     pub state: Option<String>,
+    /// Restricts to the domain at this path and those below it.
+    pub under: Option<String>,
 }
 
 stmt!(USER_LIST: Counted<UserRow> = named format!(
@@ -415,6 +556,7 @@ stmt!(USER_LIST: Counted<UserRow> = named format!(
            AND ($account_type::bigint IS NULL OR q.account_type = $account_type)
            AND ($domain_id::uuid IS NULL OR q.domain_id = $domain_id)
            AND ($state::text IS NULL OR lower(q.state) = lower($state))
+           AND ($under::text IS NULL OR q.domain_path = $under OR starts_with(q.domain_path, $under || '/'))
            AND q.id <> '{SYSTEM_USER}'
          ORDER BY q.created, q.id OFFSET $offset LIMIT $limit"
 ));
@@ -431,6 +573,7 @@ pub async fn user_list(db: impl PgExecutor<'_>, f: &UserFilter) -> Result<(Vec<U
                 .set("account_type", f.account_type)
                 .set("domain_id", f.domain_id)
                 .set("state", &f.state)
+                .set("under", &f.under)
                 .set("offset", f.common.offset)
                 .set("limit", f.common.limit()),
         )?
@@ -612,10 +755,30 @@ pub async fn user_count_in_account(db: impl PgExecutor<'_>, account_id: Uuid) ->
         .await?)
 }
 
+stmt!(USER_SET_ACCOUNT = "UPDATE users SET account_id = $2 WHERE id = $1");
+
+/// Moves a user to another account (of the same domain: the caller checks).
+pub async fn user_set_account(db: impl PgExecutor<'_>, user: Uuid, account: Uuid) -> Result<()> {
+    USER_SET_ACCOUNT
+        .query()
+        .bind(user)
+        .bind(account)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 statements![
+    USER_SET_ACCOUNT,
     DOMAIN_FETCH,
     DOMAIN_FETCH_BY_PATH,
     DOMAIN_LIST,
+    DOMAIN_SIBLING_NAMED,
+    DOMAIN_INSERT,
+    DOMAIN_UPDATE,
+    DOMAIN_SUBTREE_LOCK,
+    DOMAIN_ACCOUNTS,
+    DOMAIN_DELETE,
     ROLE_FETCH,
     ROLE_LIST,
     ACCOUNT_INSERT,

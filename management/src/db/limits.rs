@@ -138,19 +138,94 @@ pub async fn limit_set_for_account(
     Ok(())
 }
 
-stmt!(ACCOUNT_IDS_IN_DOMAIN: Scalar<Uuid> = "SELECT id FROM accounts WHERE domain_id = $1 ORDER BY id");
+stmt!(ACCOUNT_IDS_UNDER: Scalar<Uuid> = "SELECT a.id FROM accounts a JOIN domains d ON d.id = a.domain_id
+         WHERE d.path = $1 OR starts_with(d.path, $1 || '/') ORDER BY a.id");
 
-/// The accounts of one domain (not of its subdomains).
-pub async fn account_ids_in_domain(db: impl PgExecutor<'_>, domain: Uuid) -> Result<Vec<Uuid>> {
-    Ok(ACCOUNT_IDS_IN_DOMAIN
+/// The accounts of the domain at `path` and of every domain below it: whose usage a
+/// domain's counts add up.
+pub async fn account_ids_under(db: impl PgExecutor<'_>, path: &str) -> Result<Vec<Uuid>> {
+    Ok(ACCOUNT_IDS_UNDER
         .query_scalar()
-        .bind(domain)
+        .bind(path)
         .fetch_all(db)
         .await?)
 }
 
+stmt!(LIMIT_LIST_OF_DOMAINS: (Option<Uuid>, i16, i64) = "SELECT domain_id, resource_type, max
+         FROM resource_limits WHERE domain_id = ANY($1) AND domain_id IS NOT NULL");
+
+/// The explicit limits of `domains`: (domain, resource type ordinal, max).
+pub async fn limit_list_of_domains(
+    db: impl PgExecutor<'_>,
+    domains: &[Uuid],
+) -> Result<Vec<(Uuid, i16, i64)>> {
+    let rows: Vec<(Option<Uuid>, i16, i64)> = LIMIT_LIST_OF_DOMAINS
+        .query_as()
+        .bind(domains)
+        .fetch_all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(d, t, m)| d.map(|d| (d, t, m)))
+        .collect())
+}
+
+stmt!(
+    LIMIT_SET_FOR_DOMAIN = "INSERT INTO resource_limits (id, domain_id, resource_type, max)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (domain_id, resource_type) WHERE domain_id IS NOT NULL
+         DO UPDATE SET max = EXCLUDED.max"
+);
+
+/// Sets the domain's own maximum of one resource type.
+pub async fn limit_set_for_domain(
+    db: impl PgExecutor<'_>,
+    domain: Uuid,
+    resource_type: i16,
+    max: i64,
+) -> Result<()> {
+    LIMIT_SET_FOR_DOMAIN
+        .query()
+        .bind(Uuid::new_v4())
+        .bind(domain)
+        .bind(resource_type)
+        .bind(max)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+stmt!(DOMAIN_CHAIN: (Uuid, String) = "SELECT d.id, d.path FROM domains d
+         JOIN domains me ON me.id = $1
+         WHERE me.path = d.path OR starts_with(me.path, d.path || '/')
+         ORDER BY d.level");
+
+/// The domain and its ancestors (id, path), ROOT first.
+pub async fn domain_chain(db: impl PgExecutor<'_>, domain: Uuid) -> Result<Vec<(Uuid, String)>> {
+    Ok(DOMAIN_CHAIN.query_as().bind(domain).fetch_all(db).await?)
+}
+
+// Shallowest first, the order every allocation takes them in (after its account row):
+// two allocations never wait on each other in opposite orders.
+stmt!(DOMAINS_LOCK_FOR_LIMITS: Scalar<Uuid> = "SELECT id FROM domains WHERE id = ANY($1)
+         ORDER BY level, id FOR NO KEY UPDATE");
+
+/// Locks the rows of the domains whose limits an allocation checks.
+pub async fn domains_lock_for_limits(db: &mut PgConnection, domains: &[Uuid]) -> Result<()> {
+    DOMAINS_LOCK_FOR_LIMITS
+        .query_scalar()
+        .bind(domains)
+        .fetch_all(db)
+        .await?;
+    Ok(())
+}
+
 statements![
-    ACCOUNT_IDS_IN_DOMAIN,
+    ACCOUNT_IDS_UNDER,
+    LIMIT_LIST_OF_DOMAINS,
+    LIMIT_SET_FOR_DOMAIN,
+    DOMAIN_CHAIN,
+    DOMAINS_LOCK_FOR_LIMITS,
     USAGE_OF_ACCOUNTS,
     ACCOUNT_LOCK_FOR_LIMITS,
     LIMIT_LIST_OF_ACCOUNTS,

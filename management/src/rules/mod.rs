@@ -1,6 +1,7 @@
 //! Pure domain rules: no I/O, unit-tested. Handlers call these to validate and decide;
 //! the db layer persists what they decide.
 
+pub mod domains;
 pub mod download_policy;
 pub mod hoststate;
 pub mod iprange;

@@ -42,6 +42,18 @@ impl Caller {
     pub fn is_root_admin(&self) -> bool {
         self.user.role_type == "Admin"
     }
+    /// A domain administrator (account type 2): manages the accounts, users, subdomains
+    /// and limits of its own domain's subtree, and nothing else.
+    pub fn is_domain_admin(&self) -> bool {
+        self.user.role_type == "DomainAdmin"
+    }
+    /// Whether the caller administers the domain at `path` (CloudStack's path, `ROOT/a/b`):
+    /// root admins every domain, domain admins their own and those below it.
+    pub fn manages_domain(&self, path: &str) -> bool {
+        self.is_root_admin()
+            || (self.is_domain_admin()
+                && crate::rules::domains::is_within(path, &self.user.domain_path))
+    }
     pub fn user_id(&self) -> Uuid {
         self.user.id
     }

@@ -5,7 +5,12 @@
 //! are decided one at a time against what is really there: 50 parallel deploys into room
 //! for 10 make exactly 10 VMs.
 //!
-//! Domain limits are not here yet: the only domain is ROOT, which CloudStack never limits.
+//! Domains have limits too: a domain's own maximum of a type (none means unlimited; ROOT
+//! is never limited), which everything its subtree's accounts use together must fit. An
+//! allocation locks the rows of those ancestor domains that have a finite maximum of what
+//! it asks for — after its account, shallowest first, so two allocations never wait on
+//! each other in opposite orders — and only those: allocations in a domain tree with no
+//! domain limits stay serialised per account, not per domain.
 
 use std::collections::HashMap;
 
@@ -95,6 +100,50 @@ pub async fn limits_of(
         .collect())
 }
 
+/// The maximums of `domains`: their own where set, unlimited otherwise (CloudStack's
+/// `max.domain.*` defaults are not applied; ROOT never has a limit).
+pub async fn domain_limits_of(
+    db: impl PgExecutor<'_>,
+    domains: &[Uuid],
+) -> Result<HashMap<Uuid, Limits>> {
+    let own = db::limits::limit_list_of_domains(db, domains).await?;
+    Ok(domains
+        .iter()
+        .map(|&id| {
+            let limits = Limits(ResourceKind::ALL.map(|k| {
+                own.iter()
+                    .find(|(d, t, _)| *d == id && *t == k.ordinal())
+                    .map(|(_, _, max)| Limit::from_raw(*max))
+                    .unwrap_or(Limit::Unlimited)
+            }));
+            (id, limits)
+        })
+        .collect())
+}
+
+/// What the accounts of the domain at `path` and below it use together.
+pub async fn domain_usage(db: &mut PgConnection, path: &str) -> Result<UsageRow> {
+    let ids = db::limits::account_ids_under(&mut *db, path).await?;
+    Ok(sum(&db::limits::usage_of_accounts(&mut *db, &ids).await?))
+}
+
+/// The sum of several accounts' usage.
+pub fn sum(rows: &[UsageRow]) -> UsageRow {
+    let mut t = UsageRow::default();
+    for u in rows {
+        t.user_vm += u.user_vm;
+        t.cpu += u.cpu;
+        t.memory += u.memory;
+        t.volume += u.volume;
+        t.primary_bytes += u.primary_bytes;
+        t.template += u.template;
+        t.secondary_bytes += u.secondary_bytes;
+        t.vm_running += u.vm_running;
+        t.vm_stopped += u.vm_stopped;
+    }
+    t
+}
+
 /// The maximums of one account.
 pub async fn limits_of_one(
     ctx: &Ctx,
@@ -132,6 +181,33 @@ pub async fn admit(
     let owner = format!("Account Name = {name} in Domain Id = {domain}");
     for &(kind, n) in wanted {
         check(kind, limits.of(kind), used(&usage, kind), n, &owner)?;
+    }
+    // The domains above the account that limit something this allocation asks for.
+    let chain = db::limits::domain_chain(&mut *tx, domain).await?;
+    let ids: Vec<Uuid> = chain.iter().map(|c| c.0).collect();
+    let domain_limits = domain_limits_of(&mut *tx, &ids).await?;
+    let limiting: Vec<&(Uuid, String)> = chain
+        .iter()
+        .filter(|(id, _)| {
+            domain_limits.get(id).is_some_and(|l| {
+                wanted
+                    .iter()
+                    .any(|&(k, n)| n > 0 && l.of(k) != Limit::Unlimited)
+            })
+        })
+        .collect();
+    if limiting.is_empty() {
+        return Ok(());
+    }
+    let lock: Vec<Uuid> = limiting.iter().map(|c| c.0).collect();
+    db::limits::domains_lock_for_limits(&mut *tx, &lock).await?;
+    for (id, path) in limiting {
+        let usage = domain_usage(&mut *tx, path).await?;
+        let l = domain_limits.get(id).copied().unwrap_or(Limits::UNLIMITED);
+        let owner = format!("Domain Id = {id} ({path})");
+        for &(kind, n) in wanted {
+            check(kind, l.of(kind), used(&usage, kind), n, &owner)?;
+        }
     }
     Ok(())
 }

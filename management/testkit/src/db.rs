@@ -157,7 +157,12 @@ impl Client {
     }
 
     pub async fn for_user(ctx: Ctx, username: &str) -> Client {
-        let u = db::accounts::user_fetch_by_name(&ctx.pool, db::accounts::ROOT_DOMAIN, username)
+        Client::for_user_in(ctx, db::accounts::ROOT_DOMAIN, username).await
+    }
+
+    /// A client signing as the user `username` of `domain`.
+    pub async fn for_user_in(ctx: Ctx, domain: Uuid, username: &str) -> Client {
+        let u = db::accounts::user_fetch_by_name(&ctx.pool, domain, username)
             .await
             .unwrap()
             .expect("user exists");
@@ -359,6 +364,25 @@ impl Client {
         )
         .await;
         Client::for_user(self.ctx.clone(), name).await
+    }
+
+    /// Creates an account of `accounttype` (0 user, 2 domain admin) in the domain with id
+    /// `domain`, its first user called `name`, and answers a client for that user.
+    pub async fn user_in(&self, domain: &str, name: &str, accounttype: &str) -> Client {
+        self.ok(
+            "createAccount",
+            &[
+                ("username", name),
+                ("password", &format!("{name}-pw-1")),
+                ("email", &format!("{name}@example.org")),
+                ("firstname", name),
+                ("lastname", "Tester"),
+                ("accounttype", accounttype),
+                ("domainid", domain),
+            ],
+        )
+        .await;
+        Client::for_user_in(self.ctx.clone(), domain.parse().unwrap(), name).await
     }
 
     /// Zone + pod (with management range) + cluster; returns their ids.

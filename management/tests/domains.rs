@@ -1,0 +1,380 @@
+//! Domains through the signed API (issue 22), as CloudStack has them: the tree
+//! (createDomain, updateDomain moving a subtree's paths, listDomains' path, level, parent
+//! and haschild, listDomainChildren), deleteDomain with and without cleanup; domain
+//! admins who manage their own subtree and nothing else; moveUser; and domain limits,
+//! enforced over everything a subtree's accounts use — under concurrency too.
+
+use stratus_testkit::db as common;
+
+use common::Client;
+use serde_json::Value;
+
+const SMALL: &str = "00000000-0000-4000-8003-000000000001";
+const DISK_5GB: &str = "00000000-0000-4000-8004-000000000001";
+
+async fn create(c: &Client, name: &str, parent: Option<&str>) -> Value {
+    let mut p = vec![("name", name)];
+    if let Some(parent) = parent {
+        p.push(("parentdomainid", parent));
+    }
+    c.ok("createDomain", &p).await["domain"].clone()
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_string()
+}
+
+async fn one(c: &Client, domain: &str) -> Value {
+    let b = c.ok("listDomains", &[("id", domain)]).await;
+    assert_eq!(b["count"], 1, "{b}");
+    b["domain"][0].clone()
+}
+
+/// Runs an async command to its end: its final job.
+async fn job(c: &Client, command: &str, params: &[(&str, &str)]) -> Value {
+    let started = c.ok(command, params).await;
+    c.wait_job(started["jobid"].as_str().unwrap()).await
+}
+
+async fn deploy(c: &Client, zone: &str, iso: &str) -> common::Answer {
+    c.call(
+        "deployVirtualMachine",
+        &[
+            ("zoneid", zone),
+            ("serviceofferingid", SMALL),
+            ("templateid", iso),
+            ("diskofferingid", DISK_5GB),
+            ("startvm", "false"),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_tree_is_created_renamed_listed_and_deleted_as_cloudstack_does() {
+    let admin = Client::admin().await;
+    let _jobs = admin.spawn_job_worker();
+    let customers = create(&admin, "customers", None).await;
+    assert_eq!(customers["path"], "ROOT/customers");
+    assert_eq!(customers["level"], 1);
+    assert_eq!(customers["parentdomainname"], "ROOT");
+    assert_eq!(customers["haschild"], false);
+    assert_eq!(customers["vmlimit"], "Unlimited", "{customers}");
+    assert_eq!(customers["vmtotal"], 0);
+    let cid = id(&customers);
+    let acme = create(&admin, "acme", Some(&cid)).await;
+    assert_eq!(acme["path"], "ROOT/customers/acme");
+    assert_eq!(acme["level"], 2);
+    assert_eq!(acme["parentdomainid"], cid.as_str());
+    assert_eq!(one(&admin, &cid).await["haschild"], true);
+    let aid = id(&acme);
+
+    // Names are unique among siblings, whatever their case, and hold no '/'.
+    let e = admin
+        .err(
+            "createDomain",
+            &[("name", "ACME"), ("parentdomainid", &cid)],
+            536,
+        )
+        .await;
+    assert!(e.contains("already exists"), "{e}");
+    admin
+        .err(
+            "createDomain",
+            &[("name", "a/b"), ("parentdomainid", &cid)],
+            431,
+        )
+        .await;
+    admin
+        .err(
+            "createDomain",
+            &[("name", "x"), ("networkdomain", "-bad-.example")],
+            431,
+        )
+        .await;
+    // The same name in another branch is fine.
+    create(&admin, "acme", None).await;
+
+    let children = admin.ok("listDomainChildren", &[("id", &cid)]).await;
+    assert_eq!(children["count"], 1, "{children}");
+    assert_eq!(children["domain"][0]["name"], "acme");
+    let below_root = admin.ok("listDomainChildren", &[]).await;
+    let names: Vec<&str> = below_root["domain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["ROOT/acme", "ROOT/customers"]);
+    let all = admin
+        .ok("listDomainChildren", &[("isrecursive", "true")])
+        .await;
+    assert_eq!(all["count"], 3, "{all}");
+
+    // A rename moves the whole subtree.
+    let renamed = admin
+        .ok(
+            "updateDomain",
+            &[
+                ("id", &cid),
+                ("name", "clients"),
+                ("networkdomain", "clients.example"),
+            ],
+        )
+        .await["domain"]
+        .clone();
+    assert_eq!(renamed["path"], "ROOT/clients");
+    assert_eq!(renamed["networkdomain"], "clients.example");
+    assert_eq!(one(&admin, &aid).await["path"], "ROOT/clients/acme");
+    let root = admin.ok("listDomains", &[("level", "0")]).await["domain"][0].clone();
+    admin
+        .err(
+            "updateDomain",
+            &[("id", root["id"].as_str().unwrap()), ("name", "TOP")],
+            431,
+        )
+        .await;
+
+    // Accounts live in domains; isrecursive reaches into the subtree.
+    admin.user_in(&aid, "bob", "0").await;
+    let direct = admin
+        .ok("listAccounts", &[("domainid", &cid), ("name", "bob")])
+        .await;
+    assert_eq!(direct["count"].as_i64().unwrap_or(0), 0, "{direct}");
+    let deep = admin
+        .ok(
+            "listAccounts",
+            &[("domainid", &cid), ("isrecursive", "true"), ("name", "bob")],
+        )
+        .await;
+    assert_eq!(
+        deep["account"][0]["domainpath"], "ROOT/clients/acme",
+        "{deep}"
+    );
+
+    // Without cleanup, a domain with subdomains or accounts stays.
+    let failed = job(&admin, "deleteDomain", &[("id", &cid)]).await;
+    assert_eq!(failed["jobstatus"], 2, "{failed}");
+    assert!(
+        failed["jobresult"]["errortext"]
+            .as_str()
+            .unwrap()
+            .contains("sub-domain"),
+        "{failed}"
+    );
+    let failed = job(&admin, "deleteDomain", &[("id", &aid)]).await;
+    assert_eq!(failed["jobstatus"], 2, "{failed}");
+    assert!(
+        failed["jobresult"]["errortext"]
+            .as_str()
+            .unwrap()
+            .contains("bob"),
+        "{failed}"
+    );
+    // With cleanup, the subtree and its (empty) accounts go.
+    let done = job(&admin, "deleteDomain", &[("id", &cid), ("cleanup", "true")]).await;
+    assert_eq!(done["jobstatus"], 1, "{done}");
+    let gone = admin.ok("listDomains", &[("name", "clients")]).await;
+    assert_eq!(gone["count"].as_i64().unwrap_or(0), 0, "{gone}");
+    let gone = admin
+        .ok("listAccounts", &[("name", "bob"), ("listall", "true")])
+        .await;
+    assert_eq!(gone["count"].as_i64().unwrap_or(0), 0, "{gone}");
+    let failed = job(
+        &admin,
+        "deleteDomain",
+        &[("id", root["id"].as_str().unwrap())],
+    )
+    .await;
+    assert_eq!(failed["jobstatus"], 2, "{failed}");
+}
+
+#[tokio::test]
+async fn a_domain_admin_manages_its_subtree_and_nothing_else() {
+    let admin = Client::admin().await;
+    let _jobs = admin.spawn_job_worker();
+    let (zone, iso) = admin.deployable_iso("domains-z").await;
+    let east = id(&create(&admin, "east", None).await);
+    let west = id(&create(&admin, "west", None).await);
+    let eve = admin.user_in(&east, "eve", "2").await;
+    admin.user_in(&west, "wendy", "0").await;
+
+    // Her commands are there; the infrastructure's are not.
+    let apis = eve.ok("listApis", &[]).await;
+    let names: Vec<&str> = apis["api"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"createDomain") && names.contains(&"createAccount"));
+    assert!(!names.contains(&"createZone") && !names.contains(&"addHost"));
+    eve.err("createZone", &[("name", "z")], 432).await;
+
+    // Below her own domain by default; nowhere else.
+    let team = create(&eve, "team", None).await;
+    assert_eq!(team["path"], "ROOT/east/team");
+    let team = id(&team);
+    eve.err(
+        "createDomain",
+        &[("name", "x"), ("parentdomainid", &west)],
+        531,
+    )
+    .await;
+    eve.err("updateDomain", &[("id", &east), ("name", "north")], 531)
+        .await;
+    let mine = eve.ok("listDomains", &[]).await;
+    assert_eq!(mine["count"], 2, "{mine}");
+
+    // Accounts and users of her subtree, not root admins, not elsewhere.
+    let tom = eve.user_in(&team, "tom", "0").await;
+    let root_admin = [
+        ("username", "evil"),
+        ("password", "evil-pw-1"),
+        ("email", "e@example.org"),
+        ("firstname", "E"),
+        ("lastname", "Vil"),
+        ("accounttype", "1"),
+        ("domainid", team.as_str()),
+    ];
+    eve.err("createAccount", &root_admin, 531).await;
+    let mut elsewhere = root_admin;
+    elsewhere[5] = ("accounttype", "0");
+    elsewhere[6] = ("domainid", west.as_str());
+    eve.err("createAccount", &elsewhere, 531).await;
+    let accounts = eve.ok("listAccounts", &[]).await;
+    let names: Vec<&str> = accounts["account"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["eve", "tom"], "{accounts}");
+    let wendy = admin.ok("listUsers", &[("username", "wendy")]).await["user"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    eve.err("lockUser", &[("id", &wendy)], 431).await;
+    let admin_user = admin.ok("listUsers", &[("username", "admin")]).await["user"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = job(&eve, "disableUser", &[("id", &admin_user)]).await;
+    assert_eq!(refused["jobstatus"], 2, "{refused}");
+    assert_eq!(refused["jobresult"]["errorcode"], 431, "{refused}");
+    let refused = job(
+        &eve,
+        "disableAccount",
+        &[("account", "wendy"), ("domainid", &west), ("lock", "false")],
+    )
+    .await;
+    assert_eq!(refused["jobresult"]["errorcode"], 531, "{refused}");
+
+    // Limits: of the domains below hers, not her own.
+    eve.err(
+        "updateResourceLimit",
+        &[("domainid", &east), ("resourcetype", "0"), ("max", "100")],
+        531,
+    )
+    .await;
+    let set = eve
+        .ok(
+            "updateResourceLimit",
+            &[("domainid", &team), ("resourcetype", "0"), ("max", "1")],
+        )
+        .await;
+    assert_eq!(set["resourcelimit"]["max"], 1, "{set}");
+    let first = deploy(&tom, &zone, &iso).await;
+    assert_eq!(first.status.as_u16(), 200, "{}", first.text);
+    let first = tom.wait_job(first.body()["jobid"].as_str().unwrap()).await;
+    assert_eq!(first["jobstatus"], 1, "{first}");
+    let second = deploy(&tom, &zone, &iso).await;
+    assert_eq!(second.status.as_u16(), 535, "{}", second.text);
+    assert!(
+        second.errortext().contains("ROOT/east/team"),
+        "the error names the domain: {}",
+        second.text
+    );
+    let counted = eve.ok("listDomains", &[("id", &team)]).await["domain"][0].clone();
+    assert_eq!(counted["vmlimit"], "1", "{counted}");
+    assert_eq!(counted["vmtotal"], 1, "{counted}");
+    assert_eq!(counted["vmavailable"], "0", "{counted}");
+
+    // moveUser: to another account of the same domain only.
+    eve.ok(
+        "createUser",
+        &[
+            ("account", "tom"),
+            ("domainid", &team),
+            ("username", "tom2"),
+            ("password", "tom2-pw-1"),
+            ("email", "t2@example.org"),
+            ("firstname", "T"),
+            ("lastname", "Two"),
+        ],
+    )
+    .await;
+    eve.user_in(&team, "tim", "0").await;
+    let tom2 = eve.ok("listUsers", &[("username", "tom2")]).await["user"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    eve.ok("moveUser", &[("id", &tom2), ("account", "tim")])
+        .await;
+    let moved = eve.ok("listUsers", &[("username", "tom2")]).await;
+    assert_eq!(moved["user"][0]["account"], "tim", "{moved}");
+    let wendy_account = admin
+        .ok("listAccounts", &[("name", "wendy"), ("listall", "true")])
+        .await["account"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    admin
+        .err(
+            "moveUser",
+            &[("id", &tom2), ("accountid", &wendy_account)],
+            431,
+        )
+        .await;
+    drop(tom);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_domain_limit_holds_across_its_accounts_under_concurrency() {
+    let admin = Client::admin().await;
+    let _jobs = admin.spawn_job_worker();
+    let (zone, iso) = admin.deployable_iso("domlim-z").await;
+    let d = id(&create(&admin, "shared", None).await);
+    admin
+        .ok(
+            "updateResourceLimit",
+            &[("domainid", &d), ("resourcetype", "0"), ("max", "5")],
+        )
+        .await;
+    // Ten accounts, so that admissions of different accounts race: only the domain's
+    // row serialises them.
+    let mut clients = Vec::new();
+    for i in 0..10 {
+        clients.push(admin.user_in(&d, &format!("dl-{i}"), "0").await);
+    }
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let c = clients[i % 10].clone_handle();
+        let (zone, iso) = (zone.clone(), iso.clone());
+        tasks.push(tokio::spawn(async move {
+            deploy(&c, &zone, &iso).await.status.as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(ok, 5, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 535),
+        "{statuses:?}"
+    );
+    let counted = admin.ok("listDomains", &[("id", &d)]).await["domain"][0].clone();
+    assert_eq!(counted["vmtotal"], 5, "{counted}");
+}

@@ -1,7 +1,8 @@
 //! Tenancy as Ansible sets it up (issue 22): the real `stratus-management` binary on its
 //! embedded default, driven by the unmodified ngine_io.cloudstack collection (PyPI
-//! `ansible`): cs_account, cs_user (a second user, locked), cs_resourcelimit and
-//! cs_configuration (global and account scope), run twice — the second run changes nothing and the ids stay the same — and
+//! `ansible`): cs_account, cs_user (a second user, locked), cs_resourcelimit (account and
+//! domain), cs_configuration (global and account scope) and cs_domain (a tree with a
+//! domain admin account), run twice — the second run changes nothing and the ids stay the same — and
 //! what it set read back through the `cs` client.
 
 use serde_json::Value;
@@ -27,7 +28,7 @@ fn ansible_sets_up_a_tenant_and_a_second_run_changes_nothing() {
 
     let (changed, text) = k.ansible_playbook(PLAYBOOK, vars.clone(), home.path());
     assert_eq!(
-        changed, 8,
+        changed, 12,
         "every task changes something the first time:\n{text}"
     );
     let account = k.ok("listAccounts", &["name=tenant"]);
@@ -69,8 +70,27 @@ fn ansible_sets_up_a_tenant_and_a_second_run_changes_nothing() {
     );
     assert_eq!(newcomer["resourcelimit"][0]["max"], 5);
 
+    // The domain tree, its domain admin and the domain's limit.
+    let acme = k.ok("listDomains", &["name=acme"]);
+    assert_eq!(acme["domain"][0]["path"], "ROOT/customers/acme", "{acme}");
+    assert_eq!(acme["domain"][0]["vmlimit"], "20", "{acme}");
+    let acme_id = acme["domain"][0]["id"].clone();
+    let customers = k.ok("listDomains", &["name=customers"]);
+    assert_eq!(customers["domain"][0]["networkdomain"], "customers.example");
+    assert_eq!(customers["domain"][0]["haschild"], true);
+    let da = k.ok(
+        "listAccounts",
+        &["name=acme-admin", "listall=true", "isrecursive=true"],
+    );
+    assert_eq!(da["account"][0]["accounttype"], 2, "{da}");
+    assert_eq!(da["account"][0]["domainid"], acme_id);
+
     let (changed, text) = k.ansible_playbook(PLAYBOOK, vars, home.path());
     assert_eq!(changed, 0, "the second run must change nothing:\n{text}");
+    assert_eq!(
+        k.ok("listDomains", &["name=acme"])["domain"][0]["id"],
+        acme_id
+    );
     let again = k.ok("listAccounts", &["name=tenant"]);
     assert_eq!(again["account"][0]["id"], id);
     assert_eq!(limit(&k, "user_vm"), 10);

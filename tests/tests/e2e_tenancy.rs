@@ -8,7 +8,7 @@
 //! runs twice — the second run changes nothing and the ids stay the same — and what it
 //! set is read back through the `cs` client.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use stratus_tests::{CsApi, HttpFiles, NfsServer, Served, Server};
 
 const PLAYBOOK: &str = "tests/clients/ansible_tenancy.yml";
@@ -85,7 +85,7 @@ const ADMIN_PLAYBOOK: &str = "tests/clients/ansible_admin.yml";
 const ADMIN_NFS_INDEX: u8 = 217;
 const IPXE: &str = "/usr/lib/ipxe/ipxe.iso";
 /// The playbook's tasks: each changes something on the first run.
-const ADMIN_TASKS: u32 = 15;
+const ADMIN_TASKS: u32 = 16;
 
 /// The one item a list answers (asserting there is exactly one).
 fn one(k: &CsApi, command: &str, key: &str, args: &[&str]) -> Value {
@@ -131,6 +131,13 @@ fn admin_ids(k: &CsApi) -> Vec<(&'static str, Value)> {
             "iso",
             one(k, "listIsos", "iso", &["name=seed-ipxe", "isofilter=all"])["id"].clone(),
         ),
+        ("iso for every zone", {
+            // One row per zone, all of the one ISO.
+            let l = k.ok("listIsos", &["name=seed-ipxe-all", "isofilter=all"]);
+            assert_eq!(l["count"], 2, "{l}");
+            assert_eq!(l["iso"][0]["id"], l["iso"][1]["id"]);
+            l["iso"][0]["id"].clone()
+        }),
         (
             "service offering",
             one(
@@ -307,6 +314,21 @@ fn ansible_builds_a_zone_as_the_seed_does_and_a_second_run_changes_nothing() {
     assert_eq!(iso["bootable"], true);
     assert_eq!(iso["ostypename"], "Other (64-bit)");
     assert_eq!(iso["size"], size, "{iso}");
+    let everywhere = k.ok("listIsos", &["name=seed-ipxe-all", "isofilter=all"]);
+    let mut in_zones: Vec<&str> = everywhere["iso"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            assert_eq!(
+                (&i["crossZones"], &i["isfeatured"]),
+                (&json!(true), &json!(true))
+            );
+            i["zonename"].as_str().unwrap()
+        })
+        .collect();
+    in_zones.sort();
+    assert_eq!(in_zones, ["default", "seed"], "{everywhere}");
     // Settings: each at its scope, the global values beside them as they were.
     assert_eq!(setting(&k, "expunge.delay", None)["value"], "600");
     let at_zone = setting(&k, "guest.domain.suffix", Some(&format!("zoneid={zone}")));
@@ -367,5 +389,9 @@ fn ansible_builds_a_zone_as_the_seed_does_and_a_second_run_changes_nothing() {
     );
     assert_eq!(admin_ids(&k), ids, "the second run made nothing new");
     assert_eq!(k.ok("listZones", &[])["count"], 2);
-    assert_eq!(k.ok("listIsos", &["isofilter=all"])["count"], 1);
+    assert_eq!(
+        k.ok("listIsos", &["isofilter=all"])["count"],
+        3,
+        "one ISO in the new zone, one in both"
+    );
 }

@@ -97,6 +97,15 @@ impl Ctx {
         self.settings.get(s, scope)
     }
 
+    /// The values of `s` stored at scopes of `kind`, by scope id.
+    pub fn stored_at<T: settings::Type>(
+        &self,
+        s: &Setting<T>,
+        kind: ScopeKind,
+    ) -> Vec<(Uuid, T::Owned)> {
+        self.settings.stored_at(s, kind)
+    }
+
     /// A user's API secret key, unsealed (`None` without keys, or if the sealed value
     /// cannot be opened with this server's management key — logged).
     pub fn user_secret(&self, user: &crate::db::accounts::UserRow) -> Option<String> {

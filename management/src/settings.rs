@@ -30,14 +30,17 @@ use uuid::Uuid;
 pub enum ScopeKind {
     Zone,
     Cluster,
+    /// A primary storage pool (CloudStack's `StoragePool` scope, `storageid`).
+    StoragePool,
     Account,
     Domain,
 }
 
 impl ScopeKind {
-    pub const ALL: [ScopeKind; 4] = [
+    pub const ALL: [ScopeKind; 5] = [
         ScopeKind::Zone,
         ScopeKind::Cluster,
+        ScopeKind::StoragePool,
         ScopeKind::Account,
         ScopeKind::Domain,
     ];
@@ -47,6 +50,7 @@ impl ScopeKind {
         match self {
             ScopeKind::Zone => "zone",
             ScopeKind::Cluster => "cluster",
+            ScopeKind::StoragePool => "storagepool",
             ScopeKind::Account => "account",
             ScopeKind::Domain => "domain",
         }
@@ -59,13 +63,14 @@ impl ScopeKind {
 
 /// Where a value is read for. A scoped read takes the most specific value stored for it
 /// (among the scopes the setting allows), else the global value, else the default:
-/// a cluster's value, else its zone's; an account's value (CloudStack reads an account's
+/// a cluster's or a storage pool's value, else its zone's; an account's value (CloudStack reads an account's
 /// setting so unless `enable.account.settings.for.domain`, which Stratus does not offer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Global,
     Zone(Uuid),
     Cluster { zone: Uuid, cluster: Uuid },
+    StoragePool { zone: Uuid, pool: Uuid },
     Account(Uuid),
     Domain(Uuid),
 }
@@ -76,6 +81,14 @@ impl Scope {
         Scope::Cluster {
             zone: zone.into(),
             cluster: cluster.into(),
+        }
+    }
+
+    /// A primary storage pool's scope (its zone is where the value falls back to).
+    pub fn storage_pool(zone: impl Into<Uuid>, pool: impl Into<Uuid>) -> Scope {
+        Scope::StoragePool {
+            zone: zone.into(),
+            pool: pool.into(),
         }
     }
 
@@ -90,6 +103,10 @@ impl Scope {
             Scope::Zone(z) => (Some((ScopeKind::Zone, z)), None),
             Scope::Cluster { zone, cluster } => (
                 Some((ScopeKind::Cluster, cluster)),
+                Some((ScopeKind::Zone, zone)),
+            ),
+            Scope::StoragePool { zone, pool } => (
+                Some((ScopeKind::StoragePool, pool)),
                 Some((ScopeKind::Zone, zone)),
             ),
             Scope::Account(a) => (Some((ScopeKind::Account, a)), None),
@@ -415,9 +432,10 @@ registry! {
     MEM_OVERPROVISIONING_FACTOR: f64 = Setting::float("mem.overprovisioning.factor", 1.0)
         .scopes(&[S::Cluster])
         .check(positive);
-    /// Primary storage pools' capacity is multiplied by it for volume placement; per zone.
+    /// Primary storage pools' capacity is multiplied by it for volume placement; per pool
+    /// (CloudStack's scope), else per zone.
     STORAGE_OVERPROVISIONING_FACTOR: f64 = Setting::float("storage.overprovisioning.factor", 2.0)
-        .scopes(&[S::Zone])
+        .scopes(&[S::Zone, S::StoragePool])
         .check(positive);
     CLUSTER_CPU_ALLOCATED_CAPACITY_DISABLETHRESHOLD: f64 =
         Setting::float("cluster.cpu.allocated.capacity.disablethreshold", 0.85)
@@ -637,6 +655,26 @@ impl Values {
         }
         s.default.owned()
     }
+
+    /// The values of `s` stored at scopes of `kind`, by scope id (for a query that applies
+    /// each pool's own value, say).
+    pub fn stored_at<T: Type>(&self, s: &Setting<T>, kind: ScopeKind) -> Vec<(Uuid, T::Owned)> {
+        if !s.scopes.contains(&kind) {
+            return vec![];
+        }
+        let entries = self.entries.read().expect("settings lock");
+        let Some(e) = entries.get(s.name) else {
+            return vec![];
+        };
+        let mut out: Vec<(Uuid, T::Owned)> = e
+            .scoped
+            .iter()
+            .filter(|((k, _), _)| *k == kind)
+            .filter_map(|((_, id), v)| T::unwrap(v).map(|v| (*id, v)))
+            .collect();
+        out.sort_by_key(|(id, _)| *id);
+        out
+    }
 }
 
 #[cfg(test)]
@@ -709,6 +747,36 @@ mod tests {
         );
         // A scope the setting does not allow is never consulted.
         assert_eq!(v.get(f, Scope::Zone(zone)), 2.0);
+    }
+
+    #[test]
+    fn a_storage_pool_value_falls_back_to_its_zone_then_global() {
+        let v = Values::default();
+        let (zone, p1, p2) = (id(1), id(2), id(3));
+        let s = &STORAGE_OVERPROVISIONING_FACTOR;
+        v.load([
+            (s.name.into(), None, "1.5".into()),
+            (s.name.into(), Some((ScopeKind::Zone, zone)), "3".into()),
+            (
+                s.name.into(),
+                Some((ScopeKind::StoragePool, p1)),
+                "4".into(),
+            ),
+            // Not a scope of this setting: never consulted.
+            (
+                CPU_OVERPROVISIONING_FACTOR.name.into(),
+                Some((ScopeKind::StoragePool, p1)),
+                "9".into(),
+            ),
+        ]);
+        assert_eq!(v.get(s, Scope::storage_pool(zone, p1)), 4.0);
+        assert_eq!(v.get(s, Scope::storage_pool(zone, p2)), 3.0, "its zone's");
+        assert_eq!(v.get(s, Scope::storage_pool(id(9), p2)), 1.5, "global");
+        assert_eq!(v.stored_at(s, ScopeKind::StoragePool), vec![(p1, 4.0)]);
+        assert_eq!(v.stored_at(s, ScopeKind::Zone), vec![(zone, 3.0)]);
+        assert!(v
+            .stored_at(&CPU_OVERPROVISIONING_FACTOR, ScopeKind::StoragePool)
+            .is_empty());
     }
 
     #[test]

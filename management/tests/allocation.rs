@@ -463,3 +463,86 @@ async fn a_clusters_overcommit_factor_changes_placement() {
         .await;
     assert!(t.contains("not positive"), "{t}");
 }
+
+/// A primary storage pool's own `storage.overprovisioning.factor` (set with `storageid`,
+/// CloudStack's StoragePool scope) decides whether a root disk fits it, before its
+/// zone's value and the global one.
+#[tokio::test]
+async fn a_pools_own_storage_factor_changes_placement() {
+    let c = Client::admin().await;
+    let (zid, pid, cid) = c.basic_topology("poolfactor").await;
+    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    let (host, _) = hosts::register(
+        &c.ctx,
+        &admin,
+        zid.parse().unwrap(),
+        pid.parse().unwrap(),
+        cid.parse().unwrap(),
+        "192.0.2.40".parse().unwrap(),
+        8250,
+        "pf0",
+    )
+    .await
+    .unwrap();
+    // A 10 GiB pool for the host's cluster.
+    let pool = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO storage_pools (id, name, zone_id, pod_id, cluster_id, scope, url, server,
+                                    path, capacity_bytes)
+         VALUES ($1, 'pf', $2::uuid, $3::uuid, $4::uuid, 'CLUSTER', 'nfs://192.0.2.9/pf',
+                 '192.0.2.9', '/pf', 10737418240)",
+    )
+    .bind(pool)
+    .bind(&zid)
+    .bind(&pid)
+    .bind(&cid)
+    .execute(&c.ctx.pool)
+    .await
+    .unwrap();
+    let f = &stratus_management::settings::STORAGE_OVERPROVISIONING_FACTOR;
+    let choose = |size: i64| {
+        let ctx = c.ctx.clone();
+        let zone: Uuid = zid.parse().unwrap();
+        async move {
+            db::volumes::pool_choose_for_host(
+                &ctx.pool,
+                host.id,
+                size,
+                ctx.get_in(f, stratus_management::settings::Scope::zone(zone)),
+                &ctx.stored_at(f, stratus_management::settings::ScopeKind::StoragePool),
+            )
+            .await
+            .unwrap()
+            .map(|p| p.id)
+        }
+    };
+    let gib = 1i64 << 30;
+    assert_eq!(choose(20 * gib).await, Some(pool), "2 × 10 GiB by default");
+    assert_eq!(choose(25 * gib).await, None);
+    let name = ("name", "storage.overprovisioning.factor");
+    c.ok(
+        "updateConfiguration",
+        &[name, ("value", "3"), ("storageid", &pool.to_string())],
+    )
+    .await;
+    assert_eq!(choose(25 * gib).await, Some(pool), "the pool's own 3");
+    c.ok(
+        "updateConfiguration",
+        &[name, ("value", "1"), ("zoneid", &zid)],
+    )
+    .await;
+    assert_eq!(
+        choose(25 * gib).await,
+        Some(pool),
+        "still its own, not the zone's"
+    );
+    c.ok(
+        "resetConfiguration",
+        &[name, ("storageid", &pool.to_string())],
+    )
+    .await;
+    assert_eq!(choose(15 * gib).await, None, "the zone's 1");
+}

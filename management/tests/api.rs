@@ -967,3 +967,121 @@ async fn lock_user_and_get_user() {
     c.ok("enableUser", &[("id", &id)]).await;
     assert_eq!(zed.call("listZones", &[]).await.status, 200);
 }
+
+/// A primary storage pool in `zone` (a row, as createStoragePool leaves it: no NFS here).
+async fn pool_row(c: &Client, zone: &str, name: &str) -> String {
+    let id = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO storage_pools (id, name, zone_id, scope, url, server, path, capacity_bytes)
+         VALUES ($1, $2, $3::uuid, 'ZONE', $4, '192.0.2.9', $5, 1073741824)",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(zone)
+    .bind(format!("nfs://192.0.2.9/{name}"))
+    .bind(format!("/{name}"))
+    .execute(&c.ctx.pool)
+    .await
+    .unwrap();
+    id.to_string()
+}
+
+/// Settings at a storage pool's scope (`storageid`, CloudStack's StoragePool scope), as
+/// Ansible's cs_configuration sets them with `storage:`: stored for that pool only (not
+/// the global value, which an ignored `storageid` used to change), listed there with
+/// scope `storagepool`, and shown as the pool's `overprovisionfactor`; a pool without its
+/// own takes its zone's, then the global one.
+#[tokio::test]
+async fn a_storage_pools_own_setting() {
+    let c = Client::admin().await;
+    let (zid, _, _) = c.basic_topology("poolcfg").await;
+    let (p1, p2) = (
+        pool_row(&c, &zid, "p1").await,
+        pool_row(&c, &zid, "p2").await,
+    );
+    let name = ("name", "storage.overprovisioning.factor");
+    let u = c
+        .ok(
+            "updateConfiguration",
+            &[name, ("value", "3"), ("storageid", &p1)],
+        )
+        .await;
+    assert_eq!(u["configuration"]["scope"], "storagepool", "{u}");
+    assert_eq!(u["configuration"]["value"], "3");
+    let at = |pool: String| {
+        let c = &c;
+        async move {
+            c.ok("listConfigurations", &[name, ("storageid", &pool)])
+                .await["configuration"][0]
+                .clone()
+        }
+    };
+    let l = at(p1.clone()).await;
+    assert_eq!(
+        (&l["value"], &l["scope"]),
+        (&serde_json::json!("3"), &serde_json::json!("storagepool"))
+    );
+    assert_eq!(at(p2.clone()).await["value"], "2", "another pool: global");
+    assert_eq!(
+        c.ok("listConfigurations", &[name]).await["configuration"][0]["value"],
+        "2",
+        "the global value is left alone"
+    );
+    let factor = |pool: String| {
+        let c = &c;
+        async move {
+            c.ok("listStoragePools", &[("id", &pool)]).await["storagepool"][0]
+                ["overprovisionfactor"]
+                .clone()
+        }
+    };
+    assert_eq!(factor(p1.clone()).await, "3.0");
+    assert_eq!(factor(p2.clone()).await, "2.0");
+    // The zone's value for pools without their own.
+    c.ok(
+        "updateConfiguration",
+        &[name, ("value", "2.5"), ("zoneid", &zid)],
+    )
+    .await;
+    assert_eq!(factor(p1.clone()).await, "3.0");
+    assert_eq!(factor(p2.clone()).await, "2.5");
+    assert_eq!(
+        c.ctx.stored_at(
+            &stratus_management::settings::STORAGE_OVERPROVISIONING_FACTOR,
+            stratus_management::settings::ScopeKind::StoragePool
+        ),
+        vec![(p1.parse().unwrap(), 3.0)]
+    );
+
+    // Mistakes, as CloudStack refuses them.
+    let t = c
+        .err(
+            "updateConfiguration",
+            &[
+                ("name", "cpu.overprovisioning.factor"),
+                ("value", "2"),
+                ("storageid", &p1),
+            ],
+            431,
+        )
+        .await;
+    assert!(t.contains("cannot be set at storagepool scope"), "{t}");
+    let t = c
+        .err(
+            "updateConfiguration",
+            &[name, ("value", "2"), ("storageid", &p1), ("zoneid", &zid)],
+            431,
+        )
+        .await;
+    assert!(t.contains("only one scope"), "{t}");
+    c.err(
+        "updateConfiguration",
+        &[name, ("value", "2"), ("storageid", &zid)],
+        431,
+    )
+    .await;
+
+    c.ok("resetConfiguration", &[name, ("storageid", &p1)])
+        .await;
+    assert_eq!(factor(p1).await, "2.5", "back to its zone's");
+}

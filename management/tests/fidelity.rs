@@ -16,6 +16,7 @@ fn value_for(command: &str, name: &str, kind: ParamType, ids: &Ids) -> String {
         (_, "zoneid") => Some(ids.zone.clone()),
         (_, "podid") => Some(ids.pod.clone()),
         (_, "clusterid") => Some(ids.cluster.clone()),
+        (_, "storageid") => Some(ids.pool.clone()),
         (_, "domainid") => Some(ROOT_DOMAIN.to_string()),
         (_, "accountid") => Some(ids.account.clone()),
         (_, "account") => Some("admin".into()),
@@ -78,6 +79,7 @@ struct Ids {
     zone: String,
     pod: String,
     cluster: String,
+    pool: String,
 }
 
 /// Every list command, called by the root admin with every parameter it declares and does
@@ -95,11 +97,23 @@ async fn every_list_parameter_is_read_or_refused() {
         .as_str()
         .unwrap()
         .to_string();
+    // A primary storage pool (a row: no NFS server here).
+    let pool = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO storage_pools (id, name, zone_id, scope, url, server, path)
+         VALUES ($1, 'fp', $2::uuid, 'ZONE', 'nfs://192.0.2.9/fp', '192.0.2.9', '/fp')",
+    )
+    .bind(pool)
+    .bind(&zone)
+    .execute(&c.ctx.pool)
+    .await
+    .unwrap();
     let ids = Ids {
         account,
         zone,
         pod,
         cluster,
+        pool: pool.to_string(),
     };
     let mut failures = vec![];
     for spec in COMMANDS.iter().filter(|s| s.kind == ResponseKind::List) {
@@ -117,7 +131,7 @@ async fn every_list_parameter_is_read_or_refused() {
         // Mutually exclusive parameters: the first of each group in the main call, each
         // other one in a call of its own.
         let exclusive: &[&str] = match spec.name {
-            "listConfigurations" => &["zoneid", "clusterid", "accountid", "domainid"],
+            "listConfigurations" => &["zoneid", "clusterid", "storageid", "accountid", "domainid"],
             _ => &["id", "ids"],
         };
         let required: Vec<(String, String)> = given

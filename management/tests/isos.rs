@@ -5,6 +5,7 @@
 use stratus_testkit::db as common;
 
 use common::Client;
+use serde_json::Value;
 
 #[tokio::test]
 async fn iso_registry_without_storage() {
@@ -143,4 +144,80 @@ async fn iso_registry_without_storage() {
     let done = c.wait_job(j["jobid"].as_str().unwrap()).await;
     assert_eq!(done["jobstatus"], 1, "{done}");
     assert!(c.ok("listIsos", &[("id", &id)]).await.get("iso").is_none());
+}
+
+/// Ansible's cs_iso looks its ISO up with `isready=false` (its `is_ready` default): in
+/// CloudStack that asks for no readiness at all (ListIsosCmd.listInReadyState), so a Ready
+/// ISO is found and not registered a second time; `isready=true` and the executable
+/// filters show only Ready ones.
+#[tokio::test]
+async fn isready_false_is_no_filter_as_in_cloudstack() {
+    let c = Client::admin().await;
+    let (z, _, _) = c.basic_topology("ready-z").await;
+    c.allow_loopback_downloads().await;
+    let mut ids = vec![];
+    for name in ["done", "pending"] {
+        let r = c
+            .ok(
+                "registerIso",
+                &[
+                    ("name", name),
+                    ("zoneid", z.as_str()),
+                    ("url", "http://127.0.0.1:9/x.iso"),
+                    ("ispublic", "true"),
+                    ("isfeatured", "true"),
+                ],
+            )
+            .await;
+        ids.push(r["iso"][0]["id"].as_str().unwrap().to_string());
+    }
+    // Its download done (no secondary storage here to do it).
+    sqlx::query("UPDATE iso_zones SET state = 'Ready', size = 1 WHERE iso_id = $1::uuid")
+        .bind(&ids[0])
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    let names = |v: Value| -> Vec<String> {
+        v["iso"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|i| i["name"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // What cs_iso sends on its second run finds the Ready ISO.
+    let found = c
+        .ok(
+            "listIsos",
+            &[
+                ("isready", "false"),
+                ("isofilter", "self"),
+                ("zoneid", z.as_str()),
+                ("name", "done"),
+            ],
+        )
+        .await;
+    assert_eq!(names(found), ["done"]);
+    for (args, want) in [
+        (vec![("isready", "false")], vec!["done", "pending"]),
+        (vec![], vec!["done", "pending"]),
+        (vec![("isready", "true")], vec!["done"]),
+        (
+            vec![("isofilter", "self"), ("isready", "true")],
+            vec!["done"],
+        ),
+        (vec![("isofilter", "featured")], vec!["done"]),
+        (
+            vec![("isofilter", "featured"), ("isready", "false")],
+            vec!["done"],
+        ),
+        (vec![("isofilter", "selfexecutable")], vec!["done"]),
+        (vec![("isofilter", "executable")], vec!["done", "pending"]),
+        (vec![("isofilter", "all")], vec!["done", "pending"]),
+    ] {
+        let got = names(c.ok("listIsos", &args).await);
+        assert_eq!(got, want, "listIsos {args:?}");
+    }
 }

@@ -1,5 +1,6 @@
 //! Global settings (`listConfigurations`, `updateConfiguration`, `resetConfiguration`),
-//! with zone/cluster/account/domain overrides for settings that allow that scope.
+//! with zone/cluster/storage pool/account/domain overrides for settings that allow that
+//! scope.
 
 use stratus_api::envelope::Reply;
 use stratus_api::types::ConfigurationResponse;
@@ -13,9 +14,10 @@ use crate::error::Result;
 use crate::rules::settings;
 use crate::services::auth::Caller;
 
-const SCOPES: [(&str, &str); 4] = [
+const SCOPES: [(&str, &str); 5] = [
     ("zoneid", "zone"),
     ("clusterid", "cluster"),
+    ("storageid", "storagepool"),
     ("accountid", "account"),
     ("domainid", "domain"),
 ];
@@ -27,7 +29,7 @@ fn scope(p: &Params) -> Result<Option<(&'static str, &'static str, Uuid)>> {
         if let Some(id) = p.uuid(param)? {
             if found.is_some() {
                 return Err(ApiError::param(
-                    "Please specify only one scope: zoneid, clusterid, accountid or domainid",
+                    "Please specify only one scope: zoneid, clusterid, storageid, accountid or domainid",
                 )
                 .into());
             }
@@ -38,12 +40,13 @@ fn scope(p: &Params) -> Result<Option<(&'static str, &'static str, Uuid)>> {
 }
 
 async fn scope_exists(ctx: &Ctx, scope: &str, id: Uuid) -> Result<bool> {
-    use crate::db::{accounts, topology};
+    use crate::db::{accounts, storage, topology};
     Ok(match scope {
         "zone" => topology::zone_fetch(&ctx.pool, id.into()).await?.is_some(),
         "cluster" => topology::cluster_fetch(&ctx.pool, id.into())
             .await?
             .is_some(),
+        "storagepool" => storage::pool_fetch(&ctx.pool, id).await?.is_some(),
         "account" => accounts::account_fetch(&ctx.pool, id).await?.is_some(),
         _ => accounts::domain_fetch(&ctx.pool, id).await?.is_some(),
     })

@@ -223,9 +223,20 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         visible_to: (!admin).then_some(mine),
         bootable: p.bool("bootable"),
         public: p.bool("ispublic"),
-        ready: p.bool("isready"),
         ..Default::default()
     };
+    // CloudStack's rule (ListIsosCmd.listInReadyState): the executable filters show only
+    // Ready ISOs; otherwise `isready=true` asks for only those, and `isready=false` (what
+    // Ansible's cs_iso sends) or no `isready` for all, whatever their state.
+    let asked_ready = p.bool("isready") == Some(true);
+    let account_specific = admin && p.str("account").is_some() && p.str("domainid").is_some();
+    let filter = p.str("isofilter").unwrap_or("all").to_ascii_lowercase();
+    let only_ready = matches!(
+        filter.as_str(),
+        "featured" | "selfexecutable" | "sharedexecutable" | "community"
+    ) || (filter == "executable" && account_specific)
+        || asked_ready;
+    f.ready = only_ready.then_some(true);
     // ISOs are shown by visibility (isofilter, ispublic), whoever asks with listall; a
     // root admin's `account` narrows to that account's own.
     p.mark_read("listall");
@@ -235,7 +246,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         p.mark_read("account");
         p.mark_read("domainid");
     }
-    match p.str("isofilter").unwrap_or("all").to_ascii_lowercase().as_str() {
+    match filter.as_str() {
         "featured" => f.featured = Some(true),
         "self" | "selfexecutable" => f.only_account = Some(mine),
         "community" => {

@@ -70,7 +70,7 @@ pub fn pool_response(ctx: &Ctx, p: &PoolRow) -> StoragePoolResponse {
             "{:?}",
             ctx.get_in(
                 &settings::STORAGE_OVERPROVISIONING_FACTOR,
-                Scope::zone(p.zone_id)
+                Scope::storage_pool(p.zone_id, p.id)
             )
         )),
         suitableformigration: Some(false),

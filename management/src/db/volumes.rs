@@ -152,25 +152,31 @@ stmt!(POOL_CHOOSE_FOR_HOST: super::storage::PoolRow = "SELECT p.*, COALESCE(a.al
               AND (p.scope = 'ZONE' OR (p.scope = 'CLUSTER' AND p.cluster_id = h.cluster_id))
          LEFT JOIN LATERAL (SELECT sum(v.size_bytes) AS allocated FROM volumes v
                             WHERE v.pool_id = p.id AND v.removed IS NULL) a ON true
+         LEFT JOIN unnest($4::uuid[], $5::float8[]) AS o(pool_id, factor) ON o.pool_id = p.id
          WHERE h.id = $1 AND p.state = 'Up'
-           AND p.capacity_bytes * $3 - COALESCE(a.allocated, 0) >= $2
-         ORDER BY p.capacity_bytes * $3 - COALESCE(a.allocated, 0) DESC, p.id
+           AND p.capacity_bytes * COALESCE(o.factor, $3) - COALESCE(a.allocated, 0) >= $2
+         ORDER BY p.capacity_bytes * COALESCE(o.factor, $3) - COALESCE(a.allocated, 0) DESC, p.id
          LIMIT 1");
 
 /// A primary pool for a new volume of `size` on `host_id`: Up, in the host's cluster
 /// (cluster scope) or its zone (zone scope), with the most unallocated space that still
-/// fits `size` within `overprovisioning` × capacity.
+/// fits `size` within its overprovisioning factor × capacity: the pool's own factor from
+/// `per_pool` (pool id, factor), else `overprovisioning`.
 pub async fn pool_choose_for_host(
     db: impl PgExecutor<'_>,
     host_id: HostId,
     size: i64,
     overprovisioning: f64,
+    per_pool: &[(Uuid, f64)],
 ) -> Result<Option<super::storage::PoolRow>> {
+    let (ids, factors): (Vec<Uuid>, Vec<f64>) = per_pool.iter().copied().unzip();
     Ok(POOL_CHOOSE_FOR_HOST
         .query_as()
         .bind(host_id)
         .bind(size)
         .bind(overprovisioning)
+        .bind(ids)
+        .bind(factors)
         .fetch_optional(db)
         .await?)
 }

@@ -132,12 +132,18 @@ pub(crate) async fn create_root_volume(
     let host_id = vm
         .host_id
         .ok_or_else(|| Error::internal("the VM has no host yet"))?;
+    // Each pool's own factor where one is set (CloudStack's scope), else its zone's.
     let factor = ctx.get_in(
         &crate::settings::STORAGE_OVERPROVISIONING_FACTOR,
         crate::settings::Scope::Zone(vm.zone_id),
     );
-    let pool = db::volumes::pool_choose_for_host(&ctx.pool, host_id.into(), size, factor)
-        .await?
+    let per_pool = ctx.stored_at(
+        &crate::settings::STORAGE_OVERPROVISIONING_FACTOR,
+        crate::settings::ScopeKind::StoragePool,
+    );
+    let pool =
+        db::volumes::pool_choose_for_host(&ctx.pool, host_id.into(), size, factor, &per_pool)
+            .await?
         .ok_or_else(|| {
             ApiError::new(
                 ErrorCode::InsufficientCapacity,

@@ -352,6 +352,11 @@ fn not_blank(v: String) -> Result<String, String> {
     }
 }
 
+/// `password.policy.regex`: an expression that compiles, within bounds.
+fn password_regex(v: String) -> Result<String, String> {
+    crate::rules::password::compile(&v).map(|_| v)
+}
+
 /// The last part of instance names, which are also libvirt domain names.
 fn instance_suffix(v: String) -> Result<String, String> {
     if (1..=32).contains(&v.len()) && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
@@ -518,6 +523,32 @@ registry! {
     /// Seconds within which a console token must be used.
     CONSOLE_TOKEN_VALIDITY: i64 =
         Setting::integer("console.token.validity", 60).check(within::<1, 3600>);
+
+    // Password policy (CloudStack's, per domain): what a new password must have.
+    PASSWORD_POLICY_MIN_SPECIAL: i64 =
+        Setting::integer("password.policy.minimum.special.characters", 0)
+            .scopes(&[S::Domain])
+            .check(within::<0, 1024>);
+    PASSWORD_POLICY_MIN_LENGTH: i64 = Setting::integer("password.policy.minimum.length", 0)
+        .scopes(&[S::Domain])
+        .check(within::<0, 1024>);
+    PASSWORD_POLICY_MIN_UPPER: i64 =
+        Setting::integer("password.policy.minimum.uppercase.letters", 0)
+            .scopes(&[S::Domain])
+            .check(within::<0, 1024>);
+    PASSWORD_POLICY_MIN_LOWER: i64 =
+        Setting::integer("password.policy.minimum.lowercase.letters", 0)
+            .scopes(&[S::Domain])
+            .check(within::<0, 1024>);
+    PASSWORD_POLICY_MIN_DIGITS: i64 = Setting::integer("password.policy.minimum.digits", 0)
+        .scopes(&[S::Domain])
+        .check(within::<0, 1024>);
+    PASSWORD_POLICY_ALLOW_USERNAME: bool =
+        Setting::boolean("password.policy.allowPasswordToContainUsername", true)
+            .scopes(&[S::Domain]);
+    PASSWORD_POLICY_REGEX: &'static str = Setting::string("password.policy.regex", ".+")
+        .scopes(&[S::Domain])
+        .check(password_regex);
 
     // Resource limits: the default maximums of an account without its own (-1 unlimited;
     // storage in GiB, memory in MiB). Root admin accounts are never limited.

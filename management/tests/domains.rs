@@ -378,3 +378,73 @@ async fn a_domain_limit_holds_across_its_accounts_under_concurrency() {
     let counted = admin.ok("listDomains", &[("id", &d)]).await["domain"][0].clone();
     assert_eq!(counted["vmtotal"], 5, "{counted}");
 }
+
+#[tokio::test]
+async fn a_domains_password_policy_holds_for_its_users_only() {
+    let admin = Client::admin().await;
+    let strict = id(&create(&admin, "strict", None).await);
+    for (name, value) in [
+        ("password.policy.minimum.digits", "2"),
+        ("password.policy.minimum.uppercase.letters", "1"),
+        ("password.policy.allowPasswordToContainUsername", "false"),
+    ] {
+        admin
+            .ok(
+                "updateConfiguration",
+                &[("name", name), ("value", value), ("domainid", &strict)],
+            )
+            .await;
+    }
+    fn account<'a>(domain: &'a str, password: &'a str) -> Vec<(&'a str, &'a str)> {
+        vec![
+            ("username", "pat"),
+            ("password", password),
+            ("email", "p@example.org"),
+            ("firstname", "P"),
+            ("lastname", "At"),
+            ("accounttype", "0"),
+            ("domainid", domain),
+        ]
+    }
+    let strict = strict.as_str();
+    let e = admin
+        .err("createAccount", &account(strict, "pat-password-1"), 431)
+        .await;
+    assert!(e.contains("at least 2 digits"), "{e}");
+    assert!(e.contains("uppercase"), "{e}");
+    assert!(e.contains("username"), "{e}");
+    admin
+        .ok("createAccount", &account(strict, "Secret-42"))
+        .await;
+    // The policy is the domain's: ROOT still takes the same weak password.
+    let root = admin.ok("listDomains", &[("level", "0")]).await["domain"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let root = root.as_str();
+    admin
+        .ok("createAccount", &account(root, "pat-password-1"))
+        .await;
+    // A password change meets it too.
+    let pat = admin
+        .ok("listUsers", &[("username", "pat"), ("domainid", strict)])
+        .await["user"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let e = admin
+        .err("updateUser", &[("id", &pat), ("password", "weakweak")], 431)
+        .await;
+    assert!(e.contains("digits"), "{e}");
+    admin
+        .ok("updateUser", &[("id", &pat), ("password", "Stronger-77")])
+        .await;
+    // An expression that cannot be compiled is refused when set.
+    admin
+        .err(
+            "updateConfiguration",
+            &[("name", "password.policy.regex"), ("value", "(")],
+            431,
+        )
+        .await;
+}

@@ -88,13 +88,22 @@ pub fn account_response(acc: &AccountRow, users: &[UserRow], with_keys: bool) ->
     }
 }
 
-fn require_password(pw: &str) -> Result<(), ApiError> {
-    if pw.chars().count() < 6 {
-        return Err(ApiError::param(
-            "The password must be at least 6 characters long",
-        ));
-    }
-    Ok(())
+/// A new password for `username` of the domain `domain`, checked against the domain's
+/// password policy (`password.policy.*`).
+fn require_password(ctx: &Ctx, domain: Uuid, pw: &str, username: &str) -> Result<(), ApiError> {
+    use crate::settings as s;
+    let at = crate::settings::Scope::Domain(domain);
+    let n = |v: i64| usize::try_from(v).unwrap_or(0);
+    let policy = crate::rules::password::Policy {
+        min_length: n(ctx.get_in(&s::PASSWORD_POLICY_MIN_LENGTH, at)),
+        min_special: n(ctx.get_in(&s::PASSWORD_POLICY_MIN_SPECIAL, at)),
+        min_upper: n(ctx.get_in(&s::PASSWORD_POLICY_MIN_UPPER, at)),
+        min_lower: n(ctx.get_in(&s::PASSWORD_POLICY_MIN_LOWER, at)),
+        min_digits: n(ctx.get_in(&s::PASSWORD_POLICY_MIN_DIGITS, at)),
+        allow_username: ctx.get_in(&s::PASSWORD_POLICY_ALLOW_USERNAME, at),
+        regex: ctx.get_in(&s::PASSWORD_POLICY_REGEX, at),
+    };
+    crate::rules::password::check(&policy, pw, username)
 }
 
 /// The domain `domainid` names (the caller's own by default), which the caller must
@@ -142,7 +151,7 @@ pub async fn create_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
     }
     let username = p.required("username")?.trim().to_string();
     let password = p.required("password")?;
-    require_password(password)?;
+    require_password(ctx, domain_id, password, &username)?;
     let name = p.string("account").unwrap_or_else(|| username.clone());
     let hash = auth::hash_password(password).await?;
     let account_id = Uuid::new_v4();
@@ -477,7 +486,7 @@ pub async fn create_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         })?;
     let username = p.required("username")?.trim().to_string();
     let password = p.required("password")?;
-    require_password(password)?;
+    require_password(ctx, domain_id, password, &username)?;
     let hash = auth::hash_password(password).await?;
     let user_id = Uuid::new_v4();
     let mut tx = ctx.pool.begin().await?;
@@ -539,7 +548,8 @@ pub async fn update_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     let u = target_user(ctx, caller, p).await?;
     let hash = match p.str("password") {
         Some(pw) => {
-            require_password(pw)?;
+            let name = p.str("username").unwrap_or(&u.username);
+            require_password(ctx, u.domain_id, pw, name)?;
             // Users changing their own password must prove they know the current one.
             if caller.user_id() == u.id {
                 let cur = p.str("currentpassword").ok_or_else(|| {

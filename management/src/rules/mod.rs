@@ -7,6 +7,7 @@ pub mod hoststate;
 pub mod iprange;
 pub mod jobstate;
 pub mod limits;
+pub mod password;
 pub mod placement;
 pub mod settings;
 pub mod states;

@@ -1,0 +1,12 @@
+-- CloudStack's password policy (issue 22): settings a domain (or the whole cloud) sets
+-- for the passwords its users choose. Defaults require nothing beyond Stratus's floor of
+-- six characters; the expression is matched by a linear-time engine.
+INSERT INTO configuration (name, category, description, default_value, value_type, scopes, is_dynamic, display_text) VALUES
+('password.policy.minimum.special.characters', 'Advanced', 'Minimum number of special characters that the user''s password must have. Any character that is neither a letter nor numeric is considered special. The value 0 means the user''s password does not require any special characters.', '0', 'Integer', '{domain}', true, 'Password policy minimum special characters'),
+('password.policy.minimum.length', 'Advanced', 'Minimum length that the user''s password must have. The value 0 means the user''s password can have any length (Stratus always requires 6).', '0', 'Integer', '{domain}', true, 'Password policy minimum length'),
+('password.policy.minimum.uppercase.letters', 'Advanced', 'Minimum number of uppercase letters [A-Z] that the user''s password must have. The value 0 means the user''s password does not require any uppercase letters.', '0', 'Integer', '{domain}', true, 'Password policy minimum uppercase letters'),
+('password.policy.minimum.lowercase.letters', 'Advanced', 'Minimum number of lowercase letters [a-z] that the user''s password must have. The value 0 means the user''s password does not require any lowercase letters.', '0', 'Integer', '{domain}', true, 'Password policy minimum lowercase letters'),
+('password.policy.minimum.digits', 'Advanced', 'Minimum number of numeric characters [0-9] that the user''s password must have. The value 0 means the user''s password does not require any numeric characters.', '0', 'Integer', '{domain}', true, 'Password policy minimum digits'),
+('password.policy.allowPasswordToContainUsername', 'Advanced', 'Indicates if the user''s password may contain their username. Set ''true'' (default) if it is allowed, otherwise set ''false''.', 'true', 'Boolean', '{domain}', true, 'Password policy allow password to contain username'),
+('password.policy.regex', 'Advanced', 'A regular expression that the user''s password must match. The default expression ''.+'' will match with any password.', '.+', 'String', '{domain}', true, 'Password policy regex')
+ON CONFLICT (name) DO NOTHING;

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod placement;
 pub mod settings;
 pub mod states;
+pub mod tags;
 pub mod vmstate;
 pub mod workflow;
 

@@ -136,17 +136,22 @@ pub(crate) async fn create_root_volume(
         &crate::settings::STORAGE_OVERPROVISIONING_FACTOR,
         crate::settings::Scope::Zone(vm.zone_id),
     );
-    let pool = db::volumes::pool_choose_for_host(&ctx.pool, host_id.into(), size, factor)
+    let host = db::hosts::host_fetch(&ctx.pool, host_id.into())
         .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InsufficientCapacity,
-                format!(
-                    "No primary storage pool that the chosen host reaches (Up, in its cluster or zone) has room for a {} GiB root disk",
-                    size >> 30
-                ),
-            )
-        })?;
+        .ok_or_else(|| Error::internal("the VM's host vanished"))?;
+    let want = allocate::root_storage_tags(&db::offerings::vm_tags(&ctx.pool, vm.id).await?);
+    let pools = db::capacity::pool_candidates(&ctx.pool, vm.zone_id).await?;
+    let pool_id =
+        crate::rules::placement::choose_pool(&pools, host.cluster_id, size, factor, &want)
+            .map_err(|why| {
+                ApiError::new(
+                    ErrorCode::InsufficientCapacity,
+                    format!("Unable to create the root volume of VM {}: {why}", vm.name),
+                )
+            })?;
+    let pool = db::storage::pool_fetch(&ctx.pool, pool_id.into())
+        .await?
+        .ok_or_else(|| Error::internal("the chosen pool vanished"))?;
     let base = match &template {
         Some(t) => Some(bases::ensure_base(ctx, t, &pool).await?),
         None => None,

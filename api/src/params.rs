@@ -639,6 +639,10 @@ mod tests {
         with(&[("affinitygroupids", ""), ("dynamicscalingenabled", "false")])
             .validate(deploy)
             .unwrap();
+        // ... and a refused boolean given `false` asks for nothing: no handler reads it.
+        assert!(!with(&[("dynamicscalingenabled", "false")])
+            .unread(deploy)
+            .contains(&"dynamicscalingenabled"));
         // Validation reads nothing; handlers' reads are recorded, also by typed accessors.
         let p = with(&[("startvm", "false"), ("name", "web")]);
         p.validate(deploy).unwrap();

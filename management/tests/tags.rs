@@ -633,3 +633,77 @@ async fn a_deploy_asking_for_a_tag_nobody_has_fails_with_533() {
     assert_eq!(vm["virtualmachine"][0]["state"], "Error", "{vm}");
     assert!(vm["virtualmachine"][0].get("hostid").is_none(), "{vm}");
 }
+
+#[tokio::test]
+async fn a_stopped_vm_changes_only_to_an_offering_its_pool_has_the_tags_for() {
+    let c = Client::admin().await;
+    let _jobs = c.spawn_job_worker();
+    let (zone, iso) = c.deployable_iso("change-tags").await;
+    let a = c
+        .call(
+            "deployVirtualMachine",
+            &[
+                ("zoneid", &zone),
+                ("serviceofferingid", "00000000-0000-4000-8003-000000000001"),
+                ("templateid", &iso),
+                ("diskofferingid", DISK_5GB),
+                ("startvm", "false"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status.as_u16(), 200, "{}", a.text);
+    let job = c.wait_job(a.body()["jobid"].as_str().unwrap()).await;
+    assert_eq!(job["jobstatus"], 1, "{job}");
+    let vm = job["jobresult"]["virtualmachine"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Its root volume, on an untagged pool (seeded: no NFS here).
+    let p = pool(&c, &zone, None, "plainpool", &[], 100).await;
+    db::volumes::volume_insert(
+        &c.ctx.pool,
+        &db::volumes::VolumeRow {
+            id: Uuid::new_v4(),
+            vm_id: Some(vm.parse().unwrap()),
+            name: "ROOT-1".into(),
+            volume_type: "ROOT".into(),
+            pool_id: p.parse().unwrap(),
+            path: "volumes/root-1.qcow2".into(),
+            size_bytes: 5 << 30,
+            state: "Ready".into(),
+            created: chrono::Utc::now(),
+            removed: None,
+            template_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    let fast = offering(&c, "fast-only", "", "fast").await;
+    let e = c
+        .err(
+            "changeServiceForVirtualMachine",
+            &[("id", &vm), ("serviceofferingid", &fast)],
+            431,
+        )
+        .await;
+    assert!(
+        e.contains("primary storage plainpool, which does not have the storage tag 'fast'"),
+        "{e}"
+    );
+    // Host tags need no move now: they count when the VM next starts.
+    let gpu = offering(&c, "gpu-only", "gpu", "").await;
+    c.ok(
+        "changeServiceForVirtualMachine",
+        &[("id", &vm), ("serviceofferingid", &gpu)],
+    )
+    .await;
+    c.ok("updateStoragePool", &[("id", &p), ("tags", "FAST")])
+        .await;
+    let r = c
+        .ok(
+            "changeServiceForVirtualMachine",
+            &[("id", &vm), ("serviceofferingid", &fast)],
+        )
+        .await;
+    assert_eq!(r["virtualmachine"]["serviceofferingid"], fast.as_str());
+}

@@ -133,6 +133,8 @@ const DOMAIN_OFFERINGS: &str = "offerings restricted to domains are not availabl
 const CAPACITY_VIEWS: &str =
     "capacities in this list are not available yet (listCapacity has them per zone)";
 const NO_DETAILS: &str = "custom details are not available yet";
+const TAG_RULES: &str =
+    "tag rules are not available (tags are plain lists: a resource fits when it carries every tag asked for)";
 
 /// Who may call a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -757,7 +759,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             req("password", String, "the password for the host; required to be passed for hypervisors other than VMWare"),
             req("hypervisor", String, "hypervisor type of the host"),
             opt("allocationstate", String, "Allocation state of this Host for allocation of new resources"),
-            unsupported(opt("hosttags", List, "list of tags to be added to the host"), "host tags are not available yet"),
+            opt("hosttags", List, "list of tags to be added to the host"),
         ],
         types::HostResponse::FIELDS),
     cmd("listHosts", "Lists hosts.", Admin, L, "host",
@@ -810,11 +812,15 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("enddate", Date, "end date to filter stats"),
         ],
         types::HostStatsResponse::FIELDS),
+    cmd("listHostTags", "Lists host tags", Admin, L, "hosttag",
+        list_params![], types::HostTagResponse::FIELDS),
     cmd("updateHost", "Updates a host.", Admin, O, "host",
         params![
             req("id", Uuid, "the ID of the host to update"),
             opt("allocationstate", String, "Change resource state of host, valid values are [Enable, Disable]. Operation may failed if host in states not allowing Enable/Disable"),
             opt("name", String, "the new name of the host"),
+            opt("hosttags", List, "list of tags to be added to the host (replaces its tags; empty clears them)"),
+            unsupported(opt("istagarule", Boolean, "Whether the informed tag is a JS interpretable rule or not."), TAG_RULES),
         ],
         types::HostResponse::FIELDS),
     cmd("deleteHost", "Deletes a host.", Admin, S, "success",
@@ -840,6 +846,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("memory", Integer, "the total memory of the service offering in MB"),
             opt("storagetype", String, "the storage type of the service offering. Values are local and shared."),
             opt("hosttags", String, "the host tag for this service offering."),
+            opt("tags", String, "the tags for this service offering (storage tags its VMs' root volumes' pools must carry)."),
             opt("offerha", Boolean, "the HA for the service offering"),
             opt("limitcpuuse", Boolean, "restrict the CPU usage to committed service offering"),
             opt("isvolatile", Boolean, "true if the virtual machine needs to be volatile so that on every reboot of VM, original root disk is dettached then destroyed and a fresh root disk is created and attached to VM"),
@@ -864,6 +871,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("name", String, "the name of the service offering to be updated"),
             opt("displaytext", String, "the display text of the service offering to be updated"),
             opt("hosttags", String, "comma-separated list of host tags for the service offering."),
+            opt("storagetags", String, "comma-separated list of tags for the service offering, tags should match with existing storage pool tags"),
         ],
         types::ServiceOfferingResponse::FIELDS),
     cmd("deleteServiceOffering", "Deletes a service offering.", Admin, S, "success",
@@ -1192,6 +1200,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("clusterid", Uuid, "the cluster ID for the storage pool"),
             opt("scope", String, "the scope of the storage: cluster or zone"),
             opt("tags", String, "the tags for the storage pool"),
+            unsupported(opt("istagarule", Boolean, "Whether the informed tag is a JS interpretable rule or not."), TAG_RULES),
             opt("hypervisor", String, "hypervisor type of the hosts in zone that will be attached to this storage pool. KVM only"),
             opt("provider", String, "the storage provider name"),
             opt("capacitybytes", Long, "bytes CloudStack can provision from this storage pool"),
@@ -1217,6 +1226,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             req("id", Uuid, "the Id of the storage pool"),
             opt("name", String, "Change the name of the storage pool"),
             opt("tags", String, "comma-separated list of tags for the storage pool"),
+            unsupported(opt("istagarule", Boolean, "Whether the informed tag is a JS interpretable rule or not."), TAG_RULES),
             opt("enabled", Boolean, "false to disable the pool for allocation of new volumes, true to enable it back."),
             opt("capacitybytes", Long, "bytes CloudStack can provision from this storage pool"),
         ],
@@ -1246,6 +1256,8 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("zoneid", Uuid, "the Zone ID for the secondary storage"),
         ],
         types::ImageStoreResponse::FIELDS),
+    cmd("listStorageTags", "Lists storage tags", Admin, L, "storagetag",
+        list_params![], types::StorageTagResponse::FIELDS),
     since(cmd("listStorageProviders", "Lists storage providers.", Admin, L, "dataStoreProvider",
         list_params![req("type", String, "the type of storage provider: either primary or image")],
         types::StorageProviderResponse::FIELDS), "4.2.0"),

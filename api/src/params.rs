@@ -174,11 +174,14 @@ impl Params {
     /// The parameters `spec` declares that came with a value yet the handler never
     /// consulted: what it would have silently ignored. The dispatcher calls this after a
     /// handler succeeded (see `commands::execute`). Refused parameters never get this
-    /// far; undeclared extras are CloudStack's "unknown parameter" (logged, ignored).
+    /// far with a value that asks for something (a refused boolean given `false` asks for
+    /// nothing, so it needs no reading); undeclared extras are CloudStack's "unknown
+    /// parameter" (logged, ignored).
     pub fn unread(&self, spec: &CommandSpec) -> Vec<&'static str> {
         let read = self.read_set();
         spec.params
             .iter()
+            .filter(|p| p.refused.is_none())
             .filter(|p| self.present(p).is_some() && !read.contains(p.name))
             .map(|p| p.name)
             .collect()
@@ -636,6 +639,10 @@ mod tests {
         with(&[("affinitygroupids", ""), ("dynamicscalingenabled", "false")])
             .validate(deploy)
             .unwrap();
+        // ... and a refused boolean given `false` asks for nothing: no handler reads it.
+        assert!(!with(&[("dynamicscalingenabled", "false")])
+            .unread(deploy)
+            .contains(&"dynamicscalingenabled"));
         // Validation reads nothing; handlers' reads are recorded, also by typed accessors.
         let p = with(&[("startvm", "false"), ("name", "web")]);
         p.validate(deploy).unwrap();

@@ -584,6 +584,7 @@ response!(HostResponse {
     managementserverid: Option<Uuid> => "string", "the management server ID of the host";
     capabilities: Option<String> => "string", "capabilities of the host";
     hosttags: Option<String> => "string", "comma-separated list of tags for the host";
+    istagarule: Option<bool> => "boolean", "true if the host's tags are a rule (never in Stratus: tags are plain lists)";
     islocalstorageactive: Option<bool> => "boolean", "true if local storage is active, false otherwise";
     hahost: Option<bool> => "boolean", "true if the host is Ha host (dedicated to vms started by HA process; false otherwise";
     events: Option<String> => "string", "events available for the host";
@@ -832,6 +833,7 @@ response!(ServiceOfferingResponse {
     limitcpuuse: Option<bool> => "boolean", "restrict the CPU usage to committed service offering";
     isvolatile: Option<bool> => "boolean", "true if the vm needs to be volatile, i.e., on every reboot of vm from API root disk is discarded and creates a new root disk";
     hosttags: Option<String> => "string", "the host tag for the service offering";
+    storagetags: Option<String> => "string", "the tags for the service offering";
     issystem: Option<bool> => "boolean", "is this a system vm offering";
     defaultuse: Option<bool> => "boolean", "is this a  default system vm offering";
     iscustomized: Option<bool> => "boolean", "is true if the offering is customized";
@@ -893,6 +895,20 @@ response!(NetworkResponse {
     subdomainaccess: Option<bool> => "boolean", "true if users from subdomains can access the domain level network";
     created: Option<CsDate> => "date", "the date this network was created";
     tags: Vec<serde_json::Value> => "list", "the list of resource tags associated with network";
+});
+
+response!(HostTagResponse {
+    id: Option<Uuid> => "string", "the ID of the host tag";
+    hostid: Option<Uuid> => "string", "the host ID of the host tag";
+    hostname: Option<String> => "string", "the name of the host of the host tag (Stratus)";
+    name: Option<String> => "string", "the name of the host tag";
+});
+
+response!(StorageTagResponse {
+    id: Option<Uuid> => "string", "The ID of the storage tag";
+    poolid: Option<Uuid> => "string", "The pool ID of the storage tag";
+    poolname: Option<String> => "string", "The name of the pool of the storage tag (Stratus)";
+    name: Option<String> => "string", "The name of the storage tag";
 });
 
 response!(StorageProviderResponse {
@@ -1271,6 +1287,8 @@ pub(crate) mod tests {
         ApiResponseFieldResponse,
         ApiDiscoveryResponse,
         HostResponse,
+        HostTagResponse,
+        StorageTagResponse,
         HostStatsItem,
         HostStatsResponse,
         VmStatsItem,

@@ -119,6 +119,7 @@ fn constraint_message(name: &str) -> Option<(ErrorCode, &'static str)> {
             ResourceInUse,
             "Another operation on this resource is still running (listWorkflows shows it); try again when it is over",
         ),
+        "hosts_tags_bounded" => (ParamError, "A host carries at most 64 tags"),
         "workflows_host_add_one_per_address" => (
             ResourceInUse,
             "That address is being added as a host already (listWorkflows shows it); try again when that is over",

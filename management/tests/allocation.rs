@@ -502,21 +502,19 @@ async fn a_pools_own_storage_factor_changes_placement() {
     .execute(&c.ctx.pool)
     .await
     .unwrap();
-    let f = &stratus_management::settings::STORAGE_OVERPROVISIONING_FACTOR;
+    // The pool choice placement makes: its candidates, its factor per pool.
     let choose = |size: i64| {
         let ctx = c.ctx.clone();
         let zone: Uuid = zid.parse().unwrap();
+        let cluster = host.cluster_id;
         async move {
-            db::volumes::pool_choose_for_host(
-                &ctx.pool,
-                host.id,
-                size,
-                ctx.get_in(f, stratus_management::settings::Scope::zone(zone)),
-                &ctx.stored_at(f, stratus_management::settings::ScopeKind::StoragePool),
-            )
-            .await
-            .unwrap()
-            .map(|p| p.id)
+            let pools = db::capacity::pool_candidates(&ctx.pool, zone)
+                .await
+                .unwrap();
+            let factor_of = stratus_management::services::vms::storage_factor_of(&ctx, zone);
+            stratus_management::rules::placement::choose_pool(&pools, cluster, size, factor_of, &[])
+                .ok()
+                .map(Uuid::from)
         }
     };
     let gib = 1i64 << 30;

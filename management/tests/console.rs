@@ -538,8 +538,20 @@ async fn dashboard_hosts_metrics_charts_and_quick_actions() {
     assert_eq!(h["host"][0]["stats"].as_array().unwrap().len(), 0);
 
     // The host's page: facts, state badges, charts of the retained samples.
+    c.ok(
+        "updateHost",
+        &[("id", &host.to_string()), ("hosttags", "ssd,gpu")],
+    )
+    .await;
     let p = b.get(&format!("/console/hosts/{host}")).await;
     assert_eq!(texts(&p.doc, ".head .badge"), ["Up", "Enabled"]);
+    let dts = texts(&p.doc, "dl.fields dt");
+    let dds = texts(&p.doc, "dl.fields dd");
+    let at = dts
+        .iter()
+        .position(|t| t == "Host tags")
+        .expect("a Host tags field");
+    assert_eq!(dds[at], "ssd,gpu");
     let charts = texts(&p.doc, ".charts figcaption");
     assert_eq!(charts, ["CPU used", "Memory used", "Network"]);
     let cpu_line = attr(
@@ -2139,6 +2151,7 @@ async fn storage_forms_refuse_an_unreachable_export_and_keep_the_input() {
                 ("scope", &format!("zone:{zid}")),
                 ("server", "127.0.0.1"),
                 ("path", "/nowhere"),
+                ("tags", "ssd,fast"),
             ],
             None,
         )
@@ -2146,6 +2159,7 @@ async fn storage_forms_refuse_an_unreachable_export_and_keep_the_input() {
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(text1(&p.doc, "#form .error").contains("127.0.0.1"));
     assert_eq!(attr(&p.doc, "#f-name", "value"), "P9");
+    assert_eq!(attr(&p.doc, "#f-tags", "value"), "ssd,fast");
     assert_eq!(attr(&p.doc, "#f-path", "value"), "/nowhere");
     assert_eq!(
         attr(&p.doc, "#f-scope option[selected]", "value"),
@@ -2568,6 +2582,7 @@ async fn offerings_are_created_edited_and_deleted() {
         "f-memory",
         "f-storagetype",
         "f-hosttags",
+        "f-tags",
     ] {
         let label = format!("label[for={id}]");
         assert_eq!(p.doc.select(&sel(&label)).count(), 1, "{id} is labelled");
@@ -2593,7 +2608,12 @@ async fn offerings_are_created_edited_and_deleted() {
         .submit(
             &bad,
             "#form",
-            &[("memory", "8192"), ("offerha", "true"), ("hosttags", "ssd")],
+            &[
+                ("memory", "8192"),
+                ("offerha", "true"),
+                ("hosttags", "ssd"),
+                ("tags", "fast"),
+            ],
             None,
         )
         .await;
@@ -2603,6 +2623,7 @@ async fn offerings_are_created_edited_and_deleted() {
     assert_eq!(o["memory"], 8192);
     assert_eq!(o["offerha"], true);
     assert_eq!(o["hosttags"], "ssd");
+    assert_eq!(o["storagetags"], "fast");
     let id = o["id"].as_str().unwrap().to_string();
     // Edit: its name links to the form.
     let row = format!("table#list tr[data-id='{id}'] a");
@@ -2614,12 +2635,22 @@ async fn offerings_are_created_edited_and_deleted() {
         .get(&format!("/console/compute-offerings/{id}/edit"))
         .await;
     assert_eq!(attr(&e.doc, "#f-name", "value"), "web-large");
+    assert_eq!(attr(&e.doc, "#f-storagetags", "value"), "fast");
     let p = b
         .submit(&e, "#form", &[("displaytext", "Large web servers")], None)
         .await;
     assert!(flash(&p).contains("was saved"), "{}", flash(&p));
     let o = &c.ok("listServiceOfferings", &[("id", &id)]).await["serviceoffering"][0];
     assert_eq!(o["displaytext"], "Large web servers");
+    assert_eq!(o["hosttags"], "ssd", "kept by the form");
+    assert_eq!(o["storagetags"], "fast", "kept by the form");
+    let e = b
+        .get(&format!("/console/compute-offerings/{id}/edit"))
+        .await;
+    let p = b.submit(&e, "#form", &[("storagetags", "")], None).await;
+    assert!(flash(&p).contains("was saved"), "{}", flash(&p));
+    let o = &c.ok("listServiceOfferings", &[("id", &id)]).await["serviceoffering"][0];
+    assert!(o.get("storagetags").is_none(), "emptied: removed {o}");
     // Delete, confirmed.
     let del = format!("table#list tr[data-id='{id}'] form[data-action=delete]");
     let p = b.submit(&p, &del, &[("confirm", "yes")], None).await;

@@ -11,7 +11,10 @@
 //!   and resumes at that step (listWorkflows shows where it is);
 //! - 50 concurrent deploys at two hosts (libvirt's test driver) with room for 4 VMs and
 //!   6 addresses: 4 winners, 2 per host, 46 losers with 533 holding nothing; then 20
-//!   small ones for the 2 addresses left: 2 winners; all 6 addresses distinct.
+//!   small ones for the 2 addresses left: 2 winners; all 6 addresses distinct;
+//! - host and storage tags: a host added with `hosttags`, a pool created with `tags`; a
+//!   tagged offering's VMs run on that host with their root volumes on that pool, and a
+//!   tag nobody has fails the deploy with 533 naming it.
 
 use stratus_testkit::db as common;
 
@@ -957,4 +960,145 @@ async fn template_from_a_volume_and_restore() {
         "{:?}",
         files_in(&templates_dir)
     );
+}
+
+/// Deploys with `offering`; the job's result.
+async fn deploy_with(c: &Client, zone: &str, iso: &str, offering: &str, name: &str) -> Value {
+    let (_, r) = job_of(
+        c,
+        "deployVirtualMachine",
+        &[
+            ("zoneid", zone),
+            ("serviceofferingid", offering),
+            ("templateid", iso),
+            ("diskofferingid", DISK_5GB),
+            ("hypervisor", "KVM"),
+            ("name", name),
+        ],
+    )
+    .await;
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tagged_offerings_run_on_tagged_hosts_and_pools() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (primary, fast, secondary) = (
+        tmp.path().join("primary"),
+        tmp.path().join("fast"),
+        tmp.path().join("secondary"),
+    );
+    let nfs = NfsServer::up(
+        "tgn",
+        223,
+        &tmp.path().join("nfs"),
+        &[&primary, &fast, &secondary],
+    );
+    let plain = SimHost::up("tgh1", 221, "deploy-pw", &tmp.path().join("hosts"));
+    let gpu = SimHost::up("tgh2", 222, "deploy-pw", &tmp.path().join("hosts"));
+    let (ctx, listener) = ctx_listening_on(&plain.mgmt_ip).await;
+    let c = Client::for_user(ctx.clone(), "admin").await;
+    for (name, value) in [
+        ("kvm.libvirt.uri", "test:///default"),
+        ("kvm.acceleration", "qemu"),
+    ] {
+        c.ok("updateConfiguration", &[("name", name), ("value", value)])
+            .await;
+    }
+    let _stop = serve_on(&ctx, listener);
+    let (zone, iso) = cloud(
+        &c,
+        "tz",
+        &[&plain],
+        &nfs,
+        (&primary, &secondary),
+        ("192.168.221.1", "192.168.221.10", "192.168.221.20"),
+    )
+    .await;
+    let cluster = s(&c.ok("listClusters", &[("zoneid", &zone)]).await["cluster"][0]["id"]);
+    let pod = s(&c.ok("listPods", &[("zoneid", &zone)]).await["pod"][0]["id"]);
+    // The second host joins with its tags (addHost's workflow records them).
+    let added = c
+        .ok(
+            "addHost",
+            &[
+                ("zoneid", &zone),
+                ("podid", &pod),
+                ("clusterid", &cluster),
+                ("hypervisor", "KVM"),
+                ("url", &format!("http://{}", gpu.address)),
+                ("username", "root"),
+                ("password", "deploy-pw"),
+                ("hosttags", "GPU, ssd"),
+            ],
+        )
+        .await;
+    assert_eq!(added["host"][0]["hosttags"], "GPU,ssd", "{added}");
+    let pool = c
+        .ok(
+            "createStoragePool",
+            &[
+                ("zoneid", &zone),
+                ("podid", &pod),
+                ("clusterid", &cluster),
+                ("name", "fast"),
+                ("url", &nfs.url(&fast)),
+                ("tags", "fast,nvme"),
+            ],
+        )
+        .await;
+    assert_eq!(pool["storagepool"]["tags"], "fast,nvme");
+    let offering = |name: &'static str, hosttags: &'static str, tags: &'static str| {
+        let c = c.clone_handle();
+        async move {
+            s(&c.ok(
+                "createServiceOffering",
+                &[
+                    ("name", name),
+                    ("displaytext", name),
+                    ("cpunumber", "1"),
+                    ("cpuspeed", "100"),
+                    ("memory", "256"),
+                    ("hosttags", hosttags),
+                    ("tags", tags),
+                ],
+            )
+            .await["serviceoffering"]["id"])
+        }
+    };
+    let tagged = offering("tagged", "gpu", "FAST").await;
+    for n in 0..2 {
+        let r = deploy_with(&c, &zone, &iso, &tagged, &format!("tagged{n}")).await;
+        assert_eq!(r["jobstatus"], 1, "{r}");
+        let v = &r["jobresult"]["virtualmachine"];
+        assert_eq!(v["hostname"], gpu.name.as_str(), "{v}");
+        assert_eq!(root_volume(&c, &s(&v["id"])).await["storage"], "fast");
+    }
+    let untagged = offering("untagged", "", "").await;
+    let r = deploy_with(&c, &zone, &iso, &untagged, "untagged").await;
+    assert_eq!(r["jobstatus"], 1, "untagged offerings run anywhere: {r}");
+
+    for (name, hosttags, tags, want) in [
+        (
+            "no-host",
+            "gpu,sriov",
+            "",
+            "no available host has the host tag 'sriov'",
+        ),
+        (
+            "no-pool",
+            "",
+            "gold",
+            "no Up primary storage pool that an available host reaches has the storage tag 'gold'",
+        ),
+    ] {
+        let o = offering(name, hosttags, tags).await;
+        let r = deploy_with(&c, &zone, &iso, &o, name).await;
+        assert_eq!(r["jobstatus"], 2, "{r}");
+        assert_eq!(r["jobresult"]["errorcode"], 533, "{r}");
+        let text = r["jobresult"]["errortext"].as_str().unwrap();
+        assert!(text.contains(want), "{name}: {text}");
+    }
+    assert_eq!(c.ok("listHostTags", &[]).await["count"], 2);
+    assert_eq!(c.ok("listStorageTags", &[]).await["count"], 2);
 }

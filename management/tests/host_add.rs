@@ -103,6 +103,7 @@ impl Bed {
             username: "root".into(),
             password: PASSWORD.into(),
             disabled: false,
+            tags: vec![],
         }
     }
 

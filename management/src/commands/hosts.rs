@@ -1,7 +1,9 @@
 //! Host commands: listHosts, listHostsMetrics, updateHost, maintenance, listAlerts.
 
 use stratus_api::envelope::Reply;
-use stratus_api::types::{AlertResponse, HostResponse, HostStatsItem, HostStatsResponse};
+use stratus_api::types::{
+    AlertResponse, HostResponse, HostStatsItem, HostStatsResponse, HostTagResponse,
+};
 use stratus_api::{ApiError, Params};
 
 use super::{list_filter, not_found};
@@ -11,6 +13,7 @@ use crate::db::hosts::{self as h, HostRow};
 use crate::error::{Error, Result};
 use crate::ids::{ClusterId, HostId, ParamIds, PodId, ZoneId};
 use crate::rules::hoststate::{ResourceEvent, ResourceState, Status};
+use crate::rules::tags;
 use crate::services::auth::Caller;
 use crate::settings::{self, Scope};
 
@@ -64,7 +67,8 @@ pub fn host_response(ctx: &Ctx, x: &HostRow, metrics: bool) -> HostResponse {
             Some("kvm") => "hvm".into(),
             _ => "".into(),
         }),
-        hosttags: None,
+        hosttags: tags::join(&x.tags),
+        istagarule: Some(false),
         islocalstorageactive: Some(false),
         hahost: Some(false),
         events: Some("AgentConnected; AgentDisconnected; PingTimeout; ShutdownRequested; HostDown; Ping; ManagementServerDown; StartAgentRebalance; Remove".into()),
@@ -161,6 +165,7 @@ pub async fn add(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         ))
         .into());
     }
+    let host_tags = tags::parse("hosttags", p.str("hosttags").unwrap_or(""))?;
     let disabled = p
         .str("allocationstate")
         .is_some_and(|s| s.eq_ignore_ascii_case("Disabled") || s.eq_ignore_ascii_case("Disable"));
@@ -173,6 +178,7 @@ pub async fn add(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         username: p.required("username")?.to_string(),
         password: p.required("password")?.to_string(),
         disabled,
+        tags: host_tags,
     };
     let host = crate::services::hosts::bootstrap::add_host(ctx, &caller.user, &req).await?;
     let host = h::host_fetch(&ctx.pool, host.id)
@@ -282,6 +288,31 @@ async fn change_resource_state(
 
 pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let id: HostId = p.required_id("id")?;
+    // Given, even empty (which clears them): the host's tags are replaced.
+    if p.given("hosttags") {
+        let new = tags::parse("hosttags", p.str("hosttags").unwrap_or(""))?;
+        let mut tx = ctx.pool.begin().await?;
+        let host = h::host_fetch_for_update(&mut *tx, id)
+            .await?
+            .ok_or_else(|| not_found(p, "id"))?;
+        h::host_set_tags(&mut *tx, id, &new).await?;
+        super::event(
+            &mut tx,
+            &caller.user,
+            "HOST.UPDATE",
+            match tags::join(&new) {
+                Some(t) => format!("Host {} tagged {t}", host.name),
+                None => format!("Host {} has no tags now", host.name),
+            },
+            Some(EventResource::new(
+                ResourceType::Host,
+                id,
+                host.name.clone(),
+            )),
+        )
+        .await?;
+        tx.commit().await?;
+    }
     if let Some(name) = p.str("name") {
         let name = name.trim();
         if name.is_empty() {
@@ -410,6 +441,41 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     );
     crate::services::hosts::unregister(ctx, &caller.user, id, &why).await?;
     Ok(Reply::success())
+}
+
+/// The id of one tag of one resource (listHostTags, listStorageTags): derived from the
+/// resource's id and the tag (ASCII case folded, as tags compare), so it is the same on
+/// every call while the tag is there, and distinct across resources and tags.
+pub fn tag_id(resource: uuid::Uuid, tag: &str) -> uuid::Uuid {
+    uuid::Uuid::new_v3(&resource, tag.to_ascii_lowercase().as_bytes())
+}
+
+/// A tag list's filter: paging and `keyword` (the only parameters listHostTags and
+/// listStorageTags take).
+pub fn tag_filter(ctx: &Ctx, p: &Params) -> Result<crate::db::ListFilter> {
+    let page = p.page(ctx.page_size())?;
+    Ok(crate::db::ListFilter {
+        keyword: p.string("keyword"),
+        offset: page.offset,
+        limit: page.limit,
+        ..Default::default()
+    })
+}
+
+/// listHostTags: every tag of every host, one entry each.
+pub async fn list_tags(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let f = tag_filter(ctx, p)?;
+    let (rows, total) = h::host_tag_list(&ctx.pool, &f).await?;
+    let items: Vec<HostTagResponse> = rows
+        .iter()
+        .map(|t| HostTagResponse {
+            id: Some(tag_id(t.host_id.into(), &t.name)),
+            hostid: Some(t.host_id.into()),
+            hostname: Some(t.host_name.clone()),
+            name: Some(t.name.clone()),
+        })
+        .collect();
+    Ok(Reply::list("hosttag", total, &items))
 }
 
 pub async fn list_alerts(ctx: &Ctx, p: &Params) -> Result<Reply> {

@@ -11,6 +11,7 @@ use crate::ctx::Ctx;
 use crate::db::events::{EventResource, ResourceType};
 use crate::db::offerings::{self as o, DiskOfferingRow, ServiceOfferingRow};
 use crate::error::{Error, Result};
+use crate::rules::tags;
 use crate::services::auth::Caller;
 
 fn storage_type(p: &Params) -> Result<String> {
@@ -49,6 +50,17 @@ fn positive(p: &Params, key: &str, what: &str) -> Result<i32> {
         .ok_or_else(|| ApiError::param(format!("{key} must be a positive number ({what})")).into())
 }
 
+/// A tag list parameter (`rules::tags`: bounded, blanks and repeats dropped) as the
+/// offering stores it, comma-joined, `None` for no tags; the outer `None` when it was not
+/// given at all (given empty, it clears the tags on update).
+fn tag_param(p: &Params, name: &str) -> Result<Option<Option<String>>> {
+    if !p.given(name) {
+        return Ok(None);
+    }
+    let t = tags::parse(name, p.str(name).unwrap_or(""))?;
+    Ok(Some(tags::join(&t)))
+}
+
 fn offering_in_use(e: Error, what: &str) -> Error {
     match &e {
         Error::Db(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23505") => {
@@ -73,6 +85,7 @@ pub fn service_response(x: &ServiceOfferingRow) -> ServiceOfferingResponse {
         limitcpuuse: Some(x.limit_cpu_use),
         isvolatile: Some(x.is_volatile),
         hosttags: x.host_tags.clone(),
+        storagetags: x.storage_tags.clone(),
         issystem: Some(false),
         defaultuse: Some(false),
         iscustomized: Some(false),
@@ -93,7 +106,9 @@ pub async fn create_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
         cpu_speed: positive(p, "cpuspeed", "CPU speed in MHz")?,
         memory_mb: positive(p, "memory", "memory in MB")?,
         storage_type: storage_type(p)?,
-        host_tags: p.string("hosttags").filter(|t| !t.trim().is_empty()),
+        host_tags: tag_param(p, "hosttags")?.flatten(),
+        // CloudStack's createServiceOffering calls the storage tags `tags`.
+        storage_tags: tag_param(p, "tags")?.flatten(),
         offer_ha: p.bool("offerha").unwrap_or(false),
         limit_cpu_use: p.bool("limitcpuuse").unwrap_or(false),
         is_volatile: p.bool("isvolatile").unwrap_or(false),
@@ -153,8 +168,11 @@ pub async fn update_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
     if let Some(t) = p.string("displaytext") {
         x.display_text = t;
     }
-    if let Some(t) = p.string("hosttags") {
-        x.host_tags = Some(t).filter(|t| !t.trim().is_empty());
+    if let Some(t) = tag_param(p, "hosttags")? {
+        x.host_tags = t;
+    }
+    if let Some(t) = tag_param(p, "storagetags")? {
+        x.storage_tags = t;
     }
     o::service_offering_update(&mut *tx, &x)
         .await
@@ -245,7 +263,7 @@ pub async fn create_disk(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         display_text,
         disk_size_gb,
         storage_type: storage_type(p)?,
-        tags: p.string("tags").filter(|t| !t.trim().is_empty()),
+        tags: tag_param(p, "tags")?.flatten(),
         domain_id: None,
         created: Utc::now(),
         removed: None,
@@ -293,8 +311,8 @@ pub async fn update_disk(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     if let Some(t) = p.string("displaytext") {
         x.display_text = t;
     }
-    if let Some(t) = p.string("tags") {
-        x.tags = Some(t).filter(|t| !t.trim().is_empty());
+    if let Some(t) = tag_param(p, "tags")? {
+        x.tags = t;
     }
     o::disk_offering_update(&mut *tx, &x)
         .await

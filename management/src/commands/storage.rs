@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use stratus_api::envelope::Reply;
-use stratus_api::types::{ImageStoreResponse, StoragePoolResponse};
+use stratus_api::types::{ImageStoreResponse, StoragePoolResponse, StorageTagResponse};
 use stratus_api::{ApiError, ErrorCode, Params};
 use uuid::Uuid;
 
@@ -19,6 +19,7 @@ use crate::db::events::{EventResource, ResourceType};
 use crate::db::storage::{self as s, PoolFilter, PoolRow, StoreFilter, StoreRow};
 use crate::db::topology as t;
 use crate::error::Result;
+use crate::rules::tags as rules_tags;
 use crate::services::auth::Caller;
 use crate::settings::{self, Scope};
 
@@ -61,7 +62,7 @@ pub fn pool_response(ctx: &Ctx, p: &PoolRow) -> StoragePoolResponse {
         state: Some(p.state.clone()),
         hypervisor: Some("KVM".into()),
         provider: Some("DefaultPrimary".into()),
-        tags: (!p.tags.is_empty()).then(|| p.tags.join(",")),
+        tags: rules_tags::join(&p.tags),
         istagarule: Some(false),
         disksizetotal: Some(p.capacity_bytes),
         disksizeallocated: Some(p.allocated_bytes),
@@ -80,13 +81,16 @@ pub fn pool_response(ctx: &Ctx, p: &PoolRow) -> StoragePoolResponse {
     }
 }
 
-fn tags(p: &Params) -> Option<Vec<String>> {
-    p.str("tags").map(|t| {
-        t.split(',')
-            .map(|x| x.trim().to_string())
-            .filter(|x| !x.is_empty())
-            .collect()
-    })
+/// The pool's storage tags when `tags` is given, even empty (which clears them on
+/// update), checked against the bounds.
+fn tags(p: &Params) -> Result<Option<Vec<String>>> {
+    if !p.given("tags") {
+        return Ok(None);
+    }
+    Ok(Some(rules_tags::parse(
+        "tags",
+        p.str("tags").unwrap_or(""),
+    )?))
 }
 
 pub async fn create_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
@@ -103,6 +107,7 @@ pub async fn create_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         }
     }
     let zone_id = p.required_uuid("zoneid")?;
+    let pool_tags = tags(p)?.unwrap_or_default();
     let (pod_id, cluster_id) = (p.uuid("podid")?, p.uuid("clusterid")?);
     let scope = match p.str("scope").map(str::to_ascii_uppercase).as_deref() {
         Some("ZONE") => "ZONE",
@@ -160,7 +165,7 @@ pub async fn create_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         url: url.to_string(),
         server: url.host().to_string(),
         path: url.path().to_string(),
-        tags: tags(p).unwrap_or_default(),
+        tags: pool_tags,
         state: "Up".into(),
         capacity_bytes: match p.i64("capacitybytes")? {
             Some(c) if c > 0 => c,
@@ -248,7 +253,7 @@ async fn change_pool(
 
 pub async fn update_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let name = p.string("name");
-    let new_tags = tags(p);
+    let new_tags = tags(p)?;
     let enabled = p.bool("enabled");
     let capacity = p.i64("capacitybytes")?;
     change_pool(ctx, caller, p, "STORAGE.POOL.UPDATE", |pool| {
@@ -262,7 +267,10 @@ pub async fn update_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
             changed.push(format!("renamed to {n}"));
         }
         if let Some(t) = new_tags {
-            changed.push(format!("tags {}", t.join(",")));
+            changed.push(match rules_tags::join(&t) {
+                Some(t) => format!("tags {t}"),
+                None => "tags cleared".into(),
+            });
             pool.tags = t;
         }
         if let Some(c) = capacity {
@@ -488,6 +496,22 @@ pub async fn delete_image_store(ctx: &Ctx, caller: &Caller, p: &Params) -> Resul
     .await?;
     tx.commit().await?;
     Ok(Reply::success())
+}
+
+/// listStorageTags: every tag of every primary pool, one entry each.
+pub async fn list_tags(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let f = super::hosts::tag_filter(ctx, p)?;
+    let (rows, total) = s::pool_tag_list(&ctx.pool, &f).await?;
+    let items: Vec<StorageTagResponse> = rows
+        .iter()
+        .map(|t| StorageTagResponse {
+            id: Some(super::hosts::tag_id(t.pool_id, &t.name)),
+            poolid: Some(t.pool_id),
+            poolname: Some(t.pool_name.clone()),
+            name: Some(t.name.clone()),
+        })
+        .collect();
+    Ok(Reply::list("storagetag", total, &items))
 }
 
 /// listStorageProviders: the providers Stratus really has, by CloudStack's names, so

@@ -7,9 +7,9 @@ use uuid::Uuid;
 
 use super::{RowShape, Scalar};
 use crate::error::Result;
-use crate::ids::{ClusterId, HostId};
+use crate::ids::{ClusterId, HostId, StoragePoolId};
 use crate::rules::hoststate::{ResourceState, Status};
-use crate::rules::placement::Candidate;
+use crate::rules::placement::{Candidate, Pool};
 
 #[derive(Debug, sqlx::FromRow, RowShape)]
 struct CandidateRow {
@@ -21,13 +21,14 @@ struct CandidateRow {
     cpu_cores: Option<i32>,
     cpu_mhz: Option<i32>,
     memory_bytes: Option<i64>,
+    tags: Vec<String>,
     reserved_mhz: i64,
     reserved_bytes: i64,
 }
 
 stmt!(HOSTS_LOCK_IN_ZONE: Scalar<Uuid> = "SELECT id FROM hosts WHERE zone_id = $1 ORDER BY id FOR UPDATE");
 stmt!(HOST_CANDIDATES: CandidateRow = "SELECT h.id, h.cluster_id, h.status, h.resource_state, c.allocation_state AS cluster_state,
-                h.cpu_cores, h.cpu_mhz, h.memory_bytes,
+                h.cpu_cores, h.cpu_mhz, h.memory_bytes, h.tags,
                 COALESCE(SUM(v.cpu_number::bigint * v.cpu_mhz), 0)::bigint AS reserved_mhz,
                 COALESCE(SUM(v.memory_mb::bigint * 1048576), 0)::bigint AS reserved_bytes
          FROM hosts h
@@ -66,11 +67,47 @@ pub async fn host_candidates_for_update_in_txn(
             up: r.status == Status::Up,
             enabled: r.resource_state == ResourceState::Enabled,
             cluster_enabled: r.cluster_state == "Enabled",
-            tags: vec![],
+            tags: r.tags,
             cpu_total_mhz: i64::from(r.cpu_cores.unwrap_or(0)) * i64::from(r.cpu_mhz.unwrap_or(0)),
             memory_total_bytes: r.memory_bytes.unwrap_or(0),
             cpu_reserved_mhz: r.reserved_mhz,
             memory_reserved_bytes: r.reserved_bytes,
+        })
+        .collect())
+}
+
+#[derive(Debug, sqlx::FromRow, RowShape)]
+struct PoolCandidateRow {
+    id: StoragePoolId,
+    cluster_id: Option<ClusterId>,
+    state: String,
+    tags: Vec<String>,
+    capacity_bytes: i64,
+    allocated_bytes: i64,
+}
+
+stmt!(POOL_CANDIDATES: PoolCandidateRow = "SELECT p.id, p.cluster_id, p.state, p.tags, p.capacity_bytes,
+                (SELECT COALESCE(sum(v.size_bytes), 0)::bigint FROM volumes v
+                 WHERE v.pool_id = p.id AND v.removed IS NULL) AS allocated_bytes
+         FROM storage_pools p WHERE p.zone_id = $1 ORDER BY p.id");
+
+/// The zone's primary pools as placement sees them (`rules::placement::Pool`): where a
+/// host's new root volume may go, by state, reach, tags and room.
+pub async fn pool_candidates(db: impl PgExecutor<'_>, zone_id: Uuid) -> Result<Vec<Pool>> {
+    let rows: Vec<PoolCandidateRow> = POOL_CANDIDATES
+        .query_as()
+        .bind(zone_id)
+        .fetch_all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Pool {
+            id: r.id,
+            cluster_id: r.cluster_id,
+            up: r.state == "Up",
+            tags: r.tags,
+            capacity_bytes: r.capacity_bytes,
+            allocated_bytes: r.allocated_bytes,
         })
         .collect())
 }
@@ -198,6 +235,7 @@ statements![
     HOSTS_LOCK_IN_ZONE,
     HOST_CANDIDATES,
     VM_RESERVE_ON_HOST_IN_TXN,
+    POOL_CANDIDATES,
     VM_RELEASE_HOST,
     CAPACITY_BY_ZONE,
     CAPACITY_BY_CLUSTER

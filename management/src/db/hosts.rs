@@ -44,6 +44,8 @@ pub struct HostRow {
     pub decommission: bool,
     /// Where the agent serves its command API (HTTPS, mutual TLS).
     pub agent_port: i32,
+    /// Host tags (`rules::tags`): what service offerings' host tags match.
+    pub tags: Vec<String>,
     pub created: DateTime<Utc>,
     #[sqlx(default)]
     pub zone_name: String,
@@ -64,12 +66,13 @@ pub struct NewHost<'a> {
     pub address: IpNetwork,
     pub token_hash: &'a [u8],
     pub agent_port: u16,
+    pub tags: &'a [String],
 }
 
 stmt!(
     HOST_INSERT =
-        "INSERT INTO hosts (id, name, zone_id, pod_id, cluster_id, address, token_hash, agent_port)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
+        "INSERT INTO hosts (id, name, zone_id, pod_id, cluster_id, address, token_hash, agent_port, tags)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"
 );
 
 pub async fn host_insert(db: impl PgExecutor<'_>, h: &NewHost<'_>) -> Result<()> {
@@ -83,9 +86,54 @@ pub async fn host_insert(db: impl PgExecutor<'_>, h: &NewHost<'_>) -> Result<()>
         .bind(h.address)
         .bind(h.token_hash)
         .bind(i32::from(h.agent_port))
+        .bind(h.tags)
         .execute(db)
         .await?;
     Ok(())
+}
+
+stmt!(HOST_SET_TAGS = "UPDATE hosts SET tags = $2 WHERE id = $1");
+
+/// Replaces the host's tags (updateHost `hosttags`).
+pub async fn host_set_tags(db: impl PgExecutor<'_>, id: HostId, tags: &[String]) -> Result<()> {
+    HOST_SET_TAGS
+        .query()
+        .bind(id)
+        .bind(tags)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// One tag of one host (listHostTags).
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
+pub struct HostTagRow {
+    pub host_id: HostId,
+    pub host_name: String,
+    pub name: String,
+}
+
+stmt!(HOST_TAG_LIST: Counted<HostTagRow> = named "SELECT h.id AS host_id, h.name AS host_name, t.name,
+                count(*) OVER () AS total
+         FROM hosts h CROSS JOIN LATERAL unnest(h.tags) WITH ORDINALITY AS t(name, n)
+         WHERE ($keyword::text IS NULL OR t.name ILIKE $keyword)
+         ORDER BY h.created, h.id, t.n OFFSET $offset LIMIT $limit");
+
+/// Every host's tags, one row each (by host, in the order given), paged.
+pub async fn host_tag_list(
+    db: impl PgExecutor<'_>,
+    f: &ListFilter,
+) -> Result<(Vec<HostTagRow>, i64)> {
+    let rows: Vec<Counted<_>> = HOST_TAG_LIST
+        .query_as_with(
+            Binds::new()
+                .set("keyword", f.keyword_pattern())
+                .set("offset", f.offset)
+                .set("limit", f.limit()),
+        )?
+        .fetch_all(db)
+        .await?;
+    Ok(Counted::split(rows))
 }
 
 const HOST_SELECT: &str =
@@ -490,5 +538,7 @@ statements![
     ALERT_LIST,
     HOST_RENAME,
     HOST_FETCH_BY_ADDRESS,
-    HOST_SET_DECOMMISSION
+    HOST_SET_DECOMMISSION,
+    HOST_SET_TAGS,
+    HOST_TAG_LIST
 ];

@@ -18,6 +18,8 @@ pub struct ServiceOfferingRow {
     pub memory_mb: i32,
     pub storage_type: String,
     pub host_tags: Option<String>,
+    /// The root volume's storage tags (comma-separated, as `host_tags`).
+    pub storage_tags: Option<String>,
     pub offer_ha: bool,
     pub limit_cpu_use: bool,
     pub is_volatile: bool,
@@ -29,8 +31,8 @@ pub struct ServiceOfferingRow {
 stmt!(
     SERVICE_OFFERING_INSERT =
         "INSERT INTO service_offerings (id, name, display_text, cpu_number, cpu_speed, memory_mb,
-            storage_type, host_tags, offer_ha, limit_cpu_use, is_volatile, domain_id)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
+            storage_type, host_tags, offer_ha, limit_cpu_use, is_volatile, domain_id, storage_tags)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
 );
 
 pub async fn service_offering_insert(
@@ -51,6 +53,7 @@ pub async fn service_offering_insert(
         .bind(o.limit_cpu_use)
         .bind(o.is_volatile)
         .bind(o.domain_id)
+        .bind(&o.storage_tags)
         .execute(db)
         .await?;
     Ok(())
@@ -104,7 +107,7 @@ pub async fn service_offering_list(
 
 stmt!(
     SERVICE_OFFERING_UPDATE =
-        "UPDATE service_offerings SET name=$2, display_text=$3, host_tags=$4 WHERE id=$1"
+        "UPDATE service_offerings SET name=$2, display_text=$3, host_tags=$4, storage_tags=$5 WHERE id=$1"
 );
 
 pub async fn service_offering_update(
@@ -117,9 +120,36 @@ pub async fn service_offering_update(
         .bind(&o.name)
         .bind(&o.display_text)
         .bind(&o.host_tags)
+        .bind(&o.storage_tags)
         .execute(db)
         .await?;
     Ok(())
+}
+
+/// The tags a VM's placement honours, from its offerings (removed ones too: a VM keeps
+/// the offering it was deployed with).
+#[derive(Debug, Clone, Default, sqlx::FromRow, RowShape)]
+pub struct VmTagsRow {
+    /// Its service offering's host tags.
+    pub host_tags: Option<String>,
+    /// Its service offering's storage tags (the root volume's).
+    pub storage_tags: Option<String>,
+    /// The tags of the disk offering that sized its root disk (an ISO deploy's).
+    pub disk_tags: Option<String>,
+}
+
+stmt!(VM_TAGS: VmTagsRow = "SELECT so.host_tags, so.storage_tags, d.tags AS disk_tags
+         FROM vms v JOIN service_offerings so ON so.id = v.service_offering_id
+         LEFT JOIN disk_offerings d ON d.id = v.disk_offering_id
+         WHERE v.id = $1");
+
+pub async fn vm_tags(db: impl PgExecutor<'_>, vm_id: Uuid) -> Result<VmTagsRow> {
+    Ok(VM_TAGS
+        .query_as()
+        .bind(vm_id)
+        .fetch_optional(db)
+        .await?
+        .unwrap_or_default())
 }
 
 stmt!(
@@ -232,6 +262,7 @@ statements![
     SERVICE_OFFERING_LIST,
     SERVICE_OFFERING_UPDATE,
     SERVICE_OFFERING_REMOVE,
+    VM_TAGS,
     DISK_OFFERING_INSERT,
     DISK_OFFERING_FETCH,
     DISK_OFFERING_LIST,

@@ -155,6 +155,37 @@ pub async fn pool_update(db: impl PgExecutor<'_>, p: &PoolRow) -> Result<()> {
     Ok(())
 }
 
+/// One tag of one primary pool (listStorageTags).
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
+pub struct PoolTagRow {
+    pub pool_id: Uuid,
+    pub pool_name: String,
+    pub name: String,
+}
+
+stmt!(POOL_TAG_LIST: Counted<PoolTagRow> = named "SELECT p.id AS pool_id, p.name AS pool_name, t.name,
+                count(*) OVER () AS total
+         FROM storage_pools p CROSS JOIN LATERAL unnest(p.tags) WITH ORDINALITY AS t(name, n)
+         WHERE ($keyword::text IS NULL OR t.name ILIKE $keyword)
+         ORDER BY p.created, p.id, t.n OFFSET $offset LIMIT $limit");
+
+/// Every primary pool's tags, one row each (by pool, in the order given), paged.
+pub async fn pool_tag_list(
+    db: impl PgExecutor<'_>,
+    f: &ListFilter,
+) -> Result<(Vec<PoolTagRow>, i64)> {
+    let rows: Vec<Counted<_>> = POOL_TAG_LIST
+        .query_as_with(
+            Binds::new()
+                .set("keyword", f.keyword_pattern())
+                .set("offset", f.offset)
+                .set("limit", f.limit()),
+        )?
+        .fetch_all(db)
+        .await?;
+    Ok(Counted::split(rows))
+}
+
 stmt!(POOL_DELETE = "DELETE FROM storage_pools WHERE id=$1");
 
 pub async fn pool_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
@@ -317,6 +348,7 @@ statements![
     POOL_FETCH_FOR_UPDATE,
     POOL_LIST,
     POOL_UPDATE,
+    POOL_TAG_LIST,
     POOL_DELETE,
     POOL_SET_STATS,
     POOL_SET_STATS_ERROR,

@@ -1,5 +1,5 @@
-//! Volumes: the root disks of instances on primary storage pools, the pool a new one
-//! goes to, and listVolumes.
+//! Volumes: the root disks of instances on primary storage pools, and listVolumes (the
+//! pool a new one goes to is `rules::placement::choose_pool` over `capacity::pool_candidates`).
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
@@ -7,7 +7,6 @@ use uuid::Uuid;
 
 use super::{Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
-use crate::ids::HostId;
 
 stmt!(VOLUME_COUNT_ON_POOL: Scalar<i64> = "SELECT count(*) FROM volumes WHERE pool_id = $1 AND removed IS NULL");
 
@@ -146,41 +145,6 @@ pub async fn volume_mark_expunged(db: impl PgExecutor<'_>, id: Uuid) -> Result<(
     Ok(())
 }
 
-stmt!(POOL_CHOOSE_FOR_HOST: super::storage::PoolRow = "SELECT p.*, COALESCE(a.allocated, 0)::bigint AS allocated_bytes
-         FROM hosts h
-         JOIN storage_pools p ON p.zone_id = h.zone_id
-              AND (p.scope = 'ZONE' OR (p.scope = 'CLUSTER' AND p.cluster_id = h.cluster_id))
-         LEFT JOIN LATERAL (SELECT sum(v.size_bytes) AS allocated FROM volumes v
-                            WHERE v.pool_id = p.id AND v.removed IS NULL) a ON true
-         LEFT JOIN unnest($4::uuid[], $5::float8[]) AS o(pool_id, factor) ON o.pool_id = p.id
-         WHERE h.id = $1 AND p.state = 'Up'
-           AND p.capacity_bytes * COALESCE(o.factor, $3) - COALESCE(a.allocated, 0) >= $2
-         ORDER BY p.capacity_bytes * COALESCE(o.factor, $3) - COALESCE(a.allocated, 0) DESC, p.id
-         LIMIT 1");
-
-/// A primary pool for a new volume of `size` on `host_id`: Up, in the host's cluster
-/// (cluster scope) or its zone (zone scope), with the most unallocated space that still
-/// fits `size` within its overprovisioning factor × capacity: the pool's own factor from
-/// `per_pool` (pool id, factor), else `overprovisioning`.
-pub async fn pool_choose_for_host(
-    db: impl PgExecutor<'_>,
-    host_id: HostId,
-    size: i64,
-    overprovisioning: f64,
-    per_pool: &[(Uuid, f64)],
-) -> Result<Option<super::storage::PoolRow>> {
-    let (ids, factors): (Vec<Uuid>, Vec<f64>) = per_pool.iter().copied().unzip();
-    Ok(POOL_CHOOSE_FOR_HOST
-        .query_as()
-        .bind(host_id)
-        .bind(size)
-        .bind(overprovisioning)
-        .bind(ids)
-        .bind(factors)
-        .fetch_optional(db)
-        .await?)
-}
-
 /// A listVolumes row.
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct VolumeListRow {
@@ -288,6 +252,5 @@ statements![
     VOLUME_ROOT_OF_VM,
     VOLUME_SET_STATE,
     VOLUME_MARK_EXPUNGED,
-    POOL_CHOOSE_FOR_HOST,
     VOLUME_LIST
 ];

@@ -11,6 +11,7 @@ pub mod password;
 pub mod placement;
 pub mod settings;
 pub mod states;
+pub mod tags;
 pub mod vmstate;
 pub mod workflow;
 

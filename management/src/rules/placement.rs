@@ -1,14 +1,24 @@
-//! Placement: which host a new VM goes to. Pure: the caller loads the candidates (with
-//! their rows locked, so two deploys cannot both take the last capacity) and records the
-//! reservation in the same transaction.
+//! Placement: which host a new VM goes to, and which primary pool its root volume goes
+//! to. Pure: the caller loads the candidates (with their rows locked, so two deploys
+//! cannot both take the last capacity) and records the reservation in the same
+//! transaction.
 //!
 //! As CloudStack's FirstFitAllocator: only hosts that are Up and Enabled in Enabled
-//! clusters, that carry the offering's host tag, and whose capacity — total × the
-//! overprovisioning factor of the host's cluster, minus what is already reserved — holds
-//! the VM's CPU (cores × MHz) and memory. Among those, the one with the most free memory wins (ties: most free
-//! CPU, then the id), which spreads VMs and is deterministic for tests.
+//! clusters, that carry **every** host tag of the offering (`rules::tags`), that reach an
+//! Up pool carrying every storage tag the root volume asks for (when it asks for any and
+//! has no volume yet), and whose capacity — total × the overprovisioning factor of the
+//! host's cluster, minus what is already reserved — holds the VM's CPU (cores × MHz) and
+//! memory. Among those, the one with the most free memory wins (ties: most free CPU, then
+//! the id), which spreads VMs and is deterministic for tests. A request nothing fits is
+//! refused with the reason (which tags no host or pool has), never placed on an untagged
+//! host.
+//!
+//! The root volume's pool ([`choose_pool`]): Up, reached by the host (zone-wide, or of
+//! its cluster), carrying every storage tag asked for, with the most unallocated space
+//! that still holds the volume within the storage overprovisioning factor.
 
-use crate::ids::{ClusterId, HostId};
+use crate::ids::{ClusterId, HostId, StoragePoolId};
+use crate::rules::tags;
 
 /// A host as placement sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,12 +36,36 @@ pub struct Candidate {
     pub memory_reserved_bytes: i64,
 }
 
-/// What a VM needs.
+/// A primary storage pool as placement sees it.
 #[derive(Debug, Clone, PartialEq)]
+pub struct Pool {
+    pub id: StoragePoolId,
+    /// A cluster-scoped pool's cluster; `None` for a zone-wide pool.
+    pub cluster_id: Option<ClusterId>,
+    pub up: bool,
+    pub tags: Vec<String>,
+    pub capacity_bytes: i64,
+    /// The virtual sizes of the live volumes on it.
+    pub allocated_bytes: i64,
+}
+
+impl Pool {
+    /// Whether a host of `cluster` reaches the pool.
+    pub fn reached_from(&self, cluster: ClusterId) -> bool {
+        self.cluster_id.is_none_or(|c| c == cluster)
+    }
+}
+
+/// What a VM needs.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Request {
     pub cpu_mhz: i64,
     pub memory_bytes: i64,
-    pub host_tag: Option<String>,
+    /// Its service offering's host tags: the host must carry every one.
+    pub host_tags: Vec<String>,
+    /// The storage tags its root volume asks for, when it has no volume yet: the host
+    /// must reach an Up pool carrying every one. Empty: no condition.
+    pub storage_tags: Vec<String>,
 }
 
 /// A cluster's overprovisioning factors (`cpu.overprovisioning.factor`,
@@ -56,8 +90,11 @@ impl Default for Factors {
 pub enum NoHost {
     /// No host is Up and Enabled (in an Enabled cluster).
     NoneAvailable,
-    /// Hosts are available but none carries the tag.
+    /// Hosts are available but none carries the host tags (what is missing, from
+    /// [`tags::unmatched`]).
     NoTaggedHost(String),
+    /// Hosts carry the host tags but none reaches an Up pool with the storage tags.
+    NoTaggedPool(String),
     /// Hosts qualify but none has room.
     NoCapacity { cpu_mhz: i64, memory_bytes: i64 },
 }
@@ -68,7 +105,11 @@ impl std::fmt::Display for NoHost {
             NoHost::NoneAvailable => {
                 f.write_str("no host is Up and Enabled in an Enabled cluster of this zone")
             }
-            NoHost::NoTaggedHost(t) => write!(f, "no available host has the host tag '{t}'"),
+            NoHost::NoTaggedHost(t) => write!(f, "no available host has {t}"),
+            NoHost::NoTaggedPool(t) => write!(
+                f,
+                "no Up primary storage pool that an available host reaches has {t}"
+            ),
             NoHost::NoCapacity {
                 cpu_mhz,
                 memory_bytes,
@@ -85,10 +126,11 @@ fn free(total: i64, factor: f64, reserved: i64) -> i64 {
     (total as f64 * factor) as i64 - reserved
 }
 
-/// Picks the host for `req`, or says why there is none. `factors` gives a cluster's
-/// overprovisioning factors.
+/// Picks the host for `req`, or says why there is none. `pools` are the zone's primary
+/// pools (for the storage tags); `factors` gives a cluster's overprovisioning factors.
 pub fn choose(
     candidates: &[Candidate],
+    pools: &[Pool],
     req: &Request,
     factors: impl Fn(ClusterId) -> Factors,
 ) -> Result<HostId, NoHost> {
@@ -99,18 +141,40 @@ pub fn choose(
     if available.is_empty() {
         return Err(NoHost::NoneAvailable);
     }
-    let tagged: Vec<&Candidate> = match &req.host_tag {
-        Some(t) => available
-            .into_iter()
-            .filter(|c| c.tags.iter().any(|x| x.eq_ignore_ascii_case(t)))
-            .collect(),
-        None => available,
-    };
-    if tagged.is_empty() {
-        return Err(NoHost::NoTaggedHost(
-            req.host_tag.clone().unwrap_or_default(),
-        ));
+    if let Some(why) = tags::unmatched(
+        "host",
+        available.iter().map(|c| c.tags.as_slice()),
+        &req.host_tags,
+    ) {
+        return Err(NoHost::NoTaggedHost(why));
     }
+    let tagged: Vec<&Candidate> = available
+        .into_iter()
+        .filter(|c| tags::carries(&c.tags, &req.host_tags))
+        .collect();
+    let tagged: Vec<&Candidate> = if req.storage_tags.is_empty() {
+        tagged
+    } else {
+        let reached: Vec<&Pool> = pools
+            .iter()
+            .filter(|p| p.up && tagged.iter().any(|c| p.reached_from(c.cluster_id)))
+            .collect();
+        if let Some(why) = tags::unmatched(
+            "storage",
+            reached.iter().map(|p| p.tags.as_slice()),
+            &req.storage_tags,
+        ) {
+            return Err(NoHost::NoTaggedPool(why));
+        }
+        tagged
+            .into_iter()
+            .filter(|c| {
+                reached.iter().any(|p| {
+                    p.reached_from(c.cluster_id) && tags::carries(&p.tags, &req.storage_tags)
+                })
+            })
+            .collect()
+    };
     tagged
         .into_iter()
         .map(|c| {
@@ -128,6 +192,64 @@ pub fn choose(
             cpu_mhz: req.cpu_mhz,
             memory_bytes: req.memory_bytes,
         })
+}
+
+/// Why no pool was chosen for a volume, for the 533 error text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NoPool {
+    /// Pools that are Up and reached carry none of the storage tags (what is missing).
+    NoTaggedPool(String),
+    /// No pool that qualifies has room.
+    NoRoom { size_bytes: i64 },
+}
+
+impl std::fmt::Display for NoPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoPool::NoTaggedPool(t) => write!(
+                f,
+                "no Up primary storage pool that the chosen host reaches has {t}"
+            ),
+            NoPool::NoRoom { size_bytes } => write!(
+                f,
+                "no primary storage pool that the chosen host reaches (Up, in its cluster or zone, with the storage tags asked for) has room for a {} GiB root disk",
+                size_bytes >> 30
+            ),
+        }
+    }
+}
+
+/// Picks the pool for a new volume of `size_bytes` on a host of `cluster`: Up, reached,
+/// carrying every tag of `want`, with the most unallocated space (capacity × the pool's
+/// overprovisioning factor, `factor(pool)`, minus the volumes on it) that still holds it
+/// (ties: the smaller id).
+pub fn choose_pool(
+    pools: &[Pool],
+    cluster: ClusterId,
+    size_bytes: i64,
+    factor: impl Fn(StoragePoolId) -> f64,
+    want: &[String],
+) -> Result<StoragePoolId, NoPool> {
+    let reached: Vec<&Pool> = pools
+        .iter()
+        .filter(|p| p.up && p.reached_from(cluster))
+        .collect();
+    if let Some(why) = tags::unmatched("storage", reached.iter().map(|p| p.tags.as_slice()), want) {
+        return Err(NoPool::NoTaggedPool(why));
+    }
+    reached
+        .into_iter()
+        .filter(|p| tags::carries(&p.tags, want))
+        .map(|p| {
+            (
+                free(p.capacity_bytes, factor(p.id), p.allocated_bytes),
+                p.id,
+            )
+        })
+        .filter(|(free, _)| *free >= size_bytes)
+        .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+        .map(|(_, id)| id)
+        .ok_or(NoPool::NoRoom { size_bytes })
 }
 
 #[cfg(test)]
@@ -159,7 +281,7 @@ mod tests {
         Request {
             cpu_mhz: cpu,
             memory_bytes: mem_gib * GIB,
-            host_tag: None,
+            ..Default::default()
         }
     }
 
@@ -168,10 +290,10 @@ mod tests {
         let mut a = host(1, 8, 4000);
         a.memory_reserved_bytes = 6 * GIB;
         let b = host(2, 8, 4000);
-        assert_eq!(choose(&[a, b.clone()], &req(1, 500), one), Ok(b.id));
+        assert_eq!(choose(&[a, b.clone()], &[], &req(1, 500), one), Ok(b.id));
         let c = host(3, 8, 4000);
         assert_eq!(
-            choose(&[c.clone(), b.clone()], &req(1, 500), one),
+            choose(&[c.clone(), b.clone()], &[], &req(1, 500), one),
             Ok(b.id),
             "equal hosts: the smaller id"
         );
@@ -186,7 +308,7 @@ mod tests {
         let mut cluster_off = host(3, 64, 64000);
         cluster_off.cluster_enabled = false;
         assert_eq!(
-            choose(&[down, disabled, cluster_off], &req(1, 1), one),
+            choose(&[down, disabled, cluster_off], &[], &req(1, 1), one),
             Err(NoHost::NoneAvailable)
         );
     }
@@ -197,23 +319,23 @@ mod tests {
         h.memory_reserved_bytes = 3 * GIB;
         h.cpu_reserved_mhz = 1500;
         let r = req(1, 500);
-        assert_eq!(choose(&[h.clone()], &r, one), Ok(h.id), "exactly fits");
+        assert_eq!(choose(&[h.clone()], &[], &r, one), Ok(h.id), "exactly fits");
         let r2 = req(2, 500);
-        let e = choose(&[h.clone()], &r2, one).unwrap_err();
+        let e = choose(&[h.clone()], &[], &r2, one).unwrap_err();
         assert!(matches!(e, NoHost::NoCapacity { .. }));
         assert!(e.to_string().contains("2048 MiB"), "{e}");
         // With memory overprovisioned 2x the host has 5 GiB free.
         assert_eq!(
-            choose(&[h.clone()], &r2, |_| Factors {
+            choose(&[h.clone()], &[], &r2, |_| Factors {
                 cpu: 1.0,
                 memory: 2.0
             }),
             Ok(h.id)
         );
         let r3 = req(1, 600);
-        assert!(choose(&[h.clone()], &r3, one).is_err());
+        assert!(choose(&[h.clone()], &[], &r3, one).is_err());
         assert_eq!(
-            choose(&[h.clone()], &r3, |_| Factors {
+            choose(&[h.clone()], &[], &r3, |_| Factors {
                 cpu: 2.0,
                 memory: 1.0
             }),
@@ -226,7 +348,7 @@ mod tests {
         let a = host(1, 4, 1000);
         let b = host(2, 4, 1000);
         let r = req(1, 2000);
-        assert!(choose(&[a.clone(), b.clone()], &r, one).is_err());
+        assert!(choose(&[a.clone(), b.clone()], &[], &r, one).is_err());
         let generous = |c: ClusterId| {
             if c == b.cluster_id {
                 Factors {
@@ -237,21 +359,150 @@ mod tests {
                 Factors::default()
             }
         };
-        assert_eq!(choose(&[a, b.clone()], &r, generous), Ok(b.id));
+        assert_eq!(choose(&[a, b.clone()], &[], &r, generous), Ok(b.id));
     }
 
     #[test]
-    fn host_tags() {
+    fn host_tags_every_one_and_never_an_untagged_host() {
         let mut fast = host(1, 4, 2000);
-        fast.tags = vec!["SSD".into()];
+        fast.tags = vec!["SSD".into(), "gpu".into()];
         let plain = host(2, 64, 64000);
         let mut r = req(1, 100);
-        r.host_tag = Some("ssd".into());
-        assert_eq!(choose(&[fast.clone(), plain.clone()], &r, one), Ok(fast.id));
-        r.host_tag = Some("gpu".into());
+        r.host_tags = vec!["ssd".into()];
         assert_eq!(
-            choose(&[fast, plain], &r, one),
-            Err(NoHost::NoTaggedHost("gpu".into()))
+            choose(&[fast.clone(), plain.clone()], &[], &r, one),
+            Ok(fast.id),
+            "the tagged host though the untagged one has more room"
+        );
+        r.host_tags = vec!["ssd".into(), "GPU".into()];
+        assert_eq!(
+            choose(&[fast.clone(), plain.clone()], &[], &r, one),
+            Ok(fast.id)
+        );
+        r.host_tags = vec!["ssd".into(), "nvme".into()];
+        let e = choose(&[fast.clone(), plain.clone()], &[], &r, one).unwrap_err();
+        assert_eq!(e, NoHost::NoTaggedHost("the host tag 'nvme'".into()));
+        assert_eq!(e.to_string(), "no available host has the host tag 'nvme'");
+        // A tagged host that is down does not count.
+        let mut down = fast.clone();
+        down.up = false;
+        r.host_tags = vec!["ssd".into()];
+        assert!(matches!(
+            choose(&[down, plain.clone()], &[], &r, one),
+            Err(NoHost::NoTaggedHost(_))
+        ));
+        // The tagged host full: no capacity, not a silent pick of the untagged one.
+        let mut full = fast.clone();
+        full.memory_reserved_bytes = 4 * GIB;
+        assert!(matches!(
+            choose(&[full, plain], &[], &r, one),
+            Err(NoHost::NoCapacity { .. })
+        ));
+    }
+
+    fn pool(n: u128, cluster: Option<&Candidate>, tags: &[&str], free_gib: i64) -> Pool {
+        Pool {
+            id: StoragePoolId::from(uuid::Uuid::from_u128(n)),
+            cluster_id: cluster.map(|c| c.cluster_id),
+            up: true,
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            capacity_bytes: free_gib * GIB,
+            allocated_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn storage_tags_need_a_host_that_reaches_a_tagged_pool() {
+        let a = host(1, 64, 64000);
+        let b = host(2, 4, 2000);
+        // a reaches an untagged zone-wide pool; only b's cluster has the fast pool.
+        let pools = [
+            pool(10, None, &[], 1000),
+            pool(11, Some(&b), &["fast", "ssd"], 10),
+        ];
+        let mut r = req(1, 100);
+        assert_eq!(choose(&[a.clone(), b.clone()], &pools, &r, one), Ok(a.id));
+        r.storage_tags = vec!["FAST".into()];
+        assert_eq!(choose(&[a.clone(), b.clone()], &pools, &r, one), Ok(b.id));
+        r.storage_tags = vec!["fast".into(), "nvme".into()];
+        let e = choose(&[a.clone(), b.clone()], &pools, &r, one).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no Up primary storage pool that an available host reaches has the storage tag 'nvme'"
+        );
+        // The tagged pool down: nothing reaches an Up one.
+        let mut down = pools.clone();
+        down[1].up = false;
+        r.storage_tags = vec!["fast".into()];
+        assert!(matches!(
+            choose(&[a.clone(), b.clone()], &down, &r, one),
+            Err(NoHost::NoTaggedPool(_))
+        ));
+        // Host tags first: the tagged pool's host must also carry the host tags.
+        r.host_tags = vec!["gpu".into()];
+        let mut a_gpu = a.clone();
+        a_gpu.tags = vec!["gpu".into()];
+        assert!(matches!(
+            choose(&[a_gpu, b.clone()], &pools, &r, one),
+            Err(NoHost::NoTaggedPool(_))
+        ));
+    }
+
+    #[test]
+    fn the_pool_carries_every_tag_is_reached_up_and_has_room() {
+        let h = host(1, 4, 2000);
+        let other = host(2, 4, 2000);
+        let pools = [
+            pool(10, None, &[], 1000),
+            pool(11, Some(&h), &["fast"], 50),
+            pool(12, Some(&h), &["fast", "ssd"], 20),
+            pool(13, Some(&other), &["fast", "ssd"], 900),
+        ];
+        let c = h.cluster_id;
+        assert_eq!(
+            choose_pool(&pools, c, 5 * GIB, |_| 1.0, &[]),
+            Ok(pools[0].id),
+            "no tags: the most room"
+        );
+        let fast = vec!["fast".to_string()];
+        assert_eq!(
+            choose_pool(&pools, c, 5 * GIB, |_| 1.0, &fast),
+            Ok(pools[1].id)
+        );
+        let both = vec!["SSD".to_string(), "fast".to_string()];
+        assert_eq!(
+            choose_pool(&pools, c, 5 * GIB, |_| 1.0, &both),
+            Ok(pools[2].id),
+            "never the other cluster's pool"
+        );
+        assert_eq!(
+            choose_pool(&pools, c, 30 * GIB, |_| 1.0, &both),
+            Err(NoPool::NoRoom {
+                size_bytes: 30 * GIB
+            })
+        );
+        assert_eq!(
+            choose_pool(&pools, c, 30 * GIB, |_| 2.0, &both),
+            Ok(pools[2].id),
+            "overprovisioned 2x"
+        );
+        let e = choose_pool(&pools, c, GIB, |_| 1.0, &["gold".to_string()]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no Up primary storage pool that the chosen host reaches has the storage tag 'gold'"
+        );
+        let mut down = pools.clone();
+        down[2].up = false;
+        assert!(matches!(
+            choose_pool(&down, c, GIB, |_| 1.0, &both),
+            Err(NoPool::NoTaggedPool(_))
+        ));
+        let mut used = pools.clone();
+        used[1].allocated_bytes = 48 * GIB;
+        assert_eq!(
+            choose_pool(&used, c, 5 * GIB, |_| 1.0, &fast),
+            Ok(pools[2].id),
+            "the one with room"
         );
     }
 }

@@ -1038,6 +1038,7 @@ async fn host(s: Session, Path(id): Path<String>) -> Response {
         ),
         labelled("State", Cell::state(plain(&h.state))),
         labelled("Resource state", Cell::state(plain(&h.resourcestate))),
+        labelled("Host tags", Cell::text(text(&h.hosttags))),
     ];
     f.push((
         "CPU".into(),
@@ -1212,6 +1213,9 @@ fn host_fields(clusters: Vec<(String, String)>, f: &HashMap<String, String>) -> 
             .help("The host must run sshd, libvirtd and QEMU; its agent is installed over SSH."),
         Field::text("username", "User name", user, true),
         Field::text("password", "Password", "", true).kind("password"),
+        Field::text("hosttags", "Host tags", get("hosttags"), false)
+            .placeholder("ssd,gpu")
+            .help("Comma-separated; instances of offerings with host tags run only on hosts carrying all of them."),
     ]
 }
 
@@ -1254,6 +1258,7 @@ async fn add_host(s: Session, Form(f): Form<Fields>) -> Response {
                     ("username", field(&f, "username").trim().to_string()),
                     ("password", field(&f, "password").to_string()),
                     ("hypervisor", "KVM".into()),
+                    ("hosttags", field(&f, "hosttags").trim().to_string()),
                 ],
             )
             .await
@@ -1359,6 +1364,7 @@ async fn pool(s: Session, Path(id): Path<String>) -> Response {
         labelled("Server", Cell::text(text(&p.ipaddress))),
         labelled("Path", Cell::text(text(&p.path))),
         labelled("Hypervisor", Cell::text(text(&p.hypervisor))),
+        labelled("Storage tags", Cell::text(text(&p.tags))),
         labelled("Used", usage_cell(&p.disksizeused, &p.disksizetotal)),
         labelled(
             "Allocated",

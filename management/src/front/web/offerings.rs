@@ -154,6 +154,7 @@ async fn compute_list(s: Session, Query(q): Query<HashMap<String, String>>) -> R
                     Cell::num(format!("{} MB", text(&o.memory))),
                     Cell::text(text(&o.storagetype)),
                     Cell::text(plain(&o.hosttags)),
+                    Cell::text(plain(&o.storagetags)),
                     Cell::text(if o.offerha == Some(true) { "yes" } else { "no" }),
                 ],
                 actions: if admin {
@@ -177,6 +178,7 @@ async fn compute_list(s: Session, Query(q): Query<HashMap<String, String>>) -> R
             "Memory",
             "Storage type",
             "Host tags",
+            "Storage tags",
             "HA",
         ],
         rows,
@@ -239,6 +241,9 @@ fn compute_fields(f: Option<&Fields>) -> Vec<Field> {
         ),
         Field::text("hosttags", "Host tags", value(f, "hosttags", ""), false)
             .help("Only hosts with these tags run instances of this offering (comma-separated)."),
+        Field::text("tags", "Storage tags", value(f, "tags", ""), false).help(
+            "Only primary storage with these tags holds its instances' root disks (comma-separated).",
+        ),
         check("offerha", "Offer HA (restart instances whose host fails)"),
         check("limitcpuuse", "Limit CPU use to the offered speed"),
         check("isvolatile", "Volatile (a reboot gives a fresh root disk)"),
@@ -273,6 +278,7 @@ async fn compute_create(s: Session, Form(f): Form<Fields>) -> Response {
             "memory",
             "storagetype",
             "hosttags",
+            "tags",
         ],
         &["offerha", "limitcpuuse", "isvolatile"],
     );
@@ -311,6 +317,21 @@ fn edit_fields(f: &Fields, tags: &str, tags_label: &str) -> Vec<Field> {
     ]
 }
 
+/// A compute offering's edit form: as a disk offering's, with both kinds of tags.
+fn compute_edit_fields(f: &Fields) -> Vec<Field> {
+    let mut fields = edit_fields(f, "hosttags", "Host tags");
+    fields.push(
+        Field::text(
+            "storagetags",
+            "Storage tags",
+            field(f, "storagetags"),
+            false,
+        )
+        .help("Comma-separated; empty removes them."),
+    );
+    fields
+}
+
 async fn compute_edit(s: Session, Path(id): Path<String>) -> Response {
     let o = match s
         .one_of::<ServiceOfferingResponse>("listServiceOfferings", &id, &[])
@@ -324,6 +345,7 @@ async fn compute_edit(s: Session, Path(id): Path<String>) -> Response {
         ("name".into(), plain(&o.name)),
         ("displaytext".into(), plain(&o.displaytext)),
         ("hosttags".into(), plain(&o.hosttags)),
+        ("storagetags".into(), plain(&o.storagetags)),
     ];
     s.page(&form(
         &s,
@@ -332,7 +354,7 @@ async fn compute_edit(s: Session, Path(id): Path<String>) -> Response {
             format!("Edit compute offering {}", plain(&o.name)),
             format!("{COMPUTE}/{id}/edit"),
         ),
-        edit_fields(&f, "hosttags", "Host tags"),
+        compute_edit_fields(&f),
         "Save",
         None,
     ))
@@ -347,6 +369,7 @@ async fn compute_update(s: Session, Path(id): Path<String>, Form(f): Form<Fields
         ("name", field(&f, "name").trim().to_string()),
         ("displaytext", field(&f, "displaytext").trim().to_string()),
         ("hosttags", field(&f, "hosttags").trim().to_string()),
+        ("storagetags", field(&f, "storagetags").trim().to_string()),
     ];
     match s.call("updateServiceOffering", &params).await {
         Ok(_) => redirect_with(
@@ -366,7 +389,7 @@ async fn compute_update(s: Session, Path(id): Path<String>, Form(f): Form<Fields
                     "Edit compute offering".into(),
                     format!("{COMPUTE}/{id}/edit"),
                 ),
-                edit_fields(&f, "hosttags", "Host tags"),
+                compute_edit_fields(&f),
                 "Save",
                 Some(e.text),
             ),

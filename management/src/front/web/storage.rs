@@ -181,6 +181,11 @@ async fn primary_fields(s: &Session, f: &HashMap<String, String>) -> Vec<Field> 
             .help("A cluster's hosts use cluster-wide storage; every host of the zone uses zone-wide storage."),
     ];
     fields.extend(nfs_fields(f));
+    fields.push(
+        Field::text("tags", "Storage tags", get("tags"), false)
+            .placeholder("ssd,fast")
+            .help("Comma-separated; volumes of offerings with storage tags go only to storage carrying all of them."),
+    );
     fields
 }
 
@@ -236,6 +241,9 @@ async fn add_primary(s: Session, Form(f): Form<Fields>) -> Response {
         ("name", v("name")),
         ("url", nfs_url(&v("server"), &v("path"))),
     ];
+    if !v("tags").is_empty() {
+        params.push(("tags", v("tags")));
+    }
     let place = match v("scope").split_once(':') {
         Some(("cluster", id)) => match s.one_of::<ClusterResponse>("listClusters", id, &[]).await {
             Ok(Some(c)) => {

@@ -62,6 +62,8 @@ pub struct AddHost {
     pub password: String,
     /// `allocationstate=Disabled`: the host stays Disabled after its last step.
     pub disabled: bool,
+    /// Host tags (`hosttags`, checked by `rules::tags::parse`).
+    pub tags: Vec<String>,
 }
 
 /// The HostAdd workflow: its value is its stored input.
@@ -81,6 +83,9 @@ pub struct HostAdd {
     /// The seed of the agent's token (see [`HostAdd::token`]); not a secret by itself.
     pub token: String,
     pub disabled: bool,
+    /// The host's tags (absent from inputs stored before tags existed).
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// Who asked (events are recorded in their name).
     pub actor: UserId,
     /// The SSH session of this run (a resumed run opens its own).
@@ -157,6 +162,7 @@ impl HostAdd {
             password: Some(b64.encode(ctx.secrets.seal(req.password.as_bytes()))),
             token: crate::services::auth::random_token(16),
             disabled: req.disabled,
+            tags: req.tags.clone(),
             actor: actor.id.into(),
             session: Default::default(),
         }
@@ -379,6 +385,7 @@ impl Workflow for HostAdd {
                         address: self.address,
                         agent_port: stratus_api::agent::api::DEFAULT_PORT,
                         name: &name,
+                        tags: &self.tags,
                     },
                 )
                 .await?;

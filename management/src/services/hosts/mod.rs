@@ -42,6 +42,7 @@ pub struct NewHostSpec<'a> {
     pub address: IpAddr,
     pub agent_port: u16,
     pub name: &'a str,
+    pub tags: &'a [String],
 }
 
 /// Creates the host record and its agent token. The token is returned once, to be put in
@@ -67,6 +68,7 @@ pub async fn register(
         address,
         agent_port,
         name,
+        tags: &[],
     };
     Ok((register_host(ctx, actor, spec).await?, token))
 }
@@ -82,6 +84,7 @@ pub async fn register_host(ctx: &Ctx, actor: &UserRow, spec: NewHostSpec<'_>) ->
         address,
         agent_port,
         name,
+        tags,
     } = spec;
     let cluster = db::topology::cluster_fetch(&ctx.pool, cluster_id)
         .await?
@@ -103,6 +106,7 @@ pub async fn register_host(ctx: &Ctx, actor: &UserRow, spec: NewHostSpec<'_>) ->
         address: IpNetwork::from(address),
         token_hash,
         agent_port,
+        tags,
     };
     let inserted = db::hosts::host_insert(&mut *tx, &new).await;
     if let Err(Error::Db(sqlx::Error::Database(e))) = &inserted {

@@ -15,6 +15,7 @@ use crate::ctx::Ctx;
 use crate::db;
 use crate::error::{Error, Result};
 use crate::rules::placement::{self, Factors, Request};
+use crate::rules::tags;
 use crate::settings::{self, Scope};
 
 /// What a deploy got.
@@ -55,10 +56,26 @@ pub async fn allocate(
             return Err(ApiError::param(format!("Host {h} is not a host of the VM's zone")).into());
         }
     }
+    // The host must carry every host tag of the VM's offering; and while the VM has no
+    // root volume yet, reach a pool carrying every storage tag that volume asks for.
+    let wanted = db::offerings::vm_tags(&mut *tx, vm.id).await?;
+    let has_volume = db::volumes::volume_root_of_vm(&mut *tx, vm.id)
+        .await?
+        .is_some();
     let req = Request {
         cpu_mhz: i64::from(vm.cpu_number) * i64::from(vm.cpu_mhz),
         memory_bytes: i64::from(vm.memory_mb) << 20,
-        host_tag: None,
+        host_tags: tags::parse_stored(wanted.host_tags.as_deref()),
+        storage_tags: if has_volume {
+            vec![]
+        } else {
+            root_storage_tags(&wanted)
+        },
+    };
+    let pools = if req.storage_tags.is_empty() {
+        vec![]
+    } else {
+        db::capacity::pool_candidates(&mut *tx, vm.zone_id).await?
     };
     let factors = |cluster: crate::ids::ClusterId| {
         let at = Scope::cluster(vm.zone_id, cluster);
@@ -67,7 +84,7 @@ pub async fn allocate(
             memory: ctx.get_in(&settings::MEM_OVERPROVISIONING_FACTOR, at),
         }
     };
-    let host_id = placement::choose(&candidates, &req, factors)
+    let host_id = placement::choose(&candidates, &pools, &req, factors)
         .map_err(|why| insufficient(why.to_string()))?;
     db::capacity::vm_reserve_on_host_in_txn(&mut tx, vm.id, host_id).await?;
     let (networks, _) =
@@ -107,6 +124,15 @@ pub async fn allocate(
         ip,
         mac,
     })
+}
+
+/// The storage tags a VM's root volume asks for: its service offering's, and those of the
+/// disk offering that sized it (an ISO deploy's), each once.
+pub fn root_storage_tags(wanted: &db::offerings::VmTagsRow) -> Vec<String> {
+    tags::union(
+        &tags::parse_stored(wanted.storage_tags.as_deref()),
+        &tags::parse_stored(wanted.disk_tags.as_deref()),
+    )
 }
 
 /// Undoes [`allocate`]: the address and the capacity are released; the VM is left in

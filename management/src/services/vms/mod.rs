@@ -129,30 +129,7 @@ pub(crate) async fn create_root_volume(
         Some(t) => opts.size_bytes.unwrap_or(0).max(t.virtual_size),
         None => root_size(ctx, vm, opts).await?,
     };
-    let host_id = vm
-        .host_id
-        .ok_or_else(|| Error::internal("the VM has no host yet"))?;
-    // Each pool's own factor where one is set (CloudStack's scope), else its zone's.
-    let factor = ctx.get_in(
-        &crate::settings::STORAGE_OVERPROVISIONING_FACTOR,
-        crate::settings::Scope::Zone(vm.zone_id),
-    );
-    let per_pool = ctx.stored_at(
-        &crate::settings::STORAGE_OVERPROVISIONING_FACTOR,
-        crate::settings::ScopeKind::StoragePool,
-    );
-    let pool =
-        db::volumes::pool_choose_for_host(&ctx.pool, host_id.into(), size, factor, &per_pool)
-            .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InsufficientCapacity,
-                format!(
-                    "No primary storage pool that the chosen host reaches (Up, in its cluster or zone) has room for a {} GiB root disk",
-                    size >> 30
-                ),
-            )
-        })?;
+    let pool = choose_root_pool(ctx, vm, size).await?;
     let base = match &template {
         Some(t) => Some(bases::ensure_base(ctx, t, &pool).await?),
         None => None,
@@ -174,6 +151,52 @@ pub(crate) async fn create_root_volume(
     db::volumes::volume_insert(&ctx.pool, &v).await?;
     write_volume(ctx, &pool, &v, base.as_deref()).await?;
     Ok(v)
+}
+
+/// The primary pool a new root volume of `size` bytes goes to (`rules::placement::
+/// choose_pool`): Up, reached by the VM's host, carrying every storage tag the volume asks
+/// for (its service offering's, and an ISO deploy's disk offering's), with room. None
+/// fits: 533 saying why.
+/// The storage overprovisioning factor of each pool of `zone`: the pool's own where one is
+/// set (CloudStack's StoragePool scope), else the zone's (else the global value).
+pub fn storage_factor_of(ctx: &Ctx, zone: Uuid) -> impl Fn(crate::ids::StoragePoolId) -> f64 {
+    let f = &crate::settings::STORAGE_OVERPROVISIONING_FACTOR;
+    let factor = ctx.get_in(f, crate::settings::Scope::Zone(zone));
+    let per_pool = ctx.stored_at(f, crate::settings::ScopeKind::StoragePool);
+    move |id| {
+        let id: Uuid = id.into();
+        per_pool
+            .iter()
+            .find(|(p, _)| *p == id)
+            .map_or(factor, |(_, f)| *f)
+    }
+}
+
+pub async fn choose_root_pool(
+    ctx: &Ctx,
+    vm: &db::vms::VmRow,
+    size: i64,
+) -> Result<db::storage::PoolRow> {
+    let host_id = vm
+        .host_id
+        .ok_or_else(|| Error::internal("the VM has no host yet"))?;
+    let factor_of = storage_factor_of(ctx, vm.zone_id);
+    let host = db::hosts::host_fetch(&ctx.pool, host_id.into())
+        .await?
+        .ok_or_else(|| Error::internal("the VM's host vanished"))?;
+    let want = allocate::root_storage_tags(&db::offerings::vm_tags(&ctx.pool, vm.id).await?);
+    let pools = db::capacity::pool_candidates(&ctx.pool, vm.zone_id).await?;
+    let pool_id =
+        crate::rules::placement::choose_pool(&pools, host.cluster_id, size, factor_of, &want)
+            .map_err(|why| {
+                ApiError::new(
+                    ErrorCode::InsufficientCapacity,
+                    format!("Unable to create the root volume of VM {}: {why}", vm.name),
+                )
+            })?;
+    db::storage::pool_fetch(&ctx.pool, pool_id.into())
+        .await?
+        .ok_or_else(|| Error::internal("the chosen pool vanished"))
 }
 
 /// The template's Ready copy in the zone's secondary storage (also for a template

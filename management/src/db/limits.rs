@@ -76,9 +76,23 @@ pub async fn usage_of_accounts(
         .await?)
 }
 
-stmt!(ACCOUNT_LOCK_FOR_LIMITS: (String, String, Uuid) = "SELECT r.role_type, a.name, a.domain_id FROM accounts a
+stmt!(ACCOUNT_LOCK_FOR_LIMITS: LimitedAccount = "SELECT r.role_type, a.name, a.domain_id, a.account_type,
+             p.name AS project_name
+         FROM accounts a
          JOIN roles r ON r.id = a.role_id
+         LEFT JOIN projects p ON p.account_id = a.id
          WHERE a.id = $1 FOR NO KEY UPDATE OF a");
+
+/// What an allocation needs to know of the account it is admitted against.
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
+pub struct LimitedAccount {
+    pub role_type: String,
+    pub name: String,
+    pub domain_id: Uuid,
+    pub account_type: i32,
+    /// The project's name when the account is a project's own.
+    pub project_name: Option<String>,
+}
 
 /// Locks the account's row until the transaction ends (allocations of one account queue
 /// here) and answers its role type, name and domain, or `None` if there is no such
@@ -86,7 +100,7 @@ stmt!(ACCOUNT_LOCK_FOR_LIMITS: (String, String, Uuid) = "SELECT r.role_type, a.n
 pub async fn account_lock_for_limits(
     db: &mut PgConnection,
     account: Uuid,
-) -> Result<Option<(String, String, Uuid)>> {
+) -> Result<Option<LimitedAccount>> {
     Ok(ACCOUNT_LOCK_FOR_LIMITS
         .query_as()
         .bind(account)

@@ -8,6 +8,7 @@ pub mod iprange;
 pub mod jobstate;
 pub mod limits;
 pub mod placement;
+pub mod projects;
 pub mod settings;
 pub mod states;
 pub mod vmstate;

@@ -17,9 +17,12 @@ CREATE TABLE projects (
     account_id   uuid NOT NULL UNIQUE REFERENCES accounts(id) ON DELETE CASCADE,
     state        text NOT NULL DEFAULT 'Active' CHECK (state IN ('Active', 'Suspended', 'Disabled')),
     created      timestamptz NOT NULL DEFAULT now(),
-    -- CloudStack: a project's name is unique in its domain.
-    CONSTRAINT projects_name_domain_key UNIQUE (domain_id, name)
+    -- deleteProject marks the project removed (as CloudStack): what it owned (a destroyed
+    -- VM, a deleted ISO) keeps its rows, which still name the project's account.
+    removed      timestamptz
 );
+-- CloudStack: a project's name is unique in its domain (among projects not removed).
+CREATE UNIQUE INDEX projects_name_domain_key ON projects (domain_id, lower(name)) WHERE removed IS NULL;
 
 CREATE TABLE project_accounts (
     project_id  uuid NOT NULL REFERENCES projects(id) ON DELETE CASCADE,

@@ -513,3 +513,90 @@ async fn project_accounts_are_not_listed_and_domain_admins_manage_their_projects
         Value::Null
     );
 }
+
+#[tokio::test]
+async fn a_members_iso_is_the_projects() {
+    let admin = Client::admin().await;
+    let _jobs = admin.spawn_job_worker();
+    let (zone, _) = admin.deployable_iso("projects-iso").await;
+    let alice = admin.user("alice").await;
+    let carol = admin.user("carol").await;
+    let pid = id(&done(
+        &alice,
+        "createProject",
+        &[("name", "media"), ("displaytext", "media")],
+    )
+    .await["project"]);
+    // (Only a root admin may download from loopback, the test's address; it registers
+    // into any project.)
+    let r = admin
+        .ok(
+            "registerIso",
+            &[
+                ("name", "installer"),
+                ("zoneid", &zone),
+                ("url", "http://127.0.0.1:9/installer.iso"),
+                ("projectid", &pid),
+            ],
+        )
+        .await;
+    let iso = id(&r["iso"][0]);
+    assert!(
+        r["iso"][0]["account"]
+            .as_str()
+            .unwrap()
+            .starts_with("PrjAcct-media-"),
+        "{r}"
+    );
+    let ids = |b: &Value| -> Vec<String> {
+        b["iso"]
+            .as_array()
+            .map(|a| a.iter().map(id).collect())
+            .unwrap_or_default()
+    };
+    let mine = alice
+        .ok("listIsos", &[("isofilter", "self"), ("projectid", &pid)])
+        .await;
+    assert_eq!(ids(&mine), vec![iso.clone()], "{mine}");
+    // Her own list leaves the project's out; a non-member gets 531 (and cannot register
+    // into the project either).
+    let own = alice.ok("listIsos", &[("isofilter", "self")]).await;
+    assert!(!ids(&own).contains(&iso), "{own}");
+    carol
+        .err(
+            "listIsos",
+            &[("isofilter", "self"), ("projectid", &pid)],
+            531,
+        )
+        .await;
+    carol
+        .err(
+            "registerIso",
+            &[
+                ("name", "x"),
+                ("zoneid", &zone),
+                ("url", "http://127.0.0.1:9/x.iso"),
+                ("projectid", &pid),
+            ],
+            531,
+        )
+        .await;
+    let p = alice.ok("listProjects", &[("id", &pid)]).await["project"][0].clone();
+    assert_eq!(p["templatetotal"], 1, "ISOs count as templates: {p}");
+    // deleteProject names the ISO it still owns; once it is gone, the project goes.
+    let (code, text) = failed(&alice, "deleteProject", &[("id", &pid)]).await;
+    assert_eq!(code, 536, "{text}");
+    assert!(text.contains("1 template(s) or ISO(s)"), "{text}");
+    done(&alice, "deleteIso", &[("id", &iso)]).await;
+    done(&alice, "deleteProject", &[("id", &pid)]).await;
+    // Removed, its name is free again.
+    let again = done(
+        &alice,
+        "createProject",
+        &[("name", "media"), ("displaytext", "media again")],
+    )
+    .await["project"]
+        .clone();
+    assert_ne!(id(&again), pid);
+    assert_eq!(alice.ok("listProjects", &[]).await["count"], 1);
+}

@@ -508,8 +508,11 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         ))
         .into());
     }
-    // The project goes with its account (members, invitations and limits cascade).
-    a::account_delete(&mut *tx, project.account_id).await?;
+    // Marked removed, as CloudStack does: what it owned before (a destroyed VM, a
+    // deleted ISO) keeps its rows, which still name the project's account. The account
+    // is disabled; members and invitations go.
+    db::project_remove(&mut *tx, project.id).await?;
+    a::account_set_state(&mut *tx, project.account_id, "disabled").await?;
     event(
         &mut tx,
         &caller.user,

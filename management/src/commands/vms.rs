@@ -198,7 +198,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
             (None, None, root)
         }
         None => {
-            let iso = iso_to_install(ctx, caller, image_id, &zone).await?;
+            let iso = iso_to_install(ctx, caller, owner, image_id, &zone).await?;
             let disk = iso_root_disk(ctx, p).await?;
             let gb = p.i64("size")?.or(p.i64("rootdisksize")?);
             let root = gb
@@ -1110,7 +1110,7 @@ async fn restore_plan(
                     let zone = db::topology::zone_fetch(&ctx.pool, v.zone_id.into())
                         .await?
                         .ok_or_else(|| crate::error::Error::internal("the VM's zone vanished"))?;
-                    iso_to_install(ctx, caller, id, &zone).await?.id
+                    iso_to_install(ctx, caller, v.account_id, id, &zone).await?.id
                 }
                 None => v.iso_id.ok_or_else(|| {
                     ApiError::param(format!(
@@ -1149,16 +1149,24 @@ async fn restore_plan(
 }
 
 /// deployVirtualMachine from an ISO: it must be bootable and Ready in the zone.
+/// The ISO a VM owned by `owner` (the caller's account, or a project's) installs from:
+/// public, or the caller's or the owner's own.
 async fn iso_to_install(
     ctx: &Ctx,
     caller: &Caller,
+    owner: Uuid,
     iso_id: Uuid,
     zone: &db::topology::ZoneRow,
 ) -> Result<db::isos::IsoRow> {
     let iso = db::isos::iso_fetch(&ctx.pool, iso_id)
         .await?
         .filter(|i| i.removed.is_none())
-        .filter(|i| i.is_public || caller.is_root_admin() || i.account_id == caller.account_id())
+        .filter(|i| {
+            i.is_public
+                || caller.is_root_admin()
+                || i.account_id == caller.account_id()
+                || i.account_id == owner
+        })
         .ok_or_else(|| ApiError::param(format!("Unable to find the template or ISO {iso_id}")))?;
     if !iso.bootable {
         return Err(ApiError::param(format!(

@@ -58,13 +58,15 @@ pub async fn project_insert(
     Ok(())
 }
 
-stmt!(PROJECT_FETCH: ProjectRow = format!("{PROJECT_SELECT} WHERE p.id = $1"));
+stmt!(PROJECT_FETCH: ProjectRow = format!("{PROJECT_SELECT} WHERE p.id = $1 AND p.removed IS NULL"));
 
 pub async fn project_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<ProjectRow>> {
     Ok(PROJECT_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
 
-stmt!(PROJECT_OF_ACCOUNT: ProjectRow = format!("{PROJECT_SELECT} WHERE p.account_id = $1"));
+stmt!(PROJECT_OF_ACCOUNT: ProjectRow = format!(
+    "{PROJECT_SELECT} WHERE p.account_id = $1 AND p.removed IS NULL"
+));
 
 /// The project whose own account is `account`, if it is a project's.
 pub async fn project_of_account(
@@ -78,7 +80,9 @@ pub async fn project_of_account(
         .await?)
 }
 
-stmt!(PROJECT_LOCK: ProjectRow = format!("{PROJECT_SELECT} WHERE p.id = $1 FOR UPDATE OF p"));
+stmt!(PROJECT_LOCK: ProjectRow = format!(
+    "{PROJECT_SELECT} WHERE p.id = $1 AND p.removed IS NULL FOR UPDATE OF p"
+));
 
 /// The project, its row locked until the transaction ends.
 pub async fn project_lock(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<ProjectRow>> {
@@ -99,7 +103,8 @@ pub struct ProjectFilter {
 
 stmt!(PROJECT_LIST: Counted<ProjectRow> = named format!(
     "SELECT q.*, count(*) OVER () AS total FROM ({PROJECT_SELECT}) q
-         WHERE ($id::uuid IS NULL OR q.id = $id)
+         WHERE q.removed IS NULL
+           AND ($id::uuid IS NULL OR q.id = $id)
            AND ($ids::uuid[] IS NULL OR q.id = ANY($ids))
            AND ($name::text IS NULL OR lower(q.name) = lower($name))
            AND ($keyword::text IS NULL OR q.name ILIKE $keyword OR q.display_text ILIKE $keyword)
@@ -137,7 +142,7 @@ pub async fn project_list(
 }
 
 stmt!(PROJECT_NAMED: Scalar<Uuid> = "SELECT id FROM projects
-         WHERE domain_id = $1 AND lower(name) = lower($2) AND id <> $3");
+         WHERE domain_id = $1 AND lower(name) = lower($2) AND id <> $3 AND removed IS NULL");
 
 /// Another project of the domain with this name (case-insensitive), if any.
 pub async fn project_named(
@@ -186,6 +191,19 @@ pub async fn project_set_state(
         .bind(state)
         .execute(db)
         .await?;
+    Ok(())
+}
+
+stmt!(
+    PROJECT_REMOVE = "WITH gone AS (UPDATE projects SET removed = now()
+                                        WHERE id = $1 AND removed IS NULL RETURNING id),
+             m AS (DELETE FROM project_accounts WHERE project_id IN (SELECT id FROM gone))
+         DELETE FROM project_invitations WHERE project_id IN (SELECT id FROM gone)"
+);
+
+/// Marks the project removed and drops its members and invitations.
+pub async fn project_remove(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+    PROJECT_REMOVE.query().bind(id).execute(db).await?;
     Ok(())
 }
 
@@ -254,7 +272,7 @@ pub async fn member_role(
 
 stmt!(MEMBER_ROLE_BY_OWNER: Scalar<ProjectRole> = "SELECT pa.role FROM project_accounts pa
          JOIN projects p ON p.id = pa.project_id
-         WHERE p.account_id = $1 AND pa.account_id = $2");
+         WHERE p.account_id = $1 AND pa.account_id = $2 AND p.removed IS NULL");
 
 /// `member`'s role in the project whose own account is `owner`, if any.
 pub async fn member_role_by_owner(
@@ -271,7 +289,8 @@ pub async fn member_role_by_owner(
 }
 
 stmt!(MEMBER_PROJECT_ACCOUNTS: Scalar<Uuid> = "SELECT p.account_id FROM project_accounts pa
-         JOIN projects p ON p.id = pa.project_id WHERE pa.account_id = $1");
+         JOIN projects p ON p.id = pa.project_id
+         WHERE pa.account_id = $1 AND p.removed IS NULL");
 
 /// The own accounts of every project `account` is a member of.
 pub async fn member_project_accounts(db: impl PgExecutor<'_>, account: Uuid) -> Result<Vec<Uuid>> {
@@ -485,6 +504,7 @@ statements![
     PROJECT_NAMED,
     PROJECT_UPDATE,
     PROJECT_SET_STATE,
+    PROJECT_REMOVE,
     MEMBER_LIST,
     MEMBER_ROLE,
     MEMBER_ROLE_BY_OWNER,

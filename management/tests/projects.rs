@@ -173,6 +173,29 @@ async fn a_project_is_created_listed_updated_suspended_activated_and_deleted() {
     let a = done(&alice, "activateProject", &[("id", &pid)]).await["project"].clone();
     assert_eq!(a["state"], "Active");
 
+    // Her account's project limit (max.account.projects) holds: 535.
+    let acc = admin.ok("listAccounts", &[("name", "alice")]).await["account"][0].clone();
+    assert_eq!(acc["projecttotal"], 1, "{acc}");
+    admin
+        .ok(
+            "updateResourceLimit",
+            &[
+                ("account", "alice"),
+                ("domainid", ROOT_DOMAIN),
+                ("resourcetype", "5"),
+                ("max", "1"),
+            ],
+        )
+        .await;
+    let (code, text) = failed(
+        &alice,
+        "createProject",
+        &[("name", "second"), ("displaytext", "second")],
+    )
+    .await;
+    assert_eq!(code, 535, "{text}");
+    assert!(text.contains("'project'"), "{text}");
+
     done(&alice, "deleteProject", &[("id", &pid)]).await;
     assert_eq!(alice.ok("listProjects", &[]).await["count"], Value::Null);
     let e = admin.ok("listEvents", &[("type", "PROJECT.DELETE")]).await;

@@ -23,6 +23,7 @@ use crate::db::accounts::{self as a, AccountRow};
 use crate::db::events::{EventResource, ResourceType};
 use crate::db::projects::{self as db, InvitationRow, MemberRow, ProjectFilter, ProjectRow};
 use crate::error::Result;
+use crate::rules::limits::ResourceKind;
 use crate::rules::projects::{
     self as rules, InvitationState, ProjectRole, ProjectState, PROJECT_ACCOUNT_TYPE,
 };
@@ -284,6 +285,8 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let id = Uuid::new_v4();
     let account_id = Uuid::new_v4();
     let mut tx = ctx.pool.begin().await?;
+    // The owner's `project` limit (max.account.projects), as CloudStack counts it.
+    crate::services::limits::admit(ctx, &mut tx, owner.id, &[(ResourceKind::Project, 1)]).await?;
     if db::project_named(&mut *tx, owner.domain_id, &name, id)
         .await?
         .is_some()

@@ -23,6 +23,8 @@ pub struct UsageRow {
     pub secondary_bytes: i64,
     pub vm_running: i64,
     pub vm_stopped: i64,
+    /// Projects the account owns (is an Admin of).
+    pub project: i64,
 }
 
 // A VM counts from its creation until it is destroyed, expunged or failed (CloudStack's
@@ -60,7 +62,10 @@ stmt!(USAGE_OF_ACCOUNTS: UsageRow = "WITH vm AS (
                            WHERE i.account_id = a.id AND i.removed IS NULL AND z.state = 'Ready'), 0))::bigint
                     AS secondary_bytes,
                 COALESCE(vm.running, 0)::bigint AS vm_running,
-                COALESCE(vm.stopped, 0)::bigint AS vm_stopped
+                COALESCE(vm.stopped, 0)::bigint AS vm_stopped,
+                (SELECT count(*) FROM project_accounts pa JOIN projects p ON p.id = pa.project_id
+                 WHERE pa.account_id = a.id AND pa.role = 'Admin' AND p.removed IS NULL)::bigint
+                    AS project
          FROM accounts a LEFT JOIN vm ON vm.account_id = a.id
          WHERE a.id = ANY($1)");
 

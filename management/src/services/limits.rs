@@ -96,9 +96,10 @@ pub fn used(u: &UsageRow, kind: ResourceKind) -> i64 {
         K::Memory => u.memory,
         K::PrimaryStorage => u.primary_bytes,
         K::SecondaryStorage => u.secondary_bytes,
-        // Stratus has no public IPs (Basic zones), snapshots, projects, isolated
-        // networks or VPCs an account can own yet.
-        K::PublicIp | K::Snapshot | K::Project | K::Network | K::Vpc => 0,
+        K::Project => u.project,
+        // Stratus has no public IPs (Basic zones), snapshots, isolated networks or VPCs
+        // an account can own yet.
+        K::PublicIp | K::Snapshot | K::Network | K::Vpc => 0,
     }
 }
 
@@ -188,6 +189,7 @@ pub fn sum(rows: &[UsageRow]) -> UsageRow {
         t.secondary_bytes += u.secondary_bytes;
         t.vm_running += u.vm_running;
         t.vm_stopped += u.vm_stopped;
+        t.project += u.project;
     }
     t
 }

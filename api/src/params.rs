@@ -387,6 +387,9 @@ impl Params {
                 }
             };
             match p.kind {
+                // CloudStack's lists take `projectid=-1`: every project the caller is a
+                // member of (the handler reads it with `project_filter`).
+                ParamType::Uuid if p.name == "projectid" && v == "-1" => {}
                 ParamType::Uuid => {
                     self.uuid(p.name)?;
                 }

@@ -923,9 +923,69 @@ response!(ProjectResponse {
     domainid: Option<Uuid> => "string", "the domain id the project belongs to";
     domain: Option<String> => "string", "the domain name where the project belongs to";
     owner: Vec<serde_json::Value> => "list", "the account name of the project's owners";
+    projectaccountname: Option<String> => "string", "the project account name of the project";
     state: Option<String> => "string", "the state of the project";
     created: Option<CsDate> => "date", "the date this project was created";
     tags: Vec<serde_json::Value> => "list", "the list of resource tags associated with project";
+    vmlimit: Option<String> => "string", "the total number of virtual machines the project can own";
+    vmtotal: Option<i64> => "long", "the total number of virtual machines owned by project";
+    vmavailable: Option<String> => "string", "the total number of virtual machines available for this project";
+    iplimit: Option<String> => "string", "the total number of public ip addresses the project can own";
+    iptotal: Option<i64> => "long", "the total number of public ip addresses owned by project";
+    ipavailable: Option<String> => "string", "the total number of public ip addresses available for this project";
+    volumelimit: Option<String> => "string", "the total number of volumes the project can own";
+    volumetotal: Option<i64> => "long", "the total number of volumes owned by project";
+    volumeavailable: Option<String> => "string", "the total number of volumes available for this project";
+    snapshotlimit: Option<String> => "string", "the total number of snapshots the project can own";
+    snapshottotal: Option<i64> => "long", "the total number of snapshots owned by project";
+    snapshotavailable: Option<String> => "string", "the total number of snapshots available for this project";
+    templatelimit: Option<String> => "string", "the total number of templates the project can own";
+    templatetotal: Option<i64> => "long", "the total number of templates owned by project";
+    templateavailable: Option<String> => "string", "the total number of templates available for this project";
+    networklimit: Option<String> => "string", "the total number of networks the project can own";
+    networktotal: Option<i64> => "long", "the total number of networks owned by project";
+    networkavailable: Option<String> => "string", "the total number of networks available for this project";
+    vpclimit: Option<String> => "string", "the total number of vpcs the project can own";
+    vpctotal: Option<i64> => "long", "the total number of vpcs owned by project";
+    vpcavailable: Option<String> => "string", "the total number of vpcs available for this project";
+    cpulimit: Option<String> => "string", "the total number of cpu cores the project can own";
+    cputotal: Option<i64> => "long", "the total number of cpu cores owned by project";
+    cpuavailable: Option<String> => "string", "the total number of cpu cores available for this project";
+    memorylimit: Option<String> => "string", "the total number of memory (in MB) the project can own";
+    memorytotal: Option<i64> => "long", "the total number of memory (in MB) owned by project";
+    memoryavailable: Option<String> => "string", "the total number of memory (in MB) available for this project";
+    primarystoragelimit: Option<String> => "string", "the total number of primary storage space (in GiB) the project can own";
+    primarystoragetotal: Option<i64> => "long", "the total number of primary storage space (in GiB) owned by project";
+    primarystorageavailable: Option<String> => "string", "the total number of primary storage space (in GiB) available for this project";
+    secondarystoragelimit: Option<String> => "string", "the total number of secondary storage space (in GiB) the project can own";
+    secondarystoragetotal: Option<i64> => "long", "the total number of secondary storage space (in GiB) owned by project";
+    secondarystorageavailable: Option<String> => "string", "the total number of secondary storage space (in GiB) available for this project";
+    vmrunning: Option<i64> => "integer", "the total number of virtual machines running for this project";
+    vmstopped: Option<i64> => "integer", "the total number of virtual machines stopped for this project";
+});
+
+response!(ProjectAccountResponse {
+    projectid: Option<Uuid> => "string", "Project ID";
+    project: Option<String> => "string", "Project name";
+    accountid: Option<Uuid> => "string", "The ID of the Account";
+    account: Option<String> => "string", "The name of the Account";
+    accounttype: Option<i32> => "integer", "Account type (admin, domain-admin, user)";
+    role: Option<String> => "string", "Account role in the project (Admin, Regular)";
+    domainid: Option<Uuid> => "string", "ID of the Domain the Account belongs too";
+    domain: Option<String> => "string", "Name of the Domain the Account belongs too";
+    domainpath: Option<String> => "string", "Path of the Domain the Account belongs to";
+    user: Vec<serde_json::Value> => "list", "The list of users associated with Account";
+});
+
+response!(ProjectInvitationResponse {
+    id: Option<Uuid> => "string", "the id of the invitation";
+    projectid: Option<Uuid> => "string", "the id of the project";
+    project: Option<String> => "string", "the name of the project";
+    domainid: Option<Uuid> => "string", "the domain id the project belongs to";
+    domain: Option<String> => "string", "the domain name where the project belongs to";
+    account: Option<String> => "string", "the account name of the project's owner";
+    email: Option<String> => "string", "the email the invitation was sent to";
+    state: Option<String> => "string", "the invitation state";
 });
 
 response!(AffinityGroupResponse {
@@ -988,6 +1048,8 @@ response!(ResourceLimitResponse {
     domainid: Option<Uuid> => "string", "the domain ID of the resource limit";
     domain: Option<String> => "string", "the domain name of the resource limit";
     domainpath: Option<String> => "string", "path of the domain to which the resource limit belongs";
+    projectid: Option<Uuid> => "string", "the project id of the resource limit";
+    project: Option<String> => "string", "the project name of the resource limit";
     resourcetype: Option<String> => "string", "resource type. Values include 0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11. See the resourceType parameter for more information on these values.";
     resourcetypename: Option<String> => "string", "resource type name. Values include user_vm, public_ip, volume, snapshot, template, network, vpc, cpu, memory, primary_storage, secondary_storage.";
     max: Option<i64> => "long", "the maximum number of the resource. A -1 means the resource currently has no limit.";
@@ -1044,6 +1106,8 @@ response!(VirtualMachineResponse {
     domainid: Option<Uuid> => "string", "the ID of the domain in which the virtual machine exists";
     domain: Option<String> => "string", "the name of the domain in which the virtual machine exists";
     domainpath: Option<String> => "string", "path of the domain in which the virtual machine exists";
+    projectid: Option<Uuid> => "string", "the project id of the vm";
+    project: Option<String> => "string", "the project name of the vm";
     created: Option<CsDate> => "date", "the date when this virtual machine was created";
     lastupdated: Option<CsDate> => "date", "the date when this virtual machine was updated last time";
     state: Option<String> => "string", "the state of the virtual machine";

@@ -564,6 +564,27 @@ registry! {
     MAX_ACCOUNT_MEMORY: i64 = Setting::long("max.account.memory", 40960);
     MAX_ACCOUNT_PRIMARY_STORAGE: i64 = Setting::long("max.account.primary.storage", 200);
     MAX_ACCOUNT_SECONDARY_STORAGE: i64 = Setting::long("max.account.secondary.storage", 400);
+    // A project account's defaults (CloudStack's max.project.*).
+    MAX_PROJECT_USER_VMS: i64 = Setting::long("max.project.user.vms", 20);
+    MAX_PROJECT_PUBLIC_IPS: i64 = Setting::long("max.project.public.ips", 20);
+    MAX_PROJECT_VOLUMES: i64 = Setting::long("max.project.volumes", 20);
+    MAX_PROJECT_SNAPSHOTS: i64 = Setting::long("max.project.snapshots", 20);
+    MAX_PROJECT_TEMPLATES: i64 = Setting::long("max.project.templates", 20);
+    MAX_PROJECT_NETWORKS: i64 = Setting::long("max.project.networks", 20);
+    MAX_PROJECT_VPCS: i64 = Setting::long("max.project.vpcs", 20);
+    MAX_PROJECT_CPUS: i64 = Setting::long("max.project.cpus", 40);
+    MAX_PROJECT_MEMORY: i64 = Setting::long("max.project.memory", 40960);
+    MAX_PROJECT_PRIMARY_STORAGE: i64 = Setting::long("max.project.primary.storage", 200);
+    MAX_PROJECT_SECONDARY_STORAGE: i64 = Setting::long("max.project.secondary.storage", 400);
+
+    // Projects.
+    /// Whether addAccountToProject invites (the account accepts with
+    /// updateProjectInvitation) rather than adds at once.
+    PROJECT_INVITE_REQUIRED: bool = Setting::boolean("project.invite.required", false);
+    /// Seconds a project invitation stays acceptable.
+    PROJECT_INVITE_TIMEOUT: i64 = Setting::long("project.invite.timeout", 86400);
+    /// Whether users (not only admins) may create projects.
+    ALLOW_USER_CREATE_PROJECTS: bool = Setting::boolean("allow.user.create.projects", true);
 
     // Accounts and the front door.
     ALLOW_PUBLIC_USER_TEMPLATES: bool =

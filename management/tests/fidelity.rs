@@ -19,6 +19,7 @@ fn value_for(command: &str, name: &str, kind: ParamType, ids: &Ids) -> String {
         (_, "storageid") => Some(ids.pool.clone()),
         (_, "domainid") => Some(ROOT_DOMAIN.to_string()),
         (_, "accountid") => Some(ids.account.clone()),
+        (_, "projectid") => Some(ids.project.clone()),
         (_, "account") => Some("admin".into()),
         (_, "page") => Some("1".into()),
         (_, "pagesize") => Some("1".into()),
@@ -42,6 +43,8 @@ fn value_for(command: &str, name: &str, kind: ParamType, ids: &Ids) -> String {
                 "listBackgroundTasks" => "OK",
                 "listWorkflows" => "Running",
                 "listAccounts" | "listUsers" => "enabled",
+                "listProjects" => "Active",
+                "listProjectInvitations" => "Pending",
                 _ => "Up",
             }
             .into(),
@@ -76,6 +79,7 @@ fn value_for(command: &str, name: &str, kind: ParamType, ids: &Ids) -> String {
 
 struct Ids {
     account: String,
+    project: String,
     zone: String,
     pod: String,
     cluster: String,
@@ -108,8 +112,18 @@ async fn every_list_parameter_is_read_or_refused() {
     .execute(&c.ctx.pool)
     .await
     .unwrap();
+    // A project of the admin's (createProject is async).
+    let _jobs = c.spawn_job_worker();
+    let job = c
+        .ok("createProject", &[("name", "fp"), ("displaytext", "fp")])
+        .await;
+    let project = c.wait_job(job["jobid"].as_str().unwrap()).await["jobresult"]["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let ids = Ids {
         account,
+        project,
         zone,
         pod,
         cluster,
@@ -300,7 +314,6 @@ async fn deploy_refuses_security_and_affinity_groups() {
         ("securitygroupnames", "default".to_string()),
         ("affinitygroupids", uuid::Uuid::new_v4().to_string()),
         ("affinitygroupnames", "ag1".to_string()),
-        ("projectid", uuid::Uuid::new_v4().to_string()),
         ("iptonetworklist[0].ip", "10.0.0.9".to_string()),
     ] {
         let mut p = base.to_vec();

@@ -2,7 +2,8 @@
 //! `stratus-management` binary on its embedded default, driven by the unmodified
 //! ngine_io.cloudstack collection (PyPI `ansible`). Tenancy: cs_account, cs_user (a second
 //! user, locked), cs_resourcelimit (account and domain), cs_configuration (global and
-//! account scope) and cs_domain (a tree with a domain admin account in it). The admin
+//! account scope), cs_domain (a tree with a domain admin account in it) and cs_project (an
+//! active and a suspended project of the tenant's). The admin
 //! flow: cs_zone, cs_pod, cs_cluster, cs_vlan_ip_range, cs_storage_pool and cs_image_store
 //! (NFS on the test bed), cs_iso, cs_service_offering, cs_disk_offering and
 //! cs_configuration at global, zone, cluster, account and storage pool scope. Each
@@ -32,7 +33,7 @@ fn ansible_sets_up_a_tenant_and_a_second_run_changes_nothing() {
 
     let (changed, text) = k.ansible_playbook(PLAYBOOK, vars.clone(), home.path());
     assert_eq!(
-        changed, 12,
+        changed, 14,
         "every task changes something the first time:\n{text}"
     );
     let account = k.ok("listAccounts", &["name=tenant"]);
@@ -89,12 +90,26 @@ fn ansible_sets_up_a_tenant_and_a_second_run_changes_nothing() {
     assert_eq!(da["account"][0]["accounttype"], 2, "{da}");
     assert_eq!(da["account"][0]["domainid"], acme_id);
 
+    // The tenant's projects, owned by its account.
+    let projects = |name: &str| {
+        let p = k.ok("listProjects", &["listall=true", &format!("name={name}")]);
+        assert_eq!(p["count"], 1, "{p}");
+        p["project"][0].clone()
+    };
+    let web = projects("tenant-web");
+    assert_eq!(web["state"], "Active", "{web}");
+    assert_eq!(web["displaytext"], "The tenant's web servers");
+    assert_eq!(web["owner"][0]["account"], "tenant", "{web}");
+    assert_eq!(web["vmlimit"], "20", "max.project.user.vms");
+    assert_eq!(projects("tenant-lab")["state"], "Suspended");
+
     let (changed, text) = k.ansible_playbook(PLAYBOOK, vars, home.path());
     assert_eq!(changed, 0, "the second run must change nothing:\n{text}");
     assert_eq!(
         k.ok("listDomains", &["name=acme"])["domain"][0]["id"],
         acme_id
     );
+    assert_eq!(projects("tenant-web")["id"], web["id"]);
     let again = k.ok("listAccounts", &["name=tenant"]);
     assert_eq!(again["account"][0]["id"], id);
     assert_eq!(limit(&k, "user_vm"), 10);

@@ -120,6 +120,9 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     if name.is_empty() {
         return Err(ApiError::param("The ISO name must not be empty").into());
     }
+    // With `projectid`, the project owns the ISO (the caller must be a member).
+    let project = super::projects::owner_for_create(ctx, caller, p).await?;
+    let owner = project.as_ref();
     let url = validate_url(p.required("url")?)?;
     let checksum = match p.str("checksum").map(str::trim).filter(|c| !c.is_empty()) {
         Some(c) => {
@@ -178,8 +181,8 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         is_featured: featured,
         is_extractable: p.bool("isextractable").unwrap_or(false),
         cross_zones: zone_param == "-1",
-        account_id: caller.user.account_id,
-        domain_id: caller.user.domain_id,
+        account_id: owner.map_or(caller.user.account_id, |p| p.account_id),
+        domain_id: owner.map_or(caller.user.domain_id, |p| p.domain_id),
         created: Utc::now(),
         removed: None,
     };
@@ -246,8 +249,16 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         p.mark_read("account");
         p.mark_read("domainid");
     }
+    // With `projectid`: the project's ISOs (and public ones), not the caller's own.
+    let projects = super::projects::list_owners(ctx, caller, p).await?;
+    if let Some(owners) = &projects {
+        f.visible_to = None;
+        f.only_account = None;
+        f.visible_any = Some(owners.clone());
+    }
     match filter.as_str() {
         "featured" => f.featured = Some(true),
+        "self" | "selfexecutable" if projects.is_some() => f.only_any = projects,
         "self" | "selfexecutable" => f.only_account = Some(mine),
         "community" => {
             f.public = Some(true);
@@ -265,12 +276,13 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     Ok(Reply::list("iso", total, &items))
 }
 
-/// The ISO, if the caller owns it (or is an administrator).
+/// The ISO, if the caller owns it (or a project it is a member of does, or it is an
+/// administrator).
 async fn owned(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<IsoRow> {
     let iso = d::iso_fetch(&ctx.pool, p.required_uuid("id")?)
         .await?
         .ok_or_else(|| not_found(p, "id"))?;
-    if !caller.is_root_admin() && iso.account_id != caller.user.account_id {
+    if !super::projects::may_use(ctx, caller, iso.account_id).await? {
         return Err(ApiError::new(
             stratus_api::ErrorCode::Account,
             format!(

@@ -18,11 +18,13 @@ use crate::db::{self, accounts::AccountRow, limits::UsageRow};
 use crate::error::Result;
 use crate::rules::limits::{parse_max, Limit, ResourceKind};
 use crate::services::auth::Caller;
-use crate::services::limits::{limits_of, limits_of_one, used, Limits};
+use crate::services::limits::{limits_of, limits_of_one, used, Limits, OwnerKind};
 
 /// Whose limits a command is about.
 enum Owner {
     Account(AccountRow),
+    /// A project: its own account's limits (`max.project.*` defaults).
+    Project(Box<db::projects::ProjectRow>),
     Domain(db::accounts::DomainRow),
 }
 
@@ -62,6 +64,10 @@ async fn account_named(ctx: &Ctx, p: &Params, name: &str) -> Result<AccountRow> 
 /// account. Users always get their own account; domain admins any account or domain of
 /// their subtree.
 async fn owner(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Option<Owner>> {
+    if let Some(project) = project_named(ctx, p).await? {
+        super::projects::ensure_member(ctx, caller, &project).await?;
+        return Ok(Some(Owner::Project(Box::new(project))));
+    }
     if !caller.is_root_admin() && !caller.is_domain_admin() {
         p.mark_read("account");
         p.mark_read("domainid");
@@ -92,6 +98,24 @@ fn is_root(a: &AccountRow) -> bool {
     a.role_type == "Admin"
 }
 
+fn kind_of(a: &AccountRow) -> OwnerKind {
+    OwnerKind::of(&a.role_type, a.account_type)
+}
+
+/// The project `projectid` names (the account and domain parameters then say nothing).
+async fn project_named(ctx: &Ctx, p: &Params) -> Result<Option<db::projects::ProjectRow>> {
+    let Some(id) = p.uuid("projectid")? else {
+        return Ok(None);
+    };
+    p.mark_read("account");
+    p.mark_read("domainid");
+    Ok(Some(
+        db::projects::project_fetch(&ctx.pool, id)
+            .await?
+            .ok_or_else(|| not_found(p, "projectid"))?,
+    ))
+}
+
 fn limit_response(o: &Owner, k: ResourceKind, max: Limit) -> ResourceLimitResponse {
     let (account, domainid, domain, domainpath) = match o {
         Owner::Account(a) => (
@@ -101,9 +125,21 @@ fn limit_response(o: &Owner, k: ResourceKind, max: Limit) -> ResourceLimitRespon
             a.domain_path.clone(),
         ),
         Owner::Domain(d) => (None, d.id, d.name.clone(), d.path.clone()),
+        Owner::Project(p) => (
+            None,
+            p.domain_id,
+            p.domain_name.clone(),
+            p.domain_path.clone(),
+        ),
+    };
+    let (projectid, project) = match o {
+        Owner::Project(p) => (Some(p.id), Some(p.name.clone())),
+        _ => (None, None),
     };
     ResourceLimitResponse {
         account,
+        projectid,
+        project,
         domainid: Some(domainid),
         domain: Some(domain),
         domainpath: Some(domainpath),
@@ -115,7 +151,10 @@ fn limit_response(o: &Owner, k: ResourceKind, max: Limit) -> ResourceLimitRespon
 
 async fn limits_of_owner(ctx: &Ctx, o: &Owner) -> Result<Limits> {
     Ok(match o {
-        Owner::Account(a) => limits_of_one(ctx, &ctx.pool, a.id, is_root(a)).await?,
+        Owner::Account(a) => limits_of_one(ctx, &ctx.pool, a.id, kind_of(a)).await?,
+        Owner::Project(p) => {
+            limits_of_one(ctx, &ctx.pool, p.account_id, OwnerKind::Project).await?
+        }
         Owner::Domain(d) => crate::services::limits::domain_limits_of(&ctx.pool, &[d.id])
             .await?
             .remove(&d.id)
@@ -153,7 +192,14 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         p.i64("resourcetype")?
             .ok_or_else(|| stratus_api::params::missing_param(p.command(), "resourcetype"))?,
     )?;
+    let project = project_named(ctx, p).await?;
     let o = match (p.str("account"), p.uuid("domainid")?) {
+        // A project's limits are set by the admins of its domain (not its own admins).
+        _ if project.is_some() => {
+            let project = project.ok_or_else(|| crate::error::Error::internal("no project"))?;
+            super::ensure_manages(caller, &project.domain_path)?;
+            Owner::Project(Box::new(project))
+        }
         (Some(name), _) => {
             let a = account_named(ctx, p, name).await?;
             super::ensure_manages(caller, &a.domain_path)?;
@@ -212,6 +258,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
             ("account", a.name.clone())
         }
         Owner::Domain(d) => ("domain", d.path.clone()),
+        Owner::Project(p) => ("project", p.name.clone()),
     };
     let mut tx = ctx.pool.begin().await?;
     match &o {
@@ -220,6 +267,10 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         }
         Owner::Domain(d) => {
             db::limits::limit_set_for_domain(&mut *tx, d.id, k.ordinal(), max.raw()).await?
+        }
+        Owner::Project(p) => {
+            db::limits::limit_set_for_account(&mut *tx, p.account_id, k.ordinal(), max.raw())
+                .await?
         }
     }
     event(
@@ -278,7 +329,7 @@ pub async fn account_limits(
     ctx: &Ctx,
     accounts: &[AccountRow],
 ) -> Result<HashMap<Uuid, (Limits, UsageRow)>> {
-    let owners: Vec<(Uuid, bool)> = accounts.iter().map(|a| (a.id, is_root(a))).collect();
+    let owners: Vec<(Uuid, OwnerKind)> = accounts.iter().map(|a| (a.id, kind_of(a))).collect();
     let ids: Vec<Uuid> = owners.iter().map(|o| o.0).collect();
     let mut limits = limits_of(ctx, &ctx.pool, &owners).await?;
     Ok(db::limits::usage_of_accounts(&ctx.pool, &ids)
@@ -310,7 +361,6 @@ macro_rules! fill_limits {
         (r.volumelimit, r.volumetotal, r.volumeavailable) = f(K::Volume);
         (r.snapshotlimit, r.snapshottotal, r.snapshotavailable) = f(K::Snapshot);
         (r.templatelimit, r.templatetotal, r.templateavailable) = f(K::Template);
-        (r.projectlimit, r.projecttotal, r.projectavailable) = f(K::Project);
         (r.networklimit, r.networktotal, r.networkavailable) = f(K::Network);
         (r.vpclimit, r.vpctotal, r.vpcavailable) = f(K::Vpc);
         (r.cpulimit, r.cputotal, r.cpuavailable) = f(K::Cpu);
@@ -330,10 +380,36 @@ macro_rules! fill_limits {
 
 pub fn fill_account(r: &mut stratus_api::types::AccountResponse, l: &Limits, u: &UsageRow) {
     fill_limits!(&mut *r, l, u);
+    fill_project_fields(r, l, u);
     r.vmrunning = Some(u.vm_running);
     r.vmstopped = Some(u.vm_stopped);
 }
 
 pub fn fill_domain(r: &mut stratus_api::types::DomainResponse, l: &Limits, u: &UsageRow) {
-    fill_limits!(r, l, u);
+    fill_limits!(&mut *r, l, u);
+    let k = ResourceKind::Project;
+    let (lim, n) = (l.of(k), used(u, k));
+    (r.projectlimit, r.projecttotal, r.projectavailable) = (
+        Some(lim.text()),
+        Some(k.shown(n)),
+        Some(lim.available(k, n)),
+    );
+}
+
+fn fill_project_fields(r: &mut stratus_api::types::AccountResponse, l: &Limits, u: &UsageRow) {
+    let k = ResourceKind::Project;
+    let (lim, n) = (l.of(k), used(u, k));
+    (r.projectlimit, r.projecttotal, r.projectavailable) = (
+        Some(lim.text()),
+        Some(k.shown(n)),
+        Some(lim.available(k, n)),
+    );
+}
+
+/// A project answer's limit fields (a project owns no projects: no `project*` fields)
+/// and its running and stopped VM counts.
+pub fn fill_project(r: &mut stratus_api::types::ProjectResponse, l: &Limits, u: &UsageRow) {
+    fill_limits!(&mut *r, l, u);
+    r.vmrunning = Some(u.vm_running);
+    r.vmstopped = Some(u.vm_stopped);
 }

@@ -28,6 +28,7 @@ mod jobs;
 mod limits;
 mod networks;
 mod offerings;
+pub(crate) mod projects;
 mod sshkeys;
 mod storage;
 mod tags;
@@ -247,7 +248,18 @@ async fn handle(
         "reconnectHost" => hosts::reconnect(ctx, caller, p).await,
         "listNetworks" => networks::list(ctx, p).await,
         "listNetworkOfferings" => networks::list_offerings(ctx, p).await,
-        "listProjects" => vms::empty_list(ctx, spec, p, "project"),
+        "listProjects" => projects::list(ctx, caller, p).await,
+        "createProject" => projects::create(ctx, caller, p).await,
+        "updateProject" => projects::update(ctx, caller, p).await,
+        "deleteProject" => projects::delete(ctx, caller, p).await,
+        "activateProject" => projects::set_state(ctx, caller, p, false).await,
+        "suspendProject" => projects::set_state(ctx, caller, p, true).await,
+        "addAccountToProject" => projects::add_account(ctx, caller, p).await,
+        "deleteAccountFromProject" => projects::delete_account(ctx, caller, p).await,
+        "listProjectAccounts" => projects::list_accounts(ctx, caller, p).await,
+        "listProjectInvitations" => projects::list_invitations(ctx, caller, p).await,
+        "updateProjectInvitation" => projects::update_invitation(ctx, caller, p).await,
+        "deleteProjectInvitation" => projects::delete_invitation(ctx, caller, p).await,
         "listAffinityGroups" => vms::empty_list(ctx, spec, p, "affinitygroup"),
         "listAffinityGroupTypes" => vms::empty_list(ctx, spec, p, "affinityGroupType"),
         "createTags" => tags::create(ctx, caller, p).await,

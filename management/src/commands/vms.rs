@@ -62,6 +62,8 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
         domainid: Some(v.domain_id),
         domain: Some(r.domain_name.clone()),
         domainpath: Some(r.domain_path.clone()),
+        projectid: r.project_id,
+        project: r.project_name.clone(),
         created: Some(v.created.into()),
         lastupdated: Some(v.state_changed.into()),
         state: Some(v.state.to_string()),
@@ -128,7 +130,8 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
 async fn owned(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) -> Result<VmListRow> {
     let id = p.required_uuid(name)?;
     match vms::view(ctx, id).await {
-        Ok(v) if caller.is_root_admin() || v.vm.account_id == caller.account_id() => Ok(v),
+        // The caller's own, or a project's it is a member of.
+        Ok(v) if super::projects::may_use(ctx, caller, v.vm.account_id).await? => Ok(v),
         _ => Err(not_found(p, name)),
     }
 }
@@ -140,6 +143,14 @@ fn vm_reply(r: &VmListRow) -> Reply {
 /// The synchronous half of deployVirtualMachine (CloudStack's create phase): checks the
 /// request and records the VM, Stopped; the job then starts it. Answers the VM's id.
 pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
+    // With `projectid`, the project's own account owns the VM (the caller must be a
+    // member and the project Active); its limits are the project's.
+    let project = super::projects::owner_for_create(ctx, caller, p).await?;
+    let (owner, owner_domain) = project
+        .as_ref()
+        .map_or((caller.account_id(), caller.domain_id()), |p| {
+            (p.account_id, p.domain_id)
+        });
     let zone_id = p.required_uuid("zoneid")?;
     let zone = db::topology::zone_fetch(&ctx.pool, zone_id.into())
         .await?
@@ -187,7 +198,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
             (None, None, root)
         }
         None => {
-            let iso = iso_to_install(ctx, caller, image_id, &zone).await?;
+            let iso = iso_to_install(ctx, caller, owner, image_id, &zone).await?;
             let disk = iso_root_disk(ctx, p).await?;
             let gb = p.i64("size")?.or(p.i64("rootdisksize")?);
             let root = gb
@@ -238,7 +249,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     limits::admit(
         ctx,
         &mut tx,
-        caller.account_id(),
+        owner,
         &[
             (ResourceKind::UserVm, 1),
             (ResourceKind::Cpu, so.cpu_number.into()),
@@ -254,8 +265,8 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
             id,
             name: &name,
             display_name: &display,
-            account_id: caller.account_id(),
-            domain_id: caller.domain_id(),
+            account_id: owner,
+            domain_id: owner_domain,
             user_id: caller.user_id(),
             zone_id: zone.id.into(),
             service_offering_id: so.id,
@@ -520,10 +531,37 @@ pub(super) async fn list_scope(ctx: &Ctx, caller: &Caller, p: &Params) -> Result
     Ok(Some(caller.account_id()))
 }
 
+/// Whose resources a list with `projectid` shows: that project's (with `-1`, those of
+/// every project the caller is a member of), else [`list_scope`]'s. Without `projectid`,
+/// a project's resources are not listed (CloudStack's default).
+async fn owners(
+    ctx: &Ctx,
+    caller: &Caller,
+    p: &Params,
+) -> Result<(Option<Uuid>, Option<Vec<Uuid>>)> {
+    match super::projects::list_owners(ctx, caller, p).await? {
+        Some(ids) => {
+            // The project decides whose resources these are.
+            super::one_domain(p);
+            for n in ["listall", "account", "domainid"] {
+                p.mark_read(n);
+            }
+            Ok((None, Some(ids)))
+        }
+        None => {
+            // A member's own list leaves the project's out (they are the project
+            // account's); a root admin's `listall` still includes them.
+            Ok((list_scope(ctx, caller, p).await?, None))
+        }
+    }
+}
+
 pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Result<Reply> {
+    let (account_id, account_ids) = owners(ctx, caller, p).await?;
     let mut f = db::vms::VmFilter {
         common: list_filter(ctx, p)?,
-        account_id: list_scope(ctx, caller, p).await?,
+        account_id,
+        account_ids,
         domain_id: p.uuid("domainid")?,
         zone_id: p.uuid("zoneid")?,
         host_id: p.uuid("hostid")?,
@@ -627,9 +665,11 @@ pub async fn usage_history(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Rep
 }
 
 pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let (account_id, account_ids) = owners(ctx, caller, p).await?;
     let f = db::volumes::VolumeFilter {
         common: list_filter(ctx, p)?,
-        account_id: list_scope(ctx, caller, p).await?,
+        account_id,
+        account_ids,
         vm_id: p.uuid("virtualmachineid")?,
         zone_id: p.uuid("zoneid")?,
         pool_id: if caller.is_root_admin() {
@@ -1070,7 +1110,7 @@ async fn restore_plan(
                     let zone = db::topology::zone_fetch(&ctx.pool, v.zone_id.into())
                         .await?
                         .ok_or_else(|| crate::error::Error::internal("the VM's zone vanished"))?;
-                    iso_to_install(ctx, caller, id, &zone).await?.id
+                    iso_to_install(ctx, caller, v.account_id, id, &zone).await?.id
                 }
                 None => v.iso_id.ok_or_else(|| {
                     ApiError::param(format!(
@@ -1109,16 +1149,24 @@ async fn restore_plan(
 }
 
 /// deployVirtualMachine from an ISO: it must be bootable and Ready in the zone.
+/// The ISO a VM owned by `owner` (the caller's account, or a project's) installs from:
+/// public, or the caller's or the owner's own.
 async fn iso_to_install(
     ctx: &Ctx,
     caller: &Caller,
+    owner: Uuid,
     iso_id: Uuid,
     zone: &db::topology::ZoneRow,
 ) -> Result<db::isos::IsoRow> {
     let iso = db::isos::iso_fetch(&ctx.pool, iso_id)
         .await?
         .filter(|i| i.removed.is_none())
-        .filter(|i| i.is_public || caller.is_root_admin() || i.account_id == caller.account_id())
+        .filter(|i| {
+            i.is_public
+                || caller.is_root_admin()
+                || i.account_id == caller.account_id()
+                || i.account_id == owner
+        })
         .ok_or_else(|| ApiError::param(format!("Unable to find the template or ISO {iso_id}")))?;
     if !iso.bootable {
         return Err(ApiError::param(format!(

@@ -344,6 +344,7 @@ pub struct AccountFilter {
     pub under: Option<String>,
 }
 
+// Projects' own accounts (type 5) are not listed: CloudStack hides them.
 stmt!(ACCOUNT_LIST: Counted<AccountRow> = named format!(
     "SELECT q.*, count(*) OVER () AS total FROM ({ACCOUNT_SELECT}) q
          WHERE ($id::uuid IS NULL OR q.id = $id)
@@ -356,6 +357,7 @@ stmt!(ACCOUNT_LIST: Counted<AccountRow> = named format!(
            AND ($only::uuid IS NULL OR q.id = $only)
            AND ($under::text IS NULL OR q.domain_path = $under OR starts_with(q.domain_path, $under || '/'))
            AND q.id <> '{SYSTEM_ACCOUNT}'
+           AND q.account_type <> 5
          ORDER BY q.created, q.id OFFSET $offset LIMIT $limit"
 ));
 

@@ -138,6 +138,10 @@ pub struct IsoFilter {
     /// Only ISOs this account may see (its own or public); `None`: all (admins).
     pub visible_to: Option<Uuid>,
     pub only_account: Option<Uuid>,
+    /// A list's `projectid`: public ISOs or these owners' (`visible_any`), only these
+    /// owners' (`only_any`).
+    pub visible_any: Option<Vec<Uuid>>,
+    pub only_any: Option<Vec<Uuid>>,
     pub featured: Option<bool>,
     pub public: Option<bool>,
     pub bootable: Option<bool>,
@@ -163,6 +167,8 @@ stmt!(ISO_LIST: Counted<IsoListRow> = named "SELECT i.*, iz.zone_id, z.name AS z
            AND ($zone_id::uuid IS NULL OR iz.zone_id = $zone_id)
            AND ($visible_to::uuid IS NULL OR i.account_id = $visible_to OR i.is_public)
            AND ($only_account::uuid IS NULL OR i.account_id = $only_account)
+           AND ($visible_any::uuid[] IS NULL OR i.is_public OR i.account_id = ANY($visible_any))
+           AND ($only_any::uuid[] IS NULL OR i.account_id = ANY($only_any))
            AND ($featured::boolean IS NULL OR i.is_featured = $featured)
            AND ($public::boolean IS NULL OR i.is_public = $public)
            AND ($bootable::boolean IS NULL OR i.bootable = $bootable)
@@ -182,6 +188,8 @@ pub async fn iso_list(db: impl PgExecutor<'_>, f: &IsoFilter) -> Result<(Vec<Iso
                 .set("zone_id", f.zone_id)
                 .set("visible_to", f.visible_to)
                 .set("only_account", f.only_account)
+                .set("visible_any", &f.visible_any)
+                .set("only_any", &f.only_any)
                 .set("featured", f.featured)
                 .set("public", f.public)
                 .set("bootable", f.bootable)

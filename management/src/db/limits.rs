@@ -23,6 +23,8 @@ pub struct UsageRow {
     pub secondary_bytes: i64,
     pub vm_running: i64,
     pub vm_stopped: i64,
+    /// Projects the account owns (is an Admin of).
+    pub project: i64,
 }
 
 // A VM counts from its creation until it is destroyed, expunged or failed (CloudStack's
@@ -60,7 +62,10 @@ stmt!(USAGE_OF_ACCOUNTS: UsageRow = "WITH vm AS (
                            WHERE i.account_id = a.id AND i.removed IS NULL AND z.state = 'Ready'), 0))::bigint
                     AS secondary_bytes,
                 COALESCE(vm.running, 0)::bigint AS vm_running,
-                COALESCE(vm.stopped, 0)::bigint AS vm_stopped
+                COALESCE(vm.stopped, 0)::bigint AS vm_stopped,
+                (SELECT count(*) FROM project_accounts pa JOIN projects p ON p.id = pa.project_id
+                 WHERE pa.account_id = a.id AND pa.role = 'Admin' AND p.removed IS NULL)::bigint
+                    AS project
          FROM accounts a LEFT JOIN vm ON vm.account_id = a.id
          WHERE a.id = ANY($1)");
 
@@ -76,9 +81,23 @@ pub async fn usage_of_accounts(
         .await?)
 }
 
-stmt!(ACCOUNT_LOCK_FOR_LIMITS: (String, String, Uuid) = "SELECT r.role_type, a.name, a.domain_id FROM accounts a
+stmt!(ACCOUNT_LOCK_FOR_LIMITS: LimitedAccount = "SELECT r.role_type, a.name, a.domain_id, a.account_type,
+             p.name AS project_name
+         FROM accounts a
          JOIN roles r ON r.id = a.role_id
+         LEFT JOIN projects p ON p.account_id = a.id
          WHERE a.id = $1 FOR NO KEY UPDATE OF a");
+
+/// What an allocation needs to know of the account it is admitted against.
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
+pub struct LimitedAccount {
+    pub role_type: String,
+    pub name: String,
+    pub domain_id: Uuid,
+    pub account_type: i32,
+    /// The project's name when the account is a project's own.
+    pub project_name: Option<String>,
+}
 
 /// Locks the account's row until the transaction ends (allocations of one account queue
 /// here) and answers its role type, name and domain, or `None` if there is no such
@@ -86,7 +105,7 @@ stmt!(ACCOUNT_LOCK_FOR_LIMITS: (String, String, Uuid) = "SELECT r.role_type, a.n
 pub async fn account_lock_for_limits(
     db: &mut PgConnection,
     account: Uuid,
-) -> Result<Option<(String, String, Uuid)>> {
+) -> Result<Option<LimitedAccount>> {
     Ok(ACCOUNT_LOCK_FOR_LIMITS
         .query_as()
         .bind(account)

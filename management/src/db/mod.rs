@@ -64,6 +64,7 @@ pub mod networks;
 pub mod nics;
 pub mod offerings;
 pub mod pki;
+pub mod projects;
 #[cfg(feature = "bench-seed")]
 pub mod seed;
 pub mod server;
@@ -208,6 +209,7 @@ pub fn statements() -> impl Iterator<Item = &'static dyn Registered> {
         nics::STATEMENTS,
         offerings::STATEMENTS,
         pki::STATEMENTS,
+        projects::STATEMENTS,
         #[cfg(feature = "bench-seed")]
         seed::STATEMENTS,
         bases::STATEMENTS,

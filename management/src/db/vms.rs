@@ -674,12 +674,17 @@ pub struct VmListRow {
     pub template_display_text: Option<String>,
     pub instance_name: String,
     pub nics: sqlx::types::Json<Vec<NicView>>,
+    /// The project owning the VM (its account is the project's own).
+    pub project_id: Option<Uuid>,
+    pub project_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct VmFilter {
     pub common: ListFilter,
     pub account_id: Option<Uuid>,
+    /// Any of these owners (a list's `projectid`).
+    pub account_ids: Option<Vec<Uuid>>,
     pub domain_id: Option<Uuid>,
     pub zone_id: Option<Uuid>,
     pub host_id: Option<Uuid>,
@@ -708,7 +713,8 @@ const VM_LIST_SELECT: &str = "v.*, z.name AS zone_name, h.name AS host_name,
         LEFT JOIN LATERAL (SELECT r.gateway, r.netmask FROM ip_ranges r
                            WHERE r.zone_id = net.zone_id AND r.purpose = 'guest'
                            ORDER BY r.created, r.id LIMIT 1) g ON true
-        WHERE n.vm_id = v.id), '[]'::jsonb) AS nics";
+        WHERE n.vm_id = v.id), '[]'::jsonb) AS nics,
+    pr.id AS project_id, pr.name AS project_name";
 
 const VM_LIST_JOINS: &str = "JOIN zones z ON z.id = v.zone_id
     LEFT JOIN hosts h ON h.id = COALESCE(v.host_id, v.last_host_id)
@@ -721,7 +727,8 @@ const VM_LIST_JOINS: &str = "JOIN zones z ON z.id = v.zone_id
     LEFT JOIN user_data ud ON ud.id = v.user_data_id
     LEFT JOIN templates t ON t.id = v.template_id
     LEFT JOIN os_types ot ON ot.id = COALESCE(t.os_type_id, i.os_type_id)
-    LEFT JOIN volumes rv ON rv.vm_id = v.id AND rv.volume_type = 'ROOT' AND rv.removed IS NULL";
+    LEFT JOIN volumes rv ON rv.vm_id = v.id AND rv.volume_type = 'ROOT' AND rv.removed IS NULL
+    LEFT JOIN projects pr ON pr.account_id = v.account_id";
 
 stmt!(VM_LIST: Counted<VmListRow> = named super::paged_sql(
     VM_LIST_SELECT,
@@ -733,6 +740,7 @@ stmt!(VM_LIST: Counted<VmListRow> = named super::paged_sql(
              AND ($name::text IS NULL OR {a}.name = $name)
              AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword OR {a}.display_name ILIKE $keyword)
              AND ($account_id::uuid IS NULL OR {a}.account_id = $account_id)
+             AND ($account_ids::uuid[] IS NULL OR {a}.account_id = ANY($account_ids))
              AND ($domain_id::uuid IS NULL OR {a}.domain_id = $domain_id)
              AND ($zone_id::uuid IS NULL OR {a}.zone_id = $zone_id)
              AND ($host_id::uuid IS NULL OR {a}.host_id = $host_id)
@@ -753,6 +761,7 @@ pub async fn vm_list(db: impl PgExecutor<'_>, f: &VmFilter) -> Result<(Vec<VmLis
                 .set("name", &f.common.name)
                 .set("keyword", f.common.keyword_pattern())
                 .set("account_id", f.account_id)
+                .set("account_ids", &f.account_ids)
                 .set("domain_id", f.domain_id)
                 .set("zone_id", f.zone_id)
                 .set("host_id", f.host_id)

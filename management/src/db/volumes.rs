@@ -169,6 +169,8 @@ pub struct VolumeListRow {
 pub struct VolumeFilter {
     pub common: ListFilter,
     pub account_id: Option<Uuid>,
+    /// Any of these owners (a list's `projectid`).
+    pub account_ids: Option<Vec<Uuid>>,
     pub vm_id: Option<Uuid>,
     pub zone_id: Option<Uuid>,
     pub pool_id: Option<Uuid>,
@@ -192,6 +194,7 @@ stmt!(VOLUME_LIST: Counted<VolumeListRow> = named "SELECT vol.*, p.zone_id, z.na
            AND ($name::text IS NULL OR vol.name = $name)
            AND ($keyword::text IS NULL OR vol.name ILIKE $keyword)
            AND ($account_id::uuid IS NULL OR v.account_id = $account_id)
+           AND ($account_ids::uuid[] IS NULL OR v.account_id = ANY($account_ids))
            AND ($vm_id::uuid IS NULL OR vol.vm_id = $vm_id)
            AND ($zone_id::uuid IS NULL OR p.zone_id = $zone_id)
            AND ($pool_id::uuid IS NULL OR vol.pool_id = $pool_id)
@@ -210,6 +213,7 @@ pub async fn volume_list(
                 .set("name", &f.common.name)
                 .set("keyword", f.common.keyword_pattern())
                 .set("account_id", f.account_id)
+                .set("account_ids", &f.account_ids)
                 .set("vm_id", f.vm_id)
                 .set("zone_id", f.zone_id)
                 .set("pool_id", f.pool_id)

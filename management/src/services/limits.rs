@@ -23,6 +23,29 @@ use crate::error::Result;
 use crate::rules::limits::{check, Limit, ResourceKind};
 use crate::settings::{self, Setting};
 
+/// What kind of owner an account is, for its default maximums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerKind {
+    /// Root admins are never limited.
+    RootAdmin,
+    /// A project's own account: the `max.project.*` defaults.
+    Project,
+    /// Everyone else: the `max.account.*` defaults.
+    Account,
+}
+
+impl OwnerKind {
+    pub fn of(role_type: &str, account_type: i32) -> OwnerKind {
+        if role_type == "Admin" {
+            OwnerKind::RootAdmin
+        } else if account_type == crate::rules::projects::PROJECT_ACCOUNT_TYPE {
+            OwnerKind::Project
+        } else {
+            OwnerKind::Account
+        }
+    }
+}
+
 /// The setting that holds an account's default maximum of `kind`.
 fn default_setting(kind: ResourceKind) -> &'static Setting<i64> {
     use ResourceKind as K;
@@ -42,6 +65,26 @@ fn default_setting(kind: ResourceKind) -> &'static Setting<i64> {
     }
 }
 
+/// The setting that holds a project's default maximum of `kind` (`None`: a project owns
+/// no projects; CloudStack has no `max.project.projects`).
+fn project_default_setting(kind: ResourceKind) -> Option<&'static Setting<i64>> {
+    use ResourceKind as K;
+    Some(match kind {
+        K::UserVm => &settings::MAX_PROJECT_USER_VMS,
+        K::PublicIp => &settings::MAX_PROJECT_PUBLIC_IPS,
+        K::Volume => &settings::MAX_PROJECT_VOLUMES,
+        K::Snapshot => &settings::MAX_PROJECT_SNAPSHOTS,
+        K::Template => &settings::MAX_PROJECT_TEMPLATES,
+        K::Project => return None,
+        K::Network => &settings::MAX_PROJECT_NETWORKS,
+        K::Vpc => &settings::MAX_PROJECT_VPCS,
+        K::Cpu => &settings::MAX_PROJECT_CPUS,
+        K::Memory => &settings::MAX_PROJECT_MEMORY,
+        K::PrimaryStorage => &settings::MAX_PROJECT_PRIMARY_STORAGE,
+        K::SecondaryStorage => &settings::MAX_PROJECT_SECONDARY_STORAGE,
+    })
+}
+
 /// How much of `kind` the usage row says is in use (usage units).
 pub fn used(u: &UsageRow, kind: ResourceKind) -> i64 {
     use ResourceKind as K;
@@ -53,9 +96,10 @@ pub fn used(u: &UsageRow, kind: ResourceKind) -> i64 {
         K::Memory => u.memory,
         K::PrimaryStorage => u.primary_bytes,
         K::SecondaryStorage => u.secondary_bytes,
-        // Stratus has no public IPs (Basic zones), snapshots, projects, isolated
-        // networks or VPCs an account can own yet.
-        K::PublicIp | K::Snapshot | K::Project | K::Network | K::Vpc => 0,
+        K::Project => u.project,
+        // Stratus has no public IPs (Basic zones), snapshots, isolated networks or VPCs
+        // an account can own yet.
+        K::PublicIp | K::Snapshot | K::Network | K::Vpc => 0,
     }
 }
 
@@ -74,26 +118,31 @@ impl Limits {
     }
 }
 
-/// The maximums of each of `accounts` (`(id, is root admin)`), read through `db` (inside
-/// an allocation: its transaction, never a second connection while it holds a lock).
+/// The maximums of each of `accounts` (`(id, what owner it is)`), read through `db`
+/// (inside an allocation: its transaction, never a second connection while it holds a
+/// lock).
 pub async fn limits_of(
     ctx: &Ctx,
     db: impl PgExecutor<'_>,
-    accounts: &[(Uuid, bool)],
+    accounts: &[(Uuid, OwnerKind)],
 ) -> Result<HashMap<Uuid, Limits>> {
     let ids: Vec<Uuid> = accounts.iter().map(|a| a.0).collect();
     let own = db::limits::limit_list_of_accounts(db, &ids).await?;
     Ok(accounts
         .iter()
-        .map(|&(id, root)| {
+        .map(|&(id, owner)| {
             let limits = Limits(ResourceKind::ALL.map(|k| {
-                if root {
+                if owner == OwnerKind::RootAdmin {
                     return Limit::Unlimited;
                 }
                 own.iter()
                     .find(|(a, t, _)| *a == id && *t == k.ordinal())
                     .map(|(_, _, max)| Limit::from_raw(*max))
-                    .unwrap_or_else(|| Limit::from_raw(ctx.get(default_setting(k))))
+                    .unwrap_or_else(|| match owner {
+                        OwnerKind::Project => project_default_setting(k)
+                            .map_or(Limit::Unlimited, |s| Limit::from_raw(ctx.get(s))),
+                        _ => Limit::from_raw(ctx.get(default_setting(k))),
+                    })
             }));
             (id, limits)
         })
@@ -140,6 +189,7 @@ pub fn sum(rows: &[UsageRow]) -> UsageRow {
         t.secondary_bytes += u.secondary_bytes;
         t.vm_running += u.vm_running;
         t.vm_stopped += u.vm_stopped;
+        t.project += u.project;
     }
     t
 }
@@ -149,9 +199,9 @@ pub async fn limits_of_one(
     ctx: &Ctx,
     db: impl PgExecutor<'_>,
     account: Uuid,
-    root: bool,
+    owner: OwnerKind,
 ) -> Result<Limits> {
-    Ok(limits_of(ctx, db, &[(account, root)])
+    Ok(limits_of(ctx, db, &[(account, owner)])
         .await?
         .remove(&account)
         .unwrap_or(Limits::UNLIMITED))
@@ -166,19 +216,24 @@ pub async fn admit(
     account: Uuid,
     wanted: &[(ResourceKind, i64)],
 ) -> Result<()> {
-    let Some((role, name, domain)) = db::limits::account_lock_for_limits(tx, account).await? else {
+    let Some(a) = db::limits::account_lock_for_limits(tx, account).await? else {
         return Err(crate::error::Error::internal("the account vanished"));
     };
-    let root = role == "Admin";
-    if root || wanted.iter().all(|(_, n)| *n <= 0) {
+    let kind = OwnerKind::of(&a.role_type, a.account_type);
+    if kind == OwnerKind::RootAdmin || wanted.iter().all(|(_, n)| *n <= 0) {
         return Ok(());
     }
-    let limits = limits_of_one(ctx, &mut *tx, account, root).await?;
+    let domain = a.domain_id;
+    let limits = limits_of_one(ctx, &mut *tx, account, kind).await?;
     let usage = db::limits::usage_of_accounts(&mut *tx, &[account])
         .await?
         .pop()
         .unwrap_or_default();
-    let owner = format!("Account Name = {name} in Domain Id = {domain}");
+    // CloudStack names a project's allocations by the project.
+    let owner = match &a.project_name {
+        Some(p) => format!("Project Name = {p} in Domain Id = {domain}"),
+        None => format!("Account Name = {} in Domain Id = {domain}", a.name),
+    };
     for &(kind, n) in wanted {
         check(kind, limits.of(kind), used(&usage, kind), n, &owner)?;
     }

@@ -604,8 +604,50 @@ async fn a_members_iso_is_the_projects() {
             531,
         )
         .await;
+    // Templates likewise.
+    let t = admin
+        .ok(
+            "registerTemplate",
+            &[
+                ("name", "golden"),
+                ("zoneid", &zone),
+                ("url", "http://127.0.0.1:9/golden.qcow2"),
+                ("format", "QCOW2"),
+                ("hypervisor", "KVM"),
+                ("ostypeid", "00000000-0000-4000-8002-000000000011"),
+                ("projectid", &pid),
+            ],
+        )
+        .await["template"][0]
+        .clone();
+    let tid = id(&t);
+    let tids = |b: &Value| -> Vec<String> {
+        b["template"]
+            .as_array()
+            .map(|a| a.iter().map(id).collect())
+            .unwrap_or_default()
+    };
+    let listed = alice
+        .ok(
+            "listTemplates",
+            &[("templatefilter", "self"), ("projectid", &pid)],
+        )
+        .await;
+    assert_eq!(tids(&listed), vec![tid.clone()], "{listed}");
+    let own = alice
+        .ok("listTemplates", &[("templatefilter", "self")])
+        .await;
+    assert!(!tids(&own).contains(&tid), "{own}");
+    carol
+        .err(
+            "listTemplates",
+            &[("templatefilter", "self"), ("projectid", &pid)],
+            531,
+        )
+        .await;
     let p = alice.ok("listProjects", &[("id", &pid)]).await["project"][0].clone();
-    assert_eq!(p["templatetotal"], 1, "ISOs count as templates: {p}");
+    assert_eq!(p["templatetotal"], 2, "ISOs count as templates: {p}");
+    done(&alice, "deleteTemplate", &[("id", &tid)]).await;
     // deleteProject names the ISO it still owns; once it is gone, the project goes.
     let (code, text) = failed(&alice, "deleteProject", &[("id", &pid)]).await;
     assert_eq!(code, 536, "{text}");

@@ -299,6 +299,12 @@ fn may_publish(ctx: &Ctx, caller: &Caller, owner: Uuid) -> bool {
 
 /// The account an admin names with `account` and `domainid`, else the caller's.
 async fn owner_of(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<(Uuid, Uuid)> {
+    // With `projectid`, the project owns it (the caller must be a member).
+    if let Some(project) = super::projects::owner_for_create(ctx, caller, p).await? {
+        p.mark_read("account");
+        p.mark_read("domainid");
+        return Ok((project.account_id, project.domain_id));
+    }
     match (p.str("account"), p.uuid("domainid")?) {
         (None, None) => Ok((caller.user.account_id, caller.user.domain_id)),
         (Some(name), Some(domain)) => {
@@ -597,9 +603,24 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let admin = caller.is_root_admin();
     let filter = p.required("templatefilter")?.trim().to_ascii_lowercase();
     let named_account = admin && p.str("account").is_some();
-    // The account the filter is about: the caller's, one an admin names, or (an admin's
-    // listall) none.
-    let scope: Option<Uuid> = if named_account {
+    let project = match super::projects::list_owners(ctx, caller, p).await? {
+        Some(_) if p.str("projectid") == Some("-1") => {
+            return Err(ApiError::param(
+                "listTemplates takes one project's id: projectid=-1 is not supported by Stratus yet",
+            )
+            .into());
+        }
+        Some(owners) => owners.first().copied(),
+        None => None,
+    };
+    // The account the filter is about: a project's (`projectid`), the caller's, one an
+    // admin names, or (an admin's listall) none.
+    let scope: Option<Uuid> = if let Some(project) = project {
+        p.mark_read("account");
+        p.mark_read("domainid");
+        p.mark_read("listall");
+        Some(project)
+    } else if named_account {
         Some(owner_of(ctx, caller, p).await?.0)
     } else if admin && p.bool("listall") == Some(true) {
         None
@@ -661,7 +682,9 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         let known = d::template_fetch(&ctx.pool, id)
             .await?
             .ok_or_else(|| ApiError::param("Please specify a valid template ID."))?;
-        if !admin && !d::template_visible_to(&ctx.pool, id, caller.user.account_id).await? {
+        // (With `projectid`, as the project sees it.)
+        let viewer = project.unwrap_or(caller.user.account_id);
+        if !admin && !d::template_visible_to(&ctx.pool, id, viewer).await? {
             return Err(ApiError::new(
                 ErrorCode::Account,
                 format!(
@@ -682,12 +705,13 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     Ok(Reply::list("template", total, &items))
 }
 
-/// The template, if the caller owns it (or is an administrator).
+/// The template, if the caller owns it (or a project it is a member of does, or it is an
+/// administrator).
 async fn owned(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<TemplateRow> {
     let template = d::template_fetch(&ctx.pool, p.required_uuid("id")?)
         .await?
         .ok_or_else(|| not_found(p, "id"))?;
-    if !caller.is_root_admin() && template.account_id != caller.user.account_id {
+    if !super::projects::may_use(ctx, caller, template.account_id).await? {
         return Err(ApiError::new(
             ErrorCode::Account,
             format!(

@@ -176,7 +176,8 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         .filter(|t| t.removed.is_none())
     {
         Some(_) => Some(
-            crate::services::templates::ready_file(ctx, caller, image_id, zone.id.into()).await?,
+            crate::services::templates::ready_file(ctx, caller, owner, image_id, zone.id.into())
+                .await?,
         ),
         None => None,
     };
@@ -1085,7 +1086,9 @@ async fn restore_plan(
     };
     let (template, iso, size, password) = match template_id {
         Some(t) => {
-            let file = crate::services::templates::ready_file(ctx, caller, t, v.zone_id).await?;
+            let file =
+                crate::services::templates::ready_file(ctx, caller, v.account_id, t, v.zone_id)
+                    .await?;
             let size = match size_gb {
                 Some(gb) => root_size_on_template(gb, &file)?,
                 None => old.size_bytes.max(file.virtual_size),

@@ -30,9 +30,12 @@ use crate::services::workflow::{self, Outputs, Resource, Steps, Workflow};
 
 /// The Ready file of `template_id` in `zone_id` that `caller` may deploy (see the
 /// module's documentation).
+/// `owner` is the account the VM is for (the caller's, or a project's it is a member
+/// of): a template either may see will do.
 pub async fn ready_file(
     ctx: &Ctx,
     caller: &Caller,
+    owner: Uuid,
     template_id: Uuid,
     zone_id: Uuid,
 ) -> Result<TemplateFile> {
@@ -43,6 +46,8 @@ pub async fn ready_file(
     };
     if !caller.is_root_admin()
         && !db::templates::template_visible_to(&ctx.pool, template_id, caller.account_id()).await?
+        && (owner == caller.account_id()
+            || !db::templates::template_visible_to(&ctx.pool, template_id, owner).await?)
     {
         return Err(unknown().into());
     }

@@ -147,6 +147,7 @@ response!(ZoneResponse {
     id: Option<Uuid> => "string", "Zone id";
     name: Option<String> => "string", "Zone name";
     description: Option<String> => "string", "Zone description";
+    displaytext: Option<String> => "string", "Zone display text (its description)";
     dns1: Option<String> => "string", "the first DNS for the Zone";
     dns2: Option<String> => "string", "the second DNS for the Zone";
     ip6dns1: Option<String> => "string", "the first IPv6 DNS for the Zone";
@@ -165,6 +166,7 @@ response!(ZoneResponse {
     hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     r#type: Option<String> => "string", "The type of the zone - core or edge";
     created: Option<CsDate> => "date", "the date this zone was created";
+    capacity: Option<Vec<CapacityResponse>> => "list", "the capacity of the Zone (with showcapacities=true)";
 });
 
 response!(IpRangeItem {
@@ -477,6 +479,21 @@ response!(LogoutResponse {
 
 response!(HypervisorResponse {
     name: Option<String> => "string", "Hypervisor name";
+});
+
+// `HypervisorCapabilitiesResponse` (listHypervisorCapabilities): what Stratus's one
+// hypervisor can do, truthfully; `maxhostspercluster` is absent (no limit), as CloudStack's
+// KVM row.
+response!(HypervisorCapabilitiesResponse {
+    id: Option<Uuid> => "string", "the ID of the hypervisor capabilities row";
+    hypervisor: Option<String> => "string", "the hypervisor type";
+    hypervisorversion: Option<String> => "string", "the hypervisor version";
+    maxguestslimit: Option<i64> => "long", "the maximum number of guest vms recommended for this hypervisor";
+    securitygroupenabled: Option<bool> => "boolean", "true if security group is supported";
+    maxdatavolumeslimit: Option<i32> => "integer", "the maximum number of Data Volumes that can be attached for this hypervisor";
+    maxhostspercluster: Option<i32> => "integer", "the maximum number of Hosts per cluster for this hypervisor";
+    storagemotionenabled: Option<bool> => "boolean", "true if storage motion is supported";
+    vmsnapshotenabled: Option<bool> => "boolean", "true if VM snapshots are enabled for this hypervisor";
 });
 
 response!(SuccessResponse {
@@ -1344,6 +1361,7 @@ pub(crate) mod tests {
         SshKeyPairResponse,
         LogoutResponse,
         HypervisorResponse,
+        HypervisorCapabilitiesResponse,
         SuccessResponse,
         CapabilitiesResponse,
         LoginResponse,

@@ -171,3 +171,100 @@ async fn guest_os_catalogue_is_cloudstacks() {
     let none = c.ok("listOsTypes", &[("description", "Windows 12")]).await;
     assert!(none.get("ostype").is_none(), "{none}");
 }
+
+#[tokio::test]
+async fn hypervisor_capabilities_say_what_stratus_does() {
+    let c = Client::admin().await;
+    let l = c.ok("listHypervisorCapabilities", &[]).await;
+    assert_eq!(l["count"], 1, "{l}");
+    let kvm = &l["hypervisorCapabilities"][0];
+    assert_eq!(kvm["hypervisor"], "KVM");
+    assert_eq!(kvm["hypervisorversion"], "default");
+    assert_eq!(kvm["securitygroupenabled"], false);
+    assert_eq!(kvm["storagemotionenabled"], false);
+    assert_eq!(kvm["vmsnapshotenabled"], false);
+    assert_eq!(kvm["maxdatavolumeslimit"], 0, "no data volumes yet");
+    // No cap on guests per host or hosts per cluster: left out, as CloudStack leaves NULL.
+    assert!(kvm.get("maxguestslimit").is_none() && kvm.get("maxhostspercluster").is_none());
+    let id = kvm["id"].as_str().unwrap();
+    // Filters: id, hypervisor (any case), keyword; another hypervisor or id lists nothing.
+    for args in [
+        vec![("id", id)],
+        vec![("hypervisor", "kvm")],
+        vec![("keyword", "KV")],
+    ] {
+        assert_eq!(
+            c.ok("listHypervisorCapabilities", &args).await["count"],
+            1,
+            "{args:?}"
+        );
+    }
+    let other = uuid::Uuid::new_v4().to_string();
+    for args in [
+        vec![("id", other.as_str())],
+        vec![("hypervisor", "VMware")],
+        vec![("keyword", "xen")],
+    ] {
+        let v = c.ok("listHypervisorCapabilities", &args).await;
+        assert!(v.get("hypervisorCapabilities").is_none(), "{args:?}: {v}");
+    }
+    let p2 = c
+        .ok(
+            "listHypervisorCapabilities",
+            &[("page", "2"), ("pagesize", "1")],
+        )
+        .await;
+    assert!(p2.get("hypervisorCapabilities").is_none(), "{p2}");
+    c.err("listHypervisorCapabilities", &[("id", "nope")], 431)
+        .await;
+    // Root admins only, as CloudStack's.
+    let u = c.user("hvcap").await;
+    u.err("listHypervisorCapabilities", &[], 432).await;
+}
+
+#[tokio::test]
+async fn zones_show_their_capacities() {
+    let c = Client::admin().await;
+    let (z1, _, _) = c.basic_topology("cap1").await;
+    let (z2, _, _) = c.basic_topology("cap2").await;
+    // Without showcapacities (or with false): no capacity field, as CloudStack.
+    for args in [vec![], vec![("showcapacities", "false")]] {
+        let l = c.ok("listZones", &args).await;
+        assert!(l["zone"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|z| z.get("capacity").is_none()));
+    }
+    let l = c.ok("listZones", &[("showcapacities", "true")]).await;
+    let zones = l["zone"].as_array().unwrap();
+    assert_eq!(zones.len(), 2);
+    for z in zones {
+        let id = z["id"].as_str().unwrap();
+        let caps = z["capacity"].as_array().unwrap();
+        // The same entries listCapacity answers for that zone.
+        let want = c.ok("listCapacity", &[("zoneid", id)]).await;
+        assert_eq!(caps, want["capacity"].as_array().unwrap(), "{id}");
+        assert!(caps
+            .iter()
+            .all(|k| k["zoneid"] == id && k["zonename"] == z["name"]));
+        let types: Vec<i64> = caps.iter().map(|k| k["type"].as_i64().unwrap()).collect();
+        assert_eq!(types, [0, 1, 2, 3, 6, 8, 90]);
+        // No hosts yet: no memory or CPU.
+        let mem = caps.iter().find(|k| k["type"] == 0).unwrap();
+        assert_eq!(mem["capacitytotal"], 0, "{mem}");
+    }
+    // One zone by id carries only its own.
+    let one = c
+        .ok("listZones", &[("id", &z2), ("showcapacities", "true")])
+        .await;
+    assert!(one["zone"][0]["capacity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|k| k["zoneid"] == z2.as_str()));
+    let _ = z1;
+    // Pods and clusters still refuse it, naming why.
+    let t = c.err("listPods", &[("showcapacities", "true")], 431).await;
+    assert!(t.contains("showcapacities"), "{t}");
+}

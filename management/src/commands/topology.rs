@@ -28,6 +28,7 @@ pub fn zone_response(z: &ZoneRow) -> ZoneResponse {
         id: Some(z.id.into()),
         name: Some(z.name.clone()),
         description: z.description.clone(),
+        displaytext: z.description.clone(),
         dns1: Some(host(&z.dns1)),
         dns2: z.dns2.as_ref().map(host),
         ip6dns1: z.ip6dns1.as_ref().map(host),
@@ -46,6 +47,7 @@ pub fn zone_response(z: &ZoneRow) -> ZoneResponse {
         hasannotations: Some(false),
         r#type: Some(if z.is_edge { "Edge" } else { "Core" }.into()),
         created: Some(z.created.into()),
+        capacity: None,
     }
 }
 
@@ -128,7 +130,18 @@ pub async fn list_zones(ctx: &Ctx, p: &Params) -> Result<Reply> {
         domain_id: p.id("domainid")?,
     };
     let (rows, total) = t::zone_list(&ctx.pool, &f).await?;
-    let items: Vec<ZoneResponse> = rows.iter().map(zone_response).collect();
+    let mut items: Vec<ZoneResponse> = rows.iter().map(zone_response).collect();
+    // With `showcapacities`, each zone carries what listCapacity answers for it (computed
+    // once for the page: one query per kind, whatever the number of zones).
+    if p.bool("showcapacities") == Some(true) && !items.is_empty() {
+        let zone = (items.len() == 1).then(|| rows[0].id.into());
+        let mut all = super::vms::zone_capacities(ctx, zone).await?;
+        for z in &mut items {
+            let (mine, rest): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| c.zoneid == z.id);
+            z.capacity = Some(mine);
+            all = rest;
+        }
+    }
     Ok(Reply::list("zone", total, &items))
 }
 

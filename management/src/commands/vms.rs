@@ -728,10 +728,38 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
 /// addresses of a Basic zone, "direct attached public IPs") and 90 (CPU cores).
 pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let zone = p.uuid("zoneid")?;
-    let rows = db::capacity::capacity_by_zone(&ctx.pool, zone).await?;
     let want = p.i64("type")?;
     // Capacities are computed at each call: they are always the latest.
     p.mark_read("fetchlatest");
+    let mut items = zone_capacities(ctx, zone).await?;
+    items.retain(|c| want.is_none_or(|w| c.r#type.map(i64::from) == Some(w)));
+    if p.str("sortby")
+        .is_some_and(|s| s.eq_ignore_ascii_case("usage"))
+    {
+        items.sort_by(|a, b| {
+            let pa: f64 = a
+                .percentused
+                .as_deref()
+                .unwrap_or("0")
+                .parse()
+                .unwrap_or(0.0);
+            let pb: f64 = b
+                .percentused
+                .as_deref()
+                .unwrap_or("0")
+                .parse()
+                .unwrap_or(0.0);
+            pb.total_cmp(&pa)
+        });
+    }
+    let (total, items) = super::page_of(ctx, p, items)?;
+    Ok(Reply::list("capacity", total, &items))
+}
+
+/// Each zone's capacities (every zone's when `zone` is None), as listCapacity answers
+/// them; listZones' `showcapacities` shows the same.
+pub async fn zone_capacities(ctx: &Ctx, zone: Option<Uuid>) -> Result<Vec<CapacityResponse>> {
+    let rows = db::capacity::capacity_by_zone(&ctx.pool, zone).await?;
     // CPU and memory with each cluster's overprovisioning factors, summed per zone.
     let mut overprovisioned: std::collections::HashMap<Uuid, (f64, f64)> = Default::default();
     for c in db::capacity::capacity_by_cluster(&ctx.pool, zone).await? {
@@ -768,9 +796,6 @@ pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
             (90, "CPU_CORE", r.cpu_cores_total, r.cpu_cores_used),
         ];
         for (t, name, total, used) in entries {
-            if want.is_some_and(|w| w != i64::from(t)) {
-                continue;
-            }
             let pct = if total > 0 {
                 used as f64 * 100.0 / total as f64
             } else {
@@ -789,27 +814,7 @@ pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
             });
         }
     }
-    if p.str("sortby")
-        .is_some_and(|s| s.eq_ignore_ascii_case("usage"))
-    {
-        items.sort_by(|a, b| {
-            let pa: f64 = a
-                .percentused
-                .as_deref()
-                .unwrap_or("0")
-                .parse()
-                .unwrap_or(0.0);
-            let pb: f64 = b
-                .percentused
-                .as_deref()
-                .unwrap_or("0")
-                .parse()
-                .unwrap_or(0.0);
-            pb.total_cmp(&pa)
-        });
-    }
-    let (total, items) = super::page_of(ctx, p, items)?;
-    Ok(Reply::list("capacity", total, &items))
+    Ok(items)
 }
 
 /// Commands Basic zones answer with nothing (no public addresses, no NAT, no templates).

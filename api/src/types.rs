@@ -338,6 +338,7 @@ response!(DomainResponse {
     path: Option<String> => "string", "the path of the domain";
     state: Option<String> => "string", "the state of the domain";
     created: Option<CsDate> => "date", "the date when this domain was created";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     networkdomain: Option<String> => "string", "the network domain";
     vmlimit: Option<String> => "string", "the total number of user VMs the domain can own (Unlimited or a number)";
     vmtotal: Option<i64> => "long", "the total number of user VMs owned by the domain";
@@ -383,6 +384,7 @@ response!(RoleResponse {
     r#type: Option<String> => "string", "the type of the role";
     description: Option<String> => "string", "the description of the role";
     isdefault: Option<bool> => "boolean", "true if role is default, false otherwise";
+    ispublic: Option<bool> => "boolean", "Indicates whether the role will be visible to all users (public) or only to root admins (private)";
     state: Option<String> => "string", "the state of the role";
 });
 
@@ -401,6 +403,7 @@ response!(EventResponse {
     resourceid: Option<Uuid> => "string", "the id of the resource";
     resourcetype: Option<String> => "string", "the type of the resource";
     resourcename: Option<String> => "string", "the name of the resource";
+    archived: Option<bool> => "boolean", "whether the event has been archived or not";
 });
 
 response!(AsyncJobResponse {
@@ -587,11 +590,16 @@ response!(HostResponse {
     cpunumber: Option<i32> => "integer", "the CPU number of the host";
     cpuspeed: Option<i64> => "long", "the CPU speed of the host";
     cpuallocated: Option<String> => "string", "the amount of the host's CPU currently allocated";
+    cpuallocatedvalue: Option<i64> => "long", "the amount of the host's CPU currently allocated in MHz";
+    cpuallocatedpercentage: Option<String> => "string", "the amount of the host's CPU currently allocated in percentage";
+    cpuallocatedwithoverprovisioning: Option<String> => "string", "the amount of the host's CPU currently allocated after applying the cpu.overprovisioning.factor";
     cpuused: Option<String> => "string", "the amount of the host's CPU currently used";
     cpuwithoverprovisioning: Option<String> => "string", "the amount of the host's CPU after applying the cpu.overprovisioning.factor";
     memorytotal: Option<i64> => "long", "the memory total of the host, this parameter is deprecated use memorywithoverprovisioning";
     memorywithoverprovisioning: Option<String> => "string", "the amount of the host's memory after applying the mem.overprovisioning.factor";
     memoryallocated: Option<i64> => "long", "the amount of the host's memory currently allocated in bytes";
+    memoryallocatedpercentage: Option<String> => "string", "the amount of the host's memory currently allocated in percentage";
+    memoryallocatedbytes: Option<i64> => "long", "the amount of the host's memory currently allocated in bytes";
     memoryused: Option<i64> => "long", "the amount of the host's memory currently used";
     networkkbsread: Option<i64> => "long", "the incoming network traffic on the host";
     networkkbswrite: Option<i64> => "long", "the outgoing network traffic on the host";
@@ -599,11 +607,14 @@ response!(HostResponse {
     created: Option<CsDate> => "date", "the date and time the host was created";
     disconnected: Option<CsDate> => "date", "true if the host is disconnected. False otherwise.";
     managementserverid: Option<Uuid> => "string", "the management server ID of the host";
+    managementservername: Option<String> => "string", "the management server name of the host";
     capabilities: Option<String> => "string", "capabilities of the host";
     hosttags: Option<String> => "string", "comma-separated list of tags for the host";
+    explicithosttags: Option<String> => "string", "comma-separated list of explicit host tags for the host";
     istagarule: Option<bool> => "boolean", "true if the host's tags are a rule (never in Stratus: tags are plain lists)";
     islocalstorageactive: Option<bool> => "boolean", "true if local storage is active, false otherwise";
     hahost: Option<bool> => "boolean", "true if the host is Ha host (dedicated to vms started by HA process; false otherwise";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     events: Option<String> => "string", "events available for the host";
     arch: Option<String> => "string", "CPU Arch of the host";
     details: Option<serde_json::Value> => "map", "Host details in key/value pairs.";
@@ -764,8 +775,13 @@ response!(IsoResponse {
     physicalsize: Option<i64> => "long", "the physical size of the template";
     checksum: Option<String> => "string", "checksum of the template";
     isextractable: Option<bool> => "boolean", "true if the template is extractable, false otherwise";
+    passwordenabled: Option<bool> => "boolean", "true if the reset password feature is enabled, false otherwise";
+    templatetype: Option<String> => "string", "the type of the template";
+    sshkeyenabled: Option<bool> => "boolean", "true if template is sshkey enabled, false otherwise";
+    isdynamicallyscalable: Option<bool> => "boolean", "true if template contains XS/VMWare tools inorder to support dynamic scaling of VM cpu/memory";
     format: Option<String> => "string", "the format of the template.";
     url: Option<String> => "string", "the URL which the template/iso is registered from";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     directdownload: Option<bool> => "boolean", "KVM Only: true if template is directly downloaded to Primary Storage bypassing Secondary Storage";
     deployasis: Option<bool> => "boolean", "VMware only: true if template is deployed without orchestrating disks and networks but \"as-is\" defined in the template.";
     downloaddetails: Vec<IsoDownloadDetail> => "set", "Lists the download progress of a template across all secondary storages";
@@ -807,6 +823,7 @@ response!(TemplateResponse {
     deployasis: Option<bool> => "boolean", "VMware only: true if template is deployed without orchestrating disks and networks but \"as-is\" defined in the template.";
     requireshvm: Option<bool> => "boolean", "true if template requires HVM enabled, false otherwise";
     url: Option<String> => "string", "the URL which the template/iso is registered from";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     downloaddetails: Vec<IsoDownloadDetail> => "set", "Lists the download progress of a template across all secondary storages";
     tags: Vec<serde_json::Value> => "set", "the list of resource tags associated";
 });
@@ -832,6 +849,7 @@ response!(OsTypeResponse {
 response!(OsCategoryResponse {
     id: Option<Uuid> => "string", "the ID of the OS category";
     name: Option<String> => "string", "the name of the OS category";
+    isfeatured: Option<bool> => "boolean", "Whether the OS category is featured";
 });
 
 // --- offerings ---
@@ -911,6 +929,9 @@ response!(NetworkResponse {
     domainid: Option<Uuid> => "string", "the domain id of the network owner";
     subdomainaccess: Option<bool> => "boolean", "true if users from subdomains can access the domain level network";
     created: Option<CsDate> => "date", "the date this network was created";
+    internetprotocol: Option<String> => "string", "The internet protocol of network offering";
+    displaynetwork: Option<bool> => "boolean", "an optional field, whether to the display the network to the end user or not.";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     tags: Vec<serde_json::Value> => "list", "the list of resource tags associated with network";
 });
 
@@ -919,6 +940,7 @@ response!(HostTagResponse {
     hostid: Option<Uuid> => "string", "the host ID of the host tag";
     hostname: Option<String> => "string", "the name of the host of the host tag (Stratus)";
     name: Option<String> => "string", "the name of the host tag";
+    isimplicit: Option<bool> => "boolean", "true if the host tag is implicit";
 });
 
 response!(StorageTagResponse {
@@ -1058,6 +1080,7 @@ response!(NetworkOfferingResponse {
     zoneid: Option<String> => "string", "the zone ID(s) this disk offering belongs to. Ignore this information as it is not currently applicable.";
     zone: Option<String> => "string", "the zone name(s) this disk offering belongs to. Ignore this information as it is not currently applicable.";
     created: Option<CsDate> => "date", "the date this network offering was created";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
 });
 
 response!(ResourceLimitResponse {
@@ -1136,6 +1159,8 @@ response!(VirtualMachineResponse {
     templateid: Option<Uuid> => "string", "the ID of the template for the virtual machine. A -1 is returned if the virtual machine was created from an ISO file.";
     templatename: Option<String> => "string", "the name of the template for the virtual machine";
     templatedisplaytext: Option<String> => "string", " an alternate display text of the template for the virtual machine";
+    templatetype: Option<String> => "string", "the type of the template for the virtual machine";
+    templateformat: Option<String> => "string", "the format of the template for the virtual machine";
     passwordenabled: Option<bool> => "boolean", "true if the password rest feature is enabled, false otherwise";
     isoid: Option<Uuid> => "string", "the ID of the ISO attached to the virtual machine";
     isoname: Option<String> => "string", "the name of the ISO attached to the virtual machine";
@@ -1174,7 +1199,9 @@ response!(VirtualMachineResponse {
     userdatapolicy: Option<String> => "string", "the userdata override policy with the userdata provided while deploying VM";
     isdynamicallyscalable: Option<bool> => "boolean", "true if vm contains XS/VMWare tools inorder to support dynamic scaling of VM cpu/memory.";
     displayvm: Option<bool> => "boolean", "an optional field whether to the display the vm to the end user or not.";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     arch: Option<String> => "string", "CPU arch of the VM";
+    vmtype: Option<String> => "string", "User VM type";
     details: Option<serde_json::Value> => "map", "Vm details in key/value pairs.";
     tags: Vec<serde_json::Value> => "list", "the list of resource tags associated";
     ipaddress: Option<String> => "string", "the IP address of the VM (the default NIC's)";
@@ -1197,6 +1224,7 @@ response!(VolumeResponse {
     vmname: Option<String> => "string", "name of the virtual machine";
     vmdisplayname: Option<String> => "string", "display name of the virtual machine";
     vmstate: Option<String> => "string", "state of the virtual machine";
+    vmtype: Option<String> => "string", "type of the virtual machine";
     provisioningtype: Option<String> => "string", "provisioning type used to create volumes.";
     size: Option<i64> => "long", "size of the disk volume";
     created: Option<CsDate> => "date", "the date the disk volume was created";
@@ -1214,6 +1242,8 @@ response!(VolumeResponse {
     format: Option<String> => "string", "the format of the disk volume";
     destroyed: Option<bool> => "boolean", "the boolean state of whether the volume is destroyed or not";
     isextractable: Option<bool> => "boolean", "true if the volume is extractable, false otherwise";
+    displayvolume: Option<bool> => "boolean", "an optional field whether to the display the volume to the end user or not.";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     tags: Vec<serde_json::Value> => "list", "the list of resource tags associated";
 });
 

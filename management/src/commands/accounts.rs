@@ -26,6 +26,7 @@ pub async fn list_roles(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let items: Vec<RoleResponse> = rows
         .iter()
         .map(|r| RoleResponse {
+            ispublic: Some(true),
             id: Some(r.id),
             name: Some(r.name.clone()),
             r#type: Some(r.role_type.clone()),
@@ -856,6 +857,7 @@ pub async fn list_events(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     let items: Vec<EventResponse> = rows
         .iter()
         .map(|e| EventResponse {
+            archived: Some(false),
             id: Some(e.id),
             username: e.username.clone(),
             r#type: Some(e.event_type.clone()),

@@ -48,6 +48,7 @@ const SHARED_OFFERING_SERVICES: &[&str] = &["Dhcp"];
 
 fn offering() -> NetworkOfferingResponse {
     NetworkOfferingResponse {
+        hasannotations: Some(false),
         id: Some(SHARED_OFFERING_ID),
         name: Some(SHARED_OFFERING_NAME.into()),
         displaytext: Some(SHARED_OFFERING_TEXT.into()),
@@ -160,6 +161,9 @@ fn response(x: &NetworkRow) -> NetworkResponse {
         _ => None,
     };
     NetworkResponse {
+        internetprotocol: Some("IPv4".into()),
+        displaynetwork: Some(true),
+        hasannotations: Some(false),
         id: Some(x.id),
         name: Some(x.name.clone()),
         displaytext: Some(x.display_text.clone()),

@@ -54,6 +54,7 @@ fn response(r: &TemplateListRow) -> TemplateResponse {
         r.has_store,
     );
     TemplateResponse {
+        hasannotations: Some(false),
         id: Some(t.id),
         name: Some(t.name.clone()),
         displaytext: Some(t.display_text.clone()),

@@ -54,6 +54,8 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
     let placed = v.state.holds_capacity();
     VirtualMachineResponse {
         id: Some(v.id),
+        vmtype: Some("User".into()),
+        hasannotations: Some(false),
         name: Some(v.name.clone()),
         displayname: Some(v.display_name.clone()),
         account: Some(r.account_name.clone()),
@@ -79,6 +81,8 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
             .template_display_text
             .clone()
             .or(r.iso_display_text.clone()),
+        templatetype: r.template_type.clone(),
+        templateformat: r.template_format.clone(),
         passwordenabled: Some(r.password_enabled == Some(true)),
         isoid: v.iso_id,
         isoname: r.iso_name.clone(),
@@ -689,6 +693,9 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
         .map(|r| {
             let v = &r.volume;
             VolumeResponse {
+                displayvolume: Some(true),
+                hasannotations: Some(false),
+                vmtype: v.vm_id.map(|_| "User".into()),
                 id: Some(v.id),
                 name: Some(v.name.clone()),
                 zoneid: Some(r.zone_id),

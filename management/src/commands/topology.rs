@@ -618,6 +618,28 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
         .into());
     }
     check_no_overlap(&mut tx, &zone, &range).await?;
+    // The range serves the zone's guest network (Stratus zones have one): a networkid
+    // given must be that zone's; none means it, as CloudStack fills a Basic zone's range.
+    let (zone_networks, _) = crate::db::networks::network_list(
+        &mut *tx,
+        &crate::db::ListFilter {
+            limit: Some(100),
+            ..Default::default()
+        },
+        Some(zone_id.into()),
+    )
+    .await?;
+    let network_id = match p.id::<crate::ids::NetworkId>("networkid")? {
+        Some(n)
+            if zone_networks
+                .iter()
+                .any(|z| crate::ids::NetworkId::from(z.id) == n) =>
+        {
+            Some(n)
+        }
+        Some(_) => return Err(not_found(p, "networkid")),
+        None => zone_networks.first().map(|n| n.id.into()),
+    };
     let row = IpRangeRow {
         id: IpRangeId::new_v4(),
         zone_id,
@@ -632,7 +654,7 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
             .bool("forvirtualnetwork")
             .unwrap_or(zone.network_type == "Advanced"),
         for_system_vms: p.bool("forsystemvms").unwrap_or(false),
-        network_id: p.id("networkid")?,
+        network_id,
         physical_network_id: p.id("physicalnetworkid")?,
         account_id: None,
         description: None,

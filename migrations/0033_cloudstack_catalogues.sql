@@ -391,3 +391,9 @@ INSERT INTO os_types (id, category_id, description) VALUES
 ('00000000-0000-4000-8002-100000000380', '00000000-0000-4000-8001-000000000006', 'Windows Server 2025'),
 ('00000000-0000-4000-8002-100000000382', '00000000-0000-4000-8001-000000000001', 'CentOS Stream 10 (preview)')
 ON CONFLICT (description) DO NOTHING;
+
+-- A guest IP range serves its zone's guest network (Stratus zones have one): ranges
+-- created before createVlanIpRange filled it in name that network, as CloudStack's do.
+UPDATE ip_ranges r SET network_id = (SELECT n.id FROM networks n WHERE n.zone_id = r.zone_id
+                                     ORDER BY n.created, n.id LIMIT 1)
+ WHERE r.purpose = 'guest' AND r.network_id IS NULL;

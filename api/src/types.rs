@@ -397,6 +397,7 @@ response!(EventResponse {
     account: Option<String> => "string", "the account name for the account that owns the object being acted on in the event";
     domainid: Option<Uuid> => "string", "the id of the account's domain";
     domain: Option<String> => "string", "the name of the account's domain";
+    domainpath: Option<String> => "string", "path of the Domain the account's domain belongs to";
     created: Option<CsDate> => "date", "the date the event was created";
     state: Option<String> => "string", "the state of the event";
     parentid: Option<Uuid> => "string", "whether the event is parented";
@@ -424,6 +425,7 @@ response!(AsyncJobResponse {
     created: Option<CsDate> => "date", "the created date of the job";
     completed: Option<CsDate> => "date", "the completed date of the job";
     managementserverid: Option<Uuid> => "string", "the msid of the management server on which the job is running";
+    managementservername: Option<String> => "string", "the management server name of the host";
 });
 
 // What a failed job's `jobresult` holds (`ApiError::body` writes it).
@@ -768,6 +770,9 @@ response!(IsoResponse {
     accountid: Option<Uuid> => "string", "the account id to which the template belongs";
     domain: Option<String> => "string", "the name of the domain to which the template belongs";
     domainid: Option<Uuid> => "string", "the ID of the domain to which the template belongs";
+    domainpath: Option<String> => "string", "the path of the domain to which the template belongs";
+    projectid: Option<Uuid> => "string", "the project id of the template";
+    project: Option<String> => "string", "the project name of the template";
     zoneid: Option<Uuid> => "string", "the ID of the zone for this template";
     zonename: Option<String> => "string", "the name of the zone for this template";
     status: Option<String> => "string", "the status of the template";
@@ -813,6 +818,9 @@ response!(TemplateResponse {
     hypervisor: Option<String> => "string", "the hypervisor on which the template runs";
     domain: Option<String> => "string", "the name of the domain to which the template belongs";
     domainid: Option<Uuid> => "string", "the ID of the domain to which the template belongs";
+    domainpath: Option<String> => "string", "the path of the domain to which the template belongs";
+    projectid: Option<Uuid> => "string", "the project id of the template";
+    project: Option<String> => "string", "the project name of the template";
     isextractable: Option<bool> => "boolean", "true if the template is extractable, false otherwise";
     checksum: Option<String> => "string", "checksum of the template";
     details: Option<serde_json::Value> => "map", "additional key/value details tied with template";
@@ -914,25 +922,32 @@ response!(NetworkResponse {
     cidr: Option<String> => "string", "Cloudstack managed address space, all CloudStack managed VMs get IP address from CIDR";
     dns1: Option<String> => "string", "the first IPv4 DNS for the network";
     dns2: Option<String> => "string", "the second IPv4 DNS for the network";
+    ip6dns1: Option<String> => "string", "the first IPv6 DNS for the network";
+    ip6dns2: Option<String> => "string", "the second IPv6 DNS for the network";
+    networkdomain: Option<String> => "string", "the network domain";
     isdefault: Option<bool> => "boolean", "true if network is default, false otherwise";
     issystem: Option<bool> => "boolean", "true if network is system, false otherwise";
     canusefordeploy: Option<bool> => "boolean", "list networks available for vm deployment";
     networkofferingid: Option<Uuid> => "string", "network offering id the network is created from";
     networkofferingname: Option<String> => "string", "name of the network offering the network is created from";
     networkofferingdisplaytext: Option<String> => "string", "display text of the network offering the network is created from";
+    networkofferingavailability: Option<String> => "string", "availability of the network offering the network is created from";
     acltype: Option<String> => "string", "acl type - access type to the network";
     specifyipranges: Option<bool> => "boolean", "true if network supports specifying ip ranges, false otherwise";
+    specifyvlan: Option<bool> => "boolean", "true if network supports specifying vlan, false otherwise";
     ispersistent: Option<bool> => "boolean", "list networks that are persistent";
     restartrequired: Option<bool> => "boolean", "true network requires restart";
     related: Option<Uuid> => "string", "related to what other network configuration";
     domain: Option<String> => "string", "the domain name of the network owner";
     domainid: Option<Uuid> => "string", "the domain id of the network owner";
+    domainpath: Option<String> => "string", "path of the Domain the network belongs to";
     subdomainaccess: Option<bool> => "boolean", "true if users from subdomains can access the domain level network";
     created: Option<CsDate> => "date", "the date this network was created";
     internetprotocol: Option<String> => "string", "The internet protocol of network offering";
     displaynetwork: Option<bool> => "boolean", "an optional field, whether to the display the network to the end user or not.";
     hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     tags: Vec<serde_json::Value> => "list", "the list of resource tags associated with network";
+    service: Vec<NetworkServiceItem> => "list", "the list of services";
 });
 
 response!(HostTagResponse {
@@ -1225,19 +1240,37 @@ response!(VolumeResponse {
     vmdisplayname: Option<String> => "string", "display name of the virtual machine";
     vmstate: Option<String> => "string", "state of the virtual machine";
     vmtype: Option<String> => "string", "type of the virtual machine";
+    templateid: Option<Uuid> => "string", "ID of the disk volume";
+    templatename: Option<String> => "string", "name of the disk volume";
+    templatedisplaytext: Option<String> => "string", " an alternate display text of the template for the virtual machine";
+    isoid: Option<Uuid> => "string", "the ID of the ISO attached to the virtual machine";
+    isoname: Option<String> => "string", "the name of the ISO attached to the virtual machine";
+    isodisplaytext: Option<String> => "string", "an alternate display text of the ISO attached to the virtual machine";
+    serviceofferingid: Option<Uuid> => "string", "ID of the service offering for root disk";
+    serviceofferingname: Option<String> => "string", "name of the service offering for root disk";
+    serviceofferingdisplaytext: Option<String> => "string", "the display text of the service offering for root disk";
     provisioningtype: Option<String> => "string", "provisioning type used to create volumes.";
     size: Option<i64> => "long", "size of the disk volume";
+    virtualsize: Option<i64> => "long", "the bytes allocated";
     created: Option<CsDate> => "date", "the date the disk volume was created";
     state: Option<String> => "string", "the state of the disk volume";
     account: Option<String> => "string", "the account associated with the disk volume";
     domainid: Option<Uuid> => "string", "the ID of the domain associated with the disk volume";
     domain: Option<String> => "string", "the domain associated with the disk volume";
+    domainpath: Option<String> => "string", "path of the Domain the disk volume belongs to";
+    projectid: Option<Uuid> => "string", "the project id of the vpn";
+    project: Option<String> => "string", "the project name of the vpn";
     storagetype: Option<String> => "string", "shared or local storage";
     hypervisor: Option<String> => "string", "Hypervisor the volume belongs to";
     diskofferingid: Option<Uuid> => "string", "ID of the disk offering";
     diskofferingname: Option<String> => "string", "name of the disk offering";
+    diskofferingdisplaytext: Option<String> => "string", "the display text of the disk offering";
     storage: Option<String> => "string", "name of the primary storage hosting the disk volume";
     storageid: Option<Uuid> => "string", "id of the primary storage hosting the disk volume; returned to admin user only";
+    podid: Option<Uuid> => "string", "pod id of the volume";
+    podname: Option<String> => "string", "pod name of the volume";
+    clusterid: Option<Uuid> => "string", "cluster id of the volume";
+    clustername: Option<String> => "string", "cluster name where the volume is allocated";
     path: Option<String> => "string", "the path of the volume";
     format: Option<String> => "string", "the format of the disk volume";
     destroyed: Option<bool> => "boolean", "the boolean state of whether the volume is destroyed or not";

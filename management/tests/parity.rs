@@ -312,6 +312,14 @@ fn first(v: &Value, key: &str) -> Value {
         .unwrap_or_else(|| panic!("no {key} in {v}"))
 }
 
+/// The async job answer names the management server that ran it.
+fn deploy_job_name_is_set(checks: &[(&str, Value, Vec<(&str, &str)>)]) -> bool {
+    let j = &checks.iter().find(|c| c.0 == "asyncjob").unwrap().1;
+    j["managementservername"]
+        .as_str()
+        .is_some_and(|n| !n.is_empty())
+}
+
 /// An Up host in the cluster (registered and heartbeating, no agent needed).
 async fn up_host(c: &Client, zone: &str, pod: &str, cluster: &str) -> String {
     use stratus_api::agent::{Acceleration, Heartbeat, HostFacts, HostMetrics, PROTOCOL_VERSION};
@@ -608,9 +616,13 @@ async fn real_answers_carry_cloudstacks_fields() {
             ("physicalsize", "not downloaded yet"),
             ("checksum", "none was given"),
             ("details", "none were given"),
+            ("projectid", "the admin's, not a project's"),
+            ("project", "the admin's, not a project's"),
         ]),
         ("iso", first(&c.ok("listIsos", &[("id", &iso)]).await, "iso"), vec![
             ("checksum", "none was given"),
+            ("projectid", "the admin's, not a project's"),
+            ("project", "the admin's, not a project's"),
         ]),
         ("ostype", first(&c.ok("listOsTypes", &[]).await, "ostype"), vec![]),
         ("oscategory", first(&c.ok("listOsCategories", &[]).await, "oscategory"), vec![]),
@@ -633,12 +645,21 @@ async fn real_answers_carry_cloudstacks_fields() {
             ("project", "not a project's"),
         ]),
         ("nic", vm["nic"][0].clone(), vec![]),
-        ("volume", first(&c.ok("listVolumes", &[("virtualmachineid", &vmid)]).await, "volume"), vec![]),
+        ("volume", first(&c.ok("listVolumes", &[("virtualmachineid", &vmid)]).await, "volume"), vec![
+            ("templateid", "its VM was deployed from an ISO: no template under it"),
+            ("templatename", "its VM was deployed from an ISO: no template under it"),
+            ("templatedisplaytext", "its VM was deployed from an ISO: no template under it"),
+            ("projectid", "not a project's"),
+            ("project", "not a project's"),
+        ]),
         ("network", first(&c.ok("listNetworks", &[("zoneid", &zone)]).await, "network"), vec![
             ("vlan", "a Basic zone's network is untagged"),
             ("broadcasturi", "a Basic zone's network is untagged"),
             ("dns2", "the zone was created with one DNS"),
             ("related", "a Basic zone's network relates to none"),
+            ("ip6dns1", "the zone was created without IPv6 DNS"),
+            ("ip6dns2", "the zone was created without IPv6 DNS"),
+            ("networkdomain", "the zone was created without a network domain"),
         ]),
         ("project", project, vec![]),
         ("resourcelimit", first(&c.ok("listResourceLimits", &[]).await, "resourcelimit"), vec![
@@ -716,6 +737,23 @@ async fn real_answers_carry_cloudstacks_fields() {
     assert_eq!(vm["hostid"], hostid.as_str());
     assert_eq!(vm["templateformat"], "ISO");
     assert_eq!(vm["vmtype"], "User");
+    let vol = &checks.iter().find(|c| c.0 == "volume").unwrap().1;
+    assert_eq!(vol["podid"], podid.as_str(), "the pool's pod: {vol}");
+    assert_eq!(vol["clusterid"], clusterid.as_str());
+    assert_eq!(
+        vol["isoid"],
+        iso.as_str(),
+        "a ROOT volume names its VM's ISO"
+    );
+    assert_eq!(vol["serviceofferingid"], so_id.as_str());
+    assert_eq!(vol["diskofferingdisplaytext"], dof["displaytext"]);
+    assert_eq!(vol["domainpath"], "ROOT");
+    let n = &checks.iter().find(|c| c.0 == "network").unwrap().1;
+    assert_eq!(n["service"][0]["name"], "Dhcp", "{n}");
+    assert_eq!(n["networkofferingavailability"], "Optional");
+    let ev = &checks.iter().find(|c| c.0 == "event").unwrap().1;
+    assert_eq!(ev["domainpath"], "ROOT");
+    assert!(deploy_job_name_is_set(&checks));
     let h = &checks.iter().find(|c| c.0 == "host").unwrap().1;
     // 1 × 500 MHz of 8 × 2000 MHz; 256 MiB of 16 GiB.
     assert_eq!(h["cpuallocatedvalue"], 500, "{h}");

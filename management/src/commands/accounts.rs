@@ -866,6 +866,7 @@ pub async fn list_events(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
             account: e.account_name.clone(),
             domainid: e.domain_id,
             domain: e.domain_name.clone(),
+            domainpath: e.domain_path.clone(),
             created: Some(e.created.into()),
             state: Some(e.state.clone()),
             parentid: e.parent_id,

@@ -32,6 +32,9 @@ fn response(r: &IsoListRow) -> IsoResponse {
         r.has_store,
     );
     IsoResponse {
+        domainpath: r.domain_path.clone(),
+        projectid: r.project_id,
+        project: r.project_name.clone(),
         // A template property CloudStack answers for ISOs too (they are templates of
         // format ISO there), with these values.
         passwordenabled: Some(false),

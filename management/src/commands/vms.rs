@@ -692,7 +692,29 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
         .iter()
         .map(|r| {
             let v = &r.volume;
+            let root = v.volume_type == "ROOT";
             VolumeResponse {
+                domainpath: r.domain_path.clone(),
+                projectid: r.project_id,
+                project: r.project_name.clone(),
+                diskofferingdisplaytext: r.disk_offering_display_text.clone(),
+                podid: r.pod_id,
+                podname: r.pod_name.clone(),
+                clusterid: r.cluster_id,
+                clustername: r.cluster_name.clone(),
+                virtualsize: Some(v.size_bytes),
+                templateid: v.template_id,
+                templatename: r.template_name.clone(),
+                templatedisplaytext: r.template_display_text.clone(),
+                isoid: r.iso_id.filter(|_| root),
+                isoname: r.iso_name.clone().filter(|_| root),
+                isodisplaytext: r.iso_display_text.clone().filter(|_| root),
+                serviceofferingid: r.service_offering_id.filter(|_| root),
+                serviceofferingname: r.service_offering_name.clone().filter(|_| root),
+                serviceofferingdisplaytext: r
+                    .service_offering_display_text
+                    .clone()
+                    .filter(|_| root),
                 displayvolume: Some(true),
                 hasannotations: Some(false),
                 vmtype: v.vm_id.map(|_| "User".into()),

@@ -462,6 +462,9 @@ response!(UserDataResponse {
     accountid: Option<Uuid> => "string", "the owner id of the userdata";
     domain: Option<String> => "string", "the domain name of the userdata owner";
     domainid: Option<Uuid> => "string", "the domain id of the userdata owner";
+    domainpath: Option<String> => "string", "the domain path of the userdata owner";
+    projectid: Option<Uuid> => "string", "the project id of the userdata";
+    project: Option<String> => "string", "the project name of the userdata";
     userdata: Option<String> => "string", "base64 encoded userdata content";
     params: Option<String> => "string", "list of parameters which contains the list of keys or string parameters that are needed to be passed for any variables declared in userdata";
     hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
@@ -1043,6 +1046,7 @@ response!(ProjectInvitationResponse {
     project: Option<String> => "string", "the name of the project";
     domainid: Option<Uuid> => "string", "the domain id the project belongs to";
     domain: Option<String> => "string", "the domain name where the project belongs to";
+    domainpath: Option<String> => "string", "path of the Domain the project belongs to";
     account: Option<String> => "string", "the account name of the project's owner";
     email: Option<String> => "string", "the email the invitation was sent to";
     state: Option<String> => "string", "the invitation state";
@@ -1207,6 +1211,7 @@ response!(VirtualMachineResponse {
     osdisplayname: Option<String> => "string", "OS name of the vm";
     rootdeviceid: Option<i64> => "long", "device ID of the root volume";
     rootdevicetype: Option<String> => "string", "device type of the root volume";
+    pooltype: Option<String> => "string", "the pool type of the virtual machine";
     securitygroup: Vec<serde_json::Value> => "list", "list of security groups associated with the virtual machine";
     affinitygroup: Vec<serde_json::Value> => "list", "list of affinity groups associated with the virtual machine";
     nic: Vec<NicResponse> => "list", "the list of nics associated with vm";

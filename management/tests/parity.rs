@@ -665,7 +665,7 @@ async fn real_answers_carry_cloudstacks_fields() {
             ("ip6dns2", "the zone was created without IPv6 DNS"),
             ("networkdomain", "the zone was created without a network domain"),
         ]),
-        ("project", project, vec![]),
+        ("project", project.clone(), vec![]),
         ("resourcelimit", first(&c.ok("listResourceLimits", &[]).await, "resourcelimit"), vec![
             ("projectid", "an account's limit"),
             ("project", "an account's limit"),
@@ -680,6 +680,8 @@ async fn real_answers_carry_cloudstacks_fields() {
         ]),
         ("userdata", first(&c.ok("listUserData", &[("name", "pud")]).await, "userdata"), vec![
             ("params", "registered without parameters"),
+            ("projectid", "the admin's, not a project's"),
+            ("project", "the admin's, not a project's"),
         ]),
         ("capacity", first(&c.ok("listCapacity", &[("zoneid", &zone)]).await, "capacity"), vec![
             ("podid", "listCapacity answers per zone"),
@@ -758,6 +760,25 @@ async fn real_answers_carry_cloudstacks_fields() {
     let ev = &checks.iter().find(|c| c.0 == "event").unwrap().1;
     assert_eq!(ev["domainpath"], "ROOT");
     assert!(deploy_job_name_is_set(&checks));
+    assert_eq!(vm["pooltype"], "NetworkFilesystem");
+    // User data a project owns names it.
+    let pid = project["id"].as_str().unwrap();
+    c.ok(
+        "registerUserData",
+        &[
+            ("name", "projud"),
+            ("userdata", "I2Nsb3VkLWNvbmZpZwo="),
+            ("projectid", pid),
+        ],
+    )
+    .await;
+    let ud = first(
+        &c.ok("listUserData", &[("name", "projud"), ("listall", "true")])
+            .await,
+        "userdata",
+    );
+    assert_eq!(ud["projectid"], pid, "{ud}");
+    assert_eq!(ud["project"], "pp");
     let caps = &checks.iter().find(|c| c.0 == "capabilities").unwrap().1;
     assert_eq!(
         caps["instancesstatsretentiontime"], 720,

@@ -698,6 +698,7 @@ fn invitation_response(i: &InvitationRow) -> ProjectInvitationResponse {
         project: Some(i.project_name.clone()),
         domainid: Some(i.domain_id),
         domain: Some(i.domain_name.clone()),
+        domainpath: i.domain_path.clone(),
         account: i.account_name.clone(),
         email: i.email.clone(),
         state: Some(i.state.to_string()),

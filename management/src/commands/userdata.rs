@@ -23,6 +23,9 @@ pub fn response(x: &UserDataRow) -> UserDataResponse {
         accountid: Some(x.account_id),
         domain: Some(x.domain_name.clone()),
         domainid: Some(x.domain_id),
+        domainpath: x.domain_path.clone(),
+        projectid: x.project_id,
+        project: x.project_name.clone(),
         userdata: Some(x.user_data.clone()),
         params: (!x.params.is_empty()).then(|| x.params.join(",")),
         hasannotations: Some(false),
@@ -60,7 +63,13 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     }
     let data = guest::check_user_data(ctx, p.required("userdata")?)?;
     let params = variables(p)?;
-    let (account_id, domain_id, account_name) = super::sshkeys::owner(ctx, caller, p).await?;
+    // A project's user data belongs to the project's own account (the caller must be a
+    // member, the project Active), as CloudStack's.
+    let (account_id, domain_id, account_name) =
+        match super::projects::owner_for_create(ctx, caller, p).await? {
+            Some(pr) => (pr.account_id, pr.domain_id, pr.account_name.clone()),
+            None => super::sshkeys::owner(ctx, caller, p).await?,
+        };
     let id = Uuid::new_v4();
     let taken = || -> Error {
         ApiError::param(format!(

@@ -99,6 +99,8 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
         osdisplayname: r.os_display_name.clone(),
         rootdeviceid: Some(0),
         rootdevicetype: Some("ROOT".into()),
+        // Every Stratus primary pool is NFS: CloudStack's NetworkFilesystem.
+        pooltype: r.root_volume_id.map(|_| "NetworkFilesystem".into()),
         securitygroup: vec![],
         affinitygroup: vec![],
         nic: nics,

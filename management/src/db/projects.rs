@@ -351,10 +351,12 @@ pub struct InvitationRow {
     pub domain_id: Uuid,
     pub domain_name: String,
     pub account_name: Option<String>,
+    #[sqlx(default)]
+    pub domain_path: Option<String>,
 }
 
 const INVITATION_SELECT: &str = "SELECT i.*, p.name AS project_name, p.domain_id,
-        d.name AS domain_name, a.name AS account_name
+        d.name AS domain_name, d.path AS domain_path, a.name AS account_name
     FROM project_invitations i JOIN projects p ON p.id = i.project_id
     JOIN domains d ON d.id = p.domain_id LEFT JOIN accounts a ON a.id = i.account_id";
 

@@ -20,10 +20,19 @@ pub struct UserDataRow {
     pub created: DateTime<Utc>,
     pub account_name: String,
     pub domain_name: String,
+    #[sqlx(default)]
+    pub domain_path: Option<String>,
+    /// The project owning it (its account is the project's own).
+    #[sqlx(default)]
+    pub project_id: Option<Uuid>,
+    #[sqlx(default)]
+    pub project_name: Option<String>,
 }
 
-const SELECT: &str = "u.*, a.name AS account_name, d.name AS domain_name";
-const JOINS: &str = "JOIN accounts a ON a.id = u.account_id JOIN domains d ON d.id = u.domain_id";
+const SELECT: &str = "u.*, a.name AS account_name, d.name AS domain_name, d.path AS domain_path,
+    pr.id AS project_id, pr.name AS project_name";
+const JOINS: &str = "JOIN accounts a ON a.id = u.account_id JOIN domains d ON d.id = u.domain_id
+    LEFT JOIN projects pr ON pr.account_id = u.account_id";
 
 #[derive(Debug, Clone)]
 pub struct NewUserData<'a> {

@@ -293,7 +293,7 @@ const VM_LIST_PARAMS: &[ParamSpec] = list_params![
 const KEY_OWNER: [ParamSpec; 3] = [
     opt("account", String, "an optional account for the ssh key. Must be used with domainId."),
     opt("domainid", Uuid, "an optional domainId for the ssh key. If the account parameter is used, domainId must also be used."),
-    unsupported(opt("projectid", Uuid, "an optional project for the ssh key"), PROJECTS),
+    opt("projectid", Uuid, "an optional project for the ssh key"),
 ];
 
 const ZONE_UPDATE_PARAMS: &[ParamSpec] = params![
@@ -510,7 +510,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("id", Uuid, "the ID of the ssh keypair"),
             opt("name", String, "A key pair name to look for"),
             opt("fingerprint", String, "A public key fingerprint to look for"),
-            unsupported(opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"), PROJECTS),
+            opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
@@ -522,7 +522,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             req("name", String, "Name of the keypair"),
             opt("account", String, "the account associated with the keypair. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "the domain ID associated with the keypair"),
-            unsupported(opt("projectid", Uuid, "the project associated with keypair"), PROJECTS),
+            opt("projectid", Uuid, "the project associated with keypair"),
         ],
         SUCCESS),
     // --- user data ---
@@ -540,6 +540,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         list_params![
             opt("id", Uuid, "the ID of the Userdata"),
             opt("name", String, "Userdata name to look for"),
+            opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
@@ -1240,7 +1241,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             req("domainid", Uuid, "If account parameter specified then updates resource counts for a specified account in this domain else update resource counts for all accounts & child domains in specified domain."),
             opt("account", String, "Update resource count for a specified account. Must be used with the domainId parameter."),
             opt("resourcetype", Integer, "Type of resource to update. If specifies valid values are 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 11. If not specified will update all resource counts"),
-            unsupported(opt("projectid", Uuid, "Update resource limits for project"), PROJECTS),
+            opt("projectid", Uuid, "Update resource limits for project"),
             unsupported(opt("tag", String, "Tag for the resource type"), "tagged resource limits (host and storage tags) are not available yet"),
         ],
         types::ResourceCountResponse::FIELDS),
@@ -1503,7 +1504,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("bits", Integer, "32 or 64 bit"),
             opt("details", Map, "Template details in key/value pairs using format details[i].keyname=keyvalue."),
             unsupported(opt("templatetag", String, "the tag for this template."), "template tags are not available yet"),
-            unsupported(opt("projectid", Uuid, "create template for the project"), "projects are not available yet"),
+            opt("projectid", Uuid, "create template for the project"),
         ],
         types::TemplateResponse::FIELDS), "Template"),
     cmd("listTemplatePermissions", "List template visibility and all accounts that have permissions to view this template.", AnyUser, O, "templatepermission",
@@ -1602,7 +1603,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("resourceid", Uuid, "the ID of the resource associated with the event"),
             opt("resourcetype", String, "the type of the resource associated with the event"),
             unsupported(opt("startid", Uuid, "the parent/start ID of the event, when provided this will list all the events with the start/parent ID including the parent event"), "events have no start/parent events yet"),
-            unsupported(opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"), PROJECTS),
+            opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),

@@ -836,8 +836,10 @@ pub fn parse_date(p: &Params, name: &str) -> Result<Option<chrono::DateTime<chro
 pub async fn list_events(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let page = p.page(ctx.page_size())?;
     // A root admin sees every account's events (or `account`'s), a user their own.
-    p.mark_read("listall");
-    super::one_domain(p);
+    let (account_id, account_ids) =
+        super::scope::owners(ctx, caller, p, super::scope::Fallback::AllForRoot)
+            .await?
+            .split();
     let f = ev::EventFilter {
         id: p.uuid("id")?,
         event_type: p.string("type"),
@@ -846,8 +848,9 @@ pub async fn list_events(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         end: parse_date(p, "enddate")?,
         resource_id: p.uuid("resourceid")?,
         resource_type: p.string("resourcetype"),
-        account_id: super::named_account(ctx, caller, p).await?,
-        domain_id: p.uuid("domainid")?,
+        account_id,
+        account_ids,
+        domain_id: None,
         keyword: p.string("keyword"),
         offset: page.offset,
         limit: page.limit,

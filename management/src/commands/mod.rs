@@ -29,6 +29,7 @@ mod limits;
 mod networks;
 mod offerings;
 pub(crate) mod projects;
+mod scope;
 mod sshkeys;
 mod storage;
 mod tags;
@@ -46,7 +47,7 @@ use uuid::Uuid;
 
 use crate::ctx::Ctx;
 use crate::db;
-pub use crate::db::events::{event, event_on, system_event};
+pub use crate::db::events::{event, event_for_owner, event_on, system_event};
 use crate::error::{Error, Result};
 use crate::services::auth::Caller;
 
@@ -356,9 +357,8 @@ pub fn not_found(p: &Params, name: &str) -> Error {
     stratus_api::params::invalid_param(p.command(), name, p.str(name).unwrap_or("")).into()
 }
 
-/// `isrecursive` lists a domain's subdomains too. The resource lists that call this
-/// (VMs, volumes, jobs, events, limits) do not reach into subdomains yet: consulted,
-/// without effect (listAccounts and listUsers do honour it). A known gap of issue 22.
+/// `isrecursive` on a list that answers one owner's rows (listResourceLimits): consulted,
+/// without effect. Resource lists honour it through [`scope::owners`].
 pub fn one_domain(p: &Params) {
     p.mark_read("isrecursive");
 }

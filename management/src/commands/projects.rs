@@ -95,6 +95,17 @@ async fn fetch(ctx: &Ctx, p: &Params, name: &str) -> Result<ProjectRow> {
         .ok_or_else(|| not_found(p, name))
 }
 
+/// The project `projectid` names, if the caller is a member (or administers it). `None`
+/// without `projectid`.
+pub async fn member_of(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Option<ProjectRow>> {
+    if p.str("projectid").is_none() {
+        return Ok(None);
+    }
+    let project = fetch(ctx, p, "projectid").await?;
+    ensure_member(ctx, caller, &project).await?;
+    Ok(Some(project))
+}
+
 /// The project `projectid` names for a command that creates a resource in it: the caller
 /// must be a member and the project Active. `None` without `projectid`.
 pub async fn owner_for_create(
@@ -445,8 +456,9 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 }
 
 /// suspendProject (`suspend`) and activateProject. Suspending refuses new resources in
-/// the project (deploys and registrations with its `projectid`); unlike CloudStack,
-/// Stratus does not stop the project's running VMs.
+/// the project (deploys and registrations with its `projectid`) and then stops its
+/// running VMs, as CloudStack does; a VM that cannot be stopped is named in the job's
+/// error (the project stays Suspended, the VM Running: stopVirtualMachine retries it).
 pub async fn set_state(ctx: &Ctx, caller: &Caller, p: &Params, suspend: bool) -> Result<Reply> {
     let project = fetch(ctx, p, "id").await?;
     ensure_admin(ctx, caller, &project).await?;
@@ -474,7 +486,50 @@ pub async fn set_state(ctx: &Ctx, caller: &Caller, p: &Params, suspend: bool) ->
     )
     .await?;
     tx.commit().await?;
+    if suspend {
+        stop_vms_of(ctx, caller, &project).await?;
+    }
     one_answer(ctx, project.id).await
+}
+
+/// Stops every running VM of a suspended project, one after another (each its own
+/// stop, with its event); the ones that would not stop are named together.
+async fn stop_vms_of(ctx: &Ctx, caller: &Caller, project: &ProjectRow) -> Result<()> {
+    let running = crate::db::vms::vm_running_of_account(&ctx.pool, project.account_id).await?;
+    let mut failed = Vec::new();
+    for (id, name) in running {
+        match crate::services::vms::stop(ctx, id, false).await {
+            Ok(()) => {
+                let mut tx = ctx.pool.begin().await?;
+                event(
+                    &mut tx,
+                    &caller.user,
+                    "VM.STOP",
+                    format!("VM {name} stopped: project {} suspended", project.name),
+                    Some(crate::db::events::EventResource::new(
+                        crate::db::events::ResourceType::VirtualMachine,
+                        id,
+                        name,
+                    )),
+                )
+                .await?;
+                tx.commit().await?;
+            }
+            Err(e) => failed.push(format!("{name} ({e})")),
+        }
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::ResourceUnavailable,
+        format!(
+            "Project {} is suspended, but these VMs could not be stopped: {}",
+            project.name,
+            failed.join("; ")
+        ),
+    )
+    .into())
 }
 
 pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {

@@ -513,9 +513,16 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
         .await?
         .filter(|v| v.removed.is_none())
         .ok_or_else(missing)?;
-    if !caller.is_root_admin() && vm.account_id != caller.account_id() {
+    // The caller's own VM, or one of a project it belongs to (root admins: any).
+    if !super::projects::may_use(ctx, caller, vm.account_id).await? {
         return Err(missing());
     }
+    // With `projectid`, the project owns the template (and counts it); the caller must
+    // be a member and the project Active.
+    let (owner, owner_domain) = match super::projects::owner_for_create(ctx, caller, p).await? {
+        Some(project) => (project.account_id, project.domain_id),
+        None => (caller.account_id(), caller.user.domain_id),
+    };
     if let Some(given) = p.uuid("virtualmachineid")? {
         if given != vm.id {
             return Err(ApiError::param(format!(
@@ -541,7 +548,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
         return Err(ApiError::param("Only administrators can create featured templates").into());
     }
     let public = p.bool("ispublic").unwrap_or(false);
-    if public && !may_publish(ctx, caller, caller.account_id()) {
+    if public && !may_publish(ctx, caller, owner) {
         return Err(ApiError::param("Only private templates can be created.").into());
     }
     // Defaults follow the template the VM came from, where there is one.
@@ -574,8 +581,8 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
             is_dynamically_scalable: p.bool("isdynamicallyscalable").unwrap_or(false),
             bits: bits(p)?,
             details: details(p)?.unwrap_or_else(|| serde_json::json!({})),
-            account_id: caller.account_id(),
-            domain_id: caller.user.domain_id,
+            account_id: owner,
+            domain_id: owner_domain,
         },
     };
     let fresh = c.template.id;

@@ -238,8 +238,14 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     // sizes, all checked above).
     p.mark_read("startvm");
     let keypair = p.string("keypair").or(p.string("keypairs"));
+    // The owner's key pairs: a project's VM takes the project's (CloudStack).
+    let owner_name = project
+        .as_ref()
+        .map_or(caller.user.account_name.as_str(), |p| {
+            p.account_name.as_str()
+        });
     if let Some(names) = &keypair {
-        super::sshkeys::require(ctx, caller.account_id(), &caller.user.account_name, names).await?;
+        super::sshkeys::require(ctx, owner, owner_name, names).await?;
     }
     let user_data = super::userdata::for_vm(ctx, caller, p).await?;
     // The registry checks the value (vms.instance_suffix's constraint); a bad one is not used.
@@ -287,9 +293,10 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         },
     )
     .await?;
-    event(
+    super::event_for_owner(
         &mut tx,
         &caller.user,
+        (owner, owner_domain),
         "VM.CREATE",
         format!(
             "Created VM {display} ({so_name}) from {image}",
@@ -310,7 +317,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     tx.commit().await?;
     if template.as_ref().is_some_and(|t| t.password_enabled) {
         // Shown once, in the deploy's result; the guest fetches it from its host.
-        guest::set_new_password(ctx, id, caller.account_id(), keypair.as_deref()).await?;
+        guest::set_new_password(ctx, id, owner, keypair.as_deref()).await?;
     }
     Ok(id)
 }
@@ -507,54 +514,31 @@ pub async fn detach_iso(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
     Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
 }
 
-/// Whose resources a list shows: a user their account's; an admin their own unless
-/// `listall=true` (CloudStack's rule), or the account named by `account`+`domainid`.
+/// The one owner a list of a filter that takes a single account shows: [`super::scope`]'s
+/// answer, narrowed to the caller's own account where that answer is several accounts
+/// (never more than the caller may see). For listTags until its filter takes a set.
 pub(super) async fn list_scope(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Option<Uuid>> {
-    super::one_domain(p);
-    let (account, domain, listall) = (p.str("account"), p.uuid("domainid")?, p.bool("listall"));
-    if !caller.is_root_admin() {
-        // A user sees their own account's resources whatever listall, account or
-        // domainid say (CloudStack refuses another account; see issue 16).
-        for n in ["listall", "account", "domainid"] {
-            p.mark_read(n);
-        }
-        return Ok(Some(caller.account_id()));
-    }
-    if let (Some(name), Some(domain)) = (account, domain) {
-        let a = db::accounts::account_fetch_by_name(&ctx.pool, domain, name)
-            .await?
-            .ok_or_else(|| not_found(p, "account"))?;
-        return Ok(Some(a.id));
-    }
-    if listall == Some(true) || p.uuid("id")?.is_some() {
-        return Ok(None);
-    }
-    Ok(Some(caller.account_id()))
+    use super::scope::Owners;
+    Ok(
+        match super::scope::owners(ctx, caller, p, super::scope::Fallback::Own).await? {
+            Owners::All => None,
+            Owners::One(id) => Some(id),
+            Owners::Any(_) => Some(caller.account_id()),
+        },
+    )
 }
 
-/// Whose resources a list with `projectid` shows: that project's (with `-1`, those of
-/// every project the caller is a member of), else [`list_scope`]'s. Without `projectid`,
-/// a project's resources are not listed (CloudStack's default).
+/// Whose resources a list shows ([`super::scope`]), as the filters' pair.
 async fn owners(
     ctx: &Ctx,
     caller: &Caller,
     p: &Params,
 ) -> Result<(Option<Uuid>, Option<Vec<Uuid>>)> {
-    match super::projects::list_owners(ctx, caller, p).await? {
-        Some(ids) => {
-            // The project decides whose resources these are.
-            super::one_domain(p);
-            for n in ["listall", "account", "domainid"] {
-                p.mark_read(n);
-            }
-            Ok((None, Some(ids)))
-        }
-        None => {
-            // A member's own list leaves the project's out (they are the project
-            // account's); a root admin's `listall` still includes them.
-            Ok((list_scope(ctx, caller, p).await?, None))
-        }
-    }
+    Ok(
+        super::scope::owners(ctx, caller, p, super::scope::Fallback::Own)
+            .await?
+            .split(),
+    )
 }
 
 pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Result<Reply> {
@@ -563,7 +547,8 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Resu
         common: list_filter(ctx, p)?,
         account_id,
         account_ids,
-        domain_id: p.uuid("domainid")?,
+        // `domainid` is part of whose VMs these are (the scope above).
+        domain_id: None,
         zone_id: p.uuid("zoneid")?,
         host_id: p.uuid("hostid")?,
         state: p.string("state"),

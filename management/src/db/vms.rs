@@ -372,6 +372,22 @@ pub async fn vm_list_on_host(
         .await?)
 }
 
+stmt!(VM_RUNNING_OF_ACCOUNT: (Uuid, String) = "SELECT id, display_name FROM vms
+         WHERE account_id = $1 AND state = 'Running' AND removed IS NULL
+         ORDER BY instance_number");
+
+/// The Running VMs of `account_id` (id, display name): what suspending a project stops.
+pub async fn vm_running_of_account(
+    db: impl PgExecutor<'_>,
+    account_id: Uuid,
+) -> Result<Vec<(Uuid, String)>> {
+    Ok(VM_RUNNING_OF_ACCOUNT
+        .query_as()
+        .bind(account_id)
+        .fetch_all(db)
+        .await?)
+}
+
 stmt!(VM_RUNNING_ON_HOST: (Uuid, String) = "SELECT id, display_name FROM vms
          WHERE host_id = $1 AND state = 'Running'
            AND NOT EXISTS (SELECT 1 FROM workflows w WHERE w.resource_id = vms.id AND w.state IN ('Running', 'Unwinding')) AND removed IS NULL

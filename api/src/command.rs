@@ -127,7 +127,6 @@ const SECURITY_GROUPS: &str = "security groups are not available yet";
 const AFFINITY_GROUPS: &str = "affinity groups are not available yet";
 const PROJECTS: &str = "projects are not available yet";
 const OTHER_ACCOUNT: &str = "acting for another account is not available yet";
-const TAG_FILTER: &str = "filtering by tags is not available yet (listTags lists them)";
 const DATA_VOLUMES: &str = "data volumes are not available yet";
 const DOMAIN_OFFERINGS: &str = "offerings restricted to domains are not available yet";
 const CAPACITY_VIEWS: &str =
@@ -284,7 +283,7 @@ const VM_LIST_PARAMS: &[ParamSpec] = list_params![
     opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
     opt("details", List, "comma separated list of vm details requested"),
     opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
-    unsupported(opt("tags", Map, "List resources by tags (key/value pairs)"), TAG_FILTER),
+    opt("tags", Map, "List resources by tags (key/value pairs)"),
     unsupported(uuids("affinitygroupid", "list vms by affinity group"), AFFINITY_GROUPS),
     unsupported(opt("securitygroupid", Uuid, "the security group ID"), SECURITY_GROUPS),
 ];
@@ -639,7 +638,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("domainid", Uuid, "the ID of the domain associated with the zone"),
             opt("networktype", String, "the network type of the zone that the virtual machine belongs to"),
             unsupported(opt("showcapacities", Boolean, "flag to display the capacity of the zones"), CAPACITY_VIEWS),
-            unsupported(opt("tags", Map, "List zones by resource tags (key/value pairs)"), TAG_FILTER),
+            opt("tags", Map, "List zones by resource tags (key/value pairs); zones take no tags, so a filter matches none"),
         ],
         types::ZoneResponse::FIELDS),
     cmd("updateZone", "Updates a Zone.", Admin, O, "zone", ZONE_UPDATE_PARAMS, types::ZoneResponse::FIELDS),
@@ -1025,7 +1024,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("zoneid", Uuid, "the ID of the availability zone"),
             opt("storageid", Uuid, "the ID of the storage pool, available to ROOT admin only"),
             opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
-            unsupported(opt("tags", Map, "List resources by tags (key/value pairs)"), TAG_FILTER),
+            opt("tags", Map, "List resources by tags (key/value pairs)"),
             opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
@@ -1074,7 +1073,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             unsupported(opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"), PROJECTS),
-            unsupported(opt("tags", Map, "List resources by tags (key/value pairs)"), TAG_FILTER),
+            opt("tags", Map, "List resources by tags (key/value pairs)"),
             unsupported(opt("vpcid", Uuid, "List networks by VPC"), "VPCs are not available"),
         ],
         types::NetworkResponse::FIELDS),
@@ -1110,7 +1109,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
             opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
-            unsupported(opt("tags", Map, "List projects by tags (key/value pairs)"), TAG_FILTER),
+            opt("tags", Map, "List projects by tags (key/value pairs)"),
             opt("details", List, "comma separated list of project details requested, value can be a list of [ all, resource, min]"),
             unsupported(opt("showicon", Boolean, "flag to display the resource icon for projects"), "resource icons are not available yet"),
         ],
@@ -1248,7 +1247,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     // --- resource tags ---
     since(asynch(cmd("createTags", "Creates resource tag(s)", AnyUser, S, "success",
         params![
-            req("resourcetype", String, "type of the resource: UserVm, Volume, ISO (Template once templates exist)"),
+            req("resourcetype", String, "type of the resource: UserVm, Volume, ISO, Template, Network, Project, Account or User"),
             len(req("resourceids", List, "list of resources to create the tags for"), 65535),
             req("tags", Map, "Map of tags (key/value pairs)"),
             opt("customer", String, "identifies client specific tag. When the value is not null, the tag can't be used by cloudStack code internally"),
@@ -1272,7 +1271,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
             opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
-            unsupported(opt("projectid", Uuid, "list objects by project"), PROJECTS),
+            opt("projectid", Uuid, "list objects by project"),
         ],
         types::ResourceTagResponse::FIELDS), "4.0.0"),
     // --- storage ---
@@ -1386,7 +1385,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("isready", Boolean, "true if this ISO is ready to be deployed"),
             unsupported(opt("showremoved", Boolean, "show removed ISOs as well"), "listing removed ISOs is not available"),
             opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
-            unsupported(opt("tags", Map, "List resources by tags (key/value pairs)"), TAG_FILTER),
+            opt("tags", Map, "List resources by tags (key/value pairs)"),
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
@@ -1451,6 +1450,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
+            opt("tags", Map, "List resources by tags (key/value pairs)"),
         ],
         types::TemplateResponse::FIELDS),
     cmd("updateTemplate", "Updates attributes of a template.", AnyUser, O, "template",

@@ -22,6 +22,7 @@ use crate::ctx::Ctx;
 use crate::db::accounts::{self as a, AccountRow};
 use crate::db::events::{EventResource, ResourceType};
 use crate::db::projects::{self as db, InvitationRow, MemberRow, ProjectFilter, ProjectRow};
+use crate::db::tags::TagType;
 use crate::error::Result;
 use crate::rules::limits::ResourceKind;
 use crate::rules::projects::{
@@ -171,7 +172,7 @@ fn response(r: &ProjectRow) -> ProjectResponse {
     }
 }
 
-/// The answers for `rows`, with each project's limits and what it uses.
+/// The answers for `rows`, with each project's limits, what it uses and its tags.
 async fn answers(ctx: &Ctx, rows: &[ProjectRow]) -> Result<Vec<ProjectResponse>> {
     let owners: Vec<(Uuid, OwnerKind)> = rows
         .iter()
@@ -180,10 +181,13 @@ async fn answers(ctx: &Ctx, rows: &[ProjectRow]) -> Result<Vec<ProjectResponse>>
     let ids: Vec<Uuid> = owners.iter().map(|o| o.0).collect();
     let limits = limits_of(ctx, &ctx.pool, &owners).await?;
     let usage = crate::db::limits::usage_of_accounts(&ctx.pool, &ids).await?;
+    let project_ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut tags = super::tags::tags_of(ctx, TagType::Project, &project_ids).await?;
     Ok(rows
         .iter()
         .map(|r| {
             let mut out = response(r);
+            out.tags = tags.remove(&r.id).unwrap_or_default();
             if let (Some(l), Some(u)) = (
                 limits.get(&r.account_id),
                 usage.iter().find(|u| u.account_id == r.account_id),
@@ -340,6 +344,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         display_text: p.string("displaytext"),
         state: p.string("state"),
         domain_id: p.uuid("domainid")?,
+        tags: super::tags::wanted(p)?,
         ..Default::default()
     };
     if let Some(s) = &f.state {

@@ -30,6 +30,7 @@ use uuid::Uuid;
 use super::{event, list_filter, not_found};
 use crate::ctx::Ctx;
 use crate::db::events::{EventResource, ResourceType};
+use crate::db::tags::TagType;
 use crate::db::templates::{self as d, TemplateFilter, TemplateListRow, TemplateRow};
 use crate::db::{self, topology as t};
 use crate::error::Result;
@@ -124,7 +125,21 @@ async fn one_template(ctx: &Ctx, id: Uuid, zone: Option<Uuid>) -> Result<Vec<Tem
         ..Default::default()
     };
     let (rows, _) = d::template_list(&ctx.pool, &f).await?;
-    Ok(rows.iter().map(response).collect())
+    answers(ctx, &rows).await
+}
+
+/// The answers for a page of template rows, with their tags (one query; a template in
+/// several zones has a row, and the same tags, in each).
+async fn answers(ctx: &Ctx, rows: &[TemplateListRow]) -> Result<Vec<TemplateResponse>> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.template.id).collect();
+    let tags = super::tags::tags_of(ctx, TagType::Template, &ids).await?;
+    Ok(rows
+        .iter()
+        .map(|r| TemplateResponse {
+            tags: tags.get(&r.template.id).cloned().unwrap_or_default(),
+            ..response(r)
+        })
+        .collect())
 }
 
 fn validate_url(url: &str) -> Result<url::Url> {
@@ -638,6 +653,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         common: list_filter(ctx, p)?,
         zone_id: p.uuid("zoneid")?,
         hypervisor: p.string("hypervisor"),
+        tags: super::tags::wanted(p)?,
         ..Default::default()
     };
     match filter.as_str() {
@@ -708,7 +724,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         f.featured = None;
     }
     let (rows, total) = d::template_list(&ctx.pool, &f).await?;
-    let items: Vec<TemplateResponse> = rows.iter().map(response).collect();
+    let items = answers(ctx, &rows).await?;
     Ok(Reply::list("template", total, &items))
 }
 

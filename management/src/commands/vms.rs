@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{event, list_filter, not_found};
 use crate::ctx::Ctx;
 use crate::db::events::{EventResource, ResourceType};
-use crate::db::{self, vms::VmListRow};
+use crate::db::{self, tags::TagType, vms::VmListRow};
 use crate::error::Result;
 use crate::rules::limits::ResourceKind;
 use crate::rules::vmstate::{VmEvent, VmState};
@@ -136,8 +136,17 @@ async fn owned(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) -> Result<VmL
     }
 }
 
-fn vm_reply(r: &VmListRow) -> Reply {
-    Reply::object("virtualmachine", &response(r, false))
+/// One VM's answer, with its tags (what every command answering a VM shows).
+async fn answer(ctx: &Ctx, r: &VmListRow) -> Result<VirtualMachineResponse> {
+    let mut tags = super::tags::tags_of(ctx, TagType::UserVm, &[r.vm.id]).await?;
+    Ok(VirtualMachineResponse {
+        tags: tags.remove(&r.vm.id).unwrap_or_default(),
+        ..response(r, false)
+    })
+}
+
+async fn vm_reply(ctx: &Ctx, r: &VmListRow) -> Result<Reply> {
+    Ok(Reply::object("virtualmachine", &answer(ctx, r).await?))
 }
 
 /// The synchronous half of deployVirtualMachine (CloudStack's create phase): checks the
@@ -210,9 +219,13 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         }
     };
     if let Some(ids) = p.uuid_list("networkids")? {
-        let (nets, _) =
-            db::networks::network_list(&ctx.pool, &Default::default(), Some(zone.id.into()))
-                .await?;
+        let (nets, _) = db::networks::network_list(
+            &ctx.pool,
+            &Default::default(),
+            Some(zone.id.into()),
+            &Default::default(),
+        )
+        .await?;
         if let Some(bad) = ids.iter().find(|id| !nets.iter().any(|n| n.id == **id)) {
             return Err(ApiError::param(format!(
                 "Network {bad} is not a guest network of zone {}",
@@ -339,7 +352,7 @@ pub async fn deploy(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
     if p.bool("startvm") != Some(false) {
         vms::deploy(ctx, job, vm.vm.id, options(p)?).await?;
     }
-    let mut r = response(&vms::view(ctx, vm.vm.id).await?, false);
+    let mut r = answer(ctx, &vms::view(ctx, vm.vm.id).await?).await?;
     r.password = password;
     Ok(Reply::object("virtualmachine", &r))
 }
@@ -352,7 +365,7 @@ pub async fn start(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) ->
     }
     vms::start(ctx, job, vm.vm.id, host).await?;
     lifecycle_event(ctx, caller, &vm, "VM.START", "started").await?;
-    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
 async fn lifecycle_event(
@@ -391,14 +404,14 @@ pub async fn stop(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         };
         lifecycle_event(ctx, caller, &vm, "VM.STOP", what).await?;
     }
-    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
 pub async fn reboot(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
     let vm = owned(ctx, caller, p, "id").await?;
     vms::reboot(ctx, job, vm.vm.id, p.bool("forced") == Some(true)).await?;
     lifecycle_event(ctx, caller, &vm, "VM.REBOOT", "rebooted").await?;
-    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
 pub async fn destroy(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
@@ -424,11 +437,11 @@ pub async fn destroy(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) 
     if expunge {
         vms::expunge(ctx, job, vm.vm.id).await?;
         // The answer shows the VM as it was last seen, now Expunged.
-        let mut r = response(&after, false);
+        let mut r = answer(ctx, &after).await?;
         r.state = Some(VmState::Expunged.as_str().into());
         return Ok(Reply::object("virtualmachine", &r));
     }
-    Ok(vm_reply(&after))
+    vm_reply(ctx, &after).await
 }
 
 pub async fn recover(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
@@ -466,7 +479,7 @@ pub async fn recover(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     db::vms::vm_mark_recovered(&mut *tx, vm.vm.id).await?;
     tx.commit().await?;
     lifecycle_event(ctx, caller, &vm, "VM.RECOVER", "recovered").await?;
-    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
 pub async fn expunge(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
@@ -499,7 +512,7 @@ pub async fn attach_iso(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
         &format!("got ISO {} attached", iso.name),
     )
     .await?;
-    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
 pub async fn detach_iso(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
@@ -511,7 +524,7 @@ pub async fn detach_iso(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
     }
     vms::change_iso(ctx, vm.vm.id, None).await?;
     lifecycle_event(ctx, caller, &vm, "ISO.DETACH", "had its ISO detached").await?;
-    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
 /// The one owner a list of a filter that takes a single account shows: [`super::scope`]'s
@@ -555,6 +568,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Resu
         iso_id: p.uuid("isoid")?.or(p.uuid("templateid")?),
         network_id: p.uuid("networkid")?,
         service_offering_id: p.uuid("serviceofferingid")?,
+        tags: super::tags::wanted(p)?,
     };
     // CloudStack: `Present` is every state but Destroyed/Expunging.
     let present = f
@@ -566,7 +580,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Resu
     }
     let (rows, total) = db::vms::vm_list(&ctx.pool, &f).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.vm.id).collect();
-    let mut tags = super::tags::tags_of(ctx, "UserVm", &ids).await?;
+    let mut tags = super::tags::tags_of(ctx, TagType::UserVm, &ids).await?;
     // CloudStack answers `details` (min, all, …) by how much it fills in; Stratus always
     // answers everything it has.
     p.mark_read("details");
@@ -664,10 +678,11 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
             None
         },
         volume_type: p.string("type"),
+        tags: super::tags::wanted(p)?,
     };
     let (rows, total) = db::volumes::volume_list(&ctx.pool, &f).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.volume.id).collect();
-    let mut tags = super::tags::tags_of(ctx, "Volume", &ids).await?;
+    let mut tags = super::tags::tags_of(ctx, TagType::Volume, &ids).await?;
     let admin = caller.is_root_admin();
     let items: Vec<VolumeResponse> = rows
         .iter()
@@ -867,7 +882,7 @@ pub async fn reset_user_data(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<R
     )
     .await?;
     tx.commit().await?;
-    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
 /// resetSSHKeyForVirtualMachine: the stopped VM's key pairs replaced (and, for a
@@ -903,7 +918,7 @@ pub async fn reset_ssh_key(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Rep
     } else {
         None
     };
-    let mut r = response(&vms::view(ctx, vm.vm.id).await?, false);
+    let mut r = answer(ctx, &vms::view(ctx, vm.vm.id).await?).await?;
     r.password = password;
     Ok(Reply::object("virtualmachine", &r))
 }
@@ -955,7 +970,7 @@ pub async fn reset_password(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
         "had its password reset",
     )
     .await?;
-    let mut r = response(&vms::view(ctx, vm.vm.id).await?, false);
+    let mut r = answer(ctx, &vms::view(ctx, vm.vm.id).await?).await?;
     r.password = Some(password);
     Ok(Reply::object("virtualmachine", &r))
 }
@@ -1033,7 +1048,7 @@ pub async fn restore(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) 
     if r.was_running {
         vms::start(ctx, None, vm.vm.id, None).await?;
     }
-    let mut resp = response(&vms::view(ctx, vm.vm.id).await?, false);
+    let mut resp = answer(ctx, &vms::view(ctx, vm.vm.id).await?).await?;
     resp.password = password;
     Ok(Reply::object("virtualmachine", &resp))
 }
@@ -1261,7 +1276,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     if user_data.is_some() {
         guest::push(ctx, vm.vm.id).await?;
     }
-    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
 /// changeServiceForVirtualMachine (and scaleVirtualMachine, its async twin): a stopped

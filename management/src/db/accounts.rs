@@ -754,8 +754,15 @@ pub async fn user_seal_secret(db: impl PgExecutor<'_>, id: Uuid, sealed: &[u8]) 
     Ok(())
 }
 
-stmt!(USER_DELETE = "DELETE FROM users WHERE id = $1");
+stmt!(
+    USER_DELETE = format!(
+        "WITH t AS ({}) DELETE FROM users WHERE id = $1",
+        super::tags::drop_tags_sql(super::tags::TagType::User, "$1")
+    )
+);
 
+/// Deletes the user and its tags. (An account's tags, those on it and on its users and
+/// resources, are its own: `resource_tags.account_id` cascades when it is deleted.)
 pub async fn user_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
     Ok(USER_DELETE
         .query()

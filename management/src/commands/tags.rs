@@ -395,17 +395,12 @@ pub fn response(r: &TagRow) -> ResourceTagResponse {
 }
 
 pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    // With `projectid`, the project's tags (its account's); else the caller's scope.
-    let (account_id, account_ids) = match super::projects::list_owners(ctx, caller, p).await? {
-        Some(ids) => {
-            super::one_domain(p);
-            for n in ["listall", "account", "domainid"] {
-                p.mark_read(n);
-            }
-            (None, Some(ids))
-        }
-        None => (super::vms::list_scope(ctx, caller, p).await?, None),
-    };
+    // Whose tags: a project's, an account's, a domain's (subtree), everything an admin
+    // may see — the same rule as every resource list.
+    let (account_id, account_ids) =
+        super::scope::owners(ctx, caller, p, super::scope::Fallback::Own)
+            .await?
+            .split();
     let resource_type = kind_of(p, "resourcetype")?.map(|k| match k {
         Kind::Tagged(t) => t.as_str().to_string(),
         Kind::Untagged(t) => t.to_string(),
@@ -414,7 +409,8 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         common: list_filter(ctx, p)?,
         account_id,
         account_ids,
-        domain_id: p.uuid("domainid")?,
+        // `domainid` is part of whose tags these are (the scope above).
+        domain_id: None,
         resource_type,
         resource_id: p.uuid("resourceid")?,
         key: p.string("key"),

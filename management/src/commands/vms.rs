@@ -527,20 +527,6 @@ pub async fn detach_iso(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
     vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
-/// The one owner a list of a filter that takes a single account shows: [`super::scope`]'s
-/// answer, narrowed to the caller's own account where that answer is several accounts
-/// (never more than the caller may see). For listTags until its filter takes a set.
-pub(super) async fn list_scope(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Option<Uuid>> {
-    use super::scope::Owners;
-    Ok(
-        match super::scope::owners(ctx, caller, p, super::scope::Fallback::Own).await? {
-            Owners::All => None,
-            Owners::One(id) => Some(id),
-            Owners::Any(_) => Some(caller.account_id()),
-        },
-    )
-}
-
 /// Whose resources a list shows ([`super::scope`]), as the filters' pair.
 async fn owners(
     ctx: &Ctx,

@@ -1072,7 +1072,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
-            unsupported(opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"), PROJECTS),
+            opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
             opt("tags", Map, "List resources by tags (key/value pairs)"),
             unsupported(opt("vpcid", Uuid, "List networks by VPC"), "VPCs are not available"),
         ],

@@ -745,6 +745,11 @@ async fn key_pairs_user_data_events_and_counts_take_projectid() {
     carol.err("deleteUserData", &[("id", &ud_id)], 431).await;
     alice.ok("deleteUserData", &[("id", &ud_id)]).await;
 
+    // The zone's shared networks serve the project too; a non-member is refused.
+    let nets = bob.ok("listNetworks", &[("projectid", &pid)]).await;
+    assert!(nets["count"].as_i64().unwrap_or(0) >= 1, "{nets}");
+    carol.err("listNetworks", &[("projectid", &pid)], 531).await;
+
     // Events of the project: its members see them by projectid.
     let ev = alice
         .ok(

@@ -247,7 +247,7 @@ async fn handle(
         "prepareHostForMaintenance" => hosts::prepare_maintenance(ctx, caller, p).await,
         "cancelHostMaintenance" => hosts::cancel_maintenance(ctx, caller, p).await,
         "reconnectHost" => hosts::reconnect(ctx, caller, p).await,
-        "listNetworks" => networks::list(ctx, p).await,
+        "listNetworks" => networks::list(ctx, caller, p).await,
         "listNetworkOfferings" => networks::list_offerings(ctx, p).await,
         "listProjects" => projects::list(ctx, caller, p).await,
         "createProject" => projects::create(ctx, caller, p).await,

@@ -13,6 +13,7 @@ use crate::db::accounts::ROOT_DOMAIN;
 use crate::db::networks::{self as n, NetworkRow};
 use crate::db::tags::TagType;
 use crate::error::Result;
+use crate::services::auth::Caller;
 
 /// CloudStack's name for a Basic zone's guest network.
 pub const BASIC_ZONE_NETWORK: &str = "guestNetworkForBasicZone";
@@ -199,12 +200,14 @@ fn response(x: &NetworkRow) -> NetworkResponse {
     }
 }
 
-pub async fn list(ctx: &Ctx, p: &Params) -> Result<Reply> {
+pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let f = list_filter(ctx, p)?;
     let zone = p.uuid("zoneid")?;
     let tags = super::tags::wanted(p)?;
-    // The shared guest networks are the zone's, usable by every account: whose list it
-    // is does not change it.
+    // The shared guest networks are the zone's, usable by every account and every
+    // project: whose list it is does not change it. A `projectid` must still name a
+    // project the caller belongs to (531 otherwise), as for every list.
+    super::projects::list_owners(ctx, caller, p).await?;
     for n in ["listall", "account", "domainid"] {
         p.mark_read(n);
     }

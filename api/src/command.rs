@@ -130,7 +130,7 @@ const OTHER_ACCOUNT: &str = "acting for another account is not available yet";
 const DATA_VOLUMES: &str = "data volumes are not available yet";
 const DOMAIN_OFFERINGS: &str = "offerings restricted to domains are not available yet";
 const CAPACITY_VIEWS: &str =
-    "capacities in this list are not available yet (listCapacity has them per zone)";
+    "capacities in this list are not available yet (listCapacity and listZones' showcapacities have them per zone)";
 const NO_DETAILS: &str = "custom details are not available yet";
 const TAG_RULES: &str =
     "tag rules are not available (tags are plain lists: a resource fits when it carries every tag asked for)";
@@ -329,6 +329,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("listCapabilities", "Lists capabilities", AnyUser, O, "capability", params![], types::CapabilitiesResponse::FIELDS),
     cmd("listHypervisors", "List hypervisors", AnyUser, L, "hypervisor",
         params![opt("zoneid", Uuid, "the zone id for listing hypervisors.")], types::HypervisorResponse::FIELDS),
+    since(cmd("listHypervisorCapabilities", "Lists all hypervisor capabilities.", Admin, L, "hypervisorCapabilities",
+        list_params![
+            opt("id", Uuid, "ID of the hypervisor capability"),
+            opt("hypervisor", String, "the hypervisor for which to restrict the search"),
+        ],
+        types::HypervisorCapabilitiesResponse::FIELDS), "3.0.0"),
     // --- accounts, users, domains, roles ---
     cmd("listDomains", "Lists domains and provides detailed information for listed domains", AnyUser, L, "domain",
         list_params![
@@ -637,7 +643,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("available", Boolean, "true if you want to retrieve all available Zones. False if you only want to return the Zones from which you have at least one VM. Default is false."),
             opt("domainid", Uuid, "the ID of the domain associated with the zone"),
             opt("networktype", String, "the network type of the zone that the virtual machine belongs to"),
-            unsupported(opt("showcapacities", Boolean, "flag to display the capacity of the zones"), CAPACITY_VIEWS),
+            opt("showcapacities", Boolean, "flag to display the capacity of the zones"),
             opt("tags", Map, "List zones by resource tags (key/value pairs); zones take no tags, so a filter matches none"),
         ],
         types::ZoneResponse::FIELDS),

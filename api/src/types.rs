@@ -147,6 +147,7 @@ response!(ZoneResponse {
     id: Option<Uuid> => "string", "Zone id";
     name: Option<String> => "string", "Zone name";
     description: Option<String> => "string", "Zone description";
+    displaytext: Option<String> => "string", "Zone display text (its description)";
     dns1: Option<String> => "string", "the first DNS for the Zone";
     dns2: Option<String> => "string", "the second DNS for the Zone";
     ip6dns1: Option<String> => "string", "the first IPv6 DNS for the Zone";
@@ -165,6 +166,7 @@ response!(ZoneResponse {
     hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     r#type: Option<String> => "string", "The type of the zone - core or edge";
     created: Option<CsDate> => "date", "the date this zone was created";
+    capacity: Option<Vec<CapacityResponse>> => "list", "the capacity of the Zone (with showcapacities=true)";
 });
 
 response!(IpRangeItem {
@@ -336,6 +338,7 @@ response!(DomainResponse {
     path: Option<String> => "string", "the path of the domain";
     state: Option<String> => "string", "the state of the domain";
     created: Option<CsDate> => "date", "the date when this domain was created";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     networkdomain: Option<String> => "string", "the network domain";
     vmlimit: Option<String> => "string", "the total number of user VMs the domain can own (Unlimited or a number)";
     vmtotal: Option<i64> => "long", "the total number of user VMs owned by the domain";
@@ -381,6 +384,7 @@ response!(RoleResponse {
     r#type: Option<String> => "string", "the type of the role";
     description: Option<String> => "string", "the description of the role";
     isdefault: Option<bool> => "boolean", "true if role is default, false otherwise";
+    ispublic: Option<bool> => "boolean", "Indicates whether the role will be visible to all users (public) or only to root admins (private)";
     state: Option<String> => "string", "the state of the role";
 });
 
@@ -393,12 +397,14 @@ response!(EventResponse {
     account: Option<String> => "string", "the account name for the account that owns the object being acted on in the event";
     domainid: Option<Uuid> => "string", "the id of the account's domain";
     domain: Option<String> => "string", "the name of the account's domain";
+    domainpath: Option<String> => "string", "path of the Domain the account's domain belongs to";
     created: Option<CsDate> => "date", "the date the event was created";
     state: Option<String> => "string", "the state of the event";
     parentid: Option<Uuid> => "string", "whether the event is parented";
     resourceid: Option<Uuid> => "string", "the id of the resource";
     resourcetype: Option<String> => "string", "the type of the resource";
     resourcename: Option<String> => "string", "the name of the resource";
+    archived: Option<bool> => "boolean", "whether the event has been archived or not";
 });
 
 response!(AsyncJobResponse {
@@ -419,6 +425,7 @@ response!(AsyncJobResponse {
     created: Option<CsDate> => "date", "the created date of the job";
     completed: Option<CsDate> => "date", "the completed date of the job";
     managementserverid: Option<Uuid> => "string", "the msid of the management server on which the job is running";
+    managementservername: Option<String> => "string", "the management server name of the host";
 });
 
 // What a failed job's `jobresult` holds (`ApiError::body` writes it).
@@ -477,6 +484,21 @@ response!(LogoutResponse {
 
 response!(HypervisorResponse {
     name: Option<String> => "string", "Hypervisor name";
+});
+
+// `HypervisorCapabilitiesResponse` (listHypervisorCapabilities): what Stratus's one
+// hypervisor can do, truthfully; `maxhostspercluster` is absent (no limit), as CloudStack's
+// KVM row.
+response!(HypervisorCapabilitiesResponse {
+    id: Option<Uuid> => "string", "the ID of the hypervisor capabilities row";
+    hypervisor: Option<String> => "string", "the hypervisor type";
+    hypervisorversion: Option<String> => "string", "the hypervisor version";
+    maxguestslimit: Option<i64> => "long", "the maximum number of guest vms recommended for this hypervisor";
+    securitygroupenabled: Option<bool> => "boolean", "true if security group is supported";
+    maxdatavolumeslimit: Option<i32> => "integer", "the maximum number of Data Volumes that can be attached for this hypervisor";
+    maxhostspercluster: Option<i32> => "integer", "the maximum number of Hosts per cluster for this hypervisor";
+    storagemotionenabled: Option<bool> => "boolean", "true if storage motion is supported";
+    vmsnapshotenabled: Option<bool> => "boolean", "true if VM snapshots are enabled for this hypervisor";
 });
 
 response!(SuccessResponse {
@@ -570,11 +592,16 @@ response!(HostResponse {
     cpunumber: Option<i32> => "integer", "the CPU number of the host";
     cpuspeed: Option<i64> => "long", "the CPU speed of the host";
     cpuallocated: Option<String> => "string", "the amount of the host's CPU currently allocated";
+    cpuallocatedvalue: Option<i64> => "long", "the amount of the host's CPU currently allocated in MHz";
+    cpuallocatedpercentage: Option<String> => "string", "the amount of the host's CPU currently allocated in percentage";
+    cpuallocatedwithoverprovisioning: Option<String> => "string", "the amount of the host's CPU currently allocated after applying the cpu.overprovisioning.factor";
     cpuused: Option<String> => "string", "the amount of the host's CPU currently used";
     cpuwithoverprovisioning: Option<String> => "string", "the amount of the host's CPU after applying the cpu.overprovisioning.factor";
     memorytotal: Option<i64> => "long", "the memory total of the host, this parameter is deprecated use memorywithoverprovisioning";
     memorywithoverprovisioning: Option<String> => "string", "the amount of the host's memory after applying the mem.overprovisioning.factor";
     memoryallocated: Option<i64> => "long", "the amount of the host's memory currently allocated in bytes";
+    memoryallocatedpercentage: Option<String> => "string", "the amount of the host's memory currently allocated in percentage";
+    memoryallocatedbytes: Option<i64> => "long", "the amount of the host's memory currently allocated in bytes";
     memoryused: Option<i64> => "long", "the amount of the host's memory currently used";
     networkkbsread: Option<i64> => "long", "the incoming network traffic on the host";
     networkkbswrite: Option<i64> => "long", "the outgoing network traffic on the host";
@@ -582,11 +609,14 @@ response!(HostResponse {
     created: Option<CsDate> => "date", "the date and time the host was created";
     disconnected: Option<CsDate> => "date", "true if the host is disconnected. False otherwise.";
     managementserverid: Option<Uuid> => "string", "the management server ID of the host";
+    managementservername: Option<String> => "string", "the management server name of the host";
     capabilities: Option<String> => "string", "capabilities of the host";
     hosttags: Option<String> => "string", "comma-separated list of tags for the host";
+    explicithosttags: Option<String> => "string", "comma-separated list of explicit host tags for the host";
     istagarule: Option<bool> => "boolean", "true if the host's tags are a rule (never in Stratus: tags are plain lists)";
     islocalstorageactive: Option<bool> => "boolean", "true if local storage is active, false otherwise";
     hahost: Option<bool> => "boolean", "true if the host is Ha host (dedicated to vms started by HA process; false otherwise";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     events: Option<String> => "string", "events available for the host";
     arch: Option<String> => "string", "CPU Arch of the host";
     details: Option<serde_json::Value> => "map", "Host details in key/value pairs.";
@@ -740,6 +770,9 @@ response!(IsoResponse {
     accountid: Option<Uuid> => "string", "the account id to which the template belongs";
     domain: Option<String> => "string", "the name of the domain to which the template belongs";
     domainid: Option<Uuid> => "string", "the ID of the domain to which the template belongs";
+    domainpath: Option<String> => "string", "the path of the domain to which the template belongs";
+    projectid: Option<Uuid> => "string", "the project id of the template";
+    project: Option<String> => "string", "the project name of the template";
     zoneid: Option<Uuid> => "string", "the ID of the zone for this template";
     zonename: Option<String> => "string", "the name of the zone for this template";
     status: Option<String> => "string", "the status of the template";
@@ -747,8 +780,13 @@ response!(IsoResponse {
     physicalsize: Option<i64> => "long", "the physical size of the template";
     checksum: Option<String> => "string", "checksum of the template";
     isextractable: Option<bool> => "boolean", "true if the template is extractable, false otherwise";
+    passwordenabled: Option<bool> => "boolean", "true if the reset password feature is enabled, false otherwise";
+    templatetype: Option<String> => "string", "the type of the template";
+    sshkeyenabled: Option<bool> => "boolean", "true if template is sshkey enabled, false otherwise";
+    isdynamicallyscalable: Option<bool> => "boolean", "true if template contains XS/VMWare tools inorder to support dynamic scaling of VM cpu/memory";
     format: Option<String> => "string", "the format of the template.";
     url: Option<String> => "string", "the URL which the template/iso is registered from";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     directdownload: Option<bool> => "boolean", "KVM Only: true if template is directly downloaded to Primary Storage bypassing Secondary Storage";
     deployasis: Option<bool> => "boolean", "VMware only: true if template is deployed without orchestrating disks and networks but \"as-is\" defined in the template.";
     downloaddetails: Vec<IsoDownloadDetail> => "set", "Lists the download progress of a template across all secondary storages";
@@ -780,6 +818,9 @@ response!(TemplateResponse {
     hypervisor: Option<String> => "string", "the hypervisor on which the template runs";
     domain: Option<String> => "string", "the name of the domain to which the template belongs";
     domainid: Option<Uuid> => "string", "the ID of the domain to which the template belongs";
+    domainpath: Option<String> => "string", "the path of the domain to which the template belongs";
+    projectid: Option<Uuid> => "string", "the project id of the template";
+    project: Option<String> => "string", "the project name of the template";
     isextractable: Option<bool> => "boolean", "true if the template is extractable, false otherwise";
     checksum: Option<String> => "string", "checksum of the template";
     details: Option<serde_json::Value> => "map", "additional key/value details tied with template";
@@ -790,6 +831,7 @@ response!(TemplateResponse {
     deployasis: Option<bool> => "boolean", "VMware only: true if template is deployed without orchestrating disks and networks but \"as-is\" defined in the template.";
     requireshvm: Option<bool> => "boolean", "true if template requires HVM enabled, false otherwise";
     url: Option<String> => "string", "the URL which the template/iso is registered from";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     downloaddetails: Vec<IsoDownloadDetail> => "set", "Lists the download progress of a template across all secondary storages";
     tags: Vec<serde_json::Value> => "set", "the list of resource tags associated";
 });
@@ -815,6 +857,7 @@ response!(OsTypeResponse {
 response!(OsCategoryResponse {
     id: Option<Uuid> => "string", "the ID of the OS category";
     name: Option<String> => "string", "the name of the OS category";
+    isfeatured: Option<bool> => "boolean", "Whether the OS category is featured";
 });
 
 // --- offerings ---
@@ -879,22 +922,32 @@ response!(NetworkResponse {
     cidr: Option<String> => "string", "Cloudstack managed address space, all CloudStack managed VMs get IP address from CIDR";
     dns1: Option<String> => "string", "the first IPv4 DNS for the network";
     dns2: Option<String> => "string", "the second IPv4 DNS for the network";
+    ip6dns1: Option<String> => "string", "the first IPv6 DNS for the network";
+    ip6dns2: Option<String> => "string", "the second IPv6 DNS for the network";
+    networkdomain: Option<String> => "string", "the network domain";
     isdefault: Option<bool> => "boolean", "true if network is default, false otherwise";
     issystem: Option<bool> => "boolean", "true if network is system, false otherwise";
     canusefordeploy: Option<bool> => "boolean", "list networks available for vm deployment";
     networkofferingid: Option<Uuid> => "string", "network offering id the network is created from";
     networkofferingname: Option<String> => "string", "name of the network offering the network is created from";
     networkofferingdisplaytext: Option<String> => "string", "display text of the network offering the network is created from";
+    networkofferingavailability: Option<String> => "string", "availability of the network offering the network is created from";
     acltype: Option<String> => "string", "acl type - access type to the network";
     specifyipranges: Option<bool> => "boolean", "true if network supports specifying ip ranges, false otherwise";
+    specifyvlan: Option<bool> => "boolean", "true if network supports specifying vlan, false otherwise";
     ispersistent: Option<bool> => "boolean", "list networks that are persistent";
     restartrequired: Option<bool> => "boolean", "true network requires restart";
     related: Option<Uuid> => "string", "related to what other network configuration";
     domain: Option<String> => "string", "the domain name of the network owner";
     domainid: Option<Uuid> => "string", "the domain id of the network owner";
+    domainpath: Option<String> => "string", "path of the Domain the network belongs to";
     subdomainaccess: Option<bool> => "boolean", "true if users from subdomains can access the domain level network";
     created: Option<CsDate> => "date", "the date this network was created";
+    internetprotocol: Option<String> => "string", "The internet protocol of network offering";
+    displaynetwork: Option<bool> => "boolean", "an optional field, whether to the display the network to the end user or not.";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     tags: Vec<serde_json::Value> => "list", "the list of resource tags associated with network";
+    service: Vec<NetworkServiceItem> => "list", "the list of services";
 });
 
 response!(HostTagResponse {
@@ -902,6 +955,7 @@ response!(HostTagResponse {
     hostid: Option<Uuid> => "string", "the host ID of the host tag";
     hostname: Option<String> => "string", "the name of the host of the host tag (Stratus)";
     name: Option<String> => "string", "the name of the host tag";
+    isimplicit: Option<bool> => "boolean", "true if the host tag is implicit";
 });
 
 response!(StorageTagResponse {
@@ -1041,6 +1095,7 @@ response!(NetworkOfferingResponse {
     zoneid: Option<String> => "string", "the zone ID(s) this disk offering belongs to. Ignore this information as it is not currently applicable.";
     zone: Option<String> => "string", "the zone name(s) this disk offering belongs to. Ignore this information as it is not currently applicable.";
     created: Option<CsDate> => "date", "the date this network offering was created";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
 });
 
 response!(ResourceLimitResponse {
@@ -1121,6 +1176,8 @@ response!(VirtualMachineResponse {
     templateid: Option<Uuid> => "string", "the ID of the template for the virtual machine. A -1 is returned if the virtual machine was created from an ISO file.";
     templatename: Option<String> => "string", "the name of the template for the virtual machine";
     templatedisplaytext: Option<String> => "string", " an alternate display text of the template for the virtual machine";
+    templatetype: Option<String> => "string", "the type of the template for the virtual machine";
+    templateformat: Option<String> => "string", "the format of the template for the virtual machine";
     passwordenabled: Option<bool> => "boolean", "true if the password rest feature is enabled, false otherwise";
     isoid: Option<Uuid> => "string", "the ID of the ISO attached to the virtual machine";
     isoname: Option<String> => "string", "the name of the ISO attached to the virtual machine";
@@ -1159,7 +1216,9 @@ response!(VirtualMachineResponse {
     userdatapolicy: Option<String> => "string", "the userdata override policy with the userdata provided while deploying VM";
     isdynamicallyscalable: Option<bool> => "boolean", "true if vm contains XS/VMWare tools inorder to support dynamic scaling of VM cpu/memory.";
     displayvm: Option<bool> => "boolean", "an optional field whether to the display the vm to the end user or not.";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     arch: Option<String> => "string", "CPU arch of the VM";
+    vmtype: Option<String> => "string", "User VM type";
     details: Option<serde_json::Value> => "map", "Vm details in key/value pairs.";
     tags: Vec<serde_json::Value> => "list", "the list of resource tags associated";
     ipaddress: Option<String> => "string", "the IP address of the VM (the default NIC's)";
@@ -1182,23 +1241,44 @@ response!(VolumeResponse {
     vmname: Option<String> => "string", "name of the virtual machine";
     vmdisplayname: Option<String> => "string", "display name of the virtual machine";
     vmstate: Option<String> => "string", "state of the virtual machine";
+    vmtype: Option<String> => "string", "type of the virtual machine";
+    templateid: Option<Uuid> => "string", "ID of the disk volume";
+    templatename: Option<String> => "string", "name of the disk volume";
+    templatedisplaytext: Option<String> => "string", " an alternate display text of the template for the virtual machine";
+    isoid: Option<Uuid> => "string", "the ID of the ISO attached to the virtual machine";
+    isoname: Option<String> => "string", "the name of the ISO attached to the virtual machine";
+    isodisplaytext: Option<String> => "string", "an alternate display text of the ISO attached to the virtual machine";
+    serviceofferingid: Option<Uuid> => "string", "ID of the service offering for root disk";
+    serviceofferingname: Option<String> => "string", "name of the service offering for root disk";
+    serviceofferingdisplaytext: Option<String> => "string", "the display text of the service offering for root disk";
     provisioningtype: Option<String> => "string", "provisioning type used to create volumes.";
     size: Option<i64> => "long", "size of the disk volume";
+    virtualsize: Option<i64> => "long", "the bytes allocated";
     created: Option<CsDate> => "date", "the date the disk volume was created";
     state: Option<String> => "string", "the state of the disk volume";
     account: Option<String> => "string", "the account associated with the disk volume";
     domainid: Option<Uuid> => "string", "the ID of the domain associated with the disk volume";
     domain: Option<String> => "string", "the domain associated with the disk volume";
+    domainpath: Option<String> => "string", "path of the Domain the disk volume belongs to";
+    projectid: Option<Uuid> => "string", "the project id of the vpn";
+    project: Option<String> => "string", "the project name of the vpn";
     storagetype: Option<String> => "string", "shared or local storage";
     hypervisor: Option<String> => "string", "Hypervisor the volume belongs to";
     diskofferingid: Option<Uuid> => "string", "ID of the disk offering";
     diskofferingname: Option<String> => "string", "name of the disk offering";
+    diskofferingdisplaytext: Option<String> => "string", "the display text of the disk offering";
     storage: Option<String> => "string", "name of the primary storage hosting the disk volume";
     storageid: Option<Uuid> => "string", "id of the primary storage hosting the disk volume; returned to admin user only";
+    podid: Option<Uuid> => "string", "pod id of the volume";
+    podname: Option<String> => "string", "pod name of the volume";
+    clusterid: Option<Uuid> => "string", "cluster id of the volume";
+    clustername: Option<String> => "string", "cluster name where the volume is allocated";
     path: Option<String> => "string", "the path of the volume";
     format: Option<String> => "string", "the format of the disk volume";
     destroyed: Option<bool> => "boolean", "the boolean state of whether the volume is destroyed or not";
     isextractable: Option<bool> => "boolean", "true if the volume is extractable, false otherwise";
+    displayvolume: Option<bool> => "boolean", "an optional field whether to the display the volume to the end user or not.";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     tags: Vec<serde_json::Value> => "list", "the list of resource tags associated";
 });
 
@@ -1346,6 +1426,7 @@ pub(crate) mod tests {
         SshKeyPairResponse,
         LogoutResponse,
         HypervisorResponse,
+        HypervisorCapabilitiesResponse,
         SuccessResponse,
         CapabilitiesResponse,
         LoginResponse,

@@ -18,7 +18,7 @@ async fn iso_registry_without_storage() {
     let (z1, _, _) = c.basic_topology("iso-z1").await;
     let (z2, _, _) = c.basic_topology("iso-z2").await;
     let cats = c.ok("listOsCategories", &[]).await;
-    assert_eq!(cats["count"], 13, "{cats}");
+    assert_eq!(cats["count"], 11, "{cats}");
     let debian = c
         .ok("listOsTypes", &[("keyword", "Debian GNU/Linux 12")])
         .await["ostype"][0]

@@ -26,6 +26,7 @@ pub async fn list_roles(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let items: Vec<RoleResponse> = rows
         .iter()
         .map(|r| RoleResponse {
+            ispublic: Some(true),
             id: Some(r.id),
             name: Some(r.name.clone()),
             r#type: Some(r.role_type.clone()),
@@ -859,6 +860,7 @@ pub async fn list_events(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     let items: Vec<EventResponse> = rows
         .iter()
         .map(|e| EventResponse {
+            archived: Some(false),
             id: Some(e.id),
             username: e.username.clone(),
             r#type: Some(e.event_type.clone()),
@@ -867,6 +869,7 @@ pub async fn list_events(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
             account: e.account_name.clone(),
             domainid: e.domain_id,
             domain: e.domain_name.clone(),
+            domainpath: e.domain_path.clone(),
             created: Some(e.created.into()),
             state: Some(e.state.clone()),
             parentid: e.parent_id,

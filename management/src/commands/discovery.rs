@@ -1,10 +1,11 @@
-//! `listApis`, `listCapabilities`, `listHypervisors`: what clients ask before anything else.
+//! `listApis`, `listCapabilities`, `listHypervisors`, `listHypervisorCapabilities`: what
+//! clients ask before anything else.
 
 use stratus_api::command::{Access, COMMANDS};
 use stratus_api::envelope::{Reply, CLOUDSTACK_COMPAT_VERSION};
 use stratus_api::types::{
     ApiDiscoveryResponse, ApiParamResponse, ApiResponseFieldResponse, CapabilitiesResponse,
-    HypervisorResponse,
+    HypervisorCapabilitiesResponse, HypervisorResponse,
 };
 use stratus_api::{ApiError, Params};
 
@@ -12,6 +13,7 @@ use crate::ctx::Ctx;
 use crate::error::Result;
 use crate::services::auth::Caller;
 use crate::settings::{self, Scope};
+use uuid::Uuid;
 
 /// Describes the commands this caller may use (all of them for admins), straight from the
 /// catalog the dispatcher enforces.
@@ -105,4 +107,34 @@ pub async fn list_hypervisors(_ctx: &Ctx, p: &Params) -> Result<Reply> {
         name: Some("KVM".into()),
     }];
     Ok(Reply::list("hypervisor", 1, &items))
+}
+
+/// The id of Stratus's one hypervisor capabilities row (KVM, every version).
+pub const KVM_CAPABILITIES_ID: Uuid = Uuid::from_u128(0x00000000_0000_4000_800a_000000000001);
+
+/// listHypervisorCapabilities: one row, KVM's, saying what Stratus does with it. No
+/// security groups, storage motion or VM snapshots; no data volumes yet (0); guests per host
+/// and hosts per cluster are not capped (placement goes by capacity), so those two are
+/// absent, as CloudStack leaves a NULL limit out.
+pub async fn list_hypervisor_capabilities(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let id = p.uuid("id")?;
+    let hypervisor = p.str("hypervisor");
+    let keyword = p.str("keyword");
+    let row = HypervisorCapabilitiesResponse {
+        id: Some(KVM_CAPABILITIES_ID),
+        hypervisor: Some("KVM".into()),
+        hypervisorversion: Some("default".into()),
+        maxguestslimit: None,
+        securitygroupenabled: Some(false),
+        maxdatavolumeslimit: Some(0),
+        maxhostspercluster: None,
+        storagemotionenabled: Some(false),
+        vmsnapshotenabled: Some(false),
+    };
+    let fits = id.is_none_or(|i| i == KVM_CAPABILITIES_ID)
+        && hypervisor.is_none_or(|h| h.eq_ignore_ascii_case("KVM"))
+        && keyword.is_none_or(|k| "kvm".contains(&k.to_ascii_lowercase()));
+    let rows = if fits { vec![row] } else { vec![] };
+    let (total, items) = super::page_of(ctx, p, rows)?;
+    Ok(Reply::list("hypervisorCapabilities", total, &items))
 }

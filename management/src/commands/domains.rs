@@ -32,6 +32,7 @@ pub fn response(d: &DomainRow) -> DomainResponse {
         state: Some(d.state.clone()),
         created: Some(d.created.into()),
         networkdomain: d.network_domain.clone(),
+        hasannotations: Some(false),
         ..Default::default()
     }
 }

@@ -17,6 +17,16 @@ use crate::rules::tags;
 use crate::services::auth::Caller;
 use crate::settings::{self, Scope};
 
+/// `used` as a percentage of `total`, as CloudStack writes it ("12.50%"); 0% of nothing.
+fn pct(used: f64, total: f64) -> String {
+    let p = if total > 0.0 {
+        used * 100.0 / total
+    } else {
+        0.0
+    };
+    format!("{p:.2}%")
+}
+
 fn gb(bytes: i64) -> String {
     format!("{:.2} GB", bytes as f64 / (1u64 << 30) as f64)
 }
@@ -49,13 +59,22 @@ pub fn host_response(ctx: &Ctx, x: &HostRow, metrics: bool) -> HostResponse {
         cpusockets: x.cpu_sockets,
         cpunumber: x.cpu_cores,
         cpuspeed: x.cpu_mhz.map(i64::from),
-        // Nothing is placed on hosts yet (instances come with a later issue).
-        cpuallocated: Some("0%".into()),
+        // What the VMs placed on it reserve, against its capacity (CloudStack's percentages
+        // are of the raw capacity; "withoverprovisioning" of the overprovisioned one).
+        cpuallocated: Some(pct(x.allocated_mhz as f64, (cores * mhz) as f64)),
+        cpuallocatedvalue: Some(x.allocated_mhz),
+        cpuallocatedpercentage: Some(pct(x.allocated_mhz as f64, (cores * mhz) as f64)),
+        cpuallocatedwithoverprovisioning: Some(pct(
+            x.allocated_mhz as f64,
+            (cores * mhz) as f64 * cpu_factor,
+        )),
         cpuused: Some(format!("{used_pct:.2}%")),
         cpuwithoverprovisioning: Some(format!("{:.1}", (cores * mhz) as f64 * cpu_factor)),
         memorytotal: x.memory_bytes,
         memorywithoverprovisioning: Some(format!("{:.1}", mem as f64 * mem_factor)),
-        memoryallocated: Some(0),
+        memoryallocated: Some(x.allocated_bytes),
+        memoryallocatedbytes: Some(x.allocated_bytes),
+        memoryallocatedpercentage: Some(pct(x.allocated_bytes as f64, mem as f64)),
         memoryused: x.memory_used_bytes,
         networkkbsread: x.network_rx_bytes.map(|b| b / 1024),
         networkkbswrite: x.network_tx_bytes.map(|b| b / 1024),
@@ -63,14 +82,17 @@ pub fn host_response(ctx: &Ctx, x: &HostRow, metrics: bool) -> HostResponse {
         created: Some(x.created.into()),
         disconnected: (x.status != Status::Up).then(|| x.status_changed.into()),
         managementserverid: x.management_server_id.map(Into::into),
+        managementservername: x.management_server_name.clone(),
         capabilities: Some(match x.acceleration.as_deref() {
             Some("kvm") => "hvm".into(),
             _ => "".into(),
         }),
         hosttags: tags::join(&x.tags),
+        explicithosttags: tags::join(&x.tags),
         istagarule: Some(false),
         islocalstorageactive: Some(false),
         hahost: Some(false),
+        hasannotations: Some(false),
         events: Some("AgentConnected; AgentDisconnected; PingTimeout; ShutdownRequested; HostDown; Ping; ManagementServerDown; StartAgentRebalance; Remove".into()),
         arch: x.arch.clone(),
         details: Some(serde_json::json!({
@@ -469,6 +491,7 @@ pub async fn list_tags(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let items: Vec<HostTagResponse> = rows
         .iter()
         .map(|t| HostTagResponse {
+            isimplicit: Some(false),
             id: Some(tag_id(t.host_id.into(), &t.name)),
             hostid: Some(t.host_id.into()),
             hostname: Some(t.host_name.clone()),

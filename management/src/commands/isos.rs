@@ -33,6 +33,16 @@ fn response(r: &IsoListRow) -> IsoResponse {
         r.has_store,
     );
     IsoResponse {
+        domainpath: r.domain_path.clone(),
+        projectid: r.project_id,
+        project: r.project_name.clone(),
+        // A template property CloudStack answers for ISOs too (they are templates of
+        // format ISO there), with these values.
+        passwordenabled: Some(false),
+        templatetype: Some("USER".into()),
+        sshkeyenabled: Some(false),
+        isdynamicallyscalable: Some(false),
+        hasannotations: Some(false),
         id: Some(i.id),
         name: Some(i.name.clone()),
         displaytext: Some(i.display_text.clone()),
@@ -428,6 +438,7 @@ pub async fn list_os_categories(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let items: Vec<_> = rows
         .iter()
         .map(|r| OsCategoryResponse {
+            isfeatured: Some(true),
             id: Some(r.id),
             name: Some(r.name.clone()),
         })

@@ -65,6 +65,7 @@ pub fn job_response(job: &JobRow) -> AsyncJobResponse {
         account: job.account_name.clone(),
         domainid: job.domain_id,
         domainpath: job.domain_path.clone(),
+        managementservername: job.owner_ms_name.clone(),
         userid: Some(job.user_id),
         cmd: Some(job.cmd_class.clone()),
         jobstatus: Some(job.status.0),

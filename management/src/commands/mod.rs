@@ -174,6 +174,7 @@ async fn handle(
         "listApis" => discovery::list_apis(caller, p),
         "listCapabilities" => discovery::list_capabilities(ctx, caller),
         "listHypervisors" => discovery::list_hypervisors(ctx, p).await,
+        "listHypervisorCapabilities" => discovery::list_hypervisor_capabilities(ctx, p).await,
         "logout" => {
             crate::services::auth::logout(ctx, caller).await?;
             Ok(Reply::Flat(serde_json::json!({"description": "success"})))

@@ -35,6 +35,9 @@ pub fn basic_zone_network(ctx: &Ctx, zone_id: Uuid) -> NetworkRow {
         netmask: None,
         dns1: None,
         dns2: None,
+        ip6dns1: None,
+        ip6dns2: None,
+        network_domain: None,
     }
 }
 
@@ -50,6 +53,7 @@ const SHARED_OFFERING_SERVICES: &[&str] = &["Dhcp"];
 
 fn offering() -> NetworkOfferingResponse {
     NetworkOfferingResponse {
+        hasannotations: Some(false),
         id: Some(SHARED_OFFERING_ID),
         name: Some(SHARED_OFFERING_NAME.into()),
         displaytext: Some(SHARED_OFFERING_TEXT.into()),
@@ -164,7 +168,18 @@ fn response(x: &NetworkRow) -> NetworkResponse {
             .map(|c| c.to_string()),
         _ => None,
     };
+    let o = offering();
     NetworkResponse {
+        networkofferingavailability: o.availability,
+        specifyvlan: o.specifyvlan,
+        service: o.service,
+        domainpath: Some("ROOT".into()),
+        ip6dns1: x.ip6dns1.map(|d| d.ip().to_string()),
+        ip6dns2: x.ip6dns2.map(|d| d.ip().to_string()),
+        networkdomain: x.network_domain.clone(),
+        internetprotocol: Some("IPv4".into()),
+        displaynetwork: Some(true),
+        hasannotations: Some(false),
         id: Some(x.id),
         name: Some(x.name.clone()),
         displaytext: Some(x.display_text.clone()),

@@ -55,6 +55,10 @@ fn response(r: &TemplateListRow) -> TemplateResponse {
         r.has_store,
     );
     TemplateResponse {
+        domainpath: r.domain_path.clone(),
+        projectid: r.project_id,
+        project: r.project_name.clone(),
+        hasannotations: Some(false),
         id: Some(t.id),
         name: Some(t.name.clone()),
         displaytext: Some(t.display_text.clone()),

@@ -28,6 +28,7 @@ pub fn zone_response(z: &ZoneRow) -> ZoneResponse {
         id: Some(z.id.into()),
         name: Some(z.name.clone()),
         description: z.description.clone(),
+        displaytext: z.description.clone(),
         dns1: Some(host(&z.dns1)),
         dns2: z.dns2.as_ref().map(host),
         ip6dns1: z.ip6dns1.as_ref().map(host),
@@ -47,6 +48,7 @@ pub fn zone_response(z: &ZoneRow) -> ZoneResponse {
         hasannotations: Some(false),
         r#type: Some(if z.is_edge { "Edge" } else { "Core" }.into()),
         created: Some(z.created.into()),
+        capacity: None,
     }
 }
 
@@ -134,7 +136,18 @@ pub async fn list_zones(ctx: &Ctx, p: &Params) -> Result<Reply> {
         domain_id: p.id("domainid")?,
     };
     let (rows, total) = t::zone_list(&ctx.pool, &f).await?;
-    let items: Vec<ZoneResponse> = rows.iter().map(zone_response).collect();
+    let mut items: Vec<ZoneResponse> = rows.iter().map(zone_response).collect();
+    // With `showcapacities`, each zone carries what listCapacity answers for it (computed
+    // once for the page: one query per kind, whatever the number of zones).
+    if p.bool("showcapacities") == Some(true) && !items.is_empty() {
+        let zone = (items.len() == 1).then(|| rows[0].id.into());
+        let mut all = super::vms::zone_capacities(ctx, zone).await?;
+        for z in &mut items {
+            let (mine, rest): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| c.zoneid == z.id);
+            z.capacity = Some(mine);
+            all = rest;
+        }
+    }
     Ok(Reply::list("zone", total, &items))
 }
 
@@ -611,6 +624,28 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
         .into());
     }
     check_no_overlap(&mut tx, &zone, &range).await?;
+    // The range serves the zone's guest network (Stratus zones have one): a networkid
+    // given must be that zone's; none means it, as CloudStack fills a Basic zone's range.
+    let (zone_networks, _) = crate::db::networks::network_list(
+        &mut *tx,
+        &crate::db::ListFilter {
+            limit: Some(100),
+            ..Default::default()
+        },
+        Some(zone_id.into()),
+    )
+    .await?;
+    let network_id = match p.id::<crate::ids::NetworkId>("networkid")? {
+        Some(n)
+            if zone_networks
+                .iter()
+                .any(|z| crate::ids::NetworkId::from(z.id) == n) =>
+        {
+            Some(n)
+        }
+        Some(_) => return Err(not_found(p, "networkid")),
+        None => zone_networks.first().map(|n| n.id.into()),
+    };
     let row = IpRangeRow {
         id: IpRangeId::new_v4(),
         zone_id,
@@ -625,7 +660,7 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
             .bool("forvirtualnetwork")
             .unwrap_or(zone.network_type == "Advanced"),
         for_system_vms: p.bool("forsystemvms").unwrap_or(false),
-        network_id: p.id("networkid")?,
+        network_id,
         physical_network_id: p.id("physicalnetworkid")?,
         account_id: None,
         description: None,

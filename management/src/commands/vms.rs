@@ -54,6 +54,8 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
     let placed = v.state.holds_capacity();
     VirtualMachineResponse {
         id: Some(v.id),
+        vmtype: Some("User".into()),
+        hasannotations: Some(false),
         name: Some(v.name.clone()),
         displayname: Some(v.display_name.clone()),
         account: Some(r.account_name.clone()),
@@ -79,6 +81,8 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
             .template_display_text
             .clone()
             .or(r.iso_display_text.clone()),
+        templatetype: r.template_type.clone(),
+        templateformat: r.template_format.clone(),
         passwordenabled: Some(r.password_enabled == Some(true)),
         isoid: v.iso_id,
         isoname: r.iso_name.clone(),
@@ -674,7 +678,32 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
         .iter()
         .map(|r| {
             let v = &r.volume;
+            let root = v.volume_type == "ROOT";
             VolumeResponse {
+                domainpath: r.domain_path.clone(),
+                projectid: r.project_id,
+                project: r.project_name.clone(),
+                diskofferingdisplaytext: r.disk_offering_display_text.clone(),
+                podid: r.pod_id,
+                podname: r.pod_name.clone(),
+                clusterid: r.cluster_id,
+                clustername: r.cluster_name.clone(),
+                virtualsize: Some(v.size_bytes),
+                templateid: v.template_id,
+                templatename: r.template_name.clone(),
+                templatedisplaytext: r.template_display_text.clone(),
+                isoid: r.iso_id.filter(|_| root),
+                isoname: r.iso_name.clone().filter(|_| root),
+                isodisplaytext: r.iso_display_text.clone().filter(|_| root),
+                serviceofferingid: r.service_offering_id.filter(|_| root),
+                serviceofferingname: r.service_offering_name.clone().filter(|_| root),
+                serviceofferingdisplaytext: r
+                    .service_offering_display_text
+                    .clone()
+                    .filter(|_| root),
+                displayvolume: Some(true),
+                hasannotations: Some(false),
+                vmtype: v.vm_id.map(|_| "User".into()),
                 id: Some(v.id),
                 name: Some(v.name.clone()),
                 zoneid: Some(r.zone_id),
@@ -714,10 +743,38 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
 /// addresses of a Basic zone, "direct attached public IPs") and 90 (CPU cores).
 pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let zone = p.uuid("zoneid")?;
-    let rows = db::capacity::capacity_by_zone(&ctx.pool, zone).await?;
     let want = p.i64("type")?;
     // Capacities are computed at each call: they are always the latest.
     p.mark_read("fetchlatest");
+    let mut items = zone_capacities(ctx, zone).await?;
+    items.retain(|c| want.is_none_or(|w| c.r#type.map(i64::from) == Some(w)));
+    if p.str("sortby")
+        .is_some_and(|s| s.eq_ignore_ascii_case("usage"))
+    {
+        items.sort_by(|a, b| {
+            let pa: f64 = a
+                .percentused
+                .as_deref()
+                .unwrap_or("0")
+                .parse()
+                .unwrap_or(0.0);
+            let pb: f64 = b
+                .percentused
+                .as_deref()
+                .unwrap_or("0")
+                .parse()
+                .unwrap_or(0.0);
+            pb.total_cmp(&pa)
+        });
+    }
+    let (total, items) = super::page_of(ctx, p, items)?;
+    Ok(Reply::list("capacity", total, &items))
+}
+
+/// Each zone's capacities (every zone's when `zone` is None), as listCapacity answers
+/// them; listZones' `showcapacities` shows the same.
+pub async fn zone_capacities(ctx: &Ctx, zone: Option<Uuid>) -> Result<Vec<CapacityResponse>> {
+    let rows = db::capacity::capacity_by_zone(&ctx.pool, zone).await?;
     // CPU and memory with each cluster's overprovisioning factors, summed per zone.
     let mut overprovisioned: std::collections::HashMap<Uuid, (f64, f64)> = Default::default();
     for c in db::capacity::capacity_by_cluster(&ctx.pool, zone).await? {
@@ -754,9 +811,6 @@ pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
             (90, "CPU_CORE", r.cpu_cores_total, r.cpu_cores_used),
         ];
         for (t, name, total, used) in entries {
-            if want.is_some_and(|w| w != i64::from(t)) {
-                continue;
-            }
             let pct = if total > 0 {
                 used as f64 * 100.0 / total as f64
             } else {
@@ -775,27 +829,7 @@ pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
             });
         }
     }
-    if p.str("sortby")
-        .is_some_and(|s| s.eq_ignore_ascii_case("usage"))
-    {
-        items.sort_by(|a, b| {
-            let pa: f64 = a
-                .percentused
-                .as_deref()
-                .unwrap_or("0")
-                .parse()
-                .unwrap_or(0.0);
-            let pb: f64 = b
-                .percentused
-                .as_deref()
-                .unwrap_or("0")
-                .parse()
-                .unwrap_or(0.0);
-            pb.total_cmp(&pa)
-        });
-    }
-    let (total, items) = super::page_of(ctx, p, items)?;
-    Ok(Reply::list("capacity", total, &items))
+    Ok(items)
 }
 
 /// Commands Basic zones answer with nothing (no public addresses, no NAT, no templates).

@@ -147,6 +147,8 @@ pub struct EventRow {
     pub account_name: Option<String>,
     pub domain_id: Option<Uuid>,
     pub domain_name: Option<String>,
+    #[sqlx(default)]
+    pub domain_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -170,7 +172,7 @@ pub struct EventFilter {
 stmt!(EVENT_LIST: Counted<EventRow> = named paged_sql(
     "e.id, e.event_type, e.level, e.state, e.description, e.created, e.parent_id,
              e.resource_id, e.resource_type, e.resource_name, u.username, a.name AS account_name,
-             e.domain_id, d.name AS domain_name",
+             e.domain_id, d.name AS domain_name, d.path AS domain_path",
     "events",
     "e",
     "LEFT JOIN users u ON u.id = e.user_id

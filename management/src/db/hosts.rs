@@ -53,6 +53,13 @@ pub struct HostRow {
     pub pod_name: String,
     #[sqlx(default)]
     pub cluster_name: String,
+    /// What the VMs placed on it (Starting, Running, Stopping) reserve: MHz and bytes.
+    #[sqlx(default)]
+    pub allocated_mhz: i64,
+    #[sqlx(default)]
+    pub allocated_bytes: i64,
+    #[sqlx(default)]
+    pub management_server_name: Option<String>,
 }
 
 /// A host to add; its token is stored only as a hash.
@@ -137,7 +144,12 @@ pub async fn host_tag_list(
 }
 
 const HOST_SELECT: &str =
-    "SELECT h.*, z.name AS zone_name, p.name AS pod_name, c.name AS cluster_name
+    "SELECT h.*, z.name AS zone_name, p.name AS pod_name, c.name AS cluster_name,
+    (SELECT COALESCE(SUM(v.cpu_number::bigint * v.cpu_mhz), 0) FROM vms v
+      WHERE v.host_id = h.id AND v.state IN ('Starting', 'Running', 'Stopping'))::bigint AS allocated_mhz,
+    (SELECT COALESCE(SUM(v.memory_mb::bigint * 1048576), 0) FROM vms v
+      WHERE v.host_id = h.id AND v.state IN ('Starting', 'Running', 'Stopping'))::bigint AS allocated_bytes,
+    (SELECT m.name FROM management_servers m WHERE m.id = h.management_server_id) AS management_server_name
     FROM hosts h JOIN zones z ON z.id = h.zone_id JOIN pods p ON p.id = h.pod_id
     JOIN clusters c ON c.id = h.cluster_id";
 
@@ -169,7 +181,12 @@ pub struct HostFilter {
 }
 
 stmt!(HOST_LIST: Counted<HostRow> = named paged_sql(
-    "h.*, z.name AS zone_name, p.name AS pod_name, c.name AS cluster_name",
+    "h.*, z.name AS zone_name, p.name AS pod_name, c.name AS cluster_name,
+    (SELECT COALESCE(SUM(v.cpu_number::bigint * v.cpu_mhz), 0) FROM vms v
+      WHERE v.host_id = h.id AND v.state IN ('Starting', 'Running', 'Stopping'))::bigint AS allocated_mhz,
+    (SELECT COALESCE(SUM(v.memory_mb::bigint * 1048576), 0) FROM vms v
+      WHERE v.host_id = h.id AND v.state IN ('Starting', 'Running', 'Stopping'))::bigint AS allocated_bytes,
+    (SELECT m.name FROM management_servers m WHERE m.id = h.management_server_id) AS management_server_name",
     "hosts",
     "h",
     "JOIN zones z ON z.id = h.zone_id JOIN pods p ON p.id = h.pod_id JOIN clusters c ON c.id = h.cluster_id",

@@ -140,6 +140,13 @@ pub struct IsoListRow {
     pub os_type_name: String,
     pub account_name: String,
     pub domain_name: String,
+    #[sqlx(default)]
+    pub domain_path: Option<String>,
+    /// The project owning it (its account is the project's own).
+    #[sqlx(default)]
+    pub project_id: Option<Uuid>,
+    #[sqlx(default)]
+    pub project_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -165,6 +172,7 @@ stmt!(ISO_LIST: Counted<IsoListRow> = named format!("SELECT i.*, iz.zone_id, z.n
                 iz.bytes_total, iz.size, iz.checksum AS zone_checksum, iz.error_text,
                 EXISTS (SELECT 1 FROM image_stores x WHERE x.zone_id = iz.zone_id AND NOT x.readonly) AS has_store,
                 o.description AS os_type_name, a.name AS account_name, d.name AS domain_name,
+                d.path AS domain_path, pr.id AS project_id, pr.name AS project_name,
                 count(*) OVER () AS total
          FROM isos i
          JOIN iso_zones iz ON iz.iso_id = i.id
@@ -173,6 +181,7 @@ stmt!(ISO_LIST: Counted<IsoListRow> = named format!("SELECT i.*, iz.zone_id, z.n
          JOIN os_types o ON o.id = i.os_type_id
          JOIN accounts a ON a.id = i.account_id
          JOIN domains d ON d.id = i.domain_id
+         LEFT JOIN projects pr ON pr.account_id = i.account_id
          WHERE i.removed IS NULL
            AND ($id::uuid IS NULL OR i.id = $id)
            AND ($name::text IS NULL OR i.name = $name)

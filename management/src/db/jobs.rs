@@ -36,6 +36,9 @@ pub struct JobRow {
     pub domain_id: Option<Uuid>,
     #[sqlx(default)]
     pub domain_path: Option<String>,
+    /// The name of the management server that runs (or ran) it.
+    #[sqlx(default)]
+    pub owner_ms_name: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -82,7 +85,8 @@ pub async fn job_set_progress(db: impl PgExecutor<'_>, id: Uuid, done: i32) -> R
     Ok(())
 }
 
-const JOB_SELECT: &str = "SELECT j.*, a.name AS account_name, a.domain_id, d.path AS domain_path
+const JOB_SELECT: &str = "SELECT j.*, a.name AS account_name, a.domain_id, d.path AS domain_path,
+    (SELECT m.name FROM management_servers m WHERE m.id = j.owner_ms) AS owner_ms_name
     FROM async_jobs j JOIN accounts a ON a.id = j.account_id JOIN domains d ON d.id = a.domain_id";
 
 stmt!(JOB_FETCH: JobRow = format!("{JOB_SELECT} WHERE j.id = $1"));

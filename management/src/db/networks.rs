@@ -31,6 +31,13 @@ pub struct NetworkRow {
     pub dns1: Option<IpNetwork>,
     #[sqlx(default)]
     pub dns2: Option<IpNetwork>,
+    #[sqlx(default)]
+    pub ip6dns1: Option<IpNetwork>,
+    #[sqlx(default)]
+    pub ip6dns2: Option<IpNetwork>,
+    /// The zone's network domain: its networks'.
+    #[sqlx(default)]
+    pub network_domain: Option<String>,
 }
 
 stmt!(NETWORK_INSERT = "INSERT INTO networks (id, zone_id, name, display_text, guest_type, traffic_type, bridge, state)
@@ -54,6 +61,7 @@ pub async fn network_insert(db: impl PgExecutor<'_>, n: &NetworkRow) -> Result<(
 
 stmt!(NETWORK_LIST: Counted<NetworkRow> = named format!(
     "SELECT n.*, z.name AS zone_name, z.dns1, z.dns2, g.gateway, g.netmask,
+                z.ip6dns1, z.ip6dns2, z.network_domain,
                 count(*) OVER () AS total
          FROM networks n
          JOIN zones z ON z.id = n.zone_id

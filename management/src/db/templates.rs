@@ -486,6 +486,13 @@ pub struct TemplateListRow {
     pub os_type_name: String,
     pub account_name: String,
     pub domain_name: String,
+    #[sqlx(default)]
+    pub domain_path: Option<String>,
+    /// The project owning it (its account is the project's own).
+    #[sqlx(default)]
+    pub project_id: Option<Uuid>,
+    #[sqlx(default)]
+    pub project_name: Option<String>,
 }
 
 /// Which templates a listTemplates call sees (the `templatefilter` made into conditions,
@@ -515,6 +522,7 @@ stmt!(TEMPLATE_LIST: Counted<TemplateListRow> = named format!("SELECT t.*, tz.zo
                 tz.checksum AS zone_checksum, tz.error_text,
                 EXISTS (SELECT 1 FROM image_stores x WHERE x.zone_id = tz.zone_id AND NOT x.readonly) AS has_store,
                 o.description AS os_type_name, a.name AS account_name, d.name AS domain_name,
+                d.path AS domain_path, pr.id AS project_id, pr.name AS project_name,
                 count(*) OVER () AS total
          FROM templates t
          JOIN template_zones tz ON tz.template_id = t.id
@@ -523,6 +531,7 @@ stmt!(TEMPLATE_LIST: Counted<TemplateListRow> = named format!("SELECT t.*, tz.zo
          JOIN os_types o ON o.id = t.os_type_id
          JOIN accounts a ON a.id = t.account_id
          JOIN domains d ON d.id = t.domain_id
+         LEFT JOIN projects pr ON pr.account_id = t.account_id
          WHERE t.removed IS NULL
            AND ($id::uuid IS NULL OR t.id = $id)
            AND ($ids::uuid[] IS NULL OR t.id = ANY($ids))

@@ -691,6 +691,11 @@ pub struct VmListRow {
     pub password_enabled: Option<bool>,
     pub template_name: Option<String>,
     pub template_display_text: Option<String>,
+    /// The template's type and format (an ISO's: USER, ISO), as CloudStack answers them.
+    #[sqlx(default)]
+    pub template_type: Option<String>,
+    #[sqlx(default)]
+    pub template_format: Option<String>,
     pub instance_name: String,
     pub nics: sqlx::types::Json<Vec<NicView>>,
     /// The project owning the VM (its account is the project's own).
@@ -723,6 +728,8 @@ const VM_LIST_SELECT: &str = "v.*, z.name AS zone_name, h.name AS host_name,
     rv.id AS root_volume_id, rv.size_bytes AS root_size_bytes,
     ud.name AS user_data_name, t.password_enabled,
     t.name AS template_name, t.display_text AS template_display_text,
+    COALESCE(t.template_type, CASE WHEN i.id IS NOT NULL THEN 'USER' END) AS template_type,
+    COALESCE(t.format, CASE WHEN i.id IS NOT NULL THEN 'ISO' END) AS template_format,
     'i-' || a.number || '-' || v.instance_number || '-' || v.instance_suffix AS instance_name,
     COALESCE((SELECT jsonb_agg(jsonb_build_object(
             'id', n.id, 'network_id', n.network_id, 'network_name', net.name,

@@ -169,6 +169,41 @@ pub struct VolumeListRow {
     pub domain_name: Option<String>,
     pub disk_offering_id: Option<Uuid>,
     pub disk_offering_name: Option<String>,
+    #[sqlx(default)]
+    pub disk_offering_display_text: Option<String>,
+    #[sqlx(default)]
+    pub domain_path: Option<String>,
+    /// The project owning it (through its VM's account).
+    #[sqlx(default)]
+    pub project_id: Option<Uuid>,
+    #[sqlx(default)]
+    pub project_name: Option<String>,
+    /// Where its pool is (zone-wide pools: none).
+    #[sqlx(default)]
+    pub pod_id: Option<Uuid>,
+    #[sqlx(default)]
+    pub pod_name: Option<String>,
+    #[sqlx(default)]
+    pub cluster_id: Option<Uuid>,
+    #[sqlx(default)]
+    pub cluster_name: Option<String>,
+    #[sqlx(default)]
+    pub template_name: Option<String>,
+    #[sqlx(default)]
+    pub template_display_text: Option<String>,
+    /// Its VM's ISO and service offering (answered for ROOT volumes).
+    #[sqlx(default)]
+    pub iso_id: Option<Uuid>,
+    #[sqlx(default)]
+    pub iso_name: Option<String>,
+    #[sqlx(default)]
+    pub iso_display_text: Option<String>,
+    #[sqlx(default)]
+    pub service_offering_id: Option<Uuid>,
+    #[sqlx(default)]
+    pub service_offering_name: Option<String>,
+    #[sqlx(default)]
+    pub service_offering_display_text: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -188,7 +223,13 @@ pub struct VolumeFilter {
 stmt!(VOLUME_LIST: Counted<VolumeListRow> = named format!("SELECT vol.*, p.zone_id, z.name AS zone_name, p.name AS pool_name, p.scope AS pool_scope,
                 v.name AS vm_name, v.display_name AS vm_display_name, v.state AS vm_state,
                 v.account_id, a.name AS account_name, v.domain_id, d.name AS domain_name,
-                v.disk_offering_id, o.name AS disk_offering_name,
+                v.disk_offering_id, o.name AS disk_offering_name, o.display_text AS disk_offering_display_text,
+                d.path AS domain_path, pr.id AS project_id, pr.name AS project_name,
+                p.pod_id, pp.name AS pod_name, p.cluster_id, cl.name AS cluster_name,
+                t.name AS template_name, t.display_text AS template_display_text,
+                v.iso_id, i.name AS iso_name, i.display_text AS iso_display_text,
+                v.service_offering_id, so.name AS service_offering_name,
+                so.display_text AS service_offering_display_text,
                 count(*) OVER () AS total
          FROM volumes vol
          JOIN storage_pools p ON p.id = vol.pool_id
@@ -197,6 +238,12 @@ stmt!(VOLUME_LIST: Counted<VolumeListRow> = named format!("SELECT vol.*, p.zone_
          LEFT JOIN accounts a ON a.id = v.account_id
          LEFT JOIN domains d ON d.id = v.domain_id
          LEFT JOIN disk_offerings o ON o.id = v.disk_offering_id
+         LEFT JOIN projects pr ON pr.account_id = v.account_id
+         LEFT JOIN pods pp ON pp.id = p.pod_id
+         LEFT JOIN clusters cl ON cl.id = p.cluster_id
+         LEFT JOIN templates t ON t.id = vol.template_id
+         LEFT JOIN isos i ON i.id = v.iso_id
+         LEFT JOIN service_offerings so ON so.id = v.service_offering_id
          WHERE vol.removed IS NULL
            AND ($id::uuid IS NULL OR vol.id = $id)
            AND ($name::text IS NULL OR vol.name = $name)

@@ -520,9 +520,15 @@ response!(CapabilitiesResponse {
     apilimitmax: Option<i32> => "integer", "Max allowed number of api requests within the specified interval";
     allowuserviewdestroyedvm: Option<bool> => "boolean", "true if the user is allowed to view destroyed virtualmachines, false otherwise";
     allowuserexpungerecovervm: Option<bool> => "boolean", "true if the user can recover and expunge virtualmachines, false otherwise";
+    allowuserexpungerecovervolume: Option<bool> => "boolean", "true if the user can recover and expunge volumes, false otherwise";
+    allowuserviewalldomainaccounts: Option<bool> => "boolean", "true if users can see all accounts within the same domain, false otherwise";
+    allowuserforcestopvm: Option<bool> => "boolean", "true if users are allowed to force stop a vm, false otherwise";
     dynamicrolesenabled: Option<bool> => "boolean", "true if dynamic role-based api checker is enabled, false otherwise";
     defaultuipagesize: Option<i64> => "long", "default page size in the UI for various views, value set in the configurations";
     regionsecondaryenabled: Option<bool> => "boolean", "true if region wide secondary is enabled, false otherwise";
+    instancesstatsretentiontime: Option<i32> => "integer", "the retention time for Instances stats";
+    instancesstatsuseronly: Option<bool> => "boolean", "true if stats are collected only for user instances, false if system instance stats are also collected";
+    instancesdisksstatsretentionenabled: Option<bool> => "boolean", "true if stats are retained for instance disks otherwise false";
 });
 
 response!(LoginResponse {

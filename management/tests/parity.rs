@@ -312,8 +312,12 @@ fn first(v: &Value, key: &str) -> Value {
         .unwrap_or_else(|| panic!("no {key} in {v}"))
 }
 
+/// One object's check: its list's name, a real answer, and the fields that answer may
+/// lack, each with why.
+type Check = (&'static str, Value, Vec<(&'static str, &'static str)>);
+
 /// The async job answer names the management server that ran it.
-fn deploy_job_name_is_set(checks: &[(&str, Value, Vec<(&str, &str)>)]) -> bool {
+fn deploy_job_name_is_set(checks: &[Check]) -> bool {
     let j = &checks.iter().find(|c| c.0 == "asyncjob").unwrap().1;
     j["managementservername"]
         .as_str()
@@ -557,7 +561,7 @@ async fn real_answers_carry_cloudstacks_fields() {
     // Each object: (its list's name, a real answer, what that answer may lack and why).
     let ip_state = "the VM is Running on a host, so it has no ISO-only or stopped-only field";
     let _ = ip_state;
-    let checks: Vec<(&str, Value, Vec<(&str, &str)>)> = vec![
+    let checks: Vec<Check> = vec![
         ("zone", z, vec![
             ("ip6dns1", "the zone was created without IPv6 DNS"),
             ("ip6dns2", "the zone was created without IPv6 DNS"),
@@ -754,6 +758,25 @@ async fn real_answers_carry_cloudstacks_fields() {
     let ev = &checks.iter().find(|c| c.0 == "event").unwrap().1;
     assert_eq!(ev["domainpath"], "ROOT");
     assert!(deploy_job_name_is_set(&checks));
+    let caps = &checks.iter().find(|c| c.0 == "capabilities").unwrap().1;
+    assert_eq!(
+        caps["instancesstatsretentiontime"], 720,
+        "vm.stats.max.retention.time: {caps}"
+    );
+    assert_eq!(
+        caps["allowusercreateprojects"], true,
+        "allow.user.create.projects"
+    );
+    c.ok(
+        "updateConfiguration",
+        &[("name", "allow.user.create.projects"), ("value", "false")],
+    )
+    .await;
+    let caps = c.ok("listCapabilities", &[]).await;
+    assert_eq!(
+        caps["capability"]["allowusercreateprojects"], false,
+        "{caps}"
+    );
     let h = &checks.iter().find(|c| c.0 == "host").unwrap().1;
     // 1 × 500 MHz of 8 × 2000 MHz; 256 MiB of 16 GiB.
     assert_eq!(h["cpuallocatedvalue"], 500, "{h}");

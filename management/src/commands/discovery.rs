@@ -82,8 +82,8 @@ pub fn list_capabilities(ctx: &Ctx, caller: &Caller) -> Result<Reply> {
             ctx.get_in(&settings::ALLOW_PUBLIC_USER_TEMPLATES, account),
         ),
         supportELB: Some("false".into()),
-        projectinviterequired: Some(false),
-        allowusercreateprojects: Some(false),
+        projectinviterequired: Some(ctx.get(&settings::PROJECT_INVITE_REQUIRED)),
+        allowusercreateprojects: Some(ctx.get(&settings::ALLOW_USER_CREATE_PROJECTS)),
         customdiskofferingminsize: Some(ctx.get(&settings::CUSTOM_DISKOFFERING_SIZE_MIN)),
         customdiskofferingmaxsize: Some(ctx.get(&settings::CUSTOM_DISKOFFERING_SIZE_MAX)),
         kvmsnapshotenabled: Some(false),
@@ -96,6 +96,18 @@ pub fn list_capabilities(ctx: &Ctx, caller: &Caller) -> Result<Reply> {
         dynamicrolesenabled: Some(false),
         defaultuipagesize: Some(ctx.get(&settings::DEFAULT_UI_PAGE_SIZE)),
         regionsecondaryenabled: Some(false),
+        // Users may not expunge or recover volumes (they have only root volumes, which go
+        // with their VM), see only their own account, and may force-stop their VMs.
+        allowuserexpungerecovervolume: Some(false),
+        allowuserviewalldomainaccounts: Some(false),
+        allowuserforcestopvm: Some(true),
+        // VM stats are kept this many minutes, for user VMs (Stratus runs no system VMs);
+        // no disk stats are kept.
+        instancesstatsretentiontime: Some(
+            i32::try_from(ctx.get(&settings::VM_STATS_MAX_RETENTION_TIME)).unwrap_or(i32::MAX),
+        ),
+        instancesstatsuseronly: Some(true),
+        instancesdisksstatsretentionenabled: Some(false),
     };
     Ok(Reply::object("capability", &caps))
 }

@@ -140,7 +140,10 @@ pub async fn list_zones(ctx: &Ctx, p: &Params) -> Result<Reply> {
     // With `showcapacities`, each zone carries what listCapacity answers for it (computed
     // once for the page: one query per kind, whatever the number of zones).
     if p.bool("showcapacities") == Some(true) && !items.is_empty() {
-        let zone = (items.len() == 1).then(|| rows[0].id.into());
+        let zone = match rows.as_slice() {
+            [one] => Some(one.id.into()),
+            _ => None,
+        };
         let mut all = super::vms::zone_capacities(ctx, zone).await?;
         for z in &mut items {
             let (mine, rest): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| c.zoneid == z.id);

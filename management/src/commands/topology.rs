@@ -636,6 +636,7 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
             ..Default::default()
         },
         Some(zone_id.into()),
+        &Default::default(),
     )
     .await?;
     let network_id = match p.id::<crate::ids::NetworkId>("networkid")? {

@@ -437,7 +437,7 @@ pub async fn delete_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
     }
     let mut tx = ctx.pool.begin().await?;
     // Sessions and users go with the account (ON DELETE CASCADE); events keep their text.
-    a::account_delete(&mut *tx, acc.id).await?;
+    a::account_delete(&mut tx, acc.id).await?;
     event(
         &mut tx,
         &caller.user,

@@ -127,7 +127,6 @@ const SECURITY_GROUPS: &str = "security groups are not available yet";
 const AFFINITY_GROUPS: &str = "affinity groups are not available yet";
 const PROJECTS: &str = "projects are not available yet";
 const OTHER_ACCOUNT: &str = "acting for another account is not available yet";
-const TAG_FILTER: &str = "filtering by tags is not available yet (listTags lists them)";
 const DATA_VOLUMES: &str = "data volumes are not available yet";
 const DOMAIN_OFFERINGS: &str = "offerings restricted to domains are not available yet";
 const CAPACITY_VIEWS: &str =
@@ -284,7 +283,7 @@ const VM_LIST_PARAMS: &[ParamSpec] = list_params![
     opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
     opt("details", List, "comma separated list of vm details requested"),
     opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
-    unsupported(opt("tags", Map, "List resources by tags (key/value pairs)"), TAG_FILTER),
+    opt("tags", Map, "List resources by tags (key/value pairs)"),
     unsupported(uuids("affinitygroupid", "list vms by affinity group"), AFFINITY_GROUPS),
     unsupported(opt("securitygroupid", Uuid, "the security group ID"), SECURITY_GROUPS),
 ];
@@ -293,7 +292,7 @@ const VM_LIST_PARAMS: &[ParamSpec] = list_params![
 const KEY_OWNER: [ParamSpec; 3] = [
     opt("account", String, "an optional account for the ssh key. Must be used with domainId."),
     opt("domainid", Uuid, "an optional domainId for the ssh key. If the account parameter is used, domainId must also be used."),
-    unsupported(opt("projectid", Uuid, "an optional project for the ssh key"), PROJECTS),
+    opt("projectid", Uuid, "an optional project for the ssh key"),
 ];
 
 const ZONE_UPDATE_PARAMS: &[ParamSpec] = params![
@@ -516,7 +515,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("id", Uuid, "the ID of the ssh keypair"),
             opt("name", String, "A key pair name to look for"),
             opt("fingerprint", String, "A public key fingerprint to look for"),
-            unsupported(opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"), PROJECTS),
+            opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
@@ -528,7 +527,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             req("name", String, "Name of the keypair"),
             opt("account", String, "the account associated with the keypair. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "the domain ID associated with the keypair"),
-            unsupported(opt("projectid", Uuid, "the project associated with keypair"), PROJECTS),
+            opt("projectid", Uuid, "the project associated with keypair"),
         ],
         SUCCESS),
     // --- user data ---
@@ -546,6 +545,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         list_params![
             opt("id", Uuid, "the ID of the Userdata"),
             opt("name", String, "Userdata name to look for"),
+            opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
@@ -644,7 +644,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("domainid", Uuid, "the ID of the domain associated with the zone"),
             opt("networktype", String, "the network type of the zone that the virtual machine belongs to"),
             opt("showcapacities", Boolean, "flag to display the capacity of the zones"),
-            unsupported(opt("tags", Map, "List zones by resource tags (key/value pairs)"), TAG_FILTER),
+            opt("tags", Map, "List zones by resource tags (key/value pairs); zones take no tags, so a filter matches none"),
         ],
         types::ZoneResponse::FIELDS),
     cmd("updateZone", "Updates a Zone.", Admin, O, "zone", ZONE_UPDATE_PARAMS, types::ZoneResponse::FIELDS),
@@ -1030,7 +1030,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("zoneid", Uuid, "the ID of the availability zone"),
             opt("storageid", Uuid, "the ID of the storage pool, available to ROOT admin only"),
             opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
-            unsupported(opt("tags", Map, "List resources by tags (key/value pairs)"), TAG_FILTER),
+            opt("tags", Map, "List resources by tags (key/value pairs)"),
             opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
@@ -1078,8 +1078,8 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
-            unsupported(opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"), PROJECTS),
-            unsupported(opt("tags", Map, "List resources by tags (key/value pairs)"), TAG_FILTER),
+            opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
+            opt("tags", Map, "List resources by tags (key/value pairs)"),
             unsupported(opt("vpcid", Uuid, "List networks by VPC"), "VPCs are not available"),
         ],
         types::NetworkResponse::FIELDS),
@@ -1115,7 +1115,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
             opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
-            unsupported(opt("tags", Map, "List projects by tags (key/value pairs)"), TAG_FILTER),
+            opt("tags", Map, "List projects by tags (key/value pairs)"),
             opt("details", List, "comma separated list of project details requested, value can be a list of [ all, resource, min]"),
             unsupported(opt("showicon", Boolean, "flag to display the resource icon for projects"), "resource icons are not available yet"),
         ],
@@ -1246,14 +1246,14 @@ pub static COMMANDS: &[CommandSpec] = &[
             req("domainid", Uuid, "If account parameter specified then updates resource counts for a specified account in this domain else update resource counts for all accounts & child domains in specified domain."),
             opt("account", String, "Update resource count for a specified account. Must be used with the domainId parameter."),
             opt("resourcetype", Integer, "Type of resource to update. If specifies valid values are 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 11. If not specified will update all resource counts"),
-            unsupported(opt("projectid", Uuid, "Update resource limits for project"), PROJECTS),
+            opt("projectid", Uuid, "Update resource limits for project"),
             unsupported(opt("tag", String, "Tag for the resource type"), "tagged resource limits (host and storage tags) are not available yet"),
         ],
         types::ResourceCountResponse::FIELDS),
     // --- resource tags ---
     since(asynch(cmd("createTags", "Creates resource tag(s)", AnyUser, S, "success",
         params![
-            req("resourcetype", String, "type of the resource: UserVm, Volume, ISO (Template once templates exist)"),
+            req("resourcetype", String, "type of the resource: UserVm, Volume, ISO, Template, Network, Project, Account or User"),
             len(req("resourceids", List, "list of resources to create the tags for"), 65535),
             req("tags", Map, "Map of tags (key/value pairs)"),
             opt("customer", String, "identifies client specific tag. When the value is not null, the tag can't be used by cloudStack code internally"),
@@ -1277,7 +1277,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
             opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
-            unsupported(opt("projectid", Uuid, "list objects by project"), PROJECTS),
+            opt("projectid", Uuid, "list objects by project"),
         ],
         types::ResourceTagResponse::FIELDS), "4.0.0"),
     // --- storage ---
@@ -1391,7 +1391,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("isready", Boolean, "true if this ISO is ready to be deployed"),
             unsupported(opt("showremoved", Boolean, "show removed ISOs as well"), "listing removed ISOs is not available"),
             opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
-            unsupported(opt("tags", Map, "List resources by tags (key/value pairs)"), TAG_FILTER),
+            opt("tags", Map, "List resources by tags (key/value pairs)"),
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
@@ -1456,6 +1456,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
+            opt("tags", Map, "List resources by tags (key/value pairs)"),
         ],
         types::TemplateResponse::FIELDS),
     cmd("updateTemplate", "Updates attributes of a template.", AnyUser, O, "template",
@@ -1509,7 +1510,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("bits", Integer, "32 or 64 bit"),
             opt("details", Map, "Template details in key/value pairs using format details[i].keyname=keyvalue."),
             unsupported(opt("templatetag", String, "the tag for this template."), "template tags are not available yet"),
-            unsupported(opt("projectid", Uuid, "create template for the project"), "projects are not available yet"),
+            opt("projectid", Uuid, "create template for the project"),
         ],
         types::TemplateResponse::FIELDS), "Template"),
     cmd("listTemplatePermissions", "List template visibility and all accounts that have permissions to view this template.", AnyUser, O, "templatepermission",
@@ -1608,7 +1609,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("resourceid", Uuid, "the ID of the resource associated with the event"),
             opt("resourcetype", String, "the type of the resource associated with the event"),
             unsupported(opt("startid", Uuid, "the parent/start ID of the event, when provided this will list all the events with the start/parent ID including the parent event"), "events have no start/parent events yet"),
-            unsupported(opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"), PROJECTS),
+            opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
             opt("account", String, "list resources by account. Must be used with the domainId parameter."),
             opt("domainid", Uuid, "list only resources belonging to the domain specified"),
             opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),

@@ -1125,6 +1125,8 @@ response!(ResourceCountResponse {
     domainid: Option<Uuid> => "string", "the domain ID for which resource count's are updated";
     domain: Option<String> => "string", "the domain name for which resource count's are updated";
     domainpath: Option<String> => "string", "path of the domain to which the resource counts are updated";
+    projectid: Option<Uuid> => "string", "the project id for which resource count's are updated";
+    project: Option<String> => "string", "the project name for which resource count's are updated";
     resourcetype: Option<String> => "string", "resource type. Values include 0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11. See the resourceType parameter for more information on these values.";
     resourcetypename: Option<String> => "string", "resource type name. Values include user_vm, public_ip, volume, snapshot, template, network, vpc, cpu, memory, primary_storage, secondary_storage.";
     resourcecount: Option<i64> => "long", "resource count";

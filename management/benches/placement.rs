@@ -160,7 +160,9 @@ async fn main() -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("heartbeat: {e:?}"))?;
         host_ids.push(h.id.into());
     }
-    let (nets, _) = db::networks::network_list(&pool, &Default::default(), Some(zid)).await?;
+    let (nets, _) =
+        db::networks::network_list(&pool, &Default::default(), Some(zid), &Default::default())
+            .await?;
     let so = db::offerings::service_offering_fetch(
         &pool,
         "00000000-0000-4000-8003-000000000001".parse()?,

@@ -101,6 +101,14 @@ fn constraint_message(name: &str) -> Option<(ErrorCode, &'static str)> {
             ResourceInUse,
             "The account still has asynchronous jobs on record",
         ),
+        "vms_account_id_fkey" | "vms_user_id_fkey" => (
+            ResourceInUse,
+            "The account still has virtual machines (destroyed ones until they are expunged); expunge them first",
+        ),
+        "isos_account_id_fkey" => (
+            ResourceInUse,
+            "The account owns ISOs (deleted ones are kept for the VMs they were attached to)",
+        ),
         "vms_name_account_key" => (
             ParamError,
             "A VM with that name already exists in this account. Please specify a unique name.",

@@ -86,6 +86,11 @@ impl<'a> Browser<'a> {
     }
 
     async fn login_as(c: &'a Client, user: &str, password: &str) -> Browser<'a> {
+        Self::login_in(c, user, password, "").await
+    }
+
+    /// Signs in as `user` of the domain at `domain` (a path; empty: ROOT).
+    async fn login_in(c: &'a Client, user: &str, password: &str, domain: &str) -> Browser<'a> {
         let mut b = Browser {
             c,
             cookies: BTreeMap::new(),
@@ -94,7 +99,11 @@ impl<'a> Browser<'a> {
         let a = c
             .raw(form(
                 "/console/login",
-                &urlencode(&[("username", user), ("password", password)]),
+                &urlencode(&[
+                    ("username", user),
+                    ("password", password),
+                    ("domain", domain),
+                ]),
                 None,
             ))
             .await;
@@ -2506,7 +2515,7 @@ async fn a_failed_instance_explains_itself_and_missing_pages_are_404s() {
     // The page's parts as tabs that jump to them.
     assert_eq!(
         texts(&p.doc, "nav.tabs a"),
-        ["Details", "NICs", "Volumes", "Events"]
+        ["Details", "NICs", "Volumes", "Events", "Tags"]
     );
     let last = attr(&p.doc, "nav.tabs a:last-child", "href");
     assert_eq!(p.doc.select(&sel(&last)).count(), 1, "{last} exists");
@@ -3191,4 +3200,753 @@ async fn settings_by_scope_from_the_zone_cluster_and_account_pages() {
         )
         .await;
     assert_ne!(zone_value["configuration"][0]["value"], "3", "{zone_value}");
+}
+
+/// A Ready root volume for `vm` on a pool of the zone (seeded: no NFS here).
+async fn root_volume(c: &Client, zone: &str, vm: &str, name: &str) {
+    let pool = db::storage::PoolRow {
+        id: Uuid::new_v4(),
+        name: format!("pool-{name}"),
+        zone_id: zone.parse().unwrap(),
+        pod_id: None,
+        cluster_id: None,
+        scope: "ZONE".into(),
+        url: format!("nfs://127.0.0.1/export/{name}"),
+        server: "127.0.0.1".into(),
+        path: format!("/export/{name}"),
+        tags: vec![],
+        state: "Up".into(),
+        capacity_bytes: 100 << 30,
+        used_bytes: 0,
+        allocated_bytes: 0,
+        stats_at: None,
+        stats_error: None,
+        created: chrono::Utc::now(),
+        zone_name: String::new(),
+        pod_name: None,
+        cluster_name: None,
+    };
+    db::storage::pool_insert(&c.ctx.pool, &pool).await.unwrap();
+    db::volumes::volume_insert(
+        &c.ctx.pool,
+        &db::volumes::VolumeRow {
+            id: Uuid::new_v4(),
+            vm_id: Some(vm.parse().unwrap()),
+            name: name.into(),
+            volume_type: "ROOT".into(),
+            pool_id: pool.id,
+            path: format!("volumes/{name}.qcow2"),
+            size_bytes: 5 << 30,
+            state: "Ready".into(),
+            created: chrono::Utc::now(),
+            removed: None,
+            template_id: None,
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// The rows of table `t` on a page, each as its cells' texts.
+fn rows_of(doc: &Html, t: &str) -> Vec<Vec<String>> {
+    doc.select(&sel(&format!("table#{t} tbody tr")))
+        .map(|r| {
+            r.select(&sel("td"))
+                .map(|c| c.text().collect::<String>().trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// The row of table `t` whose `data-id` is `id`.
+fn row_of(doc: &Html, t: &str, id: &str) -> Vec<String> {
+    doc.select(&sel(&format!("table#{t} tbody tr[data-id='{id}'] td")))
+        .map(|c| c.text().collect::<String>().trim().to_string())
+        .collect()
+}
+
+/// Domains (issue 22): the tree indented by level, a subdomain created with the form
+/// (a bad name refused with the input kept), renamed, its limits set (a bad value refused
+/// with the command's words) and recounted, deleted only with cleanup while it has a
+/// subdomain. A domain admin sees its own subtree; a user has no such page.
+#[tokio::test]
+async fn the_domain_tree_is_built_renamed_limited_and_pruned() {
+    let c = Client::admin().await;
+    let _jobs = c.spawn_job_worker();
+    let mut b = Browser::login(&c).await;
+    let root = "00000000-0000-4000-8000-000000000001";
+
+    let p = b.get("/console/domains").await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(attr(&p.doc, "nav a.active", "href"), "/console/domains");
+    assert_eq!(rows_of(&p.doc, "list")[0][..2], ["ROOT", "ROOT"]);
+
+    // A subdomain from the tree's form.
+    let p = b.get("/console/domains/new").await;
+    assert_eq!(
+        attr(&p.doc, "#f-parentdomainid option[value]", "value"),
+        root
+    );
+    let p = b.submit(&p, "#form", &[("name", "acme")], None).await;
+    assert!(
+        flash(&p).contains("Domain ROOT/acme was created"),
+        "{}",
+        flash(&p)
+    );
+    assert_eq!(p.path, "/console/domains");
+    let acme = c.ok("listDomains", &[("name", "acme")]).await["domain"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // And one under it, from acme's page ("+ Add subdomain" chooses the parent).
+    let page = b.get(&format!("/console/domains/{acme}")).await;
+    let add = attr(&page.doc, ".head .tools a.btn", "href");
+    assert_eq!(add, format!("/console/domains/new?parentdomainid={acme}"));
+    let form_page = b.get(&add).await;
+    assert_eq!(
+        attr(
+            &form_page.doc,
+            "#f-parentdomainid option[selected]",
+            "value"
+        ),
+        acme
+    );
+    // A name with a '/' is refused on the form, which keeps what was typed.
+    let p = b
+        .submit(&form_page, "#form", &[("name", "web/<b>")], None)
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text1(&p.doc, "#form .error").contains("cannot contain '/'"));
+    assert_eq!(attr(&p.doc, "#f-name", "value"), "web/<b>");
+    let p = b.submit(&p, "#form", &[("name", "web")], None).await;
+    assert!(flash(&p).contains("ROOT/acme/web"), "{}", flash(&p));
+    // The tree: each domain under its parent, indented by its level.
+    let names = texts(&p.doc, "table#list tbody td:first-child");
+    assert_eq!(names[..3], ["ROOT", "acme", "web"], "{names:?}");
+    assert_eq!(
+        attr(
+            &p.doc,
+            "table#list tbody tr:nth-child(3) td:first-child",
+            "class"
+        ),
+        "lvl2"
+    );
+    assert_eq!(
+        attr(
+            &p.doc,
+            "table#list tbody tr:nth-child(2) td:first-child a",
+            "href"
+        ),
+        format!("/console/domains/{acme}")
+    );
+    // Accounts are counted per domain; the domain's page adds one in it.
+    let add_account = format!("/console/accounts/new?domainid={acme}");
+    assert_eq!(
+        page.doc
+            .select(&sel(&format!(".head .tools a[href='{add_account}']")))
+            .count(),
+        1
+    );
+    let f = b.get(&add_account).await;
+    assert_eq!(attr(&f.doc, "#f-domainid option[selected]", "value"), acme);
+    let p = b
+        .submit(
+            &f,
+            "#form",
+            &[
+                ("username", "ann"),
+                ("password", "ann-pw-12345"),
+                ("email", "ann@example.org"),
+                ("firstname", "Ann"),
+                ("lastname", "Tester"),
+            ],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("created"), "{}", flash(&p));
+    assert_eq!(
+        c.ok("listAccounts", &[("name", "ann"), ("listall", "true")])
+            .await["account"][0]["domainpath"],
+        "ROOT/acme"
+    );
+    let p = b.get("/console/domains").await;
+    assert_eq!(row_of(&p.doc, "list", &acme)[2], "1");
+
+    // acme's page: its subdomain, its account, its limits.
+    let p = b.get(&format!("/console/domains/{acme}")).await;
+    assert_eq!(
+        texts(&p.doc, "table#subdomains tbody td:first-child"),
+        ["web"]
+    );
+    assert_eq!(
+        texts(&p.doc, "table#accounts tbody td:first-child"),
+        ["ann"]
+    );
+    assert_eq!(row_of(&p.doc, "limits", "user_vm")[0], "Instances");
+    // Rename.
+    let p = b
+        .submit(
+            &p,
+            "#actions form[data-action=rename]",
+            &[("name", "acme2")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("renamed"), "{}", flash(&p));
+    assert_eq!(text1(&p.doc, ".head h1"), "acme2");
+    // A limit: set, shown; a bad one refused as the command words it.
+    let p = b
+        .submit(
+            &p,
+            "table#limits tr[data-id=user_vm] form[data-action=limit]",
+            &[("max", "7")],
+            None,
+        )
+        .await;
+    assert!(
+        flash(&p).contains("The limit of instances is now 7"),
+        "{}",
+        flash(&p)
+    );
+    assert_eq!(row_of(&p.doc, "limits", "user_vm")[2], "7");
+    assert_eq!(
+        c.ok(
+            "listResourceLimits",
+            &[("domainid", &acme), ("resourcetype", "0")]
+        )
+        .await["resourcelimit"][0]["max"],
+        7
+    );
+    let p = b
+        .submit(
+            &p,
+            "table#limits tr[data-id=cpu] form[data-action=limit]",
+            &[("max", "-5")],
+            None,
+        )
+        .await;
+    assert!(
+        p.doc.select(&sel(".flash.error")).count() == 1,
+        "{}",
+        flash(&p)
+    );
+    assert_eq!(row_of(&p.doc, "limits", "cpu")[2], "Unlimited");
+    let p = b
+        .submit(&p, ".section-forms form[data-action=recount]", &[], None)
+        .await;
+    assert!(flash(&p).starts_with("Usage recalculated"), "{}", flash(&p));
+    // The ROOT domain cannot be renamed, deleted or limited.
+    let r = b.get(&format!("/console/domains/{root}")).await;
+    assert_eq!(r.doc.select(&sel("#actions form")).count(), 0);
+    assert_eq!(r.doc.select(&sel("table#limits form")).count(), 0);
+
+    // Deleting a domain with a subdomain: refused on its page; with cleanup, gone (its
+    // account too, which owns nothing).
+    let p = b
+        .submit(
+            &p,
+            "#actions form[data-action=delete]",
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("sub-domain"), "{}", flash(&p));
+    assert_eq!(p.path, format!("/console/domains/{acme}"));
+    let p = b
+        .submit(
+            &p,
+            "#actions form[data-action=cleanup]",
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(
+        flash(&p).contains("deleted with its subdomains"),
+        "{}",
+        flash(&p)
+    );
+    assert_eq!(texts(&p.doc, "table#list tbody td:first-child"), ["ROOT"]);
+
+    // Hostile ids are refused, not a 500; a forged form is refused.
+    let p = b.get("/console/domains/not-a-uuid").await;
+    assert!(p.status.is_client_error(), "{}", p.status);
+    let p = b.get(&format!("/console/domains/{}", Uuid::new_v4())).await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    let a = c
+        .raw(form(
+            "/console/domains/new",
+            "name=x",
+            Some(&b.cookie_header()),
+        ))
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+
+    // A domain admin sees its subtree; a user has neither the page nor the link.
+    let east = c.ok("createDomain", &[("name", "east")]).await["domain"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.ok(
+        "createDomain",
+        &[("name", "team"), ("parentdomainid", &east)],
+    )
+    .await;
+    c.user_in(&east, "eve", "2").await;
+    let mut e = Browser::login_in(&c, "eve", "eve-pw-1", "/east").await;
+    let p = e.get("/console/domains").await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(
+        texts(&p.doc, "table#list tbody td:first-child"),
+        ["east", "team"]
+    );
+    // Its own domain: no rename or delete, and no limits to change.
+    let p = e.get(&format!("/console/domains/{east}")).await;
+    assert_eq!(p.doc.select(&sel("#actions form")).count(), 0);
+    assert_eq!(p.doc.select(&sel("table#limits form")).count(), 0);
+    c.user("uma").await;
+    let mut u = Browser::login_as(&c, "uma", "uma-pw-1").await;
+    let p = u.get("/console/domains").await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        p.doc.select(&sel("nav a[href='/console/domains']")).count(),
+        0
+    );
+}
+
+/// Projects (issue 22): created with the form, members added and removed, and the
+/// switcher: choosing a project scopes the instance and volume lists to it and puts what
+/// the wizard launches in it; Default view returns to one's own. The choice is checked on
+/// every request: junk, or a project the user is not a member of, is the default view.
+#[tokio::test]
+async fn projects_and_the_switcher_scope_lists_and_launches() {
+    let c = Client::admin().await;
+    let _jobs = c.spawn_job_worker();
+    let (zone, iso) = c.deployable_iso("proj-zone").await;
+    let alice = c.user("alice").await;
+    let bob = c.user("bob").await;
+    let mut b = Browser::login_as(&c, "alice", "alice-pw-1").await;
+
+    // No project yet: no switcher.
+    let p = b.get("/console/projects").await;
+    assert_eq!(p.doc.select(&sel("#project-switch")).count(), 0);
+    assert_eq!(p.doc.select(&sel("p.empty")).count(), 1);
+    let p = b.get("/console/projects/new").await;
+    let p = b
+        .submit(
+            &p,
+            "#form",
+            &[("name", "web"), ("displaytext", "The <web> team")],
+            None,
+        )
+        .await;
+    assert!(
+        flash(&p).contains("The project was created"),
+        "{}",
+        flash(&p)
+    );
+    assert_eq!(text1(&p.doc, ".head h1"), "web");
+    let pid = p.path.rsplit('/').next().unwrap().to_string();
+    assert_eq!(
+        rows_of(&p.doc, "members")[0][..3],
+        ["alice", "Admin", "ROOT"]
+    );
+    assert_eq!(rows_of(&p.doc, "members").len(), 1);
+    assert!(p.doc.select(&sel("table#limits tbody tr")).count() >= 11);
+
+    // Members: bob added as a regular member, then removed; a stranger refused.
+    let p = b
+        .submit(
+            &p,
+            ".section-forms form[data-action=add]",
+            &[("account", "bob")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("bob was added"), "{}", flash(&p));
+    let bob_row: Vec<Vec<String>> = rows_of(&p.doc, "members")
+        .into_iter()
+        .filter(|r| r[0] == "bob")
+        .map(|r| r[..3].to_vec())
+        .collect();
+    assert_eq!(bob_row, [["bob", "Regular", "ROOT"]]);
+    let p = b
+        .submit(
+            &p,
+            ".section-forms form[data-action=add]",
+            &[("account", "nobody")],
+            None,
+        )
+        .await;
+    assert!(
+        flash(&p).contains("Unable to find account"),
+        "{}",
+        flash(&p)
+    );
+    let bob_id = bob.ok("listAccounts", &[]).await["account"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = b
+        .submit(
+            &p,
+            &format!("table#members tr[data-id='{bob_id}'] form[data-action=remove]"),
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("bob was removed"), "{}", flash(&p));
+    assert_eq!(
+        texts(&p.doc, "table#members tbody td:first-child"),
+        ["alice"]
+    );
+
+    // One VM of alice's own, one of the project's.
+    let deploy = |project: Option<&str>| {
+        let mut params = vec![
+            ("zoneid", zone.clone()),
+            (
+                "serviceofferingid",
+                "00000000-0000-4000-8003-000000000001".to_string(),
+            ),
+            ("templateid", iso.clone()),
+            (
+                "diskofferingid",
+                "00000000-0000-4000-8004-000000000001".to_string(),
+            ),
+            ("startvm", "false".to_string()),
+        ];
+        if let Some(p) = project {
+            params.push(("projectid", p.to_string()));
+        }
+        params
+    };
+    for (name, project) in [("own-vm", None), ("team-vm", Some(pid.as_str()))] {
+        let mut params = deploy(project);
+        params.push(("name", name.to_string()));
+        let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let j = alice.ok("deployVirtualMachine", &pairs).await;
+        let j = alice.wait_job(j["jobid"].as_str().unwrap()).await;
+        assert_eq!(j["jobstatus"], 1, "{j}");
+        let vm = j["jobresult"]["virtualmachine"]["id"].as_str().unwrap();
+        root_volume(&c, &zone, vm, &format!("ROOT-{name}")).await;
+    }
+    let names = |p: &Page| texts(&p.doc, "table#list tbody td:first-child");
+
+    // The default view: alice's own; the switcher offers the project.
+    let p = b.get("/console/instances").await;
+    assert_eq!(names(&p), ["own-vm"]);
+    assert_eq!(
+        texts(&p.doc, "#project-select option"),
+        ["Default view", "web"]
+    );
+    // Switching (the switcher goes back to the page it was used on).
+    let a = c
+        .raw(
+            Request::post("/console/project")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::COOKIE, b.cookie_header())
+                .header(header::REFERER, "http://console.test/console/instances")
+                .body(Body::from(urlencode(&[
+                    ("sessionkey", &b.key),
+                    ("projectid", &pid),
+                ])))
+                .unwrap(),
+        )
+        .await;
+    let p = b.follow(a, "/console/project".into()).await;
+    assert_eq!(p.path, "/console/instances");
+    assert!(flash(&p).contains("Project web"), "{}", flash(&p));
+    assert_eq!(names(&p), ["team-vm"]);
+    assert_eq!(
+        attr(&p.doc, "#project-select option[selected]", "value"),
+        pid
+    );
+    assert!(attr(&p.doc, "#project-switch", "class").contains("in-project"));
+    assert!(text1(&p.doc, "main p.muted").contains("Project web"));
+    assert_eq!(
+        p.doc.select(&sel("#filter-account")).count(),
+        0,
+        "no account filter in a project's view"
+    );
+    let v = b.get("/console/volumes").await;
+    assert_eq!(
+        texts(&v.doc, "table#list tbody td:nth-child(3)"),
+        ["team-vm"],
+        "the project's volumes"
+    );
+    // The project's instance has its page in the project's view.
+    let team = c.ok("listVirtualMachines", &[("projectid", &pid)]).await["virtualmachine"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        b.get(&format!("/console/instances/{team}")).await.status,
+        StatusCode::OK
+    );
+
+    // The wizard launches into the project.
+    let net = c.ok("listNetworks", &[("zoneid", &zone)]).await["network"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let launched = b
+        .post(
+            "/console/instances/new",
+            &[
+                ("at", "review"),
+                ("go", "launch"),
+                ("zoneid", &zone),
+                ("isoid", &iso),
+                ("serviceofferingid", "00000000-0000-4000-8003-000000000001"),
+                ("diskofferingid", "00000000-0000-4000-8004-000000000001"),
+                ("networkid", &net),
+                ("name", "wizard-vm"),
+            ],
+        )
+        .await;
+    assert!(
+        launched.status.is_success(),
+        "{} {}",
+        launched.status,
+        launched.path
+    );
+    let in_project = c
+        .ok(
+            "listVirtualMachines",
+            &[("projectid", &pid), ("name", "wizard-vm")],
+        )
+        .await;
+    assert_eq!(
+        in_project["count"], 1,
+        "the wizard's instance is the project's: {in_project}"
+    );
+
+    // Default view again.
+    let p = b
+        .post(
+            "/console/project",
+            &[("projectid", ""), ("back", "/console/instances")],
+        )
+        .await;
+    assert!(flash(&p).contains("Default view"), "{}", flash(&p));
+    assert_eq!(names(&p), ["own-vm"]);
+    assert_eq!(
+        attr(&p.doc, "#project-select option[selected]", "value"),
+        ""
+    );
+
+    // Another's project is refused by the switcher, and ignored in a forged cookie; so is junk.
+    let other = c.ok("listProjects", &[("listall", "true")]).await;
+    assert_eq!(other["count"], 1);
+    let bobs = bob
+        .ok("createProject", &[("name", "bobs"), ("displaytext", "x")])
+        .await;
+    let bobs = bob.wait_job(bobs["jobid"].as_str().unwrap()).await["jobresult"]["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = b
+        .post(
+            "/console/project",
+            &[("projectid", &bobs), ("back", "/console/instances")],
+        )
+        .await;
+    assert!(flash(&p).contains("not a member"), "{}", flash(&p));
+    for junk in [bobs.as_str(), "not-a-uuid", "%00%27\"<x>", ""] {
+        b.cookies.insert("stratus_project".into(), junk.into());
+        let p = b.get("/console/instances").await;
+        assert_eq!(p.status, StatusCode::OK, "{junk}");
+        assert_eq!(names(&p), ["own-vm"], "{junk}: the default view");
+    }
+    b.cookies.remove("stratus_project");
+    // Bob's project page is not alice's to see.
+    assert_eq!(
+        b.get(&format!("/console/projects/{bobs}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Suspend and activate from the project's page; deleting one that owns instances is
+    // refused with the command's words.
+    let p = b.get(&format!("/console/projects/{pid}")).await;
+    let p = b
+        .submit(&p, "#actions form[data-action=suspend]", &[], None)
+        .await;
+    assert_eq!(text1(&p.doc, ".head .badge"), "Suspended");
+    let p = b
+        .submit(&p, "#actions form[data-action=activate]", &[], None)
+        .await;
+    assert_eq!(text1(&p.doc, ".head .badge"), "Active");
+    let p = b
+        .submit(
+            &p,
+            "#actions form[data-action=delete]",
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("still owns"), "{}", flash(&p));
+    // Logging out forgets the choice.
+    let a = c
+        .raw(form(
+            "/console/logout",
+            &urlencode(&[("sessionkey", &b.key)]),
+            Some(&b.cookie_header()),
+        ))
+        .await;
+    assert!(a
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.to_str().unwrap().starts_with("stratus_project=;")));
+}
+
+/// An account's limits on its page (issue 22): what it uses beside each limit; an admin
+/// sets one (shown at once) and recalculates. Tags on detail pages: added and removed by
+/// the owner on an instance's and a volume's page; a bad tag is refused as the command
+/// words it.
+#[tokio::test]
+async fn account_limits_are_edited_and_tags_added_and_removed_on_detail_pages() {
+    let c = Client::admin().await;
+    let _jobs = c.spawn_job_worker();
+    seeded_vms(&c, "tag-zone", 64, 1).await;
+    let mut b = Browser::login(&c).await;
+    let vm = c.ok("listVirtualMachines", &[("listall", "true")]).await["virtualmachine"][0].clone();
+    let vm_id = vm["id"].as_str().unwrap().to_string();
+    root_volume(&c, vm["zoneid"].as_str().unwrap(), &vm_id, "ROOT-seed").await;
+
+    // alice's limits: set by the admin, shown on her page.
+    c.user("alice").await;
+    let alice = c.ok("listAccounts", &[("name", "alice")]).await["account"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = b.get(&format!("/console/accounts/{alice}")).await;
+    let vms = row_of(&p.doc, "limits", "user_vm");
+    assert_eq!(vms[..4], ["Instances", "0 of 20", "20", "20"], "{vms:?}");
+    let p = b
+        .submit(
+            &p,
+            "table#limits tr[data-id=user_vm] form[data-action=limit]",
+            &[("max", "3")],
+            None,
+        )
+        .await;
+    assert!(
+        flash(&p).contains("The limit of instances is now 3"),
+        "{}",
+        flash(&p)
+    );
+    assert_eq!(
+        row_of(&p.doc, "limits", "user_vm")[..4],
+        ["Instances", "0 of 3", "3", "3"]
+    );
+    let p = b
+        .submit(
+            &p,
+            "table#limits tr[data-id=memory] form[data-action=limit]",
+            &[("max", "lots")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        p.doc.select(&sel(".flash.error")).count(),
+        1,
+        "{}",
+        flash(&p)
+    );
+    let p = b
+        .submit(&p, ".section-forms form[data-action=recount]", &[], None)
+        .await;
+    assert!(flash(&p).starts_with("Usage recalculated"), "{}", flash(&p));
+    // The admin's own account: in use beside Unlimited.
+    let me = c.ok("listAccounts", &[("name", "admin")]).await["account"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = b.get(&format!("/console/accounts/{me}")).await;
+    assert_eq!(
+        row_of(&p.doc, "limits", "user_vm")[..3],
+        ["Instances", "1", "Unlimited"]
+    );
+
+    // Tags on the instance's page.
+    let page = format!("/console/instances/{vm_id}");
+    let p = b.get(&page).await;
+    assert!(texts(&p.doc, "nav.tabs a").contains(&"Tags".to_string()));
+    assert_eq!(p.doc.select(&sel("table#tags")).count(), 0, "none yet");
+    let p = b
+        .submit(
+            &p,
+            ".section-forms form[data-action=add]",
+            &[("key", "env"), ("value", "prod <1>")],
+            None,
+        )
+        .await;
+    assert_eq!(p.path, page);
+    assert!(
+        flash(&p).contains("Tag env = prod <1> added"),
+        "{}",
+        flash(&p)
+    );
+    assert_eq!(rows_of(&p.doc, "tags")[0][..2], ["env", "prod <1>"]);
+    let listed = c
+        .ok(
+            "listTags",
+            &[("resourceid", &vm_id), ("resourcetype", "UserVm")],
+        )
+        .await;
+    assert_eq!(listed["tag"][0]["value"], "prod <1>");
+    // An empty key is refused as createTags words it.
+    let p = b
+        .submit(
+            &p,
+            ".section-forms form[data-action=add]",
+            &[("key", " "), ("value", "x")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("key must not be empty"), "{}", flash(&p));
+    let p = b
+        .submit(
+            &p,
+            "table#tags tr[data-id=env] form[data-action=remove]",
+            &[],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("Tag env removed"), "{}", flash(&p));
+    assert_eq!(p.doc.select(&sel("table#tags")).count(), 0);
+
+    // The volume list links to each volume's page, which has its tags too.
+    let v = b.get("/console/volumes").await;
+    let vol = attr(&v.doc, "table#list tbody td:first-child a", "href");
+    assert!(vol.starts_with("/console/volumes/"), "{vol}");
+    let p = b.get(&vol).await;
+    assert_eq!(p.status, StatusCode::OK);
+    let p = b
+        .submit(
+            &p,
+            ".section-forms form[data-action=add]",
+            &[("key", "tier"), ("value", "gold")],
+            None,
+        )
+        .await;
+    assert_eq!(p.path, vol);
+    assert_eq!(rows_of(&p.doc, "tags")[0][..2], ["tier", "gold"]);
+    // The tag form goes back only to a console page.
+    let p = b
+        .post(
+            "/console/tags",
+            &[
+                ("action", "remove"),
+                ("resourcetype", "Volume"),
+                ("resourceid", vol.rsplit('/').next().unwrap()),
+                ("key", "tier"),
+                ("value", "gold"),
+                ("back", "https://evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(p.path, "/console/dashboard");
+    assert!(flash(&p).contains("Tag tier removed"), "{}", flash(&p));
 }

@@ -1101,4 +1101,40 @@ async fn tagged_offerings_run_on_tagged_hosts_and_pools() {
     }
     assert_eq!(c.ok("listHostTags", &[]).await["count"], 2);
     assert_eq!(c.ok("listStorageTags", &[]).await["count"], 2);
+
+    // Suspending a project stops its running VMs (CloudStack), and refuses new ones.
+    let (_, p) = job_of(
+        &c,
+        "createProject",
+        &[("name", "suspended"), ("displaytext", "suspended")],
+    )
+    .await;
+    let project = s(&p["jobresult"]["project"]["id"]);
+    let (_, r) = job_of(
+        &c,
+        "deployVirtualMachine",
+        &[
+            ("zoneid", &zone),
+            ("serviceofferingid", &untagged),
+            ("templateid", &iso),
+            ("diskofferingid", DISK_5GB),
+            ("projectid", &project),
+            ("name", "in-project"),
+        ],
+    )
+    .await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+    let in_project = s(&r["jobresult"]["virtualmachine"]["id"]);
+    assert_eq!(vm(&c, &in_project).await["state"], "Running");
+    let (_, r) = job_of(&c, "suspendProject", &[("id", &project)]).await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+    assert_eq!(r["jobresult"]["project"]["state"], "Suspended", "{r}");
+    assert_eq!(vm(&c, &in_project).await["state"], "Stopped");
+    let stopped = c
+        .ok(
+            "listEvents",
+            &[("type", "VM.STOP"), ("resourceid", &in_project)],
+        )
+        .await;
+    assert_eq!(stopped["count"], 1, "{stopped}");
 }

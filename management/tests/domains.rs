@@ -448,3 +448,153 @@ async fn a_domains_password_policy_holds_for_its_users_only() {
         )
         .await;
 }
+
+/// The names of the SSH key pairs a list answers, sorted.
+async fn key_names(c: &Client, params: &[(&str, &str)]) -> Vec<String> {
+    let b = c.ok("listSSHKeyPairs", params).await;
+    let mut names: Vec<String> = b["sshkeypair"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|k| k["name"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn resource_lists_follow_listall_domainid_and_isrecursive_within_a_domain_admins_subtree() {
+    let admin = Client::admin().await;
+    let north = id(&create(&admin, "north", None).await);
+    let south = id(&create(&admin, "south", None).await);
+    let nora = admin.user_in(&north, "nora", "2").await;
+    let team = id(&create(&nora, "nteam", None).await);
+    let ned = admin.user_in(&north, "ned", "0").await;
+    let tim = admin.user_in(&team, "tim", "0").await;
+    let sam = admin.user_in(&south, "sam", "0").await;
+    for (c, key) in [
+        (&admin, "k-admin"),
+        (&nora, "k-nora"),
+        (&ned, "k-ned"),
+        (&tim, "k-tim"),
+        (&sam, "k-sam"),
+    ] {
+        c.ok("createSSHKeyPair", &[("name", key)]).await;
+    }
+
+    // Everyone sees their own by default; a user only ever their own.
+    assert_eq!(key_names(&nora, &[]).await, ["k-nora"]);
+    assert_eq!(key_names(&ned, &[("listall", "true")]).await, ["k-ned"]);
+    assert_eq!(key_names(&ned, &[("domainid", &south)]).await, ["k-ned"]);
+
+    // A domain admin's listall: its subtree, not the root admin's, not south's.
+    assert_eq!(
+        key_names(&nora, &[("listall", "true")]).await,
+        ["k-ned", "k-nora", "k-tim"]
+    );
+    // domainid: that domain's accounts; isrecursive: its subdomains' too.
+    assert_eq!(
+        key_names(&nora, &[("domainid", &north)]).await,
+        ["k-ned", "k-nora"]
+    );
+    assert_eq!(
+        key_names(&nora, &[("domainid", &north), ("isrecursive", "true")]).await,
+        ["k-ned", "k-nora", "k-tim"]
+    );
+    assert_eq!(key_names(&nora, &[("domainid", &team)]).await, ["k-tim"]);
+    // One account of her subtree by name (in her domain unless domainid says).
+    assert_eq!(key_names(&nora, &[("account", "ned")]).await, ["k-ned"]);
+    assert_eq!(
+        key_names(&nora, &[("account", "tim"), ("domainid", &team)]).await,
+        ["k-tim"]
+    );
+    // Outside her subtree: refused, as CloudStack does.
+    nora.err("listSSHKeyPairs", &[("domainid", &south)], 531)
+        .await;
+    nora.err(
+        "listSSHKeyPairs",
+        &[("account", "sam"), ("domainid", &south)],
+        531,
+    )
+    .await;
+    // A name that is in no domain she manages is no account of hers.
+    nora.err("listSSHKeyPairs", &[("account", "sam")], 431)
+        .await;
+
+    // The root admin: its own by default, everything with listall, a subtree by domain.
+    assert_eq!(key_names(&admin, &[]).await, ["k-admin"]);
+    let all = key_names(&admin, &[("listall", "true")]).await;
+    for k in ["k-admin", "k-nora", "k-ned", "k-tim", "k-sam"] {
+        assert!(all.iter().any(|n| n == k), "{k} missing from {all:?}");
+    }
+    assert_eq!(
+        key_names(&admin, &[("domainid", &north), ("isrecursive", "true")]).await,
+        ["k-ned", "k-nora", "k-tim"]
+    );
+
+    // Events and async jobs follow the same rule: her listall shows her subtree's.
+    let ev = nora
+        .ok(
+            "listEvents",
+            &[("listall", "true"), ("type", "CREATE.SSH.KEYPAIR")],
+        )
+        .await;
+    let mut who: Vec<&str> = ev["event"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["account"].as_str()).collect())
+        .unwrap_or_default();
+    who.sort();
+    who.dedup();
+    assert_eq!(who, ["ned", "nora", "tim"], "{ev}");
+}
+
+#[tokio::test]
+async fn an_account_that_ran_jobs_is_deleted_once_its_vms_are_expunged() {
+    let admin = Client::admin().await;
+    let _jobs = admin.spawn_job_worker();
+    let (zone, iso) = admin.deployable_iso("delete-acct-z").await;
+    let dora = admin.user("dora").await;
+    // Dora deploys (an async job on record, a VM row).
+    let a = deploy(&dora, &zone, &iso).await;
+    assert_eq!(a.status.as_u16(), 200, "{}", a.text);
+    let j = dora.wait_job(a.body()["jobid"].as_str().unwrap()).await;
+    assert_eq!(j["jobstatus"], 1, "{j}");
+    let vm = j["jobresult"]["virtualmachine"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let acct = admin.ok("listAccounts", &[("name", "dora")]).await["account"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // While the VM lives, the account stays, and the answer says why.
+    let r = job(&admin, "deleteAccount", &[("id", &acct)]).await;
+    assert_eq!(r["jobstatus"], 2, "{r}");
+    let text = r["jobresult"]["errortext"].as_str().unwrap();
+    assert!(text.contains("virtual machines"), "{text}");
+    assert_eq!(
+        admin.ok("listAccounts", &[("name", "dora")]).await["count"],
+        1
+    );
+
+    // Expunged, it is history: the account, its users and its jobs go.
+    let r = job(
+        &admin,
+        "destroyVirtualMachine",
+        &[("id", &vm), ("expunge", "true")],
+    )
+    .await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+    let r = job(&admin, "deleteAccount", &[("id", &acct)]).await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+    // (An empty list answers no count, as CloudStack.)
+    let left = admin.ok("listAccounts", &[("name", "dora")]).await;
+    assert!(left["account"].is_null(), "{left}");
+    let left = admin.ok("listUsers", &[("username", "dora")]).await;
+    assert!(left["user"].is_null(), "{left}");
+    // The name is free again.
+    admin.user("dora").await;
+}

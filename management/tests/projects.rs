@@ -665,3 +665,116 @@ async fn a_members_iso_is_the_projects() {
     assert_ne!(id(&again), pid);
     assert_eq!(alice.ok("listProjects", &[]).await["count"], 1);
 }
+
+#[tokio::test]
+async fn key_pairs_user_data_events_and_counts_take_projectid() {
+    let admin = Client::admin().await;
+    let _jobs = admin.spawn_job_worker();
+    let (zone, iso) = admin.deployable_iso("projects-keys-z").await;
+    let alice = admin.user("pkalice").await;
+    let bob = admin.user("pkbob").await;
+    let carol = admin.user("pkcarol").await;
+    let pid = id(&done(
+        &alice,
+        "createProject",
+        &[("name", "keys"), ("displaytext", "keys")],
+    )
+    .await["project"]);
+    done(
+        &alice,
+        "addAccountToProject",
+        &[("projectid", &pid), ("account", "pkbob")],
+    )
+    .await;
+
+    // Bob makes a key pair in the project: the project's, seen by members with projectid.
+    let k = bob
+        .ok("createSSHKeyPair", &[("name", "team"), ("projectid", &pid)])
+        .await;
+    assert!(k["keypair"]["privatekey"].is_string(), "{k}");
+    let listed = alice.ok("listSSHKeyPairs", &[("projectid", &pid)]).await;
+    assert_eq!(listed["count"], 1, "{listed}");
+    assert_eq!(listed["sshkeypair"][0]["name"], "team");
+    // (An empty list answers no count, as CloudStack.)
+    assert!(bob.ok("listSSHKeyPairs", &[]).await["count"].is_null());
+    carol
+        .err("listSSHKeyPairs", &[("projectid", &pid)], 531)
+        .await;
+    carol
+        .err(
+            "createSSHKeyPair",
+            &[("name", "x"), ("projectid", &pid)],
+            531,
+        )
+        .await;
+
+    // A project VM takes the project's key pair, not the member's own.
+    bob.ok("createSSHKeyPair", &[("name", "mine")]).await;
+    let mut p = vec![
+        ("zoneid", zone.as_str()),
+        ("serviceofferingid", SMALL),
+        ("templateid", iso.as_str()),
+        ("diskofferingid", DISK_5GB),
+        ("startvm", "false"),
+        ("projectid", pid.as_str()),
+        ("keypair", "mine"),
+    ];
+    let a = bob.call("deployVirtualMachine", &p).await;
+    assert_eq!(a.status.as_u16(), 431, "{}", a.text);
+    p[6] = ("keypair", "team");
+    let a = bob.call("deployVirtualMachine", &p).await;
+    assert_eq!(a.status.as_u16(), 200, "{}", a.text);
+    let j = bob.wait_job(a.body()["jobid"].as_str().unwrap()).await;
+    assert_eq!(j["jobstatus"], 1, "{j}");
+    assert_eq!(j["jobresult"]["virtualmachine"]["keypair"], "team", "{j}");
+
+    // User data, registered for the project, is listed by and usable for its members.
+    let ud = bob
+        .ok(
+            "registerUserData",
+            &[
+                ("name", "boot"),
+                ("userdata", "I2Nsb3VkLWNvbmZpZwo="),
+                ("projectid", &pid),
+            ],
+        )
+        .await;
+    let ud_id = ud["userdata"]["id"].as_str().unwrap().to_string();
+    let l = alice.ok("listUserData", &[("projectid", &pid)]).await;
+    assert_eq!(l["count"], 1, "{l}");
+    carol.err("deleteUserData", &[("id", &ud_id)], 431).await;
+    alice.ok("deleteUserData", &[("id", &ud_id)]).await;
+
+    // The zone's shared networks serve the project too; a non-member is refused.
+    let nets = bob.ok("listNetworks", &[("projectid", &pid)]).await;
+    assert!(nets["count"].as_i64().unwrap_or(0) >= 1, "{nets}");
+    carol.err("listNetworks", &[("projectid", &pid)], 531).await;
+
+    // Events of the project: its members see them by projectid.
+    let ev = alice
+        .ok(
+            "listEvents",
+            &[("projectid", &pid), ("type", "CREATE.SSH.KEYPAIR")],
+        )
+        .await;
+    assert_eq!(ev["count"], 1, "{ev}");
+
+    // updateResourceCount for the project counts its VM.
+    let counts = admin
+        .ok(
+            "updateResourceCount",
+            &[
+                ("domainid", ROOT_DOMAIN),
+                ("projectid", &pid),
+                ("resourcetype", "0"),
+            ],
+        )
+        .await;
+    let c = &counts["resourcecount"][0];
+    assert_eq!(c["resourcecount"], 1, "{counts}");
+    assert_eq!(c["projectid"], pid.as_str(), "{counts}");
+    assert_eq!(c["project"], "keys");
+    bob.ok("deleteSSHKeyPair", &[("name", "team"), ("projectid", &pid)])
+        .await;
+    assert!(alice.ok("listSSHKeyPairs", &[("projectid", &pid)]).await["count"].is_null());
+}

@@ -298,8 +298,8 @@ async fn key_pairs_through_the_api() {
         )
         .await;
     assert!(
-        t.contains("parameter projectid is not supported"),
-        "no projects yet: refused, not ignored: {t}"
+        t.contains("projectid"),
+        "a project that does not exist: refused, not ignored: {t}"
     );
     let t = c
         .err(

@@ -125,6 +125,8 @@ pub struct Action {
     pub confirm: Option<String>,
     /// A choice sent with the button (`select`: the ISO to attach).
     pub select: Option<Field>,
+    /// Inputs typed in beside the button (a tag's key and value, a new limit).
+    pub inputs: Vec<Field>,
 }
 
 impl Action {
@@ -143,6 +145,21 @@ impl Action {
     /// A drop-down sent with the button; without options the action is not offered.
     pub fn select(mut self, name: &str, label: &str, options: Vec<(String, String)>) -> Action {
         self.select = Some(Field::select(name, label, "", options));
+        self
+    }
+    /// An input typed in beside the button (`kind`: `text` or `number`), required
+    /// unless `placeholder` says what an empty one means.
+    pub fn input(
+        mut self,
+        name: &str,
+        label: &str,
+        kind: &'static str,
+        value: impl Into<String>,
+        placeholder: &str,
+    ) -> Action {
+        let mut f = Field::text(name, label, value, true).kind(kind);
+        f.placeholder = placeholder.into();
+        self.inputs.push(f);
         self
     }
     pub fn danger(mut self, confirm: &str) -> Action {
@@ -260,6 +277,20 @@ pub struct Frame {
     pub has_instances: bool,
     /// The caller's recent jobs, shown in the header on every page.
     pub tray: Tray,
+    /// Root and domain administrators see the domains (and the accounts in them).
+    pub manages_domains: bool,
+    /// The project switcher: the projects the caller may view (id, name), and the one
+    /// chosen (its id and name; empty: the default view, the caller's own resources).
+    pub projects: Vec<(String, String)>,
+    pub project_id: String,
+    pub project_name: String,
+}
+
+impl Frame {
+    /// Whether the chosen project is among the switcher's (else it is added to them).
+    pub fn project_listed(&self) -> bool {
+        self.projects.iter().any(|(id, _)| *id == self.project_id)
+    }
 }
 
 /// The job tray: how the caller's account's jobs of the last day stand (of the newest
@@ -354,6 +385,8 @@ pub struct Section {
     pub table: Table,
     pub links: Vec<Link>,
     pub note: Option<String>,
+    /// Small forms under the heading (add a tag, add a member, recalculate).
+    pub forms: Vec<Action>,
 }
 
 /// A box above a page's details saying what happened and what to do next (a failed
@@ -811,6 +844,91 @@ mod tests {
         assert!(
             html.contains("&lt;script&gt;x") || html.contains("&#60;script&#62;x"),
             "{html}"
+        );
+    }
+
+    fn job_page(frame: Frame) -> JobPage {
+        JobPage {
+            frame,
+            title: "Job".into(),
+            status: "Running".into(),
+            class: "info",
+            text: String::new(),
+            next: "/console/dashboard".into(),
+            refresh: None,
+        }
+    }
+
+    #[test]
+    fn the_project_switcher_marks_the_chosen_project_and_escapes_names() {
+        // No project to choose: no switcher.
+        let html = job_page(frame()).render().unwrap();
+        assert!(!html.contains("project-switch"));
+        let mut f = frame();
+        f.projects = vec![("p1".into(), "<web>".into()), ("p2".into(), "db".into())];
+        let html = job_page(f.clone()).render().unwrap();
+        assert!(html.contains("<option value=\"\" selected>Default view</option>"));
+        assert!(!html.contains("in-project"));
+        assert!(
+            html.contains("&#60;web&#62;") || html.contains("&lt;web&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<web>"));
+        f.project_id = "p2".into();
+        f.project_name = "db".into();
+        let html = job_page(f.clone()).render().unwrap();
+        assert!(html.contains("class=\"project-switch in-project\""));
+        assert!(
+            html.contains("<option value=\"p2\" selected>db</option>"),
+            "{html}"
+        );
+        assert!(html.contains("<option value=\"\">Default view</option>"));
+        // A chosen project past the switcher's list is still shown, chosen.
+        f.project_id = "p9".into();
+        f.project_name = "far".into();
+        let html = job_page(f).render().unwrap();
+        assert!(
+            html.contains("<option value=\"p9\" selected>far</option>"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn section_forms_render_their_inputs_with_the_csrf_token() {
+        let page = DetailPage {
+            frame: frame(),
+            banner: None,
+            title: "vm".into(),
+            status: vec![],
+            back: Link::new("Instances", "/console/instances"),
+            toolbar: vec![],
+            actions: vec![],
+            fields: vec![],
+            charts: vec![],
+            sections: vec![Section {
+                title: "Tags".into(),
+                forms: vec![Action::new("add", "Add tag", "/console/tags")
+                    .field("resourceid", "\"><x>")
+                    .input("key", "Tag key", "text", "", "Key")
+                    .input("max", "New limit", "number", "-1", "")],
+                ..Default::default()
+            }],
+            refresh: None,
+        };
+        let html = page.render().unwrap();
+        let form = html
+            .split("<div class=\"section-forms\">")
+            .nth(1)
+            .expect("the section's forms")
+            .split("</div>")
+            .next()
+            .unwrap();
+        assert!(form.contains("name=\"sessionkey\" value=\"k\""), "{form}");
+        assert!(form.contains("<input name=\"key\" type=\"text\" value=\"\" aria-label=\"Tag key\" placeholder=\"Key\" required>"), "{form}");
+        assert!(form.contains("<input name=\"max\" type=\"number\" value=\"-1\" aria-label=\"New limit\" required>"), "{form}");
+        assert!(
+            !form.contains("\"><x>"),
+            "hidden values are escaped: {form}"
         );
     }
 

@@ -5,6 +5,7 @@
 // - tables marked data-live get their rows' state badges from the same page fetched
 //   again; a row whose state changed also gets its fresh actions, and is marked
 //   data-updated. Rows are matched by data-id; added or removed rows wait for a reload.
+// And a drop-down marked data-autosubmit (the project switcher) sends its form at once.
 (function () {
   "use strict";
   var INTERVAL_MS = 5000;
@@ -66,4 +67,11 @@
     work.catch(function () {}).then(function () { setTimeout(tick, INTERVAL_MS); });
   }
   setTimeout(tick, INTERVAL_MS);
+
+  // A drop-down marked data-autosubmit (the project switcher) sends its form when changed;
+  // without a script its button does.
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (t && t.matches && t.matches("select[data-autosubmit]") && t.form) t.form.submit();
+  });
 })();

@@ -437,7 +437,7 @@ pub async fn delete_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
     }
     let mut tx = ctx.pool.begin().await?;
     // Sessions and users go with the account (ON DELETE CASCADE); events keep their text.
-    a::account_delete(&mut *tx, acc.id).await?;
+    a::account_delete(&mut tx, acc.id).await?;
     event(
         &mut tx,
         &caller.user,
@@ -837,8 +837,10 @@ pub fn parse_date(p: &Params, name: &str) -> Result<Option<chrono::DateTime<chro
 pub async fn list_events(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let page = p.page(ctx.page_size())?;
     // A root admin sees every account's events (or `account`'s), a user their own.
-    p.mark_read("listall");
-    super::one_domain(p);
+    let (account_id, account_ids) =
+        super::scope::owners(ctx, caller, p, super::scope::Fallback::AllForRoot)
+            .await?
+            .split();
     let f = ev::EventFilter {
         id: p.uuid("id")?,
         event_type: p.string("type"),
@@ -847,8 +849,9 @@ pub async fn list_events(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         end: parse_date(p, "enddate")?,
         resource_id: p.uuid("resourceid")?,
         resource_type: p.string("resourcetype"),
-        account_id: super::named_account(ctx, caller, p).await?,
-        domain_id: p.uuid("domainid")?,
+        account_id,
+        account_ids,
+        domain_id: None,
         keyword: p.string("keyword"),
         offset: page.offset,
         limit: page.limit,

@@ -317,7 +317,7 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         if *id == caller.account_id() {
             return Err(ApiError::param("You cannot delete your own account").into());
         }
-        a::account_delete(&mut *tx, *id).await?;
+        a::account_delete(&mut tx, *id).await?;
     }
     // Deepest first: a parent goes after its children.
     for x in subtree.iter().rev() {

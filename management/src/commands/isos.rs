@@ -11,6 +11,7 @@ use super::{event, list_filter, not_found};
 use crate::ctx::Ctx;
 use crate::db::events::{EventResource, ResourceType};
 use crate::db::isos::{self as d, IsoFilter, IsoListRow, IsoRow};
+use crate::db::tags::TagType;
 use crate::db::topology as t;
 use crate::error::Result;
 use crate::rules::download_policy::Policy;
@@ -91,9 +92,20 @@ fn response(r: &IsoListRow) -> IsoResponse {
     }
 }
 
+/// The answers for a page of ISO rows, with their tags (one query; an ISO in several
+/// zones has a row, and the same tags, in each).
 async fn list_rows(ctx: &Ctx, f: &IsoFilter) -> Result<(Vec<IsoResponse>, i64)> {
     let (rows, total) = d::iso_list(&ctx.pool, f).await?;
-    Ok((rows.iter().map(response).collect(), total))
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.iso.id).collect();
+    let tags = super::tags::tags_of(ctx, TagType::Iso, &ids).await?;
+    let items = rows
+        .iter()
+        .map(|r| IsoResponse {
+            tags: tags.get(&r.iso.id).cloned().unwrap_or_default(),
+            ..response(r)
+        })
+        .collect();
+    Ok((items, total))
 }
 
 /// An ISO's rows (one per zone), whoever owns it.
@@ -236,6 +248,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         visible_to: (!admin).then_some(mine),
         bootable: p.bool("bootable"),
         public: p.bool("ispublic"),
+        tags: super::tags::wanted(p)?,
         ..Default::default()
     };
     // CloudStack's rule (ListIsosCmd.listInReadyState): the executable filters show only

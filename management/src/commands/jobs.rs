@@ -100,15 +100,14 @@ pub async fn query(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 
 pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let page = p.page(ctx.page_size())?;
-    super::one_domain(p);
-    let listall = p.bool("listall") == Some(true);
+    let (account_id, account_ids) =
+        super::scope::owners(ctx, caller, p, super::scope::Fallback::Own)
+            .await?
+            .split();
     let f = j::JobFilter {
-        account_id: match super::named_account(ctx, caller, p).await? {
-            Some(a) => Some(a),
-            None if listall => None,
-            None => Some(caller.account_id()),
-        },
-        domain_id: p.uuid("domainid")?,
+        account_id,
+        account_ids,
+        domain_id: None,
         start: super::accounts::parse_date(p, "startdate")?,
         keyword: p.string("keyword"),
         offset: page.offset,

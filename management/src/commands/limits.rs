@@ -295,13 +295,23 @@ pub async fn update_count(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
         .ok_or_else(|| not_found(p, "domainid"))?;
     super::ensure_manages(caller, &domain.path)?;
     let only = p.i64("resourcetype")?.map(kind).transpose()?;
-    let (account, ids) = match p.str("account") {
-        Some(name) => {
+    // One project's, one account's, or the whole subtree's counts.
+    let project = project_named(ctx, p).await?;
+    let (account, ids) = match (&project, p.str("account")) {
+        (Some(project), _) => {
+            // The project's admins are its domain's: the project must be in the
+            // domain named (or below it), which the caller manages.
+            if !crate::rules::domains::is_within(&project.domain_path, &domain.path) {
+                return Err(not_found(p, "projectid"));
+            }
+            (None, vec![project.account_id])
+        }
+        (None, Some(name)) => {
             let a = account_named(ctx, p, name).await?;
             let ids = vec![a.id];
             (Some(a.name), ids)
         }
-        None => (
+        (None, None) => (
             None,
             db::limits::account_ids_under(&ctx.pool, &domain.path).await?,
         ),
@@ -316,6 +326,8 @@ pub async fn update_count(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
             domainid: Some(domain.id),
             domain: Some(domain.name.clone()),
             domainpath: Some(domain.path.clone()),
+            projectid: project.as_ref().map(|p| p.id),
+            project: project.as_ref().map(|p| p.name.clone()),
             resourcetype: Some(k.ordinal().to_string()),
             resourcetypename: Some(k.name().into()),
             resourcecount: Some(used(&total, k)),

@@ -29,6 +29,7 @@ mod limits;
 mod networks;
 mod offerings;
 pub(crate) mod projects;
+mod scope;
 mod sshkeys;
 mod storage;
 mod tags;
@@ -46,7 +47,7 @@ use uuid::Uuid;
 
 use crate::ctx::Ctx;
 use crate::db;
-pub use crate::db::events::{event, event_on, system_event};
+pub use crate::db::events::{event, event_for_owner, event_on, system_event};
 use crate::error::{Error, Result};
 use crate::services::auth::Caller;
 
@@ -247,7 +248,7 @@ async fn handle(
         "prepareHostForMaintenance" => hosts::prepare_maintenance(ctx, caller, p).await,
         "cancelHostMaintenance" => hosts::cancel_maintenance(ctx, caller, p).await,
         "reconnectHost" => hosts::reconnect(ctx, caller, p).await,
-        "listNetworks" => networks::list(ctx, p).await,
+        "listNetworks" => networks::list(ctx, caller, p).await,
         "listNetworkOfferings" => networks::list_offerings(ctx, p).await,
         "listProjects" => projects::list(ctx, caller, p).await,
         "createProject" => projects::create(ctx, caller, p).await,
@@ -357,9 +358,8 @@ pub fn not_found(p: &Params, name: &str) -> Error {
     stratus_api::params::invalid_param(p.command(), name, p.str(name).unwrap_or("")).into()
 }
 
-/// `isrecursive` lists a domain's subdomains too. The resource lists that call this
-/// (VMs, volumes, jobs, events, limits) do not reach into subdomains yet: consulted,
-/// without effect (listAccounts and listUsers do honour it). A known gap of issue 22.
+/// `isrecursive` on a list that answers one owner's rows (listResourceLimits): consulted,
+/// without effect. Resource lists honour it through [`scope::owners`].
 pub fn one_domain(p: &Params) {
     p.mark_read("isrecursive");
 }

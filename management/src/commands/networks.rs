@@ -11,7 +11,9 @@ use super::list_filter;
 use crate::ctx::Ctx;
 use crate::db::accounts::ROOT_DOMAIN;
 use crate::db::networks::{self as n, NetworkRow};
+use crate::db::tags::TagType;
 use crate::error::Result;
+use crate::services::auth::Caller;
 
 /// CloudStack's name for a Basic zone's guest network.
 pub const BASIC_ZONE_NETWORK: &str = "guestNetworkForBasicZone";
@@ -119,7 +121,10 @@ pub async fn list_offerings(ctx: &Ctx, p: &Params) -> Result<Reply> {
                 id: Some(id),
                 ..Default::default()
             };
-            n::network_list(&ctx.pool, &f, None).await?.1 > 0
+            n::network_list(&ctx.pool, &f, None, &Default::default())
+                .await?
+                .1
+                > 0
         }
     };
     let zone_ok = match p.uuid("zoneid")? {
@@ -210,11 +215,14 @@ fn response(x: &NetworkRow) -> NetworkResponse {
     }
 }
 
-pub async fn list(ctx: &Ctx, p: &Params) -> Result<Reply> {
+pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let f = list_filter(ctx, p)?;
     let zone = p.uuid("zoneid")?;
-    // The shared guest networks are the zone's, usable by every account: whose list it
-    // is does not change it.
+    let tags = super::tags::wanted(p)?;
+    // The shared guest networks are the zone's, usable by every account and every
+    // project: whose list it is does not change it. A `projectid` must still name a
+    // project the caller belongs to (531 otherwise), as for every list.
+    super::projects::list_owners(ctx, caller, p).await?;
     for n in ["listall", "account", "domainid"] {
         p.mark_read(n);
     }
@@ -238,7 +246,15 @@ pub async fn list(ctx: &Ctx, p: &Params) -> Result<Reply> {
     {
         return Ok(Reply::list::<NetworkResponse>("network", 0, &[]));
     }
-    let (rows, total) = n::network_list(&ctx.pool, &f, zone).await?;
-    let items: Vec<_> = rows.iter().map(response).collect();
+    let (rows, total) = n::network_list(&ctx.pool, &f, zone, &tags).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut tags = super::tags::tags_of(ctx, TagType::Network, &ids).await?;
+    let items: Vec<_> = rows
+        .iter()
+        .map(|r| NetworkResponse {
+            tags: tags.remove(&r.id).unwrap_or_default(),
+            ..response(r)
+        })
+        .collect();
     Ok(Reply::list("network", total, &items))
 }

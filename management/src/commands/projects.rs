@@ -22,6 +22,7 @@ use crate::ctx::Ctx;
 use crate::db::accounts::{self as a, AccountRow};
 use crate::db::events::{EventResource, ResourceType};
 use crate::db::projects::{self as db, InvitationRow, MemberRow, ProjectFilter, ProjectRow};
+use crate::db::tags::TagType;
 use crate::error::Result;
 use crate::rules::limits::ResourceKind;
 use crate::rules::projects::{
@@ -95,6 +96,17 @@ async fn fetch(ctx: &Ctx, p: &Params, name: &str) -> Result<ProjectRow> {
         .ok_or_else(|| not_found(p, name))
 }
 
+/// The project `projectid` names, if the caller is a member (or administers it). `None`
+/// without `projectid`.
+pub async fn member_of(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Option<ProjectRow>> {
+    if p.str("projectid").is_none() {
+        return Ok(None);
+    }
+    let project = fetch(ctx, p, "projectid").await?;
+    ensure_member(ctx, caller, &project).await?;
+    Ok(Some(project))
+}
+
 /// The project `projectid` names for a command that creates a resource in it: the caller
 /// must be a member and the project Active. `None` without `projectid`.
 pub async fn owner_for_create(
@@ -160,7 +172,7 @@ fn response(r: &ProjectRow) -> ProjectResponse {
     }
 }
 
-/// The answers for `rows`, with each project's limits and what it uses.
+/// The answers for `rows`, with each project's limits, what it uses and its tags.
 async fn answers(ctx: &Ctx, rows: &[ProjectRow]) -> Result<Vec<ProjectResponse>> {
     let owners: Vec<(Uuid, OwnerKind)> = rows
         .iter()
@@ -169,10 +181,13 @@ async fn answers(ctx: &Ctx, rows: &[ProjectRow]) -> Result<Vec<ProjectResponse>>
     let ids: Vec<Uuid> = owners.iter().map(|o| o.0).collect();
     let limits = limits_of(ctx, &ctx.pool, &owners).await?;
     let usage = crate::db::limits::usage_of_accounts(&ctx.pool, &ids).await?;
+    let project_ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut tags = super::tags::tags_of(ctx, TagType::Project, &project_ids).await?;
     Ok(rows
         .iter()
         .map(|r| {
             let mut out = response(r);
+            out.tags = tags.remove(&r.id).unwrap_or_default();
             if let (Some(l), Some(u)) = (
                 limits.get(&r.account_id),
                 usage.iter().find(|u| u.account_id == r.account_id),
@@ -329,6 +344,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         display_text: p.string("displaytext"),
         state: p.string("state"),
         domain_id: p.uuid("domainid")?,
+        tags: super::tags::wanted(p)?,
         ..Default::default()
     };
     if let Some(s) = &f.state {
@@ -445,8 +461,9 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 }
 
 /// suspendProject (`suspend`) and activateProject. Suspending refuses new resources in
-/// the project (deploys and registrations with its `projectid`); unlike CloudStack,
-/// Stratus does not stop the project's running VMs.
+/// the project (deploys and registrations with its `projectid`) and then stops its
+/// running VMs, as CloudStack does; a VM that cannot be stopped is named in the job's
+/// error (the project stays Suspended, the VM Running: stopVirtualMachine retries it).
 pub async fn set_state(ctx: &Ctx, caller: &Caller, p: &Params, suspend: bool) -> Result<Reply> {
     let project = fetch(ctx, p, "id").await?;
     ensure_admin(ctx, caller, &project).await?;
@@ -474,7 +491,50 @@ pub async fn set_state(ctx: &Ctx, caller: &Caller, p: &Params, suspend: bool) ->
     )
     .await?;
     tx.commit().await?;
+    if suspend {
+        stop_vms_of(ctx, caller, &project).await?;
+    }
     one_answer(ctx, project.id).await
+}
+
+/// Stops every running VM of a suspended project, one after another (each its own
+/// stop, with its event); the ones that would not stop are named together.
+async fn stop_vms_of(ctx: &Ctx, caller: &Caller, project: &ProjectRow) -> Result<()> {
+    let running = crate::db::vms::vm_running_of_account(&ctx.pool, project.account_id).await?;
+    let mut failed = Vec::new();
+    for (id, name) in running {
+        match crate::services::vms::stop(ctx, id, false).await {
+            Ok(()) => {
+                let mut tx = ctx.pool.begin().await?;
+                event(
+                    &mut tx,
+                    &caller.user,
+                    "VM.STOP",
+                    format!("VM {name} stopped: project {} suspended", project.name),
+                    Some(crate::db::events::EventResource::new(
+                        crate::db::events::ResourceType::VirtualMachine,
+                        id,
+                        name,
+                    )),
+                )
+                .await?;
+                tx.commit().await?;
+            }
+            Err(e) => failed.push(format!("{name} ({e})")),
+        }
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::ResourceUnavailable,
+        format!(
+            "Project {} is suspended, but these VMs could not be stopped: {}",
+            project.name,
+            failed.join("; ")
+        ),
+    )
+    .into())
 }
 
 pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {

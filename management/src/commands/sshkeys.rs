@@ -13,7 +13,7 @@ use stratus_api::types::SshKeyPairResponse;
 use stratus_api::{ApiError, ErrorCode, Params};
 use uuid::Uuid;
 
-use super::{event, list_filter, not_found};
+use super::{event, list_filter};
 use crate::ctx::Ctx;
 use crate::db::accounts::{self as a};
 use crate::db::events::{EventResource, ResourceType};
@@ -121,9 +121,11 @@ pub fn response(x: &KeyPairRow, private_key: Option<String>) -> SshKeyPairRespon
 /// or the one named by `account` (+ `domainid`, default the caller's domain), which only
 /// a root admin may name when it is not their own.
 pub(super) async fn owner(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<(Uuid, Uuid, String)> {
-    if p.uuid("projectid")?.is_some() {
-        // Stratus has no projects, so no id names one.
-        return Err(not_found(p, "projectid"));
+    if let Some(project) = super::projects::member_of(ctx, caller, p).await? {
+        // A project's key pairs (and user data) are its account's; any member may
+        // manage them. They count against no limit, so a suspended project's may be
+        // added and removed too.
+        return Ok((project.account_id, project.domain_id, project.account_name));
     }
     let mine = (
         caller.account_id(),
@@ -217,9 +219,10 @@ async fn store(
             },
             _ => e,
         })?;
-    event(
+    super::event_for_owner(
         &mut tx,
         &caller.user,
+        (account_id, domain_id),
         event_type,
         format!("SSH key pair {name} of account {account_name}"),
         Some(EventResource::new(
@@ -251,10 +254,16 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 }
 
 pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let (account_id, account_ids) =
+        super::scope::owners(ctx, caller, p, super::scope::Fallback::Own)
+            .await?
+            .split();
     let f = KeyPairFilter {
         common: list_filter(ctx, p)?,
-        account_id: super::vms::list_scope(ctx, caller, p).await?,
-        domain_id: p.uuid("domainid")?,
+        account_id,
+        account_ids,
+        // `domainid` is part of whose these are (the scope above).
+        domain_id: None,
         fingerprint: p.string("fingerprint"),
     };
     let (rows, total) = k::keypair_list(&ctx.pool, &f).await?;

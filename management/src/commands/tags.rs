@@ -1,7 +1,12 @@
 //! Resource tags: createTags and deleteTags (async, as in CloudStack) and listTags, on
-//! VMs (`UserVm`), volumes (`Volume`) and ISOs (`ISO`). A tag belongs to its resource's
-//! owner; only that account or a root admin may tag, untag or list it. `tags[]` in
-//! listVirtualMachines and listVolumes comes from here too ([`tags_of`]).
+//! every resource type Stratus has that CloudStack's `ResourceObjectType` marks taggable
+//! (`db::tags::TagType`: VMs, volumes, ISOs, templates, guest networks, projects,
+//! accounts, users). A tag belongs to its resource's owner, and only those who may act
+//! for that owner tag or untag it (see [`may_tag`]); the shared guest networks have no
+//! owner, so only root admins tag them and the tags are theirs. Types CloudStack does not
+//! tag (zones, offerings, primary storage, domains) are refused as CloudStack refuses
+//! them. The `tags[]` of list answers ([`tags_of`]) and the lists' `tags[n].key` /
+//! `tags[n].value` filter ([`wanted`]) come from here too.
 
 use std::collections::HashMap;
 
@@ -12,7 +17,10 @@ use uuid::Uuid;
 
 use super::{event, list_filter};
 use crate::ctx::Ctx;
-use crate::db::{self, tags::TagRow};
+use crate::db::{
+    self,
+    tags::{TagMatch, TagRow, TagType},
+};
 use crate::error::Result;
 use crate::services::auth::Caller;
 
@@ -20,72 +28,204 @@ use crate::services::auth::Caller;
 const MAX_TAG_LEN: usize = 255;
 /// At most this many tag rows per request (resources × tags): bounded work.
 const MAX_TAGS_PER_REQUEST: usize = 1000;
+/// At most this many pairs in a list's `tags` filter (each is one index probe per row).
+const MAX_TAG_FILTERS: usize = 64;
 
-/// The resource types tags may name, spelled as CloudStack's `ResourceObjectType` (which
-/// matches them case-insensitively).
-const TYPES: &[&str] = &["UserVm", "Volume", "ISO", "Template"];
+/// CloudStack's `ResourceObjectType`s whose `resourceTagsSupport` is false: they take
+/// resource details or icons, never tags, and createTags refuses them.
+const UNTAGGABLE: &[&str] = &[
+    "Zone",
+    "ServiceOffering",
+    "Storage",
+    "DiskOffering",
+    "Domain",
+    "DomainRouter",
+    "Nic",
+    "PrivateGateway",
+    "NetworkACLList",
+    "VpnGateway",
+    "CustomerGateway",
+    "VpnConnection",
+    "AutoScaleVmProfile",
+    "AutoScaleVmGroup",
+    "LBStickinessPolicy",
+    "LBHealthCheckPolicy",
+    "GuestOs",
+    "NetworkOffering",
+    "ObjectStore",
+];
 
-fn resource_type(p: &Params, name: &str) -> Result<Option<&'static str>> {
+/// CloudStack's taggable types Stratus has no such resources of (yet).
+const ABSENT: &[&str] = &[
+    "VMInstance",
+    "Snapshot",
+    "Backup",
+    "LoadBalancer",
+    "PortForwardingRule",
+    "FirewallRule",
+    "SecurityGroup",
+    "SecurityGroupRule",
+    "PublicIpAddress",
+    "Vpc",
+    "NetworkACL",
+    "StaticRoute",
+    "VMSnapshot",
+    "RemoteAccessVpn",
+    "SnapshotPolicy",
+    "VpcOffering",
+    "VnfTemplate",
+];
+
+/// A `resourcetype` as given: one Stratus tags, or another of CloudStack's (which no
+/// tag can name: listTags finds none, createTags refuses it).
+enum Kind {
+    Tagged(TagType),
+    Untagged(&'static str),
+}
+
+fn supported() -> String {
+    TagType::ALL.map(TagType::as_str).join(", ")
+}
+
+fn kind_of(p: &Params, name: &str) -> Result<Option<Kind>> {
     let Some(raw) = p.str(name) else {
         return Ok(None);
     };
-    TYPES
+    if let Some(t) = TagType::parse(raw) {
+        return Ok(Some(Kind::Tagged(t)));
+    }
+    UNTAGGABLE
         .iter()
+        .chain(ABSENT)
         .find(|t| t.eq_ignore_ascii_case(raw))
-        .copied()
-        .map(Some)
+        .map(|t| Some(Kind::Untagged(t)))
         .ok_or_else(|| {
             ApiError::param(format!(
                 "Invalid resource type {}: tags are supported on {}",
                 stratus_api::params::shown(raw),
-                TYPES.join(", ")
+                supported()
             ))
             .into()
         })
 }
 
-/// Who owns a tagged resource: `(account, domain)`, or `None` if there is no such
-/// resource. The one place a resource type is looked up: one arm per type.
-pub async fn resource_owner(ctx: &Ctx, kind: &str, id: Uuid) -> Result<Option<(Uuid, Uuid)>> {
+/// The type createTags and deleteTags act on: one Stratus tags, else CloudStack's refusal.
+fn taggable(p: &Params) -> Result<TagType> {
+    match kind_of(p, "resourcetype")? {
+        None => Err(stratus_api::params::missing_param(p.command(), "resourcetype").into()),
+        Some(Kind::Tagged(t)) => Ok(t),
+        Some(Kind::Untagged(t)) if UNTAGGABLE.contains(&t) => Err(ApiError::param(format!(
+            "The resource type {t} doesn't support resource tags (tags are supported on {})",
+            supported()
+        ))
+        .into()),
+        Some(Kind::Untagged(t)) => Err(ApiError::param(format!(
+            "Stratus has no resources of type {t}: tags are supported on {}",
+            supported()
+        ))
+        .into()),
+    }
+}
+
+/// Who a tagged resource belongs to.
+pub enum Owner {
+    /// An account's resource: `(account, domain)`.
+    Account(Uuid, Uuid),
+    /// Shared infrastructure no account owns (the zones' guest networks).
+    Shared,
+}
+
+/// Who owns the `kind` resource `id`, or `None` if there is no such resource. The one
+/// place a tag's resource is looked up: one arm per type.
+pub async fn resource_owner(ctx: &Ctx, kind: TagType, id: Uuid) -> Result<Option<Owner>> {
+    let pool = &ctx.pool;
     Ok(match kind {
-        "UserVm" => db::vms::vm_fetch(&ctx.pool, id)
+        TagType::UserVm => db::vms::vm_fetch(pool, id)
             .await?
             .filter(|v| v.state != crate::rules::vmstate::VmState::Expunged)
-            .map(|v| (v.account_id, v.domain_id)),
-        "Volume" => db::volumes::volume_owner(&ctx.pool, id)
+            .map(|v| Owner::Account(v.account_id, v.domain_id)),
+        // A volume without a VM has no owner to tag it for.
+        TagType::Volume => db::volumes::volume_owner(pool, id)
             .await?
-            .and_then(|o| o.account_id.zip(o.domain_id)),
-        "ISO" => db::isos::iso_fetch(&ctx.pool, id)
+            .and_then(|o| o.account_id.zip(o.domain_id))
+            .map(|(a, d)| Owner::Account(a, d)),
+        TagType::Iso => db::isos::iso_fetch(pool, id)
             .await?
-            .map(|i| (i.account_id, i.domain_id)),
-        "Template" => db::templates::template_fetch(&ctx.pool, id)
+            .map(|i| Owner::Account(i.account_id, i.domain_id)),
+        TagType::Template => db::templates::template_fetch(pool, id)
             .await?
-            .map(|t| (t.account_id, t.domain_id)),
-        _ => None,
+            .map(|t| Owner::Account(t.account_id, t.domain_id)),
+        TagType::Network => {
+            let f = db::ListFilter {
+                id: Some(id),
+                ..Default::default()
+            };
+            let (rows, _) =
+                db::networks::network_list(pool, &f, None, &TagMatch::default()).await?;
+            rows.first().map(|_| Owner::Shared)
+        }
+        // A project's tags are its account's, as its resources are.
+        TagType::Project => db::projects::project_fetch(pool, id)
+            .await?
+            .map(|p| Owner::Account(p.account_id, p.domain_id)),
+        TagType::Account => db::accounts::account_fetch(pool, id)
+            .await?
+            .map(|a| Owner::Account(a.id, a.domain_id)),
+        TagType::User => db::accounts::user_fetch(pool, id)
+            .await?
+            .filter(|u| u.id != db::accounts::SYSTEM_USER)
+            .map(|u| Owner::Account(u.account_id, u.domain_id)),
     })
 }
 
-/// The resources named by `resourceids`, each checked to exist and be the caller's (or
-/// the caller a root admin), with their owners. Another account's resource is answered
-/// as one that does not exist, so ids cannot be probed.
+/// Whether the caller may tag what `owner` owns (CloudStack's `checkAccess` on the
+/// owner): root admins anything; others their own account's, their projects'
+/// (`projects::may_use`); domain admins also those of the accounts of their subtree that
+/// are not root admins'. Shared infrastructure: root admins only.
+async fn may_tag(ctx: &Ctx, caller: &Caller, owner: &Owner) -> Result<bool> {
+    let Owner::Account(account, _) = owner else {
+        return Ok(caller.is_root_admin());
+    };
+    if super::projects::may_use(ctx, caller, *account).await? {
+        return Ok(true);
+    }
+    if caller.is_domain_admin() {
+        if let Some(a) = db::accounts::account_fetch(&ctx.pool, *account).await? {
+            return Ok(a.role_type != "Admin" && caller.manages_domain(&a.domain_path));
+        }
+    }
+    Ok(false)
+}
+
+/// The resources named by `resourceids`, each checked to exist and be the caller's to
+/// tag, with the account and domain their tags belong to. One the caller may not tag is
+/// answered as one that does not exist, so ids cannot be probed.
 async fn owned_resources(
     ctx: &Ctx,
     caller: &Caller,
     p: &Params,
-    kind: &str,
+    kind: TagType,
 ) -> Result<Vec<(Uuid, Uuid, Uuid)>> {
     let ids = p
         .uuid_list("resourceids")?
         .filter(|v| !v.is_empty())
         .ok_or_else(|| stratus_api::params::missing_param(p.command(), "resourceids"))?;
-    let mut out = Vec::with_capacity(ids.len().min(MAX_TAGS_PER_REQUEST));
+    if ids.len() > MAX_TAGS_PER_REQUEST {
+        return Err(too_many());
+    }
+    let mut out: Vec<(Uuid, Uuid, Uuid)> = Vec::with_capacity(ids.len());
     for id in ids {
-        if out.len() >= MAX_TAGS_PER_REQUEST {
-            return Err(too_many());
+        if out.iter().any(|(seen, _, _)| *seen == id) {
+            continue;
         }
-        match resource_owner(ctx, kind, id).await? {
-            Some((account, domain)) if caller.is_root_admin() || account == caller.account_id() => {
-                out.push((id, account, domain))
+        let owner = resource_owner(ctx, kind, id).await?;
+        match owner {
+            Some(o) if may_tag(ctx, caller, &o).await? => {
+                let (account, domain) = match o {
+                    Owner::Account(a, d) => (a, d),
+                    Owner::Shared => (caller.account_id(), caller.domain_id()),
+                };
+                out.push((id, account, domain));
             }
             _ => {
                 return Err(stratus_api::params::invalid_param(
@@ -107,10 +247,17 @@ fn too_many() -> crate::error::Error {
     .into()
 }
 
-/// `tags[i].key` / `tags[i].value` pairs; `need_value`: createTags requires both.
-fn tag_pairs(p: &Params, need_value: bool) -> Result<Vec<(String, Option<String>)>> {
-    let mut out = vec![];
-    for e in p.map_entries("tags") {
+/// `tags[i].key` / `tags[i].value` pairs, at most `max`; `need_value`: each needs both.
+fn tag_pairs(p: &Params, need_value: bool, max: usize) -> Result<Vec<(String, Option<String>)>> {
+    let entries = p.map_entries("tags");
+    if entries.len() > max {
+        return Err(ApiError::param(format!(
+            "Too many tags in one request: at most {max} (tags[i].key/value pairs)"
+        ))
+        .into());
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
         let key = e.get("key").map(|k| k.trim()).unwrap_or("");
         let value = e.get("value").filter(|v| !v.is_empty()).cloned();
         if key.is_empty() {
@@ -138,10 +285,20 @@ fn tag_pairs(p: &Params, need_value: bool) -> Result<Vec<(String, Option<String>
     Ok(out)
 }
 
+/// A list command's `tags[n].key` / `tags[n].value` filter: the resources listed must
+/// carry every pair (each needs a key and a value, as in CloudStack). No pairs: no filter.
+pub fn wanted(p: &Params) -> Result<TagMatch> {
+    let mut m = TagMatch::default();
+    for (key, value) in tag_pairs(p, true, MAX_TAG_FILTERS)? {
+        m.keys.push(key);
+        m.values.push(value.unwrap_or_default());
+    }
+    Ok(m)
+}
+
 pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let kind = resource_type(p, "resourcetype")?
-        .ok_or_else(|| stratus_api::params::missing_param(p.command(), "resourcetype"))?;
-    let tags = tag_pairs(p, true)?;
+    let kind = taggable(p)?;
+    let tags = tag_pairs(p, true, MAX_TAGS_PER_REQUEST)?;
     if tags.is_empty() {
         return Err(stratus_api::params::missing_param(p.command(), "tags").into());
     }
@@ -185,9 +342,8 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 }
 
 pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let kind = resource_type(p, "resourcetype")?
-        .ok_or_else(|| stratus_api::params::missing_param(p.command(), "resourcetype"))?;
-    let tags = tag_pairs(p, false)?;
+    let kind = taggable(p)?;
+    let tags = tag_pairs(p, false, MAX_TAGS_PER_REQUEST)?;
     let resources = owned_resources(ctx, caller, p, kind).await?;
     if resources.len().saturating_mul(tags.len().max(1)) > MAX_TAGS_PER_REQUEST {
         return Err(too_many());
@@ -239,11 +395,23 @@ pub fn response(r: &TagRow) -> ResourceTagResponse {
 }
 
 pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    // Whose tags: a project's, an account's, a domain's (subtree), everything an admin
+    // may see — the same rule as every resource list.
+    let (account_id, account_ids) =
+        super::scope::owners(ctx, caller, p, super::scope::Fallback::Own)
+            .await?
+            .split();
+    let resource_type = kind_of(p, "resourcetype")?.map(|k| match k {
+        Kind::Tagged(t) => t.as_str().to_string(),
+        Kind::Untagged(t) => t.to_string(),
+    });
     let f = db::tags::TagFilter {
         common: list_filter(ctx, p)?,
-        account_id: super::vms::list_scope(ctx, caller, p).await?,
-        domain_id: p.uuid("domainid")?,
-        resource_type: resource_type(p, "resourcetype")?.map(str::to_string),
+        account_id,
+        account_ids,
+        // `domainid` is part of whose tags these are (the scope above).
+        domain_id: None,
+        resource_type,
         resource_id: p.uuid("resourceid")?,
         key: p.string("key"),
         value: p.string("value"),
@@ -255,10 +423,10 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 }
 
 /// The tags of listed resources of one type, by resource, as the `tags[]` of their
-/// responses.
+/// responses: one query for the whole page.
 pub async fn tags_of(
     ctx: &Ctx,
-    kind: &str,
+    kind: TagType,
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<serde_json::Value>>> {
     let mut out: HashMap<Uuid, Vec<serde_json::Value>> = HashMap::new();

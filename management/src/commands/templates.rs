@@ -30,6 +30,7 @@ use uuid::Uuid;
 use super::{event, list_filter, not_found};
 use crate::ctx::Ctx;
 use crate::db::events::{EventResource, ResourceType};
+use crate::db::tags::TagType;
 use crate::db::templates::{self as d, TemplateFilter, TemplateListRow, TemplateRow};
 use crate::db::{self, topology as t};
 use crate::error::Result;
@@ -128,7 +129,21 @@ async fn one_template(ctx: &Ctx, id: Uuid, zone: Option<Uuid>) -> Result<Vec<Tem
         ..Default::default()
     };
     let (rows, _) = d::template_list(&ctx.pool, &f).await?;
-    Ok(rows.iter().map(response).collect())
+    answers(ctx, &rows).await
+}
+
+/// The answers for a page of template rows, with their tags (one query; a template in
+/// several zones has a row, and the same tags, in each).
+async fn answers(ctx: &Ctx, rows: &[TemplateListRow]) -> Result<Vec<TemplateResponse>> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.template.id).collect();
+    let tags = super::tags::tags_of(ctx, TagType::Template, &ids).await?;
+    Ok(rows
+        .iter()
+        .map(|r| TemplateResponse {
+            tags: tags.get(&r.template.id).cloned().unwrap_or_default(),
+            ..response(r)
+        })
+        .collect())
 }
 
 fn validate_url(url: &str) -> Result<url::Url> {
@@ -517,9 +532,16 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
         .await?
         .filter(|v| v.removed.is_none())
         .ok_or_else(missing)?;
-    if !caller.is_root_admin() && vm.account_id != caller.account_id() {
+    // The caller's own VM, or one of a project it belongs to (root admins: any).
+    if !super::projects::may_use(ctx, caller, vm.account_id).await? {
         return Err(missing());
     }
+    // With `projectid`, the project owns the template (and counts it); the caller must
+    // be a member and the project Active.
+    let (owner, owner_domain) = match super::projects::owner_for_create(ctx, caller, p).await? {
+        Some(project) => (project.account_id, project.domain_id),
+        None => (caller.account_id(), caller.user.domain_id),
+    };
     if let Some(given) = p.uuid("virtualmachineid")? {
         if given != vm.id {
             return Err(ApiError::param(format!(
@@ -545,7 +567,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
         return Err(ApiError::param("Only administrators can create featured templates").into());
     }
     let public = p.bool("ispublic").unwrap_or(false);
-    if public && !may_publish(ctx, caller, caller.account_id()) {
+    if public && !may_publish(ctx, caller, owner) {
         return Err(ApiError::param("Only private templates can be created.").into());
     }
     // Defaults follow the template the VM came from, where there is one.
@@ -578,8 +600,8 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
             is_dynamically_scalable: p.bool("isdynamicallyscalable").unwrap_or(false),
             bits: bits(p)?,
             details: details(p)?.unwrap_or_else(|| serde_json::json!({})),
-            account_id: caller.account_id(),
-            domain_id: caller.user.domain_id,
+            account_id: owner,
+            domain_id: owner_domain,
         },
     };
     let fresh = c.template.id;
@@ -635,6 +657,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         common: list_filter(ctx, p)?,
         zone_id: p.uuid("zoneid")?,
         hypervisor: p.string("hypervisor"),
+        tags: super::tags::wanted(p)?,
         ..Default::default()
     };
     match filter.as_str() {
@@ -705,7 +728,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         f.featured = None;
     }
     let (rows, total) = d::template_list(&ctx.pool, &f).await?;
-    let items: Vec<TemplateResponse> = rows.iter().map(response).collect();
+    let items = answers(ctx, &rows).await?;
     Ok(Reply::list("template", total, &items))
 }
 

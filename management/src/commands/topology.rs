@@ -43,6 +43,7 @@ pub fn zone_response(z: &ZoneRow) -> ZoneResponse {
         zonetoken: Some(z.zone_token.to_string()),
         dhcpprovider: Some(z.dhcp_provider.clone()),
         localstorageenabled: Some(z.local_storage_enabled),
+        // Zones take no tags in CloudStack (see `list_zones`).
         tags: vec![],
         hasannotations: Some(false),
         r#type: Some(if z.is_edge { "Edge" } else { "Core" }.into()),
@@ -124,6 +125,11 @@ pub async fn list_zones(ctx: &Ctx, p: &Params) -> Result<Reply> {
     // Every zone is available to every account (no dedicated zones): `available` does not
     // narrow the list.
     p.mark_read("available");
+    // CloudStack tags no zone (ResourceObjectType.Zone has no tag support: createTags
+    // refuses it), so a zone carries no tags and a `tags` filter matches none, as there.
+    if !super::tags::wanted(p)?.keys.is_empty() {
+        return Ok(Reply::list::<ZoneResponse>("zone", 0, &[]));
+    }
     let f = t::ZoneFilter {
         common: list_filter(ctx, p)?,
         network_type: p.string("networktype"),
@@ -630,6 +636,7 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
             ..Default::default()
         },
         Some(zone_id.into()),
+        &Default::default(),
     )
     .await?;
     let network_id = match p.id::<crate::ids::NetworkId>("networkid")? {

@@ -118,26 +118,41 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 }
 
 pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let (account_id, account_ids) =
+        super::scope::owners(ctx, caller, p, super::scope::Fallback::Own)
+            .await?
+            .split();
     let f = UserDataFilter {
         common: list_filter(ctx, p)?,
-        account_id: super::vms::list_scope(ctx, caller, p).await?,
-        domain_id: p.uuid("domainid")?,
+        account_id,
+        account_ids,
+        // `domainid` is part of whose these are (the scope above).
+        domain_id: None,
     };
     let (rows, total) = u::user_data_list(&ctx.pool, &f).await?;
     let items: Vec<_> = rows.iter().map(response).collect();
     Ok(Reply::list("userdata", total, &items))
 }
 
-/// The user data `id`, if the caller may use it (its owner, or a root admin).
+/// The user data `id`, if the caller may use it (its owner, a member of the project
+/// owning it, or a root admin).
 pub async fn usable(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) -> Result<UserDataRow> {
     let id = p.required_uuid(name)?;
-    u::user_data_fetch(&ctx.pool, id)
+    let row = u::user_data_fetch(&ctx.pool, id)
         .await?
-        .filter(|r| caller.is_root_admin() || r.account_id == caller.account_id())
-        .ok_or_else(|| not_found(p, name))
+        .ok_or_else(|| not_found(p, name))?;
+    if !super::projects::may_use(ctx, caller, row.account_id).await? {
+        return Err(not_found(p, name));
+    }
+    Ok(row)
 }
 
 pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    // The id names the user data; whose it is (an account's, a project's) follows from
+    // it, and [`usable`] checks the caller may act for that owner.
+    for n in ["account", "domainid", "projectid"] {
+        p.mark_read(n);
+    }
     let row = usable(ctx, caller, p, "id").await?;
     let users = u::user_data_users(&ctx.pool, row.id).await?;
     if !users.is_empty() {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{event, list_filter, not_found};
 use crate::ctx::Ctx;
 use crate::db::events::{EventResource, ResourceType};
-use crate::db::{self, vms::VmListRow};
+use crate::db::{self, tags::TagType, vms::VmListRow};
 use crate::error::Result;
 use crate::rules::limits::ResourceKind;
 use crate::rules::vmstate::{VmEvent, VmState};
@@ -142,8 +142,17 @@ async fn owned(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) -> Result<VmL
     }
 }
 
-fn vm_reply(r: &VmListRow) -> Reply {
-    Reply::object("virtualmachine", &response(r, false))
+/// One VM's answer, with its tags (what every command answering a VM shows).
+async fn answer(ctx: &Ctx, r: &VmListRow) -> Result<VirtualMachineResponse> {
+    let mut tags = super::tags::tags_of(ctx, TagType::UserVm, &[r.vm.id]).await?;
+    Ok(VirtualMachineResponse {
+        tags: tags.remove(&r.vm.id).unwrap_or_default(),
+        ..response(r, false)
+    })
+}
+
+async fn vm_reply(ctx: &Ctx, r: &VmListRow) -> Result<Reply> {
+    Ok(Reply::object("virtualmachine", &answer(ctx, r).await?))
 }
 
 /// The synchronous half of deployVirtualMachine (CloudStack's create phase): checks the
@@ -216,9 +225,13 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         }
     };
     if let Some(ids) = p.uuid_list("networkids")? {
-        let (nets, _) =
-            db::networks::network_list(&ctx.pool, &Default::default(), Some(zone.id.into()))
-                .await?;
+        let (nets, _) = db::networks::network_list(
+            &ctx.pool,
+            &Default::default(),
+            Some(zone.id.into()),
+            &Default::default(),
+        )
+        .await?;
         if let Some(bad) = ids.iter().find(|id| !nets.iter().any(|n| n.id == **id)) {
             return Err(ApiError::param(format!(
                 "Network {bad} is not a guest network of zone {}",
@@ -244,8 +257,14 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     // sizes, all checked above).
     p.mark_read("startvm");
     let keypair = p.string("keypair").or(p.string("keypairs"));
+    // The owner's key pairs: a project's VM takes the project's (CloudStack).
+    let owner_name = project
+        .as_ref()
+        .map_or(caller.user.account_name.as_str(), |p| {
+            p.account_name.as_str()
+        });
     if let Some(names) = &keypair {
-        super::sshkeys::require(ctx, caller.account_id(), &caller.user.account_name, names).await?;
+        super::sshkeys::require(ctx, owner, owner_name, names).await?;
     }
     let user_data = super::userdata::for_vm(ctx, caller, p).await?;
     // The registry checks the value (vms.instance_suffix's constraint); a bad one is not used.
@@ -293,9 +312,10 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         },
     )
     .await?;
-    event(
+    super::event_for_owner(
         &mut tx,
         &caller.user,
+        (owner, owner_domain),
         "VM.CREATE",
         format!(
             "Created VM {display} ({so_name}) from {image}",
@@ -316,7 +336,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     tx.commit().await?;
     if template.as_ref().is_some_and(|t| t.password_enabled) {
         // Shown once, in the deploy's result; the guest fetches it from its host.
-        guest::set_new_password(ctx, id, caller.account_id(), keypair.as_deref()).await?;
+        guest::set_new_password(ctx, id, owner, keypair.as_deref()).await?;
     }
     Ok(id)
 }
@@ -338,7 +358,7 @@ pub async fn deploy(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
     if p.bool("startvm") != Some(false) {
         vms::deploy(ctx, job, vm.vm.id, options(p)?).await?;
     }
-    let mut r = response(&vms::view(ctx, vm.vm.id).await?, false);
+    let mut r = answer(ctx, &vms::view(ctx, vm.vm.id).await?).await?;
     r.password = password;
     Ok(Reply::object("virtualmachine", &r))
 }
@@ -351,7 +371,7 @@ pub async fn start(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) ->
     }
     vms::start(ctx, job, vm.vm.id, host).await?;
     lifecycle_event(ctx, caller, &vm, "VM.START", "started").await?;
-    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
 async fn lifecycle_event(
@@ -390,14 +410,14 @@ pub async fn stop(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         };
         lifecycle_event(ctx, caller, &vm, "VM.STOP", what).await?;
     }
-    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
 pub async fn reboot(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
     let vm = owned(ctx, caller, p, "id").await?;
     vms::reboot(ctx, job, vm.vm.id, p.bool("forced") == Some(true)).await?;
     lifecycle_event(ctx, caller, &vm, "VM.REBOOT", "rebooted").await?;
-    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
 pub async fn destroy(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
@@ -423,11 +443,11 @@ pub async fn destroy(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) 
     if expunge {
         vms::expunge(ctx, job, vm.vm.id).await?;
         // The answer shows the VM as it was last seen, now Expunged.
-        let mut r = response(&after, false);
+        let mut r = answer(ctx, &after).await?;
         r.state = Some(VmState::Expunged.as_str().into());
         return Ok(Reply::object("virtualmachine", &r));
     }
-    Ok(vm_reply(&after))
+    vm_reply(ctx, &after).await
 }
 
 pub async fn recover(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
@@ -465,7 +485,7 @@ pub async fn recover(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     db::vms::vm_mark_recovered(&mut *tx, vm.vm.id).await?;
     tx.commit().await?;
     lifecycle_event(ctx, caller, &vm, "VM.RECOVER", "recovered").await?;
-    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
 pub async fn expunge(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
@@ -498,7 +518,7 @@ pub async fn attach_iso(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
         &format!("got ISO {} attached", iso.name),
     )
     .await?;
-    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
 pub async fn detach_iso(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
@@ -510,57 +530,20 @@ pub async fn detach_iso(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
     }
     vms::change_iso(ctx, vm.vm.id, None).await?;
     lifecycle_event(ctx, caller, &vm, "ISO.DETACH", "had its ISO detached").await?;
-    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
-/// Whose resources a list shows: a user their account's; an admin their own unless
-/// `listall=true` (CloudStack's rule), or the account named by `account`+`domainid`.
-pub(super) async fn list_scope(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Option<Uuid>> {
-    super::one_domain(p);
-    let (account, domain, listall) = (p.str("account"), p.uuid("domainid")?, p.bool("listall"));
-    if !caller.is_root_admin() {
-        // A user sees their own account's resources whatever listall, account or
-        // domainid say (CloudStack refuses another account; see issue 16).
-        for n in ["listall", "account", "domainid"] {
-            p.mark_read(n);
-        }
-        return Ok(Some(caller.account_id()));
-    }
-    if let (Some(name), Some(domain)) = (account, domain) {
-        let a = db::accounts::account_fetch_by_name(&ctx.pool, domain, name)
-            .await?
-            .ok_or_else(|| not_found(p, "account"))?;
-        return Ok(Some(a.id));
-    }
-    if listall == Some(true) || p.uuid("id")?.is_some() {
-        return Ok(None);
-    }
-    Ok(Some(caller.account_id()))
-}
-
-/// Whose resources a list with `projectid` shows: that project's (with `-1`, those of
-/// every project the caller is a member of), else [`list_scope`]'s. Without `projectid`,
-/// a project's resources are not listed (CloudStack's default).
+/// Whose resources a list shows ([`super::scope`]), as the filters' pair.
 async fn owners(
     ctx: &Ctx,
     caller: &Caller,
     p: &Params,
 ) -> Result<(Option<Uuid>, Option<Vec<Uuid>>)> {
-    match super::projects::list_owners(ctx, caller, p).await? {
-        Some(ids) => {
-            // The project decides whose resources these are.
-            super::one_domain(p);
-            for n in ["listall", "account", "domainid"] {
-                p.mark_read(n);
-            }
-            Ok((None, Some(ids)))
-        }
-        None => {
-            // A member's own list leaves the project's out (they are the project
-            // account's); a root admin's `listall` still includes them.
-            Ok((list_scope(ctx, caller, p).await?, None))
-        }
-    }
+    Ok(
+        super::scope::owners(ctx, caller, p, super::scope::Fallback::Own)
+            .await?
+            .split(),
+    )
 }
 
 pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Result<Reply> {
@@ -569,13 +552,15 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Resu
         common: list_filter(ctx, p)?,
         account_id,
         account_ids,
-        domain_id: p.uuid("domainid")?,
+        // `domainid` is part of whose VMs these are (the scope above).
+        domain_id: None,
         zone_id: p.uuid("zoneid")?,
         host_id: p.uuid("hostid")?,
         state: p.string("state"),
         iso_id: p.uuid("isoid")?.or(p.uuid("templateid")?),
         network_id: p.uuid("networkid")?,
         service_offering_id: p.uuid("serviceofferingid")?,
+        tags: super::tags::wanted(p)?,
     };
     // CloudStack: `Present` is every state but Destroyed/Expunging.
     let present = f
@@ -587,7 +572,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Resu
     }
     let (rows, total) = db::vms::vm_list(&ctx.pool, &f).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.vm.id).collect();
-    let mut tags = super::tags::tags_of(ctx, "UserVm", &ids).await?;
+    let mut tags = super::tags::tags_of(ctx, TagType::UserVm, &ids).await?;
     // CloudStack answers `details` (min, all, …) by how much it fills in; Stratus always
     // answers everything it has.
     p.mark_read("details");
@@ -685,10 +670,11 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
             None
         },
         volume_type: p.string("type"),
+        tags: super::tags::wanted(p)?,
     };
     let (rows, total) = db::volumes::volume_list(&ctx.pool, &f).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.volume.id).collect();
-    let mut tags = super::tags::tags_of(ctx, "Volume", &ids).await?;
+    let mut tags = super::tags::tags_of(ctx, TagType::Volume, &ids).await?;
     let admin = caller.is_root_admin();
     let items: Vec<VolumeResponse> = rows
         .iter()
@@ -918,7 +904,7 @@ pub async fn reset_user_data(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<R
     )
     .await?;
     tx.commit().await?;
-    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
 /// resetSSHKeyForVirtualMachine: the stopped VM's key pairs replaced (and, for a
@@ -954,7 +940,7 @@ pub async fn reset_ssh_key(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Rep
     } else {
         None
     };
-    let mut r = response(&vms::view(ctx, vm.vm.id).await?, false);
+    let mut r = answer(ctx, &vms::view(ctx, vm.vm.id).await?).await?;
     r.password = password;
     Ok(Reply::object("virtualmachine", &r))
 }
@@ -1006,7 +992,7 @@ pub async fn reset_password(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
         "had its password reset",
     )
     .await?;
-    let mut r = response(&vms::view(ctx, vm.vm.id).await?, false);
+    let mut r = answer(ctx, &vms::view(ctx, vm.vm.id).await?).await?;
     r.password = Some(password);
     Ok(Reply::object("virtualmachine", &r))
 }
@@ -1084,7 +1070,7 @@ pub async fn restore(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) 
     if r.was_running {
         vms::start(ctx, None, vm.vm.id, None).await?;
     }
-    let mut resp = response(&vms::view(ctx, vm.vm.id).await?, false);
+    let mut resp = answer(ctx, &vms::view(ctx, vm.vm.id).await?).await?;
     resp.password = password;
     Ok(Reply::object("virtualmachine", &resp))
 }
@@ -1312,7 +1298,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     if user_data.is_some() {
         guest::push(ctx, vm.vm.id).await?;
     }
-    Ok(vm_reply(&vms::view(ctx, vm.vm.id).await?))
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
 /// changeServiceForVirtualMachine (and scaleVirtualMachine, its async twin): a stopped

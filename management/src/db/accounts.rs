@@ -1,7 +1,7 @@
 //! Domains, roles, accounts and users.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::{Binds, Counted, ListFilter, RowShape, Scalar};
@@ -417,13 +417,32 @@ pub async fn account_set_state(db: impl PgExecutor<'_>, id: Uuid, state: &str) -
     Ok(())
 }
 
+stmt!(
+    ACCOUNT_FORGET_JOBS = "DELETE FROM async_jobs
+         WHERE account_id = $1 OR user_id IN (SELECT id FROM users WHERE account_id = $1)"
+);
+stmt!(ACCOUNT_FORGET_EXPUNGED = "DELETE FROM vms WHERE account_id = $1 AND removed IS NOT NULL");
 stmt!(ACCOUNT_DELETE = "DELETE FROM accounts WHERE id = $1");
 
-pub async fn account_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+/// Deletes an account, its users and what is only its history: its async jobs (results
+/// nobody can ask for once its users are gone; workflows keep their record) and its
+/// expunged VMs' rows. Anything live — a VM not yet expunged, a template or ISO — still
+/// holds the account (the constraint's error says which).
+pub async fn account_delete(db: &mut PgConnection, id: Uuid) -> Result<bool> {
+    ACCOUNT_FORGET_JOBS
+        .query()
+        .bind(id)
+        .execute(&mut *db)
+        .await?;
+    ACCOUNT_FORGET_EXPUNGED
+        .query()
+        .bind(id)
+        .execute(&mut *db)
+        .await?;
     Ok(ACCOUNT_DELETE
         .query()
         .bind(id)
-        .execute(db)
+        .execute(&mut *db)
         .await?
         .rows_affected()
         == 1)
@@ -735,8 +754,15 @@ pub async fn user_seal_secret(db: impl PgExecutor<'_>, id: Uuid, sealed: &[u8]) 
     Ok(())
 }
 
-stmt!(USER_DELETE = "DELETE FROM users WHERE id = $1");
+stmt!(
+    USER_DELETE = format!(
+        "WITH t AS ({}) DELETE FROM users WHERE id = $1",
+        super::tags::drop_tags_sql(super::tags::TagType::User, "$1")
+    )
+);
 
+/// Deletes the user and its tags. (An account's tags, those on it and on its users and
+/// resources, are its own: `resource_tags.account_id` cascades when it is deleted.)
 pub async fn user_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
     Ok(USER_DELETE
         .query()
@@ -789,6 +815,8 @@ statements![
     ACCOUNT_LIST,
     ACCOUNT_UPDATE,
     ACCOUNT_SET_STATE,
+    ACCOUNT_FORGET_JOBS,
+    ACCOUNT_FORGET_EXPUNGED,
     ACCOUNT_DELETE,
     USER_INSERT,
     USER_FETCH,

@@ -161,6 +161,8 @@ pub struct EventFilter {
     pub resource_id: Option<Uuid>,
     pub resource_type: Option<String>,
     pub account_id: Option<Uuid>,
+    /// Any of these accounts\' (a domain\'s, a project\'s).
+    pub account_ids: Option<Vec<Uuid>>,
     pub domain_id: Option<Uuid>,
     pub keyword: Option<String>,
     pub offset: i64,
@@ -184,6 +186,7 @@ stmt!(EVENT_LIST: Counted<EventRow> = named paged_sql(
              AND ($resource_id::uuid IS NULL OR {a}.resource_id = $resource_id)
              AND ($resource_type::text IS NULL OR lower({a}.resource_type) = lower($resource_type))
              AND ($account_id::uuid IS NULL OR {a}.account_id = $account_id)
+             AND ($account_ids::uuid[] IS NULL OR {a}.account_id = ANY($account_ids))
              AND ($domain_id::uuid IS NULL OR {a}.domain_id = $domain_id)
              AND ($keyword::text IS NULL OR {a}.description ILIKE $keyword OR {a}.event_type ILIKE $keyword)",
     "e.created DESC, e.id",
@@ -201,6 +204,7 @@ pub async fn event_list(db: impl PgExecutor<'_>, f: &EventFilter) -> Result<(Vec
                 .set("resource_id", f.resource_id)
                 .set("resource_type", &f.resource_type)
                 .set("account_id", f.account_id)
+                .set("account_ids", &f.account_ids)
                 .set("domain_id", f.domain_id)
                 .set("keyword", f.keyword.as_ref().map(|k| format!("%{k}%")))
                 .set("offset", f.offset)
@@ -232,6 +236,21 @@ pub async fn event_on(
 ) -> Result<()> {
     let who = (actor.id, actor.account_id, actor.domain_id);
     record_event(conn, who, event_type, level, description, resource).await
+}
+
+/// An event `actor` caused on a resource another account owns — a project's, when a
+/// member acts in it: the event is the owner's (listEvents `projectid` shows it), with the
+/// actor as its user, as CloudStack records them.
+pub async fn event_for_owner(
+    conn: &mut PgConnection,
+    actor: &UserRow,
+    owner: (Uuid, Uuid),
+    event_type: &str,
+    description: String,
+    resource: Option<EventResource>,
+) -> Result<()> {
+    let who = (actor.id, owner.0, owner.1);
+    record_event(conn, who, event_type, "INFO", description, resource).await
 }
 
 /// Records an event done by the system itself (monitors, reconcilers).

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::{Binds, Counted, ListFilter, RowShape};
+use super::{Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
@@ -82,13 +82,24 @@ pub async fn iso_update(db: impl PgExecutor<'_>, i: &IsoRow) -> Result<()> {
     Ok(())
 }
 
-stmt!(ISO_REMOVE_IF_UNUSED = "UPDATE isos SET removed = now()
-         WHERE id = $1 AND removed IS NULL AND NOT EXISTS (SELECT 1 FROM iso_zones WHERE iso_id = $1)");
+stmt!(ISO_REMOVE_IF_UNUSED: Scalar<Uuid> = format!(
+    "WITH gone AS (UPDATE isos SET removed = now()
+                    WHERE id = $1 AND removed IS NULL
+                      AND NOT EXISTS (SELECT 1 FROM iso_zones WHERE iso_id = $1)
+                    RETURNING id),
+          t AS ({})
+     SELECT id FROM gone",
+    super::tags::drop_tags_sql(super::tags::TagType::Iso, "SELECT id FROM gone")
+));
 
-/// Marks the ISO removed once none of its zone copies remain.
+/// Marks the ISO removed once none of its zone copies remain, and deletes its tags.
 pub async fn iso_remove_if_unused(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
-    let r = ISO_REMOVE_IF_UNUSED.query().bind(id).execute(db).await?;
-    Ok(r.rows_affected() == 1)
+    let gone = ISO_REMOVE_IF_UNUSED
+        .query_scalar()
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(gone.is_some())
 }
 
 /// One ISO in one zone, as listIsos shows it.
@@ -153,9 +164,11 @@ pub struct IsoFilter {
     pub public: Option<bool>,
     pub bootable: Option<bool>,
     pub ready: Option<bool>,
+    /// `tags[n].key`/`tags[n].value`: only ISOs carrying every pair.
+    pub tags: super::tags::TagMatch,
 }
 
-stmt!(ISO_LIST: Counted<IsoListRow> = named "SELECT i.*, iz.zone_id, z.name AS zone_name, s.name AS store_name, iz.state, iz.bytes_done,
+stmt!(ISO_LIST: Counted<IsoListRow> = named format!("SELECT i.*, iz.zone_id, z.name AS zone_name, s.name AS store_name, iz.state, iz.bytes_done,
                 iz.bytes_total, iz.size, iz.checksum AS zone_checksum, iz.error_text,
                 EXISTS (SELECT 1 FROM image_stores x WHERE x.zone_id = iz.zone_id AND NOT x.readonly) AS has_store,
                 o.description AS os_type_name, a.name AS account_name, d.name AS domain_name,
@@ -182,15 +195,19 @@ stmt!(ISO_LIST: Counted<IsoListRow> = named "SELECT i.*, iz.zone_id, z.name AS z
            AND ($public::boolean IS NULL OR i.is_public = $public)
            AND ($bootable::boolean IS NULL OR i.bootable = $bootable)
            AND ($ready::boolean IS NULL OR (iz.state = 'Ready') = $ready)
+           AND {}
          ORDER BY i.created, i.id, z.name
-         OFFSET $offset LIMIT $limit");
+         OFFSET $offset LIMIT $limit",
+    super::tags::carries_sql(super::tags::TagType::Iso, "i.id")
+));
 
 pub async fn iso_list(db: impl PgExecutor<'_>, f: &IsoFilter) -> Result<(Vec<IsoListRow>, i64)> {
     // One row per ISO and zone (as CloudStack lists them); the total is counted before
     // paging by the window function.
     let rows: Vec<Counted<_>> = ISO_LIST
         .query_as_with(
-            Binds::new()
+            f.tags
+                .bind(Binds::new())
                 .set("id", f.common.id)
                 .set("name", &f.common.name)
                 .set("keyword", f.common.keyword_pattern())

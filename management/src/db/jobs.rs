@@ -172,6 +172,8 @@ pub async fn job_complete(
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
     pub account_id: Option<Uuid>,
+    /// Any of these accounts' (a domain's, a project's).
+    pub account_ids: Option<Vec<Uuid>>,
     pub domain_id: Option<Uuid>,
     pub start: Option<DateTime<Utc>>,
     pub keyword: Option<String>,
@@ -185,6 +187,7 @@ stmt!(JOB_LIST: Counted<JobRow> = format!(
            AND ($2::uuid IS NULL OR q.domain_id = $2)
            AND ($3::timestamptz IS NULL OR q.created >= $3)
            AND ($4::text IS NULL OR q.command ILIKE $4)
+           AND ($7::uuid[] IS NULL OR q.account_id = ANY($7))
          ORDER BY q.created DESC, q.id OFFSET $5 LIMIT $6"
 ));
 
@@ -197,6 +200,7 @@ pub async fn job_list(db: impl PgExecutor<'_>, f: &JobFilter) -> Result<(Vec<Job
         .bind(f.keyword.as_ref().map(|k| format!("%{k}%")))
         .bind(f.offset)
         .bind(f.limit.unwrap_or(i64::MAX))
+        .bind(&f.account_ids)
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))

@@ -5,7 +5,8 @@ use ipnetwork::IpNetwork;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::{Counted, ListFilter, RowShape};
+use super::tags::TagMatch;
+use super::{Binds, Counted, ListFilter, RowShape};
 use crate::error::Result;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
@@ -58,7 +59,8 @@ pub async fn network_insert(db: impl PgExecutor<'_>, n: &NetworkRow) -> Result<(
     Ok(())
 }
 
-stmt!(NETWORK_LIST: Counted<NetworkRow> = "SELECT n.*, z.name AS zone_name, z.dns1, z.dns2, g.gateway, g.netmask,
+stmt!(NETWORK_LIST: Counted<NetworkRow> = named format!(
+    "SELECT n.*, z.name AS zone_name, z.dns1, z.dns2, g.gateway, g.netmask,
                 z.ip6dns1, z.ip6dns2, z.network_domain,
                 count(*) OVER () AS total
          FROM networks n
@@ -67,25 +69,32 @@ stmt!(NETWORK_LIST: Counted<NetworkRow> = "SELECT n.*, z.name AS zone_name, z.dn
              SELECT r.gateway, r.netmask FROM ip_ranges r
              WHERE r.zone_id = n.zone_id AND r.purpose = 'guest'
              ORDER BY r.created, r.id LIMIT 1) g ON true
-         WHERE ($1::uuid IS NULL OR n.id = $1)
-           AND ($2::text IS NULL OR n.name = $2)
-           AND ($3::text IS NULL OR n.name ILIKE $3 OR n.display_text ILIKE $3)
-           AND ($4::uuid IS NULL OR n.zone_id = $4)
-         ORDER BY n.created, n.id OFFSET $5 LIMIT $6");
+         WHERE ($id::uuid IS NULL OR n.id = $id)
+           AND ($name::text IS NULL OR n.name = $name)
+           AND ($keyword::text IS NULL OR n.name ILIKE $keyword OR n.display_text ILIKE $keyword)
+           AND ($zone_id::uuid IS NULL OR n.zone_id = $zone_id)
+           AND {}
+         ORDER BY n.created, n.id OFFSET $offset LIMIT $limit",
+    super::tags::carries_sql(super::tags::TagType::Network, "n.id")
+));
 
+/// Networks, in `zone_id` when given, carrying every pair of `tags`.
 pub async fn network_list(
     db: impl PgExecutor<'_>,
     f: &ListFilter,
     zone_id: Option<Uuid>,
+    tags: &TagMatch,
 ) -> Result<(Vec<NetworkRow>, i64)> {
     let rows: Vec<Counted<_>> = NETWORK_LIST
-        .query_as()
-        .bind(f.id)
-        .bind(&f.name)
-        .bind(f.keyword_pattern())
-        .bind(zone_id)
-        .bind(f.offset)
-        .bind(f.limit())
+        .query_as_with(
+            tags.bind(Binds::new())
+                .set("id", f.id)
+                .set("name", &f.name)
+                .set("keyword", f.keyword_pattern())
+                .set("zone_id", zone_id)
+                .set("offset", f.offset)
+                .set("limit", f.limit()),
+        )?
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))

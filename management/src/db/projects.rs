@@ -99,6 +99,8 @@ pub struct ProjectFilter {
     pub member: Option<Uuid>,
     /// Only projects in the domain at this path and below it.
     pub under: Option<String>,
+    /// `tags[n].key`/`tags[n].value`: only projects carrying every pair.
+    pub tags: super::tags::TagMatch,
 }
 
 stmt!(PROJECT_LIST: Counted<ProjectRow> = named format!(
@@ -114,7 +116,9 @@ stmt!(PROJECT_LIST: Counted<ProjectRow> = named format!(
            AND ($member::uuid IS NULL OR EXISTS (SELECT 1 FROM project_accounts m
                                                WHERE m.project_id = q.id AND m.account_id = $member))
            AND ($under::text IS NULL OR q.domain_path = $under OR starts_with(q.domain_path, $under || '/'))
-         ORDER BY q.created, q.id OFFSET $offset LIMIT $limit"
+           AND {}
+         ORDER BY q.created, q.id OFFSET $offset LIMIT $limit",
+    super::tags::carries_sql(super::tags::TagType::Project, "q.id")
 ));
 
 pub async fn project_list(
@@ -123,7 +127,8 @@ pub async fn project_list(
 ) -> Result<(Vec<ProjectRow>, i64)> {
     let rows: Vec<Counted<_>> = PROJECT_LIST
         .query_as_with(
-            Binds::new()
+            f.tags
+                .bind(Binds::new())
                 .set("id", f.common.id)
                 .set("ids", &f.common.ids)
                 .set("name", &f.common.name)
@@ -195,13 +200,17 @@ pub async fn project_set_state(
 }
 
 stmt!(
-    PROJECT_REMOVE = "WITH gone AS (UPDATE projects SET removed = now()
+    PROJECT_REMOVE = format!(
+        "WITH gone AS (UPDATE projects SET removed = now()
                                         WHERE id = $1 AND removed IS NULL RETURNING id),
-             m AS (DELETE FROM project_accounts WHERE project_id IN (SELECT id FROM gone))
-         DELETE FROM project_invitations WHERE project_id IN (SELECT id FROM gone)"
+             m AS (DELETE FROM project_accounts WHERE project_id IN (SELECT id FROM gone)),
+             t AS ({})
+         DELETE FROM project_invitations WHERE project_id IN (SELECT id FROM gone)",
+        super::tags::drop_tags_sql(super::tags::TagType::Project, "SELECT id FROM gone")
+    )
 );
 
-/// Marks the project removed and drops its members and invitations.
+/// Marks the project removed and drops its members, invitations and tags.
 pub async fn project_remove(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
     PROJECT_REMOVE.query().bind(id).execute(db).await?;
     Ok(())

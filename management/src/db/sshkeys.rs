@@ -98,6 +98,8 @@ pub struct KeyPairFilter {
     pub common: ListFilter,
     /// None: every account's (a root admin's `listall`).
     pub account_id: Option<Uuid>,
+    /// Any of these accounts\' (a domain\'s, a project\'s).
+    pub account_ids: Option<Vec<Uuid>>,
     pub domain_id: Option<Uuid>,
     pub fingerprint: Option<String>,
 }
@@ -111,6 +113,7 @@ stmt!(KEYPAIR_LIST: Counted<KeyPairRow> = named paged_sql(
              AND ($name::text IS NULL OR {a}.name = $name)
              AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword OR {a}.fingerprint ILIKE $keyword)
              AND ($account_id::uuid IS NULL OR {a}.account_id = $account_id)
+             AND ($account_ids::uuid[] IS NULL OR {a}.account_id = ANY($account_ids))
              AND ($domain_id::uuid IS NULL OR {a}.domain_id = $domain_id)
              AND ($fingerprint::text IS NULL OR {a}.fingerprint = $fingerprint)",
     "k.created DESC, k.id DESC",
@@ -128,6 +131,7 @@ pub async fn keypair_list(
                 .set("name", &f.common.name)
                 .set("keyword", f.common.keyword_pattern())
                 .set("account_id", f.account_id)
+                .set("account_ids", &f.account_ids)
                 .set("domain_id", f.domain_id)
                 .set("fingerprint", &f.fingerprint)
                 .set("offset", f.common.offset)

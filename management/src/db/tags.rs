@@ -1,5 +1,8 @@
-//! Resource tags (createTags, deleteTags, listTags): key/value pairs on a user's
-//! resources, each row naming its resource by type and uuid (migration 0021).
+//! Resource tags (createTags, deleteTags, listTags): key/value pairs on resources, each
+//! row naming its resource by type and uuid (migrations 0021 and 0034). No foreign key
+//! can follow a row to several tables, so the statements that remove a resource for good
+//! delete its tags in the same statement ([`drop_tags_sql`]), and a list's
+//! `tags[n].key`/`tags[n].value` filter is one SQL condition ([`carries_sql`]).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
@@ -7,6 +10,100 @@ use uuid::Uuid;
 
 use super::{paged_sql, Binds, Counted, ListFilter, RowShape};
 use crate::error::Result;
+
+/// The resource types Stratus tags, spelled as CloudStack's `ResourceObjectType` (and
+/// stored so in `resource_tags.resource_type`): those CloudStack marks taggable and
+/// Stratus has rows for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TagType {
+    UserVm,
+    Volume,
+    Iso,
+    Template,
+    Network,
+    Project,
+    Account,
+    User,
+}
+
+impl TagType {
+    pub const ALL: [TagType; 8] = [
+        TagType::UserVm,
+        TagType::Volume,
+        TagType::Iso,
+        TagType::Template,
+        TagType::Network,
+        TagType::Project,
+        TagType::Account,
+        TagType::User,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TagType::UserVm => "UserVm",
+            TagType::Volume => "Volume",
+            TagType::Iso => "ISO",
+            TagType::Template => "Template",
+            TagType::Network => "Network",
+            TagType::Project => "Project",
+            TagType::Account => "Account",
+            TagType::User => "User",
+        }
+    }
+
+    /// CloudStack matches resource types case-insensitively.
+    pub fn parse(s: &str) -> Option<TagType> {
+        TagType::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+impl std::fmt::Display for TagType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `DELETE` of the tags of the `kind` resources whose ids `ids` (an SQL expression: a
+/// parameter, a subquery) names: the data-modifying CTE a statement that removes such
+/// a resource for good carries (`WITH t AS (…) UPDATE …`), so tags never outlive it.
+pub fn drop_tags_sql(kind: TagType, ids: &str) -> String {
+    format!(
+        "DELETE FROM resource_tags WHERE resource_type = '{}' AND resource_id IN ({ids})",
+        kind.as_str()
+    )
+}
+
+/// A list's `tags[n].key` / `tags[n].value` filter (CloudStack's `tags` map on list
+/// commands): a resource is listed only if it carries every pair. Empty: no filter.
+#[derive(Debug, Clone, Default)]
+pub struct TagMatch {
+    pub keys: Vec<String>,
+    pub values: Vec<String>,
+}
+
+impl TagMatch {
+    /// Binds `$tag_keys` and `$tag_values` of [`carries_sql`].
+    pub fn bind<'q>(&'q self, b: Binds<'q>) -> Binds<'q> {
+        b.set("tag_keys", &self.keys)
+            .set("tag_values", &self.values)
+    }
+}
+
+/// The condition that the `kind` resource whose id is `id` (an SQL expression, e.g.
+/// `{a}.id`) carries every pair of a [`TagMatch`] (named parameters `$tag_keys` and
+/// `$tag_values`; both empty: true). One index probe per pair, so bounded by the
+/// request's pairs.
+pub fn carries_sql(kind: TagType, id: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM unnest($tag_keys::text[], $tag_values::text[]) AS want(k, v)
+                      WHERE NOT EXISTS (SELECT 1 FROM resource_tags wt
+                                         WHERE wt.resource_type = '{}' AND wt.resource_id = {id}
+                                           AND wt.key = want.k AND wt.value = want.v))",
+        kind.as_str()
+    )
+}
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct TagRow {
@@ -27,18 +124,10 @@ pub struct TagRow {
 const SELECT: &str = "t.*, a.name AS account_name, d.name AS domain_name, d.path AS domain_path";
 const JOINS: &str = "JOIN accounts a ON a.id = t.account_id JOIN domains d ON d.id = t.domain_id";
 
-/// A tag whose resource is gone is not shown (its rows go with the next createTags or
-/// deleteTags on that id, or stay harmlessly): a VM counts until expunged, a volume until
-/// removed, an ISO until removed.
-const LIVE: &str = "(({a}.resource_type = 'UserVm' AND EXISTS (SELECT 1 FROM vms v WHERE v.id = {a}.resource_id AND v.removed IS NULL AND v.state <> 'Expunged'))
-      OR ({a}.resource_type = 'Volume' AND EXISTS (SELECT 1 FROM volumes o WHERE o.id = {a}.resource_id AND o.removed IS NULL))
-      OR ({a}.resource_type = 'ISO' AND EXISTS (SELECT 1 FROM isos i WHERE i.id = {a}.resource_id AND i.removed IS NULL))
-      OR {a}.resource_type NOT IN ('UserVm', 'Volume', 'ISO'))";
-
 pub struct NewTag<'a> {
     pub key: &'a str,
     pub value: &'a str,
-    pub resource_type: &'a str,
+    pub resource_type: TagType,
     pub resource_id: Uuid,
     pub account_id: Uuid,
     pub domain_id: Uuid,
@@ -59,7 +148,7 @@ pub async fn tag_insert(db: impl PgExecutor<'_>, t: &NewTag<'_>) -> Result<()> {
         .bind(Uuid::new_v4())
         .bind(t.key)
         .bind(t.value)
-        .bind(t.resource_type)
+        .bind(t.resource_type.as_str())
         .bind(t.resource_id)
         .bind(t.account_id)
         .bind(t.domain_id)
@@ -79,14 +168,14 @@ stmt!(
 /// Deletes a resource's tags: all of them, those with `key`, or with `key` and `value`.
 pub async fn tag_delete(
     db: impl PgExecutor<'_>,
-    resource_type: &str,
+    resource_type: TagType,
     resource_id: Uuid,
     key: Option<&str>,
     value: Option<&str>,
 ) -> Result<u64> {
     let r = TAG_DELETE
         .query()
-        .bind(resource_type)
+        .bind(resource_type.as_str())
         .bind(resource_id)
         .bind(key)
         .bind(value)
@@ -100,7 +189,10 @@ pub struct TagFilter {
     pub common: ListFilter,
     /// None: every account's (a root admin's `listall`).
     pub account_id: Option<Uuid>,
+    /// Any of these owners (`projectid`: the project's account).
+    pub account_ids: Option<Vec<Uuid>>,
     pub domain_id: Option<Uuid>,
+    /// CloudStack's spelling; a type no tag can have simply matches nothing.
     pub resource_type: Option<String>,
     pub resource_id: Option<Uuid>,
     pub key: Option<String>,
@@ -113,15 +205,15 @@ stmt!(TAG_LIST: Counted<TagRow> = named paged_sql(
     "resource_tags",
     "t",
     JOINS,
-    &format!("($account_id::uuid IS NULL OR {{a}}.account_id = $account_id)
-             AND ($domain_id::uuid IS NULL OR {{a}}.domain_id = $domain_id)
-             AND ($resource_type::text IS NULL OR {{a}}.resource_type = $resource_type)
-             AND ($resource_id::uuid IS NULL OR {{a}}.resource_id = $resource_id)
-             AND ($key::text IS NULL OR {{a}}.key = $key)
-             AND ($value::text IS NULL OR {{a}}.value = $value)
-             AND ($customer::text IS NULL OR {{a}}.customer = $customer)
-             AND ($keyword::text IS NULL OR {{a}}.key ILIKE $keyword OR {{a}}.value ILIKE $keyword)
-             AND {LIVE}"),
+    "($account_id::uuid IS NULL OR {a}.account_id = $account_id)
+             AND ($account_ids::uuid[] IS NULL OR {a}.account_id = ANY($account_ids))
+             AND ($domain_id::uuid IS NULL OR {a}.domain_id = $domain_id)
+             AND ($resource_type::text IS NULL OR {a}.resource_type = $resource_type)
+             AND ($resource_id::uuid IS NULL OR {a}.resource_id = $resource_id)
+             AND ($key::text IS NULL OR {a}.key = $key)
+             AND ($value::text IS NULL OR {a}.value = $value)
+             AND ($customer::text IS NULL OR {a}.customer = $customer)
+             AND ($keyword::text IS NULL OR {a}.key ILIKE $keyword OR {a}.value ILIKE $keyword)",
     "t.resource_type, t.resource_id, t.key",
 ));
 
@@ -130,6 +222,7 @@ pub async fn tag_list(db: impl PgExecutor<'_>, f: &TagFilter) -> Result<(Vec<Tag
         .query_as_with(
             Binds::new()
                 .set("account_id", f.account_id)
+                .set("account_ids", &f.account_ids)
                 .set("domain_id", f.domain_id)
                 .set("resource_type", &f.resource_type)
                 .set("resource_id", f.resource_id)
@@ -151,15 +244,15 @@ stmt!(TAG_FOR_RESOURCES: TagRow = format!(
       ORDER BY t.resource_id, t.key"
 ));
 
-/// The tags of the listed resources (`tags[]` in listVirtualMachines, listVolumes).
+/// The tags of the listed resources (the `tags[]` of their answers): one query per list.
 pub async fn tags_for(
     db: impl PgExecutor<'_>,
-    resource_type: &str,
+    resource_type: TagType,
     ids: &[Uuid],
 ) -> Result<Vec<TagRow>> {
     Ok(TAG_FOR_RESOURCES
         .query_as()
-        .bind(resource_type)
+        .bind(resource_type.as_str())
         .bind(ids)
         .fetch_all(db)
         .await?)

@@ -140,20 +140,24 @@ pub async fn template_update(db: impl PgExecutor<'_>, t: &TemplateRow) -> Result
     Ok(())
 }
 
-stmt!(
-    TEMPLATE_REMOVE_IF_UNUSED = "UPDATE templates SET removed = now()
-         WHERE id = $1 AND removed IS NULL
-           AND NOT EXISTS (SELECT 1 FROM template_zones WHERE template_id = $1)"
-);
+stmt!(TEMPLATE_REMOVE_IF_UNUSED: Scalar<Uuid> = format!(
+    "WITH gone AS (UPDATE templates SET removed = now()
+                    WHERE id = $1 AND removed IS NULL
+                      AND NOT EXISTS (SELECT 1 FROM template_zones WHERE template_id = $1)
+                    RETURNING id),
+          t AS ({})
+     SELECT id FROM gone",
+    super::tags::drop_tags_sql(super::tags::TagType::Template, "SELECT id FROM gone")
+));
 
-/// Soft-deletes the template once none of its zone copies remain.
+/// Soft-deletes the template once none of its zone copies remain, and deletes its tags.
 pub async fn template_remove_if_unused(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
-    let r = TEMPLATE_REMOVE_IF_UNUSED
-        .query()
+    let gone = TEMPLATE_REMOVE_IF_UNUSED
+        .query_scalar()
         .bind(id)
-        .execute(db)
+        .fetch_optional(db)
         .await?;
-    Ok(r.rows_affected() == 1)
+    Ok(gone.is_some())
 }
 
 // --- per-zone copies (the downloader's statements are in db::images) ---
@@ -440,14 +444,18 @@ pub async fn template_zone_created(
 }
 
 stmt!(
-    TEMPLATE_DELETE_CREATED =
-        "DELETE FROM templates t WHERE t.id = $1 AND t.source_volume_id IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM vms v WHERE v.template_id = t.id)
-           AND NOT EXISTS (SELECT 1 FROM volumes vol WHERE vol.template_id = t.id)"
+    TEMPLATE_DELETE_CREATED = format!(
+        "WITH gone AS (DELETE FROM templates t WHERE t.id = $1 AND t.source_volume_id IS NOT NULL
+                      AND NOT EXISTS (SELECT 1 FROM vms v WHERE v.template_id = t.id)
+                      AND NOT EXISTS (SELECT 1 FROM volumes vol WHERE vol.template_id = t.id)
+                    RETURNING t.id)
+     {}",
+        super::tags::drop_tags_sql(super::tags::TagType::Template, "SELECT id FROM gone")
+    )
 );
 
-/// Undoes a createTemplate that did not finish: the row and its zone copy go (nothing
-/// can be based on it yet; if something is, it stays).
+/// Undoes a createTemplate that did not finish: the row, its zone copy and any tags it
+/// got meanwhile go (nothing can be based on it yet; if something is, it stays).
 pub async fn template_delete_created(db: impl PgExecutor<'_>, template_id: Uuid) -> Result<()> {
     TEMPLATE_DELETE_CREATED
         .query()
@@ -505,9 +513,11 @@ pub struct TemplateFilter {
     pub featured: Option<bool>,
     pub ready: Option<bool>,
     pub hypervisor: Option<String>,
+    /// `tags[n].key`/`tags[n].value`: only templates carrying every pair.
+    pub tags: super::tags::TagMatch,
 }
 
-stmt!(TEMPLATE_LIST: Counted<TemplateListRow> = named "SELECT t.*, tz.zone_id, z.name AS zone_name, s.name AS store_name, tz.state,
+stmt!(TEMPLATE_LIST: Counted<TemplateListRow> = named format!("SELECT t.*, tz.zone_id, z.name AS zone_name, s.name AS store_name, tz.state,
                 tz.bytes_done, tz.bytes_total, tz.size, tz.virtual_size,
                 tz.checksum AS zone_checksum, tz.error_text,
                 EXISTS (SELECT 1 FROM image_stores x WHERE x.zone_id = tz.zone_id AND NOT x.readonly) AS has_store,
@@ -539,8 +549,11 @@ stmt!(TEMPLATE_LIST: Counted<TemplateListRow> = named "SELECT t.*, tz.zone_id, z
            AND ($featured::boolean IS NULL OR t.is_featured = $featured)
            AND ($ready::boolean IS NULL OR (tz.state = 'Ready') = $ready)
            AND ($hypervisor::text IS NULL OR lower(t.hypervisor) = lower($hypervisor))
+           AND {}
          ORDER BY t.created, t.id, z.name
-         OFFSET $offset LIMIT $limit");
+         OFFSET $offset LIMIT $limit",
+    super::tags::carries_sql(super::tags::TagType::Template, "t.id")
+));
 
 /// One row per template and zone (as CloudStack lists them), and the total before paging.
 pub async fn template_list(
@@ -549,7 +562,8 @@ pub async fn template_list(
 ) -> Result<(Vec<TemplateListRow>, i64)> {
     let rows: Vec<Counted<_>> = TEMPLATE_LIST
         .query_as_with(
-            Binds::new()
+            f.tags
+                .bind(Binds::new())
                 .set("id", f.common.id)
                 .set("ids", &f.common.ids)
                 .set("name", &f.common.name)

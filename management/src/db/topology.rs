@@ -174,7 +174,15 @@ pub async fn zone_usage(db: impl PgExecutor<'_>, id: ZoneId) -> Result<ZoneUsage
     Ok(ZONE_USAGE.query_as().bind(id).fetch_one(db).await?)
 }
 
-stmt!(ZONE_DELETE = "DELETE FROM zones WHERE id = $1");
+stmt!(
+    ZONE_DELETE = format!(
+        "WITH t AS ({}) DELETE FROM zones WHERE id = $1",
+        super::tags::drop_tags_sql(
+            super::tags::TagType::Network,
+            "SELECT id FROM networks WHERE zone_id = $1"
+        )
+    )
+);
 
 pub async fn zone_delete(db: impl PgExecutor<'_>, id: ZoneId) -> Result<bool> {
     Ok(ZONE_DELETE

@@ -78,6 +78,8 @@ pub struct UserDataFilter {
     pub common: ListFilter,
     /// None: every account's (a root admin's `listall`).
     pub account_id: Option<Uuid>,
+    /// Any of these accounts\' (a domain\'s, a project\'s).
+    pub account_ids: Option<Vec<Uuid>>,
     pub domain_id: Option<Uuid>,
 }
 
@@ -90,6 +92,7 @@ stmt!(USER_DATA_LIST: Counted<UserDataRow> = named paged_sql(
              AND ($name::text IS NULL OR {a}.name = $name)
              AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword)
              AND ($account_id::uuid IS NULL OR {a}.account_id = $account_id)
+             AND ($account_ids::uuid[] IS NULL OR {a}.account_id = ANY($account_ids))
              AND ($domain_id::uuid IS NULL OR {a}.domain_id = $domain_id)",
     "u.created DESC, u.id DESC",
 ));
@@ -106,6 +109,7 @@ pub async fn user_data_list(
                 .set("name", &f.common.name)
                 .set("keyword", f.common.keyword_pattern())
                 .set("account_id", f.account_id)
+                .set("account_ids", &f.account_ids)
                 .set("domain_id", f.domain_id)
                 .set("offset", f.common.offset)
                 .set("limit", f.common.limit()),

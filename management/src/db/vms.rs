@@ -312,12 +312,15 @@ pub async fn vm_mark_recovered(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> 
 }
 
 stmt!(
-    VM_MARK_EXPUNGED = "UPDATE vms SET state = 'Expunged', host_id = NULL, removed = now(),
-                state_changed = now()
-         WHERE id = $1"
+    VM_MARK_EXPUNGED = format!(
+        "WITH t AS ({})
+     UPDATE vms SET state = 'Expunged', host_id = NULL, removed = now(), state_changed = now()
+      WHERE id = $1",
+        super::tags::drop_tags_sql(super::tags::TagType::UserVm, "$1")
+    )
 );
 
-/// The VM is gone: Expunged and removed (its name is free again).
+/// The VM is gone: Expunged and removed (its name is free again), and its tags with it.
 pub async fn vm_mark_expunged(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
     VM_MARK_EXPUNGED.query().bind(id).execute(db).await?;
     Ok(())
@@ -368,6 +371,22 @@ pub async fn vm_list_on_host(
         .query_as()
         .bind(host_id)
         .bind(settle_secs as f64)
+        .fetch_all(db)
+        .await?)
+}
+
+stmt!(VM_RUNNING_OF_ACCOUNT: (Uuid, String) = "SELECT id, display_name FROM vms
+         WHERE account_id = $1 AND state = 'Running' AND removed IS NULL
+         ORDER BY instance_number");
+
+/// The Running VMs of `account_id` (id, display name): what suspending a project stops.
+pub async fn vm_running_of_account(
+    db: impl PgExecutor<'_>,
+    account_id: Uuid,
+) -> Result<Vec<(Uuid, String)>> {
+    Ok(VM_RUNNING_OF_ACCOUNT
+        .query_as()
+        .bind(account_id)
         .fetch_all(db)
         .await?)
 }
@@ -697,6 +716,8 @@ pub struct VmFilter {
     pub iso_id: Option<Uuid>,
     pub network_id: Option<Uuid>,
     pub service_offering_id: Option<Uuid>,
+    /// `tags[n].key`/`tags[n].value`: only VMs carrying every pair.
+    pub tags: super::tags::TagMatch,
 }
 
 const VM_LIST_SELECT: &str = "v.*, z.name AS zone_name, h.name AS host_name,
@@ -742,7 +763,11 @@ stmt!(VM_LIST: Counted<VmListRow> = named super::paged_sql(
     "vms",
     "v",
     VM_LIST_JOINS,
-    "{a}.removed IS NULL
+    &format!("{VM_LIST_WHERE} AND {}", super::tags::carries_sql(super::tags::TagType::UserVm, "{a}.id")),
+    "v.created, v.id",
+));
+
+const VM_LIST_WHERE: &str = "{a}.removed IS NULL
              AND ($id::uuid IS NULL OR {a}.id = $id)
              AND ($name::text IS NULL OR {a}.name = $name)
              AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword OR {a}.display_name ILIKE $keyword)
@@ -756,14 +781,13 @@ stmt!(VM_LIST: Counted<VmListRow> = named super::paged_sql(
              AND ($network_id::uuid IS NULL OR EXISTS (SELECT 1 FROM nics xn
                                               WHERE xn.vm_id = {a}.id AND xn.network_id = $network_id))
              AND ($service_offering_id::uuid IS NULL OR {a}.service_offering_id = $service_offering_id)
-             AND ($ids::uuid[] IS NULL OR {a}.id = ANY($ids))",
-    "v.created, v.id",
-));
+             AND ($ids::uuid[] IS NULL OR {a}.id = ANY($ids))";
 
 pub async fn vm_list(db: impl PgExecutor<'_>, f: &VmFilter) -> Result<(Vec<VmListRow>, i64)> {
     let rows: Vec<Counted<_>> = VM_LIST
         .query_as_with(
-            Binds::new()
+            f.tags
+                .bind(Binds::new())
                 .set("id", f.common.id)
                 .set("name", &f.common.name)
                 .set("keyword", f.common.keyword_pattern())
@@ -808,6 +832,7 @@ statements![
     VM_LIST_DUE_FOR_EXPUNGE,
     VM_LIST_ON_HOST,
     VM_RUNNING_ON_HOST,
+    VM_RUNNING_OF_ACCOUNT,
     VM_SET_RESUME,
     VM_TAKE_RESUMABLE,
     VM_KNOWN,

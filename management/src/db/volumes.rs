@@ -136,10 +136,16 @@ pub async fn volume_set_state(db: impl PgExecutor<'_>, id: Uuid, state: &str) ->
 }
 
 stmt!(
-    VOLUME_MARK_EXPUNGED = "UPDATE volumes SET state = 'Expunged', removed = now() WHERE id = $1"
+    VOLUME_MARK_EXPUNGED = format!(
+        "WITH t AS ({})
+     UPDATE volumes SET state = 'Expunged', removed = now() WHERE id = $1",
+        super::tags::drop_tags_sql(super::tags::TagType::Volume, "$1")
+    )
 );
 
-/// The volume's file is gone: Expunged and removed (no longer counted on its pool).
+/// The volume's file is gone: Expunged and removed (no longer counted on its pool), and
+/// its tags with it. (A retired root volume keeps them until then: a failed restore
+/// brings it back.)
 pub async fn volume_mark_expunged(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
     VOLUME_MARK_EXPUNGED.query().bind(id).execute(db).await?;
     Ok(())
@@ -210,9 +216,11 @@ pub struct VolumeFilter {
     pub zone_id: Option<Uuid>,
     pub pool_id: Option<Uuid>,
     pub volume_type: Option<String>,
+    /// `tags[n].key`/`tags[n].value`: only volumes carrying every pair.
+    pub tags: super::tags::TagMatch,
 }
 
-stmt!(VOLUME_LIST: Counted<VolumeListRow> = named "SELECT vol.*, p.zone_id, z.name AS zone_name, p.name AS pool_name, p.scope AS pool_scope,
+stmt!(VOLUME_LIST: Counted<VolumeListRow> = named format!("SELECT vol.*, p.zone_id, z.name AS zone_name, p.name AS pool_name, p.scope AS pool_scope,
                 v.name AS vm_name, v.display_name AS vm_display_name, v.state AS vm_state,
                 v.account_id, a.name AS account_name, v.domain_id, d.name AS domain_name,
                 v.disk_offering_id, o.name AS disk_offering_name, o.display_text AS disk_offering_display_text,
@@ -247,7 +255,10 @@ stmt!(VOLUME_LIST: Counted<VolumeListRow> = named "SELECT vol.*, p.zone_id, z.na
            AND ($pool_id::uuid IS NULL OR vol.pool_id = $pool_id)
            AND ($volume_type::text IS NULL OR vol.volume_type = upper($volume_type))
            AND ($ids::uuid[] IS NULL OR vol.id = ANY($ids))
-         ORDER BY vol.created, vol.id OFFSET $offset LIMIT $limit");
+           AND {}
+         ORDER BY vol.created, vol.id OFFSET $offset LIMIT $limit",
+    super::tags::carries_sql(super::tags::TagType::Volume, "vol.id")
+));
 
 pub async fn volume_list(
     db: impl PgExecutor<'_>,
@@ -255,7 +266,8 @@ pub async fn volume_list(
 ) -> Result<(Vec<VolumeListRow>, i64)> {
     let rows: Vec<Counted<_>> = VOLUME_LIST
         .query_as_with(
-            Binds::new()
+            f.tags
+                .bind(Binds::new())
                 .set("id", f.common.id)
                 .set("name", &f.common.name)
                 .set("keyword", f.common.keyword_pattern())

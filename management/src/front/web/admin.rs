@@ -18,6 +18,7 @@ use stratus_ui::{
     SettingsPage, Table,
 };
 
+use super::limits::WithUsage;
 use super::show::{plain, text, when};
 use super::{field, local_path, page_params, pager, query_string, redirect_with, Fields, Session};
 use crate::ctx::Ctx;
@@ -365,8 +366,42 @@ fn person_fields(f: &HashMap<String, String>) -> Vec<Field> {
     ]
 }
 
-fn account_fields(f: &HashMap<String, String>) -> Vec<Field> {
+/// The domains an account may be created in (id, path), tree order; none for a caller
+/// who manages no domain.
+async fn domain_options(s: &Session) -> Vec<(String, String)> {
+    if !s.manages_domains() {
+        return vec![];
+    }
+    let mut domains = s
+        .list_of::<stratus_api::types::DomainResponse>(
+            "listDomains",
+            &super::lists::all_rows(&[("listall", "true".into())]),
+        )
+        .await
+        .map(|(_, d)| d)
+        .unwrap_or_default();
+    domains.sort_by_cached_key(|d| {
+        plain(&d.path)
+            .split('/')
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+    });
+    domains
+        .iter()
+        .map(|d| (plain(&d.id), text(&d.path)))
+        .collect()
+}
+
+fn account_fields(f: &HashMap<String, String>, domains: Vec<(String, String)>) -> Vec<Field> {
     let mut v = person_fields(f);
+    if !domains.is_empty() {
+        v.push(Field::select(
+            "domainid",
+            "Domain",
+            f.get("domainid").cloned().unwrap_or_default(),
+            domains,
+        ));
+    }
     v.push(
         Field::text(
             "account",
@@ -382,6 +417,7 @@ fn account_fields(f: &HashMap<String, String>) -> Vec<Field> {
         f.get("accounttype").cloned().unwrap_or_else(|| "0".into()),
         vec![
             ("0".into(), "User".into()),
+            ("2".into(), "Domain admin".into()),
             ("1".into(), "Root admin".into()),
         ],
     ));
@@ -403,8 +439,10 @@ fn account_page(s: &Session, fields: Vec<Field>, error: Option<String>) -> FormP
     }
 }
 
-async fn account_form(s: Session) -> Response {
-    s.page(&account_page(&s, account_fields(&HashMap::new()), None))
+/// `/console/accounts/new[?domainid=…]`: the form, the domain chosen.
+async fn account_form(s: Session, Query(q): Q) -> Response {
+    let domains = domain_options(&s).await;
+    s.page(&account_page(&s, account_fields(&q, domains), None))
 }
 
 fn kept(f: &Fields) -> HashMap<String, String> {
@@ -429,8 +467,10 @@ async fn create_account(s: Session, Form(f): Form<Fields>) -> Response {
     .iter()
     .map(|k| (*k, field(&f, k).trim().to_string()))
     .collect();
-    if !field(&f, "account").trim().is_empty() {
-        params.push(("account", field(&f, "account").trim().to_string()));
+    for k in ["account", "domainid"] {
+        if !field(&f, k).trim().is_empty() {
+            params.push((k, field(&f, k).trim().to_string()));
+        }
     }
     match s.call("createAccount", &params).await {
         Ok(r) => {
@@ -446,90 +486,11 @@ async fn create_account(s: Session, Form(f): Form<Fields>) -> Response {
         }
         Err(e) => s.page_status(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &account_page(&s, account_fields(&kept(&f)), Some(e.text)),
-        ),
-    }
-}
-
-/// What the account uses of each resource type, its limit and what is left, as
-/// listAccounts answers them.
-fn limits_section(a: &AccountResponse) -> Section {
-    let row =
-        |name: &str, total: &Option<i64>, limit: &Option<String>, avail: &Option<String>| Row {
-            id: name.to_string(),
-            cells: vec![
-                Cell::text(name.to_string()),
-                Cell::text(total.map(|t| t.to_string()).unwrap_or_default()),
-                Cell::text(text(limit)),
-                Cell::text(text(avail)),
-            ],
-            actions: vec![],
-        };
-    let rows = vec![
-        row("Instances", &a.vmtotal, &a.vmlimit, &a.vmavailable),
-        row("CPU cores", &a.cputotal, &a.cpulimit, &a.cpuavailable),
-        row(
-            "Memory (MiB)",
-            &a.memorytotal,
-            &a.memorylimit,
-            &a.memoryavailable,
-        ),
-        row(
-            "Volumes",
-            &a.volumetotal,
-            &a.volumelimit,
-            &a.volumeavailable,
-        ),
-        row(
-            "Primary storage (GiB)",
-            &a.primarystoragetotal,
-            &a.primarystoragelimit,
-            &a.primarystorageavailable,
-        ),
-        row(
-            "Templates and ISOs",
-            &a.templatetotal,
-            &a.templatelimit,
-            &a.templateavailable,
-        ),
-        row(
-            "Secondary storage (GiB)",
-            &a.secondarystoragetotal,
-            &a.secondarystoragelimit,
-            &a.secondarystorageavailable,
-        ),
-        row(
-            "Snapshots",
-            &a.snapshottotal,
-            &a.snapshotlimit,
-            &a.snapshotavailable,
-        ),
-        row("Public IPs", &a.iptotal, &a.iplimit, &a.ipavailable),
-        row(
-            "Networks",
-            &a.networktotal,
-            &a.networklimit,
-            &a.networkavailable,
-        ),
-        row("VPCs", &a.vpctotal, &a.vpclimit, &a.vpcavailable),
-        row(
-            "Projects",
-            &a.projecttotal,
-            &a.projectlimit,
-            &a.projectavailable,
-        ),
-    ];
-    Section {
-        title: "Resource limits".into(),
-        table: Table::new(
-            "limits",
-            &["Resource", "In use", "Limit", "Available"],
-            rows,
-            "No limits.",
-        ),
-        links: vec![],
-        note: Some(
-            "Limits without a value of their own follow the max.account.* settings; admins change them with updateResourceLimit.".into(),
+            &account_page(
+                &s,
+                account_fields(&kept(&f), domain_options(&s).await),
+                Some(e.text),
+            ),
         ),
     }
 }
@@ -571,7 +532,7 @@ async fn account(s: Session, Path(id): Path<String>) -> Response {
             .push(Action::new("enable", "Enable account", url.clone()).field("action", "enable"));
     }
     actions.push(
-        Action::new("delete", "Delete account", url)
+        Action::new("delete", "Delete account", url.clone())
             .field("action", "delete")
             .danger(if own {
                 "Yes, delete my own account and its users (I will be signed out for good)"
@@ -579,6 +540,18 @@ async fn account(s: Session, Path(id): Path<String>) -> Response {
                 "Yes, delete this account and its users"
             }),
     );
+    // An admin changes an account's limits; a domain admin not its own account's.
+    let editable = s.manages_domains() && (s.is_admin() || !own);
+    let limits = super::limits::section(
+        &s,
+        &super::limits::Owner::Account {
+            name: plain(&a.name),
+            domainid: plain(&a.domainid),
+        },
+        &super::limits::usage_of!(&a).with("project", a.projecttotal, &a.projectavailable),
+        editable.then_some(url.as_str()),
+    )
+    .await;
     let rows = a
         .user
         .iter()
@@ -612,12 +585,23 @@ async fn account(s: Session, Path(id): Path<String>) -> Response {
             ("ID".into(), Cell::mono(text(&a.id))),
             ("Role".into(), Cell::text(text(&a.rolename))),
             ("Type".into(), Cell::text(account_type_name(&a))),
-            ("Domain".into(), Cell::text(text(&a.domainpath))),
+            (
+                "Domain".into(),
+                if s.manages_domains() {
+                    Cell::link(
+                        text(&a.domainpath),
+                        format!("/console/domains/{}", plain(&a.domainid)),
+                    )
+                } else {
+                    Cell::text(text(&a.domainpath))
+                },
+            ),
             ("Created".into(), Cell::text(when(&a.created))),
         ],
         charts: vec![],
         sections: vec![
             Section {
+                forms: vec![],
                 title: "Users".into(),
                 table: Table::new(
                     "users",
@@ -631,7 +615,7 @@ async fn account(s: Session, Path(id): Path<String>) -> Response {
                 )],
                 note: None,
             },
-            limits_section(&a),
+            limits,
         ],
         refresh: None,
     })
@@ -674,6 +658,21 @@ async fn account_action(s: Session, Path(id): Path<String>, Form(f): Form<Fields
                 "The account was deleted.",
             )
             .await
+        }
+        "limit" | "recount" => {
+            let a = match s
+                .one_of::<AccountResponse>("listAccounts", &id, &[("listall", "true".into())])
+                .await
+            {
+                Ok(Some(a)) => a,
+                Ok(None) => return s.not_found("accounts", "account"),
+                Err(e) => return redirect_with(&detail, false, &e.text),
+            };
+            let owner = super::limits::Owner::Account {
+                name: plain(&a.name),
+                domainid: plain(&a.domainid),
+            };
+            super::limits::act(&s, &owner, &f, &detail).await
         }
         other => redirect_with(&detail, false, &format!("Unknown action '{other}'")),
     }
@@ -894,6 +893,7 @@ async fn my_keys(s: Session) -> Response {
         fields: user_fields(&u),
         charts: vec![],
         sections: vec![Section {
+            forms: vec![],
             title: "Using the keys".into(),
             table: Table::new(
                 "usage",

@@ -90,6 +90,7 @@ async fn isos(s: Session, Query(q): Query<HashMap<String, String>>) -> Response 
     let mut params = page_params(&q);
     params.push(("isofilter", "all".into()));
     params.push(("listall", "true".into()));
+    params.extend(s.scope());
     let mut arrange = super::lists::Arrange::new("/console/isos", SORTS, &q);
     let filters = arrange
         .filters(
@@ -99,7 +100,7 @@ async fn isos(s: Session, Query(q): Query<HashMap<String, String>>) -> Response 
                 states: READINESS,
                 state_param: false,
                 zone: true,
-                account: true,
+                account: s.project.is_none(),
             },
             &mut params,
         )
@@ -146,7 +147,7 @@ async fn isos(s: Session, Query(q): Query<HashMap<String, String>>) -> Response 
         total,
         toolbar: vec![Link::primary("+ Register ISO", "/console/isos/new")],
         search: Some(q.get("keyword").cloned().unwrap_or_default()),
-        note: None,
+        note: s.scope_note("ISOs"),
         pager: pager("/console/isos", &q, total),
         refresh: downloading.then_some(REFRESH),
     })
@@ -277,6 +278,8 @@ async fn register(s: Session, Form(f): Form<Fields>) -> Response {
             params.push((k, v(k)));
         }
     }
+    // In a project's view it is registered for the project.
+    params.extend(s.scope());
     match s.call("registerIso", &params).await {
         Ok(r @ Reply::ObjectList { .. }) => {
             let id = match super::created::<IsoResponse>("registerIso", r) {
@@ -306,10 +309,14 @@ async fn iso(s: Session, Path(id): Path<String>) -> Response {
         .list_of::<IsoResponse>(
             "listIsos",
             &[
-                ("id", id.clone()),
-                ("isofilter", "all".into()),
-                ("listall", "true".into()),
-            ],
+                vec![
+                    ("id", id.clone()),
+                    ("isofilter", "all".into()),
+                    ("listall", "true".into()),
+                ],
+                s.scope(),
+            ]
+            .concat(),
         )
         .await
     {
@@ -350,6 +357,7 @@ async fn iso(s: Session, Path(id): Path<String>) -> Response {
         })
         .collect();
     let downloading = copies.iter().any(downloading);
+    let tags = super::tags::section(&s, "ISO", &id, &format!("/console/isos/{id}")).await;
     s.page(&DetailPage {
         banner: None,
         frame: s.frame("isos"),
@@ -365,6 +373,7 @@ async fn iso(s: Session, Path(id): Path<String>) -> Response {
         fields,
         charts: vec![],
         sections: vec![Section {
+            forms: vec![],
             title: "Zones".into(),
             table: Table::new(
                 "zones",
@@ -375,7 +384,10 @@ async fn iso(s: Session, Path(id): Path<String>) -> Response {
             links: vec![],
             note: downloading
                 .then(|| "This page refreshes itself while the download runs.".to_string()),
-        }],
+        }]
+        .into_iter()
+        .chain(tags)
+        .collect(),
         refresh: downloading.then_some(REFRESH),
     })
 }

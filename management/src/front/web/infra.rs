@@ -220,6 +220,7 @@ async fn section<T: Listed + DeserializeOwned>(
         .unwrap_or_default();
     let id = title.to_ascii_lowercase().replace(' ', "-");
     Section {
+        forms: vec![],
         title: title.into(),
         table: Table::new(
             &id,
@@ -1104,6 +1105,7 @@ async fn host(s: Session, Path(id): Path<String>) -> Response {
         fields: f,
         charts,
         sections: vec![Section {
+            forms: vec![],
             title: "Recent events".into(),
             table: super::events_table("events", events, false),
             links: vec![],

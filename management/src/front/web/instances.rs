@@ -185,6 +185,8 @@ fn sort_key(v: &VirtualMachineResponse, key: &str) -> String {
 async fn list(s: Session, Query(q): Query<HashMap<String, String>>) -> Response {
     let mut params = page_params(&q);
     params.push(("listall", "true".into()));
+    // A project's view lists the project's instances (its account filter is the project).
+    params.extend(s.scope());
     let mut arrange = lists::Arrange::new("/console/instances", SORTS, &q);
     let filters = arrange
         .filters(
@@ -194,7 +196,7 @@ async fn list(s: Session, Query(q): Query<HashMap<String, String>>) -> Response 
                 states: super::VM_STATES,
                 state_param: true,
                 zone: true,
-                account: true,
+                account: s.project.is_none(),
             },
             &mut params,
         )
@@ -286,7 +288,8 @@ async fn list(s: Session, Query(q): Query<HashMap<String, String>>) -> Response 
         toolbar: vec![Link::primary("+ Add instance", "/console/instances/new")],
         search: Some(q.get("keyword").cloned().unwrap_or_default()),
         note: changing
-            .then(|| "This page refreshes itself while an instance changes state.".into()),
+            .then(|| "This page refreshes itself while an instance changes state.".into())
+            .or_else(|| s.scope_note("instances")),
         pager: pager("/console/instances", &q, total),
         refresh: changing.then_some(REFRESH),
     })
@@ -327,7 +330,11 @@ async fn attachable_isos(s: &Session, zone: &str) -> Vec<(String, String)> {
 
 async fn detail(s: Session, Path(id): Path<String>) -> Response {
     let v = match s
-        .one_of::<VirtualMachineResponse>("listVirtualMachines", &id, &[("listall", "true".into())])
+        .one_of::<VirtualMachineResponse>(
+            "listVirtualMachines",
+            &id,
+            &[vec![("listall", "true".into())], s.scope()].concat(),
+        )
         .await
     {
         Ok(Some(v)) => v,
@@ -420,7 +427,11 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
     let volumes = s
         .list_of::<VolumeResponse>(
             "listVolumes",
-            &[("virtualmachineid", id.clone()), ("listall", "true".into())],
+            &[
+                vec![("virtualmachineid", id.clone()), ("listall", "true".into())],
+                s.scope(),
+            ]
+            .concat(),
         )
         .await
         .map(|(_, items)| items)
@@ -429,7 +440,7 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
         .map(|d| Row {
             id: plain(&d.id),
             cells: vec![
-                Cell::text(text(&d.name)),
+                Cell::link(text(&d.name), format!("/console/volumes/{}", plain(&d.id))),
                 Cell::text(text(&d.r#type)),
                 Cell::num(bytes_of(&d.size)),
                 Cell::state(plain(&d.state)),
@@ -450,6 +461,7 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
     );
     volume_table.numeric = vec![2];
     let changing = transitional(&state);
+    let tags = super::tags::section(&s, "UserVm", &id, &detail_path(&id)).await;
     s.page(&DetailPage {
         banner,
         frame: s.frame("instances"),
@@ -462,6 +474,7 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
         charts,
         sections: vec![
             Section {
+                forms: vec![],
                 title: "NICs".into(),
                 table: Table::new(
                     "nics",
@@ -484,6 +497,7 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
                 note: None,
             },
             Section {
+                forms: vec![],
                 title: "Volumes".into(),
                 table: volume_table,
                 links: vec![],
@@ -491,6 +505,7 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
                     .then(|| "This page refreshes itself while the instance changes state.".into()),
             },
             Section {
+                forms: vec![],
                 title: "Events".into(),
                 table: super::events_table("events", events, false),
                 links: vec![Link::new(
@@ -499,7 +514,10 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
                 )],
                 note: None,
             },
-        ],
+        ]
+        .into_iter()
+        .chain(tags)
+        .collect(),
         refresh: changing.then_some(REFRESH),
     })
 }
@@ -1230,7 +1248,9 @@ async fn launch_step(s: Session, Form(f): Form<Fields>) -> Response {
         };
         return launch_page(&s, state, to, why, status).await;
     }
-    let reply = match s.call("deployVirtualMachine", &state.deploy_params()).await {
+    // In a project's view the instance is the project's.
+    let params = [state.deploy_params(), s.scope()].concat();
+    let reply = match s.call("deployVirtualMachine", &params).await {
         Ok(r) => r,
         Err(e) => {
             return launch_page(

@@ -11,14 +11,18 @@
 //! CSRF), and the session cookie is `Secure` when the console is served over TLS.
 
 mod admin;
+mod domains;
 mod images;
 mod infra;
 mod instances;
+mod limits;
 mod lists;
 mod offerings;
+mod projects;
 mod show;
 mod sshkeys;
 mod storage;
+mod tags;
 mod templates;
 mod wizard;
 mod zones;
@@ -41,8 +45,8 @@ use serde_json::Value;
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
     AlertResponse, AsyncJobResponse, CapacityResponse, EventResponse, ExceptionResponse,
-    HostResponse, ImageStoreResponse, JobStatus, StoragePoolResponse, VirtualMachineResponse,
-    VlanIpRangeResponse, ZoneResponse,
+    HostResponse, ImageStoreResponse, JobStatus, ProjectResponse, StoragePoolResponse,
+    VirtualMachineResponse, VlanIpRangeResponse, ZoneResponse,
 };
 use stratus_api::{ApiError, Params};
 use stratus_ui::capacity::{CapacityItem, DiskUse, HostLoad};
@@ -102,6 +106,9 @@ pub fn router() -> Router<Ctx> {
         .merge(sshkeys::router())
         .merge(offerings::router())
         .merge(zones::router())
+        .merge(domains::router())
+        .merge(projects::router())
+        .merge(tags::router())
         .fallback(unknown_page)
         .layer(axum::middleware::map_response(security_headers))
 }
@@ -251,6 +258,11 @@ pub(crate) struct Session {
     pub key: String,
     pub flash: Option<Flash>,
     pub tray: stratus_ui::Tray,
+    /// The project the switcher chose (its id and name), checked on every request: the
+    /// caller may view it (a member, or an admin of its domain). None: the default view.
+    pub project: Option<(String, String)>,
+    /// The projects the switcher offers (id, name).
+    pub projects: Vec<(String, String)>,
 }
 
 impl FromRequestParts<Ctx> for Session {
@@ -303,9 +315,79 @@ impl Session {
             key,
             flash: read_flash(headers),
             tray: Default::default(),
+            project: None,
+            projects: vec![],
         };
         s.tray = s.tray().await;
+        (s.project, s.projects) = s.projects(headers).await;
         Some(s)
+    }
+
+    /// The switcher's projects, and the one the project cookie names if the caller may
+    /// still view it. Anything else in the cookie (not an id, a project since deleted or
+    /// left, another tenant's) is the default view; a failure to list is too.
+    async fn projects(
+        &self,
+        headers: &HeaderMap,
+    ) -> (Option<(String, String)>, Vec<(String, String)>) {
+        const LIST: &str = "listProjects";
+        if stratus_api::command::find(LIST).is_none() {
+            return (None, vec![]);
+        }
+        let options: Vec<(String, String)> = self
+            .list_of::<ProjectResponse>(
+                LIST,
+                &[
+                    ("listall", "true".into()),
+                    ("page", "1".into()),
+                    ("pagesize", projects::SWITCHER_MAX.to_string()),
+                ],
+            )
+            .await
+            .map(|(_, items)| items)
+            .unwrap_or_default()
+            .iter()
+            .map(|p| (plain(&p.id), text(&p.name)))
+            .collect();
+        let Some(id) = crate::front::request::cookie_value(headers, projects::PROJECT_COOKIE)
+            .and_then(|v| v.parse::<uuid::Uuid>().ok())
+            .map(|id| id.to_string())
+        else {
+            return (None, options);
+        };
+        let chosen = match options.iter().find(|(i, _)| *i == id) {
+            Some(o) => Some(o.clone()),
+            // Past the switcher's first page: asked for by id (listProjects answers only
+            // a project the caller may view).
+            None => self
+                .one_of::<ProjectResponse>(LIST, &id, &[("listall", "true".into())])
+                .await
+                .ok()
+                .flatten()
+                .map(|p| (plain(&p.id), text(&p.name))),
+        };
+        (chosen, options)
+    }
+
+    /// The list and create parameters of the project view: `projectid` of the chosen
+    /// project, or nothing in the default view.
+    pub fn scope(&self) -> Vec<(&'static str, String)> {
+        self.project
+            .iter()
+            .map(|(id, _)| ("projectid", id.clone()))
+            .collect()
+    }
+
+    /// What a scoped list says in a project's view (None in the default view).
+    pub fn scope_note(&self, what: &str) -> Option<String> {
+        self.project.as_ref().map(|(_, name)| {
+            format!("Project {name}: its {what}. Choose Default view in the Project menu above for your own.")
+        })
+    }
+
+    /// Whether the caller administers domains (a root or a domain admin).
+    pub fn manages_domains(&self) -> bool {
+        self.caller.is_root_admin() || self.caller.is_domain_admin()
     }
 
     /// The job tray: the caller's account's newest jobs of the last day, counted by
@@ -352,6 +434,18 @@ impl Session {
             flash: self.flash.clone(),
             has_instances: stratus_api::command::find("listVirtualMachines").is_some(),
             tray: self.tray,
+            manages_domains: self.manages_domains(),
+            projects: self.projects.clone(),
+            project_id: self
+                .project
+                .as_ref()
+                .map(|p| p.0.clone())
+                .unwrap_or_default(),
+            project_name: self
+                .project
+                .as_ref()
+                .map(|p| p.1.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -746,11 +840,17 @@ async fn logout(
                 crate::front::request::is_tls(&ext),
                 Some(0),
             );
-            (
+            let mut r = (
                 [(header::SET_COOKIE, clear)],
                 Redirect::to("/console/login"),
             )
-                .into_response()
+                .into_response();
+            // The next user of this browser starts in the default view.
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                HeaderValue::from_static(projects::CLEAR_PROJECT_COOKIE),
+            );
+            r
         }
         Err(_) => (StatusCode::FORBIDDEN, CSRF_TEXT).into_response(),
     }
@@ -824,7 +924,7 @@ async fn instances_tile(s: &Session) -> Option<Tile> {
         s,
         ("instances", "Instances", "/console/instances"),
         "listVirtualMachines",
-        &[("listall", "true".into())],
+        &[vec![("listall", "true".into())], s.scope()].concat(),
         VM_STATES,
         |vm: &VirtualMachineResponse| plain(&vm.state),
     )

@@ -1,11 +1,12 @@
-//! Adding primary and secondary storage outside the Add Zone wizard (CloudStack's "Add
-//! Primary Storage" and "Add Secondary Storage"): an NFS server and export, checked by
-//! the command layer the same way (the export is mounted and its capacity read), so a
-//! wrong path is refused at once with the reason and the form comes back as it was filled.
+//! Volumes (the list, and each volume's page with its tags), and adding primary and
+//! secondary storage outside the Add Zone wizard (CloudStack's "Add Primary Storage" and
+//! "Add Secondary Storage"): an NFS server and export, checked by the command layer the
+//! same way (the export is mounted and its capacity read), so a wrong path is refused at
+//! once with the reason and the form comes back as it was filled.
 
 use std::collections::HashMap;
 
-use axum::extract::Query;
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
@@ -17,17 +18,18 @@ use stratus_api::types::{
 };
 use stratus_api::ApiError;
 use stratus_ui::wizard::nfs_url;
-use stratus_ui::{Cell, Field, FormPage, ListPage, Row, Table};
+use stratus_ui::{Cell, DetailPage, Field, FormPage, Link, ListPage, Row, Table};
 use uuid::Uuid;
 
 use super::infra::cluster_options;
-use super::show::{bytes_of, plain, text};
+use super::show::{bytes_of, plain, text, when};
 use super::{field, page_params, pager, redirect_with, Fields, Session};
 use crate::ctx::Ctx;
 
 pub fn router() -> Router<Ctx> {
     Router::new()
         .route("/console/volumes", get(volumes))
+        .route("/console/volumes/{id}", get(volume))
         .route(
             "/console/primary-storage/new",
             get(primary_form).post(add_primary),
@@ -63,6 +65,7 @@ fn volume_sort_key(v: &VolumeResponse, key: &str) -> String {
 async fn volumes(s: Session, Query(q): Query<HashMap<String, String>>) -> Response {
     let mut params = page_params(&q);
     params.push(("listall", "true".into()));
+    params.extend(s.scope());
     let mut arrange = super::lists::Arrange::new("/console/volumes", VOLUME_SORTS, &q);
     let filters = arrange
         .filters(
@@ -72,7 +75,7 @@ async fn volumes(s: Session, Query(q): Query<HashMap<String, String>>) -> Respon
                 states: VOLUME_STATES,
                 state_param: false,
                 zone: true,
-                account: true,
+                account: s.project.is_none(),
             },
             &mut params,
         )
@@ -88,7 +91,7 @@ async fn volumes(s: Session, Query(q): Query<HashMap<String, String>>) -> Respon
         .map(|v| Row {
             id: plain(&v.id),
             cells: vec![
-                Cell::text(text(&v.name)),
+                Cell::link(text(&v.name), format!("/console/volumes/{}", plain(&v.id))),
                 Cell::text(text(&v.r#type)),
                 match &v.virtualmachineid {
                     Some(vm) => {
@@ -130,8 +133,65 @@ async fn volumes(s: Session, Query(q): Query<HashMap<String, String>>) -> Respon
         total,
         toolbar: vec![],
         search: Some(q.get("keyword").cloned().unwrap_or_default()),
-        note: None,
+        note: s.scope_note("volumes"),
         pager: pager("/console/volumes", &q, total),
+        refresh: None,
+    })
+}
+
+/// A volume's page: what it is, where it lives, which instance has it, and its tags.
+async fn volume(s: Session, Path(id): Path<String>) -> Response {
+    let v = match s
+        .one_of::<VolumeResponse>(
+            "listVolumes",
+            &id,
+            &[vec![("listall", "true".into())], s.scope()].concat(),
+        )
+        .await
+    {
+        Ok(Some(v)) => v,
+        Ok(None) => return s.not_found("volumes", "volume"),
+        Err(e) => return s.error_page("volumes", &e),
+    };
+    let id = plain(&v.id);
+    let page = format!("/console/volumes/{id}");
+    let fields = vec![
+        ("ID".into(), Cell::mono(id.clone())),
+        ("Type".into(), Cell::text(text(&v.r#type))),
+        ("Size".into(), Cell::text(bytes_of(&v.size))),
+        (
+            "Instance".into(),
+            match &v.virtualmachineid {
+                Some(vm) => Cell::link(text(&v.vmdisplayname), format!("/console/instances/{vm}")),
+                None => Cell::text("—"),
+            },
+        ),
+        ("Zone".into(), Cell::text(text(&v.zonename))),
+        ("Primary storage".into(), Cell::text(text(&v.storage))),
+        (
+            "Disk offering".into(),
+            Cell::text(text(&v.diskofferingname)),
+        ),
+        ("Format".into(), Cell::text(text(&v.format))),
+        ("Path".into(), Cell::mono(text(&v.path))),
+        (
+            "Owner".into(),
+            Cell::text(format!("{} ({})", text(&v.account), text(&v.domain))),
+        ),
+        ("Created".into(), Cell::when(when(&v.created))),
+    ];
+    let tags = super::tags::section(&s, "Volume", &id, &page).await;
+    s.page(&DetailPage {
+        banner: None,
+        frame: s.frame("volumes"),
+        title: text(&v.name),
+        status: vec![Cell::state(plain(&v.state))],
+        back: Link::new("Volumes", "/console/volumes"),
+        toolbar: vec![],
+        actions: vec![],
+        fields,
+        charts: vec![],
+        sections: tags.into_iter().collect(),
         refresh: None,
     })
 }

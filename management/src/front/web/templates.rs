@@ -98,6 +98,7 @@ async fn templates(s: Session, Query(q): Query<HashMap<String, String>>) -> Resp
         if s.is_admin() { "all" } else { "executable" }.into(),
     ));
     params.push(("listall", "true".into()));
+    params.extend(s.scope());
     let mut arrange = super::lists::Arrange::new("/console/templates", SORTS, &q);
     let filters = arrange
         .filters(
@@ -107,7 +108,7 @@ async fn templates(s: Session, Query(q): Query<HashMap<String, String>>) -> Resp
                 states: READINESS,
                 state_param: false,
                 zone: true,
-                account: true,
+                account: s.project.is_none(),
             },
             &mut params,
         )
@@ -164,7 +165,7 @@ async fn templates(s: Session, Query(q): Query<HashMap<String, String>>) -> Resp
             "/console/templates/new",
         )],
         search: Some(q.get("keyword").cloned().unwrap_or_default()),
-        note: None,
+        note: s.scope_note("templates"),
         pager: pager("/console/templates", &q, total),
         refresh: downloading.then_some(REFRESH),
     })
@@ -311,6 +312,8 @@ async fn register(s: Session, Form(f): Form<Fields>) -> Response {
             params.push((k, v(k)));
         }
     }
+    // In a project's view it is registered for the project.
+    params.extend(s.scope());
     match s.call("registerTemplate", &params).await {
         Ok(r @ Reply::ObjectList { .. }) => {
             let id = match super::created::<TemplateResponse>("registerTemplate", r) {
@@ -340,13 +343,17 @@ async fn template(s: Session, Path(id): Path<String>) -> Response {
         .list_of::<TemplateResponse>(
             "listTemplates",
             &[
-                ("id", id.clone()),
-                (
-                    "templatefilter",
-                    if s.is_admin() { "all" } else { "self" }.into(),
-                ),
-                ("listall", "true".into()),
-            ],
+                vec![
+                    ("id", id.clone()),
+                    (
+                        "templatefilter",
+                        if s.is_admin() { "all" } else { "self" }.into(),
+                    ),
+                    ("listall", "true".into()),
+                ],
+                s.scope(),
+            ]
+            .concat(),
         )
         .await
     {
@@ -451,6 +458,7 @@ async fn template(s: Session, Path(id): Path<String>) -> Response {
             ),
     );
     let downloading = copies.iter().any(downloading);
+    let tags = super::tags::section(&s, "Template", &id, &format!("/console/templates/{id}")).await;
     s.page(&DetailPage {
         banner: None,
         frame: s.frame("templates"),
@@ -463,6 +471,7 @@ async fn template(s: Session, Path(id): Path<String>) -> Response {
         charts: vec![],
         sections: vec![
             Section {
+                forms: vec![],
                 title: "Zones".into(),
                 table: Table::new(
                     "zones",
@@ -475,12 +484,16 @@ async fn template(s: Session, Path(id): Path<String>) -> Response {
                     .then(|| "This page refreshes itself while the download runs.".to_string()),
             },
             Section {
+                forms: vec![],
                 title: "Shared with".into(),
                 table: Table::new("permissions", &["Account"], share_rows, "No account."),
                 links: vec![],
                 note: None,
             },
-        ],
+        ]
+        .into_iter()
+        .chain(tags)
+        .collect(),
         refresh: downloading.then_some(REFRESH),
     })
 }

@@ -330,7 +330,7 @@ async fn guest_network(
         id: Some(network_id),
         ..Default::default()
     };
-    let (nets, _) = db::networks::network_list(&ctx.pool, &f, None).await?;
+    let (nets, _) = db::networks::network_list(&ctx.pool, &f, None, &Default::default()).await?;
     let n = nets
         .into_iter()
         .next()

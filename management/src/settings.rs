@@ -585,6 +585,20 @@ registry! {
     PROJECT_INVITE_TIMEOUT: i64 = Setting::long("project.invite.timeout", 86400);
     /// Whether users (not only admins) may create projects.
     ALLOW_USER_CREATE_PROJECTS: bool = Setting::boolean("allow.user.create.projects", true);
+    /// The mail relay for invitations by email (services::mail); empty: none, and
+    /// addAccountToProject with `email` is refused rather than creating an invitation
+    /// nobody receives.
+    PROJECT_SMTP_HOST: &'static str = Setting::string("project.smtp.host", "");
+    PROJECT_SMTP_PORT: i64 = Setting::integer("project.smtp.port", 465).check(within::<1, 65535>);
+    /// CloudStack's pairing: authentication means TLS — implicit TLS (SMTPS), or STARTTLS
+    /// with `project.smtp.useStartTLS`; without it the relay is spoken to in plain SMTP.
+    PROJECT_SMTP_USE_AUTH: bool = Setting::boolean("project.smtp.useAuth", false);
+    PROJECT_SMTP_USE_STARTTLS: bool = Setting::boolean("project.smtp.useStartTLS", false);
+    PROJECT_SMTP_USERNAME: &'static str = Setting::string("project.smtp.username", "");
+    /// Category `Secure`: listConfigurations and events never show it.
+    PROJECT_SMTP_PASSWORD: &'static str = Setting::string("project.smtp.password", "");
+    /// The From of invitation mails.
+    PROJECT_EMAIL_SENDER: &'static str = Setting::string("project.email.sender", "");
 
     // Accounts and the front door.
     ALLOW_PUBLIC_USER_TEMPLATES: bool =

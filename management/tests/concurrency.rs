@@ -223,6 +223,7 @@ async fn a_dead_servers_job_is_taken_over_and_the_old_owner_is_fenced() {
         JobStatus::Failed,
         530,
         &serde_json::json!({}),
+        None,
     )
     .await
     .unwrap();

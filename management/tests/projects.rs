@@ -96,13 +96,16 @@ async fn a_project_is_created_listed_updated_suspended_activated_and_deleted() {
     let alice = admin.user("alice").await;
     let bob = admin.user("bob").await;
 
-    let p = done(
+    let created = job(
         &alice,
         "createProject",
         &[("name", "web"), ("displaytext", "The web team")],
     )
-    .await["project"]
-        .clone();
+    .await;
+    let p = created["jobresult"]["project"].clone();
+    // The job names what it made, as CloudStack's does.
+    assert_eq!(created["jobinstancetype"], "Project", "{created}");
+    assert_eq!(created["jobinstanceid"], p["id"], "{created}");
     assert_eq!(p["name"], "web");
     assert_eq!(p["displaytext"], "The web team");
     assert_eq!(p["state"], "Active");
@@ -314,23 +317,15 @@ async fn members_are_added_directly_or_invited_as_the_setting_says() {
     )
     .await;
     assert!(!members(&alice, &pid).await.iter().any(|m| m.0 == "carol"));
-    done(
+    // By email only with a mail server to send the token (an_invitation_by_email_...).
+    let (code, text) = failed(
         &alice,
         "addAccountToProject",
         &[("projectid", &pid), ("email", "dave@example.org")],
     )
     .await;
-    let pending = alice
-        .ok("listProjectInvitations", &[("state", "Pending")])
-        .await;
-    assert_eq!(pending["count"], 1, "{pending}");
-    assert_eq!(pending["projectinvitation"][0]["email"], "dave@example.org");
-    done(
-        &alice,
-        "deleteProjectInvitation",
-        &[("id", &id(&pending["projectinvitation"][0]))],
-    )
-    .await;
+    assert_eq!(code, 431, "{text}");
+    assert!(text.contains("project.smtp.host"), "{text}");
     assert_eq!(
         alice
             .ok("listProjectInvitations", &[("state", "Pending")])
@@ -777,4 +772,229 @@ async fn key_pairs_user_data_events_and_counts_take_projectid() {
     bob.ok("deleteSSHKeyPair", &[("name", "team"), ("projectid", &pid)])
         .await;
     assert!(alice.ok("listSSHKeyPairs", &[("projectid", &pid)]).await["count"].is_null());
+}
+
+/// A mail relay on 127.0.0.1 that speaks just enough SMTP: it keeps each mail's
+/// recipients and text, or (`refuse`) answers every recipient 550.
+struct Relay {
+    port: u16,
+    mails: std::sync::Arc<std::sync::Mutex<Vec<Mailed>>>,
+}
+
+/// A mail's recipients and text, as the relay received it.
+type Mailed = (Vec<String>, String);
+
+impl Relay {
+    async fn start(refuse: bool) -> Relay {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mails = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+        let kept = mails.clone();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let kept = kept.clone();
+                tokio::spawn(async move {
+                    let (r, mut w) = sock.into_split();
+                    let mut lines = BufReader::new(r).lines();
+                    w.write_all(b"220 relay ESMTP\r\n").await.unwrap();
+                    let mut rcpts = vec![];
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                        let reply: &[u8] = match verb.as_str() {
+                            "EHLO" => b"250-relay\r\n250 8BITMIME\r\n",
+                            "RCPT" if refuse => b"550 5.1.1 mailbox unavailable\r\n",
+                            "RCPT" => {
+                                rcpts.push(line[8..].trim_matches(['<', '>', ' ']).to_string());
+                                b"250 OK\r\n"
+                            }
+                            "DATA" => {
+                                w.write_all(b"354 go on\r\n").await.unwrap();
+                                let mut text = String::new();
+                                while let Ok(Some(l)) = lines.next_line().await {
+                                    if l == "." {
+                                        break;
+                                    }
+                                    text.push_str(&l);
+                                    text.push('\n');
+                                }
+                                kept.lock()
+                                    .unwrap()
+                                    .push((std::mem::take(&mut rcpts), text));
+                                b"250 OK queued\r\n"
+                            }
+                            "QUIT" => {
+                                let _ = w.write_all(b"221 bye\r\n").await;
+                                break;
+                            }
+                            _ => b"250 OK\r\n",
+                        };
+                        if w.write_all(reply).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Relay { port, mails }
+    }
+
+    fn mails(&self) -> Vec<Mailed> {
+        self.mails.lock().unwrap().clone()
+    }
+}
+
+/// CloudStack mails an email invitation's token (project.smtp.*); the invitee's account
+/// joins with it. Where the mail cannot go, the caller is told why and no invitation is
+/// left that nobody could accept.
+#[tokio::test]
+async fn an_invitation_by_email_is_mailed_and_its_token_lets_the_invitee_join() {
+    let admin = Client::admin().await;
+    let _jobs = admin.spawn_job_worker();
+    let alice = admin.user("alice").await;
+    let dave = admin.user("dave").await;
+    let pid = id(&done(
+        &alice,
+        "createProject",
+        &[("name", "mailed"), ("displaytext", "mailed")],
+    )
+    .await["project"]);
+    let relay = Relay::start(false).await;
+    let port = relay.port.to_string();
+    for (name, value) in [
+        ("project.invite.required", "true"),
+        ("project.smtp.host", "127.0.0.1"),
+        ("project.smtp.port", port.as_str()),
+        ("project.email.sender", "cloud@example.org"),
+    ] {
+        admin
+            .ok("updateConfiguration", &[("name", name), ("value", value)])
+            .await;
+    }
+
+    // A malformed address is refused before anything is sent: a header smuggled in at
+    // the front door, the others when the job reads them.
+    alice
+        .err(
+            "addAccountToProject",
+            &[
+                ("projectid", &pid),
+                ("email", "dave@example.org\r\nBcc: eve@example.org"),
+            ],
+            431,
+        )
+        .await;
+    for bad in ["dave", "Eve <e@x.org>", "a@example.org, b@example.org"] {
+        let (code, text) = failed(
+            &alice,
+            "addAccountToProject",
+            &[("projectid", &pid), ("email", bad)],
+        )
+        .await;
+        assert_eq!(code, 431, "{bad:?}: {text}");
+    }
+    assert!(relay.mails().is_empty());
+
+    done(
+        &alice,
+        "addAccountToProject",
+        &[("projectid", &pid), ("email", "dave@example.org")],
+    )
+    .await;
+    let mails = relay.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let (rcpts, text) = &mails[0];
+    assert_eq!(rcpts, &vec!["dave@example.org".to_string()]);
+    assert!(text.contains("From: cloud@example.org"), "{text}");
+    assert!(text.contains("mailed"), "the project is named: {text}");
+    assert!(text.contains(&format!("Project id: {pid}")), "{text}");
+    let token = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Token: "))
+        .unwrap_or_else(|| panic!("a token in {text}"))
+        .to_string();
+    // The token is in the mail only.
+    let pending = alice
+        .ok("listProjectInvitations", &[("state", "Pending")])
+        .await;
+    assert_eq!(pending["projectinvitation"][0]["email"], "dave@example.org");
+    assert!(!pending.to_string().contains(&token), "{pending}");
+
+    // A wrong token is not an invitation; the mailed one makes Dave's account a member.
+    let (code, text) = failed(
+        &dave,
+        "updateProjectInvitation",
+        &[("projectid", &pid), ("token", "not-the-token")],
+    )
+    .await;
+    assert_eq!(code, 431, "{text}");
+    done(
+        &dave,
+        "updateProjectInvitation",
+        &[("projectid", &pid), ("token", &token)],
+    )
+    .await;
+    assert!(members(&alice, &pid)
+        .await
+        .contains(&("dave".to_string(), "Regular".to_string())));
+
+    // A relay that refuses the recipient: the caller reads why, nothing is pending.
+    let refusing = Relay::start(true).await;
+    admin
+        .ok(
+            "updateConfiguration",
+            &[
+                ("name", "project.smtp.port"),
+                ("value", &refusing.port.to_string()),
+            ],
+        )
+        .await;
+    let (code, text) = failed(
+        &alice,
+        "addAccountToProject",
+        &[("projectid", &pid), ("email", "erin@example.org")],
+    )
+    .await;
+    assert_eq!(code, 534, "{text}");
+    assert!(
+        text.contains("erin@example.org") && text.contains("550"),
+        "{text}"
+    );
+    // Authentication means TLS (as CloudStack pairs them): a relay without STARTTLS is
+    // not sent the password in the clear.
+    for (name, value) in [
+        ("project.smtp.port", port.as_str()),
+        ("project.smtp.useAuth", "true"),
+        ("project.smtp.useStartTLS", "true"),
+        ("project.smtp.username", "cloud"),
+        ("project.smtp.password", "relay-secret"),
+    ] {
+        admin
+            .ok("updateConfiguration", &[("name", name), ("value", value)])
+            .await;
+    }
+    let (code, text) = failed(
+        &alice,
+        "addAccountToProject",
+        &[("projectid", &pid), ("email", "frank@example.org")],
+    )
+    .await;
+    assert_eq!(code, 534, "{text}");
+    assert_eq!(relay.mails().len(), 1, "nothing more was sent");
+    assert_eq!(
+        alice
+            .ok("listProjectInvitations", &[("state", "Pending")])
+            .await["count"],
+        Value::Null,
+        "no invitation is left that nobody received"
+    );
+    // The password is a Secure setting: never shown.
+    let conf = admin
+        .ok("listConfigurations", &[("name", "project.smtp.password")])
+        .await;
+    assert!(!conf.to_string().contains("relay-secret"), "{conf}");
+    let events = admin
+        .ok("listEvents", &[("keyword", "project.smtp.password")])
+        .await;
+    assert!(!events.to_string().contains("relay-secret"), "{events}");
 }

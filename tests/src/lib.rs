@@ -223,6 +223,51 @@ pub struct SimHost {
     pub address: String,
     pub mgmt_ip: String,
     pub state: PathBuf,
+    /// Dropped after the namespace is gone (fields drop after `Drop::drop`).
+    _lease: TestbedLease,
+}
+
+/// A test-bed machine's name and address held for one test. Test binaries run in parallel
+/// (scripts/test), and two that picked the same machine index or name would tear each
+/// other's namespaces down; the second waits on the first's lock instead. Advisory
+/// `flock`s on files in /run, so a crashed test's lease ends with its process. Within one
+/// process a lease is shared, not waited for: a test that stops its NFS server and starts
+/// it again holds the old handle meanwhile.
+struct TestbedLease {
+    _locks: Vec<std::sync::Arc<std::fs::File>>,
+}
+
+type Held = std::collections::HashMap<String, std::sync::Weak<std::fs::File>>;
+static HELD: std::sync::Mutex<Option<Held>> = std::sync::Mutex::new(None);
+
+impl TestbedLease {
+    fn take(name: &str, index: u8) -> TestbedLease {
+        let dir = Path::new("/run/stratus-testbed.leases");
+        std::fs::create_dir_all(dir).expect("creating /run/stratus-testbed.leases");
+        let mut locks = vec![];
+        // Always index first, then name: one order, so two tests cannot deadlock.
+        for key in [format!("index-{index}"), format!("name-{name}")] {
+            let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+            let held = held.get_or_insert_with(Default::default);
+            if let Some(file) = held.get(&key).and_then(|w| w.upgrade()) {
+                locks.push(file);
+                continue;
+            }
+            let file = std::fs::File::create(dir.join(&key)).expect("creating a lease file");
+            let started = Instant::now();
+            file.lock().expect("locking a test-bed lease");
+            if started.elapsed() > Duration::from_secs(1) {
+                eprintln!(
+                    "test bed: waited {:?} for machine {name} / index {index}",
+                    started.elapsed()
+                );
+            }
+            let file = std::sync::Arc::new(file);
+            held.insert(key, std::sync::Arc::downgrade(&file));
+            locks.push(file);
+        }
+        TestbedLease { _locks: locks }
+    }
 }
 
 /// The management side of the test bed (the bridge in tests/testbed/lib.sh).
@@ -236,6 +281,7 @@ impl SimHost {
     /// Starts host `name` at 10.231.`index`.2 (a crashed run's leftovers of that name are
     /// removed first).
     pub fn up(name: &str, index: u8, root_password: &str, state: &Path) -> SimHost {
+        let lease = TestbedLease::take(name, index);
         let out = Command::new(simhost_script())
             .args(["up", name, &index.to_string(), root_password])
             .arg(state)
@@ -251,6 +297,7 @@ impl SimHost {
             address: format!("10.231.{index}.2"),
             mgmt_ip: TESTBED_GATEWAY.into(),
             state: state.join(name),
+            _lease: lease,
         }
     }
 
@@ -626,10 +673,12 @@ pub struct NfsServer {
     pub name: String,
     pub address: String,
     state: PathBuf,
+    _lease: TestbedLease,
 }
 
 impl NfsServer {
     pub fn up(name: &str, index: u8, state: &Path, exports: &[&Path]) -> NfsServer {
+        let lease = TestbedLease::take(name, index);
         let out = Command::new(workspace_root().join("tests/testbed/nfs-server.sh"))
             .args(["up", name, &index.to_string()])
             .arg(state)
@@ -645,6 +694,7 @@ impl NfsServer {
             name: name.into(),
             address: format!("10.231.{index}.2"),
             state: state.to_path_buf(),
+            _lease: lease,
         }
     }
 

@@ -52,12 +52,24 @@ async fn scope_exists(ctx: &Ctx, scope: &str, id: Uuid) -> Result<bool> {
     })
 }
 
+/// CloudStack's category for credentials (project.smtp.password): stored, used, never
+/// answered or written into events.
+const SECURE: &str = "Secure";
+
+/// What an answer or event shows of a value.
+fn shown(r: &ConfigRow, value: Option<String>) -> Option<String> {
+    match value {
+        Some(v) if r.category == SECURE && !v.is_empty() => Some("********".into()),
+        v => v,
+    }
+}
+
 fn response(r: &ConfigRow, scope: Option<(&str, Uuid)>) -> ConfigurationResponse {
     ConfigurationResponse {
         category: Some(r.category.clone()),
         name: Some(r.name.clone()),
-        value: r.value.clone(),
-        defaultvalue: r.default_value.clone(),
+        value: shown(r, r.value.clone()),
+        defaultvalue: shown(r, r.default_value.clone()),
         description: Some(r.description.clone()),
         scope: Some(match scope {
             Some((s, _)) => s.to_string(),
@@ -154,7 +166,9 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params, reset: bool) -> Resu
         "CONFIGURATION.VALUE.EDIT",
         format!(
             "Value of {name} changed to {}",
-            value.as_deref().unwrap_or("its default")
+            shown(&row, value.clone())
+                .as_deref()
+                .unwrap_or("its default")
         ),
         None,
     )

@@ -30,6 +30,7 @@ use crate::rules::projects::{
 };
 use crate::services::auth::Caller;
 use crate::services::limits::{limits_of, OwnerKind};
+use crate::services::mail;
 use crate::settings;
 
 // --- access ---------------------------------------------------------------------------
@@ -634,6 +635,7 @@ pub async fn add_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
             .into());
         }
     }
+    let mut invitation_mail = None;
     let mut tx = ctx.pool.begin().await?;
     let text = match (&acc, invite) {
         (Some(acc), false) => {
@@ -665,9 +667,16 @@ pub async fn add_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
                 )
                 .into());
             }
-            // CloudStack mails the token; Stratus sends no mail: the invitee gets the
-            // token from the project's admin (listProjectInvitations does not show it).
+            // The token is mailed to the address (the invitee's only copy: no list shows
+            // it); the invitation is committed only once the relay took the mail.
             let email = email.unwrap_or_default();
+            mail::address(email)?;
+            if !mail::configured(ctx) {
+                return Err(ApiError::param(
+                    "Can't invite by email: no mail server is configured (project.smtp.host); add the account by name",
+                )
+                .into());
+            }
             let token = crate::services::auth::random_token(24);
             db::invitation_insert(
                 &mut *tx,
@@ -679,6 +688,7 @@ pub async fn add_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
                 role,
             )
             .await?;
+            invitation_mail = Some((email, token));
             format!(
                 "Sending invitation to email {email} to join project {}",
                 project.name
@@ -693,6 +703,28 @@ pub async fn add_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         resource(&project),
     )
     .await?;
+    if let Some((email, token)) = invitation_mail {
+        mail::send(
+            ctx,
+            mail::Mail {
+                to: email,
+                subject: &format!("You are invited to join the project {}", project.name),
+                // Short lines, no `=`: sent as 7-bit text, the token readable as is.
+                body: format!(
+                    "You have been invited to join the project {}.\r\n\r\n\
+                     Project id: {}\r\n\
+                     Token: {}\r\n\r\n\
+                     To accept, call updateProjectInvitation with the project id\r\n\
+                     and the token. The invitation expires after {} seconds.\r\n",
+                    project.name,
+                    project.id,
+                    token,
+                    ctx.get(&settings::PROJECT_INVITE_TIMEOUT),
+                ),
+            },
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(Reply::success())
 }

@@ -143,11 +143,12 @@ pub async fn job_renew(
 stmt!(
     JOB_COMPLETE =
         "UPDATE async_jobs SET status = $3, result_code = $4, result = $5, completed = now(),
-                lease_until = NULL
+                lease_until = NULL, instance_id = COALESCE(instance_id, $6)
          WHERE id = $1 AND owner_ms = $2 AND status = 0"
 );
 
-/// Records the outcome; false when this server no longer owns the job.
+/// Records the outcome (and `created`, the resource a create command made, as the job's
+/// instance unless it names one already); false when this server no longer owns the job.
 pub async fn job_complete(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -155,6 +156,7 @@ pub async fn job_complete(
     status: JobStatus,
     result_code: i32,
     result: &serde_json::Value,
+    created: Option<Uuid>,
 ) -> Result<bool> {
     Ok(JOB_COMPLETE
         .query()
@@ -163,6 +165,7 @@ pub async fn job_complete(
         .bind(Stored(status))
         .bind(result_code)
         .bind(result)
+        .bind(created)
         .execute(db)
         .await?
         .rows_affected()

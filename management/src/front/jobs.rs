@@ -76,7 +76,19 @@ pub async fn run_job(ctx: &Ctx, job: JobRow) {
             failure_body(&e),
         ),
     };
-    match db::jobs::job_complete(&ctx.pool, id, ctx.ms_id, status, code, &result).await {
+    // A create command's job (createProject…) names what it made, as CloudStack's
+    // jobinstanceid does: the id of the one object its result holds.
+    let created = match (status, &job.instance_type, job.instance_id) {
+        (JobStatus::Succeeded, Some(_), None) => result
+            .as_object()
+            .filter(|o| o.len() == 1)
+            .and_then(|o| o.values().next())
+            .and_then(|v| v.get("id"))
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.parse::<uuid::Uuid>().ok()),
+        _ => None,
+    };
+    match db::jobs::job_complete(&ctx.pool, id, ctx.ms_id, status, code, &result, created).await {
         Ok(true) => {
             tracing::info!(job = %id, command = %job.command, status = ?status, "job finished")
         }

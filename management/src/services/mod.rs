@@ -12,6 +12,7 @@ pub mod hosts;
 pub mod images;
 pub mod isos;
 pub mod limits;
+pub mod mail;
 pub mod reconcile;
 pub mod tasks;
 pub mod templates;

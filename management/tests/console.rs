@@ -3215,7 +3215,7 @@ async fn root_volume(c: &Client, zone: &str, vm: &str, name: &str) {
         server: "127.0.0.1".into(),
         path: format!("/export/{name}"),
         tags: vec![],
-        state: "Up".into(),
+        state: stratus_management::rules::poolstate::PoolState::Up,
         capacity_bytes: 100 << 30,
         used_bytes: 0,
         allocated_bytes: 0,

@@ -424,7 +424,7 @@ async fn real_answers_carry_cloudstacks_fields() {
         server: "127.0.0.1".into(),
         path: "/export/pp".into(),
         tags: vec!["gold".into()],
-        state: "Up".into(),
+        state: stratus_management::rules::poolstate::PoolState::Up,
         capacity_bytes: 1 << 40,
         used_bytes: 1 << 30,
         allocated_bytes: 0,

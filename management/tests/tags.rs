@@ -94,7 +94,7 @@ async fn pool(
         server: "127.0.0.1".into(),
         path: format!("/export/{name}"),
         tags: tags.iter().map(|t| t.to_string()).collect(),
-        state: "Up".into(),
+        state: stratus_management::rules::poolstate::PoolState::Up,
         capacity_bytes: capacity_gib << 30,
         used_bytes: 0,
         allocated_bytes: 0,
@@ -706,4 +706,107 @@ async fn a_stopped_vm_changes_only_to_an_offering_its_pool_has_the_tags_for() {
         )
         .await;
     assert_eq!(r["virtualmachine"]["serviceofferingid"], fast.as_str());
+}
+
+/// A pool's state (issue 17: typed, one mapping): the admin's moves between Up, Disabled
+/// and Maintenance as CloudStack allows them, the `status` filter in any case (a state no
+/// pool can be in finds none), and placement leaving a pool that is not Up.
+#[tokio::test]
+async fn a_pools_state_moves_as_cloudstack_allows_and_placement_follows_it() {
+    let c = Client::admin().await;
+    let _jobs = c.spawn_job_worker();
+    let (zone, pod, cluster) = c.basic_topology("states").await;
+    c.ok(
+        "createVlanIpRange",
+        &[
+            ("zoneid", &zone),
+            ("podid", &pod),
+            ("gateway", "10.0.2.1"),
+            ("netmask", "255.255.255.0"),
+            ("startip", "10.0.2.10"),
+            ("endip", "10.0.2.60"),
+            ("forvirtualnetwork", "false"),
+        ],
+    )
+    .await;
+    up_host(&c, &zone, &pod, &cluster, 30, 64).await;
+    let only = pool(&c, &zone, None, "only", &[], 1000).await;
+    let state = |v: Value| v["storagepool"]["state"].as_str().unwrap_or("").to_string();
+    let listed = |status: &'static str| {
+        let c = &c;
+        async move {
+            c.ok("listStoragePools", &[("status", status)]).await["count"]
+                .as_i64()
+                .unwrap_or(0)
+        }
+    };
+    assert_eq!(listed("up").await, 1);
+    assert_eq!(listed("Maintenance").await, 0);
+    assert_eq!(listed("no-such-state").await, 0);
+
+    let plain = offering(&c, "plain-states", "", "").await;
+    let placed = |n: usize| {
+        let (c, zone, plain) = (&c, &zone, &plain);
+        async move {
+            let vm = vm_of(c, zone, plain, n).await;
+            vms::allocate::allocate(&c.ctx, vm, None, None)
+                .await
+                .unwrap();
+            let row = db::vms::vm_fetch(&mut *c.ctx.pool.acquire().await.unwrap(), vm)
+                .await
+                .unwrap()
+                .unwrap();
+            vms::choose_root_pool(&c.ctx, &row, 5 << 30).await
+        }
+    };
+    assert_eq!(
+        placed(1).await.unwrap().id.to_string(),
+        only,
+        "an Up pool takes the root volume"
+    );
+
+    let v = c
+        .ok("updateStoragePool", &[("id", &only), ("enabled", "false")])
+        .await;
+    assert_eq!(state(v), "Disabled");
+    assert_eq!(listed("DISABLED").await, 1);
+    assert!(placed(2).await.is_err(), "a Disabled pool takes no volume");
+
+    let j = c
+        .wait_job(
+            c.ok("enableStorageMaintenance", &[("id", &only)]).await["jobid"]
+                .as_str()
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(j["jobresult"]["storagepool"]["state"], "Maintenance", "{j}");
+    let text = c
+        .err(
+            "updateStoragePool",
+            &[("id", &only), ("enabled", "true")],
+            431,
+        )
+        .await;
+    assert!(text.contains("cancel maintenance first"), "{text}");
+    assert!(
+        placed(3).await.is_err(),
+        "a pool in maintenance takes no volume"
+    );
+
+    let cancel = || async {
+        let started = c.ok("cancelStorageMaintenance", &[("id", &only)]).await;
+        c.wait_job(started["jobid"].as_str().unwrap()).await
+    };
+    let j = cancel().await;
+    assert_eq!(j["jobresult"]["storagepool"]["state"], "Up", "{j}");
+    let j = cancel().await;
+    assert_eq!(j["jobstatus"], 2, "not in maintenance: {j}");
+    assert!(
+        j["jobresult"]["errortext"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not in maintenance"),
+        "{j}"
+    );
+    assert!(placed(4).await.is_ok(), "Up again: it takes volumes");
 }

@@ -19,6 +19,7 @@ use crate::db::events::{EventResource, ResourceType};
 use crate::db::storage::{self as s, PoolFilter, PoolRow, StoreFilter, StoreRow};
 use crate::db::topology as t;
 use crate::error::Result;
+use crate::rules::poolstate::PoolState;
 use crate::rules::tags as rules_tags;
 use crate::services::auth::Caller;
 use crate::settings::{self, Scope};
@@ -59,7 +60,7 @@ pub fn pool_response(ctx: &Ctx, p: &PoolRow) -> StoragePoolResponse {
         path: Some(p.path.clone()),
         r#type: Some("NetworkFilesystem".into()),
         scope: Some(p.scope.clone()),
-        state: Some(p.state.clone()),
+        state: Some(p.state.to_string()),
         hypervisor: Some("KVM".into()),
         provider: Some("DefaultPrimary".into()),
         tags: rules_tags::join(&p.tags),
@@ -166,7 +167,7 @@ pub async fn create_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         server: url.host().to_string(),
         path: url.path().to_string(),
         tags: pool_tags,
-        state: "Up".into(),
+        state: PoolState::Up,
         capacity_bytes: match p.i64("capacitybytes")? {
             Some(c) if c > 0 => c,
             _ => bytes(cap.total),
@@ -202,6 +203,20 @@ pub async fn create_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
 }
 
 pub async fn list_pools(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    let state = match p.str("status") {
+        // A state no pool can be in: none is (as CloudStack's filter finds none).
+        Some(s) => match PoolState::parse(s) {
+            Some(state) => Some(state),
+            None => {
+                list_filter(ctx, p)?;
+                ["zoneid", "podid", "clusterid", "ipaddress", "path", "scope"]
+                    .iter()
+                    .for_each(|n| p.mark_read(n));
+                return Ok(Reply::list::<StoragePoolResponse>("storagepool", 0, &[]));
+            }
+        },
+        None => None,
+    };
     let f = PoolFilter {
         common: list_filter(ctx, p)?,
         zone_id: p.uuid("zoneid")?,
@@ -210,7 +225,7 @@ pub async fn list_pools(ctx: &Ctx, p: &Params) -> Result<Reply> {
         server: p.string("ipaddress"),
         path: p.string("path"),
         scope: p.string("scope"),
-        state: p.string("status"),
+        state,
     };
     let (rows, total) = s::pool_list(&ctx.pool, &f).await?;
     let items: Vec<_> = rows.iter().map(|r| pool_response(ctx, r)).collect();
@@ -281,16 +296,7 @@ pub async fn update_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
             changed.push(format!("capacity {c} bytes"));
         }
         if let Some(e) = enabled {
-            pool.state = match (pool.state.as_str(), e) {
-                ("Up" | "Disabled", true) => "Up".into(),
-                ("Up" | "Disabled", false) => "Disabled".into(),
-                (other, _) => {
-                    return Err(ApiError::param(format!(
-                        "The storage pool is in {other}; cancel maintenance first"
-                    ))
-                    .into())
-                }
-            };
+            pool.state = pool.state.enable(e)?;
             changed.push(if e { "enabled" } else { "disabled" }.into());
         }
         Ok(changed.join(", "))
@@ -302,10 +308,7 @@ pub async fn update_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
 /// reached at once.
 pub async fn enable_maintenance(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     change_pool(ctx, caller, p, "MAINT.PREPARE.PS", |pool| {
-        if pool.state == "Maintenance" {
-            return Err(ApiError::param("The storage pool is already in maintenance").into());
-        }
-        pool.state = "Maintenance".into();
+        pool.state = pool.state.maintain()?;
         Ok("in maintenance".into())
     })
     .await
@@ -313,17 +316,7 @@ pub async fn enable_maintenance(ctx: &Ctx, caller: &Caller, p: &Params) -> Resul
 
 pub async fn cancel_maintenance(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     change_pool(ctx, caller, p, "MAINT.CANCEL.PS", |pool| {
-        if !matches!(
-            pool.state.as_str(),
-            "Maintenance" | "PrepareForMaintenance" | "ErrorInMaintenance"
-        ) {
-            return Err(ApiError::param(format!(
-                "The storage pool is {}, not in maintenance",
-                pool.state
-            ))
-            .into());
-        }
-        pool.state = "Up".into();
+        pool.state = pool.state.cancel_maintenance()?;
         Ok("maintenance cancelled".into())
     })
     .await

@@ -80,7 +80,7 @@ pub async fn host_candidates_for_update_in_txn(
 struct PoolCandidateRow {
     id: StoragePoolId,
     cluster_id: Option<ClusterId>,
-    state: String,
+    state: crate::rules::poolstate::PoolState,
     tags: Vec<String>,
     capacity_bytes: i64,
     allocated_bytes: i64,
@@ -104,7 +104,7 @@ pub async fn pool_candidates(db: impl PgExecutor<'_>, zone_id: Uuid) -> Result<V
         .map(|r| Pool {
             id: r.id,
             cluster_id: r.cluster_id,
-            up: r.state == "Up",
+            up: r.state.takes_volumes(),
             tags: r.tags,
             capacity_bytes: r.capacity_bytes,
             allocated_bytes: r.allocated_bytes,

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::{paged_sql, Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
+use crate::rules::poolstate::PoolState;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct PoolRow {
@@ -19,7 +20,7 @@ pub struct PoolRow {
     pub server: String,
     pub path: String,
     pub tags: Vec<String>,
-    pub state: String,
+    pub state: PoolState,
     pub capacity_bytes: i64,
     pub used_bytes: i64,
     /// The virtual sizes of the live volumes on it (derived, not stored).
@@ -60,7 +61,7 @@ pub async fn pool_insert(db: impl PgExecutor<'_>, p: &PoolRow) -> Result<()> {
         .bind(&p.server)
         .bind(&p.path)
         .bind(&p.tags)
-        .bind(&p.state)
+        .bind(p.state)
         .bind(p.capacity_bytes)
         .bind(p.used_bytes)
         .execute(db)
@@ -93,7 +94,7 @@ pub struct PoolFilter {
     pub server: Option<String>,
     pub path: Option<String>,
     pub scope: Option<String>,
-    pub state: Option<String>,
+    pub state: Option<PoolState>,
 }
 
 stmt!(POOL_LIST: Counted<PoolRow> = named paged_sql(
@@ -110,7 +111,7 @@ stmt!(POOL_LIST: Counted<PoolRow> = named paged_sql(
              AND ($server::text IS NULL OR {a}.server = $server)
              AND ($path::text IS NULL OR {a}.path = $path)
              AND ($scope::text IS NULL OR lower({a}.scope) = lower($scope))
-             AND ($state::text IS NULL OR lower({a}.state) = lower($state))",
+             AND ($state::text IS NULL OR {a}.state = $state)",
     "p.created, p.id",
 ));
 
@@ -127,7 +128,7 @@ pub async fn pool_list(db: impl PgExecutor<'_>, f: &PoolFilter) -> Result<(Vec<P
                 .set("server", &f.server)
                 .set("path", &f.path)
                 .set("scope", &f.scope)
-                .set("state", &f.state)
+                .set("state", f.state)
                 .set("offset", f.common.offset)
                 .set("limit", f.common.limit()),
         )?
@@ -148,7 +149,7 @@ pub async fn pool_update(db: impl PgExecutor<'_>, p: &PoolRow) -> Result<()> {
         .bind(p.id)
         .bind(&p.name)
         .bind(&p.tags)
-        .bind(&p.state)
+        .bind(p.state)
         .bind(p.capacity_bytes)
         .execute(db)
         .await?;

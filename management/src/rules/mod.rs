@@ -9,6 +9,7 @@ pub mod jobstate;
 pub mod limits;
 pub mod password;
 pub mod placement;
+pub mod poolstate;
 pub mod projects;
 pub mod settings;
 pub mod states;

@@ -375,6 +375,23 @@ async fn agent_heartbeats_drive_the_host_lifecycle() {
         c.ok("listHosts", &[("resourcestate", "Disabled")]).await["count"],
         1
     );
+    // Filters are typed (issue 17) and match in any case; a state no host can be in
+    // finds none.
+    for (param, value, want) in [
+        ("resourcestate", "disabled", 1),
+        ("resourcestate", "Enabled", 0),
+        ("resourcestate", "Sideways", 0),
+        ("state", "UP", 1),
+        ("state", "Down", 0),
+        ("state", "no-such-state", 0),
+    ] {
+        let l = c.ok("listHosts", &[(param, value)]).await;
+        assert_eq!(
+            l["count"].as_i64().unwrap_or(0),
+            want,
+            "{param}={value}: {l}"
+        );
+    }
     c.ok("updateHost", &[("id", &id), ("allocationstate", "Enable")])
         .await;
 

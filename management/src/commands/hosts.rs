@@ -213,22 +213,29 @@ pub async fn add(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 }
 
 pub async fn list(ctx: &Ctx, p: &Params, metrics: bool) -> Result<Reply> {
+    // A state no host can be in finds none (`Err`), as CloudStack's filter does.
+    let status = p.str("state").map(|s| Status::parse_any_case(s).ok_or(()));
+    let resource_state = p
+        .str("resourcestate")
+        .map(|s| ResourceState::parse_any_case(s).ok_or(()));
     let f = h::HostFilter {
         common: list_filter(ctx, p)?,
         zone_id: p.id("zoneid")?,
         pod_id: p.id("podid")?,
         cluster_id: p.id("clusterid")?,
-        status: p.string("state"),
-        resource_state: p.string("resourcestate"),
+        status: status.and_then(Result::ok),
+        resource_state: resource_state.and_then(Result::ok),
         hypervisor: p.string("hypervisor"),
     };
     // Hosts are shown whole whatever `details` (min, all, capacity, …) asks.
     p.mark_read("details");
-    if let Some(t) = p.str("type") {
-        if !t.eq_ignore_ascii_case("Routing") {
-            // Stratus has no system-VM or storage hosts: only hypervisor (Routing) hosts.
-            return Ok(Reply::list::<HostResponse>("host", 0, &[]));
-        }
+    let unknown_state = matches!(status, Some(Err(()))) || matches!(resource_state, Some(Err(())));
+    // Stratus has no system-VM or storage hosts: only hypervisor (Routing) hosts.
+    let other_type = p
+        .str("type")
+        .is_some_and(|t| !t.eq_ignore_ascii_case("Routing"));
+    if unknown_state || other_type {
+        return Ok(Reply::list::<HostResponse>("host", 0, &[]));
     }
     let (rows, total) = h::host_list(&ctx.pool, &f).await?;
     let items: Vec<HostResponse> = rows

@@ -175,8 +175,8 @@ pub struct HostFilter {
     pub zone_id: Option<ZoneId>,
     pub pod_id: Option<PodId>,
     pub cluster_id: Option<ClusterId>,
-    pub status: Option<String>,
-    pub resource_state: Option<String>,
+    pub status: Option<Status>,
+    pub resource_state: Option<ResourceState>,
     pub hypervisor: Option<String>,
 }
 
@@ -196,8 +196,8 @@ stmt!(HOST_LIST: Counted<HostRow> = named paged_sql(
              AND ($zone_id::uuid IS NULL OR {a}.zone_id = $zone_id)
              AND ($pod_id::uuid IS NULL OR {a}.pod_id = $pod_id)
              AND ($cluster_id::uuid IS NULL OR {a}.cluster_id = $cluster_id)
-             AND ($status::text IS NULL OR lower({a}.status) = lower($status))
-             AND ($resource_state::text IS NULL OR lower({a}.resource_state) = lower($resource_state))
+             AND ($status::text IS NULL OR {a}.status = $status)
+             AND ($resource_state::text IS NULL OR {a}.resource_state = $resource_state)
              AND ($hypervisor::text IS NULL OR lower({a}.hypervisor) = lower($hypervisor))
              AND ($ids::uuid[] IS NULL OR {a}.id = ANY($ids))",
     "h.created, h.id",
@@ -213,8 +213,8 @@ pub async fn host_list(db: impl PgExecutor<'_>, f: &HostFilter) -> Result<(Vec<H
                 .set("zone_id", f.zone_id)
                 .set("pod_id", f.pod_id)
                 .set("cluster_id", f.cluster_id)
-                .set("status", &f.status)
-                .set("resource_state", &f.resource_state)
+                .set("status", f.status)
+                .set("resource_state", f.resource_state)
                 .set("hypervisor", &f.hypervisor)
                 .set("ids", &f.common.ids)
                 .set("offset", f.common.offset)

@@ -43,6 +43,13 @@ impl Status {
         Status::Down,
     ];
 
+    /// A list filter's spelling, in any case (as CloudStack's filters match).
+    pub fn parse_any_case(s: &str) -> Option<Status> {
+        Self::ALL
+            .into_iter()
+            .find(|x| x.as_str().eq_ignore_ascii_case(s))
+    }
+
     pub fn parse(s: &str) -> Option<Status> {
         Some(match s {
             "Connecting" => Status::Connecting,
@@ -104,6 +111,22 @@ pub enum ResourceEvent {
 }
 
 impl ResourceState {
+    pub const ALL: [ResourceState; 6] = [
+        ResourceState::Enabled,
+        ResourceState::Disabled,
+        ResourceState::PrepareForMaintenance,
+        ResourceState::ErrorInPrepareForMaintenance,
+        ResourceState::Maintenance,
+        ResourceState::ErrorInMaintenance,
+    ];
+
+    /// A list filter's spelling, in any case (as CloudStack's filters match).
+    pub fn parse_any_case(s: &str) -> Option<ResourceState> {
+        Self::ALL
+            .into_iter()
+            .find(|x| x.as_str().eq_ignore_ascii_case(s))
+    }
+
     pub fn parse(s: &str) -> Option<ResourceState> {
         use ResourceState::*;
         Some(match s {

@@ -373,6 +373,13 @@ async fn empty_lists_and_unknown_pages() {
         );
         assert_eq!(doc.select(&sel("p.empty")).count(), 1, "{page}");
         assert_eq!(doc.select(&sel("table#list")).count(), 0, "{page}");
+        // An empty live list is in the box the pages' script refills when rows appear.
+        assert_eq!(
+            doc.select(&sel("#list-rows[data-live-rows] > p.empty"))
+                .count(),
+            usize::from(page == "hosts"),
+            "{page}"
+        );
         let active: Vec<String> = doc
             .select(&sel("nav a.active"))
             .map(|a| a.value().attr("href").unwrap_or_default().to_string())
@@ -1337,11 +1344,36 @@ async fn a_running_job_has_a_page_that_refreshes_until_it_ends() {
         .as_str()
         .unwrap()
         .to_string();
+    // Another user of the admin account starts a job of its own.
+    c.ok(
+        "createUser",
+        &[
+            ("account", "admin"),
+            ("domainid", &db::accounts::ROOT_DOMAIN.to_string()),
+            ("username", "admin2"),
+            ("password", "admin2-pw-1"),
+            ("email", "a2@example.org"),
+            ("firstname", "A"),
+            ("lastname", "Two"),
+        ],
+    )
+    .await;
+    let admin2 = Client::for_user(c.ctx.clone(), "admin2").await;
+    admin2.ok("disableUser", &[("id", &user)]).await;
     let mut b = Browser::login(&c).await;
-    // The job tray in every page's header counts the account's jobs of the last day;
-    // its fragment is what the pages' script refreshes it with.
+    // The job tray in every page's header counts the user's own jobs of the last day
+    // (not admin2's, of the same account); its fragment is what the pages' script
+    // refreshes it with. The Jobs page lists the account's.
     let d = b.get("/console/dashboard").await;
     assert_eq!(text1(&d.doc, "header.top #job-tray"), "Jobs: 1 running");
+    assert_eq!(
+        b.get("/console/jobs")
+            .await
+            .doc
+            .select(&sel("table#list tbody tr"))
+            .count(),
+        2
+    );
     assert_eq!(attr(&d.doc, "#job-tray", "href"), "/console/jobs");
     assert!(attr(&d.doc, "#job-tray", "class").contains("busy"));
     assert_eq!(
@@ -2064,6 +2096,15 @@ async fn instance_actions_follow_its_state_and_the_console_page_serves_novnc() {
     // The list is live where scripts run: it reloads itself only without them.
     let l = b.get("/console/instances").await;
     assert_eq!(l.doc.select(&sel("table#list[data-live]")).count(), 1);
+    // In the box the pages' script keeps in step with the server (rows added and gone).
+    assert_eq!(
+        l.doc
+            .select(&sel(
+                "#list-rows[data-live-rows] table#list[data-live] tbody tr[data-id]"
+            ))
+            .count(),
+        1
+    );
     let noscript = l
         .doc
         .select(&sel("head noscript"))
@@ -2436,7 +2477,12 @@ async fn register_a_template_share_it_and_follow_its_status() {
 
     // Share it with dave: the permissions list shows him, and the API agrees.
     let p = b
-        .submit(&p, "form[data-action=share]", &[("account", "dave")], None)
+        .submit(
+            &p,
+            "form[data-action=share]",
+            &[("with", "account:dave")],
+            None,
+        )
         .await;
     assert!(flash(&p).contains("shared"), "{}", flash(&p));
     assert_eq!(texts(&p.doc, "table#permissions tbody tr td")[0], "dave");
@@ -3949,4 +3995,336 @@ async fn account_limits_are_edited_and_tags_added_and_removed_on_detail_pages() 
         .await;
     assert_eq!(p.path, "/console/dashboard");
     assert!(flash(&p).contains("Tag tier removed"), "{}", flash(&p));
+}
+
+/// Every queued ISO and template copy Ready in image store `store`, as the downloader
+/// leaves one (no NFS, no download).
+async fn images_ready(c: &Client, store: Uuid) {
+    use db::images::{self, Kind};
+    let ms = c.ctx.ms_id;
+    for kind in Kind::ALL {
+        for row in images::copy_claim(&c.ctx.pool, kind, ms, 60, 100)
+            .await
+            .unwrap()
+        {
+            let path = format!("image/{0}/{0}", row.image_id);
+            assert!(images::copy_set_store(
+                &c.ctx.pool,
+                kind,
+                row.image_id,
+                row.zone_id,
+                ms,
+                store,
+                &path
+            )
+            .await
+            .unwrap());
+            let done = images::Finished {
+                size: 1 << 20,
+                checksum: "{sha256}00ff",
+                virtual_size: Some(1 << 30),
+            };
+            assert!(images::copy_finish(
+                &c.ctx.pool,
+                kind,
+                row.image_id,
+                row.zone_id,
+                ms,
+                Ok(done)
+            )
+            .await
+            .unwrap());
+        }
+    }
+}
+
+/// A template's permissions on its page (issue 23, CloudStack's listTemplatePermissions
+/// and updateTemplatePermissions): public, featured (root admins only) and extractable
+/// saved with one form; shared with a project from a list and with an account by name
+/// (a user lists no other accounts), each row removable; Reset makes it private and
+/// shared with nobody; hostile input is refused with the command's words. And the
+/// project view's Add Instance wizard: it offers the project's private template and ISO
+/// (not the user's own) and a template shared with the project, and launches into it.
+#[tokio::test]
+async fn template_permissions_and_the_project_view_wizard() {
+    let c = Client::admin().await;
+    let _jobs = c.spawn_job_worker();
+    let (zone, _boot) = c.deployable_iso("perm-zone").await;
+    let store: Uuid = c.ok("listImageStores", &[]).await["imagestore"][0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let alice = c.user("alice").await;
+    c.user("bob").await;
+    let j = alice
+        .ok("createProject", &[("name", "web"), ("displaytext", "Web")])
+        .await;
+    let pid = alice.wait_job(j["jobid"].as_str().unwrap()).await["jobresult"]["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // alice's own private template, and the project's private template and ISO.
+    let register = |name: &'static str, project: Option<String>| {
+        let alice = &alice;
+        let zone = zone.clone();
+        async move {
+            let mut p = vec![
+                ("name", name.to_string()),
+                ("zoneid", zone),
+                // A tenant may not download from loopback: an address never fetched here.
+                ("url", format!("http://93.184.215.14/{name}.qcow2")),
+                ("format", "QCOW2".into()),
+                ("hypervisor", "KVM".into()),
+                ("ostypeid", "00000000-0000-4000-8002-000000000011".into()),
+                ("passwordenabled", "true".into()),
+            ];
+            p.extend(project.map(|p| ("projectid", p)));
+            let pairs: Vec<(&str, &str)> = p.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            alice.ok("registerTemplate", &pairs).await["template"][0]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let mine = register("mine-tpl", None).await;
+    let team = register("team-tpl", Some(pid.clone())).await;
+    alice
+        .ok(
+            "registerIso",
+            &[
+                ("name", "team-iso"),
+                ("zoneid", &zone),
+                ("url", "http://93.184.215.14/team.iso"),
+                ("ostypeid", "00000000-0000-4000-8002-000000000011"),
+                ("projectid", &pid),
+            ],
+        )
+        .await;
+    images_ready(&c, store).await;
+
+    let mut b = Browser::login_as(&c, "alice", "alice-pw-1").await;
+    async fn offered(b: &mut Browser<'_>, zone: &str) -> Vec<String> {
+        let p = b
+            .post(
+                "/console/instances/new",
+                &[("at", "zone"), ("go", "next"), ("zoneid", zone)],
+            )
+            .await;
+        assert_eq!(attr(&p.doc, "#launch", "data-step"), "iso");
+        let mut names = texts(&p.doc, "#choices tbody tr label");
+        names.sort();
+        names
+    }
+    // The default view: alice's own and public images.
+    assert_eq!(offered(&mut b, &zone).await, ["boot", "mine-tpl"]);
+    // The project's view: the project's own and public ones.
+    b.cookies.insert("stratus_project".into(), pid.clone());
+    assert_eq!(
+        offered(&mut b, &zone).await,
+        ["boot", "team-iso", "team-tpl"]
+    );
+    b.cookies.remove("stratus_project");
+
+    // alice's template's page: its permissions.
+    let page = format!("/console/templates/{mine}");
+    let p = b.get(&page).await;
+    assert!(
+        texts(&p.doc, "h2.section").contains(&"Permissions".to_string()),
+        "{} {:?}",
+        p.status,
+        texts(&p.doc, "main")
+    );
+    assert!(text1(&p.doc, "#section-2 + p.muted").starts_with("Private"));
+    assert_eq!(
+        texts(&p.doc, "form[data-action=visibility] label.check"),
+        ["Public", "Extractable"],
+        "only root admins feature templates"
+    );
+    assert_eq!(p.doc.select(&sel("table#permissions")).count(), 0);
+    assert_eq!(
+        texts(&p.doc, "form[data-action=share] select[name=with] option"),
+        ["Project web"],
+        "a user lists its projects (its own account aside)"
+    );
+    // Shared with the project, and with bob by name.
+    let p = b
+        .submit(
+            &p,
+            "form[data-action=share]",
+            &[("with", &format!("project:{pid}"))],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("is shared"), "{}", flash(&p));
+    let p = b
+        .submit(
+            &p,
+            "form[data-action=sharename]",
+            &[("account", "bob")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("is shared"), "{}", flash(&p));
+    assert_eq!(
+        rows_of(&p.doc, "permissions"),
+        [
+            ["bob", "Account", "Stop sharing"],
+            ["web", "Project", "Stop sharing"]
+        ]
+    );
+    assert_eq!(
+        p.doc
+            .select(&sel("form[data-action=share] select[name=with] option"))
+            .count(),
+        0,
+        "nothing left to share with"
+    );
+    let perms =
+        c.ok("listTemplatePermissions", &[("id", &mine)]).await["templatepermission"].clone();
+    assert_eq!(perms["projectids"], serde_json::json!([pid]));
+    assert_eq!(perms["account"], serde_json::json!(["bob", "alice"]));
+    // Shared with the project: its wizard offers it too.
+    b.cookies.insert("stratus_project".into(), pid.clone());
+    assert_eq!(
+        offered(&mut b, &zone).await,
+        ["boot", "mine-tpl", "team-iso", "team-tpl"]
+    );
+    b.cookies.remove("stratus_project");
+    // bob removed.
+    let p = b
+        .submit(
+            &p,
+            "table#permissions tr[data-id='account:bob'] form[data-action=unshare]",
+            &[],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("no longer shared"), "{}", flash(&p));
+    assert_eq!(
+        texts(&p.doc, "table#permissions tbody td:first-child"),
+        ["web"]
+    );
+    // Public and extractable, saved with one form; unchanged boxes send nothing.
+    let p = b
+        .submit(
+            &p,
+            "form[data-action=visibility]",
+            &[("ispublic", "true"), ("isextractable", "true")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("permissions are saved"), "{}", flash(&p));
+    assert!(text1(&p.doc, "#section-2 + p.muted").starts_with("Public"));
+    assert_eq!(
+        p.doc
+            .select(&sel("form[data-action=visibility] input[checked]"))
+            .count(),
+        2
+    );
+    let t = &c
+        .ok("listTemplates", &[("templatefilter", "all"), ("id", &mine)])
+        .await["template"][0];
+    assert_eq!(
+        (&t["ispublic"], &t["isextractable"]),
+        (&true.into(), &true.into())
+    );
+    let p = b
+        .submit(&p, "form[data-action=visibility]", &[], None)
+        .await;
+    assert_eq!(flash(&p), "Nothing changed.");
+    // Reset needs its box ticked; then private and shared with nobody.
+    let r = b
+        .post(&format!("{page}/action"), &[("action", "reset")])
+        .await;
+    assert!(flash(&r).contains("Tick the box"), "{}", flash(&r));
+    let p = b
+        .submit(&p, "form[data-action=reset]", &[("confirm", "yes")], None)
+        .await;
+    assert!(flash(&p).contains("shared with nobody"), "{}", flash(&p));
+    assert_eq!(p.doc.select(&sel("table#permissions")).count(), 0);
+    let t = &c
+        .ok("listTemplates", &[("templatefilter", "all"), ("id", &mine)])
+        .await["template"][0];
+    assert_eq!(t["ispublic"], false);
+    // Hostile input: refused with the command's words, escaped, never a 500.
+    for (with, want) in [
+        ("project:<script>x</script>", "Unable to find project by id"),
+        (
+            &format!("project:{}", Uuid::new_v4()) as &str,
+            "Unable to find project by id",
+        ),
+        ("account:nobody-here", "account not found"),
+        ("elsewhere", "Choose an account or a project"),
+    ] {
+        let p = b
+            .post(
+                &format!("{page}/action"),
+                &[("action", "share"), ("with", with)],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::OK, "{with}");
+        assert!(flash(&p).contains(want), "{with}: {}", flash(&p));
+        assert!(!p.doc.html().contains("<script>x"), "{with}");
+    }
+    // The root admin features it (a box only root admins have).
+    let mut admin = Browser::login(&c).await;
+    let p = admin.get(&page).await;
+    assert_eq!(
+        texts(&p.doc, "form[data-action=visibility] label.check"),
+        ["Public", "Featured", "Extractable"]
+    );
+    assert_eq!(
+        p.doc.select(&sel("form[data-action=sharename]")).count(),
+        0,
+        "an admin picks accounts from the list"
+    );
+    let p = admin
+        .submit(
+            &p,
+            "form[data-action=visibility]",
+            &[("isfeatured", "true")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("saved"), "{}", flash(&p));
+    let fields: Vec<(String, String)> = texts(&p.doc, "dl.fields dt")
+        .into_iter()
+        .zip(texts(&p.doc, "dl.fields dd"))
+        .collect();
+    assert!(
+        fields.contains(&("Featured".into(), "Yes".into())),
+        "{fields:?}"
+    );
+
+    // The project's view launches from the project's template into the project.
+    b.cookies.insert("stratus_project".into(), pid.clone());
+    let net = c.ok("listNetworks", &[("zoneid", &zone)]).await["network"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let launched = b
+        .post(
+            "/console/instances/new",
+            &[
+                ("at", "review"),
+                ("go", "launch"),
+                ("zoneid", &zone),
+                ("isoid", &format!("template:{team}")),
+                ("serviceofferingid", "00000000-0000-4000-8003-000000000001"),
+                ("networkid", &net),
+                ("name", "team-vm"),
+            ],
+        )
+        .await;
+    assert!(launched.status.is_success(), "{}", launched.status);
+    let vms = c
+        .ok(
+            "listVirtualMachines",
+            &[("projectid", &pid), ("name", "team-vm")],
+        )
+        .await;
+    assert_eq!(vms["count"], 1, "the project's instance: {vms}");
+    assert_eq!(vms["virtualmachine"][0]["templateid"], team.as_str());
+    assert_eq!(vms["virtualmachine"][0]["projectid"], pid.as_str());
 }

@@ -1,6 +1,6 @@
 //! Templates through the API. Without storage: every `templatefilter` seen by two
 //! tenants and an admin (featured, community, private, shared, not yet ready),
-//! list/updateTemplatePermissions (add, remove, reset), updateTemplate by owner and
+//! list/updateTemplatePermissions (add, remove, reset; accounts and projects), updateTemplate by owner and
 //! stranger, copyTemplate queueing a copy that expects the source's digest, deleteTemplate
 //! soft-deleting, the deploy path's `template_ready_in_zone`/`template_visible_to`, and
 //! hostile input. With a real NFS server (nfs-ganesha on the test bed, root only): a
@@ -538,6 +538,169 @@ async fn template_filters_permissions_and_input() {
         .unwrap();
     assert!(gone.removed.is_some());
     let _ = featured;
+}
+
+/// Launch permissions for projects (`projectids`, as CloudStack): a project stands for its
+/// own account. A member shares a template with its project, which then lists it with
+/// `sharedexecutable` and may deploy it; listTemplatePermissions answers the project by
+/// id (a project-owned private template too); a project the caller is not a member of,
+/// an unknown one, junk and one of another domain are refused with CloudStack's words;
+/// remove and reset take it back.
+#[tokio::test]
+async fn templates_are_shared_with_projects() {
+    let admin = Client::admin().await;
+    let _jobs = admin.spawn_job_worker();
+    let (z, s) = zone_with_store(&admin, "ptz").await;
+    let z_id = Uuid::parse_str(&z).unwrap();
+    let alice = tenant(&admin, "alice").await;
+    let bob = tenant(&admin, "bob").await;
+    let project = |c: &Client, name: &'static str| {
+        let c = c.clone_handle();
+        async move {
+            let j = c
+                .ok("createProject", &[("name", name), ("displaytext", name)])
+                .await;
+            c.wait_job(j["jobid"].as_str().unwrap()).await["jobresult"]["project"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let web = project(&alice, "web").await;
+    let bobs = project(&bob, "bobs").await;
+    let url = ("url", "http://93.184.215.14/t.qcow2");
+    let tpl = register(&alice, "shared-tpl", &z, &[url]).await;
+    let owned = register(&alice, "team-tpl", &z, &[url, ("projectid", &web)]).await;
+    make_ready(&admin, &[(z_id, s)]).await;
+    let in_project = |f: &'static str| {
+        let alice = alice.clone_handle();
+        let web = web.clone();
+        async move {
+            names(
+                &alice
+                    .ok(
+                        "listTemplates",
+                        &[("templatefilter", f), ("projectid", &web)],
+                    )
+                    .await,
+            )
+        }
+    };
+    assert_eq!(in_project("sharedexecutable").await, Vec::<String>::new());
+
+    alice
+        .ok(
+            "updateTemplatePermissions",
+            &[("id", &tpl), ("projectids", &web), ("op", "add")],
+        )
+        .await;
+    assert_eq!(in_project("sharedexecutable").await, ["shared-tpl"]);
+    let perms =
+        alice.ok("listTemplatePermissions", &[("id", &tpl)]).await["templatepermission"].clone();
+    assert_eq!(perms["projectids"], serde_json::json!([web]));
+    assert_eq!(
+        perms["account"],
+        serde_json::json!(["alice"]),
+        "the owner, by name"
+    );
+    // The project may deploy it (what deployVirtualMachine asks).
+    let project_account = db::projects::project_fetch(&admin.ctx.pool, web.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .account_id;
+    assert!(db::templates::template_visible_to(
+        &admin.ctx.pool,
+        tpl.parse().unwrap(),
+        project_account
+    )
+    .await
+    .unwrap());
+    // A project's own private template: its owner listed by the project's id.
+    let perms =
+        alice.ok("listTemplatePermissions", &[("id", &owned)]).await["templatepermission"].clone();
+    assert_eq!(perms["projectids"], serde_json::json!([web]));
+    assert_eq!(perms["account"], serde_json::json!([]));
+
+    // Refusals: another's project, an unknown one, junk, no operation.
+    let unknown = Uuid::new_v4().to_string();
+    for (ids, op, want) in [
+        (bobs.as_str(), "add", "can't access project"),
+        (unknown.as_str(), "add", "Unable to find project by id"),
+        ("<b>x</b>", "add", "Unable to find project by id"),
+        (web.as_str(), "", "Invalid operation"),
+        (web.as_str(), "grant", "Invalid operation"),
+    ] {
+        let mut args = vec![("id", tpl.as_str()), ("projectids", ids)];
+        if !op.is_empty() {
+            args.push(("op", op));
+        }
+        let e = alice.err("updateTemplatePermissions", &args, 431).await;
+        assert!(e.contains(want), "{ids} {op}: {e}");
+    }
+    // A project of another domain is not found in the template's (as CloudStack's lookup
+    // by name in the owner's domain).
+    let d = admin.ok("createDomain", &[("name", "elsewhere")]).await["domain"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let eve = admin.user_in(&d, "eve", "0").await;
+    let far = project(&eve, "far").await;
+    let e = admin
+        .err(
+            "updateTemplatePermissions",
+            &[("id", &tpl), ("projectids", &far), ("op", "add")],
+            431,
+        )
+        .await;
+    assert!(e.contains("account not found"), "{e}");
+    // Too many at once: accounts and projects count together.
+    let many = vec!["x"; 100].join(",");
+    let e = alice
+        .err(
+            "updateTemplatePermissions",
+            &[
+                ("id", &tpl),
+                ("accounts", &many),
+                ("projectids", &web),
+                ("op", "add"),
+            ],
+            431,
+        )
+        .await;
+    assert!(e.contains("At most"), "{e}");
+
+    // Removed, added again, then reset.
+    alice
+        .ok(
+            "updateTemplatePermissions",
+            &[("id", &tpl), ("projectids", &web), ("op", "remove")],
+        )
+        .await;
+    assert_eq!(in_project("sharedexecutable").await, Vec::<String>::new());
+    alice
+        .ok(
+            "updateTemplatePermissions",
+            &[
+                ("id", &tpl),
+                ("projectids", &web),
+                ("accounts", "bob"),
+                ("op", "add"),
+            ],
+        )
+        .await;
+    assert_eq!(in_project("sharedexecutable").await, ["shared-tpl"]);
+    assert_eq!(filter(&bob, "sharedexecutable").await, ["shared-tpl"]);
+    alice
+        .ok(
+            "updateTemplatePermissions",
+            &[("id", &tpl), ("op", "reset")],
+        )
+        .await;
+    assert_eq!(in_project("sharedexecutable").await, Vec::<String>::new());
+    let perms =
+        alice.ok("listTemplatePermissions", &[("id", &tpl)]).await["templatepermission"].clone();
+    assert_eq!(perms["projectids"], serde_json::json!([]));
 }
 
 // --- downloads into a real NFS server ---

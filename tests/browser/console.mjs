@@ -3,7 +3,10 @@
 // password and a wrong NFS path first, each sending the admin back to its step with the
 // input kept), register ISOs and watch them download, visit every page, then launch an
 // instance with the Add Instance wizard, see it Running with its address, open its
-// console (noVNC) and see iPXE's screen, and stop it. It saves a screenshot of every page
+// console (noVNC) and see iPXE's screen, and stop it; register a password-enabled
+// template, edit its permissions, launch from it (the password shown once, a list in
+// another tab gaining and losing the row without a reload), reset the password, and
+// share it with a project whose wizard then offers it. It saves a screenshot of every page
 // it visits into SHOTS (NN-name.png), and the console's screen alone as console-screen.png
 // for the Rust side to read.
 //
@@ -33,6 +36,7 @@ const cfg = {
   primary2Path: env('PRIMARY2_PATH'),
   isoUrl: env('ISO_URL'),
   slowIsoUrl: env('SLOW_ISO_URL', ''),
+  templateUrl: env('TEMPLATE_URL'), // a QCOW2 to register as a password-enabled template
   podNet: env('POD_NET'), // e.g. 10.231.170 (the /24 the pod's range comes from)
   guestNet: env('GUEST_NET'), // e.g. 192.168.170 (the /24 of the guests' range)
   chromium: env('CHROMIUM', '/usr/bin/chromium'),
@@ -451,13 +455,28 @@ const STEPS = [
     check(events.includes('Web server 1'), `its own events: ${events}`);
     await page.locator('#metrics').scrollIntoViewIfNeeded();
     await shot(page, 'instance-metrics');
+    // Every label of every chart lies inside its SVG (the memory axis's "767.93 MiB" too).
+    const uncut = async (width) => {
+      const cut = await page.evaluate(() => [...document.querySelectorAll('.charts svg.chart')].flatMap((svg) => {
+        const vb = svg.viewBox.baseVal;
+        return [...svg.querySelectorAll('text')].filter((t) => {
+          const b = t.getBBox();
+          return b.x < vb.x - 0.5 || b.x + b.width > vb.x + vb.width + 0.5 || b.y < vb.y - 0.5 || b.y + b.height > vb.y + vb.height + 0.5;
+        }).map((t) => `${svg.getAttribute('aria-label')}: ${t.textContent}`);
+      }));
+      check(cut.length === 0, `no chart label is cut off at ${width} px: ${cut}`);
+    };
     await page.setViewportSize({ width: 1440, height: 900 });
     await page.goto(vmPage);
     await noSideScroll(page, 'the instance page with its metrics');
+    await uncut(1440);
+    await page.locator('#metrics').scrollIntoViewIfNeeded();
     await shot(page, 'instance-metrics-1440');
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(vmPage);
     await noSideScroll(page, 'the instance page with its metrics');
+    await uncut(390);
+    await page.locator('#metrics').scrollIntoViewIfNeeded();
     await shot(page, 'instance-metrics-390');
     await page.setViewportSize({ width: 1366, height: 860 });
     await page.goto(vmPage);
@@ -626,6 +645,111 @@ const STEPS = [
     check(page.url().includes('/console/instances?'), `back on the list: ${page.url()}`);
   }],
 
+  ['a password-enabled template: permissions, a launch showing the password once, a live list, Reset password', async (page) => {
+    await visit(page, '/console/templates', 'templates');
+    await page.click('text=+ Register template');
+    await page.fill('#f-name', 'pw-tpl');
+    await page.fill('#f-displaytext', 'Password template (browser test)');
+    await page.fill('#f-url', cfg.templateUrl);
+    await page.selectOption('#f-zoneid', { label: 'Zone1' });
+    await page.check('#f-passwordenabled');
+    await shot(page, 'template-register');
+    await page.click('#form button[type=submit]');
+    await page.waitForSelector('table#zones');
+    await waitForText(page, 'table#zones tbody', /Successfully Installed/, 120_000);
+    await page.reload();
+    const tplPage = page.url();
+    check((await text(page, 'dt:text-is("Password enabled") + dd')) === 'Yes', 'password-enabled');
+    // Its permissions: private and shared with nobody; made extractable with the section's form.
+    const vis = page.locator('form[data-action=visibility]');
+    check(!(await vis.locator('input[name=ispublic]').isChecked()), 'it is private');
+    check(await page.locator('table#permissions').count() === 0, 'shared with nobody yet');
+    await vis.locator('input[name=isextractable]').check();
+    await vis.locator('button').click();
+    await page.waitForSelector('.flash.ok');
+    check((await text(page, '.flash.ok')).includes('permissions are saved'), `saved: ${await text(page, '.flash')}`);
+    check((await text(page, 'dt:text-is("Extractable") + dd')) === 'Yes', 'extractable now');
+    check(await page.locator('form[data-action=visibility] input[name=isextractable]').isChecked(), 'the box stays ticked');
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await page.goto(tplPage);
+    await noSideScroll(page, 'the template page');
+    await shot(page, 'template-permissions-1440');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(tplPage);
+    await noSideScroll(page, 'the template page');
+    await page.locator('#section-2').scrollIntoViewIfNeeded();
+    await shot(page, 'template-permissions-390');
+    await page.setViewportSize({ width: 1366, height: 860 });
+
+    // A second tab shows the instance list; the launch adds a row to it without a reload.
+    const list = await page.context().newPage();
+    await list.goto(cfg.url + '/console/instances');
+    check(await list.locator('table#list tbody tr', { hasText: 'pw-1' }).count() === 0, 'no pw-1 yet');
+    const counted = async () => Number((await text(list, '.head h1 .count')).replace(/[()]/g, ''));
+    const before = await counted();
+    await list.evaluate(() => { window.stillThisPage = true; });
+    await page.bringToFront();
+
+    // Launched from the wizard: the template is offered, needs no disk offering.
+    await page.goto(cfg.url + '/console/instances/new');
+    check(await launchGo(page) === 'iso', 'zone first');
+    const offered = page.locator('#choices tbody tr', { hasText: 'pw-tpl' });
+    check((await offered.textContent()).includes('Template'), 'the template is offered as one');
+    await choose(page, 'pw-tpl');
+    check(await launchGo(page) === 'offering', 'then the offering');
+    await choose(page, 'Small Instance');
+    for (const step of ['disk', 'network', 'sshkey', 'review']) {
+      check(await launchGo(page) === step, `forward to ${step} (a template needs no disk offering)`);
+    }
+    await page.fill('#f-name', 'pw-1');
+    await Promise.all([
+      page.waitForNavigation({ waitUntil: 'commit', timeout: 300_000 }),
+      page.press('#f-name', 'Enter'),
+    ]);
+    // Shown when the launch ends: on this answer, or on the job's page for a slow one.
+    await page.waitForSelector('#password', { timeout: 300_000 });
+    const pw = await page.inputValue('#password');
+    check(pw.length >= 8, `a generated password: ${pw.length} characters`);
+    check((await text(page, '#new-password')).includes('shown only this once'), 'it says it is shown once');
+    await shot(page, 'template-launch-password');
+    await Promise.all([page.waitForURL('**/console/instances/*'), page.click('text=Continue to the instance')]);
+    const vmPage = page.url();
+    check(!(await page.content()).includes(pw), 'not on the instance page');
+    await waitForText(page, '.head .badge', /^Running$/, 120_000, async () => { await page.reload(); });
+
+    await list.bringToFront();
+    await list.waitForFunction(() => !!document.querySelector('table#list tbody tr[data-added]')
+      && [...document.querySelectorAll('table#list tbody tr')].some((r) => r.textContent.includes('pw-1')), null, { timeout: 30_000 });
+    check(await list.evaluate(() => window.stillThisPage === true), 'the row came without a reload');
+    check((await list.locator('table#list tbody tr', { hasText: 'pw-1' }).locator('.badge').textContent()).trim() === 'Running', 'and says Running');
+    check(await counted() === before + 1, `the count follows: ${await counted()} after ${before}`);
+    await shot(list, 'instances-live-added');
+    await page.bringToFront();
+
+    // Reset password: the instance is stopped first (the guest has nothing to shut down).
+    await page.goto(vmPage);
+    await page.click('#actions [data-action=forcestop] button');
+    await page.waitForSelector('.flash.ok', { timeout: 120_000 });
+    check((await text(page, '.head .badge')) === 'Stopped', 'stopped');
+    await page.click('#actions [data-action=resetpassword] button');
+    await page.waitForSelector('#password', { timeout: 120_000 });
+    const pw2 = await page.inputValue('#password');
+    check(pw2.length >= 8 && pw2 !== pw, 'a new password');
+    await shot(page, 'template-password-reset');
+    await Promise.all([page.waitForURL('**/console/instances/*'), page.click('text=Continue to the instance')]);
+
+    // Destroyed and expunged here, the row leaves the other tab's list.
+    const gone = page.locator('#actions form[data-action=destroyexpunge]');
+    await gone.locator('input[name=confirm]').check();
+    await gone.locator('button').click();
+    await page.waitForSelector('.flash.ok', { timeout: 120_000 });
+    await list.bringToFront();
+    await list.waitForFunction(() => ![...document.querySelectorAll('table#list tbody tr')].some((r) => r.textContent.includes('pw-1')), null, { timeout: 30_000 });
+    check(await list.evaluate(() => window.stillThisPage === true), 'the row went without a reload');
+    await list.close();
+    await page.bringToFront();
+  }],
+
   ['workflows, 404 pages', async (page) => {
     await visit(page, '/console/workflows', 'workflows');
     check(await page.locator('table#list, p.empty').count() === 1, 'the workflows (or none) are listed');
@@ -759,6 +883,37 @@ const STEPS = [
       check((await text(page, 'main p.muted')).includes('Project team-web'), `${p} is the project's`);
     }
     await shot(page, 'project-templates');
+    // The project's wizard offers public images only, until the private template is
+    // shared with the project (on the template's page, in the default view).
+    const images = async () => {
+      await page.goto(cfg.url + '/console/instances/new');
+      check(await launchGo(page) === 'iso', 'the image step');
+      return (await page.locator('#choices tbody tr label').allTextContents()).map((t) => t.trim());
+    };
+    let offered = await images();
+    check(offered.includes('ipxe') && !offered.includes('pw-tpl'), `the project's images before sharing: ${offered}`);
+    await Promise.all([page.waitForNavigation(), page.selectOption('#project-select', { label: 'Default view' })]);
+    await page.goto(cfg.url + '/console/templates');
+    await page.click('table#list a:text-is("pw-tpl")');
+    const share = page.locator('form[data-action=share]');
+    for (const [width, height] of [[1440, 900], [390, 844]]) {
+      await page.setViewportSize({ width, height });
+      await noSideScroll(page, 'the template page with its share form');
+      await page.locator('#section-2').scrollIntoViewIfNeeded();
+      await shot(page, `template-share-${width}`);
+    }
+    await page.setViewportSize({ width: 1366, height: 860 });
+    await share.locator('select[name=with]').selectOption({ label: 'Project team-web' });
+    await share.locator('button').click();
+    await page.waitForSelector('.flash.ok');
+    check((await text(page, 'table#permissions tbody')).includes('team-web'), 'shared with the project');
+    check((await text(page, 'table#permissions tbody')).includes('Project'), 'listed as a project');
+    await page.locator('#section-2').scrollIntoViewIfNeeded();
+    await shot(page, 'template-shared-with-project');
+    await Promise.all([page.waitForNavigation(), page.selectOption('#project-select', { label: 'team-web' })]);
+    offered = await images();
+    check(offered.includes('pw-tpl') && offered.includes('ipxe'), `the project's wizard offers the shared template: ${offered}`);
+    await shot(page, 'project-launch-images');
     await Promise.all([page.waitForNavigation(), page.selectOption('#project-select', { label: 'Default view' })]);
     check(await page.locator('#project-switch.in-project').count() === 0, 'the default view again');
     await page.goto(cfg.url + '/console/instances');

@@ -4,7 +4,9 @@
 //! builds a Basic zone with the Add Zone wizard (a wrong host password and a wrong NFS
 //! path first), registers ISOs and watches them reach Ready, visits every page, launches
 //! an instance with the Add Instance wizard (a real TCG guest booting ipxe.iso), opens
-//! its console in noVNC and stops it, saving a screenshot of each page into
+//! its console in noVNC and stops it, registers a password-enabled template (a blank
+//! QCOW2), edits its permissions, launches an instance from it (its password shown
+//! once, then reset) and shares it with a project, saving a screenshot of each page into
 //! target/browser-shots/ (or `STRATUS_SCREENSHOT_DIR`). Here the API confirms what the
 //! browser built, and OCR reads the console's screen as the browser drew it.
 //!
@@ -81,8 +83,23 @@ fn the_console_in_chromium_builds_a_zone_launches_an_instance_and_opens_its_cons
     // header, then whole chunks of zeros (HttpFiles sends per_second / 10 per 100 ms).
     let per_second: u64 = 2 << 20;
     let big = 32_774 + 60 * (per_second / 10);
+    // A password-enabled template's disk: a blank QCOW2 is enough (the test needs the
+    // instance Running and its password, not a guest that boots).
+    let image = state.path().join("blank.qcow2");
+    let made = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&image)
+        .arg("64M")
+        .output()
+        .expect("qemu-img (scripts/test installs qemu-utils)");
+    assert!(
+        made.status.success(),
+        "qemu-img create: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let http = HttpFiles::start(vec![
         ("/ipxe.iso", Served::File(IPXE.into())),
+        ("/blank.qcow2", Served::File(image)),
         (
             "/big.iso",
             Served::Slow {
@@ -111,6 +128,7 @@ fn the_console_in_chromium_builds_a_zone_launches_an_instance_and_opens_its_cons
         .env("PRIMARY2_PATH", &primary2)
         .env("ISO_URL", http.url("/ipxe.iso"))
         .env("SLOW_ISO_URL", http.url("/big.iso"))
+        .env("TEMPLATE_URL", http.url("/blank.qcow2"))
         .env("POD_NET", "10.231.170")
         .env("GUEST_NET", "192.168.170")
         .output()
@@ -157,6 +175,29 @@ fn the_console_in_chromium_builds_a_zone_launches_an_instance_and_opens_its_cons
     let isos = api.ok("listIsos", &["isofilter=all", "name=ipxe"]);
     assert_eq!(isos["iso"][0]["isready"], true, "{isos}");
     assert_eq!(isos["iso"][0]["ispublic"], true);
+    // The template the browser registered: private, made extractable, shared with the
+    // project.
+    let tpl = api.ok("listTemplates", &["templatefilter=all", "name=pw-tpl"]);
+    let tpl = &tpl["template"][0];
+    assert_eq!(tpl["passwordenabled"], true, "{tpl}");
+    assert_eq!(tpl["ispublic"], false, "{tpl}");
+    assert_eq!(tpl["isextractable"], true, "{tpl}");
+    let project = api.ok("listProjects", &["name=team-web", "listall=true"]);
+    let perms = api.ok(
+        "listTemplatePermissions",
+        &[&format!("id={}", tpl["id"].as_str().unwrap())],
+    );
+    assert_eq!(
+        perms["templatepermission"]["projectids"][0], project["project"][0]["id"],
+        "{perms}"
+    );
+    // The instance launched from it was expunged by the browser.
+    assert_eq!(
+        api.ok("listVirtualMachines", &["name=pw-1"])["count"]
+            .as_i64()
+            .unwrap_or(0),
+        0
+    );
     // The instance the wizard launched, stopped by the browser.
     let vms = api.ok("listVirtualMachines", &["name=web-1"]);
     let vm = &vms["virtualmachine"][0];

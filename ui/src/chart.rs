@@ -21,10 +21,33 @@ pub struct Chart {
 
 const W: f64 = 560.0;
 const H: f64 = 180.0;
+/// The least room left of the frame for the value axis's labels; more when they are
+/// wider (`1023.75 MiB/s`), so none is cut off at the SVG's edge.
 const LEFT: f64 = 64.0;
 const RIGHT: f64 = 12.0;
 const TOP: f64 = 24.0;
 const BOTTOM: f64 = 26.0;
+/// The axis labels' font size (SVG units).
+const LABEL_SIZE: f64 = 11.0;
+/// Room between a value label and the frame, and between a label and the SVG's edge.
+const LABEL_GAP: f64 = 6.0;
+const EDGE: f64 = 4.0;
+
+/// A generous estimate of a label's width in a sans-serif font at `size` (no fonts are
+/// measured on the server): wide letters count more than digits, dots and spaces less.
+pub fn text_width(s: &str, size: f64) -> f64 {
+    let em: f64 = s
+        .chars()
+        .map(|c| match c {
+            '.' | ',' | ':' | ' ' | '/' | 'i' | 'l' | 'j' | 't' | 'f' | 'I' | '(' | ')' => 0.34,
+            '%' | 'm' | 'w' | 'M' | 'W' => 0.95,
+            c if c.is_ascii_digit() => 0.58,
+            c if c.is_ascii_uppercase() => 0.72,
+            _ => 0.6,
+        })
+        .sum();
+    em * size
+}
 
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -67,17 +90,32 @@ pub fn line_chart(
         .iter()
         .flat_map(|s| s.points.iter().copied())
         .collect();
-    let (px_w, px_h) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
+    let top = y_max
+        .unwrap_or_else(|| all.iter().map(|p| p.1).fold(0.0, f64::max) * 1.1)
+        .max(1e-9);
+    // The value axis's labels, and room enough left of the frame for the widest.
+    let ticks: Vec<(f64, String)> = (0..=4)
+        .map(|i| {
+            let v = top * i as f64 / 4.0;
+            (v, fmt(v))
+        })
+        .collect();
+    let widest = ticks
+        .iter()
+        .map(|(_, l)| text_width(l, LABEL_SIZE))
+        .fold(0.0, f64::max);
+    let left = LEFT.max((EDGE + widest + LABEL_GAP).ceil());
+    let (px_w, px_h) = (W - left - RIGHT, H - TOP - BOTTOM);
     // Frame and grid.
     let _ = write!(
         svg,
-        r##"<rect x="{LEFT}" y="{TOP}" width="{px_w}" height="{px_h}" fill="#ffffff" stroke="#dfe3ea"/>"##
+        r##"<rect x="{left}" y="{TOP}" width="{px_w}" height="{px_h}" fill="#ffffff" stroke="#dfe3ea"/>"##
     );
     if all.len() < 2 {
         let _ = write!(
             svg,
             r##"<text x="{x}" y="{y}" text-anchor="middle" fill="#5b6475" font-size="13">No samples yet</text></svg>"##,
-            x = LEFT + px_w / 2.0,
+            x = left + px_w / 2.0,
             y = TOP + px_h / 2.0
         );
         return Chart {
@@ -87,30 +125,26 @@ pub fn line_chart(
     }
     let t0 = all.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
     let t1 = all.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
-    let top = y_max
-        .unwrap_or_else(|| all.iter().map(|p| p.1).fold(0.0, f64::max) * 1.1)
-        .max(1e-9);
     let span = (t1 - t0).max(1.0);
-    let x = |t: f64| LEFT + (t - t0) / span * px_w;
+    let x = |t: f64| left + (t - t0) / span * px_w;
     let y = |v: f64| TOP + px_h - (v.clamp(0.0, top) / top) * px_h;
-    for i in 0..=4 {
-        let v = top * i as f64 / 4.0;
-        let yy = y(v);
+    for (v, label) in &ticks {
+        let yy = y(*v);
         let _ = write!(
             svg,
-            r##"<line x1="{LEFT}" x2="{x2}" y1="{yy:.1}" y2="{yy:.1}" stroke="#eef0f4"/><text x="{lx}" y="{ty:.1}" text-anchor="end" fill="#5b6475" font-size="11">{label}</text>"##,
-            x2 = LEFT + px_w,
-            lx = LEFT - 6.0,
+            r##"<line x1="{left}" x2="{x2}" y1="{yy:.1}" y2="{yy:.1}" stroke="#eef0f4"/><text x="{lx}" y="{ty:.1}" text-anchor="end" fill="#5b6475" font-size="{LABEL_SIZE}">{label}</text>"##,
+            x2 = left + px_w,
+            lx = left - LABEL_GAP,
             ty = yy + 4.0,
-            label = escape(&fmt(v))
+            label = escape(label)
         );
     }
     let _ = write!(
         svg,
-        r##"<text x="{LEFT}" y="{by}" fill="#5b6475" font-size="11">{a}</text><text x="{mx}" y="{by}" text-anchor="middle" fill="#5b6475" font-size="11">{m}</text><text x="{rx}" y="{by}" text-anchor="end" fill="#5b6475" font-size="11">{b} UTC</text>"##,
+        r##"<text x="{left}" y="{by}" fill="#5b6475" font-size="{LABEL_SIZE}">{a}</text><text x="{mx}" y="{by}" text-anchor="middle" fill="#5b6475" font-size="{LABEL_SIZE}">{m}</text><text x="{rx}" y="{by}" text-anchor="end" fill="#5b6475" font-size="{LABEL_SIZE}">{b} UTC</text>"##,
         by = H - 8.0,
-        mx = LEFT + px_w / 2.0,
-        rx = LEFT + px_w,
+        mx = left + px_w / 2.0,
+        rx = left + px_w,
         a = clock(t0, span),
         m = clock(t0 + span / 2.0, span),
         b = clock(t1, span)
@@ -132,10 +166,10 @@ pub fn line_chart(
             p = pts.join(" ")
         );
         // Legend, above the frame on the right.
-        let lx = LEFT + px_w - 90.0 * (series.len() - i) as f64;
+        let lx = left + px_w - 90.0 * (series.len() - i) as f64;
         let _ = write!(
             svg,
-            r##"<rect x="{lx}" y="{ly}" width="12" height="3" fill="{c}"/><text x="{tx}" y="{ty}" fill="#1d2330" font-size="11">{l}</text>"##,
+            r##"<rect x="{lx}" y="{ly}" width="12" height="3" fill="{c}"/><text x="{tx}" y="{ty}" fill="#1d2330" font-size="{LABEL_SIZE}">{l}</text>"##,
             ly = TOP - 12.0,
             c = s.color,
             tx = lx + 16.0,
@@ -188,6 +222,56 @@ mod tests {
             .contains(&format!("points=\"{LEFT:.1},{:.1} ", H - BOTTOM)));
         assert!(c.svg.contains(&format!(" {:.1},{TOP:.1}\"", W - RIGHT)));
         assert!(c.svg.contains(">100%<") && c.svg.contains(">0%<"));
+    }
+
+    #[test]
+    fn wide_value_labels_move_the_frame_right_so_none_is_cut_off() {
+        fn size(v: f64) -> String {
+            crate::format::bytes(v)
+        }
+        let s = Series {
+            label: "In use".into(),
+            color: "#12b76a",
+            points: vec![(0.0, 0.0), (60.0, 900.0 * 1024.0 * 1024.0)],
+        };
+        // 1023.9 MiB: its labels are the widest a byte axis has ("767.93 MiB").
+        let c = line_chart("Memory", &[s], Some(1023.9 * 1024.0 * 1024.0), size);
+        let frame_x: f64 = c
+            .svg
+            .split("<rect x=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .and_then(|x| x.parse().ok())
+            .unwrap();
+        assert!(frame_x > LEFT, "the frame moved right: {frame_x}");
+        // Every value label, right-aligned at the frame less the gap, starts inside the SVG.
+        for label in [
+            "0 B",
+            "255.97 MiB",
+            "511.95 MiB",
+            "767.93 MiB",
+            "1023.90 MiB",
+        ] {
+            assert!(
+                c.svg.contains(&format!(">{label}<")),
+                "{label} in {}",
+                c.svg
+            );
+            let start = frame_x - LABEL_GAP - text_width(label, LABEL_SIZE);
+            assert!(start >= EDGE - 0.01, "{label} starts at {start}");
+        }
+        // A narrow axis keeps the usual margin.
+        let p = line_chart(
+            "CPU",
+            &[Series {
+                label: "CPU".into(),
+                color: "#2456c9",
+                points: vec![(0.0, 1.0), (1.0, 2.0)],
+            }],
+            Some(100.0),
+            pct,
+        );
+        assert!(p.svg.contains(&format!("<rect x=\"{LEFT}\"")));
     }
 
     #[test]

@@ -162,6 +162,11 @@ impl Action {
         self.inputs.push(f);
         self
     }
+    /// A labelled checkbox beside the button (sent as `name=true` when ticked).
+    pub fn checkbox(mut self, name: &str, label: &str, checked: bool) -> Action {
+        self.inputs.push(Field::checkbox(name, label, checked));
+        self
+    }
     pub fn danger(mut self, confirm: &str) -> Action {
         self.danger = true;
         self.confirm = Some(confirm.into());
@@ -213,7 +218,8 @@ pub struct Table {
     pub filter_action: String,
     /// Hidden fields the filter form carries (the sort, so filtering keeps it).
     pub filter_keep: Vec<(String, String)>,
-    /// Whether the page's script keeps the rows' state badges current (`data-live`).
+    /// Whether the page's script keeps the rows current (`data-live`): their state
+    /// badges, rows added elsewhere and rows gone.
     pub live: bool,
     /// Bulk actions on the rows ticked in the Select column (value → label), posted to
     /// `bulk_action` with a confirmation saying `bulk_confirm`; empty: no Select column.
@@ -293,7 +299,7 @@ impl Frame {
     }
 }
 
-/// The job tray: how the caller's account's jobs of the last day stand (of the newest
+/// The job tray: how the signed-in user's own jobs of the last day stand (of the newest
 /// [`Tray::WINDOW`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tray {

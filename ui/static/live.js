@@ -2,9 +2,13 @@
 // refresh themselves while something changes). Every few seconds, while the tab is
 // visible:
 // - the job tray in the header (#job-tray) is fetched again from /console/jobs/tray;
-// - tables marked data-live get their rows' state badges from the same page fetched
-//   again; a row whose state changed also gets its fresh actions, and is marked
-//   data-updated. Rows are matched by data-id; added or removed rows wait for a reload.
+// - live lists (a box marked data-live-rows around a table marked data-live) follow the
+//   same page fetched again: rows are matched by data-id; a row whose state badge
+//   changed gets its fresh cells and actions (marked data-updated), a new row is put
+//   where the server placed it (marked data-added), a row the server no longer lists
+//   goes, and the heading's count follows. A list that became empty, or stopped being
+//   empty, is replaced whole. Nothing else on the page is touched (a half-filled form
+//   stays as it is).
 // And a drop-down marked data-autosubmit (the project switcher) sends its form at once.
 (function () {
   "use strict";
@@ -33,32 +37,78 @@
     return b ? b.textContent : null;
   }
 
+  function rowsOf(tbody) {
+    var out = [];
+    for (var i = 0; i < tbody.rows.length; i++) {
+      if (tbody.rows[i].hasAttribute("data-id")) out.push(tbody.rows[i]);
+    }
+    return out;
+  }
+
+  // A row already shown: its state badges (and then its actions) as the server has them.
+  function refreshRow(cur, row) {
+    var changed = false;
+    for (var i = 0; i < row.cells.length && i < cur.cells.length; i++) {
+      var b = badge(row.cells[i]);
+      if (b !== null && b !== badge(cur.cells[i])) {
+        cur.cells[i].innerHTML = row.cells[i].innerHTML;
+        changed = true;
+      }
+    }
+    if (changed) {
+      var a = row.querySelector("td.actions"), ca = cur.querySelector("td.actions");
+      if (a && ca) ca.innerHTML = a.innerHTML;
+      cur.setAttribute("data-updated", String(Date.now()));
+    }
+  }
+
+  // The table's rows as the fresh copy has them: gone ones removed, new ones added in
+  // the server's order, the others refreshed where they are.
+  function syncTable(table, fresh) {
+    var tbody = table.tBodies[0], ftbody = fresh.tBodies[0];
+    if (!tbody || !ftbody) return;
+    var wanted = {};
+    var freshRows = rowsOf(ftbody);
+    freshRows.forEach(function (r) { wanted[r.getAttribute("data-id")] = true; });
+    var shown = {};
+    rowsOf(tbody).forEach(function (r) {
+      var id = r.getAttribute("data-id");
+      if (!wanted[id]) r.remove();
+      else shown[id] = r;
+    });
+    var prev = null;
+    freshRows.forEach(function (row) {
+      var id = row.getAttribute("data-id");
+      var cur = shown[id];
+      if (cur) {
+        refreshRow(cur, row);
+      } else {
+        cur = document.importNode(row, true);
+        cur.setAttribute("data-added", String(Date.now()));
+      }
+      var at = prev ? prev.nextElementSibling : tbody.firstElementChild;
+      if (at !== cur) tbody.insertBefore(cur, at);
+      prev = cur;
+    });
+  }
+
   function rows() {
-    var tables = document.querySelectorAll("table[data-live]");
-    if (!tables.length) return Promise.resolve();
+    var boxes = document.querySelectorAll("[data-live-rows]");
+    if (!boxes.length) return Promise.resolve();
     return fetchDoc(location.href).then(function (d) {
-      tables.forEach(function (table) {
-        var fresh = d.getElementById(table.id);
+      boxes.forEach(function (box) {
+        var fresh = d.getElementById(box.id);
         if (!fresh) return;
-        fresh.querySelectorAll("tbody tr[data-id]").forEach(function (row) {
-          var id = row.getAttribute("data-id");
-          var cur = table.querySelector('tbody tr[data-id="' + CSS.escape(id) + '"]');
-          if (!cur) return;
-          var changed = false;
-          for (var i = 0; i < row.cells.length && i < cur.cells.length; i++) {
-            var b = badge(row.cells[i]);
-            if (b !== null && b !== badge(cur.cells[i])) {
-              cur.cells[i].innerHTML = row.cells[i].innerHTML;
-              changed = true;
-            }
-          }
-          if (changed) {
-            var a = row.querySelector("td.actions"), ca = cur.querySelector("td.actions");
-            if (a && ca) ca.innerHTML = a.innerHTML;
-            cur.setAttribute("data-updated", String(Date.now()));
-          }
-        });
+        var table = box.querySelector("table[data-live]");
+        var ftable = fresh.querySelector("table[data-live]");
+        if (table && ftable) {
+          syncTable(table, ftable);
+        } else if (fresh.innerHTML !== box.innerHTML) {
+          box.replaceWith(document.importNode(fresh, true));
+        }
       });
+      var c = document.querySelector(".head h1 .count"), fc = d.querySelector(".head h1 .count");
+      if (c && fc && c.textContent !== fc.textContent) c.textContent = fc.textContent;
     });
   }
 

@@ -12,6 +12,11 @@
 //! (Ready only when an admin names an account, as CloudStack); `all` everything, root
 //! admins only. A root admin's `listall=true` drops the "caller's own" restriction.
 //!
+//! Launch permissions name accounts of the owner's domain or, with `projectids`,
+//! projects: a project stands for its own account (as CloudStack, which turns the ids
+//! into the project accounts' names), and listTemplatePermissions answers those as
+//! `projectids` rather than by account name.
+//!
 //! copyTemplate downloads the template again from its URL into the destination zone's
 //! image store, through the same pipeline (download policy, streaming, header check),
 //! expecting the digest the source zone's copy was computed to have: the copy is
@@ -651,6 +656,9 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     } else if admin && p.bool("listall") == Some(true) {
         None
     } else {
+        // A tenant's `listall` changes nothing: what it may see is its own and what the
+        // filter adds (public, shared), listall or not.
+        p.mark_read("listall");
         Some(caller.user.account_id)
     };
     let mut f = TemplateFilter {
@@ -978,8 +986,9 @@ pub async fn list_permissions(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<
     let template = d::template_fetch(&ctx.pool, p.required_uuid("id")?)
         .await?
         .ok_or_else(|| not_found(p, "id"))?;
+    // Public, or the caller's (its project's, a root admin's), or shared with it.
     if !template.is_public
-        && !caller.is_root_admin()
+        && !super::projects::may_use(ctx, caller, template.account_id).await?
         && !d::template_visible_to(&ctx.pool, template.id, caller.user.account_id).await?
     {
         return Err(ApiError::new(
@@ -991,15 +1000,26 @@ pub async fn list_permissions(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<
         )
         .into());
     }
-    let mut accounts: Vec<String> = d::permission_list(&ctx.pool, template.id)
-        .await?
-        .into_iter()
-        .map(|(_, name)| name)
-        .collect();
-    // As CloudStack: the owner is listed too while the template is private.
+    // As CloudStack: a project's account is answered as the project's id, others by name.
+    let mut accounts = vec![];
+    let mut projects = vec![];
+    for (_, name, project) in d::permission_list(&ctx.pool, template.id).await? {
+        match project {
+            Some(id) => projects.push(id.to_string()),
+            None => accounts.push(name),
+        }
+    }
+    // The owner is listed too while the template is private (a project owner by its id).
     if !template.is_public {
-        if let Some(owner) = db::accounts::account_fetch(&ctx.pool, template.account_id).await? {
-            accounts.push(owner.name);
+        match db::projects::project_of_account(&ctx.pool, template.account_id).await? {
+            Some(project) => projects.push(project.id.to_string()),
+            None => {
+                if let Some(owner) =
+                    db::accounts::account_fetch(&ctx.pool, template.account_id).await?
+                {
+                    accounts.push(owner.name);
+                }
+            }
         }
     }
     Ok(Reply::object(
@@ -1009,26 +1029,67 @@ pub async fn list_permissions(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<
             ispublic: Some(template.is_public),
             domainid: Some(template.domain_id),
             account: accounts,
-            projectids: vec![],
+            projectids: projects,
         },
     ))
+}
+
+/// The project `id` names (in `projectids`), if the caller may act in it; CloudStack's
+/// words otherwise.
+async fn project_account(ctx: &Ctx, caller: &Caller, id: &str) -> Result<db::projects::ProjectRow> {
+    let unknown = || {
+        ApiError::param(format!(
+            "Unable to find project by id {}",
+            stratus_api::params::shown(id)
+        ))
+    };
+    let uuid = Uuid::parse_str(id).map_err(|_| unknown())?;
+    let project = db::projects::project_fetch(&ctx.pool, uuid)
+        .await?
+        .ok_or_else(unknown)?;
+    match super::projects::ensure_member(ctx, caller, &project).await {
+        Ok(()) => Ok(project),
+        Err(crate::error::Error::Api(_)) => Err(ApiError::param(format!(
+            "Account {} can't access project id={}",
+            caller.user.account_name, project.id
+        ))
+        .into()),
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn update_permissions(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let mut template = owned(ctx, caller, p).await?;
     let admin = caller.is_root_admin();
-    if p.str("projectids").is_some() {
-        return Err(ApiError::param("Projects are not supported: share with accounts").into());
-    }
     let names: Option<Vec<String>> = p.str("accounts").map(|l| {
         l.split(',')
             .map(|n| n.trim().to_string())
             .filter(|n| !n.is_empty())
             .collect()
     });
-    if names.as_ref().is_some_and(|n| n.len() > MAX_ACCOUNTS) {
-        return Err(ApiError::param(format!("At most {MAX_ACCOUNTS} accounts at a time")).into());
+    let project_ids: Option<Vec<String>> = p.str("projectids").map(|l| {
+        l.split(',')
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect()
+    });
+    let named = names.as_ref().map_or(0, Vec::len) + project_ids.as_ref().map_or(0, Vec::len);
+    if named > MAX_ACCOUNTS {
+        return Err(ApiError::param(format!(
+            "At most {MAX_ACCOUNTS} accounts and projects at a time"
+        ))
+        .into());
     }
+    // As CloudStack, projects stand for their own accounts: each must exist and be one
+    // the caller may act in.
+    let mut project_accounts = vec![];
+    for id in project_ids.iter().flatten() {
+        project_accounts.push(project_account(ctx, caller, id).await?);
+    }
+    let names = match (names, project_ids) {
+        (None, None) => None,
+        (n, _) => Some(n.unwrap_or_default()),
+    };
     let op = p.str("op").map(str::to_ascii_lowercase);
     if names.is_some() && !matches!(op.as_deref(), Some("add" | "remove" | "reset")) {
         return Err(ApiError::param(format!(
@@ -1069,6 +1130,22 @@ pub async fn update_permissions(ctx: &Ctx, caller: &Caller, p: &Params) -> Resul
     }
     // Accounts are looked up in the owner's domain (sharing does not cross domains).
     let mut accounts = vec![];
+    for project in &project_accounts {
+        if project.account_id == template.account_id {
+            continue; // the owner may always use it
+        }
+        if project.domain_id != template.domain_id {
+            if op.as_deref() == Some("add") {
+                return Err(ApiError::param(format!(
+                    "Unable to grant a launch permission to account {} in domain id={}, account not found.  No permissions updated, please verify the account names and retry.",
+                    project.account_name, template.domain_id
+                ))
+                .into());
+            }
+            continue;
+        }
+        accounts.push(project.account_id);
+    }
     for name in names.iter().flatten() {
         match db::accounts::account_fetch_by_name(&ctx.pool, template.domain_id, name).await? {
             Some(a) if a.id == template.account_id => {} // the owner may always use it

@@ -295,15 +295,17 @@ pub async fn permission_reset(db: impl PgExecutor<'_>, template_id: Uuid) -> Res
     Ok(())
 }
 
-stmt!(PERMISSION_LIST: (Uuid, String) = "SELECT a.id, a.name FROM template_permissions p
+stmt!(PERMISSION_LIST: (Uuid, String, Option<Uuid>) = "SELECT a.id, a.name, pr.id FROM template_permissions p
          JOIN accounts a ON a.id = p.account_id
+         LEFT JOIN projects pr ON pr.account_id = a.id
          WHERE p.template_id = $1 ORDER BY a.name");
 
-/// The accounts the template is shared with: (id, name).
+/// The accounts the template is shared with: (id, name, and the project whose account it
+/// is, for a project's).
 pub async fn permission_list(
     db: impl PgExecutor<'_>,
     template_id: Uuid,
-) -> Result<Vec<(Uuid, String)>> {
+) -> Result<Vec<(Uuid, String, Option<Uuid>)>> {
     Ok(PERMISSION_LIST
         .query_as()
         .bind(template_id)

@@ -643,7 +643,7 @@ async fn vm_charts(s: &Session, id: &str, memory_total: Option<f64>) -> Vec<stra
 }
 
 /// The page that shows an instance's new password, once.
-fn password_page(
+pub(crate) fn password_page(
     s: &Session,
     title: &str,
     name: &str,
@@ -962,11 +962,28 @@ async fn choices(s: &Session, state: &LaunchState, key: &str) -> Result<Choices,
         }
         "iso" => {
             c = Choices::new("isoid", &["Name", "Kind", "OS type", "Size", "Owner"], "No template or bootable ISO is ready in this zone. Register one under Templates or ISOs and wait for it to download.");
-            let p = rows_params(&[
-                ("templatefilter", "executable".into()),
-                ("zoneid", zone.clone()),
-            ]);
-            for t in s.list_of::<TemplateResponse>("listTemplates", &p).await?.1 {
+            // What the caller (in a project's view, the project) may deploy: public
+            // templates and its own (`executable`), and those shared with it
+            // (`sharedexecutable`), as CloudStack's wizard lists them on its tabs.
+            let mut templates = vec![];
+            for filter in ["executable", "sharedexecutable"] {
+                let p = rows_params(
+                    &[
+                        vec![
+                            ("templatefilter", filter.to_string()),
+                            ("zoneid", zone.clone()),
+                        ],
+                        s.scope(),
+                    ]
+                    .concat(),
+                );
+                for t in s.list_of::<TemplateResponse>("listTemplates", &p).await?.1 {
+                    if !templates.iter().any(|o: &TemplateResponse| o.id == t.id) {
+                        templates.push(t);
+                    }
+                }
+            }
+            for t in templates {
                 if t.isready != Some(true) {
                     continue;
                 }
@@ -981,12 +998,18 @@ async fn choices(s: &Session, state: &LaunchState, key: &str) -> Result<Choices,
                     ],
                 );
             }
-            let p = rows_params(&[
-                ("isofilter", "executable".into()),
-                ("zoneid", zone),
-                ("bootable", "true".into()),
-                ("isready", "true".into()),
-            ]);
+            let p = rows_params(
+                &[
+                    vec![
+                        ("isofilter", "executable".to_string()),
+                        ("zoneid", zone),
+                        ("bootable", "true".into()),
+                        ("isready", "true".into()),
+                    ],
+                    s.scope(),
+                ]
+                .concat(),
+            );
             for i in s.list_of::<IsoResponse>("listIsos", &p).await?.1 {
                 c.push(
                     plain(&i.id),

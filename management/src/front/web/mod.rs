@@ -390,24 +390,32 @@ impl Session {
         self.caller.is_root_admin() || self.caller.is_domain_admin()
     }
 
-    /// The job tray: the caller's account's newest jobs of the last day, counted by
-    /// status (listAsyncJobs). A failure to list leaves the tray empty, not the page.
+    /// The job tray: the caller's own newest jobs of the last day, counted by status, as
+    /// CloudStack's UI shows the jobs its user started. listAsyncJobs answers the
+    /// account's (every user of it); the user's are picked by `userid` from the newest
+    /// [`TRAY_SCAN`] (bounded work on every page). A failure to list leaves the tray
+    /// empty, not the page.
     async fn tray(&self) -> stratus_ui::Tray {
         let since = (chrono::Utc::now() - chrono::Duration::days(1))
             .format("%Y-%m-%d %H:%M:%S")
             .to_string();
-        let jobs = self
+        let me = self.caller.user_id();
+        let jobs: Vec<AsyncJobResponse> = self
             .list_of::<AsyncJobResponse>(
                 "listAsyncJobs",
                 &[
                     ("startdate", since),
                     ("page", "1".into()),
-                    ("pagesize", stratus_ui::Tray::WINDOW.to_string()),
+                    ("pagesize", TRAY_SCAN.to_string()),
                 ],
             )
             .await
             .map(|(_, items)| items)
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|j| j.userid == Some(me))
+            .take(stratus_ui::Tray::WINDOW)
+            .collect();
         let mut t = stratus_ui::Tray::default();
         for j in &jobs {
             match j.jobstatus {
@@ -669,12 +677,18 @@ pub(crate) fn created<T: DeserializeOwned>(
 /// The password a VM answer carries (`{"virtualmachine": {..., "password"}}`, as deploy
 /// and resetPasswordForVirtualMachine answer once), read as its type.
 pub(crate) fn vm_password(command: &str, body: Option<Value>) -> Option<String> {
+    vm_name_and_password(command, body).map(|(_, p)| p)
+}
+
+/// The VM's name and the password its answer carries, if it carries one.
+fn vm_name_and_password(command: &str, body: Option<Value>) -> Option<(String, String)> {
     #[derive(Deserialize)]
     struct Answer {
         virtualmachine: VirtualMachineResponse,
     }
     let a: Answer = typed(command, body?).ok()?;
-    a.virtualmachine.password.filter(|p| !p.is_empty())
+    let password = a.virtualmachine.password.filter(|p| !p.is_empty())?;
+    Some((text(&a.virtualmachine.name), password))
 }
 
 /// The error text of a failed job (`jobresult` is an `ExceptionResponse`).
@@ -866,6 +880,9 @@ const VM_STATES: &[&str] = &[
     "Destroyed",
     "Expunging",
 ];
+
+/// The job tray looks through the account's newest this many jobs for the user's own.
+const TRAY_SCAN: usize = 100;
 
 /// Up to this many objects, a dashboard tile is counted from one list call.
 const TILE_LIST_MAX: i64 = 200;
@@ -1254,7 +1271,9 @@ async fn jobs_tray(s: Session) -> Response {
         .into_response()
 }
 
-/// An async job's page: refreshes itself every 2 s until the job ends.
+/// An async job's page: refreshes itself every 2 s until the job ends; a launch or a
+/// password reset that generated a password then shows it (the form that started the
+/// job gave up waiting, so this is where it is shown).
 async fn job_page(
     s: Session,
     Path(id): Path<String>,
@@ -1269,6 +1288,34 @@ async fn job_page(
         Err(e) => return s.error_page("dashboard", &e),
     };
     let cmd = command_name(&job.cmd.clone().unwrap_or_default());
+    // A launch or a reset that outlived the form's wait ends here: the password it
+    // generated (a password-enabled template's) is shown now, as the form would have.
+    if job.jobstatus == Some(JobStatus::Succeeded)
+        && matches!(
+            cmd.as_str(),
+            "deployVirtualMachine" | "resetPasswordForVirtualMachine"
+        )
+    {
+        if let Some((name, password)) = vm_name_and_password(&cmd, job.jobresult.clone()) {
+            let launched = cmd == "deployVirtualMachine";
+            return instances::password_page(
+                &s,
+                if launched {
+                    "The instance is running"
+                } else {
+                    "New password"
+                },
+                &name,
+                password,
+                if launched {
+                    "Generated for this instance because its template is password-enabled; the guest sets it at first boot."
+                } else {
+                    "The guest gets it when the instance next starts."
+                },
+                next,
+            );
+        }
+    }
     let (status, class, text, refresh) = match job.jobstatus {
         Some(JobStatus::Succeeded) => ("Succeeded", "ok", format!("{cmd} finished."), None),
         Some(JobStatus::Failed) => ("Failed", "bad", job_error(&job), None),

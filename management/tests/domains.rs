@@ -11,6 +11,7 @@ use serde_json::Value;
 
 const SMALL: &str = "00000000-0000-4000-8003-000000000001";
 const DISK_5GB: &str = "00000000-0000-4000-8004-000000000001";
+const ROOT: &str = "00000000-0000-4000-8000-000000000001";
 
 async fn create(c: &Client, name: &str, parent: Option<&str>) -> Value {
     let mut p = vec![("name", name)];
@@ -59,7 +60,8 @@ async fn the_tree_is_created_renamed_listed_and_deleted_as_cloudstack_does() {
     assert_eq!(customers["level"], 1);
     assert_eq!(customers["parentdomainname"], "ROOT");
     assert_eq!(customers["haschild"], false);
-    assert_eq!(customers["vmlimit"], "Unlimited", "{customers}");
+    // Without a limit of its own, a domain has the max.domain.* default.
+    assert_eq!(customers["vmlimit"], "40", "{customers}");
     assert_eq!(customers["vmtotal"], 0);
     let cid = id(&customers);
     let acme = create(&admin, "acme", Some(&cid)).await;
@@ -597,4 +599,105 @@ async fn an_account_that_ran_jobs_is_deleted_once_its_vms_are_expunged() {
     assert!(left["user"].is_null(), "{left}");
     // The name is free again.
     admin.user("dora").await;
+}
+
+/// A domain's limit of one type, as listResourceLimits answers it.
+async fn domain_limit(c: &Client, domain: &str, kind: &str) -> Value {
+    let b = c
+        .ok(
+            "listResourceLimits",
+            &[("domainid", domain), ("resourcetype", kind)],
+        )
+        .await;
+    assert_eq!(b["count"], 1, "{b}");
+    b["resourcelimit"][0]["max"].clone()
+}
+
+#[tokio::test]
+async fn a_domain_without_its_own_limit_has_its_ancestors_or_the_max_domain_default() {
+    let admin = Client::admin().await;
+    let _jobs = admin.spawn_job_worker();
+    let (zone, iso) = admin.deployable_iso("domdef-z").await;
+    let parent = id(&create(&admin, "dflt", None).await);
+    let child = id(&create(&admin, "inner", Some(&parent)).await);
+
+    // CloudStack's max.domain.* defaults; ROOT is never limited.
+    for (kind, max) in [
+        ("0", 40),
+        ("1", 40),
+        ("2", 40),
+        ("3", 40),
+        ("4", 40),
+        ("5", 50),
+        ("6", 40),
+        ("7", 40),
+        ("8", 80),
+        ("9", 81920),
+        ("10", 400),
+        ("11", 800),
+    ] {
+        assert_eq!(domain_limit(&admin, &parent, kind).await, max, "type {kind}");
+    }
+    assert_eq!(domain_limit(&admin, ROOT, "0").await, -1);
+    assert_eq!(one(&admin, &parent).await["vmlimit"], "40");
+    assert_eq!(one(&admin, &parent).await["cpulimit"], "80");
+    assert_eq!(one(&admin, ROOT).await["vmlimit"], "Unlimited");
+
+    // A limit set on the parent holds for the child that has none of its own.
+    admin
+        .ok(
+            "updateResourceLimit",
+            &[("domainid", &parent), ("resourcetype", "8"), ("max", "7")],
+        )
+        .await;
+    assert_eq!(domain_limit(&admin, &child, "8").await, 7);
+    admin
+        .ok(
+            "updateResourceLimit",
+            &[("domainid", &child), ("resourcetype", "8"), ("max", "9")],
+        )
+        .await;
+    assert_eq!(domain_limit(&admin, &child, "8").await, 9);
+
+    // The setting is the default, and allocations count against it: two accounts of
+    // the child share the default of 2 VMs.
+    admin
+        .ok(
+            "updateConfiguration",
+            &[("name", "max.domain.user.vms"), ("value", "2")],
+        )
+        .await;
+    assert_eq!(domain_limit(&admin, &child, "0").await, 2);
+    assert_eq!(one(&admin, &child).await["vmlimit"], "2");
+    let a = admin.user_in(&child, "dd-a", "0").await;
+    let b = admin.user_in(&child, "dd-b", "0").await;
+    for c in [&a, &b] {
+        let made = deploy(c, &zone, &iso).await;
+        assert_eq!(made.status.as_u16(), 200, "{}", made.text);
+        let made = c.wait_job(made.body()["jobid"].as_str().unwrap()).await;
+        assert_eq!(made["jobstatus"], 1, "{made}");
+    }
+    let third = deploy(&a, &zone, &iso).await;
+    assert_eq!(third.status.as_u16(), 535, "{}", third.text);
+    assert!(
+        third.errortext().contains("ROOT/dflt/inner"),
+        "the error names the domain: {}",
+        third.text
+    );
+    let counted = one(&admin, &child).await;
+    assert_eq!(counted["vmtotal"], 2, "{counted}");
+    assert_eq!(counted["vmavailable"], "0", "{counted}");
+    // The parent's default (2 too) holds its subtree's VMs: counted once, not per level.
+    assert_eq!(one(&admin, &parent).await["vmtotal"], 2);
+
+    // -1 makes the default unlimited again.
+    admin
+        .ok(
+            "updateConfiguration",
+            &[("name", "max.domain.user.vms"), ("value", "-1")],
+        )
+        .await;
+    assert_eq!(domain_limit(&admin, &child, "0").await, -1);
+    let fourth = deploy(&a, &zone, &iso).await;
+    assert_eq!(fourth.status.as_u16(), 200, "{}", fourth.text);
 }

@@ -1,0 +1,16 @@
+-- Issue 22: CloudStack's max.domain.* settings, the limits of a domain that neither sets
+-- its own nor has an ancestor below ROOT that does (ROOT is never limited).
+INSERT INTO configuration (name, category, description, default_value, value_type, scopes, is_dynamic, display_text) VALUES
+('max.domain.user.vms', 'Domain Defaults', 'The default maximum number of user VMs that can be deployed for a domain', '40', 'Long', '{}', true, 'Max domain user VMs'),
+('max.domain.public.ips', 'Domain Defaults', 'The default maximum number of public IPs that can be consumed by a domain', '40', 'Long', '{}', true, 'Max domain public IPs'),
+('max.domain.volumes', 'Domain Defaults', 'The default maximum number of volumes that can be created for a domain', '40', 'Long', '{}', true, 'Max domain volumes'),
+('max.domain.snapshots', 'Domain Defaults', 'The default maximum number of snapshots that can be created for a domain', '40', 'Long', '{}', true, 'Max domain snapshots'),
+('max.domain.templates', 'Domain Defaults', 'The default maximum number of templates that can be deployed for a domain', '40', 'Long', '{}', true, 'Max domain templates'),
+('max.domain.projects', 'Domain Defaults', 'The default maximum number of projects that can be created for a domain', '50', 'Long', '{}', true, 'Max domain projects'),
+('max.domain.networks', 'Domain Defaults', 'The default maximum number of networks that can be created for a domain', '40', 'Long', '{}', true, 'Max domain networks'),
+('max.domain.vpcs', 'Domain Defaults', 'The default maximum number of vpcs that can be created for a domain', '40', 'Long', '{}', true, 'Max domain vpcs'),
+('max.domain.cpus', 'Domain Defaults', 'The default maximum number of cpu cores that can be used for a domain', '80', 'Long', '{}', true, 'Max domain cpus'),
+('max.domain.memory', 'Domain Defaults', 'The default maximum memory (in MB) that can be used for a domain', '81920', 'Long', '{}', true, 'Max domain memory'),
+('max.domain.primary.storage', 'Domain Defaults', 'The default maximum primary storage space (in GiB) that can be used for a domain', '400', 'Long', '{}', true, 'Max domain primary storage'),
+('max.domain.secondary.storage', 'Domain Defaults', 'The default maximum secondary storage space (in GiB) that can be used for a domain', '800', 'Long', '{}', true, 'Max domain secondary storage')
+ON CONFLICT (name) DO NOTHING;

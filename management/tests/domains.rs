@@ -636,7 +636,11 @@ async fn a_domain_without_its_own_limit_has_its_ancestors_or_the_max_domain_defa
         ("10", 400),
         ("11", 800),
     ] {
-        assert_eq!(domain_limit(&admin, &parent, kind).await, max, "type {kind}");
+        assert_eq!(
+            domain_limit(&admin, &parent, kind).await,
+            max,
+            "type {kind}"
+        );
     }
     assert_eq!(domain_limit(&admin, ROOT, "0").await, -1);
     assert_eq!(one(&admin, &parent).await["vmlimit"], "40");

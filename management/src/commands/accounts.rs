@@ -837,7 +837,7 @@ pub fn parse_date(p: &Params, name: &str) -> Result<Option<chrono::DateTime<chro
 pub async fn list_events(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let page = p.page(ctx.page_size())?;
     // A root admin sees every account's events (or `account`'s), a user their own.
-    let (account_id, account_ids) =
+    let (account_id, account_ids, skip_projects) =
         super::scope::owners(ctx, caller, p, super::scope::Fallback::AllForRoot)
             .await?
             .split();
@@ -851,6 +851,7 @@ pub async fn list_events(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         resource_type: p.string("resourcetype"),
         account_id,
         account_ids,
+        skip_projects,
         domain_id: None,
         keyword: p.string("keyword"),
         offset: page.offset,

@@ -538,7 +538,7 @@ async fn owners(
     ctx: &Ctx,
     caller: &Caller,
     p: &Params,
-) -> Result<(Option<Uuid>, Option<Vec<Uuid>>)> {
+) -> Result<(Option<Uuid>, Option<Vec<Uuid>>, bool)> {
     Ok(
         super::scope::owners(ctx, caller, p, super::scope::Fallback::Own)
             .await?
@@ -547,11 +547,12 @@ async fn owners(
 }
 
 pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Result<Reply> {
-    let (account_id, account_ids) = owners(ctx, caller, p).await?;
+    let (account_id, account_ids, skip_projects) = owners(ctx, caller, p).await?;
     let mut f = db::vms::VmFilter {
         common: list_filter(ctx, p)?,
         account_id,
         account_ids,
+        skip_projects,
         // `domainid` is part of whose VMs these are (the scope above).
         domain_id: None,
         zone_id: p.uuid("zoneid")?,
@@ -657,11 +658,12 @@ pub async fn usage_history(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Rep
 }
 
 pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let (account_id, account_ids) = owners(ctx, caller, p).await?;
+    let (account_id, account_ids, skip_projects) = owners(ctx, caller, p).await?;
     let f = db::volumes::VolumeFilter {
         common: list_filter(ctx, p)?,
         account_id,
         account_ids,
+        skip_projects,
         vm_id: p.uuid("virtualmachineid")?,
         zone_id: p.uuid("zoneid")?,
         pool_id: if caller.is_root_admin() {

@@ -709,6 +709,9 @@ pub struct VmFilter {
     pub account_id: Option<Uuid>,
     /// Any of these owners (a list's `projectid`).
     pub account_ids: Option<Vec<Uuid>>,
+    /// Leave out what projects' own accounts own (CloudStack's `SkipProjectResources`:
+    /// `listall` without `projectid`).
+    pub skip_projects: bool,
     pub domain_id: Option<Uuid>,
     pub zone_id: Option<Uuid>,
     pub host_id: Option<Uuid>,
@@ -773,6 +776,8 @@ const VM_LIST_WHERE: &str = "{a}.removed IS NULL
              AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword OR {a}.display_name ILIKE $keyword)
              AND ($account_id::uuid IS NULL OR {a}.account_id = $account_id)
              AND ($account_ids::uuid[] IS NULL OR {a}.account_id = ANY($account_ids))
+             AND (NOT $skip_projects::bool OR NOT EXISTS (SELECT 1 FROM accounts xpa
+                 WHERE xpa.id = {a}.account_id AND xpa.account_type = 5))
              AND ($domain_id::uuid IS NULL OR {a}.domain_id = $domain_id)
              AND ($zone_id::uuid IS NULL OR {a}.zone_id = $zone_id)
              AND ($host_id::uuid IS NULL OR {a}.host_id = $host_id)
@@ -793,6 +798,7 @@ pub async fn vm_list(db: impl PgExecutor<'_>, f: &VmFilter) -> Result<(Vec<VmLis
                 .set("keyword", f.common.keyword_pattern())
                 .set("account_id", f.account_id)
                 .set("account_ids", &f.account_ids)
+                .set("skip_projects", f.skip_projects)
                 .set("domain_id", f.domain_id)
                 .set("zone_id", f.zone_id)
                 .set("host_id", f.host_id)

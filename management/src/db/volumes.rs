@@ -212,6 +212,9 @@ pub struct VolumeFilter {
     pub account_id: Option<Uuid>,
     /// Any of these owners (a list's `projectid`).
     pub account_ids: Option<Vec<Uuid>>,
+    /// Leave out what projects' own accounts own (CloudStack's `SkipProjectResources`:
+    /// `listall` without `projectid`).
+    pub skip_projects: bool,
     pub vm_id: Option<Uuid>,
     pub zone_id: Option<Uuid>,
     pub pool_id: Option<Uuid>,
@@ -250,6 +253,8 @@ stmt!(VOLUME_LIST: Counted<VolumeListRow> = named format!("SELECT vol.*, p.zone_
            AND ($keyword::text IS NULL OR vol.name ILIKE $keyword)
            AND ($account_id::uuid IS NULL OR v.account_id = $account_id)
            AND ($account_ids::uuid[] IS NULL OR v.account_id = ANY($account_ids))
+           AND (NOT $skip_projects::bool OR NOT EXISTS (SELECT 1 FROM accounts xpa
+               WHERE xpa.id = v.account_id AND xpa.account_type = 5))
            AND ($vm_id::uuid IS NULL OR vol.vm_id = $vm_id)
            AND ($zone_id::uuid IS NULL OR p.zone_id = $zone_id)
            AND ($pool_id::uuid IS NULL OR vol.pool_id = $pool_id)
@@ -273,6 +278,7 @@ pub async fn volume_list(
                 .set("keyword", f.common.keyword_pattern())
                 .set("account_id", f.account_id)
                 .set("account_ids", &f.account_ids)
+                .set("skip_projects", f.skip_projects)
                 .set("vm_id", f.vm_id)
                 .set("zone_id", f.zone_id)
                 .set("pool_id", f.pool_id)

@@ -14,3 +14,12 @@ INSERT INTO configuration (name, category, description, default_value, value_typ
 ('max.domain.primary.storage', 'Domain Defaults', 'The default maximum primary storage space (in GiB) that can be used for a domain', '400', 'Long', '{}', true, 'Max domain primary storage'),
 ('max.domain.secondary.storage', 'Domain Defaults', 'The default maximum secondary storage space (in GiB) that can be used for a domain', '800', 'Long', '{}', true, 'Max domain secondary storage')
 ON CONFLICT (name) DO NOTHING;
+
+-- deleteUser takes a user whatever it did, as CloudStack's does: its VMs stay its
+-- account's and its jobs stay on record, no longer naming it.
+ALTER TABLE vms ALTER COLUMN user_id DROP NOT NULL,
+    DROP CONSTRAINT vms_user_id_fkey,
+    ADD CONSTRAINT vms_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE SET NULL;
+ALTER TABLE async_jobs ALTER COLUMN user_id DROP NOT NULL,
+    DROP CONSTRAINT async_jobs_user_id_fkey,
+    ADD CONSTRAINT async_jobs_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE SET NULL;

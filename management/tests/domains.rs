@@ -705,3 +705,73 @@ async fn a_domain_without_its_own_limit_has_its_ancestors_or_the_max_domain_defa
     let fourth = deploy(&a, &zone, &iso).await;
     assert_eq!(fourth.status.as_u16(), 200, "{}", fourth.text);
 }
+
+/// deleteUser as CloudStack's: a user who deployed VMs and ran jobs is deleted; the VMs
+/// stay its account's and the jobs stay on the account's record.
+#[tokio::test]
+async fn a_user_with_live_vms_and_jobs_on_record_is_deleted() {
+    let admin = Client::admin().await;
+    let _jobs = admin.spawn_job_worker();
+    let (zone, iso) = admin.deployable_iso("delete-user-z").await;
+    let erin = admin.user("erin").await;
+    admin
+        .ok(
+            "createUser",
+            &[
+                ("account", "erin"),
+                ("username", "erin2"),
+                ("password", "erin2-pw-1"),
+                ("email", "e2@example.org"),
+                ("firstname", "E"),
+                ("lastname", "Two"),
+            ],
+        )
+        .await;
+    let erin2 = Client::for_user(admin.ctx.clone(), "erin2").await;
+    let a = deploy(&erin2, &zone, &iso).await;
+    assert_eq!(a.status.as_u16(), 200, "{}", a.text);
+    let jobid = a.body()["jobid"].as_str().unwrap().to_string();
+    let j = erin2.wait_job(&jobid).await;
+    assert_eq!(j["jobstatus"], 1, "{j}");
+    let vm = j["jobresult"]["virtualmachine"].clone();
+    assert_eq!(vm["username"], "erin2", "{vm}");
+    let uid = admin.ok("listUsers", &[("username", "erin2")]).await["user"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    admin.ok("deleteUser", &[("id", &uid)]).await;
+    let gone = admin.ok("listUsers", &[("username", "erin2")]).await;
+    assert!(gone["user"].is_null(), "{gone}");
+    // Her VM is still the account's, seen by its other user, naming no user.
+    let vms = erin.ok("listVirtualMachines", &[]).await;
+    assert_eq!(vms["count"], 1, "{vms}");
+    assert_eq!(vms["virtualmachine"][0]["id"], vm["id"]);
+    assert_eq!(vms["virtualmachine"][0]["account"], "erin");
+    assert!(vms["virtualmachine"][0]["username"].is_null(), "{vms}");
+    // Her job too.
+    let jobs = erin.ok("listAsyncJobs", &[]).await;
+    let listed = jobs["asyncjobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["jobid"] == jobid.as_str())
+        .unwrap_or_else(|| panic!("{jobs}"))
+        .clone();
+    assert!(listed["userid"].is_null(), "{listed}");
+    assert_eq!(listed["jobstatus"], 1);
+    // The name is free again.
+    admin
+        .ok(
+            "createUser",
+            &[
+                ("account", "erin"),
+                ("username", "erin2"),
+                ("password", "erin2-pw-1"),
+                ("email", "e2@example.org"),
+                ("firstname", "E"),
+                ("lastname", "Two"),
+            ],
+        )
+        .await;
+}

@@ -659,6 +659,8 @@ pub async fn delete_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     if u.id == caller.user_id() {
         return Err(ApiError::param("You cannot delete yourself").into());
     }
+    // What the user did stays its account's: its VMs and its jobs (whatever their state)
+    // no longer name it (the foreign keys set NULL), as CloudStack's removed user.
     let mut tx = ctx.pool.begin().await?;
     if a::user_count_in_account(&mut *tx, u.account_id).await? <= 1 {
         return Err(ApiError::param(format!(

@@ -66,7 +66,7 @@ pub fn job_response(job: &JobRow) -> AsyncJobResponse {
         domainid: job.domain_id,
         domainpath: job.domain_path.clone(),
         managementservername: job.owner_ms_name.clone(),
-        userid: Some(job.user_id),
+        userid: job.user_id,
         cmd: Some(job.cmd_class.clone()),
         jobstatus: Some(job.status.0),
         jobprocstatus: Some(job.proc_status),

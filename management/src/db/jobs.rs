@@ -16,7 +16,8 @@ pub struct JobRow {
     pub command: String,
     pub cmd_class: String,
     pub params: serde_json::Value,
-    pub user_id: Uuid,
+    /// `None` once the user who submitted it was deleted.
+    pub user_id: Option<Uuid>,
     pub account_id: Uuid,
     pub instance_type: Option<String>,
     pub instance_id: Option<Uuid>,

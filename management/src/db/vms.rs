@@ -19,7 +19,8 @@ pub struct VmRow {
     pub display_name: String,
     pub account_id: Uuid,
     pub domain_id: Uuid,
-    pub user_id: Uuid,
+    /// Who deployed it; `None` once that user was deleted (the VM stays its account's).
+    pub user_id: Option<Uuid>,
     pub zone_id: Uuid,
     pub service_offering_id: Uuid,
     pub disk_offering_id: Option<Uuid>,
@@ -677,7 +678,7 @@ pub struct VmListRow {
     pub account_name: String,
     pub domain_name: String,
     pub domain_path: String,
-    pub user_name: String,
+    pub user_name: Option<String>,
     pub service_offering_name: String,
     pub disk_offering_name: Option<String>,
     pub iso_name: Option<String>,
@@ -751,7 +752,7 @@ const VM_LIST_JOINS: &str = "JOIN zones z ON z.id = v.zone_id
     LEFT JOIN hosts h ON h.id = COALESCE(v.host_id, v.last_host_id)
     JOIN accounts a ON a.id = v.account_id
     JOIN domains d ON d.id = v.domain_id
-    JOIN users u ON u.id = v.user_id
+    LEFT JOIN users u ON u.id = v.user_id
     JOIN service_offerings so ON so.id = v.service_offering_id
     LEFT JOIN disk_offerings dof ON dof.id = v.disk_offering_id
     LEFT JOIN isos i ON i.id = v.iso_id

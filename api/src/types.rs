@@ -212,7 +212,6 @@ response!(VlanIpRangeResponse {
     startip: Option<String> => "string", "the start ip of the VLAN IP range";
     endip: Option<String> => "string", "the end ip of the VLAN IP range";
     networkid: Option<Uuid> => "string", "the network id of vlan range";
-    physicalnetworkid: Option<Uuid> => "string", "the physical network this belongs to";
     forsystemvms: Option<bool> => "boolean", "indicates whether VLAN IP range is dedicated to system vms or not";
 });
 

@@ -584,7 +584,6 @@ async fn real_answers_carry_cloudstacks_fields() {
             ("domainid", "the range is not dedicated"),
             ("domain", "the range is not dedicated"),
             ("description", "no description was given"),
-            ("physicalnetworkid", "Stratus has no physical networks: a range names one only if created with physicalnetworkid"),
         ]),
         ("storagepool", first(&c.ok("listStoragePools", &[("id", &pool.id.to_string())]).await, "storagepool"), vec![]),
         ("imagestore", first(&c.ok("listImageStores", &[]).await, "imagestore"), vec![]),
@@ -737,6 +736,30 @@ async fn real_answers_carry_cloudstacks_fields() {
         )
         .await;
     assert!(t.contains("networkid"), "another zone's or no network: {t}");
+    // Stratus has no physical networks: an id naming one is refused, not stored.
+    let ranges = c.ok("listVlanIpRanges", &[("zoneid", &zone)]).await["count"].clone();
+    let pn = uuid::Uuid::new_v4().to_string();
+    let t = c
+        .err(
+            "createVlanIpRange",
+            &[
+                ("zoneid", &zone),
+                ("podid", &podid),
+                ("gateway", "10.0.2.1"),
+                ("netmask", "255.255.255.0"),
+                ("startip", "10.0.2.10"),
+                ("endip", "10.0.2.50"),
+                ("physicalnetworkid", &pn),
+            ],
+            431,
+        )
+        .await;
+    assert_eq!(t, format!("Unable to find Physical Network with id={pn}"));
+    assert_eq!(
+        c.ok("listVlanIpRanges", &[("zoneid", &zone)]).await["count"],
+        ranges,
+        "nothing was stored"
+    );
     let p = &checks.iter().find(|c| c.0 == "storagepool").unwrap().1;
     assert_eq!(p["podid"], podid.as_str());
     assert_eq!(p["clusterid"], clusterid.as_str());
@@ -773,8 +796,12 @@ async fn real_answers_carry_cloudstacks_fields() {
     )
     .await;
     let ud = first(
-        &c.ok("listUserData", &[("name", "projud"), ("listall", "true")])
-            .await,
+        // (listall alone leaves out projects', as CloudStack's: projectid=-1 asks.)
+        &c.ok(
+            "listUserData",
+            &[("name", "projud"), ("listall", "true"), ("projectid", "-1")],
+        )
+        .await,
         "userdata",
     );
     assert_eq!(ud["projectid"], pid, "{ud}");

@@ -568,7 +568,6 @@ pub fn vlan_response(r: &IpRangeRow) -> VlanIpRangeResponse {
         startip: Some(host(&r.start_ip)),
         endip: Some(host(&r.end_ip)),
         networkid: r.network_id.map(Into::into),
-        physicalnetworkid: r.physical_network_id.map(Into::into),
         forsystemvms: Some(r.for_system_vms),
     }
 }
@@ -595,6 +594,13 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
             ApiError::param("Please specify zoneid: a VLAN IP range belongs to a zone").into(),
         );
     };
+    // Stratus has no physical networks (a zone's guests share its one bridge), so no id
+    // names one: refused with CloudStack's words rather than stored unchecked.
+    if let Some(pn) = p.id::<crate::ids::PhysicalNetworkId>("physicalnetworkid")? {
+        return Err(
+            ApiError::param(format!("Unable to find Physical Network with id={pn}")).into(),
+        );
+    }
     let gateway = p.required("gateway")?;
     let netmask = p.required("netmask")?;
     let start = p.required("startip")?;
@@ -665,7 +671,7 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
             .unwrap_or(zone.network_type == "Advanced"),
         for_system_vms: p.bool("forsystemvms").unwrap_or(false),
         network_id,
-        physical_network_id: p.id("physicalnetworkid")?,
+        physical_network_id: None,
         account_id: None,
         description: None,
         created: Utc::now(),

@@ -129,8 +129,6 @@ const PROJECTS: &str = "projects are not available yet";
 const OTHER_ACCOUNT: &str = "acting for another account is not available yet";
 const DATA_VOLUMES: &str = "data volumes are not available yet";
 const DOMAIN_OFFERINGS: &str = "offerings restricted to domains are not available yet";
-const CAPACITY_VIEWS: &str =
-    "capacities in this list are not available yet (listCapacity and listZones' showcapacities have them per zone)";
 const NO_DETAILS: &str = "custom details are not available yet";
 const TAG_RULES: &str =
     "tag rules are not available (tags are plain lists: a resource fits when it carries every tag asked for)";
@@ -667,7 +665,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("name", String, "list Pods by name"),
             opt("zoneid", Uuid, "list Pods by Zone ID"),
             opt("allocationstate", String, "list pods by allocation state"),
-            unsupported(opt("showcapacities", Boolean, "flag to display the capacity of the pods"), CAPACITY_VIEWS),
+            opt("showcapacities", Boolean, "flag to display the capacity of the pods"),
         ],
         types::PodResponse::FIELDS),
     cmd("updatePod", "Updates a Pod.", Admin, O, "pod",
@@ -738,7 +736,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("clustertype", String, "lists clusters by cluster type"),
             opt("allocationstate", String, "lists clusters by allocation state"),
             opt("managedstate", String, "whether this cluster is managed by cloudstack"),
-            unsupported(opt("showcapacities", Boolean, "flag to display the capacity of the clusters"), CAPACITY_VIEWS),
+            opt("showcapacities", Boolean, "flag to display the capacity of the clusters"),
         ],
         types::ClusterResponse::FIELDS),
     cmd("updateCluster", "Updates an existing cluster", Admin, O, "cluster",

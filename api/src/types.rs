@@ -193,6 +193,7 @@ response!(PodResponse {
     allocationstate: Option<String> => "string", "the allocation state of the Pod";
     hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     created: Option<CsDate> => "date", "the date this pod was created";
+    capacity: Option<Vec<CapacityResponse>> => "list", "the capacity of the Pod (with showcapacities=true)";
 });
 
 response!(VlanIpRangeResponse {
@@ -231,6 +232,7 @@ response!(ClusterResponse {
     arch: Option<String> => "string", "CPU Arch of the hosts in the cluster";
     hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     created: Option<CsDate> => "date", "the date this cluster was created";
+    capacity: Option<Vec<CapacityResponse>> => "list", "the capacity of the Cluster (with showcapacities=true)";
 });
 
 response!(ConfigurationResponse {

@@ -225,7 +225,7 @@ async fn hypervisor_capabilities_say_what_stratus_does() {
 #[tokio::test]
 async fn zones_show_their_capacities() {
     let c = Client::admin().await;
-    let (z1, _, _) = c.basic_topology("cap1").await;
+    let (z1, p1, c1) = c.basic_topology("cap1").await;
     let (z2, _, _) = c.basic_topology("cap2").await;
     // Without showcapacities (or with false): no capacity field, as CloudStack.
     for args in [vec![], vec![("showcapacities", "false")]] {
@@ -263,10 +263,90 @@ async fn zones_show_their_capacities() {
         .unwrap()
         .iter()
         .all(|k| k["zoneid"] == z2.as_str()));
-    let _ = z1;
-    // Pods and clusters still refuse it, naming why.
-    let t = c.err("listPods", &[("showcapacities", "true")], 431).await;
-    assert!(t.contains("showcapacities"), "{t}");
+
+    // Pods and clusters: the same entries (no secondary storage, which is the zone's; a
+    // cluster no guest addresses, which are its pod's), counted over their own hosts,
+    // pools and ranges.
+    c.ok(
+        "createVlanIpRange",
+        &[
+            ("zoneid", &z1),
+            ("podid", &p1),
+            ("gateway", "10.0.0.1"),
+            ("netmask", "255.255.255.0"),
+            ("startip", "10.0.0.100"),
+            ("endip", "10.0.0.109"),
+            ("forvirtualnetwork", "false"),
+        ],
+    )
+    .await;
+    let c2 = c
+        .ok(
+            "addCluster",
+            &[
+                ("zoneid", &z1),
+                ("podid", &p1),
+                ("clustername", "c2"),
+                ("clustertype", "CloudManaged"),
+                ("hypervisor", "KVM"),
+            ],
+        )
+        .await["cluster"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    up_host(&c, &z1, &p1, &c1).await;
+    let l = c.ok("listPods", &[("zoneid", &z1)]).await;
+    assert!(l["pod"][0].get("capacity").is_none(), "{l}");
+    let pod = first(
+        &c.ok("listPods", &[("id", &p1), ("showcapacities", "true")])
+            .await,
+        "pod",
+    );
+    let caps = pod["capacity"].as_array().unwrap();
+    let types: Vec<i64> = caps.iter().map(|k| k["type"].as_i64().unwrap()).collect();
+    assert_eq!(types, [0, 1, 2, 3, 8, 90], "{pod}");
+    assert!(caps
+        .iter()
+        .all(|k| k["podid"] == p1.as_str() && k["zoneid"] == z1.as_str()));
+    let of = |caps: &[Value], t: i64| caps.iter().find(|k| k["type"] == t).unwrap().clone();
+    assert_eq!(of(caps, 8)["capacitytotal"], 10, "the pod's guest range");
+    assert_eq!(of(caps, 90)["capacitytotal"], 8, "the host's cores");
+    let zone_caps = c.ok("listCapacity", &[("zoneid", &z1)]).await["capacity"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        of(caps, 0)["capacitytotal"],
+        of(&zone_caps, 0)["capacitytotal"],
+        "the zone's one host is the pod's"
+    );
+    let clusters = c
+        .ok(
+            "listClusters",
+            &[("podid", &p1), ("showcapacities", "true")],
+        )
+        .await;
+    let clusters = clusters["cluster"].as_array().unwrap();
+    assert_eq!(clusters.len(), 2);
+    for cl in clusters {
+        let caps = cl["capacity"].as_array().unwrap();
+        let types: Vec<i64> = caps.iter().map(|k| k["type"].as_i64().unwrap()).collect();
+        assert_eq!(types, [0, 1, 2, 3, 90], "{cl}");
+        assert!(caps.iter().all(|k| k["clusterid"] == cl["id"]));
+        let cores = &of(caps, 90)["capacitytotal"];
+        if cl["id"] == c1.as_str() {
+            assert_eq!(*cores, 8, "{cl}");
+            assert_eq!(
+                of(caps, 0)["capacitytotal"],
+                of(&zone_caps, 0)["capacitytotal"]
+            );
+        } else {
+            assert_eq!(cl["id"], c2.as_str());
+            assert_eq!(*cores, 0, "no host in {cl}");
+            assert_eq!(of(caps, 0)["capacitytotal"], 0);
+        }
+    }
 }
 
 /// CloudStack's fields of `object` that Stratus answers: its list less what is `na` or
@@ -390,9 +470,20 @@ async fn real_answers_carry_cloudstacks_fields() {
             .await,
         "zone",
     );
-    let pod = first(&c.ok("listPods", &[("zoneid", &zone)]).await, "pod");
+    let pod = first(
+        &c.ok("listPods", &[("zoneid", &zone), ("showcapacities", "true")])
+            .await,
+        "pod",
+    );
     let podid = pod["id"].as_str().unwrap().to_string();
-    let cluster = first(&c.ok("listClusters", &[("zoneid", &zone)]).await, "cluster");
+    let cluster = first(
+        &c.ok(
+            "listClusters",
+            &[("zoneid", &zone), ("showcapacities", "true")],
+        )
+        .await,
+        "cluster",
+    );
     let clusterid = cluster["id"].as_str().unwrap().to_string();
     let hostid = up_host(&c, &zone, &podid, &clusterid).await;
     c.ok("updateHost", &[("id", &hostid), ("hosttags", "fast")])

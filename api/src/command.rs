@@ -280,6 +280,7 @@ const VM_LIST_PARAMS: &[ParamSpec] = list_params![
     opt("domainid", Uuid, "list only resources belonging to the domain specified"),
     opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
     opt("details", List, "comma separated list of vm details requested"),
+    opt("userdata", Boolean, "Whether to return the VMs' userdata or not. By default, userdata will not be returned."),
     opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
     opt("tags", Map, "List resources by tags (key/value pairs)"),
     unsupported(uuids("affinitygroupid", "list vms by affinity group"), AFFINITY_GROUPS),

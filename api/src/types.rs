@@ -1223,6 +1223,7 @@ response!(VirtualMachineResponse {
     keypairs: Option<String> => "string", "ssh key-pairs";
     keypair: Option<String> => "string", "the name of the ssh key-pair (the first of keypairs)";
     password: Option<String> => "string", "the password (if exists) of the virtual machine: answered once, by the command that set it";
+    userdata: Option<String> => "string", "Base64 string containing the user data (listVirtualMachines with userdata=true)";
     userdataid: Option<Uuid> => "string", "the id of userdata used for the VM";
     userdataname: Option<String> => "string", "the name of userdata used for the VM";
     userdatapolicy: Option<String> => "string", "the userdata override policy with the userdata provided while deploying VM";

@@ -723,6 +723,7 @@ async fn real_answers_carry_cloudstacks_fields() {
         ("virtualmachine", vm.clone(), vec![
             ("templatetype", ""), // checked below, with the ISO's own values
             ("password", "answered once, by the command that set it"),
+            ("userdata", "answered only with userdata=true"),
             ("userdataid", "deployed without user data"),
             ("userdataname", "deployed without user data"),
             ("userdatapolicy", "deployed without user data"),

@@ -577,6 +577,8 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Resu
     // CloudStack answers `details` (min, all, …) by how much it fills in; Stratus always
     // answers everything it has.
     p.mark_read("details");
+    // The user data itself only when asked (CloudStack's `userdata=true`, since 4.18).
+    let show_user_data = p.bool("userdata") == Some(true);
     // Usage: the newest sample of each running VM (a stopped VM's numbers are history,
     // kept for listVirtualMachinesUsageHistory).
     let running: Vec<Uuid> = rows
@@ -598,6 +600,9 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Resu
                 tags: tags.remove(&r.vm.id).unwrap_or_default(),
                 ..response(r, metrics)
             };
+            if show_user_data {
+                v.userdata = r.vm.user_data.clone();
+            }
             if let Some(m) = latest.remove(&r.vm.id) {
                 let s = stats_item(&m);
                 v.cpuused = s.cpuused;

@@ -23,3 +23,8 @@ ALTER TABLE vms ALTER COLUMN user_id DROP NOT NULL,
 ALTER TABLE async_jobs ALTER COLUMN user_id DROP NOT NULL,
     DROP CONSTRAINT async_jobs_user_id_fkey,
     ADD CONSTRAINT async_jobs_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE SET NULL;
+
+-- When a volume was attached to its VM (CloudStack's `attached`): set as it gets a VM,
+-- cleared as it loses it. A root volume made with its VM was attached when it was made.
+ALTER TABLE volumes ADD COLUMN attached timestamptz;
+UPDATE volumes SET attached = created WHERE vm_id IS NOT NULL;

@@ -1268,6 +1268,7 @@ response!(VolumeResponse {
     size: Option<i64> => "long", "size of the disk volume";
     virtualsize: Option<i64> => "long", "the bytes allocated";
     created: Option<CsDate> => "date", "the date the disk volume was created";
+    attached: Option<CsDate> => "date", "the date the volume was attached to a VM instance";
     state: Option<String> => "string", "the state of the disk volume";
     account: Option<String> => "string", "the account associated with the disk volume";
     domainid: Option<Uuid> => "string", "the ID of the domain associated with the disk volume";

@@ -869,6 +869,51 @@ async fn real_answers_carry_cloudstacks_fields() {
     assert_eq!(vol["serviceofferingid"], so_id.as_str());
     assert_eq!(vol["diskofferingdisplaytext"], dof["displaytext"]);
     assert_eq!(vol["domainpath"], "ROOT");
+    // Made with its VM, a root volume was attached when it was made.
+    assert_eq!(vol["attached"], vol["created"], "{vol}");
+    // restoreVirtualMachine's new root is made without a VM, then attached in its place
+    // (and detached again if the restore is undone).
+    let spare = uuid::Uuid::new_v4();
+    db::volumes::volume_insert(
+        &c.ctx.pool,
+        &db::volumes::VolumeRow {
+            id: spare,
+            vm_id: None,
+            name: "ROOT-spare".into(),
+            volume_type: "ROOT".into(),
+            pool_id: pool.id,
+            path: "spare.qcow2".into(),
+            size_bytes: 5 << 30,
+            state: "Ready".into(),
+            created: chrono::Utc::now(),
+            removed: None,
+            template_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    let spare_s = spare.to_string();
+    let listed = |c: &Client| {
+        let c = c.clone_handle();
+        let id = spare_s.clone();
+        async move { first(&c.ok("listVolumes", &[("id", &id)]).await, "volume") }
+    };
+    assert!(listed(&c).await.get("attached").is_none());
+    let old_root: uuid::Uuid = vol["id"].as_str().unwrap().parse().unwrap();
+    let mut tx = c.ctx.pool.begin().await.unwrap();
+    db::volumes::volume_replace_root(&mut tx, vmid.parse().unwrap(), old_root, spare, None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let swapped = listed(&c).await;
+    assert_eq!(swapped["virtualmachineid"], vmid.as_str());
+    assert!(swapped["attached"].is_string(), "{swapped}");
+    let mut tx = c.ctx.pool.begin().await.unwrap();
+    db::volumes::volume_unreplace_root(&mut tx, old_root, spare)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(listed(&c).await.get("attached").is_none());
     let n = &checks.iter().find(|c| c.0 == "network").unwrap().1;
     assert_eq!(n["service"][0]["name"], "Dhcp", "{n}");
     assert_eq!(n["networkofferingavailability"], "Optional");

@@ -726,6 +726,7 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
                 provisioningtype: Some("thin".into()),
                 size: Some(v.size_bytes),
                 created: Some(v.created.into()),
+                attached: v.vm_id.and(r.attached).map(Into::into),
                 state: Some(v.state.to_string()),
                 account: r.account_name.clone(),
                 domainid: r.domain_id,

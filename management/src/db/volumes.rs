@@ -37,8 +37,10 @@ pub struct VolumeRow {
 
 stmt!(
     VOLUME_INSERT =
-        "INSERT INTO volumes (id, vm_id, name, volume_type, pool_id, path, size_bytes, state, template_id)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (id) DO NOTHING"
+        "INSERT INTO volumes (id, vm_id, name, volume_type, pool_id, path, size_bytes, state, template_id,
+                              attached)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9, CASE WHEN $2::uuid IS NOT NULL THEN now() END)
+         ON CONFLICT (id) DO NOTHING"
 );
 
 pub async fn volume_insert(db: impl PgExecutor<'_>, v: &VolumeRow) -> Result<()> {
@@ -80,7 +82,10 @@ stmt!(
     VOLUME_RETIRE_ROOT = "UPDATE volumes SET state = 'Destroy', removed = now()
          WHERE id = $1 AND removed IS NULL"
 );
-stmt!(VOLUME_ADOPT_ROOT = "UPDATE volumes SET vm_id = $2, template_id = $3 WHERE id = $1");
+stmt!(
+    VOLUME_ADOPT_ROOT =
+        "UPDATE volumes SET vm_id = $2, template_id = $3, attached = now() WHERE id = $1"
+);
 
 /// restoreVirtualMachine: `new` becomes the VM's root volume and `old` is retired (its
 /// file is removed next). One transaction, so the VM always has one root volume.
@@ -110,7 +115,7 @@ stmt!(
     VOLUME_UNRETIRE_ROOT = "UPDATE volumes SET state = 'Ready', removed = NULL
          WHERE id = $1 AND state = 'Destroy'"
 );
-stmt!(VOLUME_DETACH = "UPDATE volumes SET vm_id = NULL WHERE id = $1");
+stmt!(VOLUME_DETACH = "UPDATE volumes SET vm_id = NULL, attached = NULL WHERE id = $1");
 
 /// Undoes [`volume_replace_root`] (while the old file is still there).
 pub async fn volume_unreplace_root(db: &mut PgConnection, old: Uuid, new: Uuid) -> Result<()> {
@@ -156,6 +161,8 @@ pub async fn volume_mark_expunged(db: impl PgExecutor<'_>, id: Uuid) -> Result<(
 pub struct VolumeListRow {
     #[sqlx(flatten)]
     pub volume: VolumeRow,
+    /// When it was attached to its VM (none while it has none).
+    pub attached: Option<DateTime<Utc>>,
     pub zone_id: Uuid,
     pub zone_name: String,
     pub pool_name: String,

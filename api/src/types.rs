@@ -1267,6 +1267,7 @@ response!(VolumeResponse {
     provisioningtype: Option<String> => "string", "provisioning type used to create volumes.";
     size: Option<i64> => "long", "size of the disk volume";
     virtualsize: Option<i64> => "long", "the bytes allocated";
+    physicalsize: Option<i64> => "long", "the bytes actually consumed on disk";
     created: Option<CsDate> => "date", "the date the disk volume was created";
     attached: Option<CsDate> => "date", "the date the volume was attached to a VM instance";
     state: Option<String> => "string", "the state of the disk volume";

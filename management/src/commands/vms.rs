@@ -698,6 +698,9 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
                 clusterid: r.cluster_id,
                 clustername: r.cluster_name.clone(),
                 virtualsize: Some(v.size_bytes),
+                // As last measured (reconcile, every storage.stats.interval); CloudStack
+                // too answers none before its first volume stats.
+                physicalsize: r.physical_bytes,
                 templateid: v.template_id,
                 templatename: r.template_name.clone(),
                 templatedisplaytext: r.template_display_text.clone(),

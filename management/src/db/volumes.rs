@@ -156,6 +156,41 @@ pub async fn volume_mark_expunged(db: impl PgExecutor<'_>, id: Uuid) -> Result<(
     Ok(())
 }
 
+stmt!(VOLUME_FILES_ON_POOL: (Uuid, String) = "SELECT id, path FROM volumes
+         WHERE pool_id = $1 AND removed IS NULL ORDER BY id");
+
+/// The live volumes of a pool: (id, file path relative to the pool's export).
+pub async fn volume_files_on_pool(
+    db: impl PgExecutor<'_>,
+    pool_id: Uuid,
+) -> Result<Vec<(Uuid, String)>> {
+    Ok(VOLUME_FILES_ON_POOL
+        .query_as()
+        .bind(pool_id)
+        .fetch_all(db)
+        .await?)
+}
+
+stmt!(
+    VOLUME_SET_PHYSICAL = "UPDATE volumes v SET physical_bytes = m.bytes
+         FROM unnest($1::uuid[], $2::bigint[]) AS m(id, bytes) WHERE v.id = m.id"
+);
+
+/// Records what each volume's file takes on its pool: `sizes[i]` bytes for `ids[i]`.
+pub async fn volume_set_physical(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+    sizes: &[i64],
+) -> Result<()> {
+    VOLUME_SET_PHYSICAL
+        .query()
+        .bind(ids)
+        .bind(sizes)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// A listVolumes row.
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct VolumeListRow {
@@ -163,6 +198,8 @@ pub struct VolumeListRow {
     pub volume: VolumeRow,
     /// When it was attached to its VM (none while it has none).
     pub attached: Option<DateTime<Utc>>,
+    /// What its file takes on the pool, as last measured (none before the first time).
+    pub physical_bytes: Option<i64>,
     pub zone_id: Uuid,
     pub zone_name: String,
     pub pool_name: String,
@@ -317,6 +354,8 @@ pub async fn volume_owner(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Vo
 }
 
 statements![
+    VOLUME_FILES_ON_POOL,
+    VOLUME_SET_PHYSICAL,
     VOLUME_FETCH,
     VOLUME_RETIRE_ROOT,
     VOLUME_ADOPT_ROOT,

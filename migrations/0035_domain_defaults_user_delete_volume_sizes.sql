@@ -28,3 +28,7 @@ ALTER TABLE async_jobs ALTER COLUMN user_id DROP NOT NULL,
 -- cleared as it loses it. A root volume made with its VM was attached when it was made.
 ALTER TABLE volumes ADD COLUMN attached timestamptz;
 UPDATE volumes SET attached = created WHERE vm_id IS NOT NULL;
+
+-- What a volume's file takes on its pool (NFS `used`), measured with the pool's capacity
+-- every storage.stats.interval: CloudStack's `physicalsize`. NULL until first measured.
+ALTER TABLE volumes ADD COLUMN physical_bytes bigint CHECK (physical_bytes >= 0);

@@ -129,8 +129,6 @@ const PROJECTS: &str = "projects are not available yet";
 const OTHER_ACCOUNT: &str = "acting for another account is not available yet";
 const DATA_VOLUMES: &str = "data volumes are not available yet";
 const DOMAIN_OFFERINGS: &str = "offerings restricted to domains are not available yet";
-const CAPACITY_VIEWS: &str =
-    "capacities in this list are not available yet (listCapacity and listZones' showcapacities have them per zone)";
 const NO_DETAILS: &str = "custom details are not available yet";
 const TAG_RULES: &str =
     "tag rules are not available (tags are plain lists: a resource fits when it carries every tag asked for)";
@@ -282,6 +280,7 @@ const VM_LIST_PARAMS: &[ParamSpec] = list_params![
     opt("domainid", Uuid, "list only resources belonging to the domain specified"),
     opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
     opt("details", List, "comma separated list of vm details requested"),
+    opt("userdata", Boolean, "Whether to return the VMs' userdata or not. By default, userdata will not be returned."),
     opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
     opt("tags", Map, "List resources by tags (key/value pairs)"),
     unsupported(uuids("affinitygroupid", "list vms by affinity group"), AFFINITY_GROUPS),
@@ -667,7 +666,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("name", String, "list Pods by name"),
             opt("zoneid", Uuid, "list Pods by Zone ID"),
             opt("allocationstate", String, "list pods by allocation state"),
-            unsupported(opt("showcapacities", Boolean, "flag to display the capacity of the pods"), CAPACITY_VIEWS),
+            opt("showcapacities", Boolean, "flag to display the capacity of the pods"),
         ],
         types::PodResponse::FIELDS),
     cmd("updatePod", "Updates a Pod.", Admin, O, "pod",
@@ -738,7 +737,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("clustertype", String, "lists clusters by cluster type"),
             opt("allocationstate", String, "lists clusters by allocation state"),
             opt("managedstate", String, "whether this cluster is managed by cloudstack"),
-            unsupported(opt("showcapacities", Boolean, "flag to display the capacity of the clusters"), CAPACITY_VIEWS),
+            opt("showcapacities", Boolean, "flag to display the capacity of the clusters"),
         ],
         types::ClusterResponse::FIELDS),
     cmd("updateCluster", "Updates an existing cluster", Admin, O, "cluster",

@@ -193,6 +193,7 @@ response!(PodResponse {
     allocationstate: Option<String> => "string", "the allocation state of the Pod";
     hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     created: Option<CsDate> => "date", "the date this pod was created";
+    capacity: Option<Vec<CapacityResponse>> => "list", "the capacity of the Pod (with showcapacities=true)";
 });
 
 response!(VlanIpRangeResponse {
@@ -212,7 +213,6 @@ response!(VlanIpRangeResponse {
     startip: Option<String> => "string", "the start ip of the VLAN IP range";
     endip: Option<String> => "string", "the end ip of the VLAN IP range";
     networkid: Option<Uuid> => "string", "the network id of vlan range";
-    physicalnetworkid: Option<Uuid> => "string", "the physical network this belongs to";
     forsystemvms: Option<bool> => "boolean", "indicates whether VLAN IP range is dedicated to system vms or not";
 });
 
@@ -232,6 +232,7 @@ response!(ClusterResponse {
     arch: Option<String> => "string", "CPU Arch of the hosts in the cluster";
     hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     created: Option<CsDate> => "date", "the date this cluster was created";
+    capacity: Option<Vec<CapacityResponse>> => "list", "the capacity of the Cluster (with showcapacities=true)";
 });
 
 response!(ConfigurationResponse {
@@ -1222,6 +1223,7 @@ response!(VirtualMachineResponse {
     keypairs: Option<String> => "string", "ssh key-pairs";
     keypair: Option<String> => "string", "the name of the ssh key-pair (the first of keypairs)";
     password: Option<String> => "string", "the password (if exists) of the virtual machine: answered once, by the command that set it";
+    userdata: Option<String> => "string", "Base64 string containing the user data (listVirtualMachines with userdata=true)";
     userdataid: Option<Uuid> => "string", "the id of userdata used for the VM";
     userdataname: Option<String> => "string", "the name of userdata used for the VM";
     userdatapolicy: Option<String> => "string", "the userdata override policy with the userdata provided while deploying VM";
@@ -1265,7 +1267,9 @@ response!(VolumeResponse {
     provisioningtype: Option<String> => "string", "provisioning type used to create volumes.";
     size: Option<i64> => "long", "size of the disk volume";
     virtualsize: Option<i64> => "long", "the bytes allocated";
+    physicalsize: Option<i64> => "long", "the bytes actually consumed on disk";
     created: Option<CsDate> => "date", "the date the disk volume was created";
+    attached: Option<CsDate> => "date", "the date the volume was attached to a VM instance";
     state: Option<String> => "string", "the state of the disk volume";
     account: Option<String> => "string", "the account associated with the disk volume";
     domainid: Option<Uuid> => "string", "the ID of the domain associated with the disk volume";

@@ -564,6 +564,20 @@ registry! {
     MAX_ACCOUNT_MEMORY: i64 = Setting::long("max.account.memory", 40960);
     MAX_ACCOUNT_PRIMARY_STORAGE: i64 = Setting::long("max.account.primary.storage", 200);
     MAX_ACCOUNT_SECONDARY_STORAGE: i64 = Setting::long("max.account.secondary.storage", 400);
+    // A domain's defaults where neither it nor an ancestor below ROOT has its own
+    // (CloudStack's max.domain.*); ROOT is never limited.
+    MAX_DOMAIN_USER_VMS: i64 = Setting::long("max.domain.user.vms", 40);
+    MAX_DOMAIN_PUBLIC_IPS: i64 = Setting::long("max.domain.public.ips", 40);
+    MAX_DOMAIN_VOLUMES: i64 = Setting::long("max.domain.volumes", 40);
+    MAX_DOMAIN_SNAPSHOTS: i64 = Setting::long("max.domain.snapshots", 40);
+    MAX_DOMAIN_TEMPLATES: i64 = Setting::long("max.domain.templates", 40);
+    MAX_DOMAIN_PROJECTS: i64 = Setting::long("max.domain.projects", 50);
+    MAX_DOMAIN_NETWORKS: i64 = Setting::long("max.domain.networks", 40);
+    MAX_DOMAIN_VPCS: i64 = Setting::long("max.domain.vpcs", 40);
+    MAX_DOMAIN_CPUS: i64 = Setting::long("max.domain.cpus", 80);
+    MAX_DOMAIN_MEMORY: i64 = Setting::long("max.domain.memory", 81920);
+    MAX_DOMAIN_PRIMARY_STORAGE: i64 = Setting::long("max.domain.primary.storage", 400);
+    MAX_DOMAIN_SECONDARY_STORAGE: i64 = Setting::long("max.domain.secondary.storage", 800);
     // A project account's defaults (CloudStack's max.project.*).
     MAX_PROJECT_USER_VMS: i64 = Setting::long("max.project.user.vms", 20);
     MAX_PROJECT_PUBLIC_IPS: i64 = Setting::long("max.project.public.ips", 20);

@@ -544,3 +544,125 @@ async fn a_pools_own_storage_factor_changes_placement() {
     .await;
     assert_eq!(choose(15 * gib).await, None, "the zone's 1");
 }
+
+/// listHostsMetrics' `instances`, as CloudStack's: "running / total" of the VMs placed on
+/// each host (Starting counts in the total, a Stopped VM on no host in neither).
+#[tokio::test]
+async fn host_metrics_count_the_instances_placed_on_each_host() {
+    let c = Client::admin().await;
+    let (zid, pid, cid) = c.basic_topology("hostvms").await;
+    c.ok(
+        "createVlanIpRange",
+        &[
+            ("zoneid", &zid),
+            ("podid", &pid),
+            ("gateway", "10.0.3.1"),
+            ("netmask", "255.255.255.0"),
+            ("startip", "10.0.3.10"),
+            ("endip", "10.0.3.50"),
+            ("forvirtualnetwork", "false"),
+        ],
+    )
+    .await;
+    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut host_ids = vec![];
+    for i in 0..2u8 {
+        let (h, token) = hosts::register(
+            &c.ctx,
+            &admin,
+            zid.parse().unwrap(),
+            pid.parse().unwrap(),
+            cid.parse().unwrap(),
+            format!("192.0.2.{}", 40 + i).parse().unwrap(),
+            8250,
+            &format!("hm{i}"),
+        )
+        .await
+        .unwrap();
+        hosts::heartbeat(&c.ctx, h.id, Some(&token), &facts(8, 2000, 8 << 30), None)
+            .await
+            .unwrap();
+        host_ids.push(h.id);
+    }
+    // Only the first takes VMs.
+    c.ok(
+        "updateHost",
+        &[
+            ("id", &host_ids[1].to_string()),
+            ("allocationstate", "Disable"),
+        ],
+    )
+    .await;
+    let offering = db::offerings::service_offering_fetch(
+        &c.ctx.pool,
+        "00000000-0000-4000-8003-000000000001".parse().unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let mut vms = vec![];
+    for i in 0..4 {
+        let id = Uuid::new_v4();
+        let name = format!("hm-vm-{i}");
+        let mut conn = c.ctx.pool.acquire().await.unwrap();
+        db::vms::vm_insert(
+            &mut conn,
+            &db::vms::NewVm {
+                id,
+                name: &name,
+                display_name: &name,
+                account_id: admin.account_id,
+                domain_id: admin.domain_id,
+                user_id: admin.id,
+                zone_id: zid.parse().unwrap(),
+                service_offering_id: offering.id,
+                disk_offering_id: None,
+                iso_id: None,
+                cpu_number: offering.cpu_number,
+                cpu_mhz: offering.cpu_speed,
+                memory_mb: offering.memory_mb,
+                keypair: None,
+                instance_suffix: "VM",
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        vms.push(id);
+    }
+    // Three placed (Starting), one of them then Running; the fourth never placed.
+    for vm in &vms[..3] {
+        let a = allocate::allocate(&c.ctx, *vm, None, None).await.unwrap();
+        assert_eq!(a.host_id, Uuid::from(host_ids[0]));
+    }
+    db::vms::vm_set_state(
+        &c.ctx.pool,
+        vms[0],
+        stratus_management::rules::vmstate::VmState::Running,
+        None,
+    )
+    .await
+    .unwrap();
+    let instances = |h: stratus_management::ids::HostId| {
+        let c = c.clone_handle();
+        async move {
+            let m = c.ok("listHostsMetrics", &[("id", &h.to_string())]).await;
+            m["host"][0]["instances"].as_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(instances(host_ids[0]).await, "1 / 3");
+    assert_eq!(instances(host_ids[1]).await, "0 / 0");
+    // Stopped (released), a VM is on no host.
+    allocate::release(
+        &c.ctx,
+        vms[1],
+        stratus_management::rules::vmstate::VmState::Stopped,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(instances(host_ids[0]).await, "1 / 2");
+}

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 const SMALL: &str = "00000000-0000-4000-8003-000000000001";
 const DISK_5GB: &str = "00000000-0000-4000-8004-000000000001";
+const ROOT: &str = "00000000-0000-4000-8000-000000000001";
 
 async fn create(c: &Client, name: &str, parent: Option<&str>) -> Value {
     let mut p = vec![("name", name)];
@@ -59,7 +60,8 @@ async fn the_tree_is_created_renamed_listed_and_deleted_as_cloudstack_does() {
     assert_eq!(customers["level"], 1);
     assert_eq!(customers["parentdomainname"], "ROOT");
     assert_eq!(customers["haschild"], false);
-    assert_eq!(customers["vmlimit"], "Unlimited", "{customers}");
+    // Without a limit of its own, a domain has the max.domain.* default.
+    assert_eq!(customers["vmlimit"], "40", "{customers}");
     assert_eq!(customers["vmtotal"], 0);
     let cid = id(&customers);
     let acme = create(&admin, "acme", Some(&cid)).await;
@@ -597,4 +599,179 @@ async fn an_account_that_ran_jobs_is_deleted_once_its_vms_are_expunged() {
     assert!(left["user"].is_null(), "{left}");
     // The name is free again.
     admin.user("dora").await;
+}
+
+/// A domain's limit of one type, as listResourceLimits answers it.
+async fn domain_limit(c: &Client, domain: &str, kind: &str) -> Value {
+    let b = c
+        .ok(
+            "listResourceLimits",
+            &[("domainid", domain), ("resourcetype", kind)],
+        )
+        .await;
+    assert_eq!(b["count"], 1, "{b}");
+    b["resourcelimit"][0]["max"].clone()
+}
+
+#[tokio::test]
+async fn a_domain_without_its_own_limit_has_its_ancestors_or_the_max_domain_default() {
+    let admin = Client::admin().await;
+    let _jobs = admin.spawn_job_worker();
+    let (zone, iso) = admin.deployable_iso("domdef-z").await;
+    let parent = id(&create(&admin, "dflt", None).await);
+    let child = id(&create(&admin, "inner", Some(&parent)).await);
+
+    // CloudStack's max.domain.* defaults; ROOT is never limited.
+    for (kind, max) in [
+        ("0", 40),
+        ("1", 40),
+        ("2", 40),
+        ("3", 40),
+        ("4", 40),
+        ("5", 50),
+        ("6", 40),
+        ("7", 40),
+        ("8", 80),
+        ("9", 81920),
+        ("10", 400),
+        ("11", 800),
+    ] {
+        assert_eq!(
+            domain_limit(&admin, &parent, kind).await,
+            max,
+            "type {kind}"
+        );
+    }
+    assert_eq!(domain_limit(&admin, ROOT, "0").await, -1);
+    assert_eq!(one(&admin, &parent).await["vmlimit"], "40");
+    assert_eq!(one(&admin, &parent).await["cpulimit"], "80");
+    assert_eq!(one(&admin, ROOT).await["vmlimit"], "Unlimited");
+
+    // A limit set on the parent holds for the child that has none of its own.
+    admin
+        .ok(
+            "updateResourceLimit",
+            &[("domainid", &parent), ("resourcetype", "8"), ("max", "7")],
+        )
+        .await;
+    assert_eq!(domain_limit(&admin, &child, "8").await, 7);
+    admin
+        .ok(
+            "updateResourceLimit",
+            &[("domainid", &child), ("resourcetype", "8"), ("max", "9")],
+        )
+        .await;
+    assert_eq!(domain_limit(&admin, &child, "8").await, 9);
+
+    // The setting is the default, and allocations count against it: two accounts of
+    // the child share the default of 2 VMs.
+    admin
+        .ok(
+            "updateConfiguration",
+            &[("name", "max.domain.user.vms"), ("value", "2")],
+        )
+        .await;
+    assert_eq!(domain_limit(&admin, &child, "0").await, 2);
+    assert_eq!(one(&admin, &child).await["vmlimit"], "2");
+    let a = admin.user_in(&child, "dd-a", "0").await;
+    let b = admin.user_in(&child, "dd-b", "0").await;
+    for c in [&a, &b] {
+        let made = deploy(c, &zone, &iso).await;
+        assert_eq!(made.status.as_u16(), 200, "{}", made.text);
+        let made = c.wait_job(made.body()["jobid"].as_str().unwrap()).await;
+        assert_eq!(made["jobstatus"], 1, "{made}");
+    }
+    let third = deploy(&a, &zone, &iso).await;
+    assert_eq!(third.status.as_u16(), 535, "{}", third.text);
+    assert!(
+        third.errortext().contains("ROOT/dflt/inner"),
+        "the error names the domain: {}",
+        third.text
+    );
+    let counted = one(&admin, &child).await;
+    assert_eq!(counted["vmtotal"], 2, "{counted}");
+    assert_eq!(counted["vmavailable"], "0", "{counted}");
+    // The parent's default (2 too) holds its subtree's VMs: counted once, not per level.
+    assert_eq!(one(&admin, &parent).await["vmtotal"], 2);
+
+    // -1 makes the default unlimited again.
+    admin
+        .ok(
+            "updateConfiguration",
+            &[("name", "max.domain.user.vms"), ("value", "-1")],
+        )
+        .await;
+    assert_eq!(domain_limit(&admin, &child, "0").await, -1);
+    let fourth = deploy(&a, &zone, &iso).await;
+    assert_eq!(fourth.status.as_u16(), 200, "{}", fourth.text);
+}
+
+/// deleteUser as CloudStack's: a user who deployed VMs and ran jobs is deleted; the VMs
+/// stay its account's and the jobs stay on the account's record.
+#[tokio::test]
+async fn a_user_with_live_vms_and_jobs_on_record_is_deleted() {
+    let admin = Client::admin().await;
+    let _jobs = admin.spawn_job_worker();
+    let (zone, iso) = admin.deployable_iso("delete-user-z").await;
+    let erin = admin.user("erin").await;
+    admin
+        .ok(
+            "createUser",
+            &[
+                ("account", "erin"),
+                ("username", "erin2"),
+                ("password", "erin2-pw-1"),
+                ("email", "e2@example.org"),
+                ("firstname", "E"),
+                ("lastname", "Two"),
+            ],
+        )
+        .await;
+    let erin2 = Client::for_user(admin.ctx.clone(), "erin2").await;
+    let a = deploy(&erin2, &zone, &iso).await;
+    assert_eq!(a.status.as_u16(), 200, "{}", a.text);
+    let jobid = a.body()["jobid"].as_str().unwrap().to_string();
+    let j = erin2.wait_job(&jobid).await;
+    assert_eq!(j["jobstatus"], 1, "{j}");
+    let vm = j["jobresult"]["virtualmachine"].clone();
+    assert_eq!(vm["username"], "erin2", "{vm}");
+    let uid = admin.ok("listUsers", &[("username", "erin2")]).await["user"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    admin.ok("deleteUser", &[("id", &uid)]).await;
+    let gone = admin.ok("listUsers", &[("username", "erin2")]).await;
+    assert!(gone["user"].is_null(), "{gone}");
+    // Her VM is still the account's, seen by its other user, naming no user.
+    let vms = erin.ok("listVirtualMachines", &[]).await;
+    assert_eq!(vms["count"], 1, "{vms}");
+    assert_eq!(vms["virtualmachine"][0]["id"], vm["id"]);
+    assert_eq!(vms["virtualmachine"][0]["account"], "erin");
+    assert!(vms["virtualmachine"][0]["username"].is_null(), "{vms}");
+    // Her job too.
+    let jobs = erin.ok("listAsyncJobs", &[]).await;
+    let listed = jobs["asyncjobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["jobid"] == jobid.as_str())
+        .unwrap_or_else(|| panic!("{jobs}"))
+        .clone();
+    assert!(listed["userid"].is_null(), "{listed}");
+    assert_eq!(listed["jobstatus"], 1);
+    // The name is free again.
+    admin
+        .ok(
+            "createUser",
+            &[
+                ("account", "erin"),
+                ("username", "erin2"),
+                ("password", "erin2-pw-1"),
+                ("email", "e2@example.org"),
+                ("firstname", "E"),
+                ("lastname", "Two"),
+            ],
+        )
+        .await;
 }

@@ -116,6 +116,14 @@ async fn user_data_keys_and_passwords() {
         .ok("getVirtualMachineUserData", &[("virtualmachineid", &vm)])
         .await;
     assert_eq!(got["virtualmachineuserdata"]["userdata"], b64(doc));
+    // listVirtualMachines answers the user data itself only with userdata=true, as
+    // CloudStack's (4.18 on).
+    let l = c.ok("listVirtualMachines", &[("id", &vm)]).await;
+    assert!(l["virtualmachine"][0].get("userdata").is_none(), "{l}");
+    let l = c
+        .ok("listVirtualMachines", &[("id", &vm), ("userdata", "true")])
+        .await;
+    assert_eq!(l["virtualmachine"][0]["userdata"], b64(doc), "{l}");
     let e = c.err("deleteUserData", &[("id", &ud_id)], 431).await;
     assert!(e.contains("in use by VMs (g1)"), "{e}");
     // Plain user data replaces it; then the named one can go.

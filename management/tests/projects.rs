@@ -998,3 +998,57 @@ async fn an_invitation_by_email_is_mailed_and_its_token_lets_the_invitee_join() 
         .await;
     assert!(!events.to_string().contains("relay-secret"), "{events}");
 }
+
+/// CloudStack's `SkipProjectResources`: an admin's `listall` (or a domain's list) shows no
+/// project's VMs or key pairs; `projectid=-1`, `projectid` or an `id` does.
+#[tokio::test]
+async fn an_admins_listall_leaves_out_projects_resources_unless_projectid_says() {
+    let admin = Client::admin().await;
+    let _jobs = admin.spawn_job_worker();
+    let (zone, iso) = admin.deployable_iso("skip-z").await;
+    let alice = admin.user("alice").await;
+    let pid = id(&done(
+        &alice,
+        "createProject",
+        &[("name", "hidden"), ("displaytext", "h")],
+    )
+    .await["project"]);
+    let in_project = id(&deployed(&alice, &zone, &iso, Some(&pid)).await);
+    let own = id(&deployed(&alice, &zone, &iso, None).await);
+    alice
+        .ok(
+            "createSSHKeyPair",
+            &[("name", "k-project"), ("projectid", &pid)],
+        )
+        .await;
+    alice.ok("createSSHKeyPair", &[("name", "k-own")]).await;
+
+    for scope in [
+        vec![("listall", "true")],
+        vec![("domainid", ROOT_DOMAIN), ("isrecursive", "true")],
+        vec![("domainid", ROOT_DOMAIN), ("listall", "true")],
+    ] {
+        assert_eq!(vm_ids(&admin, &scope).await, vec![own.clone()], "{scope:?}");
+        let keys = admin.ok("listSSHKeyPairs", &scope).await;
+        assert_eq!(keys["count"], 1, "{scope:?}: {keys}");
+        assert_eq!(keys["sshkeypair"][0]["name"], "k-own");
+    }
+    assert_eq!(
+        vm_ids(&admin, &[("listall", "true"), ("projectid", "-1")]).await,
+        vec![in_project.clone()],
+        "projectid=-1: the projects' only"
+    );
+    assert_eq!(
+        vm_ids(&admin, &[("projectid", &pid)]).await,
+        vec![in_project.clone()]
+    );
+    // An id finds it whoever owns it.
+    assert_eq!(
+        vm_ids(&admin, &[("id", &in_project)]).await,
+        vec![in_project.clone()]
+    );
+    assert_eq!(
+        vm_ids(&admin, &[("id", &in_project), ("listall", "true")]).await,
+        vec![in_project.clone()]
+    );
+}

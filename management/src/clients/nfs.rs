@@ -746,6 +746,13 @@ impl NfsClient {
         Ok(self.getattr(fh, rel).await?.size)
     }
 
+    /// The bytes `rel` takes on the server's disk (NFSv3's `used`, what `du` counts: less
+    /// than its size for a thin or sparse file).
+    pub async fn used(&mut self, rel: &str) -> Result<u64, NfsError> {
+        let fh = self.resolve(rel).await?;
+        Ok(self.getattr(fh, rel).await?.used)
+    }
+
     /// Removes the file `rel` (not a directory: see [`Self::remove_dir_all`]).
     pub async fn remove(&mut self, rel: &str) -> Result<(), NfsError> {
         let (parent, name) = split_parent(rel)?;

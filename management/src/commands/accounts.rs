@@ -659,6 +659,8 @@ pub async fn delete_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     if u.id == caller.user_id() {
         return Err(ApiError::param("You cannot delete yourself").into());
     }
+    // What the user did stays its account's: its VMs and its jobs (whatever their state)
+    // no longer name it (the foreign keys set NULL), as CloudStack's removed user.
     let mut tx = ctx.pool.begin().await?;
     if a::user_count_in_account(&mut *tx, u.account_id).await? <= 1 {
         return Err(ApiError::param(format!(
@@ -837,7 +839,7 @@ pub fn parse_date(p: &Params, name: &str) -> Result<Option<chrono::DateTime<chro
 pub async fn list_events(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let page = p.page(ctx.page_size())?;
     // A root admin sees every account's events (or `account`'s), a user their own.
-    let (account_id, account_ids) =
+    let (account_id, account_ids, skip_projects) =
         super::scope::owners(ctx, caller, p, super::scope::Fallback::AllForRoot)
             .await?
             .split();
@@ -851,6 +853,7 @@ pub async fn list_events(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         resource_type: p.string("resourcetype"),
         account_id,
         account_ids,
+        skip_projects,
         domain_id: None,
         keyword: p.string("keyword"),
         offset: page.offset,

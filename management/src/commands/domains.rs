@@ -41,7 +41,7 @@ pub fn response(d: &DomainRow) -> DomainResponse {
 /// query per domain of the page, which the page size bounds).
 async fn answers(ctx: &Ctx, rows: &[DomainRow]) -> Result<Vec<DomainResponse>> {
     let ids: Vec<Uuid> = rows.iter().map(|d| d.id).collect();
-    let limits = domain_limits_of(&ctx.pool, &ids).await?;
+    let limits = domain_limits_of(ctx, &ctx.pool, &ids).await?;
     let mut conn = ctx.pool.acquire().await?;
     let mut out = Vec::with_capacity(rows.len());
     for d in rows {

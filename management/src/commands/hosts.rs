@@ -113,7 +113,8 @@ pub fn host_response(ctx: &Ctx, x: &HostRow, metrics: bool) -> HostResponse {
         r.memoryusedgb = Some(gb(x.memory_used_bytes.unwrap_or(0)));
         r.networkread = Some(gb(x.network_rx_bytes.unwrap_or(0)));
         r.networkwrite = Some(gb(x.network_tx_bytes.unwrap_or(0)));
-        r.instances = Some("0 / 0".into());
+        // CloudStack's "running / total" of the user VMs placed on the host.
+        r.instances = Some(format!("{} / {}", x.vms_running, x.vms_total));
     }
     r
 }

@@ -66,7 +66,7 @@ pub fn job_response(job: &JobRow) -> AsyncJobResponse {
         domainid: job.domain_id,
         domainpath: job.domain_path.clone(),
         managementservername: job.owner_ms_name.clone(),
-        userid: Some(job.user_id),
+        userid: job.user_id,
         cmd: Some(job.cmd_class.clone()),
         jobstatus: Some(job.status.0),
         jobprocstatus: Some(job.proc_status),
@@ -100,13 +100,14 @@ pub async fn query(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 
 pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let page = p.page(ctx.page_size())?;
-    let (account_id, account_ids) =
+    let (account_id, account_ids, skip_projects) =
         super::scope::owners(ctx, caller, p, super::scope::Fallback::Own)
             .await?
             .split();
     let f = j::JobFilter {
         account_id,
         account_ids,
+        skip_projects,
         domain_id: None,
         start: super::accounts::parse_date(p, "startdate")?,
         keyword: p.string("keyword"),

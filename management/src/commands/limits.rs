@@ -1,7 +1,8 @@
 //! listResourceLimits, updateResourceLimit and updateResourceCount (issue 22), as
 //! CloudStack answers them: one row per resource type (0 user_vm … 11
-//! secondary_storage), an account's own maximum or the `max.account.*` default, -1 for
-//! unlimited, storage in GiB. Enforcement is `services::limits::admit`, called by each
+//! secondary_storage), an account's own maximum or the `max.account.*` default (a
+//! domain's: its own, its nearest ancestor's or `max.domain.*`), -1 for unlimited,
+//! storage in GiB. Enforcement is `services::limits::admit`, called by each
 //! allocating command. Counts are computed from the resources, so updateResourceCount
 //! has nothing to repair: it answers them.
 
@@ -155,7 +156,7 @@ async fn limits_of_owner(ctx: &Ctx, o: &Owner) -> Result<Limits> {
         Owner::Project(p) => {
             limits_of_one(ctx, &ctx.pool, p.account_id, OwnerKind::Project).await?
         }
-        Owner::Domain(d) => crate::services::limits::domain_limits_of(&ctx.pool, &[d.id])
+        Owner::Domain(d) => crate::services::limits::domain_limits_of(ctx, &ctx.pool, &[d.id])
             .await?
             .remove(&d.id)
             .unwrap_or(Limits::UNLIMITED),

@@ -12,6 +12,9 @@
 //!   subtree; `listall=true` (or an `id`) every account the admin may see — all of them for
 //!   a root admin, its subtree's for a domain admin. A domain admin naming a domain or
 //!   account outside its subtree is refused (531), as in CloudStack.
+//! - What projects own is listed only by `projectid` (or an `id`): a domain's, a
+//!   subtree's or `listall`'s lists leave it out, as CloudStack's
+//!   `SkipProjectResources` does.
 
 use stratus_api::Params;
 use uuid::Uuid;
@@ -25,8 +28,10 @@ use crate::services::auth::Caller;
 /// The owners a list is restricted to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owners {
-    /// Every account's (a root admin's `listall`).
+    /// Every account's (a root admin's `id`).
     All,
+    /// Every account's but projects' (a root admin's `listall`).
+    AllButProjects,
     /// One account's.
     One(Uuid),
     /// Any of these accounts' (a domain, a subtree, projects).
@@ -34,12 +39,13 @@ pub enum Owners {
 }
 
 impl Owners {
-    /// As the `(account_id, account_ids)` pair the `db` list filters take.
-    pub fn split(self) -> (Option<Uuid>, Option<Vec<Uuid>>) {
+    /// As the `(account_id, account_ids, skip_projects)` the `db` list filters take.
+    pub fn split(self) -> (Option<Uuid>, Option<Vec<Uuid>>, bool) {
         match self {
-            Owners::All => (None, None),
-            Owners::One(id) => (Some(id), None),
-            Owners::Any(ids) => (None, Some(ids)),
+            Owners::All => (None, None, false),
+            Owners::AllButProjects => (None, None, true),
+            Owners::One(id) => (Some(id), None, false),
+            Owners::Any(ids) => (None, Some(ids), false),
         }
     }
 }
@@ -72,6 +78,8 @@ pub async fn owners(ctx: &Ctx, caller: &Caller, p: &Params, fallback: Fallback) 
     }
     let recursive = p.bool("isrecursive") == Some(true);
     let listall = p.bool("listall") == Some(true);
+    // CloudStack lists projects' resources with an `id` (and `projectid`) only.
+    let by_id = p.uuid("id")?.is_some();
     let domain = match p.uuid("domainid")? {
         Some(id) => {
             let d = db::accounts::domain_fetch(&ctx.pool, id)
@@ -91,27 +99,23 @@ pub async fn owners(ctx: &Ctx, caller: &Caller, p: &Params, fallback: Fallback) 
         return Ok(Owners::One(a.id));
     }
     if let Some(d) = domain {
-        let ids = if recursive {
-            db::limits::account_ids_under(&ctx.pool, &d.path).await?
-        } else {
-            db::accounts::domain_accounts(&ctx.pool, &[d.id])
-                .await?
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect()
-        };
-        return Ok(Owners::Any(ids));
+        return Ok(Owners::Any(
+            db::accounts::account_ids_in(&ctx.pool, &d.path, recursive, by_id).await?,
+        ));
     }
-    let everything = listall
-        || p.uuid("id")?.is_some()
-        || (fallback == Fallback::AllForRoot && caller.is_root_admin());
+    let everything =
+        listall || by_id || (fallback == Fallback::AllForRoot && caller.is_root_admin());
     if !everything {
         return Ok(Owners::One(caller.account_id()));
     }
     if caller.is_root_admin() {
-        return Ok(Owners::All);
+        return Ok(if by_id {
+            Owners::All
+        } else {
+            Owners::AllButProjects
+        });
     }
     Ok(Owners::Any(
-        db::limits::account_ids_under(&ctx.pool, &caller.user.domain_path).await?,
+        db::accounts::account_ids_in(&ctx.pool, &caller.user.domain_path, true, by_id).await?,
     ))
 }

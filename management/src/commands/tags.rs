@@ -397,7 +397,7 @@ pub fn response(r: &TagRow) -> ResourceTagResponse {
 pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     // Whose tags: a project's, an account's, a domain's (subtree), everything an admin
     // may see — the same rule as every resource list.
-    let (account_id, account_ids) =
+    let (account_id, account_ids, skip_projects) =
         super::scope::owners(ctx, caller, p, super::scope::Fallback::Own)
             .await?
             .split();
@@ -409,6 +409,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         common: list_filter(ctx, p)?,
         account_id,
         account_ids,
+        skip_projects,
         // `domainid` is part of whose tags these are (the scope above).
         domain_id: None,
         resource_type,

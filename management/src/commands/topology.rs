@@ -9,6 +9,7 @@ use stratus_api::types::{
 use stratus_api::{ApiError, Params};
 use uuid::Uuid;
 
+use super::vms::CapacityScope;
 use super::{event, list_filter, not_found};
 use crate::ctx::Ctx;
 use crate::db::events::{EventResource, ResourceType};
@@ -284,6 +285,8 @@ pub fn pod_response(p: &PodRow, ranges: &[IpRangeRow]) -> PodResponse {
         allocationstate: Some(p.allocation_state.clone()),
         hasannotations: Some(false),
         created: Some(p.created.into()),
+        // Only with `showcapacities` (list_pods).
+        capacity: None,
     }
 }
 
@@ -421,7 +424,16 @@ pub async fn list_pods(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let (rows, total) = t::pod_list(&ctx.pool, &f).await?;
     let ids: Vec<PodId> = rows.iter().map(|r| r.id).collect();
     let ranges = t::ip_range_list_for_pods(&ctx.pool, &ids).await?;
-    let items: Vec<PodResponse> = rows.iter().map(|r| pod_response(r, &ranges)).collect();
+    let mut items: Vec<PodResponse> = rows.iter().map(|r| pod_response(r, &ranges)).collect();
+    // With `showcapacities`, each pod carries listZones' entries counted over its hosts,
+    // pools and ranges (one query for the page).
+    if p.bool("showcapacities") == Some(true) && !items.is_empty() {
+        let ids: Vec<Uuid> = ids.into_iter().map(Into::into).collect();
+        let mut caps = super::vms::scoped_capacities(ctx, CapacityScope::Pod, &ids).await?;
+        for pod in &mut items {
+            pod.capacity = pod.id.and_then(|id| caps.remove(&id));
+        }
+    }
     Ok(Reply::list("pod", total, &items))
 }
 
@@ -568,7 +580,6 @@ pub fn vlan_response(r: &IpRangeRow) -> VlanIpRangeResponse {
         startip: Some(host(&r.start_ip)),
         endip: Some(host(&r.end_ip)),
         networkid: r.network_id.map(Into::into),
-        physicalnetworkid: r.physical_network_id.map(Into::into),
         forsystemvms: Some(r.for_system_vms),
     }
 }
@@ -595,6 +606,13 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
             ApiError::param("Please specify zoneid: a VLAN IP range belongs to a zone").into(),
         );
     };
+    // Stratus has no physical networks (a zone's guests share its one bridge), so no id
+    // names one: refused with CloudStack's words rather than stored unchecked.
+    if let Some(pn) = p.id::<crate::ids::PhysicalNetworkId>("physicalnetworkid")? {
+        return Err(
+            ApiError::param(format!("Unable to find Physical Network with id={pn}")).into(),
+        );
+    }
     let gateway = p.required("gateway")?;
     let netmask = p.required("netmask")?;
     let start = p.required("startip")?;
@@ -665,7 +683,7 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
             .unwrap_or(zone.network_type == "Advanced"),
         for_system_vms: p.bool("forsystemvms").unwrap_or(false),
         network_id,
-        physical_network_id: p.id("physicalnetworkid")?,
+        physical_network_id: None,
         account_id: None,
         description: None,
         created: Utc::now(),
@@ -772,6 +790,8 @@ pub fn cluster_response(c: &ClusterRow, ctx: &Ctx) -> ClusterResponse {
         arch: Some(c.arch.clone()),
         hasannotations: Some(false),
         created: Some(c.created.into()),
+        // Only with `showcapacities` (list_clusters).
+        capacity: None,
     }
 }
 
@@ -851,7 +871,16 @@ pub async fn list_clusters(ctx: &Ctx, p: &Params) -> Result<Reply> {
         managed_state: p.string("managedstate"),
     };
     let (rows, total) = t::cluster_list(&ctx.pool, &f).await?;
-    let items: Vec<ClusterResponse> = rows.iter().map(|c| cluster_response(c, ctx)).collect();
+    let mut items: Vec<ClusterResponse> = rows.iter().map(|c| cluster_response(c, ctx)).collect();
+    // With `showcapacities`, each cluster carries listZones' entries counted over its
+    // hosts and pools (one query for the page).
+    if p.bool("showcapacities") == Some(true) && !items.is_empty() {
+        let ids: Vec<Uuid> = rows.iter().map(|c| c.id.into()).collect();
+        let mut caps = super::vms::scoped_capacities(ctx, CapacityScope::Cluster, &ids).await?;
+        for c in &mut items {
+            c.capacity = c.id.and_then(|id| caps.remove(&id));
+        }
+    }
     Ok(Reply::list("cluster", total, &items))
 }
 

@@ -118,7 +118,7 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 }
 
 pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let (account_id, account_ids) =
+    let (account_id, account_ids, skip_projects) =
         super::scope::owners(ctx, caller, p, super::scope::Fallback::Own)
             .await?
             .split();
@@ -126,6 +126,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         common: list_filter(ctx, p)?,
         account_id,
         account_ids,
+        skip_projects,
         // `domainid` is part of whose these are (the scope above).
         domain_id: None,
     };

@@ -59,8 +59,8 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
         name: Some(v.name.clone()),
         displayname: Some(v.display_name.clone()),
         account: Some(r.account_name.clone()),
-        userid: Some(v.user_id),
-        username: Some(r.user_name.clone()),
+        userid: v.user_id,
+        username: r.user_name.clone(),
         domainid: Some(v.domain_id),
         domain: Some(r.domain_name.clone()),
         domainpath: Some(r.domain_path.clone()),
@@ -538,7 +538,7 @@ async fn owners(
     ctx: &Ctx,
     caller: &Caller,
     p: &Params,
-) -> Result<(Option<Uuid>, Option<Vec<Uuid>>)> {
+) -> Result<(Option<Uuid>, Option<Vec<Uuid>>, bool)> {
     Ok(
         super::scope::owners(ctx, caller, p, super::scope::Fallback::Own)
             .await?
@@ -547,11 +547,12 @@ async fn owners(
 }
 
 pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Result<Reply> {
-    let (account_id, account_ids) = owners(ctx, caller, p).await?;
+    let (account_id, account_ids, skip_projects) = owners(ctx, caller, p).await?;
     let mut f = db::vms::VmFilter {
         common: list_filter(ctx, p)?,
         account_id,
         account_ids,
+        skip_projects,
         // `domainid` is part of whose VMs these are (the scope above).
         domain_id: None,
         zone_id: p.uuid("zoneid")?,
@@ -576,6 +577,8 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Resu
     // CloudStack answers `details` (min, all, …) by how much it fills in; Stratus always
     // answers everything it has.
     p.mark_read("details");
+    // The user data itself only when asked (CloudStack's `userdata=true`, since 4.18).
+    let show_user_data = p.bool("userdata") == Some(true);
     // Usage: the newest sample of each running VM (a stopped VM's numbers are history,
     // kept for listVirtualMachinesUsageHistory).
     let running: Vec<Uuid> = rows
@@ -597,6 +600,9 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Resu
                 tags: tags.remove(&r.vm.id).unwrap_or_default(),
                 ..response(r, metrics)
             };
+            if show_user_data {
+                v.userdata = r.vm.user_data.clone();
+            }
             if let Some(m) = latest.remove(&r.vm.id) {
                 let s = stats_item(&m);
                 v.cpuused = s.cpuused;
@@ -657,11 +663,12 @@ pub async fn usage_history(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Rep
 }
 
 pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let (account_id, account_ids) = owners(ctx, caller, p).await?;
+    let (account_id, account_ids, skip_projects) = owners(ctx, caller, p).await?;
     let f = db::volumes::VolumeFilter {
         common: list_filter(ctx, p)?,
         account_id,
         account_ids,
+        skip_projects,
         vm_id: p.uuid("virtualmachineid")?,
         zone_id: p.uuid("zoneid")?,
         pool_id: if caller.is_root_admin() {
@@ -691,6 +698,9 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
                 clusterid: r.cluster_id,
                 clustername: r.cluster_name.clone(),
                 virtualsize: Some(v.size_bytes),
+                // As last measured (reconcile, every storage.stats.interval); CloudStack
+                // too answers none before its first volume stats.
+                physicalsize: r.physical_bytes,
                 templateid: v.template_id,
                 templatename: r.template_name.clone(),
                 templatedisplaytext: r.template_display_text.clone(),
@@ -719,6 +729,7 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
                 provisioningtype: Some("thin".into()),
                 size: Some(v.size_bytes),
                 created: Some(v.created.into()),
+                attached: v.vm_id.and(r.attached).map(Into::into),
                 state: Some(v.state.to_string()),
                 account: r.account_name.clone(),
                 domainid: r.domain_id,
@@ -773,18 +784,80 @@ pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
     Ok(Reply::list("capacity", total, &items))
 }
 
+/// One scope's (a zone's, a pod's or a cluster's) numbers behind its capacity entries.
+#[derive(Debug, Default)]
+struct Totals {
+    memory: (i64, i64),
+    cpu: (i64, i64),
+    primary: (i64, i64),
+    primary_allocated: (i64, i64),
+    /// A zone's only (CloudStack keeps secondary storage per zone).
+    secondary: Option<(i64, i64)>,
+    /// A zone's or a pod's (guest ranges are a pod's in a Basic zone).
+    guest_ips: Option<(i64, i64)>,
+    cores: (i64, i64),
+}
+
+/// CloudStack's capacity entries for one scope: types 0 (memory), 1 (CPU), 2 (primary
+/// storage used), 3 (primary storage allocated), 6 (secondary storage), 8 (guest
+/// addresses of a Basic zone, "direct attached public IPs") and 90 (CPU cores), each
+/// `(total, used)`, named by `base`'s zone, pod and cluster fields.
+fn capacity_entries(t: &Totals, base: &CapacityResponse) -> Vec<CapacityResponse> {
+    /// CloudStack's capacity type, its name, and `(total, used)` where the scope has it.
+    type Entry = (i32, &'static str, Option<(i64, i64)>);
+    let entries: [Entry; 7] = [
+        (0, "MEMORY", Some(t.memory)),
+        (1, "CPU", Some(t.cpu)),
+        (2, "STORAGE", Some(t.primary)),
+        (3, "STORAGE_ALLOCATED", Some(t.primary_allocated)),
+        (6, "SECONDARY_STORAGE", t.secondary),
+        (8, "DIRECT_ATTACHED_PUBLIC_IP", t.guest_ips),
+        (90, "CPU_CORE", Some(t.cores)),
+    ];
+    entries
+        .into_iter()
+        .filter_map(|(kind, name, v)| v.map(|(total, used)| (kind, name, total, used)))
+        .map(|(kind, name, total, used)| {
+            let pct = if total > 0 {
+                used as f64 * 100.0 / total as f64
+            } else {
+                0.0
+            };
+            CapacityResponse {
+                r#type: Some(kind),
+                name: Some(name.into()),
+                capacityused: Some(used),
+                capacityallocated: Some(used),
+                capacitytotal: Some(total),
+                percentused: Some(format!("{pct:.2}")),
+                ..base.clone()
+            }
+        })
+        .collect()
+}
+
+/// Each cluster's CPU and memory with its own overprovisioning factors, summed by `key`
+/// (the zone, pod or cluster a cluster row counts for).
+async fn overprovisioned_by(
+    ctx: &Ctx,
+    zone: Option<Uuid>,
+    key: impl Fn(&db::capacity::ClusterCapacityRow) -> Uuid,
+) -> Result<std::collections::HashMap<Uuid, (f64, f64)>> {
+    let mut out: std::collections::HashMap<Uuid, (f64, f64)> = Default::default();
+    for c in db::capacity::capacity_by_cluster(&ctx.pool, zone).await? {
+        let at = Scope::cluster(c.zone_id, c.cluster_id);
+        let e = out.entry(key(&c)).or_default();
+        e.0 += c.cpu_total_mhz as f64 * ctx.get_in(&settings::CPU_OVERPROVISIONING_FACTOR, at);
+        e.1 += c.memory_total as f64 * ctx.get_in(&settings::MEM_OVERPROVISIONING_FACTOR, at);
+    }
+    Ok(out)
+}
+
 /// Each zone's capacities (every zone's when `zone` is None), as listCapacity answers
 /// them; listZones' `showcapacities` shows the same.
 pub async fn zone_capacities(ctx: &Ctx, zone: Option<Uuid>) -> Result<Vec<CapacityResponse>> {
     let rows = db::capacity::capacity_by_zone(&ctx.pool, zone).await?;
-    // CPU and memory with each cluster's overprovisioning factors, summed per zone.
-    let mut overprovisioned: std::collections::HashMap<Uuid, (f64, f64)> = Default::default();
-    for c in db::capacity::capacity_by_cluster(&ctx.pool, zone).await? {
-        let at = Scope::cluster(c.zone_id, c.cluster_id);
-        let e = overprovisioned.entry(c.zone_id).or_default();
-        e.0 += c.cpu_total_mhz as f64 * ctx.get_in(&settings::CPU_OVERPROVISIONING_FACTOR, at);
-        e.1 += c.memory_total as f64 * ctx.get_in(&settings::MEM_OVERPROVISIONING_FACTOR, at);
-    }
+    let overprovisioned = overprovisioned_by(ctx, zone, |c| c.zone_id).await?;
     let mut items = vec![];
     for r in &rows {
         let (cpu_total, memory_total) =
@@ -793,45 +866,86 @@ pub async fn zone_capacities(ctx: &Ctx, zone: Option<Uuid>) -> Result<Vec<Capaci
             &settings::STORAGE_OVERPROVISIONING_FACTOR,
             Scope::zone(r.zone_id),
         );
-        let entries: [(i32, &str, i64, i64); 7] = [
-            (0, "MEMORY", memory_total as i64, r.memory_used),
-            (1, "CPU", cpu_total as i64, r.cpu_used_mhz),
-            (2, "STORAGE", r.primary_total, r.primary_used),
-            (
-                3,
-                "STORAGE_ALLOCATED",
-                (r.primary_total as f64 * sto_f) as i64,
-                r.primary_allocated,
-            ),
-            (6, "SECONDARY_STORAGE", r.secondary_total, r.secondary_used),
-            (
-                8,
-                "DIRECT_ATTACHED_PUBLIC_IP",
-                r.guest_ips_total,
-                r.guest_ips_used,
-            ),
-            (90, "CPU_CORE", r.cpu_cores_total, r.cpu_cores_used),
-        ];
-        for (t, name, total, used) in entries {
-            let pct = if total > 0 {
-                used as f64 * 100.0 / total as f64
-            } else {
-                0.0
-            };
-            items.push(CapacityResponse {
-                r#type: Some(t),
-                name: Some(name.into()),
-                zoneid: Some(r.zone_id),
-                zonename: Some(r.zone_name.clone()),
-                capacityused: Some(used),
-                capacityallocated: Some(used),
-                capacitytotal: Some(total),
-                percentused: Some(format!("{pct:.2}")),
-                ..Default::default()
-            });
-        }
+        let totals = Totals {
+            memory: (memory_total as i64, r.memory_used),
+            cpu: (cpu_total as i64, r.cpu_used_mhz),
+            primary: (r.primary_total, r.primary_used),
+            primary_allocated: ((r.primary_total as f64 * sto_f) as i64, r.primary_allocated),
+            secondary: Some((r.secondary_total, r.secondary_used)),
+            guest_ips: Some((r.guest_ips_total, r.guest_ips_used)),
+            cores: (r.cpu_cores_total, r.cpu_cores_used),
+        };
+        let base = CapacityResponse {
+            zoneid: Some(r.zone_id),
+            zonename: Some(r.zone_name.clone()),
+            ..Default::default()
+        };
+        items.extend(capacity_entries(&totals, &base));
     }
     Ok(items)
+}
+
+/// Whose capacities [`scoped_capacities`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapacityScope {
+    Pod,
+    Cluster,
+}
+
+/// The capacities of each of `ids` (pods or clusters), as listPods' and listClusters'
+/// `showcapacities` answer them: the zone's entries (less secondary storage, and for a
+/// cluster less guest addresses) counted over the pod's or cluster's hosts and pools.
+pub async fn scoped_capacities(
+    ctx: &Ctx,
+    scope: CapacityScope,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Vec<CapacityResponse>>> {
+    let rows = match scope {
+        CapacityScope::Pod => db::capacity::capacity_by_pod(&ctx.pool, ids).await?,
+        CapacityScope::Cluster => db::capacity::capacity_of_clusters(&ctx.pool, ids).await?,
+    };
+    // One zone's clusters when the page is of one zone (the usual case), else all.
+    let zone = match rows.first() {
+        Some(first) if rows.iter().all(|r| r.zone_id == first.zone_id) => Some(first.zone_id),
+        _ => None,
+    };
+    let overprovisioned = overprovisioned_by(ctx, zone, |c| match scope {
+        CapacityScope::Pod => c.pod_id,
+        CapacityScope::Cluster => c.cluster_id.into(),
+    })
+    .await?;
+    let mut out = std::collections::HashMap::new();
+    for r in &rows {
+        let (cpu_total, memory_total) = overprovisioned
+            .get(&r.scope_id)
+            .copied()
+            .unwrap_or_default();
+        let sto_f = ctx.get_in(
+            &settings::STORAGE_OVERPROVISIONING_FACTOR,
+            Scope::zone(r.zone_id),
+        );
+        let totals = Totals {
+            memory: (memory_total as i64, r.memory_used),
+            cpu: (cpu_total as i64, r.cpu_used_mhz),
+            primary: (r.primary_total, r.primary_used),
+            primary_allocated: ((r.primary_total as f64 * sto_f) as i64, r.primary_allocated),
+            secondary: None,
+            guest_ips: (scope == CapacityScope::Pod)
+                .then_some((r.guest_ips_total, r.guest_ips_used)),
+            cores: (r.cpu_cores_total, r.cpu_cores_used),
+        };
+        let base = CapacityResponse {
+            zoneid: Some(r.zone_id),
+            zonename: Some(r.zone_name.clone()),
+            podid: Some(r.pod_id),
+            podname: Some(r.pod_name.clone()),
+            clusterid: r.cluster_id,
+            clustername: r.cluster_name.clone(),
+            ..Default::default()
+        };
+        out.insert(r.scope_id, capacity_entries(&totals, &base));
+    }
+    Ok(out)
 }
 
 /// Commands Basic zones answer with nothing (no public addresses, no NAT, no templates).

@@ -210,6 +210,29 @@ pub async fn domain_accounts(
         .await?)
 }
 
+stmt!(ACCOUNT_IDS_IN: Scalar<Uuid> = "SELECT a.id FROM accounts a JOIN domains d ON d.id = a.domain_id
+         WHERE (d.path = $1 OR ($2 AND starts_with(d.path, $1 || '/')))
+           AND ($3 OR a.account_type <> $4)
+         ORDER BY a.id");
+
+/// The accounts of the domain at `path` (`recursive`: and of every domain below it),
+/// projects' own accounts only `with_projects`: whose resources a domain's list shows.
+pub async fn account_ids_in(
+    db: impl PgExecutor<'_>,
+    path: &str,
+    recursive: bool,
+    with_projects: bool,
+) -> Result<Vec<Uuid>> {
+    Ok(ACCOUNT_IDS_IN
+        .query_scalar()
+        .bind(path)
+        .bind(recursive)
+        .bind(with_projects)
+        .bind(crate::rules::projects::PROJECT_ACCOUNT_TYPE)
+        .fetch_all(db)
+        .await?)
+}
+
 stmt!(DOMAIN_DELETE = "DELETE FROM domains WHERE id = $1");
 
 pub async fn domain_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
@@ -797,6 +820,7 @@ pub async fn user_set_account(db: impl PgExecutor<'_>, user: Uuid, account: Uuid
 }
 
 statements![
+    ACCOUNT_IDS_IN,
     USER_SET_ACCOUNT,
     DOMAIN_FETCH,
     DOMAIN_FETCH_BY_PATH,

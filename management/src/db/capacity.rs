@@ -1,6 +1,7 @@
 //! Capacity on hosts: the first of the two allocations a deploy makes under concurrency
 //! (the other is a guest address, in `nics`), run inside the caller's transaction so two
-//! deploys never both take the last of a host; and listCapacity's per-zone totals.
+//! deploys never both take the last of a host; and listCapacity's per-zone totals (and
+//! per pod and cluster, for listPods' and listClusters' `showcapacities`).
 
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -208,16 +209,99 @@ pub async fn capacity_by_zone(
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct ClusterCapacityRow {
     pub zone_id: Uuid,
+    pub pod_id: Uuid,
     pub cluster_id: ClusterId,
     pub cpu_total_mhz: i64,
     pub memory_total: i64,
 }
 
-stmt!(CAPACITY_BY_CLUSTER: ClusterCapacityRow = "SELECT zone_id, cluster_id,
+stmt!(CAPACITY_BY_CLUSTER: ClusterCapacityRow = "SELECT zone_id, pod_id, cluster_id,
                 COALESCE(SUM(cpu_cores::bigint * cpu_mhz), 0)::bigint AS cpu_total_mhz,
                 COALESCE(SUM(memory_bytes), 0)::bigint AS memory_total
          FROM hosts WHERE ($1::uuid IS NULL OR zone_id = $1)
-         GROUP BY zone_id, cluster_id");
+         GROUP BY zone_id, pod_id, cluster_id");
+
+/// A pod's or a cluster's share of what listCapacity counts per zone: what runs on its
+/// hosts, its hosts' cores, its primary storage, and (a pod's) the guest addresses of
+/// its ranges. Secondary storage is the zone's alone, as in CloudStack.
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
+pub struct ScopedCapacityRow {
+    /// The pod's or the cluster's id.
+    pub scope_id: Uuid,
+    pub zone_id: Uuid,
+    pub zone_name: String,
+    pub pod_id: Uuid,
+    pub pod_name: String,
+    pub cluster_id: Option<Uuid>,
+    pub cluster_name: Option<String>,
+    pub memory_used: i64,
+    pub cpu_used_mhz: i64,
+    pub cpu_cores_total: i64,
+    pub cpu_cores_used: i64,
+    pub primary_total: i64,
+    pub primary_used: i64,
+    pub primary_allocated: i64,
+    pub guest_ips_total: i64,
+    pub guest_ips_used: i64,
+}
+
+stmt!(CAPACITY_BY_POD: ScopedCapacityRow = "SELECT p.id AS scope_id, p.zone_id, z.name AS zone_name,
+            p.id AS pod_id, p.name AS pod_name, NULL::uuid AS cluster_id, NULL::text AS cluster_name,
+            COALESCE((SELECT sum(v.memory_mb::bigint * 1048576) FROM vms v JOIN hosts h ON h.id = v.host_id
+                      WHERE h.pod_id = p.id AND v.state IN ('Starting', 'Running', 'Stopping')), 0)::bigint AS memory_used,
+            COALESCE((SELECT sum(v.cpu_number::bigint * v.cpu_mhz) FROM vms v JOIN hosts h ON h.id = v.host_id
+                      WHERE h.pod_id = p.id AND v.state IN ('Starting', 'Running', 'Stopping')), 0)::bigint AS cpu_used_mhz,
+            COALESCE((SELECT sum(h.cpu_cores) FROM hosts h WHERE h.pod_id = p.id), 0)::bigint AS cpu_cores_total,
+            COALESCE((SELECT sum(v.cpu_number) FROM vms v JOIN hosts h ON h.id = v.host_id
+                      WHERE h.pod_id = p.id AND v.state IN ('Starting', 'Running', 'Stopping')), 0)::bigint AS cpu_cores_used,
+            COALESCE((SELECT sum(sp.capacity_bytes) FROM storage_pools sp WHERE sp.pod_id = p.id), 0)::bigint AS primary_total,
+            COALESCE((SELECT sum(sp.used_bytes) FROM storage_pools sp WHERE sp.pod_id = p.id), 0)::bigint AS primary_used,
+            COALESCE((SELECT sum(vol.size_bytes) FROM volumes vol JOIN storage_pools sp ON sp.id = vol.pool_id
+                      WHERE sp.pod_id = p.id AND vol.removed IS NULL), 0)::bigint AS primary_allocated,
+            COALESCE((SELECT sum(r.end_ip - r.start_ip + 1) FROM ip_ranges r
+                      WHERE r.pod_id = p.id AND r.purpose = 'guest'), 0)::bigint AS guest_ips_total,
+            COALESCE((SELECT count(*) FROM nics n JOIN ip_ranges r
+                        ON r.pod_id = p.id AND r.purpose = 'guest'
+                       AND n.ip_address >= r.start_ip AND n.ip_address <= r.end_ip), 0)::bigint AS guest_ips_used
+         FROM pods p JOIN zones z ON z.id = p.zone_id
+         WHERE p.id = ANY($1)");
+
+/// The capacities of `pods` (one row each).
+pub async fn capacity_by_pod(
+    db: impl PgExecutor<'_>,
+    pods: &[Uuid],
+) -> Result<Vec<ScopedCapacityRow>> {
+    Ok(CAPACITY_BY_POD.query_as().bind(pods).fetch_all(db).await?)
+}
+
+stmt!(CAPACITY_OF_CLUSTERS: ScopedCapacityRow = "SELECT c.id AS scope_id, c.zone_id, z.name AS zone_name,
+            c.pod_id, p.name AS pod_name, c.id AS cluster_id, c.name AS cluster_name,
+            COALESCE((SELECT sum(v.memory_mb::bigint * 1048576) FROM vms v JOIN hosts h ON h.id = v.host_id
+                      WHERE h.cluster_id = c.id AND v.state IN ('Starting', 'Running', 'Stopping')), 0)::bigint AS memory_used,
+            COALESCE((SELECT sum(v.cpu_number::bigint * v.cpu_mhz) FROM vms v JOIN hosts h ON h.id = v.host_id
+                      WHERE h.cluster_id = c.id AND v.state IN ('Starting', 'Running', 'Stopping')), 0)::bigint AS cpu_used_mhz,
+            COALESCE((SELECT sum(h.cpu_cores) FROM hosts h WHERE h.cluster_id = c.id), 0)::bigint AS cpu_cores_total,
+            COALESCE((SELECT sum(v.cpu_number) FROM vms v JOIN hosts h ON h.id = v.host_id
+                      WHERE h.cluster_id = c.id AND v.state IN ('Starting', 'Running', 'Stopping')), 0)::bigint AS cpu_cores_used,
+            COALESCE((SELECT sum(sp.capacity_bytes) FROM storage_pools sp WHERE sp.cluster_id = c.id), 0)::bigint AS primary_total,
+            COALESCE((SELECT sum(sp.used_bytes) FROM storage_pools sp WHERE sp.cluster_id = c.id), 0)::bigint AS primary_used,
+            COALESCE((SELECT sum(vol.size_bytes) FROM volumes vol JOIN storage_pools sp ON sp.id = vol.pool_id
+                      WHERE sp.cluster_id = c.id AND vol.removed IS NULL), 0)::bigint AS primary_allocated,
+            0::bigint AS guest_ips_total, 0::bigint AS guest_ips_used
+         FROM clusters c JOIN pods p ON p.id = c.pod_id JOIN zones z ON z.id = c.zone_id
+         WHERE c.id = ANY($1)");
+
+/// The capacities of `clusters` (one row each; no guest addresses: ranges are a pod's).
+pub async fn capacity_of_clusters(
+    db: impl PgExecutor<'_>,
+    clusters: &[Uuid],
+) -> Result<Vec<ScopedCapacityRow>> {
+    Ok(CAPACITY_OF_CLUSTERS
+        .query_as()
+        .bind(clusters)
+        .fetch_all(db)
+        .await?)
+}
 
 /// Per cluster (of one zone, or all), the hosts' CPU (cores × MHz) and memory.
 pub async fn capacity_by_cluster(
@@ -238,5 +322,7 @@ statements![
     POOL_CANDIDATES,
     VM_RELEASE_HOST,
     CAPACITY_BY_ZONE,
-    CAPACITY_BY_CLUSTER
+    CAPACITY_BY_CLUSTER,
+    CAPACITY_BY_POD,
+    CAPACITY_OF_CLUSTERS
 ];

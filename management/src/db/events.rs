@@ -163,6 +163,9 @@ pub struct EventFilter {
     pub account_id: Option<Uuid>,
     /// Any of these accounts\' (a domain\'s, a project\'s).
     pub account_ids: Option<Vec<Uuid>>,
+    /// Leave out what projects' own accounts own (CloudStack's `SkipProjectResources`:
+    /// `listall` without `projectid`).
+    pub skip_projects: bool,
     pub domain_id: Option<Uuid>,
     pub keyword: Option<String>,
     pub offset: i64,
@@ -187,6 +190,8 @@ stmt!(EVENT_LIST: Counted<EventRow> = named paged_sql(
              AND ($resource_type::text IS NULL OR lower({a}.resource_type) = lower($resource_type))
              AND ($account_id::uuid IS NULL OR {a}.account_id = $account_id)
              AND ($account_ids::uuid[] IS NULL OR {a}.account_id = ANY($account_ids))
+             AND (NOT $skip_projects::bool OR NOT EXISTS (SELECT 1 FROM accounts xpa
+                 WHERE xpa.id = {a}.account_id AND xpa.account_type = 5))
              AND ($domain_id::uuid IS NULL OR {a}.domain_id = $domain_id)
              AND ($keyword::text IS NULL OR {a}.description ILIKE $keyword OR {a}.event_type ILIKE $keyword)",
     "e.created DESC, e.id",
@@ -205,6 +210,7 @@ pub async fn event_list(db: impl PgExecutor<'_>, f: &EventFilter) -> Result<(Vec
                 .set("resource_type", &f.resource_type)
                 .set("account_id", f.account_id)
                 .set("account_ids", &f.account_ids)
+                .set("skip_projects", f.skip_projects)
                 .set("domain_id", f.domain_id)
                 .set("keyword", f.keyword.as_ref().map(|k| format!("%{k}%")))
                 .set("offset", f.offset)

@@ -58,6 +58,11 @@ pub struct HostRow {
     pub allocated_mhz: i64,
     #[sqlx(default)]
     pub allocated_bytes: i64,
+    /// The VMs placed on it (what CloudStack's listByHostId finds), and those Running.
+    #[sqlx(default)]
+    pub vms_total: i64,
+    #[sqlx(default)]
+    pub vms_running: i64,
     #[sqlx(default)]
     pub management_server_name: Option<String>,
 }
@@ -149,6 +154,9 @@ const HOST_SELECT: &str =
       WHERE v.host_id = h.id AND v.state IN ('Starting', 'Running', 'Stopping'))::bigint AS allocated_mhz,
     (SELECT COALESCE(SUM(v.memory_mb::bigint * 1048576), 0) FROM vms v
       WHERE v.host_id = h.id AND v.state IN ('Starting', 'Running', 'Stopping'))::bigint AS allocated_bytes,
+    (SELECT count(*) FROM vms v WHERE v.host_id = h.id AND v.removed IS NULL)::bigint AS vms_total,
+    (SELECT count(*) FROM vms v WHERE v.host_id = h.id AND v.removed IS NULL
+      AND v.state = 'Running')::bigint AS vms_running,
     (SELECT m.name FROM management_servers m WHERE m.id = h.management_server_id) AS management_server_name
     FROM hosts h JOIN zones z ON z.id = h.zone_id JOIN pods p ON p.id = h.pod_id
     JOIN clusters c ON c.id = h.cluster_id";
@@ -186,6 +194,9 @@ stmt!(HOST_LIST: Counted<HostRow> = named paged_sql(
       WHERE v.host_id = h.id AND v.state IN ('Starting', 'Running', 'Stopping'))::bigint AS allocated_mhz,
     (SELECT COALESCE(SUM(v.memory_mb::bigint * 1048576), 0) FROM vms v
       WHERE v.host_id = h.id AND v.state IN ('Starting', 'Running', 'Stopping'))::bigint AS allocated_bytes,
+    (SELECT count(*) FROM vms v WHERE v.host_id = h.id AND v.removed IS NULL)::bigint AS vms_total,
+    (SELECT count(*) FROM vms v WHERE v.host_id = h.id AND v.removed IS NULL
+      AND v.state = 'Running')::bigint AS vms_running,
     (SELECT m.name FROM management_servers m WHERE m.id = h.management_server_id) AS management_server_name",
     "hosts",
     "h",

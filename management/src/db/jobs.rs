@@ -16,7 +16,8 @@ pub struct JobRow {
     pub command: String,
     pub cmd_class: String,
     pub params: serde_json::Value,
-    pub user_id: Uuid,
+    /// `None` once the user who submitted it was deleted.
+    pub user_id: Option<Uuid>,
     pub account_id: Uuid,
     pub instance_type: Option<String>,
     pub instance_id: Option<Uuid>,
@@ -177,6 +178,9 @@ pub struct JobFilter {
     pub account_id: Option<Uuid>,
     /// Any of these accounts' (a domain's, a project's).
     pub account_ids: Option<Vec<Uuid>>,
+    /// Leave out what projects' own accounts own (CloudStack's `SkipProjectResources`:
+    /// `listall` without `projectid`).
+    pub skip_projects: bool,
     pub domain_id: Option<Uuid>,
     pub start: Option<DateTime<Utc>>,
     pub keyword: Option<String>,
@@ -191,6 +195,8 @@ stmt!(JOB_LIST: Counted<JobRow> = format!(
            AND ($3::timestamptz IS NULL OR q.created >= $3)
            AND ($4::text IS NULL OR q.command ILIKE $4)
            AND ($7::uuid[] IS NULL OR q.account_id = ANY($7))
+           AND (NOT $8 OR NOT EXISTS (SELECT 1 FROM accounts xpa
+                WHERE xpa.id = q.account_id AND xpa.account_type = 5))
          ORDER BY q.created DESC, q.id OFFSET $5 LIMIT $6"
 ));
 
@@ -204,6 +210,7 @@ pub async fn job_list(db: impl PgExecutor<'_>, f: &JobFilter) -> Result<(Vec<Job
         .bind(f.offset)
         .bind(f.limit.unwrap_or(i64::MAX))
         .bind(&f.account_ids)
+        .bind(f.skip_projects)
         .fetch_all(db)
         .await?;
     Ok(Counted::split(rows))

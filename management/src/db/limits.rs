@@ -170,23 +170,27 @@ pub async fn account_ids_under(db: impl PgExecutor<'_>, path: &str) -> Result<Ve
         .await?)
 }
 
-stmt!(LIMIT_LIST_OF_DOMAINS: (Option<Uuid>, i16, i64) = "SELECT domain_id, resource_type, max
-         FROM resource_limits WHERE domain_id = ANY($1) AND domain_id IS NOT NULL");
+// The nearest limit of each type set on the domain itself or on an ancestor below ROOT
+// (level 0), as CloudStack's findCorrectResourceLimitForDomain walks up to find one.
+stmt!(LIMIT_LIST_OF_DOMAINS: (Uuid, i16, i64) = "SELECT DISTINCT ON (me.id, l.resource_type)
+             me.id, l.resource_type, l.max
+         FROM domains me
+         JOIN domains d ON d.path = me.path OR starts_with(me.path, d.path || '/')
+         JOIN resource_limits l ON l.domain_id = d.id
+         WHERE me.id = ANY($1) AND d.level > 0
+         ORDER BY me.id, l.resource_type, d.level DESC");
 
-/// The explicit limits of `domains`: (domain, resource type ordinal, max).
+/// The limits that hold for `domains` where one is set — on the domain itself or else on
+/// its nearest ancestor below ROOT that has one: (domain, resource type ordinal, max).
 pub async fn limit_list_of_domains(
     db: impl PgExecutor<'_>,
     domains: &[Uuid],
 ) -> Result<Vec<(Uuid, i16, i64)>> {
-    let rows: Vec<(Option<Uuid>, i16, i64)> = LIMIT_LIST_OF_DOMAINS
+    Ok(LIMIT_LIST_OF_DOMAINS
         .query_as()
         .bind(domains)
         .fetch_all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(d, t, m)| d.map(|d| (d, t, m)))
-        .collect())
+        .await?)
 }
 
 stmt!(

@@ -100,6 +100,9 @@ pub struct KeyPairFilter {
     pub account_id: Option<Uuid>,
     /// Any of these accounts\' (a domain\'s, a project\'s).
     pub account_ids: Option<Vec<Uuid>>,
+    /// Leave out what projects' own accounts own (CloudStack's `SkipProjectResources`:
+    /// `listall` without `projectid`).
+    pub skip_projects: bool,
     pub domain_id: Option<Uuid>,
     pub fingerprint: Option<String>,
 }
@@ -114,6 +117,8 @@ stmt!(KEYPAIR_LIST: Counted<KeyPairRow> = named paged_sql(
              AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword OR {a}.fingerprint ILIKE $keyword)
              AND ($account_id::uuid IS NULL OR {a}.account_id = $account_id)
              AND ($account_ids::uuid[] IS NULL OR {a}.account_id = ANY($account_ids))
+             AND (NOT $skip_projects::bool OR NOT EXISTS (SELECT 1 FROM accounts xpa
+                 WHERE xpa.id = {a}.account_id AND xpa.account_type = 5))
              AND ($domain_id::uuid IS NULL OR {a}.domain_id = $domain_id)
              AND ($fingerprint::text IS NULL OR {a}.fingerprint = $fingerprint)",
     "k.created DESC, k.id DESC",
@@ -132,6 +137,7 @@ pub async fn keypair_list(
                 .set("keyword", f.common.keyword_pattern())
                 .set("account_id", f.account_id)
                 .set("account_ids", &f.account_ids)
+                .set("skip_projects", f.skip_projects)
                 .set("domain_id", f.domain_id)
                 .set("fingerprint", &f.fingerprint)
                 .set("offset", f.common.offset)

@@ -191,6 +191,9 @@ pub struct TagFilter {
     pub account_id: Option<Uuid>,
     /// Any of these owners (`projectid`: the project's account).
     pub account_ids: Option<Vec<Uuid>>,
+    /// Leave out what projects' own accounts own (CloudStack's `SkipProjectResources`:
+    /// `listall` without `projectid`).
+    pub skip_projects: bool,
     pub domain_id: Option<Uuid>,
     /// CloudStack's spelling; a type no tag can have simply matches nothing.
     pub resource_type: Option<String>,
@@ -207,6 +210,8 @@ stmt!(TAG_LIST: Counted<TagRow> = named paged_sql(
     JOINS,
     "($account_id::uuid IS NULL OR {a}.account_id = $account_id)
              AND ($account_ids::uuid[] IS NULL OR {a}.account_id = ANY($account_ids))
+             AND (NOT $skip_projects::bool OR NOT EXISTS (SELECT 1 FROM accounts xpa
+                 WHERE xpa.id = {a}.account_id AND xpa.account_type = 5))
              AND ($domain_id::uuid IS NULL OR {a}.domain_id = $domain_id)
              AND ($resource_type::text IS NULL OR {a}.resource_type = $resource_type)
              AND ($resource_id::uuid IS NULL OR {a}.resource_id = $resource_id)
@@ -223,6 +228,7 @@ pub async fn tag_list(db: impl PgExecutor<'_>, f: &TagFilter) -> Result<(Vec<Tag
             Binds::new()
                 .set("account_id", f.account_id)
                 .set("account_ids", &f.account_ids)
+                .set("skip_projects", f.skip_projects)
                 .set("domain_id", f.domain_id)
                 .set("resource_type", &f.resource_type)
                 .set("resource_id", f.resource_id)

@@ -19,7 +19,8 @@ pub struct VmRow {
     pub display_name: String,
     pub account_id: Uuid,
     pub domain_id: Uuid,
-    pub user_id: Uuid,
+    /// Who deployed it; `None` once that user was deleted (the VM stays its account's).
+    pub user_id: Option<Uuid>,
     pub zone_id: Uuid,
     pub service_offering_id: Uuid,
     pub disk_offering_id: Option<Uuid>,
@@ -677,7 +678,7 @@ pub struct VmListRow {
     pub account_name: String,
     pub domain_name: String,
     pub domain_path: String,
-    pub user_name: String,
+    pub user_name: Option<String>,
     pub service_offering_name: String,
     pub disk_offering_name: Option<String>,
     pub iso_name: Option<String>,
@@ -709,6 +710,9 @@ pub struct VmFilter {
     pub account_id: Option<Uuid>,
     /// Any of these owners (a list's `projectid`).
     pub account_ids: Option<Vec<Uuid>>,
+    /// Leave out what projects' own accounts own (CloudStack's `SkipProjectResources`:
+    /// `listall` without `projectid`).
+    pub skip_projects: bool,
     pub domain_id: Option<Uuid>,
     pub zone_id: Option<Uuid>,
     pub host_id: Option<Uuid>,
@@ -748,7 +752,7 @@ const VM_LIST_JOINS: &str = "JOIN zones z ON z.id = v.zone_id
     LEFT JOIN hosts h ON h.id = COALESCE(v.host_id, v.last_host_id)
     JOIN accounts a ON a.id = v.account_id
     JOIN domains d ON d.id = v.domain_id
-    JOIN users u ON u.id = v.user_id
+    LEFT JOIN users u ON u.id = v.user_id
     JOIN service_offerings so ON so.id = v.service_offering_id
     LEFT JOIN disk_offerings dof ON dof.id = v.disk_offering_id
     LEFT JOIN isos i ON i.id = v.iso_id
@@ -773,6 +777,8 @@ const VM_LIST_WHERE: &str = "{a}.removed IS NULL
              AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword OR {a}.display_name ILIKE $keyword)
              AND ($account_id::uuid IS NULL OR {a}.account_id = $account_id)
              AND ($account_ids::uuid[] IS NULL OR {a}.account_id = ANY($account_ids))
+             AND (NOT $skip_projects::bool OR NOT EXISTS (SELECT 1 FROM accounts xpa
+                 WHERE xpa.id = {a}.account_id AND xpa.account_type = 5))
              AND ($domain_id::uuid IS NULL OR {a}.domain_id = $domain_id)
              AND ($zone_id::uuid IS NULL OR {a}.zone_id = $zone_id)
              AND ($host_id::uuid IS NULL OR {a}.host_id = $host_id)
@@ -793,6 +799,7 @@ pub async fn vm_list(db: impl PgExecutor<'_>, f: &VmFilter) -> Result<(Vec<VmLis
                 .set("keyword", f.common.keyword_pattern())
                 .set("account_id", f.account_id)
                 .set("account_ids", &f.account_ids)
+                .set("skip_projects", f.skip_projects)
                 .set("domain_id", f.domain_id)
                 .set("zone_id", f.zone_id)
                 .set("host_id", f.host_id)

@@ -37,8 +37,10 @@ pub struct VolumeRow {
 
 stmt!(
     VOLUME_INSERT =
-        "INSERT INTO volumes (id, vm_id, name, volume_type, pool_id, path, size_bytes, state, template_id)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (id) DO NOTHING"
+        "INSERT INTO volumes (id, vm_id, name, volume_type, pool_id, path, size_bytes, state, template_id,
+                              attached)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9, CASE WHEN $2::uuid IS NOT NULL THEN now() END)
+         ON CONFLICT (id) DO NOTHING"
 );
 
 pub async fn volume_insert(db: impl PgExecutor<'_>, v: &VolumeRow) -> Result<()> {
@@ -80,7 +82,10 @@ stmt!(
     VOLUME_RETIRE_ROOT = "UPDATE volumes SET state = 'Destroy', removed = now()
          WHERE id = $1 AND removed IS NULL"
 );
-stmt!(VOLUME_ADOPT_ROOT = "UPDATE volumes SET vm_id = $2, template_id = $3 WHERE id = $1");
+stmt!(
+    VOLUME_ADOPT_ROOT =
+        "UPDATE volumes SET vm_id = $2, template_id = $3, attached = now() WHERE id = $1"
+);
 
 /// restoreVirtualMachine: `new` becomes the VM's root volume and `old` is retired (its
 /// file is removed next). One transaction, so the VM always has one root volume.
@@ -110,7 +115,7 @@ stmt!(
     VOLUME_UNRETIRE_ROOT = "UPDATE volumes SET state = 'Ready', removed = NULL
          WHERE id = $1 AND state = 'Destroy'"
 );
-stmt!(VOLUME_DETACH = "UPDATE volumes SET vm_id = NULL WHERE id = $1");
+stmt!(VOLUME_DETACH = "UPDATE volumes SET vm_id = NULL, attached = NULL WHERE id = $1");
 
 /// Undoes [`volume_replace_root`] (while the old file is still there).
 pub async fn volume_unreplace_root(db: &mut PgConnection, old: Uuid, new: Uuid) -> Result<()> {
@@ -151,11 +156,50 @@ pub async fn volume_mark_expunged(db: impl PgExecutor<'_>, id: Uuid) -> Result<(
     Ok(())
 }
 
+stmt!(VOLUME_FILES_ON_POOL: (Uuid, String) = "SELECT id, path FROM volumes
+         WHERE pool_id = $1 AND removed IS NULL ORDER BY id");
+
+/// The live volumes of a pool: (id, file path relative to the pool's export).
+pub async fn volume_files_on_pool(
+    db: impl PgExecutor<'_>,
+    pool_id: Uuid,
+) -> Result<Vec<(Uuid, String)>> {
+    Ok(VOLUME_FILES_ON_POOL
+        .query_as()
+        .bind(pool_id)
+        .fetch_all(db)
+        .await?)
+}
+
+stmt!(
+    VOLUME_SET_PHYSICAL = "UPDATE volumes v SET physical_bytes = m.bytes
+         FROM unnest($1::uuid[], $2::bigint[]) AS m(id, bytes) WHERE v.id = m.id"
+);
+
+/// Records what each volume's file takes on its pool: `sizes[i]` bytes for `ids[i]`.
+pub async fn volume_set_physical(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+    sizes: &[i64],
+) -> Result<()> {
+    VOLUME_SET_PHYSICAL
+        .query()
+        .bind(ids)
+        .bind(sizes)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// A listVolumes row.
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct VolumeListRow {
     #[sqlx(flatten)]
     pub volume: VolumeRow,
+    /// When it was attached to its VM (none while it has none).
+    pub attached: Option<DateTime<Utc>>,
+    /// What its file takes on the pool, as last measured (none before the first time).
+    pub physical_bytes: Option<i64>,
     pub zone_id: Uuid,
     pub zone_name: String,
     pub pool_name: String,
@@ -212,6 +256,9 @@ pub struct VolumeFilter {
     pub account_id: Option<Uuid>,
     /// Any of these owners (a list's `projectid`).
     pub account_ids: Option<Vec<Uuid>>,
+    /// Leave out what projects' own accounts own (CloudStack's `SkipProjectResources`:
+    /// `listall` without `projectid`).
+    pub skip_projects: bool,
     pub vm_id: Option<Uuid>,
     pub zone_id: Option<Uuid>,
     pub pool_id: Option<Uuid>,
@@ -250,6 +297,8 @@ stmt!(VOLUME_LIST: Counted<VolumeListRow> = named format!("SELECT vol.*, p.zone_
            AND ($keyword::text IS NULL OR vol.name ILIKE $keyword)
            AND ($account_id::uuid IS NULL OR v.account_id = $account_id)
            AND ($account_ids::uuid[] IS NULL OR v.account_id = ANY($account_ids))
+           AND (NOT $skip_projects::bool OR NOT EXISTS (SELECT 1 FROM accounts xpa
+               WHERE xpa.id = v.account_id AND xpa.account_type = 5))
            AND ($vm_id::uuid IS NULL OR vol.vm_id = $vm_id)
            AND ($zone_id::uuid IS NULL OR p.zone_id = $zone_id)
            AND ($pool_id::uuid IS NULL OR vol.pool_id = $pool_id)
@@ -273,6 +322,7 @@ pub async fn volume_list(
                 .set("keyword", f.common.keyword_pattern())
                 .set("account_id", f.account_id)
                 .set("account_ids", &f.account_ids)
+                .set("skip_projects", f.skip_projects)
                 .set("vm_id", f.vm_id)
                 .set("zone_id", f.zone_id)
                 .set("pool_id", f.pool_id)
@@ -304,6 +354,8 @@ pub async fn volume_owner(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Vo
 }
 
 statements![
+    VOLUME_FILES_ON_POOL,
+    VOLUME_SET_PHYSICAL,
     VOLUME_FETCH,
     VOLUME_RETIRE_ROOT,
     VOLUME_ADOPT_ROOT,

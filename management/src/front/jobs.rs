@@ -118,15 +118,18 @@ async fn execute(ctx: &Ctx, job: &JobRow) -> Result<stratus_api::envelope::Reply
     let spec = command::find(&job.command)
         .filter(|s| s.is_async())
         .ok_or_else(|| ApiError::internal(format!("Unknown async command {}", job.command)))?;
-    let user = db::accounts::user_fetch(&ctx.pool, job.user_id)
-        .await
-        .map_err(|e| e.to_api())?
-        .ok_or_else(|| {
-            ApiError::new(
-                stratus_api::ErrorCode::Account,
-                "The user who submitted the job no longer exists",
-            )
-        })?;
+    let user = match job.user_id {
+        Some(id) => db::accounts::user_fetch(&ctx.pool, id)
+            .await
+            .map_err(|e| e.to_api())?,
+        None => None,
+    };
+    let user = user.ok_or_else(|| {
+        ApiError::new(
+            stratus_api::ErrorCode::Account,
+            "The user who submitted the job no longer exists",
+        )
+    })?;
     // The job runs as its user: if that user or its account was disabled (or locked out)
     // while the job waited, it does not run.
     if user.state != "enabled" || user.account_state != "enabled" {

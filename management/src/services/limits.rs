@@ -5,12 +5,13 @@
 //! are decided one at a time against what is really there: 50 parallel deploys into room
 //! for 10 make exactly 10 VMs.
 //!
-//! Domains have limits too: a domain's own maximum of a type (none means unlimited; ROOT
-//! is never limited), which everything its subtree's accounts use together must fit. An
-//! allocation locks the rows of those ancestor domains that have a finite maximum of what
-//! it asks for — after its account, shallowest first, so two allocations never wait on
-//! each other in opposite orders — and only those: allocations in a domain tree with no
-//! domain limits stay serialised per account, not per domain.
+//! Domains have limits too, resolved as CloudStack does: a domain's own maximum of a type,
+//! else its nearest ancestor's below ROOT, else the `max.domain.*` setting (ROOT is never
+//! limited); everything its subtree's accounts use together must fit. An allocation locks
+//! the rows of those ancestor domains that have a finite maximum of what it asks for —
+//! after its account, shallowest first, so two allocations never wait on each other in
+//! opposite orders — and only those: where the domain settings are -1 and no domain sets
+//! its own, allocations stay serialised per account, not per domain.
 
 use std::collections::HashMap;
 
@@ -149,21 +150,45 @@ pub async fn limits_of(
         .collect())
 }
 
-/// The maximums of `domains`: their own where set, unlimited otherwise (CloudStack's
-/// `max.domain.*` defaults are not applied; ROOT never has a limit).
+/// The setting that holds a domain's default maximum of `kind`.
+fn domain_default_setting(kind: ResourceKind) -> &'static Setting<i64> {
+    use ResourceKind as K;
+    match kind {
+        K::UserVm => &settings::MAX_DOMAIN_USER_VMS,
+        K::PublicIp => &settings::MAX_DOMAIN_PUBLIC_IPS,
+        K::Volume => &settings::MAX_DOMAIN_VOLUMES,
+        K::Snapshot => &settings::MAX_DOMAIN_SNAPSHOTS,
+        K::Template => &settings::MAX_DOMAIN_TEMPLATES,
+        K::Project => &settings::MAX_DOMAIN_PROJECTS,
+        K::Network => &settings::MAX_DOMAIN_NETWORKS,
+        K::Vpc => &settings::MAX_DOMAIN_VPCS,
+        K::Cpu => &settings::MAX_DOMAIN_CPUS,
+        K::Memory => &settings::MAX_DOMAIN_MEMORY,
+        K::PrimaryStorage => &settings::MAX_DOMAIN_PRIMARY_STORAGE,
+        K::SecondaryStorage => &settings::MAX_DOMAIN_SECONDARY_STORAGE,
+    }
+}
+
+/// The maximums of `domains`, as CloudStack resolves them type by type: the domain's own
+/// where set, else its nearest ancestor's below ROOT, else the `max.domain.*` default.
+/// ROOT is never limited.
 pub async fn domain_limits_of(
+    ctx: &Ctx,
     db: impl PgExecutor<'_>,
     domains: &[Uuid],
 ) -> Result<HashMap<Uuid, Limits>> {
-    let own = db::limits::limit_list_of_domains(db, domains).await?;
+    let set = db::limits::limit_list_of_domains(db, domains).await?;
     Ok(domains
         .iter()
         .map(|&id| {
+            if id == db::accounts::ROOT_DOMAIN {
+                return (id, Limits::UNLIMITED);
+            }
             let limits = Limits(ResourceKind::ALL.map(|k| {
-                own.iter()
+                set.iter()
                     .find(|(d, t, _)| *d == id && *t == k.ordinal())
                     .map(|(_, _, max)| Limit::from_raw(*max))
-                    .unwrap_or(Limit::Unlimited)
+                    .unwrap_or_else(|| Limit::from_raw(ctx.get(domain_default_setting(k))))
             }));
             (id, limits)
         })
@@ -240,7 +265,7 @@ pub async fn admit(
     // The domains above the account that limit something this allocation asks for.
     let chain = db::limits::domain_chain(&mut *tx, domain).await?;
     let ids: Vec<Uuid> = chain.iter().map(|c| c.0).collect();
-    let domain_limits = domain_limits_of(&mut *tx, &ids).await?;
+    let domain_limits = domain_limits_of(ctx, &mut *tx, &ids).await?;
     let limiting: Vec<&(Uuid, String)> = chain
         .iter()
         .filter(|(id, _)| {
@@ -256,7 +281,9 @@ pub async fn admit(
     }
     let lock: Vec<Uuid> = limiting.iter().map(|c| c.0).collect();
     db::limits::domains_lock_for_limits(&mut *tx, &lock).await?;
-    for (id, path) in limiting {
+    // Checked from the account's own domain up, as CloudStack does: the error names the
+    // nearest domain that is full.
+    for (id, path) in limiting.into_iter().rev() {
         let usage = domain_usage(&mut *tx, path).await?;
         let l = domain_limits.get(id).copied().unwrap_or(Limits::UNLIMITED);
         let owner = format!("Domain Id = {id} ({path})");

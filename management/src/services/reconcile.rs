@@ -1,6 +1,7 @@
 //! Housekeeping on a timer: keep this server's registration fresh, pick up settings
 //! changed through other servers, drop expired sessions, refresh the capacity of primary
-//! and secondary storage (FSSTAT every `storage.stats.interval`), expunge destroyed VMs
+//! and secondary storage (FSSTAT every `storage.stats.interval`, and with it what each
+//! volume's file takes on its pool), expunge destroyed VMs
 //! that are due, unwind workflows whose job was given up, carry on workflows of synchronous
 //! commands (addHost) whose server died. Each pass is idempotent, so every management
 //! server may run it, and each records its outcome for admins (`crate::services::tasks`).
@@ -194,5 +195,47 @@ pub async fn refresh_storage_stats(ctx: &Ctx) -> crate::error::Result<()> {
         let r = r.as_ref().map(|v| *v).map_err(String::as_str);
         db::storage::storage_set_stats(&ctx.pool, kind, id, r).await?;
     }
+    for p in &pools {
+        measure_volumes(ctx, p.id, &p.url).await?;
+    }
     Ok(())
+}
+
+/// What each live volume's file on the pool takes on its disk (NFS `used`; a thin qcow2
+/// takes what has been written), recorded for listVolumes' `physicalsize`. A pool that
+/// does not answer keeps its volumes' last numbers (its FSSTAT failure is what admins
+/// see); a file not there yet (still being written) is skipped.
+async fn measure_volumes(ctx: &Ctx, pool: uuid::Uuid, url: &str) -> crate::error::Result<()> {
+    use crate::clients::nfs::{NfsClient, NfsUrl};
+    let files = db::volumes::volume_files_on_pool(&ctx.pool, pool).await?;
+    if files.is_empty() {
+        return Ok(());
+    }
+    let Ok(url) = NfsUrl::parse(url) else {
+        return Ok(());
+    };
+    let mut nfs = match NfsClient::connect(&url, Duration::from_secs(5)).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::debug!(%pool, error = %e, "volume sizes not measured");
+            return Ok(());
+        }
+    };
+    let (mut ids, mut sizes) = (Vec::new(), Vec::new());
+    for (id, path) in files {
+        match nfs.used(&path).await {
+            Ok(b) => {
+                ids.push(id);
+                sizes.push(i64::try_from(b).unwrap_or(i64::MAX));
+            }
+            Err(e) if e.is_not_found() => {}
+            // After a transport error the connection is unusable: the rest wait for the
+            // next pass.
+            Err(e) => {
+                tracing::warn!(%pool, volume = %id, error = %e, "volume size not measured");
+                break;
+            }
+        }
+    }
+    db::volumes::volume_set_physical(&ctx.pool, &ids, &sizes).await
 }

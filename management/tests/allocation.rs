@@ -636,7 +636,7 @@ async fn host_metrics_count_the_instances_placed_on_each_host() {
     // Three placed (Starting), one of them then Running; the fourth never placed.
     for vm in &vms[..3] {
         let a = allocate::allocate(&c.ctx, *vm, None, None).await.unwrap();
-        assert_eq!(Uuid::from(a.host_id), Uuid::from(host_ids[0]));
+        assert_eq!(a.host_id, Uuid::from(host_ids[0]));
     }
     db::vms::vm_set_state(
         &c.ctx.pool,

@@ -3476,7 +3476,8 @@ async fn the_domain_tree_is_built_renamed_limited_and_pruned() {
         "{}",
         flash(&p)
     );
-    assert_eq!(row_of(&p.doc, "limits", "cpu")[2], "Unlimited");
+    // (Unchanged: the max.domain.cpus default, as CloudStack.)
+    assert_eq!(row_of(&p.doc, "limits", "cpu")[2], "80");
     let p = b
         .submit(&p, ".section-forms form[data-action=recount]", &[], None)
         .await;

@@ -89,17 +89,20 @@ async fn tag(c: &Client, kind: &str, resource: &str, pairs: &[(&str, &str)]) -> 
 }
 
 /// The tags listTags shows on one resource (the caller's scope, `listall`).
+/// listTags' scope for tags of `kind`: a project's tags are its own account's, which
+/// `listall` alone leaves out (CloudStack's SkipProjectResources): `projectid=-1` asks.
+fn scope_of(kind: &str) -> Vec<(&'static str, &'static str)> {
+    let mut p = vec![("listall", "true")];
+    if kind == "Project" {
+        p.push(("projectid", "-1"));
+    }
+    p
+}
+
 async fn listed(c: &Client, kind: &str, resource: &str) -> Vec<(String, String)> {
-    let l = c
-        .ok(
-            "listTags",
-            &[
-                ("resourcetype", kind),
-                ("resourceid", resource),
-                ("listall", "true"),
-            ],
-        )
-        .await;
+    let mut p = vec![("resourcetype", kind), ("resourceid", resource)];
+    p.extend(scope_of(kind));
+    let l = c.ok("listTags", &p).await;
     let mut out: Vec<(String, String)> = items(&l, "tag")
         .into_iter()
         .map(|t| {
@@ -379,9 +382,9 @@ async fn every_taggable_type_is_tagged_listed_filtered_and_untagged() {
             ("owner".to_string(), "team a".to_string()),
         ];
         assert_eq!(listed(&admin, c.kind, &c.tagged).await, want, "{what}");
-        let by_type = admin
-            .ok("listTags", &[("resourcetype", c.kind), ("listall", "true")])
-            .await;
+        let mut p = vec![("resourcetype", c.kind)];
+        p.extend(scope_of(c.kind));
+        let by_type = admin.ok("listTags", &p).await;
         let of_type = items(&by_type, "tag");
         assert_eq!(of_type.len(), 2, "{what}: {by_type}");
         assert!(
@@ -726,7 +729,14 @@ async fn only_those_who_may_act_for_the_owner_tag() {
     );
     // The tags are the project's (its account's), whoever made them.
     let l = admin
-        .ok("listTags", &[("resourceid", &bob_prj), ("listall", "true")])
+        .ok(
+            "listTags",
+            &[
+                ("resourceid", &bob_prj),
+                ("listall", "true"),
+                ("projectid", "-1"),
+            ],
+        )
         .await;
     assert_eq!(l["count"], 2, "{l}");
     assert!(

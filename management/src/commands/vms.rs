@@ -803,9 +803,7 @@ struct Totals {
 /// addresses of a Basic zone, "direct attached public IPs") and 90 (CPU cores), each
 /// `(total, used)`, named by `base`'s zone, pod and cluster fields.
 fn capacity_entries(t: &Totals, base: &CapacityResponse) -> Vec<CapacityResponse> {
-    /// CloudStack's capacity type, its name, and `(total, used)` where the scope has it.
-    type Entry = (i32, &'static str, Option<(i64, i64)>);
-    let entries: [Entry; 7] = [
+    let entries = [
         (0, "MEMORY", Some(t.memory)),
         (1, "CPU", Some(t.cpu)),
         (2, "STORAGE", Some(t.primary)),

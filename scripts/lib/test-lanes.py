@@ -70,6 +70,17 @@ def binaries(stream):
 
 def main():
     lanes = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+    def rustc(*args):
+        return subprocess.run(
+            ["rustc", *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    host = next(
+        line.split(":", 1)[1].strip()
+        for line in rustc("-vV").splitlines()
+        if line.startswith("host:")
+    )
+    sysroot_lib = os.path.join(rustc("--print", "sysroot"), "lib", "rustlib", host, "lib")
     # Each binary's output, also while it runs (a hung test can be read here).
     logs = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "test-logs")
     os.makedirs(logs, exist_ok=True)
@@ -81,6 +92,11 @@ def main():
     def run(b):
         started = time.monotonic()
         env = dict(os.environ, CARGO_MANIFEST_DIR=b["dir"])
+        # As cargo does: a proc-macro crate's test binary links the toolchain's libstd
+        # dynamically, and finds it through the library path.
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(
+            p for p in [sysroot_lib, env.get("LD_LIBRARY_PATH", "")] if p
+        )
         log_path = os.path.join(logs, os.path.basename(b["exe"]) + ".log")
         with open(log_path, "wb") as log:
             proc = subprocess.run(

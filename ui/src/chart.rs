@@ -234,7 +234,7 @@ mod tests {
             color: "#12b76a",
             points: vec![(0.0, 0.0), (60.0, 900.0 * 1024.0 * 1024.0)],
         };
-        // 1023.9 MiB: its labels are the widest a byte axis has ("767.93 MiB").
+        // 1023.9 MiB: its labels are the widest a byte axis has ("1023.90 MiB").
         let c = line_chart("Memory", &[s], Some(1023.9 * 1024.0 * 1024.0), size);
         let frame_x: f64 = c
             .svg
@@ -249,7 +249,7 @@ mod tests {
             "0 B",
             "255.97 MiB",
             "511.95 MiB",
-            "767.93 MiB",
+            "767.92 MiB",
             "1023.90 MiB",
         ] {
             assert!(

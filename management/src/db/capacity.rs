@@ -245,26 +245,34 @@ pub struct ScopedCapacityRow {
     pub guest_ips_used: i64,
 }
 
-stmt!(CAPACITY_BY_POD: ScopedCapacityRow = "SELECT p.id AS scope_id, p.zone_id, z.name AS zone_name,
-            p.id AS pod_id, p.name AS pod_name, NULL::uuid AS cluster_id, NULL::text AS cluster_name,
-            COALESCE((SELECT sum(v.memory_mb::bigint * 1048576) FROM vms v JOIN hosts h ON h.id = v.host_id
-                      WHERE h.pod_id = p.id AND v.state IN ('Starting', 'Running', 'Stopping')), 0)::bigint AS memory_used,
+/// The capacity columns pods and clusters share: what runs on, and is stored in, the
+/// hosts and pools whose `{col}` is `{id}` (the scope's id column).
+fn scoped_capacity_columns(col: &str, id: &str) -> String {
+    format!(
+        "COALESCE((SELECT sum(v.memory_mb::bigint * 1048576) FROM vms v JOIN hosts h ON h.id = v.host_id
+                      WHERE h.{col} = {id} AND v.state IN ('Starting', 'Running', 'Stopping')), 0)::bigint AS memory_used,
             COALESCE((SELECT sum(v.cpu_number::bigint * v.cpu_mhz) FROM vms v JOIN hosts h ON h.id = v.host_id
-                      WHERE h.pod_id = p.id AND v.state IN ('Starting', 'Running', 'Stopping')), 0)::bigint AS cpu_used_mhz,
-            COALESCE((SELECT sum(h.cpu_cores) FROM hosts h WHERE h.pod_id = p.id), 0)::bigint AS cpu_cores_total,
+                      WHERE h.{col} = {id} AND v.state IN ('Starting', 'Running', 'Stopping')), 0)::bigint AS cpu_used_mhz,
+            COALESCE((SELECT sum(h.cpu_cores) FROM hosts h WHERE h.{col} = {id}), 0)::bigint AS cpu_cores_total,
             COALESCE((SELECT sum(v.cpu_number) FROM vms v JOIN hosts h ON h.id = v.host_id
-                      WHERE h.pod_id = p.id AND v.state IN ('Starting', 'Running', 'Stopping')), 0)::bigint AS cpu_cores_used,
-            COALESCE((SELECT sum(sp.capacity_bytes) FROM storage_pools sp WHERE sp.pod_id = p.id), 0)::bigint AS primary_total,
-            COALESCE((SELECT sum(sp.used_bytes) FROM storage_pools sp WHERE sp.pod_id = p.id), 0)::bigint AS primary_used,
+                      WHERE h.{col} = {id} AND v.state IN ('Starting', 'Running', 'Stopping')), 0)::bigint AS cpu_cores_used,
+            COALESCE((SELECT sum(sp.capacity_bytes) FROM storage_pools sp WHERE sp.{col} = {id}), 0)::bigint AS primary_total,
+            COALESCE((SELECT sum(sp.used_bytes) FROM storage_pools sp WHERE sp.{col} = {id}), 0)::bigint AS primary_used,
             COALESCE((SELECT sum(vol.size_bytes) FROM volumes vol JOIN storage_pools sp ON sp.id = vol.pool_id
-                      WHERE sp.pod_id = p.id AND vol.removed IS NULL), 0)::bigint AS primary_allocated,
+                      WHERE sp.{col} = {id} AND vol.removed IS NULL), 0)::bigint AS primary_allocated"
+    )
+}
+
+stmt!(CAPACITY_BY_POD: ScopedCapacityRow = format!("SELECT p.id AS scope_id, p.zone_id, z.name AS zone_name,
+            p.id AS pod_id, p.name AS pod_name, NULL::uuid AS cluster_id, NULL::text AS cluster_name,
+            {},
             COALESCE((SELECT sum(r.end_ip - r.start_ip + 1) FROM ip_ranges r
                       WHERE r.pod_id = p.id AND r.purpose = 'guest'), 0)::bigint AS guest_ips_total,
             COALESCE((SELECT count(*) FROM nics n JOIN ip_ranges r
                         ON r.pod_id = p.id AND r.purpose = 'guest'
                        AND n.ip_address >= r.start_ip AND n.ip_address <= r.end_ip), 0)::bigint AS guest_ips_used
          FROM pods p JOIN zones z ON z.id = p.zone_id
-         WHERE p.id = ANY($1)");
+         WHERE p.id = ANY($1)", scoped_capacity_columns("pod_id", "p.id")));
 
 /// The capacities of `pods` (one row each).
 pub async fn capacity_by_pod(
@@ -274,22 +282,12 @@ pub async fn capacity_by_pod(
     Ok(CAPACITY_BY_POD.query_as().bind(pods).fetch_all(db).await?)
 }
 
-stmt!(CAPACITY_OF_CLUSTERS: ScopedCapacityRow = "SELECT c.id AS scope_id, c.zone_id, z.name AS zone_name,
+stmt!(CAPACITY_OF_CLUSTERS: ScopedCapacityRow = format!("SELECT c.id AS scope_id, c.zone_id, z.name AS zone_name,
             c.pod_id, p.name AS pod_name, c.id AS cluster_id, c.name AS cluster_name,
-            COALESCE((SELECT sum(v.memory_mb::bigint * 1048576) FROM vms v JOIN hosts h ON h.id = v.host_id
-                      WHERE h.cluster_id = c.id AND v.state IN ('Starting', 'Running', 'Stopping')), 0)::bigint AS memory_used,
-            COALESCE((SELECT sum(v.cpu_number::bigint * v.cpu_mhz) FROM vms v JOIN hosts h ON h.id = v.host_id
-                      WHERE h.cluster_id = c.id AND v.state IN ('Starting', 'Running', 'Stopping')), 0)::bigint AS cpu_used_mhz,
-            COALESCE((SELECT sum(h.cpu_cores) FROM hosts h WHERE h.cluster_id = c.id), 0)::bigint AS cpu_cores_total,
-            COALESCE((SELECT sum(v.cpu_number) FROM vms v JOIN hosts h ON h.id = v.host_id
-                      WHERE h.cluster_id = c.id AND v.state IN ('Starting', 'Running', 'Stopping')), 0)::bigint AS cpu_cores_used,
-            COALESCE((SELECT sum(sp.capacity_bytes) FROM storage_pools sp WHERE sp.cluster_id = c.id), 0)::bigint AS primary_total,
-            COALESCE((SELECT sum(sp.used_bytes) FROM storage_pools sp WHERE sp.cluster_id = c.id), 0)::bigint AS primary_used,
-            COALESCE((SELECT sum(vol.size_bytes) FROM volumes vol JOIN storage_pools sp ON sp.id = vol.pool_id
-                      WHERE sp.cluster_id = c.id AND vol.removed IS NULL), 0)::bigint AS primary_allocated,
+            {},
             0::bigint AS guest_ips_total, 0::bigint AS guest_ips_used
          FROM clusters c JOIN pods p ON p.id = c.pod_id JOIN zones z ON z.id = c.zone_id
-         WHERE c.id = ANY($1)");
+         WHERE c.id = ANY($1)", scoped_capacity_columns("cluster_id", "c.id")));
 
 /// The capacities of `clusters` (one row each; no guest addresses: ranges are a pod's).
 pub async fn capacity_of_clusters(

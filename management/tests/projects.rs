@@ -444,6 +444,54 @@ async fn a_members_vm_is_the_projects_and_its_limits_hold() {
     // Bob's own account is not limited by the project's.
     deployed(&bob, &zone, &iso, None).await;
 
+    // The project's own (private) ISO goes into the project's VM for any member; an ISO
+    // private to another account does not, and is not even named.
+    let register = |name: &'static str, project: Option<String>| {
+        let admin = &admin;
+        let zone = zone.clone();
+        async move {
+            let url = format!("http://127.0.0.1:9/{name}.iso");
+            let mut p = vec![
+                ("name", name),
+                ("zoneid", zone.as_str()),
+                ("url", url.as_str()),
+            ];
+            if let Some(project) = project.as_deref() {
+                p.push(("projectid", project));
+            }
+            let iso = id(&admin.ok("registerIso", &p).await["iso"][0]);
+            admin
+                .iso_ready(&iso, &zone, &format!("iso/{name}.iso"))
+                .await;
+            iso
+        }
+    };
+    let tools = register("tools", Some(pid.clone())).await;
+    let private = register("private", None).await;
+    // (Deployed from the boot ISO, the VM holds it still.)
+    done(&bob, "detachIso", &[("virtualmachineid", &vm_id)]).await;
+    let attached = done(
+        &bob,
+        "attachIso",
+        &[("id", &tools), ("virtualmachineid", &vm_id)],
+    )
+    .await;
+    assert_eq!(
+        attached["virtualmachine"]["isoid"],
+        tools.as_str(),
+        "{attached}"
+    );
+    done(&bob, "detachIso", &[("virtualmachineid", &vm_id)]).await;
+    let (code, text) = failed(
+        &bob,
+        "attachIso",
+        &[("id", &private), ("virtualmachineid", &vm_id)],
+    )
+    .await;
+    assert_eq!(code, 431, "{text}");
+    assert!(!text.contains("private"), "{text}");
+    admin.ok("deleteIso", &[("id", &private)]).await;
+
     // A suspended project takes no new VMs; its VMs are still its members'.
     done(&alice, "suspendProject", &[("id", &pid)]).await;
     admin

@@ -91,15 +91,22 @@ pub fn line_chart(
         .flat_map(|s| s.points.iter().copied())
         .collect();
     let top = y_max
-        .unwrap_or_else(|| all.iter().map(|p| p.1).fold(0.0, f64::max) * 1.1)
+        .unwrap_or_else(|| (all.iter().map(|p| p.1).fold(0.0, f64::max) * 1.1).max(1.0))
         .max(1e-9);
-    // The value axis's labels, and room enough left of the frame for the widest.
-    let ticks: Vec<(f64, String)> = (0..=4)
-        .map(|i| {
-            let v = top * i as f64 / 4.0;
-            (v, fmt(v))
-        })
-        .collect();
+    // The value axis's labels, and room enough left of the frame for the widest. A label
+    // the formatter rounds to the one below it (a quiet NIC's "0 B/s" five times) is left
+    // out; its grid line stays.
+    let mut ticks: Vec<(f64, String)> = Vec::with_capacity(5);
+    for i in 0..=4 {
+        let v = top * i as f64 / 4.0;
+        let label = fmt(v);
+        let repeated = ticks
+            .iter()
+            .rev()
+            .find(|(_, l)| !l.is_empty())
+            .is_some_and(|(_, l)| *l == label);
+        ticks.push((v, if repeated { String::new() } else { label }));
+    }
     let widest = ticks
         .iter()
         .map(|(_, l)| text_width(l, LABEL_SIZE))
@@ -132,12 +139,18 @@ pub fn line_chart(
         let yy = y(*v);
         let _ = write!(
             svg,
-            r##"<line x1="{left}" x2="{x2}" y1="{yy:.1}" y2="{yy:.1}" stroke="#eef0f4"/><text x="{lx}" y="{ty:.1}" text-anchor="end" fill="#5b6475" font-size="{LABEL_SIZE}">{label}</text>"##,
+            r##"<line x1="{left}" x2="{x2}" y1="{yy:.1}" y2="{yy:.1}" stroke="#eef0f4"/>"##,
             x2 = left + px_w,
-            lx = left - LABEL_GAP,
-            ty = yy + 4.0,
-            label = escape(label)
         );
+        if !label.is_empty() {
+            let _ = write!(
+                svg,
+                r##"<text x="{lx}" y="{ty:.1}" text-anchor="end" fill="#5b6475" font-size="{LABEL_SIZE}">{label}</text>"##,
+                lx = left - LABEL_GAP,
+                ty = yy + 4.0,
+                label = escape(label)
+            );
+        }
     }
     let _ = write!(
         svg,
@@ -272,6 +285,23 @@ mod tests {
             pct,
         );
         assert!(p.svg.contains(&format!("<rect x=\"{LEFT}\"")));
+    }
+
+    #[test]
+    fn an_all_zero_rate_labels_zero_once() {
+        fn per_second(v: f64) -> String {
+            format!("{v:.0} B/s")
+        }
+        let s = Series {
+            label: "rx".into(),
+            color: "#000",
+            points: vec![(0.0, 0.0), (10.0, 0.0), (20.0, 0.0)],
+        };
+        let c = line_chart("Network", &[s], None, per_second);
+        assert_eq!(c.svg.matches(">0 B/s<").count(), 1, "{}", c.svg);
+        // The scale is at least 1, as documented: its top is labelled.
+        assert!(c.svg.contains(">1 B/s<"), "{}", c.svg);
+        assert_eq!(c.svg.matches("stroke=\"#eef0f4\"").count(), 5);
     }
 
     #[test]

@@ -499,8 +499,15 @@ pub async fn attach_iso(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
     let iso = db::isos::iso_fetch(&ctx.pool, p.required_uuid("id")?)
         .await?
         .filter(|i| i.removed.is_none())
-        .filter(|i| i.is_public || caller.is_root_admin() || i.account_id == caller.account_id())
         .ok_or_else(|| not_found(p, "id"))?;
+    // Public ISOs, the VM owner's (a project VM takes its project's), and those of an
+    // account the caller acts for (its own, its projects').
+    let usable = iso.is_public
+        || iso.account_id == vm.vm.account_id
+        || super::projects::may_use(ctx, caller, iso.account_id).await?;
+    if !usable {
+        return Err(not_found(p, "id").into());
+    }
     if vm.vm.iso_id.is_some() && vm.vm.iso_id != Some(iso.id) {
         return Err(ApiError::param(format!(
             "VM {} already has ISO {} attached; detach it first",

@@ -321,22 +321,35 @@ impl Client {
             .as_str()
             .unwrap()
             .to_string();
-        let iso_id = Uuid::parse_str(&iso).unwrap();
+        self.iso_ready(&iso, &zone, "iso/boot.iso").await;
+        (zone, iso)
+    }
+
+    /// Marks the ISO `iso`, registered in `zone` and still waiting for its download, as
+    /// downloaded to the zone's secondary store (the one [`Client::deployable_iso`] adds)
+    /// at `path`: the state a finished download leaves.
+    pub async fn iso_ready(&self, iso: &str, zone: &str, path: &str) {
+        let (iso_id, zone_id) = (
+            Uuid::parse_str(iso).unwrap(),
+            Uuid::parse_str(zone).unwrap(),
+        );
         let ms = self.ctx.ms_id;
         let claimed = db::isos::iso_zone_claim(&self.ctx.pool, ms, 60, 10)
             .await
             .unwrap();
-        assert_eq!(claimed.len(), 1);
-        assert!(db::isos::iso_zone_set_store(
-            &self.ctx.pool,
-            iso_id,
-            zone_id,
-            ms,
-            store.id,
-            "iso/boot.iso"
-        )
-        .await
-        .unwrap());
+        assert!(
+            claimed.iter().any(|c| c.iso_id == iso_id),
+            "the ISO's download is claimed"
+        );
+        let store = db::storage::store_pick_for_zone(&self.ctx.pool, zone_id)
+            .await
+            .unwrap()
+            .expect("the zone has a secondary store");
+        assert!(
+            db::isos::iso_zone_set_store(&self.ctx.pool, iso_id, zone_id, ms, store.id, path)
+                .await
+                .unwrap()
+        );
         assert!(db::isos::iso_zone_finish(
             &self.ctx.pool,
             iso_id,
@@ -346,7 +359,6 @@ impl Client {
         )
         .await
         .unwrap());
-        (zone, iso)
     }
 
     /// A user account `name` (password `<name>-pw-1`) and a client signed with its keys.

@@ -1002,6 +1002,46 @@ async fn register_an_iso_and_follow_its_status() {
     assert_eq!(iso["iso"][0]["isfeatured"], false);
     let p = b.get("/console/isos").await;
     assert_eq!(texts(&p.doc, "table#list tbody tr td")[0], "ipxe");
+
+    // Its permissions, as a template's: shared with an account from its page.
+    c.user("dave").await;
+    let id = iso["iso"][0]["id"].as_str().unwrap().to_string();
+    let p = b.get(&format!("/console/isos/{id}")).await;
+    assert!(
+        texts(&p.doc, "h2.section").contains(&"Permissions".to_string()),
+        "{:?}",
+        texts(&p.doc, "h2.section")
+    );
+    assert_eq!(
+        texts(&p.doc, "form[data-action=visibility] label.check"),
+        ["Public", "Featured", "Extractable"],
+        "a root admin features ISOs"
+    );
+    let p = b
+        .submit(
+            &p,
+            "form[data-action=share]",
+            &[("with", "account:dave")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("The ISO is shared"), "{}", flash(&p));
+    assert_eq!(
+        rows_of(&p.doc, "permissions"),
+        [["dave", "Account", "Stop sharing"]]
+    );
+    let perms = c.ok("listIsoPermissions", &[("id", &id)]).await["templatepermission"].clone();
+    assert_eq!(perms["account"], serde_json::json!(["dave"]), "{perms}");
+    let p = b
+        .submit(
+            &p,
+            "table#permissions tr[data-id='account:dave'] form[data-action=unshare]",
+            &[],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("no longer shared"), "{}", flash(&p));
+    assert_eq!(p.doc.select(&sel("table#permissions")).count(), 0);
 }
 
 #[tokio::test]

@@ -221,3 +221,158 @@ async fn isready_false_is_no_filter_as_in_cloudstack() {
         assert_eq!(got, want, "listIsos {args:?}");
     }
 }
+
+/// updateIsoPermissions/listIsoPermissions, as templates have them: a private ISO shared
+/// with an account is listed (`sharedexecutable`), deployed from and attached by it, and
+/// stops being usable when the permission is removed; only its owner changes them.
+#[tokio::test]
+async fn a_private_iso_shared_with_an_account_is_its_to_use_until_removed() {
+    const SMALL: &str = "00000000-0000-4000-8003-000000000001";
+    const DISK_5GB: &str = "00000000-0000-4000-8004-000000000001";
+    let admin = Client::admin().await;
+    let _jobs = admin.spawn_job_worker();
+    let (zone, boot) = admin.deployable_iso("isos-shared").await;
+    let bob = admin.user("bob").await;
+    let carol = admin.user("carol").await;
+    let iso = admin
+        .ok(
+            "registerIso",
+            &[
+                ("name", "tools"),
+                ("zoneid", &zone),
+                ("url", "http://127.0.0.1:9/tools.iso"),
+            ],
+        )
+        .await["iso"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    admin.iso_ready(&iso, &zone, "iso/tools.iso").await;
+    let shared = |c: &Client| {
+        let c = c.clone_handle();
+        async move {
+            let r = c.ok("listIsos", &[("isofilter", "sharedexecutable")]).await;
+            r["iso"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|i| i["id"].as_str().unwrap().to_string())
+                        .collect::<Vec<String>>()
+                })
+                .unwrap_or_default()
+        }
+    };
+    let no: Vec<String> = vec![];
+    assert_eq!(shared(&bob).await, no);
+    bob.err("listIsoPermissions", &[("id", &iso)], 531).await;
+    let deploy = |c: &Client, image: &str| {
+        let (c, zone, image) = (c.clone_handle(), zone.clone(), image.to_string());
+        async move {
+            c.call(
+                "deployVirtualMachine",
+                &[
+                    ("zoneid", zone.as_str()),
+                    ("serviceofferingid", SMALL),
+                    ("templateid", image.as_str()),
+                    ("diskofferingid", DISK_5GB),
+                    ("startvm", "false"),
+                ],
+            )
+            .await
+        }
+    };
+    let refused = deploy(&bob, &iso).await;
+    assert_eq!(refused.status.as_u16(), 431, "{}", refused.text);
+
+    let ok = admin
+        .ok(
+            "updateIsoPermissions",
+            &[("id", &iso), ("accounts", "bob"), ("op", "add")],
+        )
+        .await;
+    assert_eq!(ok["success"], true, "{ok}");
+    assert_eq!(shared(&bob).await, vec![iso.clone()]);
+    assert_eq!(shared(&carol).await, no);
+    let perms = bob.ok("listIsoPermissions", &[("id", &iso)]).await;
+    let p = &perms["templatepermission"];
+    assert_eq!(p["ispublic"], false, "{perms}");
+    let mut accounts: Vec<&str> = p["account"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    accounts.sort();
+    assert_eq!(accounts, vec!["admin", "bob"], "{perms}");
+    // Bob may use it but not change who else may.
+    bob.err(
+        "updateIsoPermissions",
+        &[("id", &iso), ("accounts", "carol"), ("op", "add")],
+        531,
+    )
+    .await;
+
+    // Deployed from, and attached to another of bob's VMs.
+    let a = deploy(&bob, &iso).await;
+    assert_eq!(a.status.as_u16(), 200, "{}", a.text);
+    let job = a.body()["jobid"].as_str().unwrap().to_string();
+    let vm = bob.wait_job(&job).await["jobresult"]["virtualmachine"].clone();
+    assert_eq!(vm["isoid"], iso.as_str(), "{vm}");
+    let a = deploy(&bob, &boot).await;
+    let job = a.body()["jobid"].as_str().unwrap().to_string();
+    let other = bob.wait_job(&job).await["jobresult"]["virtualmachine"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let detach = bob.ok("detachIso", &[("virtualmachineid", &other)]).await;
+    bob.wait_job(detach["jobid"].as_str().unwrap()).await;
+    let attach = bob
+        .ok("attachIso", &[("id", &iso), ("virtualmachineid", &other)])
+        .await;
+    let done = bob.wait_job(attach["jobid"].as_str().unwrap()).await;
+    assert_eq!(done["jobstatus"], 1, "{done}");
+    let detach = bob.ok("detachIso", &[("virtualmachineid", &other)]).await;
+    bob.wait_job(detach["jobid"].as_str().unwrap()).await;
+
+    // Removed: no longer listed or attachable, and not named to bob.
+    admin
+        .ok(
+            "updateIsoPermissions",
+            &[("id", &iso), ("accounts", "bob"), ("op", "remove")],
+        )
+        .await;
+    assert_eq!(shared(&bob).await, no);
+    let attach = bob
+        .ok("attachIso", &[("id", &iso), ("virtualmachineid", &other)])
+        .await;
+    let failed = bob.wait_job(attach["jobid"].as_str().unwrap()).await;
+    assert_eq!(failed["jobstatus"], 2, "{failed}");
+    assert_eq!(failed["jobresult"]["errorcode"], 431, "{failed}");
+    assert!(
+        !failed["jobresult"]["errortext"]
+            .as_str()
+            .unwrap()
+            .contains("tools"),
+        "{failed}"
+    );
+
+    // Reset also makes it private; a bad op is refused with CloudStack's words.
+    admin
+        .ok(
+            "updateIsoPermissions",
+            &[("id", &iso), ("accounts", "bob"), ("op", "add")],
+        )
+        .await;
+    admin
+        .ok("updateIsoPermissions", &[("id", &iso), ("op", "reset")])
+        .await;
+    assert_eq!(shared(&bob).await, no);
+    let t = admin
+        .err(
+            "updateIsoPermissions",
+            &[("id", &iso), ("accounts", "bob")],
+            431,
+        )
+        .await;
+    assert!(t.contains("Invalid operation"), "{t}");
+}

@@ -2,7 +2,7 @@
 //! tenants and an admin (featured, community, private, shared, not yet ready),
 //! list/updateTemplatePermissions (add, remove, reset; accounts and projects), updateTemplate by owner and
 //! stranger, copyTemplate queueing a copy that expects the source's digest, deleteTemplate
-//! soft-deleting, the deploy path's `template_ready_in_zone`/`template_visible_to`, and
+//! soft-deleting, the deploy path's `template_ready_in_zone`/`images::visible_to`, and
 //! hostile input. With a real NFS server (nfs-ganesha on the test bed, root only): a
 //! `qemu-img` QCOW2 and a RAW image downloaded over loopback HTTP to Ready with their
 //! virtual sizes; a QCOW2 with a backing file, a web page and a QCOW2 posing as RAW
@@ -401,12 +401,13 @@ async fn template_filters_permissions_and_input() {
         .unwrap()
         .account_id;
     assert!(
-        db::templates::template_visible_to(pool, shared_id, bob_account)
+        db::images::visible_to(pool, db::images::Kind::Template, shared_id, bob_account)
             .await
             .unwrap()
     );
-    assert!(!db::templates::template_visible_to(
+    assert!(!db::images::visible_to(
         pool,
+        db::images::Kind::Template,
         Uuid::parse_str(&private).unwrap(),
         bob_account
     )
@@ -609,8 +610,9 @@ async fn templates_are_shared_with_projects() {
         .unwrap()
         .unwrap()
         .account_id;
-    assert!(db::templates::template_visible_to(
+    assert!(db::images::visible_to(
         &admin.ctx.pool,
+        db::images::Kind::Template,
         tpl.parse().unwrap(),
         project_account
     )

@@ -287,7 +287,10 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
             f.public = Some(true);
             f.featured = Some(false);
         }
-        "executable" | "sharedexecutable" | "all" => {}
+        "sharedexecutable" | "shared" => {
+            f.shared_any = Some(projects.clone().unwrap_or_else(|| vec![mine]));
+        }
+        "executable" | "all" => {}
         other => {
             return Err(ApiError::param(format!(
                 "Invalid isofilter '{other}': use featured, self, selfexecutable, sharedexecutable, executable, community or all"
@@ -318,6 +321,54 @@ async fn owned(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<IsoRow> {
     Ok(iso)
 }
 
+/// The ISO as launch permissions see it.
+fn shared(i: &IsoRow) -> super::sharing::Shared {
+    super::sharing::Shared {
+        kind: crate::db::images::Kind::Iso,
+        id: i.id,
+        name: i.name.clone(),
+        account_id: i.account_id,
+        domain_id: i.domain_id,
+        is_public: i.is_public,
+        is_featured: i.is_featured,
+        is_extractable: i.is_extractable,
+    }
+}
+
+pub async fn list_permissions(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let iso = d::iso_fetch(&ctx.pool, p.required_uuid("id")?)
+        .await?
+        .filter(|i| i.removed.is_none())
+        .ok_or_else(|| not_found(p, "id"))?;
+    super::sharing::answer(ctx, caller, &shared(&iso)).await
+}
+
+pub async fn update_permissions(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let mut iso = owned(ctx, caller, p).await?;
+    let mut s = shared(&iso);
+    let change = super::sharing::change(ctx, caller, p, &mut s).await?;
+    iso.is_public = s.is_public;
+    iso.is_featured = s.is_featured;
+    iso.is_extractable = s.is_extractable;
+    let mut tx = ctx.pool.begin().await?;
+    change.apply(&mut tx, &s).await?;
+    d::iso_update(&mut *tx, &iso).await?;
+    event(
+        &mut tx,
+        &caller.user,
+        "ISO.UPDATE",
+        format!("Updating the permissions of ISO {}", iso.name),
+        Some(EventResource::new(
+            ResourceType::Iso,
+            iso.id,
+            iso.name.clone(),
+        )),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::success())
+}
+
 pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let mut iso = owned(ctx, caller, p).await?;
     if let Some(n) = p.string("name") {
@@ -345,6 +396,10 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         iso.is_featured = f;
     }
     if let Some(v) = p.bool("ispublic") {
+        // The same rule as templates' (allow.public.user.templates).
+        if v && !super::templates::may_publish(ctx, caller, iso.account_id) {
+            return Err(ApiError::param("Only private ISOs can be created.").into());
+        }
         iso.is_public = v;
     }
     if let Some(v) = p.bool("isextractable") {

@@ -30,6 +30,7 @@ mod networks;
 mod offerings;
 pub(crate) mod projects;
 mod scope;
+mod sharing;
 mod sshkeys;
 mod storage;
 mod tags;
@@ -320,6 +321,8 @@ async fn handle(
         "createTemplate" => templates::create(ctx, caller, p, job).await,
         "listTemplatePermissions" => templates::list_permissions(ctx, caller, p).await,
         "updateTemplatePermissions" => templates::update_permissions(ctx, caller, p).await,
+        "listIsoPermissions" => isos::list_permissions(ctx, caller, p).await,
+        "updateIsoPermissions" => isos::update_permissions(ctx, caller, p).await,
         "listOsTypes" => isos::list_os_types(ctx, p).await,
         "listOsCategories" => isos::list_os_categories(ctx, p).await,
         "listAlerts" => hosts::list_alerts(ctx, p).await,

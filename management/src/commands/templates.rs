@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 
 use chrono::Utc;
 use stratus_api::envelope::Reply;
-use stratus_api::types::{IsoDownloadDetail, TemplatePermissionsResponse, TemplateResponse};
+use stratus_api::types::{IsoDownloadDetail, TemplateResponse};
 use stratus_api::{ApiError, ErrorCode, Params};
 use uuid::Uuid;
 
@@ -46,8 +46,6 @@ use crate::settings::{self, Scope};
 
 /// At most this many `details[i].key=value` entries.
 pub const MAX_DETAILS: usize = 64;
-/// At most this many accounts in one updateTemplatePermissions.
-pub const MAX_ACCOUNTS: usize = 100;
 
 fn response(r: &TemplateListRow) -> TemplateResponse {
     let t = &r.template;
@@ -313,7 +311,7 @@ async fn registration_zones(ctx: &Ctx, p: &Params) -> Result<(Vec<Uuid>, bool)> 
 }
 
 /// Whether the account may make its templates public (`allow.public.user.templates`).
-fn may_publish(ctx: &Ctx, caller: &Caller, owner: Uuid) -> bool {
+pub(super) fn may_publish(ctx: &Ctx, caller: &Caller, owner: Uuid) -> bool {
     caller.is_root_admin()
         || ctx.get_in(
             &settings::ALLOW_PUBLIC_USER_TEMPLATES,
@@ -719,7 +717,9 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
             .ok_or_else(|| ApiError::param("Please specify a valid template ID."))?;
         // (With `projectid`, as the project sees it.)
         let viewer = project.unwrap_or(caller.user.account_id);
-        if !admin && !d::template_visible_to(&ctx.pool, id, viewer).await? {
+        if !admin
+            && !db::images::visible_to(&ctx.pool, db::images::Kind::Template, id, viewer).await?
+        {
             return Err(ApiError::new(
                 ErrorCode::Account,
                 format!(
@@ -986,196 +986,32 @@ pub async fn list_permissions(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<
     let template = d::template_fetch(&ctx.pool, p.required_uuid("id")?)
         .await?
         .ok_or_else(|| not_found(p, "id"))?;
-    // Public, or the caller's (its project's, a root admin's), or shared with it.
-    if !template.is_public
-        && !super::projects::may_use(ctx, caller, template.account_id).await?
-        && !d::template_visible_to(&ctx.pool, template.id, caller.user.account_id).await?
-    {
-        return Err(ApiError::new(
-            ErrorCode::Account,
-            format!(
-                "Account {} does not have permission to access template {}",
-                caller.user.account_name, template.name
-            ),
-        )
-        .into());
-    }
-    // As CloudStack: a project's account is answered as the project's id, others by name.
-    let mut accounts = vec![];
-    let mut projects = vec![];
-    for (_, name, project) in d::permission_list(&ctx.pool, template.id).await? {
-        match project {
-            Some(id) => projects.push(id.to_string()),
-            None => accounts.push(name),
-        }
-    }
-    // The owner is listed too while the template is private (a project owner by its id).
-    if !template.is_public {
-        match db::projects::project_of_account(&ctx.pool, template.account_id).await? {
-            Some(project) => projects.push(project.id.to_string()),
-            None => {
-                if let Some(owner) =
-                    db::accounts::account_fetch(&ctx.pool, template.account_id).await?
-                {
-                    accounts.push(owner.name);
-                }
-            }
-        }
-    }
-    Ok(Reply::object(
-        "templatepermission",
-        &TemplatePermissionsResponse {
-            id: Some(template.id),
-            ispublic: Some(template.is_public),
-            domainid: Some(template.domain_id),
-            account: accounts,
-            projectids: projects,
-        },
-    ))
+    super::sharing::answer(ctx, caller, &shared(&template)).await
 }
 
-/// The project `id` names (in `projectids`), if the caller may act in it; CloudStack's
-/// words otherwise.
-async fn project_account(ctx: &Ctx, caller: &Caller, id: &str) -> Result<db::projects::ProjectRow> {
-    let unknown = || {
-        ApiError::param(format!(
-            "Unable to find project by id {}",
-            stratus_api::params::shown(id)
-        ))
-    };
-    let uuid = Uuid::parse_str(id).map_err(|_| unknown())?;
-    let project = db::projects::project_fetch(&ctx.pool, uuid)
-        .await?
-        .ok_or_else(unknown)?;
-    match super::projects::ensure_member(ctx, caller, &project).await {
-        Ok(()) => Ok(project),
-        Err(crate::error::Error::Api(_)) => Err(ApiError::param(format!(
-            "Account {} can't access project id={}",
-            caller.user.account_name, project.id
-        ))
-        .into()),
-        Err(e) => Err(e),
+/// The template as launch permissions see it.
+fn shared(t: &TemplateRow) -> super::sharing::Shared {
+    super::sharing::Shared {
+        kind: db::images::Kind::Template,
+        id: t.id,
+        name: t.name.clone(),
+        account_id: t.account_id,
+        domain_id: t.domain_id,
+        is_public: t.is_public,
+        is_featured: t.is_featured,
+        is_extractable: t.is_extractable,
     }
 }
 
 pub async fn update_permissions(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let mut template = owned(ctx, caller, p).await?;
-    let admin = caller.is_root_admin();
-    let names: Option<Vec<String>> = p.str("accounts").map(|l| {
-        l.split(',')
-            .map(|n| n.trim().to_string())
-            .filter(|n| !n.is_empty())
-            .collect()
-    });
-    let project_ids: Option<Vec<String>> = p.str("projectids").map(|l| {
-        l.split(',')
-            .map(|n| n.trim().to_string())
-            .filter(|n| !n.is_empty())
-            .collect()
-    });
-    let named = names.as_ref().map_or(0, Vec::len) + project_ids.as_ref().map_or(0, Vec::len);
-    if named > MAX_ACCOUNTS {
-        return Err(ApiError::param(format!(
-            "At most {MAX_ACCOUNTS} accounts and projects at a time"
-        ))
-        .into());
-    }
-    // As CloudStack, projects stand for their own accounts: each must exist and be one
-    // the caller may act in.
-    let mut project_accounts = vec![];
-    for id in project_ids.iter().flatten() {
-        project_accounts.push(project_account(ctx, caller, id).await?);
-    }
-    let names = match (names, project_ids) {
-        (None, None) => None,
-        (n, _) => Some(n.unwrap_or_default()),
-    };
-    let op = p.str("op").map(str::to_ascii_lowercase);
-    if names.is_some() && !matches!(op.as_deref(), Some("add" | "remove" | "reset")) {
-        return Err(ApiError::param(format!(
-            "Invalid operation on accounts, the operation must be either 'add' or 'remove' in order to modify launch permissions.  Given operation is: '{}'",
-            stratus_api::params::shown(op.as_deref().unwrap_or("null"))
-        ))
-        .into());
-    }
-    if let Some(o) = op.as_deref() {
-        if !matches!(o, "add" | "remove" | "reset") {
-            return Err(ApiError::param(format!(
-                "Invalid operation '{}': add, remove or reset",
-                stratus_api::params::shown(o)
-            ))
-            .into());
-        }
-        if matches!(o, "add" | "remove") && names.is_none() {
-            return Err(ApiError::param(format!(
-                "Operation {o} requires accounts or projectIds to be passed in"
-            ))
-            .into());
-        }
-    }
-    if let Some(v) = p.bool("ispublic") {
-        if v && !may_publish(ctx, caller, template.account_id) {
-            return Err(ApiError::param("Only private templates can be created.").into());
-        }
-        template.is_public = v;
-    }
-    if let Some(v) = p.bool("isfeatured") {
-        if !admin {
-            return Err(ApiError::param("Only administrators can feature templates").into());
-        }
-        template.is_featured = v;
-    }
-    if let Some(v) = p.bool("isextractable") {
-        template.is_extractable = v;
-    }
-    // Accounts are looked up in the owner's domain (sharing does not cross domains).
-    let mut accounts = vec![];
-    for project in &project_accounts {
-        if project.account_id == template.account_id {
-            continue; // the owner may always use it
-        }
-        if project.domain_id != template.domain_id {
-            if op.as_deref() == Some("add") {
-                return Err(ApiError::param(format!(
-                    "Unable to grant a launch permission to account {} in domain id={}, account not found.  No permissions updated, please verify the account names and retry.",
-                    project.account_name, template.domain_id
-                ))
-                .into());
-            }
-            continue;
-        }
-        accounts.push(project.account_id);
-    }
-    for name in names.iter().flatten() {
-        match db::accounts::account_fetch_by_name(&ctx.pool, template.domain_id, name).await? {
-            Some(a) if a.id == template.account_id => {} // the owner may always use it
-            Some(a) => accounts.push(a.id),
-            None if op.as_deref() == Some("add") => {
-                return Err(ApiError::param(format!(
-                    "Unable to grant a launch permission to account {} in domain id={}, account not found.  No permissions updated, please verify the account names and retry.",
-                    stratus_api::params::shown(name),
-                    template.domain_id
-                ))
-                .into())
-            }
-            None => {}
-        }
-    }
+    let mut s = shared(&template);
+    let change = super::sharing::change(ctx, caller, p, &mut s).await?;
+    template.is_public = s.is_public;
+    template.is_featured = s.is_featured;
+    template.is_extractable = s.is_extractable;
     let mut tx = ctx.pool.begin().await?;
-    match op.as_deref() {
-        Some("add") => {
-            for a in &accounts {
-                d::permission_add(&mut *tx, template.id, *a).await?;
-            }
-        }
-        Some("remove") => d::permission_remove(&mut *tx, template.id, &accounts).await?,
-        Some("reset") => {
-            template.is_public = false;
-            template.is_featured = false;
-            d::permission_reset(&mut *tx, template.id).await?;
-        }
-        _ => {}
-    }
+    change.apply(&mut tx, &s).await?;
     d::template_update(&mut *tx, &template).await?;
     event(
         &mut tx,

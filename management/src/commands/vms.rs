@@ -500,13 +500,13 @@ pub async fn attach_iso(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
         .await?
         .filter(|i| i.removed.is_none())
         .ok_or_else(|| not_found(p, "id"))?;
-    // Public ISOs, the VM owner's (a project VM takes its project's), and those of an
-    // account the caller acts for (its own, its projects').
-    let usable = iso.is_public
-        || iso.account_id == vm.vm.account_id
+    // Public ISOs, the VM owner's (a project VM takes its project's) or shared with it,
+    // and those of an account the caller acts for (its own, its projects').
+    let usable = db::images::visible_to(&ctx.pool, db::images::Kind::Iso, iso.id, vm.vm.account_id)
+        .await?
         || super::projects::may_use(ctx, caller, iso.account_id).await?;
     if !usable {
-        return Err(not_found(p, "id").into());
+        return Err(not_found(p, "id"));
     }
     if vm.vm.iso_id.is_some() && vm.vm.iso_id != Some(iso.id) {
         return Err(ApiError::param(format!(
@@ -1302,16 +1302,24 @@ async fn iso_to_install(
     iso_id: Uuid,
     zone: &db::topology::ZoneRow,
 ) -> Result<db::isos::IsoRow> {
+    let unknown = || ApiError::param(format!("Unable to find the template or ISO {iso_id}"));
     let iso = db::isos::iso_fetch(&ctx.pool, iso_id)
         .await?
         .filter(|i| i.removed.is_none())
-        .filter(|i| {
-            i.is_public
-                || caller.is_root_admin()
-                || i.account_id == caller.account_id()
-                || i.account_id == owner
-        })
-        .ok_or_else(|| ApiError::param(format!("Unable to find the template or ISO {iso_id}")))?;
+        .ok_or_else(unknown)?;
+    // Public, the caller's or the owner's, or shared with either (launch permission).
+    let usable = caller.is_root_admin()
+        || db::images::visible_to(&ctx.pool, db::images::Kind::Iso, iso.id, owner).await?
+        || db::images::visible_to(
+            &ctx.pool,
+            db::images::Kind::Iso,
+            iso.id,
+            caller.account_id(),
+        )
+        .await?;
+    if !usable {
+        return Err(unknown().into());
+    }
     if !iso.bootable {
         return Err(ApiError::param(format!(
             "ISO {} is not bootable: a VM can only be deployed from a bootable ISO",

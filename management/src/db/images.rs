@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::RowShape;
+use super::{RowShape, Scalar};
 use crate::error::Result;
 
 /// Which image family a copy belongs to.
@@ -332,6 +332,124 @@ pub async fn copy_cleanup_done(
     Ok(())
 }
 
+// --- launch permissions: the accounts a private image is shared with ---
+
+/// An image family's permission table, its id column, and the images' table.
+const ISO_PERMS: (&str, &str, &str) = ("iso_permissions", "iso_id", "isos");
+const TEMPLATE_PERMS: (&str, &str, &str) = ("template_permissions", "template_id", "templates");
+
+fn permission_add_sql((table, id, _): (&str, &str, &str)) -> String {
+    format!("INSERT INTO {table} ({id}, account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+}
+
+fn permission_remove_sql((table, id, _): (&str, &str, &str)) -> String {
+    format!("DELETE FROM {table} WHERE {id} = $1 AND account_id = ANY($2)")
+}
+
+fn permission_reset_sql((table, id, _): (&str, &str, &str)) -> String {
+    format!("DELETE FROM {table} WHERE {id} = $1")
+}
+
+fn permission_list_sql((table, id, _): (&str, &str, &str)) -> String {
+    format!(
+        "SELECT a.id, a.name, pr.id FROM {table} p
+         JOIN accounts a ON a.id = p.account_id
+         LEFT JOIN projects pr ON pr.account_id = a.id
+         WHERE p.{id} = $1 ORDER BY a.name"
+    )
+}
+
+fn visible_to_sql((table, id, images): (&str, &str, &str)) -> String {
+    format!(
+        "SELECT EXISTS (SELECT 1 FROM {images} t
+         WHERE t.id = $1 AND t.removed IS NULL
+           AND (t.is_public OR t.account_id = $2
+                OR EXISTS (SELECT 1 FROM {table} p WHERE p.{id} = t.id AND p.account_id = $2)))"
+    )
+}
+
+stmt!(ISO_PERMISSION_ADD = permission_add_sql(ISO_PERMS));
+stmt!(TEMPLATE_PERMISSION_ADD = permission_add_sql(TEMPLATE_PERMS));
+stmt!(ISO_PERMISSION_REMOVE = permission_remove_sql(ISO_PERMS));
+stmt!(TEMPLATE_PERMISSION_REMOVE = permission_remove_sql(TEMPLATE_PERMS));
+stmt!(ISO_PERMISSION_RESET = permission_reset_sql(ISO_PERMS));
+stmt!(TEMPLATE_PERMISSION_RESET = permission_reset_sql(TEMPLATE_PERMS));
+stmt!(ISO_PERMISSION_LIST: (Uuid, String, Option<Uuid>) = permission_list_sql(ISO_PERMS));
+stmt!(TEMPLATE_PERMISSION_LIST: (Uuid, String, Option<Uuid>) = permission_list_sql(TEMPLATE_PERMS));
+stmt!(ISO_VISIBLE_TO: Scalar<bool> = visible_to_sql(ISO_PERMS));
+stmt!(TEMPLATE_VISIBLE_TO: Scalar<bool> = visible_to_sql(TEMPLATE_PERMS));
+
+/// Shares the image with `account_id` (again: no change).
+pub async fn permission_add(
+    db: impl PgExecutor<'_>,
+    kind: Kind,
+    image_id: Uuid,
+    account_id: Uuid,
+) -> Result<()> {
+    pick(kind, &ISO_PERMISSION_ADD, &TEMPLATE_PERMISSION_ADD)
+        .query()
+        .bind(image_id)
+        .bind(account_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn permission_remove(
+    db: impl PgExecutor<'_>,
+    kind: Kind,
+    image_id: Uuid,
+    accounts: &[Uuid],
+) -> Result<()> {
+    pick(kind, &ISO_PERMISSION_REMOVE, &TEMPLATE_PERMISSION_REMOVE)
+        .query()
+        .bind(image_id)
+        .bind(accounts.to_vec())
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn permission_reset(db: impl PgExecutor<'_>, kind: Kind, image_id: Uuid) -> Result<()> {
+    pick(kind, &ISO_PERMISSION_RESET, &TEMPLATE_PERMISSION_RESET)
+        .query()
+        .bind(image_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The accounts the image is shared with: (id, name, and the project whose account it
+/// is, for a project's).
+pub async fn permission_list(
+    db: impl PgExecutor<'_>,
+    kind: Kind,
+    image_id: Uuid,
+) -> Result<Vec<(Uuid, String, Option<Uuid>)>> {
+    Ok(pick(kind, &ISO_PERMISSION_LIST, &TEMPLATE_PERMISSION_LIST)
+        .query_as()
+        .bind(image_id)
+        .fetch_all(db)
+        .await?)
+}
+
+/// Whether `account_id` may see and use the image: it owns it, it is public, or it is
+/// shared with it (launch permission). Root admins may use any image; callers check that
+/// themselves.
+pub async fn visible_to(
+    db: impl PgExecutor<'_>,
+    kind: Kind,
+    image_id: Uuid,
+    account_id: Uuid,
+) -> Result<bool> {
+    Ok(pick(kind, &ISO_VISIBLE_TO, &TEMPLATE_VISIBLE_TO)
+        .query_scalar()
+        .bind(image_id)
+        .bind(account_id)
+        .fetch_one(db)
+        .await?)
+}
+
 statements![
     ISO_COPY_CLAIM,
     TEMPLATE_COPY_CLAIM,
@@ -350,5 +468,15 @@ statements![
     ISO_COPY_LIST_CLEANUP,
     TEMPLATE_COPY_LIST_CLEANUP,
     ISO_COPY_CLEANUP_DONE,
-    TEMPLATE_COPY_CLEANUP_DONE
+    TEMPLATE_COPY_CLEANUP_DONE,
+    ISO_PERMISSION_ADD,
+    TEMPLATE_PERMISSION_ADD,
+    ISO_PERMISSION_REMOVE,
+    TEMPLATE_PERMISSION_REMOVE,
+    ISO_PERMISSION_RESET,
+    TEMPLATE_PERMISSION_RESET,
+    ISO_PERMISSION_LIST,
+    TEMPLATE_PERMISSION_LIST,
+    ISO_VISIBLE_TO,
+    TEMPLATE_VISIBLE_TO
 ];

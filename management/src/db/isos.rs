@@ -153,13 +153,16 @@ pub struct IsoListRow {
 pub struct IsoFilter {
     pub common: ListFilter,
     pub zone_id: Option<Uuid>,
-    /// Only ISOs this account may see (its own or public); `None`: all (admins).
+    /// Only ISOs this account may see (its own, public, or shared with it); `None`: all
+    /// (admins).
     pub visible_to: Option<Uuid>,
     pub only_account: Option<Uuid>,
     /// A list's `projectid`: public ISOs or these owners' (`visible_any`), only these
     /// owners' (`only_any`).
     pub visible_any: Option<Vec<Uuid>>,
     pub only_any: Option<Vec<Uuid>>,
+    /// Only ISOs shared with one of these accounts (isofilter `sharedexecutable`).
+    pub shared_any: Option<Vec<Uuid>>,
     pub featured: Option<bool>,
     pub public: Option<bool>,
     pub bootable: Option<bool>,
@@ -187,9 +190,15 @@ stmt!(ISO_LIST: Counted<IsoListRow> = named format!("SELECT i.*, iz.zone_id, z.n
            AND ($name::text IS NULL OR i.name = $name)
            AND ($keyword::text IS NULL OR i.name ILIKE $keyword OR i.display_text ILIKE $keyword)
            AND ($zone_id::uuid IS NULL OR iz.zone_id = $zone_id)
-           AND ($visible_to::uuid IS NULL OR i.account_id = $visible_to OR i.is_public)
+           AND ($visible_to::uuid IS NULL OR i.account_id = $visible_to OR i.is_public
+                OR EXISTS (SELECT 1 FROM iso_permissions p
+                           WHERE p.iso_id = i.id AND p.account_id = $visible_to))
            AND ($only_account::uuid IS NULL OR i.account_id = $only_account)
-           AND ($visible_any::uuid[] IS NULL OR i.is_public OR i.account_id = ANY($visible_any))
+           AND ($visible_any::uuid[] IS NULL OR i.is_public OR i.account_id = ANY($visible_any)
+                OR EXISTS (SELECT 1 FROM iso_permissions p
+                           WHERE p.iso_id = i.id AND p.account_id = ANY($visible_any)))
+           AND ($shared_any::uuid[] IS NULL OR EXISTS (SELECT 1 FROM iso_permissions p
+                    WHERE p.iso_id = i.id AND p.account_id = ANY($shared_any)))
            AND ($only_any::uuid[] IS NULL OR i.account_id = ANY($only_any))
            AND ($featured::boolean IS NULL OR i.is_featured = $featured)
            AND ($public::boolean IS NULL OR i.is_public = $public)
@@ -216,6 +225,7 @@ pub async fn iso_list(db: impl PgExecutor<'_>, f: &IsoFilter) -> Result<(Vec<Iso
                 .set("only_account", f.only_account)
                 .set("visible_any", &f.visible_any)
                 .set("only_any", &f.only_any)
+                .set("shared_any", &f.shared_any)
                 .set("featured", f.featured)
                 .set("public", f.public)
                 .set("bootable", f.bootable)

@@ -244,97 +244,6 @@ pub async fn template_zone_list(
         .await?)
 }
 
-// --- launch permissions ---
-
-stmt!(
-    PERMISSION_ADD = "INSERT INTO template_permissions (template_id, account_id) VALUES ($1, $2)
-         ON CONFLICT DO NOTHING"
-);
-
-pub async fn permission_add(
-    db: impl PgExecutor<'_>,
-    template_id: Uuid,
-    account_id: Uuid,
-) -> Result<()> {
-    PERMISSION_ADD
-        .query()
-        .bind(template_id)
-        .bind(account_id)
-        .execute(db)
-        .await?;
-    Ok(())
-}
-
-stmt!(
-    PERMISSION_REMOVE =
-        "DELETE FROM template_permissions WHERE template_id = $1 AND account_id = ANY($2)"
-);
-
-pub async fn permission_remove(
-    db: impl PgExecutor<'_>,
-    template_id: Uuid,
-    accounts: &[Uuid],
-) -> Result<()> {
-    PERMISSION_REMOVE
-        .query()
-        .bind(template_id)
-        .bind(accounts.to_vec())
-        .execute(db)
-        .await?;
-    Ok(())
-}
-
-stmt!(PERMISSION_RESET = "DELETE FROM template_permissions WHERE template_id = $1");
-
-pub async fn permission_reset(db: impl PgExecutor<'_>, template_id: Uuid) -> Result<()> {
-    PERMISSION_RESET
-        .query()
-        .bind(template_id)
-        .execute(db)
-        .await?;
-    Ok(())
-}
-
-stmt!(PERMISSION_LIST: (Uuid, String, Option<Uuid>) = "SELECT a.id, a.name, pr.id FROM template_permissions p
-         JOIN accounts a ON a.id = p.account_id
-         LEFT JOIN projects pr ON pr.account_id = a.id
-         WHERE p.template_id = $1 ORDER BY a.name");
-
-/// The accounts the template is shared with: (id, name, and the project whose account it
-/// is, for a project's).
-pub async fn permission_list(
-    db: impl PgExecutor<'_>,
-    template_id: Uuid,
-) -> Result<Vec<(Uuid, String, Option<Uuid>)>> {
-    Ok(PERMISSION_LIST
-        .query_as()
-        .bind(template_id)
-        .fetch_all(db)
-        .await?)
-}
-
-stmt!(TEMPLATE_VISIBLE_TO: Scalar<bool> = "SELECT EXISTS (SELECT 1 FROM templates t
-         WHERE t.id = $1 AND t.removed IS NULL
-           AND (t.is_public OR t.account_id = $2
-                OR EXISTS (SELECT 1 FROM template_permissions p
-                           WHERE p.template_id = t.id AND p.account_id = $2)))");
-
-/// Whether `account_id` may see and deploy the template: it owns it, it is public, or it
-/// is shared with it (launch permission). Root admins may use any template; callers
-/// check that themselves.
-pub async fn template_visible_to(
-    db: impl PgExecutor<'_>,
-    template_id: Uuid,
-    account_id: Uuid,
-) -> Result<bool> {
-    Ok(TEMPLATE_VISIBLE_TO
-        .query_scalar()
-        .bind(template_id)
-        .bind(account_id)
-        .fetch_one(db)
-        .await?)
-}
-
 /// The ready file of a template in a zone: what a VM's root disk is based on.
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct TemplateFile {
@@ -600,11 +509,6 @@ statements![
     TEMPLATE_ZONE_REQUEUE,
     TEMPLATE_ZONE_INSERT_CROSS_ZONE,
     TEMPLATE_ZONE_LIST,
-    PERMISSION_ADD,
-    PERMISSION_REMOVE,
-    PERMISSION_RESET,
-    PERMISSION_LIST,
-    TEMPLATE_VISIBLE_TO,
     TEMPLATE_READY_IN_ZONE,
     TEMPLATE_LIST
 ];

@@ -45,9 +45,16 @@ pub async fn ready_file(
         ))
     };
     if !caller.is_root_admin()
-        && !db::templates::template_visible_to(&ctx.pool, template_id, caller.account_id()).await?
+        && !db::images::visible_to(
+            &ctx.pool,
+            db::images::Kind::Template,
+            template_id,
+            caller.account_id(),
+        )
+        .await?
         && (owner == caller.account_id()
-            || !db::templates::template_visible_to(&ctx.pool, template_id, owner).await?)
+            || !db::images::visible_to(&ctx.pool, db::images::Kind::Template, template_id, owner)
+                .await?)
     {
         return Err(unknown().into());
     }

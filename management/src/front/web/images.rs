@@ -18,6 +18,13 @@ use super::show::{bytes_of, plain, text, when};
 use super::{field, page_params, pager, redirect_with, Fields, Session};
 use crate::ctx::Ctx;
 
+/// ISOs' permissions, as [`super::sharing`] shows and changes them.
+const ISO: super::sharing::Image = super::sharing::Image {
+    noun: "ISO",
+    list: "listIsoPermissions",
+    update: "updateIsoPermissions",
+};
+
 pub fn router() -> Router<Ctx> {
     Router::new()
         .route("/console/isos", get(isos))
@@ -357,6 +364,21 @@ async fn iso(s: Session, Path(id): Path<String>) -> Response {
         })
         .collect();
     let downloading = copies.iter().any(downloading);
+    let permissions = super::sharing::section(
+        &s,
+        &ISO,
+        &super::sharing::Flags {
+            account: text(&i.account),
+            projectid: plain(&i.projectid),
+            domainid: plain(&i.domainid),
+            ispublic: i.ispublic,
+            isfeatured: i.isfeatured,
+            isextractable: i.isextractable,
+        },
+        &id,
+        &format!("/console/isos/{id}/action"),
+    )
+    .await;
     let tags = super::tags::section(&s, "ISO", &id, &format!("/console/isos/{id}")).await;
     s.page(&DetailPage {
         banner: None,
@@ -372,19 +394,22 @@ async fn iso(s: Session, Path(id): Path<String>) -> Response {
         ],
         fields,
         charts: vec![],
-        sections: vec![Section {
-            forms: vec![],
-            title: "Zones".into(),
-            table: Table::new(
-                "zones",
-                &["Zone", "Status", "Progress", "Ready"],
-                rows,
-                "Not in any zone.",
-            ),
-            links: vec![],
-            note: downloading
-                .then(|| "This page refreshes itself while the download runs.".to_string()),
-        }]
+        sections: vec![
+            Section {
+                forms: vec![],
+                title: "Zones".into(),
+                table: Table::new(
+                    "zones",
+                    &["Zone", "Status", "Progress", "Ready"],
+                    rows,
+                    "Not in any zone.",
+                ),
+                links: vec![],
+                note: downloading
+                    .then(|| "This page refreshes itself while the download runs.".to_string()),
+            },
+            permissions,
+        ]
         .into_iter()
         .chain(tags)
         .collect(),
@@ -395,6 +420,9 @@ async fn iso(s: Session, Path(id): Path<String>) -> Response {
 async fn iso_action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Response {
     if let Some(r) = s.refuse_forged(&f) {
         return r;
+    }
+    if let Some(call) = super::sharing::call(&f, &ISO, &id) {
+        return super::sharing::send(&s, &ISO, call, &format!("/console/isos/{id}")).await;
     }
     match field(&f, "action") {
         "delete" => {

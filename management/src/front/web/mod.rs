@@ -19,6 +19,7 @@ mod limits;
 mod lists;
 mod offerings;
 mod projects;
+mod sharing;
 mod show;
 mod sshkeys;
 mod storage;

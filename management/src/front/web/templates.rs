@@ -13,10 +13,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use stratus_api::envelope::Reply;
-use stratus_api::types::{
-    AccountResponse, OsTypeResponse, ProjectResponse, TemplatePermissionsResponse,
-    TemplateResponse, ZoneResponse,
-};
+use stratus_api::types::{OsTypeResponse, TemplateResponse, ZoneResponse};
 use stratus_ui::format::{self, Download};
 use stratus_ui::{Action, Cell, DetailPage, Field, FormPage, Link, ListPage, Row, Section, Table};
 
@@ -31,6 +28,13 @@ pub fn router() -> Router<Ctx> {
         .route("/console/templates/{id}", get(template))
         .route("/console/templates/{id}/action", post(template_action))
 }
+
+/// Templates' permissions, as [`super::sharing`] shows and changes them.
+const IMAGE: super::sharing::Image = super::sharing::Image {
+    noun: "template",
+    list: "listTemplatePermissions",
+    update: "updateTemplatePermissions",
+};
 
 /// Seconds between refreshes while a download runs.
 const REFRESH: u32 = 2;
@@ -401,7 +405,21 @@ async fn template(s: Session, Path(id): Path<String>) -> Response {
         })
         .collect();
     let url = format!("/console/templates/{id}/action");
-    let permissions = permissions_section(&s, t, &id, &url).await;
+    let permissions = super::sharing::section(
+        &s,
+        &IMAGE,
+        &super::sharing::Flags {
+            account: text(&t.account),
+            projectid: plain(&t.projectid),
+            domainid: plain(&t.domainid),
+            ispublic: t.ispublic,
+            isfeatured: t.isfeatured,
+            isextractable: t.isextractable,
+        },
+        &id,
+        &url,
+    )
+    .await;
     let actions = vec![Action::new("delete", "Delete template", url.clone())
         .field("action", "delete")
         .danger(
@@ -442,237 +460,24 @@ async fn template(s: Session, Path(id): Path<String>) -> Response {
     })
 }
 
-/// The template's permissions (CloudStack's listTemplatePermissions and its Update
-/// template permissions and Share forms): whether it is public, featured and
-/// extractable, the accounts and projects it is shared with (each can be removed),
-/// others of its domain to share it with, and Reset (private, shared with nobody).
-async fn permissions_section(s: &Session, t: &TemplateResponse, id: &str, url: &str) -> Section {
-    let perms = match s
-        .call("listTemplatePermissions", &[("id", id.to_string())])
-        .await
-    {
-        Ok(Reply::Object { value, .. }) => {
-            serde_json::from_value::<TemplatePermissionsResponse>(value).unwrap_or_default()
-        }
-        _ => TemplatePermissionsResponse::default(),
-    };
-    let owner = text(&t.account);
-    let owner_project = plain(&t.projectid);
-    // The projects the caller may see, by id (for their names, and to share with).
-    let projects: Vec<(String, String, String)> = s
-        .list_of::<ProjectResponse>(
-            "listProjects",
-            &[
-                ("listall", "true".into()),
-                ("pagesize", "500".into()),
-                ("page", "1".into()),
-            ],
-        )
-        .await
-        .map(|(_, items)| items)
-        .unwrap_or_default()
-        .iter()
-        .map(|p| (plain(&p.id), text(&p.name), plain(&p.domainid)))
-        .collect();
-    let project_name = |pid: &str| {
-        projects
-            .iter()
-            .find(|(i, _, _)| i == pid)
-            .map(|(_, n, _)| n.clone())
-            .unwrap_or_else(|| pid.to_string())
-    };
-    let shared_accounts: Vec<&String> = perms.account.iter().filter(|a| **a != owner).collect();
-    let shared_projects: Vec<&String> = perms
-        .projectids
-        .iter()
-        .filter(|p| **p != owner_project)
-        .collect();
-    let unshare = |with: String| {
-        vec![Action::new("unshare", "Stop sharing", url.to_string())
-            .field("action", "unshare")
-            .field("with", with)]
-    };
-    let mut rows: Vec<Row> = shared_accounts
-        .iter()
-        .map(|a| Row {
-            id: format!("account:{a}"),
-            cells: vec![Cell::text(a.to_string()), Cell::text("Account")],
-            actions: unshare(format!("account:{a}")),
-        })
-        .collect();
-    rows.extend(shared_projects.iter().map(|p| Row {
-        id: format!("project:{p}"),
-        cells: vec![Cell::text(project_name(p)), Cell::text("Project")],
-        actions: unshare(format!("project:{p}")),
-    }));
-    // Others to share with: accounts and projects of the template's domain (sharing does
-    // not cross domains).
-    let domain = plain(&t.domainid);
-    let mut others = vec![];
-    if let Ok((_, items)) = s
-        .list_of::<AccountResponse>(
-            "listAccounts",
-            &[("pagesize", "500".into()), ("page", "1".into())],
-        )
-        .await
-    {
-        others.extend(
-            items
-                .iter()
-                .filter(|a| plain(&a.domainid) == domain)
-                .map(|a| text(&a.name))
-                .filter(|n| *n != owner && !shared_accounts.contains(&n))
-                .map(|n| (format!("account:{n}"), format!("Account {n}"))),
-        );
-    }
-    others.extend(
-        projects
-            .iter()
-            .filter(|(pid, _, d)| {
-                *d == domain && *pid != owner_project && !shared_projects.contains(&pid)
-            })
-            .map(|(pid, name, _)| (format!("project:{pid}"), format!("Project {name}"))),
-    );
-    let yes = |b: Option<bool>| b == Some(true);
-    let flag = |b: Option<bool>| if yes(b) { "true" } else { "false" };
-    let mut visibility = Action::new("visibility", "Save", url.to_string())
-        .field("action", "visibility")
-        .field("was_ispublic", flag(t.ispublic))
-        .field("was_isextractable", flag(t.isextractable))
-        .checkbox("ispublic", "Public", yes(t.ispublic));
-    if s.is_admin() {
-        visibility = visibility
-            .field("was_isfeatured", flag(t.isfeatured))
-            .checkbox("isfeatured", "Featured", yes(t.isfeatured));
-    }
-    visibility = visibility.checkbox("isextractable", "Extractable", yes(t.isextractable));
-    let mut forms = vec![visibility];
-    if !others.is_empty() {
-        forms.push(
-            Action::new("share", "Share", url.to_string())
-                .field("action", "share")
-                .select("with", "Share with", others),
-        );
-    }
-    // A user lists no account but its own: it names the account (as CloudStack's form).
-    if !s.manages_domains() {
-        forms.push(
-            Action::new("sharename", "Share with account", url.to_string())
-                .field("action", "share")
-                .input("account", "Account name", "text", "", "account name"),
-        );
-    }
-    forms.push(
-        Action::new("reset", "Reset permissions", url.to_string())
-            .field("action", "reset")
-            .danger("Yes, make it private and shared with nobody"),
-    );
-    let note = if yes(t.ispublic) {
-        "Public: every account of its domain may deploy it, besides those it is shared with below."
-    } else {
-        "Private: only its owner and the accounts and projects it is shared with below may deploy it."
-    };
-    Section {
-        forms,
-        title: "Permissions".into(),
-        table: Table::new(
-            "permissions",
-            &["Shared with", "Kind"],
-            rows,
-            "Not shared with any account or project.",
-        ),
-        links: vec![],
-        note: Some(note.into()),
-    }
-}
-
 async fn template_action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Response {
     if let Some(r) = s.refuse_forged(&f) {
         return r;
     }
     let back = format!("/console/templates/{id}");
-    // `account:NAME` or `project:ID`, as the permission forms carry them (or an account
-    // named in `account`).
-    let with = || -> Option<(&'static str, String)> {
-        let w = field(&f, "with");
-        let named = field(&f, "account").trim();
-        if w.is_empty() && !named.is_empty() {
-            Some(("accounts", named.to_string()))
-        } else if let Some(name) = w.strip_prefix("account:") {
-            Some(("accounts", name.to_string()))
-        } else {
-            w.strip_prefix("project:")
-                .map(|p| ("projectids", p.to_string()))
-        }
-    };
-    let (command, params, done): (&str, Vec<(&str, String)>, &str) = match field(&f, "action") {
+    if let Some(call) = super::sharing::call(&f, &IMAGE, &id) {
+        return super::sharing::send(&s, &IMAGE, call, &back).await;
+    }
+    match field(&f, "action") {
         "delete" => {
-            return s
-                .act(
-                    "deleteTemplate",
-                    &[("id", id)],
-                    "/console/templates",
-                    "The template was deleted.",
-                )
-                .await
-        }
-        op @ ("share" | "unshare") => {
-            let Some((kind, who)) = with() else {
-                return redirect_with(&back, false, "Choose an account or a project.");
-            };
-            let (op, done) = if op == "share" {
-                ("add", "The template is shared.")
-            } else {
-                ("remove", "The template is no longer shared with it.")
-            };
-            (
-                "updateTemplatePermissions",
-                vec![("id", id.clone()), (kind, who), ("op", op.into())],
-                done,
+            s.act(
+                "deleteTemplate",
+                &[("id", id)],
+                "/console/templates",
+                "The template was deleted.",
             )
+            .await
         }
-        "reset" => {
-            if field(&f, "confirm") != "yes" {
-                return redirect_with(&back, false, "Tick the box to confirm the reset.");
-            }
-            (
-                "updateTemplatePermissions",
-                vec![("id", id.clone()), ("op", "reset".into())],
-                "The template is private and shared with nobody.",
-            )
-        }
-        "visibility" => {
-            // Only what changed is sent (a flag the caller may not set stays unsent).
-            let mut params = vec![("id", id.clone())];
-            for flag in ["ispublic", "isfeatured", "isextractable"] {
-                let was = field(&f, &format!("was_{flag}"));
-                if was.is_empty() {
-                    continue;
-                }
-                let now = if field(&f, flag) == "true" {
-                    "true"
-                } else {
-                    "false"
-                };
-                if now != was {
-                    params.push((flag, now.to_string()));
-                }
-            }
-            if params.len() == 1 {
-                return redirect_with(&back, true, "Nothing changed.");
-            }
-            (
-                "updateTemplatePermissions",
-                params,
-                "The template's permissions are saved.",
-            )
-        }
-        other => {
-            return redirect_with(&back, false, &format!("Unknown action '{other}'"));
-        }
-    };
-    match s.call(command, &params).await {
-        Ok(_) => redirect_with(&back, true, done),
-        Err(e) => redirect_with(&back, false, &e.text),
+        other => redirect_with(&back, false, &format!("Unknown action '{other}'")),
     }
 }

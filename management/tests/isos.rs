@@ -375,4 +375,25 @@ async fn a_private_iso_shared_with_an_account_is_its_to_use_until_removed() {
         )
         .await;
     assert!(t.contains("Invalid operation"), "{t}");
+
+    // Users publish ISOs only while allow.public.user.templates says so.
+    admin
+        .ok(
+            "updateConfiguration",
+            &[("name", "allow.public.user.templates"), ("value", "false")],
+        )
+        .await;
+    let t = bob
+        .err(
+            "registerIso",
+            &[
+                ("name", "mine"),
+                ("zoneid", &zone),
+                ("url", "http://127.0.0.1:9/mine.iso"),
+                ("ispublic", "true"),
+            ],
+            431,
+        )
+        .await;
+    assert!(t.contains("Only private ISOs"), "{t}");
 }

@@ -176,6 +176,11 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     if featured && !caller.is_root_admin() {
         return Err(ApiError::param("Only administrators can register featured ISOs").into());
     }
+    let public = p.bool("ispublic").unwrap_or(false);
+    let owner_account = owner.map_or(caller.account_id(), |p| p.account_id);
+    if public && !super::templates::may_publish(ctx, caller, owner_account) {
+        return Err(ApiError::param("Only private ISOs can be created.").into());
+    }
     // Last, after the checks that need no network: where the URL points now must be a
     // place downloads may go (the downloader checks again on every connection).
     let policy = Policy::from_setting(
@@ -199,7 +204,7 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         bootable: p.bool("bootable").unwrap_or(true),
         os_type_id,
         checksum,
-        is_public: p.bool("ispublic").unwrap_or(false),
+        is_public: public,
         is_featured: featured,
         is_extractable: p.bool("isextractable").unwrap_or(false),
         cross_zones: zone_param == "-1",

@@ -488,16 +488,17 @@ pub async fn data_volumes_of_vm(
         .await?)
 }
 
-stmt!(VOLUME_DEVICES_OF_VM: Scalar<i32> = "SELECT device_id FROM volumes
+stmt!(VOLUME_DEVICES_OF_VM: Scalar<Option<i32>> = "SELECT device_id FROM volumes
          WHERE vm_id = $1 AND removed IS NULL AND device_id IS NOT NULL ORDER BY device_id");
 
 /// The device ids a VM's volumes use.
 pub async fn volume_devices_of_vm(db: impl PgExecutor<'_>, vm_id: Uuid) -> Result<Vec<i32>> {
-    Ok(VOLUME_DEVICES_OF_VM
+    let all: Vec<Option<i32>> = VOLUME_DEVICES_OF_VM
         .query_scalar()
         .bind(vm_id)
         .fetch_all(db)
-        .await?)
+        .await?;
+    Ok(all.into_iter().flatten().collect())
 }
 
 stmt!(

@@ -497,9 +497,10 @@ async fn vm_disk_detach(
         )
     })?;
     let b = budget(&headers)?;
-    // The guest's time to release the disk, within the caller's deadline (a margin left
-    // to answer that it did not).
-    let wait = b.map_or(DETACH_WAIT, |b| b.saturating_sub(Duration::from_secs(2)));
+    // The guest's time to release the disk, within the caller's deadline: a margin is
+    // left for libvirt's own wait inside the detach call (QEMU's driver waits some
+    // seconds for the device to go) and to answer that it did not.
+    let wait = b.map_or(DETACH_WAIT, |b| b.saturating_sub(Duration::from_secs(10)));
     on_vm(&s, &id, b, None, move |hv, id| {
         hv.detach_disk(id, device, wait)
     })

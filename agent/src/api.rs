@@ -43,7 +43,7 @@ use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -151,6 +151,8 @@ pub fn router(state: Arc<AgentState>) -> Router {
         .route(paths::VM_ISO, post(vm_iso_insert).delete(vm_iso_eject))
         .route(paths::VM_GUEST, put(vm_guest))
         .route(paths::VM_CONSOLE, get(vm_console))
+        .route(paths::VM_DISKS, post(vm_disk_attach))
+        .route(paths::VM_DISK, delete(vm_disk_detach))
         .route(paths::NETWORK, put(network_apply).delete(network_remove))
         .with_state(state)
 }
@@ -458,6 +460,49 @@ async fn vm_iso_eject(
 ) -> Answer<VmStatus> {
     on_vm(&s, &id, budget(&headers)?, None, |hv, id| {
         hv.set_iso(id, None)
+    })
+    .await
+}
+
+// --- Data volumes (issue 16) -----------------------------------------------------------
+
+async fn vm_disk_attach(
+    State(s): State<Arc<AgentState>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer<VmStatus> {
+    let disk: stratus_api::agent::DataDisk = body(&bytes, None)?;
+    on_vm(&s, &id, budget(&headers)?, None, move |hv, id| {
+        hv.attach_disk(id, &disk)
+    })
+    .await
+}
+
+/// How long a guest may take to release a disk without a caller's deadline.
+const DETACH_WAIT: Duration = Duration::from_secs(30);
+
+async fn vm_disk_detach(
+    State(s): State<Arc<AgentState>>,
+    UrlPath((id, device)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+) -> Answer<VmStatus> {
+    let device: u32 = device.parse().map_err(|_| {
+        Failure(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "'{}' is not a device id",
+                stratus_api::params::shown(&device)
+            ),
+        )
+    })?;
+    let b = budget(&headers)?;
+    // The guest's time to release the disk, within the caller's deadline: a margin is
+    // left for libvirt's own wait inside the detach call (QEMU's driver waits some
+    // seconds for the device to go) and to answer that it did not.
+    let wait = b.map_or(DETACH_WAIT, |b| b.saturating_sub(Duration::from_secs(10)));
+    on_vm(&s, &id, b, None, move |hv, id| {
+        hv.detach_disk(id, device, wait)
     })
     .await
 }

@@ -8,7 +8,7 @@
 //! there, empty without an ISO, so attaching one later is a media change (IDE drives
 //! cannot be hot-plugged).
 
-use stratus_api::agent::{NfsFile, VmSpec};
+use stratus_api::agent::{DataDisk, NfsFile, VmSpec};
 
 /// The root disk's and the CD-ROM drive's targets in the guest.
 pub const ROOT_TARGET: &str = "vda";
@@ -49,6 +49,78 @@ pub fn config_drive_xml(drive: &std::path::Path) -> String {
         "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='{}'/><target dev='{CONFIG_DRIVE_TARGET}' bus='ide'/><readonly/></disk>",
         esc(&drive.display().to_string())
     )
+}
+
+/// A data volume's disk (issue 16): the domain's device and the device XML for
+/// `virDomainAttachDeviceFlags`/`DetachDeviceFlags` (libvirt finds it by its target). Its
+/// serial is the volume's id without dashes, cut to virtio's 20 characters, as
+/// CloudStack's KVM agent sets it (`/dev/disk/by-id/virtio-<serial>` in the guest).
+pub fn data_disk_xml(d: &DataDisk) -> String {
+    let serial: String = d.volume_id.simple().to_string().chars().take(20).collect();
+    format!(
+        "<disk type='network' device='disk'><driver name='qemu' type='{}' cache='none'/>{}<target dev='{}' bus='virtio'/><serial>{serial}</serial></disk>",
+        d.format.as_str(),
+        nfs_source(&d.file),
+        d.target()
+    )
+}
+
+/// The `<disk>` element (as text) of `xml`'s disk at `target`, and the file it holds
+/// (`nfs://SERVER/PATH`, or a local path): what a detach names, and what an attach checks
+/// an existing device against.
+pub fn disk_at(xml: &str, target: &str) -> Result<Option<(String, Option<String>)>, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("domain XML: {e}"))?;
+    let Some(devices) = doc.descendants().find(|n| n.has_tag_name("devices")) else {
+        return Ok(None);
+    };
+    let disk = devices.children().find(|n| {
+        n.has_tag_name("disk")
+            && n.attribute("device") == Some("disk")
+            && n.children()
+                .any(|t| t.has_tag_name("target") && t.attribute("dev") == Some(target))
+    });
+    Ok(disk.map(|d| {
+        let text = xml.get(d.range()).unwrap_or_default().to_string();
+        let source = d
+            .children()
+            .find(|n| n.has_tag_name("source"))
+            .and_then(|src| {
+                if let Some(f) = src.attribute("file") {
+                    return Some(f.to_string());
+                }
+                let name = src.attribute("name")?;
+                let host = src
+                    .children()
+                    .find(|n| n.has_tag_name("host"))
+                    .and_then(|h| h.attribute("name"))
+                    .unwrap_or_default();
+                Some(format!("nfs://{host}/{}", name.trim_start_matches('/')))
+            });
+        (text, source)
+    }))
+}
+
+/// `xml` (a domain's definition) with `disk` (a `<disk>` element) added at the end of its
+/// devices, or (`None`) with the disk at `target` removed: the definition a redefine
+/// gives, which every driver can do (the test driver cannot attach devices).
+pub fn with_disk_at(xml: &str, target: &str, disk: Option<&str>) -> Result<String, String> {
+    let mut out = match disk_at(xml, target)? {
+        Some((old, _)) => {
+            let at = xml.find(&old).ok_or("domain XML: the disk moved")?;
+            let mut s = String::with_capacity(xml.len());
+            s.push_str(xml.get(..at).unwrap_or_default());
+            s.push_str(xml.get(at + old.len()..).unwrap_or_default());
+            s
+        }
+        None => xml.to_string(),
+    };
+    if let Some(d) = disk {
+        let close = out
+            .rfind("</devices>")
+            .ok_or("domain XML without </devices>")?;
+        out.insert_str(close, d);
+    }
+    Ok(out)
 }
 
 /// `xml` (a domain's definition) with `drive` in its config drive's CD-ROM drive: the
@@ -145,6 +217,9 @@ pub fn domain_xml(
         d.format.as_str(),
         nfs_source(&d.file)
     ));
+    for d in &spec.data_disks {
+        line(&format!("    {}", data_disk_xml(d)));
+    }
     line(&format!("    {}", cdrom_xml(spec.iso.as_ref())));
     if let Some(d) = config_drive {
         line(&format!("    {}", config_drive_xml(d)));
@@ -294,6 +369,7 @@ mod tests {
             }],
             console_password: Some("a'b<c&".into()),
             guest: None,
+            data_disks: vec![],
         }
     }
 

@@ -245,6 +245,14 @@ pub mod api {
     /// 409 if it is not running, 426 without the upgrade headers, 502 if its VNC server
     /// does not answer.
     pub const VM_CONSOLE: &str = "/v1/vms/{id}/console";
+    /// POST a [`DataDisk`](super::DataDisk): attach that data volume (hot-plugged if the
+    /// VM runs, and in its definition); answers [`VmStatus`](super::VmStatus). Attaching
+    /// the same file at the same device again is fine.
+    pub const VM_DISKS: &str = "/v1/vms/{id}/disks";
+    /// DELETE: detach the data volume at device `{device}` (live: the guest must release
+    /// it within the request's deadline, else `409` and it stays attached; and from the
+    /// definition); answers [`VmStatus`](super::VmStatus), also when it was not attached.
+    pub const VM_DISK: &str = "/v1/vms/{id}/disks/{device}";
     /// The protocol name a console tunnel asks for in its `Upgrade` header: raw RFB bytes
     /// (no framing) after the `101`.
     pub const CONSOLE_UPGRADE: &str = "stratus-vnc";
@@ -266,6 +274,14 @@ pub mod api {
     }
     pub fn vm_console(id: Uuid) -> String {
         VM_CONSOLE.replace("{id}", &id.to_string())
+    }
+    pub fn vm_disks(id: Uuid) -> String {
+        VM_DISKS.replace("{id}", &id.to_string())
+    }
+    pub fn vm_disk(id: Uuid, device: u32) -> String {
+        VM_DISK
+            .replace("{id}", &id.to_string())
+            .replace("{device}", &device.to_string())
     }
     pub fn network(bridge: &str) -> String {
         NETWORK.replace("{bridge}", bridge)
@@ -366,6 +382,55 @@ pub struct RootDisk {
     pub backing: Option<NfsFile>,
 }
 
+// --- Data volumes (issue 16) -----------------------------------------------------------
+
+/// Highest device id a data volume may have: CloudStack's KVM `max_data_volumes_limit`
+/// (6, its hypervisor capabilities' default) + 2 (the root disk and the CD-ROM) − 1.
+pub const MAX_DEVICE_ID: u32 = 7;
+/// The CD-ROM's device id on KVM: never a data volume's.
+pub const CDROM_DEVICE_ID: u32 = 3;
+
+/// A data volume as a guest sees it: a qcow2 on primary storage (created by the
+/// management server), a virtio disk at CloudStack's device id `n` → target `vd` + the
+/// `n`th letter (`1` → `vdb`), as CloudStack's KVM agent names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataDisk {
+    pub file: NfsFile,
+    pub format: DiskFormat,
+    /// 1, 2, 4…[`MAX_DEVICE_ID`] (0 is the root disk's, [`CDROM_DEVICE_ID`] the CD-ROM's).
+    pub device_id: u32,
+    /// The volume's id: the disk's `<serial>` in the guest (`/dev/disk/by-id/virtio-…`).
+    pub volume_id: Uuid,
+}
+
+impl DataDisk {
+    /// The guest's target device (`vdb`…).
+    pub fn target(&self) -> String {
+        data_target(self.device_id)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        valid_data_device(self.device_id)?;
+        self.file.validate("data disk")
+    }
+}
+
+/// Whether `device` may hold a data volume (CloudStack's rule: 1, 2, 4…max).
+pub fn valid_data_device(device: u32) -> Result<(), String> {
+    if device == 0 || device == CDROM_DEVICE_ID || device > MAX_DEVICE_ID {
+        return Err(format!(
+            "device id {device}: a data volume's must be 1, 2 or 4-{MAX_DEVICE_ID}"
+        ));
+    }
+    Ok(())
+}
+
+/// The target of device id `device` (`vd` + its letter; `0` → `vda`).
+pub fn data_target(device: u32) -> String {
+    let letter = char::from(b'a' + (device.min(25) as u8));
+    format!("vd{letter}")
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NicModel {
@@ -425,6 +490,9 @@ pub struct VmSpec {
     /// no config drive (an ISO install with nothing to pass in).
     #[serde(default)]
     pub guest: Option<GuestData>,
+    /// Data volumes attached to the VM (issue 16), each at its CloudStack device id.
+    #[serde(default)]
+    pub data_disks: Vec<DataDisk>,
 }
 
 /// At most this many bytes of user data, decoded (CloudStack's `vm.userdata.max.length`
@@ -629,6 +697,13 @@ impl VmSpec {
         if let Some(g) = &self.guest {
             g.validate()?;
         }
+        let mut devices = std::collections::HashSet::new();
+        for d in &self.data_disks {
+            d.validate()?;
+            if !devices.insert(d.device_id) {
+                return Err(format!("device id {} is used twice", d.device_id));
+            }
+        }
         if let Some(p) = &self.console_password {
             if p.is_empty() || p.chars().count() > VNC_PASSWORD_MAX {
                 return Err(format!(
@@ -684,6 +759,10 @@ pub struct VmStatus {
     /// The config drive in the second CD-ROM drive (a file on the host), if any.
     #[serde(default)]
     pub config_drive: Option<String>,
+    /// The targets of its disks (`vda` the root disk, `vdb`… data volumes): the live
+    /// domain's while it runs, else its definition's.
+    #[serde(default)]
+    pub disks: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

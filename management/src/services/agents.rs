@@ -181,7 +181,35 @@ impl<'a> Agent<'a> {
         self.call::<(), _>(reqwest::Method::DELETE, &api::vm_iso(id), None, QUICK)
             .await
     }
+    // --- Data volumes (issue 16) ---
+
+    /// Attach a data volume (hot-plugged if the VM runs, and in its definition).
+    pub async fn attach_disk(
+        &self,
+        id: Uuid,
+        disk: &stratus_api::agent::DataDisk,
+    ) -> Result<VmStatus, ApiError> {
+        self.call(reqwest::Method::POST, &api::vm_disks(id), Some(disk), QUICK)
+            .await?
+            .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
+    }
+
+    /// Detach the data volume at `device`; the guest has [`DETACH_BUDGET`] to release it.
+    /// `None` if the host has no such VM.
+    pub async fn detach_disk(&self, id: Uuid, device: u32) -> Result<Option<VmStatus>, ApiError> {
+        self.call::<(), _>(
+            reqwest::Method::DELETE,
+            &api::vm_disk(id, device),
+            None,
+            DETACH_BUDGET,
+        )
+        .await
+    }
 }
+
+/// A hot-unplug waits for the guest to release the disk (the agent answers a conflict
+/// when it does not, a little before this).
+pub const DETACH_BUDGET: Duration = Duration::from_secs(30);
 
 /// A graceful stop may take the whole shutdown timeout, plus the definition work.
 fn power_timeout(o: PowerOptions) -> Duration {

@@ -10,6 +10,7 @@
 
 pub mod allocate;
 pub mod bases;
+pub mod data_volumes;
 pub mod guest;
 pub mod restore;
 pub mod volumes;
@@ -281,6 +282,8 @@ async fn root_size(ctx: &Ctx, vm: &db::vms::VmRow, opts: &Options) -> Result<i64
 
 /// Removes the VM's root volume file and marks it expunged. Idempotent.
 pub async fn remove_root_volume(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
+    // Its data volumes stay, detached (issue 16).
+    db::volumes::data_volumes_release(&ctx.pool, vm_id).await?;
     let Some(v) = db::volumes::volume_root_of_vm(&ctx.pool, vm_id).await? else {
         return Ok(());
     };
@@ -431,6 +434,7 @@ pub(crate) async fn spec_for(ctx: &Ctx, vm: &db::vms::VmRow, host: &HostRow) -> 
             .collect(),
         console_password: None,
         guest: Some(guest::guest_data(ctx, &view).await?),
+        data_disks: data_volumes::disks_of(ctx, vm.id).await?,
     })
 }
 

@@ -11,6 +11,7 @@
 pub mod allocate;
 pub mod bases;
 pub mod guest;
+pub mod migrate;
 pub mod restore;
 pub mod volumes;
 pub mod workflows;

@@ -1075,4 +1075,14 @@ mod tests {
         let (st, v) = call(&f.app, Method::DELETE, &paths::network("cloudbr7"), None).await;
         assert_eq!((st, v["existed"].as_bool()), (StatusCode::OK, Some(false)));
     }
+
+    #[test]
+    fn hosts_libvirt_certificates_are_told_apart() {
+        let host = b"\x30\x10\x0c\x0estratus-libvirt \x01";
+        assert!(is_host_libvirt_cert(host));
+        assert!(!is_host_libvirt_cert(
+            b"\x30\x10\x0c\x0estratus-management 1234"
+        ));
+        assert!(!is_host_libvirt_cert(b""));
+    }
 }

@@ -578,4 +578,21 @@ mod tests {
         assert_eq!(doc.root_element().attribute("device"), Some("cdrom"));
         assert!(read_devices("<domain>").is_err());
     }
+
+    #[test]
+    fn a_migrating_vm_gets_the_destinations_drive_and_nothing_else() {
+        let xml = "<domain><devices><disk type='file' device='cdrom'><source file='/var/lib/stratus-agent/guests/x/config-aa.iso'/><target dev='hdd' bus='ide'/><address type='drive' unit='1'/></disk></devices></domain>";
+        let out = with_config_drive_source(
+            xml,
+            std::path::Path::new("/var/lib/stratus-agent/guests/x/config-bb.iso"),
+        )
+        .unwrap();
+        assert_eq!(out, xml.replace("config-aa", "config-bb"));
+        assert!(with_config_drive_source(xml, std::path::Path::new("/a'b")).is_err());
+        assert!(with_config_drive_source(
+            "<domain><devices/></domain>",
+            std::path::Path::new("/x")
+        )
+        .is_err());
+    }
 }

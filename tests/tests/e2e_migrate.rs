@@ -5,8 +5,11 @@
 //! TCG is deployed on host A, then `migrateVirtualMachine` moves it live to B over
 //! libvirt's TLS channel: it runs on B, is gone from A, and the API shows B as its host.
 //! `findHostsForMigration` lists A as suitable without storage motion; the API's
-//! refusals (the same host, an unknown host, a stopped VM) are checked, and an automatic
-//! migration (no `hostid`) brings the VM back to A.
+//! refusals (the same host, an unknown host, a stopped VM) are checked.
+//! `prepareHostForMaintenance` on B then migrates the VM back to A and ends in
+//! Maintenance; on A (B being in maintenance, no host can take it) it ends in
+//! ErrorInMaintenance with the VM still running there; `deleteHost` refuses a host with
+//! a VM; `cancelHostMaintenance` enables both again.
 
 use std::path::Path;
 
@@ -219,11 +222,29 @@ fn a_running_vm_moves_live_between_two_hosts() {
         .virsh(&["dominfo", &vm_id])
         .contains("Persistent:     yes"));
 
-    // Automatic: the best other host, A.
-    let m = api.ok("migrateVirtualMachine", &[&vmid]);
-    assert_eq!(m["virtualmachine"]["hostid"], host_a.as_str(), "{m}");
+    // Maintenance empties B: the VM moves live back to A (the only other host).
+    let hid = |h: &str| format!("id={h}");
+    let r = api.ok("prepareHostForMaintenance", &[&hid(&host_b)]);
+    assert_eq!(r["host"]["resourcestate"], "Maintenance", "{r}");
+    assert_eq!(vm(&api, &vm_id)["hostid"], host_a.as_str());
+    assert_eq!(vm(&api, &vm_id)["state"], "Running");
     assert_eq!(domains(&a), vec![vm_id.clone()]);
+    assert_eq!(a.virsh(&["domstate", &vm_id]).trim(), "running");
     assert!(domains(&b).is_empty());
+    // A host with a VM on it cannot be deleted (even forced).
+    let t = api.err("deleteHost", &[&hid(&host_a), "forced=true"], 431);
+    assert!(t.contains("assigned to it"), "{t}");
+    // With B in maintenance, A cannot be emptied: ErrorInMaintenance, the VM stays.
+    let r = api.ok("prepareHostForMaintenance", &[&hid(&host_a)]);
+    assert_eq!(r["host"]["resourcestate"], "ErrorInMaintenance", "{r}");
+    assert_eq!(vm(&api, &vm_id)["hostid"], host_a.as_str());
+    assert_eq!(a.virsh(&["domstate", &vm_id]).trim(), "running");
+    let ev = api.ok("listEvents", &["type=MAINT.PREPARE", "level=ERROR"]);
+    assert!(ev.to_string().contains("could not be migrated"), "{ev}");
+    for h in [&host_a, &host_b] {
+        let r = api.ok("cancelHostMaintenance", &[&hid(h)]);
+        assert_eq!(r["host"]["resourcestate"], "Enabled", "{r}");
+    }
 
     // A stopped VM does not migrate.
     api.ok(

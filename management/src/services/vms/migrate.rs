@@ -190,3 +190,29 @@ pub async fn migrate(ctx: &Ctx, vm_id: Uuid, want: Option<Uuid>) -> Result<HostR
     tracing::info!(vm = %vm.id, from = %source.name, to = %dest.name, "VM migrated live");
     Ok(dest)
 }
+
+/// Live-migrates every running VM off `host` (prepareHostForMaintenance), each to the
+/// best other host; answers why each VM that could not move did not (empty: the host
+/// is empty). VMs in other states placed there count as failures too: a host in
+/// Maintenance holds nothing.
+pub async fn empty_host(ctx: &Ctx, host: crate::ids::HostId) -> Result<Vec<String>> {
+    let mut failures = vec![];
+    for (vm, name) in db::vms::vm_running_on_host(&ctx.pool, host).await? {
+        if let Err(e) = migrate(ctx, vm, None).await {
+            let text = match &e {
+                Error::Api(a) => a.text.clone(),
+                other => other.to_string(),
+            };
+            failures.push(format!("VM {name} could not be migrated: {text}"));
+        }
+    }
+    for left in db::vms::vm_list_on_host(&ctx.pool, host, 0).await? {
+        if !failures
+            .iter()
+            .any(|f| f.contains(&format!("VM {} ", left.name)))
+        {
+            failures.push(format!("VM {} is still on the host", left.name));
+        }
+    }
+    Ok(failures)
+}

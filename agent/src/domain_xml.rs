@@ -157,6 +157,38 @@ pub fn with_config_drive(xml: &str, drive: &std::path::Path) -> Result<String, S
     Ok(out)
 }
 
+/// `xml` with the config drive's source file replaced by `drive`, and nothing else
+/// changed (a migration's destination definition must keep the disk's address and alias).
+pub fn with_config_drive_source(xml: &str, drive: &std::path::Path) -> Result<String, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("domain XML: {e}"))?;
+    let source = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("disk"))
+        .find(|n| {
+            n.children().any(|t| {
+                t.has_tag_name("target") && t.attribute("dev") == Some(CONFIG_DRIVE_TARGET)
+            })
+        })
+        .and_then(|d| d.children().find(|n| n.has_tag_name("source")))
+        .ok_or("the domain has no config drive with a source file")?;
+    let attr = source
+        .attributes()
+        .find(|a| a.name() == "file")
+        .ok_or("the config drive's source has no file")?;
+    let value = attr.range_value();
+    let new = drive
+        .to_str()
+        .ok_or("the config drive's path is not UTF-8")?;
+    if new.chars().any(|c| "<>&'\"".contains(c)) {
+        return Err(format!("{new:?} cannot be a config drive path"));
+    }
+    let mut out = String::with_capacity(xml.len() + new.len());
+    out.push_str(xml.get(..value.start).unwrap_or_default());
+    out.push_str(new);
+    out.push_str(xml.get(value.end..).unwrap_or_default());
+    Ok(out)
+}
+
 /// The domain for `spec`; `config_drive`: the VM's config drive (when it has guest data),
 /// in a second CD-ROM drive. The ISO's drive and the boot order stay as they are. `max_shares` bounds the CPU weight: cgroup v1 takes shares up
 /// to 262144, cgroup v2 weights only up to 10000 (libvirt refuses more).
@@ -621,5 +653,22 @@ mod tests {
         let doc = roxmltree::Document::parse(&cd).unwrap();
         assert_eq!(doc.root_element().attribute("device"), Some("cdrom"));
         assert!(read_devices("<domain>").is_err());
+    }
+
+    #[test]
+    fn a_migrating_vm_gets_the_destinations_drive_and_nothing_else() {
+        let xml = "<domain><devices><disk type='file' device='cdrom'><source file='/var/lib/stratus-agent/guests/x/config-aa.iso'/><target dev='hdd' bus='ide'/><address type='drive' unit='1'/></disk></devices></domain>";
+        let out = with_config_drive_source(
+            xml,
+            std::path::Path::new("/var/lib/stratus-agent/guests/x/config-bb.iso"),
+        )
+        .unwrap();
+        assert_eq!(out, xml.replace("config-aa", "config-bb"));
+        assert!(with_config_drive_source(xml, std::path::Path::new("/a'b")).is_err());
+        assert!(with_config_drive_source(
+            "<domain><devices/></domain>",
+            std::path::Path::new("/x")
+        )
+        .is_err());
     }
 }

@@ -22,7 +22,7 @@ use virt::error::ErrorNumber;
 
 use crate::domain_xml::{
     cdrom_xml, config_drive_xml, data_disk_xml, disk_at, domain_xml, read_devices,
-    with_config_drive, with_disk_at,
+    with_config_drive, with_config_drive_source, with_disk_at,
 };
 use crate::error::{Error, Result};
 
@@ -76,6 +76,11 @@ pub trait Hypervisor: Send + Sync {
     /// release the disk within `wait`, else a conflict and it stays attached), then from
     /// the definition. Not attached: fine.
     fn detach_disk(&self, id: Uuid, device: u32, wait: Duration) -> Result<VmStatus>;
+    /// Live migration (issue 16): moves the running VM to the libvirtd at `dest_uri`
+    /// (peer to peer, memory tunnelled through that TLS connection), defined there and
+    /// undefined here once it runs there. `config_drive`: the VM's config drive on the
+    /// destination (its path there differs). When it fails the VM keeps running here.
+    fn migrate_vm(&self, id: Uuid, dest_uri: &str, config_drive: Option<&Path>) -> Result<()>;
 }
 
 impl From<virt::error::Error> for Error {
@@ -638,6 +643,43 @@ impl Hypervisor for Libvirt {
                 c.define_domain_xml(&new)?;
             }
             status_of(&d)
+        })
+    }
+
+    fn migrate_vm(&self, id: Uuid, dest_uri: &str, config_drive: Option<&Path>) -> Result<()> {
+        self.with(|c| {
+            let d = need(c, id)?;
+            if !d.is_active()? {
+                return Err(Error::Conflict(format!(
+                    "VM {id} is not running on this host: only a running VM migrates live"
+                )));
+            }
+            let mut params = virt::domain::MigrateParameters::default();
+            if let Some(drive) = config_drive {
+                // The running and the persistent definition, each with the destination's drive.
+                let live = d.xml_desc(
+                    virt::sys::VIR_DOMAIN_XML_SECURE | virt::sys::VIR_DOMAIN_XML_MIGRATABLE,
+                )?;
+                let inactive = d.xml_desc(
+                    virt::sys::VIR_DOMAIN_XML_SECURE
+                        | virt::sys::VIR_DOMAIN_XML_INACTIVE
+                        | virt::sys::VIR_DOMAIN_XML_MIGRATABLE,
+                )?;
+                params.dest_xml =
+                    Some(with_config_drive_source(&live, drive).map_err(Error::Libvirt)?);
+                params.persist_xml =
+                    Some(with_config_drive_source(&inactive, drive).map_err(Error::Libvirt)?);
+            }
+            let flags = virt::sys::VIR_MIGRATE_LIVE
+                | virt::sys::VIR_MIGRATE_PEER2PEER
+                | virt::sys::VIR_MIGRATE_TUNNELLED
+                | virt::sys::VIR_MIGRATE_PERSIST_DEST
+                | virt::sys::VIR_MIGRATE_UNDEFINE_SOURCE;
+            let started = Instant::now();
+            d.migrate_to_uri3(Some(dest_uri), params, flags)
+                .map_err(|e| Error::Libvirt(format!("migrating VM {id}: {}", e.message())))?;
+            tracing::info!(vm = %id, dest = dest_uri, elapsed_ms = started.elapsed().as_millis() as u64, "VM migrated");
+            Ok(())
         })
     }
 }

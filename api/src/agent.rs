@@ -917,6 +917,141 @@ pub struct AgentError {
     pub error: String,
 }
 
+// ---------------------------------------------------------------------------------------
+// Live migration (issue 16): the agent half of `migrateVirtualMachine`.
+// ---------------------------------------------------------------------------------------
+
+/// Live migration between hosts, as CloudStack's KVM agent does it: the source host's
+/// libvirtd migrates the running domain peer-to-peer to the destination host's libvirtd
+/// over TLS (`qemu+tls://DEST/system`, port 16514), and the guest's memory travels through
+/// that same connection (tunnelled), so everything between the hosts is authenticated and
+/// encrypted with the cloud's own certificates: `addHost` writes each host a libvirt
+/// certificate (server and client use, issued by the cloud's CA) where libvirt looks for
+/// them ([`CA_FILE`], [`SERVER_CERT`], ...). Disks are NFS network disks, the same on every
+/// host of a zone; only the config drive (a file of the host's agent) is made anew on the
+/// destination first ([`VM_INCOMING`]).
+pub mod migration {
+    use std::net::IpAddr;
+
+    use serde::{Deserialize, Serialize};
+    use uuid::Uuid;
+
+    use super::GuestData;
+
+    /// The host's libvirt certificates, at libvirt's default paths (libvirtd reloads
+    /// only these: `virt-admin server-update-tls` ignores `libvirtd.conf`'s own paths);
+    /// the same pair serves as libvirtd's server and as the source's client certificate.
+    pub const CA_FILE: &str = "/etc/pki/CA/cacert.pem";
+    pub const SERVER_CERT: &str = "/etc/pki/libvirt/servercert.pem";
+    pub const SERVER_KEY: &str = "/etc/pki/libvirt/private/serverkey.pem";
+    pub const CLIENT_CERT: &str = "/etc/pki/libvirt/clientcert.pem";
+    pub const CLIENT_KEY: &str = "/etc/pki/libvirt/private/clientkey.pem";
+    /// The common name of every host's libvirt certificate starts with this (libvirtd's
+    /// `tls_allowed_dn_list` admits exactly these; agents refuse them as API clients).
+    pub const CERT_CN_PREFIX: &str = "stratus-libvirt ";
+    /// libvirtd's TLS port.
+    pub const LIBVIRT_TLS_PORT: u16 = 16514;
+
+    /// PUT an [`Incoming`] on the destination before the migration: it writes the VM's
+    /// config drive there; answers [`IncomingReady`].
+    pub const VM_INCOMING: &str = "/v1/vms/{id}/incoming";
+    /// POST a [`MigrateVm`] on the source: the running VM moves live to the destination
+    /// (defined there, undefined here); answers [`VmMigrated`]. When it fails the VM
+    /// keeps running here (libvirt resumes it).
+    pub const VM_MIGRATE: &str = "/v1/vms/{id}/migrate";
+
+    pub fn vm_incoming(id: Uuid) -> String {
+        VM_INCOMING.replace("{id}", &id.to_string())
+    }
+    pub fn vm_migrate(id: Uuid) -> String {
+        VM_MIGRATE.replace("{id}", &id.to_string())
+    }
+
+    /// The libvirt URI of a destination host, with this host's certificates.
+    pub fn libvirt_uri(dest: IpAddr) -> String {
+        let host = match dest {
+            IpAddr::V4(a) => a.to_string(),
+            IpAddr::V6(a) => format!("[{a}]"),
+        };
+        format!("qemu+tls://{host}:{LIBVIRT_TLS_PORT}/system")
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Incoming {
+        /// The VM's guest data (its config drive is made from it), if it has any.
+        #[serde(default)]
+        pub guest: Option<GuestData>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct IncomingReady {
+        /// The config drive's path on the destination, for [`MigrateVm::config_drive`].
+        pub config_drive: Option<String>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct MigrateVm {
+        /// The destination host's address (its libvirtd listens on [`LIBVIRT_TLS_PORT`]).
+        pub destination: IpAddr,
+        /// The VM's config drive on the destination ([`IncomingReady::config_drive`]).
+        #[serde(default)]
+        pub config_drive: Option<String>,
+    }
+
+    impl MigrateVm {
+        pub fn validate(&self) -> Result<(), String> {
+            let d = self.destination;
+            if d.is_unspecified() || d.is_loopback() || d.is_multicast() {
+                return Err(format!("{d} cannot be a destination host"));
+            }
+            if let Some(p) = &self.config_drive {
+                let ok = p.starts_with(super::layout::GUESTS)
+                    && p.len() < 512
+                    && !p.contains("..")
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "/-_.".contains(c));
+                if !ok {
+                    return Err(format!("{p:?} is not a config drive of this agent"));
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct VmMigrated {
+        pub destination: IpAddr,
+        /// How long the migration took, in milliseconds.
+        pub elapsed_ms: u64,
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn uris_and_validation() {
+            assert_eq!(
+                libvirt_uri("10.0.0.2".parse().unwrap()),
+                "qemu+tls://10.0.0.2:16514/system"
+            );
+            assert!(libvirt_uri("fd00::2".parse().unwrap()).starts_with("qemu+tls://[fd00::2]:"));
+            let mut m = MigrateVm {
+                destination: "10.0.0.2".parse().unwrap(),
+                config_drive: Some(format!("{}/x/config-ab.iso", super::super::layout::GUESTS)),
+            };
+            m.validate().unwrap();
+            m.config_drive = Some("/etc/shadow".into());
+            assert!(m.validate().is_err());
+            m.config_drive = Some(format!("{}/../../etc/shadow", super::super::layout::GUESTS));
+            assert!(m.validate().is_err());
+            m.config_drive = None;
+            m.destination = "127.0.0.1".parse().unwrap();
+            assert!(m.validate().is_err());
+        }
+    }
+}
+
 #[cfg(test)]
 mod command_tests {
     use super::*;

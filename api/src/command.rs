@@ -841,6 +841,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         params![req("id", Uuid, "the host ID")], types::HostResponse::FIELDS), "Host"),
     asynch(cmd("reconnectHost", "Reconnects a host.", Admin, O, "host",
         params![req("id", Uuid, "the host ID")], types::HostResponse::FIELDS), "Host"),
+    // --- live migration (issue 16) ---
+    asynch(cmd("migrateVirtualMachine", "Attempts Migration of a VM to a different host or Root volume of the vm to a different storage pool", Admin, O, "virtualmachine",
+        params![
+            req("virtualmachineid", Uuid, "the ID of the virtual machine"),
+            opt("hostid", Uuid, "Destination Host ID to migrate VM to."),
+            opt("autoselect", Boolean, "Automatically select a destination host which do not require storage migration, if hostId and storageId are not specified. false by default"),
+            unsupported(opt("storageid", Uuid, "Destination storage pool ID to migrate VM volumes to. Required for migrating the root disk volume"), "storage migration is not available (primary storage is shared NFS)"),
+        ],
+        types::VirtualMachineResponse::FIELDS), "VirtualMachine"),
+    cmd("findHostsForMigration", "Find hosts suitable for migrating a virtual machine.", Admin, L, "host",
+        list_params![req("id", Uuid, "find hosts to which this VM can be migrated and flag the hosts with enough CPU/RAM to host the VM")],
+        types::HostForMigrationResponse::FIELDS),
     // --- offerings ---
     cmd("createServiceOffering", "Creates a service offering.", Admin, O, "serviceoffering",
         params![

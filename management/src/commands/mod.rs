@@ -26,6 +26,7 @@ mod hosts;
 mod isos;
 mod jobs;
 mod limits;
+mod migration;
 mod networks;
 mod offerings;
 pub(crate) mod projects;
@@ -293,6 +294,9 @@ async fn handle(
         "startVirtualMachine" => vms::start(ctx, caller, p, job).await,
         "stopVirtualMachine" => vms::stop(ctx, caller, p).await,
         "rebootVirtualMachine" => vms::reboot(ctx, caller, p, job).await,
+        // Live migration (issue 16).
+        "migrateVirtualMachine" => migration::migrate(ctx, caller, p).await,
+        "findHostsForMigration" => migration::find_hosts(ctx, caller, p).await,
         "destroyVirtualMachine" => vms::destroy(ctx, caller, p, job).await,
         "recoverVirtualMachine" => vms::recover(ctx, caller, p).await,
         "restoreVirtualMachine" => vms::restore(ctx, caller, p, job).await,

@@ -133,7 +133,7 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
 }
 
 /// The VM named by `name` (an id parameter), if the caller may act on it.
-async fn owned(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) -> Result<VmListRow> {
+pub(super) async fn owned(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) -> Result<VmListRow> {
     let id = p.required_uuid(name)?;
     match vms::view(ctx, id).await {
         // The caller's own, or a project's it is a member of.
@@ -151,7 +151,7 @@ async fn answer(ctx: &Ctx, r: &VmListRow) -> Result<VirtualMachineResponse> {
     })
 }
 
-async fn vm_reply(ctx: &Ctx, r: &VmListRow) -> Result<Reply> {
+pub(super) async fn vm_reply(ctx: &Ctx, r: &VmListRow) -> Result<Reply> {
     Ok(Reply::object("virtualmachine", &answer(ctx, r).await?))
 }
 
@@ -374,7 +374,7 @@ pub async fn start(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) ->
     vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
-async fn lifecycle_event(
+pub(super) async fn lifecycle_event(
     ctx: &Ctx,
     caller: &Caller,
     vm: &VmListRow,

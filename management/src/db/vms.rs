@@ -848,3 +848,26 @@ statements![
     UNKNOWN_DOMAIN_FORGET_OTHERS,
     VM_LIST
 ];
+
+// Live migration (issue 16).
+stmt!(
+    VM_MOVE_HOST = "UPDATE vms SET host_id = $3, last_host_id = $2 WHERE id = $1 AND host_id = $2"
+);
+
+/// A migrated VM now runs on `to` (only if it was still on `from`).
+pub async fn vm_move_host(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    from: crate::ids::HostId,
+    to: crate::ids::HostId,
+) -> Result<bool> {
+    let n = VM_MOVE_HOST
+        .query()
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .execute(db)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}

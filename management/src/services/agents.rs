@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use stratus_api::agent::{
-    api, AgentError, GuestData, GuestNetwork, NetworkStatus, NfsFile, PowerOptions, VmDestroyed,
-    VmSpec, VmStatus, VmStopped,
+    api, migration, AgentError, GuestData, GuestNetwork, NetworkStatus, NfsFile, PowerOptions,
+    VmDestroyed, VmSpec, VmStatus, VmStopped,
 };
 use stratus_api::{ApiError, ErrorCode};
 use uuid::Uuid;
@@ -220,6 +220,42 @@ fn power_timeout(o: PowerOptions) -> Duration {
             .unwrap_or(stratus_api::agent::DEFAULT_STOP_TIMEOUT_SECS)
     };
     QUICK + Duration::from_secs(grace)
+}
+
+// Live migration (issue 16; `stratus_api::agent::migration`).
+impl Agent<'_> {
+    /// On the destination: the VM's config drive made there before it arrives.
+    pub async fn prepare_incoming(
+        &self,
+        id: Uuid,
+        incoming: &migration::Incoming,
+    ) -> Result<migration::IncomingReady, ApiError> {
+        self.call(
+            reqwest::Method::PUT,
+            &migration::vm_incoming(id),
+            Some(incoming),
+            QUICK,
+        )
+        .await?
+        .ok_or_else(|| self.missing("the agent cannot receive migrating VMs (too old)"))
+    }
+
+    /// On the source: move the running VM live, within `budget`.
+    pub async fn migrate_vm(
+        &self,
+        id: Uuid,
+        order: &migration::MigrateVm,
+        budget: Duration,
+    ) -> Result<migration::VmMigrated, ApiError> {
+        self.call(
+            reqwest::Method::POST,
+            &migration::vm_migrate(id),
+            Some(order),
+            budget,
+        )
+        .await?
+        .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod allocate;
 pub mod bases;
 pub mod data_volumes;
 pub mod guest;
+pub mod migrate;
 pub mod restore;
 pub mod volumes;
 pub mod workflows;

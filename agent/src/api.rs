@@ -107,10 +107,17 @@ pub fn tls_config(api: &ApiConfig) -> Result<Arc<rustls::ServerConfig>> {
 #[derive(Debug)]
 struct NoHostClients(Arc<dyn rustls::server::danger::ClientCertVerifier>);
 
-/// Whether a DER certificate's bytes hold `stratus-libvirt ` (as in its subject's CN).
+/// Whether a certificate's subject has a common name starting with
+/// [`migration::CERT_CN_PREFIX`]. A certificate that does not parse counts as a host's:
+/// the chain verifier has already accepted it, so this only refuses, never admits.
 fn is_host_libvirt_cert(der: &[u8]) -> bool {
-    let needle = migration::CERT_CN_PREFIX.as_bytes();
-    der.windows(needle.len()).any(|w| w == needle)
+    match x509_parser::parse_x509_certificate(der) {
+        Ok((_, cert)) => cert.subject().iter_common_name().any(|cn| {
+            cn.as_str()
+                .is_ok_and(|cn| cn.starts_with(migration::CERT_CN_PREFIX))
+        }),
+        Err(_) => true,
+    }
 }
 
 impl rustls::server::danger::ClientCertVerifier for NoHostClients {
@@ -1123,11 +1130,29 @@ mod tests {
 
     #[test]
     fn hosts_libvirt_certificates_are_told_apart() {
-        let host = b"\x30\x10\x0c\x0estratus-libvirt \x01";
-        assert!(is_host_libvirt_cert(host));
-        assert!(!is_host_libvirt_cert(
-            b"\x30\x10\x0c\x0estratus-management 1234"
-        ));
-        assert!(!is_host_libvirt_cert(b""));
+        let cert = |cn: &str, org: &str| {
+            let mut p = rcgen::CertificateParams::new(vec!["h1".into()]).unwrap();
+            p.distinguished_name
+                .push(rcgen::DnType::CommonName, cn.to_string());
+            p.distinguished_name
+                .push(rcgen::DnType::OrganizationName, org.to_string());
+            let key = rcgen::KeyPair::generate().unwrap();
+            p.self_signed(&key).unwrap().der().to_vec()
+        };
+        let prefix = migration::CERT_CN_PREFIX;
+        assert!(is_host_libvirt_cert(&cert(
+            &format!("{prefix}42"),
+            "Stratus"
+        )));
+        assert!(!is_host_libvirt_cert(&cert(
+            "stratus-management",
+            "Stratus"
+        )));
+        // The prefix elsewhere in the certificate is not a host's common name.
+        assert!(!is_host_libvirt_cert(&cert(
+            "stratus-management",
+            &format!("{prefix}org")
+        )));
+        assert!(is_host_libvirt_cert(b"not a certificate"));
     }
 }

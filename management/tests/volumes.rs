@@ -700,3 +700,84 @@ async fn data_volumes_through_the_api() {
         .err("deleteVolume", &[("id", "not-a-uuid")], 431)
         .await;
 }
+
+/// Concurrent createVolume calls never over-commit a pool: with room for one more 5 GB
+/// volume (capacitybytes × storage.overprovisioning.factor), of two created at once one
+/// is recorded and the other refused (533, naming the pool's lack of room), whatever the
+/// order the two transactions run in.
+#[tokio::test]
+async fn concurrent_volumes_do_not_overcommit_a_pool() {
+    use stratus_testkit::db::Client;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let export = tmp.path().join("primary");
+    let nfs = NfsServer::up("volcc", 232, &tmp.path().join("state"), &[&export]);
+    let admin = Client::admin().await;
+    let _jobs = admin.spawn_job_worker();
+    let (zone, _) = admin.deployable_iso("ccz").await;
+    let cluster = s(&admin.ok("listClusters", &[("zoneid", &zone)]).await["cluster"][0]["id"]);
+    let pod = s(&admin.ok("listPods", &[("zoneid", &zone)]).await["pod"][0]["id"]);
+    let pool = s(&admin
+        .ok(
+            "createStoragePool",
+            &[
+                ("zoneid", &zone),
+                ("podid", &pod),
+                ("clusterid", &cluster),
+                ("name", "cc-primary"),
+                ("url", &nfs.url(&export)),
+            ],
+        )
+        .await["storagepool"]["id"]);
+    admin
+        .ok(
+            "updateConfiguration",
+            &[("name", "storage.overprovisioning.factor"), ("value", "1")],
+        )
+        .await;
+    // Room for one 5 GB volume, not two.
+    admin
+        .ok(
+            "updateStoragePool",
+            &[("id", &pool), ("capacitybytes", &(8i64 << 30).to_string())],
+        )
+        .await;
+    for round in 0..3 {
+        let create = |name: String| {
+            let (c, zone) = (admin.clone_handle(), zone.clone());
+            async move {
+                c.call(
+                    "createVolume",
+                    &[
+                        ("name", name.as_str()),
+                        ("diskofferingid", DISK_5GB),
+                        ("zoneid", zone.as_str()),
+                    ],
+                )
+                .await
+            }
+        };
+        let (a, b) = tokio::join!(create(format!("a{round}")), create(format!("b{round}")));
+        let mut codes = [a.status.as_u16(), b.status.as_u16()];
+        codes.sort();
+        assert_eq!(codes, [200, 533], "{} / {}", a.text, b.text);
+        let refused = if a.status.as_u16() == 533 { &a } else { &b };
+        assert!(
+            refused.errortext().contains("primary storage"),
+            "{}",
+            refused.text
+        );
+        let made = if a.status.as_u16() == 200 { &a } else { &b };
+        let id = s(&made.body()["id"]);
+        admin.wait_job(made.body()["jobid"].as_str().unwrap()).await;
+        let listed = admin
+            .ok("listVolumes", &[("storageid", &pool), ("listall", "true")])
+            .await;
+        // (Allocated volumes list no storage: count the zone's.)
+        let all = admin
+            .ok("listVolumes", &[("zoneid", &zone), ("listall", "true")])
+            .await;
+        assert_eq!(all["count"], 1, "{all} {listed}");
+        admin.ok("deleteVolume", &[("id", &id)]).await;
+    }
+}

@@ -216,8 +216,9 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         }
         None => None,
     };
-    let pool = data_volumes::choose_data_pool(ctx, zone_id, cluster, size, &want).await?;
     let mut tx = ctx.pool.begin().await?;
+    // Locks in the order every transaction takes them: the owner's limits, then the
+    // zone's pools.
     limits::admit(
         ctx,
         &mut tx,
@@ -228,6 +229,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         ],
     )
     .await?;
+    let pool = data_volumes::choose_data_pool(ctx, &mut tx, zone_id, cluster, size, &want).await?;
     db::volumes::data_volume_insert(
         &mut *tx,
         &db::volumes::NewDataVolume {

@@ -67,13 +67,17 @@ fn pool_url(v: &DataVolumeRow) -> Result<NfsUrl> {
 /// (else any pool of the zone). None fits: 533 naming the constraint.
 pub async fn choose_data_pool(
     ctx: &Ctx,
+    tx: &mut sqlx::PgConnection,
     zone_id: Uuid,
     cluster: Option<Uuid>,
     size: i64,
     want: &[String],
 ) -> Result<Uuid> {
     let factor_of = super::storage_factor_of(ctx, zone_id);
-    let mut pools: Vec<Pool> = db::capacity::pool_candidates(&ctx.pool, zone_id).await?;
+    // Under the lock of the zone's pools, so two placements never both take the last room
+    // of a pool; the caller records the volume in the same transaction.
+    db::capacity::pool_lock_in_txn(&mut *tx, zone_id).await?;
+    let mut pools: Vec<Pool> = db::capacity::pool_candidates(&mut *tx, zone_id).await?;
     let cluster = match cluster {
         Some(c) => c.into(),
         None => {
@@ -120,15 +124,18 @@ async fn ensure_file(ctx: &Ctx, v: &DataVolumeRow, vm_id: Uuid) -> Result<DataVo
             Some(o) => offering_tags(ctx, o).await?,
             None => vec![],
         };
+        let mut tx = ctx.pool.begin().await?;
         let pool = choose_data_pool(
             ctx,
+            &mut tx,
             v.zone_id.unwrap_or_default(),
             cluster,
             v.size_bytes,
             &want,
         )
         .await?;
-        db::volumes::volume_set_pool(&ctx.pool, v.id, pool).await?;
+        db::volumes::volume_set_pool(&mut *tx, v.id, pool).await?;
+        tx.commit().await?;
     }
     let v = db::volumes::data_volume_fetch(&ctx.pool, v.id)
         .await?

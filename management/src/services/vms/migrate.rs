@@ -120,11 +120,15 @@ async fn destination(
         ))
         .into());
     }
+    // The hosts stay locked until the destination's room is held for the VM, so no
+    // deploy or other migration takes it meanwhile.
     let mut tx = ctx.pool.begin().await?;
     let mut candidates =
         db::capacity::host_candidates_for_update_in_txn(&mut tx, vm.zone_id).await?;
     let wanted = db::offerings::vm_tags(&mut *tx, vm.id).await?;
-    tx.commit().await?;
+    if db::vms::vm_migrating(&mut *tx, vm.id).await? {
+        return Err(already_migrating(vm));
+    }
     candidates.retain(|c| c.id != source.id);
     if let Some(h) = want {
         candidates.retain(|c| Uuid::from(c.id) == h);
@@ -148,47 +152,89 @@ async fn destination(
             .into()
         },
     )?;
+    // Held a little longer than the migration may take, then it lapses by itself.
+    let hold = MIGRATION_BUDGET.as_secs_f64() + 120.0;
+    if !db::vms::vm_migration_hold(&mut *tx, vm.id, id, hold).await? {
+        return Err(already_migrating(vm));
+    }
+    tx.commit().await?;
     db::hosts::host_fetch(&ctx.pool, id)
         .await?
         .ok_or_else(|| Error::internal("the destination host vanished"))
+}
+
+fn already_migrating(vm: &db::vms::VmRow) -> Error {
+    ApiError::new(
+        ErrorCode::ResourceInUse,
+        format!("VM {} is already being migrated", vm.display_name),
+    )
+    .into()
+}
+
+/// Chooses the VM's destination as `migrateVirtualMachine` does and holds its room, without
+/// moving anything (`release_destination` frees it): how tests show that concurrent
+/// migrations never both take a host's last room.
+pub async fn hold_destination(ctx: &Ctx, vm_id: Uuid, want: Option<Uuid>) -> Result<HostRow> {
+    let (vm, source) = running_vm(ctx, vm_id).await?;
+    destination(ctx, &vm, &source, want).await
+}
+
+/// Frees what `hold_destination` (or a migration that did not move the VM) held.
+pub async fn release_destination(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
+    db::vms::vm_migration_release(&ctx.pool, vm_id).await
 }
 
 /// Moves the running VM live to `want` (or the best host); answers the destination.
 pub async fn migrate(ctx: &Ctx, vm_id: Uuid, want: Option<Uuid>) -> Result<HostRow> {
     let (vm, source) = running_vm(ctx, vm_id).await?;
     let dest = destination(ctx, &vm, &source, want).await?;
+    let moved = move_to(ctx, &vm, &source, &dest).await;
+    if moved.is_err() {
+        if let Err(e) = db::vms::vm_migration_release(&ctx.pool, vm.id).await {
+            tracing::warn!(vm = %vm.id, error = %e, "releasing a failed migration's hold (it lapses by itself)");
+        }
+    }
+    moved?;
+    Ok(dest)
+}
+
+/// The move itself, once the destination's room is held; the VM's record follows it.
+async fn move_to(ctx: &Ctx, vm: &db::vms::VmRow, source: &HostRow, dest: &HostRow) -> Result<()> {
     // The destination's guest bridge (and DHCP) first: the VM's NIC plugs into it.
-    super::push_leases(ctx, &dest, vm.id, None).await?;
+    super::push_leases(ctx, dest, vm.id, None).await?;
     let view = super::view(ctx, vm.id).await?;
     let guest = super::guest::guest_data(ctx, &view).await?;
-    let ready = Agent::of(ctx, &dest)
+    let ready = Agent::of(ctx, dest)
         .prepare_incoming(vm.id, &Incoming { guest: Some(guest) })
         .await?;
     let order = MigrateVm {
         destination: dest.address.ip(),
         config_drive: ready.config_drive,
     };
-    let moved = Agent::of(ctx, &source)
+    let moved = Agent::of(ctx, source)
         .migrate_vm(vm.id, &order, MIGRATION_BUDGET)
         .await;
     if let Err(e) = moved {
         // The answer may be lost while the VM did move: the destination says.
-        let there = Agent::of(ctx, &dest).get_vm(vm.id).await.ok().flatten();
+        let there = Agent::of(ctx, dest).get_vm(vm.id).await.ok().flatten();
         if !there.is_some_and(|s| s.state == DomainState::Running) {
             tracing::warn!(vm = %vm.id, from = %source.name, to = %dest.name, error = %e.text, "live migration failed; the VM stays where it runs");
             return Err(e.into());
         }
         tracing::warn!(vm = %vm.id, to = %dest.name, "the migration's answer was lost but the VM runs on the destination");
     }
-    db::vms::vm_move_host(&ctx.pool, vm.id, source.id, dest.id).await?;
+    if !db::vms::vm_move_host(&ctx.pool, vm.id, source.id, dest.id).await? {
+        // Something else moved the record meanwhile; the hold is not needed any more.
+        db::vms::vm_migration_release(&ctx.pool, vm.id).await?;
+    }
     // Its DHCP lease moves with it (leases are per host, from the VMs placed there).
-    for h in [&dest, &source] {
+    for h in [dest, source] {
         if let Err(e) = super::push_leases(ctx, h, vm.id, None).await {
             tracing::warn!(vm = %vm.id, host = %h.name, error = %e, "moving a migrated VM's lease");
         }
     }
     tracing::info!(vm = %vm.id, from = %source.name, to = %dest.name, "VM migrated live");
-    Ok(dest)
+    Ok(())
 }
 
 /// Live-migrates every running VM off `host` (prepareHostForMaintenance), each to the

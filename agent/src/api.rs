@@ -43,7 +43,7 @@ use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -51,6 +51,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use stratus_api::agent::api as paths;
+use stratus_api::agent::migration::{self, Incoming, IncomingReady, MigrateVm, VmMigrated};
 use stratus_api::agent::{
     AgentError, DomainState, GuestData, GuestNetwork, NetworkRemoved, NetworkStatus, NfsFile,
     PowerOptions, VmDestroyed, VmSpec, VmStatus, VmStopped,
@@ -92,11 +93,76 @@ pub fn tls_config(api: &ApiConfig) -> Result<Arc<rustls::ServerConfig>> {
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Config(format!("TLS: {e}")))?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(Arc::new(NoHostClients(verifier)))
         .with_single_cert(certs, key)
         .map_err(|e| tls_err(&api.cert, e))?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
+}
+
+/// Client certificates of the cloud's CA, except hosts' libvirt certificates: those have
+/// client use too (a source host's libvirtd presents one to the destination's during a
+/// live migration), but another host must never command this agent. They are told apart
+/// by their common name ([`migration::CERT_CN_PREFIX`]), which only the CA writes.
+#[derive(Debug)]
+struct NoHostClients(Arc<dyn rustls::server::danger::ClientCertVerifier>);
+
+/// Whether a certificate's subject has a common name starting with
+/// [`migration::CERT_CN_PREFIX`]. A certificate that does not parse counts as a host's:
+/// the chain verifier has already accepted it, so this only refuses, never admits.
+fn is_host_libvirt_cert(der: &[u8]) -> bool {
+    match x509_parser::parse_x509_certificate(der) {
+        Ok((_, cert)) => cert.subject().iter_common_name().any(|cn| {
+            cn.as_str()
+                .is_ok_and(|cn| cn.starts_with(migration::CERT_CN_PREFIX))
+        }),
+        Err(_) => true,
+    }
+}
+
+impl rustls::server::danger::ClientCertVerifier for NoHostClients {
+    fn offer_client_auth(&self) -> bool {
+        self.0.offer_client_auth()
+    }
+    fn client_auth_mandatory(&self) -> bool {
+        self.0.client_auth_mandatory()
+    }
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        let ok = self.0.verify_client_cert(end_entity, intermediates, now)?;
+        if is_host_libvirt_cert(end_entity.as_ref()) {
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ));
+        }
+        Ok(ok)
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 /// What the command API serves from.
@@ -151,7 +217,11 @@ pub fn router(state: Arc<AgentState>) -> Router {
         .route(paths::VM_ISO, post(vm_iso_insert).delete(vm_iso_eject))
         .route(paths::VM_GUEST, put(vm_guest))
         .route(paths::VM_CONSOLE, get(vm_console))
+        .route(paths::VM_DISKS, post(vm_disk_attach))
+        .route(paths::VM_DISK, delete(vm_disk_detach))
         .route(paths::NETWORK, put(network_apply).delete(network_remove))
+        .route(migration::VM_INCOMING, put(vm_incoming))
+        .route(migration::VM_MIGRATE, post(vm_migrate))
         .with_state(state)
 }
 
@@ -462,6 +532,49 @@ async fn vm_iso_eject(
     .await
 }
 
+// --- Data volumes (issue 16) -----------------------------------------------------------
+
+async fn vm_disk_attach(
+    State(s): State<Arc<AgentState>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer<VmStatus> {
+    let disk: stratus_api::agent::DataDisk = body(&bytes, None)?;
+    on_vm(&s, &id, budget(&headers)?, None, move |hv, id| {
+        hv.attach_disk(id, &disk)
+    })
+    .await
+}
+
+/// How long a guest may take to release a disk without a caller's deadline.
+const DETACH_WAIT: Duration = Duration::from_secs(30);
+
+async fn vm_disk_detach(
+    State(s): State<Arc<AgentState>>,
+    UrlPath((id, device)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+) -> Answer<VmStatus> {
+    let device: u32 = device.parse().map_err(|_| {
+        Failure(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "'{}' is not a device id",
+                stratus_api::params::shown(&device)
+            ),
+        )
+    })?;
+    let b = budget(&headers)?;
+    // The guest's time to release the disk, within the caller's deadline: a margin is
+    // left for libvirt's own wait inside the detach call (QEMU's driver waits some
+    // seconds for the device to go) and to answer that it did not.
+    let wait = b.map_or(DETACH_WAIT, |b| b.saturating_sub(Duration::from_secs(10)));
+    on_vm(&s, &id, b, None, move |hv, id| {
+        hv.detach_disk(id, device, wait)
+    })
+    .await
+}
+
 /// Whether the request asks for the console tunnel (`Connection: upgrade`,
 /// `Upgrade: stratus-vnc`).
 fn wants_console_upgrade(headers: &axum::http::HeaderMap) -> bool {
@@ -557,6 +670,61 @@ async fn vm_console(
         .header(UPGRADE, paths::CONSOLE_UPGRADE)
         .body(axum::body::Body::empty())
         .unwrap_or_default())
+}
+
+// Live migration (issue 16; see `stratus_api::agent::migration`).
+
+/// `PUT /v1/vms/{id}/incoming` on the destination: the VM's config drive made here
+/// before the VM arrives.
+async fn vm_incoming(
+    State(s): State<Arc<AgentState>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer<IncomingReady> {
+    let inc: Incoming = body(&bytes, None)?;
+    if let Some(g) = &inc.guest {
+        g.validate()
+            .map_err(|e| Failure(StatusCode::BAD_REQUEST, e))?;
+    }
+    let guests = s.guests.clone();
+    on_vm(&s, &id, budget(&headers)?, None, move |_hv, id| {
+        let drive = match &inc.guest {
+            Some(g) => Some(guests.prepare(id, g, &[])?),
+            None => None,
+        };
+        Ok(IncomingReady {
+            config_drive: drive.map(|p| p.display().to_string()),
+        })
+    })
+    .await
+}
+
+/// `POST /v1/vms/{id}/migrate` on the source: the running VM moves to the destination;
+/// its guest data here goes once it runs there.
+async fn vm_migrate(
+    State(s): State<Arc<AgentState>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer<VmMigrated> {
+    let m: MigrateVm = body(&bytes, None)?;
+    m.validate()
+        .map_err(|e| Failure(StatusCode::BAD_REQUEST, e))?;
+    let guests = s.guests.clone();
+    on_vm(&s, &id, budget(&headers)?, None, move |hv, id| {
+        let started = Instant::now();
+        let drive = m.config_drive.as_ref().map(std::path::PathBuf::from);
+        hv.migrate_vm(id, &migration::libvirt_uri(m.destination), drive.as_deref())?;
+        if let Err(e) = guests.remove(id) {
+            tracing::warn!(vm = %id, error = %e, "removing a migrated VM's guest data");
+        }
+        Ok(VmMigrated {
+            destination: m.destination,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        })
+    })
+    .await
 }
 
 async fn network_apply(
@@ -958,5 +1126,33 @@ mod tests {
         );
         let (st, v) = call(&f.app, Method::DELETE, &paths::network("cloudbr7"), None).await;
         assert_eq!((st, v["existed"].as_bool()), (StatusCode::OK, Some(false)));
+    }
+
+    #[test]
+    fn hosts_libvirt_certificates_are_told_apart() {
+        let cert = |cn: &str, org: &str| {
+            let mut p = rcgen::CertificateParams::new(vec!["h1".into()]).unwrap();
+            p.distinguished_name
+                .push(rcgen::DnType::CommonName, cn.to_string());
+            p.distinguished_name
+                .push(rcgen::DnType::OrganizationName, org.to_string());
+            let key = rcgen::KeyPair::generate().unwrap();
+            p.self_signed(&key).unwrap().der().to_vec()
+        };
+        let prefix = migration::CERT_CN_PREFIX;
+        assert!(is_host_libvirt_cert(&cert(
+            &format!("{prefix}42"),
+            "Stratus"
+        )));
+        assert!(!is_host_libvirt_cert(&cert(
+            "stratus-management",
+            "Stratus"
+        )));
+        // The prefix elsewhere in the certificate is not a host's common name.
+        assert!(!is_host_libvirt_cert(&cert(
+            "stratus-management",
+            &format!("{prefix}org")
+        )));
+        assert!(is_host_libvirt_cert(b"not a certificate"));
     }
 }

@@ -8,7 +8,7 @@
 //! there, empty without an ISO, so attaching one later is a media change (IDE drives
 //! cannot be hot-plugged).
 
-use stratus_api::agent::{NfsFile, VmSpec};
+use stratus_api::agent::{DataDisk, NfsFile, VmSpec};
 
 /// The root disk's and the CD-ROM drive's targets in the guest.
 pub const ROOT_TARGET: &str = "vda";
@@ -51,6 +51,78 @@ pub fn config_drive_xml(drive: &std::path::Path) -> String {
     )
 }
 
+/// A data volume's disk (issue 16): the domain's device and the device XML for
+/// `virDomainAttachDeviceFlags`/`DetachDeviceFlags` (libvirt finds it by its target). Its
+/// serial is the volume's id without dashes, cut to virtio's 20 characters, as
+/// CloudStack's KVM agent sets it (`/dev/disk/by-id/virtio-<serial>` in the guest).
+pub fn data_disk_xml(d: &DataDisk) -> String {
+    let serial: String = d.volume_id.simple().to_string().chars().take(20).collect();
+    format!(
+        "<disk type='network' device='disk'><driver name='qemu' type='{}' cache='none'/>{}<target dev='{}' bus='virtio'/><serial>{serial}</serial></disk>",
+        d.format.as_str(),
+        nfs_source(&d.file),
+        d.target()
+    )
+}
+
+/// The `<disk>` element (as text) of `xml`'s disk at `target`, and the file it holds
+/// (`nfs://SERVER/PATH`, or a local path): what a detach names, and what an attach checks
+/// an existing device against.
+pub fn disk_at(xml: &str, target: &str) -> Result<Option<(String, Option<String>)>, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("domain XML: {e}"))?;
+    let Some(devices) = doc.descendants().find(|n| n.has_tag_name("devices")) else {
+        return Ok(None);
+    };
+    let disk = devices.children().find(|n| {
+        n.has_tag_name("disk")
+            && n.attribute("device") == Some("disk")
+            && n.children()
+                .any(|t| t.has_tag_name("target") && t.attribute("dev") == Some(target))
+    });
+    Ok(disk.map(|d| {
+        let text = xml.get(d.range()).unwrap_or_default().to_string();
+        let source = d
+            .children()
+            .find(|n| n.has_tag_name("source"))
+            .and_then(|src| {
+                if let Some(f) = src.attribute("file") {
+                    return Some(f.to_string());
+                }
+                let name = src.attribute("name")?;
+                let host = src
+                    .children()
+                    .find(|n| n.has_tag_name("host"))
+                    .and_then(|h| h.attribute("name"))
+                    .unwrap_or_default();
+                Some(format!("nfs://{host}/{}", name.trim_start_matches('/')))
+            });
+        (text, source)
+    }))
+}
+
+/// `xml` (a domain's definition) with `disk` (a `<disk>` element) added at the end of its
+/// devices, or (`None`) with the disk at `target` removed: the definition a redefine
+/// gives, which every driver can do (the test driver cannot attach devices).
+pub fn with_disk_at(xml: &str, target: &str, disk: Option<&str>) -> Result<String, String> {
+    let mut out = match disk_at(xml, target)? {
+        Some((old, _)) => {
+            let at = xml.find(&old).ok_or("domain XML: the disk moved")?;
+            let mut s = String::with_capacity(xml.len());
+            s.push_str(xml.get(..at).unwrap_or_default());
+            s.push_str(xml.get(at + old.len()..).unwrap_or_default());
+            s
+        }
+        None => xml.to_string(),
+    };
+    if let Some(d) = disk {
+        let close = out
+            .rfind("</devices>")
+            .ok_or("domain XML without </devices>")?;
+        out.insert_str(close, d);
+    }
+    Ok(out)
+}
+
 /// `xml` (a domain's definition) with `drive` in its config drive's CD-ROM drive: the
 /// drive replaced, or added at the end of the devices.
 pub fn with_config_drive(xml: &str, drive: &std::path::Path) -> Result<String, String> {
@@ -82,6 +154,38 @@ pub fn with_config_drive(xml: &str, drive: &std::path::Path) -> Result<String, S
     out.push_str(xml.get(..range.start).unwrap_or_default());
     out.push_str(&new);
     out.push_str(xml.get(range.end..).unwrap_or_default());
+    Ok(out)
+}
+
+/// `xml` with the config drive's source file replaced by `drive`, and nothing else
+/// changed (a migration's destination definition must keep the disk's address and alias).
+pub fn with_config_drive_source(xml: &str, drive: &std::path::Path) -> Result<String, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("domain XML: {e}"))?;
+    let source = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("disk"))
+        .find(|n| {
+            n.children().any(|t| {
+                t.has_tag_name("target") && t.attribute("dev") == Some(CONFIG_DRIVE_TARGET)
+            })
+        })
+        .and_then(|d| d.children().find(|n| n.has_tag_name("source")))
+        .ok_or("the domain has no config drive with a source file")?;
+    let attr = source
+        .attributes()
+        .find(|a| a.name() == "file")
+        .ok_or("the config drive's source has no file")?;
+    let value = attr.range_value();
+    let new = drive
+        .to_str()
+        .ok_or("the config drive's path is not UTF-8")?;
+    if new.chars().any(|c| "<>&'\"".contains(c)) {
+        return Err(format!("{new:?} cannot be a config drive path"));
+    }
+    let mut out = String::with_capacity(xml.len() + new.len());
+    out.push_str(xml.get(..value.start).unwrap_or_default());
+    out.push_str(new);
+    out.push_str(xml.get(value.end..).unwrap_or_default());
     Ok(out)
 }
 
@@ -145,6 +249,9 @@ pub fn domain_xml(
         d.format.as_str(),
         nfs_source(&d.file)
     ));
+    for d in &spec.data_disks {
+        line(&format!("    {}", data_disk_xml(d)));
+    }
     line(&format!("    {}", cdrom_xml(spec.iso.as_ref())));
     if let Some(d) = config_drive {
         line(&format!("    {}", config_drive_xml(d)));
@@ -294,6 +401,7 @@ mod tests {
             }],
             console_password: Some("a'b<c&".into()),
             guest: None,
+            data_disks: vec![],
         }
     }
 
@@ -545,5 +653,22 @@ mod tests {
         let doc = roxmltree::Document::parse(&cd).unwrap();
         assert_eq!(doc.root_element().attribute("device"), Some("cdrom"));
         assert!(read_devices("<domain>").is_err());
+    }
+
+    #[test]
+    fn a_migrating_vm_gets_the_destinations_drive_and_nothing_else() {
+        let xml = "<domain><devices><disk type='file' device='cdrom'><source file='/var/lib/stratus-agent/guests/x/config-aa.iso'/><target dev='hdd' bus='ide'/><address type='drive' unit='1'/></disk></devices></domain>";
+        let out = with_config_drive_source(
+            xml,
+            std::path::Path::new("/var/lib/stratus-agent/guests/x/config-bb.iso"),
+        )
+        .unwrap();
+        assert_eq!(out, xml.replace("config-aa", "config-bb"));
+        assert!(with_config_drive_source(xml, std::path::Path::new("/a'b")).is_err());
+        assert!(with_config_drive_source(
+            "<domain><devices/></domain>",
+            std::path::Path::new("/x")
+        )
+        .is_err());
     }
 }

@@ -245,6 +245,14 @@ pub mod api {
     /// 409 if it is not running, 426 without the upgrade headers, 502 if its VNC server
     /// does not answer.
     pub const VM_CONSOLE: &str = "/v1/vms/{id}/console";
+    /// POST a [`DataDisk`](super::DataDisk): attach that data volume (hot-plugged if the
+    /// VM runs, and in its definition); answers [`VmStatus`](super::VmStatus). Attaching
+    /// the same file at the same device again is fine.
+    pub const VM_DISKS: &str = "/v1/vms/{id}/disks";
+    /// DELETE: detach the data volume at device `{device}` (live: the guest must release
+    /// it within the request's deadline, else `409` and it stays attached; and from the
+    /// definition); answers [`VmStatus`](super::VmStatus), also when it was not attached.
+    pub const VM_DISK: &str = "/v1/vms/{id}/disks/{device}";
     /// The protocol name a console tunnel asks for in its `Upgrade` header: raw RFB bytes
     /// (no framing) after the `101`.
     pub const CONSOLE_UPGRADE: &str = "stratus-vnc";
@@ -266,6 +274,14 @@ pub mod api {
     }
     pub fn vm_console(id: Uuid) -> String {
         VM_CONSOLE.replace("{id}", &id.to_string())
+    }
+    pub fn vm_disks(id: Uuid) -> String {
+        VM_DISKS.replace("{id}", &id.to_string())
+    }
+    pub fn vm_disk(id: Uuid, device: u32) -> String {
+        VM_DISK
+            .replace("{id}", &id.to_string())
+            .replace("{device}", &device.to_string())
     }
     pub fn network(bridge: &str) -> String {
         NETWORK.replace("{bridge}", bridge)
@@ -366,6 +382,55 @@ pub struct RootDisk {
     pub backing: Option<NfsFile>,
 }
 
+// --- Data volumes (issue 16) -----------------------------------------------------------
+
+/// Highest device id a data volume may have: CloudStack's KVM `max_data_volumes_limit`
+/// (6, its hypervisor capabilities' default) + 2 (the root disk and the CD-ROM) − 1.
+pub const MAX_DEVICE_ID: u32 = 7;
+/// The CD-ROM's device id on KVM: never a data volume's.
+pub const CDROM_DEVICE_ID: u32 = 3;
+
+/// A data volume as a guest sees it: a qcow2 on primary storage (created by the
+/// management server), a virtio disk at CloudStack's device id `n` → target `vd` + the
+/// `n`th letter (`1` → `vdb`), as CloudStack's KVM agent names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataDisk {
+    pub file: NfsFile,
+    pub format: DiskFormat,
+    /// 1, 2, 4…[`MAX_DEVICE_ID`] (0 is the root disk's, [`CDROM_DEVICE_ID`] the CD-ROM's).
+    pub device_id: u32,
+    /// The volume's id: the disk's `<serial>` in the guest (`/dev/disk/by-id/virtio-…`).
+    pub volume_id: Uuid,
+}
+
+impl DataDisk {
+    /// The guest's target device (`vdb`…).
+    pub fn target(&self) -> String {
+        data_target(self.device_id)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        valid_data_device(self.device_id)?;
+        self.file.validate("data disk")
+    }
+}
+
+/// Whether `device` may hold a data volume (CloudStack's rule: 1, 2, 4…max).
+pub fn valid_data_device(device: u32) -> Result<(), String> {
+    if device == 0 || device == CDROM_DEVICE_ID || device > MAX_DEVICE_ID {
+        return Err(format!(
+            "device id {device}: a data volume's must be 1, 2 or 4-{MAX_DEVICE_ID}"
+        ));
+    }
+    Ok(())
+}
+
+/// The target of device id `device` (`vd` + its letter; `0` → `vda`).
+pub fn data_target(device: u32) -> String {
+    let letter = char::from(b'a' + (device.min(25) as u8));
+    format!("vd{letter}")
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NicModel {
@@ -425,6 +490,9 @@ pub struct VmSpec {
     /// no config drive (an ISO install with nothing to pass in).
     #[serde(default)]
     pub guest: Option<GuestData>,
+    /// Data volumes attached to the VM (issue 16), each at its CloudStack device id.
+    #[serde(default)]
+    pub data_disks: Vec<DataDisk>,
 }
 
 /// At most this many bytes of user data, decoded (CloudStack's `vm.userdata.max.length`
@@ -629,6 +697,13 @@ impl VmSpec {
         if let Some(g) = &self.guest {
             g.validate()?;
         }
+        let mut devices = std::collections::HashSet::new();
+        for d in &self.data_disks {
+            d.validate()?;
+            if !devices.insert(d.device_id) {
+                return Err(format!("device id {} is used twice", d.device_id));
+            }
+        }
         if let Some(p) = &self.console_password {
             if p.is_empty() || p.chars().count() > VNC_PASSWORD_MAX {
                 return Err(format!(
@@ -684,6 +759,10 @@ pub struct VmStatus {
     /// The config drive in the second CD-ROM drive (a file on the host), if any.
     #[serde(default)]
     pub config_drive: Option<String>,
+    /// The targets of its disks (`vda` the root disk, `vdb`… data volumes): the live
+    /// domain's while it runs, else its definition's.
+    #[serde(default)]
+    pub disks: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -836,6 +915,141 @@ pub struct NetworkRemoved {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentError {
     pub error: String,
+}
+
+// ---------------------------------------------------------------------------------------
+// Live migration (issue 16): the agent half of `migrateVirtualMachine`.
+// ---------------------------------------------------------------------------------------
+
+/// Live migration between hosts, as CloudStack's KVM agent does it: the source host's
+/// libvirtd migrates the running domain peer-to-peer to the destination host's libvirtd
+/// over TLS (`qemu+tls://DEST/system`, port 16514), and the guest's memory travels through
+/// that same connection (tunnelled), so everything between the hosts is authenticated and
+/// encrypted with the cloud's own certificates: `addHost` writes each host a libvirt
+/// certificate (server and client use, issued by the cloud's CA) where libvirt looks for
+/// them ([`CA_FILE`], [`SERVER_CERT`], ...). Disks are NFS network disks, the same on every
+/// host of a zone; only the config drive (a file of the host's agent) is made anew on the
+/// destination first ([`VM_INCOMING`]).
+pub mod migration {
+    use std::net::IpAddr;
+
+    use serde::{Deserialize, Serialize};
+    use uuid::Uuid;
+
+    use super::GuestData;
+
+    /// The host's libvirt certificates, at libvirt's default paths (libvirtd reloads
+    /// only these: `virt-admin server-update-tls` ignores `libvirtd.conf`'s own paths);
+    /// the same pair serves as libvirtd's server and as the source's client certificate.
+    pub const CA_FILE: &str = "/etc/pki/CA/cacert.pem";
+    pub const SERVER_CERT: &str = "/etc/pki/libvirt/servercert.pem";
+    pub const SERVER_KEY: &str = "/etc/pki/libvirt/private/serverkey.pem";
+    pub const CLIENT_CERT: &str = "/etc/pki/libvirt/clientcert.pem";
+    pub const CLIENT_KEY: &str = "/etc/pki/libvirt/private/clientkey.pem";
+    /// The common name of every host's libvirt certificate starts with this (libvirtd's
+    /// `tls_allowed_dn_list` admits exactly these; agents refuse them as API clients).
+    pub const CERT_CN_PREFIX: &str = "stratus-libvirt ";
+    /// libvirtd's TLS port.
+    pub const LIBVIRT_TLS_PORT: u16 = 16514;
+
+    /// PUT an [`Incoming`] on the destination before the migration: it writes the VM's
+    /// config drive there; answers [`IncomingReady`].
+    pub const VM_INCOMING: &str = "/v1/vms/{id}/incoming";
+    /// POST a [`MigrateVm`] on the source: the running VM moves live to the destination
+    /// (defined there, undefined here); answers [`VmMigrated`]. When it fails the VM
+    /// keeps running here (libvirt resumes it).
+    pub const VM_MIGRATE: &str = "/v1/vms/{id}/migrate";
+
+    pub fn vm_incoming(id: Uuid) -> String {
+        VM_INCOMING.replace("{id}", &id.to_string())
+    }
+    pub fn vm_migrate(id: Uuid) -> String {
+        VM_MIGRATE.replace("{id}", &id.to_string())
+    }
+
+    /// The libvirt URI of a destination host, with this host's certificates.
+    pub fn libvirt_uri(dest: IpAddr) -> String {
+        let host = match dest {
+            IpAddr::V4(a) => a.to_string(),
+            IpAddr::V6(a) => format!("[{a}]"),
+        };
+        format!("qemu+tls://{host}:{LIBVIRT_TLS_PORT}/system")
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Incoming {
+        /// The VM's guest data (its config drive is made from it), if it has any.
+        #[serde(default)]
+        pub guest: Option<GuestData>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct IncomingReady {
+        /// The config drive's path on the destination, for [`MigrateVm::config_drive`].
+        pub config_drive: Option<String>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct MigrateVm {
+        /// The destination host's address (its libvirtd listens on [`LIBVIRT_TLS_PORT`]).
+        pub destination: IpAddr,
+        /// The VM's config drive on the destination ([`IncomingReady::config_drive`]).
+        #[serde(default)]
+        pub config_drive: Option<String>,
+    }
+
+    impl MigrateVm {
+        pub fn validate(&self) -> Result<(), String> {
+            let d = self.destination;
+            if d.is_unspecified() || d.is_loopback() || d.is_multicast() {
+                return Err(format!("{d} cannot be a destination host"));
+            }
+            if let Some(p) = &self.config_drive {
+                let ok = p.starts_with(super::layout::GUESTS)
+                    && p.len() < 512
+                    && !p.contains("..")
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "/-_.".contains(c));
+                if !ok {
+                    return Err(format!("{p:?} is not a config drive of this agent"));
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct VmMigrated {
+        pub destination: IpAddr,
+        /// How long the migration took, in milliseconds.
+        pub elapsed_ms: u64,
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn uris_and_validation() {
+            assert_eq!(
+                libvirt_uri("10.0.0.2".parse().unwrap()),
+                "qemu+tls://10.0.0.2:16514/system"
+            );
+            assert!(libvirt_uri("fd00::2".parse().unwrap()).starts_with("qemu+tls://[fd00::2]:"));
+            let mut m = MigrateVm {
+                destination: "10.0.0.2".parse().unwrap(),
+                config_drive: Some(format!("{}/x/config-ab.iso", super::super::layout::GUESTS)),
+            };
+            m.validate().unwrap();
+            m.config_drive = Some("/etc/shadow".into());
+            assert!(m.validate().is_err());
+            m.config_drive = Some(format!("{}/../../etc/shadow", super::super::layout::GUESTS));
+            assert!(m.validate().is_err());
+            m.config_drive = None;
+            m.destination = "127.0.0.1".parse().unwrap();
+            assert!(m.validate().is_err());
+        }
+    }
 }
 
 #[cfg(test)]

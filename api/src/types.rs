@@ -581,6 +581,35 @@ response!(ApiDiscoveryResponse {
     r#type: Option<String> => "string", "response field type";
 });
 
+// Live migration (issue 16).
+response!(HostForMigrationResponse {
+    id: Option<Uuid> => "string", "the ID of the host";
+    name: Option<String> => "string", "the name of the host";
+    state: Option<String> => "status", "the state of the host";
+    resourcestate: Option<String> => "string", "the resource state of the host";
+    r#type: Option<String> => "type", "the host type";
+    ipaddress: Option<String> => "string", "the IP address of the host";
+    hypervisor: Option<String> => "string", "the host hypervisor";
+    hypervisorversion: Option<String> => "string", "the hypervisor version";
+    version: Option<String> => "string", "the host version";
+    zoneid: Option<Uuid> => "string", "the Zone ID of the host";
+    zonename: Option<String> => "string", "the Zone name of the host";
+    podid: Option<Uuid> => "string", "the Pod ID of the host";
+    podname: Option<String> => "string", "the Pod name of the host";
+    clusterid: Option<Uuid> => "string", "the cluster ID of the host";
+    clustername: Option<String> => "string", "the cluster name of the host";
+    cpunumber: Option<i32> => "integer", "the CPU number of the host";
+    cpuspeed: Option<i64> => "long", "the CPU speed of the host";
+    cpuallocated: Option<String> => "string", "the amount of the host's CPU currently allocated";
+    cpuused: Option<String> => "string", "the amount of the host's CPU currently used";
+    memorytotal: Option<i64> => "long", "the memory total of the host";
+    memoryallocated: Option<i64> => "long", "the amount of the host's memory currently allocated";
+    memoryused: Option<i64> => "long", "the amount of the host's memory currently used";
+    hosttags: Option<String> => "string", "comma-separated list of tags for the host";
+    requiresStorageMotion: Option<bool> => "boolean", "true if migrating a vm to this host requires storage motion, false otherwise";
+    suitableformigration: Option<bool> => "boolean", "true if this host is suitable(has enough capacity and satisfies all conditions like hosttags, max guests vm limit etc) to migrate a VM to it , false otherwise";
+});
+
 response!(HostResponse {
     id: Option<Uuid> => "string", "the ID of the host";
     name: Option<String> => "string", "the name of the host";

@@ -27,6 +27,7 @@ fn constraint_message(name: &str) -> Option<(ErrorCode, &'static str)> {
     Some(match name {
         "resource_tags_key_once" => (ParamError, "The resource already has a tag with that key (deleteTags it first)"),
         "zones_no_security_groups" => (ParamError, "Security groups are not available yet"),
+        "volumes_vm_device_key" => (ParamError, "That deviceId is used by another volume of the VM"),
         "zones_name_key" => (ParamError, "A zone with that name already exists. Please specify a unique zone name."),
         "pods_name_zone_key" => (
             ParamError,

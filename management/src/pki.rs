@@ -126,7 +126,7 @@ impl Pki {
             &ca_key,
             &format!("stratus-management {ms_id}"),
             vec![],
-            ExtendedKeyUsagePurpose::ClientAuth,
+            vec![ExtendedKeyUsagePurpose::ClientAuth],
             365,
         )?;
         let identity = reqwest::Identity::from_pem(
@@ -166,7 +166,31 @@ impl Pki {
             &self.inner.ca_key,
             &format!("stratus-agent {host_id}"),
             vec![SanType::IpAddress(address)],
-            ExtendedKeyUsagePurpose::ServerAuth,
+            vec![ExtendedKeyUsagePurpose::ServerAuth],
+            365 * 10,
+        )
+    }
+
+    /// A host's libvirt certificate for live migration (issue 16): libvirtd serves TLS
+    /// with it and presents it as a client to another host's libvirtd, so it has both
+    /// uses. Its common name starts with
+    /// [`stratus_api::agent::migration::CERT_CN_PREFIX`]: libvirtd admits only those, and
+    /// agents refuse them as clients of their command API.
+    pub fn issue_libvirt(&self, host_id: HostId, address: std::net::IpAddr) -> Result<Issued> {
+        issue_with(
+            &self.inner.ca,
+            &self.inner.ca_key,
+            &format!("{}{host_id}", stratus_api::agent::migration::CERT_CN_PREFIX),
+            vec![SanType::IpAddress(address)],
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+            // libvirt refuses a certificate whose key usage lacks key encipherment.
+            vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyEncipherment,
+            ],
             365 * 10,
         )
     }
@@ -191,7 +215,7 @@ impl Pki {
             &self.inner.ca_key,
             &cn,
             sans,
-            ExtendedKeyUsagePurpose::ServerAuth,
+            vec![ExtendedKeyUsagePurpose::ServerAuth],
             397,
         )
     }
@@ -214,7 +238,27 @@ fn issue(
     ca_key: &KeyPair,
     common_name: &str,
     sans: Vec<SanType>,
-    usage: ExtendedKeyUsagePurpose,
+    usages: Vec<ExtendedKeyUsagePurpose>,
+    days: i64,
+) -> Result<Issued> {
+    issue_with(
+        ca,
+        ca_key,
+        common_name,
+        sans,
+        usages,
+        vec![KeyUsagePurpose::DigitalSignature],
+        days,
+    )
+}
+
+fn issue_with(
+    ca: &Certificate,
+    ca_key: &KeyPair,
+    common_name: &str,
+    sans: Vec<SanType>,
+    usages: Vec<ExtendedKeyUsagePurpose>,
+    key_usages: Vec<KeyUsagePurpose>,
     days: i64,
 ) -> Result<Issued> {
     let key = KeyPair::generate().map_err(|e| pki_err("generating a key", e))?;
@@ -222,8 +266,8 @@ fn issue(
     p.distinguished_name = rcgen::DistinguishedName::new();
     p.distinguished_name.push(DnType::CommonName, common_name);
     p.subject_alt_names = sans;
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    p.extended_key_usages = vec![usage];
+    p.key_usages = key_usages;
+    p.extended_key_usages = usages;
     p.use_authority_key_identifier_extension = true;
     validity(&mut p, days);
     serial(&mut p);

@@ -41,6 +41,54 @@ fn facts(cores: u32, mhz: u32, memory_bytes: u64) -> Heartbeat {
     }
 }
 
+/// `n` Stopped VMs of the 500 MHz / 512 MiB offering, named `prefix0`…, owned by `admin`.
+async fn small_vms(
+    c: &Client,
+    admin: &db::accounts::UserRow,
+    zone: &str,
+    n: usize,
+    prefix: &str,
+) -> Vec<Uuid> {
+    let offering = db::offerings::service_offering_fetch(
+        &c.ctx.pool,
+        "00000000-0000-4000-8003-000000000001".parse().unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let mut vms = vec![];
+    for i in 0..n {
+        let id = Uuid::new_v4();
+        let name = format!("{prefix}{i}");
+        let mut conn = c.ctx.pool.acquire().await.unwrap();
+        db::vms::vm_insert(
+            &mut conn,
+            &db::vms::NewVm {
+                id,
+                name: &name,
+                display_name: &name,
+                account_id: admin.account_id,
+                domain_id: admin.domain_id,
+                user_id: admin.id,
+                zone_id: zone.parse().unwrap(),
+                service_offering_id: offering.id,
+                disk_offering_id: None,
+                iso_id: None,
+                cpu_number: offering.cpu_number,
+                cpu_mhz: offering.cpu_speed,
+                memory_mb: offering.memory_mb,
+                keypair: None,
+                instance_suffix: "VM",
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        vms.push(id);
+    }
+    vms
+}
+
 #[tokio::test]
 async fn fifty_concurrent_deploys_never_double_allocate() {
     let c = Client::admin().await;
@@ -110,43 +158,7 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
     )
     .await;
 
-    let offering = db::offerings::service_offering_fetch(
-        &c.ctx.pool,
-        "00000000-0000-4000-8003-000000000001".parse().unwrap(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    let mut vms = vec![];
-    for i in 0..50 {
-        let id = Uuid::new_v4();
-        let name = format!("vm-{i}");
-        let mut conn = c.ctx.pool.acquire().await.unwrap();
-        db::vms::vm_insert(
-            &mut conn,
-            &db::vms::NewVm {
-                id,
-                name: &name,
-                display_name: &name,
-                account_id: admin.account_id,
-                domain_id: admin.domain_id,
-                user_id: admin.id,
-                zone_id: zid.parse().unwrap(),
-                service_offering_id: offering.id,
-                disk_offering_id: None,
-                iso_id: None,
-                cpu_number: offering.cpu_number,
-                cpu_mhz: offering.cpu_speed,
-                memory_mb: offering.memory_mb,
-                keypair: None,
-                instance_suffix: "VM",
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        vms.push(id);
-    }
+    let vms = small_vms(&c, &admin, &zid, 50, "vm-").await;
     let tasks: Vec<_> = vms
         .iter()
         .map(|&vm| {
@@ -596,43 +608,7 @@ async fn host_metrics_count_the_instances_placed_on_each_host() {
         ],
     )
     .await;
-    let offering = db::offerings::service_offering_fetch(
-        &c.ctx.pool,
-        "00000000-0000-4000-8003-000000000001".parse().unwrap(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    let mut vms = vec![];
-    for i in 0..4 {
-        let id = Uuid::new_v4();
-        let name = format!("hm-vm-{i}");
-        let mut conn = c.ctx.pool.acquire().await.unwrap();
-        db::vms::vm_insert(
-            &mut conn,
-            &db::vms::NewVm {
-                id,
-                name: &name,
-                display_name: &name,
-                account_id: admin.account_id,
-                domain_id: admin.domain_id,
-                user_id: admin.id,
-                zone_id: zid.parse().unwrap(),
-                service_offering_id: offering.id,
-                disk_offering_id: None,
-                iso_id: None,
-                cpu_number: offering.cpu_number,
-                cpu_mhz: offering.cpu_speed,
-                memory_mb: offering.memory_mb,
-                keypair: None,
-                instance_suffix: "VM",
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        vms.push(id);
-    }
+    let vms = small_vms(&c, &admin, &zid, 4, "hm-vm-").await;
     // Three placed (Starting), one of them then Running; the fourth never placed.
     for vm in &vms[..3] {
         let a = allocate::allocate(&c.ctx, *vm, None, None).await.unwrap();
@@ -665,4 +641,177 @@ async fn host_metrics_count_the_instances_placed_on_each_host() {
     .await
     .unwrap();
     assert_eq!(instances(host_ids[0]).await, "1 / 2");
+}
+
+/// Issue 16: a live migration holds its destination's room from the moment it is chosen,
+/// so concurrent migrations (and deploys) never both take a host's last room; the rules
+/// of `migrateVirtualMachine` and `findHostsForMigration` about which hosts qualify.
+/// Five VMs run on host A; host B has room for two; host C is big but disabled. Of five
+/// concurrent migrations exactly two hold B, none holds A or C. (Holding, not moving: the
+/// move itself, over libvirt, is `tests/tests/e2e_migrate.rs`'s.)
+#[tokio::test]
+async fn concurrent_migrations_never_overcommit_the_destination() {
+    use stratus_management::services::vms::migrate;
+    let c = Client::admin().await;
+    let (zid, pid, cid) = c.basic_topology("migr").await;
+    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    let host = |name: &'static str, n: u8, cores: u32, mem: u64| {
+        let ctx = c.ctx.clone();
+        let (admin, zid, pid, cid) = (admin.clone(), zid.clone(), pid.clone(), cid.clone());
+        async move {
+            let (h, token) = hosts::register(
+                &ctx,
+                &admin,
+                zid.parse().unwrap(),
+                pid.parse().unwrap(),
+                cid.parse().unwrap(),
+                format!("192.0.2.{n}").parse().unwrap(),
+                8250,
+                name,
+            )
+            .await
+            .unwrap();
+            hosts::heartbeat(&ctx, h.id, Some(&token), &facts(cores, 1000, mem), None)
+                .await
+                .unwrap();
+            h.id
+        }
+    };
+    let a = host("a", 20, 8, 8 << 30).await;
+    let b = host("b", 21, 1, 1 << 30).await;
+    let off = host("c", 22, 64, 64 << 30).await;
+    c.ok(
+        "updateHost",
+        &[("id", &off.to_string()), ("allocationstate", "Disable")],
+    )
+    .await;
+    // The 500 MHz / 512 MiB offering: B takes two of them.
+    let vms = small_vms(&c, &admin, &zid, 6, "mig-").await;
+    // Five run on A; the sixth stays Stopped.
+    sqlx::query("UPDATE vms SET host_id = $1, state = 'Running' WHERE id = ANY($2)")
+        .bind(Uuid::from(a))
+        .bind(&vms[..5])
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    let code = |r: Result<_, stratus_management::error::Error>| match r {
+        Ok(_) => 0,
+        Err(e) => e.to_api().code.http_status(),
+    };
+
+    // Only a running VM moves; never to its own host, a disabled one, or one not in its zone.
+    let (id5, id0) = (vms[5].to_string(), vms[0].to_string());
+    let text = c.err("findHostsForMigration", &[("id", &id5)], 431).await;
+    assert!(text.contains("not Running"), "{text}");
+    assert_eq!(
+        code(migrate::hold_destination(&c.ctx, vms[5], None).await),
+        431
+    );
+    let own = migrate::hold_destination(&c.ctx, vms[0], Some(a.into())).await;
+    assert!(
+        own.as_ref()
+            .is_err_and(|e| e.to_api().text.contains("the host it runs on")),
+        "{:?}",
+        own.map(|h| h.name)
+    );
+    assert_eq!(
+        code(migrate::hold_destination(&c.ctx, vms[0], Some(off.into())).await),
+        533
+    );
+    assert_eq!(
+        code(migrate::hold_destination(&c.ctx, vms[0], Some(Uuid::new_v4())).await),
+        431
+    );
+    // findHostsForMigration: the other hosts, the suitable first; never the VM's own.
+    let found = c.ok("findHostsForMigration", &[("id", &id0)]).await;
+    let rows = found["host"].as_array().unwrap().clone();
+    let seen: Vec<(String, bool)> = rows
+        .iter()
+        .map(|h| {
+            (
+                h["name"].as_str().unwrap().to_string(),
+                h["suitableformigration"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seen, [("b".to_string(), true), ("c".to_string(), false)]);
+
+    // Five at once: B has room for two.
+    let tasks: Vec<_> = vms[..5]
+        .iter()
+        .map(|&vm| {
+            let ctx = c.ctx.clone();
+            tokio::spawn(async move { (vm, migrate::hold_destination(&ctx, vm, None).await) })
+        })
+        .collect();
+    let mut held = vec![];
+    for t in tasks {
+        let (vm, r) = t.await.unwrap();
+        match r {
+            Ok(h) => {
+                assert_eq!(h.id, b, "only B qualifies");
+                held.push(vm);
+            }
+            Err(e) => {
+                let api = e.to_api();
+                assert_eq!(api.code.http_status(), 533, "{}", api.text);
+            }
+        }
+    }
+    assert_eq!(held.len(), 2, "B has room for two");
+    // B is full while they hold it: it is listed, not suitable.
+    let found = c
+        .ok("findHostsForMigration", &[("id", &vms[4].to_string())])
+        .await;
+    let b_row = found["host"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "b")
+        .unwrap();
+    assert_eq!(b_row["name"], "b", "{found}");
+    assert_eq!(b_row["suitableformigration"], false, "{found}");
+    // A VM already migrating is not migrated twice.
+    assert_eq!(
+        code(migrate::hold_destination(&c.ctx, held[0], None).await),
+        536
+    );
+    // A released hold frees the room; a lapsed one (its server died) does too.
+    migrate::release_destination(&c.ctx, held[0]).await.unwrap();
+    let next = vms[..5]
+        .iter()
+        .copied()
+        .find(|v| !held.contains(v))
+        .unwrap();
+    assert_eq!(
+        migrate::hold_destination(&c.ctx, next, None)
+            .await
+            .unwrap()
+            .id,
+        b
+    );
+    let last = vms[..5]
+        .iter()
+        .copied()
+        .find(|v| !held.contains(v) && *v != next)
+        .unwrap();
+    assert_eq!(
+        code(migrate::hold_destination(&c.ctx, last, None).await),
+        533
+    );
+    sqlx::query("UPDATE vms SET migrating_until = now() - interval '1 second' WHERE id = $1")
+        .bind(next)
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        migrate::hold_destination(&c.ctx, last, None)
+            .await
+            .unwrap()
+            .id,
+        b
+    );
 }

@@ -386,7 +386,8 @@ impl SimHost {
     /// Starts the host's libvirtd again and waits until it answers.
     pub fn start_libvirtd(&self) {
         let pid_file = self.state.join("libvirtd.pid");
-        let out = self.exec(&["libvirtd", "-d", "-p", pid_file.to_str().unwrap()]);
+        // `-l`: its TLS listener too (live migration), as simhost.sh starts it.
+        let out = self.exec(&["libvirtd", "-d", "-l", "-p", pid_file.to_str().unwrap()]);
         assert!(out.status.success(), "{out:?}");
         let deadline = Instant::now() + Duration::from_secs(60);
         while !self

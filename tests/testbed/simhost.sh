@@ -13,6 +13,7 @@
 # STATE_DIR/NAME/...), so several simulated hosts share this machine's filesystem without
 # clashing, and nothing of the machine's is written:
 #   /etc/stratus, /var/lib/stratus-agent   the agent's configuration and files
+#   /etc/pki                               libvirt's TLS certificates (live migration)
 #   /etc/shadow                            root's password here is the test's
 #   /etc/hosts                             resolves the host's own name (libvirt asks)
 #   /etc/libvirt                           config (a copy of the machine's *.conf and
@@ -101,7 +102,7 @@ up)
         "$state/libvirt/log" "$state/libvirt/run"
     chmod 700 "$state/ssh"
     # Mount points on the machine (empty directories; the contents stay private).
-    mkdir -p /etc/stratus /var/lib/stratus-agent /run/sshd /run/libvirt /run/dbus \
+    mkdir -p /etc/stratus /etc/pki /var/lib/stratus-agent /run/sshd /run/libvirt /run/dbus \
         /var/lib/libvirt /var/cache/libvirt /var/log/libvirt
 
     # libvirt's configuration: the machine's, without its domains, networks or secrets.
@@ -116,6 +117,30 @@ up)
     # not this host's to relabel. (Guest disks and ISOs are NFS network disks anyway.)
     printf '\n# simhost.sh: leave file ownership alone (files are shared with the machine)\ndynamic_ownership = 0\n' \
         >>"$state/libvirt/etc/qemu.conf"
+    # Live migration (issue 16): libvirtd listens for TLS (16514) with the certificates
+    # addHost writes at libvirt's default paths under /etc/pki (this host's own, a bind
+    # mount) and reloads with virt-admin; until then a placeholder pair lets it start.
+    # Every host gets its own host UUID: all simulated hosts share this machine's SMBIOS
+    # UUID, and libvirt refuses to migrate between two hosts with the same one.
+    pki="$state/pki"
+    mkdir -p "$pki/CA" "$pki/libvirt/private"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj "/CN=placeholder CA $name" -keyout "$state/cakey.pem" -out "$pki/CA/cacert.pem" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=placeholder $name" \
+        -keyout "$pki/libvirt/private/serverkey.pem" -out "$state/server.csr" 2>/dev/null
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n' >"$state/ext"
+    openssl x509 -req -in "$state/server.csr" -CA "$pki/CA/cacert.pem" -CAkey "$state/cakey.pem" \
+        -CAcreateserial -CAserial "$state/ca.srl" -days 2 -extfile "$state/ext" \
+        -out "$pki/libvirt/servercert.pem" 2>/dev/null
+    rm -f "$state/cakey.pem" "$state/server.csr" "$state/ext" "$state/ca.srl"
+    cat >>"$state/libvirt/etc/libvirtd.conf" <<CONF
+
+# simhost.sh: TLS listener with the cloud's certificates (live migration)
+listen_tls = 1
+listen_tcp = 0
+tls_allowed_dn_list = ["CN=stratus-libvirt *"]
+host_uuid = "$(cat /proc/sys/kernel/random/uuid)"
+CONF
     # The host's own name resolves locally (libvirt's hostname lookup asks the resolver).
     { cat /etc/hosts; echo "$host_ip $name"; } >"$state/hosts"
 
@@ -151,6 +176,7 @@ CONF
         set -e
         hostname '$name'
         mount --bind '$state/etc-stratus' /etc/stratus
+        mount --bind '$state/pki' /etc/pki
         mount --bind '$state/agent' /var/lib/stratus-agent
         mount --bind '$state/shadow' /etc/shadow
         mount --bind '$state/hosts' /etc/hosts
@@ -161,7 +187,7 @@ CONF
         mount --bind '$state/libvirt/log' /var/log/libvirt
         mount --bind '$state/libvirt/run' /run/libvirt
         virtlogd -d -p '$state/virtlogd.pid'
-        libvirtd -d -p '$state/libvirtd.pid'
+        libvirtd -d -l -p '$state/libvirtd.pid'
         exec /usr/sbin/sshd -D -e -f '$state/ssh/sshd_config'" >"$state/launcher.log" 2>&1 &
     echo $! >"$state/sshd.launcher.pid"
 

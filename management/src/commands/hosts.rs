@@ -384,18 +384,39 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 }
 
 /// No instances run on hosts yet, so preparing for maintenance completes at once.
+/// PrepareForMaintenance, then every running VM is migrated live to another host
+/// (issue 16): Maintenance once none is left, else ErrorInMaintenance with the reason in
+/// an event (and the job's answer: the host in that state).
 pub async fn prepare_maintenance(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     change_resource_state(
         ctx,
         caller,
         p,
-        &[
-            ResourceEvent::PrepareForMaintenance,
-            ResourceEvent::MaintenanceReached,
-        ],
+        &[ResourceEvent::PrepareForMaintenance],
         "MAINT.PREPARE",
     )
-    .await
+    .await?;
+    let id: HostId = p.required_id("id")?;
+    let failures = crate::services::vms::migrate::empty_host(ctx, id).await?;
+    let (event, why) = if failures.is_empty() {
+        (ResourceEvent::MaintenanceReached, None)
+    } else {
+        (ResourceEvent::UnableToMigrate, Some(failures.join("; ")))
+    };
+    let reply = change_resource_state(ctx, caller, p, &[event], "MAINT.PREPARE").await?;
+    if let Some(why) = why {
+        let mut conn = ctx.pool.acquire().await?;
+        super::event_on(
+            &mut conn,
+            &caller.user,
+            "MAINT.PREPARE",
+            "ERROR",
+            format!("Host {id} could not be emptied: {why}"),
+            Some(EventResource::new(ResourceType::Host, id, id.to_string())),
+        )
+        .await?;
+    }
+    Ok(reply)
 }
 
 pub async fn reconnect(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
@@ -441,6 +462,18 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let host = h::host_fetch(&ctx.pool, id)
         .await?
         .ok_or_else(|| not_found(p, "id"))?;
+    // Nothing may be left on it (issue 16): a VM placed there (Running, Starting, ...)
+    // would be left without a host.
+    let placed = crate::db::vms::vm_list_on_host(&ctx.pool, id, 0).await?;
+    if let Some(vm) = placed.first() {
+        return Err(ApiError::param(format!(
+            "The host {} cannot be deleted: {} VM(s) are assigned to it (e.g. {}); migrate or stop them first (prepareHostForMaintenance migrates them)",
+            host.name,
+            placed.len(),
+            vm.name
+        ))
+        .into());
+    }
     let reporting = matches!(host.status, Status::Up | Status::Connecting);
     if reporting
         && host.resource_state != ResourceState::Maintenance

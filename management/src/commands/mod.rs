@@ -26,6 +26,7 @@ mod hosts;
 mod isos;
 mod jobs;
 mod limits;
+mod migration;
 mod networks;
 mod offerings;
 pub(crate) mod projects;
@@ -39,6 +40,7 @@ mod templates;
 mod topology;
 mod userdata;
 mod vms;
+mod volumes;
 mod workflows;
 
 use stratus_api::command::{self, Access, CommandSpec};
@@ -89,6 +91,18 @@ pub async fn dispatch(
         // Async-create (CloudStack's BaseAsyncCreateCmd): the VM is recorded now and its
         // id answered with the job's; the job starts it.
         match vms::create(ctx, caller, p).await {
+            Ok(id) => match check_read(spec, p) {
+                Ok(()) => {
+                    jobs::submit(ctx, caller, spec, &p.clone().with("id", id), Some(id)).await
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    } else if spec.name == "createVolume" {
+        // Async-create too (issue 16): the volume is recorded (Allocated) now, the job
+        // attaches it when a VM is named.
+        match volumes::create(ctx, caller, p).await {
             Ok(id) => match check_read(spec, p) {
                 Ok(()) => {
                     jobs::submit(ctx, caller, spec, &p.clone().with("id", id), Some(id)).await
@@ -280,6 +294,9 @@ async fn handle(
         "startVirtualMachine" => vms::start(ctx, caller, p, job).await,
         "stopVirtualMachine" => vms::stop(ctx, caller, p).await,
         "rebootVirtualMachine" => vms::reboot(ctx, caller, p, job).await,
+        // Live migration (issue 16).
+        "migrateVirtualMachine" => migration::migrate(ctx, caller, p).await,
+        "findHostsForMigration" => migration::find_hosts(ctx, caller, p).await,
         "destroyVirtualMachine" => vms::destroy(ctx, caller, p, job).await,
         "recoverVirtualMachine" => vms::recover(ctx, caller, p).await,
         "restoreVirtualMachine" => vms::restore(ctx, caller, p, job).await,
@@ -287,6 +304,13 @@ async fn handle(
         "attachIso" => vms::attach_iso(ctx, caller, p).await,
         "detachIso" => vms::detach_iso(ctx, caller, p).await,
         "listVolumes" => vms::list_volumes(ctx, caller, p).await,
+        // Data volumes (issue 16).
+        "createVolume" => volumes::create_job(ctx, caller, p).await,
+        "attachVolume" => volumes::attach(ctx, caller, p).await,
+        "detachVolume" => volumes::detach(ctx, caller, p).await,
+        "resizeVolume" => volumes::resize(ctx, caller, p).await,
+        "deleteVolume" => volumes::delete(ctx, caller, p).await,
+        "migrateVolume" => volumes::migrate(ctx, caller, p).await,
         "listCapacity" => vms::list_capacity(ctx, p).await,
         "listPublicIpAddresses" => vms::empty_list(ctx, spec, p, "publicipaddress"),
         "listPortForwardingRules" => vms::empty_list(ctx, spec, p, "portforwardingrule"),

@@ -133,7 +133,7 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
 }
 
 /// The VM named by `name` (an id parameter), if the caller may act on it.
-async fn owned(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) -> Result<VmListRow> {
+pub(super) async fn owned(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) -> Result<VmListRow> {
     let id = p.required_uuid(name)?;
     match vms::view(ctx, id).await {
         // The caller's own, or a project's it is a member of.
@@ -151,7 +151,7 @@ async fn answer(ctx: &Ctx, r: &VmListRow) -> Result<VirtualMachineResponse> {
     })
 }
 
-async fn vm_reply(ctx: &Ctx, r: &VmListRow) -> Result<Reply> {
+pub(super) async fn vm_reply(ctx: &Ctx, r: &VmListRow) -> Result<Reply> {
     Ok(Reply::object("virtualmachine", &answer(ctx, r).await?))
 }
 
@@ -374,7 +374,7 @@ pub async fn start(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) ->
     vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
-async fn lifecycle_event(
+pub(super) async fn lifecycle_event(
     ctx: &Ctx,
     caller: &Caller,
     vm: &VmListRow,
@@ -692,70 +692,76 @@ pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
     let admin = caller.is_root_admin();
     let items: Vec<VolumeResponse> = rows
         .iter()
-        .map(|r| {
-            let v = &r.volume;
-            let root = v.volume_type == "ROOT";
-            VolumeResponse {
-                domainpath: r.domain_path.clone(),
-                projectid: r.project_id,
-                project: r.project_name.clone(),
-                diskofferingdisplaytext: r.disk_offering_display_text.clone(),
-                podid: r.pod_id,
-                podname: r.pod_name.clone(),
-                clusterid: r.cluster_id,
-                clustername: r.cluster_name.clone(),
-                virtualsize: Some(v.size_bytes),
-                // As last measured (reconcile, every storage.stats.interval); CloudStack
-                // too answers none before its first volume stats.
-                physicalsize: r.physical_bytes,
-                templateid: v.template_id,
-                templatename: r.template_name.clone(),
-                templatedisplaytext: r.template_display_text.clone(),
-                isoid: r.iso_id.filter(|_| root),
-                isoname: r.iso_name.clone().filter(|_| root),
-                isodisplaytext: r.iso_display_text.clone().filter(|_| root),
-                serviceofferingid: r.service_offering_id.filter(|_| root),
-                serviceofferingname: r.service_offering_name.clone().filter(|_| root),
-                serviceofferingdisplaytext: r
-                    .service_offering_display_text
-                    .clone()
-                    .filter(|_| root),
-                displayvolume: Some(true),
-                hasannotations: Some(false),
-                vmtype: v.vm_id.map(|_| "User".into()),
-                id: Some(v.id),
-                name: Some(v.name.clone()),
-                zoneid: Some(r.zone_id),
-                zonename: Some(r.zone_name.clone()),
-                r#type: Some(v.volume_type.clone()),
-                deviceid: v.vm_id.map(|_| 0),
-                virtualmachineid: v.vm_id,
-                vmname: r.vm_name.clone(),
-                vmdisplayname: r.vm_display_name.clone(),
-                vmstate: r.vm_state.clone(),
-                provisioningtype: Some("thin".into()),
-                size: Some(v.size_bytes),
-                created: Some(v.created.into()),
-                attached: v.vm_id.and(r.attached).map(Into::into),
-                state: Some(v.state.to_string()),
-                account: r.account_name.clone(),
-                domainid: r.domain_id,
-                domain: r.domain_name.clone(),
-                storagetype: Some("shared".into()),
-                hypervisor: Some("KVM".into()),
-                diskofferingid: r.disk_offering_id,
-                diskofferingname: r.disk_offering_name.clone(),
-                storage: Some(r.pool_name.clone()),
-                storageid: admin.then_some(v.pool_id),
-                path: admin.then(|| v.path.clone()),
-                format: Some("QCOW2".into()),
-                destroyed: Some(r.vm_state.as_deref() == Some("Destroyed")),
-                isextractable: Some(false),
-                tags: tags.remove(&v.id).unwrap_or_default(),
-            }
-        })
+        .map(|r| volume_response(r, admin, tags.remove(&r.volume.id).unwrap_or_default()))
         .collect();
     Ok(Reply::list("volume", total, &items))
+}
+
+/// One listVolumes item (also what the volume commands answer). An Allocated volume has
+/// no file yet: no storage is shown for it, as in CloudStack.
+pub(super) fn volume_response(
+    r: &db::volumes::VolumeListRow,
+    admin: bool,
+    tags: Vec<serde_json::Value>,
+) -> VolumeResponse {
+    let placed = r.volume.state != "Allocated";
+    let v = &r.volume;
+    let root = v.volume_type == "ROOT";
+    VolumeResponse {
+        domainpath: r.domain_path.clone(),
+        projectid: r.project_id,
+        project: r.project_name.clone(),
+        diskofferingdisplaytext: r.disk_offering_display_text.clone(),
+        podid: r.pod_id,
+        podname: r.pod_name.clone(),
+        clusterid: r.cluster_id,
+        clustername: r.cluster_name.clone(),
+        virtualsize: Some(v.size_bytes),
+        // As last measured (reconcile, every storage.stats.interval); CloudStack
+        // too answers none before its first volume stats.
+        physicalsize: r.physical_bytes,
+        templateid: v.template_id,
+        templatename: r.template_name.clone(),
+        templatedisplaytext: r.template_display_text.clone(),
+        isoid: r.iso_id.filter(|_| root),
+        isoname: r.iso_name.clone().filter(|_| root),
+        isodisplaytext: r.iso_display_text.clone().filter(|_| root),
+        serviceofferingid: r.service_offering_id.filter(|_| root),
+        serviceofferingname: r.service_offering_name.clone().filter(|_| root),
+        serviceofferingdisplaytext: r.service_offering_display_text.clone().filter(|_| root),
+        displayvolume: Some(true),
+        hasannotations: Some(false),
+        vmtype: v.vm_id.map(|_| "User".into()),
+        id: Some(v.id),
+        name: Some(v.name.clone()),
+        zoneid: Some(r.zone_id),
+        zonename: Some(r.zone_name.clone()),
+        r#type: Some(v.volume_type.clone()),
+        deviceid: v.vm_id.and(r.device_id).map(i64::from),
+        virtualmachineid: v.vm_id,
+        vmname: r.vm_name.clone(),
+        vmdisplayname: r.vm_display_name.clone(),
+        vmstate: r.vm_state.clone(),
+        provisioningtype: Some("thin".into()),
+        size: Some(v.size_bytes),
+        created: Some(v.created.into()),
+        attached: v.vm_id.and(r.attached).map(Into::into),
+        state: Some(v.state.to_string()),
+        account: r.account_name.clone(),
+        domainid: r.domain_id,
+        domain: r.domain_name.clone(),
+        storagetype: Some("shared".into()),
+        hypervisor: Some("KVM".into()),
+        diskofferingid: r.disk_offering_id,
+        diskofferingname: r.disk_offering_name.clone(),
+        storage: placed.then(|| r.pool_name.clone()),
+        storageid: (admin && placed).then_some(v.pool_id),
+        path: admin.then(|| v.path.clone()),
+        format: Some("QCOW2".into()),
+        destroyed: Some(r.vm_state.as_deref() == Some("Destroyed")),
+        isextractable: Some(false),
+        tags,
+    }
 }
 
 /// listCapacity: per zone, CloudStack's capacity types 0 (memory), 1 (CPU), 2 (primary

@@ -34,10 +34,26 @@ stmt!(HOST_CANDIDATES: CandidateRow = "SELECT h.id, h.cluster_id, h.status, h.re
                 COALESCE(SUM(v.memory_mb::bigint * 1048576), 0)::bigint AS reserved_bytes
          FROM hosts h
          JOIN clusters c ON c.id = h.cluster_id
-         LEFT JOIN vms v ON v.host_id = h.id AND v.state IN ('Starting', 'Running', 'Stopping')
+         LEFT JOIN vms v ON (v.host_id = h.id OR (v.migrating_to = h.id AND v.migrating_until > now()))
+                           AND v.state IN ('Starting', 'Running', 'Stopping')
          WHERE h.id = ANY($1)
          GROUP BY h.id, c.allocation_state
          ORDER BY h.id");
+
+stmt!(POOLS_LOCK_IN_ZONE: Scalar<Uuid> = "SELECT id FROM storage_pools WHERE zone_id = $1 ORDER BY id FOR UPDATE");
+
+/// Locks the zone's primary pools (in id order) until the transaction ends: whatever
+/// places a volume into the zone under this lock reads the pools' room, records its
+/// volume and commits before the next one reads, so two never both take the last room
+/// of a pool. (A deploy takes its hosts' lock first, then this one.)
+pub async fn pool_lock_in_txn(db: &mut PgConnection, zone_id: Uuid) -> Result<()> {
+    POOLS_LOCK_IN_ZONE
+        .query_scalar()
+        .bind(zone_id)
+        .fetch_all(&mut *db)
+        .await?;
+    Ok(())
+}
 
 /// The zone's hosts as placement candidates, their rows locked (in id order, so
 /// concurrent deploys queue instead of deadlocking) until the transaction ends; what is
@@ -314,6 +330,7 @@ pub async fn capacity_by_cluster(
 }
 
 statements![
+    POOLS_LOCK_IN_ZONE,
     HOSTS_LOCK_IN_ZONE,
     HOST_CANDIDATES,
     VM_RESERVE_ON_HOST_IN_TXN,

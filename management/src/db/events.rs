@@ -29,6 +29,7 @@ pub enum ResourceType {
     UserData,
     VirtualMachine,
     Vlan,
+    Volume,
     Zone,
 }
 
@@ -52,6 +53,7 @@ impl ResourceType {
             ResourceType::UserData => "UserData",
             ResourceType::VirtualMachine => "VirtualMachine",
             ResourceType::Vlan => "Vlan",
+            ResourceType::Volume => "Volume",
             ResourceType::Zone => "Zone",
         }
     }

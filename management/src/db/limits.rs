@@ -31,7 +31,8 @@ pub struct UsageRow {
 // Destroyed, Expunging and Error are not counted either); with it its root volume, whose
 // size is the volume's once the deploy made it and the size it was admitted with before.
 // Templates and ISOs both count as CloudStack's `template` type; secondary storage is
-// their Ready copies.
+// their Ready copies. Data volumes (issue 16) count as volumes and primary storage from
+// createVolume until deleteVolume, attached or not.
 stmt!(USAGE_OF_ACCOUNTS: UsageRow = "WITH vm AS (
            SELECT v.account_id, count(*) AS n,
                   count(*) FILTER (WHERE v.state = 'Running') AS running,
@@ -46,13 +47,17 @@ stmt!(USAGE_OF_ACCOUNTS: UsageRow = "WITH vm AS (
                ORDER BY r.created DESC LIMIT 1) r ON true
            WHERE v.account_id = ANY($1) AND v.removed IS NULL
              AND v.state NOT IN ('Destroyed', 'Expunging', 'Expunged', 'Error')
-           GROUP BY v.account_id)
+           GROUP BY v.account_id),
+         dv AS (
+           SELECT account_id, count(*) AS n, sum(size_bytes)::bigint AS bytes FROM volumes
+           WHERE account_id = ANY($1) AND volume_type = 'DATADISK' AND removed IS NULL
+           GROUP BY account_id)
          SELECT a.id AS account_id,
                 COALESCE(vm.n, 0)::bigint AS user_vm,
                 COALESCE(vm.cpu, 0)::bigint AS cpu,
                 COALESCE(vm.mem, 0)::bigint AS memory,
-                COALESCE(vm.n, 0)::bigint AS volume,
-                COALESCE(vm.primary_bytes, 0)::bigint AS primary_bytes,
+                (COALESCE(vm.n, 0) + COALESCE(dv.n, 0))::bigint AS volume,
+                (COALESCE(vm.primary_bytes, 0) + COALESCE(dv.bytes, 0))::bigint AS primary_bytes,
                 ((SELECT count(*) FROM templates t WHERE t.account_id = a.id AND t.removed IS NULL)
                  + (SELECT count(*) FROM isos i WHERE i.account_id = a.id AND i.removed IS NULL))::bigint
                     AS template,
@@ -67,6 +72,7 @@ stmt!(USAGE_OF_ACCOUNTS: UsageRow = "WITH vm AS (
                  WHERE pa.account_id = a.id AND pa.role = 'Admin' AND p.removed IS NULL)::bigint
                     AS project
          FROM accounts a LEFT JOIN vm ON vm.account_id = a.id
+         LEFT JOIN dv ON dv.account_id = a.id
          WHERE a.id = ANY($1)");
 
 /// What each of `accounts` uses (one row per existing account).

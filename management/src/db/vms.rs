@@ -817,6 +817,10 @@ pub async fn vm_list(db: impl PgExecutor<'_>, f: &VmFilter) -> Result<(Vec<VmLis
 }
 
 statements![
+    VM_MOVE_HOST,
+    VM_MIGRATION_HOLD,
+    VM_MIGRATION_RELEASE,
+    VM_MIGRATING,
     VM_METRICS_INSERT,
     VM_METRICS_PURGE,
     VM_METRICS_LIST,
@@ -848,3 +852,73 @@ statements![
     UNKNOWN_DOMAIN_FORGET_OTHERS,
     VM_LIST
 ];
+
+// Live migration (issue 16).
+stmt!(
+    VM_MOVE_HOST = "UPDATE vms SET host_id = $3, last_host_id = $2, migrating_to = NULL, migrating_until = NULL
+         WHERE id = $1 AND host_id = $2"
+);
+stmt!(
+    VM_MIGRATION_HOLD =
+        "UPDATE vms SET migrating_to = $2, migrating_until = now() + make_interval(secs => $3)
+         WHERE id = $1 AND (migrating_to IS NULL OR migrating_until <= now())"
+);
+stmt!(VM_MIGRATING: Scalar<bool> = "SELECT COALESCE(migrating_until > now(), false) FROM vms WHERE id = $1");
+
+/// Whether a live migration of the VM holds a destination now.
+pub async fn vm_migrating(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+    Ok(VM_MIGRATING
+        .query_scalar()
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .unwrap_or(false))
+}
+
+stmt!(
+    VM_MIGRATION_RELEASE =
+        "UPDATE vms SET migrating_to = NULL, migrating_until = NULL WHERE id = $1"
+);
+
+/// Holds `to`'s room for the VM's live migration for `for_secs` (counted by placement,
+/// `capacity::HOST_CANDIDATES`); false when a migration of the VM already holds a host.
+pub async fn vm_migration_hold(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    to: crate::ids::HostId,
+    for_secs: f64,
+) -> Result<bool> {
+    let n = VM_MIGRATION_HOLD
+        .query()
+        .bind(id)
+        .bind(to)
+        .bind(for_secs)
+        .execute(db)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
+
+/// The VM's migration ended without moving it: its destination's room is free again.
+pub async fn vm_migration_release(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+    VM_MIGRATION_RELEASE.query().bind(id).execute(db).await?;
+    Ok(())
+}
+
+/// A migrated VM now runs on `to` (only if it was still on `from`).
+pub async fn vm_move_host(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    from: crate::ids::HostId,
+    to: crate::ids::HostId,
+) -> Result<bool> {
+    let n = VM_MOVE_HOST
+        .query()
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .execute(db)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}

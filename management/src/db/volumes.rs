@@ -35,11 +35,16 @@ pub struct VolumeRow {
     pub template_id: Option<Uuid>,
 }
 
+// A root volume's owner, zone and device (0) are its VM's.
 stmt!(
     VOLUME_INSERT =
         "INSERT INTO volumes (id, vm_id, name, volume_type, pool_id, path, size_bytes, state, template_id,
-                              attached)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9, CASE WHEN $2::uuid IS NOT NULL THEN now() END)
+                              attached, account_id, domain_id, zone_id, device_id)
+         SELECT $1,$2,$3,$4,$5,$6,$7,$8,$9, CASE WHEN $2::uuid IS NOT NULL THEN now() END,
+                v.account_id, v.domain_id, p.zone_id,
+                CASE WHEN $2::uuid IS NOT NULL AND $4 = 'ROOT' THEN 0 END
+         FROM storage_pools p LEFT JOIN vms v ON v.id = $2::uuid
+         WHERE p.id = $5
          ON CONFLICT (id) DO NOTHING"
 );
 
@@ -84,7 +89,7 @@ stmt!(
 );
 stmt!(
     VOLUME_ADOPT_ROOT =
-        "UPDATE volumes SET vm_id = $2, template_id = $3, attached = now() WHERE id = $1"
+        "UPDATE volumes SET vm_id = $2, template_id = $3, attached = now(), device_id = 0 WHERE id = $1"
 );
 
 /// restoreVirtualMachine: `new` becomes the VM's root volume and `old` is retired (its
@@ -115,7 +120,10 @@ stmt!(
     VOLUME_UNRETIRE_ROOT = "UPDATE volumes SET state = 'Ready', removed = NULL
          WHERE id = $1 AND state = 'Destroy'"
 );
-stmt!(VOLUME_DETACH = "UPDATE volumes SET vm_id = NULL, attached = NULL WHERE id = $1");
+stmt!(
+    VOLUME_DETACH =
+        "UPDATE volumes SET vm_id = NULL, attached = NULL, device_id = NULL WHERE id = $1"
+);
 
 /// Undoes [`volume_replace_root`] (while the old file is still there).
 pub async fn volume_unreplace_root(db: &mut PgConnection, old: Uuid, new: Uuid) -> Result<()> {
@@ -196,6 +204,9 @@ pub async fn volume_set_physical(
 pub struct VolumeListRow {
     #[sqlx(flatten)]
     pub volume: VolumeRow,
+    /// Its device on its VM (0: the root volume).
+    #[sqlx(default)]
+    pub device_id: Option<i32>,
     /// When it was attached to its VM (none while it has none).
     pub attached: Option<DateTime<Utc>>,
     /// What its file takes on the pool, as last measured (none before the first time).
@@ -267,10 +278,15 @@ pub struct VolumeFilter {
     pub tags: super::tags::TagMatch,
 }
 
-stmt!(VOLUME_LIST: Counted<VolumeListRow> = named format!("SELECT vol.*, p.zone_id, z.name AS zone_name, p.name AS pool_name, p.scope AS pool_scope,
+// A volume's owner is its own (a root volume's, its VM's; see migration 0039); its disk
+// offering a data volume's own, a root volume's its VM's.
+stmt!(VOLUME_LIST: Counted<VolumeListRow> = named format!("SELECT vol.id, vol.vm_id, vol.name, vol.volume_type, vol.pool_id, vol.path,
+                vol.size_bytes, vol.state, vol.created, vol.removed, vol.template_id, vol.attached,
+                vol.physical_bytes, vol.device_id,
+                p.zone_id, z.name AS zone_name, p.name AS pool_name, p.scope AS pool_scope,
                 v.name AS vm_name, v.display_name AS vm_display_name, v.state AS vm_state,
-                v.account_id, a.name AS account_name, v.domain_id, d.name AS domain_name,
-                v.disk_offering_id, o.name AS disk_offering_name, o.display_text AS disk_offering_display_text,
+                a.id AS account_id, a.name AS account_name, d.id AS domain_id, d.name AS domain_name,
+                o.id AS disk_offering_id, o.name AS disk_offering_name, o.display_text AS disk_offering_display_text,
                 d.path AS domain_path, pr.id AS project_id, pr.name AS project_name,
                 p.pod_id, pp.name AS pod_name, p.cluster_id, cl.name AS cluster_name,
                 t.name AS template_name, t.display_text AS template_display_text,
@@ -282,10 +298,11 @@ stmt!(VOLUME_LIST: Counted<VolumeListRow> = named format!("SELECT vol.*, p.zone_
          JOIN storage_pools p ON p.id = vol.pool_id
          JOIN zones z ON z.id = p.zone_id
          LEFT JOIN vms v ON v.id = vol.vm_id
-         LEFT JOIN accounts a ON a.id = v.account_id
-         LEFT JOIN domains d ON d.id = v.domain_id
-         LEFT JOIN disk_offerings o ON o.id = v.disk_offering_id
-         LEFT JOIN projects pr ON pr.account_id = v.account_id
+         LEFT JOIN accounts a ON a.id = COALESCE(vol.account_id, v.account_id)
+         LEFT JOIN domains d ON d.id = COALESCE(vol.domain_id, v.domain_id)
+         LEFT JOIN disk_offerings o ON o.id = CASE WHEN vol.volume_type = 'ROOT'
+              THEN v.disk_offering_id ELSE vol.disk_offering_id END
+         LEFT JOIN projects pr ON pr.account_id = a.id
          LEFT JOIN pods pp ON pp.id = p.pod_id
          LEFT JOIN clusters cl ON cl.id = p.cluster_id
          LEFT JOIN templates t ON t.id = vol.template_id
@@ -295,10 +312,10 @@ stmt!(VOLUME_LIST: Counted<VolumeListRow> = named format!("SELECT vol.*, p.zone_
            AND ($id::uuid IS NULL OR vol.id = $id)
            AND ($name::text IS NULL OR vol.name = $name)
            AND ($keyword::text IS NULL OR vol.name ILIKE $keyword)
-           AND ($account_id::uuid IS NULL OR v.account_id = $account_id)
-           AND ($account_ids::uuid[] IS NULL OR v.account_id = ANY($account_ids))
+           AND ($account_id::uuid IS NULL OR a.id = $account_id)
+           AND ($account_ids::uuid[] IS NULL OR a.id = ANY($account_ids))
            AND (NOT $skip_projects::bool OR NOT EXISTS (SELECT 1 FROM accounts xpa
-               WHERE xpa.id = v.account_id AND xpa.account_type = 5))
+               WHERE xpa.id = a.id AND xpa.account_type = 5))
            AND ($vm_id::uuid IS NULL OR vol.vm_id = $vm_id)
            AND ($zone_id::uuid IS NULL OR p.zone_id = $zone_id)
            AND ($pool_id::uuid IS NULL OR vol.pool_id = $pool_id)
@@ -336,21 +353,233 @@ pub async fn volume_list(
     Ok(Counted::split(rows))
 }
 
-/// Who owns a volume: its VM's account and domain (a volume without a VM has no owner
-/// but the root admin).
+/// Who owns a volume: its own account and domain (a root volume's are its VM's).
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct VolumeOwnerRow {
     pub account_id: Option<Uuid>,
     pub domain_id: Option<Uuid>,
 }
 
-stmt!(VOLUME_OWNER: VolumeOwnerRow = "SELECT v.account_id, v.domain_id FROM volumes vol
+stmt!(VOLUME_OWNER: VolumeOwnerRow = "SELECT COALESCE(vol.account_id, v.account_id) AS account_id,
+                COALESCE(vol.domain_id, v.domain_id) AS domain_id FROM volumes vol
          LEFT JOIN vms v ON v.id = vol.vm_id
          WHERE vol.id = $1 AND vol.removed IS NULL");
 
 /// The volume's owner, if the volume exists (not removed).
 pub async fn volume_owner(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<VolumeOwnerRow>> {
     Ok(VOLUME_OWNER.query_as().bind(id).fetch_optional(db).await?)
+}
+
+// --- Data volumes (issue 16) -------------------------------------------------------------
+
+/// A live volume with its owner, zone, device and pool (root or data).
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
+pub struct DataVolumeRow {
+    pub id: Uuid,
+    pub name: String,
+    pub volume_type: String,
+    pub vm_id: Option<Uuid>,
+    pub pool_id: Uuid,
+    pub path: String,
+    pub size_bytes: i64,
+    pub state: String,
+    pub account_id: Option<Uuid>,
+    pub domain_id: Option<Uuid>,
+    pub zone_id: Option<Uuid>,
+    pub disk_offering_id: Option<Uuid>,
+    pub device_id: Option<i32>,
+    pub template_id: Option<Uuid>,
+    pub created: DateTime<Utc>,
+    /// Its pool's NFS server and export, name and cluster (none: zone-wide).
+    pub pool_server: String,
+    pub pool_export: String,
+    pub pool_url: String,
+    pub pool_name: String,
+    pub pool_cluster_id: Option<Uuid>,
+}
+
+const DATA_VOLUME_COLUMNS: &str =
+    "vol.id, vol.name, vol.volume_type, vol.vm_id, vol.pool_id, vol.path,
+       vol.size_bytes, vol.state, vol.account_id, vol.domain_id, vol.zone_id, vol.disk_offering_id,
+       vol.device_id, vol.template_id, vol.created, p.server AS pool_server, p.path AS pool_export,
+       p.url AS pool_url, p.name AS pool_name, p.cluster_id AS pool_cluster_id
+     FROM volumes vol JOIN storage_pools p ON p.id = vol.pool_id";
+
+/// A new data volume (createVolume): its owner's, on the pool chosen for it, detached.
+#[derive(Debug, Clone)]
+pub struct NewDataVolume {
+    pub id: Uuid,
+    pub name: String,
+    pub pool_id: Uuid,
+    pub path: String,
+    pub size_bytes: i64,
+    pub account_id: Uuid,
+    pub domain_id: Uuid,
+    pub zone_id: Uuid,
+    pub disk_offering_id: Uuid,
+}
+
+stmt!(
+    DATA_VOLUME_INSERT =
+        "INSERT INTO volumes (id, name, volume_type, pool_id, path, size_bytes, state,
+                              account_id, domain_id, zone_id, disk_offering_id)
+         VALUES ($1, $2, 'DATADISK', $3, $4, $5, 'Allocated', $6, $7, $8, $9)"
+);
+
+pub async fn data_volume_insert(db: impl PgExecutor<'_>, v: &NewDataVolume) -> Result<()> {
+    DATA_VOLUME_INSERT
+        .query()
+        .bind(v.id)
+        .bind(&v.name)
+        .bind(v.pool_id)
+        .bind(&v.path)
+        .bind(v.size_bytes)
+        .bind(v.account_id)
+        .bind(v.domain_id)
+        .bind(v.zone_id)
+        .bind(v.disk_offering_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+stmt!(DATA_VOLUME_FETCH: DataVolumeRow = format!("SELECT {DATA_VOLUME_COLUMNS}
+         WHERE vol.id = $1 AND vol.removed IS NULL"));
+
+/// A live volume (root or data) with its pool.
+pub async fn data_volume_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<DataVolumeRow>> {
+    Ok(DATA_VOLUME_FETCH
+        .query_as()
+        .bind(id)
+        .fetch_optional(db)
+        .await?)
+}
+
+stmt!(DATA_VOLUME_AT_DEVICE: DataVolumeRow = format!("SELECT {DATA_VOLUME_COLUMNS}
+         WHERE vol.vm_id = $1 AND vol.device_id = $2 AND vol.removed IS NULL"));
+
+/// The volume at `device` of a VM.
+pub async fn data_volume_at_device(
+    db: impl PgExecutor<'_>,
+    vm_id: Uuid,
+    device: i32,
+) -> Result<Option<DataVolumeRow>> {
+    Ok(DATA_VOLUME_AT_DEVICE
+        .query_as()
+        .bind(vm_id)
+        .bind(device)
+        .fetch_optional(db)
+        .await?)
+}
+
+stmt!(DATA_VOLUMES_OF_VM: DataVolumeRow = format!("SELECT {DATA_VOLUME_COLUMNS}
+         WHERE vol.vm_id = $1 AND vol.volume_type = 'DATADISK' AND vol.removed IS NULL
+         ORDER BY vol.device_id"));
+
+/// A VM's attached data volumes, by device.
+pub async fn data_volumes_of_vm(
+    db: impl PgExecutor<'_>,
+    vm_id: Uuid,
+) -> Result<Vec<DataVolumeRow>> {
+    Ok(DATA_VOLUMES_OF_VM
+        .query_as()
+        .bind(vm_id)
+        .fetch_all(db)
+        .await?)
+}
+
+stmt!(VOLUME_DEVICES_OF_VM: Scalar<Option<i32>> = "SELECT device_id FROM volumes
+         WHERE vm_id = $1 AND removed IS NULL AND device_id IS NOT NULL ORDER BY device_id");
+
+/// The device ids a VM's volumes use.
+pub async fn volume_devices_of_vm(db: impl PgExecutor<'_>, vm_id: Uuid) -> Result<Vec<i32>> {
+    let all: Vec<Option<i32>> = VOLUME_DEVICES_OF_VM
+        .query_scalar()
+        .bind(vm_id)
+        .fetch_all(db)
+        .await?;
+    Ok(all.into_iter().flatten().collect())
+}
+
+stmt!(
+    DATA_VOLUME_ATTACH = "UPDATE volumes SET vm_id = $2, device_id = $3, attached = now()
+         WHERE id = $1 AND vm_id IS NULL AND volume_type = 'DATADISK' AND removed IS NULL"
+);
+
+/// Records a detached data volume as attached at `device` (false: it was not detached).
+/// The unique (VM, device) index refuses a device taken meanwhile.
+pub async fn data_volume_attach(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    vm_id: Uuid,
+    device: i32,
+) -> Result<bool> {
+    Ok(DATA_VOLUME_ATTACH
+        .query()
+        .bind(id)
+        .bind(vm_id)
+        .bind(device)
+        .execute(db)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+stmt!(
+    DATA_VOLUME_DETACH = "UPDATE volumes SET vm_id = NULL, device_id = NULL, attached = NULL
+         WHERE id = $1 AND volume_type = 'DATADISK'"
+);
+
+pub async fn data_volume_detach(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+    DATA_VOLUME_DETACH.query().bind(id).execute(db).await?;
+    Ok(())
+}
+
+stmt!(
+    DATA_VOLUMES_RELEASE = "UPDATE volumes SET vm_id = NULL, device_id = NULL, attached = NULL
+         WHERE vm_id = $1 AND volume_type = 'DATADISK' AND removed IS NULL"
+);
+
+/// An expunged VM's data volumes stay, detached (CloudStack's too).
+pub async fn data_volumes_release(db: impl PgExecutor<'_>, vm_id: Uuid) -> Result<()> {
+    DATA_VOLUMES_RELEASE.query().bind(vm_id).execute(db).await?;
+    Ok(())
+}
+
+stmt!(
+    VOLUME_SET_SIZE =
+        "UPDATE volumes SET size_bytes = $2, disk_offering_id = COALESCE($3, disk_offering_id)
+         WHERE id = $1"
+);
+
+/// resizeVolume: its new size (and offering, when one was given).
+pub async fn volume_set_size(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    size: i64,
+    offering: Option<Uuid>,
+) -> Result<()> {
+    VOLUME_SET_SIZE
+        .query()
+        .bind(id)
+        .bind(size)
+        .bind(offering)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+stmt!(VOLUME_SET_POOL = "UPDATE volumes SET pool_id = $2 WHERE id = $1");
+
+/// The volume now lives on `pool` (migrateVolume; an Allocated one re-placed at attach).
+pub async fn volume_set_pool(db: impl PgExecutor<'_>, id: Uuid, pool: Uuid) -> Result<()> {
+    VOLUME_SET_POOL
+        .query()
+        .bind(id)
+        .bind(pool)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 statements![
@@ -367,5 +596,15 @@ statements![
     VOLUME_ROOT_OF_VM,
     VOLUME_SET_STATE,
     VOLUME_MARK_EXPUNGED,
-    VOLUME_LIST
+    VOLUME_LIST,
+    DATA_VOLUME_INSERT,
+    DATA_VOLUME_FETCH,
+    DATA_VOLUME_AT_DEVICE,
+    DATA_VOLUMES_OF_VM,
+    VOLUME_DEVICES_OF_VM,
+    DATA_VOLUME_ATTACH,
+    DATA_VOLUME_DETACH,
+    DATA_VOLUMES_RELEASE,
+    VOLUME_SET_SIZE,
+    VOLUME_SET_POOL
 ];

@@ -107,6 +107,8 @@ pub enum ResourceEvent {
     PrepareForMaintenance,
     /// Everything is off the host (no instances yet, so at once).
     MaintenanceReached,
+    /// Some VM could not be moved off the host (live migration, issue 16).
+    UnableToMigrate,
     CancelMaintenance,
 }
 
@@ -157,10 +159,12 @@ impl ResourceState {
         let next = match (self, e) {
             (Enabled | Disabled, E::Enable) => Some(Enabled),
             (Enabled | Disabled, E::Disable) => Some(Disabled),
-            (Enabled | Disabled | ErrorInPrepareForMaintenance, E::PrepareForMaintenance) => {
-                Some(PrepareForMaintenance)
-            }
+            (
+                Enabled | Disabled | ErrorInPrepareForMaintenance | ErrorInMaintenance,
+                E::PrepareForMaintenance,
+            ) => Some(PrepareForMaintenance),
             (PrepareForMaintenance, E::MaintenanceReached) => Some(Maintenance),
+            (PrepareForMaintenance, E::UnableToMigrate) => Some(ErrorInMaintenance),
             (
                 PrepareForMaintenance
                 | ErrorInPrepareForMaintenance
@@ -176,6 +180,7 @@ impl ResourceState {
                 E::Disable => "disabled",
                 E::PrepareForMaintenance => "put into maintenance",
                 E::MaintenanceReached => "moved to Maintenance",
+                E::UnableToMigrate => "moved to ErrorInMaintenance",
                 E::CancelMaintenance => "taken out of maintenance",
             };
             ApiError::param(format!(
@@ -254,5 +259,22 @@ mod tests {
         ] {
             assert_eq!(R::parse(s.as_str()), Some(s));
         }
+    }
+
+    #[test]
+    fn maintenance_that_cannot_empty_the_host() {
+        let p = R::Enabled.on(E::PrepareForMaintenance).unwrap();
+        assert_eq!(p, R::PrepareForMaintenance);
+        assert_eq!(p.on(E::UnableToMigrate).unwrap(), R::ErrorInMaintenance);
+        assert_eq!(
+            R::ErrorInMaintenance.on(E::PrepareForMaintenance).unwrap(),
+            R::PrepareForMaintenance
+        );
+        assert_eq!(
+            R::ErrorInMaintenance.on(E::CancelMaintenance).unwrap(),
+            R::Enabled
+        );
+        assert!(R::Enabled.on(E::UnableToMigrate).is_err());
+        assert!(R::Maintenance.on(E::UnableToMigrate).is_err());
     }
 }

@@ -15,6 +15,7 @@ pub mod settings;
 pub mod states;
 pub mod tags;
 pub mod vmstate;
+pub mod volumes;
 pub mod workflow;
 
 /// Stores a state enum as Postgres `text`, spelled as the schema's CHECK constraint

@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use stratus_api::agent::{
-    api, AgentError, GuestData, GuestNetwork, NetworkStatus, NfsFile, PowerOptions, VmDestroyed,
-    VmSpec, VmStatus, VmStopped,
+    api, migration, AgentError, GuestData, GuestNetwork, NetworkStatus, NfsFile, PowerOptions,
+    VmDestroyed, VmSpec, VmStatus, VmStopped,
 };
 use stratus_api::{ApiError, ErrorCode};
 use uuid::Uuid;
@@ -181,7 +181,35 @@ impl<'a> Agent<'a> {
         self.call::<(), _>(reqwest::Method::DELETE, &api::vm_iso(id), None, QUICK)
             .await
     }
+    // --- Data volumes (issue 16) ---
+
+    /// Attach a data volume (hot-plugged if the VM runs, and in its definition).
+    pub async fn attach_disk(
+        &self,
+        id: Uuid,
+        disk: &stratus_api::agent::DataDisk,
+    ) -> Result<VmStatus, ApiError> {
+        self.call(reqwest::Method::POST, &api::vm_disks(id), Some(disk), QUICK)
+            .await?
+            .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
+    }
+
+    /// Detach the data volume at `device`; the guest has [`DETACH_BUDGET`] to release it.
+    /// `None` if the host has no such VM.
+    pub async fn detach_disk(&self, id: Uuid, device: u32) -> Result<Option<VmStatus>, ApiError> {
+        self.call::<(), _>(
+            reqwest::Method::DELETE,
+            &api::vm_disk(id, device),
+            None,
+            DETACH_BUDGET,
+        )
+        .await
+    }
 }
+
+/// A hot-unplug waits for the guest to release the disk (the agent answers a conflict
+/// when it does not, a little before this).
+pub const DETACH_BUDGET: Duration = Duration::from_secs(30);
 
 /// A graceful stop may take the whole shutdown timeout, plus the definition work.
 fn power_timeout(o: PowerOptions) -> Duration {
@@ -192,6 +220,42 @@ fn power_timeout(o: PowerOptions) -> Duration {
             .unwrap_or(stratus_api::agent::DEFAULT_STOP_TIMEOUT_SECS)
     };
     QUICK + Duration::from_secs(grace)
+}
+
+// Live migration (issue 16; `stratus_api::agent::migration`).
+impl Agent<'_> {
+    /// On the destination: the VM's config drive made there before it arrives.
+    pub async fn prepare_incoming(
+        &self,
+        id: Uuid,
+        incoming: &migration::Incoming,
+    ) -> Result<migration::IncomingReady, ApiError> {
+        self.call(
+            reqwest::Method::PUT,
+            &migration::vm_incoming(id),
+            Some(incoming),
+            QUICK,
+        )
+        .await?
+        .ok_or_else(|| self.missing("the agent cannot receive migrating VMs (too old)"))
+    }
+
+    /// On the source: move the running VM live, within `budget`.
+    pub async fn migrate_vm(
+        &self,
+        id: Uuid,
+        order: &migration::MigrateVm,
+        budget: Duration,
+    ) -> Result<migration::VmMigrated, ApiError> {
+        self.call(
+            reqwest::Method::POST,
+            &migration::vm_migrate(id),
+            Some(order),
+            budget,
+        )
+        .await?
+        .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
+    }
 }
 
 #[cfg(test)]

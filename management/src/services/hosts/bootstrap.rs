@@ -49,6 +49,7 @@ use stratus_api::agent::layout::{
     BIN as AGENT_BIN, CA_CERT, CONFIG as AGENT_CONFIG, DIR as AGENT_DIR, LOG as AGENT_LOG,
     PID as AGENT_PID, TLS_CERT, TLS_KEY,
 };
+use stratus_api::agent::migration as libvirt_tls;
 
 /// What `addHost` asked for.
 #[derive(Debug, Clone)]
@@ -253,8 +254,9 @@ fn output(v: impl Serialize) -> Result<Value> {
 /// Stops the agent (systemd unit or pid file) and removes everything `addHost` installs.
 fn remove_all() -> String {
     format!(
-        "{}; rm -rf {AGENT_DIR} {AGENT_CONFIG} {TLS_CERT} {TLS_KEY} {CA_CERT}",
-        stop_agent()
+        "{}; rm -rf {AGENT_DIR} {AGENT_CONFIG} {TLS_CERT} {TLS_KEY} {CA_CERT} {}",
+        stop_agent(),
+        libvirt_tls_files()
     )
 }
 
@@ -263,6 +265,63 @@ fn stop_agent() -> String {
         "if [ -d /run/systemd/system ] && [ -f /etc/systemd/system/stratus-agent.service ]; then systemctl disable --now stratus-agent; rm -f /etc/systemd/system/stratus-agent.service; systemctl daemon-reload; fi; \
          if [ -f {AGENT_PID} ]; then kill $(cat {AGENT_PID}) 2>/dev/null; rm -f {AGENT_PID}; fi; true"
     )
+}
+
+// Live migration (issue 16): the host's libvirt certificate.
+
+/// The libvirt TLS files `addHost` writes (removed with the agent).
+fn libvirt_tls_files() -> String {
+    [
+        libvirt_tls::CA_FILE,
+        libvirt_tls::SERVER_CERT,
+        libvirt_tls::SERVER_KEY,
+        libvirt_tls::CLIENT_CERT,
+        libvirt_tls::CLIENT_KEY,
+    ]
+    .join(" ")
+}
+
+impl HostAdd {
+    /// Writes the host's libvirt certificate (server and client use), its key and the CA
+    /// where libvirt looks for them, then asks a running libvirtd to reload its TLS files
+    /// (`virt-admin server-update-tls`). A libvirtd without its TLS listener is no
+    /// failure here (the host works, only live migration to it does not): the step's
+    /// output says so, and docs/operations.md says how to turn it on.
+    async fn install_libvirt_certificate(&self, ctx: &Ctx) -> Result<Value> {
+        let cert = ctx
+            .pki
+            .issue_libvirt(self.host, self.address)
+            .map_err(|e| step_error("issue certificate", e))?;
+        {
+            let ssh = self.ssh(ctx, "issue certificate").await?;
+            for (path, data, mode) in [
+                (libvirt_tls::CA_FILE, ctx.pki.ca_pem(), 0o644),
+                (libvirt_tls::SERVER_CERT, cert.cert_pem.as_str(), 0o644),
+                (libvirt_tls::SERVER_KEY, cert.key_pem.as_str(), 0o600),
+                (libvirt_tls::CLIENT_CERT, cert.cert_pem.as_str(), 0o644),
+                (libvirt_tls::CLIENT_KEY, cert.key_pem.as_str(), 0o600),
+            ] {
+                write(&ssh, &self.username, path, data.as_bytes(), mode)
+                    .await
+                    .map_err(|e| step_error("issue certificate", e))?;
+            }
+        }
+        let out = self
+            .run(
+                ctx,
+                "issue certificate",
+                "virt-admin -q -c libvirtd:///system server-update-tls libvirtd 2>&1",
+            )
+            .await?;
+        let reload = if out.status == 0 {
+            "reloaded".to_string()
+        } else {
+            let why = format!("{}{}", out.stdout.trim(), out.stderr.trim());
+            tracing::warn!(host = %self.host, why = %why, "libvirtd did not reload its TLS certificates: live migration to this host needs libvirtd's TLS listener");
+            why.chars().take(300).collect()
+        };
+        Ok(json!({ "libvirt_tls": reload }))
+    }
 }
 
 impl Workflow for HostAdd {
@@ -409,7 +468,8 @@ impl Workflow for HostAdd {
                         .await
                         .map_err(|e| step_error("issue certificate", e))?;
                 }
-                Ok(Value::Null)
+                drop(ssh);
+                self.install_libvirt_certificate(ctx).await
             }
             HostAddStep::Configure => {
                 let host = self.host_row(ctx).await?;
@@ -502,7 +562,10 @@ impl Workflow for HostAdd {
                 self.undo(
                     ctx,
                     "remove the certificate",
-                    &format!("rm -f {TLS_CERT} {TLS_KEY} {CA_CERT}"),
+                    &format!(
+                        "rm -f {TLS_CERT} {TLS_KEY} {CA_CERT} {}",
+                        libvirt_tls_files()
+                    ),
                 )
                 .await
             }

@@ -75,6 +75,7 @@ pub async fn allocate(
     let pools = if req.storage_tags.is_empty() {
         vec![]
     } else {
+        db::capacity::pool_lock_in_txn(&mut tx, vm.zone_id).await?;
         db::capacity::pool_candidates(&mut *tx, vm.zone_id).await?
     };
     let factors = |cluster: crate::ids::ClusterId| {

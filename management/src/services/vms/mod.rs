@@ -10,7 +10,9 @@
 
 pub mod allocate;
 pub mod bases;
+pub mod data_volumes;
 pub mod guest;
+pub mod migrate;
 pub mod restore;
 pub mod volumes;
 pub mod workflows;
@@ -129,11 +131,10 @@ pub(crate) async fn create_root_volume(
         Some(t) => opts.size_bytes.unwrap_or(0).max(t.virtual_size),
         None => root_size(ctx, vm, opts).await?,
     };
-    let pool = choose_root_pool(ctx, vm, size).await?;
-    let base = match &template {
-        Some(t) => Some(bases::ensure_base(ctx, t, &pool).await?),
-        None => None,
-    };
+    // The pool is chosen and the volume recorded under the zone's pool lock, so two
+    // first starts never both take a pool's last room; the base and the file follow.
+    let mut tx = ctx.pool.begin().await?;
+    let pool = choose_root_pool_in(ctx, &mut tx, vm, size).await?;
     let id = Uuid::new_v4();
     let v = db::volumes::VolumeRow {
         id,
@@ -148,15 +149,16 @@ pub(crate) async fn create_root_volume(
         removed: None,
         template_id: vm.template_id,
     };
-    db::volumes::volume_insert(&ctx.pool, &v).await?;
+    db::volumes::volume_insert(&mut *tx, &v).await?;
+    tx.commit().await?;
+    let base = match &template {
+        Some(t) => Some(bases::ensure_base(ctx, t, &pool).await?),
+        None => None,
+    };
     write_volume(ctx, &pool, &v, base.as_deref()).await?;
     Ok(v)
 }
 
-/// The primary pool a new root volume of `size` bytes goes to (`rules::placement::
-/// choose_pool`): Up, reached by the VM's host, carrying every storage tag the volume asks
-/// for (its service offering's, and an ISO deploy's disk offering's), with room. None
-/// fits: 533 saying why.
 /// The storage overprovisioning factor of each pool of `zone`: the pool's own where one is
 /// set (CloudStack's StoragePool scope), else the zone's (else the global value).
 pub fn storage_factor_of(ctx: &Ctx, zone: Uuid) -> impl Fn(crate::ids::StoragePoolId) -> f64 {
@@ -172,8 +174,27 @@ pub fn storage_factor_of(ctx: &Ctx, zone: Uuid) -> impl Fn(crate::ids::StoragePo
     }
 }
 
+/// The primary pool a new root volume of `size` bytes goes to (`rules::placement::
+/// choose_pool`): Up, reached by the VM's host, carrying every storage tag the volume asks
+/// for (its service offering's, and an ISO deploy's disk offering's), with room. None
+/// fits: 533 saying why. (Only the choice: `create_root_volume` chooses and records the
+/// volume under the zone's pool lock, `choose_root_pool_in`.)
 pub async fn choose_root_pool(
     ctx: &Ctx,
+    vm: &db::vms::VmRow,
+    size: i64,
+) -> Result<db::storage::PoolRow> {
+    let mut tx = ctx.pool.begin().await?;
+    let pool = choose_root_pool_in(ctx, &mut tx, vm, size).await?;
+    tx.commit().await?;
+    Ok(pool)
+}
+
+/// `choose_root_pool` under the zone's pool lock, held by `tx` until the caller has
+/// recorded the volume.
+async fn choose_root_pool_in(
+    ctx: &Ctx,
+    tx: &mut sqlx::PgConnection,
     vm: &db::vms::VmRow,
     size: i64,
 ) -> Result<db::storage::PoolRow> {
@@ -185,7 +206,8 @@ pub async fn choose_root_pool(
         .await?
         .ok_or_else(|| Error::internal("the VM's host vanished"))?;
     let want = allocate::root_storage_tags(&db::offerings::vm_tags(&ctx.pool, vm.id).await?);
-    let pools = db::capacity::pool_candidates(&ctx.pool, vm.zone_id).await?;
+    db::capacity::pool_lock_in_txn(&mut *tx, vm.zone_id).await?;
+    let pools = db::capacity::pool_candidates(&mut *tx, vm.zone_id).await?;
     let pool_id =
         crate::rules::placement::choose_pool(&pools, host.cluster_id, size, factor_of, &want)
             .map_err(|why| {
@@ -281,6 +303,8 @@ async fn root_size(ctx: &Ctx, vm: &db::vms::VmRow, opts: &Options) -> Result<i64
 
 /// Removes the VM's root volume file and marks it expunged. Idempotent.
 pub async fn remove_root_volume(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
+    // Its data volumes stay, detached (issue 16).
+    db::volumes::data_volumes_release(&ctx.pool, vm_id).await?;
     let Some(v) = db::volumes::volume_root_of_vm(&ctx.pool, vm_id).await? else {
         return Ok(());
     };
@@ -431,6 +455,7 @@ pub(crate) async fn spec_for(ctx: &Ctx, vm: &db::vms::VmRow, host: &HostRow) -> 
             .collect(),
         console_password: None,
         guest: Some(guest::guest_data(ctx, &view).await?),
+        data_disks: data_volumes::disks_of(ctx, vm.id).await?,
     })
 }
 

@@ -109,6 +109,34 @@ pub async fn set_backing(url: &str, backing: &str) -> Result<(), String> {
     }
 }
 
+/// `qemu-img resize` of the qcow2 at `url` to `size_bytes` (data volumes, issue 16);
+/// `shrink` lets it get smaller (what is past the end is lost). qemu-img's text on failure.
+pub async fn resize_qcow2(url: &str, size_bytes: u64, shrink: bool) -> Result<(), String> {
+    let mut args = vec!["resize", "-q", "-f", "qcow2"];
+    if shrink {
+        args.push("--shrink");
+    }
+    let size = size_bytes.to_string();
+    args.extend([url, size.as_str()]);
+    let run = tokio::process::Command::new("qemu-img")
+        .args(&args)
+        .kill_on_drop(true)
+        .output();
+    let out = match tokio::time::timeout(QEMU_IMG_TIMEOUT, run).await {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => return Err(format!("running qemu-img: {e} (is qemu-utils installed?)")),
+        Err(_) => return Err(format!("qemu-img resize {url} did not finish in time")),
+    };
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "qemu-img resize {url}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
 /// Removes a volume's file; a file that is already gone is fine (idempotent).
 pub async fn remove(pool: &NfsUrl, rel: &str) -> Result<(), String> {
     let mut c = NfsClient::connect(pool, Duration::from_secs(10))

@@ -1,0 +1,72 @@
+//! Live migration (issue 16): `migrateVirtualMachine` and `findHostsForMigration`, root
+//! admins only (the catalog says so). The work is `services::vms::migrate`'s.
+
+use stratus_api::envelope::Reply;
+use stratus_api::types::HostForMigrationResponse;
+use stratus_api::Params;
+
+use super::hosts::host_response;
+use crate::ctx::Ctx;
+use crate::error::Result;
+use crate::services::auth::Caller;
+use crate::services::vms::{self, migrate};
+
+/// `migrateVirtualMachine`: the running VM moves live to `hostid`, or to the best host
+/// (`autoselect` is what happens without `hostid` anyway); answers the VM, on its new host.
+pub async fn migrate(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let vm = super::vms::owned(ctx, caller, p, "virtualmachineid").await?;
+    p.mark_read("autoselect");
+    let want = p.uuid("hostid")?;
+    let dest = migrate::migrate(ctx, vm.vm.id, want).await?;
+    super::vms::lifecycle_event(
+        ctx,
+        caller,
+        &vm,
+        "VM.MIGRATE",
+        &format!("migrated to host {}", dest.name),
+    )
+    .await?;
+    super::vms::vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
+}
+
+/// `findHostsForMigration`: the other hosts of the VM's zone, the suitable ones first.
+pub async fn find_hosts(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+    let vm = super::vms::owned(ctx, caller, p, "id").await?;
+    let targets = migrate::targets(ctx, vm.vm.id).await?;
+    let items: Vec<HostForMigrationResponse> = targets
+        .iter()
+        .map(|t| {
+            let h = host_response(ctx, &t.host, false);
+            HostForMigrationResponse {
+                id: h.id,
+                name: h.name,
+                state: h.state,
+                resourcestate: h.resourcestate,
+                r#type: h.r#type,
+                ipaddress: h.ipaddress,
+                hypervisor: h.hypervisor,
+                hypervisorversion: h.hypervisorversion,
+                version: h.version,
+                zoneid: h.zoneid,
+                zonename: h.zonename,
+                podid: h.podid,
+                podname: h.podname,
+                clusterid: h.clusterid,
+                clustername: h.clustername,
+                cpunumber: h.cpunumber,
+                cpuspeed: h.cpuspeed,
+                cpuallocated: h.cpuallocated,
+                cpuused: h.cpuused,
+                memorytotal: h.memorytotal,
+                memoryallocated: h.memoryallocated,
+                memoryused: h.memoryused,
+                hosttags: h.hosttags,
+                // Every root disk is on shared NFS that all hosts of the zone reach.
+                requiresStorageMotion: Some(false),
+                suitableformigration: Some(t.suitable),
+            }
+        })
+        .collect();
+    let (total, page) = super::page_of(ctx, p, items)?;
+    Ok(Reply::list("host", total, &page))
+}

@@ -1,0 +1,264 @@
+//! Live migration of a running VM to another host (`migrateVirtualMachine`,
+//! `findHostsForMigration`; issue 16), as CloudStack's KVM support does it: the source
+//! host's libvirtd sends the running guest to the destination's over TLS with the
+//! cloud's certificates (see `stratus_api::agent::migration`). The disks are NFS network
+//! disks every host of the zone reaches at the same address, so no storage moves
+//! (`requiresStorageMotion` is false); only the config drive is made anew on the
+//! destination first.
+//!
+//! Why the VM's `host_id` changes only after the move: until the destination runs the
+//! VM, the source does (libvirt resumes it there when a migration fails), so a failed or
+//! interrupted migration leaves the record right. When the agent's answer is lost (a
+//! timeout), the destination is asked whether it runs the VM before deciding. Capacity
+//! follows `host_id` (what a host holds is summed from its VMs), so it moves with it.
+
+use std::time::Duration;
+
+use stratus_api::agent::migration::{Incoming, MigrateVm};
+use stratus_api::agent::DomainState;
+use stratus_api::{ApiError, ErrorCode};
+use uuid::Uuid;
+
+use crate::ctx::Ctx;
+use crate::db::{self, hosts::HostRow};
+use crate::error::{Error, Result};
+use crate::rules::placement::{self, Candidate, Factors, Request};
+use crate::rules::vmstate::VmState;
+use crate::services::agents::Agent;
+use crate::settings::{self, Scope};
+
+/// How long a migration may take (a guest that dirties memory faster than the link
+/// carries it never converges; libvirt is given this long).
+pub const MIGRATION_BUDGET: Duration = Duration::from_secs(600);
+
+/// A host as `findHostsForMigration` shows it.
+#[derive(Debug, Clone)]
+pub struct MigrationTarget {
+    pub host: HostRow,
+    /// Whether placement would take the VM there (Up, Enabled, tags, free capacity).
+    pub suitable: bool,
+}
+
+/// The VM, checked to be migratable: Running on a host.
+async fn running_vm(ctx: &Ctx, vm_id: Uuid) -> Result<(db::vms::VmRow, HostRow)> {
+    let vm = db::vms::vm_fetch(&ctx.pool, vm_id)
+        .await?
+        .ok_or_else(|| ApiError::param(format!("Unable to find the VM by id={vm_id}")))?;
+    if vm.state != VmState::Running {
+        return Err(ApiError::param(format!(
+            "VM is not Running, unable to migrate the vm {} (it is {})",
+            vm.display_name,
+            vm.state.as_str()
+        ))
+        .into());
+    }
+    let source = super::host_of(ctx, &vm).await?;
+    Ok((vm, source))
+}
+
+fn request(vm: &db::vms::VmRow, host_tags: Vec<String>) -> Request {
+    Request {
+        cpu_mhz: i64::from(vm.cpu_number) * i64::from(vm.cpu_mhz),
+        memory_bytes: i64::from(vm.memory_mb) << 20,
+        host_tags,
+        // The root volume exists and stays where it is (shared NFS).
+        storage_tags: vec![],
+    }
+}
+
+fn factors(ctx: &Ctx, zone: Uuid) -> impl Fn(crate::ids::ClusterId) -> Factors + '_ {
+    move |cluster| {
+        let at = Scope::cluster(zone, cluster);
+        Factors {
+            cpu: ctx.get_in(&settings::CPU_OVERPROVISIONING_FACTOR, at),
+            memory: ctx.get_in(&settings::MEM_OVERPROVISIONING_FACTOR, at),
+        }
+    }
+}
+
+/// The hosts of the VM's zone other than its own, each with whether placement would take
+/// the VM there (`findHostsForMigration`).
+pub async fn targets(ctx: &Ctx, vm_id: Uuid) -> Result<Vec<MigrationTarget>> {
+    let (vm, source) = running_vm(ctx, vm_id).await?;
+    let mut tx = ctx.pool.begin().await?;
+    let candidates: Vec<Candidate> =
+        db::capacity::host_candidates_for_update_in_txn(&mut tx, vm.zone_id).await?;
+    let wanted = db::offerings::vm_tags(&mut *tx, vm.id).await?;
+    tx.commit().await?;
+    let req = request(
+        &vm,
+        crate::rules::tags::parse_stored(wanted.host_tags.as_deref()),
+    );
+    let mut out = vec![];
+    for c in candidates.iter().filter(|c| c.id != source.id) {
+        let suitable =
+            placement::choose(std::slice::from_ref(c), &[], &req, factors(ctx, vm.zone_id)).is_ok();
+        if let Some(host) = db::hosts::host_fetch(&ctx.pool, c.id).await? {
+            out.push(MigrationTarget { host, suitable });
+        }
+    }
+    out.sort_by(|a, b| {
+        b.suitable
+            .cmp(&a.suitable)
+            .then(a.host.name.cmp(&b.host.name))
+    });
+    Ok(out)
+}
+
+/// Where the VM goes: `want` (admins name a host) if placement takes it there, else the
+/// best host by the deploy's placement rules, never its own.
+async fn destination(
+    ctx: &Ctx,
+    vm: &db::vms::VmRow,
+    source: &HostRow,
+    want: Option<Uuid>,
+) -> Result<HostRow> {
+    if want == Some(source.id.into()) {
+        return Err(ApiError::param(format!(
+            "Cannot migrate VM {}, the destination host is the host it runs on",
+            vm.display_name
+        ))
+        .into());
+    }
+    // The hosts stay locked until the destination's room is held for the VM, so no
+    // deploy or other migration takes it meanwhile.
+    let mut tx = ctx.pool.begin().await?;
+    let mut candidates =
+        db::capacity::host_candidates_for_update_in_txn(&mut tx, vm.zone_id).await?;
+    let wanted = db::offerings::vm_tags(&mut *tx, vm.id).await?;
+    if db::vms::vm_migrating(&mut *tx, vm.id).await? {
+        return Err(already_migrating(vm));
+    }
+    candidates.retain(|c| c.id != source.id);
+    if let Some(h) = want {
+        candidates.retain(|c| Uuid::from(c.id) == h);
+        if candidates.is_empty() {
+            return Err(ApiError::param(format!(
+                "Unable to find the destination host by id={h} in the VM's zone"
+            ))
+            .into());
+        }
+    }
+    let req = request(
+        vm,
+        crate::rules::tags::parse_stored(wanted.host_tags.as_deref()),
+    );
+    let id = placement::choose(&candidates, &[], &req, factors(ctx, vm.zone_id)).map_err(
+        |why| -> Error {
+            ApiError::new(
+                ErrorCode::InsufficientCapacity,
+                format!("Unable to migrate VM {}: {why}", vm.display_name),
+            )
+            .into()
+        },
+    )?;
+    // Held a little longer than the migration may take, then it lapses by itself.
+    let hold = MIGRATION_BUDGET.as_secs_f64() + 120.0;
+    if !db::vms::vm_migration_hold(&mut *tx, vm.id, id, hold).await? {
+        return Err(already_migrating(vm));
+    }
+    tx.commit().await?;
+    db::hosts::host_fetch(&ctx.pool, id)
+        .await?
+        .ok_or_else(|| Error::internal("the destination host vanished"))
+}
+
+fn already_migrating(vm: &db::vms::VmRow) -> Error {
+    ApiError::new(
+        ErrorCode::ResourceInUse,
+        format!("VM {} is already being migrated", vm.display_name),
+    )
+    .into()
+}
+
+/// Chooses the VM's destination as `migrateVirtualMachine` does and holds its room, without
+/// moving anything (`release_destination` frees it): how tests show that concurrent
+/// migrations never both take a host's last room.
+pub async fn hold_destination(ctx: &Ctx, vm_id: Uuid, want: Option<Uuid>) -> Result<HostRow> {
+    let (vm, source) = running_vm(ctx, vm_id).await?;
+    destination(ctx, &vm, &source, want).await
+}
+
+/// Frees what `hold_destination` (or a migration that did not move the VM) held.
+pub async fn release_destination(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
+    db::vms::vm_migration_release(&ctx.pool, vm_id).await
+}
+
+/// Moves the running VM live to `want` (or the best host); answers the destination.
+pub async fn migrate(ctx: &Ctx, vm_id: Uuid, want: Option<Uuid>) -> Result<HostRow> {
+    let (vm, source) = running_vm(ctx, vm_id).await?;
+    let dest = destination(ctx, &vm, &source, want).await?;
+    let moved = move_to(ctx, &vm, &source, &dest).await;
+    if moved.is_err() {
+        if let Err(e) = db::vms::vm_migration_release(&ctx.pool, vm.id).await {
+            tracing::warn!(vm = %vm.id, error = %e, "releasing a failed migration's hold (it lapses by itself)");
+        }
+    }
+    moved?;
+    Ok(dest)
+}
+
+/// The move itself, once the destination's room is held; the VM's record follows it.
+async fn move_to(ctx: &Ctx, vm: &db::vms::VmRow, source: &HostRow, dest: &HostRow) -> Result<()> {
+    // The destination's guest bridge (and DHCP) first: the VM's NIC plugs into it.
+    super::push_leases(ctx, dest, vm.id, None).await?;
+    let view = super::view(ctx, vm.id).await?;
+    let guest = super::guest::guest_data(ctx, &view).await?;
+    let ready = Agent::of(ctx, dest)
+        .prepare_incoming(vm.id, &Incoming { guest: Some(guest) })
+        .await?;
+    let order = MigrateVm {
+        destination: dest.address.ip(),
+        config_drive: ready.config_drive,
+    };
+    let moved = Agent::of(ctx, source)
+        .migrate_vm(vm.id, &order, MIGRATION_BUDGET)
+        .await;
+    if let Err(e) = moved {
+        // The answer may be lost while the VM did move: the destination says.
+        let there = Agent::of(ctx, dest).get_vm(vm.id).await.ok().flatten();
+        if !there.is_some_and(|s| s.state == DomainState::Running) {
+            tracing::warn!(vm = %vm.id, from = %source.name, to = %dest.name, error = %e.text, "live migration failed; the VM stays where it runs");
+            return Err(e.into());
+        }
+        tracing::warn!(vm = %vm.id, to = %dest.name, "the migration's answer was lost but the VM runs on the destination");
+    }
+    if !db::vms::vm_move_host(&ctx.pool, vm.id, source.id, dest.id).await? {
+        // Something else moved the record meanwhile; the hold is not needed any more.
+        db::vms::vm_migration_release(&ctx.pool, vm.id).await?;
+    }
+    // Its DHCP lease moves with it (leases are per host, from the VMs placed there).
+    for h in [dest, source] {
+        if let Err(e) = super::push_leases(ctx, h, vm.id, None).await {
+            tracing::warn!(vm = %vm.id, host = %h.name, error = %e, "moving a migrated VM's lease");
+        }
+    }
+    tracing::info!(vm = %vm.id, from = %source.name, to = %dest.name, "VM migrated live");
+    Ok(())
+}
+
+/// Live-migrates every running VM off `host` (prepareHostForMaintenance), each to the
+/// best other host; answers why each VM that could not move did not (empty: the host
+/// is empty). VMs in other states placed there count as failures too: a host in
+/// Maintenance holds nothing.
+pub async fn empty_host(ctx: &Ctx, host: crate::ids::HostId) -> Result<Vec<String>> {
+    let mut failures = vec![];
+    for (vm, name) in db::vms::vm_running_on_host(&ctx.pool, host).await? {
+        if let Err(e) = migrate(ctx, vm, None).await {
+            let text = match &e {
+                Error::Api(a) => a.text.clone(),
+                other => other.to_string(),
+            };
+            failures.push(format!("VM {name} could not be migrated: {text}"));
+        }
+    }
+    for left in db::vms::vm_list_on_host(&ctx.pool, host, 0).await? {
+        if !failures
+            .iter()
+            .any(|f| f.contains(&format!("VM {} ", left.name)))
+        {
+            failures.push(format!("VM {} is still on the host", left.name));
+        }
+    }
+    Ok(failures)
+}

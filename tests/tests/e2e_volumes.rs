@@ -1,0 +1,245 @@
+//! Data volumes end to end (issue 16), with real parts only: the management server, nfs-
+//! ganesha for primary and secondary storage, and one simulated host (libvirtd) whose
+//! two iPXE guests run under TCG. `cs createVolume virtualmachineid=A` hot-plugs the new
+//! volume into running VM A: its live XML (`virsh dumpxml`) has it as a virtio disk `vdb`
+//! on the volume's NFS file. iPXE has no ACPI hot-unplug, so `cs detachVolume` waits
+//! for a guest that never lets go and fails with that reason, the disk still there. Once
+//! A is stopped the volume is detached; a marker is written into its qcow2 with qemu-io,
+//! and it is hot-plugged into running VM B, where the marker is read back through the
+//! file B's QEMU has open. A, started again, no longer has the disk.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use stratus_tests::{wait_for, CsApi, HttpFiles, NfsServer, Served, Server, SimHost};
+
+const IPXE: &str = "/usr/lib/ipxe/ipxe.iso";
+const HOST_INDEX: u8 = 233;
+const NFS_INDEX: u8 = 234;
+const SMALL: &str = "00000000-0000-4000-8003-000000000001";
+const DISK_5GB: &str = "00000000-0000-4000-8004-000000000001";
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_string()
+}
+
+fn qemu_io(file: &Path, read_only: bool, cmd: &str) -> String {
+    let mut c = Command::new("qemu-io");
+    if read_only {
+        c.args(["-r", "-U"]);
+    }
+    let out = c
+        .args(["-f", "qcow2", "-c", cmd])
+        .arg(file)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "qemu-io {cmd}: {text}");
+    text
+}
+
+#[test]
+fn hot_plug_detach_and_move_a_data_volume() {
+    assert!(
+        Path::new(IPXE).exists(),
+        "{IPXE}: scripts/test installs ipxe"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let (primary, secondary) = (tmp.path().join("primary"), tmp.path().join("secondary"));
+    let nfs = NfsServer::up(
+        "e2edvn",
+        NFS_INDEX,
+        &tmp.path().join("nfs"),
+        &[&primary, &secondary],
+    );
+    let host = SimHost::up(
+        "e2edvh",
+        HOST_INDEX,
+        "vol-host-pw",
+        &tmp.path().join("hosts"),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_on(data.path(), "admin-pw-dv", &host.mgmt_ip);
+    let api = CsApi::login(&server, "admin", "admin-pw-dv");
+    api.allow_loopback_downloads();
+    let files = HttpFiles::start(vec![("/ipxe.iso", Served::File(IPXE.into()))]);
+
+    let zone = id(&api.ok(
+        "createZone",
+        &[
+            "name=dvz",
+            "networktype=Basic",
+            "dns1=192.0.2.53",
+            "internaldns1=10.231.0.1",
+        ],
+    )["zone"]);
+    let z = format!("zoneid={zone}");
+    api.ok(
+        "updateConfiguration",
+        &["name=kvm.acceleration", "value=qemu"],
+    );
+    let pod = id(&api.ok(
+        "createPod",
+        &[
+            &z,
+            "name=dvp",
+            "gateway=10.231.233.1",
+            "netmask=255.255.255.0",
+            "startip=10.231.233.100",
+            "endip=10.231.233.120",
+        ],
+    )["pod"]);
+    let p = format!("podid={pod}");
+    api.ok(
+        "createVlanIpRange",
+        &[
+            &z,
+            &p,
+            "gateway=192.168.233.1",
+            "netmask=255.255.255.0",
+            "startip=192.168.233.10",
+            "endip=192.168.233.12",
+            "forvirtualnetwork=false",
+        ],
+    );
+    let cluster = id(&api.ok(
+        "addCluster",
+        &[
+            &z,
+            &p,
+            "clustername=dvc",
+            "clustertype=CloudManaged",
+            "hypervisor=KVM",
+        ],
+    )["cluster"][0]);
+    let c = format!("clusterid={cluster}");
+    api.ok(
+        "addHost",
+        &[
+            &z,
+            &p,
+            &c,
+            "hypervisor=KVM",
+            &format!("url=http://{}", host.address),
+            "username=root",
+            "password=vol-host-pw",
+        ],
+    );
+    api.ok(
+        "createStoragePool",
+        &[
+            &z,
+            &p,
+            &c,
+            "name=dvprimary",
+            &format!("url={}", nfs.url(&primary)),
+        ],
+    );
+    api.ok(
+        "addImageStore",
+        &[
+            &z,
+            "provider=NFS",
+            "name=dvsecondary",
+            &format!("url={}", nfs.url(&secondary)),
+        ],
+    );
+    let iso = id(&api.ok(
+        "registerIso",
+        &[
+            &z,
+            "name=ipxe",
+            "displaytext=iPXE",
+            &format!("url={}", files.url("/ipxe.iso")),
+            "bootable=true",
+        ],
+    )["iso"][0]);
+    wait_for("ipxe.iso Ready", 60, || {
+        let i = api.ok("listIsos", &[&format!("id={iso}"), "isofilter=all"]);
+        (i["iso"][0]["isready"] == true).then_some(())
+    });
+    let deploy = |name: &str| {
+        id(&api.ok(
+            "deployVirtualMachine",
+            &[
+                &z,
+                &format!("serviceofferingid={SMALL}"),
+                &format!("templateid={iso}"),
+                &format!("diskofferingid={DISK_5GB}"),
+                "hypervisor=KVM",
+                &format!("name={name}"),
+            ],
+        )["virtualmachine"])
+    };
+    let (a, b) = (deploy("dva"), deploy("dvb"));
+
+    // Created for running A: hot-plugged, in A's live XML as virtio vdb on its NFS file.
+    let v = api.ok(
+        "createVolume",
+        &[
+            &z,
+            "name=data",
+            &format!("diskofferingid={DISK_5GB}"),
+            &format!("virtualmachineid={a}"),
+        ],
+    )["volume"]
+        .clone();
+    let vol = id(&v);
+    assert_eq!(v["state"], "Ready", "{v}");
+    assert_eq!(v["deviceid"], 1, "{v}");
+    assert_eq!(v["virtualmachineid"], a.as_str());
+    assert_eq!(v["vmstate"], "Running");
+    let file = primary.join(format!("{vol}.qcow2"));
+    let nfs_name = format!("{}/{vol}.qcow2", primary.display());
+    let live = host.virsh(&["dumpxml", &a]);
+    let disk = live
+        .split("<disk ")
+        .find(|d| d.contains(&nfs_name))
+        .unwrap_or_else(|| panic!("no disk on {nfs_name} in A's live XML:\n{live}"));
+    assert!(
+        disk.contains("dev='vdb'") && disk.contains("bus='virtio'"),
+        "{disk}"
+    );
+    assert!(host
+        .virsh(&["dumpxml", "--inactive", &a])
+        .contains(&nfs_name));
+
+    // iPXE never releases a disk: a clear refusal, and it stays attached (live and here).
+    let e = api.err("detachVolume", &[&format!("id={vol}")], 534);
+    assert!(e.contains("did not release disk vdb"), "{e}");
+    assert!(host.virsh(&["dumpxml", &a]).contains(&nfs_name));
+    let l = api.ok("listVolumes", &[&format!("id={vol}")]);
+    assert_eq!(l["volume"][0]["virtualmachineid"], a.as_str(), "{l}");
+
+    // A stopped: the detach is A's record only; the data is written while detached.
+    api.ok("stopVirtualMachine", &[&format!("id={a}"), "forced=true"]);
+    let d = api.ok("detachVolume", &[&format!("id={vol}")])["volume"].clone();
+    assert!(d.get("virtualmachineid").is_none(), "{d}");
+    qemu_io(&file, false, "write -P 0x5a 1M 64k");
+
+    // Hot-plugged into running B; B's QEMU has the file, and the marker is in it.
+    let v = api.ok(
+        "attachVolume",
+        &[&format!("id={vol}"), &format!("virtualmachineid={b}")],
+    )["volume"]
+        .clone();
+    assert_eq!(v["virtualmachineid"], b.as_str());
+    assert_eq!(v["deviceid"], 1);
+    assert!(host.virsh(&["dumpxml", &b]).contains(&nfs_name));
+    let read = qemu_io(&file, true, "read -P 0x5a 1M 64k");
+    assert!(
+        read.contains("read 65536/65536") && !read.contains("verification failed"),
+        "{read}"
+    );
+
+    // A starts without it; deleting it while on B is refused.
+    api.ok("startVirtualMachine", &[&format!("id={a}")]);
+    assert!(!host.virsh(&["dumpxml", &a]).contains(&nfs_name));
+    let e = api.err("deleteVolume", &[&format!("id={vol}")], 536);
+    assert!(e.contains("not attached"), "{e}");
+}

@@ -17,9 +17,9 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
-    ConsoleEndpointResponse, DiskOfferingResponse, EventResponse, IsoResponse, NetworkResponse,
-    ServiceOfferingResponse, SshKeyPairResponse, TemplateResponse, VirtualMachineResponse,
-    VmStatsItem, VmStatsResponse, VolumeResponse, ZoneResponse,
+    ConsoleEndpointResponse, DiskOfferingResponse, EventResponse, HostForMigrationResponse,
+    IsoResponse, NetworkResponse, ServiceOfferingResponse, SshKeyPairResponse, TemplateResponse,
+    VirtualMachineResponse, VmStatsItem, VmStatsResponse, VolumeResponse, ZoneResponse,
 };
 use stratus_api::ApiError;
 use stratus_ui::chart::{self, Series};
@@ -151,6 +151,40 @@ fn actions_for(
         );
     }
     out
+}
+
+/// Migrate (root admins, a Running instance): to one of the hosts findHostsForMigration
+/// finds suitable, or to the best one.
+async fn migrate_action(s: &Session, v: &VirtualMachineResponse) -> Vec<Action> {
+    if !s.is_admin() || v.state.as_deref() != Some("Running") {
+        return vec![];
+    }
+    let id = plain(&v.id);
+    let params = [
+        ("id", id.clone()),
+        ("pagesize", "500".to_string()),
+        ("page", "1".to_string()),
+    ];
+    let Ok((_, hosts)) = s
+        .list_of::<HostForMigrationResponse>("findHostsForMigration", &params)
+        .await
+    else {
+        return vec![];
+    };
+    let mut choices: Vec<(String, String)> = hosts
+        .iter()
+        .filter(|h| h.suitableformigration == Some(true))
+        .map(|h| (plain(&h.id), text(&h.name)))
+        .collect();
+    if choices.is_empty() {
+        return vec![];
+    }
+    choices.insert(0, (String::new(), "The best host".to_string()));
+    vec![
+        Action::new("migrate", "Migrate", format!("{}/action", detail_path(&id)))
+            .field("action", "migrate")
+            .select("hostid", "To host", choices),
+    ]
 }
 
 /// The instance list's columns that sort, by their `sort` key.
@@ -469,7 +503,11 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
         status: vec![Cell::state(state.clone())],
         back: Link::new("Instances", "/console/instances"),
         toolbar: vec![],
-        actions: actions_for(&v, &isos, &owner_keys(&s).await, true),
+        actions: [
+            actions_for(&v, &isos, &owner_keys(&s).await, true),
+            migrate_action(&s, &v).await,
+        ]
+        .concat(),
         fields,
         charts,
         sections: vec![
@@ -804,6 +842,18 @@ async fn action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Re
             vec![("virtualmachineid", id.clone())],
             "The ISO is detached.",
         ),
+        "migrate" => {
+            let mut p = vec![("virtualmachineid", id.clone())];
+            let host = field(&f, "hostid").trim();
+            if !host.is_empty() {
+                p.push(("hostid", host.to_string()));
+            }
+            (
+                "migrateVirtualMachine",
+                p,
+                "The instance was migrated; it runs on its new host.",
+            )
+        }
         "console" => return open_console(&s, &id, &back).await,
         "resetpassword" => return reset_password(&s, &id, back).await,
         other => return redirect_with(&back, false, &format!("Unknown action '{other}'")),

@@ -1,4 +1,5 @@
-//! Volumes (the list, and each volume's page with its tags), and adding primary and
+//! Volumes (the list; creating a data volume; each volume's page with its tags and the
+//! actions its state allows: attach, detach, resize, migrate, delete), and adding primary and
 //! secondary storage outside the Add Zone wizard (CloudStack's "Add Primary Storage" and
 //! "Add Secondary Storage"): an NFS server and export, checked by the command layer the
 //! same way (the export is mounted and its capacity read), so a wrong path is refused at
@@ -9,16 +10,17 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::de::DeserializeOwned;
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
-    ClusterResponse, ImageStoreResponse, StoragePoolResponse, VolumeResponse, ZoneResponse,
+    ClusterResponse, DiskOfferingResponse, ImageStoreResponse, StoragePoolResponse,
+    VirtualMachineResponse, VolumeResponse, ZoneResponse,
 };
 use stratus_api::ApiError;
 use stratus_ui::wizard::nfs_url;
-use stratus_ui::{Cell, DetailPage, Field, FormPage, Link, ListPage, Row, Table};
+use stratus_ui::{Action, Cell, DetailPage, Field, FormPage, Link, ListPage, Row, Table};
 use uuid::Uuid;
 
 use super::infra::cluster_options;
@@ -29,7 +31,9 @@ use crate::ctx::Ctx;
 pub fn router() -> Router<Ctx> {
     Router::new()
         .route("/console/volumes", get(volumes))
+        .route("/console/volumes/new", get(volume_form).post(create_volume))
         .route("/console/volumes/{id}", get(volume))
+        .route("/console/volumes/{id}/action", post(volume_action))
         .route(
             "/console/primary-storage/new",
             get(primary_form).post(add_primary),
@@ -131,7 +135,7 @@ async fn volumes(s: Session, Query(q): Query<HashMap<String, String>>) -> Respon
         title: "Volumes".into(),
         table,
         total,
-        toolbar: vec![],
+        toolbar: vec![Link::primary("Create volume", "/console/volumes/new")],
         search: Some(q.get("keyword").cloned().unwrap_or_default()),
         note: s.scope_note("volumes"),
         pager: pager("/console/volumes", &q, total),
@@ -181,6 +185,7 @@ async fn volume(s: Session, Path(id): Path<String>) -> Response {
         ("Created".into(), Cell::when(when(&v.created))),
     ];
     let tags = super::tags::section(&s, "Volume", &id, &page).await;
+    let actions = volume_actions(&s, &v).await;
     s.page(&DetailPage {
         banner: None,
         frame: s.frame("volumes"),
@@ -188,12 +193,248 @@ async fn volume(s: Session, Path(id): Path<String>) -> Response {
         status: vec![Cell::state(plain(&v.state))],
         back: Link::new("Volumes", "/console/volumes"),
         toolbar: vec![],
-        actions: vec![],
+        actions,
         fields,
         charts: vec![],
         sections: tags.into_iter().collect(),
         refresh: None,
     })
+}
+
+/// What a volume's page offers, as CloudStack allows it: a data volume is attached to an
+/// instance of its owner in its zone (Running: hot-plugged; Stopped: at its next start),
+/// detached, resized, moved to another pool while detached (root admins), and deleted
+/// while detached. A root volume is its instance's, so it has none of these.
+async fn volume_actions(s: &Session, v: &VolumeResponse) -> Vec<Action> {
+    if v.r#type.as_deref() != Some("DATADISK") || v.state.as_deref() == Some("Destroy") {
+        return vec![];
+    }
+    let id = plain(&v.id);
+    let url = format!("/console/volumes/{id}/action");
+    let a = |name: &str, label: &str| Action::new(name, label, url.clone()).field("action", name);
+    let mut out = vec![];
+    if v.virtualmachineid.is_some() {
+        out.push(a("detach", "Detach"));
+    } else {
+        let vms = attachable_vms(s, v).await;
+        if !vms.is_empty() {
+            out.push(a("attach", "Attach").select("virtualmachineid", "Instance", vms));
+        }
+    }
+    out.push(
+        a("resize", "Resize")
+            .input("size", "New size (GiB)", "number", gib_of(v.size), "")
+            .checkbox("shrinkok", "Allow shrinking", false),
+    );
+    if v.virtualmachineid.is_none() {
+        if s.is_admin() {
+            let pools = other_pools(s, v).await;
+            if !pools.is_empty() {
+                out.push(a("migrate", "Migrate").select("storageid", "To primary storage", pools));
+            }
+        }
+        out.push(a("delete", "Delete").danger("Yes, delete the volume and its data"));
+    }
+    out
+}
+
+/// A size in bytes as whole GiB (what the resize field is typed in).
+fn gib_of(size: Option<i64>) -> String {
+    size.map(|b| (b >> 30).to_string()).unwrap_or_default()
+}
+
+/// The volume owner's instances in its zone that take volumes (Running or Stopped).
+async fn attachable_vms(s: &Session, v: &VolumeResponse) -> Vec<(String, String)> {
+    let mut params = vec![
+        ("zoneid", plain(&v.zoneid)),
+        ("listall", "true".to_string()),
+        ("pagesize", "500".into()),
+        ("page", "1".into()),
+    ];
+    match (&v.projectid, &v.account) {
+        (Some(p), _) => params.push(("projectid", p.to_string())),
+        (None, Some(account)) => {
+            params.push(("account", account.clone()));
+            params.push(("domainid", plain(&v.domainid)));
+        }
+        _ => {}
+    }
+    s.list_of::<VirtualMachineResponse>("listVirtualMachines", &params)
+        .await
+        .map(|(_, vms)| {
+            vms.iter()
+                .filter(|vm| matches!(vm.state.as_deref(), Some("Running" | "Stopped")))
+                .map(|vm| {
+                    (
+                        plain(&vm.id),
+                        format!("{} ({})", text(&vm.displayname), text(&vm.state)),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The other Up primary pools of the volume's zone.
+async fn other_pools(s: &Session, v: &VolumeResponse) -> Vec<(String, String)> {
+    let params = [
+        ("zoneid", plain(&v.zoneid)),
+        ("pagesize", "500".to_string()),
+        ("page", "1".to_string()),
+    ];
+    s.list_of::<StoragePoolResponse>("listStoragePools", &params)
+        .await
+        .map(|(_, pools)| {
+            pools
+                .iter()
+                .filter(|p| p.state.as_deref() == Some("Up") && p.id != v.storageid)
+                .map(|p| (plain(&p.id), text(&p.name)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn volume_action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Response {
+    if let Some(r) = s.refuse_forged(&f) {
+        return r;
+    }
+    let page = format!("/console/volumes/{id}");
+    let vol = || ("id", id.clone());
+    let (command, params, done, back): (&str, Vec<(&str, String)>, &str, String) =
+        match field(&f, "action") {
+            "attach" => (
+                "attachVolume",
+                vec![
+                    vol(),
+                    (
+                        "virtualmachineid",
+                        field(&f, "virtualmachineid").to_string(),
+                    ),
+                ],
+                "The volume is attached.",
+                page,
+            ),
+            "detach" => ("detachVolume", vec![vol()], "The volume is detached.", page),
+            "resize" => {
+                let gib = field(&f, "size").trim();
+                let Ok(gib) = gib.parse::<u32>() else {
+                    return redirect_with(&page, false, "Type the new size in whole GiB.");
+                };
+                let mut p = vec![vol(), ("size", gib.to_string())];
+                if field(&f, "shrinkok") == "true" {
+                    p.push(("shrinkok", "true".into()));
+                }
+                ("resizeVolume", p, "The volume is resized.", page)
+            }
+            "migrate" => (
+                "migrateVolume",
+                vec![
+                    ("volumeid", id.clone()),
+                    ("storageid", field(&f, "storageid").to_string()),
+                ],
+                "The volume is moved.",
+                page,
+            ),
+            "delete" => (
+                "deleteVolume",
+                vec![vol()],
+                "The volume is deleted.",
+                "/console/volumes".into(),
+            ),
+            other => return redirect_with(&page, false, &format!("Unknown action '{other}'")),
+        };
+    s.act(command, &params, &back, done).await
+}
+
+/// The Create volume form: a name, the zone, and a disk offering or a size.
+async fn volume_fields(s: &Session, f: &HashMap<String, String>) -> Vec<Field> {
+    let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+    let offerings = s
+        .list_of::<DiskOfferingResponse>(
+            "listDiskOfferings",
+            &[("pagesize", "500".into()), ("page", "1".into())],
+        )
+        .await
+        .map(|(_, items)| {
+            items
+                .iter()
+                .map(|d| {
+                    let size = if d.iscustomized == Some(true) {
+                        "custom size".to_string()
+                    } else {
+                        format!("{} GB", text(&d.disksize))
+                    };
+                    (plain(&d.id), format!("{} ({size})", text(&d.name)))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    vec![
+        Field::text("name", "Name", get("name"), true).placeholder("data1"),
+        Field::select("zoneid", "Zone", get("zoneid"), zone_options(s).await),
+        Field::select(
+            "diskofferingid",
+            "Disk offering",
+            get("diskofferingid"),
+            offerings,
+        ),
+        Field::text("size", "Size (GiB)", get("size"), false)
+            .placeholder("20")
+            .help("For an offering of custom size."),
+    ]
+}
+
+fn volume_page(s: &Session, fields: Vec<Field>, error: Option<String>) -> FormPage {
+    FormPage {
+        frame: s.frame("volumes"),
+        section: "Storage",
+        title: "Create volume".into(),
+        intro: Some(
+            "A data disk, placed on a primary storage of the zone. It takes no room on the storage's disk until it is first attached to an instance."
+                .into(),
+        ),
+        action: "/console/volumes/new".into(),
+        fields,
+        error,
+        submit: "Create volume".into(),
+        cancel: "/console/volumes".into(),
+        refresh: None,
+    }
+}
+
+async fn volume_form(s: Session) -> Response {
+    let fields = volume_fields(&s, &HashMap::new()).await;
+    s.page(&volume_page(&s, fields, None))
+}
+
+async fn create_volume(s: Session, Form(f): Form<Fields>) -> Response {
+    if let Some(r) = s.refuse_forged(&f) {
+        return r;
+    }
+    let v = |k: &str| field(&f, k).trim().to_string();
+    let mut params = vec![("name", v("name")), ("zoneid", v("zoneid"))];
+    for k in ["diskofferingid", "size"] {
+        if !v(k).is_empty() {
+            params.push((k, v(k)));
+        }
+    }
+    // In a project's view the volume is the project's.
+    params.extend(s.scope());
+    match s.call("createVolume", &params).await {
+        Ok(Reply::Job { id: Some(id), .. }) => redirect_with(
+            &format!("/console/volumes/{id}"),
+            true,
+            "The volume is created. It is Allocated until it is first attached.",
+        ),
+        Ok(_) => redirect_with("/console/volumes", true, "The volume is created."),
+        Err(e) => {
+            let fields = volume_fields(&s, &kept(&f)).await;
+            s.page_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &volume_page(&s, fields, Some(e.text)),
+            )
+        }
+    }
 }
 
 async fn zone_options(s: &Session) -> Vec<(String, String)> {

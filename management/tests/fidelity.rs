@@ -168,13 +168,13 @@ async fn every_list_parameter_is_read_or_refused() {
             let refs: Vec<(&str, &str)> =
                 call.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
             let a = c.call(spec.name, &refs).await;
-            // listTemplates looks an id up before filtering, as CloudStack does, and
-            // listDomainChildren's id is the parent to list under: an unknown one is
-            // refused (which shows the id was read).
+            // listTemplates looks an id up before filtering, as CloudStack does;
+            // listDomainChildren's id is the parent to list under, findHostsForMigration's
+            // the VM to move: an unknown one is refused (which shows the id was read).
             let refused_id = (spec.name == "listTemplates"
                 && a.status == 431
                 && a.text.contains("Please specify a valid template ID."))
-                || (spec.name == "listDomainChildren"
+                || (matches!(spec.name, "listDomainChildren" | "findHostsForMigration")
                     && a.status == 431
                     && a.text.contains("Invalid parameter id value="));
             if a.status != 200 && !refused_id {

@@ -251,12 +251,14 @@ fn output(v: impl Serialize) -> Result<Value> {
     serde_json::to_value(v).map_err(|e| Error::internal(format!("a step's output: {e}")))
 }
 
-/// Stops the agent (systemd unit or pid file) and removes everything `addHost` installs.
+/// Stops the agent (systemd unit or pid file) and removes what installing it wrote. Not
+/// libvirt's TLS files: the step that writes them removes them in its own undo, and until
+/// it has run, what is at libvirt's paths is the host's own (a libvirtd that listens for
+/// TLS would not start again without them).
 fn remove_all() -> String {
     format!(
-        "{}; rm -rf {AGENT_DIR} {AGENT_CONFIG} {TLS_CERT} {TLS_KEY} {CA_CERT} {}",
+        "{}; rm -rf {AGENT_DIR} {AGENT_CONFIG} {TLS_CERT} {TLS_KEY} {CA_CERT}",
         stop_agent(),
-        libvirt_tls_files()
     )
 }
 

@@ -173,6 +173,21 @@ async fn job_err(
     s(&j["jobresult"]["errortext"])
 }
 
+/// Sets alice's limit of `resourcetype` (CloudStack's number) to `max` (-1: none).
+async fn alice_limit(admin: &stratus_testkit::db::Client, resourcetype: &str, max: &str) {
+    admin
+        .ok(
+            "updateResourceLimit",
+            &[
+                ("account", "alice"),
+                ("domainid", ROOT_DOMAIN),
+                ("resourcetype", resourcetype),
+                ("max", max),
+            ],
+        )
+        .await;
+}
+
 fn virtual_size(file: &std::path::Path) -> u64 {
     let info = std::process::Command::new("qemu-img")
         .args(["info", "--output=json", "-U"])
@@ -389,17 +404,7 @@ async fn data_volumes_through_the_api() {
         .await;
 
     // Limits: her VM counts one volume, data1 and data2 two more; a limit of 3 is full.
-    admin
-        .ok(
-            "updateResourceLimit",
-            &[
-                ("account", "alice"),
-                ("domainid", ROOT_DOMAIN),
-                ("resourcetype", "2"),
-                ("max", "3"),
-            ],
-        )
-        .await;
+    alice_limit(&admin, "2", "3").await;
     let e = alice
         .err(
             "createVolume",
@@ -408,29 +413,9 @@ async fn data_volumes_through_the_api() {
         )
         .await;
     assert!(e.contains("Type = 'volume'") && e.contains("alice"), "{e}");
-    admin
-        .ok(
-            "updateResourceLimit",
-            &[
-                ("account", "alice"),
-                ("domainid", ROOT_DOMAIN),
-                ("resourcetype", "2"),
-                ("max", "-1"),
-            ],
-        )
-        .await;
+    alice_limit(&admin, "2", "-1").await;
     // Primary storage: 5 (root, as admitted) + 5 + 2 GiB used; 15 GiB leaves no room for 10.
-    admin
-        .ok(
-            "updateResourceLimit",
-            &[
-                ("account", "alice"),
-                ("domainid", ROOT_DOMAIN),
-                ("resourcetype", "10"),
-                ("max", "15"),
-            ],
-        )
-        .await;
+    alice_limit(&admin, "10", "15").await;
     let e = alice
         .err(
             "createVolume",
@@ -443,17 +428,7 @@ async fn data_volumes_through_the_api() {
         )
         .await;
     assert!(e.contains("primary_storage"), "{e}");
-    admin
-        .ok(
-            "updateResourceLimit",
-            &[
-                ("account", "alice"),
-                ("domainid", ROOT_DOMAIN),
-                ("resourcetype", "10"),
-                ("max", "-1"),
-            ],
-        )
-        .await;
+    alice_limit(&admin, "10", "-1").await;
 
     // attachVolume to her Stopped VM: the file is made, Ready, device 1.
     let a1 = job_ok(

@@ -1634,7 +1634,19 @@ async fn guest_range(c: &Client, zone: &str, pod: &str, n: u8) {
 /// A Basic zone with a guest range on 192.168.N and `count` Running Small Instance VMs of
 /// the admin's, written straight into the database (no host runs them).
 async fn seeded_vms(c: &Client, zone: &str, n: u8, count: i64) {
-    let (zid, pid, _cid) = c.basic_topology(zone).await;
+    seeded_vms_on(c, zone, n, count, None).await;
+}
+
+/// `count` Running instances of the admin in a new Basic zone; placed on a host of that
+/// name (registered here, its id answered) when one is given, else on none.
+async fn seeded_vms_on(
+    c: &Client,
+    zone: &str,
+    n: u8,
+    count: i64,
+    host: Option<&str>,
+) -> Option<Uuid> {
+    let (zid, pid, cid) = c.basic_topology(zone).await;
     guest_range(c, &zid, &pid, n).await;
     let nets = c.ok("listNetworks", &[("zoneid", &zid)]).await;
     let net: Uuid = nets["network"][0]["id"].as_str().unwrap().parse().unwrap();
@@ -1642,6 +1654,26 @@ async fn seeded_vms(c: &Client, zone: &str, n: u8, count: i64) {
         .await
         .unwrap()
         .unwrap();
+    let host = match host {
+        Some(name) => Some(
+            hosts::register(
+                &c.ctx,
+                &admin,
+                zid.parse().unwrap(),
+                pid.parse().unwrap(),
+                cid.parse().unwrap(),
+                format!("10.0.0.{n}").parse().unwrap(),
+                8250,
+                name,
+            )
+            .await
+            .unwrap()
+            .0
+            .id
+            .into(),
+        ),
+        None => None,
+    };
     let so = c
         .ok("listServiceOfferings", &[("name", "Small Instance")])
         .await;
@@ -1657,11 +1689,12 @@ async fn seeded_vms(c: &Client, zone: &str, n: u8, count: i64) {
         zid.parse().unwrap(),
         (admin.account_id, admin.domain_id, admin.id),
         (so, 1, 500, 512),
-        &[],
+        host.as_slice(),
         net,
     )
     .await
     .unwrap();
+    host
 }
 
 /// Per-VM samples from heartbeats: kept only for VMs the cloud places on the reporting
@@ -4647,4 +4680,55 @@ async fn data_volumes_and_migration_from_the_console() {
     // A Stopped instance has no Migrate.
     let i = b.get(&format!("/console/instances/{}", vm_ids[1])).await;
     assert!(!actions(&i).contains(&"migrate".to_string()));
+}
+
+/// A host's page lists the instances placed on it and, while prepareHostForMaintenance
+/// empties it, how many are still to move (refreshing itself); when maintenance could not
+/// empty it, what is left and what the admin can do (issue 16).
+#[tokio::test]
+async fn a_hosts_page_shows_its_instances_and_the_maintenance_progress() {
+    let c = Client::admin().await;
+    let host = seeded_vms_on(&c, "mnt-zone", 64, 2, Some("kvm-mnt"))
+        .await
+        .unwrap()
+        .to_string();
+    let on_host = 2;
+    let mut b = Browser::login(&c).await;
+    let page = format!("/console/hosts/{host}");
+
+    let p = b.get(&page).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(
+        p.doc.select(&sel("table#host-instances tbody tr")).count(),
+        on_host,
+        "{}",
+        p.doc.html()
+    );
+    assert_eq!(p.doc.select(&sel(".banner")).count(), 0, "no maintenance");
+    assert_eq!(p.doc.select(&sel("meta[http-equiv=refresh]")).count(), 0);
+
+    let id: stratus_management::ids::HostId = host.parse().unwrap();
+    use stratus_management::rules::hoststate::ResourceState;
+    db::hosts::host_set_resource_state(&c.ctx.pool, id, ResourceState::PrepareForMaintenance)
+        .await
+        .unwrap();
+    let p = b.get(&page).await;
+    let banner = text1(&p.doc, ".banner");
+    assert!(banner.contains("Preparing for maintenance"), "{banner}");
+    assert!(
+        banner.contains("2 instances still on this host"),
+        "{banner}"
+    );
+    assert_eq!(attr(&p.doc, "meta[http-equiv=refresh]", "content"), "5");
+
+    db::hosts::host_set_resource_state(&c.ctx.pool, id, ResourceState::ErrorInMaintenance)
+        .await
+        .unwrap();
+    let p = b.get(&page).await;
+    let banner = text1(&p.doc, ".banner");
+    assert!(
+        banner.contains("could not empty this host") && banner.contains("could not be moved"),
+        "{banner}"
+    );
+    assert_eq!(p.doc.select(&sel("meta[http-equiv=refresh]")).count(), 0);
 }

@@ -11,11 +11,14 @@ use axum::{Form, Router};
 use serde::de::DeserializeOwned;
 use stratus_api::types::{
     ClusterResponse, EventResponse, HostResponse, HostStatsItem, HostStatsResponse,
-    ImageStoreResponse, PodResponse, StoragePoolResponse, VlanIpRangeResponse, ZoneResponse,
+    ImageStoreResponse, PodResponse, StoragePoolResponse, VirtualMachineResponse,
+    VlanIpRangeResponse, ZoneResponse,
 };
 use stratus_ui::chart::{self, Series};
 use stratus_ui::format::{self, bytes, ghz};
-use stratus_ui::{Action, Cell, DetailPage, Field, FormPage, Link, ListPage, Row, Section, Table};
+use stratus_ui::{
+    Action, Banner, Cell, DetailPage, Field, FormPage, Link, ListPage, Row, Section, Table,
+};
 use uuid::Uuid;
 
 use super::show::{big, bytes_of, detail, float, number, plain, text, when};
@@ -1091,8 +1094,11 @@ async fn host(s: Session, Path(id): Path<String>) -> Response {
         .await
         .map(|x| x.1)
         .unwrap_or_default();
+    let resource_state = plain(&h.resourcestate);
+    let (instances, total) = host_instances(&s, &id).await;
+    let (banner, refresh) = maintenance_progress(&resource_state, total);
     s.page(&DetailPage {
-        banner: None,
+        banner,
         frame: s.frame("hosts"),
         title: text(&h.name),
         status: vec![
@@ -1104,15 +1110,113 @@ async fn host(s: Session, Path(id): Path<String>) -> Response {
         actions: host_actions(&id, &plain(&h.resourcestate)),
         fields: f,
         charts,
-        sections: vec![Section {
-            forms: vec![],
-            title: "Recent events".into(),
-            table: super::events_table("events", events, false),
-            links: vec![],
-            note: None,
-        }],
-        refresh: None,
+        sections: vec![
+            Section {
+                forms: vec![],
+                title: "Instances on this host".into(),
+                table: instances,
+                links: vec![],
+                note: (total > HOST_INSTANCES)
+                    .then(|| format!("The first {HOST_INSTANCES} of {total}.")),
+            },
+            Section {
+                forms: vec![],
+                title: "Recent events".into(),
+                table: super::events_table("events", events, false),
+                links: vec![],
+                note: None,
+            },
+        ],
+        refresh,
     })
+}
+
+/// How many of a host's instances its page lists.
+const HOST_INSTANCES: usize = 50;
+
+/// The instances placed on a host (any state: a host in Maintenance holds none), and
+/// how many there are in all.
+async fn host_instances(s: &Session, id: &str) -> (Table, usize) {
+    let (total, items) = s
+        .list_of::<VirtualMachineResponse>(
+            "listVirtualMachines",
+            &[
+                ("hostid", id.to_string()),
+                ("listall", "true".into()),
+                ("pagesize", HOST_INSTANCES.to_string()),
+                ("page", "1".into()),
+            ],
+        )
+        .await
+        .unwrap_or_default();
+    let rows = items
+        .iter()
+        .map(|v| Row {
+            id: plain(&v.id),
+            cells: vec![
+                link_to(&v.name, &v.id, "/console/instances"),
+                Cell::state(plain(&v.state)),
+                Cell::text(text(&v.account)),
+                Cell::text(text(&v.serviceofferingname)),
+            ],
+            actions: vec![],
+        })
+        .collect();
+    let table = Table::new(
+        "host-instances",
+        &["Name", "State", "Account", "Offering"],
+        rows,
+        "No instances on this host.",
+    );
+    (table, usize::try_from(total).unwrap_or(0))
+}
+
+/// The maintenance progress of a host (issue 16): while prepareHostForMaintenance
+/// empties it, how many instances are still to move, and the page refreshes itself;
+/// when it could not, what is left and what the admin can do. CloudStack shows only
+/// the state.
+fn maintenance_progress(resource_state: &str, left: usize) -> (Option<Banner>, Option<u32>) {
+    let instances = |n: usize| match n {
+        1 => "1 instance".to_string(),
+        n => format!("{n} instances"),
+    };
+    match resource_state {
+        "PrepareForMaintenance" => (
+            Some(Banner {
+                class: "info",
+                title: "Preparing for maintenance".into(),
+                text: if left == 0 {
+                    "Every instance has left this host; it enters Maintenance next.".into()
+                } else {
+                    format!(
+                        "{} still on this host: each running one is being live-migrated to another host.",
+                        instances(left)
+                    )
+                },
+                links: vec![],
+                next: vec!["This page refreshes itself until the host is in Maintenance.".into()],
+            }),
+            Some(5),
+        ),
+        "ErrorInMaintenance" => (
+            Some(Banner {
+                class: "bad",
+                title: "Maintenance could not empty this host".into(),
+                text: format!(
+                    "{} could not be moved; the events below say why.",
+                    instances(left)
+                ),
+                links: vec![],
+                next: vec![
+                    "Stop or migrate the instances left, then prepare for maintenance again."
+                        .into(),
+                    "Or cancel maintenance to enable the host as it is.".into(),
+                ],
+            }),
+            None,
+        ),
+        _ => (None, None),
+    }
 }
 
 async fn host_action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Response {

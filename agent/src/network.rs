@@ -284,6 +284,14 @@ impl Networks {
             let _ = run(Command::new("ip").args(["addr", "del", old, "dev", br]));
         }
         run(Command::new("ip").args(["addr", "replace", &address, "dev", br]))?;
+        // The gateway's MAC, the same on every host (a migrated guest's ARP cache stays
+        // right); only on a bridge the agent made, never an admin's uplink bridge.
+        if let Some(mac) = net.gateway_mac().filter(|_| state.created) {
+            let now = std::fs::read_to_string(sys.join("address")).unwrap_or_default();
+            if now.trim() != mac {
+                run(Command::new("ip").args(["link", "set", br, "address", &mac]))?;
+            }
+        }
         run(Command::new("ip").args(["link", "set", br, "up"]))?;
         state.address = Some(address);
         write_atomic(

@@ -838,6 +838,19 @@ impl GuestNetwork {
         self.dhcp_address.unwrap_or(self.gateway)
     }
 
+    /// The MAC every host gives a bridge it creates to be its guests' gateway: the same
+    /// on each host (locally administered, `02:5e:` and the gateway's four bytes), so a
+    /// guest live-migrated to another host finds its gateway at the MAC its ARP cache
+    /// holds and keeps talking without a pause. None when the bridge's address is not
+    /// the gateway (hosts sharing a segment, each with its own DHCP address).
+    pub fn gateway_mac(&self) -> Option<String> {
+        if self.dhcp_address.is_some_and(|a| a != self.gateway) {
+            return None;
+        }
+        let [a, b, c, d] = self.gateway.octets();
+        Some(format!("02:5e:{a:02x}:{b:02x}:{c:02x}:{d:02x}"))
+    }
+
     pub fn contains(&self, ip: std::net::Ipv4Addr) -> bool {
         u32::from(ip) & self.netmask_bits() == u32::from(self.network_address())
     }
@@ -1194,6 +1207,11 @@ mod command_tests {
         assert_eq!(n.network_address().to_string(), "192.168.100.0");
         assert_eq!(n.netmask().to_string(), "255.255.255.0");
         assert_eq!(n.bridge_address(), n.gateway);
+        // Every host's gateway bridge has the same MAC, unicast and locally administered.
+        assert_eq!(n.gateway_mac().as_deref(), Some("02:5e:c0:a8:64:01"));
+        let mut own = n.clone();
+        own.dhcp_address = Some("192.168.100.2".parse().unwrap());
+        assert_eq!(own.gateway_mac(), None, "the bridge is not the gateway");
         let bad = |f: &dyn Fn(&mut GuestNetwork), want: &str| {
             let mut m = n.clone();
             f(&mut m);

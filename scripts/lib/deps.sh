@@ -50,9 +50,10 @@ ensure_testbed() {
 # Debian root file system, sfdisk (fdisk) and mkfs.ext4 (e2fsprogs) lay out the disk,
 # extlinux with syslinux-common's MBR makes it bootable, qemu-img (ensure_hypervisor,
 # pinned there) converts it; genisoimage makes the config drives of tests/tests/guest_image.rs
-# and openssh-client logs into the guest.
+# and openssh-client logs into the guest; iputils-ping pings one while it migrates (e2e_migrate).
 ensure_guest_image_tools() {
-    apt_install mmdebstrap extlinux syslinux-common e2fsprogs fdisk genisoimage openssh-client
+    apt_install mmdebstrap extlinux syslinux-common e2fsprogs fdisk genisoimage openssh-client \
+        iputils-ping
 }
 
 # The instance tests read a guest's console as text: `virsh screenshot`, then OCR

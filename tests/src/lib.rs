@@ -313,6 +313,51 @@ impl SimHost {
             .expect("running simhost.sh exec")
     }
 
+    /// Starts a command inside the host's namespaces without waiting for it (stdout
+    /// piped): `simhost.sh exec` becomes the command itself, so the child's PID is the
+    /// command's and a signal to it reaches the command.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(simhost_script())
+            .args(["exec", &self.name])
+            .arg(self.state.parent().unwrap())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("running simhost.sh exec")
+    }
+
+    /// Runs `command` in the guest at `ip` as `debian` (the test bed's guest image), over
+    /// SSH from inside this host's namespace with the private key `key`: (exit status ok,
+    /// stdout), or None if ssh itself failed (no route, refused, key not yet installed).
+    pub fn guest_ssh(&self, key: &Path, ip: &str, command: &str) -> Option<(bool, String)> {
+        let target = format!("debian@{ip}");
+        let out = self.exec(&[
+            "ssh",
+            "-i",
+            key.to_str().unwrap(),
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=5",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "LogLevel=ERROR",
+            &target,
+            command,
+        ]);
+        (out.status.code() != Some(255)).then(|| {
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        })
+    }
+
     /// `virsh -c qemu:///system ARGS` on this host; panics unless it succeeds.
     pub fn virsh(&self, args: &[&str]) -> String {
         let mut all = vec!["virsh", "-c", "qemu:///system"];
@@ -824,6 +869,19 @@ impl HttpFiles {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}:{}{path}", self.ip, self.port)
     }
+}
+
+/// Makes an ed25519 key pair without a passphrase at `path` (and `path.pub`); answers
+/// the public key's line.
+pub fn ssh_keygen(path: &Path) -> String {
+    let kg = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "stratus-e2e", "-f"])
+        .arg(path)
+        .output()
+        .expect("running ssh-keygen");
+    assert!(kg.status.success(), "{kg:?}");
+    let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
+    public.trim().to_string()
 }
 
 /// The test bed's real cloud guest image (Debian bookworm, cloud kernel, cloud-init with

@@ -1,20 +1,27 @@
 //! Live migration end to end (issue 16), with real parts only: the management server,
 //! nfs-ganesha for primary and secondary storage, and two simulated hosts (each its own
 //! network namespace, sshd and libvirtd with its TLS listener) added with `cs addHost`,
-//! which gives each its libvirt certificate from the cloud's CA. A VM booting iPXE under
-//! TCG is deployed on host A, then `migrateVirtualMachine` moves it live to B over
-//! libvirt's TLS channel: it runs on B, is gone from A, and the API shows B as its host.
-//! `findHostsForMigration` lists A as suitable without storage motion; the API's
-//! refusals (the same host, an unknown host, a stopped VM) are checked.
-//! `prepareHostForMaintenance` on B then migrates the VM back to A and ends in
-//! Maintenance; on A (B being in maintenance, no host can take it) it ends in
-//! ErrorInMaintenance with the VM still running there; `deleteHost` refuses a host with
-//! a VM; `cancelHostMaintenance` enables both again.
+//! which gives each its libvirt certificate from the cloud's CA. Two VMs of 512 MiB run
+//! on host A under TCG: `mig1` from the test bed's Debian cloud image (logged in to over
+//! SSH), `mig2` booting iPXE. `migrateVirtualMachine` moves mig1 live to B over libvirt's
+//! TLS channel while both hosts ping it every 0.2 s: the replies, merged, show at most a
+//! short gap (the downtime, printed with the migration's time and libvirt's own share of
+//! it, which the VM.MIGRATE event records), and the guest's uptime shows it never
+//! restarted. `findHostsForMigration` lists B as suitable without storage motion; the
+//! API's refusals (the same host, an unknown host, a stopped VM) are checked.
+//! `prepareHostForMaintenance` on B migrates mig1 back to A and ends in Maintenance; on A
+//! (B being in maintenance, no host can take its VMs) it ends in ErrorInMaintenance with
+//! both still running there; `deleteHost` refuses a host with VMs; once B is enabled
+//! again, maintenance of A moves both VMs to B and ends in Maintenance.
 
 use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use stratus_tests::{wait_for, CsApi, HttpFiles, NfsServer, Served, Server, SimHost};
+use stratus_tests::{
+    guest_image, ssh_keygen, wait_for, CsApi, HttpFiles, NfsServer, Served, Server, SimHost,
+};
 
 const IPXE: &str = "/usr/lib/ipxe/ipxe.iso";
 const NFS_INDEX: u8 = 160;
@@ -23,6 +30,10 @@ const HOST_B: u8 = 162;
 /// Seeded by migration 0007: "Small Instance" (1 vCPU, 500 MHz, 512 MiB) and the 5 GB disk.
 const SMALL: &str = "00000000-0000-4000-8003-000000000001";
 const DISK_5GB: &str = "00000000-0000-4000-8004-000000000001";
+/// Power-on to SSH login takes 60-120 s under TCG here; more when the cores are busy.
+const SSH_WITHIN: u64 = 360;
+/// The longest a migrated guest may stay silent to pings (every 0.2 s) under TCG.
+const MAX_DOWNTIME: Duration = Duration::from_secs(3);
 
 fn id(v: &Value) -> String {
     v["id"].as_str().unwrap().to_string()
@@ -41,6 +52,132 @@ fn domains(host: &SimHost) -> Vec<String> {
 fn vm(api: &CsApi, vm: &str) -> Value {
     let l = api.ok("listVirtualMachines", &[&format!("id={vm}")]);
     l["virtualmachine"][0].clone()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// What both hosts' pings saw while an operation ran.
+struct Pings {
+    /// Reply times (seconds since the epoch), per host, in order.
+    replies: [Vec<f64>; 2],
+    /// The window: pings started, and stopped.
+    from: f64,
+    to: f64,
+}
+
+impl Pings {
+    /// The longest silence in the window: between replies of either host, or between
+    /// the window's edges (after a second to start) and the first and last reply.
+    fn longest_gap(&self) -> Duration {
+        let mut all: Vec<f64> = self.replies.concat();
+        all.sort_by(f64::total_cmp);
+        let mut edges = vec![self.from + 1.0];
+        edges.extend(all);
+        edges.push(self.to);
+        let gap = edges.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+        Duration::from_secs_f64(gap)
+    }
+
+    fn counts(&self) -> String {
+        format!(
+            "{} replies to A's pings, {} to B's",
+            self.replies[0].len(),
+            self.replies[1].len()
+        )
+    }
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Runs `f` while both hosts ping `ip` every 0.2 s (a guest answers only the host it
+/// runs on; both hosts' bridges are its gateway, with the same MAC); answers f's result
+/// and what the pings saw.
+fn pinging<T>(hosts: [&SimHost; 2], ip: &str, f: impl FnOnce() -> T) -> (T, Pings) {
+    let from = now();
+    let pingers: Vec<_> = hosts
+        .iter()
+        .map(|h| h.spawn(&["ping", "-D", "-n", "-i", "0.2", "-W", "1", ip]))
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let out = f();
+    std::thread::sleep(Duration::from_secs(3));
+    let to = now();
+    let mut replies: [Vec<f64>; 2] = [vec![], vec![]];
+    for (i, p) in pingers.into_iter().enumerate() {
+        let _ = Command::new("kill")
+            .args(["-INT", &p.id().to_string()])
+            .status();
+        let o = p.wait_with_output().unwrap();
+        for line in String::from_utf8_lossy(&o.stdout).lines() {
+            // "[1733370000.123456] 64 bytes from 192.168.160.10: icmp_seq=5 ..."
+            if !line.contains(" bytes from ") {
+                continue;
+            }
+            if let Some(t) = line
+                .strip_prefix('[')
+                .and_then(|l| l.split(']').next())
+                .and_then(|t| t.parse::<f64>().ok())
+            {
+                replies[i].push(t);
+            }
+        }
+    }
+    (out, Pings { replies, from, to })
+}
+
+/// The tails of the hosts' QEMU logs: why a migration failed, when it does.
+fn qemu_logs(hosts: &[&SimHost]) -> String {
+    let mut s = String::new();
+    for h in hosts {
+        let logs = h.state.join("libvirt/log/qemu");
+        for f in std::fs::read_dir(&logs).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            s += &format!(
+                "{}:\n{}\n",
+                f.path().display(),
+                lines[lines.len().saturating_sub(12)..].join("\n")
+            );
+        }
+    }
+    s
+}
+
+/// The guest's uptime in seconds, over SSH from the host it runs on.
+fn uptime(host: &SimHost, key: &Path, ip: &str) -> f64 {
+    let asked = Instant::now();
+    let deadline = asked + Duration::from_secs(120);
+    loop {
+        if let Some((true, out)) = host.guest_ssh(key, ip, "cat /proc/uptime") {
+            eprintln!(
+                "SSH to the guest from {} answered after {:.1} s",
+                host.address,
+                asked.elapsed().as_secs_f64()
+            );
+            return out.split_whitespace().next().unwrap().parse().unwrap();
+        }
+        if Instant::now() > deadline {
+            let show =
+                |args: &[&str]| String::from_utf8_lossy(&host.exec(args).stdout).into_owned();
+            panic!(
+                "no SSH to the guest at {ip} from {} within 120 s:\n{}\n{}\n{}\n{}",
+                host.address,
+                show(&["ip", "-br", "addr"]),
+                show(&["bridge", "link"]),
+                show(&["ip", "neigh"]),
+                show(&["virsh", "-c", "qemu:///system", "list", "--all"])
+            );
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
 }
 
 #[test]
@@ -64,7 +201,11 @@ fn a_running_vm_moves_live_between_two_hosts() {
     let server = Server::start_on(data.path(), "admin-pw-m", &a.mgmt_ip);
     let api = CsApi::login(&server, "admin", "admin-pw-m");
     api.allow_loopback_downloads();
-    let files = HttpFiles::start(vec![("/ipxe.iso", Served::File(IPXE.into()))]);
+    let image = guest_image();
+    let files = HttpFiles::start(vec![
+        ("/ipxe.iso", Served::File(IPXE.into())),
+        ("/bookworm-cloud.qcow2", Served::File(image)),
+    ]);
 
     let zone = id(&api.ok(
         "createZone",
@@ -165,6 +306,54 @@ fn a_running_vm_moves_live_between_two_hosts() {
         (i["iso"][0]["isready"] == true).then_some(())
     });
 
+    let os = api.ok("listOsTypes", &["keyword=Debian"]);
+    let template = id(&api.ok(
+        "registerTemplate",
+        &[
+            &z,
+            "name=bookworm",
+            "displaytext=Debian 12 cloud image (test bed)",
+            &format!("url={}", files.url("/bookworm-cloud.qcow2")),
+            "format=QCOW2",
+            "hypervisor=KVM",
+            &format!("ostypeid={}", id(&os["ostype"][0])),
+        ],
+    )["template"][0]);
+    wait_for("the template ready", 300, || {
+        let l = api.ok(
+            "listTemplates",
+            &["templatefilter=self", &format!("id={template}")],
+        );
+        (l["template"][0]["isready"] == true).then_some(())
+    });
+    let keydir = tempfile::tempdir().unwrap();
+    let key = keydir.path().join("id");
+    let public = ssh_keygen(&key);
+    api.ok(
+        "registerSSHKeyPair",
+        &["name=mig-key", &format!("publickey={public}")],
+    );
+
+    // mig1: the Debian guest, on A; mig2: iPXE, on A.
+    let deployed = Instant::now();
+    let d = api.ok(
+        "deployVirtualMachine",
+        &[
+            &z,
+            &format!("serviceofferingid={SMALL}"),
+            &format!("templateid={template}"),
+            &format!("hostid={host_a}"),
+            "keypair=mig-key",
+            "name=mig1",
+        ],
+    );
+    let vm_id = id(&d["virtualmachine"]);
+    let ip = d["virtualmachine"]["nic"][0]["ipaddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(d["virtualmachine"]["hostid"], host_a.as_str(), "{d}");
+    assert_eq!(d["virtualmachine"]["memory"], 512, "{d}");
     let d = api.ok(
         "deployVirtualMachine",
         &[
@@ -174,13 +363,24 @@ fn a_running_vm_moves_live_between_two_hosts() {
             &format!("diskofferingid={DISK_5GB}"),
             &format!("hostid={host_a}"),
             "hypervisor=KVM",
-            "name=mig1",
+            "name=mig2",
         ],
     );
-    let vm_id = id(&d["virtualmachine"]);
-    assert_eq!(d["virtualmachine"]["hostid"], host_a.as_str(), "{d}");
-    assert_eq!(domains(&a), vec![vm_id.clone()]);
+    let vm2_id = id(&d["virtualmachine"]);
+    let both = sorted(vec![vm_id.clone(), vm2_id.clone()]);
+    assert_eq!(sorted(domains(&a)), both);
     assert!(domains(&b).is_empty());
+    wait_for("an SSH login to mig1", SSH_WITHIN, || {
+        let r = a.guest_ssh(&key, &ip, "true");
+        if r.is_none() {
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        r.filter(|(ok, _)| *ok)
+    });
+    eprintln!(
+        "mig1: SSH login {} s after its deploy",
+        deployed.elapsed().as_secs()
+    );
 
     // Where it could go: B, suitable, no storage motion (shared NFS).
     let f = api.ok("findHostsForMigration", &[&format!("id={vm_id}")]);
@@ -204,23 +404,63 @@ fn a_running_vm_moves_live_between_two_hosts() {
     );
     assert!(t.contains("destination host"), "{t}");
 
-    // The move: running on B, gone from A, B in the API.
-    let started = std::time::Instant::now();
-    let m = api.ok(
-        "migrateVirtualMachine",
-        &[&vmid, &format!("hostid={host_b}")],
-    );
-    eprintln!("migration took {:.1} s", started.elapsed().as_secs_f64());
+    // The move, pinged all along: running on B, gone from A, B in the API; the guest
+    // never restarted and was silent for at most MAX_DOWNTIME.
+    let up_before = uptime(&a, &key, &ip);
+    let ((m, took), replies) = pinging([&a, &b], &ip, || {
+        let started = Instant::now();
+        let m = api.run(
+            &[],
+            "migrateVirtualMachine",
+            &[&vmid, &format!("hostid={host_b}")],
+        );
+        assert!(
+            m.success,
+            "the migration failed: {}\n{}",
+            m.json,
+            qemu_logs(&[&a, &b])
+        );
+        (m.json, started.elapsed())
+    });
     assert_eq!(m["virtualmachine"]["hostid"], host_b.as_str(), "{m}");
     assert_eq!(m["virtualmachine"]["state"], "Running", "{m}");
     assert_eq!(domains(&b), vec![vm_id.clone()]);
     assert_eq!(b.virsh(&["domstate", &vm_id]).trim(), "running");
-    assert!(domains(&a).is_empty(), "the source keeps no definition");
+    assert_eq!(
+        domains(&a),
+        vec![vm2_id.clone()],
+        "the source keeps no definition"
+    );
     assert_eq!(vm(&api, &vm_id)["hostid"], host_b.as_str());
     // Persistent on B (defined there, not only running).
     assert!(b
         .virsh(&["dominfo", &vm_id])
         .contains("Persistent:     yes"));
+    let gap = replies.longest_gap();
+    let ev = api.ok("listEvents", &["type=VM.MIGRATE", "listall=true"]);
+    let said = ev["event"][0]["description"].as_str().unwrap_or_default();
+    eprintln!(
+        "migration of a 512 MiB guest: {:.1} s through the API (event: {said}); \
+         downtime (longest silence to pings every 0.2 s): {:.2} s; {}",
+        took.as_secs_f64(),
+        gap.as_secs_f64(),
+        replies.counts()
+    );
+    assert!(said.contains("libvirt's move"), "{ev}");
+    let up_after = uptime(&b, &key, &ip);
+    assert!(
+        up_after > up_before,
+        "the guest kept running: uptime {up_before} s before, {up_after} s after"
+    );
+    assert!(
+        replies.replies.iter().all(|r| r.len() >= 5),
+        "replies before and after: {}",
+        replies.counts()
+    );
+    assert!(
+        gap <= MAX_DOWNTIME,
+        "the guest was silent for {gap:?} (at most {MAX_DOWNTIME:?})"
+    );
 
     // Maintenance empties B: the VM moves live back to A (the only other host).
     let hid = |h: &str| format!("id={h}");
@@ -228,23 +468,46 @@ fn a_running_vm_moves_live_between_two_hosts() {
     assert_eq!(r["host"]["resourcestate"], "Maintenance", "{r}");
     assert_eq!(vm(&api, &vm_id)["hostid"], host_a.as_str());
     assert_eq!(vm(&api, &vm_id)["state"], "Running");
-    assert_eq!(domains(&a), vec![vm_id.clone()]);
+    assert_eq!(sorted(domains(&a)), both);
     assert_eq!(a.virsh(&["domstate", &vm_id]).trim(), "running");
     assert!(domains(&b).is_empty());
     // A host with a VM on it cannot be deleted (even forced).
     let t = api.err("deleteHost", &[&hid(&host_a), "forced=true"], 431);
     assert!(t.contains("assigned to it"), "{t}");
-    // With B in maintenance, A cannot be emptied: ErrorInMaintenance, the VM stays.
+    // With B in maintenance, A cannot be emptied: ErrorInMaintenance, the VMs stay.
     let r = api.ok("prepareHostForMaintenance", &[&hid(&host_a)]);
     assert_eq!(r["host"]["resourcestate"], "ErrorInMaintenance", "{r}");
-    assert_eq!(vm(&api, &vm_id)["hostid"], host_a.as_str());
-    assert_eq!(a.virsh(&["domstate", &vm_id]).trim(), "running");
+    for v in [&vm_id, &vm2_id] {
+        assert_eq!(vm(&api, v)["hostid"], host_a.as_str());
+        assert_eq!(a.virsh(&["domstate", v]).trim(), "running");
+    }
     let ev = api.ok("listEvents", &["type=MAINT.PREPARE", "level=ERROR"]);
     assert!(ev.to_string().contains("could not be migrated"), "{ev}");
     for h in [&host_a, &host_b] {
         let r = api.ok("cancelHostMaintenance", &[&hid(h)]);
         assert_eq!(r["host"]["resourcestate"], "Enabled", "{r}");
     }
+    // With B enabled, maintenance empties A: both VMs run on B, A is in Maintenance.
+    let (r, replies) = pinging([&a, &b], &ip, || {
+        api.ok("prepareHostForMaintenance", &[&hid(&host_a)])
+    });
+    assert_eq!(r["host"]["resourcestate"], "Maintenance", "{r}");
+    for v in [&vm_id, &vm2_id] {
+        assert_eq!(vm(&api, v)["hostid"], host_b.as_str());
+        assert_eq!(vm(&api, v)["state"], "Running");
+        assert_eq!(b.virsh(&["domstate", v]).trim(), "running");
+    }
+    assert_eq!(sorted(domains(&b)), both);
+    assert!(domains(&a).is_empty());
+    let gap = replies.longest_gap();
+    eprintln!(
+        "maintenance of A: mig1 silent for {:.2} s; {}",
+        gap.as_secs_f64(),
+        replies.counts()
+    );
+    assert!(gap <= MAX_DOWNTIME, "silent for {gap:?}");
+    let r = api.ok("cancelHostMaintenance", &[&hid(&host_a)]);
+    assert_eq!(r["host"]["resourcestate"], "Enabled", "{r}");
 
     // A stopped VM does not migrate.
     api.ok(

@@ -52,34 +52,9 @@ fn domains(host: &SimHost) -> Vec<String> {
         .collect()
 }
 
-/// Runs `command` in the guest at `ip` as `debian`, over SSH from inside the host's
-/// namespace with the private key: (exit status ok, stdout), or None if ssh itself
-/// failed (no route, refused, key not yet installed: exit 255).
+/// Runs `command` in the guest at `ip` as `debian` (see [`SimHost::guest_ssh`]).
 fn ssh(host: &SimHost, key: &Path, ip: &str, command: &str) -> Option<(bool, String)> {
-    let target = format!("debian@{ip}");
-    let out = host.exec(&[
-        "ssh",
-        "-i",
-        key.to_str().unwrap(),
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "ConnectTimeout=5",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "LogLevel=ERROR",
-        &target,
-        command,
-    ]);
-    (out.status.code() != Some(255)).then(|| {
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    })
+    host.guest_ssh(key, ip, command)
 }
 
 /// What to look at when a guest does not answer: the VM as the API lists it, recent
@@ -397,13 +372,7 @@ fn provision_a_vm_from_a_template_and_log_in() {
     // 2. A key pair and an offering with 1 GiB of memory; a VM from the template.
     let keydir = tempfile::tempdir().unwrap();
     let key = keydir.path().join("id");
-    let kg = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "stratus-e2e", "-f"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(kg.status.success(), "{kg:?}");
-    let public = std::fs::read_to_string(keydir.path().join("id.pub")).unwrap();
+    let public = stratus_tests::ssh_keygen(&key);
     api.ok(
         "registerSSHKeyPair",
         &[

@@ -17,13 +17,23 @@ pub async fn migrate(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let vm = super::vms::owned(ctx, caller, p, "virtualmachineid").await?;
     p.mark_read("autoselect");
     let want = p.uuid("hostid")?;
-    let dest = migrate::migrate(ctx, vm.vm.id, want).await?;
+    let started = std::time::Instant::now();
+    let moved = migrate::migrate(ctx, vm.vm.id, want).await?;
+    // How long it took, and how much of that was libvirt's own move (the floor).
+    let libvirt = moved
+        .libvirt
+        .map(|d| format!(", libvirt's move {:.1} s", d.as_secs_f64()))
+        .unwrap_or_default();
     super::vms::lifecycle_event(
         ctx,
         caller,
         &vm,
         "VM.MIGRATE",
-        &format!("migrated to host {}", dest.name),
+        &format!(
+            "migrated to host {} in {:.1} s{libvirt}",
+            moved.host.name,
+            started.elapsed().as_secs_f64()
+        ),
     )
     .await?;
     super::vms::vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await

@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use stratus_api::agent::migration::{Incoming, MigrateVm};
-use stratus_api::agent::DomainState;
+use stratus_api::agent::{DomainState, VmStatus};
 use stratus_api::{ApiError, ErrorCode};
 use uuid::Uuid;
 
@@ -184,8 +184,15 @@ pub async fn release_destination(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
     db::vms::vm_migration_release(&ctx.pool, vm_id).await
 }
 
+/// A VM moved: where to, and how long libvirt's own move took (the floor under the
+/// whole operation; unknown when the source's answer was lost).
+pub struct Migrated {
+    pub host: HostRow,
+    pub libvirt: Option<std::time::Duration>,
+}
+
 /// Moves the running VM live to `want` (or the best host); answers the destination.
-pub async fn migrate(ctx: &Ctx, vm_id: Uuid, want: Option<Uuid>) -> Result<HostRow> {
+pub async fn migrate(ctx: &Ctx, vm_id: Uuid, want: Option<Uuid>) -> Result<Migrated> {
     let (vm, source) = running_vm(ctx, vm_id).await?;
     let dest = destination(ctx, &vm, &source, want).await?;
     let moved = move_to(ctx, &vm, &source, &dest).await;
@@ -194,12 +201,44 @@ pub async fn migrate(ctx: &Ctx, vm_id: Uuid, want: Option<Uuid>) -> Result<HostR
             tracing::warn!(vm = %vm.id, error = %e, "releasing a failed migration's hold (it lapses by itself)");
         }
     }
-    moved?;
-    Ok(dest)
+    let libvirt = moved?;
+    Ok(Migrated {
+        host: dest,
+        libvirt,
+    })
+}
+
+/// After a migration call that failed (or whose answer was lost): whether the VM moved
+/// after all. Only when the source no longer runs it and the destination does: a failed
+/// move leaves the destination's incoming domain for a moment (even running, when it
+/// failed at the very end) while libvirt resumes the VM on the source, and a record
+/// moved on that glimpse would point at a host the VM is not on. Undecided answers are
+/// asked again for a few seconds; still undecided, it did not move.
+async fn moved_after_all(ctx: &Ctx, vm: Uuid, source: &HostRow, dest: &HostRow) -> bool {
+    let active = |s: &Option<VmStatus>| {
+        s.as_ref()
+            .is_some_and(|s| matches!(s.state, DomainState::Running | DomainState::Paused))
+    };
+    for _ in 0..10 {
+        let there = Agent::of(ctx, dest).get_vm(vm).await;
+        let here = Agent::of(ctx, source).get_vm(vm).await;
+        match (here, there) {
+            // Still (or again) on the source, nothing left on the destination.
+            (Ok(h), Ok(None)) if active(&h) => return false,
+            (Ok(h), Ok(Some(t))) if !active(&h) && t.state == DomainState::Running => return true,
+            _ => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    }
+    false
 }
 
 /// The move itself, once the destination's room is held; the VM's record follows it.
-async fn move_to(ctx: &Ctx, vm: &db::vms::VmRow, source: &HostRow, dest: &HostRow) -> Result<()> {
+async fn move_to(
+    ctx: &Ctx,
+    vm: &db::vms::VmRow,
+    source: &HostRow,
+    dest: &HostRow,
+) -> Result<Option<std::time::Duration>> {
     // The destination's guest bridge (and DHCP) first: the VM's NIC plugs into it.
     super::push_leases(ctx, dest, vm.id, None).await?;
     let view = super::view(ctx, vm.id).await?;
@@ -214,10 +253,13 @@ async fn move_to(ctx: &Ctx, vm: &db::vms::VmRow, source: &HostRow, dest: &HostRo
     let moved = Agent::of(ctx, source)
         .migrate_vm(vm.id, &order, MIGRATION_BUDGET)
         .await;
+    let libvirt = moved
+        .as_ref()
+        .ok()
+        .map(|m| std::time::Duration::from_millis(m.elapsed_ms));
     if let Err(e) = moved {
-        // The answer may be lost while the VM did move: the destination says.
-        let there = Agent::of(ctx, dest).get_vm(vm.id).await.ok().flatten();
-        if !there.is_some_and(|s| s.state == DomainState::Running) {
+        // The answer may be lost while the VM did move: where it runs now says.
+        if !moved_after_all(ctx, vm.id, source, dest).await {
             tracing::warn!(vm = %vm.id, from = %source.name, to = %dest.name, error = %e.text, "live migration failed; the VM stays where it runs");
             return Err(e.into());
         }
@@ -234,7 +276,7 @@ async fn move_to(ctx: &Ctx, vm: &db::vms::VmRow, source: &HostRow, dest: &HostRo
         }
     }
     tracing::info!(vm = %vm.id, from = %source.name, to = %dest.name, "VM migrated live");
-    Ok(())
+    Ok(libvirt)
 }
 
 /// Live-migrates every running VM off `host` (prepareHostForMaintenance), each to the

@@ -21,6 +21,7 @@ pub mod agent;
 pub mod command;
 pub mod envelope;
 pub mod error;
+pub mod job_class;
 pub mod params;
 pub mod signing;
 pub mod types;

@@ -3356,7 +3356,7 @@ async fn root_volume(c: &Client, zone: &str, vm: &str, name: &str) {
             pool_id: pool.id,
             path: format!("volumes/{name}.qcow2"),
             size_bytes: 5 << 30,
-            state: "Ready".into(),
+            state: stratus_management::rules::states::VolumeState::Ready,
             created: chrono::Utc::now(),
             removed: None,
             template_id: None,

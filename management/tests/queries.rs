@@ -273,3 +273,90 @@ fn sql_reaches_sqlx_only_through_the_registry() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The spellings a column's CHECK constraints admit (their intersection): the quoted
+/// literals of each `CHECK ((col = ANY (ARRAY['a'::text, ...])))` on that column alone.
+async fn admitted(pool: &sqlx::PgPool, table: &str, column: &str) -> BTreeSet<String> {
+    let defs: Vec<(String,)> = sqlx::query_as(
+        "SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
+           JOIN pg_class t ON t.oid = c.conrelid
+           JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = c.conkey[1]
+          WHERE c.contype = 'c' AND cardinality(c.conkey) = 1
+            AND t.relname = $1 AND a.attname = $2",
+    )
+    .bind(table)
+    .bind(column)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert!(!defs.is_empty(), "{table}.{column} has no CHECK constraint");
+    defs.iter()
+        .map(|(d,)| {
+            d.split('\'')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect::<BTreeSet<String>>()
+        })
+        .reduce(|a, b| a.intersection(&b).cloned().collect())
+        .unwrap()
+}
+
+/// Every state column read into an enum (`text_column!`) admits exactly that enum's
+/// spellings: a row the enum could not decode cannot be written, and no state the code
+/// writes is refused. (`iso_zones` never holds createTemplate's `Creating`.)
+#[tokio::test]
+async fn state_columns_admit_exactly_their_enums_spellings() {
+    use stratus_management::rules::poolstate::PoolState;
+    use stratus_management::rules::states::{
+        AccountState, AllocationState, BaseState, CopyState, ManagedState, VolumeState,
+    };
+    fn spelt<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> BTreeSet<String> {
+        all.iter().map(|s| as_str(*s).to_string()).collect()
+    }
+    let pool = common::fresh_db().await;
+    let copies = spelt(CopyState::ALL, CopyState::as_str);
+    let mut iso_copies = copies.clone();
+    iso_copies.remove(CopyState::Creating.as_str());
+    let allocation = spelt(AllocationState::ALL, AllocationState::as_str);
+    let accounts = spelt(AccountState::ALL, AccountState::as_str);
+    let cases: Vec<(&str, &str, BTreeSet<String>)> = vec![
+        ("zones", "allocation_state", allocation.clone()),
+        ("pods", "allocation_state", allocation.clone()),
+        ("clusters", "allocation_state", allocation),
+        (
+            "clusters",
+            "managed_state",
+            spelt(ManagedState::ALL, ManagedState::as_str),
+        ),
+        ("accounts", "state", accounts.clone()),
+        ("users", "state", accounts),
+        ("template_zones", "state", copies),
+        ("iso_zones", "state", iso_copies),
+        (
+            "template_pool_copies",
+            "state",
+            spelt(BaseState::ALL, BaseState::as_str),
+        ),
+        (
+            "volumes",
+            "state",
+            spelt(VolumeState::ALL, VolumeState::as_str),
+        ),
+        (
+            "storage_pools",
+            "state",
+            spelt(&PoolState::ALL, PoolState::as_str),
+        ),
+    ];
+    let mut wrong = vec![];
+    for (table, column, want) in cases {
+        let got = admitted(&pool, table, column).await;
+        if got != want {
+            wrong.push(format!(
+                "{table}.{column} admits {got:?}, its enum spells {want:?}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -670,7 +670,7 @@ async fn a_stopped_vm_changes_only_to_an_offering_its_pool_has_the_tags_for() {
             pool_id: p.parse().unwrap(),
             path: "volumes/root-1.qcow2".into(),
             size_bytes: 5 << 30,
-            state: "Ready".into(),
+            state: stratus_management::rules::states::VolumeState::Ready,
             created: chrono::Utc::now(),
             removed: None,
             template_id: None,

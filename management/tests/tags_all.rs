@@ -190,7 +190,7 @@ async fn volume_of(c: &Client, vm: &str, pool: Uuid, name: &str) -> String {
             pool_id: pool,
             path: format!("volumes/{id}.qcow2"),
             size_bytes: 5 << 30,
-            state: "Ready".into(),
+            state: stratus_management::rules::states::VolumeState::Ready,
             created: chrono::Utc::now(),
             removed: None,
             template_id: None,

@@ -508,7 +508,10 @@ async fn template_filters_permissions_and_input() {
         .await
         .unwrap();
     let z2_copy = copies.iter().find(|c| c.zone_id == z2_id).unwrap();
-    assert_eq!(z2_copy.state, "Queued");
+    assert_eq!(
+        z2_copy.state,
+        stratus_management::rules::states::CopyState::Queued
+    );
     assert_eq!(z2_copy.expected_checksum.as_deref(), Some("{sha256}00ff"));
     let j = alice
         .ok("copyTemplate", &[("id", &pending), ("destzoneid", &z2)])

@@ -86,7 +86,7 @@ async fn volumes_answer_what_their_file_takes_on_the_pool() {
             pool_id: pool,
             path: rel.clone(),
             size_bytes: 1 << 30,
-            state: "Ready".into(),
+            state: stratus_management::rules::states::VolumeState::Ready,
             created: chrono::Utc::now(),
             removed: None,
             template_id: None,

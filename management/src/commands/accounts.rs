@@ -17,7 +17,7 @@ use crate::db::accounts::{self as a, AccountRow, UserRow};
 use crate::db::events as ev;
 use crate::db::events::{EventResource, ResourceType};
 use crate::error::Result;
-use crate::rules::states::AccountType;
+use crate::rules::states::{AccountState, AccountType};
 use crate::services::auth::{self, Caller};
 
 pub async fn list_roles(ctx: &Ctx, p: &Params) -> Result<Reply> {
@@ -46,7 +46,7 @@ pub fn user_response(u: &UserRow, with_key: bool) -> UserResponse {
         lastname: Some(u.lastname.clone()),
         email: Some(u.email.clone()),
         created: Some(u.created.into()),
-        state: Some(u.state.clone()),
+        state: Some(u.state.to_string()),
         account: Some(u.account_name.clone()),
         accountid: Some(u.account_id),
         accounttype: Some(u.account_type),
@@ -76,7 +76,7 @@ pub fn account_response(acc: &AccountRow, users: &[UserRow], with_keys: bool) ->
         domainid: Some(acc.domain_id),
         domain: Some(acc.domain_name.clone()),
         domainpath: Some(acc.domain_path.clone()),
-        state: Some(acc.state.clone()),
+        state: Some(acc.state.to_string()),
         created: Some(acc.created.into()),
         isdefault: Some(acc.is_default),
         networkdomain: acc.network_domain.clone(),
@@ -221,15 +221,22 @@ pub async fn list_accounts(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Rep
     // their own, with or without listall.
     p.mark_read("listall");
     let (domain_id, under) = domain_scope(ctx, caller, p).await?;
+    // A state no account can be in finds none, as CloudStack's filter does.
+    let state = p
+        .str("state")
+        .map(|s| AccountState::parse_any_case(s).ok_or(()));
     let f = a::AccountFilter {
         common: list_filter(ctx, p)?,
         account_type: p.i64("accounttype")?,
         domain_id,
-        state: p.string("state"),
+        state: state.and_then(Result::ok),
         role_id: p.uuid("roleid")?,
         only: (!caller.is_root_admin() && !caller.is_domain_admin()).then(|| caller.account_id()),
         under,
     };
+    if matches!(state, Some(Err(()))) {
+        return Ok(Reply::list::<AccountResponse>("account", 0, &[]));
+    }
     let (rows, total) = a::account_list(&ctx.pool, &f).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let users = a::user_list_for_accounts(&ctx.pool, &ids).await?;
@@ -387,16 +394,16 @@ pub async fn set_account_state(
 ) -> Result<Reply> {
     let acc = target_account(ctx, caller, p).await?;
     let state = if enable {
-        "enabled"
+        AccountState::Enabled
     } else {
         refuse_builtin(&acc, "disabled")?;
         if acc.id == caller.account_id() {
             return Err(ApiError::param("You cannot disable your own account").into());
         }
         if p.bool("lock") == Some(true) {
-            "locked"
+            AccountState::Locked
         } else {
-            "disabled"
+            AccountState::Disabled
         }
     };
     let mut tx = ctx.pool.begin().await?;
@@ -527,6 +534,10 @@ pub async fn list_users(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
     // As listAccounts: every user for a root admin, a user's own account's otherwise.
     p.mark_read("listall");
     let (domain_id, under) = domain_scope(ctx, caller, p).await?;
+    // A state no user can be in finds none, as CloudStack's filter does.
+    let state = p
+        .str("state")
+        .map(|s| AccountState::parse_any_case(s).ok_or(()));
     let mut f = a::UserFilter {
         common: list_filter(ctx, p)?,
         username: p.string("username"),
@@ -534,11 +545,14 @@ pub async fn list_users(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
         account_id: None,
         account_type: p.i64("accounttype")?,
         domain_id,
-        state: p.string("state"),
+        state: state.and_then(Result::ok),
         under,
     };
     if !caller.is_root_admin() && !caller.is_domain_admin() {
         f.account_id = Some(caller.account_id());
+    }
+    if matches!(state, Some(Err(()))) {
+        return Ok(Reply::list::<UserResponse>("user", 0, &[]));
     }
     let (rows, total) = a::user_list(&ctx.pool, &f).await?;
     let items: Vec<UserResponse> = rows.iter().map(|u| user_response(u, true)).collect();
@@ -599,12 +613,7 @@ pub async fn update_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
 /// What enableUser, disableUser and lockUser set. A locked user, like a disabled one,
 /// can neither log in nor call the API; CloudStack locks after failed logins, an admin
 /// may too.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UserState {
-    Enabled,
-    Disabled,
-    Locked,
-}
+pub use crate::rules::states::AccountState as UserState;
 
 pub async fn set_user_state(
     ctx: &Ctx,
@@ -613,16 +622,16 @@ pub async fn set_user_state(
     state: UserState,
 ) -> Result<Reply> {
     let u = target_user(ctx, caller, p).await?;
-    let (text, kind, verb, imperative) = match state {
-        UserState::Enabled => ("enabled", "USER.ENABLE", "Enabling", "enable"),
-        UserState::Disabled => ("disabled", "USER.DISABLE", "Disabling", "disable"),
-        UserState::Locked => ("locked", "USER.LOCK", "Locking", "lock"),
+    let (kind, verb, imperative) = match state {
+        UserState::Enabled => ("USER.ENABLE", "Enabling", "enable"),
+        UserState::Disabled => ("USER.DISABLE", "Disabling", "disable"),
+        UserState::Locked => ("USER.LOCK", "Locking", "lock"),
     };
     if state != UserState::Enabled && u.id == caller.user_id() {
         return Err(ApiError::param(format!("You cannot {imperative} yourself")).into());
     }
     let mut tx = ctx.pool.begin().await?;
-    a::user_set_state(&mut *tx, u.id, text).await?;
+    a::user_set_state(&mut *tx, u.id, state).await?;
     if state != UserState::Enabled {
         crate::db::sessions::session_delete_for_user(&mut *tx, u.id).await?;
     }

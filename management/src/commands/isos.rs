@@ -15,6 +15,7 @@ use crate::db::tags::TagType;
 use crate::db::topology as t;
 use crate::error::Result;
 use crate::rules::download_policy::Policy;
+use crate::rules::states::CopyState;
 use crate::services::auth::Caller;
 use crate::services::downloads::Checksum;
 use crate::settings;
@@ -24,9 +25,9 @@ pub const DEFAULT_OS_TYPE: Uuid = Uuid::from_u128(0x00000000_0000_4000_8002_0000
 
 fn response(r: &IsoListRow) -> IsoResponse {
     let i = &r.iso;
-    let ready = r.state == "Ready";
+    let ready = r.state == CopyState::Ready;
     let status = crate::services::isos::status_text(
-        &r.state,
+        r.state,
         r.bytes_done,
         r.bytes_total,
         r.error_text.as_deref(),
@@ -78,15 +79,7 @@ fn response(r: &IsoListRow) -> IsoResponse {
                 }
                 _ => "0".into(),
             }),
-            downloadState: Some(
-                match r.state.as_str() {
-                    "Ready" => "DOWNLOADED",
-                    "Downloading" => "DOWNLOAD_IN_PROGRESS",
-                    "Error" => "DOWNLOAD_ERROR",
-                    _ => "NOT_DOWNLOADED",
-                }
-                .into(),
-            ),
+            downloadState: Some(r.state.download_state().into()),
         }],
         tags: vec![],
     }

@@ -46,16 +46,11 @@ pub async fn submit(
     })
 }
 
-/// CloudStack reports the Java command class in `cmd`; we report an equivalent name.
+/// CloudStack reports the Java command class in `cmd` (`stratus_api::job_class`; every
+/// async command has one, which its test holds).
 fn cmd_class(command: &str) -> String {
-    let mut c = command.chars();
-    let cap: String = c
-        .next()
-        .map(|f| f.to_ascii_uppercase())
-        .into_iter()
-        .chain(c)
-        .collect();
-    format!("org.apache.cloudstack.api.command.admin.{cap}Cmd")
+    stratus_api::job_class::class_of(command)
+        .unwrap_or_else(|| format!("{}.{command}", stratus_api::job_class::PACKAGE))
 }
 
 pub fn job_response(job: &JobRow) -> AsyncJobResponse {

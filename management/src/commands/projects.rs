@@ -576,7 +576,12 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     // deleted ISO) keeps its rows, which still name the project's account. The account
     // is disabled; members and invitations go.
     db::project_remove(&mut *tx, project.id).await?;
-    a::account_set_state(&mut *tx, project.account_id, "disabled").await?;
+    a::account_set_state(
+        &mut *tx,
+        project.account_id,
+        crate::rules::states::AccountState::Disabled,
+    )
+    .await?;
     event(
         &mut tx,
         &caller.user,

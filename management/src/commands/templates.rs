@@ -40,6 +40,7 @@ use crate::db::templates::{self as d, TemplateFilter, TemplateListRow, TemplateR
 use crate::db::{self, topology as t};
 use crate::error::Result;
 use crate::rules::download_policy::Policy;
+use crate::rules::states::CopyState;
 use crate::services::auth::Caller;
 use crate::services::downloads::{Checksum, ImageFormat};
 use crate::settings::{self, Scope};
@@ -49,9 +50,9 @@ pub const MAX_DETAILS: usize = 64;
 
 fn response(r: &TemplateListRow) -> TemplateResponse {
     let t = &r.template;
-    let ready = r.state == "Ready";
+    let ready = r.state == CopyState::Ready;
     let status = crate::services::images::status_text(
-        &r.state,
+        r.state,
         r.bytes_done,
         r.bytes_total,
         r.error_text.as_deref(),
@@ -107,15 +108,7 @@ fn response(r: &TemplateListRow) -> TemplateResponse {
                 }
                 _ => "0".into(),
             }),
-            downloadState: Some(
-                match r.state.as_str() {
-                    "Ready" => "DOWNLOADED",
-                    "Downloading" => "DOWNLOAD_IN_PROGRESS",
-                    "Error" => "DOWNLOAD_ERROR",
-                    _ => "NOT_DOWNLOADED",
-                }
-                .into(),
-            ),
+            downloadState: Some(r.state.download_state().into()),
         }],
         tags: vec![],
     }
@@ -910,16 +903,16 @@ pub async fn copy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         })?,
         None => copies
             .iter()
-            .find(|c| c.state == "Ready")
+            .find(|c| c.state == CopyState::Ready)
             .or(copies.first())
             .ok_or_else(|| ApiError::param(format!("Template {} is in no zone", template.name)))?,
     };
-    if source.state != "Ready" {
+    if source.state != CopyState::Ready {
         return Err(ApiError::param(format!(
             "Template {} is not ready in the source zone: {}",
             template.name,
             crate::services::images::status_text(
-                &source.state,
+                source.state,
                 source.bytes_done,
                 source.bytes_total,
                 source.error_text.as_deref(),

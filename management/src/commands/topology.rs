@@ -16,6 +16,7 @@ use crate::db::events::{EventResource, ResourceType};
 use crate::db::topology::{self as t, ClusterRow, IpRangeRow, PodRow, ZoneRow};
 use crate::error::Result;
 use crate::ids::{ClusterId, IpRangeId, ParamIds, PodId, ZoneId};
+use crate::rules::states::{AllocationState, ManagedState};
 use crate::rules::{iprange, states};
 use crate::services::auth::Caller;
 use crate::settings::{self, Scope};
@@ -40,7 +41,7 @@ pub fn zone_response(z: &ZoneRow) -> ZoneResponse {
         domain: z.network_domain.clone(),
         networktype: Some(z.network_type.clone()),
         securitygroupsenabled: Some(z.security_groups_enabled),
-        allocationstate: Some(z.allocation_state.clone()),
+        allocationstate: Some(z.allocation_state.to_string()),
         zonetoken: Some(z.zone_token.to_string()),
         dhcpprovider: Some(z.dhcp_provider.clone()),
         localstorageenabled: Some(z.local_storage_enabled),
@@ -85,8 +86,8 @@ pub async fn create_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         security_groups_enabled: p.bool("securitygroupenabled").unwrap_or(false),
         local_storage_enabled: p.bool("localstorageenabled").unwrap_or(false),
         allocation_state: match p.str("allocationstate") {
-            Some(s) => states::allocation_state(s)?.into(),
-            None => "Disabled".into(),
+            Some(s) => states::allocation_state(s)?,
+            None => AllocationState::Disabled,
         },
         dhcp_provider: "DhcpServer".into(),
         zone_token: Uuid::new_v4(),
@@ -189,7 +190,7 @@ pub async fn update_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         z.guest_cidr = Some(iprange::parse_cidr(v)?);
     }
     if let Some(v) = p.str("allocationstate") {
-        z.allocation_state = states::allocation_state(v)?.into();
+        z.allocation_state = states::allocation_state(v)?;
     }
     // An empty `domain` clears the network domain, as CloudStack documents.
     if p.iter().any(|(k, _)| k == "domain") {
@@ -282,7 +283,7 @@ pub fn pod_response(p: &PodRow, ranges: &[IpRangeRow]) -> PodResponse {
             .map(|r| if r.for_system_vms { "1" } else { "0" }.to_string())
             .collect(),
         vlanid: mine.iter().map(|r| r.vlan.clone()).collect(),
-        allocationstate: Some(p.allocation_state.clone()),
+        allocationstate: Some(p.allocation_state.to_string()),
         hasannotations: Some(false),
         created: Some(p.created.into()),
         // Only with `showcapacities` (list_pods).
@@ -380,8 +381,8 @@ pub async fn create_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
         gateway: range.map(|r| iprange::Range::inet(r.gateway)),
         netmask: range.map(|r| iprange::Range::inet(r.netmask)),
         allocation_state: match p.str("allocationstate") {
-            Some(s) => states::allocation_state(s)?.into(),
-            None => "Enabled".into(),
+            Some(s) => states::allocation_state(s)?,
+            None => AllocationState::Enabled,
         },
         created: Utc::now(),
         zone_name: zone.name.clone(),
@@ -413,14 +414,19 @@ pub async fn create_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
 }
 
 pub async fn list_pods(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    // A state no pod can be in finds none, as CloudStack's filter does.
+    let allocation_state = p
+        .str("allocationstate")
+        .map(|s| AllocationState::parse_any_case(s).ok_or(()));
     let f = t::PodFilter {
         common: list_filter(ctx, p)?,
         zone_id: p.id("zoneid")?,
-        allocation_state: match p.str("allocationstate") {
-            Some(s) => Some(states::allocation_state(s)?.to_string()),
-            None => None,
-        },
+        allocation_state: allocation_state.and_then(Result::ok),
     };
+    if matches!(allocation_state, Some(Err(()))) {
+        p.mark_read("showcapacities");
+        return Ok(Reply::list::<PodResponse>("pod", 0, &[]));
+    }
     let (rows, total) = t::pod_list(&ctx.pool, &f).await?;
     let ids: Vec<PodId> = rows.iter().map(|r| r.id).collect();
     let ranges = t::ip_range_list_for_pods(&ctx.pool, &ids).await?;
@@ -452,7 +458,7 @@ pub async fn update_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
         pod.name = v.trim().to_string();
     }
     if let Some(v) = p.str("allocationstate") {
-        pod.allocation_state = states::allocation_state(v)?.into();
+        pod.allocation_state = states::allocation_state(v)?;
     }
     let (old_ranges, _) = t::ip_range_list(
         &mut *tx,
@@ -777,8 +783,8 @@ pub fn cluster_response(c: &ClusterRow, ctx: &Ctx) -> ClusterResponse {
         zonename: Some(c.zone_name.clone()),
         hypervisortype: Some(c.hypervisor.clone()),
         clustertype: Some(c.cluster_type.clone()),
-        allocationstate: Some(c.allocation_state.clone()),
-        managedstate: Some(c.managed_state.clone()),
+        allocationstate: Some(c.allocation_state.to_string()),
+        managedstate: Some(c.managed_state.to_string()),
         cpuovercommitratio: Some(format!(
             "{:?}",
             ctx.get_in(&settings::CPU_OVERPROVISIONING_FACTOR, at)
@@ -828,10 +834,10 @@ pub async fn add_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         hypervisor: hypervisor.into(),
         cluster_type: cluster_type.into(),
         allocation_state: match p.str("allocationstate") {
-            Some(s) => states::allocation_state(s)?.into(),
-            None => "Enabled".into(),
+            Some(s) => states::allocation_state(s)?,
+            None => AllocationState::Enabled,
         },
-        managed_state: "Managed".into(),
+        managed_state: ManagedState::Managed,
         arch: match p.str("arch") {
             Some(a) => states::arch(a)?.into(),
             None => "x86_64".into(),
@@ -858,18 +864,26 @@ pub async fn add_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
 }
 
 pub async fn list_clusters(ctx: &Ctx, p: &Params) -> Result<Reply> {
+    // A state no cluster can be in finds none, as CloudStack's filter does.
+    let allocation_state = p
+        .str("allocationstate")
+        .map(|s| AllocationState::parse_any_case(s).ok_or(()));
+    let managed_state = p
+        .str("managedstate")
+        .map(|s| ManagedState::parse_any_case(s).ok_or(()));
     let f = t::ClusterFilter {
         common: list_filter(ctx, p)?,
         zone_id: p.id("zoneid")?,
         pod_id: p.id("podid")?,
         hypervisor: p.string("hypervisor"),
         cluster_type: p.string("clustertype"),
-        allocation_state: match p.str("allocationstate") {
-            Some(s) => Some(states::allocation_state(s)?.to_string()),
-            None => None,
-        },
-        managed_state: p.string("managedstate"),
+        allocation_state: allocation_state.and_then(Result::ok),
+        managed_state: managed_state.and_then(Result::ok),
     };
+    if matches!(allocation_state, Some(Err(()))) || matches!(managed_state, Some(Err(()))) {
+        p.mark_read("showcapacities");
+        return Ok(Reply::list::<ClusterResponse>("cluster", 0, &[]));
+    }
     let (rows, total) = t::cluster_list(&ctx.pool, &f).await?;
     let mut items: Vec<ClusterResponse> = rows.iter().map(|c| cluster_response(c, ctx)).collect();
     // With `showcapacities`, each cluster carries listZones' entries counted over its
@@ -894,10 +908,10 @@ pub async fn update_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
         c.name = v.trim().to_string();
     }
     if let Some(v) = p.str("allocationstate") {
-        c.allocation_state = states::allocation_state(v)?.into();
+        c.allocation_state = states::allocation_state(v)?;
     }
     if let Some(v) = p.str("managedstate") {
-        c.managed_state = states::managed_state(v)?.into();
+        c.managed_state = states::managed_state(v)?;
     }
     if let Some(v) = p.str("hypervisor") {
         if states::hypervisor(v)? != c.hypervisor {

@@ -16,6 +16,7 @@ use crate::db::events::{EventResource, ResourceType};
 use crate::db::{self, tags::TagType, vms::VmListRow};
 use crate::error::Result;
 use crate::rules::limits::ResourceKind;
+use crate::rules::states::{AllocationState, VolumeState};
 use crate::rules::vmstate::{VmEvent, VmState};
 use crate::services::auth::Caller;
 use crate::services::limits;
@@ -170,7 +171,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     let zone = db::topology::zone_fetch(&ctx.pool, zone_id.into())
         .await?
         .ok_or_else(|| not_found(p, "zoneid"))?;
-    if zone.allocation_state != "Enabled" && !caller.is_root_admin() {
+    if zone.allocation_state != AllocationState::Enabled && !caller.is_root_admin() {
         return Err(ApiError::new(
             ErrorCode::ResourceUnavailable,
             format!("Cannot deploy in zone {}: it is disabled", zone.name),
@@ -704,7 +705,7 @@ pub(super) fn volume_response(
     admin: bool,
     tags: Vec<serde_json::Value>,
 ) -> VolumeResponse {
-    let placed = r.volume.state != "Allocated";
+    let placed = r.volume.state != VolumeState::Allocated;
     let v = &r.volume;
     let root = v.volume_type == "ROOT";
     VolumeResponse {
@@ -741,7 +742,7 @@ pub(super) fn volume_response(
         virtualmachineid: v.vm_id,
         vmname: r.vm_name.clone(),
         vmdisplayname: r.vm_display_name.clone(),
-        vmstate: r.vm_state.clone(),
+        vmstate: r.vm_state.map(|s| s.to_string()),
         provisioningtype: Some("thin".into()),
         size: Some(v.size_bytes),
         created: Some(v.created.into()),
@@ -758,7 +759,7 @@ pub(super) fn volume_response(
         storageid: (admin && placed).then_some(v.pool_id),
         path: admin.then(|| v.path.clone()),
         format: Some("QCOW2".into()),
-        destroyed: Some(r.vm_state.as_deref() == Some("Destroyed")),
+        destroyed: Some(r.vm_state == Some(VmState::Destroyed)),
         isextractable: Some(false),
         tags,
     }

@@ -175,7 +175,9 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     let zone = db::topology::zone_fetch(&ctx.pool, zone_id.into())
         .await?
         .ok_or_else(|| not_found(p, "zoneid"))?;
-    if zone.allocation_state != "Enabled" && !caller.is_root_admin() {
+    if zone.allocation_state != crate::rules::states::AllocationState::Enabled
+        && !caller.is_root_admin()
+    {
         return Err(ApiError::new(
             ErrorCode::ResourceUnavailable,
             format!(

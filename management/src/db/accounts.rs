@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::{Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
+use crate::rules::states::AccountState;
 
 pub const ROOT_DOMAIN: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000001);
 pub const ROLE_ROOT_ADMIN: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000011);
@@ -289,7 +290,7 @@ pub struct AccountRow {
     pub domain_id: Uuid,
     pub account_type: i32,
     pub role_id: Uuid,
-    pub state: String,
+    pub state: AccountState,
     pub network_domain: Option<String>,
     pub is_default: bool,
     pub created: DateTime<Utc>,
@@ -359,7 +360,7 @@ pub struct AccountFilter {
     pub common: ListFilter,
     pub account_type: Option<i64>,
     pub domain_id: Option<Uuid>,
-    pub state: Option<String>,
+    pub state: Option<AccountState>,
     pub role_id: Option<Uuid>,
     /// Restricts to one account (a non-admin caller's own).
     pub only: Option<Uuid>,
@@ -375,7 +376,7 @@ stmt!(ACCOUNT_LIST: Counted<AccountRow> = named format!(
            AND ($keyword::text IS NULL OR q.name ILIKE $keyword)
            AND ($account_type::bigint IS NULL OR q.account_type = $account_type)
            AND ($domain_id::uuid IS NULL OR q.domain_id = $domain_id)
-           AND ($state::text IS NULL OR lower(q.state) = lower($state))
+           AND ($state::text IS NULL OR q.state = $state)
            AND ($role_id::uuid IS NULL OR q.role_id = $role_id)
            AND ($only::uuid IS NULL OR q.id = $only)
            AND ($under::text IS NULL OR q.domain_path = $under OR starts_with(q.domain_path, $under || '/'))
@@ -396,7 +397,7 @@ pub async fn account_list(
                 .set("keyword", f.common.keyword_pattern())
                 .set("account_type", f.account_type)
                 .set("domain_id", f.domain_id)
-                .set("state", &f.state)
+                .set("state", f.state)
                 .set("role_id", f.role_id)
                 .set("only", f.only)
                 .set("under", &f.under)
@@ -430,7 +431,11 @@ pub async fn account_update(
 
 stmt!(ACCOUNT_SET_STATE = "UPDATE accounts SET state=$2 WHERE id=$1");
 
-pub async fn account_set_state(db: impl PgExecutor<'_>, id: Uuid, state: &str) -> Result<()> {
+pub async fn account_set_state(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    state: AccountState,
+) -> Result<()> {
     ACCOUNT_SET_STATE
         .query()
         .bind(id)
@@ -484,7 +489,7 @@ pub struct UserRow {
     pub lastname: String,
     pub email: String,
     pub timezone: Option<String>,
-    pub state: String,
+    pub state: AccountState,
     pub api_key: Option<String>,
     /// Legacy plaintext secret (sealed at start, then NULL).
     pub secret_key: Option<String>,
@@ -495,7 +500,7 @@ pub struct UserRow {
     pub created: DateTime<Utc>,
     pub account_name: String,
     pub account_type: i32,
-    pub account_state: String,
+    pub account_state: AccountState,
     pub role_id: Uuid,
     pub role_name: String,
     pub role_type: String,
@@ -585,7 +590,7 @@ pub struct UserFilter {
     pub account_id: Option<Uuid>,
     pub account_type: Option<i64>,
     pub domain_id: Option<Uuid>,
-    pub state: Option<String>,
+    pub state: Option<AccountState>,
     /// Restricts to the domain at this path and those below it.
     pub under: Option<String>,
 }
@@ -599,7 +604,7 @@ stmt!(USER_LIST: Counted<UserRow> = named format!(
            AND ($account_id::uuid IS NULL OR q.account_id = $account_id)
            AND ($account_type::bigint IS NULL OR q.account_type = $account_type)
            AND ($domain_id::uuid IS NULL OR q.domain_id = $domain_id)
-           AND ($state::text IS NULL OR lower(q.state) = lower($state))
+           AND ($state::text IS NULL OR q.state = $state)
            AND ($under::text IS NULL OR q.domain_path = $under OR starts_with(q.domain_path, $under || '/'))
            AND q.id <> '{SYSTEM_USER}'
          ORDER BY q.created, q.id OFFSET $offset LIMIT $limit"
@@ -616,7 +621,7 @@ pub async fn user_list(db: impl PgExecutor<'_>, f: &UserFilter) -> Result<(Vec<U
                 .set("account_id", f.account_id)
                 .set("account_type", f.account_type)
                 .set("domain_id", f.domain_id)
-                .set("state", &f.state)
+                .set("state", f.state)
                 .set("under", &f.under)
                 .set("offset", f.common.offset)
                 .set("limit", f.common.limit()),
@@ -693,7 +698,7 @@ stmt!(USER_SET_STATE = "UPDATE users SET state=$2,
          WHERE id=$1");
 
 /// Enabling a user also clears its failed-login count (as CloudStack's enableUser does).
-pub async fn user_set_state(db: impl PgExecutor<'_>, id: Uuid, state: &str) -> Result<()> {
+pub async fn user_set_state(db: impl PgExecutor<'_>, id: Uuid, state: AccountState) -> Result<()> {
     USER_SET_STATE
         .query()
         .bind(id)

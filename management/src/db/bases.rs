@@ -9,12 +9,13 @@ use uuid::Uuid;
 
 use super::{RowShape, Scalar};
 use crate::error::Result;
+use crate::rules::states::BaseState;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct BaseRow {
     pub template_id: Uuid,
     pub pool_id: Uuid,
-    pub state: String,
+    pub state: BaseState,
     pub path: String,
     pub size_bytes: Option<i64>,
     pub error_text: Option<String>,
@@ -128,8 +129,8 @@ pub async fn base_finish(
     outcome: std::result::Result<i64, &str>,
 ) -> Result<bool> {
     let (state, size, error) = match outcome {
-        Ok(size) => ("Ready", Some(size), None),
-        Err(e) => ("Error", None, Some(e)),
+        Ok(size) => (BaseState::Ready, Some(size), None),
+        Err(e) => (BaseState::Error, None, Some(e)),
     };
     let r = BASE_FINISH
         .query()

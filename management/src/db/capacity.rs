@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::ids::{ClusterId, HostId, StoragePoolId};
 use crate::rules::hoststate::{ResourceState, Status};
 use crate::rules::placement::{Candidate, Pool};
+use crate::rules::states::AllocationState;
 
 #[derive(Debug, sqlx::FromRow, RowShape)]
 struct CandidateRow {
@@ -18,7 +19,7 @@ struct CandidateRow {
     cluster_id: ClusterId,
     status: Status,
     resource_state: ResourceState,
-    cluster_state: String,
+    cluster_state: AllocationState,
     cpu_cores: Option<i32>,
     cpu_mhz: Option<i32>,
     memory_bytes: Option<i64>,
@@ -83,7 +84,7 @@ pub async fn host_candidates_for_update_in_txn(
             cluster_id: r.cluster_id,
             up: r.status == Status::Up,
             enabled: r.resource_state == ResourceState::Enabled,
-            cluster_enabled: r.cluster_state == "Enabled",
+            cluster_enabled: r.cluster_state == AllocationState::Enabled,
             tags: r.tags,
             cpu_total_mhz: i64::from(r.cpu_cores.unwrap_or(0)) * i64::from(r.cpu_mhz.unwrap_or(0)),
             memory_total_bytes: r.memory_bytes.unwrap_or(0),

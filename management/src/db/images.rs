@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::{RowShape, Scalar};
 use crate::error::Result;
+use crate::rules::states::CopyState;
 
 /// Which image family a copy belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,7 +29,7 @@ pub struct CopyRow {
     pub image_id: Uuid,
     pub zone_id: Uuid,
     pub image_store_id: Option<Uuid>,
-    pub state: String,
+    pub state: CopyState,
     pub bytes_done: i64,
     pub bytes_total: Option<i64>,
     pub size: Option<i64>,

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::{Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
+use crate::rules::states::CopyState;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct IsoRow {
@@ -108,7 +109,7 @@ pub struct IsoZoneRow {
     pub iso_id: Uuid,
     pub zone_id: Uuid,
     pub image_store_id: Option<Uuid>,
-    pub state: String,
+    pub state: CopyState,
     pub bytes_done: i64,
     pub bytes_total: Option<i64>,
     pub size: Option<i64>,
@@ -130,7 +131,7 @@ pub struct IsoListRow {
     pub zone_id: Uuid,
     pub zone_name: String,
     pub store_name: Option<String>,
-    pub state: String,
+    pub state: CopyState,
     pub bytes_done: i64,
     pub bytes_total: Option<i64>,
     pub size: Option<i64>,

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::images::CopyRow;
 use super::{Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
+use crate::rules::states::CopyState;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct TemplateRow {
@@ -386,7 +387,7 @@ pub struct TemplateListRow {
     pub zone_id: Uuid,
     pub zone_name: String,
     pub store_name: Option<String>,
-    pub state: String,
+    pub state: CopyState,
     pub bytes_done: i64,
     pub bytes_total: Option<i64>,
     pub size: Option<i64>,

@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::ids::{
     AccountId, ClusterId, DomainId, IpRangeId, NetworkId, PhysicalNetworkId, PodId, ZoneId,
 };
+use crate::rules::states::{AllocationState, ManagedState};
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct ZoneRow {
@@ -28,7 +29,7 @@ pub struct ZoneRow {
     pub domain_id: Option<DomainId>,
     pub security_groups_enabled: bool,
     pub local_storage_enabled: bool,
-    pub allocation_state: String,
+    pub allocation_state: AllocationState,
     pub dhcp_provider: String,
     pub zone_token: Uuid,
     pub is_edge: bool,
@@ -62,7 +63,7 @@ pub async fn zone_insert(db: impl PgExecutor<'_>, z: &ZoneRow) -> Result<()> {
         .bind(z.domain_id)
         .bind(z.security_groups_enabled)
         .bind(z.local_storage_enabled)
-        .bind(&z.allocation_state)
+        .bind(z.allocation_state)
         .bind(&z.dhcp_provider)
         .bind(z.zone_token)
         .bind(z.is_edge)
@@ -95,7 +96,7 @@ pub async fn zone_update(db: impl PgExecutor<'_>, z: &ZoneRow) -> Result<()> {
         .bind(z.guest_cidr)
         .bind(&z.network_domain)
         .bind(z.local_storage_enabled)
-        .bind(&z.allocation_state)
+        .bind(z.allocation_state)
         .bind(&z.dhcp_provider)
         .execute(db)
         .await?;
@@ -201,7 +202,7 @@ pub struct PodRow {
     pub name: String,
     pub gateway: Option<IpNetwork>,
     pub netmask: Option<IpNetwork>,
-    pub allocation_state: String,
+    pub allocation_state: AllocationState,
     pub created: DateTime<Utc>,
     /// Joined: the zone's name.
     #[sqlx(default)]
@@ -221,7 +222,7 @@ pub async fn pod_insert(db: impl PgExecutor<'_>, p: &PodRow) -> Result<()> {
         .bind(&p.name)
         .bind(p.gateway)
         .bind(p.netmask)
-        .bind(&p.allocation_state)
+        .bind(p.allocation_state)
         .bind(p.created)
         .execute(db)
         .await?;
@@ -239,7 +240,7 @@ pub async fn pod_update(db: impl PgExecutor<'_>, p: &PodRow) -> Result<()> {
         .bind(&p.name)
         .bind(p.gateway)
         .bind(p.netmask)
-        .bind(&p.allocation_state)
+        .bind(p.allocation_state)
         .execute(db)
         .await?;
     Ok(())
@@ -268,7 +269,7 @@ pub async fn pod_fetch_for_update(db: impl PgExecutor<'_>, id: PodId) -> Result<
 pub struct PodFilter {
     pub common: ListFilter,
     pub zone_id: Option<ZoneId>,
-    pub allocation_state: Option<String>,
+    pub allocation_state: Option<AllocationState>,
 }
 
 stmt!(POD_LIST: Counted<PodRow> = named paged_sql(
@@ -292,7 +293,7 @@ pub async fn pod_list(db: impl PgExecutor<'_>, f: &PodFilter) -> Result<(Vec<Pod
                 .set("name", &f.common.name)
                 .set("keyword", f.common.keyword_pattern())
                 .set("zone_id", f.zone_id)
-                .set("allocation_state", &f.allocation_state)
+                .set("allocation_state", f.allocation_state)
                 .set("offset", f.common.offset)
                 .set("limit", f.common.limit()),
         )?
@@ -488,8 +489,8 @@ pub struct ClusterRow {
     pub name: String,
     pub hypervisor: String,
     pub cluster_type: String,
-    pub allocation_state: String,
-    pub managed_state: String,
+    pub allocation_state: AllocationState,
+    pub managed_state: ManagedState,
     pub arch: String,
     pub created: DateTime<Utc>,
     #[sqlx(default)]
@@ -513,8 +514,8 @@ pub async fn cluster_insert(db: impl PgExecutor<'_>, c: &ClusterRow) -> Result<(
         .bind(&c.name)
         .bind(&c.hypervisor)
         .bind(&c.cluster_type)
-        .bind(&c.allocation_state)
-        .bind(&c.managed_state)
+        .bind(c.allocation_state)
+        .bind(c.managed_state)
         .bind(&c.arch)
         .bind(c.created)
         .execute(db)
@@ -529,8 +530,8 @@ pub async fn cluster_update(db: impl PgExecutor<'_>, c: &ClusterRow) -> Result<(
         .query()
         .bind(c.id)
         .bind(&c.name)
-        .bind(&c.allocation_state)
-        .bind(&c.managed_state)
+        .bind(c.allocation_state)
+        .bind(c.managed_state)
         .bind(&c.cluster_type)
         .execute(db)
         .await?;
@@ -553,8 +554,8 @@ pub struct ClusterFilter {
     pub pod_id: Option<PodId>,
     pub hypervisor: Option<String>,
     pub cluster_type: Option<String>,
-    pub allocation_state: Option<String>,
-    pub managed_state: Option<String>,
+    pub allocation_state: Option<AllocationState>,
+    pub managed_state: Option<ManagedState>,
 }
 
 stmt!(CLUSTER_LIST: Counted<ClusterRow> = named paged_sql(
@@ -588,8 +589,8 @@ pub async fn cluster_list(
                 .set("pod_id", f.pod_id)
                 .set("hypervisor", &f.hypervisor)
                 .set("cluster_type", &f.cluster_type)
-                .set("allocation_state", &f.allocation_state)
-                .set("managed_state", &f.managed_state)
+                .set("allocation_state", f.allocation_state)
+                .set("managed_state", f.managed_state)
                 .set("offset", f.common.offset)
                 .set("limit", f.common.limit()),
         )?

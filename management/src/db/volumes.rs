@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::{Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
+use crate::rules::states::VolumeState;
 
 stmt!(VOLUME_COUNT_ON_POOL: Scalar<i64> = "SELECT count(*) FROM volumes WHERE pool_id = $1 AND removed IS NULL");
 
@@ -28,7 +29,7 @@ pub struct VolumeRow {
     pub pool_id: Uuid,
     pub path: String,
     pub size_bytes: i64,
-    pub state: String,
+    pub state: VolumeState,
     pub created: DateTime<Utc>,
     pub removed: Option<DateTime<Utc>>,
     /// The template whose base (on the same pool) this volume is an overlay on.
@@ -58,7 +59,7 @@ pub async fn volume_insert(db: impl PgExecutor<'_>, v: &VolumeRow) -> Result<()>
         .bind(v.pool_id)
         .bind(&v.path)
         .bind(v.size_bytes)
-        .bind(&v.state)
+        .bind(v.state)
         .bind(v.template_id)
         .execute(db)
         .await?;
@@ -138,7 +139,7 @@ pub async fn volume_unreplace_root(db: &mut PgConnection, old: Uuid, new: Uuid) 
 
 stmt!(VOLUME_SET_STATE = "UPDATE volumes SET state = $2 WHERE id = $1");
 
-pub async fn volume_set_state(db: impl PgExecutor<'_>, id: Uuid, state: &str) -> Result<()> {
+pub async fn volume_set_state(db: impl PgExecutor<'_>, id: Uuid, state: VolumeState) -> Result<()> {
     VOLUME_SET_STATE
         .query()
         .bind(id)
@@ -217,7 +218,7 @@ pub struct VolumeListRow {
     pub pool_scope: String,
     pub vm_name: Option<String>,
     pub vm_display_name: Option<String>,
-    pub vm_state: Option<String>,
+    pub vm_state: Option<crate::rules::vmstate::VmState>,
     pub account_id: Option<Uuid>,
     pub account_name: Option<String>,
     pub domain_id: Option<Uuid>,
@@ -382,7 +383,7 @@ pub struct DataVolumeRow {
     pub pool_id: Uuid,
     pub path: String,
     pub size_bytes: i64,
-    pub state: String,
+    pub state: VolumeState,
     pub account_id: Option<Uuid>,
     pub domain_id: Option<Uuid>,
     pub zone_id: Option<Uuid>,

@@ -132,8 +132,8 @@ async fn execute(ctx: &Ctx, job: &JobRow) -> Result<stratus_api::envelope::Reply
     })?;
     // The job runs as its user: if that user or its account was disabled (or locked out)
     // while the job waited, it does not run.
-    if user.state != "enabled" || user.account_state != "enabled" {
-        let what = if user.state != "enabled" {
+    if !user.state.is_enabled() || !user.account_state.is_enabled() {
+        let what = if !user.state.is_enabled() {
             format!("user {} is {}", user.username, user.state)
         } else {
             format!("account {} is {}", user.account_name, user.account_state)

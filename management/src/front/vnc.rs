@@ -118,7 +118,7 @@ async fn admit(ctx: &Ctx, token: Option<&str>, extra: Option<&str>) -> Result<Ta
     let user = db::accounts::user_fetch(&ctx.pool, t.user_id)
         .await
         .map_err(internal)?
-        .filter(|u| u.state == "enabled" && u.account_state == "enabled")
+        .filter(|u| u.state.is_enabled() && u.account_state.is_enabled())
         .ok_or_else(|| {
             Refusal::token(format!(
                 "token for VM {}: its user {} is gone or disabled",

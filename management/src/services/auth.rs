@@ -125,7 +125,7 @@ pub fn clip(s: &str, max: usize) -> String {
 }
 
 fn usable(user: &UserRow) -> bool {
-    user.state == "enabled" && user.account_state == "enabled"
+    user.state.is_enabled() && user.account_state.is_enabled()
 }
 
 /// Verifies a signed request. `pairs` are all request parameters as received.

@@ -26,6 +26,7 @@ use crate::db::events::{EventResource, ResourceType};
 use crate::db::{self, images::CopyRow};
 use crate::error::{Error, Result};
 use crate::rules::download_policy::Policy;
+use crate::rules::states::CopyState;
 use crate::services::downloads::guard::Guard;
 use crate::services::downloads::{self, Checksum, DownloadSpec, ImageFormat};
 use crate::settings;
@@ -94,18 +95,18 @@ fn labels(kind: Kind) -> (ResourceType, &'static str) {
 
 /// What the status column of listIsos and listTemplates says for a copy.
 pub fn status_text(
-    state: &str,
+    state: CopyState,
     done: i64,
     total: Option<i64>,
     error: Option<&str>,
     has_store: bool,
 ) -> String {
     match state {
-        "Ready" => "Successfully Installed".into(),
-        "Error" => error.unwrap_or("Download failed").into(),
-        "Deleting" => "Being deleted".into(),
-        "Creating" => "Being created from a volume".into(),
-        "Downloading" => match total {
+        CopyState::Ready => "Successfully Installed".into(),
+        CopyState::Error => error.unwrap_or("Download failed").into(),
+        CopyState::Deleting => "Being deleted".into(),
+        CopyState::Creating => "Being created from a volume".into(),
+        CopyState::Downloading => match total {
             Some(t) if t > 0 => format!(
                 "{}% Downloaded",
                 (done.max(0) as i128 * 100 / t as i128).min(100)
@@ -537,20 +538,20 @@ mod tests {
     #[test]
     fn status_texts() {
         assert_eq!(
-            status_text("Ready", 5, Some(5), None, true),
+            status_text(CopyState::Ready, 5, Some(5), None, true),
             "Successfully Installed"
         );
         assert_eq!(
-            status_text("Downloading", 50, Some(200), None, true),
+            status_text(CopyState::Downloading, 50, Some(200), None, true),
             "25% Downloaded"
         );
         assert_eq!(
-            status_text("Downloading", 200, Some(200), None, true),
+            status_text(CopyState::Downloading, 200, Some(200), None, true),
             "100% Downloaded"
         );
         assert_eq!(
             status_text(
-                "Error",
+                CopyState::Error,
                 0,
                 None,
                 Some("The server answered 404 Not Found"),
@@ -559,12 +560,11 @@ mod tests {
             "The server answered 404 Not Found"
         );
         assert_eq!(
-            status_text("Queued", 0, None, None, true),
+            status_text(CopyState::Queued, 0, None, None, true),
             "Download pending"
         );
-        assert!(
-            status_text("Queued", 0, None, None, false).contains("Waiting for secondary storage")
-        );
+        assert!(status_text(CopyState::Queued, 0, None, None, false)
+            .contains("Waiting for secondary storage"));
     }
 
     #[test]

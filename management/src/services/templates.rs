@@ -21,6 +21,7 @@ use crate::db;
 use crate::db::events::{EventResource, ResourceType};
 pub use crate::db::templates::TemplateFile;
 use crate::error::{Error, Result};
+use crate::rules::states::VolumeState;
 use crate::rules::vmstate::VmState;
 use crate::services::auth::Caller;
 use crate::services::downloads::{header, ImageFormat};
@@ -76,7 +77,7 @@ pub async fn ready_file(
             "Template {} is not ready in that zone: {}",
             t.name,
             images::status_text(
-                &c.state,
+                c.state,
                 c.bytes_done,
                 c.bytes_total,
                 c.error_text.as_deref(),
@@ -207,7 +208,7 @@ impl Create {
             .ok_or_else(|| Error::internal("the template's image store vanished"))?;
         let vol = db::volumes::volume_fetch(&ctx.pool, self.volume)
             .await?
-            .filter(|v| v.removed.is_none() && v.state == "Ready")
+            .filter(|v| v.removed.is_none() && v.state == VolumeState::Ready)
             .ok_or_else(|| unavailable("The volume is no longer there".into()))?;
         let pool = db::storage::pool_fetch(&ctx.pool, vol.pool_id)
             .await?

@@ -1177,14 +1177,11 @@ pub(crate) fn events_table(id: &str, items: Vec<EventResponse>, wide: bool) -> T
 }
 
 /// A job's command as the API names it: `cmd` is CloudStack's Java class
-/// (`org.apache.cloudstack.api.command.admin.DeployVirtualMachineCmd`).
+/// (`org.apache.cloudstack.api.command.user.vm.DeployVMCmd`), one per async verb.
 fn command_name(cmd: &str) -> String {
-    let class = cmd.rsplit('.').next().unwrap_or(cmd);
-    let base = class.strip_suffix("Cmd").unwrap_or(class);
-    let mut c = base.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().chain(c).collect(),
-        None => String::new(),
+    match stratus_api::job_class::verb_of(cmd) {
+        Some(verb) => verb.to_string(),
+        None => cmd.rsplit('.').next().unwrap_or(cmd).to_string(),
     }
 }
 

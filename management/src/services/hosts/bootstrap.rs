@@ -30,6 +30,7 @@
 //! test bed can give each simulated host its own copy of both with bind mounts.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -283,6 +284,38 @@ fn libvirt_tls_files() -> String {
     .join(" ")
 }
 
+/// How long `virt-admin server-update-tls` may take on the host before addHost gives up
+/// on it (a libvirtd that does not answer its admin socket).
+const TLS_RELOAD_TIMEOUT_SECS: u64 = 30;
+
+/// Asks a running libvirtd to reload its TLS files, bounded by coreutils' `timeout`
+/// (which exits 124 when it had to stop the command).
+fn tls_reload_command() -> String {
+    format!(
+        "timeout {TLS_RELOAD_TIMEOUT_SECS} virt-admin -q -c libvirtd:///system server-update-tls libvirtd 2>&1"
+    )
+}
+
+fn tls_reload_timed_out() -> String {
+    format!(
+        "virt-admin server-update-tls did not answer within {TLS_RELOAD_TIMEOUT_SECS} s (is libvirtd hung?)"
+    )
+}
+
+/// What the reload's exit says: reloaded; a libvirtd without a TLS listener (no
+/// failure: the host works, only live migration to it does not; the text says why);
+/// or, when `timeout` stopped it, the step's error.
+fn tls_reload_outcome(status: u32, stdout: &str, stderr: &str) -> Result<String> {
+    match status {
+        0 => Ok("reloaded".to_string()),
+        124 => Err(step_error("issue certificate", tls_reload_timed_out())),
+        _ => Ok(format!("{}{}", stdout.trim(), stderr.trim())
+            .chars()
+            .take(300)
+            .collect()),
+    }
+}
+
 impl HostAdd {
     /// Writes the host's libvirt certificate (server and client use), its key and the CA
     /// where libvirt looks for them, then asks a running libvirtd to reload its TLS files
@@ -308,20 +341,18 @@ impl HostAdd {
                     .map_err(|e| step_error("issue certificate", e))?;
             }
         }
-        let out = self
-            .run(
-                ctx,
-                "issue certificate",
-                "virt-admin -q -c libvirtd:///system server-update-tls libvirtd 2>&1",
-            )
-            .await?;
-        let reload = if out.status == 0 {
-            "reloaded".to_string()
-        } else {
-            let why = format!("{}{}", out.stdout.trim(), out.stderr.trim());
-            tracing::warn!(host = %self.host, why = %why, "libvirtd did not reload its TLS certificates: live migration to this host needs libvirtd's TLS listener");
-            why.chars().take(300).collect()
-        };
+        // Bounded on the host (`timeout`) and here (a session that stops answering): a
+        // libvirtd that does not answer its admin socket must not hold the workflow.
+        let out = tokio::time::timeout(
+            Duration::from_secs(TLS_RELOAD_TIMEOUT_SECS + 15),
+            self.run(ctx, "issue certificate", &tls_reload_command()),
+        )
+        .await
+        .map_err(|_| step_error("issue certificate", tls_reload_timed_out()))??;
+        let reload = tls_reload_outcome(out.status, &out.stdout, &out.stderr)?;
+        if reload != "reloaded" {
+            tracing::warn!(host = %self.host, why = %reload, "libvirtd did not reload its TLS certificates: live migration to this host needs libvirtd's TLS listener");
+        }
         Ok(json!({ "libvirt_tls": reload }))
     }
 }
@@ -740,4 +771,28 @@ pub fn agent_properties(
         crate::services::hosts::interval_secs(ctx),
         std::net::SocketAddr::new(host.address.ip(), host.agent_port as u16),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tls_reload_is_bounded_on_the_host_and_a_timeout_fails_the_step_by_name() {
+        let cmd = tls_reload_command();
+        assert!(
+            cmd.starts_with(&format!("timeout {TLS_RELOAD_TIMEOUT_SECS} virt-admin ")),
+            "{cmd}"
+        );
+        assert!(cmd.contains("server-update-tls libvirtd"));
+        assert_eq!(tls_reload_outcome(0, "", "").unwrap(), "reloaded");
+        // No TLS listener: the host is still added; the output says why.
+        assert_eq!(
+            tls_reload_outcome(1, "error: no TLS listener\n", "").unwrap(),
+            "error: no TLS listener"
+        );
+        let e = tls_reload_outcome(124, "", "").unwrap_err().to_string();
+        assert!(e.contains("step 'issue certificate'"), "{e}");
+        assert!(e.contains("did not answer within 30 s"), "{e}");
+    }
 }

@@ -24,6 +24,7 @@ use crate::db;
 use crate::db::volumes::DataVolumeRow;
 use crate::error::{Error, Result};
 use crate::rules::placement::{choose_pool, Pool};
+use crate::rules::states::VolumeState;
 use crate::rules::vmstate::VmState;
 use crate::services::agents::Agent;
 
@@ -31,7 +32,7 @@ use crate::services::agents::Agent;
 pub async fn disks_of(ctx: &Ctx, vm_id: Uuid) -> Result<Vec<DataDisk>> {
     let vols = db::volumes::data_volumes_of_vm(&ctx.pool, vm_id).await?;
     vols.iter()
-        .filter(|v| v.state == "Ready")
+        .filter(|v| v.state == VolumeState::Ready)
         .map(disk_of)
         .collect()
 }
@@ -111,7 +112,7 @@ async fn cluster_of_vm(ctx: &Ctx, vm_id: Uuid) -> Result<Option<Uuid>> {
 /// Creates an Allocated volume's file (on a pool the VM reaches, moving it there first if
 /// needed): Ready. A Ready volume is left as it is.
 async fn ensure_file(ctx: &Ctx, v: &DataVolumeRow, vm_id: Uuid) -> Result<DataVolumeRow> {
-    if v.state != "Allocated" {
+    if v.state != VolumeState::Allocated {
         return Ok(v.clone());
     }
     let cluster = cluster_of_vm(ctx, vm_id).await?;
@@ -148,9 +149,9 @@ async fn ensure_file(ctx: &Ctx, v: &DataVolumeRow, vm_id: Uuid) -> Result<DataVo
                 v.name, v.pool_name
             ))
         })?;
-    db::volumes::volume_set_state(&ctx.pool, v.id, "Ready").await?;
+    db::volumes::volume_set_state(&ctx.pool, v.id, VolumeState::Ready).await?;
     Ok(DataVolumeRow {
-        state: "Ready".into(),
+        state: VolumeState::Ready,
         ..v
     })
 }
@@ -251,7 +252,7 @@ pub async fn detach(ctx: &Ctx, v: &DataVolumeRow) -> Result<()> {
 /// resizeVolume's work on a volume whose VM (if any) is not running: an Allocated one has
 /// no file yet (only its size changes), a Ready one's qcow2 is resized on its pool.
 pub async fn resize(ctx: &Ctx, v: &DataVolumeRow, size: i64, offering: Option<Uuid>) -> Result<()> {
-    if v.state == "Ready" {
+    if v.state == VolumeState::Ready {
         let url = volumes::nfs_file_url(&pool_url(v)?, &v.path);
         volumes::resize_qcow2(&url, size as u64, size < v.size_bytes)
             .await
@@ -264,7 +265,7 @@ pub async fn resize(ctx: &Ctx, v: &DataVolumeRow, size: i64, offering: Option<Uu
 /// deleteVolume's work on a detached volume: its file removed from its pool (if it has
 /// one), then the volume Expunged.
 pub async fn delete(ctx: &Ctx, v: &DataVolumeRow) -> Result<()> {
-    if v.state == "Ready" {
+    if v.state == VolumeState::Ready {
         volumes::remove(&pool_url(v)?, &v.path)
             .await
             .map_err(|why| {
@@ -285,7 +286,7 @@ const COPY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
 /// `pool` (a flattened qcow2), the volume switched there, the old file removed. A failed
 /// copy leaves the volume where it was (and removes the partial copy).
 pub async fn migrate(ctx: &Ctx, v: &DataVolumeRow, pool: &db::storage::PoolRow) -> Result<()> {
-    if v.state != "Ready" {
+    if v.state != VolumeState::Ready {
         // No file yet: only where it will be made changes.
         db::volumes::volume_set_pool(&ctx.pool, v.id, pool.id).await?;
         return Ok(());

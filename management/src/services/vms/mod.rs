@@ -28,6 +28,7 @@ use crate::ctx::Ctx;
 use crate::db::events::{EventResource, ResourceType};
 use crate::db::{self, hosts::HostRow, vms::VmListRow};
 use crate::error::{Error, Result};
+use crate::rules::states::VolumeState;
 use crate::rules::vmstate::{VmEvent, VmState};
 use crate::services::agents::Agent;
 use crate::services::workflow;
@@ -105,7 +106,7 @@ pub(crate) async fn create_root_volume(
     opts: &Options,
 ) -> Result<db::volumes::VolumeRow> {
     if let Some(v) = db::volumes::volume_root_of_vm(&ctx.pool, vm.id).await? {
-        if v.state == "Ready" {
+        if v.state == VolumeState::Ready {
             return Ok(v);
         }
         let template = match vm.template_id {
@@ -144,7 +145,7 @@ pub(crate) async fn create_root_volume(
         pool_id: pool.id,
         path: crate::services::vms::volumes::volume_path(id),
         size_bytes: size,
-        state: "Allocated".into(),
+        state: VolumeState::Allocated,
         created: chrono::Utc::now(),
         removed: None,
         template_id: vm.template_id,
@@ -245,7 +246,7 @@ async fn base_of(ctx: &Ctx, v: &db::volumes::VolumeRow) -> Result<Option<String>
         return Ok(None);
     };
     match db::bases::base_fetch(&ctx.pool, t, v.pool_id).await? {
-        Some(b) if b.state == "Ready" => Ok(Some(b.path)),
+        Some(b) if b.state == crate::rules::states::BaseState::Ready => Ok(Some(b.path)),
         _ => Err(ApiError::new(
             ErrorCode::ResourceUnavailable,
             format!(
@@ -280,7 +281,7 @@ async fn write_volume(
             ),
         )
     })?;
-    db::volumes::volume_set_state(&ctx.pool, v.id, "Ready").await?;
+    db::volumes::volume_set_state(&ctx.pool, v.id, VolumeState::Ready).await?;
     Ok(())
 }
 
@@ -464,7 +465,7 @@ pub async fn iso_file(ctx: &Ctx, iso_id: Uuid, zone_id: Uuid) -> Result<NfsFile>
     let copies = db::isos::iso_zone_list(&ctx.pool, iso_id).await?;
     let copy = copies
         .iter()
-        .find(|c| c.zone_id == zone_id && c.state == "Ready")
+        .find(|c| c.zone_id == zone_id && c.state == crate::rules::states::CopyState::Ready)
         .ok_or_else(|| {
             ApiError::param(format!(
                 "ISO {iso_id} is not ready in the VM's zone (it has not been downloaded to its secondary storage)"

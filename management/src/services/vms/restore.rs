@@ -24,6 +24,7 @@ use crate::ctx::Ctx;
 use crate::db;
 use crate::db::events::{EventResource, ResourceType};
 use crate::error::{Error, Result};
+use crate::rules::states::VolumeState;
 use crate::rules::vmstate::VmState;
 use crate::services::workflow::{Kind, Outputs, Resource, Steps, Workflow};
 
@@ -140,7 +141,7 @@ impl Workflow for Restore {
                     .into());
                 }
                 if let Some(v) = volume(ctx, self.new_volume).await? {
-                    if v.state == "Ready" {
+                    if v.state == VolumeState::Ready {
                         return Ok(Value::Null);
                     }
                 }
@@ -165,7 +166,7 @@ impl Workflow for Restore {
                     pool_id: pool.id,
                     path: super::volumes::volume_path(self.new_volume),
                     size_bytes: self.size_bytes,
-                    state: "Allocated".into(),
+                    state: VolumeState::Allocated,
                     created: chrono::Utc::now(),
                     removed: None,
                     template_id: self.template,
@@ -190,7 +191,7 @@ impl Workflow for Restore {
             }
             RestoreStep::RemoveOld => {
                 if let Some(old) = volume(ctx, self.old_volume).await? {
-                    if old.state != "Expunged" {
+                    if old.state != VolumeState::Expunged {
                         remove_volume(ctx, &old).await?;
                     }
                 }
@@ -203,7 +204,7 @@ impl Workflow for Restore {
             RestoreStep::Stop | RestoreStep::RemoveOld => Ok(()),
             // Not once it is the VM's root (the swap could not be undone).
             RestoreStep::Volume => match volume(ctx, self.new_volume).await? {
-                Some(v) if v.state != "Expunged" && v.vm_id.is_none() => {
+                Some(v) if v.state != VolumeState::Expunged && v.vm_id.is_none() => {
                     remove_volume(ctx, &v).await
                 }
                 _ => Ok(()),
@@ -212,7 +213,7 @@ impl Workflow for Restore {
                 // Once the old file is removed there is nothing to go back to.
                 if volume(ctx, self.old_volume)
                     .await?
-                    .is_some_and(|v| v.state == "Expunged")
+                    .is_some_and(|v| v.state == VolumeState::Expunged)
                 {
                     return Ok(());
                 }

@@ -124,7 +124,14 @@ pub fn parse_schedule(interval: IntervalType, s: &str) -> Result<Schedule, Strin
     let num = |i: usize, max: u32, min: u32, what: &str| -> Result<u32, String> {
         let p = parts.get(i).copied().unwrap_or("");
         match p.parse::<u32>() {
-            Ok(n) if (min..=max).contains(&n) && !p.is_empty() && p.len() <= 2 => Ok(n),
+            Ok(n)
+                if (min..=max).contains(&n)
+                    && !p.is_empty()
+                    && p.len() <= 2
+                    && p.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Ok(n)
+            }
             _ => Err(format!(
                 "Invalid schedule '{}': the {what} must be {min} to {max}",
                 stratus_api::params::shown(s)

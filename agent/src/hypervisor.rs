@@ -81,6 +81,14 @@ pub trait Hypervisor: Send + Sync {
     /// undefined here once it runs there. `config_drive`: the VM's config drive on the
     /// destination (its path there differs). When it fails the VM keeps running here.
     fn migrate_vm(&self, id: Uuid, dest_uri: &str, config_drive: Option<&Path>) -> Result<()>;
+
+    // --- Volume snapshots (issue 16) ---
+    /// Pauses the VM's CPUs (QEMU drains and flushes its disks as it stops them), so its
+    /// disk files hold one instant. True if it ran and is now paused by this call; false
+    /// if it was not running (nothing to pause). No such VM: not found.
+    fn pause_vm(&self, id: Uuid) -> Result<bool>;
+    /// Resumes a VM [`Hypervisor::pause_vm`] paused.
+    fn resume_vm(&self, id: Uuid) -> Result<()>;
 }
 
 impl From<virt::error::Error> for Error {
@@ -682,6 +690,30 @@ impl Hypervisor for Libvirt {
             Ok(())
         })
     }
+
+    // --- Volume snapshots (issue 16) ---
+    fn pause_vm(&self, id: Uuid) -> Result<bool> {
+        self.with(|c| {
+            let d = need(c, id)?;
+            match map_state(d.info()?.state) {
+                DomainState::Running => {
+                    d.suspend()?;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        })
+    }
+
+    fn resume_vm(&self, id: Uuid) -> Result<()> {
+        self.with(|c| {
+            let d = need(c, id)?;
+            if map_state(d.info()?.state) == DomainState::Paused {
+                d.resume()?;
+            }
+            Ok(())
+        })
+    }
 }
 
 #[cfg(test)]
@@ -1037,5 +1069,35 @@ mod vm_tests {
             h.lv.apply_vm(&bad, None).unwrap_err(),
             Error::Invalid(_)
         ));
+    }
+
+    // --- Volume snapshots (issue 16) ---
+    #[test]
+    fn pause_for_a_copy_and_resume() {
+        let h = host();
+        let s = spec(7);
+        h.lv.apply_vm(&s, None).unwrap();
+        assert!(h.lv.pause_vm(s.id).unwrap(), "a running VM is paused");
+        assert_eq!(
+            h.lv.vm_status(s.id).unwrap().unwrap().state,
+            DomainState::Paused
+        );
+        assert!(
+            !h.lv.pause_vm(s.id).unwrap(),
+            "paused already: not ours to resume"
+        );
+        h.lv.resume_vm(s.id).unwrap();
+        assert_eq!(
+            h.lv.vm_status(s.id).unwrap().unwrap().state,
+            DomainState::Running
+        );
+        h.lv.resume_vm(s.id).unwrap();
+        h.lv.stop_vm(s.id, PowerOptions::forced()).unwrap();
+        assert!(
+            !h.lv.pause_vm(s.id).unwrap(),
+            "a stopped VM has nothing to pause"
+        );
+        let e = h.lv.pause_vm(Uuid::new_v4()).unwrap_err();
+        assert!(matches!(e, Error::NotFound(_)), "{e}");
     }
 }

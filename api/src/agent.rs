@@ -1246,3 +1246,113 @@ mod command_tests {
         n.validate().unwrap();
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Volume snapshots (issue 16): the agent half of createSnapshot for a running VM.
+// ---------------------------------------------------------------------------------------
+
+/// A running VM's volume copied to secondary storage, consistently: the agent pauses the
+/// VM (QEMU drains and flushes its disks when it stops the CPUs, so the file on NFS is a
+/// whole qcow2 at that instant), copies the volume with `qemu-img convert -U` into the
+/// target (a standalone qcow2; a source with a `backing` base is refused for now: QEMU
+/// 7.2's NFS driver cannot be given the base's name), and resumes the VM —
+/// always, whether the copy worked or not. The pause lasts as long as the copy; the answer
+/// says how long it was. Why not libvirt's backup API (`virDomainBackupBegin`, which
+/// would copy without a pause): the `virt` crate (0.5) does not expose it, and its push
+/// mode writes only to a host-local file or block device, not to an NFS URL.
+pub mod volume_snapshots {
+    use serde::{Deserialize, Serialize};
+    use uuid::Uuid;
+
+    use super::NfsFile;
+
+    /// POST a [`DiskBackup`]: pause the VM (if it runs), copy, resume; answers
+    /// [`DiskBackedUp`]. `404` if the host has no such VM.
+    pub const VM_DISK_BACKUP: &str = "/v1/vms/{id}/disk-backup";
+
+    pub fn vm_disk_backup(id: Uuid) -> String {
+        VM_DISK_BACKUP.replace("{id}", &id.to_string())
+    }
+
+    /// The longest a VM stays paused for a copy by default: the copy is killed after it
+    /// (and the VM resumed).
+    pub const DEFAULT_MAX_PAUSE_SECS: u64 = 600;
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct DiskBackup {
+        /// The volume's qcow2 on primary storage.
+        pub source: NfsFile,
+        /// Its base (a root volume's template copy), if it is an overlay (refused by this
+        /// version's agents; reserved so a later one can read through it).
+        #[serde(default)]
+        pub backing: Option<NfsFile>,
+        /// Where the flattened copy goes (on secondary storage): a `.part` file under
+        /// `snapshots/`, which the management server renames once checked.
+        pub target: NfsFile,
+        #[serde(default)]
+        pub max_pause_secs: Option<u64>,
+    }
+
+    impl DiskBackup {
+        pub fn validate(&self) -> Result<(), String> {
+            self.source.validate("source")?;
+            if let Some(b) = &self.backing {
+                b.validate("backing")?;
+            }
+            self.target.validate("target")?;
+            let p = &self.target.path;
+            if !(p.starts_with("snapshots/") && p.ends_with(".part")) || p.contains("..") {
+                return Err(format!(
+                    "target: '{p}' is not a snapshot's partial file (snapshots/…/….part)"
+                ));
+            }
+            if self.max_pause_secs.is_some_and(|s| s == 0 || s > 86_400) {
+                return Err("max_pause_secs must be 1 to 86400".into());
+            }
+            Ok(())
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct DiskBackedUp {
+        /// Whether the VM was running (and so was paused for the copy).
+        pub was_running: bool,
+        /// How long the VM was paused, in milliseconds (0 if it was not running).
+        pub paused_ms: u64,
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn f(path: &str) -> NfsFile {
+            NfsFile {
+                server: "10.0.0.5".into(),
+                export: "/export/secondary".into(),
+                path: path.into(),
+            }
+        }
+
+        #[test]
+        fn targets_are_snapshot_part_files_only() {
+            let mut b = DiskBackup {
+                source: f("a.qcow2"),
+                backing: None,
+                target: f("snapshots/x/y.qcow2.part"),
+                max_pause_secs: None,
+            };
+            b.validate().unwrap();
+            for bad in [
+                "template/x.qcow2",
+                "snapshots/x.qcow2",
+                "snapshots/../a.part",
+            ] {
+                b.target = f(bad);
+                assert!(b.validate().is_err(), "{bad}");
+            }
+            b.target = f("snapshots/x/y.qcow2.part");
+            b.max_pause_secs = Some(0);
+            assert!(b.validate().is_err());
+        }
+    }
+}

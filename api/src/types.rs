@@ -1326,6 +1326,50 @@ response!(VolumeResponse {
     tags: Vec<serde_json::Value> => "list", "the list of resource tags associated";
 });
 
+// Volume snapshots and their policies (issue 16).
+response!(SnapshotResponse {
+    id: Option<Uuid> => "string", "ID of the snapshot";
+    account: Option<String> => "string", "the account associated with the snapshot";
+    domainid: Option<Uuid> => "string", "the domain ID of the snapshot's account";
+    domain: Option<String> => "string", "the domain name of the snapshot's account";
+    domainpath: Option<String> => "string", "path of the Domain the snapshot's account belongs to";
+    projectid: Option<Uuid> => "string", "the project id of the snapshot";
+    project: Option<String> => "string", "the project name of the snapshot";
+    snapshottype: Option<String> => "string", "the type of the snapshot";
+    volumeid: Option<Uuid> => "string", "ID of the disk volume";
+    volumename: Option<String> => "string", "name of the disk volume";
+    volumetype: Option<String> => "string", "type of the disk volume";
+    volumestate: Option<String> => "string", "state of the disk volume";
+    created: Option<CsDate> => "date", "  the date the snapshot was created";
+    name: Option<String> => "string", "name of the snapshot";
+    intervaltype: Option<String> => "string", "valid types are hourly, daily, weekly, monthy, template, and none.";
+    state: Option<String> => "state", "the state of the snapshot. BackedUp means that snapshot is ready to be used; Creating - the snapshot is being allocated on the primary storage; BackingUp - the snapshot is being backed up on secondary storage";
+    physicalsize: Option<i64> => "long", "physical size of backedup snapshot on image store";
+    virtualsize: Option<i64> => "long", "virtual size of backedup snapshot on image store";
+    zoneid: Option<Uuid> => "string", "id of the availability zone";
+    zonename: Option<String> => "string", "name of the availability zone";
+    revertable: Option<bool> => "boolean", "indicates whether the underlying storage supports reverting the volume to this snapshot";
+    ostypeid: Option<Uuid> => "string", "id of the os on volume";
+    osdisplayname: Option<String> => "string", "display name of the os on volume";
+    locationtype: Option<String> => "string", "valid location types are primary and secondary.";
+    datastoreid: Option<Uuid> => "string", "id of the datastore for the snapshot entry";
+    datastorename: Option<String> => "string", "name of the datastore for the snapshot entry";
+    datastoretype: Option<String> => "string", "type of the datastore for the snapshot entry";
+    hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
+    tags: Vec<serde_json::Value> => "set", "the list of resource tags associated with snapshot";
+});
+
+response!(SnapshotPolicyResponse {
+    id: Option<Uuid> => "string", "the ID of the snapshot policy";
+    volumeid: Option<Uuid> => "string", "the ID of the disk volume";
+    schedule: Option<String> => "string", "time the snapshot is scheduled to be taken.";
+    intervaltype: Option<i32> => "short", "the interval type of the snapshot policy";
+    maxsnaps: Option<i32> => "int", "maximum number of snapshots retained";
+    timezone: Option<String> => "string", "the time zone of the snapshot policy";
+    fordisplay: Option<bool> => "boolean", "is this policy for display to the regular user";
+    tags: Vec<serde_json::Value> => "set", "the list of resource tags associated";
+});
+
 response!(CapacityResponse {
     r#type: Option<i32> => "short", "the capacity type";
     name: Option<String> => "string", "the capacity name";

@@ -124,6 +124,9 @@ id!(NicId);
 // Instances and their storage.
 id!(VmId);
 id!(VolumeId);
+// Volume snapshots and their policies (issue 16, migration 0047).
+id!(SnapshotId);
+id!(SnapshotPolicyId);
 id!(IsoId);
 id!(OsTypeId);
 id!(OsCategoryId);

@@ -336,6 +336,10 @@ async fn run(
     ));
     let worker = tokio::spawn(jobs::run_worker(ctx.clone(), stop_rx.clone()));
     let housekeeping = tokio::spawn(reconcile::run(ctx.clone(), stop_rx.clone()));
+    let snapshot_policies = tokio::spawn(stratus_management::services::snapshots::run(
+        ctx.clone(),
+        stop_rx.clone(),
+    ));
     let host_monitor = tokio::spawn(hosts::run_monitor(ctx.clone(), stop_rx.clone()));
     let downloads = tokio::spawn(stratus_management::services::images::run(
         ctx.clone(),
@@ -418,6 +422,7 @@ async fn run(
         vec![
             ("jobs", worker),
             ("housekeeping", housekeeping),
+            ("snapshot policies", snapshot_policies),
             ("host monitor", host_monitor),
             ("downloads", downloads),
             ("database watchdog", watchdog),

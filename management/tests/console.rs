@@ -4584,7 +4584,7 @@ async fn data_volumes_and_migration_from_the_console() {
         .await;
     assert!(flash(&p).contains("attached"), "{}", flash(&p));
     assert_eq!(field_of(&p, "Instance"), second_name);
-    assert_eq!(actions(&p), ["detach", "resize"]);
+    assert_eq!(actions(&p), ["detach", "resize", "snapshot"]);
     let i = b.get(&format!("/console/instances/{}", vm_ids[1])).await;
     assert!(
         texts(&i.doc, "table#volumes tbody td").contains(&"DATADISK".to_string()),
@@ -4625,7 +4625,8 @@ async fn data_volumes_and_migration_from_the_console() {
         .unwrap()
         .to_string();
     let p = b.get(&format!("/console/volumes/{root}")).await;
-    assert!(actions(&p).is_empty(), "{:?}", actions(&p));
+    // A root volume is its instance's: only a snapshot (issue 16) is offered.
+    assert_eq!(actions(&p), ["snapshot"], "{:?}", actions(&p));
 
     // Migrate on a Running instance's page: the suitable hosts, or the best one.
     let cluster = c.ok("listClusters", &[]).await["cluster"][0].clone();
@@ -4731,4 +4732,152 @@ async fn a_hosts_page_shows_its_instances_and_the_maintenance_progress() {
         "{banner}"
     );
     assert_eq!(p.doc.select(&sel("meta[http-equiv=refresh]")).count(), 0);
+}
+
+/// Issue 16's volume snapshots from a volume's page, each through its command: a Ready
+/// volume offers Take snapshot and lists its snapshots (a BackedUp one with Revert, New
+/// volume and Delete) and its snapshot policies (added with a schedule, refused with the
+/// reason for a bad one, removed). The snapshot's files are `snapshots.rs`'s and
+/// `e2e_volumes`'s: here the volume is marked Ready and a BackedUp snapshot recorded
+/// without a file, so nothing touches NFS.
+#[tokio::test]
+async fn volume_snapshots_from_the_console() {
+    let c = Client::admin().await;
+    seeded_vms(&c, "snap-zone", 64, 1).await;
+    let zone = c.ok("listZones", &[]).await["zone"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let vms = c.ok("listVirtualMachines", &[("listall", "true")]).await;
+    let vm = vms["virtualmachine"][0]["id"].as_str().unwrap().to_string();
+    root_volume(&c, &zone, &vm, "sr1").await;
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(stratus_management::front::jobs::run_worker(
+        c.ctx.clone(),
+        rx,
+    ));
+    let a = c
+        .call(
+            "createVolume",
+            &[
+                ("name", "snapdata"),
+                ("zoneid", &zone),
+                ("diskofferingid", "00000000-0000-4000-8004-000000000001"),
+            ],
+        )
+        .await;
+    let id = a.body()["id"].as_str().unwrap().to_string();
+    c.wait_job(a.body()["jobid"].as_str().unwrap()).await;
+    let page = format!("/console/volumes/{id}");
+    let mut b = Browser::login(&c).await;
+    let actions = |p: &Page| -> Vec<String> {
+        p.doc
+            .select(&sel("#actions form"))
+            .map(|f| f.value().attr("data-action").unwrap_or("").to_string())
+            .collect()
+    };
+    // Allocated (no file): nothing to snapshot.
+    let p = b.get(&page).await;
+    assert!(!actions(&p).contains(&"snapshot".to_string()));
+    sqlx::query("UPDATE volumes SET state = 'Ready' WHERE id = $1")
+        .bind(id.parse::<Uuid>().unwrap())
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    let p = b.get(&page).await;
+    assert!(
+        actions(&p).contains(&"snapshot".to_string()),
+        "{:?}",
+        actions(&p)
+    );
+    assert!(texts(&p.doc, "h2").contains(&"Snapshots".to_string()));
+    assert!(texts(&p.doc, "h2").contains(&"Snapshot policies".to_string()));
+
+    // A policy: refused with the reason, then added, listed, removed.
+    let p = b
+        .post(
+            &format!("{page}/action"),
+            &[
+                ("action", "addpolicy"),
+                ("intervaltype", "DAILY"),
+                ("schedule", "99"),
+                ("timezone", "UTC"),
+                ("maxsnaps", "3"),
+            ],
+        )
+        .await;
+    assert!(flash(&p).contains("MM:HH"), "{}", flash(&p));
+    let p = b
+        .post(
+            &format!("{page}/action"),
+            &[
+                ("action", "addpolicy"),
+                ("intervaltype", "DAILY"),
+                ("schedule", "15:02"),
+                ("timezone", "UTC+01:00"),
+                ("maxsnaps", "3"),
+            ],
+        )
+        .await;
+    assert!(flash(&p).contains("policy is added"), "{}", flash(&p));
+    let row = texts(&p.doc, "#snapshotpolicies tbody td");
+    assert!(
+        row.contains(&"15:02".to_string()) && row.contains(&"DAILY".to_string()),
+        "{row:?}"
+    );
+    let pol = c.ok("listSnapshotPolicies", &[("volumeid", &id)]).await["snapshotpolicy"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = b
+        .post(
+            &format!("{page}/action"),
+            &[("action", "removepolicy"), ("policyid", &pol)],
+        )
+        .await;
+    assert!(flash(&p).contains("removed"), "{}", flash(&p));
+    let l = c.ok("listSnapshotPolicies", &[("volumeid", &id)]).await;
+    assert_eq!(l["count"].as_i64().unwrap_or(0), 0, "{l}");
+
+    // A BackedUp snapshot (recorded without a file) is listed with its actions; Delete
+    // goes through deleteSnapshot.
+    let admin_acct: Uuid = sqlx::query_scalar("SELECT account_id FROM volumes WHERE id = $1")
+        .bind(id.parse::<Uuid>().unwrap())
+        .fetch_one(&c.ctx.pool)
+        .await
+        .unwrap();
+    let sid = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO snapshots (id, name, account_id, domain_id, volume_id, zone_id, virtual_size, state)
+         SELECT $1, 'nightly', $2, domain_id, id, zone_id, size_bytes, 'BackedUp' FROM volumes WHERE id = $3",
+    )
+    .bind(sid)
+    .bind(admin_acct)
+    .bind(id.parse::<Uuid>().unwrap())
+    .execute(&c.ctx.pool)
+    .await
+    .unwrap();
+    let p = b.get(&page).await;
+    let cells = texts(&p.doc, "#snapshots tbody td");
+    assert!(cells.contains(&"nightly".to_string()), "{cells:?}");
+    let row_actions: Vec<String> = p
+        .doc
+        .select(&sel("#snapshots form"))
+        .map(|f| f.value().attr("data-action").unwrap_or("").to_string())
+        .collect();
+    assert_eq!(row_actions, ["revert", "fromsnapshot", "deletesnapshot"]);
+    let p = b
+        .post(
+            &format!("{page}/action"),
+            &[
+                ("action", "deletesnapshot"),
+                ("snapshotid", &sid.to_string()),
+            ],
+        )
+        .await;
+    assert!(flash(&p).contains("snapshot is deleted"), "{}", flash(&p));
+    let l = c
+        .ok("listSnapshots", &[("volumeid", &id), ("listall", "true")])
+        .await;
+    assert_eq!(l["count"].as_i64().unwrap_or(0), 0, "{l}");
 }

@@ -32,6 +32,7 @@ mod offerings;
 pub(crate) mod projects;
 mod scope;
 mod sharing;
+mod snapshots;
 mod sshkeys;
 mod storage;
 mod tags;
@@ -103,6 +104,18 @@ pub async fn dispatch(
         // Async-create too (issue 16): the volume is recorded (Allocated) now, the job
         // attaches it when a VM is named.
         match volumes::create(ctx, caller, p).await {
+            Ok(id) => match check_read(spec, p) {
+                Ok(()) => {
+                    jobs::submit(ctx, caller, spec, &p.clone().with("id", id), Some(id)).await
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    } else if spec.name == "createSnapshot" {
+        // Async-create too (issue 16): the snapshot is recorded (Allocated) now, the job
+        // backs it up.
+        match snapshots::create(ctx, caller, p).await {
             Ok(id) => match check_read(spec, p) {
                 Ok(()) => {
                     jobs::submit(ctx, caller, spec, &p.clone().with("id", id), Some(id)).await
@@ -311,6 +324,15 @@ async fn handle(
         "resizeVolume" => volumes::resize(ctx, caller, p).await,
         "deleteVolume" => volumes::delete(ctx, caller, p).await,
         "migrateVolume" => volumes::migrate(ctx, caller, p).await,
+        // Volume snapshots (issue 16).
+        "createSnapshot" => snapshots::create_job(ctx, caller, p, job).await,
+        "listSnapshots" => snapshots::list(ctx, caller, p).await,
+        "deleteSnapshot" => snapshots::delete(ctx, caller, p).await,
+        "revertSnapshot" => snapshots::revert(ctx, caller, p, job).await,
+        "createSnapshotPolicy" => snapshots::create_policy(ctx, caller, p).await,
+        "listSnapshotPolicies" => snapshots::list_policies(ctx, caller, p).await,
+        "updateSnapshotPolicy" => snapshots::update_policy(ctx, caller, p).await,
+        "deleteSnapshotPolicies" => snapshots::delete_policies(ctx, caller, p).await,
         "listCapacity" => vms::list_capacity(ctx, p).await,
         "listPublicIpAddresses" => vms::empty_list(ctx, spec, p, "publicipaddress"),
         "listPortForwardingRules" => vms::empty_list(ctx, spec, p, "portforwardingrule"),

@@ -494,70 +494,104 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
     db::isos::os_type_fetch(&ctx.pool, os_type_id)
         .await?
         .ok_or_else(|| not_found(p, "ostypeid"))?;
-    // The volume: given, or the root volume of the VM given.
-    let volume = match (p.uuid("volumeid")?, p.uuid("virtualmachineid")?) {
-        (Some(v), _) => db::volumes::volume_fetch(&ctx.pool, v)
+    // From a snapshot (issue 16): its file in secondary storage is the source, in its
+    // zone; no VM need be stopped (the snapshot is a copy already).
+    let snapshot = match p.uuid("snapshotid")? {
+        Some(_) => Some(super::snapshots::owned(ctx, caller, p, "snapshotid").await?),
+        None => None,
+    };
+    let (vm_id, volume_id, zone_id, source_template) = if let Some(s) = &snapshot {
+        if s.state != crate::rules::snapshots::SnapshotState::BackedUp {
+            return Err(ApiError::param(format!(
+                "Snapshot {} is {}: a template is made from a BackedUp snapshot only",
+                s.name, s.state
+            ))
+            .into());
+        }
+        if p.uuid("volumeid")?.is_some() || p.uuid("virtualmachineid")?.is_some() {
+            return Err(ApiError::param(
+                "Give either snapshotid or volumeid (or virtualmachineid), not both",
+            )
+            .into());
+        }
+        if p.uuid("zoneid")?.is_some_and(|z| z != s.zone_id) {
+            return Err(ApiError::param(
+                "The template is created in the snapshot's zone: zoneid must be that zone",
+            )
+            .into());
+        }
+        let volume = db::volumes::volume_fetch(&ctx.pool, s.volume_id)
+            .await?
+            .ok_or_else(|| not_found(p, "snapshotid"))?;
+        let vm_id = volume.vm_id.unwrap_or_else(Uuid::nil);
+        (vm_id, volume.id, s.zone_id, volume.template_id)
+    } else {
+        // The volume: given, or the root volume of the VM given.
+        let volume = match (p.uuid("volumeid")?, p.uuid("virtualmachineid")?) {
+            (Some(v), _) => db::volumes::volume_fetch(&ctx.pool, v)
+                .await?
+                .filter(|v| v.removed.is_none())
+                .ok_or_else(|| not_found(p, "volumeid"))?,
+            (None, Some(vm)) => db::volumes::volume_root_of_vm(&ctx.pool, vm)
+                .await?
+                .ok_or_else(|| not_found(p, "virtualmachineid"))?,
+            (None, None) => {
+                return Err(ApiError::param(
+                    "Failed to create private template record, need to specify the volume ID (volumeid) or the VM whose root volume it is (virtualmachineid)",
+                )
+                .into())
+            }
+        };
+        let missing = || {
+            if p.uuid("volumeid").ok().flatten().is_some() {
+                not_found(p, "volumeid")
+            } else {
+                not_found(p, "virtualmachineid")
+            }
+        };
+        let Some(vm_id) = volume.vm_id else {
+            return Err(ApiError::param(format!(
+                "Volume {} is not attached to a VM: a template is made from a stopped VM's root volume",
+                volume.name
+            ))
+            .into());
+        };
+        let vm = db::vms::vm_fetch(&ctx.pool, vm_id)
             .await?
             .filter(|v| v.removed.is_none())
-            .ok_or_else(|| not_found(p, "volumeid"))?,
-        (None, Some(vm)) => db::volumes::volume_root_of_vm(&ctx.pool, vm)
-            .await?
-            .ok_or_else(|| not_found(p, "virtualmachineid"))?,
-        (None, None) => {
-            return Err(ApiError::param(
-                "Failed to create private template record, need to specify the volume ID (volumeid) or the VM whose root volume it is (virtualmachineid)",
-            )
-            .into())
+            .ok_or_else(missing)?;
+        // The caller's own VM, or one of a project it belongs to (root admins: any).
+        if !super::projects::may_use(ctx, caller, vm.account_id).await? {
+            return Err(missing());
         }
-    };
-    let missing = || {
-        if p.uuid("volumeid").ok().flatten().is_some() {
-            not_found(p, "volumeid")
-        } else {
-            not_found(p, "virtualmachineid")
+        if let Some(given) = p.uuid("virtualmachineid")? {
+            if given != vm.id {
+                return Err(ApiError::param(format!(
+                    "Volume {} does not belong to VM {given}",
+                    volume.name
+                ))
+                .into());
+            }
         }
+        if volume.volume_type != "ROOT" {
+            return Err(
+                ApiError::param(format!("Volume {} is not a root volume", volume.name)).into(),
+            );
+        }
+        if let Some(z) = p.uuid("zoneid")? {
+            if z != vm.zone_id {
+                return Err(ApiError::param(
+                    "The template is created in the volume's zone: zoneid must be that zone",
+                )
+                .into());
+            }
+        }
+        (vm.id, volume.id, vm.zone_id, vm.template_id)
     };
-    let Some(vm_id) = volume.vm_id else {
-        return Err(ApiError::param(format!(
-            "Volume {} is not attached to a VM: a template is made from a stopped VM's root volume",
-            volume.name
-        ))
-        .into());
-    };
-    let vm = db::vms::vm_fetch(&ctx.pool, vm_id)
-        .await?
-        .filter(|v| v.removed.is_none())
-        .ok_or_else(missing)?;
-    // The caller's own VM, or one of a project it belongs to (root admins: any).
-    if !super::projects::may_use(ctx, caller, vm.account_id).await? {
-        return Err(missing());
-    }
-    // With `projectid`, the project owns the template (and counts it); the caller must
-    // be a member and the project Active.
     let (owner, owner_domain) = match super::projects::owner_for_create(ctx, caller, p).await? {
         Some(project) => (project.account_id, project.domain_id),
         None => (caller.account_id(), caller.user.domain_id),
     };
-    if let Some(given) = p.uuid("virtualmachineid")? {
-        if given != vm.id {
-            return Err(ApiError::param(format!(
-                "Volume {} does not belong to VM {given}",
-                volume.name
-            ))
-            .into());
-        }
-    }
-    if volume.volume_type != "ROOT" {
-        return Err(ApiError::param(format!("Volume {} is not a root volume", volume.name)).into());
-    }
-    if let Some(z) = p.uuid("zoneid")? {
-        if z != vm.zone_id {
-            return Err(ApiError::param(
-                "The template is created in the volume's zone: zoneid must be that zone",
-            )
-            .into());
-        }
-    }
     let featured = p.bool("isfeatured").unwrap_or(false);
     if featured && !caller.is_root_admin() {
         return Err(ApiError::param("Only administrators can create featured templates").into());
@@ -567,7 +601,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
         return Err(ApiError::param("Only private templates can be created.").into());
     }
     // Defaults follow the template the VM came from, where there is one.
-    let source = match vm.template_id {
+    let source = match source_template {
         Some(t) => d::template_fetch_any(&ctx.pool, t).await?,
         None => None,
     };
@@ -577,9 +611,10 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
             .unwrap_or(default)
     };
     let c = crate::services::templates::Create {
-        vm: vm.id,
-        volume: volume.id,
-        zone_id: vm.zone_id,
+        vm: vm_id,
+        volume: volume_id,
+        zone_id,
+        snapshot: snapshot.as_ref().map(|s| s.id),
         template: crate::services::templates::NewTemplate {
             id: Uuid::new_v4(),
             display_text: p

@@ -159,7 +159,15 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         }
         None => None,
     };
-    let zone_id = match (p.uuid("zoneid")?, &vm) {
+    let snapshot_zone = match p.uuid("snapshotid")? {
+        Some(_) => Some(
+            super::snapshots::owned(ctx, caller, p, "snapshotid")
+                .await?
+                .zone_id,
+        ),
+        None => None,
+    };
+    let zone_id = match (p.uuid("zoneid")?.or(snapshot_zone), &vm) {
         (Some(z), Some(vm)) if z != vm.zone_id => {
             return Err(ApiError::param(
                 "The volume's zone must be the zone of the VM it is attached to",
@@ -187,15 +195,59 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         )
         .into());
     }
-    let offering_id = p.uuid("diskofferingid")?.ok_or_else(|| {
-        ApiError::param("diskofferingid is required (volume snapshots are not available yet)")
-    })?;
+    // From a snapshot (issue 16): its size, its zone, its source volume's offering unless
+    // one is given; the job writes the snapshot into the new volume's file.
+    let snapshot = match p.uuid("snapshotid")? {
+        Some(_) => {
+            let s = super::snapshots::owned(ctx, caller, p, "snapshotid").await?;
+            if s.state != crate::rules::snapshots::SnapshotState::BackedUp {
+                return Err(ApiError::param(format!(
+                    "Snapshot {} is {}: a volume is created from a BackedUp snapshot only",
+                    s.name, s.state
+                ))
+                .into());
+            }
+            if s.zone_id != zone_id {
+                return Err(ApiError::param(format!(
+                    "Snapshot {} is in another zone than the one given",
+                    s.name
+                ))
+                .into());
+            }
+            Some(s)
+        }
+        None => None,
+    };
+    let offering_id = match (p.uuid("diskofferingid")?, &snapshot) {
+        (Some(o), _) => o,
+        (None, Some(s)) => db::volumes::data_volume_fetch(&ctx.pool, s.volume_id)
+            .await?
+            .and_then(|v| v.disk_offering_id)
+            .ok_or_else(|| {
+                ApiError::param(format!(
+                    "Snapshot {}'s volume has no disk offering of its own: give diskofferingid",
+                    s.name
+                ))
+            })?,
+        (None, None) => {
+            return Err(
+                ApiError::param("Either diskofferingid or snapshotid must be passed in").into(),
+            )
+        }
+    };
     let offering = db::offerings::disk_offering_fetch(&ctx.pool, offering_id)
         .await?
         .filter(|o| o.removed.is_none())
         .ok_or_else(|| not_found(p, "diskofferingid"))?;
-    let size = crate::rules::volumes::create_size(offering.disk_size_gb, p.i64("size")?)
-        .map_err(ApiError::param)?;
+    let size = match &snapshot {
+        // The snapshot's virtual size (CloudStack's too; a given size is not applied).
+        Some(s) => {
+            p.mark_read("size");
+            s.virtual_size
+        }
+        None => crate::rules::volumes::create_size(offering.disk_size_gb, p.i64("size")?)
+            .map_err(ApiError::param)?,
+    };
     let id = Uuid::new_v4();
     let name = match p.string("name") {
         Some(n) if n.trim().is_empty() || n.chars().any(char::is_control) => {
@@ -275,12 +327,39 @@ pub async fn create_job(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
     ] {
         p.mark_read(n);
     }
-    let v = owned(ctx, caller, p, "id").await?;
+    let mut v = owned(ctx, caller, p, "id").await?;
+    if p.uuid("snapshotid")?.is_some() {
+        let s = super::snapshots::owned(ctx, caller, p, "snapshotid").await?;
+        if let Err(e) = crate::services::snapshots::fill_volume(ctx, &s, &v).await {
+            // No empty volume is left to pass for the snapshot's copy.
+            if let Err(d) = data_volumes::delete(ctx, &v).await {
+                tracing::warn!(volume = %v.id, error = %d, "removing a volume whose copy failed");
+            }
+            return Err(e);
+        }
+        v = owned(ctx, caller, p, "id").await?;
+    }
     if p.uuid("virtualmachineid")?.is_some() {
         let vm = owned_vm(ctx, caller, p, "virtualmachineid").await?;
         attach_to(ctx, caller, &v, &vm, None).await?;
     }
     volume_reply(ctx, caller, v.id).await
+}
+
+/// A volume being snapshotted is not attached, moved, resized or deleted under the copy
+/// (issue 16): 536 until the snapshot is BackedUp or Error.
+async fn not_being_snapshotted(ctx: &Ctx, v: &DataVolumeRow) -> Result<()> {
+    if db::snapshots::snapshots_in_progress_of_volume(&ctx.pool, v.id).await? > 0 {
+        return Err(ApiError::new(
+            ErrorCode::ResourceInUse,
+            format!(
+                "Volume {} has a snapshot being taken: try again when it is BackedUp",
+                v.name
+            ),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 async fn attach_to(
@@ -291,6 +370,7 @@ async fn attach_to(
     device: Option<i64>,
 ) -> Result<()> {
     data_only(v, "attached")?;
+    not_being_snapshotted(ctx, v).await?;
     if let Some(other) = v.vm_id {
         let text = if other == vm.id {
             format!(
@@ -405,6 +485,7 @@ async fn vm_running(ctx: &Ctx, v: &DataVolumeRow) -> Result<Option<String>> {
 pub async fn resize(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let v = owned(ctx, caller, p, "id").await?;
     data_only(&v, "resized")?;
+    not_being_snapshotted(ctx, &v).await?;
     let current = match v.disk_offering_id {
         Some(o) => db::offerings::disk_offering_fetch(&ctx.pool, o).await?,
         None => None,
@@ -493,7 +574,10 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         )
         .into());
     }
+    not_being_snapshotted(ctx, &v).await?;
     data_volumes::delete(ctx, &v).await?;
+    // Its snapshots stay (they are the point of having them); its policies go.
+    db::snapshots::policies_delete_of_volume(&ctx.pool, v.id).await?;
     volume_event(ctx, caller, "VOLUME.DELETE", v.id, &v.name, "deleted").await?;
     Ok(Reply::Success { displaytext: None })
 }
@@ -514,6 +598,7 @@ pub async fn migrate(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         .into());
     }
     p.mark_read("livemigrate");
+    not_being_snapshotted(ctx, &v).await?;
     let pool = db::storage::pool_fetch(&ctx.pool, p.required_uuid("storageid")?)
         .await?
         .ok_or_else(|| not_found(p, "storageid"))?;

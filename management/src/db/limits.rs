@@ -25,6 +25,8 @@ pub struct UsageRow {
     pub vm_stopped: i64,
     /// Projects the account owns (is an Admin of).
     pub project: i64,
+    /// Volume snapshots (issue 16), from createSnapshot until deleteSnapshot.
+    pub snapshot: i64,
 }
 
 // A VM counts from its creation until it is destroyed, expunged or failed (CloudStack's
@@ -32,7 +34,9 @@ pub struct UsageRow {
 // size is the volume's once the deploy made it and the size it was admitted with before.
 // Templates and ISOs both count as CloudStack's `template` type; secondary storage is
 // their Ready copies. Data volumes (issue 16) count as volumes and primary storage from
-// createVolume until deleteVolume, attached or not.
+// createVolume until deleteVolume, attached or not. Snapshots (issue 16) count from
+// createSnapshot until deleteSnapshot (one that failed does not), and their files as
+// secondary storage.
 stmt!(USAGE_OF_ACCOUNTS: UsageRow = "WITH vm AS (
            SELECT v.account_id, count(*) AS n,
                   count(*) FILTER (WHERE v.state = 'Running') AS running,
@@ -64,13 +68,17 @@ stmt!(USAGE_OF_ACCOUNTS: UsageRow = "WITH vm AS (
                 (COALESCE((SELECT sum(z.size) FROM template_zones z JOIN templates t ON t.id = z.template_id
                            WHERE t.account_id = a.id AND t.removed IS NULL AND z.state = 'Ready'), 0)
                  + COALESCE((SELECT sum(z.size) FROM iso_zones z JOIN isos i ON i.id = z.iso_id
-                           WHERE i.account_id = a.id AND i.removed IS NULL AND z.state = 'Ready'), 0))::bigint
+                           WHERE i.account_id = a.id AND i.removed IS NULL AND z.state = 'Ready'), 0)
+                 + COALESCE((SELECT sum(s.physical_size) FROM snapshots s
+                           WHERE s.account_id = a.id AND s.removed IS NULL), 0))::bigint
                     AS secondary_bytes,
                 COALESCE(vm.running, 0)::bigint AS vm_running,
                 COALESCE(vm.stopped, 0)::bigint AS vm_stopped,
                 (SELECT count(*) FROM project_accounts pa JOIN projects p ON p.id = pa.project_id
                  WHERE pa.account_id = a.id AND pa.role = 'Admin' AND p.removed IS NULL)::bigint
-                    AS project
+                    AS project,
+                (SELECT count(*) FROM snapshots s WHERE s.account_id = a.id AND s.removed IS NULL
+                   AND s.state <> 'Error')::bigint AS snapshot
          FROM accounts a LEFT JOIN vm ON vm.account_id = a.id
          LEFT JOIN dv ON dv.account_id = a.id
          WHERE a.id = ANY($1)");

@@ -69,6 +69,7 @@ pub mod projects;
 pub mod seed;
 pub mod server;
 pub mod sessions;
+pub mod snapshots;
 pub mod sshkeys;
 pub mod storage;
 pub mod tags;
@@ -215,6 +216,7 @@ pub fn statements() -> impl Iterator<Item = &'static dyn Registered> {
         bases::STATEMENTS,
         server::STATEMENTS,
         sessions::STATEMENTS,
+        snapshots::STATEMENTS,
         sshkeys::STATEMENTS,
         tags::STATEMENTS,
         storage::STATEMENTS,

@@ -12,6 +12,7 @@ pub mod placement;
 pub mod poolstate;
 pub mod projects;
 pub mod settings;
+pub mod snapshots;
 pub mod states;
 pub mod tags;
 pub mod vmstate;

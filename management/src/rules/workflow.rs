@@ -1,6 +1,6 @@
 //! A workflow's kind and state (`services::workflow`, rows in `workflows`), with their one
 //! text mapping: rows decode into these enums (`rules::text_column!`), and the table's
-//! CHECK constraints admit exactly the production spellings (migrations 0017, 0026).
+//! CHECK constraints admit exactly the production spellings (migrations 0017, 0026, 0047).
 //! Here, below `db`, so that the row type can carry them.
 
 /// The kinds of workflow.
@@ -15,6 +15,10 @@ pub enum Kind {
     /// createTemplate: a stopped VM's root volume flattened into a new template.
     TemplateCreate,
     HostAdd,
+    /// createSnapshot (issue 16): a volume's copy backed up to secondary storage.
+    SnapshotCreate,
+    /// revertSnapshot (issue 16): a snapshot written back as its volume's content.
+    SnapshotRevert,
     /// The engine's own toy workflow. Never stored in production: the table's CHECK
     /// does not admit it (migration 0026); the engine's tests widen the CHECK in their
     /// throwaway database (management/tests/workflow.rs).
@@ -22,7 +26,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 10] = [
         Kind::VmDeploy,
         Kind::VmStart,
         Kind::VmReboot,
@@ -30,6 +34,8 @@ impl Kind {
         Kind::VmRestore,
         Kind::TemplateCreate,
         Kind::HostAdd,
+        Kind::SnapshotCreate,
+        Kind::SnapshotRevert,
         Kind::Test,
     ];
     pub fn as_str(self) -> &'static str {
@@ -41,6 +47,8 @@ impl Kind {
             Kind::VmRestore => "VmRestore",
             Kind::TemplateCreate => "TemplateCreate",
             Kind::HostAdd => "HostAdd",
+            Kind::SnapshotCreate => "SnapshotCreate",
+            Kind::SnapshotRevert => "SnapshotRevert",
             Kind::Test => "Test",
         }
     }

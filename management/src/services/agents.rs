@@ -258,6 +258,27 @@ impl Agent<'_> {
     }
 }
 
+// Volume snapshots (issue 16; `stratus_api::agent::volume_snapshots`).
+impl Agent<'_> {
+    /// The running VM paused, its volume copied to `b.target`, the VM resumed; within
+    /// `budget` (the agent kills a copy past `b.max_pause_secs` and resumes the VM).
+    pub async fn backup_disk(
+        &self,
+        id: Uuid,
+        b: &stratus_api::agent::volume_snapshots::DiskBackup,
+        budget: Duration,
+    ) -> Result<stratus_api::agent::volume_snapshots::DiskBackedUp, ApiError> {
+        self.call(
+            reqwest::Method::POST,
+            &stratus_api::agent::volume_snapshots::vm_disk_backup(id),
+            Some(b),
+            budget,
+        )
+        .await?
+        .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

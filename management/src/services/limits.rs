@@ -98,9 +98,10 @@ pub fn used(u: &UsageRow, kind: ResourceKind) -> i64 {
         K::PrimaryStorage => u.primary_bytes,
         K::SecondaryStorage => u.secondary_bytes,
         K::Project => u.project,
-        // Stratus has no public IPs (Basic zones), snapshots, isolated networks or VPCs
-        // an account can own yet.
-        K::PublicIp | K::Snapshot | K::Network | K::Vpc => 0,
+        K::Snapshot => u.snapshot,
+        // Stratus has no public IPs (Basic zones), isolated networks or VPCs an account
+        // can own yet.
+        K::PublicIp | K::Network | K::Vpc => 0,
     }
 }
 
@@ -215,6 +216,7 @@ pub fn sum(rows: &[UsageRow]) -> UsageRow {
         t.vm_running += u.vm_running;
         t.vm_stopped += u.vm_stopped;
         t.project += u.project;
+        t.snapshot += u.snapshot;
     }
     t
 }

@@ -14,6 +14,7 @@ pub mod isos;
 pub mod limits;
 pub mod mail;
 pub mod reconcile;
+pub mod snapshots;
 pub mod tasks;
 pub mod templates;
 pub mod vms;

@@ -126,6 +126,12 @@ pub async fn unwind_abandoned_work(ctx: &Ctx) -> crate::error::Result<usize> {
             Kind::TemplateCreate => {
                 abandon::<crate::services::templates::Create>(ctx, &row, WHY).await
             }
+            Kind::SnapshotCreate => {
+                abandon::<crate::services::snapshots::Create>(ctx, &row, WHY).await
+            }
+            Kind::SnapshotRevert => {
+                abandon::<crate::services::snapshots::Revert>(ctx, &row, WHY).await
+            }
             // Run by no job; carried on by `resume_orphaned_work`.
             Kind::HostAdd | Kind::Test => continue,
         };

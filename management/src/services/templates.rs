@@ -113,6 +113,11 @@ pub struct Create {
     pub volume: Uuid,
     pub zone_id: Uuid,
     pub template: NewTemplate,
+    /// From this volume snapshot (issue 16: createTemplate with `snapshotid`) rather than
+    /// from the stopped VM's volume: its file in secondary storage is copied, no VM is
+    /// involved (`vm` is then the volume's VM or nil), and the volume is the resource.
+    #[serde(default)]
+    pub snapshot: Option<crate::ids::SnapshotId>,
 }
 
 /// The new template's fields (createTemplate's parameters, checked by the command).
@@ -201,11 +206,16 @@ impl Create {
     }
 
     async fn copy(&self, ctx: &Ctx, out: &Outputs) -> Result<Written> {
-        self.check_stopped(ctx).await?;
+        if self.snapshot.is_none() {
+            self.check_stopped(ctx).await?;
+        }
         let (store_url, place) = self
             .store(ctx, out)
             .await?
             .ok_or_else(|| Error::internal("the template's image store vanished"))?;
+        if let Some(sid) = self.snapshot {
+            return self.copy_snapshot(ctx, sid, &store_url, &place).await;
+        }
         let vol = db::volumes::volume_fetch(&ctx.pool, self.volume)
             .await?
             .filter(|v| v.removed.is_none() && v.state == VolumeState::Ready)
@@ -280,13 +290,72 @@ impl Create {
     }
 }
 
+impl Create {
+    /// The snapshot's file copied into the template's place (a standalone qcow2 already).
+    async fn copy_snapshot(
+        &self,
+        ctx: &Ctx,
+        sid: crate::ids::SnapshotId,
+        store_url: &NfsUrl,
+        place: &Placement,
+    ) -> Result<Written> {
+        let s = db::snapshots::snapshot_fetch(&ctx.pool, sid)
+            .await?
+            .filter(|s| s.removed.is_none())
+            .ok_or_else(|| unavailable("The snapshot was deleted".into()))?;
+        let src = crate::services::snapshots::file_url(ctx, &s).await?;
+        let part = format!("{}.part", place.install_path);
+        let mut nfs = NfsClient::connect(store_url, Duration::from_secs(10))
+            .await
+            .map_err(|e| unavailable(format!("Secondary storage: {e}")))?;
+        let dir = place
+            .install_path
+            .rsplit_once('/')
+            .map(|(d, _)| d)
+            .unwrap_or("");
+        nfs.mkdir_all(dir)
+            .await
+            .map_err(|e| unavailable(format!("Secondary storage: {e}")))?;
+        volumes::convert_chain(
+            &src,
+            &volumes::nfs_file_url(store_url, &part),
+            None,
+            CREATE_TIMEOUT,
+        )
+        .await
+        .map_err(|why| {
+            unavailable(format!(
+                "Copying snapshot {} into a template failed: {why}",
+                s.name
+            ))
+        })?;
+        nfs.rename(&part, &place.install_path)
+            .await
+            .map_err(|e| unavailable(format!("Secondary storage: {e}")))?;
+        let size = nfs
+            .size(&place.install_path)
+            .await
+            .map_err(|e| unavailable(format!("Secondary storage: {e}")))?;
+        Ok(Written {
+            size: size as i64,
+            virtual_size: s.virtual_size,
+        })
+    }
+}
+
 impl Workflow for Create {
     const KIND: workflow::Kind = workflow::Kind::TemplateCreate;
     type Step = CreateStep;
     fn resource(&self) -> Resource {
-        Resource::vm(self.vm)
+        match self.snapshot {
+            Some(_) => Resource::volume(self.volume),
+            None => Resource::vm(self.vm),
+        }
     }
     async fn check(&self, ctx: &Ctx) -> Result<()> {
+        if self.snapshot.is_some() {
+            return Ok(());
+        }
         self.check_stopped(ctx).await.map(|_| ())
     }
     async fn do_step(&self, ctx: &Ctx, step: CreateStep, out: &Outputs) -> Result<Value> {

@@ -69,6 +69,13 @@ impl Resource {
             id,
         }
     }
+    /// A volume (issue 16: a detached volume's snapshot or revert).
+    pub fn volume(id: Uuid) -> Resource {
+        Resource {
+            kind: ResourceType::Volume.as_str(),
+            id,
+        }
+    }
     pub fn host(id: crate::ids::HostId) -> Resource {
         Resource {
             kind: ResourceType::Host.as_str(),

@@ -1,5 +1,7 @@
 //! Volumes (the list; creating a data volume; each volume's page with its tags and the
-//! actions its state allows: attach, detach, resize, migrate, delete), and adding primary and
+//! actions its state allows: attach, detach, resize, migrate, delete; and, issue 16, take a
+//! snapshot, its snapshots — revert, delete, a new volume from one — and its snapshot
+//! policies), and adding primary and
 //! secondary storage outside the Add Zone wizard (CloudStack's "Add Primary Storage" and
 //! "Add Secondary Storage"): an NFS server and export, checked by the command layer the
 //! same way (the export is mounted and its capacity read), so a wrong path is refused at
@@ -15,12 +17,12 @@ use axum::{Form, Router};
 use serde::de::DeserializeOwned;
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
-    ClusterResponse, DiskOfferingResponse, ImageStoreResponse, StoragePoolResponse,
-    VirtualMachineResponse, VolumeResponse, ZoneResponse,
+    ClusterResponse, DiskOfferingResponse, ImageStoreResponse, SnapshotPolicyResponse,
+    SnapshotResponse, StoragePoolResponse, VirtualMachineResponse, VolumeResponse, ZoneResponse,
 };
 use stratus_api::ApiError;
 use stratus_ui::wizard::nfs_url;
-use stratus_ui::{Action, Cell, DetailPage, Field, FormPage, Link, ListPage, Row, Table};
+use stratus_ui::{Action, Cell, DetailPage, Field, FormPage, Link, ListPage, Row, Section, Table};
 use uuid::Uuid;
 
 use super::infra::cluster_options;
@@ -185,7 +187,17 @@ async fn volume(s: Session, Path(id): Path<String>) -> Response {
         ("Created".into(), Cell::when(when(&v.created))),
     ];
     let tags = super::tags::section(&s, "Volume", &id, &page).await;
-    let actions = volume_actions(&s, &v).await;
+    let mut actions = volume_actions(&s, &v).await;
+    let mut sections: Vec<Section> = vec![];
+    if v.state.as_deref() == Some("Ready") {
+        actions.push(
+            Action::new("snapshot", "Take snapshot", format!("{page}/action"))
+                .field("action", "snapshot")
+                .input("name", "Snapshot name (optional)", "text", "", "Name"),
+        );
+        sections.extend(snapshot_sections(&s, &id, &page).await);
+    }
+    sections.extend(tags);
     s.page(&DetailPage {
         banner: None,
         frame: s.frame("volumes"),
@@ -196,9 +208,128 @@ async fn volume(s: Session, Path(id): Path<String>) -> Response {
         actions,
         fields,
         charts: vec![],
-        sections: tags.into_iter().collect(),
+        sections,
         refresh: None,
     })
+}
+
+/// A volume's snapshots (revert, delete, a new volume from one) and its snapshot policies
+/// (add, remove), issue 16 — all through the commands.
+async fn snapshot_sections(s: &Session, id: &str, page: &str) -> Vec<Section> {
+    let url = format!("{page}/action");
+    let a = |name: &str, label: &str| Action::new(name, label, url.clone()).field("action", name);
+    let snaps = s
+        .list_of::<SnapshotResponse>(
+            "listSnapshots",
+            &[
+                ("volumeid", id.to_string()),
+                ("listall", "true".into()),
+                ("page", "1".into()),
+                ("pagesize", "500".into()),
+            ],
+        )
+        .await
+        .map(|(_, l)| l)
+        .unwrap_or_default();
+    let rows = snaps
+        .iter()
+        .map(|sn| {
+            let sid = plain(&sn.id);
+            let mut actions = vec![];
+            if sn.state.as_deref() == Some("BackedUp") {
+                actions.push(
+                    a("revert", "Revert")
+                        .field("snapshotid", sid.clone())
+                        .danger("Yes, replace the volume's data with this snapshot"),
+                );
+                actions.push(
+                    a("fromsnapshot", "New volume")
+                        .field("snapshotid", sid.clone())
+                        .input("name", "New volume's name", "text", "", "Name"),
+                );
+            }
+            actions.push(
+                a("deletesnapshot", "Delete")
+                    .field("snapshotid", sid.clone())
+                    .danger("Yes, delete this snapshot"),
+            );
+            Row {
+                id: sid,
+                cells: vec![
+                    Cell::text(text(&sn.name)),
+                    Cell::state(plain(&sn.state)),
+                    Cell::text(text(&sn.intervaltype)),
+                    Cell::text(bytes_of(&sn.physicalsize)),
+                    Cell::when(when(&sn.created)),
+                ],
+                actions,
+            }
+        })
+        .collect();
+    let policies = s
+        .list_of::<SnapshotPolicyResponse>("listSnapshotPolicies", &[("volumeid", id.to_string())])
+        .await
+        .map(|(_, l)| l)
+        .unwrap_or_default();
+    const INTERVALS: [&str; 4] = ["HOURLY", "DAILY", "WEEKLY", "MONTHLY"];
+    let policy_rows = policies
+        .iter()
+        .map(|p| Row {
+            id: plain(&p.id),
+            cells: vec![
+                Cell::text(
+                    p.intervaltype
+                        .and_then(|i| INTERVALS.get(i as usize))
+                        .copied()
+                        .unwrap_or("?"),
+                ),
+                Cell::mono(text(&p.schedule)),
+                Cell::text(text(&p.timezone)),
+                Cell::text(p.maxsnaps.map(|m| m.to_string()).unwrap_or_default()),
+            ],
+            actions: vec![a("removepolicy", "Remove").field("policyid", plain(&p.id))],
+        })
+        .collect();
+    vec![
+        Section {
+            title: "Snapshots".into(),
+            table: Table::new(
+                "snapshots",
+                &["Name", "State", "Interval", "Size", "Created"],
+                rows,
+                "No snapshots. Take one with the action above.",
+            ),
+            links: vec![],
+            note: None,
+            forms: vec![],
+        },
+        Section {
+            title: "Snapshot policies".into(),
+            table: Table::new(
+                "snapshotpolicies",
+                &["Interval", "Schedule", "Time zone", "Keep"],
+                policy_rows,
+                "No policies.",
+            ),
+            links: vec![],
+            note: Some(
+                "Schedule: MM (hourly), MM:HH (daily), MM:HH:DD (weekly, DD 1-7 from Sunday; monthly, DD the day)."
+                    .into(),
+            ),
+            forms: vec![a("addpolicy", "Add policy")
+                .select(
+                    "intervaltype",
+                    "Interval",
+                    INTERVALS
+                        .iter()
+                        .map(|i| (i.to_string(), i.to_lowercase()))
+                        .collect(),
+                )
+                .input("schedule", "Schedule", "text", "", "MM:HH")
+                .input("timezone", "Time zone", "text", "UTC", "UTC")
+                .input("maxsnaps", "Keep", "number", "8", "8")],
+        },
+    ]
 }
 
 /// What a volume's page offers, as CloudStack allows it: a data volume is attached to an
@@ -340,6 +471,58 @@ async fn volume_action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>
                 vec![vol()],
                 "The volume is deleted.",
                 "/console/volumes".into(),
+            ),
+            // Snapshots (issue 16).
+            "snapshot" => {
+                let mut p = vec![("volumeid", id.clone())];
+                let name = field(&f, "name").trim();
+                if !name.is_empty() {
+                    p.push(("name", name.to_string()));
+                }
+                ("createSnapshot", p, "The snapshot is taken.", page)
+            }
+            "revert" => (
+                "revertSnapshot",
+                vec![("id", field(&f, "snapshotid").to_string())],
+                "The volume is reverted to the snapshot.",
+                page,
+            ),
+            "deletesnapshot" => (
+                "deleteSnapshot",
+                vec![("id", field(&f, "snapshotid").to_string())],
+                "The snapshot is deleted.",
+                page,
+            ),
+            "fromsnapshot" => {
+                let mut p = vec![("snapshotid", field(&f, "snapshotid").to_string())];
+                let name = field(&f, "name").trim();
+                if !name.is_empty() {
+                    p.push(("name", name.to_string()));
+                }
+                (
+                    "createVolume",
+                    p,
+                    "A new volume is made from the snapshot.",
+                    "/console/volumes".into(),
+                )
+            }
+            "addpolicy" => (
+                "createSnapshotPolicy",
+                vec![
+                    ("volumeid", id.clone()),
+                    ("intervaltype", field(&f, "intervaltype").to_string()),
+                    ("schedule", field(&f, "schedule").trim().to_string()),
+                    ("timezone", field(&f, "timezone").trim().to_string()),
+                    ("maxsnaps", field(&f, "maxsnaps").trim().to_string()),
+                ],
+                "The snapshot policy is added.",
+                page,
+            ),
+            "removepolicy" => (
+                "deleteSnapshotPolicies",
+                vec![("id", field(&f, "policyid").to_string())],
+                "The snapshot policy is removed.",
+                page,
             ),
             other => return redirect_with(&page, false, &format!("Unknown action '{other}'")),
         };

@@ -81,6 +81,42 @@ pub async fn convert_to_qcow2(
     }
 }
 
+/// `qemu-img convert -U` of the standalone qcow2 at `src` into a qcow2 at `dst` (issue 16:
+/// volume snapshots); `dst_base` makes the result an overlay on that base (what a root
+/// volume must stay: its domain names the base), with only what differs from it written.
+/// An overlay source is read with its base named by full URL first ([`set_backing`]):
+/// QEMU 7.2's NFS driver opens neither a relative backing name nor an `nfs://` file name
+/// inside a `json:` one (ENOENT), so a base cannot be named on the command line.
+pub async fn convert_chain(
+    src: &str,
+    dst: &str,
+    dst_base: Option<&str>,
+    timeout: Duration,
+) -> Result<(), String> {
+    let mut args: Vec<&str> = vec!["convert", "-U", "-q", "-f", "qcow2", "-O", "qcow2"];
+    if let Some(b) = dst_base {
+        args.extend(["-B", b, "-F", "qcow2"]);
+    }
+    args.extend([src, dst]);
+    let run = tokio::process::Command::new("qemu-img")
+        .args(&args)
+        .kill_on_drop(true)
+        .output();
+    let out = match tokio::time::timeout(timeout, run).await {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => return Err(format!("running qemu-img: {e} (is qemu-utils installed?)")),
+        Err(_) => return Err(format!("not finished within {} s", timeout.as_secs())),
+    };
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "qemu-img convert: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
 /// Rewrites which file the qcow2 at `url` names as its backing (`qemu-img rebase -u`:
 /// the header only, no data moves). Why: an overlay names its base relative to itself,
 /// and QEMU 7.2's NFS driver resolves a relative backing name wrongly (under the

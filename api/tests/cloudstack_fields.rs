@@ -79,6 +79,7 @@ fn fields_of(stratus: &str) -> Option<&'static [ResponseField]> {
         "VirtualMachineResponse" => types::VirtualMachineResponse::FIELDS,
         "NicResponse" => types::NicResponse::FIELDS,
         "VolumeResponse" => types::VolumeResponse::FIELDS,
+        "VmSnapshotResponse" => types::VmSnapshotResponse::FIELDS,
         "NetworkResponse" => types::NetworkResponse::FIELDS,
         "ProjectResponse" => types::ProjectResponse::FIELDS,
         "ProjectAccountResponse" => types::ProjectAccountResponse::FIELDS,

@@ -14,6 +14,7 @@ pub mod projects;
 pub mod settings;
 pub mod states;
 pub mod tags;
+pub mod vmsnapshot;
 pub mod vmstate;
 pub mod volumes;
 pub mod workflow;

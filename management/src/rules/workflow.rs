@@ -15,6 +15,13 @@ pub enum Kind {
     /// createTemplate: a stopped VM's root volume flattened into a new template.
     TemplateCreate,
     HostAdd,
+    // --- VM snapshots (issue 16) ---
+    /// createVMSnapshot.
+    VmSnapshotCreate,
+    /// revertToVMSnapshot.
+    VmSnapshotRevert,
+    /// deleteVMSnapshot (and a VM's snapshots at its expunge).
+    VmSnapshotDelete,
     /// The engine's own toy workflow. Never stored in production: the table's CHECK
     /// does not admit it (migration 0026); the engine's tests widen the CHECK in their
     /// throwaway database (management/tests/workflow.rs).
@@ -22,7 +29,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 11] = [
         Kind::VmDeploy,
         Kind::VmStart,
         Kind::VmReboot,
@@ -30,6 +37,9 @@ impl Kind {
         Kind::VmRestore,
         Kind::TemplateCreate,
         Kind::HostAdd,
+        Kind::VmSnapshotCreate,
+        Kind::VmSnapshotRevert,
+        Kind::VmSnapshotDelete,
         Kind::Test,
     ];
     pub fn as_str(self) -> &'static str {
@@ -41,6 +51,9 @@ impl Kind {
             Kind::VmRestore => "VmRestore",
             Kind::TemplateCreate => "TemplateCreate",
             Kind::HostAdd => "HostAdd",
+            Kind::VmSnapshotCreate => "VmSnapshotCreate",
+            Kind::VmSnapshotRevert => "VmSnapshotRevert",
+            Kind::VmSnapshotDelete => "VmSnapshotDelete",
             Kind::Test => "Test",
         }
     }

@@ -175,15 +175,13 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let mut common = list_filter(ctx, p)?;
     common.id = p.uuid("vmsnapshotid")?;
     common.ids = p.uuid_list("vmsnapshotids")?;
-    let state = match p.str("state") {
-        Some(s) => Some(VmSnapshotState::parse_any_case(s).ok_or_else(|| {
-            ApiError::param(format!(
-                "{} is not a VM snapshot state",
-                stratus_api::params::shown(s)
-            ))
-        })?),
-        None => None,
-    };
+    // CloudStack's spelling of a state whatever the case; an unknown one matches none.
+    let state = p
+        .str("state")
+        .map(|s| match VmSnapshotState::parse_any_case(s) {
+            Some(st) => st.as_str().to_string(),
+            None => s.to_string(),
+        });
     let f = db::vm_snapshots::VmSnapshotFilter {
         common,
         account_id,

@@ -253,7 +253,7 @@ pub struct VmSnapshotFilter {
     pub account_ids: Option<Vec<Uuid>>,
     pub skip_projects: bool,
     pub vm_id: Option<Uuid>,
-    pub state: Option<VmSnapshotState>,
+    pub state: Option<String>,
 }
 
 stmt!(VMSNAP_LIST: Counted<VmSnapshotListRow> = named "SELECT s.*, v.display_name AS vm_display_name,
@@ -295,7 +295,7 @@ pub async fn vmsnap_list(
                 .set("account_ids", &f.account_ids)
                 .set("skip_projects", f.skip_projects)
                 .set("vm_id", f.vm_id)
-                .set("state", f.state.map(|s| s.as_str()))
+                .set("state", &f.state)
                 .set("offset", f.common.offset)
                 .set("limit", f.common.limit()),
         )?

@@ -52,6 +52,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use stratus_api::agent::api as paths;
 use stratus_api::agent::migration::{self, Incoming, IncomingReady, MigrateVm, VmMigrated};
+use stratus_api::agent::vm_snapshots::{
+    self, CreateVmSnapshot, DeleteVmSnapshot, RevertVmSnapshot, VmSnapshotDeleted, VmSnapshotTaken,
+};
 use stratus_api::agent::{
     AgentError, DomainState, GuestData, GuestNetwork, NetworkRemoved, NetworkStatus, NfsFile,
     PowerOptions, VmDestroyed, VmSpec, VmStatus, VmStopped,
@@ -226,6 +229,10 @@ pub fn router(state: Arc<AgentState>) -> Router {
             stratus_api::agent::volume_snapshots::VM_DISK_BACKUP,
             post(vm_disk_backup),
         )
+        // VM snapshots (issue 16)
+        .route(vm_snapshots::VM_SNAPSHOTS, post(vm_snapshot_create))
+        .route(vm_snapshots::VM_SNAPSHOT_REVERT, post(vm_snapshot_revert))
+        .route(vm_snapshots::VM_SNAPSHOT_DELETE, post(vm_snapshot_delete))
         .with_state(state)
 }
 
@@ -575,6 +582,56 @@ async fn vm_disk_detach(
     let wait = b.map_or(DETACH_WAIT, |b| b.saturating_sub(Duration::from_secs(10)));
     on_vm(&s, &id, b, None, move |hv, id| {
         hv.detach_disk(id, device, wait)
+    })
+    .await
+}
+
+// --- VM snapshots (issue 16) -------------------------------------------------------------
+
+fn snapshot_name(name: &str) -> std::result::Result<(), Failure> {
+    vm_snapshots::validate_name(name).map_err(|e| Failure(StatusCode::BAD_REQUEST, e))
+}
+
+async fn vm_snapshot_create(
+    State(s): State<Arc<AgentState>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer<VmSnapshotTaken> {
+    let c: CreateVmSnapshot = body(&bytes, None)?;
+    snapshot_name(&c.name)?;
+    on_vm(&s, &id, budget(&headers)?, None, move |hv, id| {
+        let xml = hv.create_vm_snapshot(id, &c.name, c.description.as_deref())?;
+        Ok(VmSnapshotTaken { xml })
+    })
+    .await
+}
+
+async fn vm_snapshot_revert(
+    State(s): State<Arc<AgentState>>,
+    UrlPath((id, name)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer<VmStatus> {
+    let r: RevertVmSnapshot = body(&bytes, None)?;
+    snapshot_name(&name)?;
+    on_vm(&s, &id, budget(&headers)?, None, move |hv, id| {
+        hv.revert_vm_snapshot(id, &name, &r.xml)
+    })
+    .await
+}
+
+async fn vm_snapshot_delete(
+    State(s): State<Arc<AgentState>>,
+    UrlPath((id, name)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer<VmSnapshotDeleted> {
+    let r: DeleteVmSnapshot = body(&bytes, None)?;
+    snapshot_name(&name)?;
+    on_vm(&s, &id, budget(&headers)?, None, move |hv, id| {
+        let existed = hv.delete_vm_snapshot(id, &name, r.xml.as_deref(), r.metadata_only)?;
+        Ok(VmSnapshotDeleted { existed })
     })
     .await
 }

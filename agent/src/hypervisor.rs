@@ -89,6 +89,26 @@ pub trait Hypervisor: Send + Sync {
     fn pause_vm(&self, id: Uuid) -> Result<bool>;
     /// Resumes a VM [`Hypervisor::pause_vm`] paused.
     fn resume_vm(&self, id: Uuid) -> Result<()>;
+    // --- VM snapshots (issue 16; `stratus_api::agent::vm_snapshots`) ---
+    /// Takes an internal snapshot of the running VM named `name`: every writable qcow2
+    /// disk and the guest's memory (QEMU's savevm). Answers libvirt's XML of it. A
+    /// snapshot of that name there already: its XML (a repeated call).
+    fn create_vm_snapshot(&self, id: Uuid, name: &str, description: Option<&str>)
+        -> Result<String>;
+    /// Brings the running VM back to the snapshot `name` (defined again from `xml` when
+    /// this host has no record of it), running.
+    fn revert_vm_snapshot(&self, id: Uuid, name: &str, xml: &str) -> Result<VmStatus>;
+    /// Deletes the snapshot `name` from the running VM's disks (defined again from `xml`,
+    /// or described from the domain for a disk-only one, when this host has no record of
+    /// it); with `metadata_only` only libvirt's record, if any. Answers whether there was
+    /// something to delete.
+    fn delete_vm_snapshot(
+        &self,
+        id: Uuid,
+        name: &str,
+        xml: Option<&str>,
+        metadata_only: bool,
+    ) -> Result<bool>;
 }
 
 impl From<virt::error::Error> for Error {
@@ -346,6 +366,40 @@ fn total_memory_kib(c: &Connect) -> Option<u64> {
             })
             .map(|p| p.value)
     }
+}
+
+// --- VM snapshots (issue 16) ---
+
+/// The domain's snapshot `name`, if this host has a record of it.
+fn snapshot_named(d: &Domain, name: &str) -> Result<Option<virt::domain_snapshot::DomainSnapshot>> {
+    match Domain::lookup_snapshot_by_name(d, name, 0) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if is_code(&e, ErrorNumber::NoDomainSnapshot) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Defines a snapshot's record again from its XML (it was taken on another host, or
+/// before the domain was last undefined: the data is in the disks).
+fn redefine_snapshot(
+    d: &Domain,
+    name: &str,
+    xml: &str,
+) -> Result<virt::domain_snapshot::DomainSnapshot> {
+    if !xml.contains(&format!("<name>{name}</name>")) {
+        return Err(Error::Invalid(format!(
+            "the XML given is not that of snapshot {name}"
+        )));
+    }
+    d.create_snapshot_xml(xml, virt::sys::VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE)
+        .map_err(|e| Error::Libvirt(format!("defining snapshot {name} again: {}", e.message())))
+}
+
+/// Text for an XML element.
+fn xml_text(t: &str) -> String {
+    t.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A libvirt connection, opened on first use and reopened after an error.
@@ -712,6 +766,104 @@ impl Hypervisor for Libvirt {
                 d.resume()?;
             }
             Ok(())
+        })
+    }
+
+    // --- VM snapshots (issue 16) ---
+
+    fn create_vm_snapshot(
+        &self,
+        id: Uuid,
+        name: &str,
+        description: Option<&str>,
+    ) -> Result<String> {
+        stratus_api::agent::vm_snapshots::validate_name(name).map_err(Error::Invalid)?;
+        self.with(|c| {
+            let d = need(c, id)?;
+            if let Some(s) = snapshot_named(&d, name)? {
+                return Ok(s.xml_desc(0)?);
+            }
+            if !d.is_active()? {
+                return Err(Error::Conflict(format!(
+                    "VM {id} is not running: a snapshot with memory needs a running VM"
+                )));
+            }
+            let xml = format!(
+                "<domainsnapshot><name>{name}</name>{}</domainsnapshot>",
+                description
+                    .map(|t| format!("<description>{}</description>", xml_text(t)))
+                    .unwrap_or_default()
+            );
+            let started = Instant::now();
+            let snap = d
+                .create_snapshot_xml(&xml, virt::sys::VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC)
+                .map_err(|e| Error::Libvirt(format!("snapshot of VM {id}: {}", e.message())))?;
+            tracing::info!(vm = %id, snapshot = name, elapsed_ms = started.elapsed().as_millis() as u64, "VM snapshot taken");
+            Ok(snap.xml_desc(0)?)
+        })
+    }
+
+    fn revert_vm_snapshot(&self, id: Uuid, name: &str, xml: &str) -> Result<VmStatus> {
+        stratus_api::agent::vm_snapshots::validate_name(name).map_err(Error::Invalid)?;
+        self.with(|c| {
+            let d = need(c, id)?;
+            let snap = match snapshot_named(&d, name)? {
+                Some(s) => s,
+                None => redefine_snapshot(&d, name, xml)?,
+            };
+            snap.revert(virt::sys::VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING)
+                .map_err(|e| Error::Libvirt(format!("reverting VM {id}: {}", e.message())))?;
+            tracing::info!(vm = %id, snapshot = name, "VM reverted to its snapshot");
+            status_of(&d)
+        })
+    }
+
+    fn delete_vm_snapshot(
+        &self,
+        id: Uuid,
+        name: &str,
+        xml: Option<&str>,
+        metadata_only: bool,
+    ) -> Result<bool> {
+        stratus_api::agent::vm_snapshots::validate_name(name).map_err(Error::Invalid)?;
+        self.with(|c| {
+            let Some(d) = lookup(c, id)? else {
+                if metadata_only {
+                    return Ok(false);
+                }
+                return Err(Error::NotFound(format!("no VM {id} on this host")));
+            };
+            let snap = match snapshot_named(&d, name)? {
+                Some(s) => s,
+                None if metadata_only => return Ok(false),
+                None => {
+                    let xml = match xml {
+                        Some(x) => x.to_string(),
+                        // A disk-only snapshot (taken with qemu-img while the VM was
+                        // stopped): described with the domain it belongs to.
+                        None => format!(
+                            "<domainsnapshot><name>{name}</name><state>shutoff</state>\
+                             <creationTime>0</creationTime><memory snapshot='no'/>{}\
+                             </domainsnapshot>",
+                            d.xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)?
+                        ),
+                    };
+                    redefine_snapshot(&d, name, &xml)?
+                }
+            };
+            let flags = if metadata_only {
+                virt::sys::VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY
+            } else {
+                0
+            };
+            snap.delete(flags).map_err(|e| {
+                Error::Libvirt(format!(
+                    "deleting snapshot {name} of VM {id}: {}",
+                    e.message()
+                ))
+            })?;
+            tracing::info!(vm = %id, snapshot = name, metadata_only, "VM snapshot deleted");
+            Ok(true)
         })
     }
 }

@@ -1065,6 +1065,106 @@ pub mod migration {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// VM snapshots (issue 16): the agent half of createVMSnapshot, revertToVMSnapshot and
+// deleteVMSnapshot for a running VM.
+// ---------------------------------------------------------------------------------------
+
+/// A running VM's snapshots, as CloudStack's KVM agent takes them: libvirt internal
+/// snapshots (QEMU's savevm: every writable qcow2 disk and the guest's memory, inside the
+/// disks' own files on NFS). libvirt's metadata of a snapshot lives on one host and goes
+/// when the domain is undefined (every stop), so the management server keeps the XML
+/// [`VmSnapshotTaken::xml`] and hands it back: a host without the metadata defines it
+/// again from that XML before a revert or a delete. A stopped VM's snapshots are the
+/// management server's own work (`qemu-img snapshot` over NFS); none of these calls.
+pub mod vm_snapshots {
+    use serde::{Deserialize, Serialize};
+    use uuid::Uuid;
+
+    /// POST a [`CreateVmSnapshot`]: the running VM's snapshot with memory; answers
+    /// [`VmSnapshotTaken`]. Again with the same name answers the one taken.
+    pub const VM_SNAPSHOTS: &str = "/v1/vms/{id}/vmsnapshots";
+    /// POST a [`RevertVmSnapshot`]: the running VM is back at the snapshot, running;
+    /// answers the VM's status.
+    pub const VM_SNAPSHOT_REVERT: &str = "/v1/vms/{id}/vmsnapshots/{name}/revert";
+    /// POST a [`DeleteVmSnapshot`]: the snapshot leaves the running VM's disks (or, with
+    /// `metadata_only`, only libvirt's record of it); answers [`VmSnapshotDeleted`].
+    pub const VM_SNAPSHOT_DELETE: &str = "/v1/vms/{id}/vmsnapshots/{name}/delete";
+
+    pub fn vm_snapshots(id: Uuid) -> String {
+        VM_SNAPSHOTS.replace("{id}", &id.to_string())
+    }
+    pub fn vm_snapshot_revert(id: Uuid, name: &str) -> String {
+        VM_SNAPSHOT_REVERT
+            .replace("{id}", &id.to_string())
+            .replace("{name}", name)
+    }
+    pub fn vm_snapshot_delete(id: Uuid, name: &str) -> String {
+        VM_SNAPSHOT_DELETE
+            .replace("{id}", &id.to_string())
+            .replace("{name}", name)
+    }
+
+    /// A snapshot's name inside the disks and libvirt: the management server's id of it
+    /// (a UUID), never user text.
+    pub fn validate_name(name: &str) -> Result<(), String> {
+        if name.len() == 36 && name.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            Ok(())
+        } else {
+            Err(format!(
+                "{:?} is not a VM snapshot name (a UUID)",
+                crate::params::shown(name)
+            ))
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct CreateVmSnapshot {
+        pub name: String,
+        #[serde(default)]
+        pub description: Option<String>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct VmSnapshotTaken {
+        /// libvirt's XML of the snapshot, to define it again elsewhere.
+        pub xml: String,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct RevertVmSnapshot {
+        /// The snapshot's XML as [`VmSnapshotTaken`] answered it.
+        pub xml: String,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct DeleteVmSnapshot {
+        /// The snapshot's XML, if it was taken with memory; a disk-only snapshot (taken
+        /// while the VM was stopped) has none, and the agent describes it itself.
+        #[serde(default)]
+        pub xml: Option<String>,
+        /// Only libvirt's record of it (the management server removed it from the disks).
+        #[serde(default)]
+        pub metadata_only: bool,
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct VmSnapshotDeleted {
+        /// False when there was nothing to delete.
+        pub existed: bool,
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn names_are_uuids() {
+            super::validate_name("0b7c1f0e-5a8e-4a57-9f0e-2d1b3c4d5e6f").unwrap();
+            assert!(super::validate_name("../x").is_err());
+            assert!(super::validate_name("0b7c1f0e-5a8e-4a57-9f0e-2d1b3c4d5e6/").is_err());
+        }
+    }
+}
+
 #[cfg(test)]
 mod command_tests {
     use super::*;

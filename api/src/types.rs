@@ -1370,6 +1370,32 @@ response!(SnapshotPolicyResponse {
     tags: Vec<serde_json::Value> => "set", "the list of resource tags associated";
 });
 
+// VM snapshots (issue 16): CloudStack's VMSnapshotResponse.
+response!(VmSnapshotResponse {
+    id: Option<Uuid> => "string", "the ID of the vm snapshot";
+    name: Option<String> => "string", "the name of the vm snapshot";
+    state: Option<String> => "string", "the state of the vm snapshot";
+    description: Option<String> => "string", "the description of the vm snapshot";
+    displayname: Option<String> => "string", "the display name of the vm snapshot";
+    zoneid: Option<Uuid> => "string", "the Zone ID of the vm snapshot";
+    zonename: Option<String> => "string", "the Zone name of the vm snapshot";
+    virtualmachineid: Option<Uuid> => "string", "the vm ID of the vm snapshot";
+    virtualmachinename: Option<String> => "string", "the vm name of the vm snapshot";
+    parent: Option<Uuid> => "string", "the parent ID of the vm snapshot";
+    parentName: Option<String> => "string", "the parent displayName of the vm snapshot";
+    current: Option<bool> => "boolean", "indiates if this is current snapshot";
+    r#type: Option<String> => "string", "VM Snapshot type";
+    created: Option<CsDate> => "date", "the create date of the vm snapshot";
+    account: Option<String> => "string", "the account associated with the disk volume";
+    projectid: Option<Uuid> => "string", "the project id of the vpn";
+    project: Option<String> => "string", "the project name of the vpn";
+    domainid: Option<Uuid> => "string", "the ID of the domain associated with the disk volume";
+    domain: Option<String> => "string", "the domain associated with the disk volume";
+    domainpath: Option<String> => "string", "path of the domain to which the disk volume belongs";
+    hypervisor: Option<String> => "string", "the type of hypervisor on which snapshot is stored";
+    tags: Vec<serde_json::Value> => "list", "the list of resource tags associated";
+});
+
 response!(CapacityResponse {
     r#type: Option<i32> => "short", "the capacity type";
     name: Option<String> => "string", "the capacity name";
@@ -1544,6 +1570,7 @@ pub(crate) mod tests {
         NicResponse,
         VirtualMachineResponse,
         VolumeResponse,
+        VmSnapshotResponse,
         ResourceLimitResponse,
         ResourceCountResponse,
         CapacityResponse,

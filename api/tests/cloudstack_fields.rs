@@ -80,6 +80,7 @@ fn fields_of(stratus: &str) -> Option<&'static [ResponseField]> {
         "NicResponse" => types::NicResponse::FIELDS,
         "VolumeResponse" => types::VolumeResponse::FIELDS,
         "SnapshotResponse" => types::SnapshotResponse::FIELDS,
+        "VmSnapshotResponse" => types::VmSnapshotResponse::FIELDS,
         "NetworkResponse" => types::NetworkResponse::FIELDS,
         "ProjectResponse" => types::ProjectResponse::FIELDS,
         "ProjectAccountResponse" => types::ProjectAccountResponse::FIELDS,

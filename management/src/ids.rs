@@ -143,6 +143,9 @@ id!(UserId);
 id!(RoleId);
 id!(SshKeyPairId);
 
+// VM snapshots (issue 16).
+id!(VmSnapshotId);
+
 // Work and records.
 id!(JobId);
 id!(EventId);

@@ -520,6 +520,8 @@ registry! {
         Setting::integer("vm.userdata.max.length", 32768).check(within::<1, 1048576>);
     /// Characters in a generated VM password (password-enabled templates).
     VM_PASSWORD_LENGTH: i64 = Setting::integer("vm.password.length", 12).check(within::<8, 64>);
+    /// CloudStack's `vmsnapshot.max`: the most VM snapshots one VM may have (issue 16).
+    VMSNAPSHOT_MAX: i64 = Setting::integer("vmsnapshot.max", 10).check(at_least::<1>);
     /// Seconds within which a console token must be used.
     CONSOLE_TOKEN_VALIDITY: i64 =
         Setting::integer("console.token.validity", 60).check(within::<1, 3600>);

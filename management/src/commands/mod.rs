@@ -40,6 +40,7 @@ mod tasks;
 mod templates;
 mod topology;
 mod userdata;
+mod vm_snapshots;
 mod vms;
 mod volumes;
 mod workflows;
@@ -116,6 +117,17 @@ pub async fn dispatch(
         // Async-create too (issue 16): the snapshot is recorded (Allocated) now, the job
         // backs it up.
         match snapshots::create(ctx, caller, p).await {
+            Ok(id) => match check_read(spec, p) {
+                Ok(()) => {
+                    jobs::submit(ctx, caller, spec, &p.clone().with("id", id), Some(id)).await
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    } else if spec.name == "createVMSnapshot" {
+        // Async-create (issue 16), as CloudStack's: checked and recorded now.
+        match vm_snapshots::create(ctx, caller, p).await {
             Ok(id) => match check_read(spec, p) {
                 Ok(()) => {
                     jobs::submit(ctx, caller, spec, &p.clone().with("id", id), Some(id)).await
@@ -333,6 +345,11 @@ async fn handle(
         "listSnapshotPolicies" => snapshots::list_policies(ctx, caller, p).await,
         "updateSnapshotPolicy" => snapshots::update_policy(ctx, caller, p).await,
         "deleteSnapshotPolicies" => snapshots::delete_policies(ctx, caller, p).await,
+        // VM snapshots (issue 16).
+        "createVMSnapshot" => vm_snapshots::create_job(ctx, caller, p, job).await,
+        "listVMSnapshot" => vm_snapshots::list(ctx, caller, p).await,
+        "revertToVMSnapshot" => vm_snapshots::revert(ctx, caller, p, job).await,
+        "deleteVMSnapshot" => vm_snapshots::delete(ctx, caller, p, job).await,
         "listCapacity" => vms::list_capacity(ctx, p).await,
         "listPublicIpAddresses" => vms::empty_list(ctx, spec, p, "publicipaddress"),
         "listPortForwardingRules" => vms::empty_list(ctx, spec, p, "portforwardingrule"),

@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::ids::{SnapshotId, SnapshotPolicyId};
 use crate::rules::limits::ResourceKind;
 use crate::rules::snapshots::{self as rules, IntervalType, SnapshotState};
+use crate::rules::states::VolumeState;
 use crate::rules::vmstate::VmState;
 use crate::services::auth::Caller;
 use crate::services::{limits, snapshots};
@@ -165,7 +166,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     // `account`/`domainid` only name whose volume it is: the snapshot is the volume's owner's.
     p.mark_read("account");
     p.mark_read("domainid");
-    if v.state != "Ready" {
+    if v.state != VolumeState::Ready {
         return Err(ApiError::param(format!(
             "Volume {} is {}: only a Ready volume (one that has been attached once) can be snapshotted",
             v.name, v.state
@@ -354,7 +355,7 @@ pub async fn revert(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
     }
     let v = db::volumes::data_volume_fetch(&ctx.pool, s.volume_id)
         .await?
-        .filter(|v| v.state == "Ready")
+        .filter(|v| v.state == VolumeState::Ready)
         .ok_or_else(|| {
             ApiError::param(format!(
                 "Snapshot {}'s volume is gone: create a volume from it instead",

@@ -1172,7 +1172,17 @@ pub async fn restore(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) 
             };
             (r, enabled)
         }
-        None => restore_plan(ctx, caller, p, &vm).await?,
+        None => {
+            // As CloudStack (issue 16): the VM snapshots are inside the root volume
+            // the restore would replace.
+            if vms::vm_snapshots::vm_has_snapshots(ctx, vm.vm.id).await? {
+                return Err(ApiError::param(
+                    "Unable to restore VM, please remove VM snapshots before restoring VM",
+                )
+                .into());
+            }
+            restore_plan(ctx, caller, p, &vm).await?
+        }
     };
     if let Err(e) = vms::restore(ctx, job, r.clone()).await {
         if r.was_running {

@@ -398,6 +398,12 @@ async fn attach_to(
         ))
         .into());
     }
+    refuse_with_vm_snapshots(
+        ctx,
+        vm.id,
+        "Unable to attach volume, please specify a VM that does not have VM snapshots",
+    )
+    .await?;
     let used = db::volumes::volume_devices_of_vm(&ctx.pool, vm.id).await?;
     let device = crate::rules::volumes::device_for(&used, device).map_err(ApiError::param)?;
     data_volumes::attach(ctx, v, vm.id, device).await?;
@@ -447,6 +453,14 @@ pub async fn detach(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         }
     };
     data_only(&v, "detached")?;
+    if let Some(vm) = v.vm_id {
+        refuse_with_vm_snapshots(
+            ctx,
+            vm,
+            "Unable to detach volume, please specify a VM that does not have VM snapshots",
+        )
+        .await?;
+    }
     let vm_name = match v.vm_id {
         Some(id) => db::vms::vm_fetch(&ctx.pool, id)
             .await?
@@ -471,6 +485,15 @@ pub async fn detach(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     volume_reply(ctx, caller, v.id).await
 }
 
+/// CloudStack's refusal (431) of a change to the volumes of a VM with VM snapshots
+/// (issue 16): the snapshots are inside the volumes the VM had when they were taken.
+async fn refuse_with_vm_snapshots(ctx: &Ctx, vm: Uuid, text: &str) -> Result<()> {
+    if crate::services::vms::vm_snapshots::vm_has_snapshots(ctx, vm).await? {
+        return Err(ApiError::param(text).into());
+    }
+    Ok(())
+}
+
 /// Whether the volume's VM (if any) runs: what a resize or a migration cannot work with.
 async fn vm_running(ctx: &Ctx, v: &DataVolumeRow) -> Result<Option<String>> {
     let Some(id) = v.vm_id else {
@@ -486,6 +509,14 @@ pub async fn resize(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     let v = owned(ctx, caller, p, "id").await?;
     data_only(&v, "resized")?;
     not_being_snapshotted(ctx, &v).await?;
+    if let Some(vm) = v.vm_id {
+        refuse_with_vm_snapshots(
+            ctx,
+            vm,
+            "A volume that is attached to a VM with any VM snapshots cannot be resized.",
+        )
+        .await?;
+    }
     let current = match v.disk_offering_id {
         Some(o) => db::offerings::disk_offering_fetch(&ctx.pool, o).await?,
         None => None,

@@ -77,6 +77,7 @@ pub mod tasks;
 pub mod templates;
 pub mod topology;
 pub mod userdata;
+pub mod vm_snapshots;
 pub mod vms;
 pub mod volumes;
 pub mod workflows;
@@ -224,6 +225,7 @@ pub fn statements() -> impl Iterator<Item = &'static dyn Registered> {
         templates::STATEMENTS,
         userdata::STATEMENTS,
         topology::STATEMENTS,
+        vm_snapshots::STATEMENTS,
         vms::STATEMENTS,
         volumes::STATEMENTS,
         workflows::STATEMENTS,

@@ -15,6 +15,7 @@ pub mod settings;
 pub mod snapshots;
 pub mod states;
 pub mod tags;
+pub mod vmsnapshot;
 pub mod vmstate;
 pub mod volumes;
 pub mod workflow;

@@ -19,6 +19,13 @@ pub enum Kind {
     SnapshotCreate,
     /// revertSnapshot (issue 16): a snapshot written back as its volume's content.
     SnapshotRevert,
+    // --- VM snapshots (issue 16) ---
+    /// createVMSnapshot.
+    VmSnapshotCreate,
+    /// revertToVMSnapshot.
+    VmSnapshotRevert,
+    /// deleteVMSnapshot (and a VM's snapshots at its expunge).
+    VmSnapshotDelete,
     /// The engine's own toy workflow. Never stored in production: the table's CHECK
     /// does not admit it (migration 0026); the engine's tests widen the CHECK in their
     /// throwaway database (management/tests/workflow.rs).
@@ -26,7 +33,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 13] = [
         Kind::VmDeploy,
         Kind::VmStart,
         Kind::VmReboot,
@@ -36,6 +43,9 @@ impl Kind {
         Kind::HostAdd,
         Kind::SnapshotCreate,
         Kind::SnapshotRevert,
+        Kind::VmSnapshotCreate,
+        Kind::VmSnapshotRevert,
+        Kind::VmSnapshotDelete,
         Kind::Test,
     ];
     pub fn as_str(self) -> &'static str {
@@ -49,6 +59,9 @@ impl Kind {
             Kind::HostAdd => "HostAdd",
             Kind::SnapshotCreate => "SnapshotCreate",
             Kind::SnapshotRevert => "SnapshotRevert",
+            Kind::VmSnapshotCreate => "VmSnapshotCreate",
+            Kind::VmSnapshotRevert => "VmSnapshotRevert",
+            Kind::VmSnapshotDelete => "VmSnapshotDelete",
             Kind::Test => "Test",
         }
     }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use stratus_api::agent::{
-    api, migration, AgentError, GuestData, GuestNetwork, NetworkStatus, NfsFile, PowerOptions,
-    VmDestroyed, VmSpec, VmStatus, VmStopped,
+    api, migration, vm_snapshots, AgentError, GuestData, GuestNetwork, NetworkStatus, NfsFile,
+    PowerOptions, VmDestroyed, VmSpec, VmStatus, VmStopped,
 };
 use stratus_api::{ApiError, ErrorCode};
 use uuid::Uuid;
@@ -276,6 +276,63 @@ impl Agent<'_> {
         )
         .await?
         .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
+    }
+}
+
+// VM snapshots (issue 16; `stratus_api::agent::vm_snapshots`).
+impl Agent<'_> {
+    /// The running VM's snapshot with memory, within `budget` (the guest's memory is
+    /// written into its root disk over NFS). Answers libvirt's XML of it.
+    pub async fn create_vm_snapshot(
+        &self,
+        id: Uuid,
+        order: &vm_snapshots::CreateVmSnapshot,
+        budget: Duration,
+    ) -> Result<vm_snapshots::VmSnapshotTaken, ApiError> {
+        self.call(
+            reqwest::Method::POST,
+            &vm_snapshots::vm_snapshots(id),
+            Some(order),
+            budget,
+        )
+        .await?
+        .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
+    }
+
+    /// The running VM back at the snapshot `name`, running.
+    pub async fn revert_vm_snapshot(
+        &self,
+        id: Uuid,
+        name: &str,
+        order: &vm_snapshots::RevertVmSnapshot,
+        budget: Duration,
+    ) -> Result<VmStatus, ApiError> {
+        self.call(
+            reqwest::Method::POST,
+            &vm_snapshots::vm_snapshot_revert(id, name),
+            Some(order),
+            budget,
+        )
+        .await?
+        .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
+    }
+
+    /// The snapshot `name` deleted from the running VM (or only libvirt's record of it).
+    /// `None` when the host has no such VM.
+    pub async fn delete_vm_snapshot(
+        &self,
+        id: Uuid,
+        name: &str,
+        order: &vm_snapshots::DeleteVmSnapshot,
+        budget: Duration,
+    ) -> Result<Option<vm_snapshots::VmSnapshotDeleted>, ApiError> {
+        self.call(
+            reqwest::Method::POST,
+            &vm_snapshots::vm_snapshot_delete(id, name),
+            Some(order),
+            budget,
+        )
+        .await
     }
 }
 

@@ -132,6 +132,15 @@ pub async fn unwind_abandoned_work(ctx: &Ctx) -> crate::error::Result<usize> {
             Kind::SnapshotRevert => {
                 abandon::<crate::services::snapshots::Revert>(ctx, &row, WHY).await
             }
+            Kind::VmSnapshotCreate => {
+                abandon::<crate::services::vms::vm_snapshots::Create>(ctx, &row, WHY).await
+            }
+            Kind::VmSnapshotRevert => {
+                abandon::<crate::services::vms::vm_snapshots::Revert>(ctx, &row, WHY).await
+            }
+            Kind::VmSnapshotDelete => {
+                abandon::<crate::services::vms::vm_snapshots::Delete>(ctx, &row, WHY).await
+            }
             // Run by no job; carried on by `resume_orphaned_work`.
             Kind::HostAdd | Kind::Test => continue,
         };

@@ -43,6 +43,7 @@ use crate::db::volumes::DataVolumeRow;
 use crate::error::{Error, Result};
 use crate::ids::SnapshotId;
 use crate::rules::snapshots::SnapshotState;
+use crate::rules::states::VolumeState;
 use crate::rules::vmstate::VmState;
 use crate::services::agents::Agent;
 use crate::services::downloads::header;
@@ -193,7 +194,7 @@ impl Create {
     async fn volume_row(&self, ctx: &Ctx) -> Result<DataVolumeRow> {
         db::volumes::data_volume_fetch(&ctx.pool, self.volume)
             .await?
-            .filter(|v| v.state == "Ready")
+            .filter(|v| v.state == VolumeState::Ready)
             .ok_or_else(|| unavailable("The volume is no longer there (or not Ready)".into()))
     }
 
@@ -489,7 +490,7 @@ impl Revert {
     async fn idle_volume(&self, ctx: &Ctx) -> Result<DataVolumeRow> {
         let v = db::volumes::data_volume_fetch(&ctx.pool, self.volume)
             .await?
-            .filter(|v| v.state == "Ready")
+            .filter(|v| v.state == VolumeState::Ready)
             .ok_or_else(|| unavailable("The snapshot's volume is no longer there".into()))?;
         if v.vm_id != self.vm {
             return Err(ApiError::new(
@@ -664,7 +665,7 @@ pub async fn delete(ctx: &Ctx, s: &SnapshotRow) -> Result<()> {
 /// snapshotid; the volume is Allocated, its file not made yet), then makes it Ready.
 /// Again after a crash: the copy is made anew into the partial file.
 pub async fn fill_volume(ctx: &Ctx, s: &SnapshotRow, v: &DataVolumeRow) -> Result<()> {
-    if v.state == "Ready" {
+    if v.state == VolumeState::Ready {
         return Ok(());
     }
     let src = backed_up_file(ctx, s).await?;
@@ -689,7 +690,7 @@ pub async fn fill_volume(ctx: &Ctx, s: &SnapshotRow, v: &DataVolumeRow) -> Resul
     nfs.rename(&part, &v.path)
         .await
         .map_err(|e| unavailable(format!("Primary storage: {e}")))?;
-    db::volumes::volume_set_state(&ctx.pool, v.id, "Ready").await
+    db::volumes::volume_set_state(&ctx.pool, v.id, VolumeState::Ready).await
 }
 
 // --- Snapshot policies: the reconciler ---------------------------------------------

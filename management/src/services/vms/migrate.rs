@@ -194,6 +194,15 @@ pub struct Migrated {
 /// Moves the running VM live to `want` (or the best host); answers the destination.
 pub async fn migrate(ctx: &Ctx, vm_id: Uuid, want: Option<Uuid>) -> Result<Migrated> {
     let (vm, source) = running_vm(ctx, vm_id).await?;
+    // As CloudStack: the VM's snapshots live in its volumes and libvirt's record of
+    // them on this host; libvirt will not migrate a domain with snapshots.
+    if super::vm_snapshots::vm_has_snapshots(ctx, vm.id).await? {
+        return Err(ApiError::param(format!(
+            "VM {} has VM snapshots: a VM with VM snapshots cannot be migrated, please remove all the VM snapshots first",
+            vm.display_name
+        ))
+        .into());
+    }
     let dest = destination(ctx, &vm, &source, want).await?;
     let moved = move_to(ctx, &vm, &source, &dest).await;
     if moved.is_err() {

@@ -14,6 +14,7 @@ pub mod data_volumes;
 pub mod guest;
 pub mod migrate;
 pub mod restore;
+pub mod vm_snapshots;
 pub mod volumes;
 pub mod workflows;
 

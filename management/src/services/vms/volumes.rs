@@ -185,6 +185,85 @@ pub async fn remove(pool: &NfsUrl, rel: &str) -> Result<(), String> {
     }
 }
 
+/// What `qemu-img snapshot` does to a qcow2's internal snapshots (VM snapshots of a
+/// stopped VM, issue 16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotOp {
+    Create,
+    Apply,
+    Delete,
+}
+
+/// The image options of the qcow2 at `url` opened alone: without its backing file (an
+/// internal snapshot is the overlay's own; and QEMU 7.2's NFS driver resolves a relative
+/// backing name wrongly, see [`set_backing`]).
+fn image_opts(url: &str) -> String {
+    // Image options name the protocol driver's fields (a bare filename there would be a
+    // local path): `nfs://host/path` is server.host and path.
+    if let Some((host, path)) = url
+        .strip_prefix("nfs://")
+        .and_then(|rest| rest.split_once('/'))
+    {
+        return format!(
+            "driver=qcow2,file.driver=nfs,file.server.type=inet,file.server.host={host},file.path=/{path},backing="
+        );
+    }
+    format!("driver=qcow2,file.filename={url},backing=")
+}
+
+async fn qemu_img_snapshot(args: &[&str], url: &str) -> Result<String, String> {
+    let opts = image_opts(url);
+    let mut all = vec!["snapshot", "--image-opts"];
+    all.extend_from_slice(args);
+    all.push(&opts);
+    let run = tokio::process::Command::new("qemu-img")
+        .args(&all)
+        .kill_on_drop(true)
+        .output();
+    let out = match tokio::time::timeout(QEMU_IMG_TIMEOUT, run).await {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => return Err(format!("running qemu-img: {e} (is qemu-utils installed?)")),
+        Err(_) => return Err(format!("qemu-img snapshot {url} did not finish in time")),
+    };
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        // Its warning about `backing=` is not the failure.
+        let err: Vec<&str> = err.lines().filter(|l| !l.contains("warning:")).collect();
+        Err(format!("qemu-img snapshot {url}: {}", err.join(" ").trim()))
+    }
+}
+
+/// The names of the internal snapshots of the qcow2 at `url`.
+pub async fn snapshot_names(url: &str) -> Result<Vec<String>, String> {
+    let out = qemu_img_snapshot(&["-l"], url).await?;
+    Ok(parse_snapshot_list(&out))
+}
+
+/// `qemu-img snapshot -l`'s table: the TAG column of each row.
+fn parse_snapshot_list(out: &str) -> Vec<String> {
+    out.lines()
+        .skip_while(|l| !l.starts_with("ID"))
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect()
+}
+
+/// Creates, applies or deletes the internal snapshot `name` of the qcow2 at `url` (a
+/// stopped VM's volume: nothing else may have it open). Idempotent: creating one that
+/// exists, or deleting one that does not, is fine; applying a missing one is not.
+pub async fn snapshot_qcow2(url: &str, op: SnapshotOp, name: &str) -> Result<(), String> {
+    let has = snapshot_names(url).await?.iter().any(|n| n == name);
+    match (op, has) {
+        (SnapshotOp::Create, true) | (SnapshotOp::Delete, false) => Ok(()),
+        (SnapshotOp::Apply, false) => Err(format!("{url} has no snapshot {name}")),
+        (SnapshotOp::Create, false) => qemu_img_snapshot(&["-c", name], url).await.map(drop),
+        (SnapshotOp::Apply, true) => qemu_img_snapshot(&["-a", name], url).await.map(drop),
+        (SnapshotOp::Delete, true) => qemu_img_snapshot(&["-d", name], url).await.map(drop),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +280,47 @@ mod tests {
             nfs_file_url(&p, "/b.qcow2"),
             "nfs://10.0.0.5:2050/x/b.qcow2"
         );
+    }
+
+    #[tokio::test]
+    async fn internal_snapshots_of_an_overlay_without_its_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base.qcow2");
+        let ov = dir.path().join("ov.qcow2");
+        create_qcow2_local(&base, None).await;
+        create_qcow2_local(&ov, Some("base.qcow2")).await;
+        // The base gone: the overlay's own snapshots are still its own business.
+        std::fs::remove_file(&base).unwrap();
+        let url = ov.display().to_string();
+        assert!(snapshot_names(&url).await.unwrap().is_empty());
+        snapshot_qcow2(&url, SnapshotOp::Create, "s1")
+            .await
+            .unwrap();
+        snapshot_qcow2(&url, SnapshotOp::Create, "s1")
+            .await
+            .unwrap();
+        assert_eq!(snapshot_names(&url).await.unwrap(), ["s1"]);
+        snapshot_qcow2(&url, SnapshotOp::Apply, "s1").await.unwrap();
+        let e = snapshot_qcow2(&url, SnapshotOp::Apply, "s2")
+            .await
+            .unwrap_err();
+        assert!(e.contains("no snapshot s2"), "{e}");
+        snapshot_qcow2(&url, SnapshotOp::Delete, "s1")
+            .await
+            .unwrap();
+        snapshot_qcow2(&url, SnapshotOp::Delete, "s1")
+            .await
+            .unwrap();
+        assert!(snapshot_names(&url).await.unwrap().is_empty());
+    }
+
+    async fn create_qcow2_local(path: &std::path::Path, backing: Option<&str>) {
+        let mut c = tokio::process::Command::new("qemu-img");
+        c.args(["create", "-q", "-f", "qcow2"]);
+        if let Some(b) = backing {
+            c.args(["-b", b, "-F", "qcow2"]);
+        }
+        let st = c.arg(path).arg("1M").status().await.unwrap();
+        assert!(st.success());
     }
 }

@@ -442,6 +442,8 @@ impl Workflow for Expunge {
         let vm = vm_row(ctx, self.vm).await?;
         let mut tx = ctx.pool.begin().await?;
         db::vms::vm_mark_expunged(&mut *tx, self.vm).await?;
+        // Its VM snapshots went with its volumes (issue 16).
+        super::vm_snapshots::forget_all_of_vm(&mut tx, self.vm).await?;
         db::events::system_event(
             &mut tx,
             "VM.EXPUNGE",

@@ -36,6 +36,9 @@ fn value_for(command: &str, name: &str, kind: ParamType, ids: &Ids) -> String {
         ("listHosts" | "listHostsMetrics", "type") => Some("Routing".into()),
         ("listTags", "resourcetype") => Some("UserVm".into()),
         ("listResourceLimits", "resourcetypename") => Some("cpu".into()),
+        // CloudStack refuses other spellings (and an interval type without RECURRING).
+        ("listSnapshots", "snapshottype") => Some("RECURRING".into()),
+        ("listSnapshots", "intervaltype") => Some("HOURLY".into()),
         (_, "state") => Some(
             match command {
                 "listVirtualMachines" | "listVirtualMachinesMetrics" => "Running",
@@ -170,13 +173,17 @@ async fn every_list_parameter_is_read_or_refused() {
             let a = c.call(spec.name, &refs).await;
             // listTemplates looks an id up before filtering, as CloudStack does;
             // listDomainChildren's id is the parent to list under, findHostsForMigration's
-            // the VM to move: an unknown one is refused (which shows the id was read).
+            // the VM to move, listSnapshotPolicies' volumeid the volume whose policies
+            // are listed: an unknown one is refused (which shows the id was read).
             let refused_id = (spec.name == "listTemplates"
                 && a.status == 431
                 && a.text.contains("Please specify a valid template ID."))
                 || (matches!(spec.name, "listDomainChildren" | "findHostsForMigration")
                     && a.status == 431
-                    && a.text.contains("Invalid parameter id value="));
+                    && a.text.contains("Invalid parameter id value="))
+                || (spec.name == "listSnapshotPolicies"
+                    && a.status == 431
+                    && a.text.contains("Invalid parameter volumeid value="));
             if a.status != 200 && !refused_id {
                 failures.push(format!("{} {refs:?}: {}", spec.name, a.text));
             }

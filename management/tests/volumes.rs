@@ -364,7 +364,10 @@ async fn data_volumes_through_the_api() {
             vec![("diskofferingid", DISK_5GB), ("name", "bad\u{1}name")],
             "printable",
         ),
-        (vec![("size", "2")], "diskofferingid is required"),
+        (
+            vec![("size", "2")],
+            "Either diskofferingid or snapshotid must be passed in",
+        ),
     ] {
         let mut p = params.clone();
         p.push(("zoneid", &zone));

@@ -245,6 +245,18 @@ async fn vm_snapshots_of_a_stopped_vm_through_the_api() {
         s(&j["jobresult"]["errortext"]).contains("remove VM snapshots"),
         "{j}"
     );
+    // Nor a new offering (CloudStack's scaleVirtualMachine text, for both verbs).
+    let e = alice
+        .err(
+            "changeServiceForVirtualMachine",
+            &[
+                ("id", &vm),
+                ("serviceofferingid", "00000000-0000-4000-8003-000000000001"),
+            ],
+            431,
+        )
+        .await;
+    assert!(e.contains("remove VM snapshots before scaling"), "{e}");
 
     // The data changes; a second snapshot is the first's child and current.
     write_pattern(&file, 0x22);

@@ -151,8 +151,9 @@ fn qemu_logs(hosts: &[&SimHost]) -> String {
     s
 }
 
-/// The guest's uptime in seconds, over SSH from the host it runs on.
-fn uptime(host: &SimHost, key: &Path, ip: &str) -> f64 {
+/// The guest's uptime in seconds, over SSH from the host it runs on. `seen` says what
+/// else the test knows (the pings' counts), first in the failure's text.
+fn uptime(host: &SimHost, key: &Path, ip: &str, vm_id: &str, seen: &str) -> f64 {
     let asked = Instant::now();
     let deadline = asked + Duration::from_secs(120);
     loop {
@@ -167,9 +168,21 @@ fn uptime(host: &SimHost, key: &Path, ip: &str) -> f64 {
         if Instant::now() > deadline {
             let show =
                 |args: &[&str]| String::from_utf8_lossy(&host.exec(args).stdout).into_owned();
+            // The guest's NIC counters on this host: whether it sends anything at all.
+            let nic = host
+                .virsh(&["domiflist", vm_id])
+                .lines()
+                .find_map(|l| {
+                    l.split_whitespace()
+                        .next()
+                        .filter(|n| n.starts_with("vnet"))
+                })
+                .map(|n| host.virsh(&["domifstat", vm_id, n]))
+                .unwrap_or_default();
             panic!(
-                "no SSH to the guest at {ip} from {} within 120 s:\n{}\n{}\n{}\n{}",
+                "no SSH to the guest at {ip} from {} within 120 s ({seen}); its NIC:\n{nic}\n{}\n{}\n{}\n{}\n{}",
                 host.address,
+                qemu_logs(&[host]),
                 show(&["ip", "-br", "addr"]),
                 show(&["bridge", "link"]),
                 show(&["ip", "neigh"]),
@@ -406,7 +419,7 @@ fn a_running_vm_moves_live_between_two_hosts() {
 
     // The move, pinged all along: running on B, gone from A, B in the API; the guest
     // never restarted and was silent for at most MAX_DOWNTIME.
-    let up_before = uptime(&a, &key, &ip);
+    let up_before = uptime(&a, &key, &ip, &vm_id, "before the move");
     let ((m, took), replies) = pinging([&a, &b], &ip, || {
         let started = Instant::now();
         let m = api.run(
@@ -447,7 +460,13 @@ fn a_running_vm_moves_live_between_two_hosts() {
         replies.counts()
     );
     assert!(said.contains("libvirt's move"), "{ev}");
-    let up_after = uptime(&b, &key, &ip);
+    let up_after = uptime(
+        &b,
+        &key,
+        &ip,
+        &vm_id,
+        &format!("after the move, {}", replies.counts()),
+    );
     assert!(
         up_after > up_before,
         "the guest kept running: uptime {up_before} s before, {up_after} s after"

@@ -1454,6 +1454,14 @@ pub async fn change_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Vm
             .await?
             .filter(|o| o.removed.is_none())
             .ok_or_else(|| not_found(p, "serviceofferingid"))?;
+    // As CloudStack (issue 16): a snapshot with memory holds the VM's old size, and a
+    // revert would bring a VM back that no longer matches its offering.
+    if vms::vm_snapshots::vm_has_snapshots(ctx, vm.vm.id).await? {
+        return Err(ApiError::param(
+            "Unable to scale VM, please remove VM snapshots before scaling VM",
+        )
+        .into());
+    }
     if vm.vm.state != VmState::Stopped {
         return Err(ApiError::param(format!(
             "Unable to upgrade virtual machine {}: it must be Stopped to change its service offering (it is {}); dynamic scaling is not available",

@@ -46,7 +46,6 @@ use crate::rules::snapshots::SnapshotState;
 use crate::rules::states::VolumeState;
 use crate::rules::vmstate::VmState;
 use crate::services::agents::Agent;
-use crate::services::downloads::header;
 use crate::services::vms::volumes;
 use crate::services::workflow::{self, Outputs, Resource, Steps, Workflow};
 
@@ -55,6 +54,17 @@ const COPY_TIMEOUT: Duration = Duration::from_secs(3600);
 
 fn unavailable(text: String) -> Error {
     ApiError::new(ErrorCode::ResourceUnavailable, text).into()
+}
+
+/// A copy that could not be put in its place on secondary storage: the store's fault is
+/// the admin's to fix (535), a copy of the wrong shape is ours (530).
+pub(crate) fn published(what: &str, e: volumes::PublishError) -> Error {
+    match e {
+        volumes::PublishError::Store(e) => unavailable(format!("Secondary storage: {e}")),
+        volumes::PublishError::NotStandalone(v) => {
+            Error::internal(format!("{what} is not a standalone qcow2: {v}"))
+        }
+    }
 }
 
 /// Where a snapshot's file goes in its image store.
@@ -211,15 +221,9 @@ impl Create {
         let vol = self.volume_row(ctx).await?;
         let purl = pool_url(&vol)?;
         let part = part_of(&place.install_path);
-        let mut nfs = connect(&surl).await?;
-        let dir = place
-            .install_path
-            .rsplit_once('/')
-            .map(|(d, _)| d)
-            .unwrap_or("");
-        nfs.mkdir_all(dir)
+        let mut nfs = volumes::open_place(&surl, &place.install_path)
             .await
-            .map_err(|e| unavailable(format!("Secondary storage: {e}")))?;
+            .map_err(|e| published("the copy", e))?;
         let base = base_url(ctx, &vol, &purl).await?;
         let failed = |why: String| {
             unavailable(format!(
@@ -302,26 +306,9 @@ impl Create {
                 None
             }
         };
-        // What every snapshot is: a standalone qcow2.
-        let head = nfs
-            .read(&part, 0, header::HEAD_MAX)
+        let (size, _) = volumes::publish_standalone(&mut nfs, &part, &place.install_path)
             .await
-            .map_err(|e| unavailable(format!("Secondary storage: {e}")))?;
-        match header::qcow2(&head) {
-            header::Verdict::Good(Some(_)) => {}
-            other => {
-                return Err(Error::internal(format!(
-                    "the snapshot's copy is not a standalone qcow2: {other:?}"
-                )))
-            }
-        }
-        nfs.rename(&part, &place.install_path)
-            .await
-            .map_err(|e| unavailable(format!("Secondary storage: {e}")))?;
-        let size = nfs
-            .size(&place.install_path)
-            .await
-            .map_err(|e| unavailable(format!("Secondary storage: {e}")))?;
+            .map_err(|e| published("the snapshot's copy", e))?;
         Ok(BackedUp {
             size: size as i64,
             paused_ms,

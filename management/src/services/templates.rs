@@ -24,8 +24,9 @@ use crate::error::{Error, Result};
 use crate::rules::states::VolumeState;
 use crate::rules::vmstate::VmState;
 use crate::services::auth::Caller;
-use crate::services::downloads::{header, ImageFormat};
+use crate::services::downloads::ImageFormat;
 use crate::services::images::{self, Kind};
+use crate::services::snapshots;
 use crate::services::vms::volumes;
 use crate::services::workflow::{self, Outputs, Resource, Steps, Workflow};
 
@@ -226,17 +227,9 @@ impl Create {
         let pool_url = NfsUrl::parse(&pool.url)
             .map_err(|e| Error::internal(format!("pool {} URL: {e}", pool.name)))?;
         let part = format!("{}.part", place.install_path);
-        let mut nfs = NfsClient::connect(&store_url, Duration::from_secs(10))
+        let mut nfs = volumes::open_place(&store_url, &place.install_path)
             .await
-            .map_err(|e| unavailable(format!("Secondary storage: {e}")))?;
-        let dir = place
-            .install_path
-            .rsplit_once('/')
-            .map(|(d, _)| d)
-            .unwrap_or("");
-        nfs.mkdir_all(dir)
-            .await
-            .map_err(|e| unavailable(format!("Secondary storage: {e}")))?;
+            .map_err(|e| snapshots::published("the copy", e))?;
         let src = volumes::nfs_file_url(&pool_url, &vol.path);
         let dst = volumes::nfs_file_url(&store_url, &part);
         // An overlay's base is named by its full URL while it is read (see
@@ -263,26 +256,10 @@ impl Create {
             volumes::set_backing(&src, b).await.map_err(failed)?;
         }
         converted.map_err(failed)?;
-        // The result must be what every template is: a standalone qcow2.
-        let head = nfs
-            .read(&part, 0, header::HEAD_MAX)
-            .await
-            .map_err(|e| unavailable(format!("Secondary storage: {e}")))?;
-        let virtual_size = match header::qcow2(&head) {
-            header::Verdict::Good(Some(v)) => v,
-            other => {
-                return Err(Error::internal(format!(
-                    "the flattened volume is not a standalone qcow2: {other:?}"
-                )))
-            }
-        };
-        nfs.rename(&part, &place.install_path)
-            .await
-            .map_err(|e| unavailable(format!("Secondary storage: {e}")))?;
-        let size = nfs
-            .size(&place.install_path)
-            .await
-            .map_err(|e| unavailable(format!("Secondary storage: {e}")))?;
+        let (size, virtual_size) =
+            volumes::publish_standalone(&mut nfs, &part, &place.install_path)
+                .await
+                .map_err(|e| snapshots::published("the flattened volume", e))?;
         Ok(Written {
             size: size as i64,
             virtual_size: virtual_size as i64,
@@ -303,19 +280,11 @@ impl Create {
             .await?
             .filter(|s| s.removed.is_none())
             .ok_or_else(|| unavailable("The snapshot was deleted".into()))?;
-        let src = crate::services::snapshots::file_url(ctx, &s).await?;
+        let src = snapshots::file_url(ctx, &s).await?;
         let part = format!("{}.part", place.install_path);
-        let mut nfs = NfsClient::connect(store_url, Duration::from_secs(10))
+        let mut nfs = volumes::open_place(store_url, &place.install_path)
             .await
-            .map_err(|e| unavailable(format!("Secondary storage: {e}")))?;
-        let dir = place
-            .install_path
-            .rsplit_once('/')
-            .map(|(d, _)| d)
-            .unwrap_or("");
-        nfs.mkdir_all(dir)
-            .await
-            .map_err(|e| unavailable(format!("Secondary storage: {e}")))?;
+            .map_err(|e| snapshots::published("the copy", e))?;
         volumes::convert_chain(
             &src,
             &volumes::nfs_file_url(store_url, &part),
@@ -329,16 +298,13 @@ impl Create {
                 s.name
             ))
         })?;
-        nfs.rename(&part, &place.install_path)
-            .await
-            .map_err(|e| unavailable(format!("Secondary storage: {e}")))?;
-        let size = nfs
-            .size(&place.install_path)
-            .await
-            .map_err(|e| unavailable(format!("Secondary storage: {e}")))?;
+        let (size, virtual_size) =
+            volumes::publish_standalone(&mut nfs, &part, &place.install_path)
+                .await
+                .map_err(|e| snapshots::published("the snapshot's copy", e))?;
         Ok(Written {
             size: size as i64,
-            virtual_size: s.virtual_size,
+            virtual_size: virtual_size as i64,
         })
     }
 }

@@ -305,6 +305,32 @@ impl Workflow for Create {
     }
 }
 
+/// A snapshot's state before Revert or Delete marked it busy, for the undo.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Before {
+    state: VmSnapshotState,
+}
+
+/// The first step of Revert and Delete: the row shows the work (`busy`) and the state it
+/// had is kept for the undo. A row already `busy` is a resumed run of a Ready snapshot.
+async fn mark_busy(ctx: &Ctx, id: VmSnapshotId, busy: VmSnapshotState) -> Result<Value> {
+    let snap = snap_row(ctx, id).await?;
+    db::vm_snapshots::vmsnap_set_state(&ctx.pool, id, busy).await?;
+    let state = if snap.state == busy {
+        VmSnapshotState::Ready
+    } else {
+        snap.state
+    };
+    Ok(serde_json::json!(Before { state }))
+}
+
+/// The undo of [`mark_busy`]: the state it had (Ready when unknown).
+async fn unmark(ctx: &Ctx, id: VmSnapshotId, before: Option<Before>) -> Result<()> {
+    let state = before.map_or(VmSnapshotState::Ready, |b| b.state);
+    db::vm_snapshots::vmsnap_set_state(&ctx.pool, id, state).await?;
+    Ok(())
+}
+
 // --- Revert -------------------------------------------------------------------------------
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -355,12 +381,7 @@ impl Workflow for Revert {
     async fn do_step(&self, ctx: &Ctx, step: RevertStep, _: &Outputs) -> Result<Value> {
         match step {
             RevertStep::Prepare => {
-                db::vm_snapshots::vmsnap_set_state(
-                    &ctx.pool,
-                    self.snapshot,
-                    VmSnapshotState::Reverting,
-                )
-                .await?;
+                return mark_busy(ctx, self.snapshot, VmSnapshotState::Reverting).await
             }
             RevertStep::Revert => {
                 let snap = snap_row(ctx, self.snapshot).await?;
@@ -397,10 +418,9 @@ impl Workflow for Revert {
         }
         Ok(Value::Null)
     }
-    async fn undo_step(&self, ctx: &Ctx, step: RevertStep, _: &Outputs) -> Result<()> {
+    async fn undo_step(&self, ctx: &Ctx, step: RevertStep, out: &Outputs) -> Result<()> {
         if step == RevertStep::Prepare {
-            db::vm_snapshots::vmsnap_set_state(&ctx.pool, self.snapshot, VmSnapshotState::Ready)
-                .await?;
+            unmark(ctx, self.snapshot, out.get::<Before>(step)).await?;
         }
         Ok(())
     }
@@ -445,11 +465,6 @@ impl Steps for DeleteStep {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Before {
-    state: VmSnapshotState,
-}
-
 impl Workflow for Delete {
     const KIND: Kind = Kind::VmSnapshotDelete;
     type Step = DeleteStep;
@@ -480,21 +495,7 @@ impl Workflow for Delete {
     }
     async fn do_step(&self, ctx: &Ctx, step: DeleteStep, _: &Outputs) -> Result<Value> {
         match step {
-            DeleteStep::Prepare => {
-                let snap = snap_row(ctx, self.snapshot).await?;
-                db::vm_snapshots::vmsnap_set_state(
-                    &ctx.pool,
-                    self.snapshot,
-                    VmSnapshotState::Expunging,
-                )
-                .await?;
-                let before = if snap.state == VmSnapshotState::Expunging {
-                    VmSnapshotState::Ready
-                } else {
-                    snap.state
-                };
-                Ok(serde_json::json!(Before { state: before }))
-            }
+            DeleteStep::Prepare => mark_busy(ctx, self.snapshot, VmSnapshotState::Expunging).await,
             DeleteStep::Remove => {
                 let snap = snap_row(ctx, self.snapshot).await?;
                 remove_from_volumes(ctx, &snap).await?;
@@ -510,10 +511,7 @@ impl Workflow for Delete {
     }
     async fn undo_step(&self, ctx: &Ctx, step: DeleteStep, out: &Outputs) -> Result<()> {
         if step == DeleteStep::Prepare {
-            let state = out
-                .get::<Before>(DeleteStep::Prepare)
-                .map_or(VmSnapshotState::Ready, |b| b.state);
-            db::vm_snapshots::vmsnap_set_state(&ctx.pool, self.snapshot, state).await?;
+            unmark(ctx, self.snapshot, out.get::<Before>(step)).await?;
         }
         Ok(())
     }

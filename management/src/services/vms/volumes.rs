@@ -324,3 +324,45 @@ mod tests {
         assert!(st.success());
     }
 }
+
+/// Why a copy on secondary storage could not be put in its place.
+#[derive(Debug)]
+pub enum PublishError {
+    /// The store did not answer or refused (its text).
+    Store(String),
+    /// The copy is not a standalone qcow2 (what the header check said).
+    NotStandalone(String),
+}
+
+/// Puts a copy written to `part` on secondary storage at `place`, only if it is what every
+/// template and snapshot there is: a standalone qcow2 (no backing file, a virtual size).
+/// The rename is the commit: until it, nothing reads the copy. Returns the file's size
+/// and its virtual size.
+pub async fn publish_standalone(
+    nfs: &mut NfsClient,
+    part: &str,
+    place: &str,
+) -> Result<(u64, u64), PublishError> {
+    use crate::services::downloads::header;
+    let store = |e: crate::clients::nfs::NfsError| PublishError::Store(e.to_string());
+    let head = nfs.read(part, 0, header::HEAD_MAX).await.map_err(store)?;
+    let virtual_size = match header::qcow2(&head) {
+        header::Verdict::Good(Some(v)) => v,
+        other => return Err(PublishError::NotStandalone(format!("{other:?}"))),
+    };
+    nfs.rename(part, place).await.map_err(store)?;
+    let size = nfs.size(place).await.map_err(store)?;
+    Ok((size, virtual_size))
+}
+
+/// Connects to secondary storage and makes the directory a copy for `place` is written
+/// in (the copy itself goes to `place` + `.part` first; see [`publish_standalone`]).
+pub async fn open_place(store: &NfsUrl, place: &str) -> Result<NfsClient, PublishError> {
+    let store_err = |e: crate::clients::nfs::NfsError| PublishError::Store(e.to_string());
+    let mut nfs = NfsClient::connect(store, Duration::from_secs(10))
+        .await
+        .map_err(store_err)?;
+    let dir = place.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    nfs.mkdir_all(dir).await.map_err(store_err)?;
+    Ok(nfs)
+}

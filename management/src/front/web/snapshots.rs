@@ -36,7 +36,7 @@ const LIST: &str = "/console/snapshots";
 
 /// The list's sort keys, one per heading.
 const SORTS: &[&str] = &[
-    "name", "volume", "state", "type", "interval", "size", "zone", "account", "created",
+    "name", "volume", "state", "type", "size", "zone", "account", "created",
 ];
 
 /// A volume snapshot's states (listSnapshots has no state filter: it is applied here).
@@ -50,7 +50,6 @@ fn sort_key(sn: &SnapshotResponse, key: &str) -> String {
         "volume" => plain(&sn.volumename),
         "state" => plain(&sn.state),
         "type" => plain(&sn.snapshottype),
-        "interval" => plain(&sn.intervaltype),
         "size" => lists::numeric_key(sn.physicalsize.map(|b| b as f64)),
         "zone" => plain(&sn.zonename),
         "account" => plain(&sn.account),
@@ -126,7 +125,6 @@ async fn list(s: Session, Query(q): Query<HashMap<String, String>>) -> Response 
                 },
                 Cell::state(plain(&sn.state)),
                 Cell::text(text(&sn.snapshottype)),
-                Cell::text(text(&sn.intervaltype)),
                 Cell::num(bytes_of(&sn.physicalsize)),
                 Cell::text(text(&sn.zonename)),
                 Cell::text(text(&sn.account)),
@@ -138,12 +136,12 @@ async fn list(s: Session, Query(q): Query<HashMap<String, String>>) -> Response 
     let mut table = Table::new(
         "list",
         &[
-            "Name", "Volume", "State", "Type", "Interval", "Size", "Zone", "Account", "Created",
+            "Name", "Volume", "State", "Type", "Size", "Zone", "Account", "Created",
         ],
         rows,
         "No snapshots match. Take one from a volume's page.",
     );
-    table.numeric = vec![5];
+    table.numeric = vec![4];
     arrange.decorate(&mut table, &q, filters);
     s.page(&ListPage {
         frame: s.frame("snapshots"),
@@ -183,7 +181,8 @@ fn row_actions(sn: &SnapshotResponse, os_types: &[(String, String)], back: &str)
     let state = plain(&sn.state);
     let mut out = vec![];
     if sn.revertable == Some(true) {
-        out.push(a("revert", "Revert").danger("Yes, replace the volume's data with this snapshot"));
+        // Short in a row (the instance list's way): the button says what it does.
+        out.push(a("revert", "Revert").danger("Yes"));
     }
     if state == "BackedUp" {
         out.push(a("createvolume", "Create volume").optional_input(
@@ -209,7 +208,7 @@ fn row_actions(sn: &SnapshotResponse, os_types: &[(String, String)], back: &str)
         }
     }
     if !in_progress(&state) {
-        out.push(a("delete", "Delete").danger("Yes, delete this snapshot"));
+        out.push(a("delete", "Delete").danger("Yes"));
     }
     out
 }

@@ -4881,3 +4881,526 @@ async fn volume_snapshots_from_the_console() {
         .await;
     assert_eq!(l["count"].as_i64().unwrap_or(0), 0, "{l}");
 }
+
+/// Records a snapshot of volume `vol` straight into the database (no file: nothing here
+/// touches NFS), owned by the volume's account, in `state`, of `interval` (MANUAL:
+/// taken by hand; else a policy's, RECURRING). Answers its id.
+async fn recorded_snapshot(
+    c: &Client,
+    vol: &str,
+    name: &str,
+    state: &str,
+    interval: &str,
+    age_minutes: i32,
+) -> Uuid {
+    let sid = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO snapshots (id, name, account_id, domain_id, volume_id, zone_id, virtual_size,
+                                physical_size, state, interval_type, created)
+         SELECT $1, $2, account_id, domain_id, id, zone_id, size_bytes, 3 << 20, $3, $4,
+                now() - make_interval(mins => $6)
+           FROM volumes WHERE id = $5",
+    )
+    .bind(sid)
+    .bind(name)
+    .bind(state)
+    .bind(interval)
+    .bind(vol.parse::<Uuid>().unwrap())
+    .bind(age_minutes)
+    .execute(&c.ctx.pool)
+    .await
+    .unwrap();
+    sid
+}
+
+/// The `data-action`s of the forms matched by `s`.
+fn form_actions(p: &Page, s: &str) -> Vec<String> {
+    p.doc
+        .select(&sel(s))
+        .map(|f| f.value().attr("data-action").unwrap_or("").to_string())
+        .collect()
+}
+
+/// Issue 16's Snapshots page: every volume snapshot the caller may see (a root admin:
+/// everyone's; a user: their own), with its volume linked, state, type, interval, size
+/// and date, filtered (keyword, state, type, zone), paged, names escaped; each row offers
+/// what CloudStack allows (Revert while its volume is live, Create volume and Create
+/// template from a BackedUp one, Delete unless it is being made), each through its
+/// command, a refusal shown with the command's reason and the list kept as filtered.
+#[tokio::test]
+async fn the_snapshots_page_lists_filters_pages_and_acts() {
+    let c = Client::admin().await;
+    seeded_vms(&c, "snl-zone", 65, 1).await;
+    let zone = c.ok("listZones", &[]).await["zone"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let vm = c.ok("listVirtualMachines", &[("listall", "true")]).await["virtualmachine"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The Running instance's root volume, and a data volume of nobody's instance.
+    root_volume(&c, &zone, &vm, "snl-root").await;
+    let root = c
+        .ok(
+            "listVolumes",
+            &[("virtualmachineid", &vm), ("listall", "true")],
+        )
+        .await["volume"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let _jobs = c.spawn_job_worker();
+    let a = c
+        .call(
+            "createVolume",
+            &[
+                ("name", "snl-data"),
+                ("zoneid", &zone),
+                ("diskofferingid", "00000000-0000-4000-8004-000000000001"),
+            ],
+        )
+        .await;
+    let data = a.body()["id"].as_str().unwrap().to_string();
+    c.wait_job(a.body()["jobid"].as_str().unwrap()).await;
+    sqlx::query("UPDATE volumes SET state = 'Ready' WHERE id = $1")
+        .bind(data.parse::<Uuid>().unwrap())
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    let nightly = recorded_snapshot(&c, &data, "nightly", "BackedUp", "MANUAL", 30).await;
+    let hourly = recorded_snapshot(&c, &data, "hourly-1", "Creating", "HOURLY", 20).await;
+    let rootsnap = recorded_snapshot(&c, &root, "root-before", "BackedUp", "MANUAL", 10).await;
+    let evil = recorded_snapshot(&c, &data, "<b>bold</b>", "Error", "MANUAL", 40).await;
+    // Bob's own snapshot, of his own volume (made by the admin: a user may not create in
+    // a disabled zone, and handed over).
+    c.user("bob").await;
+    let a = c
+        .call(
+            "createVolume",
+            &[
+                ("name", "bob-data"),
+                ("zoneid", &zone),
+                ("diskofferingid", "00000000-0000-4000-8004-000000000001"),
+            ],
+        )
+        .await;
+    let bob_vol = a.body()["id"].as_str().unwrap().to_string();
+    c.wait_job(a.body()["jobid"].as_str().unwrap()).await;
+    let bob_acct: Uuid = c.ok("listAccounts", &[("name", "bob")]).await["account"][0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    sqlx::query("UPDATE volumes SET account_id = $1 WHERE id = $2")
+        .bind(bob_acct)
+        .bind(bob_vol.parse::<Uuid>().unwrap())
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    let bobs = recorded_snapshot(&c, &bob_vol, "bob-snap", "BackedUp", "DAILY", 50).await;
+
+    let mut b = Browser::login(&c).await;
+    let p = b.get("/console/dashboard").await;
+    assert_eq!(
+        attr(&p.doc, "nav.side a[href='/console/snapshots']", "href"),
+        "/console/snapshots",
+        "the navigation has Snapshots"
+    );
+    let p = b.get("/console/snapshots").await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(
+        text1(&p.doc, "h1 .count"),
+        "(5)",
+        "the admin sees everyone's"
+    );
+    assert_eq!(
+        attr(&p.doc, "nav.side a.active", "href"),
+        "/console/snapshots"
+    );
+    assert_eq!(
+        texts(&p.doc, "table#list thead th"),
+        ["Name", "Volume", "State", "Type", "Size", "Zone", "Account", "Created", ""]
+    );
+    // Newest first (listSnapshots' order).
+    assert_eq!(
+        texts(&p.doc, "table#list tbody td:nth-child(1)"),
+        [
+            "root-before",
+            "hourly-1",
+            "nightly",
+            "<b>bold</b>",
+            "bob-snap"
+        ]
+    );
+    let row = row_of(&p.doc, "list", &nightly.to_string());
+    assert_eq!(
+        &row[..6],
+        ["nightly", "snl-data", "BackedUp", "MANUAL", "3.00 MiB", "snl-zone"],
+        "{row:?}"
+    );
+    assert_eq!(
+        attr(
+            &p.doc,
+            &format!("tr[data-id='{nightly}'] td:nth-child(2) a"),
+            "href"
+        ),
+        format!("/console/volumes/{data}")
+    );
+    let row = row_of(&p.doc, "list", &hourly.to_string());
+    assert_eq!(&row[2..4], ["Creating", "RECURRING"], "{row:?}");
+    assert_eq!(row_of(&p.doc, "list", &bobs.to_string())[6], "bob");
+    // Escaped: the name is text, not markup.
+    assert_eq!(p.doc.select(&sel("table#list b")).count(), 0);
+    assert!(p.doc.html().contains("&lt;b&gt;bold&lt;/b&gt;"));
+    // What each row offers.
+    let acts = |p: &Page, id: Uuid| form_actions(p, &format!("tr[data-id='{id}'] form"));
+    assert_eq!(
+        acts(&p, nightly),
+        ["revert", "createvolume", "createtemplate", "delete"]
+    );
+    assert_eq!(
+        acts(&p, hourly),
+        Vec::<String>::new(),
+        "being made: nothing"
+    );
+    assert_eq!(acts(&p, evil), ["delete"]);
+    assert!(
+        p.doc
+            .select(&sel(&format!(
+                "tr[data-id='{nightly}'] form[data-action=createtemplate] select[name=ostypeid] option"
+            )))
+            .count()
+            > 1,
+        "the template form offers the OS types"
+    );
+    // Something is being made: the page refreshes itself.
+    assert_eq!(p.doc.select(&sel("meta[http-equiv=refresh]")).count(), 1);
+
+    // Filters: keyword, state (here), type and zone (the command's).
+    let names = |p: &Page| texts(&p.doc, "table#list tbody td:nth-child(1)");
+    let p = b.get("/console/snapshots?keyword=night").await;
+    assert_eq!(names(&p), ["nightly"]);
+    let p = b.get("/console/snapshots?snapshottype=RECURRING").await;
+    assert_eq!(names(&p), ["hourly-1", "bob-snap"]);
+    assert_eq!(
+        attr(&p.doc, "#filter-snapshottype option[selected]", "value"),
+        "RECURRING"
+    );
+    let p = b.get("/console/snapshots?state=BackedUp").await;
+    assert_eq!(names(&p), ["root-before", "nightly", "bob-snap"]);
+    assert_eq!(p.doc.select(&sel("meta[http-equiv=refresh]")).count(), 0);
+    let p = b.get(&format!("/console/snapshots?zoneid={zone}")).await;
+    assert_eq!(names(&p).len(), 5);
+    let p = b
+        .get("/console/snapshots?zoneid=00000000-0000-4000-8000-00000000dead")
+        .await;
+    assert_eq!(names(&p).len(), 5, "an unknown zone is no filter");
+    let p = b.get("/console/snapshots?sort=name&order=asc").await;
+    assert_eq!(
+        names(&p),
+        [
+            "<b>bold</b>",
+            "bob-snap",
+            "hourly-1",
+            "nightly",
+            "root-before"
+        ]
+    );
+
+    // Revert while the volume's instance runs: refused, with the command's reason, back
+    // on the list as it was filtered.
+    let p = b.get("/console/snapshots?state=BackedUp").await;
+    let p = b
+        .submit(
+            &p,
+            &format!("tr[data-id='{rootsnap}'] form[data-action=revert]"),
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("is Running: stop it"), "{}", flash(&p));
+    assert_eq!(p.doc.select(&sel(".flash.error")).count(), 1);
+    assert_eq!(p.path, "/console/snapshots?state=BackedUp");
+    // A template needs a name: the command's refusal is shown.
+    let p = b
+        .submit(
+            &p,
+            &format!("tr[data-id='{nightly}'] form[data-action=createtemplate]"),
+            &[("name", "")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        p.doc.select(&sel(".flash.error")).count(),
+        1,
+        "{}",
+        flash(&p)
+    );
+    assert!(flash(&p).contains("name"), "{}", flash(&p));
+    // Delete goes through deleteSnapshot.
+    let p = b.get("/console/snapshots?keyword=bold").await;
+    let p = b
+        .submit(
+            &p,
+            &format!("tr[data-id='{evil}'] form[data-action=delete]"),
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("snapshot is deleted"), "{}", flash(&p));
+    assert_eq!(p.path, "/console/snapshots?keyword=bold");
+    assert_eq!(p.doc.select(&sel("table#list tbody tr")).count(), 0);
+    let l = c
+        .ok(
+            "listSnapshots",
+            &[("id", &evil.to_string()), ("listall", "true")],
+        )
+        .await;
+    assert_eq!(l["count"].as_i64().unwrap_or(0), 0, "{l}");
+    // A forged form does nothing.
+    let a = c
+        .raw(form(
+            "/console/snapshots/action",
+            &urlencode(&[("action", "delete"), ("snapshotid", &nightly.to_string())]),
+            Some(&b.cookie_header()),
+        ))
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+
+    // Paged like the other lists.
+    for i in 0..50 {
+        recorded_snapshot(
+            &c,
+            &data,
+            &format!("bulk-{i:02}"),
+            "BackedUp",
+            "DAILY",
+            100 + i,
+        )
+        .await;
+    }
+    let p = b.get("/console/snapshots").await;
+    assert_eq!(text1(&p.doc, "h1 .count"), "(54)");
+    assert_eq!(p.doc.select(&sel("table#list tbody tr")).count(), 50);
+    assert_eq!(text1(&p.doc, ".pager span"), "Page 1 of 2");
+    let next = attr(&p.doc, ".pager a[rel=next]", "href");
+    assert_eq!(next, "/console/snapshots?page=2");
+    let p = b.get(&next).await;
+    assert_eq!(p.doc.select(&sel("table#list tbody tr")).count(), 4);
+
+    // A user sees their own only.
+    let mut u = Browser::login_as(&c, "bob", "bob-pw-1").await;
+    let p = u.get("/console/snapshots").await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(names(&p), ["bob-snap"]);
+    assert_eq!(p.doc.select(&sel("#filter-account")).count(), 0);
+    // Another's snapshot is not found for them.
+    let p = u
+        .post(
+            "/console/snapshots/action",
+            &[("action", "delete"), ("snapshotid", &nightly.to_string())],
+        )
+        .await;
+    assert_eq!(
+        p.doc.select(&sel(".flash.error")).count(),
+        1,
+        "{}",
+        flash(&p)
+    );
+    assert_eq!(
+        c.ok(
+            "listSnapshots",
+            &[("id", &nightly.to_string()), ("listall", "true")]
+        )
+        .await["count"],
+        1
+    );
+}
+
+/// Issue 16's VM snapshots on an instance's page: listed with name, description, type,
+/// state, current and parent; taken with the form (with memory only while the instance
+/// runs — KVM refuses a running guest's disks alone, and the page shows the command's
+/// words), reverted to (refused when it would change the instance's state), deleted,
+/// each through its command as an async job.
+#[tokio::test]
+async fn vm_snapshots_from_an_instance_page() {
+    let c = Client::admin().await;
+    seeded_vms(&c, "vms-zone", 66, 1).await;
+    let vm = c.ok("listVirtualMachines", &[("listall", "true")]).await["virtualmachine"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let _jobs = c.spawn_job_worker();
+    let set_state = |state: &'static str| {
+        let (pool, vm) = (c.ctx.pool.clone(), vm.parse::<Uuid>().unwrap());
+        async move {
+            sqlx::query("UPDATE vms SET state = $1 WHERE id = $2")
+                .bind(state)
+                .bind(vm)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    let page = format!("/console/instances/{vm}");
+    let mut b = Browser::login(&c).await;
+    let p = b.get(&page).await;
+    assert!(texts(&p.doc, "h2").contains(&"VM snapshots".to_string()));
+    assert!(texts(&p.doc, "p.empty").contains(&"No VM snapshots.".to_string()));
+    // Running: the form takes the memory too (ticked).
+    let take = "form[data-action=vmsnapshot]";
+    assert!(p
+        .doc
+        .select(&sel(&format!("{take} input[name=snapshotmemory][checked]")))
+        .next()
+        .is_some());
+    // Without it, KVM's refusal, in the command's words.
+    let p = b
+        .submit(
+            &p,
+            take,
+            &[("name", "disk-only"), ("snapshotmemory", "false")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("disk-only snapshot"), "{}", flash(&p));
+    assert_eq!(p.path, page);
+    assert_eq!(p.doc.select(&sel("table#vmsnapshots tbody tr")).count(), 0);
+
+    // Stopped (no volumes here, so nothing to touch on disk): its disks, no memory box.
+    set_state("Stopped").await;
+    let p = b.get(&page).await;
+    assert_eq!(
+        p.doc
+            .select(&sel(&format!("{take} input[name=snapshotmemory]")))
+            .count(),
+        0
+    );
+    let p = b
+        .submit(
+            &p,
+            take,
+            &[
+                ("name", "before-upgrade"),
+                ("description", "<i>kernel 6</i>"),
+            ],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("VM snapshot is taken"), "{}", flash(&p));
+    let p = b.submit(&p, take, &[("name", "second")], None).await;
+    assert!(flash(&p).contains("VM snapshot is taken"), "{}", flash(&p));
+    let list = c
+        .ok(
+            "listVMSnapshot",
+            &[("virtualmachineid", &vm), ("listall", "true")],
+        )
+        .await;
+    let id_of = |name: &str| -> String {
+        list["vmSnapshot"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["displayname"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (first, second) = (id_of("before-upgrade"), id_of("second"));
+    assert_eq!(
+        &row_of(&p.doc, "vmsnapshots", &first)[..6],
+        [
+            "before-upgrade",
+            "<i>kernel 6</i>",
+            "Disk",
+            "Ready",
+            "No",
+            "—"
+        ]
+    );
+    assert_eq!(
+        &row_of(&p.doc, "vmsnapshots", &second)[..6],
+        ["second", "", "Disk", "Ready", "Yes", "before-upgrade"]
+    );
+    assert_eq!(
+        p.doc.select(&sel("table#vmsnapshots i")).count(),
+        0,
+        "escaped"
+    );
+    let acts =
+        |p: &Page, id: &str| form_actions(p, &format!("table#vmsnapshots tr[data-id='{id}'] form"));
+    assert_eq!(acts(&p, &first), ["vmsnapshotrevert", "vmsnapshotdelete"]);
+
+    // Running again: reverting to a disk-only snapshot would stop it, so it is refused.
+    set_state("Running").await;
+    let p = b.get(&page).await;
+    let p = b
+        .submit(
+            &p,
+            &format!("tr[data-id='{first}'] form[data-action=vmsnapshotrevert]"),
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(
+        flash(&p).contains("VM Snapshot revert not allowed"),
+        "{}",
+        flash(&p)
+    );
+    assert_eq!(p.doc.select(&sel(".flash.error")).count(), 1);
+    assert_eq!(row_of(&p.doc, "vmsnapshots", &second)[4], "Yes");
+    // Stopped: reverted; the snapshot is the current one.
+    set_state("Stopped").await;
+    let p = b.get(&page).await;
+    let p = b
+        .submit(
+            &p,
+            &format!("tr[data-id='{first}'] form[data-action=vmsnapshotrevert]"),
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("reverted"), "{}", flash(&p));
+    assert_eq!(row_of(&p.doc, "vmsnapshots", &first)[4], "Yes");
+    assert_eq!(row_of(&p.doc, "vmsnapshots", &second)[4], "No");
+    // One changing state: no actions on it, and the page refreshes itself.
+    sqlx::query("UPDATE vm_snapshots SET state = 'Expunging' WHERE id = $1")
+        .bind(second.parse::<Uuid>().unwrap())
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    let p = b.get(&page).await;
+    assert_eq!(acts(&p, &second), Vec::<String>::new());
+    assert_eq!(p.doc.select(&sel("meta[http-equiv=refresh]")).count(), 1);
+    sqlx::query("UPDATE vm_snapshots SET state = 'Ready' WHERE id = $1")
+        .bind(second.parse::<Uuid>().unwrap())
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    // Deleted.
+    let p = b.get(&page).await;
+    assert_eq!(p.doc.select(&sel("meta[http-equiv=refresh]")).count(), 0);
+    let p = b
+        .submit(
+            &p,
+            &format!("tr[data-id='{second}'] form[data-action=vmsnapshotdelete]"),
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(
+        flash(&p).contains("VM snapshot is deleted"),
+        "{}",
+        flash(&p)
+    );
+    assert_eq!(
+        texts(&p.doc, "table#vmsnapshots tbody td:nth-child(1)"),
+        ["before-upgrade"]
+    );
+    // A destroyed instance takes no new snapshot.
+    set_state("Destroyed").await;
+    let p = b.get(&page).await;
+    assert_eq!(p.doc.select(&sel(take)).count(), 0);
+}

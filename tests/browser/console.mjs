@@ -545,6 +545,45 @@ const STEPS = [
     await shot(page, 'instance-stopped');
   }],
 
+  ['snapshots: a VM snapshot of the stopped instance; its root volume on the Snapshots page', async (page) => {
+    // web-1 is Stopped: its disks are snapshotted (qemu-img over NFS), no memory box.
+    const take = 'form[data-action=vmsnapshot]';
+    check(await page.locator(`${take} input[name=snapshotmemory]`).count() === 0, 'no memory box while Stopped');
+    await page.fill(`${take} input[name=name]`, 'before-change');
+    await page.fill(`${take} input[name=description]`, 'first boot done');
+    await page.click(`${take} button`);
+    await page.waitForSelector('.flash', { timeout: 60_000 });
+    check((await text(page, '.flash')).includes('VM snapshot is taken'), `taken: ${await text(page, '.flash')}`);
+    const row = page.locator('table#vmsnapshots tbody tr', { hasText: 'before-change' });
+    check((await row.locator('.badge').textContent()).trim() === 'Ready', 'the VM snapshot is Ready');
+    await shot(page, 'instance-vm-snapshot');
+    // Deleted again (a VM with VM snapshots keeps its volumes as they are).
+    await row.locator('[data-action=vmsnapshotdelete] input[name=confirm]').check();
+    await row.locator('[data-action=vmsnapshotdelete] button').click();
+    await page.waitForSelector('.flash', { timeout: 60_000 });
+    check((await text(page, '.flash')).includes('VM snapshot is deleted'), `deleted: ${await text(page, '.flash')}`);
+    check(await page.locator('table#vmsnapshots tbody tr').count() === 0, 'no VM snapshot left');
+    // A snapshot of its root volume, then the Snapshots page lists it with its actions.
+    await Promise.all([page.waitForURL('**/console/volumes/*'), page.locator('table#volumes a').first().click()]);
+    await page.fill('#actions form[data-action=snapshot] input[name=name]', 'root-snap');
+    await page.click('#actions form[data-action=snapshot] button');
+    await page.waitForSelector('.flash', { timeout: 120_000 });
+    check((await text(page, '.flash')).includes('snapshot is taken'), `volume snapshot: ${await text(page, '.flash')}`);
+    await visit(page, '/console/snapshots', 'snapshots');
+    const snap = page.locator('table#list tbody tr', { hasText: 'root-snap' });
+    check((await snap.locator('.badge').textContent()).trim() === 'BackedUp', 'the snapshot is BackedUp');
+    const acts = await snap.locator('form').evaluateAll((fs) => fs.map((f) => f.dataset.action));
+    check(JSON.stringify(acts) === '["revert","createvolume","createtemplate","delete"]', `its actions: ${acts}`);
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, 'snapshots-390');
+    await page.setViewportSize({ width: 1366, height: 860 });
+    await snap.locator('[data-action=delete] input[name=confirm]').check();
+    await snap.locator('[data-action=delete] button').click();
+    await page.waitForSelector('.flash', { timeout: 60_000 });
+    check((await text(page, '.flash')).includes('snapshot is deleted'), `deleted: ${await text(page, '.flash')}`);
+    check(await page.locator('table#list tbody tr', { hasText: 'root-snap' }).count() === 0, 'the list lost it');
+  }],
+
   ['offerings: create and edit a compute and a disk offering', async (page) => {
     await visit(page, '/console/compute-offerings', 'compute-offerings');
     await page.click('text=+ Add compute offering');

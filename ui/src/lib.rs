@@ -162,6 +162,20 @@ impl Action {
         self.inputs.push(f);
         self
     }
+    /// An input that may be left empty (`placeholder` says what empty means: "Name
+    /// (optional)").
+    pub fn optional_input(
+        mut self,
+        name: &str,
+        label: &str,
+        kind: &'static str,
+        placeholder: &str,
+    ) -> Action {
+        let mut f = Field::text(name, label, "", false).kind(kind);
+        f.placeholder = placeholder.into();
+        self.inputs.push(f);
+        self
+    }
     /// A labelled checkbox beside the button (sent as `name=true` when ticked).
     pub fn checkbox(mut self, name: &str, label: &str, checked: bool) -> Action {
         self.inputs.push(Field::checkbox(name, label, checked));

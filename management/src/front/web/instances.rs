@@ -494,8 +494,19 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
         },
     );
     volume_table.numeric = vec![2];
-    let changing = transitional(&state);
+    let (vm_snapshots, snapshot_busy) = super::snapshots::vm_section(&s, &v).await;
+    let changing = transitional(&state) || snapshot_busy;
     let tags = super::tags::section(&s, "UserVm", &id, &detail_path(&id)).await;
+    let events_section = Section {
+        forms: vec![],
+        title: "Events".into(),
+        table: super::events_table("events", events, false),
+        links: vec![Link::new(
+            "All events",
+            format!("/console/events{}", query_string(&[("keyword", display)])),
+        )],
+        note: None,
+    };
     s.page(&DetailPage {
         banner,
         frame: s.frame("instances"),
@@ -542,18 +553,11 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
                 note: changing
                     .then(|| "This page refreshes itself while the instance changes state.".into()),
             },
-            Section {
-                forms: vec![],
-                title: "Events".into(),
-                table: super::events_table("events", events, false),
-                links: vec![Link::new(
-                    "All events",
-                    format!("/console/events{}", query_string(&[("keyword", display)])),
-                )],
-                note: None,
-            },
         ]
         .into_iter()
+        // Then the VM snapshots (issue 16), the events and the tags.
+        .chain(vm_snapshots)
+        .chain(std::iter::once(events_section))
         .chain(tags)
         .collect(),
         refresh: changing.then_some(REFRESH),
@@ -786,6 +790,10 @@ async fn action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Re
     }
     // A list row's action comes back to the list it was pressed on.
     let back = super::local_path(field(&f, "back"), &detail_path(&id));
+    // VM snapshots (issue 16).
+    if let Some((command, params, done)) = super::snapshots::vm_action(&id, &f) {
+        return s.act(command, &params, &back, done).await;
+    }
     let vm = || ("id", id.clone());
     let (command, params, done): (&str, Vec<(&str, String)>, &str) = match field(&f, "action") {
         "start" => (

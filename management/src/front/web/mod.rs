@@ -21,6 +21,7 @@ mod offerings;
 mod projects;
 mod sharing;
 mod show;
+mod snapshots;
 mod sshkeys;
 mod storage;
 mod tags;
@@ -103,6 +104,7 @@ pub fn router() -> Router<Ctx> {
         .merge(templates::router())
         .merge(instances::router())
         .merge(storage::router())
+        .merge(snapshots::router())
         .merge(admin::router())
         .merge(sshkeys::router())
         .merge(offerings::router())

@@ -472,6 +472,13 @@ async fn volume_snapshots_through_the_api() {
         .ok("listSnapshotPolicies", &[("volumeid", &vol)])
         .await;
     assert_eq!(l["count"], 1, "{l}");
+    // `fordisplay` is a root admin's field (CloudStack: authorized = Admin).
+    assert!(pol.get("fordisplay").is_none(), "{pol}");
+    assert!(l["snapshotpolicy"][0].get("fordisplay").is_none(), "{l}");
+    let l = admin
+        .ok("listSnapshotPolicies", &[("volumeid", &vol)])
+        .await;
+    assert_eq!(l["snapshotpolicy"][0]["fordisplay"], true, "{l}");
     bob.err("listSnapshotPolicies", &[("volumeid", &vol)], 431)
         .await;
     admin

@@ -32,6 +32,7 @@ EXPECTED = {
     "host_add": 142,
     "browser_console": 109,
     "e2e_vms": 105,
+    "e2e_ansible_volumes": 85,
     "deploy": 70,
     "guest_image": 68,
     "e2e_storage": 59,

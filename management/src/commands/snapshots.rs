@@ -407,7 +407,9 @@ fn interval_ordinal(i: IntervalType) -> i32 {
     }
 }
 
-fn policy_response(r: &PolicyRow) -> SnapshotPolicyResponse {
+/// A policy as CloudStack answers it: `fordisplay` is a root admin's field only
+/// (`authorized = {RoleType.Admin}` in its SnapshotPolicyResponse).
+fn policy_response(r: &PolicyRow, admin: bool) -> SnapshotPolicyResponse {
     SnapshotPolicyResponse {
         id: Some(r.id.into()),
         volumeid: Some(r.volume_id),
@@ -415,7 +417,7 @@ fn policy_response(r: &PolicyRow) -> SnapshotPolicyResponse {
         intervaltype: Some(interval_ordinal(r.interval_type)),
         maxsnaps: Some(r.max_snaps),
         timezone: Some(r.timezone.clone()),
-        fordisplay: Some(r.display),
+        fordisplay: admin.then_some(r.display),
         tags: vec![],
     }
 }
@@ -477,7 +479,10 @@ pub async fn create_policy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Rep
     )
     .await?;
     tx.commit().await?;
-    Ok(Reply::object("snapshotpolicy", &policy_response(&row)))
+    Ok(Reply::object(
+        "snapshotpolicy",
+        &policy_response(&row, caller.is_root_admin()),
+    ))
 }
 
 /// The policy `p[name]` names, if the caller may use its volume.
@@ -513,7 +518,7 @@ pub async fn list_policies(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Rep
     let items: Vec<SnapshotPolicyResponse> = rows
         .iter()
         .filter(|r| display.is_none_or(|d| r.display == d))
-        .map(policy_response)
+        .map(|r| policy_response(r, caller.is_root_admin()))
         .collect();
     let page = p.page(ctx.page_size())?;
     let total = items.len() as i64;
@@ -532,7 +537,10 @@ pub async fn update_policy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Rep
     let row = db::snapshots::policy_update(&ctx.pool, id.into(), p.bool("fordisplay"))
         .await?
         .ok_or_else(|| not_found(p, "id"))?;
-    Ok(Reply::object("snapshotpolicy", &policy_response(&row)))
+    Ok(Reply::object(
+        "snapshotpolicy",
+        &policy_response(&row, caller.is_root_admin()),
+    ))
 }
 
 pub async fn delete_policies(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {

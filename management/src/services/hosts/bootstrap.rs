@@ -689,8 +689,13 @@ pub fn agent_binary() -> Result<std::path::PathBuf> {
             return Ok(p);
         }
     }
-    Err(Error::internal(
-        "the stratus-agent binary was not found next to stratus-management; build it (cargo build -p stratus-agent) or set STRATUS_AGENT_BINARY",
+    // Said to the admin (535), not hidden as an internal error: it is theirs to fix.
+    Err(step_error(
+        "install agent",
+        format!(
+            "the stratus-agent binary was not found next to {} or in its parent directory; build it (cargo build [--release] -p stratus-agent) or set STRATUS_AGENT_BINARY",
+            dir.display()
+        ),
     ))
 }
 

@@ -234,33 +234,16 @@ async fn action(s: Session, Form(f): Form<Fields>) -> Response {
         return r;
     }
     let back = local_path(field(&f, "back"), LIST);
-    let snap = || ("id", field(&f, "snapshotid").to_string());
     let (command, params, done, back): (&str, Vec<(&str, String)>, &str, String) =
         match field(&f, "action") {
-            "revert" => (
-                "revertSnapshot",
-                vec![snap()],
-                "The volume is reverted to the snapshot.",
-                back,
-            ),
-            "delete" => (
-                "deleteSnapshot",
-                vec![snap()],
-                "The snapshot is deleted.",
-                back,
-            ),
-            "createvolume" => {
-                let mut p = vec![("snapshotid", field(&f, "snapshotid").to_string())];
-                let name = field(&f, "name").trim();
-                if !name.is_empty() {
-                    p.push(("name", name.to_string()));
-                }
-                (
-                    "createVolume",
-                    p,
-                    "A new volume is made from the snapshot.",
-                    "/console/volumes".into(),
-                )
+            a @ ("revert" | "delete" | "createvolume") => {
+                let (command, params, done) = snapshot_action(a, &f).expect("one of its own");
+                let back = if a == "createvolume" {
+                    "/console/volumes".into()
+                } else {
+                    back
+                };
+                (command, params, done, back)
             }
             "createtemplate" => {
                 let name = field(&f, "name").trim().to_string();
@@ -397,6 +380,34 @@ pub(crate) async fn vm_section(
 
 /// A command for a form: its name, its parameters, and what to say when it is done.
 pub(crate) type FormCommand = (&'static str, Vec<(&'static str, String)>, &'static str);
+
+/// A snapshot's actions on the Snapshots page and on its volume's page: `revert`,
+/// `delete` and `createvolume` (an optional name) of the form's `snapshotid`. None: not
+/// one of them.
+pub(crate) fn snapshot_action(action: &str, f: &Fields) -> Option<FormCommand> {
+    let snapshot = field(f, "snapshotid").to_string();
+    Some(match action {
+        "revert" => (
+            "revertSnapshot",
+            vec![("id", snapshot)],
+            "The volume is reverted to the snapshot.",
+        ),
+        "delete" => (
+            "deleteSnapshot",
+            vec![("id", snapshot)],
+            "The snapshot is deleted.",
+        ),
+        "createvolume" => {
+            let mut p = vec![("snapshotid", snapshot)];
+            let name = field(f, "name").trim();
+            if !name.is_empty() {
+                p.push(("name", name.to_string()));
+            }
+            ("createVolume", p, "A new volume is made from the snapshot.")
+        }
+        _ => return None,
+    })
+}
 
 /// An instance page's VM snapshot actions (`vmsnapshot`, `vmsnapshotrevert`,
 /// `vmsnapshotdelete`): the command and its parameters, and what to say when it is done.

@@ -481,30 +481,21 @@ async fn volume_action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>
                 }
                 ("createSnapshot", p, "The snapshot is taken.", page)
             }
-            "revert" => (
-                "revertSnapshot",
-                vec![("id", field(&f, "snapshotid").to_string())],
-                "The volume is reverted to the snapshot.",
-                page,
-            ),
-            "deletesnapshot" => (
-                "deleteSnapshot",
-                vec![("id", field(&f, "snapshotid").to_string())],
-                "The snapshot is deleted.",
-                page,
-            ),
-            "fromsnapshot" => {
-                let mut p = vec![("snapshotid", field(&f, "snapshotid").to_string())];
-                let name = field(&f, "name").trim();
-                if !name.is_empty() {
-                    p.push(("name", name.to_string()));
-                }
-                (
-                    "createVolume",
-                    p,
-                    "A new volume is made from the snapshot.",
-                    "/console/volumes".into(),
-                )
+            // The volume page's names for a snapshot's own actions.
+            a @ ("revert" | "deletesnapshot" | "fromsnapshot") => {
+                let own = match a {
+                    "revert" => "revert",
+                    "deletesnapshot" => "delete",
+                    _ => "createvolume",
+                };
+                let (command, params, done) =
+                    super::snapshots::snapshot_action(own, &f).expect("one of its own");
+                let back = if own == "createvolume" {
+                    "/console/volumes".into()
+                } else {
+                    page
+                };
+                (command, params, done, back)
             }
             "addpolicy" => (
                 "createSnapshotPolicy",

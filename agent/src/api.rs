@@ -222,6 +222,7 @@ pub fn router(state: Arc<AgentState>) -> Router {
         .route(paths::VM_CONSOLE, get(vm_console))
         .route(paths::VM_DISKS, post(vm_disk_attach))
         .route(paths::VM_DISK, delete(vm_disk_detach))
+        .route(paths::VM_DISK_SIZE, put(vm_disk_resize))
         .route(paths::NETWORK, put(network_apply).delete(network_remove))
         .route(migration::VM_INCOMING, put(vm_incoming))
         .route(migration::VM_MIGRATE, post(vm_migrate))
@@ -558,6 +559,33 @@ async fn vm_disk_attach(
     .await
 }
 
+async fn vm_disk_resize(
+    State(s): State<Arc<AgentState>>,
+    UrlPath((id, device)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer<VmStatus> {
+    let device = device_id(&device)?;
+    let size: stratus_api::agent::DiskSize = body(&bytes, None)?;
+    on_vm(&s, &id, budget(&headers)?, None, move |hv, id| {
+        hv.resize_disk(id, device, size.bytes)
+    })
+    .await
+}
+
+/// A data disk's device id from the path.
+fn device_id(device: &str) -> Result<u32, Failure> {
+    device.parse().map_err(|_| {
+        Failure(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "'{}' is not a device id",
+                stratus_api::params::shown(device)
+            ),
+        )
+    })
+}
+
 /// How long a guest may take to release a disk without a caller's deadline.
 const DETACH_WAIT: Duration = Duration::from_secs(30);
 
@@ -566,15 +594,7 @@ async fn vm_disk_detach(
     UrlPath((id, device)): UrlPath<(String, String)>,
     headers: HeaderMap,
 ) -> Answer<VmStatus> {
-    let device: u32 = device.parse().map_err(|_| {
-        Failure(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "'{}' is not a device id",
-                stratus_api::params::shown(&device)
-            ),
-        )
-    })?;
+    let device = device_id(&device)?;
     let b = budget(&headers)?;
     // The guest's time to release the disk, within the caller's deadline: a margin is
     // left for libvirt's own wait inside the detach call (QEMU's driver waits some
@@ -776,13 +796,14 @@ async fn vm_migrate(
     on_vm(&s, &id, budget(&headers)?, None, move |hv, id| {
         let started = Instant::now();
         let drive = m.config_drive.as_ref().map(std::path::PathBuf::from);
-        hv.migrate_vm(id, &migration::libvirt_uri(m.destination), drive.as_deref())?;
+        let live = hv.migrate_vm(id, &migration::libvirt_uri(m.destination), drive.as_deref())?;
         if let Err(e) = guests.remove(id) {
             tracing::warn!(vm = %id, error = %e, "removing a migrated VM's guest data");
         }
         Ok(VmMigrated {
             destination: m.destination,
             elapsed_ms: started.elapsed().as_millis() as u64,
+            live,
         })
     })
     .await

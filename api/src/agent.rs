@@ -253,6 +253,12 @@ pub mod api {
     /// it within the request's deadline, else `409` and it stays attached; and from the
     /// definition); answers [`VmStatus`](super::VmStatus), also when it was not attached.
     pub const VM_DISK: &str = "/v1/vms/{id}/disks/{device}";
+    /// PUT a [`DiskSize`](super::DiskSize): grow the data volume at device `{device}` of
+    /// the running VM to that size, live (QEMU grows the file and the guest sees the new
+    /// capacity at once); answers [`VmStatus`](super::VmStatus). The same size again is
+    /// fine; a smaller one is refused (`400`), as is a VM that does not run (`409`) or has
+    /// no disk there (`404`).
+    pub const VM_DISK_SIZE: &str = "/v1/vms/{id}/disks/{device}/size";
     /// The protocol name a console tunnel asks for in its `Upgrade` header: raw RFB bytes
     /// (no framing) after the `101`.
     pub const CONSOLE_UPGRADE: &str = "stratus-vnc";
@@ -280,6 +286,11 @@ pub mod api {
     }
     pub fn vm_disk(id: Uuid, device: u32) -> String {
         VM_DISK
+            .replace("{id}", &id.to_string())
+            .replace("{device}", &device.to_string())
+    }
+    pub fn vm_disk_size(id: Uuid, device: u32) -> String {
+        VM_DISK_SIZE
             .replace("{id}", &id.to_string())
             .replace("{device}", &device.to_string())
     }
@@ -413,6 +424,13 @@ impl DataDisk {
         valid_data_device(self.device_id)?;
         self.file.validate("data disk")
     }
+}
+
+/// The new size of a running VM's data volume (`paths::VM_DISK_SIZE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskSize {
+    /// In bytes; never smaller than the disk is.
+    pub bytes: u64,
 }
 
 /// Whether `device` may hold a data volume (CloudStack's rule: 1, 2, 4…max).
@@ -968,8 +986,9 @@ pub mod migration {
     /// PUT an [`Incoming`] on the destination before the migration: it writes the VM's
     /// config drive there; answers [`IncomingReady`].
     pub const VM_INCOMING: &str = "/v1/vms/{id}/incoming";
-    /// POST a [`MigrateVm`] on the source: the running VM moves live to the destination
-    /// (defined there, undefined here); answers [`VmMigrated`]. When it fails the VM
+    /// POST a [`MigrateVm`] on the source: the running VM moves to the destination, live
+    /// under KVM and paused under TCG (defined there, undefined here); answers
+    /// [`VmMigrated`]. When it fails the VM
     /// keeps running here (libvirt resumes it).
     pub const VM_MIGRATE: &str = "/v1/vms/{id}/migrate";
 
@@ -1036,6 +1055,14 @@ pub mod migration {
         pub destination: IpAddr,
         /// How long the migration took, in milliseconds.
         pub elapsed_ms: u64,
+        /// Whether the guest ran during the move (under KVM); an emulated (TCG) guest
+        /// moves paused, in one pass (the agent's `hypervisor::is_emulated` says why).
+        #[serde(default = "live_by_default")]
+        pub live: bool,
+    }
+
+    fn live_by_default() -> bool {
+        true
     }
 
     #[cfg(test)]

@@ -32,8 +32,12 @@ const SMALL: &str = "00000000-0000-4000-8003-000000000001";
 const DISK_5GB: &str = "00000000-0000-4000-8004-000000000001";
 /// Power-on to SSH login takes 60-120 s under TCG here; more when the cores are busy.
 const SSH_WITHIN: u64 = 360;
-/// The longest a migrated guest may stay silent to pings (every 0.2 s) under TCG.
-const MAX_DOWNTIME: Duration = Duration::from_secs(3);
+/// The longest a migrated guest may stay silent to pings (every 0.2 s). Under TCG the
+/// agent moves a guest paused, in one pass (QEMU 7.2's TCG loses writes from its dirty
+/// tracking under load: live-moved guests panicked on corrupted memory), so the silence
+/// is the copy of its 512 MiB through libvirtd's TLS tunnel on two contended cores:
+/// 3.6 s with a build alongside. Under KVM the move is live.
+const MAX_DOWNTIME: Duration = Duration::from_secs(6);
 
 fn id(v: &Value) -> String {
     v["id"].as_str().unwrap().to_string()
@@ -461,6 +465,8 @@ fn a_running_vm_moves_live_between_two_hosts() {
         replies.counts()
     );
     assert!(said.contains("libvirt's move"), "{ev}");
+    // This host runs its guests under TCG: the move is the paused one (see MAX_DOWNTIME).
+    assert!(said.contains("(paused: an emulated guest"), "{ev}");
     let up_after = uptime(
         &b,
         &key,
@@ -468,34 +474,22 @@ fn a_running_vm_moves_live_between_two_hosts() {
         &vm_id,
         &format!("after the move, {}", replies.counts()),
     );
-    // KNOWN DEFECT (issue 16, open): in CI's lanes, with the other lane's TCG guests on
-    // the same two cores, a migrated guest sometimes answers nothing on B: B's ARP
-    // requests reach its NIC and only QEMU's own announcements leave it (the counters
-    // printed above). Seen in every CI-like run, never alone. Until it is understood, the
-    // pinged downtime and the uptime are asserted when the guest answers on B, and the
-    // failure to answer is printed, not asserted; the move itself is checked above.
-    let answered = up_after.is_some();
-    match up_after {
-        Some(up_after) => {
-            assert!(
-                up_after > up_before,
-                "the guest kept running: uptime {up_before} s before, {up_after} s after"
-            );
-            assert!(
-                replies.replies.iter().all(|r| r.len() >= 5),
-                "replies before and after: {}",
-                replies.counts()
-            );
-            assert!(
-                gap <= MAX_DOWNTIME,
-                "the guest was silent for {gap:?} (at most {MAX_DOWNTIME:?})"
-            );
-        }
-        None => eprintln!(
-            "KNOWN DEFECT (issue 16): the migrated guest does not answer on B; its network \
-             after the move is not checked in this run"
-        ),
-    }
+    // The guest came through whole: still up (not rebooted, not panicked on memory from
+    // two instants), answering on B, silent only for the move.
+    let up_after = up_after.expect("the migrated guest answers SSH on B");
+    assert!(
+        up_after > up_before,
+        "the guest kept running: uptime {up_before} s before, {up_after} s after"
+    );
+    assert!(
+        replies.replies.iter().all(|r| r.len() >= 5),
+        "replies before and after: {}",
+        replies.counts()
+    );
+    assert!(
+        gap <= MAX_DOWNTIME,
+        "the guest was silent for {gap:?} (at most {MAX_DOWNTIME:?})"
+    );
 
     // Maintenance empties B: the VM moves live back to A (the only other host).
     let hid = |h: &str| format!("id={h}");
@@ -540,7 +534,11 @@ fn a_running_vm_moves_live_between_two_hosts() {
         gap.as_secs_f64(),
         replies.counts()
     );
-    assert!(!answered || gap <= MAX_DOWNTIME, "silent for {gap:?}");
+    assert!(gap <= MAX_DOWNTIME, "silent for {gap:?}");
+    // Three moves later the guest still runs the same boot, whole.
+    let up_last = uptime(&b, &key, &ip, &vm_id, "after the maintenance moves")
+        .expect("the guest answers SSH on B after maintenance moved it back");
+    assert!(up_last > up_after, "uptime {up_after} s, then {up_last} s");
     let r = api.ok("cancelHostMaintenance", &[&hid(&host_a)]);
     assert_eq!(r["host"]["resourcestate"], "Enabled", "{r}");
 

@@ -6,7 +6,8 @@
 //! for a guest that never lets go and fails with that reason, the disk still there. Once
 //! A is stopped the volume is detached; a marker is written into its qcow2 with qemu-io,
 //! and it is hot-plugged into running VM B, where the marker is read back through the
-//! file B's QEMU has open. A, started again, no longer has the disk. Then snapshots: one
+//! file B's QEMU has open; resizeVolume grows it live on B (B's disk and the file), a
+//! live shrink refused. A, started again, no longer has the disk. Then snapshots: one
 //! taken while B runs (its agent pauses B for the copy, B runs on), the marker in the
 //! copy on secondary storage; the marker overwritten while B is stopped and brought back
 //! by revertSnapshot; a new volume from the snapshot, hot-plugged into A, holding it.
@@ -22,6 +23,8 @@ const HOST_INDEX: u8 = 233;
 const NFS_INDEX: u8 = 234;
 const SMALL: &str = "00000000-0000-4000-8003-000000000001";
 const DISK_5GB: &str = "00000000-0000-4000-8004-000000000001";
+/// Seeded by migration 0007: the "Custom" disk offering (size given with the request).
+const CUSTOM: &str = "00000000-0000-4000-8004-000000000004";
 
 fn id(v: &Value) -> String {
     v["id"].as_str().unwrap().to_string()
@@ -242,6 +245,45 @@ fn hot_plug_detach_and_move_a_data_volume() {
         read.contains("read 65536/65536") && !read.contains("verification failed"),
         "{read}"
     );
+
+    // Grown live on running B (resizeVolume to a custom 7 GB): B's QEMU grows the file
+    // and its disk at once; the data is still there. A live shrink is refused (it would
+    // cut the guest's file system under it), even with shrinkok.
+    let r = api.ok(
+        "resizeVolume",
+        &[
+            &format!("id={vol}"),
+            &format!("diskofferingid={CUSTOM}"),
+            "size=7",
+        ],
+    )["volume"]
+        .clone();
+    assert_eq!(r["size"], 7i64 << 30, "{r}");
+    assert_eq!(r["vmstate"], "Running", "{r}");
+    let info = host.virsh(&["domblkinfo", &b, "vdb"]);
+    assert!(
+        info.lines()
+            .any(|l| l.starts_with("Capacity:") && l.ends_with(&(7u64 << 30).to_string())),
+        "B's disk after the live grow:\n{info}"
+    );
+    let img = Command::new("qemu-img")
+        .args(["info", "-U", "--output=json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let img: Value = serde_json::from_slice(&img.stdout).unwrap();
+    assert_eq!(img["virtual-size"], 7u64 << 30, "{img}");
+    let read = qemu_io(&file, true, "read -P 0x5a 1M 64k");
+    assert!(!read.contains("verification failed"), "{read}");
+    let e = api.err(
+        "resizeVolume",
+        &[&format!("id={vol}"), "size=6", "shrinkok=true"],
+        431,
+    );
+    assert!(e.contains("only grows"), "{e}");
+    assert!(host
+        .virsh(&["domblkinfo", &b, "vdb"])
+        .contains(&(7u64 << 30).to_string()));
 
     // A starts without it; deleting it while on B is refused.
     api.ok("startVirtualMachine", &[&format!("id={a}")]);

@@ -22,7 +22,17 @@ pub async fn migrate(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     // How long it took, and how much of that was libvirt's own move (the floor).
     let libvirt = moved
         .libvirt
-        .map(|d| format!(", libvirt's move {:.1} s", d.as_secs_f64()))
+        .map(|m| {
+            format!(
+                ", libvirt's move {:.1} s{}",
+                m.took.as_secs_f64(),
+                if m.live {
+                    " (live)"
+                } else {
+                    " (paused: an emulated guest moves in one pass)"
+                }
+            )
+        })
         .unwrap_or_default();
     super::vms::lifecycle_event(
         ctx,

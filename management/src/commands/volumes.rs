@@ -494,15 +494,19 @@ async fn refuse_with_vm_snapshots(ctx: &Ctx, vm: Uuid, text: &str) -> Result<()>
     Ok(())
 }
 
-/// Whether the volume's VM (if any) runs: what a resize or a migration cannot work with.
-async fn vm_running(ctx: &Ctx, v: &DataVolumeRow) -> Result<Option<String>> {
+/// The volume's VM, if it has one that is not Stopped.
+async fn vm_not_stopped(ctx: &Ctx, v: &DataVolumeRow) -> Result<Option<db::vms::VmRow>> {
     let Some(id) = v.vm_id else {
         return Ok(None);
     };
     Ok(db::vms::vm_fetch(&ctx.pool, id)
         .await?
-        .filter(|vm| vm.state != VmState::Stopped)
-        .map(|vm| vm.display_name))
+        .filter(|vm| vm.state != VmState::Stopped))
+}
+
+/// The name of the volume's VM if it is not Stopped: what a migration cannot work with.
+async fn vm_running(ctx: &Ctx, v: &DataVolumeRow) -> Result<Option<String>> {
+    Ok(vm_not_stopped(ctx, v).await?.map(|vm| vm.display_name))
 }
 
 pub async fn resize(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
@@ -554,12 +558,25 @@ pub async fn resize(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     {
         return volume_reply(ctx, caller, v.id).await;
     }
-    if let Some(vm) = vm_running(ctx, &v).await? {
-        return Err(ApiError::param(format!(
-            "Volume {} is attached to VM {vm}, which is not Stopped: stop it or detach the volume to resize it",
-            v.name
-        ))
-        .into());
+    // A running VM's volume grows live; it shrinks only with the VM stopped (a live
+    // shrink would cut the guest's file system under it). A VM in a transition waits.
+    if let Some(vm) = vm_not_stopped(ctx, &v).await? {
+        if vm.state != VmState::Running {
+            return Err(ApiError::param(format!(
+                "Volume {} is attached to VM {}, which is {}: resize it when the VM is Running or Stopped",
+                v.name,
+                vm.display_name,
+                vm.state.as_str()
+            ))
+            .into());
+        }
+        if size < v.size_bytes {
+            return Err(ApiError::param(format!(
+                "Volume {} is attached to VM {}, which is Running: a running VM's volume only grows; stop the VM to shrink it",
+                v.name, vm.display_name
+            ))
+            .into());
+        }
     }
     if size > v.size_bytes {
         let owner = v

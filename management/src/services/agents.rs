@@ -194,6 +194,24 @@ impl<'a> Agent<'a> {
             .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
     }
 
+    /// Grow the data volume at `device` of the running VM to `bytes`, live.
+    pub async fn resize_disk(
+        &self,
+        id: Uuid,
+        device: u32,
+        bytes: u64,
+    ) -> Result<VmStatus, ApiError> {
+        let size = stratus_api::agent::DiskSize { bytes };
+        self.call(
+            reqwest::Method::PUT,
+            &api::vm_disk_size(id, device),
+            Some(&size),
+            QUICK,
+        )
+        .await?
+        .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
+    }
+
     /// Detach the data volume at `device`; the guest has [`DETACH_BUDGET`] to release it.
     /// `None` if the host has no such VM.
     pub async fn detach_disk(&self, id: Uuid, device: u32) -> Result<Option<VmStatus>, ApiError> {

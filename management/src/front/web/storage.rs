@@ -334,7 +334,7 @@ async fn snapshot_sections(s: &Session, id: &str, page: &str) -> Vec<Section> {
 
 /// What a volume's page offers, as CloudStack allows it: a data volume is attached to an
 /// instance of its owner in its zone (Running: hot-plugged; Stopped: at its next start),
-/// detached, resized, moved to another pool while detached (root admins), and deleted
+/// detached, resized (grown live while its instance runs), moved to another pool while detached (root admins), and deleted
 /// while detached. A root volume is its instance's, so it has none of these.
 async fn volume_actions(s: &Session, v: &VolumeResponse) -> Vec<Action> {
     if v.r#type.as_deref() != Some("DATADISK") || v.state.as_deref() == Some("Destroy") {
@@ -352,11 +352,16 @@ async fn volume_actions(s: &Session, v: &VolumeResponse) -> Vec<Action> {
             out.push(a("attach", "Attach").select("virtualmachineid", "Instance", vms));
         }
     }
-    out.push(
-        a("resize", "Resize")
-            .input("size", "New size (GiB)", "number", gib_of(v.size), "")
-            .checkbox("shrinkok", "Allow shrinking", false),
-    );
+    // A running instance's volume grows live and never shrinks (the server says so too).
+    if v.vmstate.as_deref() == Some("Running") {
+        out.push(a("resize", "Grow").input("size", "New size (GiB)", "number", gib_of(v.size), ""));
+    } else {
+        out.push(
+            a("resize", "Resize")
+                .input("size", "New size (GiB)", "number", gib_of(v.size), "")
+                .checkbox("shrinkok", "Allow shrinking", false),
+        );
+    }
     if v.virtualmachineid.is_none() {
         if s.is_admin() {
             let pools = other_pools(s, v).await;

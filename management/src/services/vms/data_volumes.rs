@@ -249,10 +249,29 @@ pub async fn detach(ctx: &Ctx, v: &DataVolumeRow) -> Result<()> {
     Ok(())
 }
 
-/// resizeVolume's work on a volume whose VM (if any) is not running: an Allocated one has
-/// no file yet (only its size changes), a Ready one's qcow2 is resized on its pool.
+/// resizeVolume's work (the caller refused a shrink of a running VM's volume and a VM
+/// in a transition): attached to a running VM, the volume grows live through its host's
+/// agent (QEMU grows the file, the guest sees the new size at once); otherwise an
+/// Allocated one has no file yet (only its size changes) and a Ready one's qcow2 is
+/// resized on its pool.
 pub async fn resize(ctx: &Ctx, v: &DataVolumeRow, size: i64, offering: Option<Uuid>) -> Result<()> {
-    if v.state == VolumeState::Ready {
+    let running = match v.vm_id {
+        Some(id) => db::vms::vm_fetch(&ctx.pool, id)
+            .await?
+            .filter(|vm| vm.state == VmState::Running),
+        None => None,
+    };
+    if let Some(vm) = running {
+        let host = host_of(ctx, &vm).await?;
+        let device = v
+            .device_id
+            .and_then(|d| u32::try_from(d).ok())
+            .ok_or_else(|| Error::internal("an attached volume without a device id"))?;
+        let bytes = u64::try_from(size).map_err(|_| Error::internal("a negative volume size"))?;
+        Agent::of(ctx, &host)
+            .resize_disk(vm.id, device, bytes)
+            .await?;
+    } else if v.state == VolumeState::Ready {
         let url = volumes::nfs_file_url(&pool_url(v)?, &v.path);
         volumes::resize_qcow2(&url, size as u64, size < v.size_bytes)
             .await

@@ -184,11 +184,19 @@ pub async fn release_destination(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
     db::vms::vm_migration_release(&ctx.pool, vm_id).await
 }
 
-/// A VM moved: where to, and how long libvirt's own move took (the floor under the
-/// whole operation; unknown when the source's answer was lost).
+/// A VM moved: where to, and libvirt's own move (unknown when the source's answer was
+/// lost).
 pub struct Migrated {
     pub host: HostRow,
-    pub libvirt: Option<std::time::Duration>,
+    pub libvirt: Option<Move>,
+}
+
+/// libvirt's own move: how long it took (the floor under the whole operation) and
+/// whether the guest ran meanwhile (under KVM; an emulated guest moves paused).
+#[derive(Debug, Clone, Copy)]
+pub struct Move {
+    pub took: Duration,
+    pub live: bool,
 }
 
 /// Moves the running VM live to `want` (or the best host); answers the destination.
@@ -247,7 +255,7 @@ async fn move_to(
     vm: &db::vms::VmRow,
     source: &HostRow,
     dest: &HostRow,
-) -> Result<Option<std::time::Duration>> {
+) -> Result<Option<Move>> {
     // The destination's guest bridge (and DHCP) first: the VM's NIC plugs into it.
     super::push_leases(ctx, dest, vm.id, None).await?;
     let view = super::view(ctx, vm.id).await?;
@@ -262,10 +270,10 @@ async fn move_to(
     let moved = Agent::of(ctx, source)
         .migrate_vm(vm.id, &order, MIGRATION_BUDGET)
         .await;
-    let libvirt = moved
-        .as_ref()
-        .ok()
-        .map(|m| std::time::Duration::from_millis(m.elapsed_ms));
+    let libvirt = moved.as_ref().ok().map(|m| Move {
+        took: Duration::from_millis(m.elapsed_ms),
+        live: m.live,
+    });
     if let Err(e) = moved {
         // The answer may be lost while the VM did move: where it runs now says.
         if !moved_after_all(ctx, vm.id, source, dest).await {

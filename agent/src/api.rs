@@ -946,13 +946,14 @@ async fn vm_disk_backup(
         let max = Duration::from_secs(b.max_pause_secs.unwrap_or(DEFAULT_MAX_PAUSE_SECS));
         let paused = hv.pause_vm(id)?;
         let started = Instant::now();
-        let copied = copy_flattened(&b, max);
+        let copied = copy_while_paused(&b, max);
         let paused_ms = started.elapsed().as_millis() as u64;
         if paused {
             hv.resume_vm(id)?;
             tracing::info!(vm = %id, paused_ms, "VM resumed after its volume's copy");
         }
         copied?;
+        flatten_copy(&b, max)?;
         Ok(DiskBackedUp {
             was_running: paused,
             paused_ms: if paused { paused_ms } else { 0 },
@@ -961,23 +962,55 @@ async fn vm_disk_backup(
     .await
 }
 
-/// `qemu-img convert -U` of the source into a standalone qcow2 at the target; killed
-/// after `max`. A source with a base is refused (see below).
-fn copy_flattened(
+/// The part of a volume's copy made while its VM is paused: the volume as it is at that
+/// instant. A standalone volume: `qemu-img convert -U` into a standalone qcow2 at the
+/// target. An overlay on a template (a root volume): its file, byte for byte (QEMU 7.2's
+/// NFS driver cannot open a relative backing name, and the image in use must not be
+/// rewritten), which [`flatten_copy`] then makes standalone once the VM runs again. Each
+/// `qemu-img` is killed after `max`.
+fn copy_while_paused(
     b: &stratus_api::agent::volume_snapshots::DiskBackup,
     max: Duration,
 ) -> Result<()> {
-    if b.backing.is_some() {
-        // QEMU 7.2's NFS driver opens neither a relative backing name nor an `nfs://`
-        // file name inside `json:`, and the image in use must not be rewritten.
-        return Err(Error::Invalid(
-            "copying an overlay of a running VM is not supported yet".into(),
-        ));
-    }
+    let (source, target) = (b.source.url(), b.target.url());
+    let format = if b.backing.is_some() { "raw" } else { "qcow2" };
+    qemu_img(
+        &[
+            "convert", "-U", "-q", "-f", format, "-O", format, &source, &target,
+        ],
+        &format!("copying {source} to {target}"),
+        max,
+    )
+}
+
+/// After [`copy_while_paused`] of an overlay: the copy (no one else's file) is pointed
+/// at its base by full URL, then rebased onto nothing, which writes the base's data into
+/// it: a standalone qcow2 of the volume at the paused instant (the base never changes).
+fn flatten_copy(b: &stratus_api::agent::volume_snapshots::DiskBackup, max: Duration) -> Result<()> {
+    let Some(base) = &b.backing else {
+        return Ok(());
+    };
+    let (target, base) = (b.target.url(), base.url());
+    let what = format!("making the copy {target} of an overlay standalone");
+    qemu_img(
+        &[
+            "rebase", "-u", "-f", "qcow2", "-b", &base, "-F", "qcow2", &target,
+        ],
+        &what,
+        max,
+    )?;
+    qemu_img(
+        &["rebase", "-q", "-f", "qcow2", "-b", "", &target],
+        &what,
+        max,
+    )
+}
+
+/// Runs `qemu-img` with `args`; its error (the first 4 KiB of what it said) names `what`;
+/// killed after `max`.
+fn qemu_img(args: &[&str], what: &str, max: Duration) -> Result<()> {
     let mut child = std::process::Command::new("qemu-img")
-        .args(["convert", "-U", "-q", "-f", "qcow2", "-O", "qcow2"])
-        .arg(b.source.url())
-        .arg(b.target.url())
+        .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -995,9 +1028,8 @@ fn copy_flattened(
                     return Ok(());
                 }
                 return Err(Error::Storage(format!(
-                    "copying {} to {}: qemu-img convert: {}",
-                    b.source.url(),
-                    b.target.url(),
+                    "{what}: qemu-img {}: {}",
+                    args.first().copied().unwrap_or_default(),
                     err.trim()
                 )));
             }
@@ -1005,8 +1037,7 @@ fn copy_flattened(
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(Error::Storage(format!(
-                    "copying {} did not finish within {} s: stopped, the VM resumed",
-                    b.source.url(),
+                    "{what} did not finish within {} s: stopped",
                     max.as_secs()
                 )));
             }

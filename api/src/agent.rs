@@ -1381,10 +1381,12 @@ mod command_tests {
 /// A running VM's volume copied to secondary storage, consistently: the agent pauses the
 /// VM (QEMU drains and flushes its disks when it stops the CPUs, so the file on NFS is a
 /// whole qcow2 at that instant), copies the volume with `qemu-img convert -U` into the
-/// target (a standalone qcow2; a source with a `backing` base is refused for now: QEMU
-/// 7.2's NFS driver cannot be given the base's name), and resumes the VM —
-/// always, whether the copy worked or not. The pause lasts as long as the copy; the answer
-/// says how long it was. Why not libvirt's backup API (`virDomainBackupBegin`, which
+/// target (a standalone qcow2), and resumes the VM — always, whether the copy worked or
+/// not. The pause lasts as long as the copy; the answer says how long it was. An overlay
+/// (a root volume on its template's copy, `backing`) is copied byte for byte while paused
+/// (its own clusters only, small) and made standalone after the VM resumes: the copy is
+/// pointed at its base by full URL (QEMU 7.2's NFS driver cannot resolve the relative
+/// name) and rebased onto nothing. Why not libvirt's backup API (`virDomainBackupBegin`, which
 /// would copy without a pause): the `virt` crate (0.5) does not expose it, and its push
 /// mode writes only to a host-local file or block device, not to an NFS URL.
 pub mod volume_snapshots {
@@ -1409,8 +1411,7 @@ pub mod volume_snapshots {
     pub struct DiskBackup {
         /// The volume's qcow2 on primary storage.
         pub source: NfsFile,
-        /// Its base (a root volume's template copy), if it is an overlay (refused by this
-        /// version's agents; reserved so a later one can read through it).
+        /// Its base (a root volume's template copy), if it is an overlay.
         #[serde(default)]
         pub backing: Option<NfsFile>,
         /// Where the flattened copy goes (on secondary storage): a `.part` file under

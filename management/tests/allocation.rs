@@ -42,6 +42,33 @@ fn facts(cores: u32, mhz: u32, memory_bytes: u64) -> Heartbeat {
 }
 
 /// `n` Stopped VMs of the 500 MHz / 512 MiB offering, named `prefix0`…, owned by `admin`.
+/// A host registered in (zone, pod, cluster) at 192.0.2.`n` and Up with `hb`'s facts.
+async fn host_up(
+    c: &Client,
+    admin: &db::accounts::UserRow,
+    (zone, pod, cluster): (&str, &str, &str),
+    name: &str,
+    n: u8,
+    hb: &Heartbeat,
+) -> stratus_management::ids::HostId {
+    let (h, token) = hosts::register(
+        &c.ctx,
+        admin,
+        zone.parse().unwrap(),
+        pod.parse().unwrap(),
+        cluster.parse().unwrap(),
+        format!("192.0.2.{n}").parse().unwrap(),
+        8250,
+        name,
+    )
+    .await
+    .unwrap();
+    hosts::heartbeat(&c.ctx, h.id, Some(&token), hb, None)
+        .await
+        .unwrap();
+    h.id
+}
+
 async fn small_vms(
     c: &Client,
     admin: &db::accounts::UserRow,
@@ -658,31 +685,10 @@ async fn concurrent_migrations_never_overcommit_the_destination() {
         .await
         .unwrap()
         .unwrap();
-    let host = |name: &'static str, n: u8, cores: u32, mem: u64| {
-        let ctx = c.ctx.clone();
-        let (admin, zid, pid, cid) = (admin.clone(), zid.clone(), pid.clone(), cid.clone());
-        async move {
-            let (h, token) = hosts::register(
-                &ctx,
-                &admin,
-                zid.parse().unwrap(),
-                pid.parse().unwrap(),
-                cid.parse().unwrap(),
-                format!("192.0.2.{n}").parse().unwrap(),
-                8250,
-                name,
-            )
-            .await
-            .unwrap();
-            hosts::heartbeat(&ctx, h.id, Some(&token), &facts(cores, 1000, mem), None)
-                .await
-                .unwrap();
-            h.id
-        }
-    };
-    let a = host("a", 20, 8, 8 << 30).await;
-    let b = host("b", 21, 1, 1 << 30).await;
-    let off = host("c", 22, 64, 64 << 30).await;
+    let topo = (zid.as_str(), pid.as_str(), cid.as_str());
+    let a = host_up(&c, &admin, topo, "a", 20, &facts(8, 1000, 8 << 30)).await;
+    let b = host_up(&c, &admin, topo, "b", 21, &facts(1, 1000, 1 << 30)).await;
+    let off = host_up(&c, &admin, topo, "c", 22, &facts(64, 1000, 64 << 30)).await;
     c.ok(
         "updateHost",
         &[("id", &off.to_string()), ("allocationstate", "Disable")],
@@ -814,4 +820,91 @@ async fn concurrent_migrations_never_overcommit_the_destination() {
             .id,
         b
     );
+}
+
+/// Issue 16: while a VM moves, its domain is on the destination before its record is,
+/// and gone from the source before the record leaves it. The hosts' reports in that time
+/// (and for the settle time after) neither destroy the domain on the destination as a
+/// stray nor mark the VM dead on the source; the same reports without a migration do.
+/// (In CI, a destination's report destroyed a VM that maintenance had just moved there.)
+#[tokio::test]
+async fn reports_during_a_migration_leave_the_moving_vm_alone() {
+    use stratus_api::agent::{DomainReport, DomainState};
+    use stratus_management::services::vms::{self, migrate};
+    let c = Client::admin().await;
+    let (zid, pid, cid) = c.basic_topology("mrep").await;
+    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    let topo = (zid.as_str(), pid.as_str(), cid.as_str());
+    let a = host_up(&c, &admin, topo, "ra", 30, &facts(8, 1000, 8 << 30)).await;
+    let b = host_up(&c, &admin, topo, "rb", 31, &facts(8, 1000, 8 << 30)).await;
+    let vm = small_vms(&c, &admin, &zid, 1, "mrep-").await[0];
+    // Running on A for an hour: settled.
+    sqlx::query(
+        "UPDATE vms SET host_id = $1, state = 'Running', state_changed = now() - interval '1 hour' WHERE id = $2",
+    )
+    .bind(Uuid::from(a))
+    .bind(vm)
+    .execute(&c.ctx.pool)
+    .await
+    .unwrap();
+    let host = |id| {
+        let pool = c.ctx.pool.clone();
+        async move { db::hosts::host_fetch(&pool, id).await.unwrap().unwrap() }
+    };
+    let (ha, hb) = (host(a).await, host(b).await);
+    let running = vec![DomainReport {
+        name: "i-2-1-VM".into(),
+        uuid: vm,
+        state: DomainState::Running,
+    }];
+    // What each host's report does to the VM: the strays it names, and the VM's state.
+    let report = |h: db::hosts::HostRow, domains: Vec<DomainReport>| {
+        let pool = c.ctx.pool.clone();
+        async move {
+            let mut tx = pool.begin().await.unwrap();
+            let strays = vms::sync_report(&mut tx, &h, &domains, 15).await.unwrap();
+            tx.rollback().await.unwrap();
+            strays.into_iter().map(|(id, _)| id).collect::<Vec<_>>()
+        }
+    };
+    let died = |h: db::hosts::HostRow| {
+        let pool = c.ctx.pool.clone();
+        async move {
+            let mut tx = pool.begin().await.unwrap();
+            vms::sync_report(&mut tx, &h, &[], 15).await.unwrap();
+            let state: String = sqlx::query_scalar("SELECT state FROM vms WHERE id = $1")
+                .bind(vm)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+            tx.rollback().await.unwrap();
+            state == "Stopped"
+        }
+    };
+    // Without a migration: B running it is a stray; A not running it means it died.
+    assert_eq!(report(hb.clone(), running.clone()).await, [vm]);
+    assert!(died(ha.clone()).await);
+
+    // Moving (the destination held): neither.
+    migrate::hold_destination(&c.ctx, vm, Some(b.into()))
+        .await
+        .unwrap();
+    assert!(report(hb.clone(), running.clone()).await.is_empty());
+    assert!(!died(ha.clone()).await);
+    // Moved (the record on B): A's late report still running it, and B's from before the
+    // move without it, are both left alone for the settle time.
+    assert!(db::vms::vm_move_host(&c.ctx.pool, vm, a, b).await.unwrap());
+    assert!(report(ha.clone(), running.clone()).await.is_empty());
+    assert!(!died(hb.clone()).await);
+    // Settled again: the reports count.
+    sqlx::query("UPDATE vms SET migrating_until = now() - interval '1 minute' WHERE id = $1")
+        .bind(vm)
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    assert_eq!(report(ha, running).await, [vm]);
+    assert!(died(hb).await);
 }

@@ -7,7 +7,9 @@
 //! TLS channel while both hosts ping it every 0.2 s: the replies, merged, show at most a
 //! short gap (the downtime, printed with the migration's time and libvirt's own share of
 //! it, which the VM.MIGRATE event records), and the guest's uptime shows it never
-//! restarted. `findHostsForMigration` lists B as suitable without storage motion; the
+//! restarted. Before that, a snapshot of mig1's root volume (an overlay on the
+//! template's copy) is taken while it runs: the copy on secondary storage is a standalone
+//! qcow2 holding what the guest wrote before and not after. `findHostsForMigration` lists B as suitable without storage motion; the
 //! API's refusals (the same host, an unknown host, a stopped VM) are checked.
 //! `prepareHostForMaintenance` on B migrates mig1 back to A and ends in Maintenance; on A
 //! (B being in maintenance, no host can take its VMs) it ends in ErrorInMaintenance with
@@ -56,6 +58,20 @@ fn domains(host: &SimHost) -> Vec<String> {
 fn vm(api: &CsApi, vm: &str) -> Value {
     let l = api.ok("listVirtualMachines", &[&format!("id={vm}")]);
     l["virtualmachine"][0].clone()
+}
+
+/// Every file under `dir`, at any depth.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -424,6 +440,73 @@ fn a_running_vm_moves_live_between_two_hosts() {
 
     // The move, pinged all along: running on B, gone from A, B in the API; the guest
     // never restarted and was silent for at most MAX_DOWNTIME.
+    // A snapshot of the running guest's root volume (an overlay on the template's copy):
+    // its agent copies the overlay while the guest is paused and makes the copy standalone
+    // after. The copy holds what the guest wrote before it and not what it wrote after.
+    let marker = |n: u32| format!("stratus-snapshot-marker-{n}-{}", &vm_id[..8]);
+    let write = |n: u32| {
+        let r = a.guest_ssh(
+            &key,
+            &ip,
+            &format!("echo {} | sudo tee /var/tmp/marker{n} && sync", marker(n)),
+        );
+        assert!(matches!(r, Some((true, _))), "writing marker {n}: {r:?}");
+    };
+    write(1);
+    let root = api.ok(
+        "listVolumes",
+        &[&format!("virtualmachineid={vm_id}"), "type=ROOT"],
+    )["volume"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sn = api.ok("createSnapshot", &[&format!("volumeid={root}")])["snapshot"].clone();
+    assert_eq!(sn["state"], "BackedUp", "{sn}");
+    assert_eq!(vm(&api, &vm_id)["state"], "Running");
+    write(2);
+    let copies: Vec<_> = walk(&secondary.join("snapshots"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "qcow2"))
+        .collect();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    let info = Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(&copies[0])
+        .output()
+        .unwrap();
+    let info: Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert!(info.get("backing-filename").is_none(), "standalone: {info}");
+    let raw = tmp.path().join("snapshot.raw");
+    let out = Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .arg(&copies[0])
+        .arg(&raw)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let holds = |n: u32| {
+        Command::new("grep")
+            .args(["-a", "-q", "-F", &marker(n)])
+            .arg(&raw)
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(
+        holds(1),
+        "the snapshot holds what the guest wrote before it"
+    );
+    assert!(
+        !holds(2),
+        "the snapshot does not hold what the guest wrote after it"
+    );
+    std::fs::remove_file(&raw).unwrap();
+    let ev = api.ok("listEvents", &["type=SNAPSHOT.CREATE", "listall=true"]);
+    eprintln!(
+        "snapshot of the running guest's root overlay: {}",
+        ev["event"][0]["description"]
+    );
+
     let up_before = uptime(&a, &key, &ip, &vm_id, "before the move").expect("SSH before the move");
     let ((m, took), replies) = pinging([&a, &b], &ip, || {
         let started = Instant::now();

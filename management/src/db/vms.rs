@@ -354,13 +354,16 @@ pub struct HostedVm {
     pub state: VmState,
     /// The kind of the workflow running on it (`services::workflow`), if one is.
     pub work: Option<String>,
-    /// Its state has not changed for `settle_secs` (a report cannot predate the change).
+    /// Its state has not changed for `settle_secs` (a report cannot predate the change),
+    /// and no migration held a destination for it within that time: while it moves, its
+    /// domain is on two hosts or on the other host than its record says.
     pub settled: bool,
 }
 
 stmt!(VM_LIST_ON_HOST: HostedVm = "SELECT id, display_name AS name, state,
                 (SELECT w.kind FROM workflows w WHERE w.resource_id = vms.id AND w.state IN ('Running', 'Unwinding') LIMIT 1) AS work,
-                state_changed < now() - make_interval(secs => $2) AS settled
+                state_changed < now() - make_interval(secs => $2)
+                  AND COALESCE(migrating_until < now() - make_interval(secs => $2), true) AS settled
          FROM vms WHERE host_id = $1 AND removed IS NULL");
 
 pub async fn vm_list_on_host(
@@ -565,7 +568,7 @@ pub struct KnownVm {
     pub state: VmState,
     /// The kind of the workflow running on it (`services::workflow`), if one is.
     pub work: Option<String>,
-    /// No state change within the settle time.
+    /// No state change, and no migration, within the settle time.
     pub settled: bool,
     /// Expunged.
     pub removed: bool,
@@ -573,7 +576,8 @@ pub struct KnownVm {
 
 stmt!(VM_KNOWN: KnownVm = "SELECT id, display_name AS name, host_id, state,
                 (SELECT w.kind FROM workflows w WHERE w.resource_id = vms.id AND w.state IN ('Running', 'Unwinding') LIMIT 1) AS work,
-                state_changed < now() - make_interval(secs => $2) AS settled,
+                state_changed < now() - make_interval(secs => $2)
+                  AND COALESCE(migrating_until < now() - make_interval(secs => $2), true) AS settled,
                 removed IS NOT NULL AS removed
          FROM vms WHERE id = ANY($1)");
 
@@ -855,7 +859,7 @@ statements![
 
 // Live migration (issue 16).
 stmt!(
-    VM_MOVE_HOST = "UPDATE vms SET host_id = $3, last_host_id = $2, migrating_to = NULL, migrating_until = NULL
+    VM_MOVE_HOST = "UPDATE vms SET host_id = $3, last_host_id = $2, migrating_to = NULL, migrating_until = now()
          WHERE id = $1 AND host_id = $2"
 );
 stmt!(
@@ -877,7 +881,7 @@ pub async fn vm_migrating(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
 
 stmt!(
     VM_MIGRATION_RELEASE =
-        "UPDATE vms SET migrating_to = NULL, migrating_until = NULL WHERE id = $1"
+        "UPDATE vms SET migrating_to = NULL, migrating_until = LEAST(migrating_until, now()) WHERE id = $1"
 );
 
 /// Holds `to`'s room for the VM's live migration for `for_secs` (counted by placement,

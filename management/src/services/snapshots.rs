@@ -236,13 +236,6 @@ impl Create {
             None => None,
         };
         let paused_ms = match vm {
-            Some(vm) if vm.state == VmState::Running && base.is_some() => {
-                return Err(ApiError::param(format!(
-                    "Volume {} of running VM {} is an overlay on a template: stop the VM to snapshot it (a running VM's overlay cannot be read through its base yet)",
-                    vol.name, vm.display_name
-                ))
-                .into())
-            }
             Some(vm) if vm.state == VmState::Running => {
                 let host = crate::services::vms::host_of(ctx, &vm).await?;
                 let nfs_file = |url: &NfsUrl, path: &str| NfsFile {
@@ -270,14 +263,16 @@ impl Create {
                     "volume of a running VM backed up: the VM was paused for the copy");
                 done.was_running.then_some(done.paused_ms)
             }
-            Some(vm) if vm.state != VmState::Stopped => return Err(ApiError::new(
-                ErrorCode::ResourceInUse,
-                format!(
+            Some(vm) if vm.state != VmState::Stopped => {
+                return Err(ApiError::new(
+                    ErrorCode::ResourceInUse,
+                    format!(
                     "VM {} is {}: a snapshot of its volume is taken while it is Running or Stopped",
                     vm.display_name, vm.state
                 ),
-            )
-            .into()),
+                )
+                .into())
+            }
             _ => {
                 // Nothing writes the volume: an overlay's base is named by its full URL
                 // while it is read, and by its relative name again after (see

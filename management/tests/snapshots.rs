@@ -427,7 +427,7 @@ async fn volume_snapshots_through_the_api() {
     // Snapshot policies.
     for (sched, tz, what) in [
         ("61", "UTC", "minute"),
-        ("05:23", "Europe/Paris", "time zone"),
+        ("05:23", "Mars/Olympus", "time zone"),
         ("5:24", "UTC", "hour"),
     ] {
         let e = alice
@@ -452,6 +452,24 @@ async fn volume_snapshots_through_the_api() {
             .await;
         assert!(e.to_lowercase().contains(what), "{what}: {e}");
     }
+    // A tz database name, as CloudStack's UI sends them, is a time zone too.
+    let paris = alice
+        .ok(
+            "createSnapshotPolicy",
+            &[
+                ("volumeid", &vol),
+                ("intervaltype", "DAILY"),
+                ("schedule", "05:23"),
+                ("timezone", "Europe/Paris"),
+                ("maxsnaps", "2"),
+            ],
+        )
+        .await["snapshotpolicy"]
+        .clone();
+    assert_eq!(paris["timezone"], "Europe/Paris", "{paris}");
+    alice
+        .ok("deleteSnapshotPolicies", &[("id", &s(&paris["id"]))])
+        .await;
     let pol = alice
         .ok(
             "createSnapshotPolicy",

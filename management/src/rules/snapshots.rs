@@ -4,9 +4,12 @@
 //! the day of the week 1-7, Sunday first, and monthly with DD the day of the month) read
 //! in the policy's time zone, and the slot a policy is due for at a given instant.
 //!
-//! Time zones: `chrono-tz` is not in the build, so a policy's zone is UTC or a fixed
-//! offset (`UTC`, `GMT`, `Etc/UTC`, `UTC+05:30`, `GMT-8`, `+02:00`); any other name is
-//! refused (431), never silently read as UTC.
+//! Time zones: a policy's zone is a tz database name, as CloudStack's (Java's) zone ids
+//! are (`Europe/Berlin`, `America/New_York`, `Asia/Kolkata`, `EST5EDT`; daylight saving
+//! time followed), or UTC or a fixed offset (`UTC`, `GMT`, `Etc/UTC`, `UTC+05:30`,
+//! `GMT-8`, `+02:00`); anything else is refused (431), never silently read as UTC. A
+//! local time that daylight saving time skips is taken an hour later; one it repeats,
+//! the first time.
 
 use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, TimeZone, Timelike, Utc};
 
@@ -153,26 +156,56 @@ pub fn parse_schedule(interval: IntervalType, s: &str) -> Result<Schedule, Strin
     })
 }
 
-/// A policy's time zone: UTC or a fixed offset (see the module's documentation).
-pub fn parse_timezone(s: &str) -> Result<FixedOffset, String> {
-    let bad = || {
-        format!(
-            "Unknown time zone '{}': give UTC or an offset such as UTC+05:30 or GMT-8",
-            stratus_api::params::shown(s)
-        )
-    };
+/// A policy's time zone (see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PolicyZone {
+    Fixed(FixedOffset),
+    Named(chrono_tz::Tz),
+}
+
+impl PolicyZone {
+    /// The last slot of `s` at or before `now` in this zone (the instant a snapshot was
+    /// due); `None` only if the calendar has no such instant in range.
+    pub fn last_slot(&self, s: &Schedule, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            PolicyZone::Fixed(z) => last_slot(s, z, now),
+            PolicyZone::Named(z) => last_slot(s, z, now),
+        }
+    }
+}
+
+pub fn parse_timezone(s: &str) -> Result<PolicyZone, String> {
     let t = s.trim();
-    let rest = ["Etc/UTC", "Etc/GMT", "UTC", "GMT", "Z"]
+    if let Some(z) = fixed_offset(t) {
+        return Ok(PolicyZone::Fixed(z));
+    }
+    t.parse::<chrono_tz::Tz>()
+        .map(PolicyZone::Named)
+        .map_err(|_| {
+            format!(
+                "Unknown time zone '{}': give a time zone name such as Europe/Berlin, UTC, or an offset such as UTC+05:30 or GMT-8",
+                stratus_api::params::shown(s)
+            )
+        })
+}
+
+/// UTC or a fixed offset (`UTC+05:30`, `GMT-8`, `+0200`); None for anything else.
+fn fixed_offset(t: &str) -> Option<FixedOffset> {
+    if t.is_empty() {
+        return None;
+    }
+    // (`Etc/GMT+5` is the tz database's, POSIX-signed: UTC-5; chrono-tz reads it.)
+    let rest = ["UTC", "GMT", "Z"]
         .iter()
         .find_map(|p| t.strip_prefix(p))
         .unwrap_or(t);
     if rest.is_empty() {
-        return FixedOffset::east_opt(0).ok_or_else(bad);
+        return FixedOffset::east_opt(0);
     }
     let (sign, body) = match rest.as_bytes().first() {
         Some(b'+') => (1, &rest[1..]),
         Some(b'-') => (-1, &rest[1..]),
-        _ => return Err(bad()),
+        _ => return None,
     };
     let (h, m) = match body.split_once(':') {
         Some((h, m)) => (h, m),
@@ -180,53 +213,51 @@ pub fn parse_timezone(s: &str) -> Result<FixedOffset, String> {
         None => (body, "0"),
     };
     if h.is_empty() || h.len() > 2 || m.is_empty() || m.len() > 2 {
-        return Err(bad());
+        return None;
     }
-    let (h, m) = match (h.parse::<i32>(), m.parse::<i32>()) {
-        (Ok(h), Ok(m)) if (0..=14).contains(&h) && (0..60).contains(&m) => (h, m),
-        _ => return Err(bad()),
-    };
-    FixedOffset::east_opt(sign * (h * 3600 + m * 60)).ok_or_else(bad)
+    match (h.parse::<i32>(), m.parse::<i32>()) {
+        (Ok(h), Ok(m)) if (0..=14).contains(&h) && (0..60).contains(&m) => {
+            FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+        }
+        _ => None,
+    }
 }
 
-/// The last slot of `s` at or before `now` in zone `tz` (the instant a snapshot was due);
-/// `None` only if the calendar has no such instant in range.
-pub fn last_slot(s: &Schedule, tz: FixedOffset, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let local = now.with_timezone(&tz);
+/// The last slot of `s` at or before `now` in zone `tz`. Earlier candidates are found on
+/// the local calendar (the previous hour, day, week or month at the same local time), so
+/// a daylight saving change between them does not shift the slot.
+pub fn last_slot<Z: TimeZone>(s: &Schedule, tz: &Z, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let local = now.with_timezone(tz).naive_local();
     let at = |d: NaiveDate, h: u32, m: u32| {
-        d.and_hms_opt(h, m, 0)
-            .and_then(|n| tz.from_local_datetime(&n).single())
+        let n = d.and_hms_opt(h, m, 0)?;
+        tz.from_local_datetime(&n)
+            .earliest()
+            .or_else(|| tz.from_local_datetime(&(n + Duration::hours(1))).earliest())
             .map(|t| t.with_timezone(&Utc))
     };
-    let today = local.date_naive();
-    let cand = match s.interval {
-        IntervalType::Manual => return None,
-        IntervalType::Hourly => {
-            let c = at(today, local.hour(), s.minute)?;
-            if c <= now {
-                c
-            } else {
-                c - Duration::hours(1)
-            }
-        }
-        IntervalType::Daily => {
-            let c = at(today, s.hour, s.minute)?;
-            if c <= now {
-                c
-            } else {
-                c - Duration::days(1)
-            }
-        }
+    let today = local.date();
+    // This period's slot if it has come, else the previous period's.
+    let pick =
+        |this: Option<DateTime<Utc>>, previous: &dyn Fn() -> Option<DateTime<Utc>>| match this {
+            Some(c) if c <= now => Some(c),
+            _ => previous(),
+        };
+    match s.interval {
+        IntervalType::Manual => None,
+        IntervalType::Hourly => pick(at(today, local.hour(), s.minute), &|| {
+            let before = local - Duration::hours(1);
+            at(before.date(), before.hour(), s.minute)
+        }),
+        IntervalType::Daily => pick(at(today, s.hour, s.minute), &|| {
+            at(today - Duration::days(1), s.hour, s.minute)
+        }),
         IntervalType::Weekly => {
             // chrono: Monday 0 … Sunday 6; CloudStack: Sunday 1 … Saturday 7.
             let dow = (today.weekday().num_days_from_sunday() + 1) as i64;
-            let back = (dow - s.day as i64).rem_euclid(7);
-            let c = at(today - Duration::days(back), s.hour, s.minute)?;
-            if c <= now {
-                c
-            } else {
-                c - Duration::days(7)
-            }
+            let day = today - Duration::days((dow - s.day as i64).rem_euclid(7));
+            pick(at(day, s.hour, s.minute), &|| {
+                at(day - Duration::days(7), s.hour, s.minute)
+            })
         }
         IntervalType::Monthly => {
             // A day past the month's end is its last day (CloudStack's Calendar does the same).
@@ -237,20 +268,16 @@ pub fn last_slot(s: &Schedule, tz: FixedOffset, now: DateTime<Utc>) -> Option<Da
                 let d = NaiveDate::from_ymd_opt(y, mo, s.day.min(last))?;
                 at(d, s.hour, s.minute)
             };
-            let c = in_month(today.year(), today.month())?;
-            if c <= now {
-                c
-            } else {
+            pick(in_month(today.year(), today.month()), &|| {
                 let (y, mo) = if today.month() == 1 {
                     (today.year() - 1, 12)
                 } else {
                     (today.year(), today.month() - 1)
                 };
-                in_month(y, mo)?
-            }
+                in_month(y, mo)
+            })
         }
-    };
-    Some(cand)
+    }
 }
 
 /// Whether `slot` (from [`last_slot`]) is still worth taking at `now`: a slot missed for
@@ -325,18 +352,73 @@ mod tests {
     }
 
     #[test]
-    fn time_zones_utc_and_offsets_only() {
-        assert_eq!(parse_timezone("UTC").unwrap().local_minus_utc(), 0);
-        assert_eq!(parse_timezone("Etc/GMT").unwrap().local_minus_utc(), 0);
-        assert_eq!(
-            parse_timezone("UTC+05:30").unwrap().local_minus_utc(),
-            19800
-        );
-        assert_eq!(parse_timezone("GMT-8").unwrap().local_minus_utc(), -28800);
-        assert_eq!(parse_timezone("+0200").unwrap().local_minus_utc(), 7200);
-        for bad in ["Europe/Paris", "UTC+15", "UTC+1:60", "UTC+", "x", "UTC+005"] {
-            assert!(parse_timezone(bad).is_err(), "{bad}");
+    fn time_zones_names_utc_and_offsets() {
+        let offset = |s: &str| match parse_timezone(s).unwrap() {
+            PolicyZone::Fixed(z) => z.local_minus_utc(),
+            other => panic!("{s}: {other:?}"),
+        };
+        assert_eq!(offset("UTC"), 0);
+        assert_eq!(offset("UTC+05:30"), 19800);
+        assert_eq!(offset("GMT-8"), -28800);
+        assert_eq!(offset("+0200"), 7200);
+        for name in [
+            "Europe/Paris",
+            "America/New_York",
+            "Etc/UTC",
+            "Etc/GMT+5",
+            "EST5EDT",
+        ] {
+            assert!(
+                matches!(parse_timezone(name), Ok(PolicyZone::Named(_))),
+                "{name}"
+            );
         }
+        for bad in [
+            "Mars/Olympus",
+            "UTC+15",
+            "UTC+1:60",
+            "UTC+",
+            "x",
+            "UTC+005",
+            "",
+        ] {
+            let e = parse_timezone(bad).unwrap_err();
+            assert!(e.contains("Europe/Berlin"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn named_zones_follow_daylight_saving_time() {
+        let d = parse_schedule(IntervalType::Daily, "00:09").unwrap();
+        let ny = parse_timezone("America/New_York").unwrap();
+        // 09:00 in New York: 14:00 UTC in winter, 13:00 UTC once DST began (2026-03-08).
+        assert_eq!(
+            ny.last_slot(&d, utc("2026-03-07T15:00:00Z")),
+            Some(utc("2026-03-07T14:00:00Z"))
+        );
+        assert_eq!(
+            ny.last_slot(&d, utc("2026-03-08T13:30:00Z")),
+            Some(utc("2026-03-08T13:00:00Z"))
+        );
+        // Before that day's slot, the previous day's, at its own offset.
+        assert_eq!(
+            ny.last_slot(&d, utc("2026-03-08T12:59:00Z")),
+            Some(utc("2026-03-07T14:00:00Z"))
+        );
+        // 02:30 does not exist in Berlin on 2026-03-29 (02:00 → 03:00): taken at 03:30
+        // CEST, 01:30 UTC.
+        let early = parse_schedule(IntervalType::Daily, "30:02").unwrap();
+        let berlin = parse_timezone("Europe/Berlin").unwrap();
+        assert_eq!(
+            berlin.last_slot(&early, utc("2026-03-29T02:00:00Z")),
+            Some(utc("2026-03-29T01:30:00Z"))
+        );
+        // Etc/GMT+5 is UTC-5: daily 09:00 there is 14:00 UTC.
+        let gmt5 = parse_timezone("Etc/GMT+5").unwrap();
+        assert_eq!(
+            gmt5.last_slot(&d, utc("2026-07-01T15:00:00Z")),
+            Some(utc("2026-07-01T14:00:00Z"))
+        );
     }
 
     #[test]
@@ -344,42 +426,42 @@ mod tests {
         let z = parse_timezone("UTC").unwrap();
         let h = parse_schedule(IntervalType::Hourly, "30").unwrap();
         assert_eq!(
-            last_slot(&h, z, utc("2026-12-05T04:31:00Z")),
+            z.last_slot(&h, utc("2026-12-05T04:31:00Z")),
             Some(utc("2026-12-05T04:30:00Z"))
         );
         assert_eq!(
-            last_slot(&h, z, utc("2026-12-05T04:29:59Z")),
+            z.last_slot(&h, utc("2026-12-05T04:29:59Z")),
             Some(utc("2026-12-05T03:30:00Z"))
         );
         // Daily at 23:05 in UTC+02:00 is 21:05 UTC.
         let d = parse_schedule(IntervalType::Daily, "05:23").unwrap();
         let plus2 = parse_timezone("UTC+02:00").unwrap();
         assert_eq!(
-            last_slot(&d, plus2, utc("2026-12-05T21:06:00Z")),
+            plus2.last_slot(&d, utc("2026-12-05T21:06:00Z")),
             Some(utc("2026-12-05T21:05:00Z"))
         );
         assert_eq!(
-            last_slot(&d, plus2, utc("2026-12-05T21:04:00Z")),
+            plus2.last_slot(&d, utc("2026-12-05T21:04:00Z")),
             Some(utc("2026-12-04T21:05:00Z"))
         );
         // Weekly on day 1 (Sunday) at 03:00: 2026-12-05 is a Saturday.
         let w = parse_schedule(IntervalType::Weekly, "0:3:1").unwrap();
         assert_eq!(
-            last_slot(&w, z, utc("2026-12-05T12:00:00Z")),
+            z.last_slot(&w, utc("2026-12-05T12:00:00Z")),
             Some(utc("2026-11-29T03:00:00Z"))
         );
         assert_eq!(
-            last_slot(&w, z, utc("2026-12-06T03:00:00Z")),
+            z.last_slot(&w, utc("2026-12-06T03:00:00Z")),
             Some(utc("2026-12-06T03:00:00Z"))
         );
         // Monthly on the 31st: November has 30 days, so its last day.
         let m = parse_schedule(IntervalType::Monthly, "0:0:31").unwrap();
         assert_eq!(
-            last_slot(&m, z, utc("2026-12-05T00:00:00Z")),
+            z.last_slot(&m, utc("2026-12-05T00:00:00Z")),
             Some(utc("2026-11-30T00:00:00Z"))
         );
         assert_eq!(
-            last_slot(&m, z, utc("2027-01-05T00:00:00Z")),
+            z.last_slot(&m, utc("2027-01-05T00:00:00Z")),
             Some(utc("2026-12-31T00:00:00Z"))
         );
     }

@@ -704,7 +704,7 @@ pub async fn policy_pass(ctx: &Ctx, now: chrono::DateTime<chrono::Utc>) -> Resul
         ) else {
             continue;
         };
-        if let Some(slot) = rules::last_slot(&schedule, tz, now) {
+        if let Some(slot) = tz.last_slot(&schedule, now) {
             let due = rules::slot_fresh(pol.interval_type, slot, now)
                 && pol.last_slot.is_none_or(|l| l < slot);
             if due && db::snapshots::policy_take_slot(&ctx.pool, pol.id, slot).await? {

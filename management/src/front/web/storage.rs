@@ -326,7 +326,7 @@ async fn snapshot_sections(s: &Session, id: &str, page: &str) -> Vec<Section> {
                         .collect(),
                 )
                 .input("schedule", "Schedule", "text", "", "MM:HH")
-                .input("timezone", "Time zone", "text", "UTC", "UTC")
+                .input("timezone", "Time zone", "text", "UTC", "UTC, Europe/Berlin, UTC+05:30")
                 .input("maxsnaps", "Keep", "number", "8", "8")],
         },
     ]

@@ -417,8 +417,44 @@ async fn volume_snapshots_through_the_api() {
     });
     job_ok(&alice, "deleteSnapshot", &[("id", &tsnap)]).await;
 
-    // deleteSnapshot removes the file; the snapshot is gone from the list.
+    // Tags (CloudStack's resource type Snapshot): in the answer and the list's filter.
+    job_ok(
+        &alice,
+        "createTags",
+        &[
+            ("resourcetype", "Snapshot"),
+            ("resourceids", &snap),
+            ("tags[0].key", "backup"),
+            ("tags[0].value", "nightly"),
+        ],
+    )
+    .await;
+    let by_tag = |v: &'static str| {
+        let alice = alice.clone_handle();
+        async move {
+            alice
+                .ok(
+                    "listSnapshots",
+                    &[("tags[0].key", "backup"), ("tags[0].value", v)],
+                )
+                .await
+        }
+    };
+    let l = by_tag("nightly").await;
+    assert_eq!(l["count"], 1, "{l}");
+    assert_eq!(l["snapshot"][0]["id"], snap.as_str(), "{l}");
+    assert_eq!(
+        l["snapshot"][0]["tags"][0]["resourcetype"], "Snapshot",
+        "{l}"
+    );
+    assert_eq!(l["snapshot"][0]["tags"][0]["value"], "nightly", "{l}");
+    assert_eq!(by_tag("weekly").await["count"].as_i64().unwrap_or(0), 0);
+
+    // deleteSnapshot removes the file (and the snapshot's tags); the snapshot is gone
+    // from the list.
     job_ok(&alice, "deleteSnapshot", &[("id", &snap)]).await;
+    let l = alice.ok("listTags", &[("resourcetype", "Snapshot")]).await;
+    assert_eq!(l["count"].as_i64().unwrap_or(0), 0, "{l}");
     assert!(!snap_file.exists());
     let l = alice.ok("listSnapshots", &[("id", &snap)]).await;
     assert_eq!(l["count"].as_i64().unwrap_or(0), 0, "{l}");

@@ -837,8 +837,8 @@ async fn what_cloudstack_does_not_tag_and_hostile_input_are_refused_clearly() {
         .await;
     assert!(z.get("zone").is_none(), "{z}");
     // CloudStack types Stratus has none of, and names that are no type.
-    let t = run(with("Snapshot", &vm, &kv)).await;
-    assert!(t.contains("no resources of type Snapshot"), "{t}");
+    let t = run(with("Backup", &vm, &kv)).await;
+    assert!(t.contains("no resources of type Backup"), "{t}");
     for bogus in ["Bogus", "UserVm;DROP", "Zone'--"] {
         let t = run(with(bogus, &vm, &kv)).await;
         assert!(t.contains("Invalid resource type"), "{bogus}: {t}");

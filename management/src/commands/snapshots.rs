@@ -10,6 +10,7 @@
 //! counted against the owner's `snapshot` limit) before the job, whose id comes back
 //! with the snapshot's.
 
+use crate::db::tags::TagType;
 use stratus_api::envelope::Reply;
 use stratus_api::types::{SnapshotPolicyResponse, SnapshotResponse};
 use stratus_api::{ApiError, ErrorCode, Params};
@@ -61,7 +62,7 @@ pub(super) async fn owned(
     }
 }
 
-fn response(r: &SnapshotListRow) -> SnapshotResponse {
+fn response(r: &SnapshotListRow, tags: Vec<serde_json::Value>) -> SnapshotResponse {
     let s = &r.snapshot;
     SnapshotResponse {
         id: Some(s.id.into()),
@@ -93,7 +94,7 @@ fn response(r: &SnapshotListRow) -> SnapshotResponse {
         datastorename: r.store_name.clone(),
         datastoretype: s.image_store_id.map(|_| "ImageStore".into()),
         hasannotations: Some(false),
-        tags: vec![],
+        tags,
     }
 }
 
@@ -109,7 +110,9 @@ async fn snapshot_reply(ctx: &Ctx, id: SnapshotId) -> Result<Reply> {
     let r = rows
         .first()
         .ok_or_else(|| Error::internal("the snapshot vanished"))?;
-    Ok(Reply::object("snapshot", &response(r)))
+    let mut tags = super::tags::tags_of(ctx, TagType::Snapshot, &[id.into()]).await?;
+    let tags = tags.remove(&id.into()).unwrap_or_default();
+    Ok(Reply::object("snapshot", &response(r, tags)))
 }
 
 async fn snapshot_event(
@@ -331,9 +334,15 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         interval_type,
         recurring,
         policy_id: None,
+        tags: super::tags::wanted(p)?,
     };
     let (rows, total) = db::snapshots::snapshot_list(&ctx.pool, &f).await?;
-    let items: Vec<SnapshotResponse> = rows.iter().map(response).collect();
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.snapshot.id.into()).collect();
+    let mut tags = super::tags::tags_of(ctx, TagType::Snapshot, &ids).await?;
+    let items: Vec<SnapshotResponse> = rows
+        .iter()
+        .map(|r| response(r, tags.remove(&r.snapshot.id.into()).unwrap_or_default()))
+        .collect();
     Ok(Reply::list("snapshot", total, &items))
 }
 

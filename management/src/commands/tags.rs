@@ -58,7 +58,6 @@ const UNTAGGABLE: &[&str] = &[
 /// CloudStack's taggable types Stratus has no such resources of (yet).
 const ABSENT: &[&str] = &[
     "VMInstance",
-    "Snapshot",
     "Backup",
     "LoadBalancer",
     "PortForwardingRule",
@@ -69,7 +68,6 @@ const ABSENT: &[&str] = &[
     "Vpc",
     "NetworkACL",
     "StaticRoute",
-    "VMSnapshot",
     "RemoteAccessVpn",
     "SnapshotPolicy",
     "VpcOffering",
@@ -175,6 +173,13 @@ pub async fn resource_owner(ctx: &Ctx, kind: TagType, id: Uuid) -> Result<Option
             .await?
             .filter(|u| u.id != db::accounts::SYSTEM_USER)
             .map(|u| Owner::Account(u.account_id, u.domain_id)),
+        TagType::Snapshot => db::snapshots::snapshot_fetch(pool, id.into())
+            .await?
+            .filter(|s| s.removed.is_none())
+            .map(|s| Owner::Account(s.account_id, s.domain_id)),
+        TagType::VmSnapshot => db::vm_snapshots::vmsnap_fetch(pool, id.into())
+            .await?
+            .map(|s| Owner::Account(s.account_id, s.domain_id)),
     })
 }
 

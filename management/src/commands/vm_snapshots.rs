@@ -7,6 +7,7 @@
 //! checked and the snapshot recorded (Allocated) at once, so its refusals are immediate;
 //! the job takes it.
 
+use crate::db::tags::TagType;
 use stratus_api::envelope::Reply;
 use stratus_api::types::VmSnapshotResponse;
 use stratus_api::{ApiError, ErrorCode, Params};
@@ -164,7 +165,9 @@ async fn reply(ctx: &Ctx, id: VmSnapshotId) -> Result<Reply> {
     let r = rows
         .first()
         .ok_or_else(|| crate::error::Error::internal("the VM snapshot vanished"))?;
-    Ok(Reply::object("vmsnapshot", &response(r)))
+    let mut tags = super::tags::tags_of(ctx, TagType::VmSnapshot, &[id.into_uuid()]).await?;
+    let tags = tags.remove(&id.into_uuid()).unwrap_or_default();
+    Ok(Reply::object("vmsnapshot", &response(r, tags)))
 }
 
 pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
@@ -189,13 +192,19 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         skip_projects,
         vm_id: p.uuid("virtualmachineid")?,
         state,
+        tags: super::tags::wanted(p)?,
     };
     let (rows, total) = db::vm_snapshots::vmsnap_list(&ctx.pool, &f).await?;
-    let items: Vec<VmSnapshotResponse> = rows.iter().map(response).collect();
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.snap.id.into_uuid()).collect();
+    let mut tags = super::tags::tags_of(ctx, TagType::VmSnapshot, &ids).await?;
+    let items: Vec<VmSnapshotResponse> = rows
+        .iter()
+        .map(|r| response(r, tags.remove(&r.snap.id.into_uuid()).unwrap_or_default()))
+        .collect();
     Ok(Reply::list("vmSnapshot", total, &items))
 }
 
-fn response(r: &VmSnapshotListRow) -> VmSnapshotResponse {
+fn response(r: &VmSnapshotListRow, tags: Vec<serde_json::Value>) -> VmSnapshotResponse {
     let s = &r.snap;
     VmSnapshotResponse {
         id: Some(s.id.into_uuid()),
@@ -219,6 +228,6 @@ fn response(r: &VmSnapshotListRow) -> VmSnapshotResponse {
         domain: Some(r.domain_name.clone()),
         domainpath: Some(r.domain_path.clone()),
         hypervisor: Some("KVM".into()),
-        tags: vec![],
+        tags,
     }
 }

@@ -161,7 +161,13 @@ pub async fn snapshot_failed(db: impl PgExecutor<'_>, id: SnapshotId, why: &str)
     Ok(())
 }
 
-stmt!(SNAPSHOT_DESTROY = "UPDATE snapshots SET state = 'Destroyed', removed = now() WHERE id = $1 AND removed IS NULL");
+stmt!(
+    SNAPSHOT_DESTROY = format!(
+        "WITH t AS ({})
+     UPDATE snapshots SET state = 'Destroyed', removed = now() WHERE id = $1 AND removed IS NULL",
+        super::tags::drop_tags_sql(super::tags::TagType::Snapshot, "$1")
+    )
+);
 
 /// deleteSnapshot: Destroyed and removed (its file is gone).
 pub async fn snapshot_destroy(db: impl PgExecutor<'_>, id: SnapshotId) -> Result<()> {
@@ -194,6 +200,8 @@ pub struct SnapshotFilter {
     /// MANUAL or RECURRING.
     pub recurring: Option<bool>,
     pub policy_id: Option<SnapshotPolicyId>,
+    /// `tags[n].key`/`tags[n].value`: only snapshots carrying every pair.
+    pub tags: super::tags::TagMatch,
 }
 
 /// One listSnapshots row: the snapshot with its volume's, owner's and zone's names.
@@ -245,7 +253,10 @@ stmt!(SNAPSHOT_LIST: Counted<SnapshotListRow> = named format!("SELECT {SNAPSHOT_
            AND ($interval_type::text IS NULL OR s.interval_type = $interval_type)
            AND ($recurring::bool IS NULL OR (s.interval_type <> 'MANUAL') = $recurring)
            AND ($policy_id::uuid IS NULL OR s.policy_id = $policy_id)
-         ORDER BY s.created DESC, s.id OFFSET $offset LIMIT $limit"));
+           AND {}
+         ORDER BY s.created DESC, s.id OFFSET $offset LIMIT $limit",
+    super::tags::carries_sql(super::tags::TagType::Snapshot, "s.id")
+));
 
 pub async fn snapshot_list(
     db: impl PgExecutor<'_>,
@@ -253,7 +264,8 @@ pub async fn snapshot_list(
 ) -> Result<(Vec<SnapshotListRow>, i64)> {
     let rows: Vec<Counted<_>> = SNAPSHOT_LIST
         .query_as_with(
-            Binds::new()
+            f.tags
+                .bind(Binds::new())
                 .set("id", f.common.id)
                 .set("ids", &f.common.ids)
                 .set("name", &f.common.name)

@@ -24,10 +24,12 @@ pub enum TagType {
     Project,
     Account,
     User,
+    Snapshot,
+    VmSnapshot,
 }
 
 impl TagType {
-    pub const ALL: [TagType; 8] = [
+    pub const ALL: [TagType; 10] = [
         TagType::UserVm,
         TagType::Volume,
         TagType::Iso,
@@ -36,6 +38,8 @@ impl TagType {
         TagType::Project,
         TagType::Account,
         TagType::User,
+        TagType::Snapshot,
+        TagType::VmSnapshot,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +52,8 @@ impl TagType {
             TagType::Project => "Project",
             TagType::Account => "Account",
             TagType::User => "User",
+            TagType::Snapshot => "Snapshot",
+            TagType::VmSnapshot => "VMSnapshot",
         }
     }
 

@@ -195,8 +195,12 @@ stmt!(
         "UPDATE vm_snapshots SET parent_id = $2 WHERE parent_id = $1 AND removed IS NULL"
 );
 stmt!(
-    VMSNAP_REMOVE = "UPDATE vm_snapshots SET state = 'Removed', is_current = false,
-                removed = COALESCE(removed, now()) WHERE id = $1"
+    VMSNAP_REMOVE = format!(
+        "WITH t AS ({})
+     UPDATE vm_snapshots SET state = 'Removed', is_current = false,
+                removed = COALESCE(removed, now()) WHERE id = $1",
+        super::tags::drop_tags_sql(super::tags::TagType::VmSnapshot, "$1")
+    )
 );
 stmt!(VMSNAP_PARENT_OF: Scalar<Option<VmSnapshotId>> = "SELECT parent_id FROM vm_snapshots WHERE id = $1");
 stmt!(
@@ -254,9 +258,11 @@ pub struct VmSnapshotFilter {
     pub skip_projects: bool,
     pub vm_id: Option<Uuid>,
     pub state: Option<String>,
+    /// `tags[n].key`/`tags[n].value`: only VM snapshots carrying every pair.
+    pub tags: super::tags::TagMatch,
 }
 
-stmt!(VMSNAP_LIST: Counted<VmSnapshotListRow> = named "SELECT s.*, v.display_name AS vm_display_name,
+stmt!(VMSNAP_LIST: Counted<VmSnapshotListRow> = named format!("SELECT s.*, v.display_name AS vm_display_name,
                 ps.display_name AS parent_name, a.name AS account_name, d.name AS domain_name,
                 d.path AS domain_path, pr.id AS project_id, pr.name AS project_name,
                 z.name AS zone_name, count(*) OVER () AS total
@@ -278,7 +284,10 @@ stmt!(VMSNAP_LIST: Counted<VmSnapshotListRow> = named "SELECT s.*, v.display_nam
            AND (NOT $skip_projects::bool OR a.account_type <> 5)
            AND ($vm_id::uuid IS NULL OR s.vm_id = $vm_id)
            AND ($state::text IS NULL OR s.state = $state)
-         ORDER BY s.created DESC, s.id OFFSET $offset LIMIT $limit");
+           AND {}
+         ORDER BY s.created DESC, s.id OFFSET $offset LIMIT $limit",
+    super::tags::carries_sql(super::tags::TagType::VmSnapshot, "s.id")
+));
 
 pub async fn vmsnap_list(
     db: impl PgExecutor<'_>,
@@ -286,7 +295,8 @@ pub async fn vmsnap_list(
 ) -> Result<(Vec<VmSnapshotListRow>, i64)> {
     let rows: Vec<Counted<_>> = VMSNAP_LIST
         .query_as_with(
-            Binds::new()
+            f.tags
+                .bind(Binds::new())
                 .set("id", f.common.id)
                 .set("ids", &f.common.ids)
                 .set("name", &f.common.name)

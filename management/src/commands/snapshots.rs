@@ -110,8 +110,7 @@ async fn snapshot_reply(ctx: &Ctx, id: SnapshotId) -> Result<Reply> {
     let r = rows
         .first()
         .ok_or_else(|| Error::internal("the snapshot vanished"))?;
-    let mut tags = super::tags::tags_of(ctx, TagType::Snapshot, &[id.into()]).await?;
-    let tags = tags.remove(&id.into()).unwrap_or_default();
+    let tags = super::tags::tags_of_one(ctx, TagType::Snapshot, id.into()).await?;
     Ok(Reply::object("snapshot", &response(r, tags)))
 }
 

@@ -428,6 +428,14 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     Ok(Reply::list("tag", total, &items))
 }
 
+/// One resource's tags, as the `tags[]` of its response.
+pub async fn tags_of_one(ctx: &Ctx, kind: TagType, id: Uuid) -> Result<Vec<serde_json::Value>> {
+    Ok(tags_of(ctx, kind, &[id])
+        .await?
+        .remove(&id)
+        .unwrap_or_default())
+}
+
 /// The tags of listed resources of one type, by resource, as the `tags[]` of their
 /// responses: one query for the whole page.
 pub async fn tags_of(

@@ -165,8 +165,7 @@ async fn reply(ctx: &Ctx, id: VmSnapshotId) -> Result<Reply> {
     let r = rows
         .first()
         .ok_or_else(|| crate::error::Error::internal("the VM snapshot vanished"))?;
-    let mut tags = super::tags::tags_of(ctx, TagType::VmSnapshot, &[id.into_uuid()]).await?;
-    let tags = tags.remove(&id.into_uuid()).unwrap_or_default();
+    let tags = super::tags::tags_of_one(ctx, TagType::VmSnapshot, id.into_uuid()).await?;
     Ok(Reply::object("vmsnapshot", &response(r, tags)))
 }
 

@@ -145,9 +145,8 @@ pub(super) async fn owned(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) ->
 
 /// One VM's answer, with its tags (what every command answering a VM shows).
 async fn answer(ctx: &Ctx, r: &VmListRow) -> Result<VirtualMachineResponse> {
-    let mut tags = super::tags::tags_of(ctx, TagType::UserVm, &[r.vm.id]).await?;
     Ok(VirtualMachineResponse {
-        tags: tags.remove(&r.vm.id).unwrap_or_default(),
+        tags: super::tags::tags_of_one(ctx, TagType::UserVm, r.vm.id).await?,
         ..response(r, false)
     })
 }

@@ -76,12 +76,8 @@ async fn volume_reply(ctx: &Ctx, caller: &Caller, id: Uuid) -> Result<Reply> {
     let r = rows
         .first()
         .ok_or_else(|| Error::internal("the volume vanished"))?;
-    let mut tags = super::tags::tags_of(ctx, TagType::Volume, &[id]).await?;
-    let v = super::vms::volume_response(
-        r,
-        caller.is_root_admin(),
-        tags.remove(&id).unwrap_or_default(),
-    );
+    let tags = super::tags::tags_of_one(ctx, TagType::Volume, id).await?;
+    let v = super::vms::volume_response(r, caller.is_root_admin(), tags);
     Ok(Reply::object("volume", &v))
 }
 

@@ -341,8 +341,15 @@ impl Params {
     /// and tabs in long free-text values, so names are always one line.
     pub fn validate(&self, spec: &CommandSpec) -> ApiResult<()> {
         // Checking a value's format is not the handler consulting it.
+        self.unrecorded(|p| p.check(spec))
+    }
+
+    /// Runs `f` without recording what it reads: parsing a request into its typed form
+    /// (`commands::requests`) or checking it is not the handler consulting a parameter;
+    /// the typed request's getters record the read when the handler asks.
+    pub fn unrecorded<R>(&self, f: impl FnOnce(&Self) -> R) -> R {
         let before = self.read_set().clone();
-        let r = self.check(spec);
+        let r = f(self);
         *self.read_set() = before;
         r
     }

@@ -4,6 +4,7 @@
 //! them); domain admins the accounts and users of their domain's subtree, which they
 //! administer; root admins everything.
 
+use super::requests;
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
     AccountResponse, EventResponse, RoleResponse, UserKeysResponse, UserResponse,
@@ -20,9 +21,9 @@ use crate::error::Result;
 use crate::rules::states::{AccountState, AccountType};
 use crate::services::auth::{self, Caller};
 
-pub async fn list_roles(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    let f = list_filter(ctx, p)?;
-    let (rows, total) = a::role_list(&ctx.pool, &f, p.str("type")).await?;
+pub async fn list_roles(ctx: &Ctx, r: &requests::ListRoles<'_>) -> Result<Reply> {
+    let f = list_filter(ctx, r.wire())?;
+    let (rows, total) = a::role_list(&ctx.pool, &f, r.r#type()).await?;
     let items: Vec<RoleResponse> = rows
         .iter()
         .map(|r| RoleResponse {
@@ -118,13 +119,17 @@ async fn managed_domain(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<a::Dom
     Ok(d)
 }
 
-pub async fn create_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let domain_id = managed_domain(ctx, caller, p).await?.id;
-    let (role_id, account_type) = match (p.uuid("roleid")?, p.i64("accounttype")?) {
-        (Some(r), _) => {
-            let role = a::role_fetch(&ctx.pool, r)
+pub async fn create_account(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::CreateAccount<'_>,
+) -> Result<Reply> {
+    let domain_id = managed_domain(ctx, caller, r.wire()).await?.id;
+    let (role_id, account_type) = match (r.roleid(), r.accounttype()) {
+        (Some(id), _) => {
+            let role = a::role_fetch(&ctx.pool, id.into_uuid())
                 .await?
-                .ok_or_else(|| not_found(p, "roleid"))?;
+                .ok_or_else(|| not_found(r.wire(), "roleid"))?;
             (role.id, AccountType::for_role_type(&role.role_type))
         }
         (None, Some(t)) => {
@@ -150,10 +155,13 @@ pub async fn create_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
         )
         .into());
     }
-    let username = p.required("username")?.trim().to_string();
-    let password = p.required("password")?;
+    let username = r.username().trim().to_string();
+    let password = r.password();
     require_password(ctx, domain_id, password, &username)?;
-    let name = p.string("account").unwrap_or_else(|| username.clone());
+    let name = r
+        .account()
+        .map(str::to_string)
+        .unwrap_or_else(|| username.clone());
     let hash = auth::hash_password(password).await?;
     let account_id = Uuid::new_v4();
     let user_id = Uuid::new_v4();
@@ -165,7 +173,7 @@ pub async fn create_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
         domain_id,
         account_type as i32,
         role_id,
-        p.str("networkdomain"),
+        r.networkdomain(),
     )
     .await?;
     a::user_insert(
@@ -175,10 +183,10 @@ pub async fn create_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
         domain_id,
         &username,
         &hash,
-        p.required("firstname")?,
-        p.required("lastname")?,
-        p.required("email")?,
-        p.str("timezone"),
+        r.firstname(),
+        r.lastname(),
+        r.email(),
+        r.timezone(),
     )
     .await?;
     event(
@@ -216,21 +224,23 @@ pub async fn create_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
     ))
 }
 
-pub async fn list_accounts(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn list_accounts(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::ListAccounts<'_>,
+) -> Result<Reply> {
     // A root admin's list is every account, a domain admin's its subtree's, a user's
     // their own, with or without listall.
-    p.mark_read("listall");
-    let (domain_id, under) = domain_scope(ctx, caller, p).await?;
+    r.wire().mark_read("listall");
+    let (domain_id, under) = domain_scope(ctx, caller, r.wire()).await?;
     // A state no account can be in finds none, as CloudStack's filter does.
-    let state = p
-        .str("state")
-        .map(|s| AccountState::parse_any_case(s).ok_or(()));
+    let state = r.state().map(|s| AccountState::parse_any_case(s).ok_or(()));
     let f = a::AccountFilter {
-        common: list_filter(ctx, p)?,
-        account_type: p.i64("accounttype")?,
+        common: list_filter(ctx, r.wire())?,
+        account_type: r.accounttype(),
         domain_id,
         state: state.and_then(Result::ok),
-        role_id: p.uuid("roleid")?,
+        role_id: r.roleid().map(Into::into),
         only: (!caller.is_root_admin() && !caller.is_domain_admin()).then(|| caller.account_id()),
         under,
     };
@@ -335,22 +345,29 @@ fn refuse_builtin(acc: &AccountRow, what: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub async fn update_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let acc = target_account(ctx, caller, p).await?;
-    let name = p.string("newname").unwrap_or_else(|| acc.name.clone());
+pub async fn update_account(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::UpdateAccount<'_>,
+) -> Result<Reply> {
+    let acc = target_account(ctx, caller, r.wire()).await?;
+    let name = r
+        .newname()
+        .map(str::to_string)
+        .unwrap_or_else(|| acc.name.clone());
     if name != acc.name {
         refuse_builtin(&acc, "renamed")?;
     }
-    let network_domain = if p.iter().any(|(k, _)| k == "networkdomain") {
-        p.string("networkdomain")
+    let network_domain = if r.wire().iter().any(|(k, _)| k == "networkdomain") {
+        r.networkdomain().map(str::to_string)
     } else {
         acc.network_domain.clone()
     };
-    let role_id = match p.uuid("roleid")? {
-        Some(r) => {
-            let role = a::role_fetch(&ctx.pool, r)
+    let role_id = match r.roleid() {
+        Some(id) => {
+            let role = a::role_fetch(&ctx.pool, id.into_uuid())
                 .await?
-                .ok_or_else(|| not_found(p, "roleid"))?;
+                .ok_or_else(|| not_found(r.wire(), "roleid"))?;
             if AccountType::for_role_type(&role.role_type) as i32 != acc.account_type {
                 return Err(ApiError::param(
                     "The new role must be of the same type as the account's current role",
@@ -389,10 +406,11 @@ pub async fn update_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
 pub async fn set_account_state(
     ctx: &Ctx,
     caller: &Caller,
-    p: &Params,
-    enable: bool,
+    r: &requests::EnableAccount<'_>,
+    disable: Option<&requests::DisableAccount<'_>>,
 ) -> Result<Reply> {
-    let acc = target_account(ctx, caller, p).await?;
+    let acc = target_account(ctx, caller, r.wire()).await?;
+    let enable = disable.is_none();
     let state = if enable {
         AccountState::Enabled
     } else {
@@ -400,7 +418,7 @@ pub async fn set_account_state(
         if acc.id == caller.account_id() {
             return Err(ApiError::param("You cannot disable your own account").into());
         }
-        if p.bool("lock") == Some(true) {
+        if disable.is_some_and(|d| d.lock()) {
             AccountState::Locked
         } else {
             AccountState::Disabled
@@ -436,8 +454,12 @@ pub async fn set_account_state(
     ))
 }
 
-pub async fn delete_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let acc = target_account(ctx, caller, p).await?;
+pub async fn delete_account(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::DeleteAccount<'_>,
+) -> Result<Reply> {
+    let acc = target_account(ctx, caller, r.wire()).await?;
     refuse_builtin(&acc, "deleted")?;
     if acc.id == caller.account_id() {
         return Err(ApiError::param("You cannot delete your own account").into());
@@ -481,9 +503,13 @@ async fn target_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<UserRow> 
     }
 }
 
-pub async fn create_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let domain_id = managed_domain(ctx, caller, p).await?.id;
-    let account_name = p.required("account")?;
+pub async fn create_user(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::CreateUser<'_>,
+) -> Result<Reply> {
+    let domain_id = managed_domain(ctx, caller, r.wire()).await?.id;
+    let account_name = r.account();
     let acc = a::account_fetch_by_name(&ctx.pool, domain_id, account_name)
         .await?
         .filter(|a| a.id != a::SYSTEM_ACCOUNT)
@@ -492,8 +518,8 @@ pub async fn create_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
                 "Unable to find account {account_name} in the domain to create the user in"
             ))
         })?;
-    let username = p.required("username")?.trim().to_string();
-    let password = p.required("password")?;
+    let username = r.username().trim().to_string();
+    let password = r.password();
     require_password(ctx, domain_id, password, &username)?;
     let hash = auth::hash_password(password).await?;
     let user_id = Uuid::new_v4();
@@ -505,10 +531,10 @@ pub async fn create_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         domain_id,
         &username,
         &hash,
-        p.required("firstname")?,
-        p.required("lastname")?,
-        p.required("email")?,
-        p.str("timezone"),
+        r.firstname(),
+        r.lastname(),
+        r.email(),
+        r.timezone(),
     )
     .await?;
     event(
@@ -530,20 +556,18 @@ pub async fn create_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     Ok(Reply::object("user", &user_response(&u, true)))
 }
 
-pub async fn list_users(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn list_users(ctx: &Ctx, caller: &Caller, r: &requests::ListUsers<'_>) -> Result<Reply> {
     // As listAccounts: every user for a root admin, a user's own account's otherwise.
-    p.mark_read("listall");
-    let (domain_id, under) = domain_scope(ctx, caller, p).await?;
+    r.wire().mark_read("listall");
+    let (domain_id, under) = domain_scope(ctx, caller, r.wire()).await?;
     // A state no user can be in finds none, as CloudStack's filter does.
-    let state = p
-        .str("state")
-        .map(|s| AccountState::parse_any_case(s).ok_or(()));
+    let state = r.state().map(|s| AccountState::parse_any_case(s).ok_or(()));
     let mut f = a::UserFilter {
-        common: list_filter(ctx, p)?,
-        username: p.string("username"),
-        account_name: p.string("account"),
+        common: list_filter(ctx, r.wire())?,
+        username: r.username().map(str::to_string),
+        account_name: r.account().map(str::to_string),
         account_id: None,
-        account_type: p.i64("accounttype")?,
+        account_type: r.accounttype(),
         domain_id,
         state: state.and_then(Result::ok),
         under,
@@ -559,15 +583,19 @@ pub async fn list_users(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
     Ok(Reply::list("user", total, &items))
 }
 
-pub async fn update_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let u = target_user(ctx, caller, p).await?;
-    let hash = match p.str("password") {
+pub async fn update_user(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::UpdateUser<'_>,
+) -> Result<Reply> {
+    let u = target_user(ctx, caller, r.wire()).await?;
+    let hash = match r.password() {
         Some(pw) => {
-            let name = p.str("username").unwrap_or(&u.username);
+            let name = r.username().unwrap_or(&u.username);
             require_password(ctx, u.domain_id, pw, name)?;
             // Users changing their own password must prove they know the current one.
             if caller.user_id() == u.id {
-                let cur = p.str("currentpassword").ok_or_else(|| {
+                let cur = r.currentpassword().ok_or_else(|| {
                     ApiError::param("Current password is required when changing your own password")
                 })?;
                 if !auth::verify_password(&u.password_hash, cur).await? {
@@ -578,16 +606,19 @@ pub async fn update_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         }
         None => None,
     };
-    let username = p.string("username").unwrap_or_else(|| u.username.clone());
+    let username = r
+        .username()
+        .map(str::to_string)
+        .unwrap_or_else(|| u.username.clone());
     let mut tx = ctx.pool.begin().await?;
     a::user_update(
         &mut *tx,
         u.id,
         &username,
-        p.str("firstname").unwrap_or(&u.firstname),
-        p.str("lastname").unwrap_or(&u.lastname),
-        p.str("email").unwrap_or(&u.email),
-        p.str("timezone").or(u.timezone.as_deref()),
+        r.firstname().unwrap_or(&u.firstname),
+        r.lastname().unwrap_or(&u.lastname),
+        r.email().unwrap_or(&u.email),
+        r.timezone().or(u.timezone.as_deref()),
         hash.as_deref(),
     )
     .await?;
@@ -618,10 +649,10 @@ pub use crate::rules::states::AccountState as UserState;
 pub async fn set_user_state(
     ctx: &Ctx,
     caller: &Caller,
-    p: &Params,
+    r: &requests::LockUser<'_>,
     state: UserState,
 ) -> Result<Reply> {
-    let u = target_user(ctx, caller, p).await?;
+    let u = target_user(ctx, caller, r.wire()).await?;
     let (kind, verb, imperative) = match state {
         UserState::Enabled => ("USER.ENABLE", "Enabling", "enable"),
         UserState::Disabled => ("USER.DISABLE", "Disabling", "disable"),
@@ -655,16 +686,20 @@ pub async fn set_user_state(
 }
 
 /// getUser: the user an API key belongs to (root admins only, as in CloudStack).
-pub async fn get_user(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    let key = p.required("userapikey")?;
+pub async fn get_user(ctx: &Ctx, r: &requests::GetUser<'_>) -> Result<Reply> {
+    let key = r.userapikey();
     let u = a::user_fetch_by_api_key(&ctx.pool, key)
         .await?
         .ok_or_else(|| ApiError::param("Unable to find user by API key"))?;
     Ok(Reply::object("user", &user_response(&u, true)))
 }
 
-pub async fn delete_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let u = target_user(ctx, caller, p).await?;
+pub async fn delete_user(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::DeleteUser<'_>,
+) -> Result<Reply> {
+    let u = target_user(ctx, caller, r.wire()).await?;
     if u.id == caller.user_id() {
         return Err(ApiError::param("You cannot delete yourself").into());
     }
@@ -697,12 +732,12 @@ pub async fn delete_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
 
 /// moveUser: a user changes accounts inside its domain (`account`, by name, wins over
 /// `accountid`, as in CloudStack). The user's sessions end: they spoke for the old account.
-pub async fn move_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let u = target_user(ctx, caller, p).await?;
+pub async fn move_user(ctx: &Ctx, caller: &Caller, r: &requests::MoveUser<'_>) -> Result<Reply> {
+    let u = target_user(ctx, caller, r.wire()).await?;
     if u.id == caller.user_id() {
         return Err(ApiError::param("You cannot move yourself to another account").into());
     }
-    let to = match (p.str("account"), p.uuid("accountid")?) {
+    let to = match (r.account(), r.accountid()) {
         (Some(name), _) => a::account_fetch_by_name(&ctx.pool, u.domain_id, name)
             .await?
             .ok_or_else(|| {
@@ -712,9 +747,9 @@ pub async fn move_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> 
                     u.domain_path
                 ))
             })?,
-        (None, Some(id)) => a::account_fetch(&ctx.pool, id)
+        (None, Some(id)) => a::account_fetch(&ctx.pool, id.into_uuid())
             .await?
-            .ok_or_else(|| not_found(p, "accountid"))?,
+            .ok_or_else(|| not_found(r.wire(), "accountid"))?,
         (None, None) => {
             return Err(ApiError::param(
                 "Please specify either the account or the accountid to move the user to",
@@ -775,8 +810,12 @@ pub async fn move_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> 
     Ok(Reply::success())
 }
 
-pub async fn register_user_keys(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let u = target_user(ctx, caller, p).await?;
+pub async fn register_user_keys(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::RegisterUserKeys<'_>,
+) -> Result<Reply> {
+    let u = target_user(ctx, caller, r.wire()).await?;
     let (api_key, secret_key) = (auth::random_token(64), auth::random_token(64));
     let mut tx = ctx.pool.begin().await?;
     a::user_set_keys(
@@ -808,8 +847,12 @@ pub async fn register_user_keys(ctx: &Ctx, caller: &Caller, p: &Params) -> Resul
     ))
 }
 
-pub async fn get_user_keys(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let u = target_user(ctx, caller, p).await?;
+pub async fn get_user_keys(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::GetUserKeys<'_>,
+) -> Result<Reply> {
+    let u = target_user(ctx, caller, r.wire()).await?;
     Ok(Reply::object(
         "userkeys",
         &UserKeysResponse {
@@ -845,26 +888,30 @@ pub fn parse_date(p: &Params, name: &str) -> Result<Option<chrono::DateTime<chro
     .into())
 }
 
-pub async fn list_events(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let page = p.page(ctx.page_size())?;
+pub async fn list_events(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::ListEvents<'_>,
+) -> Result<Reply> {
+    let page = r.wire().page(ctx.page_size())?;
     // A root admin sees every account's events (or `account`'s), a user their own.
     let (account_id, account_ids, skip_projects) =
-        super::scope::owners(ctx, caller, p, super::scope::Fallback::AllForRoot)
+        super::scope::owners(ctx, caller, r.wire(), super::scope::Fallback::AllForRoot)
             .await?
             .split();
     let f = ev::EventFilter {
-        id: p.uuid("id")?,
-        event_type: p.string("type"),
-        level: p.string("level"),
-        start: parse_date(p, "startdate")?,
-        end: parse_date(p, "enddate")?,
-        resource_id: p.uuid("resourceid")?,
-        resource_type: p.string("resourcetype"),
+        id: r.id().map(Into::into),
+        event_type: r.r#type().map(str::to_string),
+        level: r.level().map(str::to_string),
+        start: parse_date(r.wire(), "startdate")?,
+        end: parse_date(r.wire(), "enddate")?,
+        resource_id: r.resourceid(),
+        resource_type: r.resourcetype().map(str::to_string),
         account_id,
         account_ids,
         skip_projects,
         domain_id: None,
-        keyword: p.string("keyword"),
+        keyword: r.keyword().map(str::to_string),
         offset: page.offset,
         limit: page.limit,
     };

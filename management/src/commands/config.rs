@@ -2,6 +2,7 @@
 //! with zone/cluster/storage pool/account/domain overrides for settings that allow that
 //! scope.
 
+use super::requests;
 use stratus_api::envelope::Reply;
 use stratus_api::types::ConfigurationResponse;
 use stratus_api::{ApiError, Params};
@@ -87,18 +88,18 @@ fn response(r: &ConfigRow, scope: Option<(&str, Uuid)>) -> ConfigurationResponse
     }
 }
 
-pub async fn list(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    let page = p.page(ctx.page_size())?;
-    let sc = scope(p)?;
+pub async fn list(ctx: &Ctx, r: &requests::ListConfigurations<'_>) -> Result<Reply> {
+    let page = r.wire().page(ctx.page_size())?;
+    let sc = scope(r.wire())?;
     if let Some((param, s, id)) = sc {
         if !scope_exists(ctx, s, id).await? {
-            return Err(not_found(p, param));
+            return Err(not_found(r.wire(), param));
         }
     }
     let f = c::ConfigFilter {
-        name: p.string("name"),
-        category: p.string("category"),
-        keyword: p.string("keyword"),
+        name: r.name().map(str::to_string),
+        category: r.category().map(str::to_string),
+        keyword: r.keyword().map(str::to_string),
         scope: sc.map(|(_, s, id)| (s, id)),
         offset: page.offset,
         limit: page.limit,
@@ -112,15 +113,20 @@ pub async fn list(ctx: &Ctx, p: &Params) -> Result<Reply> {
 }
 
 /// `updateConfiguration` (or, with `reset`, `resetConfiguration`).
-pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params, reset: bool) -> Result<Reply> {
-    let name = p.required("name")?;
+pub async fn update(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::UpdateConfiguration<'_>,
+    reset: bool,
+) -> Result<Reply> {
+    let name = r.name();
     let row = c::config_fetch(&ctx.pool, name)
         .await?
         .ok_or_else(|| ApiError::param(format!("Configuration {name} does not exist")))?;
     let value = if reset {
         None
     } else {
-        match p.str("value") {
+        match r.value() {
             Some(v) => {
                 let v = settings::validate_value(name, &row.value_type, v)?;
                 // What the registry would not use (a factor ≤ 0, a bad instance name…) is
@@ -138,7 +144,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params, reset: bool) -> Resu
             None => None,
         }
     };
-    let sc = scope(p)?;
+    let sc = scope(r.wire())?;
     let mut tx = ctx.pool.begin().await?;
     match sc {
         Some((param, s, id)) => {
@@ -154,7 +160,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params, reset: bool) -> Resu
                 .into());
             }
             if !scope_exists(ctx, s, id).await? {
-                return Err(not_found(p, param));
+                return Err(not_found(r.wire(), param));
             }
             c::config_set_scoped(&mut *tx, name, s, id, value.as_deref()).await?;
         }

@@ -1,9 +1,10 @@
 //! `createConsoleEndpoint` (CloudStack 4.18+): a short-lived, single-use token to open a
 //! VM's console over this server's WebSocket (`crate::front::vnc`; tokens in `services::consoles`).
 
+use super::requests;
 use stratus_api::envelope::Reply;
 use stratus_api::types::{ConsoleEndpointResponse, ConsoleEndpointWebsocketResponse};
-use stratus_api::{ApiError, ErrorCode, Params};
+use stratus_api::{ApiError, ErrorCode};
 
 use super::not_found;
 use crate::ctx::Ctx;
@@ -26,11 +27,15 @@ fn websocket_address(ctx: &Ctx) -> (Option<String>, Option<String>) {
     (host, port)
 }
 
-pub async fn create_endpoint(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let vm_id = p.required_uuid("virtualmachineid")?;
-    let vm = db::vms::vm_fetch(&ctx.pool, vm_id)
+pub async fn create_endpoint(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::CreateConsoleEndpoint<'_>,
+) -> Result<Reply> {
+    let vm_id = r.virtualmachineid();
+    let vm = db::vms::vm_fetch(&ctx.pool, vm_id.into_uuid())
         .await?
-        .ok_or_else(|| not_found(p, "virtualmachineid"))?;
+        .ok_or_else(|| not_found(r.wire(), "virtualmachineid"))?;
     if !caller.is_root_admin() && vm.account_id != caller.account_id() {
         return Err(ApiError::new(
             ErrorCode::Account,
@@ -48,7 +53,7 @@ pub async fn create_endpoint(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<R
         ))
         .into());
     }
-    let extra = p.str("token").filter(|t| !t.is_empty());
+    let extra = r.token().filter(|t| !t.is_empty());
     let token = consoles::issue_token(ctx, vm.id, caller.user_id(), extra).await?;
     let (host, port) = websocket_address(ctx);
     let endpoint = ConsoleEndpointResponse {

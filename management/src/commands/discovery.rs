@@ -1,13 +1,14 @@
 //! `listApis`, `listCapabilities`, `listHypervisors`, `listHypervisorCapabilities`: what
 //! clients ask before anything else.
 
+use super::requests;
 use stratus_api::command::{Access, COMMANDS};
 use stratus_api::envelope::{Reply, CLOUDSTACK_COMPAT_VERSION};
 use stratus_api::types::{
     ApiDiscoveryResponse, ApiParamResponse, ApiResponseFieldResponse, CapabilitiesResponse,
     HypervisorCapabilitiesResponse, HypervisorResponse,
 };
-use stratus_api::{ApiError, Params};
+use stratus_api::ApiError;
 
 use crate::ctx::Ctx;
 use crate::error::Result;
@@ -17,7 +18,7 @@ use uuid::Uuid;
 
 /// Describes the commands this caller may use (all of them for admins), straight from the
 /// catalog the dispatcher enforces.
-pub fn list_apis(caller: &Caller, p: &Params) -> Result<Reply> {
+pub fn list_apis(caller: &Caller, r: &requests::ListApis<'_>) -> Result<Reply> {
     let visible = |a: Access| match a {
         Access::Public | Access::User => true,
         Access::Admin => caller.is_root_admin(),
@@ -26,7 +27,7 @@ pub fn list_apis(caller: &Caller, p: &Params) -> Result<Reply> {
     let items: Vec<ApiDiscoveryResponse> = COMMANDS
         .iter()
         .filter(|c| visible(c.access))
-        .filter(|c| p.str("name").is_none_or(|n| n == c.name))
+        .filter(|c| r.name().is_none_or(|n| n == c.name))
         .map(|c| ApiDiscoveryResponse {
             name: c.name.into(),
             description: c.description.into(),
@@ -64,7 +65,7 @@ pub fn list_apis(caller: &Caller, p: &Params) -> Result<Reply> {
             r#type: None,
         })
         .collect();
-    if items.is_empty() && p.str("name").is_some() {
+    if items.is_empty() && r.name().is_some() {
         return Err(ApiError::internal(
             "Api Discovery plugin was unable to find an api by that name or process any apis",
         )
@@ -112,9 +113,9 @@ pub fn list_capabilities(ctx: &Ctx, caller: &Caller) -> Result<Reply> {
     Ok(Reply::object("capability", &caps))
 }
 
-pub async fn list_hypervisors(_ctx: &Ctx, p: &Params) -> Result<Reply> {
+pub async fn list_hypervisors(_ctx: &Ctx, r: &requests::ListHypervisors<'_>) -> Result<Reply> {
     // KVM is the one hypervisor, in every zone.
-    p.uuid("zoneid")?;
+    r.zoneid();
     let items = [HypervisorResponse {
         name: Some("KVM".into()),
     }];
@@ -128,10 +129,13 @@ pub const KVM_CAPABILITIES_ID: Uuid = Uuid::from_u128(0x00000000_0000_4000_800a_
 /// security groups, storage motion or VM snapshots; no data volumes yet (0); guests per host
 /// and hosts per cluster are not capped (placement goes by capacity), so those two are
 /// absent, as CloudStack leaves a NULL limit out.
-pub async fn list_hypervisor_capabilities(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    let id = p.uuid("id")?;
-    let hypervisor = p.str("hypervisor");
-    let keyword = p.str("keyword");
+pub async fn list_hypervisor_capabilities(
+    ctx: &Ctx,
+    r: &requests::ListHypervisorCapabilities<'_>,
+) -> Result<Reply> {
+    let id = r.id();
+    let hypervisor = r.hypervisor();
+    let keyword = r.keyword();
     let row = HypervisorCapabilitiesResponse {
         id: Some(KVM_CAPABILITIES_ID),
         hypervisor: Some("KVM".into()),
@@ -147,6 +151,6 @@ pub async fn list_hypervisor_capabilities(ctx: &Ctx, p: &Params) -> Result<Reply
         && hypervisor.is_none_or(|h| h.eq_ignore_ascii_case("KVM"))
         && keyword.is_none_or(|k| "kvm".contains(&k.to_ascii_lowercase()));
     let rows = if fits { vec![row] } else { vec![] };
-    let (total, items) = super::page_of(ctx, p, rows)?;
+    let (total, items) = super::page_of(ctx, r.wire(), rows)?;
     Ok(Reply::list("hypervisorCapabilities", total, &items))
 }

@@ -4,6 +4,7 @@
 //! limits and what its subtree uses. Root admins act on every domain; domain admins on
 //! their own domain's subtree, and may create, rename and delete only below it.
 
+use super::requests;
 use std::collections::HashMap;
 
 use stratus_api::envelope::Reply;
@@ -76,26 +77,30 @@ async fn one_answer(ctx: &Ctx, id: Uuid) -> Result<Reply> {
     Ok(Reply::object("domain", r))
 }
 
-pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let f = list_filter(ctx, p)?;
+pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListDomains<'_>) -> Result<Reply> {
+    let f = list_filter(ctx, r.wire())?;
     // Domains are answered whole (with their limits) whatever `details` asks.
-    p.mark_read("details");
-    p.mark_read("listall");
+    r.wire().mark_read("details");
+    r.wire().mark_read("listall");
     // Everyone but a root admin sees their own domain and those below it.
     let under = (!caller.is_root_admin()).then(|| caller.user.domain_path.clone());
     let scope = under
         .as_deref()
         .map_or(DomainScope::All, DomainScope::Subtree);
-    let (rows, total) = a::domain_list(&ctx.pool, &f, p.i64("level")?, scope).await?;
+    let (rows, total) = a::domain_list(&ctx.pool, &f, r.level(), scope).await?;
     Ok(Reply::list("domain", total, &answers(ctx, &rows).await?))
 }
 
-pub async fn list_children(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    p.mark_read("listall");
-    let parent = match p.uuid("id")? {
+pub async fn list_children(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::ListDomainChildren<'_>,
+) -> Result<Reply> {
+    r.wire().mark_read("listall");
+    let parent = match r.id() {
         Some(id) => a::domain_fetch(&ctx.pool, id)
             .await?
-            .ok_or_else(|| not_found(p, "id"))?,
+            .ok_or_else(|| not_found(r.wire(), "id"))?,
         None => a::domain_fetch(&ctx.pool, caller.domain_id())
             .await?
             .ok_or_else(|| crate::error::Error::internal("the caller's domain vanished"))?,
@@ -104,9 +109,9 @@ pub async fn list_children(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Rep
     // `id` names the parent here, not a domain to list.
     let f = crate::db::ListFilter {
         id: None,
-        ..list_filter(ctx, p)?
+        ..list_filter(ctx, r.wire())?
     };
-    let scope = if p.bool("isrecursive") == Some(true) {
+    let scope = if r.isrecursive() == Some(true) {
         DomainScope::Below(&parent.path)
     } else {
         DomainScope::ChildrenOf(parent.id)
@@ -149,12 +154,12 @@ fn name_taken(name: &str, parent: &str) -> ApiError {
     ))
 }
 
-pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let name = rules::valid_name(p.required("name")?)?;
-    let parent_id = p.uuid("parentdomainid")?.unwrap_or(caller.domain_id());
-    let parent = a::domain_fetch(&ctx.pool, parent_id)
+pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateDomain<'_>) -> Result<Reply> {
+    let name = rules::valid_name(r.name())?;
+    let parent_id = r.parentdomainid().unwrap_or(caller.domain_id().into());
+    let parent = a::domain_fetch(&ctx.pool, parent_id.into_uuid())
         .await?
-        .ok_or_else(|| not_found(p, "parentdomainid"))?;
+        .ok_or_else(|| not_found(r.wire(), "parentdomainid"))?;
     ensure_manages(caller, &parent.path)?;
     if parent.level + 1 > MAX_LEVEL {
         return Err(ApiError::param(format!(
@@ -162,7 +167,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         ))
         .into());
     }
-    let network = network_domain(p, None)?;
+    let network = network_domain(r.wire(), None)?;
     let id = Uuid::new_v4();
     let mut tx = ctx.pool.begin().await?;
     if a::domain_sibling_named(&mut *tx, parent.id, &name, id)
@@ -184,16 +189,16 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     one_answer(ctx, id).await
 }
 
-pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let d = a::domain_fetch(&ctx.pool, p.required_uuid("id")?)
+pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateDomain<'_>) -> Result<Reply> {
+    let d = a::domain_fetch(&ctx.pool, r.id().into_uuid())
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     ensure_manages(caller, &d.path)?;
-    let name = match p.str("name") {
+    let name = match r.name() {
         Some(n) => rules::valid_name(n)?,
         None => d.name.clone(),
     };
-    let network = network_domain(p, d.network_domain.as_deref())?;
+    let network = network_domain(r.wire(), d.network_domain.as_deref())?;
     let Some(parent_id) = d.parent_id else {
         if name != d.name {
             return Err(ApiError::param("ROOT domain can not be edited with a new name").into());
@@ -248,10 +253,10 @@ async fn save(
     one_answer(ctx, d.id).await
 }
 
-pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let d = a::domain_fetch(&ctx.pool, p.required_uuid("id")?)
+pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteDomain<'_>) -> Result<Reply> {
+    let d = a::domain_fetch(&ctx.pool, r.id().into_uuid())
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     if d.id == a::ROOT_DOMAIN {
         return Err(ApiError::param("Can't delete the ROOT domain").into());
     }
@@ -263,7 +268,7 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         )
         .into());
     }
-    let cleanup = p.bool("cleanup").unwrap_or(false);
+    let cleanup = r.cleanup().unwrap_or(false);
     let mut tx = ctx.pool.begin().await?;
     // Locked: no account or subdomain can be created under it while it goes.
     let subtree = a::domain_subtree_lock(&mut *tx, &d.path).await?;

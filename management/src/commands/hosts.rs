@@ -1,5 +1,6 @@
 //! Host commands: listHosts, listHostsMetrics, updateHost, maintenance, listAlerts.
 
+use super::requests;
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
     AlertResponse, HostResponse, HostStatsItem, HostStatsResponse, HostTagResponse,
@@ -11,7 +12,7 @@ use crate::ctx::Ctx;
 use crate::db::events::{EventResource, ResourceType};
 use crate::db::hosts::{self as h, HostRow};
 use crate::error::{Error, Result};
-use crate::ids::{ClusterId, HostId, ParamIds, PodId, ZoneId};
+use crate::ids::{HostId, ParamIds, PodId, ZoneId};
 use crate::rules::hoststate::{ResourceEvent, ResourceState, Status};
 use crate::rules::tags;
 use crate::services::auth::Caller;
@@ -148,14 +149,14 @@ async fn host_address(url: &str) -> Result<std::net::IpAddr> {
         .ok_or_else(|| ApiError::param(format!("The host name '{host}' does not resolve")).into())
 }
 
-pub async fn add(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    crate::rules::states::hypervisor(p.required("hypervisor")?)?;
-    let zone_id: ZoneId = p.required_id("zoneid")?;
-    let pod_id: PodId = p.required_id("podid")?;
-    let cluster = match (p.id::<ClusterId>("clusterid")?, p.str("clustername")) {
+pub async fn add(ctx: &Ctx, caller: &Caller, r: &requests::AddHost<'_>) -> Result<Reply> {
+    crate::rules::states::hypervisor(r.hypervisor())?;
+    let zone_id: ZoneId = r.zoneid();
+    let pod_id: PodId = r.podid();
+    let cluster = match (r.clusterid(), r.clustername()) {
         (Some(id), _) => crate::db::topology::cluster_fetch(&ctx.pool, id)
             .await?
-            .ok_or_else(|| not_found(p, "clusterid"))?,
+            .ok_or_else(|| not_found(r.wire(), "clusterid"))?,
         (None, Some(name)) => {
             let f = crate::db::topology::ClusterFilter {
                 common: crate::db::ListFilter {
@@ -188,18 +189,21 @@ pub async fn add(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         ))
         .into());
     }
-    let host_tags = tags::parse("hosttags", p.str("hosttags").unwrap_or(""))?;
-    let disabled = p
-        .str("allocationstate")
+    let host_tags = tags::parse(
+        "hosttags",
+        &r.hosttags().map(|t| t.join(",")).unwrap_or_default(),
+    )?;
+    let disabled = r
+        .allocationstate()
         .is_some_and(|s| s.eq_ignore_ascii_case("Disabled") || s.eq_ignore_ascii_case("Disable"));
     let req = crate::services::hosts::bootstrap::AddHost {
         zone_id,
         pod_id,
         cluster_id: cluster.id,
-        address: host_address(p.required("url")?).await?,
+        address: host_address(r.url()).await?,
         ssh_port: 22,
-        username: p.required("username")?.to_string(),
-        password: p.required("password")?.to_string(),
+        username: r.username().to_string(),
+        password: r.password().to_string(),
         disabled,
         tags: host_tags,
     };
@@ -213,27 +217,27 @@ pub async fn add(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     ))
 }
 
-pub async fn list(ctx: &Ctx, p: &Params, metrics: bool) -> Result<Reply> {
+pub async fn list(ctx: &Ctx, r: &requests::ListHosts<'_>, metrics: bool) -> Result<Reply> {
     // A state no host can be in finds none (`Err`), as CloudStack's filter does.
-    let status = p.str("state").map(|s| Status::parse_any_case(s).ok_or(()));
-    let resource_state = p
-        .str("resourcestate")
+    let status = r.state().map(|s| Status::parse_any_case(s).ok_or(()));
+    let resource_state = r
+        .resourcestate()
         .map(|s| ResourceState::parse_any_case(s).ok_or(()));
     let f = h::HostFilter {
-        common: list_filter(ctx, p)?,
-        zone_id: p.id("zoneid")?,
-        pod_id: p.id("podid")?,
-        cluster_id: p.id("clusterid")?,
+        common: list_filter(ctx, r.wire())?,
+        zone_id: r.zoneid(),
+        pod_id: r.podid(),
+        cluster_id: r.clusterid(),
         status: status.and_then(Result::ok),
         resource_state: resource_state.and_then(Result::ok),
-        hypervisor: p.string("hypervisor"),
+        hypervisor: r.hypervisor().map(str::to_string),
     };
     // Hosts are shown whole whatever `details` (min, all, capacity, …) asks.
-    p.mark_read("details");
+    r.wire().mark_read("details");
     let unknown_state = matches!(status, Some(Err(()))) || matches!(resource_state, Some(Err(())));
     // Stratus has no system-VM or storage hosts: only hypervisor (Routing) hosts.
-    let other_type = p
-        .str("type")
+    let other_type = r
+        .r#type()
         .is_some_and(|t| !t.eq_ignore_ascii_case("Routing"));
     if unknown_state || other_type {
         return Ok(Reply::list::<HostResponse>("host", 0, &[]));
@@ -248,14 +252,14 @@ pub async fn list(ctx: &Ctx, p: &Params, metrics: bool) -> Result<Reply> {
 
 /// The samples kept for each listed host (`host_metrics`, oldest first), between
 /// `startdate` and `enddate` when given.
-pub async fn usage_history(ctx: &Ctx, p: &Params) -> Result<Reply> {
+pub async fn usage_history(ctx: &Ctx, r: &requests::ListHostsUsageHistory<'_>) -> Result<Reply> {
     let f = h::HostFilter {
-        common: list_filter(ctx, p)?,
+        common: list_filter(ctx, r.wire())?,
         ..Default::default()
     };
     let start =
-        super::accounts::parse_date(p, "startdate")?.unwrap_or(chrono::DateTime::UNIX_EPOCH);
-    let end = super::accounts::parse_date(p, "enddate")?;
+        super::accounts::parse_date(r.wire(), "startdate")?.unwrap_or(chrono::DateTime::UNIX_EPOCH);
+    let end = super::accounts::parse_date(r.wire(), "enddate")?;
     let (rows, total) = h::host_list(&ctx.pool, &f).await?;
     let mut items = Vec::with_capacity(rows.len());
     for host in &rows {
@@ -316,15 +320,18 @@ async fn change_resource_state(
     Ok(Reply::object("host", &host_response(ctx, &host, false)))
 }
 
-pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id: HostId = p.required_id("id")?;
+pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateHost<'_>) -> Result<Reply> {
+    let id: HostId = r.id();
     // Given, even empty (which clears them): the host's tags are replaced.
-    if p.given("hosttags") {
-        let new = tags::parse("hosttags", p.str("hosttags").unwrap_or(""))?;
+    if r.wire().given("hosttags") {
+        let new = tags::parse(
+            "hosttags",
+            &r.hosttags().map(|t| t.join(",")).unwrap_or_default(),
+        )?;
         let mut tx = ctx.pool.begin().await?;
         let host = h::host_fetch_for_update(&mut *tx, id)
             .await?
-            .ok_or_else(|| not_found(p, "id"))?;
+            .ok_or_else(|| not_found(r.wire(), "id"))?;
         h::host_set_tags(&mut *tx, id, &new).await?;
         super::event(
             &mut tx,
@@ -343,7 +350,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         .await?;
         tx.commit().await?;
     }
-    if let Some(name) = p.str("name") {
+    if let Some(name) = r.name() {
         let name = name.trim();
         if name.is_empty() {
             return Err(ApiError::param("The host name must not be empty").into());
@@ -351,7 +358,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         let mut tx = ctx.pool.begin().await?;
         let host = h::host_fetch_for_update(&mut *tx, id)
             .await?
-            .ok_or_else(|| not_found(p, "id"))?;
+            .ok_or_else(|| not_found(r.wire(), "id"))?;
         crate::db::hosts::host_rename(&mut *tx, id, name).await?;
         super::event(
             &mut tx,
@@ -363,12 +370,26 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         .await?;
         tx.commit().await?;
     }
-    match p.str("allocationstate") {
+    match r.allocationstate() {
         Some(s) if s.eq_ignore_ascii_case("Enable") => {
-            change_resource_state(ctx, caller, p, &[ResourceEvent::Enable], "HOST.ENABLE").await
+            change_resource_state(
+                ctx,
+                caller,
+                r.wire(),
+                &[ResourceEvent::Enable],
+                "HOST.ENABLE",
+            )
+            .await
         }
         Some(s) if s.eq_ignore_ascii_case("Disable") => {
-            change_resource_state(ctx, caller, p, &[ResourceEvent::Disable], "HOST.DISABLE").await
+            change_resource_state(
+                ctx,
+                caller,
+                r.wire(),
+                &[ResourceEvent::Disable],
+                "HOST.DISABLE",
+            )
+            .await
         }
         Some(s) => Err(ApiError::param(format!(
             "Invalid allocation state '{s}'; valid values are Enable and Disable"
@@ -377,7 +398,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         None => {
             let host = h::host_fetch(&ctx.pool, id)
                 .await?
-                .ok_or_else(|| not_found(p, "id"))?;
+                .ok_or_else(|| not_found(r.wire(), "id"))?;
             Ok(Reply::object("host", &host_response(ctx, &host, false)))
         }
     }
@@ -387,23 +408,27 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 /// PrepareForMaintenance, then every running VM is migrated live to another host
 /// (issue 16): Maintenance once none is left, else ErrorInMaintenance with the reason in
 /// an event (and the job's answer: the host in that state).
-pub async fn prepare_maintenance(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn prepare_maintenance(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::PrepareHostForMaintenance<'_>,
+) -> Result<Reply> {
     change_resource_state(
         ctx,
         caller,
-        p,
+        r.wire(),
         &[ResourceEvent::PrepareForMaintenance],
         "MAINT.PREPARE",
     )
     .await?;
-    let id: HostId = p.required_id("id")?;
+    let id: HostId = r.id().into();
     let failures = crate::services::vms::migrate::empty_host(ctx, id).await?;
     let (event, why) = if failures.is_empty() {
         (ResourceEvent::MaintenanceReached, None)
     } else {
         (ResourceEvent::UnableToMigrate, Some(failures.join("; ")))
     };
-    let reply = change_resource_state(ctx, caller, p, &[event], "MAINT.PREPARE").await?;
+    let reply = change_resource_state(ctx, caller, r.wire(), &[event], "MAINT.PREPARE").await?;
     if let Some(why) = why {
         let mut conn = ctx.pool.acquire().await?;
         super::event_on(
@@ -419,10 +444,14 @@ pub async fn prepare_maintenance(ctx: &Ctx, caller: &Caller, p: &Params) -> Resu
     Ok(reply)
 }
 
-pub async fn reconnect(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id: HostId = p.required_id("id")?;
+pub async fn reconnect(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::ReconnectHost<'_>,
+) -> Result<Reply> {
+    let id: HostId = r.id();
     if h::host_fetch(&ctx.pool, id).await?.is_none() {
-        return Err(not_found(p, "id"));
+        return Err(not_found(r.wire(), "id"));
     }
     let host = crate::services::hosts::reconnect(ctx, &caller.user, id).await?;
     let mut conn = ctx.pool.acquire().await?;
@@ -442,11 +471,15 @@ pub async fn reconnect(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> 
     Ok(Reply::object("host", &host_response(ctx, &host, false)))
 }
 
-pub async fn cancel_maintenance(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn cancel_maintenance(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::CancelHostMaintenance<'_>,
+) -> Result<Reply> {
     change_resource_state(
         ctx,
         caller,
-        p,
+        r.wire(),
         &[ResourceEvent::CancelMaintenance],
         "MAINT.CANCEL",
     )
@@ -457,11 +490,11 @@ pub async fn cancel_maintenance(ctx: &Ctx, caller: &Caller, p: &Params) -> Resul
 /// its agent is told, with its next heartbeat, to remove itself, and the record goes in
 /// the same transaction. A silent agent cannot be told: the record is removed and the
 /// event says what to clean up by hand.
-pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id: HostId = p.required_id("id")?;
+pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteHost<'_>) -> Result<Reply> {
+    let id: HostId = r.id();
     let host = h::host_fetch(&ctx.pool, id)
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     // Nothing may be left on it (issue 16): a VM placed there (Running, Starting, ...)
     // would be left without a host.
     let placed = crate::db::vms::vm_list_on_host(&ctx.pool, id, 0).await?;
@@ -475,10 +508,7 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         .into());
     }
     let reporting = matches!(host.status, Status::Up | Status::Connecting);
-    if reporting
-        && host.resource_state != ResourceState::Maintenance
-        && p.bool("forced") != Some(true)
-    {
+    if reporting && host.resource_state != ResourceState::Maintenance && r.forced() != Some(true) {
         return Err(ApiError::param(format!(
             "The host {} is {} and {}: put it into maintenance first (prepareHostForMaintenance), or delete it with forced=true",
             host.name, host.status, host.resource_state
@@ -526,8 +556,8 @@ pub fn tag_filter(ctx: &Ctx, p: &Params) -> Result<crate::db::ListFilter> {
 }
 
 /// listHostTags: every tag of every host, one entry each.
-pub async fn list_tags(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    let f = tag_filter(ctx, p)?;
+pub async fn list_tags(ctx: &Ctx, r: &requests::ListHostTags<'_>) -> Result<Reply> {
+    let f = tag_filter(ctx, r.wire())?;
     let (rows, total) = h::host_tag_list(&ctx.pool, &f).await?;
     let items: Vec<HostTagResponse> = rows
         .iter()
@@ -542,9 +572,9 @@ pub async fn list_tags(ctx: &Ctx, p: &Params) -> Result<Reply> {
     Ok(Reply::list("hosttag", total, &items))
 }
 
-pub async fn list_alerts(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    let f = list_filter(ctx, p)?;
-    let (rows, total) = h::alert_list(&ctx.pool, &f, p.i64("type")?).await?;
+pub async fn list_alerts(ctx: &Ctx, r: &requests::ListAlerts<'_>) -> Result<Reply> {
+    let f = list_filter(ctx, r.wire())?;
+    let (rows, total) = h::alert_list(&ctx.pool, &f, r.wire().i64("type")?).await?;
     let items: Vec<AlertResponse> = rows
         .iter()
         .map(|a| AlertResponse {

@@ -1,6 +1,7 @@
 //! The ISO registry (registerIso, listIsos, updateIso, deleteIso) and the OS types.
 //! Downloads themselves run in `crate::services::isos`.
 
+use super::requests;
 use chrono::Utc;
 use stratus_api::envelope::Reply;
 use stratus_api::types::{IsoDownloadDetail, IsoResponse, OsCategoryResponse, OsTypeResponse};
@@ -130,23 +131,23 @@ fn validate_url(url: &str) -> Result<url::Url> {
     Ok(u)
 }
 
-pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let name = p.required("name")?.trim().to_string();
+pub async fn register(ctx: &Ctx, caller: &Caller, r: &requests::RegisterIso<'_>) -> Result<Reply> {
+    let name = r.name().trim().to_string();
     if name.is_empty() {
         return Err(ApiError::param("The ISO name must not be empty").into());
     }
     // With `projectid`, the project owns the ISO (the caller must be a member).
-    let project = super::projects::owner_for_create(ctx, caller, p).await?;
+    let project = super::projects::owner_for_create(ctx, caller, r.wire()).await?;
     let owner = project.as_ref();
-    let url = validate_url(p.required("url")?)?;
-    let checksum = match p.str("checksum").map(str::trim).filter(|c| !c.is_empty()) {
+    let url = validate_url(r.url())?;
+    let checksum = match r.checksum().map(str::trim).filter(|c| !c.is_empty()) {
         Some(c) => {
             Checksum::parse(c).map_err(|e| ApiError::param(format!("Invalid checksum: {e}")))?;
             Some(c.to_string())
         }
         None => None,
     };
-    let zone_param = p.required("zoneid")?.trim();
+    let zone_param = r.zoneid().trim();
     let zones: Vec<Uuid> = if zone_param == "-1" {
         t::zone_list(&ctx.pool, &Default::default())
             .await?
@@ -155,21 +156,21 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
             .map(|z| z.id.into())
             .collect()
     } else {
-        let id = Uuid::parse_str(zone_param).map_err(|_| not_found(p, "zoneid"))?;
+        let id = Uuid::parse_str(zone_param).map_err(|_| not_found(r.wire(), "zoneid"))?;
         t::zone_fetch(&ctx.pool, id.into())
             .await?
-            .ok_or_else(|| not_found(p, "zoneid"))?;
+            .ok_or_else(|| not_found(r.wire(), "zoneid"))?;
         vec![id]
     };
-    let os_type_id = p.uuid("ostypeid")?.unwrap_or(DEFAULT_OS_TYPE);
-    d::os_type_fetch(&ctx.pool, os_type_id)
+    let os_type_id = r.ostypeid().unwrap_or(DEFAULT_OS_TYPE.into());
+    d::os_type_fetch(&ctx.pool, os_type_id.into_uuid())
         .await?
-        .ok_or_else(|| not_found(p, "ostypeid"))?;
-    let featured = p.bool("isfeatured").unwrap_or(false);
+        .ok_or_else(|| not_found(r.wire(), "ostypeid"))?;
+    let featured = r.isfeatured().unwrap_or(false);
     if featured && !caller.is_root_admin() {
         return Err(ApiError::param("Only administrators can register featured ISOs").into());
     }
-    let public = p.bool("ispublic").unwrap_or(false);
+    let public = r.ispublic().unwrap_or(false);
     let owner_account = owner.map_or(caller.account_id(), |p| p.account_id);
     if public && !super::templates::may_publish(ctx, caller, owner_account) {
         return Err(ApiError::param("Only private ISOs can be created.").into());
@@ -188,18 +189,19 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         .map_err(ApiError::param)?;
     let iso = IsoRow {
         id: Uuid::new_v4(),
-        display_text: p
-            .string("displaytext")
+        display_text: r
+            .displaytext()
+            .map(str::to_string)
             .filter(|d| !d.trim().is_empty())
             .unwrap_or_else(|| name.clone()),
         name,
         url: url.to_string(),
-        bootable: p.bool("bootable").unwrap_or(true),
-        os_type_id,
+        bootable: r.bootable().unwrap_or(true),
+        os_type_id: os_type_id.into_uuid(),
         checksum,
         is_public: public,
         is_featured: featured,
-        is_extractable: p.bool("isextractable").unwrap_or(false),
+        is_extractable: r.isextractable().unwrap_or(false),
         cross_zones: zone_param == "-1",
         account_id: owner.map_or(caller.user.account_id, |p| p.account_id),
         domain_id: owner.map_or(caller.user.domain_id, |p| p.domain_id),
@@ -237,24 +239,24 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     Ok(Reply::object_list("iso", &items))
 }
 
-pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListIsos<'_>) -> Result<Reply> {
     let admin = caller.is_root_admin();
     let mine = caller.user.account_id;
     let mut f = IsoFilter {
-        common: list_filter(ctx, p)?,
-        zone_id: p.uuid("zoneid")?,
+        common: list_filter(ctx, r.wire())?,
+        zone_id: r.zoneid().map(Into::into),
         visible_to: (!admin).then_some(mine),
-        bootable: p.bool("bootable"),
-        public: p.bool("ispublic"),
-        tags: super::tags::wanted(p)?,
+        bootable: r.bootable(),
+        public: r.ispublic(),
+        tags: super::tags::wanted(r.wire())?,
         ..Default::default()
     };
     // CloudStack's rule (ListIsosCmd.listInReadyState): the executable filters show only
     // Ready ISOs; otherwise `isready=true` asks for only those, and `isready=false` (what
     // Ansible's cs_iso sends) or no `isready` for all, whatever their state.
-    let asked_ready = p.bool("isready") == Some(true);
-    let account_specific = admin && p.str("account").is_some() && p.str("domainid").is_some();
-    let filter = p.str("isofilter").unwrap_or("all").to_ascii_lowercase();
+    let asked_ready = r.isready() == Some(true);
+    let account_specific = admin && r.account().is_some() && r.domainid().is_some();
+    let filter = r.isofilter().unwrap_or("all").to_ascii_lowercase();
     let only_ready = matches!(
         filter.as_str(),
         "featured" | "selfexecutable" | "sharedexecutable" | "community"
@@ -263,15 +265,15 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     f.ready = only_ready.then_some(true);
     // ISOs are shown by visibility (isofilter, ispublic), whoever asks with listall; a
     // root admin's `account` narrows to that account's own.
-    p.mark_read("listall");
+    r.wire().mark_read("listall");
     if admin {
-        f.only_account = super::named_account(ctx, caller, p).await?;
+        f.only_account = super::named_account(ctx, caller, r.wire()).await?;
     } else {
-        p.mark_read("account");
-        p.mark_read("domainid");
+        r.wire().mark_read("account");
+        r.wire().mark_read("domainid");
     }
     // With `projectid`: the project's ISOs (and public ones), not the caller's own.
-    let projects = super::projects::list_owners(ctx, caller, p).await?;
+    let projects = super::projects::list_owners(ctx, caller, r.wire()).await?;
     if let Some(owners) = &projects {
         f.visible_to = None;
         f.only_account = None;
@@ -333,18 +335,26 @@ fn shared(i: &IsoRow) -> super::sharing::Shared {
     }
 }
 
-pub async fn list_permissions(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let iso = d::iso_fetch(&ctx.pool, p.required_uuid("id")?)
+pub async fn list_permissions(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::ListIsoPermissions<'_>,
+) -> Result<Reply> {
+    let iso = d::iso_fetch(&ctx.pool, r.id())
         .await?
         .filter(|i| i.removed.is_none())
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     super::sharing::answer(ctx, caller, &shared(&iso)).await
 }
 
-pub async fn update_permissions(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let mut iso = owned(ctx, caller, p).await?;
+pub async fn update_permissions(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::UpdateIsoPermissions<'_>,
+) -> Result<Reply> {
+    let mut iso = owned(ctx, caller, r.wire()).await?;
     let mut s = shared(&iso);
-    let change = super::sharing::change(ctx, caller, p, &mut s).await?;
+    let change = super::sharing::change(ctx, caller, r.wire(), &mut s).await?;
     iso.is_public = s.is_public;
     iso.is_featured = s.is_featured;
     iso.is_extractable = s.is_extractable;
@@ -367,40 +377,40 @@ pub async fn update_permissions(ctx: &Ctx, caller: &Caller, p: &Params) -> Resul
     Ok(Reply::success())
 }
 
-pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let mut iso = owned(ctx, caller, p).await?;
-    if let Some(n) = p.string("name") {
+pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateIso<'_>) -> Result<Reply> {
+    let mut iso = owned(ctx, caller, r.wire()).await?;
+    if let Some(n) = r.name().map(str::to_string) {
         if n.trim().is_empty() {
             return Err(ApiError::param("The ISO name must not be empty").into());
         }
         iso.name = n.trim().to_string();
     }
-    if let Some(dt) = p.string("displaytext") {
+    if let Some(dt) = r.displaytext().map(str::to_string) {
         iso.display_text = dt;
     }
-    if let Some(b) = p.bool("bootable") {
+    if let Some(b) = r.bootable() {
         iso.bootable = b;
     }
-    if let Some(os) = p.uuid("ostypeid")? {
-        d::os_type_fetch(&ctx.pool, os)
+    if let Some(os) = r.ostypeid() {
+        d::os_type_fetch(&ctx.pool, os.into_uuid())
             .await?
-            .ok_or_else(|| not_found(p, "ostypeid"))?;
-        iso.os_type_id = os;
+            .ok_or_else(|| not_found(r.wire(), "ostypeid"))?;
+        iso.os_type_id = os.into_uuid();
     }
-    if let Some(f) = p.bool("isfeatured") {
+    if let Some(f) = r.isfeatured() {
         if !caller.is_root_admin() {
             return Err(ApiError::param("Only administrators can feature ISOs").into());
         }
         iso.is_featured = f;
     }
-    if let Some(v) = p.bool("ispublic") {
+    if let Some(v) = r.ispublic() {
         // The same rule as templates' (allow.public.user.templates).
         if v && !super::templates::may_publish(ctx, caller, iso.account_id) {
             return Err(ApiError::param("Only private ISOs can be created.").into());
         }
         iso.is_public = v;
     }
-    if let Some(v) = p.bool("isextractable") {
+    if let Some(v) = r.isextractable() {
         iso.is_extractable = v;
     }
     let mut tx = ctx.pool.begin().await?;
@@ -419,16 +429,19 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     .await?;
     tx.commit().await?;
     let items = one_iso(ctx, iso.id).await?;
-    let first = items.into_iter().next().ok_or_else(|| not_found(p, "id"))?;
+    let first = items
+        .into_iter()
+        .next()
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     Ok(Reply::object("iso", &first))
 }
 
 /// Async (a job): stops downloads and removes the files of every copy (or the one in
 /// `zoneid`); the ISO itself goes when no copy is left.
-pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let iso = owned(ctx, caller, p).await?;
+pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteIso<'_>) -> Result<Reply> {
+    let iso = owned(ctx, caller, r.wire()).await?;
     let copies = d::iso_zone_list(&ctx.pool, iso.id).await?;
-    let zone = p.uuid("zoneid")?;
+    let zone = r.zoneid();
     if let Some(z) = zone {
         if !copies.iter().any(|c| c.zone_id == z) {
             return Err(ApiError::param(format!(
@@ -466,10 +479,15 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     Ok(Reply::success())
 }
 
-pub async fn list_os_types(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    let f = list_filter(ctx, p)?;
-    let (rows, total) =
-        d::os_type_list(&ctx.pool, &f, p.uuid("oscategoryid")?, p.str("description")).await?;
+pub async fn list_os_types(ctx: &Ctx, r: &requests::ListOsTypes<'_>) -> Result<Reply> {
+    let f = list_filter(ctx, r.wire())?;
+    let (rows, total) = d::os_type_list(
+        &ctx.pool,
+        &f,
+        r.oscategoryid().map(Into::into),
+        r.description(),
+    )
+    .await?;
     let items: Vec<_> = rows
         .iter()
         .map(|r| OsTypeResponse {
@@ -485,8 +503,8 @@ pub async fn list_os_types(ctx: &Ctx, p: &Params) -> Result<Reply> {
     Ok(Reply::list("ostype", total, &items))
 }
 
-pub async fn list_os_categories(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    let f = list_filter(ctx, p)?;
+pub async fn list_os_categories(ctx: &Ctx, r: &requests::ListOsCategories<'_>) -> Result<Reply> {
+    let f = list_filter(ctx, r.wire())?;
     let (rows, total) = d::os_category_list(&ctx.pool, &f).await?;
     let items: Vec<_> = rows
         .iter()

@@ -1,5 +1,6 @@
 //! Async commands: submitting them as job rows, and `queryAsyncJobResult`/`listAsyncJobs`.
 
+use super::requests;
 use stratus_api::command::CommandSpec;
 use stratus_api::envelope::Reply;
 use stratus_api::types::AsyncJobResponse;
@@ -81,22 +82,26 @@ fn visible(caller: &Caller, job: &JobRow) -> bool {
     caller.is_root_admin() || job.account_id == caller.account_id()
 }
 
-pub async fn query(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id = p.required_uuid("jobid")?;
-    let job = j::job_fetch(&ctx.pool, id)
+pub async fn query(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::QueryAsyncJobResult<'_>,
+) -> Result<Reply> {
+    let id = r.jobid();
+    let job = j::job_fetch(&ctx.pool, id.into_uuid())
         .await?
         .filter(|job| visible(caller, job))
-        .ok_or_else(|| not_found(p, "jobid"))?;
+        .ok_or_else(|| not_found(r.wire(), "jobid"))?;
     // queryAsyncJobResult answers the job's fields directly in the envelope.
     Ok(Reply::Flat(
         serde_json::to_value(job_response(&job)).unwrap_or_default(),
     ))
 }
 
-pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let page = p.page(ctx.page_size())?;
+pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListAsyncJobs<'_>) -> Result<Reply> {
+    let page = r.wire().page(ctx.page_size())?;
     let (account_id, account_ids, skip_projects) =
-        super::scope::owners(ctx, caller, p, super::scope::Fallback::Own)
+        super::scope::owners(ctx, caller, r.wire(), super::scope::Fallback::Own)
             .await?
             .split();
     let f = j::JobFilter {
@@ -104,8 +109,8 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         account_ids,
         skip_projects,
         domain_id: None,
-        start: super::accounts::parse_date(p, "startdate")?,
-        keyword: p.string("keyword"),
+        start: super::accounts::parse_date(r.wire(), "startdate")?,
+        keyword: r.keyword().map(str::to_string),
         offset: page.offset,
         limit: page.limit,
     };

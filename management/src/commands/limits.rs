@@ -6,6 +6,7 @@
 //! allocating command. Counts are computed from the resources, so updateResourceCount
 //! has nothing to repair: it answers them.
 
+use super::requests;
 use std::collections::HashMap;
 
 use stratus_api::envelope::Reply;
@@ -163,11 +164,15 @@ async fn limits_of_owner(ctx: &Ctx, o: &Owner) -> Result<Limits> {
     })
 }
 
-pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    one_domain(p);
-    p.mark_read("listall");
-    let only = kind_filter(p)?;
-    let Some(o) = owner(ctx, caller, p).await? else {
+pub async fn list(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::ListResourceLimits<'_>,
+) -> Result<Reply> {
+    one_domain(r.wire());
+    r.wire().mark_read("listall");
+    let only = kind_filter(r.wire())?;
+    let Some(o) = owner(ctx, caller, r.wire()).await? else {
         return Ok(Reply::list::<ResourceLimitResponse>(
             "resourcelimit",
             0,
@@ -176,25 +181,26 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     };
     let limits = limits_of_owner(ctx, &o).await?;
     // keyword: part of the type's name.
-    let keyword = p.str("keyword").map(str::to_ascii_lowercase);
+    let keyword = r.keyword().map(str::to_ascii_lowercase);
     let items: Vec<ResourceLimitResponse> = ResourceKind::ALL
         .into_iter()
         .filter(|k| only.is_none_or(|o| o == *k))
         .filter(|k| keyword.as_deref().is_none_or(|w| k.name().contains(w)))
         .map(|k| limit_response(&o, k, limits.of(k)))
         .collect();
-    let (total, items) = page_of(ctx, p, items)?;
+    let (total, items) = page_of(ctx, r.wire(), items)?;
     Ok(Reply::list("resourcelimit", total, &items))
 }
 
-pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let max = parse_max(p.i64("max")?)?;
-    let k = kind(
-        p.i64("resourcetype")?
-            .ok_or_else(|| stratus_api::params::missing_param(p.command(), "resourcetype"))?,
-    )?;
-    let project = project_named(ctx, p).await?;
-    let o = match (p.str("account"), p.uuid("domainid")?) {
+pub async fn update(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::UpdateResourceLimit<'_>,
+) -> Result<Reply> {
+    let max = parse_max(r.max())?;
+    let k = kind(r.resourcetype())?;
+    let project = project_named(ctx, r.wire()).await?;
+    let o = match (r.account(), r.domainid()) {
         // A project's limits are set by the admins of its domain (not its own admins).
         _ if project.is_some() => {
             let project = project.ok_or_else(|| crate::error::Error::internal("no project"))?;
@@ -202,7 +208,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
             Owner::Project(Box::new(project))
         }
         (Some(name), _) => {
-            let a = account_named(ctx, p, name).await?;
+            let a = account_named(ctx, r.wire(), name).await?;
             super::ensure_manages(caller, &a.domain_path)?;
             if caller.is_domain_admin() && a.id == caller.account_id() {
                 return Err(ApiError::new(
@@ -214,9 +220,9 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
             Owner::Account(a)
         }
         (None, Some(d)) => {
-            let d = db::accounts::domain_fetch(&ctx.pool, d)
+            let d = db::accounts::domain_fetch(&ctx.pool, d.into_uuid())
                 .await?
-                .ok_or_else(|| not_found(p, "domainid"))?;
+                .ok_or_else(|| not_found(r.wire(), "domainid"))?;
             if d.id == db::accounts::ROOT_DOMAIN {
                 return Err(ApiError::new(
                     ErrorCode::Account,
@@ -290,25 +296,29 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     Ok(Reply::object("resourcelimit", &limit_response(&o, k, max)))
 }
 
-pub async fn update_count(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let domain = db::accounts::domain_fetch(&ctx.pool, p.required_uuid("domainid")?)
+pub async fn update_count(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::UpdateResourceCount<'_>,
+) -> Result<Reply> {
+    let domain = db::accounts::domain_fetch(&ctx.pool, r.domainid().into_uuid())
         .await?
-        .ok_or_else(|| not_found(p, "domainid"))?;
+        .ok_or_else(|| not_found(r.wire(), "domainid"))?;
     super::ensure_manages(caller, &domain.path)?;
-    let only = p.i64("resourcetype")?.map(kind).transpose()?;
+    let only = r.resourcetype().map(kind).transpose()?;
     // One project's, one account's, or the whole subtree's counts.
-    let project = project_named(ctx, p).await?;
-    let (account, ids) = match (&project, p.str("account")) {
+    let project = project_named(ctx, r.wire()).await?;
+    let (account, ids) = match (&project, r.account()) {
         (Some(project), _) => {
             // The project's admins are its domain's: the project must be in the
             // domain named (or below it), which the caller manages.
             if !crate::rules::domains::is_within(&project.domain_path, &domain.path) {
-                return Err(not_found(p, "projectid"));
+                return Err(not_found(r.wire(), "projectid"));
             }
             (None, vec![project.account_id])
         }
         (None, Some(name)) => {
-            let a = account_named(ctx, p, name).await?;
+            let a = account_named(ctx, r.wire(), name).await?;
             let ids = vec![a.id];
             (Some(a.name), ids)
         }

@@ -1,9 +1,9 @@
 //! Live migration (issue 16): `migrateVirtualMachine` and `findHostsForMigration`, root
 //! admins only (the catalog says so). The work is `services::vms::migrate`'s.
 
+use super::requests;
 use stratus_api::envelope::Reply;
 use stratus_api::types::HostForMigrationResponse;
-use stratus_api::Params;
 
 use super::hosts::host_response;
 use crate::ctx::Ctx;
@@ -13,12 +13,16 @@ use crate::services::vms::{self, migrate};
 
 /// `migrateVirtualMachine`: the running VM moves live to `hostid`, or to the best host
 /// (`autoselect` is what happens without `hostid` anyway); answers the VM, on its new host.
-pub async fn migrate(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let vm = super::vms::owned(ctx, caller, p, "virtualmachineid").await?;
-    p.mark_read("autoselect");
-    let want = p.uuid("hostid")?;
+pub async fn migrate(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::MigrateVirtualMachine<'_>,
+) -> Result<Reply> {
+    let vm = super::vms::owned(ctx, caller, r.wire(), "virtualmachineid").await?;
+    r.wire().mark_read("autoselect");
+    let want = r.hostid();
     let started = std::time::Instant::now();
-    let moved = migrate::migrate(ctx, vm.vm.id, want).await?;
+    let moved = migrate::migrate(ctx, vm.vm.id, want.map(Into::into)).await?;
     // How long it took, and how much of that was libvirt's own move (the floor).
     let libvirt = moved
         .libvirt
@@ -50,8 +54,12 @@ pub async fn migrate(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 }
 
 /// `findHostsForMigration`: the other hosts of the VM's zone, the suitable ones first.
-pub async fn find_hosts(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let vm = super::vms::owned(ctx, caller, p, "id").await?;
+pub async fn find_hosts(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::FindHostsForMigration<'_>,
+) -> Result<Reply> {
+    let vm = super::vms::owned(ctx, caller, r.wire(), "id").await?;
     let targets = migrate::targets(ctx, vm.vm.id).await?;
     let items: Vec<HostForMigrationResponse> = targets
         .iter()
@@ -87,6 +95,6 @@ pub async fn find_hosts(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
             }
         })
         .collect();
-    let (total, page) = super::page_of(ctx, p, items)?;
+    let (total, page) = super::page_of(ctx, r.wire(), items)?;
     Ok(Reply::list("host", total, &page))
 }

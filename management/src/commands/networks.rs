@@ -1,10 +1,10 @@
 //! Guest networks: a Basic zone's shared guest network (created with the zone).
 
+use super::requests;
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
     NetworkOfferingResponse, NetworkResponse, NetworkServiceItem, ServiceProviderItem,
 };
-use stratus_api::Params;
 use uuid::Uuid;
 
 use super::list_filter;
@@ -88,37 +88,35 @@ fn offering() -> NetworkOfferingResponse {
 }
 
 /// listNetworkOfferings: the one offering, if it passes every filter given.
-pub async fn list_offerings(ctx: &Ctx, p: &Params) -> Result<Reply> {
+pub async fn list_offerings(ctx: &Ctx, r: &requests::ListNetworkOfferings<'_>) -> Result<Reply> {
     let o = offering();
     let text_is = |name: &str, want: &Option<String>| {
-        p.str(name)
+        r.wire()
+            .str(name)
             .is_none_or(|v| want.as_deref().is_some_and(|w| w.eq_ignore_ascii_case(v)))
     };
-    let bool_is = |name: &str, want: Option<bool>| p.bool(name).is_none_or(|v| Some(v) == want);
-    let keyword = p.str("keyword").is_none_or(|k| {
+    let bool_is =
+        |name: &str, want: Option<bool>| r.wire().bool(name).is_none_or(|v| Some(v) == want);
+    let keyword = r.keyword().is_none_or(|k| {
         let k = k.to_ascii_lowercase();
         SHARED_OFFERING_NAME.to_ascii_lowercase().contains(&k)
             || SHARED_OFFERING_TEXT.to_ascii_lowercase().contains(&k)
     });
-    let services = match p.str("supportedservices") {
+    let services = match r.supportedservices() {
         None => true,
-        Some(v) => v
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .all(|s| {
-                SHARED_OFFERING_SERVICES
-                    .iter()
-                    .any(|o| o.eq_ignore_ascii_case(s))
-            }),
+        Some(v) => v.iter().all(|s| {
+            SHARED_OFFERING_SERVICES
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(s))
+        }),
     };
     // Every zone's guest network uses it; `networkid` and `zoneid` only need to name
     // something real, and a network that does not exist lists nothing.
-    let network_ok = match p.uuid("networkid")? {
+    let network_ok = match r.networkid() {
         None => true,
         Some(id) => {
             let f = crate::db::ListFilter {
-                id: Some(id),
+                id: Some(id.into_uuid()),
                 ..Default::default()
             };
             n::network_list(&ctx.pool, &f, None, &Default::default())
@@ -127,15 +125,15 @@ pub async fn list_offerings(ctx: &Ctx, p: &Params) -> Result<Reply> {
                 > 0
         }
     };
-    let zone_ok = match p.uuid("zoneid")? {
+    let zone_ok = match r.zoneid() {
         None => true,
-        Some(z) => crate::db::topology::zone_fetch(&ctx.pool, z.into())
+        Some(z) => crate::db::topology::zone_fetch(&ctx.pool, z)
             .await?
             .is_some_and(|z| z.network_type == "Basic"),
     };
     // Every filter is evaluated (and so read), then combined.
     let checks = [
-        p.uuid("id")?.is_none_or(|id| id == SHARED_OFFERING_ID),
+        r.id().is_none_or(|id| id == SHARED_OFFERING_ID),
         text_is("name", &o.name),
         text_is("displaytext", &o.displaytext),
         text_is("traffictype", &o.traffictype),
@@ -148,7 +146,7 @@ pub async fn list_offerings(ctx: &Ctx, p: &Params) -> Result<Reply> {
         bool_is("specifyipranges", o.specifyipranges),
         bool_is("forvpc", o.forvpc),
         // The offering has no tags.
-        p.str("tags").is_none(),
+        r.tags().is_none(),
         keyword,
         services,
         network_ok,
@@ -156,7 +154,7 @@ pub async fn list_offerings(ctx: &Ctx, p: &Params) -> Result<Reply> {
     ];
     let matches = checks.iter().all(|c| *c);
     let items = if matches { vec![o] } else { vec![] };
-    let (total, items) = super::page_of(ctx, p, items)?;
+    let (total, items) = super::page_of(ctx, r.wire(), items)?;
     Ok(Reply::list("networkoffering", total, &items))
 }
 
@@ -215,29 +213,25 @@ fn response(x: &NetworkRow) -> NetworkResponse {
     }
 }
 
-pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let f = list_filter(ctx, p)?;
-    let zone = p.uuid("zoneid")?;
-    let tags = super::tags::wanted(p)?;
+pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListNetworks<'_>) -> Result<Reply> {
+    let f = list_filter(ctx, r.wire())?;
+    let zone = r.zoneid();
+    let tags = super::tags::wanted(r.wire())?;
     // The shared guest networks are the zone's, usable by every account and every
     // project: whose list it is does not change it. A `projectid` must still name a
     // project the caller belongs to (531 otherwise), as for every list.
-    super::projects::list_owners(ctx, caller, p).await?;
+    super::projects::list_owners(ctx, caller, r.wire()).await?;
     for n in ["listall", "account", "domainid"] {
-        p.mark_read(n);
+        r.wire().mark_read(n);
     }
     // Only shared guest networks exist: other types and system networks list empty.
-    let other_type = p
-        .str("type")
+    let other_type = r
+        .r#type()
         .is_some_and(|t| !(t.eq_ignore_ascii_case("shared") || t.eq_ignore_ascii_case("all")));
-    let other_traffic = p
-        .str("traffictype")
+    let other_traffic = r
+        .traffictype()
         .is_some_and(|t| !t.eq_ignore_ascii_case("guest"));
-    let (issystem, isdefault, canusefordeploy) = (
-        p.bool("issystem"),
-        p.bool("isdefault"),
-        p.bool("canusefordeploy"),
-    );
+    let (issystem, isdefault, canusefordeploy) = (r.issystem(), r.isdefault(), r.canusefordeploy());
     if other_type
         || other_traffic
         || issystem == Some(true)
@@ -246,7 +240,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     {
         return Ok(Reply::list::<NetworkResponse>("network", 0, &[]));
     }
-    let (rows, total) = n::network_list(&ctx.pool, &f, zone, &tags).await?;
+    let (rows, total) = n::network_list(&ctx.pool, &f, zone.map(Into::into), &tags).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let mut tags = super::tags::tags_of(ctx, TagType::Network, &ids).await?;
     let items: Vec<_> = rows

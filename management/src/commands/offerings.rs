@@ -1,5 +1,6 @@
 //! Compute (service) and disk offerings: what users choose from when they deploy.
 
+use super::requests;
 use chrono::Utc;
 use stratus_api::envelope::Reply;
 use stratus_api::types::{DiskOfferingResponse, ServiceOfferingResponse};
@@ -96,22 +97,26 @@ pub fn service_response(x: &ServiceOfferingRow) -> ServiceOfferingResponse {
     }
 }
 
-pub async fn create_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let (name, display_text) = name_and_text(p)?;
+pub async fn create_service(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::CreateServiceOffering<'_>,
+) -> Result<Reply> {
+    let (name, display_text) = name_and_text(r.wire())?;
     let x = ServiceOfferingRow {
         id: Uuid::new_v4(),
         name,
         display_text,
-        cpu_number: positive(p, "cpunumber", "number of CPUs")?,
-        cpu_speed: positive(p, "cpuspeed", "CPU speed in MHz")?,
-        memory_mb: positive(p, "memory", "memory in MB")?,
-        storage_type: storage_type(p)?,
-        host_tags: tag_param(p, "hosttags")?.flatten(),
+        cpu_number: positive(r.wire(), "cpunumber", "number of CPUs")?,
+        cpu_speed: positive(r.wire(), "cpuspeed", "CPU speed in MHz")?,
+        memory_mb: positive(r.wire(), "memory", "memory in MB")?,
+        storage_type: storage_type(r.wire())?,
+        host_tags: tag_param(r.wire(), "hosttags")?.flatten(),
         // CloudStack's createServiceOffering calls the storage tags `tags`.
-        storage_tags: tag_param(p, "tags")?.flatten(),
-        offer_ha: p.bool("offerha").unwrap_or(false),
-        limit_cpu_use: p.bool("limitcpuuse").unwrap_or(false),
-        is_volatile: p.bool("isvolatile").unwrap_or(false),
+        storage_tags: tag_param(r.wire(), "tags")?.flatten(),
+        offer_ha: r.offerha().unwrap_or(false),
+        limit_cpu_use: r.limitcpuuse().unwrap_or(false),
+        is_volatile: r.isvolatile().unwrap_or(false),
         domain_id: None,
         created: Utc::now(),
         removed: None,
@@ -136,12 +141,12 @@ pub async fn create_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
     Ok(Reply::object("serviceoffering", &service_response(&x)))
 }
 
-pub async fn list_service(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    let f = list_filter(ctx, p)?;
-    let wants = (p.i64("cpunumber")?, p.i64("cpuspeed")?, p.i64("memory")?);
+pub async fn list_service(ctx: &Ctx, r: &requests::ListServiceOfferings<'_>) -> Result<Reply> {
+    let f = list_filter(ctx, r.wire())?;
+    let wants = (r.cpunumber(), r.cpuspeed(), r.memory());
     // Offerings serve every zone.
-    p.uuid("zoneid")?;
-    if p.bool("issystem") == Some(true) {
+    r.zoneid();
+    if r.issystem() == Some(true) {
         // No system VMs: their offerings do not exist.
         return Ok(Reply::list::<ServiceOfferingResponse>(
             "serviceoffering",
@@ -154,24 +159,28 @@ pub async fn list_service(ctx: &Ctx, p: &Params) -> Result<Reply> {
     Ok(Reply::list("serviceoffering", total, &items))
 }
 
-pub async fn update_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn update_service(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::UpdateServiceOffering<'_>,
+) -> Result<Reply> {
     let mut tx = ctx.pool.begin().await?;
-    let mut x = o::service_offering_fetch(&mut *tx, p.required_uuid("id")?)
+    let mut x = o::service_offering_fetch(&mut *tx, r.id().into_uuid())
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
-    if let Some(n) = p.string("name") {
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
+    if let Some(n) = r.name().map(str::to_string) {
         if n.trim().is_empty() {
             return Err(ApiError::param("The offering name must not be empty").into());
         }
         x.name = n.trim().to_string();
     }
-    if let Some(t) = p.string("displaytext") {
+    if let Some(t) = r.displaytext().map(str::to_string) {
         x.display_text = t;
     }
-    if let Some(t) = tag_param(p, "hosttags")? {
+    if let Some(t) = tag_param(r.wire(), "hosttags")? {
         x.host_tags = t;
     }
-    if let Some(t) = tag_param(p, "storagetags")? {
+    if let Some(t) = tag_param(r.wire(), "storagetags")? {
         x.storage_tags = t;
     }
     o::service_offering_update(&mut *tx, &x)
@@ -193,11 +202,15 @@ pub async fn update_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
     Ok(Reply::object("serviceoffering", &service_response(&x)))
 }
 
-pub async fn delete_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn delete_service(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::DeleteServiceOffering<'_>,
+) -> Result<Reply> {
     let mut tx = ctx.pool.begin().await?;
-    let x = o::service_offering_fetch(&mut *tx, p.required_uuid("id")?)
+    let x = o::service_offering_fetch(&mut *tx, r.id().into_uuid())
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     o::service_offering_remove(&mut *tx, x.id).await?;
     event(
         &mut tx,
@@ -234,10 +247,14 @@ pub fn disk_response(x: &DiskOfferingRow) -> DiskOfferingResponse {
     }
 }
 
-pub async fn create_disk(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let (name, display_text) = name_and_text(p)?;
-    let customized = p.bool("customized").unwrap_or(false);
-    let size = p.i64("disksize")?;
+pub async fn create_disk(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::CreateDiskOffering<'_>,
+) -> Result<Reply> {
+    let (name, display_text) = name_and_text(r.wire())?;
+    let customized = r.customized().unwrap_or(false);
+    let size = r.disksize();
     let disk_size_gb = match (customized, size) {
         (true, Some(_)) => {
             return Err(ApiError::param(
@@ -262,8 +279,8 @@ pub async fn create_disk(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         name,
         display_text,
         disk_size_gb,
-        storage_type: storage_type(p)?,
-        tags: tag_param(p, "tags")?.flatten(),
+        storage_type: storage_type(r.wire())?,
+        tags: tag_param(r.wire(), "tags")?.flatten(),
         domain_id: None,
         created: Utc::now(),
         removed: None,
@@ -288,30 +305,34 @@ pub async fn create_disk(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     Ok(Reply::object("diskoffering", &disk_response(&x)))
 }
 
-pub async fn list_disk(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    let f = list_filter(ctx, p)?;
+pub async fn list_disk(ctx: &Ctx, r: &requests::ListDiskOfferings<'_>) -> Result<Reply> {
+    let f = list_filter(ctx, r.wire())?;
     // Offerings serve every zone.
-    p.uuid("zoneid")?;
+    r.zoneid();
     let (rows, total) = o::disk_offering_list(&ctx.pool, &f).await?;
     let items: Vec<_> = rows.iter().map(disk_response).collect();
     Ok(Reply::list("diskoffering", total, &items))
 }
 
-pub async fn update_disk(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn update_disk(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::UpdateDiskOffering<'_>,
+) -> Result<Reply> {
     let mut tx = ctx.pool.begin().await?;
-    let mut x = o::disk_offering_fetch(&mut *tx, p.required_uuid("id")?)
+    let mut x = o::disk_offering_fetch(&mut *tx, r.id().into_uuid())
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
-    if let Some(n) = p.string("name") {
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
+    if let Some(n) = r.name().map(str::to_string) {
         if n.trim().is_empty() {
             return Err(ApiError::param("The offering name must not be empty").into());
         }
         x.name = n.trim().to_string();
     }
-    if let Some(t) = p.string("displaytext") {
+    if let Some(t) = r.displaytext().map(str::to_string) {
         x.display_text = t;
     }
-    if let Some(t) = tag_param(p, "tags")? {
+    if let Some(t) = tag_param(r.wire(), "tags")? {
         x.tags = t;
     }
     o::disk_offering_update(&mut *tx, &x)
@@ -333,11 +354,15 @@ pub async fn update_disk(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     Ok(Reply::object("diskoffering", &disk_response(&x)))
 }
 
-pub async fn delete_disk(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn delete_disk(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::DeleteDiskOffering<'_>,
+) -> Result<Reply> {
     let mut tx = ctx.pool.begin().await?;
-    let x = o::disk_offering_fetch(&mut *tx, p.required_uuid("id")?)
+    let x = o::disk_offering_fetch(&mut *tx, r.id().into_uuid())
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     o::disk_offering_remove(&mut *tx, x.id).await?;
     event(
         &mut tx,

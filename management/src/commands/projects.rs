@@ -12,6 +12,7 @@
 //! [`owner_for_create`] and [`list_owners`] are the one place resource commands resolve
 //! `projectid`.
 
+use super::requests;
 use stratus_api::envelope::Reply;
 use stratus_api::types::{ProjectAccountResponse, ProjectInvitationResponse, ProjectResponse};
 use stratus_api::{ApiError, ErrorCode, Params};
@@ -284,9 +285,9 @@ fn name_taken(name: &str, domain: Uuid) -> ApiError {
     ))
 }
 
-pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let name = valid_name(p.required("name")?)?;
-    let display = p.required("displaytext")?.to_string();
+pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateProject<'_>) -> Result<Reply> {
+    let name = valid_name(r.name())?;
+    let display = r.displaytext().to_string();
     if !caller.is_root_admin()
         && !caller.is_domain_admin()
         && !ctx.get(&settings::ALLOW_USER_CREATE_PROJECTS)
@@ -297,7 +298,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         )
         .into());
     }
-    let owner = new_owner(ctx, caller, p).await?;
+    let owner = new_owner(ctx, caller, r.wire()).await?;
     let id = Uuid::new_v4();
     let account_id = Uuid::new_v4();
     let mut tx = ctx.pool.begin().await?;
@@ -334,18 +335,18 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     one_answer(ctx, id).await
 }
 
-pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListProjects<'_>) -> Result<Reply> {
     // Projects are answered whole (with their limits) whatever `details` asks.
-    p.mark_read("details");
+    r.wire().mark_read("details");
     // Only the domain's own projects are listed with `domainid`; subdomains' projects
     // are listed by an admin's `listall` (which lists the whole subtree).
-    p.mark_read("isrecursive");
+    r.wire().mark_read("isrecursive");
     let mut f = ProjectFilter {
-        common: list_filter(ctx, p)?,
-        display_text: p.string("displaytext"),
-        state: p.string("state"),
-        domain_id: p.uuid("domainid")?,
-        tags: super::tags::wanted(p)?,
+        common: list_filter(ctx, r.wire())?,
+        display_text: r.displaytext().map(str::to_string),
+        state: r.state().map(str::to_string),
+        domain_id: r.domainid().map(Into::into),
+        tags: super::tags::wanted(r.wire())?,
         ..Default::default()
     };
     if let Some(s) = &f.state {
@@ -361,30 +362,30 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     if let Some(d) = f.domain_id {
         let d = a::domain_fetch(&ctx.pool, d)
             .await?
-            .ok_or_else(|| not_found(p, "domainid"))?;
+            .ok_or_else(|| not_found(r.wire(), "domainid"))?;
         if admin {
             ensure_manages(caller, &d.path)?;
         }
     }
-    match (p.str("account"), admin) {
+    match (r.account(), admin) {
         // A project's members include its owners: `account` lists the account's projects.
         (Some(name), true) => {
             let domain = f.domain_id.unwrap_or(caller.domain_id());
             let acc = account_in(ctx, domain, name).await?;
             ensure_manages(caller, &acc.domain_path)?;
             f.member = Some(acc.id);
-            p.mark_read("listall");
+            r.wire().mark_read("listall");
         }
-        (_, true) if p.bool("listall") == Some(true) || f.common.id.is_some() => {
-            p.mark_read("account");
+        (_, true) if r.listall() == Some(true) || f.common.id.is_some() => {
+            r.wire().mark_read("account");
             if !caller.is_root_admin() {
                 f.under = Some(caller.user.domain_path.clone());
             }
         }
         _ => {
             // Users see the projects they are members of (CloudStack).
-            p.mark_read("account");
-            p.mark_read("listall");
+            r.wire().mark_read("account");
+            r.wire().mark_read("listall");
             f.member = Some(caller.account_id());
         }
     }
@@ -392,26 +393,27 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     Ok(Reply::list("project", total, &answers(ctx, &rows).await?))
 }
 
-pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let project = fetch(ctx, p, "id").await?;
+pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateProject<'_>) -> Result<Reply> {
+    let project = fetch(ctx, r.wire(), "id").await?;
     ensure_admin(ctx, caller, &project).await?;
-    let name = match p.str("name") {
+    let name = match r.name() {
         Some(n) => valid_name(n)?,
         None => project.name.clone(),
     };
-    let display = p
-        .string("displaytext")
+    let display = r
+        .displaytext()
+        .map(str::to_string)
         .unwrap_or(project.display_text.clone());
-    let role = p.str("roletype").map(ProjectRole::from_param).transpose()?;
-    let swap = p.bool("swapowner").unwrap_or(true);
-    let member = match p.str("account") {
+    let role = r.roletype().map(ProjectRole::from_param).transpose()?;
+    let swap = r.swapowner().unwrap_or(true);
+    let member = match r.account() {
         Some(n) => Some(account_in(ctx, project.domain_id, n).await?),
         None => None,
     };
     let mut tx = ctx.pool.begin().await?;
     let project = db::project_lock(&mut *tx, project.id)
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     if name != project.name
         && db::project_named(&mut *tx, project.domain_id, &name, project.id)
             .await?
@@ -465,13 +467,18 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 /// the project (deploys and registrations with its `projectid`) and then stops its
 /// running VMs, as CloudStack does; a VM that cannot be stopped is named in the job's
 /// error (the project stays Suspended, the VM Running: stopVirtualMachine retries it).
-pub async fn set_state(ctx: &Ctx, caller: &Caller, p: &Params, suspend: bool) -> Result<Reply> {
-    let project = fetch(ctx, p, "id").await?;
+pub async fn set_state(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::ActivateProject<'_>,
+    suspend: bool,
+) -> Result<Reply> {
+    let project = fetch(ctx, r.wire(), "id").await?;
     ensure_admin(ctx, caller, &project).await?;
     let mut tx = ctx.pool.begin().await?;
     let project = db::project_lock(&mut *tx, project.id)
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     let next = if suspend {
         project.state.suspend(&project.name)?
     } else {
@@ -538,17 +545,17 @@ async fn stop_vms_of(ctx: &Ctx, caller: &Caller, project: &ProjectRow) -> Result
     .into())
 }
 
-pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let project = fetch(ctx, p, "id").await?;
+pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteProject<'_>) -> Result<Reply> {
+    let project = fetch(ctx, r.wire(), "id").await?;
     ensure_admin(ctx, caller, &project).await?;
     // Cleanup or not, a project's VMs, volumes, templates and ISOs are its members' data,
     // which Stratus does not destroy as a side effect (as deleteDomain's cleanup): the
     // error names what remains.
-    let cleanup = p.bool("cleanup").unwrap_or(false);
+    let cleanup = r.cleanup().unwrap_or(false);
     let mut tx = ctx.pool.begin().await?;
     let project = db::project_lock(&mut *tx, project.id)
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     let usage = crate::db::limits::usage_of_accounts(&mut *tx, &[project.account_id])
         .await?
         .pop()
@@ -611,15 +618,19 @@ fn member_response(project: &ProjectRow, m: &MemberRow) -> ProjectAccountRespons
     }
 }
 
-pub async fn add_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let project = fetch(ctx, p, "projectid").await?;
-    let (account, email) = (p.str("account"), p.str("email"));
+pub async fn add_account(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::AddAccountToProject<'_>,
+) -> Result<Reply> {
+    let project = fetch(ctx, r.wire(), "projectid").await?;
+    let (account, email) = (r.account(), r.email());
     if account.is_none() && email.is_none() {
         return Err(ApiError::param("Either accountName or email is required").into());
     }
     ensure_admin(ctx, caller, &project).await?;
-    let role = p
-        .str("roletype")
+    let role = r
+        .roletype()
         .map(ProjectRole::from_param)
         .transpose()?
         .unwrap_or(ProjectRole::Regular);
@@ -644,12 +655,12 @@ pub async fn add_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     let mut tx = ctx.pool.begin().await?;
     let text = match (&acc, invite) {
         (Some(acc), false) => {
-            p.mark_read("email");
+            r.wire().mark_read("email");
             db::member_set(&mut *tx, project.id, acc.id, role).await?;
             format!("Adding account {} to project {}", acc.name, project.name)
         }
         (Some(acc), true) => {
-            p.mark_read("email");
+            r.wire().mark_read("email");
             db::invitation_insert(
                 &mut *tx,
                 Uuid::new_v4(),
@@ -734,14 +745,18 @@ pub async fn add_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     Ok(Reply::success())
 }
 
-pub async fn delete_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let project = fetch(ctx, p, "projectid").await?;
+pub async fn delete_account(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::DeleteAccountFromProject<'_>,
+) -> Result<Reply> {
+    let project = fetch(ctx, r.wire(), "projectid").await?;
     ensure_admin(ctx, caller, &project).await?;
-    let acc = account_in(ctx, project.domain_id, p.required("account")?).await?;
+    let acc = account_in(ctx, project.domain_id, r.account()).await?;
     let mut tx = ctx.pool.begin().await?;
     let project = db::project_lock(&mut *tx, project.id)
         .await?
-        .ok_or_else(|| not_found(p, "projectid"))?;
+        .ok_or_else(|| not_found(r.wire(), "projectid"))?;
     match db::member_role(&mut *tx, project.id, acc.id).await? {
         None => {
             return Err(ApiError::param(format!(
@@ -775,12 +790,15 @@ pub async fn delete_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
     Ok(Reply::success())
 }
 
-pub async fn list_accounts(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let project = fetch(ctx, p, "projectid").await?;
+pub async fn list_accounts(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::ListProjectAccounts<'_>,
+) -> Result<Reply> {
+    let project = fetch(ctx, r.wire(), "projectid").await?;
     ensure_member(ctx, caller, &project).await?;
-    let f = list_filter(ctx, p)?;
-    let (rows, total) =
-        db::member_list(&ctx.pool, project.id, p.str("account"), p.str("role"), &f).await?;
+    let f = list_filter(ctx, r.wire())?;
+    let (rows, total) = db::member_list(&ctx.pool, project.id, r.account(), r.role(), &f).await?;
     let items: Vec<ProjectAccountResponse> =
         rows.iter().map(|m| member_response(&project, m)).collect();
     Ok(Reply::list("projectaccount", total, &items))
@@ -802,16 +820,20 @@ fn invitation_response(i: &InvitationRow) -> ProjectInvitationResponse {
     }
 }
 
-pub async fn list_invitations(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn list_invitations(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::ListProjectInvitations<'_>,
+) -> Result<Reply> {
     db::invitations_expire(&ctx.pool, ctx.get(&settings::PROJECT_INVITE_TIMEOUT)).await?;
-    p.mark_read("isrecursive");
+    r.wire().mark_read("isrecursive");
     let mut f = db::InvitationFilter {
-        common: list_filter(ctx, p)?,
-        project_id: p.uuid("projectid")?,
-        state: p.string("state"),
+        common: list_filter(ctx, r.wire())?,
+        project_id: r.wire().uuid("projectid")?,
+        state: r.state().map(str::to_string),
         visible_to: None,
     };
-    if p.bool("activeonly") == Some(true) {
+    if r.activeonly() == Some(true) {
         f.state = Some(InvitationState::Pending.to_string());
     }
     if let Some(s) = &f.state {
@@ -824,22 +846,22 @@ pub async fn list_invitations(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<
         }
     }
     let admin = caller.is_root_admin() || caller.is_domain_admin();
-    match (p.str("account"), admin) {
+    match (r.account(), admin) {
         (Some(name), true) => {
-            let domain = p.uuid("domainid")?.unwrap_or(caller.domain_id());
-            let acc = account_in(ctx, domain, name).await?;
+            let domain = r.domainid().unwrap_or(caller.domain_id().into());
+            let acc = account_in(ctx, domain.into_uuid(), name).await?;
             ensure_manages(caller, &acc.domain_path)?;
             f.visible_to = Some(acc.id);
-            p.mark_read("listall");
+            r.wire().mark_read("listall");
         }
-        (_, true) if caller.is_root_admin() && p.bool("listall") == Some(true) => {
-            p.mark_read("account");
-            p.mark_read("domainid");
+        (_, true) if caller.is_root_admin() && r.listall() == Some(true) => {
+            r.wire().mark_read("account");
+            r.wire().mark_read("domainid");
         }
         _ => {
             // The caller's own invitations and those of the projects it administers.
             for n in ["account", "domainid", "listall"] {
-                p.mark_read(n);
+                r.wire().mark_read(n);
             }
             f.visible_to = Some(caller.account_id());
         }
@@ -849,12 +871,16 @@ pub async fn list_invitations(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<
     Ok(Reply::list("projectinvitation", total, &items))
 }
 
-pub async fn update_invitation(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let project = fetch(ctx, p, "projectid").await?;
-    let accept = p.bool("accept").unwrap_or(true);
-    let token = p.str("token");
+pub async fn update_invitation(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::UpdateProjectInvitation<'_>,
+) -> Result<Reply> {
+    let project = fetch(ctx, r.wire(), "projectid").await?;
+    let accept = r.accept().unwrap_or(true);
+    let token = r.token();
     // The account joining: the caller's, or (admins) the one `account` names.
-    let acc = match p.str("account") {
+    let acc = match r.account() {
         Some(n) => {
             let acc = account_in(ctx, project.domain_id, n).await?;
             if acc.id != caller.account_id() {
@@ -915,13 +941,17 @@ pub async fn update_invitation(ctx: &Ctx, caller: &Caller, p: &Params) -> Result
     Ok(Reply::success())
 }
 
-pub async fn delete_invitation(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let inv = db::invitation_fetch(&ctx.pool, p.required_uuid("id")?)
+pub async fn delete_invitation(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::DeleteProjectInvitation<'_>,
+) -> Result<Reply> {
+    let inv = db::invitation_fetch(&ctx.pool, r.id())
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     let project = db::project_fetch(&ctx.pool, inv.project_id)
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     ensure_admin(ctx, caller, &project).await?;
     let mut tx = ctx.pool.begin().await?;
     db::invitation_delete(&mut *tx, inv.id).await?;

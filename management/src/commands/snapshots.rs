@@ -10,6 +10,7 @@
 //! counted against the owner's `snapshot` limit) before the job, whose id comes back
 //! with the snapshot's.
 
+use super::requests;
 use crate::db::tags::TagType;
 use stratus_api::envelope::Reply;
 use stratus_api::types::{SnapshotPolicyResponse, SnapshotResponse};
@@ -140,11 +141,11 @@ async fn snapshot_event(
 
 /// The synchronous half of createSnapshot: checks the request, admits it against the
 /// owner's `snapshot` limit and records the snapshot, Allocated. Answers its id.
-pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
-    let v = owned_volume(ctx, caller, p, "volumeid").await?;
+pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateSnapshot<'_>) -> Result<Uuid> {
+    let v = owned_volume(ctx, caller, r.wire(), "volumeid").await?;
     // CloudStack's KVM refuses to quiesce (no guest agent freeze): so do we, rather than
     // claim a consistency we did not give.
-    if p.bool("quiescevm") == Some(true) {
+    if r.quiescevm() == Some(true) {
         return Err(ApiError::param(
             "Quiesce VM is not supported for KVM volume snapshots: take it without quiescevm",
         )
@@ -152,7 +153,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     }
     // The copy always goes to secondary storage, and the job answers once it is there:
     // both values are fine; others are not.
-    match p.str("locationtype") {
+    match r.locationtype() {
         None => {}
         Some(l) if l.eq_ignore_ascii_case("primary") || l.eq_ignore_ascii_case("secondary") => {}
         Some(l) => {
@@ -164,10 +165,10 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
             .into())
         }
     }
-    p.mark_read("asyncbackup");
+    r.wire().mark_read("asyncbackup");
     // `account`/`domainid` only name whose volume it is: the snapshot is the volume's owner's.
-    p.mark_read("account");
-    p.mark_read("domainid");
+    r.wire().mark_read("account");
+    r.wire().mark_read("domainid");
     if v.state != VolumeState::Ready {
         return Err(ApiError::param(format!(
             "Volume {} is {}: only a Ready volume (one that has been attached once) can be snapshotted",
@@ -175,13 +176,13 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         ))
         .into());
     }
-    let (interval, policy) = match p.uuid("policyid")? {
+    let (interval, policy) = match r.policyid() {
         None => (IntervalType::Manual, None),
         Some(id) => {
             let pol = db::snapshots::policy_fetch(&ctx.pool, id.into())
                 .await?
                 .filter(|pol| pol.volume_id == v.id)
-                .ok_or_else(|| not_found(p, "policyid"))?;
+                .ok_or_else(|| not_found(r.wire(), "policyid"))?;
             (pol.interval_type, Some(pol.id))
         }
     };
@@ -211,7 +212,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         .zone_id
         .ok_or_else(|| Error::internal("a volume without a zone"))?;
     let id = SnapshotId::from(Uuid::new_v4());
-    let name = match p.string("name") {
+    let name = match r.name().map(str::to_string) {
         Some(n) if n.trim().is_empty() || n.chars().any(char::is_control) => {
             return Err(ApiError::param("The snapshot's name must be printable text").into())
         }
@@ -265,7 +266,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
 pub async fn create_job(
     ctx: &Ctx,
     caller: &Caller,
-    p: &Params,
+    r: &requests::CreateSnapshot<'_>,
     job: Option<Uuid>,
 ) -> Result<Reply> {
     for n in [
@@ -278,12 +279,12 @@ pub async fn create_job(
         "account",
         "domainid",
     ] {
-        p.mark_read(n);
+        r.wire().mark_read(n);
     }
-    let s = owned(ctx, caller, p, "id").await?;
+    let s = owned(ctx, caller, r.wire(), "id").await?;
     let vol = db::volumes::data_volume_fetch(&ctx.pool, s.volume_id)
         .await?
-        .ok_or_else(|| not_found(p, "volumeid"))?;
+        .ok_or_else(|| not_found(r.wire(), "volumeid"))?;
     snapshots::create(
         ctx,
         job,
@@ -297,12 +298,12 @@ pub async fn create_job(
     snapshot_reply(ctx, s.id).await
 }
 
-pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListSnapshots<'_>) -> Result<Reply> {
     let (account_id, account_ids, skip_projects) =
-        super::scope::owners(ctx, caller, p, super::scope::Fallback::Own)
+        super::scope::owners(ctx, caller, r.wire(), super::scope::Fallback::Own)
             .await?
             .split();
-    let recurring = match p.str("snapshottype") {
+    let recurring = match r.snapshottype() {
         None => None,
         Some(t) if t.eq_ignore_ascii_case("MANUAL") => Some(false),
         Some(t) if t.eq_ignore_ascii_case("RECURRING") => Some(true),
@@ -314,7 +315,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
             .into())
         }
     };
-    let interval_type = match p.str("intervaltype") {
+    let interval_type = match r.intervaltype() {
         None => None,
         Some(t) => Some(IntervalType::parse_policy(t).ok_or_else(|| {
             ApiError::param(format!(
@@ -324,16 +325,16 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         })?),
     };
     let f = db::snapshots::SnapshotFilter {
-        common: list_filter(ctx, p)?,
+        common: list_filter(ctx, r.wire())?,
         account_id,
         account_ids,
         skip_projects,
-        volume_id: p.uuid("volumeid")?,
-        zone_id: p.uuid("zoneid")?,
+        volume_id: r.volumeid().map(Into::into),
+        zone_id: r.zoneid().map(Into::into),
         interval_type,
         recurring,
         policy_id: None,
-        tags: super::tags::wanted(p)?,
+        tags: super::tags::wanted(r.wire())?,
     };
     let (rows, total) = db::snapshots::snapshot_list(&ctx.pool, &f).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.snapshot.id.into()).collect();
@@ -345,15 +346,20 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     Ok(Reply::list("snapshot", total, &items))
 }
 
-pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let s = owned(ctx, caller, p, "id").await?;
+pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteSnapshot<'_>) -> Result<Reply> {
+    let s = owned(ctx, caller, r.wire(), "id").await?;
     snapshots::delete(ctx, &s).await?;
     snapshot_event(ctx, caller, "SNAPSHOT.DELETE", &s, "deleted").await?;
     Ok(Reply::Success { displaytext: None })
 }
 
-pub async fn revert(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
-    let s = owned(ctx, caller, p, "id").await?;
+pub async fn revert(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::RevertSnapshot<'_>,
+    job: Option<Uuid>,
+) -> Result<Reply> {
+    let s = owned(ctx, caller, r.wire(), "id").await?;
     if s.state != SnapshotState::BackedUp {
         return Err(ApiError::param(format!(
             "Snapshot {} is {}: only a BackedUp snapshot can be reverted to",
@@ -434,30 +440,32 @@ fn policy_response(r: &PolicyRow, admin: bool) -> SnapshotPolicyResponse {
 /// defaults are 8; its ceiling per policy is the account's snapshot limit).
 const MAX_SNAPS_CEILING: i64 = 1000;
 
-pub async fn create_policy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let v = owned_volume(ctx, caller, p, "volumeid").await?;
-    let raw = p.required("intervaltype")?;
+pub async fn create_policy(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::CreateSnapshotPolicy<'_>,
+) -> Result<Reply> {
+    let v = owned_volume(ctx, caller, r.wire(), "volumeid").await?;
+    let raw = r.intervaltype();
     let interval = IntervalType::parse_policy(raw).ok_or_else(|| {
         ApiError::param(format!(
             "Unsupported interval type {}: valid values are HOURLY, DAILY, WEEKLY and MONTHLY",
             stratus_api::params::shown(raw)
         ))
     })?;
-    let schedule = p.required("schedule")?;
+    let schedule = r.schedule();
     rules::parse_schedule(interval, schedule).map_err(ApiError::param)?;
-    let tz = p.required("timezone")?;
+    let tz = r.timezone();
     rules::parse_timezone(tz).map_err(ApiError::param)?;
-    let max = p
-        .i64("maxsnaps")?
-        .ok_or_else(|| ApiError::param("maxsnaps is required"))?;
+    let max = r.maxsnaps();
     if !(1..=MAX_SNAPS_CEILING).contains(&max) {
         return Err(ApiError::param(format!(
             "maxSnaps must be 1 to {MAX_SNAPS_CEILING}, not {max}"
         ))
         .into());
     }
-    p.mark_read("tags");
-    let display = p.bool("fordisplay").unwrap_or(true);
+    r.wire().mark_read("tags");
+    let display = r.fordisplay().unwrap_or(true);
     let row = db::snapshots::policy_upsert(
         &ctx.pool,
         SnapshotPolicyId::from(Uuid::new_v4()),
@@ -513,22 +521,26 @@ async fn owned_policy(
     }
 }
 
-pub async fn list_policies(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let rows = match (p.uuid("volumeid")?, p.uuid("id")?) {
+pub async fn list_policies(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::ListSnapshotPolicies<'_>,
+) -> Result<Reply> {
+    let rows = match (r.volumeid(), r.id()) {
         (Some(_), id) => {
-            let v = owned_volume(ctx, caller, p, "volumeid").await?;
-            db::snapshots::policies_of_volume(&ctx.pool, Some(v.id), id.map(Into::into)).await?
+            let v = owned_volume(ctx, caller, r.wire(), "volumeid").await?;
+            db::snapshots::policies_of_volume(&ctx.pool, Some(v.id), id).await?
         }
-        (None, Some(id)) => vec![owned_policy(ctx, caller, p, id, "id").await?],
+        (None, Some(id)) => vec![owned_policy(ctx, caller, r.wire(), id.into_uuid(), "id").await?],
         (None, None) => return Err(ApiError::param("Either volumeid or id is required").into()),
     };
-    let display = p.bool("fordisplay");
+    let display = r.fordisplay();
     let items: Vec<SnapshotPolicyResponse> = rows
         .iter()
         .filter(|r| display.is_none_or(|d| r.display == d))
         .map(|r| policy_response(r, caller.is_root_admin()))
         .collect();
-    let page = p.page(ctx.page_size())?;
+    let page = r.wire().page(ctx.page_size())?;
     let total = items.len() as i64;
     let items: Vec<_> = items
         .into_iter()
@@ -538,22 +550,34 @@ pub async fn list_policies(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Rep
     Ok(Reply::list("snapshotpolicy", total, &items))
 }
 
-pub async fn update_policy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id = p.required_uuid("id")?;
-    owned_policy(ctx, caller, p, id, "id").await?;
-    p.mark_read("customid");
-    let row = db::snapshots::policy_update(&ctx.pool, id.into(), p.bool("fordisplay"))
+pub async fn update_policy(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::UpdateSnapshotPolicy<'_>,
+) -> Result<Reply> {
+    let id = r.id();
+    owned_policy(ctx, caller, r.wire(), id.into_uuid(), "id").await?;
+    r.wire().mark_read("customid");
+    let row = db::snapshots::policy_update(&ctx.pool, id, r.fordisplay())
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     Ok(Reply::object(
         "snapshotpolicy",
         &policy_response(&row, caller.is_root_admin()),
     ))
 }
 
-pub async fn delete_policies(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let ids: Vec<Uuid> = match (p.uuid("id")?, p.uuid_list("ids")?) {
-        (Some(id), None) => vec![id],
+pub async fn delete_policies(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::DeleteSnapshotPolicies<'_>,
+) -> Result<Reply> {
+    let ids: Vec<Uuid> = match (
+        r.id(),
+        r.ids()
+            .map(|l| l.iter().map(|i| i.into_uuid()).collect::<Vec<_>>()),
+    ) {
+        (Some(id), None) => vec![id.into_uuid()],
         (None, Some(ids)) if !ids.is_empty() => ids,
         _ => return Err(ApiError::param("Either id or ids must be given (not both)").into()),
     };
@@ -562,9 +586,9 @@ pub async fn delete_policies(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<R
         owned_policy(
             ctx,
             caller,
-            p,
+            r.wire(),
             *id,
-            if p.str("id").is_some() { "id" } else { "ids" },
+            if r.id().is_some() { "id" } else { "ids" },
         )
         .await?;
     }

@@ -3,6 +3,7 @@
 //! (only the public key is stored), registerSSHKeyPair stores a public key it was given.
 //! The fingerprint is CloudStack's: the MD5 of the key blob in colon-separated hex.
 
+use super::requests;
 use base64::Engine;
 use md5::{Digest, Md5};
 use ssh_key::private::{KeypairData, RsaKeypair};
@@ -238,43 +239,55 @@ async fn store(
         .ok_or_else(|| Error::internal("key pair vanished"))
 }
 
-pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn create(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::CreateSSHKeyPair<'_>,
+) -> Result<Reply> {
     // RSA generation takes a moment of CPU: keep it off the async workers.
     let (private_key, public) = tokio::task::spawn_blocking(generate)
         .await
         .map_err(|e| Error::internal(format!("key generation stopped: {e}")))??;
-    let row = store(ctx, caller, p, &public, "CREATE.SSH.KEYPAIR").await?;
+    let row = store(ctx, caller, r.wire(), &public, "CREATE.SSH.KEYPAIR").await?;
     Ok(Reply::object("keypair", &response(&row, Some(private_key))))
 }
 
-pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let public = parse_public_key(p.required("publickey")?)?;
-    let row = store(ctx, caller, p, &public, "REGISTER.SSH.KEYPAIR").await?;
+pub async fn register(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::RegisterSSHKeyPair<'_>,
+) -> Result<Reply> {
+    let public = parse_public_key(r.publickey())?;
+    let row = store(ctx, caller, r.wire(), &public, "REGISTER.SSH.KEYPAIR").await?;
     Ok(Reply::object("keypair", &response(&row, None)))
 }
 
-pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListSSHKeyPairs<'_>) -> Result<Reply> {
     let (account_id, account_ids, skip_projects) =
-        super::scope::owners(ctx, caller, p, super::scope::Fallback::Own)
+        super::scope::owners(ctx, caller, r.wire(), super::scope::Fallback::Own)
             .await?
             .split();
     let f = KeyPairFilter {
-        common: list_filter(ctx, p)?,
+        common: list_filter(ctx, r.wire())?,
         account_id,
         account_ids,
         skip_projects,
         // `domainid` is part of whose these are (the scope above).
         domain_id: None,
-        fingerprint: p.string("fingerprint"),
+        fingerprint: r.fingerprint().map(str::to_string),
     };
     let (rows, total) = k::keypair_list(&ctx.pool, &f).await?;
     let items: Vec<_> = rows.iter().map(|r| response(r, None)).collect();
     Ok(Reply::list("sshkeypair", total, &items))
 }
 
-pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let name = p.required("name")?;
-    let (account_id, _, account_name) = owner(ctx, caller, p).await?;
+pub async fn delete(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::DeleteSSHKeyPair<'_>,
+) -> Result<Reply> {
+    let name = r.name();
+    let (account_id, _, account_name) = owner(ctx, caller, r.wire()).await?;
     let mut tx = ctx.pool.begin().await?;
     if !k::keypair_delete(&mut *tx, account_id, name).await? {
         return Err(ApiError::param(format!(

@@ -4,6 +4,7 @@
 //! (NFSv3, `crate::clients::nfs`) and reads its capacity, so an unreachable server or a path that
 //! is not exported is refused at once with the reason, never discovered at deploy time.
 
+use super::requests;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -94,12 +95,16 @@ fn tags(p: &Params) -> Result<Option<Vec<String>>> {
     )?))
 }
 
-pub async fn create_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let name = p.required("name")?.trim().to_string();
+pub async fn create_pool(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::CreateStoragePool<'_>,
+) -> Result<Reply> {
+    let name = r.name().trim().to_string();
     if name.is_empty() {
         return Err(ApiError::param("The storage pool name must not be empty").into());
     }
-    if let Some(h) = p.str("hypervisor") {
+    if let Some(h) = r.hypervisor() {
         if !h.eq_ignore_ascii_case("KVM") {
             return Err(ApiError::param(format!(
                 "Hypervisor {h} is not supported: Stratus runs KVM"
@@ -107,10 +112,10 @@ pub async fn create_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
             .into());
         }
     }
-    let zone_id = p.required_uuid("zoneid")?;
-    let pool_tags = tags(p)?.unwrap_or_default();
-    let (pod_id, cluster_id) = (p.uuid("podid")?, p.uuid("clusterid")?);
-    let scope = match p.str("scope").map(str::to_ascii_uppercase).as_deref() {
+    let zone_id = r.zoneid();
+    let pool_tags = tags(r.wire())?.unwrap_or_default();
+    let (pod_id, cluster_id) = (r.podid(), r.clusterid());
+    let scope = match r.scope().map(str::to_ascii_uppercase).as_deref() {
         Some("ZONE") => "ZONE",
         Some("CLUSTER") => "CLUSTER",
         None if cluster_id.is_some() => "CLUSTER",
@@ -121,9 +126,9 @@ pub async fn create_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
             )
         }
     };
-    let zone = t::zone_fetch(&ctx.pool, zone_id.into())
+    let zone = t::zone_fetch(&ctx.pool, zone_id)
         .await?
-        .ok_or_else(|| not_found(p, "zoneid"))?;
+        .ok_or_else(|| not_found(r.wire(), "zoneid"))?;
     let (pod_id, cluster_id) = if scope == "CLUSTER" {
         let (Some(pod_id), Some(cluster_id)) = (pod_id, cluster_id) else {
             return Err(ApiError::param(
@@ -131,9 +136,9 @@ pub async fn create_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
             )
             .into());
         };
-        let c = t::cluster_fetch(&ctx.pool, cluster_id.into())
+        let c = t::cluster_fetch(&ctx.pool, cluster_id)
             .await?
-            .ok_or_else(|| not_found(p, "clusterid"))?;
+            .ok_or_else(|| not_found(r.wire(), "clusterid"))?;
         if c.pod_id != pod_id || c.zone_id != zone.id {
             return Err(ApiError::param(format!(
                 "Cluster {} does not belong to the given pod and zone",
@@ -146,7 +151,7 @@ pub async fn create_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         (None, None)
     };
     // The one primary storage provider (listStorageProviders type=primary).
-    if let Some(pr) = p.str("provider") {
+    if let Some(pr) = r.provider() {
         if !pr.eq_ignore_ascii_case("DefaultPrimary") {
             return Err(ApiError::param(format!(
                 "Storage provider {} is not supported; use DefaultPrimary",
@@ -155,20 +160,20 @@ pub async fn create_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
             .into());
         }
     }
-    let (url, cap) = probe(p.required("url")?, "primary storage").await?;
+    let (url, cap) = probe(r.url(), "primary storage").await?;
     let pool = PoolRow {
         id: Uuid::new_v4(),
         name,
-        zone_id,
-        pod_id,
-        cluster_id,
+        zone_id: zone_id.into_uuid(),
+        pod_id: pod_id.map(Into::into),
+        cluster_id: cluster_id.map(Into::into),
         scope: scope.into(),
         url: url.to_string(),
         server: url.host().to_string(),
         path: url.path().to_string(),
         tags: pool_tags,
         state: PoolState::Up,
-        capacity_bytes: match p.i64("capacitybytes")? {
+        capacity_bytes: match r.capacitybytes() {
             Some(c) if c > 0 => c,
             _ => bytes(cap.total),
         },
@@ -202,29 +207,29 @@ pub async fn create_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     Ok(Reply::object("storagepool", &pool_response(ctx, &pool)))
 }
 
-pub async fn list_pools(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    let state = match p.str("status") {
+pub async fn list_pools(ctx: &Ctx, r: &requests::ListStoragePools<'_>) -> Result<Reply> {
+    let state = match r.status() {
         // A state no pool can be in: none is (as CloudStack's filter finds none).
         Some(s) => match PoolState::parse(s) {
             Some(state) => Some(state),
             None => {
-                list_filter(ctx, p)?;
+                list_filter(ctx, r.wire())?;
                 ["zoneid", "podid", "clusterid", "ipaddress", "path", "scope"]
                     .iter()
-                    .for_each(|n| p.mark_read(n));
+                    .for_each(|n| r.wire().mark_read(n));
                 return Ok(Reply::list::<StoragePoolResponse>("storagepool", 0, &[]));
             }
         },
         None => None,
     };
     let f = PoolFilter {
-        common: list_filter(ctx, p)?,
-        zone_id: p.uuid("zoneid")?,
-        pod_id: p.uuid("podid")?,
-        cluster_id: p.uuid("clusterid")?,
-        server: p.string("ipaddress"),
-        path: p.string("path"),
-        scope: p.string("scope"),
+        common: list_filter(ctx, r.wire())?,
+        zone_id: r.zoneid().map(Into::into),
+        pod_id: r.podid().map(Into::into),
+        cluster_id: r.clusterid().map(Into::into),
+        server: r.ipaddress().map(str::to_string),
+        path: r.path().map(str::to_string),
+        scope: r.scope().map(str::to_string),
         state,
     };
     let (rows, total) = s::pool_list(&ctx.pool, &f).await?;
@@ -266,12 +271,16 @@ async fn change_pool(
     Ok(Reply::object("storagepool", &pool_response(ctx, &pool)))
 }
 
-pub async fn update_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let name = p.string("name");
-    let new_tags = tags(p)?;
-    let enabled = p.bool("enabled");
-    let capacity = p.i64("capacitybytes")?;
-    change_pool(ctx, caller, p, "STORAGE.POOL.UPDATE", |pool| {
+pub async fn update_pool(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::UpdateStoragePool<'_>,
+) -> Result<Reply> {
+    let name = r.name().map(str::to_string);
+    let new_tags = tags(r.wire())?;
+    let enabled = r.enabled();
+    let capacity = r.capacitybytes();
+    change_pool(ctx, caller, r.wire(), "STORAGE.POOL.UPDATE", |pool| {
         let mut changed = vec![];
         if let Some(n) = name {
             let n = n.trim();
@@ -306,29 +315,41 @@ pub async fn update_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
 
 /// Nothing runs on primary storage yet (volumes come with instances), so maintenance is
 /// reached at once.
-pub async fn enable_maintenance(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    change_pool(ctx, caller, p, "MAINT.PREPARE.PS", |pool| {
+pub async fn enable_maintenance(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::EnableStorageMaintenance<'_>,
+) -> Result<Reply> {
+    change_pool(ctx, caller, r.wire(), "MAINT.PREPARE.PS", |pool| {
         pool.state = pool.state.maintain()?;
         Ok("in maintenance".into())
     })
     .await
 }
 
-pub async fn cancel_maintenance(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    change_pool(ctx, caller, p, "MAINT.CANCEL.PS", |pool| {
+pub async fn cancel_maintenance(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::CancelStorageMaintenance<'_>,
+) -> Result<Reply> {
+    change_pool(ctx, caller, r.wire(), "MAINT.CANCEL.PS", |pool| {
         pool.state = pool.state.cancel_maintenance()?;
         Ok("maintenance cancelled".into())
     })
     .await
 }
 
-pub async fn delete_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id = p.required_uuid("id")?;
+pub async fn delete_pool(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::DeleteStoragePool<'_>,
+) -> Result<Reply> {
+    let id = r.id();
     let mut tx = ctx.pool.begin().await?;
-    let pool = s::pool_fetch_for_update(&mut *tx, id)
+    let pool = s::pool_fetch_for_update(&mut *tx, id.into_uuid())
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
-    let volumes = crate::db::volumes::volume_count_on_pool(&mut tx, id).await?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
+    let volumes = crate::db::volumes::volume_count_on_pool(&mut tx, id.into_uuid()).await?;
     if volumes > 0 {
         return Err(ApiError::in_use(format!(
             "Cannot delete storage pool {}: {volumes} volume(s) still live on it; destroy or migrate them first",
@@ -336,7 +357,7 @@ pub async fn delete_pool(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         ))
         .into());
     }
-    s::pool_delete(&mut *tx, id).await?;
+    s::pool_delete(&mut *tx, id.into_uuid()).await?;
     event(
         &mut tx,
         &caller.user,
@@ -429,44 +450,63 @@ async fn add_store(
     Ok(Reply::object(object, &store_response(&store)))
 }
 
-pub async fn add_image_store(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let provider = p.required("provider")?;
+pub async fn add_image_store(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::AddImageStore<'_>,
+) -> Result<Reply> {
+    let provider = r.provider();
     if !provider.eq_ignore_ascii_case("NFS") {
         return Err(ApiError::param(format!(
             "Image store provider {provider} is not supported; use NFS"
         ))
         .into());
     }
-    add_store(ctx, caller, p, p.string("name"), "imagestore").await
+    add_store(
+        ctx,
+        caller,
+        r.wire(),
+        r.name().map(str::to_string),
+        "imagestore",
+    )
+    .await
 }
 
-pub async fn add_secondary_storage(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    add_store(ctx, caller, p, None, "secondarystorage").await
+pub async fn add_secondary_storage(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::AddSecondaryStorage<'_>,
+) -> Result<Reply> {
+    add_store(ctx, caller, r.wire(), None, "secondarystorage").await
 }
 
-pub async fn list_image_stores(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    if let Some(proto) = p.str("protocol") {
+pub async fn list_image_stores(ctx: &Ctx, r: &requests::ListImageStores<'_>) -> Result<Reply> {
+    if let Some(proto) = r.protocol() {
         if !proto.eq_ignore_ascii_case("nfs") {
             return Ok(Reply::list::<ImageStoreResponse>("imagestore", 0, &[]));
         }
     }
     let f = StoreFilter {
-        common: list_filter(ctx, p)?,
-        zone_id: p.uuid("zoneid")?,
-        provider: p.string("provider"),
+        common: list_filter(ctx, r.wire())?,
+        zone_id: r.zoneid().map(Into::into),
+        provider: r.provider().map(str::to_string),
     };
     let (rows, total) = s::store_list(&ctx.pool, &f).await?;
     let items: Vec<_> = rows.iter().map(store_response).collect();
     Ok(Reply::list("imagestore", total, &items))
 }
 
-pub async fn delete_image_store(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id = p.required_uuid("id")?;
+pub async fn delete_image_store(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::DeleteImageStore<'_>,
+) -> Result<Reply> {
+    let id = r.id();
     let mut tx = ctx.pool.begin().await?;
-    let st = s::store_fetch(&mut *tx, id)
+    let st = s::store_fetch(&mut *tx, id.into_uuid())
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
-    let images = s::store_image_count(&mut *tx, id).await?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
+    let images = s::store_image_count(&mut *tx, id.into_uuid()).await?;
     if images > 0 {
         return Err(ApiError::in_use(format!(
             "Cannot delete image store {}: it holds {images} image(s); delete them first",
@@ -474,7 +514,7 @@ pub async fn delete_image_store(ctx: &Ctx, caller: &Caller, p: &Params) -> Resul
         ))
         .into());
     }
-    s::store_delete(&mut *tx, id).await?;
+    s::store_delete(&mut *tx, id.into_uuid()).await?;
     event(
         &mut tx,
         &caller.user,
@@ -492,8 +532,8 @@ pub async fn delete_image_store(ctx: &Ctx, caller: &Caller, p: &Params) -> Resul
 }
 
 /// listStorageTags: every tag of every primary pool, one entry each.
-pub async fn list_tags(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    let f = super::hosts::tag_filter(ctx, p)?;
+pub async fn list_tags(ctx: &Ctx, r: &requests::ListStorageTags<'_>) -> Result<Reply> {
+    let f = super::hosts::tag_filter(ctx, r.wire())?;
     let (rows, total) = s::pool_tag_list(&ctx.pool, &f).await?;
     let items: Vec<StorageTagResponse> = rows
         .iter()
@@ -510,8 +550,8 @@ pub async fn list_tags(ctx: &Ctx, p: &Params) -> Result<Reply> {
 /// listStorageProviders: the providers Stratus really has, by CloudStack's names, so
 /// Ansible's storage_pool and image_store modules find the one they pass: `DefaultPrimary`
 /// (NFS primary storage) and `NFS` (image stores).
-pub fn list_providers(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    let kind = p.required("type")?;
+pub fn list_providers(ctx: &Ctx, r: &requests::ListStorageProviders<'_>) -> Result<Reply> {
+    let kind = r.r#type();
     let name = if kind.eq_ignore_ascii_case("primary") {
         "DefaultPrimary"
     } else if kind.eq_ignore_ascii_case("image") {
@@ -527,7 +567,7 @@ pub fn list_providers(ctx: &Ctx, p: &Params) -> Result<Reply> {
         name: Some(name.into()),
         r#type: Some(kind.to_ascii_lowercase()),
     }];
-    let keyword = p.str("keyword").map(str::to_lowercase);
+    let keyword = r.keyword().map(str::to_lowercase);
     let items: Vec<_> = items
         .into_iter()
         .filter(|i| {
@@ -538,6 +578,6 @@ pub fn list_providers(ctx: &Ctx, p: &Params) -> Result<Reply> {
             })
         })
         .collect();
-    let (total, items) = super::page_of(ctx, p, items)?;
+    let (total, items) = super::page_of(ctx, r.wire(), items)?;
     Ok(Reply::list("dataStoreProvider", total, &items))
 }

@@ -8,6 +8,7 @@
 //! them. The `tags[]` of list answers ([`tags_of`]) and the lists' `tags[n].key` /
 //! `tags[n].value` filter ([`wanted`]) come from here too.
 
+use super::requests;
 use std::collections::HashMap;
 
 use stratus_api::envelope::Reply;
@@ -301,17 +302,17 @@ pub fn wanted(p: &Params) -> Result<TagMatch> {
     Ok(m)
 }
 
-pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let kind = taggable(p)?;
-    let tags = tag_pairs(p, true, MAX_TAGS_PER_REQUEST)?;
+pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateTags<'_>) -> Result<Reply> {
+    let kind = taggable(r.wire())?;
+    let tags = tag_pairs(r.wire(), true, MAX_TAGS_PER_REQUEST)?;
     if tags.is_empty() {
-        return Err(stratus_api::params::missing_param(p.command(), "tags").into());
+        return Err(stratus_api::params::missing_param(r.wire().command(), "tags").into());
     }
-    let resources = owned_resources(ctx, caller, p, kind).await?;
+    let resources = owned_resources(ctx, caller, r.wire(), kind).await?;
     if resources.len().saturating_mul(tags.len()) > MAX_TAGS_PER_REQUEST {
         return Err(too_many());
     }
-    let customer = p.string("customer");
+    let customer = r.customer().map(str::to_string);
     let mut tx = ctx.pool.begin().await?;
     for (id, account, domain) in &resources {
         for (key, value) in &tags {
@@ -346,10 +347,10 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     Ok(Reply::Success { displaytext: None })
 }
 
-pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let kind = taggable(p)?;
-    let tags = tag_pairs(p, false, MAX_TAGS_PER_REQUEST)?;
-    let resources = owned_resources(ctx, caller, p, kind).await?;
+pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteTags<'_>) -> Result<Reply> {
+    let kind = taggable(r.wire())?;
+    let tags = tag_pairs(r.wire(), false, MAX_TAGS_PER_REQUEST)?;
+    let resources = owned_resources(ctx, caller, r.wire(), kind).await?;
     if resources.len().saturating_mul(tags.len().max(1)) > MAX_TAGS_PER_REQUEST {
         return Err(too_many());
     }
@@ -399,29 +400,29 @@ pub fn response(r: &TagRow) -> ResourceTagResponse {
     }
 }
 
-pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListTags<'_>) -> Result<Reply> {
     // Whose tags: a project's, an account's, a domain's (subtree), everything an admin
     // may see — the same rule as every resource list.
     let (account_id, account_ids, skip_projects) =
-        super::scope::owners(ctx, caller, p, super::scope::Fallback::Own)
+        super::scope::owners(ctx, caller, r.wire(), super::scope::Fallback::Own)
             .await?
             .split();
-    let resource_type = kind_of(p, "resourcetype")?.map(|k| match k {
+    let resource_type = kind_of(r.wire(), "resourcetype")?.map(|k| match k {
         Kind::Tagged(t) => t.as_str().to_string(),
         Kind::Untagged(t) => t.to_string(),
     });
     let f = db::tags::TagFilter {
-        common: list_filter(ctx, p)?,
+        common: list_filter(ctx, r.wire())?,
         account_id,
         account_ids,
         skip_projects,
         // `domainid` is part of whose tags these are (the scope above).
         domain_id: None,
         resource_type,
-        resource_id: p.uuid("resourceid")?,
-        key: p.string("key"),
-        value: p.string("value"),
-        customer: p.string("customer"),
+        resource_id: r.resourceid(),
+        key: r.key().map(str::to_string),
+        value: r.value().map(str::to_string),
+        customer: r.customer().map(str::to_string),
     };
     let (rows, total) = db::tags::tag_list(&ctx.pool, &f).await?;
     let items: Vec<ResourceTagResponse> = rows.iter().map(response).collect();

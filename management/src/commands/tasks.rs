@@ -1,9 +1,10 @@
 //! listBackgroundTasks: every management server's background tasks and their last pass
 //! (`crate::services::tasks`). A Stratus command; CloudStack shows no such thing.
 
+use super::requests;
 use stratus_api::envelope::Reply;
 use stratus_api::types::BackgroundTaskResponse;
-use stratus_api::{ApiError, Params};
+use stratus_api::ApiError;
 
 use crate::ctx::Ctx;
 use crate::db;
@@ -17,8 +18,8 @@ const STATES: [Health; 4] = [
     Health::ServerStopped,
 ];
 
-pub async fn list(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    let want = match p.str("state") {
+pub async fn list(ctx: &Ctx, r: &requests::ListBackgroundTasks<'_>) -> Result<Reply> {
+    let want = match r.state() {
         None => None,
         Some(s) => Some(
             STATES
@@ -32,8 +33,8 @@ pub async fn list(ctx: &Ctx, p: &Params) -> Result<Reply> {
         ),
     };
     let now = chrono::Utc::now();
-    let keyword = p.str("keyword").map(str::to_lowercase);
-    let items: Vec<BackgroundTaskResponse> = db::tasks::task_list(&ctx.pool, p.str("name"))
+    let keyword = r.keyword().map(str::to_lowercase);
+    let items: Vec<BackgroundTaskResponse> = db::tasks::task_list(&ctx.pool, r.name())
         .await?
         .iter()
         .map(|t| (health(t, now), t))
@@ -59,6 +60,6 @@ pub async fn list(ctx: &Ctx, p: &Params) -> Result<Reply> {
             lasterrortime: t.last_error_at.map(Into::into),
         })
         .collect();
-    let (total, items) = super::page_of(ctx, p, items)?;
+    let (total, items) = super::page_of(ctx, r.wire(), items)?;
     Ok(Reply::list("backgroundtask", total, &items))
 }

@@ -24,6 +24,7 @@
 //! of source in the pipeline for no gain while the URL answers; a template whose URL is
 //! gone cannot be copied (its status says why).
 
+use super::requests;
 use std::collections::BTreeMap;
 
 use chrono::Utc;
@@ -356,19 +357,23 @@ fn bits(p: &Params) -> Result<i32> {
     }
 }
 
-pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let name = p.required("name")?.trim().to_string();
+pub async fn register(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::RegisterTemplate<'_>,
+) -> Result<Reply> {
+    let name = r.name().trim().to_string();
     if name.is_empty() {
         return Err(ApiError::param("The template name must not be empty").into());
     }
-    let format_text = p.required("format")?;
+    let format_text = r.format();
     let format = ImageFormat::template_format(format_text).ok_or_else(|| {
         ApiError::param(format!(
             "Image format {} is not supported: KVM templates are QCOW2 or RAW",
             stratus_api::params::shown(format_text)
         ))
     })?;
-    let hypervisor = p.required("hypervisor")?;
+    let hypervisor = r.hypervisor();
     if !hypervisor.trim().eq_ignore_ascii_case("KVM") {
         return Err(ApiError::param(format!(
             "Hypervisor {} is not supported: templates here are for KVM",
@@ -376,35 +381,35 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         ))
         .into());
     }
-    let url = validate_url(p.required("url")?)?;
-    let checksum = match p.str("checksum").map(str::trim).filter(|c| !c.is_empty()) {
+    let url = validate_url(r.url())?;
+    let checksum = match r.checksum().map(str::trim).filter(|c| !c.is_empty()) {
         Some(c) => {
             Checksum::parse(c).map_err(|e| ApiError::param(format!("Invalid checksum: {e}")))?;
             Some(c.to_string())
         }
         None => None,
     };
-    if p.bool("directdownload") == Some(true) {
+    if r.directdownload() == Some(true) {
         return Err(ApiError::param(
             "Direct download is not supported: templates are downloaded to secondary storage",
         )
         .into());
     }
-    let Some(os_type_id) = p.uuid("ostypeid")? else {
+    let Some(os_type_id) = r.ostypeid() else {
         return Err(ApiError::param("Please provide a guest OS type").into());
     };
-    db::isos::os_type_fetch(&ctx.pool, os_type_id)
+    db::isos::os_type_fetch(&ctx.pool, os_type_id.into_uuid())
         .await?
-        .ok_or_else(|| not_found(p, "ostypeid"))?;
-    let bits = bits(p)?;
-    let details = details(p)?.unwrap_or_else(|| serde_json::json!({}));
-    let (zones, cross_zones) = registration_zones(ctx, p).await?;
-    let (account_id, domain_id) = owner_of(ctx, caller, p).await?;
-    let featured = p.bool("isfeatured").unwrap_or(false);
+        .ok_or_else(|| not_found(r.wire(), "ostypeid"))?;
+    let bits = bits(r.wire())?;
+    let details = details(r.wire())?.unwrap_or_else(|| serde_json::json!({}));
+    let (zones, cross_zones) = registration_zones(ctx, r.wire()).await?;
+    let (account_id, domain_id) = owner_of(ctx, caller, r.wire()).await?;
+    let featured = r.isfeatured().unwrap_or(false);
     if featured && !caller.is_root_admin() {
         return Err(ApiError::param("Only administrators can register featured templates").into());
     }
-    let public = p.bool("ispublic").unwrap_or(false);
+    let public = r.ispublic().unwrap_or(false);
     if public && !may_publish(ctx, caller, account_id) {
         return Err(ApiError::param("Only private templates can be created.").into());
     }
@@ -422,23 +427,24 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         .map_err(ApiError::param)?;
     let template = TemplateRow {
         id: Uuid::new_v4(),
-        display_text: p
-            .string("displaytext")
+        display_text: r
+            .displaytext()
+            .map(str::to_string)
             .filter(|d| !d.trim().is_empty())
             .unwrap_or_else(|| name.clone()),
         name,
         url: Some(url.to_string()),
         format: format.name().into(),
         hypervisor: "KVM".into(),
-        os_type_id,
+        os_type_id: os_type_id.into_uuid(),
         checksum,
         is_public: public,
         is_featured: featured,
-        is_extractable: p.bool("isextractable").unwrap_or(false),
-        password_enabled: p.bool("passwordenabled").unwrap_or(false),
-        sshkey_enabled: p.bool("sshkeyenabled").unwrap_or(false),
-        requires_hvm: p.bool("requireshvm").unwrap_or(true),
-        is_dynamically_scalable: p.bool("isdynamicallyscalable").unwrap_or(false),
+        is_extractable: r.isextractable().unwrap_or(false),
+        password_enabled: r.passwordenabled().unwrap_or(false),
+        sshkey_enabled: r.sshkeyenabled().unwrap_or(false),
+        requires_hvm: r.requireshvm().unwrap_or(true),
+        is_dynamically_scalable: r.isdynamicallyscalable().unwrap_or(false),
         bits,
         template_type: "USER".into(),
         details,
@@ -485,19 +491,24 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 
 /// createTemplate (async): a stopped VM's root volume becomes a new private template
 /// (`services::templates::Create` does the work on the engine).
-pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
-    let name = p.required("name")?.trim().to_string();
+pub async fn create(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::CreateTemplate<'_>,
+    job: Option<Uuid>,
+) -> Result<Reply> {
+    let name = r.name().trim().to_string();
     if name.is_empty() {
         return Err(ApiError::param("The template name must not be empty").into());
     }
-    let os_type_id = p.required_uuid("ostypeid")?;
-    db::isos::os_type_fetch(&ctx.pool, os_type_id)
+    let os_type_id = r.ostypeid();
+    db::isos::os_type_fetch(&ctx.pool, os_type_id.into_uuid())
         .await?
-        .ok_or_else(|| not_found(p, "ostypeid"))?;
+        .ok_or_else(|| not_found(r.wire(), "ostypeid"))?;
     // From a snapshot (issue 16): its file in secondary storage is the source, in its
     // zone; no VM need be stopped (the snapshot is a copy already).
-    let snapshot = match p.uuid("snapshotid")? {
-        Some(_) => Some(super::snapshots::owned(ctx, caller, p, "snapshotid").await?),
+    let snapshot = match r.snapshotid() {
+        Some(_) => Some(super::snapshots::owned(ctx, caller, r.wire(), "snapshotid").await?),
         None => None,
     };
     let (vm_id, volume_id, zone_id, source_template) = if let Some(s) = &snapshot {
@@ -508,13 +519,13 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
             ))
             .into());
         }
-        if p.uuid("volumeid")?.is_some() || p.uuid("virtualmachineid")?.is_some() {
+        if r.volumeid().is_some() || r.virtualmachineid().is_some() {
             return Err(ApiError::param(
                 "Give either snapshotid or volumeid (or virtualmachineid), not both",
             )
             .into());
         }
-        if p.uuid("zoneid")?.is_some_and(|z| z != s.zone_id) {
+        if r.zoneid().is_some_and(|z| z != s.zone_id) {
             return Err(ApiError::param(
                 "The template is created in the snapshot's zone: zoneid must be that zone",
             )
@@ -522,19 +533,19 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
         }
         let volume = db::volumes::volume_fetch(&ctx.pool, s.volume_id)
             .await?
-            .ok_or_else(|| not_found(p, "snapshotid"))?;
+            .ok_or_else(|| not_found(r.wire(), "snapshotid"))?;
         let vm_id = volume.vm_id.unwrap_or_else(Uuid::nil);
         (vm_id, volume.id, s.zone_id, volume.template_id)
     } else {
         // The volume: given, or the root volume of the VM given.
-        let volume = match (p.uuid("volumeid")?, p.uuid("virtualmachineid")?) {
-            (Some(v), _) => db::volumes::volume_fetch(&ctx.pool, v)
+        let volume = match (r.volumeid(), r.virtualmachineid()) {
+            (Some(v), _) => db::volumes::volume_fetch(&ctx.pool, v.into_uuid())
                 .await?
                 .filter(|v| v.removed.is_none())
-                .ok_or_else(|| not_found(p, "volumeid"))?,
-            (None, Some(vm)) => db::volumes::volume_root_of_vm(&ctx.pool, vm)
+                .ok_or_else(|| not_found(r.wire(), "volumeid"))?,
+            (None, Some(vm)) => db::volumes::volume_root_of_vm(&ctx.pool, vm.into_uuid())
                 .await?
-                .ok_or_else(|| not_found(p, "virtualmachineid"))?,
+                .ok_or_else(|| not_found(r.wire(), "virtualmachineid"))?,
             (None, None) => {
                 return Err(ApiError::param(
                     "Failed to create private template record, need to specify the volume ID (volumeid) or the VM whose root volume it is (virtualmachineid)",
@@ -543,10 +554,10 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
             }
         };
         let missing = || {
-            if p.uuid("volumeid").ok().flatten().is_some() {
-                not_found(p, "volumeid")
+            if r.volumeid().is_some() {
+                not_found(r.wire(), "volumeid")
             } else {
-                not_found(p, "virtualmachineid")
+                not_found(r.wire(), "virtualmachineid")
             }
         };
         let Some(vm_id) = volume.vm_id else {
@@ -564,7 +575,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
         if !super::projects::may_use(ctx, caller, vm.account_id).await? {
             return Err(missing());
         }
-        if let Some(given) = p.uuid("virtualmachineid")? {
+        if let Some(given) = r.virtualmachineid() {
             if given != vm.id {
                 return Err(ApiError::param(format!(
                     "Volume {} does not belong to VM {given}",
@@ -578,7 +589,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
                 ApiError::param(format!("Volume {} is not a root volume", volume.name)).into(),
             );
         }
-        if let Some(z) = p.uuid("zoneid")? {
+        if let Some(z) = r.zoneid() {
             if z != vm.zone_id {
                 return Err(ApiError::param(
                     "The template is created in the volume's zone: zoneid must be that zone",
@@ -588,15 +599,16 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
         }
         (vm.id, volume.id, vm.zone_id, vm.template_id)
     };
-    let (owner, owner_domain) = match super::projects::owner_for_create(ctx, caller, p).await? {
-        Some(project) => (project.account_id, project.domain_id),
-        None => (caller.account_id(), caller.user.domain_id),
-    };
-    let featured = p.bool("isfeatured").unwrap_or(false);
+    let (owner, owner_domain) =
+        match super::projects::owner_for_create(ctx, caller, r.wire()).await? {
+            Some(project) => (project.account_id, project.domain_id),
+            None => (caller.account_id(), caller.user.domain_id),
+        };
+    let featured = r.isfeatured().unwrap_or(false);
     if featured && !caller.is_root_admin() {
         return Err(ApiError::param("Only administrators can create featured templates").into());
     }
-    let public = p.bool("ispublic").unwrap_or(false);
+    let public = r.ispublic().unwrap_or(false);
     if public && !may_publish(ctx, caller, owner) {
         return Err(ApiError::param("Only private templates can be created.").into());
     }
@@ -606,7 +618,8 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
         None => None,
     };
     let inherit = |param: &str, from: fn(&TemplateRow) -> bool, default: bool| {
-        p.bool(param)
+        r.wire()
+            .bool(param)
             .or(source.as_ref().map(from))
             .unwrap_or(default)
     };
@@ -617,20 +630,21 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
         snapshot: snapshot.as_ref().map(|s| s.id),
         template: crate::services::templates::NewTemplate {
             id: Uuid::new_v4(),
-            display_text: p
-                .string("displaytext")
+            display_text: r
+                .displaytext()
+                .map(str::to_string)
                 .filter(|d| !d.trim().is_empty())
                 .unwrap_or_else(|| name.clone()),
             name,
-            os_type_id,
+            os_type_id: os_type_id.into_uuid(),
             is_public: public,
             is_featured: featured,
             password_enabled: inherit("passwordenabled", |t| t.password_enabled, false),
             sshkey_enabled: inherit("sshkeyenabled", |t| t.sshkey_enabled, false),
             requires_hvm: inherit("requireshvm", |t| t.requires_hvm, true),
-            is_dynamically_scalable: p.bool("isdynamicallyscalable").unwrap_or(false),
-            bits: bits(p)?,
-            details: details(p)?.unwrap_or_else(|| serde_json::json!({})),
+            is_dynamically_scalable: r.isdynamicallyscalable().unwrap_or(false),
+            bits: bits(r.wire())?,
+            details: details(r.wire())?.unwrap_or_else(|| serde_json::json!({})),
             account_id: owner,
             domain_id: owner_domain,
         },
@@ -656,12 +670,12 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
     Ok(Reply::object("template", &item))
 }
 
-pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListTemplates<'_>) -> Result<Reply> {
     let admin = caller.is_root_admin();
-    let filter = p.required("templatefilter")?.trim().to_ascii_lowercase();
-    let named_account = admin && p.str("account").is_some();
-    let project = match super::projects::list_owners(ctx, caller, p).await? {
-        Some(_) if p.str("projectid") == Some("-1") => {
+    let filter = r.templatefilter().trim().to_ascii_lowercase();
+    let named_account = admin && r.account().is_some();
+    let project = match super::projects::list_owners(ctx, caller, r.wire()).await? {
+        Some(_) if r.projectid() == Some("-1") => {
             return Err(ApiError::param(
                 "listTemplates takes one project's id: projectid=-1 is not supported by Stratus yet",
             )
@@ -673,25 +687,25 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     // The account the filter is about: a project's (`projectid`), the caller's, one an
     // admin names, or (an admin's listall) none.
     let scope: Option<Uuid> = if let Some(project) = project {
-        p.mark_read("account");
-        p.mark_read("domainid");
-        p.mark_read("listall");
+        r.wire().mark_read("account");
+        r.wire().mark_read("domainid");
+        r.wire().mark_read("listall");
         Some(project)
     } else if named_account {
-        Some(owner_of(ctx, caller, p).await?.0)
-    } else if admin && p.bool("listall") == Some(true) {
+        Some(owner_of(ctx, caller, r.wire()).await?.0)
+    } else if admin && r.listall() == Some(true) {
         None
     } else {
         // A tenant's `listall` changes nothing: what it may see is its own and what the
         // filter adds (public, shared), listall or not.
-        p.mark_read("listall");
+        r.wire().mark_read("listall");
         Some(caller.user.account_id)
     };
     let mut f = TemplateFilter {
-        common: list_filter(ctx, p)?,
-        zone_id: p.uuid("zoneid")?,
-        hypervisor: p.string("hypervisor"),
-        tags: super::tags::wanted(p)?,
+        common: list_filter(ctx, r.wire())?,
+        zone_id: r.zoneid().map(Into::into),
+        hypervisor: r.hypervisor().map(str::to_string),
+        tags: super::tags::wanted(r.wire())?,
         ..Default::default()
     };
     match filter.as_str() {
@@ -787,24 +801,24 @@ async fn owned(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<TemplateRow> {
     Ok(template)
 }
 
-pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let mut template = owned(ctx, caller, p).await?;
-    if let Some(n) = p.string("name") {
+pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateTemplate<'_>) -> Result<Reply> {
+    let mut template = owned(ctx, caller, r.wire()).await?;
+    if let Some(n) = r.name().map(str::to_string) {
         if n.trim().is_empty() {
             return Err(ApiError::param("The template name must not be empty").into());
         }
         template.name = n.trim().to_string();
     }
-    if let Some(dt) = p.string("displaytext") {
+    if let Some(dt) = r.displaytext().map(str::to_string) {
         template.display_text = dt;
     }
-    if let Some(os) = p.uuid("ostypeid")? {
-        db::isos::os_type_fetch(&ctx.pool, os)
+    if let Some(os) = r.ostypeid() {
+        db::isos::os_type_fetch(&ctx.pool, os.into_uuid())
             .await?
-            .ok_or_else(|| not_found(p, "ostypeid"))?;
-        template.os_type_id = os;
+            .ok_or_else(|| not_found(r.wire(), "ostypeid"))?;
+        template.os_type_id = os.into_uuid();
     }
-    if let Some(fmt) = p.str("format") {
+    if let Some(fmt) = r.format() {
         if ImageFormat::template_format(fmt).map(ImageFormat::name)
             != Some(template.format.as_str())
         {
@@ -815,21 +829,21 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
             .into());
         }
     }
-    if let Some(v) = p.bool("passwordenabled") {
+    if let Some(v) = r.passwordenabled() {
         template.password_enabled = v;
     }
-    if let Some(v) = p.bool("sshkeyenabled") {
+    if let Some(v) = r.sshkeyenabled() {
         template.sshkey_enabled = v;
     }
-    if let Some(v) = p.bool("requireshvm") {
+    if let Some(v) = r.requireshvm() {
         template.requires_hvm = v;
     }
-    if let Some(v) = p.bool("isdynamicallyscalable") {
+    if let Some(v) = r.isdynamicallyscalable() {
         template.is_dynamically_scalable = v;
     }
-    if p.bool("cleanupdetails") == Some(true) {
+    if r.cleanupdetails() == Some(true) {
         template.details = serde_json::json!({});
-    } else if let Some(details) = details(p)? {
+    } else if let Some(details) = details(r.wire())? {
         template.details = details;
     }
     let mut tx = ctx.pool.begin().await?;
@@ -848,17 +862,20 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     .await?;
     tx.commit().await?;
     let items = one_template(ctx, template.id, None).await?;
-    let first = items.into_iter().next().ok_or_else(|| not_found(p, "id"))?;
+    let first = items
+        .into_iter()
+        .next()
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     Ok(Reply::object("template", &first))
 }
 
 /// Async (a job): stops downloads and removes the files of every copy (or the one in
 /// `zoneid`) from secondary storage; the template is soft-deleted when no copy is left.
 /// VMs deployed from it keep their volumes (on primary storage) and still name it.
-pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let template = owned(ctx, caller, p).await?;
+pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteTemplate<'_>) -> Result<Reply> {
+    let template = owned(ctx, caller, r.wire()).await?;
     let copies = d::template_zone_list(&ctx.pool, template.id).await?;
-    let zone = p.uuid("zoneid")?;
+    let zone = r.zoneid();
     if let Some(z) = zone {
         if !copies.iter().any(|c| c.zone_id == z) {
             return Err(ApiError::param(format!(
@@ -898,8 +915,8 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 
 /// Async (a job): queues copies into the destination zones (see the module's
 /// documentation for how a copy is made) and answers the first destination's row.
-pub async fn copy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let template = owned(ctx, caller, p).await?;
+pub async fn copy(ctx: &Ctx, caller: &Caller, r: &requests::CopyTemplate<'_>) -> Result<Reply> {
+    let template = owned(ctx, caller, r.wire()).await?;
     if template.url.is_none() {
         // A copy is downloaded again from the template's URL; one made from a volume has
         // none (a store-to-store copy is not built yet).
@@ -912,14 +929,18 @@ pub async fn copy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         )
         .into());
     }
-    let dests: Vec<Uuid> = match (p.uuid("destzoneid")?, p.uuid_list("destzoneids")?) {
+    let dests: Vec<Uuid> = match (
+        r.destzoneid(),
+        r.destzoneids()
+            .map(|l| l.iter().map(|z| z.into_uuid()).collect::<Vec<_>>()),
+    ) {
         (Some(_), Some(l)) if !l.is_empty() => {
             return Err(ApiError::param(
                 "Both destzoneid and destzoneids cannot be specified at the same time.",
             )
             .into())
         }
-        (Some(z), _) => vec![z],
+        (Some(z), _) => vec![z.into_uuid()],
         (None, Some(l)) if !l.is_empty() => l,
         _ => {
             return Err(ApiError::param(
@@ -929,7 +950,7 @@ pub async fn copy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         }
     };
     let copies = d::template_zone_list(&ctx.pool, template.id).await?;
-    let source = match p.uuid("sourcezoneid")? {
+    let source = match r.sourcezoneid() {
         Some(z) => copies.iter().find(|c| c.zone_id == z).ok_or_else(|| {
             ApiError::param(format!(
                 "Template {} is not in the source zone",
@@ -1006,14 +1027,18 @@ pub async fn copy(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     Ok(Reply::object("template", &first))
 }
 
-pub async fn list_permissions(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let template = d::template_fetch(&ctx.pool, p.required_uuid("id")?)
+pub async fn list_permissions(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::ListTemplatePermissions<'_>,
+) -> Result<Reply> {
+    let template = d::template_fetch(&ctx.pool, r.id())
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     super::sharing::answer(ctx, caller, &shared(&template)).await
 }
 
@@ -1031,10 +1056,14 @@ fn shared(t: &TemplateRow) -> super::sharing::Shared {
     }
 }
 
-pub async fn update_permissions(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let mut template = owned(ctx, caller, p).await?;
+pub async fn update_permissions(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::UpdateTemplatePermissions<'_>,
+) -> Result<Reply> {
+    let mut template = owned(ctx, caller, r.wire()).await?;
     let mut s = shared(&template);
-    let change = super::sharing::change(ctx, caller, p, &mut s).await?;
+    let change = super::sharing::change(ctx, caller, r.wire(), &mut s).await?;
     template.is_public = s.is_public;
     template.is_featured = s.is_featured;
     template.is_extractable = s.is_extractable;

@@ -1,5 +1,6 @@
 //! Zones, pods, VLAN/guest IP ranges and clusters: the admin's physical layout.
 
+use super::requests;
 use chrono::Utc;
 use ipnetwork::IpNetwork;
 use stratus_api::envelope::Reply;
@@ -15,7 +16,7 @@ use crate::ctx::Ctx;
 use crate::db::events::{EventResource, ResourceType};
 use crate::db::topology::{self as t, ClusterRow, IpRangeRow, PodRow, ZoneRow};
 use crate::error::Result;
-use crate::ids::{ClusterId, IpRangeId, ParamIds, PodId, ZoneId};
+use crate::ids::{ClusterId, IpRangeId, PodId, ZoneId};
 use crate::rules::states::{AllocationState, ManagedState};
 use crate::rules::{iprange, states};
 use crate::services::auth::Caller;
@@ -61,37 +62,43 @@ fn opt_dns(p: &Params, name: &str, v6: bool) -> Result<Option<IpNetwork>> {
     })
 }
 
-pub async fn create_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let network_type = states::network_type(p.required("networktype")?)?;
-    let guest_cidr = match p.str("guestcidraddress") {
+pub async fn create_zone(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::CreateZone<'_>,
+) -> Result<Reply> {
+    let network_type = states::network_type(r.networktype())?;
+    let guest_cidr = match r.guestcidraddress() {
         Some(c) => Some(iprange::parse_cidr(c)?),
         None if network_type == "Advanced" => Some(iprange::parse_cidr("10.1.1.0/24")?),
         None => None,
     };
     let z = ZoneRow {
         id: ZoneId::new_v4(),
-        name: p.required("name")?.trim().to_string(),
-        description: p.string("description"),
+        name: r.name().trim().to_string(),
+        // CloudStack's createZone takes no description (updateZone sets it).
+        description: None,
         network_type: network_type.into(),
-        dns1: iprange::parse_dns("dns1", p.required("dns1")?, false)?,
-        dns2: opt_dns(p, "dns2", false)?,
-        ip6dns1: opt_dns(p, "ip6dns1", true)?,
-        ip6dns2: opt_dns(p, "ip6dns2", true)?,
-        internal_dns1: iprange::parse_dns("internaldns1", p.required("internaldns1")?, false)?,
-        internal_dns2: opt_dns(p, "internaldns2", false)?,
+        dns1: iprange::parse_dns("dns1", r.dns1(), false)?,
+        dns2: opt_dns(r.wire(), "dns2", false)?,
+        ip6dns1: opt_dns(r.wire(), "ip6dns1", true)?,
+        ip6dns2: opt_dns(r.wire(), "ip6dns2", true)?,
+        internal_dns1: iprange::parse_dns("internaldns1", r.internaldns1(), false)?,
+        internal_dns2: opt_dns(r.wire(), "internaldns2", false)?,
         guest_cidr,
-        network_domain: p.string("domain"),
-        domain_id: p.id("domainid")?,
+        network_domain: r.domain().map(str::to_string),
+        domain_id: r.domainid(),
         // Refused by the catalog when true; a CHECK keeps it false (migration 0021).
-        security_groups_enabled: p.bool("securitygroupenabled").unwrap_or(false),
-        local_storage_enabled: p.bool("localstorageenabled").unwrap_or(false),
-        allocation_state: match p.str("allocationstate") {
+        // `securitygroupenabled` is refused by the catalog until security groups exist.
+        security_groups_enabled: false,
+        local_storage_enabled: r.localstorageenabled().unwrap_or(false),
+        allocation_state: match r.allocationstate() {
             Some(s) => states::allocation_state(s)?,
             None => AllocationState::Disabled,
         },
         dhcp_provider: "DhcpServer".into(),
         zone_token: Uuid::new_v4(),
-        is_edge: p.bool("isedge").unwrap_or(false),
+        is_edge: r.isedge().unwrap_or(false),
         created: Utc::now(),
     };
     if z.name.is_empty() {
@@ -102,7 +109,7 @@ pub async fn create_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
             .await?
             .is_none()
         {
-            return Err(not_found(p, "domainid"));
+            return Err(not_found(r.wire(), "domainid"));
         }
     }
     let mut tx = ctx.pool.begin().await?;
@@ -123,25 +130,25 @@ pub async fn create_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     Ok(Reply::object("zone", &zone_response(&z)))
 }
 
-pub async fn list_zones(ctx: &Ctx, p: &Params) -> Result<Reply> {
+pub async fn list_zones(ctx: &Ctx, r: &requests::ListZones<'_>) -> Result<Reply> {
     // Every zone is available to every account (no dedicated zones): `available` does not
     // narrow the list.
-    p.mark_read("available");
+    r.wire().mark_read("available");
     // CloudStack tags no zone (ResourceObjectType.Zone has no tag support: createTags
     // refuses it), so a zone carries no tags and a `tags` filter matches none, as there.
-    if !super::tags::wanted(p)?.keys.is_empty() {
+    if !super::tags::wanted(r.wire())?.keys.is_empty() {
         return Ok(Reply::list::<ZoneResponse>("zone", 0, &[]));
     }
     let f = t::ZoneFilter {
-        common: list_filter(ctx, p)?,
-        network_type: p.string("networktype"),
-        domain_id: p.id("domainid")?,
+        common: list_filter(ctx, r.wire())?,
+        network_type: r.networktype().map(str::to_string),
+        domain_id: r.domainid(),
     };
     let (rows, total) = t::zone_list(&ctx.pool, &f).await?;
     let mut items: Vec<ZoneResponse> = rows.iter().map(zone_response).collect();
     // With `showcapacities`, each zone carries what listCapacity answers for it (computed
     // once for the page: one query per kind, whatever the number of zones).
-    if p.bool("showcapacities") == Some(true) && !items.is_empty() {
+    if r.showcapacities() == Some(true) && !items.is_empty() {
         let zone = match rows.as_slice() {
             [one] => Some(one.id.into()),
             _ => None,
@@ -156,50 +163,54 @@ pub async fn list_zones(ctx: &Ctx, p: &Params) -> Result<Reply> {
     Ok(Reply::list("zone", total, &items))
 }
 
-pub async fn update_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id: ZoneId = p.required_id("id")?;
+pub async fn update_zone(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::UpdateZone<'_>,
+) -> Result<Reply> {
+    let id: ZoneId = r.id();
     let mut tx = ctx.pool.begin().await?;
     let mut z = t::zone_fetch_for_update(&mut *tx, id)
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
-    if let Some(v) = p.str("name") {
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
+    if let Some(v) = r.name() {
         z.name = v.trim().to_string();
     }
-    if let Some(v) = p.str("description") {
+    if let Some(v) = r.description() {
         z.description = Some(v.to_string());
     }
-    if let Some(v) = p.str("dns1") {
+    if let Some(v) = r.dns1() {
         z.dns1 = iprange::parse_dns("dns1", v, false)?;
     }
-    if let Some(v) = opt_dns(p, "dns2", false)? {
+    if let Some(v) = opt_dns(r.wire(), "dns2", false)? {
         z.dns2 = Some(v);
     }
-    if let Some(v) = opt_dns(p, "ip6dns1", true)? {
+    if let Some(v) = opt_dns(r.wire(), "ip6dns1", true)? {
         z.ip6dns1 = Some(v);
     }
-    if let Some(v) = opt_dns(p, "ip6dns2", true)? {
+    if let Some(v) = opt_dns(r.wire(), "ip6dns2", true)? {
         z.ip6dns2 = Some(v);
     }
-    if let Some(v) = p.str("internaldns1") {
+    if let Some(v) = r.internaldns1() {
         z.internal_dns1 = iprange::parse_dns("internaldns1", v, false)?;
     }
-    if let Some(v) = opt_dns(p, "internaldns2", false)? {
+    if let Some(v) = opt_dns(r.wire(), "internaldns2", false)? {
         z.internal_dns2 = Some(v);
     }
-    if let Some(v) = p.str("guestcidraddress") {
+    if let Some(v) = r.guestcidraddress() {
         z.guest_cidr = Some(iprange::parse_cidr(v)?);
     }
-    if let Some(v) = p.str("allocationstate") {
+    if let Some(v) = r.allocationstate() {
         z.allocation_state = states::allocation_state(v)?;
     }
     // An empty `domain` clears the network domain, as CloudStack documents.
-    if p.iter().any(|(k, _)| k == "domain") {
-        z.network_domain = p.string("domain");
+    if r.wire().iter().any(|(k, _)| k == "domain") {
+        z.network_domain = r.domain().map(str::to_string);
     }
-    if let Some(v) = p.bool("localstorageenabled") {
+    if let Some(v) = r.localstorageenabled() {
         z.local_storage_enabled = v;
     }
-    if let Some(v) = p.str("dhcpprovider") {
+    if let Some(v) = r.dhcpprovider() {
         z.dhcp_provider = v.to_string();
     }
     t::zone_update(&mut *tx, &z).await?;
@@ -215,12 +226,16 @@ pub async fn update_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     Ok(Reply::object("zone", &zone_response(&z)))
 }
 
-pub async fn delete_zone(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id: ZoneId = p.required_id("id")?;
+pub async fn delete_zone(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::DeleteZone<'_>,
+) -> Result<Reply> {
+    let id: ZoneId = r.id();
     let mut tx = ctx.pool.begin().await?;
     let z = t::zone_fetch_for_update(&mut *tx, id)
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     let u = t::zone_usage(&mut *tx, id).await?;
     let mut uses = vec![];
     if u.pods > 0 {
@@ -357,12 +372,12 @@ fn management_range(pod: &PodRow, range: &iprange::Range) -> IpRangeRow {
     }
 }
 
-pub async fn create_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let zone_id: ZoneId = p.required_id("zoneid")?;
-    let name = p.required("name")?.trim().to_string();
-    let range = match (p.str("gateway"), p.str("netmask"), p.str("startip")) {
-        (Some(g), Some(m), Some(s)) => Some(iprange::validate(g, m, s, p.str("endip"), true)?),
-        (None, None, None) if p.str("endip").is_none() => None,
+pub async fn create_pod(ctx: &Ctx, caller: &Caller, r: &requests::CreatePod<'_>) -> Result<Reply> {
+    let zone_id: ZoneId = r.zoneid();
+    let name = r.name().trim().to_string();
+    let range = match (r.gateway(), r.netmask(), r.startip()) {
+        (Some(g), Some(m), Some(s)) => Some(iprange::validate(g, m, s, r.endip(), true)?),
+        (None, None, None) if r.endip().is_none() => None,
         _ => {
             return Err(ApiError::param(
                 "A pod's management IP range needs gateway, netmask and startip together (endip is optional)",
@@ -373,14 +388,14 @@ pub async fn create_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
     let mut tx = ctx.pool.begin().await?;
     let zone = t::zone_fetch_for_update(&mut *tx, zone_id)
         .await?
-        .ok_or_else(|| not_found(p, "zoneid"))?;
+        .ok_or_else(|| not_found(r.wire(), "zoneid"))?;
     let pod = PodRow {
         id: PodId::new_v4(),
         zone_id,
         name,
         gateway: range.map(|r| iprange::Range::inet(r.gateway)),
         netmask: range.map(|r| iprange::Range::inet(r.netmask)),
-        allocation_state: match p.str("allocationstate") {
+        allocation_state: match r.allocationstate() {
             Some(s) => states::allocation_state(s)?,
             None => AllocationState::Enabled,
         },
@@ -413,18 +428,18 @@ pub async fn create_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
     Ok(Reply::object("pod", &pod_response(&pod, &ranges)))
 }
 
-pub async fn list_pods(ctx: &Ctx, p: &Params) -> Result<Reply> {
+pub async fn list_pods(ctx: &Ctx, r: &requests::ListPods<'_>) -> Result<Reply> {
     // A state no pod can be in finds none, as CloudStack's filter does.
-    let allocation_state = p
-        .str("allocationstate")
+    let allocation_state = r
+        .allocationstate()
         .map(|s| AllocationState::parse_any_case(s).ok_or(()));
     let f = t::PodFilter {
-        common: list_filter(ctx, p)?,
-        zone_id: p.id("zoneid")?,
+        common: list_filter(ctx, r.wire())?,
+        zone_id: r.zoneid(),
         allocation_state: allocation_state.and_then(Result::ok),
     };
     if matches!(allocation_state, Some(Err(()))) {
-        p.mark_read("showcapacities");
+        r.wire().mark_read("showcapacities");
         return Ok(Reply::list::<PodResponse>("pod", 0, &[]));
     }
     let (rows, total) = t::pod_list(&ctx.pool, &f).await?;
@@ -433,7 +448,7 @@ pub async fn list_pods(ctx: &Ctx, p: &Params) -> Result<Reply> {
     let mut items: Vec<PodResponse> = rows.iter().map(|r| pod_response(r, &ranges)).collect();
     // With `showcapacities`, each pod carries listZones' entries counted over its hosts,
     // pools and ranges (one query for the page).
-    if p.bool("showcapacities") == Some(true) && !items.is_empty() {
+    if r.showcapacities() == Some(true) && !items.is_empty() {
         let ids: Vec<Uuid> = ids.into_iter().map(Into::into).collect();
         let mut caps = super::vms::scoped_capacities(ctx, CapacityScope::Pod, &ids).await?;
         for pod in &mut items {
@@ -443,21 +458,21 @@ pub async fn list_pods(ctx: &Ctx, p: &Params) -> Result<Reply> {
     Ok(Reply::list("pod", total, &items))
 }
 
-pub async fn update_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id: PodId = p.required_id("id")?;
+pub async fn update_pod(ctx: &Ctx, caller: &Caller, r: &requests::UpdatePod<'_>) -> Result<Reply> {
+    let id: PodId = r.id();
     let mut tx = ctx.pool.begin().await?;
     let mut pod = t::pod_fetch(&mut *tx, id)
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     // Lock the zone first (as every range change does), then the pod.
     let zone = t::zone_fetch_for_update(&mut *tx, pod.zone_id)
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     t::pod_fetch_for_update(&mut *tx, id).await?;
-    if let Some(v) = p.str("name") {
+    if let Some(v) = r.name() {
         pod.name = v.trim().to_string();
     }
-    if let Some(v) = p.str("allocationstate") {
+    if let Some(v) = r.allocationstate() {
         pod.allocation_state = states::allocation_state(v)?;
     }
     let (old_ranges, _) = t::ip_range_list(
@@ -471,21 +486,27 @@ pub async fn update_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
     .await?;
     let changes_range = ["gateway", "netmask", "startip", "endip"]
         .iter()
-        .any(|k| p.str(k).is_some());
+        .any(|k| r.wire().str(k).is_some());
     let mut ranges = old_ranges.clone();
     if changes_range {
         // Fill what was not given from the pod's current (single) management range.
         let cur = old_ranges.first();
-        let g = p
-            .string("gateway")
+        let g = r
+            .gateway()
+            .map(str::to_string)
             .or_else(|| pod.gateway.as_ref().map(host));
-        let m = p
-            .string("netmask")
+        let m = r
+            .netmask()
+            .map(str::to_string)
             .or_else(|| pod.netmask.as_ref().map(host));
-        let s = p
-            .string("startip")
+        let s = r
+            .startip()
+            .map(str::to_string)
             .or_else(|| cur.map(|r| host(&r.start_ip)));
-        let e = p.string("endip").or_else(|| cur.map(|r| host(&r.end_ip)));
+        let e = r
+            .endip()
+            .map(str::to_string)
+            .or_else(|| cur.map(|r| host(&r.end_ip)));
         let (Some(g), Some(m), Some(s)) = (g, m, s) else {
             return Err(ApiError::param(
                 "A pod's management IP range needs gateway, netmask and startip",
@@ -524,12 +545,12 @@ pub async fn update_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
     Ok(Reply::object("pod", &pod_response(&pod, &ranges)))
 }
 
-pub async fn delete_pod(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id: PodId = p.required_id("id")?;
+pub async fn delete_pod(ctx: &Ctx, caller: &Caller, r: &requests::DeletePod<'_>) -> Result<Reply> {
+    let id: PodId = r.id();
     let mut tx = ctx.pool.begin().await?;
     let pod = t::pod_fetch_for_update(&mut *tx, id)
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     let u = t::pod_usage(&mut *tx, id).await?;
     if u.clusters > 0 || u.guest_ranges > 0 {
         let mut uses = vec![];
@@ -605,8 +626,12 @@ fn parse_vlan(v: Option<&str>) -> Result<String, ApiError> {
     }
 }
 
-pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let Some(zone_id) = p.id::<ZoneId>("zoneid")? else {
+pub async fn create_vlan_ip_range(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::CreateVlanIpRange<'_>,
+) -> Result<Reply> {
+    let Some(zone_id) = r.zoneid() else {
         // Stratus has no physical networks or guest networks yet, so a range belongs to a zone.
         return Err(
             ApiError::param("Please specify zoneid: a VLAN IP range belongs to a zone").into(),
@@ -614,25 +639,27 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
     };
     // Stratus has no physical networks (a zone's guests share its one bridge), so no id
     // names one: refused with CloudStack's words rather than stored unchecked.
-    if let Some(pn) = p.id::<crate::ids::PhysicalNetworkId>("physicalnetworkid")? {
+    if let Some(pn) = r.physicalnetworkid() {
         return Err(
             ApiError::param(format!("Unable to find Physical Network with id={pn}")).into(),
         );
     }
-    let gateway = p.required("gateway")?;
-    let netmask = p.required("netmask")?;
-    let start = p.required("startip")?;
-    let range = iprange::validate(gateway, netmask, start, p.str("endip"), false)?;
-    let vlan = parse_vlan(p.str("vlan"))?;
+    let missing =
+        |name| stratus_api::params::missing_param(requests::CreateVlanIpRange::NAME, name);
+    let gateway = r.gateway().ok_or_else(|| missing("gateway"))?;
+    let netmask = r.netmask().ok_or_else(|| missing("netmask"))?;
+    let start = r.startip().ok_or_else(|| missing("startip"))?;
+    let range = iprange::validate(gateway, netmask, start, r.endip(), false)?;
+    let vlan = parse_vlan(r.vlan())?;
     let mut tx = ctx.pool.begin().await?;
     let zone = t::zone_fetch_for_update(&mut *tx, zone_id)
         .await?
-        .ok_or_else(|| not_found(p, "zoneid"))?;
-    let pod = match p.id::<PodId>("podid")? {
+        .ok_or_else(|| not_found(r.wire(), "zoneid"))?;
+    let pod = match r.podid() {
         Some(pid) => {
             let pod = t::pod_fetch(&mut *tx, pid)
                 .await?
-                .ok_or_else(|| not_found(p, "podid"))?;
+                .ok_or_else(|| not_found(r.wire(), "podid"))?;
             if pod.zone_id != zone.id {
                 return Err(ApiError::param(format!(
                     "Pod {} does not belong to zone {}",
@@ -663,7 +690,7 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
         &Default::default(),
     )
     .await?;
-    let network_id = match p.id::<crate::ids::NetworkId>("networkid")? {
+    let network_id = match r.networkid() {
         Some(n)
             if zone_networks
                 .iter()
@@ -671,7 +698,7 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
         {
             Some(n)
         }
-        Some(_) => return Err(not_found(p, "networkid")),
+        Some(_) => return Err(not_found(r.wire(), "networkid")),
         None => zone_networks.first().map(|n| n.id.into()),
     };
     let row = IpRangeRow {
@@ -684,10 +711,10 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
         netmask: iprange::Range::inet(range.netmask),
         start_ip: iprange::Range::inet(range.start),
         end_ip: iprange::Range::inet(range.end),
-        for_virtual_network: p
-            .bool("forvirtualnetwork")
+        for_virtual_network: r
+            .forvirtualnetwork()
             .unwrap_or(zone.network_type == "Advanced"),
-        for_system_vms: p.bool("forsystemvms").unwrap_or(false),
+        for_system_vms: r.forsystemvms().unwrap_or(false),
         network_id,
         physical_network_id: None,
         account_id: None,
@@ -715,21 +742,21 @@ pub async fn create_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
     Ok(Reply::object("vlan", &vlan_response(&row)))
 }
 
-pub async fn list_vlan_ip_ranges(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    let page = p.page(ctx.page_size())?;
+pub async fn list_vlan_ip_ranges(ctx: &Ctx, r: &requests::ListVlanIpRanges<'_>) -> Result<Reply> {
+    let page = r.wire().page(ctx.page_size())?;
     let f = t::IpRangeFilter {
-        id: p.id("id")?,
-        zone_id: p.id("zoneid")?,
-        pod_id: p.id("podid")?,
+        id: r.id(),
+        zone_id: r.zoneid(),
+        pod_id: r.podid(),
         purpose: Some("guest"),
-        vlan: match p.str("vlan") {
+        vlan: match r.vlan() {
             Some(v) => Some(parse_vlan(Some(v))?),
             None => None,
         },
-        network_id: p.id("networkid")?,
-        physical_network_id: p.id("physicalnetworkid")?,
-        for_virtual_network: p.bool("forvirtualnetwork"),
-        keyword: p.string("keyword"),
+        network_id: r.networkid(),
+        physical_network_id: r.physicalnetworkid(),
+        for_virtual_network: r.forvirtualnetwork(),
+        keyword: r.keyword().map(str::to_string),
         offset: page.offset,
         limit: page.limit,
     };
@@ -738,8 +765,12 @@ pub async fn list_vlan_ip_ranges(ctx: &Ctx, p: &Params) -> Result<Reply> {
     Ok(Reply::list("vlaniprange", total, &items))
 }
 
-pub async fn delete_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id: IpRangeId = p.required_id("id")?;
+pub async fn delete_vlan_ip_range(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::DeleteVlanIpRange<'_>,
+) -> Result<Reply> {
+    let id: IpRangeId = r.id();
     let mut tx = ctx.pool.begin().await?;
     let (rows, _) = t::ip_range_list(
         &mut *tx,
@@ -750,7 +781,10 @@ pub async fn delete_vlan_ip_range(ctx: &Ctx, caller: &Caller, p: &Params) -> Res
         },
     )
     .await?;
-    let r = rows.into_iter().next().ok_or_else(|| not_found(p, "id"))?;
+    let r = rows
+        .into_iter()
+        .next()
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     t::ip_range_delete(&mut *tx, id).await?;
     event(
         &mut tx,
@@ -801,24 +835,28 @@ pub fn cluster_response(c: &ClusterRow, ctx: &Ctx) -> ClusterResponse {
     }
 }
 
-pub async fn add_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let hypervisor = states::hypervisor(p.required("hypervisor")?)?;
-    let cluster_type = states::cluster_type(p.required("clustertype")?)?;
+pub async fn add_cluster(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::AddCluster<'_>,
+) -> Result<Reply> {
+    let hypervisor = states::hypervisor(r.hypervisor())?;
+    let cluster_type = states::cluster_type(r.clustertype())?;
     if cluster_type != "CloudManaged" {
         return Err(ApiError::param(
             "KVM clusters are CloudManaged; ExternalManaged clusters are for vCenter",
         )
         .into());
     }
-    let zone_id: ZoneId = p.required_id("zoneid")?;
-    let pod_id: PodId = p.required_id("podid")?;
+    let zone_id: ZoneId = r.zoneid();
+    let pod_id: PodId = r.podid();
     let mut tx = ctx.pool.begin().await?;
     let zone = t::zone_fetch(&mut *tx, zone_id)
         .await?
-        .ok_or_else(|| not_found(p, "zoneid"))?;
+        .ok_or_else(|| not_found(r.wire(), "zoneid"))?;
     let pod = t::pod_fetch_for_update(&mut *tx, pod_id)
         .await?
-        .ok_or_else(|| not_found(p, "podid"))?;
+        .ok_or_else(|| not_found(r.wire(), "podid"))?;
     if pod.zone_id != zone.id {
         return Err(ApiError::param(format!(
             "Pod {} does not belong to zone {}",
@@ -830,15 +868,15 @@ pub async fn add_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
         id: ClusterId::new_v4(),
         zone_id,
         pod_id,
-        name: p.required("clustername")?.trim().to_string(),
+        name: r.clustername().trim().to_string(),
         hypervisor: hypervisor.into(),
         cluster_type: cluster_type.into(),
-        allocation_state: match p.str("allocationstate") {
+        allocation_state: match r.allocationstate() {
             Some(s) => states::allocation_state(s)?,
             None => AllocationState::Enabled,
         },
         managed_state: ManagedState::Managed,
-        arch: match p.str("arch") {
+        arch: match r.arch() {
             Some(a) => states::arch(a)?.into(),
             None => "x86_64".into(),
         },
@@ -863,32 +901,32 @@ pub async fn add_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply
     Ok(Reply::object_list("cluster", &[cluster_response(&c, ctx)]))
 }
 
-pub async fn list_clusters(ctx: &Ctx, p: &Params) -> Result<Reply> {
+pub async fn list_clusters(ctx: &Ctx, r: &requests::ListClusters<'_>) -> Result<Reply> {
     // A state no cluster can be in finds none, as CloudStack's filter does.
-    let allocation_state = p
-        .str("allocationstate")
+    let allocation_state = r
+        .allocationstate()
         .map(|s| AllocationState::parse_any_case(s).ok_or(()));
-    let managed_state = p
-        .str("managedstate")
+    let managed_state = r
+        .managedstate()
         .map(|s| ManagedState::parse_any_case(s).ok_or(()));
     let f = t::ClusterFilter {
-        common: list_filter(ctx, p)?,
-        zone_id: p.id("zoneid")?,
-        pod_id: p.id("podid")?,
-        hypervisor: p.string("hypervisor"),
-        cluster_type: p.string("clustertype"),
+        common: list_filter(ctx, r.wire())?,
+        zone_id: r.zoneid(),
+        pod_id: r.podid(),
+        hypervisor: r.hypervisor().map(str::to_string),
+        cluster_type: r.clustertype().map(str::to_string),
         allocation_state: allocation_state.and_then(Result::ok),
         managed_state: managed_state.and_then(Result::ok),
     };
     if matches!(allocation_state, Some(Err(()))) || matches!(managed_state, Some(Err(()))) {
-        p.mark_read("showcapacities");
+        r.wire().mark_read("showcapacities");
         return Ok(Reply::list::<ClusterResponse>("cluster", 0, &[]));
     }
     let (rows, total) = t::cluster_list(&ctx.pool, &f).await?;
     let mut items: Vec<ClusterResponse> = rows.iter().map(|c| cluster_response(c, ctx)).collect();
     // With `showcapacities`, each cluster carries listZones' entries counted over its
     // hosts and pools (one query for the page).
-    if p.bool("showcapacities") == Some(true) && !items.is_empty() {
+    if r.showcapacities() == Some(true) && !items.is_empty() {
         let ids: Vec<Uuid> = rows.iter().map(|c| c.id.into()).collect();
         let mut caps = super::vms::scoped_capacities(ctx, CapacityScope::Cluster, &ids).await?;
         for c in &mut items {
@@ -898,29 +936,33 @@ pub async fn list_clusters(ctx: &Ctx, p: &Params) -> Result<Reply> {
     Ok(Reply::list("cluster", total, &items))
 }
 
-pub async fn update_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id: ClusterId = p.required_id("id")?;
+pub async fn update_cluster(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::UpdateCluster<'_>,
+) -> Result<Reply> {
+    let id: ClusterId = r.id();
     let mut tx = ctx.pool.begin().await?;
     let mut c = t::cluster_fetch(&mut *tx, id)
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
-    if let Some(v) = p.str("clustername") {
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
+    if let Some(v) = r.clustername() {
         c.name = v.trim().to_string();
     }
-    if let Some(v) = p.str("allocationstate") {
+    if let Some(v) = r.allocationstate() {
         c.allocation_state = states::allocation_state(v)?;
     }
-    if let Some(v) = p.str("managedstate") {
+    if let Some(v) = r.managedstate() {
         c.managed_state = states::managed_state(v)?;
     }
-    if let Some(v) = p.str("hypervisor") {
+    if let Some(v) = r.hypervisor() {
         if states::hypervisor(v)? != c.hypervisor {
             return Err(
                 ApiError::param("The hypervisor type of a cluster cannot be changed").into(),
             );
         }
     }
-    if let Some(v) = p.str("clustertype") {
+    if let Some(v) = r.clustertype() {
         if states::cluster_type(v)? != c.cluster_type {
             return Err(ApiError::param("The type of a cluster cannot be changed").into());
         }
@@ -942,12 +984,16 @@ pub async fn update_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Re
     Ok(Reply::object("cluster", &cluster_response(&c, ctx)))
 }
 
-pub async fn delete_cluster(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let id: ClusterId = p.required_id("id")?;
+pub async fn delete_cluster(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::DeleteCluster<'_>,
+) -> Result<Reply> {
+    let id: ClusterId = r.id();
     let mut tx = ctx.pool.begin().await?;
     let c = t::cluster_fetch(&mut *tx, id)
         .await?
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     let hosts = crate::db::hosts::host_count_in_cluster(&mut *tx, id).await?;
     if hosts > 0 {
         return Err(ApiError::in_use(format!(

@@ -2,6 +2,7 @@
 //! cloud-init documents that VMs name by `userdataid` instead of sending the data each
 //! time. The data is checked as deployVirtualMachine checks `userdata`.
 
+use super::requests;
 use stratus_api::envelope::Reply;
 use stratus_api::types::UserDataResponse;
 use stratus_api::{ApiError, Params};
@@ -56,19 +57,23 @@ fn variables(p: &Params) -> Result<Vec<String>> {
     Ok(out)
 }
 
-pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let name = p.required("name")?.trim();
+pub async fn register(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::RegisterUserData<'_>,
+) -> Result<Reply> {
+    let name = r.name().trim();
     if name.is_empty() {
         return Err(ApiError::param("Please specify a valid name for the userdata").into());
     }
-    let data = guest::check_user_data(ctx, p.required("userdata")?)?;
-    let params = variables(p)?;
+    let data = guest::check_user_data(ctx, r.userdata())?;
+    let params = variables(r.wire())?;
     // A project's user data belongs to the project's own account (the caller must be a
     // member, the project Active), as CloudStack's.
     let (account_id, domain_id, account_name) =
-        match super::projects::owner_for_create(ctx, caller, p).await? {
+        match super::projects::owner_for_create(ctx, caller, r.wire()).await? {
             Some(pr) => (pr.account_id, pr.domain_id, pr.account_name.clone()),
-            None => super::sshkeys::owner(ctx, caller, p).await?,
+            None => super::sshkeys::owner(ctx, caller, r.wire()).await?,
         };
     let id = Uuid::new_v4();
     let taken = || -> Error {
@@ -117,13 +122,13 @@ pub async fn register(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     Ok(Reply::object("userdata", &response(&row)))
 }
 
-pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListUserData<'_>) -> Result<Reply> {
     let (account_id, account_ids, skip_projects) =
-        super::scope::owners(ctx, caller, p, super::scope::Fallback::Own)
+        super::scope::owners(ctx, caller, r.wire(), super::scope::Fallback::Own)
             .await?
             .split();
     let f = UserDataFilter {
-        common: list_filter(ctx, p)?,
+        common: list_filter(ctx, r.wire())?,
         account_id,
         account_ids,
         skip_projects,
@@ -148,13 +153,13 @@ pub async fn usable(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) -> Resul
     Ok(row)
 }
 
-pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteUserData<'_>) -> Result<Reply> {
     // The id names the user data; whose it is (an account's, a project's) follows from
     // it, and [`usable`] checks the caller may act for that owner.
     for n in ["account", "domainid", "projectid"] {
-        p.mark_read(n);
+        r.wire().mark_read(n);
     }
-    let row = usable(ctx, caller, p, "id").await?;
+    let row = usable(ctx, caller, r.wire(), "id").await?;
     let users = u::user_data_users(&ctx.pool, row.id).await?;
     if !users.is_empty() {
         return Err(ApiError::param(format!(

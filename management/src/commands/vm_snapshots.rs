@@ -7,6 +7,7 @@
 //! checked and the snapshot recorded (Allocated) at once, so its refusals are immediate;
 //! the job takes it.
 
+use super::requests;
 use crate::db::tags::TagType;
 use stratus_api::envelope::Reply;
 use stratus_api::types::VmSnapshotResponse;
@@ -36,24 +37,28 @@ async fn owned(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) -> Result<VmS
 /// The synchronous half of createVMSnapshot: CloudStack's checks (allocVMSnapshot), then
 /// the snapshot recorded, Allocated, under the VM's row lock (so two requests cannot
 /// both take the last of `vmsnapshot.max`). Answers its id.
-pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
-    let vm = super::vms::owned(ctx, caller, p, "virtualmachineid").await?;
+pub async fn create(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::CreateVMSnapshot<'_>,
+) -> Result<Uuid> {
+    let vm = super::vms::owned(ctx, caller, r.wire(), "virtualmachineid").await?;
     let vm = vm.vm;
-    let memory = p.bool("snapshotmemory") == Some(true);
+    let memory = r.snapshotmemory() == Some(true);
     let now = chrono::Utc::now();
     let name = format!("{}_VS_{}", vm.name, now.format("%Y%m%d%H%M%S"));
-    let display = match p.string("name") {
+    let display = match r.name().map(str::to_string) {
         Some(n) if n.trim().is_empty() || n.chars().any(char::is_control) => {
             return Err(ApiError::param("The VM snapshot's name must be printable text").into())
         }
         Some(n) => n,
         None => name.clone(),
     };
-    let description = p.string("description");
+    let description = r.description().map(str::to_string);
     let mut tx = ctx.pool.begin().await?;
     let locked = db::vms::vm_fetch_for_update(&mut *tx, vm.id)
         .await?
-        .ok_or_else(|| not_found(p, "virtualmachineid"))?;
+        .ok_or_else(|| not_found(r.wire(), "virtualmachineid"))?;
     if db::vm_snapshots::vmsnap_display_name_taken(&mut *tx, vm.id, &display).await? {
         return Err(ApiError::param(format!(
             "Creating VM snapshot failed due to VM snapshot with name{display}  already exists"
@@ -105,13 +110,13 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
 pub async fn create_job(
     ctx: &Ctx,
     caller: &Caller,
-    p: &Params,
+    r: &requests::CreateVMSnapshot<'_>,
     job: Option<Uuid>,
 ) -> Result<Reply> {
     for n in ["name", "description", "snapshotmemory", "virtualmachineid"] {
-        p.mark_read(n);
+        r.wire().mark_read(n);
     }
-    let snap = owned(ctx, caller, p, "id").await?;
+    let snap = owned(ctx, caller, r.wire(), "id").await?;
     work::create(
         ctx,
         job,
@@ -124,8 +129,13 @@ pub async fn create_job(
     reply(ctx, snap.id).await
 }
 
-pub async fn revert(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
-    let snap = owned(ctx, caller, p, "vmsnapshotid").await?;
+pub async fn revert(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::RevertToVMSnapshot<'_>,
+    job: Option<Uuid>,
+) -> Result<Reply> {
+    let snap = owned(ctx, caller, r.wire(), "vmsnapshotid").await?;
     work::revert(
         ctx,
         job,
@@ -139,8 +149,13 @@ pub async fn revert(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -
     super::vms::vm_reply(ctx, &vm).await
 }
 
-pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
-    let snap = owned(ctx, caller, p, "vmsnapshotid").await?;
+pub async fn delete(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::DeleteVMSnapshot<'_>,
+    job: Option<Uuid>,
+) -> Result<Reply> {
+    let snap = owned(ctx, caller, r.wire(), "vmsnapshotid").await?;
     work::delete(
         ctx,
         job,
@@ -169,29 +184,29 @@ async fn reply(ctx: &Ctx, id: VmSnapshotId) -> Result<Reply> {
     Ok(Reply::object("vmsnapshot", &response(r, tags)))
 }
 
-pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListVMSnapshot<'_>) -> Result<Reply> {
     let (account_id, account_ids, skip_projects) =
-        super::scope::owners(ctx, caller, p, super::scope::Fallback::Own)
+        super::scope::owners(ctx, caller, r.wire(), super::scope::Fallback::Own)
             .await?
             .split();
-    let mut common = list_filter(ctx, p)?;
-    common.id = p.uuid("vmsnapshotid")?;
-    common.ids = p.uuid_list("vmsnapshotids")?;
+    let mut common = list_filter(ctx, r.wire())?;
+    common.id = r.vmsnapshotid().map(Into::into);
+    common.ids = r
+        .vmsnapshotids()
+        .map(|l| l.iter().map(|i| i.into_uuid()).collect());
     // CloudStack's spelling of a state whatever the case; an unknown one matches none.
-    let state = p
-        .str("state")
-        .map(|s| match VmSnapshotState::parse_any_case(s) {
-            Some(st) => st.as_str().to_string(),
-            None => s.to_string(),
-        });
+    let state = r.state().map(|s| match VmSnapshotState::parse_any_case(s) {
+        Some(st) => st.as_str().to_string(),
+        None => s.to_string(),
+    });
     let f = db::vm_snapshots::VmSnapshotFilter {
         common,
         account_id,
         account_ids,
         skip_projects,
-        vm_id: p.uuid("virtualmachineid")?,
+        vm_id: r.virtualmachineid().map(Into::into),
         state,
-        tags: super::tags::wanted(p)?,
+        tags: super::tags::wanted(r.wire())?,
     };
     let (rows, total) = db::vm_snapshots::vmsnap_list(&ctx.pool, &f).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.snap.id.into_uuid()).collect();

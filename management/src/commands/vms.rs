@@ -2,6 +2,7 @@
 //! listVolumes and listCapacity. The work itself (steps, agents) is in `crate::services::vms`;
 //! these handlers check the request, the caller's access and the VM's state.
 
+use super::requests;
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
     CapacityResponse, NicResponse, VirtualMachineResponse, VmStatsItem, VmStatsResponse,
@@ -157,19 +158,23 @@ pub(super) async fn vm_reply(ctx: &Ctx, r: &VmListRow) -> Result<Reply> {
 
 /// The synchronous half of deployVirtualMachine (CloudStack's create phase): checks the
 /// request and records the VM, Stopped; the job then starts it. Answers the VM's id.
-pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
+pub async fn create(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::DeployVirtualMachine<'_>,
+) -> Result<Uuid> {
     // With `projectid`, the project's own account owns the VM (the caller must be a
     // member and the project Active); its limits are the project's.
-    let project = super::projects::owner_for_create(ctx, caller, p).await?;
+    let project = super::projects::owner_for_create(ctx, caller, r.wire()).await?;
     let (owner, owner_domain) = project
         .as_ref()
         .map_or((caller.account_id(), caller.domain_id()), |p| {
             (p.account_id, p.domain_id)
         });
-    let zone_id = p.required_uuid("zoneid")?;
-    let zone = db::topology::zone_fetch(&ctx.pool, zone_id.into())
+    let zone_id = r.zoneid();
+    let zone = db::topology::zone_fetch(&ctx.pool, zone_id)
         .await?
-        .ok_or_else(|| not_found(p, "zoneid"))?;
+        .ok_or_else(|| not_found(r.wire(), "zoneid"))?;
     if zone.allocation_state != AllocationState::Enabled && !caller.is_root_admin() {
         return Err(ApiError::new(
             ErrorCode::ResourceUnavailable,
@@ -177,15 +182,14 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         )
         .into());
     }
-    let so =
-        db::offerings::service_offering_fetch(&ctx.pool, p.required_uuid("serviceofferingid")?)
-            .await?
-            .filter(|o| o.removed.is_none())
-            .ok_or_else(|| not_found(p, "serviceofferingid"))?;
-    if let Some(h) = p.str("hypervisor") {
+    let so = db::offerings::service_offering_fetch(&ctx.pool, r.serviceofferingid().into_uuid())
+        .await?
+        .filter(|o| o.removed.is_none())
+        .ok_or_else(|| not_found(r.wire(), "serviceofferingid"))?;
+    if let Some(h) = r.hypervisor() {
         crate::rules::states::hypervisor(h)?;
     }
-    let image_id = p.required_uuid("templateid")?;
+    let image_id = r.templateid();
     let template = match db::templates::template_fetch(&ctx.pool, image_id)
         .await?
         .filter(|t| t.removed.is_none())
@@ -200,14 +204,14 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         Some(t) => {
             // With a template, CloudStack's diskofferingid and size describe a data disk.
             for name in ["diskofferingid", "size"] {
-                if p.str(name).is_some() {
+                if r.wire().str(name).is_some() {
                     return Err(ApiError::param(format!(
                         "Parameter {name} (a data disk with a template) is not supported by Stratus yet: data volumes are not available; give rootdisksize to grow the root disk"
                     ))
                     .into());
                 }
             }
-            let root = match p.i64("rootdisksize")? {
+            let root = match r.rootdisksize() {
                 Some(gb) => root_size_on_template(gb, t)?,
                 None => t.virtual_size,
             };
@@ -215,8 +219,8 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         }
         None => {
             let iso = iso_to_install(ctx, caller, owner, image_id, &zone).await?;
-            let disk = iso_root_disk(ctx, p).await?;
-            let gb = p.i64("size")?.or(p.i64("rootdisksize")?);
+            let disk = iso_root_disk(ctx, r.wire()).await?;
+            let gb = r.size().or(r.rootdisksize());
             let root = gb
                 .or(disk.as_ref().and_then(|d| d.disk_size_gb))
                 .unwrap_or(0)
@@ -224,7 +228,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
             (Some(iso), disk, root)
         }
     };
-    if let Some(ids) = p.uuid_list("networkids")? {
+    if let Some(ids) = r.networkids().map(<[_]>::to_vec) {
         let (nets, _) = db::networks::network_list(
             &ctx.pool,
             &Default::default(),
@@ -240,23 +244,29 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
             .into());
         }
     }
-    if let Some(ip) = p.str("ipaddress") {
+    if let Some(ip) = r.ipaddress() {
         ip.parse::<std::net::IpAddr>()
             .map_err(|_| ApiError::param(format!("Invalid IP address '{ip}'")))?;
     }
-    if p.uuid("hostid")?.is_some() && !caller.is_root_admin() {
+    if r.hostid().is_some() && !caller.is_root_admin() {
         return Err(ApiError::param("Only root admins may choose the host (hostid)").into());
     }
     let id = Uuid::new_v4();
-    let name = match p.str("name") {
+    let name = match r.name() {
         Some(n) => checked_name(n)?,
         None => format!("VM-{id}"),
     };
-    let display = p.string("displayname").unwrap_or_else(|| name.clone());
+    let display = r
+        .displayname()
+        .map(str::to_string)
+        .unwrap_or_else(|| name.clone());
     // The job half reads startvm (and, through `options`, ipaddress, hostid and the
     // sizes, all checked above).
-    p.mark_read("startvm");
-    let keypair = p.string("keypair").or(p.string("keypairs"));
+    r.wire().mark_read("startvm");
+    let keypair = r
+        .keypair()
+        .map(str::to_string)
+        .or(r.keypairs().map(|k| k.join(",")));
     // The owner's key pairs: a project's VM takes the project's (CloudStack).
     let owner_name = project
         .as_ref()
@@ -266,7 +276,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     if let Some(names) = &keypair {
         super::sshkeys::require(ctx, owner, owner_name, names).await?;
     }
-    let user_data = super::userdata::for_vm(ctx, caller, p).await?;
+    let user_data = super::userdata::for_vm(ctx, caller, r.wire()).await?;
     // The registry checks the value (vms.instance_suffix's constraint); a bad one is not used.
     let suffix = ctx.get(&settings::INSTANCE_NAME);
     let mut tx = ctx.pool.begin().await?;
@@ -341,35 +351,45 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     Ok(id)
 }
 
-fn options(p: &Params) -> Result<Options> {
+fn options(r: &requests::DeployVirtualMachine<'_>) -> Result<Options> {
     Ok(Options {
-        ip: p.str("ipaddress").and_then(|s| s.parse().ok()),
-        host_id: p.uuid("hostid")?,
-        size_bytes: p.i64("size")?.or(p.i64("rootdisksize")?).map(|gb| gb << 30),
+        ip: r.ipaddress().and_then(|s| s.parse().ok()),
+        host_id: r.hostid().map(Into::into),
+        size_bytes: r.size().or(r.rootdisksize()).map(|gb| gb << 30),
     })
 }
 
 /// The job half of deployVirtualMachine: start the VM recorded by [`create`]. A job
 /// re-run after a takeover finds its workflow and resumes it, or answers what it came to.
-pub async fn deploy(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
-    let vm = owned(ctx, caller, p, "id").await?;
+pub async fn deploy(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::DeployVirtualMachine<'_>,
+    job: Option<Uuid>,
+) -> Result<Reply> {
+    let vm = owned(ctx, caller, r.wire(), "id").await?;
     // Read before the start hands it to the agent (and forgets it).
     let password = guest::pending_password(ctx, &vm.vm)?;
-    if p.bool("startvm") != Some(false) {
-        vms::deploy(ctx, job, vm.vm.id, options(p)?).await?;
+    if r.startvm() != Some(false) {
+        vms::deploy(ctx, job, vm.vm.id, options(r)?).await?;
     }
     let mut r = answer(ctx, &vms::view(ctx, vm.vm.id).await?).await?;
     r.password = password;
     Ok(Reply::object("virtualmachine", &r))
 }
 
-pub async fn start(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
-    let vm = owned(ctx, caller, p, "id").await?;
-    let host = p.uuid("hostid")?;
+pub async fn start(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::StartVirtualMachine<'_>,
+    job: Option<Uuid>,
+) -> Result<Reply> {
+    let vm = owned(ctx, caller, r.wire(), "id").await?;
+    let host = r.hostid();
     if host.is_some() && !caller.is_root_admin() {
         return Err(ApiError::param("Only root admins may choose the host (hostid)").into());
     }
-    vms::start(ctx, job, vm.vm.id, host).await?;
+    vms::start(ctx, job, vm.vm.id, host.map(Into::into)).await?;
     lifecycle_event(ctx, caller, &vm, "VM.START", "started").await?;
     vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
@@ -398,9 +418,13 @@ pub(super) async fn lifecycle_event(
     Ok(())
 }
 
-pub async fn stop(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let vm = owned(ctx, caller, p, "id").await?;
-    let forced = p.bool("forced") == Some(true);
+pub async fn stop(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::StopVirtualMachine<'_>,
+) -> Result<Reply> {
+    let vm = owned(ctx, caller, r.wire(), "id").await?;
+    let forced = r.forced() == Some(true);
     if vm.vm.state != VmState::Stopped {
         vms::stop(ctx, vm.vm.id, forced).await?;
         let what = if forced {
@@ -413,16 +437,26 @@ pub async fn stop(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
-pub async fn reboot(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
-    let vm = owned(ctx, caller, p, "id").await?;
-    vms::reboot(ctx, job, vm.vm.id, p.bool("forced") == Some(true)).await?;
+pub async fn reboot(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::RebootVirtualMachine<'_>,
+    job: Option<Uuid>,
+) -> Result<Reply> {
+    let vm = owned(ctx, caller, r.wire(), "id").await?;
+    vms::reboot(ctx, job, vm.vm.id, r.forced() == Some(true)).await?;
     lifecycle_event(ctx, caller, &vm, "VM.REBOOT", "rebooted").await?;
     vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
-pub async fn destroy(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
-    let vm = owned(ctx, caller, p, "id").await?;
-    let expunge = p.bool("expunge") == Some(true);
+pub async fn destroy(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::DestroyVirtualMachine<'_>,
+    job: Option<Uuid>,
+) -> Result<Reply> {
+    let vm = owned(ctx, caller, r.wire(), "id").await?;
+    let expunge = r.expunge() == Some(true);
     if expunge
         && !caller.is_root_admin()
         && !ctx.get_in(
@@ -450,8 +484,12 @@ pub async fn destroy(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) 
     vm_reply(ctx, &after).await
 }
 
-pub async fn recover(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let vm = owned(ctx, caller, p, "id").await?;
+pub async fn recover(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::RecoverVirtualMachine<'_>,
+) -> Result<Reply> {
+    let vm = owned(ctx, caller, r.wire(), "id").await?;
     if !caller.is_root_admin()
         && !ctx.get_in(
             &settings::ALLOW_USER_EXPUNGE_RECOVER_VM,
@@ -488,25 +526,30 @@ pub async fn recover(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
-pub async fn expunge(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
-    let vm = owned(ctx, caller, p, "id").await?;
+pub async fn expunge(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::ExpungeVirtualMachine<'_>,
+    job: Option<Uuid>,
+) -> Result<Reply> {
+    let vm = owned(ctx, caller, r.wire(), "id").await?;
     vms::expunge(ctx, job, vm.vm.id).await?;
     Ok(Reply::Success { displaytext: None })
 }
 
-pub async fn attach_iso(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let vm = owned(ctx, caller, p, "virtualmachineid").await?;
-    let iso = db::isos::iso_fetch(&ctx.pool, p.required_uuid("id")?)
+pub async fn attach_iso(ctx: &Ctx, caller: &Caller, r: &requests::AttachIso<'_>) -> Result<Reply> {
+    let vm = owned(ctx, caller, r.wire(), "virtualmachineid").await?;
+    let iso = db::isos::iso_fetch(&ctx.pool, r.id().into_uuid())
         .await?
         .filter(|i| i.removed.is_none())
-        .ok_or_else(|| not_found(p, "id"))?;
+        .ok_or_else(|| not_found(r.wire(), "id"))?;
     // Public ISOs, the VM owner's (a project VM takes its project's) or shared with it,
     // and those of an account the caller acts for (its own, its projects').
     let usable = db::images::visible_to(&ctx.pool, db::images::Kind::Iso, iso.id, vm.vm.account_id)
         .await?
         || super::projects::may_use(ctx, caller, iso.account_id).await?;
     if !usable {
-        return Err(not_found(p, "id"));
+        return Err(not_found(r.wire(), "id"));
     }
     if vm.vm.iso_id.is_some() && vm.vm.iso_id != Some(iso.id) {
         return Err(ApiError::param(format!(
@@ -528,8 +571,8 @@ pub async fn attach_iso(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
     vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
 }
 
-pub async fn detach_iso(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let vm = owned(ctx, caller, p, "virtualmachineid").await?;
+pub async fn detach_iso(ctx: &Ctx, caller: &Caller, r: &requests::DetachIso<'_>) -> Result<Reply> {
+    let vm = owned(ctx, caller, r.wire(), "virtualmachineid").await?;
     if vm.vm.iso_id.is_none() {
         return Err(
             ApiError::param(format!("VM {} has no ISO attached", vm.vm.display_name)).into(),
@@ -553,22 +596,27 @@ async fn owners(
     )
 }
 
-pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Result<Reply> {
-    let (account_id, account_ids, skip_projects) = owners(ctx, caller, p).await?;
+pub async fn list(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::ListVirtualMachines<'_>,
+    metrics: bool,
+) -> Result<Reply> {
+    let (account_id, account_ids, skip_projects) = owners(ctx, caller, r.wire()).await?;
     let mut f = db::vms::VmFilter {
-        common: list_filter(ctx, p)?,
+        common: list_filter(ctx, r.wire())?,
         account_id,
         account_ids,
         skip_projects,
         // `domainid` is part of whose VMs these are (the scope above).
         domain_id: None,
-        zone_id: p.uuid("zoneid")?,
-        host_id: p.uuid("hostid")?,
-        state: p.string("state"),
-        iso_id: p.uuid("isoid")?.or(p.uuid("templateid")?),
-        network_id: p.uuid("networkid")?,
-        service_offering_id: p.uuid("serviceofferingid")?,
-        tags: super::tags::wanted(p)?,
+        zone_id: r.zoneid().map(Into::into),
+        host_id: r.hostid().map(Into::into),
+        state: r.state().map(str::to_string),
+        iso_id: r.isoid().map(Into::into).or(r.templateid()),
+        network_id: r.networkid().map(Into::into),
+        service_offering_id: r.serviceofferingid().map(Into::into),
+        tags: super::tags::wanted(r.wire())?,
     };
     // CloudStack: `Present` is every state but Destroyed/Expunging.
     let present = f
@@ -583,9 +631,9 @@ pub async fn list(ctx: &Ctx, caller: &Caller, p: &Params, metrics: bool) -> Resu
     let mut tags = super::tags::tags_of(ctx, TagType::UserVm, &ids).await?;
     // CloudStack answers `details` (min, all, …) by how much it fills in; Stratus always
     // answers everything it has.
-    p.mark_read("details");
+    r.wire().mark_read("details");
     // The user data itself only when asked (CloudStack's `userdata=true`, since 4.18).
-    let show_user_data = p.bool("userdata") == Some(true);
+    let show_user_data = r.userdata() == Some(true);
     // Usage: the newest sample of each running VM (a stopped VM's numbers are history,
     // kept for listVirtualMachinesUsageHistory).
     let running: Vec<Uuid> = rows
@@ -646,15 +694,19 @@ fn stats_item(m: &db::vms::VmMetricRow) -> VmStatsItem {
 
 /// listVirtualMachinesUsageHistory: the samples kept for each listed VM (the caller's
 /// own unless an admin), oldest first, between `startdate` and `enddate` when given.
-pub async fn usage_history(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn usage_history(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::ListVirtualMachinesUsageHistory<'_>,
+) -> Result<Reply> {
     let f = db::vms::VmFilter {
-        common: list_filter(ctx, p)?,
+        common: list_filter(ctx, r.wire())?,
         account_id: (!caller.is_root_admin()).then(|| caller.account_id()),
         ..Default::default()
     };
     let start =
-        super::accounts::parse_date(p, "startdate")?.unwrap_or(chrono::DateTime::UNIX_EPOCH);
-    let end = super::accounts::parse_date(p, "enddate")?;
+        super::accounts::parse_date(r.wire(), "startdate")?.unwrap_or(chrono::DateTime::UNIX_EPOCH);
+    let end = super::accounts::parse_date(r.wire(), "enddate")?;
     let (rows, total) = db::vms::vm_list(&ctx.pool, &f).await?;
     let mut items = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -669,22 +721,26 @@ pub async fn usage_history(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Rep
     Ok(Reply::list("virtualmachine", total, &items))
 }
 
-pub async fn list_volumes(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let (account_id, account_ids, skip_projects) = owners(ctx, caller, p).await?;
+pub async fn list_volumes(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::ListVolumes<'_>,
+) -> Result<Reply> {
+    let (account_id, account_ids, skip_projects) = owners(ctx, caller, r.wire()).await?;
     let f = db::volumes::VolumeFilter {
-        common: list_filter(ctx, p)?,
+        common: list_filter(ctx, r.wire())?,
         account_id,
         account_ids,
         skip_projects,
-        vm_id: p.uuid("virtualmachineid")?,
-        zone_id: p.uuid("zoneid")?,
+        vm_id: r.virtualmachineid().map(Into::into),
+        zone_id: r.zoneid().map(Into::into),
         pool_id: if caller.is_root_admin() {
-            p.uuid("storageid")?
+            r.storageid().map(Into::into)
         } else {
             None
         },
-        volume_type: p.string("type"),
-        tags: super::tags::wanted(p)?,
+        volume_type: r.r#type().map(str::to_string),
+        tags: super::tags::wanted(r.wire())?,
     };
     let (rows, total) = db::volumes::volume_list(&ctx.pool, &f).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.volume.id).collect();
@@ -767,16 +823,14 @@ pub(super) fn volume_response(
 /// listCapacity: per zone, CloudStack's capacity types 0 (memory), 1 (CPU), 2 (primary
 /// storage used), 3 (primary storage allocated), 6 (secondary storage), 8 (guest
 /// addresses of a Basic zone, "direct attached public IPs") and 90 (CPU cores).
-pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    let zone = p.uuid("zoneid")?;
-    let want = p.i64("type")?;
+pub async fn list_capacity(ctx: &Ctx, r: &requests::ListCapacity<'_>) -> Result<Reply> {
+    let zone = r.zoneid();
+    let want = r.r#type();
     // Capacities are computed at each call: they are always the latest.
-    p.mark_read("fetchlatest");
-    let mut items = zone_capacities(ctx, zone).await?;
+    r.wire().mark_read("fetchlatest");
+    let mut items = zone_capacities(ctx, zone.map(Into::into)).await?;
     items.retain(|c| want.is_none_or(|w| c.r#type.map(i64::from) == Some(w)));
-    if p.str("sortby")
-        .is_some_and(|s| s.eq_ignore_ascii_case("usage"))
-    {
+    if r.sortby().is_some_and(|s| s.eq_ignore_ascii_case("usage")) {
         items.sort_by(|a, b| {
             let pa: f64 = a
                 .percentused
@@ -793,7 +847,7 @@ pub async fn list_capacity(ctx: &Ctx, p: &Params) -> Result<Reply> {
             pb.total_cmp(&pa)
         });
     }
-    let (total, items) = super::page_of(ctx, p, items)?;
+    let (total, items) = super::page_of(ctx, r.wire(), items)?;
     Ok(Reply::list("capacity", total, &items))
 }
 
@@ -991,8 +1045,12 @@ fn require_stopped(r: &VmListRow, what: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn get_user_data(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let vm = owned(ctx, caller, p, "virtualmachineid").await?;
+pub async fn get_user_data(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::GetVirtualMachineUserData<'_>,
+) -> Result<Reply> {
+    let vm = owned(ctx, caller, r.wire(), "virtualmachineid").await?;
     Ok(Reply::object(
         "virtualmachineuserdata",
         &stratus_api::types::VmUserDataResponse {
@@ -1004,10 +1062,14 @@ pub async fn get_user_data(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Rep
 
 /// resetUserDataForVirtualMachine: new user data (or none) for a stopped VM; its guest
 /// sees it from its next start (the config drive is rebuilt then).
-pub async fn reset_user_data(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let vm = owned(ctx, caller, p, "id").await?;
+pub async fn reset_user_data(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::ResetUserDataForVirtualMachine<'_>,
+) -> Result<Reply> {
+    let vm = owned(ctx, caller, r.wire(), "id").await?;
     require_stopped(&vm, "reset its userdata")?;
-    let data = super::userdata::for_vm(ctx, caller, p).await?;
+    let data = super::userdata::for_vm(ctx, caller, r.wire()).await?;
     let mut tx = ctx.pool.begin().await?;
     db::vms::vm_set_user_data(
         &mut *tx,
@@ -1034,12 +1096,17 @@ pub async fn reset_user_data(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<R
 
 /// resetSSHKeyForVirtualMachine: the stopped VM's key pairs replaced (and, for a
 /// password-enabled template, a new password, answered once).
-pub async fn reset_ssh_key(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let vm = owned(ctx, caller, p, "id").await?;
+pub async fn reset_ssh_key(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::ResetSSHKeyForVirtualMachine<'_>,
+) -> Result<Reply> {
+    let vm = owned(ctx, caller, r.wire(), "id").await?;
     require_stopped(&vm, "reset its SSH key")?;
-    let names = p
-        .string("keypair")
-        .or(p.string("keypairs"))
+    let names = r
+        .keypair()
+        .map(str::to_string)
+        .or(r.keypairs().map(|k| k.join(",")))
         .filter(|n| !guest::keypair_names(Some(n)).is_empty())
         .ok_or_else(|| {
             ApiError::param("Specify the key pair(s) to put into the VM (keypair or keypairs)")
@@ -1072,8 +1139,12 @@ pub async fn reset_ssh_key(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Rep
 
 /// getVMPassword: the VM's password encrypted with its RSA key pair (base64), as
 /// CloudStack answers it; `openssl pkeyutl -decrypt -inkey KEY` reads it.
-pub async fn get_password(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let vm = owned(ctx, caller, p, "id").await?;
+pub async fn get_password(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::GetVMPassword<'_>,
+) -> Result<Reply> {
+    let vm = owned(ctx, caller, r.wire(), "id").await?;
     let encrypted = vm
         .vm
         .encrypted_password
@@ -1090,8 +1161,12 @@ pub async fn get_password(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Repl
 /// resetPasswordForVirtualMachine: a new password, answered once. A running VM's agent
 /// gets it at once (its guest fetches it at its next boot, or when its password script
 /// asks); a stopped VM's with its next start.
-pub async fn reset_password(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let vm = owned(ctx, caller, p, "id").await?;
+pub async fn reset_password(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::ResetPasswordForVirtualMachine<'_>,
+) -> Result<Reply> {
+    let vm = owned(ctx, caller, r.wire(), "id").await?;
     if !password_enabled(&vm) {
         return Err(ApiError::param(
             "Fail to reset password for the virtual machine, the template is not password enabled",
@@ -1149,8 +1224,13 @@ fn root_size_on_template(gb: i64, t: &db::templates::TemplateFile) -> Result<i64
 /// template, or for an ISO-installed VM a blank disk with its ISO), see
 /// `services::vms::restore`. A Running VM is stopped for it and started again; a
 /// password-enabled template gives the VM a new password, answered once here.
-pub async fn restore(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) -> Result<Reply> {
-    let vm = owned(ctx, caller, p, "virtualmachineid").await?;
+pub async fn restore(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::RestoreVirtualMachine<'_>,
+    job: Option<Uuid>,
+) -> Result<Reply> {
+    let vm = owned(ctx, caller, r.wire(), "virtualmachineid").await?;
     // A job re-run after a crash resumes the workflow it recorded, with that plan.
     let recorded = match job {
         Some(j) => db::workflows::workflow_fetch_by_job(&ctx.pool, j)
@@ -1158,18 +1238,18 @@ pub async fn restore(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) 
             .and_then(|w| serde_json::from_value::<vms::restore::Restore>(w.input).ok()),
         None => None,
     };
-    let (r, password_enabled) = match recorded {
-        Some(r) => {
+    let (plan, password_enabled) = match recorded {
+        Some(plan) => {
             // The recorded plan already holds what these asked for.
-            p.mark_read("templateid");
-            p.mark_read("rootdisksize");
-            let enabled = match r.template {
+            r.wire().mark_read("templateid");
+            r.wire().mark_read("rootdisksize");
+            let enabled = match plan.template {
                 Some(t) => db::templates::template_fetch_any(&ctx.pool, t)
                     .await?
                     .is_some_and(|t| t.password_enabled),
                 None => false,
             };
-            (r, enabled)
+            (plan, enabled)
         }
         None => {
             // As CloudStack (issue 16): the VM snapshots are inside the root volume
@@ -1180,11 +1260,11 @@ pub async fn restore(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) 
                 )
                 .into());
             }
-            restore_plan(ctx, caller, p, &vm).await?
+            restore_plan(ctx, caller, r.wire(), &vm).await?
         }
     };
-    if let Err(e) = vms::restore(ctx, job, r.clone()).await {
-        if r.was_running {
+    if let Err(e) = vms::restore(ctx, job, plan.clone()).await {
+        if plan.was_running {
             let now = vms::view(ctx, vm.vm.id).await?;
             if now.vm.state == VmState::Stopped {
                 if let Err(se) = vms::start(ctx, None, vm.vm.id, None).await {
@@ -1202,7 +1282,7 @@ pub async fn restore(ctx: &Ctx, caller: &Caller, p: &Params, job: Option<Uuid>) 
     } else {
         None
     };
-    if r.was_running {
+    if plan.was_running {
         vms::start(ctx, None, vm.vm.id, None).await?;
     }
     let mut resp = answer(ctx, &vms::view(ctx, vm.vm.id).await?).await?;
@@ -1406,20 +1486,24 @@ fn checked_name(n: &str) -> Result<String> {
 /// updateVirtualMachine: display name at any time; the host name only while stopped (the
 /// guest learns it at its next start); user data (a running VM's guest gets it at once
 /// through its host's metadata service and config drive).
-pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let vm = owned(ctx, caller, p, "id").await?;
-    let name = match p.str("name") {
+pub async fn update(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::UpdateVirtualMachine<'_>,
+) -> Result<Reply> {
+    let vm = owned(ctx, caller, r.wire(), "id").await?;
+    let name = match r.name() {
         Some(n) if n != vm.vm.name => {
             require_stopped(&vm, "change its name")?;
             checked_name(n)?
         }
         _ => vm.vm.name.clone(),
     };
-    let display = match p.str("displayname") {
+    let display = match r.displayname() {
         Some(d) if !d.trim().is_empty() => d.trim().to_string(),
         _ => vm.vm.display_name.clone(),
     };
-    let user_data = super::userdata::for_vm(ctx, caller, p).await?;
+    let user_data = super::userdata::for_vm(ctx, caller, r.wire()).await?;
     let mut tx = ctx.pool.begin().await?;
     db::vms::vm_set_names(&mut *tx, vm.vm.id, &name, &display).await?;
     if let Some((data, id)) = &user_data {
@@ -1446,13 +1530,16 @@ pub async fn update(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
 
 /// changeServiceForVirtualMachine (and scaleVirtualMachine, its async twin): a stopped
 /// VM's new compute offering; capacity is checked when it next starts.
-pub async fn change_service(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<VmListRow> {
-    let vm = owned(ctx, caller, p, "id").await?;
-    let so =
-        db::offerings::service_offering_fetch(&ctx.pool, p.required_uuid("serviceofferingid")?)
-            .await?
-            .filter(|o| o.removed.is_none())
-            .ok_or_else(|| not_found(p, "serviceofferingid"))?;
+pub async fn change_service(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::ChangeServiceForVirtualMachine<'_>,
+) -> Result<VmListRow> {
+    let vm = owned(ctx, caller, r.wire(), "id").await?;
+    let so = db::offerings::service_offering_fetch(&ctx.pool, r.serviceofferingid().into_uuid())
+        .await?
+        .filter(|o| o.removed.is_none())
+        .ok_or_else(|| not_found(r.wire(), "serviceofferingid"))?;
     // As CloudStack (issue 16): a snapshot with memory holds the VM's old size, and a
     // revert would bring a VM back that no longer matches its offering.
     if vms::vm_snapshots::vm_has_snapshots(ctx, vm.vm.id).await? {

@@ -7,6 +7,7 @@
 //! not answers as if it did not exist. A volume and the VM it is attached to have the same
 //! owner, as CloudStack requires.
 
+use super::requests;
 use stratus_api::envelope::Reply;
 use stratus_api::{ApiError, ErrorCode, Params};
 use uuid::Uuid;
@@ -140,11 +141,11 @@ async fn new_owner(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<(Uuid, Uuid
 /// The synchronous half of createVolume (CloudStack's create phase): checks the request,
 /// admits it against the owner's limits, picks its pool and records the volume,
 /// Allocated. Answers its id; the job then attaches it when `virtualmachineid` is given.
-pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
-    let (owner, owner_domain) = new_owner(ctx, caller, p).await?;
-    let vm = match p.uuid("virtualmachineid")? {
+pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateVolume<'_>) -> Result<Uuid> {
+    let (owner, owner_domain) = new_owner(ctx, caller, r.wire()).await?;
+    let vm = match r.virtualmachineid() {
         Some(_) => {
-            let vm = owned_vm(ctx, caller, p, "virtualmachineid").await?;
+            let vm = owned_vm(ctx, caller, r.wire(), "virtualmachineid").await?;
             if vm.account_id != owner {
                 return Err(ApiError::param(
                     "The volume and the VM it is attached to must belong to the same account",
@@ -155,15 +156,15 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         }
         None => None,
     };
-    let snapshot_zone = match p.uuid("snapshotid")? {
+    let snapshot_zone = match r.snapshotid() {
         Some(_) => Some(
-            super::snapshots::owned(ctx, caller, p, "snapshotid")
+            super::snapshots::owned(ctx, caller, r.wire(), "snapshotid")
                 .await?
                 .zone_id,
         ),
         None => None,
     };
-    let zone_id = match (p.uuid("zoneid")?.or(snapshot_zone), &vm) {
+    let zone_id = match (r.zoneid().or(snapshot_zone.map(Into::into)), &vm) {
         (Some(z), Some(vm)) if z != vm.zone_id => {
             return Err(ApiError::param(
                 "The volume's zone must be the zone of the VM it is attached to",
@@ -171,14 +172,14 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
             .into())
         }
         (Some(z), _) => z,
-        (None, Some(vm)) => vm.zone_id,
+        (None, Some(vm)) => vm.zone_id.into(),
         (None, None) => {
             return Err(ApiError::param("zoneid is required (or virtualmachineid)").into())
         }
     };
-    let zone = db::topology::zone_fetch(&ctx.pool, zone_id.into())
+    let zone = db::topology::zone_fetch(&ctx.pool, zone_id)
         .await?
-        .ok_or_else(|| not_found(p, "zoneid"))?;
+        .ok_or_else(|| not_found(r.wire(), "zoneid"))?;
     if zone.allocation_state != crate::rules::states::AllocationState::Enabled
         && !caller.is_root_admin()
     {
@@ -193,9 +194,9 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
     }
     // From a snapshot (issue 16): its size, its zone, its source volume's offering unless
     // one is given; the job writes the snapshot into the new volume's file.
-    let snapshot = match p.uuid("snapshotid")? {
+    let snapshot = match r.snapshotid() {
         Some(_) => {
-            let s = super::snapshots::owned(ctx, caller, p, "snapshotid").await?;
+            let s = super::snapshots::owned(ctx, caller, r.wire(), "snapshotid").await?;
             if s.state != crate::rules::snapshots::SnapshotState::BackedUp {
                 return Err(ApiError::param(format!(
                     "Snapshot {} is {}: a volume is created from a BackedUp snapshot only",
@@ -214,9 +215,9 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         }
         None => None,
     };
-    let offering_id = match (p.uuid("diskofferingid")?, &snapshot) {
+    let offering_id = match (r.diskofferingid(), &snapshot) {
         (Some(o), _) => o,
-        (None, Some(s)) => db::volumes::data_volume_fetch(&ctx.pool, s.volume_id)
+        (None, Some(s)) => (db::volumes::data_volume_fetch(&ctx.pool, s.volume_id)
             .await?
             .and_then(|v| v.disk_offering_id)
             .ok_or_else(|| {
@@ -224,35 +225,36 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
                     "Snapshot {}'s volume has no disk offering of its own: give diskofferingid",
                     s.name
                 ))
-            })?,
+            })?)
+        .into(),
         (None, None) => {
             return Err(
                 ApiError::param("Either diskofferingid or snapshotid must be passed in").into(),
             )
         }
     };
-    let offering = db::offerings::disk_offering_fetch(&ctx.pool, offering_id)
+    let offering = db::offerings::disk_offering_fetch(&ctx.pool, offering_id.into_uuid())
         .await?
         .filter(|o| o.removed.is_none())
-        .ok_or_else(|| not_found(p, "diskofferingid"))?;
+        .ok_or_else(|| not_found(r.wire(), "diskofferingid"))?;
     let size = match &snapshot {
         // The snapshot's virtual size (CloudStack's too; a given size is not applied).
         Some(s) => {
-            p.mark_read("size");
+            r.wire().mark_read("size");
             s.virtual_size
         }
-        None => crate::rules::volumes::create_size(offering.disk_size_gb, p.i64("size")?)
+        None => crate::rules::volumes::create_size(offering.disk_size_gb, r.size())
             .map_err(ApiError::param)?,
     };
     let id = Uuid::new_v4();
-    let name = match p.string("name") {
+    let name = match r.name().map(str::to_string) {
         Some(n) if n.trim().is_empty() || n.chars().any(char::is_control) => {
             return Err(ApiError::param("The volume's name must be printable text").into())
         }
         Some(n) => n,
         None => format!("DATA-{}", id.simple()),
     };
-    p.mark_read("displayvolume");
+    r.wire().mark_read("displayvolume");
     let want = data_volumes::offering_tags(ctx, offering.id).await?;
     let cluster = match &vm {
         Some(vm) => {
@@ -279,7 +281,9 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
         ],
     )
     .await?;
-    let pool = data_volumes::choose_data_pool(ctx, &mut tx, zone_id, cluster, size, &want).await?;
+    let pool =
+        data_volumes::choose_data_pool(ctx, &mut tx, zone_id.into_uuid(), cluster, size, &want)
+            .await?;
     db::volumes::data_volume_insert(
         &mut *tx,
         &db::volumes::NewDataVolume {
@@ -290,7 +294,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
             size_bytes: size,
             account_id: owner,
             domain_id: owner_domain,
-            zone_id,
+            zone_id: zone_id.into_uuid(),
             disk_offering_id: offering.id,
         },
     )
@@ -309,7 +313,11 @@ pub async fn create(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Uuid> {
 
 /// The job half of createVolume: attaches the volume `create` recorded (`id`) when a VM
 /// was named, and answers it.
-pub async fn create_job(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
+pub async fn create_job(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::CreateVolume<'_>,
+) -> Result<Reply> {
     // The create half read these.
     for n in [
         "name",
@@ -321,11 +329,11 @@ pub async fn create_job(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
         "projectid",
         "displayvolume",
     ] {
-        p.mark_read(n);
+        r.wire().mark_read(n);
     }
-    let mut v = owned(ctx, caller, p, "id").await?;
-    if p.uuid("snapshotid")?.is_some() {
-        let s = super::snapshots::owned(ctx, caller, p, "snapshotid").await?;
+    let mut v = owned(ctx, caller, r.wire(), "id").await?;
+    if r.snapshotid().is_some() {
+        let s = super::snapshots::owned(ctx, caller, r.wire(), "snapshotid").await?;
         if let Err(e) = crate::services::snapshots::fill_volume(ctx, &s, &v).await {
             // No empty volume is left to pass for the snapshot's copy.
             if let Err(d) = data_volumes::delete(ctx, &v).await {
@@ -333,10 +341,10 @@ pub async fn create_job(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply>
             }
             return Err(e);
         }
-        v = owned(ctx, caller, p, "id").await?;
+        v = owned(ctx, caller, r.wire(), "id").await?;
     }
-    if p.uuid("virtualmachineid")?.is_some() {
-        let vm = owned_vm(ctx, caller, p, "virtualmachineid").await?;
+    if r.virtualmachineid().is_some() {
+        let vm = owned_vm(ctx, caller, r.wire(), "virtualmachineid").await?;
         attach_to(ctx, caller, &v, &vm, None).await?;
     }
     volume_reply(ctx, caller, v.id).await
@@ -414,22 +422,18 @@ async fn attach_to(
     .await
 }
 
-pub async fn attach(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let v = owned(ctx, caller, p, "id").await?;
-    let vm = owned_vm(ctx, caller, p, "virtualmachineid").await?;
-    attach_to(ctx, caller, &v, &vm, p.i64("deviceid")?).await?;
+pub async fn attach(ctx: &Ctx, caller: &Caller, r: &requests::AttachVolume<'_>) -> Result<Reply> {
+    let v = owned(ctx, caller, r.wire(), "id").await?;
+    let vm = owned_vm(ctx, caller, r.wire(), "virtualmachineid").await?;
+    attach_to(ctx, caller, &v, &vm, r.deviceid()).await?;
     volume_reply(ctx, caller, v.id).await
 }
 
-pub async fn detach(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let v = match (
-        p.uuid("id")?,
-        p.uuid("virtualmachineid")?,
-        p.i64("deviceid")?,
-    ) {
-        (Some(_), None, None) => owned(ctx, caller, p, "id").await?,
+pub async fn detach(ctx: &Ctx, caller: &Caller, r: &requests::DetachVolume<'_>) -> Result<Reply> {
+    let v = match (r.id(), r.virtualmachineid(), r.deviceid()) {
+        (Some(_), None, None) => owned(ctx, caller, r.wire(), "id").await?,
         (None, Some(_), Some(device)) => {
-            let vm = owned_vm(ctx, caller, p, "virtualmachineid").await?;
+            let vm = owned_vm(ctx, caller, r.wire(), "virtualmachineid").await?;
             let found = match i32::try_from(device) {
                 Ok(d) => db::volumes::data_volume_at_device(&ctx.pool, vm.id, d).await?,
                 Err(_) => None,
@@ -505,8 +509,8 @@ async fn vm_running(ctx: &Ctx, v: &DataVolumeRow) -> Result<Option<String>> {
     Ok(vm_not_stopped(ctx, v).await?.map(|vm| vm.display_name))
 }
 
-pub async fn resize(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let v = owned(ctx, caller, p, "id").await?;
+pub async fn resize(ctx: &Ctx, caller: &Caller, r: &requests::ResizeVolume<'_>) -> Result<Reply> {
+    let v = owned(ctx, caller, r.wire(), "id").await?;
     data_only(&v, "resized")?;
     not_being_snapshotted(ctx, &v).await?;
     if let Some(vm) = v.vm_id {
@@ -521,14 +525,13 @@ pub async fn resize(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         Some(o) => db::offerings::disk_offering_fetch(&ctx.pool, o).await?,
         None => None,
     };
-    let (size, offering) = match (p.uuid("diskofferingid")?, p.i64("size")?) {
-        (Some(_), _) => {
-            let o =
-                db::offerings::disk_offering_fetch(&ctx.pool, p.required_uuid("diskofferingid")?)
-                    .await?
-                    .filter(|o| o.removed.is_none())
-                    .ok_or_else(|| not_found(p, "diskofferingid"))?;
-            let size = crate::rules::volumes::create_size(o.disk_size_gb, p.i64("size")?)
+    let (size, offering) = match (r.diskofferingid(), r.size()) {
+        (Some(offering), _) => {
+            let o = db::offerings::disk_offering_fetch(&ctx.pool, offering.into_uuid())
+                .await?
+                .filter(|o| o.removed.is_none())
+                .ok_or_else(|| not_found(r.wire(), "diskofferingid"))?;
+            let size = crate::rules::volumes::create_size(o.disk_size_gb, r.size())
                 .map_err(ApiError::param)?;
             (size, Some(o.id))
         }
@@ -548,7 +551,7 @@ pub async fn resize(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
             return Err(ApiError::param("give the new size (in GB) or a diskofferingid").into())
         }
     };
-    let shrink_ok = p.bool("shrinkok") == Some(true);
+    let shrink_ok = r.shrinkok() == Some(true);
     if !crate::rules::volumes::resize_allowed(v.size_bytes, size, shrink_ok)
         .map_err(ApiError::param)?
     {
@@ -605,8 +608,8 @@ pub async fn resize(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     volume_reply(ctx, caller, v.id).await
 }
 
-pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let v = owned(ctx, caller, p, "id").await?;
+pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteVolume<'_>) -> Result<Reply> {
+    let v = owned(ctx, caller, r.wire(), "id").await?;
     data_only(&v, "deleted")?;
     if v.vm_id.is_some() {
         return Err(ApiError::new(
@@ -626,10 +629,10 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
     Ok(Reply::Success { displaytext: None })
 }
 
-pub async fn migrate(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
-    let v = owned(ctx, caller, p, "volumeid").await?;
+pub async fn migrate(ctx: &Ctx, caller: &Caller, r: &requests::MigrateVolume<'_>) -> Result<Reply> {
+    let v = owned(ctx, caller, r.wire(), "volumeid").await?;
     if let Some(vm) = vm_running(ctx, &v).await? {
-        let live = p.bool("livemigrate") == Some(true);
+        let live = r.livemigrate() == Some(true);
         return Err(ApiError::param(format!(
             "Volume {} is attached to VM {vm}, which is not Stopped: {}",
             v.name,
@@ -641,11 +644,11 @@ pub async fn migrate(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Reply> {
         ))
         .into());
     }
-    p.mark_read("livemigrate");
+    r.wire().mark_read("livemigrate");
     not_being_snapshotted(ctx, &v).await?;
-    let pool = db::storage::pool_fetch(&ctx.pool, p.required_uuid("storageid")?)
+    let pool = db::storage::pool_fetch(&ctx.pool, r.storageid().into_uuid())
         .await?
-        .ok_or_else(|| not_found(p, "storageid"))?;
+        .ok_or_else(|| not_found(r.wire(), "storageid"))?;
     if Some(pool.zone_id) != v.zone_id {
         return Err(ApiError::param(format!(
             "Storage pool {} is not in the volume's zone",

@@ -2,17 +2,18 @@
 //! each is in, so an admin sees where a deploy is (or got stuck) without SQL. A Stratus
 //! command; CloudStack shows no such thing.
 
+use super::requests;
 use stratus_api::envelope::Reply;
 use stratus_api::types::WorkflowResponse;
-use stratus_api::{ApiError, Params};
+use stratus_api::ApiError;
 
 use crate::ctx::Ctx;
 use crate::db::workflows::{workflow_list, WorkflowFilter};
 use crate::error::Result;
 use crate::rules::workflow::State;
 
-pub async fn list(ctx: &Ctx, p: &Params) -> Result<Reply> {
-    let state = match p.str("state") {
+pub async fn list(ctx: &Ctx, r: &requests::ListWorkflows<'_>) -> Result<Reply> {
+    let state = match r.state() {
         None => None,
         Some(s) => Some(State::parse_any_case(s).ok_or_else(|| {
             ApiError::param(format!(
@@ -20,10 +21,10 @@ pub async fn list(ctx: &Ctx, p: &Params) -> Result<Reply> {
             ))
         })?),
     };
-    let page = p.page(ctx.page_size())?;
+    let page = r.wire().page(ctx.page_size())?;
     let f = WorkflowFilter {
-        id: p.uuid("id")?,
-        resource_id: p.uuid("resourceid")?,
+        id: r.id(),
+        resource_id: r.resourceid(),
         state,
         offset: page.offset,
         limit: page.limit,

@@ -469,8 +469,20 @@ const RAW_READS_ALLOWED: &[(&str, usize)] = &[
 #[test]
 fn handlers_read_parameters_through_their_typed_request() {
     const ACCESSORS: &[&str] = &[
-        "str", "string", "required", "uuid", "required_uuid", "uuid_list", "bool", "i64",
-        "f64", "id", "required_id", "id_list", "map_entries", "given",
+        "str",
+        "string",
+        "required",
+        "uuid",
+        "required_uuid",
+        "uuid_list",
+        "bool",
+        "i64",
+        "f64",
+        "id",
+        "required_id",
+        "id_list",
+        "map_entries",
+        "given",
     ];
     let dir = src_dir().join("commands");
     let mut over = Vec::new();

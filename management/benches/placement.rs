@@ -175,7 +175,7 @@ async fn main() -> anyhow::Result<()> {
         n_vms,
         zid,
         (admin.account_id, admin.domain_id, admin.id),
-        (so.id, so.cpu_number, so.cpu_speed, so.memory_mb),
+        (so.id.into_uuid(), so.cpu_number, so.cpu_speed, so.memory_mb),
         &host_ids,
         nets[0].id,
     )
@@ -203,7 +203,7 @@ async fn main() -> anyhow::Result<()> {
                     domain_id: admin.domain_id,
                     user_id: admin.id,
                     zone_id: zid,
-                    service_offering_id: so.id,
+                    service_offering_id: so.id.into_uuid(),
                     disk_offering_id: None,
                     iso_id: None,
                     cpu_number: so.cpu_number,

@@ -98,7 +98,7 @@ async fn small_vms(
                 domain_id: admin.domain_id,
                 user_id: admin.id,
                 zone_id: zone.parse().unwrap(),
-                service_offering_id: offering.id,
+                service_offering_id: offering.id.into_uuid(),
                 disk_offering_id: None,
                 iso_id: None,
                 cpu_number: offering.cpu_number,
@@ -378,7 +378,8 @@ async fn a_clusters_overcommit_factor_changes_placement() {
     .await
     .unwrap()
     .unwrap()
-    .id;
+    .id
+    .into_uuid();
     let new_vm = |name: &'static str| {
         let c = c.clone_handle();
         let admin = admin.clone();
@@ -907,4 +908,162 @@ async fn reports_during_a_migration_leave_the_moving_vm_alone() {
         .unwrap();
     assert_eq!(report(ha, running).await, [vm]);
     assert!(died(hb).await);
+}
+
+/// Issue 17: a live migration is the VmMigrate workflow. Its Hold step done twice (a
+/// resumed workflow) keeps the one destination it held; a failure at Hold or at Prepare
+/// unwinds: the VM stays on its host and no room stays held. (The steps that talk to
+/// hosts, Prepare's *do*, Move and Record, run against real hosts in
+/// `tests/tests/e2e_migrate.rs`; hosts here are rows, so no step may reach an agent.)
+#[tokio::test]
+async fn a_migration_holds_once_and_unwinds_before_the_move() {
+    use stratus_management::services::vms::migrate::{self, Migrate, MigrateStep};
+    use stratus_management::services::workflow::{Outputs, Workflow};
+    let c = Client::admin().await;
+    let (zid, pid, cid) = c.basic_topology("mwf").await;
+    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    let topo = (zid.as_str(), pid.as_str(), cid.as_str());
+    let a = host_up(&c, &admin, topo, "a", 30, &facts(8, 1000, 8 << 30)).await;
+    let b = host_up(&c, &admin, topo, "b", 31, &facts(8, 1000, 8 << 30)).await;
+    let vm = small_vms(&c, &admin, &zid, 1, "mwf-").await[0];
+    sqlx::query("UPDATE vms SET host_id = $1, state = 'Running' WHERE id = $2")
+        .bind(Uuid::from(a))
+        .bind(vm)
+        .execute(&c.ctx.pool)
+        .await
+        .unwrap();
+    let target = || async { db::vms::vm_migration_target(&c.ctx.pool, vm).await.unwrap() };
+    let host_of = || async {
+        db::vms::vm_fetch(&c.ctx.pool, vm)
+            .await
+            .unwrap()
+            .unwrap()
+            .host_id
+    };
+
+    // Hold, twice: the same destination, held once.
+    let w = Migrate { vm, want: None };
+    let first = w
+        .do_step(&c.ctx, MigrateStep::Hold, &Outputs::default())
+        .await
+        .unwrap();
+    let again = w
+        .do_step(&c.ctx, MigrateStep::Hold, &Outputs::default())
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+    assert_eq!(first["dest"], b.to_string(), "{first}");
+    assert_eq!(first["source"], a.to_string(), "{first}");
+    assert_eq!(target().await, Some(b));
+    // While it holds, another migration of the VM is refused.
+    let e = migrate::migrate(&c.ctx, None, vm, None)
+        .await
+        .unwrap_err()
+        .to_api();
+    assert_eq!(e.code.http_status(), 536, "{}", e.text);
+    assert!(e.text.contains("already being migrated"), "{}", e.text);
+    w.undo_step(&c.ctx, MigrateStep::Hold, &Outputs::default())
+        .await
+        .unwrap();
+    assert_eq!(target().await, None);
+
+    // A failure at each step before the move unwinds everything before it.
+    for step in ["HoldDestination", "PrepareDestination"] {
+        c.ctx.faults.set(&format!("fail:{step}"));
+        let e = migrate::migrate(&c.ctx, None, vm, None).await.unwrap_err();
+        c.ctx.faults.clear();
+        assert!(
+            e.to_string()
+                .contains(&format!("injected failure at step {step}")),
+            "{step}: {e}"
+        );
+        assert_eq!(host_of().await, Some(a.into()), "{step}");
+        assert_eq!(target().await, None, "{step}: the room stays held");
+        let w = db::workflows::workflow_fetch_active(
+            &c.ctx.pool,
+            stratus_management::services::workflow::Kind::VmMigrate,
+            "VirtualMachine",
+            vm,
+        )
+        .await
+        .unwrap();
+        assert!(w.is_none(), "{step}: the workflow is over");
+    }
+    let (rows, _) = db::workflows::workflow_list(
+        &c.ctx.pool,
+        &db::workflows::WorkflowFilter {
+            resource_id: Some(vm),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let failed: Vec<_> = rows
+        .iter()
+        .filter(|r| r.kind == stratus_management::services::workflow::Kind::VmMigrate)
+        .map(|r| (r.state.as_str(), r.step.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(failed.iter().all(|(s, _)| *s == "Failed"), "{failed:?}");
+
+    // A maintenance's move (no job) whose server dies at Prepare is carried on by
+    // housekeeping: here Prepare fails again, so it unwinds and frees the room.
+    c.ctx.faults.set("hang:PrepareDestination");
+    let ctx = c.ctx.clone();
+    let dying = tokio::spawn(async move { migrate::migrate(&ctx, None, vm, None).await });
+    let row = loop {
+        let w = db::workflows::workflow_fetch_active(
+            &c.ctx.pool,
+            stratus_management::services::workflow::Kind::VmMigrate,
+            "VirtualMachine",
+            vm,
+        )
+        .await
+        .unwrap();
+        if let Some(w) = w.filter(|w| w.step.as_deref() == Some("PrepareDestination")) {
+            break w;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    dying.abort();
+    assert_eq!(target().await, Some(b), "held while it ran");
+    // Its server is gone: the lease and the last update lie in the past.
+    sqlx::query(
+        "UPDATE workflows SET owner_ms = $2, lease_until = now() - interval '1 minute',
+                updated = now() - interval '2 minutes' WHERE id = $1",
+    )
+    .bind(row.id)
+    .bind(Uuid::new_v4())
+    .execute(&c.ctx.pool)
+    .await
+    .unwrap();
+    c.ctx.faults.clear();
+    c.ctx.faults.set("fail:PrepareDestination");
+    let n = stratus_management::services::reconcile::resume_orphaned_work(&c.ctx)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let over = loop {
+        let r = db::workflows::workflow_fetch(&c.ctx.pool, row.id)
+            .await
+            .unwrap()
+            .unwrap();
+        if !r.state.is_active() {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "not resumed: {r:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    c.ctx.faults.clear();
+    assert_eq!(over.state.as_str(), "Failed", "{over:?}");
+    assert_eq!(
+        target().await,
+        None,
+        "the resumed migration unwound its hold"
+    );
+    assert_eq!(host_of().await, Some(a.into()));
 }

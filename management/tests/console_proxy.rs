@@ -189,7 +189,7 @@ async fn new_vm(c: &Client, owner: &db::accounts::UserRow, zone: Uuid, name: &st
             domain_id: owner.domain_id,
             user_id: owner.id,
             zone_id: zone,
-            service_offering_id: offering.id,
+            service_offering_id: offering.id.into_uuid(),
             disk_offering_id: None,
             iso_id: None,
             cpu_number: 1,

@@ -400,7 +400,7 @@ async fn vm_of(c: &Client, username: &str, zone: &str, name: &str) -> String {
             domain_id: owner.domain_id,
             user_id: owner.id,
             zone_id: zone.parse().unwrap(),
-            service_offering_id: offering.id,
+            service_offering_id: offering.id.into_uuid(),
             disk_offering_id: None,
             iso_id: None,
             cpu_number: 1,

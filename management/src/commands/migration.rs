@@ -17,12 +17,13 @@ pub async fn migrate(
     ctx: &Ctx,
     caller: &Caller,
     r: &requests::MigrateVirtualMachine<'_>,
+    job: Option<uuid::Uuid>,
 ) -> Result<Reply> {
     let vm = super::vms::owned(ctx, caller, r.wire(), "virtualmachineid").await?;
     r.wire().mark_read("autoselect");
     let want = r.hostid();
     let started = std::time::Instant::now();
-    let moved = migrate::migrate(ctx, vm.vm.id, want.map(Into::into)).await?;
+    let moved = migrate::migrate(ctx, job, vm.vm.id, want.map(Into::into)).await?;
     // How long it took, and how much of that was libvirt's own move (the floor).
     let libvirt = moved
         .libvirt

@@ -329,7 +329,7 @@ async fn handle(
         Request::StopVirtualMachine(r) => vms::stop(ctx, caller, &r).await,
         Request::RebootVirtualMachine(r) => vms::reboot(ctx, caller, &r, job).await,
         // Live migration (issue 16).
-        Request::MigrateVirtualMachine(r) => migration::migrate(ctx, caller, &r).await,
+        Request::MigrateVirtualMachine(r) => migration::migrate(ctx, caller, &r, job).await,
         Request::FindHostsForMigration(r) => migration::find_hosts(ctx, caller, &r).await,
         Request::DestroyVirtualMachine(r) => vms::destroy(ctx, caller, &r, job).await,
         Request::RecoverVirtualMachine(r) => vms::recover(ctx, caller, &r).await,

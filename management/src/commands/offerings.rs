@@ -5,7 +5,6 @@ use chrono::Utc;
 use stratus_api::envelope::Reply;
 use stratus_api::types::{DiskOfferingResponse, ServiceOfferingResponse};
 use stratus_api::{ApiError, Params};
-use uuid::Uuid;
 
 use super::{event, list_filter, not_found};
 use crate::ctx::Ctx;
@@ -73,7 +72,7 @@ fn offering_in_use(e: Error, what: &str) -> Error {
 
 pub fn service_response(x: &ServiceOfferingRow) -> ServiceOfferingResponse {
     ServiceOfferingResponse {
-        id: Some(x.id),
+        id: Some(x.id.into_uuid()),
         name: Some(x.name.clone()),
         displaytext: Some(x.display_text.clone()),
         cpunumber: Some(x.cpu_number),
@@ -104,7 +103,7 @@ pub async fn create_service(
 ) -> Result<Reply> {
     let (name, display_text) = name_and_text(r.wire())?;
     let x = ServiceOfferingRow {
-        id: Uuid::new_v4(),
+        id: crate::ids::ServiceOfferingId::new_v4(),
         name,
         display_text,
         cpu_number: positive(r.wire(), "cpunumber", "number of CPUs")?,
@@ -165,7 +164,7 @@ pub async fn update_service(
     r: &requests::UpdateServiceOffering<'_>,
 ) -> Result<Reply> {
     let mut tx = ctx.pool.begin().await?;
-    let mut x = o::service_offering_fetch(&mut *tx, r.id().into_uuid())
+    let mut x = o::service_offering_fetch(&mut *tx, r.id())
         .await?
         .ok_or_else(|| not_found(r.wire(), "id"))?;
     if let Some(n) = r.name().map(str::to_string) {
@@ -208,7 +207,7 @@ pub async fn delete_service(
     r: &requests::DeleteServiceOffering<'_>,
 ) -> Result<Reply> {
     let mut tx = ctx.pool.begin().await?;
-    let x = o::service_offering_fetch(&mut *tx, r.id().into_uuid())
+    let x = o::service_offering_fetch(&mut *tx, r.id())
         .await?
         .ok_or_else(|| not_found(r.wire(), "id"))?;
     o::service_offering_remove(&mut *tx, x.id).await?;
@@ -230,7 +229,7 @@ pub async fn delete_service(
 
 pub fn disk_response(x: &DiskOfferingRow) -> DiskOfferingResponse {
     DiskOfferingResponse {
-        id: Some(x.id),
+        id: Some(x.id.into_uuid()),
         name: Some(x.name.clone()),
         displaytext: Some(x.display_text.clone()),
         disksize: Some(x.disk_size_gb.unwrap_or(0)),
@@ -275,7 +274,7 @@ pub async fn create_disk(
         }
     };
     let x = DiskOfferingRow {
-        id: Uuid::new_v4(),
+        id: crate::ids::DiskOfferingId::new_v4(),
         name,
         display_text,
         disk_size_gb,
@@ -320,7 +319,7 @@ pub async fn update_disk(
     r: &requests::UpdateDiskOffering<'_>,
 ) -> Result<Reply> {
     let mut tx = ctx.pool.begin().await?;
-    let mut x = o::disk_offering_fetch(&mut *tx, r.id().into_uuid())
+    let mut x = o::disk_offering_fetch(&mut *tx, r.id())
         .await?
         .ok_or_else(|| not_found(r.wire(), "id"))?;
     if let Some(n) = r.name().map(str::to_string) {
@@ -360,7 +359,7 @@ pub async fn delete_disk(
     r: &requests::DeleteDiskOffering<'_>,
 ) -> Result<Reply> {
     let mut tx = ctx.pool.begin().await?;
-    let x = o::disk_offering_fetch(&mut *tx, r.id().into_uuid())
+    let x = o::disk_offering_fetch(&mut *tx, r.id())
         .await?
         .ok_or_else(|| not_found(r.wire(), "id"))?;
     o::disk_offering_remove(&mut *tx, x.id).await?;

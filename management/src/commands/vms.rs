@@ -182,7 +182,7 @@ pub async fn create(
         )
         .into());
     }
-    let so = db::offerings::service_offering_fetch(&ctx.pool, r.serviceofferingid().into_uuid())
+    let so = db::offerings::service_offering_fetch(&ctx.pool, r.serviceofferingid())
         .await?
         .filter(|o| o.removed.is_none())
         .ok_or_else(|| not_found(r.wire(), "serviceofferingid"))?;
@@ -305,8 +305,8 @@ pub async fn create(
             domain_id: owner_domain,
             user_id: caller.user_id(),
             zone_id: zone.id.into(),
-            service_offering_id: so.id,
-            disk_offering_id: disk.as_ref().map(|d| d.id),
+            service_offering_id: so.id.into_uuid(),
+            disk_offering_id: disk.as_ref().map(|d| d.id).map(Into::into),
             iso_id: iso.as_ref().map(|i| i.id),
             template_id: template.as_ref().map(|t| t.template_id),
             cpu_number: so.cpu_number,
@@ -1437,7 +1437,7 @@ async fn iso_root_disk(ctx: &Ctx, p: &Params) -> Result<Option<db::offerings::Di
     let size_gb = p.i64("size")?.or(p.i64("rootdisksize")?);
     let disk = match p.uuid("diskofferingid")? {
         Some(id) => Some(
-            db::offerings::disk_offering_fetch(&ctx.pool, id)
+            db::offerings::disk_offering_fetch(&ctx.pool, id.into())
                 .await?
                 .filter(|o| o.removed.is_none())
                 .ok_or_else(|| not_found(p, "diskofferingid"))?,
@@ -1536,7 +1536,7 @@ pub async fn change_service(
     r: &requests::ChangeServiceForVirtualMachine<'_>,
 ) -> Result<VmListRow> {
     let vm = owned(ctx, caller, r.wire(), "id").await?;
-    let so = db::offerings::service_offering_fetch(&ctx.pool, r.serviceofferingid().into_uuid())
+    let so = db::offerings::service_offering_fetch(&ctx.pool, r.serviceofferingid())
         .await?
         .filter(|o| o.removed.is_none())
         .ok_or_else(|| not_found(r.wire(), "serviceofferingid"))?;
@@ -1588,7 +1588,7 @@ pub async fn change_service(
     if !db::vms::vm_set_offering(
         &mut *tx,
         vm.vm.id,
-        so.id,
+        so.id.into_uuid(),
         so.cpu_number,
         so.cpu_speed,
         so.memory_mb,

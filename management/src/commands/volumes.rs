@@ -233,7 +233,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateVolume<'_>) 
             )
         }
     };
-    let offering = db::offerings::disk_offering_fetch(&ctx.pool, offering_id.into_uuid())
+    let offering = db::offerings::disk_offering_fetch(&ctx.pool, offering_id)
         .await?
         .filter(|o| o.removed.is_none())
         .ok_or_else(|| not_found(r.wire(), "diskofferingid"))?;
@@ -255,7 +255,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateVolume<'_>) 
         None => format!("DATA-{}", id.simple()),
     };
     r.wire().mark_read("displayvolume");
-    let want = data_volumes::offering_tags(ctx, offering.id).await?;
+    let want = data_volumes::offering_tags(ctx, offering.id.into_uuid()).await?;
     let cluster = match &vm {
         Some(vm) => {
             let root = db::volumes::volume_root_of_vm(&ctx.pool, vm.id).await?;
@@ -295,7 +295,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateVolume<'_>) 
             account_id: owner,
             domain_id: owner_domain,
             zone_id: zone_id.into_uuid(),
-            disk_offering_id: offering.id,
+            disk_offering_id: offering.id.into_uuid(),
         },
     )
     .await?;
@@ -522,12 +522,12 @@ pub async fn resize(ctx: &Ctx, caller: &Caller, r: &requests::ResizeVolume<'_>) 
         .await?;
     }
     let current = match v.disk_offering_id {
-        Some(o) => db::offerings::disk_offering_fetch(&ctx.pool, o).await?,
+        Some(o) => db::offerings::disk_offering_fetch(&ctx.pool, o.into()).await?,
         None => None,
     };
     let (size, offering) = match (r.diskofferingid(), r.size()) {
         (Some(offering), _) => {
-            let o = db::offerings::disk_offering_fetch(&ctx.pool, offering.into_uuid())
+            let o = db::offerings::disk_offering_fetch(&ctx.pool, offering)
                 .await?
                 .filter(|o| o.removed.is_none())
                 .ok_or_else(|| not_found(r.wire(), "diskofferingid"))?;
@@ -591,10 +591,10 @@ pub async fn resize(ctx: &Ctx, caller: &Caller, r: &requests::ResizeVolume<'_>) 
         .await?;
         // The lock on the owner is held while the file grows, so two resizes cannot
         // both take the last room.
-        data_volumes::resize(ctx, &v, size, offering).await?;
+        data_volumes::resize(ctx, &v, size, offering.map(Into::into)).await?;
         tx.commit().await?;
     } else {
-        data_volumes::resize(ctx, &v, size, offering).await?;
+        data_volumes::resize(ctx, &v, size, offering.map(Into::into)).await?;
     }
     volume_event(
         ctx,

@@ -7,10 +7,11 @@ use uuid::Uuid;
 
 use super::{Binds, Counted, ListFilter, RowShape};
 use crate::error::Result;
+use crate::ids::{DiskOfferingId, ServiceOfferingId};
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct ServiceOfferingRow {
-    pub id: Uuid,
+    pub id: ServiceOfferingId,
     pub name: String,
     pub display_text: String,
     pub cpu_number: i32,
@@ -63,7 +64,7 @@ stmt!(SERVICE_OFFERING_FETCH: ServiceOfferingRow = "SELECT * FROM service_offeri
 
 pub async fn service_offering_fetch(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: ServiceOfferingId,
 ) -> Result<Option<ServiceOfferingRow>> {
     Ok(SERVICE_OFFERING_FETCH
         .query_as()
@@ -157,14 +158,17 @@ stmt!(
         "UPDATE service_offerings SET removed = now() WHERE id = $1 AND removed IS NULL"
 );
 
-pub async fn service_offering_remove(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+pub async fn service_offering_remove(
+    db: impl PgExecutor<'_>,
+    id: ServiceOfferingId,
+) -> Result<bool> {
     let r = SERVICE_OFFERING_REMOVE.query().bind(id).execute(db).await?;
     Ok(r.rows_affected() == 1)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct DiskOfferingRow {
-    pub id: Uuid,
+    pub id: DiskOfferingId,
     pub name: String,
     pub display_text: String,
     pub disk_size_gb: Option<i64>,
@@ -197,7 +201,7 @@ stmt!(DISK_OFFERING_FETCH: DiskOfferingRow = "SELECT * FROM disk_offerings WHERE
 
 pub async fn disk_offering_fetch(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: DiskOfferingId,
 ) -> Result<Option<DiskOfferingRow>> {
     Ok(DISK_OFFERING_FETCH
         .query_as()
@@ -251,7 +255,7 @@ stmt!(
         "UPDATE disk_offerings SET removed = now() WHERE id = $1 AND removed IS NULL"
 );
 
-pub async fn disk_offering_remove(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+pub async fn disk_offering_remove(db: impl PgExecutor<'_>, id: DiskOfferingId) -> Result<bool> {
     let r = DISK_OFFERING_REMOVE.query().bind(id).execute(db).await?;
     Ok(r.rows_affected() == 1)
 }

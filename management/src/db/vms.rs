@@ -825,6 +825,7 @@ statements![
     VM_MIGRATION_HOLD,
     VM_MIGRATION_RELEASE,
     VM_MIGRATING,
+    VM_MIGRATION_TARGET,
     VM_METRICS_INSERT,
     VM_METRICS_PURGE,
     VM_METRICS_LIST,
@@ -877,6 +878,22 @@ pub async fn vm_migrating(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
         .fetch_optional(db)
         .await?
         .unwrap_or(false))
+}
+
+stmt!(VM_MIGRATION_TARGET: Scalar<Option<crate::ids::HostId>> = "SELECT migrating_to FROM vms WHERE id = $1 AND migrating_until > now()");
+
+/// The destination a migration of the VM holds now, if any (a resumed VmMigrate finds
+/// its own hold: at most one workflow runs on a VM).
+pub async fn vm_migration_target(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<crate::ids::HostId>> {
+    Ok(VM_MIGRATION_TARGET
+        .query_scalar()
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .flatten())
 }
 
 stmt!(

@@ -1,6 +1,7 @@
 //! A workflow's kind and state (`services::workflow`, rows in `workflows`), with their one
 //! text mapping: rows decode into these enums (`rules::text_column!`), and the table's
-//! CHECK constraints admit exactly the production spellings (migrations 0017, 0026, 0047).
+//! CHECK constraints admit exactly the production spellings (migrations 0017, 0026, 0047,
+//! 0048, 0050).
 //! Here, below `db`, so that the row type can carry them.
 
 /// The kinds of workflow.
@@ -26,6 +27,8 @@ pub enum Kind {
     VmSnapshotRevert,
     /// deleteVMSnapshot (and a VM's snapshots at its expunge).
     VmSnapshotDelete,
+    /// migrateVirtualMachine, and each move of prepareHostForMaintenance (issue 16).
+    VmMigrate,
     /// The engine's own toy workflow. Never stored in production: the table's CHECK
     /// does not admit it (migration 0026); the engine's tests widen the CHECK in their
     /// throwaway database (management/tests/workflow.rs).
@@ -33,7 +36,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::VmDeploy,
         Kind::VmStart,
         Kind::VmReboot,
@@ -46,6 +49,7 @@ impl Kind {
         Kind::VmSnapshotCreate,
         Kind::VmSnapshotRevert,
         Kind::VmSnapshotDelete,
+        Kind::VmMigrate,
         Kind::Test,
     ];
     pub fn as_str(self) -> &'static str {
@@ -62,6 +66,7 @@ impl Kind {
             Kind::VmSnapshotCreate => "VmSnapshotCreate",
             Kind::VmSnapshotRevert => "VmSnapshotRevert",
             Kind::VmSnapshotDelete => "VmSnapshotDelete",
+            Kind::VmMigrate => "VmMigrate",
             Kind::Test => "Test",
         }
     }

@@ -141,6 +141,9 @@ pub async fn unwind_abandoned_work(ctx: &Ctx) -> crate::error::Result<usize> {
             Kind::VmSnapshotDelete => {
                 abandon::<crate::services::vms::vm_snapshots::Delete>(ctx, &row, WHY).await
             }
+            Kind::VmMigrate => {
+                abandon::<crate::services::vms::migrate::Migrate>(ctx, &row, WHY).await
+            }
             // Run by no job; carried on by `resume_orphaned_work`.
             Kind::HostAdd | Kind::Test => continue,
         };
@@ -154,28 +157,42 @@ pub async fn unwind_abandoned_work(ctx: &Ctx) -> crate::error::Result<usize> {
     Ok(n)
 }
 
-/// Workflows of synchronous commands (addHost) whose management server died: nothing
+/// Workflows run by no job (addHost, a synchronous command; a maintenance's moves) whose
+/// management server died: nothing
 /// else resumes them (the caller's connection went with the server), so any server's
 /// pass carries them on where they were — the admin asked for the host — in the
 /// background (adding a host can take minutes). A retried addHost for the same address
 /// resumes it sooner. Each is claimed, so a workflow is resumed by one server.
 pub async fn resume_orphaned_work(ctx: &Ctx) -> crate::error::Result<usize> {
     use crate::services::hosts::bootstrap::HostAdd;
-    use crate::services::workflow::{self, Kind};
-    let rows = db::workflows::workflow_list_orphaned(&ctx.pool, Kind::HostAdd).await?;
+    use crate::services::vms::migrate::Migrate;
+    use crate::services::workflow::Kind;
+    let mut n = resume_orphaned::<HostAdd>(ctx, Kind::HostAdd).await?;
+    // A maintenance's moves run without a job of their own (the maintenance's job moves
+    // many VMs): one whose server died is carried on here, so a VM libvirt moved has
+    // its record follow it.
+    n += resume_orphaned::<Migrate>(ctx, Kind::VmMigrate).await?;
+    Ok(n)
+}
+
+async fn resume_orphaned<W: crate::services::workflow::Workflow>(
+    ctx: &Ctx,
+    kind: crate::services::workflow::Kind,
+) -> crate::error::Result<usize> {
+    let rows = db::workflows::workflow_list_orphaned(&ctx.pool, kind).await?;
     let n = rows.len();
     for row in rows {
-        let w: HostAdd = match serde_json::from_value(row.input) {
+        let w: W = match serde_json::from_value(row.input) {
             Ok(w) => w,
             Err(e) => {
-                tracing::error!(workflow = %row.id, error = %e, "an orphaned addHost's input does not read");
+                tracing::error!(workflow = %row.id, %kind, error = %e, "an orphaned workflow's input does not read");
                 continue;
             }
         };
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            if let Err(e) = workflow::run(&ctx, None, w).await {
-                tracing::warn!(workflow = %row.id, error = %e, "a resumed addHost did not succeed");
+            if let Err(e) = crate::services::workflow::run(&ctx, None, w).await {
+                tracing::warn!(workflow = %row.id, %kind, error = %e, "a resumed workflow did not succeed");
             }
         });
     }

@@ -158,16 +158,18 @@ async fn ensure_file(ctx: &Ctx, v: &DataVolumeRow, vm_id: Uuid) -> Result<DataVo
 
 /// The storage tags a disk offering asks for.
 pub async fn offering_tags(ctx: &Ctx, offering: Uuid) -> Result<Vec<String>> {
-    Ok(db::offerings::disk_offering_fetch(&ctx.pool, offering)
-        .await?
-        .and_then(|o| o.tags)
-        .map(|t| {
-            t.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default())
+    Ok(
+        db::offerings::disk_offering_fetch(&ctx.pool, offering.into())
+            .await?
+            .and_then(|o| o.tags)
+            .map(|t| {
+                t.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
 }
 
 /// attachVolume's work: `v` (detached, in the VM's zone; checked by the caller) at

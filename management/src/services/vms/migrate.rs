@@ -11,9 +11,20 @@
 //! interrupted migration leaves the record right. When the agent's answer is lost (a
 //! timeout), the destination is asked whether it runs the VM before deciding. Capacity
 //! follows `host_id` (what a host holds is summed from its VMs), so it moves with it.
+//!
+//! A migration is the VmMigrate workflow (issue 17: every multi-step operation on the
+//! engine): Hold (the destination's room), Prepare (its bridge, DHCP and config drive),
+//! Move (libvirt's), Record (the VM's host and leases). A server that dies mid-way leaves
+//! the workflow to whoever re-runs its job (or the maintenance that moved it), which
+//! resumes at the step it was in: Move first asks where the VM runs, so a move libvirt
+//! finished is recorded, not done twice; unwinding Move does the same, so a workflow that
+//! is given up never leaves the record on a host the VM has left (whose reports would
+//! then take the VM for dead there and for a stray on its new host).
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use stratus_api::agent::migration::{Incoming, MigrateVm};
 use stratus_api::agent::{DomainState, VmStatus};
 use stratus_api::{ApiError, ErrorCode};
@@ -22,9 +33,11 @@ use uuid::Uuid;
 use crate::ctx::Ctx;
 use crate::db::{self, hosts::HostRow};
 use crate::error::{Error, Result};
+use crate::ids::HostId;
 use crate::rules::placement::{self, Candidate, Factors, Request};
 use crate::rules::vmstate::VmState;
 use crate::services::agents::Agent;
+use crate::services::workflow::{self, Kind, Outputs, Resource, Steps, Workflow};
 use crate::settings::{self, Scope};
 
 /// How long a migration may take (a guest that dirties memory faster than the link
@@ -186,6 +199,7 @@ pub async fn release_destination(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
 
 /// A VM moved: where to, and libvirt's own move (unknown when the source's answer was
 /// lost).
+#[derive(Debug)]
 pub struct Migrated {
     pub host: HostRow,
     pub libvirt: Option<Move>,
@@ -199,30 +213,267 @@ pub struct Move {
     pub live: bool,
 }
 
-/// Moves the running VM live to `want` (or the best host); answers the destination.
-pub async fn migrate(ctx: &Ctx, vm_id: Uuid, want: Option<Uuid>) -> Result<Migrated> {
-    let (vm, source) = running_vm(ctx, vm_id).await?;
-    // As CloudStack: the VM's snapshots live in its volumes and libvirt's record of
-    // them on this host; libvirt will not migrate a domain with snapshots.
-    if super::vm_snapshots::vm_has_snapshots(ctx, vm.id).await? {
-        return Err(ApiError::param(format!(
-            "VM {} has VM snapshots: a VM with VM snapshots cannot be migrated, please remove all the VM snapshots first",
-            vm.display_name
-        ))
-        .into());
-    }
-    let dest = destination(ctx, &vm, &source, want).await?;
-    let moved = move_to(ctx, &vm, &source, &dest).await;
-    if moved.is_err() {
-        if let Err(e) = db::vms::vm_migration_release(&ctx.pool, vm.id).await {
-            tracing::warn!(vm = %vm.id, error = %e, "releasing a failed migration's hold (it lapses by itself)");
+/// Moves the running VM live to `want` (or the best host): the VmMigrate workflow of
+/// `job` (a re-run job resumes it), or of the maintenance that moves it (`None`; its
+/// re-run finds the workflow by the VM). Answers the destination, and libvirt's own move
+/// when the job's workflow recorded it.
+pub async fn migrate(
+    ctx: &Ctx,
+    job: Option<Uuid>,
+    vm_id: Uuid,
+    want: Option<Uuid>,
+) -> Result<Migrated> {
+    workflow::run(ctx, job, Migrate { vm: vm_id, want }).await?;
+    let vm = db::vms::vm_fetch(&ctx.pool, vm_id)
+        .await?
+        .ok_or_else(|| Error::internal("the migrated VM vanished"))?;
+    let host = super::host_of(ctx, &vm).await?;
+    let libvirt = match job {
+        Some(j) => db::workflows::workflow_fetch_by_job(&ctx.pool, j)
+            .await?
+            .and_then(|w| w.outputs.get(MigrateStep::Move.name()).cloned())
+            .and_then(|v| serde_json::from_value::<Option<MoveOutput>>(v).ok())
+            .flatten()
+            .map(|m| Move {
+                took: Duration::from_millis(m.took_ms),
+                live: m.live,
+            }),
+        None => None,
+    };
+    Ok(Migrated { host, libvirt })
+}
+
+/// The VmMigrate workflow's input.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Migrate {
+    pub vm: Uuid,
+    /// The host the admin named, if any.
+    pub want: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrateStep {
+    /// The destination chosen and its room held (`vms.migrating_to`).
+    Hold,
+    /// The destination's guest bridge and DHCP, and the VM's config drive there.
+    Prepare,
+    /// libvirt's move, source to destination.
+    Move,
+    /// The VM's record on its new host, its lease moved.
+    Record,
+}
+
+impl Steps for MigrateStep {
+    const ALL: &'static [Self] = &[
+        MigrateStep::Hold,
+        MigrateStep::Prepare,
+        MigrateStep::Move,
+        MigrateStep::Record,
+    ];
+    fn name(self) -> &'static str {
+        match self {
+            MigrateStep::Hold => "HoldDestination",
+            MigrateStep::Prepare => "PrepareDestination",
+            MigrateStep::Move => "Move",
+            MigrateStep::Record => "RecordHost",
         }
     }
-    let libvirt = moved?;
-    Ok(Migrated {
-        host: dest,
-        libvirt,
-    })
+}
+
+/// Hold's output: from where to where.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Held {
+    source: HostId,
+    dest: HostId,
+}
+
+/// Move's output: libvirt's own move (`null` when its answer was lost but the VM moved).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct MoveOutput {
+    took_ms: u64,
+    live: bool,
+}
+
+impl Migrate {
+    async fn held(&self, ctx: &Ctx, out: &Outputs) -> Result<(db::vms::VmRow, HostRow, HostRow)> {
+        let held: Held = out
+            .get(MigrateStep::Hold)
+            .ok_or_else(|| Error::internal("a migration step before its hold"))?;
+        let vm = db::vms::vm_fetch(&ctx.pool, self.vm)
+            .await?
+            .ok_or_else(|| Error::internal("the migrating VM vanished"))?;
+        let host = |id: HostId| async move {
+            db::hosts::host_fetch(&ctx.pool, id)
+                .await?
+                .ok_or_else(|| Error::internal("a migration's host vanished"))
+        };
+        Ok((vm, host(held.source).await?, host(held.dest).await?))
+    }
+
+    /// The VM's record follows it to `dest` (if it is still on `source`), and its lease.
+    async fn record(ctx: &Ctx, vm: Uuid, source: &HostRow, dest: &HostRow) -> Result<()> {
+        if !db::vms::vm_move_host(&ctx.pool, vm, source.id, dest.id).await? {
+            // Something else moved the record meanwhile; the hold is not needed any more.
+            db::vms::vm_migration_release(&ctx.pool, vm).await?;
+        }
+        // Its DHCP lease moves with it (leases are per host, from the VMs placed there).
+        for h in [dest, source] {
+            if let Err(e) = super::push_leases(ctx, h, vm, None).await {
+                tracing::warn!(vm = %vm, host = %h.name, error = %e, "moving a migrated VM's lease");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Workflow for Migrate {
+    const KIND: Kind = Kind::VmMigrate;
+    type Step = MigrateStep;
+
+    fn resource(&self) -> Resource {
+        Resource::vm(self.vm)
+    }
+
+    async fn check(&self, ctx: &Ctx) -> Result<()> {
+        let (vm, _) = running_vm(ctx, self.vm).await?;
+        // As CloudStack: the VM's snapshots live in its volumes and libvirt's record of
+        // them on this host; libvirt will not migrate a domain with snapshots.
+        if super::vm_snapshots::vm_has_snapshots(ctx, vm.id).await? {
+            return Err(ApiError::param(format!(
+                "VM {} has VM snapshots: a VM with VM snapshots cannot be migrated, please remove all the VM snapshots first",
+                vm.display_name
+            ))
+            .into());
+        }
+        if db::vms::vm_migrating(&ctx.pool, vm.id).await? {
+            return Err(already_migrating(&vm));
+        }
+        Ok(())
+    }
+
+    async fn do_step(&self, ctx: &Ctx, step: MigrateStep, out: &Outputs) -> Result<Value> {
+        match step {
+            MigrateStep::Hold => {
+                let (vm, source) = running_vm(ctx, self.vm).await?;
+                // Done again after a crash: the hold this workflow took is still there.
+                let dest = match db::vms::vm_migration_target(&ctx.pool, vm.id).await? {
+                    Some(d) => d,
+                    None => destination(ctx, &vm, &source, self.want).await?.id,
+                };
+                json(&Held {
+                    source: source.id,
+                    dest,
+                })
+            }
+            MigrateStep::Prepare => {
+                let (vm, _, dest) = self.held(ctx, out).await?;
+                // The destination's guest bridge (and DHCP) first: the VM's NIC plugs in.
+                super::push_leases(ctx, &dest, vm.id, None).await?;
+                let view = super::view(ctx, vm.id).await?;
+                let guest = super::guest::guest_data(ctx, &view).await?;
+                let ready = Agent::of(ctx, &dest)
+                    .prepare_incoming(vm.id, &Incoming { guest: Some(guest) })
+                    .await?;
+                json(&ready.config_drive)
+            }
+            MigrateStep::Move => {
+                let (vm, source, dest) = self.held(ctx, out).await?;
+                // Done again after a crash: libvirt may have finished the move meanwhile.
+                if vm.host_id == Some(dest.id.into())
+                    || settled_on(ctx, vm.id, &source, &dest).await == Some(true)
+                {
+                    return Ok(Value::Null);
+                }
+                let config_drive: Option<String> = out.get(MigrateStep::Prepare).flatten();
+                let order = MigrateVm {
+                    destination: dest.address.ip(),
+                    config_drive,
+                };
+                let moved = Agent::of(ctx, &source)
+                    .migrate_vm(vm.id, &order, MIGRATION_BUDGET)
+                    .await;
+                match moved {
+                    Ok(m) => json(&MoveOutput {
+                        took_ms: m.elapsed_ms,
+                        live: m.live,
+                    }),
+                    // The answer may be lost while the VM did move: where it runs now says.
+                    Err(e) => {
+                        if moved_after_all(ctx, vm.id, &source, &dest).await {
+                            tracing::warn!(vm = %vm.id, to = %dest.name, "the migration's answer was lost but the VM runs on the destination");
+                            Ok(Value::Null)
+                        } else {
+                            tracing::warn!(vm = %vm.id, from = %source.name, to = %dest.name, error = %e.text, "live migration failed; the VM stays where it runs");
+                            Err(e.into())
+                        }
+                    }
+                }
+            }
+            MigrateStep::Record => {
+                let (vm, source, dest) = self.held(ctx, out).await?;
+                Self::record(ctx, vm.id, &source, &dest).await?;
+                tracing::info!(vm = %vm.id, from = %source.name, to = %dest.name, "VM migrated");
+                Ok(Value::Null)
+            }
+        }
+    }
+
+    async fn undo_step(&self, ctx: &Ctx, step: MigrateStep, out: &Outputs) -> Result<()> {
+        match step {
+            MigrateStep::Hold => db::vms::vm_migration_release(&ctx.pool, self.vm).await,
+            // The destination's leases follow the VMs placed there; its config drive for
+            // this VM is made anew by the next migration there.
+            MigrateStep::Prepare => Ok(()),
+            // A move cannot be taken back: if libvirt finished it (an answer lost, a
+            // workflow given up mid-move), the record follows the VM instead.
+            MigrateStep::Move | MigrateStep::Record => {
+                let (vm, source, dest) = match self.held(ctx, out).await {
+                    Ok(h) => h,
+                    Err(_) => return Ok(()),
+                };
+                if vm.host_id == Some(source.id.into())
+                    && moved_after_all(ctx, vm.id, &source, &dest).await
+                {
+                    tracing::warn!(vm = %vm.id, to = %dest.name, "an unwound migration had moved the VM: recorded where it runs");
+                    Self::record(ctx, vm.id, &source, &dest).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn succeeded(&self, _: &Ctx, _: &Outputs) -> Result<()> {
+        Ok(())
+    }
+
+    async fn failed(&self, ctx: &Ctx, _: &Outputs, _: &ApiError) -> Result<()> {
+        // The VM runs where it ran (or its record followed it, see Move's undo); the
+        // destination's room is free again.
+        db::vms::vm_migration_release(&ctx.pool, self.vm).await
+    }
+}
+
+/// A step's output as stored.
+fn json<T: Serialize>(v: &T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| Error::internal(format!("a migration step's output: {e}")))
+}
+
+/// Whether the move is over, source to destination, as the hosts answer now (one
+/// asking, no waiting): `Some(true)` moved, `Some(false)` still on the source, `None`
+/// undecided.
+async fn settled_on(ctx: &Ctx, vm: Uuid, source: &HostRow, dest: &HostRow) -> Option<bool> {
+    let there = Agent::of(ctx, dest).get_vm(vm).await;
+    let here = Agent::of(ctx, source).get_vm(vm).await;
+    match (here, there) {
+        (Ok(h), Ok(None)) if active(&h) => Some(false),
+        (Ok(h), Ok(Some(t))) if !active(&h) && t.state == DomainState::Running => Some(true),
+        _ => None,
+    }
+}
+
+fn active(s: &Option<VmStatus>) -> bool {
+    s.as_ref()
+        .is_some_and(|s| matches!(s.state, DomainState::Running | DomainState::Paused))
 }
 
 /// After a migration call that failed (or whose answer was lost): whether the VM moved
@@ -232,68 +483,13 @@ pub async fn migrate(ctx: &Ctx, vm_id: Uuid, want: Option<Uuid>) -> Result<Migra
 /// moved on that glimpse would point at a host the VM is not on. Undecided answers are
 /// asked again for a few seconds; still undecided, it did not move.
 async fn moved_after_all(ctx: &Ctx, vm: Uuid, source: &HostRow, dest: &HostRow) -> bool {
-    let active = |s: &Option<VmStatus>| {
-        s.as_ref()
-            .is_some_and(|s| matches!(s.state, DomainState::Running | DomainState::Paused))
-    };
     for _ in 0..10 {
-        let there = Agent::of(ctx, dest).get_vm(vm).await;
-        let here = Agent::of(ctx, source).get_vm(vm).await;
-        match (here, there) {
-            // Still (or again) on the source, nothing left on the destination.
-            (Ok(h), Ok(None)) if active(&h) => return false,
-            (Ok(h), Ok(Some(t))) if !active(&h) && t.state == DomainState::Running => return true,
-            _ => tokio::time::sleep(Duration::from_secs(1)).await,
+        match settled_on(ctx, vm, source, dest).await {
+            Some(moved) => return moved,
+            None => tokio::time::sleep(Duration::from_secs(1)).await,
         }
     }
     false
-}
-
-/// The move itself, once the destination's room is held; the VM's record follows it.
-async fn move_to(
-    ctx: &Ctx,
-    vm: &db::vms::VmRow,
-    source: &HostRow,
-    dest: &HostRow,
-) -> Result<Option<Move>> {
-    // The destination's guest bridge (and DHCP) first: the VM's NIC plugs into it.
-    super::push_leases(ctx, dest, vm.id, None).await?;
-    let view = super::view(ctx, vm.id).await?;
-    let guest = super::guest::guest_data(ctx, &view).await?;
-    let ready = Agent::of(ctx, dest)
-        .prepare_incoming(vm.id, &Incoming { guest: Some(guest) })
-        .await?;
-    let order = MigrateVm {
-        destination: dest.address.ip(),
-        config_drive: ready.config_drive,
-    };
-    let moved = Agent::of(ctx, source)
-        .migrate_vm(vm.id, &order, MIGRATION_BUDGET)
-        .await;
-    let libvirt = moved.as_ref().ok().map(|m| Move {
-        took: Duration::from_millis(m.elapsed_ms),
-        live: m.live,
-    });
-    if let Err(e) = moved {
-        // The answer may be lost while the VM did move: where it runs now says.
-        if !moved_after_all(ctx, vm.id, source, dest).await {
-            tracing::warn!(vm = %vm.id, from = %source.name, to = %dest.name, error = %e.text, "live migration failed; the VM stays where it runs");
-            return Err(e.into());
-        }
-        tracing::warn!(vm = %vm.id, to = %dest.name, "the migration's answer was lost but the VM runs on the destination");
-    }
-    if !db::vms::vm_move_host(&ctx.pool, vm.id, source.id, dest.id).await? {
-        // Something else moved the record meanwhile; the hold is not needed any more.
-        db::vms::vm_migration_release(&ctx.pool, vm.id).await?;
-    }
-    // Its DHCP lease moves with it (leases are per host, from the VMs placed there).
-    for h in [dest, source] {
-        if let Err(e) = super::push_leases(ctx, h, vm.id, None).await {
-            tracing::warn!(vm = %vm.id, host = %h.name, error = %e, "moving a migrated VM's lease");
-        }
-    }
-    tracing::info!(vm = %vm.id, from = %source.name, to = %dest.name, "VM migrated live");
-    Ok(libvirt)
 }
 
 /// Live-migrates every running VM off `host` (prepareHostForMaintenance), each to the
@@ -303,7 +499,7 @@ async fn move_to(
 pub async fn empty_host(ctx: &Ctx, host: crate::ids::HostId) -> Result<Vec<String>> {
     let mut failures = vec![];
     for (vm, name) in db::vms::vm_running_on_host(&ctx.pool, host).await? {
-        if let Err(e) = migrate(ctx, vm, None).await {
+        if let Err(e) = migrate(ctx, None, vm, None).await {
             let text = match &e {
                 Error::Api(a) => a.text.clone(),
                 other => other.to_string(),

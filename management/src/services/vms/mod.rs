@@ -291,7 +291,7 @@ async fn root_size(ctx: &Ctx, vm: &db::vms::VmRow, opts: &Options) -> Result<i64
         return Ok(s);
     }
     if let Some(id) = vm.disk_offering_id {
-        if let Some(o) = db::offerings::disk_offering_fetch(&ctx.pool, id).await? {
+        if let Some(o) = db::offerings::disk_offering_fetch(&ctx.pool, id.into()).await? {
             if let Some(gb) = o.disk_size_gb {
                 return Ok(gb << 30);
             }

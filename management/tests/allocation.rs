@@ -823,6 +823,52 @@ async fn concurrent_migrations_never_overcommit_the_destination() {
     );
 }
 
+/// Two equal hosts, A and B (`{prefix}a`, `{prefix}b`), and one small VM Running on A
+/// for an hour (settled): what the migration tests start from.
+async fn one_vm_running_on_a(
+    c: &Client,
+    prefix: &str,
+) -> (
+    stratus_management::ids::HostId,
+    stratus_management::ids::HostId,
+    Uuid,
+) {
+    let (zid, pid, cid) = c.basic_topology(prefix).await;
+    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    let topo = (zid.as_str(), pid.as_str(), cid.as_str());
+    let a = host_up(
+        c,
+        &admin,
+        topo,
+        &format!("{prefix}a"),
+        30,
+        &facts(8, 1000, 8 << 30),
+    )
+    .await;
+    let b = host_up(
+        c,
+        &admin,
+        topo,
+        &format!("{prefix}b"),
+        31,
+        &facts(8, 1000, 8 << 30),
+    )
+    .await;
+    let vm = small_vms(c, &admin, &zid, 1, &format!("{prefix}-")).await[0];
+    sqlx::query(
+        "UPDATE vms SET host_id = $1, state = 'Running', state_changed = now() - interval '1 hour' WHERE id = $2",
+    )
+    .bind(Uuid::from(a))
+    .bind(vm)
+    .execute(&c.ctx.pool)
+    .await
+    .unwrap();
+    (a, b, vm)
+}
+
 /// Issue 16: while a VM moves, its domain is on the destination before its record is,
 /// and gone from the source before the record leaves it. The hosts' reports in that time
 /// (and for the settle time after) neither destroy the domain on the destination as a
@@ -833,24 +879,7 @@ async fn reports_during_a_migration_leave_the_moving_vm_alone() {
     use stratus_api::agent::{DomainReport, DomainState};
     use stratus_management::services::vms::{self, migrate};
     let c = Client::admin().await;
-    let (zid, pid, cid) = c.basic_topology("mrep").await;
-    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
-        .await
-        .unwrap()
-        .unwrap();
-    let topo = (zid.as_str(), pid.as_str(), cid.as_str());
-    let a = host_up(&c, &admin, topo, "ra", 30, &facts(8, 1000, 8 << 30)).await;
-    let b = host_up(&c, &admin, topo, "rb", 31, &facts(8, 1000, 8 << 30)).await;
-    let vm = small_vms(&c, &admin, &zid, 1, "mrep-").await[0];
-    // Running on A for an hour: settled.
-    sqlx::query(
-        "UPDATE vms SET host_id = $1, state = 'Running', state_changed = now() - interval '1 hour' WHERE id = $2",
-    )
-    .bind(Uuid::from(a))
-    .bind(vm)
-    .execute(&c.ctx.pool)
-    .await
-    .unwrap();
+    let (a, b, vm) = one_vm_running_on_a(&c, "mrep").await;
     let host = |id| {
         let pool = c.ctx.pool.clone();
         async move { db::hosts::host_fetch(&pool, id).await.unwrap().unwrap() }
@@ -920,22 +949,19 @@ async fn a_migration_holds_once_and_unwinds_before_the_move() {
     use stratus_management::services::vms::migrate::{self, Migrate, MigrateStep};
     use stratus_management::services::workflow::{Outputs, Workflow};
     let c = Client::admin().await;
-    let (zid, pid, cid) = c.basic_topology("mwf").await;
-    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
+    let (a, b, vm) = one_vm_running_on_a(&c, "mwf").await;
+    let target = || async { db::vms::vm_migration_target(&c.ctx.pool, vm).await.unwrap() };
+    // The VM's unfinished VmMigrate workflow, if any.
+    let active = || async {
+        db::workflows::workflow_fetch_active(
+            &c.ctx.pool,
+            stratus_management::services::workflow::Kind::VmMigrate,
+            "VirtualMachine",
+            vm,
+        )
         .await
         .unwrap()
-        .unwrap();
-    let topo = (zid.as_str(), pid.as_str(), cid.as_str());
-    let a = host_up(&c, &admin, topo, "a", 30, &facts(8, 1000, 8 << 30)).await;
-    let b = host_up(&c, &admin, topo, "b", 31, &facts(8, 1000, 8 << 30)).await;
-    let vm = small_vms(&c, &admin, &zid, 1, "mwf-").await[0];
-    sqlx::query("UPDATE vms SET host_id = $1, state = 'Running' WHERE id = $2")
-        .bind(Uuid::from(a))
-        .bind(vm)
-        .execute(&c.ctx.pool)
-        .await
-        .unwrap();
-    let target = || async { db::vms::vm_migration_target(&c.ctx.pool, vm).await.unwrap() };
+    };
     let host_of = || async {
         db::vms::vm_fetch(&c.ctx.pool, vm)
             .await
@@ -982,15 +1008,7 @@ async fn a_migration_holds_once_and_unwinds_before_the_move() {
         );
         assert_eq!(host_of().await, Some(a.into()), "{step}");
         assert_eq!(target().await, None, "{step}: the room stays held");
-        let w = db::workflows::workflow_fetch_active(
-            &c.ctx.pool,
-            stratus_management::services::workflow::Kind::VmMigrate,
-            "VirtualMachine",
-            vm,
-        )
-        .await
-        .unwrap();
-        assert!(w.is_none(), "{step}: the workflow is over");
+        assert!(active().await.is_none(), "{step}: the workflow is over");
     }
     let (rows, _) = db::workflows::workflow_list(
         &c.ctx.pool,
@@ -1015,15 +1033,10 @@ async fn a_migration_holds_once_and_unwinds_before_the_move() {
     let ctx = c.ctx.clone();
     let dying = tokio::spawn(async move { migrate::migrate(&ctx, None, vm, None).await });
     let row = loop {
-        let w = db::workflows::workflow_fetch_active(
-            &c.ctx.pool,
-            stratus_management::services::workflow::Kind::VmMigrate,
-            "VirtualMachine",
-            vm,
-        )
-        .await
-        .unwrap();
-        if let Some(w) = w.filter(|w| w.step.as_deref() == Some("PrepareDestination")) {
+        if let Some(w) = active()
+            .await
+            .filter(|w| w.step.as_deref() == Some("PrepareDestination"))
+        {
             break w;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

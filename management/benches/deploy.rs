@@ -39,7 +39,10 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 /// Waits for the job; answers whether it succeeded.
 async fn finished(ctx: &Ctx, job: Uuid) -> bool {
     loop {
-        let j = db::jobs::job_fetch(&ctx.pool, job).await.unwrap().unwrap();
+        let j = db::jobs::job_fetch(&ctx.pool, job.into())
+            .await
+            .unwrap()
+            .unwrap();
         use stratus_management::rules::jobstate::JobStatus;
         if j.status.0 != JobStatus::Pending {
             return j.status.0 == JobStatus::Succeeded;
@@ -409,7 +412,7 @@ where
         .await?
         .expect("a root volume");
     let pool_id = root.pool_id;
-    let base = db::bases::base_fetch(&ctx.pool, t.parse()?, pool_id)
+    let base = db::bases::base_fetch(&ctx.pool, t.parse()?, pool_id.into_uuid())
         .await?
         .expect("the base");
     let copy_secs = (base.updated - base.created).as_seconds_f64();

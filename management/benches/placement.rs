@@ -174,7 +174,11 @@ async fn main() -> anyhow::Result<()> {
         &mut conn,
         n_vms,
         zid,
-        (admin.account_id, admin.domain_id, admin.id),
+        (
+            admin.account_id.into_uuid(),
+            admin.domain_id.into_uuid(),
+            admin.id.into_uuid(),
+        ),
         (so.id.into_uuid(), so.cpu_number, so.cpu_speed, so.memory_mb),
         &host_ids,
         nets[0].id,
@@ -196,14 +200,14 @@ async fn main() -> anyhow::Result<()> {
             db::vms::vm_insert(
                 &mut conn,
                 &db::vms::NewVm {
-                    id,
+                    id: id.into(),
                     name: &name,
                     display_name: &name,
                     account_id: admin.account_id,
                     domain_id: admin.domain_id,
                     user_id: admin.id,
-                    zone_id: zid,
-                    service_offering_id: so.id.into_uuid(),
+                    zone_id: zid.into(),
+                    service_offering_id: so.id,
                     disk_offering_id: None,
                     iso_id: None,
                     cpu_number: so.cpu_number,
@@ -233,7 +237,9 @@ async fn main() -> anyhow::Result<()> {
                 let (ctx, id) = (ctx.clone(), *id);
                 set.spawn(async move {
                     let t = Instant::now();
-                    allocate::allocate(&ctx, id, None, None).await.unwrap();
+                    allocate::allocate(&ctx, id.into(), None, None)
+                        .await
+                        .unwrap();
                     t.elapsed()
                 });
             }

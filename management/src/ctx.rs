@@ -125,8 +125,12 @@ impl Ctx {
     pub async fn seal_plain_secrets(&self) -> Result<usize> {
         let plain = db::accounts::user_list_plain_secrets(&self.pool).await?;
         for (id, secret) in &plain {
-            db::accounts::user_seal_secret(&self.pool, *id, &self.secrets.seal(secret.as_bytes()))
-                .await?;
+            db::accounts::user_seal_secret(
+                &self.pool,
+                (*id).into(),
+                &self.secrets.seal(secret.as_bytes()),
+            )
+            .await?;
         }
         Ok(plain.len())
     }

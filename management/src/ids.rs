@@ -31,6 +31,7 @@ macro_rules! id {
             PartialOrd,
             Ord,
             Hash,
+            Default,
             serde::Serialize,
             serde::Deserialize,
             sqlx::Type,
@@ -128,6 +129,10 @@ id!(VolumeId);
 id!(SnapshotId);
 id!(SnapshotPolicyId);
 id!(IsoId);
+id!(
+    /// A template (`templates`); its files and copies share `images` code with ISOs.
+    TemplateId
+);
 id!(OsTypeId);
 id!(OsCategoryId);
 
@@ -142,6 +147,7 @@ id!(AccountId);
 id!(UserId);
 id!(RoleId);
 id!(SshKeyPairId);
+id!(ProjectId);
 
 // VM snapshots (issue 16).
 id!(VmSnapshotId);

@@ -91,14 +91,14 @@ async fn small_vms(
         db::vms::vm_insert(
             &mut conn,
             &db::vms::NewVm {
-                id,
+                id: id.into(),
                 name: &name,
                 display_name: &name,
                 account_id: admin.account_id,
                 domain_id: admin.domain_id,
                 user_id: admin.id,
                 zone_id: zone.parse().unwrap(),
-                service_offering_id: offering.id.into_uuid(),
+                service_offering_id: offering.id,
                 disk_offering_id: None,
                 iso_id: None,
                 cpu_number: offering.cpu_number,
@@ -190,7 +190,7 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
         .iter()
         .map(|&vm| {
             let ctx = c.ctx.clone();
-            tokio::spawn(async move { (vm, allocate::allocate(&ctx, vm, None, None).await) })
+            tokio::spawn(async move { (vm, allocate::allocate(&ctx, vm.into(), None, None).await) })
         })
         .collect();
     let mut winners = vec![];
@@ -223,11 +223,8 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
     assert_eq!(macs.len(), 6, "distinct MACs");
     let mut per_host: HashMap<Uuid, usize> = HashMap::new();
     for (_, a) in &winners {
-        assert!(
-            host_ids.contains(&a.host_id.into()),
-            "never the disabled host"
-        );
-        *per_host.entry(a.host_id).or_default() += 1;
+        assert!(host_ids.contains(&a.host_id), "never the disabled host");
+        *per_host.entry(a.host_id.into_uuid()).or_default() += 1;
     }
     assert!(
         per_host.values().all(|n| *n <= 4),
@@ -235,7 +232,10 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
     );
     for vm in &losers {
         let mut conn = c.ctx.pool.acquire().await.unwrap();
-        let row = db::vms::vm_fetch(&mut *conn, *vm).await.unwrap().unwrap();
+        let row = db::vms::vm_fetch(&mut *conn, (*vm).into())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             row.state,
             stratus_management::rules::vmstate::VmState::Stopped,
@@ -253,13 +253,13 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
     let (first, a) = winners[0].clone();
     allocate::release(
         &c.ctx,
-        first,
+        first.into(),
         stratus_management::rules::vmstate::VmState::Stopped,
         None,
     )
     .await
     .unwrap();
-    let again = allocate::allocate(&c.ctx, losers[0], None, None)
+    let again = allocate::allocate(&c.ctx, (losers[0]).into(), None, None)
         .await
         .unwrap();
     assert_eq!(again.ip, a.ip, "the freed address is the lowest free one");
@@ -283,7 +283,7 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
         .iter()
         .map(|&vm| {
             let ctx = c.ctx.clone();
-            tokio::spawn(async move { allocate::allocate(&ctx, vm, None, None).await })
+            tokio::spawn(async move { allocate::allocate(&ctx, vm.into(), None, None).await })
         })
         .collect();
     let mut placed = 6;
@@ -390,14 +390,14 @@ async fn a_clusters_overcommit_factor_changes_placement() {
             db::vms::vm_insert(
                 &mut conn,
                 &db::vms::NewVm {
-                    id,
+                    id: id.into(),
                     name,
                     display_name: name,
                     account_id: admin.account_id,
                     domain_id: admin.domain_id,
                     user_id: admin.id,
                     zone_id: zid.parse().unwrap(),
-                    service_offering_id: offering,
+                    service_offering_id: offering.into(),
                     disk_offering_id: None,
                     iso_id: None,
                     cpu_number: 2,
@@ -414,7 +414,7 @@ async fn a_clusters_overcommit_factor_changes_placement() {
         }
     };
     let vm = new_vm("big").await;
-    let e = allocate::allocate(&c.ctx, vm, None, None)
+    let e = allocate::allocate(&c.ctx, vm.into(), None, None)
         .await
         .unwrap_err()
         .to_api();
@@ -450,17 +450,19 @@ async fn a_clusters_overcommit_factor_changes_placement() {
     assert_eq!(listed(c1.clone()).await["value"], "1.0", "the global value");
 
     // Placed on the generous cluster's host, and only there.
-    let a = allocate::allocate(&c.ctx, vm, None, None).await.unwrap();
+    let a = allocate::allocate(&c.ctx, vm.into(), None, None)
+        .await
+        .unwrap();
     assert_eq!(a.host_id, h2);
     let other = new_vm("other").await;
-    let e = allocate::allocate(&c.ctx, other, None, Some(h1.into()))
+    let e = allocate::allocate(&c.ctx, other.into(), None, Some(h1))
         .await
         .unwrap_err()
         .to_api();
     assert_eq!(e.code.http_status(), 533, "not on c1's host: {}", e.text);
     // c2's host holds 4000 MHz at factor 4: a second 2000 MHz VM still fits there.
     assert_eq!(
-        allocate::allocate(&c.ctx, other, None, None)
+        allocate::allocate(&c.ctx, other.into(), None, None)
             .await
             .unwrap()
             .host_id,
@@ -551,7 +553,7 @@ async fn a_pools_own_storage_factor_changes_placement() {
             let pools = db::capacity::pool_candidates(&ctx.pool, zone)
                 .await
                 .unwrap();
-            let factor_of = stratus_management::services::vms::storage_factor_of(&ctx, zone);
+            let factor_of = stratus_management::services::vms::storage_factor_of(&ctx, zone.into());
             stratus_management::rules::placement::choose_pool(&pools, cluster, size, factor_of, &[])
                 .ok()
                 .map(Uuid::from)
@@ -639,12 +641,14 @@ async fn host_metrics_count_the_instances_placed_on_each_host() {
     let vms = small_vms(&c, &admin, &zid, 4, "hm-vm-").await;
     // Three placed (Starting), one of them then Running; the fourth never placed.
     for vm in &vms[..3] {
-        let a = allocate::allocate(&c.ctx, *vm, None, None).await.unwrap();
+        let a = allocate::allocate(&c.ctx, (*vm).into(), None, None)
+            .await
+            .unwrap();
         assert_eq!(a.host_id, Uuid::from(host_ids[0]));
     }
     db::vms::vm_set_state(
         &c.ctx.pool,
-        vms[0],
+        (vms[0]).into(),
         stratus_management::rules::vmstate::VmState::Running,
         None,
     )
@@ -662,7 +666,7 @@ async fn host_metrics_count_the_instances_placed_on_each_host() {
     // Stopped (released), a VM is on no host.
     allocate::release(
         &c.ctx,
-        vms[1],
+        (vms[1]).into(),
         stratus_management::rules::vmstate::VmState::Stopped,
         None,
     )
@@ -714,10 +718,10 @@ async fn concurrent_migrations_never_overcommit_the_destination() {
     let text = c.err("findHostsForMigration", &[("id", &id5)], 431).await;
     assert!(text.contains("not Running"), "{text}");
     assert_eq!(
-        code(migrate::hold_destination(&c.ctx, vms[5], None).await),
+        code(migrate::hold_destination(&c.ctx, (vms[5]).into(), None).await),
         431
     );
-    let own = migrate::hold_destination(&c.ctx, vms[0], Some(a.into())).await;
+    let own = migrate::hold_destination(&c.ctx, (vms[0]).into(), Some(a.into())).await;
     assert!(
         own.as_ref()
             .is_err_and(|e| e.to_api().text.contains("the host it runs on")),
@@ -725,11 +729,11 @@ async fn concurrent_migrations_never_overcommit_the_destination() {
         own.map(|h| h.name)
     );
     assert_eq!(
-        code(migrate::hold_destination(&c.ctx, vms[0], Some(off.into())).await),
+        code(migrate::hold_destination(&c.ctx, (vms[0]).into(), Some(off.into())).await),
         533
     );
     assert_eq!(
-        code(migrate::hold_destination(&c.ctx, vms[0], Some(Uuid::new_v4())).await),
+        code(migrate::hold_destination(&c.ctx, (vms[0]).into(), Some(Uuid::new_v4())).await),
         431
     );
     // findHostsForMigration: the other hosts, the suitable first; never the VM's own.
@@ -751,7 +755,9 @@ async fn concurrent_migrations_never_overcommit_the_destination() {
         .iter()
         .map(|&vm| {
             let ctx = c.ctx.clone();
-            tokio::spawn(async move { (vm, migrate::hold_destination(&ctx, vm, None).await) })
+            tokio::spawn(
+                async move { (vm, migrate::hold_destination(&ctx, vm.into(), None).await) },
+            )
         })
         .collect();
     let mut held = vec![];
@@ -783,18 +789,20 @@ async fn concurrent_migrations_never_overcommit_the_destination() {
     assert_eq!(b_row["suitableformigration"], false, "{found}");
     // A VM already migrating is not migrated twice.
     assert_eq!(
-        code(migrate::hold_destination(&c.ctx, held[0], None).await),
+        code(migrate::hold_destination(&c.ctx, (held[0]).into(), None).await),
         536
     );
     // A released hold frees the room; a lapsed one (its server died) does too.
-    migrate::release_destination(&c.ctx, held[0]).await.unwrap();
+    migrate::release_destination(&c.ctx, (held[0]).into())
+        .await
+        .unwrap();
     let next = vms[..5]
         .iter()
         .copied()
         .find(|v| !held.contains(v))
         .unwrap();
     assert_eq!(
-        migrate::hold_destination(&c.ctx, next, None)
+        migrate::hold_destination(&c.ctx, next.into(), None)
             .await
             .unwrap()
             .id,
@@ -806,7 +814,7 @@ async fn concurrent_migrations_never_overcommit_the_destination() {
         .find(|v| !held.contains(v) && *v != next)
         .unwrap();
     assert_eq!(
-        code(migrate::hold_destination(&c.ctx, last, None).await),
+        code(migrate::hold_destination(&c.ctx, last.into(), None).await),
         533
     );
     sqlx::query("UPDATE vms SET migrating_until = now() - interval '1 second' WHERE id = $1")
@@ -815,7 +823,7 @@ async fn concurrent_migrations_never_overcommit_the_destination() {
         .await
         .unwrap();
     assert_eq!(
-        migrate::hold_destination(&c.ctx, last, None)
+        migrate::hold_destination(&c.ctx, last.into(), None)
             .await
             .unwrap()
             .id,
@@ -919,14 +927,16 @@ async fn reports_during_a_migration_leave_the_moving_vm_alone() {
     assert!(died(ha.clone()).await);
 
     // Moving (the destination held): neither.
-    migrate::hold_destination(&c.ctx, vm, Some(b.into()))
+    migrate::hold_destination(&c.ctx, vm.into(), Some(b.into()))
         .await
         .unwrap();
     assert!(report(hb.clone(), running.clone()).await.is_empty());
     assert!(!died(ha.clone()).await);
     // Moved (the record on B): A's late report still running it, and B's from before the
     // move without it, are both left alone for the settle time.
-    assert!(db::vms::vm_move_host(&c.ctx.pool, vm, a, b).await.unwrap());
+    assert!(db::vms::vm_move_host(&c.ctx.pool, vm.into(), a, b)
+        .await
+        .unwrap());
     assert!(report(ha.clone(), running.clone()).await.is_empty());
     assert!(!died(hb.clone()).await);
     // Settled again: the reports count.
@@ -950,7 +960,11 @@ async fn a_migration_holds_once_and_unwinds_before_the_move() {
     use stratus_management::services::workflow::{Outputs, Workflow};
     let c = Client::admin().await;
     let (a, b, vm) = one_vm_running_on_a(&c, "mwf").await;
-    let target = || async { db::vms::vm_migration_target(&c.ctx.pool, vm).await.unwrap() };
+    let target = || async {
+        db::vms::vm_migration_target(&c.ctx.pool, vm.into())
+            .await
+            .unwrap()
+    };
     // The VM's unfinished VmMigrate workflow, if any.
     let active = || async {
         db::workflows::workflow_fetch_active(
@@ -963,7 +977,7 @@ async fn a_migration_holds_once_and_unwinds_before_the_move() {
         .unwrap()
     };
     let host_of = || async {
-        db::vms::vm_fetch(&c.ctx.pool, vm)
+        db::vms::vm_fetch(&c.ctx.pool, vm.into())
             .await
             .unwrap()
             .unwrap()
@@ -971,7 +985,10 @@ async fn a_migration_holds_once_and_unwinds_before_the_move() {
     };
 
     // Hold, twice: the same destination, held once.
-    let w = Migrate { vm, want: None };
+    let w = Migrate {
+        vm: vm.into(),
+        want: None,
+    };
     let first = w
         .do_step(&c.ctx, MigrateStep::Hold, &Outputs::default())
         .await
@@ -985,7 +1002,7 @@ async fn a_migration_holds_once_and_unwinds_before_the_move() {
     assert_eq!(first["source"], a.to_string(), "{first}");
     assert_eq!(target().await, Some(b));
     // While it holds, another migration of the VM is refused.
-    let e = migrate::migrate(&c.ctx, None, vm, None)
+    let e = migrate::migrate(&c.ctx, None, vm.into(), None)
         .await
         .unwrap_err()
         .to_api();
@@ -999,14 +1016,16 @@ async fn a_migration_holds_once_and_unwinds_before_the_move() {
     // A failure at each step before the move unwinds everything before it.
     for step in ["HoldDestination", "PrepareDestination"] {
         c.ctx.faults.set(&format!("fail:{step}"));
-        let e = migrate::migrate(&c.ctx, None, vm, None).await.unwrap_err();
+        let e = migrate::migrate(&c.ctx, None, vm.into(), None)
+            .await
+            .unwrap_err();
         c.ctx.faults.clear();
         assert!(
             e.to_string()
                 .contains(&format!("injected failure at step {step}")),
             "{step}: {e}"
         );
-        assert_eq!(host_of().await, Some(a.into()), "{step}");
+        assert_eq!(host_of().await, Some(a), "{step}");
         assert_eq!(target().await, None, "{step}: the room stays held");
         assert!(active().await.is_none(), "{step}: the workflow is over");
     }
@@ -1031,7 +1050,7 @@ async fn a_migration_holds_once_and_unwinds_before_the_move() {
     // housekeeping: here Prepare fails again, so it unwinds and frees the room.
     c.ctx.faults.set("hang:PrepareDestination");
     let ctx = c.ctx.clone();
-    let dying = tokio::spawn(async move { migrate::migrate(&ctx, None, vm, None).await });
+    let dying = tokio::spawn(async move { migrate::migrate(&ctx, None, vm.into(), None).await });
     let row = loop {
         if let Some(w) = active()
             .await
@@ -1078,5 +1097,5 @@ async fn a_migration_holds_once_and_unwinds_before_the_move() {
         None,
         "the resumed migration unwound its hold"
     );
-    assert_eq!(host_of().await, Some(a.into()));
+    assert_eq!(host_of().await, Some(a));
 }

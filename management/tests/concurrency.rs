@@ -103,7 +103,7 @@ async fn queue(c: &Client, command: &str, params: serde_json::Value) -> Uuid {
     db::jobs::job_insert(
         &c.ctx.pool,
         &NewJob {
-            id,
+            id: id.into(),
             command,
             cmd_class: "test".into(),
             params,
@@ -209,7 +209,7 @@ async fn a_dead_servers_job_is_taken_over_and_the_old_owner_is_fenced() {
     let done = c.wait_job(&job.to_string()).await;
     assert_eq!(done["jobstatus"], 1, "{done}");
     assert_eq!(done["managementserverid"], c.ctx.ms_id.to_string());
-    let row = db::jobs::job_fetch(&c.ctx.pool, job)
+    let row = db::jobs::job_fetch(&c.ctx.pool, job.into())
         .await
         .unwrap()
         .unwrap();
@@ -218,7 +218,7 @@ async fn a_dead_servers_job_is_taken_over_and_the_old_owner_is_fenced() {
     // A comes back and tries to record a result: refused, B's result stands.
     let wrote = db::jobs::job_complete(
         &c.ctx.pool,
-        job,
+        job.into(),
         dead,
         JobStatus::Failed,
         530,
@@ -229,7 +229,7 @@ async fn a_dead_servers_job_is_taken_over_and_the_old_owner_is_fenced() {
     .unwrap();
     assert!(!wrote);
     assert_eq!(
-        db::jobs::job_fetch(&c.ctx.pool, job)
+        db::jobs::job_fetch(&c.ctx.pool, job.into())
             .await
             .unwrap()
             .unwrap()

@@ -1687,7 +1687,11 @@ async fn seeded_vms_on(
         &mut conn,
         count,
         zid.parse().unwrap(),
-        (admin.account_id, admin.domain_id, admin.id),
+        (
+            admin.account_id.into_uuid(),
+            admin.domain_id.into_uuid(),
+            admin.id.into_uuid(),
+        ),
         (so, 1, 500, 512),
         host.as_slice(),
         net,
@@ -1737,7 +1741,11 @@ async fn vm_metrics_from_heartbeats_are_listed_charted_and_pruned() {
         &mut conn,
         2,
         zid.parse().unwrap(),
-        (admin.account_id, admin.domain_id, admin.id),
+        (
+            admin.account_id.into_uuid(),
+            admin.domain_id.into_uuid(),
+            admin.id.into_uuid(),
+        ),
         (so, 1, 500, 512),
         &[h.id.into()],
         net,
@@ -2154,7 +2162,7 @@ async fn instance_actions_follow_its_state_and_the_console_page_serves_novnc() {
     ] {
         db::vms::vm_set_state(
             &c.ctx.pool,
-            vm,
+            vm.into(),
             stratus_management::rules::vmstate::VmState::parse(state).unwrap(),
             None,
         )
@@ -2463,7 +2471,7 @@ async fn dashboard_counts_every_instance_by_state() {
         let id: Uuid = v["id"].as_str().unwrap().parse().unwrap();
         db::vms::vm_set_state(
             &c.ctx.pool,
-            id,
+            id.into(),
             stratus_management::rules::vmstate::VmState::Stopped,
             None,
         )
@@ -3120,13 +3128,13 @@ async fn reset_password_shows_the_new_password_once() {
         .parse()
         .unwrap();
     let tpl = db::templates::TemplateRow {
-        id: Uuid::new_v4(),
+        id: Uuid::new_v4().into(),
         name: "pw-tpl".into(),
         display_text: "pw-tpl".into(),
         url: Some("http://images.invalid/pw.qcow2".into()),
         format: "QCOW2".into(),
         hypervisor: "KVM".into(),
-        os_type_id: os,
+        os_type_id: os.into(),
         checksum: None,
         is_public: true,
         is_featured: false,
@@ -3139,8 +3147,8 @@ async fn reset_password_shows_the_new_password_once() {
         template_type: "USER".into(),
         details: serde_json::json!({}),
         cross_zones: true,
-        account_id: account,
-        domain_id: domain,
+        account_id: account.into(),
+        domain_id: domain.into(),
         created: chrono::Utc::now(),
         removed: None,
         source_volume_id: None,
@@ -3349,11 +3357,11 @@ async fn root_volume(c: &Client, zone: &str, vm: &str, name: &str) {
     db::volumes::volume_insert(
         &c.ctx.pool,
         &db::volumes::VolumeRow {
-            id: Uuid::new_v4(),
+            id: Uuid::new_v4().into(),
             vm_id: Some(vm.parse().unwrap()),
             name: name.into(),
             volume_type: "ROOT".into(),
-            pool_id: pool.id,
+            pool_id: pool.id.into(),
             path: format!("volumes/{name}.qcow2"),
             size_bytes: 5 << 30,
             state: stratus_management::rules::states::VolumeState::Ready,

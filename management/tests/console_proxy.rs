@@ -161,7 +161,7 @@ async fn set_vm(c: &Client, id: Uuid, state: &str, host: Option<Uuid>) {
     }
     db::vms::vm_set_state(
         &mut *conn,
-        id,
+        id.into(),
         stratus_management::rules::vmstate::VmState::parse(state).unwrap(),
         None,
     )
@@ -182,14 +182,14 @@ async fn new_vm(c: &Client, owner: &db::accounts::UserRow, zone: Uuid, name: &st
     db::vms::vm_insert(
         &mut conn,
         &db::vms::NewVm {
-            id,
+            id: id.into(),
             name,
             display_name: name,
             account_id: owner.account_id,
             domain_id: owner.domain_id,
             user_id: owner.id,
-            zone_id: zone,
-            service_offering_id: offering.id.into_uuid(),
+            zone_id: zone.into(),
+            service_offering_id: offering.id,
             disk_offering_id: None,
             iso_id: None,
             cpu_number: 1,

@@ -333,7 +333,7 @@ async fn steps_unwind_repeat_and_resume_after_a_crash() {
     .execute(&ctx.pool)
     .await
     .unwrap();
-    vms::deploy(&ctx, Some(job_id), vm_id, Default::default())
+    vms::deploy(&ctx, Some(job_id.into()), vm_id.into(), Default::default())
         .await
         .unwrap();
     let again = vm(&c, &id).await;

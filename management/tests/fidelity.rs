@@ -393,14 +393,14 @@ async fn vm_of(c: &Client, username: &str, zone: &str, name: &str) -> String {
     db::vms::vm_insert(
         &mut conn,
         &db::vms::NewVm {
-            id,
+            id: id.into(),
             name,
             display_name: name,
             account_id: owner.account_id,
             domain_id: owner.domain_id,
             user_id: owner.id,
             zone_id: zone.parse().unwrap(),
-            service_offering_id: offering.id.into_uuid(),
+            service_offering_id: offering.id,
             disk_offering_id: None,
             iso_id: None,
             cpu_number: 1,

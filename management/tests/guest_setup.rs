@@ -23,13 +23,13 @@ async fn new_vm(c: &Client, owner: &str, zone: Uuid, name: &str) -> String {
     db::vms::vm_insert(
         &mut conn,
         &db::vms::NewVm {
-            id,
+            id: id.into(),
             name,
             display_name: name,
             account_id: u.account_id,
             domain_id: u.domain_id,
             user_id: u.id,
-            zone_id: zone,
+            zone_id: zone.into(),
             service_offering_id: SMALL.parse().unwrap(),
             disk_offering_id: None,
             iso_id: None,

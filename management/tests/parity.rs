@@ -597,11 +597,11 @@ async fn real_answers_carry_cloudstacks_fields() {
     db::volumes::volume_insert(
         &c.ctx.pool,
         &db::volumes::VolumeRow {
-            id: uuid::Uuid::new_v4(),
+            id: uuid::Uuid::new_v4().into(),
             vm_id: Some(vmid.parse().unwrap()),
             name: "ROOT-1".into(),
             volume_type: "ROOT".into(),
-            pool_id: pool.id,
+            pool_id: pool.id.into(),
             path: "root-1.qcow2".into(),
             size_bytes: 5 << 30,
             state: stratus_management::rules::states::VolumeState::Ready,
@@ -878,11 +878,11 @@ async fn real_answers_carry_cloudstacks_fields() {
     db::volumes::volume_insert(
         &c.ctx.pool,
         &db::volumes::VolumeRow {
-            id: spare,
+            id: spare.into(),
             vm_id: None,
             name: "ROOT-spare".into(),
             volume_type: "ROOT".into(),
-            pool_id: pool.id,
+            pool_id: pool.id.into(),
             path: "spare.qcow2".into(),
             size_bytes: 5 << 30,
             state: stratus_management::rules::states::VolumeState::Ready,

@@ -405,7 +405,7 @@ async fn volume_snapshots_through_the_api() {
         .unwrap();
     let again: stratus_management::services::snapshots::Create =
         serde_json::from_value(input).unwrap();
-    stratus_management::services::snapshots::create(&admin.ctx, Some(tj), again)
+    stratus_management::services::snapshots::create(&admin.ctx, Some(tj.into()), again)
         .await
         .unwrap();
     let l = alice.ok("listSnapshots", &[("id", &tsnap)]).await;

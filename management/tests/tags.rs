@@ -412,7 +412,7 @@ async fn vm_of(c: &Client, zone: &str, offering: &str, n: usize) -> Uuid {
     db::vms::vm_insert(
         &mut conn,
         &db::vms::NewVm {
-            id,
+            id: id.into(),
             name: &name,
             display_name: &name,
             account_id: admin.account_id,
@@ -486,25 +486,25 @@ async fn placement_honours_host_and_storage_tags() {
     let tagged = offering(&c, "gpu-vm", "gpu", "").await;
     for n in 0..5 {
         let vm = vm_of(&c, &zone, &tagged, n).await;
-        let a = vms::allocate::allocate(&c.ctx, vm, None, None)
+        let a = vms::allocate::allocate(&c.ctx, vm.into(), None, None)
             .await
             .unwrap();
         assert_eq!(host_of(a), gpu, "VM {n}");
     }
     let plain = offering(&c, "plain", "", "").await;
     let vm = vm_of(&c, &zone, &plain, 10).await;
-    let a = vms::allocate::allocate(&c.ctx, vm, None, None)
+    let a = vms::allocate::allocate(&c.ctx, vm.into(), None, None)
         .await
         .unwrap();
     assert_eq!(host_of(a), big, "untagged: the most free memory");
     // Storage tags: only the host that reaches the tagged pool; the root volume goes there.
     let fast = offering(&c, "fast-vm", "", "FAST").await;
     let vm = vm_of(&c, &zone, &fast, 11).await;
-    let a = vms::allocate::allocate(&c.ctx, vm, None, None)
+    let a = vms::allocate::allocate(&c.ctx, vm.into(), None, None)
         .await
         .unwrap();
     assert_eq!(host_of(a), far);
-    let fast_row = db::vms::vm_fetch(&mut *c.ctx.pool.acquire().await.unwrap(), vm)
+    let fast_row = db::vms::vm_fetch(&mut *c.ctx.pool.acquire().await.unwrap(), vm.into())
         .await
         .unwrap()
         .unwrap();
@@ -526,7 +526,7 @@ async fn placement_honours_host_and_storage_tags() {
     // Untagged: the zone-wide pool with the most room.
     let mut row = db::vms::vm_fetch(
         &mut *c.ctx.pool.acquire().await.unwrap(),
-        vm_of(&c, &zone, &plain, 12).await,
+        (vm_of(&c, &zone, &plain, 12).await).into(),
     )
     .await
     .unwrap()
@@ -561,13 +561,13 @@ async fn placement_honours_host_and_storage_tags() {
     {
         let o = offering(&c, name, host_tags, storage_tags).await;
         let vm = vm_of(&c, &zone, &o, 30 + n).await;
-        let e = vms::allocate::allocate(&c.ctx, vm, None, None)
+        let e = vms::allocate::allocate(&c.ctx, vm.into(), None, None)
             .await
             .unwrap_err()
             .to_api();
         assert_eq!(e.code.http_status(), 533, "{}", e.text);
         assert!(e.text.contains(want), "{name}: {}", e.text);
-        let row = db::vms::vm_fetch(&mut *c.ctx.pool.acquire().await.unwrap(), vm)
+        let row = db::vms::vm_fetch(&mut *c.ctx.pool.acquire().await.unwrap(), vm.into())
             .await
             .unwrap()
             .unwrap();
@@ -575,7 +575,7 @@ async fn placement_honours_host_and_storage_tags() {
     }
     // An admin's hostid does not bypass the tags.
     let vm = vm_of(&c, &zone, &tagged, 40).await;
-    let e = vms::allocate::allocate(&c.ctx, vm, None, Some(big.parse().unwrap()))
+    let e = vms::allocate::allocate(&c.ctx, vm.into(), None, Some(big.parse().unwrap()))
         .await
         .unwrap_err()
         .to_api();
@@ -663,7 +663,7 @@ async fn a_stopped_vm_changes_only_to_an_offering_its_pool_has_the_tags_for() {
     db::volumes::volume_insert(
         &c.ctx.pool,
         &db::volumes::VolumeRow {
-            id: Uuid::new_v4(),
+            id: Uuid::new_v4().into(),
             vm_id: Some(vm.parse().unwrap()),
             name: "ROOT-1".into(),
             volume_type: "ROOT".into(),
@@ -749,10 +749,10 @@ async fn a_pools_state_moves_as_cloudstack_allows_and_placement_follows_it() {
         let (c, zone, plain) = (&c, &zone, &plain);
         async move {
             let vm = vm_of(c, zone, plain, n).await;
-            vms::allocate::allocate(&c.ctx, vm, None, None)
+            vms::allocate::allocate(&c.ctx, vm.into(), None, None)
                 .await
                 .unwrap();
-            let row = db::vms::vm_fetch(&mut *c.ctx.pool.acquire().await.unwrap(), vm)
+            let row = db::vms::vm_fetch(&mut *c.ctx.pool.acquire().await.unwrap(), vm.into())
                 .await
                 .unwrap()
                 .unwrap();

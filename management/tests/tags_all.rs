@@ -183,11 +183,11 @@ async fn volume_of(c: &Client, vm: &str, pool: Uuid, name: &str) -> String {
     db::volumes::volume_insert(
         &c.ctx.pool,
         &db::volumes::VolumeRow {
-            id,
+            id: id.into(),
             vm_id: Some(vm.parse().unwrap()),
             name: name.into(),
             volume_type: "ROOT".into(),
-            pool_id: pool,
+            pool_id: pool.into(),
             path: format!("volumes/{id}.qcow2"),
             size_bytes: 5 << 30,
             state: stratus_management::rules::states::VolumeState::Ready,

@@ -413,7 +413,7 @@ async fn template_filters_permissions_and_input() {
     )
     .await
     .unwrap());
-    let file = db::templates::template_ready_in_zone(pool, shared_id, z1_id)
+    let file = db::templates::template_ready_in_zone(pool, shared_id.into(), z1_id.into())
         .await
         .unwrap()
         .expect("ready in z1");
@@ -426,7 +426,7 @@ async fn template_filters_permissions_and_input() {
     assert_eq!(file.store_url, "nfs://127.0.0.1/export/tz1");
     assert!(file.sshkey_enabled && !file.password_enabled);
     assert!(
-        db::templates::template_ready_in_zone(pool, shared_id, z2_id)
+        db::templates::template_ready_in_zone(pool, shared_id.into(), z2_id.into())
             .await
             .unwrap()
             .is_none()
@@ -504,9 +504,10 @@ async fn template_filters_permissions_and_input() {
         z2.as_str(),
         "{done}"
     );
-    let copies = db::templates::template_zone_list(pool, Uuid::parse_str(&community).unwrap())
-        .await
-        .unwrap();
+    let copies =
+        db::templates::template_zone_list(pool, Uuid::parse_str(&community).unwrap().into())
+            .await
+            .unwrap();
     let z2_copy = copies.iter().find(|c| c.zone_id == z2_id).unwrap();
     assert_eq!(
         z2_copy.state,
@@ -536,7 +537,7 @@ async fn template_filters_permissions_and_input() {
     assert!(!filter(&alice, "self")
         .await
         .contains(&"pending".to_string()));
-    let gone = db::templates::template_fetch_any(pool, Uuid::parse_str(&pending).unwrap())
+    let gone = db::templates::template_fetch_any(pool, Uuid::parse_str(&pending).unwrap().into())
         .await
         .unwrap()
         .unwrap();
@@ -903,7 +904,7 @@ async fn template_downloads_into_ganesha() {
     let good_uuid = Uuid::parse_str(&good_id).unwrap();
     let mut copied = None;
     for _ in 0..300 {
-        copied = db::templates::template_ready_in_zone(&c.ctx.pool, good_uuid, z2_id)
+        copied = db::templates::template_ready_in_zone(&c.ctx.pool, good_uuid.into(), z2_id.into())
             .await
             .unwrap();
         if copied.is_some() {
@@ -931,16 +932,18 @@ async fn template_downloads_into_ganesha() {
         );
     }
     assert!(
-        db::templates::template_ready_in_zone(&c.ctx.pool, good_uuid, z2_id)
+        db::templates::template_ready_in_zone(&c.ctx.pool, good_uuid.into(), z2_id.into())
             .await
             .unwrap()
             .is_none()
     );
-    assert!(db::templates::template_fetch_any(&c.ctx.pool, good_uuid)
-        .await
-        .unwrap()
-        .unwrap()
-        .removed
-        .is_some());
+    assert!(
+        db::templates::template_fetch_any(&c.ctx.pool, good_uuid.into())
+            .await
+            .unwrap()
+            .unwrap()
+            .removed
+            .is_some()
+    );
     nfs.down();
 }

@@ -377,7 +377,7 @@ async fn vm_snapshots_of_a_stopped_vm_through_the_api() {
         .unwrap();
     vm_snapshots::revert(
         ctx,
-        Some(jid),
+        Some(jid.into()),
         vm_snapshots::Revert {
             snapshot: s1.parse::<Uuid>().unwrap().into(),
             vm: vm.parse().unwrap(),

@@ -79,11 +79,11 @@ async fn volumes_answer_what_their_file_takes_on_the_pool() {
     db::volumes::volume_insert(
         &c.ctx.pool,
         &db::volumes::VolumeRow {
-            id,
+            id: id.into(),
             vm_id: None,
             name: "ROOT-psz".into(),
             volume_type: "ROOT".into(),
-            pool_id: pool,
+            pool_id: pool.into(),
             path: rel.clone(),
             size_bytes: 1 << 30,
             state: stratus_management::rules::states::VolumeState::Ready,

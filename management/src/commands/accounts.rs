@@ -28,7 +28,7 @@ pub async fn list_roles(ctx: &Ctx, r: &requests::ListRoles<'_>) -> Result<Reply>
         .iter()
         .map(|r| RoleResponse {
             ispublic: Some(true),
-            id: Some(r.id),
+            id: Some(r.id.into_uuid()),
             name: Some(r.name.clone()),
             r#type: Some(r.role_type.clone()),
             description: Some(r.description.clone()),
@@ -41,7 +41,7 @@ pub async fn list_roles(ctx: &Ctx, r: &requests::ListRoles<'_>) -> Result<Reply>
 
 pub fn user_response(u: &UserRow, with_key: bool) -> UserResponse {
     UserResponse {
-        id: Some(u.id),
+        id: Some(u.id.into_uuid()),
         username: Some(u.username.clone()),
         firstname: Some(u.firstname.clone()),
         lastname: Some(u.lastname.clone()),
@@ -49,12 +49,12 @@ pub fn user_response(u: &UserRow, with_key: bool) -> UserResponse {
         created: Some(u.created.into()),
         state: Some(u.state.to_string()),
         account: Some(u.account_name.clone()),
-        accountid: Some(u.account_id),
+        accountid: Some(u.account_id.into_uuid()),
         accounttype: Some(u.account_type),
-        roleid: Some(u.role_id),
+        roleid: Some(u.role_id.into_uuid()),
         roletype: Some(u.role_type.clone()),
         rolename: Some(u.role_name.clone()),
-        domainid: Some(u.domain_id),
+        domainid: Some(u.domain_id.into_uuid()),
         domain: Some(u.domain_name.clone()),
         timezone: u.timezone.clone(),
         apikey: if with_key { u.api_key.clone() } else { None },
@@ -68,13 +68,13 @@ pub fn user_response(u: &UserRow, with_key: bool) -> UserResponse {
 
 pub fn account_response(acc: &AccountRow, users: &[UserRow], with_keys: bool) -> AccountResponse {
     AccountResponse {
-        id: Some(acc.id),
+        id: Some(acc.id.into_uuid()),
         name: Some(acc.name.clone()),
         accounttype: Some(acc.account_type),
-        roleid: Some(acc.role_id),
+        roleid: Some(acc.role_id.into_uuid()),
         roletype: Some(acc.role_type.clone()),
         rolename: Some(acc.role_name.clone()),
-        domainid: Some(acc.domain_id),
+        domainid: Some(acc.domain_id.into_uuid()),
         domain: Some(acc.domain_name.clone()),
         domainpath: Some(acc.domain_path.clone()),
         state: Some(acc.state.to_string()),
@@ -111,8 +111,10 @@ fn require_password(ctx: &Ctx, domain: Uuid, pw: &str, username: &str) -> Result
 /// The domain `domainid` names (the caller's own by default), which the caller must
 /// administer.
 async fn managed_domain(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<a::DomainRow> {
-    let id = p.uuid("domainid")?.unwrap_or(caller.domain_id());
-    let d = a::domain_fetch(&ctx.pool, id)
+    let id = p
+        .uuid("domainid")?
+        .unwrap_or(caller.domain_id().into_uuid());
+    let d = a::domain_fetch(&ctx.pool, id.into())
         .await?
         .ok_or_else(|| not_found(p, "domainid"))?;
     ensure_manages(caller, &d.path)?;
@@ -127,7 +129,7 @@ pub async fn create_account(
     let domain_id = managed_domain(ctx, caller, r.wire()).await?.id;
     let (role_id, account_type) = match (r.roleid(), r.accounttype()) {
         (Some(id), _) => {
-            let role = a::role_fetch(&ctx.pool, id.into_uuid())
+            let role = a::role_fetch(&ctx.pool, id)
                 .await?
                 .ok_or_else(|| not_found(r.wire(), "roleid"))?;
             (role.id, AccountType::for_role_type(&role.role_type))
@@ -157,7 +159,7 @@ pub async fn create_account(
     }
     let username = r.username().trim().to_string();
     let password = r.password();
-    require_password(ctx, domain_id, password, &username)?;
+    require_password(ctx, domain_id.into_uuid(), password, &username)?;
     let name = r
         .account()
         .map(str::to_string)
@@ -168,7 +170,7 @@ pub async fn create_account(
     let mut tx = ctx.pool.begin().await?;
     a::account_insert(
         &mut *tx,
-        account_id,
+        account_id.into(),
         &name,
         domain_id,
         account_type as i32,
@@ -178,8 +180,8 @@ pub async fn create_account(
     .await?;
     a::user_insert(
         &mut *tx,
-        user_id,
-        account_id,
+        user_id.into(),
+        account_id.into(),
         domain_id,
         &username,
         &hash,
@@ -214,7 +216,7 @@ pub async fn create_account(
     )
     .await?;
     tx.commit().await?;
-    let acc = a::account_fetch(&ctx.pool, account_id)
+    let acc = a::account_fetch(&ctx.pool, account_id.into())
         .await?
         .ok_or_else(|| crate::error::Error::internal("account vanished"))?;
     let users = a::user_list_for_accounts(&ctx.pool, &[account_id]).await?;
@@ -238,17 +240,19 @@ pub async fn list_accounts(
     let f = a::AccountFilter {
         common: list_filter(ctx, r.wire())?,
         account_type: r.accounttype(),
-        domain_id,
+        domain_id: domain_id.map(Into::into),
         state: state.and_then(Result::ok),
-        role_id: r.roleid().map(Into::into),
-        only: (!caller.is_root_admin() && !caller.is_domain_admin()).then(|| caller.account_id()),
+        role_id: r.roleid(),
+        only: (!caller.is_root_admin() && !caller.is_domain_admin())
+            .then(|| caller.account_id())
+            .map(Into::into),
         under,
     };
     if matches!(state, Some(Err(()))) {
         return Ok(Reply::list::<AccountResponse>("account", 0, &[]));
     }
     let (rows, total) = a::account_list(&ctx.pool, &f).await?;
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id.into_uuid()).collect();
     let users = a::user_list_for_accounts(&ctx.pool, &ids).await?;
     // API keys are shown to admins and to the account's own users (jclouds finds its
     // caller by matching `user[].apikey`).
@@ -257,7 +261,7 @@ pub async fn list_accounts(
         .iter()
         .map(|r| {
             let mut a = account_response(r, &users, true);
-            if let Some((l, u)) = limits.get(&r.id) {
+            if let Some((l, u)) = limits.get(&r.id.into_uuid()) {
                 super::limits::fill_account(&mut a, l, u);
             }
             a
@@ -279,7 +283,7 @@ async fn domain_scope(
     let Some(id) = p.uuid("domainid")? else {
         return Ok((None, mine));
     };
-    let Some(d) = a::domain_fetch(&ctx.pool, id).await? else {
+    let Some(d) = a::domain_fetch(&ctx.pool, id.into()).await? else {
         return Err(not_found(p, "domainid"));
     };
     if caller.is_domain_admin() {
@@ -288,7 +292,7 @@ async fn domain_scope(
     Ok(if recursive {
         (None, Some(d.path))
     } else {
-        (Some(d.id), mine)
+        (Some(d.id.into_uuid()), mine)
     })
 }
 
@@ -312,14 +316,16 @@ async fn target_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Accoun
 
 async fn find_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<AccountRow> {
     if let Some(id) = p.uuid("id")? {
-        return a::account_fetch(&ctx.pool, id)
+        return a::account_fetch(&ctx.pool, id.into())
             .await?
             .ok_or_else(|| not_found(p, "id"));
     }
     match p.str("account") {
         Some(name) => {
-            let domain = p.uuid("domainid")?.unwrap_or(caller.domain_id());
-            a::account_fetch_by_name(&ctx.pool, domain, name)
+            let domain = p
+                .uuid("domainid")?
+                .unwrap_or(caller.domain_id().into_uuid());
+            a::account_fetch_by_name(&ctx.pool, domain.into(), name)
                 .await?
                 .ok_or_else(|| {
                     ApiError::param(format!(
@@ -365,7 +371,7 @@ pub async fn update_account(
     };
     let role_id = match r.roleid() {
         Some(id) => {
-            let role = a::role_fetch(&ctx.pool, id.into_uuid())
+            let role = a::role_fetch(&ctx.pool, id)
                 .await?
                 .ok_or_else(|| not_found(r.wire(), "roleid"))?;
             if AccountType::for_role_type(&role.role_type) as i32 != acc.account_type {
@@ -396,7 +402,7 @@ pub async fn update_account(
     let acc = a::account_fetch(&ctx.pool, acc.id)
         .await?
         .ok_or_else(|| crate::error::Error::internal("account vanished"))?;
-    let users = a::user_list_for_accounts(&ctx.pool, &[acc.id]).await?;
+    let users = a::user_list_for_accounts(&ctx.pool, &[acc.id.into_uuid()]).await?;
     Ok(Reply::object(
         "account",
         &account_response(&acc, &users, true),
@@ -447,7 +453,7 @@ pub async fn set_account_state(
     let acc = a::account_fetch(&ctx.pool, acc.id)
         .await?
         .ok_or_else(|| crate::error::Error::internal("account vanished"))?;
-    let users = a::user_list_for_accounts(&ctx.pool, &[acc.id]).await?;
+    let users = a::user_list_for_accounts(&ctx.pool, &[acc.id.into_uuid()]).await?;
     Ok(Reply::object(
         "account",
         &account_response(&acc, &users, true),
@@ -487,7 +493,7 @@ pub async fn delete_account(
 /// their subtree who are not root admins.
 async fn target_user(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<UserRow> {
     let id = p.required_uuid("id")?;
-    let u = a::user_fetch(&ctx.pool, id)
+    let u = a::user_fetch(&ctx.pool, id.into())
         .await?
         .filter(|u| u.id != a::SYSTEM_USER);
     match u {
@@ -520,13 +526,13 @@ pub async fn create_user(
         })?;
     let username = r.username().trim().to_string();
     let password = r.password();
-    require_password(ctx, domain_id, password, &username)?;
+    require_password(ctx, domain_id.into_uuid(), password, &username)?;
     let hash = auth::hash_password(password).await?;
     let user_id = Uuid::new_v4();
     let mut tx = ctx.pool.begin().await?;
     a::user_insert(
         &mut *tx,
-        user_id,
+        user_id.into(),
         acc.id,
         domain_id,
         &username,
@@ -550,7 +556,7 @@ pub async fn create_user(
     )
     .await?;
     tx.commit().await?;
-    let u = a::user_fetch(&ctx.pool, user_id)
+    let u = a::user_fetch(&ctx.pool, user_id.into())
         .await?
         .ok_or_else(|| crate::error::Error::internal("user vanished"))?;
     Ok(Reply::object("user", &user_response(&u, true)))
@@ -568,7 +574,7 @@ pub async fn list_users(ctx: &Ctx, caller: &Caller, r: &requests::ListUsers<'_>)
         account_name: r.account().map(str::to_string),
         account_id: None,
         account_type: r.accounttype(),
-        domain_id,
+        domain_id: domain_id.map(Into::into),
         state: state.and_then(Result::ok),
         under,
     };
@@ -592,7 +598,7 @@ pub async fn update_user(
     let hash = match r.password() {
         Some(pw) => {
             let name = r.username().unwrap_or(&u.username);
-            require_password(ctx, u.domain_id, pw, name)?;
+            require_password(ctx, u.domain_id.into_uuid(), pw, name)?;
             // Users changing their own password must prove they know the current one.
             if caller.user_id() == u.id {
                 let cur = r.currentpassword().ok_or_else(|| {
@@ -664,7 +670,7 @@ pub async fn set_user_state(
     let mut tx = ctx.pool.begin().await?;
     a::user_set_state(&mut *tx, u.id, state).await?;
     if state != UserState::Enabled {
-        crate::db::sessions::session_delete_for_user(&mut *tx, u.id).await?;
+        crate::db::sessions::session_delete_for_user(&mut *tx, u.id.into_uuid()).await?;
     }
     event(
         &mut tx,
@@ -747,7 +753,7 @@ pub async fn move_user(ctx: &Ctx, caller: &Caller, r: &requests::MoveUser<'_>) -
                     u.domain_path
                 ))
             })?,
-        (None, Some(id)) => a::account_fetch(&ctx.pool, id.into_uuid())
+        (None, Some(id)) => a::account_fetch(&ctx.pool, id)
             .await?
             .ok_or_else(|| not_found(r.wire(), "accountid"))?,
         (None, None) => {
@@ -790,7 +796,7 @@ pub async fn move_user(ctx: &Ctx, caller: &Caller, r: &requests::MoveUser<'_>) -
         .into());
     }
     a::user_set_account(&mut *tx, u.id, to.id).await?;
-    crate::db::sessions::session_delete_for_user(&mut *tx, u.id).await?;
+    crate::db::sessions::session_delete_for_user(&mut *tx, u.id.into_uuid()).await?;
     event(
         &mut tx,
         &caller.user,

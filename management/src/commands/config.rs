@@ -48,8 +48,12 @@ async fn scope_exists(ctx: &Ctx, scope: &str, id: Uuid) -> Result<bool> {
             .await?
             .is_some(),
         "storagepool" => storage::pool_fetch(&ctx.pool, id).await?.is_some(),
-        "account" => accounts::account_fetch(&ctx.pool, id).await?.is_some(),
-        _ => accounts::domain_fetch(&ctx.pool, id).await?.is_some(),
+        "account" => accounts::account_fetch(&ctx.pool, id.into())
+            .await?
+            .is_some(),
+        _ => accounts::domain_fetch(&ctx.pool, id.into())
+            .await?
+            .is_some(),
     })
 }
 

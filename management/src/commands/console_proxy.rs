@@ -33,7 +33,7 @@ pub async fn create_endpoint(
     r: &requests::CreateConsoleEndpoint<'_>,
 ) -> Result<Reply> {
     let vm_id = r.virtualmachineid();
-    let vm = db::vms::vm_fetch(&ctx.pool, vm_id.into_uuid())
+    let vm = db::vms::vm_fetch(&ctx.pool, vm_id)
         .await?
         .ok_or_else(|| not_found(r.wire(), "virtualmachineid"))?;
     if !caller.is_root_admin() && vm.account_id != caller.account_id() {

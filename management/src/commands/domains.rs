@@ -23,10 +23,10 @@ use crate::services::limits::{domain_limits_of, domain_usage, Limits};
 
 pub fn response(d: &DomainRow) -> DomainResponse {
     DomainResponse {
-        id: Some(d.id),
+        id: Some(d.id.into_uuid()),
         name: Some(d.name.clone()),
         level: Some(d.level),
-        parentdomainid: d.parent_id,
+        parentdomainid: d.parent_id.map(Into::into),
         parentdomainname: d.parent_name.clone(),
         haschild: Some(d.has_child),
         path: Some(d.path.clone()),
@@ -41,14 +41,17 @@ pub fn response(d: &DomainRow) -> DomainResponse {
 /// The answers for `rows`, with each domain's limits and its subtree's usage (one usage
 /// query per domain of the page, which the page size bounds).
 async fn answers(ctx: &Ctx, rows: &[DomainRow]) -> Result<Vec<DomainResponse>> {
-    let ids: Vec<Uuid> = rows.iter().map(|d| d.id).collect();
+    let ids: Vec<Uuid> = rows.iter().map(|d| d.id.into_uuid()).collect();
     let limits = domain_limits_of(ctx, &ctx.pool, &ids).await?;
     let mut conn = ctx.pool.acquire().await?;
     let mut out = Vec::with_capacity(rows.len());
     for d in rows {
         let mut r = response(d);
         let usage = domain_usage(&mut conn, &d.path).await?;
-        let l = limits.get(&d.id).copied().unwrap_or(Limits::UNLIMITED);
+        let l = limits
+            .get(&d.id.into_uuid())
+            .copied()
+            .unwrap_or(Limits::UNLIMITED);
         super::limits::fill_domain(&mut r, &l, &usage);
         out.push(r);
     }
@@ -98,7 +101,7 @@ pub async fn list_children(
 ) -> Result<Reply> {
     r.wire().mark_read("listall");
     let parent = match r.id() {
-        Some(id) => a::domain_fetch(&ctx.pool, id)
+        Some(id) => a::domain_fetch(&ctx.pool, id.into())
             .await?
             .ok_or_else(|| not_found(r.wire(), "id"))?,
         None => a::domain_fetch(&ctx.pool, caller.domain_id())
@@ -114,7 +117,7 @@ pub async fn list_children(
     let scope = if r.isrecursive() == Some(true) {
         DomainScope::Below(&parent.path)
     } else {
-        DomainScope::ChildrenOf(parent.id)
+        DomainScope::ChildrenOf(parent.id.into_uuid())
     };
     let (rows, total) = a::domain_list(&ctx.pool, &f, None, scope).await?;
     Ok(Reply::list("domain", total, &answers(ctx, &rows).await?))
@@ -156,8 +159,8 @@ fn name_taken(name: &str, parent: &str) -> ApiError {
 
 pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateDomain<'_>) -> Result<Reply> {
     let name = rules::valid_name(r.name())?;
-    let parent_id = r.parentdomainid().unwrap_or(caller.domain_id().into());
-    let parent = a::domain_fetch(&ctx.pool, parent_id.into_uuid())
+    let parent_id = r.parentdomainid().unwrap_or(caller.domain_id());
+    let parent = a::domain_fetch(&ctx.pool, parent_id)
         .await?
         .ok_or_else(|| not_found(r.wire(), "parentdomainid"))?;
     ensure_manages(caller, &parent.path)?;
@@ -170,13 +173,13 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateDomain<'_>) 
     let network = network_domain(r.wire(), None)?;
     let id = Uuid::new_v4();
     let mut tx = ctx.pool.begin().await?;
-    if a::domain_sibling_named(&mut *tx, parent.id, &name, id)
+    if a::domain_sibling_named(&mut *tx, parent.id.into_uuid(), &name, id)
         .await?
         .is_some()
     {
         return Err(name_taken(&name, &parent.path).into());
     }
-    a::domain_insert(&mut *tx, id, &name, &parent, network.as_deref()).await?;
+    a::domain_insert(&mut *tx, id.into(), &name, &parent, network.as_deref()).await?;
     event(
         &mut tx,
         &caller.user,
@@ -190,7 +193,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateDomain<'_>) 
 }
 
 pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateDomain<'_>) -> Result<Reply> {
-    let d = a::domain_fetch(&ctx.pool, r.id().into_uuid())
+    let d = a::domain_fetch(&ctx.pool, r.id())
         .await?
         .ok_or_else(|| not_found(r.wire(), "id"))?;
     ensure_manages(caller, &d.path)?;
@@ -217,7 +220,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateDomain<'_>) 
         .await?
         .ok_or_else(|| crate::error::Error::internal("the parent domain vanished"))?;
     if name != d.name
-        && a::domain_sibling_named(&ctx.pool, parent.id, &name, d.id)
+        && a::domain_sibling_named(&ctx.pool, parent.id.into_uuid(), &name, d.id.into_uuid())
             .await?
             .is_some()
     {
@@ -250,11 +253,11 @@ async fn save(
     )
     .await?;
     tx.commit().await?;
-    one_answer(ctx, d.id).await
+    one_answer(ctx, d.id.into_uuid()).await
 }
 
 pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteDomain<'_>) -> Result<Reply> {
-    let d = a::domain_fetch(&ctx.pool, r.id().into_uuid())
+    let d = a::domain_fetch(&ctx.pool, r.id())
         .await?
         .ok_or_else(|| not_found(r.wire(), "id"))?;
     if d.id == a::ROOT_DOMAIN {
@@ -272,7 +275,7 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteDomain<'_>) 
     let mut tx = ctx.pool.begin().await?;
     // Locked: no account or subdomain can be created under it while it goes.
     let subtree = a::domain_subtree_lock(&mut *tx, &d.path).await?;
-    let ids: Vec<Uuid> = subtree.iter().map(|x| x.id).collect();
+    let ids: Vec<Uuid> = subtree.iter().map(|x| x.id.into_uuid()).collect();
     let accounts = a::domain_accounts(&mut *tx, &ids).await?;
     if !cleanup {
         if subtree.len() > 1 {
@@ -322,7 +325,7 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteDomain<'_>) 
         if *id == caller.account_id() {
             return Err(ApiError::param("You cannot delete your own account").into());
         }
-        a::account_delete(&mut tx, *id).await?;
+        a::account_delete(&mut tx, (*id).into()).await?;
     }
     // Deepest first: a parent goes after its children.
     for x in subtree.iter().rev() {

@@ -45,7 +45,7 @@ fn response(r: &IsoListRow) -> IsoResponse {
         sshkeyenabled: Some(false),
         isdynamicallyscalable: Some(false),
         hasannotations: Some(false),
-        id: Some(i.id),
+        id: Some(i.id.into_uuid()),
         name: Some(i.name.clone()),
         displaytext: Some(i.display_text.clone()),
         ispublic: Some(i.is_public),
@@ -54,13 +54,13 @@ fn response(r: &IsoListRow) -> IsoResponse {
         bootable: Some(i.bootable),
         isfeatured: Some(i.is_featured),
         crossZones: Some(i.cross_zones),
-        ostypeid: Some(i.os_type_id),
+        ostypeid: Some(i.os_type_id.into_uuid()),
         ostypename: Some(r.os_type_name.clone()),
         account: Some(r.account_name.clone()),
-        accountid: Some(i.account_id),
+        accountid: Some(i.account_id.into_uuid()),
         domain: Some(r.domain_name.clone()),
-        domainid: Some(i.domain_id),
-        zoneid: Some(r.zone_id),
+        domainid: Some(i.domain_id.into_uuid()),
+        zoneid: Some(r.zone_id.into_uuid()),
         zonename: Some(r.zone_name.clone()),
         status: Some(status),
         size: r.size.or(r.bytes_total),
@@ -90,12 +90,12 @@ fn response(r: &IsoListRow) -> IsoResponse {
 /// zones has a row, and the same tags, in each).
 async fn list_rows(ctx: &Ctx, f: &IsoFilter) -> Result<(Vec<IsoResponse>, i64)> {
     let (rows, total) = d::iso_list(&ctx.pool, f).await?;
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.iso.id).collect();
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.iso.id.into_uuid()).collect();
     let tags = super::tags::tags_of(ctx, TagType::Iso, &ids).await?;
     let items = rows
         .iter()
         .map(|r| IsoResponse {
-            tags: tags.get(&r.iso.id).cloned().unwrap_or_default(),
+            tags: tags.get(&r.iso.id.into_uuid()).cloned().unwrap_or_default(),
             ..response(r)
         })
         .collect();
@@ -163,7 +163,7 @@ pub async fn register(ctx: &Ctx, caller: &Caller, r: &requests::RegisterIso<'_>)
         vec![id]
     };
     let os_type_id = r.ostypeid().unwrap_or(DEFAULT_OS_TYPE.into());
-    d::os_type_fetch(&ctx.pool, os_type_id.into_uuid())
+    d::os_type_fetch(&ctx.pool, os_type_id)
         .await?
         .ok_or_else(|| not_found(r.wire(), "ostypeid"))?;
     let featured = r.isfeatured().unwrap_or(false);
@@ -172,7 +172,7 @@ pub async fn register(ctx: &Ctx, caller: &Caller, r: &requests::RegisterIso<'_>)
     }
     let public = r.ispublic().unwrap_or(false);
     let owner_account = owner.map_or(caller.account_id(), |p| p.account_id);
-    if public && !super::templates::may_publish(ctx, caller, owner_account) {
+    if public && !super::templates::may_publish(ctx, caller, owner_account.into_uuid()) {
         return Err(ApiError::param("Only private ISOs can be created.").into());
     }
     // Last, after the checks that need no network: where the URL points now must be a
@@ -188,7 +188,7 @@ pub async fn register(ctx: &Ctx, caller: &Caller, r: &requests::RegisterIso<'_>)
         .await
         .map_err(ApiError::param)?;
     let iso = IsoRow {
-        id: Uuid::new_v4(),
+        id: Uuid::new_v4().into(),
         display_text: r
             .displaytext()
             .map(str::to_string)
@@ -197,7 +197,7 @@ pub async fn register(ctx: &Ctx, caller: &Caller, r: &requests::RegisterIso<'_>)
         name,
         url: url.to_string(),
         bootable: r.bootable().unwrap_or(true),
-        os_type_id: os_type_id.into_uuid(),
+        os_type_id,
         checksum,
         is_public: public,
         is_featured: featured,
@@ -213,13 +213,13 @@ pub async fn register(ctx: &Ctx, caller: &Caller, r: &requests::RegisterIso<'_>)
     crate::services::limits::admit(
         ctx,
         &mut tx,
-        iso.account_id,
+        iso.account_id.into_uuid(),
         &[(crate::rules::limits::ResourceKind::Template, 1)],
     )
     .await?;
     d::iso_insert(&mut *tx, &iso).await?;
     for z in &zones {
-        d::iso_zone_insert(&mut *tx, iso.id, *z).await?;
+        d::iso_zone_insert(&mut *tx, iso.id, (*z).into()).await?;
     }
     event(
         &mut tx,
@@ -235,7 +235,7 @@ pub async fn register(ctx: &Ctx, caller: &Caller, r: &requests::RegisterIso<'_>)
     .await?;
     tx.commit().await?;
     ctx.isos.notify_one();
-    let items = one_iso(ctx, iso.id).await?;
+    let items = one_iso(ctx, iso.id.into_uuid()).await?;
     Ok(Reply::object_list("iso", &items))
 }
 
@@ -244,8 +244,8 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListIsos<'_>) -> Res
     let mine = caller.user.account_id;
     let mut f = IsoFilter {
         common: list_filter(ctx, r.wire())?,
-        zone_id: r.zoneid().map(Into::into),
-        visible_to: (!admin).then_some(mine),
+        zone_id: r.zoneid(),
+        visible_to: (!admin).then_some(mine.into_uuid()),
         bootable: r.bootable(),
         public: r.ispublic(),
         tags: super::tags::wanted(r.wire())?,
@@ -282,13 +282,13 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListIsos<'_>) -> Res
     match filter.as_str() {
         "featured" => f.featured = Some(true),
         "self" | "selfexecutable" if projects.is_some() => f.only_any = projects,
-        "self" | "selfexecutable" => f.only_account = Some(mine),
+        "self" | "selfexecutable" => f.only_account = Some(mine.into_uuid()),
         "community" => {
             f.public = Some(true);
             f.featured = Some(false);
         }
         "sharedexecutable" | "shared" => {
-            f.shared_any = Some(projects.clone().unwrap_or_else(|| vec![mine]));
+            f.shared_any = Some(projects.clone().unwrap_or_else(|| vec![mine.into_uuid()]));
         }
         "executable" | "all" => {}
         other => {
@@ -305,10 +305,10 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListIsos<'_>) -> Res
 /// The ISO, if the caller owns it (or a project it is a member of does, or it is an
 /// administrator).
 async fn owned(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<IsoRow> {
-    let iso = d::iso_fetch(&ctx.pool, p.required_uuid("id")?)
+    let iso = d::iso_fetch(&ctx.pool, (p.required_uuid("id")?).into())
         .await?
         .ok_or_else(|| not_found(p, "id"))?;
-    if !super::projects::may_use(ctx, caller, iso.account_id).await? {
+    if !super::projects::may_use(ctx, caller, iso.account_id.into_uuid()).await? {
         return Err(ApiError::new(
             stratus_api::ErrorCode::Account,
             format!(
@@ -325,10 +325,10 @@ async fn owned(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<IsoRow> {
 fn shared(i: &IsoRow) -> super::sharing::Shared {
     super::sharing::Shared {
         kind: crate::db::images::Kind::Iso,
-        id: i.id,
+        id: i.id.into_uuid(),
         name: i.name.clone(),
-        account_id: i.account_id,
-        domain_id: i.domain_id,
+        account_id: i.account_id.into_uuid(),
+        domain_id: i.domain_id.into_uuid(),
         is_public: i.is_public,
         is_featured: i.is_featured,
         is_extractable: i.is_extractable,
@@ -340,7 +340,7 @@ pub async fn list_permissions(
     caller: &Caller,
     r: &requests::ListIsoPermissions<'_>,
 ) -> Result<Reply> {
-    let iso = d::iso_fetch(&ctx.pool, r.id())
+    let iso = d::iso_fetch(&ctx.pool, r.id().into())
         .await?
         .filter(|i| i.removed.is_none())
         .ok_or_else(|| not_found(r.wire(), "id"))?;
@@ -392,10 +392,10 @@ pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateIso<'_>) -> 
         iso.bootable = b;
     }
     if let Some(os) = r.ostypeid() {
-        d::os_type_fetch(&ctx.pool, os.into_uuid())
+        d::os_type_fetch(&ctx.pool, os)
             .await?
             .ok_or_else(|| not_found(r.wire(), "ostypeid"))?;
-        iso.os_type_id = os.into_uuid();
+        iso.os_type_id = os;
     }
     if let Some(f) = r.isfeatured() {
         if !caller.is_root_admin() {
@@ -405,7 +405,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateIso<'_>) -> 
     }
     if let Some(v) = r.ispublic() {
         // The same rule as templates' (allow.public.user.templates).
-        if v && !super::templates::may_publish(ctx, caller, iso.account_id) {
+        if v && !super::templates::may_publish(ctx, caller, iso.account_id.into_uuid()) {
             return Err(ApiError::param("Only private ISOs can be created.").into());
         }
         iso.is_public = v;
@@ -428,7 +428,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateIso<'_>) -> 
     )
     .await?;
     tx.commit().await?;
-    let items = one_iso(ctx, iso.id).await?;
+    let items = one_iso(ctx, iso.id.into_uuid()).await?;
     let first = items
         .into_iter()
         .next()
@@ -491,7 +491,7 @@ pub async fn list_os_types(ctx: &Ctx, r: &requests::ListOsTypes<'_>) -> Result<R
     let items: Vec<_> = rows
         .iter()
         .map(|r| OsTypeResponse {
-            id: Some(r.id),
+            id: Some(r.id.into_uuid()),
             name: Some(r.description.clone()),
             description: Some(r.description.clone()),
             oscategoryid: Some(r.category_id),
@@ -510,7 +510,7 @@ pub async fn list_os_categories(ctx: &Ctx, r: &requests::ListOsCategories<'_>) -
         .iter()
         .map(|r| OsCategoryResponse {
             isfeatured: Some(true),
-            id: Some(r.id),
+            id: Some(r.id.into_uuid()),
             name: Some(r.name.clone()),
         })
         .collect();

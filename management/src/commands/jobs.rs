@@ -26,7 +26,7 @@ pub async fn submit(
     j::job_insert(
         &ctx.pool,
         &NewJob {
-            id,
+            id: id.into(),
             command: spec.name,
             cmd_class: cmd_class(spec.name),
             params: p.to_json(),
@@ -36,7 +36,8 @@ pub async fn submit(
             // attachIso's `id` is the ISO; the VM is `virtualmachineid`.
             instance_id: created
                 .or(p.uuid("virtualmachineid").ok().flatten())
-                .or(p.uuid("id").ok().flatten()),
+                .or(p.uuid("id").ok().flatten())
+                .map(Into::into),
         },
     )
     .await?;
@@ -56,13 +57,13 @@ fn cmd_class(command: &str) -> String {
 
 pub fn job_response(job: &JobRow) -> AsyncJobResponse {
     AsyncJobResponse {
-        jobid: Some(job.id),
-        accountid: Some(job.account_id),
+        jobid: Some(job.id.into_uuid()),
+        accountid: Some(job.account_id.into_uuid()),
         account: job.account_name.clone(),
-        domainid: job.domain_id,
+        domainid: job.domain_id.map(Into::into),
         domainpath: job.domain_path.clone(),
         managementservername: job.owner_ms_name.clone(),
-        userid: job.user_id,
+        userid: job.user_id.map(Into::into),
         cmd: Some(job.cmd_class.clone()),
         jobstatus: Some(job.status.0),
         jobprocstatus: Some(job.proc_status),
@@ -71,7 +72,7 @@ pub fn job_response(job: &JobRow) -> AsyncJobResponse {
         jobresulttype: Some(job.result_type.clone()),
         jobresult: job.result.clone(),
         jobinstancetype: job.instance_type.clone(),
-        jobinstanceid: job.instance_id,
+        jobinstanceid: job.instance_id.map(Into::into),
         created: Some(job.created.into()),
         completed: job.completed.map(Into::into),
         managementserverid: job.owner_ms.or(Some(Uuid::nil())),
@@ -88,7 +89,7 @@ pub async fn query(
     r: &requests::QueryAsyncJobResult<'_>,
 ) -> Result<Reply> {
     let id = r.jobid();
-    let job = j::job_fetch(&ctx.pool, id.into_uuid())
+    let job = j::job_fetch(&ctx.pool, id)
         .await?
         .filter(|job| visible(caller, job))
         .ok_or_else(|| not_found(r.wire(), "jobid"))?;
@@ -105,7 +106,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListAsyncJobs<'_>) -
             .await?
             .split();
     let f = j::JobFilter {
-        account_id,
+        account_id: account_id.map(Into::into),
         account_ids,
         skip_projects,
         domain_id: None,

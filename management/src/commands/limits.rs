@@ -51,8 +51,10 @@ fn kind_filter(p: &Params) -> Result<Option<ResourceKind>> {
 }
 
 async fn account_named(ctx: &Ctx, p: &Params, name: &str) -> Result<AccountRow> {
-    let domain = p.uuid("domainid")?.unwrap_or(db::accounts::ROOT_DOMAIN);
-    db::accounts::account_fetch_by_name(&ctx.pool, domain, name)
+    let domain = p
+        .uuid("domainid")?
+        .unwrap_or(db::accounts::ROOT_DOMAIN.into_uuid());
+    db::accounts::account_fetch_by_name(&ctx.pool, domain.into(), name)
         .await?
         .ok_or_else(|| {
             ApiError::param(format!(
@@ -84,7 +86,7 @@ async fn owner(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Option<Owner>> 
     }
     match p.uuid("domainid")? {
         Some(d) => {
-            let d = db::accounts::domain_fetch(&ctx.pool, d)
+            let d = db::accounts::domain_fetch(&ctx.pool, d.into())
                 .await?
                 .ok_or_else(|| not_found(p, "domainid"))?;
             super::ensure_manages(caller, &d.path)?;
@@ -112,7 +114,7 @@ async fn project_named(ctx: &Ctx, p: &Params) -> Result<Option<db::projects::Pro
     p.mark_read("account");
     p.mark_read("domainid");
     Ok(Some(
-        db::projects::project_fetch(&ctx.pool, id)
+        db::projects::project_fetch(&ctx.pool, id.into())
             .await?
             .ok_or_else(|| not_found(p, "projectid"))?,
     ))
@@ -140,9 +142,9 @@ fn limit_response(o: &Owner, k: ResourceKind, max: Limit) -> ResourceLimitRespon
     };
     ResourceLimitResponse {
         account,
-        projectid,
+        projectid: projectid.map(Into::into),
         project,
-        domainid: Some(domainid),
+        domainid: Some(domainid.into_uuid()),
         domain: Some(domain),
         domainpath: Some(domainpath),
         resourcetype: Some(k.ordinal().to_string()),
@@ -153,14 +155,16 @@ fn limit_response(o: &Owner, k: ResourceKind, max: Limit) -> ResourceLimitRespon
 
 async fn limits_of_owner(ctx: &Ctx, o: &Owner) -> Result<Limits> {
     Ok(match o {
-        Owner::Account(a) => limits_of_one(ctx, &ctx.pool, a.id, kind_of(a)).await?,
+        Owner::Account(a) => limits_of_one(ctx, &ctx.pool, a.id.into_uuid(), kind_of(a)).await?,
         Owner::Project(p) => {
-            limits_of_one(ctx, &ctx.pool, p.account_id, OwnerKind::Project).await?
+            limits_of_one(ctx, &ctx.pool, p.account_id.into_uuid(), OwnerKind::Project).await?
         }
-        Owner::Domain(d) => crate::services::limits::domain_limits_of(ctx, &ctx.pool, &[d.id])
-            .await?
-            .remove(&d.id)
-            .unwrap_or(Limits::UNLIMITED),
+        Owner::Domain(d) => {
+            crate::services::limits::domain_limits_of(ctx, &ctx.pool, &[d.id.into_uuid()])
+                .await?
+                .remove(&d.id.into_uuid())
+                .unwrap_or(Limits::UNLIMITED)
+        }
     })
 }
 
@@ -220,7 +224,7 @@ pub async fn update(
             Owner::Account(a)
         }
         (None, Some(d)) => {
-            let d = db::accounts::domain_fetch(&ctx.pool, d.into_uuid())
+            let d = db::accounts::domain_fetch(&ctx.pool, d)
                 .await?
                 .ok_or_else(|| not_found(r.wire(), "domainid"))?;
             if d.id == db::accounts::ROOT_DOMAIN {
@@ -270,14 +274,21 @@ pub async fn update(
     let mut tx = ctx.pool.begin().await?;
     match &o {
         Owner::Account(a) => {
-            db::limits::limit_set_for_account(&mut *tx, a.id, k.ordinal(), max.raw()).await?
+            db::limits::limit_set_for_account(&mut *tx, a.id.into_uuid(), k.ordinal(), max.raw())
+                .await?
         }
         Owner::Domain(d) => {
-            db::limits::limit_set_for_domain(&mut *tx, d.id, k.ordinal(), max.raw()).await?
+            db::limits::limit_set_for_domain(&mut *tx, d.id.into_uuid(), k.ordinal(), max.raw())
+                .await?
         }
         Owner::Project(p) => {
-            db::limits::limit_set_for_account(&mut *tx, p.account_id, k.ordinal(), max.raw())
-                .await?
+            db::limits::limit_set_for_account(
+                &mut *tx,
+                p.account_id.into_uuid(),
+                k.ordinal(),
+                max.raw(),
+            )
+            .await?
         }
     }
     event(
@@ -301,7 +312,7 @@ pub async fn update_count(
     caller: &Caller,
     r: &requests::UpdateResourceCount<'_>,
 ) -> Result<Reply> {
-    let domain = db::accounts::domain_fetch(&ctx.pool, r.domainid().into_uuid())
+    let domain = db::accounts::domain_fetch(&ctx.pool, r.domainid())
         .await?
         .ok_or_else(|| not_found(r.wire(), "domainid"))?;
     super::ensure_manages(caller, &domain.path)?;
@@ -315,11 +326,11 @@ pub async fn update_count(
             if !crate::rules::domains::is_within(&project.domain_path, &domain.path) {
                 return Err(not_found(r.wire(), "projectid"));
             }
-            (None, vec![project.account_id])
+            (None, vec![project.account_id.into_uuid()])
         }
         (None, Some(name)) => {
             let a = account_named(ctx, r.wire(), name).await?;
-            let ids = vec![a.id];
+            let ids = vec![a.id.into_uuid()];
             (Some(a.name), ids)
         }
         (None, None) => (
@@ -334,10 +345,10 @@ pub async fn update_count(
         .filter(|k| only.is_none_or(|o| o == *k))
         .map(|k| ResourceCountResponse {
             account: account.clone(),
-            domainid: Some(domain.id),
+            domainid: Some(domain.id.into_uuid()),
             domain: Some(domain.name.clone()),
             domainpath: Some(domain.path.clone()),
-            projectid: project.as_ref().map(|p| p.id),
+            projectid: project.as_ref().map(|p| p.id).map(Into::into),
             project: project.as_ref().map(|p| p.name.clone()),
             resourcetype: Some(k.ordinal().to_string()),
             resourcetypename: Some(k.name().into()),
@@ -352,7 +363,10 @@ pub async fn account_limits(
     ctx: &Ctx,
     accounts: &[AccountRow],
 ) -> Result<HashMap<Uuid, (Limits, UsageRow)>> {
-    let owners: Vec<(Uuid, OwnerKind)> = accounts.iter().map(|a| (a.id, kind_of(a))).collect();
+    let owners: Vec<(Uuid, OwnerKind)> = accounts
+        .iter()
+        .map(|a| (a.id.into_uuid(), kind_of(a)))
+        .collect();
     let ids: Vec<Uuid> = owners.iter().map(|o| o.0).collect();
     let mut limits = limits_of(ctx, &ctx.pool, &owners).await?;
     Ok(db::limits::usage_of_accounts(&ctx.pool, &ids)

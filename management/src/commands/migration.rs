@@ -23,7 +23,7 @@ pub async fn migrate(
     r.wire().mark_read("autoselect");
     let want = r.hostid();
     let started = std::time::Instant::now();
-    let moved = migrate::migrate(ctx, job, vm.vm.id, want.map(Into::into)).await?;
+    let moved = migrate::migrate(ctx, job.map(Into::into), vm.vm.id, want.map(Into::into)).await?;
     // How long it took, and how much of that was libvirt's own move (the floor).
     let libvirt = moved
         .libvirt
@@ -51,7 +51,7 @@ pub async fn migrate(
         ),
     )
     .await?;
-    super::vms::vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
+    super::vms::vm_reply(ctx, &vms::view(ctx, vm.vm.id.into_uuid()).await?).await
 }
 
 /// `findHostsForMigration`: the other hosts of the VM's zone, the suitable ones first.

@@ -450,17 +450,19 @@ pub async fn named_account(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Opt
     let name = p.str("account");
     let domain = p.uuid("domainid")?;
     if !caller.is_root_admin() {
-        return Ok(Some(caller.account_id()));
+        return Ok(Some(caller.account_id().into_uuid()));
     }
     let Some(name) = name else { return Ok(None) };
     let a = db::accounts::account_fetch_by_name(
         &ctx.pool,
-        domain.unwrap_or(db::accounts::ROOT_DOMAIN),
+        domain
+            .unwrap_or(db::accounts::ROOT_DOMAIN.into_uuid())
+            .into(),
         name,
     )
     .await?
     .ok_or_else(|| not_found(p, "account"))?;
-    Ok(Some(a.id))
+    Ok(Some(a.id.into_uuid()))
 }
 
 /// One page of a list built in memory, and the total before paging.

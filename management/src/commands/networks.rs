@@ -206,7 +206,7 @@ fn response(x: &NetworkRow) -> NetworkResponse {
         restartrequired: Some(false),
         related: Some(x.id),
         domain: Some("ROOT".into()),
-        domainid: Some(ROOT_DOMAIN),
+        domainid: Some(ROOT_DOMAIN.into_uuid()),
         subdomainaccess: Some(true),
         created: Some(x.created.into()),
         tags: vec![],

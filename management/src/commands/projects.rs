@@ -52,7 +52,12 @@ async fn role_of(ctx: &Ctx, caller: &Caller, project: &ProjectRow) -> Result<Opt
     if caller.manages_domain(&project.domain_path) {
         return Ok(Some(ProjectRole::Admin));
     }
-    db::member_role(&ctx.pool, project.id, caller.account_id()).await
+    db::member_role(
+        &ctx.pool,
+        project.id.into_uuid(),
+        caller.account_id().into_uuid(),
+    )
+    .await
 }
 
 /// Refuses (531) unless the caller may use the project's resources.
@@ -77,7 +82,7 @@ pub async fn may_use(ctx: &Ctx, caller: &Caller, owner: Uuid) -> Result<bool> {
     if caller.is_root_admin() || owner == caller.account_id() {
         return Ok(true);
     }
-    if db::member_role_by_owner(&ctx.pool, owner, caller.account_id())
+    if db::member_role_by_owner(&ctx.pool, owner, caller.account_id().into_uuid())
         .await?
         .is_some()
     {
@@ -93,7 +98,7 @@ pub async fn may_use(ctx: &Ctx, caller: &Caller, owner: Uuid) -> Result<bool> {
 }
 
 async fn fetch(ctx: &Ctx, p: &Params, name: &str) -> Result<ProjectRow> {
-    db::project_fetch(&ctx.pool, p.required_uuid(name)?)
+    db::project_fetch(&ctx.pool, (p.required_uuid(name)?).into())
         .await?
         .ok_or_else(|| not_found(p, name))
 }
@@ -143,16 +148,18 @@ pub async fn list_owners(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Optio
             if caller.is_root_admin() {
                 let f = ProjectFilter::default();
                 let (rows, _) = db::project_list(&ctx.pool, &f).await?;
-                return Ok(Some(rows.iter().map(|r| r.account_id).collect()));
+                return Ok(Some(
+                    rows.iter().map(|r| r.account_id.into_uuid()).collect(),
+                ));
             }
             Ok(Some(
-                db::member_project_accounts(&ctx.pool, caller.account_id()).await?,
+                db::member_project_accounts(&ctx.pool, caller.account_id().into_uuid()).await?,
             ))
         }
         Some(_) => {
             let project = fetch(ctx, p, "projectid").await?;
             ensure_member(ctx, caller, &project).await?;
-            Ok(Some(vec![project.account_id]))
+            Ok(Some(vec![project.account_id.into_uuid()]))
         }
     }
 }
@@ -161,10 +168,10 @@ pub async fn list_owners(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Optio
 
 fn response(r: &ProjectRow) -> ProjectResponse {
     ProjectResponse {
-        id: Some(r.id),
+        id: Some(r.id.into_uuid()),
         name: Some(r.name.clone()),
         displaytext: Some(r.display_text.clone()),
-        domainid: Some(r.domain_id),
+        domainid: Some(r.domain_id.into_uuid()),
         domain: Some(r.domain_name.clone()),
         owner: r.owners.0.clone(),
         projectaccountname: Some(r.account_name.clone()),
@@ -178,20 +185,20 @@ fn response(r: &ProjectRow) -> ProjectResponse {
 async fn answers(ctx: &Ctx, rows: &[ProjectRow]) -> Result<Vec<ProjectResponse>> {
     let owners: Vec<(Uuid, OwnerKind)> = rows
         .iter()
-        .map(|r| (r.account_id, OwnerKind::Project))
+        .map(|r| (r.account_id.into_uuid(), OwnerKind::Project))
         .collect();
     let ids: Vec<Uuid> = owners.iter().map(|o| o.0).collect();
     let limits = limits_of(ctx, &ctx.pool, &owners).await?;
     let usage = crate::db::limits::usage_of_accounts(&ctx.pool, &ids).await?;
-    let project_ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let project_ids: Vec<Uuid> = rows.iter().map(|r| r.id.into_uuid()).collect();
     let mut tags = super::tags::tags_of(ctx, TagType::Project, &project_ids).await?;
     Ok(rows
         .iter()
         .map(|r| {
             let mut out = response(r);
-            out.tags = tags.remove(&r.id).unwrap_or_default();
+            out.tags = tags.remove(&r.id.into_uuid()).unwrap_or_default();
             if let (Some(l), Some(u)) = (
-                limits.get(&r.account_id),
+                limits.get(&r.account_id.into_uuid()),
                 usage.iter().find(|u| u.account_id == r.account_id),
             ) {
                 super::limits::fill_project(&mut out, l, u);
@@ -202,7 +209,7 @@ async fn answers(ctx: &Ctx, rows: &[ProjectRow]) -> Result<Vec<ProjectResponse>>
 }
 
 async fn one_answer(ctx: &Ctx, id: Uuid) -> Result<Reply> {
-    let r = db::project_fetch(&ctx.pool, id)
+    let r = db::project_fetch(&ctx.pool, id.into())
         .await?
         .ok_or_else(|| crate::error::Error::internal("the project vanished"))?;
     let out = answers(ctx, std::slice::from_ref(&r)).await?;
@@ -224,7 +231,7 @@ fn resource(r: &ProjectRow) -> Option<EventResource> {
 
 /// An account `account` names in `domain`, CloudStack's text when there is none.
 async fn account_in(ctx: &Ctx, domain: Uuid, name: &str) -> Result<AccountRow> {
-    a::account_fetch_by_name(&ctx.pool, domain, name)
+    a::account_fetch_by_name(&ctx.pool, domain.into(), name)
         .await?
         .filter(|x| x.account_type != PROJECT_ACCOUNT_TYPE)
         .ok_or_else(|| {
@@ -244,7 +251,7 @@ async fn new_owner(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<AccountRow>
             p.mark_read("account");
             p.mark_read("domainid");
             Some(
-                a::account_fetch(&ctx.pool, id)
+                a::account_fetch(&ctx.pool, id.into())
                     .await?
                     .filter(|x| x.account_type != PROJECT_ACCOUNT_TYPE)
                     .ok_or_else(|| not_found(p, "accountid"))?,
@@ -303,17 +310,23 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateProject<'_>)
     let account_id = Uuid::new_v4();
     let mut tx = ctx.pool.begin().await?;
     // The owner's `project` limit (max.account.projects), as CloudStack counts it.
-    crate::services::limits::admit(ctx, &mut tx, owner.id, &[(ResourceKind::Project, 1)]).await?;
-    if db::project_named(&mut *tx, owner.domain_id, &name, id)
+    crate::services::limits::admit(
+        ctx,
+        &mut tx,
+        owner.id.into_uuid(),
+        &[(ResourceKind::Project, 1)],
+    )
+    .await?;
+    if db::project_named(&mut *tx, owner.domain_id.into_uuid(), &name, id)
         .await?
         .is_some()
     {
-        return Err(name_taken(&name, owner.domain_id).into());
+        return Err(name_taken(&name, owner.domain_id.into_uuid()).into());
     }
     // The project's own account: a User role with no users, hidden from listAccounts.
     a::account_insert(
         &mut *tx,
-        account_id,
+        account_id.into(),
         &rules::account_name(&name, id),
         owner.domain_id,
         PROJECT_ACCOUNT_TYPE,
@@ -321,8 +334,16 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateProject<'_>)
         None,
     )
     .await?;
-    db::project_insert(&mut *tx, id, &name, &display, owner.domain_id, account_id).await?;
-    db::member_set(&mut *tx, id, owner.id, ProjectRole::Admin).await?;
+    db::project_insert(
+        &mut *tx,
+        id.into(),
+        &name,
+        &display,
+        owner.domain_id,
+        account_id.into(),
+    )
+    .await?;
+    db::member_set(&mut *tx, id, owner.id.into_uuid(), ProjectRole::Admin).await?;
     event(
         &mut tx,
         &caller.user,
@@ -345,7 +366,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListProjects<'_>) ->
         common: list_filter(ctx, r.wire())?,
         display_text: r.displaytext().map(str::to_string),
         state: r.state().map(str::to_string),
-        domain_id: r.domainid().map(Into::into),
+        domain_id: r.domainid(),
         tags: super::tags::wanted(r.wire())?,
         ..Default::default()
     };
@@ -371,9 +392,9 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListProjects<'_>) ->
         // A project's members include its owners: `account` lists the account's projects.
         (Some(name), true) => {
             let domain = f.domain_id.unwrap_or(caller.domain_id());
-            let acc = account_in(ctx, domain, name).await?;
+            let acc = account_in(ctx, domain.into_uuid(), name).await?;
             ensure_manages(caller, &acc.domain_path)?;
-            f.member = Some(acc.id);
+            f.member = Some(acc.id.into_uuid());
             r.wire().mark_read("listall");
         }
         (_, true) if r.listall() == Some(true) || f.common.id.is_some() => {
@@ -386,7 +407,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListProjects<'_>) ->
             // Users see the projects they are members of (CloudStack).
             r.wire().mark_read("account");
             r.wire().mark_read("listall");
-            f.member = Some(caller.account_id());
+            f.member = Some(caller.account_id().into_uuid());
         }
     }
     let (rows, total) = db::project_list(&ctx.pool, &f).await?;
@@ -407,7 +428,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateProject<'_>)
     let role = r.roletype().map(ProjectRole::from_param).transpose()?;
     let swap = r.swapowner().unwrap_or(true);
     let member = match r.account() {
-        Some(n) => Some(account_in(ctx, project.domain_id, n).await?),
+        Some(n) => Some(account_in(ctx, project.domain_id.into_uuid(), n).await?),
         None => None,
     };
     let mut tx = ctx.pool.begin().await?;
@@ -415,11 +436,16 @@ pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateProject<'_>)
         .await?
         .ok_or_else(|| not_found(r.wire(), "id"))?;
     if name != project.name
-        && db::project_named(&mut *tx, project.domain_id, &name, project.id)
-            .await?
-            .is_some()
+        && db::project_named(
+            &mut *tx,
+            project.domain_id.into_uuid(),
+            &name,
+            project.id.into_uuid(),
+        )
+        .await?
+        .is_some()
     {
-        return Err(name_taken(&name, project.domain_id).into());
+        return Err(name_taken(&name, project.domain_id.into_uuid()).into());
     }
     db::project_update(&mut *tx, project.id, &name, &display).await?;
     if let Some(acc) = &member {
@@ -432,10 +458,17 @@ pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateProject<'_>)
                     .and_then(|v| v.as_str())
                     .and_then(|v| v.parse::<Uuid>().ok());
                 if let Some(id) = id.filter(|id| *id != acc.id) {
-                    db::member_set(&mut *tx, project.id, id, ProjectRole::Regular).await?;
+                    db::member_set(&mut *tx, project.id.into_uuid(), id, ProjectRole::Regular)
+                        .await?;
                 }
             }
-            db::member_set(&mut *tx, project.id, acc.id, ProjectRole::Admin).await?;
+            db::member_set(
+                &mut *tx,
+                project.id.into_uuid(),
+                acc.id.into_uuid(),
+                ProjectRole::Admin,
+            )
+            .await?;
         } else {
             let role = role.unwrap_or(ProjectRole::Regular);
             let was_owner = project.owners.0.iter().any(|o| {
@@ -448,7 +481,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateProject<'_>)
                 ))
                 .into());
             }
-            db::member_set(&mut *tx, project.id, acc.id, role).await?;
+            db::member_set(&mut *tx, project.id.into_uuid(), acc.id.into_uuid(), role).await?;
         }
     }
     event(
@@ -460,7 +493,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateProject<'_>)
     )
     .await?;
     tx.commit().await?;
-    one_answer(ctx, project.id).await
+    one_answer(ctx, project.id.into_uuid()).await
 }
 
 /// suspendProject (`suspend`) and activateProject. Suspending refuses new resources in
@@ -502,7 +535,7 @@ pub async fn set_state(
     if suspend {
         stop_vms_of(ctx, caller, &project).await?;
     }
-    one_answer(ctx, project.id).await
+    one_answer(ctx, project.id.into_uuid()).await
 }
 
 /// Stops every running VM of a suspended project, one after another (each its own
@@ -511,7 +544,7 @@ async fn stop_vms_of(ctx: &Ctx, caller: &Caller, project: &ProjectRow) -> Result
     let running = crate::db::vms::vm_running_of_account(&ctx.pool, project.account_id).await?;
     let mut failed = Vec::new();
     for (id, name) in running {
-        match crate::services::vms::stop(ctx, id, false).await {
+        match crate::services::vms::stop(ctx, id.into(), false).await {
             Ok(()) => {
                 let mut tx = ctx.pool.begin().await?;
                 event(
@@ -556,7 +589,7 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteProject<'_>)
     let project = db::project_lock(&mut *tx, project.id)
         .await?
         .ok_or_else(|| not_found(r.wire(), "id"))?;
-    let usage = crate::db::limits::usage_of_accounts(&mut *tx, &[project.account_id])
+    let usage = crate::db::limits::usage_of_accounts(&mut *tx, &[project.account_id.into_uuid()])
         .await?
         .pop()
         .unwrap_or_default();
@@ -605,13 +638,13 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteProject<'_>)
 
 fn member_response(project: &ProjectRow, m: &MemberRow) -> ProjectAccountResponse {
     ProjectAccountResponse {
-        projectid: Some(project.id),
+        projectid: Some(project.id.into_uuid()),
         project: Some(project.name.clone()),
-        accountid: Some(m.account_id),
+        accountid: Some(m.account_id.into_uuid()),
         account: Some(m.account_name.clone()),
         accounttype: Some(m.account_type),
         role: Some(m.role.to_string()),
-        domainid: Some(m.domain_id),
+        domainid: Some(m.domain_id.into_uuid()),
         domain: Some(m.domain_name.clone()),
         domainpath: Some(m.domain_path.clone()),
         user: vec![],
@@ -636,11 +669,11 @@ pub async fn add_account(
         .unwrap_or(ProjectRole::Regular);
     let invite = ctx.get(&settings::PROJECT_INVITE_REQUIRED);
     let acc = match account {
-        Some(n) => Some(account_in(ctx, project.domain_id, n).await?),
+        Some(n) => Some(account_in(ctx, project.domain_id.into_uuid(), n).await?),
         None => None,
     };
     if let Some(acc) = &acc {
-        if db::member_role(&ctx.pool, project.id, acc.id)
+        if db::member_role(&ctx.pool, project.id.into_uuid(), acc.id.into_uuid())
             .await?
             .is_some()
         {
@@ -656,7 +689,7 @@ pub async fn add_account(
     let text = match (&acc, invite) {
         (Some(acc), false) => {
             r.wire().mark_read("email");
-            db::member_set(&mut *tx, project.id, acc.id, role).await?;
+            db::member_set(&mut *tx, project.id.into_uuid(), acc.id.into_uuid(), role).await?;
             format!("Adding account {} to project {}", acc.name, project.name)
         }
         (Some(acc), true) => {
@@ -664,8 +697,8 @@ pub async fn add_account(
             db::invitation_insert(
                 &mut *tx,
                 Uuid::new_v4(),
-                project.id,
-                Some(acc.id),
+                project.id.into_uuid(),
+                Some(acc.id.into_uuid()),
                 None,
                 None,
                 role,
@@ -697,7 +730,7 @@ pub async fn add_account(
             db::invitation_insert(
                 &mut *tx,
                 Uuid::new_v4(),
-                project.id,
+                project.id.into_uuid(),
                 None,
                 Some(email),
                 Some(&token),
@@ -752,12 +785,12 @@ pub async fn delete_account(
 ) -> Result<Reply> {
     let project = fetch(ctx, r.wire(), "projectid").await?;
     ensure_admin(ctx, caller, &project).await?;
-    let acc = account_in(ctx, project.domain_id, r.account()).await?;
+    let acc = account_in(ctx, project.domain_id.into_uuid(), r.account()).await?;
     let mut tx = ctx.pool.begin().await?;
     let project = db::project_lock(&mut *tx, project.id)
         .await?
         .ok_or_else(|| not_found(r.wire(), "projectid"))?;
-    match db::member_role(&mut *tx, project.id, acc.id).await? {
+    match db::member_role(&mut *tx, project.id.into_uuid(), acc.id.into_uuid()).await? {
         None => {
             return Err(ApiError::param(format!(
                 "Account {} is not assigned to the project {}",
@@ -774,7 +807,7 @@ pub async fn delete_account(
         }
         Some(_) => {}
     }
-    db::member_remove(&mut *tx, project.id, acc.id).await?;
+    db::member_remove(&mut *tx, project.id.into_uuid(), acc.id.into_uuid()).await?;
     event(
         &mut tx,
         &caller.user,
@@ -798,7 +831,8 @@ pub async fn list_accounts(
     let project = fetch(ctx, r.wire(), "projectid").await?;
     ensure_member(ctx, caller, &project).await?;
     let f = list_filter(ctx, r.wire())?;
-    let (rows, total) = db::member_list(&ctx.pool, project.id, r.account(), r.role(), &f).await?;
+    let (rows, total) =
+        db::member_list(&ctx.pool, project.id.into_uuid(), r.account(), r.role(), &f).await?;
     let items: Vec<ProjectAccountResponse> =
         rows.iter().map(|m| member_response(&project, m)).collect();
     Ok(Reply::list("projectaccount", total, &items))
@@ -809,9 +843,9 @@ pub async fn list_accounts(
 fn invitation_response(i: &InvitationRow) -> ProjectInvitationResponse {
     ProjectInvitationResponse {
         id: Some(i.id),
-        projectid: Some(i.project_id),
+        projectid: Some(i.project_id.into_uuid()),
         project: Some(i.project_name.clone()),
-        domainid: Some(i.domain_id),
+        domainid: Some(i.domain_id.into_uuid()),
         domain: Some(i.domain_name.clone()),
         domainpath: i.domain_path.clone(),
         account: i.account_name.clone(),
@@ -829,7 +863,7 @@ pub async fn list_invitations(
     r.wire().mark_read("isrecursive");
     let mut f = db::InvitationFilter {
         common: list_filter(ctx, r.wire())?,
-        project_id: r.wire().uuid("projectid")?,
+        project_id: (r.wire().uuid("projectid")?).map(Into::into),
         state: r.state().map(str::to_string),
         visible_to: None,
     };
@@ -848,10 +882,10 @@ pub async fn list_invitations(
     let admin = caller.is_root_admin() || caller.is_domain_admin();
     match (r.account(), admin) {
         (Some(name), true) => {
-            let domain = r.domainid().unwrap_or(caller.domain_id().into());
+            let domain = r.domainid().unwrap_or(caller.domain_id());
             let acc = account_in(ctx, domain.into_uuid(), name).await?;
             ensure_manages(caller, &acc.domain_path)?;
-            f.visible_to = Some(acc.id);
+            f.visible_to = Some(acc.id.into_uuid());
             r.wire().mark_read("listall");
         }
         (_, true) if caller.is_root_admin() && r.listall() == Some(true) => {
@@ -863,7 +897,7 @@ pub async fn list_invitations(
             for n in ["account", "domainid", "listall"] {
                 r.wire().mark_read(n);
             }
-            f.visible_to = Some(caller.account_id());
+            f.visible_to = Some(caller.account_id().into_uuid());
         }
     }
     let (rows, total) = db::invitation_list(&ctx.pool, &f).await?;
@@ -882,7 +916,7 @@ pub async fn update_invitation(
     // The account joining: the caller's, or (admins) the one `account` names.
     let acc = match r.account() {
         Some(n) => {
-            let acc = account_in(ctx, project.domain_id, n).await?;
+            let acc = account_in(ctx, project.domain_id.into_uuid(), n).await?;
             if acc.id != caller.account_id() {
                 ensure_manages(caller, &acc.domain_path)?;
             }
@@ -894,18 +928,19 @@ pub async fn update_invitation(
     };
     let timeout = ctx.get(&settings::PROJECT_INVITE_TIMEOUT);
     let mut tx = ctx.pool.begin().await?;
-    let inv = db::invitation_pending_lock(&mut *tx, project.id, acc.id, token)
-        .await?
-        // An email invitation is answered with its token only.
-        .filter(|i| {
-            i.account_id == Some(acc.id) || (token.is_some() && i.token.as_deref() == token)
-        })
-        .ok_or_else(|| {
-            ApiError::param(format!(
-                "Unable to find invitation for account name={} to the project id={}",
-                acc.name, project.id
-            ))
-        })?;
+    let inv =
+        db::invitation_pending_lock(&mut *tx, project.id.into_uuid(), acc.id.into_uuid(), token)
+            .await?
+            // An email invitation is answered with its token only.
+            .filter(|i| {
+                i.account_id == Some(acc.id) || (token.is_some() && i.token.as_deref() == token)
+            })
+            .ok_or_else(|| {
+                ApiError::param(format!(
+                    "Unable to find invitation for account name={} to the project id={}",
+                    acc.name, project.id
+                ))
+            })?;
     if (chrono::Utc::now() - inv.created).num_seconds() > timeout {
         db::invitation_set_state(&mut *tx, inv.id, InvitationState::Expired).await?;
         tx.commit().await?;
@@ -917,11 +952,17 @@ pub async fn update_invitation(
     }
     let next = InvitationState::answer(accept);
     if accept
-        && db::member_role(&mut *tx, project.id, acc.id)
+        && db::member_role(&mut *tx, project.id.into_uuid(), acc.id.into_uuid())
             .await?
             .is_none()
     {
-        db::member_set(&mut *tx, project.id, acc.id, inv.role).await?;
+        db::member_set(
+            &mut *tx,
+            project.id.into_uuid(),
+            acc.id.into_uuid(),
+            inv.role,
+        )
+        .await?;
     }
     db::invitation_set_state(&mut *tx, inv.id, next).await?;
     event(

@@ -74,7 +74,7 @@ pub async fn owners(ctx: &Ctx, caller: &Caller, p: &Params, fallback: Fallback) 
         // CloudStack refuses a user naming another account; Stratus answers the user's
         // own (issue 16): nothing of anyone else's is shown either way.
         SCOPE_PARAMS.iter().for_each(|n| p.mark_read(n));
-        return Ok(Owners::One(caller.account_id()));
+        return Ok(Owners::One(caller.account_id().into_uuid()));
     }
     let recursive = p.bool("isrecursive") == Some(true);
     let listall = p.bool("listall") == Some(true);
@@ -82,7 +82,7 @@ pub async fn owners(ctx: &Ctx, caller: &Caller, p: &Params, fallback: Fallback) 
     let by_id = p.uuid("id")?.is_some();
     let domain = match p.uuid("domainid")? {
         Some(id) => {
-            let d = db::accounts::domain_fetch(&ctx.pool, id)
+            let d = db::accounts::domain_fetch(&ctx.pool, id.into())
                 .await?
                 .ok_or_else(|| not_found(p, "domainid"))?;
             ensure_manages(caller, &d.path)?;
@@ -96,7 +96,7 @@ pub async fn owners(ctx: &Ctx, caller: &Caller, p: &Params, fallback: Fallback) 
         let a = db::accounts::account_fetch_by_name(&ctx.pool, domain_id, name)
             .await?
             .ok_or_else(|| not_found(p, "account"))?;
-        return Ok(Owners::One(a.id));
+        return Ok(Owners::One(a.id.into_uuid()));
     }
     if let Some(d) = domain {
         return Ok(Owners::Any(
@@ -106,7 +106,7 @@ pub async fn owners(ctx: &Ctx, caller: &Caller, p: &Params, fallback: Fallback) 
     let everything =
         listall || by_id || (fallback == Fallback::AllForRoot && caller.is_root_admin());
     if !everything {
-        return Ok(Owners::One(caller.account_id()));
+        return Ok(Owners::One(caller.account_id().into_uuid()));
     }
     if caller.is_root_admin() {
         return Ok(if by_id {

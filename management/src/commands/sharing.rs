@@ -4,6 +4,7 @@
 //! Stratus, over [`Kind`]: the rules and words below are the same for both, only the
 //! noun and the table differ.
 
+use crate::ids::AccountId;
 use stratus_api::envelope::Reply;
 use stratus_api::types::TemplatePermissionsResponse;
 use stratus_api::{ApiError, ErrorCode, Params};
@@ -73,7 +74,7 @@ pub async fn answer(ctx: &Ctx, caller: &Caller, image: &Shared) -> Result<Reply>
             Some(project) => projects.push(project.id.to_string()),
             None => {
                 if let Some(owner) =
-                    db::accounts::account_fetch(&ctx.pool, image.account_id).await?
+                    db::accounts::account_fetch(&ctx.pool, image.account_id.into()).await?
                 {
                     accounts.push(owner.name);
                 }
@@ -102,7 +103,7 @@ async fn project_account(ctx: &Ctx, caller: &Caller, id: &str) -> Result<db::pro
         ))
     };
     let uuid = Uuid::parse_str(id).map_err(|_| unknown())?;
-    let project = db::projects::project_fetch(&ctx.pool, uuid)
+    let project = db::projects::project_fetch(&ctx.pool, uuid.into())
         .await?
         .ok_or_else(unknown)?;
     match super::projects::ensure_member(ctx, caller, &project).await {
@@ -120,7 +121,7 @@ async fn project_account(ctx: &Ctx, caller: &Caller, id: &str) -> Result<db::pro
 #[derive(Debug)]
 pub struct Change {
     op: Option<String>,
-    accounts: Vec<Uuid>,
+    accounts: Vec<AccountId>,
 }
 
 impl Change {
@@ -237,7 +238,7 @@ pub async fn change(ctx: &Ctx, caller: &Caller, p: &Params, image: &mut Shared) 
         accounts.push(project.account_id);
     }
     for name in names.iter().flatten() {
-        match db::accounts::account_fetch_by_name(&ctx.pool, image.domain_id, name).await? {
+        match db::accounts::account_fetch_by_name(&ctx.pool, image.domain_id.into(), name).await? {
             Some(a) if a.id == image.account_id => {} // the owner may always use it
             Some(a) => accounts.push(a.id),
             None if op.as_deref() == Some("add") => {

@@ -35,9 +35,9 @@ use crate::services::{limits, snapshots};
 /// The live volume `p[name]` names, if the caller may use it.
 async fn owned_volume(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) -> Result<DataVolumeRow> {
     let id = p.required_uuid(name)?;
-    match db::volumes::data_volume_fetch(&ctx.pool, id).await? {
+    match db::volumes::data_volume_fetch(&ctx.pool, id.into()).await? {
         Some(v) => match v.account_id {
-            Some(a) if super::projects::may_use(ctx, caller, a).await? => Ok(v),
+            Some(a) if super::projects::may_use(ctx, caller, a.into_uuid()).await? => Ok(v),
             _ => Err(not_found(p, name)),
         },
         None => Err(not_found(p, name)),
@@ -55,7 +55,7 @@ pub(super) async fn owned(
     match db::snapshots::snapshot_fetch(&ctx.pool, id).await? {
         Some(s)
             if s.removed.is_none()
-                && super::projects::may_use(ctx, caller, s.account_id).await? =>
+                && super::projects::may_use(ctx, caller, s.account_id.into_uuid()).await? =>
         {
             Ok(s)
         }
@@ -68,13 +68,13 @@ fn response(r: &SnapshotListRow, tags: Vec<serde_json::Value>) -> SnapshotRespon
     SnapshotResponse {
         id: Some(s.id.into()),
         account: Some(r.account_name.clone()),
-        domainid: Some(s.domain_id),
+        domainid: Some(s.domain_id.into_uuid()),
         domain: Some(r.domain_name.clone()),
         domainpath: Some(r.domain_path.clone()),
         projectid: r.project_id,
         project: r.project_name.clone(),
         snapshottype: Some(s.interval_type.snapshot_type().into()),
-        volumeid: Some(s.volume_id),
+        volumeid: Some(s.volume_id.into_uuid()),
         volumename: Some(r.volume_name.clone()),
         volumetype: Some(r.volume_type.clone()),
         volumestate: Some(r.volume_state.clone()),
@@ -84,14 +84,14 @@ fn response(r: &SnapshotListRow, tags: Vec<serde_json::Value>) -> SnapshotRespon
         state: Some(s.state.as_str().into()),
         physicalsize: Some(s.physical_size),
         virtualsize: Some(s.virtual_size),
-        zoneid: Some(s.zone_id),
+        zoneid: Some(s.zone_id.into_uuid()),
         zonename: Some(r.zone_name.clone()),
         // A BackedUp snapshot of a live volume can be written back onto it.
         revertable: Some(s.state == SnapshotState::BackedUp && r.volume_state == "Ready"),
-        ostypeid: r.os_type_id,
+        ostypeid: r.os_type_id.map(Into::into),
         osdisplayname: r.os_display_name.clone(),
         locationtype: None,
-        datastoreid: s.image_store_id,
+        datastoreid: s.image_store_id.map(Into::into),
         datastorename: r.store_name.clone(),
         datastoretype: s.image_store_id.map(|_| "ImageStore".into()),
         hasannotations: Some(false),
@@ -228,7 +228,13 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateSnapshot<'_>
         ),
     };
     let mut tx = ctx.pool.begin().await?;
-    limits::admit(ctx, &mut tx, owner, &[(ResourceKind::Snapshot, 1)]).await?;
+    limits::admit(
+        ctx,
+        &mut tx,
+        owner.into_uuid(),
+        &[(ResourceKind::Snapshot, 1)],
+    )
+    .await?;
     db::snapshots::snapshot_insert(
         &mut *tx,
         &db::snapshots::NewSnapshot {
@@ -287,7 +293,7 @@ pub async fn create_job(
         .ok_or_else(|| not_found(r.wire(), "volumeid"))?;
     snapshots::create(
         ctx,
-        job,
+        job.map(Into::into),
         snapshots::Create {
             snapshot: s.id,
             volume: s.volume_id,
@@ -326,11 +332,11 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListSnapshots<'_>) -
     };
     let f = db::snapshots::SnapshotFilter {
         common: list_filter(ctx, r.wire())?,
-        account_id,
+        account_id: account_id.map(Into::into),
         account_ids,
         skip_projects,
-        volume_id: r.volumeid().map(Into::into),
-        zone_id: r.zoneid().map(Into::into),
+        volume_id: r.volumeid(),
+        zone_id: r.zoneid(),
         interval_type,
         recurring,
         policy_id: None,
@@ -389,7 +395,7 @@ pub async fn revert(
     }
     snapshots::revert(
         ctx,
-        job,
+        job.map(Into::into),
         snapshots::Revert {
             snapshot: s.id,
             volume: v.id,
@@ -426,7 +432,7 @@ fn interval_ordinal(i: IntervalType) -> i32 {
 fn policy_response(r: &PolicyRow, admin: bool) -> SnapshotPolicyResponse {
     SnapshotPolicyResponse {
         id: Some(r.id.into()),
-        volumeid: Some(r.volume_id),
+        volumeid: Some(r.volume_id.into_uuid()),
         schedule: Some(r.schedule.clone()),
         intervaltype: Some(interval_ordinal(r.interval_type)),
         maxsnaps: Some(r.max_snaps),
@@ -469,7 +475,7 @@ pub async fn create_policy(
     let row = db::snapshots::policy_upsert(
         &ctx.pool,
         SnapshotPolicyId::from(Uuid::new_v4()),
-        v.id,
+        v.id.into_uuid(),
         interval,
         schedule,
         tz,
@@ -516,7 +522,7 @@ async fn owned_policy(
         .await?
         .ok_or_else(|| not_found(p, name))?;
     match v.account_id {
-        Some(a) if super::projects::may_use(ctx, caller, a).await? => Ok(pol),
+        Some(a) if super::projects::may_use(ctx, caller, a.into_uuid()).await? => Ok(pol),
         _ => Err(not_found(p, name)),
     }
 }
@@ -529,7 +535,7 @@ pub async fn list_policies(
     let rows = match (r.volumeid(), r.id()) {
         (Some(_), id) => {
             let v = owned_volume(ctx, caller, r.wire(), "volumeid").await?;
-            db::snapshots::policies_of_volume(&ctx.pool, Some(v.id), id).await?
+            db::snapshots::policies_of_volume(&ctx.pool, Some(v.id.into_uuid()), id).await?
         }
         (None, Some(id)) => vec![owned_policy(ctx, caller, r.wire(), id.into_uuid(), "id").await?],
         (None, None) => return Err(ApiError::param("Either volumeid or id is required").into()),

@@ -4,6 +4,7 @@
 //! The fingerprint is CloudStack's: the MD5 of the key blob in colon-separated hex.
 
 use super::requests;
+use crate::ids::{AccountId, DomainId};
 use base64::Engine;
 use md5::{Digest, Md5};
 use ssh_key::private::{KeypairData, RsaKeypair};
@@ -121,7 +122,11 @@ pub fn response(x: &KeyPairRow, private_key: Option<String>) -> SshKeyPairRespon
 /// The account a key pair command acts for (CloudStack's `finalizeOwner`): the caller's,
 /// or the one named by `account` (+ `domainid`, default the caller's domain), which only
 /// a root admin may name when it is not their own.
-pub(super) async fn owner(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<(Uuid, Uuid, String)> {
+pub(super) async fn owner(
+    ctx: &Ctx,
+    caller: &Caller,
+    p: &Params,
+) -> Result<(AccountId, DomainId, String)> {
     if let Some(project) = super::projects::member_of(ctx, caller, p).await? {
         // A project's key pairs (and user data) are its account's; any member may
         // manage them. They count against no limit, so a suspended project's may be
@@ -136,7 +141,9 @@ pub(super) async fn owner(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<(Uui
     let Some(name) = p.str("account") else {
         return Ok(mine);
     };
-    let domain = p.uuid("domainid")?.unwrap_or(caller.domain_id());
+    let domain = p
+        .uuid("domainid")?
+        .unwrap_or(caller.domain_id().into_uuid());
     if name == caller.user.account_name && domain == caller.domain_id() {
         return Ok(mine);
     }
@@ -150,7 +157,7 @@ pub(super) async fn owner(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<(Uui
         }
         .into());
     }
-    let acc = a::account_fetch_by_name(&ctx.pool, domain, name)
+    let acc = a::account_fetch_by_name(&ctx.pool, domain.into(), name)
         .await?
         .filter(|acc| acc.id != a::SYSTEM_ACCOUNT)
         .ok_or_else(|| {
@@ -191,8 +198,13 @@ async fn store(
     }
     let (account_id, domain_id, account_name) = owner(ctx, caller, p).await?;
     let material = p.str("publickey").unwrap_or(&public.openssh);
-    if let Some(found) =
-        k::keypair_find(&ctx.pool, account_id, Some(name), Some(&public.fingerprint)).await?
+    if let Some(found) = k::keypair_find(
+        &ctx.pool,
+        account_id.into_uuid(),
+        Some(name),
+        Some(&public.fingerprint),
+    )
+    .await?
     {
         return Err(if found.name == name {
             name_taken(name)
@@ -205,8 +217,8 @@ async fn store(
     let new = NewKeyPair {
         id,
         name,
-        account_id,
-        domain_id,
+        account_id: account_id.into_uuid(),
+        domain_id: domain_id.into_uuid(),
         public_key: &public.openssh,
         fingerprint: &public.fingerprint,
     };
@@ -234,7 +246,7 @@ async fn store(
     )
     .await?;
     tx.commit().await?;
-    k::keypair_find(&ctx.pool, account_id, Some(name), None)
+    k::keypair_find(&ctx.pool, account_id.into_uuid(), Some(name), None)
         .await?
         .ok_or_else(|| Error::internal("key pair vanished"))
 }
@@ -289,7 +301,7 @@ pub async fn delete(
     let name = r.name();
     let (account_id, _, account_name) = owner(ctx, caller, r.wire()).await?;
     let mut tx = ctx.pool.begin().await?;
-    if !k::keypair_delete(&mut *tx, account_id, name).await? {
+    if !k::keypair_delete(&mut *tx, account_id.into_uuid(), name).await? {
         return Err(ApiError::param(format!(
             "A key pair with name '{name}' does not exist for account {account_name} in specified domain id"
         ))

@@ -349,7 +349,7 @@ pub async fn delete_pool(
     let pool = s::pool_fetch_for_update(&mut *tx, id.into_uuid())
         .await?
         .ok_or_else(|| not_found(r.wire(), "id"))?;
-    let volumes = crate::db::volumes::volume_count_on_pool(&mut tx, id.into_uuid()).await?;
+    let volumes = crate::db::volumes::volume_count_on_pool(&mut tx, id).await?;
     if volumes > 0 {
         return Err(ApiError::in_use(format!(
             "Cannot delete storage pool {}: {volumes} volume(s) still live on it; destroy or migrate them first",
@@ -446,7 +446,7 @@ async fn add_store(
     .await?;
     tx.commit().await?;
     // ISOs registered for all zones get a copy in a zone that just got its store.
-    crate::services::isos::queue_cross_zone(ctx, zone_id).await?;
+    crate::services::isos::queue_cross_zone(ctx, zone_id.into()).await?;
     Ok(Reply::object(object, &store_response(&store)))
 }
 

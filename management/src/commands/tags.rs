@@ -139,21 +139,21 @@ pub enum Owner {
 pub async fn resource_owner(ctx: &Ctx, kind: TagType, id: Uuid) -> Result<Option<Owner>> {
     let pool = &ctx.pool;
     Ok(match kind {
-        TagType::UserVm => db::vms::vm_fetch(pool, id)
+        TagType::UserVm => db::vms::vm_fetch(pool, id.into())
             .await?
             .filter(|v| v.state != crate::rules::vmstate::VmState::Expunged)
-            .map(|v| Owner::Account(v.account_id, v.domain_id)),
+            .map(|v| Owner::Account(v.account_id.into_uuid(), v.domain_id.into_uuid())),
         // A volume without a VM has no owner to tag it for.
-        TagType::Volume => db::volumes::volume_owner(pool, id)
+        TagType::Volume => db::volumes::volume_owner(pool, id.into())
             .await?
             .and_then(|o| o.account_id.zip(o.domain_id))
-            .map(|(a, d)| Owner::Account(a, d)),
-        TagType::Iso => db::isos::iso_fetch(pool, id)
+            .map(|(a, d)| Owner::Account(a.into_uuid(), d.into_uuid())),
+        TagType::Iso => db::isos::iso_fetch(pool, id.into())
             .await?
-            .map(|i| Owner::Account(i.account_id, i.domain_id)),
-        TagType::Template => db::templates::template_fetch(pool, id)
+            .map(|i| Owner::Account(i.account_id.into_uuid(), i.domain_id.into_uuid())),
+        TagType::Template => db::templates::template_fetch(pool, id.into())
             .await?
-            .map(|t| Owner::Account(t.account_id, t.domain_id)),
+            .map(|t| Owner::Account(t.account_id.into_uuid(), t.domain_id.into_uuid())),
         TagType::Network => {
             let f = db::ListFilter {
                 id: Some(id),
@@ -164,23 +164,23 @@ pub async fn resource_owner(ctx: &Ctx, kind: TagType, id: Uuid) -> Result<Option
             rows.first().map(|_| Owner::Shared)
         }
         // A project's tags are its account's, as its resources are.
-        TagType::Project => db::projects::project_fetch(pool, id)
+        TagType::Project => db::projects::project_fetch(pool, id.into())
             .await?
-            .map(|p| Owner::Account(p.account_id, p.domain_id)),
-        TagType::Account => db::accounts::account_fetch(pool, id)
+            .map(|p| Owner::Account(p.account_id.into_uuid(), p.domain_id.into_uuid())),
+        TagType::Account => db::accounts::account_fetch(pool, id.into())
             .await?
-            .map(|a| Owner::Account(a.id, a.domain_id)),
-        TagType::User => db::accounts::user_fetch(pool, id)
+            .map(|a| Owner::Account(a.id.into_uuid(), a.domain_id.into_uuid())),
+        TagType::User => db::accounts::user_fetch(pool, id.into())
             .await?
             .filter(|u| u.id != db::accounts::SYSTEM_USER)
-            .map(|u| Owner::Account(u.account_id, u.domain_id)),
+            .map(|u| Owner::Account(u.account_id.into_uuid(), u.domain_id.into_uuid())),
         TagType::Snapshot => db::snapshots::snapshot_fetch(pool, id.into())
             .await?
             .filter(|s| s.removed.is_none())
-            .map(|s| Owner::Account(s.account_id, s.domain_id)),
+            .map(|s| Owner::Account(s.account_id.into_uuid(), s.domain_id.into_uuid())),
         TagType::VmSnapshot => db::vm_snapshots::vmsnap_fetch(pool, id.into())
             .await?
-            .map(|s| Owner::Account(s.account_id, s.domain_id)),
+            .map(|s| Owner::Account(s.account_id.into_uuid(), s.domain_id.into_uuid())),
     })
 }
 
@@ -196,7 +196,7 @@ async fn may_tag(ctx: &Ctx, caller: &Caller, owner: &Owner) -> Result<bool> {
         return Ok(true);
     }
     if caller.is_domain_admin() {
-        if let Some(a) = db::accounts::account_fetch(&ctx.pool, *account).await? {
+        if let Some(a) = db::accounts::account_fetch(&ctx.pool, (*account).into()).await? {
             return Ok(a.role_type != "Admin" && caller.manages_domain(&a.domain_path));
         }
     }
@@ -229,7 +229,10 @@ async fn owned_resources(
             Some(o) if may_tag(ctx, caller, &o).await? => {
                 let (account, domain) = match o {
                     Owner::Account(a, d) => (a, d),
-                    Owner::Shared => (caller.account_id(), caller.domain_id()),
+                    Owner::Shared => (
+                        caller.account_id().into_uuid(),
+                        caller.domain_id().into_uuid(),
+                    ),
                 };
                 out.push((id, account, domain));
             }

@@ -64,7 +64,7 @@ fn response(r: &TemplateListRow) -> TemplateResponse {
         projectid: r.project_id,
         project: r.project_name.clone(),
         hasannotations: Some(false),
-        id: Some(t.id),
+        id: Some(t.id.into_uuid()),
         name: Some(t.name.clone()),
         displaytext: Some(t.display_text.clone()),
         ispublic: Some(t.is_public),
@@ -75,11 +75,11 @@ fn response(r: &TemplateListRow) -> TemplateResponse {
         format: Some(t.format.clone()),
         isfeatured: Some(t.is_featured),
         crossZones: Some(t.cross_zones),
-        ostypeid: Some(t.os_type_id),
+        ostypeid: Some(t.os_type_id.into_uuid()),
         ostypename: Some(r.os_type_name.clone()),
-        accountid: Some(t.account_id),
+        accountid: Some(t.account_id.into_uuid()),
         account: Some(r.account_name.clone()),
-        zoneid: Some(r.zone_id),
+        zoneid: Some(r.zone_id.into_uuid()),
         zonename: Some(r.zone_name.clone()),
         status: Some(status),
         // CloudStack's `size` is the disk's (virtual) size; until the header is read,
@@ -89,7 +89,7 @@ fn response(r: &TemplateListRow) -> TemplateResponse {
         templatetype: Some(t.template_type.clone()),
         hypervisor: Some(t.hypervisor.clone()),
         domain: Some(r.domain_name.clone()),
-        domainid: Some(t.domain_id),
+        domainid: Some(t.domain_id.into_uuid()),
         isextractable: Some(t.is_extractable),
         checksum: t.checksum.clone().or_else(|| r.zone_checksum.clone()),
         details: Some(t.details.clone()),
@@ -122,7 +122,7 @@ async fn one_template(ctx: &Ctx, id: Uuid, zone: Option<Uuid>) -> Result<Vec<Tem
             id: Some(id),
             ..Default::default()
         },
-        zone_id: zone,
+        zone_id: zone.map(Into::into),
         ..Default::default()
     };
     let (rows, _) = d::template_list(&ctx.pool, &f).await?;
@@ -132,12 +132,15 @@ async fn one_template(ctx: &Ctx, id: Uuid, zone: Option<Uuid>) -> Result<Vec<Tem
 /// The answers for a page of template rows, with their tags (one query; a template in
 /// several zones has a row, and the same tags, in each).
 async fn answers(ctx: &Ctx, rows: &[TemplateListRow]) -> Result<Vec<TemplateResponse>> {
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.template.id).collect();
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.template.id.into_uuid()).collect();
     let tags = super::tags::tags_of(ctx, TagType::Template, &ids).await?;
     Ok(rows
         .iter()
         .map(|r| TemplateResponse {
-            tags: tags.get(&r.template.id).cloned().unwrap_or_default(),
+            tags: tags
+                .get(&r.template.id.into_uuid())
+                .cloned()
+                .unwrap_or_default(),
             ..response(r)
         })
         .collect())
@@ -319,12 +322,18 @@ async fn owner_of(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<(Uuid, Uuid)
     if let Some(project) = super::projects::owner_for_create(ctx, caller, p).await? {
         p.mark_read("account");
         p.mark_read("domainid");
-        return Ok((project.account_id, project.domain_id));
+        return Ok((
+            project.account_id.into_uuid(),
+            project.domain_id.into_uuid(),
+        ));
     }
     match (p.str("account"), p.uuid("domainid")?) {
-        (None, None) => Ok((caller.user.account_id, caller.user.domain_id)),
+        (None, None) => Ok((
+            caller.user.account_id.into_uuid(),
+            caller.user.domain_id.into_uuid(),
+        )),
         (Some(name), Some(domain)) => {
-            let a = db::accounts::account_fetch_by_name(&ctx.pool, domain, name)
+            let a = db::accounts::account_fetch_by_name(&ctx.pool, domain.into(), name)
                 .await?
                 .ok_or_else(|| {
                     ApiError::param(format!(
@@ -342,7 +351,7 @@ async fn owner_of(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<(Uuid, Uuid)
                 )
                 .into());
             }
-            Ok((a.id, a.domain_id))
+            Ok((a.id.into_uuid(), a.domain_id.into_uuid()))
         }
         _ => Err(ApiError::param("The account parameter must be used with domainid").into()),
     }
@@ -398,7 +407,7 @@ pub async fn register(
     let Some(os_type_id) = r.ostypeid() else {
         return Err(ApiError::param("Please provide a guest OS type").into());
     };
-    db::isos::os_type_fetch(&ctx.pool, os_type_id.into_uuid())
+    db::isos::os_type_fetch(&ctx.pool, os_type_id)
         .await?
         .ok_or_else(|| not_found(r.wire(), "ostypeid"))?;
     let bits = bits(r.wire())?;
@@ -426,7 +435,7 @@ pub async fn register(
         .await
         .map_err(ApiError::param)?;
     let template = TemplateRow {
-        id: Uuid::new_v4(),
+        id: Uuid::new_v4().into(),
         display_text: r
             .displaytext()
             .map(str::to_string)
@@ -436,7 +445,7 @@ pub async fn register(
         url: Some(url.to_string()),
         format: format.name().into(),
         hypervisor: "KVM".into(),
-        os_type_id: os_type_id.into_uuid(),
+        os_type_id,
         checksum,
         is_public: public,
         is_featured: featured,
@@ -449,8 +458,8 @@ pub async fn register(
         template_type: "USER".into(),
         details,
         cross_zones,
-        account_id,
-        domain_id,
+        account_id: account_id.into(),
+        domain_id: domain_id.into(),
         created: Utc::now(),
         removed: None,
         source_volume_id: None,
@@ -459,13 +468,13 @@ pub async fn register(
     crate::services::limits::admit(
         ctx,
         &mut tx,
-        template.account_id,
+        template.account_id.into_uuid(),
         &[(crate::rules::limits::ResourceKind::Template, 1)],
     )
     .await?;
     d::template_insert(&mut *tx, &template).await?;
     for z in &zones {
-        d::template_zone_insert(&mut *tx, template.id, *z, None).await?;
+        d::template_zone_insert(&mut *tx, template.id, (*z).into(), None).await?;
     }
     event(
         &mut tx,
@@ -485,7 +494,7 @@ pub async fn register(
     .await?;
     tx.commit().await?;
     ctx.isos.notify_one();
-    let items = one_template(ctx, template.id, None).await?;
+    let items = one_template(ctx, template.id.into_uuid(), None).await?;
     Ok(Reply::object_list("template", &items))
 }
 
@@ -502,7 +511,7 @@ pub async fn create(
         return Err(ApiError::param("The template name must not be empty").into());
     }
     let os_type_id = r.ostypeid();
-    db::isos::os_type_fetch(&ctx.pool, os_type_id.into_uuid())
+    db::isos::os_type_fetch(&ctx.pool, os_type_id)
         .await?
         .ok_or_else(|| not_found(r.wire(), "ostypeid"))?;
     // From a snapshot (issue 16): its file in secondary storage is the source, in its
@@ -534,16 +543,21 @@ pub async fn create(
         let volume = db::volumes::volume_fetch(&ctx.pool, s.volume_id)
             .await?
             .ok_or_else(|| not_found(r.wire(), "snapshotid"))?;
-        let vm_id = volume.vm_id.unwrap_or_else(Uuid::nil);
-        (vm_id, volume.id, s.zone_id, volume.template_id)
+        let vm_id = volume.vm_id.unwrap_or_default();
+        (
+            vm_id,
+            volume.id,
+            s.zone_id,
+            volume.template_id.map(Into::into),
+        )
     } else {
         // The volume: given, or the root volume of the VM given.
         let volume = match (r.volumeid(), r.virtualmachineid()) {
-            (Some(v), _) => db::volumes::volume_fetch(&ctx.pool, v.into_uuid())
+            (Some(v), _) => db::volumes::volume_fetch(&ctx.pool, v)
                 .await?
                 .filter(|v| v.removed.is_none())
                 .ok_or_else(|| not_found(r.wire(), "volumeid"))?,
-            (None, Some(vm)) => db::volumes::volume_root_of_vm(&ctx.pool, vm.into_uuid())
+            (None, Some(vm)) => db::volumes::volume_root_of_vm(&ctx.pool, vm)
                 .await?
                 .ok_or_else(|| not_found(r.wire(), "virtualmachineid"))?,
             (None, None) => {
@@ -572,7 +586,7 @@ pub async fn create(
             .filter(|v| v.removed.is_none())
             .ok_or_else(missing)?;
         // The caller's own VM, or one of a project it belongs to (root admins: any).
-        if !super::projects::may_use(ctx, caller, vm.account_id).await? {
+        if !super::projects::may_use(ctx, caller, vm.account_id.into_uuid()).await? {
             return Err(missing());
         }
         if let Some(given) = r.virtualmachineid() {
@@ -609,7 +623,7 @@ pub async fn create(
         return Err(ApiError::param("Only administrators can create featured templates").into());
     }
     let public = r.ispublic().unwrap_or(false);
-    if public && !may_publish(ctx, caller, owner) {
+    if public && !may_publish(ctx, caller, owner.into_uuid()) {
         return Err(ApiError::param("Only private templates can be created.").into());
     }
     // Defaults follow the template the VM came from, where there is one.
@@ -636,7 +650,7 @@ pub async fn create(
                 .filter(|d| !d.trim().is_empty())
                 .unwrap_or_else(|| name.clone()),
             name,
-            os_type_id: os_type_id.into_uuid(),
+            os_type_id,
             is_public: public,
             is_featured: featured,
             password_enabled: inherit("passwordenabled", |t| t.password_enabled, false),
@@ -650,7 +664,7 @@ pub async fn create(
         },
     };
     let fresh = c.template.id;
-    crate::services::templates::create(ctx, job, c).await?;
+    crate::services::templates::create(ctx, job.map(Into::into), c).await?;
     // A job re-run after a crash resumed the workflow recorded the first time: its
     // input names the template.
     let id = match job {
@@ -699,11 +713,11 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListTemplates<'_>) -
         // A tenant's `listall` changes nothing: what it may see is its own and what the
         // filter adds (public, shared), listall or not.
         r.wire().mark_read("listall");
-        Some(caller.user.account_id)
+        Some(caller.user.account_id.into_uuid())
     };
     let mut f = TemplateFilter {
         common: list_filter(ctx, r.wire())?,
-        zone_id: r.zoneid().map(Into::into),
+        zone_id: r.zoneid(),
         hypervisor: r.hypervisor().map(str::to_string),
         tags: super::tags::wanted(r.wire())?,
         ..Default::default()
@@ -754,13 +768,14 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListTemplates<'_>) -
     if let Some(id) = f.common.id {
         // An id is looked up whatever the filter says (its readiness condition aside),
         // if the caller may see it.
-        let known = d::template_fetch(&ctx.pool, id)
+        let known = d::template_fetch(&ctx.pool, id.into())
             .await?
             .ok_or_else(|| ApiError::param("Please specify a valid template ID."))?;
         // (With `projectid`, as the project sees it.)
-        let viewer = project.unwrap_or(caller.user.account_id);
+        let viewer = project.unwrap_or(caller.user.account_id.into_uuid());
         if !admin
-            && !db::images::visible_to(&ctx.pool, db::images::Kind::Template, id, viewer).await?
+            && !db::images::visible_to(&ctx.pool, db::images::Kind::Template, id, viewer.into())
+                .await?
         {
             return Err(ApiError::new(
                 ErrorCode::Account,
@@ -785,10 +800,10 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListTemplates<'_>) -
 /// The template, if the caller owns it (or a project it is a member of does, or it is an
 /// administrator).
 async fn owned(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<TemplateRow> {
-    let template = d::template_fetch(&ctx.pool, p.required_uuid("id")?)
+    let template = d::template_fetch(&ctx.pool, (p.required_uuid("id")?).into())
         .await?
         .ok_or_else(|| not_found(p, "id"))?;
-    if !super::projects::may_use(ctx, caller, template.account_id).await? {
+    if !super::projects::may_use(ctx, caller, template.account_id.into_uuid()).await? {
         return Err(ApiError::new(
             ErrorCode::Account,
             format!(
@@ -813,10 +828,10 @@ pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateTemplate<'_>
         template.display_text = dt;
     }
     if let Some(os) = r.ostypeid() {
-        db::isos::os_type_fetch(&ctx.pool, os.into_uuid())
+        db::isos::os_type_fetch(&ctx.pool, os)
             .await?
             .ok_or_else(|| not_found(r.wire(), "ostypeid"))?;
-        template.os_type_id = os.into_uuid();
+        template.os_type_id = os;
     }
     if let Some(fmt) = r.format() {
         if ImageFormat::template_format(fmt).map(ImageFormat::name)
@@ -861,7 +876,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateTemplate<'_>
     )
     .await?;
     tx.commit().await?;
-    let items = one_template(ctx, template.id, None).await?;
+    let items = one_template(ctx, template.id.into_uuid(), None).await?;
     let first = items
         .into_iter()
         .next()
@@ -889,7 +904,8 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteTemplate<'_>
         .iter()
         .filter(|c| zone.is_none_or(|z| z == c.zone_id))
     {
-        crate::services::templates::remove_copy(ctx, template.id, c.zone_id).await?;
+        crate::services::templates::remove_copy(ctx, template.id.into_uuid(), c.zone_id.into())
+            .await?;
     }
     let mut tx = ctx.pool.begin().await?;
     let gone = d::template_remove_if_unused(&mut *tx, template.id).await?;
@@ -1000,9 +1016,11 @@ pub async fn copy(ctx: &Ctx, caller: &Caller, r: &requests::CopyTemplate<'_>) ->
     }
     let mut tx = ctx.pool.begin().await?;
     for z in &dests {
-        if !d::template_zone_insert(&mut *tx, template.id, *z, expected.as_deref()).await? {
+        if !d::template_zone_insert(&mut *tx, template.id, (*z).into(), expected.as_deref()).await?
+        {
             // Already there: a failed copy is tried again; others are left as they are.
-            d::template_zone_requeue(&mut *tx, template.id, *z, expected.as_deref()).await?;
+            d::template_zone_requeue(&mut *tx, template.id, (*z).into(), expected.as_deref())
+                .await?;
         }
     }
     event(
@@ -1023,7 +1041,7 @@ pub async fn copy(ctx: &Ctx, caller: &Caller, r: &requests::CopyTemplate<'_>) ->
     .await?;
     tx.commit().await?;
     ctx.isos.notify_one();
-    let first = one_template(ctx, template.id, dests.first().copied())
+    let first = one_template(ctx, template.id.into_uuid(), dests.first().copied())
         .await?
         .into_iter()
         .next()
@@ -1036,7 +1054,7 @@ pub async fn list_permissions(
     caller: &Caller,
     r: &requests::ListTemplatePermissions<'_>,
 ) -> Result<Reply> {
-    let template = d::template_fetch(&ctx.pool, r.id())
+    let template = d::template_fetch(&ctx.pool, r.id().into())
         .await?
         .ok_or_else(|| not_found(r.wire(), "id"))?;
     super::sharing::answer(ctx, caller, &shared(&template)).await
@@ -1046,10 +1064,10 @@ pub async fn list_permissions(
 fn shared(t: &TemplateRow) -> super::sharing::Shared {
     super::sharing::Shared {
         kind: db::images::Kind::Template,
-        id: t.id,
+        id: t.id.into_uuid(),
         name: t.name.clone(),
-        account_id: t.account_id,
-        domain_id: t.domain_id,
+        account_id: t.account_id.into_uuid(),
+        domain_id: t.domain_id.into_uuid(),
         is_public: t.is_public,
         is_featured: t.is_featured,
         is_extractable: t.is_extractable,

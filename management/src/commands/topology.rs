@@ -105,7 +105,7 @@ pub async fn create_zone(
         return Err(ApiError::param("The zone name must not be empty").into());
     }
     if let Some(d) = z.domain_id {
-        if crate::db::accounts::domain_fetch(&ctx.pool, d.into())
+        if crate::db::accounts::domain_fetch(&ctx.pool, d)
             .await?
             .is_none()
         {

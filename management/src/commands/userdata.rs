@@ -88,8 +88,8 @@ pub async fn register(
         &NewUserData {
             id,
             name,
-            account_id,
-            domain_id,
+            account_id: account_id.into_uuid(),
+            domain_id: domain_id.into_uuid(),
             user_data: &data,
             params: &params,
         },

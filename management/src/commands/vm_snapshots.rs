@@ -29,7 +29,7 @@ use crate::settings;
 async fn owned(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) -> Result<VmSnapshotRow> {
     let id = VmSnapshotId::from(p.required_uuid(name)?);
     match db::vm_snapshots::vmsnap_fetch(&ctx.pool, id).await? {
-        Some(s) if super::projects::may_use(ctx, caller, s.account_id).await? => Ok(s),
+        Some(s) if super::projects::may_use(ctx, caller, s.account_id.into_uuid()).await? => Ok(s),
         _ => Err(not_found(p, name)),
     }
 }
@@ -119,7 +119,7 @@ pub async fn create_job(
     let snap = owned(ctx, caller, r.wire(), "id").await?;
     work::create(
         ctx,
-        job,
+        job.map(Into::into),
         work::Create {
             snapshot: snap.id,
             vm: snap.vm_id,
@@ -138,14 +138,14 @@ pub async fn revert(
     let snap = owned(ctx, caller, r.wire(), "vmsnapshotid").await?;
     work::revert(
         ctx,
-        job,
+        job.map(Into::into),
         work::Revert {
             snapshot: snap.id,
             vm: snap.vm_id,
         },
     )
     .await?;
-    let vm = crate::services::vms::view(ctx, snap.vm_id).await?;
+    let vm = crate::services::vms::view(ctx, snap.vm_id.into_uuid()).await?;
     super::vms::vm_reply(ctx, &vm).await
 }
 
@@ -158,7 +158,7 @@ pub async fn delete(
     let snap = owned(ctx, caller, r.wire(), "vmsnapshotid").await?;
     work::delete(
         ctx,
-        job,
+        job.map(Into::into),
         work::Delete {
             snapshot: snap.id,
             vm: snap.vm_id,
@@ -201,10 +201,10 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListVMSnapshot<'_>) 
     });
     let f = db::vm_snapshots::VmSnapshotFilter {
         common,
-        account_id,
+        account_id: account_id.map(Into::into),
         account_ids,
         skip_projects,
-        vm_id: r.virtualmachineid().map(Into::into),
+        vm_id: r.virtualmachineid(),
         state,
         tags: super::tags::wanted(r.wire())?,
     };
@@ -226,9 +226,9 @@ fn response(r: &VmSnapshotListRow, tags: Vec<serde_json::Value>) -> VmSnapshotRe
         state: Some(s.state.to_string()),
         description: s.description.clone(),
         displayname: Some(s.display_name.clone()),
-        zoneid: Some(s.zone_id),
+        zoneid: Some(s.zone_id.into_uuid()),
         zonename: Some(r.zone_name.clone()),
-        virtualmachineid: Some(s.vm_id),
+        virtualmachineid: Some(s.vm_id.into_uuid()),
         virtualmachinename: Some(r.vm_display_name.clone()),
         parent: s.parent_id.map(|p| p.into_uuid()),
         parentName: r.parent_name.clone(),
@@ -238,7 +238,7 @@ fn response(r: &VmSnapshotListRow, tags: Vec<serde_json::Value>) -> VmSnapshotRe
         account: Some(r.account_name.clone()),
         projectid: r.project_id,
         project: r.project_name.clone(),
-        domainid: Some(s.domain_id),
+        domainid: Some(s.domain_id.into_uuid()),
         domain: Some(r.domain_name.clone()),
         domainpath: Some(r.domain_path.clone()),
         hypervisor: Some("KVM".into()),

@@ -3,6 +3,8 @@
 //! these handlers check the request, the caller's access and the VM's state.
 
 use super::requests;
+use crate::ids::TemplateId;
+use crate::ids::{IsoId, VmId};
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
     CapacityResponse, NicResponse, VirtualMachineResponse, VmStatsItem, VmStatsResponse,
@@ -31,8 +33,8 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
         .iter()
         .enumerate()
         .map(|(i, n)| NicResponse {
-            id: Some(n.id),
-            networkid: Some(n.network_id),
+            id: Some(n.id.into_uuid()),
+            networkid: Some(n.network_id.into_uuid()),
             networkname: Some(n.network_name.clone()),
             netmask: n.netmask.clone(),
             gateway: n.gateway.clone(),
@@ -44,7 +46,7 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
             isdefault: Some(n.is_default),
             macaddress: Some(n.mac_address.clone()),
             deviceid: Some(i.to_string()),
-            virtualmachineid: Some(v.id),
+            virtualmachineid: Some(v.id.into_uuid()),
             secondaryip: vec![],
             extradhcpoption: vec![],
         })
@@ -55,15 +57,15 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
         .and_then(|n| n.ipaddress.clone());
     let placed = v.state.holds_capacity();
     VirtualMachineResponse {
-        id: Some(v.id),
+        id: Some(v.id.into_uuid()),
         vmtype: Some("User".into()),
         hasannotations: Some(false),
         name: Some(v.name.clone()),
         displayname: Some(v.display_name.clone()),
         account: Some(r.account_name.clone()),
-        userid: v.user_id,
+        userid: v.user_id.map(Into::into),
         username: r.user_name.clone(),
-        domainid: Some(v.domain_id),
+        domainid: Some(v.domain_id.into_uuid()),
         domain: Some(r.domain_name.clone()),
         domainpath: Some(r.domain_path.clone()),
         projectid: r.project_id,
@@ -72,12 +74,19 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
         lastupdated: Some(v.state_changed.into()),
         state: Some(v.state.to_string()),
         haenable: Some(false),
-        zoneid: Some(v.zone_id),
+        zoneid: Some(v.zone_id.into_uuid()),
         zonename: Some(r.zone_name.clone()),
-        hostid: if placed { v.host_id } else { None },
+        hostid: if placed {
+            v.host_id.map(Into::into)
+        } else {
+            None
+        },
         hostname: if placed { r.host_name.clone() } else { None },
         // Deployed from an ISO: CloudStack shows the ISO as the template too.
-        templateid: v.template_id.or(v.iso_id),
+        templateid: v
+            .template_id
+            .map(TemplateId::into_uuid)
+            .or(v.iso_id.map(IsoId::into_uuid)),
         templatename: r.template_name.clone().or(r.iso_name.clone()),
         templatedisplaytext: r
             .template_display_text
@@ -86,18 +95,18 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
         templatetype: r.template_type.clone(),
         templateformat: r.template_format.clone(),
         passwordenabled: Some(r.password_enabled == Some(true)),
-        isoid: v.iso_id,
+        isoid: v.iso_id.map(Into::into),
         isoname: r.iso_name.clone(),
         isodisplaytext: r.iso_display_text.clone(),
-        serviceofferingid: Some(v.service_offering_id),
+        serviceofferingid: Some(v.service_offering_id.into_uuid()),
         serviceofferingname: Some(r.service_offering_name.clone()),
-        diskofferingid: v.disk_offering_id,
+        diskofferingid: v.disk_offering_id.map(Into::into),
         diskofferingname: r.disk_offering_name.clone(),
         cpunumber: Some(v.cpu_number),
         cpuspeed: Some(v.cpu_mhz),
         memory: Some(v.memory_mb),
-        guestosid: r.os_type_id,
-        ostypeid: r.os_type_id,
+        guestosid: r.os_type_id.map(Into::into),
+        ostypeid: r.os_type_id.map(Into::into),
         osdisplayname: r.os_display_name.clone(),
         rootdeviceid: Some(0),
         rootdevicetype: Some("ROOT".into()),
@@ -139,7 +148,7 @@ pub(super) async fn owned(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) ->
     let id = p.required_uuid(name)?;
     match vms::view(ctx, id).await {
         // The caller's own, or a project's it is a member of.
-        Ok(v) if super::projects::may_use(ctx, caller, v.vm.account_id).await? => Ok(v),
+        Ok(v) if super::projects::may_use(ctx, caller, v.vm.account_id.into_uuid()).await? => Ok(v),
         _ => Err(not_found(p, name)),
     }
 }
@@ -147,7 +156,7 @@ pub(super) async fn owned(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) ->
 /// One VM's answer, with its tags (what every command answering a VM shows).
 async fn answer(ctx: &Ctx, r: &VmListRow) -> Result<VirtualMachineResponse> {
     Ok(VirtualMachineResponse {
-        tags: super::tags::tags_of_one(ctx, TagType::UserVm, r.vm.id).await?,
+        tags: super::tags::tags_of_one(ctx, TagType::UserVm, r.vm.id.into_uuid()).await?,
         ..response(r, false)
     })
 }
@@ -195,8 +204,14 @@ pub async fn create(
         .filter(|t| t.removed.is_none())
     {
         Some(_) => Some(
-            crate::services::templates::ready_file(ctx, caller, owner, image_id, zone.id.into())
-                .await?,
+            crate::services::templates::ready_file(
+                ctx,
+                caller,
+                owner.into_uuid(),
+                image_id.into_uuid(),
+                zone.id,
+            )
+            .await?,
         ),
         None => None,
     };
@@ -218,7 +233,8 @@ pub async fn create(
             (None, None, root)
         }
         None => {
-            let iso = iso_to_install(ctx, caller, owner, image_id, &zone).await?;
+            let iso =
+                iso_to_install(ctx, caller, owner.into_uuid(), image_id.into_uuid(), &zone).await?;
             let disk = iso_root_disk(ctx, r.wire()).await?;
             let gb = r.size().or(r.rootdisksize());
             let root = gb
@@ -274,7 +290,7 @@ pub async fn create(
             p.account_name.as_str()
         });
     if let Some(names) = &keypair {
-        super::sshkeys::require(ctx, owner, owner_name, names).await?;
+        super::sshkeys::require(ctx, owner.into_uuid(), owner_name, names).await?;
     }
     let user_data = super::userdata::for_vm(ctx, caller, r.wire()).await?;
     // The registry checks the value (vms.instance_suffix's constraint); a bad one is not used.
@@ -285,7 +301,7 @@ pub async fn create(
     limits::admit(
         ctx,
         &mut tx,
-        owner,
+        owner.into_uuid(),
         &[
             (ResourceKind::UserVm, 1),
             (ResourceKind::Cpu, so.cpu_number.into()),
@@ -298,17 +314,17 @@ pub async fn create(
     db::vms::vm_insert(
         &mut tx,
         &db::vms::NewVm {
-            id,
+            id: id.into(),
             name: &name,
             display_name: &display,
             account_id: owner,
             domain_id: owner_domain,
             user_id: caller.user_id(),
-            zone_id: zone.id.into(),
-            service_offering_id: so.id.into_uuid(),
-            disk_offering_id: disk.as_ref().map(|d| d.id).map(Into::into),
+            zone_id: zone.id,
+            service_offering_id: so.id,
+            disk_offering_id: disk.as_ref().map(|d| d.id),
             iso_id: iso.as_ref().map(|i| i.id),
-            template_id: template.as_ref().map(|t| t.template_id),
+            template_id: template.as_ref().map(|t| t.template_id).map(Into::into),
             cpu_number: so.cpu_number,
             cpu_mhz: so.cpu_speed,
             memory_mb: so.memory_mb,
@@ -346,7 +362,7 @@ pub async fn create(
     tx.commit().await?;
     if template.as_ref().is_some_and(|t| t.password_enabled) {
         // Shown once, in the deploy's result; the guest fetches it from its host.
-        guest::set_new_password(ctx, id, owner, keypair.as_deref()).await?;
+        guest::set_new_password(ctx, id.into(), owner, keypair.as_deref()).await?;
     }
     Ok(id)
 }
@@ -354,7 +370,7 @@ pub async fn create(
 fn options(r: &requests::DeployVirtualMachine<'_>) -> Result<Options> {
     Ok(Options {
         ip: r.ipaddress().and_then(|s| s.parse().ok()),
-        host_id: r.hostid().map(Into::into),
+        host_id: r.hostid(),
         size_bytes: r.size().or(r.rootdisksize()).map(|gb| gb << 30),
     })
 }
@@ -371,9 +387,9 @@ pub async fn deploy(
     // Read before the start hands it to the agent (and forgets it).
     let password = guest::pending_password(ctx, &vm.vm)?;
     if r.startvm() != Some(false) {
-        vms::deploy(ctx, job, vm.vm.id, options(r)?).await?;
+        vms::deploy(ctx, job.map(Into::into), vm.vm.id, options(r)?).await?;
     }
-    let mut r = answer(ctx, &vms::view(ctx, vm.vm.id).await?).await?;
+    let mut r = answer(ctx, &vms::view(ctx, vm.vm.id.into_uuid()).await?).await?;
     r.password = password;
     Ok(Reply::object("virtualmachine", &r))
 }
@@ -389,9 +405,9 @@ pub async fn start(
     if host.is_some() && !caller.is_root_admin() {
         return Err(ApiError::param("Only root admins may choose the host (hostid)").into());
     }
-    vms::start(ctx, job, vm.vm.id, host.map(Into::into)).await?;
+    vms::start(ctx, job.map(Into::into), vm.vm.id, host).await?;
     lifecycle_event(ctx, caller, &vm, "VM.START", "started").await?;
-    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id.into_uuid()).await?).await
 }
 
 pub(super) async fn lifecycle_event(
@@ -434,7 +450,7 @@ pub async fn stop(
         };
         lifecycle_event(ctx, caller, &vm, "VM.STOP", what).await?;
     }
-    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id.into_uuid()).await?).await
 }
 
 pub async fn reboot(
@@ -444,9 +460,9 @@ pub async fn reboot(
     job: Option<Uuid>,
 ) -> Result<Reply> {
     let vm = owned(ctx, caller, r.wire(), "id").await?;
-    vms::reboot(ctx, job, vm.vm.id, r.forced() == Some(true)).await?;
+    vms::reboot(ctx, job.map(Into::into), vm.vm.id, r.forced() == Some(true)).await?;
     lifecycle_event(ctx, caller, &vm, "VM.REBOOT", "rebooted").await?;
-    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id.into_uuid()).await?).await
 }
 
 pub async fn destroy(
@@ -461,7 +477,7 @@ pub async fn destroy(
         && !caller.is_root_admin()
         && !ctx.get_in(
             &settings::ALLOW_USER_EXPUNGE_RECOVER_VM,
-            Scope::Account(caller.user.account_id),
+            Scope::Account(caller.user.account_id.into_uuid()),
         )
     {
         return Err(ApiError::param(
@@ -473,9 +489,9 @@ pub async fn destroy(
         vms::destroy(ctx, vm.vm.id).await?;
         lifecycle_event(ctx, caller, &vm, "VM.DESTROY", "destroyed").await?;
     }
-    let after = vms::view(ctx, vm.vm.id).await?;
+    let after = vms::view(ctx, vm.vm.id.into_uuid()).await?;
     if expunge {
-        vms::expunge(ctx, job, vm.vm.id).await?;
+        vms::expunge(ctx, job.map(Into::into), vm.vm.id).await?;
         // The answer shows the VM as it was last seen, now Expunged.
         let mut r = answer(ctx, &after).await?;
         r.state = Some(VmState::Expunged.as_str().into());
@@ -493,7 +509,7 @@ pub async fn recover(
     if !caller.is_root_admin()
         && !ctx.get_in(
             &settings::ALLOW_USER_EXPUNGE_RECOVER_VM,
-            Scope::Account(caller.user.account_id),
+            Scope::Account(caller.user.account_id.into_uuid()),
         )
     {
         return Err(ApiError::param(
@@ -510,7 +526,7 @@ pub async fn recover(
     limits::admit(
         ctx,
         &mut tx,
-        vm.vm.account_id,
+        vm.vm.account_id.into_uuid(),
         &[
             (ResourceKind::UserVm, 1),
             (ResourceKind::Cpu, vm.vm.cpu_number.into()),
@@ -523,7 +539,7 @@ pub async fn recover(
     db::vms::vm_mark_recovered(&mut *tx, vm.vm.id).await?;
     tx.commit().await?;
     lifecycle_event(ctx, caller, &vm, "VM.RECOVER", "recovered").await?;
-    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id.into_uuid()).await?).await
 }
 
 pub async fn expunge(
@@ -533,21 +549,26 @@ pub async fn expunge(
     job: Option<Uuid>,
 ) -> Result<Reply> {
     let vm = owned(ctx, caller, r.wire(), "id").await?;
-    vms::expunge(ctx, job, vm.vm.id).await?;
+    vms::expunge(ctx, job.map(Into::into), vm.vm.id).await?;
     Ok(Reply::Success { displaytext: None })
 }
 
 pub async fn attach_iso(ctx: &Ctx, caller: &Caller, r: &requests::AttachIso<'_>) -> Result<Reply> {
     let vm = owned(ctx, caller, r.wire(), "virtualmachineid").await?;
-    let iso = db::isos::iso_fetch(&ctx.pool, r.id().into_uuid())
+    let iso = db::isos::iso_fetch(&ctx.pool, r.id())
         .await?
         .filter(|i| i.removed.is_none())
         .ok_or_else(|| not_found(r.wire(), "id"))?;
     // Public ISOs, the VM owner's (a project VM takes its project's) or shared with it,
     // and those of an account the caller acts for (its own, its projects').
-    let usable = db::images::visible_to(&ctx.pool, db::images::Kind::Iso, iso.id, vm.vm.account_id)
-        .await?
-        || super::projects::may_use(ctx, caller, iso.account_id).await?;
+    let usable = db::images::visible_to(
+        &ctx.pool,
+        db::images::Kind::Iso,
+        iso.id.into_uuid(),
+        vm.vm.account_id,
+    )
+    .await?
+        || super::projects::may_use(ctx, caller, iso.account_id.into_uuid()).await?;
     if !usable {
         return Err(not_found(r.wire(), "id"));
     }
@@ -568,7 +589,7 @@ pub async fn attach_iso(ctx: &Ctx, caller: &Caller, r: &requests::AttachIso<'_>)
         &format!("got ISO {} attached", iso.name),
     )
     .await?;
-    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id.into_uuid()).await?).await
 }
 
 pub async fn detach_iso(ctx: &Ctx, caller: &Caller, r: &requests::DetachIso<'_>) -> Result<Reply> {
@@ -580,7 +601,7 @@ pub async fn detach_iso(ctx: &Ctx, caller: &Caller, r: &requests::DetachIso<'_>)
     }
     vms::change_iso(ctx, vm.vm.id, None).await?;
     lifecycle_event(ctx, caller, &vm, "ISO.DETACH", "had its ISO detached").await?;
-    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id.into_uuid()).await?).await
 }
 
 /// Whose resources a list shows ([`super::scope`]), as the filters' pair.
@@ -605,17 +626,20 @@ pub async fn list(
     let (account_id, account_ids, skip_projects) = owners(ctx, caller, r.wire()).await?;
     let mut f = db::vms::VmFilter {
         common: list_filter(ctx, r.wire())?,
-        account_id,
+        account_id: account_id.map(Into::into),
         account_ids,
         skip_projects,
         // `domainid` is part of whose VMs these are (the scope above).
         domain_id: None,
-        zone_id: r.zoneid().map(Into::into),
-        host_id: r.hostid().map(Into::into),
+        zone_id: r.zoneid(),
+        host_id: r.hostid(),
         state: r.state().map(str::to_string),
-        iso_id: r.isoid().map(Into::into).or(r.templateid()),
-        network_id: r.networkid().map(Into::into),
-        service_offering_id: r.serviceofferingid().map(Into::into),
+        // A VM's template and ISO ids share the filter: CloudStack's `templateid` matches either.
+        iso_id: r
+            .isoid()
+            .or(r.templateid().map(|t| IsoId::from(t.into_uuid()))),
+        network_id: r.networkid(),
+        service_offering_id: r.serviceofferingid(),
         tags: super::tags::wanted(r.wire())?,
     };
     // CloudStack: `Present` is every state but Destroyed/Expunging.
@@ -627,7 +651,7 @@ pub async fn list(
         f.state = None;
     }
     let (rows, total) = db::vms::vm_list(&ctx.pool, &f).await?;
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.vm.id).collect();
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.vm.id.into_uuid()).collect();
     let mut tags = super::tags::tags_of(ctx, TagType::UserVm, &ids).await?;
     // CloudStack answers `details` (min, all, …) by how much it fills in; Stratus always
     // answers everything it has.
@@ -636,12 +660,12 @@ pub async fn list(
     let show_user_data = r.userdata() == Some(true);
     // Usage: the newest sample of each running VM (a stopped VM's numbers are history,
     // kept for listVirtualMachinesUsageHistory).
-    let running: Vec<Uuid> = rows
+    let running: Vec<VmId> = rows
         .iter()
         .filter(|r| r.vm.state == VmState::Running)
         .map(|r| r.vm.id)
         .collect();
-    let mut latest: std::collections::HashMap<Uuid, db::vms::VmMetricRow> =
+    let mut latest: std::collections::HashMap<VmId, db::vms::VmMetricRow> =
         db::vms::vm_metrics_latest(&ctx.pool, &running)
             .await?
             .into_iter()
@@ -652,7 +676,7 @@ pub async fn list(
         .filter(|r| !present || !matches!(r.vm.state.as_str(), "Destroyed" | "Expunging"))
         .map(|r| {
             let mut v = VirtualMachineResponse {
-                tags: tags.remove(&r.vm.id).unwrap_or_default(),
+                tags: tags.remove(&r.vm.id.into_uuid()).unwrap_or_default(),
                 ..response(r, metrics)
             };
             if show_user_data {
@@ -712,7 +736,7 @@ pub async fn usage_history(
     for r in &rows {
         let samples = db::vms::vm_metrics_list(&ctx.pool, r.vm.id, start, end).await?;
         items.push(VmStatsResponse {
-            id: Some(r.vm.id),
+            id: Some(r.vm.id.into_uuid()),
             name: Some(r.vm.name.clone()),
             displayname: Some(r.vm.display_name.clone()),
             stats: samples.iter().map(stats_item).collect(),
@@ -729,13 +753,13 @@ pub async fn list_volumes(
     let (account_id, account_ids, skip_projects) = owners(ctx, caller, r.wire()).await?;
     let f = db::volumes::VolumeFilter {
         common: list_filter(ctx, r.wire())?,
-        account_id,
+        account_id: account_id.map(Into::into),
         account_ids,
         skip_projects,
-        vm_id: r.virtualmachineid().map(Into::into),
-        zone_id: r.zoneid().map(Into::into),
+        vm_id: r.virtualmachineid(),
+        zone_id: r.zoneid(),
         pool_id: if caller.is_root_admin() {
-            r.storageid().map(Into::into)
+            r.storageid()
         } else {
             None
         },
@@ -743,12 +767,18 @@ pub async fn list_volumes(
         tags: super::tags::wanted(r.wire())?,
     };
     let (rows, total) = db::volumes::volume_list(&ctx.pool, &f).await?;
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.volume.id).collect();
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.volume.id.into_uuid()).collect();
     let mut tags = super::tags::tags_of(ctx, TagType::Volume, &ids).await?;
     let admin = caller.is_root_admin();
     let items: Vec<VolumeResponse> = rows
         .iter()
-        .map(|r| volume_response(r, admin, tags.remove(&r.volume.id).unwrap_or_default()))
+        .map(|r| {
+            volume_response(
+                r,
+                admin,
+                tags.remove(&r.volume.id.into_uuid()).unwrap_or_default(),
+            )
+        })
         .collect();
     Ok(Reply::list("volume", total, &items))
 }
@@ -768,9 +798,9 @@ pub(super) fn volume_response(
         projectid: r.project_id,
         project: r.project_name.clone(),
         diskofferingdisplaytext: r.disk_offering_display_text.clone(),
-        podid: r.pod_id,
+        podid: r.pod_id.map(Into::into),
         podname: r.pod_name.clone(),
-        clusterid: r.cluster_id,
+        clusterid: r.cluster_id.map(Into::into),
         clustername: r.cluster_name.clone(),
         virtualsize: Some(v.size_bytes),
         // As last measured (reconcile, every storage.stats.interval); CloudStack
@@ -779,22 +809,22 @@ pub(super) fn volume_response(
         templateid: v.template_id,
         templatename: r.template_name.clone(),
         templatedisplaytext: r.template_display_text.clone(),
-        isoid: r.iso_id.filter(|_| root),
+        isoid: r.iso_id.filter(|_| root).map(Into::into),
         isoname: r.iso_name.clone().filter(|_| root),
         isodisplaytext: r.iso_display_text.clone().filter(|_| root),
-        serviceofferingid: r.service_offering_id.filter(|_| root),
+        serviceofferingid: r.service_offering_id.filter(|_| root).map(Into::into),
         serviceofferingname: r.service_offering_name.clone().filter(|_| root),
         serviceofferingdisplaytext: r.service_offering_display_text.clone().filter(|_| root),
         displayvolume: Some(true),
         hasannotations: Some(false),
         vmtype: v.vm_id.map(|_| "User".into()),
-        id: Some(v.id),
+        id: Some(v.id.into_uuid()),
         name: Some(v.name.clone()),
-        zoneid: Some(r.zone_id),
+        zoneid: Some(r.zone_id.into_uuid()),
         zonename: Some(r.zone_name.clone()),
         r#type: Some(v.volume_type.clone()),
         deviceid: v.vm_id.and(r.device_id).map(i64::from),
-        virtualmachineid: v.vm_id,
+        virtualmachineid: v.vm_id.map(Into::into),
         vmname: r.vm_name.clone(),
         vmdisplayname: r.vm_display_name.clone(),
         vmstate: r.vm_state.map(|s| s.to_string()),
@@ -804,14 +834,14 @@ pub(super) fn volume_response(
         attached: v.vm_id.and(r.attached).map(Into::into),
         state: Some(v.state.to_string()),
         account: r.account_name.clone(),
-        domainid: r.domain_id,
+        domainid: r.domain_id.map(Into::into),
         domain: r.domain_name.clone(),
         storagetype: Some("shared".into()),
         hypervisor: Some("KVM".into()),
-        diskofferingid: r.disk_offering_id,
+        diskofferingid: r.disk_offering_id.map(Into::into),
         diskofferingname: r.disk_offering_name.clone(),
         storage: placed.then(|| r.pool_name.clone()),
-        storageid: (admin && placed).then_some(v.pool_id),
+        storageid: (admin && placed).then_some(v.pool_id.into_uuid()),
         path: admin.then(|| v.path.clone()),
         format: Some("QCOW2".into()),
         destroyed: Some(r.vm_state == Some(VmState::Destroyed)),
@@ -1054,7 +1084,7 @@ pub async fn get_user_data(
     Ok(Reply::object(
         "virtualmachineuserdata",
         &stratus_api::types::VmUserDataResponse {
-            virtualmachineid: Some(vm.vm.id),
+            virtualmachineid: Some(vm.vm.id.into_uuid()),
             userdata: vm.vm.user_data.clone(),
         },
     ))
@@ -1091,7 +1121,7 @@ pub async fn reset_user_data(
     )
     .await?;
     tx.commit().await?;
-    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id.into_uuid()).await?).await
 }
 
 /// resetSSHKeyForVirtualMachine: the stopped VM's key pairs replaced (and, for a
@@ -1111,7 +1141,7 @@ pub async fn reset_ssh_key(
         .ok_or_else(|| {
             ApiError::param("Specify the key pair(s) to put into the VM (keypair or keypairs)")
         })?;
-    super::sshkeys::require(ctx, vm.vm.account_id, &vm.account_name, &names).await?;
+    super::sshkeys::require(ctx, vm.vm.account_id.into_uuid(), &vm.account_name, &names).await?;
     let mut tx = ctx.pool.begin().await?;
     db::vms::vm_set_keypair(&mut *tx, vm.vm.id, Some(&names)).await?;
     event(
@@ -1132,7 +1162,7 @@ pub async fn reset_ssh_key(
     } else {
         None
     };
-    let mut r = answer(ctx, &vms::view(ctx, vm.vm.id).await?).await?;
+    let mut r = answer(ctx, &vms::view(ctx, vm.vm.id.into_uuid()).await?).await?;
     r.password = password;
     Ok(Reply::object("virtualmachine", &r))
 }
@@ -1192,7 +1222,7 @@ pub async fn reset_password(
         "had its password reset",
     )
     .await?;
-    let mut r = answer(ctx, &vms::view(ctx, vm.vm.id).await?).await?;
+    let mut r = answer(ctx, &vms::view(ctx, vm.vm.id.into_uuid()).await?).await?;
     r.password = Some(password);
     Ok(Reply::object("virtualmachine", &r))
 }
@@ -1263,9 +1293,9 @@ pub async fn restore(
             restore_plan(ctx, caller, r.wire(), &vm).await?
         }
     };
-    if let Err(e) = vms::restore(ctx, job, plan.clone()).await {
+    if let Err(e) = vms::restore(ctx, job.map(Into::into), plan.clone()).await {
         if plan.was_running {
-            let now = vms::view(ctx, vm.vm.id).await?;
+            let now = vms::view(ctx, vm.vm.id.into_uuid()).await?;
             if now.vm.state == VmState::Stopped {
                 if let Err(se) = vms::start(ctx, None, vm.vm.id, None).await {
                     tracing::warn!(vm = %vm.vm.name, error = %se, "starting a VM again after its restore failed did not work either");
@@ -1285,7 +1315,7 @@ pub async fn restore(
     if plan.was_running {
         vms::start(ctx, None, vm.vm.id, None).await?;
     }
-    let mut resp = answer(ctx, &vms::view(ctx, vm.vm.id).await?).await?;
+    let mut resp = answer(ctx, &vms::view(ctx, vm.vm.id.into_uuid()).await?).await?;
     resp.password = password;
     Ok(Reply::object("virtualmachine", &resp))
 }
@@ -1312,20 +1342,25 @@ async fn restore_plan(
     // A template named (or the VM's own), else an ISO (for ISO-installed VMs).
     let template_id = match given {
         Some(id)
-            if db::templates::template_fetch(&ctx.pool, id)
+            if db::templates::template_fetch(&ctx.pool, id.into())
                 .await?
                 .is_some() =>
         {
             Some(id)
         }
         Some(_) => None,
-        None => v.template_id,
+        None => v.template_id.map(Into::into),
     };
     let (template, iso, size, password) = match template_id {
         Some(t) => {
-            let file =
-                crate::services::templates::ready_file(ctx, caller, v.account_id, t, v.zone_id)
-                    .await?;
+            let file = crate::services::templates::ready_file(
+                ctx,
+                caller,
+                v.account_id.into_uuid(),
+                t,
+                v.zone_id,
+            )
+            .await?;
             let size = match size_gb {
                 Some(gb) => root_size_on_template(gb, &file)?,
                 None => old.size_bytes.max(file.virtual_size),
@@ -1347,10 +1382,10 @@ async fn restore_plan(
                         ))
                         .into());
                     }
-                    let zone = db::topology::zone_fetch(&ctx.pool, v.zone_id.into())
+                    let zone = db::topology::zone_fetch(&ctx.pool, v.zone_id)
                         .await?
                         .ok_or_else(|| crate::error::Error::internal("the VM's zone vanished"))?;
-                    iso_to_install(ctx, caller, v.account_id, id, &zone).await?.id
+                    iso_to_install(ctx, caller, v.account_id.into_uuid(), id, &zone).await?.id
                 }
                 None => v.iso_id.ok_or_else(|| {
                     ApiError::param(format!(
@@ -1375,9 +1410,9 @@ async fn restore_plan(
     Ok((
         vms::restore::Restore {
             vm: v.id,
-            old_volume: old.id,
+            old_volume: old.id.into_uuid(),
             new_volume: Uuid::new_v4(),
-            template,
+            template: template.map(Into::into),
             iso,
             old_template: v.template_id,
             old_iso: v.iso_id,
@@ -1399,17 +1434,23 @@ async fn iso_to_install(
     zone: &db::topology::ZoneRow,
 ) -> Result<db::isos::IsoRow> {
     let unknown = || ApiError::param(format!("Unable to find the template or ISO {iso_id}"));
-    let iso = db::isos::iso_fetch(&ctx.pool, iso_id)
+    let iso = db::isos::iso_fetch(&ctx.pool, iso_id.into())
         .await?
         .filter(|i| i.removed.is_none())
         .ok_or_else(unknown)?;
     // Public, the caller's or the owner's, or shared with either (launch permission).
     let usable = caller.is_root_admin()
-        || db::images::visible_to(&ctx.pool, db::images::Kind::Iso, iso.id, owner).await?
         || db::images::visible_to(
             &ctx.pool,
             db::images::Kind::Iso,
-            iso.id,
+            iso.id.into_uuid(),
+            owner.into(),
+        )
+        .await?
+        || db::images::visible_to(
+            &ctx.pool,
+            db::images::Kind::Iso,
+            iso.id.into_uuid(),
             caller.account_id(),
         )
         .await?;
@@ -1423,7 +1464,7 @@ async fn iso_to_install(
         ))
         .into());
     }
-    vms::iso_file(ctx, iso.id, zone.id.into()).await.map_err(|_| {
+    vms::iso_file(ctx, iso.id, zone.id).await.map_err(|_| {
         ApiError::param(format!(
             "ISO {} is not ready in zone {}: wait until listIsos shows it \"Successfully Installed\" there",
             iso.name, zone.name
@@ -1525,7 +1566,7 @@ pub async fn update(
     if user_data.is_some() {
         guest::push(ctx, vm.vm.id).await?;
     }
-    vm_reply(ctx, &vms::view(ctx, vm.vm.id).await?).await
+    vm_reply(ctx, &vms::view(ctx, vm.vm.id.into_uuid()).await?).await
 }
 
 /// changeServiceForVirtualMachine (and scaleVirtualMachine, its async twin): a stopped
@@ -1558,7 +1599,7 @@ pub async fn change_service(
     // The root volume stays where it is: its pool must carry the new storage tags.
     let want = crate::rules::tags::parse_stored(so.storage_tags.as_deref());
     if let Some(root) = db::volumes::volume_root_of_vm(&ctx.pool, vm.vm.id).await? {
-        if let Some(pool) = db::storage::pool_fetch(&ctx.pool, root.pool_id).await? {
+        if let Some(pool) = db::storage::pool_fetch(&ctx.pool, root.pool_id.into_uuid()).await? {
             if let Some(why) = crate::rules::tags::unmatched("storage", [&pool.tags[..]], &want) {
                 return Err(ApiError::param(format!(
                     "Unable to upgrade virtual machine {}: its root volume is on primary storage {}, which does not have {why} of service offering {}",
@@ -1572,7 +1613,7 @@ pub async fn change_service(
     limits::admit(
         ctx,
         &mut tx,
-        vm.vm.account_id,
+        vm.vm.account_id.into_uuid(),
         &[
             (
                 ResourceKind::Cpu,
@@ -1617,5 +1658,5 @@ pub async fn change_service(
     )
     .await?;
     tx.commit().await?;
-    vms::view(ctx, vm.vm.id).await
+    vms::view(ctx, vm.vm.id.into_uuid()).await
 }

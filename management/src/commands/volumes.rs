@@ -28,9 +28,9 @@ use crate::services::vms::data_volumes;
 /// The live volume `p[name]` names, if the caller may use it.
 async fn owned(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) -> Result<DataVolumeRow> {
     let id = p.required_uuid(name)?;
-    match db::volumes::data_volume_fetch(&ctx.pool, id).await? {
+    match db::volumes::data_volume_fetch(&ctx.pool, id.into()).await? {
         Some(v) => match v.account_id {
-            Some(a) if super::projects::may_use(ctx, caller, a).await? => Ok(v),
+            Some(a) if super::projects::may_use(ctx, caller, a.into_uuid()).await? => Ok(v),
             None if caller.is_root_admin() => Ok(v),
             _ => Err(not_found(p, name)),
         },
@@ -53,10 +53,10 @@ fn data_only(v: &DataVolumeRow, what: &str) -> Result<()> {
 /// The VM `p[name]` names, if the caller may use it.
 async fn owned_vm(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) -> Result<db::vms::VmRow> {
     let id = p.required_uuid(name)?;
-    match db::vms::vm_fetch(&ctx.pool, id).await? {
+    match db::vms::vm_fetch(&ctx.pool, id.into()).await? {
         Some(vm)
             if vm.removed.is_none()
-                && super::projects::may_use(ctx, caller, vm.account_id).await? =>
+                && super::projects::may_use(ctx, caller, vm.account_id.into_uuid()).await? =>
         {
             Ok(vm)
         }
@@ -109,22 +109,31 @@ async fn new_owner(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<(Uuid, Uuid
     if let Some(project) = super::projects::owner_for_create(ctx, caller, p).await? {
         p.mark_read("account");
         p.mark_read("domainid");
-        return Ok((project.account_id, project.domain_id));
+        return Ok((
+            project.account_id.into_uuid(),
+            project.domain_id.into_uuid(),
+        ));
     }
     let Some(name) = p.str("account") else {
         p.mark_read("domainid");
-        return Ok((caller.account_id(), caller.domain_id()));
+        return Ok((
+            caller.account_id().into_uuid(),
+            caller.domain_id().into_uuid(),
+        ));
     };
     if !(caller.is_root_admin() || caller.is_domain_admin()) {
         if name == caller.user.account_name {
             p.mark_read("domainid");
-            return Ok((caller.account_id(), caller.domain_id()));
+            return Ok((
+                caller.account_id().into_uuid(),
+                caller.domain_id().into_uuid(),
+            ));
         }
         return Err(not_found(p, "account"));
     }
     let domain_id = match p.uuid("domainid")? {
         Some(id) => {
-            let d = db::accounts::domain_fetch(&ctx.pool, id)
+            let d = db::accounts::domain_fetch(&ctx.pool, id.into())
                 .await?
                 .ok_or_else(|| not_found(p, "domainid"))?;
             ensure_manages(caller, &d.path)?;
@@ -135,7 +144,7 @@ async fn new_owner(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<(Uuid, Uuid
     let a = db::accounts::account_fetch_by_name(&ctx.pool, domain_id, name)
         .await?
         .ok_or_else(|| not_found(p, "account"))?;
-    Ok((a.id, a.domain_id))
+    Ok((a.id.into_uuid(), a.domain_id.into_uuid()))
 }
 
 /// The synchronous half of createVolume (CloudStack's create phase): checks the request,
@@ -164,7 +173,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateVolume<'_>) 
         ),
         None => None,
     };
-    let zone_id = match (r.zoneid().or(snapshot_zone.map(Into::into)), &vm) {
+    let zone_id = match (r.zoneid().or(snapshot_zone), &vm) {
         (Some(z), Some(vm)) if z != vm.zone_id => {
             return Err(ApiError::param(
                 "The volume's zone must be the zone of the VM it is attached to",
@@ -172,7 +181,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateVolume<'_>) 
             .into())
         }
         (Some(z), _) => z,
-        (None, Some(vm)) => vm.zone_id.into(),
+        (None, Some(vm)) => vm.zone_id,
         (None, None) => {
             return Err(ApiError::param("zoneid is required (or virtualmachineid)").into())
         }
@@ -217,7 +226,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateVolume<'_>) 
     };
     let offering_id = match (r.diskofferingid(), &snapshot) {
         (Some(o), _) => o,
-        (None, Some(s)) => (db::volumes::data_volume_fetch(&ctx.pool, s.volume_id)
+        (None, Some(s)) => db::volumes::data_volume_fetch(&ctx.pool, s.volume_id)
             .await?
             .and_then(|v| v.disk_offering_id)
             .ok_or_else(|| {
@@ -225,8 +234,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateVolume<'_>) 
                     "Snapshot {}'s volume has no disk offering of its own: give diskofferingid",
                     s.name
                 ))
-            })?)
-        .into(),
+            })?,
         (None, None) => {
             return Err(
                 ApiError::param("Either diskofferingid or snapshotid must be passed in").into(),
@@ -260,7 +268,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateVolume<'_>) 
         Some(vm) => {
             let root = db::volumes::volume_root_of_vm(&ctx.pool, vm.id).await?;
             match root {
-                Some(r) => db::storage::pool_fetch(&ctx.pool, r.pool_id)
+                Some(r) => db::storage::pool_fetch(&ctx.pool, r.pool_id.into_uuid())
                     .await?
                     .and_then(|p| p.cluster_id),
                 None => None,
@@ -281,21 +289,19 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateVolume<'_>) 
         ],
     )
     .await?;
-    let pool =
-        data_volumes::choose_data_pool(ctx, &mut tx, zone_id.into_uuid(), cluster, size, &want)
-            .await?;
+    let pool = data_volumes::choose_data_pool(ctx, &mut tx, zone_id, cluster, size, &want).await?;
     db::volumes::data_volume_insert(
         &mut *tx,
         &db::volumes::NewDataVolume {
-            id,
+            id: id.into(),
             name: name.clone(),
-            pool_id: pool,
+            pool_id: pool.into(),
             path: crate::services::vms::volumes::volume_path(id),
             size_bytes: size,
-            account_id: owner,
-            domain_id: owner_domain,
-            zone_id: zone_id.into_uuid(),
-            disk_offering_id: offering.id.into_uuid(),
+            account_id: owner.into(),
+            domain_id: owner_domain.into(),
+            zone_id,
+            disk_offering_id: offering.id,
         },
     )
     .await?;
@@ -347,13 +353,13 @@ pub async fn create_job(
         let vm = owned_vm(ctx, caller, r.wire(), "virtualmachineid").await?;
         attach_to(ctx, caller, &v, &vm, None).await?;
     }
-    volume_reply(ctx, caller, v.id).await
+    volume_reply(ctx, caller, v.id.into_uuid()).await
 }
 
 /// A volume being snapshotted is not attached, moved, resized or deleted under the copy
 /// (issue 16): 536 until the snapshot is BackedUp or Error.
 async fn not_being_snapshotted(ctx: &Ctx, v: &DataVolumeRow) -> Result<()> {
-    if db::snapshots::snapshots_in_progress_of_volume(&ctx.pool, v.id).await? > 0 {
+    if db::snapshots::snapshots_in_progress_of_volume(&ctx.pool, v.id.into_uuid()).await? > 0 {
         return Err(ApiError::new(
             ErrorCode::ResourceInUse,
             format!(
@@ -404,7 +410,7 @@ async fn attach_to(
     }
     refuse_with_vm_snapshots(
         ctx,
-        vm.id,
+        vm.id.into_uuid(),
         "Unable to attach volume, please specify a VM that does not have VM snapshots",
     )
     .await?;
@@ -415,7 +421,7 @@ async fn attach_to(
         ctx,
         caller,
         "VOLUME.ATTACH",
-        v.id,
+        v.id.into_uuid(),
         &v.name,
         &format!("attached to VM {} as device {device}", vm.display_name),
     )
@@ -426,7 +432,7 @@ pub async fn attach(ctx: &Ctx, caller: &Caller, r: &requests::AttachVolume<'_>) 
     let v = owned(ctx, caller, r.wire(), "id").await?;
     let vm = owned_vm(ctx, caller, r.wire(), "virtualmachineid").await?;
     attach_to(ctx, caller, &v, &vm, r.deviceid()).await?;
-    volume_reply(ctx, caller, v.id).await
+    volume_reply(ctx, caller, v.id.into_uuid()).await
 }
 
 pub async fn detach(ctx: &Ctx, caller: &Caller, r: &requests::DetachVolume<'_>) -> Result<Reply> {
@@ -456,7 +462,7 @@ pub async fn detach(ctx: &Ctx, caller: &Caller, r: &requests::DetachVolume<'_>) 
     if let Some(vm) = v.vm_id {
         refuse_with_vm_snapshots(
             ctx,
-            vm,
+            vm.into_uuid(),
             "Unable to detach volume, please specify a VM that does not have VM snapshots",
         )
         .await?;
@@ -477,18 +483,18 @@ pub async fn detach(ctx: &Ctx, caller: &Caller, r: &requests::DetachVolume<'_>) 
         ctx,
         caller,
         "VOLUME.DETACH",
-        v.id,
+        v.id.into_uuid(),
         &v.name,
         &format!("detached from VM {vm_name}"),
     )
     .await?;
-    volume_reply(ctx, caller, v.id).await
+    volume_reply(ctx, caller, v.id.into_uuid()).await
 }
 
 /// CloudStack's refusal (431) of a change to the volumes of a VM with VM snapshots
 /// (issue 16): the snapshots are inside the volumes the VM had when they were taken.
 async fn refuse_with_vm_snapshots(ctx: &Ctx, vm: Uuid, text: &str) -> Result<()> {
-    if crate::services::vms::vm_snapshots::vm_has_snapshots(ctx, vm).await? {
+    if crate::services::vms::vm_snapshots::vm_has_snapshots(ctx, vm.into()).await? {
         return Err(ApiError::param(text).into());
     }
     Ok(())
@@ -516,13 +522,13 @@ pub async fn resize(ctx: &Ctx, caller: &Caller, r: &requests::ResizeVolume<'_>) 
     if let Some(vm) = v.vm_id {
         refuse_with_vm_snapshots(
             ctx,
-            vm,
+            vm.into_uuid(),
             "A volume that is attached to a VM with any VM snapshots cannot be resized.",
         )
         .await?;
     }
     let current = match v.disk_offering_id {
-        Some(o) => db::offerings::disk_offering_fetch(&ctx.pool, o.into()).await?,
+        Some(o) => db::offerings::disk_offering_fetch(&ctx.pool, o).await?,
         None => None,
     };
     let (size, offering) = match (r.diskofferingid(), r.size()) {
@@ -555,7 +561,7 @@ pub async fn resize(ctx: &Ctx, caller: &Caller, r: &requests::ResizeVolume<'_>) 
     if !crate::rules::volumes::resize_allowed(v.size_bytes, size, shrink_ok)
         .map_err(ApiError::param)?
     {
-        return volume_reply(ctx, caller, v.id).await;
+        return volume_reply(ctx, caller, v.id.into_uuid()).await;
     }
     // A running VM's volume grows live; it shrinks only with the VM stopped (a live
     // shrink would cut the guest's file system under it). A VM in a transition waits.
@@ -585,7 +591,7 @@ pub async fn resize(ctx: &Ctx, caller: &Caller, r: &requests::ResizeVolume<'_>) 
         limits::admit(
             ctx,
             &mut tx,
-            owner,
+            owner.into_uuid(),
             &[(ResourceKind::PrimaryStorage, size - v.size_bytes)],
         )
         .await?;
@@ -600,12 +606,12 @@ pub async fn resize(ctx: &Ctx, caller: &Caller, r: &requests::ResizeVolume<'_>) 
         ctx,
         caller,
         "VOLUME.RESIZE",
-        v.id,
+        v.id.into_uuid(),
         &v.name,
         &format!("resized from {} to {size} bytes", v.size_bytes),
     )
     .await?;
-    volume_reply(ctx, caller, v.id).await
+    volume_reply(ctx, caller, v.id.into_uuid()).await
 }
 
 pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteVolume<'_>) -> Result<Reply> {
@@ -624,8 +630,16 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteVolume<'_>) 
     not_being_snapshotted(ctx, &v).await?;
     data_volumes::delete(ctx, &v).await?;
     // Its snapshots stay (they are the point of having them); its policies go.
-    db::snapshots::policies_delete_of_volume(&ctx.pool, v.id).await?;
-    volume_event(ctx, caller, "VOLUME.DELETE", v.id, &v.name, "deleted").await?;
+    db::snapshots::policies_delete_of_volume(&ctx.pool, v.id.into_uuid()).await?;
+    volume_event(
+        ctx,
+        caller,
+        "VOLUME.DELETE",
+        v.id.into_uuid(),
+        &v.name,
+        "deleted",
+    )
+    .await?;
     Ok(Reply::Success { displaytext: None })
 }
 
@@ -649,7 +663,7 @@ pub async fn migrate(ctx: &Ctx, caller: &Caller, r: &requests::MigrateVolume<'_>
     let pool = db::storage::pool_fetch(&ctx.pool, r.storageid().into_uuid())
         .await?
         .ok_or_else(|| not_found(r.wire(), "storageid"))?;
-    if Some(pool.zone_id) != v.zone_id {
+    if Some(pool.zone_id) != v.zone_id.map(Into::into) {
         return Err(ApiError::param(format!(
             "Storage pool {} is not in the volume's zone",
             pool.name
@@ -679,7 +693,7 @@ pub async fn migrate(ctx: &Ctx, caller: &Caller, r: &requests::MigrateVolume<'_>
                 None => None,
             },
         ) {
-            let root = db::storage::pool_fetch(&ctx.pool, root_pool.pool_id).await?;
+            let root = db::storage::pool_fetch(&ctx.pool, root_pool.pool_id.into_uuid()).await?;
             if root.and_then(|r| r.cluster_id).is_some_and(|rc| rc != c) {
                 return Err(ApiError::param(format!(
                     "Storage pool {} is not reached by the cluster of the volume's VM",
@@ -701,10 +715,10 @@ pub async fn migrate(ctx: &Ctx, caller: &Caller, r: &requests::MigrateVolume<'_>
         ctx,
         caller,
         "VOLUME.MIGRATE",
-        v.id,
+        v.id.into_uuid(),
         &v.name,
         &format!("migrated to storage pool {}", pool.name),
     )
     .await?;
-    volume_reply(ctx, caller, v.id).await
+    volume_reply(ctx, caller, v.id.into_uuid()).await
 }

@@ -1,5 +1,6 @@
 //! Domains, roles, accounts and users.
 
+use crate::ids::{AccountId, DomainId, RoleId, UserId};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -8,19 +9,26 @@ use super::{Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
 use crate::rules::states::AccountState;
 
-pub const ROOT_DOMAIN: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000001);
-pub const ROLE_ROOT_ADMIN: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000011);
-pub const ROLE_DOMAIN_ADMIN: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000013);
-pub const ROLE_USER: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000014);
-pub const SYSTEM_ACCOUNT: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000021);
-pub const ADMIN_ACCOUNT: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000022);
-pub const SYSTEM_USER: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000031);
+pub const ROOT_DOMAIN: DomainId =
+    DomainId::from_uuid(Uuid::from_u128(0x00000000_0000_4000_8000_000000000001));
+pub const ROLE_ROOT_ADMIN: RoleId =
+    RoleId::from_uuid(Uuid::from_u128(0x00000000_0000_4000_8000_000000000011));
+pub const ROLE_DOMAIN_ADMIN: RoleId =
+    RoleId::from_uuid(Uuid::from_u128(0x00000000_0000_4000_8000_000000000013));
+pub const ROLE_USER: RoleId =
+    RoleId::from_uuid(Uuid::from_u128(0x00000000_0000_4000_8000_000000000014));
+pub const SYSTEM_ACCOUNT: AccountId =
+    AccountId::from_uuid(Uuid::from_u128(0x00000000_0000_4000_8000_000000000021));
+pub const ADMIN_ACCOUNT: AccountId =
+    AccountId::from_uuid(Uuid::from_u128(0x00000000_0000_4000_8000_000000000022));
+pub const SYSTEM_USER: UserId =
+    UserId::from_uuid(Uuid::from_u128(0x00000000_0000_4000_8000_000000000031));
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct DomainRow {
-    pub id: Uuid,
+    pub id: DomainId,
     pub name: String,
-    pub parent_id: Option<Uuid>,
+    pub parent_id: Option<DomainId>,
     pub path: String,
     pub level: i32,
     pub network_domain: Option<String>,
@@ -34,7 +42,7 @@ pub struct DomainRow {
 
 stmt!(DOMAIN_FETCH: DomainRow = "SELECT * FROM domains WHERE id = $1");
 
-pub async fn domain_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<DomainRow>> {
+pub async fn domain_fetch(db: impl PgExecutor<'_>, id: DomainId) -> Result<Option<DomainRow>> {
     Ok(DOMAIN_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
 
@@ -133,7 +141,7 @@ stmt!(
 
 pub async fn domain_insert(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: DomainId,
     name: &str,
     parent: &DomainRow,
     network_domain: Option<&str>,
@@ -166,7 +174,7 @@ stmt!(
 /// network domain.
 pub async fn domain_update(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: DomainId,
     name: &str,
     new_path: &str,
     network_domain: Option<&str>,
@@ -236,14 +244,14 @@ pub async fn account_ids_in(
 
 stmt!(DOMAIN_DELETE = "DELETE FROM domains WHERE id = $1");
 
-pub async fn domain_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+pub async fn domain_delete(db: impl PgExecutor<'_>, id: DomainId) -> Result<()> {
     DOMAIN_DELETE.query().bind(id).execute(db).await?;
     Ok(())
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct RoleRow {
-    pub id: Uuid,
+    pub id: RoleId,
     pub name: String,
     pub role_type: String,
     pub description: String,
@@ -253,7 +261,7 @@ pub struct RoleRow {
 
 stmt!(ROLE_FETCH: RoleRow = "SELECT * FROM roles WHERE id = $1");
 
-pub async fn role_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<RoleRow>> {
+pub async fn role_fetch(db: impl PgExecutor<'_>, id: RoleId) -> Result<Option<RoleRow>> {
     Ok(ROLE_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
 
@@ -285,11 +293,11 @@ pub async fn role_list(
 /// An account with its domain and role joined in, as every answer about it needs.
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct AccountRow {
-    pub id: Uuid,
+    pub id: AccountId,
     pub name: String,
-    pub domain_id: Uuid,
+    pub domain_id: DomainId,
     pub account_type: i32,
-    pub role_id: Uuid,
+    pub role_id: RoleId,
     pub state: AccountState,
     pub network_domain: Option<String>,
     pub is_default: bool,
@@ -312,11 +320,11 @@ stmt!(
 
 pub async fn account_insert(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: AccountId,
     name: &str,
-    domain_id: Uuid,
+    domain_id: DomainId,
     account_type: i32,
-    role_id: Uuid,
+    role_id: RoleId,
     network_domain: Option<&str>,
 ) -> Result<()> {
     ACCOUNT_INSERT
@@ -334,7 +342,7 @@ pub async fn account_insert(
 
 stmt!(ACCOUNT_FETCH: AccountRow = format!("{ACCOUNT_SELECT} WHERE a.id = $1"));
 
-pub async fn account_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<AccountRow>> {
+pub async fn account_fetch(db: impl PgExecutor<'_>, id: AccountId) -> Result<Option<AccountRow>> {
     Ok(ACCOUNT_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
 
@@ -344,7 +352,7 @@ stmt!(ACCOUNT_FETCH_BY_NAME: AccountRow = format!(
 
 pub async fn account_fetch_by_name(
     db: impl PgExecutor<'_>,
-    domain_id: Uuid,
+    domain_id: DomainId,
     name: &str,
 ) -> Result<Option<AccountRow>> {
     Ok(ACCOUNT_FETCH_BY_NAME
@@ -359,9 +367,9 @@ pub async fn account_fetch_by_name(
 pub struct AccountFilter {
     pub common: ListFilter,
     pub account_type: Option<i64>,
-    pub domain_id: Option<Uuid>,
+    pub domain_id: Option<DomainId>,
     pub state: Option<AccountState>,
-    pub role_id: Option<Uuid>,
+    pub role_id: Option<RoleId>,
     /// Restricts to one account (a non-admin caller's own).
     pub only: Option<Uuid>,
     /// Restricts to the domain at this path and those below it.
@@ -413,10 +421,10 @@ stmt!(ACCOUNT_UPDATE = "UPDATE accounts SET name=$2, network_domain=$3, role_id=
 
 pub async fn account_update(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: AccountId,
     name: &str,
     network_domain: Option<&str>,
-    role_id: Uuid,
+    role_id: RoleId,
 ) -> Result<()> {
     ACCOUNT_UPDATE
         .query()
@@ -433,7 +441,7 @@ stmt!(ACCOUNT_SET_STATE = "UPDATE accounts SET state=$2 WHERE id=$1");
 
 pub async fn account_set_state(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: AccountId,
     state: AccountState,
 ) -> Result<()> {
     ACCOUNT_SET_STATE
@@ -456,7 +464,7 @@ stmt!(ACCOUNT_DELETE = "DELETE FROM accounts WHERE id = $1");
 /// nobody can ask for once its users are gone; workflows keep their record) and its
 /// expunged VMs' rows. Anything live — a VM not yet expunged, a template or ISO — still
 /// holds the account (the constraint's error says which).
-pub async fn account_delete(db: &mut PgConnection, id: Uuid) -> Result<bool> {
+pub async fn account_delete(db: &mut PgConnection, id: AccountId) -> Result<bool> {
     ACCOUNT_FORGET_JOBS
         .query()
         .bind(id)
@@ -480,10 +488,10 @@ pub async fn account_delete(db: &mut PgConnection, id: Uuid) -> Result<bool> {
 /// answers about the user need.
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct UserRow {
-    pub id: Uuid,
-    pub account_id: Uuid,
+    pub id: UserId,
+    pub account_id: AccountId,
     pub username: String,
-    pub domain_id: Uuid,
+    pub domain_id: DomainId,
     pub password_hash: String,
     pub firstname: String,
     pub lastname: String,
@@ -501,7 +509,7 @@ pub struct UserRow {
     pub account_name: String,
     pub account_type: i32,
     pub account_state: AccountState,
-    pub role_id: Uuid,
+    pub role_id: RoleId,
     pub role_name: String,
     pub role_type: String,
     pub domain_name: String,
@@ -520,9 +528,9 @@ stmt!(USER_INSERT = "INSERT INTO users (id, account_id, domain_id, username, pas
 #[allow(clippy::too_many_arguments)]
 pub async fn user_insert(
     db: impl PgExecutor<'_>,
-    id: Uuid,
-    account_id: Uuid,
-    domain_id: Uuid,
+    id: UserId,
+    account_id: AccountId,
+    domain_id: DomainId,
     username: &str,
     password_hash: &str,
     firstname: &str,
@@ -548,7 +556,7 @@ pub async fn user_insert(
 
 stmt!(USER_FETCH: UserRow = format!("{USER_SELECT} WHERE u.id = $1"));
 
-pub async fn user_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserRow>> {
+pub async fn user_fetch(db: impl PgExecutor<'_>, id: UserId) -> Result<Option<UserRow>> {
     Ok(USER_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
 
@@ -571,7 +579,7 @@ stmt!(USER_FETCH_BY_NAME: UserRow = format!(
 
 pub async fn user_fetch_by_name(
     db: impl PgExecutor<'_>,
-    domain_id: Uuid,
+    domain_id: DomainId,
     username: &str,
 ) -> Result<Option<UserRow>> {
     Ok(USER_FETCH_BY_NAME
@@ -587,9 +595,9 @@ pub struct UserFilter {
     pub common: ListFilter,
     pub username: Option<String>,
     pub account_name: Option<String>,
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
     pub account_type: Option<i64>,
-    pub domain_id: Option<Uuid>,
+    pub domain_id: Option<DomainId>,
     pub state: Option<AccountState>,
     /// Restricts to the domain at this path and those below it.
     pub under: Option<String>,
@@ -655,7 +663,7 @@ stmt!(
 #[allow(clippy::too_many_arguments)]
 pub async fn user_update(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: UserId,
     username: &str,
     firstname: &str,
     lastname: &str,
@@ -681,7 +689,7 @@ stmt!(USER_SET_PASSWORD = "UPDATE users SET password_hash=$2 WHERE id=$1");
 
 pub async fn user_set_password(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: UserId,
     password_hash: &str,
 ) -> Result<()> {
     USER_SET_PASSWORD
@@ -698,7 +706,11 @@ stmt!(USER_SET_STATE = "UPDATE users SET state=$2,
          WHERE id=$1");
 
 /// Enabling a user also clears its failed-login count (as CloudStack's enableUser does).
-pub async fn user_set_state(db: impl PgExecutor<'_>, id: Uuid, state: AccountState) -> Result<()> {
+pub async fn user_set_state(
+    db: impl PgExecutor<'_>,
+    id: UserId,
+    state: AccountState,
+) -> Result<()> {
     USER_SET_STATE
         .query()
         .bind(id)
@@ -722,7 +734,7 @@ stmt!(USER_LOGIN_FAILED: (i32, bool) = "WITH old AS (SELECT id, state FROM users
 /// usernames, so both cost the same round trip).
 pub async fn user_login_failed(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: UserId,
     allowed: i64,
 ) -> Result<Option<(i32, bool)>> {
     Ok(USER_LOGIN_FAILED
@@ -736,7 +748,7 @@ pub async fn user_login_failed(
 stmt!(USER_LOGIN_SUCCEEDED = "UPDATE users SET incorrect_login_attempts = 0 WHERE id = $1 AND incorrect_login_attempts <> 0");
 
 /// A successful login: the failure count starts again.
-pub async fn user_login_succeeded(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+pub async fn user_login_succeeded(db: impl PgExecutor<'_>, id: UserId) -> Result<()> {
     USER_LOGIN_SUCCEEDED.query().bind(id).execute(db).await?;
     Ok(())
 }
@@ -749,7 +761,7 @@ stmt!(
 /// New API keys; the secret is stored sealed only.
 pub async fn user_set_keys(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: UserId,
     api_key: &str,
     secret_sealed: &[u8],
 ) -> Result<()> {
@@ -772,7 +784,7 @@ pub async fn user_list_plain_secrets(db: impl PgExecutor<'_>) -> Result<Vec<(Uui
 
 stmt!(USER_SEAL_SECRET = "UPDATE users SET secret_key=NULL, secret_key_sealed=$2 WHERE id=$1 AND secret_key IS NOT NULL");
 
-pub async fn user_seal_secret(db: impl PgExecutor<'_>, id: Uuid, sealed: &[u8]) -> Result<()> {
+pub async fn user_seal_secret(db: impl PgExecutor<'_>, id: UserId, sealed: &[u8]) -> Result<()> {
     USER_SEAL_SECRET
         .query()
         .bind(id)
@@ -791,7 +803,7 @@ stmt!(
 
 /// Deletes the user and its tags. (An account's tags, those on it and on its users and
 /// resources, are its own: `resource_tags.account_id` cascades when it is deleted.)
-pub async fn user_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+pub async fn user_delete(db: impl PgExecutor<'_>, id: UserId) -> Result<bool> {
     Ok(USER_DELETE
         .query()
         .bind(id)
@@ -803,7 +815,7 @@ pub async fn user_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
 
 stmt!(USER_COUNT_IN_ACCOUNT: Scalar<i64> = "SELECT count(*) FROM users WHERE account_id = $1");
 
-pub async fn user_count_in_account(db: impl PgExecutor<'_>, account_id: Uuid) -> Result<i64> {
+pub async fn user_count_in_account(db: impl PgExecutor<'_>, account_id: AccountId) -> Result<i64> {
     Ok(USER_COUNT_IN_ACCOUNT
         .query_scalar()
         .bind(account_id)
@@ -814,7 +826,11 @@ pub async fn user_count_in_account(db: impl PgExecutor<'_>, account_id: Uuid) ->
 stmt!(USER_SET_ACCOUNT = "UPDATE users SET account_id = $2 WHERE id = $1");
 
 /// Moves a user to another account (of the same domain: the caller checks).
-pub async fn user_set_account(db: impl PgExecutor<'_>, user: Uuid, account: Uuid) -> Result<()> {
+pub async fn user_set_account(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    account: AccountId,
+) -> Result<()> {
     USER_SET_ACCOUNT
         .query()
         .bind(user)

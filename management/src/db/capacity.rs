@@ -29,14 +29,22 @@ struct CandidateRow {
 }
 
 stmt!(HOSTS_LOCK_IN_ZONE: Scalar<Uuid> = "SELECT id FROM hosts WHERE zone_id = $1 ORDER BY id FOR UPDATE");
+// What each candidate reserves: its VMs in the states that hold capacity, plus the VMs
+// migrating to it (their hold, 0046). Two index scans joined by UNION ALL; one join `ON
+// host_id = h.id OR migrating_to = h.id` could use no index and compared every VM with
+// every host (800 ms a placement at 1,000 hosts and 10,000 VMs).
 stmt!(HOST_CANDIDATES: CandidateRow = "SELECT h.id, h.cluster_id, h.status, h.resource_state, c.allocation_state AS cluster_state,
                 h.cpu_cores, h.cpu_mhz, h.memory_bytes, h.tags,
                 COALESCE(SUM(v.cpu_number::bigint * v.cpu_mhz), 0)::bigint AS reserved_mhz,
                 COALESCE(SUM(v.memory_mb::bigint * 1048576), 0)::bigint AS reserved_bytes
          FROM hosts h
          JOIN clusters c ON c.id = h.cluster_id
-         LEFT JOIN vms v ON (v.host_id = h.id OR (v.migrating_to = h.id AND v.migrating_until > now()))
-                           AND v.state IN ('Starting', 'Running', 'Stopping')
+         LEFT JOIN (SELECT v.host_id AS on_host, v.cpu_number, v.cpu_mhz, v.memory_mb FROM vms v
+                     WHERE v.host_id = ANY($1) AND v.state IN ('Starting', 'Running', 'Stopping')
+                    UNION ALL
+                    SELECT v.migrating_to, v.cpu_number, v.cpu_mhz, v.memory_mb FROM vms v
+                     WHERE v.migrating_to = ANY($1) AND v.migrating_until > now()
+                       AND v.state IN ('Starting', 'Running', 'Stopping')) v ON v.on_host = h.id
          WHERE h.id = ANY($1)
          GROUP BY h.id, c.allocation_state
          ORDER BY h.id");

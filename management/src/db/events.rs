@@ -1,5 +1,6 @@
 //! The event log (`listEvents`): every action, who did it, to what.
 
+use crate::ids::{AccountId, DomainId, UserId};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
@@ -252,7 +253,7 @@ pub async fn event_on(
 pub async fn event_for_owner(
     conn: &mut PgConnection,
     actor: &UserRow,
-    owner: (Uuid, Uuid),
+    owner: (AccountId, DomainId),
     event_type: &str,
     description: String,
     resource: Option<EventResource>,
@@ -280,7 +281,7 @@ pub async fn system_event(
 /// `who` is (user, account, domain).
 async fn record_event(
     conn: &mut PgConnection,
-    who: (Uuid, Uuid, Uuid),
+    who: (UserId, AccountId, DomainId),
     event_type: &str,
     level: &str,
     description: String,
@@ -296,9 +297,9 @@ async fn record_event(
             event_type,
             level,
             description,
-            user_id: Some(who.0),
-            account_id: Some(who.1),
-            domain_id: Some(who.2),
+            user_id: Some(who.0.into_uuid()),
+            account_id: Some(who.1.into_uuid()),
+            domain_id: Some(who.2.into_uuid()),
             resource_id,
             resource_type,
             resource_name,

@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use crate::ids::AccountId;
+
 use super::{RowShape, Scalar};
 use crate::error::Result;
 use crate::rules::states::CopyState;
@@ -385,7 +387,7 @@ pub async fn permission_add(
     db: impl PgExecutor<'_>,
     kind: Kind,
     image_id: Uuid,
-    account_id: Uuid,
+    account_id: AccountId,
 ) -> Result<()> {
     pick(kind, &ISO_PERMISSION_ADD, &TEMPLATE_PERMISSION_ADD)
         .query()
@@ -400,7 +402,7 @@ pub async fn permission_remove(
     db: impl PgExecutor<'_>,
     kind: Kind,
     image_id: Uuid,
-    accounts: &[Uuid],
+    accounts: &[AccountId],
 ) -> Result<()> {
     pick(kind, &ISO_PERMISSION_REMOVE, &TEMPLATE_PERMISSION_REMOVE)
         .query()
@@ -441,7 +443,7 @@ pub async fn visible_to(
     db: impl PgExecutor<'_>,
     kind: Kind,
     image_id: Uuid,
-    account_id: Uuid,
+    account_id: AccountId,
 ) -> Result<bool> {
     Ok(pick(kind, &ISO_VISIBLE_TO, &TEMPLATE_VISIBLE_TO)
         .query_scalar()

@@ -1,5 +1,6 @@
 //! ISOs, their per-zone copies (downloads), and the seeded OS types and categories.
 
+use crate::ids::{AccountId, DomainId, ImageStoreId, IsoId, OsCategoryId, OsTypeId, ZoneId};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -10,19 +11,19 @@ use crate::rules::states::CopyState;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct IsoRow {
-    pub id: Uuid,
+    pub id: IsoId,
     pub name: String,
     pub display_text: String,
     pub url: String,
     pub bootable: bool,
-    pub os_type_id: Uuid,
+    pub os_type_id: OsTypeId,
     pub checksum: Option<String>,
     pub is_public: bool,
     pub is_featured: bool,
     pub is_extractable: bool,
     pub cross_zones: bool,
-    pub account_id: Uuid,
-    pub domain_id: Uuid,
+    pub account_id: AccountId,
+    pub domain_id: DomainId,
     pub created: DateTime<Utc>,
     pub removed: Option<DateTime<Utc>>,
 }
@@ -57,7 +58,7 @@ pub async fn iso_insert(db: impl PgExecutor<'_>, i: &IsoRow) -> Result<()> {
 
 stmt!(ISO_FETCH: IsoRow = "SELECT * FROM isos WHERE id = $1 AND removed IS NULL");
 
-pub async fn iso_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<IsoRow>> {
+pub async fn iso_fetch(db: impl PgExecutor<'_>, id: IsoId) -> Result<Option<IsoRow>> {
     Ok(ISO_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
 
@@ -94,7 +95,7 @@ stmt!(ISO_REMOVE_IF_UNUSED: Scalar<Uuid> = format!(
 ));
 
 /// Marks the ISO removed once none of its zone copies remain, and deletes its tags.
-pub async fn iso_remove_if_unused(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+pub async fn iso_remove_if_unused(db: impl PgExecutor<'_>, id: IsoId) -> Result<bool> {
     let gone = ISO_REMOVE_IF_UNUSED
         .query_scalar()
         .bind(id)
@@ -106,9 +107,9 @@ pub async fn iso_remove_if_unused(db: impl PgExecutor<'_>, id: Uuid) -> Result<b
 /// One ISO in one zone, as listIsos shows it.
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct IsoZoneRow {
-    pub iso_id: Uuid,
-    pub zone_id: Uuid,
-    pub image_store_id: Option<Uuid>,
+    pub iso_id: IsoId,
+    pub zone_id: ZoneId,
+    pub image_store_id: Option<ImageStoreId>,
     pub state: CopyState,
     pub bytes_done: i64,
     pub bytes_total: Option<i64>,
@@ -128,7 +129,7 @@ pub struct IsoZoneRow {
 pub struct IsoListRow {
     #[sqlx(flatten)]
     pub iso: IsoRow,
-    pub zone_id: Uuid,
+    pub zone_id: ZoneId,
     pub zone_name: String,
     pub store_name: Option<String>,
     pub state: CopyState,
@@ -153,7 +154,7 @@ pub struct IsoListRow {
 #[derive(Debug, Clone, Default)]
 pub struct IsoFilter {
     pub common: ListFilter,
-    pub zone_id: Option<Uuid>,
+    pub zone_id: Option<ZoneId>,
     /// Only ISOs this account may see (its own, public, or shared with it); `None`: all
     /// (admins).
     pub visible_to: Option<Uuid>,
@@ -244,7 +245,11 @@ stmt!(
         "INSERT INTO iso_zones (iso_id, zone_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
 );
 
-pub async fn iso_zone_insert(db: impl PgExecutor<'_>, iso_id: Uuid, zone_id: Uuid) -> Result<()> {
+pub async fn iso_zone_insert(
+    db: impl PgExecutor<'_>,
+    iso_id: IsoId,
+    zone_id: ZoneId,
+) -> Result<()> {
     ISO_ZONE_INSERT
         .query()
         .bind(iso_id)
@@ -261,7 +266,7 @@ stmt!(
 );
 
 /// Copies of cross-zone ISOs for a zone that has none yet.
-pub async fn iso_zone_insert_cross_zone(db: impl PgExecutor<'_>, zone_id: Uuid) -> Result<u64> {
+pub async fn iso_zone_insert_cross_zone(db: impl PgExecutor<'_>, zone_id: ZoneId) -> Result<u64> {
     let r = ISO_ZONE_INSERT_CROSS_ZONE
         .query()
         .bind(zone_id)
@@ -272,16 +277,16 @@ pub async fn iso_zone_insert_cross_zone(db: impl PgExecutor<'_>, zone_id: Uuid) 
 
 stmt!(ISO_ZONE_LIST: IsoZoneRow = "SELECT * FROM iso_zones WHERE iso_id = $1 ORDER BY zone_id");
 
-pub async fn iso_zone_list(db: impl PgExecutor<'_>, iso_id: Uuid) -> Result<Vec<IsoZoneRow>> {
+pub async fn iso_zone_list(db: impl PgExecutor<'_>, iso_id: IsoId) -> Result<Vec<IsoZoneRow>> {
     Ok(ISO_ZONE_LIST.query_as().bind(iso_id).fetch_all(db).await?)
 }
 
 impl From<super::images::CopyRow> for IsoZoneRow {
     fn from(c: super::images::CopyRow) -> Self {
         IsoZoneRow {
-            iso_id: c.image_id,
-            zone_id: c.zone_id,
-            image_store_id: c.image_store_id,
+            iso_id: c.image_id.into(),
+            zone_id: c.zone_id.into(),
+            image_store_id: c.image_store_id.map(Into::into),
             state: c.state,
             bytes_done: c.bytes_done,
             bytes_total: c.bytes_total,
@@ -322,33 +327,52 @@ pub async fn iso_zone_claim(
 /// longer ours (deleted, or taken over) and must stop.
 pub async fn iso_zone_progress(
     db: impl PgExecutor<'_>,
-    iso_id: Uuid,
-    zone_id: Uuid,
+    iso_id: IsoId,
+    zone_id: ZoneId,
     owner: Uuid,
     done: i64,
     total: Option<i64>,
     lease_secs: i64,
 ) -> Result<bool> {
-    img::copy_progress(db, Iso, iso_id, zone_id, owner, done, total, lease_secs).await
+    img::copy_progress(
+        db,
+        Iso,
+        iso_id.into_uuid(),
+        zone_id.into_uuid(),
+        owner,
+        done,
+        total,
+        lease_secs,
+    )
+    .await
 }
 
 /// Sets the store the download goes to (chosen when it starts).
 pub async fn iso_zone_set_store(
     db: impl PgExecutor<'_>,
-    iso_id: Uuid,
-    zone_id: Uuid,
+    iso_id: IsoId,
+    zone_id: ZoneId,
     owner: Uuid,
     store_id: Uuid,
     install_path: &str,
 ) -> Result<bool> {
-    img::copy_set_store(db, Iso, iso_id, zone_id, owner, store_id, install_path).await
+    img::copy_set_store(
+        db,
+        Iso,
+        iso_id.into_uuid(),
+        zone_id.into_uuid(),
+        owner,
+        store_id,
+        install_path,
+    )
+    .await
 }
 
 /// The end of a download, fenced on the owner: Ready with size and digest, or Error.
 pub async fn iso_zone_finish(
     db: impl PgExecutor<'_>,
-    iso_id: Uuid,
-    zone_id: Uuid,
+    iso_id: IsoId,
+    zone_id: ZoneId,
     owner: Uuid,
     outcome: std::result::Result<(i64, &str), (&str, Option<&str>)>,
 ) -> Result<bool> {
@@ -357,22 +381,36 @@ pub async fn iso_zone_finish(
         checksum,
         virtual_size: None,
     });
-    img::copy_finish(db, Iso, iso_id, zone_id, owner, outcome).await
+    img::copy_finish(
+        db,
+        Iso,
+        iso_id.into_uuid(),
+        zone_id.into_uuid(),
+        owner,
+        outcome,
+    )
+    .await
 }
 
 /// deleteIso: the copy stops downloading (its fenced updates fail) and is being removed.
 pub async fn iso_zone_mark_deleting(
     db: impl PgExecutor<'_>,
-    iso_id: Uuid,
-    zone_id: Uuid,
+    iso_id: IsoId,
+    zone_id: ZoneId,
 ) -> Result<Option<IsoZoneRow>> {
-    Ok(img::copy_mark_deleting(db, Iso, iso_id, zone_id)
-        .await?
-        .map(IsoZoneRow::from))
+    Ok(
+        img::copy_mark_deleting(db, Iso, iso_id.into_uuid(), zone_id.into_uuid())
+            .await?
+            .map(IsoZoneRow::from),
+    )
 }
 
-pub async fn iso_zone_delete(db: impl PgExecutor<'_>, iso_id: Uuid, zone_id: Uuid) -> Result<()> {
-    img::copy_delete(db, Iso, iso_id, zone_id).await
+pub async fn iso_zone_delete(
+    db: impl PgExecutor<'_>,
+    iso_id: IsoId,
+    zone_id: ZoneId,
+) -> Result<()> {
+    img::copy_delete(db, Iso, iso_id.into_uuid(), zone_id.into_uuid()).await
 }
 
 /// Copies with a partial file left behind, and their store's URL.
@@ -384,16 +422,16 @@ pub async fn iso_zone_list_cleanup(
 
 pub async fn iso_zone_cleanup_done(
     db: impl PgExecutor<'_>,
-    iso_id: Uuid,
-    zone_id: Uuid,
+    iso_id: IsoId,
+    zone_id: ZoneId,
     path: &str,
 ) -> Result<()> {
-    img::copy_cleanup_done(db, Iso, iso_id, zone_id, path).await
+    img::copy_cleanup_done(db, Iso, iso_id.into_uuid(), zone_id.into_uuid(), path).await
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct OsTypeRow {
-    pub id: Uuid,
+    pub id: OsTypeId,
     pub category_id: Uuid,
     pub description: String,
     pub is_user_defined: bool,
@@ -402,7 +440,7 @@ pub struct OsTypeRow {
 
 stmt!(OS_TYPE_FETCH: OsTypeRow = "SELECT t.*, c.name AS category_name FROM os_types t JOIN os_categories c ON c.id = t.category_id WHERE t.id = $1");
 
-pub async fn os_type_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<OsTypeRow>> {
+pub async fn os_type_fetch(db: impl PgExecutor<'_>, id: OsTypeId) -> Result<Option<OsTypeRow>> {
     Ok(OS_TYPE_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
 
@@ -435,7 +473,7 @@ pub async fn os_type_list(
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct OsCategoryRow {
-    pub id: Uuid,
+    pub id: OsCategoryId,
     pub name: String,
 }
 

@@ -2,6 +2,7 @@
 //! every later write is fenced on the owner, so a server whose lease lapsed (and whose job
 //! another server took over) cannot overwrite the new owner's result.
 
+use crate::ids::{AccountId, DomainId, JobId, UserId, VmId};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -12,15 +13,15 @@ use crate::rules::jobstate::{JobStatus, Stored};
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct JobRow {
-    pub id: Uuid,
+    pub id: JobId,
     pub command: String,
     pub cmd_class: String,
     pub params: serde_json::Value,
     /// `None` once the user who submitted it was deleted.
-    pub user_id: Option<Uuid>,
-    pub account_id: Uuid,
+    pub user_id: Option<UserId>,
+    pub account_id: AccountId,
     pub instance_type: Option<String>,
-    pub instance_id: Option<Uuid>,
+    pub instance_id: Option<VmId>,
     pub status: Stored,
     pub proc_status: i32,
     pub result_code: i32,
@@ -34,7 +35,7 @@ pub struct JobRow {
     #[sqlx(default)]
     pub account_name: Option<String>,
     #[sqlx(default)]
-    pub domain_id: Option<Uuid>,
+    pub domain_id: Option<DomainId>,
     #[sqlx(default)]
     pub domain_path: Option<String>,
     /// The name of the management server that runs (or ran) it.
@@ -44,14 +45,14 @@ pub struct JobRow {
 
 #[derive(Debug, Clone)]
 pub struct NewJob<'a> {
-    pub id: Uuid,
+    pub id: JobId,
     pub command: &'a str,
     pub cmd_class: String,
     pub params: serde_json::Value,
-    pub user_id: Uuid,
-    pub account_id: Uuid,
+    pub user_id: UserId,
+    pub account_id: AccountId,
     pub instance_type: Option<&'a str>,
-    pub instance_id: Option<Uuid>,
+    pub instance_id: Option<VmId>,
 }
 
 stmt!(JOB_INSERT = "INSERT INTO async_jobs (id, command, cmd_class, params, user_id, account_id, instance_type, instance_id)
@@ -76,7 +77,7 @@ pub async fn job_insert(db: impl PgExecutor<'_>, j: &NewJob<'_>) -> Result<()> {
 stmt!(JOB_SET_PROGRESS = "UPDATE async_jobs SET proc_status = $2 WHERE id = $1 AND status = 0");
 
 /// A pending job's progress (`jobprocstatus`): the steps of its workflow done so far.
-pub async fn job_set_progress(db: impl PgExecutor<'_>, id: Uuid, done: i32) -> Result<()> {
+pub async fn job_set_progress(db: impl PgExecutor<'_>, id: JobId, done: i32) -> Result<()> {
     JOB_SET_PROGRESS
         .query()
         .bind(id)
@@ -92,7 +93,7 @@ const JOB_SELECT: &str = "SELECT j.*, a.name AS account_name, a.domain_id, d.pat
 
 stmt!(JOB_FETCH: JobRow = format!("{JOB_SELECT} WHERE j.id = $1"));
 
-pub async fn job_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<JobRow>> {
+pub async fn job_fetch(db: impl PgExecutor<'_>, id: JobId) -> Result<Option<JobRow>> {
     Ok(JOB_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
 
@@ -126,7 +127,7 @@ stmt!(
 /// Extends the lease; false when this server no longer owns the job.
 pub async fn job_renew(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: JobId,
     ms: Uuid,
     lease_secs: i64,
 ) -> Result<bool> {
@@ -152,7 +153,7 @@ stmt!(
 /// instance unless it names one already); false when this server no longer owns the job.
 pub async fn job_complete(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: JobId,
     ms: Uuid,
     status: JobStatus,
     result_code: i32,
@@ -175,13 +176,13 @@ pub async fn job_complete(
 
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
     /// Any of these accounts' (a domain's, a project's).
     pub account_ids: Option<Vec<Uuid>>,
     /// Leave out what projects' own accounts own (CloudStack's `SkipProjectResources`:
     /// `listall` without `projectid`).
     pub skip_projects: bool,
-    pub domain_id: Option<Uuid>,
+    pub domain_id: Option<DomainId>,
     pub start: Option<DateTime<Utc>>,
     pub keyword: Option<String>,
     pub offset: i64,

@@ -2,6 +2,7 @@
 //! allocation a deploy makes under concurrency (after capacity, in `capacity`); the unique
 //! constraints, not a prior check, decide who gets an address.
 
+use crate::ids::{NetworkId, NicId, VmId};
 use ipnetwork::IpNetwork;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -15,15 +16,15 @@ stmt!(NIC_OF_VM: NicRow = "SELECT n.id, n.vm_id, n.network_id, n.ip_address, n.m
          FROM nics n WHERE n.vm_id = $1 ORDER BY n.is_default DESC, n.created LIMIT 1");
 
 /// The VM's NIC on a network, if it has one (a stopped VM keeps its address).
-pub async fn nic_of_vm(db: impl PgExecutor<'_>, vm_id: Uuid) -> Result<Option<NicRow>> {
+pub async fn nic_of_vm(db: impl PgExecutor<'_>, vm_id: VmId) -> Result<Option<NicRow>> {
     Ok(NIC_OF_VM.query_as().bind(vm_id).fetch_optional(db).await?)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct NicRow {
-    pub id: Uuid,
-    pub vm_id: Uuid,
-    pub network_id: Uuid,
+    pub id: NicId,
+    pub vm_id: VmId,
+    pub network_id: NetworkId,
     pub ip_address: IpNetwork,
     pub mac_address: String,
     pub is_default: bool,
@@ -49,7 +50,7 @@ stmt!(LEASE_LIST_FOR_HOST: LeaseRow = "SELECT n.mac_address::text AS mac, n.ip_a
 pub async fn lease_list_for_host(
     db: impl PgExecutor<'_>,
     host_id: HostId,
-    network_id: Uuid,
+    network_id: NetworkId,
     without: Option<Uuid>,
 ) -> Result<Vec<LeaseRow>> {
     Ok(LEASE_LIST_FOR_HOST
@@ -77,8 +78,8 @@ stmt!(NIC_LOWEST_FREE_IP: Scalar<IpNetwork> = "SELECT a.ip FROM networks n
 /// so the retry on a conflicting insert is rare.
 pub async fn nic_allocate_in_txn(
     db: &mut PgConnection,
-    vm_id: Uuid,
-    network_id: Uuid,
+    vm_id: VmId,
+    network_id: NetworkId,
 ) -> Result<Option<(IpNetwork, String)>> {
     for _ in 0..16 {
         let ip: Option<IpNetwork> = NIC_LOWEST_FREE_IP
@@ -102,8 +103,8 @@ stmt!(NIC_IP_TAKEN: Scalar<bool> = "SELECT EXISTS (SELECT 1 FROM nics WHERE netw
 /// A NIC with exactly `ip`, if it lies in one of the zone's guest ranges and is free.
 pub async fn nic_allocate_ip_in_txn(
     db: &mut PgConnection,
-    vm_id: Uuid,
-    network_id: Uuid,
+    vm_id: VmId,
+    network_id: NetworkId,
     ip: std::net::IpAddr,
 ) -> Result<Option<(IpNetwork, String)>> {
     let in_range: bool = NIC_IP_IN_GUEST_RANGE
@@ -141,8 +142,8 @@ stmt!(
 /// the MAC) is already taken — the unique constraints decide, never a prior check.
 async fn nic_insert_in_txn(
     db: &mut PgConnection,
-    vm_id: Uuid,
-    network_id: Uuid,
+    vm_id: VmId,
+    network_id: NetworkId,
     ip: IpNetwork,
 ) -> Result<Option<String>> {
     let mac = random_mac();
@@ -170,7 +171,7 @@ fn random_mac() -> String {
 
 stmt!(NIC_RELEASE_ALL = "DELETE FROM nics WHERE vm_id = $1");
 
-pub async fn nic_release_all(db: &mut PgConnection, vm_id: Uuid) -> Result<u64> {
+pub async fn nic_release_all(db: &mut PgConnection, vm_id: VmId) -> Result<u64> {
     Ok(NIC_RELEASE_ALL
         .query()
         .bind(vm_id)

@@ -1,5 +1,6 @@
 //! Projects, their members and invitations (migration 0031).
 
+use crate::ids::{AccountId, DomainId, ProjectId};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -11,11 +12,11 @@ use crate::rules::projects::{InvitationState, ProjectRole, ProjectState};
 /// A project with its domain, its own account and its owners (its Admin members).
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct ProjectRow {
-    pub id: Uuid,
+    pub id: ProjectId,
     pub name: String,
     pub display_text: String,
-    pub domain_id: Uuid,
-    pub account_id: Uuid,
+    pub domain_id: DomainId,
+    pub account_id: AccountId,
     pub state: ProjectState,
     pub created: DateTime<Utc>,
     pub domain_name: String,
@@ -40,11 +41,11 @@ stmt!(
 
 pub async fn project_insert(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: ProjectId,
     name: &str,
     display_text: &str,
-    domain_id: Uuid,
-    account_id: Uuid,
+    domain_id: DomainId,
+    account_id: AccountId,
 ) -> Result<()> {
     PROJECT_INSERT
         .query()
@@ -60,7 +61,7 @@ pub async fn project_insert(
 
 stmt!(PROJECT_FETCH: ProjectRow = format!("{PROJECT_SELECT} WHERE p.id = $1 AND p.removed IS NULL"));
 
-pub async fn project_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<ProjectRow>> {
+pub async fn project_fetch(db: impl PgExecutor<'_>, id: ProjectId) -> Result<Option<ProjectRow>> {
     Ok(PROJECT_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
 
@@ -85,7 +86,7 @@ stmt!(PROJECT_LOCK: ProjectRow = format!(
 ));
 
 /// The project, its row locked until the transaction ends.
-pub async fn project_lock(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<ProjectRow>> {
+pub async fn project_lock(db: impl PgExecutor<'_>, id: ProjectId) -> Result<Option<ProjectRow>> {
     Ok(PROJECT_LOCK.query_as().bind(id).fetch_optional(db).await?)
 }
 
@@ -94,7 +95,7 @@ pub struct ProjectFilter {
     pub common: ListFilter,
     pub display_text: Option<String>,
     pub state: Option<String>,
-    pub domain_id: Option<Uuid>,
+    pub domain_id: Option<DomainId>,
     /// Only projects this account is a member of.
     pub member: Option<Uuid>,
     /// Only projects in the domain at this path and below it.
@@ -169,7 +170,7 @@ stmt!(PROJECT_UPDATE = "UPDATE projects SET name = $2, display_text = $3 WHERE i
 
 pub async fn project_update(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: ProjectId,
     name: &str,
     display_text: &str,
 ) -> Result<()> {
@@ -187,7 +188,7 @@ stmt!(PROJECT_SET_STATE = "UPDATE projects SET state = $2 WHERE id = $1");
 
 pub async fn project_set_state(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: ProjectId,
     state: ProjectState,
 ) -> Result<()> {
     PROJECT_SET_STATE
@@ -211,7 +212,7 @@ stmt!(
 );
 
 /// Marks the project removed and drops its members, invitations and tags.
-pub async fn project_remove(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+pub async fn project_remove(db: impl PgExecutor<'_>, id: ProjectId) -> Result<()> {
     PROJECT_REMOVE.query().bind(id).execute(db).await?;
     Ok(())
 }
@@ -219,12 +220,12 @@ pub async fn project_remove(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
 /// A member of a project, with its account and domain.
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct MemberRow {
-    pub project_id: Uuid,
-    pub account_id: Uuid,
+    pub project_id: ProjectId,
+    pub account_id: AccountId,
     pub role: ProjectRole,
     pub account_name: String,
     pub account_type: i32,
-    pub domain_id: Uuid,
+    pub domain_id: DomainId,
     pub domain_name: String,
     pub domain_path: String,
 }
@@ -349,15 +350,15 @@ pub async fn member_remove(db: impl PgExecutor<'_>, project: Uuid, account: Uuid
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct InvitationRow {
     pub id: Uuid,
-    pub project_id: Uuid,
-    pub account_id: Option<Uuid>,
+    pub project_id: ProjectId,
+    pub account_id: Option<AccountId>,
     pub email: Option<String>,
     pub token: Option<String>,
     pub role: ProjectRole,
     pub state: InvitationState,
     pub created: DateTime<Utc>,
     pub project_name: String,
-    pub domain_id: Uuid,
+    pub domain_id: DomainId,
     pub domain_name: String,
     pub account_name: Option<String>,
     #[sqlx(default)]
@@ -415,7 +416,7 @@ pub async fn invitations_expire(db: impl PgExecutor<'_>, timeout_secs: i64) -> R
 #[derive(Debug, Clone, Default)]
 pub struct InvitationFilter {
     pub common: ListFilter,
-    pub project_id: Option<Uuid>,
+    pub project_id: Option<ProjectId>,
     pub state: Option<String>,
     /// Invitations of this account, or of the projects it administers.
     pub visible_to: Option<Uuid>,

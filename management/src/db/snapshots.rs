@@ -1,5 +1,6 @@
 //! Volume snapshots and snapshot policies (issue 16, migration 0047).
 
+use crate::ids::{AccountId, DomainId, ImageStoreId, OsTypeId, VmId, VolumeId, ZoneId};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -14,10 +15,10 @@ use crate::rules::snapshots::{IntervalType, SnapshotState};
 pub struct NewSnapshot {
     pub id: SnapshotId,
     pub name: String,
-    pub account_id: Uuid,
-    pub domain_id: Uuid,
-    pub volume_id: Uuid,
-    pub zone_id: Uuid,
+    pub account_id: AccountId,
+    pub domain_id: DomainId,
+    pub volume_id: VolumeId,
+    pub zone_id: ZoneId,
     pub virtual_size: i64,
     pub interval_type: IntervalType,
     pub policy_id: Option<SnapshotPolicyId>,
@@ -54,11 +55,11 @@ pub async fn snapshot_insert(db: impl PgExecutor<'_>, s: &NewSnapshot) -> Result
 pub struct SnapshotRow {
     pub id: SnapshotId,
     pub name: String,
-    pub account_id: Uuid,
-    pub domain_id: Uuid,
-    pub volume_id: Uuid,
-    pub zone_id: Uuid,
-    pub image_store_id: Option<Uuid>,
+    pub account_id: AccountId,
+    pub domain_id: DomainId,
+    pub volume_id: VolumeId,
+    pub zone_id: ZoneId,
+    pub image_store_id: Option<ImageStoreId>,
     pub install_path: Option<String>,
     pub physical_size: i64,
     pub virtual_size: i64,
@@ -191,11 +192,11 @@ pub async fn snapshots_in_progress_of_volume(db: impl PgExecutor<'_>, volume: Uu
 #[derive(Debug, Clone, Default)]
 pub struct SnapshotFilter {
     pub common: ListFilter,
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
     pub account_ids: Option<Vec<Uuid>>,
     pub skip_projects: bool,
-    pub volume_id: Option<Uuid>,
-    pub zone_id: Option<Uuid>,
+    pub volume_id: Option<VolumeId>,
+    pub zone_id: Option<ZoneId>,
     pub interval_type: Option<IntervalType>,
     /// MANUAL or RECURRING.
     pub recurring: Option<bool>,
@@ -212,7 +213,7 @@ pub struct SnapshotListRow {
     pub volume_name: String,
     pub volume_type: String,
     pub volume_state: String,
-    pub volume_vm_id: Option<Uuid>,
+    pub volume_vm_id: Option<VmId>,
     pub zone_name: String,
     pub account_name: String,
     pub domain_name: String,
@@ -220,7 +221,7 @@ pub struct SnapshotListRow {
     pub project_id: Option<Uuid>,
     pub project_name: Option<String>,
     pub store_name: Option<String>,
-    pub os_type_id: Option<Uuid>,
+    pub os_type_id: Option<OsTypeId>,
     pub os_display_name: Option<String>,
 }
 
@@ -291,7 +292,7 @@ pub async fn snapshot_list(
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct PolicyRow {
     pub id: SnapshotPolicyId,
-    pub volume_id: Uuid,
+    pub volume_id: VolumeId,
     pub interval_type: IntervalType,
     pub schedule: String,
     pub timezone: String,

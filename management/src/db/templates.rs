@@ -12,6 +12,7 @@
 //! (`removed`), so VMs based on it still name it (`template_fetch_any`); their volumes
 //! live on primary storage and are not touched.
 
+use crate::ids::{AccountId, DomainId, ImageStoreId, OsTypeId, TemplateId, VolumeId, ZoneId};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -23,14 +24,14 @@ use crate::rules::states::CopyState;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct TemplateRow {
-    pub id: Uuid,
+    pub id: TemplateId,
     pub name: String,
     pub display_text: String,
     /// Where it is downloaded from; `None` for a template made from a volume.
     pub url: Option<String>,
     pub format: String,
     pub hypervisor: String,
-    pub os_type_id: Uuid,
+    pub os_type_id: OsTypeId,
     pub checksum: Option<String>,
     pub is_public: bool,
     pub is_featured: bool,
@@ -43,12 +44,12 @@ pub struct TemplateRow {
     pub template_type: String,
     pub details: serde_json::Value,
     pub cross_zones: bool,
-    pub account_id: Uuid,
-    pub domain_id: Uuid,
+    pub account_id: AccountId,
+    pub domain_id: DomainId,
     pub created: DateTime<Utc>,
     pub removed: Option<DateTime<Utc>>,
     /// createTemplate's volume (the template has no URL then).
-    pub source_volume_id: Option<Uuid>,
+    pub source_volume_id: Option<VolumeId>,
 }
 
 stmt!(
@@ -94,7 +95,10 @@ pub async fn template_insert(db: impl PgExecutor<'_>, t: &TemplateRow) -> Result
 stmt!(TEMPLATE_FETCH: TemplateRow = "SELECT * FROM templates WHERE id = $1 AND removed IS NULL");
 
 /// A template that is not deleted.
-pub async fn template_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<TemplateRow>> {
+pub async fn template_fetch(
+    db: impl PgExecutor<'_>,
+    id: TemplateId,
+) -> Result<Option<TemplateRow>> {
     Ok(TEMPLATE_FETCH
         .query_as()
         .bind(id)
@@ -105,7 +109,10 @@ pub async fn template_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<
 stmt!(TEMPLATE_FETCH_ANY: TemplateRow = "SELECT * FROM templates WHERE id = $1");
 
 /// A template, deleted or not (VMs based on a deleted template still name it).
-pub async fn template_fetch_any(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<TemplateRow>> {
+pub async fn template_fetch_any(
+    db: impl PgExecutor<'_>,
+    id: TemplateId,
+) -> Result<Option<TemplateRow>> {
     Ok(TEMPLATE_FETCH_ANY
         .query_as()
         .bind(id)
@@ -152,7 +159,7 @@ stmt!(TEMPLATE_REMOVE_IF_UNUSED: Scalar<Uuid> = format!(
 ));
 
 /// Soft-deletes the template once none of its zone copies remain, and deletes its tags.
-pub async fn template_remove_if_unused(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+pub async fn template_remove_if_unused(db: impl PgExecutor<'_>, id: TemplateId) -> Result<bool> {
     let gone = TEMPLATE_REMOVE_IF_UNUSED
         .query_scalar()
         .bind(id)
@@ -172,8 +179,8 @@ stmt!(
 /// zone must have. `false` if the zone already has one.
 pub async fn template_zone_insert(
     db: impl PgExecutor<'_>,
-    template_id: Uuid,
-    zone_id: Uuid,
+    template_id: TemplateId,
+    zone_id: ZoneId,
     expected: Option<&str>,
 ) -> Result<bool> {
     let r = TEMPLATE_ZONE_INSERT
@@ -196,8 +203,8 @@ stmt!(
 /// A failed copy queued again (copyTemplate into a zone whose copy failed).
 pub async fn template_zone_requeue(
     db: impl PgExecutor<'_>,
-    template_id: Uuid,
-    zone_id: Uuid,
+    template_id: TemplateId,
+    zone_id: ZoneId,
     expected: Option<&str>,
 ) -> Result<bool> {
     let r = TEMPLATE_ZONE_REQUEUE
@@ -219,7 +226,7 @@ stmt!(
 /// Copies of cross-zone templates for a zone that has none yet.
 pub async fn template_zone_insert_cross_zone(
     db: impl PgExecutor<'_>,
-    zone_id: Uuid,
+    zone_id: ZoneId,
 ) -> Result<u64> {
     let r = TEMPLATE_ZONE_INSERT_CROSS_ZONE
         .query()
@@ -236,7 +243,7 @@ stmt!(TEMPLATE_ZONE_LIST: CopyRow = format!(
 
 pub async fn template_zone_list(
     db: impl PgExecutor<'_>,
-    template_id: Uuid,
+    template_id: TemplateId,
 ) -> Result<Vec<CopyRow>> {
     Ok(TEMPLATE_ZONE_LIST
         .query_as()
@@ -248,9 +255,9 @@ pub async fn template_zone_list(
 /// The ready file of a template in a zone: what a VM's root disk is based on.
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct TemplateFile {
-    pub template_id: Uuid,
-    pub zone_id: Uuid,
-    pub image_store_id: Uuid,
+    pub template_id: TemplateId,
+    pub zone_id: ZoneId,
+    pub image_store_id: ImageStoreId,
     /// The image store's NFS URL (`nfs://server/path`), server and export path.
     pub store_url: String,
     pub store_server: String,
@@ -266,12 +273,12 @@ pub struct TemplateFile {
     pub checksum: Option<String>,
     pub name: String,
     pub display_text: String,
-    pub os_type_id: Uuid,
+    pub os_type_id: OsTypeId,
     pub os_type_name: String,
     pub password_enabled: bool,
     pub sshkey_enabled: bool,
     pub requires_hvm: bool,
-    pub account_id: Uuid,
+    pub account_id: AccountId,
 }
 
 stmt!(TEMPLATE_READY_IN_ZONE: TemplateFile = "SELECT t.id AS template_id, tz.zone_id, s.id AS image_store_id,
@@ -291,8 +298,8 @@ stmt!(TEMPLATE_READY_IN_ZONE: TemplateFile = "SELECT t.id AS template_id, tz.zon
 /// the template is deleted or unknown, or has no Ready copy there.
 pub async fn template_ready_in_zone(
     db: impl PgExecutor<'_>,
-    template_id: Uuid,
-    zone_id: Uuid,
+    template_id: TemplateId,
+    zone_id: ZoneId,
 ) -> Result<Option<TemplateFile>> {
     Ok(TEMPLATE_READY_IN_ZONE
         .query_as()
@@ -313,8 +320,8 @@ stmt!(
 /// The zone copy createTemplate writes (state Creating: the downloader leaves it alone).
 pub async fn template_zone_insert_creating(
     db: impl PgExecutor<'_>,
-    template_id: Uuid,
-    zone_id: Uuid,
+    template_id: TemplateId,
+    zone_id: ZoneId,
     store_id: Uuid,
     install_path: &str,
 ) -> Result<()> {
@@ -339,8 +346,8 @@ stmt!(
 /// created (deleted meanwhile).
 pub async fn template_zone_created(
     db: impl PgExecutor<'_>,
-    template_id: Uuid,
-    zone_id: Uuid,
+    template_id: TemplateId,
+    zone_id: ZoneId,
     size: i64,
     virtual_size: i64,
 ) -> Result<bool> {
@@ -368,7 +375,10 @@ stmt!(
 
 /// Undoes a createTemplate that did not finish: the row, its zone copy and any tags it
 /// got meanwhile go (nothing can be based on it yet; if something is, it stays).
-pub async fn template_delete_created(db: impl PgExecutor<'_>, template_id: Uuid) -> Result<()> {
+pub async fn template_delete_created(
+    db: impl PgExecutor<'_>,
+    template_id: TemplateId,
+) -> Result<()> {
     TEMPLATE_DELETE_CREATED
         .query()
         .bind(template_id)
@@ -384,7 +394,7 @@ pub async fn template_delete_created(db: impl PgExecutor<'_>, template_id: Uuid)
 pub struct TemplateListRow {
     #[sqlx(flatten)]
     pub template: TemplateRow,
-    pub zone_id: Uuid,
+    pub zone_id: ZoneId,
     pub zone_name: String,
     pub store_name: Option<String>,
     pub state: CopyState,
@@ -412,7 +422,7 @@ pub struct TemplateListRow {
 #[derive(Debug, Clone, Default)]
 pub struct TemplateFilter {
     pub common: ListFilter,
-    pub zone_id: Option<Uuid>,
+    pub zone_id: Option<ZoneId>,
     /// Only this account's templates (self, selfexecutable).
     pub owner: Option<Uuid>,
     /// Only templates shared with this account (sharedexecutable).

@@ -1,6 +1,7 @@
 //! VM snapshots (issue 16, migration 0048): their records. The snapshots themselves are
 //! inside the VM's volume files (qcow2 internal snapshots, `services::vms::vm_snapshots`).
 
+use crate::ids::{AccountId, DomainId, VmId, ZoneId};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -13,7 +14,7 @@ use crate::rules::vmsnapshot::{VmSnapshotState, VmSnapshotType};
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct VmSnapshotRow {
     pub id: VmSnapshotId,
-    pub vm_id: Uuid,
+    pub vm_id: VmId,
     pub name: String,
     pub display_name: String,
     pub description: Option<String>,
@@ -22,9 +23,9 @@ pub struct VmSnapshotRow {
     pub parent_id: Option<VmSnapshotId>,
     pub is_current: bool,
     pub libvirt_xml: Option<String>,
-    pub account_id: Uuid,
-    pub domain_id: Uuid,
-    pub zone_id: Uuid,
+    pub account_id: AccountId,
+    pub domain_id: DomainId,
+    pub zone_id: ZoneId,
     pub created: DateTime<Utc>,
     pub removed: Option<DateTime<Utc>>,
 }
@@ -32,15 +33,15 @@ pub struct VmSnapshotRow {
 #[derive(Debug, Clone)]
 pub struct NewVmSnapshot<'a> {
     pub id: VmSnapshotId,
-    pub vm_id: Uuid,
+    pub vm_id: VmId,
     pub name: &'a str,
     pub display_name: &'a str,
     pub description: Option<&'a str>,
     pub snapshot_type: VmSnapshotType,
     pub parent_id: Option<VmSnapshotId>,
-    pub account_id: Uuid,
-    pub domain_id: Uuid,
-    pub zone_id: Uuid,
+    pub account_id: AccountId,
+    pub domain_id: DomainId,
+    pub zone_id: ZoneId,
 }
 
 stmt!(
@@ -97,7 +98,7 @@ stmt!(VMSNAP_OF_VM: VmSnapshotRow = "SELECT * FROM vm_snapshots WHERE vm_id = $1
          ORDER BY created DESC, id");
 
 /// A VM's live snapshots, newest first.
-pub async fn vmsnap_of_vm(db: impl PgExecutor<'_>, vm_id: Uuid) -> Result<Vec<VmSnapshotRow>> {
+pub async fn vmsnap_of_vm(db: impl PgExecutor<'_>, vm_id: VmId) -> Result<Vec<VmSnapshotRow>> {
     Ok(VMSNAP_OF_VM.query_as().bind(vm_id).fetch_all(db).await?)
 }
 
@@ -105,7 +106,7 @@ stmt!(VMSNAP_COUNT_OF_VM: Scalar<i64> = "SELECT count(*) FROM vm_snapshots WHERE
 
 /// How many live snapshots the VM has (what `vmsnapshot.max` bounds, and what keeps the
 /// VM from moving or changing its volumes).
-pub async fn vmsnap_count_of_vm(db: impl PgExecutor<'_>, vm_id: Uuid) -> Result<i64> {
+pub async fn vmsnap_count_of_vm(db: impl PgExecutor<'_>, vm_id: VmId) -> Result<i64> {
     Ok(VMSNAP_COUNT_OF_VM
         .query_scalar()
         .bind(vm_id)
@@ -118,7 +119,7 @@ stmt!(VMSNAP_DISPLAY_NAME_TAKEN: Scalar<bool> = "SELECT EXISTS (SELECT 1 FROM vm
 
 pub async fn vmsnap_display_name_taken(
     db: impl PgExecutor<'_>,
-    vm_id: Uuid,
+    vm_id: VmId,
     display_name: &str,
 ) -> Result<bool> {
     Ok(VMSNAP_DISPLAY_NAME_TAKEN
@@ -172,7 +173,7 @@ stmt!(
 /// it is taken, or reverted to.
 pub async fn vmsnap_make_current(
     db: &mut sqlx::PgConnection,
-    vm_id: Uuid,
+    vm_id: VmId,
     id: VmSnapshotId,
 ) -> Result<()> {
     VMSNAP_CLEAR_CURRENT
@@ -253,10 +254,10 @@ pub struct VmSnapshotListRow {
 #[derive(Debug, Clone, Default)]
 pub struct VmSnapshotFilter {
     pub common: ListFilter,
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
     pub account_ids: Option<Vec<Uuid>>,
     pub skip_projects: bool,
-    pub vm_id: Option<Uuid>,
+    pub vm_id: Option<VmId>,
     pub state: Option<String>,
     /// `tags[n].key`/`tags[n].value`: only VM snapshots carrying every pair.
     pub tags: super::tags::TagMatch,

@@ -2,32 +2,35 @@
 //! report about them, and listVirtualMachines. Capacity on hosts is in `capacity`, NICs
 //! and DHCP leases in `nics`, volumes in `volumes`.
 
+use crate::ids::{
+    AccountId, DiskOfferingId, DomainId, HostId, IsoId, NetworkId, NicId, OsTypeId,
+    ServiceOfferingId, TemplateId, UserId, VmId, VolumeId, ZoneId,
+};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::{Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
-use crate::ids::HostId;
 use crate::rules::vmstate::VmState;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct VmRow {
-    pub id: Uuid,
+    pub id: VmId,
     pub instance_number: i64,
     pub name: String,
     pub display_name: String,
-    pub account_id: Uuid,
-    pub domain_id: Uuid,
+    pub account_id: AccountId,
+    pub domain_id: DomainId,
     /// Who deployed it; `None` once that user was deleted (the VM stays its account's).
-    pub user_id: Option<Uuid>,
-    pub zone_id: Uuid,
-    pub service_offering_id: Uuid,
-    pub disk_offering_id: Option<Uuid>,
-    pub iso_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
+    pub zone_id: ZoneId,
+    pub service_offering_id: ServiceOfferingId,
+    pub disk_offering_id: Option<DiskOfferingId>,
+    pub iso_id: Option<IsoId>,
     pub state: VmState,
-    pub host_id: Option<Uuid>,
-    pub last_host_id: Option<Uuid>,
+    pub host_id: Option<HostId>,
+    pub last_host_id: Option<HostId>,
     pub cpu_number: i32,
     pub cpu_mhz: i32,
     pub memory_mb: i32,
@@ -44,22 +47,22 @@ pub struct VmRow {
     pub password_pending: Option<Vec<u8>>,
     /// The password encrypted with the VM's RSA key pair (base64), for getVMPassword.
     pub encrypted_password: Option<String>,
-    pub template_id: Option<Uuid>,
+    pub template_id: Option<TemplateId>,
 }
 
 /// A new VM (state Stopped, no host yet).
 #[derive(Debug, Clone, Default)]
 pub struct NewVm<'a> {
-    pub id: Uuid,
+    pub id: VmId,
     pub name: &'a str,
     pub display_name: &'a str,
-    pub account_id: Uuid,
-    pub domain_id: Uuid,
-    pub user_id: Uuid,
-    pub zone_id: Uuid,
-    pub service_offering_id: Uuid,
-    pub disk_offering_id: Option<Uuid>,
-    pub iso_id: Option<Uuid>,
+    pub account_id: AccountId,
+    pub domain_id: DomainId,
+    pub user_id: UserId,
+    pub zone_id: ZoneId,
+    pub service_offering_id: ServiceOfferingId,
+    pub disk_offering_id: Option<DiskOfferingId>,
+    pub iso_id: Option<IsoId>,
     pub cpu_number: i32,
     pub cpu_mhz: i32,
     pub memory_mb: i32,
@@ -117,7 +120,7 @@ stmt!(VM_SET_USER_DATA = "UPDATE vms SET user_data = $2, user_data_id = $3 WHERE
 /// Replaces the VM's user data (none: it has none).
 pub async fn vm_set_user_data(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: VmId,
     user_data: Option<&str>,
     user_data_id: Option<Uuid>,
 ) -> Result<()> {
@@ -135,7 +138,7 @@ stmt!(VM_SET_NAMES = "UPDATE vms SET name = $2, display_name = $3 WHERE id = $1"
 
 pub async fn vm_set_names(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: VmId,
     name: &str,
     display_name: &str,
 ) -> Result<()> {
@@ -159,7 +162,7 @@ stmt!(
 /// stopped. Capacity is checked when it starts next (a stopped VM holds none).
 pub async fn vm_set_offering(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: VmId,
     offering: Uuid,
     cpu_number: i32,
     cpu_mhz: i32,
@@ -182,7 +185,7 @@ stmt!(VM_SET_KEYPAIR = "UPDATE vms SET keypair = $2 WHERE id = $1");
 /// Replaces the names of the VM's key pairs (comma-separated, as the API takes them).
 pub async fn vm_set_keypair(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: VmId,
     keypair: Option<&str>,
 ) -> Result<()> {
     VM_SET_KEYPAIR
@@ -201,7 +204,7 @@ stmt!(
 /// A new password: sealed until the host agent has it, and encrypted for getVMPassword.
 pub async fn vm_set_password(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: VmId,
     sealed: Option<&[u8]>,
     encrypted: Option<&str>,
 ) -> Result<()> {
@@ -218,21 +221,21 @@ pub async fn vm_set_password(
 stmt!(VM_PASSWORD_DELIVERED = "UPDATE vms SET password_pending = NULL WHERE id = $1");
 
 /// The host agent holds the password now (it serves it to the guest once).
-pub async fn vm_password_delivered(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+pub async fn vm_password_delivered(db: impl PgExecutor<'_>, id: VmId) -> Result<()> {
     VM_PASSWORD_DELIVERED.query().bind(id).execute(db).await?;
     Ok(())
 }
 
 stmt!(VM_FETCH: VmRow = "SELECT * FROM vms WHERE id = $1 AND removed IS NULL");
 
-pub async fn vm_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<VmRow>> {
+pub async fn vm_fetch(db: impl PgExecutor<'_>, id: VmId) -> Result<Option<VmRow>> {
     Ok(VM_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
 
 stmt!(VM_FETCH_FOR_UPDATE: VmRow = "SELECT * FROM vms WHERE id = $1 AND removed IS NULL FOR UPDATE");
 
 /// The VM's row, locked until the transaction ends (state changes are made under it).
-pub async fn vm_fetch_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<VmRow>> {
+pub async fn vm_fetch_for_update(db: impl PgExecutor<'_>, id: VmId) -> Result<Option<VmRow>> {
     Ok(VM_FETCH_FOR_UPDATE
         .query_as()
         .bind(id)
@@ -249,7 +252,7 @@ stmt!(
 /// Sets the state (and the error text: cleared unless given).
 pub async fn vm_set_state(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: VmId,
     state: VmState,
     error: Option<&str>,
 ) -> Result<()> {
@@ -268,9 +271,9 @@ stmt!(VM_SET_IMAGE = "UPDATE vms SET template_id = $2, iso_id = $3 WHERE id = $1
 /// restoreVirtualMachine onto another template or ISO.
 pub async fn vm_set_image(
     db: impl PgExecutor<'_>,
-    id: Uuid,
-    template: Option<Uuid>,
-    iso: Option<Uuid>,
+    id: VmId,
+    template: Option<TemplateId>,
+    iso: Option<IsoId>,
 ) -> Result<()> {
     VM_SET_IMAGE
         .query()
@@ -284,7 +287,7 @@ pub async fn vm_set_image(
 
 stmt!(VM_SET_ISO = "UPDATE vms SET iso_id = $2 WHERE id = $1");
 
-pub async fn vm_set_iso(db: impl PgExecutor<'_>, id: Uuid, iso: Option<Uuid>) -> Result<()> {
+pub async fn vm_set_iso(db: impl PgExecutor<'_>, id: VmId, iso: Option<IsoId>) -> Result<()> {
     VM_SET_ISO.query().bind(id).bind(iso).execute(db).await?;
     Ok(())
 }
@@ -296,7 +299,7 @@ stmt!(
 );
 
 /// destroyVirtualMachine: Destroyed, capacity released, `destroyed` stamped.
-pub async fn vm_mark_destroyed(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+pub async fn vm_mark_destroyed(db: impl PgExecutor<'_>, id: VmId) -> Result<()> {
     VM_MARK_DESTROYED.query().bind(id).execute(db).await?;
     Ok(())
 }
@@ -307,7 +310,7 @@ stmt!(
 );
 
 /// recoverVirtualMachine: back to Stopped.
-pub async fn vm_mark_recovered(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+pub async fn vm_mark_recovered(db: impl PgExecutor<'_>, id: VmId) -> Result<()> {
     VM_MARK_RECOVERED.query().bind(id).execute(db).await?;
     Ok(())
 }
@@ -322,7 +325,7 @@ stmt!(
 );
 
 /// The VM is gone: Expunged and removed (its name is free again), and its tags with it.
-pub async fn vm_mark_expunged(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+pub async fn vm_mark_expunged(db: impl PgExecutor<'_>, id: VmId) -> Result<()> {
     VM_MARK_EXPUNGED.query().bind(id).execute(db).await?;
     Ok(())
 }
@@ -349,7 +352,7 @@ pub async fn vm_list_due_for_expunge(
 /// The VMs the database places on a host (what its agent should be running).
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct HostedVm {
-    pub id: Uuid,
+    pub id: VmId,
     pub name: String,
     pub state: VmState,
     /// The kind of the workflow running on it (`services::workflow`), if one is.
@@ -386,7 +389,7 @@ stmt!(VM_RUNNING_OF_ACCOUNT: (Uuid, String) = "SELECT id, display_name FROM vms
 /// The Running VMs of `account_id` (id, display name): what suspending a project stops.
 pub async fn vm_running_of_account(
     db: impl PgExecutor<'_>,
-    account_id: Uuid,
+    account_id: AccountId,
 ) -> Result<Vec<(Uuid, String)>> {
     Ok(VM_RUNNING_OF_ACCOUNT
         .query_as()
@@ -482,7 +485,7 @@ pub async fn vm_metrics_purge(db: impl PgExecutor<'_>, keep_minutes: i64) -> Res
 /// One retained sample of a VM.
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct VmMetricRow {
-    pub vm_id: Uuid,
+    pub vm_id: VmId,
     pub at: DateTime<Utc>,
     pub cpu_used_percent: Option<f64>,
     pub memory_bytes: i64,
@@ -507,7 +510,7 @@ stmt!(VM_METRICS_LIST: VmMetricRow = format!(
 /// A VM's retained samples between `since` and `until`, oldest first.
 pub async fn vm_metrics_list(
     db: impl PgExecutor<'_>,
-    vm_id: Uuid,
+    vm_id: VmId,
     since: DateTime<Utc>,
     until: Option<DateTime<Utc>>,
 ) -> Result<Vec<VmMetricRow>> {
@@ -526,14 +529,14 @@ stmt!(VM_METRICS_LATEST: VmMetricRow = format!(
 ));
 
 /// The newest sample of each of `ids` that has one.
-pub async fn vm_metrics_latest(db: impl PgExecutor<'_>, ids: &[Uuid]) -> Result<Vec<VmMetricRow>> {
+pub async fn vm_metrics_latest(db: impl PgExecutor<'_>, ids: &[VmId]) -> Result<Vec<VmMetricRow>> {
     Ok(VM_METRICS_LATEST.query_as().bind(ids).fetch_all(db).await?)
 }
 
 stmt!(VM_SET_RESUME = "UPDATE vms SET resume_on_start = $2 WHERE id = $1");
 
 /// Marks (or unmarks) a VM to be started at the embedded default's next start.
-pub async fn vm_set_resume(db: impl PgExecutor<'_>, id: Uuid, resume: bool) -> Result<()> {
+pub async fn vm_set_resume(db: impl PgExecutor<'_>, id: VmId, resume: bool) -> Result<()> {
     VM_SET_RESUME
         .query()
         .bind(id)
@@ -562,9 +565,9 @@ pub async fn vm_take_resumable(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, Str
 /// A VM of this cloud whose UUID a host reported as a domain.
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct KnownVm {
-    pub id: Uuid,
+    pub id: VmId,
     pub name: String,
-    pub host_id: Option<Uuid>,
+    pub host_id: Option<HostId>,
     pub state: VmState,
     /// The kind of the workflow running on it (`services::workflow`), if one is.
     pub work: Option<String>,
@@ -604,7 +607,7 @@ stmt!(
 
 /// A VM found dead on its host: Stopped, capacity released (only if it is still the
 /// Running VM the caller saw there).
-pub async fn vm_mark_died(db: impl PgExecutor<'_>, id: Uuid, host_id: HostId) -> Result<bool> {
+pub async fn vm_mark_died(db: impl PgExecutor<'_>, id: VmId, host_id: HostId) -> Result<bool> {
     Ok(VM_MARK_DIED
         .query()
         .bind(id)
@@ -661,8 +664,8 @@ pub async fn unknown_domain_forget_others(
 /// A NIC as listVirtualMachines shows it (aggregated as JSON in [`VmListRow`]).
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct NicView {
-    pub id: Uuid,
-    pub network_id: Uuid,
+    pub id: NicId,
+    pub network_id: NetworkId,
     pub network_name: String,
     pub ip_address: String,
     pub mac_address: String,
@@ -687,9 +690,9 @@ pub struct VmListRow {
     pub disk_offering_name: Option<String>,
     pub iso_name: Option<String>,
     pub iso_display_text: Option<String>,
-    pub os_type_id: Option<Uuid>,
+    pub os_type_id: Option<OsTypeId>,
     pub os_display_name: Option<String>,
-    pub root_volume_id: Option<Uuid>,
+    pub root_volume_id: Option<VolumeId>,
     pub root_size_bytes: Option<i64>,
     pub user_data_name: Option<String>,
     /// The template's `passwordenabled` (none: an ISO).
@@ -711,19 +714,19 @@ pub struct VmListRow {
 #[derive(Debug, Clone, Default)]
 pub struct VmFilter {
     pub common: ListFilter,
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
     /// Any of these owners (a list's `projectid`).
     pub account_ids: Option<Vec<Uuid>>,
     /// Leave out what projects' own accounts own (CloudStack's `SkipProjectResources`:
     /// `listall` without `projectid`).
     pub skip_projects: bool,
-    pub domain_id: Option<Uuid>,
-    pub zone_id: Option<Uuid>,
-    pub host_id: Option<Uuid>,
+    pub domain_id: Option<DomainId>,
+    pub zone_id: Option<ZoneId>,
+    pub host_id: Option<HostId>,
     pub state: Option<String>,
-    pub iso_id: Option<Uuid>,
-    pub network_id: Option<Uuid>,
-    pub service_offering_id: Option<Uuid>,
+    pub iso_id: Option<IsoId>,
+    pub network_id: Option<NetworkId>,
+    pub service_offering_id: Option<ServiceOfferingId>,
     /// `tags[n].key`/`tags[n].value`: only VMs carrying every pair.
     pub tags: super::tags::TagMatch,
 }
@@ -871,7 +874,7 @@ stmt!(
 stmt!(VM_MIGRATING: Scalar<bool> = "SELECT COALESCE(migrating_until > now(), false) FROM vms WHERE id = $1");
 
 /// Whether a live migration of the VM holds a destination now.
-pub async fn vm_migrating(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+pub async fn vm_migrating(db: impl PgExecutor<'_>, id: VmId) -> Result<bool> {
     Ok(VM_MIGRATING
         .query_scalar()
         .bind(id)
@@ -886,7 +889,7 @@ stmt!(VM_MIGRATION_TARGET: Scalar<Option<crate::ids::HostId>> = "SELECT migratin
 /// its own hold: at most one workflow runs on a VM).
 pub async fn vm_migration_target(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: VmId,
 ) -> Result<Option<crate::ids::HostId>> {
     Ok(VM_MIGRATION_TARGET
         .query_scalar()
@@ -905,7 +908,7 @@ stmt!(
 /// `capacity::HOST_CANDIDATES`); false when a migration of the VM already holds a host.
 pub async fn vm_migration_hold(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: VmId,
     to: crate::ids::HostId,
     for_secs: f64,
 ) -> Result<bool> {
@@ -921,7 +924,7 @@ pub async fn vm_migration_hold(
 }
 
 /// The VM's migration ended without moving it: its destination's room is free again.
-pub async fn vm_migration_release(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+pub async fn vm_migration_release(db: impl PgExecutor<'_>, id: VmId) -> Result<()> {
     VM_MIGRATION_RELEASE.query().bind(id).execute(db).await?;
     Ok(())
 }
@@ -929,7 +932,7 @@ pub async fn vm_migration_release(db: impl PgExecutor<'_>, id: Uuid) -> Result<(
 /// A migrated VM now runs on `to` (only if it was still on `from`).
 pub async fn vm_move_host(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: VmId,
     from: crate::ids::HostId,
     to: crate::ids::HostId,
 ) -> Result<bool> {

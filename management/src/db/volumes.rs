@@ -1,6 +1,10 @@
 //! Volumes: the root disks of instances on primary storage pools, and listVolumes (the
 //! pool a new one goes to is `rules::placement::choose_pool` over `capacity::pool_candidates`).
 
+use crate::ids::{
+    AccountId, ClusterId, DiskOfferingId, DomainId, IsoId, PodId, ServiceOfferingId, StoragePoolId,
+    VmId, VolumeId, ZoneId,
+};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -12,7 +16,7 @@ use crate::rules::states::VolumeState;
 stmt!(VOLUME_COUNT_ON_POOL: Scalar<i64> = "SELECT count(*) FROM volumes WHERE pool_id = $1 AND removed IS NULL");
 
 /// Live volumes on a storage pool (it cannot be deleted while any exist).
-pub async fn volume_count_on_pool(db: &mut PgConnection, pool_id: Uuid) -> Result<i64> {
+pub async fn volume_count_on_pool(db: &mut PgConnection, pool_id: StoragePoolId) -> Result<i64> {
     Ok(VOLUME_COUNT_ON_POOL
         .query_scalar()
         .bind(pool_id)
@@ -22,11 +26,11 @@ pub async fn volume_count_on_pool(db: &mut PgConnection, pool_id: Uuid) -> Resul
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct VolumeRow {
-    pub id: Uuid,
-    pub vm_id: Option<Uuid>,
+    pub id: VolumeId,
+    pub vm_id: Option<VmId>,
     pub name: String,
     pub volume_type: String,
-    pub pool_id: Uuid,
+    pub pool_id: StoragePoolId,
     pub path: String,
     pub size_bytes: i64,
     pub state: VolumeState,
@@ -69,7 +73,7 @@ pub async fn volume_insert(db: impl PgExecutor<'_>, v: &VolumeRow) -> Result<()>
 stmt!(VOLUME_ROOT_OF_VM: VolumeRow = "SELECT * FROM volumes WHERE vm_id = $1 AND volume_type = 'ROOT' AND removed IS NULL");
 
 /// The VM's live root volume.
-pub async fn volume_root_of_vm(db: impl PgExecutor<'_>, vm_id: Uuid) -> Result<Option<VolumeRow>> {
+pub async fn volume_root_of_vm(db: impl PgExecutor<'_>, vm_id: VmId) -> Result<Option<VolumeRow>> {
     Ok(VOLUME_ROOT_OF_VM
         .query_as()
         .bind(vm_id)
@@ -80,7 +84,7 @@ pub async fn volume_root_of_vm(db: impl PgExecutor<'_>, vm_id: Uuid) -> Result<O
 stmt!(VOLUME_FETCH: VolumeRow = "SELECT * FROM volumes WHERE id = $1");
 
 /// A volume, removed or not.
-pub async fn volume_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<VolumeRow>> {
+pub async fn volume_fetch(db: impl PgExecutor<'_>, id: VolumeId) -> Result<Option<VolumeRow>> {
     Ok(VOLUME_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
 
@@ -97,7 +101,7 @@ stmt!(
 /// file is removed next). One transaction, so the VM always has one root volume.
 pub async fn volume_replace_root(
     db: &mut PgConnection,
-    vm_id: Uuid,
+    vm_id: VmId,
     old: Uuid,
     new: Uuid,
     template_id: Option<Uuid>,
@@ -139,7 +143,11 @@ pub async fn volume_unreplace_root(db: &mut PgConnection, old: Uuid, new: Uuid) 
 
 stmt!(VOLUME_SET_STATE = "UPDATE volumes SET state = $2 WHERE id = $1");
 
-pub async fn volume_set_state(db: impl PgExecutor<'_>, id: Uuid, state: VolumeState) -> Result<()> {
+pub async fn volume_set_state(
+    db: impl PgExecutor<'_>,
+    id: VolumeId,
+    state: VolumeState,
+) -> Result<()> {
     VOLUME_SET_STATE
         .query()
         .bind(id)
@@ -160,7 +168,7 @@ stmt!(
 /// The volume's file is gone: Expunged and removed (no longer counted on its pool), and
 /// its tags with it. (A retired root volume keeps them until then: a failed restore
 /// brings it back.)
-pub async fn volume_mark_expunged(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+pub async fn volume_mark_expunged(db: impl PgExecutor<'_>, id: VolumeId) -> Result<()> {
     VOLUME_MARK_EXPUNGED.query().bind(id).execute(db).await?;
     Ok(())
 }
@@ -171,7 +179,7 @@ stmt!(VOLUME_FILES_ON_POOL: (Uuid, String) = "SELECT id, path FROM volumes
 /// The live volumes of a pool: (id, file path relative to the pool's export).
 pub async fn volume_files_on_pool(
     db: impl PgExecutor<'_>,
-    pool_id: Uuid,
+    pool_id: StoragePoolId,
 ) -> Result<Vec<(Uuid, String)>> {
     Ok(VOLUME_FILES_ON_POOL
         .query_as()
@@ -188,7 +196,7 @@ stmt!(
 /// Records what each volume's file takes on its pool: `sizes[i]` bytes for `ids[i]`.
 pub async fn volume_set_physical(
     db: impl PgExecutor<'_>,
-    ids: &[Uuid],
+    ids: &[VolumeId],
     sizes: &[i64],
 ) -> Result<()> {
     VOLUME_SET_PHYSICAL
@@ -212,18 +220,18 @@ pub struct VolumeListRow {
     pub attached: Option<DateTime<Utc>>,
     /// What its file takes on the pool, as last measured (none before the first time).
     pub physical_bytes: Option<i64>,
-    pub zone_id: Uuid,
+    pub zone_id: ZoneId,
     pub zone_name: String,
     pub pool_name: String,
     pub pool_scope: String,
     pub vm_name: Option<String>,
     pub vm_display_name: Option<String>,
     pub vm_state: Option<crate::rules::vmstate::VmState>,
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
     pub account_name: Option<String>,
-    pub domain_id: Option<Uuid>,
+    pub domain_id: Option<DomainId>,
     pub domain_name: Option<String>,
-    pub disk_offering_id: Option<Uuid>,
+    pub disk_offering_id: Option<DiskOfferingId>,
     pub disk_offering_name: Option<String>,
     #[sqlx(default)]
     pub disk_offering_display_text: Option<String>,
@@ -236,11 +244,11 @@ pub struct VolumeListRow {
     pub project_name: Option<String>,
     /// Where its pool is (zone-wide pools: none).
     #[sqlx(default)]
-    pub pod_id: Option<Uuid>,
+    pub pod_id: Option<PodId>,
     #[sqlx(default)]
     pub pod_name: Option<String>,
     #[sqlx(default)]
-    pub cluster_id: Option<Uuid>,
+    pub cluster_id: Option<ClusterId>,
     #[sqlx(default)]
     pub cluster_name: Option<String>,
     #[sqlx(default)]
@@ -249,13 +257,13 @@ pub struct VolumeListRow {
     pub template_display_text: Option<String>,
     /// Its VM's ISO and service offering (answered for ROOT volumes).
     #[sqlx(default)]
-    pub iso_id: Option<Uuid>,
+    pub iso_id: Option<IsoId>,
     #[sqlx(default)]
     pub iso_name: Option<String>,
     #[sqlx(default)]
     pub iso_display_text: Option<String>,
     #[sqlx(default)]
-    pub service_offering_id: Option<Uuid>,
+    pub service_offering_id: Option<ServiceOfferingId>,
     #[sqlx(default)]
     pub service_offering_name: Option<String>,
     #[sqlx(default)]
@@ -265,15 +273,15 @@ pub struct VolumeListRow {
 #[derive(Debug, Clone, Default)]
 pub struct VolumeFilter {
     pub common: ListFilter,
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
     /// Any of these owners (a list's `projectid`).
     pub account_ids: Option<Vec<Uuid>>,
     /// Leave out what projects' own accounts own (CloudStack's `SkipProjectResources`:
     /// `listall` without `projectid`).
     pub skip_projects: bool,
-    pub vm_id: Option<Uuid>,
-    pub zone_id: Option<Uuid>,
-    pub pool_id: Option<Uuid>,
+    pub vm_id: Option<VmId>,
+    pub zone_id: Option<ZoneId>,
+    pub pool_id: Option<StoragePoolId>,
     pub volume_type: Option<String>,
     /// `tags[n].key`/`tags[n].value`: only volumes carrying every pair.
     pub tags: super::tags::TagMatch,
@@ -357,8 +365,8 @@ pub async fn volume_list(
 /// Who owns a volume: its own account and domain (a root volume's are its VM's).
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct VolumeOwnerRow {
-    pub account_id: Option<Uuid>,
-    pub domain_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
+    pub domain_id: Option<DomainId>,
 }
 
 stmt!(VOLUME_OWNER: VolumeOwnerRow = "SELECT COALESCE(vol.account_id, v.account_id) AS account_id,
@@ -367,7 +375,7 @@ stmt!(VOLUME_OWNER: VolumeOwnerRow = "SELECT COALESCE(vol.account_id, v.account_
          WHERE vol.id = $1 AND vol.removed IS NULL");
 
 /// The volume's owner, if the volume exists (not removed).
-pub async fn volume_owner(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<VolumeOwnerRow>> {
+pub async fn volume_owner(db: impl PgExecutor<'_>, id: VolumeId) -> Result<Option<VolumeOwnerRow>> {
     Ok(VOLUME_OWNER.query_as().bind(id).fetch_optional(db).await?)
 }
 
@@ -376,18 +384,18 @@ pub async fn volume_owner(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Vo
 /// A live volume with its owner, zone, device and pool (root or data).
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct DataVolumeRow {
-    pub id: Uuid,
+    pub id: VolumeId,
     pub name: String,
     pub volume_type: String,
-    pub vm_id: Option<Uuid>,
-    pub pool_id: Uuid,
+    pub vm_id: Option<VmId>,
+    pub pool_id: StoragePoolId,
     pub path: String,
     pub size_bytes: i64,
     pub state: VolumeState,
-    pub account_id: Option<Uuid>,
-    pub domain_id: Option<Uuid>,
-    pub zone_id: Option<Uuid>,
-    pub disk_offering_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
+    pub domain_id: Option<DomainId>,
+    pub zone_id: Option<ZoneId>,
+    pub disk_offering_id: Option<DiskOfferingId>,
     pub device_id: Option<i32>,
     pub template_id: Option<Uuid>,
     pub created: DateTime<Utc>,
@@ -409,15 +417,15 @@ const DATA_VOLUME_COLUMNS: &str =
 /// A new data volume (createVolume): its owner's, on the pool chosen for it, detached.
 #[derive(Debug, Clone)]
 pub struct NewDataVolume {
-    pub id: Uuid,
+    pub id: VolumeId,
     pub name: String,
-    pub pool_id: Uuid,
+    pub pool_id: StoragePoolId,
     pub path: String,
     pub size_bytes: i64,
-    pub account_id: Uuid,
-    pub domain_id: Uuid,
-    pub zone_id: Uuid,
-    pub disk_offering_id: Uuid,
+    pub account_id: AccountId,
+    pub domain_id: DomainId,
+    pub zone_id: ZoneId,
+    pub disk_offering_id: DiskOfferingId,
 }
 
 stmt!(
@@ -448,7 +456,10 @@ stmt!(DATA_VOLUME_FETCH: DataVolumeRow = format!("SELECT {DATA_VOLUME_COLUMNS}
          WHERE vol.id = $1 AND vol.removed IS NULL"));
 
 /// A live volume (root or data) with its pool.
-pub async fn data_volume_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<DataVolumeRow>> {
+pub async fn data_volume_fetch(
+    db: impl PgExecutor<'_>,
+    id: VolumeId,
+) -> Result<Option<DataVolumeRow>> {
     Ok(DATA_VOLUME_FETCH
         .query_as()
         .bind(id)
@@ -462,7 +473,7 @@ stmt!(DATA_VOLUME_AT_DEVICE: DataVolumeRow = format!("SELECT {DATA_VOLUME_COLUMN
 /// The volume at `device` of a VM.
 pub async fn data_volume_at_device(
     db: impl PgExecutor<'_>,
-    vm_id: Uuid,
+    vm_id: VmId,
     device: i32,
 ) -> Result<Option<DataVolumeRow>> {
     Ok(DATA_VOLUME_AT_DEVICE
@@ -480,7 +491,7 @@ stmt!(DATA_VOLUMES_OF_VM: DataVolumeRow = format!("SELECT {DATA_VOLUME_COLUMNS}
 /// A VM's attached data volumes, by device.
 pub async fn data_volumes_of_vm(
     db: impl PgExecutor<'_>,
-    vm_id: Uuid,
+    vm_id: VmId,
 ) -> Result<Vec<DataVolumeRow>> {
     Ok(DATA_VOLUMES_OF_VM
         .query_as()
@@ -493,7 +504,7 @@ stmt!(VOLUME_DEVICES_OF_VM: Scalar<Option<i32>> = "SELECT device_id FROM volumes
          WHERE vm_id = $1 AND removed IS NULL AND device_id IS NOT NULL ORDER BY device_id");
 
 /// The device ids a VM's volumes use.
-pub async fn volume_devices_of_vm(db: impl PgExecutor<'_>, vm_id: Uuid) -> Result<Vec<i32>> {
+pub async fn volume_devices_of_vm(db: impl PgExecutor<'_>, vm_id: VmId) -> Result<Vec<i32>> {
     let all: Vec<Option<i32>> = VOLUME_DEVICES_OF_VM
         .query_scalar()
         .bind(vm_id)
@@ -511,8 +522,8 @@ stmt!(
 /// The unique (VM, device) index refuses a device taken meanwhile.
 pub async fn data_volume_attach(
     db: impl PgExecutor<'_>,
-    id: Uuid,
-    vm_id: Uuid,
+    id: VolumeId,
+    vm_id: VmId,
     device: i32,
 ) -> Result<bool> {
     Ok(DATA_VOLUME_ATTACH
@@ -531,7 +542,7 @@ stmt!(
          WHERE id = $1 AND volume_type = 'DATADISK'"
 );
 
-pub async fn data_volume_detach(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+pub async fn data_volume_detach(db: impl PgExecutor<'_>, id: VolumeId) -> Result<()> {
     DATA_VOLUME_DETACH.query().bind(id).execute(db).await?;
     Ok(())
 }
@@ -542,7 +553,7 @@ stmt!(
 );
 
 /// An expunged VM's data volumes stay, detached (CloudStack's too).
-pub async fn data_volumes_release(db: impl PgExecutor<'_>, vm_id: Uuid) -> Result<()> {
+pub async fn data_volumes_release(db: impl PgExecutor<'_>, vm_id: VmId) -> Result<()> {
     DATA_VOLUMES_RELEASE.query().bind(vm_id).execute(db).await?;
     Ok(())
 }
@@ -556,7 +567,7 @@ stmt!(
 /// resizeVolume: its new size (and offering, when one was given).
 pub async fn volume_set_size(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: VolumeId,
     size: i64,
     offering: Option<Uuid>,
 ) -> Result<()> {
@@ -573,7 +584,7 @@ pub async fn volume_set_size(
 stmt!(VOLUME_SET_POOL = "UPDATE volumes SET pool_id = $2 WHERE id = $1");
 
 /// The volume now lives on `pool` (migrateVolume; an Allocated one re-placed at attach).
-pub async fn volume_set_pool(db: impl PgExecutor<'_>, id: Uuid, pool: Uuid) -> Result<()> {
+pub async fn volume_set_pool(db: impl PgExecutor<'_>, id: VolumeId, pool: Uuid) -> Result<()> {
     VOLUME_SET_POOL
         .query()
         .bind(id)

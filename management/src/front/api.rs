@@ -279,7 +279,7 @@ fn rate_limited(
     let wait = ctx
         .guards
         .api
-        .hit(caller.account_id(), interval, max, capacity)
+        .hit(caller.account_id().into_uuid(), interval, max, capacity)
         .err()?;
     tracing::info!(account = %caller.user.account_name, "API rate limit reached");
     let e = ApiError::new(

@@ -62,7 +62,7 @@ pub async fn run_job(ctx: &Ctx, job: JobRow) {
     let id = job.id;
     let outcome = tokio::select! {
         r = execute(ctx, &job) => Some(r),
-        _ = keep_lease(ctx, id) => None,
+        _ = keep_lease(ctx, id.into_uuid()) => None,
     };
     let Some(outcome) = outcome else {
         tracing::warn!(job = %id, "lost the lease on a running job; another server owns it now");
@@ -152,7 +152,7 @@ async fn execute(ctx: &Ctx, job: &JobRow) -> Result<stratus_api::envelope::Reply
     // parameters; a handler whose work is a workflow finds it by the job's id and
     // resumes it (`services::workflow`).
     let params = Params::from_json(&job.command, &job.params);
-    crate::commands::execute(ctx, &caller, spec, &params, Some(job.id))
+    crate::commands::execute(ctx, &caller, spec, &params, Some(job.id.into_uuid()))
         .await
         .map_err(|e| crate::commands::log_and_convert(spec.name, e))
 }
@@ -161,7 +161,7 @@ async fn execute(ctx: &Ctx, job: &JobRow) -> Result<stratus_api::envelope::Reply
 async fn keep_lease(ctx: &Ctx, id: uuid::Uuid) {
     loop {
         tokio::time::sleep(RENEW_EVERY).await;
-        match db::jobs::job_renew(&ctx.pool, id, ctx.ms_id, LEASE_SECS).await {
+        match db::jobs::job_renew(&ctx.pool, id.into(), ctx.ms_id, LEASE_SECS).await {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => tracing::warn!(job = %id, error = %e, "renewing a job lease failed"),

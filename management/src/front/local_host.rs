@@ -347,9 +347,9 @@ pub async fn stop_guests(ctx: &Ctx, host_id: HostId) {
     for (id, name) in vms {
         let ctx = ctx.clone();
         stops.spawn(async move {
-            match crate::services::vms::stop_with(&ctx, id, o).await {
+            match crate::services::vms::stop_with(&ctx, id.into(), o).await {
                 Ok(()) => {
-                    if let Err(e) = db::vms::vm_set_resume(&ctx.pool, id, true).await {
+                    if let Err(e) = db::vms::vm_set_resume(&ctx.pool, id.into(), true).await {
                         tracing::error!(vm = %name, error = %e, "marking a stopped VM to start again");
                     }
                 }

@@ -115,7 +115,7 @@ async fn admit(ctx: &Ctx, token: Option<&str>, extra: Option<&str>) -> Result<Ta
             )));
         }
     }
-    let user = db::accounts::user_fetch(&ctx.pool, t.user_id)
+    let user = db::accounts::user_fetch(&ctx.pool, t.user_id.into())
         .await
         .map_err(internal)?
         .filter(|u| u.state.is_enabled() && u.account_state.is_enabled())
@@ -125,7 +125,7 @@ async fn admit(ctx: &Ctx, token: Option<&str>, extra: Option<&str>) -> Result<Ta
                 t.vm_id, t.user_id
             ))
         })?;
-    let vm = db::vms::vm_fetch(&ctx.pool, t.vm_id)
+    let vm = db::vms::vm_fetch(&ctx.pool, t.vm_id.into())
         .await
         .map_err(internal)?
         .ok_or_else(|| Refusal {
@@ -148,12 +148,12 @@ async fn admit(ctx: &Ctx, token: Option<&str>, extra: Option<&str>) -> Result<Ta
         .host_id
         .filter(|_| vm.state == crate::rules::vmstate::VmState::Running)
         .ok_or_else(not_running)?;
-    let host = db::hosts::host_fetch(&ctx.pool, host_id.into())
+    let host = db::hosts::host_fetch(&ctx.pool, host_id)
         .await
         .map_err(internal)?
         .ok_or_else(not_running)?;
     Ok(Target {
-        vm_id: vm.id,
+        vm_id: vm.id.into_uuid(),
         vm_name: vm.name,
         username: user.username,
         agent: SocketAddr::new(host.address.ip(), host.agent_port as u16),

@@ -23,7 +23,7 @@ pub async fn ensure_admin(pool: &sqlx::PgPool, password: Option<&str>) -> Result
     let hash = auth::hash_password(&password).await?;
     match a::user_insert(
         pool,
-        Uuid::new_v4(),
+        Uuid::new_v4().into(),
         a::ADMIN_ACCOUNT,
         a::ROOT_DOMAIN,
         "admin",

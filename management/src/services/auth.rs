@@ -14,6 +14,7 @@
 //! (the CSRF token every call must carry) is an HMAC of the id under the management key,
 //! so it needs no storage and a database dump yields neither.
 
+use crate::ids::{AccountId, DomainId, UserId};
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
@@ -54,13 +55,13 @@ impl Caller {
             || (self.is_domain_admin()
                 && crate::rules::domains::is_within(path, &self.user.domain_path))
     }
-    pub fn user_id(&self) -> Uuid {
+    pub fn user_id(&self) -> UserId {
         self.user.id
     }
-    pub fn account_id(&self) -> Uuid {
+    pub fn account_id(&self) -> AccountId {
         self.user.account_id
     }
-    pub fn domain_id(&self) -> Uuid {
+    pub fn domain_id(&self) -> DomainId {
         self.user.domain_id
     }
 }
@@ -232,7 +233,7 @@ pub async fn authenticate_session_cookie(
     .await
     .map_err(|e| e.to_api())?
     .ok_or_else(ApiError::unauthorized)?;
-    let user = db::accounts::user_fetch(&ctx.pool, s.user_id)
+    let user = db::accounts::user_fetch(&ctx.pool, s.user_id.into())
         .await
         .map_err(|e| e.to_api())?
         .filter(usable)
@@ -356,7 +357,7 @@ pub async fn login(
             return Err(fail().into());
         }
         other => {
-            let id = other.as_ref().map_or(Uuid::nil(), |u| u.id);
+            let id = other.as_ref().map_or(Uuid::nil(), |u| u.id.into_uuid());
             record_failed_login(ctx, other.as_ref(), id).await?;
             tracing::info!(username = %clip(username, 64), known = other.is_some(), "login with a wrong password or unknown user refused");
             if let Some(ip) = client {
@@ -385,7 +386,7 @@ pub async fn login(
     db::sessions::session_insert(
         &mut *tx,
         &session_id_hash(&session.id),
-        session.user.id,
+        session.user.id.into_uuid(),
         session.timeout,
     )
     .await
@@ -417,7 +418,7 @@ async fn record_failed_login(ctx: &Ctx, user: Option<&UserRow>, id: Uuid) -> Res
     let allowed = ctx.get(&settings::INCORRECT_LOGIN_ATTEMPTS_ALLOWED);
     let run = async {
         let mut tx = ctx.pool.begin().await?;
-        let counted = db::accounts::user_login_failed(&mut *tx, id, allowed).await?;
+        let counted = db::accounts::user_login_failed(&mut *tx, id.into(), allowed).await?;
         if let (Some(u), Some((attempts, true))) = (user, counted) {
             let text = format!(
                 "User {} has been disabled after {attempts} consecutive failed login attempts; an administrator can enable it again (enableUser)",

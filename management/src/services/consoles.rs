@@ -4,8 +4,8 @@
 //! connection. Minting lives here, below the commands, so the command layer never
 //! reaches up into a front door.
 
+use crate::ids::{UserId, VmId};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::ctx::Ctx;
 use crate::db;
@@ -17,7 +17,7 @@ pub const WEBSOCKET_PATH: &str = "/console/vnc";
 pub const SUBPROTOCOL: &str = "binary";
 
 /// The console page for a token (the web console renders noVNC there).
-pub fn page_url(vm_id: Uuid, token: &str, extra: Option<&str>) -> String {
+pub fn page_url(vm_id: VmId, token: &str, extra: Option<&str>) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.append_pair("token", token);
     if let Some(e) = extra {
@@ -34,8 +34,8 @@ pub fn sha256(s: &str) -> Vec<u8> {
 /// The caller has checked access; only the hash is stored.
 pub async fn issue_token(
     ctx: &Ctx,
-    vm_id: Uuid,
-    user_id: Uuid,
+    vm_id: VmId,
+    user_id: UserId,
     extra: Option<&str>,
 ) -> Result<String> {
     let token = crate::services::auth::random_token(32);
@@ -47,8 +47,8 @@ pub async fn issue_token(
         &ctx.pool,
         &db::console_tokens::NewConsoleToken {
             token_hash: &hash,
-            vm_id,
-            user_id,
+            vm_id: vm_id.into_uuid(),
+            user_id: user_id.into_uuid(),
             extra_hash: extra_hash.as_deref(),
             validity_secs: validity,
         },

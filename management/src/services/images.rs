@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::ids::{AccountId, ZoneId};
 use tokio::sync::{watch, Semaphore};
 use uuid::Uuid;
 
@@ -56,20 +57,22 @@ struct Source {
     name: String,
     url: String,
     checksum: Option<String>,
-    account_id: Uuid,
+    account_id: AccountId,
     format: ImageFormat,
 }
 
 async fn source(ctx: &Ctx, kind: Kind, id: Uuid) -> Result<Option<Source>> {
     Ok(match kind {
-        Kind::Iso => db::isos::iso_fetch(&ctx.pool, id).await?.map(|i| Source {
-            name: i.name,
-            url: i.url,
-            checksum: i.checksum,
-            account_id: i.account_id,
-            format: ImageFormat::Iso,
-        }),
-        Kind::Template => db::templates::template_fetch(&ctx.pool, id)
+        Kind::Iso => db::isos::iso_fetch(&ctx.pool, id.into())
+            .await?
+            .map(|i| Source {
+                name: i.name,
+                url: i.url,
+                checksum: i.checksum,
+                account_id: i.account_id,
+                format: ImageFormat::Iso,
+            }),
+        Kind::Template => db::templates::template_fetch(&ctx.pool, id.into())
             .await?
             .and_then(|t| {
                 Some(Source {
@@ -491,8 +494,10 @@ pub async fn clean_up_partials(ctx: &Ctx) -> Result<()> {
 
 /// Removes an image's copy in one zone: stops its download, deletes its files from the
 /// image store, then its row. Idempotent.
-pub async fn remove_copy(ctx: &Ctx, kind: Kind, id: Uuid, zone_id: Uuid) -> Result<()> {
-    let Some(row) = db::images::copy_mark_deleting(&ctx.pool, kind, id, zone_id).await? else {
+pub async fn remove_copy(ctx: &Ctx, kind: Kind, id: Uuid, zone_id: ZoneId) -> Result<()> {
+    let Some(row) =
+        db::images::copy_mark_deleting(&ctx.pool, kind, id, zone_id.into_uuid()).await?
+    else {
         return Ok(());
     };
     if let Some(store_id) = row.image_store_id {
@@ -527,7 +532,7 @@ pub async fn remove_copy(ctx: &Ctx, kind: Kind, id: Uuid, zone_id: Uuid) -> Resu
                 })?;
         }
     }
-    db::images::copy_delete(&ctx.pool, kind, id, zone_id).await?;
+    db::images::copy_delete(&ctx.pool, kind, id, zone_id.into_uuid()).await?;
     Ok(())
 }
 

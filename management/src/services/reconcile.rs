@@ -6,6 +6,7 @@
 //! commands (addHost) whose server died. Each pass is idempotent, so every management
 //! server may run it, and each records its outcome for admins (`crate::services::tasks`).
 
+use crate::ids::VolumeId;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -95,7 +96,7 @@ pub async fn expunge_due(ctx: &Ctx) -> crate::error::Result<usize> {
     let due = db::vms::vm_list_due_for_expunge(&ctx.pool, delay, 100).await?;
     let mut done = 0;
     for id in due {
-        match crate::services::vms::expunge(ctx, None, id).await {
+        match crate::services::vms::expunge(ctx, None, id.into()).await {
             Ok(()) => done += 1,
             Err(e) => {
                 tracing::warn!(vm = %id, error = %e, "expunging a destroyed VM failed; will retry")
@@ -239,7 +240,7 @@ pub async fn refresh_storage_stats(ctx: &Ctx) -> crate::error::Result<()> {
 /// see); a file not there yet (still being written) is skipped.
 async fn measure_volumes(ctx: &Ctx, pool: uuid::Uuid, url: &str) -> crate::error::Result<()> {
     use crate::clients::nfs::{NfsClient, NfsUrl};
-    let files = db::volumes::volume_files_on_pool(&ctx.pool, pool).await?;
+    let files = db::volumes::volume_files_on_pool(&ctx.pool, pool.into()).await?;
     if files.is_empty() {
         return Ok(());
     }
@@ -257,7 +258,7 @@ async fn measure_volumes(ctx: &Ctx, pool: uuid::Uuid, url: &str) -> crate::error
     for (id, path) in files {
         match nfs.used(&path).await {
             Ok(b) => {
-                ids.push(id);
+                ids.push(VolumeId::from(id));
                 sizes.push(i64::try_from(b).unwrap_or(i64::MAX));
             }
             Err(e) if e.is_not_found() => {}

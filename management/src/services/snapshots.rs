@@ -29,6 +29,7 @@
 
 use std::time::Duration;
 
+use crate::ids::{JobId, VmId, VolumeId};
 use serde_json::{json, Value};
 use stratus_api::agent::NfsFile;
 use stratus_api::{ApiError, ErrorCode};
@@ -68,7 +69,7 @@ pub(crate) fn published(what: &str, e: volumes::PublishError) -> Error {
 }
 
 /// Where a snapshot's file goes in its image store.
-pub fn install_path(volume: Uuid, snapshot: SnapshotId) -> String {
+pub fn install_path(volume: VolumeId, snapshot: SnapshotId) -> String {
     format!("snapshots/{volume}/{snapshot}.qcow2")
 }
 
@@ -95,7 +96,7 @@ async fn connect(url: &NfsUrl) -> Result<NfsClient> {
 /// The volume's template base on its pool (a root volume's overlay), as a file URL.
 async fn base_url(ctx: &Ctx, v: &DataVolumeRow, pool: &NfsUrl) -> Result<Option<String>> {
     Ok(match v.template_id {
-        Some(t) => db::bases::base_fetch(&ctx.pool, t, v.pool_id)
+        Some(t) => db::bases::base_fetch(&ctx.pool, t, v.pool_id.into_uuid())
             .await?
             .map(|b| volumes::nfs_file_url(pool, &b.path)),
         None => None,
@@ -107,7 +108,7 @@ pub async fn remove_files(ctx: &Ctx, s: &SnapshotRow) -> Result<()> {
     let (Some(store_id), Some(path)) = (s.image_store_id, s.install_path.as_deref()) else {
         return Ok(());
     };
-    let Some(store) = db::storage::store_fetch(&ctx.pool, store_id).await? else {
+    let Some(store) = db::storage::store_fetch(&ctx.pool, store_id.into_uuid()).await? else {
         return Ok(());
     };
     let mut nfs = connect(&store_url(&store)?).await?;
@@ -143,7 +144,7 @@ async fn backed_up_file(ctx: &Ctx, s: &SnapshotRow) -> Result<String> {
     let (Some(store_id), Some(path)) = (s.image_store_id, s.install_path.as_deref()) else {
         return Err(Error::internal("a BackedUp snapshot without a file"));
     };
-    let store = db::storage::store_fetch(&ctx.pool, store_id)
+    let store = db::storage::store_fetch(&ctx.pool, store_id.into_uuid())
         .await?
         .ok_or_else(|| unavailable(format!("Snapshot {}'s image store is gone", s.name)))?;
     Ok(volumes::nfs_file_url(&store_url(&store)?, path))
@@ -155,9 +156,9 @@ async fn backed_up_file(ctx: &Ctx, s: &SnapshotRow) -> Result<String> {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Create {
     pub snapshot: SnapshotId,
-    pub volume: Uuid,
+    pub volume: VolumeId,
     /// The VM the volume was attached to when the snapshot was asked for.
-    pub vm: Option<Uuid>,
+    pub vm: Option<VmId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,7 +245,7 @@ impl Create {
                     path: path.to_string(),
                 };
                 let base_file = match vol.template_id {
-                    Some(t) => db::bases::base_fetch(&ctx.pool, t, vol.pool_id)
+                    Some(t) => db::bases::base_fetch(&ctx.pool, t, vol.pool_id.into_uuid())
                         .await?
                         .map(|b| nfs_file(&purl, &b.path)),
                     None => None,
@@ -256,7 +257,7 @@ impl Create {
                     max_pause_secs: None,
                 };
                 let done = Agent::of(ctx, &host)
-                    .backup_disk(vm.id, &order, COPY_TIMEOUT)
+                    .backup_disk(vm.id.into_uuid(), &order, COPY_TIMEOUT)
                     .await
                     .map_err(|e| failed(e.text))?;
                 tracing::info!(vm = %vm.id, volume = %vol.id, paused_ms = done.paused_ms,
@@ -279,7 +280,7 @@ impl Create {
                 // `volumes::set_backing`), as createTemplate does.
                 let src = volumes::nfs_file_url(&purl, &vol.path);
                 let relative = match vol.template_id {
-                    Some(t) => db::bases::base_fetch(&ctx.pool, t, vol.pool_id)
+                    Some(t) => db::bases::base_fetch(&ctx.pool, t, vol.pool_id.into_uuid())
                         .await?
                         .map(|b| b.path),
                     None => None,
@@ -316,8 +317,8 @@ impl Workflow for Create {
     type Step = CreateStep;
     fn resource(&self) -> Resource {
         match self.vm {
-            Some(vm) => Resource::vm(vm),
-            None => Resource::volume(self.volume),
+            Some(vm) => Resource::vm(vm.into_uuid()),
+            None => Resource::volume(self.volume.into_uuid()),
         }
     }
     async fn check(&self, ctx: &Ctx) -> Result<()> {
@@ -341,11 +342,11 @@ impl Workflow for Create {
                 let s = self.row(ctx).await?;
                 if let (Some(store_id), Some(install_path)) = (s.image_store_id, s.install_path) {
                     return Ok(json!(Placement {
-                        store_id,
+                        store_id: store_id.into_uuid(),
                         install_path
                     }));
                 }
-                let store = db::storage::store_pick_for_zone(&ctx.pool, s.zone_id)
+                let store = db::storage::store_pick_for_zone(&ctx.pool, s.zone_id.into_uuid())
                     .await?
                     .ok_or_else(|| {
                         unavailable("The volume's zone has no writable secondary storage".into())
@@ -433,7 +434,7 @@ impl Workflow for Create {
 }
 
 /// Runs createSnapshot's workflow (see [`Create`]).
-pub async fn create(ctx: &Ctx, job: Option<Uuid>, c: Create) -> Result<()> {
+pub async fn create(ctx: &Ctx, job: Option<JobId>, c: Create) -> Result<()> {
     workflow::run(ctx, job, c).await
 }
 
@@ -443,8 +444,8 @@ pub async fn create(ctx: &Ctx, job: Option<Uuid>, c: Create) -> Result<()> {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Revert {
     pub snapshot: SnapshotId,
-    pub volume: Uuid,
-    pub vm: Option<Uuid>,
+    pub volume: VolumeId,
+    pub vm: Option<VmId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -505,8 +506,8 @@ impl Workflow for Revert {
     type Step = RevertStep;
     fn resource(&self) -> Resource {
         match self.vm {
-            Some(vm) => Resource::vm(vm),
-            None => Resource::volume(self.volume),
+            Some(vm) => Resource::vm(vm.into_uuid()),
+            None => Resource::volume(self.volume.into_uuid()),
         }
     }
     async fn check(&self, ctx: &Ctx) -> Result<()> {
@@ -523,7 +524,7 @@ impl Workflow for Revert {
                     .ok_or_else(|| unavailable("The snapshot was deleted".into()))?;
                 let src = backed_up_file(ctx, &s).await?;
                 let base = match v.template_id {
-                    Some(t) => db::bases::base_fetch(&ctx.pool, t, v.pool_id).await?,
+                    Some(t) => db::bases::base_fetch(&ctx.pool, t, v.pool_id.into_uuid()).await?,
                     None => None,
                 };
                 let part = Self::part(&v);
@@ -617,7 +618,7 @@ impl Workflow for Revert {
 }
 
 /// Runs revertSnapshot's workflow (see [`Revert`]).
-pub async fn revert(ctx: &Ctx, job: Option<Uuid>, r: Revert) -> Result<()> {
+pub async fn revert(ctx: &Ctx, job: Option<JobId>, r: Revert) -> Result<()> {
     workflow::run(ctx, job, r).await
 }
 
@@ -753,7 +754,7 @@ async fn take_for_policy(
     crate::services::limits::admit(
         ctx,
         &mut tx,
-        owner,
+        owner.into_uuid(),
         &[(crate::rules::limits::ResourceKind::Snapshot, 1)],
     )
     .await?;

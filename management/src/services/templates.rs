@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use crate::ids::{AccountId, DomainId, JobId, OsTypeId, VmId, VolumeId, ZoneId};
 use serde_json::{json, Value};
 use stratus_api::{ApiError, ErrorCode};
 use uuid::Uuid;
@@ -39,7 +40,7 @@ pub async fn ready_file(
     caller: &Caller,
     owner: Uuid,
     template_id: Uuid,
-    zone_id: Uuid,
+    zone_id: ZoneId,
 ) -> Result<TemplateFile> {
     let unknown = || {
         ApiError::param(format!(
@@ -55,20 +56,25 @@ pub async fn ready_file(
         )
         .await?
         && (owner == caller.account_id()
-            || !db::images::visible_to(&ctx.pool, db::images::Kind::Template, template_id, owner)
-                .await?)
+            || !db::images::visible_to(
+                &ctx.pool,
+                db::images::Kind::Template,
+                template_id,
+                owner.into(),
+            )
+            .await?)
     {
         return Err(unknown().into());
     }
     if let Some(file) =
-        db::templates::template_ready_in_zone(&ctx.pool, template_id, zone_id).await?
+        db::templates::template_ready_in_zone(&ctx.pool, template_id.into(), zone_id).await?
     {
         return Ok(file);
     }
-    let t = db::templates::template_fetch(&ctx.pool, template_id)
+    let t = db::templates::template_fetch(&ctx.pool, template_id.into())
         .await?
         .ok_or_else(unknown)?;
-    let copies = db::templates::template_zone_list(&ctx.pool, template_id).await?;
+    let copies = db::templates::template_zone_list(&ctx.pool, template_id.into()).await?;
     let text = match copies.iter().find(|c| c.zone_id == zone_id) {
         None => format!(
             "Template {} is not available in that zone (copyTemplate)",
@@ -90,7 +96,7 @@ pub async fn ready_file(
 }
 
 /// Removes a template's copy in one zone (its files and its row). Idempotent.
-pub async fn remove_copy(ctx: &Ctx, template_id: Uuid, zone_id: Uuid) -> Result<()> {
+pub async fn remove_copy(ctx: &Ctx, template_id: Uuid, zone_id: ZoneId) -> Result<()> {
     images::remove_copy(ctx, Kind::Template, template_id, zone_id).await
 }
 
@@ -110,9 +116,9 @@ pub async fn remove_copy(ctx: &Ctx, template_id: Uuid, zone_id: Uuid) -> Result<
 /// | Ready | the copy Ready with its sizes | — |
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Create {
-    pub vm: Uuid,
-    pub volume: Uuid,
-    pub zone_id: Uuid,
+    pub vm: VmId,
+    pub volume: VolumeId,
+    pub zone_id: ZoneId,
     pub template: NewTemplate,
     /// From this volume snapshot (issue 16: createTemplate with `snapshotid`) rather than
     /// from the stopped VM's volume: its file in secondary storage is copied, no VM is
@@ -127,7 +133,7 @@ pub struct NewTemplate {
     pub id: Uuid,
     pub name: String,
     pub display_text: String,
-    pub os_type_id: Uuid,
+    pub os_type_id: OsTypeId,
     pub is_public: bool,
     pub is_featured: bool,
     pub password_enabled: bool,
@@ -136,8 +142,8 @@ pub struct NewTemplate {
     pub is_dynamically_scalable: bool,
     pub bits: i32,
     pub details: serde_json::Value,
-    pub account_id: Uuid,
-    pub domain_id: Uuid,
+    pub account_id: AccountId,
+    pub domain_id: DomainId,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,7 +227,7 @@ impl Create {
             .await?
             .filter(|v| v.removed.is_none() && v.state == VolumeState::Ready)
             .ok_or_else(|| unavailable("The volume is no longer there".into()))?;
-        let pool = db::storage::pool_fetch(&ctx.pool, vol.pool_id)
+        let pool = db::storage::pool_fetch(&ctx.pool, vol.pool_id.into_uuid())
             .await?
             .ok_or_else(|| Error::internal("the volume's pool vanished"))?;
         let pool_url = NfsUrl::parse(&pool.url)
@@ -235,7 +241,7 @@ impl Create {
         // An overlay's base is named by its full URL while it is read (see
         // `volumes::set_backing`), and by its relative name again after.
         let base = match vol.template_id {
-            Some(t) => db::bases::base_fetch(&ctx.pool, t, vol.pool_id)
+            Some(t) => db::bases::base_fetch(&ctx.pool, t, vol.pool_id.into_uuid())
                 .await?
                 .map(|b| b.path),
             None => None,
@@ -314,8 +320,8 @@ impl Workflow for Create {
     type Step = CreateStep;
     fn resource(&self) -> Resource {
         match self.snapshot {
-            Some(_) => Resource::volume(self.volume),
-            None => Resource::vm(self.vm),
+            Some(_) => Resource::volume(self.volume.into_uuid()),
+            None => Resource::vm(self.vm.into_uuid()),
         }
     }
     async fn check(&self, ctx: &Ctx) -> Result<()> {
@@ -328,10 +334,11 @@ impl Workflow for Create {
         match step {
             CreateStep::Record => {
                 // Again after a crash: the copy row says where it went.
-                if let Some(c) = db::templates::template_zone_list(&ctx.pool, self.template.id)
-                    .await?
-                    .into_iter()
-                    .find(|c| c.zone_id == self.zone_id)
+                if let Some(c) =
+                    db::templates::template_zone_list(&ctx.pool, self.template.id.into())
+                        .await?
+                        .into_iter()
+                        .find(|c| c.zone_id == self.zone_id)
                 {
                     if let (Some(store_id), Some(install_path)) = (c.image_store_id, c.install_path)
                     {
@@ -341,7 +348,7 @@ impl Workflow for Create {
                         }));
                     }
                 }
-                let store = db::storage::store_pick_for_zone(&ctx.pool, self.zone_id)
+                let store = db::storage::store_pick_for_zone(&ctx.pool, self.zone_id.into_uuid())
                     .await?
                     .ok_or_else(|| {
                         unavailable("The VM's zone has no writable secondary storage".into())
@@ -350,7 +357,7 @@ impl Workflow for Create {
                     images::install_path(Kind::Template, self.template.id, ImageFormat::Qcow2);
                 let t = &self.template;
                 let row = db::templates::TemplateRow {
-                    id: t.id,
+                    id: t.id.into(),
                     name: t.name.clone(),
                     display_text: t.display_text.clone(),
                     url: None,
@@ -379,14 +386,14 @@ impl Workflow for Create {
                 crate::services::limits::admit(
                     ctx,
                     &mut tx,
-                    t.account_id,
+                    t.account_id.into_uuid(),
                     &[(crate::rules::limits::ResourceKind::Template, 1)],
                 )
                 .await?;
                 db::templates::template_insert(&mut *tx, &row).await?;
                 db::templates::template_zone_insert_creating(
                     &mut *tx,
-                    t.id,
+                    t.id.into(),
                     self.zone_id,
                     store.id,
                     &install_path,
@@ -405,7 +412,7 @@ impl Workflow for Create {
                     .ok_or_else(|| Error::internal("the copy's sizes are missing"))?;
                 if !db::templates::template_zone_created(
                     &ctx.pool,
-                    self.template.id,
+                    self.template.id.into(),
                     self.zone_id,
                     w.size,
                     w.virtual_size,
@@ -424,7 +431,7 @@ impl Workflow for Create {
     async fn undo_step(&self, ctx: &Ctx, step: CreateStep, out: &Outputs) -> Result<()> {
         match step {
             CreateStep::Record => {
-                db::templates::template_delete_created(&ctx.pool, self.template.id).await
+                db::templates::template_delete_created(&ctx.pool, self.template.id.into()).await
             }
             CreateStep::Copy => {
                 let Some((url, place)) = self.store(ctx, out).await? else {
@@ -489,6 +496,6 @@ impl Workflow for Create {
 }
 
 /// Runs createTemplate's workflow (see [`Create`]).
-pub async fn create(ctx: &Ctx, job: Option<Uuid>, c: Create) -> Result<()> {
+pub async fn create(ctx: &Ctx, job: Option<JobId>, c: Create) -> Result<()> {
     workflow::run(ctx, job, c).await
 }

@@ -28,6 +28,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use crate::ids::JobId;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -160,10 +161,10 @@ pub trait Workflow: Serialize + DeserializeOwned + Send + Sync + 'static {
 /// re-run), or with no job the unfinished workflow of this kind on the resource (a
 /// reconciler's work, resumed by its next pass), else a new one. Answers its outcome:
 /// `Ok` when every step was done, else the error that made it unwind.
-pub async fn run<W: Workflow>(ctx: &Ctx, job: Option<Uuid>, w: W) -> Result<()> {
+pub async fn run<W: Workflow>(ctx: &Ctx, job: Option<JobId>, w: W) -> Result<()> {
     let r = w.resource();
     let found = match job {
-        Some(j) => db::workflows::workflow_fetch_by_job(&ctx.pool, j).await?,
+        Some(j) => db::workflows::workflow_fetch_by_job(&ctx.pool, j.into_uuid()).await?,
         None => db::workflows::workflow_fetch_active(&ctx.pool, W::KIND, r.kind, r.id).await?,
     };
     let row = match found {
@@ -191,7 +192,7 @@ pub async fn run<W: Workflow>(ctx: &Ctx, job: Option<Uuid>, w: W) -> Result<()> 
                 kind: W::KIND,
                 resource_type: r.kind,
                 resource_id: r.id,
-                job_id: job,
+                job_id: job.map(Into::into),
                 step_count: W::Step::ALL.len() as i32,
                 first_step: first.name(),
                 input: serde_json::to_value(&w)
@@ -316,7 +317,7 @@ async fn steps<W: Workflow>(ctx: &Ctx, w: &W, row: WorkflowRow) -> Result<()> {
                     index += 1;
                     if let Some(job) = row.job_id {
                         // What a waiting client sees (queryAsyncJobResult's jobprocstatus).
-                        db::jobs::job_set_progress(pool, job, index as i32).await?;
+                        db::jobs::job_set_progress(pool, job.into(), index as i32).await?;
                     }
                 }
                 Err(e) => {

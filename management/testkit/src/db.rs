@@ -157,12 +157,12 @@ impl Client {
     }
 
     pub async fn for_user(ctx: Ctx, username: &str) -> Client {
-        Client::for_user_in(ctx, db::accounts::ROOT_DOMAIN, username).await
+        Client::for_user_in(ctx, db::accounts::ROOT_DOMAIN.into_uuid(), username).await
     }
 
     /// A client signing as the user `username` of `domain`.
     pub async fn for_user_in(ctx: Ctx, domain: Uuid, username: &str) -> Client {
-        let u = db::accounts::user_fetch_by_name(&ctx.pool, domain, username)
+        let u = db::accounts::user_fetch_by_name(&ctx.pool, domain.into(), username)
             .await
             .unwrap()
             .expect("user exists");
@@ -345,15 +345,20 @@ impl Client {
             .await
             .unwrap()
             .expect("the zone has a secondary store");
-        assert!(
-            db::isos::iso_zone_set_store(&self.ctx.pool, iso_id, zone_id, ms, store.id, path)
-                .await
-                .unwrap()
-        );
+        assert!(db::isos::iso_zone_set_store(
+            &self.ctx.pool,
+            iso_id.into(),
+            zone_id.into(),
+            ms,
+            store.id,
+            path
+        )
+        .await
+        .unwrap());
         assert!(db::isos::iso_zone_finish(
             &self.ctx.pool,
-            iso_id,
-            zone_id,
+            iso_id.into(),
+            zone_id.into(),
             ms,
             Ok((1 << 20, "00"))
         )

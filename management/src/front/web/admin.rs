@@ -507,7 +507,7 @@ async fn account(s: Session, Path(id): Path<String>) -> Response {
     let url = format!("/console/accounts/{id}/action");
     // One's own account: disabling, locking or deleting it signs you out for good, so
     // each asks for a confirmation that says so.
-    let own = a.id == Some(s.caller.account_id());
+    let own = a.id == Some(s.caller.account_id().into_uuid());
     let guard = |act: Action, what: &str| {
         if own {
             act.danger(&format!(
@@ -744,7 +744,7 @@ async fn user(s: Session, Path(id): Path<String>) -> Response {
         "Generate API keys",
         format!("/console/users/{id}/keys"),
     )];
-    let own = u.id == Some(s.caller.user_id());
+    let own = u.id == Some(s.caller.user_id().into_uuid());
     if u.state.as_deref() == Some("enabled") {
         let disable =
             Action::new("disable", "Disable user", url.clone()).field("action", "disable");

@@ -283,7 +283,7 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
     let url = format!("/console/domains/{id}/action");
     let root = d.parentdomainid.is_none();
     // A domain admin manages what is below its own domain, not the domain itself.
-    let own = !s.is_admin() && d.id == Some(s.caller.domain_id());
+    let own = !s.is_admin() && d.id == Some(s.caller.domain_id().into_uuid());
     let mut actions = vec![];
     if !root && !own {
         actions.push(

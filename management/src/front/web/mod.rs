@@ -416,7 +416,7 @@ impl Session {
             .map(|(_, items)| items)
             .unwrap_or_default()
             .into_iter()
-            .filter(|j| j.userid == Some(me))
+            .filter(|j| j.userid == Some(me.into_uuid()))
             .take(stratus_ui::Tray::WINDOW)
             .collect();
         let mut t = stratus_ui::Tray::default();

@@ -165,7 +165,7 @@ impl HostAdd {
             token: crate::services::auth::random_token(16),
             disabled: req.disabled,
             tags: req.tags.clone(),
-            actor: actor.id.into(),
+            actor: actor.id,
             session: Default::default(),
         }
     }
@@ -236,7 +236,7 @@ impl HostAdd {
     }
 
     async fn actor(&self, ctx: &Ctx) -> Result<UserRow> {
-        db::accounts::user_fetch(&ctx.pool, self.actor.into())
+        db::accounts::user_fetch(&ctx.pool, self.actor)
             .await?
             .ok_or_else(|| Error::internal("the user adding the host is gone"))
     }

@@ -7,9 +7,9 @@
 //! protected by the NIC table's unique constraints. A deploy that loses gets 533
 //! (insufficient capacity) with the reason and holds nothing.
 
+use crate::ids::{HostId, NetworkId, VmId};
 use ipnetwork::IpNetwork;
 use stratus_api::{ApiError, ErrorCode};
-use uuid::Uuid;
 
 use crate::ctx::Ctx;
 use crate::db;
@@ -21,8 +21,8 @@ use crate::settings::{self, Scope};
 /// What a deploy got.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Allocation {
-    pub host_id: Uuid,
-    pub network_id: Uuid,
+    pub host_id: HostId,
+    pub network_id: NetworkId,
     pub ip: IpNetwork,
     pub mac: String,
 }
@@ -33,9 +33,9 @@ pub struct Allocation {
 /// nothing is held (the transaction rolls back).
 pub async fn allocate(
     ctx: &Ctx,
-    vm_id: Uuid,
+    vm_id: VmId,
     ip: Option<std::net::IpAddr>,
-    host: Option<Uuid>,
+    host: Option<HostId>,
 ) -> Result<Allocation> {
     let mut tx = ctx.pool.begin().await?;
     let vm = db::vms::vm_fetch(&mut *tx, vm_id)
@@ -49,7 +49,7 @@ pub async fn allocate(
         .into()
     };
     let mut candidates =
-        db::capacity::host_candidates_for_update_in_txn(&mut tx, vm.zone_id).await?;
+        db::capacity::host_candidates_for_update_in_txn(&mut tx, vm.zone_id.into_uuid()).await?;
     if let Some(h) = host {
         candidates.retain(|c| c.id == h);
         if candidates.is_empty() {
@@ -58,7 +58,7 @@ pub async fn allocate(
     }
     // The host must carry every host tag of the VM's offering; and while the VM has no
     // root volume yet, reach a pool carrying every storage tag that volume asks for.
-    let wanted = db::offerings::vm_tags(&mut *tx, vm.id).await?;
+    let wanted = db::offerings::vm_tags(&mut *tx, vm.id.into_uuid()).await?;
     let has_volume = db::volumes::volume_root_of_vm(&mut *tx, vm.id)
         .await?
         .is_some();
@@ -75,8 +75,8 @@ pub async fn allocate(
     let pools = if req.storage_tags.is_empty() {
         vec![]
     } else {
-        db::capacity::pool_lock_in_txn(&mut tx, vm.zone_id).await?;
-        db::capacity::pool_candidates(&mut *tx, vm.zone_id).await?
+        db::capacity::pool_lock_in_txn(&mut tx, vm.zone_id.into_uuid()).await?;
+        db::capacity::pool_candidates(&mut *tx, vm.zone_id.into_uuid()).await?
     };
     let factors = |cluster: crate::ids::ClusterId| {
         let at = Scope::cluster(vm.zone_id, cluster);
@@ -87,11 +87,11 @@ pub async fn allocate(
     };
     let host_id = placement::choose(&candidates, &pools, &req, factors)
         .map_err(|why| insufficient(why.to_string()))?;
-    db::capacity::vm_reserve_on_host_in_txn(&mut tx, vm.id, host_id).await?;
+    db::capacity::vm_reserve_on_host_in_txn(&mut tx, vm.id.into_uuid(), host_id).await?;
     let (networks, _) = db::networks::network_list(
         &mut *tx,
         &Default::default(),
-        Some(vm.zone_id),
+        Some(vm.zone_id.into_uuid()),
         &Default::default(),
     )
     .await?;
@@ -101,7 +101,7 @@ pub async fn allocate(
     let (ip, mac) = if let Some(nic) = db::nics::nic_of_vm(&mut *tx, vm.id).await? {
         (nic.ip_address, nic.mac_address)
     } else if let Some(want) = ip {
-        db::nics::nic_allocate_ip_in_txn(&mut tx, vm.id, network.id, want)
+        db::nics::nic_allocate_ip_in_txn(&mut tx, vm.id, network.id.into(), want)
             .await?
             .ok_or_else(|| -> Error {
                 ApiError::new(
@@ -114,7 +114,7 @@ pub async fn allocate(
                 .into()
             })?
     } else {
-        db::nics::nic_allocate_in_txn(&mut tx, vm.id, network.id)
+        db::nics::nic_allocate_in_txn(&mut tx, vm.id, network.id.into())
             .await?
             .ok_or_else(|| {
                 insufficient(format!(
@@ -125,8 +125,8 @@ pub async fn allocate(
     };
     tx.commit().await?;
     Ok(Allocation {
-        host_id: host_id.into(),
-        network_id: network.id,
+        host_id,
+        network_id: network.id.into(),
         ip,
         mac,
     })
@@ -145,13 +145,13 @@ pub fn root_storage_tags(wanted: &db::offerings::VmTagsRow) -> Vec<String> {
 /// `state` (Stopped, or Error with the reason). Idempotent.
 pub async fn release(
     ctx: &Ctx,
-    vm_id: Uuid,
+    vm_id: VmId,
     state: crate::rules::vmstate::VmState,
     error: Option<&str>,
 ) -> Result<()> {
     let mut tx = ctx.pool.begin().await?;
     db::nics::nic_release_all(&mut tx, vm_id).await?;
-    db::capacity::vm_release_host(&mut tx, vm_id, state, error).await?;
+    db::capacity::vm_release_host(&mut tx, vm_id.into_uuid(), state, error).await?;
     tx.commit().await?;
     Ok(())
 }

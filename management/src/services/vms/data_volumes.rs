@@ -13,6 +13,7 @@
 //! agent is asked second, and a refusal there takes the record back; a detach asks the
 //! agent first, so a guest that keeps the disk leaves it attached and recorded.
 
+use crate::ids::{VmId, ZoneId};
 use stratus_api::agent::{DataDisk, DiskFormat, NfsFile};
 use stratus_api::{ApiError, ErrorCode};
 use uuid::Uuid;
@@ -29,7 +30,7 @@ use crate::rules::vmstate::VmState;
 use crate::services::agents::Agent;
 
 /// The disks of a VM's Ready data volumes, for its domain.
-pub async fn disks_of(ctx: &Ctx, vm_id: Uuid) -> Result<Vec<DataDisk>> {
+pub async fn disks_of(ctx: &Ctx, vm_id: VmId) -> Result<Vec<DataDisk>> {
     let vols = db::volumes::data_volumes_of_vm(&ctx.pool, vm_id).await?;
     vols.iter()
         .filter(|v| v.state == VolumeState::Ready)
@@ -50,7 +51,7 @@ fn disk_of(v: &DataVolumeRow) -> Result<DataDisk> {
         },
         format: DiskFormat::Qcow2,
         device_id: device,
-        volume_id: v.id,
+        volume_id: v.id.into_uuid(),
     })
 }
 
@@ -69,7 +70,7 @@ fn pool_url(v: &DataVolumeRow) -> Result<NfsUrl> {
 pub async fn choose_data_pool(
     ctx: &Ctx,
     tx: &mut sqlx::PgConnection,
-    zone_id: Uuid,
+    zone_id: ZoneId,
     cluster: Option<Uuid>,
     size: i64,
     want: &[String],
@@ -77,8 +78,8 @@ pub async fn choose_data_pool(
     let factor_of = super::storage_factor_of(ctx, zone_id);
     // Under the lock of the zone's pools, so two placements never both take the last room
     // of a pool; the caller records the volume in the same transaction.
-    db::capacity::pool_lock_in_txn(&mut *tx, zone_id).await?;
-    let mut pools: Vec<Pool> = db::capacity::pool_candidates(&mut *tx, zone_id).await?;
+    db::capacity::pool_lock_in_txn(&mut *tx, zone_id.into_uuid()).await?;
+    let mut pools: Vec<Pool> = db::capacity::pool_candidates(&mut *tx, zone_id.into_uuid()).await?;
     let cluster = match cluster {
         Some(c) => c.into(),
         None => {
@@ -100,18 +101,18 @@ pub async fn choose_data_pool(
 
 /// The cluster a VM's volumes must be reachable from: its root volume's pool's (none for
 /// a zone-wide pool or a VM without a root volume yet).
-async fn cluster_of_vm(ctx: &Ctx, vm_id: Uuid) -> Result<Option<Uuid>> {
+async fn cluster_of_vm(ctx: &Ctx, vm_id: VmId) -> Result<Option<Uuid>> {
     let Some(root) = db::volumes::volume_root_of_vm(&ctx.pool, vm_id).await? else {
         return Ok(None);
     };
-    Ok(db::storage::pool_fetch(&ctx.pool, root.pool_id)
+    Ok(db::storage::pool_fetch(&ctx.pool, root.pool_id.into_uuid())
         .await?
         .and_then(|p| p.cluster_id))
 }
 
 /// Creates an Allocated volume's file (on a pool the VM reaches, moving it there first if
 /// needed): Ready. A Ready volume is left as it is.
-async fn ensure_file(ctx: &Ctx, v: &DataVolumeRow, vm_id: Uuid) -> Result<DataVolumeRow> {
+async fn ensure_file(ctx: &Ctx, v: &DataVolumeRow, vm_id: VmId) -> Result<DataVolumeRow> {
     if v.state != VolumeState::Allocated {
         return Ok(v.clone());
     }
@@ -122,7 +123,7 @@ async fn ensure_file(ctx: &Ctx, v: &DataVolumeRow, vm_id: Uuid) -> Result<DataVo
     };
     if !reached {
         let want = match v.disk_offering_id {
-            Some(o) => offering_tags(ctx, o).await?,
+            Some(o) => offering_tags(ctx, o.into_uuid()).await?,
             None => vec![],
         };
         let mut tx = ctx.pool.begin().await?;
@@ -174,7 +175,7 @@ pub async fn offering_tags(ctx: &Ctx, offering: Uuid) -> Result<Vec<String>> {
 
 /// attachVolume's work: `v` (detached, in the VM's zone; checked by the caller) at
 /// `device` of the VM — hot-plugged if it runs.
-pub async fn attach(ctx: &Ctx, v: &DataVolumeRow, vm_id: Uuid, device: i32) -> Result<()> {
+pub async fn attach(ctx: &Ctx, v: &DataVolumeRow, vm_id: VmId, device: i32) -> Result<()> {
     let vm = db::vms::vm_fetch(&ctx.pool, vm_id)
         .await?
         .ok_or_else(|| Error::internal("the VM vanished"))?;
@@ -207,7 +208,7 @@ pub async fn attach(ctx: &Ctx, v: &DataVolumeRow, vm_id: Uuid, device: i32) -> R
         let plugged = async {
             let host = host_of(ctx, &vm).await?;
             Agent::of(ctx, &host)
-                .attach_disk(vm_id, &disk_of(&attached)?)
+                .attach_disk(vm_id.into_uuid(), &disk_of(&attached)?)
                 .await?;
             Ok::<_, Error>(())
         }
@@ -235,7 +236,9 @@ pub async fn detach(ctx: &Ctx, v: &DataVolumeRow) -> Result<()> {
             let host = host_of(ctx, &vm).await?;
             let device =
                 u32::try_from(device).map_err(|_| Error::internal("a negative device id"))?;
-            Agent::of(ctx, &host).detach_disk(vm_id, device).await?;
+            Agent::of(ctx, &host)
+                .detach_disk(vm_id.into_uuid(), device)
+                .await?;
         }
         VmState::Stopped | VmState::Destroyed | VmState::Error => {}
         other => {
@@ -271,7 +274,7 @@ pub async fn resize(ctx: &Ctx, v: &DataVolumeRow, size: i64, offering: Option<Uu
             .ok_or_else(|| Error::internal("an attached volume without a device id"))?;
         let bytes = u64::try_from(size).map_err(|_| Error::internal("a negative volume size"))?;
         Agent::of(ctx, &host)
-            .resize_disk(vm.id, device, bytes)
+            .resize_disk(vm.id.into_uuid(), device, bytes)
             .await?;
     } else if v.state == VolumeState::Ready {
         let url = volumes::nfs_file_url(&pool_url(v)?, &v.path);

@@ -8,11 +8,11 @@
 //! "Encrypted.Password" — the password encrypted with the VM's RSA key pair, which only the
 //! key's owner can read — for getVMPassword.
 
+use crate::ids::{AccountId, VmId};
 use base64::Engine;
 use rand::Rng;
 use stratus_api::agent::{GuestData, GuestKey, GuestNic};
 use stratus_api::ApiError;
-use uuid::Uuid;
 
 use crate::ctx::Ctx;
 use crate::db::{self, vms::VmListRow};
@@ -104,12 +104,13 @@ pub fn keypair_names(keypair: Option<&str>) -> Vec<String> {
 /// is left out, as CloudStack does).
 pub async fn public_keys(
     ctx: &Ctx,
-    account_id: Uuid,
+    account_id: AccountId,
     keypair: Option<&str>,
 ) -> Result<Vec<GuestKey>> {
     let mut keys = Vec::new();
     for name in keypair_names(keypair) {
-        if let Some(k) = db::sshkeys::keypair_find(&ctx.pool, account_id, Some(&name), None).await?
+        if let Some(k) =
+            db::sshkeys::keypair_find(&ctx.pool, account_id.into_uuid(), Some(&name), None).await?
         {
             keys.push(GuestKey {
                 name: k.name,
@@ -124,8 +125,8 @@ pub async fn public_keys(
 /// its first RSA key pair for getVMPassword. Answers the plaintext (to be shown once).
 pub async fn set_new_password(
     ctx: &Ctx,
-    vm: Uuid,
-    account_id: Uuid,
+    vm: VmId,
+    account_id: AccountId,
     keypair: Option<&str>,
 ) -> Result<String> {
     let password = generate_password(ctx);
@@ -202,8 +203,8 @@ pub async fn guest_data(ctx: &Ctx, view: &VmListRow) -> Result<GuestData> {
 
 /// Pushes the VM's guest data to its host when it runs there (a new password or keys
 /// reach the guest without a restart); a stopped VM gets it with its next start.
-pub async fn push(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
-    let view = super::view(ctx, vm_id).await?;
+pub async fn push(ctx: &Ctx, vm_id: VmId) -> Result<()> {
+    let view = super::view(ctx, vm_id.into_uuid()).await?;
     let running = super::state_of(&view.vm)? == crate::rules::vmstate::VmState::Running;
     if !running {
         return Ok(());
@@ -211,7 +212,7 @@ pub async fn push(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
     let host = super::host_of(ctx, &view.vm).await?;
     let data = guest_data(ctx, &view).await?;
     crate::services::agents::Agent::of(ctx, &host)
-        .put_guest(vm_id, &data)
+        .put_guest(vm_id.into_uuid(), &data)
         .await?;
     if data.password.is_some() {
         db::vms::vm_password_delivered(&ctx.pool, vm_id).await?;

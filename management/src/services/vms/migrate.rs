@@ -23,6 +23,7 @@
 
 use std::time::Duration;
 
+use crate::ids::{JobId, VmId, ZoneId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use stratus_api::agent::migration::{Incoming, MigrateVm};
@@ -53,7 +54,7 @@ pub struct MigrationTarget {
 }
 
 /// The VM, checked to be migratable: Running on a host.
-async fn running_vm(ctx: &Ctx, vm_id: Uuid) -> Result<(db::vms::VmRow, HostRow)> {
+async fn running_vm(ctx: &Ctx, vm_id: VmId) -> Result<(db::vms::VmRow, HostRow)> {
     let vm = db::vms::vm_fetch(&ctx.pool, vm_id)
         .await?
         .ok_or_else(|| ApiError::param(format!("Unable to find the VM by id={vm_id}")))?;
@@ -79,7 +80,7 @@ fn request(vm: &db::vms::VmRow, host_tags: Vec<String>) -> Request {
     }
 }
 
-fn factors(ctx: &Ctx, zone: Uuid) -> impl Fn(crate::ids::ClusterId) -> Factors + '_ {
+fn factors(ctx: &Ctx, zone: ZoneId) -> impl Fn(crate::ids::ClusterId) -> Factors + '_ {
     move |cluster| {
         let at = Scope::cluster(zone, cluster);
         Factors {
@@ -91,12 +92,12 @@ fn factors(ctx: &Ctx, zone: Uuid) -> impl Fn(crate::ids::ClusterId) -> Factors +
 
 /// The hosts of the VM's zone other than its own, each with whether placement would take
 /// the VM there (`findHostsForMigration`).
-pub async fn targets(ctx: &Ctx, vm_id: Uuid) -> Result<Vec<MigrationTarget>> {
+pub async fn targets(ctx: &Ctx, vm_id: VmId) -> Result<Vec<MigrationTarget>> {
     let (vm, source) = running_vm(ctx, vm_id).await?;
     let mut tx = ctx.pool.begin().await?;
     let candidates: Vec<Candidate> =
-        db::capacity::host_candidates_for_update_in_txn(&mut tx, vm.zone_id).await?;
-    let wanted = db::offerings::vm_tags(&mut *tx, vm.id).await?;
+        db::capacity::host_candidates_for_update_in_txn(&mut tx, vm.zone_id.into_uuid()).await?;
+    let wanted = db::offerings::vm_tags(&mut *tx, vm.id.into_uuid()).await?;
     tx.commit().await?;
     let req = request(
         &vm,
@@ -137,8 +138,8 @@ async fn destination(
     // deploy or other migration takes it meanwhile.
     let mut tx = ctx.pool.begin().await?;
     let mut candidates =
-        db::capacity::host_candidates_for_update_in_txn(&mut tx, vm.zone_id).await?;
-    let wanted = db::offerings::vm_tags(&mut *tx, vm.id).await?;
+        db::capacity::host_candidates_for_update_in_txn(&mut tx, vm.zone_id.into_uuid()).await?;
+    let wanted = db::offerings::vm_tags(&mut *tx, vm.id.into_uuid()).await?;
     if db::vms::vm_migrating(&mut *tx, vm.id).await? {
         return Err(already_migrating(vm));
     }
@@ -187,13 +188,13 @@ fn already_migrating(vm: &db::vms::VmRow) -> Error {
 /// Chooses the VM's destination as `migrateVirtualMachine` does and holds its room, without
 /// moving anything (`release_destination` frees it): how tests show that concurrent
 /// migrations never both take a host's last room.
-pub async fn hold_destination(ctx: &Ctx, vm_id: Uuid, want: Option<Uuid>) -> Result<HostRow> {
+pub async fn hold_destination(ctx: &Ctx, vm_id: VmId, want: Option<Uuid>) -> Result<HostRow> {
     let (vm, source) = running_vm(ctx, vm_id).await?;
     destination(ctx, &vm, &source, want).await
 }
 
 /// Frees what `hold_destination` (or a migration that did not move the VM) held.
-pub async fn release_destination(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
+pub async fn release_destination(ctx: &Ctx, vm_id: VmId) -> Result<()> {
     db::vms::vm_migration_release(&ctx.pool, vm_id).await
 }
 
@@ -219,8 +220,8 @@ pub struct Move {
 /// when the job's workflow recorded it.
 pub async fn migrate(
     ctx: &Ctx,
-    job: Option<Uuid>,
-    vm_id: Uuid,
+    job: Option<JobId>,
+    vm_id: VmId,
     want: Option<Uuid>,
 ) -> Result<Migrated> {
     workflow::run(ctx, job, Migrate { vm: vm_id, want }).await?;
@@ -229,7 +230,7 @@ pub async fn migrate(
         .ok_or_else(|| Error::internal("the migrated VM vanished"))?;
     let host = super::host_of(ctx, &vm).await?;
     let libvirt = match job {
-        Some(j) => db::workflows::workflow_fetch_by_job(&ctx.pool, j)
+        Some(j) => db::workflows::workflow_fetch_by_job(&ctx.pool, j.into_uuid())
             .await?
             .and_then(|w| w.outputs.get(MigrateStep::Move.name()).cloned())
             .and_then(|v| serde_json::from_value::<Option<MoveOutput>>(v).ok())
@@ -246,7 +247,7 @@ pub async fn migrate(
 /// The VmMigrate workflow's input.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Migrate {
-    pub vm: Uuid,
+    pub vm: VmId,
     /// The host the admin named, if any.
     pub want: Option<Uuid>,
 }
@@ -311,7 +312,7 @@ impl Migrate {
     }
 
     /// The VM's record follows it to `dest` (if it is still on `source`), and its lease.
-    async fn record(ctx: &Ctx, vm: Uuid, source: &HostRow, dest: &HostRow) -> Result<()> {
+    async fn record(ctx: &Ctx, vm: VmId, source: &HostRow, dest: &HostRow) -> Result<()> {
         if !db::vms::vm_move_host(&ctx.pool, vm, source.id, dest.id).await? {
             // Something else moved the record meanwhile; the hold is not needed any more.
             db::vms::vm_migration_release(&ctx.pool, vm).await?;
@@ -331,7 +332,7 @@ impl Workflow for Migrate {
     type Step = MigrateStep;
 
     fn resource(&self) -> Resource {
-        Resource::vm(self.vm)
+        Resource::vm(self.vm.into_uuid())
     }
 
     async fn check(&self, ctx: &Ctx) -> Result<()> {
@@ -369,17 +370,17 @@ impl Workflow for Migrate {
                 let (vm, _, dest) = self.held(ctx, out).await?;
                 // The destination's guest bridge (and DHCP) first: the VM's NIC plugs in.
                 super::push_leases(ctx, &dest, vm.id, None).await?;
-                let view = super::view(ctx, vm.id).await?;
+                let view = super::view(ctx, vm.id.into_uuid()).await?;
                 let guest = super::guest::guest_data(ctx, &view).await?;
                 let ready = Agent::of(ctx, &dest)
-                    .prepare_incoming(vm.id, &Incoming { guest: Some(guest) })
+                    .prepare_incoming(vm.id.into_uuid(), &Incoming { guest: Some(guest) })
                     .await?;
                 json(&ready.config_drive)
             }
             MigrateStep::Move => {
                 let (vm, source, dest) = self.held(ctx, out).await?;
                 // Done again after a crash: libvirt may have finished the move meanwhile.
-                if vm.host_id == Some(dest.id.into())
+                if vm.host_id == Some(dest.id)
                     || settled_on(ctx, vm.id, &source, &dest).await == Some(true)
                 {
                     return Ok(Value::Null);
@@ -390,7 +391,7 @@ impl Workflow for Migrate {
                     config_drive,
                 };
                 let moved = Agent::of(ctx, &source)
-                    .migrate_vm(vm.id, &order, MIGRATION_BUDGET)
+                    .migrate_vm(vm.id.into_uuid(), &order, MIGRATION_BUDGET)
                     .await;
                 match moved {
                     Ok(m) => json(&MoveOutput {
@@ -431,7 +432,7 @@ impl Workflow for Migrate {
                     Ok(h) => h,
                     Err(_) => return Ok(()),
                 };
-                if vm.host_id == Some(source.id.into())
+                if vm.host_id == Some(source.id)
                     && moved_after_all(ctx, vm.id, &source, &dest).await
                 {
                     tracing::warn!(vm = %vm.id, to = %dest.name, "an unwound migration had moved the VM: recorded where it runs");
@@ -461,9 +462,9 @@ fn json<T: Serialize>(v: &T) -> Result<Value> {
 /// Whether the move is over, source to destination, as the hosts answer now (one
 /// asking, no waiting): `Some(true)` moved, `Some(false)` still on the source, `None`
 /// undecided.
-async fn settled_on(ctx: &Ctx, vm: Uuid, source: &HostRow, dest: &HostRow) -> Option<bool> {
-    let there = Agent::of(ctx, dest).get_vm(vm).await;
-    let here = Agent::of(ctx, source).get_vm(vm).await;
+async fn settled_on(ctx: &Ctx, vm: VmId, source: &HostRow, dest: &HostRow) -> Option<bool> {
+    let there = Agent::of(ctx, dest).get_vm(vm.into_uuid()).await;
+    let here = Agent::of(ctx, source).get_vm(vm.into_uuid()).await;
     match (here, there) {
         (Ok(h), Ok(None)) if active(&h) => Some(false),
         (Ok(h), Ok(Some(t))) if !active(&h) && t.state == DomainState::Running => Some(true),
@@ -482,7 +483,7 @@ fn active(s: &Option<VmStatus>) -> bool {
 /// failed at the very end) while libvirt resumes the VM on the source, and a record
 /// moved on that glimpse would point at a host the VM is not on. Undecided answers are
 /// asked again for a few seconds; still undecided, it did not move.
-async fn moved_after_all(ctx: &Ctx, vm: Uuid, source: &HostRow, dest: &HostRow) -> bool {
+async fn moved_after_all(ctx: &Ctx, vm: VmId, source: &HostRow, dest: &HostRow) -> bool {
     for _ in 0..10 {
         match settled_on(ctx, vm, source, dest).await {
             Some(moved) => return moved,
@@ -499,7 +500,7 @@ async fn moved_after_all(ctx: &Ctx, vm: Uuid, source: &HostRow, dest: &HostRow) 
 pub async fn empty_host(ctx: &Ctx, host: crate::ids::HostId) -> Result<Vec<String>> {
     let mut failures = vec![];
     for (vm, name) in db::vms::vm_running_on_host(&ctx.pool, host).await? {
-        if let Err(e) = migrate(ctx, None, vm, None).await {
+        if let Err(e) = migrate(ctx, None, vm.into(), None).await {
             let text = match &e {
                 Error::Api(a) => a.text.clone(),
                 other => other.to_string(),

@@ -18,6 +18,8 @@ pub mod vm_snapshots;
 pub mod volumes;
 pub mod workflows;
 
+use crate::ids::TemplateId;
+use crate::ids::{HostId, IsoId, JobId, NetworkId, VmId, ZoneId};
 use stratus_api::agent::{
     Acceleration, DiskFormat, GuestNetwork, NfsFile, Nic, NicModel, PowerOptions, RootDisk,
     StaticLease, VmSpec,
@@ -38,7 +40,7 @@ use crate::services::workflow;
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Options {
     pub ip: Option<std::net::IpAddr>,
-    pub host_id: Option<Uuid>,
+    pub host_id: Option<HostId>,
     /// The root disk's size when the disk offering is customized.
     pub size_bytes: Option<i64>,
 }
@@ -65,28 +67,28 @@ pub(crate) fn state_of(vm: &db::vms::VmRow) -> Result<VmState> {
 /// Deploys the VM `create` recorded (the job half of deployVirtualMachine): Running, or
 /// Error holding nothing, with the reason. `job`: the async job running it, whose re-run
 /// after a takeover resumes the workflow.
-pub async fn deploy(ctx: &Ctx, job: Option<Uuid>, vm: Uuid, opts: Options) -> Result<()> {
+pub async fn deploy(ctx: &Ctx, job: Option<JobId>, vm: VmId, opts: Options) -> Result<()> {
     workflow::run(ctx, job, workflows::Deploy { vm, opts }).await
 }
 
 /// Starts a Stopped VM (`host`: an admin's choice): Running, or Stopped with the reason.
-pub async fn start(ctx: &Ctx, job: Option<Uuid>, vm: Uuid, host: Option<Uuid>) -> Result<()> {
+pub async fn start(ctx: &Ctx, job: Option<JobId>, vm: VmId, host: Option<HostId>) -> Result<()> {
     workflow::run(ctx, job, workflows::Start { vm, host }).await
 }
 
 /// Reboots a Running VM on its host.
-pub async fn reboot(ctx: &Ctx, job: Option<Uuid>, vm: Uuid, forced: bool) -> Result<()> {
+pub async fn reboot(ctx: &Ctx, job: Option<JobId>, vm: VmId, forced: bool) -> Result<()> {
     workflow::run(ctx, job, workflows::Reboot { vm, forced }).await
 }
 
 /// Expunges a Destroyed (or Error) VM: its domain (if a host still has it), its root
 /// volume file and its addresses are removed, then the row is marked Expunged.
 /// restoreVirtualMachine's workflow (see `restore`).
-pub async fn restore(ctx: &Ctx, job: Option<Uuid>, r: restore::Restore) -> Result<()> {
+pub async fn restore(ctx: &Ctx, job: Option<JobId>, r: restore::Restore) -> Result<()> {
     workflow::run(ctx, job, r).await
 }
 
-pub async fn expunge(ctx: &Ctx, job: Option<Uuid>, vm: Uuid) -> Result<()> {
+pub async fn expunge(ctx: &Ctx, job: Option<JobId>, vm: VmId) -> Result<()> {
     workflow::run(ctx, job, workflows::Expunge { vm }).await
 }
 
@@ -94,7 +96,7 @@ pub(crate) async fn host_of(ctx: &Ctx, vm: &db::vms::VmRow) -> Result<HostRow> {
     let id = vm
         .host_id
         .ok_or_else(|| Error::internal("the VM has no host yet"))?;
-    db::hosts::host_fetch(&ctx.pool, id.into())
+    db::hosts::host_fetch(&ctx.pool, id)
         .await?
         .ok_or_else(|| Error::internal("the VM's host vanished"))
 }
@@ -114,7 +116,7 @@ pub(crate) async fn create_root_volume(
             Some(t) => Some(template_file(ctx, t, vm.zone_id).await?),
             None => None,
         };
-        let pool = db::storage::pool_fetch(&ctx.pool, v.pool_id)
+        let pool = db::storage::pool_fetch(&ctx.pool, v.pool_id.into_uuid())
             .await?
             .ok_or_else(|| Error::internal("the volume's pool vanished"))?;
         let base = match &template {
@@ -139,17 +141,17 @@ pub(crate) async fn create_root_volume(
     let pool = choose_root_pool_in(ctx, &mut tx, vm, size).await?;
     let id = Uuid::new_v4();
     let v = db::volumes::VolumeRow {
-        id,
+        id: id.into(),
         vm_id: Some(vm.id),
         name: format!("ROOT-{}", vm.instance_number),
         volume_type: "ROOT".into(),
-        pool_id: pool.id,
+        pool_id: pool.id.into(),
         path: crate::services::vms::volumes::volume_path(id),
         size_bytes: size,
         state: VolumeState::Allocated,
         created: chrono::Utc::now(),
         removed: None,
-        template_id: vm.template_id,
+        template_id: vm.template_id.map(Into::into),
     };
     db::volumes::volume_insert(&mut *tx, &v).await?;
     tx.commit().await?;
@@ -163,9 +165,9 @@ pub(crate) async fn create_root_volume(
 
 /// The storage overprovisioning factor of each pool of `zone`: the pool's own where one is
 /// set (CloudStack's StoragePool scope), else the zone's (else the global value).
-pub fn storage_factor_of(ctx: &Ctx, zone: Uuid) -> impl Fn(crate::ids::StoragePoolId) -> f64 {
+pub fn storage_factor_of(ctx: &Ctx, zone: ZoneId) -> impl Fn(crate::ids::StoragePoolId) -> f64 {
     let f = &crate::settings::STORAGE_OVERPROVISIONING_FACTOR;
-    let factor = ctx.get_in(f, crate::settings::Scope::Zone(zone));
+    let factor = ctx.get_in(f, crate::settings::Scope::Zone(zone.into_uuid()));
     let per_pool = ctx.stored_at(f, crate::settings::ScopeKind::StoragePool);
     move |id| {
         let id: Uuid = id.into();
@@ -204,12 +206,13 @@ async fn choose_root_pool_in(
         .host_id
         .ok_or_else(|| Error::internal("the VM has no host yet"))?;
     let factor_of = storage_factor_of(ctx, vm.zone_id);
-    let host = db::hosts::host_fetch(&ctx.pool, host_id.into())
+    let host = db::hosts::host_fetch(&ctx.pool, host_id)
         .await?
         .ok_or_else(|| Error::internal("the VM's host vanished"))?;
-    let want = allocate::root_storage_tags(&db::offerings::vm_tags(&ctx.pool, vm.id).await?);
-    db::capacity::pool_lock_in_txn(&mut *tx, vm.zone_id).await?;
-    let pools = db::capacity::pool_candidates(&mut *tx, vm.zone_id).await?;
+    let want =
+        allocate::root_storage_tags(&db::offerings::vm_tags(&ctx.pool, vm.id.into_uuid()).await?);
+    db::capacity::pool_lock_in_txn(&mut *tx, vm.zone_id.into_uuid()).await?;
+    let pools = db::capacity::pool_candidates(&mut *tx, vm.zone_id.into_uuid()).await?;
     let pool_id =
         crate::rules::placement::choose_pool(&pools, host.cluster_id, size, factor_of, &want)
             .map_err(|why| {
@@ -228,8 +231,8 @@ async fn choose_root_pool_in(
 /// is what the volume needs, and only a new base needs the file).
 pub(crate) async fn template_file(
     ctx: &Ctx,
-    template_id: Uuid,
-    zone_id: Uuid,
+    template_id: TemplateId,
+    zone_id: ZoneId,
 ) -> Result<db::templates::TemplateFile> {
     db::templates::template_ready_in_zone(&ctx.pool, template_id, zone_id)
         .await?
@@ -246,7 +249,7 @@ async fn base_of(ctx: &Ctx, v: &db::volumes::VolumeRow) -> Result<Option<String>
     let Some(t) = v.template_id else {
         return Ok(None);
     };
-    match db::bases::base_fetch(&ctx.pool, t, v.pool_id).await? {
+    match db::bases::base_fetch(&ctx.pool, t, v.pool_id.into_uuid()).await? {
         Some(b) if b.state == crate::rules::states::BaseState::Ready => Ok(Some(b.path)),
         _ => Err(ApiError::new(
             ErrorCode::ResourceUnavailable,
@@ -291,7 +294,7 @@ async fn root_size(ctx: &Ctx, vm: &db::vms::VmRow, opts: &Options) -> Result<i64
         return Ok(s);
     }
     if let Some(id) = vm.disk_offering_id {
-        if let Some(o) = db::offerings::disk_offering_fetch(&ctx.pool, id.into()).await? {
+        if let Some(o) = db::offerings::disk_offering_fetch(&ctx.pool, id).await? {
             if let Some(gb) = o.disk_size_gb {
                 return Ok(gb << 30);
             }
@@ -304,13 +307,13 @@ async fn root_size(ctx: &Ctx, vm: &db::vms::VmRow, opts: &Options) -> Result<i64
 }
 
 /// Removes the VM's root volume file and marks it expunged. Idempotent.
-pub async fn remove_root_volume(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
+pub async fn remove_root_volume(ctx: &Ctx, vm_id: VmId) -> Result<()> {
     // Its data volumes stay, detached (issue 16).
     db::volumes::data_volumes_release(&ctx.pool, vm_id).await?;
     let Some(v) = db::volumes::volume_root_of_vm(&ctx.pool, vm_id).await? else {
         return Ok(());
     };
-    let pool = db::storage::pool_fetch(&ctx.pool, v.pool_id)
+    let pool = db::storage::pool_fetch(&ctx.pool, v.pool_id.into_uuid())
         .await?
         .ok_or_else(|| Error::internal("the volume's pool vanished"))?;
     let url = crate::clients::nfs::NfsUrl::parse(&pool.url)
@@ -335,7 +338,7 @@ pub async fn remove_root_volume(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
 pub async fn push_leases(
     ctx: &Ctx,
     host: &HostRow,
-    vm_id: Uuid,
+    vm_id: VmId,
     without: Option<Uuid>,
 ) -> Result<()> {
     let Some(nic) = db::nics::nic_of_vm(&ctx.pool, vm_id).await? else {
@@ -349,11 +352,11 @@ pub async fn push_leases(
 async fn guest_network(
     ctx: &Ctx,
     host: &HostRow,
-    network_id: Uuid,
+    network_id: NetworkId,
     without: Option<Uuid>,
 ) -> Result<GuestNetwork> {
     let f = db::ListFilter {
-        id: Some(network_id),
+        id: Some(network_id.into_uuid()),
         ..Default::default()
     };
     let (nets, _) = db::networks::network_list(&ctx.pool, &f, None, &Default::default()).await?;
@@ -409,11 +412,11 @@ fn hostname(name: &str) -> Option<String> {
 
 /// The agent's [`VmSpec`] for a placed VM.
 pub(crate) async fn spec_for(ctx: &Ctx, vm: &db::vms::VmRow, host: &HostRow) -> Result<VmSpec> {
-    let view = view(ctx, vm.id).await?;
+    let view = view(ctx, vm.id.into_uuid()).await?;
     let vol = db::volumes::volume_root_of_vm(&ctx.pool, vm.id)
         .await?
         .ok_or_else(|| Error::internal("the VM has no root volume"))?;
-    let pool = db::storage::pool_fetch(&ctx.pool, vol.pool_id)
+    let pool = db::storage::pool_fetch(&ctx.pool, vol.pool_id.into_uuid())
         .await?
         .ok_or_else(|| Error::internal("the volume's pool vanished"))?;
     let iso = match vm.iso_id {
@@ -425,7 +428,7 @@ pub(crate) async fn spec_for(ctx: &Ctx, vm: &db::vms::VmRow, host: &HostRow) -> 
         _ => Acceleration::Qemu,
     };
     Ok(VmSpec {
-        id: vm.id,
+        id: vm.id.into_uuid(),
         name: view.instance_name.clone(),
         vcpus: vm.cpu_number as u32,
         cpu_mhz: vm.cpu_mhz as u32,
@@ -462,7 +465,7 @@ pub(crate) async fn spec_for(ctx: &Ctx, vm: &db::vms::VmRow, host: &HostRow) -> 
 }
 
 /// Where a Ready ISO lies on the zone's secondary storage.
-pub async fn iso_file(ctx: &Ctx, iso_id: Uuid, zone_id: Uuid) -> Result<NfsFile> {
+pub async fn iso_file(ctx: &Ctx, iso_id: IsoId, zone_id: ZoneId) -> Result<NfsFile> {
     let copies = db::isos::iso_zone_list(&ctx.pool, iso_id).await?;
     let copy = copies
         .iter()
@@ -475,7 +478,7 @@ pub async fn iso_file(ctx: &Ctx, iso_id: Uuid, zone_id: Uuid) -> Result<NfsFile>
     let store_id = copy
         .image_store_id
         .ok_or_else(|| Error::internal("a Ready ISO copy has no store"))?;
-    let store = db::storage::store_fetch(&ctx.pool, store_id)
+    let store = db::storage::store_fetch(&ctx.pool, store_id.into_uuid())
         .await?
         .ok_or_else(|| Error::internal("the ISO's store vanished"))?;
     Ok(NfsFile {
@@ -492,7 +495,7 @@ pub async fn iso_file(ctx: &Ctx, iso_id: Uuid, zone_id: Uuid) -> Result<NfsFile>
 /// undefined, its capacity released and its lease withdrawn; it keeps its address and
 /// disk. Without `forced`, a failure leaves it Running; with it, the VM is marked
 /// Stopped even when the host cannot be told (CloudStack's `forced`).
-pub async fn stop(ctx: &Ctx, vm_id: Uuid, forced: bool) -> Result<()> {
+pub async fn stop(ctx: &Ctx, vm_id: VmId, forced: bool) -> Result<()> {
     let o = if forced {
         PowerOptions::forced()
     } else {
@@ -502,7 +505,7 @@ pub async fn stop(ctx: &Ctx, vm_id: Uuid, forced: bool) -> Result<()> {
 }
 
 /// [`stop`] with the guest's shutdown time chosen (`o.timeout_secs`).
-pub async fn stop_with(ctx: &Ctx, vm_id: Uuid, o: PowerOptions) -> Result<()> {
+pub async fn stop_with(ctx: &Ctx, vm_id: VmId, o: PowerOptions) -> Result<()> {
     let forced = o.forced;
     let vm = {
         let mut tx = ctx.pool.begin().await?;
@@ -517,17 +520,18 @@ pub async fn stop_with(ctx: &Ctx, vm_id: Uuid, o: PowerOptions) -> Result<()> {
     let result = async {
         let host = host_of(ctx, &vm).await?;
         let agent = Agent::of(ctx, &host);
-        agent.stop_vm(vm_id, o).await?;
-        agent.delete_vm(vm_id).await?;
+        agent.stop_vm(vm_id.into_uuid(), o).await?;
+        agent.delete_vm(vm_id.into_uuid()).await?;
         Ok::<_, Error>(host)
     }
     .await;
     match result {
         Ok(host) => {
             let mut tx = ctx.pool.begin().await?;
-            db::capacity::vm_release_host(&mut tx, vm_id, VmState::Stopped, None).await?;
+            db::capacity::vm_release_host(&mut tx, vm_id.into_uuid(), VmState::Stopped, None)
+                .await?;
             tx.commit().await?;
-            if let Err(e) = push_leases(ctx, &host, vm_id, Some(vm_id)).await {
+            if let Err(e) = push_leases(ctx, &host, vm_id, Some(vm_id.into_uuid())).await {
                 tracing::warn!(vm = %vm.name, error = %e, "withdrawing the stopped VM's lease failed");
             }
             Ok(())
@@ -536,7 +540,7 @@ pub async fn stop_with(ctx: &Ctx, vm_id: Uuid, o: PowerOptions) -> Result<()> {
             tracing::warn!(vm = %vm.name, error = %e, "forced stop: the host could not be told; marking Stopped");
             db::capacity::vm_release_host(
                 &mut *ctx.pool.acquire().await?,
-                vm_id,
+                vm_id.into_uuid(),
                 VmState::Stopped,
                 None,
             )
@@ -552,17 +556,17 @@ pub async fn stop_with(ctx: &Ctx, vm_id: Uuid, o: PowerOptions) -> Result<()> {
 
 /// Destroyed: the domain is gone, capacity released; disk and address stay until expunge
 /// (recoverVirtualMachine brings it back Stopped).
-pub async fn destroy(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
+pub async fn destroy(ctx: &Ctx, vm_id: VmId) -> Result<()> {
     let vm = db::vms::vm_fetch(&ctx.pool, vm_id)
         .await?
         .ok_or_else(|| Error::internal("the VM vanished"))?;
     state_of(&vm)?.require(VmEvent::Destroy, &vm.display_name)?;
     if let Some(host_id) = vm.host_id.or(vm.last_host_id) {
-        if let Some(host) = db::hosts::host_fetch(&ctx.pool, host_id.into()).await? {
-            Agent::of(ctx, &host).delete_vm(vm_id).await?;
+        if let Some(host) = db::hosts::host_fetch(&ctx.pool, host_id).await? {
+            Agent::of(ctx, &host).delete_vm(vm_id.into_uuid()).await?;
             db::vms::vm_mark_destroyed(&ctx.pool, vm_id).await?;
             if vm.host_id.is_some() {
-                if let Err(e) = push_leases(ctx, &host, vm_id, Some(vm_id)).await {
+                if let Err(e) = push_leases(ctx, &host, vm_id, Some(vm_id.into_uuid())).await {
                     tracing::warn!(vm = %vm.name, error = %e, "withdrawing the destroyed VM's lease failed");
                 }
             }
@@ -574,7 +578,7 @@ pub async fn destroy(ctx: &Ctx, vm_id: Uuid) -> Result<()> {
 }
 
 /// Inserts (Some) or ejects (None) an ISO; live when the VM runs.
-pub async fn change_iso(ctx: &Ctx, vm_id: Uuid, iso: Option<Uuid>) -> Result<()> {
+pub async fn change_iso(ctx: &Ctx, vm_id: VmId, iso: Option<IsoId>) -> Result<()> {
     let vm = db::vms::vm_fetch(&ctx.pool, vm_id)
         .await?
         .ok_or_else(|| Error::internal("the VM vanished"))?;
@@ -586,10 +590,10 @@ pub async fn change_iso(ctx: &Ctx, vm_id: Uuid, iso: Option<Uuid>) -> Result<()>
         match iso {
             Some(iso_id) => {
                 let file = iso_file(ctx, iso_id, vm.zone_id).await?;
-                agent.insert_iso(vm_id, &file).await?;
+                agent.insert_iso(vm_id.into_uuid(), &file).await?;
             }
             None => {
-                agent.eject_iso(vm_id).await?;
+                agent.eject_iso(vm_id.into_uuid()).await?;
             }
         }
     }
@@ -601,13 +605,13 @@ pub async fn change_iso(ctx: &Ctx, vm_id: Uuid, iso: Option<Uuid>) -> Result<()>
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncAction {
     /// Running in the database, not running on its host: it died out of band.
-    Died { vm: Uuid, name: String },
+    Died { vm: VmId, name: String },
     /// A domain on the host no VM owns: alert, never destroy.
     Unknown { uuid: Uuid, name: String },
     /// A domain of one of our VMs that must not run on this host (its deploy or start was
     /// unwound, it was stopped, destroyed or expunged, or it is placed elsewhere), e.g.
     /// started by a libvirt call that finished after its caller gave up: destroyed.
-    Stray { vm: Uuid, name: String },
+    Stray { vm: VmId, name: String },
 }
 
 /// Applies a host's domain report (called with each accepted heartbeat, in its
@@ -619,12 +623,12 @@ pub async fn sync_report(
     host: &HostRow,
     reported: &[stratus_api::agent::DomainReport],
     settle_secs: i64,
-) -> Result<Vec<(Uuid, String)>> {
+) -> Result<Vec<(VmId, String)>> {
     let placed = db::vms::vm_list_on_host(&mut *conn, host.id, settle_secs).await?;
     let uuids: Vec<Uuid> = reported.iter().map(|d| d.uuid).collect();
     let known = db::vms::vm_known(&mut *conn, &uuids, settle_secs).await?;
     let mut strays = vec![];
-    for a in reconcile_report(host.id.into(), &placed, reported, &known) {
+    for a in reconcile_report(host.id, &placed, reported, &known) {
         match a {
             SyncAction::Stray { vm, name } => strays.push((vm, name)),
             SyncAction::Died { vm, name } => {
@@ -672,9 +676,9 @@ pub async fn sync_report(
 
 /// Destroys stray domains of our VMs on `host` through its agent, each recorded as an
 /// event. Idempotent: a failure is logged and the next report finds the domain again.
-pub async fn destroy_strays(ctx: &Ctx, host: &HostRow, strays: &[(Uuid, String)]) {
+pub async fn destroy_strays(ctx: &Ctx, host: &HostRow, strays: &[(VmId, String)]) {
     for (vm, name) in strays {
-        match Agent::of(ctx, host).delete_vm(*vm).await {
+        match Agent::of(ctx, host).delete_vm((*vm).into_uuid()).await {
             Ok(d) if d.existed => {
                 let text = format!(
                     "Host {} ran a domain of VM {name} that must not run there (its \
@@ -717,7 +721,7 @@ pub const ALERT_TYPE_USERVM: i16 = 8;
 /// of an operation (a `work`, or a state change younger than `settled`) are left alone:
 /// the report may predate what the operation just did.
 pub fn reconcile_report(
-    host_id: Uuid,
+    host_id: HostId,
     placed: &[db::vms::HostedVm],
     reported: &[stratus_api::agent::DomainReport],
     known: &[db::vms::KnownVm],
@@ -770,7 +774,7 @@ mod tests {
 
     fn hosted(id: u128, state: &str, work: Option<&str>, settled: bool) -> db::vms::HostedVm {
         db::vms::HostedVm {
-            id: Uuid::from_u128(id),
+            id: Uuid::from_u128(id).into(),
             name: format!("vm{id}"),
             state: VmState::parse(state).unwrap(),
             work: work.map(str::to_string),
@@ -780,9 +784,9 @@ mod tests {
 
     const HOST: Uuid = Uuid::from_u128(0xA);
 
-    fn known(id: u128, host: Option<Uuid>, state: &str, removed: bool) -> db::vms::KnownVm {
+    fn known(id: u128, host: Option<HostId>, state: &str, removed: bool) -> db::vms::KnownVm {
         db::vms::KnownVm {
-            id: Uuid::from_u128(id),
+            id: Uuid::from_u128(id).into(),
             name: format!("vm{id}"),
             host_id: host,
             state: VmState::parse(state).unwrap(),
@@ -809,19 +813,19 @@ mod tests {
         ];
         let reported = vec![dom(1, DomainState::Running), dom(2, DomainState::Shutoff)];
         let k = vec![
-            known(1, Some(HOST), "Running", false),
-            known(2, Some(HOST), "Running", false),
+            known(1, Some(HOST.into()), "Running", false),
+            known(2, Some(HOST.into()), "Running", false),
         ];
-        let a = reconcile_report(HOST, &placed, &reported, &k);
+        let a = reconcile_report(HOST.into(), &placed, &reported, &k);
         assert_eq!(
             a,
             vec![
                 SyncAction::Died {
-                    vm: Uuid::from_u128(2),
+                    vm: VmId::from_uuid(Uuid::from_u128(2)),
                     name: "vm2".into()
                 },
                 SyncAction::Died {
-                    vm: Uuid::from_u128(3),
+                    vm: VmId::from_uuid(Uuid::from_u128(3)),
                     name: "vm3".into()
                 },
             ]
@@ -836,15 +840,15 @@ mod tests {
             hosted(3, "Running", None, false),
             hosted(4, "Stopping", None, true),
         ];
-        assert!(reconcile_report(HOST, &placed, &[], &[]).is_empty());
+        assert!(reconcile_report(HOST.into(), &placed, &[], &[]).is_empty());
         // Their domains are not strays either, whatever the state says.
         let reported: Vec<_> = (1..=4).map(|i| dom(i, DomainState::Running)).collect();
         let mut k: Vec<_> = (1..=4).map(|i| known(i, None, "Error", false)).collect();
         k[0].work = Some("Deploy".into());
         k[1].work = Some("Start".into());
         k[2].settled = false;
-        k[3] = known(4, Some(HOST), "Stopping", false);
-        assert!(reconcile_report(HOST, &placed, &reported, &k).is_empty());
+        k[3] = known(4, Some(HOST.into()), "Stopping", false);
+        assert!(reconcile_report(HOST.into(), &placed, &reported, &k).is_empty());
     }
 
     #[test]
@@ -852,18 +856,18 @@ mod tests {
         let elsewhere = Uuid::from_u128(0xB);
         let reported: Vec<_> = (1..=6).map(|i| dom(i, DomainState::Running)).collect();
         let k = vec![
-            known(1, Some(HOST), "Running", false),      // belongs here
-            known(2, None, "Error", false),              // its deploy was unwound
-            known(3, None, "Stopped", false),            // stopped: no domain any more
-            known(4, Some(elsewhere), "Running", false), // placed on another host
-            known(5, None, "Expunging", true),           // expunged
-            known(6, Some(HOST), "Destroyed", false),
+            known(1, Some(HOST.into()), "Running", false), // belongs here
+            known(2, None, "Error", false),                // its deploy was unwound
+            known(3, None, "Stopped", false),              // stopped: no domain any more
+            known(4, Some(elsewhere.into()), "Running", false), // placed on another host
+            known(5, None, "Expunging", true),             // expunged
+            known(6, Some(HOST.into()), "Destroyed", false),
         ];
         let placed = vec![hosted(1, "Running", None, true)];
-        let strays: Vec<u128> = reconcile_report(HOST, &placed, &reported, &k)
+        let strays: Vec<u128> = reconcile_report(HOST.into(), &placed, &reported, &k)
             .into_iter()
             .map(|a| match a {
-                SyncAction::Stray { vm, .. } => vm.as_u128(),
+                SyncAction::Stray { vm, .. } => vm.into_uuid().as_u128(),
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -881,8 +885,8 @@ mod tests {
         // 5 is a VM of this cloud, in an operation; 9 nobody knows.
         let mut five = known(5, None, "Starting", false);
         five.work = Some("Start".into());
-        let k = vec![known(1, Some(HOST), "Running", false), five];
-        let a = reconcile_report(HOST, &placed, &reported, &k);
+        let k = vec![known(1, Some(HOST.into()), "Running", false), five];
+        let a = reconcile_report(HOST.into(), &placed, &reported, &k);
         assert_eq!(
             a,
             vec![SyncAction::Unknown {

@@ -14,6 +14,7 @@
 //! Why the new volume is written before the old one is touched: a failure anywhere
 //! before RemoveOld leaves the VM exactly as it was, with its disk.
 
+use crate::ids::{IsoId, TemplateId, VmId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use stratus_api::ApiError;
@@ -30,16 +31,16 @@ use crate::services::workflow::{Kind, Outputs, Resource, Steps, Workflow};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Restore {
-    pub vm: Uuid,
+    pub vm: VmId,
     /// The root volume being replaced.
     pub old_volume: Uuid,
     /// The replacement's id, chosen by the command (so a repeated step finds it).
     pub new_volume: Uuid,
     /// What the VM is based on afterwards, and before (for the undo).
-    pub template: Option<Uuid>,
-    pub iso: Option<Uuid>,
-    pub old_template: Option<Uuid>,
-    pub old_iso: Option<Uuid>,
+    pub template: Option<TemplateId>,
+    pub iso: Option<IsoId>,
+    pub old_template: Option<TemplateId>,
+    pub old_iso: Option<IsoId>,
     pub size_bytes: i64,
     /// Whether the VM was Running (the command starts it again afterwards).
     pub was_running: bool,
@@ -71,13 +72,13 @@ impl Steps for RestoreStep {
 }
 
 async fn vm_row(ctx: &Ctx, id: Uuid) -> Result<db::vms::VmRow> {
-    db::vms::vm_fetch(&ctx.pool, id)
+    db::vms::vm_fetch(&ctx.pool, id.into())
         .await?
         .ok_or_else(|| Error::internal("the VM vanished"))
 }
 
 async fn volume(ctx: &Ctx, id: Uuid) -> Result<Option<db::volumes::VolumeRow>> {
-    db::volumes::volume_fetch(&ctx.pool, id).await
+    db::volumes::volume_fetch(&ctx.pool, id.into()).await
 }
 
 fn nfs_of(pool: &db::storage::PoolRow) -> Result<crate::clients::nfs::NfsUrl> {
@@ -87,7 +88,7 @@ fn nfs_of(pool: &db::storage::PoolRow) -> Result<crate::clients::nfs::NfsUrl> {
 
 /// Removes a volume's file and marks it Expunged (idempotent).
 async fn remove_volume(ctx: &Ctx, v: &db::volumes::VolumeRow) -> Result<()> {
-    let pool = db::storage::pool_fetch(&ctx.pool, v.pool_id)
+    let pool = db::storage::pool_fetch(&ctx.pool, v.pool_id.into_uuid())
         .await?
         .ok_or_else(|| Error::internal("the volume's pool vanished"))?;
     super::volumes::remove(&nfs_of(&pool)?, &v.path)
@@ -108,10 +109,10 @@ impl Workflow for Restore {
     const KIND: Kind = Kind::VmRestore;
     type Step = RestoreStep;
     fn resource(&self) -> Resource {
-        Resource::vm(self.vm)
+        Resource::vm(self.vm.into_uuid())
     }
     async fn check(&self, ctx: &Ctx) -> Result<()> {
-        let vm = vm_row(ctx, self.vm).await?;
+        let vm = vm_row(ctx, self.vm.into_uuid()).await?;
         match state_of(&vm)? {
             VmState::Running | VmState::Stopped => Ok(()),
             s => Err(ApiError::param(format!(
@@ -125,14 +126,14 @@ impl Workflow for Restore {
     async fn do_step(&self, ctx: &Ctx, step: RestoreStep, _: &Outputs) -> Result<Value> {
         match step {
             RestoreStep::Stop => {
-                let vm = vm_row(ctx, self.vm).await?;
+                let vm = vm_row(ctx, self.vm.into_uuid()).await?;
                 if state_of(&vm)? == VmState::Running {
                     super::stop(ctx, self.vm, false).await?;
                 }
                 Ok(Value::Null)
             }
             RestoreStep::Volume => {
-                let vm = vm_row(ctx, self.vm).await?;
+                let vm = vm_row(ctx, self.vm.into_uuid()).await?;
                 if state_of(&vm)? != VmState::Stopped {
                     return Err(ApiError::param(format!(
                         "VM {} is {}, not Stopped: its volume cannot be replaced",
@@ -148,7 +149,7 @@ impl Workflow for Restore {
                 let old = volume(ctx, self.old_volume)
                     .await?
                     .ok_or_else(|| Error::internal("the old root volume vanished"))?;
-                let pool = db::storage::pool_fetch(&ctx.pool, old.pool_id)
+                let pool = db::storage::pool_fetch(&ctx.pool, old.pool_id.into_uuid())
                     .await?
                     .ok_or_else(|| Error::internal("the volume's pool vanished"))?;
                 let base = match self.template {
@@ -159,17 +160,17 @@ impl Workflow for Restore {
                     None => None,
                 };
                 let v = db::volumes::VolumeRow {
-                    id: self.new_volume,
+                    id: self.new_volume.into(),
                     vm_id: None,
                     name: format!("ROOT-{}", vm.instance_number),
                     volume_type: "ROOT".into(),
-                    pool_id: pool.id,
+                    pool_id: pool.id.into(),
                     path: super::volumes::volume_path(self.new_volume),
                     size_bytes: self.size_bytes,
                     state: VolumeState::Allocated,
                     created: chrono::Utc::now(),
                     removed: None,
-                    template_id: self.template,
+                    template_id: self.template.map(Into::into),
                 };
                 db::volumes::volume_insert(&ctx.pool, &v).await?;
                 write_volume(ctx, &pool, &v, base.as_deref()).await?;
@@ -182,7 +183,7 @@ impl Workflow for Restore {
                     self.vm,
                     self.old_volume,
                     self.new_volume,
-                    self.template,
+                    self.template.map(Into::into),
                 )
                 .await?;
                 db::vms::vm_set_image(&mut *tx, self.vm, self.template, self.iso).await?;
@@ -227,7 +228,7 @@ impl Workflow for Restore {
         }
     }
     async fn succeeded(&self, ctx: &Ctx, _: &Outputs) -> Result<()> {
-        let vm = vm_row(ctx, self.vm).await?;
+        let vm = vm_row(ctx, self.vm.into_uuid()).await?;
         let mut tx = ctx.pool.begin().await?;
         db::vms::vm_set_state(&mut *tx, self.vm, vm.state, None).await?;
         db::events::system_event(
@@ -246,7 +247,7 @@ impl Workflow for Restore {
         Ok(())
     }
     async fn failed(&self, ctx: &Ctx, _: &Outputs, why: &ApiError) -> Result<()> {
-        let vm = vm_row(ctx, self.vm).await?;
+        let vm = vm_row(ctx, self.vm.into_uuid()).await?;
         let mut tx = ctx.pool.begin().await?;
         db::vms::vm_set_state(&mut *tx, self.vm, vm.state, Some(&why.text)).await?;
         db::events::system_event(

@@ -35,6 +35,7 @@
 
 use std::time::Duration;
 
+use crate::ids::{JobId, VmId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use stratus_api::agent::vm_snapshots::{CreateVmSnapshot, DeleteVmSnapshot, RevertVmSnapshot};
@@ -59,23 +60,23 @@ use crate::services::workflow::{self, Kind, Outputs, Resource, Steps, Workflow};
 /// NFS: tens of seconds for 512 MiB), or load them back.
 const SNAPSHOT_BUDGET: Duration = Duration::from_secs(600);
 
-pub async fn create(ctx: &Ctx, job: Option<Uuid>, w: Create) -> Result<()> {
+pub async fn create(ctx: &Ctx, job: Option<JobId>, w: Create) -> Result<()> {
     workflow::run(ctx, job, w).await
 }
-pub async fn revert(ctx: &Ctx, job: Option<Uuid>, w: Revert) -> Result<()> {
+pub async fn revert(ctx: &Ctx, job: Option<JobId>, w: Revert) -> Result<()> {
     workflow::run(ctx, job, w).await
 }
-pub async fn delete(ctx: &Ctx, job: Option<Uuid>, w: Delete) -> Result<()> {
+pub async fn delete(ctx: &Ctx, job: Option<JobId>, w: Delete) -> Result<()> {
     workflow::run(ctx, job, w).await
 }
 
 /// Whether the VM has snapshots (which keep it and its volumes where they are).
-pub async fn vm_has_snapshots(ctx: &Ctx, vm: Uuid) -> Result<bool> {
+pub async fn vm_has_snapshots(ctx: &Ctx, vm: VmId) -> Result<bool> {
     Ok(db::vm_snapshots::vmsnap_count_of_vm(&ctx.pool, vm).await? > 0)
 }
 
 async fn vm_row(ctx: &Ctx, id: Uuid) -> Result<db::vms::VmRow> {
-    db::vms::vm_fetch(&ctx.pool, id)
+    db::vms::vm_fetch(&ctx.pool, id.into())
         .await?
         .ok_or_else(|| Error::internal("the VM vanished"))
 }
@@ -91,14 +92,14 @@ fn unavailable(text: String) -> Error {
 }
 
 /// The NFS URLs of the VM's volumes: its root volume and its attached data volumes.
-async fn volume_urls(ctx: &Ctx, vm: Uuid) -> Result<Vec<String>> {
+async fn volume_urls(ctx: &Ctx, vm: VmId) -> Result<Vec<String>> {
     let mut urls = vec![];
     // (A root volume is Ready once its file is made: a VM never started has none yet.)
     if let Some(root) = db::volumes::volume_root_of_vm(&ctx.pool, vm)
         .await?
         .filter(|r| r.state == VolumeState::Ready)
     {
-        let pool = db::storage::pool_fetch(&ctx.pool, root.pool_id)
+        let pool = db::storage::pool_fetch(&ctx.pool, root.pool_id.into_uuid())
             .await?
             .ok_or_else(|| Error::internal("the root volume's pool vanished"))?;
         let url = NfsUrl::parse(&pool.url)
@@ -117,7 +118,7 @@ async fn volume_urls(ctx: &Ctx, vm: Uuid) -> Result<Vec<String>> {
 }
 
 /// `qemu-img snapshot` on each of a stopped VM's volumes.
-async fn on_volumes(ctx: &Ctx, vm: Uuid, op: volumes::SnapshotOp, name: &str) -> Result<()> {
+async fn on_volumes(ctx: &Ctx, vm: VmId, op: volumes::SnapshotOp, name: &str) -> Result<()> {
     for url in volume_urls(ctx, vm).await? {
         volumes::snapshot_qcow2(&url, op, name)
             .await
@@ -141,7 +142,7 @@ async fn running_host(ctx: &Ctx, vm: &db::vms::VmRow) -> Result<db::hosts::HostR
 /// Deletes the snapshot from the VM's volumes, wherever the VM is: through its host's
 /// agent while it runs (QEMU has the files open), else with qemu-img. Idempotent.
 async fn remove_from_volumes(ctx: &Ctx, snap: &VmSnapshotRow) -> Result<()> {
-    let vm = vm_row(ctx, snap.vm_id).await?;
+    let vm = vm_row(ctx, snap.vm_id.into_uuid()).await?;
     let name = snap.id.to_string();
     if vm.state == VmState::Running {
         let host = host_of(ctx, &vm).await?;
@@ -150,7 +151,7 @@ async fn remove_from_volumes(ctx: &Ctx, snap: &VmSnapshotRow) -> Result<()> {
             metadata_only: false,
         };
         Agent::of(ctx, &host)
-            .delete_vm_snapshot(vm.id, &name, &order, SNAPSHOT_BUDGET)
+            .delete_vm_snapshot(vm.id.into_uuid(), &name, &order, SNAPSHOT_BUDGET)
             .await?
             .ok_or_else(|| unavailable(format!("VM {} is not on its host", vm.display_name)))?;
         Ok(())
@@ -188,7 +189,7 @@ async fn snap_event(
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Create {
     pub snapshot: VmSnapshotId,
-    pub vm: Uuid,
+    pub vm: VmId,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,11 +214,11 @@ impl Workflow for Create {
     const KIND: Kind = Kind::VmSnapshotCreate;
     type Step = CreateStep;
     fn resource(&self) -> Resource {
-        Resource::vm(self.vm)
+        Resource::vm(self.vm.into_uuid())
     }
     async fn check(&self, ctx: &Ctx) -> Result<()> {
         let snap = snap_row(ctx, self.snapshot).await?;
-        let vm = vm_row(ctx, self.vm).await?;
+        let vm = vm_row(ctx, self.vm.into_uuid()).await?;
         vmsnapshot::may_create(
             &vm.id.to_string(),
             vm.state,
@@ -238,7 +239,7 @@ impl Workflow for Create {
             }
             CreateStep::Take => {
                 let snap = snap_row(ctx, self.snapshot).await?;
-                let vm = vm_row(ctx, self.vm).await?;
+                let vm = vm_row(ctx, self.vm.into_uuid()).await?;
                 let name = snap.id.to_string();
                 match snap.snapshot_type {
                     VmSnapshotType::DiskAndMemory => {
@@ -248,7 +249,7 @@ impl Workflow for Create {
                             description: snap.description.clone(),
                         };
                         let taken = Agent::of(ctx, &host)
-                            .create_vm_snapshot(vm.id, &order, SNAPSHOT_BUDGET)
+                            .create_vm_snapshot(vm.id.into_uuid(), &order, SNAPSHOT_BUDGET)
                             .await?;
                         db::vm_snapshots::vmsnap_set_xml(&ctx.pool, snap.id, &taken.xml).await?;
                     }
@@ -336,7 +337,7 @@ async fn unmark(ctx: &Ctx, id: VmSnapshotId, before: Option<Before>) -> Result<(
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Revert {
     pub snapshot: VmSnapshotId,
-    pub vm: Uuid,
+    pub vm: VmId,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,7 +362,7 @@ impl Workflow for Revert {
     const KIND: Kind = Kind::VmSnapshotRevert;
     type Step = RevertStep;
     fn resource(&self) -> Resource {
-        Resource::vm(self.vm)
+        Resource::vm(self.vm.into_uuid())
     }
     async fn check(&self, ctx: &Ctx) -> Result<()> {
         let snap = snap_row(ctx, self.snapshot).await?;
@@ -374,7 +375,7 @@ impl Workflow for Revert {
             )
             .into());
         }
-        let vm = vm_row(ctx, self.vm).await?;
+        let vm = vm_row(ctx, self.vm.into_uuid()).await?;
         vmsnapshot::may_revert(vm.state, snap.snapshot_type).map_err(ApiError::param)?;
         Ok(())
     }
@@ -385,7 +386,7 @@ impl Workflow for Revert {
             }
             RevertStep::Revert => {
                 let snap = snap_row(ctx, self.snapshot).await?;
-                let vm = vm_row(ctx, self.vm).await?;
+                let vm = vm_row(ctx, self.vm.into_uuid()).await?;
                 vmsnapshot::may_revert(vm.state, snap.snapshot_type).map_err(ApiError::param)?;
                 let name = snap.id.to_string();
                 match snap.snapshot_type {
@@ -396,7 +397,7 @@ impl Workflow for Revert {
                         })?;
                         Agent::of(ctx, &host)
                             .revert_vm_snapshot(
-                                vm.id,
+                                vm.id.into_uuid(),
                                 &name,
                                 &RevertVmSnapshot { xml },
                                 SNAPSHOT_BUDGET,
@@ -444,7 +445,7 @@ impl Workflow for Revert {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Delete {
     pub snapshot: VmSnapshotId,
-    pub vm: Uuid,
+    pub vm: VmId,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -469,7 +470,7 @@ impl Workflow for Delete {
     const KIND: Kind = Kind::VmSnapshotDelete;
     type Step = DeleteStep;
     fn resource(&self) -> Resource {
-        Resource::vm(self.vm)
+        Resource::vm(self.vm.into_uuid())
     }
     async fn check(&self, ctx: &Ctx) -> Result<()> {
         let snap = snap_row(ctx, self.snapshot).await?;
@@ -483,7 +484,7 @@ impl Workflow for Delete {
                 .into())
             }
         }
-        let vm = vm_row(ctx, self.vm).await?;
+        let vm = vm_row(ctx, self.vm.into_uuid()).await?;
         match vm.state {
             VmState::Running | VmState::Stopped | VmState::Destroyed | VmState::Expunging => Ok(()),
             s => Err(ApiError::param(format!(
@@ -533,7 +534,7 @@ impl Workflow for Delete {
 }
 
 /// An expunged VM's snapshots: their data went with its volumes; the records go too.
-pub async fn forget_all_of_vm(tx: &mut sqlx::PgConnection, vm: Uuid) -> Result<()> {
+pub async fn forget_all_of_vm(tx: &mut sqlx::PgConnection, vm: VmId) -> Result<()> {
     for s in db::vm_snapshots::vmsnap_of_vm(&mut *tx, vm).await? {
         db::vm_snapshots::vmsnap_remove(&mut *tx, s.id).await?;
     }

@@ -17,6 +17,7 @@
 //! be undone and each is safe to repeat, so an expunge that fails puts the VM back in the
 //! state it had, with the reason, and a later expunge repeats what is left.
 
+use crate::ids::{HostId, StoragePoolId, VmId, VolumeId};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use stratus_api::agent::PowerOptions;
@@ -35,7 +36,7 @@ use crate::services::agents::Agent;
 use crate::services::workflow::{Kind, Outputs, Resource, Steps, Workflow};
 
 async fn vm_row(ctx: &Ctx, id: Uuid) -> Result<db::vms::VmRow> {
-    db::vms::vm_fetch(&ctx.pool, id)
+    db::vms::vm_fetch(&ctx.pool, id.into())
         .await?
         .ok_or_else(|| Error::internal("the VM vanished"))
 }
@@ -73,21 +74,21 @@ impl Steps for StartStep {
 /// Allocate's output: where the VM was placed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Placed {
-    pub host_id: Uuid,
+    pub host_id: HostId,
 }
 
 /// Volume's output: the root disk.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RootVolume {
-    pub volume_id: Uuid,
-    pub pool_id: Uuid,
+    pub volume_id: VolumeId,
+    pub pool_id: StoragePoolId,
     pub path: String,
 }
 
 /// deployVirtualMachine's job: the VM recorded by the command, started for the first time.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Deploy {
-    pub vm: Uuid,
+    pub vm: VmId,
     #[serde(flatten)]
     pub opts: Options,
 }
@@ -95,13 +96,13 @@ pub struct Deploy {
 /// startVirtualMachine: a Stopped VM (it keeps its address and disk) started again.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Start {
-    pub vm: Uuid,
+    pub vm: VmId,
     /// The host an admin asked for.
-    pub host: Option<Uuid>,
+    pub host: Option<HostId>,
 }
 
-async fn check_startable(ctx: &Ctx, vm: Uuid) -> Result<()> {
-    let vm = vm_row(ctx, vm).await?;
+async fn check_startable(ctx: &Ctx, vm: VmId) -> Result<()> {
+    let vm = vm_row(ctx, vm.into_uuid()).await?;
     state_of(&vm)?.require(VmEvent::Start, &vm.display_name)?;
     Ok(())
 }
@@ -111,10 +112,11 @@ fn placed_host(out: &Outputs, vm: &db::vms::VmRow) -> Option<Uuid> {
     out.get::<Placed>(StartStep::Allocate)
         .map(|p| p.host_id)
         .or(vm.host_id)
+        .map(Into::into)
 }
 
-async fn start_do(ctx: &Ctx, vm_id: Uuid, step: StartStep, opts: &Options) -> Result<Value> {
-    let vm = vm_row(ctx, vm_id).await?;
+async fn start_do(ctx: &Ctx, vm_id: VmId, step: StartStep, opts: &Options) -> Result<Value> {
+    let vm = vm_row(ctx, vm_id.into_uuid()).await?;
     match step {
         StartStep::Allocate => {
             let placed = [VmState::Starting, VmState::Running].contains(&vm.state);
@@ -154,7 +156,7 @@ async fn start_do(ctx: &Ctx, vm_id: Uuid, step: StartStep, opts: &Options) -> Re
 
 async fn start_undo(
     ctx: &Ctx,
-    vm_id: Uuid,
+    vm_id: VmId,
     deploy: bool,
     step: StartStep,
     out: &Outputs,
@@ -168,8 +170,13 @@ async fn start_undo(
             if deploy {
                 db::nics::nic_release_all(&mut tx, vm_id).await?;
             }
-            db::capacity::vm_release_host(&mut tx, vm_id, vm.state, vm.error_text.as_deref())
-                .await?;
+            db::capacity::vm_release_host(
+                &mut tx,
+                vm_id.into_uuid(),
+                vm.state,
+                vm.error_text.as_deref(),
+            )
+            .await?;
             tx.commit().await?;
         }
         StartStep::Volume => {
@@ -180,14 +187,14 @@ async fn start_undo(
         StartStep::Network => {
             if let Some(h) = placed_host(out, &vm) {
                 if let Some(host) = host(ctx, h).await? {
-                    push_leases(ctx, &host, vm_id, Some(vm_id)).await?;
+                    push_leases(ctx, &host, vm_id, Some(vm_id.into_uuid())).await?;
                 }
             }
         }
         StartStep::Domain => {
             if let Some(h) = placed_host(out, &vm) {
                 if let Some(host) = host(ctx, h).await? {
-                    Agent::of(ctx, &host).delete_vm(vm_id).await?;
+                    Agent::of(ctx, &host).delete_vm(vm_id.into_uuid()).await?;
                 }
             }
         }
@@ -195,21 +202,21 @@ async fn start_undo(
     Ok(())
 }
 
-async fn start_succeeded(ctx: &Ctx, vm: Uuid) -> Result<()> {
+async fn start_succeeded(ctx: &Ctx, vm: VmId) -> Result<()> {
     // The agent holds a new password now (it serves it to the guest once).
     db::vms::vm_password_delivered(&ctx.pool, vm).await?;
     db::vms::vm_set_state(&ctx.pool, vm, VmState::Running, None).await
 }
 
 /// Leaves the VM Error (deploy) or Stopped (start), off its host, with the reason.
-async fn start_failed(ctx: &Ctx, vm_id: Uuid, deploy: bool, why: &ApiError) -> Result<()> {
+async fn start_failed(ctx: &Ctx, vm_id: VmId, deploy: bool, why: &ApiError) -> Result<()> {
     let (state, event, what) = if deploy {
         (VmState::Error, "VM.CREATE", "Deploy")
     } else {
         (VmState::Stopped, "VM.START", "Start")
     };
     let mut tx = ctx.pool.begin().await?;
-    db::capacity::vm_release_host(&mut tx, vm_id, state, Some(&why.text)).await?;
+    db::capacity::vm_release_host(&mut tx, vm_id.into_uuid(), state, Some(&why.text)).await?;
     if let Some(vm) = db::vms::vm_fetch(&mut *tx, vm_id).await? {
         db::events::system_event(
             &mut tx,
@@ -235,7 +242,7 @@ impl Workflow for Deploy {
     const KIND: Kind = Kind::VmDeploy;
     type Step = StartStep;
     fn resource(&self) -> Resource {
-        Resource::vm(self.vm)
+        Resource::vm(self.vm.into_uuid())
     }
     async fn check(&self, ctx: &Ctx) -> Result<()> {
         check_startable(ctx, self.vm).await
@@ -258,7 +265,7 @@ impl Workflow for Start {
     const KIND: Kind = Kind::VmStart;
     type Step = StartStep;
     fn resource(&self) -> Resource {
-        Resource::vm(self.vm)
+        Resource::vm(self.vm.into_uuid())
     }
     async fn check(&self, ctx: &Ctx) -> Result<()> {
         check_startable(ctx, self.vm).await
@@ -285,7 +292,7 @@ impl Workflow for Start {
 /// sync sees an operation in progress rather than a death.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reboot {
-    pub vm: Uuid,
+    pub vm: VmId,
     pub forced: bool,
 }
 
@@ -305,22 +312,24 @@ impl Workflow for Reboot {
     const KIND: Kind = Kind::VmReboot;
     type Step = RebootStep;
     fn resource(&self) -> Resource {
-        Resource::vm(self.vm)
+        Resource::vm(self.vm.into_uuid())
     }
     async fn check(&self, ctx: &Ctx) -> Result<()> {
-        let vm = vm_row(ctx, self.vm).await?;
+        let vm = vm_row(ctx, self.vm.into_uuid()).await?;
         state_of(&vm)?.require(VmEvent::Reboot, &vm.display_name)?;
         Ok(())
     }
     async fn do_step(&self, ctx: &Ctx, _: RebootStep, _: &Outputs) -> Result<Value> {
-        let vm = vm_row(ctx, self.vm).await?;
+        let vm = vm_row(ctx, self.vm.into_uuid()).await?;
         let host = host_of(ctx, &vm).await?;
         let o = if self.forced {
             PowerOptions::forced()
         } else {
             PowerOptions::default()
         };
-        Agent::of(ctx, &host).reboot_vm(self.vm, o).await?;
+        Agent::of(ctx, &host)
+            .reboot_vm(self.vm.into_uuid(), o)
+            .await?;
         Ok(Value::Null)
     }
     async fn undo_step(&self, _: &Ctx, _: RebootStep, _: &Outputs) -> Result<()> {
@@ -339,7 +348,7 @@ impl Workflow for Reboot {
 /// of destroyed VMs after `expunge.delay`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Expunge {
-    pub vm: Uuid,
+    pub vm: VmId,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -372,17 +381,17 @@ impl Steps for ExpungeStep {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LeftHost {
     pub state: VmState,
-    pub host_id: Option<Uuid>,
+    pub host_id: Option<HostId>,
 }
 
 impl Workflow for Expunge {
     const KIND: Kind = Kind::VmExpunge;
     type Step = ExpungeStep;
     fn resource(&self) -> Resource {
-        Resource::vm(self.vm)
+        Resource::vm(self.vm.into_uuid())
     }
     async fn check(&self, ctx: &Ctx) -> Result<()> {
-        let vm = vm_row(ctx, self.vm).await?;
+        let vm = vm_row(ctx, self.vm.into_uuid()).await?;
         state_of(&vm)?.require(VmEvent::Expunge, &vm.display_name)?;
         Ok(())
     }
@@ -394,8 +403,13 @@ impl Workflow for Expunge {
                     .await?
                     .ok_or_else(|| Error::internal("the VM vanished"))?;
                 let next = state_of(&vm)?.require(VmEvent::Expunge, &vm.display_name)?;
-                db::capacity::vm_release_host(&mut tx, self.vm, next, vm.error_text.as_deref())
-                    .await?;
+                db::capacity::vm_release_host(
+                    &mut tx,
+                    self.vm.into_uuid(),
+                    next,
+                    vm.error_text.as_deref(),
+                )
+                .await?;
                 tx.commit().await?;
                 Ok(json!(LeftHost {
                     state: vm.state,
@@ -403,15 +417,15 @@ impl Workflow for Expunge {
                 }))
             }
             ExpungeStep::DeleteDomain => {
-                let vm = vm_row(ctx, self.vm).await?;
+                let vm = vm_row(ctx, self.vm.into_uuid()).await?;
                 let host_id = out
                     .get::<LeftHost>(ExpungeStep::Expunging)
                     .and_then(|l| l.host_id)
                     .or(vm.last_host_id);
                 if let Some(h) = host_id {
-                    if let Some(host) = host(ctx, h).await? {
+                    if let Some(host) = host(ctx, h.into_uuid()).await? {
                         if host.status == crate::rules::hoststate::Status::Up {
-                            Agent::of(ctx, &host).delete_vm(self.vm).await?;
+                            Agent::of(ctx, &host).delete_vm(self.vm.into_uuid()).await?;
                         }
                     }
                 }
@@ -439,7 +453,7 @@ impl Workflow for Expunge {
         Ok(())
     }
     async fn succeeded(&self, ctx: &Ctx, _: &Outputs) -> Result<()> {
-        let vm = vm_row(ctx, self.vm).await?;
+        let vm = vm_row(ctx, self.vm.into_uuid()).await?;
         let mut tx = ctx.pool.begin().await?;
         db::vms::vm_mark_expunged(&mut *tx, self.vm).await?;
         // Its VM snapshots went with its volumes (issue 16).
@@ -460,7 +474,7 @@ impl Workflow for Expunge {
         Ok(())
     }
     async fn failed(&self, ctx: &Ctx, _: &Outputs, why: &ApiError) -> Result<()> {
-        let vm = vm_row(ctx, self.vm).await?;
+        let vm = vm_row(ctx, self.vm.into_uuid()).await?;
         let mut tx = ctx.pool.begin().await?;
         db::vms::vm_set_state(&mut *tx, self.vm, vm.state, Some(&why.text)).await?;
         db::events::system_event(

@@ -48,6 +48,10 @@ macro_rules! id {
             pub const fn from_uuid(u: ::uuid::Uuid) -> Self {
                 Self(u)
             }
+            /// A fixed id (seeded rows, tests).
+            pub const fn from_u128(v: u128) -> Self {
+                Self(::uuid::Uuid::from_u128(v))
+            }
             pub const fn into_uuid(self) -> ::uuid::Uuid {
                 self.0
             }

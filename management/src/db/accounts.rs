@@ -9,20 +9,13 @@ use super::{Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
 use crate::rules::states::AccountState;
 
-pub const ROOT_DOMAIN: DomainId =
-    DomainId::from_uuid(Uuid::from_u128(0x00000000_0000_4000_8000_000000000001));
-pub const ROLE_ROOT_ADMIN: RoleId =
-    RoleId::from_uuid(Uuid::from_u128(0x00000000_0000_4000_8000_000000000011));
-pub const ROLE_DOMAIN_ADMIN: RoleId =
-    RoleId::from_uuid(Uuid::from_u128(0x00000000_0000_4000_8000_000000000013));
-pub const ROLE_USER: RoleId =
-    RoleId::from_uuid(Uuid::from_u128(0x00000000_0000_4000_8000_000000000014));
-pub const SYSTEM_ACCOUNT: AccountId =
-    AccountId::from_uuid(Uuid::from_u128(0x00000000_0000_4000_8000_000000000021));
-pub const ADMIN_ACCOUNT: AccountId =
-    AccountId::from_uuid(Uuid::from_u128(0x00000000_0000_4000_8000_000000000022));
-pub const SYSTEM_USER: UserId =
-    UserId::from_uuid(Uuid::from_u128(0x00000000_0000_4000_8000_000000000031));
+pub const ROOT_DOMAIN: DomainId = DomainId::from_u128(0x00000000_0000_4000_8000_000000000001);
+pub const ROLE_ROOT_ADMIN: RoleId = RoleId::from_u128(0x00000000_0000_4000_8000_000000000011);
+pub const ROLE_DOMAIN_ADMIN: RoleId = RoleId::from_u128(0x00000000_0000_4000_8000_000000000013);
+pub const ROLE_USER: RoleId = RoleId::from_u128(0x00000000_0000_4000_8000_000000000014);
+pub const SYSTEM_ACCOUNT: AccountId = AccountId::from_u128(0x00000000_0000_4000_8000_000000000021);
+pub const ADMIN_ACCOUNT: AccountId = AccountId::from_u128(0x00000000_0000_4000_8000_000000000022);
+pub const SYSTEM_USER: UserId = UserId::from_u128(0x00000000_0000_4000_8000_000000000031);
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct DomainRow {

@@ -821,11 +821,11 @@ mod tests {
             a,
             vec![
                 SyncAction::Died {
-                    vm: VmId::from_uuid(Uuid::from_u128(2)),
+                    vm: VmId::from_u128(2),
                     name: "vm2".into()
                 },
                 SyncAction::Died {
-                    vm: VmId::from_uuid(Uuid::from_u128(3)),
+                    vm: VmId::from_u128(3),
                     name: "vm3".into()
                 },
             ]

@@ -412,7 +412,7 @@ where
         .await?
         .expect("a root volume");
     let pool_id = root.pool_id;
-    let base = db::bases::base_fetch(&ctx.pool, t.parse()?, pool_id.into_uuid())
+    let base = db::bases::base_fetch(&ctx.pool, t.parse()?, pool_id)
         .await?
         .expect("the base");
     let copy_secs = (base.updated - base.created).as_seconds_f64();

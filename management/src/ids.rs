@@ -151,6 +151,10 @@ id!(AccountId);
 id!(UserId);
 id!(RoleId);
 id!(SshKeyPairId);
+id!(
+    /// Registered user data (registerUserData), linked to templates and VMs by id.
+    UserDataId
+);
 id!(ProjectId);
 
 // VM snapshots (issue 16).

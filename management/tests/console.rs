@@ -3332,7 +3332,7 @@ async fn settings_by_scope_from_the_zone_cluster_and_account_pages() {
 /// A Ready root volume for `vm` on a pool of the zone (seeded: no NFS here).
 async fn root_volume(c: &Client, zone: &str, vm: &str, name: &str) {
     let pool = db::storage::PoolRow {
-        id: Uuid::new_v4(),
+        id: Uuid::new_v4().into(),
         name: format!("pool-{name}"),
         zone_id: zone.parse().unwrap(),
         pod_id: None,
@@ -3361,7 +3361,7 @@ async fn root_volume(c: &Client, zone: &str, vm: &str, name: &str) {
             vm_id: Some(vm.parse().unwrap()),
             name: name.into(),
             volume_type: "ROOT".into(),
-            pool_id: pool.id.into(),
+            pool_id: pool.id,
             path: format!("volumes/{name}.qcow2"),
             size_bytes: 5 << 30,
             state: stratus_management::rules::states::VolumeState::Ready,
@@ -4096,7 +4096,7 @@ async fn images_ready(c: &Client, store: Uuid) {
                 row.image_id,
                 row.zone_id,
                 ms,
-                store,
+                store.into(),
                 &path
             )
             .await

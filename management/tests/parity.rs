@@ -505,7 +505,7 @@ async fn real_answers_carry_cloudstacks_fields() {
         .clone();
     // A primary pool in the cluster (a row: no NFS server here), with a tag.
     let pool = db::storage::PoolRow {
-        id: uuid::Uuid::new_v4(),
+        id: uuid::Uuid::new_v4().into(),
         name: "pp".into(),
         zone_id: zone.parse().unwrap(),
         pod_id: Some(podid.parse().unwrap()),
@@ -601,7 +601,7 @@ async fn real_answers_carry_cloudstacks_fields() {
             vm_id: Some(vmid.parse().unwrap()),
             name: "ROOT-1".into(),
             volume_type: "ROOT".into(),
-            pool_id: pool.id.into(),
+            pool_id: pool.id,
             path: "root-1.qcow2".into(),
             size_bytes: 5 << 30,
             state: stratus_management::rules::states::VolumeState::Ready,
@@ -882,7 +882,7 @@ async fn real_answers_carry_cloudstacks_fields() {
             vm_id: None,
             name: "ROOT-spare".into(),
             volume_type: "ROOT".into(),
-            pool_id: pool.id.into(),
+            pool_id: pool.id,
             path: "spare.qcow2".into(),
             size_bytes: 5 << 30,
             state: stratus_management::rules::states::VolumeState::Ready,

@@ -84,7 +84,7 @@ async fn pool(
     capacity_gib: i64,
 ) -> String {
     let p = db::storage::PoolRow {
-        id: Uuid::new_v4(),
+        id: Uuid::new_v4().into(),
         name: name.into(),
         zone_id: zone.parse().unwrap(),
         pod_id: place.map(|p| p.0.parse().unwrap()),

@@ -42,9 +42,9 @@ async fn zone_with_store(c: &Client, name: &str) -> (String, Uuid) {
     let (zone, _, _) = c.basic_topology(name).await;
     let zone_id = Uuid::parse_str(&zone).unwrap();
     let store = db::storage::StoreRow {
-        id: Uuid::new_v4(),
+        id: Uuid::new_v4().into(),
         name: format!("{name}-store"),
-        zone_id,
+        zone_id: zone_id.into(),
         provider: "NFS".into(),
         url: format!("nfs://127.0.0.1/export/{name}"),
         server: "127.0.0.1".into(),
@@ -60,7 +60,7 @@ async fn zone_with_store(c: &Client, name: &str) -> (String, Uuid) {
     db::storage::store_insert(&c.ctx.pool, &store)
         .await
         .unwrap();
-    (zone, store.id)
+    (zone, store.id.into())
 }
 
 async fn register(c: &Client, name: &str, zone: &str, extra: &[(&str, &str)]) -> String {
@@ -95,7 +95,7 @@ async fn make_ready(c: &Client, store_of: &[(Uuid, Uuid)]) {
             row.image_id,
             row.zone_id,
             ms,
-            store,
+            store.into(),
             &path
         )
         .await

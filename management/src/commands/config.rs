@@ -47,7 +47,7 @@ async fn scope_exists(ctx: &Ctx, scope: &str, id: Uuid) -> Result<bool> {
         "cluster" => topology::cluster_fetch(&ctx.pool, id.into())
             .await?
             .is_some(),
-        "storagepool" => storage::pool_fetch(&ctx.pool, id).await?.is_some(),
+        "storagepool" => storage::pool_fetch(&ctx.pool, id.into()).await?.is_some(),
         "account" => accounts::account_fetch(&ctx.pool, id.into())
             .await?
             .is_some(),

@@ -108,10 +108,10 @@ pub fn generate() -> Result<(String, PublicKeyText)> {
 
 pub fn response(x: &KeyPairRow, private_key: Option<String>) -> SshKeyPairResponse {
     SshKeyPairResponse {
-        id: Some(x.id),
+        id: Some(x.id.into()),
         name: Some(x.name.clone()),
         account: Some(x.account_name.clone()),
-        domainid: Some(x.domain_id),
+        domainid: Some(x.domain_id.into()),
         domain: Some(x.domain_name.clone()),
         fingerprint: Some(x.fingerprint.clone()),
         hasannotations: Some(false),
@@ -198,13 +198,8 @@ async fn store(
     }
     let (account_id, domain_id, account_name) = owner(ctx, caller, p).await?;
     let material = p.str("publickey").unwrap_or(&public.openssh);
-    if let Some(found) = k::keypair_find(
-        &ctx.pool,
-        account_id.into_uuid(),
-        Some(name),
-        Some(&public.fingerprint),
-    )
-    .await?
+    if let Some(found) =
+        k::keypair_find(&ctx.pool, account_id, Some(name), Some(&public.fingerprint)).await?
     {
         return Err(if found.name == name {
             name_taken(name)
@@ -215,10 +210,10 @@ async fn store(
     let id = Uuid::new_v4();
     let mut tx = ctx.pool.begin().await?;
     let new = NewKeyPair {
-        id,
+        id: id.into(),
         name,
-        account_id: account_id.into_uuid(),
-        domain_id: domain_id.into_uuid(),
+        account_id,
+        domain_id,
         public_key: &public.openssh,
         fingerprint: &public.fingerprint,
     };
@@ -246,7 +241,7 @@ async fn store(
     )
     .await?;
     tx.commit().await?;
-    k::keypair_find(&ctx.pool, account_id.into_uuid(), Some(name), None)
+    k::keypair_find(&ctx.pool, account_id, Some(name), None)
         .await?
         .ok_or_else(|| Error::internal("key pair vanished"))
 }
@@ -281,8 +276,8 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListSSHKeyPairs<'_>)
             .split();
     let f = KeyPairFilter {
         common: list_filter(ctx, r.wire())?,
-        account_id,
-        account_ids,
+        account_id: account_id.map(Into::into),
+        account_ids: account_ids.map(|v| v.into_iter().map(Into::into).collect()),
         skip_projects,
         // `domainid` is part of whose these are (the scope above).
         domain_id: None,
@@ -301,7 +296,7 @@ pub async fn delete(
     let name = r.name();
     let (account_id, _, account_name) = owner(ctx, caller, r.wire()).await?;
     let mut tx = ctx.pool.begin().await?;
-    if !k::keypair_delete(&mut *tx, account_id.into_uuid(), name).await? {
+    if !k::keypair_delete(&mut *tx, account_id, name).await? {
         return Err(ApiError::param(format!(
             "A key pair with name '{name}' does not exist for account {account_name} in specified domain id"
         ))
@@ -323,7 +318,7 @@ pub async fn delete(
 /// `names` (comma-separated) must be the VM owner's.
 pub async fn require(ctx: &Ctx, account_id: Uuid, account_name: &str, names: &str) -> Result<()> {
     let names = crate::services::vms::guest::keypair_names(Some(names));
-    let missing = k::keypair_missing(&ctx.pool, account_id, &names).await?;
+    let missing = k::keypair_missing(&ctx.pool, account_id.into(), &names).await?;
     match missing.first() {
         None => Ok(()),
         Some(n) => Err(ApiError::param(format!(

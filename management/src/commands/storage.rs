@@ -49,13 +49,13 @@ fn bytes(v: u64) -> i64 {
 
 pub fn pool_response(ctx: &Ctx, p: &PoolRow) -> StoragePoolResponse {
     StoragePoolResponse {
-        id: Some(p.id),
+        id: Some(p.id.into()),
         name: Some(p.name.clone()),
-        zoneid: Some(p.zone_id),
+        zoneid: Some(p.zone_id.into()),
         zonename: Some(p.zone_name.clone()),
-        podid: p.pod_id,
+        podid: p.pod_id.map(Into::into),
         podname: p.pod_name.clone(),
-        clusterid: p.cluster_id,
+        clusterid: p.cluster_id.map(Into::into),
         clustername: p.cluster_name.clone(),
         ipaddress: Some(p.server.clone()),
         path: Some(p.path.clone()),
@@ -162,11 +162,11 @@ pub async fn create_pool(
     }
     let (url, cap) = probe(r.url(), "primary storage").await?;
     let pool = PoolRow {
-        id: Uuid::new_v4(),
+        id: Uuid::new_v4().into(),
         name,
-        zone_id: zone_id.into_uuid(),
-        pod_id: pod_id.map(Into::into),
-        cluster_id: cluster_id.map(Into::into),
+        zone_id,
+        pod_id,
+        cluster_id,
         scope: scope.into(),
         url: url.to_string(),
         server: url.host().to_string(),
@@ -224,9 +224,9 @@ pub async fn list_pools(ctx: &Ctx, r: &requests::ListStoragePools<'_>) -> Result
     };
     let f = PoolFilter {
         common: list_filter(ctx, r.wire())?,
-        zone_id: r.zoneid().map(Into::into),
-        pod_id: r.podid().map(Into::into),
-        cluster_id: r.clusterid().map(Into::into),
+        zone_id: r.zoneid(),
+        pod_id: r.podid(),
+        cluster_id: r.clusterid(),
         server: r.ipaddress().map(str::to_string),
         path: r.path().map(str::to_string),
         scope: r.scope().map(str::to_string),
@@ -247,7 +247,7 @@ async fn change_pool(
 ) -> Result<Reply> {
     let id = p.required_uuid("id")?;
     let mut tx = ctx.pool.begin().await?;
-    let mut pool = s::pool_fetch_for_update(&mut *tx, id)
+    let mut pool = s::pool_fetch_for_update(&mut *tx, id.into())
         .await?
         .ok_or_else(|| not_found(p, "id"))?;
     let what = change(&mut pool)?;
@@ -265,7 +265,7 @@ async fn change_pool(
     )
     .await?;
     tx.commit().await?;
-    let pool = s::pool_fetch(&ctx.pool, id)
+    let pool = s::pool_fetch(&ctx.pool, id.into())
         .await?
         .ok_or_else(|| not_found(p, "id"))?;
     Ok(Reply::object("storagepool", &pool_response(ctx, &pool)))
@@ -346,7 +346,7 @@ pub async fn delete_pool(
 ) -> Result<Reply> {
     let id = r.id();
     let mut tx = ctx.pool.begin().await?;
-    let pool = s::pool_fetch_for_update(&mut *tx, id.into_uuid())
+    let pool = s::pool_fetch_for_update(&mut *tx, id)
         .await?
         .ok_or_else(|| not_found(r.wire(), "id"))?;
     let volumes = crate::db::volumes::volume_count_on_pool(&mut tx, id).await?;
@@ -357,7 +357,7 @@ pub async fn delete_pool(
         ))
         .into());
     }
-    s::pool_delete(&mut *tx, id.into_uuid()).await?;
+    s::pool_delete(&mut *tx, id).await?;
     event(
         &mut tx,
         &caller.user,
@@ -376,9 +376,9 @@ pub async fn delete_pool(
 
 pub fn store_response(st: &StoreRow) -> ImageStoreResponse {
     ImageStoreResponse {
-        id: Some(st.id),
+        id: Some(st.id.into()),
         name: Some(st.name.clone()),
-        zoneid: Some(st.zone_id),
+        zoneid: Some(st.zone_id.into()),
         zonename: Some(st.zone_name.clone()),
         url: Some(st.url.clone()),
         protocol: Some("nfs".into()),
@@ -409,12 +409,12 @@ async fn add_store(
         .ok_or_else(|| not_found(p, "zoneid"))?;
     let (url, cap) = probe(url, "secondary storage").await?;
     let store = StoreRow {
-        id: Uuid::new_v4(),
+        id: Uuid::new_v4().into(),
         name: name
             .map(|n| n.trim().to_string())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| url.to_string()),
-        zone_id,
+        zone_id: zone_id.into(),
         provider: "NFS".into(),
         url: url.to_string(),
         server: url.host().to_string(),
@@ -488,7 +488,7 @@ pub async fn list_image_stores(ctx: &Ctx, r: &requests::ListImageStores<'_>) -> 
     }
     let f = StoreFilter {
         common: list_filter(ctx, r.wire())?,
-        zone_id: r.zoneid().map(Into::into),
+        zone_id: r.zoneid(),
         provider: r.provider().map(str::to_string),
     };
     let (rows, total) = s::store_list(&ctx.pool, &f).await?;
@@ -503,10 +503,10 @@ pub async fn delete_image_store(
 ) -> Result<Reply> {
     let id = r.id();
     let mut tx = ctx.pool.begin().await?;
-    let st = s::store_fetch(&mut *tx, id.into_uuid())
+    let st = s::store_fetch(&mut *tx, id)
         .await?
         .ok_or_else(|| not_found(r.wire(), "id"))?;
-    let images = s::store_image_count(&mut *tx, id.into_uuid()).await?;
+    let images = s::store_image_count(&mut *tx, id).await?;
     if images > 0 {
         return Err(ApiError::in_use(format!(
             "Cannot delete image store {}: it holds {images} image(s); delete them first",
@@ -514,7 +514,7 @@ pub async fn delete_image_store(
         ))
         .into());
     }
-    s::store_delete(&mut *tx, id.into_uuid()).await?;
+    s::store_delete(&mut *tx, id).await?;
     event(
         &mut tx,
         &caller.user,
@@ -538,8 +538,8 @@ pub async fn list_tags(ctx: &Ctx, r: &requests::ListStorageTags<'_>) -> Result<R
     let items: Vec<StorageTagResponse> = rows
         .iter()
         .map(|t| StorageTagResponse {
-            id: Some(super::hosts::tag_id(t.pool_id, &t.name)),
-            poolid: Some(t.pool_id),
+            id: Some(super::hosts::tag_id(t.pool_id.into(), &t.name)),
+            poolid: Some(t.pool_id.into()),
             poolname: Some(t.pool_name.clone()),
             name: Some(t.name.clone()),
         })

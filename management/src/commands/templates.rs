@@ -273,7 +273,7 @@ async fn registration_zones(ctx: &Ctx, p: &Params) -> Result<(Vec<Uuid>, bool)> 
         let mut zones = vec![];
         for z in t::zone_list(&ctx.pool, &Default::default()).await?.0 {
             let id: Uuid = z.id.into();
-            if db::storage::store_pick_for_zone(&ctx.pool, id)
+            if db::storage::store_pick_for_zone(&ctx.pool, id.into())
                 .await?
                 .is_some()
             {
@@ -904,8 +904,7 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteTemplate<'_>
         .iter()
         .filter(|c| zone.is_none_or(|z| z == c.zone_id))
     {
-        crate::services::templates::remove_copy(ctx, template.id.into_uuid(), c.zone_id.into())
-            .await?;
+        crate::services::templates::remove_copy(ctx, template.id.into_uuid(), c.zone_id).await?;
     }
     let mut tx = ctx.pool.begin().await?;
     let gone = d::template_remove_if_unused(&mut *tx, template.id).await?;
@@ -1003,7 +1002,7 @@ pub async fn copy(ctx: &Ctx, caller: &Caller, r: &requests::CopyTemplate<'_>) ->
         let zone = t::zone_fetch(&ctx.pool, (*z).into())
             .await?
             .ok_or_else(|| ApiError::param(format!("Unable to find zone {z}")))?;
-        if db::storage::store_pick_for_zone(&ctx.pool, *z)
+        if db::storage::store_pick_for_zone(&ctx.pool, (*z).into())
             .await?
             .is_none()
         {

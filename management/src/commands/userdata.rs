@@ -18,14 +18,14 @@ use crate::services::vms::guest;
 
 pub fn response(x: &UserDataRow) -> UserDataResponse {
     UserDataResponse {
-        id: Some(x.id),
+        id: Some(x.id.into()),
         name: Some(x.name.clone()),
         account: Some(x.account_name.clone()),
-        accountid: Some(x.account_id),
+        accountid: Some(x.account_id.into()),
         domain: Some(x.domain_name.clone()),
-        domainid: Some(x.domain_id),
+        domainid: Some(x.domain_id.into()),
         domainpath: x.domain_path.clone(),
-        projectid: x.project_id,
+        projectid: x.project_id.map(Into::into),
         project: x.project_name.clone(),
         userdata: Some(x.user_data.clone()),
         params: (!x.params.is_empty()).then(|| x.params.join(",")),
@@ -86,10 +86,10 @@ pub async fn register(
     u::user_data_insert(
         &mut *tx,
         &NewUserData {
-            id,
+            id: id.into(),
             name,
-            account_id: account_id.into_uuid(),
-            domain_id: domain_id.into_uuid(),
+            account_id,
+            domain_id,
             user_data: &data,
             params: &params,
         },
@@ -116,7 +116,7 @@ pub async fn register(
     )
     .await?;
     tx.commit().await?;
-    let row = u::user_data_fetch(&ctx.pool, id)
+    let row = u::user_data_fetch(&ctx.pool, id.into())
         .await?
         .ok_or_else(|| Error::internal("user data vanished"))?;
     Ok(Reply::object("userdata", &response(&row)))
@@ -129,8 +129,8 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListUserData<'_>) ->
             .split();
     let f = UserDataFilter {
         common: list_filter(ctx, r.wire())?,
-        account_id,
-        account_ids,
+        account_id: account_id.map(Into::into),
+        account_ids: account_ids.map(|v| v.into_iter().map(Into::into).collect()),
         skip_projects,
         // `domainid` is part of whose these are (the scope above).
         domain_id: None,
@@ -144,10 +144,10 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListUserData<'_>) ->
 /// owning it, or a root admin).
 pub async fn usable(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) -> Result<UserDataRow> {
     let id = p.required_uuid(name)?;
-    let row = u::user_data_fetch(&ctx.pool, id)
+    let row = u::user_data_fetch(&ctx.pool, id.into())
         .await?
         .ok_or_else(|| not_found(p, name))?;
-    if !super::projects::may_use(ctx, caller, row.account_id).await? {
+    if !super::projects::may_use(ctx, caller, row.account_id.into()).await? {
         return Err(not_found(p, name));
     }
     Ok(row)
@@ -198,7 +198,7 @@ pub async fn for_vm(
         (Some(data), None) => Ok(Some((guest::check_user_data(ctx, data)?, None))),
         (None, Some(_)) => {
             let row = usable(ctx, caller, p, "userdataid").await?;
-            Ok(Some((row.user_data, Some(row.id))))
+            Ok(Some((row.user_data, Some(row.id.into()))))
         }
         (None, None) => Ok(None),
     }

@@ -1599,7 +1599,7 @@ pub async fn change_service(
     // The root volume stays where it is: its pool must carry the new storage tags.
     let want = crate::rules::tags::parse_stored(so.storage_tags.as_deref());
     if let Some(root) = db::volumes::volume_root_of_vm(&ctx.pool, vm.vm.id).await? {
-        if let Some(pool) = db::storage::pool_fetch(&ctx.pool, root.pool_id.into_uuid()).await? {
+        if let Some(pool) = db::storage::pool_fetch(&ctx.pool, root.pool_id).await? {
             if let Some(why) = crate::rules::tags::unmatched("storage", [&pool.tags[..]], &want) {
                 return Err(ApiError::param(format!(
                     "Unable to upgrade virtual machine {}: its root volume is on primary storage {}, which does not have {why} of service offering {}",

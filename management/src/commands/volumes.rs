@@ -268,7 +268,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateVolume<'_>) 
         Some(vm) => {
             let root = db::volumes::volume_root_of_vm(&ctx.pool, vm.id).await?;
             match root {
-                Some(r) => db::storage::pool_fetch(&ctx.pool, r.pool_id.into_uuid())
+                Some(r) => db::storage::pool_fetch(&ctx.pool, r.pool_id)
                     .await?
                     .and_then(|p| p.cluster_id),
                 None => None,
@@ -289,7 +289,9 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateVolume<'_>) 
         ],
     )
     .await?;
-    let pool = data_volumes::choose_data_pool(ctx, &mut tx, zone_id, cluster, size, &want).await?;
+    let pool =
+        data_volumes::choose_data_pool(ctx, &mut tx, zone_id, cluster.map(Into::into), size, &want)
+            .await?;
     db::volumes::data_volume_insert(
         &mut *tx,
         &db::volumes::NewDataVolume {
@@ -660,10 +662,10 @@ pub async fn migrate(ctx: &Ctx, caller: &Caller, r: &requests::MigrateVolume<'_>
     }
     r.wire().mark_read("livemigrate");
     not_being_snapshotted(ctx, &v).await?;
-    let pool = db::storage::pool_fetch(&ctx.pool, r.storageid().into_uuid())
+    let pool = db::storage::pool_fetch(&ctx.pool, r.storageid())
         .await?
         .ok_or_else(|| not_found(r.wire(), "storageid"))?;
-    if Some(pool.zone_id) != v.zone_id.map(Into::into) {
+    if Some(pool.zone_id) != v.zone_id {
         return Err(ApiError::param(format!(
             "Storage pool {} is not in the volume's zone",
             pool.name
@@ -693,7 +695,7 @@ pub async fn migrate(ctx: &Ctx, caller: &Caller, r: &requests::MigrateVolume<'_>
                 None => None,
             },
         ) {
-            let root = db::storage::pool_fetch(&ctx.pool, root_pool.pool_id.into_uuid()).await?;
+            let root = db::storage::pool_fetch(&ctx.pool, root_pool.pool_id).await?;
             if root.and_then(|r| r.cluster_id).is_some_and(|rc| rc != c) {
                 return Err(ApiError::param(format!(
                     "Storage pool {} is not reached by the cluster of the volume's VM",

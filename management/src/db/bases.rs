@@ -3,6 +3,7 @@
 //! and copies, the others wait for Ready; a claim is a lease its copier renews, so a
 //! copier that died is taken over. See `services::vms::bases`.
 
+use crate::ids::{StoragePoolId, TemplateId};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -13,8 +14,8 @@ use crate::rules::states::BaseState;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct BaseRow {
-    pub template_id: Uuid,
-    pub pool_id: Uuid,
+    pub template_id: TemplateId,
+    pub pool_id: StoragePoolId,
     pub state: BaseState,
     pub path: String,
     pub size_bytes: Option<i64>,
@@ -38,8 +39,8 @@ stmt!(BASE_CLAIM: BaseRow = "INSERT INTO template_pool_copies AS c
 /// Error, or a Copying whose lease lapsed). Some: the caller copies now.
 pub async fn base_claim(
     db: impl PgExecutor<'_>,
-    template: Uuid,
-    pool: Uuid,
+    template: TemplateId,
+    pool: StoragePoolId,
     path: &str,
     owner: Uuid,
     lease_secs: f64,
@@ -59,8 +60,8 @@ stmt!(BASE_FETCH: BaseRow = "SELECT * FROM template_pool_copies WHERE template_i
 
 pub async fn base_fetch(
     db: impl PgExecutor<'_>,
-    template: Uuid,
-    pool: Uuid,
+    template: TemplateId,
+    pool: StoragePoolId,
 ) -> Result<Option<BaseRow>> {
     Ok(BASE_FETCH
         .query_as()
@@ -77,8 +78,8 @@ stmt!(BASE_TOUCH: Scalar<String> = "UPDATE template_pool_copies SET updated = no
 /// while after its last use, so a deploy that found it can still make its overlay).
 pub async fn base_touch(
     db: impl PgExecutor<'_>,
-    template: Uuid,
-    pool: Uuid,
+    template: TemplateId,
+    pool: StoragePoolId,
 ) -> Result<Option<String>> {
     Ok(BASE_TOUCH
         .query_scalar()
@@ -97,8 +98,8 @@ stmt!(
 /// Extends the copier's lease; false when it lost the claim.
 pub async fn base_renew(
     db: impl PgExecutor<'_>,
-    template: Uuid,
-    pool: Uuid,
+    template: TemplateId,
+    pool: StoragePoolId,
     owner: Uuid,
     lease_secs: f64,
 ) -> Result<bool> {
@@ -123,8 +124,8 @@ stmt!(
 /// Ready with its size, or Error with the reason; false when the claim was lost.
 pub async fn base_finish(
     db: impl PgExecutor<'_>,
-    template: Uuid,
-    pool: Uuid,
+    template: TemplateId,
+    pool: StoragePoolId,
     owner: Uuid,
     outcome: std::result::Result<i64, &str>,
 ) -> Result<bool> {
@@ -179,8 +180,8 @@ stmt!(
 /// deploy that just made an overlay keeps it); true: its file may be removed.
 pub async fn base_delete_if_unused(
     db: impl PgExecutor<'_>,
-    template: Uuid,
-    pool: Uuid,
+    template: TemplateId,
+    pool: StoragePoolId,
 ) -> Result<bool> {
     let r = BASE_DELETE_IF_UNUSED
         .query()

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::ids::AccountId;
+use crate::ids::{AccountId, ImageStoreId, ZoneId};
 
 use super::{RowShape, Scalar};
 use crate::error::Result;
@@ -29,8 +29,8 @@ impl Kind {
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct CopyRow {
     pub image_id: Uuid,
-    pub zone_id: Uuid,
-    pub image_store_id: Option<Uuid>,
+    pub zone_id: ZoneId,
+    pub image_store_id: Option<ImageStoreId>,
     pub state: CopyState,
     pub bytes_done: i64,
     pub bytes_total: Option<i64>,
@@ -151,8 +151,8 @@ stmt!(ISO_COPY_MARK_DELETING: CopyRow = mark_deleting_sql(ISO));
 stmt!(TEMPLATE_COPY_MARK_DELETING: CopyRow = mark_deleting_sql(TEMPLATE));
 stmt!(ISO_COPY_DELETE = delete_sql(ISO));
 stmt!(TEMPLATE_COPY_DELETE = delete_sql(TEMPLATE));
-stmt!(ISO_COPY_LIST_CLEANUP: (Uuid, Uuid, String, String) = list_cleanup_sql(ISO));
-stmt!(TEMPLATE_COPY_LIST_CLEANUP: (Uuid, Uuid, String, String) = list_cleanup_sql(TEMPLATE));
+stmt!(ISO_COPY_LIST_CLEANUP: (Uuid, ZoneId, String, String) = list_cleanup_sql(ISO));
+stmt!(TEMPLATE_COPY_LIST_CLEANUP: (Uuid, ZoneId, String, String) = list_cleanup_sql(TEMPLATE));
 stmt!(ISO_COPY_CLEANUP_DONE = cleanup_done_sql(ISO));
 stmt!(TEMPLATE_COPY_CLEANUP_DONE = cleanup_done_sql(TEMPLATE));
 
@@ -194,7 +194,7 @@ pub async fn copy_progress(
     db: impl PgExecutor<'_>,
     kind: Kind,
     image_id: Uuid,
-    zone_id: Uuid,
+    zone_id: ZoneId,
     owner: Uuid,
     done: i64,
     total: Option<i64>,
@@ -218,9 +218,9 @@ pub async fn copy_set_store(
     db: impl PgExecutor<'_>,
     kind: Kind,
     image_id: Uuid,
-    zone_id: Uuid,
+    zone_id: ZoneId,
     owner: Uuid,
-    store_id: Uuid,
+    store_id: ImageStoreId,
     install_path: &str,
 ) -> Result<bool> {
     let r = pick(kind, &ISO_COPY_SET_STORE, &TEMPLATE_COPY_SET_STORE)
@@ -249,7 +249,7 @@ pub async fn copy_finish(
     db: impl PgExecutor<'_>,
     kind: Kind,
     image_id: Uuid,
-    zone_id: Uuid,
+    zone_id: ZoneId,
     owner: Uuid,
     outcome: std::result::Result<Finished<'_>, (&str, Option<&str>)>,
 ) -> Result<bool> {
@@ -278,7 +278,7 @@ pub async fn copy_mark_deleting(
     db: impl PgExecutor<'_>,
     kind: Kind,
     image_id: Uuid,
-    zone_id: Uuid,
+    zone_id: ZoneId,
 ) -> Result<Option<CopyRow>> {
     Ok(
         pick(kind, &ISO_COPY_MARK_DELETING, &TEMPLATE_COPY_MARK_DELETING)
@@ -294,7 +294,7 @@ pub async fn copy_delete(
     db: impl PgExecutor<'_>,
     kind: Kind,
     image_id: Uuid,
-    zone_id: Uuid,
+    zone_id: ZoneId,
 ) -> Result<()> {
     pick(kind, &ISO_COPY_DELETE, &TEMPLATE_COPY_DELETE)
         .query()
@@ -309,7 +309,7 @@ pub async fn copy_delete(
 pub async fn copy_list_cleanup(
     db: impl PgExecutor<'_>,
     kind: Kind,
-) -> Result<Vec<(Uuid, Uuid, String, String)>> {
+) -> Result<Vec<(Uuid, ZoneId, String, String)>> {
     Ok(
         pick(kind, &ISO_COPY_LIST_CLEANUP, &TEMPLATE_COPY_LIST_CLEANUP)
             .query_as()
@@ -322,7 +322,7 @@ pub async fn copy_cleanup_done(
     db: impl PgExecutor<'_>,
     kind: Kind,
     image_id: Uuid,
-    zone_id: Uuid,
+    zone_id: ZoneId,
     path: &str,
 ) -> Result<()> {
     pick(kind, &ISO_COPY_CLEANUP_DONE, &TEMPLATE_COPY_CLEANUP_DONE)

@@ -285,8 +285,8 @@ impl From<super::images::CopyRow> for IsoZoneRow {
     fn from(c: super::images::CopyRow) -> Self {
         IsoZoneRow {
             iso_id: c.image_id.into(),
-            zone_id: c.zone_id.into(),
-            image_store_id: c.image_store_id.map(Into::into),
+            zone_id: c.zone_id,
+            image_store_id: c.image_store_id,
             state: c.state,
             bytes_done: c.bytes_done,
             bytes_total: c.bytes_total,
@@ -338,7 +338,7 @@ pub async fn iso_zone_progress(
         db,
         Iso,
         iso_id.into_uuid(),
-        zone_id.into_uuid(),
+        zone_id,
         owner,
         done,
         total,
@@ -353,14 +353,14 @@ pub async fn iso_zone_set_store(
     iso_id: IsoId,
     zone_id: ZoneId,
     owner: Uuid,
-    store_id: Uuid,
+    store_id: ImageStoreId,
     install_path: &str,
 ) -> Result<bool> {
     img::copy_set_store(
         db,
         Iso,
         iso_id.into_uuid(),
-        zone_id.into_uuid(),
+        zone_id,
         owner,
         store_id,
         install_path,
@@ -381,15 +381,7 @@ pub async fn iso_zone_finish(
         checksum,
         virtual_size: None,
     });
-    img::copy_finish(
-        db,
-        Iso,
-        iso_id.into_uuid(),
-        zone_id.into_uuid(),
-        owner,
-        outcome,
-    )
-    .await
+    img::copy_finish(db, Iso, iso_id.into_uuid(), zone_id, owner, outcome).await
 }
 
 /// deleteIso: the copy stops downloading (its fenced updates fail) and is being removed.
@@ -399,7 +391,7 @@ pub async fn iso_zone_mark_deleting(
     zone_id: ZoneId,
 ) -> Result<Option<IsoZoneRow>> {
     Ok(
-        img::copy_mark_deleting(db, Iso, iso_id.into_uuid(), zone_id.into_uuid())
+        img::copy_mark_deleting(db, Iso, iso_id.into_uuid(), zone_id)
             .await?
             .map(IsoZoneRow::from),
     )
@@ -410,13 +402,13 @@ pub async fn iso_zone_delete(
     iso_id: IsoId,
     zone_id: ZoneId,
 ) -> Result<()> {
-    img::copy_delete(db, Iso, iso_id.into_uuid(), zone_id.into_uuid()).await
+    img::copy_delete(db, Iso, iso_id.into_uuid(), zone_id).await
 }
 
 /// Copies with a partial file left behind, and their store's URL.
 pub async fn iso_zone_list_cleanup(
     db: impl PgExecutor<'_>,
-) -> Result<Vec<(Uuid, Uuid, String, String)>> {
+) -> Result<Vec<(Uuid, ZoneId, String, String)>> {
     img::copy_list_cleanup(db, Iso).await
 }
 
@@ -426,7 +418,7 @@ pub async fn iso_zone_cleanup_done(
     zone_id: ZoneId,
     path: &str,
 ) -> Result<()> {
-    img::copy_cleanup_done(db, Iso, iso_id.into_uuid(), zone_id.into_uuid(), path).await
+    img::copy_cleanup_done(db, Iso, iso_id.into_uuid(), zone_id, path).await
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]

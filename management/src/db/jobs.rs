@@ -74,19 +74,6 @@ pub async fn job_insert(db: impl PgExecutor<'_>, j: &NewJob<'_>) -> Result<()> {
     Ok(())
 }
 
-stmt!(JOB_SET_PROGRESS = "UPDATE async_jobs SET proc_status = $2 WHERE id = $1 AND status = 0");
-
-/// A pending job's progress (`jobprocstatus`): the steps of its workflow done so far.
-pub async fn job_set_progress(db: impl PgExecutor<'_>, id: JobId, done: i32) -> Result<()> {
-    JOB_SET_PROGRESS
-        .query()
-        .bind(id)
-        .bind(done)
-        .execute(db)
-        .await?;
-    Ok(())
-}
-
 const JOB_SELECT: &str = "SELECT j.*, a.name AS account_name, a.domain_id, d.path AS domain_path,
     (SELECT m.name FROM management_servers m WHERE m.id = j.owner_ms) AS owner_ms_name
     FROM async_jobs j JOIN accounts a ON a.id = j.account_id JOIN domains d ON d.id = a.domain_id";
@@ -225,7 +212,6 @@ pub async fn job_count_pending(db: impl PgExecutor<'_>) -> Result<i64> {
 
 statements![
     JOB_INSERT,
-    JOB_SET_PROGRESS,
     JOB_FETCH,
     JOB_CLAIM,
     JOB_RENEW,

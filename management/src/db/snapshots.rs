@@ -115,7 +115,7 @@ stmt!(
 pub async fn snapshot_place(
     db: impl PgExecutor<'_>,
     id: SnapshotId,
-    store: Uuid,
+    store: ImageStoreId,
     path: &str,
 ) -> Result<()> {
     SNAPSHOT_PLACE

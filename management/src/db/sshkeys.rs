@@ -1,18 +1,18 @@
 //! SSH key pairs: an account's public keys by name. Private keys are never stored.
 
+use crate::ids::{AccountId, DomainId, SshKeyPairId};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
-use uuid::Uuid;
 
 use super::{paged_sql, Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct KeyPairRow {
-    pub id: Uuid,
+    pub id: SshKeyPairId,
     pub name: String,
-    pub account_id: Uuid,
-    pub domain_id: Uuid,
+    pub account_id: AccountId,
+    pub domain_id: DomainId,
     pub public_key: String,
     pub fingerprint: String,
     pub created: DateTime<Utc>,
@@ -25,10 +25,10 @@ const JOINS: &str = "JOIN accounts a ON a.id = k.account_id JOIN domains d ON d.
 
 #[derive(Debug, Clone)]
 pub struct NewKeyPair<'a> {
-    pub id: Uuid,
+    pub id: SshKeyPairId,
     pub name: &'a str,
-    pub account_id: Uuid,
-    pub domain_id: Uuid,
+    pub account_id: AccountId,
+    pub domain_id: DomainId,
     pub public_key: &'a str,
     pub fingerprint: &'a str,
 }
@@ -62,7 +62,7 @@ stmt!(KEYPAIR_FIND: KeyPairRow = format!(
 /// The account's key pair named `name`, or the one whose key has `fingerprint`.
 pub async fn keypair_find(
     db: impl PgExecutor<'_>,
-    account_id: Uuid,
+    account_id: AccountId,
     name: Option<&str>,
     fingerprint: Option<&str>,
 ) -> Result<Option<KeyPairRow>> {
@@ -82,7 +82,7 @@ stmt!(KEYPAIR_MISSING: Scalar<String> = "SELECT n FROM unnest($2::text[]) WITH O
 /// Which of `names` the account has no key pair by.
 pub async fn keypair_missing(
     db: impl PgExecutor<'_>,
-    account_id: Uuid,
+    account_id: AccountId,
     names: &[String],
 ) -> Result<Vec<String>> {
     Ok(KEYPAIR_MISSING
@@ -97,13 +97,13 @@ pub async fn keypair_missing(
 pub struct KeyPairFilter {
     pub common: ListFilter,
     /// None: every account's (a root admin's `listall`).
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
     /// Any of these accounts\' (a domain\'s, a project\'s).
-    pub account_ids: Option<Vec<Uuid>>,
+    pub account_ids: Option<Vec<AccountId>>,
     /// Leave out what projects' own accounts own (CloudStack's `SkipProjectResources`:
     /// `listall` without `projectid`).
     pub skip_projects: bool,
-    pub domain_id: Option<Uuid>,
+    pub domain_id: Option<DomainId>,
     pub fingerprint: Option<String>,
 }
 
@@ -151,7 +151,11 @@ pub async fn keypair_list(
 stmt!(KEYPAIR_DELETE = "DELETE FROM ssh_keypairs WHERE account_id = $1 AND name = $2");
 
 /// Deletes the account's key pair by name; false if it had none.
-pub async fn keypair_delete(db: impl PgExecutor<'_>, account_id: Uuid, name: &str) -> Result<bool> {
+pub async fn keypair_delete(
+    db: impl PgExecutor<'_>,
+    account_id: AccountId,
+    name: &str,
+) -> Result<bool> {
     let r = KEYPAIR_DELETE
         .query()
         .bind(account_id)

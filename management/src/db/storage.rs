@@ -1,5 +1,6 @@
 //! Primary storage pools and image stores (secondary storage).
 
+use crate::ids::{ClusterId, ImageStoreId, PodId, StoragePoolId, ZoneId};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -10,11 +11,11 @@ use crate::rules::poolstate::PoolState;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct PoolRow {
-    pub id: Uuid,
+    pub id: StoragePoolId,
     pub name: String,
-    pub zone_id: Uuid,
-    pub pod_id: Option<Uuid>,
-    pub cluster_id: Option<Uuid>,
+    pub zone_id: ZoneId,
+    pub pod_id: Option<PodId>,
+    pub cluster_id: Option<ClusterId>,
     pub scope: String,
     pub url: String,
     pub server: String,
@@ -71,13 +72,16 @@ pub async fn pool_insert(db: impl PgExecutor<'_>, p: &PoolRow) -> Result<()> {
 
 stmt!(POOL_FETCH: PoolRow = format!("SELECT {POOL_SELECT} FROM storage_pools p {POOL_JOINS} WHERE p.id = $1"));
 
-pub async fn pool_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<PoolRow>> {
+pub async fn pool_fetch(db: impl PgExecutor<'_>, id: StoragePoolId) -> Result<Option<PoolRow>> {
     Ok(POOL_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
 
 stmt!(POOL_FETCH_FOR_UPDATE: PoolRow = "SELECT p.* FROM storage_pools p WHERE p.id = $1 FOR UPDATE");
 
-pub async fn pool_fetch_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<PoolRow>> {
+pub async fn pool_fetch_for_update(
+    db: impl PgExecutor<'_>,
+    id: StoragePoolId,
+) -> Result<Option<PoolRow>> {
     Ok(POOL_FETCH_FOR_UPDATE
         .query_as()
         .bind(id)
@@ -88,9 +92,9 @@ pub async fn pool_fetch_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<
 #[derive(Debug, Clone, Default)]
 pub struct PoolFilter {
     pub common: ListFilter,
-    pub zone_id: Option<Uuid>,
-    pub pod_id: Option<Uuid>,
-    pub cluster_id: Option<Uuid>,
+    pub zone_id: Option<ZoneId>,
+    pub pod_id: Option<PodId>,
+    pub cluster_id: Option<ClusterId>,
     pub server: Option<String>,
     pub path: Option<String>,
     pub scope: Option<String>,
@@ -159,7 +163,7 @@ pub async fn pool_update(db: impl PgExecutor<'_>, p: &PoolRow) -> Result<()> {
 /// One tag of one primary pool (listStorageTags).
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct PoolTagRow {
-    pub pool_id: Uuid,
+    pub pool_id: StoragePoolId,
     pub pool_name: String,
     pub name: String,
 }
@@ -189,7 +193,7 @@ pub async fn pool_tag_list(
 
 stmt!(POOL_DELETE = "DELETE FROM storage_pools WHERE id=$1");
 
-pub async fn pool_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+pub async fn pool_delete(db: impl PgExecutor<'_>, id: StoragePoolId) -> Result<bool> {
     let r = POOL_DELETE.query().bind(id).execute(db).await?;
     Ok(r.rows_affected() == 1)
 }
@@ -228,9 +232,9 @@ pub async fn storage_set_stats(
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct StoreRow {
-    pub id: Uuid,
+    pub id: ImageStoreId,
     pub name: String,
-    pub zone_id: Uuid,
+    pub zone_id: ZoneId,
     pub provider: String,
     pub url: String,
     pub server: String,
@@ -267,14 +271,14 @@ pub async fn store_insert(db: impl PgExecutor<'_>, s: &StoreRow) -> Result<()> {
 
 stmt!(STORE_FETCH: StoreRow = "SELECT s.*, z.name AS zone_name FROM image_stores s JOIN zones z ON z.id = s.zone_id WHERE s.id = $1");
 
-pub async fn store_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<StoreRow>> {
+pub async fn store_fetch(db: impl PgExecutor<'_>, id: ImageStoreId) -> Result<Option<StoreRow>> {
     Ok(STORE_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct StoreFilter {
     pub common: ListFilter,
-    pub zone_id: Option<Uuid>,
+    pub zone_id: Option<ZoneId>,
     pub provider: Option<String>,
 }
 
@@ -315,7 +319,7 @@ stmt!(STORE_PICK_FOR_ZONE: StoreRow = "SELECT s.*, z.name AS zone_name FROM imag
 /// The writable image store of a zone with the most free space.
 pub async fn store_pick_for_zone(
     db: impl PgExecutor<'_>,
-    zone_id: Uuid,
+    zone_id: ZoneId,
 ) -> Result<Option<StoreRow>> {
     Ok(STORE_PICK_FOR_ZONE
         .query_as()
@@ -326,7 +330,7 @@ pub async fn store_pick_for_zone(
 
 stmt!(STORE_DELETE = "DELETE FROM image_stores WHERE id=$1");
 
-pub async fn store_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+pub async fn store_delete(db: impl PgExecutor<'_>, id: ImageStoreId) -> Result<bool> {
     let r = STORE_DELETE.query().bind(id).execute(db).await?;
     Ok(r.rows_affected() == 1)
 }
@@ -335,7 +339,7 @@ stmt!(STORE_IMAGE_COUNT: Scalar<i64> = "SELECT (SELECT count(*) FROM iso_zones W
               + (SELECT count(*) FROM template_zones WHERE image_store_id = $1)");
 
 /// How many ISO and template copies an image store holds (or is downloading).
-pub async fn store_image_count(db: impl PgExecutor<'_>, id: Uuid) -> Result<i64> {
+pub async fn store_image_count(db: impl PgExecutor<'_>, id: ImageStoreId) -> Result<i64> {
     Ok(STORE_IMAGE_COUNT
         .query_scalar()
         .bind(id)

@@ -322,7 +322,7 @@ pub async fn template_zone_insert_creating(
     db: impl PgExecutor<'_>,
     template_id: TemplateId,
     zone_id: ZoneId,
-    store_id: Uuid,
+    store_id: ImageStoreId,
     install_path: &str,
 ) -> Result<()> {
     TEMPLATE_ZONE_INSERT_CREATING

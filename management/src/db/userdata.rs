@@ -2,19 +2,19 @@
 //! VMs reference by `userdataid`. A VM keeps its own copy (`vms.user_data`), so deleting
 //! the named one never changes what a guest already has.
 
+use crate::ids::{AccountId, DomainId, ProjectId, UserDataId};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
-use uuid::Uuid;
 
 use super::{paged_sql, Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct UserDataRow {
-    pub id: Uuid,
+    pub id: UserDataId,
     pub name: String,
-    pub account_id: Uuid,
-    pub domain_id: Uuid,
+    pub account_id: AccountId,
+    pub domain_id: DomainId,
     pub user_data: String,
     pub params: Vec<String>,
     pub created: DateTime<Utc>,
@@ -24,7 +24,7 @@ pub struct UserDataRow {
     pub domain_path: Option<String>,
     /// The project owning it (its account is the project's own).
     #[sqlx(default)]
-    pub project_id: Option<Uuid>,
+    pub project_id: Option<ProjectId>,
     #[sqlx(default)]
     pub project_name: Option<String>,
 }
@@ -36,10 +36,10 @@ const JOINS: &str = "JOIN accounts a ON a.id = u.account_id JOIN domains d ON d.
 
 #[derive(Debug, Clone)]
 pub struct NewUserData<'a> {
-    pub id: Uuid,
+    pub id: UserDataId,
     pub name: &'a str,
-    pub account_id: Uuid,
-    pub domain_id: Uuid,
+    pub account_id: AccountId,
+    pub domain_id: DomainId,
     pub user_data: &'a str,
     pub params: &'a [String],
 }
@@ -65,7 +65,10 @@ pub async fn user_data_insert(db: impl PgExecutor<'_>, u: &NewUserData<'_>) -> R
 
 stmt!(USER_DATA_FETCH: UserDataRow = format!("SELECT {SELECT} FROM user_data u {JOINS} WHERE u.id = $1"));
 
-pub async fn user_data_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserDataRow>> {
+pub async fn user_data_fetch(
+    db: impl PgExecutor<'_>,
+    id: UserDataId,
+) -> Result<Option<UserDataRow>> {
     Ok(USER_DATA_FETCH
         .query_as()
         .bind(id)
@@ -77,13 +80,13 @@ pub async fn user_data_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option
 pub struct UserDataFilter {
     pub common: ListFilter,
     /// None: every account's (a root admin's `listall`).
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
     /// Any of these accounts\' (a domain\'s, a project\'s).
-    pub account_ids: Option<Vec<Uuid>>,
+    pub account_ids: Option<Vec<AccountId>>,
     /// Leave out what projects' own accounts own (CloudStack's `SkipProjectResources`:
     /// `listall` without `projectid`).
     pub skip_projects: bool,
-    pub domain_id: Option<Uuid>,
+    pub domain_id: Option<DomainId>,
 }
 
 stmt!(USER_DATA_LIST: Counted<UserDataRow> = named paged_sql(
@@ -129,7 +132,7 @@ stmt!(USER_DATA_USERS: Scalar<String> = "SELECT display_name FROM vms
          WHERE user_data_id = $1 AND removed IS NULL ORDER BY created LIMIT 5");
 
 /// Up to five display names of VMs (not expunged) that name this user data.
-pub async fn user_data_users(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<String>> {
+pub async fn user_data_users(db: impl PgExecutor<'_>, id: UserDataId) -> Result<Vec<String>> {
     Ok(USER_DATA_USERS
         .query_scalar()
         .bind(id)
@@ -140,7 +143,7 @@ pub async fn user_data_users(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<St
 stmt!(USER_DATA_DELETE = "DELETE FROM user_data WHERE id = $1");
 
 /// Deletes it; false if there was none.
-pub async fn user_data_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool> {
+pub async fn user_data_delete(db: impl PgExecutor<'_>, id: UserDataId) -> Result<bool> {
     let r = USER_DATA_DELETE.query().bind(id).execute(db).await?;
     Ok(r.rows_affected() == 1)
 }

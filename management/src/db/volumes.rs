@@ -584,7 +584,11 @@ pub async fn volume_set_size(
 stmt!(VOLUME_SET_POOL = "UPDATE volumes SET pool_id = $2 WHERE id = $1");
 
 /// The volume now lives on `pool` (migrateVolume; an Allocated one re-placed at attach).
-pub async fn volume_set_pool(db: impl PgExecutor<'_>, id: VolumeId, pool: Uuid) -> Result<()> {
+pub async fn volume_set_pool(
+    db: impl PgExecutor<'_>,
+    id: VolumeId,
+    pool: StoragePoolId,
+) -> Result<()> {
     VOLUME_SET_POOL
         .query()
         .bind(id)

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::{Counted, RowShape};
+use super::{Counted, RowShape, Scalar};
 use crate::error::Result;
 use crate::rules::workflow::{Kind, State};
 
@@ -232,14 +232,22 @@ pub async fn workflow_set_step(
 }
 
 stmt!(
-    WORKFLOW_STEP_DONE =
-        "UPDATE workflows SET outputs = outputs || jsonb_build_object($3::text, $4::jsonb),
-                step_index = $5, step = $6, step_started = now(), updated = now()
-         WHERE id = $1 AND owner_ms = $2 AND state = 'Running'"
+    WORKFLOW_STEP_DONE: Scalar<i64> =
+        "WITH w AS (
+             UPDATE workflows SET outputs = outputs || jsonb_build_object($3::text, $4::jsonb),
+                    step_index = $5, step = $6, step_started = now(), updated = now()
+              WHERE id = $1 AND owner_ms = $2 AND state = 'Running'
+             RETURNING job_id),
+         j AS (
+             UPDATE async_jobs SET proc_status = $5
+               FROM w WHERE async_jobs.id = w.job_id AND async_jobs.status = 0)
+         SELECT count(*) FROM w"
 );
 
 /// A step done: its output recorded under its name, the next step (`next_index`, its
-/// name, None past the last) current.
+/// name, None past the last) current, and the workflow's job's progress
+/// (`jobprocstatus`) moved to `next_index` in the same statement, so a client never
+/// sees the workflow one step further than its job.
 pub async fn workflow_step_done(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -250,16 +258,15 @@ pub async fn workflow_step_done(
     next: Option<&str>,
 ) -> Result<bool> {
     Ok(WORKFLOW_STEP_DONE
-        .query()
+        .query_scalar()
         .bind(id)
         .bind(ms)
         .bind(done)
         .bind(output)
         .bind(next_index)
         .bind(next)
-        .execute(db)
+        .fetch_one(db)
         .await?
-        .rows_affected()
         == 1)
 }
 

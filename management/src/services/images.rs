@@ -495,9 +495,7 @@ pub async fn clean_up_partials(ctx: &Ctx) -> Result<()> {
 /// Removes an image's copy in one zone: stops its download, deletes its files from the
 /// image store, then its row. Idempotent.
 pub async fn remove_copy(ctx: &Ctx, kind: Kind, id: Uuid, zone_id: ZoneId) -> Result<()> {
-    let Some(row) =
-        db::images::copy_mark_deleting(&ctx.pool, kind, id, zone_id.into_uuid()).await?
-    else {
+    let Some(row) = db::images::copy_mark_deleting(&ctx.pool, kind, id, zone_id).await? else {
         return Ok(());
     };
     if let Some(store_id) = row.image_store_id {
@@ -532,7 +530,7 @@ pub async fn remove_copy(ctx: &Ctx, kind: Kind, id: Uuid, zone_id: ZoneId) -> Re
                 })?;
         }
     }
-    db::images::copy_delete(&ctx.pool, kind, id, zone_id.into_uuid()).await?;
+    db::images::copy_delete(&ctx.pool, kind, id, zone_id).await?;
     Ok(())
 }
 

@@ -217,11 +217,11 @@ pub async fn refresh_storage_stats(ctx: &Ctx) -> crate::error::Result<()> {
     let (stores, _) = db::storage::store_list(&ctx.pool, &Default::default()).await?;
     let all = pools
         .iter()
-        .map(|p| (StorageKind::Pool, p.id, p.url.as_str()))
+        .map(|p| (StorageKind::Pool, p.id.into_uuid(), p.url.as_str()))
         .chain(
             stores
                 .iter()
-                .map(|s| (StorageKind::Store, s.id, s.url.as_str())),
+                .map(|s| (StorageKind::Store, s.id.into_uuid(), s.url.as_str())),
         );
     for (kind, id, url) in all {
         let r = fsstat(url).await;
@@ -229,7 +229,7 @@ pub async fn refresh_storage_stats(ctx: &Ctx) -> crate::error::Result<()> {
         db::storage::storage_set_stats(&ctx.pool, kind, id, r).await?;
     }
     for p in &pools {
-        measure_volumes(ctx, p.id, &p.url).await?;
+        measure_volumes(ctx, p.id.into(), &p.url).await?;
     }
     Ok(())
 }

@@ -29,7 +29,7 @@
 
 use std::time::Duration;
 
-use crate::ids::{JobId, VmId, VolumeId};
+use crate::ids::{ImageStoreId, JobId, VmId, VolumeId};
 use serde_json::{json, Value};
 use stratus_api::agent::NfsFile;
 use stratus_api::{ApiError, ErrorCode};
@@ -96,7 +96,7 @@ async fn connect(url: &NfsUrl) -> Result<NfsClient> {
 /// The volume's template base on its pool (a root volume's overlay), as a file URL.
 async fn base_url(ctx: &Ctx, v: &DataVolumeRow, pool: &NfsUrl) -> Result<Option<String>> {
     Ok(match v.template_id {
-        Some(t) => db::bases::base_fetch(&ctx.pool, t, v.pool_id.into_uuid())
+        Some(t) => db::bases::base_fetch(&ctx.pool, t.into(), v.pool_id)
             .await?
             .map(|b| volumes::nfs_file_url(pool, &b.path)),
         None => None,
@@ -108,7 +108,7 @@ pub async fn remove_files(ctx: &Ctx, s: &SnapshotRow) -> Result<()> {
     let (Some(store_id), Some(path)) = (s.image_store_id, s.install_path.as_deref()) else {
         return Ok(());
     };
-    let Some(store) = db::storage::store_fetch(&ctx.pool, store_id.into_uuid()).await? else {
+    let Some(store) = db::storage::store_fetch(&ctx.pool, store_id).await? else {
         return Ok(());
     };
     let mut nfs = connect(&store_url(&store)?).await?;
@@ -144,7 +144,7 @@ async fn backed_up_file(ctx: &Ctx, s: &SnapshotRow) -> Result<String> {
     let (Some(store_id), Some(path)) = (s.image_store_id, s.install_path.as_deref()) else {
         return Err(Error::internal("a BackedUp snapshot without a file"));
     };
-    let store = db::storage::store_fetch(&ctx.pool, store_id.into_uuid())
+    let store = db::storage::store_fetch(&ctx.pool, store_id)
         .await?
         .ok_or_else(|| unavailable(format!("Snapshot {}'s image store is gone", s.name)))?;
     Ok(volumes::nfs_file_url(&store_url(&store)?, path))
@@ -182,7 +182,7 @@ impl Steps for CreateStep {
 /// Place's output.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct Placement {
-    pub store_id: Uuid,
+    pub store_id: ImageStoreId,
     pub install_path: String,
 }
 
@@ -245,7 +245,7 @@ impl Create {
                     path: path.to_string(),
                 };
                 let base_file = match vol.template_id {
-                    Some(t) => db::bases::base_fetch(&ctx.pool, t, vol.pool_id.into_uuid())
+                    Some(t) => db::bases::base_fetch(&ctx.pool, t.into(), vol.pool_id)
                         .await?
                         .map(|b| nfs_file(&purl, &b.path)),
                     None => None,
@@ -280,7 +280,7 @@ impl Create {
                 // `volumes::set_backing`), as createTemplate does.
                 let src = volumes::nfs_file_url(&purl, &vol.path);
                 let relative = match vol.template_id {
-                    Some(t) => db::bases::base_fetch(&ctx.pool, t, vol.pool_id.into_uuid())
+                    Some(t) => db::bases::base_fetch(&ctx.pool, t.into(), vol.pool_id)
                         .await?
                         .map(|b| b.path),
                     None => None,
@@ -342,11 +342,11 @@ impl Workflow for Create {
                 let s = self.row(ctx).await?;
                 if let (Some(store_id), Some(install_path)) = (s.image_store_id, s.install_path) {
                     return Ok(json!(Placement {
-                        store_id: store_id.into_uuid(),
+                        store_id,
                         install_path
                     }));
                 }
-                let store = db::storage::store_pick_for_zone(&ctx.pool, s.zone_id.into_uuid())
+                let store = db::storage::store_pick_for_zone(&ctx.pool, s.zone_id)
                     .await?
                     .ok_or_else(|| {
                         unavailable("The volume's zone has no writable secondary storage".into())
@@ -524,7 +524,7 @@ impl Workflow for Revert {
                     .ok_or_else(|| unavailable("The snapshot was deleted".into()))?;
                 let src = backed_up_file(ctx, &s).await?;
                 let base = match v.template_id {
-                    Some(t) => db::bases::base_fetch(&ctx.pool, t, v.pool_id.into_uuid()).await?,
+                    Some(t) => db::bases::base_fetch(&ctx.pool, t.into(), v.pool_id).await?,
                     None => None,
                 };
                 let part = Self::part(&v);

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use crate::ids::{AccountId, DomainId, JobId, OsTypeId, VmId, VolumeId, ZoneId};
+use crate::ids::{AccountId, DomainId, ImageStoreId, JobId, OsTypeId, VmId, VolumeId, ZoneId};
 use serde_json::{json, Value};
 use stratus_api::{ApiError, ErrorCode};
 use uuid::Uuid;
@@ -167,7 +167,7 @@ impl Steps for CreateStep {
 /// Record's output: where the copy goes.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct Placement {
-    pub store_id: Uuid,
+    pub store_id: ImageStoreId,
     pub install_path: String,
 }
 
@@ -227,7 +227,7 @@ impl Create {
             .await?
             .filter(|v| v.removed.is_none() && v.state == VolumeState::Ready)
             .ok_or_else(|| unavailable("The volume is no longer there".into()))?;
-        let pool = db::storage::pool_fetch(&ctx.pool, vol.pool_id.into_uuid())
+        let pool = db::storage::pool_fetch(&ctx.pool, vol.pool_id)
             .await?
             .ok_or_else(|| Error::internal("the volume's pool vanished"))?;
         let pool_url = NfsUrl::parse(&pool.url)
@@ -241,7 +241,7 @@ impl Create {
         // An overlay's base is named by its full URL while it is read (see
         // `volumes::set_backing`), and by its relative name again after.
         let base = match vol.template_id {
-            Some(t) => db::bases::base_fetch(&ctx.pool, t, vol.pool_id.into_uuid())
+            Some(t) => db::bases::base_fetch(&ctx.pool, t.into(), vol.pool_id)
                 .await?
                 .map(|b| b.path),
             None => None,
@@ -348,7 +348,7 @@ impl Workflow for Create {
                         }));
                     }
                 }
-                let store = db::storage::store_pick_for_zone(&ctx.pool, self.zone_id.into_uuid())
+                let store = db::storage::store_pick_for_zone(&ctx.pool, self.zone_id)
                     .await?
                     .ok_or_else(|| {
                         unavailable("The VM's zone has no writable secondary storage".into())

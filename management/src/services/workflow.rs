@@ -315,10 +315,6 @@ async fn steps<W: Workflow>(ctx: &Ctx, w: &W, row: WorkflowRow) -> Result<()> {
                     fenced(ok, id)?;
                     out.0.insert(step.name().to_string(), output);
                     index += 1;
-                    if let Some(job) = row.job_id {
-                        // What a waiting client sees (queryAsyncJobResult's jobprocstatus).
-                        db::jobs::job_set_progress(pool, job.into(), index as i32).await?;
-                    }
                 }
                 Err(e) => {
                     let api = e.to_api();

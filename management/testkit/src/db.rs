@@ -289,9 +289,9 @@ impl Client {
         .await;
         let zone_id = Uuid::parse_str(&zone).unwrap();
         let store = db::storage::StoreRow {
-            id: Uuid::new_v4(),
+            id: Uuid::new_v4().into(),
             name: "store".into(),
-            zone_id,
+            zone_id: zone_id.into(),
             provider: "NFS".into(),
             url: "nfs://127.0.0.1/export/secondary".into(),
             server: "127.0.0.1".into(),
@@ -341,7 +341,7 @@ impl Client {
             claimed.iter().any(|c| c.iso_id == iso_id),
             "the ISO's download is claimed"
         );
-        let store = db::storage::store_pick_for_zone(&self.ctx.pool, zone_id)
+        let store = db::storage::store_pick_for_zone(&self.ctx.pool, zone_id.into())
             .await
             .unwrap()
             .expect("the zone has a secondary store");

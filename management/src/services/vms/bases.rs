@@ -57,7 +57,7 @@ pub async fn ensure_base(
         );
         if let Some(claim) = db::bases::base_claim(
             &ctx.pool,
-            t.template_id.into_uuid(),
+            t.template_id,
             pool.id,
             &path,
             ctx.ms_id,
@@ -67,9 +67,7 @@ pub async fn ensure_base(
         {
             return copy(ctx, t, pool, &claim.path).await;
         }
-        if let Some(path) =
-            db::bases::base_touch(&ctx.pool, t.template_id.into_uuid(), pool.id).await?
-        {
+        if let Some(path) = db::bases::base_touch(&ctx.pool, t.template_id, pool.id).await? {
             return Ok(path);
         }
         // Copying elsewhere (or gone between the two statements): wait, then look again.
@@ -97,9 +95,7 @@ async fn copy(
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(RENEW_EVERY).await;
-                match db::bases::base_renew(&ctx.pool, tid.into_uuid(), pid, ctx.ms_id, LEASE_SECS)
-                    .await
-                {
+                match db::bases::base_renew(&ctx.pool, tid, pid, ctx.ms_id, LEASE_SECS).await {
                     Ok(true) => {}
                     Ok(false) => return,
                     Err(e) => tracing::warn!(error = %e, "renewing a template copy's claim failed"),
@@ -118,7 +114,7 @@ async fn copy(
             );
             if !db::bases::base_finish(
                 &ctx.pool,
-                t.template_id.into_uuid(),
+                t.template_id,
                 pool.id,
                 ctx.ms_id,
                 Ok(size as i64),
@@ -137,14 +133,8 @@ async fn copy(
                 "Copying template {} to primary storage {} failed: {why}",
                 t.name, pool.name
             );
-            db::bases::base_finish(
-                &ctx.pool,
-                t.template_id.into_uuid(),
-                pool.id,
-                ctx.ms_id,
-                Err(&text),
-            )
-            .await?;
+            db::bases::base_finish(&ctx.pool, t.template_id, pool.id, ctx.ms_id, Err(&text))
+                .await?;
             Err(storage_error(text))
         }
     }

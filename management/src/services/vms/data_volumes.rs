@@ -105,9 +105,10 @@ async fn cluster_of_vm(ctx: &Ctx, vm_id: VmId) -> Result<Option<Uuid>> {
     let Some(root) = db::volumes::volume_root_of_vm(&ctx.pool, vm_id).await? else {
         return Ok(None);
     };
-    Ok(db::storage::pool_fetch(&ctx.pool, root.pool_id.into_uuid())
+    Ok((db::storage::pool_fetch(&ctx.pool, root.pool_id)
         .await?
         .and_then(|p| p.cluster_id))
+    .map(Into::into))
 }
 
 /// Creates an Allocated volume's file (on a pool the VM reaches, moving it there first if
@@ -136,7 +137,7 @@ async fn ensure_file(ctx: &Ctx, v: &DataVolumeRow, vm_id: VmId) -> Result<DataVo
             &want,
         )
         .await?;
-        db::volumes::volume_set_pool(&mut *tx, v.id, pool).await?;
+        db::volumes::volume_set_pool(&mut *tx, v.id, pool.into()).await?;
         tx.commit().await?;
     }
     let v = db::volumes::data_volume_fetch(&ctx.pool, v.id)

@@ -109,8 +109,7 @@ pub async fn public_keys(
 ) -> Result<Vec<GuestKey>> {
     let mut keys = Vec::new();
     for name in keypair_names(keypair) {
-        if let Some(k) =
-            db::sshkeys::keypair_find(&ctx.pool, account_id.into_uuid(), Some(&name), None).await?
+        if let Some(k) = db::sshkeys::keypair_find(&ctx.pool, account_id, Some(&name), None).await?
         {
             keys.push(GuestKey {
                 name: k.name,

@@ -116,7 +116,7 @@ pub(crate) async fn create_root_volume(
             Some(t) => Some(template_file(ctx, t, vm.zone_id).await?),
             None => None,
         };
-        let pool = db::storage::pool_fetch(&ctx.pool, v.pool_id.into_uuid())
+        let pool = db::storage::pool_fetch(&ctx.pool, v.pool_id)
             .await?
             .ok_or_else(|| Error::internal("the volume's pool vanished"))?;
         let base = match &template {
@@ -145,7 +145,7 @@ pub(crate) async fn create_root_volume(
         vm_id: Some(vm.id),
         name: format!("ROOT-{}", vm.instance_number),
         volume_type: "ROOT".into(),
-        pool_id: pool.id.into(),
+        pool_id: pool.id,
         path: crate::services::vms::volumes::volume_path(id),
         size_bytes: size,
         state: VolumeState::Allocated,
@@ -221,7 +221,7 @@ async fn choose_root_pool_in(
                     format!("Unable to create the root volume of VM {}: {why}", vm.name),
                 )
             })?;
-    db::storage::pool_fetch(&ctx.pool, pool_id.into())
+    db::storage::pool_fetch(&ctx.pool, pool_id)
         .await?
         .ok_or_else(|| Error::internal("the chosen pool vanished"))
 }
@@ -249,7 +249,7 @@ async fn base_of(ctx: &Ctx, v: &db::volumes::VolumeRow) -> Result<Option<String>
     let Some(t) = v.template_id else {
         return Ok(None);
     };
-    match db::bases::base_fetch(&ctx.pool, t, v.pool_id.into_uuid()).await? {
+    match db::bases::base_fetch(&ctx.pool, t.into(), v.pool_id).await? {
         Some(b) if b.state == crate::rules::states::BaseState::Ready => Ok(Some(b.path)),
         _ => Err(ApiError::new(
             ErrorCode::ResourceUnavailable,
@@ -313,7 +313,7 @@ pub async fn remove_root_volume(ctx: &Ctx, vm_id: VmId) -> Result<()> {
     let Some(v) = db::volumes::volume_root_of_vm(&ctx.pool, vm_id).await? else {
         return Ok(());
     };
-    let pool = db::storage::pool_fetch(&ctx.pool, v.pool_id.into_uuid())
+    let pool = db::storage::pool_fetch(&ctx.pool, v.pool_id)
         .await?
         .ok_or_else(|| Error::internal("the volume's pool vanished"))?;
     let url = crate::clients::nfs::NfsUrl::parse(&pool.url)
@@ -416,7 +416,7 @@ pub(crate) async fn spec_for(ctx: &Ctx, vm: &db::vms::VmRow, host: &HostRow) -> 
     let vol = db::volumes::volume_root_of_vm(&ctx.pool, vm.id)
         .await?
         .ok_or_else(|| Error::internal("the VM has no root volume"))?;
-    let pool = db::storage::pool_fetch(&ctx.pool, vol.pool_id.into_uuid())
+    let pool = db::storage::pool_fetch(&ctx.pool, vol.pool_id)
         .await?
         .ok_or_else(|| Error::internal("the volume's pool vanished"))?;
     let iso = match vm.iso_id {
@@ -478,7 +478,7 @@ pub async fn iso_file(ctx: &Ctx, iso_id: IsoId, zone_id: ZoneId) -> Result<NfsFi
     let store_id = copy
         .image_store_id
         .ok_or_else(|| Error::internal("a Ready ISO copy has no store"))?;
-    let store = db::storage::store_fetch(&ctx.pool, store_id.into_uuid())
+    let store = db::storage::store_fetch(&ctx.pool, store_id)
         .await?
         .ok_or_else(|| Error::internal("the ISO's store vanished"))?;
     Ok(NfsFile {

@@ -88,7 +88,7 @@ fn nfs_of(pool: &db::storage::PoolRow) -> Result<crate::clients::nfs::NfsUrl> {
 
 /// Removes a volume's file and marks it Expunged (idempotent).
 async fn remove_volume(ctx: &Ctx, v: &db::volumes::VolumeRow) -> Result<()> {
-    let pool = db::storage::pool_fetch(&ctx.pool, v.pool_id.into_uuid())
+    let pool = db::storage::pool_fetch(&ctx.pool, v.pool_id)
         .await?
         .ok_or_else(|| Error::internal("the volume's pool vanished"))?;
     super::volumes::remove(&nfs_of(&pool)?, &v.path)
@@ -149,7 +149,7 @@ impl Workflow for Restore {
                 let old = volume(ctx, self.old_volume)
                     .await?
                     .ok_or_else(|| Error::internal("the old root volume vanished"))?;
-                let pool = db::storage::pool_fetch(&ctx.pool, old.pool_id.into_uuid())
+                let pool = db::storage::pool_fetch(&ctx.pool, old.pool_id)
                     .await?
                     .ok_or_else(|| Error::internal("the volume's pool vanished"))?;
                 let base = match self.template {
@@ -164,7 +164,7 @@ impl Workflow for Restore {
                     vm_id: None,
                     name: format!("ROOT-{}", vm.instance_number),
                     volume_type: "ROOT".into(),
-                    pool_id: pool.id.into(),
+                    pool_id: pool.id,
                     path: super::volumes::volume_path(self.new_volume),
                     size_bytes: self.size_bytes,
                     state: VolumeState::Allocated,

@@ -99,7 +99,7 @@ async fn volume_urls(ctx: &Ctx, vm: VmId) -> Result<Vec<String>> {
         .await?
         .filter(|r| r.state == VolumeState::Ready)
     {
-        let pool = db::storage::pool_fetch(&ctx.pool, root.pool_id.into_uuid())
+        let pool = db::storage::pool_fetch(&ctx.pool, root.pool_id)
             .await?
             .ok_or_else(|| Error::internal("the root volume's pool vanished"))?;
         let url = NfsUrl::parse(&pool.url)

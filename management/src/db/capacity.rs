@@ -29,6 +29,7 @@ struct CandidateRow {
 }
 
 stmt!(HOSTS_LOCK_IN_ZONE: Scalar<Uuid> = "SELECT id FROM hosts WHERE zone_id = $1 ORDER BY id FOR UPDATE");
+stmt!(HOSTS_IN_ZONE: Scalar<Uuid> = "SELECT id FROM hosts WHERE zone_id = $1 ORDER BY id");
 // What each candidate reserves: its VMs in the states that hold capacity, plus the VMs
 // migrating to it (their hold, 0046). Two index scans joined by UNION ALL; one join `ON
 // host_id = h.id OR migrating_to = h.id` could use no index and compared every VM with
@@ -72,17 +73,30 @@ pub async fn host_candidates_for_update_in_txn(
     db: &mut PgConnection,
     zone_id: Uuid,
 ) -> Result<Vec<Candidate>> {
-    let locked: Vec<Uuid> = HOSTS_LOCK_IN_ZONE
-        .query_scalar()
-        .bind(zone_id)
-        .fetch_all(&mut *db)
-        .await?;
-    if locked.is_empty() {
+    zone_candidates(db, &HOSTS_LOCK_IN_ZONE, zone_id).await
+}
+
+/// The zone's hosts as placement would see them, without locking anything: for showing
+/// where a VM could go (`findHostsForMigration`, the instance page), never for taking
+/// capacity, which only [`host_candidates_for_update_in_txn`] may decide.
+pub async fn host_candidates(db: &mut PgConnection, zone_id: Uuid) -> Result<Vec<Candidate>> {
+    zone_candidates(db, &HOSTS_IN_ZONE, zone_id).await
+}
+
+/// The zone's hosts that `ids` selects (locking them or not), with what each has and
+/// has reserved.
+async fn zone_candidates(
+    db: &mut PgConnection,
+    ids: &'static super::Stmt<Scalar<Uuid>>,
+    zone_id: Uuid,
+) -> Result<Vec<Candidate>> {
+    let ids: Vec<Uuid> = ids.query_scalar().bind(zone_id).fetch_all(&mut *db).await?;
+    if ids.is_empty() {
         return Ok(vec![]);
     }
     let rows: Vec<CandidateRow> = HOST_CANDIDATES
         .query_as()
-        .bind(&locked)
+        .bind(&ids)
         .fetch_all(&mut *db)
         .await?;
     Ok(rows
@@ -341,6 +355,7 @@ pub async fn capacity_by_cluster(
 statements![
     POOLS_LOCK_IN_ZONE,
     HOSTS_LOCK_IN_ZONE,
+    HOSTS_IN_ZONE,
     HOST_CANDIDATES,
     VM_RESERVE_ON_HOST_IN_TXN,
     POOL_CANDIDATES,

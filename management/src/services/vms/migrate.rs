@@ -94,11 +94,23 @@ fn factors(ctx: &Ctx, zone: ZoneId) -> impl Fn(crate::ids::ClusterId) -> Factors
 /// the VM there (`findHostsForMigration`).
 pub async fn targets(ctx: &Ctx, vm_id: VmId) -> Result<Vec<MigrationTarget>> {
     let (vm, source) = running_vm(ctx, vm_id).await?;
-    let mut tx = ctx.pool.begin().await?;
+    // Showing where the VM could go takes no locks (a page view must not hold up
+    // deploys); the migration itself decides under them.
+    let mut conn = ctx.pool.acquire().await?;
     let candidates: Vec<Candidate> =
-        db::capacity::host_candidates_for_update_in_txn(&mut tx, vm.zone_id.into_uuid()).await?;
-    let wanted = db::offerings::vm_tags(&mut *tx, vm.id.into_uuid()).await?;
-    tx.commit().await?;
+        db::capacity::host_candidates(&mut conn, vm.zone_id.into_uuid()).await?;
+    let wanted = db::offerings::vm_tags(&mut *conn, vm.id.into_uuid()).await?;
+    let (hosts, _) = db::hosts::host_list(
+        &mut *conn,
+        &db::hosts::HostFilter {
+            zone_id: Some(vm.zone_id),
+            ..Default::default()
+        },
+    )
+    .await?;
+    drop(conn);
+    let mut hosts: std::collections::HashMap<HostId, HostRow> =
+        hosts.into_iter().map(|h| (h.id, h)).collect();
     let req = request(
         &vm,
         crate::rules::tags::parse_stored(wanted.host_tags.as_deref()),
@@ -107,7 +119,7 @@ pub async fn targets(ctx: &Ctx, vm_id: VmId) -> Result<Vec<MigrationTarget>> {
     for c in candidates.iter().filter(|c| c.id != source.id) {
         let suitable =
             placement::choose(std::slice::from_ref(c), &[], &req, factors(ctx, vm.zone_id)).is_ok();
-        if let Some(host) = db::hosts::host_fetch(&ctx.pool, c.id).await? {
+        if let Some(host) = hosts.remove(&c.id) {
             out.push(MigrationTarget { host, suitable });
         }
     }

@@ -11,7 +11,6 @@ use chrono::Utc;
 use stratus_api::envelope::Reply;
 use stratus_api::types::{ImageStoreResponse, StoragePoolResponse, StorageTagResponse};
 use stratus_api::{ApiError, ErrorCode, Params};
-use uuid::Uuid;
 
 use super::{event, list_filter, not_found};
 use crate::clients::nfs::{Capacity, NfsClient, NfsUrl};
@@ -20,6 +19,7 @@ use crate::db::events::{EventResource, ResourceType};
 use crate::db::storage::{self as s, PoolFilter, PoolRow, StoreFilter, StoreRow};
 use crate::db::topology as t;
 use crate::error::Result;
+use crate::ids::{ImageStoreId, StoragePoolId};
 use crate::rules::poolstate::PoolState;
 use crate::rules::tags as rules_tags;
 use crate::services::auth::Caller;
@@ -162,7 +162,7 @@ pub async fn create_pool(
     }
     let (url, cap) = probe(r.url(), "primary storage").await?;
     let pool = PoolRow {
-        id: Uuid::new_v4().into(),
+        id: StoragePoolId::new_v4(),
         name,
         zone_id,
         pod_id,
@@ -409,7 +409,7 @@ async fn add_store(
         .ok_or_else(|| not_found(p, "zoneid"))?;
     let (url, cap) = probe(url, "secondary storage").await?;
     let store = StoreRow {
-        id: Uuid::new_v4().into(),
+        id: ImageStoreId::new_v4(),
         name: name
             .map(|n| n.trim().to_string())
             .filter(|n| !n.is_empty())

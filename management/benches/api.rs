@@ -60,10 +60,10 @@ async fn main() -> anyhow::Result<()> {
     db::migrate(&pool).await?;
     accounts::ensure_admin(&pool, Some("bench-password")).await?;
     let ms = uuid::Uuid::new_v4();
-    db::mgmt::ms_register(&pool, ms, "bench", "0").await?;
+    db::mgmt::ms_register(&pool, ms.into(), "bench", "0").await?;
     let ctx = Ctx::new(
         pool.clone(),
-        ms,
+        ms.into(),
         stratus_management::secrets::SecretKey::generate(),
     )
     .await?;

@@ -10,6 +10,7 @@
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use stratus_management::ids::ManagementServerId;
 
 use stratus_management::embedded_pg::{EmbeddedPostgres, Options};
 use stratus_management::services::auth::Caller;
@@ -68,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
     let pool = db::connect(pg.options("bench"), 16).await?;
     db::migrate(&pool).await?;
     accounts::ensure_admin(&pool, Some("bench-password")).await?;
-    let ms = Uuid::new_v4();
+    let ms = ManagementServerId::new_v4();
     db::mgmt::ms_register(&pool, ms, "bench", "0").await?;
     let mut ctx = Ctx::new(
         pool.clone(),

@@ -87,12 +87,12 @@ async fn main() -> anyhow::Result<()> {
     accounts::ensure_admin(&pool, Some("bench-password")).await?;
     db::config::config_set_global(&pool, "ping.interval", Some(&interval.to_string())).await?;
     let ms = uuid::Uuid::new_v4();
-    db::mgmt::ms_register(&pool, ms, "bench-setup", "0").await?;
+    db::mgmt::ms_register(&pool, ms.into(), "bench-setup", "0").await?;
     // The server started below must open what this setup seals (the CA's key), so both
     // use one management key file, as management servers sharing a database do.
     let key_file = dir.path().join("management.key");
     let key = stratus_management::secrets::SecretKey::load_or_create(&key_file)?;
-    let ctx = Ctx::new(pool.clone(), ms, key).await?;
+    let ctx = Ctx::new(pool.clone(), ms.into(), key).await?;
     let admin = db::accounts::user_fetch_by_name(&pool, db::accounts::ROOT_DOMAIN, "admin")
         .await?
         .expect("admin");

@@ -1,5 +1,6 @@
 //! Shared server state handed to every handler and background task.
 
+use crate::ids::ManagementServerId;
 use std::sync::Arc;
 
 use sqlx::PgPool;
@@ -16,7 +17,7 @@ use crate::settings::{self, Scope, ScopeKind, Setting};
 pub struct Ctx {
     pub pool: PgPool,
     /// This management server's id (`managementserverid`).
-    pub ms_id: Uuid,
+    pub ms_id: ManagementServerId,
     /// Woken when a job is queued here, so the local worker picks it up at once.
     pub jobs: Arc<Notify>,
     /// Woken when ISO or template copies are queued, so a downloader starts at once.
@@ -45,7 +46,7 @@ impl std::fmt::Debug for Ctx {
 }
 
 impl Ctx {
-    pub async fn new(pool: PgPool, ms_id: Uuid, secrets: SecretKey) -> Result<Ctx> {
+    pub async fn new(pool: PgPool, ms_id: ManagementServerId, secrets: SecretKey) -> Result<Ctx> {
         let pki = Pki::load_or_create(&pool, &secrets, ms_id).await?;
         let ctx = Ctx {
             pool,

@@ -15,6 +15,7 @@
 //! pass every 10 s, and after an outage a failed pass that says how long the database was
 //! away and why (e.g. "the embedded Postgres was killed by signal 9").
 
+use crate::ids::ManagementServerId;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +24,6 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgPool};
 use stratus_api::ApiError;
 use tokio::sync::watch;
-use uuid::Uuid;
 
 use crate::embedded_pg::PgStatus;
 
@@ -168,7 +168,7 @@ pub struct Watchdog {
     pub embedded: Option<watch::Receiver<PgStatus>>,
     /// For recording the `database` background task.
     pub pool: PgPool,
-    pub ms_id: Uuid,
+    pub ms_id: ManagementServerId,
 }
 
 /// Pings until `stop` turns true, keeping `status` true to what it sees.
@@ -236,7 +236,7 @@ pub async fn run(w: Watchdog, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn record(pool: &PgPool, ms_id: Uuid, outcome: Result<&str, &str>) {
+async fn record(pool: &PgPool, ms_id: ManagementServerId, outcome: Result<&str, &str>) {
     let pass = crate::db::tasks::TaskPass {
         ms_id,
         name: "database",

@@ -156,12 +156,20 @@ id!(
     UserDataId
 );
 id!(ProjectId);
+id!(
+    /// An invitation to join a project (`project_invitations`).
+    ProjectInvitationId
+);
 
 // VM snapshots (issue 16).
 id!(VmSnapshotId);
 
 // Work and records.
 id!(JobId);
+id!(
+    /// A persisted multi-step operation (`workflows`, services::workflow).
+    WorkflowId
+);
 id!(EventId);
 id!(BackgroundTaskId);
 

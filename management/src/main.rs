@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use std::time::Duration;
 use stratus_management::front::{self, jobs, listen, local_host};
+use stratus_management::ids::ManagementServerId;
 use stratus_management::services::{accounts, hosts, reconcile};
 use stratus_management::{ctx::Ctx, db, dbstatus, embedded_pg};
 use tokio::sync::watch;
-use uuid::Uuid;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -304,7 +304,7 @@ async fn run(
         .await
         .context("connecting to Postgres")?;
     db::migrate(&pool).await.context("applying migrations")?;
-    let ms_id = Uuid::new_v4();
+    let ms_id = ManagementServerId::new_v4();
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "localhost".into());
     db::mgmt::ms_register(&pool, ms_id, host.trim(), env!("CARGO_PKG_VERSION")).await?;
     if let Some(pw) = accounts::ensure_admin(&pool, args.admin_password.as_deref()).await? {

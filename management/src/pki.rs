@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::db;
 use crate::error::{Error, Result};
-use crate::ids::HostId;
+use crate::ids::{HostId, ManagementServerId};
 use crate::secrets::SecretKey;
 
 /// A certificate and its private key, PEM-encoded, for an agent.
@@ -92,7 +92,11 @@ fn ca_params() -> CertificateParams {
 impl Pki {
     /// Loads the cloud's CA, creating it if this is the first management server, and
     /// issues this server's client certificate.
-    pub async fn load_or_create(pool: &PgPool, key: &SecretKey, ms_id: Uuid) -> Result<Pki> {
+    pub async fn load_or_create(
+        pool: &PgPool,
+        key: &SecretKey,
+        ms_id: ManagementServerId,
+    ) -> Result<Pki> {
         let (ca_pem, ca_key) = match db::pki::ca_fetch(pool).await? {
             Some(row) => row_to_ca(key, row)?,
             None => {

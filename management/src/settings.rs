@@ -24,6 +24,8 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use uuid::Uuid;
 
+use crate::ids::{AccountId, ClusterId, DomainId, StoragePoolId, ZoneId};
+
 /// A level a value may be stored at besides the global one (`configuration.scopes`,
 /// `configuration_scoped.scope`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,16 +70,16 @@ impl ScopeKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Global,
-    Zone(Uuid),
-    Cluster { zone: Uuid, cluster: Uuid },
-    StoragePool { zone: Uuid, pool: Uuid },
-    Account(Uuid),
-    Domain(Uuid),
+    Zone(ZoneId),
+    Cluster { zone: ZoneId, cluster: ClusterId },
+    StoragePool { zone: ZoneId, pool: StoragePoolId },
+    Account(AccountId),
+    Domain(DomainId),
 }
 
 impl Scope {
     /// A cluster's scope (its zone is where the value falls back to).
-    pub fn cluster(zone: impl Into<Uuid>, cluster: impl Into<Uuid>) -> Scope {
+    pub fn cluster(zone: impl Into<ZoneId>, cluster: impl Into<ClusterId>) -> Scope {
         Scope::Cluster {
             zone: zone.into(),
             cluster: cluster.into(),
@@ -85,14 +87,14 @@ impl Scope {
     }
 
     /// A primary storage pool's scope (its zone is where the value falls back to).
-    pub fn storage_pool(zone: impl Into<Uuid>, pool: impl Into<Uuid>) -> Scope {
+    pub fn storage_pool(zone: impl Into<ZoneId>, pool: impl Into<StoragePoolId>) -> Scope {
         Scope::StoragePool {
             zone: zone.into(),
             pool: pool.into(),
         }
     }
 
-    pub fn zone(zone: impl Into<Uuid>) -> Scope {
+    pub fn zone(zone: impl Into<ZoneId>) -> Scope {
         Scope::Zone(zone.into())
     }
 
@@ -100,17 +102,17 @@ impl Scope {
     fn chain(self) -> impl Iterator<Item = (ScopeKind, Uuid)> {
         let (a, b) = match self {
             Scope::Global => (None, None),
-            Scope::Zone(z) => (Some((ScopeKind::Zone, z)), None),
+            Scope::Zone(z) => (Some((ScopeKind::Zone, z.into_uuid())), None),
             Scope::Cluster { zone, cluster } => (
-                Some((ScopeKind::Cluster, cluster)),
-                Some((ScopeKind::Zone, zone)),
+                Some((ScopeKind::Cluster, cluster.into_uuid())),
+                Some((ScopeKind::Zone, zone.into_uuid())),
             ),
             Scope::StoragePool { zone, pool } => (
-                Some((ScopeKind::StoragePool, pool)),
-                Some((ScopeKind::Zone, zone)),
+                Some((ScopeKind::StoragePool, pool.into_uuid())),
+                Some((ScopeKind::Zone, zone.into_uuid())),
             ),
-            Scope::Account(a) => (Some((ScopeKind::Account, a)), None),
-            Scope::Domain(d) => (Some((ScopeKind::Domain, d)), None),
+            Scope::Account(a) => (Some((ScopeKind::Account, a.into_uuid())), None),
+            Scope::Domain(d) => (Some((ScopeKind::Domain, d.into_uuid())), None),
         };
         a.into_iter().chain(b)
     }
@@ -816,19 +818,19 @@ mod tests {
         );
         assert_eq!(v.get(f, Scope::Global), 2.0);
         let s = &STORAGE_OVERPROVISIONING_FACTOR;
-        assert_eq!(v.get(s, Scope::Zone(zone)), 3.0);
+        assert_eq!(v.get(s, Scope::Zone(zone.into())), 3.0);
         assert_eq!(
             v.get(s, Scope::cluster(zone, c1)),
             3.0,
             "a cluster: its zone's"
         );
         assert_eq!(
-            v.get(s, Scope::Zone(id(9))),
+            v.get(s, Scope::Zone(id(9).into())),
             2.0,
             "another zone: the default"
         );
         // A scope the setting does not allow is never consulted.
-        assert_eq!(v.get(f, Scope::Zone(zone)), 2.0);
+        assert_eq!(v.get(f, Scope::Zone(zone.into())), 2.0);
     }
 
     #[test]
@@ -889,8 +891,8 @@ mod tests {
         assert_eq!(v.get(&MEM_OVERPROVISIONING_FACTOR, Scope::Global), 1.0);
         assert_eq!(v.get(&INSTANCE_NAME, Scope::Global), "VM");
         assert!(v.get(&API_THROTTLING_ENABLED, Scope::Global));
-        assert!(v.get(&ALLOW_USER_EXPUNGE_RECOVER_VM, Scope::Account(acct)));
-        assert!(!v.get(&ALLOW_USER_EXPUNGE_RECOVER_VM, Scope::Account(id(8))));
+        assert!(v.get(&ALLOW_USER_EXPUNGE_RECOVER_VM, Scope::Account(acct.into())));
+        assert!(!v.get(&ALLOW_USER_EXPUNGE_RECOVER_VM, Scope::Account(id(8).into())));
         assert_eq!(v.get(&DEFAULT_PAGE_SIZE, Scope::Global), 500);
         assert_eq!(
             v.get(&SESSION_TIMEOUT, Scope::Global),

@@ -550,7 +550,7 @@ async fn a_pools_own_storage_factor_changes_placement() {
         let zone: Uuid = zid.parse().unwrap();
         let cluster = host.cluster_id;
         async move {
-            let pools = db::capacity::pool_candidates(&ctx.pool, zone)
+            let pools = db::capacity::pool_candidates(&ctx.pool, zone.into())
                 .await
                 .unwrap();
             let factor_of = stratus_management::services::vms::storage_factor_of(&ctx, zone.into());

@@ -884,12 +884,13 @@ async fn data_survives_a_new_server_on_the_same_database() {
     let (zid, _, _) = c.basic_topology("persist").await;
     // A second management server over the same Postgres sees the same cloud.
     let ms2 = uuid::Uuid::new_v4();
-    stratus_management::db::mgmt::ms_register(&c.ctx.pool, ms2, "other", "0")
+    stratus_management::db::mgmt::ms_register(&c.ctx.pool, ms2.into(), "other", "0")
         .await
         .unwrap();
-    let ctx2 = stratus_management::ctx::Ctx::new(c.ctx.pool.clone(), ms2, c.ctx.secrets.clone())
-        .await
-        .unwrap();
+    let ctx2 =
+        stratus_management::ctx::Ctx::new(c.ctx.pool.clone(), ms2.into(), c.ctx.secrets.clone())
+            .await
+            .unwrap();
     let c2 = Client {
         ctx: ctx2.clone(),
         router: stratus_management::front::router(ctx2),

@@ -2,6 +2,7 @@
 //! ranges and duplicate names cannot slip in through races, every job is claimed by one
 //! server at a time, and a dead server's job is taken over and finished.
 
+use stratus_management::ids::ManagementServerId;
 use stratus_management::rules::jobstate::JobStatus;
 use stratus_testkit::db as common;
 
@@ -134,7 +135,7 @@ async fn each_job_is_claimed_once_among_competing_servers() {
     }
     let mut servers = vec![];
     for _ in 0..5 {
-        let ms = Uuid::new_v4();
+        let ms = ManagementServerId::new_v4();
         db::mgmt::ms_register(&c.ctx.pool, ms, "claimer", "0")
             .await
             .unwrap();
@@ -159,7 +160,7 @@ async fn each_job_is_claimed_once_among_competing_servers() {
     ids.sort();
     assert_eq!(claimed, ids, "every job claimed exactly once");
     // Held under a live lease, nobody can claim them again.
-    let other = Uuid::new_v4();
+    let other = ManagementServerId::new_v4();
     db::mgmt::ms_register(&c.ctx.pool, other, "late", "0")
         .await
         .unwrap();
@@ -188,7 +189,7 @@ async fn a_dead_servers_job_is_taken_over_and_the_old_owner_is_fenced() {
     let user = a["account"]["user"][0]["id"].as_str().unwrap().to_string();
 
     // Server A claims the job, then "dies": its lease lapses without a result.
-    let dead = Uuid::new_v4();
+    let dead = ManagementServerId::new_v4();
     db::mgmt::ms_register(&c.ctx.pool, dead, "dead", "0")
         .await
         .unwrap();
@@ -249,7 +250,7 @@ async fn a_job_that_keeps_losing_its_server_fails_clearly() {
     )
     .await;
     for _ in 0..3 {
-        let ms = Uuid::new_v4();
+        let ms = ManagementServerId::new_v4();
         db::mgmt::ms_register(&c.ctx.pool, ms, "crashy", "0")
             .await
             .unwrap();

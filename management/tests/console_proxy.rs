@@ -147,12 +147,12 @@ fn wait_for_log(path: &std::path::Path, needle: &str, secs: u64) -> String {
 async fn set_vm(c: &Client, id: Uuid, state: &str, host: Option<Uuid>) {
     let mut conn = c.ctx.pool.acquire().await.unwrap();
     match host {
-        Some(h) => db::capacity::vm_reserve_on_host_in_txn(&mut conn, id, h.into())
+        Some(h) => db::capacity::vm_reserve_on_host_in_txn(&mut conn, id.into(), h.into())
             .await
             .unwrap(),
         None => db::capacity::vm_release_host(
             &mut conn,
-            id,
+            id.into(),
             stratus_management::rules::vmstate::VmState::parse(state).unwrap(),
             None,
         )

@@ -144,10 +144,12 @@ async fn while_the_database_is_away_calls_fail_fast_and_recover_by_themselves() 
         .await
         .unwrap();
     let ms = Uuid::new_v4();
-    db::mgmt::ms_register(&pool, ms, "test", "0").await.unwrap();
+    db::mgmt::ms_register(&pool, ms.into(), "test", "0")
+        .await
+        .unwrap();
     let ctx = Ctx::new(
         pool.clone(),
-        ms,
+        ms.into(),
         stratus_management::secrets::SecretKey::generate(),
     )
     .await
@@ -159,7 +161,7 @@ async fn while_the_database_is_away_calls_fail_fast_and_recover_by_themselves() 
             options: pg.options("stratus"),
             embedded: Some(pg.status()),
             pool: pool.clone(),
-            ms_id: ms,
+            ms_id: ms.into(),
         },
         stop_rx,
     ));

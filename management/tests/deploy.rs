@@ -459,10 +459,12 @@ async fn steps_unwind_repeat_and_resume_after_a_crash() {
     );
     rt_a.shutdown_background(); // the crash: no lease renewals, no result
     let ms_b = Uuid::new_v4();
-    db::mgmt::ms_register(&ctx.pool, ms_b, "b", "0")
+    db::mgmt::ms_register(&ctx.pool, ms_b.into(), "b", "0")
         .await
         .unwrap();
-    let mut ctx_b = Ctx::new(ctx.pool.clone(), ms_b, secrets).await.unwrap();
+    let mut ctx_b = Ctx::new(ctx.pool.clone(), ms_b.into(), secrets)
+        .await
+        .unwrap();
     ctx_b.listen = ctx.listen;
     let (_stop_b_tx, stop_b) = watch::channel(false);
     tokio::spawn(jobs::run_worker(ctx_b.clone(), stop_b));

@@ -6,7 +6,6 @@
 //! `secstorage.allowed.internal.sites` lists them (loopback only for root admins).
 
 use stratus_testkit::db as common;
-#[allow(unused_imports)]
 use stratus_testkit::http as support;
 
 use axum::body::Body;

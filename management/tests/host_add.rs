@@ -250,10 +250,10 @@ async fn wait_step(ctx: &Ctx, address: &str, step: &str) -> db::workflows::Workf
 /// A second management server on the same database (and listening where the first does).
 async fn other_server(ctx: &Ctx) -> Ctx {
     let ms = Uuid::new_v4();
-    db::mgmt::ms_register(&ctx.pool, ms, "other", "0")
+    db::mgmt::ms_register(&ctx.pool, ms.into(), "other", "0")
         .await
         .unwrap();
-    let mut o = Ctx::new(ctx.pool.clone(), ms, ctx.secrets.clone())
+    let mut o = Ctx::new(ctx.pool.clone(), ms.into(), ctx.secrets.clone())
         .await
         .unwrap();
     o.listen = ctx.listen;

@@ -536,7 +536,7 @@ async fn reconnect_over_mutual_tls_and_rogue_clients_refused() {
     let other = stratus_management::pki::Pki::load_or_create(
         &common::fresh_db().await,
         &stratus_management::secrets::SecretKey::generate(),
-        Uuid::new_v4(),
+        Uuid::new_v4().into(),
     )
     .await
     .unwrap();

@@ -22,6 +22,7 @@ use stratus_api::ApiError;
 use stratus_management::ctx::Ctx;
 use stratus_management::db;
 use stratus_management::error::Result;
+use stratus_management::ids::{ManagementServerId, WorkflowId};
 use stratus_management::services::workflow::{
     self, Kind, Outputs, Resource, State, Steps, Workflow,
 };
@@ -160,12 +161,12 @@ async fn toy_ctx() -> Ctx {
 async fn the_schema_admits_every_production_kind_and_not_the_toy() {
     let ctx = common::fresh_ctx().await;
     for kind in Kind::ALL {
-        let id = Uuid::new_v4();
+        let id = WorkflowId::new_v4();
         let new = db::workflows::NewWorkflow {
             id,
             kind,
             resource_type: "Nothing",
-            resource_id: id,
+            resource_id: id.into_uuid(),
             job_id: None,
             step_count: 1,
             first_step: "One",
@@ -195,7 +196,7 @@ async fn row_of(ctx: &Ctx, id: Uuid) -> db::workflows::WorkflowRow {
 }
 
 async fn other_server(ctx: &Ctx, name: &str) -> Ctx {
-    let ms = Uuid::new_v4();
+    let ms = ManagementServerId::new_v4();
     db::mgmt::ms_register(&ctx.pool, ms, name, "0")
         .await
         .unwrap();
@@ -360,7 +361,7 @@ async fn a_server_that_lost_its_claim_cannot_record() {
     let ctx = toy_ctx().await;
     let a = other_server(&ctx, "a").await;
     let b = other_server(&ctx, "b").await;
-    let id = Uuid::new_v4();
+    let id = WorkflowId::new_v4();
     let new = db::workflows::NewWorkflow {
         id,
         kind: Kind::Test,
@@ -435,7 +436,7 @@ async fn a_server_that_lost_its_claim_cannot_record() {
     .unwrap());
     // One operation at a time on a resource.
     let second = db::workflows::NewWorkflow {
-        id: Uuid::new_v4(),
+        id: Uuid::new_v4().into(),
         ..new
     };
     let e = db::workflows::workflow_insert(p, &second, a.ms_id, 30)

@@ -5,6 +5,7 @@
 //! administer; root admins everything.
 
 use super::requests;
+use crate::ids::{AccountId, UserId};
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
     AccountResponse, EventResponse, RoleResponse, UserKeysResponse, UserResponse,
@@ -94,7 +95,7 @@ pub fn account_response(acc: &AccountRow, users: &[UserRow], with_keys: bool) ->
 /// password policy (`password.policy.*`).
 fn require_password(ctx: &Ctx, domain: Uuid, pw: &str, username: &str) -> Result<(), ApiError> {
     use crate::settings as s;
-    let at = crate::settings::Scope::Domain(domain);
+    let at = crate::settings::Scope::Domain(domain.into());
     let n = |v: i64| usize::try_from(v).unwrap_or(0);
     let policy = crate::rules::password::Policy {
         min_length: n(ctx.get_in(&s::PASSWORD_POLICY_MIN_LENGTH, at)),
@@ -165,12 +166,12 @@ pub async fn create_account(
         .map(str::to_string)
         .unwrap_or_else(|| username.clone());
     let hash = auth::hash_password(password).await?;
-    let account_id = Uuid::new_v4();
-    let user_id = Uuid::new_v4();
+    let account_id = AccountId::new_v4();
+    let user_id = UserId::new_v4();
     let mut tx = ctx.pool.begin().await?;
     a::account_insert(
         &mut *tx,
-        account_id.into(),
+        account_id,
         &name,
         domain_id,
         account_type as i32,
@@ -180,8 +181,8 @@ pub async fn create_account(
     .await?;
     a::user_insert(
         &mut *tx,
-        user_id.into(),
-        account_id.into(),
+        user_id,
+        account_id,
         domain_id,
         &username,
         &hash,
@@ -216,7 +217,7 @@ pub async fn create_account(
     )
     .await?;
     tx.commit().await?;
-    let acc = a::account_fetch(&ctx.pool, account_id.into())
+    let acc = a::account_fetch(&ctx.pool, account_id)
         .await?
         .ok_or_else(|| crate::error::Error::internal("account vanished"))?;
     let users = a::user_list_for_accounts(&ctx.pool, &[account_id]).await?;
@@ -243,16 +244,14 @@ pub async fn list_accounts(
         domain_id: domain_id.map(Into::into),
         state: state.and_then(Result::ok),
         role_id: r.roleid(),
-        only: (!caller.is_root_admin() && !caller.is_domain_admin())
-            .then(|| caller.account_id())
-            .map(Into::into),
+        only: (!caller.is_root_admin() && !caller.is_domain_admin()).then(|| caller.account_id()),
         under,
     };
     if matches!(state, Some(Err(()))) {
         return Ok(Reply::list::<AccountResponse>("account", 0, &[]));
     }
     let (rows, total) = a::account_list(&ctx.pool, &f).await?;
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id.into_uuid()).collect();
+    let ids: Vec<AccountId> = rows.iter().map(|r| r.id).collect();
     let users = a::user_list_for_accounts(&ctx.pool, &ids).await?;
     // API keys are shown to admins and to the account's own users (jclouds finds its
     // caller by matching `user[].apikey`).
@@ -261,7 +260,7 @@ pub async fn list_accounts(
         .iter()
         .map(|r| {
             let mut a = account_response(r, &users, true);
-            if let Some((l, u)) = limits.get(&r.id.into_uuid()) {
+            if let Some((l, u)) = limits.get(&r.id) {
                 super::limits::fill_account(&mut a, l, u);
             }
             a
@@ -402,7 +401,7 @@ pub async fn update_account(
     let acc = a::account_fetch(&ctx.pool, acc.id)
         .await?
         .ok_or_else(|| crate::error::Error::internal("account vanished"))?;
-    let users = a::user_list_for_accounts(&ctx.pool, &[acc.id.into_uuid()]).await?;
+    let users = a::user_list_for_accounts(&ctx.pool, &[acc.id]).await?;
     Ok(Reply::object(
         "account",
         &account_response(&acc, &users, true),
@@ -453,7 +452,7 @@ pub async fn set_account_state(
     let acc = a::account_fetch(&ctx.pool, acc.id)
         .await?
         .ok_or_else(|| crate::error::Error::internal("account vanished"))?;
-    let users = a::user_list_for_accounts(&ctx.pool, &[acc.id.into_uuid()]).await?;
+    let users = a::user_list_for_accounts(&ctx.pool, &[acc.id]).await?;
     Ok(Reply::object(
         "account",
         &account_response(&acc, &users, true),
@@ -528,11 +527,11 @@ pub async fn create_user(
     let password = r.password();
     require_password(ctx, domain_id.into_uuid(), password, &username)?;
     let hash = auth::hash_password(password).await?;
-    let user_id = Uuid::new_v4();
+    let user_id = UserId::new_v4();
     let mut tx = ctx.pool.begin().await?;
     a::user_insert(
         &mut *tx,
-        user_id.into(),
+        user_id,
         acc.id,
         domain_id,
         &username,
@@ -556,7 +555,7 @@ pub async fn create_user(
     )
     .await?;
     tx.commit().await?;
-    let u = a::user_fetch(&ctx.pool, user_id.into())
+    let u = a::user_fetch(&ctx.pool, user_id)
         .await?
         .ok_or_else(|| crate::error::Error::internal("user vanished"))?;
     Ok(Reply::object("user", &user_response(&u, true)))
@@ -913,8 +912,8 @@ pub async fn list_events(
         end: parse_date(r.wire(), "enddate")?,
         resource_id: r.resourceid(),
         resource_type: r.resourcetype().map(str::to_string),
-        account_id,
-        account_ids,
+        account_id: account_id.map(Into::into),
+        account_ids: account_ids.map(|v| v.into_iter().map(Into::into).collect()),
         skip_projects,
         domain_id: None,
         keyword: r.keyword().map(str::to_string),
@@ -932,7 +931,7 @@ pub async fn list_events(
             level: Some(e.level.clone()),
             description: Some(e.description.clone()),
             account: e.account_name.clone(),
-            domainid: e.domain_id,
+            domainid: e.domain_id.map(Into::into),
             domain: e.domain_name.clone(),
             domainpath: e.domain_path.clone(),
             created: Some(e.created.into()),

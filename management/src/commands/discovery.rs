@@ -75,7 +75,7 @@ pub fn list_apis(caller: &Caller, r: &requests::ListApis<'_>) -> Result<Reply> {
 }
 
 pub fn list_capabilities(ctx: &Ctx, caller: &Caller) -> Result<Reply> {
-    let account = Scope::Account(caller.user.account_id.into_uuid());
+    let account = Scope::Account(caller.user.account_id);
     let caps = CapabilitiesResponse {
         cloudstackversion: Some(CLOUDSTACK_COMPAT_VERSION.into()),
         securitygroupsenabled: Some(false),

@@ -5,6 +5,7 @@
 //! their own domain's subtree, and may create, rename and delete only below it.
 
 use super::requests;
+use crate::ids::{AccountId, DomainId};
 use std::collections::HashMap;
 
 use stratus_api::envelope::Reply;
@@ -41,17 +42,14 @@ pub fn response(d: &DomainRow) -> DomainResponse {
 /// The answers for `rows`, with each domain's limits and its subtree's usage (one usage
 /// query per domain of the page, which the page size bounds).
 async fn answers(ctx: &Ctx, rows: &[DomainRow]) -> Result<Vec<DomainResponse>> {
-    let ids: Vec<Uuid> = rows.iter().map(|d| d.id.into_uuid()).collect();
+    let ids: Vec<DomainId> = rows.iter().map(|d| d.id).collect();
     let limits = domain_limits_of(ctx, &ctx.pool, &ids).await?;
     let mut conn = ctx.pool.acquire().await?;
     let mut out = Vec::with_capacity(rows.len());
     for d in rows {
         let mut r = response(d);
         let usage = domain_usage(&mut conn, &d.path).await?;
-        let l = limits
-            .get(&d.id.into_uuid())
-            .copied()
-            .unwrap_or(Limits::UNLIMITED);
+        let l = limits.get(&d.id).copied().unwrap_or(Limits::UNLIMITED);
         super::limits::fill_domain(&mut r, &l, &usage);
         out.push(r);
     }
@@ -171,15 +169,15 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateDomain<'_>) 
         .into());
     }
     let network = network_domain(r.wire(), None)?;
-    let id = Uuid::new_v4();
+    let id = DomainId::new_v4();
     let mut tx = ctx.pool.begin().await?;
-    if a::domain_sibling_named(&mut *tx, parent.id.into_uuid(), &name, id)
+    if a::domain_sibling_named(&mut *tx, parent.id, &name, id)
         .await?
         .is_some()
     {
         return Err(name_taken(&name, &parent.path).into());
     }
-    a::domain_insert(&mut *tx, id.into(), &name, &parent, network.as_deref()).await?;
+    a::domain_insert(&mut *tx, id, &name, &parent, network.as_deref()).await?;
     event(
         &mut tx,
         &caller.user,
@@ -189,7 +187,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateDomain<'_>) 
     )
     .await?;
     tx.commit().await?;
-    one_answer(ctx, id).await
+    one_answer(ctx, id.into()).await
 }
 
 pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateDomain<'_>) -> Result<Reply> {
@@ -220,7 +218,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateDomain<'_>) 
         .await?
         .ok_or_else(|| crate::error::Error::internal("the parent domain vanished"))?;
     if name != d.name
-        && a::domain_sibling_named(&ctx.pool, parent.id.into_uuid(), &name, d.id.into_uuid())
+        && a::domain_sibling_named(&ctx.pool, parent.id, &name, d.id)
             .await?
             .is_some()
     {
@@ -275,7 +273,7 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteDomain<'_>) 
     let mut tx = ctx.pool.begin().await?;
     // Locked: no account or subdomain can be created under it while it goes.
     let subtree = a::domain_subtree_lock(&mut *tx, &d.path).await?;
-    let ids: Vec<Uuid> = subtree.iter().map(|x| x.id.into_uuid()).collect();
+    let ids: Vec<DomainId> = subtree.iter().map(|x| x.id).collect();
     let accounts = a::domain_accounts(&mut *tx, &ids).await?;
     if !cleanup {
         if subtree.len() > 1 {
@@ -299,9 +297,9 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteDomain<'_>) 
     // Cleanup deletes the subtree's accounts, but only those that own nothing: a VM, a
     // volume, a template or an ISO is the tenant's data, which Stratus does not destroy
     // as a side effect. The error names the accounts that still own something.
-    let account_ids: Vec<Uuid> = accounts.iter().map(|x| x.0).collect();
+    let account_ids: Vec<AccountId> = accounts.iter().map(|x| x.0).collect();
     let usage = crate::db::limits::usage_of_accounts(&mut *tx, &account_ids).await?;
-    let owning: HashMap<Uuid, String> = usage
+    let owning: HashMap<AccountId, String> = usage
         .iter()
         .filter(|u| u.user_vm > 0 || u.volume > 0 || u.template > 0)
         .filter_map(|u| {
@@ -312,7 +310,7 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteDomain<'_>) 
         })
         .collect();
     if !owning.is_empty() {
-        let mut owners: Vec<(Uuid, String)> = owning.into_iter().collect();
+        let mut owners: Vec<(AccountId, String)> = owning.into_iter().collect();
         owners.sort_by(|x, y| x.1.cmp(&y.1));
         return Err(ApiError::in_use(format!(
             "Failed to clean up domain {}: account(s) {} still own virtual machines, volumes, templates or ISOs; delete those first",
@@ -325,7 +323,7 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteDomain<'_>) 
         if *id == caller.account_id() {
             return Err(ApiError::param("You cannot delete your own account").into());
         }
-        a::account_delete(&mut tx, (*id).into()).await?;
+        a::account_delete(&mut tx, *id).await?;
     }
     // Deepest first: a parent goes after its children.
     for x in subtree.iter().rev() {
@@ -355,7 +353,7 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteDomain<'_>) 
     Ok(Reply::success())
 }
 
-fn names(accounts: &[(Uuid, String)]) -> String {
+fn names(accounts: &[(AccountId, String)]) -> String {
     let mut s: Vec<String> = accounts
         .iter()
         .take(10)

@@ -2,6 +2,7 @@
 //! Downloads themselves run in `crate::services::isos`.
 
 use super::requests;
+use crate::ids::IsoId;
 use chrono::Utc;
 use stratus_api::envelope::Reply;
 use stratus_api::types::{IsoDownloadDetail, IsoResponse, OsCategoryResponse, OsTypeResponse};
@@ -188,7 +189,7 @@ pub async fn register(ctx: &Ctx, caller: &Caller, r: &requests::RegisterIso<'_>)
         .await
         .map_err(ApiError::param)?;
     let iso = IsoRow {
-        id: Uuid::new_v4().into(),
+        id: IsoId::new_v4(),
         display_text: r
             .displaytext()
             .map(str::to_string)
@@ -213,7 +214,7 @@ pub async fn register(ctx: &Ctx, caller: &Caller, r: &requests::RegisterIso<'_>)
     crate::services::limits::admit(
         ctx,
         &mut tx,
-        iso.account_id.into_uuid(),
+        iso.account_id,
         &[(crate::rules::limits::ResourceKind::Template, 1)],
     )
     .await?;

@@ -1,6 +1,7 @@
 //! Async commands: submitting them as job rows, and `queryAsyncJobResult`/`listAsyncJobs`.
 
 use super::requests;
+use crate::ids::JobId;
 use stratus_api::command::CommandSpec;
 use stratus_api::envelope::Reply;
 use stratus_api::types::AsyncJobResponse;
@@ -22,11 +23,11 @@ pub async fn submit(
     p: &Params,
     created: Option<Uuid>,
 ) -> Result<Reply> {
-    let id = Uuid::new_v4();
+    let id = JobId::new_v4();
     j::job_insert(
         &ctx.pool,
         &NewJob {
-            id: id.into(),
+            id,
             command: spec.name,
             cmd_class: cmd_class(spec.name),
             params: p.to_json(),
@@ -43,7 +44,7 @@ pub async fn submit(
     .await?;
     ctx.jobs.notify_one();
     Ok(Reply::Job {
-        jobid: id,
+        jobid: id.into(),
         id: created,
     })
 }

@@ -7,12 +7,12 @@
 //! has nothing to repair: it answers them.
 
 use super::requests;
+use crate::ids::AccountId;
 use std::collections::HashMap;
 
 use stratus_api::envelope::Reply;
 use stratus_api::types::{ResourceCountResponse, ResourceLimitResponse};
 use stratus_api::{ApiError, ErrorCode, Params};
-use uuid::Uuid;
 
 use super::{event, not_found, one_domain, page_of};
 use crate::ctx::Ctx;
@@ -155,16 +155,14 @@ fn limit_response(o: &Owner, k: ResourceKind, max: Limit) -> ResourceLimitRespon
 
 async fn limits_of_owner(ctx: &Ctx, o: &Owner) -> Result<Limits> {
     Ok(match o {
-        Owner::Account(a) => limits_of_one(ctx, &ctx.pool, a.id.into_uuid(), kind_of(a)).await?,
+        Owner::Account(a) => limits_of_one(ctx, &ctx.pool, a.id, kind_of(a)).await?,
         Owner::Project(p) => {
-            limits_of_one(ctx, &ctx.pool, p.account_id.into_uuid(), OwnerKind::Project).await?
+            limits_of_one(ctx, &ctx.pool, p.account_id, OwnerKind::Project).await?
         }
-        Owner::Domain(d) => {
-            crate::services::limits::domain_limits_of(ctx, &ctx.pool, &[d.id.into_uuid()])
-                .await?
-                .remove(&d.id.into_uuid())
-                .unwrap_or(Limits::UNLIMITED)
-        }
+        Owner::Domain(d) => crate::services::limits::domain_limits_of(ctx, &ctx.pool, &[d.id])
+            .await?
+            .remove(&d.id)
+            .unwrap_or(Limits::UNLIMITED),
     })
 }
 
@@ -274,21 +272,14 @@ pub async fn update(
     let mut tx = ctx.pool.begin().await?;
     match &o {
         Owner::Account(a) => {
-            db::limits::limit_set_for_account(&mut *tx, a.id.into_uuid(), k.ordinal(), max.raw())
-                .await?
+            db::limits::limit_set_for_account(&mut *tx, a.id, k.ordinal(), max.raw()).await?
         }
         Owner::Domain(d) => {
-            db::limits::limit_set_for_domain(&mut *tx, d.id.into_uuid(), k.ordinal(), max.raw())
-                .await?
+            db::limits::limit_set_for_domain(&mut *tx, d.id, k.ordinal(), max.raw()).await?
         }
         Owner::Project(p) => {
-            db::limits::limit_set_for_account(
-                &mut *tx,
-                p.account_id.into_uuid(),
-                k.ordinal(),
-                max.raw(),
-            )
-            .await?
+            db::limits::limit_set_for_account(&mut *tx, p.account_id, k.ordinal(), max.raw())
+                .await?
         }
     }
     event(
@@ -326,11 +317,11 @@ pub async fn update_count(
             if !crate::rules::domains::is_within(&project.domain_path, &domain.path) {
                 return Err(not_found(r.wire(), "projectid"));
             }
-            (None, vec![project.account_id.into_uuid()])
+            (None, vec![project.account_id])
         }
         (None, Some(name)) => {
             let a = account_named(ctx, r.wire(), name).await?;
-            let ids = vec![a.id.into_uuid()];
+            let ids = vec![a.id];
             (Some(a.name), ids)
         }
         (None, None) => (
@@ -362,12 +353,9 @@ pub async fn update_count(
 pub async fn account_limits(
     ctx: &Ctx,
     accounts: &[AccountRow],
-) -> Result<HashMap<Uuid, (Limits, UsageRow)>> {
-    let owners: Vec<(Uuid, OwnerKind)> = accounts
-        .iter()
-        .map(|a| (a.id.into_uuid(), kind_of(a)))
-        .collect();
-    let ids: Vec<Uuid> = owners.iter().map(|o| o.0).collect();
+) -> Result<HashMap<AccountId, (Limits, UsageRow)>> {
+    let owners: Vec<(AccountId, OwnerKind)> = accounts.iter().map(|a| (a.id, kind_of(a))).collect();
+    let ids: Vec<AccountId> = owners.iter().map(|o| o.0).collect();
     let mut limits = limits_of(ctx, &ctx.pool, &owners).await?;
     Ok(db::limits::usage_of_accounts(&ctx.pool, &ids)
         .await?

@@ -1,6 +1,7 @@
 //! Guest networks: a Basic zone's shared guest network (created with the zone).
 
 use super::requests;
+use crate::ids::NetworkId;
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
     NetworkOfferingResponse, NetworkResponse, NetworkServiceItem, ServiceProviderItem,
@@ -21,7 +22,7 @@ pub const BASIC_ZONE_NETWORK: &str = "guestNetworkForBasicZone";
 /// The guest network of a new Basic zone (inserted in the zone's transaction).
 pub fn basic_zone_network(ctx: &Ctx, zone_id: Uuid) -> NetworkRow {
     NetworkRow {
-        id: Uuid::new_v4(),
+        id: NetworkId::new_v4().into(),
         zone_id,
         name: BASIC_ZONE_NETWORK.into(),
         display_text: BASIC_ZONE_NETWORK.into(),

@@ -13,6 +13,7 @@
 //! `projectid`.
 
 use super::requests;
+use crate::ids::{AccountId, ProjectId, ProjectInvitationId};
 use stratus_api::envelope::Reply;
 use stratus_api::types::{ProjectAccountResponse, ProjectInvitationResponse, ProjectResponse};
 use stratus_api::{ApiError, ErrorCode, Params};
@@ -52,12 +53,7 @@ async fn role_of(ctx: &Ctx, caller: &Caller, project: &ProjectRow) -> Result<Opt
     if caller.manages_domain(&project.domain_path) {
         return Ok(Some(ProjectRole::Admin));
     }
-    db::member_role(
-        &ctx.pool,
-        project.id.into_uuid(),
-        caller.account_id().into_uuid(),
-    )
-    .await
+    db::member_role(&ctx.pool, project.id, caller.account_id()).await
 }
 
 /// Refuses (531) unless the caller may use the project's resources.
@@ -82,7 +78,7 @@ pub async fn may_use(ctx: &Ctx, caller: &Caller, owner: Uuid) -> Result<bool> {
     if caller.is_root_admin() || owner == caller.account_id() {
         return Ok(true);
     }
-    if db::member_role_by_owner(&ctx.pool, owner, caller.account_id().into_uuid())
+    if db::member_role_by_owner(&ctx.pool, owner.into(), caller.account_id())
         .await?
         .is_some()
     {
@@ -90,7 +86,7 @@ pub async fn may_use(ctx: &Ctx, caller: &Caller, owner: Uuid) -> Result<bool> {
     }
     // Domain admins act in the projects of their subtree.
     if caller.is_domain_admin() {
-        if let Some(p) = db::project_of_account(&ctx.pool, owner).await? {
+        if let Some(p) = db::project_of_account(&ctx.pool, owner.into()).await? {
             return Ok(caller.manages_domain(&p.domain_path));
         }
     }
@@ -153,7 +149,7 @@ pub async fn list_owners(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<Optio
                 ));
             }
             Ok(Some(
-                db::member_project_accounts(&ctx.pool, caller.account_id().into_uuid()).await?,
+                db::member_project_accounts(&ctx.pool, caller.account_id()).await?,
             ))
         }
         Some(_) => {
@@ -183,11 +179,11 @@ fn response(r: &ProjectRow) -> ProjectResponse {
 
 /// The answers for `rows`, with each project's limits, what it uses and its tags.
 async fn answers(ctx: &Ctx, rows: &[ProjectRow]) -> Result<Vec<ProjectResponse>> {
-    let owners: Vec<(Uuid, OwnerKind)> = rows
+    let owners: Vec<(AccountId, OwnerKind)> = rows
         .iter()
-        .map(|r| (r.account_id.into_uuid(), OwnerKind::Project))
+        .map(|r| (r.account_id, OwnerKind::Project))
         .collect();
-    let ids: Vec<Uuid> = owners.iter().map(|o| o.0).collect();
+    let ids: Vec<AccountId> = owners.iter().map(|o| o.0).collect();
     let limits = limits_of(ctx, &ctx.pool, &owners).await?;
     let usage = crate::db::limits::usage_of_accounts(&ctx.pool, &ids).await?;
     let project_ids: Vec<Uuid> = rows.iter().map(|r| r.id.into_uuid()).collect();
@@ -198,7 +194,7 @@ async fn answers(ctx: &Ctx, rows: &[ProjectRow]) -> Result<Vec<ProjectResponse>>
             let mut out = response(r);
             out.tags = tags.remove(&r.id.into_uuid()).unwrap_or_default();
             if let (Some(l), Some(u)) = (
-                limits.get(&r.account_id.into_uuid()),
+                limits.get(&r.account_id),
                 usage.iter().find(|u| u.account_id == r.account_id),
             ) {
                 super::limits::fill_project(&mut out, l, u);
@@ -306,18 +302,12 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateProject<'_>)
         .into());
     }
     let owner = new_owner(ctx, caller, r.wire()).await?;
-    let id = Uuid::new_v4();
-    let account_id = Uuid::new_v4();
+    let id = ProjectId::new_v4();
+    let account_id = AccountId::new_v4();
     let mut tx = ctx.pool.begin().await?;
     // The owner's `project` limit (max.account.projects), as CloudStack counts it.
-    crate::services::limits::admit(
-        ctx,
-        &mut tx,
-        owner.id.into_uuid(),
-        &[(ResourceKind::Project, 1)],
-    )
-    .await?;
-    if db::project_named(&mut *tx, owner.domain_id.into_uuid(), &name, id)
+    crate::services::limits::admit(ctx, &mut tx, owner.id, &[(ResourceKind::Project, 1)]).await?;
+    if db::project_named(&mut *tx, owner.domain_id, &name, id)
         .await?
         .is_some()
     {
@@ -326,24 +316,16 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateProject<'_>)
     // The project's own account: a User role with no users, hidden from listAccounts.
     a::account_insert(
         &mut *tx,
-        account_id.into(),
-        &rules::account_name(&name, id),
+        account_id,
+        &rules::account_name(&name, id.into()),
         owner.domain_id,
         PROJECT_ACCOUNT_TYPE,
         a::ROLE_USER,
         None,
     )
     .await?;
-    db::project_insert(
-        &mut *tx,
-        id.into(),
-        &name,
-        &display,
-        owner.domain_id,
-        account_id.into(),
-    )
-    .await?;
-    db::member_set(&mut *tx, id, owner.id.into_uuid(), ProjectRole::Admin).await?;
+    db::project_insert(&mut *tx, id, &name, &display, owner.domain_id, account_id).await?;
+    db::member_set(&mut *tx, id, owner.id, ProjectRole::Admin).await?;
     event(
         &mut tx,
         &caller.user,
@@ -353,7 +335,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateProject<'_>)
     )
     .await?;
     tx.commit().await?;
-    one_answer(ctx, id).await
+    one_answer(ctx, id.into()).await
 }
 
 pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListProjects<'_>) -> Result<Reply> {
@@ -394,7 +376,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListProjects<'_>) ->
             let domain = f.domain_id.unwrap_or(caller.domain_id());
             let acc = account_in(ctx, domain.into_uuid(), name).await?;
             ensure_manages(caller, &acc.domain_path)?;
-            f.member = Some(acc.id.into_uuid());
+            f.member = Some(acc.id);
             r.wire().mark_read("listall");
         }
         (_, true) if r.listall() == Some(true) || f.common.id.is_some() => {
@@ -407,7 +389,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListProjects<'_>) ->
             // Users see the projects they are members of (CloudStack).
             r.wire().mark_read("account");
             r.wire().mark_read("listall");
-            f.member = Some(caller.account_id().into_uuid());
+            f.member = Some(caller.account_id());
         }
     }
     let (rows, total) = db::project_list(&ctx.pool, &f).await?;
@@ -436,14 +418,9 @@ pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateProject<'_>)
         .await?
         .ok_or_else(|| not_found(r.wire(), "id"))?;
     if name != project.name
-        && db::project_named(
-            &mut *tx,
-            project.domain_id.into_uuid(),
-            &name,
-            project.id.into_uuid(),
-        )
-        .await?
-        .is_some()
+        && db::project_named(&mut *tx, project.domain_id, &name, project.id)
+            .await?
+            .is_some()
     {
         return Err(name_taken(&name, project.domain_id.into_uuid()).into());
     }
@@ -458,17 +435,10 @@ pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateProject<'_>)
                     .and_then(|v| v.as_str())
                     .and_then(|v| v.parse::<Uuid>().ok());
                 if let Some(id) = id.filter(|id| *id != acc.id) {
-                    db::member_set(&mut *tx, project.id.into_uuid(), id, ProjectRole::Regular)
-                        .await?;
+                    db::member_set(&mut *tx, project.id, id.into(), ProjectRole::Regular).await?;
                 }
             }
-            db::member_set(
-                &mut *tx,
-                project.id.into_uuid(),
-                acc.id.into_uuid(),
-                ProjectRole::Admin,
-            )
-            .await?;
+            db::member_set(&mut *tx, project.id, acc.id, ProjectRole::Admin).await?;
         } else {
             let role = role.unwrap_or(ProjectRole::Regular);
             let was_owner = project.owners.0.iter().any(|o| {
@@ -481,7 +451,7 @@ pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateProject<'_>)
                 ))
                 .into());
             }
-            db::member_set(&mut *tx, project.id.into_uuid(), acc.id.into_uuid(), role).await?;
+            db::member_set(&mut *tx, project.id, acc.id, role).await?;
         }
     }
     event(
@@ -589,7 +559,7 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteProject<'_>)
     let project = db::project_lock(&mut *tx, project.id)
         .await?
         .ok_or_else(|| not_found(r.wire(), "id"))?;
-    let usage = crate::db::limits::usage_of_accounts(&mut *tx, &[project.account_id.into_uuid()])
+    let usage = crate::db::limits::usage_of_accounts(&mut *tx, &[project.account_id])
         .await?
         .pop()
         .unwrap_or_default();
@@ -673,7 +643,7 @@ pub async fn add_account(
         None => None,
     };
     if let Some(acc) = &acc {
-        if db::member_role(&ctx.pool, project.id.into_uuid(), acc.id.into_uuid())
+        if db::member_role(&ctx.pool, project.id, acc.id)
             .await?
             .is_some()
         {
@@ -689,16 +659,16 @@ pub async fn add_account(
     let text = match (&acc, invite) {
         (Some(acc), false) => {
             r.wire().mark_read("email");
-            db::member_set(&mut *tx, project.id.into_uuid(), acc.id.into_uuid(), role).await?;
+            db::member_set(&mut *tx, project.id, acc.id, role).await?;
             format!("Adding account {} to project {}", acc.name, project.name)
         }
         (Some(acc), true) => {
             r.wire().mark_read("email");
             db::invitation_insert(
                 &mut *tx,
-                Uuid::new_v4(),
-                project.id.into_uuid(),
-                Some(acc.id.into_uuid()),
+                ProjectInvitationId::new_v4(),
+                project.id,
+                Some(acc.id),
                 None,
                 None,
                 role,
@@ -729,8 +699,8 @@ pub async fn add_account(
             let token = crate::services::auth::random_token(24);
             db::invitation_insert(
                 &mut *tx,
-                Uuid::new_v4(),
-                project.id.into_uuid(),
+                ProjectInvitationId::new_v4(),
+                project.id,
                 None,
                 Some(email),
                 Some(&token),
@@ -790,7 +760,7 @@ pub async fn delete_account(
     let project = db::project_lock(&mut *tx, project.id)
         .await?
         .ok_or_else(|| not_found(r.wire(), "projectid"))?;
-    match db::member_role(&mut *tx, project.id.into_uuid(), acc.id.into_uuid()).await? {
+    match db::member_role(&mut *tx, project.id, acc.id).await? {
         None => {
             return Err(ApiError::param(format!(
                 "Account {} is not assigned to the project {}",
@@ -807,7 +777,7 @@ pub async fn delete_account(
         }
         Some(_) => {}
     }
-    db::member_remove(&mut *tx, project.id.into_uuid(), acc.id.into_uuid()).await?;
+    db::member_remove(&mut *tx, project.id, acc.id).await?;
     event(
         &mut tx,
         &caller.user,
@@ -831,8 +801,7 @@ pub async fn list_accounts(
     let project = fetch(ctx, r.wire(), "projectid").await?;
     ensure_member(ctx, caller, &project).await?;
     let f = list_filter(ctx, r.wire())?;
-    let (rows, total) =
-        db::member_list(&ctx.pool, project.id.into_uuid(), r.account(), r.role(), &f).await?;
+    let (rows, total) = db::member_list(&ctx.pool, project.id, r.account(), r.role(), &f).await?;
     let items: Vec<ProjectAccountResponse> =
         rows.iter().map(|m| member_response(&project, m)).collect();
     Ok(Reply::list("projectaccount", total, &items))
@@ -842,7 +811,7 @@ pub async fn list_accounts(
 
 fn invitation_response(i: &InvitationRow) -> ProjectInvitationResponse {
     ProjectInvitationResponse {
-        id: Some(i.id),
+        id: Some(i.id.into()),
         projectid: Some(i.project_id.into_uuid()),
         project: Some(i.project_name.clone()),
         domainid: Some(i.domain_id.into_uuid()),
@@ -885,7 +854,7 @@ pub async fn list_invitations(
             let domain = r.domainid().unwrap_or(caller.domain_id());
             let acc = account_in(ctx, domain.into_uuid(), name).await?;
             ensure_manages(caller, &acc.domain_path)?;
-            f.visible_to = Some(acc.id.into_uuid());
+            f.visible_to = Some(acc.id);
             r.wire().mark_read("listall");
         }
         (_, true) if caller.is_root_admin() && r.listall() == Some(true) => {
@@ -897,7 +866,7 @@ pub async fn list_invitations(
             for n in ["account", "domainid", "listall"] {
                 r.wire().mark_read(n);
             }
-            f.visible_to = Some(caller.account_id().into_uuid());
+            f.visible_to = Some(caller.account_id());
         }
     }
     let (rows, total) = db::invitation_list(&ctx.pool, &f).await?;
@@ -928,19 +897,18 @@ pub async fn update_invitation(
     };
     let timeout = ctx.get(&settings::PROJECT_INVITE_TIMEOUT);
     let mut tx = ctx.pool.begin().await?;
-    let inv =
-        db::invitation_pending_lock(&mut *tx, project.id.into_uuid(), acc.id.into_uuid(), token)
-            .await?
-            // An email invitation is answered with its token only.
-            .filter(|i| {
-                i.account_id == Some(acc.id) || (token.is_some() && i.token.as_deref() == token)
-            })
-            .ok_or_else(|| {
-                ApiError::param(format!(
-                    "Unable to find invitation for account name={} to the project id={}",
-                    acc.name, project.id
-                ))
-            })?;
+    let inv = db::invitation_pending_lock(&mut *tx, project.id, acc.id, token)
+        .await?
+        // An email invitation is answered with its token only.
+        .filter(|i| {
+            i.account_id == Some(acc.id) || (token.is_some() && i.token.as_deref() == token)
+        })
+        .ok_or_else(|| {
+            ApiError::param(format!(
+                "Unable to find invitation for account name={} to the project id={}",
+                acc.name, project.id
+            ))
+        })?;
     if (chrono::Utc::now() - inv.created).num_seconds() > timeout {
         db::invitation_set_state(&mut *tx, inv.id, InvitationState::Expired).await?;
         tx.commit().await?;
@@ -952,17 +920,11 @@ pub async fn update_invitation(
     }
     let next = InvitationState::answer(accept);
     if accept
-        && db::member_role(&mut *tx, project.id.into_uuid(), acc.id.into_uuid())
+        && db::member_role(&mut *tx, project.id, acc.id)
             .await?
             .is_none()
     {
-        db::member_set(
-            &mut *tx,
-            project.id.into_uuid(),
-            acc.id.into_uuid(),
-            inv.role,
-        )
-        .await?;
+        db::member_set(&mut *tx, project.id, acc.id, inv.role).await?;
     }
     db::invitation_set_state(&mut *tx, inv.id, next).await?;
     event(
@@ -987,7 +949,7 @@ pub async fn delete_invitation(
     caller: &Caller,
     r: &requests::DeleteProjectInvitation<'_>,
 ) -> Result<Reply> {
-    let inv = db::invitation_fetch(&ctx.pool, r.id())
+    let inv = db::invitation_fetch(&ctx.pool, r.id().into())
         .await?
         .ok_or_else(|| not_found(r.wire(), "id"))?;
     let project = db::project_fetch(&ctx.pool, inv.project_id)

@@ -70,7 +70,7 @@ pub async fn answer(ctx: &Ctx, caller: &Caller, image: &Shared) -> Result<Reply>
     }
     // The owner is listed too while the image is private (a project owner by its id).
     if !image.is_public {
-        match db::projects::project_of_account(&ctx.pool, image.account_id).await? {
+        match db::projects::project_of_account(&ctx.pool, image.account_id.into()).await? {
             Some(project) => projects.push(project.id.to_string()),
             None => {
                 if let Some(owner) =

@@ -211,7 +211,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateSnapshot<'_>
     let zone_id = v
         .zone_id
         .ok_or_else(|| Error::internal("a volume without a zone"))?;
-    let id = SnapshotId::from(Uuid::new_v4());
+    let id = SnapshotId::new_v4();
     let name = match r.name().map(str::to_string) {
         Some(n) if n.trim().is_empty() || n.chars().any(char::is_control) => {
             return Err(ApiError::param("The snapshot's name must be printable text").into())
@@ -228,13 +228,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateSnapshot<'_>
         ),
     };
     let mut tx = ctx.pool.begin().await?;
-    limits::admit(
-        ctx,
-        &mut tx,
-        owner.into_uuid(),
-        &[(ResourceKind::Snapshot, 1)],
-    )
-    .await?;
+    limits::admit(ctx, &mut tx, owner, &[(ResourceKind::Snapshot, 1)]).await?;
     db::snapshots::snapshot_insert(
         &mut *tx,
         &db::snapshots::NewSnapshot {
@@ -474,7 +468,7 @@ pub async fn create_policy(
     let display = r.fordisplay().unwrap_or(true);
     let row = db::snapshots::policy_upsert(
         &ctx.pool,
-        SnapshotPolicyId::from(Uuid::new_v4()),
+        SnapshotPolicyId::new_v4(),
         v.id.into_uuid(),
         interval,
         schedule,

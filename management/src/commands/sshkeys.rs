@@ -4,7 +4,7 @@
 //! The fingerprint is CloudStack's: the MD5 of the key blob in colon-separated hex.
 
 use super::requests;
-use crate::ids::{AccountId, DomainId};
+use crate::ids::{AccountId, DomainId, SshKeyPairId};
 use base64::Engine;
 use md5::{Digest, Md5};
 use ssh_key::private::{KeypairData, RsaKeypair};
@@ -207,10 +207,10 @@ async fn store(
             key_taken(material)
         });
     }
-    let id = Uuid::new_v4();
+    let id = SshKeyPairId::new_v4();
     let mut tx = ctx.pool.begin().await?;
     let new = NewKeyPair {
-        id: id.into(),
+        id,
         name,
         account_id,
         domain_id,

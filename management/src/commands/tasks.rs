@@ -46,7 +46,7 @@ pub async fn list(ctx: &Ctx, r: &requests::ListBackgroundTasks<'_>) -> Result<Re
         })
         .map(|(h, t)| BackgroundTaskResponse {
             name: Some(t.name.clone()),
-            managementserverid: Some(t.ms_id),
+            managementserverid: Some(t.ms_id.into()),
             managementservername: Some(t.ms_name.clone()),
             state: Some(h.as_str().into()),
             interval: Some(t.interval_secs),

@@ -25,6 +25,7 @@
 //! gone cannot be copied (its status says why).
 
 use super::requests;
+use crate::ids::TemplateId;
 use std::collections::BTreeMap;
 
 use chrono::Utc;
@@ -312,7 +313,7 @@ pub(super) fn may_publish(ctx: &Ctx, caller: &Caller, owner: Uuid) -> bool {
     caller.is_root_admin()
         || ctx.get_in(
             &settings::ALLOW_PUBLIC_USER_TEMPLATES,
-            Scope::Account(owner),
+            Scope::Account(owner.into()),
         )
 }
 
@@ -435,7 +436,7 @@ pub async fn register(
         .await
         .map_err(ApiError::param)?;
     let template = TemplateRow {
-        id: Uuid::new_v4().into(),
+        id: TemplateId::new_v4(),
         display_text: r
             .displaytext()
             .map(str::to_string)
@@ -468,7 +469,7 @@ pub async fn register(
     crate::services::limits::admit(
         ctx,
         &mut tx,
-        template.account_id.into_uuid(),
+        template.account_id,
         &[(crate::rules::limits::ResourceKind::Template, 1)],
     )
     .await?;
@@ -643,7 +644,7 @@ pub async fn create(
         zone_id,
         snapshot: snapshot.as_ref().map(|s| s.id),
         template: crate::services::templates::NewTemplate {
-            id: Uuid::new_v4(),
+            id: TemplateId::new_v4().into(),
             display_text: r
                 .displaytext()
                 .map(str::to_string)
@@ -668,7 +669,7 @@ pub async fn create(
     // A job re-run after a crash resumed the workflow recorded the first time: its
     // input names the template.
     let id = match job {
-        Some(j) => db::workflows::workflow_fetch_by_job(&ctx.pool, j)
+        Some(j) => db::workflows::workflow_fetch_by_job(&ctx.pool, j.into())
             .await?
             .and_then(|w| {
                 serde_json::from_value::<crate::services::templates::Create>(w.input).ok()
@@ -904,7 +905,7 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteTemplate<'_>
         .iter()
         .filter(|c| zone.is_none_or(|z| z == c.zone_id))
     {
-        crate::services::templates::remove_copy(ctx, template.id.into_uuid(), c.zone_id).await?;
+        crate::services::templates::remove_copy(ctx, template.id, c.zone_id).await?;
     }
     let mut tx = ctx.pool.begin().await?;
     let gone = d::template_remove_if_unused(&mut *tx, template.id).await?;

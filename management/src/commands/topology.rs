@@ -150,7 +150,7 @@ pub async fn list_zones(ctx: &Ctx, r: &requests::ListZones<'_>) -> Result<Reply>
     // once for the page: one query per kind, whatever the number of zones).
     if r.showcapacities() == Some(true) && !items.is_empty() {
         let zone = match rows.as_slice() {
-            [one] => Some(one.id.into()),
+            [one] => Some(one.id),
             _ => None,
         };
         let mut all = super::vms::zone_capacities(ctx, zone).await?;

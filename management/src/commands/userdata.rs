@@ -3,6 +3,7 @@
 //! time. The data is checked as deployVirtualMachine checks `userdata`.
 
 use super::requests;
+use crate::ids::UserDataId;
 use stratus_api::envelope::Reply;
 use stratus_api::types::UserDataResponse;
 use stratus_api::{ApiError, Params};
@@ -75,7 +76,7 @@ pub async fn register(
             Some(pr) => (pr.account_id, pr.domain_id, pr.account_name.clone()),
             None => super::sshkeys::owner(ctx, caller, r.wire()).await?,
         };
-    let id = Uuid::new_v4();
+    let id = UserDataId::new_v4();
     let taken = || -> Error {
         ApiError::param(format!(
             "A userdata with name '{name}' already exists for account {account_name}"
@@ -86,7 +87,7 @@ pub async fn register(
     u::user_data_insert(
         &mut *tx,
         &NewUserData {
-            id: id.into(),
+            id,
             name,
             account_id,
             domain_id,
@@ -116,7 +117,7 @@ pub async fn register(
     )
     .await?;
     tx.commit().await?;
-    let row = u::user_data_fetch(&ctx.pool, id.into())
+    let row = u::user_data_fetch(&ctx.pool, id)
         .await?
         .ok_or_else(|| Error::internal("user data vanished"))?;
     Ok(Reply::object("userdata", &response(&row)))

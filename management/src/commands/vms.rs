@@ -3,8 +3,7 @@
 //! these handlers check the request, the caller's access and the VM's state.
 
 use super::requests;
-use crate::ids::TemplateId;
-use crate::ids::{IsoId, VmId};
+use crate::ids::{ClusterId, IsoId, PodId, TemplateId, VmId, VolumeId, ZoneId};
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
     CapacityResponse, NicResponse, VirtualMachineResponse, VmStatsItem, VmStatsResponse,
@@ -68,7 +67,7 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
         domainid: Some(v.domain_id.into_uuid()),
         domain: Some(r.domain_name.clone()),
         domainpath: Some(r.domain_path.clone()),
-        projectid: r.project_id,
+        projectid: r.project_id.map(Into::into),
         project: r.project_name.clone(),
         created: Some(v.created.into()),
         lastupdated: Some(v.state_changed.into()),
@@ -121,7 +120,7 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
         keypair: guest::keypair_names(v.keypair.as_deref())
             .into_iter()
             .next(),
-        userdataid: v.user_data_id,
+        userdataid: v.user_data_id.map(Into::into),
         userdataname: r.user_data_name.clone(),
         userdatapolicy: v.user_data_id.map(|_| "ALLOWOVERRIDE".into()),
         isdynamicallyscalable: Some(false),
@@ -204,14 +203,7 @@ pub async fn create(
         .filter(|t| t.removed.is_none())
     {
         Some(_) => Some(
-            crate::services::templates::ready_file(
-                ctx,
-                caller,
-                owner.into_uuid(),
-                image_id.into_uuid(),
-                zone.id,
-            )
-            .await?,
+            crate::services::templates::ready_file(ctx, caller, owner, image_id, zone.id).await?,
         ),
         None => None,
     };
@@ -267,7 +259,7 @@ pub async fn create(
     if r.hostid().is_some() && !caller.is_root_admin() {
         return Err(ApiError::param("Only root admins may choose the host (hostid)").into());
     }
-    let id = Uuid::new_v4();
+    let id = VmId::new_v4();
     let name = match r.name() {
         Some(n) => checked_name(n)?,
         None => format!("VM-{id}"),
@@ -301,7 +293,7 @@ pub async fn create(
     limits::admit(
         ctx,
         &mut tx,
-        owner.into_uuid(),
+        owner,
         &[
             (ResourceKind::UserVm, 1),
             (ResourceKind::Cpu, so.cpu_number.into()),
@@ -314,7 +306,7 @@ pub async fn create(
     db::vms::vm_insert(
         &mut tx,
         &db::vms::NewVm {
-            id: id.into(),
+            id,
             name: &name,
             display_name: &display,
             account_id: owner,
@@ -324,13 +316,13 @@ pub async fn create(
             service_offering_id: so.id,
             disk_offering_id: disk.as_ref().map(|d| d.id),
             iso_id: iso.as_ref().map(|i| i.id),
-            template_id: template.as_ref().map(|t| t.template_id).map(Into::into),
+            template_id: template.as_ref().map(|t| t.template_id),
             cpu_number: so.cpu_number,
             cpu_mhz: so.cpu_speed,
             memory_mb: so.memory_mb,
             keypair: keypair.as_deref(),
             user_data: user_data.as_ref().map(|u| u.0.as_str()),
-            user_data_id: user_data.as_ref().and_then(|u| u.1),
+            user_data_id: (user_data.as_ref().and_then(|u| u.1)).map(Into::into),
             password_pending: None,
             encrypted_password: None,
             instance_suffix: &suffix,
@@ -362,9 +354,9 @@ pub async fn create(
     tx.commit().await?;
     if template.as_ref().is_some_and(|t| t.password_enabled) {
         // Shown once, in the deploy's result; the guest fetches it from its host.
-        guest::set_new_password(ctx, id.into(), owner, keypair.as_deref()).await?;
+        guest::set_new_password(ctx, id, owner, keypair.as_deref()).await?;
     }
-    Ok(id)
+    Ok(id.into())
 }
 
 fn options(r: &requests::DeployVirtualMachine<'_>) -> Result<Options> {
@@ -477,7 +469,7 @@ pub async fn destroy(
         && !caller.is_root_admin()
         && !ctx.get_in(
             &settings::ALLOW_USER_EXPUNGE_RECOVER_VM,
-            Scope::Account(caller.user.account_id.into_uuid()),
+            Scope::Account(caller.user.account_id),
         )
     {
         return Err(ApiError::param(
@@ -509,7 +501,7 @@ pub async fn recover(
     if !caller.is_root_admin()
         && !ctx.get_in(
             &settings::ALLOW_USER_EXPUNGE_RECOVER_VM,
-            Scope::Account(caller.user.account_id.into_uuid()),
+            Scope::Account(caller.user.account_id),
         )
     {
         return Err(ApiError::param(
@@ -526,7 +518,7 @@ pub async fn recover(
     limits::admit(
         ctx,
         &mut tx,
-        vm.vm.account_id.into_uuid(),
+        vm.vm.account_id,
         &[
             (ResourceKind::UserVm, 1),
             (ResourceKind::Cpu, vm.vm.cpu_number.into()),
@@ -627,7 +619,7 @@ pub async fn list(
     let mut f = db::vms::VmFilter {
         common: list_filter(ctx, r.wire())?,
         account_id: account_id.map(Into::into),
-        account_ids,
+        account_ids: account_ids.map(|v| v.into_iter().map(Into::into).collect()),
         skip_projects,
         // `domainid` is part of whose VMs these are (the scope above).
         domain_id: None,
@@ -858,7 +850,7 @@ pub async fn list_capacity(ctx: &Ctx, r: &requests::ListCapacity<'_>) -> Result<
     let want = r.r#type();
     // Capacities are computed at each call: they are always the latest.
     r.wire().mark_read("fetchlatest");
-    let mut items = zone_capacities(ctx, zone.map(Into::into)).await?;
+    let mut items = zone_capacities(ctx, zone).await?;
     items.retain(|c| want.is_none_or(|w| c.r#type.map(i64::from) == Some(w)));
     if r.sortby().is_some_and(|s| s.eq_ignore_ascii_case("usage")) {
         items.sort_by(|a, b| {
@@ -933,12 +925,12 @@ fn capacity_entries(t: &Totals, base: &CapacityResponse) -> Vec<CapacityResponse
 
 /// Each cluster's CPU and memory with its own overprovisioning factors, summed by `key`
 /// (the zone, pod or cluster a cluster row counts for).
-async fn overprovisioned_by(
+async fn overprovisioned_by<K: Eq + std::hash::Hash>(
     ctx: &Ctx,
-    zone: Option<Uuid>,
-    key: impl Fn(&db::capacity::ClusterCapacityRow) -> Uuid,
-) -> Result<std::collections::HashMap<Uuid, (f64, f64)>> {
-    let mut out: std::collections::HashMap<Uuid, (f64, f64)> = Default::default();
+    zone: Option<ZoneId>,
+    key: impl Fn(&db::capacity::ClusterCapacityRow) -> K,
+) -> Result<std::collections::HashMap<K, (f64, f64)>> {
+    let mut out: std::collections::HashMap<K, (f64, f64)> = Default::default();
     for c in db::capacity::capacity_by_cluster(&ctx.pool, zone).await? {
         let at = Scope::cluster(c.zone_id, c.cluster_id);
         let e = out.entry(key(&c)).or_default();
@@ -950,7 +942,7 @@ async fn overprovisioned_by(
 
 /// Each zone's capacities (every zone's when `zone` is None), as listCapacity answers
 /// them; listZones' `showcapacities` shows the same.
-pub async fn zone_capacities(ctx: &Ctx, zone: Option<Uuid>) -> Result<Vec<CapacityResponse>> {
+pub async fn zone_capacities(ctx: &Ctx, zone: Option<ZoneId>) -> Result<Vec<CapacityResponse>> {
     let rows = db::capacity::capacity_by_zone(&ctx.pool, zone).await?;
     let overprovisioned = overprovisioned_by(ctx, zone, |c| c.zone_id).await?;
     let mut items = vec![];
@@ -971,7 +963,7 @@ pub async fn zone_capacities(ctx: &Ctx, zone: Option<Uuid>) -> Result<Vec<Capaci
             cores: (r.cpu_cores_total, r.cpu_cores_used),
         };
         let base = CapacityResponse {
-            zoneid: Some(r.zone_id),
+            zoneid: Some(r.zone_id.into()),
             zonename: Some(r.zone_name.clone()),
             ..Default::default()
         };
@@ -996,8 +988,14 @@ pub async fn scoped_capacities(
     ids: &[Uuid],
 ) -> Result<std::collections::HashMap<Uuid, Vec<CapacityResponse>>> {
     let rows = match scope {
-        CapacityScope::Pod => db::capacity::capacity_by_pod(&ctx.pool, ids).await?,
-        CapacityScope::Cluster => db::capacity::capacity_of_clusters(&ctx.pool, ids).await?,
+        CapacityScope::Pod => {
+            let pods: Vec<PodId> = ids.iter().map(|&i| i.into()).collect();
+            db::capacity::capacity_by_pod(&ctx.pool, &pods).await?
+        }
+        CapacityScope::Cluster => {
+            let clusters: Vec<ClusterId> = ids.iter().map(|&i| i.into()).collect();
+            db::capacity::capacity_of_clusters(&ctx.pool, &clusters).await?
+        }
     };
     // One zone's clusters when the page is of one zone (the usual case), else all.
     let zone = match rows.first() {
@@ -1005,8 +1003,8 @@ pub async fn scoped_capacities(
         _ => None,
     };
     let overprovisioned = overprovisioned_by(ctx, zone, |c| match scope {
-        CapacityScope::Pod => c.pod_id,
-        CapacityScope::Cluster => c.cluster_id.into(),
+        CapacityScope::Pod => c.pod_id.into_uuid(),
+        CapacityScope::Cluster => c.cluster_id.into_uuid(),
     })
     .await?;
     let mut out = std::collections::HashMap::new();
@@ -1030,11 +1028,11 @@ pub async fn scoped_capacities(
             cores: (r.cpu_cores_total, r.cpu_cores_used),
         };
         let base = CapacityResponse {
-            zoneid: Some(r.zone_id),
+            zoneid: Some(r.zone_id.into()),
             zonename: Some(r.zone_name.clone()),
-            podid: Some(r.pod_id),
+            podid: Some(r.pod_id.into()),
             podname: Some(r.pod_name.clone()),
-            clusterid: r.cluster_id,
+            clusterid: r.cluster_id.map(Into::into),
             clustername: r.cluster_name.clone(),
             ..Default::default()
         };
@@ -1105,7 +1103,7 @@ pub async fn reset_user_data(
         &mut *tx,
         vm.vm.id,
         data.as_ref().map(|d| d.0.as_str()),
-        data.as_ref().and_then(|d| d.1),
+        (data.as_ref().and_then(|d| d.1)).map(Into::into),
     )
     .await?;
     event(
@@ -1263,7 +1261,7 @@ pub async fn restore(
     let vm = owned(ctx, caller, r.wire(), "virtualmachineid").await?;
     // A job re-run after a crash resumes the workflow it recorded, with that plan.
     let recorded = match job {
-        Some(j) => db::workflows::workflow_fetch_by_job(&ctx.pool, j)
+        Some(j) => db::workflows::workflow_fetch_by_job(&ctx.pool, j.into())
             .await?
             .and_then(|w| serde_json::from_value::<vms::restore::Restore>(w.input).ok()),
         None => None,
@@ -1356,8 +1354,8 @@ async fn restore_plan(
             let file = crate::services::templates::ready_file(
                 ctx,
                 caller,
-                v.account_id.into_uuid(),
-                t,
+                v.account_id,
+                t.into(),
                 v.zone_id,
             )
             .await?;
@@ -1410,8 +1408,8 @@ async fn restore_plan(
     Ok((
         vms::restore::Restore {
             vm: v.id,
-            old_volume: old.id.into_uuid(),
-            new_volume: Uuid::new_v4(),
+            old_volume: old.id,
+            new_volume: VolumeId::new_v4(),
             template: template.map(Into::into),
             iso,
             old_template: v.template_id,
@@ -1548,7 +1546,7 @@ pub async fn update(
     let mut tx = ctx.pool.begin().await?;
     db::vms::vm_set_names(&mut *tx, vm.vm.id, &name, &display).await?;
     if let Some((data, id)) = &user_data {
-        db::vms::vm_set_user_data(&mut *tx, vm.vm.id, Some(data), *id).await?;
+        db::vms::vm_set_user_data(&mut *tx, vm.vm.id, Some(data), (*id).map(Into::into)).await?;
     }
     event(
         &mut tx,
@@ -1613,7 +1611,7 @@ pub async fn change_service(
     limits::admit(
         ctx,
         &mut tx,
-        vm.vm.account_id.into_uuid(),
+        vm.vm.account_id,
         &[
             (
                 ResourceKind::Cpu,
@@ -1629,7 +1627,7 @@ pub async fn change_service(
     if !db::vms::vm_set_offering(
         &mut *tx,
         vm.vm.id,
-        so.id.into_uuid(),
+        so.id,
         so.cpu_number,
         so.cpu_speed,
         so.memory_mb,

@@ -8,6 +8,7 @@
 //! owner, as CloudStack requires.
 
 use super::requests;
+use crate::ids::VolumeId;
 use stratus_api::envelope::Reply;
 use stratus_api::{ApiError, ErrorCode, Params};
 use uuid::Uuid;
@@ -254,13 +255,13 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateVolume<'_>) 
         None => crate::rules::volumes::create_size(offering.disk_size_gb, r.size())
             .map_err(ApiError::param)?,
     };
-    let id = Uuid::new_v4();
+    let id = VolumeId::new_v4();
     let name = match r.name().map(str::to_string) {
         Some(n) if n.trim().is_empty() || n.chars().any(char::is_control) => {
             return Err(ApiError::param("The volume's name must be printable text").into())
         }
         Some(n) => n,
-        None => format!("DATA-{}", id.simple()),
+        None => format!("DATA-{}", id.into_uuid().simple()),
     };
     r.wire().mark_read("displayvolume");
     let want = data_volumes::offering_tags(ctx, offering.id.into_uuid()).await?;
@@ -282,7 +283,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateVolume<'_>) 
     limits::admit(
         ctx,
         &mut tx,
-        owner,
+        owner.into(),
         &[
             (ResourceKind::Volume, 1),
             (ResourceKind::PrimaryStorage, size),
@@ -295,10 +296,10 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateVolume<'_>) 
     db::volumes::data_volume_insert(
         &mut *tx,
         &db::volumes::NewDataVolume {
-            id: id.into(),
+            id,
             name: name.clone(),
             pool_id: pool.into(),
-            path: crate::services::vms::volumes::volume_path(id),
+            path: crate::services::vms::volumes::volume_path(id.into()),
             size_bytes: size,
             account_id: owner.into(),
             domain_id: owner_domain.into(),
@@ -316,7 +317,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateVolume<'_>) 
     )
     .await?;
     tx.commit().await?;
-    Ok(id)
+    Ok(id.into())
 }
 
 /// The job half of createVolume: attaches the volume `create` recorded (`id`) when a VM
@@ -593,7 +594,7 @@ pub async fn resize(ctx: &Ctx, caller: &Caller, r: &requests::ResizeVolume<'_>) 
         limits::admit(
             ctx,
             &mut tx,
-            owner.into_uuid(),
+            owner,
             &[(ResourceKind::PrimaryStorage, size - v.size_bytes)],
         )
         .await?;

@@ -23,7 +23,7 @@ pub async fn list(ctx: &Ctx, r: &requests::ListWorkflows<'_>) -> Result<Reply> {
     };
     let page = r.wire().page(ctx.page_size())?;
     let f = WorkflowFilter {
-        id: r.id(),
+        id: r.id().map(Into::into),
         resource_id: r.resourceid(),
         state,
         offset: page.offset,
@@ -33,11 +33,11 @@ pub async fn list(ctx: &Ctx, r: &requests::ListWorkflows<'_>) -> Result<Reply> {
     let items: Vec<WorkflowResponse> = rows
         .into_iter()
         .map(|w| WorkflowResponse {
-            id: Some(w.id),
+            id: Some(w.id.into()),
             kind: Some(w.kind.to_string()),
             resourcetype: Some(w.resource_type),
             resourceid: Some(w.resource_id),
-            jobid: w.job_id,
+            jobid: w.job_id.map(Into::into),
             state: Some(w.state.to_string()),
             step: w.step,
             stepindex: Some(w.step_index),
@@ -45,7 +45,7 @@ pub async fn list(ctx: &Ctx, r: &requests::ListWorkflows<'_>) -> Result<Reply> {
             stepstarted: Some(w.step_started.into()),
             created: Some(w.created.into()),
             error: w.error,
-            managementserverid: w.owner_ms,
+            managementserverid: w.owner_ms.map(Into::into),
         })
         .collect();
     Ok(Reply::list("workflow", total, &items))

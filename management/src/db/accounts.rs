@@ -114,9 +114,9 @@ stmt!(DOMAIN_SIBLING_NAMED: Scalar<Uuid> = "SELECT id FROM domains
 /// Another child of `parent` already called `name` (case-insensitively), other than `except`.
 pub async fn domain_sibling_named(
     db: impl PgExecutor<'_>,
-    parent: Uuid,
+    parent: DomainId,
     name: &str,
-    except: Uuid,
+    except: DomainId,
 ) -> Result<Option<Uuid>> {
     Ok(DOMAIN_SIBLING_NAMED
         .query_scalar()
@@ -197,14 +197,14 @@ pub async fn domain_subtree_lock(db: impl PgExecutor<'_>, path: &str) -> Result<
         .await?)
 }
 
-stmt!(DOMAIN_ACCOUNTS: (Uuid, String) = "SELECT id, name FROM accounts
+stmt!(DOMAIN_ACCOUNTS: (AccountId, String) = "SELECT id, name FROM accounts
          WHERE domain_id = ANY($1) ORDER BY name");
 
 /// The accounts (id, name) of these domains.
 pub async fn domain_accounts(
     db: impl PgExecutor<'_>,
-    domains: &[Uuid],
-) -> Result<Vec<(Uuid, String)>> {
+    domains: &[DomainId],
+) -> Result<Vec<(AccountId, String)>> {
     Ok(DOMAIN_ACCOUNTS
         .query_as()
         .bind(domains)
@@ -364,7 +364,7 @@ pub struct AccountFilter {
     pub state: Option<AccountState>,
     pub role_id: Option<RoleId>,
     /// Restricts to one account (a non-admin caller's own).
-    pub only: Option<Uuid>,
+    pub only: Option<AccountId>,
     /// Restricts to the domain at this path and those below it.
     pub under: Option<String>,
 }
@@ -638,7 +638,7 @@ stmt!(USER_LIST_FOR_ACCOUNTS: UserRow = format!(
 
 pub async fn user_list_for_accounts(
     db: impl PgExecutor<'_>,
-    accounts: &[Uuid],
+    accounts: &[AccountId],
 ) -> Result<Vec<UserRow>> {
     Ok(USER_LIST_FOR_ACCOUNTS
         .query_as()

@@ -3,10 +3,9 @@
 //! and copies, the others wait for Ready; a claim is a lease its copier renews, so a
 //! copier that died is taken over. See `services::vms::bases`.
 
-use crate::ids::{StoragePoolId, TemplateId};
+use crate::ids::{ManagementServerId, StoragePoolId, TemplateId};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
-use uuid::Uuid;
 
 use super::{RowShape, Scalar};
 use crate::error::Result;
@@ -20,7 +19,7 @@ pub struct BaseRow {
     pub path: String,
     pub size_bytes: Option<i64>,
     pub error_text: Option<String>,
-    pub owner: Option<Uuid>,
+    pub owner: Option<ManagementServerId>,
     pub lease_until: Option<DateTime<Utc>>,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
@@ -42,7 +41,7 @@ pub async fn base_claim(
     template: TemplateId,
     pool: StoragePoolId,
     path: &str,
-    owner: Uuid,
+    owner: ManagementServerId,
     lease_secs: f64,
 ) -> Result<Option<BaseRow>> {
     Ok(BASE_CLAIM
@@ -100,7 +99,7 @@ pub async fn base_renew(
     db: impl PgExecutor<'_>,
     template: TemplateId,
     pool: StoragePoolId,
-    owner: Uuid,
+    owner: ManagementServerId,
     lease_secs: f64,
 ) -> Result<bool> {
     let r = BASE_RENEW
@@ -126,7 +125,7 @@ pub async fn base_finish(
     db: impl PgExecutor<'_>,
     template: TemplateId,
     pool: StoragePoolId,
-    owner: Uuid,
+    owner: ManagementServerId,
     outcome: std::result::Result<i64, &str>,
 ) -> Result<bool> {
     let (state, size, error) = match outcome {

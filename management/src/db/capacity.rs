@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{RowShape, Scalar};
 use crate::error::Result;
-use crate::ids::{ClusterId, HostId, StoragePoolId};
+use crate::ids::{ClusterId, HostId, PodId, StoragePoolId, VmId, ZoneId};
 use crate::rules::hoststate::{ResourceState, Status};
 use crate::rules::placement::{Candidate, Pool};
 use crate::rules::states::AllocationState;
@@ -28,8 +28,8 @@ struct CandidateRow {
     reserved_bytes: i64,
 }
 
-stmt!(HOSTS_LOCK_IN_ZONE: Scalar<Uuid> = "SELECT id FROM hosts WHERE zone_id = $1 ORDER BY id FOR UPDATE");
-stmt!(HOSTS_IN_ZONE: Scalar<Uuid> = "SELECT id FROM hosts WHERE zone_id = $1 ORDER BY id");
+stmt!(HOSTS_LOCK_IN_ZONE: Scalar<HostId> = "SELECT id FROM hosts WHERE zone_id = $1 ORDER BY id FOR UPDATE");
+stmt!(HOSTS_IN_ZONE: Scalar<HostId> = "SELECT id FROM hosts WHERE zone_id = $1 ORDER BY id");
 // What each candidate reserves: its VMs in the states that hold capacity, plus the VMs
 // migrating to it (their hold, 0046). Two index scans joined by UNION ALL; one join `ON
 // host_id = h.id OR migrating_to = h.id` could use no index and compared every VM with
@@ -50,13 +50,13 @@ stmt!(HOST_CANDIDATES: CandidateRow = "SELECT h.id, h.cluster_id, h.status, h.re
          GROUP BY h.id, c.allocation_state
          ORDER BY h.id");
 
-stmt!(POOLS_LOCK_IN_ZONE: Scalar<Uuid> = "SELECT id FROM storage_pools WHERE zone_id = $1 ORDER BY id FOR UPDATE");
+stmt!(POOLS_LOCK_IN_ZONE: Scalar<StoragePoolId> = "SELECT id FROM storage_pools WHERE zone_id = $1 ORDER BY id FOR UPDATE");
 
 /// Locks the zone's primary pools (in id order) until the transaction ends: whatever
 /// places a volume into the zone under this lock reads the pools' room, records its
 /// volume and commits before the next one reads, so two never both take the last room
 /// of a pool. (A deploy takes its hosts' lock first, then this one.)
-pub async fn pool_lock_in_txn(db: &mut PgConnection, zone_id: Uuid) -> Result<()> {
+pub async fn pool_lock_in_txn(db: &mut PgConnection, zone_id: ZoneId) -> Result<()> {
     POOLS_LOCK_IN_ZONE
         .query_scalar()
         .bind(zone_id)
@@ -71,7 +71,7 @@ pub async fn pool_lock_in_txn(db: &mut PgConnection, zone_id: Uuid) -> Result<()
 /// capacity.
 pub async fn host_candidates_for_update_in_txn(
     db: &mut PgConnection,
-    zone_id: Uuid,
+    zone_id: ZoneId,
 ) -> Result<Vec<Candidate>> {
     zone_candidates(db, &HOSTS_LOCK_IN_ZONE, zone_id).await
 }
@@ -79,7 +79,7 @@ pub async fn host_candidates_for_update_in_txn(
 /// The zone's hosts as placement would see them, without locking anything: for showing
 /// where a VM could go (`findHostsForMigration`, the instance page), never for taking
 /// capacity, which only [`host_candidates_for_update_in_txn`] may decide.
-pub async fn host_candidates(db: &mut PgConnection, zone_id: Uuid) -> Result<Vec<Candidate>> {
+pub async fn host_candidates(db: &mut PgConnection, zone_id: ZoneId) -> Result<Vec<Candidate>> {
     zone_candidates(db, &HOSTS_IN_ZONE, zone_id).await
 }
 
@@ -87,10 +87,10 @@ pub async fn host_candidates(db: &mut PgConnection, zone_id: Uuid) -> Result<Vec
 /// has reserved.
 async fn zone_candidates(
     db: &mut PgConnection,
-    ids: &'static super::Stmt<Scalar<Uuid>>,
-    zone_id: Uuid,
+    ids: &'static super::Stmt<Scalar<HostId>>,
+    zone_id: ZoneId,
 ) -> Result<Vec<Candidate>> {
-    let ids: Vec<Uuid> = ids.query_scalar().bind(zone_id).fetch_all(&mut *db).await?;
+    let ids: Vec<HostId> = ids.query_scalar().bind(zone_id).fetch_all(&mut *db).await?;
     if ids.is_empty() {
         return Ok(vec![]);
     }
@@ -133,7 +133,7 @@ stmt!(POOL_CANDIDATES: PoolCandidateRow = "SELECT p.id, p.cluster_id, p.state, p
 
 /// The zone's primary pools as placement sees them (`rules::placement::Pool`): where a
 /// host's new root volume may go, by state, reach, tags and room.
-pub async fn pool_candidates(db: impl PgExecutor<'_>, zone_id: Uuid) -> Result<Vec<Pool>> {
+pub async fn pool_candidates(db: impl PgExecutor<'_>, zone_id: ZoneId) -> Result<Vec<Pool>> {
     let rows: Vec<PoolCandidateRow> = POOL_CANDIDATES
         .query_as()
         .bind(zone_id)
@@ -160,7 +160,7 @@ stmt!(
 /// Reserves the VM's capacity on `host_id` (it becomes Starting there).
 pub async fn vm_reserve_on_host_in_txn(
     db: &mut PgConnection,
-    vm_id: Uuid,
+    vm_id: VmId,
     host_id: HostId,
 ) -> Result<()> {
     VM_RESERVE_ON_HOST_IN_TXN
@@ -177,7 +177,7 @@ stmt!(VM_RELEASE_HOST = "UPDATE vms SET host_id = NULL, state = $2, error_text =
 /// Releases what a VM holds on its host (capacity), leaving it in `state`.
 pub async fn vm_release_host(
     db: &mut PgConnection,
-    vm_id: Uuid,
+    vm_id: VmId,
     state: crate::rules::vmstate::VmState,
     error: Option<&str>,
 ) -> Result<()> {
@@ -195,7 +195,7 @@ pub async fn vm_release_host(
 /// cluster, `capacity_by_cluster`, because each cluster has its own overcommit factors).
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct ZoneCapacityRow {
-    pub zone_id: Uuid,
+    pub zone_id: ZoneId,
     pub zone_name: String,
     pub memory_used: i64,
     pub cpu_used_mhz: i64,
@@ -234,7 +234,7 @@ stmt!(CAPACITY_BY_ZONE: ZoneCapacityRow = "SELECT z.id AS zone_id, z.name AS zon
 
 pub async fn capacity_by_zone(
     db: impl PgExecutor<'_>,
-    zone_id: Option<Uuid>,
+    zone_id: Option<ZoneId>,
 ) -> Result<Vec<ZoneCapacityRow>> {
     Ok(CAPACITY_BY_ZONE
         .query_as()
@@ -247,8 +247,8 @@ pub async fn capacity_by_zone(
 /// overprovisioning factors (they may differ per cluster, so the zone's sum cannot).
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct ClusterCapacityRow {
-    pub zone_id: Uuid,
-    pub pod_id: Uuid,
+    pub zone_id: ZoneId,
+    pub pod_id: PodId,
     pub cluster_id: ClusterId,
     pub cpu_total_mhz: i64,
     pub memory_total: i64,
@@ -267,11 +267,11 @@ stmt!(CAPACITY_BY_CLUSTER: ClusterCapacityRow = "SELECT zone_id, pod_id, cluster
 pub struct ScopedCapacityRow {
     /// The pod's or the cluster's id.
     pub scope_id: Uuid,
-    pub zone_id: Uuid,
+    pub zone_id: ZoneId,
     pub zone_name: String,
-    pub pod_id: Uuid,
+    pub pod_id: PodId,
     pub pod_name: String,
-    pub cluster_id: Option<Uuid>,
+    pub cluster_id: Option<ClusterId>,
     pub cluster_name: Option<String>,
     pub memory_used: i64,
     pub cpu_used_mhz: i64,
@@ -316,7 +316,7 @@ stmt!(CAPACITY_BY_POD: ScopedCapacityRow = format!("SELECT p.id AS scope_id, p.z
 /// The capacities of `pods` (one row each).
 pub async fn capacity_by_pod(
     db: impl PgExecutor<'_>,
-    pods: &[Uuid],
+    pods: &[PodId],
 ) -> Result<Vec<ScopedCapacityRow>> {
     Ok(CAPACITY_BY_POD.query_as().bind(pods).fetch_all(db).await?)
 }
@@ -331,7 +331,7 @@ stmt!(CAPACITY_OF_CLUSTERS: ScopedCapacityRow = format!("SELECT c.id AS scope_id
 /// The capacities of `clusters` (one row each; no guest addresses: ranges are a pod's).
 pub async fn capacity_of_clusters(
     db: impl PgExecutor<'_>,
-    clusters: &[Uuid],
+    clusters: &[ClusterId],
 ) -> Result<Vec<ScopedCapacityRow>> {
     Ok(CAPACITY_OF_CLUSTERS
         .query_as()
@@ -343,7 +343,7 @@ pub async fn capacity_of_clusters(
 /// Per cluster (of one zone, or all), the hosts' CPU (cores × MHz) and memory.
 pub async fn capacity_by_cluster(
     db: impl PgExecutor<'_>,
-    zone: Option<Uuid>,
+    zone: Option<ZoneId>,
 ) -> Result<Vec<ClusterCapacityRow>> {
     Ok(CAPACITY_BY_CLUSTER
         .query_as()

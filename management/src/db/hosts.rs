@@ -148,8 +148,12 @@ pub async fn host_tag_list(
     Ok(Counted::split(rows))
 }
 
-const HOST_SELECT: &str =
-    "SELECT h.*, z.name AS zone_name, p.name AS pod_name, c.name AS cluster_name,
+// A host row's columns: its own, its zone's, pod's and cluster's names, what runs on it
+// (allocated CPU and memory, its VMs) and its management server's name. One text for the
+// single-host reads and the paged list, so the two cannot drift.
+macro_rules! host_columns {
+    () => {
+        "h.*, z.name AS zone_name, p.name AS pod_name, c.name AS cluster_name,
     (SELECT COALESCE(SUM(v.cpu_number::bigint * v.cpu_mhz), 0) FROM vms v
       WHERE v.host_id = h.id AND v.state IN ('Starting', 'Running', 'Stopping'))::bigint AS allocated_mhz,
     (SELECT COALESCE(SUM(v.memory_mb::bigint * 1048576), 0) FROM vms v
@@ -157,9 +161,15 @@ const HOST_SELECT: &str =
     (SELECT count(*) FROM vms v WHERE v.host_id = h.id AND v.removed IS NULL)::bigint AS vms_total,
     (SELECT count(*) FROM vms v WHERE v.host_id = h.id AND v.removed IS NULL
       AND v.state = 'Running')::bigint AS vms_running,
-    (SELECT m.name FROM management_servers m WHERE m.id = h.management_server_id) AS management_server_name
-    FROM hosts h JOIN zones z ON z.id = h.zone_id JOIN pods p ON p.id = h.pod_id
-    JOIN clusters c ON c.id = h.cluster_id";
+    (SELECT m.name FROM management_servers m WHERE m.id = h.management_server_id) AS management_server_name"
+    };
+}
+macro_rules! host_joins {
+    () => {
+        "JOIN zones z ON z.id = h.zone_id JOIN pods p ON p.id = h.pod_id JOIN clusters c ON c.id = h.cluster_id"
+    };
+}
+const HOST_SELECT: &str = concat!("SELECT ", host_columns!(), " FROM hosts h ", host_joins!());
 
 stmt!(HOST_FETCH: HostRow = format!("{HOST_SELECT} WHERE h.id = $1"));
 
@@ -189,18 +199,10 @@ pub struct HostFilter {
 }
 
 stmt!(HOST_LIST: Counted<HostRow> = named paged_sql(
-    "h.*, z.name AS zone_name, p.name AS pod_name, c.name AS cluster_name,
-    (SELECT COALESCE(SUM(v.cpu_number::bigint * v.cpu_mhz), 0) FROM vms v
-      WHERE v.host_id = h.id AND v.state IN ('Starting', 'Running', 'Stopping'))::bigint AS allocated_mhz,
-    (SELECT COALESCE(SUM(v.memory_mb::bigint * 1048576), 0) FROM vms v
-      WHERE v.host_id = h.id AND v.state IN ('Starting', 'Running', 'Stopping'))::bigint AS allocated_bytes,
-    (SELECT count(*) FROM vms v WHERE v.host_id = h.id AND v.removed IS NULL)::bigint AS vms_total,
-    (SELECT count(*) FROM vms v WHERE v.host_id = h.id AND v.removed IS NULL
-      AND v.state = 'Running')::bigint AS vms_running,
-    (SELECT m.name FROM management_servers m WHERE m.id = h.management_server_id) AS management_server_name",
+    host_columns!(),
     "hosts",
     "h",
-    "JOIN zones z ON z.id = h.zone_id JOIN pods p ON p.id = h.pod_id JOIN clusters c ON c.id = h.cluster_id",
+    host_joins!(),
     "($id::uuid IS NULL OR {a}.id = $id)
              AND ($name::text IS NULL OR {a}.name = $name)
              AND ($keyword::text IS NULL OR {a}.name ILIKE $keyword OR host({a}.address) ILIKE $keyword)

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::ids::{AccountId, ImageStoreId, ZoneId};
+use crate::ids::{AccountId, ImageStoreId, ManagementServerId, ZoneId};
 
 use super::{RowShape, Scalar};
 use crate::error::Result;
@@ -42,7 +42,7 @@ pub struct CopyRow {
     pub error_text: Option<String>,
     pub cleanup_path: Option<String>,
     pub attempts: i32,
-    pub owner: Option<Uuid>,
+    pub owner: Option<ManagementServerId>,
     pub lease_until: Option<DateTime<Utc>>,
     pub updated: DateTime<Utc>,
 }
@@ -174,7 +174,7 @@ fn pick<R>(
 pub async fn copy_claim(
     db: impl PgExecutor<'_>,
     kind: Kind,
-    owner: Uuid,
+    owner: ManagementServerId,
     lease_secs: i64,
     limit: i64,
 ) -> Result<Vec<CopyRow>> {
@@ -195,7 +195,7 @@ pub async fn copy_progress(
     kind: Kind,
     image_id: Uuid,
     zone_id: ZoneId,
-    owner: Uuid,
+    owner: ManagementServerId,
     done: i64,
     total: Option<i64>,
     lease_secs: i64,
@@ -219,7 +219,7 @@ pub async fn copy_set_store(
     kind: Kind,
     image_id: Uuid,
     zone_id: ZoneId,
-    owner: Uuid,
+    owner: ManagementServerId,
     store_id: ImageStoreId,
     install_path: &str,
 ) -> Result<bool> {
@@ -250,7 +250,7 @@ pub async fn copy_finish(
     kind: Kind,
     image_id: Uuid,
     zone_id: ZoneId,
-    owner: Uuid,
+    owner: ManagementServerId,
     outcome: std::result::Result<Finished<'_>, (&str, Option<&str>)>,
 ) -> Result<bool> {
     let q = match outcome {

@@ -1,6 +1,8 @@
 //! ISOs, their per-zone copies (downloads), and the seeded OS types and categories.
 
-use crate::ids::{AccountId, DomainId, ImageStoreId, IsoId, OsCategoryId, OsTypeId, ZoneId};
+use crate::ids::{
+    AccountId, DomainId, ImageStoreId, IsoId, ManagementServerId, OsCategoryId, OsTypeId, ZoneId,
+};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -119,7 +121,7 @@ pub struct IsoZoneRow {
     pub error_text: Option<String>,
     pub cleanup_path: Option<String>,
     pub attempts: i32,
-    pub owner: Option<Uuid>,
+    pub owner: Option<ManagementServerId>,
     pub lease_until: Option<DateTime<Utc>>,
     pub updated: DateTime<Utc>,
 }
@@ -312,7 +314,7 @@ use super::images::{self as img, Kind::Iso};
 /// owner stopped.
 pub async fn iso_zone_claim(
     db: impl PgExecutor<'_>,
-    owner: Uuid,
+    owner: ManagementServerId,
     lease_secs: i64,
     limit: i64,
 ) -> Result<Vec<IsoZoneRow>> {
@@ -329,7 +331,7 @@ pub async fn iso_zone_progress(
     db: impl PgExecutor<'_>,
     iso_id: IsoId,
     zone_id: ZoneId,
-    owner: Uuid,
+    owner: ManagementServerId,
     done: i64,
     total: Option<i64>,
     lease_secs: i64,
@@ -352,7 +354,7 @@ pub async fn iso_zone_set_store(
     db: impl PgExecutor<'_>,
     iso_id: IsoId,
     zone_id: ZoneId,
-    owner: Uuid,
+    owner: ManagementServerId,
     store_id: ImageStoreId,
     install_path: &str,
 ) -> Result<bool> {
@@ -373,7 +375,7 @@ pub async fn iso_zone_finish(
     db: impl PgExecutor<'_>,
     iso_id: IsoId,
     zone_id: ZoneId,
-    owner: Uuid,
+    owner: ManagementServerId,
     outcome: std::result::Result<(i64, &str), (&str, Option<&str>)>,
 ) -> Result<bool> {
     let outcome = outcome.map(|(size, checksum)| img::Finished {

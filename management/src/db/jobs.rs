@@ -2,7 +2,7 @@
 //! every later write is fenced on the owner, so a server whose lease lapsed (and whose job
 //! another server took over) cannot overwrite the new owner's result.
 
-use crate::ids::{AccountId, DomainId, JobId, UserId, VmId};
+use crate::ids::{AccountId, DomainId, JobId, ManagementServerId, UserId, VmId};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -95,7 +95,7 @@ stmt!(JOB_CLAIM: JobRow = "UPDATE async_jobs SET owner_ms = $1, lease_until = no
 /// lapsed) for `ms` until now + `lease_secs`.
 pub async fn job_claim(
     db: impl PgExecutor<'_>,
-    ms: Uuid,
+    ms: ManagementServerId,
     lease_secs: i64,
 ) -> Result<Option<JobRow>> {
     Ok(JOB_CLAIM
@@ -115,7 +115,7 @@ stmt!(
 pub async fn job_renew(
     db: impl PgExecutor<'_>,
     id: JobId,
-    ms: Uuid,
+    ms: ManagementServerId,
     lease_secs: i64,
 ) -> Result<bool> {
     Ok(JOB_RENEW
@@ -141,7 +141,7 @@ stmt!(
 pub async fn job_complete(
     db: impl PgExecutor<'_>,
     id: JobId,
-    ms: Uuid,
+    ms: ManagementServerId,
     status: JobStatus,
     result_code: i32,
     result: &serde_json::Value,

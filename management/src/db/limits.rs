@@ -4,6 +4,7 @@
 //! transaction, so concurrent allocations of one account queue on that row and each sees
 //! the others' rows.
 
+use crate::ids::{AccountId, DomainId};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
@@ -13,7 +14,7 @@ use crate::error::Result;
 /// What an account has in use, in usage units (bytes for storage, MiB for memory).
 #[derive(Debug, Clone, Default, sqlx::FromRow, RowShape)]
 pub struct UsageRow {
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub user_vm: i64,
     pub cpu: i64,
     pub memory: i64,
@@ -86,7 +87,7 @@ stmt!(USAGE_OF_ACCOUNTS: UsageRow = "WITH vm AS (
 /// What each of `accounts` uses (one row per existing account).
 pub async fn usage_of_accounts(
     db: impl PgExecutor<'_>,
-    accounts: &[Uuid],
+    accounts: &[AccountId],
 ) -> Result<Vec<UsageRow>> {
     Ok(USAGE_OF_ACCOUNTS
         .query_as()
@@ -107,7 +108,7 @@ stmt!(ACCOUNT_LOCK_FOR_LIMITS: LimitedAccount = "SELECT r.role_type, a.name, a.d
 pub struct LimitedAccount {
     pub role_type: String,
     pub name: String,
-    pub domain_id: Uuid,
+    pub domain_id: DomainId,
     pub account_type: i32,
     /// The project's name when the account is a project's own.
     pub project_name: Option<String>,
@@ -118,7 +119,7 @@ pub struct LimitedAccount {
 /// account.
 pub async fn account_lock_for_limits(
     db: &mut PgConnection,
-    account: Uuid,
+    account: AccountId,
 ) -> Result<Option<LimitedAccount>> {
     Ok(ACCOUNT_LOCK_FOR_LIMITS
         .query_as()
@@ -127,15 +128,15 @@ pub async fn account_lock_for_limits(
         .await?)
 }
 
-stmt!(LIMIT_LIST_OF_ACCOUNTS: (Option<Uuid>, i16, i64) = "SELECT account_id, resource_type, max
+stmt!(LIMIT_LIST_OF_ACCOUNTS: (Option<AccountId>, i16, i64) = "SELECT account_id, resource_type, max
          FROM resource_limits WHERE account_id = ANY($1) AND account_id IS NOT NULL");
 
 /// The explicit limits of `accounts`: (account, resource type ordinal, max).
 pub async fn limit_list_of_accounts(
     db: impl PgExecutor<'_>,
-    accounts: &[Uuid],
-) -> Result<Vec<(Uuid, i16, i64)>> {
-    let rows: Vec<(Option<Uuid>, i16, i64)> = LIMIT_LIST_OF_ACCOUNTS
+    accounts: &[AccountId],
+) -> Result<Vec<(AccountId, i16, i64)>> {
+    let rows: Vec<(Option<AccountId>, i16, i64)> = LIMIT_LIST_OF_ACCOUNTS
         .query_as()
         .bind(accounts)
         .fetch_all(db)
@@ -156,7 +157,7 @@ stmt!(
 /// Sets the account's own maximum of one resource type.
 pub async fn limit_set_for_account(
     db: impl PgExecutor<'_>,
-    account: Uuid,
+    account: AccountId,
     resource_type: i16,
     max: i64,
 ) -> Result<()> {
@@ -171,12 +172,12 @@ pub async fn limit_set_for_account(
     Ok(())
 }
 
-stmt!(ACCOUNT_IDS_UNDER: Scalar<Uuid> = "SELECT a.id FROM accounts a JOIN domains d ON d.id = a.domain_id
+stmt!(ACCOUNT_IDS_UNDER: Scalar<AccountId> = "SELECT a.id FROM accounts a JOIN domains d ON d.id = a.domain_id
          WHERE d.path = $1 OR starts_with(d.path, $1 || '/') ORDER BY a.id");
 
 /// The accounts of the domain at `path` and of every domain below it: whose usage a
 /// domain's counts add up.
-pub async fn account_ids_under(db: impl PgExecutor<'_>, path: &str) -> Result<Vec<Uuid>> {
+pub async fn account_ids_under(db: impl PgExecutor<'_>, path: &str) -> Result<Vec<AccountId>> {
     Ok(ACCOUNT_IDS_UNDER
         .query_scalar()
         .bind(path)
@@ -186,7 +187,7 @@ pub async fn account_ids_under(db: impl PgExecutor<'_>, path: &str) -> Result<Ve
 
 // The nearest limit of each type set on the domain itself or on an ancestor below ROOT
 // (level 0), as CloudStack's findCorrectResourceLimitForDomain walks up to find one.
-stmt!(LIMIT_LIST_OF_DOMAINS: (Uuid, i16, i64) = "SELECT DISTINCT ON (me.id, l.resource_type)
+stmt!(LIMIT_LIST_OF_DOMAINS: (DomainId, i16, i64) = "SELECT DISTINCT ON (me.id, l.resource_type)
              me.id, l.resource_type, l.max
          FROM domains me
          JOIN domains d ON d.path = me.path OR starts_with(me.path, d.path || '/')
@@ -198,8 +199,8 @@ stmt!(LIMIT_LIST_OF_DOMAINS: (Uuid, i16, i64) = "SELECT DISTINCT ON (me.id, l.re
 /// its nearest ancestor below ROOT that has one: (domain, resource type ordinal, max).
 pub async fn limit_list_of_domains(
     db: impl PgExecutor<'_>,
-    domains: &[Uuid],
-) -> Result<Vec<(Uuid, i16, i64)>> {
+    domains: &[DomainId],
+) -> Result<Vec<(DomainId, i16, i64)>> {
     Ok(LIMIT_LIST_OF_DOMAINS
         .query_as()
         .bind(domains)
@@ -217,7 +218,7 @@ stmt!(
 /// Sets the domain's own maximum of one resource type.
 pub async fn limit_set_for_domain(
     db: impl PgExecutor<'_>,
-    domain: Uuid,
+    domain: DomainId,
     resource_type: i16,
     max: i64,
 ) -> Result<()> {
@@ -232,23 +233,26 @@ pub async fn limit_set_for_domain(
     Ok(())
 }
 
-stmt!(DOMAIN_CHAIN: (Uuid, String) = "SELECT d.id, d.path FROM domains d
+stmt!(DOMAIN_CHAIN: (DomainId, String) = "SELECT d.id, d.path FROM domains d
          JOIN domains me ON me.id = $1
          WHERE me.path = d.path OR starts_with(me.path, d.path || '/')
          ORDER BY d.level");
 
 /// The domain and its ancestors (id, path), ROOT first.
-pub async fn domain_chain(db: impl PgExecutor<'_>, domain: Uuid) -> Result<Vec<(Uuid, String)>> {
+pub async fn domain_chain(
+    db: impl PgExecutor<'_>,
+    domain: DomainId,
+) -> Result<Vec<(DomainId, String)>> {
     Ok(DOMAIN_CHAIN.query_as().bind(domain).fetch_all(db).await?)
 }
 
 // Shallowest first, the order every allocation takes them in (after its account row):
 // two allocations never wait on each other in opposite orders.
-stmt!(DOMAINS_LOCK_FOR_LIMITS: Scalar<Uuid> = "SELECT id FROM domains WHERE id = ANY($1)
+stmt!(DOMAINS_LOCK_FOR_LIMITS: Scalar<DomainId> = "SELECT id FROM domains WHERE id = ANY($1)
          ORDER BY level, id FOR NO KEY UPDATE");
 
 /// Locks the rows of the domains whose limits an allocation checks.
-pub async fn domains_lock_for_limits(db: &mut PgConnection, domains: &[Uuid]) -> Result<()> {
+pub async fn domains_lock_for_limits(db: &mut PgConnection, domains: &[DomainId]) -> Result<()> {
     DOMAINS_LOCK_FOR_LIMITS
         .query_scalar()
         .bind(domains)

@@ -1,8 +1,8 @@
 //! Management server registrations: each running server has a row it keeps fresh, so
 //! jobs and background work can name their owner and others can tell when it is gone.
 
+use crate::ids::ManagementServerId;
 use sqlx::PgExecutor;
-use uuid::Uuid;
 
 use super::Scalar;
 use crate::error::Result;
@@ -11,7 +11,7 @@ stmt!(MS_REGISTER = "INSERT INTO management_servers (id, name, version) VALUES (
 
 pub async fn ms_register(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: ManagementServerId,
     name: &str,
     version: &str,
 ) -> Result<()> {
@@ -27,14 +27,14 @@ pub async fn ms_register(
 
 stmt!(MS_HEARTBEAT = "UPDATE management_servers SET last_seen = now() WHERE id = $1");
 
-pub async fn ms_heartbeat(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+pub async fn ms_heartbeat(db: impl PgExecutor<'_>, id: ManagementServerId) -> Result<()> {
     MS_HEARTBEAT.query().bind(id).execute(db).await?;
     Ok(())
 }
 
 stmt!(MS_DEREGISTER = "DELETE FROM management_servers WHERE id = $1");
 
-pub async fn ms_deregister(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+pub async fn ms_deregister(db: impl PgExecutor<'_>, id: ManagementServerId) -> Result<()> {
     MS_DEREGISTER.query().bind(id).execute(db).await?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Projects, their members and invitations (migration 0031).
 
-use crate::ids::{AccountId, DomainId, ProjectId};
+use crate::ids::{AccountId, DomainId, ProjectId, ProjectInvitationId};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -72,7 +72,7 @@ stmt!(PROJECT_OF_ACCOUNT: ProjectRow = format!(
 /// The project whose own account is `account`, if it is a project's.
 pub async fn project_of_account(
     db: impl PgExecutor<'_>,
-    account: Uuid,
+    account: AccountId,
 ) -> Result<Option<ProjectRow>> {
     Ok(PROJECT_OF_ACCOUNT
         .query_as()
@@ -97,7 +97,7 @@ pub struct ProjectFilter {
     pub state: Option<String>,
     pub domain_id: Option<DomainId>,
     /// Only projects this account is a member of.
-    pub member: Option<Uuid>,
+    pub member: Option<AccountId>,
     /// Only projects in the domain at this path and below it.
     pub under: Option<String>,
     /// `tags[n].key`/`tags[n].value`: only projects carrying every pair.
@@ -153,9 +153,9 @@ stmt!(PROJECT_NAMED: Scalar<Uuid> = "SELECT id FROM projects
 /// Another project of the domain with this name (case-insensitive), if any.
 pub async fn project_named(
     db: impl PgExecutor<'_>,
-    domain: Uuid,
+    domain: DomainId,
     name: &str,
-    except: Uuid,
+    except: ProjectId,
 ) -> Result<Option<Uuid>> {
     Ok(PROJECT_NAMED
         .query_scalar()
@@ -243,7 +243,7 @@ stmt!(MEMBER_LIST: Counted<MemberRow> = named "SELECT pa.project_id, pa.account_
 
 pub async fn member_list(
     db: impl PgExecutor<'_>,
-    project: Uuid,
+    project: ProjectId,
     account: Option<&str>,
     role: Option<&str>,
     common: &ListFilter,
@@ -269,8 +269,8 @@ stmt!(MEMBER_ROLE: Scalar<ProjectRole> =
 /// `account`'s role in `project`, if it is a member.
 pub async fn member_role(
     db: impl PgExecutor<'_>,
-    project: Uuid,
-    account: Uuid,
+    project: ProjectId,
+    account: AccountId,
 ) -> Result<Option<ProjectRole>> {
     Ok(MEMBER_ROLE
         .query_scalar()
@@ -287,8 +287,8 @@ stmt!(MEMBER_ROLE_BY_OWNER: Scalar<ProjectRole> = "SELECT pa.role FROM project_a
 /// `member`'s role in the project whose own account is `owner`, if any.
 pub async fn member_role_by_owner(
     db: impl PgExecutor<'_>,
-    owner: Uuid,
-    member: Uuid,
+    owner: AccountId,
+    member: AccountId,
 ) -> Result<Option<ProjectRole>> {
     Ok(MEMBER_ROLE_BY_OWNER
         .query_scalar()
@@ -303,7 +303,10 @@ stmt!(MEMBER_PROJECT_ACCOUNTS: Scalar<Uuid> = "SELECT p.account_id FROM project_
          WHERE pa.account_id = $1 AND p.removed IS NULL");
 
 /// The own accounts of every project `account` is a member of.
-pub async fn member_project_accounts(db: impl PgExecutor<'_>, account: Uuid) -> Result<Vec<Uuid>> {
+pub async fn member_project_accounts(
+    db: impl PgExecutor<'_>,
+    account: AccountId,
+) -> Result<Vec<Uuid>> {
     Ok(MEMBER_PROJECT_ACCOUNTS
         .query_scalar()
         .bind(account)
@@ -319,8 +322,8 @@ stmt!(
 /// Makes `account` a member with `role` (a member already: its role changes).
 pub async fn member_set(
     db: impl PgExecutor<'_>,
-    project: Uuid,
-    account: Uuid,
+    project: ProjectId,
+    account: AccountId,
     role: ProjectRole,
 ) -> Result<()> {
     MEMBER_SET
@@ -335,7 +338,11 @@ pub async fn member_set(
 
 stmt!(MEMBER_REMOVE = "DELETE FROM project_accounts WHERE project_id = $1 AND account_id = $2");
 
-pub async fn member_remove(db: impl PgExecutor<'_>, project: Uuid, account: Uuid) -> Result<bool> {
+pub async fn member_remove(
+    db: impl PgExecutor<'_>,
+    project: ProjectId,
+    account: AccountId,
+) -> Result<bool> {
     Ok(MEMBER_REMOVE
         .query()
         .bind(project)
@@ -349,7 +356,7 @@ pub async fn member_remove(db: impl PgExecutor<'_>, project: Uuid, account: Uuid
 /// An invitation with its project and invitee.
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct InvitationRow {
-    pub id: Uuid,
+    pub id: ProjectInvitationId,
     pub project_id: ProjectId,
     pub account_id: Option<AccountId>,
     pub email: Option<String>,
@@ -378,9 +385,9 @@ stmt!(
 
 pub async fn invitation_insert(
     db: impl PgExecutor<'_>,
-    id: Uuid,
-    project: Uuid,
-    account: Option<Uuid>,
+    id: ProjectInvitationId,
+    project: ProjectId,
+    account: Option<AccountId>,
     email: Option<&str>,
     token: Option<&str>,
     role: ProjectRole,
@@ -419,7 +426,7 @@ pub struct InvitationFilter {
     pub project_id: Option<ProjectId>,
     pub state: Option<String>,
     /// Invitations of this account, or of the projects it administers.
-    pub visible_to: Option<Uuid>,
+    pub visible_to: Option<AccountId>,
 }
 
 stmt!(INVITATION_LIST: Counted<InvitationRow> = named format!(
@@ -454,7 +461,10 @@ pub async fn invitation_list(
 
 stmt!(INVITATION_FETCH: InvitationRow = format!("{INVITATION_SELECT} WHERE i.id = $1"));
 
-pub async fn invitation_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<InvitationRow>> {
+pub async fn invitation_fetch(
+    db: impl PgExecutor<'_>,
+    id: ProjectInvitationId,
+) -> Result<Option<InvitationRow>> {
     Ok(INVITATION_FETCH
         .query_as()
         .bind(id)
@@ -471,8 +481,8 @@ stmt!(INVITATION_PENDING_LOCK: InvitationRow = format!(
 /// The pending invitation to `project` of `account`, or the one `token` names, locked.
 pub async fn invitation_pending_lock(
     db: impl PgExecutor<'_>,
-    project: Uuid,
-    account: Uuid,
+    project: ProjectId,
+    account: AccountId,
     token: Option<&str>,
 ) -> Result<Option<InvitationRow>> {
     Ok(INVITATION_PENDING_LOCK
@@ -488,7 +498,7 @@ stmt!(INVITATION_SET_STATE = "UPDATE project_invitations SET state = $2 WHERE id
 
 pub async fn invitation_set_state(
     db: impl PgExecutor<'_>,
-    id: Uuid,
+    id: ProjectInvitationId,
     state: InvitationState,
 ) -> Result<()> {
     INVITATION_SET_STATE
@@ -502,7 +512,7 @@ pub async fn invitation_set_state(
 
 stmt!(INVITATION_DELETE = "DELETE FROM project_invitations WHERE id = $1");
 
-pub async fn invitation_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<()> {
+pub async fn invitation_delete(db: impl PgExecutor<'_>, id: ProjectInvitationId) -> Result<()> {
     INVITATION_DELETE.query().bind(id).execute(db).await?;
     Ok(())
 }

@@ -1,15 +1,15 @@
 //! `background_tasks`: one row per management server and task, the last pass's outcome.
 
+use crate::ids::ManagementServerId;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
-use uuid::Uuid;
 
 use super::RowShape;
 use crate::error::Result;
 
 #[derive(Debug, Clone, FromRow, RowShape)]
 pub struct TaskRow {
-    pub ms_id: Uuid,
+    pub ms_id: ManagementServerId,
     pub ms_name: String,
     pub ms_last_seen: DateTime<Utc>,
     pub name: String,
@@ -26,7 +26,7 @@ pub struct TaskRow {
 
 /// The outcome of one pass: `Ok(detail)` or `Err(error)`.
 pub struct TaskPass<'a> {
-    pub ms_id: Uuid,
+    pub ms_id: ManagementServerId,
     pub name: &'a str,
     pub interval_secs: i32,
     pub duration_ms: i32,

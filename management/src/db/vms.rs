@@ -3,8 +3,8 @@
 //! and DHCP leases in `nics`, volumes in `volumes`.
 
 use crate::ids::{
-    AccountId, DiskOfferingId, DomainId, HostId, IsoId, NetworkId, NicId, OsTypeId,
-    ServiceOfferingId, TemplateId, UserId, VmId, VolumeId, ZoneId,
+    AccountId, DiskOfferingId, DomainId, HostId, IsoId, NetworkId, NicId, OsTypeId, ProjectId,
+    ServiceOfferingId, TemplateId, UserDataId, UserId, VmId, VolumeId, ZoneId,
 };
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
@@ -42,7 +42,7 @@ pub struct VmRow {
     pub state_changed: DateTime<Utc>,
     /// User data as the API took it (base64).
     pub user_data: Option<String>,
-    pub user_data_id: Option<Uuid>,
+    pub user_data_id: Option<UserDataId>,
     /// A generated password the host agent has not received yet, sealed.
     pub password_pending: Option<Vec<u8>>,
     /// The password encrypted with the VM's RSA key pair (base64), for getVMPassword.
@@ -68,10 +68,10 @@ pub struct NewVm<'a> {
     pub memory_mb: i32,
     pub keypair: Option<&'a str>,
     pub user_data: Option<&'a str>,
-    pub user_data_id: Option<Uuid>,
+    pub user_data_id: Option<UserDataId>,
     pub password_pending: Option<&'a [u8]>,
     pub encrypted_password: Option<&'a str>,
-    pub template_id: Option<Uuid>,
+    pub template_id: Option<TemplateId>,
     /// The `instance.name` setting when it was created: its instance name's last part.
     pub instance_suffix: &'a str,
     /// The root disk it was admitted with (counted until its root volume exists).
@@ -122,7 +122,7 @@ pub async fn vm_set_user_data(
     db: impl PgExecutor<'_>,
     id: VmId,
     user_data: Option<&str>,
-    user_data_id: Option<Uuid>,
+    user_data_id: Option<UserDataId>,
 ) -> Result<()> {
     VM_SET_USER_DATA
         .query()
@@ -163,7 +163,7 @@ stmt!(
 pub async fn vm_set_offering(
     db: impl PgExecutor<'_>,
     id: VmId,
-    offering: Uuid,
+    offering: ServiceOfferingId,
     cpu_number: i32,
     cpu_mhz: i32,
     memory_mb: i32,
@@ -707,7 +707,7 @@ pub struct VmListRow {
     pub instance_name: String,
     pub nics: sqlx::types::Json<Vec<NicView>>,
     /// The project owning the VM (its account is the project's own).
-    pub project_id: Option<Uuid>,
+    pub project_id: Option<ProjectId>,
     pub project_name: Option<String>,
 }
 
@@ -716,7 +716,7 @@ pub struct VmFilter {
     pub common: ListFilter,
     pub account_id: Option<AccountId>,
     /// Any of these owners (a list's `projectid`).
-    pub account_ids: Option<Vec<Uuid>>,
+    pub account_ids: Option<Vec<AccountId>>,
     /// Leave out what projects' own accounts own (CloudStack's `SkipProjectResources`:
     /// `listall` without `projectid`).
     pub skip_projects: bool,

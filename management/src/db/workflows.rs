@@ -2,6 +2,7 @@
 //! under a lease, like a job; every later write is fenced on the owner, so a server that
 //! lost its claim (another took the workflow over) cannot record a step or an outcome.
 
+use crate::ids::{JobId, ManagementServerId, WorkflowId};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -12,11 +13,11 @@ use crate::rules::workflow::{Kind, State};
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct WorkflowRow {
-    pub id: Uuid,
+    pub id: WorkflowId,
     pub kind: Kind,
     pub resource_type: String,
     pub resource_id: Uuid,
-    pub job_id: Option<Uuid>,
+    pub job_id: Option<JobId>,
     pub state: State,
     pub step_index: i32,
     pub step_count: i32,
@@ -26,7 +27,7 @@ pub struct WorkflowRow {
     pub outputs: serde_json::Value,
     pub error: Option<String>,
     pub error_code: Option<i32>,
-    pub owner_ms: Option<Uuid>,
+    pub owner_ms: Option<ManagementServerId>,
     pub lease_until: Option<DateTime<Utc>>,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
@@ -34,11 +35,11 @@ pub struct WorkflowRow {
 
 #[derive(Debug, Clone)]
 pub struct NewWorkflow<'a> {
-    pub id: Uuid,
+    pub id: WorkflowId,
     pub kind: Kind,
     pub resource_type: &'a str,
     pub resource_id: Uuid,
-    pub job_id: Option<Uuid>,
+    pub job_id: Option<JobId>,
     pub step_count: i32,
     pub first_step: &'a str,
     pub input: serde_json::Value,
@@ -53,7 +54,7 @@ stmt!(WORKFLOW_INSERT: WorkflowRow = "INSERT INTO workflows (id, kind, resource_
 pub async fn workflow_insert(
     db: impl PgExecutor<'_>,
     w: &NewWorkflow<'_>,
-    ms: Uuid,
+    ms: ManagementServerId,
     lease_secs: i64,
 ) -> Result<WorkflowRow> {
     Ok(WORKFLOW_INSERT
@@ -74,7 +75,10 @@ pub async fn workflow_insert(
 
 stmt!(WORKFLOW_FETCH: WorkflowRow = "SELECT * FROM workflows WHERE id = $1");
 
-pub async fn workflow_fetch(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<WorkflowRow>> {
+pub async fn workflow_fetch(
+    db: impl PgExecutor<'_>,
+    id: WorkflowId,
+) -> Result<Option<WorkflowRow>> {
     Ok(WORKFLOW_FETCH
         .query_as()
         .bind(id)
@@ -87,7 +91,7 @@ stmt!(WORKFLOW_FETCH_BY_JOB: WorkflowRow = "SELECT * FROM workflows WHERE job_id
 /// The workflow an async job runs, if it has started one.
 pub async fn workflow_fetch_by_job(
     db: impl PgExecutor<'_>,
-    job_id: Uuid,
+    job_id: JobId,
 ) -> Result<Option<WorkflowRow>> {
     Ok(WORKFLOW_FETCH_BY_JOB
         .query_as()
@@ -169,8 +173,8 @@ stmt!(WORKFLOW_CLAIM: WorkflowRow = "UPDATE workflows w SET owner_ms = $2, lease
 /// the word on who runs a job's work). None when another server holds it.
 pub async fn workflow_claim(
     db: impl PgExecutor<'_>,
-    id: Uuid,
-    ms: Uuid,
+    id: WorkflowId,
+    ms: ManagementServerId,
     lease_secs: i64,
 ) -> Result<Option<WorkflowRow>> {
     Ok(WORKFLOW_CLAIM
@@ -190,8 +194,8 @@ stmt!(
 /// Extends the lease; false when `ms` no longer owns the workflow.
 pub async fn workflow_renew(
     db: impl PgExecutor<'_>,
-    id: Uuid,
-    ms: Uuid,
+    id: WorkflowId,
+    ms: ManagementServerId,
     lease_secs: i64,
 ) -> Result<bool> {
     Ok(WORKFLOW_RENEW
@@ -214,8 +218,8 @@ stmt!(
 /// The step being worked on now (done or undone): its index, its name, since now.
 pub async fn workflow_set_step(
     db: impl PgExecutor<'_>,
-    id: Uuid,
-    ms: Uuid,
+    id: WorkflowId,
+    ms: ManagementServerId,
     index: i32,
     step: Option<&str>,
 ) -> Result<bool> {
@@ -250,8 +254,8 @@ stmt!(
 /// sees the workflow one step further than its job.
 pub async fn workflow_step_done(
     db: impl PgExecutor<'_>,
-    id: Uuid,
-    ms: Uuid,
+    id: WorkflowId,
+    ms: ManagementServerId,
     done: &str,
     output: &serde_json::Value,
     next_index: i32,
@@ -281,8 +285,8 @@ stmt!(
 /// remembers why.
 pub async fn workflow_set_unwinding(
     db: impl PgExecutor<'_>,
-    id: Uuid,
-    ms: Uuid,
+    id: WorkflowId,
+    ms: ManagementServerId,
     to_undo: i32,
     error: &str,
     error_code: i32,
@@ -313,8 +317,8 @@ stmt!(
 /// (what the workflow keeps once over, see `Workflow::finished_input`).
 pub async fn workflow_finish(
     db: impl PgExecutor<'_>,
-    id: Uuid,
-    ms: Uuid,
+    id: WorkflowId,
+    ms: ManagementServerId,
     succeeded: bool,
     input: Option<&serde_json::Value>,
 ) -> Result<bool> {
@@ -352,7 +356,7 @@ pub async fn workflow_list_abandoned(db: impl PgExecutor<'_>) -> Result<Vec<Work
 
 #[derive(Debug, Clone, Default)]
 pub struct WorkflowFilter {
-    pub id: Option<Uuid>,
+    pub id: Option<WorkflowId>,
     pub resource_id: Option<Uuid>,
     pub state: Option<State>,
     pub offset: i64,

@@ -1,7 +1,7 @@
 //! First-start setup that cannot live in a migration: the `admin` user, whose password
 //! comes from `STRATUS_ADMIN_PASSWORD` or is generated and shown once.
 
-use uuid::Uuid;
+use crate::ids::UserId;
 
 use crate::db::accounts as a;
 use crate::error::{Error, Result};
@@ -23,7 +23,7 @@ pub async fn ensure_admin(pool: &sqlx::PgPool, password: Option<&str>) -> Result
     let hash = auth::hash_password(&password).await?;
     match a::user_insert(
         pool,
-        Uuid::new_v4().into(),
+        UserId::new_v4(),
         a::ADMIN_ACCOUNT,
         a::ROOT_DOMAIN,
         "admin",

@@ -5,6 +5,7 @@
 //! minute; a definition a few seconds), and agent failures turned into one error that
 //! names the host, the call and the agent's own text, so a failed deploy says *why*.
 
+use crate::ids::VmId;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -14,7 +15,6 @@ use stratus_api::agent::{
     PowerOptions, VmDestroyed, VmSpec, VmStatus, VmStopped,
 };
 use stratus_api::{ApiError, ErrorCode};
-use uuid::Uuid;
 
 use crate::ctx::Ctx;
 use crate::db::hosts::HostRow;
@@ -128,34 +128,34 @@ impl<'a> Agent<'a> {
             .ok_or_else(|| self.missing("the agent has no VM API"))
     }
 
-    pub async fn get_vm(&self, id: Uuid) -> Result<Option<VmStatus>, ApiError> {
-        self.call::<(), _>(reqwest::Method::GET, &api::vm(id), None, QUICK)
+    pub async fn get_vm(&self, id: VmId) -> Result<Option<VmStatus>, ApiError> {
+        self.call::<(), _>(reqwest::Method::GET, &api::vm(id.into()), None, QUICK)
             .await
     }
 
     /// Destroy and undefine; fine when it does not exist.
-    pub async fn delete_vm(&self, id: Uuid) -> Result<VmDestroyed, ApiError> {
+    pub async fn delete_vm(&self, id: VmId) -> Result<VmDestroyed, ApiError> {
         Ok(self
-            .call::<(), VmDestroyed>(reqwest::Method::DELETE, &api::vm(id), None, QUICK)
+            .call::<(), VmDestroyed>(reqwest::Method::DELETE, &api::vm(id.into()), None, QUICK)
             .await?
             .unwrap_or(VmDestroyed { existed: false }))
     }
 
     /// Shut down (graceful, forced after `timeout_secs`) — `None` if the host has no such VM.
-    pub async fn stop_vm(&self, id: Uuid, o: PowerOptions) -> Result<Option<VmStopped>, ApiError> {
+    pub async fn stop_vm(&self, id: VmId, o: PowerOptions) -> Result<Option<VmStopped>, ApiError> {
         self.call(
             reqwest::Method::POST,
-            &api::vm_stop(id),
+            &api::vm_stop(id.into()),
             Some(&o),
             power_timeout(o),
         )
         .await
     }
 
-    pub async fn reboot_vm(&self, id: Uuid, o: PowerOptions) -> Result<VmStatus, ApiError> {
+    pub async fn reboot_vm(&self, id: VmId, o: PowerOptions) -> Result<VmStatus, ApiError> {
         self.call(
             reqwest::Method::POST,
-            &api::vm_reboot(id),
+            &api::vm_reboot(id.into()),
             Some(&o),
             power_timeout(o),
         )
@@ -163,48 +163,68 @@ impl<'a> Agent<'a> {
         .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
     }
 
-    pub async fn insert_iso(&self, id: Uuid, iso: &NfsFile) -> Result<VmStatus, ApiError> {
-        self.call(reqwest::Method::POST, &api::vm_iso(id), Some(iso), QUICK)
-            .await?
-            .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
+    pub async fn insert_iso(&self, id: VmId, iso: &NfsFile) -> Result<VmStatus, ApiError> {
+        self.call(
+            reqwest::Method::POST,
+            &api::vm_iso(id.into()),
+            Some(iso),
+            QUICK,
+        )
+        .await?
+        .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
     }
 
     /// Rebuild the VM's config drive and the metadata it is served (a media change when
     /// running).
-    pub async fn put_guest(&self, id: Uuid, guest: &GuestData) -> Result<VmStatus, ApiError> {
-        self.call(reqwest::Method::PUT, &api::vm_guest(id), Some(guest), QUICK)
-            .await?
-            .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
+    pub async fn put_guest(&self, id: VmId, guest: &GuestData) -> Result<VmStatus, ApiError> {
+        self.call(
+            reqwest::Method::PUT,
+            &api::vm_guest(id.into()),
+            Some(guest),
+            QUICK,
+        )
+        .await?
+        .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
     }
 
-    pub async fn eject_iso(&self, id: Uuid) -> Result<Option<VmStatus>, ApiError> {
-        self.call::<(), _>(reqwest::Method::DELETE, &api::vm_iso(id), None, QUICK)
-            .await
+    pub async fn eject_iso(&self, id: VmId) -> Result<Option<VmStatus>, ApiError> {
+        self.call::<(), _>(
+            reqwest::Method::DELETE,
+            &api::vm_iso(id.into()),
+            None,
+            QUICK,
+        )
+        .await
     }
     // --- Data volumes (issue 16) ---
 
     /// Attach a data volume (hot-plugged if the VM runs, and in its definition).
     pub async fn attach_disk(
         &self,
-        id: Uuid,
+        id: VmId,
         disk: &stratus_api::agent::DataDisk,
     ) -> Result<VmStatus, ApiError> {
-        self.call(reqwest::Method::POST, &api::vm_disks(id), Some(disk), QUICK)
-            .await?
-            .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
+        self.call(
+            reqwest::Method::POST,
+            &api::vm_disks(id.into()),
+            Some(disk),
+            QUICK,
+        )
+        .await?
+        .ok_or_else(|| self.missing(&format!("VM {id} is not defined there")))
     }
 
     /// Grow the data volume at `device` of the running VM to `bytes`, live.
     pub async fn resize_disk(
         &self,
-        id: Uuid,
+        id: VmId,
         device: u32,
         bytes: u64,
     ) -> Result<VmStatus, ApiError> {
         let size = stratus_api::agent::DiskSize { bytes };
         self.call(
             reqwest::Method::PUT,
-            &api::vm_disk_size(id, device),
+            &api::vm_disk_size(id.into(), device),
             Some(&size),
             QUICK,
         )
@@ -214,10 +234,10 @@ impl<'a> Agent<'a> {
 
     /// Detach the data volume at `device`; the guest has [`DETACH_BUDGET`] to release it.
     /// `None` if the host has no such VM.
-    pub async fn detach_disk(&self, id: Uuid, device: u32) -> Result<Option<VmStatus>, ApiError> {
+    pub async fn detach_disk(&self, id: VmId, device: u32) -> Result<Option<VmStatus>, ApiError> {
         self.call::<(), _>(
             reqwest::Method::DELETE,
-            &api::vm_disk(id, device),
+            &api::vm_disk(id.into(), device),
             None,
             DETACH_BUDGET,
         )
@@ -245,12 +265,12 @@ impl Agent<'_> {
     /// On the destination: the VM's config drive made there before it arrives.
     pub async fn prepare_incoming(
         &self,
-        id: Uuid,
+        id: VmId,
         incoming: &migration::Incoming,
     ) -> Result<migration::IncomingReady, ApiError> {
         self.call(
             reqwest::Method::PUT,
-            &migration::vm_incoming(id),
+            &migration::vm_incoming(id.into()),
             Some(incoming),
             QUICK,
         )
@@ -261,13 +281,13 @@ impl Agent<'_> {
     /// On the source: move the running VM live, within `budget`.
     pub async fn migrate_vm(
         &self,
-        id: Uuid,
+        id: VmId,
         order: &migration::MigrateVm,
         budget: Duration,
     ) -> Result<migration::VmMigrated, ApiError> {
         self.call(
             reqwest::Method::POST,
-            &migration::vm_migrate(id),
+            &migration::vm_migrate(id.into()),
             Some(order),
             budget,
         )
@@ -282,13 +302,13 @@ impl Agent<'_> {
     /// `budget` (the agent kills a copy past `b.max_pause_secs` and resumes the VM).
     pub async fn backup_disk(
         &self,
-        id: Uuid,
+        id: VmId,
         b: &stratus_api::agent::volume_snapshots::DiskBackup,
         budget: Duration,
     ) -> Result<stratus_api::agent::volume_snapshots::DiskBackedUp, ApiError> {
         self.call(
             reqwest::Method::POST,
-            &stratus_api::agent::volume_snapshots::vm_disk_backup(id),
+            &stratus_api::agent::volume_snapshots::vm_disk_backup(id.into()),
             Some(b),
             budget,
         )
@@ -303,13 +323,13 @@ impl Agent<'_> {
     /// written into its root disk over NFS). Answers libvirt's XML of it.
     pub async fn create_vm_snapshot(
         &self,
-        id: Uuid,
+        id: VmId,
         order: &vm_snapshots::CreateVmSnapshot,
         budget: Duration,
     ) -> Result<vm_snapshots::VmSnapshotTaken, ApiError> {
         self.call(
             reqwest::Method::POST,
-            &vm_snapshots::vm_snapshots(id),
+            &vm_snapshots::vm_snapshots(id.into()),
             Some(order),
             budget,
         )
@@ -320,14 +340,14 @@ impl Agent<'_> {
     /// The running VM back at the snapshot `name`, running.
     pub async fn revert_vm_snapshot(
         &self,
-        id: Uuid,
+        id: VmId,
         name: &str,
         order: &vm_snapshots::RevertVmSnapshot,
         budget: Duration,
     ) -> Result<VmStatus, ApiError> {
         self.call(
             reqwest::Method::POST,
-            &vm_snapshots::vm_snapshot_revert(id, name),
+            &vm_snapshots::vm_snapshot_revert(id.into(), name),
             Some(order),
             budget,
         )
@@ -339,14 +359,14 @@ impl Agent<'_> {
     /// `None` when the host has no such VM.
     pub async fn delete_vm_snapshot(
         &self,
-        id: Uuid,
+        id: VmId,
         name: &str,
         order: &vm_snapshots::DeleteVmSnapshot,
         budget: Duration,
     ) -> Result<Option<vm_snapshots::VmSnapshotDeleted>, ApiError> {
         self.call(
             reqwest::Method::POST,
-            &vm_snapshots::vm_snapshot_delete(id, name),
+            &vm_snapshots::vm_snapshot_delete(id.into(), name),
             Some(order),
             budget,
         )

@@ -16,7 +16,8 @@
 use std::collections::HashMap;
 
 use sqlx::{PgConnection, PgExecutor};
-use uuid::Uuid;
+
+use crate::ids::{AccountId, DomainId};
 
 use crate::ctx::Ctx;
 use crate::db::{self, limits::UsageRow};
@@ -126,9 +127,9 @@ impl Limits {
 pub async fn limits_of(
     ctx: &Ctx,
     db: impl PgExecutor<'_>,
-    accounts: &[(Uuid, OwnerKind)],
-) -> Result<HashMap<Uuid, Limits>> {
-    let ids: Vec<Uuid> = accounts.iter().map(|a| a.0).collect();
+    accounts: &[(AccountId, OwnerKind)],
+) -> Result<HashMap<AccountId, Limits>> {
+    let ids: Vec<AccountId> = accounts.iter().map(|a| a.0).collect();
     let own = db::limits::limit_list_of_accounts(db, &ids).await?;
     Ok(accounts
         .iter()
@@ -176,8 +177,8 @@ fn domain_default_setting(kind: ResourceKind) -> &'static Setting<i64> {
 pub async fn domain_limits_of(
     ctx: &Ctx,
     db: impl PgExecutor<'_>,
-    domains: &[Uuid],
-) -> Result<HashMap<Uuid, Limits>> {
+    domains: &[DomainId],
+) -> Result<HashMap<DomainId, Limits>> {
     let set = db::limits::limit_list_of_domains(db, domains).await?;
     Ok(domains
         .iter()
@@ -225,7 +226,7 @@ pub fn sum(rows: &[UsageRow]) -> UsageRow {
 pub async fn limits_of_one(
     ctx: &Ctx,
     db: impl PgExecutor<'_>,
-    account: Uuid,
+    account: AccountId,
     owner: OwnerKind,
 ) -> Result<Limits> {
     Ok(limits_of(ctx, db, &[(account, owner)])
@@ -240,7 +241,7 @@ pub async fn limits_of_one(
 pub async fn admit(
     ctx: &Ctx,
     tx: &mut PgConnection,
-    account: Uuid,
+    account: AccountId,
     wanted: &[(ResourceKind, i64)],
 ) -> Result<()> {
     let Some(a) = db::limits::account_lock_for_limits(tx, account).await? else {
@@ -266,9 +267,9 @@ pub async fn admit(
     }
     // The domains above the account that limit something this allocation asks for.
     let chain = db::limits::domain_chain(&mut *tx, domain).await?;
-    let ids: Vec<Uuid> = chain.iter().map(|c| c.0).collect();
+    let ids: Vec<DomainId> = chain.iter().map(|c| c.0).collect();
     let domain_limits = domain_limits_of(ctx, &mut *tx, &ids).await?;
-    let limiting: Vec<&(Uuid, String)> = chain
+    let limiting: Vec<&(DomainId, String)> = chain
         .iter()
         .filter(|(id, _)| {
             domain_limits.get(id).is_some_and(|l| {
@@ -281,7 +282,7 @@ pub async fn admit(
     if limiting.is_empty() {
         return Ok(());
     }
-    let lock: Vec<Uuid> = limiting.iter().map(|c| c.0).collect();
+    let lock: Vec<DomainId> = limiting.iter().map(|c| c.0).collect();
     db::limits::domains_lock_for_limits(&mut *tx, &lock).await?;
     // Checked from the account's own domain up, as CloudStack does: the error names the
     // nearest domain that is full.

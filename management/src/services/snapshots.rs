@@ -29,11 +29,10 @@
 
 use std::time::Duration;
 
-use crate::ids::{ImageStoreId, JobId, VmId, VolumeId};
+use crate::ids::{ImageStoreId, JobId, SnapshotId, VmId, VolumeId};
 use serde_json::{json, Value};
 use stratus_api::agent::NfsFile;
 use stratus_api::{ApiError, ErrorCode};
-use uuid::Uuid;
 
 use crate::clients::nfs::{NfsClient, NfsUrl};
 use crate::ctx::Ctx;
@@ -42,7 +41,6 @@ use crate::db::events::{EventResource, ResourceType};
 use crate::db::snapshots::SnapshotRow;
 use crate::db::volumes::DataVolumeRow;
 use crate::error::{Error, Result};
-use crate::ids::SnapshotId;
 use crate::rules::snapshots::SnapshotState;
 use crate::rules::states::VolumeState;
 use crate::rules::vmstate::VmState;
@@ -257,7 +255,7 @@ impl Create {
                     max_pause_secs: None,
                 };
                 let done = Agent::of(ctx, &host)
-                    .backup_disk(vm.id.into_uuid(), &order, COPY_TIMEOUT)
+                    .backup_disk(vm.id, &order, COPY_TIMEOUT)
                     .await
                     .map_err(|e| failed(e.text))?;
                 tracing::info!(vm = %vm.id, volume = %vol.id, paused_ms = done.paused_ms,
@@ -742,7 +740,7 @@ async fn take_for_policy(
     let (Some(owner), Some(domain), Some(zone)) = (v.account_id, v.domain_id, v.zone_id) else {
         return Ok(false);
     };
-    let id = SnapshotId::from(Uuid::new_v4());
+    let id = SnapshotId::new_v4();
     let vm_name = match v.vm_id {
         Some(id) => db::vms::vm_fetch(&ctx.pool, id)
             .await?
@@ -754,7 +752,7 @@ async fn take_for_policy(
     crate::services::limits::admit(
         ctx,
         &mut tx,
-        owner.into_uuid(),
+        owner,
         &[(crate::rules::limits::ResourceKind::Snapshot, 1)],
     )
     .await?;

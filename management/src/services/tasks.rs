@@ -101,7 +101,7 @@ mod tests {
 
     fn row(now: DateTime<Utc>) -> TaskRow {
         TaskRow {
-            ms_id: Uuid::nil(),
+            ms_id: Uuid::nil().into(),
             ms_name: "ms".into(),
             ms_last_seen: now,
             name: "expunge".into(),

@@ -11,7 +11,9 @@
 
 use std::time::Duration;
 
-use crate::ids::{AccountId, DomainId, ImageStoreId, JobId, OsTypeId, VmId, VolumeId, ZoneId};
+use crate::ids::{
+    AccountId, DomainId, ImageStoreId, JobId, OsTypeId, TemplateId, VmId, VolumeId, ZoneId,
+};
 use serde_json::{json, Value};
 use stratus_api::{ApiError, ErrorCode};
 use uuid::Uuid;
@@ -38,8 +40,8 @@ use crate::services::workflow::{self, Outputs, Resource, Steps, Workflow};
 pub async fn ready_file(
     ctx: &Ctx,
     caller: &Caller,
-    owner: Uuid,
-    template_id: Uuid,
+    owner: AccountId,
+    template_id: TemplateId,
     zone_id: ZoneId,
 ) -> Result<TemplateFile> {
     let unknown = || {
@@ -51,7 +53,7 @@ pub async fn ready_file(
         && !db::images::visible_to(
             &ctx.pool,
             db::images::Kind::Template,
-            template_id,
+            template_id.into(),
             caller.account_id(),
         )
         .await?
@@ -59,22 +61,22 @@ pub async fn ready_file(
             || !db::images::visible_to(
                 &ctx.pool,
                 db::images::Kind::Template,
-                template_id,
-                owner.into(),
+                template_id.into(),
+                owner,
             )
             .await?)
     {
         return Err(unknown().into());
     }
     if let Some(file) =
-        db::templates::template_ready_in_zone(&ctx.pool, template_id.into(), zone_id).await?
+        db::templates::template_ready_in_zone(&ctx.pool, template_id, zone_id).await?
     {
         return Ok(file);
     }
-    let t = db::templates::template_fetch(&ctx.pool, template_id.into())
+    let t = db::templates::template_fetch(&ctx.pool, template_id)
         .await?
         .ok_or_else(unknown)?;
-    let copies = db::templates::template_zone_list(&ctx.pool, template_id.into()).await?;
+    let copies = db::templates::template_zone_list(&ctx.pool, template_id).await?;
     let text = match copies.iter().find(|c| c.zone_id == zone_id) {
         None => format!(
             "Template {} is not available in that zone (copyTemplate)",
@@ -96,8 +98,8 @@ pub async fn ready_file(
 }
 
 /// Removes a template's copy in one zone (its files and its row). Idempotent.
-pub async fn remove_copy(ctx: &Ctx, template_id: Uuid, zone_id: ZoneId) -> Result<()> {
-    images::remove_copy(ctx, Kind::Template, template_id, zone_id).await
+pub async fn remove_copy(ctx: &Ctx, template_id: TemplateId, zone_id: ZoneId) -> Result<()> {
+    images::remove_copy(ctx, Kind::Template, template_id.into(), zone_id).await
 }
 
 // --- createTemplate ---------------------------------------------------------------
@@ -386,7 +388,7 @@ impl Workflow for Create {
                 crate::services::limits::admit(
                     ctx,
                     &mut tx,
-                    t.account_id.into_uuid(),
+                    t.account_id,
                     &[(crate::rules::limits::ResourceKind::Template, 1)],
                 )
                 .await?;

@@ -28,7 +28,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::ids::JobId;
+use crate::ids::{JobId, WorkflowId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -164,7 +164,7 @@ pub trait Workflow: Serialize + DeserializeOwned + Send + Sync + 'static {
 pub async fn run<W: Workflow>(ctx: &Ctx, job: Option<JobId>, w: W) -> Result<()> {
     let r = w.resource();
     let found = match job {
-        Some(j) => db::workflows::workflow_fetch_by_job(&ctx.pool, j.into_uuid()).await?,
+        Some(j) => db::workflows::workflow_fetch_by_job(&ctx.pool, j).await?,
         None => db::workflows::workflow_fetch_active(&ctx.pool, W::KIND, r.kind, r.id).await?,
     };
     let row = match found {
@@ -188,11 +188,11 @@ pub async fn run<W: Workflow>(ctx: &Ctx, job: Option<JobId>, w: W) -> Result<()>
                 .first()
                 .ok_or_else(|| Error::internal("a workflow without steps"))?;
             let new = db::workflows::NewWorkflow {
-                id: Uuid::new_v4(),
+                id: WorkflowId::new_v4(),
                 kind: W::KIND,
                 resource_type: r.kind,
                 resource_id: r.id,
-                job_id: job.map(Into::into),
+                job_id: job,
                 step_count: W::Step::ALL.len() as i32,
                 first_step: first.name(),
                 input: serde_json::to_value(&w)
@@ -222,7 +222,7 @@ pub async fn abandon<W: Workflow>(ctx: &Ctx, row: &WorkflowRow, why: &str) -> Re
             ErrorCode::ResourceUnavailable.http_status().into(),
         )
         .await?;
-        fenced(ok, row.id)?;
+        fenced(ok, row.id.into())?;
     }
     let row = db::workflows::workflow_fetch(&ctx.pool, row.id)
         .await?
@@ -263,7 +263,7 @@ async fn drive<W: Workflow>(ctx: &Ctx, row: WorkflowRow) -> Result<()> {
         .map_err(|e| Error::internal(format!("workflow {id}'s input does not read: {e}")))?;
     tokio::select! {
         r = steps(ctx, &w, row) => r,
-        () = keep_lease(ctx, id) => Err(lost(id)),
+        () = keep_lease(ctx, id.into()) => Err(lost(id.into())),
     }
 }
 
@@ -293,7 +293,7 @@ async fn steps<W: Workflow>(ctx: &Ctx, w: &W, row: WorkflowRow) -> Result<()> {
             fenced(
                 db::workflows::workflow_set_step(pool, id, ms, index as i32, Some(step.name()))
                     .await?,
-                id,
+                id.into(),
             )?;
             let done = match ctx.faults.check(step.name()).await {
                 Ok(()) => w.do_step(ctx, step, &out).await,
@@ -312,7 +312,7 @@ async fn steps<W: Workflow>(ctx: &Ctx, w: &W, row: WorkflowRow) -> Result<()> {
                         next,
                     )
                     .await?;
-                    fenced(ok, id)?;
+                    fenced(ok, id.into())?;
                     out.0.insert(step.name().to_string(), output);
                     index += 1;
                 }
@@ -330,7 +330,7 @@ async fn steps<W: Workflow>(ctx: &Ctx, w: &W, row: WorkflowRow) -> Result<()> {
                         api.code.http_status().into(),
                     )
                     .await?;
-                    fenced(ok, id)?;
+                    fenced(ok, id.into())?;
                     failure = Some((e, api));
                     break;
                 }
@@ -341,7 +341,7 @@ async fn steps<W: Workflow>(ctx: &Ctx, w: &W, row: WorkflowRow) -> Result<()> {
         w.succeeded(ctx, &out).await?;
         fenced(
             db::workflows::workflow_finish(pool, id, ms, true, w.finished_input().as_ref()).await?,
-            id,
+            id.into(),
         )?;
         return Ok(());
     };
@@ -349,7 +349,7 @@ async fn steps<W: Workflow>(ctx: &Ctx, w: &W, row: WorkflowRow) -> Result<()> {
         let step = all[index - 1];
         fenced(
             db::workflows::workflow_set_step(pool, id, ms, index as i32, Some(step.name())).await?,
-            id,
+            id.into(),
         )?;
         if let Err(e) = w.undo_step(ctx, step, &out).await {
             // Keep going: the rest must still be given back.
@@ -361,7 +361,7 @@ async fn steps<W: Workflow>(ctx: &Ctx, w: &W, row: WorkflowRow) -> Result<()> {
     w.failed(ctx, &out, &api).await?;
     fenced(
         db::workflows::workflow_finish(pool, id, ms, false, w.finished_input().as_ref()).await?,
-        id,
+        id.into(),
     )?;
     Err(error)
 }
@@ -370,7 +370,7 @@ async fn steps<W: Workflow>(ctx: &Ctx, w: &W, row: WorkflowRow) -> Result<()> {
 async fn keep_lease(ctx: &Ctx, id: Uuid) {
     loop {
         tokio::time::sleep(RENEW_EVERY).await;
-        match db::workflows::workflow_renew(&ctx.pool, id, ctx.ms_id, LEASE_SECS).await {
+        match db::workflows::workflow_renew(&ctx.pool, id.into(), ctx.ms_id, LEASE_SECS).await {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => {

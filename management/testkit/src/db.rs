@@ -101,10 +101,16 @@ pub async fn fresh_ctx() -> Ctx {
         .await
         .unwrap();
     let ms = Uuid::new_v4();
-    db::mgmt::ms_register(&pool, ms, "test", "0").await.unwrap();
-    Ctx::new(pool, ms, stratus_management::secrets::SecretKey::generate())
+    db::mgmt::ms_register(&pool, ms.into(), "test", "0")
         .await
-        .unwrap()
+        .unwrap();
+    Ctx::new(
+        pool,
+        ms.into(),
+        stratus_management::secrets::SecretKey::generate(),
+    )
+    .await
+    .unwrap()
 }
 
 /// Talks to the router in-process, as a client would over HTTP.

@@ -228,7 +228,7 @@ pub async fn heartbeat(
     if hb.generation as i64 <= host.report_generation {
         return Ok(ack(false));
     }
-    db::hosts::host_apply_report(&mut *tx, host_id, ctx.ms_id.into(), hb).await?;
+    db::hosts::host_apply_report(&mut *tx, host_id, ctx.ms_id, hb).await?;
     db::hosts::host_metrics_insert(&mut *tx, host_id, hb).await?;
     db::vms::vm_metrics_insert(&mut *tx, host_id, &hb.domain_stats).await?;
     // A report may have been taken just before an operation changed the VM.

@@ -49,7 +49,7 @@ pub async fn allocate(
         .into()
     };
     let mut candidates =
-        db::capacity::host_candidates_for_update_in_txn(&mut tx, vm.zone_id.into_uuid()).await?;
+        db::capacity::host_candidates_for_update_in_txn(&mut tx, vm.zone_id).await?;
     if let Some(h) = host {
         candidates.retain(|c| c.id == h);
         if candidates.is_empty() {
@@ -75,8 +75,8 @@ pub async fn allocate(
     let pools = if req.storage_tags.is_empty() {
         vec![]
     } else {
-        db::capacity::pool_lock_in_txn(&mut tx, vm.zone_id.into_uuid()).await?;
-        db::capacity::pool_candidates(&mut *tx, vm.zone_id.into_uuid()).await?
+        db::capacity::pool_lock_in_txn(&mut tx, vm.zone_id).await?;
+        db::capacity::pool_candidates(&mut *tx, vm.zone_id).await?
     };
     let factors = |cluster: crate::ids::ClusterId| {
         let at = Scope::cluster(vm.zone_id, cluster);
@@ -87,7 +87,7 @@ pub async fn allocate(
     };
     let host_id = placement::choose(&candidates, &pools, &req, factors)
         .map_err(|why| insufficient(why.to_string()))?;
-    db::capacity::vm_reserve_on_host_in_txn(&mut tx, vm.id.into_uuid(), host_id).await?;
+    db::capacity::vm_reserve_on_host_in_txn(&mut tx, vm.id, host_id).await?;
     let (networks, _) = db::networks::network_list(
         &mut *tx,
         &Default::default(),
@@ -151,7 +151,7 @@ pub async fn release(
 ) -> Result<()> {
     let mut tx = ctx.pool.begin().await?;
     db::nics::nic_release_all(&mut tx, vm_id).await?;
-    db::capacity::vm_release_host(&mut tx, vm_id.into_uuid(), state, error).await?;
+    db::capacity::vm_release_host(&mut tx, vm_id, state, error).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -78,8 +78,8 @@ pub async fn choose_data_pool(
     let factor_of = super::storage_factor_of(ctx, zone_id);
     // Under the lock of the zone's pools, so two placements never both take the last room
     // of a pool; the caller records the volume in the same transaction.
-    db::capacity::pool_lock_in_txn(&mut *tx, zone_id.into_uuid()).await?;
-    let mut pools: Vec<Pool> = db::capacity::pool_candidates(&mut *tx, zone_id.into_uuid()).await?;
+    db::capacity::pool_lock_in_txn(&mut *tx, zone_id).await?;
+    let mut pools: Vec<Pool> = db::capacity::pool_candidates(&mut *tx, zone_id).await?;
     let cluster = match cluster {
         Some(c) => c.into(),
         None => {
@@ -209,7 +209,7 @@ pub async fn attach(ctx: &Ctx, v: &DataVolumeRow, vm_id: VmId, device: i32) -> R
         let plugged = async {
             let host = host_of(ctx, &vm).await?;
             Agent::of(ctx, &host)
-                .attach_disk(vm_id.into_uuid(), &disk_of(&attached)?)
+                .attach_disk(vm_id, &disk_of(&attached)?)
                 .await?;
             Ok::<_, Error>(())
         }
@@ -237,9 +237,7 @@ pub async fn detach(ctx: &Ctx, v: &DataVolumeRow) -> Result<()> {
             let host = host_of(ctx, &vm).await?;
             let device =
                 u32::try_from(device).map_err(|_| Error::internal("a negative device id"))?;
-            Agent::of(ctx, &host)
-                .detach_disk(vm_id.into_uuid(), device)
-                .await?;
+            Agent::of(ctx, &host).detach_disk(vm_id, device).await?;
         }
         VmState::Stopped | VmState::Destroyed | VmState::Error => {}
         other => {
@@ -275,7 +273,7 @@ pub async fn resize(ctx: &Ctx, v: &DataVolumeRow, size: i64, offering: Option<Uu
             .ok_or_else(|| Error::internal("an attached volume without a device id"))?;
         let bytes = u64::try_from(size).map_err(|_| Error::internal("a negative volume size"))?;
         Agent::of(ctx, &host)
-            .resize_disk(vm.id.into_uuid(), device, bytes)
+            .resize_disk(vm.id, device, bytes)
             .await?;
     } else if v.state == VolumeState::Ready {
         let url = volumes::nfs_file_url(&pool_url(v)?, &v.path);

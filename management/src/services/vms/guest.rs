@@ -211,7 +211,7 @@ pub async fn push(ctx: &Ctx, vm_id: VmId) -> Result<()> {
     let host = super::host_of(ctx, &view.vm).await?;
     let data = guest_data(ctx, &view).await?;
     crate::services::agents::Agent::of(ctx, &host)
-        .put_guest(vm_id.into_uuid(), &data)
+        .put_guest(vm_id, &data)
         .await?;
     if data.password.is_some() {
         db::vms::vm_password_delivered(&ctx.pool, vm_id).await?;

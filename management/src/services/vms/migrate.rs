@@ -97,8 +97,7 @@ pub async fn targets(ctx: &Ctx, vm_id: VmId) -> Result<Vec<MigrationTarget>> {
     // Showing where the VM could go takes no locks (a page view must not hold up
     // deploys); the migration itself decides under them.
     let mut conn = ctx.pool.acquire().await?;
-    let candidates: Vec<Candidate> =
-        db::capacity::host_candidates(&mut conn, vm.zone_id.into_uuid()).await?;
+    let candidates: Vec<Candidate> = db::capacity::host_candidates(&mut conn, vm.zone_id).await?;
     let wanted = db::offerings::vm_tags(&mut *conn, vm.id.into_uuid()).await?;
     let (hosts, _) = db::hosts::host_list(
         &mut *conn,
@@ -150,7 +149,7 @@ async fn destination(
     // deploy or other migration takes it meanwhile.
     let mut tx = ctx.pool.begin().await?;
     let mut candidates =
-        db::capacity::host_candidates_for_update_in_txn(&mut tx, vm.zone_id.into_uuid()).await?;
+        db::capacity::host_candidates_for_update_in_txn(&mut tx, vm.zone_id).await?;
     let wanted = db::offerings::vm_tags(&mut *tx, vm.id.into_uuid()).await?;
     if db::vms::vm_migrating(&mut *tx, vm.id).await? {
         return Err(already_migrating(vm));
@@ -242,7 +241,7 @@ pub async fn migrate(
         .ok_or_else(|| Error::internal("the migrated VM vanished"))?;
     let host = super::host_of(ctx, &vm).await?;
     let libvirt = match job {
-        Some(j) => db::workflows::workflow_fetch_by_job(&ctx.pool, j.into_uuid())
+        Some(j) => db::workflows::workflow_fetch_by_job(&ctx.pool, j)
             .await?
             .and_then(|w| w.outputs.get(MigrateStep::Move.name()).cloned())
             .and_then(|v| serde_json::from_value::<Option<MoveOutput>>(v).ok())
@@ -385,7 +384,7 @@ impl Workflow for Migrate {
                 let view = super::view(ctx, vm.id.into_uuid()).await?;
                 let guest = super::guest::guest_data(ctx, &view).await?;
                 let ready = Agent::of(ctx, &dest)
-                    .prepare_incoming(vm.id.into_uuid(), &Incoming { guest: Some(guest) })
+                    .prepare_incoming(vm.id, &Incoming { guest: Some(guest) })
                     .await?;
                 json(&ready.config_drive)
             }
@@ -403,7 +402,7 @@ impl Workflow for Migrate {
                     config_drive,
                 };
                 let moved = Agent::of(ctx, &source)
-                    .migrate_vm(vm.id.into_uuid(), &order, MIGRATION_BUDGET)
+                    .migrate_vm(vm.id, &order, MIGRATION_BUDGET)
                     .await;
                 match moved {
                     Ok(m) => json(&MoveOutput {
@@ -475,8 +474,8 @@ fn json<T: Serialize>(v: &T) -> Result<Value> {
 /// asking, no waiting): `Some(true)` moved, `Some(false)` still on the source, `None`
 /// undecided.
 async fn settled_on(ctx: &Ctx, vm: VmId, source: &HostRow, dest: &HostRow) -> Option<bool> {
-    let there = Agent::of(ctx, dest).get_vm(vm.into_uuid()).await;
-    let here = Agent::of(ctx, source).get_vm(vm.into_uuid()).await;
+    let there = Agent::of(ctx, dest).get_vm(vm).await;
+    let here = Agent::of(ctx, source).get_vm(vm).await;
     match (here, there) {
         (Ok(h), Ok(None)) if active(&h) => Some(false),
         (Ok(h), Ok(Some(t))) if !active(&h) && t.state == DomainState::Running => Some(true),

@@ -18,8 +18,8 @@ pub mod vm_snapshots;
 pub mod volumes;
 pub mod workflows;
 
-use crate::ids::TemplateId;
 use crate::ids::{HostId, IsoId, JobId, NetworkId, VmId, ZoneId};
+use crate::ids::{TemplateId, VolumeId};
 use stratus_api::agent::{
     Acceleration, DiskFormat, GuestNetwork, NfsFile, Nic, NicModel, PowerOptions, RootDisk,
     StaticLease, VmSpec,
@@ -139,14 +139,14 @@ pub(crate) async fn create_root_volume(
     // first starts never both take a pool's last room; the base and the file follow.
     let mut tx = ctx.pool.begin().await?;
     let pool = choose_root_pool_in(ctx, &mut tx, vm, size).await?;
-    let id = Uuid::new_v4();
+    let id = VolumeId::new_v4();
     let v = db::volumes::VolumeRow {
-        id: id.into(),
+        id,
         vm_id: Some(vm.id),
         name: format!("ROOT-{}", vm.instance_number),
         volume_type: "ROOT".into(),
         pool_id: pool.id,
-        path: crate::services::vms::volumes::volume_path(id),
+        path: crate::services::vms::volumes::volume_path(id.into()),
         size_bytes: size,
         state: VolumeState::Allocated,
         created: chrono::Utc::now(),
@@ -167,7 +167,7 @@ pub(crate) async fn create_root_volume(
 /// set (CloudStack's StoragePool scope), else the zone's (else the global value).
 pub fn storage_factor_of(ctx: &Ctx, zone: ZoneId) -> impl Fn(crate::ids::StoragePoolId) -> f64 {
     let f = &crate::settings::STORAGE_OVERPROVISIONING_FACTOR;
-    let factor = ctx.get_in(f, crate::settings::Scope::Zone(zone.into_uuid()));
+    let factor = ctx.get_in(f, crate::settings::Scope::Zone(zone));
     let per_pool = ctx.stored_at(f, crate::settings::ScopeKind::StoragePool);
     move |id| {
         let id: Uuid = id.into();
@@ -211,8 +211,8 @@ async fn choose_root_pool_in(
         .ok_or_else(|| Error::internal("the VM's host vanished"))?;
     let want =
         allocate::root_storage_tags(&db::offerings::vm_tags(&ctx.pool, vm.id.into_uuid()).await?);
-    db::capacity::pool_lock_in_txn(&mut *tx, vm.zone_id.into_uuid()).await?;
-    let pools = db::capacity::pool_candidates(&mut *tx, vm.zone_id.into_uuid()).await?;
+    db::capacity::pool_lock_in_txn(&mut *tx, vm.zone_id).await?;
+    let pools = db::capacity::pool_candidates(&mut *tx, vm.zone_id).await?;
     let pool_id =
         crate::rules::placement::choose_pool(&pools, host.cluster_id, size, factor_of, &want)
             .map_err(|why| {
@@ -520,16 +520,15 @@ pub async fn stop_with(ctx: &Ctx, vm_id: VmId, o: PowerOptions) -> Result<()> {
     let result = async {
         let host = host_of(ctx, &vm).await?;
         let agent = Agent::of(ctx, &host);
-        agent.stop_vm(vm_id.into_uuid(), o).await?;
-        agent.delete_vm(vm_id.into_uuid()).await?;
+        agent.stop_vm(vm_id, o).await?;
+        agent.delete_vm(vm_id).await?;
         Ok::<_, Error>(host)
     }
     .await;
     match result {
         Ok(host) => {
             let mut tx = ctx.pool.begin().await?;
-            db::capacity::vm_release_host(&mut tx, vm_id.into_uuid(), VmState::Stopped, None)
-                .await?;
+            db::capacity::vm_release_host(&mut tx, vm_id, VmState::Stopped, None).await?;
             tx.commit().await?;
             if let Err(e) = push_leases(ctx, &host, vm_id, Some(vm_id.into_uuid())).await {
                 tracing::warn!(vm = %vm.name, error = %e, "withdrawing the stopped VM's lease failed");
@@ -540,7 +539,7 @@ pub async fn stop_with(ctx: &Ctx, vm_id: VmId, o: PowerOptions) -> Result<()> {
             tracing::warn!(vm = %vm.name, error = %e, "forced stop: the host could not be told; marking Stopped");
             db::capacity::vm_release_host(
                 &mut *ctx.pool.acquire().await?,
-                vm_id.into_uuid(),
+                vm_id,
                 VmState::Stopped,
                 None,
             )
@@ -563,7 +562,7 @@ pub async fn destroy(ctx: &Ctx, vm_id: VmId) -> Result<()> {
     state_of(&vm)?.require(VmEvent::Destroy, &vm.display_name)?;
     if let Some(host_id) = vm.host_id.or(vm.last_host_id) {
         if let Some(host) = db::hosts::host_fetch(&ctx.pool, host_id).await? {
-            Agent::of(ctx, &host).delete_vm(vm_id.into_uuid()).await?;
+            Agent::of(ctx, &host).delete_vm(vm_id).await?;
             db::vms::vm_mark_destroyed(&ctx.pool, vm_id).await?;
             if vm.host_id.is_some() {
                 if let Err(e) = push_leases(ctx, &host, vm_id, Some(vm_id.into_uuid())).await {
@@ -590,10 +589,10 @@ pub async fn change_iso(ctx: &Ctx, vm_id: VmId, iso: Option<IsoId>) -> Result<()
         match iso {
             Some(iso_id) => {
                 let file = iso_file(ctx, iso_id, vm.zone_id).await?;
-                agent.insert_iso(vm_id.into_uuid(), &file).await?;
+                agent.insert_iso(vm_id, &file).await?;
             }
             None => {
-                agent.eject_iso(vm_id.into_uuid()).await?;
+                agent.eject_iso(vm_id).await?;
             }
         }
     }
@@ -678,7 +677,7 @@ pub async fn sync_report(
 /// event. Idempotent: a failure is logged and the next report finds the domain again.
 pub async fn destroy_strays(ctx: &Ctx, host: &HostRow, strays: &[(VmId, String)]) {
     for (vm, name) in strays {
-        match Agent::of(ctx, host).delete_vm((*vm).into_uuid()).await {
+        match Agent::of(ctx, host).delete_vm(*vm).await {
             Ok(d) if d.existed => {
                 let text = format!(
                     "Host {} ran a domain of VM {name} that must not run there (its \

@@ -14,7 +14,7 @@
 //! Why the new volume is written before the old one is touched: a failure anywhere
 //! before RemoveOld leaves the VM exactly as it was, with its disk.
 
-use crate::ids::{IsoId, TemplateId, VmId};
+use crate::ids::{IsoId, TemplateId, VmId, VolumeId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use stratus_api::ApiError;
@@ -33,9 +33,9 @@ use crate::services::workflow::{Kind, Outputs, Resource, Steps, Workflow};
 pub struct Restore {
     pub vm: VmId,
     /// The root volume being replaced.
-    pub old_volume: Uuid,
+    pub old_volume: VolumeId,
     /// The replacement's id, chosen by the command (so a repeated step finds it).
-    pub new_volume: Uuid,
+    pub new_volume: VolumeId,
     /// What the VM is based on afterwards, and before (for the undo).
     pub template: Option<TemplateId>,
     pub iso: Option<IsoId>,
@@ -141,12 +141,12 @@ impl Workflow for Restore {
                     ))
                     .into());
                 }
-                if let Some(v) = volume(ctx, self.new_volume).await? {
+                if let Some(v) = volume(ctx, self.new_volume.into()).await? {
                     if v.state == VolumeState::Ready {
                         return Ok(Value::Null);
                     }
                 }
-                let old = volume(ctx, self.old_volume)
+                let old = volume(ctx, self.old_volume.into())
                     .await?
                     .ok_or_else(|| Error::internal("the old root volume vanished"))?;
                 let pool = db::storage::pool_fetch(&ctx.pool, old.pool_id)
@@ -160,12 +160,12 @@ impl Workflow for Restore {
                     None => None,
                 };
                 let v = db::volumes::VolumeRow {
-                    id: self.new_volume.into(),
+                    id: self.new_volume,
                     vm_id: None,
                     name: format!("ROOT-{}", vm.instance_number),
                     volume_type: "ROOT".into(),
                     pool_id: pool.id,
-                    path: super::volumes::volume_path(self.new_volume),
+                    path: super::volumes::volume_path(self.new_volume.into()),
                     size_bytes: self.size_bytes,
                     state: VolumeState::Allocated,
                     created: chrono::Utc::now(),
@@ -181,8 +181,8 @@ impl Workflow for Restore {
                 db::volumes::volume_replace_root(
                     &mut tx,
                     self.vm,
-                    self.old_volume,
-                    self.new_volume,
+                    self.old_volume.into(),
+                    self.new_volume.into(),
                     self.template.map(Into::into),
                 )
                 .await?;
@@ -191,7 +191,7 @@ impl Workflow for Restore {
                 Ok(Value::Null)
             }
             RestoreStep::RemoveOld => {
-                if let Some(old) = volume(ctx, self.old_volume).await? {
+                if let Some(old) = volume(ctx, self.old_volume.into()).await? {
                     if old.state != VolumeState::Expunged {
                         remove_volume(ctx, &old).await?;
                     }
@@ -204,7 +204,7 @@ impl Workflow for Restore {
         match step {
             RestoreStep::Stop | RestoreStep::RemoveOld => Ok(()),
             // Not once it is the VM's root (the swap could not be undone).
-            RestoreStep::Volume => match volume(ctx, self.new_volume).await? {
+            RestoreStep::Volume => match volume(ctx, self.new_volume.into()).await? {
                 Some(v) if v.state != VolumeState::Expunged && v.vm_id.is_none() => {
                     remove_volume(ctx, &v).await
                 }
@@ -212,15 +212,19 @@ impl Workflow for Restore {
             },
             RestoreStep::Swap => {
                 // Once the old file is removed there is nothing to go back to.
-                if volume(ctx, self.old_volume)
+                if volume(ctx, self.old_volume.into())
                     .await?
                     .is_some_and(|v| v.state == VolumeState::Expunged)
                 {
                     return Ok(());
                 }
                 let mut tx = ctx.pool.begin().await?;
-                db::volumes::volume_unreplace_root(&mut tx, self.old_volume, self.new_volume)
-                    .await?;
+                db::volumes::volume_unreplace_root(
+                    &mut tx,
+                    self.old_volume.into(),
+                    self.new_volume.into(),
+                )
+                .await?;
                 db::vms::vm_set_image(&mut *tx, self.vm, self.old_template, self.old_iso).await?;
                 tx.commit().await?;
                 Ok(())

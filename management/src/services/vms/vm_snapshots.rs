@@ -151,7 +151,7 @@ async fn remove_from_volumes(ctx: &Ctx, snap: &VmSnapshotRow) -> Result<()> {
             metadata_only: false,
         };
         Agent::of(ctx, &host)
-            .delete_vm_snapshot(vm.id.into_uuid(), &name, &order, SNAPSHOT_BUDGET)
+            .delete_vm_snapshot(vm.id, &name, &order, SNAPSHOT_BUDGET)
             .await?
             .ok_or_else(|| unavailable(format!("VM {} is not on its host", vm.display_name)))?;
         Ok(())
@@ -249,7 +249,7 @@ impl Workflow for Create {
                             description: snap.description.clone(),
                         };
                         let taken = Agent::of(ctx, &host)
-                            .create_vm_snapshot(vm.id.into_uuid(), &order, SNAPSHOT_BUDGET)
+                            .create_vm_snapshot(vm.id, &order, SNAPSHOT_BUDGET)
                             .await?;
                         db::vm_snapshots::vmsnap_set_xml(&ctx.pool, snap.id, &taken.xml).await?;
                     }
@@ -397,7 +397,7 @@ impl Workflow for Revert {
                         })?;
                         Agent::of(ctx, &host)
                             .revert_vm_snapshot(
-                                vm.id.into_uuid(),
+                                vm.id,
                                 &name,
                                 &RevertVmSnapshot { xml },
                                 SNAPSHOT_BUDGET,

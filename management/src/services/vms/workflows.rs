@@ -170,13 +170,8 @@ async fn start_undo(
             if deploy {
                 db::nics::nic_release_all(&mut tx, vm_id).await?;
             }
-            db::capacity::vm_release_host(
-                &mut tx,
-                vm_id.into_uuid(),
-                vm.state,
-                vm.error_text.as_deref(),
-            )
-            .await?;
+            db::capacity::vm_release_host(&mut tx, vm_id, vm.state, vm.error_text.as_deref())
+                .await?;
             tx.commit().await?;
         }
         StartStep::Volume => {
@@ -194,7 +189,7 @@ async fn start_undo(
         StartStep::Domain => {
             if let Some(h) = placed_host(out, &vm) {
                 if let Some(host) = host(ctx, h).await? {
-                    Agent::of(ctx, &host).delete_vm(vm_id.into_uuid()).await?;
+                    Agent::of(ctx, &host).delete_vm(vm_id).await?;
                 }
             }
         }
@@ -216,7 +211,7 @@ async fn start_failed(ctx: &Ctx, vm_id: VmId, deploy: bool, why: &ApiError) -> R
         (VmState::Stopped, "VM.START", "Start")
     };
     let mut tx = ctx.pool.begin().await?;
-    db::capacity::vm_release_host(&mut tx, vm_id.into_uuid(), state, Some(&why.text)).await?;
+    db::capacity::vm_release_host(&mut tx, vm_id, state, Some(&why.text)).await?;
     if let Some(vm) = db::vms::vm_fetch(&mut *tx, vm_id).await? {
         db::events::system_event(
             &mut tx,
@@ -327,9 +322,7 @@ impl Workflow for Reboot {
         } else {
             PowerOptions::default()
         };
-        Agent::of(ctx, &host)
-            .reboot_vm(self.vm.into_uuid(), o)
-            .await?;
+        Agent::of(ctx, &host).reboot_vm(self.vm, o).await?;
         Ok(Value::Null)
     }
     async fn undo_step(&self, _: &Ctx, _: RebootStep, _: &Outputs) -> Result<()> {
@@ -403,13 +396,8 @@ impl Workflow for Expunge {
                     .await?
                     .ok_or_else(|| Error::internal("the VM vanished"))?;
                 let next = state_of(&vm)?.require(VmEvent::Expunge, &vm.display_name)?;
-                db::capacity::vm_release_host(
-                    &mut tx,
-                    self.vm.into_uuid(),
-                    next,
-                    vm.error_text.as_deref(),
-                )
-                .await?;
+                db::capacity::vm_release_host(&mut tx, self.vm, next, vm.error_text.as_deref())
+                    .await?;
                 tx.commit().await?;
                 Ok(json!(LeftHost {
                     state: vm.state,
@@ -425,7 +413,7 @@ impl Workflow for Expunge {
                 if let Some(h) = host_id {
                     if let Some(host) = host(ctx, h.into_uuid()).await? {
                         if host.status == crate::rules::hoststate::Status::Up {
-                            Agent::of(ctx, &host).delete_vm(self.vm.into_uuid()).await?;
+                            Agent::of(ctx, &host).delete_vm(self.vm).await?;
                         }
                     }
                 }

@@ -160,9 +160,13 @@ async fn main() -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("heartbeat: {e:?}"))?;
         host_ids.push(h.id.into());
     }
-    let (nets, _) =
-        db::networks::network_list(&pool, &Default::default(), Some(zid), &Default::default())
-            .await?;
+    let (nets, _) = db::networks::network_list(
+        &pool,
+        &Default::default(),
+        Some(zid.into()),
+        &Default::default(),
+    )
+    .await?;
     let so = db::offerings::service_offering_fetch(
         &pool,
         "00000000-0000-4000-8003-000000000001".parse()?,
@@ -181,7 +185,7 @@ async fn main() -> anyhow::Result<()> {
         ),
         (so.id.into_uuid(), so.cpu_number, so.cpu_speed, so.memory_mb),
         &host_ids,
-        nets[0].id,
+        nets[0].id.into(),
     )
     .await?;
     drop(conn);

@@ -2,7 +2,7 @@
 //! Downloads themselves run in `crate::services::isos`.
 
 use super::requests;
-use crate::ids::IsoId;
+use crate::ids::{IsoId, ParamIds};
 use chrono::Utc;
 use stratus_api::envelope::Reply;
 use stratus_api::types::{IsoDownloadDetail, IsoResponse, OsCategoryResponse, OsTypeResponse};
@@ -306,7 +306,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListIsos<'_>) -> Res
 /// The ISO, if the caller owns it (or a project it is a member of does, or it is an
 /// administrator).
 async fn owned(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<IsoRow> {
-    let iso = d::iso_fetch(&ctx.pool, (p.required_uuid("id")?).into())
+    let iso = d::iso_fetch(&ctx.pool, p.required_id("id")?)
         .await?
         .ok_or_else(|| not_found(p, "id"))?;
     if !super::projects::may_use(ctx, caller, iso.account_id.into_uuid()).await? {

@@ -1,7 +1,7 @@
 //! Guest networks: a Basic zone's shared guest network (created with the zone).
 
 use super::requests;
-use crate::ids::NetworkId;
+use crate::ids::{NetworkId, ZoneId};
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
     NetworkOfferingResponse, NetworkResponse, NetworkServiceItem, ServiceProviderItem,
@@ -20,9 +20,9 @@ use crate::services::auth::Caller;
 pub const BASIC_ZONE_NETWORK: &str = "guestNetworkForBasicZone";
 
 /// The guest network of a new Basic zone (inserted in the zone's transaction).
-pub fn basic_zone_network(ctx: &Ctx, zone_id: Uuid) -> NetworkRow {
+pub fn basic_zone_network(ctx: &Ctx, zone_id: ZoneId) -> NetworkRow {
     NetworkRow {
-        id: NetworkId::new_v4().into(),
+        id: NetworkId::new_v4(),
         zone_id,
         name: BASIC_ZONE_NETWORK.into(),
         display_text: BASIC_ZONE_NETWORK.into(),
@@ -179,10 +179,10 @@ fn response(x: &NetworkRow) -> NetworkResponse {
         internetprotocol: Some("IPv4".into()),
         displaynetwork: Some(true),
         hasannotations: Some(false),
-        id: Some(x.id),
+        id: Some(x.id.into()),
         name: Some(x.name.clone()),
         displaytext: Some(x.display_text.clone()),
-        zoneid: Some(x.zone_id),
+        zoneid: Some(x.zone_id.into()),
         zonename: Some(x.zone_name.clone()),
         r#type: Some(x.guest_type.clone()),
         traffictype: Some(x.traffic_type.clone()),
@@ -205,7 +205,7 @@ fn response(x: &NetworkRow) -> NetworkResponse {
         specifyipranges: Some(true),
         ispersistent: Some(false),
         restartrequired: Some(false),
-        related: Some(x.id),
+        related: Some(x.id.into()),
         domain: Some("ROOT".into()),
         domainid: Some(ROOT_DOMAIN.into_uuid()),
         subdomainaccess: Some(true),
@@ -241,13 +241,13 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListNetworks<'_>) ->
     {
         return Ok(Reply::list::<NetworkResponse>("network", 0, &[]));
     }
-    let (rows, total) = n::network_list(&ctx.pool, &f, zone.map(Into::into), &tags).await?;
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let (rows, total) = n::network_list(&ctx.pool, &f, zone, &tags).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id.into_uuid()).collect();
     let mut tags = super::tags::tags_of(ctx, TagType::Network, &ids).await?;
     let items: Vec<_> = rows
         .iter()
         .map(|r| NetworkResponse {
-            tags: tags.remove(&r.id).unwrap_or_default(),
+            tags: tags.remove(&r.id.into_uuid()).unwrap_or_default(),
             ..response(r)
         })
         .collect();

@@ -13,7 +13,7 @@
 //! `projectid`.
 
 use super::requests;
-use crate::ids::{AccountId, ProjectId, ProjectInvitationId};
+use crate::ids::{AccountId, ParamIds, ProjectId, ProjectInvitationId};
 use stratus_api::envelope::Reply;
 use stratus_api::types::{ProjectAccountResponse, ProjectInvitationResponse, ProjectResponse};
 use stratus_api::{ApiError, ErrorCode, Params};
@@ -94,7 +94,7 @@ pub async fn may_use(ctx: &Ctx, caller: &Caller, owner: Uuid) -> Result<bool> {
 }
 
 async fn fetch(ctx: &Ctx, p: &Params, name: &str) -> Result<ProjectRow> {
-    db::project_fetch(&ctx.pool, (p.required_uuid(name)?).into())
+    db::project_fetch(&ctx.pool, p.required_id(name)?)
         .await?
         .ok_or_else(|| not_found(p, name))
 }
@@ -832,7 +832,7 @@ pub async fn list_invitations(
     r.wire().mark_read("isrecursive");
     let mut f = db::InvitationFilter {
         common: list_filter(ctx, r.wire())?,
-        project_id: (r.wire().uuid("projectid")?).map(Into::into),
+        project_id: r.wire().id("projectid")?,
         state: r.state().map(str::to_string),
         visible_to: None,
     };

@@ -25,7 +25,7 @@
 //! gone cannot be copied (its status says why).
 
 use super::requests;
-use crate::ids::TemplateId;
+use crate::ids::{ParamIds, TemplateId};
 use std::collections::BTreeMap;
 
 use chrono::Utc;
@@ -644,7 +644,7 @@ pub async fn create(
         zone_id,
         snapshot: snapshot.as_ref().map(|s| s.id),
         template: crate::services::templates::NewTemplate {
-            id: TemplateId::new_v4().into(),
+            id: TemplateId::new_v4(),
             display_text: r
                 .displaytext()
                 .map(str::to_string)
@@ -677,7 +677,7 @@ pub async fn create(
             .map_or(fresh, |c| c.template.id),
         None => fresh,
     };
-    let items = one_template(ctx, id, None).await?;
+    let items = one_template(ctx, id.into(), None).await?;
     let item = items
         .into_iter()
         .next()
@@ -801,7 +801,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListTemplates<'_>) -
 /// The template, if the caller owns it (or a project it is a member of does, or it is an
 /// administrator).
 async fn owned(ctx: &Ctx, caller: &Caller, p: &Params) -> Result<TemplateRow> {
-    let template = d::template_fetch(&ctx.pool, (p.required_uuid("id")?).into())
+    let template = d::template_fetch(&ctx.pool, p.required_id("id")?)
         .await?
         .ok_or_else(|| not_found(p, "id"))?;
     if !super::projects::may_use(ctx, caller, template.account_id.into_uuid()).await? {

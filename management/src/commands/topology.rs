@@ -115,7 +115,7 @@ pub async fn create_zone(
     let mut tx = ctx.pool.begin().await?;
     t::zone_insert(&mut *tx, &z).await?;
     if z.network_type == "Basic" {
-        let net = super::networks::basic_zone_network(ctx, z.id.into());
+        let net = super::networks::basic_zone_network(ctx, z.id);
         crate::db::networks::network_insert(&mut *tx, &net).await?;
     }
     event(
@@ -686,20 +686,14 @@ pub async fn create_vlan_ip_range(
             limit: Some(100),
             ..Default::default()
         },
-        Some(zone_id.into()),
+        Some(zone_id),
         &Default::default(),
     )
     .await?;
     let network_id = match r.networkid() {
-        Some(n)
-            if zone_networks
-                .iter()
-                .any(|z| crate::ids::NetworkId::from(z.id) == n) =>
-        {
-            Some(n)
-        }
+        Some(n) if zone_networks.iter().any(|z| z.id == n) => Some(n),
         Some(_) => return Err(not_found(r.wire(), "networkid")),
-        None => zone_networks.first().map(|n| n.id.into()),
+        None => zone_networks.first().map(|n| n.id),
     };
     let row = IpRangeRow {
         id: IpRangeId::new_v4(),

@@ -7,7 +7,6 @@ use crate::ids::UserDataId;
 use stratus_api::envelope::Reply;
 use stratus_api::types::UserDataResponse;
 use stratus_api::{ApiError, Params};
-use uuid::Uuid;
 
 use super::{event, list_filter, not_found};
 use crate::ctx::Ctx;
@@ -190,7 +189,7 @@ pub async fn for_vm(
     ctx: &Ctx,
     caller: &Caller,
     p: &Params,
-) -> Result<Option<(String, Option<Uuid>)>> {
+) -> Result<Option<(String, Option<UserDataId>)>> {
     match (p.str("userdata"), p.str("userdataid")) {
         (Some(_), Some(_)) => Err(ApiError::param(
             "Both userdata and userdataid parameters cannot be specified together",
@@ -199,7 +198,7 @@ pub async fn for_vm(
         (Some(data), None) => Ok(Some((guest::check_user_data(ctx, data)?, None))),
         (None, Some(_)) => {
             let row = usable(ctx, caller, p, "userdataid").await?;
-            Ok(Some((row.user_data, Some(row.id.into()))))
+            Ok(Some((row.user_data, Some(row.id))))
         }
         (None, None) => Ok(None),
     }

@@ -240,7 +240,7 @@ pub async fn create(
         let (nets, _) = db::networks::network_list(
             &ctx.pool,
             &Default::default(),
-            Some(zone.id.into()),
+            Some(zone.id),
             &Default::default(),
         )
         .await?;
@@ -322,7 +322,7 @@ pub async fn create(
             memory_mb: so.memory_mb,
             keypair: keypair.as_deref(),
             user_data: user_data.as_ref().map(|u| u.0.as_str()),
-            user_data_id: (user_data.as_ref().and_then(|u| u.1)).map(Into::into),
+            user_data_id: user_data.as_ref().and_then(|u| u.1),
             password_pending: None,
             encrypted_password: None,
             instance_suffix: &suffix,
@@ -1103,7 +1103,7 @@ pub async fn reset_user_data(
         &mut *tx,
         vm.vm.id,
         data.as_ref().map(|d| d.0.as_str()),
-        (data.as_ref().and_then(|d| d.1)).map(Into::into),
+        data.as_ref().and_then(|d| d.1),
     )
     .await?;
     event(
@@ -1546,7 +1546,7 @@ pub async fn update(
     let mut tx = ctx.pool.begin().await?;
     db::vms::vm_set_names(&mut *tx, vm.vm.id, &name, &display).await?;
     if let Some((data, id)) = &user_data {
-        db::vms::vm_set_user_data(&mut *tx, vm.vm.id, Some(data), (*id).map(Into::into)).await?;
+        db::vms::vm_set_user_data(&mut *tx, vm.vm.id, Some(data), *id).await?;
     }
     event(
         &mut tx,

@@ -1,9 +1,9 @@
 //! Guest networks.
 
+use crate::ids::{NetworkId, ZoneId};
 use chrono::{DateTime, Utc};
 use ipnetwork::IpNetwork;
 use sqlx::PgExecutor;
-use uuid::Uuid;
 
 use super::tags::TagMatch;
 use super::{Binds, Counted, ListFilter, RowShape};
@@ -11,8 +11,8 @@ use crate::error::Result;
 
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct NetworkRow {
-    pub id: Uuid,
-    pub zone_id: Uuid,
+    pub id: NetworkId,
+    pub zone_id: ZoneId,
     pub name: String,
     pub display_text: String,
     pub guest_type: String,
@@ -82,7 +82,7 @@ stmt!(NETWORK_LIST: Counted<NetworkRow> = named format!(
 pub async fn network_list(
     db: impl PgExecutor<'_>,
     f: &ListFilter,
-    zone_id: Option<Uuid>,
+    zone_id: Option<ZoneId>,
     tags: &TagMatch,
 ) -> Result<(Vec<NetworkRow>, i64)> {
     let rows: Vec<Counted<_>> = NETWORK_LIST

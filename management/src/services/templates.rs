@@ -16,7 +16,6 @@ use crate::ids::{
 };
 use serde_json::{json, Value};
 use stratus_api::{ApiError, ErrorCode};
-use uuid::Uuid;
 
 use crate::clients::nfs::{NfsClient, NfsUrl};
 use crate::ctx::Ctx;
@@ -132,7 +131,7 @@ pub struct Create {
 /// The new template's fields (createTemplate's parameters, checked by the command).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NewTemplate {
-    pub id: Uuid,
+    pub id: TemplateId,
     pub name: String,
     pub display_text: String,
     pub os_type_id: OsTypeId,
@@ -336,11 +335,10 @@ impl Workflow for Create {
         match step {
             CreateStep::Record => {
                 // Again after a crash: the copy row says where it went.
-                if let Some(c) =
-                    db::templates::template_zone_list(&ctx.pool, self.template.id.into())
-                        .await?
-                        .into_iter()
-                        .find(|c| c.zone_id == self.zone_id)
+                if let Some(c) = db::templates::template_zone_list(&ctx.pool, self.template.id)
+                    .await?
+                    .into_iter()
+                    .find(|c| c.zone_id == self.zone_id)
                 {
                     if let (Some(store_id), Some(install_path)) = (c.image_store_id, c.install_path)
                     {
@@ -355,11 +353,14 @@ impl Workflow for Create {
                     .ok_or_else(|| {
                         unavailable("The VM's zone has no writable secondary storage".into())
                     })?;
-                let install_path =
-                    images::install_path(Kind::Template, self.template.id, ImageFormat::Qcow2);
+                let install_path = images::install_path(
+                    Kind::Template,
+                    self.template.id.into(),
+                    ImageFormat::Qcow2,
+                );
                 let t = &self.template;
                 let row = db::templates::TemplateRow {
-                    id: t.id.into(),
+                    id: t.id,
                     name: t.name.clone(),
                     display_text: t.display_text.clone(),
                     url: None,
@@ -395,7 +396,7 @@ impl Workflow for Create {
                 db::templates::template_insert(&mut *tx, &row).await?;
                 db::templates::template_zone_insert_creating(
                     &mut *tx,
-                    t.id.into(),
+                    t.id,
                     self.zone_id,
                     store.id,
                     &install_path,
@@ -414,7 +415,7 @@ impl Workflow for Create {
                     .ok_or_else(|| Error::internal("the copy's sizes are missing"))?;
                 if !db::templates::template_zone_created(
                     &ctx.pool,
-                    self.template.id.into(),
+                    self.template.id,
                     self.zone_id,
                     w.size,
                     w.virtual_size,
@@ -433,7 +434,7 @@ impl Workflow for Create {
     async fn undo_step(&self, ctx: &Ctx, step: CreateStep, out: &Outputs) -> Result<()> {
         match step {
             CreateStep::Record => {
-                db::templates::template_delete_created(&ctx.pool, self.template.id.into()).await
+                db::templates::template_delete_created(&ctx.pool, self.template.id).await
             }
             CreateStep::Copy => {
                 let Some((url, place)) = self.store(ctx, out).await? else {
@@ -442,7 +443,7 @@ impl Workflow for Create {
                 let mut nfs = NfsClient::connect(&url, Duration::from_secs(10))
                     .await
                     .map_err(|e| unavailable(format!("Secondary storage: {e}")))?;
-                let dir = images::install_dir(Kind::Template, self.template.id);
+                let dir = images::install_dir(Kind::Template, self.template.id.into());
                 match nfs.remove_dir_all(&dir).await {
                     Ok(()) => Ok(()),
                     Err(e) if e.is_not_found() => Ok(()),

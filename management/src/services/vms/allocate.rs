@@ -91,7 +91,7 @@ pub async fn allocate(
     let (networks, _) = db::networks::network_list(
         &mut *tx,
         &Default::default(),
-        Some(vm.zone_id.into_uuid()),
+        Some(vm.zone_id),
         &Default::default(),
     )
     .await?;
@@ -101,7 +101,7 @@ pub async fn allocate(
     let (ip, mac) = if let Some(nic) = db::nics::nic_of_vm(&mut *tx, vm.id).await? {
         (nic.ip_address, nic.mac_address)
     } else if let Some(want) = ip {
-        db::nics::nic_allocate_ip_in_txn(&mut tx, vm.id, network.id.into(), want)
+        db::nics::nic_allocate_ip_in_txn(&mut tx, vm.id, network.id, want)
             .await?
             .ok_or_else(|| -> Error {
                 ApiError::new(
@@ -114,7 +114,7 @@ pub async fn allocate(
                 .into()
             })?
     } else {
-        db::nics::nic_allocate_in_txn(&mut tx, vm.id, network.id.into())
+        db::nics::nic_allocate_in_txn(&mut tx, vm.id, network.id)
             .await?
             .ok_or_else(|| {
                 insufficient(format!(
@@ -126,7 +126,7 @@ pub async fn allocate(
     tx.commit().await?;
     Ok(Allocation {
         host_id,
-        network_id: network.id.into(),
+        network_id: network.id,
         ip,
         mac,
     })

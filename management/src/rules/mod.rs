@@ -11,6 +11,7 @@ pub mod password;
 pub mod placement;
 pub mod poolstate;
 pub mod projects;
+pub mod security_groups;
 pub mod settings;
 pub mod snapshots;
 pub mod states;

@@ -135,6 +135,199 @@ pub fn heartbeat_path(host_id: Uuid) -> String {
     format!("/agent/v1/hosts/{host_id}/heartbeat")
 }
 
+// ---------------------------------------------------------------------------------------
+// Security groups: the whole filter of a host's guests, from the management server.
+
+/// A guest NIC's tap device: `vm` and the MAC's twelve hex digits (14 characters, under
+/// Linux's 15). The agent names the tap in the domain XML, so the host's filter can name
+/// the port a guest sends from without asking libvirt, and the name survives restarts and
+/// migration (MACs are unique in a zone). Taps of domains defined before this (libvirt's
+/// `vnetN`) are not filtered until the VM's next start.
+pub fn tap_name(mac: &str) -> Option<String> {
+    let mac = normalize_mac(mac).ok()?;
+    Some(format!("vm{}", mac.replace(':', "")))
+}
+
+/// The most VMs, rules per direction of one VM, groups and members per group one rule
+/// set may hold: a host runs at most a few hundred guests, and a rule set over these
+/// bounds is refused (400) before anything is rendered.
+pub const MAX_FILTERED_VMS: usize = 4096;
+pub const MAX_RULES_PER_DIRECTION: usize = 1024;
+pub const MAX_REFERENCED_GROUPS: usize = 1024;
+pub const MAX_GROUP_MEMBERS: usize = 65_536;
+
+/// PUT [`api::SECURITY_GROUPS`]: every guest of this host and what may reach it and
+/// leave it. Always the whole state ("make it so"): applying the same set twice changes
+/// nothing, and a VM missing from it has no filter any more. The agent replaces its
+/// nftables tables in one transaction (never a moment without rules) and answers
+/// [`RuleSetApplied`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRuleSet {
+    /// Increases with every change the management server makes for this host; the
+    /// agent keeps the newest it applied and ignores an older one (a late retry).
+    pub generation: u64,
+    #[serde(default)]
+    pub vms: Vec<VmFilter>,
+    /// The addresses of every group a rule in `vms` references (its Running members
+    /// anywhere in the zone).
+    #[serde(default)]
+    pub groups: Vec<GroupMembers>,
+}
+
+/// One guest NIC's filter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmFilter {
+    pub vm: Uuid,
+    /// Its MAC (`aa:bb:cc:dd:ee:ff`); its tap is [`tap_name`] of it.
+    pub mac: String,
+    /// The addresses it may send from (its NIC's).
+    pub ips: Vec<std::net::Ipv4Addr>,
+    /// In no security group (a VM from before security groups): anti-spoofing only,
+    /// every packet passes.
+    #[serde(default)]
+    pub unfiltered: bool,
+    /// Allowed in; everything else is dropped (replies to its own traffic excepted).
+    #[serde(default)]
+    pub ingress: Vec<FilterRule>,
+    /// Allowed out; with none, everything may leave (CloudStack's default).
+    #[serde(default)]
+    pub egress: Vec<FilterRule>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FilterProtocol {
+    Tcp,
+    Udp,
+    Icmp,
+    /// Any protocol.
+    All,
+    /// An IP protocol number other than TCP, UDP and ICMP (e.g. 47, GRE).
+    #[serde(untagged)]
+    Number(u8),
+}
+
+/// One allowed flow: a protocol, its ports or ICMP type/code, and the peer (a CIDR or
+/// the members of a group).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilterRule {
+    pub protocol: FilterProtocol,
+    /// TCP/UDP: the destination port range (first, last); none: all ports.
+    #[serde(default)]
+    pub ports: Option<(u16, u16)>,
+    /// ICMP: type, and code (-1: any); none or type -1: any ICMP.
+    #[serde(default)]
+    pub icmp: Option<(i16, i16)>,
+    pub peer: FilterPeer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FilterPeer {
+    /// An IPv4 network, host bits clear (`10.1.0.0/16`, `0.0.0.0/0`).
+    Cidr(std::net::Ipv4Addr, u8),
+    /// The members of this group (listed in [`HostRuleSet::groups`]).
+    Group(Uuid),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMembers {
+    pub group: Uuid,
+    #[serde(default)]
+    pub ips: Vec<std::net::Ipv4Addr>,
+}
+
+/// The agent's answer to a [`HostRuleSet`]: the generation now in force (the one sent,
+/// or a newer one it already had) and how many guests it filters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleSetApplied {
+    pub generation: u64,
+    pub vms: usize,
+}
+
+impl HostRuleSet {
+    /// Bounds and well-formedness, before the agent renders anything.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.vms.len() > MAX_FILTERED_VMS {
+            return Err(format!(
+                "{} VMs: at most {MAX_FILTERED_VMS}",
+                self.vms.len()
+            ));
+        }
+        if self.groups.len() > MAX_REFERENCED_GROUPS {
+            return Err(format!(
+                "{} groups: at most {MAX_REFERENCED_GROUPS}",
+                self.groups.len()
+            ));
+        }
+        let mut macs = std::collections::HashSet::new();
+        for v in &self.vms {
+            let mac = normalize_mac(&v.mac)?;
+            if !macs.insert(mac) {
+                return Err(format!("MAC {} appears twice", v.mac));
+            }
+            if v.ips.is_empty() || v.ips.len() > 64 {
+                return Err(format!("VM {}: 1-64 addresses", v.vm));
+            }
+            for (dir, rules) in [("ingress", &v.ingress), ("egress", &v.egress)] {
+                if rules.len() > MAX_RULES_PER_DIRECTION {
+                    return Err(format!(
+                        "VM {}: {} {dir} rules, at most {MAX_RULES_PER_DIRECTION}",
+                        v.vm,
+                        rules.len()
+                    ));
+                }
+                for r in rules {
+                    r.validate()?;
+                    if let FilterPeer::Group(g) = r.peer {
+                        if !self.groups.iter().any(|m| m.group == g) {
+                            return Err(format!("group {g} is referenced but not listed"));
+                        }
+                    }
+                }
+            }
+        }
+        for g in &self.groups {
+            if g.ips.len() > MAX_GROUP_MEMBERS {
+                return Err(format!(
+                    "group {}: more than {MAX_GROUP_MEMBERS} members",
+                    g.group
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FilterRule {
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some((a, b)) = self.ports {
+            if !matches!(self.protocol, FilterProtocol::Tcp | FilterProtocol::Udp) || a > b {
+                return Err(format!("ports {a}-{b} with {:?}", self.protocol));
+            }
+        }
+        if let Some((t, c)) = self.icmp {
+            if self.protocol != FilterProtocol::Icmp
+                || !(-1..=255).contains(&t)
+                || !(-1..=255).contains(&c)
+            {
+                return Err(format!("ICMP {t}/{c} with {:?}", self.protocol));
+            }
+        }
+        if let FilterPeer::Cidr(net, len) = self.peer {
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len.min(32)))
+            };
+            if len > 32 || u32::from(net) & !mask != 0 {
+                return Err(format!("{net}/{len} is not a network address"));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +490,11 @@ pub mod api {
     pub fn network(bridge: &str) -> String {
         NETWORK.replace("{bridge}", bridge)
     }
+    /// PUT a [`HostRuleSet`](super::HostRuleSet): this host's whole guest filter;
+    /// answers [`RuleSetApplied`](super::RuleSetApplied). GET: the last applied one's
+    /// [`RuleSetApplied`](super::RuleSetApplied) (generation 0: none since the agent
+    /// started).
+    pub const SECURITY_GROUPS: &str = "/v1/security-groups";
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1482,5 +1680,73 @@ pub mod volume_snapshots {
             b.max_pause_secs = Some(0);
             assert!(b.validate().is_err());
         }
+    }
+}
+
+#[cfg(test)]
+mod security_group_tests {
+    use super::*;
+
+    #[test]
+    fn protocols_are_words_or_numbers_on_the_wire() {
+        for (p, text) in [
+            (FilterProtocol::Tcp, "\"tcp\""),
+            (FilterProtocol::All, "\"all\""),
+            (FilterProtocol::Number(47), "47"),
+        ] {
+            assert_eq!(serde_json::to_string(&p).unwrap(), text);
+            assert_eq!(serde_json::from_str::<FilterProtocol>(text).unwrap(), p);
+        }
+        assert!(serde_json::from_str::<FilterProtocol>("\"gre\"").is_err());
+        assert!(serde_json::from_str::<FilterProtocol>("300").is_err());
+    }
+
+    #[test]
+    fn taps_are_named_by_mac() {
+        assert_eq!(
+            tap_name("52:54:00:AB:cd:01").as_deref(),
+            Some("vm525400abcd01")
+        );
+        assert_eq!(tap_name("nonsense"), None);
+    }
+
+    #[test]
+    fn rule_sets_are_bounded_and_consistent() {
+        let rule = |peer| FilterRule {
+            protocol: FilterProtocol::Tcp,
+            ports: Some((22, 22)),
+            icmp: None,
+            peer,
+        };
+        let vm = VmFilter {
+            vm: Uuid::nil(),
+            mac: "52:54:00:00:00:01".into(),
+            ips: vec!["10.0.0.5".parse().unwrap()],
+            unfiltered: false,
+            ingress: vec![rule(FilterPeer::Cidr("10.0.0.0".parse().unwrap(), 8))],
+            egress: vec![],
+        };
+        let mut set = HostRuleSet {
+            generation: 1,
+            vms: vec![vm.clone()],
+            groups: vec![],
+        };
+        assert_eq!(set.validate(), Ok(()));
+        set.vms[0]
+            .ingress
+            .push(rule(FilterPeer::Cidr("10.0.0.1".parse().unwrap(), 8)));
+        assert!(set
+            .validate()
+            .unwrap_err()
+            .contains("not a network address"));
+        set.vms[0].ingress[1] = rule(FilterPeer::Group(Uuid::nil()));
+        assert!(set.validate().unwrap_err().contains("not listed"));
+        set.groups.push(GroupMembers {
+            group: Uuid::nil(),
+            ips: vec![],
+        });
+        assert_eq!(set.validate(), Ok(()));
+        set.vms.push(vm);
+        assert!(set.validate().unwrap_err().contains("twice"));
     }
 }

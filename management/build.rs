@@ -52,6 +52,8 @@ const ID_PARAMS: &[(&str, &str)] = &[
     ("userid", "UserId"),
     ("roleid", "RoleId"),
     ("jobid", "JobId"),
+    ("securitygroupid", "SecurityGroupId"),
+    ("securitygroupids", "SecurityGroupId"),
 ];
 
 /// What an `id` (or `ids`) parameter names, by the noun of the command's name
@@ -89,6 +91,10 @@ const ID_BY_NOUN: &[(&str, &str)] = &[
     ("alert", "AlertId"),
     ("event", "EventId"),
     ("backgroundtask", "BackgroundTaskId"),
+    ("securitygroup", "SecurityGroupId"),
+    // revokeSecurityGroupIngress/Egress: the rule's id.
+    ("securitygroupingres", "SecurityGroupRuleId"),
+    ("securitygroupegres", "SecurityGroupRuleId"),
 ];
 
 fn main() {

@@ -16,10 +16,10 @@
 -- on the text, as CloudStack's findByProtoPortsAndCidr does.
 --
 -- Enforcement is the host's (the agent renders every rule set of its VMs into one
--- nftables table and loads it atomically). `hosts.sg_generation` counts changes
+-- nftables table and loads it atomically). `sg_host_state.generation` counts changes
 -- that touch any VM of the host (a rule of a group one of its VMs is in, or of a
 -- group whose rules reference a group one of its VMs is in; a member starting,
--- stopping or moving); `hosts.sg_applied` is the generation the agent last
+-- stopping or moving; the triggers below); `applied` is the generation the agent last
 -- confirmed. A reconciler pushes the whole rule set of every host where the two
 -- differ, so a host that restarts or reconnects (applied reset to 0) gets it all
 -- again, and a lost push is retried.
@@ -52,7 +52,8 @@ CREATE TABLE security_group_rules (
     cidr        cidr,
     cidr_text   text,
     allowed_group_id uuid REFERENCES security_groups(id) ON DELETE RESTRICT,
-    created     timestamptz NOT NULL DEFAULT now(),
+    -- clock_timestamp(): the rules one authorize adds are listed in the order given.
+    created     timestamptz NOT NULL DEFAULT clock_timestamp(),
     CHECK ((cidr IS NULL) = (cidr_text IS NULL)),
     CHECK ((cidr IS NULL) <> (allowed_group_id IS NULL))
 );
@@ -73,12 +74,96 @@ CREATE TABLE vm_security_groups (
 );
 CREATE INDEX vm_security_groups_group_idx ON vm_security_groups (group_id);
 
-ALTER TABLE hosts
-    ADD COLUMN sg_generation bigint NOT NULL DEFAULT 0,
-    ADD COLUMN sg_applied    bigint NOT NULL DEFAULT 0;
+-- What each host has been asked to enforce (`generation`, raised by every change that
+-- touches one of its guests' filters) and has confirmed (`applied`). A table of its own,
+-- not columns of `hosts`: VM state changes raise it from a trigger, and host rows are
+-- what placement locks and heartbeats update.
+CREATE TABLE sg_host_state (
+    host_id     uuid PRIMARY KEY REFERENCES hosts(id) ON DELETE CASCADE,
+    generation  bigint NOT NULL DEFAULT 1,
+    applied     bigint NOT NULL DEFAULT 0,
+    applied_at  timestamptz,
+    -- The last push's failure (NULL after a success), for listHosts/the console.
+    error       text
+);
 
--- Every account that exists gets its default group now; new accounts get theirs in
--- the transaction that creates them.
+-- Raise the generation of these hosts (creating their row on first use).
+CREATE FUNCTION sg_touch_hosts(ids uuid[]) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO sg_host_state (host_id)
+    SELECT DISTINCT h FROM unnest(ids) h WHERE h IS NOT NULL
+    ORDER BY 1
+    ON CONFLICT (host_id) DO UPDATE SET generation = sg_host_state.generation + 1
+$$;
+
+-- The hosts whose filters depend on the members of these groups or on their rules:
+-- hosts running a VM in one of the groups, or in a group whose rules name one of them.
+CREATE FUNCTION sg_hosts_of_groups(groups uuid[]) RETURNS uuid[] LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(DISTINCT h), '{}') FROM (
+        SELECT unnest(ARRAY[v.host_id, v.migrating_to]) AS h
+        FROM vm_security_groups m JOIN vms v ON v.id = m.vm_id
+        WHERE v.state IN ('Starting', 'Running', 'Stopping')
+          AND (m.group_id = ANY(groups)
+               OR m.group_id IN (SELECT r.group_id FROM security_group_rules r
+                                 WHERE r.allowed_group_id = ANY(groups)))
+    ) x WHERE h IS NOT NULL
+$$;
+
+-- A VM arriving on or leaving a host (state, host, migration target) changes that
+-- host's filter, and the address sets of its groups on every host that references them.
+CREATE FUNCTION sg_vm_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    groups uuid[];
+BEGIN
+    SELECT coalesce(array_agg(group_id), '{}') INTO groups
+    FROM vm_security_groups WHERE vm_id = NEW.id;
+    PERFORM sg_touch_hosts(ARRAY[OLD.host_id, NEW.host_id, OLD.migrating_to, NEW.migrating_to]
+                           || sg_hosts_of_groups(groups));
+    RETURN NULL;
+END $$;
+CREATE TRIGGER vms_sg_moved AFTER UPDATE OF state, host_id, migrating_to ON vms
+    FOR EACH ROW
+    WHEN (OLD.state IS DISTINCT FROM NEW.state OR OLD.host_id IS DISTINCT FROM NEW.host_id
+          OR OLD.migrating_to IS DISTINCT FROM NEW.migrating_to)
+    EXECUTE FUNCTION sg_vm_moved();
+
+-- A VM joining or leaving a group.
+CREATE FUNCTION sg_membership_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    m record;
+BEGIN
+    IF TG_OP = 'DELETE' THEN m := OLD; ELSE m := NEW; END IF;
+    PERFORM sg_touch_hosts(
+        (SELECT ARRAY[v.host_id, v.migrating_to] FROM vms v WHERE v.id = m.vm_id)
+        || sg_hosts_of_groups(ARRAY[m.group_id]));
+    RETURN NULL;
+END $$;
+CREATE TRIGGER vm_security_groups_changed AFTER INSERT OR DELETE ON vm_security_groups
+    FOR EACH ROW EXECUTE FUNCTION sg_membership_changed();
+
+-- A rule added or revoked: the hosts running members of its group.
+CREATE FUNCTION sg_rule_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+BEGIN
+    IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+    PERFORM sg_touch_hosts(sg_hosts_of_groups(ARRAY[r.group_id]));
+    RETURN NULL;
+END $$;
+CREATE TRIGGER security_group_rules_changed AFTER INSERT OR DELETE ON security_group_rules
+    FOR EACH ROW EXECUTE FUNCTION sg_rule_changed();
+
+-- Every account gets its default group with it, whichever path creates it
+-- (createAccount, a project's own account, the seed), and every account that exists
+-- gets one now.
+CREATE FUNCTION sg_default_group() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO security_groups (id, name, description, account_id, domain_id, is_default)
+    VALUES (gen_random_uuid(), 'default', 'Default Security Group', NEW.id, NEW.domain_id, true);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER accounts_sg_default AFTER INSERT ON accounts
+    FOR EACH ROW EXECUTE FUNCTION sg_default_group();
+
 INSERT INTO security_groups (id, name, description, account_id, domain_id, is_default)
 SELECT gen_random_uuid(), 'default', 'Default Security Group', a.id, a.domain_id, true
 FROM accounts a;
@@ -88,4 +173,8 @@ FROM accounts a;
 -- or their owner puts them in groups (updateVirtualMachine securitygroupids, VM
 -- stopped): putting them all in 'default' would cut every running guest off from
 -- inbound traffic on upgrade.
-UPDATE zones SET security_groups_enabled = true WHERE network_type = 'Basic';
+ALTER TABLE zones DROP CONSTRAINT zones_no_security_groups;
+UPDATE zones SET security_groups_enabled = (network_type = 'Basic');
+-- Advanced zones with security groups (CloudStack's "advanced SG" zones) are not built.
+ALTER TABLE zones ADD CONSTRAINT zones_security_groups_basic
+    CHECK (security_groups_enabled = (network_type = 'Basic'));

@@ -123,7 +123,6 @@ const fn uuids(name: &'static str, description: &'static str) -> ParamSpec {
 
 // Why a parameter is refused ([`ParamSpec::refused`]); each completes "parameter X is
 // not supported by Stratus: …".
-const SECURITY_GROUPS: &str = "security groups are not available yet";
 const AFFINITY_GROUPS: &str = "affinity groups are not available yet";
 const PROJECTS: &str = "projects are not available yet";
 const OTHER_ACCOUNT: &str = "acting for another account is not available yet";
@@ -284,7 +283,23 @@ const VM_LIST_PARAMS: &[ParamSpec] = list_params![
     opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
     opt("tags", Map, "List resources by tags (key/value pairs)"),
     unsupported(uuids("affinitygroupid", "list vms by affinity group"), AFFINITY_GROUPS),
-    unsupported(opt("securitygroupid", Uuid, "the security group ID"), SECURITY_GROUPS),
+    opt("securitygroupid", Uuid, "the security group ID"),
+];
+
+/// authorizeSecurityGroupIngress and authorizeSecurityGroupEgress.
+const SG_AUTHORIZE_PARAMS: &[ParamSpec] = params![
+    opt("securitygroupid", Uuid, "The ID of the security group. Mutually exclusive with securityGroupName parameter"),
+    opt("securitygroupname", String, "The name of the security group. Mutually exclusive with securityGroupId parameter"),
+    opt("protocol", String, "TCP is default. UDP is the other supported protocol"),
+    opt("startport", Integer, "start port for this ingress rule"),
+    opt("endport", Integer, "end port for this ingress rule"),
+    opt("icmptype", Integer, "type of the icmp message being sent"),
+    opt("icmpcode", Integer, "error code for this icmp message"),
+    opt("cidrlist", List, "the cidr list associated. Multiple entries must be separated by a single comma character (,)."),
+    opt("usersecuritygrouplist", Map, "user to security group mapping"),
+    opt("account", String, "an optional account for the security group. Must be used with domainId."),
+    opt("domainid", Uuid, "an optional domainId for the security group. If the account parameter is used, domainId must also be used."),
+    opt("projectid", Uuid, "an optional project of the security group"),
 ];
 
 /// Whose key pair createSSHKeyPair and registerSSHKeyPair make.
@@ -529,6 +544,55 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("projectid", Uuid, "the project associated with keypair"),
         ],
         SUCCESS),
+    // --- security groups (Basic zones) ---
+    since(cmd("createSecurityGroup", "Creates a security group", AnyUser, O, "securitygroup",
+        params![
+            req("name", String, "name of the security group"),
+            opt("description", String, "the description of the security group"),
+            opt("account", String, "an optional account for the security group. Must be used with domainId."),
+            opt("domainid", Uuid, "an optional domainId for the security group. If the account parameter is used, domainId must also be used."),
+            opt("projectid", Uuid, "Create security group for project"),
+        ],
+        types::SecurityGroupResponse::FIELDS), "3.0.0"),
+    since(cmd("updateSecurityGroup", "Updates a security group", Admin, O, "securitygroup",
+        params![
+            req("id", Uuid, "The ID of the security group."),
+            opt("name", String, "The new name of the security group."),
+            unsupported(opt("customid", String, "an optional field, in case you want to set a custom id to the resource. Allowed to Root Admins only"), "custom ids are not available"),
+        ],
+        types::SecurityGroupResponse::FIELDS), "4.14.0"),
+    since(cmd("deleteSecurityGroup", "Deletes security group", AnyUser, S, "success",
+        params![
+            opt("id", Uuid, "The ID of the security group. Mutually exclusive with name parameter"),
+            opt("name", String, "The ID of the security group. Mutually exclusive with id parameter"),
+            opt("account", String, "the account of the security group. Must be specified with domain ID"),
+            opt("domainid", Uuid, "the domain ID of account owning the security group"),
+            opt("projectid", Uuid, "the project of the security group"),
+        ],
+        SUCCESS), "3.0.0"),
+    since(cmd("listSecurityGroups", "Lists security groups", AnyUser, L, "securitygroup",
+        list_params![
+            opt("id", Uuid, "list the security group by the id provided"),
+            opt("securitygroupname", String, "lists security groups by name"),
+            opt("virtualmachineid", Uuid, "lists security groups by virtual machine id"),
+            opt("projectid", Uuid, "list objects by project; if projectid=-1 lists All VMs"),
+            opt("account", String, "list resources by account. Must be used with the domainId parameter."),
+            opt("domainid", Uuid, "list only resources belonging to the domain specified"),
+            opt("isrecursive", Boolean, "defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves."),
+            opt("listall", Boolean, "If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false"),
+            unsupported(opt("tags", Map, "List resources by tags (key/value pairs)"), "tags on security groups are not available yet"),
+        ],
+        types::SecurityGroupResponse::FIELDS), "3.0.0"),
+    since(asynch(cmd("authorizeSecurityGroupIngress", "Authorizes a particular ingress rule for this security group", AnyUser, O, "securitygroup",
+        SG_AUTHORIZE_PARAMS, types::SecurityGroupResponse::FIELDS), "SecurityGroup"), "3.0.0"),
+    since(asynch(cmd("authorizeSecurityGroupEgress", "Authorizes a particular egress rule for this security group", AnyUser, O, "securitygroup",
+        SG_AUTHORIZE_PARAMS, types::SecurityGroupResponse::FIELDS), "SecurityGroup"), "3.0.0"),
+    since(asynch(cmd("revokeSecurityGroupIngress", "Deletes a particular ingress rule from this security group", AnyUser, S, "success",
+        params![req("id", Uuid, "The ID of the ingress rule")],
+        SUCCESS), "SecurityGroup"), "3.0.0"),
+    since(asynch(cmd("revokeSecurityGroupEgress", "Deletes a particular egress rule from this security group", AnyUser, S, "success",
+        params![req("id", Uuid, "The ID of the egress rule")],
+        SUCCESS), "SecurityGroup"), "3.0.0"),
     // --- user data ---
     since(cmd("registerUserData", "Register a new userdata.", AnyUser, O, "userdata",
         params![
@@ -586,6 +650,8 @@ pub static COMMANDS: &[CommandSpec] = &[
             len(opt("name", String, "new host name of the vm. The VM has to be stopped/started for this update to take affect"), 63),
             opt("userdata", String, "an optional binary data that can be sent to the virtual machine upon a successful deployment. This binary data must be base64 encoded before adding it to the request. Using HTTP GET (via querystring), you can send up to 4KB of data after base64 encoding. Using HTTP POST (via POST body), you can send up to 1MB of data after base64 encoding. You also need to change vm.userdata.max.length value"),
             opt("userdataid", Uuid, "the ID of the userdata"),
+            uuids("securitygroupids", "list of security group ids to be applied on the virtual machine."),
+            opt("securitygroupnames", List, "comma separated list of security groups names that going to be applied to the virtual machine. Should be passed only when vm is created from a zone with Basic Network support. Mutually exclusive with securitygroupids parameter"),
             unsupported(opt("haenable", Boolean, "true if high-availability is enabled for the virtual machine, false otherwise"), "high availability is not available yet"),
             unsupported(opt("group", String, "group of the virtual machine"), "instance groups are not available yet"),
             unsupported(opt("ostypeid", Uuid, "the ID of the OS type that best represents this VM."), "changing a VM's OS type is not available yet"),
@@ -629,7 +695,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             opt("allocationstate", String, "Allocation state of this Zone for allocation of new resources"),
             opt("domain", String, "Network domain name for the networks in the zone"),
             opt("domainid", Uuid, "the ID of the containing domain, null for public zones"),
-            unsupported(opt("securitygroupenabled", Boolean, "true if network is security group enabled, false otherwise"), SECURITY_GROUPS),
+            opt("securitygroupenabled", Boolean, "true if network is security group enabled, false otherwise"),
             opt("localstorageenabled", Boolean, "true if local storage offering enabled, false otherwise"),
             opt("isedge", Boolean, "true if the zone is an edge zone, false otherwise"),
         ],
@@ -947,8 +1013,8 @@ pub static COMMANDS: &[CommandSpec] = &[
             unsupported(opt("domainid", Uuid, "an optional domainId for the virtual machine. If the account parameter is used, domainId must also be used."), OTHER_ACCOUNT),
             unsupported(opt("details", Map, "used to specify the custom parameters"), NO_DETAILS),
             opt("projectid", Uuid, "Deploy vm for the project"),
-            unsupported(uuids("securitygroupids", "comma separated list of security groups id that going to be applied to the virtual machine. Should be passed only when vm is created from a zone with Basic Network support. Mutually exclusive with securitygroupnames parameter"), SECURITY_GROUPS),
-            unsupported(opt("securitygroupnames", List, "comma separated list of security groups names that going to be applied to the virtual machine. Should be passed only when vm is created from a zone with Basic Network support. Mutually exclusive with securitygroupids parameter"), SECURITY_GROUPS),
+            uuids("securitygroupids", "comma separated list of security groups id that going to be applied to the virtual machine. Should be passed only when vm is created from a zone with Basic Network support. Mutually exclusive with securitygroupnames parameter"),
+            opt("securitygroupnames", List, "comma separated list of security groups names that going to be applied to the virtual machine. Should be passed only when vm is created from a zone with Basic Network support. Mutually exclusive with securitygroupids parameter"),
             unsupported(uuids("affinitygroupids", "comma separated list of affinity groups id that are going to be applied to the virtual machine. Mutually exclusive with affinitygroupnames parameter"), AFFINITY_GROUPS),
             unsupported(opt("affinitygroupnames", List, "comma separated list of affinity groups names that are going to be applied to the virtual machine.Mutually exclusive with affinitygroupids parameter"), AFFINITY_GROUPS),
             unsupported(opt("ip6address", String, "the ipv6 address for default vm's network"), "IPv6 guest addresses are not available yet"),

@@ -471,6 +471,42 @@ response!(UserDataResponse {
     hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
 });
 
+// `SecurityGroupResponse` (createSecurityGroup, listSecurityGroups, the authorize jobs'
+// results). `ingressrule`, `egressrule`, `tags` and `virtualmachineids` are always present,
+// empty or not: Ansible and Terraform read them without checking.
+response!(SecurityGroupResponse {
+    id: Option<Uuid> => "string", "the ID of the security group";
+    name: Option<String> => "string", "the name of the security group";
+    description: Option<String> => "string", "the description of the security group";
+    account: Option<String> => "string", "the account owning the security group";
+    domainid: Option<Uuid> => "string", "the domain ID of the security group";
+    domain: Option<String> => "string", "the domain name of the security group";
+    domainpath: Option<String> => "string", "the domain path of the security group";
+    projectid: Option<Uuid> => "string", "the project id of the group";
+    project: Option<String> => "string", "the project name of the group";
+    ingressrule: Vec<SecurityGroupRuleResponse> => "set", "the list of ingress rules associated with the security group";
+    egressrule: Vec<SecurityGroupRuleResponse> => "set", "the list of egress rules associated with the security group";
+    tags: Vec<serde_json::Value> => "set", "the list of resource tags associated with the rule";
+    virtualmachinecount: Option<i64> => "integer", "the number of virtualmachines associated with this securitygroup";
+    virtualmachineids: Vec<Uuid> => "set", "the list of virtualmachine ids associated with this securitygroup";
+});
+
+// `SecurityGroupRuleResponse`: `startport`/`endport` unless ICMP, `icmptype`/`icmpcode`
+// only for ICMP; `cidr` as the client sent it, or `securitygroupname` and `account` for a
+// rule naming a group.
+response!(SecurityGroupRuleResponse {
+    ruleid: Option<Uuid> => "string", "the id of the security group rule";
+    protocol: Option<String> => "string", "the protocol of the security group rule";
+    icmptype: Option<i64> => "integer", "the type of the ICMP message response";
+    icmpcode: Option<i64> => "integer", "the code for the ICMP message response";
+    startport: Option<i64> => "integer", "the starting IP of the security group rule";
+    endport: Option<i64> => "integer", "the ending IP of the security group rule";
+    securitygroupname: Option<String> => "string", "security group name";
+    account: Option<String> => "string", "account owning the security group rule";
+    cidr: Option<String> => "string", "the CIDR notation for the base IP address of the security group rule";
+    tags: Vec<serde_json::Value> => "set", "the list of resource tags associated with the rule";
+});
+
 // `VMUserDataResponse` (getVirtualMachineUserData).
 response!(VmUserDataResponse {
     virtualmachineid: Option<Uuid> => "string", "the ID of the virtual machine";
@@ -1244,7 +1280,7 @@ response!(VirtualMachineResponse {
     rootdeviceid: Option<i64> => "long", "device ID of the root volume";
     rootdevicetype: Option<String> => "string", "device type of the root volume";
     pooltype: Option<String> => "string", "the pool type of the virtual machine";
-    securitygroup: Vec<serde_json::Value> => "list", "list of security groups associated with the virtual machine";
+    securitygroup: Vec<SecurityGroupResponse> => "list", "list of security groups associated with the virtual machine";
     affinitygroup: Vec<serde_json::Value> => "list", "list of affinity groups associated with the virtual machine";
     nic: Vec<NicResponse> => "list", "the list of nics associated with vm";
     hypervisor: Option<String> => "string", "the hypervisor on which the template runs";

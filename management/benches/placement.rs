@@ -154,6 +154,7 @@ async fn main() -> anyhow::Result<()> {
             },
             domains: vec![],
             domain_stats: vec![],
+            sg_generation: None,
         };
         hosts::heartbeat(&ctx, h.id, Some(&token), &hb, None)
             .await

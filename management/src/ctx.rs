@@ -22,6 +22,9 @@ pub struct Ctx {
     pub jobs: Arc<Notify>,
     /// Woken when ISO or template copies are queued, so a downloader starts at once.
     pub isos: Arc<Notify>,
+    /// Woken when security group rules or memberships change, so the `sg-sync`
+    /// reconciler pushes the hosts' rule sets at once instead of at its next tick.
+    pub sg_sync: Arc<Notify>,
     /// The address the HTTP API listens on (agents are told to report there unless the
     /// `host` setting names another).
     pub listen: Option<std::net::SocketAddr>,
@@ -53,6 +56,7 @@ impl Ctx {
             ms_id,
             jobs: Arc::new(Notify::new()),
             isos: Arc::new(Notify::new()),
+            sg_sync: Arc::new(Notify::new()),
             listen: None,
             secrets,
             pki,

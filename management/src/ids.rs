@@ -145,6 +145,10 @@ id!(ServiceOfferingId);
 id!(DiskOfferingId);
 id!(NetworkOfferingId);
 
+// Security groups (issue 14, migration 0052).
+id!(SecurityGroupId);
+id!(SecurityGroupRuleId);
+
 // Accounts.
 id!(DomainId);
 id!(AccountId);

@@ -336,6 +336,10 @@ async fn run(
     ));
     let worker = tokio::spawn(jobs::run_worker(ctx.clone(), stop_rx.clone()));
     let housekeeping = tokio::spawn(reconcile::run(ctx.clone(), stop_rx.clone()));
+    let sg_sync = tokio::spawn(stratus_management::services::security_groups::run(
+        ctx.clone(),
+        stop_rx.clone(),
+    ));
     let snapshot_policies = tokio::spawn(stratus_management::services::snapshots::run(
         ctx.clone(),
         stop_rx.clone(),
@@ -423,6 +427,7 @@ async fn run(
             ("jobs", worker),
             ("housekeeping", housekeeping),
             ("snapshot policies", snapshot_policies),
+            ("security group sync", sg_sync),
             ("host monitor", host_monitor),
             ("downloads", downloads),
             ("database watchdog", watchdog),

@@ -38,6 +38,7 @@ fn facts(cores: u32, mhz: u32, memory_bytes: u64) -> Heartbeat {
         },
         domains: vec![],
         domain_stats: vec![],
+        sg_generation: None,
     }
 }
 

@@ -427,6 +427,7 @@ fn heartbeat(generation: u64, cpu: f64, mem_used: u64, rx: u64) -> Heartbeat {
         },
         domains: vec![],
         domain_stats: vec![],
+        sg_generation: None,
     }
 }
 

@@ -136,6 +136,7 @@ fn fake_heartbeat(generation: u64) -> Heartbeat {
         },
         domains: vec![],
         domain_stats: vec![],
+        sg_generation: None,
     }
 }
 

@@ -449,6 +449,7 @@ async fn up_host(c: &Client, zone: &str, pod: &str, cluster: &str) -> String {
         },
         domains: vec![],
         domain_stats: vec![],
+        sg_generation: None,
     };
     hosts::heartbeat(&c.ctx, h.id, Some(&token), &beat, None)
         .await

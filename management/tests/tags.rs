@@ -40,6 +40,7 @@ fn facts(memory_gib: u64) -> Heartbeat {
         },
         domains: vec![],
         domain_stats: vec![],
+        sg_generation: None,
     }
 }
 

@@ -74,11 +74,13 @@ pub fn list_apis(caller: &Caller, r: &requests::ListApis<'_>) -> Result<Reply> {
     Ok(Reply::list("api", items.len() as i64, &items))
 }
 
-pub fn list_capabilities(ctx: &Ctx, caller: &Caller) -> Result<Reply> {
+pub async fn list_capabilities(ctx: &Ctx, caller: &Caller) -> Result<Reply> {
     let account = Scope::Account(caller.user.account_id);
+    // As CloudStack: true when any zone enforces security groups.
+    let security_groups = crate::db::topology::any_zone_security_groups(&ctx.pool).await?;
     let caps = CapabilitiesResponse {
         cloudstackversion: Some(CLOUDSTACK_COMPAT_VERSION.into()),
-        securitygroupsenabled: Some(false),
+        securitygroupsenabled: Some(security_groups),
         userpublictemplateenabled: Some(
             ctx.get_in(&settings::ALLOW_PUBLIC_USER_TEMPLATES, account),
         ),

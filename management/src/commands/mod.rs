@@ -32,6 +32,7 @@ mod offerings;
 pub(crate) mod projects;
 pub mod requests;
 mod scope;
+mod security_groups;
 mod sharing;
 mod snapshots;
 mod sshkeys;
@@ -57,6 +58,7 @@ pub use crate::db::events::{event, event_for_owner, event_on, system_event};
 use crate::error::{Error, Result};
 use crate::services::auth::Caller;
 
+use crate::rules::security_groups::Direction;
 use accounts::UserState;
 pub use jobs::job_response;
 use requests::Request;
@@ -190,7 +192,7 @@ async fn handle(
     };
     match request? {
         Request::ListApis(r) => discovery::list_apis(caller, &r),
-        Request::ListCapabilities(_) => discovery::list_capabilities(ctx, caller),
+        Request::ListCapabilities(_) => discovery::list_capabilities(ctx, caller).await,
         Request::ListHypervisors(r) => discovery::list_hypervisors(ctx, &r).await,
         Request::ListHypervisorCapabilities(r) => {
             discovery::list_hypervisor_capabilities(ctx, &r).await
@@ -245,6 +247,22 @@ async fn handle(
         Request::RegisterSSHKeyPair(r) => sshkeys::register(ctx, caller, &r).await,
         Request::ListSSHKeyPairs(r) => sshkeys::list(ctx, caller, &r).await,
         Request::DeleteSSHKeyPair(r) => sshkeys::delete(ctx, caller, &r).await,
+        Request::CreateSecurityGroup(r) => security_groups::create(ctx, caller, &r).await,
+        Request::UpdateSecurityGroup(r) => security_groups::update(ctx, caller, &r).await,
+        Request::DeleteSecurityGroup(r) => security_groups::delete(ctx, caller, &r).await,
+        Request::ListSecurityGroups(r) => security_groups::list(ctx, caller, &r).await,
+        Request::AuthorizeSecurityGroupIngress(r) => {
+            security_groups::authorize(ctx, caller, &security_groups::Authorize::ingress(&r)?).await
+        }
+        Request::AuthorizeSecurityGroupEgress(r) => {
+            security_groups::authorize(ctx, caller, &security_groups::Authorize::egress(&r)?).await
+        }
+        Request::RevokeSecurityGroupIngress(r) => {
+            security_groups::revoke(ctx, caller, r.wire(), r.id(), Direction::Ingress).await
+        }
+        Request::RevokeSecurityGroupEgress(r) => {
+            security_groups::revoke(ctx, caller, r.wire(), r.id(), Direction::Egress).await
+        }
         Request::RegisterUserData(r) => userdata::register(ctx, caller, &r).await,
         Request::ListUserData(r) => userdata::list(ctx, caller, &r).await,
         Request::DeleteUserData(r) => userdata::delete(ctx, caller, &r).await,

@@ -68,6 +68,13 @@ pub async fn create_zone(
     r: &requests::CreateZone<'_>,
 ) -> Result<Reply> {
     let network_type = states::network_type(r.networktype())?;
+    // A Basic zone always enforces security groups (CloudStack ignores `false` there).
+    if network_type == "Advanced" && r.securitygroupenabled() == Some(true) {
+        return Err(ApiError::unsupported(
+            "Security groups in Advanced zones are not available: use a Basic zone",
+        )
+        .into());
+    }
     let guest_cidr = match r.guestcidraddress() {
         Some(c) => Some(iprange::parse_cidr(c)?),
         None if network_type == "Advanced" => Some(iprange::parse_cidr("10.1.1.0/24")?),
@@ -88,9 +95,10 @@ pub async fn create_zone(
         guest_cidr,
         network_domain: r.domain().map(str::to_string),
         domain_id: r.domainid(),
-        // Refused by the catalog when true; a CHECK keeps it false (migration 0021).
-        // `securitygroupenabled` is refused by the catalog until security groups exist.
-        security_groups_enabled: false,
+        // Basic zones isolate guests with security groups, always (a CHECK holds it,
+        // migration 0052); Advanced zones with security groups are not available, so
+        // the catalog refuses `securitygroupenabled`.
+        security_groups_enabled: network_type == "Basic",
         local_storage_enabled: r.localstorageenabled().unwrap_or(false),
         allocation_state: match r.allocationstate() {
             Some(s) => states::allocation_state(s)?,

@@ -156,6 +156,10 @@ pub(super) async fn owned(ctx: &Ctx, caller: &Caller, p: &Params, name: &str) ->
 async fn answer(ctx: &Ctx, r: &VmListRow) -> Result<VirtualMachineResponse> {
     Ok(VirtualMachineResponse {
         tags: super::tags::tags_of_one(ctx, TagType::UserVm, r.vm.id.into_uuid()).await?,
+        securitygroup: super::security_groups::of_vms(ctx, &[r.vm.id])
+            .await?
+            .remove(&r.vm.id)
+            .unwrap_or_default(),
         ..response(r, false)
     })
 }
@@ -285,6 +289,17 @@ pub async fn create(
         super::sshkeys::require(ctx, owner.into_uuid(), owner_name, names).await?;
     }
     let user_data = super::userdata::for_vm(ctx, caller, r.wire()).await?;
+    // Security groups: those named, or the owner's `default`, where the zone enforces
+    // them; naming any elsewhere is an error, as in CloudStack.
+    let groups =
+        super::security_groups::for_vm(ctx, owner, r.securitygroupids(), r.securitygroupnames())
+            .await?;
+    let groups = match (zone.security_groups_enabled, groups) {
+        (true, Some(g)) => g,
+        (true, None) => vec![super::security_groups::default_group(ctx, owner).await?],
+        (false, Some(_)) => return Err(super::security_groups::refuse_in_zone()),
+        (false, None) => vec![],
+    };
     // The registry checks the value (vms.instance_suffix's constraint); a bad one is not used.
     let suffix = ctx.get(&settings::INSTANCE_NAME);
     let mut tx = ctx.pool.begin().await?;
@@ -330,6 +345,7 @@ pub async fn create(
         },
     )
     .await?;
+    db::security_groups::vm_groups_set(&mut tx, id, &groups).await?;
     super::event_for_owner(
         &mut tx,
         &caller.user,
@@ -634,6 +650,17 @@ pub async fn list(
         service_offering_id: r.serviceofferingid(),
         tags: super::tags::wanted(r.wire())?,
     };
+    if let Some(g) = r.securitygroupid() {
+        // The group's members (their number is what one account runs); with `ids`, the
+        // members among those.
+        let members: Vec<Uuid> = db::security_groups::members_of_groups(&ctx.pool, &[g])
+            .await?
+            .into_iter()
+            .map(|m| m.vm_id.into_uuid())
+            .filter(|m| f.common.ids.as_ref().is_none_or(|ids| ids.contains(m)))
+            .collect();
+        f.common.ids = Some(members);
+    }
     // CloudStack: `Present` is every state but Destroyed/Expunging.
     let present = f
         .state
@@ -645,6 +672,8 @@ pub async fn list(
     let (rows, total) = db::vms::vm_list(&ctx.pool, &f).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.vm.id.into_uuid()).collect();
     let mut tags = super::tags::tags_of(ctx, TagType::UserVm, &ids).await?;
+    let vm_ids: Vec<VmId> = rows.iter().map(|r| r.vm.id).collect();
+    let mut groups = super::security_groups::of_vms(ctx, &vm_ids).await?;
     // CloudStack answers `details` (min, all, …) by how much it fills in; Stratus always
     // answers everything it has.
     r.wire().mark_read("details");
@@ -669,6 +698,7 @@ pub async fn list(
         .map(|r| {
             let mut v = VirtualMachineResponse {
                 tags: tags.remove(&r.vm.id.into_uuid()).unwrap_or_default(),
+                securitygroup: groups.remove(&r.vm.id).unwrap_or_default(),
                 ..response(r, metrics)
             };
             if show_user_data {
@@ -1543,8 +1573,33 @@ pub async fn update(
         _ => vm.vm.display_name.clone(),
     };
     let user_data = super::userdata::for_vm(ctx, caller, r.wire()).await?;
+    // New security groups replace the VM's, as in CloudStack, on a stopped VM only (its
+    // host's filter is written when it starts).
+    let groups = super::security_groups::for_vm(
+        ctx,
+        vm.vm.account_id,
+        r.securitygroupids(),
+        r.securitygroupnames(),
+    )
+    .await?;
+    if groups.is_some() {
+        let zone = db::topology::zone_fetch(&ctx.pool, vm.vm.zone_id).await?;
+        if !zone.is_some_and(|z| z.security_groups_enabled) {
+            return Err(super::security_groups::refuse_in_zone());
+        }
+        if vm.vm.state != VmState::Stopped {
+            return Err(ApiError::param(format!(
+                "VM {} must be stopped prior to update security groups",
+                vm.vm.id
+            ))
+            .into());
+        }
+    }
     let mut tx = ctx.pool.begin().await?;
     db::vms::vm_set_names(&mut *tx, vm.vm.id, &name, &display).await?;
+    if let Some(g) = &groups {
+        db::security_groups::vm_groups_set(&mut tx, vm.vm.id, g).await?;
+    }
     if let Some((data, id)) = &user_data {
         db::vms::vm_set_user_data(&mut *tx, vm.vm.id, Some(data), *id).await?;
     }

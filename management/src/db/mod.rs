@@ -65,6 +65,7 @@ pub mod nics;
 pub mod offerings;
 pub mod pki;
 pub mod projects;
+pub mod security_groups;
 #[cfg(feature = "bench-seed")]
 pub mod seed;
 pub mod server;
@@ -212,6 +213,7 @@ pub fn statements() -> impl Iterator<Item = &'static dyn Registered> {
         offerings::STATEMENTS,
         pki::STATEMENTS,
         projects::STATEMENTS,
+        security_groups::STATEMENTS,
         #[cfg(feature = "bench-seed")]
         seed::STATEMENTS,
         bases::STATEMENTS,

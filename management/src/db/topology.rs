@@ -5,7 +5,7 @@ use ipnetwork::IpNetwork;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::{paged_sql, Binds, Counted, ListFilter, RowShape};
+use super::{paged_sql, Binds, Counted, ListFilter, RowShape, Scalar};
 use crate::error::Result;
 use crate::ids::{
     AccountId, ClusterId, DomainId, IpRangeId, NetworkId, PhysicalNetworkId, PodId, ZoneId,
@@ -631,7 +631,15 @@ pub async fn ip_range_find_overlap(
         .await?)
 }
 
+stmt!(ANY_ZONE_SG: Scalar<bool> = "SELECT EXISTS (SELECT 1 FROM zones WHERE security_groups_enabled)");
+
+/// Whether any zone enforces security groups (listCapabilities' `securitygroupsenabled`).
+pub async fn any_zone_security_groups(db: impl PgExecutor<'_>) -> Result<bool> {
+    Ok(ANY_ZONE_SG.query_scalar().fetch_one(db).await?)
+}
+
 statements![
+    ANY_ZONE_SG,
     ZONE_INSERT,
     ZONE_UPDATE,
     ZONE_FETCH,

@@ -330,3 +330,223 @@ mod tests {
         assert!(!is_default_name("defaults"));
     }
 }
+
+/// A rule's direction, as stored (`security_group_rules.direction`) and as the
+/// listing's `ingressrule`/`egressrule` split answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Ingress => "Ingress",
+            Direction::Egress => "Egress",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Direction> {
+        match s {
+            "Ingress" => Some(Direction::Ingress),
+            "Egress" => Some(Direction::Egress),
+            _ => None,
+        }
+    }
+}
+
+super::text_column!(Direction, "rule direction");
+
+/// A host's rule set from its rows: each guest NIC with its VM's groups' rules, and the
+/// addresses of every group those rules name. Pure, so what a host is told is tested
+/// without a host. IPv6 CIDRs are skipped (guests have IPv4 addresses only, and the
+/// host drops their IPv6 traffic), as are rows the agent could not express.
+pub mod render {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use stratus_api::agent::{
+        FilterPeer, FilterProtocol, FilterRule, GroupMembers, HostRuleSet, VmFilter,
+    };
+    use uuid::Uuid;
+
+    use super::{Direction, Protocol};
+
+    /// A guest NIC: its VM, MAC, address and the VM's groups (none: not filtered).
+    pub struct Nic {
+        pub vm: Uuid,
+        pub mac: String,
+        pub ip: Ipv4Addr,
+        pub groups: Vec<Uuid>,
+    }
+
+    /// A stored rule.
+    pub struct Rule {
+        pub group: Uuid,
+        pub direction: Direction,
+        pub protocol: String,
+        pub start: i32,
+        pub end: i32,
+        /// The network (host bits clear).
+        pub cidr: Option<(IpAddr, u8)>,
+        pub allowed_group: Option<Uuid>,
+    }
+
+    fn filter_rule(r: &Rule) -> Option<FilterRule> {
+        let protocol = match Protocol::from_stored(&r.protocol)? {
+            Protocol::Tcp => FilterProtocol::Tcp,
+            Protocol::Udp => FilterProtocol::Udp,
+            Protocol::Icmp => FilterProtocol::Icmp,
+            Protocol::All => FilterProtocol::All,
+            Protocol::Number(n) => FilterProtocol::Number(n),
+        };
+        let port = |p: i32| u16::try_from(p).ok();
+        let ports = match protocol {
+            FilterProtocol::Tcp | FilterProtocol::Udp => {
+                let (a, b) = (port(r.start)?, port(r.end)?);
+                (!(a == 0 && b == 65535)).then_some((a, b))
+            }
+            _ => None,
+        };
+        let icmp = match protocol {
+            FilterProtocol::Icmp if r.start >= 0 => Some((r.start as i16, r.end as i16)),
+            _ => None,
+        };
+        let peer = match (r.cidr, r.allowed_group) {
+            (Some((IpAddr::V4(net), len)), _) => FilterPeer::Cidr(net, len),
+            (None, Some(g)) => FilterPeer::Group(g),
+            _ => return None,
+        };
+        Some(FilterRule {
+            protocol,
+            ports,
+            icmp,
+            peer,
+        })
+    }
+
+    /// The rule set for `generation`; `members` maps each group a rule names to its
+    /// running members' addresses (a group missing from it has none).
+    pub fn host_rule_set(
+        generation: u64,
+        nics: &[Nic],
+        rules: &[Rule],
+        members: &BTreeMap<Uuid, BTreeSet<Ipv4Addr>>,
+    ) -> HostRuleSet {
+        let mut named: BTreeSet<Uuid> = BTreeSet::new();
+        let vms = nics
+            .iter()
+            .map(|n| {
+                let of = |d: Direction| -> Vec<FilterRule> {
+                    let mut out: Vec<FilterRule> = Vec::new();
+                    for r in rules
+                        .iter()
+                        .filter(|r| r.direction == d && n.groups.contains(&r.group))
+                    {
+                        if let Some(f) = filter_rule(r) {
+                            if !out.contains(&f) {
+                                out.push(f);
+                            }
+                        }
+                    }
+                    out
+                };
+                let (ingress, egress) = (of(Direction::Ingress), of(Direction::Egress));
+                for r in ingress.iter().chain(&egress) {
+                    if let FilterPeer::Group(g) = r.peer {
+                        named.insert(g);
+                    }
+                }
+                VmFilter {
+                    vm: n.vm,
+                    mac: n.mac.to_ascii_lowercase(),
+                    ips: vec![n.ip],
+                    unfiltered: n.groups.is_empty(),
+                    ingress,
+                    egress,
+                }
+            })
+            .collect();
+        let groups = named
+            .into_iter()
+            .map(|g| GroupMembers {
+                group: g,
+                ips: members
+                    .get(&g)
+                    .map(|s| s.iter().copied().collect())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        HostRuleSet {
+            generation,
+            vms,
+            groups,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn rule(group: Uuid, d: Direction, proto: &str, s: i32, e: i32) -> Rule {
+            Rule {
+                group,
+                direction: d,
+                protocol: proto.into(),
+                start: s,
+                end: e,
+                cidr: Some(("0.0.0.0".parse().unwrap(), 0)),
+                allowed_group: None,
+            }
+        }
+
+        #[test]
+        fn each_nic_gets_the_rules_of_its_groups_and_the_named_groups_addresses() {
+            let (web, db, other) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+            let nics = [
+                Nic {
+                    vm: Uuid::from_u128(10),
+                    mac: "52:54:00:00:00:0A".into(),
+                    ip: "10.0.0.10".parse().unwrap(),
+                    groups: vec![db],
+                },
+                Nic {
+                    vm: Uuid::from_u128(11),
+                    mac: "52:54:00:00:00:0b".into(),
+                    ip: "10.0.0.11".parse().unwrap(),
+                    groups: vec![],
+                },
+            ];
+            let mut from_web = rule(db, Direction::Ingress, "tcp", 5432, 5432);
+            from_web.cidr = None;
+            from_web.allowed_group = Some(web);
+            let rules = [
+                from_web,
+                rule(db, Direction::Ingress, "tcp", 0, 65535),
+                rule(db, Direction::Egress, "icmp", -1, -1),
+                rule(db, Direction::Ingress, "47", 0, 0),
+                rule(other, Direction::Ingress, "udp", 53, 53),
+            ];
+            let members = BTreeMap::from([(web, BTreeSet::from(["10.0.0.20".parse().unwrap()]))]);
+            let set = host_rule_set(7, &nics, &rules, &members);
+            assert_eq!(set.generation, 7);
+            assert_eq!(set.validate(), Ok(()));
+            let db_vm = &set.vms[0];
+            assert_eq!(db_vm.mac, "52:54:00:00:00:0a");
+            assert!(!db_vm.unfiltered);
+            assert_eq!(db_vm.ingress.len(), 3, "{:?}", db_vm.ingress);
+            assert_eq!(db_vm.ingress[0].peer, FilterPeer::Group(web));
+            assert_eq!(db_vm.ingress[0].ports, Some((5432, 5432)));
+            assert_eq!(db_vm.ingress[1].ports, None, "0-65535 is every port");
+            assert_eq!(db_vm.ingress[2].protocol, FilterProtocol::Number(47));
+            assert_eq!(db_vm.egress[0].icmp, None, "type -1 is any ICMP");
+            assert!(set.vms[1].unfiltered && set.vms[1].ingress.is_empty());
+            assert_eq!(set.groups.len(), 1);
+            assert_eq!(
+                set.groups[0].ips,
+                vec!["10.0.0.20".parse::<Ipv4Addr>().unwrap()]
+            );
+        }
+    }
+}

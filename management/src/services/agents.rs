@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use stratus_api::agent::{
-    api, migration, vm_snapshots, AgentError, GuestData, GuestNetwork, NetworkStatus, NfsFile,
-    PowerOptions, VmDestroyed, VmSpec, VmStatus, VmStopped,
+    api, migration, vm_snapshots, AgentError, GuestData, GuestNetwork, HostRuleSet, NetworkStatus,
+    NfsFile, PowerOptions, RuleSetApplied, VmDestroyed, VmSpec, VmStatus, VmStopped,
 };
 use stratus_api::{ApiError, ErrorCode};
 
@@ -118,6 +118,13 @@ impl<'a> Agent<'a> {
         )
         .await?
         .ok_or_else(|| self.missing("the agent has no network API"))
+    }
+
+    /// This host's whole guest filter (security groups); answers the generation in force.
+    pub async fn put_rule_set(&self, set: &HostRuleSet) -> Result<RuleSetApplied, ApiError> {
+        self.call(reqwest::Method::PUT, api::SECURITY_GROUPS, Some(set), QUICK)
+            .await?
+            .ok_or_else(|| self.missing("the agent has no security group API"))
     }
 
     /// Define and start (or bring in line) a VM within `budget` (`vm.start.timeout`): past

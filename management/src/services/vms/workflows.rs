@@ -141,6 +141,10 @@ async fn start_do(ctx: &Ctx, vm_id: VmId, step: StartStep, opts: &Options) -> Re
         StartStep::Network => {
             let host = host_of(ctx, &vm).await?;
             push_leases(ctx, &host, vm_id, None).await?;
+            // The host filters the guest (its security groups, anti-spoofing) before it
+            // runs: the reconciler would catch up within seconds, but the guest's first
+            // seconds would be unfiltered.
+            crate::services::security_groups::push(ctx, &host).await?;
             Ok(Value::Null)
         }
         StartStep::Domain => {

@@ -8,7 +8,8 @@
 //! Commands (paths in `stratus_api::agent::api`): VMs made so from a full spec, stopped,
 //! rebooted, destroyed, ISOs inserted and ejected, their guest data (config drive:
 //! [`crate::guest`]) replaced; guest networks (bridge + dnsmasq with static leases, and
-//! the metadata and password services on the bridge's address: [`crate::metadata`]). libvirt and the network commands block, so they run on the blocking
+//! the metadata and password services on the bridge's address: [`crate::metadata`]); the
+//! guests' security groups (nftables: [`crate::firewall`]). libvirt and the network commands block, so they run on the blocking
 //! pool; commands on one VM run one at a time, in arrival order. Errors answer
 //! `{"error": "..."}` with a status saying whose fault it is (400 bad request, 404 no such
 //! VM, 409 conflict, 422 a disk or ISO missing on its NFS server, 500 the host).
@@ -56,8 +57,8 @@ use stratus_api::agent::vm_snapshots::{
     self, CreateVmSnapshot, DeleteVmSnapshot, RevertVmSnapshot, VmSnapshotDeleted, VmSnapshotTaken,
 };
 use stratus_api::agent::{
-    AgentError, DomainState, GuestData, GuestNetwork, NetworkRemoved, NetworkStatus, NfsFile,
-    PowerOptions, VmDestroyed, VmSpec, VmStatus, VmStopped,
+    AgentError, DomainState, GuestData, GuestNetwork, HostRuleSet, NetworkRemoved, NetworkStatus,
+    NfsFile, PowerOptions, RuleSetApplied, VmDestroyed, VmSpec, VmStatus, VmStopped,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -65,6 +66,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::ApiConfig;
 use crate::error::{Error, Result};
+use crate::firewall::Firewall;
 use crate::guest::GuestStore;
 use crate::heartbeat::Reporter;
 use crate::hypervisor::Hypervisor;
@@ -177,6 +179,8 @@ pub struct AgentState {
     pub guests: Arc<GuestStore>,
     /// The metadata and password services of the guest networks.
     pub metadata: Arc<MetadataServers>,
+    /// The guests' security groups (nftables).
+    pub firewall: Arc<Firewall>,
     /// One lock per VM: its commands run one at a time.
     vm_locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -188,6 +192,7 @@ impl AgentState {
         networks: Arc<Networks>,
         guests: Arc<GuestStore>,
         metadata: Arc<MetadataServers>,
+        firewall: Arc<Firewall>,
     ) -> Arc<AgentState> {
         Arc::new(AgentState {
             reporter,
@@ -195,6 +200,7 @@ impl AgentState {
             networks,
             guests,
             metadata,
+            firewall,
             vm_locks: Mutex::new(HashMap::new()),
         })
     }
@@ -224,6 +230,10 @@ pub fn router(state: Arc<AgentState>) -> Router {
         .route(paths::VM_DISK, delete(vm_disk_detach))
         .route(paths::VM_DISK_SIZE, put(vm_disk_resize))
         .route(paths::NETWORK, put(network_apply).delete(network_remove))
+        .route(
+            paths::SECURITY_GROUPS,
+            put(security_groups_apply).get(security_groups_get),
+        )
         .route(migration::VM_INCOMING, put(vm_incoming))
         .route(migration::VM_MIGRATE, post(vm_migrate))
         .route(
@@ -849,6 +859,22 @@ async fn network_remove(
     .await
 }
 
+/// `PUT /v1/security-groups`: the host's whole guest filter ([`crate::firewall`]).
+async fn security_groups_apply(
+    State(s): State<Arc<AgentState>>,
+    bytes: Bytes,
+) -> Answer<RuleSetApplied> {
+    let set: HostRuleSet = body(&bytes, None)?;
+    set.validate()
+        .map_err(|e| Failure(StatusCode::BAD_REQUEST, e))?;
+    let f = s.firewall.clone();
+    blocking(move || f.apply(&set)).await
+}
+
+async fn security_groups_get(State(s): State<Arc<AgentState>>) -> Answer<RuleSetApplied> {
+    Ok(Json(s.firewall.applied()))
+}
+
 async fn facts(
     State(s): State<Arc<AgentState>>,
 ) -> std::result::Result<Json<serde_json::Value>, (StatusCode, String)> {
@@ -1071,8 +1097,11 @@ mod tests {
         let networks = Arc::new(Networks::new(dir.path().join("networks")));
         let guests = Arc::new(GuestStore::open(dir.path().join("guests"), "kvm1"));
         let metadata = Arc::new(MetadataServers::new(networks.clone(), guests.clone()));
+        let firewall = Arc::new(Firewall::simulated(dir.path().join("firewall"), "kvm1"));
         Fixture {
-            app: router(AgentState::new(reporter, hv, networks, guests, metadata)),
+            app: router(AgentState::new(
+                reporter, hv, networks, guests, metadata, firewall,
+            )),
             guests_dir: dir.path().join("guests"),
             _dir: dir,
         }
@@ -1216,6 +1245,58 @@ mod tests {
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
         (status, v["error"].as_str().unwrap_or_default().to_string())
+    }
+
+    #[tokio::test]
+    async fn security_groups_over_http() {
+        let f = fixture();
+        let (st, v) = call(&f.app, Method::GET, paths::SECURITY_GROUPS, None).await;
+        assert_eq!((st, v["generation"].as_u64()), (StatusCode::OK, Some(0)));
+        let set = |generation: u64, ingress: serde_json::Value| {
+            serde_json::json!({
+                "generation": generation,
+                "vms": [{"vm": Uuid::nil(), "mac": "52:54:00:00:00:09", "ips": ["10.0.0.9"],
+                         "ingress": [ingress]}],
+            })
+        };
+        let ssh = serde_json::json!({"protocol": "tcp", "ports": [22, 22], "peer": {"cidr": ["0.0.0.0", 0]}});
+        let (st, v) = call(
+            &f.app,
+            Method::PUT,
+            paths::SECURITY_GROUPS,
+            Some(set(4, ssh.clone())),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(v, serde_json::json!({"generation": 4, "vms": 1}));
+        // An older generation (a late retry) is answered with the one in force.
+        let (st, v) = call(
+            &f.app,
+            Method::PUT,
+            paths::SECURITY_GROUPS,
+            Some(set(3, ssh)),
+        )
+        .await;
+        assert_eq!((st, v["generation"].as_u64()), (StatusCode::OK, Some(4)));
+        let (_, v) = call(&f.app, Method::GET, paths::SECURITY_GROUPS, None).await;
+        assert_eq!(v["generation"].as_u64(), Some(4));
+
+        let icmp_with_ports = serde_json::json!({"protocol": "icmp", "ports": [1, 2], "peer": {"cidr": ["0.0.0.0", 0]}});
+        let unlisted_group = serde_json::json!({"protocol": "all", "peer": {"group": Uuid::nil()}});
+        for (body, want) in [
+            (set(5, icmp_with_ports), "ports 1-2"),
+            (set(5, unlisted_group), "not listed"),
+            (
+                serde_json::json!({"vms": []}),
+                "request body: missing field `generation`",
+            ),
+        ] {
+            let (st, v) = call(&f.app, Method::PUT, paths::SECURITY_GROUPS, Some(body)).await;
+            assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+            assert!(v["error"].as_str().unwrap().contains(want), "{v}");
+        }
+        let (_, v) = call(&f.app, Method::GET, paths::SECURITY_GROUPS, None).await;
+        assert_eq!(v["generation"].as_u64(), Some(4));
     }
 
     #[tokio::test]

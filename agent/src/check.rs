@@ -33,6 +33,13 @@ fn qemu_present() -> bool {
         })
 }
 
+/// `nft` (nftables), which enforces security groups ([`crate::firewall`]).
+fn nft_present() -> bool {
+    ["/usr/sbin", "/sbin", "/usr/bin", "/usr/local/sbin"]
+        .iter()
+        .any(|d| Path::new(d).join("nft").exists())
+}
+
 /// Checks the host; on failure, every problem found, each in words an admin can act on.
 pub fn run(libvirt_uri: &str, acceleration: Option<&str>) -> Result<CheckReport, Vec<String>> {
     let mut problems = vec![];
@@ -43,6 +50,12 @@ pub fn run(libvirt_uri: &str, acceleration: Option<&str>) -> Result<CheckReport,
     if uses_qemu && !qemu_present() {
         problems.push(
             "no QEMU found (qemu-system-*): install qemu-system-x86 (Debian/Ubuntu) or qemu-kvm"
+                .to_string(),
+        );
+    }
+    if uses_qemu && !nft_present() {
+        problems.push(
+            "no nft found (security groups are enforced with nftables): install nftables"
                 .to_string(),
         );
     }

@@ -38,6 +38,9 @@ pub struct ApiConfig {
     /// Where VMs' guest data and config drives live (`guests_dir`; default
     /// `layout::GUESTS`).
     pub guests_dir: std::path::PathBuf,
+    /// Where the security-group filter keeps its file and generation (`firewall_dir`;
+    /// default `layout::FIREWALL`).
+    pub firewall_dir: std::path::PathBuf,
 }
 
 /// Parses `key = value` lines; `#` starts a comment.
@@ -112,6 +115,9 @@ impl AgentConfig {
                     .into(),
                 guests_dir: get("guests_dir")
                     .unwrap_or_else(|| stratus_api::agent::layout::GUESTS.into())
+                    .into(),
+                firewall_dir: get("firewall_dir")
+                    .unwrap_or_else(|| stratus_api::agent::layout::FIREWALL.into())
                     .into(),
             }),
         };

@@ -8,7 +8,7 @@
 //! there, empty without an ISO, so attaching one later is a media change (IDE drives
 //! cannot be hot-plugged).
 
-use stratus_api::agent::{DataDisk, NfsFile, VmSpec};
+use stratus_api::agent::{tap_name, DataDisk, NfsFile, VmSpec};
 
 /// The root disk's and the CD-ROM drive's targets in the guest.
 pub const ROOT_TARGET: &str = "vda";
@@ -257,8 +257,13 @@ pub fn domain_xml(
         line(&format!("    {}", config_drive_xml(d)));
     }
     for n in &spec.nics {
+        // The tap is named by the MAC, so the host's security-group filter
+        // (`crate::firewall`) knows which bridge port is which guest's.
+        let target = tap_name(&n.mac)
+            .map(|t| format!("<target dev='{}'/>", esc(&t)))
+            .unwrap_or_default();
         line(&format!(
-            "    <interface type='bridge'><mac address='{}'/><source bridge='{}'/><model type='{}'/></interface>",
+            "    <interface type='bridge'><mac address='{}'/><source bridge='{}'/>{target}<model type='{}'/></interface>",
             esc(&n.mac.to_ascii_lowercase()),
             esc(&n.bridge),
             n.model.as_str()
@@ -474,6 +479,11 @@ mod tests {
             Some("52:54:00:0a:e7:32")
         );
         assert_eq!(child(nic, "source").attribute("bridge"), Some("cloudbr0"));
+        assert_eq!(
+            child(nic, "target").attribute("dev"),
+            Some("vm5254000ae732"),
+            "the tap is named by the MAC"
+        );
         assert_eq!(child(nic, "model").attribute("type"), Some("virtio"));
 
         let g = child(devices, "graphics");

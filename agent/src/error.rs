@@ -25,6 +25,9 @@ pub enum Error {
     /// Setting up a guest network (bridge, dnsmasq) failed.
     #[error("guest network: {0}")]
     Network(String),
+    /// Loading the security-group filter (nftables) failed.
+    #[error("security groups: {0}")]
+    Firewall(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

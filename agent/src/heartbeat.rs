@@ -79,6 +79,9 @@ pub struct Reporter {
     preferred: AtomicUsize,
     http: reqwest::Client,
     acceleration: Acceleration,
+    /// The guest filter, whose generation in force each report carries (so the
+    /// management server re-sends the whole rule set after a failed restore).
+    firewall: Option<Arc<crate::firewall::Firewall>>,
 }
 
 impl Reporter {
@@ -98,10 +101,17 @@ impl Reporter {
             hv,
             sampler: Mutex::new(Sampler::default()),
             cpu_shares: Mutex::new(CpuShares::default()),
+            firewall: None,
             generation: AtomicU64::new(start),
             preferred: AtomicUsize::new(0),
             http,
         })
+    }
+
+    /// Reports this firewall's generation in force with each heartbeat.
+    pub fn with_firewall(mut self, f: Arc<crate::firewall::Firewall>) -> Reporter {
+        self.firewall = Some(f);
+        self
     }
 
     /// One report of the host's state, with the next generation number.
@@ -153,6 +163,7 @@ impl Reporter {
                 metrics,
                 domains,
                 domain_stats,
+                sg_generation: me.firewall.as_ref().map(|f| f.applied().generation),
             })
         })
         .await

@@ -7,6 +7,7 @@ pub mod check;
 pub mod config;
 pub mod domain_xml;
 pub mod error;
+pub mod firewall;
 pub mod guest;
 pub mod heartbeat;
 pub mod hypervisor;

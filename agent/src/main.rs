@@ -110,7 +110,13 @@ async fn main() -> anyhow::Result<()> {
         networks.clone(),
         guests.clone(),
     ));
-    let reporter = Arc::new(Reporter::new(cfg, hv.clone())?);
+    let firewall = Arc::new(stratus_agent::firewall::Firewall::open(
+        api.as_ref()
+            .map(|a| a.firewall_dir.clone())
+            .unwrap_or_else(|| stratus_api::agent::layout::FIREWALL.into()),
+        &cfg.host_id.to_string(),
+    ));
+    let reporter = Arc::new(Reporter::new(cfg, hv.clone())?.with_firewall(firewall.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let api_task = match api {
         Some(api) => {
@@ -119,6 +125,13 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(listen = %api.listen, "command API (HTTPS, mutual TLS) ready");
             // The guest networks set up before this start get their services again.
             metadata.resume().await;
+            // And the guests their security groups (after a reboot the kernel has none).
+            let f = firewall.clone();
+            match tokio::task::spawn_blocking(move || f.restore()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "restoring the security groups"),
+                Err(e) => tracing::warn!(error = %e, "restoring the security groups"),
+            }
             Some(tokio::spawn(stratus_agent::api::serve(
                 listener,
                 tls,
@@ -128,6 +141,7 @@ async fn main() -> anyhow::Result<()> {
                     networks.clone(),
                     guests,
                     metadata,
+                    firewall.clone(),
                 )),
                 stop_rx.clone(),
             )))
@@ -148,6 +162,11 @@ async fn main() -> anyhow::Result<()> {
         // Guest networks go with the host (it is in maintenance: no guests run).
         let n = networks.clone();
         let _ = tokio::task::spawn_blocking(move || n.remove_all()).await;
+        // And so does their filter, tables and files.
+        let f = firewall.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || f.remove_all()).await {
+            tracing::warn!(error = %e, "removing the security-group tables");
+        }
         stratus_agent::uninstall::remove_installation(a.config.as_deref(), &tls_files);
         return Ok(());
     }

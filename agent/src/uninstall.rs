@@ -1,5 +1,7 @@
 //! Removing an installed agent when its host is deleted from the cloud: exactly what
-//! `addHost` installed (`stratus_api::agent::layout`), nothing else.
+//! `addHost` installed (`stratus_api::agent::layout`), nothing else. What the agent made
+//! on the host goes first (`main`): its guest networks (`Networks::remove_all`) and its
+//! security-group tables (`Firewall::remove_all`).
 
 use std::path::Path;
 

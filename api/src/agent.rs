@@ -116,6 +116,11 @@ pub struct Heartbeat {
     /// The running domains' resource use (older agents send none).
     #[serde(default)]
     pub domain_stats: Vec<DomainStats>,
+    /// The security group rule set generation in force on this host ([`HostRuleSet`]):
+    /// 0 when the agent has none (it restarted, or the host rebooted), so the management
+    /// server sends the whole set again. None from agents without security groups.
+    #[serde(default)]
+    pub sg_generation: Option<u64>,
 }
 
 /// The management server's answer to a heartbeat.
@@ -261,6 +266,8 @@ impl HostRuleSet {
             ));
         }
         let mut macs = std::collections::HashSet::new();
+        // An address belongs to one NIC: the agent's filter finds a guest's chains by it.
+        let mut owners = std::collections::HashMap::new();
         for v in &self.vms {
             let mac = normalize_mac(&v.mac)?;
             if !macs.insert(mac) {
@@ -268,6 +275,15 @@ impl HostRuleSet {
             }
             if v.ips.is_empty() || v.ips.len() > 64 {
                 return Err(format!("VM {}: 1-64 addresses", v.vm));
+            }
+            for ip in &v.ips {
+                if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback()
+                {
+                    return Err(format!("VM {}: {ip} is not a host address", v.vm));
+                }
+                if let Some(other) = owners.insert(*ip, &v.mac).filter(|m| *m != &v.mac) {
+                    return Err(format!("{ip} belongs to both {other} and {}", v.mac));
+                }
             }
             for (dir, rules) in [("ingress", &v.ingress), ("egress", &v.egress)] {
                 if rules.len() > MAX_RULES_PER_DIRECTION {
@@ -376,6 +392,9 @@ pub mod layout {
     /// Guest data: one directory per VM with what it was given (`guest.json`, root
     /// only) and its config drive (`config-HASH.iso`, readable by QEMU).
     pub const GUESTS: &str = "/var/lib/stratus-agent/guests";
+    /// Security groups: the nftables file in force (`rules.nft`) and its generation
+    /// (`applied.json`).
+    pub const FIREWALL: &str = "/var/lib/stratus-agent/firewall";
     pub const SYSTEMD_UNIT: &str = "/etc/systemd/system/stratus-agent.service";
     /// The agent's TLS server certificate and key, and the CA its clients must chain to.
     pub const TLS_CERT: &str = "/etc/stratus/agent.crt";
@@ -491,9 +510,12 @@ pub mod api {
         NETWORK.replace("{bridge}", bridge)
     }
     /// PUT a [`HostRuleSet`](super::HostRuleSet): this host's whole guest filter;
-    /// answers [`RuleSetApplied`](super::RuleSetApplied). GET: the last applied one's
-    /// [`RuleSetApplied`](super::RuleSetApplied) (generation 0: none since the agent
-    /// started).
+    /// answers [`RuleSetApplied`](super::RuleSetApplied) (400: the set is invalid; a
+    /// generation older than the one in force is not applied, and the answer says which
+    /// is). GET: the [`RuleSetApplied`](super::RuleSetApplied) in force (generation 0:
+    /// none). The agent keeps the last one applied on disk ([`super::layout::FIREWALL`])
+    /// and loads it again when it starts, so a restarted agent (or a rebooted host)
+    /// reports what is really in force.
     pub const SECURITY_GROUPS: &str = "/v1/security-groups";
 }
 
@@ -1748,5 +1770,12 @@ mod security_group_tests {
         assert_eq!(set.validate(), Ok(()));
         set.vms.push(vm);
         assert!(set.validate().unwrap_err().contains("twice"));
+        // Another NIC with the first one's address.
+        set.vms[1].mac = "52:54:00:00:00:02".into();
+        assert!(set.validate().unwrap_err().contains("belongs to both"));
+        set.vms[1].ips = vec!["10.0.0.6".parse().unwrap(), "10.0.0.6".parse().unwrap()];
+        assert_eq!(set.validate(), Ok(()), "one NIC may list an address twice");
+        set.vms[1].ips = vec!["0.0.0.0".parse().unwrap()];
+        assert!(set.validate().unwrap_err().contains("not a host address"));
     }
 }

@@ -91,6 +91,23 @@ pub const JOB_CLASSES: &[(&str, &str)] = &[
         "deleteProjectInvitation",
         "user.project.DeleteProjectInvitationCmd",
     ),
+    // security groups
+    (
+        "authorizeSecurityGroupIngress",
+        "user.securitygroup.AuthorizeSecurityGroupIngressCmd",
+    ),
+    (
+        "authorizeSecurityGroupEgress",
+        "user.securitygroup.AuthorizeSecurityGroupEgressCmd",
+    ),
+    (
+        "revokeSecurityGroupIngress",
+        "user.securitygroup.RevokeSecurityGroupIngressCmd",
+    ),
+    (
+        "revokeSecurityGroupEgress",
+        "user.securitygroup.RevokeSecurityGroupEgressCmd",
+    ),
     // tags
     ("createTags", "user.tag.CreateTagsCmd"),
     ("deleteTags", "user.tag.DeleteTagsCmd"),

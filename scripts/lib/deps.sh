@@ -98,8 +98,10 @@ ensure_nfs_server() {
 
 # QEMU, libvirt and what guests of a simulated host need: qemu-block-extra (qemu's libnfs
 # driver: guests read their disks and ISOs over NFS), dnsmasq-base (the binary only, no
-# system service), ipxe (/usr/lib/ipxe/ipxe.iso, a tiny bootable ISO). Idempotent; fast
-# when everything is there.
+# system service), nftables (`nft`: the agent enforces security groups with it; Debian
+# does not enable its service, whose /etc/nftables.conf starts with `flush ruleset`),
+# ipxe (/usr/lib/ipxe/ipxe.iso, a tiny bootable ISO). Idempotent; fast when everything
+# is there.
 #
 # Two traps:
 # - A machine may carry a newer qemu-utils (a backport) than Debian 12's qemu-system-x86.
@@ -115,7 +117,7 @@ ensure_nfs_server() {
 ensure_hypervisor() {
     local missing sudo sys_ver utils_ver
     mapfile -t missing < <(missing_packages qemu-system-x86 qemu-block-extra qemu-utils \
-        libvirt-daemon-system libvirt-clients dnsmasq-base ipxe)
+        libvirt-daemon-system libvirt-clients dnsmasq-base nftables ipxe)
     sys_ver=$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || true)
     utils_ver=$(dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null || true)
     if [ ${#missing[@]} -eq 0 ] && [ "$sys_ver" = "$utils_ver" ] && command -v qemu-img >/dev/null; then
@@ -149,7 +151,7 @@ ensure_hypervisor() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
         -o DPkg::Lock::Timeout=600 --allow-downgrades \
         "qemu-system-x86=$ver" "qemu-block-extra=$ver" "qemu-utils=$ver" \
-        libvirt-daemon-system libvirt-clients dnsmasq-base ipxe || rc=$?
+        libvirt-daemon-system libvirt-clients dnsmasq-base nftables ipxe || rc=$?
     [ -z "$own_policy" ] || $sudo rm -f "$policy"
     [ $rc -eq 0 ] || return $rc
     qemu-img --version >/dev/null || { echo "error: qemu-img does not work after the install" >&2; return 1; }

@@ -368,6 +368,16 @@ fn a_running_vm_moves_live_between_two_hosts() {
         &["name=mig-key", &format!("publickey={public}")],
     );
 
+    // A guest joins its account's `default` security group, which lets nothing in (the
+    // hosts' own traffic included): open SSH and ping, with which the test reaches it.
+    for rule in [
+        ["protocol=tcp", "startport=22", "endport=22"],
+        ["protocol=icmp", "icmptype=-1", "icmpcode=-1"],
+    ] {
+        let mut args = vec!["securitygroupname=default", "cidrlist=0.0.0.0/0"];
+        args.extend(rule);
+        api.ok("authorizeSecurityGroupIngress", &args);
+    }
     // mig1: the Debian guest, on A; mig2: iPXE, on A.
     let deployed = Instant::now();
     let d = api.ok(

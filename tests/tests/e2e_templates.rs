@@ -395,6 +395,16 @@ fn provision_a_vm_from_a_template_and_log_in() {
     );
     let user_data = base64::engine::general_purpose::STANDARD.encode(user_data);
 
+    // A guest joins its account's `default` security group, which lets nothing in (the
+    // hosts' own traffic included): open SSH and ping, with which the test reaches it.
+    for rule in [
+        ["protocol=tcp", "startport=22", "endport=22"],
+        ["protocol=icmp", "icmptype=-1", "icmpcode=-1"],
+    ] {
+        let mut args = vec!["securitygroupname=default", "cidrlist=0.0.0.0/0"];
+        args.extend(rule);
+        api.ok("authorizeSecurityGroupIngress", &args);
+    }
     let before_deploy = Instant::now();
     let d = api.ok(
         "deployVirtualMachine",

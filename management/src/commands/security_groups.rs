@@ -91,7 +91,10 @@ async fn responses(ctx: &Ctx, groups: &[SecurityGroupRow]) -> Result<Vec<Securit
 
 async fn reply(ctx: &Ctx, g: &SecurityGroupRow) -> Result<Reply> {
     let r = responses(ctx, std::slice::from_ref(g)).await?;
-    Ok(Reply::object("securitygroup", &r[0]))
+    let one = r
+        .first()
+        .ok_or_else(|| Error::internal("a group without its answer"))?;
+    Ok(Reply::object("securitygroup", one))
 }
 
 /// The account a command acts for: `projectid`'s, `account`+`domainid` (a root admin

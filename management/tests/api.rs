@@ -290,8 +290,8 @@ async fn topology_create_list_update_delete_and_in_use() {
     let z = c.ok("listZones", &[("id", &zid)]).await;
     assert_eq!(z["count"], 1);
     assert_eq!(z["zone"][0]["networktype"], "Basic");
-    // No security groups (yet): a Basic zone says so.
-    assert_eq!(z["zone"][0]["securitygroupsenabled"], false);
+    // A Basic zone isolates its guests with security groups (issue 14).
+    assert_eq!(z["zone"][0]["securitygroupsenabled"], true);
     let created = z["zone"][0]["created"].as_str().unwrap();
     assert!(
         created.ends_with("+0000") && created.len() == 24,

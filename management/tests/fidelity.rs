@@ -253,7 +253,8 @@ async fn refused_parameters_are_refused_naming_them() {
             assert_eq!(a.body()["cserrorcode"], 4350, "{}", a.text);
         }
     }
-    // A boolean asks for the feature only when true.
+    // A Basic zone enforces security groups whatever `securitygroupenabled` says (as in
+    // CloudStack); an Advanced zone with them is not available, and says so.
     let z = c
         .ok(
             "createZone",
@@ -266,31 +267,28 @@ async fn refused_parameters_are_refused_naming_them() {
             ],
         )
         .await;
-    assert_eq!(z["zone"]["securitygroupsenabled"], false);
+    assert_eq!(z["zone"]["securitygroupsenabled"], true);
     let t = c
         .err(
             "createZone",
             &[
                 ("name", "sg"),
-                ("networktype", "Basic"),
+                ("networktype", "Advanced"),
                 ("dns1", "8.8.8.8"),
                 ("internaldns1", "10.0.0.2"),
                 ("securitygroupenabled", "true"),
             ],
-            431,
+            432,
         )
         .await;
-    assert!(
-        t.contains("securitygroupenabled") && t.contains("security groups"),
-        "{t}"
-    );
+    assert!(t.contains("Security groups in Advanced zones"), "{t}");
     // listApis still describes refused parameters, with the reason.
     let apis = c.ok("listApis", &[("name", "deployVirtualMachine")]).await;
     let sg = apis["api"][0]["params"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["name"] == "securitygroupids")
+        .find(|p| p["name"] == "affinitygroupids")
         .cloned()
         .unwrap();
     assert!(
@@ -302,9 +300,9 @@ async fn refused_parameters_are_refused_naming_them() {
     );
 }
 
-/// deployVirtualMachine with security or affinity groups is refused before anything is
-/// recorded; a Basic zone says it has no security groups, in listZones and
-/// listCapabilities.
+/// deployVirtualMachine with affinity groups is refused before anything is recorded, and
+/// with security groups it does not know or given both ways; a Basic zone says it has
+/// security groups, in listZones and listCapabilities.
 #[tokio::test]
 async fn deploy_refuses_security_and_affinity_groups() {
     let c = Client::admin().await;
@@ -316,9 +314,18 @@ async fn deploy_refuses_security_and_affinity_groups() {
         ("serviceofferingid", so.as_str()),
         ("templateid", iso.as_str()),
     ];
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let mut p = base.to_vec();
+    p.push(("securitygroupids", &unknown));
+    let t = c.err("deployVirtualMachine", &p, 431).await;
+    assert!(t.contains("Unable to find security group by id"), "{t}");
+    p.push(("securitygroupnames", "default"));
+    let t = c.err("deployVirtualMachine", &p, 431).await;
+    assert_eq!(
+        t,
+        "securitygroupids parameter is mutually exclusive with securitygroupnames parameter"
+    );
     for (name, value) in [
-        ("securitygroupids", uuid::Uuid::new_v4().to_string()),
-        ("securitygroupnames", "default".to_string()),
         ("affinitygroupids", uuid::Uuid::new_v4().to_string()),
         ("affinitygroupnames", "ag1".to_string()),
         ("iptonetworklist[0].ip", "10.0.0.9".to_string()),
@@ -345,9 +352,9 @@ async fn deploy_refuses_security_and_affinity_groups() {
         .is_none());
 
     let z = c.ok("listZones", &[("id", &zid)]).await;
-    assert_eq!(z["zone"][0]["securitygroupsenabled"], false, "{z}");
+    assert_eq!(z["zone"][0]["securitygroupsenabled"], true, "{z}");
     let caps = c.ok("listCapabilities", &[]).await;
-    assert_eq!(caps["capability"]["securitygroupsenabled"], false);
+    assert_eq!(caps["capability"]["securitygroupsenabled"], true);
 }
 
 pub fn items<'a>(v: &'a Value, key: &str) -> Vec<&'a Value> {

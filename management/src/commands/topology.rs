@@ -69,7 +69,8 @@ pub async fn create_zone(
 ) -> Result<Reply> {
     let network_type = states::network_type(r.networktype())?;
     // A Basic zone always enforces security groups (CloudStack ignores `false` there).
-    if network_type == "Advanced" && r.securitygroupenabled() == Some(true) {
+    let wants_sg = r.securitygroupenabled() == Some(true);
+    if network_type == "Advanced" && wants_sg {
         return Err(ApiError::unsupported(
             "Security groups in Advanced zones are not available: use a Basic zone",
         )

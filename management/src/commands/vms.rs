@@ -194,6 +194,17 @@ pub async fn create(
         )
         .into());
     }
+    // Security groups: those named, or the owner's `default`, where the zone enforces
+    // them; naming any elsewhere is an error, as in CloudStack.
+    let groups =
+        super::security_groups::for_vm(ctx, owner, r.securitygroupids(), r.securitygroupnames())
+            .await?;
+    let groups = match (zone.security_groups_enabled, groups) {
+        (true, Some(g)) => g,
+        (true, None) => vec![super::security_groups::default_group(ctx, owner).await?],
+        (false, Some(_)) => return Err(super::security_groups::refuse_in_zone()),
+        (false, None) => vec![],
+    };
     let so = db::offerings::service_offering_fetch(&ctx.pool, r.serviceofferingid())
         .await?
         .filter(|o| o.removed.is_none())
@@ -289,17 +300,6 @@ pub async fn create(
         super::sshkeys::require(ctx, owner.into_uuid(), owner_name, names).await?;
     }
     let user_data = super::userdata::for_vm(ctx, caller, r.wire()).await?;
-    // Security groups: those named, or the owner's `default`, where the zone enforces
-    // them; naming any elsewhere is an error, as in CloudStack.
-    let groups =
-        super::security_groups::for_vm(ctx, owner, r.securitygroupids(), r.securitygroupnames())
-            .await?;
-    let groups = match (zone.security_groups_enabled, groups) {
-        (true, Some(g)) => g,
-        (true, None) => vec![super::security_groups::default_group(ctx, owner).await?],
-        (false, Some(_)) => return Err(super::security_groups::refuse_in_zone()),
-        (false, None) => vec![],
-    };
     // The registry checks the value (vms.instance_suffix's constraint); a bad one is not used.
     let suffix = ctx.get(&settings::INSTANCE_NAME);
     let mut tx = ctx.pool.begin().await?;

@@ -29,10 +29,12 @@ from concurrent.futures import ThreadPoolExecutor
 EXPECTED = {
     "readme_first_vm": 805,
     "e2e_templates": 400,
+    "e2e_security_groups": 240,
     "host_add": 142,
     "browser_console": 109,
     "e2e_vms": 105,
     "e2e_ansible_volumes": 85,
+    "e2e_ansible_security_groups": 38,
     "deploy": 70,
     "guest_image": 68,
     "e2e_storage": 59,

@@ -1012,6 +1012,20 @@ fn security_groups_filter_guests_across_two_hosts() {
         assert!(left.contains(&g.tap()), "{} stays:\n{left}", g.tap());
     }
 
+    // What the reconciler met on the way (retried by design; printed, not judged).
+    let log = server.log_text();
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("rule sets not applied"))
+        .collect();
+    eprintln!(
+        "sg-sync: {} failed passes in the server's log{}",
+        failed.len(),
+        failed
+            .first()
+            .map(|l| format!(", the first: {l}"))
+            .unwrap_or_default()
+    );
     drop(veth);
     for ns in [&ns_a, &ns_b] {
         let out = Command::new("ip")

@@ -95,17 +95,23 @@ CREATE FUNCTION sg_touch_hosts(ids uuid[]) RETURNS void LANGUAGE sql AS $$
     ON CONFLICT (host_id) DO UPDATE SET generation = sg_host_state.generation + 1
 $$;
 
--- The hosts whose filters depend on the members of these groups or on their rules:
--- hosts running a VM in one of the groups, or in a group whose rules name one of them.
-CREATE FUNCTION sg_hosts_of_groups(groups uuid[]) RETURNS uuid[] LANGUAGE sql STABLE AS $$
+-- The hosts running a member of these groups (a rule of the group changed: its
+-- members' filters change).
+CREATE FUNCTION sg_hosts_running(groups uuid[]) RETURNS uuid[] LANGUAGE sql STABLE AS $$
     SELECT coalesce(array_agg(DISTINCT h), '{}') FROM (
         SELECT unnest(ARRAY[v.host_id, v.migrating_to]) AS h
         FROM vm_security_groups m JOIN vms v ON v.id = m.vm_id
-        WHERE v.state IN ('Starting', 'Running', 'Stopping')
-          AND (m.group_id = ANY(groups)
-               OR m.group_id IN (SELECT r.group_id FROM security_group_rules r
-                                 WHERE r.allowed_group_id = ANY(groups)))
+        WHERE m.group_id = ANY(groups) AND v.state IN ('Starting', 'Running', 'Stopping')
     ) x WHERE h IS NOT NULL
+$$;
+
+-- The hosts running a member of a group whose rules name one of these groups (a member
+-- of these groups came or went: the address sets those rules use change). Only groups
+-- that are named at all are looked at, so a VM whose groups no rule names costs one
+-- index probe.
+CREATE FUNCTION sg_hosts_referencing(groups uuid[]) RETURNS uuid[] LANGUAGE sql STABLE AS $$
+    SELECT sg_hosts_running(coalesce(array_agg(DISTINCT r.group_id), '{}'))
+    FROM security_group_rules r WHERE r.allowed_group_id = ANY(groups)
 $$;
 
 -- A VM arriving on or leaving a host (state, host, migration target) changes that
@@ -117,7 +123,7 @@ BEGIN
     SELECT coalesce(array_agg(group_id), '{}') INTO groups
     FROM vm_security_groups WHERE vm_id = NEW.id;
     PERFORM sg_touch_hosts(ARRAY[OLD.host_id, NEW.host_id, OLD.migrating_to, NEW.migrating_to]
-                           || sg_hosts_of_groups(groups));
+                           || sg_hosts_referencing(groups));
     RETURN NULL;
 END $$;
 CREATE TRIGGER vms_sg_moved AFTER UPDATE OF state, host_id, migrating_to ON vms
@@ -134,7 +140,7 @@ BEGIN
     IF TG_OP = 'DELETE' THEN m := OLD; ELSE m := NEW; END IF;
     PERFORM sg_touch_hosts(
         (SELECT ARRAY[v.host_id, v.migrating_to] FROM vms v WHERE v.id = m.vm_id)
-        || sg_hosts_of_groups(ARRAY[m.group_id]));
+        || sg_hosts_referencing(ARRAY[m.group_id]));
     RETURN NULL;
 END $$;
 CREATE TRIGGER vm_security_groups_changed AFTER INSERT OR DELETE ON vm_security_groups
@@ -146,7 +152,7 @@ DECLARE
     r record;
 BEGIN
     IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
-    PERFORM sg_touch_hosts(sg_hosts_of_groups(ARRAY[r.group_id]));
+    PERFORM sg_touch_hosts(sg_hosts_running(ARRAY[r.group_id]));
     RETURN NULL;
 END $$;
 CREATE TRIGGER security_group_rules_changed AFTER INSERT OR DELETE ON security_group_rules

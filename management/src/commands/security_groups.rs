@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use stratus_api::envelope::Reply;
 use stratus_api::types::{SecurityGroupResponse, SecurityGroupRuleResponse};
-use stratus_api::{ApiError, ErrorCode, Params};
+use stratus_api::{ApiError, Params};
 
 use super::{event_for_owner, list_filter, not_found, requests};
 use crate::ctx::Ctx;
@@ -636,8 +636,7 @@ pub async fn default_group(ctx: &Ctx, owner: AccountId) -> Result<SecurityGroupI
 
 /// Security groups are refused where the zone does not enforce them.
 pub fn refuse_in_zone() -> Error {
-    ApiError::new(
-        ErrorCode::ParamError,
+    ApiError::param(
         "Can't create vm with security groups; security group feature is not enabled per zone",
     )
     .into()

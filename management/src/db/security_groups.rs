@@ -486,21 +486,6 @@ pub async fn host_generation(db: impl PgExecutor<'_>, host: HostId) -> Result<i6
         .await?)
 }
 
-/// A host's filter state, for admins.
-#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
-pub struct HostSgState {
-    pub generation: i64,
-    pub applied: i64,
-    pub applied_at: Option<DateTime<Utc>>,
-    pub error: Option<String>,
-}
-
-stmt!(HOST_STATE: HostSgState = "SELECT generation, applied, applied_at, error FROM sg_host_state WHERE host_id = $1");
-
-pub async fn host_state(db: impl PgExecutor<'_>, host: HostId) -> Result<Option<HostSgState>> {
-    Ok(HOST_STATE.query_as().bind(host).fetch_optional(db).await?)
-}
-
 statements![
     SG_INSERT,
     SG_FETCH,
@@ -527,6 +512,5 @@ statements![
     HOST_APPLIED,
     HOST_FAILED,
     HOST_RESET,
-    HOST_STATE,
     HOST_GENERATION,
 ];

@@ -1,12 +1,15 @@
 //! Deploy latency: `deployVirtualMachine` accepted → Running, on simulated hosts.
 //!
 //! Run (root: the hosts are network namespaces): `cargo bench -p stratus-management
-//! --bench deploy` (options after `--`: `--vms N` (40), `--concurrency C` (4)). Two
+//! --bench deploy` (options after `--`: `--vms N` (40), `--concurrency C` (4),
+//! `--template-vms N` (10), `--sg-reps N` (10)). Two
 //! simulated hosts (tests/testbed, each with its sshd and an agent added by addHost)
 //! drive libvirt's test driver, so a deploy does everything but run QEMU: placement and
 //! address, a qcow2 root volume created over NFS on a real nfs-ganesha, the host's bridge
 //! and dnsmasq leases, the domain defined and started. The management server runs in this
-//! process over a private Postgres. Results: docs/benchmarks.md.
+//! process over a private Postgres. Then the template rounds (issue 13) and the security
+//! group rounds (issue 14: authorize → enforced in the host's kernel at 1, 10 and 100 VMs
+//! of one host, against `nft -f` of the same file). Results: docs/benchmarks.md.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -57,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (n, conc): (usize, usize) = (arg(&args, "--vms", 40), arg(&args, "--concurrency", 4));
     let t_vms: usize = arg(&args, "--template-vms", 10);
+    let sg_reps: usize = arg(&args, "--sg-reps", 10);
 
     let tmp = tempfile::tempdir()?;
     let (primary, secondary) = (tmp.path().join("primary"), tmp.path().join("secondary"));
@@ -90,6 +94,10 @@ async fn main() -> anyhow::Result<()> {
     let (_stop, rx) = watch::channel(false);
     tokio::spawn(hosts::run_monitor(ctx.clone(), rx.clone()));
     tokio::spawn(jobs::run_worker(ctx.clone(), rx.clone()));
+    tokio::spawn(stratus_management::services::security_groups::run(
+        ctx.clone(),
+        rx.clone(),
+    ));
     tokio::spawn(isos::run(ctx.clone(), rx));
     let admin = db::accounts::user_fetch_by_name(&pool, db::accounts::ROOT_DOMAIN, "admin")
         .await?
@@ -302,25 +310,9 @@ async fn main() -> anyhow::Result<()> {
     // --- Deploy from a template (issue 13) -------------------------------------------
     // The ISO rounds' VMs go first (the hosts' memory), then the test bed's Debian cloud
     // image is registered as a template.
-    let vms = c("listVirtualMachines", vec![("listall", "true".into())]).await;
-    let mut jobs = vec![];
-    for v in vms["virtualmachine"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    {
-        let id = v["id"].as_str().unwrap().to_string();
-        let b = c(
-            "destroyVirtualMachine",
-            vec![("id", id), ("expunge", "true".into())],
-        )
-        .await;
-        jobs.push(b["jobid"].as_str().unwrap().parse::<Uuid>()?);
-    }
-    for j in jobs {
-        assert!(finished(&ctx, j).await, "expunge failed");
-    }
+    expunge_all(&ctx, &c).await?;
     template_rounds(&ctx, &c, &zone, &tiny, &nfs.url(&primary), t_vms).await?;
+    sg_rounds(&ctx, &c, &zone, &iso, &h1, sg_reps).await?;
     let _ = files;
     pool.close().await;
     pg.stop();
@@ -502,5 +494,184 @@ where
         floor.mib_per_second()
     );
     drop(files);
+    Ok(())
+}
+
+/// Security groups (issue 14): authorizeSecurityGroupIngress accepted → the rule in force
+/// in the host's kernel (its agent confirmed the `nft -f` that loaded it), with 1, 10 and
+/// 100 VMs of the group on one host; next to the floor, `nft -f` of the agent's own file
+/// for as many VMs, timed on the host itself. Each authorize adds a port to the `default`
+/// group every VM is in, so every VM's chain changes.
+async fn sg_rounds<F, Fut>(
+    ctx: &Ctx,
+    c: &F,
+    zone: &str,
+    iso: &str,
+    host: &SimHost,
+    reps: usize,
+) -> anyhow::Result<()>
+where
+    F: Fn(&'static str, Vec<(&'static str, String)>) -> Fut,
+    Fut: std::future::Future<Output = serde_json::Value>,
+{
+    // The earlier rounds' VMs go first: these are all on one host.
+    expunge_all(ctx, c).await?;
+    let hosts = c("listHosts", vec![("type", "Routing".into())]).await;
+    let host_id: Uuid = hosts["host"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["ipaddress"] == host.address.as_str())
+        .and_then(|h| h["id"].as_str())
+        .expect("the host")
+        .parse()?;
+    // 16 MiB VMs: a hundred fit the test driver's host.
+    let small = c(
+        "createServiceOffering",
+        vec![
+            ("name", "sg".into()),
+            ("displaytext", "sg".into()),
+            ("cpunumber", "1".into()),
+            ("cpuspeed", "10".into()),
+            ("memory", "16".into()),
+        ],
+    )
+    .await["serviceoffering"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let group = c(
+        "listSecurityGroups",
+        vec![("securitygroupname", "default".into())],
+    )
+    .await["securitygroup"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut deployed = 0usize;
+    let mut port = 40_000u32;
+    println!(
+        "\n| VMs on the host | authorize → job done p50 s | → enforced p50 s | p99 s | max s | floor: nft -f p50 s | rule set |\n|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for size in [1usize, 10, 100] {
+        while deployed < size {
+            let mut set = tokio::task::JoinSet::new();
+            for i in deployed..size.min(deployed + 4) {
+                let b = c(
+                    "deployVirtualMachine",
+                    vec![
+                        ("zoneid", zone.to_string()),
+                        ("serviceofferingid", small.clone()),
+                        ("templateid", iso.to_string()),
+                        ("diskofferingid", DISK_CUSTOM.into()),
+                        ("size", "1".into()),
+                        ("hostid", host_id.to_string()),
+                        ("name", format!("sg{i}")),
+                    ],
+                )
+                .await;
+                let job: Uuid = b["jobid"].as_str().unwrap().parse()?;
+                let ctx = ctx.clone();
+                set.spawn(async move { finished(&ctx, job).await });
+            }
+            while let Some(ok) = set.join_next().await {
+                assert!(ok?, "a deploy failed");
+                deployed += 1;
+            }
+        }
+        let (mut job_done, mut enforced) = (vec![], vec![]);
+        for _ in 0..reps {
+            port += 1;
+            let t = Instant::now();
+            let b = c(
+                "authorizeSecurityGroupIngress",
+                vec![
+                    ("securitygroupid", group.clone()),
+                    ("protocol", "tcp".into()),
+                    ("startport", port.to_string()),
+                    ("endport", port.to_string()),
+                    ("cidrlist", "198.51.100.0/24".into()),
+                ],
+            )
+            .await;
+            let job: Uuid = b["jobid"].as_str().unwrap().parse()?;
+            assert!(finished(ctx, job).await, "authorize failed");
+            job_done.push(t.elapsed());
+            loop {
+                let st = db::security_groups::host_sg_state(&ctx.pool, host_id.into())
+                    .await?
+                    .expect("the host's filter state");
+                assert!(st.error.is_none(), "the push failed: {:?}", st.error);
+                if st.applied >= st.generation {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            enforced.push(t.elapsed());
+        }
+        // In the host's kernel: the last port, in each VM's chain.
+        let listed = host.exec(&["nft", "list", "table", "inet", "stratus_sg"]);
+        let listed = String::from_utf8_lossy(&listed.stdout);
+        let chains = listed.matches(&format!("dport {port}")).count();
+        assert!(
+            chains >= size,
+            "tcp/{port} is in force for every VM ({chains} of {size})"
+        );
+        // The floor: the agent's own file loaded again, timed on the host.
+        let mut floor = vec![];
+        let mut bytes = 0;
+        for _ in 0..reps {
+            let out = host.exec(&[
+                "sh",
+                "-c",
+                "f=/var/lib/stratus-agent/firewall/rules.nft; wc -c < $f; s=$(date +%s%N); nft -f $f || exit 1; e=$(date +%s%N); echo $((e - s))",
+            ]);
+            assert!(out.status.success(), "nft -f: {out:?}");
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            let mut lines = text.lines();
+            bytes = lines.next().unwrap_or("0").trim().parse::<u64>()?;
+            let ns: u64 = lines.next().unwrap_or("0").trim().parse()?;
+            floor.push(Duration::from_nanos(ns));
+        }
+        for v in [&mut job_done, &mut enforced, &mut floor] {
+            v.sort();
+        }
+        println!(
+            "| {size} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} KiB |",
+            pct(&job_done, 0.5),
+            pct(&enforced, 0.5),
+            pct(&enforced, 0.99),
+            enforced.last().unwrap().as_secs_f64(),
+            pct(&floor, 0.5),
+            bytes / 1024
+        );
+    }
+    Ok(())
+}
+
+/// Destroys and expunges every VM (the next round's hosts start empty).
+async fn expunge_all<F, Fut>(ctx: &Ctx, c: &F) -> anyhow::Result<()>
+where
+    F: Fn(&'static str, Vec<(&'static str, String)>) -> Fut,
+    Fut: std::future::Future<Output = serde_json::Value>,
+{
+    let vms = c("listVirtualMachines", vec![("listall", "true".into())]).await;
+    let mut jobs = vec![];
+    for v in vms["virtualmachine"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let id = v["id"].as_str().unwrap().to_string();
+        let b = c(
+            "destroyVirtualMachine",
+            vec![("id", id), ("expunge", "true".into())],
+        )
+        .await;
+        jobs.push(b["jobid"].as_str().unwrap().parse::<Uuid>()?);
+    }
+    for j in jobs {
+        assert!(finished(ctx, j).await, "expunge failed");
+    }
     Ok(())
 }

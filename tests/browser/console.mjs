@@ -362,6 +362,54 @@ const STEPS = [
     check((await text(page, 'table#list tbody')).includes('browser-key'), 'the key pair is listed');
   }],
 
+  ['security groups: a group, its ingress and egress rules, one rule from another group', async (page) => {
+    await visit(page, '/console/security-groups', 'security-groups');
+    // An admin sees every account's groups: the admin account's default is one of them.
+    const def = page.locator('table#list tbody tr', { hasText: 'default' }).filter({ has: page.locator('td:last-of-type', { hasText: /^admin$/ }) });
+    check(await def.count() === 1, `the account has its default group: ${await text(page, 'table#list tbody')}`);
+    check(await def.locator('[data-action=delete]').count() === 0, 'which offers no Delete');
+    await page.click('text=+ Add security group');
+    await page.fill('#f-name', 'web');
+    await page.fill('#f-description', 'Web servers');
+    await page.click('#form button[type=submit]');
+    await page.waitForSelector('.flash.ok');
+    check((await text(page, '.head h1')) === 'web', "the new group's own page");
+    check((await text(page, 'table#ingress, #section-1 ~ .muted.empty')).includes('nothing gets in'), 'no ingress rule yet: nothing gets in');
+    const add = async (direction, values) => {
+      const form = page.locator(`form[data-action=add-${direction}]`);
+      for (const [k, v] of Object.entries(values)) {
+        if (k === 'protocol') await form.locator('select[name=protocol]').selectOption(v);
+        else await form.locator(`input[name=${k}]`).fill(v);
+      }
+      await Promise.all([page.waitForNavigation({ waitUntil: 'commit' }), form.locator('button').click()]);
+      await page.waitForSelector('.flash');
+    };
+    await add('ingress', { protocol: 'tcp', startport: '22', cidrlist: '10.0.0.0/8' });
+    check((await text(page, '.flash.ok')).includes('rule was added'), `the rule is added: ${await text(page, '.flash')}`);
+    await add('ingress', { protocol: 'icmp', icmptype: '8' });
+    await add('ingress', { protocol: 'tcp', startport: '80', endport: '81', group: 'default' });
+    // A TCP rule without ports: the API's refusal, on the page.
+    await add('ingress', { protocol: 'tcp' });
+    check(await page.locator('.flash.error').count() === 1, `a TCP rule needs its ports: ${await text(page, '.flash')}`);
+    await add('egress', { protocol: 'udp', startport: '53', cidrlist: '192.0.2.0/24' });
+    const ingress = await text(page, 'table#ingress tbody');
+    for (const want of ['TCP', '22', '10.0.0.0/8', 'ICMP', 'type 8, code 0', '0.0.0.0/0', '80–81', 'group admin/default']) {
+      check(ingress.includes(want), `the ingress rules show ${want}: ${ingress}`);
+    }
+    check(await page.locator('table#ingress tbody tr').count() === 3, 'three ingress rules');
+    check((await text(page, 'table#egress tbody')).includes('192.0.2.0/24'), 'the egress rule');
+    await shot(page, 'security-group');
+    // Remove the group rule.
+    const r80 = page.locator('table#ingress tbody tr', { hasText: '80–81' });
+    await r80.locator('input[name=confirm]').check();
+    await Promise.all([page.waitForNavigation({ waitUntil: 'commit' }), r80.locator('button').click()]);
+    await page.waitForSelector('.flash.ok');
+    check(await page.locator('table#ingress tbody tr').count() === 2, 'two ingress rules left');
+    await visit(page, '/console/security-groups', 'security-groups-two');
+    const web = page.locator('table#list tbody tr', { hasText: 'Web servers' });
+    check((await web.textContent()).includes('2'), 'the list counts its rules');
+  }],
+
   ['launch an instance with the wizard', async (page) => {
     await visit(page, '/console/instances', 'instances-empty');
     await page.click('text=+ Add instance');
@@ -388,6 +436,14 @@ const STEPS = [
     check(await page.locator('#choices tbody tr').count() === 1, "the zone's guest network");
     check(!!(await chosen(page)), 'the only network is chosen already');
     await shot(page, 'launch-network');
+    check(await launchGo(page) === 'securitygroups', 'then its security groups');
+    const ticked = async () => (await page.locator('#choices tbody tr:has(input:checked) label').allTextContents()).map((t) => t.trim());
+    check(JSON.stringify(await ticked()) === '["default"]', `the default group is ticked at first: ${await ticked()}`);
+    await page.locator('#choices tbody tr', { hasText: 'Web servers' }).locator('input[type=checkbox]').check();
+    await shot(page, 'launch-securitygroups');
+    check(await launchGo(page) === 'sshkey', 'then the key pair');
+    check(await launchGo(page, 'back') === 'securitygroups', 'back to the groups');
+    check(JSON.stringify(await ticked()) === '["default","web"]', `both groups are kept: ${await ticked()}`);
     check(await launchGo(page) === 'sshkey', 'then the key pair');
     check(await chosen(page) === 'No key pair', 'no key pair by default');
     await choose(page, 'browser-key');
@@ -396,11 +452,11 @@ const STEPS = [
     // Back and forward again keeps every choice.
     check(await launchGo(page, 'edit:iso') === 'iso', 'Edit goes back to the ISO');
     check(await chosen(page) === 'ipxe', 'the ISO is kept');
-    for (const step of ['offering', 'disk', 'network', 'sshkey', 'review']) {
+    for (const step of ['offering', 'disk', 'network', 'securitygroups', 'sshkey', 'review']) {
       check(await launchGo(page) === step, `forward to ${step}`);
     }
     const review = await text(page, '#review');
-    for (const want of ['Zone1', 'ipxe', 'Small Instance', 'Small', 'browser-key']) {
+    for (const want of ['Zone1', 'ipxe', 'Small Instance', 'Small', 'default, web', 'browser-key']) {
       check(review.includes(want), `the review shows ${want}: ${review}`);
     }
     await page.fill('#f-name', 'web-1');
@@ -545,6 +601,31 @@ const STEPS = [
     await shot(page, 'instance-stopped');
   }],
 
+  ["a stopped instance's security groups are changed on its page; a group in use is not deleted", async (page) => {
+    const vmPage = page.url();
+    const groups = async () => (await page.locator('table#securitygroups tbody tr td:first-child').allTextContents()).map((t) => t.trim());
+    check(JSON.stringify(await groups()) === '["default","web"]', `the instance's groups: ${await groups()}`);
+    const change = page.locator('form[data-action=securitygroups]');
+    // None ticked: refused with a reason.
+    for (const box of await change.locator('input[type=checkbox]').all()) await box.uncheck();
+    await Promise.all([page.waitForNavigation({ waitUntil: 'commit' }), change.locator('button').click()]);
+    check((await text(page, '.flash.error')).includes('at least one'), 'an instance stays in a group');
+    await page.locator('form[data-action=securitygroups] label', { hasText: 'web' }).locator('input').check();
+    await page.locator('form[data-action=securitygroups] label', { hasText: 'default' }).locator('input').uncheck();
+    await Promise.all([page.waitForNavigation({ waitUntil: 'commit' }), page.locator('form[data-action=securitygroups] button').click()]);
+    await page.waitForSelector('.flash.ok', { timeout: 120_000 });
+    check(JSON.stringify(await groups()) === '["web"]', `now only web: ${await groups()}`);
+    await page.locator('#section-3, table#securitygroups').first().scrollIntoViewIfNeeded();
+    await shot(page, 'instance-securitygroups');
+    await page.click('table#securitygroups a');
+    check((await text(page, 'table#members tbody')).includes('web-1'), "the group's page lists the instance");
+    const del = page.locator('#actions form[data-action=delete]');
+    await del.locator('input[name=confirm]').check();
+    await Promise.all([page.waitForNavigation({ waitUntil: 'commit' }), del.locator('button').click()]);
+    check((await text(page, '.flash.error')).length > 0, `a group in use is not deleted: ${await text(page, '.flash')}`);
+    await page.goto(vmPage);
+  }],
+
   ['snapshots: a VM snapshot of the stopped instance; its root volume on the Snapshots page', async (page) => {
     // web-1 is Stopped: its disks are snapshotted (qemu-img over NFS), no memory box.
     const take = 'form[data-action=vmsnapshot]';
@@ -626,8 +707,8 @@ const STEPS = [
     await choose(page, 'ipxe');
     check(await launchGo(page) === 'offering', 'then the offering');
     await choose(page, 'Huge');
-    for (const step of ['disk', 'network', 'sshkey', 'review']) {
-      if (step === 'network' || step === 'sshkey' || step === 'review') {
+    for (const step of ['disk', 'network', 'securitygroups', 'sshkey', 'review']) {
+      if (step !== 'disk') {
         check(await launchGo(page) === step, `forward to ${step}`);
       } else {
         check(await launchGo(page) === step, `forward to ${step}`);
@@ -737,7 +818,7 @@ const STEPS = [
     await choose(page, 'pw-tpl');
     check(await launchGo(page) === 'offering', 'then the offering');
     await choose(page, 'Small Instance');
-    for (const step of ['disk', 'network', 'sshkey', 'review']) {
+    for (const step of ['disk', 'network', 'securitygroups', 'sshkey', 'review']) {
       check(await launchGo(page) === step, `forward to ${step} (a template needs no disk offering)`);
     }
     await page.fill('#f-name', 'pw-1');

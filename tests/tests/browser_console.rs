@@ -2,8 +2,9 @@
 //! Debian's Chromium) against the real management server, a simulated KVM host added
 //! over SSH, an NFS server and a local HTTP server for the ISOs. The script logs in,
 //! builds a Basic zone with the Add Zone wizard (a wrong host password and a wrong NFS
-//! path first), registers ISOs and watches them reach Ready, visits every page, launches
-//! an instance with the Add Instance wizard (a real TCG guest booting ipxe.iso), opens
+//! path first), registers ISOs and watches them reach Ready, visits every page, makes a
+//! security group with ingress and egress rules, launches an instance in it with the Add
+//! Instance wizard (a real TCG guest booting ipxe.iso), opens
 //! its console in noVNC and stops it, registers a password-enabled template (a blank
 //! QCOW2), edits its permissions, launches an instance from it (its password shown
 //! once, then reset) and shares it with a project, saving a screenshot of each page into
@@ -209,6 +210,31 @@ fn the_console_in_chromium_builds_a_zone_launches_an_instance_and_opens_its_cons
         vm["keypairs"], "browser-key",
         "the key pair chosen in the wizard"
     );
+    // Launched in default and web, then moved to web alone on its page.
+    let groups: Vec<&str> = vm["securitygroup"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g["name"].as_str())
+        .collect();
+    assert_eq!(groups, ["web"], "{vms}");
+    let web = api.ok("listSecurityGroups", &["securitygroupname=web"]);
+    let web = &web["securitygroup"][0];
+    assert_eq!(web["description"], "Web servers");
+    let ingress = web["ingressrule"].as_array().unwrap();
+    assert_eq!(
+        ingress.len(),
+        2,
+        "tcp/22 and ICMP echo; the group rule removed: {web}"
+    );
+    assert!(ingress
+        .iter()
+        .any(|r| r["protocol"] == "tcp" && r["startport"] == 22 && r["cidr"] == "10.0.0.0/8"));
+    assert!(ingress
+        .iter()
+        .any(|r| r["protocol"] == "icmp" && r["icmptype"] == 8 && r["icmpcode"] == 0));
+    assert_eq!(web["egressrule"][0]["startport"], 53, "{web}");
+    assert_eq!(web["egressrule"][0]["cidr"], "192.0.2.0/24", "{web}");
     assert!(
         vm["nic"][0]["ipaddress"]
             .as_str()

@@ -271,6 +271,16 @@ fn link_exists(name: &str) -> bool {
     Path::new("/sys/class/net").join(name).exists()
 }
 
+/// Whether the machine's own nftables has the agent's security-group table.
+fn nft_table_exists() -> bool {
+    Command::new("nft")
+        .args(["list", "table", "inet", "stratus_sg"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 fn strip_ansi(s: &str) -> String {
     let mut out = String::new();
     let mut esc = false;
@@ -786,6 +796,7 @@ fn the_readme_first_vm_walkthrough_works_as_written() {
     let password = format!("readme-{}", uuid::Uuid::new_v4().simple());
     let libvirtd_before = pids_named("libvirtd");
     let had_bridge = link_exists("cloudbr0");
+    let had_filter = nft_table_exists();
 
     eprintln!(
         "[readme] scripts/run with STRATUS_DATA_DIR={}, log {}",
@@ -1098,6 +1109,12 @@ fn the_readme_first_vm_walkthrough_works_as_written() {
         assert!(
             !link_exists("cloudbr0"),
             "the cloudbr0 this run made is removed"
+        );
+    }
+    if !had_filter {
+        assert!(
+            !nft_table_exists(),
+            "the security-group tables this run's agent made are removed"
         );
     }
 

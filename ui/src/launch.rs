@@ -1,5 +1,5 @@
 //! The Add Instance wizard (CloudStack's "Add instance": zone, template or ISO, compute
-//! offering, disk offering, network, SSH key pair, review with user data), as data: the step order, the values chosen
+//! offering, disk offering, network, security groups, SSH key pair, review with user data), as data: the step order, the values chosen
 //! so far, where each button leads and what a step still lacks. The console's handler
 //! lists the choices through the command layer and carries the values from page to page in
 //! hidden fields, so the wizard works without JavaScript and keeps nothing on the server.
@@ -55,6 +55,13 @@ pub const STEPS: &[Step] = &[
         required: true,
     },
     Step {
+        key: "securitygroups",
+        title: "Security groups",
+        intro: "In a zone with security groups the instance is in the groups ticked here: their ingress rules say what may reach it. The account's default group is ticked at first; it lets nothing in until you add rules to it.",
+        field: "securitygroupids",
+        required: false,
+    },
+    Step {
         key: "sshkey",
         title: "SSH key pair",
         intro: "A key pair recorded with the instance for its owner to log in with (optional).",
@@ -78,11 +85,15 @@ pub const CARRIED: &[&str] = &[
     "diskofferingid",
     "size",
     "networkid",
+    "securitygroupids",
     "keypair",
     "name",
     "displayname",
     "userdata",
 ];
+
+/// Values chosen with checkboxes: several, carried comma-separated.
+pub const MULTI: &[&str] = &["securitygroupids"];
 
 /// The value a template's row carries in `isoid` (an ISO's is its bare id).
 pub const TEMPLATE_PREFIX: &str = "template:";
@@ -128,8 +139,24 @@ impl LaunchState {
     pub fn from_fields<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> LaunchState {
         let mut values = BTreeMap::new();
         for (k, v) in fields {
-            if CARRIED.contains(&k) {
-                values.insert(k.to_string(), v.trim().to_string());
+            if !CARRIED.contains(&k) {
+                continue;
+            }
+            let v = v.trim();
+            match values.get_mut(k) {
+                // A second ticked box of a multiple choice joins the first.
+                Some(have) if MULTI.contains(&k) => {
+                    let have: &mut String = have;
+                    if !v.is_empty() {
+                        if !have.is_empty() {
+                            have.push(',');
+                        }
+                        have.push_str(v);
+                    }
+                }
+                _ => {
+                    values.insert(k.to_string(), v.to_string());
+                }
             }
         }
         LaunchState { values }
@@ -235,6 +262,7 @@ impl LaunchState {
             p.push(("userdata", base64(self.get("userdata").as_bytes())));
         }
         for (param, k) in [
+            ("securitygroupids", "securitygroupids"),
             ("keypair", "keypair"),
             ("name", "name"),
             ("displayname", "displayname"),
@@ -281,6 +309,8 @@ pub struct Choice {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Choices {
     pub name: String,
+    /// Checkboxes (several may be chosen, carried comma-separated) instead of radios.
+    pub multi: bool,
     pub headings: Vec<String>,
     pub rows: Vec<Choice>,
     pub empty: String,
@@ -290,6 +320,7 @@ impl Choices {
     pub fn new(name: &str, headings: &[&str], empty: &str) -> Choices {
         Choices {
             name: name.into(),
+            multi: false,
             headings: headings.iter().map(|h| h.to_string()).collect(),
             rows: vec![],
             empty: empty.into(),
@@ -302,6 +333,26 @@ impl Choices {
             cells,
             checked: false,
         });
+    }
+
+    /// Checks the rows of a multiple choice's comma-separated `chosen` still offered; with
+    /// none of them, the first row (the default). Answers the checked values, joined.
+    pub fn select_many(&mut self, chosen: &str) -> String {
+        let wanted: Vec<&str> = chosen.split(',').map(str::trim).collect();
+        for r in self.rows.iter_mut() {
+            r.checked = wanted.contains(&r.value.as_str());
+        }
+        if !self.rows.iter().any(|r| r.checked) {
+            if let Some(r) = self.rows.first_mut() {
+                r.checked = true;
+            }
+        }
+        self.rows
+            .iter()
+            .filter(|r| r.checked)
+            .map(|r| r.value.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Checks the row of `chosen`; with no (or a vanished) choice, the only row, or the
@@ -430,6 +481,46 @@ mod tests {
         );
         assert_eq!(base64(b"ab"), "YWI=");
         assert_eq!(base64(b""), "");
+    }
+
+    #[test]
+    fn several_security_groups_are_carried_and_sent_together() {
+        let s = state(&[
+            ("securitygroupids", "a"),
+            ("securitygroupids", ""),
+            ("securitygroupids", "b"),
+            ("zoneid", "z"),
+        ]);
+        assert_eq!(s.get("securitygroupids"), "a,b");
+        assert_eq!(
+            s.hidden("review", &[]),
+            vec![
+                ("securitygroupids".into(), "a,b".into()),
+                ("zoneid".into(), "z".into())
+            ]
+        );
+        let p = s.deploy_params();
+        assert!(p.contains(&("securitygroupids", "a,b".into())));
+        // None chosen (a zone without groups): the parameter is left out.
+        assert!(!state(&[("zoneid", "z")])
+            .deploy_params()
+            .iter()
+            .any(|(k, _)| *k == "securitygroupids"));
+        // Not a multiple choice: the last value wins, as before.
+        assert_eq!(
+            state(&[("zoneid", "a"), ("zoneid", "b")]).get("zoneid"),
+            "b"
+        );
+        let mut c = Choices::new("securitygroupids", &["Name"], "none");
+        c.multi = true;
+        c.push("d", vec!["default".into()]);
+        c.push("w", vec!["web".into()]);
+        c.push("x", vec!["db".into()]);
+        assert_eq!(c.select_many("x, w,gone"), "w,x");
+        // Nothing (still) offered chosen: the default, first.
+        assert_eq!(c.select_many("gone"), "d");
+        assert_eq!(c.select_many(""), "d");
+        assert!(Choices::default().select_many("a").is_empty());
     }
 
     #[test]

@@ -176,6 +176,12 @@ impl Action {
         self.inputs.push(f);
         self
     }
+    /// A drop-down among the inputs, in their order (the action's own `select` comes
+    /// after them); its first option is the one chosen at first.
+    pub fn choice(mut self, name: &str, label: &str, options: Vec<(String, String)>) -> Action {
+        self.inputs.push(Field::select(name, label, "", options));
+        self
+    }
     /// A labelled checkbox beside the button (sent as `name=true` when ticked).
     pub fn checkbox(mut self, name: &str, label: &str, checked: bool) -> Action {
         self.inputs.push(Field::checkbox(name, label, checked));

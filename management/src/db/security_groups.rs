@@ -486,6 +486,27 @@ pub async fn host_generation(db: impl PgExecutor<'_>, host: HostId) -> Result<i6
         .await?)
 }
 
+/// Where a host's filter stands: the newest generation, the one its agent confirmed, and
+/// the last push's failure.
+#[derive(Debug, Clone, sqlx::FromRow, RowShape)]
+pub struct HostSgRow {
+    pub generation: i64,
+    pub applied: i64,
+    pub error: Option<String>,
+}
+
+stmt!(HOST_SG_STATE: HostSgRow = "SELECT generation, applied, error FROM sg_host_state
+    WHERE host_id = $1");
+
+/// A host's filter state (None: no VM of a group has touched it yet).
+pub async fn host_sg_state(db: impl PgExecutor<'_>, host: HostId) -> Result<Option<HostSgRow>> {
+    Ok(HOST_SG_STATE
+        .query_as()
+        .bind(host)
+        .fetch_optional(db)
+        .await?)
+}
+
 statements![
     SG_INSERT,
     SG_FETCH,
@@ -513,4 +534,5 @@ statements![
     HOST_FAILED,
     HOST_RESET,
     HOST_GENERATION,
+    HOST_SG_STATE,
 ];

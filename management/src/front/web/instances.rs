@@ -18,8 +18,9 @@ use axum::{Form, Router};
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
     ConsoleEndpointResponse, DiskOfferingResponse, EventResponse, HostForMigrationResponse,
-    IsoResponse, NetworkResponse, ServiceOfferingResponse, SshKeyPairResponse, TemplateResponse,
-    VirtualMachineResponse, VmStatsItem, VmStatsResponse, VolumeResponse, ZoneResponse,
+    IsoResponse, NetworkResponse, SecurityGroupResponse, ServiceOfferingResponse,
+    SshKeyPairResponse, TemplateResponse, VirtualMachineResponse, VmStatsItem, VmStatsResponse,
+    VolumeResponse, ZoneResponse,
 };
 use stratus_api::ApiError;
 use stratus_ui::chart::{self, Series};
@@ -497,6 +498,9 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
     let (vm_snapshots, snapshot_busy) = super::snapshots::vm_section(&s, &v).await;
     let changing = transitional(&state) || snapshot_busy;
     let tags = super::tags::section(&s, "UserVm", &id, &detail_path(&id)).await;
+    let groups =
+        super::security_groups::instance_section(&s, &v, &format!("{}/action", detail_path(&id)))
+            .await;
     let events_section = Section {
         forms: vec![],
         title: "Events".into(),
@@ -555,7 +559,9 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
             },
         ]
         .into_iter()
-        // Then the VM snapshots (issue 16), the events and the tags.
+        // Then its security groups (issue 14), the VM snapshots (issue 16), the events
+        // and the tags.
+        .chain(groups)
         .chain(vm_snapshots)
         .chain(std::iter::once(events_section))
         .chain(tags)
@@ -790,6 +796,15 @@ async fn action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Re
     }
     // A list row's action comes back to the list it was pressed on.
     let back = super::local_path(field(&f, "back"), &detail_path(&id));
+    if field(&f, "action") == "securitygroups"
+        && super::security_groups::chosen_groups(&f).is_empty()
+    {
+        return redirect_with(
+            &back,
+            false,
+            "Choose at least one security group: an instance in a Basic zone is always in one.",
+        );
+    }
     // VM snapshots (issue 16).
     if let Some((command, params, done)) = super::snapshots::vm_action(&id, &f) {
         return s.act(command, &params, &back, done).await;
@@ -839,6 +854,17 @@ async fn action(s: Session, Path(id): Path<String>, Form(f): Form<Fields>) -> Re
                 ("id", field(&f, "isoid").to_string()),
             ],
             "The ISO is attached.",
+        ),
+        "securitygroups" => (
+            "updateVirtualMachine",
+            vec![
+                vm(),
+                (
+                    "securitygroupids",
+                    super::security_groups::chosen_groups(&f),
+                ),
+            ],
+            "The instance's security groups were changed; it takes their rules when it starts.",
         ),
         "resetsshkey" => (
             "resetSSHKeyForVirtualMachine",
@@ -1147,6 +1173,40 @@ async fn choices(s: &Session, state: &LaunchState, key: &str) -> Result<Choices,
                 );
             }
         }
+        "securitygroups" => {
+            c = Choices::new(
+                "securitygroupids",
+                &["Name", "Description", "Ingress rules"],
+                "This zone does not use security groups: its network keeps instances apart. Go on.",
+            );
+            c.multi = true;
+            let enforced = !zone.is_empty()
+                && s.one_of::<ZoneResponse>("listZones", &zone, &[])
+                    .await?
+                    .is_some_and(|z| z.securitygroupsenabled == Some(true));
+            if enforced {
+                // The instance's owner's groups: the caller's, or the project's in its view.
+                let mut groups = s
+                    .list_of::<SecurityGroupResponse>(
+                        "listSecurityGroups",
+                        &rows_params(&s.scope()),
+                    )
+                    .await?
+                    .1;
+                // The default first: it is what an instance is in when nothing else is.
+                groups.sort_by_key(|g| g.name.as_deref() != Some("default"));
+                for g in groups {
+                    c.push(
+                        plain(&g.id),
+                        vec![
+                            text(&g.name),
+                            text(&g.description),
+                            g.ingressrule.len().to_string(),
+                        ],
+                    );
+                }
+            }
+        }
         "sshkey" => {
             c = Choices::new("keypair", &["Name", "Fingerprint"], "");
             c.push("", vec!["No key pair".into(), String::new()]);
@@ -1192,6 +1252,23 @@ async fn review(
     let mut out = vec![];
     for st in STEPS.iter().filter(|st| !st.field.is_empty()) {
         let c = choices(s, state, st.key).await?;
+        if c.multi {
+            let mut c = c;
+            c.select_many(state.get(st.field));
+            let names: Vec<&str> = c
+                .rows
+                .iter()
+                .filter(|r| r.checked)
+                .filter_map(|r| r.cells.first().map(String::as_str))
+                .collect();
+            let shown = if names.is_empty() {
+                "—".to_string()
+            } else {
+                names.join(", ")
+            };
+            out.push((st.key, st.title, shown));
+            continue;
+        }
         let chosen = c
             .rows
             .iter()
@@ -1236,10 +1313,13 @@ async fn launch_page(
     };
     let mut choices_shown = None;
     if !st.field.is_empty() {
-        let picked = c
-            .select(state.get(st.field), key == "sshkey")
-            .map(|r| r.value.clone())
-            .unwrap_or_default();
+        let picked = if c.multi {
+            c.select_many(state.get(st.field))
+        } else {
+            c.select(state.get(st.field), key == "sshkey")
+                .map(|r| r.value.clone())
+                .unwrap_or_default()
+        };
         state.set(st.field, picked);
         choices_shown = Some(c);
     }

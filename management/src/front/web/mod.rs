@@ -19,6 +19,7 @@ mod limits;
 mod lists;
 mod offerings;
 mod projects;
+mod security_groups;
 mod sharing;
 mod show;
 mod snapshots;
@@ -105,6 +106,7 @@ pub fn router() -> Router<Ctx> {
         .merge(instances::router())
         .merge(storage::router())
         .merge(snapshots::router())
+        .merge(security_groups::router())
         .merge(admin::router())
         .merge(sshkeys::router())
         .merge(offerings::router())

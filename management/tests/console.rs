@@ -1934,6 +1934,7 @@ async fn add_instance_wizard_walks_its_steps_and_keeps_choices() {
             "Compute offering",
             "Disk offering",
             "Network",
+            "Security groups",
             "SSH key pair",
             "Review"
         ]
@@ -2029,6 +2030,17 @@ async fn add_instance_wizard_walks_its_steps_and_keeps_choices() {
         ["guestNetworkForBasicZone"]
     );
     let p = b.submit(&p, "#launch", &[], Some("next")).await;
+    // A Basic zone enforces security groups: the account's default is ticked.
+    assert_eq!(attr(&p.doc, "#launch", "data-step"), "securitygroups");
+    assert_eq!(attr(&p.doc, "#choices", "data-name"), "securitygroupids");
+    assert_eq!(
+        texts(
+            &p.doc,
+            "#choices tr:has(input[type=checkbox][checked]) label"
+        ),
+        ["default"]
+    );
+    let p = b.submit(&p, "#launch", &[], Some("next")).await;
     assert_eq!(attr(&p.doc, "#launch", "data-step"), "sshkey");
     assert_eq!(
         text1(&p.doc, "#choices tr:has(input[checked]) label"),
@@ -2044,6 +2056,7 @@ async fn add_instance_wizard_walks_its_steps_and_keeps_choices() {
             "Compute offering",
             "Disk offering",
             "Network",
+            "Security groups",
             "SSH key pair"
         ]
     );
@@ -2055,7 +2068,8 @@ async fn add_instance_wizard_walks_its_steps_and_keeps_choices() {
         "{review:?}"
     );
     assert!(review[3].ends_with("8 GB"), "{review:?}");
-    assert_eq!(review[5], "No key pair");
+    assert_eq!(review[5], "default");
+    assert_eq!(review[6], "No key pair");
     // Edit goes back to a step with its choice kept, and forward again.
     let p2 = b.submit(&p, "#launch", &[], Some("edit:offering")).await;
     assert_eq!(

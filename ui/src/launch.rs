@@ -137,7 +137,7 @@ pub struct LaunchState {
 impl LaunchState {
     /// The carried values among a form's fields (others, like the CSRF token, are left out).
     pub fn from_fields<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> LaunchState {
-        let mut values = BTreeMap::new();
+        let mut values: BTreeMap<String, String> = BTreeMap::new();
         for (k, v) in fields {
             if !CARRIED.contains(&k) {
                 continue;
@@ -146,7 +146,6 @@ impl LaunchState {
             match values.get_mut(k) {
                 // A second ticked box of a multiple choice joins the first.
                 Some(have) if MULTI.contains(&k) => {
-                    let have: &mut String = have;
                     if !v.is_empty() {
                         if !have.is_empty() {
                             have.push(',');

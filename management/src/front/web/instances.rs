@@ -1194,7 +1194,9 @@ async fn choices(s: &Session, state: &LaunchState, key: &str) -> Result<Choices,
                     .await?
                     .1;
                 // The default first: it is what an instance is in when nothing else is.
-                groups.sort_by_key(|g| g.name.as_deref() != Some("default"));
+                groups.sort_by_key(|g| {
+                    g.name.as_deref() != Some(crate::rules::security_groups::DEFAULT_NAME)
+                });
                 for g in groups {
                     c.push(
                         plain(&g.id),

@@ -32,7 +32,7 @@ const LIST: &str = "/console/security-groups";
 const NEW: &str = "/console/security-groups/new";
 
 /// The group every account has; it cannot be deleted or renamed.
-const DEFAULT: &str = "default";
+use crate::rules::security_groups::DEFAULT_NAME as DEFAULT;
 
 pub fn router() -> Router<Ctx> {
     Router::new()

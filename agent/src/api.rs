@@ -72,6 +72,10 @@ use crate::heartbeat::Reporter;
 use crate::hypervisor::Hypervisor;
 use crate::metadata::MetadataServers;
 use crate::network::Networks;
+use crate::router::Routers;
+use stratus_api::router::{
+    api as router_paths, RouterRemoved, RouterSpec, RouterStatus, VlanBridge, VlanBridgeRemoved,
+};
 use uuid::Uuid;
 
 fn tls_err(what: &Path, e: impl std::fmt::Display) -> Error {
@@ -181,6 +185,8 @@ pub struct AgentState {
     pub metadata: Arc<MetadataServers>,
     /// The guests' security groups (nftables).
     pub firewall: Arc<Firewall>,
+    /// The virtual routers of isolated networks (namespaces) and the VLAN bridges.
+    pub routers: Arc<Routers>,
     /// One lock per VM: its commands run one at a time.
     vm_locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -193,6 +199,7 @@ impl AgentState {
         guests: Arc<GuestStore>,
         metadata: Arc<MetadataServers>,
         firewall: Arc<Firewall>,
+        routers: Arc<Routers>,
     ) -> Arc<AgentState> {
         Arc::new(AgentState {
             reporter,
@@ -201,6 +208,7 @@ impl AgentState {
             guests,
             metadata,
             firewall,
+            routers,
             vm_locks: Mutex::new(HashMap::new()),
         })
     }
@@ -230,6 +238,14 @@ pub fn router(state: Arc<AgentState>) -> Router {
         .route(paths::VM_DISK, delete(vm_disk_detach))
         .route(paths::VM_DISK_SIZE, put(vm_disk_resize))
         .route(paths::NETWORK, put(network_apply).delete(network_remove))
+        .route(
+            router_paths::ROUTER,
+            put(router_apply).get(router_get).delete(router_remove),
+        )
+        .route(
+            router_paths::VLAN_BRIDGE,
+            put(vlan_bridge_ensure).delete(vlan_bridge_remove),
+        )
         .route(
             paths::SECURITY_GROUPS,
             put(security_groups_apply).get(security_groups_get),
@@ -859,6 +875,71 @@ async fn network_remove(
     .await
 }
 
+/// `PUT /v1/routers/{name}`: make the virtual router so ([`crate::router`]).
+async fn router_apply(
+    State(s): State<Arc<AgentState>>,
+    UrlPath(name): UrlPath<String>,
+    bytes: Bytes,
+) -> Answer<RouterStatus> {
+    let spec: RouterSpec = body(&bytes, None)?;
+    if spec.name != name {
+        return Err(Failure(
+            StatusCode::BAD_REQUEST,
+            format!("the spec is of router {}, the path names {name}", spec.name),
+        ));
+    }
+    let r = s.routers.clone();
+    blocking(move || r.apply(&spec)).await
+}
+
+async fn router_get(
+    State(s): State<Arc<AgentState>>,
+    UrlPath(name): UrlPath<String>,
+) -> Answer<RouterStatus> {
+    let r = s.routers.clone();
+    blocking(move || r.status(&name)).await
+}
+
+async fn router_remove(
+    State(s): State<Arc<AgentState>>,
+    UrlPath(name): UrlPath<String>,
+) -> Answer<RouterRemoved> {
+    let r = s.routers.clone();
+    blocking(move || {
+        Ok(RouterRemoved {
+            existed: r.remove(&name)?,
+        })
+    })
+    .await
+}
+
+async fn vlan_bridge_ensure(
+    State(s): State<Arc<AgentState>>,
+    UrlPath((label, vlan)): UrlPath<(String, String)>,
+) -> Answer<VlanBridge> {
+    let vlan = router_paths::parse_vlan(&vlan).map_err(|e| Failure(StatusCode::BAD_REQUEST, e))?;
+    let r = s.routers.clone();
+    blocking(move || {
+        Ok(VlanBridge {
+            bridge: r.ensure_vlan_bridge(&label, vlan)?,
+        })
+    })
+    .await
+}
+
+async fn vlan_bridge_remove(
+    State(s): State<Arc<AgentState>>,
+    UrlPath((label, vlan)): UrlPath<(String, String)>,
+) -> Answer<VlanBridgeRemoved> {
+    let vlan = router_paths::parse_vlan(&vlan).map_err(|e| Failure(StatusCode::BAD_REQUEST, e))?;
+    let r = s.routers.clone();
+    blocking(move || {
+        let (removed, in_use) = r.remove_vlan_bridge(&label, vlan)?;
+        Ok(VlanBridgeRemoved { removed, in_use })
+    })
+    .await
+}
+
 /// `PUT /v1/security-groups`: the host's whole guest filter ([`crate::firewall`]).
 async fn security_groups_apply(
     State(s): State<Arc<AgentState>>,
@@ -1098,9 +1179,10 @@ mod tests {
         let guests = Arc::new(GuestStore::open(dir.path().join("guests"), "kvm1"));
         let metadata = Arc::new(MetadataServers::new(networks.clone(), guests.clone()));
         let firewall = Arc::new(Firewall::simulated(dir.path().join("firewall"), "kvm1"));
+        let routers = Arc::new(Routers::new(dir.path().join("routers")));
         Fixture {
             app: router(AgentState::new(
-                reporter, hv, networks, guests, metadata, firewall,
+                reporter, hv, networks, guests, metadata, firewall, routers,
             )),
             guests_dir: dir.path().join("guests"),
             _dir: dir,
@@ -1392,6 +1474,55 @@ mod tests {
                 ),
                 StatusCode::BAD_REQUEST,
                 "gateway 10.0.0.0 is not a host address",
+            ),
+            (
+                Method::PUT,
+                router_paths::router("r-1"),
+                Some(
+                    serde_json::json!({"name": "r-2", "guest": {"label": "cloudbr0",
+                    "gateway": "10.0.0.1", "prefix_len": 24, "mac": "02:00:00:00:00:01"}}),
+                ),
+                StatusCode::BAD_REQUEST,
+                "the path names r-1",
+            ),
+            (
+                Method::PUT,
+                router_paths::router("r-1"),
+                Some(
+                    serde_json::json!({"name": "r-1", "guest": {"label": "cloudbr0",
+                    "vlan": 4095, "gateway": "10.0.0.1", "prefix_len": 24,
+                    "mac": "02:00:00:00:00:01"}}),
+                ),
+                StatusCode::BAD_REQUEST,
+                "VLAN 4095",
+            ),
+            (
+                Method::GET,
+                router_paths::router("r-1"),
+                None,
+                StatusCode::NOT_FOUND,
+                "no router r-1",
+            ),
+            (
+                Method::DELETE,
+                router_paths::router("R_1"),
+                None,
+                StatusCode::BAD_REQUEST,
+                "not a router name",
+            ),
+            (
+                Method::PUT,
+                "/v1/vlan-bridges/cloudbr0/4095".to_string(),
+                None,
+                StatusCode::BAD_REQUEST,
+                "4095",
+            ),
+            (
+                Method::DELETE,
+                router_paths::vlan_bridge("cloudbr0", None),
+                None,
+                StatusCode::OK,
+                "",
             ),
         ];
         for (method, path, body, want_status, want_text) in cases {

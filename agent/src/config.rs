@@ -41,6 +41,9 @@ pub struct ApiConfig {
     /// Where the security-group filter keeps its file and generation (`firewall_dir`;
     /// default `layout::FIREWALL`).
     pub firewall_dir: std::path::PathBuf,
+    /// Where virtual routers keep their specs and files (`routers_dir`; default
+    /// `layout::ROUTERS`).
+    pub routers_dir: std::path::PathBuf,
 }
 
 /// Parses `key = value` lines; `#` starts a comment.
@@ -118,6 +121,9 @@ impl AgentConfig {
                     .into(),
                 firewall_dir: get("firewall_dir")
                     .unwrap_or_else(|| stratus_api::agent::layout::FIREWALL.into())
+                    .into(),
+                routers_dir: get("routers_dir")
+                    .unwrap_or_else(|| stratus_api::agent::layout::ROUTERS.into())
                     .into(),
             }),
         };

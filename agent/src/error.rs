@@ -25,6 +25,10 @@ pub enum Error {
     /// Setting up a guest network (bridge, dnsmasq) failed.
     #[error("guest network: {0}")]
     Network(String),
+    /// Setting up a virtual router (namespace, veths, VLAN bridges, its nftables table
+    /// or dnsmasq) failed.
+    #[error("virtual router: {0}")]
+    Router(String),
     /// Loading the security-group filter (nftables) failed.
     #[error("security groups: {0}")]
     Firewall(String),

@@ -15,5 +15,6 @@ pub mod iso9660;
 pub mod kvm_device;
 pub mod metadata;
 pub mod network;
+pub mod router;
 pub mod sysinfo;
 pub mod uninstall;

@@ -116,6 +116,11 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or_else(|| stratus_api::agent::layout::FIREWALL.into()),
         &cfg.host_id.to_string(),
     ));
+    let routers = Arc::new(stratus_agent::router::Routers::new(
+        api.as_ref()
+            .map(|a| a.routers_dir.clone())
+            .unwrap_or_else(|| stratus_api::agent::layout::ROUTERS.into()),
+    ));
     let reporter = Arc::new(Reporter::new(cfg, hv.clone())?.with_firewall(firewall.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let api_task = match api {
@@ -132,6 +137,11 @@ async fn main() -> anyhow::Result<()> {
                 Ok(Err(e)) => tracing::warn!(error = %e, "restoring the security groups"),
                 Err(e) => tracing::warn!(error = %e, "restoring the security groups"),
             }
+            // And the virtual routers theirs (a no-op for those that kept running).
+            let r = routers.clone();
+            if let Err(e) = tokio::task::spawn_blocking(move || r.restore()).await {
+                tracing::warn!(error = %e, "restoring the virtual routers");
+            }
             Some(tokio::spawn(stratus_agent::api::serve(
                 listener,
                 tls,
@@ -142,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
                     guests,
                     metadata,
                     firewall.clone(),
+                    routers.clone(),
                 )),
                 stop_rx.clone(),
             )))
@@ -162,6 +173,9 @@ async fn main() -> anyhow::Result<()> {
         // Guest networks go with the host (it is in maintenance: no guests run).
         let n = networks.clone();
         let _ = tokio::task::spawn_blocking(move || n.remove_all()).await;
+        // Its virtual routers and the VLAN bridges the agent made.
+        let r = routers.clone();
+        let _ = tokio::task::spawn_blocking(move || r.remove_all()).await;
         // And so does their filter, tables and files.
         let f = firewall.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || f.remove_all()).await {

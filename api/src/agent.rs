@@ -395,6 +395,10 @@ pub mod layout {
     /// Security groups: the nftables file in force (`rules.nft`) and its generation
     /// (`applied.json`).
     pub const FIREWALL: &str = "/var/lib/stratus-agent/firewall";
+    /// Virtual routers (issue 15): one directory per router with the spec last applied
+    /// (`spec.json`), what the agent made for it (`state.json`), its nftables file and
+    /// its dnsmasq's files; `.vlan-bridges/` records the VLAN bridges the agent made.
+    pub const ROUTERS: &str = "/var/lib/stratus-agent/routers";
     pub const SYSTEMD_UNIT: &str = "/etc/systemd/system/stratus-agent.service";
     /// The agent's TLS server certificate and key, and the CA its clients must chain to.
     pub const TLS_CERT: &str = "/etc/stratus/agent.crt";

@@ -23,6 +23,7 @@ pub mod envelope;
 pub mod error;
 pub mod job_class;
 pub mod params;
+pub mod router;
 pub mod signing;
 pub mod types;
 

@@ -74,7 +74,8 @@ use crate::metadata::MetadataServers;
 use crate::network::Networks;
 use crate::router::Routers;
 use stratus_api::router::{
-    api as router_paths, RouterRemoved, RouterSpec, RouterStatus, VlanBridge, VlanBridgeRemoved,
+    api as router_paths, GuestSegment, RouterRemoved, RouterSpec, RouterStatus, SegmentRemoved,
+    SegmentStatus,
 };
 use uuid::Uuid;
 
@@ -242,10 +243,8 @@ pub fn router(state: Arc<AgentState>) -> Router {
             router_paths::ROUTER,
             put(router_apply).get(router_get).delete(router_remove),
         )
-        .route(
-            router_paths::VLAN_BRIDGE,
-            put(vlan_bridge_ensure).delete(vlan_bridge_remove),
-        )
+        .route(router_paths::SEGMENTS, put(segment_ensure))
+        .route(router_paths::SEGMENT, delete(segment_remove))
         .route(
             paths::SECURITY_GROUPS,
             put(security_groups_apply).get(security_groups_get),
@@ -913,31 +912,22 @@ async fn router_remove(
     .await
 }
 
-async fn vlan_bridge_ensure(
-    State(s): State<Arc<AgentState>>,
-    UrlPath((label, vlan)): UrlPath<(String, String)>,
-) -> Answer<VlanBridge> {
-    let vlan = router_paths::parse_vlan(&vlan).map_err(|e| Failure(StatusCode::BAD_REQUEST, e))?;
+/// `PUT /v1/segments`: a guest segment's bridge (untagged, VLAN or VXLAN), made so
+/// ([`crate::segment`]).
+async fn segment_ensure(State(s): State<Arc<AgentState>>, bytes: Bytes) -> Answer<SegmentStatus> {
+    let seg: GuestSegment = body(&bytes, None)?;
     let r = s.routers.clone();
-    blocking(move || {
-        Ok(VlanBridge {
-            bridge: r.ensure_vlan_bridge(&label, vlan)?,
-        })
-    })
-    .await
+    blocking(move || r.ensure_segment(&seg)).await
 }
 
-async fn vlan_bridge_remove(
+/// `DELETE /v1/segments/{bridge}`: the segment's bridge and device, if the agent made
+/// them and nothing else is attached.
+async fn segment_remove(
     State(s): State<Arc<AgentState>>,
-    UrlPath((label, vlan)): UrlPath<(String, String)>,
-) -> Answer<VlanBridgeRemoved> {
-    let vlan = router_paths::parse_vlan(&vlan).map_err(|e| Failure(StatusCode::BAD_REQUEST, e))?;
+    UrlPath(bridge): UrlPath<String>,
+) -> Answer<SegmentRemoved> {
     let r = s.routers.clone();
-    blocking(move || {
-        let (removed, in_use) = r.remove_vlan_bridge(&label, vlan)?;
-        Ok(VlanBridgeRemoved { removed, in_use })
-    })
-    .await
+    blocking(move || r.remove_segment(&bridge)).await
 }
 
 /// `PUT /v1/security-groups`: the host's whole guest filter ([`crate::firewall`]).
@@ -1490,11 +1480,22 @@ mod tests {
                 router_paths::router("r-1"),
                 Some(
                     serde_json::json!({"name": "r-1", "guest": {"label": "cloudbr0",
-                    "vlan": 4095, "gateway": "10.0.0.1", "prefix_len": 24,
-                    "mac": "02:00:00:00:00:01"}}),
+                    "isolation": {"kind": "vlan", "id": 4095}, "gateway": "10.0.0.1",
+                    "prefix_len": 24, "mac": "02:00:00:00:00:01"}}),
                 ),
                 StatusCode::BAD_REQUEST,
                 "VLAN 4095",
+            ),
+            (
+                Method::PUT,
+                router_paths::router("r-1"),
+                Some(
+                    serde_json::json!({"name": "r-1", "guest": {"label": "cloudbr0",
+                    "vlan": 123, "gateway": "10.0.0.1", "prefix_len": 24,
+                    "mac": "02:00:00:00:00:01"}}),
+                ),
+                StatusCode::BAD_REQUEST,
+                "unknown field `vlan`",
             ),
             (
                 Method::GET,
@@ -1512,14 +1513,34 @@ mod tests {
             ),
             (
                 Method::PUT,
-                "/v1/vlan-bridges/cloudbr0/4095".to_string(),
-                None,
+                router_paths::SEGMENTS.to_string(),
+                Some(serde_json::json!({
+                    "label": "cloudbr0", "isolation": {"kind": "vxlan", "vni": 16777215}
+                })),
                 StatusCode::BAD_REQUEST,
-                "4095",
+                "must be 1-16777214",
+            ),
+            (
+                Method::PUT,
+                router_paths::SEGMENTS.to_string(),
+                Some(serde_json::json!({
+                    "label": "cloudbr0",
+                    "isolation": {"kind": "vxlan", "vni": 5001,
+                                  "peers": ["10.231.2.2", "10.231.2.2"]}
+                })),
+                StatusCode::BAD_REQUEST,
+                "given twice",
+            ),
+            (
+                Method::PUT,
+                router_paths::SEGMENTS.to_string(),
+                Some(serde_json::json!({"label": "br0;reboot"})),
+                StatusCode::BAD_REQUEST,
+                "not a bridge name",
             ),
             (
                 Method::DELETE,
-                router_paths::vlan_bridge("cloudbr0", None),
+                router_paths::segment("cloudbr0"),
                 None,
                 StatusCode::OK,
                 "",

@@ -16,5 +16,6 @@ pub mod kvm_device;
 pub mod metadata;
 pub mod network;
 pub mod router;
+pub mod segment;
 pub mod sysinfo;
 pub mod uninstall;

@@ -2,12 +2,28 @@
 //! asked for them: the management server computes a [`RouterSpec`] per isolated network
 //! and PUTs it to the agent of the host that routes the network, which makes it so in a
 //! Linux network namespace (`stratus-<name>`) instead of CloudStack's router VM: a guest
-//! leg (the guests' gateway, DHCP and DNS) on the guest VLAN's bridge, a public leg with
-//! the network's public addresses, source NAT, static NAT, port forwarding, the ingress
-//! firewall of the public addresses and the egress policy of the guests.
+//! leg (the guests' gateway, DHCP and DNS) on the guest network's segment, a public leg
+//! with the network's public addresses, source NAT, static NAT, port forwarding, the
+//! ingress firewall of the public addresses and the egress policy of the guests.
 //!
-//! Also here: the host bridges of tagged guest and public traffic ([`vlan_bridge_name`],
-//! [`api::VLAN_BRIDGE`]), named CloudStack's KVM way (`br<label>-<vlan>`).
+//! Also here: the guest segments ([`GuestSegment`], [`api::SEGMENTS`]), the host bridges
+//! one isolated network's guests (and its router) sit on, with CloudStack's isolation
+//! methods and names ([`Isolation`]):
+//!
+//! - `Untagged`: the traffic label's own bridge.
+//! - `Vlan` (`vlan://<id>`): an 802.1Q device `<label>.<id>` in a bridge `br<label>-<id>`,
+//!   as CloudStack's KVM agent does.
+//! - `Vxlan` (`vxlan://<vni>`): a VXLAN device `vxlan<vni>` over the label (its first IPv4
+//!   address is the tunnel's local end) in a bridge `brvx-<vni>`, as CloudStack's KVM
+//!   `modifyvxlan.sh` names them. Why VXLAN at all: it needs no switch configuration and
+//!   no 802.1Q in the host's kernel (the test machine's kernel has none: VLAN devices and
+//!   VLAN filtering cannot be made there, VXLAN devices can), and CloudStack's KVM
+//!   supports it as an isolation method of physical networks. Broadcast and unknown
+//!   unicast reach the other hosts by head-end replication to a flood list of their
+//!   underlay addresses (`peers`), not by multicast: the management server knows every
+//!   host's address, and multicast routing in the underlay is not assumed. Encapsulation
+//!   costs 50 bytes, so a VXLAN segment's MTU is the label's less [`VXLAN_OVERHEAD`], and
+//!   the router hands the guests that MTU by DHCP.
 //!
 //! Everything arriving here is bounded and checked by the `validate` methods before the
 //! agent renders anything: names are interface-safe, addresses sit in their subnets, no
@@ -43,6 +59,159 @@ pub const NAMESPACE_PREFIX: &str = "stratus-";
 pub const MAX_SHIFTED_PORTS: usize = 16_384;
 /// The highest 802.1Q VLAN ID (0 and 4095 are reserved).
 pub const MAX_VLAN: u16 = 4094;
+/// The highest VXLAN network identifier CloudStack allows (2^24 − 2; 0 is not one).
+pub const MAX_VNI: u32 = 16_777_214;
+/// The most peers (other hosts) of one VXLAN segment's flood list.
+pub const MAX_PEERS: usize = 1024;
+/// VXLAN's IANA UDP port.
+pub const VXLAN_PORT: u16 = 4789;
+/// What VXLAN encapsulation over IPv4 adds to a frame (outer Ethernet 14, IPv4 20, UDP 8,
+/// VXLAN 8): a VXLAN segment's MTU is its label's less this.
+pub const VXLAN_OVERHEAD: u32 = 50;
+
+/// How a guest network is kept apart from the others on the hosts' traffic label
+/// (CloudStack's isolation methods; the broadcast URI in brackets). On the wire:
+/// `{"kind":"untagged"}`, `{"kind":"vlan","id":123}`,
+/// `{"kind":"vxlan","vni":5001,"peers":["10.231.2.2"]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Isolation {
+    /// The label's own bridge (`vlan://untagged`).
+    #[default]
+    Untagged,
+    /// An 802.1Q VLAN on the label (`vlan://<id>`), 1–4094.
+    Vlan { id: u16 },
+    /// A VXLAN over the label's IPv4 address (`vxlan://<vni>`).
+    Vxlan {
+        /// 1–16777214.
+        vni: u32,
+        /// The other hosts' underlay addresses: broadcast and unknown unicast are sent
+        /// to each (head-end replication). At most [`MAX_PEERS`], none twice. The host's
+        /// own address, if listed, is ignored (the same list can go to every host).
+        #[serde(default)]
+        peers: Vec<Ipv4Addr>,
+    },
+}
+
+impl Isolation {
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Isolation::Untagged => Ok(()),
+            Isolation::Vlan { id } => validate_vlan(*id),
+            Isolation::Vxlan { vni, peers } => {
+                validate_vni(*vni)?;
+                if peers.len() > MAX_PEERS {
+                    return Err(format!(
+                        "VXLAN {vni}: {} peers, at most {MAX_PEERS}",
+                        peers.len()
+                    ));
+                }
+                let mut seen = HashSet::new();
+                for p in peers {
+                    if p.is_unspecified() || p.is_broadcast() || p.is_multicast() || p.is_loopback()
+                    {
+                        return Err(format!("VXLAN {vni}: peer {p} is not a host address"));
+                    }
+                    if !seen.insert(*p) {
+                        return Err(format!("VXLAN {vni}: peer {p} is given twice"));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The host bridge of this isolation on traffic label `label`: the label itself,
+    /// [`vlan_bridge_name`], or [`vxlan_bridge_name`].
+    pub fn bridge_name(&self, label: &str) -> String {
+        match self {
+            Isolation::Untagged => label.to_string(),
+            Isolation::Vlan { id } => vlan_bridge_name(label, *id),
+            Isolation::Vxlan { vni, .. } => vxlan_bridge_name(*vni),
+        }
+    }
+
+    /// The device the agent puts in that bridge (none: untagged).
+    pub fn device_name(&self, label: &str) -> Option<String> {
+        match self {
+            Isolation::Untagged => None,
+            Isolation::Vlan { id } => Some(vlan_device_name(label, *id)),
+            Isolation::Vxlan { vni, .. } => Some(vxlan_device_name(*vni)),
+        }
+    }
+
+    /// CloudStack's broadcast URI: `vlan://untagged`, `vlan://<id>`, `vxlan://<vni>`.
+    pub fn broadcast_uri(&self) -> String {
+        match self {
+            Isolation::Untagged => "vlan://untagged".into(),
+            Isolation::Vlan { id } => format!("vlan://{id}"),
+            Isolation::Vxlan { vni, .. } => format!("vxlan://{vni}"),
+        }
+    }
+}
+
+/// A VXLAN network identifier: 1–16777214.
+pub fn validate_vni(vni: u32) -> Result<(), String> {
+    if (1..=MAX_VNI).contains(&vni) {
+        Ok(())
+    } else {
+        Err(format!("VXLAN VNI {vni}: must be 1-{MAX_VNI}"))
+    }
+}
+
+/// The host bridge of VXLAN `vni`: `brvx-<vni>` (CloudStack's KVM name; at most 13
+/// characters, the same on every host whatever its label).
+pub fn vxlan_bridge_name(vni: u32) -> String {
+    format!("brvx-{vni}")
+}
+
+/// The VXLAN device of `vni`: `vxlan<vni>` (at most 13 characters).
+pub fn vxlan_device_name(vni: u32) -> String {
+    format!("vxlan{vni}")
+}
+
+/// One guest network's segment on a host: a PUT of [`api::SEGMENTS`] makes its bridge
+/// (and VLAN or VXLAN device) if missing and, for VXLAN, sets the flood list to exactly
+/// the peers. Unknown fields are refused (a misspelt isolation must not mean untagged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestSegment {
+    /// The host's traffic label: an existing bridge (untagged: it must be one) or NIC.
+    pub label: String,
+    #[serde(default)]
+    pub isolation: Isolation,
+}
+
+impl GuestSegment {
+    pub fn validate(&self) -> Result<(), String> {
+        validate_bridge(&self.label).map_err(|e| format!("label: {e}"))?;
+        self.isolation.validate()
+    }
+
+    /// The segment's host bridge.
+    pub fn bridge(&self) -> String {
+        self.isolation.bridge_name(&self.label)
+    }
+}
+
+/// The agent's answer to a PUT of a segment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentStatus {
+    /// The bridge guests and routers of the segment attach to.
+    pub bridge: String,
+    /// The segment's MTU: the label's (untagged, VLAN), the label's less
+    /// [`VXLAN_OVERHEAD`] (VXLAN).
+    pub mtu: u32,
+}
+
+/// The agent's answer to a DELETE of a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentRemoved {
+    /// The agent deleted the bridge (and its VLAN or VXLAN device, if it made them).
+    pub removed: bool,
+    /// It stays: an interface (a VM's tap, a router's veth) is still attached.
+    pub in_use: bool,
+}
 
 /// An IPv4 network, `A.B.C.D/N` on the wire, host bits clear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -152,14 +321,17 @@ pub struct RouterSpec {
     pub egress: EgressPolicy,
 }
 
-/// The guest side: the guests' gateway on the guest VLAN.
+/// The guest side: the guests' gateway on the guest network's segment. Unknown fields
+/// are refused: a misspelt (or the former `vlan`) isolation must not mean untagged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RouterGuestLeg {
     /// The host's traffic label of guest traffic: an existing bridge (or NIC, tagged).
     pub label: String,
-    /// None: untagged (the label's bridge itself).
+    /// The guest network's isolation on the label (default: untagged, the label's bridge
+    /// itself).
     #[serde(default)]
-    pub vlan: Option<u16>,
+    pub isolation: Isolation,
     /// The router's address on the guest network, the guests' gateway.
     pub gateway: Ipv4Addr,
     pub prefix_len: u8,
@@ -176,12 +348,15 @@ pub struct RouterGuestLeg {
     pub leases: Vec<StaticLease>,
 }
 
-/// The public side: the network's public addresses on the public VLAN.
+/// The public side: the network's public addresses on the public traffic label (unknown
+/// fields refused, as the guest leg's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RouterPublicLeg {
     pub label: String,
+    /// Normally untagged (the public traffic label's bridge) or a VLAN.
     #[serde(default)]
-    pub vlan: Option<u16>,
+    pub isolation: Isolation,
     /// All public addresses of the network; the first is the primary (source NAT) one.
     pub addresses: Vec<Ipv4Addr>,
     pub prefix_len: u8,
@@ -305,21 +480,6 @@ pub struct RouterStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouterRemoved {
     pub existed: bool,
-}
-
-/// The agent's answer to a PUT of a VLAN bridge.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VlanBridge {
-    pub bridge: String,
-}
-
-/// The agent's answer to a DELETE of a VLAN bridge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VlanBridgeRemoved {
-    /// The agent deleted the bridge (and its VLAN device, if it made them).
-    pub removed: bool,
-    /// It stays: an interface (a VM's tap, a router's veth) is still attached.
-    pub in_use: bool,
 }
 
 /// FNV-1a, for short stable names (no dependency, same on every host and release).
@@ -449,9 +609,7 @@ impl RouterGuestLeg {
 
     pub fn validate(&self) -> Result<(), String> {
         validate_bridge(&self.label).map_err(|e| format!("guest label: {e}"))?;
-        if let Some(v) = self.vlan {
-            validate_vlan(v)?;
-        }
+        self.isolation.validate()?;
         normalize_mac(&self.mac)?;
         if let Some(d) = &self.dns_domain {
             validate_domain(d)?;
@@ -506,9 +664,7 @@ impl RouterPublicLeg {
 
     pub fn validate(&self) -> Result<(), String> {
         validate_bridge(&self.label).map_err(|e| format!("public label: {e}"))?;
-        if let Some(v) = self.vlan {
-            validate_vlan(v)?;
-        }
+        self.isolation.validate()?;
         normalize_mac(&self.mac)?;
         if !(8..=30).contains(&self.prefix_len) {
             return Err(format!(
@@ -576,7 +732,9 @@ impl RouterSpec {
                         p.subnet()
                     ));
                 }
-                if p.label == self.guest.label && p.vlan == self.guest.vlan {
+                if p.isolation.bridge_name(&p.label)
+                    == self.guest.isolation.bridge_name(&self.guest.label)
+                {
                     return Err("the guest and public legs are on the same bridge".into());
                 }
                 if normalize_mac(&p.mac).ok() == normalize_mac(&self.guest.mac).ok() {
@@ -720,7 +878,7 @@ pub fn router_namespace(name: &str) -> String {
     format!("{NAMESPACE_PREFIX}{name}")
 }
 
-/// The agent's routes for routers and VLAN bridges (same conventions as
+/// The agent's routes for routers and guest segments (same conventions as
 /// [`crate::agent::api`]).
 pub mod api {
     /// PUT a [`RouterSpec`](super::RouterSpec) (the path's name must be the spec's):
@@ -730,34 +888,22 @@ pub mod api {
     /// dnsmasq, delete its veths and namespace, forget it; answers
     /// [`RouterRemoved`](super::RouterRemoved).
     pub const ROUTER: &str = "/v1/routers/{name}";
-    /// PUT (no body): the host bridge of VLAN `{vlan}` of traffic label `{label}`
-    /// (`untagged`: the label's own bridge), made if missing; answers
-    /// [`VlanBridge`](super::VlanBridge). DELETE: remove the bridge and its VLAN device if
-    /// the agent made them and nothing else is attached; answers
-    /// [`VlanBridgeRemoved`](super::VlanBridgeRemoved).
-    pub const VLAN_BRIDGE: &str = "/v1/vlan-bridges/{label}/{vlan}";
-    /// The `{vlan}` of an untagged label.
-    pub const UNTAGGED: &str = "untagged";
+    /// PUT a [`GuestSegment`](super::GuestSegment): its bridge (and VLAN or VXLAN
+    /// device) made if missing, up, with the segment's MTU; for VXLAN the flood list set
+    /// to exactly its peers (entries of other peers, also learned ones, removed). The
+    /// same segment again changes nothing. Answers
+    /// [`SegmentStatus`](super::SegmentStatus).
+    pub const SEGMENTS: &str = "/v1/segments";
+    /// DELETE: remove the bridge and its device if the agent made them and nothing else
+    /// is attached; answers [`SegmentRemoved`](super::SegmentRemoved) (a bridge the
+    /// agent did not make: neither removed nor in use).
+    pub const SEGMENT: &str = "/v1/segments/{bridge}";
 
     pub fn router(name: &str) -> String {
         ROUTER.replace("{name}", name)
     }
-    pub fn vlan_bridge(label: &str, vlan: Option<u16>) -> String {
-        VLAN_BRIDGE.replace("{label}", label).replace(
-            "{vlan}",
-            &vlan.map_or_else(|| UNTAGGED.to_string(), |v| v.to_string()),
-        )
-    }
-    /// The `{vlan}` of a path: a VLAN ID, or none for [`UNTAGGED`].
-    pub fn parse_vlan(s: &str) -> Result<Option<u16>, String> {
-        if s == UNTAGGED {
-            return Ok(None);
-        }
-        let v: u16 = s
-            .parse()
-            .map_err(|_| format!("'{s}' is not a VLAN (1-4094 or '{UNTAGGED}')"))?;
-        super::validate_vlan(v)?;
-        Ok(Some(v))
+    pub fn segment(bridge: &str) -> String {
+        SEGMENT.replace("{bridge}", bridge)
     }
 }
 
@@ -769,7 +915,8 @@ mod tests {
         serde_json::from_value(serde_json::json!({
             "name": "r-1a2b3c4d",
             "guest": {
-                "label": "cloudbr0", "vlan": 123, "gateway": "10.1.1.1", "prefix_len": 24,
+                "label": "cloudbr0", "isolation": {"kind": "vlan", "id": 123},
+                "gateway": "10.1.1.1", "prefix_len": 24,
                 "mac": "02:00:0a:01:01:01", "dns_domain": "cs2cloud.internal",
                 "dns": ["192.0.2.53"],
                 "leases": [{"mac": "52:54:00:00:00:32", "ip": "10.1.1.50", "hostname": "vm1"}]
@@ -833,8 +980,32 @@ mod tests {
                 "not a bridge name",
                 Box::new(|s| s.guest.label = "br;rm".into()),
             ),
-            ("must be 1-4094", Box::new(|s| s.guest.vlan = Some(4095))),
-            ("must be 1-4094", Box::new(|s| s.guest.vlan = Some(0))),
+            (
+                "must be 1-4094",
+                Box::new(|s| s.guest.isolation = Isolation::Vlan { id: 4095 }),
+            ),
+            (
+                "must be 1-4094",
+                Box::new(|s| s.guest.isolation = Isolation::Vlan { id: 0 }),
+            ),
+            (
+                "must be 1-16777214",
+                Box::new(|s| {
+                    s.guest.isolation = Isolation::Vxlan {
+                        vni: 0,
+                        peers: vec![],
+                    }
+                }),
+            ),
+            (
+                "peer 10.0.0.2 is given twice",
+                Box::new(|s| {
+                    s.guest.isolation = Isolation::Vxlan {
+                        vni: 5001,
+                        peers: vec!["10.0.0.2".parse().unwrap(); 2],
+                    }
+                }),
+            ),
             ("prefix length", Box::new(|s| s.guest.prefix_len = 33)),
             ("prefix length", Box::new(|s| s.guest.prefix_len = 31)),
             (
@@ -925,7 +1096,7 @@ mod tests {
                 Box::new(|s| {
                     let p = s.public.as_mut().unwrap();
                     p.label = "cloudbr0".into();
-                    p.vlan = Some(123);
+                    p.isolation = Isolation::Vlan { id: 123 };
                 }),
             ),
             (
@@ -1064,17 +1235,156 @@ mod tests {
     #[test]
     fn paths() {
         assert_eq!(api::router("r-1"), "/v1/routers/r-1");
+        assert_eq!(api::segment("brvx-5001"), "/v1/segments/brvx-5001");
+        assert_eq!(api::SEGMENTS, "/v1/segments");
+    }
+
+    #[test]
+    fn segments_are_named_the_cloudstack_kvm_way() {
+        let vx = Isolation::Vxlan {
+            vni: 5001,
+            peers: vec![],
+        };
+        assert_eq!(vx.bridge_name("cloudbr0"), "brvx-5001");
+        assert_eq!(vx.device_name("cloudbr0").as_deref(), Some("vxlan5001"));
+        assert_eq!(vx.broadcast_uri(), "vxlan://5001");
+        let top = Isolation::Vxlan {
+            vni: MAX_VNI,
+            peers: vec![],
+        };
+        assert!(top.bridge_name("x").len() <= 13, "{}", top.bridge_name("x"));
+        assert!(top.device_name("x").unwrap().len() <= 13);
+        let vlan = Isolation::Vlan { id: 123 };
+        assert_eq!(vlan.bridge_name("cloudbr0"), "brcloudbr0-123");
         assert_eq!(
-            api::vlan_bridge("cloudbr0", Some(5)),
-            "/v1/vlan-bridges/cloudbr0/5"
+            vlan.device_name("cloudbr0").as_deref(),
+            Some("cloudbr0.123")
+        );
+        assert_eq!(vlan.broadcast_uri(), "vlan://123");
+        assert_eq!(Isolation::Untagged.bridge_name("cloudbr0"), "cloudbr0");
+        assert_eq!(Isolation::Untagged.device_name("cloudbr0"), None);
+        assert_eq!(Isolation::Untagged.broadcast_uri(), "vlan://untagged");
+    }
+
+    #[test]
+    fn isolation_is_tagged_on_the_wire() {
+        let seg: GuestSegment = serde_json::from_value(serde_json::json!({
+            "label": "cloudbr0",
+            "isolation": {"kind": "vxlan", "vni": 5001, "peers": ["10.231.2.2", "10.231.3.2"]}
+        }))
+        .unwrap();
+        seg.validate().unwrap();
+        assert_eq!(seg.bridge(), "brvx-5001");
+        assert_eq!(
+            serde_json::to_value(&seg.isolation).unwrap(),
+            serde_json::json!({"kind": "vxlan", "vni": 5001, "peers": ["10.231.2.2", "10.231.3.2"]})
         );
         assert_eq!(
-            api::vlan_bridge("cloudbr0", None),
-            "/v1/vlan-bridges/cloudbr0/untagged"
+            serde_json::to_value(Isolation::Vlan { id: 7 }).unwrap(),
+            serde_json::json!({"kind": "vlan", "id": 7})
         );
-        assert_eq!(api::parse_vlan("untagged"), Ok(None));
-        assert_eq!(api::parse_vlan("7"), Ok(Some(7)));
-        assert!(api::parse_vlan("4095").is_err());
-        assert!(api::parse_vlan("x").is_err());
+        // No isolation given: untagged, the label's bridge.
+        let plain: GuestSegment =
+            serde_json::from_value(serde_json::json!({"label": "cloudbr0"})).unwrap();
+        assert_eq!(plain.isolation, Isolation::Untagged);
+        assert_eq!(plain.bridge(), "cloudbr0");
+        // A router leg without isolation is untagged too.
+        let m: RouterSpec = serde_json::from_value(serde_json::json!({
+            "name": "r0", "guest": {"label": "br0", "gateway": "10.0.0.1", "prefix_len": 24,
+            "mac": "02:00:00:00:00:01"}
+        }))
+        .unwrap();
+        assert_eq!(m.guest.isolation, Isolation::Untagged);
+        // The former `vlan` field is refused, not read as untagged.
+        let old = serde_json::json!({
+            "name": "r0", "guest": {"label": "br0", "vlan": 5, "gateway": "10.0.0.1",
+            "prefix_len": 24, "mac": "02:00:00:00:00:01"}
+        });
+        let e = serde_json::from_value::<RouterSpec>(old).unwrap_err();
+        assert!(e.to_string().contains("unknown field `vlan`"), "{e}");
+        for bad in [
+            serde_json::json!({"label": "cloudbr0", "isolation": {"kind": "vxlan", "vni": -1}}),
+            serde_json::json!({"label": "cloudbr0", "isolation": {"kind": "vxlan", "vni": 1u64 << 32}}),
+            serde_json::json!({"label": "cloudbr0", "isolation": {"kind": "gre", "key": 1}}),
+            serde_json::json!({"label": "cloudbr0", "isolation": {"kind": "vlan", "id": 70000}}),
+            serde_json::json!({"label": "cloudbr0", "isolation": {"kind": "vxlan", "vni": 1, "peers": ["x"]}}),
+            serde_json::json!({"label": "cloudbr0", "isolaton": {"kind": "vxlan", "vni": 1}}),
+            serde_json::json!({"label": "cloudbr0", "vlan": 5}),
+        ] {
+            assert!(
+                serde_json::from_value::<GuestSegment>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn hostile_segments_are_refused() {
+        let vx = |vni: u32, peers: Vec<Ipv4Addr>| GuestSegment {
+            label: "cloudbr0".into(),
+            isolation: Isolation::Vxlan { vni, peers },
+        };
+        let peer = |i: u32| Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 231, 0, 0)) + i);
+        vx(1, vec![]).validate().unwrap();
+        vx(MAX_VNI, (1..=MAX_PEERS as u32).map(peer).collect())
+            .validate()
+            .unwrap();
+        let cases: Vec<(&str, GuestSegment)> = vec![
+            ("VNI 0: must be 1-16777214", vx(0, vec![])),
+            ("VNI 16777215: must be 1-16777214", vx(MAX_VNI + 1, vec![])),
+            ("VNI 4294967295", vx(u32::MAX, vec![])),
+            (
+                "1025 peers, at most 1024",
+                vx(5001, (1..=MAX_PEERS as u32 + 1).map(peer).collect()),
+            ),
+            (
+                "peer 10.231.0.2 is given twice",
+                vx(5001, vec![peer(2), peer(3), peer(2)]),
+            ),
+            (
+                "peer 0.0.0.0 is not a host address",
+                vx(5001, vec![Ipv4Addr::UNSPECIFIED]),
+            ),
+            (
+                "peer 239.1.1.1 is not a host address",
+                vx(5001, vec![Ipv4Addr::new(239, 1, 1, 1)]),
+            ),
+            (
+                "peer 255.255.255.255 is not a host address",
+                vx(5001, vec![Ipv4Addr::BROADCAST]),
+            ),
+            (
+                "must be 1-4094",
+                GuestSegment {
+                    label: "cloudbr0".into(),
+                    isolation: Isolation::Vlan { id: 4095 },
+                },
+            ),
+        ];
+        for (what, seg) in cases {
+            let e = seg.validate().expect_err(what);
+            assert!(
+                e.contains(what),
+                "refused for another reason: {e} (wanted {what})"
+            );
+        }
+        for label in [
+            "",
+            "a very long label",
+            "br;rm -rf",
+            "../etc",
+            "br/0",
+            "brvx-5001\n",
+        ] {
+            let seg = GuestSegment {
+                label: label.into(),
+                isolation: Isolation::Vxlan {
+                    vni: 5001,
+                    peers: vec![],
+                },
+            };
+            let e = seg.validate().expect_err(label);
+            assert!(e.contains("not a bridge name"), "{label}: {e}");
+        }
     }
 }

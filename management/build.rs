@@ -82,6 +82,7 @@ const ID_BY_NOUN: &[(&str, &str)] = &[
     ("serviceoffering", "ServiceOfferingId"),
     ("diskoffering", "DiskOfferingId"),
     ("networkoffering", "NetworkOfferingId"),
+    ("physicalnetwork", "PhysicalNetworkId"),
     ("domain", "DomainId"),
     ("account", "AccountId"),
     ("user", "UserId"),

@@ -1172,6 +1172,46 @@ response!(NetworkOfferingResponse {
     zone: Option<String> => "string", "the zone name(s) this disk offering belongs to. Ignore this information as it is not currently applicable.";
     created: Option<CsDate> => "date", "the date this network offering was created";
     hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
+    serviceofferingid: Option<Uuid> => "string", "the ID of the service offering used by virtual router provider (Stratus: the router is a namespace on a host; this id names no offering)";
+    tags: Option<String> => "string", "the tags for the network offering";
+    networkrate: Option<i32> => "integer", "data transfer rate in megabits per second allowed.";
+    maxconnections: Option<i32> => "integer", "maximum number of concurrents connections to be handled by lb";
+    supportsinternallb: Option<bool> => "boolean", "true if network offering supports public access for guest networks";
+});
+
+response!(PhysicalNetworkResponse {
+    id: Option<Uuid> => "string", "the uuid of the physical network";
+    name: Option<String> => "string", "name of the physical network";
+    broadcastdomainrange: Option<String> => "string", "Broadcast domain range of the physical network";
+    zoneid: Option<Uuid> => "string", "zone id of the physical network";
+    zonename: Option<String> => "string", "zone name of the physical network";
+    state: Option<String> => "string", "state of the physical network";
+    vlan: Option<String> => "string", "the vlan of the physical network";
+    domainid: Option<Uuid> => "string", "the domain id of the physical network owner";
+    tags: Option<String> => "string", "comma separated tag";
+    isolationmethods: Option<String> => "string", "isolation methods";
+    networkspeed: Option<String> => "string", "the speed of the physical network";
+});
+
+response!(TrafficTypeResponse {
+    id: Option<Uuid> => "string", "id of the network provider";
+    traffictype: Option<String> => "string", "the trafficType to be added to the physical network";
+    physicalnetworkid: Option<Uuid> => "string", "the physical network this belongs to";
+    kvmnetworklabel: Option<String> => "string", "The network name label of the physical device dedicated to this traffic on a KVM host";
+    xennetworklabel: Option<String> => "string", "The network name label of the physical device dedicated to this traffic on a XenServer host";
+    vmwarenetworklabel: Option<String> => "string", "The network name label of the physical device dedicated to this traffic on a VMware host";
+    vlan: Option<String> => "string", "The VLAN id to be used for Management traffic by VMware host";
+    isolationmethods: Option<String> => "string", "isolation methods for the traffic";
+});
+
+response!(ProviderResponse {
+    name: Option<String> => "string", "the provider name";
+    physicalnetworkid: Option<Uuid> => "string", "the physical network this belongs to";
+    destinationphysicalnetworkid: Option<Uuid> => "string", "the destination physical network";
+    state: Option<String> => "string", "state of the network provider";
+    id: Option<Uuid> => "string", "uuid of the network provider";
+    servicelist: Vec<String> => "list", "services for this provider";
+    canenableindividualservice: Option<bool> => "boolean", "true if individual services can be enabled/disabled";
 });
 
 response!(ResourceLimitResponse {

@@ -703,7 +703,9 @@ async fn real_answers_carry_cloudstacks_fields() {
         ("networkoffering", first(&c.ok("listNetworkOfferings", &[]).await, "networkoffering"), vec![
             ("zoneid", "offered in every zone (CloudStack names zones only for restricted offerings)"),
             ("zone", "offered in every zone (CloudStack names zones only for restricted offerings)"),
-            ("created", "Stratus's one network offering is built in, never created"),
+            ("tags", "the default offerings have no tags"),
+            ("networkrate", "the default offerings set no rate limit"),
+            ("maxconnections", "the default offerings set no connection limit"),
         ]),
         ("template", first(&c.ok("listTemplates", &[("templatefilter", "self"), ("id", template["id"].as_str().unwrap())]).await, "template"), vec![
             ("removed", "not removed"),

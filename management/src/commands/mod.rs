@@ -27,8 +27,10 @@ mod isos;
 mod jobs;
 mod limits;
 mod migration;
+mod network_offerings;
 mod networks;
 mod offerings;
+mod physical_networks;
 pub(crate) mod projects;
 pub mod requests;
 mod scope;
@@ -101,6 +103,12 @@ pub async fn dispatch(
         Some(Ok(Request::CreateVolume(r))) => Some(volumes::create(ctx, caller, &r).await),
         Some(Ok(Request::CreateSnapshot(r))) => Some(snapshots::create(ctx, caller, &r).await),
         Some(Ok(Request::CreateVMSnapshot(r))) => Some(vm_snapshots::create(ctx, caller, &r).await),
+        Some(Ok(Request::CreatePhysicalNetwork(r))) => {
+            Some(physical_networks::create(ctx, &r).await)
+        }
+        Some(Ok(Request::AddTrafficType(r))) => {
+            Some(physical_networks::add_traffic_type(ctx, &r).await)
+        }
         Some(Err(e)) => return Err(e),
         _ => None,
     };
@@ -312,7 +320,25 @@ async fn handle(
         Request::CancelHostMaintenance(r) => hosts::cancel_maintenance(ctx, caller, &r).await,
         Request::ReconnectHost(r) => hosts::reconnect(ctx, caller, &r).await,
         Request::ListNetworks(r) => networks::list(ctx, caller, &r).await,
-        Request::ListNetworkOfferings(r) => networks::list_offerings(ctx, &r).await,
+        Request::ListNetworkOfferings(r) => network_offerings::list(ctx, &r).await,
+        Request::CreateNetworkOffering(r) => network_offerings::create(ctx, &r).await,
+        Request::UpdateNetworkOffering(r) => network_offerings::update(ctx, &r).await,
+        Request::DeleteNetworkOffering(r) => network_offerings::delete(ctx, &r).await,
+        Request::CreatePhysicalNetwork(r) => physical_networks::create_job(ctx, &r).await,
+        Request::ListPhysicalNetworks(r) => physical_networks::list(ctx, &r).await,
+        Request::UpdatePhysicalNetwork(r) => physical_networks::update(ctx, &r).await,
+        Request::DeletePhysicalNetwork(r) => physical_networks::delete(ctx, &r).await,
+        Request::AddTrafficType(r) => physical_networks::add_traffic_type_job(ctx, &r).await,
+        Request::ListTrafficTypes(r) => physical_networks::list_traffic_types(ctx, &r).await,
+        Request::UpdateTrafficType(r) => physical_networks::update_traffic_type(ctx, &r).await,
+        Request::DeleteTrafficType(r) => physical_networks::delete_traffic_type(ctx, &r).await,
+        Request::ListNetworkServiceProviders(r) => physical_networks::list_providers(ctx, &r).await,
+        Request::UpdateNetworkServiceProvider(r) => {
+            physical_networks::update_provider(ctx, &r).await
+        }
+        Request::ListSupportedNetworkServices(r) => {
+            physical_networks::list_supported_services(ctx, &r).await
+        }
         Request::ListProjects(r) => projects::list(ctx, caller, &r).await,
         Request::CreateProject(r) => projects::create(ctx, caller, &r).await,
         Request::UpdateProject(r) => projects::update(ctx, caller, &r).await,
@@ -449,6 +475,12 @@ pub fn ensure_manages(caller: &Caller, path: &str) -> Result<(), ApiError> {
             stratus_api::params::shown(path)
         ),
     ))
+}
+
+/// The id an async create's synchronous half recorded (a physical network, a traffic
+/// type): `dispatch` hands it to the job's parameters as `id`.
+pub fn created_id(p: &Params) -> Result<Uuid> {
+    p.uuid("id")?.ok_or_else(|| not_found(p, "id"))
 }
 
 /// The standard answer for an id parameter that names nothing.

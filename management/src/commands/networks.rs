@@ -2,11 +2,14 @@
 
 use super::requests;
 use crate::ids::{NetworkId, ZoneId};
+use std::collections::HashMap;
 use stratus_api::envelope::Reply;
-use stratus_api::types::{
-    NetworkOfferingResponse, NetworkResponse, NetworkServiceItem, ServiceProviderItem,
-};
+use stratus_api::error::ApiError;
+use stratus_api::types::NetworkResponse;
 use uuid::Uuid;
+
+use super::network_offerings::{self, SHARED_OFFERING_ID};
+use crate::db::network_offerings::OfferingRow;
 
 use super::list_filter;
 use crate::ctx::Ctx;
@@ -24,6 +27,7 @@ pub fn basic_zone_network(ctx: &Ctx, zone_id: ZoneId) -> NetworkRow {
     NetworkRow {
         id: NetworkId::new_v4(),
         zone_id,
+        offering_id: SHARED_OFFERING_ID,
         name: BASIC_ZONE_NETWORK.into(),
         display_text: BASIC_ZONE_NETWORK.into(),
         guest_type: "Shared".into(),
@@ -42,124 +46,7 @@ pub fn basic_zone_network(ctx: &Ctx, zone_id: ZoneId) -> NetworkRow {
     }
 }
 
-/// The one network offering: what every Basic zone's guest network is (CloudStack's
-/// `DefaultSharedNetworkOffering` as Stratus runs it: a shared, untagged guest network
-/// whose only service is DHCP, served by the hosts' dnsmasq with static leases; no DNS,
-/// no security groups, no user data service yet). A fixed id, so it is the same on every
-/// management server and across restarts.
-pub const SHARED_OFFERING_ID: Uuid = Uuid::from_u128(0x5c0e6e1d_5a4e_4d0a_9b1e_000000000001);
-const SHARED_OFFERING_NAME: &str = "DefaultSharedNetworkOffering";
-const SHARED_OFFERING_TEXT: &str = "Offering for Shared networks";
-const SHARED_OFFERING_SERVICES: &[&str] = &["Dhcp"];
-
-fn offering() -> NetworkOfferingResponse {
-    NetworkOfferingResponse {
-        hasannotations: Some(false),
-        id: Some(SHARED_OFFERING_ID),
-        name: Some(SHARED_OFFERING_NAME.into()),
-        displaytext: Some(SHARED_OFFERING_TEXT.into()),
-        traffictype: Some("Guest".into()),
-        isdefault: Some(true),
-        specifyvlan: Some(false),
-        conservemode: Some(true),
-        specifyipranges: Some(true),
-        availability: Some("Optional".into()),
-        state: Some("Enabled".into()),
-        guestiptype: Some("Shared".into()),
-        forvpc: Some(false),
-        ispersistent: Some(false),
-        egressdefaultpolicy: Some(true),
-        supportsstrechedl2subnet: Some(false),
-        supportspublicaccess: Some(false),
-        internetprotocol: Some("IPv4".into()),
-        service: SHARED_OFFERING_SERVICES
-            .iter()
-            .map(|s| NetworkServiceItem {
-                name: Some((*s).into()),
-                provider: vec![ServiceProviderItem {
-                    name: Some("DhcpServer".into()),
-                }],
-                capability: vec![],
-            })
-            .collect(),
-        zoneid: None,
-        zone: None,
-        created: None,
-    }
-}
-
-/// listNetworkOfferings: the one offering, if it passes every filter given.
-pub async fn list_offerings(ctx: &Ctx, r: &requests::ListNetworkOfferings<'_>) -> Result<Reply> {
-    let o = offering();
-    let text_is = |name: &str, want: &Option<String>| {
-        r.wire()
-            .str(name)
-            .is_none_or(|v| want.as_deref().is_some_and(|w| w.eq_ignore_ascii_case(v)))
-    };
-    let bool_is =
-        |name: &str, want: Option<bool>| r.wire().bool(name).is_none_or(|v| Some(v) == want);
-    let keyword = r.keyword().is_none_or(|k| {
-        let k = k.to_ascii_lowercase();
-        SHARED_OFFERING_NAME.to_ascii_lowercase().contains(&k)
-            || SHARED_OFFERING_TEXT.to_ascii_lowercase().contains(&k)
-    });
-    let services = match r.supportedservices() {
-        None => true,
-        Some(v) => v.iter().all(|s| {
-            SHARED_OFFERING_SERVICES
-                .iter()
-                .any(|o| o.eq_ignore_ascii_case(s))
-        }),
-    };
-    // Every zone's guest network uses it; `networkid` and `zoneid` only need to name
-    // something real, and a network that does not exist lists nothing.
-    let network_ok = match r.networkid() {
-        None => true,
-        Some(id) => {
-            let f = crate::db::ListFilter {
-                id: Some(id.into_uuid()),
-                ..Default::default()
-            };
-            n::network_list(&ctx.pool, &f, None, &Default::default())
-                .await?
-                .1
-                > 0
-        }
-    };
-    let zone_ok = match r.zoneid() {
-        None => true,
-        Some(z) => crate::db::topology::zone_fetch(&ctx.pool, z)
-            .await?
-            .is_some_and(|z| z.network_type == "Basic"),
-    };
-    // Every filter is evaluated (and so read), then combined.
-    let checks = [
-        r.id().is_none_or(|id| id == SHARED_OFFERING_ID),
-        text_is("name", &o.name),
-        text_is("displaytext", &o.displaytext),
-        text_is("traffictype", &o.traffictype),
-        text_is("availability", &o.availability),
-        text_is("state", &o.state),
-        text_is("guestiptype", &o.guestiptype),
-        bool_is("isdefault", o.isdefault),
-        bool_is("specifyvlan", o.specifyvlan),
-        bool_is("sourcenatsupported", Some(false)),
-        bool_is("specifyipranges", o.specifyipranges),
-        bool_is("forvpc", o.forvpc),
-        // The offering has no tags.
-        r.tags().is_none(),
-        keyword,
-        services,
-        network_ok,
-        zone_ok,
-    ];
-    let matches = checks.iter().all(|c| *c);
-    let items = if matches { vec![o] } else { vec![] };
-    let (total, items) = super::page_of(ctx, r.wire(), items)?;
-    Ok(Reply::list("networkoffering", total, &items))
-}
-
-fn response(x: &NetworkRow) -> NetworkResponse {
+fn response(x: &NetworkRow, o: &OfferingRow) -> NetworkResponse {
     let cidr = match (x.gateway, x.netmask) {
         (Some(g), Some(m)) => ipnetwork::IpNetwork::with_netmask(g.ip(), m.ip())
             .ok()
@@ -167,11 +54,10 @@ fn response(x: &NetworkRow) -> NetworkResponse {
             .map(|c| c.to_string()),
         _ => None,
     };
-    let o = offering();
     NetworkResponse {
-        networkofferingavailability: o.availability,
-        specifyvlan: o.specifyvlan,
-        service: o.service,
+        networkofferingavailability: Some(o.availability.to_string()),
+        specifyvlan: Some(o.specify_vlan),
+        service: network_offerings::services(o),
         domainpath: Some("ROOT".into()),
         ip6dns1: x.ip6dns1.map(|d| d.ip().to_string()),
         ip6dns2: x.ip6dns2.map(|d| d.ip().to_string()),
@@ -198,12 +84,12 @@ fn response(x: &NetworkRow) -> NetworkResponse {
         isdefault: Some(true),
         issystem: Some(false),
         canusefordeploy: Some(true),
-        networkofferingid: Some(SHARED_OFFERING_ID),
-        networkofferingname: Some(SHARED_OFFERING_NAME.into()),
-        networkofferingdisplaytext: Some(SHARED_OFFERING_TEXT.into()),
+        networkofferingid: Some(o.id.into()),
+        networkofferingname: Some(o.name.clone()),
+        networkofferingdisplaytext: Some(o.display_text.clone()),
         acltype: Some("Domain".into()),
-        specifyipranges: Some(true),
-        ispersistent: Some(false),
+        specifyipranges: Some(o.specify_ip_ranges),
+        ispersistent: Some(o.is_persistent),
         restartrequired: Some(false),
         related: Some(x.id.into()),
         domain: Some("ROOT".into()),
@@ -244,12 +130,24 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListNetworks<'_>) ->
     let (rows, total) = n::network_list(&ctx.pool, &f, zone, &tags).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id.into_uuid()).collect();
     let mut tags = super::tags::tags_of(ctx, TagType::Network, &ids).await?;
-    let items: Vec<_> = rows
-        .iter()
-        .map(|r| NetworkResponse {
+    let mut offerings = HashMap::new();
+    let mut items = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let o = match offerings.get(&r.offering_id) {
+            Some(o) => o,
+            None => {
+                let o = network_offerings::fetch_any(ctx, r.offering_id)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::internal(format!("network {} has no offering", r.id))
+                    })?;
+                offerings.entry(r.offering_id).or_insert(o)
+            }
+        };
+        items.push(NetworkResponse {
             tags: tags.remove(&r.id.into_uuid()).unwrap_or_default(),
-            ..response(r)
-        })
-        .collect();
+            ..response(r, o)
+        });
+    }
     Ok(Reply::list("network", total, &items))
 }

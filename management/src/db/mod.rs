@@ -60,9 +60,11 @@ pub mod isos;
 pub mod jobs;
 pub mod limits;
 pub mod mgmt;
+pub mod network_offerings;
 pub mod networks;
 pub mod nics;
 pub mod offerings;
+pub mod physical_networks;
 pub mod pki;
 pub mod projects;
 pub mod security_groups;
@@ -213,6 +215,8 @@ pub fn statements() -> impl Iterator<Item = &'static dyn Registered> {
         offerings::STATEMENTS,
         pki::STATEMENTS,
         projects::STATEMENTS,
+        network_offerings::STATEMENTS,
+        physical_networks::STATEMENTS,
         security_groups::STATEMENTS,
         #[cfg(feature = "bench-seed")]
         seed::STATEMENTS,

@@ -1,6 +1,6 @@
 //! Guest networks.
 
-use crate::ids::{NetworkId, ZoneId};
+use crate::ids::{NetworkId, NetworkOfferingId, ZoneId};
 use chrono::{DateTime, Utc};
 use ipnetwork::IpNetwork;
 use sqlx::PgExecutor;
@@ -13,6 +13,7 @@ use crate::error::Result;
 pub struct NetworkRow {
     pub id: NetworkId,
     pub zone_id: ZoneId,
+    pub offering_id: NetworkOfferingId,
     pub name: String,
     pub display_text: String,
     pub guest_type: String,
@@ -40,8 +41,8 @@ pub struct NetworkRow {
     pub network_domain: Option<String>,
 }
 
-stmt!(NETWORK_INSERT = "INSERT INTO networks (id, zone_id, name, display_text, guest_type, traffic_type, bridge, state)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)");
+stmt!(NETWORK_INSERT = "INSERT INTO networks (id, zone_id, name, display_text, guest_type, traffic_type, bridge, state, offering_id)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)");
 
 pub async fn network_insert(db: impl PgExecutor<'_>, n: &NetworkRow) -> Result<()> {
     NETWORK_INSERT
@@ -54,6 +55,7 @@ pub async fn network_insert(db: impl PgExecutor<'_>, n: &NetworkRow) -> Result<(
         .bind(&n.traffic_type)
         .bind(&n.bridge)
         .bind(&n.state)
+        .bind(n.offering_id)
         .execute(db)
         .await?;
     Ok(())

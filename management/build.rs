@@ -32,6 +32,7 @@ const ID_PARAMS: &[(&str, &str)] = &[
     ("networkid", "NetworkId"),
     ("networkids", "NetworkId"),
     ("physicalnetworkid", "PhysicalNetworkId"),
+    ("networkofferingid", "NetworkOfferingId"),
     ("virtualmachineid", "VmId"),
     ("volumeid", "VolumeId"),
     ("volumeids", "VolumeId"),

@@ -1023,6 +1023,12 @@ response!(NetworkResponse {
     hasannotations: Option<bool> => "boolean", "true if the entity/resource has annotations";
     tags: Vec<serde_json::Value> => "list", "the list of resource tags associated with network";
     service: Vec<NetworkServiceItem> => "list", "the list of services";
+    account: Option<String> => "string", "the owner of the network";
+    project: Option<String> => "string", "the project name of the address";
+    projectid: Option<Uuid> => "string", "the project id of the ipaddress";
+    physicalnetworkid: Option<Uuid> => "string", "the physical network id";
+    egressdefaultpolicy: Option<bool> => "boolean", "true if guest network default egress policy is allow; false if default egress policy is deny";
+    redundantrouter: Option<bool> => "boolean", "If the network has redundant routers enabled";
 });
 
 response!(HostTagResponse {

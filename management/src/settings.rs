@@ -504,6 +504,9 @@ registry! {
     GUEST_DOMAIN_SUFFIX: &'static str =
         Setting::string("guest.domain.suffix", "cloud.internal").scopes(&[S::Zone]);
     NETWORK_GC_INTERVAL: i64 = Setting::integer("network.gc.interval", 600);
+    /// The shortest prefix a non-root caller may give an isolated network (CloudStack's
+    /// `network.guest.cidr.limit`).
+    GUEST_CIDR_LIMIT: i64 = Setting::integer("network.guest.cidr.limit", 22);
     /// The bridge hosts attach guests of new Basic zones to.
     GUEST_NETWORK_BRIDGE: &'static str =
         Setting::string("guest.network.bridge", "cloudbr0").check(not_blank);

@@ -1185,8 +1185,9 @@ async fn settings_accounts_and_api_keys() {
 }
 
 #[tokio::test]
-async fn advanced_zone_wizard_adds_a_public_range() {
+async fn advanced_zone_wizard_adds_a_physical_network_and_a_public_range() {
     let c = Client::admin().await;
+    let _jobs = c.spawn_job_worker();
     let mut b = Browser::login(&c).await;
     let p = b.get("/console/zones/new").await;
     let p = b
@@ -1202,6 +1203,7 @@ async fn advanced_zone_wizard_adds_a_public_range() {
         [
             "Zone type",
             "Zone",
+            "Physical network",
             "Public traffic",
             "Pod",
             "Cluster",
@@ -1223,6 +1225,58 @@ async fn advanced_zone_wizard_adds_a_public_range() {
                 ("zone.name", "adv"),
                 ("zone.dns1", "8.8.8.8"),
                 ("zone.internaldns1", "10.0.0.2"),
+            ],
+            Some("next"),
+        )
+        .await;
+    // The physical network step: VXLAN by default, with its range and the three labels.
+    assert_eq!(attr(&p.doc, WIZARD, "data-step"), "physical");
+    assert_eq!(
+        attr(&p.doc, "input[name='physical.name']", "value"),
+        "Physical Network 1"
+    );
+    assert_eq!(
+        attr(
+            &p.doc,
+            "select[name='physical.isolation'] option[selected]",
+            "value"
+        ),
+        "VXLAN"
+    );
+    assert!(text1(&p.doc, WIZARD).contains("VLAN needs 802.1Q"));
+    assert_eq!(
+        attr(&p.doc, "input[name='physical.vlan']", "value"),
+        "5000-5999"
+    );
+    for f in ["guestlabel", "publiclabel", "managementlabel"] {
+        let s = format!("input[name='physical.{f}']");
+        assert_eq!(attr(&p.doc, &s, "value"), "cloudbr0", "{f}");
+    }
+    // A label that is no interface name is refused on the step, as the API would.
+    let bad = b
+        .submit(
+            &p,
+            WIZARD,
+            &[("physical.publiclabel", "br <0>")],
+            Some("next"),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(attr(&bad.doc, WIZARD, "data-step"), "physical");
+    assert!(
+        text1(&bad.doc, "#wizard-error").contains("Invalid KVM network label"),
+        "{}",
+        text1(&bad.doc, "#wizard-error")
+    );
+    let p = b
+        .submit(
+            &bad,
+            WIZARD,
+            &[
+                ("physical.name", "pn-adv"),
+                ("physical.vlan", "7000-7099"),
+                ("physical.publiclabel", "cloudbr1"),
+                ("physical.managementlabel", "mgmt0"),
             ],
             Some("next"),
         )
@@ -1280,9 +1334,98 @@ async fn advanced_zone_wizard_adds_a_public_range() {
         p = b.submit(&p, WIZARD, &values, Some("next")).await;
     }
     assert_eq!(attr(&p.doc, WIZARD, "data-step"), "launch");
+    // The review shows the physical network step's values.
+    let review = text1(&p.doc, "#review");
+    for v in ["Physical network", "pn-adv", "VXLAN", "7000-7099", "mgmt0"] {
+        assert!(review.contains(v), "{v} in {review}");
+    }
     let p = b.submit(&p, WIZARD, &[], Some("launch")).await;
     assert_eq!(attr(&p.doc, WIZARD, "data-step"), "host");
     let zone = c.ok("listZones", &[("name", "adv")]).await["zone"][0].clone();
+    let zid = zone["id"].as_str().unwrap().to_string();
+    // The physical network was built: VXLAN, its range, three traffic types with their
+    // labels, Enabled.
+    let pns = c.ok("listPhysicalNetworks", &[("zoneid", &zid)]).await;
+    assert_eq!(pns["count"], 1, "{pns}");
+    let pn = &pns["physicalnetwork"][0];
+    assert_eq!(pn["name"], "pn-adv");
+    assert_eq!(pn["isolationmethods"], "VXLAN");
+    assert_eq!(pn["vlan"], "7000-7099");
+    assert_eq!(pn["state"], "Enabled");
+    let pid = pn["id"].as_str().unwrap().to_string();
+    let labels = |t: &serde_json::Value| {
+        let mut v: Vec<(String, String)> = t["traffictype"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                (
+                    x["traffictype"].as_str().unwrap().to_string(),
+                    x["kvmnetworklabel"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let t = c
+        .ok("listTrafficTypes", &[("physicalnetworkid", &pid)])
+        .await;
+    let want = [
+        ("Guest".to_string(), "cloudbr0".to_string()),
+        ("Management".to_string(), "mgmt0".to_string()),
+        ("Public".to_string(), "cloudbr1".to_string()),
+    ];
+    assert_eq!(labels(&t), want);
+    assert_eq!(
+        attr(&p.doc, "input[name='done.physical']", "value"),
+        pid,
+        "remembered as built"
+    );
+
+    // Half-built (a traffic type gone, the network disabled) and the step's id lost, as
+    // when a build stopped inside the step: launching again finds the network by name in
+    // the zone, adds what is missing and enables it, never a second network.
+    let mgmt = t["traffictype"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["traffictype"] == "Management")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let j = c.ok("deleteTrafficType", &[("id", &mgmt)]).await;
+    c.wait_job(j["jobid"].as_str().unwrap()).await;
+    let j = c
+        .ok(
+            "updatePhysicalNetwork",
+            &[("id", &pid), ("state", "Disabled")],
+        )
+        .await;
+    c.wait_job(j["jobid"].as_str().unwrap()).await;
+    let again = b
+        .submit(&p, WIZARD, &[("done.physical", "")], Some("launch"))
+        .await;
+    assert_eq!(attr(&again.doc, WIZARD, "data-step"), "host");
+    let pns = c.ok("listPhysicalNetworks", &[("zoneid", &zid)]).await;
+    assert_eq!(pns["count"], 1, "no second physical network: {pns}");
+    assert_eq!(pns["physicalnetwork"][0]["state"], "Enabled");
+    let t = c
+        .ok("listTrafficTypes", &[("physicalnetworkid", &pid)])
+        .await;
+    assert_eq!(labels(&t), want);
+    // Resumed from the zone's page, the complete physical network counts as built.
+    let r = b.get(&format!("/console/zones/{zid}/resume")).await;
+    assert_eq!(attr(&r.doc, WIZARD, "data-step"), "host");
+    assert_eq!(attr(&r.doc, "input[name='done.physical']", "value"), pid);
+    // The zone's page lists it, linking to its page.
+    let z = b.get(&format!("/console/zones/{zid}")).await;
+    assert_eq!(
+        attr(&z.doc, "table#physical-networks a", "href"),
+        format!("/console/physical-networks/{pid}")
+    );
+    assert!(text1(&z.doc, "table#physical-networks").contains("7000-7099"));
     assert_eq!(zone["networktype"], "Advanced");
     assert_eq!(zone["guestcidraddress"], "10.1.1.0/24");
     let ranges = c
@@ -5426,4 +5569,267 @@ async fn vm_snapshots_from_an_instance_page() {
     set_state("Destroyed").await;
     let p = b.get(&page).await;
     assert_eq!(p.doc.select(&sel(take)).count(), 0);
+}
+
+/// An Advanced zone made through the API, with a physical network (VXLAN 5000-5099)
+/// carrying guest traffic on cloudbr0.
+async fn zone_with_physical_network(c: &Client) -> (String, String) {
+    let z = c
+        .ok(
+            "createZone",
+            &[
+                ("name", "pz"),
+                ("networktype", "Advanced"),
+                ("dns1", "1.1.1.1"),
+                ("internaldns1", "10.0.0.1"),
+            ],
+        )
+        .await;
+    let zid = z["zone"]["id"].as_str().unwrap().to_string();
+    let j = c
+        .ok(
+            "createPhysicalNetwork",
+            &[
+                ("zoneid", &zid),
+                ("name", "phys"),
+                ("vlan", "5000-5099"),
+                ("isolationmethods", "VXLAN"),
+            ],
+        )
+        .await;
+    let done = c.wait_job(j["jobid"].as_str().unwrap()).await;
+    assert_eq!(done["jobstatus"], 1, "{done}");
+    let pid = done["jobresult"]["physicalnetwork"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let j = c
+        .ok(
+            "addTrafficType",
+            &[
+                ("physicalnetworkid", &pid),
+                ("traffictype", "Guest"),
+                ("kvmnetworklabel", "cloudbr0"),
+            ],
+        )
+        .await;
+    let done = c.wait_job(j["jobid"].as_str().unwrap()).await;
+    assert_eq!(done["jobstatus"], 1, "{done}");
+    (zid, pid)
+}
+
+/// A physical network's page (issue 15): its range and state edited through
+/// updatePhysicalNetwork, the API's refusal as the flash; its traffic labels edited
+/// through updateTrafficType; its providers listed with their state.
+#[tokio::test]
+async fn a_physical_network_page_edits_its_range_state_and_labels() {
+    let c = Client::admin().await;
+    let _jobs = c.spawn_job_worker();
+    let (zid, pid) = zone_with_physical_network(&c).await;
+    let mut b = Browser::login(&c).await;
+    let z = b.get(&format!("/console/zones/{zid}")).await;
+    assert_eq!(
+        attr(&z.doc, "table#physical-networks a", "href"),
+        format!("/console/physical-networks/{pid}")
+    );
+    let p = b.get(&format!("/console/physical-networks/{pid}")).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(text1(&p.doc, "h1"), "phys");
+    assert_eq!(
+        attr(&p.doc, "form[data-action=update] input[name=vlan]", "value"),
+        "5000-5099"
+    );
+    assert!(text1(&p.doc, "table#traffic-types").contains("cloudbr0"));
+    assert!(
+        text1(&p.doc, "table#providers").contains("VirtualRouter"),
+        "{}",
+        text1(&p.doc, "table#providers")
+    );
+    // The range and the state.
+    let p = b
+        .submit(
+            &p,
+            "form[data-action=update]",
+            &[("vlan", "6000-6099"), ("state", "Enabled")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("was updated"), "{}", flash(&p));
+    let pn = &c.ok("listPhysicalNetworks", &[("id", &pid)]).await["physicalnetwork"][0];
+    assert_eq!(pn["vlan"], "6000-6099");
+    assert_eq!(pn["state"], "Enabled");
+    // A range the API refuses: its text is the flash, nothing changes.
+    let p = b
+        .submit(&p, "form[data-action=update]", &[("vlan", "9-x")], None)
+        .await;
+    assert!(
+        flash(&p).contains("Please provide valid vnet range"),
+        "{}",
+        flash(&p)
+    );
+    let pn = &c.ok("listPhysicalNetworks", &[("id", &pid)]).await["physicalnetwork"][0];
+    assert_eq!(pn["vlan"], "6000-6099");
+    // A state the API refuses (hostile input): its text, no panic.
+    let p = b
+        .submit(
+            &p,
+            "form[data-action=update]",
+            &[("vlan", ""), ("state", "<b>on</b>")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("{Enabled or Disabled}"), "{}", flash(&p));
+    assert!(p.doc.select(&sel(".flash b")).next().is_none(), "escaped");
+    // A traffic label.
+    let p = b
+        .submit(
+            &p,
+            "table#traffic-types form[data-action=label]",
+            &[("kvmnetworklabel", "cloudbr7")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("label was changed"), "{}", flash(&p));
+    let t = c
+        .ok("listTrafficTypes", &[("physicalnetworkid", &pid)])
+        .await;
+    assert_eq!(t["traffictype"][0]["kvmnetworklabel"], "cloudbr7");
+    let p = b
+        .submit(
+            &p,
+            "table#traffic-types form[data-action=label]",
+            &[("kvmnetworklabel", "no such bridge")],
+            None,
+        )
+        .await;
+    assert!(
+        flash(&p).contains("Invalid KVM network label"),
+        "{}",
+        flash(&p)
+    );
+    // Not a page for users.
+    c.ok(
+        "createAccount",
+        &[
+            ("username", "pat"),
+            ("password", "pat-pw-123"),
+            ("email", "pat@example.org"),
+            ("firstname", "P"),
+            ("lastname", "U"),
+            ("accounttype", "0"),
+        ],
+    )
+    .await;
+    let mut u = Browser::login_as(&c, "pat", "pat-pw-123").await;
+    let p = u.get(&format!("/console/physical-networks/{pid}")).await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+}
+
+/// Network offerings from the console (issue 15): created enabled with the services
+/// listSupportedNetworkServices names, disabled, enabled, deleted; a default offering's
+/// delete is refused with the API's text.
+#[tokio::test]
+async fn network_offerings_are_created_disabled_and_deleted() {
+    let c = Client::admin().await;
+    let mut b = Browser::login(&c).await;
+    let p = b.get("/console/network-offerings").await;
+    assert_eq!(
+        attr(&p.doc, "nav a.active", "href"),
+        "/console/network-offerings"
+    );
+    assert!(
+        text1(&p.doc, "table#list").contains("DefaultIsolatedNetworkOfferingWithSourceNatService")
+    );
+    let p = b.get("/console/network-offerings/new").await;
+    for svc in ["Dhcp", "Dns", "SourceNat", "Firewall", "PortForwarding"] {
+        let s = format!("input[type=checkbox][name='service.{svc}']");
+        assert_eq!(p.doc.select(&sel(&s)).count(), 1, "{svc}");
+    }
+    // Refused by the API (port forwarding without source NAT): the form again, kept.
+    let bad = b
+        .submit(
+            &p,
+            "#form",
+            &[
+                ("name", "web-net"),
+                ("displaytext", "Web networks"),
+                ("guestiptype", "Isolated"),
+                ("service.Dhcp", "true"),
+                ("service.PortForwarding", "true"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        text1(&bad.doc, "#form .error").contains("needs the SourceNat service"),
+        "{}",
+        text1(&bad.doc, "#form .error")
+    );
+    assert_eq!(attr(&bad.doc, "#f-name", "value"), "web-net");
+    let p = b
+        .submit(&bad, "#form", &[("service.SourceNat", "true")], None)
+        .await;
+    assert!(flash(&p).contains("web-net was added"), "{}", flash(&p));
+    let o =
+        c.ok("listNetworkOfferings", &[("name", "web-net")]).await["networkoffering"][0].clone();
+    assert_eq!(o["state"], "Enabled");
+    assert_eq!(o["guestiptype"], "Isolated");
+    assert_eq!(o["egressdefaultpolicy"], true);
+    let mut services: Vec<&str> = o["service"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    services.sort();
+    assert_eq!(services, ["Dhcp", "PortForwarding", "SourceNat"]);
+    let id = o["id"].as_str().unwrap().to_string();
+    // Its page: disable, then delete.
+    let p = b.get(&format!("/console/network-offerings/{id}")).await;
+    assert_eq!(text1(&p.doc, "h1"), "web-net");
+    assert!(text1(&p.doc, "table#services").contains("SourceNat"));
+    let p = b
+        .submit(&p, "#actions form[data-action=disable]", &[], None)
+        .await;
+    assert!(flash(&p).contains("was disabled"), "{}", flash(&p));
+    let o = &c.ok("listNetworkOfferings", &[("id", &id)]).await["networkoffering"][0];
+    assert_eq!(o["state"], "Disabled");
+    let p = b
+        .submit(
+            &p,
+            "#actions form[data-action=delete]",
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("was deleted"), "{}", flash(&p));
+    let left = c.ok("listNetworkOfferings", &[("id", &id)]).await;
+    assert_eq!(left["count"].as_i64().unwrap_or(0), 0, "{left}");
+    // A default offering cannot be deleted: the API's text.
+    let d = c
+        .ok(
+            "listNetworkOfferings",
+            &[("name", "DefaultIsolatedNetworkOfferingWithSourceNatService")],
+        )
+        .await["networkoffering"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = b.get(&format!("/console/network-offerings/{d}")).await;
+    let p = b
+        .submit(
+            &p,
+            "#actions form[data-action=delete]",
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(
+        flash(&p).contains("Default network offering can't be deleted"),
+        "{}",
+        flash(&p)
+    );
+    let still = c.ok("listNetworkOfferings", &[("id", &d)]).await;
+    assert_eq!(still["count"], 1);
 }

@@ -481,3 +481,228 @@ async fn network_offerings_are_rows_with_cloudstacks_rules() {
         )
         .await;
 }
+
+/// An Advanced zone ready for isolated networks: a physical network carrying Guest
+/// traffic on `cloudbr0`, VXLAN ids 5000-5099, enabled; the zone enabled.
+async fn guest_ready_zone(c: &Client, name: &str) -> String {
+    let zid = advanced_zone(c, name).await;
+    let (_, pn) = job(
+        c,
+        "createPhysicalNetwork",
+        &[
+            ("zoneid", &zid),
+            ("name", "phys"),
+            ("vlan", "5000-5099"),
+            ("isolationmethods", "VXLAN"),
+        ],
+    )
+    .await;
+    let pid = pn["physicalnetwork"]["id"].as_str().unwrap().to_string();
+    job(
+        c,
+        "addTrafficType",
+        &[
+            ("physicalnetworkid", &pid),
+            ("traffictype", "Guest"),
+            ("kvmnetworklabel", "cloudbr0"),
+        ],
+    )
+    .await;
+    job(
+        c,
+        "updatePhysicalNetwork",
+        &[("id", &pid), ("state", "Enabled")],
+    )
+    .await;
+    c.ok(
+        "updateZone",
+        &[("id", &zid), ("allocationstate", "Enabled")],
+    )
+    .await;
+    zid
+}
+
+const ISOLATED: &str = "5c0e6e1d-5a4e-4d0a-9b1e-000000000002";
+const SHARED: &str = "5c0e6e1d-5a4e-4d0a-9b1e-000000000001";
+
+#[tokio::test]
+async fn isolated_networks_are_their_owners() {
+    let c = Client::admin().await;
+    let _worker = c.spawn_job_worker();
+    let zid = guest_ready_zone(&c, "adv-iso").await;
+    let alice = c.user("alice").await;
+    let bob = c.user("bob").await;
+
+    let net = alice
+        .ok(
+            "createNetwork",
+            &[
+                ("name", "web"),
+                ("displaytext", "Web tier"),
+                ("networkofferingid", ISOLATED),
+                ("zoneid", &zid),
+            ],
+        )
+        .await["network"]
+        .clone();
+    assert_eq!(net["state"], "Allocated", "{net}");
+    assert_eq!(net["type"], "Isolated");
+    assert_eq!(net["cidr"], "10.1.1.0/24", "the zone's guest CIDR");
+    assert_eq!(net["gateway"], "10.1.1.1");
+    assert_eq!(net["netmask"], "255.255.255.0");
+    assert_eq!(net["account"], "alice");
+    assert_eq!(net["acltype"], "Account");
+    assert_eq!(net["broadcastdomaintype"], "Vxlan");
+    assert!(
+        net.get("broadcasturi").is_none(),
+        "no VNI before it is implemented: {net}"
+    );
+    assert!(net.get("vpcid").is_none() && net.get("aclid").is_none());
+    assert_eq!(net["egressdefaultpolicy"], false);
+    assert!(net["networkdomain"]
+        .as_str()
+        .unwrap()
+        .ends_with("cloud.internal"));
+    let nid = net["id"].as_str().unwrap().to_string();
+
+    // Owners see their own; the Basic-style shared networks are nobody's.
+    assert_eq!(alice.ok("listNetworks", &[]).await["count"], 1);
+    assert!(bob.ok("listNetworks", &[]).await.get("network").is_none());
+    assert_eq!(
+        c.ok("listNetworks", &[("listall", "true"), ("type", "isolated")])
+            .await["count"],
+        1
+    );
+    assert_eq!(
+        alice
+            .ok("listNetworks", &[("canusefordeploy", "true")])
+            .await
+            .get("count"),
+        None,
+        "not deployable until routers exist"
+    );
+    let r = bob
+        .ok("updateNetwork", &[("id", &nid), ("name", "mine")])
+        .await;
+    let done = bob.wait_job(r["jobid"].as_str().unwrap()).await;
+    assert_eq!(done["jobstatus"], 2, "{done}");
+    assert!(done["jobresult"]["errortext"]
+        .as_str()
+        .unwrap()
+        .contains("doesn't exist"));
+
+    // Their own subnet, and the checks on it.
+    let own = alice
+        .ok(
+            "createNetwork",
+            &[
+                ("name", "db"),
+                ("networkofferingid", ISOLATED),
+                ("zoneid", &zid),
+                ("gateway", "192.168.50.1"),
+                ("netmask", "255.255.255.0"),
+                ("networkdomain", "db.example"),
+            ],
+        )
+        .await["network"]
+        .clone();
+    assert_eq!(own["cidr"], "192.168.50.0/24");
+    assert_eq!(
+        own["displaytext"], "db",
+        "display text defaults to the name"
+    );
+    assert_eq!(own["networkdomain"], "db.example");
+    for (extra, text) in [
+        (
+            vec![("gateway", "8.8.8.1"), ("netmask", "255.255.255.0")],
+            "is not RFC 1918 or 6598 compliant",
+        ),
+        (vec![("gateway", "10.9.0.1")], "must be specified together"),
+        (
+            vec![("gateway", "10.9.0.0"), ("netmask", "255.255.255.0")],
+            "Either the IP is broadcast or network IP",
+        ),
+        (
+            vec![("gateway", "10.9.0.1"), ("netmask", "255.0.0.0")],
+            "Cidr size can't be less than 22",
+        ),
+        (vec![("networkdomain", "-bad-")], "Invalid network domain"),
+        (
+            vec![("acltype", "Domain")],
+            "AclType should be Account for network of type Isolated",
+        ),
+    ] {
+        let mut p = vec![
+            ("name", "x"),
+            ("networkofferingid", ISOLATED),
+            ("zoneid", zid.as_str()),
+        ];
+        p.extend(extra);
+        let e = alice.err("createNetwork", &p, 431).await;
+        assert!(e.contains(text), "{p:?}: {e}");
+    }
+    let e = alice
+        .err(
+            "createNetwork",
+            &[
+                ("name", "x"),
+                ("networkofferingid", SHARED),
+                ("zoneid", &zid),
+            ],
+            431,
+        )
+        .await;
+    assert_eq!(
+        e,
+        "Only Admins can create network with guest type Shared or L2"
+    );
+
+    // updateNetwork (a job), restart refused before it is implemented, delete.
+    let (_, up) = job(
+        &alice,
+        "updateNetwork",
+        &[("id", &nid), ("name", "web2"), ("displaytext", "Web")],
+    )
+    .await;
+    assert_eq!(up["network"]["name"], "web2");
+    let r = alice.ok("restartNetwork", &[("id", &nid)]).await;
+    let done = alice.wait_job(r["jobid"].as_str().unwrap()).await;
+    assert_eq!(done["jobstatus"], 2);
+    assert_eq!(
+        done["jobresult"]["errortext"],
+        "Network is not in the right state to be restarted. Correct states are: Implemented, Setup"
+    );
+    // Deploying into an Advanced zone says plainly that it cannot yet.
+    let e = alice
+        .call(
+            "deployVirtualMachine",
+            &[
+                ("zoneid", &zid),
+                ("serviceofferingid", &uuid::Uuid::new_v4().to_string()),
+                ("templateid", &uuid::Uuid::new_v4().to_string()),
+            ],
+        )
+        .await;
+    assert_ne!(e.status, 200, "{}", e.text);
+    job(&alice, "deleteNetwork", &[("id", &nid)]).await;
+    assert_eq!(alice.ok("listNetworks", &[]).await["count"], 1);
+
+    // The account's network limit counts isolated networks.
+    c.ok(
+        "updateResourceLimit",
+        &[("account", "alice"), ("resourcetype", "6"), ("max", "1")],
+    )
+    .await;
+    let e = alice
+        .err(
+            "createNetwork",
+            &[
+                ("name", "third"),
+                ("networkofferingid", ISOLATED),
+                ("zoneid", &zid),
+            ],
+            535,
+        )
+        .await;
+    assert!(e.contains("network"), "{e}");
+}

@@ -71,7 +71,7 @@ pub struct StepDef {
 const TYPE: StepDef = StepDef {
     key: "type",
     title: "Zone type",
-    intro: "A Basic zone gives every guest an address on one shared network of its pod; an Advanced zone has a public network and VLAN-isolated guest networks.",
+    intro: "A Basic zone gives every guest an address on one shared network of its pod; an Advanced zone has a physical network, a public network and guest networks isolated by VXLAN or VLAN.",
     fields: &[FieldDef {
         name: "networktype",
         label: "Network type",
@@ -118,6 +118,42 @@ const ZONE_ADVANCED: StepDef = StepDef {
         ),
     ],
     progress: "Creating zone",
+};
+
+const PHYSICAL: StepDef = StepDef {
+    key: "physical",
+    title: "Physical network",
+    intro: "The physical network carries the zone's guest, public and management traffic. Guest networks are isolated from one another on it by VXLAN or VLAN, each taking an id from the guest range; each kind of traffic leaves a host through the bridge its label names.",
+    fields: &[
+        default(f("name", "Physical network name", true, "Physical Network 1"), "Physical Network 1"),
+        help(
+            options(
+                default(f("isolation", "Isolation method", true, ""), "VXLAN"),
+                &[("VXLAN", "VXLAN"), ("VLAN", "VLAN")],
+            ),
+            "VLAN needs 802.1Q in the hosts' kernel and a trunked switch; VXLAN needs neither (it runs over the hosts' IP network).",
+        ),
+        default(
+            help(
+                f("vlan", "Guest VNI/VLAN range", true, "5000-5999"),
+                "The ids guest networks take, as START-END (several ranges separated by commas). VLAN ids go up to 4094, VXLAN VNIs up to 16777214.",
+            ),
+            "5000-5999",
+        ),
+        default(
+            help(f("guestlabel", "Guest traffic label (KVM)", true, "cloudbr0"), "The host bridge guest traffic uses."),
+            "cloudbr0",
+        ),
+        default(
+            help(f("publiclabel", "Public traffic label (KVM)", true, "cloudbr0"), "The host bridge public traffic uses."),
+            "cloudbr0",
+        ),
+        default(
+            help(f("managementlabel", "Management traffic label (KVM)", true, "cloudbr0"), "The host bridge the cloud's own traffic uses."),
+            "cloudbr0",
+        ),
+    ],
+    progress: "Creating the physical network",
 };
 
 const PUBLIC: StepDef = StepDef {
@@ -223,6 +259,7 @@ pub fn steps(network_type: &str) -> &'static [StepDef] {
         &[
             TYPE,
             ZONE_ADVANCED,
+            PHYSICAL,
             PUBLIC,
             POD,
             CLUSTER,
@@ -371,6 +408,21 @@ pub fn build_call(s: &WizardState, step: &'static str) -> BuildCall {
             }
             ("createZone", format!("Creating zone {}", g("name")))
         }
+        "physical" => {
+            params.extend([
+                ("zoneid", zone),
+                ("name", g("name")),
+                ("vlan", g("vlan")),
+                (
+                    "isolationmethods",
+                    physical_isolation(&g("isolation")).into(),
+                ),
+            ]);
+            (
+                "createPhysicalNetwork",
+                format!("Creating physical network {}", g("name")),
+            )
+        }
         "pod" => {
             params.extend([
                 ("zoneid", zone),
@@ -481,6 +533,23 @@ pub fn build_call(s: &WizardState, step: &'static str) -> BuildCall {
     }
 }
 
+/// The isolation method the physical network step asks for: VLAN or (the default) VXLAN.
+pub fn physical_isolation(v: &str) -> &'static str {
+    if v.eq_ignore_ascii_case("VLAN") {
+        "VLAN"
+    } else {
+        "VXLAN"
+    }
+}
+
+/// The traffic types the physical network step adds, with the field holding each's KVM
+/// label, in the order they are added.
+pub const TRAFFIC_TYPES: [(&str, &str); 3] = [
+    ("Guest", "guestlabel"),
+    ("Public", "publiclabel"),
+    ("Management", "managementlabel"),
+];
+
 /// `nfs://SERVER/PATH`, with exactly one slash between them.
 pub fn nfs_url(server: &str, path: &str) -> String {
     format!(
@@ -495,6 +564,7 @@ pub fn answer_object(command: &str) -> &'static str {
     match command {
         "createZone" | "updateZone" => "zone",
         "createPod" => "pod",
+        "createPhysicalNetwork" => "physicalnetwork",
         "createVlanIpRange" => "vlan",
         "addCluster" => "cluster",
         "addHost" => "host",
@@ -537,6 +607,7 @@ mod tests {
             [
                 "type",
                 "zone",
+                "physical",
                 "public",
                 "pod",
                 "cluster",
@@ -608,5 +679,45 @@ mod tests {
         assert_eq!(e.command, "updateZone");
         assert!(e.params.contains(&("id", "Z".into())));
         assert_eq!(nfs_url("srv", "x/y"), "nfs://srv/x/y");
+    }
+
+    #[test]
+    fn advanced_zones_build_a_physical_network_with_vxlan_by_default() {
+        let mut s = WizardState::from_form(&form(&[("type.networktype", "Advanced")]));
+        assert_eq!(s.get("physical", "name"), "Physical Network 1");
+        assert_eq!(s.get("physical", "isolation"), "VXLAN");
+        assert_eq!(s.get("physical", "vlan"), "5000-5999");
+        for (_, field) in TRAFFIC_TYPES {
+            assert_eq!(s.get("physical", field), "cloudbr0");
+        }
+        assert_eq!(
+            build_order("Advanced"),
+            [
+                "zone",
+                "physical",
+                "public",
+                "pod",
+                "cluster",
+                "host",
+                "primary",
+                "secondary",
+                "enable"
+            ]
+        );
+        s.set("done", "zone", "Z");
+        let c = build_call(&s, "physical");
+        assert_eq!(c.command, "createPhysicalNetwork");
+        assert!(c.params.contains(&("zoneid", "Z".into())));
+        assert!(c.params.contains(&("isolationmethods", "VXLAN".into())));
+        assert!(c.params.contains(&("vlan", "5000-5999".into())));
+        s.set("physical", "isolation", "vlan");
+        let c = build_call(&s, "physical");
+        assert!(c.params.contains(&("isolationmethods", "VLAN".into())));
+        assert_eq!(physical_isolation("<script>"), "VXLAN");
+        // A Basic zone has no such step.
+        let b = WizardState::from_form(&[]);
+        assert!(!steps(b.network_type())
+            .iter()
+            .any(|st| st.key == "physical"));
     }
 }

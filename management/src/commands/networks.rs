@@ -43,6 +43,20 @@ pub fn basic_zone_network(ctx: &Ctx, zone_id: ZoneId) -> NetworkRow {
         ip6dns1: None,
         ip6dns2: None,
         network_domain: None,
+        account_id: None,
+        domain_id: None,
+        physical_network_id: None,
+        net_cidr: None,
+        acl_type: "Domain".into(),
+        restart_required: false,
+        display_network: true,
+        account_name: None,
+        owner_domain_name: None,
+        owner_domain_path: None,
+        project_id: None,
+        project_name: None,
+        vnet: None,
+        isolation: None,
     }
 }
 
@@ -54,16 +68,17 @@ fn response(x: &NetworkRow, o: &OfferingRow) -> NetworkResponse {
             .map(|c| c.to_string()),
         _ => None,
     };
+    let isolated = x.account_id.is_some();
     NetworkResponse {
+        displaynetwork: Some(x.display_network),
         networkofferingavailability: Some(o.availability.to_string()),
         specifyvlan: Some(o.specify_vlan),
         service: network_offerings::services(o),
-        domainpath: Some("ROOT".into()),
+        domainpath: Some(x.owner_domain_path.clone().unwrap_or_else(|| "ROOT".into())),
         ip6dns1: x.ip6dns1.map(|d| d.ip().to_string()),
         ip6dns2: x.ip6dns2.map(|d| d.ip().to_string()),
         networkdomain: x.network_domain.clone(),
         internetprotocol: Some("IPv4".into()),
-        displaynetwork: Some(true),
         hasannotations: Some(false),
         id: Some(x.id.into()),
         name: Some(x.name.clone()),
@@ -73,61 +88,107 @@ fn response(x: &NetworkRow, o: &OfferingRow) -> NetworkResponse {
         r#type: Some(x.guest_type.clone()),
         traffictype: Some(x.traffic_type.clone()),
         state: Some(x.state.clone()),
-        broadcastdomaintype: Some("Native".into()),
-        broadcasturi: Some("vlan://untagged".into()),
-        vlan: Some("untagged".into()),
+        broadcastdomaintype: Some(broadcast_type(x).into()),
+        broadcasturi: broadcast_uri(x),
+        vlan: broadcast_uri(x).map(|u| u.split("://").nth(1).unwrap_or("N/A").to_string()),
         gateway: x.gateway.map(|g| g.ip().to_string()),
         netmask: x.netmask.map(|m| m.ip().to_string()),
         cidr,
         dns1: x.dns1.map(|d| d.ip().to_string()),
         dns2: x.dns2.map(|d| d.ip().to_string()),
-        isdefault: Some(true),
+        isdefault: isolated.then_some(false).or(Some(true)),
         issystem: Some(false),
-        canusefordeploy: Some(true),
+        // Deploying into an isolated network waits for its router (issue 15).
+        canusefordeploy: Some(!isolated),
         networkofferingid: Some(o.id.into()),
         networkofferingname: Some(o.name.clone()),
         networkofferingdisplaytext: Some(o.display_text.clone()),
-        acltype: Some("Domain".into()),
+        acltype: Some(x.acl_type.clone()),
         specifyipranges: Some(o.specify_ip_ranges),
         ispersistent: Some(o.is_persistent),
-        restartrequired: Some(false),
+        restartrequired: Some(x.restart_required),
+        account: x.account_name.clone().filter(|_| x.project_id.is_none()),
+        project: x.project_name.clone(),
+        projectid: x.project_id.map(Into::into),
+        physicalnetworkid: x.physical_network_id.map(Into::into),
+        egressdefaultpolicy: Some(o.egress_default_allow),
+        redundantrouter: isolated.then_some(false),
         related: Some(x.id.into()),
-        domain: Some("ROOT".into()),
-        domainid: Some(ROOT_DOMAIN.into_uuid()),
-        subdomainaccess: Some(true),
+        domain: Some(x.owner_domain_name.clone().unwrap_or_else(|| "ROOT".into())),
+        domainid: Some(x.domain_id.unwrap_or(ROOT_DOMAIN).into_uuid()),
+        subdomainaccess: (!isolated).then_some(true),
         created: Some(x.created.into()),
         tags: vec![],
     }
 }
 
+/// `Native` for a Basic zone's untagged network; `Vlan` or `Vxlan` for isolated ones.
+fn broadcast_type(x: &NetworkRow) -> &'static str {
+    match (x.account_id, x.isolation.as_deref()) {
+        (None, _) => "Native",
+        (Some(_), Some("VXLAN")) => "Vxlan",
+        (Some(_), _) => "Vlan",
+    }
+}
+
+/// `vlan://untagged` for a Basic zone's network; `vlan://N` or `vxlan://N` for an
+/// isolated one while it holds its id (none before it is implemented).
+fn broadcast_uri(x: &NetworkRow) -> Option<String> {
+    match (x.account_id, x.vnet) {
+        (None, _) => Some("vlan://untagged".into()),
+        (Some(_), Some(v)) if broadcast_type(x) == "Vxlan" => Some(format!("vxlan://{v}")),
+        (Some(_), Some(v)) => Some(format!("vlan://{v}")),
+        (Some(_), None) => None,
+    }
+}
+
 pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListNetworks<'_>) -> Result<Reply> {
     let f = list_filter(ctx, r.wire())?;
-    let zone = r.zoneid();
     let tags = super::tags::wanted(r.wire())?;
-    // The shared guest networks are the zone's, usable by every account and every
-    // project: whose list it is does not change it. A `projectid` must still name a
-    // project the caller belongs to (531 otherwise), as for every list.
-    super::projects::list_owners(ctx, caller, r.wire()).await?;
-    for n in ["listall", "account", "domainid"] {
-        r.wire().mark_read(n);
-    }
-    // Only shared guest networks exist: other types and system networks list empty.
-    let other_type = r
-        .r#type()
-        .is_some_and(|t| !(t.eq_ignore_ascii_case("shared") || t.eq_ignore_ascii_case("all")));
+    // A Basic zone's shared guest network is the zone's, usable by every account and
+    // every project; isolated networks are their owners' (the usual list scoping).
+    let (account_id, account_ids, _) =
+        super::scope::owners(ctx, caller, r.wire(), super::scope::Fallback::Own)
+            .await?
+            .split();
+    let owners = match (account_id, account_ids) {
+        (Some(a), _) => Some(vec![a]),
+        (None, ids) => ids,
+    };
+    // Every filter is read first: the early answers below must not leave one unread.
+    let nf = n::NetworkFilter {
+        zone_id: r.zoneid(),
+        guest_type: None,
+        account_ids: owners,
+        offering_id: r.networkofferingid(),
+        physical_network_id: r.physicalnetworkid(),
+        acl_type: r.acltype().map(str::to_string),
+        restart_required: r.restartrequired(),
+    };
+    let mut guest_type: Option<&'static str> = match r.r#type() {
+        None => None,
+        Some(t) if t.eq_ignore_ascii_case("all") => None,
+        Some(t) if t.eq_ignore_ascii_case("shared") => Some("Shared"),
+        Some(t) if t.eq_ignore_ascii_case("isolated") => Some("Isolated"),
+        Some(_) => return Ok(Reply::list::<NetworkResponse>("network", 0, &[])),
+    };
     let other_traffic = r
         .traffictype()
         .is_some_and(|t| !t.eq_ignore_ascii_case("guest"));
-    let (issystem, isdefault, canusefordeploy) = (r.issystem(), r.isdefault(), r.canusefordeploy());
-    if other_type
-        || other_traffic
-        || issystem == Some(true)
-        || isdefault == Some(false)
-        || canusefordeploy == Some(false)
-    {
+    // isdefault and canusefordeploy are true of shared networks only (deploying into an
+    // isolated one waits for its router).
+    for wanted in [r.isdefault(), r.canusefordeploy()].into_iter().flatten() {
+        let t = if wanted { "Shared" } else { "Isolated" };
+        if guest_type.is_some_and(|g| g != t) {
+            return Ok(Reply::list::<NetworkResponse>("network", 0, &[]));
+        }
+        guest_type = Some(t);
+    }
+    if other_traffic || r.issystem() == Some(true) {
         return Ok(Reply::list::<NetworkResponse>("network", 0, &[]));
     }
-    let (rows, total) = n::network_list(&ctx.pool, &f, zone, &tags).await?;
+    let nf = n::NetworkFilter { guest_type, ..nf };
+    let (rows, total) = n::network_search(&ctx.pool, &f, &nf, &tags).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id.into_uuid()).collect();
     let mut tags = super::tags::tags_of(ctx, TagType::Network, &ids).await?;
     let mut offerings = HashMap::new();
@@ -146,8 +207,421 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListNetworks<'_>) ->
         };
         items.push(NetworkResponse {
             tags: tags.remove(&r.id.into_uuid()).unwrap_or_default(),
-            ..response(r, o)
+            ..shown_to(caller, response(r, o))
         });
     }
     Ok(Reply::list("network", total, &items))
+}
+
+// --- isolated networks (issue 15) ---
+
+fn refuse(text: impl Into<String>) -> crate::error::Error {
+    ApiError::param(text).into()
+}
+
+/// The subnet of a new isolated network: the given gateway and netmask, else the zone's
+/// guest CIDR with its first address as the gateway (CloudStack's `GuestNetworkGuru`).
+fn subnet(
+    gateway: Option<&str>,
+    netmask: Option<&str>,
+    zone: &crate::db::topology::ZoneRow,
+    name: &str,
+    min_prefix: Option<u8>,
+) -> Result<(ipnetwork::Ipv4Network, std::net::Ipv4Addr)> {
+    use std::net::Ipv4Addr;
+    let (cidr, gw) = match (gateway, netmask) {
+        (None, None) => {
+            let Some(ipnetwork::IpNetwork::V4(c)) = zone.guest_cidr else {
+                return Err(refuse(format!(
+                    "Can't design network {name}; guest CIDR is not configured per zone {}",
+                    zone.name
+                )));
+            };
+            let c = ipnetwork::Ipv4Network::new(c.network(), c.prefix())
+                .map_err(|_| refuse("the zone's guest CIDR is not a network"))?;
+            let first = Ipv4Addr::from(u32::from(c.network()) + 1);
+            (c, first)
+        }
+        (Some(g), Some(m)) => {
+            let gw: Ipv4Addr = g
+                .trim()
+                .parse()
+                .map_err(|_| refuse("Gateway parameter is invalid"))?;
+            let mask: Ipv4Addr = m.trim().parse().map_err(|_| refuse("Invalid netmask"))?;
+            let c = ipnetwork::Ipv4Network::with_netmask(gw, mask)
+                .map_err(|_| refuse("Invalid netmask"))?;
+            let c = ipnetwork::Ipv4Network::new(c.network(), c.prefix())
+                .map_err(|_| refuse("Invalid netmask"))?;
+            if gw == c.network() || gw == c.broadcast() {
+                return Err(refuse(
+                    "Invalid gateway IP provided. Either the IP is broadcast or network IP.",
+                ));
+            }
+            (c, gw)
+        }
+        _ => return Err(refuse("gateway and netmask must be specified together")),
+    };
+    let private = |n: &ipnetwork::Ipv4Network| {
+        [
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+        ]
+        .iter()
+        .filter_map(|p| p.parse::<ipnetwork::Ipv4Network>().ok())
+        .any(|p| p.contains(n.network()) && p.prefix() <= n.prefix())
+    };
+    if !private(&cidr) {
+        return Err(refuse(format!(
+            "Virtual Guest Cidr {cidr} is not RFC 1918 or 6598 compliant"
+        )));
+    }
+    if cidr.prefix() > 29 {
+        return Err(refuse(format!(
+            "Cidr {cidr} is too small: a guest network needs at least a /29 (its router takes the gateway)"
+        )));
+    }
+    if let Some(min) = min_prefix {
+        if cidr.prefix() < min {
+            return Err(refuse(format!("Cidr size can't be less than {min}")));
+        }
+    }
+    Ok((cidr, gw))
+}
+
+/// CloudStack's check of a network domain, and its text.
+fn valid_domain(d: &str) -> Result<()> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+    };
+    if d.len() <= 190 && d.split('.').all(label_ok) {
+        Ok(())
+    } else {
+        Err(refuse("Invalid network domain. Total length shouldn't exceed 190 chars. Each domain label must be between 1 and 63 characters long, can contain ASCII letters 'a' through 'z', the digits '0' through '9', and the hyphen ('-'); can't start or end with \"-\""))
+    }
+}
+
+async fn fetch_network(ctx: &Ctx, id: NetworkId) -> Result<Option<NetworkRow>> {
+    let f = crate::db::ListFilter {
+        id: Some(id.into_uuid()),
+        ..Default::default()
+    };
+    Ok(n::network_list(&ctx.pool, &f, None, &Default::default())
+        .await?
+        .0
+        .into_iter()
+        .next())
+}
+
+/// The network `id` names, if the caller may act on it (its owner, a project member,
+/// an admin); otherwise the not-found answer.
+async fn usable(
+    ctx: &Ctx,
+    caller: &Caller,
+    missing: crate::error::Error,
+    id: NetworkId,
+) -> Result<NetworkRow> {
+    let Some(net) = fetch_network(ctx, id).await? else {
+        return Err(missing);
+    };
+    match net.account_id {
+        Some(owner) if !super::projects::may_use(ctx, caller, owner.into_uuid()).await? => {
+            Err(missing)
+        }
+        None if !caller.is_root_admin() => Err(ApiError::new(
+            stratus_api::error::ErrorCode::Account,
+            format!(
+                "Only Admins can change network with guest type {}",
+                net.guest_type
+            ),
+        )
+        .into()),
+        _ => Ok(net),
+    }
+}
+
+async fn answer(ctx: &Ctx, caller: &Caller, id: NetworkId) -> Result<NetworkResponse> {
+    let net = fetch_network(ctx, id)
+        .await?
+        .ok_or_else(|| ApiError::internal("the network vanished"))?;
+    let o = network_offerings::fetch_any(ctx, net.offering_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("the network has no offering"))?;
+    let tags = super::tags::tags_of(ctx, TagType::Network, &[net.id.into_uuid()])
+        .await?
+        .remove(&net.id.into_uuid())
+        .unwrap_or_default();
+    Ok(NetworkResponse {
+        tags,
+        ..shown_to(caller, response(&net, &o))
+    })
+}
+
+/// Root admins see the broadcast URI and VLAN; others do not (CloudStack's Full view).
+fn shown_to(caller: &Caller, r: NetworkResponse) -> NetworkResponse {
+    if caller.is_root_admin() {
+        r
+    } else {
+        NetworkResponse {
+            broadcasturi: None,
+            vlan: None,
+            ..r
+        }
+    }
+}
+
+pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateNetwork<'_>) -> Result<Reply> {
+    use crate::rules::network_offerings::{GuestType, OfferingState};
+    use crate::rules::physical_networks::{PhysicalNetworkState, Service, TrafficType};
+    let zone = crate::db::topology::zone_fetch(&ctx.pool, r.zoneid())
+        .await?
+        .ok_or_else(|| refuse("Specified zone id was not found"))?;
+    let offering = network_offerings::fetch(ctx, r.networkofferingid())
+        .await?
+        .ok_or_else(|| refuse("Unable to find network offering by specified id"))?;
+    if zone.allocation_state == crate::rules::states::AllocationState::Disabled
+        && !caller.is_root_admin()
+    {
+        return Err(ApiError::new(
+            stratus_api::error::ErrorCode::Account,
+            "Cannot perform this operation since specified Zone is currently disabled",
+        )
+        .into());
+    }
+    if offering.state != OfferingState::Enabled {
+        return Err(refuse(
+            "Can't use specified network offering id as its stat is not Enabled",
+        ));
+    }
+    let source_nat = network_offerings::has_service(&offering, Service::SourceNat);
+    if offering.guest_type == GuestType::Shared {
+        return Err(if caller.is_root_admin() {
+            refuse("Only isolated networks can be created: a Basic zone's shared guest network comes with the zone")
+        } else {
+            refuse("Only Admins can create network with guest type Shared or L2")
+        });
+    }
+    if !caller.is_root_admin() && !source_nat {
+        return Err(refuse("Regular user can create a network only from the network offering having traffic type Guest and network type Isolated with a service SourceNat enabled"));
+    }
+    if !source_nat && (r.gateway().is_none() || r.netmask().is_none()) {
+        return Err(refuse("StartIp/endIp/gateway/netmask are required when create network of type Shared and network of type Isolated with service SourceNat disabled"));
+    }
+    match r.acltype() {
+        None => {}
+        Some(a) if a.eq_ignore_ascii_case("account") => {}
+        Some(a) if a.eq_ignore_ascii_case("domain") => {
+            return Err(refuse(
+                "AclType should be Account for network of type Isolated",
+            ))
+        }
+        Some(_) => {
+            return Err(refuse(
+                "Incorrect aclType specified. Check the API documentation for supported types",
+            ))
+        }
+    }
+    if zone.network_type != "Advanced" {
+        return Err(refuse(format!(
+            "Zone {} is a Basic zone: isolated networks need an Advanced zone",
+            zone.name
+        )));
+    }
+    if r.displaynetwork().is_some() && !caller.is_root_admin() {
+        return Err(refuse("Only root admins may set displaynetwork"));
+    }
+    let (account_id, domain_id) =
+        match super::projects::owner_for_create(ctx, caller, r.wire()).await? {
+            Some(pr) => (pr.account_id, pr.domain_id),
+            None => {
+                let (a, d, _) = super::sshkeys::owner(ctx, caller, r.wire()).await?;
+                (a, d)
+            }
+        };
+    let name = r.name().trim();
+    if name.is_empty() {
+        return Err(refuse("Network name cannot be empty"));
+    }
+    let min = (!caller.is_root_admin())
+        .then(|| ctx.get(&crate::settings::GUEST_CIDR_LIMIT).clamp(8, 29) as u8);
+    let (cidr, gateway) = subnet(r.gateway(), r.netmask(), &zone, name, min)?;
+    let domain = match r.networkdomain() {
+        Some(d) => {
+            valid_domain(d)?;
+            d.to_string()
+        }
+        None => format!(
+            "cs{}{}",
+            account_id
+                .into_uuid()
+                .simple()
+                .to_string()
+                .chars()
+                .take(8)
+                .collect::<String>(),
+            ctx.get_in(
+                &crate::settings::GUEST_DOMAIN_SUFFIX,
+                crate::settings::Scope::zone(zone.id)
+            )
+        ),
+    };
+    let mut tx = ctx.pool.begin().await?;
+    let tt = crate::db::physical_networks::tt_in_zone(&mut *tx, zone.id, TrafficType::Guest)
+        .await?
+        .ok_or_else(|| {
+            refuse(format!(
+                "Zone {} has no physical network carrying Guest traffic: create one and add the Guest traffic type to it",
+                zone.name
+            ))
+        })?;
+    let pn = crate::db::physical_networks::pn_fetch(&mut *tx, tt.physical_network_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("the physical network vanished"))?;
+    if pn.state != PhysicalNetworkState::Enabled {
+        return Err(refuse(format!(
+            "Specified physical network id is in incorrect state:{}",
+            pn.state
+        )));
+    }
+    crate::services::limits::admit(
+        ctx,
+        &mut tx,
+        account_id,
+        &[(crate::rules::limits::ResourceKind::Network, 1)],
+    )
+    .await?;
+    let id = NetworkId::new_v4();
+    let row = NetworkRow {
+        id,
+        zone_id: zone.id,
+        offering_id: offering.id,
+        name: name.to_string(),
+        display_text: r.displaytext().unwrap_or(name).to_string(),
+        guest_type: "Isolated".into(),
+        traffic_type: "Guest".into(),
+        bridge: tt
+            .kvm_label
+            .clone()
+            .unwrap_or_else(|| ctx.get(&crate::settings::GUEST_NETWORK_BRIDGE)),
+        state: "Allocated".into(),
+        created: chrono::Utc::now(),
+        gateway: Some(ipnetwork::IpNetwork::V4(
+            ipnetwork::Ipv4Network::new(gateway, 32)
+                .map_err(|_| refuse("Gateway parameter is invalid"))?,
+        )),
+        network_domain: Some(domain),
+        account_id: Some(account_id),
+        domain_id: Some(domain_id),
+        physical_network_id: Some(pn.id),
+        net_cidr: Some(ipnetwork::IpNetwork::V4(cidr)),
+        acl_type: "Account".into(),
+        ..basic_zone_network(ctx, zone.id)
+    };
+    n::network_insert(&mut *tx, &row).await?;
+    if let Some(false) = r.displaynetwork() {
+        n::network_set_display(&mut *tx, id, false).await?;
+    }
+    tx.commit().await?;
+    Ok(Reply::object("network", &answer(ctx, caller, id).await?))
+}
+
+pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateNetwork<'_>) -> Result<Reply> {
+    let missing = refuse(format!("Networkd ID={} doesn't exist", r.id()));
+    let net = usable(ctx, caller, missing, r.id()).await?;
+    if r.forced().is_some() && !caller.is_root_admin() {
+        return Err(refuse("Only root admins may force a network update"));
+    }
+    if r.displaynetwork().is_some() && !caller.is_root_admin() {
+        return Err(refuse("Only root admins may set displaynetwork"));
+    }
+    if net.state == "Destroy" {
+        return Err(refuse("Don't allow to update network in state Destroy"));
+    }
+    let domain = match r.networkdomain() {
+        Some(_) if net.account_id.is_none() => {
+            return Err(refuse(format!(
+                "Domain name change is not supported by the network offering id={}",
+                net.offering_id
+            )))
+        }
+        Some(d) => {
+            valid_domain(d)?;
+            Some(d.to_string())
+        }
+        None if net.account_id.is_some() => net.network_domain.clone(),
+        None => None,
+    };
+    let name = r.name().map(str::trim).unwrap_or(&net.name);
+    if name.is_empty() {
+        return Err(refuse("Network name cannot be empty"));
+    }
+    let text = r.displaytext().unwrap_or(&net.display_text);
+    let mut tx = ctx.pool.begin().await?;
+    n::network_update(&mut *tx, net.id, name, text, domain.as_deref()).await?;
+    if let Some(d) = r.displaynetwork() {
+        n::network_set_display(&mut *tx, net.id, d).await?;
+    }
+    tx.commit().await?;
+    Ok(Reply::object(
+        "network",
+        &answer(ctx, caller, net.id).await?,
+    ))
+}
+
+pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteNetwork<'_>) -> Result<Reply> {
+    if r.forced() == Some(true) && !caller.is_root_admin() {
+        return Err(refuse(
+            "Delete network with 'forced' option can only be called by root admins",
+        ));
+    }
+    let missing = refuse("unable to find network with specified id");
+    let net = usable(ctx, caller, missing, r.id()).await?;
+    if net.account_id.is_none() {
+        return Err(refuse(format!(
+            "Network {} is zone {}'s shared guest network: it goes with the zone",
+            net.name, net.zone_name
+        )));
+    }
+    let mut tx = ctx.pool.begin().await?;
+    n::network_lock(&mut *tx, net.id).await?;
+    let vms = n::network_vm_count(&mut *tx, net.id).await?;
+    if vms > 0 {
+        return Err(ApiError::in_use(format!(
+            "Can't delete the network, not all user vms are expunged: {vms} instance(s) still have a NIC in network {}",
+            net.name
+        ))
+        .into());
+    }
+    crate::db::physical_networks::vnet_release(&mut *tx, net.id).await?;
+    n::network_delete(&mut *tx, net.id).await?;
+    tx.commit().await?;
+    Ok(Reply::success())
+}
+
+pub async fn restart(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &requests::RestartNetwork<'_>,
+) -> Result<Reply> {
+    let missing = refuse("Network with specified id doesn't exist");
+    let net = usable(ctx, caller, missing, r.id()).await?;
+    if r.makeredundant() == Some(true) {
+        return Err(refuse("Redundant routers are not available: a network's router is recreated on another host if its host is lost"));
+    }
+    let (_cleanup, _live) = (r.cleanup(), r.livepatch());
+    if !matches!(net.state.as_str(), "Implemented" | "Setup") {
+        return Err(refuse(
+            "Network is not in the right state to be restarted. Correct states are: Implemented, Setup",
+        ));
+    }
+    Err(ApiError::unsupported(format!(
+        "Restarting network {} is not available yet: a Basic zone's DHCP runs on every host and is re-applied as instances start",
+        net.name
+    ))
+    .into())
 }

@@ -689,20 +689,11 @@ pub async fn create_vlan_ip_range(
     check_no_overlap(&mut tx, &zone, &range).await?;
     // The range serves the zone's guest network (Stratus zones have one): a networkid
     // given must be that zone's; none means it, as CloudStack fills a Basic zone's range.
-    let (zone_networks, _) = crate::db::networks::network_list(
-        &mut *tx,
-        &crate::db::ListFilter {
-            limit: Some(100),
-            ..Default::default()
-        },
-        Some(zone_id),
-        &Default::default(),
-    )
-    .await?;
+    let shared = crate::db::networks::zone_shared_network(&mut *tx, zone_id).await?;
     let network_id = match r.networkid() {
-        Some(n) if zone_networks.iter().any(|z| z.id == n) => Some(n),
+        Some(n) if shared.as_ref().is_some_and(|z| z.id == n) => Some(n),
         Some(_) => return Err(not_found(r.wire(), "networkid")),
-        None => zone_networks.first().map(|n| n.id),
+        None => shared.map(|n| n.id),
     };
     let row = IpRangeRow {
         id: IpRangeId::new_v4(),

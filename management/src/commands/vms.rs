@@ -251,15 +251,19 @@ pub async fn create(
             (Some(iso), disk, root)
         }
     };
+    if zone.network_type == "Advanced" {
+        return Err(ApiError::unsupported(format!(
+            "Zone {} is an Advanced zone: instances cannot be deployed into its isolated networks yet (their routers are not implemented yet)",
+            zone.name
+        ))
+        .into());
+    }
     if let Some(ids) = r.networkids().map(<[_]>::to_vec) {
-        let (nets, _) = db::networks::network_list(
-            &ctx.pool,
-            &Default::default(),
-            Some(zone.id),
-            &Default::default(),
-        )
-        .await?;
-        if let Some(bad) = ids.iter().find(|id| !nets.iter().any(|n| n.id == **id)) {
+        let shared = db::networks::zone_shared_network(&ctx.pool, zone.id).await?;
+        if let Some(bad) = ids
+            .iter()
+            .find(|id| shared.as_ref().is_none_or(|n| n.id != **id))
+        {
             return Err(ApiError::param(format!(
                 "Network {bad} is not a guest network of zone {}",
                 zone.name

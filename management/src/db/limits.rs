@@ -28,6 +28,9 @@ pub struct UsageRow {
     pub project: i64,
     /// Volume snapshots (issue 16), from createSnapshot until deleteSnapshot.
     pub snapshot: i64,
+    /// Isolated networks (issue 15), from createNetwork until deleteNetwork.
+    #[sqlx(default)]
+    pub network: i64,
 }
 
 // A VM counts from its creation until it is destroyed, expunged or failed (CloudStack's
@@ -79,7 +82,9 @@ stmt!(USAGE_OF_ACCOUNTS: UsageRow = "WITH vm AS (
                  WHERE pa.account_id = a.id AND pa.role = 'Admin' AND p.removed IS NULL)::bigint
                     AS project,
                 (SELECT count(*) FROM snapshots s WHERE s.account_id = a.id AND s.removed IS NULL
-                   AND s.state <> 'Error')::bigint AS snapshot
+                   AND s.state <> 'Error')::bigint AS snapshot,
+                (SELECT count(*) FROM networks nw WHERE nw.account_id = a.id
+                   AND nw.guest_type = 'Isolated')::bigint AS network
          FROM accounts a LEFT JOIN vm ON vm.account_id = a.id
          LEFT JOIN dv ON dv.account_id = a.id
          WHERE a.id = ANY($1)");

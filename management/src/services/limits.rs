@@ -100,9 +100,9 @@ pub fn used(u: &UsageRow, kind: ResourceKind) -> i64 {
         K::SecondaryStorage => u.secondary_bytes,
         K::Project => u.project,
         K::Snapshot => u.snapshot,
-        // Stratus has no public IPs (Basic zones), isolated networks or VPCs an account
-        // can own yet.
-        K::PublicIp | K::Network | K::Vpc => 0,
+        K::Network => u.network,
+        // Stratus has no public IPs an account can own yet, nor VPCs.
+        K::PublicIp | K::Vpc => 0,
     }
 }
 
@@ -218,6 +218,7 @@ pub fn sum(rows: &[UsageRow]) -> UsageRow {
         t.vm_stopped += u.vm_stopped;
         t.project += u.project;
         t.snapshot += u.snapshot;
+        t.network += u.network;
     }
     t
 }

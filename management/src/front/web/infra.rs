@@ -513,6 +513,9 @@ async fn zone(s: Session, Path(id): Path<String>) -> Response {
         .links
         .push(Link::new("+ Add IP range", format!("{base}/ranges/new")));
     range_actions(&mut sections[3], &base);
+    if plain(&z.networktype) == "Advanced" {
+        sections.insert(0, super::physical_networks::zone_section(&s, &id).await);
+    }
     // A zone left Disabled before it had everything (the wizard abandoned) can be
     // taken up again in the wizard.
     let unfinished =

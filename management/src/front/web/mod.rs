@@ -17,7 +17,9 @@ mod infra;
 mod instances;
 mod limits;
 mod lists;
+mod network_offerings;
 mod offerings;
+mod physical_networks;
 mod projects;
 mod security_groups;
 mod sharing;
@@ -107,9 +109,11 @@ pub fn router() -> Router<Ctx> {
         .merge(storage::router())
         .merge(snapshots::router())
         .merge(security_groups::router())
+        .merge(physical_networks::router())
         .merge(admin::router())
         .merge(sshkeys::router())
         .merge(offerings::router())
+        .merge(network_offerings::router())
         .merge(zones::router())
         .merge(domains::router())
         .merge(projects::router())

@@ -1,10 +1,12 @@
-//! The Add Zone wizard: one form per step (zone type, zone, pod, guest or public range,
-//! cluster, host, primary and secondary storage, review), the values of every step
-//! carried in hidden fields, so it works without JavaScript and keeps nothing on the
-//! server between pages. Launching streams the "Now building your cloud" page while each
-//! step's command runs through the command layer; a step that fails ends the page with
-//! its error and that step's form, filled in as the admin left it, and what was already
-//! built is remembered (`done.STEP` = its id), so launching again carries on from there.
+//! The Add Zone wizard: one form per step (zone type, zone, an Advanced zone's physical
+//! network, pod, guest or public range, cluster, host, primary and secondary storage,
+//! review), the values of every step carried in hidden fields, so it works without
+//! JavaScript and keeps nothing on the server between pages. Launching streams the "Now
+//! building your cloud" page while each step's command runs through the command layer
+//! (the physical network step runs several: `build_physical`); a step that fails ends
+//! the page with its error and that step's form, filled in as the admin left it, and
+//! what was already built is remembered (`done.STEP` = its id), so launching again
+//! carries on from there.
 
 use std::convert::Infallible;
 
@@ -15,8 +17,8 @@ use axum::routing::get;
 use axum::{Form, Router};
 use stratus_api::envelope::Reply;
 use stratus_api::types::{
-    ClusterResponse, HostResponse, ImageStoreResponse, PodResponse, StoragePoolResponse,
-    VlanIpRangeResponse, ZoneResponse,
+    ClusterResponse, HostResponse, ImageStoreResponse, PhysicalNetworkResponse, PodResponse,
+    StoragePoolResponse, TrafficTypeResponse, VlanIpRangeResponse, ZoneResponse,
 };
 use stratus_api::ApiError;
 use stratus_ui::wizard::{self, steps, StepDef, WizardState};
@@ -24,9 +26,10 @@ use stratus_ui::{BuildPage, Field, ReviewRow, StepTab, WizardPage};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 
-use super::{Fields, Session};
+use super::{Fields, Outcome, Session};
 use crate::ctx::Ctx;
 use crate::rules::iprange;
+use crate::rules::physical_networks::{valid_label, Isolation, VnetRanges};
 
 pub fn router() -> Router<Ctx> {
     Router::new()
@@ -72,6 +75,9 @@ async fn resume(s: Session, axum::extract::Path(id): axum::extract::Path<String>
     state.set("zone", "guestcidr", show(&z.guestcidraddress));
     state.set("done", "zone", id.clone());
     let by_zone = [("zoneid", id.clone())];
+    if state.network_type() == "Advanced" {
+        resume_physical(&s, &mut state, &by_zone).await;
+    }
     let pod = first_id::<PodResponse>(&s, "listPods", &by_zone, |x| x.id).await;
     if let Some(p) = &pod {
         state.set("done", "pod", p.clone());
@@ -108,6 +114,152 @@ async fn resume(s: Session, axum::extract::Path(id): axum::extract::Path<String>
         .map(|st| st.key)
         .unwrap_or("launch");
     render(&s, &state, next, None)
+}
+
+/// The zone's first physical network counts as built when it is Enabled with its three
+/// traffic types; one left half-built (a step that stopped) is taken up again by name.
+async fn resume_physical(s: &Session, state: &mut WizardState, by_zone: &[(&str, String)]) {
+    let Ok((_, nets)) = s
+        .list_of::<PhysicalNetworkResponse>("listPhysicalNetworks", by_zone)
+        .await
+    else {
+        return;
+    };
+    let Some(pn) = nets.first() else {
+        return;
+    };
+    let show = |v: &Option<String>| v.clone().unwrap_or_default();
+    state.set("physical", "name", show(&pn.name));
+    state.set("physical", "vlan", show(&pn.vlan));
+    if let Some(i) = pn.isolationmethods.as_deref() {
+        state.set("physical", "isolation", wizard::physical_isolation(i));
+    }
+    let Some(pid) = pn.id else {
+        return;
+    };
+    let traffic = s
+        .list_of::<TrafficTypeResponse>(
+            "listTrafficTypes",
+            &[("physicalnetworkid", pid.to_string())],
+        )
+        .await
+        .map(|(_, t)| t)
+        .unwrap_or_default();
+    for (kind, field) in wizard::TRAFFIC_TYPES {
+        if let Some(l) = traffic
+            .iter()
+            .find(|t| t.traffictype.as_deref() == Some(kind))
+            .and_then(|t| t.kvmnetworklabel.clone())
+        {
+            state.set("physical", field, l);
+        }
+    }
+    let complete = pn.state.as_deref() == Some("Enabled")
+        && wizard::TRAFFIC_TYPES
+            .iter()
+            .all(|(k, _)| traffic.iter().any(|t| t.traffictype.as_deref() == Some(*k)));
+    if complete {
+        state.set("done", "physical", pid.to_string());
+    }
+}
+
+/// Runs an async command and waits for its job; a job still running after a minute is
+/// an error for the wizard (it cannot go on without the result).
+async fn run_waiting(
+    s: &Session,
+    command: &str,
+    params: &[(&str, String)],
+) -> Result<(), ApiError> {
+    match s
+        .run(command, params, std::time::Duration::from_secs(60))
+        .await?
+    {
+        Outcome::Done => Ok(()),
+        Outcome::Running(job) => Err(ApiError::internal(format!(
+            "{command} is still running (job {job}); launch again when it has ended"
+        ))),
+    }
+}
+
+/// The zone's physical network called `name`, if there is one.
+async fn physical_by_name(
+    s: &Session,
+    zone: &str,
+    name: &str,
+) -> Result<Option<PhysicalNetworkResponse>, ApiError> {
+    let (_, nets) = s
+        .list_of::<PhysicalNetworkResponse>(
+            "listPhysicalNetworks",
+            &[("zoneid", zone.to_string()), ("name", name.to_string())],
+        )
+        .await?;
+    Ok(nets.into_iter().find(|p| p.name.as_deref() == Some(name)))
+}
+
+/// The physical network step: createPhysicalNetwork, addTrafficType for guest, public and
+/// management traffic with their KVM labels, then updatePhysicalNetwork state=Enabled,
+/// each job awaited. It can run again after stopping half-way: the network is looked up
+/// by name in the zone first (never a second one), traffic types already there are kept
+/// (their label set to the one entered), and enabling is skipped when it is enabled.
+async fn build_physical(s: &Session, state: &WizardState) -> Result<String, ApiError> {
+    let zone = state.done("zone").unwrap_or_default();
+    let name = state.get("physical", "name");
+    let pn = match physical_by_name(s, zone, name).await? {
+        Some(p) => p,
+        None => {
+            let call = wizard::build_call(state, "physical");
+            run_waiting(s, call.command, &call.params).await?;
+            physical_by_name(s, zone, name).await?.ok_or_else(|| {
+                ApiError::internal(format!("the physical network {name} was not created"))
+            })?
+        }
+    };
+    let id = pn
+        .id
+        .map(|i| i.to_string())
+        .ok_or_else(|| ApiError::internal("listPhysicalNetworks answered no id"))?;
+    let (_, traffic) = s
+        .list_of::<TrafficTypeResponse>("listTrafficTypes", &[("physicalnetworkid", id.clone())])
+        .await?;
+    for (kind, field) in wizard::TRAFFIC_TYPES {
+        let label = state.get("physical", field).to_string();
+        match traffic
+            .iter()
+            .find(|t| t.traffictype.as_deref() == Some(kind))
+        {
+            None => {
+                run_waiting(
+                    s,
+                    "addTrafficType",
+                    &[
+                        ("physicalnetworkid", id.clone()),
+                        ("traffictype", kind.to_string()),
+                        ("kvmnetworklabel", label),
+                    ],
+                )
+                .await?
+            }
+            Some(t) if t.kvmnetworklabel.as_deref() != Some(label.as_str()) => {
+                let tid = t.id.map(|i| i.to_string()).unwrap_or_default();
+                run_waiting(
+                    s,
+                    "updateTrafficType",
+                    &[("id", tid), ("kvmnetworklabel", label)],
+                )
+                .await?
+            }
+            Some(_) => {}
+        }
+    }
+    if pn.state.as_deref() != Some("Enabled") {
+        run_waiting(
+            s,
+            "updatePhysicalNetwork",
+            &[("id", id.clone()), ("state", "Enabled".into())],
+        )
+        .await?;
+    }
+    Ok(id)
 }
 
 fn step_def(state: &WizardState, key: &str) -> &'static StepDef {
@@ -298,6 +450,14 @@ fn invalid(state: &WizardState, key: &str) -> Option<String> {
                     iprange::parse_cidr(g("guestcidr"))?;
                 }
             }
+            "physical" => {
+                let isolation = Isolation::parse(wizard::physical_isolation(g("isolation")))
+                    .unwrap_or(Isolation::Vxlan);
+                VnetRanges::parse(g("vlan"), isolation.max_id()).map_err(ApiError::param)?;
+                for (_, field) in wizard::TRAFFIC_TYPES {
+                    valid_label(g(field)).map_err(ApiError::param)?;
+                }
+            }
             k if RANGES.contains(&k) => {
                 let r = range_of(state, k)?;
                 for other in RANGES.iter().filter(|o| **o != k && is_range(o)) {
@@ -479,9 +639,13 @@ async fn build(s: Session, state: WizardState) -> Response {
                 continue;
             }
             let _ = tx.send(stratus_ui::build::started(step, &call.label)).await;
-            let result = match s.call(call.command, &call.params).await {
-                Ok(reply) => new_id(call.command, reply),
-                Err(e) => Err(e),
+            let result = if step == "physical" {
+                build_physical(&s, &state).await.map(Some)
+            } else {
+                match s.call(call.command, &call.params).await {
+                    Ok(reply) => new_id(call.command, reply),
+                    Err(e) => Err(e),
+                }
             };
             match result {
                 Ok(id) => {
@@ -490,6 +654,7 @@ async fn build(s: Session, state: WizardState) -> Response {
                     let detail = match step {
                         "enable" => String::new(),
                         "host" => "agent installed and reporting".to_string(),
+                        "physical" => "traffic types added, enabled".to_string(),
                         _ => String::new(),
                     };
                     let _ = tx.send(stratus_ui::build::finished(&detail)).await;

@@ -88,16 +88,10 @@ pub async fn allocate(
     let host_id = placement::choose(&candidates, &pools, &req, factors)
         .map_err(|why| insufficient(why.to_string()))?;
     db::capacity::vm_reserve_on_host_in_txn(&mut tx, vm.id, host_id).await?;
-    let (networks, _) = db::networks::network_list(
-        &mut *tx,
-        &Default::default(),
-        Some(vm.zone_id),
-        &Default::default(),
-    )
-    .await?;
-    let network = networks
-        .first()
+    let network = db::networks::zone_shared_network(&mut *tx, vm.zone_id)
+        .await?
         .ok_or_else(|| insufficient("the zone has no guest network".into()))?;
+    let network = &network;
     let (ip, mac) = if let Some(nic) = db::nics::nic_of_vm(&mut *tx, vm.id).await? {
         (nic.ip_address, nic.mac_address)
     } else if let Some(want) = ip {

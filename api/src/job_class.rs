@@ -19,6 +19,29 @@ pub const JOB_CLASSES: &[(&str, &str)] = &[
     ("disableAccount", "admin.account.DisableAccountCmd"),
     ("deleteAccount", "admin.account.DeleteAccountCmd"),
     ("disableUser", "admin.user.DisableUserCmd"),
+    // networks (issue 15)
+    ("updateNetwork", "user.network.UpdateNetworkCmd"),
+    ("deleteNetwork", "user.network.DeleteNetworkCmd"),
+    ("restartNetwork", "user.network.RestartNetworkCmd"),
+    (
+        "createPhysicalNetwork",
+        "admin.network.CreatePhysicalNetworkCmd",
+    ),
+    (
+        "updatePhysicalNetwork",
+        "admin.network.UpdatePhysicalNetworkCmd",
+    ),
+    (
+        "deletePhysicalNetwork",
+        "admin.network.DeletePhysicalNetworkCmd",
+    ),
+    ("addTrafficType", "admin.usage.AddTrafficTypeCmd"),
+    ("updateTrafficType", "admin.usage.UpdateTrafficTypeCmd"),
+    ("deleteTrafficType", "admin.usage.DeleteTrafficTypeCmd"),
+    (
+        "updateNetworkServiceProvider",
+        "admin.network.UpdateNetworkServiceProviderCmd",
+    ),
     // hosts
     (
         "prepareHostForMaintenance",

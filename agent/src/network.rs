@@ -148,12 +148,12 @@ fn write_atomic(path: &Path, text: &str) -> Result<()> {
 }
 
 #[allow(unsafe_code)]
-fn signal(pid: i32, sig: i32) -> bool {
+pub(crate) fn signal(pid: i32, sig: i32) -> bool {
     // SAFETY: kill(2) with a plain pid and signal number touches no memory of ours.
     unsafe { libc::kill(pid, sig) == 0 }
 }
 
-fn alive(pid: i32) -> bool {
+pub(crate) fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| !s.contains(") Z "))
         .unwrap_or(false)

@@ -199,17 +199,8 @@ pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<()> {
         .map_err(|e| err(format!("{}: {e}", path.display())))
 }
 
-#[allow(unsafe_code)]
-fn signal(pid: i32, sig: i32) -> bool {
-    // SAFETY: kill(2) with a plain pid and signal number touches no memory of ours.
-    unsafe { libc::kill(pid, sig) == 0 }
-}
-
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.contains(") Z "))
-        .unwrap_or(false)
-}
+// dnsmasq is stopped and probed as network.rs does it.
+use crate::network::{alive, signal};
 
 // ---------------------------------------------------------------------------------------
 // Rendering (pure).

@@ -759,6 +759,10 @@ async fn real_answers_carry_cloudstacks_fields() {
             ("ip6dns1", "the zone was created without IPv6 DNS"),
             ("ip6dns2", "the zone was created without IPv6 DNS"),
             ("networkdomain", "the zone was created without a network domain"),
+            ("account", "a Basic zone's network is its domain's (acltype Domain), no account's"),
+            ("projectid", "a Basic zone's network is its domain's, no project's"),
+            ("project", "a Basic zone's network is its domain's, no project's"),
+            ("physicalnetworkid", "Stratus's Basic zones have no physical network record (Advanced zones do)"),
         ]),
         ("project", project.clone(), vec![]),
         ("resourcelimit", first(&c.ok("listResourceLimits", &[]).await, "resourcelimit"), vec![

@@ -706,3 +706,96 @@ async fn isolated_networks_are_their_owners() {
         .await;
     assert!(e.contains("network"), "{e}");
 }
+
+/// Guest ids are never handed out twice: 12 networks take from a pool of 10 at once;
+/// exactly 10 get one, all different; taking again is the same id; a deleted network's id
+/// goes back to the pool.
+#[tokio::test]
+async fn concurrent_implements_never_share_a_guest_id() {
+    use stratus_management::db::physical_networks as pn;
+    use stratus_management::ids::{NetworkId, PhysicalNetworkId};
+    let c = Client::admin().await;
+    let _worker = c.spawn_job_worker();
+    let zid = guest_ready_zone(&c, "adv-pool").await;
+    let pid = c.ok("listPhysicalNetworks", &[("zoneid", &zid)]).await["physicalnetwork"][0]["id"]
+        .as_str()
+        .unwrap()
+        .parse::<uuid::Uuid>()
+        .unwrap();
+    let pid = PhysicalNetworkId::from_uuid(pid);
+    job(
+        &c,
+        "updatePhysicalNetwork",
+        &[("id", &pid.to_string()), ("vlan", "7000-7009")],
+    )
+    .await;
+    let mut nets = Vec::new();
+    for i in 0..12 {
+        let n = c
+            .ok(
+                "createNetwork",
+                &[
+                    ("name", &format!("n{i}")),
+                    ("networkofferingid", ISOLATED),
+                    ("zoneid", &zid),
+                ],
+            )
+            .await;
+        let id: uuid::Uuid = n["network"]["id"].as_str().unwrap().parse().unwrap();
+        nets.push(NetworkId::from_uuid(id));
+    }
+    let mut tasks = Vec::new();
+    for n in nets.clone() {
+        let pool = c.ctx.pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tx = pool.begin().await.unwrap();
+            let got = pn::vnet_take(&mut *tx, pid, n).await.unwrap();
+            tx.commit().await.unwrap();
+            (n, got)
+        }));
+    }
+    let mut taken = std::collections::BTreeMap::new();
+    for t in tasks {
+        let (n, got) = t.await.unwrap();
+        if let Some(v) = got {
+            taken.insert(n, v);
+        }
+    }
+    assert_eq!(taken.len(), 10, "{taken:?}");
+    let distinct: std::collections::BTreeSet<i32> = taken.values().copied().collect();
+    assert_eq!(distinct.len(), 10, "no id twice: {taken:?}");
+    assert!(distinct.iter().all(|v| (7000..=7009).contains(v)));
+    let (first, v) = taken.iter().next().map(|(n, v)| (*n, *v)).unwrap();
+    let mut conn = c.ctx.pool.acquire().await.unwrap();
+    assert_eq!(
+        pn::vnet_take(&mut *conn, pid, first).await.unwrap(),
+        Some(v),
+        "taking twice is taking once"
+    );
+    // The network's root admin view names it; shrinking the range past it is refused.
+    let shown = c.ok("listNetworks", &[("id", &first.to_string())]).await["network"][0].clone();
+    assert_eq!(shown["broadcasturi"], format!("vxlan://{v}"));
+    let r = c
+        .ok(
+            "updatePhysicalNetwork",
+            &[("id", &pid.to_string()), ("vlan", "8000-8001")],
+        )
+        .await;
+    let done = c.wait_job(r["jobid"].as_str().unwrap()).await;
+    assert_eq!(done["jobstatus"], 2);
+    assert!(done["jobresult"]["errortext"]
+        .as_str()
+        .unwrap()
+        .contains("has allocated vnets in the range"));
+    // Deleting the network gives its id back: a network left without one now gets it.
+    job(&c, "deleteNetwork", &[("id", &first.to_string())]).await;
+    let waiting = nets
+        .iter()
+        .find(|n| !taken.contains_key(n))
+        .copied()
+        .unwrap();
+    assert_eq!(
+        pn::vnet_take(&mut *conn, pid, waiting).await.unwrap(),
+        Some(v)
+    );
+}

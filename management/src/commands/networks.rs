@@ -112,7 +112,7 @@ fn response(x: &NetworkRow, o: &OfferingRow) -> NetworkResponse {
         projectid: x.project_id.map(Into::into),
         physicalnetworkid: x.physical_network_id.map(Into::into),
         egressdefaultpolicy: Some(o.egress_default_allow),
-        redundantrouter: isolated.then_some(false),
+        redundantrouter: Some(false),
         related: Some(x.id.into()),
         domain: Some(x.owner_domain_name.clone().unwrap_or_else(|| "ROOT".into())),
         domainid: Some(x.domain_id.unwrap_or(ROOT_DOMAIN).into_uuid()),

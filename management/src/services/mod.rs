@@ -13,6 +13,7 @@ pub mod images;
 pub mod isos;
 pub mod limits;
 pub mod mail;
+pub mod networks;
 pub mod reconcile;
 pub mod security_groups;
 pub mod snapshots;

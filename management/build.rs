@@ -84,6 +84,7 @@ const ID_BY_NOUN: &[(&str, &str)] = &[
     ("diskoffering", "DiskOfferingId"),
     ("networkoffering", "NetworkOfferingId"),
     ("physicalnetwork", "PhysicalNetworkId"),
+    ("router", "RouterId"),
     ("domain", "DomainId"),
     ("account", "AccountId"),
     ("user", "UserId"),

@@ -23,6 +23,10 @@ pub const JOB_CLASSES: &[(&str, &str)] = &[
     ("updateNetwork", "user.network.UpdateNetworkCmd"),
     ("deleteNetwork", "user.network.DeleteNetworkCmd"),
     ("restartNetwork", "user.network.RestartNetworkCmd"),
+    ("stopRouter", "admin.router.StopRouterCmd"),
+    ("startRouter", "admin.router.StartRouterCmd"),
+    ("rebootRouter", "admin.router.RebootRouterCmd"),
+    ("destroyRouter", "admin.router.DestroyRouterCmd"),
     (
         "createPhysicalNetwork",
         "admin.network.CreatePhysicalNetworkCmd",

@@ -1185,6 +1185,48 @@ response!(NetworkOfferingResponse {
     supportsinternallb: Option<bool> => "boolean", "true if network offering supports public access for guest networks";
 });
 
+response!(
+    /// An isolated network's router (issue 15): a network namespace on a host rather than
+    /// CloudStack's router VM, answered in the shape of CloudStack's DomainRouterResponse.
+    DomainRouterResponse {
+    id: Option<Uuid> => "string", "the id of the router";
+    name: Option<String> => "string", "the name of the router";
+    zoneid: Option<Uuid> => "string", "the Zone ID for the router";
+    zonename: Option<String> => "string", "the Zone name for the router";
+    podid: Option<Uuid> => "string", "the Pod ID for the router";
+    podname: Option<String> => "string", "the Pod name for the router";
+    hostid: Option<Uuid> => "string", "the host ID for the router";
+    hostname: Option<String> => "string", "the hostname for the router";
+    hypervisor: Option<String> => "string", "the hypervisor on which the template runs";
+    state: Option<String> => "string", "the state of the router";
+    created: Option<CsDate> => "date", "the date and time the router was created";
+    dns1: Option<String> => "string", "the first DNS for the router";
+    dns2: Option<String> => "string", "the second DNS for the router";
+    networkdomain: Option<String> => "string", "the network domain for the router";
+    gateway: Option<String> => "string", "the gateway for the router";
+    publicip: Option<String> => "string", "the public IP address for the router";
+    publicmacaddress: Option<String> => "string", "the public MAC address for the router";
+    publicnetmask: Option<String> => "string", "the public netmask for the router";
+    guestipaddress: Option<String> => "string", "the guest IP address for the router";
+    guestmacaddress: Option<String> => "string", "the guest MAC address for the router";
+    guestnetmask: Option<String> => "string", "the guest netmask for the router";
+    guestnetworkid: Option<Uuid> => "string", "the ID of the corresponding guest network";
+    guestnetworkname: Option<String> => "string", "the name of the corresponding guest network";
+    account: Option<String> => "string", "the account associated with the router";
+    projectid: Option<Uuid> => "string", "the project id of the ipaddress";
+    project: Option<String> => "string", "the project name of the address";
+    domainid: Option<Uuid> => "string", "the domain ID associated with the router";
+    domain: Option<String> => "string", "the domain associated with the router";
+    domainpath: Option<String> => "string", "path of the Domain the router belongs to";
+    isredundantrouter: Option<bool> => "boolean", "if this router is an redundant virtual router";
+    redundantstate: Option<String> => "string", "the state of redundant virtual router";
+    role: Option<String> => "string", "role of the domain router";
+    version: Option<String> => "string", "the version of template";
+    requiresupgrade: Option<bool> => "boolean", "true if the router template requires upgrader";
+    healthchecksfailed: Option<bool> => "boolean", "true if any health checks had failed";
+    hasannotations: Option<bool> => "boolean", "whether the router has annotations";
+});
+
 response!(PhysicalNetworkResponse {
     id: Option<Uuid> => "string", "the uuid of the physical network";
     name: Option<String> => "string", "name of the physical network";
@@ -1649,6 +1691,7 @@ pub(crate) mod tests {
         ServiceOfferingResponse,
         DiskOfferingResponse,
         NetworkResponse,
+        DomainRouterResponse,
         NicResponse,
         VirtualMachineResponse,
         VolumeResponse,

@@ -125,6 +125,10 @@ id!(AlertId);
 id!(NetworkId);
 id!(PhysicalNetworkId);
 id!(NicId);
+id!(
+    /// The router of an isolated network (`routers`, a namespace on a host).
+    RouterId
+);
 
 // Instances and their storage.
 id!(VmId);

@@ -576,10 +576,16 @@ async fn isolated_networks_are_their_owners() {
     assert_eq!(
         alice
             .ok("listNetworks", &[("canusefordeploy", "true")])
+            .await["count"],
+        1,
+        "deployable: the first deploy implements it"
+    );
+    assert_eq!(
+        alice
+            .ok("listNetworks", &[("canusefordeploy", "false")])
             .await
             .get("count"),
-        None,
-        "not deployable until routers exist"
+        None
     );
     let r = bob
         .ok("updateNetwork", &[("id", &nid), ("name", "mine")])
@@ -672,7 +678,7 @@ async fn isolated_networks_are_their_owners() {
         done["jobresult"]["errortext"],
         "Network is not in the right state to be restarted. Correct states are: Implemented, Setup"
     );
-    // Deploying into an Advanced zone says plainly that it cannot yet.
+    // A deploy with an offering that does not exist is refused before anything.
     let e = alice
         .call(
             "deployVirtualMachine",
@@ -749,7 +755,7 @@ async fn concurrent_implements_never_share_a_guest_id() {
         let pool = c.ctx.pool.clone();
         tasks.push(tokio::spawn(async move {
             let mut tx = pool.begin().await.unwrap();
-            let got = pn::vnet_take(&mut *tx, pid, n).await.unwrap();
+            let got = pn::vnet_take(&mut tx, pid, n).await.unwrap();
             tx.commit().await.unwrap();
             (n, got)
         }));
@@ -768,7 +774,7 @@ async fn concurrent_implements_never_share_a_guest_id() {
     let (first, v) = taken.iter().next().map(|(n, v)| (*n, *v)).unwrap();
     let mut conn = c.ctx.pool.acquire().await.unwrap();
     assert_eq!(
-        pn::vnet_take(&mut *conn, pid, first).await.unwrap(),
+        pn::vnet_take(&mut conn, pid, first).await.unwrap(),
         Some(v),
         "taking twice is taking once"
     );
@@ -795,7 +801,7 @@ async fn concurrent_implements_never_share_a_guest_id() {
         .copied()
         .unwrap();
     assert_eq!(
-        pn::vnet_take(&mut *conn, pid, waiting).await.unwrap(),
+        pn::vnet_take(&mut conn, pid, waiting).await.unwrap(),
         Some(v)
     );
 }

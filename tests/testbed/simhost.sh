@@ -168,6 +168,12 @@ CONF
 
     ip netns add "$ns"
     tb_attach "$ns" "$veth_root" "$veth_host" "$host_ip"
+    # Inside, the host's NIC is `eth0` on every simulated host, as a zone's traffic label
+    # names one interface for all its hosts (Advanced zones' VXLAN rides it: issue 15).
+    ip netns exec "$ns" ip link set "$veth_host" down
+    ip netns exec "$ns" ip link set "$veth_host" name eth0
+    ip netns exec "$ns" ip link set eth0 up
+    ip netns exec "$ns" ip route replace default via "$TB_GATEWAY"
 
     # One launcher in the namespace: a private mount and UTS namespace with the host's own
     # directories, virtlogd and libvirtd (each daemonises and writes its pid file once

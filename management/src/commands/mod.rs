@@ -33,6 +33,7 @@ mod offerings;
 mod physical_networks;
 pub(crate) mod projects;
 pub mod requests;
+mod routers;
 mod scope;
 mod security_groups;
 mod sharing;
@@ -324,6 +325,11 @@ async fn handle(
         Request::UpdateNetwork(r) => networks::update(ctx, caller, &r).await,
         Request::DeleteNetwork(r) => networks::delete(ctx, caller, &r).await,
         Request::RestartNetwork(r) => networks::restart(ctx, caller, &r).await,
+        Request::ListRouters(r) => routers::list(ctx, caller, &r).await,
+        Request::StopRouter(r) => routers::stop(ctx, caller, &r).await,
+        Request::StartRouter(r) => routers::start(ctx, caller, &r).await,
+        Request::RebootRouter(r) => routers::reboot(ctx, caller, &r).await,
+        Request::DestroyRouter(r) => routers::destroy(ctx, caller, &r).await,
         Request::ListNetworkOfferings(r) => network_offerings::list(ctx, &r).await,
         Request::CreateNetworkOffering(r) => network_offerings::create(ctx, &r).await,
         Request::UpdateNetworkOffering(r) => network_offerings::update(ctx, &r).await,

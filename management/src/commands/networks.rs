@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::network_offerings::{self, SHARED_OFFERING_ID};
 use crate::db::network_offerings::OfferingRow;
+use crate::rules::network_offerings::OfferingState;
 
 use super::list_filter;
 use crate::ctx::Ctx;
@@ -98,8 +99,7 @@ fn response(x: &NetworkRow, o: &OfferingRow) -> NetworkResponse {
         dns2: x.dns2.map(|d| d.ip().to_string()),
         isdefault: isolated.then_some(false).or(Some(true)),
         issystem: Some(false),
-        // Deploying into an isolated network waits for its router (issue 15).
-        canusefordeploy: Some(!isolated),
+        canusefordeploy: Some(x.state != "Destroy"),
         networkofferingid: Some(o.id.into()),
         networkofferingname: Some(o.name.clone()),
         networkofferingdisplaytext: Some(o.display_text.clone()),
@@ -175,14 +175,17 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListNetworks<'_>) ->
     let other_traffic = r
         .traffictype()
         .is_some_and(|t| !t.eq_ignore_ascii_case("guest"));
-    // isdefault and canusefordeploy are true of shared networks only (deploying into an
-    // isolated one waits for its router).
-    for wanted in [r.isdefault(), r.canusefordeploy()].into_iter().flatten() {
+    // isdefault is true of shared networks only; every network can be deployed into
+    // (an isolated one is implemented by its first deploy).
+    if let Some(wanted) = r.isdefault() {
         let t = if wanted { "Shared" } else { "Isolated" };
         if guest_type.is_some_and(|g| g != t) {
             return Ok(Reply::list::<NetworkResponse>("network", 0, &[]));
         }
         guest_type = Some(t);
+    }
+    if r.canusefordeploy() == Some(false) {
+        return Ok(Reply::list::<NetworkResponse>("network", 0, &[]));
     }
     if other_traffic || r.issystem() == Some(true) {
         return Ok(Reply::list::<NetworkResponse>("network", 0, &[]));
@@ -376,8 +379,8 @@ fn shown_to(caller: &Caller, r: NetworkResponse) -> NetworkResponse {
 }
 
 pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateNetwork<'_>) -> Result<Reply> {
-    use crate::rules::network_offerings::{GuestType, OfferingState};
-    use crate::rules::physical_networks::{PhysicalNetworkState, Service, TrafficType};
+    use crate::rules::network_offerings::GuestType;
+    use crate::rules::physical_networks::Service;
     let zone = crate::db::topology::zone_fetch(&ctx.pool, r.zoneid())
         .await?
         .ok_or_else(|| refuse("Specified zone id was not found"))?;
@@ -447,14 +450,64 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateNetwork<'_>)
     if name.is_empty() {
         return Err(refuse("Network name cannot be empty"));
     }
+    if let Some(d) = r.networkdomain() {
+        valid_domain(d)?;
+    }
     let min = (!caller.is_root_admin())
         .then(|| ctx.get(&crate::settings::GUEST_CIDR_LIMIT).clamp(8, 29) as u8);
-    let (cidr, gateway) = subnet(r.gateway(), r.netmask(), &zone, name, min)?;
-    let domain = match r.networkdomain() {
-        Some(d) => {
-            valid_domain(d)?;
-            d.to_string()
-        }
+    let id = insert_isolated(
+        ctx,
+        &NewIsolated {
+            zone: &zone,
+            offering: &offering,
+            account_id,
+            domain_id,
+            name,
+            display_text: r.displaytext().unwrap_or(name),
+            gateway: r.gateway(),
+            netmask: r.netmask(),
+            network_domain: r.networkdomain(),
+            min_prefix: min,
+            display_network: r.displaynetwork(),
+        },
+    )
+    .await?;
+    Ok(Reply::object("network", &answer(ctx, caller, id).await?))
+}
+
+/// An isolated network to record (createNetwork's, or an account's default one).
+pub(crate) struct NewIsolated<'a> {
+    pub zone: &'a crate::db::topology::ZoneRow,
+    pub offering: &'a crate::db::network_offerings::OfferingRow,
+    pub account_id: crate::ids::AccountId,
+    pub domain_id: crate::ids::DomainId,
+    pub name: &'a str,
+    pub display_text: &'a str,
+    pub gateway: Option<&'a str>,
+    pub netmask: Option<&'a str>,
+    /// Checked by the caller.
+    pub network_domain: Option<&'a str>,
+    /// The smallest subnet (largest prefix) a caller may ask for (non-root callers).
+    pub min_prefix: Option<u8>,
+    pub display_network: Option<bool>,
+}
+
+/// Records an isolated network (Allocated: it gets its VXLAN/VLAN id and router on
+/// first use): its subnet, domain, the zone's Guest physical network, the owner's
+/// `network` limit.
+pub(crate) async fn insert_isolated(ctx: &Ctx, new: &NewIsolated<'_>) -> Result<NetworkId> {
+    use crate::rules::physical_networks::{PhysicalNetworkState, TrafficType};
+    let NewIsolated {
+        zone,
+        offering,
+        account_id,
+        domain_id,
+        name,
+        ..
+    } = *new;
+    let (cidr, gateway) = subnet(new.gateway, new.netmask, zone, name, new.min_prefix)?;
+    let domain = match new.network_domain {
+        Some(d) => d.to_string(),
         None => format!(
             "cs{}{}",
             account_id
@@ -501,7 +554,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateNetwork<'_>)
         zone_id: zone.id,
         offering_id: offering.id,
         name: name.to_string(),
-        display_text: r.displaytext().unwrap_or(name).to_string(),
+        display_text: new.display_text.to_string(),
         guest_type: "Isolated".into(),
         traffic_type: "Guest".into(),
         bridge: tt
@@ -523,11 +576,11 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateNetwork<'_>)
         ..basic_zone_network(ctx, zone.id)
     };
     n::network_insert(&mut *tx, &row).await?;
-    if let Some(false) = r.displaynetwork() {
+    if let Some(false) = new.display_network {
         n::network_set_display(&mut *tx, id, false).await?;
     }
     tx.commit().await?;
-    Ok(Reply::object("network", &answer(ctx, caller, id).await?))
+    Ok(id)
 }
 
 pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateNetwork<'_>) -> Result<Reply> {
@@ -597,9 +650,11 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteNetwork<'_>)
         ))
         .into());
     }
-    crate::db::physical_networks::vnet_release(&mut *tx, net.id).await?;
-    n::network_delete(&mut *tx, net.id).await?;
+    // Destroy: no deploy picks it from here on; then its router leaves its host, and
+    // the VXLAN/VLAN id and the row go.
+    n::network_set_state(&mut *tx, net.id, "Destroy", None).await?;
     tx.commit().await?;
+    crate::services::networks::destroy(ctx, net.id).await?;
     Ok(Reply::success())
 }
 
@@ -613,15 +668,128 @@ pub async fn restart(
     if r.makeredundant() == Some(true) {
         return Err(refuse("Redundant routers are not available: a network's router is recreated on another host if its host is lost"));
     }
-    let (_cleanup, _live) = (r.cleanup(), r.livepatch());
+    let (cleanup, _live) = (r.cleanup(), r.livepatch());
     if !matches!(net.state.as_str(), "Implemented" | "Setup") {
         return Err(refuse(
             "Network is not in the right state to be restarted. Correct states are: Implemented, Setup",
         ));
+    }
+    if net.account_id.is_some() {
+        crate::services::networks::restart(ctx, net.id, cleanup.unwrap_or(false)).await?;
+        return Ok(Reply::success());
     }
     Err(ApiError::unsupported(format!(
         "Restarting network {} is not available yet: a Basic zone's DHCP runs on every host and is re-applied as instances start",
         net.name
     ))
     .into())
+}
+
+/// The most networks (NICs) one deploy may name.
+const MAX_DEPLOY_NETWORKS: usize = 8;
+
+/// The isolated networks a VM deployed in an Advanced zone gets NICs on, the default
+/// (first) one first: those named by `networkids` (the owner's, in the zone, each once);
+/// else the owner's one network in the zone; else, as CloudStack, a default network
+/// `<account>-network` made from the Required offering. A Basic zone answers none (its
+/// shared network is the deploy's, checked here when named).
+pub(crate) async fn for_deploy(
+    ctx: &Ctx,
+    zone: &crate::db::topology::ZoneRow,
+    owner: (crate::ids::AccountId, crate::ids::DomainId),
+    owner_name: &str,
+    ids: Option<&[NetworkId]>,
+) -> Result<Vec<NetworkRow>> {
+    if zone.network_type != "Advanced" {
+        if let Some(ids) = ids {
+            let shared = n::zone_shared_network(&ctx.pool, zone.id).await?;
+            if let Some(bad) = ids
+                .iter()
+                .find(|id| shared.as_ref().is_none_or(|n| n.id != **id))
+            {
+                return Err(ApiError::param(format!(
+                    "Network {bad} is not a guest network of zone {}",
+                    zone.name
+                ))
+                .into());
+            }
+        }
+        return Ok(vec![]);
+    }
+    let owned = |net: &NetworkRow| net.account_id == Some(owner.0) && net.zone_id == zone.id;
+    if let Some(ids) = ids.filter(|i| !i.is_empty()) {
+        if ids.len() > MAX_DEPLOY_NETWORKS {
+            return Err(refuse(format!(
+                "At most {MAX_DEPLOY_NETWORKS} networks can be given (networkids)"
+            )));
+        }
+        let mut nets: Vec<NetworkRow> = vec![];
+        for id in ids {
+            if nets.iter().any(|x| x.id == *id) {
+                return Err(refuse(format!("Network {id} is given twice (networkids)")));
+            }
+            let net = crate::services::networks::network(ctx, *id)
+                .await
+                .ok()
+                .filter(owned)
+                .ok_or_else(|| {
+                    refuse(format!(
+                        "Network {id} is not a network of the VM's owner in zone {}",
+                        zone.name
+                    ))
+                })?;
+            if net.state == "Destroy" {
+                return Err(refuse(format!("Network {} is being deleted", net.name)));
+            }
+            nets.push(net);
+        }
+        return Ok(nets);
+    }
+    let nf = n::NetworkFilter {
+        zone_id: Some(zone.id),
+        guest_type: Some("Isolated"),
+        account_ids: Some(vec![owner.0.into_uuid()]),
+        ..Default::default()
+    };
+    let (mut mine, _) =
+        n::network_search(&ctx.pool, &Default::default(), &nf, &Default::default()).await?;
+    mine.retain(|x| owned(x) && x.state != "Destroy");
+    match mine.len() {
+        1 => return Ok(mine),
+        0 => {}
+        _ => {
+            return Err(refuse(format!(
+                "More than 1 default Isolated networks are found for account {owner_name}; please specify networkIds"
+            )))
+        }
+    }
+    // The account's first deploy in the zone: its default network, as CloudStack makes it.
+    let offering = crate::db::network_offerings::offering_required(&ctx.pool)
+        .await?
+        .filter(|o| o.state == OfferingState::Enabled)
+        .ok_or_else(|| {
+            refuse(format!(
+                "Unable to find the default network of account {owner_name} in zone {}: no network offering is Required and Enabled to make one; create a network and give networkids",
+                zone.name
+            ))
+        })?;
+    let name = format!("{owner_name}-network");
+    let id = insert_isolated(
+        ctx,
+        &NewIsolated {
+            zone,
+            offering: &offering,
+            account_id: owner.0,
+            domain_id: owner.1,
+            name: &name,
+            display_text: &name,
+            gateway: None,
+            netmask: None,
+            network_domain: None,
+            min_prefix: None,
+            display_network: None,
+        },
+    )
+    .await?;
+    Ok(vec![crate::services::networks::network(ctx, id).await?])
 }

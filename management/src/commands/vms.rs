@@ -38,10 +38,14 @@ pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
             netmask: n.netmask.clone(),
             gateway: n.gateway.clone(),
             ipaddress: Some(n.ip_address.clone()),
-            isolationuri: Some("vlan://untagged".into()),
-            broadcasturi: Some("vlan://untagged".into()),
+            isolationuri: n.broadcast_uri.clone(),
+            broadcasturi: n.broadcast_uri.clone(),
             traffictype: Some("Guest".into()),
-            r#type: Some("Shared".into()),
+            r#type: Some(if n.guest_type.is_empty() {
+                "Shared".into()
+            } else {
+                n.guest_type.clone()
+            }),
             isdefault: Some(n.is_default),
             macaddress: Some(n.mac_address.clone()),
             deviceid: Some(i.to_string()),
@@ -251,26 +255,6 @@ pub async fn create(
             (Some(iso), disk, root)
         }
     };
-    if zone.network_type == "Advanced" {
-        return Err(ApiError::unsupported(format!(
-            "Zone {} is an Advanced zone: instances cannot be deployed into its isolated networks yet (their routers are not implemented yet)",
-            zone.name
-        ))
-        .into());
-    }
-    if let Some(ids) = r.networkids().map(<[_]>::to_vec) {
-        let shared = db::networks::zone_shared_network(&ctx.pool, zone.id).await?;
-        if let Some(bad) = ids
-            .iter()
-            .find(|id| shared.as_ref().is_none_or(|n| n.id != **id))
-        {
-            return Err(ApiError::param(format!(
-                "Network {bad} is not a guest network of zone {}",
-                zone.name
-            ))
-            .into());
-        }
-    }
     if let Some(ip) = r.ipaddress() {
         ip.parse::<std::net::IpAddr>()
             .map_err(|_| ApiError::param(format!("Invalid IP address '{ip}'")))?;
@@ -304,6 +288,16 @@ pub async fn create(
         super::sshkeys::require(ctx, owner.into_uuid(), owner_name, names).await?;
     }
     let user_data = super::userdata::for_vm(ctx, caller, r.wire()).await?;
+    // An Advanced zone's VM gets its NICs on the owner's isolated networks now (their
+    // addresses are held from here on); a Basic zone's gets its one at the start.
+    let networks = super::networks::for_deploy(
+        ctx,
+        &zone,
+        (owner, owner_domain),
+        owner_name,
+        r.networkids(),
+    )
+    .await?;
     // The registry checks the value (vms.instance_suffix's constraint); a bad one is not used.
     let suffix = ctx.get(&settings::INSTANCE_NAME);
     let mut tx = ctx.pool.begin().await?;
@@ -350,6 +344,29 @@ pub async fn create(
     )
     .await?;
     db::security_groups::vm_groups_set(&mut tx, id, &groups).await?;
+    let wanted_ip = r.ipaddress().and_then(|s| s.parse().ok());
+    for (i, net) in networks.iter().enumerate() {
+        let got = match wanted_ip.filter(|_| i == 0) {
+            Some(ip) => db::nics::nic_allocate_ip_in_txn(&mut tx, id, net.id, ip).await?,
+            None => db::nics::nic_allocate_in_txn(&mut tx, id, net.id).await?,
+        };
+        if got.is_none() {
+            return Err(ApiError::new(
+                ErrorCode::InsufficientCapacity,
+                match wanted_ip.filter(|_| i == 0) {
+                    Some(ip) => format!(
+                        "The IP address {ip} is not available in network {}: it is outside its CIDR, its gateway, or already in use",
+                        net.name
+                    ),
+                    None => format!("Every address of network {} is allocated", net.name),
+                },
+            )
+            .into());
+        }
+    }
+    if let Some(first) = networks.first() {
+        db::nics::nic_set_default(&mut tx, id, first.id).await?;
+    }
     super::event_for_owner(
         &mut tx,
         &caller.user,

@@ -67,6 +67,7 @@ pub mod offerings;
 pub mod physical_networks;
 pub mod pki;
 pub mod projects;
+pub mod routers;
 pub mod security_groups;
 #[cfg(feature = "bench-seed")]
 pub mod seed;
@@ -214,6 +215,7 @@ pub fn statements() -> impl Iterator<Item = &'static dyn Registered> {
         nics::STATEMENTS,
         offerings::STATEMENTS,
         pki::STATEMENTS,
+        routers::STATEMENTS,
         projects::STATEMENTS,
         network_offerings::STATEMENTS,
         physical_networks::STATEMENTS,

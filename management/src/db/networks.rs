@@ -269,6 +269,29 @@ pub async fn network_set_display(
     Ok(())
 }
 
+stmt!(
+    NETWORK_SET_STATE =
+        "UPDATE networks SET state = $2, bridge = COALESCE($3, bridge) WHERE id = $1"
+);
+
+/// An isolated network's state (Allocated, Implementing, Implemented, Shutdown) and,
+/// once it holds a VXLAN/VLAN id, the hosts' bridge of its segment.
+pub async fn network_set_state(
+    db: impl PgExecutor<'_>,
+    id: NetworkId,
+    state: &str,
+    bridge: Option<&str>,
+) -> Result<()> {
+    NETWORK_SET_STATE
+        .query()
+        .bind(id)
+        .bind(state)
+        .bind(bridge)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 stmt!(NETWORK_DELETE = "DELETE FROM networks WHERE id = $1");
 
 pub async fn network_delete(db: impl PgExecutor<'_>, id: NetworkId) -> Result<()> {
@@ -293,6 +316,7 @@ statements![
     NETWORK_VMS,
     NETWORK_UPDATE,
     NETWORK_DISPLAY,
+    NETWORK_SET_STATE,
     NETWORK_DELETE,
     NETWORK_LOCK
 ];

@@ -62,6 +62,36 @@ pub async fn lease_list_for_host(
         .await?)
 }
 
+stmt!(LEASE_LIST_FOR_NETWORK: LeaseRow = "SELECT n.mac_address::text AS mac, n.ip_address AS ip, v.display_name AS name
+         FROM nics n JOIN vms v ON v.id = n.vm_id
+         WHERE n.network_id = $1 AND v.removed IS NULL
+           AND ($2::uuid IS NULL OR v.id <> $2)
+         ORDER BY n.ip_address");
+
+/// The leases an isolated network's router serves: every NIC of the network whose VM is
+/// not removed (a stopped VM keeps its address), except `without`'s.
+pub async fn lease_list_for_network(
+    db: impl PgExecutor<'_>,
+    network_id: NetworkId,
+    without: Option<VmId>,
+) -> Result<Vec<LeaseRow>> {
+    Ok(LEASE_LIST_FOR_NETWORK
+        .query_as()
+        .bind(network_id)
+        .bind(without)
+        .fetch_all(db)
+        .await?)
+}
+
+stmt!(NICS_OF_VM: NicRow = "SELECT n.id, n.vm_id, n.network_id, n.ip_address, n.mac_address::text AS mac_address,
+                n.is_default
+         FROM nics n WHERE n.vm_id = $1 ORDER BY n.is_default DESC, n.created, n.id");
+
+/// Every NIC of a VM, the default first.
+pub async fn nics_of_vm(db: impl PgExecutor<'_>, vm_id: VmId) -> Result<Vec<NicRow>> {
+    Ok(NICS_OF_VM.query_as().bind(vm_id).fetch_all(db).await?)
+}
+
 stmt!(NIC_LOWEST_FREE_IP: Scalar<IpNetwork> = "SELECT a.ip FROM networks n
              JOIN ip_ranges r ON r.zone_id = n.zone_id AND r.purpose = 'guest'
              CROSS JOIN LATERAL (
@@ -70,6 +100,16 @@ stmt!(NIC_LOWEST_FREE_IP: Scalar<IpNetwork> = "SELECT a.ip FROM networks n
              WHERE n.id = $1
                AND NOT EXISTS (SELECT 1 FROM nics x WHERE x.network_id = $1 AND x.ip_address = a.ip)
              ORDER BY a.ip LIMIT 1");
+
+stmt!(NIC_LOWEST_FREE_OWN_IP: Scalar<IpNetwork> = "SELECT set_masklen(network(n.net_cidr) + g, 32) AS ip
+             FROM networks n
+             CROSS JOIN LATERAL generate_series(1::bigint,
+                 (broadcast(n.net_cidr) - network(n.net_cidr)) - 1) g
+             WHERE n.id = $1 AND n.net_cidr IS NOT NULL
+               AND host(network(n.net_cidr) + g) <> host(n.net_gateway)
+               AND NOT EXISTS (SELECT 1 FROM nics x WHERE x.network_id = $1
+                               AND host(x.ip_address) = host(network(n.net_cidr) + g))
+             LIMIT 1");
 
 /// A NIC on `network_id` with the lowest free address of the zone's guest ranges and a
 /// random locally administered MAC, or `None` when every address is taken. The unique
@@ -82,11 +122,23 @@ pub async fn nic_allocate_in_txn(
     network_id: NetworkId,
 ) -> Result<Option<(IpNetwork, String)>> {
     for _ in 0..16 {
-        let ip: Option<IpNetwork> = NIC_LOWEST_FREE_IP
+        // An isolated network's own subnet (every host address but the gateway, the
+        // router's), else the zone's guest ranges (a Basic zone's shared network).
+        let own: Option<IpNetwork> = NIC_LOWEST_FREE_OWN_IP
             .query_scalar()
             .bind(network_id)
             .fetch_optional(&mut *db)
             .await?;
+        let ip = match own {
+            Some(ip) => Some(ip),
+            None => {
+                NIC_LOWEST_FREE_IP
+                    .query_scalar()
+                    .bind(network_id)
+                    .fetch_optional(&mut *db)
+                    .await?
+            }
+        };
         let Some(ip) = ip else { return Ok(None) };
         if let Some(mac) = nic_insert_in_txn(db, vm_id, network_id, ip).await? {
             return Ok(Some((ip, mac)));
@@ -97,10 +149,16 @@ pub async fn nic_allocate_in_txn(
 
 stmt!(NIC_IP_IN_GUEST_RANGE: Scalar<bool> = "SELECT EXISTS (SELECT 1 FROM networks n
                         JOIN ip_ranges r ON r.zone_id = n.zone_id AND r.purpose = 'guest'
-                        WHERE n.id = $1 AND $2::inet BETWEEN r.start_ip AND r.end_ip)");
+                        WHERE n.id = $1 AND n.net_cidr IS NULL
+                          AND $2::inet BETWEEN r.start_ip AND r.end_ip)
+                     OR EXISTS (SELECT 1 FROM networks n
+                        WHERE n.id = $1 AND $2::inet << n.net_cidr
+                          AND host($2::inet) NOT IN (host(n.net_gateway), host(network(n.net_cidr)),
+                                                     host(broadcast(n.net_cidr))))");
 stmt!(NIC_IP_TAKEN: Scalar<bool> = "SELECT EXISTS (SELECT 1 FROM nics WHERE network_id = $1 AND ip_address = $2)");
 
-/// A NIC with exactly `ip`, if it lies in one of the zone's guest ranges and is free.
+/// A NIC with exactly `ip`, if it lies in one of the zone's guest ranges (an isolated
+/// network: its subnet, not its gateway) and is free.
 pub async fn nic_allocate_ip_in_txn(
     db: &mut PgConnection,
     vm_id: VmId,
@@ -160,13 +218,26 @@ async fn nic_insert_in_txn(
 }
 
 /// `02:xx:xx:xx:xx:xx`: locally administered, unicast.
-fn random_mac() -> String {
+pub fn random_mac() -> String {
     use rand::Rng;
     let b: [u8; 5] = rand::thread_rng().gen();
     format!(
         "02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
         b[0], b[1], b[2], b[3], b[4]
     )
+}
+
+stmt!(NIC_SET_DEFAULT = "UPDATE nics SET is_default = (network_id = $2) WHERE vm_id = $1");
+
+/// The VM's NIC on `network` becomes its default, the others not.
+pub async fn nic_set_default(db: &mut PgConnection, vm_id: VmId, network: NetworkId) -> Result<()> {
+    NIC_SET_DEFAULT
+        .query()
+        .bind(vm_id)
+        .bind(network)
+        .execute(&mut *db)
+        .await?;
+    Ok(())
 }
 
 stmt!(NIC_RELEASE_ALL = "DELETE FROM nics WHERE vm_id = $1");
@@ -182,10 +253,14 @@ pub async fn nic_release_all(db: &mut PgConnection, vm_id: VmId) -> Result<u64> 
 
 statements![
     NIC_OF_VM,
+    NICS_OF_VM,
+    LEASE_LIST_FOR_NETWORK,
     LEASE_LIST_FOR_HOST,
     NIC_LOWEST_FREE_IP,
+    NIC_LOWEST_FREE_OWN_IP,
     NIC_IP_IN_GUEST_RANGE,
     NIC_IP_TAKEN,
     NIC_INSERT_IN_TXN,
+    NIC_SET_DEFAULT,
     NIC_RELEASE_ALL
 ];

@@ -673,6 +673,13 @@ pub struct NicView {
     pub gateway: Option<String>,
     pub netmask: Option<String>,
     pub bridge: String,
+    /// `Shared` (a Basic zone's) or `Isolated`.
+    #[serde(default)]
+    pub guest_type: String,
+    /// CloudStack's broadcast URI of the NIC's network (`vlan://untagged`,
+    /// `vxlan://<vni>`, `vlan://<id>`; none while an isolated network holds no id).
+    #[serde(default)]
+    pub broadcast_uri: Option<String>,
 }
 
 /// A listVirtualMachines row: the VM with the names around it, its NICs and root volume.
@@ -746,11 +753,20 @@ const VM_LIST_SELECT: &str = "v.*, z.name AS zone_name, h.name AS host_name,
             'id', n.id, 'network_id', n.network_id, 'network_name', net.name,
             'ip_address', host(n.ip_address), 'mac_address', n.mac_address::text,
             'is_default', n.is_default, 'bridge', net.bridge,
-            'gateway', host(g.gateway), 'netmask', host(g.netmask))
+            'gateway', host(COALESCE(net.net_gateway, g.gateway)),
+            'netmask', host(COALESCE(netmask(net.net_cidr), g.netmask)),
+            'guest_type', net.guest_type,
+            'broadcast_uri', CASE WHEN net.account_id IS NULL THEN 'vlan://untagged'
+                WHEN gv.vnet IS NULL THEN NULL
+                WHEN pn.isolation_method = 'VXLAN' THEN 'vxlan://' || gv.vnet
+                ELSE 'vlan://' || gv.vnet END)
             ORDER BY n.is_default DESC, n.created)
         FROM nics n JOIN networks net ON net.id = n.network_id
+        LEFT JOIN guest_vnets gv ON gv.network_id = net.id
+        LEFT JOIN physical_networks pn ON pn.id = net.physical_network_id
         LEFT JOIN LATERAL (SELECT r.gateway, r.netmask FROM ip_ranges r
-                           WHERE r.zone_id = net.zone_id AND r.purpose = 'guest'
+                           WHERE net.net_cidr IS NULL
+                             AND r.zone_id = net.zone_id AND r.purpose = 'guest'
                            ORDER BY r.created, r.id LIMIT 1) g ON true
         WHERE n.vm_id = v.id), '[]'::jsonb) AS nics,
     pr.id AS project_id, pr.name AS project_name";

@@ -29,6 +29,9 @@ pub enum Kind {
     VmSnapshotDelete,
     /// migrateVirtualMachine, and each move of prepareHostForMaintenance (issue 16).
     VmMigrate,
+    /// An isolated network's first use (issue 15): its VXLAN/VLAN id, its source NAT
+    /// address and its router on a host.
+    NetworkImplement,
     /// The engine's own toy workflow. Never stored in production: the table's CHECK
     /// does not admit it (migration 0026); the engine's tests widen the CHECK in their
     /// throwaway database (management/tests/workflow.rs).
@@ -36,7 +39,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::VmDeploy,
         Kind::VmStart,
         Kind::VmReboot,
@@ -50,6 +53,7 @@ impl Kind {
         Kind::VmSnapshotRevert,
         Kind::VmSnapshotDelete,
         Kind::VmMigrate,
+        Kind::NetworkImplement,
         Kind::Test,
     ];
     pub fn as_str(self) -> &'static str {
@@ -67,6 +71,7 @@ impl Kind {
             Kind::VmSnapshotRevert => "VmSnapshotRevert",
             Kind::VmSnapshotDelete => "VmSnapshotDelete",
             Kind::VmMigrate => "VmMigrate",
+            Kind::NetworkImplement => "NetworkImplement",
             Kind::Test => "Test",
         }
     }

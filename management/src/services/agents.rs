@@ -120,6 +120,65 @@ impl<'a> Agent<'a> {
         .ok_or_else(|| self.missing("the agent has no network API"))
     }
 
+    /// One isolated network's guest segment on this host (its bridge and VLAN or VXLAN
+    /// device; for VXLAN the flood list set to exactly the peers).
+    pub async fn put_segment(
+        &self,
+        seg: &stratus_api::router::GuestSegment,
+    ) -> Result<stratus_api::router::SegmentStatus, ApiError> {
+        self.call(
+            reqwest::Method::PUT,
+            stratus_api::router::api::SEGMENTS,
+            Some(seg),
+            QUICK,
+        )
+        .await?
+        .ok_or_else(|| self.missing("the agent has no guest segment API"))
+    }
+
+    /// A router made so (namespace, legs, dnsmasq, nftables); the same spec again
+    /// changes nothing.
+    pub async fn put_router(
+        &self,
+        spec: &stratus_api::router::RouterSpec,
+    ) -> Result<stratus_api::router::RouterStatus, ApiError> {
+        self.call(
+            reqwest::Method::PUT,
+            &stratus_api::router::api::router(&spec.name),
+            Some(spec),
+            QUICK,
+        )
+        .await?
+        .ok_or_else(|| self.missing("the agent has no router API"))
+    }
+
+    /// The router's status (None: the host has no such router).
+    pub async fn get_router(
+        &self,
+        name: &str,
+    ) -> Result<Option<stratus_api::router::RouterStatus>, ApiError> {
+        self.call::<(), _>(
+            reqwest::Method::GET,
+            &stratus_api::router::api::router(name),
+            None,
+            QUICK,
+        )
+        .await
+    }
+
+    /// Removes the router from the host (answers whether it was there).
+    pub async fn delete_router(&self, name: &str) -> Result<bool, ApiError> {
+        Ok(self
+            .call::<(), stratus_api::router::RouterRemoved>(
+                reqwest::Method::DELETE,
+                &stratus_api::router::api::router(name),
+                None,
+                QUICK,
+            )
+            .await?
+            .is_some_and(|r| r.existed))
+    }
+
     /// This host's whole guest filter (security groups); answers the generation in force.
     pub async fn put_rule_set(&self, set: &HostRuleSet) -> Result<RuleSetApplied, ApiError> {
         self.call(reqwest::Method::PUT, api::SECURITY_GROUPS, Some(set), QUICK)

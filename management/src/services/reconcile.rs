@@ -146,7 +146,7 @@ pub async fn unwind_abandoned_work(ctx: &Ctx) -> crate::error::Result<usize> {
                 abandon::<crate::services::vms::migrate::Migrate>(ctx, &row, WHY).await
             }
             // Run by no job; carried on by `resume_orphaned_work`.
-            Kind::HostAdd | Kind::Test => continue,
+            Kind::HostAdd | Kind::NetworkImplement | Kind::Test => continue,
         };
         match r {
             Ok(()) => n += 1,
@@ -173,6 +173,11 @@ pub async fn resume_orphaned_work(ctx: &Ctx) -> crate::error::Result<usize> {
     // many VMs): one whose server died is carried on here, so a VM libvirt moved has
     // its record follow it.
     n += resume_orphaned::<Migrate>(ctx, Kind::VmMigrate).await?;
+    // An isolated network's implement runs inside a deploy's step: one whose server
+    // died is finished (or unwound) here, so it does not hold its VXLAN id and public
+    // address while no deploy comes back for it.
+    n += resume_orphaned::<crate::services::networks::Implement>(ctx, Kind::NetworkImplement)
+        .await?;
     Ok(n)
 }
 

@@ -77,6 +77,13 @@ impl Resource {
             id,
         }
     }
+    /// An isolated network (issue 15: its implement).
+    pub fn network(id: crate::ids::NetworkId) -> Resource {
+        Resource {
+            kind: ResourceType::Network.as_str(),
+            id: id.into(),
+        }
+    }
     pub fn host(id: crate::ids::HostId) -> Resource {
         Resource {
             kind: ResourceType::Host.as_str(),

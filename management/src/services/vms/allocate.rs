@@ -88,39 +88,43 @@ pub async fn allocate(
     let host_id = placement::choose(&candidates, &pools, &req, factors)
         .map_err(|why| insufficient(why.to_string()))?;
     db::capacity::vm_reserve_on_host_in_txn(&mut tx, vm.id, host_id).await?;
-    let network = db::networks::zone_shared_network(&mut *tx, vm.zone_id)
-        .await?
-        .ok_or_else(|| insufficient("the zone has no guest network".into()))?;
-    let network = &network;
-    let (ip, mac) = if let Some(nic) = db::nics::nic_of_vm(&mut *tx, vm.id).await? {
-        (nic.ip_address, nic.mac_address)
-    } else if let Some(want) = ip {
-        db::nics::nic_allocate_ip_in_txn(&mut tx, vm.id, network.id, want)
-            .await?
-            .ok_or_else(|| -> Error {
-                ApiError::new(
-                    ErrorCode::InsufficientCapacity,
-                    format!(
-                        "The IP address {want} is not available in network {}: it is outside the zone's guest ranges or already in use",
-                        network.name
-                    ),
-                )
-                .into()
-            })?
+    // A VM keeps its addresses (a stopped VM's, and those deployVirtualMachine took in
+    // an isolated network); else it gets one on the zone's shared network.
+    let (network_id, ip, mac) = if let Some(nic) = db::nics::nic_of_vm(&mut *tx, vm.id).await? {
+        (nic.network_id, nic.ip_address, nic.mac_address)
     } else {
-        db::nics::nic_allocate_in_txn(&mut tx, vm.id, network.id)
+        let network = db::networks::zone_shared_network(&mut *tx, vm.zone_id)
             .await?
-            .ok_or_else(|| {
-                insufficient(format!(
-                    "every address of the guest IP ranges of zone {} is allocated",
-                    network.zone_name
-                ))
-            })?
+            .ok_or_else(|| insufficient("the zone has no guest network".into()))?;
+        let (ip, mac) = if let Some(want) = ip {
+            db::nics::nic_allocate_ip_in_txn(&mut tx, vm.id, network.id, want)
+                .await?
+                .ok_or_else(|| -> Error {
+                    ApiError::new(
+                        ErrorCode::InsufficientCapacity,
+                        format!(
+                            "The IP address {want} is not available in network {}: it is outside the zone's guest ranges or already in use",
+                            network.name
+                        ),
+                    )
+                    .into()
+                })?
+        } else {
+            db::nics::nic_allocate_in_txn(&mut tx, vm.id, network.id)
+                .await?
+                .ok_or_else(|| {
+                    insufficient(format!(
+                        "every address of the guest IP ranges of zone {} is allocated",
+                        network.zone_name
+                    ))
+                })?
+        };
+        (network.id, ip, mac)
     };
     tx.commit().await?;
     Ok(Allocation {
         host_id,
-        network_id: network.id,
+        network_id,
         ip,
         mac,
     })

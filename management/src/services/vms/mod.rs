@@ -333,19 +333,32 @@ pub async fn remove_root_volume(ctx: &Ctx, vm_id: VmId) -> Result<()> {
     Ok(())
 }
 
-/// Brings the host's bridge and dnsmasq for the VM's network in line with the VMs placed
-/// there (`without`: leave that VM's lease out, e.g. while unwinding it).
+/// Brings the VM's networks on `host` in line with the VMs placed there (`without`:
+/// leave that VM out, e.g. while unwinding it): for a Basic zone's shared network the
+/// host's bridge and dnsmasq with its static leases; for an isolated network (issue 15)
+/// the network implemented if it is not (its VXLAN/VLAN id, its router), its segment on
+/// the host with every other host of the network as a peer, and its router's leases.
 pub async fn push_leases(
     ctx: &Ctx,
     host: &HostRow,
     vm_id: VmId,
     without: Option<Uuid>,
 ) -> Result<()> {
-    let Some(nic) = db::nics::nic_of_vm(&ctx.pool, vm_id).await? else {
-        return Ok(());
-    };
-    let net = guest_network(ctx, host, nic.network_id, without).await?;
-    Agent::of(ctx, host).put_network(&net).await?;
+    let leaving = without.map(VmId::from);
+    for nic in db::nics::nics_of_vm(&ctx.pool, vm_id).await? {
+        let n = crate::services::networks::network(ctx, nic.network_id).await?;
+        if crate::services::networks::is_isolated(&n) {
+            use crate::services::networks as nets;
+            if leaving.is_none() {
+                nets::ensure_implemented(ctx, n.id, Some(host.id)).await?;
+                nets::join_segment(ctx, n.id, Some(host.id), None).await?;
+            }
+            nets::apply_without(ctx, n.id, leaving).await?;
+            continue;
+        }
+        let net = guest_network(ctx, host, nic.network_id, without).await?;
+        Agent::of(ctx, host).put_network(&net).await?;
+    }
     Ok(())
 }
 
@@ -398,7 +411,7 @@ async fn guest_network(
 }
 
 /// A DHCP host name from a display name (letters, digits, '-'), or none.
-fn hostname(name: &str) -> Option<String> {
+pub(crate) fn hostname(name: &str) -> Option<String> {
     let h: String = name
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })

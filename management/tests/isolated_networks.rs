@@ -13,6 +13,8 @@
 //!   it and the next restartNetwork makes a new one.
 //! - deleteNetwork is refused while VMs have NICs there; once they are expunged it
 //!   takes the router off its host and gives the VXLAN id back.
+//! - A host lost with a router on it (Down): housekeeping's router-failover pass makes
+//!   the router again on the other host, same id, address and MAC.
 
 use stratus_testkit::db as common;
 
@@ -264,6 +266,9 @@ async fn an_accounts_first_deploy_implements_its_network_and_router() {
     for (name, value) in [
         ("kvm.libvirt.uri", "test:///default"),
         ("kvm.acceleration", "qemu"),
+        // A lost host is noticed within seconds (the failover below).
+        ("ping.interval", "1"),
+        ("ping.timeout", "2"),
     ] {
         c.ok("updateConfiguration", &[("name", name), ("value", value)])
             .await;
@@ -431,5 +436,65 @@ async fn an_accounts_first_deploy_implements_its_network_and_router() {
             .await
             .get("count"),
         None
+    );
+    // Failover: a network whose router is on host 1; host 1 is lost (its namespace and
+    // everything in it gone: Down); the router-failover pass makes the router again on
+    // host 2 with the same guest address and MAC.
+    let offering = s(&c
+        .ok(
+            "listNetworkOfferings",
+            &[("name", "DefaultIsolatedNetworkOfferingWithSourceNatService")],
+        )
+        .await["networkoffering"][0]["id"]);
+    let n2 = s(&c
+        .ok(
+            "createNetwork",
+            &[
+                ("zoneid", &zone),
+                ("name", "n2"),
+                ("displaytext", "n2"),
+                ("networkofferingid", &offering),
+            ],
+        )
+        .await["network"]["id"]);
+    let done = deploy(
+        &c,
+        &zone,
+        &iso,
+        "web3",
+        &[("networkids", &n2), ("hostid", &h1_id)],
+    )
+    .await;
+    assert_eq!(done["jobstatus"], 1, "{done}");
+    let before = c.ok("listRouters", &[("networkid", &n2)]).await["router"][0].clone();
+    assert_eq!(before["hostid"], h1_id.as_str(), "{before}");
+    drop(h1);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let h = c.ok("listHosts", &[("id", &h1_id)]).await;
+        if h["host"][0]["state"] == "Down" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "host 1 never Down: {h}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let moved = stratus_management::services::networks::fail_over(&ctx)
+        .await
+        .unwrap();
+    assert_eq!(moved, 1);
+    let after = c.ok("listRouters", &[("networkid", &n2)]).await["router"][0].clone();
+    assert_eq!(after["hostid"], h2_id.as_str(), "{after}");
+    assert_eq!(after["state"], "Running");
+    assert_eq!(after["id"], before["id"]);
+    assert_eq!(after["guestmacaddress"], before["guestmacaddress"]);
+    let ns3 = format!("stratus-{}", s(&after["name"]));
+    assert!(namespaces(&h2).contains(&ns3), "{}", namespaces(&h2));
+    assert!(ip_in(&h2, Some(&ns3), &["-4", "addr"]).contains(&s(&before["guestipaddress"])));
+    // A second pass has nothing to move.
+    assert_eq!(
+        stratus_management::services::networks::fail_over(&ctx)
+            .await
+            .unwrap(),
+        0
     );
 }

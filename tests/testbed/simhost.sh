@@ -61,6 +61,21 @@ stop_host() {
         pid=$(cat "$f" 2>/dev/null) || continue
         if ours "$pid" && kill "$pid" 2>/dev/null; then pids+=("$pid"); fi
     done
+    # The routers this host's agent made (issue 15) are namespaces of their own
+    # (stratus-<router>, named by the agent's router directories): their dnsmasq goes too.
+    # They are mounted in the host's private mount namespace, where this script cannot
+    # see them: their dnsmasq is found by its pid file (checked against its command line,
+    # which names the router's directory, in case the PID was reused).
+    local routers=() r
+    for r in "$state"/agent/routers/*/; do
+        [ -d "$r" ] || continue
+        routers+=("stratus-$(basename "$r")")
+        pid=$(cat "$r/dnsmasq.pid" 2>/dev/null) || continue
+        if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "routers/$(basename "$r")/" &&
+            kill "$pid" 2>/dev/null; then
+            pids+=("$pid")
+        fi
+    done
     for sig in TERM KILL; do
         if ip netns list | grep -qx "$ns\( (id: [0-9]*)\)\?"; then
             for pid in $(ip netns pids "$ns" 2>/dev/null); do
@@ -74,6 +89,7 @@ stop_host() {
             sleep 0.1
         done
     done
+    for r in "${routers[@]}"; do ip netns del "$r" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true
     tb_detach "$veth_root"
 }

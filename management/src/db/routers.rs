@@ -270,7 +270,19 @@ pub async fn network_hosts(
         .collect())
 }
 
+stmt!(ROUTERS_ON_LOST_HOSTS: RouterRow = format!(
+    "SELECT {ROUTER_COLUMNS} FROM routers r JOIN hosts h ON h.id = r.host_id
+     WHERE r.state = 'Running' AND h.status IN ('Down', 'Removed')
+     ORDER BY r.created, r.id LIMIT 256"
+));
+
+/// Running routers whose host is Down (or gone), at most 256 a pass.
+pub async fn routers_on_lost_hosts(db: impl PgExecutor<'_>) -> Result<Vec<RouterRow>> {
+    Ok(ROUTERS_ON_LOST_HOSTS.query_as().fetch_all(db).await?)
+}
+
 statements![
+    ROUTERS_ON_LOST_HOSTS,
     ROUTER_HOST_CANDIDATES,
     NETWORK_HOSTS,
     ROUTER_INSERT,

@@ -140,7 +140,12 @@ pub async fn join_segment(
     ids.dedup();
     let hosts = hosts_of(ctx, &ids).await?;
     let seg = segment(ctx, &n, &hosts).await?;
-    for h in &hosts {
+    // A host that is not Up is left alone (a lost host's calls would only time out); it
+    // gets the segment again when its VMs start there.
+    for h in hosts
+        .iter()
+        .filter(|h| h.status == crate::rules::hoststate::Status::Up)
+    {
         Agent::of(ctx, h).put_segment(&seg).await?;
     }
     Ok(())
@@ -539,4 +544,27 @@ pub async fn router_destroy(ctx: &Ctx, id: RouterId) -> Result<()> {
     };
     remove_from_host(ctx, &r).await?;
     db::routers::router_delete(&ctx.pool, id).await
+}
+
+/// Housekeeping's `router-failover` pass: every Running router whose host is lost (Down:
+/// it answers neither its agent's heartbeats nor the monitor's probe) is made again on
+/// another Up and Enabled host of its zone, with the same addresses, MACs and rules, so
+/// its guests get their gateway back within the host monitor's detection time plus one
+/// pass. A host that is merely Disconnected or in Alert may still be routing, and two
+/// routers answering for one gateway would be worse than a short wait. One router that
+/// cannot move (no host left) does not stop the others; the next pass tries again.
+pub async fn fail_over(ctx: &Ctx) -> Result<usize> {
+    let mut moved = 0;
+    for r in db::routers::routers_on_lost_hosts(&ctx.pool).await? {
+        match restart(ctx, r.network_id, false).await {
+            Ok(()) => {
+                moved += 1;
+                tracing::warn!(router = %r.name, network = %r.network_id, "router moved off its lost host");
+            }
+            Err(e) => {
+                tracing::warn!(router = %r.name, error = %e, "moving a router off its lost host failed; will retry")
+            }
+        }
+    }
+    Ok(moved)
 }

@@ -86,6 +86,14 @@ pub async fn run(ctx: Ctx, mut shutdown: watch::Receiver<bool>) {
             |n| format!("{n} orphaned workflows resumed"),
         )
         .await;
+        pass(
+            &ctx,
+            "router-failover",
+            TICK,
+            crate::services::networks::fail_over(&ctx),
+            |n| format!("{n} routers moved off lost hosts"),
+        )
+        .await;
     }
 }
 

@@ -55,6 +55,9 @@ const ID_PARAMS: &[(&str, &str)] = &[
     ("jobid", "JobId"),
     ("securitygroupid", "SecurityGroupId"),
     ("securitygroupids", "SecurityGroupId"),
+    ("ipaddressid", "PublicIpId"),
+    ("associatednetworkid", "NetworkId"),
+    ("vlanid", "IpRangeId"),
 ];
 
 /// What an `id` (or `ids`) parameter names, by the noun of the command's name
@@ -98,6 +101,13 @@ const ID_BY_NOUN: &[(&str, &str)] = &[
     // revokeSecurityGroupIngress/Egress: the rule's id.
     ("securitygroupingres", "SecurityGroupRuleId"),
     ("securitygroupegres", "SecurityGroupRuleId"),
+    // Public addresses and their rules (issue 15): associateIpAddress answers the new
+    // address's id, disassociateIpAddress takes it; listPublicIpAddresses' plural noun.
+    ("ipaddres", "PublicIpId"),
+    ("publicipaddresse", "PublicIpId"),
+    ("portforwardingrule", "FirewallRuleId"),
+    ("firewallrule", "FirewallRuleId"),
+    ("egressfirewallrule", "FirewallRuleId"),
 ];
 
 fn main() {

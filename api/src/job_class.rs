@@ -46,6 +46,31 @@ pub const JOB_CLASSES: &[(&str, &str)] = &[
         "updateNetworkServiceProvider",
         "admin.network.UpdateNetworkServiceProviderCmd",
     ),
+    // public IP addresses and their rules (issue 15)
+    ("associateIpAddress", "user.address.AssociateIPAddrCmd"),
+    (
+        "disassociateIpAddress",
+        "user.address.DisassociateIPAddrCmd",
+    ),
+    ("disableStaticNat", "user.nat.DisableStaticNatCmd"),
+    (
+        "createPortForwardingRule",
+        "user.firewall.CreatePortForwardingRuleCmd",
+    ),
+    (
+        "deletePortForwardingRule",
+        "user.firewall.DeletePortForwardingRuleCmd",
+    ),
+    ("createFirewallRule", "user.firewall.CreateFirewallRuleCmd"),
+    ("deleteFirewallRule", "user.firewall.DeleteFirewallRuleCmd"),
+    (
+        "createEgressFirewallRule",
+        "user.firewall.CreateEgressFirewallRuleCmd",
+    ),
+    (
+        "deleteEgressFirewallRule",
+        "user.firewall.DeleteEgressFirewallRuleCmd",
+    ),
     // hosts
     (
         "prepareHostForMaintenance",

@@ -213,6 +213,7 @@ response!(VlanIpRangeResponse {
     startip: Option<String> => "string", "the start ip of the VLAN IP range";
     endip: Option<String> => "string", "the end ip of the VLAN IP range";
     networkid: Option<Uuid> => "string", "the network id of vlan range";
+    physicalnetworkid: Option<Uuid> => "string", "the physical network this belongs to";
     forsystemvms: Option<bool> => "boolean", "indicates whether VLAN IP range is dedicated to system vms or not";
 });
 
@@ -505,6 +506,87 @@ response!(SecurityGroupRuleResponse {
     account: Option<String> => "string", "account owning the security group rule";
     cidr: Option<String> => "string", "the CIDR notation for the base IP address of the security group rule";
     tags: Vec<serde_json::Value> => "set", "the list of resource tags associated with the rule";
+});
+
+// `IPAddressResponse` (issue 15): `ipaddress` in associateIpAddress, `publicipaddress`
+// in listPublicIpAddresses. `isstaticnat` and `tags` are always present: Ansible's
+// cs_ip_address reads `isstaticnat` without a default.
+response!(IpAddressResponse {
+    id: Option<Uuid> => "string", "public IP address id";
+    ipaddress: Option<String> => "string", "public IP address";
+    allocated: Option<CsDate> => "date", "date the public IP address was acquired";
+    zoneid: Option<Uuid> => "string", "the ID of the zone the public IP address belongs to";
+    zonename: Option<String> => "string", "the name of the zone the public IP address belongs to";
+    issourcenat: Option<bool> => "boolean", "true if the IP address is a source nat address, false otherwise";
+    account: Option<String> => "string", "the account the public IP address is associated with";
+    projectid: Option<Uuid> => "string", "the project id of the ipaddress";
+    project: Option<String> => "string", "the project name of the address";
+    domainid: Option<Uuid> => "string", "the domain ID the public IP address is associated with";
+    domain: Option<String> => "string", "the domain the public IP address is associated with";
+    domainpath: Option<String> => "string", "path of the domain to which the public IP address belongs";
+    forvirtualnetwork: Option<bool> => "boolean", "the virtual network for the IP address";
+    vlanid: Option<Uuid> => "string", "the ID of the VLAN associated with the IP address. This parameter is visible to ROOT admins only";
+    vlanname: Option<String> => "string", "the VLAN associated with the IP address";
+    isstaticnat: Option<bool> => "boolean", "true if this ip is for static nat, false otherwise";
+    issystem: Option<bool> => "boolean", "true if this ip is system ip (was allocated as a part of deployVm or createLbRule)";
+    virtualmachineid: Option<Uuid> => "string", "virtual machine id the ip address is assigned to";
+    virtualmachinename: Option<String> => "string", "virtual machine name the ip address is assigned to";
+    virtualmachinedisplayname: Option<String> => "string", "virtual machine display name the ip address is assigned to (not null only for static nat Ip)";
+    virtualmachinetype: Option<String> => "string", "virtual machine type the ip address is assigned to";
+    vmipaddress: Option<String> => "string", "virtual machine (dnat) ip address (not null only for static nat Ip)";
+    associatednetworkid: Option<Uuid> => "string", "the ID of the Network associated with the IP address";
+    associatednetworkname: Option<String> => "string", "the name of the Network associated with the IP address";
+    physicalnetworkid: Option<Uuid> => "string", "the physical network this belongs to";
+    state: Option<String> => "string", "State of the ip address. Can be: Allocating, Allocated, Releasing, Reserved and Free";
+    fordisplay: Option<bool> => "boolean", "is public ip for display to the regular user";
+    isportable: Option<bool> => "boolean", "is public IP portable across the zones";
+    tags: Vec<serde_json::Value> => "list", "the list of resource tags associated with ip address";
+    hasannotations: Option<bool> => "boolean", "whether the entity has an annotation";
+    hasrules: Option<bool> => "boolean", "whether the ip address has Firewall/PortForwarding/LoadBalancing rules defined";
+    forsystemvms: Option<bool> => "boolean", "true if range is dedicated for System VMs";
+});
+
+// `FirewallRuleResponse` (issue 15): a port forwarding rule (`portforwardingrule`). The
+// four ports are strings, as CloudStack answers them; `cidrlist` is "" when none.
+response!(FirewallRuleResponse {
+    id: Option<Uuid> => "string", "the ID of the port forwarding rule";
+    privateport: Option<String> => "string", "the starting port of port forwarding rule's private port range";
+    privateendport: Option<String> => "string", "the ending port of port forwarding rule's private port range";
+    protocol: Option<String> => "string", "the protocol of the port forwarding rule";
+    publicport: Option<String> => "string", "the starting port of port forwarding rule's public port range";
+    publicendport: Option<String> => "string", "the ending port of port forwarding rule's private port range";
+    virtualmachineid: Option<Uuid> => "string", "the VM ID for the port forwarding rule";
+    virtualmachinename: Option<String> => "string", "the VM name for the port forwarding rule";
+    virtualmachinedisplayname: Option<String> => "string", "the VM display name for the port forwarding rule";
+    ipaddressid: Option<Uuid> => "string", "the public ip address id for the port forwarding rule";
+    ipaddress: Option<String> => "string", "the public ip address for the port forwarding rule";
+    state: Option<String> => "string", "the state of the rule";
+    cidrlist: Option<String> => "string", "the cidr list to forward traffic from. Multiple entries are separated by a single comma character (,).";
+    tags: Vec<serde_json::Value> => "list", "the list of resource tags associated with the rule";
+    vmguestip: Option<String> => "string", "the vm ip address for the port forwarding rule";
+    networkid: Option<Uuid> => "string", "the id of the guest network the port forwarding rule belongs to";
+    fordisplay: Option<bool> => "boolean", "is firewall for display to the regular user";
+});
+
+// `FirewallResponse` (issue 15): an ingress or egress firewall rule (`firewallrule`).
+// Ports and ICMP type/code are integers, absent when not set; `ipaddressid`/`ipaddress`
+// for ingress rules only, `destcidrlist` for egress ones.
+response!(FirewallResponse {
+    id: Option<Uuid> => "string", "the ID of the firewall rule";
+    protocol: Option<String> => "string", "the protocol of the firewall rule";
+    startport: Option<i64> => "integer", "the starting port of firewall rule's port range";
+    endport: Option<i64> => "integer", "the ending port of firewall rule's port range";
+    ipaddressid: Option<Uuid> => "string", "the public ip address id for the firewall rule";
+    ipaddress: Option<String> => "string", "the public ip address for the firewall rule";
+    networkid: Option<Uuid> => "string", "the network id of the firewall rule";
+    state: Option<String> => "string", "the state of the rule";
+    cidrlist: Option<String> => "string", "the cidr list to forward traffic from. Multiple entries are separated by a single comma character (,).";
+    icmptype: Option<i64> => "integer", "type of the icmp message being sent";
+    icmpcode: Option<i64> => "integer", "error code for this icmp message";
+    tags: Vec<serde_json::Value> => "list", "the list of resource tags associated with the rule";
+    fordisplay: Option<bool> => "boolean", "is rule for display to the regular user";
+    destcidrlist: Option<String> => "string", "the cidr list to forward traffic to. Multiple entries are separated by a single comma character (,).";
+    traffictype: Option<String> => "string", "the traffic type for the firewall rule";
 });
 
 // `VMUserDataResponse` (getVirtualMachineUserData).
@@ -1701,6 +1783,9 @@ pub(crate) mod tests {
         CapacityResponse,
         ConsoleEndpointWebsocketResponse,
         ConsoleEndpointResponse,
+        IpAddressResponse,
+        FirewallRuleResponse,
+        FirewallResponse,
     );
 
     #[test]

@@ -129,6 +129,15 @@ id!(
     /// The router of an isolated network (`routers`, a namespace on a host).
     RouterId
 );
+id!(
+    /// A public address an account holds (`public_ips`, issue 15).
+    PublicIpId
+);
+id!(
+    /// A port forwarding or firewall rule (`network_rules`, issue 15): CloudStack's
+    /// firewall rule ids, one kind for both.
+    FirewallRuleId
+);
 
 // Instances and their storage.
 id!(VmId);

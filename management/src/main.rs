@@ -134,8 +134,28 @@ fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+/// The runtime's threads' stacks. A deploy into an isolated network runs the network's
+/// implement inside its own step (a workflow inside a workflow), and debug builds (the
+/// test suite's) keep every future of that chain unoptimised on the stack: 2 MiB, tokio's
+/// default, is not enough there. Stacks are reserved, not committed, so this costs
+/// address space only.
+const THREAD_STACK: usize = 16 << 20;
+
+fn main() -> std::process::ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(THREAD_STACK)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(serve_main()),
+        Err(e) => {
+            eprintln!("stratus-management: cannot start its runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -105,17 +105,31 @@ async fn advanced_cloud(
     )
     .await;
     let pid = s(&pn["physicalnetwork"]["id"]);
-    for t in ["Guest", "Public", "Management"] {
+    for (t, label) in [
+        ("Guest", "eth0"),
+        ("Public", "pubbr0"),
+        ("Management", "eth0"),
+    ] {
         job(
             c,
             "addTrafficType",
             &[
                 ("physicalnetworkid", &pid),
                 ("traffictype", t),
-                ("kvmnetworklabel", "eth0"),
+                ("kvmnetworklabel", label),
             ],
         )
         .await;
+    }
+    // The public network: a bridge on every host (where the routers' public legs go).
+    for h in hosts {
+        for cmd in [
+            &["ip", "link", "add", "pubbr0", "type", "bridge"][..],
+            &["ip", "link", "set", "pubbr0", "up"][..],
+        ] {
+            let out = h.exec(cmd);
+            assert!(out.status.success(), "{cmd:?}: {out:?}");
+        }
     }
     job(
         c,
@@ -187,6 +201,18 @@ async fn advanced_cloud(
     )
     .await;
     c.ok(
+        "createVlanIpRange",
+        &[
+            ("zoneid", &zone),
+            ("forvirtualnetwork", "true"),
+            ("gateway", "198.51.100.1"),
+            ("netmask", "255.255.255.0"),
+            ("startip", "198.51.100.10"),
+            ("endip", "198.51.100.20"),
+        ],
+    )
+    .await;
+    c.ok(
         "updateZone",
         &[("id", &zone), ("allocationstate", "Enabled")],
     )
@@ -250,8 +276,29 @@ fn namespaces(host: &SimHost) -> String {
     ip_in(host, None, &["netns", "list"])
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_accounts_first_deploy_implements_its_network_and_router() {
+#[test]
+fn an_accounts_first_deploy_implements_its_network_and_router() {
+    // The in-process client runs commands on the calling thread, and a deploy's step
+    // runs the network's implement (a workflow inside a workflow): in a debug build
+    // their futures outgrow a test thread's 2 MiB stack. Threads with room, then.
+    const STACK: usize = 32 << 20;
+    std::thread::Builder::new()
+        .stack_size(STACK)
+        .spawn(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .thread_stack_size(STACK)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(scenario())
+        })
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+async fn scenario() {
     let tmp = tempfile::tempdir().unwrap();
     let (primary, secondary) = (tmp.path().join("primary"), tmp.path().join("secondary"));
     let nfs = NfsServer::up("inn", 228, &tmp.path().join("nfs"), &[&primary, &secondary]);
@@ -328,6 +375,58 @@ async fn an_accounts_first_deploy_implements_its_network_and_router() {
         "{}",
         ip_in(&h1, Some(&ns), &["-4", "addr"])
     );
+    // Its source NAT address, on the router's public leg, and the NAT rule using it.
+    let ips = c
+        .ok("listPublicIpAddresses", &[("associatednetworkid", &nid)])
+        .await;
+    assert_eq!(ips["count"], 1, "{ips}");
+    assert_eq!(ips["publicipaddress"][0]["issourcenat"], true);
+    let snat = s(&ips["publicipaddress"][0]["ipaddress"]);
+    assert_eq!(snat, "198.51.100.10");
+    assert!(
+        ip_in(&h1, Some(&ns), &["-4", "addr"]).contains(&format!("{snat}/24")),
+        "{}",
+        ip_in(&h1, Some(&ns), &["-4", "addr"])
+    );
+    let nft = |h: &SimHost, ns: &str| {
+        let out = h.exec(&["ip", "netns", "exec", ns, "nft", "list", "ruleset"]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert!(
+        nft(&h1, &ns).contains(&format!("snat ip to {snat}")),
+        "{}",
+        nft(&h1, &ns)
+    );
+    // A second address, a port forward to the VM's SSH and its firewall rule: the
+    // router's nftables has both; deleting the rule takes them away.
+    let ip2 = job(&c, "associateIpAddress", &[("networkid", &nid)]).await;
+    let ip2_id = s(&ip2["ipaddress"]["id"]);
+    let ip2_addr = s(&ip2["ipaddress"]["ipaddress"]);
+    assert_eq!(ip2_addr, "198.51.100.11");
+    let pf = job(
+        &c,
+        "createPortForwardingRule",
+        &[
+            ("ipaddressid", &ip2_id),
+            ("protocol", "tcp"),
+            ("publicport", "2222"),
+            ("privateport", "22"),
+            ("virtualmachineid", &s(&vm1["id"])),
+        ],
+    )
+    .await;
+    let pf_id = s(&pf["portforwardingrule"]["id"]);
+    let rules = nft(&h1, &ns);
+    assert!(
+        rules.contains(&format!("{ip1}:22")) || rules.contains(&ip1),
+        "{rules}"
+    );
+    assert!(rules.contains("2222"), "{rules}");
+    job(&c, "deletePortForwardingRule", &[("id", &pf_id)]).await;
+    assert!(!nft(&h1, &ns).contains("2222"), "{}", nft(&h1, &ns));
+    job(&c, "disassociateIpAddress", &[("id", &ip2_id)]).await;
+    assert!(!ip_in(&h1, Some(&ns), &["-4", "addr"]).contains(&ip2_addr));
+
     // The host's segment, and the VM's NIC on it.
     assert!(
         ip_in(&h1, None, &["-d", "link", "show", &format!("vxlan{vni}")]).contains("vxlan id"),

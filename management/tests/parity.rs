@@ -676,6 +676,7 @@ async fn real_answers_carry_cloudstacks_fields() {
             ("domainid", "the range is not dedicated"),
             ("domain", "the range is not dedicated"),
             ("description", "no description was given"),
+            ("physicalnetworkid", "a Basic zone's guest range rides no physical network (Advanced zones' public ranges do)"),
         ]),
         ("storagepool", first(&c.ok("listStoragePools", &[("id", &pool.id.to_string())]).await, "storagepool"), vec![]),
         ("imagestore", first(&c.ok("listImageStores", &[]).await, "imagestore"), vec![]),

@@ -32,6 +32,7 @@ mod networks;
 mod offerings;
 mod physical_networks;
 pub(crate) mod projects;
+mod public_ips;
 pub mod requests;
 mod routers;
 mod scope;
@@ -109,6 +110,18 @@ pub async fn dispatch(
         }
         Some(Ok(Request::AddTrafficType(r))) => {
             Some(physical_networks::add_traffic_type(ctx, &r).await)
+        }
+        Some(Ok(Request::AssociateIpAddress(r))) => {
+            Some(public_ips::associate(ctx, caller, &r).await)
+        }
+        Some(Ok(Request::CreatePortForwardingRule(r))) => {
+            Some(public_ips::create_port_forward(ctx, caller, &r).await)
+        }
+        Some(Ok(Request::CreateFirewallRule(r))) => {
+            Some(public_ips::create_firewall(ctx, caller, &r).await)
+        }
+        Some(Ok(Request::CreateEgressFirewallRule(r))) => {
+            Some(public_ips::create_egress(ctx, caller, &r).await)
         }
         Some(Err(e)) => return Err(e),
         _ => None,
@@ -414,8 +427,29 @@ async fn handle(
         Request::RevertToVMSnapshot(r) => vm_snapshots::revert(ctx, caller, &r, job).await,
         Request::DeleteVMSnapshot(r) => vm_snapshots::delete(ctx, caller, &r, job).await,
         Request::ListCapacity(r) => vms::list_capacity(ctx, &r).await,
-        Request::ListPublicIpAddresses(_) => vms::empty_list(ctx, spec, p, "publicipaddress"),
-        Request::ListPortForwardingRules(_) => vms::empty_list(ctx, spec, p, "portforwardingrule"),
+        // Public IP addresses and their rules (issue 15).
+        Request::AssociateIpAddress(r) => public_ips::associate_job(ctx, caller, &r).await,
+        Request::DisassociateIpAddress(r) => public_ips::disassociate(ctx, caller, &r).await,
+        Request::ListPublicIpAddresses(r) => public_ips::list(ctx, caller, &r).await,
+        Request::EnableStaticNat(r) => public_ips::enable_static_nat(ctx, caller, &r).await,
+        Request::DisableStaticNat(r) => public_ips::disable_static_nat(ctx, caller, &r).await,
+        Request::CreatePortForwardingRule(r) => {
+            public_ips::create_port_forward_job(ctx, caller, &r).await
+        }
+        Request::DeletePortForwardingRule(r) => {
+            public_ips::delete_port_forward(ctx, caller, &r).await
+        }
+        Request::ListPortForwardingRules(r) => {
+            public_ips::list_port_forwards(ctx, caller, &r).await
+        }
+        Request::CreateFirewallRule(r) => public_ips::create_firewall_job(ctx, caller, &r).await,
+        Request::DeleteFirewallRule(r) => public_ips::delete_firewall(ctx, caller, &r).await,
+        Request::ListFirewallRules(r) => public_ips::list_firewall(ctx, caller, &r).await,
+        Request::CreateEgressFirewallRule(r) => {
+            public_ips::create_egress_job(ctx, caller, &r).await
+        }
+        Request::DeleteEgressFirewallRule(r) => public_ips::delete_egress(ctx, caller, &r).await,
+        Request::ListEgressFirewallRules(r) => public_ips::list_egress(ctx, caller, &r).await,
         Request::ListIpForwardingRules(_) => vms::empty_list(ctx, spec, p, "ipforwardingrule"),
         Request::CreateServiceOffering(r) => offerings::create_service(ctx, caller, &r).await,
         Request::ListServiceOfferings(r) => offerings::list_service(ctx, &r).await,

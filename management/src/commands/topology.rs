@@ -345,7 +345,7 @@ async fn check_no_overlap(
                 o.pod_name.clone().unwrap_or_default()
             )
         } else {
-            "the guest IP range".to_string()
+            format!("the {} IP range", o.purpose)
         };
         return Err(iprange::overlap_error(
             range,
@@ -488,7 +488,7 @@ pub async fn update_pod(ctx: &Ctx, caller: &Caller, r: &requests::UpdatePod<'_>)
         &mut *tx,
         &t::IpRangeFilter {
             pod_id: Some(id),
-            purpose: Some("management"),
+            purposes: Some(&["management"]),
             ..Default::default()
         },
     )
@@ -616,6 +616,7 @@ pub fn vlan_response(r: &IpRangeRow) -> VlanIpRangeResponse {
         startip: Some(host(&r.start_ip)),
         endip: Some(host(&r.end_ip)),
         networkid: r.network_id.map(Into::into),
+        physicalnetworkid: r.physical_network_id.map(Into::into),
         forsystemvms: Some(r.for_system_vms),
     }
 }
@@ -635,6 +636,47 @@ fn parse_vlan(v: Option<&str>) -> Result<String, ApiError> {
     }
 }
 
+/// The ranges listVlanIpRanges and deleteVlanIpRange see: guest (Basic zones) and
+/// public (Advanced zones), never pods' management ranges.
+const VLAN_PURPOSES: &[&str] = &["guest", "public"];
+
+/// The largest public range: every allocation looks for the lowest free address of the
+/// zone's public ranges, so a range is bounded as a physical network's VLAN range is.
+const MAX_PUBLIC_RANGE: u32 = 65_536;
+
+/// The physical network a new public range rides: `physicalnetworkid` if given (it must
+/// carry the zone's Public traffic), else the zone's one carrying Public traffic.
+async fn public_physical_network(
+    tx: &mut sqlx::PgConnection,
+    r: &requests::CreateVlanIpRange<'_>,
+    zone: &ZoneRow,
+    has_pod: bool,
+) -> Result<crate::ids::PhysicalNetworkId> {
+    use crate::rules::physical_networks::TrafficType;
+    if has_pod {
+        return Err(ApiError::param(
+            "A public IP range belongs to the zone: podid is not allowed with forvirtualnetwork=true",
+        )
+        .into());
+    }
+    let tt =
+        crate::db::physical_networks::tt_in_zone(&mut *tx, zone.id, TrafficType::Public).await?;
+    match (r.physicalnetworkid(), tt) {
+        (Some(pn), Some(tt)) if tt.physical_network_id == pn => Ok(pn),
+        (Some(pn), _) => Err(ApiError::param(format!(
+            "Physical network id={pn} does not carry the Public traffic of zone {}: add the Public traffic type to it",
+            zone.name
+        ))
+        .into()),
+        (None, Some(tt)) => Ok(tt.physical_network_id),
+        (None, None) => Err(ApiError::param(format!(
+            "Unable to find default physical network with traffic=Public in zone id={}",
+            zone.id
+        ))
+        .into()),
+    }
+}
+
 pub async fn create_vlan_ip_range(
     ctx: &Ctx,
     caller: &Caller,
@@ -646,13 +688,6 @@ pub async fn create_vlan_ip_range(
             ApiError::param("Please specify zoneid: a VLAN IP range belongs to a zone").into(),
         );
     };
-    // Stratus has no physical networks (a zone's guests share its one bridge), so no id
-    // names one: refused with CloudStack's words rather than stored unchecked.
-    if let Some(pn) = r.physicalnetworkid() {
-        return Err(
-            ApiError::param(format!("Unable to find Physical Network with id={pn}")).into(),
-        );
-    }
     let missing =
         |name| stratus_api::params::missing_param(requests::CreateVlanIpRange::NAME, name);
     let gateway = r.gateway().ok_or_else(|| missing("gateway"))?;
@@ -680,6 +715,29 @@ pub async fn create_vlan_ip_range(
         }
         None => None,
     };
+    // An Advanced zone's virtual-network range is public: its addresses are what
+    // associateIpAddress hands out and routers NAT from (issue 15).
+    let public = zone.network_type == "Advanced" && r.forvirtualnetwork().unwrap_or(true);
+    let size = u64::from(u32::from(range.end)) - u64::from(u32::from(range.start)) + 1;
+    if public && size > u64::from(MAX_PUBLIC_RANGE) {
+        return Err(ApiError::param(format!(
+            "The public IP range {}-{} has {size} addresses: at most {MAX_PUBLIC_RANGE} per range",
+            range.start, range.end
+        ))
+        .into());
+    }
+    let physical_network_id = if public {
+        Some(public_physical_network(&mut tx, r, &zone, pod.is_some()).await?)
+    } else {
+        // A Basic zone's guests share the zone's one bridge: no physical network names
+        // their range (refused with CloudStack's words rather than stored unchecked).
+        if let Some(pn) = r.physicalnetworkid() {
+            return Err(
+                ApiError::param(format!("Unable to find Physical Network with id={pn}")).into(),
+            );
+        }
+        None
+    };
     if zone.network_type == "Basic" && pod.is_none() {
         return Err(ApiError::param(
             "In a Basic zone a guest IP range belongs to a pod: please specify podid",
@@ -691,15 +749,19 @@ pub async fn create_vlan_ip_range(
     // given must be that zone's; none means it, as CloudStack fills a Basic zone's range.
     let shared = crate::db::networks::zone_shared_network(&mut *tx, zone_id).await?;
     let network_id = match r.networkid() {
+        Some(n) if public => {
+            return Err(ApiError::param(format!("Can't find Public network by id={n}")).into())
+        }
         Some(n) if shared.as_ref().is_some_and(|z| z.id == n) => Some(n),
         Some(_) => return Err(not_found(r.wire(), "networkid")),
+        None if public => None,
         None => shared.map(|n| n.id),
     };
     let row = IpRangeRow {
         id: IpRangeId::new_v4(),
         zone_id,
         pod_id: pod.as_ref().map(|p| p.id),
-        purpose: "guest".into(),
+        purpose: if public { "public" } else { "guest" }.into(),
         vlan,
         gateway: iprange::Range::inet(range.gateway),
         netmask: iprange::Range::inet(range.netmask),
@@ -710,7 +772,7 @@ pub async fn create_vlan_ip_range(
             .unwrap_or(zone.network_type == "Advanced"),
         for_system_vms: r.forsystemvms().unwrap_or(false),
         network_id,
-        physical_network_id: None,
+        physical_network_id,
         account_id: None,
         description: None,
         created: Utc::now(),
@@ -742,7 +804,7 @@ pub async fn list_vlan_ip_ranges(ctx: &Ctx, r: &requests::ListVlanIpRanges<'_>) 
         id: r.id(),
         zone_id: r.zoneid(),
         pod_id: r.podid(),
-        purpose: Some("guest"),
+        purposes: Some(VLAN_PURPOSES),
         vlan: match r.vlan() {
             Some(v) => Some(parse_vlan(Some(v))?),
             None => None,
@@ -770,7 +832,7 @@ pub async fn delete_vlan_ip_range(
         &mut *tx,
         &t::IpRangeFilter {
             id: Some(id),
-            purpose: Some("guest"),
+            purposes: Some(VLAN_PURPOSES),
             ..Default::default()
         },
     )
@@ -779,6 +841,14 @@ pub async fn delete_vlan_ip_range(
         .into_iter()
         .next()
         .ok_or_else(|| not_found(r.wire(), "id"))?;
+    // The range's row lock: an allocation inserting into it waits, or is waited for.
+    t::zone_fetch_for_update(&mut *tx, r.zone_id).await?;
+    let held = t::ip_range_allocated(&mut *tx, id).await?;
+    if held > 0 {
+        return Err(
+            ApiError::param(format!("{held}  Ips are in use. Cannot delete this vlan")).into(),
+        );
+    }
     t::ip_range_delete(&mut *tx, id).await?;
     event(
         &mut tx,

@@ -31,6 +31,9 @@ pub struct UsageRow {
     /// Isolated networks (issue 15), from createNetwork until deleteNetwork.
     #[sqlx(default)]
     pub network: i64,
+    /// Public addresses (issue 15) the account holds, its networks' source NAT ones too.
+    #[sqlx(default)]
+    pub public_ip: i64,
 }
 
 // A VM counts from its creation until it is destroyed, expunged or failed (CloudStack's
@@ -84,7 +87,8 @@ stmt!(USAGE_OF_ACCOUNTS: UsageRow = "WITH vm AS (
                 (SELECT count(*) FROM snapshots s WHERE s.account_id = a.id AND s.removed IS NULL
                    AND s.state <> 'Error')::bigint AS snapshot,
                 (SELECT count(*) FROM networks nw WHERE nw.account_id = a.id
-                   AND nw.guest_type = 'Isolated')::bigint AS network
+                   AND nw.guest_type = 'Isolated')::bigint AS network,
+                (SELECT count(*) FROM public_ips pi WHERE pi.account_id = a.id)::bigint AS public_ip
          FROM accounts a LEFT JOIN vm ON vm.account_id = a.id
          LEFT JOIN dv ON dv.account_id = a.id
          WHERE a.id = ANY($1)");

@@ -67,6 +67,7 @@ pub mod offerings;
 pub mod physical_networks;
 pub mod pki;
 pub mod projects;
+pub mod public_ips;
 pub mod routers;
 pub mod security_groups;
 #[cfg(feature = "bench-seed")]
@@ -217,6 +218,7 @@ pub fn statements() -> impl Iterator<Item = &'static dyn Registered> {
         pki::STATEMENTS,
         routers::STATEMENTS,
         projects::STATEMENTS,
+        public_ips::STATEMENTS,
         network_offerings::STATEMENTS,
         physical_networks::STATEMENTS,
         security_groups::STATEMENTS,

@@ -169,7 +169,7 @@ pub struct ZoneUsage {
 
 stmt!(ZONE_USAGE: ZoneUsage = "SELECT (SELECT count(*) FROM pods WHERE zone_id = $1) AS pods,
                 (SELECT count(*) FROM clusters WHERE zone_id = $1) AS clusters,
-                (SELECT count(*) FROM ip_ranges WHERE zone_id = $1 AND purpose = 'guest') AS ip_ranges");
+                (SELECT count(*) FROM ip_ranges WHERE zone_id = $1 AND purpose IN ('guest', 'public')) AS ip_ranges");
 
 pub async fn zone_usage(db: impl PgExecutor<'_>, id: ZoneId) -> Result<ZoneUsage> {
     Ok(ZONE_USAGE.query_as().bind(id).fetch_one(db).await?)
@@ -386,7 +386,8 @@ pub struct IpRangeFilter {
     pub id: Option<IpRangeId>,
     pub zone_id: Option<ZoneId>,
     pub pod_id: Option<PodId>,
-    pub purpose: Option<&'static str>,
+    /// Ranges of any of these purposes (`management`, `guest`, `public`).
+    pub purposes: Option<&'static [&'static str]>,
     pub vlan: Option<String>,
     pub network_id: Option<NetworkId>,
     pub physical_network_id: Option<PhysicalNetworkId>,
@@ -404,7 +405,7 @@ stmt!(IP_RANGE_LIST: Counted<IpRangeRow> = named paged_sql(
     "($id::uuid IS NULL OR {a}.id = $id)
              AND ($zone_id::uuid IS NULL OR {a}.zone_id = $zone_id)
              AND ($pod_id::uuid IS NULL OR {a}.pod_id = $pod_id)
-             AND ($purpose::text IS NULL OR {a}.purpose = $purpose)
+             AND ($purposes::text[] IS NULL OR {a}.purpose = ANY($purposes))
              AND ($vlan::text IS NULL OR {a}.vlan = $vlan)
              AND ($network_id::uuid IS NULL OR {a}.network_id = $network_id)
              AND ($physical_network_id::uuid IS NULL OR {a}.physical_network_id = $physical_network_id)
@@ -423,7 +424,7 @@ pub async fn ip_range_list(
                 .set("id", f.id)
                 .set("zone_id", f.zone_id)
                 .set("pod_id", f.pod_id)
-                .set("purpose", f.purpose)
+                .set("purposes", f.purposes)
                 .set("vlan", &f.vlan)
                 .set("network_id", f.network_id)
                 .set("physical_network_id", f.physical_network_id)
@@ -453,6 +454,17 @@ pub async fn ip_range_list_for_pods(
 }
 
 stmt!(IP_RANGE_DELETE = "DELETE FROM ip_ranges WHERE id = $1");
+
+stmt!(IP_RANGE_ALLOCATED: super::Scalar<i64> = "SELECT count(*) FROM public_ips WHERE range_id = $1");
+
+/// How many addresses of a public range accounts hold.
+pub async fn ip_range_allocated(db: impl PgExecutor<'_>, id: IpRangeId) -> Result<i64> {
+    Ok(IP_RANGE_ALLOCATED
+        .query_scalar()
+        .bind(id)
+        .fetch_one(db)
+        .await?)
+}
 
 pub async fn ip_range_delete(db: impl PgExecutor<'_>, id: IpRangeId) -> Result<bool> {
     Ok(IP_RANGE_DELETE
@@ -658,6 +670,7 @@ statements![
     IP_RANGE_LIST,
     IP_RANGE_LIST_FOR_PODS,
     IP_RANGE_DELETE,
+    IP_RANGE_ALLOCATED,
     IP_RANGE_DELETE_MANAGEMENT_OF_POD,
     CLUSTER_INSERT,
     CLUSTER_UPDATE,

@@ -13,6 +13,7 @@ pub mod physical_networks;
 pub mod placement;
 pub mod poolstate;
 pub mod projects;
+pub mod public_ips;
 pub mod security_groups;
 pub mod settings;
 pub mod snapshots;

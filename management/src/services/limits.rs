@@ -101,8 +101,9 @@ pub fn used(u: &UsageRow, kind: ResourceKind) -> i64 {
         K::Project => u.project,
         K::Snapshot => u.snapshot,
         K::Network => u.network,
-        // Stratus has no public IPs an account can own yet, nor VPCs.
-        K::PublicIp | K::Vpc => 0,
+        K::PublicIp => u.public_ip,
+        // Stratus has no VPCs.
+        K::Vpc => 0,
     }
 }
 
@@ -219,6 +220,7 @@ pub fn sum(rows: &[UsageRow]) -> UsageRow {
         t.project += u.project;
         t.snapshot += u.snapshot;
         t.network += u.network;
+        t.public_ip += u.public_ip;
     }
     t
 }

@@ -14,6 +14,7 @@ pub mod isos;
 pub mod limits;
 pub mod mail;
 pub mod networks;
+pub mod public_ips;
 pub mod reconcile;
 pub mod security_groups;
 pub mod snapshots;

@@ -12,7 +12,7 @@
 //! | step | do | undo |
 //! |---|---|---|
 //! | Vnet | a free VXLAN/VLAN id of the physical network (random, `FOR UPDATE SKIP LOCKED`) | give it back |
-//! | SourceNat | the network's source NAT address from the zone's public ranges (when its offering has SourceNat) | release the network's public addresses |
+//! | SourceNat | the network's source NAT address from the zone's public ranges (when its offering has SourceNat) | kept: the network's until it is deleted |
 //! | Router | the router's row: a host (the first VM's, else the one with fewest routers), its legs' MACs | forget it |
 //! | Apply | the segment on the router's host and the router itself ([`apply`]) | the agent removes the router |
 //!
@@ -27,7 +27,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use stratus_api::agent::StaticLease;
-use stratus_api::router::{GuestSegment, Isolation, RouterGuestLeg, RouterSpec};
+use stratus_api::router::{GuestSegment, Isolation, RouterGuestLeg, RouterPublicLeg, RouterSpec};
 use stratus_api::{ApiError, ErrorCode};
 
 use crate::ctx::Ctx;
@@ -206,6 +206,18 @@ async fn spec(
             })
         })
         .collect();
+    let rules = super::public_ips::router_rules(ctx, n.id).await?;
+    let public = rules.public.map(|p| RouterPublicLeg {
+        label: p.label.unwrap_or_else(|| DEFAULT_LABEL.into()),
+        isolation: match p.vlan {
+            Some(id) => Isolation::Vlan { id: id as u16 },
+            None => Isolation::Untagged,
+        },
+        addresses: p.addresses,
+        prefix_len: p.prefix_len,
+        gateway: p.gateway,
+        mac: router.public_mac.clone(),
+    });
     Ok(RouterSpec {
         name: router.name.clone(),
         guest: RouterGuestLeg {
@@ -218,12 +230,12 @@ async fn spec(
             dns: [n.dns1, n.dns2].into_iter().filter_map(v4).collect(),
             leases,
         },
-        public: None,
-        source_nat: None,
-        static_nat: vec![],
-        port_forwards: vec![],
-        firewall: vec![],
-        egress: Default::default(),
+        public,
+        source_nat: rules.source_nat,
+        static_nat: rules.static_nat,
+        port_forwards: rules.port_forwards,
+        firewall: rules.firewall,
+        egress: rules.egress,
     })
 }
 
@@ -359,10 +371,20 @@ impl Workflow for Implement {
             }
             ImplementStep::SourceNat => {
                 let _ = out;
-                // The public side (source NAT, its address) joins with the public
-                // addresses' records.
-                let _ = has_service(ctx, &n, "SourceNat").await?;
-                Ok(Value::Null)
+                if !has_service(ctx, &n, "SourceNat").await? {
+                    return Ok(Value::Null);
+                }
+                let mut tx = ctx.pool.begin().await?;
+                let ip = db::public_ips::source_nat_take_in_txn(&mut tx, &n)
+                    .await?
+                    .ok_or_else(|| {
+                        insufficient(format!(
+                            "Insufficient address capacity: unable to implement network {}: zone {} has no free public IP address for its source NAT (add a public range: createVlanIpRange forvirtualnetwork=true)",
+                            n.name, n.zone_name
+                        ))
+                    })?;
+                tx.commit().await?;
+                Ok(json!({ "source_nat": ip.address.ip().to_string() }))
             }
             ImplementStep::Router => {
                 if let Some(r) = db::routers::router_of_network(&ctx.pool, n.id).await? {
@@ -421,6 +443,10 @@ impl Workflow for Implement {
                 db::networks::network_set_state(&mut *tx, n.id, "Allocated", Some(&label)).await?;
                 tx.commit().await?;
             }
+            // The source NAT address stays the network's (an address the account
+            // associated before the first deploy may be it), counted against the
+            // account's limit, and the next implement takes it again; it goes with the
+            // network (deleteNetwork).
             ImplementStep::SourceNat => {}
             ImplementStep::Router => {
                 if let Some(r) = db::routers::router_of_network(&ctx.pool, self.network).await? {

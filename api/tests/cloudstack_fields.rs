@@ -102,6 +102,10 @@ fn fields_of(stratus: &str) -> Option<&'static [ResponseField]> {
         "ResourceTagResponse" => types::ResourceTagResponse::FIELDS,
         "AffinityGroupResponse" => types::AffinityGroupResponse::FIELDS,
         "TemplatePermissionsResponse" => types::TemplatePermissionsResponse::FIELDS,
+        "IpAddressResponse" => types::IpAddressResponse::FIELDS,
+        "FirewallRuleResponse" => types::FirewallRuleResponse::FIELDS,
+        "FirewallResponse" => types::FirewallResponse::FIELDS,
+        "DomainRouterResponse" => types::DomainRouterResponse::FIELDS,
         _ => return None,
     })
 }
@@ -212,6 +216,10 @@ fn the_objects_stratus_answers_have_lists() {
         "hypervisorcapabilities",
         "nic",
         "oscategory",
+        "ipaddress",
+        "portforwardingrule",
+        "firewallrule",
+        "router",
     ] {
         assert!(names.contains(want), "{want}");
     }

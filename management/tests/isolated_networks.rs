@@ -299,6 +299,11 @@ fn an_accounts_first_deploy_implements_its_network_and_router() {
 }
 
 async fn scenario() {
+    // The server's warnings and errors in the test's output (a failed job says why there).
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_test_writer()
+        .try_init();
     let tmp = tempfile::tempdir().unwrap();
     let (primary, secondary) = (tmp.path().join("primary"), tmp.path().join("secondary"));
     let nfs = NfsServer::up("inn", 228, &tmp.path().join("nfs"), &[&primary, &secondary]);
@@ -383,6 +388,11 @@ async fn scenario() {
     assert_eq!(ips["publicipaddress"][0]["issourcenat"], true);
     let snat = s(&ips["publicipaddress"][0]["ipaddress"]);
     assert_eq!(snat, "198.51.100.10");
+    // The router answers its public leg as CloudStack's does.
+    let r = c.ok("listRouters", &[("networkid", &nid)]).await["router"][0].clone();
+    assert_eq!(r["publicip"], snat.as_str(), "{r}");
+    assert_eq!(r["gateway"], "198.51.100.1", "{r}");
+    assert_eq!(r["publicnetmask"], "255.255.255.0", "{r}");
     assert!(
         ip_in(&h1, Some(&ns), &["-4", "addr"]).contains(&format!("{snat}/24")),
         "{}",
@@ -596,4 +606,35 @@ async fn scenario() {
             .unwrap(),
         0
     );
+
+    // Three first deploys of a new account at once make one default network, not three:
+    // the check and the insert are serialised per account and zone.
+    c.ok(
+        "createAccount",
+        &[
+            ("accounttype", "0"),
+            ("email", "carol@example.org"),
+            ("firstname", "Ca"),
+            ("lastname", "Rol"),
+            ("password", "carol-pw-1"),
+            ("username", "carol"),
+        ],
+    )
+    .await;
+    let carol = Client::for_user(ctx.clone(), "carol").await;
+    let (d1, d2, d3) = tokio::join!(
+        deploy(&carol, &zone, &iso, "c1", &[]),
+        deploy(&carol, &zone, &iso, "c2", &[]),
+        deploy(&carol, &zone, &iso, "c3", &[]),
+    );
+    let nets = carol.ok("listNetworks", &[("zoneid", &zone)]).await;
+    assert_eq!(nets["count"], 1, "{nets}");
+    assert_eq!(nets["network"][0]["name"], "carol-network");
+    for d in [&d1, &d2, &d3] {
+        assert_eq!(d["jobstatus"], 1, "{d}");
+        assert_eq!(
+            d["jobresult"]["virtualmachine"]["nic"][0]["networkid"], nets["network"][0]["id"],
+            "{d}"
+        );
+    }
 }

@@ -740,7 +740,10 @@ async fn addresses_rules_and_what_the_router_is_told() {
 
     // What the router is told.
     let nid = NetworkId::from_uuid(net.parse().unwrap());
-    let rr = stratus_management::services::public_ips::router_rules(&c.ctx, nid)
+    let row = stratus_management::services::networks::network(&c.ctx, nid)
+        .await
+        .unwrap();
+    let rr = stratus_management::services::public_ips::router_rules(&c.ctx, &row)
         .await
         .unwrap();
     let ip = |s: &str| s.parse::<std::net::Ipv4Addr>().unwrap();

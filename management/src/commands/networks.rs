@@ -469,6 +469,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, r: &requests::CreateNetwork<'_>)
             network_domain: r.networkdomain(),
             min_prefix: min,
             display_network: r.displaynetwork(),
+            default_of_account: false,
         },
     )
     .await?;
@@ -490,6 +491,9 @@ pub(crate) struct NewIsolated<'a> {
     /// The smallest subnet (largest prefix) a caller may ask for (non-root callers).
     pub min_prefix: Option<u8>,
     pub display_network: Option<bool>,
+    /// The account's default network, made by its first deploy in the zone: made only
+    /// if the account still has no isolated network there (checked under a lock).
+    pub default_of_account: bool,
 }
 
 /// Records an isolated network (Allocated: it gets its VXLAN/VLAN id and router on
@@ -524,6 +528,11 @@ pub(crate) async fn insert_isolated(ctx: &Ctx, new: &NewIsolated<'_>) -> Result<
         ),
     };
     let mut tx = ctx.pool.begin().await?;
+    if new.default_of_account {
+        if let Some(id) = n::default_network_claim(&mut tx, account_id, zone.id).await? {
+            return Ok(id);
+        }
+    }
     let tt = crate::db::physical_networks::tt_in_zone(&mut *tx, zone.id, TrafficType::Guest)
         .await?
         .ok_or_else(|| {
@@ -788,6 +797,7 @@ pub(crate) async fn for_deploy(
             network_domain: None,
             min_prefix: None,
             display_network: None,
+            default_of_account: true,
         },
     )
     .await?;

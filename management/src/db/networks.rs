@@ -292,6 +292,34 @@ pub async fn network_set_state(
     Ok(())
 }
 
+stmt!(DEFAULT_NETWORK_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('default-network:' || $1::text || ':' || $2::text, 0))");
+stmt!(ACCOUNT_ISOLATED_IN_ZONE: super::Scalar<uuid::Uuid> = "SELECT id FROM networks
+         WHERE account_id = $1 AND zone_id = $2 AND guest_type = 'Isolated' AND state <> 'Destroy'
+         ORDER BY created LIMIT 1");
+
+/// Serialises the making of an account's default network in a zone (until the
+/// transaction ends) and answers the account's isolated network there if one exists by
+/// now: two first deploys at once make one network, not two.
+pub async fn default_network_claim(
+    tx: &mut sqlx::PgConnection,
+    account: AccountId,
+    zone: ZoneId,
+) -> Result<Option<NetworkId>> {
+    DEFAULT_NETWORK_LOCK
+        .query()
+        .bind(account)
+        .bind(zone)
+        .execute(&mut *tx)
+        .await?;
+    Ok(ACCOUNT_ISOLATED_IN_ZONE
+        .query_scalar()
+        .bind(account)
+        .bind(zone)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(NetworkId::from))
+}
+
 stmt!(NETWORK_DELETE = "DELETE FROM networks WHERE id = $1");
 
 pub async fn network_delete(db: impl PgExecutor<'_>, id: NetworkId) -> Result<()> {
@@ -318,5 +346,7 @@ statements![
     NETWORK_DISPLAY,
     NETWORK_SET_STATE,
     NETWORK_DELETE,
-    NETWORK_LOCK
+    NETWORK_LOCK,
+    DEFAULT_NETWORK_LOCK,
+    ACCOUNT_ISOLATED_IN_ZONE
 ];

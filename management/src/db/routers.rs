@@ -137,6 +137,14 @@ pub struct RouterListRow {
     pub pod_name: Option<String>,
     pub cluster_id: Option<crate::ids::ClusterId>,
     pub cluster_name: Option<String>,
+    /// The network's source NAT address, its range's gateway and netmask (the router's
+    /// public leg, as CloudStack's router answers them).
+    #[sqlx(default)]
+    pub public_ip: Option<IpNetwork>,
+    #[sqlx(default)]
+    pub public_gateway: Option<IpNetwork>,
+    #[sqlx(default)]
+    pub public_netmask: Option<IpNetwork>,
 }
 
 /// What listRouters narrows by.
@@ -165,10 +173,13 @@ stmt!(ROUTER_LIST: Counted<RouterListRow> = named format!(
             n.account_id, a.name AS account_name, n.domain_id, d.name AS domain_name,
             d.path AS domain_path, pr.id AS project_id, pr.name AS project_name,
             h.pod_id, p.name AS pod_name, h.cluster_id, c.name AS cluster_name,
+            sn.address AS public_ip, pir.gateway AS public_gateway, pir.netmask AS public_netmask,
             count(*) OVER () AS total
      FROM routers r
      JOIN networks n ON n.id = r.network_id
      JOIN zones z ON z.id = r.zone_id
+     LEFT JOIN public_ips sn ON sn.network_id = r.network_id AND sn.is_source_nat
+     LEFT JOIN ip_ranges pir ON pir.id = sn.range_id
      LEFT JOIN hosts h ON h.id = r.host_id
      LEFT JOIN pods p ON p.id = h.pod_id
      LEFT JOIN clusters c ON c.id = h.cluster_id

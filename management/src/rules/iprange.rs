@@ -38,6 +38,15 @@ impl Range {
     }
 }
 
+/// The IPv4 address of a stored inet value, or none for IPv6 (guest and public legs of
+/// routers and the hosts' VXLAN endpoints are IPv4 only).
+pub fn ipv4_of(ip: &IpNetwork) -> Option<Ipv4Addr> {
+    match ip.ip() {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    }
+}
+
 pub fn parse_ipv4(what: &str, v: &str) -> Result<Ipv4Addr, ApiError> {
     match v.trim().parse::<IpAddr>() {
         Ok(IpAddr::V4(a)) => Ok(a),

@@ -36,6 +36,7 @@ use crate::db::networks::NetworkRow;
 use crate::db::routers::RouterRow;
 use crate::error::{Error, Result};
 use crate::ids::{HostId, NetworkId, RouterId, VmId};
+use crate::rules::iprange::ipv4_of;
 use crate::rules::physical_networks::TrafficType;
 use crate::services::agents::Agent;
 use crate::services::workflow::{self, Kind, Outputs, Resource, Steps, Workflow};
@@ -66,18 +67,24 @@ pub fn is_isolated(n: &NetworkRow) -> bool {
     n.account_id.is_some()
 }
 
-/// The isolation of an implemented network's segment (peers left empty).
-fn isolation_of(n: &NetworkRow) -> Result<Isolation> {
-    let vnet = n
-        .vnet
-        .ok_or_else(|| Error::internal(format!("network {} holds no VXLAN/VLAN id", n.name)))?;
-    Ok(match n.isolation.as_deref() {
+/// The isolation of `n`'s segment with id `vnet`, by its physical network's method
+/// (peers left empty).
+fn isolation(n: &NetworkRow, vnet: i32) -> Isolation {
+    match n.isolation.as_deref() {
         Some("VXLAN") => Isolation::Vxlan {
             vni: vnet as u32,
             peers: vec![],
         },
         _ => Isolation::Vlan { id: vnet as u16 },
-    })
+    }
+}
+
+/// The isolation of an implemented network's segment (peers left empty).
+fn isolation_of(n: &NetworkRow) -> Result<Isolation> {
+    let vnet = n
+        .vnet
+        .ok_or_else(|| Error::internal(format!("network {} holds no VXLAN/VLAN id", n.name)))?;
+    Ok(isolation(n, vnet))
 }
 
 /// The zone's KVM label of `t` traffic (the host bridge or NIC it rides).
@@ -89,19 +96,12 @@ async fn label(ctx: &Ctx, n: &NetworkRow, t: TrafficType) -> Result<String> {
         .unwrap_or_else(|| DEFAULT_LABEL.into()))
 }
 
-fn v4(ip: Option<ipnetwork::IpNetwork>) -> Option<Ipv4Addr> {
-    match ip.map(|i| i.ip()) {
-        Some(std::net::IpAddr::V4(a)) => Some(a),
-        _ => None,
-    }
-}
-
 /// The segment of an implemented network as host `on` must have it: the flood list is
 /// every other host of the network.
 async fn segment(ctx: &Ctx, n: &NetworkRow, hosts: &[db::hosts::HostRow]) -> Result<GuestSegment> {
     let mut isolation = isolation_of(n)?;
     if let Isolation::Vxlan { peers, .. } = &mut isolation {
-        *peers = hosts.iter().filter_map(|h| v4(Some(h.address))).collect();
+        *peers = hosts.iter().filter_map(|h| ipv4_of(&h.address)).collect();
         peers.sort();
         peers.dedup();
     }
@@ -187,9 +187,16 @@ async fn spec(
     router: &RouterRow,
     without: Option<VmId>,
 ) -> Result<RouterSpec> {
-    let gateway = v4(n.gateway)
+    let gateway = n
+        .gateway
+        .as_ref()
+        .and_then(ipv4_of)
         .ok_or_else(|| Error::internal(format!("network {} has no IPv4 gateway", n.name)))?;
-    let netmask = v4(n.netmask).unwrap_or(Ipv4Addr::new(255, 255, 255, 0));
+    let netmask = n
+        .netmask
+        .as_ref()
+        .and_then(ipv4_of)
+        .unwrap_or(Ipv4Addr::new(255, 255, 255, 0));
     let mut ids = db::routers::network_hosts(&ctx.pool, n.id, without).await?;
     ids.sort();
     ids.dedup();
@@ -199,14 +206,14 @@ async fn spec(
         .await?
         .into_iter()
         .filter_map(|l| {
-            v4(Some(l.ip)).map(|ip| StaticLease {
+            ipv4_of(&l.ip).map(|ip| StaticLease {
                 mac: l.mac,
                 ip,
                 hostname: super::vms::hostname(&l.name),
             })
         })
         .collect();
-    let rules = super::public_ips::router_rules(ctx, n.id).await?;
+    let rules = super::public_ips::router_rules(ctx, n).await?;
     let public = rules.public.map(|p| RouterPublicLeg {
         label: p.label.unwrap_or_else(|| DEFAULT_LABEL.into()),
         isolation: match p.vlan {
@@ -227,7 +234,11 @@ async fn spec(
             prefix_len: u32::from(netmask).count_ones() as u8,
             mac: router.guest_mac.clone(),
             dns_domain: n.network_domain.clone(),
-            dns: [n.dns1, n.dns2].into_iter().filter_map(v4).collect(),
+            dns: [n.dns1, n.dns2]
+                .iter()
+                .flatten()
+                .filter_map(ipv4_of)
+                .collect(),
             leases,
         },
         public,
@@ -351,13 +362,7 @@ impl Workflow for Implement {
                             n.name
                         ))
                     })?;
-                let isolation = match n.isolation.as_deref() {
-                    Some("VXLAN") => Isolation::Vxlan {
-                        vni: vnet as u32,
-                        peers: vec![],
-                    },
-                    _ => Isolation::Vlan { id: vnet as u16 },
-                };
+                let isolation = isolation(&n, vnet);
                 let label = label(ctx, &n, TrafficType::Guest).await?;
                 db::networks::network_set_state(
                     &mut *tx,

@@ -14,18 +14,19 @@
 //! than one public leg; a warning says so.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
-use ipnetwork::IpNetwork;
 use stratus_api::router::{
     EgressPolicy, EgressRule, IngressRule, Ipv4Net, PortForward, PortProtocol, RuleProtocol,
     StaticNatRule,
 };
 
 use crate::ctx::Ctx;
+use crate::db::networks::NetworkRow;
 use crate::db::public_ips::{self as db, PublicIpRow, RuleRow};
-use crate::error::{Error, Result};
-use crate::ids::{NetworkId, PublicIpId};
+use crate::error::Result;
+use crate::ids::PublicIpId;
+use crate::rules::iprange::ipv4_of;
 use crate::rules::physical_networks::TrafficType;
 use crate::rules::public_ips::{parse_cidr, protocol_from_stored};
 
@@ -53,13 +54,6 @@ pub struct PublicSide {
     pub label: Option<String>,
 }
 
-fn v4(ip: &IpNetwork) -> Option<Ipv4Addr> {
-    match ip.ip() {
-        IpAddr::V4(a) => Some(a),
-        IpAddr::V6(_) => None,
-    }
-}
-
 fn port(p: Option<i32>) -> Option<u16> {
     p.and_then(|v| u16::try_from(v).ok())
 }
@@ -69,17 +63,8 @@ fn nets(cidrs: &[String]) -> Vec<Ipv4Net> {
 }
 
 /// The public side of `network`'s router, from its addresses, rules and offering.
-pub async fn router_rules(ctx: &Ctx, network: NetworkId) -> Result<RouterRules> {
-    let f = crate::db::ListFilter {
-        id: Some(network.into_uuid()),
-        ..Default::default()
-    };
-    let net = crate::db::networks::network_list(&ctx.pool, &f, None, &Default::default())
-        .await?
-        .0
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::internal(format!("network {network} does not exist")))?;
+pub async fn router_rules(ctx: &Ctx, net: &NetworkRow) -> Result<RouterRules> {
+    let network = net.id;
     let egress_default_allow =
         crate::db::network_offerings::offering_fetch_any(&ctx.pool, net.offering_id)
             .await?
@@ -132,12 +117,12 @@ pub fn build(
                 );
                 continue;
             }
-            if let Some(a) = v4(&i.address) {
+            if let Some(a) = ipv4_of(&i.address) {
                 addresses.push(a);
                 on_leg.insert(i.id, a);
             }
         }
-        if let (Some(gateway), Some(mask)) = (v4(&p.gateway), v4(&p.netmask)) {
+        if let (Some(gateway), Some(mask)) = (ipv4_of(&p.gateway), ipv4_of(&p.netmask)) {
             public = Some(PublicSide {
                 addresses,
                 gateway,
@@ -156,7 +141,7 @@ pub fn build(
         .filter(|i| !i.is_source_nat)
         .filter_map(|i| {
             let public_ip = on_leg.get(&i.id).copied()?;
-            let private_ip = v4(i.vm_ip.as_ref().filter(|_| i.vm_id.is_some())?)?;
+            let private_ip = ipv4_of(i.vm_ip.as_ref().filter(|_| i.vm_id.is_some())?)?;
             Some(StaticNatRule {
                 public_ip,
                 private_ip,
@@ -179,7 +164,7 @@ pub fn build(
                     _ => continue,
                 };
                 let (Some(public_ip), Some(private_ip)) =
-                    (address_of(r), r.vm_ip.as_ref().and_then(v4))
+                    (address_of(r), r.vm_ip.as_ref().and_then(ipv4_of))
                 else {
                     continue;
                 };

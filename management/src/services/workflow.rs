@@ -263,8 +263,48 @@ async fn claim(ctx: &Ctx, row: &WorkflowRow) -> Result<WorkflowRow> {
     .into())
 }
 
+/// The workflows this process is driving, with the server they run as (tests run several
+/// servers in one process). A server's claim succeeds on a workflow it already owns (so a
+/// restarted server resumes its own), which would let two requests of one server drive
+/// the same workflow at once (two deploys needing one network's implement); the second
+/// is refused here as if another server held it, and waits or fails as its caller says.
+static DRIVING: std::sync::Mutex<Vec<(Uuid, WorkflowId)>> = std::sync::Mutex::new(Vec::new());
+
+/// This process's hold on driving one workflow; released on drop.
+struct Driving(Uuid, WorkflowId);
+
+impl Driving {
+    fn take(ctx: &Ctx, row: &WorkflowRow) -> Result<Driving> {
+        let key = (ctx.ms_id.into_uuid(), row.id);
+        let mut held = DRIVING.lock().unwrap_or_else(|e| e.into_inner());
+        if held.contains(&key) {
+            return Err(ApiError::new(
+                ErrorCode::ResourceInUse,
+                format!(
+                    "The {} of {} {} is being run by this management server (step {})",
+                    row.kind,
+                    row.resource_type,
+                    row.resource_id,
+                    row.step.as_deref().unwrap_or("-"),
+                ),
+            )
+            .into());
+        }
+        held.push(key);
+        Ok(Driving(key.0, key.1))
+    }
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        let mut held = DRIVING.lock().unwrap_or_else(|e| e.into_inner());
+        held.retain(|k| *k != (self.0, self.1));
+    }
+}
+
 /// The claimed workflow, run from where its row says, under a renewed lease.
 async fn drive<W: Workflow>(ctx: &Ctx, row: WorkflowRow) -> Result<()> {
+    let _driving = Driving::take(ctx, &row)?;
     let id = row.id;
     let w: W = serde_json::from_value(row.input.clone())
         .map_err(|e| Error::internal(format!("workflow {id}'s input does not read: {e}")))?;

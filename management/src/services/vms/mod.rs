@@ -18,7 +18,7 @@ pub mod vm_snapshots;
 pub mod volumes;
 pub mod workflows;
 
-use crate::ids::{HostId, IsoId, JobId, NetworkId, VmId, ZoneId};
+use crate::ids::{HostId, IsoId, JobId, VmId, ZoneId};
 use crate::ids::{TemplateId, VolumeId};
 use stratus_api::agent::{
     Acceleration, DiskFormat, GuestNetwork, NfsFile, Nic, NicModel, PowerOptions, RootDisk,
@@ -31,6 +31,7 @@ use crate::ctx::Ctx;
 use crate::db::events::{EventResource, ResourceType};
 use crate::db::{self, hosts::HostRow, vms::VmListRow};
 use crate::error::{Error, Result};
+use crate::rules::iprange::ipv4_of;
 use crate::rules::states::VolumeState;
 use crate::rules::vmstate::{VmEvent, VmState};
 use crate::services::agents::Agent;
@@ -356,7 +357,7 @@ pub async fn push_leases(
             nets::apply_without(ctx, n.id, leaving).await?;
             continue;
         }
-        let net = guest_network(ctx, host, nic.network_id, without).await?;
+        let net = guest_network(ctx, host, &n, without).await?;
         Agent::of(ctx, host).put_network(&net).await?;
     }
     Ok(())
@@ -365,22 +366,10 @@ pub async fn push_leases(
 async fn guest_network(
     ctx: &Ctx,
     host: &HostRow,
-    network_id: NetworkId,
+    n: &db::networks::NetworkRow,
     without: Option<Uuid>,
 ) -> Result<GuestNetwork> {
-    let f = db::ListFilter {
-        id: Some(network_id.into_uuid()),
-        ..Default::default()
-    };
-    let (nets, _) = db::networks::network_list(&ctx.pool, &f, None, &Default::default()).await?;
-    let n = nets
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::internal("the VM's network vanished"))?;
-    let v4 = |ip: Option<ipnetwork::IpNetwork>| match ip.map(|i| i.ip()) {
-        Some(std::net::IpAddr::V4(a)) => Some(a),
-        _ => None,
-    };
+    let v4 = |ip: Option<ipnetwork::IpNetwork>| ip.as_ref().and_then(ipv4_of);
     let gateway = v4(n.gateway).ok_or_else(|| {
         ApiError::param(format!(
             "Network {} has no IPv4 guest range with a gateway",
@@ -388,7 +377,7 @@ async fn guest_network(
         ))
     })?;
     let netmask = v4(n.netmask).unwrap_or(std::net::Ipv4Addr::new(255, 255, 255, 0));
-    let leases = db::nics::lease_list_for_host(&ctx.pool, host.id, network_id, without)
+    let leases = db::nics::lease_list_for_host(&ctx.pool, host.id, n.id, without)
         .await?
         .into_iter()
         .filter_map(|l| match l.ip.ip() {

@@ -233,6 +233,15 @@ fn form_values(f: ElementRef) -> Vec<(String, String)> {
     v
 }
 
+/// A form page the API refused: 422, its text (containing `why`) in the form, the name
+/// typed in kept.
+fn refused_keeping_input(p: &Page, why: &str, name: &str) {
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let error = text1(&p.doc, "#form .error");
+    assert!(error.contains(why), "{error}");
+    assert_eq!(attr(&p.doc, "#f-name", "value"), name);
+}
+
 fn flash(p: &Page) -> String {
     texts(&p.doc, ".flash").join(" ")
 }
@@ -5760,13 +5769,7 @@ async fn network_offerings_are_created_disabled_and_deleted() {
             None,
         )
         .await;
-    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        text1(&bad.doc, "#form .error").contains("needs the SourceNat service"),
-        "{}",
-        text1(&bad.doc, "#form .error")
-    );
-    assert_eq!(attr(&bad.doc, "#f-name", "value"), "web-net");
+    refused_keeping_input(&bad, "needs the SourceNat service", "web-net");
     let p = b
         .submit(&bad, "#form", &[("service.SourceNat", "true")], None)
         .await;
@@ -5832,4 +5835,494 @@ async fn network_offerings_are_created_disabled_and_deleted() {
     );
     let still = c.ok("listNetworkOfferings", &[("id", &d)]).await;
     assert_eq!(still["count"], 1);
+}
+
+/// An Advanced zone ready for isolated networks: the physical network above with Public
+/// traffic too (cloudbr1), enabled, and a public range 203.0.113.10–19.
+async fn zone_for_networks(c: &Client) -> String {
+    let (zid, pid) = zone_with_physical_network(c).await;
+    for (command, params) in [
+        (
+            "addTrafficType",
+            vec![
+                ("physicalnetworkid", pid.as_str()),
+                ("traffictype", "Public"),
+                ("kvmnetworklabel", "cloudbr1"),
+            ],
+        ),
+        (
+            "updatePhysicalNetwork",
+            vec![("id", pid.as_str()), ("state", "Enabled")],
+        ),
+    ] {
+        let j = c.ok(command, &params).await;
+        let done = c.wait_job(j["jobid"].as_str().unwrap()).await;
+        assert_eq!(done["jobstatus"], 1, "{done}");
+    }
+    c.ok(
+        "updateZone",
+        &[("id", &zid), ("allocationstate", "Enabled")],
+    )
+    .await;
+    c.ok(
+        "createVlanIpRange",
+        &[
+            ("zoneid", &zid),
+            ("forvirtualnetwork", "true"),
+            ("gateway", "203.0.113.1"),
+            ("netmask", "255.255.255.0"),
+            ("startip", "203.0.113.10"),
+            ("endip", "203.0.113.19"),
+        ],
+    )
+    .await;
+    zid
+}
+
+/// The Add Instance wizard in an Advanced zone (issue 15): an account with no network
+/// there is offered a new default network (the deploy makes it, without networkids);
+/// once it has one, its own isolated networks are offered instead. The zone enforces no
+/// security groups.
+#[tokio::test]
+async fn the_wizard_offers_an_advanced_zones_networks() {
+    let c = Client::admin().await;
+    let _jobs = c.spawn_job_worker();
+    let zid = zone_for_networks(&c).await;
+    let nina = c.user("nina").await;
+    let mut b = Browser::login_as(&c, "nina", "nina-pw-1").await;
+    let so = c
+        .ok("listServiceOfferings", &[("name", "Small Instance")])
+        .await["serviceoffering"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let iso = Uuid::new_v4().to_string();
+    let start = format!("/console/instances/new?zoneid={zid}&isoid={iso}&serviceofferingid={so}");
+    let p = b.get(&start).await;
+    let p = b.submit(&p, "#launch", &[], Some("edit:network")).await;
+    assert_eq!(attr(&p.doc, "#launch", "data-step"), "network");
+    assert_eq!(
+        texts(&p.doc, "#choices tbody label"),
+        ["A new default network"]
+    );
+    assert_eq!(
+        attr(&p.doc, "#choices input[type=radio][checked]", "value"),
+        stratus_ui::launch::NEW_NETWORK
+    );
+    let p = b.submit(&p, "#launch", &[], Some("next")).await;
+    assert_eq!(attr(&p.doc, "#launch", "data-step"), "securitygroups");
+    assert!(text1(&p.doc, "#no-choices").contains("does not use security groups"));
+    let p = b.submit(&p, "#launch", &[], Some("edit:review")).await;
+    let review = texts(&p.doc, "#review tr[data-step=network] td:nth-child(2)");
+    assert!(review[0].starts_with("A new default network"), "{review:?}");
+
+    // With networks of its own (and another account's in the zone), those are offered.
+    for name in ["web", "db"] {
+        nina.ok(
+            "createNetwork",
+            &[
+                ("name", name),
+                ("networkofferingid", "5c0e6e1d-5a4e-4d0a-9b1e-000000000002"),
+                ("zoneid", &zid),
+            ],
+        )
+        .await;
+    }
+    c.ok(
+        "createNetwork",
+        &[
+            ("name", "admins"),
+            ("networkofferingid", "5c0e6e1d-5a4e-4d0a-9b1e-000000000002"),
+            ("zoneid", &zid),
+        ],
+    )
+    .await;
+    let p = b.get(&start).await;
+    let p = b.submit(&p, "#launch", &[], Some("edit:network")).await;
+    let mut offered = texts(&p.doc, "#choices tbody label");
+    offered.sort();
+    assert_eq!(offered, ["db", "web"]);
+    // Two: nothing is chosen for the user, and Next asks for one.
+    let p = b.submit(&p, "#launch", &[], Some("next")).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        text1(&p.doc, "#launch-error"),
+        "Network: choose one to go on."
+    );
+}
+
+/// The networks pages (issue 15): a user adds an isolated network (the API's refusal
+/// keeps the form), sees it listed, renames it, acquires public addresses, adds and
+/// removes egress rules, is told why a never-implemented network cannot be restarted,
+/// deletes a spare one; on an address's page adds firewall and port forwarding rules
+/// (a conflict is the API's text), turns static NAT on and off and releases it. An
+/// administrator sees the network's router and acts on it.
+#[tokio::test]
+async fn networks_public_ips_and_their_rules_from_the_console() {
+    let c = Client::admin().await;
+    let _jobs = c.spawn_job_worker();
+    let zid = zone_for_networks(&c).await;
+    let nina = c.user("nina").await;
+    let mut b = Browser::login_as(&c, "nina", "nina-pw-1").await;
+
+    let p = b.get("/console/networks").await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(attr(&p.doc, "nav a.active", "href"), "/console/networks");
+    assert!(texts(&p.doc, ".empty").join(" ").contains("No networks"));
+    let p = b.get("/console/networks/new").await;
+    assert_eq!(texts(&p.doc, "#f-zoneid option"), ["pz"]);
+    assert!(texts(&p.doc, "#f-networkofferingid option")
+        .contains(&"DefaultIsolatedNetworkOfferingWithSourceNatService".to_string()));
+    // A public subnet is refused: the API's text, the input kept.
+    let bad = b
+        .submit(
+            &p,
+            "#form",
+            &[
+                ("name", "web"),
+                ("gateway", "8.8.8.1"),
+                ("netmask", "255.255.255.0"),
+            ],
+            None,
+        )
+        .await;
+    refused_keeping_input(&bad, "RFC 1918", "web");
+    let p = b
+        .submit(
+            &bad,
+            "#form",
+            &[("gateway", "10.9.8.1"), ("networkdomain", "web.internal")],
+            None,
+        )
+        .await;
+    assert!(
+        flash(&p).contains("Network web was created"),
+        "{}",
+        flash(&p)
+    );
+    assert_eq!(text1(&p.doc, "h1"), "web");
+    let n = &nina.ok("listNetworks", &[("name", "web")]).await["network"][0];
+    let net = n["id"].as_str().unwrap().to_string();
+    assert_eq!(n["cidr"], "10.9.8.0/24");
+    assert_eq!(p.path, format!("/console/networks/{net}"));
+    assert!(text1(&p.doc, "#fields").contains("10.9.8.0/24"));
+    // A user is no router admin: no router section.
+    assert!(!texts(&p.doc, ".tabs a").contains(&"Router".to_string()));
+    let l = b.get("/console/networks").await;
+    assert_eq!(
+        row_of(&l.doc, "list", &net)[..3],
+        ["web".to_string(), "Allocated".into(), "Isolated".into()]
+    );
+
+    // Renamed.
+    let p = b
+        .submit(
+            &p,
+            "#actions form[data-action=update]",
+            &[("name", "web-net"), ("displaytext", "The web tier")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("was updated"), "{}", flash(&p));
+    assert_eq!(text1(&p.doc, "h1"), "web-net");
+    // Restart before it was ever implemented: the API's refusal.
+    let p = b
+        .submit(&p, "#actions form[data-action=restart]", &[], None)
+        .await;
+    assert!(
+        flash(&p).contains("not in the right state to be restarted"),
+        "{}",
+        flash(&p)
+    );
+
+    // Public addresses: the first is the source NAT one (never released from here).
+    for _ in 0..3 {
+        let now = b.get(&format!("/console/networks/{net}")).await;
+        let p = b.submit(&now, "form[data-action=acquire]", &[], None).await;
+        assert!(flash(&p).contains("was acquired"), "{}", flash(&p));
+    }
+    let p = b.get(&format!("/console/networks/{net}")).await;
+    let rows = rows_of(&p.doc, "addresses");
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(
+        rows[0][..2],
+        ["203.0.113.10".to_string(), "Source NAT".into()]
+    );
+    let ips = nina.ok("listPublicIpAddresses", &[]).await;
+    let ip_of = |a: &str| {
+        ips["publicipaddress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["ipaddress"] == a)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (snat, fwd, nat) = (
+        ip_of("203.0.113.10"),
+        ip_of("203.0.113.11"),
+        ip_of("203.0.113.12"),
+    );
+    assert_eq!(
+        p.doc
+            .select(&sel(&format!(
+                "table#addresses tr[data-id='{snat}'] form[data-action=release]"
+            )))
+            .count(),
+        0
+    );
+
+    // Egress rules: added, refused with the API's text (escaped), removed.
+    let p = b
+        .submit(
+            &p,
+            "form[data-action=egress-add]",
+            &[
+                ("protocol", "tcp"),
+                ("startport", "443"),
+                ("destcidrlist", "10.0.0.0/8"),
+            ],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("egress rule was added"), "{}", flash(&p));
+    let eg = text1(&p.doc, "table#egress");
+    assert!(eg.contains("443") && eg.contains("10.0.0.0/8"), "{eg}");
+    let p = b
+        .submit(
+            &p,
+            "form[data-action=egress-add]",
+            &[("protocol", "<b>x</b>")],
+            None,
+        )
+        .await;
+    assert!(
+        !flash(&p).is_empty() && !flash(&p).contains("was added"),
+        "{}",
+        flash(&p)
+    );
+    assert!(p.doc.select(&sel(".flash b")).next().is_none(), "escaped");
+    let p = b
+        .submit(
+            &p,
+            "table#egress form[data-action=egress-remove]",
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(
+        flash(&p).contains("egress rule was removed"),
+        "{}",
+        flash(&p)
+    );
+    let left = nina
+        .ok("listEgressFirewallRules", &[("networkid", &net)])
+        .await;
+    assert_eq!(left["count"].as_i64().unwrap_or(0), 0, "{left}");
+
+    // An address's page: firewall and port forwarding to an instance of the network.
+    let vm = c.vm_in("nina", &zid, &net, "web1", "10.9.8.21").await;
+    let p = b.get(&format!("/console/public-ips/{fwd}")).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(text1(&p.doc, "h1"), "203.0.113.11");
+    assert_eq!(attr(&p.doc, "nav a.active", "href"), "/console/public-ips");
+    let p = b
+        .submit(
+            &p,
+            "form[data-action=fw-add]",
+            &[
+                ("protocol", "tcp"),
+                ("startport", "80"),
+                ("endport", "81"),
+                ("cidrlist", "192.0.2.0/24"),
+            ],
+            None,
+        )
+        .await;
+    assert!(
+        flash(&p).contains("firewall rule was added"),
+        "{}",
+        flash(&p)
+    );
+    let fw = text1(&p.doc, "table#firewall");
+    assert!(fw.contains("80–81") && fw.contains("192.0.2.0/24"), "{fw}");
+    let pf = [
+        ("protocol", "tcp"),
+        ("publicport", "2222"),
+        ("privateport", "22"),
+        ("virtualmachineid", vm.as_str()),
+    ];
+    let p = b.submit(&p, "form[data-action=pf-add]", &pf, None).await;
+    assert!(
+        flash(&p).contains("port forward was added"),
+        "{}",
+        flash(&p)
+    );
+    let row = rows_of(&p.doc, "forwarding");
+    assert_eq!(
+        row[0][..5],
+        [
+            "TCP".to_string(),
+            "2222".into(),
+            "22".into(),
+            "web1".into(),
+            "10.9.8.21".into()
+        ]
+    );
+    // Its firewall opening is listed with the address's rules.
+    assert!(text1(&p.doc, "table#firewall").contains("2222"));
+    let p = b.submit(&p, "form[data-action=pf-add]", &pf, None).await;
+    assert!(flash(&p).contains("conflicts with rule"), "{}", flash(&p));
+    let p = b
+        .submit(
+            &p,
+            "table#forwarding form[data-action=pf-remove]",
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(
+        flash(&p).contains("port forward was removed"),
+        "{}",
+        flash(&p)
+    );
+    let left = nina
+        .ok("listPortForwardingRules", &[("ipaddressid", &fwd)])
+        .await;
+    assert_eq!(left["count"].as_i64().unwrap_or(0), 0, "{left}");
+
+    // Static NAT on another address, then off; then released.
+    let p = b.get(&format!("/console/public-ips/{nat}")).await;
+    let p = b
+        .submit(
+            &p,
+            "#actions form[data-action=staticnat-enable]",
+            &[("virtualmachineid", vm.as_str())],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("Static NAT is on"), "{}", flash(&p));
+    assert!(text1(&p.doc, "#fields").contains("Static NAT to web1"));
+    let p = b
+        .submit(
+            &p,
+            "#actions form[data-action=staticnat-disable]",
+            &[],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("Static NAT is off"), "{}", flash(&p));
+    let p = b
+        .submit(
+            &p,
+            "#actions form[data-action=release]",
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("was released"), "{}", flash(&p));
+    assert_eq!(p.path, "/console/public-ips");
+    let addrs = texts(&p.doc, "table#list td:first-child");
+    assert_eq!(addrs.len(), 2, "{addrs:?}");
+    assert!(!addrs.contains(&"203.0.113.12".to_string()));
+
+    // The network's page lists its instance; it cannot be deleted while it has one.
+    let p = b.get(&format!("/console/networks/{net}")).await;
+    assert_eq!(
+        attr(&p.doc, "a.btn[href^='/console/instances/new']", "href"),
+        format!("/console/instances/new?zoneid={zid}&networkid={net}")
+    );
+    let row = row_of(&p.doc, "instances", &vm);
+    assert_eq!(
+        (row[0].as_str(), row[2].as_str()),
+        ("web1", "10.9.8.21"),
+        "{row:?}"
+    );
+    let p = b
+        .submit(
+            &p,
+            "#actions form[data-action=delete]",
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(
+        flash(&p).contains("Can't delete the network"),
+        "{}",
+        flash(&p)
+    );
+    // A spare network is deleted from the list.
+    let spare = nina
+        .ok(
+            "createNetwork",
+            &[
+                ("name", "spare"),
+                ("networkofferingid", "5c0e6e1d-5a4e-4d0a-9b1e-000000000002"),
+                ("zoneid", &zid),
+            ],
+        )
+        .await["network"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let l = b.get("/console/networks").await;
+    let p = b
+        .submit(
+            &l,
+            &format!("table#list tr[data-id='{spare}'] form[data-action=delete]"),
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("network was deleted"), "{}", flash(&p));
+    let gone = nina.ok("listNetworks", &[("id", &spare)]).await;
+    assert_eq!(gone["count"].as_i64().unwrap_or(0), 0, "{gone}");
+
+    // An administrator sees the network's router and acts on it by its state.
+    let router = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO routers (id, network_id, zone_id, name, state, guest_mac, public_mac)
+         VALUES ($1, $2::uuid, $3::uuid, 'r-0c0e0a01', 'Stopped',
+                 '02:00:5e:00:01:01'::macaddr, '02:00:5e:00:01:02'::macaddr)",
+    )
+    .bind(router)
+    .bind(&net)
+    .bind(&zid)
+    .execute(&c.ctx.pool)
+    .await
+    .unwrap();
+    let mut a = Browser::login(&c).await;
+    let p = a.get(&format!("/console/networks/{net}")).await;
+    assert_eq!(
+        row_of(&p.doc, "routers", &router.to_string())[..2],
+        ["r-0c0e0a01".to_string(), "Stopped".into()]
+    );
+    assert_eq!(
+        form_actions(&p, "table#routers form"),
+        ["router-start", "router-destroy"]
+    );
+    let p = a
+        .submit(
+            &p,
+            "table#routers form[data-action=router-destroy]",
+            &[("confirm", "yes")],
+            None,
+        )
+        .await;
+    assert!(flash(&p).contains("router was destroyed"), "{}", flash(&p));
+    assert_eq!(p.doc.select(&sel("table#routers")).count(), 0);
+    assert!(texts(&p.doc, ".empty").join(" ").contains("No router yet"));
+    // Another user sees none of it.
+    c.user("omar").await;
+    let mut o = Browser::login_as(&c, "omar", "omar-pw-1").await;
+    assert_eq!(
+        o.get(&format!("/console/networks/{net}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        o.get(&format!("/console/public-ips/{fwd}")).await.status,
+        StatusCode::NOT_FOUND
+    );
 }

@@ -116,50 +116,6 @@ async fn network(c: &Client, zid: &str, name: &str) -> String {
     )
 }
 
-/// A VM row of `account` with a NIC `ip` in `network` (deploying into isolated networks
-/// is the other half of issue 15; the rules only need the VM and its NIC).
-async fn vm_in(
-    c: &Client,
-    account: &str,
-    zid: &str,
-    network: &str,
-    name: &str,
-    ip: &str,
-) -> String {
-    let vm = uuid::Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO vms (id, name, display_name, account_id, domain_id, zone_id,
-             service_offering_id, cpu_number, cpu_mhz, memory_mb)
-         SELECT $1, $2, $2, a.id, a.domain_id, $3::uuid, (SELECT id FROM service_offerings LIMIT 1),
-             1, 1000, 512
-         FROM accounts a WHERE a.name = $4",
-    )
-    .bind(vm)
-    .bind(name)
-    .bind(zid)
-    .bind(account)
-    .execute(&c.ctx.pool)
-    .await
-    .unwrap();
-    sqlx::query(
-        "INSERT INTO nics (id, vm_id, network_id, ip_address, mac_address)
-         VALUES ($1, $2, $3::uuid, $4::inet, $5::macaddr)",
-    )
-    .bind(uuid::Uuid::new_v4())
-    .bind(vm)
-    .bind(network)
-    .bind(ip)
-    .bind(format!(
-        "02:00:00:00:{:02x}:{:02x}",
-        vm.as_bytes()[0],
-        vm.as_bytes()[1]
-    ))
-    .execute(&c.ctx.pool)
-    .await
-    .unwrap();
-    vm.to_string()
-}
-
 fn items<'a>(v: &'a Value, key: &str) -> Vec<&'a Value> {
     v[key]
         .as_array()
@@ -323,9 +279,9 @@ async fn addresses_rules_and_what_the_router_is_told() {
     assert_eq!(e, format!("Unable to find IP address by ID={second_id}"));
 
     // Rules need VMs with a NIC in the network.
-    let web1 = vm_in(&c, "alice", &zid, &net, "web1", "10.1.1.21").await;
-    let web2 = vm_in(&c, "alice", &zid, &net, "web2", "10.1.1.22").await;
-    let bobs = vm_in(&c, "bob", &zid, &net, "bobs", "10.1.1.99").await;
+    let web1 = c.vm_in("alice", &zid, &net, "web1", "10.1.1.21").await;
+    let web2 = c.vm_in("alice", &zid, &net, "web2", "10.1.1.22").await;
+    let bobs = c.vm_in("bob", &zid, &net, "bobs", "10.1.1.99").await;
     let first_id = id_of(&first["id"]);
     let third_id = id_of(&third["id"]);
 

@@ -339,6 +339,13 @@ const STEPS = [
     await visit(page, '/console/accounts', 'accounts');
     await page.click('table#list tbody tr td a');
     await shot(page, 'account');
+    // Networks (issue 15): the Basic zone's shared network is listed, with its page.
+    await visit(page, '/console/networks', 'networks');
+    check((await text(page, 'table#list tbody')).includes('guestNetworkForBasicZone'), "the zone's guest network is listed");
+    await page.click('table#list tbody tr td a');
+    check((await text(page, '.head h1')) === 'guestNetworkForBasicZone', "the network's page");
+    await shot(page, 'network');
+    await visit(page, '/console/public-ips', 'public-ips');
     await visit(page, '/console/settings', 'settings-all');
     await visit(page, '/console/background-tasks', 'background-tasks');
     const tasks = await text(page, 'table#list tbody');
@@ -1077,7 +1084,8 @@ const STEPS = [
   ['no page scrolls sideways, at 1440 and at 390 px', async (page) => {
     const pages = ['/console/dashboard', '/console/instances', '/console/settings', '/console/hosts',
       '/console/zones/new', '/console/compute-offerings', '/console/events', '/console/volumes',
-      '/console/hosts?sort=name&state=Up', '/console/jobs', '/console/domains', '/console/projects'];
+      '/console/hosts?sort=name&state=Up', '/console/jobs', '/console/domains', '/console/projects',
+      '/console/networks'];
     await page.setViewportSize({ width: 1440, height: 900 });
     for (const p of pages) {
       await page.goto(cfg.url + p);

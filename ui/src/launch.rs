@@ -50,7 +50,7 @@ pub const STEPS: &[Step] = &[
     Step {
         key: "network",
         title: "Network",
-        intro: "The guest network the instance's NIC joins; it gets the network's next free address.",
+        intro: "The guest network the instance's NIC joins; it gets the network's next free address. In an Advanced zone, one of the account's isolated networks; an account with none gets its default network at launch, with its router, as CloudStack makes it.",
         field: "networkid",
         required: true,
     },
@@ -97,6 +97,11 @@ pub const MULTI: &[&str] = &["securitygroupids"];
 
 /// The value a template's row carries in `isoid` (an ISO's is its bare id).
 pub const TEMPLATE_PREFIX: &str = "template:";
+
+/// The network step's choice of a new default network (an Advanced zone's account that
+/// has no network there yet): deployVirtualMachine without `networkids` makes it, as
+/// CloudStack does on an account's first deploy.
+pub const NEW_NETWORK: &str = "new";
 
 pub fn step(key: &str) -> &'static Step {
     STEPS.iter().find(|s| s.key == key).unwrap_or(&STEPS[0])
@@ -243,9 +248,12 @@ impl LaunchState {
                 "serviceofferingid",
                 self.get("serviceofferingid").to_string(),
             ),
-            ("networkids", self.get("networkid").to_string()),
             ("startvm", "true".to_string()),
         ];
+        match self.get("networkid") {
+            NEW_NETWORK | "" => {}
+            n => p.push(("networkids", n.to_string())),
+        }
         if self.from_template() {
             // A template's root disk is its own; a size grows it.
             if !self.get("size").is_empty() {
@@ -455,6 +463,16 @@ mod tests {
         assert_eq!(get("name"), Some("web-1"));
         assert_eq!(get("keypair"), None);
         assert_eq!(get("size"), None);
+    }
+
+    #[test]
+    fn a_new_default_network_is_left_to_the_deploy() {
+        let mut s = state(&[("zoneid", "z"), ("networkid", NEW_NETWORK)]);
+        // A choice, so the step can be left.
+        assert_eq!(s.missing("network"), None);
+        assert!(!s.deploy_params().iter().any(|(k, _)| *k == "networkids"));
+        s.set("networkid", "n1");
+        assert!(s.deploy_params().contains(&("networkids", "n1".into())));
     }
 
     #[test]

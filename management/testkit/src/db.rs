@@ -372,6 +372,51 @@ impl Client {
         .unwrap());
     }
 
+    /// A VM row of `account` with a NIC `ip` in `network`, written straight into the
+    /// database (no host runs it): what the rules of an isolated network's public addresses
+    /// and the console's network pages need. Answers its id.
+    pub async fn vm_in(
+        &self,
+        account: &str,
+        zid: &str,
+        network: &str,
+        name: &str,
+        ip: &str,
+    ) -> String {
+        let vm = uuid::Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO vms (id, name, display_name, account_id, domain_id, zone_id,
+                 service_offering_id, cpu_number, cpu_mhz, memory_mb)
+             SELECT $1, $2, $2, a.id, a.domain_id, $3::uuid, (SELECT id FROM service_offerings LIMIT 1),
+                 1, 1000, 512
+             FROM accounts a WHERE a.name = $4",
+        )
+        .bind(vm)
+        .bind(name)
+        .bind(zid)
+        .bind(account)
+        .execute(&self.ctx.pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO nics (id, vm_id, network_id, ip_address, mac_address)
+             VALUES ($1, $2, $3::uuid, $4::inet, $5::macaddr)",
+        )
+        .bind(uuid::Uuid::new_v4())
+        .bind(vm)
+        .bind(network)
+        .bind(ip)
+        .bind(format!(
+            "02:00:00:00:{:02x}:{:02x}",
+            vm.as_bytes()[0],
+            vm.as_bytes()[1]
+        ))
+        .execute(&self.ctx.pool)
+        .await
+        .unwrap();
+        vm.to_string()
+    }
+
     /// A user account `name` (password `<name>-pw-1`) and a client signed with its keys.
     pub async fn user(&self, name: &str) -> Client {
         self.ok(

@@ -449,7 +449,13 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
         .map(|n| Row {
             id: plain(&n.id),
             cells: vec![
-                Cell::text(text(&n.networkname)),
+                match n.networkid {
+                    Some(net) => Cell::link(
+                        text(&n.networkname),
+                        super::networks::detail_path(&net.to_string()),
+                    ),
+                    None => Cell::text(text(&n.networkname)),
+                },
                 Cell::mono(text(&n.ipaddress)),
                 Cell::mono(text(&n.netmask)),
                 Cell::mono(text(&n.gateway)),
@@ -1157,10 +1163,24 @@ async fn choices(s: &Session, state: &LaunchState, key: &str) -> Result<Choices,
                 &["Name", "Type", "CIDR", "Gateway"],
                 "This zone has no guest network the instance can join.",
             );
-            for n in s
-                .list_of::<NetworkResponse>("listNetworks", &rows_params(&[("zoneid", zone)]))
+            // The instance's owner's networks in the zone: the caller's, or the project's
+            // in its view (a Basic zone's shared network is every owner's).
+            let advanced = !zone.is_empty()
+                && s.one_of::<ZoneResponse>("listZones", &zone, &[])
+                    .await?
+                    .is_some_and(|z| z.networktype.as_deref() == Some("Advanced"));
+            let mut p = vec![("zoneid", zone)];
+            if advanced {
+                p.push(("type", "isolated".into()));
+            }
+            p.extend(s.scope());
+            let networks = s
+                .list_of::<NetworkResponse>("listNetworks", &rows_params(&p))
                 .await?
-                .1
+                .1;
+            for n in networks
+                .iter()
+                .filter(|n| n.state.as_deref() != Some("Destroy"))
             {
                 c.push(
                     plain(&n.id),
@@ -1169,6 +1189,19 @@ async fn choices(s: &Session, state: &LaunchState, key: &str) -> Result<Choices,
                         text(&n.r#type),
                         text(&n.cidr),
                         text(&n.gateway),
+                    ],
+                );
+            }
+            // An owner with no network in an Advanced zone gets its default one at launch
+            // (deployVirtualMachine without networkids), as CloudStack does.
+            if advanced && c.rows.is_empty() {
+                c.push(
+                    launch::NEW_NETWORK,
+                    vec![
+                        "A new default network".into(),
+                        "Isolated".into(),
+                        "the zone's guest CIDR".into(),
+                        "made at launch".into(),
                     ],
                 );
             }

@@ -18,9 +18,11 @@ mod instances;
 mod limits;
 mod lists;
 mod network_offerings;
+mod networks;
 mod offerings;
 mod physical_networks;
 mod projects;
+mod public_ips;
 mod security_groups;
 mod sharing;
 mod show;
@@ -109,6 +111,8 @@ pub fn router() -> Router<Ctx> {
         .merge(storage::router())
         .merge(snapshots::router())
         .merge(security_groups::router())
+        .merge(networks::router())
+        .merge(public_ips::router())
         .merge(physical_networks::router())
         .merge(admin::router())
         .merge(sshkeys::router())
@@ -289,6 +293,25 @@ const CSRF_TEXT: &str =
 
 /// A POSTed form: its fields in order.
 pub(crate) type Fields = Vec<(String, String)>;
+
+/// What a detail page's form runs: the command, its parameters, whether the page to go
+/// back to is the list (the object is gone) rather than the object's, and the message
+/// shown there (snapshots' forms have their own, `snapshots::FormCommand`).
+pub(crate) type PageCommand = (
+    &'static str,
+    Vec<(&'static str, String)>,
+    bool,
+    &'static str,
+);
+
+/// A form's fields from pairs (the unit tests' forms).
+#[cfg(test)]
+pub(crate) fn fields(pairs: &[(&str, &str)]) -> Fields {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
 
 pub(crate) fn field<'a>(f: &'a Fields, name: &str) -> &'a str {
     f.iter()
@@ -600,6 +623,18 @@ impl Session {
             ))
             .into_response(),
             Err(e) => redirect_with(back, false, &e.text),
+        }
+    }
+
+    /// Runs what a detail page's form asks (None: an action the page does not know) and
+    /// goes back to the object's `page`, or to `list` once the object is gone.
+    pub async fn act_on(&self, asked: Option<PageCommand>, page: &str, list: &str) -> Response {
+        match asked {
+            Some((command, params, to_list, done)) => {
+                self.act(command, &params, if to_list { list } else { page }, done)
+                    .await
+            }
+            None => redirect_with(page, false, "Unknown action."),
         }
     }
 
@@ -1140,6 +1175,8 @@ pub(crate) fn resource_href(kind: &str, id: &str) -> Option<String> {
         "Template" => "/console/templates",
         "Account" => "/console/accounts",
         "User" => "/console/users",
+        "Network" => "/console/networks",
+        "IpAddress" => "/console/public-ips",
         "ServiceOffering" => return Some(format!("/console/compute-offerings/{id}/edit")),
         "DiskOffering" => return Some(format!("/console/disk-offerings/{id}/edit")),
         _ => return None,

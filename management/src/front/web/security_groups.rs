@@ -180,30 +180,45 @@ fn icmp_value(v: Option<i64>) -> String {
     }
 }
 
-/// A rule's protocol as people write it.
-fn protocol_of(r: &SecurityGroupRuleResponse) -> String {
-    match r.protocol.as_deref() {
+/// A rule's protocol as people write it (security group and firewall rules alike; the
+/// firewall answers it in any case).
+pub(crate) fn protocol_text(protocol: Option<&str>) -> String {
+    match protocol.map(str::to_ascii_lowercase).as_deref() {
         Some("all") | None => "All".into(),
         Some(p @ ("tcp" | "udp" | "icmp")) => p.to_uppercase(),
         Some(p) => format!("Protocol {p}"),
     }
 }
 
-/// What a rule matches beyond its protocol: ports, or ICMP type and code.
-fn ports_of(r: &SecurityGroupRuleResponse) -> String {
-    match r.protocol.as_deref() {
-        Some("icmp") => format!(
-            "type {}, code {}",
-            icmp_value(r.icmptype),
-            icmp_value(r.icmpcode)
-        ),
-        Some("tcp" | "udp") => match (r.startport, r.endport) {
+fn protocol_of(r: &SecurityGroupRuleResponse) -> String {
+    protocol_text(r.protocol.as_deref())
+}
+
+/// What a rule matches beyond its protocol: its ports (start, end), or its ICMP type and
+/// code (security group and firewall rules alike).
+pub(crate) fn ports_text(
+    protocol: Option<&str>,
+    ports: (Option<i64>, Option<i64>),
+    icmp: (Option<i64>, Option<i64>),
+) -> String {
+    match protocol.map(str::to_ascii_lowercase).as_deref() {
+        Some("icmp") => format!("type {}, code {}", icmp_value(icmp.0), icmp_value(icmp.1)),
+        Some("tcp" | "udp") => match ports {
             (Some(a), Some(b)) if a == b => a.to_string(),
             (Some(a), Some(b)) => format!("{a}–{b}"),
-            _ => "—".into(),
+            (Some(a), None) => a.to_string(),
+            _ => "all".into(),
         },
         _ => "all".into(),
     }
+}
+
+fn ports_of(r: &SecurityGroupRuleResponse) -> String {
+    ports_text(
+        r.protocol.as_deref(),
+        (r.startport, r.endport),
+        (r.icmptype, r.icmpcode),
+    )
 }
 
 /// Whom a rule admits (ingress) or lets reach (egress): a CIDR, or a group's members.
@@ -213,6 +228,20 @@ fn peer_of(r: &SecurityGroupRuleResponse) -> String {
         (None, Some(g)) => format!("group {}/{}", text(&r.account), g),
         _ => "—".into(),
     }
+}
+
+/// An add-rule form's protocol choice (among `protocols`, the first chosen at first) and
+/// its port and ICMP inputs: what [`match_params`] reads back.
+pub(crate) fn match_inputs(a: Action, protocols: &[&str]) -> Action {
+    let options = protocols
+        .iter()
+        .map(|p| (p.to_string(), protocol_text(Some(p))))
+        .collect();
+    a.choice("protocol", "Protocol", options)
+        .optional_input("startport", "Start port", "number", "Start port")
+        .optional_input("endport", "End port", "number", "End port")
+        .optional_input("icmptype", "ICMP type", "number", "ICMP type (any)")
+        .optional_input("icmpcode", "ICMP code", "number", "ICMP code")
 }
 
 /// One direction's rules, each removable, and the form that adds one.
@@ -238,27 +267,16 @@ fn rules_section(g: &SecurityGroupResponse, egress: bool, url: &str) -> Section 
                 .danger("Yes")],
         })
         .collect();
-    let protocols = [
-        ("tcp", "TCP"),
-        ("udp", "UDP"),
-        ("icmp", "ICMP"),
-        ("all", "All"),
-    ]
-    .iter()
-    .map(|(v, l)| (v.to_string(), l.to_string()))
-    .collect();
-    let add = Action::new(&format!("add-{direction}"), "Add rule", url.to_string())
-        .field("action", "authorize")
-        .field("direction", direction)
-        // A bare group name in the form is one of this group's account.
-        .field("owner", plain(&g.account))
-        .choice("protocol", "Protocol", protocols)
-        .optional_input("startport", "Start port", "number", "Start port")
-        .optional_input("endport", "End port", "number", "End port")
-        .optional_input("icmptype", "ICMP type", "number", "ICMP type (any)")
-        .optional_input("icmpcode", "ICMP code", "number", "ICMP code")
-        .optional_input("cidrlist", "CIDR", "text", "CIDR (0.0.0.0/0)")
-        .optional_input("group", "Group", "text", "or group (account/name)");
+    let add = match_inputs(
+        Action::new(&format!("add-{direction}"), "Add rule", url.to_string())
+            .field("action", "authorize")
+            .field("direction", direction)
+            // A bare group name in the form is one of this group's account.
+            .field("owner", plain(&g.account)),
+        &["tcp", "udp", "icmp", "all"],
+    )
+    .optional_input("cidrlist", "CIDR", "text", "CIDR (0.0.0.0/0)")
+    .optional_input("group", "Group", "text", "or group (account/name)");
     let (title, peer, note, empty) = if egress {
         (
             "Egress rules",
@@ -373,13 +391,15 @@ async fn detail(s: Session, Path(id): Path<String>) -> Response {
     })
 }
 
-/// The authorize command's parameters from the add-rule form: the protocol's ports or
-/// ICMP type and code, and its peer (a group, else a CIDR list, 0.0.0.0/0 when empty).
-/// The API checks them; what it refuses comes back as its text.
-fn authorize_params(id: &str, f: &Fields) -> Vec<(&'static str, String)> {
+/// What an add-rule form matches, as the API's parameters: `protocol` (TCP when none is
+/// chosen) with its ports (the end port is the start when empty) or its ICMP type and
+/// code (empty: every type; an empty code is every code with every type, and 0 with one
+/// type, since CloudStack takes no "any code" for a single type). Security group and
+/// firewall forms alike; the API checks the values and its refusals come back as text.
+pub(crate) fn match_params(f: &Fields) -> Vec<(&'static str, String)> {
     let get = |k: &str| field(f, k).trim().to_string();
     let protocol = get("protocol");
-    let mut p = vec![("securitygroupid", id.to_string())];
+    let mut p = vec![];
     match protocol.as_str() {
         "tcp" | "udp" => {
             let start = get("startport");
@@ -388,8 +408,6 @@ fn authorize_params(id: &str, f: &Fields) -> Vec<(&'static str, String)> {
             p.push(("endport", if end.is_empty() { start } else { end }));
         }
         "icmp" => {
-            // Empty: every type; an empty code is every code with every type, and 0 with
-            // one type (CloudStack takes no "any code" for a single type).
             let t = get("icmptype");
             let t = if t.is_empty() { "-1".to_string() } else { t };
             let c = match get("icmpcode") {
@@ -410,6 +428,16 @@ fn authorize_params(id: &str, f: &Fields) -> Vec<(&'static str, String)> {
             protocol
         },
     ));
+    p
+}
+
+/// The authorize command's parameters from the add-rule form: the protocol's ports or
+/// ICMP type and code, and its peer (a group, else a CIDR list, 0.0.0.0/0 when empty).
+/// The API checks them; what it refuses comes back as its text.
+fn authorize_params(id: &str, f: &Fields) -> Vec<(&'static str, String)> {
+    let get = |k: &str| field(f, k).trim().to_string();
+    let mut p = vec![("securitygroupid", id.to_string())];
+    p.extend(match_params(f));
     let group = get("group");
     if group.is_empty() {
         let cidr = get("cidrlist");
@@ -596,12 +624,7 @@ mod tests {
         assert_eq!(ports_of(&rule("all")), "all");
     }
 
-    fn form(pairs: &[(&str, &str)]) -> Fields {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use super::super::fields as form;
 
     #[test]
     fn the_add_form_becomes_the_authorize_parameters() {

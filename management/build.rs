@@ -34,6 +34,7 @@ const ID_PARAMS: &[(&str, &str)] = &[
     ("physicalnetworkid", "PhysicalNetworkId"),
     ("networkofferingid", "NetworkOfferingId"),
     ("virtualmachineid", "VmId"),
+    ("nicid", "NicId"),
     ("volumeid", "VolumeId"),
     ("volumeids", "VolumeId"),
     ("snapshotid", "SnapshotId"),

@@ -1040,6 +1040,16 @@ pub static COMMANDS: &[CommandSpec] = &[
         types::VirtualMachineResponse::FIELDS), "VirtualMachine"),
     cmd("listVirtualMachines", "List the virtual machines owned by the account.", AnyUser, L, "virtualmachine", VM_LIST_PARAMS, types::VirtualMachineResponse::FIELDS),
     cmd("listVirtualMachinesMetrics", "Lists VM metrics", AnyUser, L, "virtualmachine", VM_LIST_PARAMS, types::VirtualMachineResponse::FIELDS),
+    // A VM's NICs, as listVirtualMachines' `nic` shows them (issue 15: cs_portforward and
+    // cs_staticnat find the VM's guest address here; libcloud's ex_list_nics).
+    cmd("listNics", "list the vm nics  IP to NIC", AnyUser, L, "nic",
+        list_params![
+            req("virtualmachineid", Uuid, "the ID of the vm"),
+            opt("nicid", Uuid, "the ID of the nic to to list IPs"),
+            opt("networkid", Uuid, "list nic of the specific vm's network"),
+            opt("fordisplay", Boolean, "list resources by display flag; only ROOT admin is eligible to pass this parameter"),
+        ],
+        types::NicResponse::FIELDS),
     cmd("listVirtualMachinesUsageHistory", "Lists the CPU, memory, disk and network samples kept for VMs (setting vm.stats.max.retention.time)", AnyUser, L, "virtualmachine",
         list_params![
             opt("id", Uuid, "the ID of the virtual machine"),

@@ -174,7 +174,8 @@ async fn every_list_parameter_is_read_or_refused() {
             // listTemplates looks an id up before filtering, as CloudStack does;
             // listDomainChildren's id is the parent to list under, findHostsForMigration's
             // the VM to move, listSnapshotPolicies' volumeid the volume whose policies
-            // are listed: an unknown one is refused (which shows the id was read).
+            // are listed, listNics' virtualmachineid the VM whose NICs are listed: an
+            // unknown one is refused (which shows the id was read).
             let refused_id = (spec.name == "listTemplates"
                 && a.status == 431
                 && a.text.contains("Please specify a valid template ID."))
@@ -184,6 +185,10 @@ async fn every_list_parameter_is_read_or_refused() {
                 || (spec.name == "listSnapshotPolicies"
                     && a.status == 431
                     && a.text.contains("Invalid parameter volumeid value="))
+                // listNics lists one VM's NICs (a required id), as listSnapshotPolicies.
+                || (spec.name == "listNics"
+                    && a.status == 431
+                    && a.text.contains("Invalid parameter virtualmachineid value="))
                 // listTrafficTypes lists one physical network's (a required id);
                 // listSupportedNetworkServices refuses an unknown provider, as CloudStack.
                 || (spec.name == "listTrafficTypes"

@@ -1013,3 +1013,133 @@ async fn source_nat_is_taken_once_and_released_with_the_network() {
     .await;
     assert_eq!(r["ipaddress"]["issourcenat"], false, "{r}");
 }
+
+/// listNics, where cs_portforward and cs_staticnat read a VM's default NIC for its guest
+/// address (and libcloud's ex_list_nics): a VM's NICs as listVirtualMachines shows them,
+/// filtered, answered to those who may see the VM and to no one else.
+#[tokio::test]
+async fn list_nics_answers_a_vms_nics_to_those_who_may_see_it() {
+    let c = Client::admin().await;
+    let _worker = c.spawn_job_worker();
+    let zid = public_zone(&c, "pub-nics", None).await;
+    let alice = c.user("alice").await;
+    let bob = c.user("bob").await;
+    let web = network(&alice, &zid, "web").await;
+    let db = network(&alice, &zid, "db").await;
+    let vm = vm_in(&c, "alice", &zid, &web, "web1", "10.1.1.21").await;
+    // A second NIC, not the default, in the other network.
+    sqlx::query(
+        "INSERT INTO nics (id, vm_id, network_id, ip_address, mac_address, is_default)
+         VALUES ($1, $2::uuid, $3::uuid, '10.1.1.77', '02:00:00:00:aa:01', false)",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(&vm)
+    .bind(&db)
+    .execute(&c.ctx.pool)
+    .await
+    .unwrap();
+    let vmid = vm.clone();
+    let of_vm = [("virtualmachineid", vmid.as_str())];
+
+    let l = alice.ok("listNics", &of_vm).await;
+    assert_eq!(l["count"], 2, "{l}");
+    let nics = items(&l, "nic");
+    let (first, second) = (nics[0], nics[1]);
+    assert_eq!(first["isdefault"], true, "the default first: {l}");
+    assert_eq!(first["ipaddress"], "10.1.1.21");
+    assert_eq!(first["networkid"], web.as_str());
+    assert_eq!(first["networkname"], "web");
+    assert_eq!(first["gateway"], "10.1.1.1");
+    assert_eq!(first["netmask"], "255.255.255.0");
+    assert_eq!(first["traffictype"], "Guest");
+    assert_eq!(first["type"], "Isolated");
+    assert_eq!(first["deviceid"], "0");
+    assert_eq!(first["virtualmachineid"], vmid.as_str());
+    assert_eq!(first["secondaryip"], serde_json::json!([]));
+    assert_eq!(first["extradhcpoption"], serde_json::json!([]));
+    assert!(first["macaddress"].as_str().is_some_and(|m| m.len() == 17));
+    assert_eq!(second["isdefault"], false);
+    assert_eq!(second["ipaddress"], "10.1.1.77");
+    assert_eq!(second["networkid"], db.as_str());
+    assert_eq!(second["deviceid"], "1");
+    // The same rendering as listVirtualMachines' `nic`.
+    let v = alice.ok("listVirtualMachines", &[("id", &vmid)]).await;
+    assert_eq!(v["virtualmachine"][0]["nic"], l["nic"]);
+
+    // Filters: the NIC, the network, a part of the address (CloudStack's LIKE).
+    let nic0 = id_of(&first["id"]);
+    let other = uuid::Uuid::new_v4().to_string();
+    let ask = |extra: &[(&'static str, &str)]| {
+        let mut p: Vec<(String, String)> = vec![("virtualmachineid".into(), vmid.clone())];
+        p.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let alice = &alice;
+        async move {
+            let refs: Vec<(&str, &str)> = p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            alice.ok("listNics", &refs).await
+        }
+    };
+    let ips = |l: &Value| -> Vec<String> {
+        items(l, "nic")
+            .iter()
+            .map(|n| n["ipaddress"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ips(&ask(&[("nicid", &nic0)]).await), ["10.1.1.21"]);
+    assert_eq!(ips(&ask(&[("networkid", &db)]).await), ["10.1.1.77"]);
+    assert_eq!(ips(&ask(&[("keyword", ".77")]).await), ["10.1.1.77"]);
+    assert_eq!(
+        ips(&ask(&[("keyword", "10.1.1.")]).await),
+        ["10.1.1.21", "10.1.1.77"]
+    );
+    // Nothing matches: an empty list is `{}`, as every CloudStack list.
+    let nothing: [&[(&'static str, &str)]; 5] = [
+        &[("keyword", "10.9.")],
+        // With nicid, the keyword searches the NIC's secondary addresses: it has none.
+        &[("keyword", "10.1.1.21"), ("nicid", &nic0)],
+        &[("nicid", &other)],
+        &[("networkid", &other)],
+        &[("fordisplay", "false")],
+    ];
+    for none in nothing {
+        assert_eq!(ask(none).await, serde_json::json!({}), "{none:?}");
+    }
+    // Paging: the total, one page.
+    let l = ask(&[("page", "2"), ("pagesize", "1")]).await;
+    assert_eq!(l["count"], 2);
+    assert_eq!(ips(&l), ["10.1.1.77"]);
+    let e = alice
+        .err(
+            "listNics",
+            &[("virtualmachineid", &vmid), ("page", "1")],
+            431,
+        )
+        .await;
+    assert!(e.contains("pagesize"), "{e}");
+
+    // The root admin sees every VM's NICs; Bob sees none of Alice's, told as for a VM that
+    // does not exist.
+    assert_eq!(c.ok("listNics", &of_vm).await["count"], 2);
+    let e = bob.err("listNics", &of_vm, 431).await;
+    assert!(
+        e.contains(&format!("Invalid parameter virtualmachineid value={vmid}")),
+        "{e}"
+    );
+    let missing = uuid::Uuid::new_v4().to_string();
+    let e2 = bob
+        .err("listNics", &[("virtualmachineid", &missing)], 431)
+        .await;
+    assert_eq!(e2, e.replace(&vmid, &missing), "the same answer");
+    // Hostile or missing input: CloudStack's 431, never a 500.
+    alice.err("listNics", &[], 431).await;
+    let long = "9".repeat(5000);
+    for bad in ["x'; DROP TABLE nics; --", "\u{0}", "12", long.as_str()] {
+        alice
+            .err("listNics", &[("virtualmachineid", bad)], 431)
+            .await;
+        for p in ["nicid", "networkid"] {
+            alice
+                .err("listNics", &[("virtualmachineid", &vmid), (p, bad)], 431)
+                .await;
+        }
+    }
+}

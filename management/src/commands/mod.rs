@@ -29,6 +29,7 @@ mod limits;
 mod migration;
 mod network_offerings;
 mod networks;
+mod nics;
 mod offerings;
 mod physical_networks;
 pub(crate) mod projects;
@@ -392,6 +393,7 @@ async fn handle(
             vms::list(ctx, caller, &requests::ListVirtualMachines::parse(p)?, true).await
         }
         Request::ListVirtualMachinesUsageHistory(r) => vms::usage_history(ctx, caller, &r).await,
+        Request::ListNics(r) => nics::list(ctx, caller, &r).await,
         Request::StartVirtualMachine(r) => vms::start(ctx, caller, &r, job).await,
         Request::StopVirtualMachine(r) => vms::stop(ctx, caller, &r).await,
         Request::RebootVirtualMachine(r) => vms::reboot(ctx, caller, &r, job).await,

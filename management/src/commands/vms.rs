@@ -25,34 +25,41 @@ use crate::services::limits;
 use crate::services::vms::{self, guest, Options};
 use crate::settings::{self, Scope};
 
+/// One NIC as CloudStack's NicResponse answers it, in listVirtualMachines' `nic` and in
+/// listNics: `device` is its place among the VM's NICs (the default first), CloudStack's
+/// `deviceid`.
+pub(super) fn nic_response(vm: VmId, device: usize, n: &db::vms::NicView) -> NicResponse {
+    NicResponse {
+        id: Some(n.id.into_uuid()),
+        networkid: Some(n.network_id.into_uuid()),
+        networkname: Some(n.network_name.clone()),
+        netmask: n.netmask.clone(),
+        gateway: n.gateway.clone(),
+        ipaddress: Some(n.ip_address.clone()),
+        isolationuri: n.broadcast_uri.clone(),
+        broadcasturi: n.broadcast_uri.clone(),
+        traffictype: Some("Guest".into()),
+        r#type: Some(if n.guest_type.is_empty() {
+            "Shared".into()
+        } else {
+            n.guest_type.clone()
+        }),
+        isdefault: Some(n.is_default),
+        macaddress: Some(n.mac_address.clone()),
+        deviceid: Some(device.to_string()),
+        virtualmachineid: Some(vm.into_uuid()),
+        secondaryip: vec![],
+        extradhcpoption: vec![],
+    }
+}
+
 pub fn response(r: &VmListRow, metrics: bool) -> VirtualMachineResponse {
     let v = &r.vm;
     let nics: Vec<NicResponse> = r
         .nics
         .iter()
         .enumerate()
-        .map(|(i, n)| NicResponse {
-            id: Some(n.id.into_uuid()),
-            networkid: Some(n.network_id.into_uuid()),
-            networkname: Some(n.network_name.clone()),
-            netmask: n.netmask.clone(),
-            gateway: n.gateway.clone(),
-            ipaddress: Some(n.ip_address.clone()),
-            isolationuri: n.broadcast_uri.clone(),
-            broadcasturi: n.broadcast_uri.clone(),
-            traffictype: Some("Guest".into()),
-            r#type: Some(if n.guest_type.is_empty() {
-                "Shared".into()
-            } else {
-                n.guest_type.clone()
-            }),
-            isdefault: Some(n.is_default),
-            macaddress: Some(n.mac_address.clone()),
-            deviceid: Some(i.to_string()),
-            virtualmachineid: Some(v.id.into_uuid()),
-            secondaryip: vec![],
-            extradhcpoption: vec![],
-        })
+        .map(|(i, n)| nic_response(v.id, i, n))
         .collect();
     let ip = nics
         .iter()

@@ -1026,7 +1026,7 @@ async fn list_nics_answers_a_vms_nics_to_those_who_may_see_it() {
     let bob = c.user("bob").await;
     let web = network(&alice, &zid, "web").await;
     let db = network(&alice, &zid, "db").await;
-    let vm = vm_in(&c, "alice", &zid, &web, "web1", "10.1.1.21").await;
+    let vm = c.vm_in("alice", &zid, &web, "web1", "10.1.1.21").await;
     // A second NIC, not the default, in the other network.
     sqlx::query(
         "INSERT INTO nics (id, vm_id, network_id, ip_address, mac_address, is_default)

@@ -70,7 +70,7 @@ use crate::firewall::Firewall;
 use crate::guest::GuestStore;
 use crate::heartbeat::Reporter;
 use crate::hypervisor::Hypervisor;
-use crate::metadata::MetadataServers;
+use crate::metadata::{MetadataServers, RouterServices};
 use crate::network::Networks;
 use crate::router::Routers;
 use stratus_api::router::{
@@ -188,6 +188,8 @@ pub struct AgentState {
     pub firewall: Arc<Firewall>,
     /// The virtual routers of isolated networks (namespaces) and the VLAN bridges.
     pub routers: Arc<Routers>,
+    /// The routers' metadata and password services.
+    pub router_services: Arc<RouterServices>,
     /// One lock per VM: its commands run one at a time.
     vm_locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -209,6 +211,7 @@ impl AgentState {
             guests,
             metadata,
             firewall,
+            router_services: Arc::new(RouterServices::new(routers.dir())),
             routers,
             vm_locks: Mutex::new(HashMap::new()),
         })
@@ -243,6 +246,7 @@ pub fn router(state: Arc<AgentState>) -> Router {
             router_paths::ROUTER,
             put(router_apply).get(router_get).delete(router_remove),
         )
+        .route(router_paths::ROUTER_GUEST, put(router_guest))
         .route(router_paths::SEGMENTS, put(segment_ensure))
         .route(router_paths::SEGMENT, delete(segment_remove))
         .route(
@@ -887,8 +891,8 @@ async fn router_apply(
             format!("the spec is of router {}, the path names {name}", spec.name),
         ));
     }
-    let r = s.routers.clone();
-    blocking(move || r.apply(&spec)).await
+    // The router, then its metadata and password services on its gateway.
+    Ok(Json(s.router_services.apply(&s.routers, &spec).await?))
 }
 
 async fn router_get(
@@ -896,20 +900,42 @@ async fn router_get(
     UrlPath(name): UrlPath<String>,
 ) -> Answer<RouterStatus> {
     let r = s.routers.clone();
-    blocking(move || r.status(&name)).await
+    let n = name.clone();
+    let Json(mut status) = blocking(move || r.status(&n)).await?;
+    status.guests = s.router_services.guests(&name).await;
+    Ok(Json(status))
+}
+
+/// `PUT /v1/routers/{name}/guests/{id}`: a VM's guest data for the router's metadata
+/// and password services ([`RouterServices`]).
+async fn router_guest(
+    State(s): State<Arc<AgentState>>,
+    UrlPath((name, id)): UrlPath<(String, String)>,
+    bytes: Bytes,
+) -> Answer<RouterStatus> {
+    let id = vm_id(&id)?;
+    let guest: GuestData = body(&bytes, None)?;
+    let r = s.routers.clone();
+    let n = name.clone();
+    let Json(mut status) = blocking(move || r.status(&n)).await?;
+    if !s.router_services.has(&name).await {
+        // Known to the router code (its spec is stored) but not serving: e.g. the
+        // services failed to start with the agent.
+        let (r, n) = (s.routers.clone(), name.clone());
+        if let Ok(Some(spec)) = tokio::task::spawn_blocking(move || r.read_spec(&n)).await {
+            s.router_services.ensure(&spec).await?;
+        }
+    }
+    status.guests = s.router_services.put_guest(&name, id, &guest).await?;
+    Ok(Json(status))
 }
 
 async fn router_remove(
     State(s): State<Arc<AgentState>>,
     UrlPath(name): UrlPath<String>,
 ) -> Answer<RouterRemoved> {
-    let r = s.routers.clone();
-    blocking(move || {
-        Ok(RouterRemoved {
-            existed: r.remove(&name)?,
-        })
-    })
-    .await
+    let existed = s.router_services.remove_router(&s.routers, &name).await?;
+    Ok(Json(RouterRemoved { existed }))
 }
 
 /// `PUT /v1/segments`: a guest segment's bridge (untagged, VLAN or VXLAN), made so

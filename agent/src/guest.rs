@@ -420,6 +420,62 @@ impl GuestStore {
         Ok(path)
     }
 
+    /// Records the VM's guest data for the services only, without a drive: a virtual
+    /// router's store of the VMs of its network ([`crate::metadata::RouterServices`]).
+    /// Data without a password keeps a password not yet saved: it is served until the
+    /// guest says `saved_password`, as CloudStack's router keeps it (the management
+    /// server sends a password once).
+    pub fn record(&self, id: Uuid, g: &GuestData) -> Result<()> {
+        g.validate().map_err(Error::Invalid)?;
+        let mut macs = vec![];
+        for n in &g.nics {
+            let m = normalize_mac(&n.mac).map_err(Error::Invalid)?;
+            if !macs.contains(&m) {
+                macs.push(m);
+            }
+        }
+        let mut records = self.lock();
+        let old = records.get(&id);
+        let mut guest = g.clone();
+        if guest.password.is_none() {
+            guest.password = old.and_then(|r| r.pending_password()).map(String::from);
+        }
+        let r = Record {
+            guest,
+            macs,
+            password_acked: old.and_then(|r| r.password_acked.clone()),
+            drive: None,
+        };
+        mkdir(&self.dir)?;
+        mkdir(&self.vm_dir(id))?;
+        self.save(id, &r)?;
+        records.insert(id, r);
+        Ok(())
+    }
+
+    /// The VMs the store holds.
+    pub fn ids(&self) -> Vec<Uuid> {
+        let mut v: Vec<Uuid> = self.lock().keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// Forgets every VM none of whose MACs is in `macs` (lower case); answers how many.
+    pub fn retain_macs(&self, macs: &[String]) -> usize {
+        let gone: Vec<Uuid> = self
+            .lock()
+            .iter()
+            .filter(|(_, r)| !r.macs.iter().any(|m| macs.contains(m)))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &gone {
+            if let Err(e) = self.remove(*id) {
+                tracing::warn!(vm = %id, error = %e, "forgetting a VM's guest data");
+            }
+        }
+        gone.len()
+    }
+
     /// Removes the VM's drives other than its current one.
     pub fn prune(&self, id: Uuid) {
         let current = self.lock().get(&id).and_then(|r| r.drive.clone());

@@ -142,18 +142,21 @@ async fn main() -> anyhow::Result<()> {
             if let Err(e) = tokio::task::spawn_blocking(move || r.restore()).await {
                 tracing::warn!(error = %e, "restoring the virtual routers");
             }
+            let state = stratus_agent::api::AgentState::new(
+                reporter.clone(),
+                hv,
+                networks.clone(),
+                guests,
+                metadata,
+                firewall.clone(),
+                routers.clone(),
+            );
+            // And the routers their metadata and password services.
+            state.router_services.resume(&routers).await;
             Some(tokio::spawn(stratus_agent::api::serve(
                 listener,
                 tls,
-                stratus_agent::api::router(stratus_agent::api::AgentState::new(
-                    reporter.clone(),
-                    hv,
-                    networks.clone(),
-                    guests,
-                    metadata,
-                    firewall.clone(),
-                    routers.clone(),
-                )),
+                stratus_agent::api::router(state),
                 stop_rx.clone(),
             )))
         }

@@ -489,6 +489,11 @@ impl Routers {
         }
     }
 
+    /// Where the routers' files are.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
         self.lock.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -834,10 +839,12 @@ impl Routers {
             guest_bridge,
             public_bridge,
             rules: spec.rule_count(),
+            guests: vec![],
         })
     }
 
-    fn read_spec(&self, name: &str) -> Option<RouterSpec> {
+    /// The spec last applied to router `name`.
+    pub fn read_spec(&self, name: &str) -> Option<RouterSpec> {
         std::fs::read_to_string(self.router_dir(name).join("spec.json"))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
@@ -861,6 +868,7 @@ impl Routers {
             guest_bridge: state.guest_bridge,
             public_bridge: state.public_bridge,
             rules: spec.rule_count(),
+            guests: vec![],
         })
     }
 

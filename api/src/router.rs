@@ -475,6 +475,10 @@ pub struct RouterStatus {
     pub public_bridge: Option<String>,
     /// NAT, port-forwarding, firewall and egress rules in force.
     pub rules: usize,
+    /// The VMs whose guest data the router's metadata and password services hold
+    /// ([`api::ROUTER_GUEST`]): the management server sends the others'.
+    #[serde(default)]
+    pub guests: Vec<uuid::Uuid>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -898,9 +902,21 @@ pub mod api {
     /// is attached; answers [`SegmentRemoved`](super::SegmentRemoved) (a bridge the
     /// agent did not make: neither removed nor in use).
     pub const SEGMENT: &str = "/v1/segments/{bridge}";
+    /// PUT a VM's [`GuestData`](crate::agent::GuestData): what the router's metadata
+    /// (`:80`) and password (`:8080`) services answer that VM on the guest network (the
+    /// VM may run on another host). Kept until the VM's MACs leave the router's leases;
+    /// a password is served until the guest saves it, also when later data has none
+    /// (CloudStack's virtual router keeps it likewise). Answers
+    /// [`RouterStatus`](super::RouterStatus); 404 when the router is not on this host.
+    pub const ROUTER_GUEST: &str = "/v1/routers/{name}/guests/{id}";
 
     pub fn router(name: &str) -> String {
         ROUTER.replace("{name}", name)
+    }
+    pub fn router_guest(name: &str, id: uuid::Uuid) -> String {
+        ROUTER_GUEST
+            .replace("{name}", name)
+            .replace("{id}", &id.to_string())
     }
     pub fn segment(bridge: &str) -> String {
         SEGMENT.replace("{bridge}", bridge)

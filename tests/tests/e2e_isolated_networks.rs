@@ -24,7 +24,11 @@
 //!   port, then SSH from the outside on the public address logs in to web1; deleting the
 //!   forward closes it; bob's static NAT of a second address to db1 with a firewall rule
 //!   likewise, and while it holds, db1's traffic leaves from that address. Times from the
-//!   command to the port's state (probed every 0.1 s) are printed (docs/benchmarks.md).
+//!   command to the port's state (probed every 0.1 s) are printed (docs/benchmarks.md);
+//! - each guest asks its gateway, as CloudStack's templates ask the virtual router, and
+//!   hears about itself: the router's metadata service (`:80`) answers its id, name,
+//!   keys and user data (web2's from the router on the other host), the password service
+//!   (`:8080`) its password until it says it saved it, and a reset password after that.
 //!
 //! Test-bed indexes 218 (NFS server `e2einn`), 219 and 220 (hosts `e2eina`, `e2einb`).
 
@@ -47,6 +51,8 @@ const SMALL: &str = "00000000-0000-4000-8003-000000000001";
 const SSH_WITHIN: u64 = 600;
 /// The outside: a namespace of the test's own on both hosts' public bridges.
 const PUB_NS: &str = "e2einpub";
+/// web2's user data, which its router's metadata service answers it.
+const WEB2_USER_DATA: &str = "#cloud-config\n# web2's user data, from alice's router\n";
 const PUB_GATEWAY: &str = "198.51.100.1";
 /// The outside's TCP service: answers each connection with the caller's address.
 const ECHO_PORT: u16 = 8080;
@@ -60,6 +66,11 @@ while True:
     c.sendall((a[0] + "\n").encode())
     c.close()
 "#;
+
+fn base64_of(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
 
 fn id(v: &Value) -> String {
     v["id"].as_str().unwrap().to_string()
@@ -197,6 +208,7 @@ fn ssh_from_outside(key: &Path, ip: &str, port: u16, command: &str) -> Option<(b
 /// A deployed guest and the router that serves it.
 #[derive(Clone, Debug)]
 struct Guest {
+    id: String,
     name: String,
     ip: String,
     mac: String,
@@ -478,6 +490,7 @@ fn two_accounts_isolated_networks_nat_port_forwarding_and_static_nat_with_real_g
             "format=QCOW2",
             "hypervisor=KVM",
             "ispublic=true",
+            "passwordenabled=true",
             &format!("ostypeid={}", id(&os["ostype"][0])),
         ],
     )["template"][0]);
@@ -570,20 +583,20 @@ fn two_accounts_isolated_networks_nat_port_forwarding_and_static_nat_with_real_g
         assert_eq!(n["network"]["state"], "Allocated", "{n}");
         (id(&n["network"]), t)
     };
-    let deploy = |u: &CsApi, name: &str, net: &str, host: usize| -> (Guest, f64) {
+    let deploy = |u: &CsApi, name: &str, net: &str, host: usize, extra: &[&str]| {
         only(host);
         let t = Instant::now();
-        let d = u.ok(
-            "deployVirtualMachine",
-            &[
-                &z,
-                &format!("serviceofferingid={SMALL}"),
-                &format!("templateid={template}"),
-                &format!("networkids={net}"),
-                "keypair=k",
-                &format!("name={name}"),
-            ],
-        );
+        let mut args = vec![
+            z.clone(),
+            format!("serviceofferingid={SMALL}"),
+            format!("templateid={template}"),
+            format!("networkids={net}"),
+            "keypair=k".into(),
+            format!("name={name}"),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let d = u.ok("deployVirtualMachine", &args);
         let took = t.elapsed().as_secs_f64();
         let v = &d["virtualmachine"];
         assert_eq!(v["state"], "Running", "{d}");
@@ -592,6 +605,7 @@ fn two_accounts_isolated_networks_nat_port_forwarding_and_static_nat_with_real_g
         let (router_host, router_name) = routers(net);
         (
             Guest {
+                id: id(v),
                 name: name.into(),
                 ip: v["nic"][0]["ipaddress"].as_str().unwrap().into(),
                 mac: v["nic"][0]["macaddress"]
@@ -603,20 +617,31 @@ fn two_accounts_isolated_networks_nat_port_forwarding_and_static_nat_with_real_g
                 router_name,
             },
             took,
+            v["password"].as_str().unwrap_or_default().to_string(),
         )
     };
 
     let (alice_net, created) = create_network(&alice, "alice-net", "10.1.1.1");
-    let (web1, web1_deploy) = deploy(&alice, "web1", &alice_net, 0);
+    let (web1, web1_deploy, web1_password) = deploy(&alice, "web1", &alice_net, 0, &[]);
+    assert!(
+        !web1_password.is_empty(),
+        "a password-enabled template's deploy answers one"
+    );
     let network_to_running = created.elapsed().as_secs_f64();
     assert_eq!(
         web1.router_host, 0,
         "alice's router goes with her first VM, on A"
     );
-    let (web2, web2_deploy) = deploy(&alice, "web2", &alice_net, 1);
+    let (web2, web2_deploy, _) = deploy(
+        &alice,
+        "web2",
+        &alice_net,
+        1,
+        &[&format!("userdata={}", base64_of(WEB2_USER_DATA))],
+    );
     assert_eq!(web2.router_host, 0, "web2 is served by alice's router on A");
     let (bob_net, _) = create_network(&bob, "bob-net", "10.2.2.1");
-    let (db1, db1_deploy) = deploy(&bob, "db1", &bob_net, 1);
+    let (db1, db1_deploy, _) = deploy(&bob, "db1", &bob_net, 1, &[]);
     assert_eq!(db1.router_host, 1, "bob's router goes with db1, on B");
     for h in &host_ids {
         api.ok(
@@ -682,6 +707,73 @@ fn two_accounts_isolated_networks_nat_port_forwarding_and_static_nat_with_real_g
         };
         assert!(route.contains(&format!("via {gw}")), "{}: {route}", g.name);
     }
+
+    // The routers' metadata and password services: each guest asks its gateway (its
+    // DHCP server, where CloudStack's templates look) and hears about itself only.
+    let fetch = |g: &Guest, port: u16, path: &str, request: Option<&str>| -> String {
+        let gw = if g.ip.starts_with("10.1.1.") {
+            "10.1.1.1"
+        } else {
+            "10.2.2.1"
+        };
+        let headers = request
+            .map(|r| format!("{{'DomU_Request': '{r}'}}"))
+            .unwrap_or_else(|| "{}".into());
+        in_guest(
+            &hosts,
+            &key,
+            g,
+            &format!(
+                "python3 -c \"import sys, urllib.request as u; r = u.Request('http://{gw}:{port}{path}', headers={headers}); sys.stdout.write(u.urlopen(r, timeout=10).read().decode())\""
+            ),
+        )
+    };
+    for g in [&web1, &web2, &db1] {
+        let md = |key: &str| fetch(g, 80, &format!("/latest/meta-data/{key}"), None);
+        assert_eq!(md("instance-id"), g.id, "{}", g.name);
+        assert_eq!(md("local-hostname"), g.name, "{}", g.name);
+        assert_eq!(md("local-ipv4"), g.ip, "{}", g.name);
+        // The key as registered: its type and body (the comment is not kept).
+        let key_body = |k: &str| k.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        assert_eq!(
+            key_body(&md("public-keys")),
+            key_body(&public_key),
+            "{}",
+            g.name
+        );
+        let cloud = md("cloud-identifier");
+        assert!(
+            cloud.starts_with("CloudStack-{") && cloud.ends_with('}') && cloud.len() == 12 + 36 + 1,
+            "{}: cloud-identifier {cloud}",
+            g.name
+        );
+    }
+    assert_eq!(fetch(&web2, 80, "/latest/user-data", None), WEB2_USER_DATA);
+    let send = |g: &Guest| fetch(g, 8080, "/", Some("send_my_password"));
+    assert_eq!(
+        send(&web1),
+        web1_password,
+        "the deploy's password, from the router"
+    );
+    assert_eq!(
+        fetch(&web1, 8080, "/", Some("saved_password")),
+        "saved_password"
+    );
+    assert_eq!(send(&web1), "saved_password", "not served again once saved");
+    let reset = alice.ok(
+        "resetPasswordForVirtualMachine",
+        &[&format!("id={}", web1.id)],
+    );
+    let new_password = reset["virtualmachine"]["password"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{reset}"))
+        .to_string();
+    assert_ne!(new_password, web1_password);
+    assert_eq!(
+        send(&web1),
+        new_password,
+        "a reset password reaches the router"
+    );
 
     // Source NAT: the outside sees each network's source NAT address.
     let source_nat = |u: &CsApi, net: &str| -> String {

@@ -33,12 +33,13 @@ pub struct NicRow {
 /// A static DHCP lease a host serves on a network.
 #[derive(Debug, Clone, sqlx::FromRow, RowShape)]
 pub struct LeaseRow {
+    pub vm_id: VmId,
     pub mac: String,
     pub ip: IpNetwork,
     pub name: String,
 }
 
-stmt!(LEASE_LIST_FOR_HOST: LeaseRow = "SELECT n.mac_address::text AS mac, n.ip_address AS ip, v.display_name AS name
+stmt!(LEASE_LIST_FOR_HOST: LeaseRow = "SELECT n.vm_id, n.mac_address::text AS mac, n.ip_address AS ip, v.display_name AS name
          FROM nics n JOIN vms v ON v.id = n.vm_id
          WHERE v.host_id = $1 AND n.network_id = $2
            AND v.state IN ('Starting', 'Running', 'Stopping')
@@ -62,7 +63,7 @@ pub async fn lease_list_for_host(
         .await?)
 }
 
-stmt!(LEASE_LIST_FOR_NETWORK: LeaseRow = "SELECT n.mac_address::text AS mac, n.ip_address AS ip, v.display_name AS name
+stmt!(LEASE_LIST_FOR_NETWORK: LeaseRow = "SELECT n.vm_id, n.mac_address::text AS mac, n.ip_address AS ip, v.display_name AS name
          FROM nics n JOIN vms v ON v.id = n.vm_id
          WHERE n.network_id = $1 AND v.removed IS NULL
            AND ($2::uuid IS NULL OR v.id <> $2)

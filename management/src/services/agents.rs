@@ -152,6 +152,23 @@ impl<'a> Agent<'a> {
         .ok_or_else(|| self.missing("the agent has no router API"))
     }
 
+    /// A VM's guest data for router `name`'s metadata and password services.
+    pub async fn put_router_guest(
+        &self,
+        name: &str,
+        id: VmId,
+        guest: &GuestData,
+    ) -> Result<stratus_api::router::RouterStatus, ApiError> {
+        self.call(
+            reqwest::Method::PUT,
+            &stratus_api::router::api::router_guest(name, id.into_uuid()),
+            Some(guest),
+            QUICK,
+        )
+        .await?
+        .ok_or_else(|| self.missing(&format!("router {name} is not on the host")))
+    }
+
     /// The router's status (None: the host has no such router).
     pub async fn get_router(
         &self,

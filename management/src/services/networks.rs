@@ -173,10 +173,58 @@ pub async fn apply_without(ctx: &Ctx, network_id: NetworkId, without: Option<VmI
         .await?
         .ok_or_else(|| Error::internal("the router's host vanished"))?;
     let n = network(ctx, network_id).await?;
-    let spec = spec(ctx, &n, &router, without).await?;
+    let (spec, vms) = spec(ctx, &n, &router, without).await?;
     // The router's leg joins the segment with every host of the network as a peer.
     join_segment(ctx, network_id, Some(host_id), without).await?;
-    Agent::of(ctx, &host).put_router(&spec).await?;
+    let agent = Agent::of(ctx, &host);
+    let status = agent.put_router(&spec).await?;
+    // Its metadata and password services get the guest data of the VMs they lack (all
+    // of them when the router is new on its host: implemented, restarted, failed over).
+    // The rules are in force already: a VM whose data does not go through is named in
+    // the log and tried again by the next apply (the router still lacks it), and its
+    // guest still has its config drive.
+    for vm in vms {
+        if !status.guests.contains(&vm.into_uuid()) {
+            if let Err(e) = put_guest(ctx, &agent, &router, vm).await {
+                tracing::warn!(router = %router.name, %vm, error = %e, "sending a VM's guest data to its router");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sends VM `vm`'s guest data (keys, user data, a password not yet delivered) to the
+/// router of each isolated network it is on: what the router's metadata and password
+/// services answer it ([`stratus_api::router::api::ROUTER_GUEST`]). A router that is
+/// not running gets it with its next apply.
+pub async fn push_guest(ctx: &Ctx, vm: VmId) -> Result<()> {
+    for nic in db::nics::nics_of_vm(&ctx.pool, vm).await? {
+        let n = network(ctx, nic.network_id).await?;
+        if is_isolated(&n) {
+            push_guest_on(ctx, n.id, vm).await?;
+        }
+    }
+    Ok(())
+}
+
+/// [`push_guest`] to one network's router.
+pub async fn push_guest_on(ctx: &Ctx, network: NetworkId, vm: VmId) -> Result<()> {
+    let Some(router) = db::routers::router_of_network(&ctx.pool, network).await? else {
+        return Ok(());
+    };
+    let Some(host_id) = router.host_id.filter(|_| router.state == "Running") else {
+        return Ok(());
+    };
+    let Some(host) = db::hosts::host_fetch(&ctx.pool, host_id).await? else {
+        return Ok(());
+    };
+    put_guest(ctx, &Agent::of(ctx, &host), &router, vm).await
+}
+
+async fn put_guest(ctx: &Ctx, agent: &Agent<'_>, router: &RouterRow, vm: VmId) -> Result<()> {
+    let view = super::vms::view(ctx, vm.into_uuid()).await?;
+    let data = super::vms::guest::guest_data(ctx, &view).await?;
+    agent.put_router_guest(&router.name, vm, &data).await?;
     Ok(())
 }
 
@@ -186,7 +234,7 @@ async fn spec(
     n: &NetworkRow,
     router: &RouterRow,
     without: Option<VmId>,
-) -> Result<RouterSpec> {
+) -> Result<(RouterSpec, Vec<VmId>)> {
     let gateway = n
         .gateway
         .as_ref()
@@ -202,8 +250,11 @@ async fn spec(
     ids.dedup();
     let hosts = hosts_of(ctx, &ids).await?;
     let seg = segment(ctx, n, &hosts).await?;
-    let leases = db::nics::lease_list_for_network(&ctx.pool, n.id, without)
-        .await?
+    let rows = db::nics::lease_list_for_network(&ctx.pool, n.id, without).await?;
+    let mut vms: Vec<VmId> = rows.iter().map(|l| l.vm_id).collect();
+    vms.sort();
+    vms.dedup();
+    let leases = rows
         .into_iter()
         .filter_map(|l| {
             ipv4_of(&l.ip).map(|ip| StaticLease {
@@ -225,7 +276,7 @@ async fn spec(
         gateway: p.gateway,
         mac: router.public_mac.clone(),
     });
-    Ok(RouterSpec {
+    let spec = RouterSpec {
         name: router.name.clone(),
         guest: RouterGuestLeg {
             label: seg.label,
@@ -247,7 +298,8 @@ async fn spec(
         port_forwards: rules.port_forwards,
         firewall: rules.firewall,
         egress: rules.egress,
-    })
+    };
+    Ok((spec, vms))
 }
 
 /// The router's agent name: `r-` and the first 8 hex digits of its id (an interface

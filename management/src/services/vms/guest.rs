@@ -158,16 +158,14 @@ fn prefix_len(netmask: Option<&str>) -> u8 {
         .unwrap_or(24)
 }
 
-/// CloudStack's `cloud-identifier`: `CloudStack-{<this cloud's id>}`, stable for the
-/// cloud (derived from its secret key, which it never reveals).
+/// This cloud's identifier, stable for the cloud (derived from its secret key, which it
+/// never reveals); the guest sees `cloud-identifier` as `CloudStack-{<id>}` (the agent
+/// writes that form: [`GuestData::cloud_identifier`]).
 fn cloud_identifier(ctx: &Ctx) -> String {
     let mac = ctx.secrets.mac("cloud-identifier", b"");
     let mut b = [0u8; 16];
     b.copy_from_slice(&mac[..16]);
-    format!(
-        "CloudStack-{{{}}}",
-        uuid::Builder::from_random_bytes(b).into_uuid()
-    )
+    uuid::Builder::from_random_bytes(b).into_uuid().to_string()
 }
 
 /// The guest's view of itself, for the VM's spec and `PUT /v1/vms/{id}/guest`.
@@ -213,6 +211,9 @@ pub async fn push(ctx: &Ctx, vm_id: VmId) -> Result<()> {
     crate::services::agents::Agent::of(ctx, &host)
         .put_guest(vm_id, &data)
         .await?;
+    // The routers of its isolated networks answer it too (their metadata and password
+    // services), before the password is marked delivered.
+    crate::services::networks::push_guest(ctx, vm_id).await?;
     if data.password.is_some() {
         db::vms::vm_password_delivered(&ctx.pool, vm_id).await?;
     }

@@ -355,6 +355,10 @@ pub async fn push_leases(
                 nets::join_segment(ctx, n.id, Some(host.id), None).await?;
             }
             nets::apply_without(ctx, n.id, leaving).await?;
+            if leaving.is_none() {
+                // Its data as of now (a password set while it was stopped, say).
+                nets::push_guest_on(ctx, n.id, vm_id).await?;
+            }
             continue;
         }
         let net = guest_network(ctx, host, &n, without).await?;

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 EXPECTED = {
     "readme_first_vm": 805,
     "e2e_templates": 400,
-    "e2e_isolated_networks": 350,
+    "e2e_isolated_networks": 365,
     "e2e_security_groups": 240,
     "host_add": 142,
     "browser_console": 109,

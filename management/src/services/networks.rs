@@ -325,8 +325,12 @@ pub async fn ensure_implemented(ctx: &Ctx, id: NetworkId, host: Option<HostId>) 
             return Ok(());
         }
         match workflow::run(ctx, None, Implement { network: id, host }).await {
-            Err(Error::Api(e))
-                if e.code == ErrorCode::ResourceInUse && started.elapsed() < IMPLEMENT_WAIT =>
+            // Another server or deploy drives it (536 from the engine), or inserted it
+            // first (the one-active-workflow index refused this insert: a database
+            // error that answers 536 too).
+            Err(e)
+                if e.to_api().code == ErrorCode::ResourceInUse
+                    && started.elapsed() < IMPLEMENT_WAIT =>
             {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }

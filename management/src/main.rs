@@ -57,6 +57,16 @@ struct Args {
     /// opens), kvm or qemu (TCG). Default: the `kvm.acceleration` setting.
     #[arg(long, env = "STRATUS_LOCAL_ACCELERATION")]
     local_acceleration: Option<String>,
+    /// With --local-host: the default zone's type when it is created: basic (guests on
+    /// the host's cloudbr0, security groups) or advanced (isolated networks, each with
+    /// its router; public addresses on cloudbr0). An existing zone keeps its type.
+    #[arg(
+        long,
+        env = "STRATUS_LOCAL_ZONE_TYPE",
+        value_enum,
+        default_value = "basic"
+    )]
+    local_zone_type: local_host::LocalZoneType,
     /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
     #[arg(
         long,
@@ -381,6 +391,7 @@ async fn run(
             primary: args.local_primary.clone(),
             secondary: args.local_secondary.clone(),
             acceleration: args.local_acceleration.clone(),
+            zone_type: args.local_zone_type,
         };
         let (ctx, slot) = (ctx.clone(), local_agent.clone());
         tokio::spawn(async move {
@@ -437,6 +448,7 @@ async fn run(
         // Before the agent: it stops them; after us, their storage goes.
         if db_status.is_up() {
             local_host::stop_guests(&ctx, host_id).await;
+            local_host::stop_routers(&ctx, host_id).await;
         }
         tracing::info!(pid = agent.pid(), "stopping the local agent");
         agent.stop();

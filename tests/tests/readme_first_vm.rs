@@ -37,6 +37,8 @@ const HEALTHZ: &str = "http://127.0.0.1:8080/healthz";
 const HEADING: &str = "### Your first VM";
 /// The block that follows it: a VM from a template, and `ssh` into it.
 const TEMPLATE_HEADING: &str = "### A VM from a template, and `ssh` into it";
+/// scripts/run with an Advanced default zone, and the block that uses it.
+const ADVANCED_HEADING: &str = "### An Advanced zone on this machine";
 const NFS_NAMESPACE: &str = "stratusnfs";
 /// The default zone's guest range (management/src/local_host.rs).
 const GUEST_FIRST: Ipv4Addr = Ipv4Addr::new(192, 168, 251, 10);
@@ -54,7 +56,22 @@ const DEPLOY_LIMIT: Duration = Duration::from_secs(60);
 /// The commands of the README's "Your first VM" block, as bash will see them: `\`
 /// continuations joined, blank and comment-only lines dropped.
 fn readme_commands(readme: &str, heading: &str) -> Vec<String> {
+    readme_block(readme, heading, 0)
+}
+
+/// The commands of the `nth` (from 0) code block after `heading`.
+fn readme_block(readme: &str, heading: &str, nth: usize) -> Vec<String> {
     let mut lines = readme.lines().skip_while(|l| l.trim() != heading).skip(1);
+    for _ in 0..nth {
+        assert!(
+            lines.by_ref().any(|l| l.starts_with("```")),
+            "README.md: no code block after {heading:?}"
+        );
+        assert!(
+            lines.by_ref().any(|l| l.starts_with("```")),
+            "README.md: a block after {heading:?} is not closed"
+        );
+    }
     let fence = lines
         .by_ref()
         .find(|l| l.starts_with("```"))
@@ -184,6 +201,32 @@ fn the_readme_first_vm_block_has_every_checked_step() {
         template.iter().any(|c| is_login_check(c)),
         "the template block ends with ssh into the VM: {template:#?}"
     );
+    let start = readme_block(&read_readme(), ADVANCED_HEADING, 0);
+    assert!(
+        start.len() == 1
+            && start[0].contains("STRATUS_LOCAL_ZONE_TYPE=advanced")
+            && start[0].ends_with("scripts/run"),
+        "the Advanced section starts scripts/run with an Advanced zone: {start:?}"
+    );
+    let advanced = readme_block(&read_readme(), ADVANCED_HEADING, 1);
+    for c in &advanced {
+        let out = Command::new("bash").args(["-n", "-c", c]).output().unwrap();
+        assert!(out.status.success(), "not complete shell: {c}");
+        assert!(placeholder(c).is_none(), "a placeholder in: {c}");
+    }
+    for what in [
+        "cs createNetwork",
+        "cs deployVirtualMachine",
+        "cs createPortForwardingRule",
+        "$SSH \"hostname",
+        "cs deletePortForwardingRule",
+        "cs deleteNetwork",
+    ] {
+        assert!(
+            advanced.iter().any(|c| c.contains(what)),
+            "the Advanced block has {what}: {advanced:#?}"
+        );
+    }
 }
 
 /// The template block's `ssh … 'hostname; cat …; cloud-init status --wait'`.
@@ -332,8 +375,14 @@ struct Cloud {
 
 impl Cloud {
     fn start(data_dir: &Path, password: &str, log: &Path) -> Cloud {
+        Cloud::start_with(data_dir, password, log, &[])
+    }
+
+    /// With more environment (what the README puts before `scripts/run`).
+    fn start_with(data_dir: &Path, password: &str, log: &Path, env: &[(&str, &str)]) -> Cloud {
         let root = workspace_root();
         let mut cmd = Command::new(root.join("scripts/run"));
+        cmd.envs(env.iter().copied());
         cmd.current_dir(&root)
             .process_group(0)
             .env("STRATUS_DATA_DIR", data_dir)
@@ -1129,6 +1178,135 @@ fn the_readme_first_vm_walkthrough_works_as_written() {
         "  deployVirtualMachine → Running: {:.1} s",
         deploy_to_running.as_secs_f64()
     );
+
+    // The same machine, now as an Advanced zone (after the Basic cloud stopped: they
+    // share 127.0.0.1:8080, cloudbr0 and the NFS namespace).
+    advanced_zone_walkthrough(work.path());
+}
+
+/// The output of the README command that contains `what`.
+fn output_of<'a>(ran: &'a [(String, String)], what: &str) -> &'a str {
+    ran.iter()
+        .find(|(c, _)| c.contains(what))
+        .map(|(_, o)| o.as_str())
+        .unwrap_or_else(|| panic!("no README command with {what:?}"))
+}
+
+/// The README's "An Advanced zone on this machine": `scripts/run` with an Advanced
+/// default zone on a fresh data directory, then its block as written (every command must
+/// succeed), checked by what the commands printed: the zone is Advanced with a VXLAN
+/// physical network; the VM is Running with an address of the zone's guest CIDR from the
+/// router's DHCP; the router runs in a namespace; SSH reaches the guest through the public
+/// address's port forwarding, where the router's metadata service tells the guest its own
+/// address; deleting the rule closes the port; deleting the network removes the router.
+/// Then Ctrl-C leaves nothing: no router namespace, no process of the data directory,
+/// no cloudbr0 if the run made it.
+fn advanced_zone_walkthrough(work: &Path) {
+    let readme = read_readme();
+    let start = readme_block(&readme, ADVANCED_HEADING, 0);
+    let env: Vec<(&str, &str)> = start[0]
+        .split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .filter(|(k, _)| *k == "STRATUS_LOCAL_ZONE_TYPE")
+        .collect();
+    assert_eq!(env, [("STRATUS_LOCAL_ZONE_TYPE", "advanced")], "{start:?}");
+    let commands = readme_block(&readme, ADVANCED_HEADING, 1);
+    let had_bridge = link_exists("cloudbr0");
+    let data = tempfile::Builder::new()
+        .prefix("stratus-readme-adv-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("readme_advanced-scripts-run.log");
+    let password = format!("readme-{}", uuid::Uuid::new_v4().simple());
+    let mut run = Run {
+        shell: None,
+        cloud: Cloud::start_with(data.path(), &password, &log, &env),
+        vm: None,
+        stopped: false,
+    };
+    let healthy = run.cloud.wait_healthy();
+    let up = wait_host_up(&password);
+    eprintln!(
+        "[readme] Advanced: /healthz after {:.1} s, host Up after +{:.1} s",
+        healthy.as_secs_f64(),
+        up.as_secs_f64()
+    );
+    run.shell = Some(Shell::start(work, &password));
+    let mut ran: Vec<(String, String)> = vec![];
+    for c in &commands {
+        eprintln!("[readme] $ {c}");
+        let r = run.shell.as_mut().unwrap().run(c, STEP_TIMEOUT);
+        assert_eq!(
+            r.status, 0,
+            "README (Advanced) command failed: {c}\n{}",
+            r.output
+        );
+        eprintln!("[readme]   {:.1} s", r.took.as_secs_f64());
+        ran.push((c.clone(), r.output));
+    }
+    assert_eq!(output_of(&ran, "'.zone[0].networktype'").trim(), "Advanced");
+    let pn: Value = serde_json::from_str(output_of(&ran, "cs listPhysicalNetworks")).unwrap();
+    assert_eq!(pn["isolationmethods"], "VXLAN", "{pn}");
+    assert_eq!(pn["state"], "Enabled", "{pn}");
+    let vm: Value = serde_json::from_str(output_of(&ran, "'.virtualmachine[0] | {state")).unwrap();
+    assert_eq!(vm["state"], "Running", "{vm}");
+    let ip = vm["ipaddress"].as_str().unwrap().to_string();
+    assert!(
+        ip.starts_with("10.1.1."),
+        "an address of the guest CIDR: {vm}"
+    );
+    let router: Value = serde_json::from_str(output_of(&ran, "cs listRouters")).unwrap();
+    assert_eq!(router["state"], "Running", "{router}");
+    let ns = output_of(&ran, "ip netns list | grep stratus-r-");
+    assert!(ns.contains("stratus-r-"), "the router's namespace: {ns}");
+    let inside = output_of(&ran, "$SSH \"hostname");
+    let lines: Vec<&str> = inside.lines().map(str::trim).collect();
+    assert!(lines.contains(&"web1"), "the guest's name: {inside}");
+    assert!(
+        inside.contains(&format!("{ip}/")),
+        "the guest has its address on its NIC: {inside}"
+    );
+    assert!(
+        lines.contains(&ip.as_str()),
+        "the router's metadata service answers the guest's address: {inside}"
+    );
+    assert!(
+        output_of(&ran, "echo \"port 2222: still open\"").contains("port 2222: closed"),
+        "deleting the rule closed the port"
+    );
+    assert_eq!(output_of(&ran, "cs deleteNetwork").trim(), "true");
+    let namespace = format!("stratus-{}", router["name"].as_str().unwrap());
+    assert!(
+        ns.lines()
+            .any(|l| l.split_whitespace().next() == Some(namespace.as_str())),
+        "listRouters' router is the namespace {namespace}: {ns}"
+    );
+    assert!(
+        !netns_exists(&namespace),
+        "the network's router is gone with it"
+    );
+
+    // Ctrl-C: nothing of this run is left.
+    let logged = run.cloud.logged_pids();
+    let status = run.stop().unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("[readme] scripts/run (Advanced) exited: {status}");
+    for (what, pid) in &logged {
+        assert!(!running(*pid), "{what} (pid {pid}) stopped");
+    }
+    let left = processes_using(data.path());
+    assert!(
+        left.is_empty(),
+        "nothing runs from the data directory: {left:?}"
+    );
+    assert!(!netns_exists(&namespace), "no router namespace is left");
+    assert!(!netns_exists(NFS_NAMESPACE), "the NFS namespace is removed");
+    if !had_bridge {
+        assert!(
+            !link_exists("cloudbr0"),
+            "the cloudbr0 scripts/run made is removed"
+        );
+    }
 }
 
 #[test]

@@ -98,10 +98,31 @@ pub async fn dispatch(
     p: &Params,
 ) -> Result<Reply, ApiError> {
     p.validate(spec)?;
-    // Async-create (CloudStack's BaseAsyncCreateCmd): deployVirtualMachine records the VM,
-    // createVolume and createSnapshot record theirs (Allocated), createVMSnapshot checks
-    // and records it, now; the id is answered with the job's, and the job does the rest.
-    let created = match Request::parse(spec.name, p) {
+    let created = created_now(ctx, caller, spec, p).await;
+    let result = if let Some(created) = created {
+        match created.and_then(|id| check_read(spec, p).map(|()| id)) {
+            Ok(id) => jobs::submit(ctx, caller, spec, &p.clone().with("id", id), Some(id)).await,
+            Err(e) => Err(e),
+        }
+    } else if spec.is_async() {
+        jobs::submit(ctx, caller, spec, p, None).await
+    } else {
+        execute(ctx, caller, spec, p, None).await
+    };
+    result.map_err(|e| log_and_convert(spec.name, e))
+}
+
+/// Async-create (CloudStack's BaseAsyncCreateCmd): deployVirtualMachine records the VM,
+/// createVolume and createSnapshot record theirs (Allocated), createVMSnapshot checks
+/// and records it, and so on, now; the id is answered with the job's, and the job does the
+/// rest. `None` for the other commands.
+async fn created_now(
+    ctx: &Ctx,
+    caller: &Caller,
+    spec: &CommandSpec,
+    p: &Params,
+) -> Option<Result<Uuid>> {
+    match Request::parse(spec.name, p) {
         Some(Ok(Request::DeployVirtualMachine(r))) => Some(vms::create(ctx, caller, &r).await),
         Some(Ok(Request::CreateVolume(r))) => Some(volumes::create(ctx, caller, &r).await),
         Some(Ok(Request::CreateSnapshot(r))) => Some(snapshots::create(ctx, caller, &r).await),
@@ -124,20 +145,23 @@ pub async fn dispatch(
         Some(Ok(Request::CreateEgressFirewallRule(r))) => {
             Some(public_ips::create_egress(ctx, caller, &r).await)
         }
-        Some(Err(e)) => return Err(e),
+        Some(Err(e)) => Some(Err(e.into())),
         _ => None,
-    };
-    let result = if let Some(created) = created {
-        match created.and_then(|id| check_read(spec, p).map(|()| id)) {
-            Ok(id) => jobs::submit(ctx, caller, spec, &p.clone().with("id", id), Some(id)).await,
-            Err(e) => Err(e),
+    }
+}
+
+/// Runs a command to its end in this task, as the system does for itself (the embedded
+/// default's set-up): validated, its create phase if it has one, then its handler
+/// (an async command's job, without queuing it).
+pub async fn run_now(ctx: &Ctx, caller: &Caller, spec: &CommandSpec, p: &Params) -> Result<Reply> {
+    p.validate(spec)?;
+    match created_now(ctx, caller, spec, p).await {
+        Some(created) => {
+            let id = created?;
+            execute(ctx, caller, spec, &p.clone().with("id", id), None).await
         }
-    } else if spec.is_async() {
-        jobs::submit(ctx, caller, spec, p, None).await
-    } else {
-        execute(ctx, caller, spec, p, None).await
-    };
-    result.map_err(|e| log_and_convert(spec.name, e))
+        None => execute(ctx, caller, spec, p, None).await,
+    }
 }
 
 pub fn log_and_convert(command: &str, e: Error) -> ApiError {

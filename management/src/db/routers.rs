@@ -292,7 +292,32 @@ pub async fn routers_on_lost_hosts(db: impl PgExecutor<'_>) -> Result<Vec<Router
     Ok(ROUTERS_ON_LOST_HOSTS.query_as().fetch_all(db).await?)
 }
 
+stmt!(ROUTER_SET_RESUME = "UPDATE routers SET resume_on_start = $2 WHERE id = $1");
+
+/// Marks (or unmarks) a router to be started at the embedded default's next start.
+pub async fn router_set_resume(db: impl PgExecutor<'_>, id: RouterId, resume: bool) -> Result<()> {
+    ROUTER_SET_RESUME
+        .query()
+        .bind(id)
+        .bind(resume)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+stmt!(ROUTER_TAKE_RESUMABLE: RouterRow = format!(
+    "UPDATE routers r SET resume_on_start = false WHERE r.resume_on_start
+     RETURNING {ROUTER_COLUMNS}"
+));
+
+/// The routers marked to be started again; the marks are cleared.
+pub async fn router_take_resumable(db: impl PgExecutor<'_>) -> Result<Vec<RouterRow>> {
+    Ok(ROUTER_TAKE_RESUMABLE.query_as().fetch_all(db).await?)
+}
+
 statements![
+    ROUTER_SET_RESUME,
+    ROUTER_TAKE_RESUMABLE,
     ROUTERS_ON_LOST_HOSTS,
     ROUTER_HOST_CANDIDATES,
     NETWORK_HOSTS,

@@ -32,8 +32,36 @@ use crate::settings;
 pub const ZONE: &str = "default";
 pub const POD: &str = "default";
 pub const CLUSTER: &str = "default";
-/// The default zone's guest gateway (the local host's `cloudbr0` address).
+/// The default zone's guest gateway (the local host's `cloudbr0` address). In an
+/// Advanced default zone the same range on the same bridge is the zone's public range
+/// (routers' public addresses), and this address its gateway.
 pub const GUEST_GATEWAY: &str = "192.168.251.1";
+/// The bridge every traffic type of an Advanced default zone rides on (as CloudStack's
+/// single-NIC KVM set-up does): `scripts/run` makes it with [`GUEST_GATEWAY`], which
+/// is also the local end of the guest networks' VXLAN segments.
+pub const LOCAL_LABEL: &str = "cloudbr0";
+/// The VXLAN ids an Advanced default zone gives its isolated networks.
+const LOCAL_VNI_RANGE: &str = "5000-5099";
+
+/// The type of the default zone, chosen when the embedded default first creates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LocalZoneType {
+    /// Guests share the host's `cloudbr0` (192.168.251.10-200), isolated by security
+    /// groups.
+    Basic,
+    /// Each account gets isolated networks with a router (a namespace on this
+    /// machine); 192.168.251.10-200 on `cloudbr0` are the public addresses.
+    Advanced,
+}
+
+impl LocalZoneType {
+    fn network_type(self) -> &'static str {
+        match self {
+            LocalZoneType::Basic => "Basic",
+            LocalZoneType::Advanced => "Advanced",
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct LocalHostOptions {
@@ -48,6 +76,8 @@ pub struct LocalHostOptions {
     pub secondary: Option<String>,
     /// The local agent's guest acceleration (auto, kvm, qemu); default: `kvm.acceleration`.
     pub acceleration: Option<String>,
+    /// The default zone's type, when it is created.
+    pub zone_type: LocalZoneType,
 }
 
 async fn system_caller(ctx: &Ctx) -> Result<Caller> {
@@ -76,8 +106,7 @@ async fn run(
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let p = Params::from_pairs(command, &pairs);
-    p.validate(spec)?;
-    let body = crate::commands::execute(ctx, caller, spec, &p, None)
+    let body = crate::commands::run_now(ctx, caller, spec, &p)
         .await?
         .body();
     let item = match &body[object] {
@@ -88,7 +117,10 @@ async fn run(
 }
 
 /// The default zone, pod and cluster, created when missing. Returns their ids.
-pub async fn ensure_topology(ctx: &Ctx) -> Result<(ZoneId, PodId, ClusterId)> {
+pub async fn ensure_topology(
+    ctx: &Ctx,
+    zone_type: LocalZoneType,
+) -> Result<(ZoneId, PodId, ClusterId)> {
     let caller = system_caller(ctx).await?;
     let zone = match run(ctx, &caller, "listZones", &[("name", ZONE)], "zone").await? {
         Some(z) => z,
@@ -100,7 +132,7 @@ pub async fn ensure_topology(ctx: &Ctx) -> Result<(ZoneId, PodId, ClusterId)> {
                 "createZone",
                 &[
                     ("name", ZONE),
-                    ("networktype", "Basic"),
+                    ("networktype", zone_type.network_type()),
                     ("dns1", &dns),
                     ("internaldns1", &dns),
                 ],
@@ -111,6 +143,22 @@ pub async fn ensure_topology(ctx: &Ctx) -> Result<(ZoneId, PodId, ClusterId)> {
         }
     };
     let z = zone.to_string();
+    let have = db::topology::zone_fetch(&ctx.pool, zone.into())
+        .await?
+        .map(|z| z.network_type)
+        .unwrap_or_default();
+    let advanced = have == "Advanced";
+    if have != zone_type.network_type() {
+        tracing::warn!(
+            zone = ZONE,
+            "the default zone is {have} (it was created so); a zone keeps its type: \
+             use a fresh data directory for a {} one",
+            zone_type.network_type()
+        );
+    }
+    if advanced {
+        ensure_physical_network(ctx, &caller, &z).await?;
+    }
     let pod = match run(
         ctx,
         &caller,
@@ -139,8 +187,10 @@ pub async fn ensure_topology(ctx: &Ctx) -> Result<(ZoneId, PodId, ClusterId)> {
         .ok_or_else(|| Error::internal("createPod answered no id"))?,
     };
     let p = pod.to_string();
-    // Guests of the default zone: 192.168.251.10-200 on the host's cloudbr0, whose
-    // address is the gateway (the machine routes for its guests).
+    // Guests of a Basic default zone: 192.168.251.10-200 on the host's cloudbr0, whose
+    // address is the gateway (the machine routes for its guests). In an Advanced one the
+    // same addresses are public: the routers' source NAT and the addresses tenants
+    // associate, reachable from this machine.
     if run(
         ctx,
         &caller,
@@ -151,22 +201,20 @@ pub async fn ensure_topology(ctx: &Ctx) -> Result<(ZoneId, PodId, ClusterId)> {
     .await?
     .is_none()
     {
-        run(
-            ctx,
-            &caller,
-            "createVlanIpRange",
-            &[
-                ("zoneid", &z),
-                ("podid", &p),
-                ("gateway", GUEST_GATEWAY),
-                ("netmask", "255.255.255.0"),
-                ("startip", "192.168.251.10"),
-                ("endip", "192.168.251.200"),
-                ("forvirtualnetwork", "false"),
-            ],
-            "vlan",
-        )
-        .await?;
+        let mut range = vec![
+            ("zoneid", z.as_str()),
+            ("gateway", GUEST_GATEWAY),
+            ("netmask", "255.255.255.0"),
+            ("startip", "192.168.251.10"),
+            ("endip", "192.168.251.200"),
+        ];
+        // A Basic zone's guest range is its pod's; a public range is the zone's.
+        range.extend(if advanced {
+            [("forvirtualnetwork", "true")].to_vec()
+        } else {
+            [("podid", p.as_str()), ("forvirtualnetwork", "false")].to_vec()
+        });
+        run(ctx, &caller, "createVlanIpRange", &range, "vlan").await?;
     }
     let cluster = match run(
         ctx,
@@ -195,6 +243,61 @@ pub async fn ensure_topology(ctx: &Ctx) -> Result<(ZoneId, PodId, ClusterId)> {
         .ok_or_else(|| Error::internal("addCluster answered no id"))?,
     };
     Ok((zone.into(), pod.into(), cluster.into()))
+}
+
+/// An Advanced default zone's physical network, made as an admin would when missing:
+/// VXLAN ids [`LOCAL_VNI_RANGE`], every traffic type on [`LOCAL_LABEL`], enabled.
+async fn ensure_physical_network(ctx: &Ctx, caller: &Caller, z: &str) -> Result<()> {
+    if run(
+        ctx,
+        caller,
+        "listPhysicalNetworks",
+        &[("zoneid", z)],
+        "physicalnetwork",
+    )
+    .await?
+    .is_some()
+    {
+        return Ok(());
+    }
+    let pn = run(
+        ctx,
+        caller,
+        "createPhysicalNetwork",
+        &[
+            ("zoneid", z),
+            ("name", ZONE),
+            ("isolationmethods", "VXLAN"),
+            ("vlan", LOCAL_VNI_RANGE),
+        ],
+        "physicalnetwork",
+    )
+    .await?
+    .ok_or_else(|| Error::internal("createPhysicalNetwork answered no id"))?
+    .to_string();
+    for traffic in ["Guest", "Public", "Management"] {
+        run(
+            ctx,
+            caller,
+            "addTrafficType",
+            &[
+                ("physicalnetworkid", &pn),
+                ("traffictype", traffic),
+                ("kvmnetworklabel", LOCAL_LABEL),
+            ],
+            "traffictype",
+        )
+        .await?;
+    }
+    run(
+        ctx,
+        caller,
+        "updatePhysicalNetwork",
+        &[("id", &pn), ("state", "Enabled")],
+        "physicalnetwork",
+    )
+    .await?;
+    Ok(())
 }
 
 /// The default zone's primary and secondary storage, registered when missing. Answers
@@ -362,6 +465,48 @@ pub async fn stop_guests(ctx: &Ctx, host_id: HostId) {
     while stops.join_next().await.is_some() {}
 }
 
+/// Stops this machine's routers (isolated networks' namespaces, each with a dnsmasq)
+/// after its guests, before the agent: the embedded default's Ctrl-C stops everything it
+/// started. Their addresses and rules stay recorded; they are marked to start again at
+/// the next start ([`resume_routers`]), unlike a router an admin stopped.
+pub async fn stop_routers(ctx: &Ctx, host_id: HostId) {
+    let routers = match db::routers::routers_on_host(&ctx.pool, host_id).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "listing this machine's routers to stop them");
+            return;
+        }
+    };
+    for r in routers.into_iter().filter(|r| r.state == "Running") {
+        println!(
+            "==> stopping router {} (it starts again with the cloud)",
+            r.name
+        );
+        let stopped = match db::routers::router_set_resume(&ctx.pool, r.id, true).await {
+            Ok(()) => crate::services::networks::router_stop(ctx, r.id).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = stopped {
+            tracing::error!(router = %r.name, error = %e, "stopping a router before shutting down");
+        }
+    }
+}
+
+/// Starts the routers [`stop_routers`] stopped at the last shutdown, before the VMs
+/// that need them.
+async fn resume_routers(ctx: &Ctx) -> Result<()> {
+    for r in db::routers::router_take_resumable(&ctx.pool).await? {
+        if r.state != "Stopped" {
+            continue;
+        }
+        tracing::info!(router = %r.name, "starting a router that was running when the cloud stopped");
+        if let Err(e) = crate::services::networks::router_start(ctx, r.id).await {
+            tracing::error!(router = %r.name, error = %e, "starting a router again");
+        }
+    }
+    Ok(())
+}
+
 /// Starts the VMs [`stop_guests`] stopped at the last shutdown (as `startVirtualMachine`
 /// jobs, so they show in the job list and events).
 async fn resume_guests(ctx: &Ctx, caller: &Caller) -> Result<()> {
@@ -401,7 +546,7 @@ impl LocalAgent {
 /// Registers this machine (127.0.0.1) as a host of the default cluster, or renews its
 /// credentials if it is registered already, starts its agent and waits for it to be Up.
 pub async fn start(ctx: &Ctx, opts: &LocalHostOptions) -> Result<(HostRow, LocalAgent)> {
-    let (zone, pod, cluster) = ensure_topology(ctx).await?;
+    let (zone, pod, cluster) = ensure_topology(ctx, opts.zone_type).await?;
     let caller = system_caller(ctx).await?;
     let has_storage = ensure_storage(ctx, &caller, zone, opts).await?;
     let address = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -437,6 +582,7 @@ pub async fn start(ctx: &Ctx, opts: &LocalHostOptions) -> Result<(HostRow, Local
         if has_storage {
             enable_zone_once(ctx, &caller, zone).await?;
         }
+        resume_routers(ctx).await?;
         resume_guests(ctx, &caller).await?;
         return Ok((h, agent));
     }

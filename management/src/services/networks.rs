@@ -97,11 +97,17 @@ async fn label(ctx: &Ctx, n: &NetworkRow, t: TrafficType) -> Result<String> {
 }
 
 /// The segment of an implemented network as host `on` must have it: the flood list is
-/// every other host of the network.
+/// every other host of the network. A host registered by a loopback address (the
+/// embedded default's own, 127.0.0.1) is no peer: no other host can reach it there, and
+/// it does not flood to itself.
 async fn segment(ctx: &Ctx, n: &NetworkRow, hosts: &[db::hosts::HostRow]) -> Result<GuestSegment> {
     let mut isolation = isolation_of(n)?;
     if let Isolation::Vxlan { peers, .. } = &mut isolation {
-        *peers = hosts.iter().filter_map(|h| ipv4_of(&h.address)).collect();
+        *peers = hosts
+            .iter()
+            .filter_map(|h| ipv4_of(&h.address))
+            .filter(|ip| !ip.is_loopback())
+            .collect();
         peers.sort();
         peers.dedup();
     }

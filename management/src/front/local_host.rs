@@ -39,7 +39,7 @@ pub const GUEST_GATEWAY: &str = "192.168.251.1";
 /// The bridge every traffic type of an Advanced default zone rides on (as CloudStack's
 /// single-NIC KVM set-up does): `scripts/run` makes it with [`GUEST_GATEWAY`], which
 /// is also the local end of the guest networks' VXLAN segments.
-pub const LOCAL_LABEL: &str = "cloudbr0";
+const LOCAL_LABEL: &str = "cloudbr0";
 /// The VXLAN ids an Advanced default zone gives its isolated networks.
 const LOCAL_VNI_RANGE: &str = "5000-5099";
 

@@ -161,6 +161,7 @@ impl Error {
                     Some("23514") | Some("23P01") | Some("22P02") | Some("22001")
                     | Some("22003") | Some("22007") | Some("22008") | Some("22021")
                     | Some("22P05") => ApiError::param(format!("Invalid value: {}", db.message())),
+                    Some("40001" | "40P01" | "55P03") => ApiError::internal(CONFLICTED),
                     _ => internal_error(),
                 }
             }
@@ -173,6 +174,14 @@ impl Error {
             ) => unavailable(),
             _ => internal_error(),
         }
+    }
+
+    /// A conflict with a concurrent transaction that Postgres resolved by rolling this one
+    /// back (deadlock, serialization failure, lock not available): nothing was written,
+    /// and the same work done again normally succeeds.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Db(sqlx::Error::Database(db))
+            if matches!(db.code().as_deref(), Some("40001" | "40P01" | "55P03")))
     }
 
     /// Whether this error is the server's fault (and so worth an error-level log line).
@@ -190,6 +199,10 @@ impl From<Error> for ApiError {
         e.to_api()
     }
 }
+
+/// The text of a transient conflict that outlasted the retries ([`Error::is_transient`]).
+pub const CONFLICTED: &str =
+    "The operation collided with a concurrent one and was rolled back; nothing changed, please retry";
 
 /// The text of the error API calls get while the database is away.
 pub const UNAVAILABLE: &str =

@@ -226,7 +226,9 @@ async fn a_failure_at_each_step_unwinds_everything() {
 
 /// Waits until the workflow of `address` is at `step` and answers it.
 async fn wait_step(ctx: &Ctx, address: &str, step: &str) -> db::workflows::WorkflowRow {
-    let deadline = Instant::now() + Duration::from_secs(120);
+    // Generous: the steps before copy the agent over SSH, and CI runs two test binaries
+    // at once on two cores (a workflow that ended is reported at once, below).
+    let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let row = db::workflows::workflow_fetch_active_by_input(
             &ctx.pool,
@@ -239,9 +241,24 @@ async fn wait_step(ctx: &Ctx, address: &str, step: &str) -> db::workflows::Workf
         if let Some(r) = row.filter(|r| r.step.as_deref() == Some(step)) {
             return r;
         }
+        // Where it is instead (or how it ended), so a failure says why.
+        let last: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT state::text, step, error FROM workflows
+             WHERE kind = 'HostAdd' AND input->>'address' = $1 ORDER BY created DESC LIMIT 1",
+        )
+        .bind(address)
+        .fetch_optional(&ctx.pool)
+        .await
+        .unwrap();
+        if let Some((state, at, error)) = &last {
+            assert!(
+                state == "Running" || state == "Unwinding",
+                "the workflow ended {state} at {at:?} before {step}: {error:?}"
+            );
+        }
         assert!(
             Instant::now() < deadline,
-            "the workflow never reached {step}"
+            "the workflow never reached {step}: {last:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

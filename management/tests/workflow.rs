@@ -6,6 +6,7 @@
 //! - a server that dies at step N (its task dropped while the step hangs) holds the
 //!   workflow until its lease lapses; then another server resumes it at step N;
 //! - a server that lost its claim cannot record a step or an outcome;
+//! - a step Postgres rolled back as a deadlock is done again, up to the retries;
 //! - listWorkflows shows the step and state;
 //! - the production schema admits every kind but the toy's (`Test`), which these tests
 //!   admit in their own throwaway database only.
@@ -54,6 +55,8 @@ struct World {
     things: BTreeSet<String>,
     log: Vec<String>,
     outcome: Option<String>,
+    /// How many more times step `.0`'s do is rolled back by Postgres as a deadlock.
+    collisions: Option<(ToyStep, u32)>,
 }
 
 static WORLDS: Mutex<Option<HashMap<Uuid, World>>> = Mutex::new(None);
@@ -92,7 +95,21 @@ impl Workflow for Toy {
     async fn check(&self, _: &Ctx) -> Result<()> {
         Ok(())
     }
-    async fn do_step(&self, _: &Ctx, step: ToyStep, out: &Outputs) -> Result<Value> {
+    async fn do_step(&self, ctx: &Ctx, step: ToyStep, out: &Outputs) -> Result<Value> {
+        if let Some((at, left)) = world(self.id).collisions {
+            if at == step && left > 0 {
+                change(self.id, |w| {
+                    w.collisions = Some((at, left - 1));
+                    w.log.push(format!("collide {}", step.name()));
+                });
+                // What Postgres answers the loser of a deadlock, from Postgres itself.
+                sqlx::query(
+                    "DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$",
+                )
+                .execute(&ctx.pool)
+                .await?;
+            }
+        }
         let before = earlier(step, out);
         let thing = format!("{}-thing", step.name());
         change(self.id, |w| {
@@ -285,6 +302,35 @@ async fn a_failure_at_each_step_unwinds_in_reverse_with_the_outputs() {
         assert_eq!(row.error.as_deref(), Some(text.as_str()));
         assert_eq!(row.step_index, 0);
     }
+}
+
+#[tokio::test]
+async fn a_step_rolled_back_by_a_deadlock_is_done_again_and_fails_only_past_the_retries() {
+    let ctx = toy_ctx().await;
+    // Three collisions: done a fourth time, and the workflow succeeds.
+    let toy = Toy { id: Uuid::new_v4() };
+    change(toy.id, |w| w.collisions = Some((ToyStep::Two, 3)));
+    workflow::run(&ctx, None, toy.clone()).await.unwrap();
+    let w = world(toy.id);
+    assert_eq!(w.outcome.as_deref(), Some("succeeded with 4 outputs"));
+    let collided = w.log.iter().filter(|l| *l == "collide ToyTwo").count();
+    assert_eq!(collided, 3, "{:?}", w.log);
+    assert_eq!(w.things.len(), 4, "{w:?}");
+    assert_eq!(row_of(&ctx, toy.id).await.state, State::Succeeded);
+
+    // Four: the retries are spent; it unwinds and says what happened, not "internal error".
+    let toy = Toy { id: Uuid::new_v4() };
+    change(toy.id, |w| w.collisions = Some((ToyStep::Three, 4)));
+    let e = workflow::run(&ctx, None, toy.clone()).await.unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    let api = e.to_api();
+    assert_eq!(api.text, stratus_management::error::CONFLICTED);
+    let w = world(toy.id);
+    assert!(w.things.is_empty(), "everything undone: {w:?}");
+    assert_eq!(w.outcome, Some(format!("failed: {}", api.text)));
+    let row = row_of(&ctx, toy.id).await;
+    assert_eq!(row.state, State::Failed);
+    assert_eq!(row.error.as_deref(), Some(api.text.as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

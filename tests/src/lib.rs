@@ -207,6 +207,22 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // A failing test's server log goes with its temporary directory: what it said
+        // about the failure is printed here, or a CI failure has no cause on record.
+        if std::thread::panicking() {
+            let log = strip_ansi(&self.log_text());
+            let notable: Vec<&str> = log
+                .lines()
+                .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+                .collect();
+            let from = notable.len().saturating_sub(60);
+            eprintln!(
+                "--- the last {} warnings and errors of {} ---\n{}",
+                notable.len() - from,
+                self.log.display(),
+                notable[from..].join("\n")
+            );
+        }
         if self.child.try_wait().ok().flatten().is_none() {
             self.stop();
         }

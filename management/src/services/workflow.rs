@@ -21,6 +21,10 @@
 //!   is fenced on the owner, so a server that lost its claim cannot record a step or an
 //!   outcome over the new owner's.
 //!
+//! - **Collisions are not failures.** A *do* that Postgres rolled back for colliding with a
+//!   concurrent transaction (deadlock, serialization failure) is done again, being
+//!   idempotent, a few times before the workflow unwinds.
+//!
 //! `Faults` (test hooks) are checked by step name before each *do*.
 //! A finished workflow answers again what it came to: [`run`] for a job whose workflow
 //! already succeeded returns `Ok`, one that failed returns its recorded error.
@@ -43,6 +47,10 @@ use crate::error::{Error, Result};
 /// How long a claim lasts without renewal, and how often it is renewed.
 pub const LEASE_SECS: i64 = 30;
 const RENEW_EVERY: Duration = Duration::from_secs(10);
+
+/// How many times a step rolled back by a deadlock or serialization failure is done
+/// again before it fails the workflow (0.1, 0.2, 0.4 s apart).
+const TRANSIENT_RETRIES: u32 = 3;
 
 /// The kinds of workflow (and their states) are typed in `rules::workflow`, so that the
 /// rows carry them; the table's `kind` is checked against the same list.
@@ -342,9 +350,24 @@ async fn steps<W: Workflow>(ctx: &Ctx, w: &W, row: WorkflowRow) -> Result<()> {
                     .await?,
                 id.into(),
             )?;
-            let done = match ctx.faults.check(step.name()).await {
-                Ok(()) => w.do_step(ctx, step, &out).await,
-                Err(e) => Err(e.into()),
+            // Every step is safe to repeat, so one Postgres rolled back for colliding with
+            // a concurrent transaction is simply done again (a few times) before it counts
+            // as failed.
+            let mut tries = 0u32;
+            let done = loop {
+                let r = match ctx.faults.check(step.name()).await {
+                    Ok(()) => w.do_step(ctx, step, &out).await,
+                    Err(e) => Err(e.into()),
+                };
+                match r {
+                    Err(e) if e.is_transient() && tries < TRANSIENT_RETRIES => {
+                        tries += 1;
+                        tracing::info!(workflow = %id, kind = W::KIND.as_str(), step = step.name(),
+                            error = %e, tries, "step collided with a concurrent transaction; again");
+                        tokio::time::sleep(Duration::from_millis(50 << tries)).await;
+                    }
+                    r => break r,
+                }
             };
             match done {
                 Ok(output) => {
@@ -365,8 +388,9 @@ async fn steps<W: Workflow>(ctx: &Ctx, w: &W, row: WorkflowRow) -> Result<()> {
                 }
                 Err(e) => {
                     let api = e.to_api();
+                    // The cause, not the client's text: an internal error's answer is generic.
                     tracing::warn!(workflow = %id, kind = W::KIND.as_str(), step = step.name(),
-                        error = %api.text, "step failed; unwinding");
+                        error = %e, "step failed; unwinding");
                     index += 1; // the failed step is undone too
                     let ok = db::workflows::workflow_set_unwinding(
                         pool,

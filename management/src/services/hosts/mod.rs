@@ -229,16 +229,19 @@ pub async fn heartbeat(
         return Ok(ack(false));
     }
     db::hosts::host_apply_report(&mut *tx, host_id, ctx.ms_id, hb).await?;
-    if let Some(g) = hb.sg_generation {
-        // Less than it confirmed (an agent restart, a reboot): due again, in full.
-        db::security_groups::host_reported(&mut *tx, host_id, g.min(i64::MAX as u64) as i64)
-            .await?;
-    }
     db::hosts::host_metrics_insert(&mut *tx, host_id, hb).await?;
     db::vms::vm_metrics_insert(&mut *tx, host_id, &hb.domain_stats).await?;
     // A report may have been taken just before an operation changed the VM.
     let settle = 15;
     let strays = crate::services::vms::sync_report(&mut tx, &host, &hb.domains, settle).await?;
+    // After the VMs: every writer locks a VM row before its host's `sg_host_state` row
+    // (the VM's trigger writes that one), and a heartbeat that took them the other way
+    // round deadlocked with a destroy of one of its VMs.
+    if let Some(g) = hb.sg_generation {
+        // Less than it confirmed (an agent restart, a reboot): due again, in full.
+        db::security_groups::host_reported(&mut *tx, host_id, g.min(i64::MAX as u64) as i64)
+            .await?;
+    }
     if let Some(next) = host.status.on(StatusEvent::Heartbeat) {
         record_transition(&mut tx, &host, host.status, next, "the agent reported").await?;
     }

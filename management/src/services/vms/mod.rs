@@ -562,13 +562,28 @@ pub async fn stop_with(ctx: &Ctx, vm_id: VmId, o: PowerOptions) -> Result<()> {
 /// Destroyed: the domain is gone, capacity released; disk and address stay until expunge
 /// (recoverVirtualMachine brings it back Stopped).
 pub async fn destroy(ctx: &Ctx, vm_id: VmId) -> Result<()> {
-    let vm = db::vms::vm_fetch(&ctx.pool, vm_id)
-        .await?
-        .ok_or_else(|| Error::internal("the VM vanished"))?;
-    state_of(&vm)?.require(VmEvent::Destroy, &vm.display_name)?;
+    // A running VM is Stopping while its domain goes, as CloudStack stops a VM it
+    // destroys: a heartbeat taken meanwhile sees a VM in transition, not one that died
+    // out of band (which it would mark Stopped, with an alert).
+    let vm = {
+        let mut tx = ctx.pool.begin().await?;
+        let vm = db::vms::vm_fetch_for_update(&mut *tx, vm_id)
+            .await?
+            .ok_or_else(|| Error::internal("the VM vanished"))?;
+        let state = state_of(&vm)?;
+        state.require(VmEvent::Destroy, &vm.display_name)?;
+        if state == VmState::Running {
+            db::vms::vm_set_state(&mut *tx, vm_id, VmState::Stopping, None).await?;
+        }
+        tx.commit().await?;
+        vm
+    };
     if let Some(host_id) = vm.host_id.or(vm.last_host_id) {
         if let Some(host) = db::hosts::host_fetch(&ctx.pool, host_id).await? {
-            Agent::of(ctx, &host).delete_vm(vm_id).await?;
+            if let Err(e) = Agent::of(ctx, &host).delete_vm(vm_id).await {
+                db::vms::vm_set_state(&ctx.pool, vm_id, vm.state, vm.error_text.as_deref()).await?;
+                return Err(e.into());
+            }
             db::vms::vm_mark_destroyed(&ctx.pool, vm_id).await?;
             if vm.host_id.is_some() {
                 if let Err(e) = push_leases(ctx, &host, vm_id, Some(vm_id.into_uuid())).await {

@@ -368,6 +368,17 @@ fn instance_suffix(v: String) -> Result<String, String> {
     }
 }
 
+fn allocation_algorithm(v: String) -> Result<String, String> {
+    use crate::rules::placement::Algorithm;
+    match Algorithm::parse(&v) {
+        Some(_) => Ok(v),
+        None => Err(format!(
+            "not one of {}",
+            Algorithm::ALL.map(|a| a.as_str()).join(", ")
+        )),
+    }
+}
+
 fn internal_sites(v: String) -> Result<String, String> {
     crate::rules::download_policy::parse_sites(&v).map(|_| v)
 }
@@ -450,7 +461,11 @@ registry! {
     CLUSTER_MEMORY_ALLOCATED_CAPACITY_DISABLETHRESHOLD: f64 =
         Setting::float("cluster.memory.allocated.capacity.disablethreshold", 0.85)
             .scopes(&[S::Cluster]);
-    VM_ALLOCATION_ALGORITHM: &'static str = Setting::string("vm.allocation.algorithm", "random");
+    /// The order hosts that fit are tried in (`rules::placement::Algorithm`). Default
+    /// `firstfitleastconsumed`, not CloudStack's `random`: see `Algorithm`.
+    VM_ALLOCATION_ALGORITHM: &'static str =
+        Setting::string("vm.allocation.algorithm", "firstfitleastconsumed")
+            .check(allocation_algorithm);
 
     // Hosts.
     /// Seconds between an agent's heartbeats.
@@ -921,5 +936,7 @@ mod tests {
         assert!(SECSTORAGE_ALLOWED_INTERNAL_SITES.load("nonsense").is_err());
         assert!(SECSTORAGE_ALLOWED_INTERNAL_SITES.load("10.0.0.0/8").is_ok());
         assert!(INCORRECT_LOGIN_ATTEMPTS_ALLOWED.load("0").is_ok());
+        assert!(VM_ALLOCATION_ALGORITHM.load("userdispersing").is_ok());
+        assert!(VM_ALLOCATION_ALGORITHM.load("bestfit").is_err());
     }
 }

@@ -117,27 +117,42 @@ async fn small_vms(
     vms
 }
 
-#[tokio::test]
-async fn fifty_concurrent_deploys_never_double_allocate() {
-    let c = Client::admin().await;
-    let (zid, pid, cid) = c.basic_topology("alloc").await;
+/// A guest range `start`-`end` of 10.0.`net`.0/24 in the pod, and the admin user.
+async fn range_and_admin(
+    c: &Client,
+    (zid, pid): (&str, &str),
+    net: u8,
+    (start, end): (u8, u8),
+) -> db::accounts::UserRow {
+    let (gateway, startip, endip) = (
+        format!("10.0.{net}.1"),
+        format!("10.0.{net}.{start}"),
+        format!("10.0.{net}.{end}"),
+    );
     c.ok(
         "createVlanIpRange",
         &[
-            ("zoneid", &zid),
-            ("podid", &pid),
-            ("gateway", "10.0.1.1"),
+            ("zoneid", zid),
+            ("podid", pid),
+            ("gateway", &gateway),
             ("netmask", "255.255.255.0"),
-            ("startip", "10.0.1.10"),
-            ("endip", "10.0.1.15"),
+            ("startip", &startip),
+            ("endip", &endip),
             ("forvirtualnetwork", "false"),
         ],
     )
     .await;
-    let admin = db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
+    db::accounts::user_fetch_by_name(&c.ctx.pool, db::accounts::ROOT_DOMAIN, "admin")
         .await
         .unwrap()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn fifty_concurrent_deploys_never_double_allocate() {
+    let c = Client::admin().await;
+    let (zid, pid, cid) = c.basic_topology("alloc").await;
+    let admin = range_and_admin(&c, (&zid, &pid), 1, (10, 15)).await;
     // Two Up hosts: 2 cores × 1000 MHz and 2 GiB each → four 500 MHz / 512 MiB VMs each.
     let mut host_ids = vec![];
     for i in 0..2u8 {
@@ -309,6 +324,107 @@ async fn fifty_concurrent_deploys_never_double_allocate() {
         "no host over capacity: {reserved:?}"
     );
     assert_eq!(placed, 8, "two hosts × four VMs");
+}
+
+/// Issue 20: `vm.allocation.algorithm` orders the hosts, set through the API as an admin
+/// would. Three equal hosts (room for eight small VMs each): `firstfit` fills the first
+/// host (by id) before any other; `userdispersing` then puts the account's next VMs on the
+/// hosts where it has fewest; the default, `firstfitleastconsumed`, takes the host with
+/// the most free memory; a value that is no algorithm is refused with the list.
+#[tokio::test]
+async fn the_allocation_algorithm_setting_orders_the_hosts() {
+    let c = Client::admin().await;
+    let (zid, pid, cid) = c.basic_topology("algo").await;
+    let admin = range_and_admin(&c, (&zid, &pid), 2, (10, 60)).await;
+    let mut hosts = vec![];
+    for i in 0..3u8 {
+        hosts.push(
+            host_up(
+                &c,
+                &admin,
+                (&zid, &pid, &cid),
+                &format!("a{i}"),
+                40 + i,
+                &facts(4, 1000, 4 << 30),
+            )
+            .await,
+        );
+    }
+    hosts.sort();
+    let vms = small_vms(&c, &admin, &zid, 10, "algo-").await;
+    let on = |a: &allocate::Allocation, count: &mut HashMap<Uuid, usize>| {
+        *count.entry(a.host_id.into_uuid()).or_default() += 1;
+    };
+    let set = |v: &'static str| {
+        let c = &c;
+        async move {
+            c.ok(
+                "updateConfiguration",
+                &[("name", "vm.allocation.algorithm"), ("value", v)],
+            )
+            .await
+        }
+    };
+    let mut count: HashMap<Uuid, usize> = HashMap::new();
+
+    set("firstfit").await;
+    for vm in &vms[..3] {
+        let a = allocate::allocate(&c.ctx, (*vm).into(), None, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            a.host_id, hosts[0],
+            "firstfit: the first host until it is full"
+        );
+        on(&a, &mut count);
+    }
+
+    set("userdispersing").await;
+    let mut dispersed = vec![];
+    for vm in &vms[3..6] {
+        let a = allocate::allocate(&c.ctx, (*vm).into(), None, None)
+            .await
+            .unwrap();
+        dispersed.push(a.host_id);
+        on(&a, &mut count);
+    }
+    // The account has 3 on the first host and none elsewhere: the others first, one each,
+    // then whichever of them is least consumed (never the first, which has 3).
+    assert!(!dispersed.contains(&hosts[0]), "{dispersed:?} {hosts:?}");
+    assert!(dispersed[..2].contains(&hosts[1]) && dispersed[..2].contains(&hosts[2]));
+
+    // The default again: the most free memory (the first host has 3, the others 1 or 2).
+    c.ok("resetConfiguration", &[("name", "vm.allocation.algorithm")])
+        .await;
+    let a = allocate::allocate(&c.ctx, vms[6].into(), None, None)
+        .await
+        .unwrap();
+    let least = hosts[1..]
+        .iter()
+        .min_by_key(|h| (count.get(&h.into_uuid()).copied().unwrap_or(0), **h))
+        .copied()
+        .unwrap();
+    assert_eq!(a.host_id, least, "{count:?}");
+
+    let r = c
+        .call(
+            "updateConfiguration",
+            &[("name", "vm.allocation.algorithm"), ("value", "bestfit")],
+        )
+        .await;
+    assert_eq!(r.status, 431, "{}", r.text);
+    assert!(
+        r.errortext().contains("userconcentratedpod_firstfit"),
+        "{}",
+        r.text
+    );
+    let listed = c
+        .ok("listConfigurations", &[("name", "vm.allocation.algorithm")])
+        .await;
+    assert_eq!(
+        listed["configuration"][0]["defaultvalue"], "firstfitleastconsumed",
+        "{listed}"
+    );
 }
 
 /// Issue 17: a cluster's overcommit factor changes placement. Two clusters with one

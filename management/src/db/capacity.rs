@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{RowShape, Scalar};
 use crate::error::Result;
-use crate::ids::{ClusterId, HostId, PodId, StoragePoolId, VmId, ZoneId};
+use crate::ids::{AccountId, ClusterId, HostId, PodId, StoragePoolId, VmId, ZoneId};
 use crate::rules::hoststate::{ResourceState, Status};
 use crate::rules::placement::{Candidate, Pool};
 use crate::rules::states::AllocationState;
@@ -16,6 +16,7 @@ use crate::rules::states::AllocationState;
 #[derive(Debug, sqlx::FromRow, RowShape)]
 struct CandidateRow {
     id: HostId,
+    pod_id: PodId,
     cluster_id: ClusterId,
     status: Status,
     resource_state: ResourceState,
@@ -28,13 +29,12 @@ struct CandidateRow {
     reserved_bytes: i64,
 }
 
-stmt!(HOSTS_LOCK_IN_ZONE: Scalar<HostId> = "SELECT id FROM hosts WHERE zone_id = $1 ORDER BY id FOR UPDATE");
 stmt!(HOSTS_IN_ZONE: Scalar<HostId> = "SELECT id FROM hosts WHERE zone_id = $1 ORDER BY id");
 // What each candidate reserves: its VMs in the states that hold capacity, plus the VMs
 // migrating to it (their hold, 0046). Two index scans joined by UNION ALL; one join `ON
 // host_id = h.id OR migrating_to = h.id` could use no index and compared every VM with
 // every host (800 ms a placement at 1,000 hosts and 10,000 VMs).
-stmt!(HOST_CANDIDATES: CandidateRow = "SELECT h.id, h.cluster_id, h.status, h.resource_state, c.allocation_state AS cluster_state,
+stmt!(HOST_CANDIDATES: CandidateRow = "SELECT h.id, h.pod_id, h.cluster_id, h.status, h.resource_state, c.allocation_state AS cluster_state,
                 h.cpu_cores, h.cpu_mhz, h.memory_bytes, h.tags,
                 COALESCE(SUM(v.cpu_number::bigint * v.cpu_mhz), 0)::bigint AS reserved_mhz,
                 COALESCE(SUM(v.memory_mb::bigint * 1048576), 0)::bigint AS reserved_bytes
@@ -55,7 +55,7 @@ stmt!(POOLS_LOCK_IN_ZONE: Scalar<StoragePoolId> = "SELECT id FROM storage_pools 
 /// Locks the zone's primary pools (in id order) until the transaction ends: whatever
 /// places a volume into the zone under this lock reads the pools' room, records its
 /// volume and commits before the next one reads, so two never both take the last room
-/// of a pool. (A deploy takes its hosts' lock first, then this one.)
+/// of a pool. (A deploy takes its host's lock first, then this one.)
 pub async fn pool_lock_in_txn(db: &mut PgConnection, zone_id: ZoneId) -> Result<()> {
     POOLS_LOCK_IN_ZONE
         .query_scalar()
@@ -65,44 +65,74 @@ pub async fn pool_lock_in_txn(db: &mut PgConnection, zone_id: ZoneId) -> Result<
     Ok(())
 }
 
-/// The zone's hosts as placement candidates, their rows locked (in id order, so
-/// concurrent deploys queue instead of deadlocking) until the transaction ends; what is
-/// reserved on each is summed under that lock, so two deploys never both take the last
-/// capacity.
-pub async fn host_candidates_for_update_in_txn(
-    db: &mut PgConnection,
-    zone_id: ZoneId,
-) -> Result<Vec<Candidate>> {
-    zone_candidates(db, &HOSTS_LOCK_IN_ZONE, zone_id).await
-}
-
 /// The zone's hosts as placement would see them, without locking anything: for showing
-/// where a VM could go (`findHostsForMigration`, the instance page), never for taking
-/// capacity, which only [`host_candidates_for_update_in_txn`] may decide.
+/// where a VM could go (`findHostsForMigration`, the instance page) and for ranking a
+/// deploy's hosts, never for taking capacity, which only
+/// [`host_candidate_for_update_in_txn`] may decide.
 pub async fn host_candidates(db: &mut PgConnection, zone_id: ZoneId) -> Result<Vec<Candidate>> {
-    zone_candidates(db, &HOSTS_IN_ZONE, zone_id).await
+    let ids: Vec<HostId> = HOSTS_IN_ZONE
+        .query_scalar()
+        .bind(zone_id)
+        .fetch_all(&mut *db)
+        .await?;
+    candidates_of(db, &ids).await
 }
 
-/// The zone's hosts that `ids` selects (locking them or not), with what each has and
-/// has reserved.
-async fn zone_candidates(
+stmt!(HOST_LOCK: Scalar<HostId> = "SELECT id FROM hosts WHERE id = $1 FOR UPDATE");
+
+/// One host as a placement candidate, its row locked until the transaction (or the
+/// savepoint) ends, what it has reserved read under that lock: whoever reserves on a
+/// host holds its row, so a deploy that finds room here keeps it. None: no such host.
+pub async fn host_candidate_for_update_in_txn(
     db: &mut PgConnection,
-    ids: &'static super::Stmt<Scalar<HostId>>,
+    host: HostId,
+) -> Result<Option<Candidate>> {
+    let locked = HOST_LOCK
+        .query_scalar()
+        .bind(host)
+        .fetch_optional(&mut *db)
+        .await?;
+    if locked.is_none() {
+        return Ok(None);
+    }
+    Ok(candidates_of(db, &[host]).await?.pop())
+}
+
+stmt!(ACCOUNT_VMS_BY_HOST: (HostId, PodId, i64) = "SELECT h.id, h.pod_id, count(*)
+         FROM vms v JOIN hosts h ON h.id = v.host_id
+         WHERE v.account_id = $1 AND v.zone_id = $2 AND v.state IN ('Starting', 'Running', 'Stopping')
+         GROUP BY h.id, h.pod_id");
+
+/// Where an account's VMs run in a zone: (host, its pod, how many), for the allocation
+/// algorithms that disperse or concentrate them.
+pub async fn account_vms_by_host(
+    db: impl PgExecutor<'_>,
+    account: AccountId,
     zone_id: ZoneId,
-) -> Result<Vec<Candidate>> {
-    let ids: Vec<HostId> = ids.query_scalar().bind(zone_id).fetch_all(&mut *db).await?;
+) -> Result<Vec<(HostId, PodId, i64)>> {
+    Ok(ACCOUNT_VMS_BY_HOST
+        .query_as()
+        .bind(account)
+        .bind(zone_id)
+        .fetch_all(db)
+        .await?)
+}
+
+/// The hosts `ids` with what each has and has reserved.
+async fn candidates_of(db: &mut PgConnection, ids: &[HostId]) -> Result<Vec<Candidate>> {
     if ids.is_empty() {
         return Ok(vec![]);
     }
     let rows: Vec<CandidateRow> = HOST_CANDIDATES
         .query_as()
-        .bind(&ids)
+        .bind(ids)
         .fetch_all(&mut *db)
         .await?;
     Ok(rows
         .into_iter()
         .map(|r| Candidate {
             id: r.id,
+            pod_id: r.pod_id,
             cluster_id: r.cluster_id,
             up: r.status == Status::Up,
             enabled: r.resource_state == ResourceState::Enabled,
@@ -354,8 +384,9 @@ pub async fn capacity_by_cluster(
 
 statements![
     POOLS_LOCK_IN_ZONE,
-    HOSTS_LOCK_IN_ZONE,
     HOSTS_IN_ZONE,
+    HOST_LOCK,
+    ACCOUNT_VMS_BY_HOST,
     HOST_CANDIDATES,
     VM_RESERVE_ON_HOST_IN_TXN,
     POOL_CANDIDATES,

@@ -93,53 +93,81 @@ pub async fn nics_of_vm(db: impl PgExecutor<'_>, vm_id: VmId) -> Result<Vec<NicR
     Ok(NICS_OF_VM.query_as().bind(vm_id).fetch_all(db).await?)
 }
 
-stmt!(NIC_LOWEST_FREE_IP: Scalar<IpNetwork> = "SELECT a.ip FROM networks n
+// The lowest free address of the zone's guest ranges, found from the gaps between the
+// addresses in use (one ordered walk of the (network_id, ip_address) index per range,
+// stopping at the first gap), not by probing every address of the ranges in turn.
+stmt!(NIC_LOWEST_FREE_IP: Scalar<IpNetwork> = "SELECT c.ip FROM networks n
              JOIN ip_ranges r ON r.zone_id = n.zone_id AND r.purpose = 'guest'
              CROSS JOIN LATERAL (
-                 SELECT r.start_ip + g AS ip
-                 FROM generate_series(0::bigint, (r.end_ip - r.start_ip)) g) a
+                 (SELECT r.start_ip AS ip
+                   WHERE NOT EXISTS (SELECT 1 FROM nics y
+                                     WHERE y.network_id = $1 AND y.ip_address = r.start_ip))
+                 UNION ALL
+                 (SELECT g.ip + 1 FROM (
+                     SELECT x.ip_address AS ip,
+                            lead(x.ip_address) OVER (ORDER BY x.ip_address) AS next
+                     FROM nics x
+                     WHERE x.network_id = $1 AND x.ip_address >= r.start_ip
+                       AND x.ip_address <= r.end_ip) g
+                   WHERE g.ip < r.end_ip AND (g.next IS NULL OR g.next <> g.ip + 1)
+                   ORDER BY g.ip LIMIT 1)) c
              WHERE n.id = $1
-               AND NOT EXISTS (SELECT 1 FROM nics x WHERE x.network_id = $1 AND x.ip_address = a.ip)
-             ORDER BY a.ip LIMIT 1");
+             ORDER BY c.ip LIMIT 1");
 
-stmt!(NIC_LOWEST_FREE_OWN_IP: Scalar<IpNetwork> = "SELECT set_masklen(network(n.net_cidr) + g, 32) AS ip
-             FROM networks n
-             CROSS JOIN LATERAL generate_series(1::bigint,
-                 (broadcast(n.net_cidr) - network(n.net_cidr)) - 1) g
+// An isolated network's lowest free host address of its own subnet: the first gap after
+// the network address among the addresses in use and the gateway (the router's), below
+// the broadcast address.
+stmt!(NIC_LOWEST_FREE_OWN_IP: Scalar<IpNetwork> = "SELECT g.ip + 1 FROM networks n
+             CROSS JOIN LATERAL (
+                 SELECT u.ip, lead(u.ip) OVER (ORDER BY u.ip) AS next FROM (
+                     SELECT set_masklen(network(n.net_cidr), 32) AS ip
+                     UNION SELECT set_masklen(n.net_gateway, 32) WHERE n.net_gateway IS NOT NULL
+                     UNION SELECT set_masklen(x.ip_address, 32) FROM nics x WHERE x.network_id = n.id
+                 ) u) g
              WHERE n.id = $1 AND n.net_cidr IS NOT NULL
-               AND host(network(n.net_cidr) + g) <> host(n.net_gateway)
-               AND NOT EXISTS (SELECT 1 FROM nics x WHERE x.network_id = $1
-                               AND host(x.ip_address) = host(network(n.net_cidr) + g))
-             LIMIT 1");
+               AND (g.next IS NULL OR g.next <> g.ip + 1)
+               AND g.ip + 1 < set_masklen(broadcast(n.net_cidr), 32)
+             ORDER BY g.ip LIMIT 1");
 
-/// A NIC on `network_id` with the lowest free address of the zone's guest ranges and a
-/// random locally administered MAC, or `None` when every address is taken. The unique
-/// constraints make a double allocation impossible; callers also hold the zone's host
-/// locks ([`super::capacity::host_candidates_for_update_in_txn`]), which serialises allocations in a zone
-/// so the retry on a conflicting insert is rare.
+// Serialises address allocation in one network until the transaction ends, and says
+// whether the network has a subnet of its own (isolated) or takes the zone's guest
+// ranges (a Basic zone's shared network). None: no such network.
+stmt!(NIC_NETWORK_LOCK: Scalar<bool> = "SELECT n.net_cidr IS NOT NULL FROM networks n
+             CROSS JOIN LATERAL (SELECT pg_advisory_xact_lock(
+                 hashtextextended('nic-allocation:' || n.id::text, 0))) l
+             WHERE n.id = $1");
+
+/// A NIC on `network_id` with its lowest free address and a random locally administered
+/// MAC, or `None` when every address is taken. Allocations in one network take turns
+/// (`NIC_NETWORK_LOCK`, until the caller's transaction ends), so concurrent deploys do
+/// not all find the same address; the unique constraints still make a double allocation
+/// impossible (an address given by `nic_allocate_ip_in_txn` meanwhile: the next is tried).
 pub async fn nic_allocate_in_txn(
     db: &mut PgConnection,
     vm_id: VmId,
     network_id: NetworkId,
 ) -> Result<Option<(IpNetwork, String)>> {
+    let Some(own_subnet) = NIC_NETWORK_LOCK
+        .query_scalar()
+        .bind(network_id)
+        .fetch_optional(&mut *db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    // An isolated network's own subnet (every host address but the gateway, the
+    // router's), else the zone's guest ranges (a Basic zone's shared network).
+    let lowest = if own_subnet {
+        &NIC_LOWEST_FREE_OWN_IP
+    } else {
+        &NIC_LOWEST_FREE_IP
+    };
     for _ in 0..16 {
-        // An isolated network's own subnet (every host address but the gateway, the
-        // router's), else the zone's guest ranges (a Basic zone's shared network).
-        let own: Option<IpNetwork> = NIC_LOWEST_FREE_OWN_IP
+        let ip: Option<IpNetwork> = lowest
             .query_scalar()
             .bind(network_id)
             .fetch_optional(&mut *db)
             .await?;
-        let ip = match own {
-            Some(ip) => Some(ip),
-            None => {
-                NIC_LOWEST_FREE_IP
-                    .query_scalar()
-                    .bind(network_id)
-                    .fetch_optional(&mut *db)
-                    .await?
-            }
-        };
         let Some(ip) = ip else { return Ok(None) };
         if let Some(mac) = nic_insert_in_txn(db, vm_id, network_id, ip).await? {
             return Ok(Some((ip, mac)));
@@ -259,6 +287,7 @@ statements![
     LEASE_LIST_FOR_HOST,
     NIC_LOWEST_FREE_IP,
     NIC_LOWEST_FREE_OWN_IP,
+    NIC_NETWORK_LOCK,
     NIC_IP_IN_GUEST_RANGE,
     NIC_IP_TAKEN,
     NIC_INSERT_IN_TXN,

@@ -1,14 +1,15 @@
 //! Placement: which host a new VM goes to, and which primary pool its root volume goes
-//! to. Pure: the caller loads the candidates (with their rows locked, so two deploys
-//! cannot both take the last capacity) and records the reservation in the same
-//! transaction.
+//! to. Pure: the caller loads the candidates, ranks them, and then takes the first that
+//! still fits once its row is locked (`services::vms::allocate`), recording the
+//! reservation in that transaction, so two deploys cannot both take the last capacity.
 //!
 //! As CloudStack's FirstFitAllocator: only hosts that are Up and Enabled in Enabled
 //! clusters, that carry **every** host tag of the offering (`rules::tags`), that reach an
 //! Up pool carrying every storage tag the root volume asks for (when it asks for any and
 //! has no volume yet), and whose capacity — total × the overprovisioning factor of the
 //! host's cluster, minus what is already reserved — holds the VM's CPU (cores × MHz) and
-//! memory. Among those, the one with the most free memory wins (ties: most free CPU, then
+//! memory. Among those, `vm.allocation.algorithm` ([`Algorithm`]) orders the hosts to
+//! try; by default the one with the most free memory first (ties: most free CPU, then
 //! the id), which spreads VMs and is deterministic for tests. A request nothing fits is
 //! refused with the reason (which tags no host or pool has), never placed on an untagged
 //! host.
@@ -17,13 +18,14 @@
 //! its cluster), carrying every storage tag asked for, with the most unallocated space
 //! that still holds the volume within the storage overprovisioning factor.
 
-use crate::ids::{ClusterId, HostId, StoragePoolId};
+use crate::ids::{ClusterId, HostId, PodId, StoragePoolId};
 use crate::rules::tags;
 
 /// A host as placement sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
     pub id: HostId,
+    pub pod_id: PodId,
     pub cluster_id: ClusterId,
     pub up: bool,
     pub enabled: bool,
@@ -126,14 +128,109 @@ fn free(total: i64, factor: f64, reserved: i64) -> i64 {
     (total as f64 * factor) as i64 - reserved
 }
 
-/// Picks the host for `req`, or says why there is none. `pools` are the zone's primary
-/// pools (for the storage tags); `factors` gives a cluster's overprovisioning factors.
+/// `vm.allocation.algorithm`: the order in which the hosts that fit are tried. CloudStack
+/// orders hosts within each cluster it tries; Stratus orders the zone's fitting hosts
+/// at once (clusters are not tried one by one), with the same meanings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// The most free memory first (then CPU, then id): what is least consumed. The
+    /// default here: it spreads VMs and is deterministic (CloudStack's default, `random`,
+    /// makes a small cloud's placements unpredictable).
+    FirstFitLeastConsumed,
+    /// In id order: fills one host before the next.
+    FirstFit,
+    /// Shuffled.
+    Random,
+    /// The hosts with the fewest of the deploying account's VMs first (then least
+    /// consumed): an account's VMs spread over as many hosts as possible.
+    UserDispersing,
+    /// The pods holding most of the account's VMs first, hosts shuffled within a pod.
+    UserConcentratedPodRandom,
+    /// The pods holding most of the account's VMs first, hosts in id order within a pod.
+    UserConcentratedPodFirstFit,
+}
+
+impl Algorithm {
+    pub const ALL: [Algorithm; 6] = [
+        Algorithm::FirstFitLeastConsumed,
+        Algorithm::FirstFit,
+        Algorithm::Random,
+        Algorithm::UserDispersing,
+        Algorithm::UserConcentratedPodRandom,
+        Algorithm::UserConcentratedPodFirstFit,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::FirstFitLeastConsumed => "firstfitleastconsumed",
+            Algorithm::FirstFit => "firstfit",
+            Algorithm::Random => "random",
+            Algorithm::UserDispersing => "userdispersing",
+            Algorithm::UserConcentratedPodRandom => "userconcentratedpod_random",
+            Algorithm::UserConcentratedPodFirstFit => "userconcentratedpod_firstfit",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Algorithm> {
+        Algorithm::ALL
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// Whether it needs where the deploying account's VMs are.
+    pub fn needs_account_placement(self) -> bool {
+        matches!(
+            self,
+            Algorithm::UserDispersing
+                | Algorithm::UserConcentratedPodRandom
+                | Algorithm::UserConcentratedPodFirstFit
+        )
+    }
+}
+
+/// How the fitting hosts are ordered: the algorithm, and what it may need — the
+/// deploying account's VMs per host and per pod, and a seed for the shuffles (random per
+/// deploy; fixed in tests).
+#[derive(Debug, Clone, Default)]
+pub struct Order {
+    pub algorithm: Option<Algorithm>,
+    pub account_vms_on_host: std::collections::HashMap<HostId, i64>,
+    pub account_vms_in_pod: std::collections::HashMap<PodId, i64>,
+    pub seed: u64,
+}
+
+/// A stable pseudo-random key of a host under `seed` (SplitMix64 of the two): a shuffle
+/// that needs no state and is the same for the same seed.
+fn shuffled(seed: u64, id: HostId) -> u64 {
+    let (hi, lo) = id.into_uuid().as_u64_pair();
+    let mut z = seed ^ hi ^ lo.rotate_left(32);
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Picks the host for `req` (the first of [`rank`] by free capacity), or says why there
+/// is none.
 pub fn choose(
     candidates: &[Candidate],
     pools: &[Pool],
     req: &Request,
     factors: impl Fn(ClusterId) -> Factors,
 ) -> Result<HostId, NoHost> {
+    rank(candidates, pools, req, factors, &Order::default()).map(|r| r[0])
+}
+
+/// Every host that fits `req`, in the order `order` tries them (never empty), or why
+/// none fits. `pools` are the zone's primary pools (for the storage tags); `factors`
+/// gives a cluster's overprovisioning factors.
+pub fn rank(
+    candidates: &[Candidate],
+    pools: &[Pool],
+    req: &Request,
+    factors: impl Fn(ClusterId) -> Factors,
+    order: &Order,
+) -> Result<Vec<HostId>, NoHost> {
     let available: Vec<&Candidate> = candidates
         .iter()
         .filter(|c| c.up && c.enabled && c.cluster_enabled)
@@ -175,23 +272,58 @@ pub fn choose(
             })
             .collect()
     };
-    tagged
+    let mut fits: Vec<(i64, i64, &Candidate)> = tagged
         .into_iter()
         .map(|c| {
             let f = factors(c.cluster_id);
             (
                 free(c.memory_total_bytes, f.memory, c.memory_reserved_bytes),
                 free(c.cpu_total_mhz, f.cpu, c.cpu_reserved_mhz),
-                c.id,
+                c,
             )
         })
         .filter(|(mem, cpu, _)| *mem >= req.memory_bytes && *cpu >= req.cpu_mhz)
-        .max_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(b.2.cmp(&a.2)))
-        .map(|(_, _, id)| id)
-        .ok_or(NoHost::NoCapacity {
+        .collect();
+    if fits.is_empty() {
+        return Err(NoHost::NoCapacity {
             cpu_mhz: req.cpu_mhz,
             memory_bytes: req.memory_bytes,
-        })
+        });
+    }
+    // Least consumed: most free memory, then CPU, then the lower id.
+    let least_consumed = |a: &(i64, i64, &Candidate), b: &(i64, i64, &Candidate)| {
+        b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.id.cmp(&b.2.id))
+    };
+    let on_host = |c: &Candidate| order.account_vms_on_host.get(&c.id).copied().unwrap_or(0);
+    let in_pod = |c: &Candidate| {
+        order
+            .account_vms_in_pod
+            .get(&c.pod_id)
+            .copied()
+            .unwrap_or(0)
+    };
+    let seed = order.seed;
+    match order.algorithm.unwrap_or(Algorithm::FirstFitLeastConsumed) {
+        Algorithm::FirstFitLeastConsumed => fits.sort_by(least_consumed),
+        Algorithm::FirstFit => fits.sort_by_key(|f| f.2.id),
+        Algorithm::Random => fits.sort_by_key(|f| shuffled(seed, f.2.id)),
+        Algorithm::UserDispersing => {
+            fits.sort_by(|a, b| on_host(a.2).cmp(&on_host(b.2)).then(least_consumed(a, b)))
+        }
+        Algorithm::UserConcentratedPodRandom => fits.sort_by(|a, b| {
+            in_pod(b.2)
+                .cmp(&in_pod(a.2))
+                .then(a.2.pod_id.cmp(&b.2.pod_id))
+                .then(shuffled(seed, a.2.id).cmp(&shuffled(seed, b.2.id)))
+        }),
+        Algorithm::UserConcentratedPodFirstFit => fits.sort_by(|a, b| {
+            in_pod(b.2)
+                .cmp(&in_pod(a.2))
+                .then(a.2.pod_id.cmp(&b.2.pod_id))
+                .then(a.2.id.cmp(&b.2.id))
+        }),
+    }
+    Ok(fits.into_iter().map(|f| f.2.id).collect())
 }
 
 /// Why no pool was chosen for a volume, for the 533 error text.
@@ -261,6 +393,7 @@ mod tests {
     fn host(n: u128, mem_gib: i64, cpu: i64) -> Candidate {
         Candidate {
             id: HostId::from(uuid::Uuid::from_u128(n)),
+            pod_id: PodId::from(uuid::Uuid::from_u128(n + 2000)),
             cluster_id: ClusterId::from(uuid::Uuid::from_u128(n + 1000)),
             up: true,
             enabled: true,
@@ -283,6 +416,91 @@ mod tests {
             memory_bytes: mem_gib * GIB,
             ..Default::default()
         }
+    }
+
+    /// Hosts 1-4: 2 and 3 share a pod (p2), 1 and 4 have their own; host 3 is full.
+    /// Free memory: 1 → 2 GiB, 2 → 6, 4 → 4. The account has 2 VMs on host 2 (pod p2),
+    /// 1 on host 1.
+    fn four() -> (Vec<Candidate>, Order) {
+        let mut h: Vec<Candidate> = (1..=4).map(|n| host(n, 8, 8000)).collect();
+        h[0].memory_reserved_bytes = 6 * GIB;
+        h[1].memory_reserved_bytes = 2 * GIB;
+        h[2].memory_reserved_bytes = 8 * GIB;
+        h[3].memory_reserved_bytes = 4 * GIB;
+        let p2 = h[1].pod_id;
+        h[2].pod_id = p2;
+        let order = Order {
+            algorithm: None,
+            account_vms_on_host: [(h[1].id, 2), (h[0].id, 1)].into(),
+            account_vms_in_pod: [(p2, 2), (h[0].pod_id, 1)].into(),
+            seed: 7,
+        };
+        (h, order)
+    }
+
+    fn ranked(h: &[Candidate], order: &Order, a: Algorithm) -> Vec<u128> {
+        let order = Order {
+            algorithm: Some(a),
+            ..order.clone()
+        };
+        rank(h, &[], &req(1, 500), one, &order)
+            .unwrap()
+            .into_iter()
+            .map(|id| id.into_uuid().as_u128())
+            .collect()
+    }
+
+    #[test]
+    fn each_allocation_algorithm_orders_only_the_hosts_that_fit() {
+        let (h, order) = four();
+        use Algorithm::*;
+        assert_eq!(ranked(&h, &order, FirstFitLeastConsumed), [2, 4, 1]);
+        assert_eq!(ranked(&h, &order, FirstFit), [1, 2, 4]);
+        // Fewest of the account's VMs first: 4 (none), 1 (one), 2 (two).
+        assert_eq!(ranked(&h, &order, UserDispersing), [4, 1, 2]);
+        // The account's busiest pod first (p2: host 2; 3 is full), then pod of 1, then 4.
+        assert_eq!(ranked(&h, &order, UserConcentratedPodFirstFit), [2, 1, 4]);
+        assert_eq!(ranked(&h, &order, UserConcentratedPodRandom), [2, 1, 4]);
+        // Random: the fitting hosts, each once, the same for the same seed, and seeds
+        // give different orders.
+        let r = ranked(&h, &order, Random);
+        let mut sorted = r.clone();
+        sorted.sort();
+        assert_eq!(sorted, [1, 2, 4]);
+        assert_eq!(r, ranked(&h, &order, Random));
+        let orders: std::collections::HashSet<Vec<u128>> = (0..32)
+            .map(|seed| {
+                ranked(
+                    &h,
+                    &Order {
+                        seed,
+                        ..order.clone()
+                    },
+                    Random,
+                )
+            })
+            .collect();
+        assert!(orders.len() > 2, "{orders:?}");
+        // Nothing fits: the reason, whatever the algorithm.
+        for a in Algorithm::ALL {
+            let o = Order {
+                algorithm: Some(a),
+                ..order.clone()
+            };
+            assert!(matches!(
+                rank(&h, &[], &req(7, 500), one, &o),
+                Err(NoHost::NoCapacity { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn algorithm_names_are_cloudstacks() {
+        for a in Algorithm::ALL {
+            assert_eq!(Algorithm::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(Algorithm::parse(" FirstFit "), Some(Algorithm::FirstFit));
+        assert_eq!(Algorithm::parse("bestfit"), None);
     }
 
     #[test]

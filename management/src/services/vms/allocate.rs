@@ -1,20 +1,25 @@
 //! Instances: the allocations a deploy makes before anything runs — capacity on a host
 //! and the guest address — in one transaction, so a deploy either holds both or nothing.
 //!
-//! Why one transaction with the zone's host rows locked: placement reads what is already
+//! Why one transaction with the chosen host's row locked: placement reads what is already
 //! reserved and writes a new reservation; under concurrent deploys both must happen under
-//! the same lock, or two deploys could take the last capacity of a host. Addresses are
-//! protected by the NIC table's unique constraints. A deploy that loses gets 533
-//! (insufficient capacity) with the reason and holds nothing.
+//! the same lock, or two deploys could take the last capacity of a host. Only that one
+//! row is locked (issue 20): hosts are ranked from an unlocked read by
+//! `vm.allocation.algorithm`, then the first that still fits under its lock is taken
+//! ([`take_first_fitting`]), so deploys to different hosts, and the heartbeats of every
+//! other host, go on in parallel (a lock on every host of the zone serialised them all).
+//! Addresses are taken one network at a time (`db::nics`) and protected by the NIC table's
+//! unique constraints. A deploy that loses gets 533 (insufficient capacity) with the
+//! reason and holds nothing.
 
-use crate::ids::{HostId, NetworkId, VmId};
+use crate::ids::{ClusterId, HostId, NetworkId, VmId, ZoneId};
 use ipnetwork::IpNetwork;
 use stratus_api::{ApiError, ErrorCode};
 
 use crate::ctx::Ctx;
 use crate::db;
 use crate::error::{Error, Result};
-use crate::rules::placement::{self, Factors, Request};
+use crate::rules::placement::{self, Algorithm, Factors, NoHost, Order, Request};
 use crate::rules::tags;
 use crate::settings::{self, Scope};
 
@@ -48,8 +53,9 @@ pub async fn allocate(
         )
         .into()
     };
-    let mut candidates =
-        db::capacity::host_candidates_for_update_in_txn(&mut tx, vm.zone_id).await?;
+    // Ranked from an unlocked read, then the first that still fits once its row is
+    // locked: deploys to different hosts (and heartbeats) never wait for each other.
+    let mut candidates = db::capacity::host_candidates(&mut tx, vm.zone_id).await?;
     if let Some(h) = host {
         candidates.retain(|c| c.id == h);
         if candidates.is_empty() {
@@ -75,7 +81,6 @@ pub async fn allocate(
     let pools = if req.storage_tags.is_empty() {
         vec![]
     } else {
-        db::capacity::pool_lock_in_txn(&mut tx, vm.zone_id).await?;
         db::capacity::pool_candidates(&mut *tx, vm.zone_id).await?
     };
     let factors = |cluster: crate::ids::ClusterId| {
@@ -85,7 +90,11 @@ pub async fn allocate(
             memory: ctx.get_in(&settings::MEM_OVERPROVISIONING_FACTOR, at),
         }
     };
-    let host_id = placement::choose(&candidates, &pools, &req, factors)
+    let order = order_for(ctx, &mut tx, &vm).await?;
+    let ranked = placement::rank(&candidates, &pools, &req, factors, &order)
+        .map_err(|why| insufficient(why.to_string()))?;
+    let host_id = take_first_fitting(&mut tx, vm.zone_id, &ranked, &req, factors)
+        .await?
         .map_err(|why| insufficient(why.to_string()))?;
     db::capacity::vm_reserve_on_host_in_txn(&mut tx, vm.id, host_id).await?;
     // A VM keeps its addresses (a stopped VM's, and those deployVirtualMachine took in
@@ -152,4 +161,66 @@ pub async fn release(
     db::capacity::vm_release_host(&mut tx, vm_id, state, error).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// How `vm.allocation.algorithm` orders the hosts for `vm`'s deploy, with where the
+/// account's VMs are when the algorithm asks for it, and a fresh seed for its shuffles.
+async fn order_for(ctx: &Ctx, conn: &mut sqlx::PgConnection, vm: &db::vms::VmRow) -> Result<Order> {
+    // The setting's check admits only the algorithms' names.
+    let algorithm = Algorithm::parse(&ctx.get(&settings::VM_ALLOCATION_ALGORITHM))
+        .unwrap_or(Algorithm::FirstFitLeastConsumed);
+    let mut order = Order {
+        algorithm: Some(algorithm),
+        seed: rand::random(),
+        ..Default::default()
+    };
+    if algorithm.needs_account_placement() {
+        for (host, pod, n) in
+            db::capacity::account_vms_by_host(&mut *conn, vm.account_id, vm.zone_id).await?
+        {
+            order.account_vms_on_host.insert(host, n);
+            *order.account_vms_in_pod.entry(pod).or_default() += n;
+        }
+    }
+    Ok(order)
+}
+
+/// The first host of `ranked` that still fits `req` once its row is locked, the lock
+/// kept until `conn`'s transaction ends; or why none did. Each try is a savepoint: a host
+/// that no longer fits (a concurrent deploy took its room since the ranking's read) is
+/// unlocked before the next is locked, so a deploy holds at most one host row and two
+/// deploys cannot deadlock over hosts. With storage tags the zone's pools are locked and
+/// read again under the host's lock too.
+pub(crate) async fn take_first_fitting(
+    conn: &mut sqlx::PgConnection,
+    zone_id: ZoneId,
+    ranked: &[HostId],
+    req: &Request,
+    factors: impl Fn(ClusterId) -> Factors,
+) -> Result<Result<HostId, NoHost>> {
+    let mut why = NoHost::NoneAvailable;
+    for &h in ranked {
+        let mut sp = sqlx::Connection::begin(&mut *conn).await?;
+        let Some(fresh) = db::capacity::host_candidate_for_update_in_txn(&mut sp, h).await? else {
+            sp.rollback().await?;
+            continue;
+        };
+        let pools = if req.storage_tags.is_empty() {
+            vec![]
+        } else {
+            db::capacity::pool_lock_in_txn(&mut sp, zone_id).await?;
+            db::capacity::pool_candidates(&mut *sp, zone_id).await?
+        };
+        match placement::choose(std::slice::from_ref(&fresh), &pools, req, &factors) {
+            Ok(id) => {
+                sp.commit().await?;
+                return Ok(Ok(id));
+            }
+            Err(e) => {
+                sp.rollback().await?;
+                why = e;
+            }
+        }
+    }
+    Ok(Err(why))
 }

@@ -145,11 +145,10 @@ async fn destination(
         ))
         .into());
     }
-    // The hosts stay locked until the destination's room is held for the VM, so no
-    // deploy or other migration takes it meanwhile.
+    // Ranked from an unlocked read; the destination's row then stays locked until its
+    // room is held for the VM, so no deploy or other migration takes it meanwhile.
     let mut tx = ctx.pool.begin().await?;
-    let mut candidates =
-        db::capacity::host_candidates_for_update_in_txn(&mut tx, vm.zone_id).await?;
+    let mut candidates = db::capacity::host_candidates(&mut tx, vm.zone_id).await?;
     let wanted = db::offerings::vm_tags(&mut *tx, vm.id.into_uuid()).await?;
     if db::vms::vm_migrating(&mut *tx, vm.id).await? {
         return Err(already_migrating(vm));
@@ -168,15 +167,30 @@ async fn destination(
         vm,
         crate::rules::tags::parse_stored(wanted.host_tags.as_deref()),
     );
-    let id = placement::choose(&candidates, &[], &req, factors(ctx, vm.zone_id)).map_err(
-        |why| -> Error {
-            ApiError::new(
-                ErrorCode::InsufficientCapacity,
-                format!("Unable to migrate VM {}: {why}", vm.display_name),
-            )
-            .into()
-        },
-    )?;
+    let unable = |why: placement::NoHost| -> Error {
+        ApiError::new(
+            ErrorCode::InsufficientCapacity,
+            format!("Unable to migrate VM {}: {why}", vm.display_name),
+        )
+        .into()
+    };
+    let ranked = placement::rank(
+        &candidates,
+        &[],
+        &req,
+        factors(ctx, vm.zone_id),
+        &placement::Order::default(),
+    )
+    .map_err(unable)?;
+    let id = super::allocate::take_first_fitting(
+        &mut tx,
+        vm.zone_id,
+        &ranked,
+        &req,
+        factors(ctx, vm.zone_id),
+    )
+    .await?
+    .map_err(unable)?;
     // Held a little longer than the migration may take, then it lapses by itself.
     let hold = MIGRATION_BUDGET.as_secs_f64() + 120.0;
     if !db::vms::vm_migration_hold(&mut *tx, vm.id, id, hold).await? {

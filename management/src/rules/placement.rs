@@ -131,11 +131,12 @@ fn free(total: i64, factor: f64, reserved: i64) -> i64 {
 /// `vm.allocation.algorithm`: the order in which the hosts that fit are tried. CloudStack
 /// orders hosts within each cluster it tries; Stratus orders the zone's fitting hosts
 /// at once (clusters are not tried one by one), with the same meanings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Algorithm {
     /// The most free memory first (then CPU, then id): what is least consumed. The
     /// default here: it spreads VMs and is deterministic (CloudStack's default, `random`,
     /// makes a small cloud's placements unpredictable).
+    #[default]
     FirstFitLeastConsumed,
     /// In id order: fills one host before the next.
     FirstFit,
@@ -193,7 +194,7 @@ impl Algorithm {
 /// deploy; fixed in tests).
 #[derive(Debug, Clone, Default)]
 pub struct Order {
-    pub algorithm: Option<Algorithm>,
+    pub algorithm: Algorithm,
     pub account_vms_on_host: std::collections::HashMap<HostId, i64>,
     pub account_vms_in_pod: std::collections::HashMap<PodId, i64>,
     pub seed: u64,
@@ -303,7 +304,7 @@ pub fn rank(
             .unwrap_or(0)
     };
     let seed = order.seed;
-    match order.algorithm.unwrap_or(Algorithm::FirstFitLeastConsumed) {
+    match order.algorithm {
         Algorithm::FirstFitLeastConsumed => fits.sort_by(least_consumed),
         Algorithm::FirstFit => fits.sort_by_key(|f| f.2.id),
         Algorithm::Random => fits.sort_by_key(|f| shuffled(seed, f.2.id)),
@@ -430,7 +431,7 @@ mod tests {
         let p2 = h[1].pod_id;
         h[2].pod_id = p2;
         let order = Order {
-            algorithm: None,
+            algorithm: Algorithm::default(),
             account_vms_on_host: [(h[1].id, 2), (h[0].id, 1)].into(),
             account_vms_in_pod: [(p2, 2), (h[0].pod_id, 1)].into(),
             seed: 7,
@@ -440,7 +441,7 @@ mod tests {
 
     fn ranked(h: &[Candidate], order: &Order, a: Algorithm) -> Vec<u128> {
         let order = Order {
-            algorithm: Some(a),
+            algorithm: a,
             ..order.clone()
         };
         rank(h, &[], &req(1, 500), one, &order)
@@ -484,7 +485,7 @@ mod tests {
         // Nothing fits: the reason, whatever the algorithm.
         for a in Algorithm::ALL {
             let o = Order {
-                algorithm: Some(a),
+                algorithm: a,
                 ..order.clone()
             };
             assert!(matches!(

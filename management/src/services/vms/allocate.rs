@@ -167,10 +167,10 @@ pub async fn release(
 /// account's VMs are when the algorithm asks for it, and a fresh seed for its shuffles.
 async fn order_for(ctx: &Ctx, conn: &mut sqlx::PgConnection, vm: &db::vms::VmRow) -> Result<Order> {
     // The setting's check admits only the algorithms' names.
-    let algorithm = Algorithm::parse(&ctx.get(&settings::VM_ALLOCATION_ALGORITHM))
-        .unwrap_or(Algorithm::FirstFitLeastConsumed);
+    let algorithm =
+        Algorithm::parse(&ctx.get(&settings::VM_ALLOCATION_ALGORITHM)).unwrap_or_default();
     let mut order = Order {
-        algorithm: Some(algorithm),
+        algorithm,
         seed: rand::random(),
         ..Default::default()
     };

@@ -7,9 +7,11 @@
 //! pages (rendered through the router, signed in).
 //!
 //! Run: `cargo bench -p stratus-management --bench placement` (options after `--`:
-//! `--hosts N` (1000), `--vms N` (10000), `--placements N` (500)). A private Postgres
-//! (fsync off) in a temporary directory; everything in this process through the command
-//! layer (no network; console pages through the router in process). Results: docs/benchmarks.md.
+//! `--hosts N` (1000), `--vms N` (10000), `--placements N` (500), `--accounts N` and
+//! `--events N` (as many as VMs)). A private Postgres (fsync off) in a temporary
+//! directory; placements through the service layer, lists over HTTP on loopback (signed,
+//! JSON and XML, with a raw-SQL and a bare-HTTP floor each), console pages through the
+//! router in process. Results: docs/benchmarks.md.
 
 use std::time::{Duration, Instant};
 
@@ -77,6 +79,11 @@ async fn main() -> anyhow::Result<()> {
         arg(&args, "--hosts", 1000),
         arg(&args, "--vms", 10000),
         arg(&args, "--placements", 500),
+    );
+    // Accounts and events to list; as many as VMs unless told.
+    let (n_accounts, n_events): (i64, i64) = (
+        arg(&args, "--accounts", n_vms),
+        arg(&args, "--events", n_vms),
     );
 
     let dir = tempfile::tempdir()?;
@@ -232,9 +239,24 @@ async fn main() -> anyhow::Result<()> {
         nets[0].id.into(),
     )
     .await?;
+    db::seed::volume_seed_roots_bulk(&mut conn, zid).await?;
+    db::seed::account_seed_bulk(&mut conn, n_accounts, admin.domain_id.into_uuid()).await?;
+    db::seed::event_seed_bulk(
+        &mut conn,
+        n_events,
+        (
+            admin.account_id.into_uuid(),
+            admin.domain_id.into_uuid(),
+            admin.id.into_uuid(),
+        ),
+    )
+    .await?;
+    // As autovacuum would after a bulk load: plans from real row counts.
+    sqlx::query("ANALYZE").execute(&mut *conn).await?;
     drop(conn);
     println!(
-        "seeded {n_hosts} hosts, {n_vms} VMs in {:.1} s",
+        "seeded {n_hosts} hosts, {n_vms} VMs (each with a ROOT volume), {n_accounts} accounts, \
+         {n_events} events in {:.1} s",
         t0.elapsed().as_secs_f64()
     );
 
@@ -348,59 +370,184 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    // Lists at this size (through the command layer, JSON built, no HTTP).
-    println!("\n| list | p50 ms | p99 ms | items |\n|---|---:|---:|---:|");
-    let lists: Vec<(&str, Vec<(&str, String)>)> = vec![
+    // Lists at this size, over HTTP as a client sends them: signed, JSON and XML. Beside
+    // each, two floors from the same run: the page's base-table rows and the total fetched
+    // by one hand-written SQL statement returning JSON, and a bare HTTP answer of the same
+    // size from the same server process.
+    let keys = dispatch(
+        &ctx,
+        &caller,
+        "registerUserKeys",
+        &[("id", admin.id.to_string())],
+    )
+    .await;
+    let api_key = keys["userkeys"]["apikey"].as_str().unwrap().to_string();
+    let secret = keys["userkeys"]["secretkey"].as_str().unwrap().to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = stratus_management::front::router(ctx.clone()).route(
+        "/floor/{bytes}",
+        axum::routing::get(
+            |axum::extract::Path(n): axum::extract::Path<usize>| async move {
+                vec![b'x'; n.min(64 << 20)]
+            },
+        ),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::new();
+    println!(
+        "\n| list (signed HTTP, 1 client) | JSON p50 ms | JSON p99 ms | XML p50 ms | XML p99 ms | items | JSON KiB | floor: SQL → JSON p50 ms | floor: bare HTTP p50 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let page10 = |extra: &[(&'static str, &str)]| -> Vec<(String, String)> {
+        let mut p: Vec<(String, String)> = vec![
+            ("pagesize".into(), "500".into()),
+            ("page".into(), "10".into()),
+        ];
+        p.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        p
+    };
+    // (command, parameters, the floor's table and filter)
+    type Params = Vec<(String, String)>;
+    let lists: Vec<(&str, Params, &str)> = vec![
         (
             "listVirtualMachines",
             vec![
-                ("listall", "true".into()),
-                ("pagesize", "100".into()),
-                ("page", "1".into()),
+                ("listall".into(), "true".into()),
+                ("pagesize".into(), "100".into()),
+                ("page".into(), "1".into()),
             ],
+            "vms WHERE removed IS NULL ORDER BY created, id LIMIT 100",
+        ),
+        (
+            "listVirtualMachines",
+            page10(&[("listall", "true")]),
+            "vms WHERE removed IS NULL ORDER BY created, id OFFSET 4500 LIMIT 500",
         ),
         (
             "listVirtualMachines",
             vec![
-                ("listall", "true".into()),
-                ("pagesize", "500".into()),
-                ("page", "10".into()),
+                ("listall".into(), "true".into()),
+                ("keyword".into(), "seed-4242".into()),
             ],
-        ),
-        (
-            "listVirtualMachines",
-            vec![("listall", "true".into()), ("keyword", "seed-4242".into())],
+            "vms WHERE removed IS NULL AND name ILIKE '%seed-4242%' ORDER BY created, id",
         ),
         (
             "listHosts",
-            vec![("pagesize", "100".into()), ("page", "1".into())],
+            page10(&[]),
+            "hosts ORDER BY created, id OFFSET 4500 LIMIT 500",
         ),
-        ("listCapacity", vec![("zoneid", zid.to_string())]),
+        (
+            "listVolumes",
+            page10(&[("listall", "true")]),
+            "volumes WHERE removed IS NULL ORDER BY created, id OFFSET 4500 LIMIT 500",
+        ),
+        (
+            "listAccounts",
+            page10(&[("listall", "true")]),
+            "accounts ORDER BY created, id OFFSET 4500 LIMIT 500",
+        ),
+        (
+            "listEvents",
+            page10(&[("listall", "true")]),
+            "events ORDER BY created DESC, id OFFSET 4500 LIMIT 500",
+        ),
+        (
+            "listCapacity",
+            vec![("zoneid".into(), zid.to_string())],
+            "hosts LIMIT 0",
+        ),
     ];
-    for (name, params) in lists {
-        let mut lat = vec![];
-        let mut items = 0;
-        for _ in 0..50 {
+    let get = |params: Vec<(String, String)>| {
+        let http = http.clone();
+        async move {
             let t = Instant::now();
-            let b = dispatch(&ctx, &caller, name, &params).await;
-            lat.push(t.elapsed());
-            items = b
-                .as_object()
-                .map(|o| {
-                    o.values()
-                        .filter_map(|v| v.as_array())
-                        .map(Vec::len)
-                        .sum::<usize>()
-                })
-                .unwrap_or(0);
+            let r = http
+                .get(format!("http://{addr}/client/api"))
+                .query(&params)
+                .send()
+                .await
+                .expect("request");
+            let ok = r.status().is_success();
+            let body = r.bytes().await.expect("body");
+            assert!(ok, "{}", String::from_utf8_lossy(&body));
+            (t.elapsed(), body)
         }
-        lat.sort();
+    };
+    for (name, params, floor) in lists {
+        let mut cells = vec![];
+        let (mut items, mut json_bytes) = (0, 0);
+        for format in ["json", "xml"] {
+            let mut base = vec![("command".to_string(), name.to_string())];
+            base.extend(params.iter().cloned());
+            base.push(("response".into(), format.into()));
+            base.push(("apiKey".into(), api_key.clone()));
+            let mut lat = vec![];
+            for i in 0..55 {
+                // Each request is signed anew, as a client does.
+                let mut p = base.clone();
+                p.push(("signature".into(), stratus_api::signing::sign(&p, &secret)));
+                let (d, body) = get(p).await;
+                if i < 5 {
+                    continue; // warm-up
+                }
+                lat.push(d);
+                if format == "json" {
+                    json_bytes = body.len();
+                    let v: serde_json::Value = serde_json::from_slice(&body)?;
+                    items = v
+                        .as_object()
+                        .and_then(|o| o.values().next())
+                        .and_then(|r| r.as_object())
+                        .map(|o| {
+                            o.values()
+                                .filter_map(|v| v.as_array())
+                                .map(Vec::len)
+                                .sum::<usize>()
+                        })
+                        .unwrap_or(0);
+                }
+            }
+            lat.sort();
+            cells.push(format!("{:.2} | {:.2}", pct(&lat, 0.5), pct(&lat, 0.99)));
+        }
+        let sql = format!(
+            "SELECT json_build_object('count', (SELECT count(*) FROM {matching}), 'items', \
+             (SELECT COALESCE(json_agg(t), '[]') FROM (SELECT * FROM {floor}) t))::text",
+            matching = floor
+                .split(" ORDER BY ")
+                .next()
+                .unwrap()
+                .split(" LIMIT ")
+                .next()
+                .unwrap(),
+        );
+        let mut sql_lat = vec![];
+        let mut bare_lat = vec![];
+        for i in 0..55 {
+            let t = Instant::now();
+            let _: String = sqlx::query_scalar(&sql).fetch_one(&pool).await?;
+            let d = t.elapsed();
+            let t = Instant::now();
+            let r = http
+                .get(format!("http://{addr}/floor/{json_bytes}"))
+                .send()
+                .await?;
+            r.bytes().await?;
+            if i >= 5 {
+                sql_lat.push(d);
+                bare_lat.push(t.elapsed());
+            }
+        }
+        sql_lat.sort();
+        bare_lat.sort();
         let shown: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!(
-            "| {name} {} | {:.2} | {:.2} | {items} |",
+            "| {name} {} | {} | {items} | {:.0} | {:.2} | {:.2} |",
             shown.join(" "),
-            pct(&lat, 0.5),
-            pct(&lat, 0.99)
+            cells.join(" | "),
+            json_bytes as f64 / 1024.0,
+            pct(&sql_lat, 0.5),
+            pct(&bare_lat, 0.5),
         );
     }
 

@@ -669,7 +669,7 @@ pub async fn list(
         domain_id: None,
         zone_id: r.zoneid(),
         host_id: r.hostid(),
-        state: r.state().map(str::to_string),
+        state: r.state().map(db::vms::StateFilter::parse),
         // A VM's template and ISO ids share the filter: CloudStack's `templateid` matches either.
         iso_id: r
             .isoid()
@@ -688,14 +688,6 @@ pub async fn list(
             .filter(|m| f.common.ids.as_ref().is_none_or(|ids| ids.contains(m)))
             .collect();
         f.common.ids = Some(members);
-    }
-    // CloudStack: `Present` is every state but Destroyed/Expunging.
-    let present = f
-        .state
-        .as_deref()
-        .is_some_and(|s| s.eq_ignore_ascii_case("present"));
-    if present {
-        f.state = None;
     }
     let (rows, total) = db::vms::vm_list(&ctx.pool, &f).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.vm.id.into_uuid()).collect();
@@ -722,7 +714,6 @@ pub async fn list(
             .collect();
     let items: Vec<VirtualMachineResponse> = rows
         .iter()
-        .filter(|r| !present || !matches!(r.vm.state.as_str(), "Destroyed" | "Expunging"))
         .map(|r| {
             let mut v = VirtualMachineResponse {
                 tags: tags.remove(&r.vm.id.into_uuid()).unwrap_or_default(),

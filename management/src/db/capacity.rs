@@ -29,7 +29,29 @@ struct CandidateRow {
     reserved_bytes: i64,
 }
 
-stmt!(HOSTS_IN_ZONE: Scalar<HostId> = "SELECT id FROM hosts WHERE zone_id = $1 ORDER BY id");
+// The zone's hosts with what each has reserved, summed once per zone in one hash
+// aggregate: handing Postgres the zone's host ids as an array to match (as the one-host
+// form below does) cost 75 ms of planning and 86 ms of execution at 25,000 hosts. Sorted
+// here, not by Postgres: with the default work_mem its sort of 25,000 rows spilled to disk.
+stmt!(HOST_CANDIDATES_IN_ZONE: CandidateRow = "SELECT h.id, h.pod_id, h.cluster_id, h.status, h.resource_state, c.allocation_state AS cluster_state,
+                h.cpu_cores, h.cpu_mhz, h.memory_bytes, h.tags,
+                COALESCE(r.mhz, 0)::bigint AS reserved_mhz,
+                COALESCE(r.bytes, 0)::bigint AS reserved_bytes
+         FROM hosts h
+         JOIN clusters c ON c.id = h.cluster_id
+         LEFT JOIN (SELECT on_host, SUM(cpu_number::bigint * cpu_mhz) AS mhz,
+                           SUM(memory_mb::bigint * 1048576) AS bytes
+                    FROM (SELECT v.host_id AS on_host, v.cpu_number, v.cpu_mhz, v.memory_mb
+                          FROM vms v
+                          WHERE v.zone_id = $1 AND v.host_id IS NOT NULL
+                            AND v.state IN ('Starting', 'Running', 'Stopping')
+                          UNION ALL
+                          SELECT v.migrating_to, v.cpu_number, v.cpu_mhz, v.memory_mb FROM vms v
+                          WHERE v.zone_id = $1 AND v.migrating_to IS NOT NULL
+                            AND v.migrating_until > now()
+                            AND v.state IN ('Starting', 'Running', 'Stopping')) held
+                    GROUP BY on_host) r ON r.on_host = h.id
+         WHERE h.zone_id = $1");
 // What each candidate reserves: its VMs in the states that hold capacity, plus the VMs
 // migrating to it (their hold, 0046). Two index scans joined by UNION ALL; one join `ON
 // host_id = h.id OR migrating_to = h.id` could use no index and compared every VM with
@@ -70,12 +92,13 @@ pub async fn pool_lock_in_txn(db: &mut PgConnection, zone_id: ZoneId) -> Result<
 /// deploy's hosts, never for taking capacity, which only
 /// [`host_candidate_for_update_in_txn`] may decide.
 pub async fn host_candidates(db: &mut PgConnection, zone_id: ZoneId) -> Result<Vec<Candidate>> {
-    let ids: Vec<HostId> = HOSTS_IN_ZONE
-        .query_scalar()
+    let mut rows: Vec<CandidateRow> = HOST_CANDIDATES_IN_ZONE
+        .query_as()
         .bind(zone_id)
         .fetch_all(&mut *db)
         .await?;
-    candidates_of(db, &ids).await
+    rows.sort_unstable_by_key(|r| r.id);
+    Ok(rows.into_iter().map(candidate).collect())
 }
 
 stmt!(HOST_LOCK: Scalar<HostId> = "SELECT id FROM hosts WHERE id = $1 FOR UPDATE");
@@ -128,22 +151,23 @@ async fn candidates_of(db: &mut PgConnection, ids: &[HostId]) -> Result<Vec<Cand
         .bind(ids)
         .fetch_all(&mut *db)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Candidate {
-            id: r.id,
-            pod_id: r.pod_id,
-            cluster_id: r.cluster_id,
-            up: r.status == Status::Up,
-            enabled: r.resource_state == ResourceState::Enabled,
-            cluster_enabled: r.cluster_state == AllocationState::Enabled,
-            tags: r.tags,
-            cpu_total_mhz: i64::from(r.cpu_cores.unwrap_or(0)) * i64::from(r.cpu_mhz.unwrap_or(0)),
-            memory_total_bytes: r.memory_bytes.unwrap_or(0),
-            cpu_reserved_mhz: r.reserved_mhz,
-            memory_reserved_bytes: r.reserved_bytes,
-        })
-        .collect())
+    Ok(rows.into_iter().map(candidate).collect())
+}
+
+fn candidate(r: CandidateRow) -> Candidate {
+    Candidate {
+        id: r.id,
+        pod_id: r.pod_id,
+        cluster_id: r.cluster_id,
+        up: r.status == Status::Up,
+        enabled: r.resource_state == ResourceState::Enabled,
+        cluster_enabled: r.cluster_state == AllocationState::Enabled,
+        tags: r.tags,
+        cpu_total_mhz: i64::from(r.cpu_cores.unwrap_or(0)) * i64::from(r.cpu_mhz.unwrap_or(0)),
+        memory_total_bytes: r.memory_bytes.unwrap_or(0),
+        cpu_reserved_mhz: r.reserved_mhz,
+        memory_reserved_bytes: r.reserved_bytes,
+    }
 }
 
 #[derive(Debug, sqlx::FromRow, RowShape)]
@@ -241,13 +265,10 @@ pub struct ZoneCapacityRow {
 }
 
 stmt!(CAPACITY_BY_ZONE: ZoneCapacityRow = "SELECT z.id AS zone_id, z.name AS zone_name,
-            COALESCE((SELECT sum(v.memory_mb::bigint * 1048576) FROM vms v WHERE v.zone_id = z.id
-                      AND v.state IN ('Starting', 'Running', 'Stopping') AND v.host_id IS NOT NULL), 0)::bigint AS memory_used,
-            COALESCE((SELECT sum(v.cpu_number::bigint * v.cpu_mhz) FROM vms v WHERE v.zone_id = z.id
-                      AND v.state IN ('Starting', 'Running', 'Stopping') AND v.host_id IS NOT NULL), 0)::bigint AS cpu_used_mhz,
+            COALESCE(held.memory, 0)::bigint AS memory_used,
+            COALESCE(held.mhz, 0)::bigint AS cpu_used_mhz,
             COALESCE((SELECT sum(h.cpu_cores) FROM hosts h WHERE h.zone_id = z.id), 0)::bigint AS cpu_cores_total,
-            COALESCE((SELECT sum(v.cpu_number) FROM vms v WHERE v.zone_id = z.id
-                      AND v.state IN ('Starting', 'Running', 'Stopping') AND v.host_id IS NOT NULL), 0)::bigint AS cpu_cores_used,
+            COALESCE(held.cores, 0)::bigint AS cpu_cores_used,
             COALESCE((SELECT sum(p.capacity_bytes) FROM storage_pools p WHERE p.zone_id = z.id), 0)::bigint AS primary_total,
             COALESCE((SELECT sum(p.used_bytes) FROM storage_pools p WHERE p.zone_id = z.id), 0)::bigint AS primary_used,
             COALESCE((SELECT sum(vol.size_bytes) FROM volumes vol JOIN storage_pools p ON p.id = vol.pool_id
@@ -259,6 +280,13 @@ stmt!(CAPACITY_BY_ZONE: ZoneCapacityRow = "SELECT z.id AS zone_id, z.name AS zon
             COALESCE((SELECT count(*) FROM nics n JOIN networks net ON net.id = n.network_id
                       WHERE net.zone_id = z.id), 0)::bigint AS guest_ips_used
          FROM zones z
+         -- What the zone's placed VMs hold, in one pass over them (not one per figure).
+         CROSS JOIN LATERAL (SELECT sum(v.memory_mb::bigint * 1048576) AS memory,
+                                    sum(v.cpu_number::bigint * v.cpu_mhz) AS mhz,
+                                    sum(v.cpu_number) AS cores
+                             FROM vms v WHERE v.zone_id = z.id
+                               AND v.state IN ('Starting', 'Running', 'Stopping')
+                               AND v.host_id IS NOT NULL) held
          WHERE ($1::uuid IS NULL OR z.id = $1)
          ORDER BY z.created, z.id");
 
@@ -384,7 +412,7 @@ pub async fn capacity_by_cluster(
 
 statements![
     POOLS_LOCK_IN_ZONE,
-    HOSTS_IN_ZONE,
+    HOST_CANDIDATES_IN_ZONE,
     HOST_LOCK,
     ACCOUNT_VMS_BY_HOST,
     HOST_CANDIDATES,

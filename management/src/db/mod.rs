@@ -146,9 +146,15 @@ impl ListFilter {
 ///
 /// `filter` is the WHERE clause with `{a}` standing for the table alias; it may only use
 /// the base table's columns. Its parameters are named (`$zone_id`; the statement is
-/// declared `named`), and paging adds `$offset` and `$limit`. The count is an uncorrelated subquery over the base table
-/// alone, so Postgres evaluates it once and the page itself can walk an index and stop at
-/// LIMIT; `count(*) OVER ()` would join, window and sort every matching row instead.
+/// declared `named`), and paging adds `$offset` and `$limit`. The count is an uncorrelated
+/// subquery over the base table alone, so Postgres evaluates it once; `count(*) OVER ()`
+/// would join, window and sort every matching row instead.
+///
+/// The page is a deferred join: its ids come first from the base table alone (in `order`,
+/// which an index of the table should serve), and only those rows are joined and
+/// selected. Joining first let Postgres join and sort every row of the table to keep 500
+/// of them: listEvents' page 10 of 500 took 300-440 ms at 25,000 events, listHosts' 100-150
+/// ms at 25,000 hosts (issue 20). The table must have an `id` key.
 pub fn paged_sql(
     select: &str,
     table: &str,
@@ -159,13 +165,39 @@ pub fn paged_sql(
 ) -> String {
     let f = |a: &str| filter.replace("{a}", a);
     format!(
-        "SELECT {select}, (SELECT count(*) FROM {table} cnt WHERE {count_where}) AS total
-         FROM {table} {alias} {joins}
-         WHERE {page_where}
-         ORDER BY {order} OFFSET $offset LIMIT $limit",
+        "WITH page AS MATERIALIZED (
+             SELECT {alias}.id FROM {table} {alias} WHERE {page_where}
+             ORDER BY {order} OFFSET $offset LIMIT $limit)
+         SELECT {select}, (SELECT count(*) FROM {table} cnt WHERE {count_where}) AS total
+         FROM page JOIN {table} {alias} ON {alias}.id = page.id {joins}
+         ORDER BY {order}",
         count_where = f("cnt"),
         page_where = f(alias),
     )
+}
+
+/// The second statement of a two-statement page (`vms::vm_list`, `volumes::volume_list`,
+/// `accounts::account_list`): `page` is what the first answered (each id with the total),
+/// `rows` fetches the rows of `WHERE id = ANY($1)` in page order. The rows and the total
+/// (0 for an empty page).
+pub(crate) async fn rows_of_page<I, R>(
+    db: &sqlx::PgPool,
+    page: Vec<(I, i64)>,
+    rows: &'static Stmt<R>,
+) -> Result<(Vec<R>, i64)>
+where
+    I: sqlx::Type<Postgres>
+        + sqlx::postgres::PgHasArrayType
+        + for<'q> sqlx::Encode<'q, Postgres>
+        + Send,
+    R: for<'r> FromRow<'r, PgRow> + Reads + Send + Unpin,
+{
+    let total = page.first().map(|p| p.1).unwrap_or(0);
+    if page.is_empty() {
+        return Ok((Vec::new(), total));
+    }
+    let ids: Vec<I> = page.into_iter().map(|p| p.0).collect();
+    Ok((rows.query_as().bind(ids).fetch_all(db).await?, total))
 }
 
 /// A row plus the total count of its query, for paged lists.

@@ -100,13 +100,16 @@ impl TagMatch {
 /// The condition that the `kind` resource whose id is `id` (an SQL expression, e.g.
 /// `{a}.id`) carries every pair of a [`TagMatch`] (named parameters `$tag_keys` and
 /// `$tag_values`; both empty: true). One index probe per pair, so bounded by the
-/// request's pairs.
+/// request's pairs. With no pairs, `cardinality(...) = 0` is folded to true when the
+/// statement is planned for its values, so Postgres runs no anti-join per row (it cost
+/// half of counting 25,000 VMs).
 pub fn carries_sql(kind: TagType, id: &str) -> String {
     format!(
-        "NOT EXISTS (SELECT 1 FROM unnest($tag_keys::text[], $tag_values::text[]) AS want(k, v)
+        "(cardinality($tag_keys::text[]) = 0
+          OR NOT EXISTS (SELECT 1 FROM unnest($tag_keys::text[], $tag_values::text[]) AS want(k, v)
                       WHERE NOT EXISTS (SELECT 1 FROM resource_tags wt
                                          WHERE wt.resource_type = '{}' AND wt.resource_id = {id}
-                                           AND wt.key = want.k AND wt.value = want.v))",
+                                           AND wt.key = want.k AND wt.value = want.v)))",
         kind.as_str()
     )
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::{Binds, Counted, ListFilter, RowShape, Scalar};
+use super::{Binds, ListFilter, RowShape, Scalar};
 use crate::error::Result;
 use crate::rules::states::VolumeState;
 
@@ -289,7 +289,43 @@ pub struct VolumeFilter {
 
 // A volume's owner is its own (a root volume's, its VM's; see migration 0039); its disk
 // offering a data volume's own, a root volume's its VM's.
-stmt!(VOLUME_LIST: Counted<VolumeListRow> = named format!("SELECT vol.id, vol.vm_id, vol.name, vol.volume_type, vol.pool_id, vol.path,
+// A page in two statements, as for VMs (`vms::vm_list`): the page's ids and the total
+// from the volumes alone (a root volume's VM joined only to find its owner; Postgres drops
+// that join when no owner is asked for), then everything around those ids under one
+// generic plan.
+stmt!(VOLUME_LIST_PAGE: (VolumeId, i64) = named format!(
+    "SELECT vol.id, (SELECT count(*) FROM volumes cnt LEFT JOIN vms cv ON cv.id = cnt.vm_id
+                     WHERE {count_where}) AS total
+     FROM volumes vol LEFT JOIN vms v ON v.id = vol.vm_id
+     WHERE {page_where}
+     ORDER BY vol.created, vol.id OFFSET $offset LIMIT $limit",
+    count_where = volume_list_where("cnt", "cv"),
+    page_where = volume_list_where("vol", "v"),
+));
+
+fn volume_list_where(vol: &str, vm: &str) -> String {
+    let owner = format!("COALESCE({vol}.account_id, {vm}.account_id)");
+    format!(
+        "{vol}.removed IS NULL
+           AND ($id::uuid IS NULL OR {vol}.id = $id)
+           AND ($name::text IS NULL OR {vol}.name = $name)
+           AND ($keyword::text IS NULL OR {vol}.name ILIKE $keyword)
+           AND ($account_id::uuid IS NULL OR {owner} = $account_id)
+           AND ($account_ids::uuid[] IS NULL OR {owner} = ANY($account_ids))
+           AND (NOT $skip_projects::bool OR NOT EXISTS (SELECT 1 FROM accounts xpa
+               WHERE xpa.id = {owner} AND xpa.account_type = 5))
+           AND ($vm_id::uuid IS NULL OR {vol}.vm_id = $vm_id)
+           AND ($zone_id::uuid IS NULL OR EXISTS (SELECT 1 FROM storage_pools xp
+               WHERE xp.id = {vol}.pool_id AND xp.zone_id = $zone_id))
+           AND ($pool_id::uuid IS NULL OR {vol}.pool_id = $pool_id)
+           AND ($volume_type::text IS NULL OR {vol}.volume_type = upper($volume_type))
+           AND ($ids::uuid[] IS NULL OR {vol}.id = ANY($ids))
+           AND {}",
+        super::tags::carries_sql(super::tags::TagType::Volume, &format!("{vol}.id"))
+    )
+}
+
+stmt!(VOLUME_LIST_ROWS: VolumeListRow = "SELECT vol.id, vol.vm_id, vol.name, vol.volume_type, vol.pool_id, vol.path,
                 vol.size_bytes, vol.state, vol.created, vol.removed, vol.template_id, vol.attached,
                 vol.physical_bytes, vol.device_id,
                 p.zone_id, z.name AS zone_name, p.name AS pool_name, p.scope AS pool_scope,
@@ -301,8 +337,7 @@ stmt!(VOLUME_LIST: Counted<VolumeListRow> = named format!("SELECT vol.id, vol.vm
                 t.name AS template_name, t.display_text AS template_display_text,
                 v.iso_id, i.name AS iso_name, i.display_text AS iso_display_text,
                 v.service_offering_id, so.name AS service_offering_name,
-                so.display_text AS service_offering_display_text,
-                count(*) OVER () AS total
+                so.display_text AS service_offering_display_text
          FROM volumes vol
          JOIN storage_pools p ON p.id = vol.pool_id
          JOIN zones z ON z.id = p.zone_id
@@ -317,29 +352,12 @@ stmt!(VOLUME_LIST: Counted<VolumeListRow> = named format!("SELECT vol.id, vol.vm
          LEFT JOIN templates t ON t.id = vol.template_id
          LEFT JOIN isos i ON i.id = v.iso_id
          LEFT JOIN service_offerings so ON so.id = v.service_offering_id
-         WHERE vol.removed IS NULL
-           AND ($id::uuid IS NULL OR vol.id = $id)
-           AND ($name::text IS NULL OR vol.name = $name)
-           AND ($keyword::text IS NULL OR vol.name ILIKE $keyword)
-           AND ($account_id::uuid IS NULL OR a.id = $account_id)
-           AND ($account_ids::uuid[] IS NULL OR a.id = ANY($account_ids))
-           AND (NOT $skip_projects::bool OR NOT EXISTS (SELECT 1 FROM accounts xpa
-               WHERE xpa.id = a.id AND xpa.account_type = 5))
-           AND ($vm_id::uuid IS NULL OR vol.vm_id = $vm_id)
-           AND ($zone_id::uuid IS NULL OR p.zone_id = $zone_id)
-           AND ($pool_id::uuid IS NULL OR vol.pool_id = $pool_id)
-           AND ($volume_type::text IS NULL OR vol.volume_type = upper($volume_type))
-           AND ($ids::uuid[] IS NULL OR vol.id = ANY($ids))
-           AND {}
-         ORDER BY vol.created, vol.id OFFSET $offset LIMIT $limit",
-    super::tags::carries_sql(super::tags::TagType::Volume, "vol.id")
-));
+         WHERE vol.id = ANY($1)
+         ORDER BY vol.created, vol.id");
 
-pub async fn volume_list(
-    db: impl PgExecutor<'_>,
-    f: &VolumeFilter,
-) -> Result<(Vec<VolumeListRow>, i64)> {
-    let rows: Vec<Counted<_>> = VOLUME_LIST
+/// A page of volumes as `f` selects them, and how many it selects in all.
+pub async fn volume_list(db: &sqlx::PgPool, f: &VolumeFilter) -> Result<(Vec<VolumeListRow>, i64)> {
+    let page: Vec<(VolumeId, i64)> = VOLUME_LIST_PAGE
         .query_as_with(
             f.tags
                 .bind(Binds::new())
@@ -359,7 +377,7 @@ pub async fn volume_list(
         )?
         .fetch_all(db)
         .await?;
-    Ok(Counted::split(rows))
+    super::rows_of_page(db, page, &VOLUME_LIST_ROWS).await
 }
 
 /// Who owns a volume: its own account and domain (a root volume's are its VM's).
@@ -612,7 +630,8 @@ statements![
     VOLUME_ROOT_OF_VM,
     VOLUME_SET_STATE,
     VOLUME_MARK_EXPUNGED,
-    VOLUME_LIST,
+    VOLUME_LIST_PAGE,
+    VOLUME_LIST_ROWS,
     DATA_VOLUME_INSERT,
     DATA_VOLUME_FETCH,
     DATA_VOLUME_AT_DEVICE,

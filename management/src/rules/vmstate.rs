@@ -63,6 +63,17 @@ pub enum VmEvent {
 }
 
 impl VmState {
+    pub const ALL: [VmState; 8] = [
+        VmState::Stopped,
+        VmState::Starting,
+        VmState::Running,
+        VmState::Stopping,
+        VmState::Destroyed,
+        VmState::Expunging,
+        VmState::Expunged,
+        VmState::Error,
+    ];
+
     pub fn parse(s: &str) -> Option<VmState> {
         use VmState::*;
         Some(match s {

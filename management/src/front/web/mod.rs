@@ -931,9 +931,11 @@ const TRAY_SCAN: usize = 100;
 /// Up to this many objects, a dashboard tile is counted from one list call.
 const TILE_LIST_MAX: i64 = 200;
 
-/// A dashboard tile by state. A small cloud's objects are counted from one list; past
-/// `TILE_LIST_MAX`, with the list command's `state` filter (one count per state), so the
-/// breakdown is right however many objects there are.
+/// A dashboard tile by state. The total comes first, from a page of one; a small cloud's
+/// objects are then counted from one list; past `TILE_LIST_MAX`, with the list command's
+/// `state` filter (one count per state, stopping once the states counted add up to the
+/// total), so the breakdown is right however many objects there are and a large cloud is
+/// never listed whole.
 async fn counted_tile<T: DeserializeOwned>(
     s: &Session,
     (key, label, href): (&'static str, &'static str, &'static str),
@@ -942,19 +944,18 @@ async fn counted_tile<T: DeserializeOwned>(
     states: &[&str],
     state_of: fn(&T) -> String,
 ) -> Option<Tile> {
-    let count = |state: &str| {
-        let mut p: Vec<(&str, String)> = vec![("pagesize", "1".into()), ("page", "1".into())];
+    let page = |size: i64, state: Option<&str>| {
+        let mut p: Vec<(&str, String)> = vec![("pagesize", size.to_string()), ("page", "1".into())];
         p.extend(extra.iter().cloned());
-        p.push(("state", state.to_string()));
-        async move { s.list_of::<T>(command, &p).await.map(|(n, _)| n) }
+        p.extend(state.map(|st| ("state", st.to_string())));
+        p
     };
-    let mut p: Vec<(&str, String)> = vec![
-        ("pagesize", TILE_LIST_MAX.to_string()),
-        ("page", "1".into()),
-    ];
-    p.extend(extra.iter().cloned());
-    let (total, items) = s.list_of::<T>(command, &p).await.ok()?;
-    if total <= items.len() as i64 {
+    let (total, _) = s.list_of::<T>(command, &page(1, None)).await.ok()?;
+    if total <= TILE_LIST_MAX {
+        let (total, items) = s
+            .list_of::<T>(command, &page(TILE_LIST_MAX, None))
+            .await
+            .ok()?;
         return Some(Tile::by_state(
             key,
             label,
@@ -964,9 +965,14 @@ async fn counted_tile<T: DeserializeOwned>(
         ));
     }
     let mut by_state = vec![];
+    let mut counted = 0;
     for st in states {
-        let n = count(st).await.ok()?;
+        if counted >= total {
+            break;
+        }
+        let (n, _) = s.list_of::<T>(command, &page(1, Some(st))).await.ok()?;
         if n > 0 {
+            counted += n;
             by_state.push((st.to_string(), n, format::state_class(st)));
         }
     }
@@ -1008,10 +1014,6 @@ async fn dashboard(s: Session) -> Response {
                 zones.iter().map(|z| plain(&z.allocationstate)),
             ));
         }
-        let hosts = s
-            .list_of::<HostResponse>("listHosts", &all(500))
-            .await
-            .unwrap_or_default();
         tiles.extend(
             counted_tile(
                 &s,
@@ -1067,6 +1069,10 @@ async fn dashboard(s: Session) -> Response {
                 })
                 .unwrap_or_default(),
             None => {
+                let hosts = s
+                    .list_of::<HostResponse>("listHosts", &all(500))
+                    .await
+                    .unwrap_or_default();
                 let ranges = s
                     .list_of::<VlanIpRangeResponse>(
                         "listVlanIpRanges",

@@ -22,3 +22,9 @@ CREATE INDEX accounts_name_trgm_idx ON accounts USING gin (name gin_trgm_ops);
 
 -- A zone's hosts (placement reads them all on every deploy).
 CREATE INDEX hosts_zone_idx ON hosts (zone_id);
+
+-- A VM's volumes. The only index led with (vm_id, device_id) and is partial on
+-- `device_id IS NOT NULL`, which a lookup of a VM's ROOT volume does not imply: the
+-- usage count behind listAccounts read every volume once per VM of the account, 46 s
+-- for an account of 25,000 VMs (issue 20; 91 ms with this index).
+CREATE INDEX volumes_vm_idx ON volumes (vm_id) WHERE removed IS NULL;

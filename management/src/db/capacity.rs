@@ -33,7 +33,20 @@ struct CandidateRow {
 // aggregate: handing Postgres the zone's host ids as an array to match (as the one-host
 // form below does) cost 75 ms of planning and 86 ms of execution at 25,000 hosts. Sorted
 // here, not by Postgres: with the default work_mem its sort of 25,000 rows spilled to disk.
-stmt!(HOST_CANDIDATES_IN_ZONE: CandidateRow = "SELECT h.id, h.pod_id, h.cluster_id, h.status, h.resource_state, c.allocation_state AS cluster_state,
+stmt!(HOST_CANDIDATES_IN_ZONE: CandidateRow = candidates_sql(
+    "h.zone_id = $1",
+    |col| format!("v.zone_id = $1 AND v.{col} IS NOT NULL")
+));
+stmt!(HOST_CANDIDATES: CandidateRow = candidates_sql("h.id = ANY($1)", |col| format!("v.{col} = ANY($1)")));
+
+// What each candidate reserves: its VMs in the states that hold capacity, plus the VMs
+// migrating to it (their hold, 0046). Two index scans joined by UNION ALL; one join `ON
+// host_id = h.id OR migrating_to = h.id` could use no index and compared every VM with
+// every host (800 ms a placement at 1,000 hosts and 10,000 VMs). `hosts` selects the
+// hosts; `held(column)` the VMs whose `host_id` or `migrating_to` may name one of them.
+fn candidates_sql(hosts: &str, held: fn(&str) -> String) -> String {
+    format!(
+        "SELECT h.id, h.pod_id, h.cluster_id, h.status, h.resource_state, c.allocation_state AS cluster_state,
                 h.cpu_cores, h.cpu_mhz, h.memory_bytes, h.tags,
                 COALESCE(r.mhz, 0)::bigint AS reserved_mhz,
                 COALESCE(r.bytes, 0)::bigint AS reserved_bytes
@@ -43,34 +56,17 @@ stmt!(HOST_CANDIDATES_IN_ZONE: CandidateRow = "SELECT h.id, h.pod_id, h.cluster_
                            SUM(memory_mb::bigint * 1048576) AS bytes
                     FROM (SELECT v.host_id AS on_host, v.cpu_number, v.cpu_mhz, v.memory_mb
                           FROM vms v
-                          WHERE v.zone_id = $1 AND v.host_id IS NOT NULL
-                            AND v.state IN ('Starting', 'Running', 'Stopping')
+                          WHERE {on_host} AND v.state IN ('Starting', 'Running', 'Stopping')
                           UNION ALL
                           SELECT v.migrating_to, v.cpu_number, v.cpu_mhz, v.memory_mb FROM vms v
-                          WHERE v.zone_id = $1 AND v.migrating_to IS NOT NULL
-                            AND v.migrating_until > now()
+                          WHERE {migrating} AND v.migrating_until > now()
                             AND v.state IN ('Starting', 'Running', 'Stopping')) held
                     GROUP BY on_host) r ON r.on_host = h.id
-         WHERE h.zone_id = $1");
-// What each candidate reserves: its VMs in the states that hold capacity, plus the VMs
-// migrating to it (their hold, 0046). Two index scans joined by UNION ALL; one join `ON
-// host_id = h.id OR migrating_to = h.id` could use no index and compared every VM with
-// every host (800 ms a placement at 1,000 hosts and 10,000 VMs).
-stmt!(HOST_CANDIDATES: CandidateRow = "SELECT h.id, h.pod_id, h.cluster_id, h.status, h.resource_state, c.allocation_state AS cluster_state,
-                h.cpu_cores, h.cpu_mhz, h.memory_bytes, h.tags,
-                COALESCE(SUM(v.cpu_number::bigint * v.cpu_mhz), 0)::bigint AS reserved_mhz,
-                COALESCE(SUM(v.memory_mb::bigint * 1048576), 0)::bigint AS reserved_bytes
-         FROM hosts h
-         JOIN clusters c ON c.id = h.cluster_id
-         LEFT JOIN (SELECT v.host_id AS on_host, v.cpu_number, v.cpu_mhz, v.memory_mb FROM vms v
-                     WHERE v.host_id = ANY($1) AND v.state IN ('Starting', 'Running', 'Stopping')
-                    UNION ALL
-                    SELECT v.migrating_to, v.cpu_number, v.cpu_mhz, v.memory_mb FROM vms v
-                     WHERE v.migrating_to = ANY($1) AND v.migrating_until > now()
-                       AND v.state IN ('Starting', 'Running', 'Stopping')) v ON v.on_host = h.id
-         WHERE h.id = ANY($1)
-         GROUP BY h.id, c.allocation_state
-         ORDER BY h.id");
+         WHERE {hosts}",
+        on_host = held("host_id"),
+        migrating = held("migrating_to"),
+    )
+}
 
 stmt!(POOLS_LOCK_IN_ZONE: Scalar<StoragePoolId> = "SELECT id FROM storage_pools WHERE zone_id = $1 ORDER BY id FOR UPDATE");
 

@@ -47,6 +47,11 @@ impl client::Handler for Handler {
     }
 }
 
+/// How long one connection attempt (TCP, then the SSH handshake) may take, and how many
+/// attempts a host that does not answer gets.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+const CONNECT_ATTEMPTS: u32 = 3;
+
 /// What a remote command did.
 #[derive(Debug, Clone)]
 pub struct Output {
@@ -70,29 +75,54 @@ impl Ssh {
         user: &str,
         password: &str,
     ) -> Result<Ssh, SshError> {
+        Self::connect_within(addr, user, password, CONNECT_TIMEOUT).await
+    }
+
+    /// [`Ssh::connect`] with `timeout` for each attempt.
+    async fn connect_within(
+        addr: std::net::SocketAddr,
+        user: &str,
+        password: &str,
+        timeout: Duration,
+    ) -> Result<Ssh, SshError> {
         let config = Arc::new(client::Config {
             inactivity_timeout: Some(Duration::from_secs(120)),
             ..Default::default()
         });
         let fingerprint = Arc::new(Mutex::new(None));
-        let handler = Handler {
-            fingerprint: fingerprint.clone(),
-        };
-        let connect = client::connect(config, addr, handler);
-        let mut handle = match tokio::time::timeout(Duration::from_secs(15), connect).await {
-            Ok(Ok(h)) => h,
-            Ok(Err(e)) => {
+        // A host that does not answer at all is tried again: one lost SYN, or an sshd that
+        // dropped the connection before its banner (MaxStartups on a loaded host), must not
+        // fail an addHost that a second try completes. A refusal, an unreachable address or
+        // a protocol error is an answer, and is reported at once.
+        let mut attempt = 1;
+        let mut handle = loop {
+            let handler = Handler {
+                fingerprint: fingerprint.clone(),
+            };
+            let connect = client::connect(config.clone(), addr, handler);
+            let why = match tokio::time::timeout(timeout, connect).await {
+                Ok(Ok(h)) => break h,
+                Ok(Err(russh::Error::IO(e))) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    format!("the connection was reset ({e})")
+                }
+                Ok(Err(russh::Error::Disconnect)) => "the server closed the connection".into(),
+                Ok(Err(e)) => {
+                    return Err(SshError::Connect {
+                        addr: addr.to_string(),
+                        why: e.to_string(),
+                    })
+                }
+                Err(_) => format!("no answer within {} s", timeout.as_secs_f32()),
+            };
+            if attempt == CONNECT_ATTEMPTS {
                 return Err(SshError::Connect {
                     addr: addr.to_string(),
-                    why: e.to_string(),
-                })
+                    why: format!("{why} ({CONNECT_ATTEMPTS} attempts)"),
+                });
             }
-            Err(_) => {
-                return Err(SshError::Connect {
-                    addr: addr.to_string(),
-                    why: "no answer within 15 s".into(),
-                })
-            }
+            tracing::warn!(%addr, attempt, "SSH connect: {why}; trying again");
+            attempt += 1;
+            tokio::time::sleep(Duration::from_secs(1)).await;
         };
         let auth = handle
             .authenticate_password(user, password)
@@ -176,9 +206,51 @@ pub fn shell_quote(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn quoting() {
         assert_eq!(super::shell_quote("a b"), "'a b'");
         assert_eq!(super::shell_quote("it's"), "'it'\\''s'");
+    }
+
+    /// A host whose port takes connections but never speaks is tried three times, then
+    /// reported as not answering; a refusal is reported after one try.
+    #[tokio::test]
+    async fn a_silent_host_is_tried_again_and_a_refusing_one_is_not() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let accepted = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = silent.accept().await {
+                held.push(s);
+                if held.len() == CONNECT_ATTEMPTS as usize {
+                    break;
+                }
+            }
+            held // still open: the last attempt ends by its timeout, not by a reset
+        });
+        let err = Ssh::connect_within(addr, "root", "x", Duration::from_millis(300))
+            .await
+            .err()
+            .expect("nothing answered");
+        assert!(
+            err.to_string()
+                .ends_with("no answer within 0.3 s (3 attempts)"),
+            "{err}"
+        );
+        assert_eq!(accepted.await.unwrap().len(), 3);
+
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let started = std::time::Instant::now();
+        let err = Ssh::connect_within(closed, "root", "x", Duration::from_secs(5))
+            .await
+            .err()
+            .expect("refused");
+        assert!(!err.to_string().contains("attempts"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(1), "{err}");
     }
 }

@@ -866,6 +866,25 @@ async fn concurrent_migrations_never_overcommit_the_destination() {
         })
         .collect();
     assert_eq!(seen, [("b".to_string(), true), ("c".to_string(), false)]);
+    assert_eq!(found["count"], 2, "{found}");
+    // Pages of that order, each counting them all; past the end, nothing (CloudStack's
+    // empty list).
+    for (page, name) in [("1", Some("b")), ("2", Some("c")), ("3", None)] {
+        let p = c
+            .ok(
+                "findHostsForMigration",
+                &[("id", &id0), ("pagesize", "1"), ("page", page)],
+            )
+            .await;
+        match name {
+            Some(name) => {
+                assert_eq!(p["count"], 2, "{p}");
+                assert_eq!(p["host"].as_array().map(Vec::len), Some(1), "{p}");
+                assert_eq!(p["host"][0]["name"], name, "page {page}: {p}");
+            }
+            None => assert!(p.get("host").is_none(), "page {page}: {p}"),
+        }
+    }
 
     // Five at once: B has room for two.
     let tasks: Vec<_> = vms[..5]

@@ -61,7 +61,8 @@ pub async fn find_hosts(
     r: &requests::FindHostsForMigration<'_>,
 ) -> Result<Reply> {
     let vm = super::vms::owned(ctx, caller, r.wire(), "id").await?;
-    let targets = migrate::targets(ctx, vm.vm.id).await?;
+    let page = r.wire().page(ctx.page_size())?;
+    let (total, targets) = migrate::targets(ctx, vm.vm.id, page).await?;
     let items: Vec<HostForMigrationResponse> = targets
         .iter()
         .map(|t| {
@@ -96,6 +97,5 @@ pub async fn find_hosts(
             }
         })
         .collect();
-    let (total, page) = super::page_of(ctx, r.wire(), items)?;
-    Ok(Reply::list("host", total, &page))
+    Ok(Reply::list("host", total, &items))
 }

@@ -177,6 +177,28 @@ pub async fn host_fetch(db: impl PgExecutor<'_>, id: HostId) -> Result<Option<Ho
     Ok(HOST_FETCH.query_as().bind(id).fetch_optional(db).await?)
 }
 
+stmt!(HOST_FETCH_MANY: HostRow = format!("{HOST_SELECT} WHERE h.id = ANY($1)"));
+
+/// The hosts of `ids` that exist, in no particular order (one index probe each, whatever
+/// plan Postgres keeps for the statement).
+pub async fn host_fetch_many(db: impl PgExecutor<'_>, ids: &[HostId]) -> Result<Vec<HostRow>> {
+    Ok(HOST_FETCH_MANY.query_as().bind(ids).fetch_all(db).await?)
+}
+
+stmt!(HOST_NAMES_IN_ZONE: (HostId, String) = "SELECT id, name FROM hosts WHERE zone_id = $1");
+
+/// Every host of the zone by name: what ranks them, without reading them whole.
+pub async fn host_names_in_zone(
+    db: impl PgExecutor<'_>,
+    zone: ZoneId,
+) -> Result<Vec<(HostId, String)>> {
+    Ok(HOST_NAMES_IN_ZONE
+        .query_as()
+        .bind(zone)
+        .fetch_all(db)
+        .await?)
+}
+
 stmt!(HOST_FETCH_FOR_UPDATE: HostRow = format!("{HOST_SELECT} WHERE h.id = $1 FOR UPDATE OF h"));
 
 pub async fn host_fetch_for_update(db: impl PgExecutor<'_>, id: HostId) -> Result<Option<HostRow>> {

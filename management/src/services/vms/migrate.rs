@@ -91,43 +91,68 @@ fn factors(ctx: &Ctx, zone: ZoneId) -> impl Fn(crate::ids::ClusterId) -> Factors
 }
 
 /// The hosts of the VM's zone other than its own, each with whether placement would take
-/// the VM there (`findHostsForMigration`).
-pub async fn targets(ctx: &Ctx, vm_id: VmId) -> Result<Vec<MigrationTarget>> {
+/// the VM there (`findHostsForMigration`): the suitable ones first, by name. Answers how
+/// many there are and the `page` of them. Every host is ranked (from its capacity row and
+/// name), but only the page's hosts are read whole: a zone of 25,000 hosts is not listed
+/// to show 500 of them.
+pub async fn targets(
+    ctx: &Ctx,
+    vm_id: VmId,
+    page: stratus_api::params::Page,
+) -> Result<(i64, Vec<MigrationTarget>)> {
     let (vm, source) = running_vm(ctx, vm_id).await?;
     // Showing where the VM could go takes no locks (a page view must not hold up
     // deploys); the migration itself decides under them.
     let mut conn = ctx.pool.acquire().await?;
     let candidates: Vec<Candidate> = db::capacity::host_candidates(&mut conn, vm.zone_id).await?;
     let wanted = db::offerings::vm_tags(&mut *conn, vm.id.into_uuid()).await?;
-    let (hosts, _) = db::hosts::host_list(
-        &mut *conn,
-        &db::hosts::HostFilter {
-            zone_id: Some(vm.zone_id),
-            ..Default::default()
-        },
-    )
-    .await?;
-    drop(conn);
-    let mut hosts: std::collections::HashMap<HostId, HostRow> =
-        hosts.into_iter().map(|h| (h.id, h)).collect();
+    let names: std::collections::HashMap<HostId, String> =
+        db::hosts::host_names_in_zone(&mut *conn, vm.zone_id)
+            .await?
+            .into_iter()
+            .collect();
     let req = request(
         &vm,
         crate::rules::tags::parse_stored(wanted.host_tags.as_deref()),
     );
-    let mut out = vec![];
-    for c in candidates.iter().filter(|c| c.id != source.id) {
-        let suitable =
-            placement::choose(std::slice::from_ref(c), &[], &req, factors(ctx, vm.zone_id)).is_ok();
-        if let Some(host) = hosts.remove(&c.id) {
-            out.push(MigrationTarget { host, suitable });
-        }
+    let mut ranked: Vec<(bool, &str, HostId)> = candidates
+        .iter()
+        .filter(|c| c.id != source.id)
+        .filter_map(|c| {
+            let suitable =
+                placement::choose(std::slice::from_ref(c), &[], &req, factors(ctx, vm.zone_id))
+                    .is_ok();
+            names.get(&c.id).map(|n| (suitable, n.as_str(), c.id))
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    let total = ranked.len() as i64;
+    let shown: Vec<(bool, HostId)> = ranked
+        .into_iter()
+        .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
+        .take(
+            page.limit
+                .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(0)),
+        )
+        .map(|(suitable, _, id)| (suitable, id))
+        .collect();
+    if shown.is_empty() {
+        return Ok((total, vec![]));
     }
-    out.sort_by(|a, b| {
-        b.suitable
-            .cmp(&a.suitable)
-            .then(a.host.name.cmp(&b.host.name))
-    });
-    Ok(out)
+    let ids: Vec<HostId> = shown.iter().map(|(_, id)| *id).collect();
+    let hosts = db::hosts::host_fetch_many(&mut *conn, &ids).await?;
+    drop(conn);
+    let mut hosts: std::collections::HashMap<HostId, HostRow> =
+        hosts.into_iter().map(|h| (h.id, h)).collect();
+    let out = shown
+        .into_iter()
+        .filter_map(|(suitable, id)| {
+            hosts
+                .remove(&id)
+                .map(|host| MigrationTarget { host, suitable })
+        })
+        .collect();
+    Ok((total, out))
 }
 
 /// Where the VM goes: `want` (admins name a host) if placement takes it there, else the

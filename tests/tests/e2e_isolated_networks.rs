@@ -246,8 +246,19 @@ fn in_guest_via_router(
     })
 }
 
+/// Runs `command` in a guest already known to be up. SSH itself failing (exit 255: the
+/// 5 s connect timeout, with two lanes of TCG guests on two cores) is tried again, twice;
+/// the command failing is not.
 fn in_guest(hosts: &[&SimHost], key: &Path, g: &Guest, command: &str) -> String {
-    match in_guest_via_router(hosts, key, g, command) {
+    let mut result = None;
+    for _ in 0..3 {
+        result = in_guest_via_router(hosts, key, g, command);
+        if result.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+    match result {
         Some((true, out)) => out,
         other => panic!("{} in {}: {other:?}", command, g.name),
     }

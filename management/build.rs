@@ -113,6 +113,9 @@ const ID_BY_NOUN: &[(&str, &str)] = &[
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    // `sqlx::migrate!` embeds ../migrations at compile time but a proc macro cannot tell
+    // cargo so: without this line a new migration alone did not rebuild the server.
+    println!("cargo:rerun-if-changed=../migrations");
     let mut out = String::new();
     let mut variants = Vec::new();
     for spec in COMMANDS {

@@ -37,7 +37,7 @@ pub async fn list_roles(ctx: &Ctx, r: &requests::ListRoles<'_>) -> Result<Reply>
             state: Some(r.state.clone()),
         })
         .collect();
-    Ok(Reply::list("role", total, &items))
+    Ok(Reply::list("role", total, items))
 }
 
 pub fn user_response(u: &UserRow, with_key: bool) -> UserResponse {
@@ -248,7 +248,7 @@ pub async fn list_accounts(
         under,
     };
     if matches!(state, Some(Err(()))) {
-        return Ok(Reply::list::<AccountResponse>("account", 0, &[]));
+        return Ok(Reply::list("account", 0, Vec::<AccountResponse>::new()));
     }
     let (rows, total) = a::account_list(&ctx.pool, &f).await?;
     let ids: Vec<AccountId> = rows.iter().map(|r| r.id).collect();
@@ -266,7 +266,7 @@ pub async fn list_accounts(
             a
         })
         .collect();
-    Ok(Reply::list("account", total, &items))
+    Ok(Reply::list("account", total, items))
 }
 
 /// Which domains a list of accounts or users covers: `domainid` alone is that domain,
@@ -581,11 +581,11 @@ pub async fn list_users(ctx: &Ctx, caller: &Caller, r: &requests::ListUsers<'_>)
         f.account_id = Some(caller.account_id());
     }
     if matches!(state, Some(Err(()))) {
-        return Ok(Reply::list::<UserResponse>("user", 0, &[]));
+        return Ok(Reply::list("user", 0, Vec::<UserResponse>::new()));
     }
     let (rows, total) = a::user_list(&ctx.pool, &f).await?;
     let items: Vec<UserResponse> = rows.iter().map(|u| user_response(u, true)).collect();
-    Ok(Reply::list("user", total, &items))
+    Ok(Reply::list("user", total, items))
 }
 
 pub async fn update_user(
@@ -942,5 +942,5 @@ pub async fn list_events(
             resourcename: e.resource_name.clone(),
         })
         .collect();
-    Ok(Reply::list("event", total, &items))
+    Ok(Reply::list("event", total, items))
 }

@@ -113,7 +113,7 @@ pub async fn list(ctx: &Ctx, r: &requests::ListConfigurations<'_>) -> Result<Rep
         .iter()
         .map(|r| response(r, sc.map(|(_, s, id)| (s, id))))
         .collect();
-    Ok(Reply::list("configuration", total, &items))
+    Ok(Reply::list("configuration", total, items))
 }
 
 /// `updateConfiguration` (or, with `reset`, `resetConfiguration`).

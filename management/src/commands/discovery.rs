@@ -121,7 +121,7 @@ pub async fn list_hypervisors(_ctx: &Ctx, r: &requests::ListHypervisors<'_>) -> 
     let items = [HypervisorResponse {
         name: Some("KVM".into()),
     }];
-    Ok(Reply::list("hypervisor", 1, &items))
+    Ok(Reply::list("hypervisor", 1, items))
 }
 
 /// The id of Stratus's one hypervisor capabilities row (KVM, every version).

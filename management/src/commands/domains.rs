@@ -89,7 +89,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListDomains<'_>) -> 
         .as_deref()
         .map_or(DomainScope::All, DomainScope::Subtree);
     let (rows, total) = a::domain_list(&ctx.pool, &f, r.level(), scope).await?;
-    Ok(Reply::list("domain", total, &answers(ctx, &rows).await?))
+    Ok(Reply::list("domain", total, answers(ctx, &rows).await?))
 }
 
 pub async fn list_children(
@@ -118,7 +118,7 @@ pub async fn list_children(
         DomainScope::ChildrenOf(parent.id.into_uuid())
     };
     let (rows, total) = a::domain_list(&ctx.pool, &f, None, scope).await?;
-    Ok(Reply::list("domain", total, &answers(ctx, &rows).await?))
+    Ok(Reply::list("domain", total, answers(ctx, &rows).await?))
 }
 
 /// The network domain a command sets: absent keeps `current`, empty clears it.

@@ -240,14 +240,14 @@ pub async fn list(ctx: &Ctx, r: &requests::ListHosts<'_>, metrics: bool) -> Resu
         .r#type()
         .is_some_and(|t| !t.eq_ignore_ascii_case("Routing"));
     if unknown_state || other_type {
-        return Ok(Reply::list::<HostResponse>("host", 0, &[]));
+        return Ok(Reply::list("host", 0, Vec::<HostResponse>::new()));
     }
     let (rows, total) = h::host_list(&ctx.pool, &f).await?;
     let items: Vec<HostResponse> = rows
         .iter()
         .map(|x| host_response(ctx, x, metrics))
         .collect();
-    Ok(Reply::list("host", total, &items))
+    Ok(Reply::list("host", total, items))
 }
 
 /// The samples kept for each listed host (`host_metrics`, oldest first), between
@@ -280,7 +280,7 @@ pub async fn usage_history(ctx: &Ctx, r: &requests::ListHostsUsageHistory<'_>) -
                 .collect(),
         });
     }
-    Ok(Reply::list("host", total, &items))
+    Ok(Reply::list("host", total, items))
 }
 
 /// Applies a resource-state event to a host, with its event record.
@@ -569,7 +569,7 @@ pub async fn list_tags(ctx: &Ctx, r: &requests::ListHostTags<'_>) -> Result<Repl
             name: Some(t.name.clone()),
         })
         .collect();
-    Ok(Reply::list("hosttag", total, &items))
+    Ok(Reply::list("hosttag", total, items))
 }
 
 pub async fn list_alerts(ctx: &Ctx, r: &requests::ListAlerts<'_>) -> Result<Reply> {
@@ -585,5 +585,5 @@ pub async fn list_alerts(ctx: &Ctx, r: &requests::ListAlerts<'_>) -> Result<Repl
             sent: Some(a.created.into()),
         })
         .collect();
-    Ok(Reply::list("alert", total, &items))
+    Ok(Reply::list("alert", total, items))
 }

@@ -300,7 +300,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListIsos<'_>) -> Res
         }
     }
     let (items, total) = list_rows(ctx, &f).await?;
-    Ok(Reply::list("iso", total, &items))
+    Ok(Reply::list("iso", total, items))
 }
 
 /// The ISO, if the caller owns it (or a project it is a member of does, or it is an
@@ -501,7 +501,7 @@ pub async fn list_os_types(ctx: &Ctx, r: &requests::ListOsTypes<'_>) -> Result<R
             fordisplay: Some(true),
         })
         .collect();
-    Ok(Reply::list("ostype", total, &items))
+    Ok(Reply::list("ostype", total, items))
 }
 
 pub async fn list_os_categories(ctx: &Ctx, r: &requests::ListOsCategories<'_>) -> Result<Reply> {
@@ -515,5 +515,5 @@ pub async fn list_os_categories(ctx: &Ctx, r: &requests::ListOsCategories<'_>) -
             name: Some(r.name.clone()),
         })
         .collect();
-    Ok(Reply::list("oscategory", total, &items))
+    Ok(Reply::list("oscategory", total, items))
 }

@@ -118,5 +118,5 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListAsyncJobs<'_>) -
     };
     let (rows, total) = j::job_list(&ctx.pool, &f).await?;
     let items: Vec<AsyncJobResponse> = rows.iter().map(job_response).collect();
-    Ok(Reply::list("asyncjobs", total, &items))
+    Ok(Reply::list("asyncjobs", total, items))
 }

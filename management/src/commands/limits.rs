@@ -175,10 +175,10 @@ pub async fn list(
     r.wire().mark_read("listall");
     let only = kind_filter(r.wire())?;
     let Some(o) = owner(ctx, caller, r.wire()).await? else {
-        return Ok(Reply::list::<ResourceLimitResponse>(
+        return Ok(Reply::list(
             "resourcelimit",
             0,
-            &[],
+            Vec::<ResourceLimitResponse>::new(),
         ));
     };
     let limits = limits_of_owner(ctx, &o).await?;
@@ -191,7 +191,7 @@ pub async fn list(
         .map(|k| limit_response(&o, k, limits.of(k)))
         .collect();
     let (total, items) = page_of(ctx, r.wire(), items)?;
-    Ok(Reply::list("resourcelimit", total, &items))
+    Ok(Reply::list("resourcelimit", total, items))
 }
 
 pub async fn update(

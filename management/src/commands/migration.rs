@@ -97,5 +97,5 @@ pub async fn find_hosts(
             }
         })
         .collect();
-    Ok(Reply::list("host", total, &items))
+    Ok(Reply::list("host", total, items))
 }

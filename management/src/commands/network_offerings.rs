@@ -102,10 +102,10 @@ pub async fn fetch_any(ctx: &Ctx, id: NetworkOfferingId) -> Result<Option<Offeri
 
 pub async fn list(ctx: &Ctx, r: &requests::ListNetworkOfferings<'_>) -> Result<Reply> {
     let none = || {
-        Ok(Reply::list::<NetworkOfferingResponse>(
+        Ok(Reply::list(
             "networkoffering",
             0,
-            &[],
+            Vec::<NetworkOfferingResponse>::new(),
         ))
     };
     let wanted: Vec<Option<Service>> = r
@@ -182,7 +182,7 @@ pub async fn list(ctx: &Ctx, r: &requests::ListNetworkOfferings<'_>) -> Result<R
     }
     let (rows, total) = db::offering_list(&ctx.pool, &f).await?;
     let items: Vec<_> = rows.iter().map(response).collect();
-    Ok(Reply::list("networkoffering", total, &items))
+    Ok(Reply::list("networkoffering", total, items))
 }
 
 fn parse_availability(s: &str) -> Result<Availability> {

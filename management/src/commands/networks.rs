@@ -170,7 +170,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListNetworks<'_>) ->
         Some(t) if t.eq_ignore_ascii_case("all") => None,
         Some(t) if t.eq_ignore_ascii_case("shared") => Some("Shared"),
         Some(t) if t.eq_ignore_ascii_case("isolated") => Some("Isolated"),
-        Some(_) => return Ok(Reply::list::<NetworkResponse>("network", 0, &[])),
+        Some(_) => return Ok(Reply::list("network", 0, Vec::<NetworkResponse>::new())),
     };
     let other_traffic = r
         .traffictype()
@@ -180,15 +180,15 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListNetworks<'_>) ->
     if let Some(wanted) = r.isdefault() {
         let t = if wanted { "Shared" } else { "Isolated" };
         if guest_type.is_some_and(|g| g != t) {
-            return Ok(Reply::list::<NetworkResponse>("network", 0, &[]));
+            return Ok(Reply::list("network", 0, Vec::<NetworkResponse>::new()));
         }
         guest_type = Some(t);
     }
     if r.canusefordeploy() == Some(false) {
-        return Ok(Reply::list::<NetworkResponse>("network", 0, &[]));
+        return Ok(Reply::list("network", 0, Vec::<NetworkResponse>::new()));
     }
     if other_traffic || r.issystem() == Some(true) {
-        return Ok(Reply::list::<NetworkResponse>("network", 0, &[]));
+        return Ok(Reply::list("network", 0, Vec::<NetworkResponse>::new()));
     }
     let nf = n::NetworkFilter { guest_type, ..nf };
     let (rows, total) = n::network_search(&ctx.pool, &f, &nf, &tags).await?;
@@ -213,7 +213,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListNetworks<'_>) ->
             ..shown_to(caller, response(r, o))
         });
     }
-    Ok(Reply::list("network", total, &items))
+    Ok(Reply::list("network", total, items))
 }
 
 // --- isolated networks (issue 15) ---

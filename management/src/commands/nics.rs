@@ -53,7 +53,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListNics<'_>) -> Res
         .map(|(i, n)| super::vms::nic_response(vm.vm.id, i, n))
         .collect();
     let (total, items) = page_of(ctx, r.wire(), items)?;
-    Ok(Reply::list("nic", total, &items))
+    Ok(Reply::list("nic", total, items))
 }
 
 /// Whether the caller may see the VM: CloudStack's `checkAccess` on it.

@@ -147,15 +147,15 @@ pub async fn list_service(ctx: &Ctx, r: &requests::ListServiceOfferings<'_>) -> 
     r.zoneid();
     if r.issystem() == Some(true) {
         // No system VMs: their offerings do not exist.
-        return Ok(Reply::list::<ServiceOfferingResponse>(
+        return Ok(Reply::list(
             "serviceoffering",
             0,
-            &[],
+            Vec::<ServiceOfferingResponse>::new(),
         ));
     }
     let (rows, total) = o::service_offering_list(&ctx.pool, &f, wants).await?;
     let items: Vec<_> = rows.iter().map(service_response).collect();
-    Ok(Reply::list("serviceoffering", total, &items))
+    Ok(Reply::list("serviceoffering", total, items))
 }
 
 pub async fn update_service(
@@ -310,7 +310,7 @@ pub async fn list_disk(ctx: &Ctx, r: &requests::ListDiskOfferings<'_>) -> Result
     r.zoneid();
     let (rows, total) = o::disk_offering_list(&ctx.pool, &f).await?;
     let items: Vec<_> = rows.iter().map(disk_response).collect();
-    Ok(Reply::list("diskoffering", total, &items))
+    Ok(Reply::list("diskoffering", total, items))
 }
 
 pub async fn update_disk(

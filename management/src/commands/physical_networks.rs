@@ -187,7 +187,7 @@ pub async fn list(ctx: &Ctx, r: &requests::ListPhysicalNetworks<'_>) -> Result<R
     let f = list_filter(ctx, r.wire())?;
     let (rows, total) = db::pn_list(&ctx.pool, &f, r.zoneid()).await?;
     let items: Vec<_> = rows.iter().map(response).collect();
-    Ok(Reply::list("physicalnetwork", total, &items))
+    Ok(Reply::list("physicalnetwork", total, items))
 }
 
 pub async fn update(ctx: &Ctx, r: &requests::UpdatePhysicalNetwork<'_>) -> Result<Reply> {
@@ -396,7 +396,7 @@ pub async fn list_traffic_types(ctx: &Ctx, r: &requests::ListTrafficTypes<'_>) -
         .map(traffic_response)
         .collect();
     let (total, items) = page_of(ctx, r.wire(), items)?;
-    Ok(Reply::list("traffictype", total, &items))
+    Ok(Reply::list("traffictype", total, items))
 }
 
 pub async fn update_traffic_type(ctx: &Ctx, r: &requests::UpdateTrafficType<'_>) -> Result<Reply> {
@@ -462,7 +462,7 @@ pub async fn list_providers(
     let f = list_filter(ctx, r.wire())?;
     let (rows, total) = db::nsp_list(&ctx.pool, &f, r.physicalnetworkid(), r.state()).await?;
     let items: Vec<_> = rows.iter().map(provider_response).collect();
-    Ok(Reply::list("networkserviceprovider", total, &items))
+    Ok(Reply::list("networkserviceprovider", total, items))
 }
 
 pub async fn update_provider(
@@ -553,5 +553,5 @@ pub async fn list_supported_services(
         .map(|s| service_item(s, s.providers()))
         .collect();
     let (total, items) = page_of(ctx, r.wire(), items)?;
-    Ok(Reply::list("networkservice", total, &items))
+    Ok(Reply::list("networkservice", total, items))
 }

@@ -393,7 +393,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListProjects<'_>) ->
         }
     }
     let (rows, total) = db::project_list(&ctx.pool, &f).await?;
-    Ok(Reply::list("project", total, &answers(ctx, &rows).await?))
+    Ok(Reply::list("project", total, answers(ctx, &rows).await?))
 }
 
 pub async fn update(ctx: &Ctx, caller: &Caller, r: &requests::UpdateProject<'_>) -> Result<Reply> {
@@ -804,7 +804,7 @@ pub async fn list_accounts(
     let (rows, total) = db::member_list(&ctx.pool, project.id, r.account(), r.role(), &f).await?;
     let items: Vec<ProjectAccountResponse> =
         rows.iter().map(|m| member_response(&project, m)).collect();
-    Ok(Reply::list("projectaccount", total, &items))
+    Ok(Reply::list("projectaccount", total, items))
 }
 
 // --- invitations ----------------------------------------------------------------------
@@ -871,7 +871,7 @@ pub async fn list_invitations(
     }
     let (rows, total) = db::invitation_list(&ctx.pool, &f).await?;
     let items: Vec<ProjectInvitationResponse> = rows.iter().map(invitation_response).collect();
-    Ok(Reply::list("projectinvitation", total, &items))
+    Ok(Reply::list("projectinvitation", total, items))
 }
 
 pub async fn update_invitation(

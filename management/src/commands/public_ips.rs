@@ -543,7 +543,13 @@ pub async fn list(
         offset: page.offset,
         limit: page.limit,
     };
-    let none = || Ok(Reply::list::<IpAddressResponse>("publicipaddress", 0, &[]));
+    let none = || {
+        Ok(Reply::list(
+            "publicipaddress",
+            0,
+            Vec::<IpAddressResponse>::new(),
+        ))
+    };
     // Only virtual-network (public) addresses, none for load balancing, and no public
     // network rows a `networkid` could name.
     if for_virtual == Some(false) || for_lb == Some(true) || source_network.is_some() {
@@ -558,7 +564,7 @@ pub async fn list(
     };
     let (rows, total) = db::public_ip_list(&ctx.pool, &db::PublicIpFilter { address, ..f }).await?;
     let items: Vec<IpAddressResponse> = rows.iter().map(|i| ip_response(caller, i)).collect();
-    Ok(Reply::list("publicipaddress", total, &items))
+    Ok(Reply::list("publicipaddress", total, items))
 }
 
 // --- static NAT ---
@@ -1137,7 +1143,7 @@ pub async fn list_port_forwards(
     };
     let (rows, total) = rule_list(ctx, caller, r.wire(), base).await?;
     let items: Vec<FirewallRuleResponse> = rows.iter().map(pf_response).collect();
-    Ok(Reply::list("portforwardingrule", total, &items))
+    Ok(Reply::list("portforwardingrule", total, items))
 }
 
 // --- firewall (ingress) ---
@@ -1292,7 +1298,7 @@ pub async fn list_firewall(
     };
     let (rows, total) = rule_list(ctx, caller, r.wire(), base).await?;
     let items: Vec<FirewallResponse> = rows.iter().map(fw_response).collect();
-    Ok(Reply::list("firewallrule", total, &items))
+    Ok(Reply::list("firewallrule", total, items))
 }
 
 // --- egress firewall ---
@@ -1440,5 +1446,5 @@ pub async fn list_egress(
     };
     let (rows, total) = rule_list(ctx, caller, r.wire(), base).await?;
     let items: Vec<FirewallResponse> = rows.iter().map(fw_response).collect();
-    Ok(Reply::list("firewallrule", total, &items))
+    Ok(Reply::list("firewallrule", total, items))
 }

@@ -97,12 +97,12 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListRouters<'_>) -> 
         || version.is_some_and(|v| v != env!("CARGO_PKG_VERSION"))
         || failed == Some(true)
     {
-        return Ok(Reply::list::<DomainRouterResponse>("router", 0, &[]));
+        return Ok(Reply::list("router", 0, Vec::<DomainRouterResponse>::new()));
     }
     let (rows, total) = rt::router_list(&ctx.pool, &rf).await?;
     let admin = caller.is_root_admin();
     let items: Vec<DomainRouterResponse> = rows.iter().map(|x| response(x, admin)).collect();
-    Ok(Reply::list("router", total, &items))
+    Ok(Reply::list("router", total, items))
 }
 
 /// The router `id` as the caller may act on it (root admins: all; domain admins: those of

@@ -335,7 +335,7 @@ pub async fn list(
     };
     let (rows, total) = sg::sg_list(&ctx.pool, &f).await?;
     let items = responses(ctx, &rows).await?;
-    Ok(Reply::list("securitygroup", total, &items))
+    Ok(Reply::list("securitygroup", total, items))
 }
 
 /// `usersecuritygrouplist[i].account` + `.group`: groups of accounts in the owner's

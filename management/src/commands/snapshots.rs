@@ -343,7 +343,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListSnapshots<'_>) -
         .iter()
         .map(|r| response(r, tags.remove(&r.snapshot.id.into()).unwrap_or_default()))
         .collect();
-    Ok(Reply::list("snapshot", total, &items))
+    Ok(Reply::list("snapshot", total, items))
 }
 
 pub async fn delete(ctx: &Ctx, caller: &Caller, r: &requests::DeleteSnapshot<'_>) -> Result<Reply> {
@@ -547,7 +547,7 @@ pub async fn list_policies(
         .skip(page.offset as usize)
         .take(page.limit.map_or(usize::MAX, |l| l as usize))
         .collect();
-    Ok(Reply::list("snapshotpolicy", total, &items))
+    Ok(Reply::list("snapshotpolicy", total, items))
 }
 
 pub async fn update_policy(

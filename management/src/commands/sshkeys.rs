@@ -285,7 +285,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListSSHKeyPairs<'_>)
     };
     let (rows, total) = k::keypair_list(&ctx.pool, &f).await?;
     let items: Vec<_> = rows.iter().map(|r| response(r, None)).collect();
-    Ok(Reply::list("sshkeypair", total, &items))
+    Ok(Reply::list("sshkeypair", total, items))
 }
 
 pub async fn delete(

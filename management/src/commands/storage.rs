@@ -217,7 +217,11 @@ pub async fn list_pools(ctx: &Ctx, r: &requests::ListStoragePools<'_>) -> Result
                 ["zoneid", "podid", "clusterid", "ipaddress", "path", "scope"]
                     .iter()
                     .for_each(|n| r.wire().mark_read(n));
-                return Ok(Reply::list::<StoragePoolResponse>("storagepool", 0, &[]));
+                return Ok(Reply::list(
+                    "storagepool",
+                    0,
+                    Vec::<StoragePoolResponse>::new(),
+                ));
             }
         },
         None => None,
@@ -234,7 +238,7 @@ pub async fn list_pools(ctx: &Ctx, r: &requests::ListStoragePools<'_>) -> Result
     };
     let (rows, total) = s::pool_list(&ctx.pool, &f).await?;
     let items: Vec<_> = rows.iter().map(|r| pool_response(ctx, r)).collect();
-    Ok(Reply::list("storagepool", total, &items))
+    Ok(Reply::list("storagepool", total, items))
 }
 
 /// Applies `change` to the locked pool, records the event, and answers the pool.
@@ -483,7 +487,11 @@ pub async fn add_secondary_storage(
 pub async fn list_image_stores(ctx: &Ctx, r: &requests::ListImageStores<'_>) -> Result<Reply> {
     if let Some(proto) = r.protocol() {
         if !proto.eq_ignore_ascii_case("nfs") {
-            return Ok(Reply::list::<ImageStoreResponse>("imagestore", 0, &[]));
+            return Ok(Reply::list(
+                "imagestore",
+                0,
+                Vec::<ImageStoreResponse>::new(),
+            ));
         }
     }
     let f = StoreFilter {
@@ -493,7 +501,7 @@ pub async fn list_image_stores(ctx: &Ctx, r: &requests::ListImageStores<'_>) -> 
     };
     let (rows, total) = s::store_list(&ctx.pool, &f).await?;
     let items: Vec<_> = rows.iter().map(store_response).collect();
-    Ok(Reply::list("imagestore", total, &items))
+    Ok(Reply::list("imagestore", total, items))
 }
 
 pub async fn delete_image_store(
@@ -544,7 +552,7 @@ pub async fn list_tags(ctx: &Ctx, r: &requests::ListStorageTags<'_>) -> Result<R
             name: Some(t.name.clone()),
         })
         .collect();
-    Ok(Reply::list("storagetag", total, &items))
+    Ok(Reply::list("storagetag", total, items))
 }
 
 /// listStorageProviders: the providers Stratus really has, by CloudStack's names, so

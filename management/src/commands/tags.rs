@@ -429,7 +429,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListTags<'_>) -> Res
     };
     let (rows, total) = db::tags::tag_list(&ctx.pool, &f).await?;
     let items: Vec<ResourceTagResponse> = rows.iter().map(response).collect();
-    Ok(Reply::list("tag", total, &items))
+    Ok(Reply::list("tag", total, items))
 }
 
 /// One resource's tags, as the `tags[]` of its response.

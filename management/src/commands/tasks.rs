@@ -61,5 +61,5 @@ pub async fn list(ctx: &Ctx, r: &requests::ListBackgroundTasks<'_>) -> Result<Re
         })
         .collect();
     let (total, items) = super::page_of(ctx, r.wire(), items)?;
-    Ok(Reply::list("backgroundtask", total, &items))
+    Ok(Reply::list("backgroundtask", total, items))
 }

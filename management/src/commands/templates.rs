@@ -741,7 +741,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListTemplates<'_>) -
         }
         "sharedexecutable" | "shared" => {
             let Some(account) = scope else {
-                return Ok(Reply::list::<TemplateResponse>("template", 0, &[]));
+                return Ok(Reply::list("template", 0, Vec::<TemplateResponse>::new()));
             };
             f.shared_with = Some(account);
             if filter == "sharedexecutable" {
@@ -795,7 +795,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListTemplates<'_>) -
     }
     let (rows, total) = d::template_list(&ctx.pool, &f).await?;
     let items = answers(ctx, &rows).await?;
-    Ok(Reply::list("template", total, &items))
+    Ok(Reply::list("template", total, items))
 }
 
 /// The template, if the caller owns it (or a project it is a member of does, or it is an

@@ -146,7 +146,7 @@ pub async fn list_zones(ctx: &Ctx, r: &requests::ListZones<'_>) -> Result<Reply>
     // CloudStack tags no zone (ResourceObjectType.Zone has no tag support: createTags
     // refuses it), so a zone carries no tags and a `tags` filter matches none, as there.
     if !super::tags::wanted(r.wire())?.keys.is_empty() {
-        return Ok(Reply::list::<ZoneResponse>("zone", 0, &[]));
+        return Ok(Reply::list("zone", 0, Vec::<ZoneResponse>::new()));
     }
     let f = t::ZoneFilter {
         common: list_filter(ctx, r.wire())?,
@@ -169,7 +169,7 @@ pub async fn list_zones(ctx: &Ctx, r: &requests::ListZones<'_>) -> Result<Reply>
             all = rest;
         }
     }
-    Ok(Reply::list("zone", total, &items))
+    Ok(Reply::list("zone", total, items))
 }
 
 pub async fn update_zone(
@@ -449,7 +449,7 @@ pub async fn list_pods(ctx: &Ctx, r: &requests::ListPods<'_>) -> Result<Reply> {
     };
     if matches!(allocation_state, Some(Err(()))) {
         r.wire().mark_read("showcapacities");
-        return Ok(Reply::list::<PodResponse>("pod", 0, &[]));
+        return Ok(Reply::list("pod", 0, Vec::<PodResponse>::new()));
     }
     let (rows, total) = t::pod_list(&ctx.pool, &f).await?;
     let ids: Vec<PodId> = rows.iter().map(|r| r.id).collect();
@@ -464,7 +464,7 @@ pub async fn list_pods(ctx: &Ctx, r: &requests::ListPods<'_>) -> Result<Reply> {
             pod.capacity = pod.id.and_then(|id| caps.remove(&id));
         }
     }
-    Ok(Reply::list("pod", total, &items))
+    Ok(Reply::list("pod", total, items))
 }
 
 pub async fn update_pod(ctx: &Ctx, caller: &Caller, r: &requests::UpdatePod<'_>) -> Result<Reply> {
@@ -818,7 +818,7 @@ pub async fn list_vlan_ip_ranges(ctx: &Ctx, r: &requests::ListVlanIpRanges<'_>) 
     };
     let (rows, total) = t::ip_range_list(&ctx.pool, &f).await?;
     let items: Vec<VlanIpRangeResponse> = rows.iter().map(vlan_response).collect();
-    Ok(Reply::list("vlaniprange", total, &items))
+    Ok(Reply::list("vlaniprange", total, items))
 }
 
 pub async fn delete_vlan_ip_range(
@@ -984,7 +984,7 @@ pub async fn list_clusters(ctx: &Ctx, r: &requests::ListClusters<'_>) -> Result<
     };
     if matches!(allocation_state, Some(Err(()))) || matches!(managed_state, Some(Err(()))) {
         r.wire().mark_read("showcapacities");
-        return Ok(Reply::list::<ClusterResponse>("cluster", 0, &[]));
+        return Ok(Reply::list("cluster", 0, Vec::<ClusterResponse>::new()));
     }
     let (rows, total) = t::cluster_list(&ctx.pool, &f).await?;
     let mut items: Vec<ClusterResponse> = rows.iter().map(|c| cluster_response(c, ctx)).collect();
@@ -997,7 +997,7 @@ pub async fn list_clusters(ctx: &Ctx, r: &requests::ListClusters<'_>) -> Result<
             c.capacity = c.id.and_then(|id| caps.remove(&id));
         }
     }
-    Ok(Reply::list("cluster", total, &items))
+    Ok(Reply::list("cluster", total, items))
 }
 
 pub async fn update_cluster(

@@ -137,7 +137,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, r: &requests::ListUserData<'_>) ->
     };
     let (rows, total) = u::user_data_list(&ctx.pool, &f).await?;
     let items: Vec<_> = rows.iter().map(response).collect();
-    Ok(Reply::list("userdata", total, &items))
+    Ok(Reply::list("userdata", total, items))
 }
 
 /// The user data `id`, if the caller may use it (its owner, a member of the project

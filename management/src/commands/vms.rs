@@ -738,7 +738,7 @@ pub async fn list(
             v
         })
         .collect();
-    Ok(Reply::list("virtualmachine", total, &items))
+    Ok(Reply::list("virtualmachine", total, items))
 }
 
 /// One retained sample as the API answers it (CloudStack's units: KiB, percent text).
@@ -783,7 +783,7 @@ pub async fn usage_history(
             stats: samples.iter().map(stats_item).collect(),
         });
     }
-    Ok(Reply::list("virtualmachine", total, &items))
+    Ok(Reply::list("virtualmachine", total, items))
 }
 
 pub async fn list_volumes(
@@ -821,7 +821,7 @@ pub async fn list_volumes(
             )
         })
         .collect();
-    Ok(Reply::list("volume", total, &items))
+    Ok(Reply::list("volume", total, items))
 }
 
 /// One listVolumes item (also what the volume commands answer). An Allocated volume has
@@ -919,7 +919,7 @@ pub async fn list_capacity(ctx: &Ctx, r: &requests::ListCapacity<'_>) -> Result<
         });
     }
     let (total, items) = super::page_of(ctx, r.wire(), items)?;
-    Ok(Reply::list("capacity", total, &items))
+    Ok(Reply::list("capacity", total, items))
 }
 
 /// One scope's (a zone's, a pod's or a cluster's) numbers behind its capacity entries.
@@ -1103,7 +1103,7 @@ pub fn empty_list(
     for q in spec.params {
         p.mark_read(q.name);
     }
-    Ok(Reply::list::<serde_json::Value>(object, 0, &[]))
+    Ok(Reply::list(object, 0, Vec::<serde_json::Value>::new()))
 }
 
 /// Whether the VM's image sets a password (a password-enabled template).

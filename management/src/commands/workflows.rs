@@ -48,5 +48,5 @@ pub async fn list(ctx: &Ctx, r: &requests::ListWorkflows<'_>) -> Result<Reply> {
             managementserverid: w.owner_ms.map(Into::into),
         })
         .collect();
-    Ok(Reply::list("workflow", total, &items))
+    Ok(Reply::list("workflow", total, items))
 }

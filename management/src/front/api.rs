@@ -249,12 +249,7 @@ pub(super) async fn api(
                     ));
                 }
             }
-            respond(
-                200,
-                envelope::render(&response_name, &reply.body(), format),
-                format,
-                extra,
-            )
+            respond(200, reply.render(&response_name, format), format, extra)
         }
         Err(e) => error_response(&response_name, &e, format),
     }

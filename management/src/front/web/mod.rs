@@ -532,7 +532,7 @@ impl Session {
         params: &[(&str, String)],
     ) -> Result<(i64, Vec<T>), ApiError> {
         match self.call(command, params).await? {
-            Reply::List { count, items, .. } => Ok((count, typed_all(command, items)?)),
+            Reply::List { count, items, .. } => Ok((count, typed_all(command, items.values())?)),
             _ => Err(ApiError::internal(format!(
                 "{command} did not answer a list"
             ))),
@@ -711,8 +711,9 @@ pub(crate) fn created<T: DeserializeOwned>(
 ) -> Result<Option<T>, ApiError> {
     match reply {
         Reply::Object { value, .. } => typed(command, value).map(Some),
-        Reply::ObjectList { items, .. } | Reply::List { items, .. } => {
-            typed_all(command, items).map(|v| v.into_iter().next())
+        Reply::ObjectList { items, .. } => typed_all(command, items).map(|v| v.into_iter().next()),
+        Reply::List { items, .. } => {
+            typed_all(command, items.values()).map(|v| v.into_iter().next())
         }
         _ => Ok(None),
     }

@@ -78,6 +78,14 @@ async fn main() -> anyhow::Result<()> {
     let interval = arg("--interval", 60);
     let window = arg("--seconds", 120);
     let ticks_per_sec = 100.0; // Linux USER_HZ
+                               // Each simulated host holds a libvirt test connection and a keep-alive socket, and the
+                               // server (which inherits this limit) a socket per host: 25,000 hosts pass the 20,000
+                               // this machine allows by default. As root the hard limit is raised too.
+    let want = 4 * n_hosts as u64 + 4096;
+    let (_, files) = stratus_management::process::raise_open_files_limit(Some(want))?;
+    if files < want {
+        eprintln!("warning: open files limited to {files}, {want} wanted: run as root or raise `ulimit -Hn`");
+    }
 
     let dir = tempfile::tempdir()?;
     let pg = EmbeddedPostgres::start(dir.path(), Options::default()).await?;

@@ -185,6 +185,13 @@ async fn serve_main() -> std::process::ExitCode {
 }
 
 async fn start(args: Args) -> anyhow::Result<()> {
+    match stratus_management::process::raise_open_files_limit(None) {
+        Ok((before, after)) if after > before => {
+            tracing::info!("open files limit raised from {before} to {after} (agents' connections)")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("could not raise the open files limit: {e}"),
+    }
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     prepare_data_dir(&data_dir)?;
     // Bind first: a port in use is reported before anything else is started.

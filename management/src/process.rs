@@ -1,5 +1,6 @@
 //! Child processes the management server supervises (the embedded Postgres, the local
-//! agent): signalling them by PID, and making sure they die with us.
+//! agent): signalling them by PID, and making sure they die with us. And this process's
+//! own limit on open files, which a fleet of agents reaches.
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -73,5 +74,77 @@ pub fn alive(pid: i32) -> Option<bool> {
         ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(false),
         Err(_) => None,
+    }
+}
+
+/// Raises this process's soft limit on open files to `want`, or to its hard limit when
+/// `want` is `None` or above it and the hard limit cannot be raised (only a privileged
+/// process can). Answers the soft limit before and after. A server with thousands of
+/// agents holds a socket per keep-alive connection; Debian's default soft limit is 1,024
+/// while the hard limit is usually far higher, and the kernel never raises it for us.
+#[allow(unsafe_code)]
+pub fn raise_open_files_limit(want: Option<u64>) -> std::io::Result<(u64, u64)> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let before = lim.rlim_cur;
+    let target = want.unwrap_or(lim.rlim_max).max(before);
+    if target > lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: target,
+            rlim_max: target,
+        };
+        // SAFETY: setrlimit reads only the struct it is given.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            return Ok((before, target));
+        }
+    }
+    let soft = target.min(lim.rlim_max);
+    if soft > before {
+        let raised = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok((before, soft.max(before)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[allow(unsafe_code)]
+    fn the_open_files_limit_is_raised_to_the_hard_limit() {
+        let get = || {
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+            lim
+        };
+        let hard = get().rlim_max;
+        // Start from Debian's default soft limit, as a server started by hand does.
+        let low = libc::rlimit {
+            rlim_cur: 1024.min(hard),
+            rlim_max: hard,
+        };
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &low) }, 0);
+        let (before, after) = super::raise_open_files_limit(None).unwrap();
+        assert_eq!((before, after), (1024.min(hard), hard));
+        assert_eq!(get().rlim_cur, hard);
+        // Asking for less than there is lowers nothing.
+        assert_eq!(
+            super::raise_open_files_limit(Some(10)).unwrap(),
+            (hard, hard)
+        );
     }
 }

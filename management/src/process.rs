@@ -115,7 +115,8 @@ pub fn raise_open_files_limit(want: Option<u64>) -> std::io::Result<(u64, u64)> 
             return Err(std::io::Error::last_os_error());
         }
     }
-    Ok((before, soft.max(before)))
+    // `target` is at least `before` and the hard limit is too, so `soft` never lowers it.
+    Ok((before, soft))
 }
 
 #[cfg(test)]

@@ -167,7 +167,7 @@ impl<T: Serialize + Send + Sync + 'static> IntoRows for Vec<T> {
 }
 impl<T: Serialize + Clone + Send + Sync + 'static> IntoRows for &Vec<T> {
     fn into_rows(self) -> Rows {
-        Rows::new(self.clone())
+        self.as_slice().into_rows()
     }
 }
 impl<T: Serialize + Clone + Send + Sync + 'static> IntoRows for &[T] {
